@@ -1,0 +1,120 @@
+"""Shared test fixtures.
+
+* ``shared`` — ``../shared/fixtures`` (real files made by Microsoft's and others'
+  tools); tests skip only when the folder is absent, which never happens in CI.
+* ``need_tool(name)`` — skip when an external tool is missing; under ``CI=true``
+  a missing tool is a *failure*, never a skip.
+* ``sample_build`` — the sample workspace built once per session for
+  x86_64-pc-windows-msvc with real cargo + rust-lld (release and dist profiles).
+
+Under ``CI=true`` any skipped test fails the run unless its reason starts with
+``optional:`` (e.g. pdbparse, which does not install on every Python).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+SHARED = ROOT.parent / "shared" / "fixtures"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+TRIPLE = "x86_64-pc-windows-msvc"
+
+
+def need_tool(name: str) -> str:
+    """Return the path of an external tool, or skip (fail under CI)."""
+    path = shutil.which(name)
+    if path is None:
+        msg = f"needs `{name}` on PATH"
+        if IN_CI:
+            pytest.fail(f"{msg} (CI must install it: see .ci/run)")
+        pytest.skip(msg)
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"../shared/fixtures not found at {SHARED}")
+    return SHARED
+
+
+@dataclass
+class SampleBuild:
+    workspace: Path  # a private copy of samples/
+    target_dir: Path  # CARGO_TARGET_DIR used for the build
+    triple: str
+
+    def out(self, profile: str = "release") -> Path:
+        return self.target_dir / self.triple / profile
+
+    def exe(self, name: str, profile: str = "release") -> Path:
+        return self.out(profile) / f"{name}.exe"
+
+    def pdb(self, name: str, profile: str = "release") -> Path:
+        return self.out(profile) / f"{name.replace('-', '_')}.pdb"
+
+
+def cargo_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    # Profile/rustflags overrides from the developer's shell would change the build.
+    for key in list(env):
+        if key.startswith("CARGO_PROFILE_") or key in ("RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET"):
+            del env[key]
+    env["RUSTC_BOOTSTRAP"] = "1"
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def sample_build(tmp_path_factory) -> SampleBuild:
+    need_tool("cargo")
+    ws = tmp_path_factory.mktemp("samples") / "ws"
+    shutil.copytree(SAMPLES, ws, ignore=shutil.ignore_patterns("target", "Cargo.lock"))
+    target = ws / "target"
+    env = cargo_env(CARGO_TARGET_DIR=str(target))
+    for profile in ("release", "dist"):
+        proc = subprocess.run(
+            ["cargo", "build", "--profile", profile, "--target", TRIPLE],
+            cwd=ws, env=env, capture_output=True, text=True, timeout=600,
+        )
+        if proc.returncode != 0:
+            pytest.fail(f"sample build ({profile}) failed:\n{proc.stderr[-4000:]}")
+    return SampleBuild(ws, target, TRIPLE)
+
+
+_ci_bad_skips: list[str] = []
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    text = longrepr[-1] if isinstance(longrepr, tuple) else str(longrepr)
+    return text.split("Skipped: ", 1)[-1]
+
+
+def pytest_runtest_logreport(report):
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        if not _skip_reason(report).startswith("optional:"):
+            _ci_bad_skips.append(f"{report.nodeid}: {_skip_reason(report)}")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _ci_bad_skips and session.exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if _ci_bad_skips:
+        terminalreporter.write_line(
+            f"CI=true: {len(_ci_bad_skips)} test(s) skipped; nothing but 'optional:' skips may be skipped in CI:",
+            red=True,
+        )
+        for line in _ci_bad_skips:
+            terminalreporter.write_line(f"  {line}", red=True)

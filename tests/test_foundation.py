@@ -1,0 +1,50 @@
+"""The CLI contract every command shares, and the sample build itself."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from symtool.ids import CodeId, DebugId, check_file_name, store_relpath
+from symtool.errors import UnsafeNameError
+
+import pytest
+
+
+def test_python_m_and_version():
+    out = subprocess.run([sys.executable, "-m", "symtool", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0
+    assert out.stdout.startswith("symtool ")
+
+
+def test_unknown_command_is_usage_error():
+    out = subprocess.run([sys.executable, "-m", "symtool", "no-such-command"], capture_output=True, text=True)
+    assert out.returncode == 2
+
+
+def test_debug_id_index_formats():
+    raw = bytes.fromhex("9dd94932400c3149" "8610f4e4fb0b6936")
+    did = DebugId.from_guid_bytes(raw, 1)
+    assert did.index() == "3249D99D0C4049318610F4E4FB0B69361"
+    assert DebugId.from_guid_bytes(raw, 10).index().endswith("6936a")
+    assert DebugId.from_guid_bytes(raw, None).index() == "3249D99D0C4049318610F4E4FB0B6936"
+    assert DebugId.nb10(0x1234ABCD, 0x1F).index() == "1234ABCD1f"
+    assert CodeId(0x5617D4FE, 0x8000).index() == "5617D4FE8000"
+
+
+@pytest.mark.parametrize("name", ["..", "a/b", "a\\b", "C:x", "CON", "nul.pdb", "x\0y", "", "a.pdb."])
+def test_unsafe_names_refused(name):
+    with pytest.raises(UnsafeNameError):
+        check_file_name(name)
+
+
+def test_store_relpath_two_tier():
+    assert store_relpath("crash.pdb", "ABCDEF0123", two_tier=True) == "cr/crash.pdb/ABCDEF0123/crash.pdb"
+
+
+def test_sample_build_makes_pe_and_pdb(sample_build):
+    for profile in ("release", "dist"):
+        assert sample_build.exe("crash-me", profile).is_file()
+        assert sample_build.pdb("crash-me", profile).is_file()
+        assert sample_build.pdb("crash-me", profile).name == "crash_me.pdb"
+        assert sample_build.exe("hello", profile).read_bytes()[:2] == b"MZ"
