@@ -1,0 +1,64 @@
+"""Bounded reading helpers shared by the binary readers."""
+
+from __future__ import annotations
+
+import os
+import struct
+from typing import BinaryIO
+
+from symtool.errors import FormatError
+
+
+class BoundedReader:
+    """Positional reads from a binary file, checked against its size.
+
+    Counts the bytes read (benchmarks and tests assert that identity reads
+    stay small) and turns short reads into :class:`FormatError`.
+    """
+
+    def __init__(self, f: BinaryIO, path: str, size: int | None = None):
+        self.f = f
+        self.path = path
+        if size is None:
+            size = os.fstat(f.fileno()).st_size if hasattr(f, "fileno") else _seek_size(f)
+        self.size = size
+        self.bytes_read = 0
+
+    def read(self, offset: int, length: int, what: str = "data") -> bytes:
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise FormatError(
+                f"{what} at offset {offset:#x} (+{length}) runs past the end of the file ({self.size} bytes)",
+                self.path,
+            )
+        if length == 0:
+            return b""
+        if hasattr(os, "pread") and hasattr(self.f, "fileno"):
+            try:
+                data = os.pread(self.f.fileno(), length, offset)
+            except (OSError, ValueError, AttributeError):
+                self.f.seek(offset)
+                data = self.f.read(length)
+        else:
+            self.f.seek(offset)
+            data = self.f.read(length)
+        self.bytes_read += len(data)
+        if len(data) != length:
+            raise FormatError(f"{what}: short read at offset {offset:#x}", self.path)
+        return data
+
+    def unpack(self, fmt: str, offset: int, what: str = "data") -> tuple:
+        return struct.unpack(fmt, self.read(offset, struct.calcsize(fmt), what))
+
+
+def _seek_size(f: BinaryIO) -> int:
+    pos = f.tell()
+    f.seek(0, os.SEEK_END)
+    size = f.tell()
+    f.seek(pos)
+    return size
+
+
+def cstring(data: bytes, start: int = 0) -> bytes:
+    """Bytes from ``start`` up to the first NUL (or the end)."""
+    end = data.find(b"\0", start)
+    return data[start:] if end < 0 else data[start:end]

@@ -1,0 +1,77 @@
+"""Detect a file's format by its content, never by its extension
+(stores hold .sys, .scr and renamed files)."""
+
+from __future__ import annotations
+
+import os
+import struct
+
+from symtool.errors import FormatError
+
+PE = "pe"
+PDB = "pdb"
+PDB2 = "pdb2"
+PORTABLE_PDB = "portable-pdb"
+MINIDUMP = "minidump"
+CAB = "cab"
+ELF = "elf"
+MACHO = "macho"
+
+_MACHO_MAGICS = {b"\xfe\xed\xfa\xce", b"\xce\xfa\xed\xfe", b"\xfe\xed\xfa\xcf", b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe"}
+
+
+def sniff(head: bytes) -> str | None:
+    """Kind of file from its first bytes (at least 64 wanted), or None."""
+    from symtool.formats.pdb import MSF2_MAGIC, MSF7_MAGIC, PORTABLE_MAGIC
+
+    if head.startswith(MSF7_MAGIC):
+        return PDB
+    if head.startswith(MSF2_MAGIC):
+        return PDB2
+    if head.startswith(PORTABLE_MAGIC):
+        return PORTABLE_PDB
+    if head.startswith(b"MDMP"):
+        return MINIDUMP
+    if head.startswith(b"MSCF"):
+        return CAB
+    if head.startswith(b"\x7fELF"):
+        return ELF
+    if head[:4] in _MACHO_MAGICS:
+        return MACHO
+    if head.startswith(b"MZ"):
+        return PE
+    return None
+
+
+def detect(path: str | os.PathLike[str]) -> str | None:
+    """Kind of the file at ``path``; for MZ files, checks the PE signature too."""
+    p = os.fspath(path)
+    with open(p, "rb") as f:
+        head = f.read(64)
+        kind = sniff(head)
+        if kind == PE:
+            if len(head) < 64:
+                return None
+            (e_lfanew,) = struct.unpack_from("<I", head, 0x3C)
+            f.seek(e_lfanew)
+            if f.read(4) != b"PE\0\0":
+                return None
+    return kind
+
+
+def read_identity(path: str | os.PathLike[str]):
+    """PeInfo or PdbInfo for a PE image or a PDB; FormatError for anything else."""
+    from symtool.formats.pdb import read_pdb
+    from symtool.formats.pe import read_pe
+
+    p = os.fspath(path)
+    kind = detect(p)
+    if kind == PE:
+        return read_pe(p)
+    if kind in (PDB, PDB2, PORTABLE_PDB):
+        return read_pdb(p)
+    if kind is None:
+        if os.path.getsize(p) == 0:
+            raise FormatError("empty file", p)
+        raise FormatError("not a PE image or PDB (unrecognised content)", p)
+    raise FormatError(f"is a {kind} file, not a PE image or PDB", p)
