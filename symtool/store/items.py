@@ -1,0 +1,20 @@
+"""What gets published: one file with its store key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class PublishItem:
+    path: Path  # the local file
+    name: str  # file name in the store (case as on disk)
+    index: str  # store INDEX (DebugId / CodeId)
+    kind: str  # refs.ptr kind: "pri" full PDB, "pub" stripped PDB, "bin" binary
+    size: int = 0
+
+    @property
+    def key(self) -> str:
+        """``name/INDEX/name``."""
+        return f"{self.name}/{self.index}/{self.name}"
