@@ -48,3 +48,32 @@ def test_sample_build_makes_pe_and_pdb(sample_build):
         assert sample_build.pdb("crash-me", profile).is_file()
         assert sample_build.pdb("crash-me", profile).name == "crash_me.pdb"
         assert sample_build.exe("hello", profile).read_bytes()[:2] == b"MZ"
+
+
+def test_linux_target_packed_split_debuginfo_writes_real_dwp(tmp_path):
+    """samples/ also builds for the Linux host; with split-debuginfo = "packed"
+    cargo writes a .dwp.  With debug = "line-tables-only" the line tables stay
+    in the binary and the .dwp holds no units, so full debug info is used here
+    to prove the .dwp is real DWARF."""
+    from conftest import SAMPLES, cargo_env, need_tool
+
+    need_tool("cargo")
+    dwarfdump = need_tool("llvm-dwarfdump")
+    import shutil
+
+    ws = tmp_path / "ws"
+    shutil.copytree(SAMPLES, ws, ignore=shutil.ignore_patterns("target", "Cargo.lock"))
+    env = cargo_env(CARGO_TARGET_DIR=str(ws / "target"), CARGO_PROFILE_RELEASE_DEBUG="full")
+    proc = subprocess.run(
+        ["cargo", "build", "--release", "--target", "x86_64-unknown-linux-gnu", "-v"],
+        cwd=ws, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "-C split-debuginfo=packed" in proc.stderr
+    out = ws / "target" / "x86_64-unknown-linux-gnu" / "release"
+    dwp = out / "crash-me.dwp"
+    assert dwp.read_bytes()[:4] == b"\x7fELF"
+    dump = subprocess.run([dwarfdump, "--debug-info", str(dwp)], capture_output=True, text=True)
+    assert dump.returncode == 0
+    assert "DW_TAG_compile_unit" in dump.stdout
+    assert "crash_me" in dump.stdout or "crash-me" in dump.stdout
