@@ -1,0 +1,318 @@
+"""Write profile fixes into the root Cargo.toml, touching nothing else.
+
+tomlkit does the TOML-aware edit (values, keys in existing tables, dotted
+keys, inline tables).  What tomlkit gets wrong for a person's file is
+repaired around it:
+
+* a UTF-8 BOM is removed before parsing and put back after;
+* tomlkit writes bare LF on the lines it adds: every added or changed line
+  gets the file's own line ending, and unchanged lines are copied from the
+  original byte for byte (a line diff decides which is which);
+* a new key takes the indentation of its neighbours; blank lines tomlkit
+  invents around additions are dropped;
+* a missing ``[profile.release]`` is inserted as text after the last
+  ``[profile.*]`` table (or at the end), with a blank line around it.
+
+Every result is proven before it is written: it must parse with tomllib, all
+data outside ``[profile]`` must be unchanged, and ``[profile]`` must equal the
+old one plus exactly the intended edits.  Otherwise ConfigError (exit 2) and
+the file is untouched.  Writes are atomic (symtool.fsutil).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+import os
+import stat
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from symtool.cargo.metadata import TomlFile, Workspace
+from symtool.cargo.tomltext import newline_of, scan
+from symtool.errors import ConfigError
+from symtool.fsutil import atomic_writer
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+BOM_BYTES = b"\xef\xbb\xbf"
+Edit = tuple[tuple[str, ...], str]  # (keypath from the document root, new string value)
+
+
+def _decode(original: bytes, path: Path) -> tuple[bool, str]:
+    bom = original.startswith(BOM_BYTES)
+    try:
+        return bom, original[len(BOM_BYTES) if bom else 0:].decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"not UTF-8 ({err.reason} at byte {err.start})", path) from None
+
+
+def _loads(text: str, path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"invalid TOML: {err}", path) from None
+
+
+def _is_table(obj: Any) -> bool:
+    return hasattr(obj, "keys") and hasattr(obj, "__setitem__")
+
+
+def _sibling_indent(container: Any) -> str:
+    """Indentation of the last plain key in a tomlkit table ("" when none or not applicable)."""
+    body = getattr(getattr(container, "value", None), "body", None)
+    if not isinstance(body, list):
+        return ""
+    indent = ""
+    for key, item in body:
+        if key is None or _is_table(item):
+            continue
+        trivia = getattr(item, "trivia", None)
+        if trivia is not None and getattr(key, "is_dotted", lambda: False)() is False:
+            indent = trivia.indent
+    return indent if indent.strip(" \t") == "" else ""
+
+
+def _set(container: Any, key: str, value: str) -> None:
+    import tomlkit
+
+    if key in container:
+        container[key] = value  # tomlkit keeps the old item's indent and trailing comment
+        return
+    item = tomlkit.item(value)
+    indent = _sibling_indent(container)
+    if indent and type(container).__name__ == "Table":
+        item.trivia.indent = indent
+    body = getattr(getattr(container, "value", None), "body", None)
+    if type(container).__name__ == "Table" and isinstance(body, list):
+        # tomlkit appends after trailing comments, which belong to whatever follows:
+        # put the new key right after the last key instead.
+        last = max((i for i, (k, v) in enumerate(body) if k is not None and not _is_table(v)), default=-1)
+        if last >= 0 and any(k is None and type(v).__name__ == "Comment" for k, v in body[last + 1:]):
+            container.value._insert_after(body[last][0], key, item)
+            return
+    container[key] = item
+
+
+def _merge_lines(old: str, new: str, nl: str, path: Path) -> str:
+    """``new`` with every line it shares with ``old`` copied from ``old`` and added lines in ``nl``."""
+    a = old.splitlines(keepends=True)
+    b = new.splitlines(keepends=True)
+    out: list[str] = []
+
+    def ending(line: str) -> str:
+        body = line.rstrip("\r\n")
+        return body + nl if len(body) != len(line) else body
+
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            out += a[i1:i2]
+        elif tag == "delete":
+            raise ConfigError("cannot edit safely: tomlkit would drop lines", path)
+        elif tag == "insert":
+            out += [ending(line) for line in b[j1:j2] if line.strip()]
+        else:  # replace: lines that only differ by their ending keep the original bytes
+            for k, line in enumerate(b[j1:j2]):
+                if i1 + k < i2 and a[i1 + k].rstrip("\r\n") == line.rstrip("\r\n"):
+                    out.append(a[i1 + k])
+                else:
+                    out.append(ending(line))
+    return "".join(out)
+
+
+def _quote_key(part: str) -> str:
+    if part and all(c.isalnum() and c.isascii() or c in "-_" for c in part):
+        return part
+    return '"' + part.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _toml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _insert_table(text: str, profile: str, keys: dict[str, str], nl: str) -> str:
+    """Add ``[profile.<profile>]`` where a person would: after the last [profile.*] table, else at the end."""
+    lines = text.splitlines(keepends=True)
+    headers = [e for e in scan(text) if e.kind in ("table", "array")]
+    profile_headers = [h for h in headers if h.path[:1] == ("profile",)]
+    at = len(lines)
+    if profile_headers:
+        last = profile_headers[-1]
+        following = [h for h in headers if h.start > last.start and h.path[:1] != ("profile",)]
+        if following:
+            at = following[0].line - 1
+            floor = last.line  # never move above the last profile header's own line
+            while at - 1 >= floor and lines[at - 1].lstrip().startswith("#"):
+                at -= 1  # a comment right above the next header belongs to it
+            while at - 1 >= floor and not lines[at - 1].strip():
+                at -= 1
+    block = [f"[profile.{_quote_key(profile)}]{nl}"] + [f"{k} = {_toml_string(v)}{nl}" for k, v in keys.items()]
+    if at > 0:
+        if not lines[at - 1].endswith("\n"):
+            lines[at - 1] += nl  # the old last line had no line ending
+        if lines[at - 1].strip():
+            block.insert(0, nl)
+    if at < len(lines) and lines[at].strip():
+        block.append(nl)
+    return "".join(lines[:at] + block + lines[at:])
+
+
+def _canon(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _canon(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_canon(v) for v in data]
+    if isinstance(data, float) and math.isnan(data):
+        return "nan"
+    return data
+
+
+def _expected(before: dict[str, Any], edits: list[Edit]) -> Any:
+    profile = copy.deepcopy(before.get("profile", {}))
+    for keypath, value in edits:
+        table = {"profile": profile}
+        for part in keypath[:-1]:
+            table = table.setdefault(part, {})
+        table[keypath[-1]] = value
+    return profile
+
+
+def apply_edits(original: bytes, edits: list[Edit], path: Path) -> bytes:
+    """The bytes of ``original`` with ``edits`` applied; ConfigError if that cannot be done exactly."""
+    bom, text = _decode(original, path)
+    before = _loads(text, path)
+    if not edits:
+        return original
+    nl = newline_of(text)
+    try:
+        import tomlkit
+
+        doc = tomlkit.parse(text)
+        new_tables: dict[str, dict[str, str]] = {}
+        for keypath, value in edits:
+            if keypath[0] != "profile" or len(keypath) < 3:
+                raise ConfigError(f"refusing to edit {'.'.join(keypath)} (only [profile] is edited)", path)
+            container: Any = doc
+            missing_at = None
+            for depth, part in enumerate(keypath[:-1]):
+                if _is_table(container) and part in container and _is_table(container[part]):
+                    container = container[part]
+                else:
+                    missing_at = depth
+                    break
+            if missing_at is None:
+                _set(container, keypath[-1], value)
+            elif len(keypath) == 3 and missing_at == 1 or (len(keypath) == 3 and missing_at == 0 and "profile" not in doc):
+                new_tables.setdefault(keypath[1], {})[keypath[2]] = value
+            else:
+                raise ConfigError(f"cannot edit safely: [{'.'.join(keypath[:-1])}] does not exist", path)
+        rendered = doc.as_string()
+    except ConfigError:
+        raise
+    except Exception as err:  # tomlkit has its own exception zoo, and bugs: fail cleanly
+        raise ConfigError(f"cannot edit safely: tomlkit: {type(err).__name__}: {err}", path) from None
+    result = _merge_lines(text, rendered, nl, path)
+    for profile, keys in new_tables.items():
+        result = _insert_table(result, profile, keys, nl)
+    after = _loads_checked(result, path)
+    rest_before = {k: v for k, v in before.items() if k != "profile"}
+    rest_after = {k: v for k, v in after.items() if k != "profile"}
+    if _canon(rest_before) != _canon(rest_after):
+        raise ConfigError("cannot edit safely: the edit would change data outside [profile]", path)
+    if _canon(after.get("profile", {})) != _canon(_expected(before, edits)):
+        raise ConfigError("cannot edit safely: the edit would change [profile] in unintended ways", path)
+    return (BOM_BYTES if bom else b"") + result.encode("utf-8")
+
+
+def _loads_checked(text: str, path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"cannot edit safely: the edited file would not be valid TOML ({err})", path) from None
+
+
+def write_manifest(path: Path, original: bytes, new: bytes) -> None:
+    """Atomically replace ``path`` (its target, for a symlink) with ``new``, keeping its permissions."""
+    path = Path(path).resolve()
+    st = os.stat(path)
+    if not st.st_mode & stat.S_IWUSR:
+        raise ConfigError("file is read-only; not changed", path)
+    if path.read_bytes() != original:
+        raise ConfigError("file changed while it was being fixed; not changed", path)
+    with atomic_writer(path, "wb") as f:
+        if hasattr(os, "fchmod"):
+            try:
+                os.fchmod(f.fileno(), stat.S_IMODE(st.st_mode))
+            except OSError:
+                pass
+        f.write(new)
+
+
+def unified_diff(path: Path, old: bytes, new: bytes) -> str:
+    _, a = _decode(old, path)
+    _, b = _decode(new, path)
+    out = []
+    for line in difflib.unified_diff(a.splitlines(keepends=True), b.splitlines(keepends=True),
+                                     fromfile=f"a/{path.name}", tofile=f"b/{path.name}"):
+        if not line.endswith("\n"):
+            line += "\n\\ No newline at end of file\n"
+        out.append(line)
+    return "".join(out)
+
+
+@dataclass
+class FixOutcome:
+    path: Path
+    original: bytes
+    new: bytes
+    applied: list[Edit] = field(default_factory=list)
+    result: Any = None  # the CheckResult after the fix
+
+    @property
+    def changed(self) -> bool:
+        return self.new != self.original
+
+
+def plan_fix(workspace: Workspace, env: Mapping[str, str], profiles: list[str] | None = None,
+             target: str | None = None, cargo_version: tuple[int, int] | None = None,
+             host: str | None = None, max_rounds: int = 6) -> FixOutcome:
+    """Compute the fixed root manifest (nothing is written).
+
+    Debug levels are fixed first: raising ``debug`` also ends cargo's implicit
+    ``strip = "debuginfo"``, so no needless ``strip = "none"`` gets written.
+    Values set in the environment, config files or rustflags are left alone
+    (their findings remain and name that source).
+    """
+    from symtool.cargo.profiles import check_workspace
+
+    path = workspace.root.path
+    original = path.read_bytes()
+    current = original
+    applied: list[Edit] = []
+    ws = workspace
+    result = None
+    for _ in range(max_rounds):
+        result = check_workspace(ws, env, profiles, target, cargo_version, host)
+        target = result.target
+        done = {k for k, _ in applied}
+        pending: dict[tuple[str, ...], str] = {}
+        for report in result.profiles:
+            for finding in report.findings:
+                if finding.edit and finding.edit[0] not in done:
+                    pending.setdefault(finding.edit[0], finding.edit[1])
+        if not pending:
+            break
+        batch = [(k, v) for k, v in pending.items() if k[-1] == "debug"] or list(pending.items())
+        current = apply_edits(current, batch, path)
+        applied += batch
+        _, text = _decode(current, path)
+        ws = replace(ws, root=TomlFile.from_text(path, text, _loads(text, path)))
+    else:
+        result = check_workspace(ws, env, profiles, target, cargo_version, host)
+    return FixOutcome(path, original, current, applied, result)
