@@ -118,3 +118,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         )
         for line in _ci_bad_skips:
             terminalreporter.write_line(f"  {line}", red=True)
+
+
+@pytest.fixture(scope="session")
+def nginx(tmp_path_factory, shared):
+    """A real nginx on 127.0.0.1 serving test symbol stores (see tests/nginx_server.py)."""
+    from nginx_server import start_nginx
+
+    os.environ["PATH"] = os.environ.get("PATH", "") + os.pathsep + "/usr/sbin"
+    binary = need_tool("nginx")
+    server = start_nginx(tmp_path_factory.mktemp("nginx"), shared / "symstore-exe" / "stores" / "pe_store", binary)
+    yield server
+    server.stop()

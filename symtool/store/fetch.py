@@ -1,0 +1,326 @@
+"""Fetch one key from an ordered list of sources into a downstream cache.
+
+Sources are HTTP(S) symbol servers or local/UNC store directories.  The cache
+is laid out as a store (``name/INDEX/name``; two-tier if it has index2.txt),
+so ``srv*<cache>*...`` and symtool itself find files there later.
+
+Safety: every file is downloaded (or copied) to a temp file inside the cache
+entry directory, expanded if it is a CAB, and its identity is read back from
+disk (read_pdb / read_pe) and compared with the INDEX that was asked for.
+Only then is it renamed to its final name.  A wrong file is an error and
+never a cache entry; temp files are removed on every failure path.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from symtool.errors import FormatError, StoreError, SymtoolError
+from symtool.fsutil import TMP_PREFIX, atomic_temp
+from symtool.ids import check_file_name, parse_index
+from symtool.store import layout
+from symtool.store.http import DEFAULT_MAX_SIZE, HttpClient, ProgressFactory, is_url, parse_pointer, redact_url
+
+# Statuses of a FetchResult
+FETCHED = "fetched"
+CACHED = "cached"
+NOT_FOUND = "not-found"
+ERROR = "error"
+
+
+@dataclass
+class FetchResult:
+    name: str
+    index: str
+    status: str  # fetched | cached | not-found | error
+    path: str | None = None  # the file in the cache
+    source: str | None = None  # server or store it came from (redacted)
+    url: str | None = None  # exact location (redacted)
+    form: str | None = None  # plain | compressed | pointer
+    size: int | None = None
+    errors: list[str] = field(default_factory=list)  # one line per source that failed
+    messages: list[str] = field(default_factory=list)  # MSG: lines from file.ptr
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}/{self.index}/{self.name}"
+
+    def to_json(self) -> dict:
+        return {
+            "key": self.key, "name": self.name, "index": self.index, "status": self.status,
+            "path": self.path, "source": self.source, "url": self.url, "form": self.form,
+            "size": self.size, "errors": self.errors, "messages": self.messages,
+        }
+
+
+def verify_identity(path: Path, index: str, what: str) -> None:
+    """The file at ``path`` must be a PE or PDB whose store INDEX is ``index``."""
+    from symtool.formats.detect import read_identity
+
+    try:
+        info = read_identity(path)
+    except FormatError as err:
+        raise StoreError(f"not a valid PE image or PDB ({err.message})", what) from None
+    if info.index.upper() != index.upper():
+        raise StoreError(f"wrong file for this key: its identity is {info.index}, asked for {index}", what)
+
+
+def _expand_cab(cab_path: Path, out_path: Path, max_size: int) -> str:
+    """Expand a single-file CAB; LZX/Quantum via Debian's cabextract when installed."""
+    from symtool.formats.cab import UnsupportedCompression, extract_single
+
+    try:
+        with open(cab_path, "rb") as src, open(out_path, "wb") as dst:
+            return extract_single(src, dst, max_size=max_size)
+    except UnsupportedCompression as err:
+        tool = shutil.which("cabextract")
+        if tool is None:
+            raise FormatError(f"{err.message}; install cabextract to expand it") from None
+        return _cabextract(tool, cab_path, out_path, max_size)
+
+
+def _cabextract(tool: str, cab_path: Path, out_path: Path, max_size: int) -> str:
+    """cabextract -p writes the member to stdout: no file names from the CAB touch the disk."""
+    from symtool.formats.cab import read_single_header
+
+    with open(cab_path, "rb") as f:
+        info = read_single_header(f)  # sizes and the single-file shape checked by us first
+    if info["size"] > max_size:
+        raise FormatError(f"CAB member is {info['size']} bytes, over the limit of {max_size}")
+    with open(out_path, "wb") as out:
+        proc = subprocess.run([tool, "-q", "-p", str(cab_path)], stdout=out, stderr=subprocess.PIPE, timeout=3600)
+    if proc.returncode != 0 or out_path.stat().st_size != info["size"]:
+        detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise FormatError(f"cabextract could not expand it{': ' + detail[-1] if detail else ''}")
+    return info["name"]
+
+
+class _Sink:
+    """A temp file the HTTP layer writes into; truncated between attempts."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.f = open(path, "wb")
+
+    def write(self, b: bytes) -> int:
+        return self.f.write(b)
+
+    def reset(self) -> None:
+        self.f.seek(0)
+        self.f.truncate()
+
+    def close(self) -> None:
+        self.f.close()
+
+
+class Fetcher:
+    """Fetch keys from ``sources`` (URLs or store dirs) into ``cache``."""
+
+    def __init__(self, sources: list[str], cache: Path, *, client: HttpClient | None = None,
+                 progress: ProgressFactory | None = None, max_size: int | None = None):
+        self.sources = list(sources)
+        self.cache = Path(cache)
+        self._client = client
+        self._own_client = client is None
+        self.progress = progress
+        self.max_size = max_size or (client.options.max_size if client else DEFAULT_MAX_SIZE)
+
+    @property
+    def client(self) -> HttpClient:
+        if self._client is None:
+            self._client = HttpClient()
+        return self._client
+
+    def close(self) -> None:
+        if self._own_client and self._client is not None:
+            self._client.close()
+
+    def __enter__(self) -> "Fetcher":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def fetch(self, name: str, index: str) -> FetchResult:
+        check_file_name(name)
+        parse_index(index)
+        result = FetchResult(name, index, NOT_FOUND)
+        cached = self._in_cache(name, index)
+        if cached is not None:
+            result.status, result.path, result.source = CACHED, str(cached), str(self.cache)
+            result.size = cached.stat().st_size
+            return result
+        if not self.sources:
+            result.errors.append("no symbol servers configured (use --server, SYMTOOL_STORE or _NT_SYMBOL_PATH)")
+            result.status = ERROR
+            return result
+        for source in self.sources:
+            try:
+                if self._try_source(source, name, index, result):
+                    return result
+            except SymtoolError as err:
+                where = redact_url(source) if is_url(source) else source
+                line = str(err) if err.path else f"{where}: {err}"
+                result.errors.append(line)
+        result.status = ERROR if result.errors else NOT_FOUND
+        return result
+
+    # ---------------------------------------------------------------------------------------------
+
+    def _in_cache(self, name: str, index: str) -> Path | None:
+        if not self.cache.is_dir():
+            return None
+        found = layout.lookup(self.cache, name, index)
+        if found is not None and found.form == "plain":
+            return found.path
+        return None
+
+    def _entry(self, name: str, index: str) -> tuple[Path, list[Path]]:
+        """Create the cache entry directory; returns it and the directories we created."""
+        if self.cache.exists() and not self.cache.is_dir():
+            raise StoreError("cache is not a directory", self.cache)
+        entry = layout.entry_dir(self.cache, name, index)
+        created: list[Path] = []
+        d = entry
+        while not d.exists():
+            created.append(d)
+            d = d.parent
+        entry.mkdir(parents=True, exist_ok=True)
+        return entry, created
+
+    @staticmethod
+    def _cleanup_dirs(created: list[Path]) -> None:
+        for d in created:  # deepest first
+            try:
+                d.rmdir()
+            except OSError:
+                break
+
+    def _try_source(self, source: str, name: str, index: str, result: FetchResult) -> bool:
+        entry, created = self._entry(name, index)
+        final = entry / name
+        ok = False
+        raw = Path(entry / f"{TMP_PREFIX}dl-{os.getpid()}-{id(result)}")
+        try:
+            with atomic_temp(final) as tmp:
+                if is_url(source):
+                    ok = self._from_http(source, name, index, raw, tmp, result)
+                else:
+                    ok = self._from_dir(Path(source), name, index, raw, tmp, result)
+                if not ok:
+                    raise _Absent()
+                verify_identity(tmp, index, f"{result.url or source}")
+            result.status = FETCHED
+            result.path = str(final)
+            result.size = final.stat().st_size
+            return True
+        except _Absent:
+            return False
+        finally:
+            try:
+                raw.unlink()
+            except FileNotFoundError:
+                pass
+            if not ok or result.status != FETCHED:
+                self._cleanup_dirs(created)
+
+    def _materialize(self, raw: Path, tmp: Path, name: str, what: str) -> None:
+        """``raw`` holds what was transferred; put the real file into ``tmp``."""
+        with open(raw, "rb") as f:
+            head = f.read(4)
+        if head == b"MSCF":
+            member = _expand_cab(raw, tmp, self.max_size)
+            if member.lower() != name.lower():
+                raise StoreError(f"{what}: CAB holds {member!r}, expected {name!r}")
+        else:
+            os.replace(raw, tmp)
+
+    def _from_http(self, source: str, name: str, index: str, raw: Path, tmp: Path, result: FetchResult) -> bool:
+        server = self.client.server(source)
+        sink = _Sink(raw)
+        try:
+            hit = server.fetch(name, index, sink, progress=self.progress, limit=self.max_size)
+        finally:
+            sink.close()
+        if hit is None:
+            return False
+        result.messages.extend(hit.messages)
+        if hit.form == "message":
+            return False
+        result.source, result.url, result.form = server.display, hit.url, hit.form
+        if hit.pointer is not None:
+            self._copy_pointer_target(hit.pointer, raw, hit.url)
+        self._materialize(raw, tmp, name, hit.url)
+        return True
+
+    def _from_dir(self, store: Path, name: str, index: str, raw: Path, tmp: Path, result: FetchResult) -> bool:
+        if not store.is_dir():
+            raise StoreError("store directory not found", store)
+        found = layout.lookup(store, name, index)
+        if found is None:
+            return False
+        result.source, result.url, result.form = str(store), str(found.path), found.form
+        if found.form == "pointer":
+            if found.path.stat().st_size > 64 << 10:
+                raise FormatError("file.ptr is implausibly large", found.path)
+            target, message = parse_pointer(found.path.read_text("utf-8", "replace"))
+            if message:
+                result.messages.append(message)
+            if target is None:
+                return False
+            self._copy_pointer_target(target, raw, str(found.path))
+        else:
+            self._copy_limited(found.path, raw, str(found.path))
+        self._materialize(raw, tmp, name, str(found.path))
+        return True
+
+    def _copy_pointer_target(self, target: str, raw: Path, where: str) -> None:
+        path = Path(target)
+        if not path.is_file():
+            raise StoreError(f"file.ptr points to {target}, which is not reachable from here", where)
+        self._copy_limited(path, raw, target)
+
+    def _copy_limited(self, src: Path, raw: Path, what: str) -> None:
+        size = src.stat().st_size
+        if size > self.max_size:
+            raise StoreError(f"{size} bytes is over the size limit of {self.max_size}", what)
+        advance = self.progress.start(src.name, size) if self.progress is not None else None
+        try:
+            with open(src, "rb") as fin, open(raw, "wb") as fout:
+                while True:
+                    buf = fin.read(1 << 20)
+                    if not buf:
+                        break
+                    fout.write(buf)
+                    if advance is not None:
+                        advance(len(buf))
+        finally:
+            if self.progress is not None:
+                self.progress.stop()
+
+
+class _Absent(Exception):
+    """Internal: the source does not have the key (unwinds atomic_temp without committing)."""
+
+
+def fetch_keys(keys: list[tuple[str, str]], sources: list[str], cache: Path, *,
+               client: HttpClient | None = None, progress: ProgressFactory | None = None,
+               max_size: int | None = None, on_result: Callable[[FetchResult], None] | None = None
+               ) -> list[FetchResult]:
+    """Fetch several keys; one result per key, in order."""
+    results = []
+    with Fetcher(sources, cache, client=client, progress=progress, max_size=max_size) as fetcher:
+        for name, index in keys:
+            r = fetcher.fetch(name, index)
+            results.append(r)
+            if on_result is not None:
+                on_result(r)
+    return results
+
+
+__all__ = ["Fetcher", "FetchResult", "fetch_keys", "verify_identity", "FETCHED", "CACHED", "NOT_FOUND", "ERROR"]

@@ -1,0 +1,536 @@
+"""Symbol servers over HTTP: probing and downloading as symsrv does, and
+publishing with PUT.
+
+Probe order per key (symsrv's): ``GET <server>/index2.txt`` once per server
+(present = two-tier store), then ``name/INDEX/name``, the CAB-compressed
+``name/INDEX/nam_``, and ``name/INDEX/file.ptr`` (``PATH:<where>`` or a plain
+path is followed, ``MSG:<text>`` is reported).  404/410 means absent; when
+every form of the key is absent, the lower-case key is tried too (servers on
+case-sensitive file systems).  Redirects are followed.
+
+Robustness: one ``requests`` session with retries and exponential backoff on
+connection errors, read timeouts and 5xx; connect/read timeouts; TLS
+verification on; bodies are size-limited (Content-Length checked before
+reading, a hard cap while reading), and truncated bodies or bodies longer than
+announced are errors.  Every problem becomes a :class:`NetworkError` with one
+line naming the URL -- with any ``user:password@`` removed.
+
+Credentials come from the environment only: ``SYMTOOL_HTTP_TOKEN`` (bearer)
+or ``SYMTOOL_HTTP_USER``/``SYMTOOL_HTTP_PASSWORD`` (basic).  They are never
+printed or logged.
+
+``requests`` is imported inside functions: the CLI imports command modules at
+startup and must stay fast.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterable
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from symtool.errors import NetworkError, UsageError
+from symtool.ids import check_file_name, compressed_name, parse_index
+from symtool.store.layout import FILE_PTR, INDEX2
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 60.0
+DEFAULT_RETRIES = 3
+DEFAULT_BACKOFF = 0.5
+# Largest file we download unless told otherwise: bigger than any PDB seen in
+# practice, small enough that a hostile server cannot fill a disk.
+DEFAULT_MAX_SIZE = 16 << 30
+MAX_POINTER_SIZE = 64 << 10  # file.ptr and index2.txt are tiny
+CHUNK = 1 << 20
+
+HTTP_STORE_NOTE = ("HTTP store: no 000Admin transaction history is kept over HTTP "
+                   "(the server keeps its own; `symtool store` commands need a file-system store)")
+
+ABSENT = (404, 410)
+
+
+def is_url(location: str) -> bool:
+    low = location.strip().lower()
+    return low.startswith("http://") or low.startswith("https://")
+
+
+def redact_url(url: str) -> str:
+    """The URL without ``user:password@`` (safe to print)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return re.sub(r"//[^/@]*@", "//", url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _env_float(env: dict, name: str, default: float) -> float:
+    try:
+        return float(env[name]) if env.get(name) else default
+    except ValueError:
+        raise UsageError(f"{name} must be a number, not {env[name]!r}") from None
+
+
+@dataclass
+class HttpOptions:
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    retries: int = DEFAULT_RETRIES
+    backoff: float = DEFAULT_BACKOFF
+    max_size: int = DEFAULT_MAX_SIZE
+    verify_tls: bool = True
+
+    @classmethod
+    def from_env(cls, environ: dict | None = None, **overrides) -> "HttpOptions":
+        """Defaults, then SYMTOOL_HTTP_TIMEOUT / SYMTOOL_HTTP_RETRIES, then ``overrides`` (not None)."""
+        env = os.environ if environ is None else environ
+        opts = cls()
+        timeout = _env_float(env, "SYMTOOL_HTTP_TIMEOUT", 0)
+        if timeout > 0:
+            opts.connect_timeout = min(opts.connect_timeout, timeout)
+            opts.read_timeout = timeout
+        opts.retries = int(_env_float(env, "SYMTOOL_HTTP_RETRIES", opts.retries))
+        for key, value in overrides.items():
+            if value is not None:
+                setattr(opts, key, value)
+        return opts
+
+
+class _Credentials:
+    """requests auth callable; repr never shows the secret."""
+
+    def __init__(self, header: str):
+        self._header = header
+
+    def __call__(self, request):
+        request.headers["Authorization"] = self._header
+        return request
+
+    def __repr__(self) -> str:
+        return "<credentials from environment>"
+
+
+def _credentials(environ: dict | None = None):
+    import base64
+
+    env = os.environ if environ is None else environ
+    token = env.get("SYMTOOL_HTTP_TOKEN")
+    if token:
+        return _Credentials(f"Bearer {token}"), ("SYMTOOL_HTTP_TOKEN", token)
+    user, password = env.get("SYMTOOL_HTTP_USER"), env.get("SYMTOOL_HTTP_PASSWORD")
+    if user:
+        raw = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
+        return _Credentials(f"Basic {raw}"), ("SYMTOOL_HTTP_PASSWORD", password or "")
+    return None, None
+
+
+class HttpClient:
+    """One session shared by all servers of a run."""
+
+    def __init__(self, options: HttpOptions | None = None, environ: dict | None = None):
+        import requests
+        from requests.adapters import HTTPAdapter
+        from urllib3.util.retry import Retry
+
+        self.options = options or HttpOptions.from_env(environ)
+        o = self.options
+        retry = Retry(
+            total=o.retries, connect=o.retries, read=o.retries, status=o.retries, other=0,
+            backoff_factor=o.backoff, status_forcelist=(500, 502, 503, 504),
+            allowed_methods=frozenset({"GET", "HEAD", "PUT"}), raise_on_status=False,
+            respect_retry_after_header=True,
+        )
+        self.session = requests.Session()
+        self.session.trust_env = False  # no netrc / proxy credentials picked up behind our back
+        adapter = HTTPAdapter(max_retries=retry)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.verify = o.verify_tls
+        self.session.headers["User-Agent"] = "symtool (symbol server client)"
+        # symsrv does not ask for compressed transfer; neither do we, so
+        # Content-Length is the size of the file itself.
+        self.session.headers["Accept-Encoding"] = "identity"
+        auth, secret = _credentials(environ)
+        self.session.auth = auth
+        self._secrets = [secret[1]] if secret and secret[1] else []
+        self._servers: dict[str, HttpServer] = {}
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> "HttpClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def server(self, url: str) -> "HttpServer":
+        base = url.rstrip("/")
+        if base not in self._servers:
+            self._servers[base] = HttpServer(self, base)
+        return self._servers[base]
+
+    # --- low level -------------------------------------------------------------------------------
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (self.options.connect_timeout, self.options.read_timeout)
+
+    def scrub(self, text: str) -> str:
+        """Remove secrets and URL credentials from a message."""
+        text = re.sub(r"(https?://)[^/@\s]*@", r"\1", text)
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def error(self, url: str, problem: str) -> NetworkError:
+        return NetworkError(self.scrub(problem), redact_url(url))
+
+    def request(self, method: str, url: str, **kwargs):
+        """A request with our timeouts; connection-level failures become NetworkError."""
+        kwargs.setdefault("timeout", self.timeout)
+        kwargs.setdefault("allow_redirects", True)
+        try:
+            return self.session.request(method, url, **kwargs)
+        except Exception as err:  # requests/urllib3 raise many types; classify them all
+            raise self.error(url, describe_exception(err, self.options)) from None
+
+    def status_error(self, url: str, resp) -> NetworkError:
+        code = resp.status_code
+        reason = resp.reason or ""
+        if code in (401, 403):
+            hint = ("credentials refused" if "Authorization" in resp.request.headers
+                    else "set SYMTOOL_HTTP_TOKEN or SYMTOOL_HTTP_USER/SYMTOOL_HTTP_PASSWORD")
+            return self.error(url, f"HTTP {code} {reason} ({hint})")
+        if code >= 500:
+            return self.error(url, f"HTTP {code} {reason} (server error, after {self.options.retries} retries)")
+        return self.error(url, f"HTTP {code} {reason}")
+
+    def download(self, url: str, sink: BinaryIO, *, limit: int | None = None,
+                 progress: "ProgressFactory | None" = None, label: str = "") -> "Response | None":
+        """GET ``url`` into ``sink``. None when absent (404/410); NetworkError otherwise."""
+        limit = self.options.max_size if limit is None else limit
+        resp = self.request("GET", url, stream=True)
+        try:
+            if resp.status_code in ABSENT:
+                return None
+            if resp.status_code != 200:
+                raise self.status_error(url, resp)
+            announced = resp.headers.get("Content-Length")
+            expected: int | None = None
+            if announced is not None:
+                try:
+                    expected = int(announced)
+                    if expected < 0:
+                        raise ValueError
+                except ValueError:
+                    raise self.error(url, f"invalid Content-Length {announced!r}") from None
+                if expected > limit:
+                    raise self.error(url, f"file of {expected} bytes is over the size limit of {limit} bytes")
+            advance = progress.start(label or url, expected) if progress is not None else None
+            received = 0
+            try:
+                for chunk in resp.raw.stream(CHUNK, decode_content=False):
+                    received += len(chunk)
+                    if received > limit:
+                        raise self.error(url, f"body exceeds the size limit of {limit} bytes")
+                    if expected is not None and received > expected:
+                        raise self.error(url, f"body larger than announced ({received}+ bytes, Content-Length {expected})")
+                    sink.write(chunk)
+                    if advance is not None:
+                        advance(len(chunk))
+            except NetworkError:
+                raise
+            except Exception as err:
+                raise self.error(url, describe_exception(err, self.options, received, expected)) from None
+            finally:
+                if progress is not None:
+                    progress.stop()
+            if expected is not None and received < expected:
+                raise self.error(url, f"truncated body: connection closed after {received} of {expected} bytes")
+            return Response(url=resp.url, size=received)
+        finally:
+            resp.close()
+
+
+@dataclass
+class Response:
+    url: str  # final URL after redirects
+    size: int
+
+
+class ProgressFactory:
+    """What downloads report progress to (the CLI supplies a rich bar)."""
+
+    def start(self, label: str, total: int | None) -> Callable[[int], None]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def stop(self) -> None:  # pragma: no cover - interface
+        pass
+
+
+def describe_exception(err: BaseException, options: HttpOptions, received: int | None = None,
+                       expected: int | None = None) -> str:
+    """One line for a requests/urllib3 failure, without the URL (the caller adds it)."""
+    chain: list[BaseException] = []
+    seen = set()
+    stack = [err]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        chain.append(e)
+        stack.extend([getattr(e, "reason", None), e.__cause__, e.__context__])
+        stack.extend(a for a in getattr(e, "args", ()) if isinstance(a, BaseException))
+    names = {type(e).__name__ for e in chain}
+    text = " ".join(str(e) for e in chain)
+    if "NameResolutionError" in names or "Name or service not known" in text or "nodename nor servname" in text \
+            or "getaddrinfo failed" in text or "No address associated" in text or "Temporary failure in name" in text:
+        return "cannot resolve host name (DNS lookup failed)"
+    if "ConnectionRefusedError" in names or "Connection refused" in text or "actively refused" in text:
+        return "connection refused"
+    if "ConnectTimeoutError" in names or "ConnectTimeout" in names:
+        return f"timed out connecting (after {options.connect_timeout:g} s)"
+    if "SSLError" in names or "SSLCertVerificationError" in names:
+        return "TLS error (certificate verification failed or TLS handshake refused)"
+    if "ReadTimeoutError" in names or "ReadTimeout" in names or "timed out" in text:
+        return f"server stalled: no data for {options.read_timeout:g} s"
+    if "TooManyRedirects" in names:
+        return "too many redirects"
+    if "IncompleteRead" in names or "ChunkedEncodingError" in names or "ProtocolError" in names:
+        if expected is not None and received is not None:
+            return f"truncated body: connection closed after about {received} of {expected} bytes"
+        return "truncated body: connection closed early"
+    if "ConnectionResetError" in names or "RemoteDisconnected" in names:
+        return "connection reset by the server"
+    if "InvalidURL" in names or "MissingSchema" in names or "InvalidSchema" in names or "LocationParseError" in names:
+        return "invalid URL"
+    first = chain[0]
+    return f"{type(first).__name__}: {str(first).splitlines()[0] if str(first) else ''}".strip()
+
+
+@dataclass
+class Hit:
+    """What a server had for a key."""
+
+    form: str  # "plain", "compressed" or "pointer"
+    url: str  # where it was found (redacted)
+    size: int = 0
+    pointer: str | None = None  # file.ptr target that is a local/UNC path (not downloaded)
+    messages: list[str] = field(default_factory=list)
+
+
+def parse_pointer(text: str) -> tuple[str | None, str | None]:
+    """``file.ptr`` content -> (path, message).  ``PATH:x``, ``MSG:x`` or a plain path."""
+    path = message = None
+    for line in text.replace("\r", "\n").split("\n"):
+        line = line.strip()
+        if not line:
+            continue
+        if line[:5].upper() == "PATH:":
+            path = path or line[5:].strip()
+        elif line[:4].upper() == "MSG:":
+            message = message or line[4:].strip()
+        elif path is None and message is None:
+            path = line
+    return path or None, message
+
+
+class HttpServer:
+    """One symbol server URL."""
+
+    def __init__(self, client: HttpClient, base: str):
+        self.client = client
+        self.base = base
+        self._two_tier: bool | None = None
+
+    def url(self, rel: str) -> str:
+        return f"{self.base}/{quote(rel)}"
+
+    @property
+    def display(self) -> str:
+        return redact_url(self.base)
+
+    def two_tier(self) -> bool:
+        """``index2.txt`` at the root, probed once.  Only 200 counts; any 4xx means flat."""
+        if self._two_tier is None:
+            url = self.url(INDEX2)
+            resp = self.client.request("GET", url, stream=True)
+            try:
+                if resp.status_code == 200:
+                    self._two_tier = True
+                elif 400 <= resp.status_code < 500 and resp.status_code not in (401, 407):
+                    self._two_tier = False
+                else:
+                    raise self.client.status_error(url, resp)
+            finally:
+                resp.close()
+        return self._two_tier
+
+    def key_dir(self, name: str, index: str) -> str:
+        rel = f"{name}/{index}"
+        return f"{name[:2]}/{rel}" if self.two_tier() else rel
+
+    def fetch(self, name: str, index: str, sink: BinaryIO, *, progress: ProgressFactory | None = None,
+              limit: int | None = None) -> Hit | None:
+        """Download ``name``/``index`` into ``sink`` (raw: a CAB stays compressed).
+
+        None when the server does not have it.  A file.ptr to a local or UNC
+        path returns a Hit with ``pointer`` set and writes nothing.
+        """
+        check_file_name(name)
+        parse_index(index)
+        keys = [(name, index)]
+        if (name.lower(), index.lower()) != (name, index):
+            keys.append((name.lower(), index.lower()))
+        messages: list[str] = []
+        for key_name, key_index in keys:
+            base = self.key_dir(key_name, key_index)
+            for file_name, form in ((key_name, "plain"), (compressed_name(key_name), "compressed")):
+                url = self.url(f"{base}/{file_name}")
+                got = self.client.download(url, sink, limit=limit, progress=progress, label=file_name)
+                if got is not None:
+                    return Hit(form, redact_url(got.url), got.size, messages=messages)
+            ptr_url = self.url(f"{base}/{FILE_PTR}")
+            buf = _Buffer(MAX_POINTER_SIZE)
+            got = self.client.download(ptr_url, buf, limit=MAX_POINTER_SIZE)
+            if got is None:
+                continue
+            text = bytes(buf.data).decode("utf-8", "replace")
+            target, message = parse_pointer(text)
+            if message:
+                messages.append(message)
+            if target is None:
+                continue  # MSG only: symsrv shows the message and moves on
+            if is_url(target):
+                got = self.client.download(target, sink, limit=limit, progress=progress, label=name)
+                if got is None:
+                    raise self.client.error(ptr_url, f"file.ptr points to {redact_url(target)}, which is absent (404)")
+                return Hit("pointer", redact_url(got.url), got.size, messages=messages)
+            return Hit("pointer", redact_url(ptr_url), 0, pointer=target, messages=messages)
+        if messages:
+            return Hit("message", self.display, 0, messages=messages)
+        return None
+
+
+class _Buffer:
+    def __init__(self, limit: int):
+        self.data = bytearray()
+        self.limit = limit
+
+    def write(self, b: bytes) -> int:
+        self.data += b
+        return len(b)
+
+
+# --- publishing ------------------------------------------------------------------------------------
+
+class _ProgressReader:
+    """File wrapper for PUT bodies: reports bytes read; has a length for Content-Length."""
+
+    def __init__(self, f: BinaryIO, size: int, advance: Callable[[int], None] | None):
+        self.f = f
+        self.size = size
+        self.advance = advance
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.f.read(n)
+        if data and self.advance is not None:
+            self.advance(len(data))
+        return data
+
+    def __len__(self) -> int:
+        return self.size
+
+    def tell(self) -> int:
+        return self.f.tell()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.f.seek(offset, whence)
+
+
+def _exists(client: HttpClient, url: str) -> bool:
+    resp = client.request("HEAD", url)
+    if resp.status_code == 200:
+        return True
+    if resp.status_code in ABSENT:
+        return False
+    raise client.status_error(url, resp)
+
+
+def publish_http(url: str, items: Iterable, *, dry_run: bool = False, progress=None,
+                 client: HttpClient | None = None) -> list[dict]:
+    """Upload ``items`` (PublishItem) to an HTTP store with PUT at ``name/INDEX/name``.
+
+    Keys already on the server (plain, compressed or file.ptr, found with
+    HEAD) are skipped.  Each result: ``{"key", "status": "uploaded" | "present"
+    | "would-upload" (dry run) | "error", "url", "size"[, "error"]}``.  No
+    000Admin history is kept over HTTP (see :data:`HTTP_STORE_NOTE`).
+    ``progress``: a :class:`ProgressFactory` or ``None``.
+    """
+    if not is_url(url):
+        raise UsageError(f"not an HTTP(S) URL: {redact_url(url)}")
+    own_client = client is None
+    client = client or HttpClient()
+    server = client.server(url)
+    results: list[dict] = []
+    try:
+        try:
+            server.two_tier()
+        except NetworkError as err:
+            return [{"key": item.key, "status": "error", "url": redact_url(url), "size": item.size,
+                     "error": str(err)} for item in items]
+        for item in items:
+            base = server.key_dir(item.name, item.index)
+            target = server.url(f"{base}/{item.name}")
+            result = {"key": item.key, "status": "error", "url": redact_url(target), "size": item.size}
+            try:
+                if any(_exists(client, server.url(f"{base}/{n}"))
+                       for n in (item.name, compressed_name(item.name), FILE_PTR)):
+                    result["status"] = "present"
+                elif dry_run:
+                    result["status"] = "would-upload"
+                else:
+                    _put(client, target, Path(item.path), progress, item.name)
+                    result["status"] = "uploaded"
+            except NetworkError as err:
+                result["error"] = str(err)
+            except OSError as err:
+                result["error"] = f"{item.path}: {err.strerror or err}"
+            results.append(result)
+    finally:
+        if own_client:
+            client.close()
+    return results
+
+
+def _put(client: HttpClient, url: str, path: Path, progress, label: str) -> None:
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        advance = progress.start(label, size) if progress is not None else None
+        try:
+            resp = client.request("PUT", url, data=_ProgressReader(f, size, advance),
+                                  headers={"Content-Type": "application/octet-stream"})
+        finally:
+            if progress is not None:
+                progress.stop()
+    try:
+        if resp.status_code not in (200, 201, 204):
+            raise client.status_error(url, resp)
+    finally:
+        resp.close()
+    # Read back the size: a proxy that silently drops bodies must not look like success.
+    check = client.request("HEAD", url)
+    length = check.headers.get("Content-Length")
+    if check.status_code != 200 or (length is not None and length.isdigit() and int(length) != size):
+        raise client.error(url, f"upload not confirmed (HEAD answered {check.status_code}, "
+                                f"{length} bytes instead of {size})")
