@@ -108,4 +108,12 @@ _register_all()
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["env"]:
+        # `symtool env` runs in every new shell: handled without click when it can be
+        # (symtool.commands.env.fast_main returns None for --help and bad options).
+        from symtool.commands.env import fast_main
+
+        code = fast_main(sys.argv[2:])
+        if code is not None:
+            sys.exit(code)
     app(prog_name="symtool")

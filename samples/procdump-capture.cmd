@@ -1,0 +1,15 @@
+@echo off
+rem Capture a minidump when a Rust program crashes (see procdump-capture.ps1 for
+rem what each filter is for). Dumps are named PROCESSNAME_EXCEPTIONCODE_YYMMDD_HHMMSS.dmp.
+rem
+rem   procdump-capture.cmd PROCESS_NAME_OR_PID [DUMP_DIR]
+setlocal DisableDelayedExpansion
+if "%~1"=="" (
+    echo usage: %~nx0 PROCESS_NAME_OR_PID [DUMP_DIR] 1>&2
+    exit /b 2
+)
+set "DUMPDIR=%~2"
+if not defined DUMPDIR set "DUMPDIR=%CD%\dumps"
+if not exist "%DUMPDIR%" mkdir "%DUMPDIR%"
+if not defined PROCDUMP set "PROCDUMP=procdump.exe"
+"%PROCDUMP%" -accepteula -e 1 -f C0000005 -fx 406D1388 -fx E06D7363 -mt -w "%~1" "%DUMPDIR%\PROCESSNAME_EXCEPTIONCODE_YYMMDD_HHMMSS.dmp"

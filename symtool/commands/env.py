@@ -1,0 +1,227 @@
+"""``symtool env``: symbol, source and image paths for debuggers and shells.
+
+Runs in every new shell, so this module imports nothing heavy at the top and
+offers :func:`fast_main`, which handles ``symtool env ...`` without typer
+(typer's import alone costs more than the rest of the command).  The typer
+command registered by :func:`register` has the same options and is what
+``--help`` and the docs show; both call :func:`run_env`.
+"""
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+HELP = "Print or write the debugger paths (_NT_SYMBOL_PATH, _NT_SOURCE_PATH, _NT_EXECUTABLE_IMAGE_PATH)."
+
+EPILOG = """\
+Examples:
+
+  eval "$(symtool env)"                          # bash, zsh
+
+  symtool env --shell fish | source              # fish
+
+  symtool env | Out-String | Invoke-Expression   # PowerShell
+
+  symtool env --shell cmd > %TEMP%\\symenv.cmd && call %TEMP%\\symenv.cmd
+
+  symtool env --json                     # elements and where each came from
+
+  symtool env --write dbg                # *.path files and symtool.windbg
+
+  symtool env --debugger gdb > rust.gdb  # map /rustc/<hash> to rust-src
+"""
+
+NAMES = (("symbol_path", "_NT_SYMBOL_PATH"), ("source_path", "_NT_SOURCE_PATH"),
+         ("image_path", "_NT_EXECUTABLE_IMAGE_PATH"))
+
+
+def _out(text: str) -> None:
+    """UTF-8 bytes whatever the console code page (shell outputs handle decoding themselves)."""
+    stream = getattr(sys.stdout, "buffer", None)
+    if stream is not None:
+        sys.stdout.flush()
+        stream.write(text.encode("utf-8"))
+        stream.flush()
+    else:  # pragma: no cover - replaced stdout without a buffer
+        sys.stdout.write(text)
+
+
+def _warn(warnings: list, quiet: bool) -> None:
+    if not quiet:
+        for w in warnings:
+            sys.stderr.write(f"symtool: warning: {w}\n")
+
+
+def run_env(path: Optional[str] = None, shell: Optional[str] = None, as_json: bool = False,
+            write: Optional[str] = None, debugger: Optional[str] = None, quiet: bool = False,
+            environ: Optional[dict] = None) -> int:
+    """The whole command; raises symtool.errors on bad input."""
+    from symtool.debugger import paths as P
+    from symtool.debugger.probe import gather
+    from symtool.debugger.shells import SHELLS, default_shell, render
+    from symtool.errors import UsageError
+
+    env = dict(os.environ if environ is None else environ)
+    if shell is not None and shell not in SHELLS:
+        raise UsageError(f"--shell must be one of {', '.join(SHELLS)}, not {shell!r}")
+    if debugger is not None:
+        if debugger not in ("gdb", "lldb"):
+            raise UsageError(f"--debugger must be gdb or lldb, not {debugger!r}")
+        if shell is not None or as_json or write is not None:
+            raise UsageError("--debugger prints debugger commands: it does not combine with --shell, --json or --write")
+    start = Path(path) if path else None
+    if start is not None and not start.exists():
+        raise UsageError("no such file or directory", start)
+
+    if debugger is not None:
+        from symtool.debugger.windbg import debugger_commands
+
+        inputs = gather(start, env, scan_pdbs=False)
+        text = debugger_commands(inputs, debugger)
+        warnings = P.compute_warnings(inputs)
+        _warn(warnings, quiet)
+        _out(text)
+        return 0
+
+    inputs = gather(start, env)
+    result = P.compute(inputs)
+    written = []
+    if write is not None:
+        from symtool.debugger.windbg import write_files
+
+        written = [str(p) for p in write_files(result, Path(write))]
+    if as_json:
+        import json
+
+        data = result.as_json()
+        if written:
+            data["written"] = written
+        _out(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        return 0
+    _warn(result.warnings, quiet)
+    if write is not None and shell is None:
+        _out("".join(f"{w}\n" for w in written))
+        return 0
+    shell = shell or default_shell(inputs.platform, env)
+    assignments = [(name, result.value(which)) for which, name in NAMES]
+    if not P.is_windows(inputs.platform):
+        urls = P.debuginfod_urls(inputs)
+        if P.url_stores(inputs) and urls:
+            assignments.append(("DEBUGINFOD_URLS", urls))
+    _out(render(shell, assignments))
+    return 0
+
+
+# --------------------------------------------------------------------------- fast path
+
+_VALUE_OPTIONS = {"--shell": "shell", "--write": "write", "--debugger": "debugger"}
+_FLAG_OPTIONS = {"--json": "as_json", "--quiet": "quiet", "-q": "quiet"}
+
+
+def parse_fast(argv: list) -> Optional[dict]:
+    """Options of ``symtool env`` parsed without click; None when typer should handle argv."""
+    opts: dict = {}
+    positional: list = []
+    i = 0
+    only_positional = False
+    while i < len(argv):
+        arg = argv[i]
+        if only_positional or not arg.startswith("-") or arg == "-":
+            positional.append(arg)
+        elif arg == "--":
+            only_positional = True
+        elif arg in _FLAG_OPTIONS:
+            opts[_FLAG_OPTIONS[arg]] = True
+        elif arg.split("=", 1)[0] in _VALUE_OPTIONS:
+            name, eq, value = arg.partition("=")
+            if not eq:
+                i += 1
+                if i >= len(argv):
+                    return None
+                value = argv[i]
+            key = _VALUE_OPTIONS[name]
+            if key in opts:
+                return None
+            opts[key] = value
+        else:
+            return None  # --help, unknown options: typer's messages
+        i += 1
+    if len(positional) > 1:
+        return None
+    if positional:
+        opts["path"] = positional[0]
+    return opts
+
+
+def fast_main(argv: list) -> Optional[int]:
+    """Run ``symtool env`` with ``argv`` (after "env"); None if typer must take over."""
+    opts = parse_fast(argv)
+    if opts is None:
+        return None
+    from symtool.errors import SymtoolError
+
+    try:
+        return run_env(**opts)
+    except SymtoolError as err:
+        sys.stderr.write(f"symtool: {err}\n")
+        return err.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("symtool: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
+    except OSError as err:
+        where = err.filename if err.filename is not None else ""
+        msg = err.strerror or str(err)
+        sys.stderr.write(f"symtool: {where}: {msg}\n" if where else f"symtool: {msg}\n")
+        return 2
+
+
+def console_main() -> None:
+    """Console-script entry: ``symtool env`` without importing typer, everything else via symtool.cli."""
+    if sys.argv[1:2] == ["env"]:
+        code = fast_main(sys.argv[2:])
+        if code is not None:
+            sys.exit(code)
+    from symtool.cli import main
+
+    main()
+
+
+# --------------------------------------------------------------------------- typer
+
+def register(app) -> None:
+    import typer
+
+    from symtool.cli import handle_errors
+
+    @handle_errors
+    def env(
+        path: Optional[Path] = typer.Argument(
+            None, help="Workspace dir or manifest (default: the current directory).", show_default=False),
+        shell: Optional[str] = typer.Option(
+            None, "--shell", metavar="powershell|cmd|bash|zsh|fish",
+            help="Shell syntax of the printed statements (default: powershell on Windows, else $SHELL, else bash)."),
+        as_json: bool = typer.Option(
+            False, "--json", help="Print the three values, their elements and where each came from, as JSON."),
+        write: Optional[Path] = typer.Option(
+            None, "--write", metavar="DIR",
+            help="Write symbols.path, sources.path, images.path and symtool.windbg into DIR."),
+        debugger: Optional[str] = typer.Option(
+            None, "--debugger", metavar="gdb|lldb",
+            help="Print gdb or lldb commands mapping /rustc/<hash> to the toolchain's rust-src."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No warnings on stderr."),
+    ) -> None:
+        code = run_env(str(path) if path else None, shell, as_json, str(write) if write else None, debugger, quiet)
+        if code:
+            raise typer.Exit(code)
+
+    env.__doc__ = HELP
+    app.command(name="env", help=HELP + "\n\nBuild output dirs first, then srv*<cache>*<store> per "
+                "configured store, then Microsoft's server. Config: \\[workspace.metadata.symtool] stores, "
+                "cache; SYMTOOL_STORE, SYMTOOL_CACHE.", epilog=EPILOG)(env)

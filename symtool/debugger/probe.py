@@ -1,0 +1,400 @@
+"""Gather the inputs of :func:`symtool.debugger.paths.compute` from this machine.
+
+Runs in every new shell, so it stays cheap: stdlib only, no ``cargo
+metadata`` (members come from the root manifest's ``[workspace] members``
+globs), and what ``rustc -vV`` / ``rustc --print sysroot`` said, and the
+``/rustc/<hash>`` found in each built PDB, are cached in
+``<default cache dir>/env-cache.json`` keyed by modification times.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from symtool.debugger.paths import BuildDir, Inputs, is_url
+from symtool.settings import default_cache_dir, find_workspace_root, load_settings, read_toml
+
+CACHE_FILE = "env-cache.json"
+CACHE_VERSION = 1
+# Profiles every workspace has; custom ones come from [profile.*].
+BUILTIN_PROFILES = ("release", "debug")
+PROFILE_DIR = {"dev": "debug", "test": "debug", "release": "release", "bench": "release"}
+
+# Bounds for finding /rustc/<hash> in a PDB: chunks read, bytes per PDB, PDBs per run.
+SCAN_CHUNK = 1 << 20
+SCAN_MAX_BYTES = 64 << 20
+SCAN_MAX_PDBS = 32
+_RUSTC_PATH = re.compile(rb"[/\\]rustc[/\\]([0-9a-f]{40})[/\\]")
+
+
+# --------------------------------------------------------------------------- cache
+
+class EnvCache:
+    """A small JSON file; unreadable or foreign content is treated as empty."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self.data: dict[str, Any] = {"version": CACHE_VERSION, "toolchains": {}, "pdbs": {}}
+        self.dirty = False
+        if path is None:
+            return
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if (isinstance(loaded, dict) and loaded.get("version") == CACHE_VERSION
+                and isinstance(loaded.get("toolchains"), dict) and isinstance(loaded.get("pdbs"), dict)):
+            self.data = loaded
+
+    def save(self) -> None:
+        if self.path is None or not self.dirty:
+            return
+        pdbs = self.data["pdbs"]
+        if len(pdbs) > 1000:  # keep the newest entries only
+            self.data["pdbs"] = dict(list(pdbs.items())[-1000:])
+        try:
+            from symtool.fsutil import atomic_write_text
+
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.path, json.dumps(self.data, indent=1))
+        except OSError:
+            pass  # a read-only cache dir costs speed, not correctness
+
+
+def _mtime(path: str | Path) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
+# --------------------------------------------------------------------------- toolchain
+
+def _run_all(argvs: list[list[str]], cwd: str | None, environ: dict[str, str]) -> list[str | None]:
+    """Run the commands concurrently (each rustup proxy start costs tens of ms); stdout or None each."""
+    import subprocess
+
+    procs = []
+    for argv in argvs:
+        try:
+            procs.append(subprocess.Popen(argv, cwd=cwd, env=environ, stdout=subprocess.PIPE,
+                                          stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True))
+        except (OSError, ValueError):
+            procs.append(None)
+    out: list[str | None] = []
+    for proc in procs:
+        if proc is None:
+            out.append(None)
+            continue
+        try:
+            stdout, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            out.append(None)
+            continue
+        out.append(stdout if proc.returncode == 0 else None)
+    return out
+
+
+def _which(program: str, environ: dict[str, str]) -> str | None:
+    """shutil.which without importing shutil (it pulls in compression modules)."""
+    if os.path.dirname(program):
+        return program if os.path.isfile(program) else None
+    exts = [""]
+    if sys.platform == "win32":
+        exts += environ.get("PATHEXT", ".EXE;.BAT;.CMD").lower().split(";")
+    for directory in environ.get("PATH", "").split(os.pathsep):
+        for ext in exts:
+            candidate = os.path.join(directory or ".", program + ext)
+            if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+                return candidate
+    return None
+
+
+def _toolchain_key(root: str | None, environ: dict[str, str], rustc: str) -> str:
+    """What decides which toolchain `rustc` is: env, rust-toolchain files, rustup's default."""
+    files = []
+    directory = Path(root) if root else Path.cwd()
+    for d in (directory, *directory.parents):
+        for name in ("rust-toolchain", "rust-toolchain.toml"):
+            m = _mtime(d / name)
+            if m is not None:
+                files.append([str(d / name), m])
+    rustup_home = environ.get("RUSTUP_HOME") or os.path.join(os.path.expanduser("~"), ".rustup")
+    exe = _which(rustc, environ)
+    key = [root, rustc, exe, _mtime(exe) if exe else None, environ.get("RUSTUP_TOOLCHAIN"),
+           _mtime(os.path.join(rustup_home, "settings.toml")), files]
+    return json.dumps(key)
+
+
+def probe_toolchain(root: str | None, environ: dict[str, str], cache: EnvCache) -> dict[str, Any]:
+    """{"sysroot", "commit", "rustc_mtime"} from the cache or from rustc itself."""
+    rustc = environ.get("RUSTC") or "rustc"
+    key = _toolchain_key(root, environ, rustc)
+    entry = cache.data["toolchains"].get(key)
+    if isinstance(entry, dict) and entry.get("sysroot"):
+        exe = os.path.join(entry["sysroot"], "bin", "rustc.exe" if sys.platform == "win32" else "rustc")
+        if _mtime(exe) == entry.get("rustc_mtime"):
+            return entry
+    version, sysroot = _run_all([[rustc, "-vV"], [rustc, "--print", "sysroot"]], root, environ)
+    commit = None
+    if version:
+        for line in version.splitlines():
+            if line.startswith("commit-hash:"):
+                value = line.split(":", 1)[1].strip()
+                commit = value if re.fullmatch(r"[0-9a-f]{40}", value) else None
+    entry = {"sysroot": sysroot.strip() if sysroot else None, "commit": commit}
+    if entry["sysroot"]:
+        exe = os.path.join(entry["sysroot"], "bin", "rustc.exe" if sys.platform == "win32" else "rustc")
+        entry["rustc_mtime"] = _mtime(exe)
+        cache.data["toolchains"][key] = entry
+        cache.dirty = True
+    return entry
+
+
+def scan_pdb_commit(path: str | Path) -> str | None:
+    """The first /rustc/<40 hex>/ in a PDB's bytes, reading bounded chunks (no PDB parsing)."""
+    overlap = 64
+    tail = b""
+    read = 0
+    with open(path, "rb") as f:
+        while read < SCAN_MAX_BYTES:
+            chunk = f.read(SCAN_CHUNK)
+            if not chunk:
+                return None
+            read += len(chunk)
+            buf = tail + chunk
+            m = _RUSTC_PATH.search(buf)
+            if m:
+                return m.group(1).decode("ascii")
+            tail = buf[-overlap:]
+    return None
+
+
+def pdb_commits(build_dirs: list[BuildDir], cache: EnvCache) -> dict[str, str]:
+    found: dict[str, str] = {}
+    scanned = 0
+    for b in build_dirs:
+        try:
+            entries = sorted(e.path for e in os.scandir(b.path) if e.name.lower().endswith(".pdb"))
+        except OSError:
+            continue
+        for pdb in entries:
+            if scanned >= SCAN_MAX_PDBS:
+                return found
+            scanned += 1
+            try:
+                st = os.stat(pdb)
+            except OSError:
+                continue
+            cached = cache.data["pdbs"].get(pdb)
+            if isinstance(cached, list) and len(cached) == 3 and cached[:2] == [st.st_size, st.st_mtime_ns]:
+                commit = cached[2]
+            else:
+                try:
+                    commit = scan_pdb_commit(pdb)
+                except OSError:
+                    continue
+                cache.data["pdbs"][pdb] = [st.st_size, st.st_mtime_ns, commit]
+                cache.dirty = True
+            if commit:
+                found[pdb] = commit
+    return found
+
+
+# --------------------------------------------------------------------------- workspace
+
+def _config_files(root: Path, environ: dict[str, str], cargo_home: str) -> list[Path]:
+    """cargo's config files, most important first (closest to the workspace)."""
+    out = []
+    for d in (root, *root.parents):
+        for name in ("config.toml", "config"):
+            p = d / ".cargo" / name
+            if p.is_file():
+                out.append(p)
+                break
+    for name in ("config.toml", "config"):
+        p = Path(cargo_home) / name
+        if p.is_file():
+            if p not in out:
+                out.append(p)
+            break
+    return out
+
+
+def _build_settings(root: Path, environ: dict[str, str], cargo_home: str) -> tuple[str, str, list[str]]:
+    """(target dir, where it came from, configured target triples)."""
+    target_dir = source = None
+    triples: list[str] = []
+    if environ.get("CARGO_TARGET_DIR"):
+        target_dir, source = environ["CARGO_TARGET_DIR"], "env:CARGO_TARGET_DIR"
+    elif environ.get("CARGO_BUILD_TARGET_DIR"):
+        target_dir, source = environ["CARGO_BUILD_TARGET_DIR"], "env:CARGO_BUILD_TARGET_DIR"
+    if environ.get("CARGO_BUILD_TARGET"):
+        triples = [environ["CARGO_BUILD_TARGET"]]
+    configs = _config_files(root, environ, cargo_home)
+    for cfg in configs:
+        build = read_toml(cfg).get("build")
+        if not isinstance(build, dict):
+            continue
+        if target_dir is None and isinstance(build.get("target-dir"), str):
+            value = build["target-dir"]
+            # Relative to the directory holding .cargo/.
+            target_dir = str(cfg.parent.parent / value) if not os.path.isabs(value) else value
+            source = f"{cfg}:build.target-dir"
+        if not triples:
+            t = build.get("target")
+            if isinstance(t, str):
+                triples = [t]
+            elif isinstance(t, list):
+                triples = [x for x in t if isinstance(x, str)]
+    if target_dir is None:
+        target_dir, source = str(root / "target"), "default"
+    target_dir = os.path.abspath(target_dir)
+    # A target given as a path to a JSON spec builds into a dir named by its stem.
+    triples = [Path(t).stem if t.endswith(".json") else t for t in triples]
+    return target_dir, source or "default", triples
+
+
+def custom_profiles(manifest_data: dict[str, Any]) -> list[str]:
+    profiles = manifest_data.get("profile")
+    if not isinstance(profiles, dict):
+        return []
+    return [name for name in profiles if name not in PROFILE_DIR and isinstance(name, str)]
+
+
+def _has_outputs(directory: str) -> bool:
+    """A profile dir holding at least one visible file (cargo's host dirs under --target hold only subdirs)."""
+    try:
+        with os.scandir(directory) as it:
+            for e in it:
+                if not e.name.startswith(".") and e.is_file():
+                    return True
+    except OSError:
+        pass
+    return False
+
+
+def find_build_dirs(target_dir: str, triples: list[str], profiles: list[str]) -> list[BuildDir]:
+    """Existing profile output dirs: configured triples, other triple dirs found, then the host dir."""
+    found_triples: list[str] = []
+    try:
+        with os.scandir(target_dir) as it:
+            names = sorted(e.name for e in it if e.is_dir() and "-" in e.name)
+    except OSError:
+        return []
+    for name in names:
+        if name in profiles or name in triples:
+            continue
+        if any(os.path.isdir(os.path.join(target_dir, name, p)) for p in profiles):
+            found_triples.append(name)
+    bases: list[tuple[str, str | None]] = [(os.path.join(target_dir, t), t) for t in triples + found_triples]
+    bases.append((target_dir, None))
+    out = []
+    for base, triple in bases:
+        for profile in profiles:
+            d = os.path.join(base, profile)
+            if _has_outputs(d):
+                out.append(BuildDir(d, profile, triple, os.path.isdir(os.path.join(d, "deps"))))
+    return out
+
+
+def workspace_members(root: Path, data: dict[str, Any]) -> list[str]:
+    """Member dirs from [workspace] members globs (minus exclude), in manifest order."""
+    ws = data.get("workspace")
+    if not isinstance(ws, dict):
+        return []
+    members = ws.get("members", [])
+    excludes = ws.get("exclude", [])
+    if not isinstance(members, list):
+        return []
+    import glob
+
+    excluded = set()
+    if isinstance(excludes, list):
+        excluded = {os.path.normpath(str(root / e)) for e in excludes if isinstance(e, str)}
+    out: list[str] = []
+    for pattern in members:
+        if not isinstance(pattern, str):
+            continue
+        if glob.has_magic(pattern):
+            matches = sorted(glob.glob(str(root / pattern)))
+        else:
+            matches = [str(root / pattern)]
+        for m in matches:
+            m = os.path.normpath(m)
+            if m in excluded or m in out or not os.path.isfile(os.path.join(m, "Cargo.toml")):
+                continue
+            out.append(m)
+    return out
+
+
+def cargo_home_dir(environ: dict[str, str]) -> tuple[str, str]:
+    if environ.get("CARGO_HOME"):
+        return environ["CARGO_HOME"], "env:CARGO_HOME"
+    return os.path.join(os.path.expanduser("~"), ".cargo"), "default"
+
+
+def _resolve_store(store: str, base: Path) -> str:
+    if is_url(store) or os.path.isabs(store) or store.startswith("\\\\"):
+        return store
+    return os.path.normpath(str(base / store))
+
+
+def gather(start: Path | None = None, environ: dict[str, str] | None = None, *,
+           use_cache: bool = True, toolchain: bool = True, scan_pdbs: bool = True) -> Inputs:
+    env = dict(os.environ if environ is None else environ)
+    platform = sys.platform
+    manifest = find_workspace_root(start)
+    settings = load_settings(start, env, manifest=manifest)
+    cache = EnvCache(Path(default_cache_dir(platform, env)) / CACHE_FILE if use_cache else None)
+    inputs = Inputs(platform=platform)
+    inputs.cache, inputs.cache_source = settings.cache, settings.cache_source
+    base = manifest.parent if (manifest is not None and settings.stores_source != "env:SYMTOOL_STORE") else Path.cwd()
+    inputs.stores = [_resolve_store(s, base) for s in settings.stores]
+    inputs.stores_source = settings.stores_source
+    cargo_home, inputs.cargo_home_source = cargo_home_dir(env)
+    inputs.cargo_home = cargo_home
+    inputs.debuginfod_urls = env.get("DEBUGINFOD_URLS", "")
+    root: Path | None = None
+    if manifest is not None:
+        root = manifest.parent
+        data = read_toml(manifest)
+        inputs.workspace_root, inputs.manifest = str(root), str(manifest)
+        inputs.members = [m for m in workspace_members(root, data) if m != str(root)]
+        inputs.target_dir, inputs.target_dir_source, triples = _build_settings(root, env, cargo_home)
+        profiles = list(BUILTIN_PROFILES) + [p for p in custom_profiles(data) if p not in BUILTIN_PROFILES]
+        inputs.build_dirs = find_build_dirs(inputs.target_dir, triples, profiles)
+    reg = os.path.join(cargo_home, "registry", "src")
+    try:
+        with os.scandir(reg) as it:
+            inputs.registry_src = sorted(e.path for e in it if e.is_dir())
+    except OSError:
+        pass
+    git = os.path.join(cargo_home, "git", "checkouts")
+    if os.path.isdir(git):
+        inputs.git_checkouts = git
+    if toolchain:
+        tc = probe_toolchain(str(root) if root else None, env, cache)
+        inputs.sysroot, inputs.commit = tc.get("sysroot"), tc.get("commit")
+        if inputs.sysroot:
+            rustlib = os.path.join(inputs.sysroot, "lib", "rustlib")
+            inputs.rust_src_installed = os.path.isdir(os.path.join(rustlib, "src", "rust"))
+            try:
+                with os.scandir(os.path.join(rustlib, "etc")) as it:
+                    inputs.natvis = sorted(e.path for e in it if e.name.endswith(".natvis"))
+            except OSError:
+                pass
+        else:
+            inputs.warnings.append(
+                f"{env.get('RUSTC') or 'rustc'} did not run: the source path lacks the Rust standard library")
+    if scan_pdbs and inputs.build_dirs:
+        inputs.pdb_commits = pdb_commits(inputs.build_dirs, cache)
+    cache.save()
+    return inputs
