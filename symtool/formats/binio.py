@@ -20,7 +20,16 @@ class BoundedReader:
         self.f = f
         self.path = path
         if size is None:
-            size = os.fstat(f.fileno()).st_size if hasattr(f, "fileno") else _seek_size(f)
+            try:
+                size = os.fstat(f.fileno()).st_size
+            except (OSError, AttributeError, ValueError):
+                # BytesIO and other file-likes have no (usable) descriptor.
+                size = _seek_size(f)
+        self._fd: int | None
+        try:
+            self._fd = f.fileno() if hasattr(os, "pread") else None
+        except (OSError, AttributeError, ValueError):
+            self._fd = None
         self.size = size
         self.bytes_read = 0
 
@@ -32,10 +41,10 @@ class BoundedReader:
             )
         if length == 0:
             return b""
-        if hasattr(os, "pread") and hasattr(self.f, "fileno"):
+        if self._fd is not None:
             try:
-                data = os.pread(self.f.fileno(), length, offset)
-            except (OSError, ValueError, AttributeError):
+                data = os.pread(self._fd, length, offset)
+            except (OSError, ValueError):
                 self.f.seek(offset)
                 data = self.f.read(length)
         else:

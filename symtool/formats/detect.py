@@ -73,5 +73,8 @@ def read_identity(path: str | os.PathLike[str]):
     if kind is None:
         if os.path.getsize(p) == 0:
             raise FormatError("empty file", p)
+        with open(p, "rb") as f:
+            if f.read(2) == b"MZ":
+                raise FormatError("MZ file without a PE header (a DOS program, or truncated)", p)
         raise FormatError("not a PE image or PDB (unrecognised content)", p)
     raise FormatError(f"is a {kind} file, not a PE image or PDB", p)

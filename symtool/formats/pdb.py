@@ -225,7 +225,13 @@ class Msf:
 
     def read_stream(self, i: int, offset: int = 0, length: int | None = None) -> bytes:
         """Bytes ``[offset, offset+length)`` of stream ``i`` (clipped to the stream)."""
+        if offset < 0 or (length is not None and length < 0):
+            raise ValueError("negative stream offset or length")
         size = self.stream_size(i)
+        if size > self.num_blocks * self.block_size:
+            # Checked before reading: a hostile size with a repeated block
+            # number would otherwise make us build a buffer larger than the file.
+            raise FormatError(f"stream {i} ({size} bytes) is larger than the file", self.r.path)
         if length is None:
             length = size - offset
         length = max(0, min(length, size - offset))
@@ -313,8 +319,16 @@ def _parse_named_streams(data: bytes, start: int, path: str) -> dict[str, int]:
     pos += deleted_words * 4
     result: dict[str, int] = {}
     found = 0
-    for bit in range(present_words * 32):
-        if present[bit // 8] & (1 << (bit % 8)):
+    if count * 8 > len(data) - pos:
+        raise FormatError("named-stream map entries run past the PDB info stream", path)
+    # Present bits in bucket order (bit k of word w is bucket 32*w + k); zero
+    # words are skipped, and each set bit consumes 8 bytes already bounded above.
+    for w in range(present_words):
+        word = struct.unpack_from("<I", present, 4 * w)[0]
+        while word:
+            if found == count:
+                raise FormatError(f"named-stream map says {count} entries, has more", path)
+            word &= word - 1
             key, stream = u32(pos), u32(pos + 4)
             pos += 8
             found += 1

@@ -11,6 +11,7 @@ CodeView payloads: ``RSDS`` + GUID(16) + age(u32) + path\\0 (PDB 7.0) and
 
 from __future__ import annotations
 
+import mmap
 import os
 import struct
 from dataclasses import dataclass, field
@@ -22,7 +23,12 @@ from symtool.ids import CodeId, DebugId, basename_any
 IMAGE_DEBUG_TYPE_CODEVIEW = 2
 IMAGE_DEBUG_TYPE_REPRO = 16
 IMAGE_DEBUG_TYPE_PDBCHECKSUM = 19
+IMAGE_DIRECTORY_ENTRY_DEBUG = 6
+DEBUG_ENTRY_SIZE = 28  # IMAGE_DEBUG_DIRECTORY
 MAX_CODEVIEW = 64 * 1024  # a CodeView record is a header plus a path: bounded
+# Real images carry a handful of entries (CodeView, VC feature, POGO, ILTCG,
+# REPRO, PDB checksum...); more than this is a hostile or corrupt directory.
+MAX_DEBUG_ENTRIES = 1024
 
 MACHINES = {
     0x014C: "x86",
@@ -85,7 +91,9 @@ class PeInfo:
         return self.codeview[-1] if self.codeview else None
 
 
-def _parse_codeview(data: bytes, path: str) -> CodeView:
+def _parse_codeview(data: bytes, path: str) -> CodeView | None:
+    """RSDS or NB10 record; None for other (embedded NB09/NB11) CodeView formats,
+    which name no PDB."""
     if data[:4] == b"RSDS":
         if len(data) < 24:
             raise FormatError("truncated RSDS CodeView record", path)
@@ -98,10 +106,42 @@ def _parse_codeview(data: bytes, path: str) -> CodeView:
         _off, sig, age = struct.unpack_from("<III", data, 4)
         name = cstring(data, 16).decode("latin-1")
         return CodeView(DebugId.nb10(sig, age), name)
-    raise FormatError(f"unknown CodeView signature {data[:4]!r}", path)
+    if len(data) < 4:
+        raise FormatError("truncated CodeView record", path)
+    return None
 
 
-def _parse(pe, data_len: int, path: str) -> PeInfo:
+def _section_of(pe, offset: int):
+    """The section whose raw data holds file offset ``offset``, or None."""
+    for sec in pe.sections:
+        start = sec.PointerToRawData
+        if start <= offset < start + sec.SizeOfRawData:
+            return sec
+    return None
+
+
+def _payload(pe, data, entry: tuple, path: str) -> bytes:
+    """The bytes a debug-directory entry points at, checked against the file and its section."""
+    _chars, _stamp, _major, _minor, dtype, size, rva, offset = entry
+    if offset == 0 and rva:
+        try:
+            offset = pe.get_offset_from_rva(rva)
+        except Exception:
+            raise FormatError(f"debug directory entry (type {dtype}) points outside the file", path) from None
+    if size == 0 or offset == 0:
+        raise FormatError(f"debug directory entry (type {dtype}) is empty", path)
+    if size > MAX_CODEVIEW:
+        raise FormatError(f"debug directory entry (type {dtype}) is implausibly large ({size} bytes)", path)
+    if offset + size > len(data):
+        raise FormatError(f"debug directory entry (type {dtype}) runs past the end of the file", path)
+    sec = _section_of(pe, offset)
+    if sec is not None and offset + size > sec.PointerToRawData + sec.SizeOfRawData:
+        name = sec.Name.rstrip(b"\0").decode("latin-1")
+        raise FormatError(f"debug directory entry (type {dtype}) runs off its section {name}", path)
+    return bytes(data[offset:offset + size])
+
+
+def _parse(pe, data, path: str) -> PeInfo:
     import pefile
 
     fh = pe.FILE_HEADER
@@ -114,58 +154,91 @@ def _parse(pe, data_len: int, path: str) -> PeInfo:
         size_of_image=opt.SizeOfImage,
         is_dll=bool(fh.Characteristics & 0x2000),
     )
-    for entry in getattr(pe, "DIRECTORY_ENTRY_DEBUG", []) or []:
-        s = entry.struct
-        info.debug_types.append(s.Type)
-        if s.Type == IMAGE_DEBUG_TYPE_REPRO:
+    dirs = getattr(opt, "DATA_DIRECTORY", None) or []
+    if len(dirs) <= IMAGE_DIRECTORY_ENTRY_DEBUG:
+        return info
+    rva, size = dirs[IMAGE_DIRECTORY_ENTRY_DEBUG].VirtualAddress, dirs[IMAGE_DIRECTORY_ENTRY_DEBUG].Size
+    if rva == 0 or size == 0:
+        return info
+    count = size // DEBUG_ENTRY_SIZE
+    if count > MAX_DEBUG_ENTRIES:
+        raise FormatError(f"debug directory is implausibly large ({size} bytes)", path)
+    try:
+        start = pe.get_offset_from_rva(rva)
+    except Exception:
+        raise FormatError("debug directory points outside the file", path) from None
+    if start is None or start < 0 or start + count * DEBUG_ENTRY_SIZE > len(data):
+        raise FormatError("debug directory runs past the end of the file", path)
+    for k in range(count):
+        at = start + k * DEBUG_ENTRY_SIZE
+        entry = struct.unpack_from("<IIHHIIII", data, at)
+        dtype = entry[4]
+        info.debug_types.append(dtype)
+        if dtype == IMAGE_DEBUG_TYPE_REPRO:
             info.repro = True
-        if s.Type not in (IMAGE_DEBUG_TYPE_CODEVIEW, IMAGE_DEBUG_TYPE_PDBCHECKSUM):
-            continue
-        size = s.SizeOfData
-        offset = s.PointerToRawData
-        if offset == 0 and s.AddressOfRawData:
-            try:
-                offset = pe.get_offset_from_rva(s.AddressOfRawData)
-            except Exception:
-                raise FormatError("debug directory entry points outside the file", path) from None
-        if size == 0 or offset + size > data_len:
-            raise FormatError(
-                f"debug directory entry (type {s.Type}) runs past the end of the file", path
-            )
-        if size > MAX_CODEVIEW:
-            raise FormatError(f"debug directory entry (type {s.Type}) is implausibly large ({size} bytes)", path)
-        payload = pe.__data__[offset:offset + size]
-        if s.Type == IMAGE_DEBUG_TYPE_CODEVIEW:
-            info.codeview.append(_parse_codeview(bytes(payload), path))
-        else:
-            algo = cstring(bytes(payload)).decode("ascii", "replace")
-            digest = bytes(payload[len(algo) + 1:]).hex()
-            info.pdb_checksum = (algo, digest)
+        elif dtype == IMAGE_DEBUG_TYPE_CODEVIEW:
+            cv = _parse_codeview(_payload(pe, data, entry, path), path)
+            if cv is not None:
+                info.codeview.append(cv)
+        elif dtype == IMAGE_DEBUG_TYPE_PDBCHECKSUM:
+            payload = _payload(pe, data, entry, path)
+            algo = cstring(payload).decode("ascii", "replace")
+            info.pdb_checksum = (algo, payload[len(algo) + 1:].hex())
     return info
 
 
 def read_pe(path: str | os.PathLike[str]) -> PeInfo:
-    """Read a PE image's identity and debug directory; FormatError on malformed input."""
-    import pefile
+    """Read a PE image's identity and debug directory.
 
+    Raises FormatError for anything malformed (pefile's own exceptions
+    included: it is third-party code fed hostile data) and OSError when the
+    file cannot be opened.  The file is mapped, not read whole.
+    """
     p = os.fspath(path)
     with open(p, "rb") as f:
-        head = f.read(2)
-    if head != b"MZ":
-        raise FormatError("not a PE file (no MZ header)", p)
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            raise FormatError("empty file", p)
+        if f.read(2) != b"MZ":
+            raise FormatError("not a PE file (no MZ header)", p)
+        try:
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            # Not mappable (a pipe, some network file systems): PE images are small.
+            f.seek(0)
+            data = f.read()
+        try:
+            return _read_pe_data(data, p)
+        finally:
+            if isinstance(data, mmap.mmap):
+                try:
+                    data.close()
+                except BufferError:
+                    pass  # a view is still alive; the mapping closes when it is collected
+
+
+def read_pe_bytes(data: bytes, path: str = "<bytes>") -> PeInfo:
+    """Like :func:`read_pe` for an image already in memory (tests, archives)."""
+    if not data:
+        raise FormatError("empty file", path)
+    if data[:2] != b"MZ":
+        raise FormatError("not a PE file (no MZ header)", path)
+    return _read_pe_data(data, path)
+
+
+def _read_pe_data(data, p: str) -> PeInfo:
+    import pefile
+
+    # No pe.close(): with data= it only runs gc.collect() (10-200 ms); the
+    # caller owns and closes the mapping.
     try:
-        pe = pefile.PE(p, fast_load=True)
+        pe = pefile.PE(data=data, fast_load=True)
+        return _parse(pe, data, p)
+    except FormatError:
+        raise
     except pefile.PEFormatError as err:
         raise FormatError(f"not a valid PE file: {err.value}", p) from None
-    except (MemoryError, OverflowError, ValueError, struct.error) as err:
-        raise FormatError(f"not a valid PE file: {err}", p) from None
-    try:
-        try:
-            pe.parse_data_directories(directories=[pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_DEBUG"]])
-        except pefile.PEFormatError as err:
-            raise FormatError(f"bad debug directory: {err.value}", p) from None
-        except (IndexError, KeyError, ValueError, TypeError, struct.error, OverflowError, AttributeError) as err:
-            raise FormatError(f"bad debug directory: {err}", p) from None
-        return _parse(pe, len(pe.__data__), p)
-    finally:
-        pe.close()
+    except RecursionError:
+        raise FormatError("not a valid PE file (structure nests too deeply)", p) from None
+    except Exception as err:  # pefile on hostile input: any exception is a format problem
+        raise FormatError(f"not a valid PE file: {type(err).__name__}: {err}", p) from None

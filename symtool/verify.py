@@ -1,0 +1,325 @@
+"""Prove that binaries and their PDBs belong together, as a debugger decides it.
+
+For each EXE/DLL/SYS, the PDB is located the way a debugger looks for it
+without a symbol path: the path recorded in the CodeView record (when it is
+an absolute path on this system), then beside the binary by the CodeView
+file name.  rustc records only the file name (it links with
+``/PDBALTPATH:%_PDB%``), and cargo names ``crash-me.exe``'s PDB
+``crash_me.pdb``; the CodeView name is what counts, never the binary's stem.
+
+The match rule is Microsoft's: same GUID (NB10: signature) and the PDB's DBI
+age equal to the image's age.  The info-stream age is reported, never matched
+(pdbstr bumps it when it adds a srcsrv stream).  A portable PDB matches by
+GUID alone.
+
+Statuses: ``match``, ``mismatch`` (``mismatch`` says ``guid`` or ``age``),
+``pdb-missing``, ``no-codeview``, ``unreadable`` (the binary or the PDB found
+for it is malformed: that is bad input, exit 2 in the CLI).
+"""
+
+from __future__ import annotations
+
+import ntpath
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from symtool.errors import NotFoundError, SymtoolError, UsageError
+from symtool.ids import NB10, PDB70, DebugId, basename_any
+
+MATCH = "match"
+MISMATCH = "mismatch"
+PDB_MISSING = "pdb-missing"
+NO_CODEVIEW = "no-codeview"
+UNREADABLE = "unreadable"
+STATUSES = (MATCH, MISMATCH, PDB_MISSING, NO_CODEVIEW, UNREADABLE)
+
+BINARY_SUFFIXES = (".exe", ".dll", ".sys")
+# Never binaries we ship: cargo's bookkeeping and incremental caches.
+_ALWAYS_SKIP = {".fingerprint", "incremental"}
+# Build-script executables of a cargo profile dir (host binaries, not products).
+_PROFILE_SKIP = {"build"}
+
+
+@dataclass
+class Verdict:
+    """How one binary and its PDB relate.  ``to_json`` gives the stable keys."""
+
+    binary: str
+    status: str
+    reason: str
+    pdb: str | None = None  # the PDB file examined (found), else None
+    pdb_name: str | None = None  # file name from the CodeView record
+    pdb_path: str | None = None  # path recorded in the CodeView record
+    image_id: str | None = None  # store index the binary asks for (GUID+age)
+    pdb_id: str | None = None  # store index of the PDB found
+    mismatch: str | None = None  # "guid" or "age" when status is mismatch
+    image_guid: str | None = None
+    image_age: int | None = None
+    pdb_guid: str | None = None
+    pdb_age: int | None = None  # DBI age
+    pdb_info_age: int | None = None
+    searched: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == MATCH
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+# -- finding binaries -------------------------------------------------------
+
+def _is_binary_name(name: str) -> bool:
+    return name.lower().endswith(BINARY_SUFFIXES)
+
+
+def _is_profile_dir(d: Path) -> bool:
+    """A cargo output dir such as target/release or target/<triple>/dist."""
+    return (d / ".fingerprint").is_dir() or (d / "deps").is_dir()
+
+
+def _walk_binaries(root: Path) -> Iterator[Path]:
+    """Binaries under ``root``, shallowest first (so top-level files win over
+    their deps/ hard links), without following directory symlinks."""
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(dirpath)
+        skip = set(_ALWAYS_SKIP)
+        if _is_profile_dir(here):
+            skip |= _PROFILE_SKIP
+        dirnames[:] = sorted(d for d in dirnames if d not in skip)
+        for name in sorted(filenames):
+            if _is_binary_name(name):
+                yield here / name
+
+
+def find_binaries(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Files named directly plus the .exe/.dll/.sys found under directories.
+
+    A file reachable twice (cargo hard-links ``deps/x.exe`` to ``x.exe``, or a
+    PATH given twice) counts once: files are deduplicated by (st_dev, st_ino)
+    and the first path seen, the shallowest, is kept.  A PATH that does not
+    exist is a UsageError.
+    """
+    seen: set[tuple[int, int]] = set()
+    out: list[Path] = []
+
+    def add(p: Path) -> None:
+        try:
+            st = p.stat()
+        except OSError:
+            return  # vanished or dangling link: nothing to verify
+        key = (st.st_dev, st.st_ino)
+        if st.st_ino and key in seen:
+            return
+        seen.add(key)
+        out.append(p)
+
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            for b in _walk_binaries(p):
+                if b.is_file():
+                    add(b)
+        elif p.is_file():
+            add(p)
+        elif p.exists():
+            raise UsageError("not a file or directory", p)
+        else:
+            raise UsageError("no such file or directory", p)
+    return out
+
+
+def workspace_target_dir(cwd: str | os.PathLike[str] | None = None,
+                         environ: dict[str, str] | None = None) -> Path:
+    """The cargo target dir for the workspace around ``cwd``.
+
+    Order (cargo's): ``CARGO_TARGET_DIR`` / ``CARGO_BUILD_TARGET_DIR``
+    (relative to ``cwd``), then ``build.target-dir`` of the nearest
+    ``.cargo/config.toml`` (relative to the directory holding ``.cargo``),
+    then ``target/`` beside the workspace root manifest.
+    """
+    from symtool.settings import find_workspace_root, read_toml
+
+    env = os.environ if environ is None else environ
+    here = Path(cwd) if cwd is not None else Path.cwd()
+    for var in ("CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR"):
+        if env.get(var):
+            return here / env[var]
+    for d in (here.resolve(), *here.resolve().parents):
+        for name in ("config.toml", "config"):
+            cfg = d / ".cargo" / name
+            if cfg.is_file():
+                build = read_toml(cfg).get("build")
+                target = build.get("target-dir") if isinstance(build, dict) else None
+                if isinstance(target, str) and target:
+                    return d / target
+                break  # .cargo/config is ignored when config.toml exists
+    manifest = find_workspace_root(here)
+    if manifest is None:
+        raise UsageError(f"no Cargo.toml in {here} or above: give the binaries or directories to verify")
+    return manifest.parent / "target"
+
+
+def output_dirs(target_dir: str | os.PathLike[str]) -> list[Path]:
+    """Every profile dir of a target dir: ``target/<profile>`` and
+    ``target/<triple>/<profile>``, all profiles."""
+    target = Path(target_dir)
+    dirs: list[Path] = []
+    try:
+        children = sorted(c for c in target.iterdir() if c.is_dir())
+    except OSError:
+        return []
+    for child in children:
+        if _is_profile_dir(child):
+            dirs.append(child)
+            continue
+        try:
+            grand = sorted(g for g in child.iterdir() if g.is_dir())
+        except OSError:
+            continue
+        dirs.extend(g for g in grand if _is_profile_dir(g))
+    return dirs
+
+
+# -- locating and matching PDBs ---------------------------------------------
+
+def _beside(directory: Path, name: str) -> Path | None:
+    """``directory/name``, or a file whose name differs only in case (Windows
+    file systems are case-insensitive; the PDB may come from one)."""
+    exact = directory / name
+    if exact.is_file():
+        return exact
+    try:
+        for entry in os.scandir(directory):
+            if entry.name.lower() == name.lower() and entry.is_file():
+                return Path(entry.path)
+    except OSError:
+        pass
+    return None
+
+
+def locate_pdb(binary: str | os.PathLike[str], pdb_path: str) -> tuple[Path | None, list[str]]:
+    """Where a debugger finds the PDB recorded as ``pdb_path`` for ``binary``.
+
+    Returns (found path or None, the paths looked at, in order).
+    """
+    bin_dir = Path(binary).parent
+    searched: list[str] = []
+    name = basename_any(pdb_path)
+    candidates: list[Path] = []
+    if pdb_path and name != pdb_path:  # the record has directories, not just a name
+        posix_abs = pdb_path.startswith("/")
+        if (os.name == "nt" and ntpath.isabs(pdb_path)) or (os.name != "nt" and posix_abs):
+            candidates.append(Path(pdb_path))
+        elif not ntpath.isabs(pdb_path) and not posix_abs:
+            # Relative to the binary's directory; Windows absolute paths
+            # (C:\..., \\server\...) cannot exist on this system and are skipped.
+            candidates.append(bin_dir / pdb_path.replace("\\", "/"))
+    for cand in candidates:
+        searched.append(str(cand))
+        if cand.is_file():
+            return cand, searched
+    if name:
+        searched.append(str(bin_dir / name))
+        found = _beside(bin_dir, name)
+        if found is not None:
+            return found, searched
+    return None, searched
+
+
+def compare(want: DebugId, have_id: DebugId, have_kind: str) -> tuple[str, str | None, str]:
+    """(status, mismatch kind, reason) for the image's DebugId against a PDB's."""
+    if have_kind == "portable-pdb":
+        if want.guid is not None and want.guid == have_id.guid:
+            return MATCH, None, "same GUID (portable PDB)"
+        return MISMATCH, "guid", f"GUID differs: image wants {want.guid_str}, portable PDB is {have_id.guid_str}"
+    if want.kind != have_id.kind:
+        what = {PDB70: "a GUID (RSDS)", NB10: "an NB10 signature"}
+        return (MISMATCH, "guid",
+                f"image asks for {what.get(want.kind, want.kind)}, the PDB has {what.get(have_id.kind, have_id.kind)}")
+    if want.kind == NB10:
+        if want.signature != have_id.signature:
+            return (MISMATCH, "guid",
+                    f"signature differs: image wants {want.signature:08X}, PDB is {have_id.signature:08X}")
+    elif want.guid != have_id.guid:
+        return MISMATCH, "guid", f"GUID differs: image wants {want.guid_str}, PDB is {have_id.guid_str}"
+    if have_id.age is None:
+        return MISMATCH, "age", f"age: image wants {want.age}, the PDB has no DBI stream (no age)"
+    if have_id.age != want.age:
+        return MISMATCH, "age", f"age differs: image wants {want.age}, PDB's DBI age is {have_id.age}"
+    return MATCH, None, "same GUID and age"
+
+
+def verify_binary(binary: str | os.PathLike[str]) -> Verdict:
+    """Verdict for one binary (never raises for malformed files: ``unreadable``)."""
+    from symtool.formats.pdb import read_pdb
+    from symtool.formats.pe import read_pe
+
+    path = os.fspath(binary)
+    try:
+        pe = read_pe(path)
+    except (SymtoolError, OSError) as err:
+        return Verdict(binary=path, status=UNREADABLE, reason=_problem(err))
+    cv = pe.primary_codeview
+    if cv is None:
+        return Verdict(binary=path, status=NO_CODEVIEW,
+                       reason="no CodeView debug-directory entry (linked without /DEBUG?)")
+    want = cv.debug_id
+    v = Verdict(binary=path, status=PDB_MISSING, reason="", pdb_name=cv.pdb_name, pdb_path=cv.pdb_path,
+                image_id=want.index(), image_guid=want.guid_str, image_age=want.age)
+    found, v.searched = locate_pdb(path, cv.pdb_path)
+    if found is None:
+        v.reason = f"{cv.pdb_name or '(no name)'} not found (looked at: {', '.join(v.searched) or 'nothing'})"
+        return v
+    v.pdb = str(found)
+    try:
+        info = read_pdb(found)
+    except (SymtoolError, OSError) as err:
+        v.status, v.reason = UNREADABLE, f"PDB {found}: {_problem(err)}"
+        return v
+    v.pdb_id, v.pdb_guid, v.pdb_age, v.pdb_info_age = info.index, info.guid, info.age, info.info_age
+    if info.debug_id.kind == NB10:
+        v.pdb_guid = None
+    v.status, v.mismatch, v.reason = compare(want, info.debug_id, info.kind)
+    return v
+
+
+def _problem(err: BaseException) -> str:
+    if isinstance(err, SymtoolError):
+        return err.message
+    if isinstance(err, OSError):
+        return err.strerror or str(err)
+    return str(err)
+
+
+def verify_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Verdict]:
+    """Verdicts for every binary named or found under ``paths``.
+
+    NotFoundError when there is no binary at all (nothing was verified).
+    """
+    paths = list(paths)
+    binaries = find_binaries(paths)
+    if not binaries:
+        where = ", ".join(os.fspath(p) for p in paths) or "(nothing)"
+        raise NotFoundError(f"no .exe/.dll/.sys found under {where}")
+    return [verify_binary(b) for b in binaries]
+
+
+def verify_workspace(cwd: str | os.PathLike[str] | None = None,
+                     environ: dict[str, str] | None = None) -> list[Verdict]:
+    """Verdicts for every binary in every profile dir of the workspace's target dir."""
+    target = workspace_target_dir(cwd, environ)
+    dirs = output_dirs(target)
+    if not dirs:
+        raise NotFoundError(f"no build output in {target} (build first, or give PATHs)")
+    return verify_paths(dirs)
+
+
+__all__ = [
+    "Verdict", "STATUSES", "MATCH", "MISMATCH", "PDB_MISSING", "NO_CODEVIEW", "UNREADABLE",
+    "find_binaries", "workspace_target_dir", "output_dirs", "locate_pdb", "compare",
+    "verify_binary", "verify_paths", "verify_workspace",
+]

@@ -1,0 +1,160 @@
+"""Property tests: real PE and PDB fixtures, mutated (byte flips, truncation,
+field overwrites at header and directory offsets), must give a result or a
+FormatError: never another exception, a hang, or a giant allocation."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import SHARED
+from symtool.errors import FormatError
+from symtool.formats.detect import sniff
+from symtool.formats.pdb import Msf, read_pdb_file
+from symtool.formats.binio import BoundedReader
+from symtool.formats.pe import read_pe_bytes
+
+pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/fixtures not found")
+
+# Example counts keep each test well under ~20 s on a loaded 2-core machine
+# (pefile parses headers in pure Python: ~50 ms per image).
+SETTINGS = settings(max_examples=int(os.environ.get("SYMTOOL_FUZZ_EXAMPLES", "500")), deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+PE_SETTINGS = settings(SETTINGS, max_examples=max(10, SETTINGS.max_examples // 4))
+
+INTERESTING_U32 = [0, 1, 2, 0x7F, 0x100, 0x200, 0x1000, 0xFFFF, 0x10000, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFE,
+                   0xFFFFFFFF]
+
+
+def _load(rel: str) -> bytes:
+    return (SHARED / rel).read_bytes() if SHARED.is_dir() else b""
+
+
+PDBS = {rel: _load(rel) for rel in (
+    "symstore-exe/inputs/dummyprog.pdb",  # 512-byte pages
+    "symstore-exe/inputs/bigage.pdb",  # 4 KB pages, age 10
+    "pe-pdb/dump_syms_regtest64.pdb",  # 1 KB pages
+)}
+PES = {rel: _load(rel) for rel in (
+    "pe-pdb/crash.exe",
+    "pe-pdb/dump_syms_regtest64.exe",
+    "symstore-exe/inputs/dummyprog.exe",
+    "symstore-exe/inputs/dummylib.dll",
+)}
+
+
+def _pdb_hot_offsets(data: bytes) -> list[int]:
+    """Superblock fields, the directory's block-map and directory entries, and
+    the first bytes of streams 1 and 3 (where identity comes from)."""
+    offs = list(range(32, 64, 4))
+    bs = struct.unpack_from("<I", data, 32)[0]
+    f = io.BytesIO(data)
+    msf = Msf(BoundedReader(f, "x"))
+    map_block = struct.unpack_from("<I", data, 52)[0]
+    offs += [map_block * bs + 4 * k for k in range(4)]
+    dir_block = struct.unpack_from("<I", data, map_block * bs)[0]
+    offs += [dir_block * bs + 4 * k for k in range(32)]
+    for s in (1, 3):
+        first = msf.stream_blocks(s)[0] * bs
+        offs += [first + 4 * k for k in range(8)]
+    return offs
+
+
+def _pe_hot_offsets(data: bytes) -> list[int]:
+    import pefile
+
+    pe = pefile.PE(data=data, fast_load=True)
+    offs = [0x3C]
+    fh = pe.FILE_HEADER.get_file_offset()
+    offs += [fh, fh + 2, fh + 4, fh + 16]
+    oh = pe.OPTIONAL_HEADER.get_file_offset()
+    offs += [oh + k for k in range(0, 96, 4)]
+    dd = pe.OPTIONAL_HEADER.DATA_DIRECTORY[6]
+    offs += [dd.get_file_offset(), dd.get_file_offset() + 4]
+    for sec in pe.sections:
+        offs += [sec.get_file_offset() + k for k in (8, 12, 16, 20)]
+    dbg = pe.get_offset_from_rva(dd.VirtualAddress)
+    for k in range(dd.Size // 28):
+        offs += [dbg + 28 * k + j for j in (12, 16, 20, 24)]
+        ptr = struct.unpack_from("<I", data, dbg + 28 * k + 24)[0]
+        offs += [ptr, ptr + 4, ptr + 20]
+    return [o for o in offs if o + 4 <= len(data)]
+
+
+HOT = {**{k: _pdb_hot_offsets(v) for k, v in PDBS.items() if v},
+       **{k: _pe_hot_offsets(v) for k, v in PES.items() if v}}
+
+
+@st.composite
+def mutated(draw, corpus: dict[str, bytes]):
+    rel = draw(st.sampled_from(sorted(corpus)))
+    data = bytearray(corpus[rel])
+    hot = HOT[rel]
+    for _ in range(draw(st.integers(0, 4))):
+        at = draw(st.sampled_from(hot))
+        value = draw(st.one_of(st.sampled_from(INTERESTING_U32), st.integers(0, 0xFFFFFFFF),
+                               st.integers(0, len(data) * 2)))
+        struct.pack_into("<I", data, at, value & 0xFFFFFFFF)
+    for _ in range(draw(st.integers(0, 6))):
+        at = draw(st.one_of(st.sampled_from(hot), st.integers(0, len(data) - 1)))
+        data[at] ^= draw(st.integers(1, 255))
+    if draw(st.booleans()):
+        data = data[: draw(st.integers(0, len(data)))]
+    return rel, bytes(data)
+
+
+@SETTINGS
+@given(mutated(PDBS))
+def test_mutated_pdbs_give_result_or_format_error(case):
+    rel, data = case
+    try:
+        info = read_pdb_file(io.BytesIO(data), rel)
+    except FormatError:
+        return
+    assert info.kind in ("pdb", "pdb2", "portable-pdb")
+    assert info.index  # a key can always be made from what was read
+    assert info.bytes_read <= 4 * 1024 * 1024
+
+
+@SETTINGS
+@given(mutated(PDBS), st.integers(0, 40), st.integers(0, 1 << 20), st.integers(0, 1 << 16))
+def test_mutated_pdb_streams_read_or_format_error(case, stream, offset, length):
+    rel, data = case
+    try:
+        msf = Msf(BoundedReader(io.BytesIO(data), rel))
+        got = msf.read_stream(stream, offset, length)
+    except FormatError:
+        return
+    assert len(got) <= length and len(got) <= len(data)
+
+
+@PE_SETTINGS
+@given(mutated(PES))
+def test_mutated_pes_give_result_or_format_error(case):
+    rel, data = case
+    try:
+        info = read_pe_bytes(data, rel)
+    except FormatError:
+        return
+    assert info.index and all(cv.debug_id.index() for cv in info.codeview)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(min_size=0, max_size=4096), st.sampled_from([b"", b"MZ", b"BSJB",
+                                                               b"Microsoft C/C++ MSF 7.00\r\n\x1aDS\0\0\0",
+                                                               b"Microsoft C/C++ program database 2.00\r\n\x1aJG\0\0"]))
+def test_random_bytes_behind_every_magic(tail, magic):
+    data = magic + tail
+    kind = sniff(data)
+    try:
+        if kind == "pe":
+            read_pe_bytes(data, "r")
+        else:
+            read_pdb_file(io.BytesIO(data), "r")
+    except FormatError:
+        pass
