@@ -1,0 +1,162 @@
+"""``symtool dumps PATH...``: triage minidumps -- symbols needed, found, and crash buckets."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import List, Optional
+
+import typer
+
+EXAMPLES = """Examples:
+
+  symtool dumps crashes/ --store \\\\server\\symbols --store ./symstore
+
+  symtool dumps nightly/*.dmp --build-dir target/x86_64-pc-windows-msvc/release --json
+
+PATH is minidump files or directories (searched recursively for *.dmp and
+*.mdmp).  Stores default to the stores in Cargo.toml (workspace.metadata.symtool) or
+SYMTOOL_STORE.  A local --store is searched as a symbol store
+(name/INDEX/name) and as a plain directory holding the files; --build-dir is
+searched as a plain directory only.  http(s) stores are asked with HEAD
+requests (nothing is downloaded); the faulting function is named only when
+its PDB is a local file.
+
+Exit code: 0 every dump was read and every PDB found, 1 something is missing
+or a dump is unreadable, 2 bad usage.
+"""
+
+
+def _short(path: str | None) -> str:
+    from symtool.ids import basename_any
+
+    return basename_any(path) if path else "?"
+
+
+def _dump_line(row: dict) -> str:
+    if row["error"]:
+        return f"{row['path']}: unreadable: {row['error']}"
+    parts = [f"{row['path']}:"]
+    if row["exception_code"]:
+        exc = f"{row['exception_code']} {row['exception_name']}"
+        if row["exception_detail"]:
+            exc += f" ({row['exception_detail']})"
+        parts.append(exc)
+    else:
+        parts.append("no exception")
+    if row["faulting_module"]:
+        parts.append(f"at {row['faulting_module']}+{row['faulting_offset']}")
+    elif row["exception_address"]:
+        parts.append(f"at {row['exception_address']}")
+    if row["function"]:
+        where = f" ({_short(row['file'])}:{row['line']})" if row["file"] and row["line"] else ""
+        parts.append(f"in {row['function']}{where}")
+    if row["time"]:
+        parts.append(f"[{row['time']}]")
+    lines = [" ".join(parts)]
+    for frame in row["frames"][1:]:
+        where = f" ({_short(frame['file'])}:{frame['line']})" if frame["file"] and frame["line"] else ""
+        lines.append(f"    inlined into {frame['function']}{where}")
+    mods = [m for m in row["modules"] if m["pdb_store_path"] or m["pdb_found"] is not None]
+    if mods:
+        found = sum(1 for m in mods if m["pdb_found"])
+        unknown = sum(1 for m in mods if m["pdb_found"] is None)
+        text = f"    PDBs: {found} of {len(mods)} found"
+        if unknown:
+            text += f", {unknown} not checked"
+        faulting = next((m for m in row["modules"] if m["name"] == row["faulting_module"]), None)
+        if faulting is not None and faulting["pdb_store_path"]:
+            state = "found" if faulting["pdb_found"] else "MISSING" if faulting["pdb_found"] is False else "not checked"
+            text += f"; faulting module's PDB {faulting['pdb_store_path']}: {state}"
+        lines.append(text)
+    for note in row["notes"]:
+        lines.append(f"    note: {note}")
+    for comment in row["comments"]:
+        lines.append(f"    comment: {comment}")
+    return "\n".join(lines)
+
+
+def dumps(
+    paths: List[str] = typer.Argument(..., metavar="PATH...", help="Minidump files or directories of them."),
+    store: Optional[List[str]] = typer.Option(None, "--store", "-s", metavar="S",
+                                              help="Symbol store (directory or http(s) URL); repeatable."),
+    build_dir: Optional[List[str]] = typer.Option(None, "--build-dir", "-b", metavar="DIR",
+                                                  help="Directory holding PDBs/images directly; repeatable."),
+    json_out: bool = typer.Option(False, "--json", help="A JSON list, one object per dump."),
+) -> None:
+    """Triage minidumps: exception, faulting module and function, whether every module's PDB
+    and image are in the stores (with the exact keys), and buckets of identical crashes."""
+    from symtool.dumps import Buckets, collect_dumps, row_missing, triage
+    from symtool.errors import UsageError
+
+    stores = list(store or [])
+    if not stores:
+        from symtool.settings import load_settings
+
+        stores = list(load_settings().stores)
+    dump_paths = list(collect_dumps(paths))
+    if not dump_paths:
+        raise UsageError(f"no minidumps (*.dmp, *.mdmp) in {', '.join(paths)}")
+
+    buckets = Buckets()
+    missing = False
+    progress = None
+    task = None
+    if sys.stderr.isatty():
+        from rich.console import Console
+        from rich.progress import Progress
+
+        # The bar lives on stderr; rows go to stdout untouched (pipes, --json).
+        progress = Progress(transient=True, console=Console(stderr=True), redirect_stdout=False,
+                            redirect_stderr=False)
+        progress.start()
+        task = progress.add_task("triaging dumps", total=len(dump_paths))
+    out = sys.stdout
+    first = True
+    try:
+        if json_out:
+            out.write("[")
+        for row in triage(dump_paths, stores, list(build_dir or [])):
+            buckets.add(row)
+            missing = missing or row_missing(row)
+            if json_out:
+                text = json.dumps(row, indent=2, ensure_ascii=False)
+                out.write(("\n" if first else ",\n") + "  " + text.replace("\n", "\n  "))
+            else:
+                out.write(_dump_line(row) + "\n")
+            first = False
+            if progress is not None:
+                progress.advance(task)
+        if json_out:
+            out.write("\n]\n")
+    finally:
+        if progress is not None:
+            progress.stop()
+    if not json_out:
+        _summary(buckets, stores)
+    out.flush()
+    raise typer.Exit(1 if missing else 0)
+
+
+def _summary(buckets, stores: list[str]) -> None:
+    w = sys.stdout.write
+    ordered = buckets.ordered()
+    w(f"\nBuckets ({len(ordered)}):\n")
+    for b in ordered:
+        w(f"  {b.count:6d}  {b.key}\n")
+        w(f"          first {b.first or '?'}  last {b.last or '?'}  e.g. {b.example}\n")
+    if buckets.missing:
+        w(f"\nMissing PDBs ({len(buckets.missing)} keys, looked for in: {', '.join(stores) or 'no stores'}):\n")
+        for key, n in sorted(buckets.missing.items(), key=lambda kv: (-kv[1], kv[0])):
+            w(f"  {key}  (needed by {n} dump{'s' if n != 1 else ''})\n")
+    w(f"\n{buckets.dumps} dumps, {buckets.unreadable} unreadable, {len(ordered)} buckets, "
+      f"{len(buckets.missing)} PDBs missing\n")
+
+
+def register(app: typer.Typer) -> None:
+    from symtool.cli import handle_errors
+
+    app.command(name="dumps", help=dumps.__doc__, epilog=EXAMPLES)(handle_errors(dumps))
+
+
+__all__ = ["register", "dumps"]

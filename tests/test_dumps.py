@@ -1,0 +1,360 @@
+"""`symtool dumps`: triage rows, store lookups, symbolization, buckets, exit codes."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from conftest import need_tool
+from symtool.cli import app
+from symtool.dumps import (
+    Buckets,
+    SymbolLocator,
+    SymbolizerCache,
+    collect_dumps,
+    describe_exception,
+    parse_procdump_name,
+    triage,
+    triage_one,
+)
+from symtool.formats.minidump import build_minidump, codeview_rsds, read_minidump
+from symtool.formats.pe import read_pe
+
+CRASH_INDEX = "3249D99D0C4049318610F4E4FB0B69361"
+CRASH_GUID = uuid.UUID("3249D99D-0C40-4931-8610-F4E4FB0B6936").bytes_le
+ROW_REQUIRED = ("path", "exception_code", "exception_name", "faulting_module", "faulting_offset", "function",
+                "bucket", "modules", "error")
+MODULE_REQUIRED = ("name", "pdb_name", "pdb_store_path", "pdb_found", "image_store_path", "image_found")
+
+
+def run_cli(*args: str, env: dict | None = None):
+    result = CliRunner().invoke(app, ["dumps", *args], env=env or {"SYMTOOL_STORE": ""})
+    return result
+
+
+@pytest.fixture()
+def crash_store(tmp_path, shared) -> Path:
+    """crash.pdb laid out as symstore.exe would: <store>/crash.pdb/<INDEX>/crash.pdb."""
+    store = tmp_path / "store"
+    entry = store / "crash.pdb" / CRASH_INDEX
+    entry.mkdir(parents=True)
+    shutil.copy(shared / "pe-pdb" / "crash.pdb", entry / "crash.pdb")
+    return store
+
+
+def _crash_module(**over) -> dict:
+    pe_ts, pe_size = 0x5AB38077, 0x9000  # crash.exe's TimeDateStamp and SizeOfImage
+    m = {"name": "C:\\projects\\breakpad-tools\\windows\\Release\\crash.exe", "base": 0x2A0000, "size": pe_size,
+         "timestamp": pe_ts, "codeview": codeview_rsds(CRASH_GUID, 1, "C:\\projects\\crash.pdb")}
+    m.update(over)
+    return m
+
+
+def _write(path: Path, **kw) -> Path:
+    kw.setdefault("arch", 0)
+    path.write_bytes(build_minidump(**kw))
+    return path
+
+
+# --- the real dumps -----------------------------------------------------------------------------------------
+
+def test_windows_dump_without_stores(shared):
+    row = triage_one(shared / "dumps" / "symbolic-windows-mini.dmp", SymbolLocator([]), SymbolizerCache())
+    for key in ROW_REQUIRED:
+        assert key in row
+    assert row["error"] is None
+    assert row["exception_code"] == "C0000005"
+    assert row["exception_name"] == "access violation"
+    assert row["exception_detail"] == "write to 0x00000045"
+    assert row["faulting_module"] == "crash.exe" and row["faulting_offset"] == "0x2a3d"
+    assert row["function"] is None and row["bucket"] == "C0000005 crash.exe+0x2a3d"
+    assert row["platform"] == "windows" and row["cpu"] == "x86"
+    pe = read_pe(shared / "pe-pdb" / "crash.exe")
+    crash = row["modules"][0]
+    for key in MODULE_REQUIRED:
+        assert key in crash
+    assert crash["pdb_store_path"] == f"crash.pdb/{pe.primary_codeview.debug_id.index()}/crash.pdb"
+    assert crash["image_store_path"] == f"crash.exe/{pe.code_id.index()}/crash.exe"
+    assert crash["pdb_found"] is False and crash["image_found"] is False
+    # Keys of the other modules come from their own CodeView records (cross-checked in test_minidump).
+    dump = read_minidump(shared / "dumps" / "symbolic-windows-mini.dmp")
+    assert [m["pdb_store_path"] for m in row["modules"]] == [
+        f"{m.pdb_name}/{m.debug_id.index()}/{m.pdb_name}" for m in dump.modules]
+
+
+def test_windows_dump_symbolized_like_llvm_symbolizer(shared, crash_store, tmp_path):
+    rows = list(triage([shared / "dumps" / "symbolic-windows-mini.dmp"], [str(crash_store)]))
+    row = rows[0]
+    crash = row["modules"][0]
+    assert crash["pdb_found"] is True
+    assert Path(crash["pdb_path"]) == crash_store / "crash.pdb" / CRASH_INDEX / "crash.pdb"
+    # Oracle: llvm-symbolizer on crash.exe + crash.pdb side by side, at ImageBase + RVA.
+    tool = need_tool("llvm-symbolizer")
+    for name in ("crash.exe", "crash.pdb"):
+        shutil.copy(shared / "pe-pdb" / name, tmp_path / name)
+    import pefile
+
+    base = pefile.PE(str(tmp_path / "crash.exe"), fast_load=True).OPTIONAL_HEADER.ImageBase
+    address = base + int(row["faulting_offset"], 16)
+    out = subprocess.run([tool, "--output-style=JSON", f"--obj={tmp_path / 'crash.exe'}", hex(address)],
+                         capture_output=True, text=True, check=True).stdout
+    data = json.loads(out)
+    frames = (data[0] if isinstance(data, list) else data)["Symbol"]
+    assert row["function"] == frames[0]["FunctionName"]
+    assert (row["file"], row["line"]) == (frames[0]["FileName"], frames[0]["Line"])
+    assert [(f["function"], f["file"], f["line"]) for f in row["frames"]] == [
+        (f["FunctionName"].split("(")[0], f["FileName"], f["Line"]) for f in frames]
+    assert row["bucket"] == f"C0000005 crash.exe!{frames[0]['FunctionName']}"
+
+
+def test_cli_on_the_fixture_dumps(shared, crash_store):
+    result = run_cli("--json", "--store", str(crash_store), str(shared / "dumps"))
+    assert result.exit_code == 1  # the system DLLs' PDBs and test_app.pdb are not in the store
+    rows = json.loads(result.stdout)
+    by_name = {Path(r["path"]).name: r for r in rows}
+    assert set(by_name) == {"symbolic-windows-mini.dmp", "rm-test.dmp", "rm-linux-mini.dmp"}
+    assert by_name["symbolic-windows-mini.dmp"]["modules"][0]["pdb_found"] is True
+    assert by_name["symbolic-windows-mini.dmp"]["function"] == "?A0xc3a0617d::crash"
+    xp = by_name["rm-test.dmp"]
+    assert xp["exception_code"] == "C0000005" and xp["faulting_module"] == "test_app.exe"
+    assert xp["modules"][0]["pdb_name"] == "test_app.pdb" and xp["modules"][0]["pdb_found"] is False
+    linux = by_name["rm-linux-mini.dmp"]
+    assert linux["platform"] == "linux" and linux["os"].startswith("Linux")
+    assert any("Linux minidump" in n for n in linux["notes"])
+    assert linux["exception_name"] == "SIGSEGV"
+
+
+def test_xp_dump_exit_1(shared):
+    result = run_cli("--store", str(shared / "symstore-exe" / "stores" / "pe_store"),
+                     str(shared / "dumps" / "rm-test.dmp"))
+    assert result.exit_code == 1
+    assert "test_app.pdb/5A9832E5287241C1838ED98914E9B7FF1/test_app.pdb" in result.stdout
+    assert "MISSING" in result.stdout
+
+
+def test_linux_dump_is_reported_as_such(shared):
+    result = run_cli(str(shared / "dumps" / "rm-linux-mini.dmp"))
+    assert result.exit_code == 0, result.stdout
+    assert "SIGSEGV" in result.stdout and "Linux minidump" in result.stdout
+
+
+def test_exit_0_when_everything_is_found(tmp_path, crash_store):
+    dump = _write(tmp_path / "one.dmp", modules=[_crash_module()],
+                  exception={"code": 0xC0000005, "address": 0x2A2A3D, "parameters": [1, 0x45]})
+    result = run_cli("--store", str(crash_store), str(dump))
+    assert result.exit_code == 0, result.stdout
+    assert "?A0xc3a0617d::crash (main.cpp:24)" in result.stdout
+
+
+def test_build_dir_lookup(tmp_path, shared):
+    dump = _write(tmp_path / "one.dmp", modules=[_crash_module()],
+                  exception={"code": 0xC0000005, "address": 0x2A2A3D, "parameters": [0, 0]})
+    rows = list(triage([dump], [], [str(shared / "pe-pdb")]))
+    m = rows[0]["modules"][0]
+    assert m["pdb_found"] and m["image_found"]
+    assert Path(m["pdb_path"]) == shared / "pe-pdb" / "crash.pdb"
+    assert Path(m["image_path"]) == shared / "pe-pdb" / "crash.exe"
+    assert rows[0]["function"] == "?A0xc3a0617d::crash"
+    # A build dir whose crash.pdb is another PDB: not a match.
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(shared / "pe-pdb" / "dump_syms_regtest64.pdb", other / "crash.pdb")
+    rows = list(triage([dump], [], [str(other)]))
+    assert rows[0]["modules"][0]["pdb_found"] is False and rows[0]["function"] is None
+
+
+def test_wrong_pdb_in_store_is_not_used(tmp_path, shared):
+    store = tmp_path / "liar"
+    entry = store / "crash.pdb" / CRASH_INDEX
+    entry.mkdir(parents=True)
+    shutil.copy(shared / "pe-pdb" / "dump_syms_regtest64.pdb", entry / "crash.pdb")
+    dump = _write(tmp_path / "one.dmp", modules=[_crash_module()],
+                  exception={"code": 0xC0000005, "address": 0x2A2A3D, "parameters": [0, 0]})
+    row = next(triage([dump], [str(store)]))
+    assert row["modules"][0]["pdb_found"] is True  # the store has something under that key...
+    assert row["function"] is None  # ...but it is not that PDB: never symbolize with it
+    assert any("does not match" in n for n in row["notes"])
+
+
+# --- exceptions ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("code,params,name,detail", [
+    (0xC0000005, [0, 0x10], "access violation", "read from 0x00000010"),
+    (0xC0000005, [1, 0x45], "access violation", "write to 0x00000045"),
+    (0xC0000005, [8, 0x1234], "access violation", "execute (DEP) at 0x00001234"),
+    (0xC0000409, [7], "fail-fast", "FAST_FAIL_FATAL_APP_EXIT (7)"),
+    (0xC0000409, [2], "fail-fast", "FAST_FAIL_STACK_COOKIE_CHECK_FAILURE (2)"),
+    (0xC00000FD, [], "stack overflow", None),
+    (0xE06D7363, [0x19930520, 0, 0], "C++ exception", None),
+    (0xC000000D, [], "invalid parameter", None),
+    (0xC0000374, [], "heap corruption", None),
+    (0x80000003, [], "breakpoint", None),
+    (0xC000001D, [], "illegal instruction", None),
+    (0xC0000094, [], "integer divide by zero", None),
+    (0xE0000001, [], "application-defined exception", None),
+])
+def test_exception_names(code, params, name, detail):
+    got_name, got_detail = describe_exception(code, params)
+    assert got_name.startswith(name)
+    if detail is None:
+        assert got_detail is None
+    else:
+        assert got_detail.startswith(detail)
+
+
+def test_rust_abort_row(tmp_path):
+    dump = _write(tmp_path / "app.exe_C0000409_240102_030405.dmp", modules=[_crash_module()],
+                  exception={"code": 0xC0000409, "address": 0x2A1000, "parameters": [7]})
+    row = next(triage([dump], []))
+    assert row["exception_code"] == "C0000409"
+    assert "FAST_FAIL_FATAL_APP_EXIT" in row["exception_detail"] and "panic" in row["exception_detail"]
+    # No header time: the ProcDump file name gives it.
+    assert row["time"] == "2024-01-02T03:04:05" and row["time_source"] == "file name"
+
+
+def test_procdump_names():
+    assert parse_procdump_name("w3wp.exe_C0000005_230115_101112.dmp")[:2] == ("w3wp.exe", "C0000005")
+    assert parse_procdump_name("my_app.exe_e06d7363_231231_235959.dmp")[1] == "E06D7363"
+    assert parse_procdump_name("app.exe_230115_101112.dmp")[1] is None
+    assert parse_procdump_name("random.dmp") is None
+    assert parse_procdump_name("app.exe_C0000005_231399_101112.dmp") is None  # month 13
+
+
+def test_address_outside_modules_and_comments(tmp_path):
+    dump = _write(tmp_path / "x.dmp", modules=[_crash_module()], comments=["ProcDump: -e -ma"],
+                  exception={"code": 0xC0000005, "address": 0x1000, "parameters": [8, 0x1000]})
+    row = next(triage([dump], []))
+    assert row["faulting_module"] is None and row["bucket"] == "C0000005 0x1000"
+    assert row["comments"] == ["ProcDump: -e -ma"]
+
+
+# --- unreadable dumps and usage -------------------------------------------------------------------------------
+
+def test_unreadable_dumps_are_rows(tmp_path, shared):
+    d = tmp_path / "dumps"
+    d.mkdir()
+    (d / "empty.dmp").write_bytes(b"")
+    (d / "random.dmp").write_bytes(random.Random(1).randbytes(5000))
+    real = (shared / "dumps" / "symbolic-windows-mini.dmp").read_bytes()
+    (d / "truncated.dmp").write_bytes(real[:500])
+    shutil.copy(shared / "dumps" / "rm-linux-mini.dmp", d / "ok.dmp")
+    result = run_cli("--json", str(d))
+    assert result.exit_code == 1
+    rows = {Path(r["path"]).name: r for r in json.loads(result.stdout)}
+    assert rows["ok.dmp"]["error"] is None
+    for bad in ("empty.dmp", "random.dmp", "truncated.dmp"):
+        assert rows[bad]["error"], bad
+    text = run_cli(str(d))
+    assert text.exit_code == 1 and "3 unreadable" in text.stdout and "Traceback" not in text.output
+
+
+def test_usage_errors(tmp_path):
+    result = run_cli(str(tmp_path / "nope.dmp"))
+    assert result.exit_code == 2 and "no such file" in result.stderr
+    (tmp_path / "empty").mkdir()
+    result = run_cli(str(tmp_path / "empty"))
+    assert result.exit_code == 2 and "no minidumps" in result.stderr
+
+
+def test_collect_dumps_recurses_and_sorts(tmp_path):
+    (tmp_path / "b").mkdir()
+    for p in ("b/2.dmp", "a.DMP", "c.mdmp", "notes.txt"):
+        (tmp_path / p).write_bytes(b"x")
+    assert [p.relative_to(tmp_path).as_posix() for p in collect_dumps([tmp_path])] == ["a.DMP", "b/2.dmp", "c.mdmp"]
+
+
+def test_default_stores_from_environment(tmp_path, crash_store):
+    dump = _write(tmp_path / "one.dmp", modules=[_crash_module()],
+                  exception={"code": 0xC0000005, "address": 0x2A2A3D, "parameters": [0, 0]})
+    result = CliRunner().invoke(app, ["dumps", "--json", str(dump)], env={"SYMTOOL_STORE": str(crash_store)})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)[0]["modules"][0]["pdb_found"] is True
+
+
+# --- buckets --------------------------------------------------------------------------------------------------
+
+def test_buckets_count_first_last_example(tmp_path, crash_store):
+    plan = [  # (file name, code, address, header time)
+        ("a.dmp", 0xC0000005, 0x2A2A3D, 1_700_000_300),
+        ("b.dmp", 0xC0000005, 0x2A2A3D, 1_700_000_100),
+        ("c.dmp", 0xC0000005, 0x2A2A3D, 1_700_000_200),
+        ("d.dmp", 0xC0000409, 0x2A2A3D, 1_700_000_000),
+        ("e.dmp", 0xC0000005, 0x2A1000, 1_700_000_000),
+        ("f.dmp", 0xC0000005, 0x2A1000, 1_700_000_050),
+    ]
+    for name, code, address, ts in plan:
+        _write(tmp_path / name, modules=[_crash_module()], timestamp=ts,
+               exception={"code": code, "address": address, "parameters": [1, 0]})
+    buckets = Buckets()
+    for row in triage(sorted(tmp_path.glob("*.dmp")), [str(crash_store)]):
+        buckets.add(row)
+    ordered = buckets.ordered()
+    assert [b.count for b in ordered] == [3, 2, 1]
+    top = ordered[0]
+    assert top.key == "C0000005 crash.exe!?A0xc3a0617d::crash"
+    assert (top.first, top.last) == ("2023-11-14T22:15:00", "2023-11-14T22:18:20")
+    assert Path(top.example).name == "a.dmp"
+    assert ordered[1].exception_code == "C0000005" and ordered[1].faulting_offset == "0x1000"
+    assert ordered[2].exception_code == "C0000409"
+    result = run_cli("--store", str(crash_store), str(tmp_path))
+    assert "Buckets (3):" in result.stdout and "6 dumps, 0 unreadable, 3 buckets" in result.stdout
+
+
+# --- HTTP stores ------------------------------------------------------------------------------------------------
+
+def test_http_store_head_lookup(nginx, tmp_path):
+    index = "F6301B4562FE4B4DB691192733ECE6B71"  # dummyprog.pdb in the pe_store fixture
+    guid = uuid.UUID(index[:32]).bytes_le
+    dump = _write(tmp_path / "http.dmp", modules=[
+        {"name": "C:\\x\\dummyprog.exe", "base": 0x400000, "size": 0x6000, "timestamp": 0x12345678,
+         "codeview": codeview_rsds(guid, 1, "dummyprog.pdb")},
+        {"name": "C:\\x\\other.dll", "base": 0x500000, "size": 0x6000, "timestamp": 0x12345678,
+         "codeview": codeview_rsds(uuid.uuid4().bytes_le, 1, "other.pdb")},
+    ], exception={"code": 0xC0000005, "address": 0x401000, "parameters": [0, 0]})
+    row = next(triage([dump], [nginx.url("plain")]))
+    assert row["modules"][0]["pdb_found"] is True and "dummyprog.pdb" in row["modules"][0]["pdb_path"]
+    assert row["modules"][1]["pdb_found"] is False
+    assert any("not as a local plain file" in n for n in row["notes"])
+    # A server that fails: not checked (None), said so, and the exit code is 1.
+    row = next(triage([dump], [nginx.url("error")]))
+    assert row["modules"][0]["pdb_found"] is None and row["modules"][0]["error"]
+    assert run_cli("--store", nginx.url("error"), str(dump)).exit_code == 1
+
+
+# --- hostile dumps ------------------------------------------------------------------------------------------------
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1), which=st.sampled_from(
+    ["symbolic-windows-mini.dmp", "rm-test.dmp", "rm-linux-mini.dmp"]), n=st.integers(1, 40))
+def test_mutated_dumps_give_rows(shared, tmp_path_factory, seed, which, n):
+    data = bytearray((shared / "dumps" / which).read_bytes())
+    rng = random.Random(seed)
+    for _ in range(n):
+        pos = rng.randrange(len(data)) if rng.random() < 0.5 else rng.randrange(min(len(data), 4096))
+        data[pos] = rng.randrange(256)
+    path = tmp_path_factory.mktemp("mut") / "m.dmp"
+    path.write_bytes(bytes(data))
+    row = triage_one(path, SymbolLocator([]), SymbolizerCache())
+    assert row["path"] == str(path)
+    assert row["error"] or row["exception_code"] is not None or any("no exception" in n for n in row["notes"])
+    json.dumps(row)  # always serializable
+
+
+def test_hostile_module_names_are_never_paths(tmp_path, crash_store):
+    dump = _write(tmp_path / "evil.dmp", modules=[
+        _crash_module(codeview=codeview_rsds(CRASH_GUID, 1, "C:\\x\\CON.pdb")),
+        _crash_module(name="C:\\x\\a<b>.exe", base=0x500000, codeview=codeview_rsds(CRASH_GUID, 1, "ok.pdb")),
+    ], exception={"code": 0xC0000005, "address": 0x2A2A3D, "parameters": [0, 0]})
+    row = next(triage([dump], [str(crash_store)]))
+    con, odd = row["modules"]
+    assert con["pdb_found"] is False and "reserved" in con["error"] and con["pdb_store_path"] is None
+    assert odd["image_found"] is False and odd["image_store_path"] is None and odd["error"]
