@@ -1,0 +1,126 @@
+"""``symtool publish``: put PDBs and binaries into a symbol store (symstore.exe layout)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+EXAMPLES = """Examples:
+
+  symtool publish --store /srv/symbols --product myapp --version 1.2.3
+
+  symtool publish target/x86_64-pc-windows-msvc/release --store '\\\\server\\Symbols' --compress
+
+  symtool publish crash-me.exe crash_me.pdb --store ./symbols --dry-run --json
+
+Without PATH the current workspace's release output is published
+(target/release and target/<triple>/release; CARGO_TARGET_DIR honoured).
+Without --store the first local store of [workspace.metadata.symtool] stores
+or SYMTOOL_STORE is used.  Exit code 1 when a file was refused (e.g. a
+binary/PDB pair that does not match).
+"""
+
+
+def resolve_store(store: Optional[str], allow_http: bool = True) -> str:
+    """--store, else the first store from settings (local ones preferred for admin commands)."""
+    from symtool.errors import UsageError
+    from symtool.settings import load_settings
+
+    if store:
+        return store
+    settings = load_settings()
+    for s in settings.stores:
+        is_http = s.startswith(("http://", "https://"))
+        if is_http:
+            if allow_http:
+                return s
+            continue
+        p = Path(s)
+        if not p.is_absolute() and settings.manifest is not None and settings.stores_source != "env:SYMTOOL_STORE":
+            p = settings.manifest.parent / p
+        return str(p)
+    raise UsageError("no store given: use --store, [workspace.metadata.symtool] stores or SYMTOOL_STORE")
+
+
+def _progress_factory():
+    """A rich progress bar on stderr, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+
+    def make(total: int):
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+        prog = Progress("publishing", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                        console=Console(stderr=True), transient=True)
+        prog.start()
+        task = prog.add_task("publish", total=total)
+        make.prog = prog
+
+        def advance(n: int) -> None:
+            prog.update(task, advance=n)
+
+        return advance
+
+    make.prog = None
+    return make
+
+
+def publish_cmd(
+    paths: Optional[List[Path]] = typer.Argument(None, help="Files or directories (default: the workspace's release output)."),
+    store: Optional[str] = typer.Option(None, "--store", "-s", help="Store directory, share or http(s) URL."),
+    product: str = typer.Option("", "--product", "-t", help="Product name recorded in the transaction."),
+    version: str = typer.Option("", "--version", "-v", help="Version recorded in the transaction."),
+    comment: str = typer.Option("", "--comment", "-c", help="Comment recorded in the transaction."),
+    compress: bool = typer.Option(False, "--compress", help="Store CAB-compressed files (foo.pd_), as symstore /compress."),
+    pointer: bool = typer.Option(False, "--pointer", help="Store file.ptr pointing at the source instead of a copy (symstore /p)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be published; write nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable result (transaction id, per-file status)."),
+) -> None:
+    from symtool.cli import print_json
+    from symtool.errors import UsageError
+    from symtool.store.publish import PublishOptions, publish, release_dirs
+
+    if compress and pointer:
+        raise UsageError("--compress and --pointer exclude each other")
+    target = resolve_store(store)
+    if not paths:
+        paths = release_dirs()
+    opts = PublishOptions(product, version, comment, compress, pointer, dry_run)
+    factory = None if as_json else _progress_factory()
+    try:
+        report = publish(target, list(paths), opts, factory)
+    finally:
+        if factory is not None and factory.prog is not None:
+            factory.prog.stop()
+    if as_json:
+        print_json(report.to_json())
+    else:
+        out = sys.stdout
+        for f in report.files:
+            if f.status == "refused" or f.status == "error":
+                sys.stderr.write(f"symtool: {f.path}: {f.reason}\n")
+            else:
+                form = f" ({f.stored_as})" if f.stored_as and f.stored_as != "plain" else ""
+                out.write(f"{f.status:9} {f.key}{form}\n")
+        for note in report.notes:
+            sys.stderr.write(f"symtool: note: {note}\n")
+        verb = "would add" if dry_run else "added"
+        n_added = report.count("would-add") if dry_run else report.count("added") + report.count("uploaded")
+        txn = f", transaction {report.transaction}" if report.transaction else ""
+        out.write(f"{verb} {n_added}, already present {report.count('present')}, "
+                  f"refused {report.count('refused') + report.count('error')}{txn}\n")
+    if not any(f.status not in ("refused", "error") for f in report.files) and not report.files:
+        raise UsageError("nothing to publish (no PE images or PDBs found)")
+    if report.count("refused") or report.count("error"):
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    from symtool.cli import handle_errors
+
+    app.command(name="publish", help="Publish PDBs and binaries into a symbol store (symstore.exe layout).",
+                epilog=EXAMPLES)(handle_errors(publish_cmd))

@@ -1,0 +1,157 @@
+"""``symtool store list|show|delete|prune|verify|init``: administer a local or share store."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+EXAMPLES = """Examples:
+
+  symtool store init --store ./symbols --two-tier
+
+  symtool store list --store ./symbols --json
+
+  symtool store show 0000000042 --store ./symbols
+
+  symtool store delete 42 --store ./symbols
+
+  symtool store prune --keep-last 30 --store ./symbols
+
+  symtool store verify --repair --store ./symbols
+"""
+
+store_app = typer.Typer(help="Administer a symbol store (list, show, delete, prune, verify, init).",
+                        epilog=EXAMPLES, no_args_is_help=True, add_completion=False)
+
+STORE_OPT = typer.Option(None, "--store", "-s", help="Store directory or share (default: from settings).")
+
+
+def _store(store: Optional[str]) -> Path:
+    from symtool.commands.publish import resolve_store
+    from symtool.errors import UsageError
+
+    s = resolve_store(store, allow_http=False)
+    if s.startswith(("http://", "https://")):
+        raise UsageError("store administration needs a directory or share, not an HTTP URL")
+    return Path(s)
+
+
+def list_cmd(store: Optional[str] = STORE_OPT,
+             all_: bool = typer.Option(False, "--all", help="Include deleted transactions (from history.txt)."),
+             as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    from symtool.cli import print_json
+    from symtool.store.manage import list_transactions
+
+    rows = list_transactions(_store(store), include_deleted=all_)
+    if as_json:
+        print_json({"transactions": rows})
+        return
+    for r in rows:
+        gone = f"  (deleted by {r['deleted_by']})" if r.get("deleted_by") else ""
+        sys.stdout.write(f"{r['id']}  {r['date']} {r['time']}  {r['ref']:4}  {r['product']!s:20} "
+                         f"{r['version']!s:12} {r['comment']}{gone}\n")
+
+
+def show_cmd(txn_id: str = typer.Argument(..., help="Transaction id (e.g. 42 or 0000000042)."),
+             store: Optional[str] = STORE_OPT,
+             as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    from symtool.cli import print_json
+    from symtool.store.manage import show_transaction
+
+    info = show_transaction(_store(store), txn_id)
+    if as_json:
+        print_json(info)
+        return
+    sys.stdout.write(f"transaction {info['id']} ({info['state']}) {info.get('date', '')} {info.get('time', '')} "
+                     f"product {info.get('product', '')!r} version {info.get('version', '')!r} "
+                     f"comment {info.get('comment', '')!r}\n")
+    for f in info["files"]:
+        sys.stdout.write(f"  {f['key']}  [{f['stored_as'] or 'missing'}]  from {f['source']}\n")
+    for p in info["problems"]:
+        sys.stderr.write(f"symtool: {p}\n")
+
+
+def _print_delete(report, as_json: bool) -> None:
+    from symtool.cli import print_json
+
+    if as_json:
+        print_json(report.to_json())
+        return
+    for tid, did in zip(report.deleted, report.del_ids or [""] * len(report.deleted)):
+        sys.stdout.write(f"deleted transaction {tid}" + (f" (record {did})" if did else "") + "\n")
+    for p in report.removed:
+        sys.stdout.write(f"  removed {p}\n")
+    for k in report.kept:
+        sys.stdout.write(f"  kept {k} (still referenced)\n")
+    for p in report.problems:
+        sys.stderr.write(f"symtool: {p}\n")
+
+
+def delete_cmd(txn_ids: List[str] = typer.Argument(..., help="Transaction id(s) to delete."),
+               store: Optional[str] = STORE_OPT,
+               as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    from symtool.store.manage import delete_transactions
+
+    _print_delete(delete_transactions(_store(store), txn_ids), as_json)
+
+
+def prune_cmd(store: Optional[str] = STORE_OPT,
+              keep_last: Optional[int] = typer.Option(None, "--keep-last", help="Keep the N newest live transactions."),
+              older_than: Optional[float] = typer.Option(None, "--older-than", help="Delete transactions older than DAYS."),
+              dry_run: bool = typer.Option(False, "--dry-run", help="List what would be deleted."),
+              as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    from symtool.store.manage import prune
+
+    report = prune(_store(store), keep_last, older_than, dry_run)
+    if dry_run and not as_json:
+        for tid in report.deleted:
+            sys.stdout.write(f"would delete {tid}\n")
+        return
+    _print_delete(report, as_json)
+
+
+def verify_cmd(store: Optional[str] = STORE_OPT,
+               repair: bool = typer.Option(False, "--repair", help="Fix what can be fixed (see docs/store.md)."),
+               as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    from symtool.cli import print_json
+    from symtool.store.repair import verify_store
+
+    report = verify_store(_store(store), repair=repair)
+    if as_json:
+        print_json(report.to_json())
+    else:
+        for f in report.findings:
+            tag = "repaired" if f.repaired else "problem"
+            sys.stdout.write(f"{tag}: {f.path}: {f.message} [{f.kind}]\n")
+        sys.stdout.write(f"{report.live_transactions} live transactions, {report.checked_files} files checked, "
+                         f"{len(report.unresolved)} problem(s)"
+                         + (f", {report.in_progress} write(s) in progress" if report.in_progress else "") + "\n")
+    if report.unresolved:
+        raise typer.Exit(1)
+
+
+def init_cmd(store: Optional[str] = STORE_OPT,
+             two_tier: bool = typer.Option(False, "--two-tier", help="Two-tier layout (index2.txt: <store>/<na>/<name>/...).")) -> None:
+    from symtool.store.admin import init_store
+
+    path = _store(store)
+    created = init_store(path, two_tier=two_tier)
+    sys.stdout.write(f"{'created' if created else 'already a store:'} {path}{' (two-tier)' if two_tier else ''}\n")
+
+
+def register(app: typer.Typer) -> None:
+    from symtool.cli import handle_errors
+
+    for name, func, help_ in (
+        ("list", list_cmd, "List live transactions (--all: with deleted ones)."),
+        ("show", show_cmd, "Show one transaction and its files."),
+        ("delete", delete_cmd, "Delete transactions, as `symstore del /i ID`."),
+        ("prune", prune_cmd, "Delete old transactions (--keep-last N or --older-than DAYS)."),
+        ("verify", verify_cmd, "Check the store; --repair fixes interrupted publishes."),
+        ("init", init_cmd, "Create an empty store (--two-tier for index2.txt layout)."),
+    ):
+        store_app.command(name=name, help=help_, epilog=EXAMPLES)(handle_errors(func))
+    app.add_typer(store_app, name="store", help="Administer a symbol store: list, show, delete, prune, verify, init.")

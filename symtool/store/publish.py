@@ -1,0 +1,595 @@
+"""Publishing PDBs and binaries into a local (or share) symbol store.
+
+Two phases, so several publishers (CI agents) can share one store:
+
+1. **Outside the lock**: every file is copied (or CAB-compressed, or a
+   file.ptr written) to a temp name in its final directory, fsynced and
+   renamed.  A file therefore appears under its final name only complete.
+   A file already stored with the same key and the same bytes is not copied.
+2. **Inside the lock** (``000Admin/symtool.lock``, short): re-check that
+   every file is still there (a concurrent ``store delete`` may have removed
+   it; then it is copied again under the lock), take the next id, write the
+   transaction file (temp + rename), add the refs.ptr lines (temp + rename),
+   append the server.txt line -- the commit point -- then the history.txt
+   line, then lastid.txt.
+
+A SIGKILL at any moment leaves either temp files (removed by ``store verify
+--repair``), complete files no transaction references (removed: the publish
+never committed), an uncommitted transaction file with its refs.ptr lines
+(rolled back), or a committed transaction missing its history line or
+lastid.txt update (completed).  See :mod:`symtool.store.repair`.
+
+"Same bytes" is decided cheaply (republishing a multi-GB build must not read
+it all again): same store key (identity), same size, and the same first and
+last MiB.  A file with the same key but other bytes replaces the stored one
+(both carry the same identity, e.g. a PDB before and after source indexing).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from symtool.errors import FormatError, StoreError, UnsafeNameError, UsageError
+from symtool.fsutil import TMP_PREFIX, atomic_writer
+from symtool.ids import check_file_name, compressed_name, parse_index
+from symtool.store import admin as adm
+from symtool.store.items import PublishItem
+from symtool.store.layout import ADMIN_DIR, FILE_PTR, INDEX2, PINGME, is_two_tier
+from symtool.store.lock import LOCK_NAME, StoreLock, owner_tag
+
+SAME_CHECK = 1 << 20  # bytes compared at each end of a file to call it identical
+COPY_CHUNK = 8 << 20
+RESERVED_TOP = {ADMIN_DIR.lower(), PINGME, INDEX2, LOCK_NAME}
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class PublishOptions:
+    product: str = ""
+    version: str = ""
+    comment: str = ""
+    compress: bool = False
+    pointer: bool = False
+    dry_run: bool = False
+
+
+@dataclass
+class FileResult:
+    path: str
+    status: str  # added | present | refused | would-add | uploaded | error
+    name: str = ""
+    index: str = ""
+    kind: str = ""
+    stored_as: str = ""  # plain | compressed | pointer
+    reason: str = ""
+    size: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}/{self.index}/{self.name}" if self.name and self.index else ""
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "key": self.key, "name": self.name, "index": self.index, "kind": self.kind,
+                "status": self.status, "stored_as": self.stored_as, "size": self.size, "reason": self.reason}
+
+
+@dataclass
+class PublishReport:
+    store: str
+    transaction: str | None = None
+    dry_run: bool = False
+    files: list[FileResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    ignored: int = 0
+
+    def count(self, status: str) -> int:
+        return sum(1 for f in self.files if f.status == status)
+
+    def to_json(self) -> dict:
+        return {
+            "store": self.store,
+            "transaction": self.transaction,
+            "dry_run": self.dry_run,
+            "summary": {s.replace("-", "_"): self.count(s)
+                        for s in ("added", "present", "refused", "would-add", "uploaded", "error")},
+            "files": [f.to_json() for f in self.files],
+            "notes": list(self.notes),
+        }
+
+
+# -- collecting ----------------------------------------------------------------
+
+
+def _looks_like_pe_or_pdb(path: Path) -> bool:
+    from symtool.formats.detect import sniff
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError:
+        return False
+    return sniff(head) in ("pe", "pdb", "pdb2", "portable-pdb")
+
+
+def is_cargo_target_dir(d: Path) -> bool:
+    return (d / "CACHEDIR.TAG").is_file() or (d / ".rustc_info.json").is_file()
+
+
+def is_profile_dir(d: Path) -> bool:
+    return (d / ".fingerprint").is_dir() or (d / "deps").is_dir()
+
+
+def _profile_dirs(target: Path) -> list[Path]:
+    out = []
+    for child in sorted(target.iterdir()):
+        if child.is_dir() and not child.name.startswith("."):
+            if is_profile_dir(child):
+                out.append(child)
+            else:
+                out.extend(g for g in sorted(child.iterdir()) if g.is_dir() and is_profile_dir(g))
+    return out
+
+
+def _files_of_profile(profile: Path) -> list[Path]:
+    """Top-level files first, then examples/ and deps/ (their hard links of
+    top-level files are dropped later by inode).  Never .fingerprint, build,
+    incremental."""
+    out: list[Path] = []
+    for sub in (profile, profile / "examples", profile / "deps"):
+        if sub.is_dir():
+            out.extend(p for p in sorted(sub.iterdir()) if p.is_file())
+    return out
+
+
+def _files_of_dir(d: Path) -> list[Path]:
+    if is_cargo_target_dir(d):
+        return [f for prof in _profile_dirs(d) for f in _files_of_profile(prof)]
+    if is_profile_dir(d):
+        return _files_of_profile(d)
+    out = []
+    for root, dirs, files in os.walk(d):
+        dirs.sort()
+        root_p = Path(root)
+        if is_cargo_target_dir(root_p) or is_profile_dir(root_p):
+            out.extend(_files_of_dir(root_p))
+            dirs[:] = []
+            continue
+        out.extend(root_p / f for f in sorted(files))
+    return out
+
+
+def release_dirs(start: Path | None = None, environ: dict[str, str] | None = None) -> list[Path]:
+    """The current workspace's release output: target/release and target/<triple>/release."""
+    from symtool.settings import find_workspace_root
+
+    env = os.environ if environ is None else environ
+    start = start or Path.cwd()
+    manifest = find_workspace_root(start)
+    if env.get("CARGO_TARGET_DIR"):
+        target = Path(env["CARGO_TARGET_DIR"])
+        if not target.is_absolute():
+            target = start / target
+    elif manifest is not None:
+        target = manifest.parent / "target"
+    else:
+        raise UsageError("no PATH given and not inside a cargo workspace (give files or directories to publish)")
+    dirs = []
+    if (target / "release").is_dir():
+        dirs.append(target / "release")
+    if target.is_dir():
+        for child in sorted(target.iterdir()):
+            if child.is_dir() and (child / "release").is_dir() and child.name not in ("release", "debug"):
+                dirs.append(child / "release")
+    if not dirs:
+        raise UsageError(f"no release build under {target} (run `cargo build --release` first, or give PATHs)")
+    return dirs
+
+
+@dataclass
+class Collected:
+    items: list[PublishItem] = field(default_factory=list)
+    infos: dict[Path, object] = field(default_factory=dict)
+    refused: list[FileResult] = field(default_factory=list)
+    ignored: int = 0
+
+
+def collect(paths: list[Path]) -> Collected:
+    """Files to publish: named files must be PE images or PDBs; directories
+    contribute the PE images and PDBs found in them (by content)."""
+    from symtool.store.identify import identify_full
+
+    out = Collected()
+    seen_inodes: set[tuple[int, int]] = set()
+    seen_keys: set[tuple[str, str]] = set()
+    candidates: list[tuple[Path, bool]] = []
+    for p in paths:
+        if p.is_dir():
+            candidates.extend((f, False) for f in _files_of_dir(p))
+        elif p.exists():
+            candidates.append((p, True))
+        else:
+            out.refused.append(FileResult(str(p), "refused", name=p.name, reason="no such file or directory"))
+    for f, explicit in candidates:
+        try:
+            st = f.stat()
+        except OSError as err:
+            out.refused.append(FileResult(str(f), "refused", name=f.name, reason=err.strerror or str(err)))
+            continue
+        ino = (st.st_dev, st.st_ino)
+        if ino in seen_inodes and st.st_ino:
+            continue  # a hard link (cargo's deps/ copy) of a file we already have
+        if not explicit and not _looks_like_pe_or_pdb(f):
+            out.ignored += 1
+            continue
+        try:
+            check_file_name(f.name)
+            item, info = identify_full(f)
+        except (FormatError, UnsafeNameError) as err:
+            out.refused.append(FileResult(str(f), "refused", name=f.name, reason=err.message))
+            continue
+        except OSError as err:
+            out.refused.append(FileResult(str(f), "refused", name=f.name, reason=err.strerror or str(err)))
+            continue
+        seen_inodes.add(ino)
+        key = (item.name.lower(), item.index.upper())
+        if key in seen_keys:
+            continue
+        seen_keys.add(key)
+        out.items.append(item)
+        out.infos[item.path] = info
+    return out
+
+
+def check_pairs(col: Collected) -> None:
+    """Refuse binary/PDB pairs that do not match: a PE and the PDB its CodeView
+    record names, found in the same directory, must share the debug id."""
+    from symtool.formats.pe import PeInfo
+
+    by_dir: dict[tuple[Path, str], PublishItem] = {}
+    for item in col.items:
+        if item.kind != "bin":
+            by_dir[(item.path.parent, item.name.lower())] = item
+    bad: dict[Path, str] = {}
+    for item in col.items:
+        info = col.infos.get(item.path)
+        if not isinstance(info, PeInfo) or info.primary_codeview is None:
+            continue
+        cv = info.primary_codeview
+        pdb = by_dir.get((item.path.parent, cv.pdb_name.lower()))
+        if pdb is None:
+            continue
+        if pdb.index.upper() != cv.debug_id.index().upper():
+            why = f"{item.name} wants {cv.pdb_name} {cv.debug_id.index()}, {pdb.path} is {pdb.index}"
+            bad[item.path] = f"mismatched pair: {why}"
+            bad[pdb.path] = f"mismatched pair: {why}"
+    if bad:
+        keep = []
+        for item in col.items:
+            if item.path in bad:
+                col.refused.append(FileResult(str(item.path), "refused", item.name, item.index, item.kind,
+                                              reason=bad[item.path], size=item.size))
+            else:
+                keep.append(item)
+        col.items = keep
+
+
+# -- placing files ------------------------------------------------------------------
+
+
+def _find_ci(directory: Path, wanted: str) -> Path | None:
+    exact = directory / wanted
+    if os.path.lexists(exact):
+        return exact
+    try:
+        with os.scandir(directory) as it:
+            for entry in it:
+                if entry.name.lower() == wanted.lower():
+                    return directory / entry.name
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return None
+
+
+def inside(store: Path, path: Path) -> bool:
+    """Does ``path`` (symlinks resolved) stay inside ``store``?"""
+    try:
+        root = store.resolve()
+        target = path.resolve()
+    except (OSError, RuntimeError):
+        return False
+    return target == root or root in target.parents
+
+
+def index_dir(store: Path, name: str, index: str, two_tier: bool) -> Path:
+    """``<store>[/<na>]/<name>/<INDEX>``, reusing directories whose names differ
+    only in case (Windows and symsrv do not tell them apart)."""
+    check_file_name(name)
+    parse_index(index)
+    if not two_tier and name.lower() in RESERVED_TOP:
+        raise UnsafeNameError(f"file name {name!r} collides with the store's own files")
+    base = store
+    if two_tier:
+        base = _find_ci(store, name[:2]) or store / name[:2]
+    name_dir = _find_ci(base, name) or base / name
+    idx = _find_ci(name_dir, index) or name_dir / index
+    if not inside(store, idx.parent if not idx.exists() else idx):
+        raise UnsafeNameError(f"{name}/{index} would resolve outside the store")
+    return idx
+
+
+def _same_plain(dst: Path, src: Path, size: int) -> bool:
+    try:
+        if dst.stat().st_size != size:
+            return False
+        with open(dst, "rb") as a, open(src, "rb") as b:
+            if a.read(SAME_CHECK) != b.read(SAME_CHECK):
+                return False
+            if size > SAME_CHECK:
+                tail = max(SAME_CHECK, size - SAME_CHECK)
+                a.seek(tail)
+                b.seek(tail)
+                return a.read(SAME_CHECK) == b.read(SAME_CHECK)
+        return True
+    except OSError:
+        return False
+
+
+def _same_cab(dst: Path, name: str, size: int) -> bool:
+    from symtool.formats.cab import read_single_header
+
+    try:
+        with open(dst, "rb") as f:
+            head = read_single_header(f)
+        return head["size"] == size and head["name"].lower() == name.lower()
+    except (OSError, FormatError):
+        return False
+
+
+def pointer_content(src: Path) -> bytes:
+    return ("PATH:" + str(src.resolve())).encode("utf-8")
+
+
+def _copy_into(src: Path, dst: Path, prefix: str, progress: Progress | None) -> None:
+    """Stream ``src`` to a temp file beside ``dst``, fsync, rename (in-kernel copy where possible)."""
+    with atomic_writer(dst, "wb", prefix=prefix) as out, open(src, "rb") as fin:
+        size = os.fstat(fin.fileno()).st_size
+        done = 0
+        fast = hasattr(os, "copy_file_range")
+        while True:
+            n = 0
+            if fast:
+                try:
+                    n = os.copy_file_range(fin.fileno(), out.fileno(), COPY_CHUNK)
+                except OSError:
+                    fast = False
+                    fin.seek(done)
+                    out.seek(done)
+                    continue
+            else:
+                buf = fin.read(COPY_CHUNK)
+                n = len(buf)
+                if n:
+                    out.write(buf)
+            if not n:
+                break
+            done += n
+            if progress is not None:
+                progress(n)
+        if done != size:
+            raise StoreError(f"file changed size while being copied ({done} of {size} bytes)", src)
+
+
+class _Placer:
+    def __init__(self, store: Path, opts: PublishOptions, progress: Progress | None, notes: list[str]):
+        self.store = store
+        self.opts = opts
+        self.progress = progress
+        self.notes = notes
+        self.two_tier = is_two_tier(store)
+        self.prefix = f"{TMP_PREFIX}{owner_tag()}-"
+
+    def want_form(self, item: PublishItem) -> str:
+        from symtool.formats.cab import MAX_CAB_INPUT
+
+        if self.opts.pointer:
+            return "pointer"
+        if self.opts.compress:
+            if item.size > MAX_CAB_INPUT:
+                self.notes.append(f"{item.path}: {item.size} bytes is over the 2 GiB CAB limit: stored uncompressed")
+                return "plain"
+            return "compressed"
+        return "plain"
+
+    @staticmethod
+    def target_name(item: PublishItem, form: str) -> str:
+        return {"plain": item.name, "compressed": compressed_name(item.name), "pointer": FILE_PTR}[form]
+
+    def existing(self, item: PublishItem, idx: Path) -> str | None:
+        """Form in which the same bytes are already stored, if any."""
+        plain = _find_ci(idx, item.name)
+        if plain is not None and plain.is_file() and _same_plain(plain, item.path, item.size):
+            return "plain"
+        comp = _find_ci(idx, compressed_name(item.name))
+        if comp is not None and comp.is_file() and _same_cab(comp, item.name, item.size):
+            return "compressed"
+        if self.opts.pointer:
+            ptr = _find_ci(idx, FILE_PTR)
+            if ptr is not None and ptr.is_file():
+                with contextlib.suppress(OSError):
+                    if ptr.read_bytes() == pointer_content(item.path):
+                        return "pointer"
+        return None
+
+    def place(self, item: PublishItem, form: str) -> Path:
+        """Write ``item`` into the store in ``form``; returns its index dir."""
+        for attempt in range(5):
+            idx = index_dir(self.store, item.name, item.index, self.two_tier)
+            try:
+                idx.mkdir(parents=True, exist_ok=True)
+                name = self.target_name(item, form)
+                dst = _find_ci(idx, name) or idx / name
+                if form == "plain":
+                    _copy_into(item.path, dst, self.prefix, self.progress)
+                elif form == "compressed":
+                    from symtool.formats.cab import compress_to_cab
+
+                    with atomic_writer(dst, "wb", prefix=self.prefix) as out:
+                        compress_to_cab(item.path, out, item.name, progress=self.progress)
+                else:
+                    with atomic_writer(dst, "wb", prefix=self.prefix) as out:
+                        out.write(pointer_content(item.path))
+                    if self.progress is not None:
+                        self.progress(item.size)
+                self._drop_stale_forms(item, idx, form)
+                return idx
+            except FileNotFoundError:
+                # A concurrent `store delete` removed the directory between mkdir and write.
+                if attempt == 4:
+                    raise
+                time.sleep(0.01)
+        raise AssertionError("unreachable")
+
+    def _drop_stale_forms(self, item: PublishItem, idx: Path, form: str) -> None:
+        """Other forms of the same key holding *different* bytes would shadow the new file."""
+        for other in ("plain", "compressed"):
+            if other == form:
+                continue
+            p = _find_ci(idx, self.target_name(item, other))
+            if p is not None and p.is_file():
+                same = _same_plain(p, item.path, item.size) if other == "plain" else _same_cab(p, item.name, item.size)
+                if not same:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(p)
+
+    def stored_file(self, item: PublishItem, idx: Path, form: str) -> Path | None:
+        p = _find_ci(idx, self.target_name(item, form))
+        return p if p is not None and p.is_file() else None
+
+
+# -- publishing -------------------------------------------------------------------
+
+
+def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
+                  progress: Progress | None = None, report: PublishReport | None = None) -> PublishReport:
+    """Publish ``items`` (already identified and pair-checked) into a local store."""
+    report = report or PublishReport(str(store), dry_run=opts.dry_run)
+    product = adm.clean_field(opts.product, "product")
+    version = adm.clean_field(opts.version, "version")
+    comment = adm.clean_field(opts.comment, "comment")
+    if store.exists() and not store.is_dir():
+        raise StoreError("exists and is not a directory", store)
+    if opts.dry_run:
+        placer = _Placer(store, opts, None, report.notes)
+        for item in items:
+            status = "would-add"
+            form = placer.want_form(item)
+            try:
+                if store.is_dir():
+                    idx = index_dir(store, item.name, item.index, placer.two_tier)
+                    found = placer.existing(item, idx) if idx.is_dir() else None
+                    if found:
+                        status, form = "present", found
+            except UnsafeNameError as err:
+                report.files.append(FileResult(str(item.path), "refused", item.name, item.index, item.kind,
+                                               reason=err.message, size=item.size))
+                continue
+            report.files.append(FileResult(str(item.path), status, item.name, item.index, item.kind, form,
+                                           size=item.size))
+        return report
+
+    adm.init_store(store)
+    placer = _Placer(store, opts, progress, report.notes)
+    def place_one(item: PublishItem):
+        try:
+            form = placer.want_form(item)
+            idx = index_dir(store, item.name, item.index, placer.two_tier)
+            found = placer.existing(item, idx) if idx.is_dir() else None
+            if found:
+                res = FileResult(str(item.path), "present", item.name, item.index, item.kind, found, size=item.size)
+                form = found
+                if progress is not None:
+                    progress(item.size)
+            else:
+                idx = placer.place(item, form)
+                res = FileResult(str(item.path), "added", item.name, item.index, item.kind, form, size=item.size)
+        except UnsafeNameError as err:
+            return None, FileResult(str(item.path), "refused", item.name, item.index, item.kind,
+                                    reason=err.message, size=item.size)
+        return (item, idx, form, res), res
+
+    # A few files at a time: one file's fsync (waiting for the disk) overlaps the next one's copy.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(4, max(1, len(items)))) as pool:
+        outcomes = list(pool.map(place_one, items))
+    placed: list[tuple[PublishItem, Path, str, FileResult]] = []
+    for entry, res in outcomes:
+        report.files.append(res)
+        if entry is not None:
+            placed.append(entry)
+    if not placed:
+        return report
+
+    with StoreLock(store):
+        # Files may have vanished since (a concurrent delete/prune/repair): put them back.
+        for i, (item, idx, form, res) in enumerate(placed):
+            if placer.stored_file(item, idx, form) is None:
+                idx = placer.place(item, form)
+                placed[i] = (item, idx, form, res)
+                res.status = "added"
+        admin = adm.Admin(store, placer.prefix)
+        admin.ensure()
+        txn_id = admin.next_id()
+        entries = [adm.TxnEntry(item.name, item.index, str(item.path.resolve())) for item, *_ in placed]
+        with atomic_writer(admin.txn_path(txn_id), "wb", prefix=placer.prefix) as f:
+            f.write(adm.txn_file_bytes(entries))
+        for (item, idx, form, _res), entry in zip(placed, entries):
+            ref = "ptr" if form == "pointer" else "file"
+            adm.add_ref(idx, adm.format_ref_line(txn_id, ref, entry.source, item.kind, form == "compressed"),
+                        placer.prefix)
+        txn_ref = "ptr" if opts.pointer else "file"
+        line = adm.format_add_line(txn_id, txn_ref, time.time(), product, version, comment)
+        admin.append_server(line)  # the commit point
+        admin.append_history(line)
+        admin.write_lastid(int(txn_id))
+        admin.touch_pingme()
+    report.transaction = txn_id
+    return report
+
+
+def publish(store: str, paths: list[Path], opts: PublishOptions, progress_factory=None) -> PublishReport:
+    """Collect, pair-check and publish ``paths`` into ``store`` (a path or an http(s) URL).
+
+    ``progress_factory(total_bytes)`` may return a callable taking byte counts.
+    """
+    col = collect(paths)
+    check_pairs(col)
+    report = PublishReport(store, dry_run=opts.dry_run, ignored=col.ignored)
+    report.files.extend(col.refused)
+    total = sum(i.size for i in col.items)
+    progress = progress_factory(total) if (progress_factory and col.items) else None
+    if store.startswith(("http://", "https://")):
+        try:
+            from symtool.store.http import publish_http
+        except ModuleNotFoundError as err:
+            if err.name == "symtool.store.http":
+                raise UsageError("HTTP stores need symtool.store.http") from None
+            raise
+        # publish_http takes its own progress protocol; the CLI's byte counter is not it.
+        results = publish_http(store, col.items, dry_run=opts.dry_run, progress=None)
+        by_key = {i.key.lower(): i for i in col.items}
+        for r in results:
+            item = by_key.get(str(r.get("key", "")).lower())
+            report.files.append(FileResult(
+                str(item.path) if item else str(r.get("path", "")),
+                {"would-upload": "would-add"}.get(str(r.get("status")), str(r.get("status", "error"))),
+                item.name if item else "", item.index if item else "", item.kind if item else "",
+                "plain", str(r.get("reason", r.get("error", "")) or ""), item.size if item else 0))
+        return report
+    return publish_local(Path(store), col.items, opts, progress, report)

@@ -1,0 +1,42 @@
+"""Helpers for the store/publish tests: PDB variants with new GUIDs, tree comparison."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+from symtool.formats.pdb import read_pdb
+
+SRC_IN_TXN = re.compile(rb'^("[^"]*"),"[^"]*"', re.M)
+SRC_IN_REFS = re.compile(rb'^(\d{10},(?:file|ptr)),"[^"]*"', re.M)
+WHEN = re.compile(rb"\d\d/\d\d/\d\d\d\d,\d\d:\d\d:\d\d")
+
+
+def pdb_variant(src: Path, dst: Path, n: int) -> Path:
+    """A copy of ``src`` whose GUID is replaced (a valid PDB with a new identity)."""
+    data = bytearray(src.read_bytes())
+    old = read_pdb(src).debug_id.guid.bytes_le
+    new = uuid.UUID(int=(uuid.UUID(bytes_le=old).int ^ (n + 1) << 16)).bytes_le
+    count = data.count(old)
+    assert count >= 1
+    dst.write_bytes(bytes(data).replace(old, new))
+    assert read_pdb(dst).debug_id.guid.bytes_le == new
+    return dst
+
+
+def normalized(path: Path) -> bytes:
+    """Admin/refs bytes with date, time and source paths blanked (CRLFs kept)."""
+    data = path.read_bytes()
+    data = WHEN.sub(b"DATE,TIME", data)
+    data = SRC_IN_TXN.sub(rb'\1,"SRC"', data)
+    data = SRC_IN_REFS.sub(rb'\1,"SRC"', data)
+    return data
+
+
+def tree(root: Path) -> dict[str, Path]:
+    return {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def is_record(rel: str) -> bool:
+    return rel.startswith("000Admin/") or rel.endswith("/refs.ptr") or rel == "pingme.txt"

@@ -1,0 +1,210 @@
+"""symtool publish end to end: the real sample build, the CLI, --compress (checked
+with cabextract and gcab), --pointer, and interop with the PyPI symstore package."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import need_tool
+from symtool.cli import app
+from symtool.formats.detect import read_identity
+from symtool.store import admin as adm
+from symtool.store.layout import lookup
+from symtool.store.manage import delete_transactions
+from symtool.store.publish import PublishOptions, collect, publish
+from symtool.store.repair import verify_store
+
+ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+
+def _cli(*args: str, env: dict | None = None):
+    return runner.invoke(app, list(args), env=env, catch_exceptions=False)
+
+
+def test_sample_build_target_dir(sample_build, tmp_path):
+    col = collect([sample_build.target_dir])
+    names = sorted({i.name for i in col.items})
+    # Binaries and PDBs only; deps/ hard links of the top-level files count once.
+    assert all(n.endswith((".exe", ".pdb", ".dll")) for n in names), names
+    assert not any("-" in n and n.split("-")[-1].split(".")[0].isalnum() and len(n.split("-")[-1]) > 16
+                   for n in names), names
+    assert {"crash-me.exe", "crash_me.pdb", "hello.exe", "hello.pdb"} <= set(names)
+    store = tmp_path / "store"
+    rep = publish(str(store), [sample_build.out("release")], PublishOptions(product="samples", version="0.1"))
+    assert rep.transaction == "0000000001"
+    assert not [f for f in rep.files if f.status == "refused"]
+    for name in ("crash-me", "hello"):
+        for path in (sample_build.exe(name), sample_build.pdb(name)):
+            info = read_identity(path)  # symtool.formats readers give the key
+            found = lookup(store, path.name, info.index)
+            assert found is not None and found.path.read_bytes() == path.read_bytes()
+    kinds = {f.name: f.kind for f in rep.files}
+    assert kinds["crash-me.exe"] == "bin" and kinds["crash_me.pdb"] == "pri"
+    assert not verify_store(store).findings
+    again = publish(str(store), [sample_build.out("release")], PublishOptions())
+    assert {f.status for f in again.files} == {"present"}
+    assert again.transaction == "0000000002"
+
+
+def test_publish_without_path_uses_release_output(sample_build, tmp_path, monkeypatch):
+    store = tmp_path / "st"
+    monkeypatch.chdir(sample_build.workspace)
+    env = {"CARGO_TARGET_DIR": str(sample_build.target_dir), "SYMTOOL_STORE": str(store)}
+    res = _cli("publish", "--json", "--product", "ci", env=env)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["transaction"] == "0000000001"
+    paths = {Path(f["path"]).parent for f in out["files"]}
+    assert paths == {sample_build.out("release")}
+    assert set(out["files"][0]) == {"path", "key", "name", "index", "kind", "status", "stored_as", "size", "reason"}
+
+
+def test_mismatched_pair_refused(sample_build, tmp_path):
+    d = tmp_path / "mix"
+    d.mkdir()
+    shutil.copy(sample_build.exe("crash-me", "release"), d / "crash-me.exe")
+    shutil.copy(sample_build.pdb("crash-me", "dist"), d / "crash_me.pdb")
+    if read_identity(d / "crash_me.pdb").index == read_identity(sample_build.pdb("crash-me")).index:
+        pytest.skip("optional: release and dist PDBs share an identity in this toolchain")
+    res = _cli("publish", str(d / "crash-me.exe"), str(d / "crash_me.pdb"), "--store", str(tmp_path / "s"), "--json")
+    assert res.exit_code == 1
+    out = json.loads(res.stdout)
+    assert [f["status"] for f in out["files"]] == ["refused", "refused"]
+    assert "mismatched pair" in out["files"][0]["reason"]
+    assert out["transaction"] is None
+
+
+def test_cli_summary_and_store_commands(shared, tmp_path):
+    inputs = shared / "symstore-exe" / "inputs"
+    store = str(tmp_path / "s")
+    res = _cli("publish", str(inputs / "bigage.pdb"), str(inputs / "dummyprog.pdb"), "--store", store,
+               "--product", "p", "--version", "1", "--comment", "c")
+    assert res.exit_code == 0
+    assert "added 2, already present 0, refused 0, transaction 0000000001" in res.stdout
+    res = _cli("store", "list", "--store", store, "--json")
+    rows = json.loads(res.stdout)["transactions"]
+    assert [(r["id"], r["product"], r["version"], r["comment"]) for r in rows] == [("0000000001", "p", "1", "c")]
+    res = _cli("store", "show", "1", "--store", store, "--json")
+    assert [f["stored_as"] for f in json.loads(res.stdout)["files"]] == ["plain", "plain"]
+    assert _cli("store", "verify", "--store", store).exit_code == 0
+    res = _cli("store", "delete", "1", "--store", store, "--json")
+    assert json.loads(res.stdout)["deleted"] == ["0000000001"]
+    assert _cli("store", "show", "7", "--store", store).exit_code == 1
+    assert _cli("store", "delete", "abc", "--store", store).exit_code == 2
+    assert _cli("store", "list", "--store", str(tmp_path / "nope")).exit_code == 2
+    assert _cli("store", "prune", "--store", store).exit_code == 2
+
+
+def test_compress_checked_with_cabextract_and_gcab(shared, tmp_path):
+    cabextract = need_tool("cabextract")
+    gcab = need_tool("gcab")
+    inputs = shared / "symstore-exe" / "inputs"
+    store = tmp_path / "s"
+    rep = publish(str(store), [inputs / "dummyprog.pdb", inputs / "dummyprog.exe"], PublishOptions(compress=True))
+    assert [f.stored_as for f in rep.files] == ["compressed", "compressed"]
+    pd_ = store / "dummyprog.pdb" / "F6301B4562FE4B4DB691192733ECE6B71" / "dummyprog.pd_"
+    ex_ = store / "dummyprog.exe" / "5617D4FE8000" / "dummyprog.ex_"
+    assert pd_.is_file() and ex_.is_file()
+    assert adm.read_lines(pd_.parent / "refs.ptr")[0].endswith(",pri,,Y,,")
+    for cab, orig in ((pd_, inputs / "dummyprog.pdb"), (ex_, inputs / "dummyprog.exe")):
+        out1 = tmp_path / ("x1" + cab.name)
+        subprocess.run([cabextract, "-q", "-d", str(out1), str(cab)], check=True)
+        assert (out1 / orig.name).read_bytes() == orig.read_bytes()
+        out2 = tmp_path / ("x2" + cab.name)
+        out2.mkdir()
+        subprocess.run([gcab, "-x", "-C", str(out2), str(cab)], check=True)
+        assert (out2 / orig.name).read_bytes() == orig.read_bytes()
+    assert lookup(store, "dummyprog.pdb", "F6301B4562FE4B4DB691192733ECE6B71").form == "compressed"
+    # Republishing compressed: the CAB's recorded size and name say it is the same file.
+    again = publish(str(store), [inputs / "dummyprog.pdb"], PublishOptions(compress=True))
+    assert again.files[0].status == "present"
+    assert not verify_store(store).findings
+
+
+def test_compress_over_cab_limit_stored_plain(shared, tmp_path, monkeypatch):
+    from symtool.formats import cab
+
+    monkeypatch.setattr(cab, "MAX_CAB_INPUT", 1000)
+    rep = publish(str(tmp_path / "s"), [shared / "symstore-exe" / "inputs" / "dummyprog.pdb"],
+                  PublishOptions(compress=True))
+    assert rep.files[0].stored_as == "plain"
+    assert any("CAB limit" in n for n in rep.notes)
+
+
+def test_pointer(shared, tmp_path):
+    src = shared / "symstore-exe" / "inputs" / "dummyprog.pdb"
+    store = tmp_path / "s"
+    rep = publish(str(store), [src], PublishOptions(pointer=True))
+    ptr = store / "dummyprog.pdb" / "F6301B4562FE4B4DB691192733ECE6B71" / "file.ptr"
+    assert ptr.read_text() == f"PATH:{src.resolve()}"
+    assert not (ptr.parent / "dummyprog.pdb").exists()
+    assert adm.read_lines(ptr.parent / "refs.ptr") == [f'{rep.transaction},ptr,"{src.resolve()}",pri,,N,,']
+    assert ",add,ptr," in adm.Admin(store).server_lines()[0]
+    assert lookup(store, "dummyprog.pdb", "F6301B4562FE4B4DB691192733ECE6B71").form == "pointer"
+    assert not verify_store(store).findings
+
+
+def test_pypi_symstore_interop(shared, tmp_path):
+    symstore = pytest.importorskip("symstore", reason="needs the PyPI symstore package (test extras)")
+    inputs = shared / "symstore-exe" / "inputs"
+    store = tmp_path / "s"
+    t1 = publish(str(store), [inputs / "bigage.pdb", inputs / "dummyprog.pdb"], PublishOptions(product="ours")).transaction
+    # The PyPI package adds to the store symtool made...
+    theirs = symstore.Store(str(store))
+    txn = theirs.new_transaction("theirs", "2", "")
+    txn.add_entry(txn.new_entry(str(inputs / "dummylib.pdb")))
+    txn.add_entry(txn.new_entry(str(inputs / "dummyprog.pdb")))
+    theirs.commit(txn)
+    assert txn.id == "0000000002"
+    assert (store / "dummylib.pdb" / "86808261E6FD4CC29DC8D3CEC6FC84AF1" / "dummylib.pdb").is_file()
+    # ...and symtool keeps working with it: it reads their lines, adds and deletes.
+    t3 = publish(str(store), [inputs / "dummyprog.exe"], PublishOptions(product="ours")).transaction
+    assert t3 == "0000000003"
+    assert sorted(adm.Admin(store).live()) == [t1, "0000000002", t3]
+    delete_transactions(store, [t1])
+    # dummyprog.pdb is still listed by their transaction (which wrote no refs.ptr line): kept.
+    assert (store / "dummyprog.pdb" / "F6301B4562FE4B4DB691192733ECE6B71" / "dummyprog.pdb").is_file()
+    assert not (store / "bigage.pdb").exists()
+    # The PyPI package wrote no refs.ptr lines: verify says so, --repair adds them.
+    assert {f.kind for f in verify_store(store).findings} == {"refs-missing"}
+    verify_store(store, repair=True)
+    assert not verify_store(store).findings
+    # The PyPI package can delete from it too.
+    symstore.Store(str(store)).delete_transaction("0000000002")
+    assert "0000000002" not in adm.Admin(store).live()
+
+
+def test_pypi_symstore_adds_to_store_symtool_made_cli(shared, tmp_path):
+    pytest.importorskip("symstore", reason="needs the PyPI symstore package (test extras)")
+    inputs = shared / "symstore-exe" / "inputs"
+    store = tmp_path / "s"
+    publish(str(store), [inputs / "bigage.pdb"], PublishOptions())
+    proc = subprocess.run([sys.executable, "-c", "from symstore.command_line import main; main()",
+                           str(store), str(inputs / "dummyprog.exe")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert (store / "dummyprog.exe" / "5617D4FE8000" / "dummyprog.exe").is_file()
+    assert publish(str(store), [inputs / "dummylib.dll"], PublishOptions()).transaction == "0000000003"
+
+
+def test_http_store_dispatch(shared, tmp_path, monkeypatch):
+    import symtool.store.http as http
+
+    seen = {}
+
+    def fake(url, items, *, dry_run, progress):
+        seen["url"], seen["keys"] = url, [i.key for i in items]
+        return [{"key": i.key, "status": "uploaded"} for i in items]
+
+    monkeypatch.setattr(http, "publish_http", fake)
+    rep = publish("http://127.0.0.1:9/sym", [shared / "symstore-exe" / "inputs" / "dummyprog.pdb"], PublishOptions())
+    assert seen["keys"] == ["dummyprog.pdb/F6301B4562FE4B4DB691192733ECE6B71/dummyprog.pdb"]
+    assert [f.status for f in rep.files] == ["uploaded"]
