@@ -575,12 +575,9 @@ def publish(store: str, paths: list[Path], opts: PublishOptions, progress_factor
     total = sum(i.size for i in col.items)
     progress = progress_factory(total) if (progress_factory and col.items) else None
     if store.startswith(("http://", "https://")):
-        try:
-            from symtool.store.http import publish_http
-        except ModuleNotFoundError as err:
-            if err.name == "symtool.store.http":
-                raise UsageError("HTTP stores need symtool.store.http") from None
-            raise
+        from symtool.store.http import HTTP_STORE_NOTE, publish_http
+
+        report.notes.append(HTTP_STORE_NOTE)
         # publish_http takes its own progress protocol; the CLI's byte counter is not it.
         results = publish_http(store, col.items, dry_run=opts.dry_run, progress=None)
         by_key = {i.key.lower(): i for i in col.items}
