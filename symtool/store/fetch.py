@@ -129,6 +129,7 @@ class Fetcher:
         self._own_client = client is None
         self.progress = progress
         self.max_size = max_size or (client.options.max_size if client else DEFAULT_MAX_SIZE)
+        self._down: dict[str, str | None] | None = None  # see remember_server_failures
 
     @property
     def client(self) -> HttpClient:
@@ -160,6 +161,10 @@ class Fetcher:
             result.status = ERROR
             return result
         for source in self.sources:
+            down = self._server_down(source)
+            if down is not None:
+                result.errors.append(down)
+                continue
             try:
                 if self._try_source(source, name, index, result):
                     return result
@@ -171,6 +176,28 @@ class Fetcher:
         return result
 
     # ---------------------------------------------------------------------------------------------
+
+    def remember_server_failures(self) -> None:
+        """Probe each HTTP server once (``index2.txt``) and skip it for later keys if that failed.
+
+        For many keys in one run (``--dump``): a server that refuses connections,
+        stalls or answers 401/500 to its root probe would otherwise be retried,
+        with backoff, once per key.  Every key still gets the server's error line.
+        """
+        if self._down is None:
+            self._down = {}
+
+    def _server_down(self, source: str) -> str | None:
+        down = self._down
+        if down is None or not is_url(source):
+            return None
+        if source not in down:
+            try:
+                self.client.server(source).two_tier()
+                down[source] = None
+            except SymtoolError as err:
+                down[source] = str(err) if err.path else f"{redact_url(source)}: {err}"
+        return down[source]
 
     def _in_cache(self, name: str, index: str) -> Path | None:
         if not self.cache.is_dir():
@@ -323,4 +350,127 @@ def fetch_keys(keys: list[tuple[str, str]], sources: list[str], cache: Path, *,
     return results
 
 
-__all__ = ["Fetcher", "FetchResult", "fetch_keys", "verify_identity", "FETCHED", "CACHED", "NOT_FOUND", "ERROR"]
+# --- every module of a minidump ----------------------------------------------------------------------
+
+SKIPPED = "skipped"  # a module with nothing to fetch (no PDB named, not a PE module)
+
+
+@dataclass
+class ModuleFetch:
+    """What ``fetch --dump`` did for one module of a minidump."""
+
+    module: str  # the module's file name as recorded (may be unsafe: only ever shown, never a path)
+    path: str  # the module path recorded in the dump
+    base: int
+    results: list[tuple[str, FetchResult]] = field(default_factory=list)  # ("pdb"|"image", result)
+    notes: list[str] = field(default_factory=list)  # why a key was not looked for
+
+    @property
+    def status(self) -> str:
+        statuses = {r.status for _kind, r in self.results}
+        for status in (ERROR, NOT_FOUND, FETCHED, CACHED):
+            if status in statuses:
+                return status
+        return SKIPPED
+
+    @staticmethod
+    def has_key(r: FetchResult) -> bool:
+        """False for a result refused before any lookup (hostile name, broken CodeView record)."""
+        return bool(r.index) and _safe_name(r.name)
+
+    def result_json(self, kind: str, r: FetchResult) -> dict:
+        out = {"module": self.module, "kind": kind, **r.to_json()}
+        if not self.has_key(r):
+            out["key"] = None
+        return out
+
+    def to_json(self) -> dict:
+        return {
+            "module": self.module, "path": self.path, "base": f"{self.base:#x}", "status": self.status,
+            "results": [self.result_json(kind, r) for kind, r in self.results], "notes": self.notes,
+        }
+
+
+def _safe_name(name: str) -> bool:
+    try:
+        check_file_name(name)
+        return True
+    except SymtoolError:
+        return False
+
+
+def _unsafe(name: str, index: str, err: SymtoolError, what: str) -> FetchResult:
+    return FetchResult(name, index, ERROR, errors=[f"{what}: {err.message}"])
+
+
+def plan_dump(dump, binary: bool = False) -> list[ModuleFetch]:
+    """One ModuleFetch per module of ``dump`` (a symtool.formats.minidump.Minidump), results empty.
+
+    Keys whose names fail ``check_file_name`` get an ERROR result right away and
+    are never looked up; the names come from the dump, i.e. from anyone.
+    """
+    from symtool.ids import basename_any
+
+    plans: list[ModuleFetch] = []
+    for m in dump.modules:
+        plan = ModuleFetch(basename_any(m.name), m.name, m.base)
+        plans.append(plan)
+        if m.codeview_kind == "ELF" or m.build_id is not None:
+            plan.notes.append("ELF module (build id): no PDB")
+            continue
+        if m.error is not None:
+            plan.results.append(("pdb", FetchResult(basename_any(m.pdb_path or ""), "", ERROR,
+                                                    errors=[f"module {plan.module!r}: {m.error}"])))
+        elif m.codeview_kind in ("RSDS", "NB10") and m.debug_id is not None:
+            pdb_name = basename_any(m.pdb_path or "")
+            index = m.debug_id.index()
+            try:
+                check_file_name(pdb_name)
+                plan.results.append(("pdb", FetchResult(pdb_name, index, NOT_FOUND)))
+            except SymtoolError as err:
+                plan.results.append(("pdb", _unsafe(pdb_name, index, err, f"module {plan.module!r}: PDB name")))
+        else:
+            plan.notes.append("no CodeView record naming a PDB")
+        if binary:
+            code_id = m.code_id
+            if code_id is None:
+                plan.notes.append("no TimeDateStamp: the image has no store key")
+                continue
+            try:
+                check_file_name(plan.module)
+                plan.results.append(("image", FetchResult(plan.module, code_id, NOT_FOUND)))
+            except SymtoolError as err:
+                plan.results.append(("image", _unsafe(plan.module, code_id, err, f"module {plan.module!r}: image name")))
+    return plans
+
+
+def pending_keys(plans: list[ModuleFetch]) -> list[tuple[str, str]]:
+    """The distinct keys still to look up, in module order."""
+    seen: dict[tuple[str, str], None] = {}
+    for plan in plans:
+        for _kind, r in plan.results:
+            if r.status == NOT_FOUND and not r.errors:
+                seen.setdefault((r.name.lower(), r.index.upper()), None)
+    return list(seen)
+
+
+def fetch_dump(plans: list[ModuleFetch], fetcher: Fetcher,
+               on_module: Callable[[ModuleFetch], None] | None = None) -> list[ModuleFetch]:
+    """Fill in every planned key with the fetcher; each distinct key is fetched once."""
+    fetcher.remember_server_failures()
+    done: dict[tuple[str, str], FetchResult] = {}
+    for plan in plans:
+        for i, (kind, planned) in enumerate(plan.results):
+            if planned.status == ERROR:
+                continue  # an unsafe name: reported, never looked up
+            ident = (planned.name.lower(), planned.index.upper())
+            if ident not in done:
+                done[ident] = fetcher.fetch(planned.name, planned.index)
+            plan.results[i] = (kind, done[ident])
+        if on_module is not None:
+            on_module(plan)
+    return plans
+
+
+__all__ = ["Fetcher", "FetchResult", "fetch_keys", "verify_identity", "FETCHED", "CACHED", "NOT_FOUND", "ERROR",
+           "SKIPPED", "ModuleFetch", "plan_dump", "fetch_dump", "pending_keys"]

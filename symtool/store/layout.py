@@ -39,10 +39,14 @@ def entry_dir(store: Path, name: str, index: str, two_tier: bool | None = None) 
     return base / index
 
 
-def _find_ci(directory: Path, wanted: str) -> Path | None:
-    """``directory/wanted`` with case-insensitive matching (exact match first)."""
+def find_ci(directory: Path, wanted: str) -> Path | None:
+    """``directory/wanted`` with case-insensitive matching (exact match first).
+
+    Stores written on Windows shares differ in case from what binaries and
+    dumps record; symsrv matches case-insensitively, so do we.
+    """
     exact = directory / wanted
-    if exact.exists():
+    if os.path.lexists(exact):
         return exact
     try:
         with os.scandir(directory) as it:
@@ -54,6 +58,24 @@ def _find_ci(directory: Path, wanted: str) -> Path | None:
     return None
 
 
+def find_entry_dir(store: Path, name: str, index: str, two_tier: bool | None = None) -> Path | None:
+    """Existing ``<store>[/<na>]/<name>/<INDEX>`` directory (case-insensitive), or None."""
+    check_file_name(name)
+    parse_index(index)
+    if two_tier is None:
+        two_tier = is_two_tier(store)
+    base: Path | None = find_ci(store, name[:2]) if two_tier else store
+    if base is None:
+        return None
+    name_dir = find_ci(base, name)
+    if name_dir is None:
+        return None
+    idx_dir = find_ci(name_dir, index)
+    if idx_dir is None or not idx_dir.is_dir():
+        return None
+    return idx_dir
+
+
 @dataclass
 class Found:
     path: Path  # what exists in the store
@@ -63,21 +85,11 @@ class Found:
 def lookup(store: Path, name: str, index: str) -> Found | None:
     """Find ``name`` with ``index`` in a local store, as symsrv would: plain, then
     compressed, then file.ptr."""
-    check_file_name(name)
-    parse_index(index)
-    base = store
-    if is_two_tier(store):
-        base = _find_ci(store, name[:2])
-        if base is None:
-            return None
-    name_dir = _find_ci(base, name)
-    if name_dir is None:
-        return None
-    idx_dir = _find_ci(name_dir, index)
+    idx_dir = find_entry_dir(store, name, index)
     if idx_dir is None:
         return None
     for wanted, form in ((name, "plain"), (compressed_name(name), "compressed"), (FILE_PTR, "pointer")):
-        hit = _find_ci(idx_dir, wanted)
+        hit = find_ci(idx_dir, wanted)
         if hit is not None and hit.is_file():
             return Found(hit, form)
     return None

@@ -28,11 +28,11 @@ from datetime import datetime
 from pathlib import Path
 
 from symtool.errors import FormatError, NotFoundError, StoreError, UnsafeNameError, UsageError
-from symtool.ids import check_file_name, compressed_name, parse_index
+from symtool.ids import compressed_name
 from symtool.store import admin as adm
-from symtool.store.layout import ADMIN_DIR, FILE_PTR, REFS, is_two_tier
+from symtool.store.layout import ADMIN_DIR, FILE_PTR, REFS, find_ci, find_entry_dir, is_two_tier
 from symtool.store.lock import StoreLock, owner_tag
-from symtool.store.publish import _find_ci, inside
+from symtool.store.publish import inside
 
 
 def require_store(store: Path) -> None:
@@ -44,18 +44,8 @@ def require_store(store: Path) -> None:
 
 def find_index_dir(store: Path, name: str, index: str, two_tier: bool) -> Path | None:
     """Existing ``<store>[/<na>]/<name>/<INDEX>`` (case-insensitive), validated, or None."""
-    check_file_name(name)
-    parse_index(index)
-    base: Path | None = store
-    if two_tier:
-        base = _find_ci(store, name[:2])
-    if base is None:
-        return None
-    name_dir = _find_ci(base, name)
-    if name_dir is None:
-        return None
-    idx = _find_ci(name_dir, index)
-    if idx is None or not idx.is_dir():
+    idx = find_entry_dir(store, name, index, two_tier)
+    if idx is None:
         return None
     if not inside(store, idx):
         raise UnsafeNameError(f"{name}/{index} resolves outside the store")
@@ -124,7 +114,7 @@ def show_transaction(store: Path, txn_id: str) -> dict:
             idx = find_index_dir(store, e.name, e.index, two)
             if idx is not None:
                 for fname, f in ((e.name, "plain"), (compressed_name(e.name), "compressed"), (FILE_PTR, "pointer")):
-                    p = _find_ci(idx, fname)
+                    p = find_ci(idx, fname)
                     if p is not None and p.is_file():
                         form = f
                         break
@@ -223,7 +213,7 @@ class _Deleter:
     def remove_entry(self, idx: Path, name: str) -> None:
         """Remove the known files of one index dir, then the dirs if empty."""
         for fname in (name, compressed_name(name), FILE_PTR, REFS):
-            p = _find_ci(idx, fname)
+            p = find_ci(idx, fname)
             if p is None or not os.path.lexists(p):
                 continue
             if os.path.islink(p) or not p.is_file() or not inside(self.store, p):

@@ -39,7 +39,7 @@ from symtool.fsutil import TMP_PREFIX, atomic_writer
 from symtool.ids import check_file_name, compressed_name, parse_index
 from symtool.store import admin as adm
 from symtool.store.items import PublishItem
-from symtool.store.layout import ADMIN_DIR, FILE_PTR, INDEX2, PINGME, is_two_tier
+from symtool.store.layout import ADMIN_DIR, FILE_PTR, INDEX2, PINGME, find_ci, is_two_tier
 from symtool.store.lock import LOCK_NAME, StoreLock, owner_tag
 
 SAME_CHECK = 1 << 20  # bytes compared at each end of a file to call it identical
@@ -282,20 +282,6 @@ def check_pairs(col: Collected) -> None:
 # -- placing files ------------------------------------------------------------------
 
 
-def _find_ci(directory: Path, wanted: str) -> Path | None:
-    exact = directory / wanted
-    if os.path.lexists(exact):
-        return exact
-    try:
-        with os.scandir(directory) as it:
-            for entry in it:
-                if entry.name.lower() == wanted.lower():
-                    return directory / entry.name
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    return None
-
-
 def inside(store: Path, path: Path) -> bool:
     """Does ``path`` (symlinks resolved) stay inside ``store``?"""
     try:
@@ -315,9 +301,9 @@ def index_dir(store: Path, name: str, index: str, two_tier: bool) -> Path:
         raise UnsafeNameError(f"file name {name!r} collides with the store's own files")
     base = store
     if two_tier:
-        base = _find_ci(store, name[:2]) or store / name[:2]
-    name_dir = _find_ci(base, name) or base / name
-    idx = _find_ci(name_dir, index) or name_dir / index
+        base = find_ci(store, name[:2]) or store / name[:2]
+    name_dir = find_ci(base, name) or base / name
+    idx = find_ci(name_dir, index) or name_dir / index
     if not inside(store, idx.parent if not idx.exists() else idx):
         raise UnsafeNameError(f"{name}/{index} would resolve outside the store")
     return idx
@@ -412,14 +398,14 @@ class _Placer:
 
     def existing(self, item: PublishItem, idx: Path) -> str | None:
         """Form in which the same bytes are already stored, if any."""
-        plain = _find_ci(idx, item.name)
+        plain = find_ci(idx, item.name)
         if plain is not None and plain.is_file() and _same_plain(plain, item.path, item.size):
             return "plain"
-        comp = _find_ci(idx, compressed_name(item.name))
+        comp = find_ci(idx, compressed_name(item.name))
         if comp is not None and comp.is_file() and _same_cab(comp, item.name, item.size):
             return "compressed"
         if self.opts.pointer:
-            ptr = _find_ci(idx, FILE_PTR)
+            ptr = find_ci(idx, FILE_PTR)
             if ptr is not None and ptr.is_file():
                 with contextlib.suppress(OSError):
                     if ptr.read_bytes() == pointer_content(item.path):
@@ -433,7 +419,7 @@ class _Placer:
             try:
                 idx.mkdir(parents=True, exist_ok=True)
                 name = self.target_name(item, form)
-                dst = _find_ci(idx, name) or idx / name
+                dst = find_ci(idx, name) or idx / name
                 if form == "plain":
                     _copy_into(item.path, dst, self.prefix, self.progress)
                 elif form == "compressed":
@@ -460,7 +446,7 @@ class _Placer:
         for other in ("plain", "compressed"):
             if other == form:
                 continue
-            p = _find_ci(idx, self.target_name(item, other))
+            p = find_ci(idx, self.target_name(item, other))
             if p is not None and p.is_file():
                 same = _same_plain(p, item.path, item.size) if other == "plain" else _same_cab(p, item.name, item.size)
                 if not same:
@@ -468,7 +454,7 @@ class _Placer:
                         os.unlink(p)
 
     def stored_file(self, item: PublishItem, idx: Path, form: str) -> Path | None:
-        p = _find_ci(idx, self.target_name(item, form))
+        p = find_ci(idx, self.target_name(item, form))
         return p if p is not None and p.is_file() else None
 
 

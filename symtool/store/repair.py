@@ -49,12 +49,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from symtool.errors import FormatError, StoreError, UnsafeNameError
-from symtool.fsutil import TMP_PREFIX, atomic_writer
+from symtool.fsutil import TMP_PREFIX
 from symtool.ids import check_file_name, compressed_name, parse_index
 from symtool.store import admin as adm
 from symtool.store.layout import ADMIN_DIR, FILE_PTR, INDEX2, PINGME, REFS, is_two_tier
 from symtool.store.lock import BREAK_NAME, LOCK_NAME, StoreLock, owner_tag, temp_owner_dead
-from symtool.store.publish import _find_ci, inside
+
 
 ADMIN_KNOWN = {adm.LASTID, adm.SERVER, adm.HISTORY, LOCK_NAME}
 
