@@ -208,3 +208,41 @@ def test_http_store_dispatch(shared, tmp_path, monkeypatch):
     rep = publish("http://127.0.0.1:9/sym", [shared / "symstore-exe" / "inputs" / "dummyprog.pdb"], PublishOptions())
     assert seen["keys"] == ["dummyprog.pdb/F6301B4562FE4B4DB691192733ECE6B71/dummyprog.pdb"]
     assert [f.status for f in rep.files] == ["uploaded"]
+
+
+def test_unreadable_input_is_exit_2_and_leaves_no_store(tmp_path):
+    """A random or missing file is bad input (exit 2, one line each), not a
+    refused pair; with nothing readable the store is not even created."""
+    import subprocess
+    import sys
+
+    junk = tmp_path / "junk.pdb"
+    junk.write_bytes(b"Microsoft C/C++ MSF 7.00\r\n\x1aDS\0\0\0" + b"\xff" * 40)
+    store = tmp_path / "store"
+    proc = subprocess.run(
+        [sys.executable, "-m", "symtool", "publish", str(junk), str(tmp_path / "missing.pdb"), "--store", str(store)],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 2, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("symtool: ")]
+    assert len(errors) == 2 and "Traceback" not in proc.stderr
+    assert "junk.pdb" in errors[0] or "junk.pdb" in errors[1]
+    assert not store.exists()
+
+
+def test_unreadable_file_beside_good_ones_still_publishes_the_good(sample_build, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    junk = tmp_path / "junk.exe"
+    junk.write_bytes(b"MZ" + b"\0" * 100)
+    store = tmp_path / "store"
+    proc = subprocess.run(
+        [sys.executable, "-m", "symtool", "publish", str(sample_build.exe("hello")), str(sample_build.pdb("hello")),
+         str(junk), "--store", str(store), "--json"],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 2, proc.stderr
+    statuses = sorted(f["status"] for f in json.loads(proc.stdout)["files"])
+    assert statuses == ["added", "added", "unreadable"]

@@ -20,7 +20,9 @@ Without PATH the current workspace's release output is published
 (target/release and target/<triple>/release; CARGO_TARGET_DIR honoured).
 Without --store the first local store of [workspace.metadata.symtool] stores
 or SYMTOOL_STORE is used.  Exit code 1 when a file was refused (e.g. a
-binary/PDB pair that does not match).
+binary/PDB pair that does not match); 2 when a file given is unreadable
+(missing, truncated, not a PE image or PDB): the readable ones are still
+published.
 """
 
 
@@ -101,7 +103,7 @@ def publish_cmd(
     else:
         out = sys.stdout
         for f in report.files:
-            if f.status == "refused" or f.status == "error":
+            if f.status in ("refused", "unreadable", "error"):
                 sys.stderr.write(f"symtool: {f.path}: {f.reason}\n")
             else:
                 form = f" ({f.stored_as})" if f.stored_as and f.stored_as != "plain" else ""
@@ -112,9 +114,13 @@ def publish_cmd(
         n_added = report.count("would-add") if dry_run else report.count("added") + report.count("uploaded")
         txn = f", transaction {report.transaction}" if report.transaction else ""
         out.write(f"{verb} {n_added}, already present {report.count('present')}, "
-                  f"refused {report.count('refused') + report.count('error')}{txn}\n")
-    if not any(f.status not in ("refused", "error") for f in report.files) and not report.files:
+                  f"refused {report.count('refused') + report.count('error')}"
+                  + (f", unreadable {report.count('unreadable')}" if report.count("unreadable") else "")
+                  + f"{txn}\n")
+    if not report.files:
         raise UsageError("nothing to publish (no PE images or PDBs found)")
+    if report.count("unreadable"):
+        raise typer.Exit(2)
     if report.count("refused") or report.count("error"):
         raise typer.Exit(1)
 

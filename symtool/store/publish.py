@@ -62,7 +62,7 @@ class PublishOptions:
 @dataclass
 class FileResult:
     path: str
-    status: str  # added | present | refused | would-add | uploaded | error
+    status: str  # added | present | refused | unreadable | would-add | uploaded | error
     name: str = ""
     index: str = ""
     kind: str = ""
@@ -97,7 +97,7 @@ class PublishReport:
             "transaction": self.transaction,
             "dry_run": self.dry_run,
             "summary": {s.replace("-", "_"): self.count(s)
-                        for s in ("added", "present", "refused", "would-add", "uploaded", "error")},
+                        for s in ("added", "present", "refused", "unreadable", "would-add", "uploaded", "error")},
             "files": [f.to_json() for f in self.files],
             "notes": list(self.notes),
         }
@@ -214,12 +214,12 @@ def collect(paths: list[Path]) -> Collected:
         elif p.exists():
             candidates.append((p, True))
         else:
-            out.refused.append(FileResult(str(p), "refused", name=p.name, reason="no such file or directory"))
+            out.refused.append(FileResult(str(p), "unreadable", name=p.name, reason="no such file or directory"))
     for f, explicit in candidates:
         try:
             st = f.stat()
         except OSError as err:
-            out.refused.append(FileResult(str(f), "refused", name=f.name, reason=err.strerror or str(err)))
+            out.refused.append(FileResult(str(f), "unreadable", name=f.name, reason=err.strerror or str(err)))
             continue
         ino = (st.st_dev, st.st_ino)
         if ino in seen_inodes and st.st_ino:
@@ -230,11 +230,15 @@ def collect(paths: list[Path]) -> Collected:
         try:
             check_file_name(f.name)
             item, info = identify_full(f)
-        except (FormatError, UnsafeNameError) as err:
+        except UnsafeNameError as err:
             out.refused.append(FileResult(str(f), "refused", name=f.name, reason=err.message))
             continue
+        except FormatError as err:
+            # Unreadable input (exit 2), unlike a refused mismatch (a finding, exit 1).
+            out.refused.append(FileResult(str(f), "unreadable", name=f.name, reason=err.message))
+            continue
         except OSError as err:
-            out.refused.append(FileResult(str(f), "refused", name=f.name, reason=err.strerror or str(err)))
+            out.refused.append(FileResult(str(f), "unreadable", name=f.name, reason=err.strerror or str(err)))
             continue
         seen_inodes.add(ino)
         key = (item.name.lower(), item.index.upper())
@@ -558,6 +562,8 @@ def publish(store: str, paths: list[Path], opts: PublishOptions, progress_factor
     check_pairs(col)
     report = PublishReport(store, dry_run=opts.dry_run, ignored=col.ignored)
     report.files.extend(col.refused)
+    if not col.items:
+        return report  # nothing readable to publish: leave the store untouched
     total = sum(i.size for i in col.items)
     progress = progress_factory(total) if (progress_factory and col.items) else None
     if store.startswith(("http://", "https://")):
