@@ -544,7 +544,7 @@ def _fill_row(row: dict, dump: Minidump, path: Path, locator: SymbolLocator, sym
             row["notes"].append(note)
     elif pdb_hit is not None and pdb_hit.found:
         row["notes"].append(f"PDB found ({pdb_hit.form}: {pdb_hit.where}) but not as a local plain file: "
-                            "not symbolized (use `symtool fetch` first)")
+                            "not symbolized (run `symtool fetch --dump <file>` first)")
     if row["function"]:
         row["bucket"] = f"{exc.code_hex} {module.file_name}!{row['function']}"
     else:

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-HELP = "Download a PDB (and with --binary the image) from symbol servers into a local cache laid out as a store."
+HELP = ("Download a PDB (and with --binary the image) from symbol servers into a local cache laid out as a store; "
+        "--dump FILE does it for every module of a minidump.")
 
 EPILOG = """\
 Examples:
@@ -21,6 +22,8 @@ Examples:
   symtool fetch --pdb app.pdb --id 3249D99D0C4049318610F4E4FB0B69361 --cache ~/.cache/symtool
 
   symtool fetch --exe app.exe --binary --json       # servers from SYMTOOL_STORE / _NT_SYMBOL_PATH
+
+  symtool fetch --dump app_C0000005_250101_120000.dmp --server https://symbols.example.com/store
 
   _NT_SYMBOL_PATH='srv*C:\\symcache*https://symbols.example.com' symtool fetch --pdb a.pdb --id ...
 
@@ -91,32 +94,9 @@ class _RichProgress:
             self._progress = None
 
 
-def run_fetch(pdb: Optional[str], index: Optional[str], exe: Optional[Path], binary: bool, servers: List[str],
-              cache: Optional[Path], as_json: bool, timeout: Optional[float] = None,
-              environ: Optional[dict] = None) -> int:
-    from symtool.errors import FormatError, UsageError
-    from symtool.ids import check_file_name, parse_index
-
-    env = os.environ if environ is None else environ
-    keys: list[tuple[str, str]] = []
-    if exe is not None:
-        if pdb or index:
-            raise UsageError("use either --exe FILE or --pdb NAME --id INDEX, not both")
-        from symtool.formats.pe import read_pe
-
-        info = read_pe(str(exe))
-        cv = info.primary_codeview
-        if cv is None:
-            raise FormatError("has no CodeView record naming a PDB (built without debug info?)", exe)
-        keys.append((check_file_name(cv.pdb_name), cv.debug_id.index()))
-        if binary:
-            keys.append((check_file_name(exe.name), info.index))
-    else:
-        if not pdb or not index:
-            raise UsageError("give --pdb NAME --id INDEX, or --exe FILE")
-        if binary:
-            raise UsageError("--binary needs --exe FILE (the image's name and TimeDateStamp+SizeOfImage come from it)")
-        keys.append((check_file_name(pdb), parse_index(index)))
+def _sources_and_cache(servers: List[str], cache: Optional[Path], env) -> tuple[list[str], str, Path]:
+    """Servers (UsageError when there are none), where they came from, and the cache directory."""
+    from symtool.errors import UsageError
 
     settings_cache: list = []
 
@@ -139,7 +119,37 @@ def run_fetch(pdb: Optional[str], index: Optional[str], exe: Optional[Path], bin
             cache = Path(sympath_cache)
         else:
             cache = Path(s.cache)
-    cache = cache.expanduser()
+    return sources, origin, cache.expanduser()
+
+
+def run_fetch(pdb: Optional[str], index: Optional[str], exe: Optional[Path], binary: bool, servers: List[str],
+              cache: Optional[Path], as_json: bool, timeout: Optional[float] = None,
+              environ: Optional[dict] = None) -> int:
+    from symtool.errors import FormatError, UsageError
+    from symtool.ids import check_file_name, parse_index
+
+    env = os.environ if environ is None else environ
+    keys: list[tuple[str, str]] = []
+    if exe is not None:
+        if pdb or index:
+            raise UsageError("use either --exe FILE or --pdb NAME --id INDEX, not both")
+        from symtool.formats.pe import read_pe
+
+        info = read_pe(str(exe))
+        cv = info.primary_codeview
+        if cv is None:
+            raise FormatError("has no CodeView record naming a PDB (built without debug info?)", exe)
+        keys.append((check_file_name(cv.pdb_name), cv.debug_id.index()))
+        if binary:
+            keys.append((check_file_name(exe.name), info.index))
+    else:
+        if not pdb or not index:
+            raise UsageError("give --pdb NAME --id INDEX, --exe FILE or --dump FILE")
+        if binary:
+            raise UsageError("--binary needs --exe FILE or --dump FILE (the image's name and TimeDateStamp+SizeOfImage come from it)")
+        keys.append((check_file_name(pdb), parse_index(index)))
+
+    sources, origin, cache = _sources_and_cache(servers, cache, env)
 
     from symtool.cli import print_json
     from symtool.store.fetch import CACHED, ERROR, FETCHED, NOT_FOUND, fetch_keys
@@ -179,6 +189,166 @@ def run_fetch(pdb: Optional[str], index: Optional[str], exe: Optional[Path], bin
     return 0
 
 
+class _DumpProgress:
+    """One rich bar across the modules of a dump, plus a bar per large transfer (terminal only).
+
+    Also the ProgressFactory the downloads report to: rich allows only one live
+    display at a time, so transfers become tasks of the same display.
+    """
+
+    def __init__(self, total: int):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self._progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                                  MofNCompleteColumn(), console=Console(stderr=True), transient=True)
+        self._modules = self._progress.add_task("modules", total=total)
+        self._transfer = None
+        self._progress.start()
+
+    def module_done(self, plan) -> None:
+        from rich.markup import escape
+
+        self._progress.update(self._modules, advance=1, description=escape(_shown(plan.module)))
+
+    def start(self, label: str, total):
+        if total is not None and total < _RichProgress.THRESHOLD:
+            return None
+        from rich.markup import escape
+
+        self._transfer = self._progress.add_task(f"  {escape(label)}", total=total)
+        progress, task = self._progress, self._transfer
+        return lambda n: progress.advance(task, n)
+
+    def stop(self) -> None:
+        if self._transfer is not None:
+            self._progress.remove_task(self._transfer)
+            self._transfer = None
+
+    def close(self) -> None:
+        self._progress.stop()
+
+
+def _shown(name: str) -> str:
+    """A name from a dump as it may be printed: hostile ones (control characters, escapes) quoted."""
+    return name if name and name.isprintable() else repr(name)
+
+
+def _module_line(plan) -> str:
+    """The text-mode line for one module."""
+    from symtool.store.fetch import CACHED, FETCHED
+
+    parts = []
+    for kind, r in plan.results:
+        if not plan.has_key(r):  # a hostile name or a broken CodeView record: there is no key to show
+            parts.append(f"{kind} error ({r.errors[0] if r.errors else 'unusable'})")
+        elif r.status in (FETCHED, CACHED):
+            parts.append(f"{kind} {r.status} {r.key} -> {r.path}")
+        else:
+            parts.append(f"{kind} {r.status} {r.key}")
+    if not parts:
+        parts.append("nothing to fetch (" + "; ".join(plan.notes or ["no keys"]) + ")")
+    return f"{_shown(plan.module)}: " + "; ".join(parts)
+
+
+def run_fetch_dump(dump_path: Path, binary: bool, servers: List[str], cache: Optional[Path], as_json: bool,
+                   timeout: Optional[float] = None, environ: Optional[dict] = None) -> int:
+    """``fetch --dump``: the PDB (and with ``binary`` the image) of every module of a minidump."""
+    from symtool.cli import print_json
+    from symtool.formats.minidump import read_minidump
+
+    env = os.environ if environ is None else environ
+    dump = read_minidump(dump_path)  # FormatError / OSError: one line, exit 2
+    platform = dump.platform
+    base_json = {"dump": str(dump_path), "platform": platform}
+
+    if platform not in ("windows", "unknown"):
+        os_name = dump.system.os.split(" ")[0] if dump.system is not None else platform
+        note = (f"{os_name} minidump (Breakpad/crashpad): its modules are identified by build id and have no PDBs; "
+                "nothing to fetch")
+        if as_json:
+            print_json({**base_json, "cache": None, "sources": [], "sources_from": None, "note": note,
+                        "modules": [], "results": []})
+        else:
+            print(f"{dump_path}: {note}")
+        return 0
+
+    from symtool.store.fetch import ERROR, NOT_FOUND, Fetcher, fetch_dump, pending_keys, plan_dump
+
+    plans = plan_dump(dump, binary)
+    todo = pending_keys(plans)
+    problems = sum(1 for p in plans for _k, r in p.results if r.status == ERROR)
+    if not todo and not problems:
+        note = "no module names a PDB" + (" or has an image key" if binary else "") + ": nothing to fetch"
+        if as_json:
+            print_json({**base_json, "cache": None, "sources": [], "sources_from": None, "note": note,
+                        "modules": [p.to_json() for p in plans], "results": []})
+        else:
+            print(f"{dump_path}: {note}")
+        return 0
+
+    sources, origin, cache = _sources_and_cache(servers, cache, env)
+    from symtool.store.http import HttpClient, HttpOptions, redact_url
+
+    options = HttpOptions.from_env(env, read_timeout=timeout,
+                                   connect_timeout=min(timeout, 10.0) if timeout else None)
+    progress = _DumpProgress(len(plans)) if (sys.stderr.isatty() and not as_json) else None
+    said: set[str] = set()
+
+    def say(line: str) -> None:
+        # A dead server fails every module the same way: each distinct line once.
+        if line not in said:
+            said.add(line)
+            sys.stderr.write(f"symtool: {line}\n")
+
+    def report(plan) -> None:
+        if progress is not None:
+            progress.module_done(plan)
+        if not as_json:
+            print(_module_line(plan), flush=True)
+        for _kind, r in plan.results:
+            for m in r.messages:
+                say(f"{r.key}: server message: {m}")
+            if r.status == ERROR:
+                for line in r.errors:
+                    # Problems of the dump's own records name the dump; server problems name the URL.
+                    say(line if plan.has_key(r) else f"{dump_path}: {line}")
+
+    try:
+        with HttpClient(options, environ=env) as client, \
+                Fetcher(sources, cache, client=client, progress=progress) as fetcher:
+            fetch_dump(plans, fetcher, on_module=report)
+    finally:
+        if progress is not None:
+            progress.close()
+
+    results = [(p, k, r) for p in plans for k, r in p.results]
+    missing = sum(1 for _p, _k, r in results if r.status == NOT_FOUND)
+    failed = sum(1 for _p, _k, r in results if r.status == ERROR)
+    if as_json:
+        print_json({
+            **base_json,
+            "cache": str(cache),
+            "sources": [redact_url(s) for s in sources],
+            "sources_from": origin,
+            "modules": [p.to_json() for p in plans],
+            "results": [p.result_json(k, r) for p, k, r in results],
+        })
+    else:
+        counts = {}
+        for _p, _k, r in results:
+            counts[r.status] = counts.get(r.status, 0) + 1
+        summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("fetched", "cached", "not-found", "error"))
+        print(f"{len(plans)} modules, {len(results)} files: {summary}; cache {cache}")
+    if missing:
+        say(f"{dump_path}: {missing} file(s) not found on {len(sources)} server(s)")
+    if failed:
+        return 2
+    if missing:
+        return 1
+    return 0
+
+
 def register(app) -> None:
     import typer
 
@@ -191,7 +361,9 @@ def register(app) -> None:
                                             help="Store INDEX: GUID+age for a PDB, TimeDateStamp+SizeOfImage for an image."),
         exe: Optional[Path] = typer.Option(None, "--exe", metavar="FILE",
                                            help="Take the key from this binary's CodeView record."),
-        binary: bool = typer.Option(False, "--binary", help="With --exe: also fetch the image itself."),
+        dump: Optional[Path] = typer.Option(None, "--dump", metavar="FILE",
+                                            help="Fetch for every module of this minidump."),
+        binary: bool = typer.Option(False, "--binary", help="With --exe or --dump: also fetch the image itself."),
         server: List[str] = typer.Option([], "--server", metavar="URL|DIR",
                                          help="Symbol server URL or store directory (repeatable, tried in order)."),
         cache: Optional[Path] = typer.Option(None, "--cache", metavar="DIR", help="Downstream cache directory."),
@@ -199,7 +371,14 @@ def register(app) -> None:
                                                 help="Give up on a server that sends nothing for this long (default 60)."),
         as_json: bool = typer.Option(False, "--json", help="Machine-readable result."),
     ) -> None:
-        code = run_fetch(pdb, index, exe, binary, server, cache, as_json, timeout)
+        if dump is not None:
+            if pdb or index or exe is not None:
+                from symtool.errors import UsageError
+
+                raise UsageError("use --dump FILE alone, not with --pdb/--id/--exe")
+            code = run_fetch_dump(dump, binary, server, cache, as_json, timeout)
+        else:
+            code = run_fetch(pdb, index, exe, binary, server, cache, as_json, timeout)
         raise typer.Exit(code)
 
     app.command(name="fetch", help=HELP, epilog=EPILOG)(fetch)
