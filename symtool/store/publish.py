@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Callable
 
 from symtool.errors import FormatError, StoreError, UnsafeNameError, UsageError
-from symtool.fsutil import TMP_PREFIX, atomic_writer
+from symtool.fsutil import COPY_CHUNK, TMP_PREFIX, atomic_writer, copy_file_data
 from symtool.ids import check_file_name, compressed_name, parse_index
 from symtool.store import admin as adm
 from symtool.store.items import PublishItem
@@ -43,7 +43,6 @@ from symtool.store.layout import ADMIN_DIR, FILE_PTR, INDEX2, PINGME, find_ci, i
 from symtool.store.lock import LOCK_NAME, StoreLock, owner_tag
 
 SAME_CHECK = 1 << 20  # bytes compared at each end of a file to call it identical
-COPY_CHUNK = 8 << 20
 RESERVED_TOP = {ADMIN_DIR.lower(), PINGME, INDEX2, LOCK_NAME}
 
 Progress = Callable[[int], None]
@@ -349,28 +348,9 @@ def _copy_into(src: Path, dst: Path, prefix: str, progress: Progress | None) -> 
     """Stream ``src`` to a temp file beside ``dst``, fsync, rename (in-kernel copy where possible)."""
     with atomic_writer(dst, "wb", prefix=prefix) as out, open(src, "rb") as fin:
         size = os.fstat(fin.fileno()).st_size
-        done = 0
-        fast = hasattr(os, "copy_file_range")
-        while True:
-            n = 0
-            if fast:
-                try:
-                    n = os.copy_file_range(fin.fileno(), out.fileno(), COPY_CHUNK)
-                except OSError:
-                    fast = False
-                    fin.seek(done)
-                    out.seek(done)
-                    continue
-            else:
-                buf = fin.read(COPY_CHUNK)
-                n = len(buf)
-                if n:
-                    out.write(buf)
-            if not n:
-                break
-            done += n
-            if progress is not None:
-                progress(n)
+        with contextlib.suppress(AttributeError, OSError):
+            os.posix_fadvise(fin.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        done = copy_file_data(fin, out, chunk=COPY_CHUNK, progress=progress)
         if done != size:
             raise StoreError(f"file changed size while being copied ({done} of {size} bytes)", src)
 
@@ -385,11 +365,11 @@ class _Placer:
         self.prefix = f"{TMP_PREFIX}{owner_tag()}-"
 
     def want_form(self, item: PublishItem) -> str:
-        from symtool.formats.cab import MAX_CAB_INPUT
-
         if self.opts.pointer:
             return "pointer"
         if self.opts.compress:
+            from symtool.formats.cab import MAX_CAB_INPUT  # only then: the CAB module costs start-up time
+
             if item.size > MAX_CAB_INPUT:
                 self.notes.append(f"{item.path}: {item.size} bytes is over the 2 GiB CAB limit: stored uncompressed")
                 return "plain"
