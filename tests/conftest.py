@@ -130,3 +130,16 @@ def nginx(tmp_path_factory, shared):
     server = start_nginx(tmp_path_factory.mktemp("nginx"), shared / "symstore-exe" / "stores" / "pe_store", binary)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def env(tmp_path):
+    """A clean environment for symtool subprocesses: no symbol settings or proxies
+    leak in from the machine, caches under tmp_path."""
+    e = {k: v for k, v in os.environ.items()
+         if not k.startswith(("SYMTOOL_", "_NT_")) and k not in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")}
+    e["HOME"] = str(tmp_path / "home")
+    e["XDG_CACHE_HOME"] = str(tmp_path / "home" / ".cache")
+    e["SYMTOOL_HTTP_RETRIES"] = "1"
+    e["NO_COLOR"] = "1"
+    return e

@@ -8,7 +8,6 @@ cache directory afterwards.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,34 +15,12 @@ from pathlib import Path
 import pytest
 
 from nginx_server import BASIC_PASSWORD, BASIC_USER, free_port
+from fetch_helpers import all_files, run
 from symtool.formats.pdb import read_pdb
 from symtool.formats.pe import read_pe
 
 BIGAGE = ("bigage.pdb", "C9A61DDDD7E44353A668E39AC614A7EAa")
 DUMMYPROG_EXE = ("dummyprog.exe", "5617D4FE8000")
-
-
-@pytest.fixture
-def env(tmp_path):
-    """A clean environment: no symbol settings leak in from the machine."""
-    e = {k: v for k, v in os.environ.items()
-         if not k.startswith(("SYMTOOL_", "_NT_")) and k not in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")}
-    e["HOME"] = str(tmp_path / "home")
-    e["XDG_CACHE_HOME"] = str(tmp_path / "home" / ".cache")
-    e["SYMTOOL_HTTP_RETRIES"] = "1"
-    e["NO_COLOR"] = "1"
-    return e
-
-
-def run(args, env, cwd):
-    proc = subprocess.run([sys.executable, "-m", "symtool", "fetch", *map(str, args)], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
-
-
-def all_files(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
 def original(shared, name, index) -> bytes:

@@ -11,41 +11,18 @@ from __future__ import annotations
 import json
 import os
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from nginx_server import free_port
+from fetch_helpers import all_files, run
 from symtool.formats.minidump import build_minidump, codeview_rsds, read_minidump
 from symtool.formats.pdb import read_pdb
 from symtool.formats.pe import read_pe
 
 CRASH_PDB = ("crash.pdb", "3249D99D0C4049318610F4E4FB0B69361")
 CRASH_EXE = ("crash.exe", "5AB380779000")
-
-
-@pytest.fixture
-def env(tmp_path):
-    e = {k: v for k, v in os.environ.items()
-         if not k.startswith(("SYMTOOL_", "_NT_")) and k not in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")}
-    e["HOME"] = str(tmp_path / "home")
-    e["XDG_CACHE_HOME"] = str(tmp_path / "home" / ".cache")
-    e["SYMTOOL_HTTP_RETRIES"] = "1"
-    e["NO_COLOR"] = "1"
-    return e
-
-
-def run(args, env, cwd):
-    proc = subprocess.run([sys.executable, "-m", "symtool", "fetch", *map(str, args)], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
-
-
-def all_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
 @pytest.fixture(scope="module")
