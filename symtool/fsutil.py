@@ -30,6 +30,27 @@ def fsync_dir(directory: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+def _move_into_place(tmp: str | os.PathLike[str], path: Path, replace: bool) -> None:
+    """Rename a complete, fsynced temp file to ``path`` and make the rename durable.
+
+    ``replace=False`` uses link(), which fails if ``path`` exists: a concurrent
+    writer that won the race is never clobbered (FileExistsError).
+    """
+    if replace:
+        os.replace(tmp, path)
+    else:
+        try:
+            os.link(tmp, path)
+        except (AttributeError, NotImplementedError, PermissionError):  # pragma: no cover - no hard links
+            if path.exists():
+                raise FileExistsError(str(path))
+            os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+    fsync_dir(path.parent)
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike[str], mode: str = "wb", *, replace: bool = True,
                   newline: str | None = None, encoding: str | None = None,
@@ -43,8 +64,7 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "wb", *, replace: bo
     tools recognise it; stores add the owner's host and pid).
     """
     path = Path(path)
-    directory = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=prefix, dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, dir=path.parent)
     try:
         if "b" in mode:
             f = os.fdopen(fd, mode)
@@ -54,20 +74,7 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "wb", *, replace: bo
             yield f
             f.flush()
             os.fsync(f.fileno())
-        if replace:
-            os.replace(tmp, path)
-        else:
-            # link() fails if the target exists: no clobbering a concurrent winner.
-            try:
-                os.link(tmp, path)
-            except (AttributeError, NotImplementedError, PermissionError):  # pragma: no cover - no hard links
-                if path.exists():
-                    raise FileExistsError(str(path))
-                os.replace(tmp, path)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
-        fsync_dir(directory)
+        _move_into_place(tmp, path, replace)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -210,15 +217,7 @@ def atomic_temp(path: str | os.PathLike[str], *, replace: bool = True) -> Iterat
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        if replace:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
-        fsync_dir(path.parent)
+        _move_into_place(tmp, path, replace)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

@@ -70,21 +70,26 @@ class Msf:
         self._sizes: list[int] | None = None  # all stream sizes, read on demand
         self._block_list_start: list[int] | None = None  # prefix sums of block counts
 
+    def _set_geometry(self, bs: int, nblocks: int, dir_bytes: int, header: str, unit: str, directory: str) -> None:
+        """Check block size, block count and directory size against the file before any use."""
+        r = self.r
+        if bs not in VALID_BLOCK_SIZES:
+            raise FormatError(f"invalid MSF block size {bs}", r.path)
+        if nblocks * bs > r.size:
+            raise FormatError(
+                f"truncated PDB: {header} says {nblocks} {unit} of {bs} bytes, file has {r.size} bytes", r.path
+            )
+        if dir_bytes < 4 or dir_bytes > nblocks * bs:
+            raise FormatError(f"invalid {directory} size {dir_bytes}", r.path)
+        self.block_size = bs
+        self.num_blocks = nblocks
+        self.dir_bytes = dir_bytes
+
     # -- MSF 7.00 ---------------------------------------------------------
     def _init_msf7(self) -> None:
         r = self.r
         bs, _fpm, nblocks, dir_bytes, _unk = r.unpack("<5I", 32, "MSF superblock")
-        if bs not in VALID_BLOCK_SIZES:
-            raise FormatError(f"invalid MSF block size {bs}", r.path)
-        self.block_size = bs
-        self.num_blocks = nblocks
-        if nblocks * bs > r.size:
-            raise FormatError(
-                f"truncated PDB: superblock says {nblocks} blocks of {bs} bytes, file has {r.size} bytes", r.path
-            )
-        if dir_bytes < 4 or dir_bytes > nblocks * bs:
-            raise FormatError(f"invalid stream directory size {dir_bytes}", r.path)
-        self.dir_bytes = dir_bytes
+        self._set_geometry(bs, nblocks, dir_bytes, "superblock", "blocks", "stream directory")
         n_dir_blocks = -(-dir_bytes // bs)
         n_map_blocks = -(-(n_dir_blocks * 4) // bs)
         if 52 + 4 * n_map_blocks > bs:
@@ -129,18 +134,8 @@ class Msf:
     def _init_msf2(self) -> None:
         r = self.r
         bs, _fpm, nblocks = r.unpack("<IHH", 44, "MSF 2.00 header")
-        if bs not in VALID_BLOCK_SIZES:
-            raise FormatError(f"invalid MSF block size {bs}", r.path)
-        self.block_size = bs
-        self.num_blocks = nblocks
-        if nblocks * bs > r.size:
-            raise FormatError(
-                f"truncated PDB: header says {nblocks} pages of {bs} bytes, file has {r.size} bytes", r.path
-            )
         dir_bytes, _reserved = r.unpack("<II", 52, "MSF 2.00 stream table")
-        if dir_bytes < 4 or dir_bytes > nblocks * bs:
-            raise FormatError(f"invalid stream table size {dir_bytes}", r.path)
-        self.dir_bytes = dir_bytes
+        self._set_geometry(bs, nblocks, dir_bytes, "header", "pages", "stream table")
         n_dir_blocks = -(-dir_bytes // bs)
         if 60 + 2 * n_dir_blocks > bs:
             raise FormatError("stream table page list does not fit the header page", r.path)
