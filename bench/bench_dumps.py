@@ -1,7 +1,7 @@
 """Triage of 1,000 minidumps: time, peak memory at 100 vs 1,000 dumps, bucket counts.
 
 The dumps are copies and byte-level variants of the real fixture dumps
-(../shared/fixtures/dumps): exception code, exception address and module
+(tests/fixtures/dumps): exception code, exception address and module
 TimeDateStamps are patched in place, in planned groups, so the number of
 buckets and each bucket's count are known in advance and checked.
 crash.pdb is laid out in a local store, so the crash.exe groups are
@@ -24,7 +24,7 @@ from pathlib import Path
 TITLE = "dumps: triage 1,000 minidumps"
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "fixtures"
+FIXTURES_DIR = ROOT / "tests" / "fixtures"
 CRASH_INDEX = "3249D99D0C4049318610F4E4FB0B69361"
 
 # (group, source dump, exception code or None, address choices or None, share of 1,000)
@@ -62,7 +62,7 @@ def generate(out: Path, total: int, seed: int = 7) -> dict[str, list[str]]:
     n = 0
     for gi, (group, source, code, addresses, share) in enumerate(PLAN):
         count = share * total // 1000
-        base = (SHARED / "dumps" / source).read_bytes()
+        base = (FIXTURES_DIR / "dumps" / source).read_bytes()
         exc_rva, ts_offsets = _offsets(base)
         for k in range(count):
             data = bytearray(base)
@@ -135,7 +135,7 @@ def run(ctx) -> list[dict]:
     store = ctx.workdir / "store"
     entry = store / "crash.pdb" / CRASH_INDEX
     entry.mkdir(parents=True)
-    shutil.copy(SHARED / "pe-pdb" / "crash.pdb", entry / "crash.pdb")
+    shutil.copy(FIXTURES_DIR / "pe-pdb" / "crash.pdb", entry / "crash.pdb")
     rows = []
     for total in sizes:
         dumps = ctx.workdir / f"dumps-{total}"

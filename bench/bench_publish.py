@@ -19,7 +19,7 @@ from pathlib import Path
 
 TITLE = "symtool publish"
 ROOT = Path(__file__).resolve().parent.parent
-SRC_PDB = ROOT.parent / "shared" / "fixtures" / "pe-pdb" / "crash.pdb"
+SRC_PDB = ROOT / "tests" / "fixtures" / "pe-pdb" / "crash.pdb"
 MIB = 1 << 20
 # A republish through the library, in a fresh interpreter: what the CLI adds is the difference.
 LIB_REPUBLISH = ("import sys, pathlib; from symtool.store.publish import publish, PublishOptions; "
@@ -75,7 +75,7 @@ def _load() -> float:
 def _wait_idle(limit: float = 1.5, max_wait: float = 240.0) -> float:
     """Wait (bounded) until the 1-minute load is at most ``limit``; returns the load then.
 
-    The machine is shared: numbers taken while other jobs run say little.
+    The machine is fixtures_dir: numbers taken while other jobs run say little.
     """
     t0 = time.monotonic()
     while _load() > limit and time.monotonic() - t0 < max_wait:

@@ -1,7 +1,7 @@
 """Shared test fixtures.
 
-* ``shared`` — ``../shared/fixtures`` (real files made by Microsoft's and others'
-  tools); tests skip only when the folder is absent, which never happens in CI.
+* ``fixtures_dir`` — ``tests/fixtures`` (real files made by Microsoft's and others'
+  tools, with their provenance and licences in tests/fixtures/README.md).
 * ``need_tool(name)`` — skip when an external tool is missing; under ``CI=true``
   a missing tool is a *failure*, never a skip.
 * ``sample_build`` — the sample workspace built once per session for
@@ -23,7 +23,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
-SHARED = ROOT.parent / "shared" / "fixtures"
+FIXTURES_DIR = ROOT / "tests" / "fixtures"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TRIPLE = "x86_64-pc-windows-msvc"
 
@@ -40,10 +40,8 @@ def need_tool(name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def shared() -> Path:
-    if not SHARED.is_dir():
-        pytest.skip(f"../shared/fixtures not found at {SHARED}")
-    return SHARED
+def fixtures_dir() -> Path:
+    return FIXTURES_DIR
 
 
 @dataclass
@@ -121,13 +119,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 
 @pytest.fixture(scope="session")
-def nginx(tmp_path_factory, shared):
+def nginx(tmp_path_factory, fixtures_dir):
     """A real nginx on 127.0.0.1 serving test symbol stores (see tests/nginx_server.py)."""
     from nginx_server import start_nginx
 
     os.environ["PATH"] = os.environ.get("PATH", "") + os.pathsep + "/usr/sbin"
     binary = need_tool("nginx")
-    server = start_nginx(tmp_path_factory.mktemp("nginx"), shared / "symstore-exe" / "stores" / "pe_store", binary)
+    server = start_nginx(tmp_path_factory.mktemp("nginx"), fixtures_dir / "symstore-exe" / "stores" / "pe_store", binary)
     yield server
     server.stop()
 

@@ -32,10 +32,10 @@ def _extract(data: bytes, max_size: int = 1 << 31) -> tuple[str, bytes]:
 
 
 @pytest.fixture(params=["crash.pdb", "empty", "random", "exact-blocks", "one-byte-over"])
-def sample_file(request, tmp_path, shared) -> Path:
+def sample_file(request, tmp_path, fixtures_dir) -> Path:
     kind = request.param
     if kind == "crash.pdb":
-        return shared / "pe-pdb" / "crash.pdb"
+        return fixtures_dir / "pe-pdb" / "crash.pdb"
     path = tmp_path / f"{kind}.bin"
     size = {"empty": 0, "random": 100_003, "exact-blocks": 3 * 32768, "one-byte-over": 2 * 32768 + 1}[kind]
     path.write_bytes(os.urandom(size) if kind == "random" else bytes(range(256)) * (size // 256) + b"x" * (size % 256))
@@ -55,8 +55,8 @@ def test_roundtrip(sample_file):
     assert cb_cabinet == len(data)
 
 
-def test_non_seekable_destination_gives_same_bytes(tmp_path, shared):
-    src = shared / "pe-pdb" / "crash.pdb"
+def test_non_seekable_destination_gives_same_bytes(tmp_path, fixtures_dir):
+    src = fixtures_dir / "pe-pdb" / "crash.pdb"
 
     class Pipe(io.RawIOBase):
         def __init__(self):
@@ -77,8 +77,8 @@ def test_non_seekable_destination_gives_same_bytes(tmp_path, shared):
     assert bytes(pipe.buf) == _cab_bytes(src, "crash.pdb")
 
 
-def test_progress_counts_every_byte(shared):
-    src = shared / "pe-pdb" / "crash.pdb"
+def test_progress_counts_every_byte(fixtures_dir):
+    src = fixtures_dir / "pe-pdb" / "crash.pdb"
     seen = []
     compress_to_cab(src, io.BytesIO(), "crash.pdb", progress=seen.append)
     assert sum(seen) == src.stat().st_size
@@ -101,8 +101,8 @@ def test_too_large_input_refused(tmp_path):
     assert MAX_CAB_INPUT == 0x7FFF8000
 
 
-def test_max_size_enforced(shared):
-    data = _cab_bytes(shared / "pe-pdb" / "crash.pdb", "crash.pdb")
+def test_max_size_enforced(fixtures_dir):
+    data = _cab_bytes(fixtures_dir / "pe-pdb" / "crash.pdb", "crash.pdb")
     with pytest.raises(FormatError, match="over the limit"):
         _extract(data, max_size=1000)
 
@@ -134,12 +134,12 @@ def test_gcab_reads_ours(tmp_path, sample_file):
 
 
 @pytest.mark.parametrize("flags,method", [(["-z"], "MSZIP"), ([], "none")])
-def test_we_read_gcab(tmp_path, shared, flags, method):
+def test_we_read_gcab(tmp_path, fixtures_dir, flags, method):
     gcab = need_tool("gcab")
     src_dir = tmp_path / "in"
     src_dir.mkdir()
     src = src_dir / "crash.pdb"
-    src.write_bytes((shared / "pe-pdb" / "crash.pdb").read_bytes())
+    src.write_bytes((fixtures_dir / "pe-pdb" / "crash.pdb").read_bytes())
     cab_path = tmp_path / "crash.pd_"
     proc = subprocess.run([gcab, "-c", *flags, "-n", str(cab_path), "crash.pdb"], cwd=src_dir,
                           capture_output=True, text=True)
@@ -240,10 +240,10 @@ def test_checksum_matches_reference(data, seed):
     assert cab.checksum(data, seed) == (ref ^ ul) & 0xFFFFFFFF
 
 
-def test_lzx_cab_from_elsewhere_is_refused_but_cabextract_reads_it(tmp_path, shared):
+def test_lzx_cab_from_elsewhere_is_refused_but_cabextract_reads_it(tmp_path, fixtures_dir):
     from nginx_server import lzx_cab
 
-    exe = (shared / "symstore-exe" / "inputs" / "dummyprog.exe").read_bytes()
+    exe = (fixtures_dir / "symstore-exe" / "inputs" / "dummyprog.exe").read_bytes()
     data = lzx_cab(exe, "dummyprog.exe")
     with pytest.raises(UnsupportedCompression, match="LZX compression"):
         _extract(data)

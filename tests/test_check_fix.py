@@ -21,7 +21,7 @@ from symtool.errors import ConfigError
 
 LINUX = "x86_64-unknown-linux-gnu"
 MSVC = "x86_64-pc-windows-msvc"
-FIXTURES = sorted((Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "cargo").glob("*.toml"))
+FIXTURES = sorted((Path(__file__).resolve().parent / "fixtures" / "cargo").glob("*.toml"))
 
 
 def env_for(tmp_path: Path) -> dict[str, str]:
@@ -90,7 +90,7 @@ def variants(data: bytes):
 
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: p.name)
-def test_fix_real_manifests(tmp_path, fixture, shared):
+def test_fix_real_manifests(tmp_path, fixture, fixtures_dir):
     for name, original in variants(fixture.read_bytes()):
         case = tmp_path / name
         case.mkdir()
@@ -127,8 +127,8 @@ def lib_fix(case: Path, original: bytes) -> bytes:
     return (ws / "Cargo.toml").read_bytes()
 
 
-def test_fix_ripgrep_edits_in_place(tmp_path, shared):
-    original = (shared / "cargo" / "ripgrep.toml").read_bytes()
+def test_fix_ripgrep_edits_in_place(tmp_path, fixtures_dir):
+    original = (fixtures_dir / "cargo" / "ripgrep.toml").read_bytes()
     fixed, proc = fix_file(tmp_path, original, target=MSVC)
     assert proc.returncode == 0
     diff = [l for l in difflib.unified_diff(original.decode().splitlines(), fixed.decode().splitlines(), lineterm="", n=0)

@@ -42,12 +42,12 @@ def run_cli(*args: str, env: dict | None = None):
 
 
 @pytest.fixture()
-def crash_store(tmp_path, shared) -> Path:
+def crash_store(tmp_path, fixtures_dir) -> Path:
     """crash.pdb laid out as symstore.exe would: <store>/crash.pdb/<INDEX>/crash.pdb."""
     store = tmp_path / "store"
     entry = store / "crash.pdb" / CRASH_INDEX
     entry.mkdir(parents=True)
-    shutil.copy(shared / "pe-pdb" / "crash.pdb", entry / "crash.pdb")
+    shutil.copy(fixtures_dir / "pe-pdb" / "crash.pdb", entry / "crash.pdb")
     return store
 
 
@@ -67,8 +67,8 @@ def _write(path: Path, **kw) -> Path:
 
 # --- the real dumps -----------------------------------------------------------------------------------------
 
-def test_windows_dump_without_stores(shared):
-    row = triage_one(shared / "dumps" / "symbolic-windows-mini.dmp", SymbolLocator([]), SymbolizerCache())
+def test_windows_dump_without_stores(fixtures_dir):
+    row = triage_one(fixtures_dir / "dumps" / "symbolic-windows-mini.dmp", SymbolLocator([]), SymbolizerCache())
     for key in ROW_REQUIRED:
         assert key in row
     assert row["error"] is None
@@ -78,7 +78,7 @@ def test_windows_dump_without_stores(shared):
     assert row["faulting_module"] == "crash.exe" and row["faulting_offset"] == "0x2a3d"
     assert row["function"] is None and row["bucket"] == "C0000005 crash.exe+0x2a3d"
     assert row["platform"] == "windows" and row["cpu"] == "x86"
-    pe = read_pe(shared / "pe-pdb" / "crash.exe")
+    pe = read_pe(fixtures_dir / "pe-pdb" / "crash.exe")
     crash = row["modules"][0]
     for key in MODULE_REQUIRED:
         assert key in crash
@@ -86,13 +86,13 @@ def test_windows_dump_without_stores(shared):
     assert crash["image_store_path"] == f"crash.exe/{pe.code_id.index()}/crash.exe"
     assert crash["pdb_found"] is False and crash["image_found"] is False
     # Keys of the other modules come from their own CodeView records (cross-checked in test_minidump).
-    dump = read_minidump(shared / "dumps" / "symbolic-windows-mini.dmp")
+    dump = read_minidump(fixtures_dir / "dumps" / "symbolic-windows-mini.dmp")
     assert [m["pdb_store_path"] for m in row["modules"]] == [
         f"{m.pdb_name}/{m.debug_id.index()}/{m.pdb_name}" for m in dump.modules]
 
 
-def test_windows_dump_symbolized_like_llvm_symbolizer(shared, crash_store, tmp_path):
-    rows = list(triage([shared / "dumps" / "symbolic-windows-mini.dmp"], [str(crash_store)]))
+def test_windows_dump_symbolized_like_llvm_symbolizer(fixtures_dir, crash_store, tmp_path):
+    rows = list(triage([fixtures_dir / "dumps" / "symbolic-windows-mini.dmp"], [str(crash_store)]))
     row = rows[0]
     crash = row["modules"][0]
     assert crash["pdb_found"] is True
@@ -100,7 +100,7 @@ def test_windows_dump_symbolized_like_llvm_symbolizer(shared, crash_store, tmp_p
     # Oracle: llvm-symbolizer on crash.exe + crash.pdb side by side, at ImageBase + RVA.
     tool = need_tool("llvm-symbolizer")
     for name in ("crash.exe", "crash.pdb"):
-        shutil.copy(shared / "pe-pdb" / name, tmp_path / name)
+        shutil.copy(fixtures_dir / "pe-pdb" / name, tmp_path / name)
     import pefile
 
     base = pefile.PE(str(tmp_path / "crash.exe"), fast_load=True).OPTIONAL_HEADER.ImageBase
@@ -116,8 +116,8 @@ def test_windows_dump_symbolized_like_llvm_symbolizer(shared, crash_store, tmp_p
     assert row["bucket"] == f"C0000005 crash.exe!{frames[0]['FunctionName']}"
 
 
-def test_cli_on_the_fixture_dumps(shared, crash_store):
-    result = run_cli("--json", "--store", str(crash_store), str(shared / "dumps"))
+def test_cli_on_the_fixture_dumps(fixtures_dir, crash_store):
+    result = run_cli("--json", "--store", str(crash_store), str(fixtures_dir / "dumps"))
     assert result.exit_code == 1  # the system DLLs' PDBs and test_app.pdb are not in the store
     rows = json.loads(result.stdout)
     by_name = {Path(r["path"]).name: r for r in rows}
@@ -133,16 +133,16 @@ def test_cli_on_the_fixture_dumps(shared, crash_store):
     assert linux["exception_name"] == "SIGSEGV"
 
 
-def test_xp_dump_exit_1(shared):
-    result = run_cli("--store", str(shared / "symstore-exe" / "stores" / "pe_store"),
-                     str(shared / "dumps" / "rm-test.dmp"))
+def test_xp_dump_exit_1(fixtures_dir):
+    result = run_cli("--store", str(fixtures_dir / "symstore-exe" / "stores" / "pe_store"),
+                     str(fixtures_dir / "dumps" / "rm-test.dmp"))
     assert result.exit_code == 1
     assert "test_app.pdb/5A9832E5287241C1838ED98914E9B7FF1/test_app.pdb" in result.stdout
     assert "MISSING" in result.stdout
 
 
-def test_linux_dump_is_reported_as_such(shared):
-    result = run_cli(str(shared / "dumps" / "rm-linux-mini.dmp"))
+def test_linux_dump_is_reported_as_such(fixtures_dir):
+    result = run_cli(str(fixtures_dir / "dumps" / "rm-linux-mini.dmp"))
     assert result.exit_code == 0, result.stdout
     assert "SIGSEGV" in result.stdout and "Linux minidump" in result.stdout
 
@@ -155,28 +155,28 @@ def test_exit_0_when_everything_is_found(tmp_path, crash_store):
     assert "?A0xc3a0617d::crash (main.cpp:24)" in result.stdout
 
 
-def test_build_dir_lookup(tmp_path, shared):
+def test_build_dir_lookup(tmp_path, fixtures_dir):
     dump = _write(tmp_path / "one.dmp", modules=[_crash_module()],
                   exception={"code": 0xC0000005, "address": 0x2A2A3D, "parameters": [0, 0]})
-    rows = list(triage([dump], [], [str(shared / "pe-pdb")]))
+    rows = list(triage([dump], [], [str(fixtures_dir / "pe-pdb")]))
     m = rows[0]["modules"][0]
     assert m["pdb_found"] and m["image_found"]
-    assert Path(m["pdb_path"]) == shared / "pe-pdb" / "crash.pdb"
-    assert Path(m["image_path"]) == shared / "pe-pdb" / "crash.exe"
+    assert Path(m["pdb_path"]) == fixtures_dir / "pe-pdb" / "crash.pdb"
+    assert Path(m["image_path"]) == fixtures_dir / "pe-pdb" / "crash.exe"
     assert rows[0]["function"] == "?A0xc3a0617d::crash"
     # A build dir whose crash.pdb is another PDB: not a match.
     other = tmp_path / "other"
     other.mkdir()
-    shutil.copy(shared / "pe-pdb" / "dump_syms_regtest64.pdb", other / "crash.pdb")
+    shutil.copy(fixtures_dir / "pe-pdb" / "dump_syms_regtest64.pdb", other / "crash.pdb")
     rows = list(triage([dump], [], [str(other)]))
     assert rows[0]["modules"][0]["pdb_found"] is False and rows[0]["function"] is None
 
 
-def test_wrong_pdb_in_store_is_not_used(tmp_path, shared):
+def test_wrong_pdb_in_store_is_not_used(tmp_path, fixtures_dir):
     store = tmp_path / "liar"
     entry = store / "crash.pdb" / CRASH_INDEX
     entry.mkdir(parents=True)
-    shutil.copy(shared / "pe-pdb" / "dump_syms_regtest64.pdb", entry / "crash.pdb")
+    shutil.copy(fixtures_dir / "pe-pdb" / "dump_syms_regtest64.pdb", entry / "crash.pdb")
     dump = _write(tmp_path / "one.dmp", modules=[_crash_module()],
                   exception={"code": 0xC0000005, "address": 0x2A2A3D, "parameters": [0, 0]})
     row = next(triage([dump], [str(store)]))
@@ -239,14 +239,14 @@ def test_address_outside_modules_and_comments(tmp_path):
 
 # --- unreadable dumps and usage -------------------------------------------------------------------------------
 
-def test_unreadable_dumps_are_rows(tmp_path, shared):
+def test_unreadable_dumps_are_rows(tmp_path, fixtures_dir):
     d = tmp_path / "dumps"
     d.mkdir()
     (d / "empty.dmp").write_bytes(b"")
     (d / "random.dmp").write_bytes(random.Random(1).randbytes(5000))
-    real = (shared / "dumps" / "symbolic-windows-mini.dmp").read_bytes()
+    real = (fixtures_dir / "dumps" / "symbolic-windows-mini.dmp").read_bytes()
     (d / "truncated.dmp").write_bytes(real[:500])
-    shutil.copy(shared / "dumps" / "rm-linux-mini.dmp", d / "ok.dmp")
+    shutil.copy(fixtures_dir / "dumps" / "rm-linux-mini.dmp", d / "ok.dmp")
     result = run_cli("--json", str(d))
     assert result.exit_code == 1
     rows = {Path(r["path"]).name: r for r in json.loads(result.stdout)}
@@ -335,8 +335,8 @@ def test_http_store_head_lookup(nginx, tmp_path):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32 - 1), which=st.sampled_from(
     ["symbolic-windows-mini.dmp", "rm-test.dmp", "rm-linux-mini.dmp"]), n=st.integers(1, 40))
-def test_mutated_dumps_give_rows(shared, tmp_path_factory, seed, which, n):
-    data = bytearray((shared / "dumps" / which).read_bytes())
+def test_mutated_dumps_give_rows(fixtures_dir, tmp_path_factory, seed, which, n):
+    data = bytearray((fixtures_dir / "dumps" / which).read_bytes())
     rng = random.Random(seed)
     for _ in range(n):
         pos = rng.randrange(len(data)) if rng.random() < 0.5 else rng.randrange(min(len(data), 4096))

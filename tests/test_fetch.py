@@ -23,8 +23,8 @@ BIGAGE = ("bigage.pdb", "C9A61DDDD7E44353A668E39AC614A7EAa")
 DUMMYPROG_EXE = ("dummyprog.exe", "5617D4FE8000")
 
 
-def original(shared, name, index) -> bytes:
-    return (shared / "symstore-exe" / "stores" / "pe_store" / name / index / name).read_bytes()
+def original(fixtures_dir, name, index) -> bytes:
+    return (fixtures_dir / "symstore-exe" / "stores" / "pe_store" / name / index / name).read_bytes()
 
 
 def key_args(key):
@@ -35,7 +35,7 @@ def key_args(key):
     ("plain", "plain"), ("compressed", "compressed"), ("twotier", "plain"), ("redirect", "plain"),
     ("lower", "plain"),
 ])
-def test_fetch_forms(nginx, shared, env, tmp_path, location, form):
+def test_fetch_forms(nginx, fixtures_dir, env, tmp_path, location, form):
     cache = tmp_path / "cache"
     proc = run([*key_args(BIGAGE), "--server", nginx.url(location), "--cache", cache, "--json"], env, tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -44,7 +44,7 @@ def test_fetch_forms(nginx, shared, env, tmp_path, location, form):
     assert res["status"] == "fetched" and res["form"] == form
     final = cache / BIGAGE[0] / BIGAGE[1] / BIGAGE[0]
     assert res["path"] == str(final)
-    assert final.read_bytes() == original(shared, *BIGAGE)
+    assert final.read_bytes() == original(fixtures_dir, *BIGAGE)
     assert read_pdb(str(final)).index == BIGAGE[1]
     assert all_files(cache) == [final]  # no temp files, no CAB left behind
     if location == "redirect":
@@ -53,8 +53,8 @@ def test_fetch_forms(nginx, shared, env, tmp_path, location, form):
         assert BIGAGE[1].lower() in res["url"]
 
 
-def test_fetch_binary_with_exe_key(nginx, shared, env, tmp_path):
-    exe = shared / "symstore-exe" / "inputs" / "dummyprog.exe"
+def test_fetch_binary_with_exe_key(nginx, fixtures_dir, env, tmp_path):
+    exe = fixtures_dir / "symstore-exe" / "inputs" / "dummyprog.exe"
     cache = tmp_path / "cache"
     proc = run(["--exe", exe, "--binary", "--server", nginx.url("compressed"), "--cache", cache, "--json"],
                env, tmp_path)
@@ -68,7 +68,7 @@ def test_fetch_binary_with_exe_key(nginx, shared, env, tmp_path):
     assert read_pe(str(got)).index == DUMMYPROG_EXE[1]
 
 
-def test_file_ptr_local_path_and_url(nginx, shared, env, tmp_path):
+def test_file_ptr_local_path_and_url(nginx, fixtures_dir, env, tmp_path):
     for which in ("local", "url"):
         name, index = nginx.ptr_targets[which][:2]
         cache = tmp_path / f"cache-{which}"
@@ -77,7 +77,7 @@ def test_file_ptr_local_path_and_url(nginx, shared, env, tmp_path):
         assert proc.returncode == 0, proc.stderr
         (res,) = json.loads(proc.stdout)["results"]
         assert res["form"] == "pointer"
-        assert (cache / name / index / name).read_bytes() == original(shared, name, index)
+        assert (cache / name / index / name).read_bytes() == original(fixtures_dir, name, index)
 
 
 def test_file_ptr_message_is_reported(nginx, env, tmp_path):
@@ -100,14 +100,14 @@ def test_wrong_file_is_refused_and_not_cached(nginx, env, tmp_path, location):
     assert not cache.exists() or not any(cache.rglob("*"))  # not even empty directories
 
 
-def test_wrong_server_then_right_server(nginx, shared, env, tmp_path):
+def test_wrong_server_then_right_server(nginx, fixtures_dir, env, tmp_path):
     cache = tmp_path / "cache"
     proc = run([*key_args(BIGAGE), "--server", nginx.url("wrong"), "--server", nginx.url("plain"),
                 "--cache", cache, "--json"], env, tmp_path)
     assert proc.returncode == 0
     (res,) = json.loads(proc.stdout)["results"]
     assert res["source"] == nginx.url("plain") and len(res["errors"]) == 1
-    assert (cache / BIGAGE[0] / BIGAGE[1] / BIGAGE[0]).read_bytes() == original(shared, *BIGAGE)
+    assert (cache / BIGAGE[0] / BIGAGE[1] / BIGAGE[0]).read_bytes() == original(fixtures_dir, *BIGAGE)
 
 
 def test_cached_file_is_not_downloaded_again(nginx, env, tmp_path):
@@ -156,12 +156,12 @@ def test_failures_are_one_line_and_leave_nothing(nginx, env, tmp_path, case):
     assert all_files(cache) == []
 
 
-def test_credentials_from_env_and_never_printed(nginx, shared, env, tmp_path):
+def test_credentials_from_env_and_never_printed(nginx, fixtures_dir, env, tmp_path):
     cache = tmp_path / "cache"
     good = dict(env, SYMTOOL_HTTP_USER=BASIC_USER, SYMTOOL_HTTP_PASSWORD=BASIC_PASSWORD)
     proc = run([*key_args(BIGAGE), "--server", nginx.url("protected"), "--cache", cache], good, tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert (cache / BIGAGE[0] / BIGAGE[1] / BIGAGE[0]).read_bytes() == original(shared, *BIGAGE)
+    assert (cache / BIGAGE[0] / BIGAGE[1] / BIGAGE[0]).read_bytes() == original(fixtures_dir, *BIGAGE)
 
     bad = dict(env, SYMTOOL_HTTP_USER=BASIC_USER, SYMTOOL_HTTP_PASSWORD="hunter2-wrong")
     proc = run([*key_args(BIGAGE), "--server", nginx.url("protected"), "--cache", tmp_path / "c2", "--json"],
@@ -178,19 +178,19 @@ def test_credentials_from_env_and_never_printed(nginx, shared, env, tmp_path):
     assert json.loads(proc.stdout)["sources"] == [nginx.url("protected")]
 
 
-def test_servers_and_cache_from_nt_symbol_path(nginx, shared, env, tmp_path):
+def test_servers_and_cache_from_nt_symbol_path(nginx, fixtures_dir, env, tmp_path):
     cache = tmp_path / "srvcache"
     e = dict(env, _NT_SYMBOL_PATH=f"cache*{tmp_path / 'unused'};srv*{cache}*{nginx.url('compressed')}")
     proc = run([*key_args(BIGAGE), "--json"], e, tmp_path)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["sources_from"] == "env:_NT_SYMBOL_PATH" and out["cache"] == str(cache)
-    assert (cache / BIGAGE[0] / BIGAGE[1] / BIGAGE[0]).read_bytes() == original(shared, *BIGAGE)
+    assert (cache / BIGAGE[0] / BIGAGE[1] / BIGAGE[0]).read_bytes() == original(fixtures_dir, *BIGAGE)
 
 
-def test_symtool_store_env_and_local_store_dir(shared, env, tmp_path):
+def test_symtool_store_env_and_local_store_dir(fixtures_dir, env, tmp_path):
     # SYMTOOL_STORE wins over _NT_SYMBOL_PATH; a directory is read as a store (no HTTP at all).
-    store = shared / "symstore-exe" / "stores" / "pe_store"
+    store = fixtures_dir / "symstore-exe" / "stores" / "pe_store"
     cache = tmp_path / "cache"
     e = dict(env, SYMTOOL_STORE=str(store), SYMTOOL_CACHE=str(cache),
              _NT_SYMBOL_PATH=f"srv*{tmp_path}*http://127.0.0.1:{free_port()}/x")
@@ -198,11 +198,11 @@ def test_symtool_store_env_and_local_store_dir(shared, env, tmp_path):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["sources_from"] == "env:SYMTOOL_STORE" and out["cache"] == str(cache)
-    assert (cache / BIGAGE[0] / BIGAGE[1] / BIGAGE[0]).read_bytes() == original(shared, *BIGAGE)
+    assert (cache / BIGAGE[0] / BIGAGE[1] / BIGAGE[0]).read_bytes() == original(fixtures_dir, *BIGAGE)
 
 
-def test_usage_errors(env, tmp_path, shared):
-    exe = shared / "symstore-exe" / "inputs" / "dummyprog.exe"
+def test_usage_errors(env, tmp_path, fixtures_dir):
+    exe = fixtures_dir / "symstore-exe" / "inputs" / "dummyprog.exe"
     for args in (["--pdb", "a.pdb"], ["--pdb", "a.pdb", "--id", "zz"], ["--pdb", "../a.pdb", "--id", BIGAGE[1]],
                  ["--exe", exe, "--pdb", "a.pdb"], ["--pdb", "a.pdb", "--id", BIGAGE[1], "--binary"],
                  ["--pdb", "a.pdb", "--id", BIGAGE[1]]):  # last: no servers configured anywhere
@@ -212,8 +212,8 @@ def test_usage_errors(env, tmp_path, shared):
     assert all_files(tmp_path / "c") == []
 
 
-def test_exe_that_is_not_a_pe(env, tmp_path, shared):
-    proc = run(["--exe", shared / "pe-pdb" / "crash.pdb", "--server", "http://127.0.0.1:1/x",
+def test_exe_that_is_not_a_pe(env, tmp_path, fixtures_dir):
+    proc = run(["--exe", fixtures_dir / "pe-pdb" / "crash.pdb", "--server", "http://127.0.0.1:1/x",
                 "--cache", tmp_path / "c"], env, tmp_path)
     assert proc.returncode == 2 and "crash.pdb" in proc.stderr
 
@@ -291,10 +291,10 @@ def test_publish_cli_then_fetch_round_trip(nginx, sample_build, env, tmp_path):
         assert (cache / item.name / item.index / item.name).read_bytes() == item.path.read_bytes()
 
 
-def test_publish_cli_says_no_000admin_over_http(nginx, shared, env, tmp_path):
+def test_publish_cli_says_no_000admin_over_http(nginx, fixtures_dir, env, tmp_path):
     if not _has_publish_cli():
         pytest.fail("symtool publish command missing")
-    pdb = shared / "symstore-exe" / "inputs" / "bigage.pdb"
+    pdb = fixtures_dir / "symstore-exe" / "inputs" / "bigage.pdb"
     proc = subprocess.run([sys.executable, "-m", "symtool", "publish", str(pdb), "--store",
                            nginx.url("upload-open/note"), "--dry-run"], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
@@ -302,11 +302,11 @@ def test_publish_cli_says_no_000admin_over_http(nginx, shared, env, tmp_path):
     assert "000Admin" in proc.stdout + proc.stderr  # the user is told there is no transaction history
 
 
-def test_lzx_cab_falls_back_to_cabextract(nginx, shared, env, tmp_path):
+def test_lzx_cab_falls_back_to_cabextract(nginx, fixtures_dir, env, tmp_path):
     from conftest import need_tool
 
     need_tool("cabextract")
-    exe = shared / "symstore-exe" / "inputs" / "dummyprog.exe"
+    exe = fixtures_dir / "symstore-exe" / "inputs" / "dummyprog.exe"
     cache = tmp_path / "cache"
     proc = run(["--pdb", DUMMYPROG_EXE[0], "--id", DUMMYPROG_EXE[1], "--server", nginx.url("lzx"),
                 "--cache", cache, "--json"], env, tmp_path)
@@ -330,7 +330,7 @@ def test_lzx_cab_without_cabextract_is_a_clear_error(nginx, env, tmp_path):
 
 # --- library level ------------------------------------------------------------------------------------
 
-def test_library_progress_and_cache_layout(nginx, shared, tmp_path):
+def test_library_progress_and_cache_layout(nginx, fixtures_dir, tmp_path):
     from symtool.store.fetch import FETCHED, Fetcher
     from symtool.store.http import HttpClient, HttpOptions
 
@@ -352,7 +352,7 @@ def test_library_progress_and_cache_layout(nginx, shared, tmp_path):
             r = f.fetch(*BIGAGE)
     assert r.status == FETCHED
     assert Path(r.path) == cache / "bi" / BIGAGE[0] / BIGAGE[1] / BIGAGE[0]
-    assert counted == {BIGAGE[0]: len(original(shared, *BIGAGE))}
+    assert counted == {BIGAGE[0]: len(original(fixtures_dir, *BIGAGE))}
 
 
 def test_rich_progress_only_for_large_transfers():

@@ -26,13 +26,13 @@ CRASH_EXE = ("crash.exe", "5AB380779000")
 
 
 @pytest.fixture(scope="module")
-def crash_store(nginx, shared):
+def crash_store(nginx, fixtures_dir):
     """crash.pdb and crash.exe published over HTTP PUT; returns the store URL."""
     from symtool.store.http import HttpClient, HttpOptions, publish_http
     from symtool.store.items import PublishItem
 
-    pdb = shared / "pe-pdb" / "crash.pdb"
-    exe = shared / "pe-pdb" / "crash.exe"
+    pdb = fixtures_dir / "pe-pdb" / "crash.pdb"
+    exe = fixtures_dir / "pe-pdb" / "crash.exe"
     assert read_pdb(str(pdb)).index == CRASH_PDB[1] and read_pe(str(exe)).index == CRASH_EXE[1]
     items = [PublishItem(pdb, "crash.pdb", CRASH_PDB[1], "pri", pdb.stat().st_size),
              PublishItem(exe, "crash.exe", CRASH_EXE[1], "bin", exe.stat().st_size)]
@@ -44,15 +44,15 @@ def crash_store(nginx, shared):
 
 
 @pytest.fixture
-def mini(shared) -> Path:
-    return shared / "dumps" / "symbolic-windows-mini.dmp"
+def mini(fixtures_dir) -> Path:
+    return fixtures_dir / "dumps" / "symbolic-windows-mini.dmp"
 
 
 def module_results(out: dict) -> dict[str, dict]:
     return {m["module"]: m for m in out["modules"]}
 
 
-def test_dump_fetches_crash_pdb_and_reports_system_dlls(crash_store, shared, mini, env, tmp_path):
+def test_dump_fetches_crash_pdb_and_reports_system_dlls(crash_store, fixtures_dir, mini, env, tmp_path):
     cache = tmp_path / "cache"
     proc = run(["--dump", mini, "--server", crash_store, "--cache", cache, "--json"], env, tmp_path)
     assert proc.returncode == 1, proc.stderr
@@ -67,7 +67,7 @@ def test_dump_fetches_crash_pdb_and_reports_system_dlls(crash_store, shared, min
     assert (res["name"], res["index"], res["status"]) == (*CRASH_PDB, "fetched")
     final = cache / CRASH_PDB[0] / CRASH_PDB[1] / CRASH_PDB[0]
     assert res["path"] == str(final) and res["url"].startswith(crash_store)
-    assert final.read_bytes() == (shared / "pe-pdb" / "crash.pdb").read_bytes()
+    assert final.read_bytes() == (fixtures_dir / "pe-pdb" / "crash.pdb").read_bytes()
     assert read_pdb(str(final)).index == CRASH_PDB[1]
     # Every other module names a Windows system PDB that is not in this store: its key, not found.
     for m in dump.modules[1:]:
@@ -92,7 +92,7 @@ def test_dump_fetches_crash_pdb_and_reports_system_dlls(crash_store, shared, min
     assert all_files(cache) == [final]
 
 
-def test_dump_binary_fetches_image_too_text_output(crash_store, shared, mini, env, tmp_path):
+def test_dump_binary_fetches_image_too_text_output(crash_store, fixtures_dir, mini, env, tmp_path):
     cache = tmp_path / "cache"
     proc = run(["--dump", mini, "--binary", "--server", crash_store, "--cache", cache], env, tmp_path)
     assert proc.returncode == 1, proc.stderr
@@ -102,15 +102,15 @@ def test_dump_binary_fetches_image_too_text_output(crash_store, shared, mini, en
     assert lines[1].startswith("ntdll.dll: pdb not-found wntdll.pdb/") and "image not-found ntdll.dll/" in lines[1]
     assert lines[-1].startswith("17 modules, 34 files: 2 fetched, 0 cached, 32 not-found, 0 error")
     exe = cache / CRASH_EXE[0] / CRASH_EXE[1] / CRASH_EXE[0]
-    assert exe.read_bytes() == (shared / "pe-pdb" / "crash.exe").read_bytes()
+    assert exe.read_bytes() == (fixtures_dir / "pe-pdb" / "crash.exe").read_bytes()
     assert read_pe(str(exe)).index == CRASH_EXE[1]
     assert len(all_files(cache)) == 2
 
 
-def test_dump_everything_found_is_exit_0(nginx, shared, env, tmp_path):
+def test_dump_everything_found_is_exit_0(nginx, fixtures_dir, env, tmp_path):
     """A dump whose only module is crash.exe: all fetched -> 0, then all cached -> 0."""
-    src = shared / "pe-pdb" / "crash.pdb"
-    dump = read_minidump(shared / "dumps" / "symbolic-windows-mini.dmp").modules[0]
+    src = fixtures_dir / "pe-pdb" / "crash.pdb"
+    dump = read_minidump(fixtures_dir / "dumps" / "symbolic-windows-mini.dmp").modules[0]
     path = tmp_path / "one.dmp"
     path.write_bytes(build_minidump(modules=[{
         "name": dump.name, "base": dump.base, "size": dump.size, "timestamp": dump.timestamp,
@@ -127,11 +127,11 @@ def test_dump_everything_found_is_exit_0(nginx, shared, env, tmp_path):
         assert proc.stderr == ""
 
 
-def test_wrong_file_from_server_is_an_error_and_not_cached(nginx, shared, mini, env, tmp_path):
+def test_wrong_file_from_server_is_an_error_and_not_cached(nginx, fixtures_dir, mini, env, tmp_path):
     store = nginx.www / f"dump-wrong-{tmp_path.name}"
     (store / CRASH_PDB[0] / CRASH_PDB[1]).mkdir(parents=True)
     (store / CRASH_PDB[0] / CRASH_PDB[1] / CRASH_PDB[0]).write_bytes(
-        (shared / "pe-pdb" / "dump_syms_regtest64.pdb").read_bytes())
+        (fixtures_dir / "pe-pdb" / "dump_syms_regtest64.pdb").read_bytes())
     cache = tmp_path / "cache"
     proc = run(["--dump", mini, "--server", nginx.url(store.name), "--cache", cache, "--json"], env, tmp_path)
     assert proc.returncode == 2
@@ -166,8 +166,8 @@ def test_dead_server_then_good_server(crash_store, mini, env, tmp_path):
     assert (cache / CRASH_PDB[0] / CRASH_PDB[1] / CRASH_PDB[0]).is_file()
 
 
-def _hostile_dump(path: Path, shared) -> Path:
-    real = read_minidump(shared / "dumps" / "symbolic-windows-mini.dmp").modules[0]
+def _hostile_dump(path: Path, fixtures_dir) -> Path:
+    real = read_minidump(fixtures_dir / "dumps" / "symbolic-windows-mini.dmp").modules[0]
     guid, age = real.debug_id.guid.bytes_le, real.debug_id.age
     mods = [
         {"name": real.name, "base": 0x400000, "size": real.size, "timestamp": real.timestamp,
@@ -188,8 +188,8 @@ def _hostile_dump(path: Path, shared) -> Path:
     return path
 
 
-def test_hostile_names_are_errors_never_paths(crash_store, shared, env, tmp_path):
-    dump = _hostile_dump(tmp_path / "hostile.dmp", shared)
+def test_hostile_names_are_errors_never_paths(crash_store, fixtures_dir, env, tmp_path):
+    dump = _hostile_dump(tmp_path / "hostile.dmp", fixtures_dir)
     cache = tmp_path / "cache"
     proc = run(["--dump", dump, "--binary", "--server", crash_store, "--cache", cache, "--json"], env, tmp_path)
     assert proc.returncode == 2, proc.stderr
@@ -244,8 +244,8 @@ def test_bad_dump_files_are_one_line_exit_2(mini, env, tmp_path):
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "missing.dmp" in proc.stderr
 
 
-def test_linux_dump_has_nothing_to_fetch(shared, env, tmp_path):
-    dump = shared / "dumps" / "rm-linux-mini.dmp"
+def test_linux_dump_has_nothing_to_fetch(fixtures_dir, env, tmp_path):
+    dump = fixtures_dir / "dumps" / "rm-linux-mini.dmp"
     cache = tmp_path / "cache"
     # No servers configured at all: not needed when there is nothing to fetch.
     proc = run(["--dump", dump, "--cache", cache], env, tmp_path)
@@ -269,10 +269,10 @@ def test_usage_errors(mini, env, tmp_path):
 
 # --- library level ------------------------------------------------------------------------------------
 
-def test_plan_and_fetch_dump_fetch_each_key_once(shared, tmp_path):
+def test_plan_and_fetch_dump_fetch_each_key_once(fixtures_dir, tmp_path):
     from symtool.store.fetch import CACHED, FETCHED, NOT_FOUND, Fetcher, fetch_dump, pending_keys, plan_dump
 
-    real = read_minidump(shared / "dumps" / "symbolic-windows-mini.dmp").modules[0]
+    real = read_minidump(fixtures_dir / "dumps" / "symbolic-windows-mini.dmp").modules[0]
     cv = codeview_rsds(real.debug_id.guid.bytes_le, real.debug_id.age, real.pdb_path)
     path = tmp_path / "twice.dmp"
     # The same module loaded twice (two mappings): one key, fetched once.
@@ -282,7 +282,7 @@ def test_plan_and_fetch_dump_fetch_each_key_once(shared, tmp_path):
     ]))
     store = tmp_path / "store"
     (store / CRASH_PDB[0] / CRASH_PDB[1]).mkdir(parents=True)
-    (store / CRASH_PDB[0] / CRASH_PDB[1] / CRASH_PDB[0]).write_bytes((shared / "pe-pdb" / "crash.pdb").read_bytes())
+    (store / CRASH_PDB[0] / CRASH_PDB[1] / CRASH_PDB[0]).write_bytes((fixtures_dir / "pe-pdb" / "crash.pdb").read_bytes())
     plans = plan_dump(read_minidump(path), binary=True)
     assert pending_keys(plans) == [("crash.pdb", CRASH_PDB[1]), ("crash.exe", CRASH_EXE[1])]
     calls = []
@@ -336,8 +336,8 @@ def test_failed_server_probe_is_remembered_for_later_keys(tmp_path):
         assert len(calls) == expected_requests and all(c.endswith("/index2.txt") for c in calls)
 
 
-def test_hostile_module_names_are_quoted_in_text_output(crash_store, shared, env, tmp_path):
-    real = read_minidump(shared / "dumps" / "symbolic-windows-mini.dmp").modules[0]
+def test_hostile_module_names_are_quoted_in_text_output(crash_store, fixtures_dir, env, tmp_path):
+    real = read_minidump(fixtures_dir / "dumps" / "symbolic-windows-mini.dmp").modules[0]
     cv = codeview_rsds(real.debug_id.guid.bytes_le, real.debug_id.age, "\x1b[2Jevil.pdb")
     path = tmp_path / "esc.dmp"
     path.write_bytes(build_minidump(modules=[

@@ -20,8 +20,8 @@ def client(**env) -> HttpClient:
     return HttpClient(HttpOptions(retries=1, backoff=0.01, connect_timeout=2, read_timeout=2), environ=env)
 
 
-def pe_store_items(shared) -> list[PublishItem]:
-    store = shared / "symstore-exe" / "stores" / "pe_store"
+def pe_store_items(fixtures_dir) -> list[PublishItem]:
+    store = fixtures_dir / "symstore-exe" / "stores" / "pe_store"
     items = []
     for name_dir in sorted(p for p in store.iterdir() if p.is_dir() and p.name != "000Admin"):
         for idx_dir in sorted(name_dir.iterdir()):
@@ -52,7 +52,7 @@ def test_options_from_env():
         HttpOptions.from_env({"SYMTOOL_HTTP_TIMEOUT": "soon"})
 
 
-def test_two_tier_probe_is_done_once_per_server(nginx, shared):
+def test_two_tier_probe_is_done_once_per_server(nginx, fixtures_dir):
     with client() as c:
         server = c.server(nginx.url("twotier"))
         calls = []
@@ -68,7 +68,7 @@ def test_two_tier_probe_is_done_once_per_server(nginx, shared):
         sink2 = io.BytesIO()
         assert server.fetch("dummyprog.pdb", "F6301B4562FE4B4DB691192733ECE6B71", sink2) is not None
         assert sum(u.endswith("index2.txt") for u in calls) == 1
-        assert sink.getvalue() == (shared / "symstore-exe/stores/pe_store" / BIGAGE[0] / BIGAGE[1] / BIGAGE[0]).read_bytes()
+        assert sink.getvalue() == (fixtures_dir / "symstore-exe/stores/pe_store" / BIGAGE[0] / BIGAGE[1] / BIGAGE[0]).read_bytes()
 
 
 def test_fetch_absent_returns_none_and_writes_nothing(nginx):
@@ -103,8 +103,8 @@ def test_connection_refused_and_dns_messages():
 
 # --- publish_http -------------------------------------------------------------------------------------
 
-def test_publish_basic_auth_then_present_then_fetch(nginx, shared):
-    items = pe_store_items(shared)
+def test_publish_basic_auth_then_present_then_fetch(nginx, fixtures_dir):
+    items = pe_store_items(fixtures_dir)
     url = nginx.url("upload/basic")
     with client(SYMTOOL_HTTP_USER=BASIC_USER, SYMTOOL_HTTP_PASSWORD=BASIC_PASSWORD) as c:
         dry = publish_http(url, items, dry_run=True, client=c)
@@ -121,8 +121,8 @@ def test_publish_basic_auth_then_present_then_fetch(nginx, shared):
     assert not (nginx.www / "upload" / "basic" / "000Admin").exists()
 
 
-def test_publish_progress_reports_every_byte(nginx, shared):
-    items = pe_store_items(shared)[:2]
+def test_publish_progress_reports_every_byte(nginx, fixtures_dir):
+    items = pe_store_items(fixtures_dir)[:2]
     seen: dict[str, int] = {}
 
     class Bar:
@@ -139,8 +139,8 @@ def test_publish_progress_reports_every_byte(nginx, shared):
     assert seen == {i.name: i.size for i in items}
 
 
-def test_publish_token(nginx, shared):
-    items = pe_store_items(shared)[:1]
+def test_publish_token(nginx, fixtures_dir):
+    items = pe_store_items(fixtures_dir)[:1]
     with client(SYMTOOL_HTTP_TOKEN=TOKEN) as c:
         assert publish_http(nginx.url("upload-token/t"), items, client=c)[0]["status"] == "uploaded"
     with client(SYMTOOL_HTTP_TOKEN="not-the-token") as c:
@@ -149,8 +149,8 @@ def test_publish_token(nginx, shared):
     assert "not-the-token" not in repr(res)
 
 
-def test_publish_errors_never_show_secrets(nginx, shared):
-    items = pe_store_items(shared)[:1]
+def test_publish_errors_never_show_secrets(nginx, fixtures_dir):
+    items = pe_store_items(fixtures_dir)[:1]
     with client() as c:  # no credentials at all
         (res,) = publish_http(nginx.url("upload/x"), items, client=c)
     assert res["status"] == "error" and "HTTP 401" in res["error"] and "SYMTOOL_HTTP_TOKEN" in res["error"]
@@ -171,20 +171,20 @@ def test_publish_errors_never_show_secrets(nginx, shared):
     assert res["status"] == "error" and "connection refused" in res["error"] and BASIC_PASSWORD not in repr(res)
 
 
-def test_publish_to_read_only_location_is_an_error(nginx, shared):
-    items = pe_store_items(shared)[:1]
+def test_publish_to_read_only_location_is_an_error(nginx, fixtures_dir):
+    items = pe_store_items(fixtures_dir)[:1]
     with client() as c:
         (res,) = publish_http(nginx.url("plain-readonly-missing"), items, client=c)
     assert res["status"] == "error" and "HTTP 405" in res["error"]
 
 
-def test_publish_rejects_non_url(shared):
+def test_publish_rejects_non_url(fixtures_dir):
     with pytest.raises(UsageError):
-        publish_http("/some/dir", pe_store_items(shared))
+        publish_http("/some/dir", pe_store_items(fixtures_dir))
 
 
-def test_uploaded_pdb_keeps_identity(nginx, shared):
-    items = [i for i in pe_store_items(shared) if i.name == "bigage.pdb"]
+def test_uploaded_pdb_keeps_identity(nginx, fixtures_dir):
+    items = [i for i in pe_store_items(fixtures_dir) if i.name == "bigage.pdb"]
     with client() as c:
         publish_http(nginx.url("upload-open/ident"), items, client=c)
     got = nginx.www / "upload-open" / "ident" / BIGAGE[0] / BIGAGE[1] / BIGAGE[0]

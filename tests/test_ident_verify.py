@@ -38,15 +38,15 @@ def assert_one_line_error(proc, *names) -> None:
 
 # -- symtool id ----------------------------------------------------------------------
 
-def test_id_json_store_paths_equal_symstore_exe(shared):
-    inputs = shared / "symstore-exe/inputs"
+def test_id_json_store_paths_equal_symstore_exe(fixtures_dir):
+    inputs = fixtures_dir / "symstore-exe/inputs"
     files = sorted(inputs.iterdir())
     proc = symtool("id", "--json", *files)
     assert proc.returncode == 0, proc.stderr
     recs = {Path(r["path"]).name: r for r in json.loads(proc.stdout)}
     assert set(recs) == {f.name for f in files}
     stored = set()
-    for store in (shared / "symstore-exe/stores").iterdir():
+    for store in (fixtures_dir / "symstore-exe/stores").iterdir():
         for f in store.glob("*/*/*"):
             if f.name == f.parent.parent.name:
                 stored.add(f.relative_to(store).as_posix())
@@ -62,8 +62,8 @@ def test_id_json_store_paths_equal_symstore_exe(shared):
     assert (prog["pdb_guid"], prog["pdb_age"]) == (recs["dummyprog.pdb"]["guid"], recs["dummyprog.pdb"]["age"])
 
 
-def test_id_text_shows_both_ages_and_the_wanted_pdb(shared):
-    proc = symtool("id", shared / "pe-pdb/crash_with_srcsrv.pdb", shared / "pe-pdb/crash.exe")
+def test_id_text_shows_both_ages_and_the_wanted_pdb(fixtures_dir):
+    proc = symtool("id", fixtures_dir / "pe-pdb/crash_with_srcsrv.pdb", fixtures_dir / "pe-pdb/crash.exe")
     assert proc.returncode == 0, proc.stderr
     pdb_line, exe_line = proc.stdout.splitlines()
     assert "crash_with_srcsrv.pdb/3249D99D0C4049318610F4E4FB0B69361/crash_with_srcsrv.pdb" in pdb_line
@@ -83,26 +83,26 @@ def test_id_sample_build(sample_build):
     assert (e["pdb_guid"], e["pdb_age"]) == (p["guid"], p["age"])
 
 
-def test_id_reports_good_files_and_exits_2_for_bad(shared, tmp_path):
+def test_id_reports_good_files_and_exits_2_for_bad(fixtures_dir, tmp_path):
     empty = tmp_path / "empty.pdb"
     empty.write_bytes(b"")
     text = tmp_path / "notes.exe"
     text.write_text("hello")
-    proc = symtool("id", "--json", shared / "pe-pdb/crash.pdb", empty, text, tmp_path / "missing.pdb")
+    proc = symtool("id", "--json", fixtures_dir / "pe-pdb/crash.pdb", empty, text, tmp_path / "missing.pdb")
     assert_one_line_error(proc, empty, text, tmp_path / "missing.pdb")
     (rec,) = json.loads(proc.stdout)
     assert rec["index"] == "3249D99D0C4049318610F4E4FB0B69361"
 
 
-def test_id_hostile_files_one_line_exit_2(shared, tmp_path):
+def test_id_hostile_files_one_line_exit_2(fixtures_dir, tmp_path):
     from test_pdb import hostile_pdbs
     from test_pe import MAY_STILL_READ, hostile_pes
 
     paths = []
-    for name, data in hostile_pdbs(shared).items():
+    for name, data in hostile_pdbs(fixtures_dir).items():
         paths.append(tmp_path / f"{name}.pdb")
         paths[-1].write_bytes(data)
-    for name, data in hostile_pes(shared).items():
+    for name, data in hostile_pes(fixtures_dir).items():
         if name not in MAY_STILL_READ:
             paths.append(tmp_path / f"{name}.exe")
             paths[-1].write_bytes(data)
@@ -114,51 +114,51 @@ def test_id_hostile_files_one_line_exit_2(shared, tmp_path):
 
 # -- verify: library -------------------------------------------------------------------
 
-def test_verify_fixture_pair_by_codeview_name(shared, tmp_path):
+def test_verify_fixture_pair_by_codeview_name(fixtures_dir, tmp_path):
     # The CodeView path (C:\projects\...) does not exist here: found beside the exe by name.
-    shutil.copy(shared / "pe-pdb/crash.exe", tmp_path)
-    shutil.copy(shared / "pe-pdb/crash.pdb", tmp_path)
+    shutil.copy(fixtures_dir / "pe-pdb/crash.exe", tmp_path)
+    shutil.copy(fixtures_dir / "pe-pdb/crash.pdb", tmp_path)
     v = verify_binary(tmp_path / "crash.exe")
     assert v.status == MATCH and v.pdb == str(tmp_path / "crash.pdb")
     assert v.image_id == v.pdb_id == "3249D99D0C4049318610F4E4FB0B69361"
 
 
-def test_srcsrv_info_age_bump_still_matches(shared, tmp_path):
-    shutil.copy(shared / "pe-pdb/crash.exe", tmp_path)
-    shutil.copy(shared / "pe-pdb/crash_with_srcsrv.pdb", tmp_path / "crash.pdb")
+def test_srcsrv_info_age_bump_still_matches(fixtures_dir, tmp_path):
+    shutil.copy(fixtures_dir / "pe-pdb/crash.exe", tmp_path)
+    shutil.copy(fixtures_dir / "pe-pdb/crash_with_srcsrv.pdb", tmp_path / "crash.pdb")
     v = verify_binary(tmp_path / "crash.exe")
     assert v.status == MATCH and (v.pdb_age, v.pdb_info_age) == (1, 4)
 
 
-def test_x64_pair_and_case_insensitive_name(shared, tmp_path):
-    shutil.copy(shared / "pe-pdb/dump_syms_regtest64.exe", tmp_path)
-    shutil.copy(shared / "pe-pdb/dump_syms_regtest64.pdb", tmp_path / "DUMP_SYMS_REGTEST64.PDB")
+def test_x64_pair_and_case_insensitive_name(fixtures_dir, tmp_path):
+    shutil.copy(fixtures_dir / "pe-pdb/dump_syms_regtest64.exe", tmp_path)
+    shutil.copy(fixtures_dir / "pe-pdb/dump_syms_regtest64.pdb", tmp_path / "DUMP_SYMS_REGTEST64.PDB")
     v = verify_binary(tmp_path / "dump_syms_regtest64.exe")
     assert v.status == MATCH and v.image_age == v.pdb_age == 3
 
 
-def test_wrong_pdb_is_guid_mismatch_with_both_sides(shared, tmp_path):
-    shutil.copy(shared / "pe-pdb/crash.exe", tmp_path)
-    shutil.copy(shared / "pe-pdb/dump_syms_regtest64.pdb", tmp_path / "crash.pdb")
+def test_wrong_pdb_is_guid_mismatch_with_both_sides(fixtures_dir, tmp_path):
+    shutil.copy(fixtures_dir / "pe-pdb/crash.exe", tmp_path)
+    shutil.copy(fixtures_dir / "pe-pdb/dump_syms_regtest64.pdb", tmp_path / "crash.pdb")
     v = verify_binary(tmp_path / "crash.exe")
     assert v.status == MISMATCH and v.mismatch == "guid"
     assert "3249D99D-0C40-4931-8610-F4E4FB0B6936" in v.reason and "72E103A8-5CB2-4907-8B76-B2E7C06257B1" in v.reason
 
 
-def test_symstore_inputs_pdb_missing_and_renamed(shared, tmp_path):
+def test_symstore_inputs_pdb_missing_and_renamed(fixtures_dir, tmp_path):
     # dummyprog.exe asks for ConsoleApplication1.pdb; beside it there is only dummyprog.pdb.
-    v = verify_binary(shared / "symstore-exe/inputs/dummyprog.exe")
+    v = verify_binary(fixtures_dir / "symstore-exe/inputs/dummyprog.exe")
     assert v.status == PDB_MISSING and v.pdb_name == "ConsoleApplication1.pdb"
-    assert v.searched == [str(shared / "symstore-exe/inputs/ConsoleApplication1.pdb")]
-    shutil.copy(shared / "symstore-exe/inputs/dummyprog.exe", tmp_path)
-    shutil.copy(shared / "symstore-exe/inputs/dummyprog.pdb", tmp_path / "ConsoleApplication1.pdb")
+    assert v.searched == [str(fixtures_dir / "symstore-exe/inputs/ConsoleApplication1.pdb")]
+    shutil.copy(fixtures_dir / "symstore-exe/inputs/dummyprog.exe", tmp_path)
+    shutil.copy(fixtures_dir / "symstore-exe/inputs/dummyprog.pdb", tmp_path / "ConsoleApplication1.pdb")
     assert verify_binary(tmp_path / "dummyprog.exe").status == MATCH
 
 
-def test_no_codeview_and_unreadable(shared, tmp_path):
+def test_no_codeview_and_unreadable(fixtures_dir, tmp_path):
     from test_pe import patched, pe_layout
 
-    real = (shared / "symstore-exe/inputs/dummyprog.exe").read_bytes()
+    real = (fixtures_dir / "symstore-exe/inputs/dummyprog.exe").read_bytes()
     (tmp_path / "nodebug.exe").write_bytes(patched(real, pe_layout(real)["datadir_debug"], "<II", 0, 0))
     (tmp_path / "garbage.dll").write_bytes(b"MZ" + b"\xff" * 100)
     assert verify_binary(tmp_path / "nodebug.exe").status == NO_CODEVIEW
@@ -273,21 +273,21 @@ def test_verify_errors_and_empty(tmp_path):
     assert proc.returncode == 1 and "no .exe/.dll/.sys" in proc.stderr
 
 
-def test_locate_pdb_prefers_recorded_absolute_path(shared, tmp_path):
+def test_locate_pdb_prefers_recorded_absolute_path(fixtures_dir, tmp_path):
     elsewhere = tmp_path / "pdbs"
     elsewhere.mkdir()
-    shutil.copy(shared / "pe-pdb/crash.pdb", elsewhere / "crash.pdb")
+    shutil.copy(fixtures_dir / "pe-pdb/crash.pdb", elsewhere / "crash.pdb")
     (tmp_path / "bin").mkdir()
-    shutil.copy(shared / "pe-pdb/dump_syms_regtest64.pdb", tmp_path / "bin" / "crash.pdb")
+    shutil.copy(fixtures_dir / "pe-pdb/dump_syms_regtest64.pdb", tmp_path / "bin" / "crash.pdb")
     found, searched = locate_pdb(tmp_path / "bin" / "crash.exe", str(elsewhere / "crash.pdb"))
     assert found == elsewhere / "crash.pdb" and searched[0] == str(elsewhere / "crash.pdb")
     found, searched = locate_pdb(tmp_path / "bin" / "crash.exe", "C:\\build\\crash.pdb")
     assert found == tmp_path / "bin" / "crash.pdb" and len(searched) == (2 if os.name == "nt" else 1)
-    assert read_pe(shared / "pe-pdb/crash.exe").primary_codeview.pdb_name == "crash.pdb"
+    assert read_pe(fixtures_dir / "pe-pdb/crash.exe").primary_codeview.pdb_name == "crash.pdb"
 
 
-def test_verify_paths_dedupes_repeated_arguments(shared, tmp_path):
-    shutil.copy(shared / "pe-pdb/crash.exe", tmp_path)
-    shutil.copy(shared / "pe-pdb/crash.pdb", tmp_path)
+def test_verify_paths_dedupes_repeated_arguments(fixtures_dir, tmp_path):
+    shutil.copy(fixtures_dir / "pe-pdb/crash.exe", tmp_path)
+    shutil.copy(fixtures_dir / "pe-pdb/crash.pdb", tmp_path)
     verdicts = verify_paths([tmp_path / "crash.exe", tmp_path, tmp_path / "crash.exe"])
     assert [v.status for v in verdicts] == [MATCH]

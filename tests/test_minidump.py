@@ -39,8 +39,8 @@ def _reference(path: Path):
 
 
 @pytest.mark.parametrize("name", FIXTURE_DUMPS)
-def test_matches_minidump_package(shared, name):
-    path = shared / "dumps" / name
+def test_matches_minidump_package(fixtures_dir, name):
+    path = fixtures_dir / "dumps" / name
     ours = read_minidump(path)
     ref = _reference(path)
     assert ours.exception is not None
@@ -62,14 +62,14 @@ def test_matches_minidump_package(shared, name):
     assert ours.system.arch == si.ProcessorArchitecture.value
 
 
-def test_windows_crash_dump_identities_match_the_pe(shared):
-    dump = read_minidump(shared / "dumps" / "symbolic-windows-mini.dmp")
+def test_windows_crash_dump_identities_match_the_pe(fixtures_dir):
+    dump = read_minidump(fixtures_dir / "dumps" / "symbolic-windows-mini.dmp")
     assert dump.platform == "windows" and dump.system.cpu == "x86"
     assert dump.exception.code_hex == "C0000005"
     assert dump.exception.parameters == [1, 0x45]  # a write to 0x45
     crash = dump.module_at(dump.exception.address)
     assert crash is not None and crash.file_name == "crash.exe"
-    pe = read_pe(shared / "pe-pdb" / "crash.exe")
+    pe = read_pe(fixtures_dir / "pe-pdb" / "crash.exe")
     assert crash.code_id == pe.code_id.index()
     assert crash.debug_id.index() == pe.primary_codeview.debug_id.index()
     assert crash.pdb_path == pe.primary_codeview.pdb_path
@@ -78,16 +78,16 @@ def test_windows_crash_dump_identities_match_the_pe(shared):
     assert all(m.codeview_kind == "RSDS" and m.debug_id is not None for m in dump.modules)
 
 
-def test_xp_dump(shared):
-    dump = read_minidump(shared / "dumps" / "rm-test.dmp")
+def test_xp_dump(fixtures_dir):
+    dump = read_minidump(fixtures_dir / "dumps" / "rm-test.dmp")
     assert dump.system.os.startswith("Windows NT 5.1.2600")
     assert "Service Pack 2" in dump.system.os
     main = dump.modules[0]
     assert main.file_name == "test_app.exe" and main.pdb_name == "test_app.pdb"
 
 
-def test_linux_dump_is_recognised(shared):
-    dump = read_minidump(shared / "dumps" / "rm-linux-mini.dmp")
+def test_linux_dump_is_recognised(fixtures_dir):
+    dump = read_minidump(fixtures_dir / "dumps" / "rm-linux-mini.dmp")
     assert dump.platform == "linux"
     assert dump.system.platform_id == 0x8201
     assert dump.system.os.startswith("Linux 4.9.60")
@@ -130,8 +130,8 @@ def _read_bytes(data: bytes):
 
 
 @pytest.mark.parametrize("name", FIXTURE_DUMPS)
-def test_every_truncation(shared, name):
-    data = (shared / "dumps" / name).read_bytes()
+def test_every_truncation(fixtures_dir, name):
+    data = (fixtures_dir / "dumps" / name).read_bytes()
     full = read_minidump_file(io.BytesIO(data), "x", len(data))
     for cut in sorted({0, 1, 3, 4, 31, 32, 33, *range(0, len(data), 97)}):
         got = _read_bytes(data[:cut])
@@ -146,8 +146,8 @@ def test_not_a_minidump():
             read_minidump_file(io.BytesIO(data), "x", len(data))
 
 
-def test_hostile_counts_are_bounded(shared):
-    data = bytearray((shared / "dumps" / "symbolic-windows-mini.dmp").read_bytes())
+def test_hostile_counts_are_bounded(fixtures_dir):
+    data = bytearray((fixtures_dir / "dumps" / "symbolic-windows-mini.dmp").read_bytes())
     # Stream count of 2**32-1 and a module count of 2**32-1: refused, not looped over.
     bad = bytearray(data)
     struct.pack_into("<I", bad, 8, 0xFFFFFFFF)
@@ -161,8 +161,8 @@ def test_hostile_counts_are_bounded(shared):
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32 - 1), which=st.sampled_from(FIXTURE_DUMPS), n=st.integers(1, 64))
-def test_mutated_real_dumps(shared, seed, which, n):
-    data = bytearray((shared / "dumps" / which).read_bytes())
+def test_mutated_real_dumps(fixtures_dir, seed, which, n):
+    data = bytearray((fixtures_dir / "dumps" / which).read_bytes())
     rng = random.Random(seed)
     # Mutations concentrated on the header, directory and stream headers, where they matter.
     for _ in range(n):

@@ -161,10 +161,10 @@ def llvm_dbi_age(path) -> int:
     return int(re.search(r"^\s+Age:\s+(\d+)", dbi, re.M).group(1))
 
 
-def symstore_keys(shared: Path) -> dict[str, set[str]]:
+def symstore_keys(fixtures_dir: Path) -> dict[str, set[str]]:
     """file name -> the INDEX directories symstore.exe chose for it, over all fixture stores."""
     keys: dict[str, set[str]] = {}
-    for store in (shared / "symstore-exe" / "stores").iterdir():
+    for store in (fixtures_dir / "symstore-exe" / "stores").iterdir():
         for f in store.glob("*/*/*"):
             if f.is_file() and f.name == f.parent.parent.name:
                 keys.setdefault(f.name, set()).add(f.parent.name)
@@ -174,8 +174,8 @@ def symstore_keys(shared: Path) -> dict[str, set[str]]:
 # -- real PDBs ------------------------------------------------------------------
 
 @pytest.mark.parametrize("rel", FIXTURE_PDBS)
-def test_fixture_pdb_agrees_with_llvm_pdbutil(shared, rel):
-    path = shared / rel
+def test_fixture_pdb_agrees_with_llvm_pdbutil(fixtures_dir, rel):
+    path = fixtures_dir / rel
     info = read_pdb(path)
     want = llvm_summary(path)
     assert info.kind == "pdb" and detect(path) == "pdb"
@@ -189,34 +189,34 @@ def test_fixture_pdb_agrees_with_llvm_pdbutil(shared, rel):
     assert info.bytes_read < 4096  # superblock, two directory entries, two first blocks
 
 
-def test_store_keys_equal_symstore_exe_directories(shared):
-    keys = symstore_keys(shared)
+def test_store_keys_equal_symstore_exe_directories(fixtures_dir):
+    keys = symstore_keys(fixtures_dir)
     checked = 0
     for name, indexes in keys.items():
         if not name.endswith(".pdb"):
             continue
         assert len(indexes) == 1, (name, indexes)
         (index,) = indexes
-        for store in (shared / "symstore-exe" / "stores").iterdir():
+        for store in (fixtures_dir / "symstore-exe" / "stores").iterdir():
             stored = store / name / index / name
             if stored.is_file():
                 assert read_identity(stored).index == index
-        assert read_identity(shared / "symstore-exe" / "inputs" / name).index == index
+        assert read_identity(fixtures_dir / "symstore-exe" / "inputs" / name).index == index
         checked += 1
     assert checked == 3  # bigage (age 10 -> 'a'), dummyprog, dummylib
 
 
-def test_srcsrv_pdb_keeps_dbi_age_and_reports_info_age(shared):
-    plain = read_pdb(shared / "pe-pdb/crash.pdb")
-    indexed = read_pdb(shared / "pe-pdb/crash_with_srcsrv.pdb")
+def test_srcsrv_pdb_keeps_dbi_age_and_reports_info_age(fixtures_dir):
+    plain = read_pdb(fixtures_dir / "pe-pdb/crash.pdb")
+    indexed = read_pdb(fixtures_dir / "pe-pdb/crash_with_srcsrv.pdb")
     assert indexed.info_age == 4 and indexed.age == 1
     assert indexed.index == plain.index == "3249D99D0C4049318610F4E4FB0B69361"
     assert "srcsrv" in indexed.named_streams and "srcsrv" not in plain.named_streams
     assert indexed.named_streams["/names"] == plain.named_streams["/names"]
 
 
-def test_bigage_lowercase_hex_age(shared):
-    assert read_pdb(shared / "symstore-exe/inputs/bigage.pdb").index == "C9A61DDDD7E44353A668E39AC614A7EAa"
+def test_bigage_lowercase_hex_age(fixtures_dir):
+    assert read_pdb(fixtures_dir / "symstore-exe/inputs/bigage.pdb").index == "C9A61DDDD7E44353A668E39AC614A7EAa"
 
 
 def test_sample_build_pdbs_agree_with_llvm(sample_build):
@@ -228,7 +228,7 @@ def test_sample_build_pdbs_agree_with_llvm(sample_build):
             assert (info.guid, info.info_age, info.age) == (want["guid"], want["info_age"], llvm_dbi_age(path))
 
 
-def test_pdbparse_agrees_where_installed(shared):
+def test_pdbparse_agrees_where_installed(fixtures_dir):
     try:
         import pdbparse
     except Exception as err:  # release 1.5 does not install on Python >= 3.12
@@ -237,7 +237,7 @@ def test_pdbparse_agrees_where_installed(shared):
     import pdbparse.info
 
     for rel in FIXTURE_PDBS:
-        path = shared / rel
+        path = fixtures_dir / rel
         # fast_load: pdbparse reads the whole stream directory; only the info
         # and DBI headers are parsed here (its full DBI parse crashes on
         # VS2015 PDBs).
@@ -255,10 +255,10 @@ def _guid_bytes(g) -> bytes:
 
 # -- layouts no fixture has --------------------------------------------------------
 
-def test_relaid_into_scattered_small_pages_agrees_with_llvm(shared, tmp_path):
+def test_relaid_into_scattered_small_pages_agrees_with_llvm(fixtures_dir, tmp_path):
     """crash.pdb's streams re-laid into 512-byte pages in random block order:
     llvm-pdbutil accepts it (one directory map block) and both agree."""
-    src = shared / "pe-pdb/crash.pdb"
+    src = fixtures_dir / "pe-pdb/crash.pdb"
     out = tmp_path / "small.pdb"
     out.write_bytes(build_msf7(pdb_streams(src), 512, shuffle_seed=7))
     info = read_pdb(out)
@@ -269,12 +269,12 @@ def test_relaid_into_scattered_small_pages_agrees_with_llvm(shared, tmp_path):
     assert info.named_streams == read_pdb(src).named_streams
 
 
-def test_directory_map_spanning_several_blocks(shared, tmp_path):
+def test_directory_map_spanning_several_blocks(fixtures_dir, tmp_path):
     """512-byte pages and 30000 extra empty streams: the directory needs 241
     blocks, whose block list needs 2 map blocks listed in the superblock (as
     in big PDBs).  llvm-pdbutil reads only one map block; when it refuses,
     the original PDB (same streams) is the reference."""
-    src = shared / "pe-pdb/dump_syms_regtest64.pdb"
+    src = fixtures_dir / "pe-pdb/dump_syms_regtest64.pdb"
     streams = pdb_streams(src) + [b""] * 30000
     data = build_msf7(streams, 512, shuffle_seed=3)
     n_map = len([x for x in struct.unpack_from("<4I", data, 52) if x])
@@ -320,8 +320,8 @@ def test_msf2_without_dbi_uses_info_age(tmp_path):
     assert read_pdb(out).index == "DEADBEEF1f"
 
 
-def test_pdb_without_dbi_is_keyed_by_guid_alone(shared, tmp_path):
-    streams = pdb_streams(shared / "pe-pdb/crash.pdb")
+def test_pdb_without_dbi_is_keyed_by_guid_alone(fixtures_dir, tmp_path):
+    streams = pdb_streams(fixtures_dir / "pe-pdb/crash.pdb")
     streams[3] = None
     out = tmp_path / "nodbi.pdb"
     out.write_bytes(build_msf7(streams, 4096))
@@ -349,13 +349,13 @@ def _patched(src: bytes, offset: int, fmt: str, *values) -> bytes:
     return bytes(data)
 
 
-def hostile_pdbs(shared) -> dict[str, bytes]:
+def hostile_pdbs(fixtures_dir) -> dict[str, bytes]:
     """Named hostile variants of a real PDB (also used by the CLI tests)."""
-    real = (shared / "symstore-exe/inputs/dummyprog.pdb").read_bytes()  # 512-byte pages
+    real = (fixtures_dir / "symstore-exe/inputs/dummyprog.pdb").read_bytes()  # 512-byte pages
     bs, nblocks = struct.unpack_from("<I", real, 32)[0], struct.unpack_from("<I", real, 40)[0]
     map_block = struct.unpack_from("<I", real, 52)[0]
     dir_block = struct.unpack_from("<I", real, map_block * bs)[0]
-    f, msf = open_msf(shared / "symstore-exe/inputs/dummyprog.pdb")
+    f, msf = open_msf(fixtures_dir / "symstore-exe/inputs/dummyprog.pdb")
     with f:
         info_list = msf._block_list_offset(1)  # where stream 1's first block number sits
     assert info_list + 4 <= bs  # the directory is one block here
@@ -377,8 +377,8 @@ def hostile_pdbs(shared) -> dict[str, bytes]:
     }
 
 
-def test_hostile_pdbs_raise_format_error(shared, tmp_path):
-    for name, data in hostile_pdbs(shared).items():
+def test_hostile_pdbs_raise_format_error(fixtures_dir, tmp_path):
+    for name, data in hostile_pdbs(fixtures_dir).items():
         p = tmp_path / f"{name}.pdb"
         p.write_bytes(data)
         with pytest.raises(FormatError) as err:
@@ -386,9 +386,9 @@ def test_hostile_pdbs_raise_format_error(shared, tmp_path):
         assert str(p) in str(err.value), name
 
 
-def test_read_stream_refuses_stream_larger_than_file(shared, tmp_path):
-    real = (shared / "symstore-exe/inputs/dummyprog.pdb").read_bytes()
-    f, msf = open_msf(shared / "symstore-exe/inputs/dummyprog.pdb")
+def test_read_stream_refuses_stream_larger_than_file(fixtures_dir, tmp_path):
+    real = (fixtures_dir / "symstore-exe/inputs/dummyprog.pdb").read_bytes()
+    f, msf = open_msf(fixtures_dir / "symstore-exe/inputs/dummyprog.pdb")
     with f:
         blocks = msf.stream_blocks(3)
     # Stream 3's size says 1 GiB: its block list would repeat blocks to fill it.

@@ -55,31 +55,31 @@ def assert_agrees_with_readobj(path) -> None:
 
 
 @pytest.mark.parametrize("rel", FIXTURE_PES)
-def test_fixture_pe_agrees_with_llvm_readobj(shared, rel):
-    assert detect(shared / rel) == "pe"
-    assert_agrees_with_readobj(shared / rel)
+def test_fixture_pe_agrees_with_llvm_readobj(fixtures_dir, rel):
+    assert detect(fixtures_dir / rel) == "pe"
+    assert_agrees_with_readobj(fixtures_dir / rel)
 
 
-def test_pe_store_keys_equal_symstore_exe_directories(shared):
-    store = shared / "symstore-exe/stores/pe_store"
+def test_pe_store_keys_equal_symstore_exe_directories(fixtures_dir):
+    store = fixtures_dir / "symstore-exe/stores/pe_store"
     checked = 0
     for name in ("dummyprog.exe", "dummylib.dll"):
         (entry,) = list((store / name).iterdir())
         assert read_identity(entry / name).index == entry.name
-        assert read_pe(shared / "symstore-exe/inputs" / name).index == entry.name
+        assert read_pe(fixtures_dir / "symstore-exe/inputs" / name).index == entry.name
         checked += 1
     assert checked == 2
-    assert read_pe(shared / "symstore-exe/inputs/dummyprog.exe").index == "5617D4FE8000"
+    assert read_pe(fixtures_dir / "symstore-exe/inputs/dummyprog.exe").index == "5617D4FE8000"
 
 
-def test_fixture_details(shared):
-    crash = read_pe(shared / "pe-pdb/crash.exe")
+def test_fixture_details(fixtures_dir):
+    crash = read_pe(fixtures_dir / "pe-pdb/crash.exe")
     assert crash.machine_name == "x86" and not crash.is_64 and not crash.is_dll
     cv = crash.primary_codeview
     assert cv.pdb_name == "crash.pdb" and cv.debug_id.index() == "3249D99D0C4049318610F4E4FB0B69361"
-    x64 = read_pe(shared / "pe-pdb/dump_syms_regtest64.exe")
+    x64 = read_pe(fixtures_dir / "pe-pdb/dump_syms_regtest64.exe")
     assert x64.machine_name == "x64" and x64.is_64 and x64.primary_codeview.debug_id.age == 3
-    assert read_pe(shared / "symstore-exe/inputs/dummylib.dll").is_dll
+    assert read_pe(fixtures_dir / "symstore-exe/inputs/dummylib.dll").is_dll
 
 
 def test_sample_build_exes_agree_with_llvm_readobj(sample_build):
@@ -139,8 +139,8 @@ def patched(data: bytes, offset: int, fmt: str, *values) -> bytes:
     return bytes(out)
 
 
-def hostile_pes(shared) -> dict[str, bytes]:
-    real = (shared / "pe-pdb/crash.exe").read_bytes()
+def hostile_pes(fixtures_dir) -> dict[str, bytes]:
+    real = (fixtures_dir / "pe-pdb/crash.exe").read_bytes()
     lay = pe_layout(real)
     cv = lay["cv_entry"]
     return {
@@ -166,8 +166,8 @@ def hostile_pes(shared) -> dict[str, bytes]:
 MAY_STILL_READ = {"random-after-headers", "num-sections-huge"}
 
 
-def test_hostile_pes_raise_format_error(shared, tmp_path):
-    for name, data in hostile_pes(shared).items():
+def test_hostile_pes_raise_format_error(fixtures_dir, tmp_path):
+    for name, data in hostile_pes(fixtures_dir).items():
         p = tmp_path / f"{name}.exe"
         p.write_bytes(data)
         if name in MAY_STILL_READ:
@@ -181,15 +181,15 @@ def test_hostile_pes_raise_format_error(shared, tmp_path):
         assert str(p) in str(err.value), name
 
 
-def test_codeview_off_its_section_is_named(shared):
-    data = hostile_pes(shared)["codeview-off-its-section"]
+def test_codeview_off_its_section_is_named(fixtures_dir):
+    data = hostile_pes(fixtures_dir)["codeview-off-its-section"]
     with pytest.raises(FormatError, match="runs off its section .rdata"):
         read_pe_bytes(data, "x.exe")
 
 
-def test_nb10_record(shared):
+def test_nb10_record(fixtures_dir):
     """An NB10 record (PDB 2.0 era) written over the RSDS record of a real image."""
-    real = (shared / "symstore-exe/inputs/dummyprog.exe").read_bytes()
+    real = (fixtures_dir / "symstore-exe/inputs/dummyprog.exe").read_bytes()
     lay = pe_layout(real)
     size = struct.unpack_from("<I", real, lay["cv_entry"] + 16)[0]
     ptr = struct.unpack_from("<I", real, lay["cv_entry"] + 24)[0]
@@ -204,8 +204,8 @@ def test_nb10_record(shared):
     assert size > len(record)
 
 
-def test_unknown_codeview_signature_is_skipped_not_misread(shared):
-    real = (shared / "symstore-exe/inputs/dummyprog.exe").read_bytes()
+def test_unknown_codeview_signature_is_skipped_not_misread(fixtures_dir):
+    real = (fixtures_dir / "symstore-exe/inputs/dummyprog.exe").read_bytes()
     lay = pe_layout(real)
     ptr = struct.unpack_from("<I", real, lay["cv_entry"] + 24)[0]
     info = read_pe_bytes(real[:ptr] + b"NB11" + real[ptr + 4:])
@@ -213,19 +213,19 @@ def test_unknown_codeview_signature_is_skipped_not_misread(shared):
     assert info.primary_codeview is None
 
 
-def test_image_without_debug_directory(shared):
-    real = (shared / "symstore-exe/inputs/dummyprog.exe").read_bytes()
+def test_image_without_debug_directory(fixtures_dir):
+    real = (fixtures_dir / "symstore-exe/inputs/dummyprog.exe").read_bytes()
     lay = pe_layout(real)
     info = read_pe_bytes(patched(real, lay["datadir_debug"], "<II", 0, 0))
     assert info.codeview == [] and info.index == "5617D4FE8000"
 
 
-def test_detect_ignores_extension(shared, tmp_path):
+def test_detect_ignores_extension(fixtures_dir, tmp_path):
     renamed = tmp_path / "driver.sys.bak"
-    renamed.write_bytes((shared / "pe-pdb/crash.exe").read_bytes())
+    renamed.write_bytes((fixtures_dir / "pe-pdb/crash.exe").read_bytes())
     assert detect(renamed) == "pe"
     pdb_named_exe = tmp_path / "looks.exe"
-    pdb_named_exe.write_bytes((shared / "pe-pdb/crash.pdb").read_bytes())
+    pdb_named_exe.write_bytes((fixtures_dir / "pe-pdb/crash.pdb").read_bytes())
     assert read_identity(pdb_named_exe).kind == "pdb"
     dos = tmp_path / "dos.exe"
     dos.write_bytes(b"MZ" + b"\0" * 62 + b"\0" * 64)

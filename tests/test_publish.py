@@ -83,8 +83,8 @@ def test_mismatched_pair_refused(sample_build, tmp_path):
     assert out["transaction"] is None
 
 
-def test_cli_summary_and_store_commands(shared, tmp_path):
-    inputs = shared / "symstore-exe" / "inputs"
+def test_cli_summary_and_store_commands(fixtures_dir, tmp_path):
+    inputs = fixtures_dir / "symstore-exe" / "inputs"
     store = str(tmp_path / "s")
     res = _cli("publish", str(inputs / "bigage.pdb"), str(inputs / "dummyprog.pdb"), "--store", store,
                "--product", "p", "--version", "1", "--comment", "c")
@@ -104,10 +104,10 @@ def test_cli_summary_and_store_commands(shared, tmp_path):
     assert _cli("store", "prune", "--store", store).exit_code == 2
 
 
-def test_compress_checked_with_cabextract_and_gcab(shared, tmp_path):
+def test_compress_checked_with_cabextract_and_gcab(fixtures_dir, tmp_path):
     cabextract = need_tool("cabextract")
     gcab = need_tool("gcab")
-    inputs = shared / "symstore-exe" / "inputs"
+    inputs = fixtures_dir / "symstore-exe" / "inputs"
     store = tmp_path / "s"
     rep = publish(str(store), [inputs / "dummyprog.pdb", inputs / "dummyprog.exe"], PublishOptions(compress=True))
     assert [f.stored_as for f in rep.files] == ["compressed", "compressed"]
@@ -130,18 +130,18 @@ def test_compress_checked_with_cabextract_and_gcab(shared, tmp_path):
     assert not verify_store(store).findings
 
 
-def test_compress_over_cab_limit_stored_plain(shared, tmp_path, monkeypatch):
+def test_compress_over_cab_limit_stored_plain(fixtures_dir, tmp_path, monkeypatch):
     from symtool.formats import cab
 
     monkeypatch.setattr(cab, "MAX_CAB_INPUT", 1000)
-    rep = publish(str(tmp_path / "s"), [shared / "symstore-exe" / "inputs" / "dummyprog.pdb"],
+    rep = publish(str(tmp_path / "s"), [fixtures_dir / "symstore-exe" / "inputs" / "dummyprog.pdb"],
                   PublishOptions(compress=True))
     assert rep.files[0].stored_as == "plain"
     assert any("CAB limit" in n for n in rep.notes)
 
 
-def test_pointer(shared, tmp_path):
-    src = shared / "symstore-exe" / "inputs" / "dummyprog.pdb"
+def test_pointer(fixtures_dir, tmp_path):
+    src = fixtures_dir / "symstore-exe" / "inputs" / "dummyprog.pdb"
     store = tmp_path / "s"
     rep = publish(str(store), [src], PublishOptions(pointer=True))
     ptr = store / "dummyprog.pdb" / "F6301B4562FE4B4DB691192733ECE6B71" / "file.ptr"
@@ -153,9 +153,9 @@ def test_pointer(shared, tmp_path):
     assert not verify_store(store).findings
 
 
-def test_pypi_symstore_interop(shared, tmp_path):
+def test_pypi_symstore_interop(fixtures_dir, tmp_path):
     symstore = pytest.importorskip("symstore", reason="needs the PyPI symstore package (test extras)")
-    inputs = shared / "symstore-exe" / "inputs"
+    inputs = fixtures_dir / "symstore-exe" / "inputs"
     store = tmp_path / "s"
     t1 = publish(str(store), [inputs / "bigage.pdb", inputs / "dummyprog.pdb"], PublishOptions(product="ours")).transaction
     # The PyPI package adds to the store symtool made...
@@ -183,9 +183,9 @@ def test_pypi_symstore_interop(shared, tmp_path):
     assert "0000000002" not in adm.Admin(store).live()
 
 
-def test_pypi_symstore_adds_to_store_symtool_made_cli(shared, tmp_path):
+def test_pypi_symstore_adds_to_store_symtool_made_cli(fixtures_dir, tmp_path):
     pytest.importorskip("symstore", reason="needs the PyPI symstore package (test extras)")
-    inputs = shared / "symstore-exe" / "inputs"
+    inputs = fixtures_dir / "symstore-exe" / "inputs"
     store = tmp_path / "s"
     publish(str(store), [inputs / "bigage.pdb"], PublishOptions())
     proc = subprocess.run([sys.executable, "-c", "from symstore.command_line import main; main()",
@@ -195,7 +195,7 @@ def test_pypi_symstore_adds_to_store_symtool_made_cli(shared, tmp_path):
     assert publish(str(store), [inputs / "dummylib.dll"], PublishOptions()).transaction == "0000000003"
 
 
-def test_http_store_dispatch(shared, tmp_path, monkeypatch):
+def test_http_store_dispatch(fixtures_dir, tmp_path, monkeypatch):
     import symtool.store.http as http
 
     seen = {}
@@ -205,7 +205,7 @@ def test_http_store_dispatch(shared, tmp_path, monkeypatch):
         return [{"key": i.key, "status": "uploaded"} for i in items]
 
     monkeypatch.setattr(http, "publish_http", fake)
-    rep = publish("http://127.0.0.1:9/sym", [shared / "symstore-exe" / "inputs" / "dummyprog.pdb"], PublishOptions())
+    rep = publish("http://127.0.0.1:9/sym", [fixtures_dir / "symstore-exe" / "inputs" / "dummyprog.pdb"], PublishOptions())
     assert seen["keys"] == ["dummyprog.pdb/F6301B4562FE4B4DB691192733ECE6B71/dummyprog.pdb"]
     assert [f.status for f in rep.files] == ["uploaded"]
 

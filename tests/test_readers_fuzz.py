@@ -12,14 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import SHARED
+from conftest import FIXTURES_DIR
 from symtool.errors import FormatError
 from symtool.formats.detect import sniff
 from symtool.formats.pdb import Msf, read_pdb_file
 from symtool.formats.binio import BoundedReader
 from symtool.formats.pe import read_pe_bytes
 
-pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/fixtures not found")
 
 # Example counts keep each test well under ~20 s on a loaded 2-core machine
 # (pefile parses headers in pure Python: ~50 ms per image).
@@ -32,7 +31,7 @@ INTERESTING_U32 = [0, 1, 2, 0x7F, 0x100, 0x200, 0x1000, 0xFFFF, 0x10000, 0x7FFFF
 
 
 def _load(rel: str) -> bytes:
-    return (SHARED / rel).read_bytes() if SHARED.is_dir() else b""
+    return (FIXTURES_DIR / rel).read_bytes()
 
 
 PDBS = {rel: _load(rel) for rel in (

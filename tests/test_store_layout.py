@@ -15,7 +15,7 @@ from symtool.store import admin as adm
 from symtool.store.identify import identify
 from symtool.store.publish import PublishOptions, collect, publish, publish_local
 
-# The adds that made each fixture store (../shared/fixtures/SOURCES.md), in order.
+# The adds that made each fixture store (tests/fixtures/README.md), in order.
 REPLAY = {
     "new_store": [(["bigage.pdb", "dummyprog.pdb"], "dummyprod", "")],
     "pe_store": [(["bigage.pdb", "dummyprog.pdb"], "dummyprod", ""), (["dummylib.pdb"], "dummylib", ""),
@@ -25,13 +25,13 @@ REPLAY = {
 
 
 @pytest.mark.parametrize("name", sorted(REPLAY))
-def test_replay_matches_symstore_exe(name, shared, tmp_path):
-    inputs = shared / "symstore-exe" / "inputs"
+def test_replay_matches_symstore_exe(name, fixtures_dir, tmp_path):
+    inputs = fixtures_dir / "symstore-exe" / "inputs"
     ours = tmp_path / name
     for files, product, version in REPLAY[name]:
         rep = publish(str(ours), [inputs / f for f in files], PublishOptions(product=product, version=version))
         assert rep.transaction is not None
-    theirs = shared / "symstore-exe" / "stores" / name
+    theirs = fixtures_dir / "symstore-exe" / "stores" / name
     a, b = tree(theirs), tree(ours)
     assert sorted(a) == sorted(b)
     for rel in a:
@@ -41,8 +41,8 @@ def test_replay_matches_symstore_exe(name, shared, tmp_path):
             assert a[rel].read_bytes() == b[rel].read_bytes(), rel
 
 
-def test_pub_pri_bin_kinds(shared):
-    inputs = shared / "symstore-exe" / "inputs"
+def test_pub_pri_bin_kinds(fixtures_dir):
+    inputs = fixtures_dir / "symstore-exe" / "inputs"
     kinds = {p.name: identify(p).kind for p in inputs.iterdir()}
     # What symstore.exe wrote into the fixtures' refs.ptr files.
     assert kinds == {"bigage.pdb": "pub", "dummylib.pdb": "pub", "dummyprog.pdb": "pri",
@@ -106,30 +106,30 @@ def test_txn_file_reader_never_crashes(tmp_path_factory, data):
     assert all("/" not in e.name and "\\" not in e.name for e in entries)
 
 
-def test_collect_refuses_non_debug_files(tmp_path, shared):
+def test_collect_refuses_non_debug_files(tmp_path, fixtures_dir):
     junk = tmp_path / "notes.txt"
     junk.write_text("hello")
-    col = collect([junk, tmp_path / "missing.pdb", shared / "pe-pdb" / "crash.pdb"])
+    col = collect([junk, tmp_path / "missing.pdb", fixtures_dir / "pe-pdb" / "crash.pdb"])
     assert [i.name for i in col.items] == ["crash.pdb"]
     assert {r.name for r in col.refused} == {"notes.txt", "missing.pdb"}
 
 
-def test_reserved_names_refused(tmp_path, shared):
+def test_reserved_names_refused(tmp_path, fixtures_dir):
     pdb = tmp_path / "pingme.txt"
-    pdb.write_bytes((shared / "symstore-exe" / "inputs" / "dummyprog.pdb").read_bytes())
+    pdb.write_bytes((fixtures_dir / "symstore-exe" / "inputs" / "dummyprog.pdb").read_bytes())
     rep = publish(str(tmp_path / "s"), [pdb], PublishOptions())
     assert [f.status for f in rep.files] == ["refused"]
     assert rep.transaction is None
 
 
-def test_two_tier(tmp_path, shared):
+def test_two_tier(tmp_path, fixtures_dir):
     from symtool.store.admin import init_store
     from symtool.store.layout import lookup
     from symtool.store.repair import verify_store
 
     store = tmp_path / "s"
     init_store(store, two_tier=True)
-    rep = publish(str(store), [shared / "symstore-exe" / "inputs" / "dummyprog.pdb"], PublishOptions())
+    rep = publish(str(store), [fixtures_dir / "symstore-exe" / "inputs" / "dummyprog.pdb"], PublishOptions())
     assert (store / "du" / "dummyprog.pdb" / "F6301B4562FE4B4DB691192733ECE6B71" / "dummyprog.pdb").is_file()
     assert lookup(store, "dummyprog.pdb", "F6301B4562FE4B4DB691192733ECE6B71") is not None
     assert not verify_store(store).unresolved
@@ -140,19 +140,19 @@ def test_two_tier(tmp_path, shared):
     assert not verify_store(store).unresolved
 
 
-def test_dry_run_writes_nothing(tmp_path, shared):
+def test_dry_run_writes_nothing(tmp_path, fixtures_dir):
     store = tmp_path / "s"
-    rep = publish(str(store), [shared / "pe-pdb" / "crash.pdb"], PublishOptions(dry_run=True))
+    rep = publish(str(store), [fixtures_dir / "pe-pdb" / "crash.pdb"], PublishOptions(dry_run=True))
     assert [f.status for f in rep.files] == ["would-add"]
     assert not store.exists()
 
 
-def test_same_key_other_bytes_replaces(tmp_path, shared):
+def test_same_key_other_bytes_replaces(tmp_path, fixtures_dir):
     store = tmp_path / "s"
-    publish(str(store), [shared / "pe-pdb" / "crash.pdb"], PublishOptions())
+    publish(str(store), [fixtures_dir / "pe-pdb" / "crash.pdb"], PublishOptions())
     other = tmp_path / "x" / "crash.pdb"
     other.parent.mkdir()
-    other.write_bytes((shared / "pe-pdb" / "crash_with_srcsrv.pdb").read_bytes())
+    other.write_bytes((fixtures_dir / "pe-pdb" / "crash_with_srcsrv.pdb").read_bytes())
     rep = publish(str(store), [other], PublishOptions())
     assert rep.files[0].status == "added"
     stored = store / "crash.pdb" / "3249D99D0C4049318610F4E4FB0B69361" / "crash.pdb"
@@ -161,18 +161,18 @@ def test_same_key_other_bytes_replaces(tmp_path, shared):
     assert [ln[:10] for ln in lines] == ["0000000001", "0000000002"]
 
 
-def test_existing_name_dir_case_reused(tmp_path, shared):
+def test_existing_name_dir_case_reused(tmp_path, fixtures_dir):
     store = tmp_path / "s"
-    publish(str(store), [shared / "pe-pdb" / "crash.pdb"], PublishOptions())
+    publish(str(store), [fixtures_dir / "pe-pdb" / "crash.pdb"], PublishOptions())
     upper = tmp_path / "u" / "CRASH.PDB"
     upper.parent.mkdir()
-    upper.write_bytes((shared / "pe-pdb" / "crash.pdb").read_bytes())
+    upper.write_bytes((fixtures_dir / "pe-pdb" / "crash.pdb").read_bytes())
     rep = publish(str(store), [upper], PublishOptions())
     assert rep.files[0].status == "present"
     assert sorted(p.name for p in store.iterdir()) == ["000Admin", "crash.pdb", "pingme.txt"]
 
 
-def test_publish_local_needs_valid_fields(tmp_path, shared):
-    item = identify(shared / "pe-pdb" / "crash.pdb")
+def test_publish_local_needs_valid_fields(tmp_path, fixtures_dir):
+    item = identify(fixtures_dir / "pe-pdb" / "crash.pdb")
     with pytest.raises(FormatError):
         publish_local(tmp_path / "s", [item], PublishOptions(product='a"b'))

@@ -32,9 +32,9 @@ def _worker(store: str, shared_pdb: str, own: list[str], out) -> None:
     out.put(ids)
 
 
-def test_eight_publishers_fifty_each(tmp_path, shared):
-    src = shared / "symstore-exe" / "inputs" / "dummylib.pdb"
-    common = shared / "symstore-exe" / "inputs" / "dummyprog.pdb"
+def test_eight_publishers_fifty_each(tmp_path, fixtures_dir):
+    src = fixtures_dir / "symstore-exe" / "inputs" / "dummylib.pdb"
+    common = fixtures_dir / "symstore-exe" / "inputs" / "dummyprog.pdb"
     files = tmp_path / "files"
     files.mkdir()
     per_worker = []
@@ -66,8 +66,8 @@ def test_eight_publishers_fifty_each(tmp_path, shared):
     assert not (store / "000Admin" / LOCK_NAME).exists()
 
 
-def test_sigkill_during_publish_then_repair(tmp_path, shared):
-    src = shared / "pe-pdb" / "crash.pdb"
+def test_sigkill_during_publish_then_repair(tmp_path, fixtures_dir):
+    src = fixtures_dir / "pe-pdb" / "crash.pdb"
     files = tmp_path / "files"
     files.mkdir()
     # Enough bytes that kills land in the copy phase as well as in the locked section.
@@ -104,9 +104,9 @@ def test_sigkill_during_publish_then_repair(tmp_path, shared):
             assert (store / e.name / e.index / e.name).is_file()
 
 
-def test_repair_rolls_back_uncommitted_and_removes_temp(tmp_path, shared):
+def test_repair_rolls_back_uncommitted_and_removes_temp(tmp_path, fixtures_dir):
     store = tmp_path / "s"
-    pdb = shared / "symstore-exe" / "inputs" / "dummyprog.pdb"
+    pdb = fixtures_dir / "symstore-exe" / "inputs" / "dummyprog.pdb"
     publish(str(store), [pdb], PublishOptions())
     # Simulate a publisher killed after its transaction file and refs line, before server.txt.
     idx = store / "dummyprog.pdb" / "F6301B4562FE4B4DB691192733ECE6B71"
@@ -128,9 +128,9 @@ def test_repair_rolls_back_uncommitted_and_removes_temp(tmp_path, shared):
     assert publish(str(store), [pdb], PublishOptions()).transaction == "0000000002"
 
 
-def test_repair_completes_committed_transaction(tmp_path, shared):
+def test_repair_completes_committed_transaction(tmp_path, fixtures_dir):
     store = tmp_path / "s"
-    pdb = shared / "symstore-exe" / "inputs" / "dummyprog.pdb"
+    pdb = fixtures_dir / "symstore-exe" / "inputs" / "dummyprog.pdb"
     publish(str(store), [pdb], PublishOptions())
     publish(str(store), [pdb], PublishOptions())
     # Killed after server.txt, before history.txt and lastid.txt.
@@ -179,7 +179,7 @@ def test_lock_of_other_host_stale_by_age(tmp_path, monkeypatch):
         assert lk.broke_stale
 
 
-def test_hostile_transaction_file_cannot_delete_outside(tmp_path, shared):
+def test_hostile_transaction_file_cannot_delete_outside(tmp_path, fixtures_dir):
     store = tmp_path / "store"
     outside = tmp_path / "victim"
     outside.mkdir()
@@ -187,7 +187,7 @@ def test_hostile_transaction_file_cannot_delete_outside(tmp_path, shared):
     victim_idx = outside / "precious.pdb" / "C9A61DDDD7E44353A668E39AC614A7EAa"
     victim_idx.mkdir(parents=True)
     (victim_idx / "precious.pdb").write_bytes(b"keep me too")
-    rep = publish(str(store), [shared / "symstore-exe" / "inputs" / "dummyprog.pdb"], PublishOptions())
+    rep = publish(str(store), [fixtures_dir / "symstore-exe" / "inputs" / "dummyprog.pdb"], PublishOptions())
     # Someone edits the transaction file to point at things outside the store...
     hostile = [
         '"..\\C9A61DDDD7E44353A668E39AC614A7EAa","x"',
@@ -210,8 +210,8 @@ def test_hostile_transaction_file_cannot_delete_outside(tmp_path, shared):
     assert not (store / "dummyprog.pdb").exists()
 
 
-def test_delete_keeps_files_other_transactions_reference(tmp_path, shared):
-    inputs = shared / "symstore-exe" / "inputs"
+def test_delete_keeps_files_other_transactions_reference(tmp_path, fixtures_dir):
+    inputs = fixtures_dir / "symstore-exe" / "inputs"
     store = tmp_path / "s"
     t1 = publish(str(store), [inputs / "bigage.pdb", inputs / "dummyprog.pdb"], PublishOptions(product="a")).transaction
     t2 = publish(str(store), [inputs / "dummyprog.pdb"], PublishOptions(product="b")).transaction
@@ -237,11 +237,11 @@ def test_delete_keeps_files_other_transactions_reference(tmp_path, shared):
         delete_transactions(store, [t2])
 
 
-def test_prune_keep_last(tmp_path, shared):
+def test_prune_keep_last(tmp_path, fixtures_dir):
     from symtool.store.manage import prune
 
     store = tmp_path / "s"
-    pdb = shared / "symstore-exe" / "inputs" / "dummyprog.pdb"
+    pdb = fixtures_dir / "symstore-exe" / "inputs" / "dummyprog.pdb"
     for _ in range(5):
         publish(str(store), [pdb], PublishOptions())
     rep = prune(store, keep_last=2)

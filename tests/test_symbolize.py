@@ -125,17 +125,17 @@ def test_demangle_rust_legacy():
 
 # --- the shared MSVC fixture ------------------------------------------------------------------------
 
-def test_fault_address_of_the_windows_dump(shared, tmp_path):
+def test_fault_address_of_the_windows_dump(fixtures_dir, tmp_path):
     """The access violation in symbolic-windows-mini.dmp: crash.exe+0x2a3d, every frame as llvm-symbolizer."""
     from symtool.formats.minidump import read_minidump
 
-    dump = read_minidump(shared / "dumps" / "symbolic-windows-mini.dmp")
+    dump = read_minidump(fixtures_dir / "dumps" / "symbolic-windows-mini.dmp")
     module = dump.module_at(dump.exception.address)
     rva = dump.exception.address - module.base
-    exe = _copy_pair(tmp_path, shared / "pe-pdb" / "crash.exe", shared / "pe-pdb" / "crash.pdb")
+    exe = _copy_pair(tmp_path, fixtures_dir / "pe-pdb" / "crash.exe", fixtures_dir / "pe-pdb" / "crash.pdb")
     base, _sections = _image(exe)
     (oracle,) = _llvm(exe, [base + rva])
-    with PdbSymbolizer(shared / "pe-pdb" / "crash.pdb") as sym:
+    with PdbSymbolizer(fixtures_dir / "pe-pdb" / "crash.pdb") as sym:
         ours = sym.symbolize(rva)
     assert ours is not None and len(ours.frames) == len(oracle["Symbol"]) >= 2
     for lf, of in zip(oracle["Symbol"], ours.frames):
@@ -143,16 +143,16 @@ def test_fault_address_of_the_windows_dump(shared, tmp_path):
     assert ours.function == "?A0xc3a0617d::crash" and ours.line == oracle["Symbol"][0]["Line"]
 
 
-def test_crash_exe_text_section_against_llvm(shared, tmp_path):
+def test_crash_exe_text_section_against_llvm(fixtures_dir, tmp_path):
     """Every 7th byte of crash.exe's .text.  Outermost frames (function, file, line) agree
     everywhere llvm-symbolizer answers; inline frames agree where LLVM 14 reads them right."""
-    exe = _copy_pair(tmp_path, shared / "pe-pdb" / "crash.exe", shared / "pe-pdb" / "crash.pdb")
+    exe = _copy_pair(tmp_path, fixtures_dir / "pe-pdb" / "crash.exe", fixtures_dir / "pe-pdb" / "crash.pdb")
     base, sections = _image(exe)
     _name, va, size = next(s for s in sections if s[0] == b".text")
     rvas = list(range(va, va + size, 7))
     oracle = _llvm(exe, [base + r for r in rvas])
     outer = inner = answered = 0
-    with PdbSymbolizer(shared / "pe-pdb" / "crash.pdb") as sym:
+    with PdbSymbolizer(fixtures_dir / "pe-pdb" / "crash.pdb") as sym:
         for rva in rvas:
             # Every inlinee is named, including the cross-module ids (0x8000xxxx resolved through
             # CROSSSCOPEIMPORTS/EXPORTS) on which llvm-symbolizer 14 crashes.
@@ -173,15 +173,15 @@ def test_crash_exe_text_section_against_llvm(shared, tmp_path):
     assert inner >= answered * 0.8, (inner, answered)
 
 
-def test_rva_outside_sections(shared):
-    with PdbSymbolizer(shared / "pe-pdb" / "crash.pdb") as sym:
+def test_rva_outside_sections(fixtures_dir):
+    with PdbSymbolizer(fixtures_dir / "pe-pdb" / "crash.pdb") as sym:
         assert sym.symbolize(0x10_0000_0000) is None
         assert sym.rva_to_section(0) is None
 
 
-def test_not_a_pdb(shared):
+def test_not_a_pdb(fixtures_dir):
     with pytest.raises(FormatError):
-        PdbSymbolizer(shared / "pe-pdb" / "crash.exe")
+        PdbSymbolizer(fixtures_dir / "pe-pdb" / "crash.exe")
 
 
 # --- real Rust builds ----------------------------------------------------------------------------------
@@ -287,8 +287,8 @@ def test_inline_frames_of_a_line_tables_only_build(inline_build, tmp_path):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 200))
-def test_mutated_pdb_never_escapes(shared, tmp_path_factory, seed, n):
-    data = bytearray((shared / "pe-pdb" / "crash.pdb").read_bytes())
+def test_mutated_pdb_never_escapes(fixtures_dir, tmp_path_factory, seed, n):
+    data = bytearray((fixtures_dir / "pe-pdb" / "crash.pdb").read_bytes())
     rng = random.Random(seed)
     for _ in range(n):
         data[rng.randrange(len(data))] = rng.randrange(256)
@@ -302,8 +302,8 @@ def test_mutated_pdb_never_escapes(shared, tmp_path_factory, seed, n):
         pass
 
 
-def test_truncated_pdb(shared, tmp_path):
-    data = (shared / "pe-pdb" / "crash.pdb").read_bytes()
+def test_truncated_pdb(fixtures_dir, tmp_path):
+    data = (fixtures_dir / "pe-pdb" / "crash.pdb").read_bytes()
     for cut in (0, 100, 4096, 65536, len(data) // 2, len(data) - 1):
         path = tmp_path / f"cut{cut}.pdb"
         path.write_bytes(data[:cut])
