@@ -24,7 +24,10 @@ if not defined WS set "WS=%CD%"
 if not defined WINDBG set "WINDBG=windbg.exe"
 set "OUT=%LOCALAPPDATA%\symtool\env"
 
-symtool env "%WS%" --write "%OUT%" >nul || exit /b 2
+rem Not `|| exit /b 2`: some cmd implementations (Wine's before 9.0) run the right
+rem side of || whatever the exit code; errorlevel works in every one.
+symtool env "%WS%" --write "%OUT%" >nul
+if errorlevel 1 exit /b 2
 
 rem for /f reads lines of any length (set /p stops near 1 KB); %%l is not re-expanded.
 for /f "usebackq delims=" %%l in ("%OUT%\symbols.path") do set "_NT_SYMBOL_PATH=%%l"

@@ -1,4 +1,4 @@
-from symtool.cli import main
+from symtool.main import main
 
 if __name__ == "__main__":
     main()

@@ -53,3 +53,35 @@ class NotFoundError(SymtoolError):
     """What was asked for exists nowhere we looked (a finding, not bad input)."""
 
     exit_code = 1
+
+
+# Exit statuses, one rule for every command (README "Exit codes and errors").
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def exit_status(err: BaseException) -> "tuple[int, str | None]":
+    """The exit code and the one line to print for an exception that reached the CLI.
+
+    The only place that maps errors to exit codes: the typer commands and the
+    typer-free ``symtool env`` path both call it.  Returns ``None`` as the
+    message when nothing should be printed (a closed pipe).  Exceptions not
+    listed here are bugs and are re-raised by the caller.
+    """
+    if isinstance(err, SymtoolError):
+        return err.exit_code, str(err)
+    if isinstance(err, KeyboardInterrupt):
+        return EXIT_INTERRUPTED, "interrupted"
+    if isinstance(err, BrokenPipeError):
+        # `symtool id ... | head`: the reader went away; stop quietly.
+        return EXIT_OK, None
+    if isinstance(err, OSError):
+        where = err.filename if err.filename is not None else ""
+        text = err.strerror or str(err)
+        return EXIT_BAD_INPUT, f"{where}: {text}" if where else text
+    raise TypeError(f"no exit status for {type(err).__name__}")
+
+
+HANDLED = (SymtoolError, KeyboardInterrupt, OSError)

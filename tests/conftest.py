@@ -88,6 +88,44 @@ def sample_build(tmp_path_factory) -> SampleBuild:
     return SampleBuild(ws, target, TRIPLE)
 
 
+@dataclass
+class WineCmd:
+    """Wine's cmd.exe, a batch interpreter nobody here wrote, in a private prefix."""
+
+    prefix: Path
+
+    def env(self, **extra: str) -> dict[str, str]:
+        # Wine hands the Unix environment to Windows programs: start from a
+        # minimal one so nothing from the test run leaks into the batch file.
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.prefix.parent),
+               "WINEPREFIX": str(self.prefix), "WINEDEBUG": "-all", "LANG": "C.UTF-8"}
+        env.update(extra)
+        return env
+
+    def run(self, script: Path, *args: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess:
+        """``wine cmd /c SCRIPT ARGS``; the script is named by its Z: (Unix root) path."""
+        return subprocess.run(["wine", "cmd", "/c", windows_path(script), *args], cwd=cwd or script.parent,
+                              env=self.env(**env), capture_output=True, timeout=180, stdin=subprocess.DEVNULL)
+
+
+def windows_path(path: Path) -> str:
+    """The name Wine gives a Unix path: its Z: drive maps the Unix root."""
+    return "Z:" + str(path).replace("/", "\\")
+
+
+@pytest.fixture(scope="session")
+def wine_cmd(tmp_path_factory) -> WineCmd:
+    need_tool("wine")
+    prefix = tmp_path_factory.mktemp("wine") / "prefix"
+    runner = WineCmd(prefix)
+    # The first start creates the prefix (several seconds); do it once per session.
+    proc = subprocess.run(["wine", "cmd", "/c", "exit 0"], env=runner.env(), capture_output=True, timeout=300,
+                          stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        pytest.fail(f"wine cmd does not start: {proc.stderr.decode(errors='replace')[-2000:]}")
+    return runner
+
+
 _ci_bad_skips: list[str] = []
 
 

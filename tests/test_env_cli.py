@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import need_tool
+from conftest import need_tool, windows_path
 
 MS = "https://msdl.microsoft.com/download/symbols"
 NAMES = ("_NT_SYMBOL_PATH", "_NT_SOURCE_PATH", "_NT_EXECUTABLE_IMAGE_PATH")
@@ -41,7 +41,7 @@ def symtool(args, env, cwd=None, entry="module"):
     if entry == "module":
         argv = [sys.executable, "-m", "symtool", "env", *args]
     else:  # the console script's entry point (fast path before typer)
-        argv = [sys.executable, "-c", "from symtool.commands.env import console_main; console_main()", "env", *args]
+        argv = [sys.executable, "-c", "from symtool.main import main; main()", "env", *args]
     return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, timeout=120)
 
 
@@ -124,20 +124,37 @@ def parse_powershell(text: str) -> dict:
     return out
 
 
-def parse_cmd(text: str) -> dict:
-    out = {}
-    for line in text.split("\r\n"):
-        m = re.fullmatch(r'@set "(_NT_\w+|DEBUGINFOD_URLS)=(.*)"', line)
-        if m:
-            out[m.group(1)] = m.group(2).replace("%%", "%")
-    return out
+READ_BACK_NAMES = ("_NT_SYMBOL_PATH", "_NT_SOURCE_PATH", "_NT_EXECUTABLE_IMAGE_PATH", "DEBUGINFOD_URLS")
 
 
-def read_shell(shell: str, text: str, env: dict) -> dict:
+def evaluate_cmd(wine_cmd, text: str, workdir: Path) -> dict:
+    """Run the printed batch text in Wine's cmd.exe and read the variables back.
+
+    The batch file ends by writing each variable with ``set NAME`` into a file;
+    cmd writes it in the console's ANSI code page, CRLF-terminated.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    script, out = workdir / "symtool-env.cmd", workdir / "vars.txt"
+    reader = "".join(f"@if defined {n} set {n}>>{windows_path(out)}\r\n" for n in READ_BACK_NAMES)
+    script.write_bytes((text + reader).encode("utf-8"))
+    proc = wine_cmd.run(script)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    got = {}
+    if out.exists():
+        for line in out.read_bytes().decode("cp1252").split("\r\n"):
+            name, sep, value = line.partition("=")
+            if sep and name in READ_BACK_NAMES:
+                got[name] = value
+    return got
+
+
+def read_shell(shell: str, text: str, env: dict, wine_cmd=None, workdir: Path | None = None) -> dict:
     if shell == "powershell":
+        # No PowerShell runs on this machine (Debian has none); the decoder covers
+        # the small subset symtool emits, and the subset is kept small on purpose.
         got = parse_powershell(text)
     elif shell == "cmd":
-        got = parse_cmd(text)
+        got = evaluate_cmd(wine_cmd, text, workdir)
     else:
         got = evaluate(shell, text, env)
     return {k: v for k, v in got.items() if v is not None}
@@ -150,14 +167,23 @@ def with_config(ws: Path, body: str) -> None:
 
 # --------------------------------------------------------------------------- the sample workspace
 
+@pytest.fixture
+def shell_runner(request, tmp_path):
+    """read_shell bound to this test: cmd text runs under Wine (started only when needed)."""
+    def run(shell: str, text: str, env: dict) -> dict:
+        wine = request.getfixturevalue("wine_cmd") if shell == "cmd" else None
+        return read_shell(shell, text, env, wine, tmp_path / f"cmd-{len(text)}")
+    return run
+
+
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish", "powershell", "cmd"])
-def test_sample_workspace_without_config(sample_build, home, shell):
+def test_sample_workspace_without_config(sample_build, home, shell, shell_runner):
     text = ok(symtool(["--shell", shell, str(sample_build.workspace)], home))
-    assert read_shell(shell, text, home) == expected(sample_build.workspace, home)
+    assert shell_runner(shell, text, home) == expected(sample_build.workspace, home)
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish", "powershell", "cmd"])
-def test_sample_workspace_with_config(sample_build, home, tmp_path, shell):
+def test_sample_workspace_with_config(sample_build, home, tmp_path, shell, shell_runner):
     ws = copy_ws(sample_build, tmp_path / "ws")
     with_config(ws, 'stores = ["/srv/team syms", "https://symbols.example.com/store"]\ncache = "symcache"\n')
     stores = ["/srv/team syms", "https://symbols.example.com/store"]
@@ -165,7 +191,7 @@ def test_sample_workspace_with_config(sample_build, home, tmp_path, shell):
     want = expected(ws, home, stores=stores, cache=str(ws / "symcache"))
     # Non-Windows shells also get the URL stores for debuginfod clients.
     want["DEBUGINFOD_URLS"] = "https://symbols.example.com/store"
-    assert read_shell(shell, text, home) == want
+    assert shell_runner(shell, text, home) == want
 
 
 def test_environment_overrides_config(sample_build, home, tmp_path):
@@ -179,6 +205,16 @@ def test_environment_overrides_config(sample_build, home, tmp_path):
                                          f"srv*/var/cache/sym*{MS}"]
     assert [e["source"] for e in srv] == ["env:SYMTOOL_STORE", "env:SYMTOOL_STORE", "default"]
     assert data["cache"] == {"value": "/var/cache/sym", "source": "env:SYMTOOL_CACHE"}
+
+
+def test_workspace_path_with_batch_metacharacters_under_wine_cmd(sample_build, home, tmp_path, shell_runner):
+    # Everything cmd treats specially that a path can hold: %, &, ^, !, ', (, ), spaces.
+    ws = copy_ws(sample_build, tmp_path / "a %PATH% & b" / "c ^ d ! (e) 'f'")
+    with_config(ws, 'stores = ["https://symbols.example.com/store?x=%41"]\n')
+    want = expected(ws, home, stores=["https://symbols.example.com/store?x=%41"])
+    want["DEBUGINFOD_URLS"] = "https://symbols.example.com/store?x=%41"
+    text = ok(symtool(["--shell", "cmd"], home, cwd=ws))
+    assert shell_runner("cmd", text, home) == want
 
 
 def test_workspace_path_with_space_quote_and_non_ascii(sample_build, home, tmp_path):

@@ -62,7 +62,7 @@ def check(
 ) -> None:
     from symtool.cargo.metadata import cargo_version, load_workspace
     from symtool.cargo.profiles import check_workspace
-    from symtool.cli import print_json
+    from symtool.commands.common import print_json
 
     env = dict(os.environ)
     workspace = load_workspace(path if path is not None else Path.cwd(), env)
@@ -102,6 +102,6 @@ def check(
 
 
 def register(app: typer.Typer) -> None:
-    from symtool.cli import handle_errors
+    from symtool.commands.common import handle_errors
 
     app.command(name="check", help=HELP, epilog=EPILOG)(handle_errors(check))

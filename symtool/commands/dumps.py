@@ -154,7 +154,7 @@ def _summary(buckets, stores: list[str]) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    from symtool.cli import handle_errors
+    from symtool.commands.common import handle_errors
 
     app.command(name="dumps", help=dumps.__doc__, epilog=EXAMPLES)(handle_errors(dumps))
 

@@ -159,38 +159,13 @@ def fast_main(argv: list) -> Optional[int]:
     opts = parse_fast(argv)
     if opts is None:
         return None
-    from symtool.errors import SymtoolError
+    from symtool.commands.common import report_error
+    from symtool.errors import HANDLED
 
     try:
         return run_env(**opts)
-    except SymtoolError as err:
-        sys.stderr.write(f"symtool: {err}\n")
-        return err.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write("symtool: interrupted\n")
-        return 130
-    except BrokenPipeError:
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
-        return 0
-    except OSError as err:
-        where = err.filename if err.filename is not None else ""
-        msg = err.strerror or str(err)
-        sys.stderr.write(f"symtool: {where}: {msg}\n" if where else f"symtool: {msg}\n")
-        return 2
-
-
-def console_main() -> None:
-    """Console-script entry: ``symtool env`` without importing typer, everything else via symtool.cli."""
-    if sys.argv[1:2] == ["env"]:
-        code = fast_main(sys.argv[2:])
-        if code is not None:
-            sys.exit(code)
-    from symtool.cli import main
-
-    main()
+    except HANDLED as err:
+        return report_error(err)
 
 
 # --------------------------------------------------------------------------- typer
@@ -198,7 +173,7 @@ def console_main() -> None:
 def register(app) -> None:
     import typer
 
-    from symtool.cli import handle_errors
+    from symtool.commands.common import handle_errors
 
     @handle_errors
     def env(

@@ -151,7 +151,7 @@ def run_fetch(pdb: Optional[str], index: Optional[str], exe: Optional[Path], bin
 
     sources, origin, cache = _sources_and_cache(servers, cache, env)
 
-    from symtool.cli import print_json
+    from symtool.commands.common import print_json
     from symtool.store.fetch import CACHED, ERROR, FETCHED, NOT_FOUND, fetch_keys
     from symtool.store.http import HttpClient, HttpOptions, redact_url
 
@@ -254,7 +254,7 @@ def _module_line(plan) -> str:
 def run_fetch_dump(dump_path: Path, binary: bool, servers: List[str], cache: Optional[Path], as_json: bool,
                    timeout: Optional[float] = None, environ: Optional[dict] = None) -> int:
     """``fetch --dump``: the PDB (and with ``binary`` the image) of every module of a minidump."""
-    from symtool.cli import print_json
+    from symtool.commands.common import print_json
     from symtool.formats.minidump import read_minidump
 
     env = os.environ if environ is None else environ
@@ -352,7 +352,7 @@ def run_fetch_dump(dump_path: Path, binary: bool, servers: List[str], cache: Opt
 def register(app) -> None:
     import typer
 
-    from symtool.cli import handle_errors
+    from symtool.commands.common import handle_errors
 
     @handle_errors
     def fetch(

@@ -100,7 +100,7 @@ def ident(
 
     Formats are detected by content, never by extension.
     """
-    from symtool.cli import print_json
+    from symtool.commands.common import print_json
     from symtool.errors import SymtoolError
     from symtool.formats.detect import read_identity
 
@@ -129,7 +129,7 @@ def ident(
 
 
 def register(app: typer.Typer) -> None:
-    from symtool.cli import handle_errors
+    from symtool.commands.common import handle_errors
 
     app.command(name="id", help=ident.__doc__, epilog=EXAMPLES)(handle_errors(ident))
 

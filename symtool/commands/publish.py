@@ -82,7 +82,7 @@ def publish_cmd(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be published; write nothing."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable result (transaction id, per-file status)."),
 ) -> None:
-    from symtool.cli import print_json
+    from symtool.commands.common import print_json
     from symtool.errors import UsageError
     from symtool.store.publish import PublishOptions, publish, release_dirs
 
@@ -126,7 +126,7 @@ def publish_cmd(
 
 
 def register(app: typer.Typer) -> None:
-    from symtool.cli import handle_errors
+    from symtool.commands.common import handle_errors
 
     app.command(name="publish", help="Publish PDBs and binaries into a symbol store (symstore.exe layout).",
                 epilog=EXAMPLES)(handle_errors(publish_cmd))

@@ -42,7 +42,7 @@ def _store(store: Optional[str]) -> Path:
 def list_cmd(store: Optional[str] = STORE_OPT,
              all_: bool = typer.Option(False, "--all", help="Include deleted transactions (from history.txt)."),
              as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
-    from symtool.cli import print_json
+    from symtool.commands.common import print_json
     from symtool.store.manage import list_transactions
 
     rows = list_transactions(_store(store), include_deleted=all_)
@@ -58,7 +58,7 @@ def list_cmd(store: Optional[str] = STORE_OPT,
 def show_cmd(txn_id: str = typer.Argument(..., help="Transaction id (e.g. 42 or 0000000042)."),
              store: Optional[str] = STORE_OPT,
              as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
-    from symtool.cli import print_json
+    from symtool.commands.common import print_json
     from symtool.store.manage import show_transaction
 
     info = show_transaction(_store(store), txn_id)
@@ -75,7 +75,7 @@ def show_cmd(txn_id: str = typer.Argument(..., help="Transaction id (e.g. 42 or 
 
 
 def _print_delete(report, as_json: bool) -> None:
-    from symtool.cli import print_json
+    from symtool.commands.common import print_json
 
     if as_json:
         print_json(report.to_json())
@@ -116,7 +116,7 @@ def prune_cmd(store: Optional[str] = STORE_OPT,
 def verify_cmd(store: Optional[str] = STORE_OPT,
                repair: bool = typer.Option(False, "--repair", help="Fix what can be fixed (see docs/store.md)."),
                as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
-    from symtool.cli import print_json
+    from symtool.commands.common import print_json
     from symtool.store.repair import verify_store
 
     report = verify_store(_store(store), repair=repair)
@@ -143,7 +143,7 @@ def init_cmd(store: Optional[str] = STORE_OPT,
 
 
 def register(app: typer.Typer) -> None:
-    from symtool.cli import handle_errors
+    from symtool.commands.common import handle_errors
 
     for name, func, help_ in (
         ("list", list_cmd, "List live transactions (--all: with deleted ones)."),

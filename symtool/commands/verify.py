@@ -34,7 +34,7 @@ def verify(
     The PDB is looked for at the path in the CodeView record, then beside the
     binary under the CodeView file name (crash-me.exe -> crash_me.pdb).
     """
-    from symtool.cli import print_json
+    from symtool.commands.common import print_json
     from symtool.verify import MATCH, UNREADABLE, verify_paths, verify_workspace
 
     verdicts = verify_paths(paths) if paths else verify_workspace()
@@ -63,7 +63,7 @@ def verify(
 
 
 def register(app: typer.Typer) -> None:
-    from symtool.cli import handle_errors
+    from symtool.commands.common import handle_errors
 
     app.command(name="verify", help=verify.__doc__, epilog=EXAMPLES)(handle_errors(verify))
 

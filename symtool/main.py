@@ -1,0 +1,27 @@
+"""The ``symtool`` console script.
+
+``symtool env`` runs in every new shell, so it is handled here before typer is
+imported (typer's import alone costs more than the rest of the command);
+``--help`` and anything the fast parser does not take go through typer like
+every other command.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["env"]:
+        from symtool.commands.env import fast_main
+
+        code = fast_main(sys.argv[2:])
+        if code is not None:
+            sys.exit(code)
+    from symtool.cli import app
+
+    app(prog_name="symtool")
+
+
+if __name__ == "__main__":
+    main()
