@@ -22,7 +22,7 @@ NAMES = ("_NT_SYMBOL_PATH", "_NT_SOURCE_PATH", "_NT_EXECUTABLE_IMAGE_PATH")
 
 def recorder(path: Path, record: Path) -> Path:
     """A batch file that writes its arguments, then the _NT_ variables, into ``record``."""
-    path.write_text(f"@echo %*>{windows_path(record)}\r\n@set _NT_>>{windows_path(record)} 2>nul\r\n@exit /b 0\r\n")
+    path.write_text(f"@echo %*>{windows_path(record)}\r\n@set _NT_>>{windows_path(record)}\r\n@exit /b 0\r\n")
     return path
 
 
