@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -51,11 +52,53 @@ def _move_into_place(tmp: str | os.PathLike[str], path: Path, replace: bool) -> 
     fsync_dir(path.parent)
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (threads may be writing)."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def cp_mode(path: str | os.PathLike[str], like: str | os.PathLike[str] | None = None) -> int:
+    """The permission bits ``cp`` would leave on ``path``.
+
+    An existing ``path`` keeps its own mode (cp writes into it).  A new one
+    gets the source's mode (``like``), or 0666 for generated content, less the
+    umask, without set-id bits.  mkstemp's 0600 would make a store on a share
+    or behind a web server unreadable to everyone but its writer.
+    """
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        pass
+    base = 0o666
+    if like is not None:
+        with contextlib.suppress(OSError):
+            base = stat.S_IMODE(os.stat(like).st_mode) & 0o777
+    return base & ~current_umask()
+
+
+def _set_mode(fd: int, mode: int) -> None:
+    if hasattr(os, "fchmod"):
+        with contextlib.suppress(OSError):  # a filesystem without modes (some shares): keep its default
+            os.fchmod(fd, mode)
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike[str], mode: str = "wb", *, replace: bool = True,
                   newline: str | None = None, encoding: str | None = None,
-                  prefix: str = TMP_PREFIX) -> Iterator[IO]:
+                  prefix: str = TMP_PREFIX, mode_like: str | os.PathLike[str] | None = None) -> Iterator[IO]:
     """Yield a file object; on success it becomes ``path`` atomically.
+
+    The result has the permission bits ``cp`` would give it (:func:`cp_mode`,
+    with ``mode_like`` as the source file when there is one).
 
     On any exception the temp file is removed and ``path`` is left untouched.
     With ``replace=False`` an existing ``path`` is not overwritten
@@ -66,6 +109,7 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "wb", *, replace: bo
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=prefix, dir=path.parent)
     try:
+        _set_mode(fd, cp_mode(path, mode_like))
         if "b" in mode:
             f = os.fdopen(fd, mode)
         else:
@@ -194,7 +238,7 @@ def atomic_copy(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, rep
     The data is fsynced before the rename (atomic_writer), so ``dst`` appears
     only complete and durable.
     """
-    with open(src, "rb") as fin, atomic_writer(dst, "wb", replace=replace, prefix=prefix) as fout:
+    with open(src, "rb") as fin, atomic_writer(dst, "wb", replace=replace, prefix=prefix, mode_like=src) as fout:
         with contextlib.suppress(AttributeError, OSError):
             os.posix_fadvise(fin.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
         return copy_file_data(fin, fout, chunk=chunk, progress=progress)
@@ -211,6 +255,7 @@ def atomic_temp(path: str | os.PathLike[str], *, replace: bool = True) -> Iterat
     """
     path = Path(path)
     fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
+    _set_mode(fd, cp_mode(path))
     os.close(fd)
     tmp = Path(tmp_name)
     try:

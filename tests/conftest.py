@@ -159,11 +159,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 @pytest.fixture(scope="session")
 def nginx(tmp_path_factory, fixtures_dir):
     """A real nginx on 127.0.0.1 serving test symbol stores (see tests/nginx_server.py)."""
-    from nginx_server import start_nginx
+    from nginx_server import served_workdir, start_nginx
 
     os.environ["PATH"] = os.environ.get("PATH", "") + os.pathsep + "/usr/sbin"
     binary = need_tool("nginx")
-    server = start_nginx(tmp_path_factory.mktemp("nginx"), fixtures_dir / "symstore-exe" / "stores" / "pe_store", binary)
+    server = start_nginx(served_workdir(), fixtures_dir / "symstore-exe" / "stores" / "pe_store", binary)
     yield server
     server.stop()
 

@@ -225,6 +225,7 @@ class Nginx:
                 self.proc.kill()
                 self.proc.wait(5)
         self.upstream.close()
+        shutil.rmtree(self.prefix.parent, ignore_errors=True)
 
 
 def _build_tree(www: Path, prefix: Path, pe_store: Path, base: str) -> dict:
@@ -286,17 +287,41 @@ def _build_tree(www: Path, prefix: Path, pe_store: Path, base: str) -> dict:
 
     for d in ("upload", "upload-token", "upload-open", "protected"):
         (www / d).mkdir()
+    for d in ("upload", "upload-token", "upload-open"):
+        (www / d).chmod(0o777)  # WebDAV PUT by the unprivileged workers
     shutil.copytree(plain / "bigage.pdb", www / "protected" / "bigage.pdb")
     return {"local": (name0, idx0, outside / name0), "url": (name1, idx1), "msg": (msg_name, msg_idx)}
 
 
+# Workers run as this unprivileged account when the tests run as root, as a
+# production nginx does: a store whose files only their writer can read answers 403.
+WORKER_USER = "nobody"
+
+
+def served_workdir() -> Path:
+    """A directory every user can traverse (pytest's temp dirs are 0700), removed by Nginx.stop."""
+    import tempfile
+
+    workdir = Path(tempfile.mkdtemp(prefix="symtool-nginx-"))
+    workdir.chmod(0o755)
+    return workdir
+
+
 def start_nginx(workdir: Path, pe_store: Path, nginx_bin: str) -> Nginx:
+    """nginx on 127.0.0.1 serving the test stores under ``workdir`` (see served_workdir)."""
     prefix = workdir / "nginx"
     www = workdir / "www"
     for d in (prefix / "logs", prefix / "tmp", www):
         d.mkdir(parents=True)
-    # Workers must read the pytest temp dirs (0700): run them as the same user.
-    user = "user root;" if os.geteuid() == 0 else ""
+    user = ""
+    if os.geteuid() == 0:
+        import grp
+        import pwd
+
+        group = grp.getgrgid(pwd.getpwnam(WORKER_USER).pw_gid).gr_name
+        user = f"user {WORKER_USER} {group};"
+        # The workers write uploads and request bodies: those dirs are theirs.
+        os.chown(prefix / "tmp", pwd.getpwnam(WORKER_USER).pw_uid, -1)
     (prefix / "htpasswd").write_text(f"{BASIC_USER}:{{PLAIN}}{BASIC_PASSWORD}\n")
     upstream = _BadUpstream()
     last_err = ""

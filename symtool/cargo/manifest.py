@@ -245,12 +245,7 @@ def write_manifest(path: Path, original: bytes, new: bytes) -> None:
         raise ConfigError("file is read-only; not changed", path)
     if path.read_bytes() != original:
         raise ConfigError("file changed while it was being fixed; not changed", path)
-    with atomic_writer(path, "wb") as f:
-        if hasattr(os, "fchmod"):
-            try:
-                os.fchmod(f.fileno(), stat.S_IMODE(st.st_mode))
-            except OSError:
-                pass
+    with atomic_writer(path, "wb") as f:  # keeps the manifest's mode, as cp would
         f.write(new)
 
 

@@ -311,7 +311,7 @@ class Admin:
         """Append one line in a single write (O_APPEND), after the previous line's
         terminator if it lacks one.  Short appends under the lock: a SIGKILL leaves
         the line whole or absent in practice; verify --repair drops a torn one."""
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0), 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0), 0o666)  # the umask decides, as for any new file
         try:
             size = os.fstat(fd).st_size
             prefix = b""
@@ -332,7 +332,7 @@ class Admin:
 
         p = self.store / PINGME
         try:
-            fd = os.open(p, os.O_WRONLY | os.O_CREAT, 0o644)
+            fd = os.open(p, os.O_WRONLY | os.O_CREAT, 0o666)
             os.close(fd)
             os.utime(p)
         except OSError:

@@ -346,7 +346,7 @@ def pointer_content(src: Path) -> bytes:
 
 def _copy_into(src: Path, dst: Path, prefix: str, progress: Progress | None) -> None:
     """Stream ``src`` to a temp file beside ``dst``, fsync, rename (in-kernel copy where possible)."""
-    with atomic_writer(dst, "wb", prefix=prefix) as out, open(src, "rb") as fin:
+    with atomic_writer(dst, "wb", prefix=prefix, mode_like=src) as out, open(src, "rb") as fin:
         size = os.fstat(fin.fileno()).st_size
         with contextlib.suppress(AttributeError, OSError):
             os.posix_fadvise(fin.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
@@ -409,7 +409,7 @@ class _Placer:
                 elif form == "compressed":
                     from symtool.formats.cab import compress_to_cab
 
-                    with atomic_writer(dst, "wb", prefix=self.prefix) as out:
+                    with atomic_writer(dst, "wb", prefix=self.prefix, mode_like=item.path) as out:
                         compress_to_cab(item.path, out, item.name, progress=self.progress)
                 else:
                     with atomic_writer(dst, "wb", prefix=self.prefix) as out:
