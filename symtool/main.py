@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 
-def main() -> None:
+def main(prog_name: str = "symtool") -> None:
     if sys.argv[1:2] == ["env"]:
         from symtool.commands.env import fast_main
 
@@ -20,7 +20,14 @@ def main() -> None:
             sys.exit(code)
     from symtool.cli import app
 
-    app(prog_name="symtool")
+    app(prog_name=prog_name)
+
+
+def cargo_main() -> None:
+    """``cargo symtool ARGS``: cargo runs ``cargo-symtool symtool ARGS``; drop that word."""
+    if sys.argv[1:2] == ["symtool"]:
+        del sys.argv[1]
+    main("cargo symtool")
 
 
 if __name__ == "__main__":
