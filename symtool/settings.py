@@ -19,52 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from symtool.cargo.workspace import find_root_manifest as find_workspace_root  # noqa: F401  (one rule, cargo's)
+from symtool.cargo.workspace import read_toml  # noqa: F401  (re-exported: settings callers read TOML through it)
 from symtool.errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML file (tolerating a UTF-8 BOM); ConfigError naming the file on failure."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError("file not found", path) from None
-    except OSError as err:
-        raise ConfigError(err.strerror or str(err), path) from None
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    try:
-        return tomllib.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as err:
-        raise ConfigError(f"not UTF-8 ({err.reason} at byte {err.start})", path) from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"invalid TOML: {err}", path) from None
-
-
-def find_workspace_root(start: Path | None = None) -> Path | None:
-    """Manifest of the workspace containing ``start``, the way cargo finds it without running cargo.
-
-    Walks up from ``start``: the nearest Cargo.toml is the package; the first
-    Cargo.toml above (or at) it with a ``[workspace]`` table is the root.  A
-    lone package without any workspace above is its own root.
-    """
-    start = (start or Path.cwd()).resolve()
-    if start.is_file():
-        start = start.parent
-    nearest: Path | None = None
-    for directory in (start, *start.parents):
-        manifest = directory / "Cargo.toml"
-        if manifest.is_file():
-            if nearest is None:
-                nearest = manifest
-            data = read_toml(manifest)
-            if "workspace" in data:
-                return manifest
-    return nearest
 
 
 def metadata_table(manifest_data: dict[str, Any]) -> dict[str, Any]:

@@ -134,33 +134,14 @@ def find_binaries(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
 
 def workspace_target_dir(cwd: str | os.PathLike[str] | None = None,
                          environ: dict[str, str] | None = None) -> Path:
-    """The cargo target dir for the workspace around ``cwd``.
+    """The cargo target dir for a build run in ``cwd``, as :mod:`symtool.cargo.workspace` resolves it."""
+    from symtool.cargo.workspace import find_workspace
 
-    Order (cargo's): ``CARGO_TARGET_DIR`` / ``CARGO_BUILD_TARGET_DIR``
-    (relative to ``cwd``), then ``build.target-dir`` of the nearest
-    ``.cargo/config.toml`` (relative to the directory holding ``.cargo``),
-    then ``target/`` beside the workspace root manifest.
-    """
-    from symtool.settings import find_workspace_root, read_toml
-
-    env = os.environ if environ is None else environ
     here = Path(cwd) if cwd is not None else Path.cwd()
-    for var in ("CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR"):
-        if env.get(var):
-            return here / env[var]
-    for d in (here.resolve(), *here.resolve().parents):
-        for name in ("config.toml", "config"):
-            cfg = d / ".cargo" / name
-            if cfg.is_file():
-                build = read_toml(cfg).get("build")
-                target = build.get("target-dir") if isinstance(build, dict) else None
-                if isinstance(target, str) and target:
-                    return d / target
-                break  # .cargo/config is ignored when config.toml exists
-    manifest = find_workspace_root(here)
-    if manifest is None:
+    facts = find_workspace(here, os.environ if environ is None else environ)
+    if facts.target_dir is None:
         raise UsageError(f"no Cargo.toml in {here} or above: give the binaries or directories to verify")
-    return manifest.parent / "target"
+    return facts.target_dir
 
 
 def output_dirs(target_dir: str | os.PathLike[str]) -> list[Path]:

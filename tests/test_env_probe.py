@@ -1,4 +1,7 @@
-"""symtool.debugger.probe: what `symtool env` finds on disk (target dirs, members, PDB commits, cache)."""
+"""symtool.debugger.probe: what `symtool env` finds on disk (build dirs, PDB commits, cache).
+
+Target dir, triples and members come from symtool.cargo.workspace: tests/test_workspace.py.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,6 @@ import pytest
 
 from symtool.debugger import probe
 from symtool.debugger.paths import BuildDir
-from symtool.errors import ConfigError
 
 
 def touch(path: Path, data: bytes = b"x") -> Path:
@@ -36,37 +38,6 @@ def test_find_build_dirs_order_and_filters(tmp_path):
         BuildDir(str(t / "release-lto"), "release-lto", None, False),
     ]
     assert probe.find_build_dirs(str(tmp_path / "missing"), [], ["release"]) == []
-
-
-def test_target_dir_sources(tmp_path):
-    ws = tmp_path / "ws"
-    touch(ws / ".cargo" / "config.toml", b'[build]\ntarget-dir = "out"\ntarget = ["x86_64-pc-windows-msvc", "specs/my-target.json"]\n')
-    home = tmp_path / "cargo-home"
-    home.mkdir()
-    assert probe._build_settings(ws, {}, str(home)) == (
-        str(ws / "out"), f"{ws / '.cargo' / 'config.toml'}:build.target-dir", ["x86_64-pc-windows-msvc", "my-target"])
-    env = {"CARGO_TARGET_DIR": str(tmp_path / "elsewhere"), "CARGO_BUILD_TARGET": "i686-pc-windows-msvc"}
-    assert probe._build_settings(ws, env, str(home)) == (
-        str(tmp_path / "elsewhere"), "env:CARGO_TARGET_DIR", ["i686-pc-windows-msvc"])
-    bare = tmp_path / "bare"
-    bare.mkdir()
-    touch(home / "config.toml", b"[build]\ntarget-dir = '/abs/target'\n")
-    assert probe._build_settings(bare, {}, str(home))[:2] == ("/abs/target", f"{home / 'config.toml'}:build.target-dir")
-    touch(ws / ".cargo" / "config.toml", b"[build\n")
-    with pytest.raises(ConfigError):
-        probe._build_settings(ws, {}, str(home))
-
-
-def test_workspace_members_globs_and_exclude(tmp_path):
-    for name in ("a", "b", "skip", "nomanifest"):
-        (tmp_path / "crates" / name).mkdir(parents=True)
-        if name != "nomanifest":
-            touch(tmp_path / "crates" / name / "Cargo.toml", b"[package]\n")
-    touch(tmp_path / "tools" / "Cargo.toml", b"[package]\n")
-    data = {"workspace": {"members": ["tools", "crates/*", "crates/a"], "exclude": ["crates/skip"]}}
-    assert probe.workspace_members(tmp_path, data) == [
-        str(tmp_path / "tools"), str(tmp_path / "crates" / "a"), str(tmp_path / "crates" / "b")]
-    assert probe.workspace_members(tmp_path, {"package": {}}) == []
 
 
 def test_scan_pdb_commit(tmp_path):

@@ -2,8 +2,10 @@
 
 The root comes from ``cargo metadata --format-version 1 --no-deps`` when cargo
 works.  When it does not (no cargo, members missing, a value cargo rejects)
-we walk up with :func:`symtool.settings.find_workspace_root`, so a manifest
-whose members are missing is still checked.  Stdlib only.
+the root and members are the ones :mod:`symtool.cargo.workspace` works out
+without cargo, so a manifest whose members are missing is still checked.
+Config files and the target always come from :mod:`symtool.cargo.workspace`.
+Stdlib only.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from symtool.cargo.tomltext import Entry, find_line, scan
+from symtool.cargo.workspace import CargoWorkspace, find_workspace, nearest_manifest, read_toml
 from symtool.errors import ConfigError
-from symtool.settings import find_workspace_root, read_toml
 
 CARGO_TIMEOUT = 120
 
@@ -56,16 +58,7 @@ class Workspace:
     members: list[TomlFile]  # other member manifests that exist
     start: Path  # directory the build would run in (config files are found from here)
     via: str  # "cargo metadata" or "walk"
-
-
-def _nearest_manifest(start: Path) -> Path:
-    if start.is_file():
-        return start
-    for directory in (start, *start.parents):
-        manifest = directory / "Cargo.toml"
-        if manifest.is_file():
-            return manifest
-    raise ConfigError("no Cargo.toml in this directory or any parent", start)
+    facts: CargoWorkspace  # config files, target dir, triples as cargo resolves them from ``start``
 
 
 def _cargo_metadata(manifest: Path, env: Mapping[str, str]) -> dict[str, Any] | None:
@@ -90,27 +83,6 @@ def _cargo_metadata(manifest: Path, env: Mapping[str, str]) -> dict[str, Any] | 
     return data if isinstance(data, dict) and isinstance(data.get("workspace_root"), str) else None
 
 
-def _glob_members(root: TomlFile) -> list[Path]:
-    ws = root.data.get("workspace")
-    if not isinstance(ws, dict):
-        return []
-    base = root.path.parent
-    excluded = {(base / e).resolve() for e in ws.get("exclude", []) if isinstance(e, str)}
-    found: list[Path] = []
-    for pattern in ws.get("members", []):
-        if not isinstance(pattern, str) or not pattern or Path(pattern).is_absolute():
-            continue
-        try:
-            dirs = sorted(base.glob(pattern)) if any(c in pattern for c in "*?[") else [base / pattern]
-        except (ValueError, OSError):
-            continue
-        for d in dirs:
-            manifest = d / "Cargo.toml"
-            if manifest.is_file() and d.resolve() not in excluded:
-                found.append(manifest)
-    return found
-
-
 def load_workspace(path: Path, env: Mapping[str, str] | None = None) -> Workspace:
     """Find and read the workspace root manifest for ``path`` (a directory or a manifest)."""
     env = os.environ if env is None else env
@@ -119,29 +91,23 @@ def load_workspace(path: Path, env: Mapping[str, str] | None = None) -> Workspac
         raise ConfigError("no such file or directory", path)
     path = path.resolve()
     start = path.parent if path.is_file() else path
-    nearest = _nearest_manifest(path)
+    nearest = nearest_manifest(path)
+    if nearest is None:
+        raise ConfigError("no Cargo.toml in this directory or any parent", start)
+    facts = find_workspace(start, env)
 
     meta = _cargo_metadata(nearest, env)
-    member_paths: list[Path] = []
     if meta is not None:
         root_path = Path(meta["workspace_root"]) / "Cargo.toml"
         via = "cargo metadata"
-        for pkg in meta.get("packages", []):
-            mp = pkg.get("manifest_path") if isinstance(pkg, dict) else None
-            if isinstance(mp, str):
-                member_paths.append(Path(mp))
+        member_paths = [Path(pkg["manifest_path"]) for pkg in meta.get("packages", [])
+                        if isinstance(pkg, dict) and isinstance(pkg.get("manifest_path"), str)]
     else:
+        # cargo refused (or is missing): check what cargo would read, as far as it can be read.
         via = "walk"
-        data = read_toml(nearest)
-        if nearest.name != "Cargo.toml" or "workspace" in data:
-            root_path = nearest
-        else:
-            root_path = find_workspace_root(nearest.parent.parent) if nearest.parent.parent != nearest.parent else None
-            if root_path is None or "workspace" not in read_toml(root_path):
-                root_path = nearest
+        root_path = nearest if nearest.name != "Cargo.toml" else (facts.manifest or nearest)
+        member_paths = [d / "Cargo.toml" for d in facts.members]
     root = TomlFile.load(root_path)
-    if via == "walk":
-        member_paths = _glob_members(root)
     members = []
     seen = {root_path.resolve()}
     for mp in member_paths:
@@ -149,39 +115,7 @@ def load_workspace(path: Path, env: Mapping[str, str] | None = None) -> Workspac
             continue  # missing members are cargo's problem, not a reason to stop checking
         seen.add(mp.resolve())
         members.append(TomlFile.load(mp))
-    return Workspace(root=root, members=members, start=start, via=via)
-
-
-def config_files(start: Path, env: Mapping[str, str]) -> list[Path]:
-    """Cargo config files that apply to a build run in ``start``, highest priority first.
-
-    ``.cargo/config.toml`` (or the legacy ``.cargo/config``; cargo prefers the
-    legacy name when both exist) in ``start`` and every parent, then
-    ``$CARGO_HOME/config.toml`` unless the walk already saw that directory.
-    """
-    found: list[Path] = []
-    seen: set[Path] = set()
-
-    def pick(directory: Path) -> None:
-        try:
-            key = directory.resolve()
-        except OSError:
-            return
-        if key in seen:
-            return
-        seen.add(key)
-        for name in ("config", "config.toml"):
-            candidate = directory / name
-            if candidate.is_file():
-                found.append(candidate)
-                return
-
-    for directory in (start, *start.parents):
-        pick(directory / ".cargo")
-    home = env.get("CARGO_HOME")
-    cargo_home = Path(home) if home else Path.home() / ".cargo"
-    pick(cargo_home)
-    return found
+    return Workspace(root=root, members=members, start=start, via=via, facts=facts)
 
 
 def cargo_version(env: Mapping[str, str]) -> tuple[int, int] | None:

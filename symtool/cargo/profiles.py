@@ -352,12 +352,11 @@ class Resolver:
 
     def __init__(self, workspace: Workspace, env: Mapping[str, str], target: str | None = None,
                  cargo_version: tuple[int, int] | None = None, host: str | None = None):
-        from symtool.cargo.metadata import config_files
-
         self.workspace = workspace
         self.root = workspace.root
         self.env = env
-        self.configs = [TomlFile.load(p) for p in config_files(workspace.start, env)]
+        # Config files in cargo's precedence, as symtool.cargo.workspace found them (highest first).
+        self.configs = [TomlFile.load(p) for p in workspace.facts.config_files]
         self.cargo_version = cargo_version
         self.target, self.target_source = self._target(target, host)
         self.policy = load_policy(self.root)
@@ -366,18 +365,12 @@ class Resolver:
     def _target(self, explicit: str | None, host: str | None) -> tuple[Target, str]:
         if explicit:
             return Target(explicit), "--target"
-        if self.env.get("CARGO_BUILD_TARGET"):
-            return Target(self.env["CARGO_BUILD_TARGET"].split(",")[0].strip()), "env:CARGO_BUILD_TARGET"
-        for cfg in self.configs:
-            found, value = _dig(cfg.data, ("build", "target"))
-            if found:
-                if isinstance(value, list) and value and isinstance(value[0], str):
-                    value = value[0]
-                if isinstance(value, str) and value:
-                    if value.endswith(".json"):
-                        value = Path(value).stem
-                    return Target(value), cfg.cite(("build", "target"))
-                raise ConfigError("build.target must be a string or a list of strings", cfg.path)
+        facts = self.workspace.facts
+        if facts.triples:
+            layer = facts.triples_layers[0] if facts.triples_layers else None
+            cited = next((c for c in self.configs if layer is not None and c.path == layer.path), None)
+            source = cited.cite(("build", "target")) if cited is not None else facts.triples_source
+            return Target(facts.triples[0]), source
         if host is None:
             from symtool.cargo.metadata import host_triple
 

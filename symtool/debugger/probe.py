@@ -1,8 +1,8 @@
 """Gather the inputs of :func:`symtool.debugger.paths.compute` from this machine.
 
 Runs in every new shell, so it stays cheap: stdlib only, no ``cargo
-metadata`` (members come from the root manifest's ``[workspace] members``
-globs), and what ``rustc -vV`` / ``rustc --print sysroot`` said, and the
+metadata`` (the workspace, its config files and target dir come from
+:mod:`symtool.cargo.workspace`), and what ``rustc -vV`` / ``rustc --print sysroot`` said, and the
 ``/rustc/<hash>`` found in each built PDB, are cached in
 ``<default cache dir>/env-cache.json`` keyed by modification times.
 """
@@ -16,14 +16,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from symtool.cargo.workspace import cargo_home, find_workspace, profile_dir_name
 from symtool.debugger.paths import BuildDir, Inputs, is_url
-from symtool.settings import default_cache_dir, find_workspace_root, load_settings, read_toml
+from symtool.settings import default_cache_dir, load_settings
 
 CACHE_FILE = "env-cache.json"
 CACHE_VERSION = 1
-# Profiles every workspace has; custom ones come from [profile.*].
-BUILTIN_PROFILES = ("release", "debug")
-PROFILE_DIR = {"dev": "debug", "test": "debug", "release": "release", "bench": "release"}
 
 # Bounds for finding /rustc/<hash> in a PDB: chunks read, bytes per PDB, PDBs per run.
 SCAN_CHUNK = 1 << 20
@@ -210,65 +208,6 @@ def pdb_commits(build_dirs: list[BuildDir], cache: EnvCache) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- workspace
 
-def _config_files(root: Path, environ: dict[str, str], cargo_home: str) -> list[Path]:
-    """cargo's config files, most important first (closest to the workspace)."""
-    out = []
-    for d in (root, *root.parents):
-        for name in ("config.toml", "config"):
-            p = d / ".cargo" / name
-            if p.is_file():
-                out.append(p)
-                break
-    for name in ("config.toml", "config"):
-        p = Path(cargo_home) / name
-        if p.is_file():
-            if p not in out:
-                out.append(p)
-            break
-    return out
-
-
-def _build_settings(root: Path, environ: dict[str, str], cargo_home: str) -> tuple[str, str, list[str]]:
-    """(target dir, where it came from, configured target triples)."""
-    target_dir = source = None
-    triples: list[str] = []
-    if environ.get("CARGO_TARGET_DIR"):
-        target_dir, source = environ["CARGO_TARGET_DIR"], "env:CARGO_TARGET_DIR"
-    elif environ.get("CARGO_BUILD_TARGET_DIR"):
-        target_dir, source = environ["CARGO_BUILD_TARGET_DIR"], "env:CARGO_BUILD_TARGET_DIR"
-    if environ.get("CARGO_BUILD_TARGET"):
-        triples = [environ["CARGO_BUILD_TARGET"]]
-    configs = _config_files(root, environ, cargo_home)
-    for cfg in configs:
-        build = read_toml(cfg).get("build")
-        if not isinstance(build, dict):
-            continue
-        if target_dir is None and isinstance(build.get("target-dir"), str):
-            value = build["target-dir"]
-            # Relative to the directory holding .cargo/.
-            target_dir = str(cfg.parent.parent / value) if not os.path.isabs(value) else value
-            source = f"{cfg}:build.target-dir"
-        if not triples:
-            t = build.get("target")
-            if isinstance(t, str):
-                triples = [t]
-            elif isinstance(t, list):
-                triples = [x for x in t if isinstance(x, str)]
-    if target_dir is None:
-        target_dir, source = str(root / "target"), "default"
-    target_dir = os.path.abspath(target_dir)
-    # A target given as a path to a JSON spec builds into a dir named by its stem.
-    triples = [Path(t).stem if t.endswith(".json") else t for t in triples]
-    return target_dir, source or "default", triples
-
-
-def custom_profiles(manifest_data: dict[str, Any]) -> list[str]:
-    profiles = manifest_data.get("profile")
-    if not isinstance(profiles, dict):
-        return []
-    return [name for name in profiles if name not in PROFILE_DIR and isinstance(name, str)]
-
-
 def _has_outputs(directory: str) -> bool:
     """A profile dir holding at least one visible file (cargo's host dirs under --target hold only subdirs)."""
     try:
@@ -305,42 +244,6 @@ def find_build_dirs(target_dir: str, triples: list[str], profiles: list[str]) ->
     return out
 
 
-def workspace_members(root: Path, data: dict[str, Any]) -> list[str]:
-    """Member dirs from [workspace] members globs (minus exclude), in manifest order."""
-    ws = data.get("workspace")
-    if not isinstance(ws, dict):
-        return []
-    members = ws.get("members", [])
-    excludes = ws.get("exclude", [])
-    if not isinstance(members, list):
-        return []
-    import glob
-
-    excluded = set()
-    if isinstance(excludes, list):
-        excluded = {os.path.normpath(str(root / e)) for e in excludes if isinstance(e, str)}
-    out: list[str] = []
-    for pattern in members:
-        if not isinstance(pattern, str):
-            continue
-        if glob.has_magic(pattern):
-            matches = sorted(glob.glob(str(root / pattern)))
-        else:
-            matches = [str(root / pattern)]
-        for m in matches:
-            m = os.path.normpath(m)
-            if m in excluded or m in out or not os.path.isfile(os.path.join(m, "Cargo.toml")):
-                continue
-            out.append(m)
-    return out
-
-
-def cargo_home_dir(environ: dict[str, str]) -> tuple[str, str]:
-    if environ.get("CARGO_HOME"):
-        return environ["CARGO_HOME"], "env:CARGO_HOME"
-    return os.path.join(os.path.expanduser("~"), ".cargo"), "default"
-
-
 def _resolve_store(store: str, base: Path) -> str:
     if is_url(store) or os.path.isabs(store) or store.startswith("\\\\"):
         return store
@@ -351,7 +254,8 @@ def gather(start: Path | None = None, environ: dict[str, str] | None = None, *,
            use_cache: bool = True, toolchain: bool = True, scan_pdbs: bool = True) -> Inputs:
     env = dict(os.environ if environ is None else environ)
     platform = sys.platform
-    manifest = find_workspace_root(start)
+    facts = find_workspace(start, env)
+    manifest = facts.manifest
     settings = load_settings(start, env, manifest=manifest)
     cache = EnvCache(Path(default_cache_dir(platform, env)) / CACHE_FILE if use_cache else None)
     inputs = Inputs(platform=platform)
@@ -359,25 +263,24 @@ def gather(start: Path | None = None, environ: dict[str, str] | None = None, *,
     base = manifest.parent if (manifest is not None and settings.stores_source != "env:SYMTOOL_STORE") else Path.cwd()
     inputs.stores = [_resolve_store(s, base) for s in settings.stores]
     inputs.stores_source = settings.stores_source
-    cargo_home, inputs.cargo_home_source = cargo_home_dir(env)
-    inputs.cargo_home = cargo_home
+    home, inputs.cargo_home_source = cargo_home(env)
+    inputs.cargo_home = str(home)
     inputs.debuginfod_urls = env.get("DEBUGINFOD_URLS", "")
     root: Path | None = None
     if manifest is not None:
         root = manifest.parent
-        data = read_toml(manifest)
         inputs.workspace_root, inputs.manifest = str(root), str(manifest)
-        inputs.members = [m for m in workspace_members(root, data) if m != str(root)]
-        inputs.target_dir, inputs.target_dir_source, triples = _build_settings(root, env, cargo_home)
-        profiles = list(BUILTIN_PROFILES) + [p for p in custom_profiles(data) if p not in BUILTIN_PROFILES]
-        inputs.build_dirs = find_build_dirs(inputs.target_dir, triples, profiles)
-    reg = os.path.join(cargo_home, "registry", "src")
+        inputs.members = [str(m) for m in facts.members if m != root]
+        inputs.target_dir, inputs.target_dir_source = str(facts.target_dir), facts.target_dir_source
+        dir_names = list(dict.fromkeys(profile_dir_name(p) for p in ("release", *facts.profiles())))
+        inputs.build_dirs = find_build_dirs(inputs.target_dir, facts.triples, dir_names)
+    reg = os.path.join(home, "registry", "src")
     try:
         with os.scandir(reg) as it:
             inputs.registry_src = sorted(e.path for e in it if e.is_dir())
     except OSError:
         pass
-    git = os.path.join(cargo_home, "git", "checkouts")
+    git = os.path.join(home, "git", "checkouts")
     if os.path.isdir(git):
         inputs.git_checkouts = git
     if toolchain:

@@ -164,27 +164,23 @@ def _files_of_dir(d: Path) -> list[Path]:
 
 
 def release_dirs(start: Path | None = None, environ: dict[str, str] | None = None) -> list[Path]:
-    """The current workspace's release output: target/release and target/<triple>/release."""
-    from symtool.settings import find_workspace_root
+    """The workspace's release output: where cargo writes the release profile for the configured
+    triples (or the host), plus ``<target>/<other triple>/release`` from earlier ``--target`` builds."""
+    from symtool.cargo.workspace import find_workspace
 
-    env = os.environ if environ is None else environ
-    start = start or Path.cwd()
-    manifest = find_workspace_root(start)
-    if env.get("CARGO_TARGET_DIR"):
-        target = Path(env["CARGO_TARGET_DIR"])
-        if not target.is_absolute():
-            target = start / target
-    elif manifest is not None:
-        target = manifest.parent / "target"
-    else:
+    facts = find_workspace(start, os.environ if environ is None else environ)
+    target = facts.target_dir
+    if target is None:
         raise UsageError("no PATH given and not inside a cargo workspace (give files or directories to publish)")
-    dirs = []
-    if (target / "release").is_dir():
+    dirs = [d for d in facts.profile_dirs("release") if d.is_dir()]
+    if (target / "release").is_dir() and target / "release" not in dirs:
         dirs.append(target / "release")
     if target.is_dir():
         for child in sorted(target.iterdir()):
-            if child.is_dir() and (child / "release").is_dir() and child.name not in ("release", "debug"):
-                dirs.append(child / "release")
+            candidate = child / "release"
+            if child.is_dir() and candidate.is_dir() and child.name not in ("release", "debug") \
+                    and candidate not in dirs:
+                dirs.append(candidate)
     if not dirs:
         raise UsageError(f"no release build under {target} (run `cargo build --release` first, or give PATHs)")
     return dirs
