@@ -17,6 +17,7 @@ from __future__ import annotations
 import typer
 
 from symtool.commands import check, dumps, env, fetch, ident, publish, store, verify
+from symtool.commands.common import COLOR_CHOICES, OUTPUT
 
 # Help lists the commands in this order.
 COMMANDS = (check, ident, verify, publish, store, fetch, env, dumps)
@@ -49,8 +50,18 @@ def _root(
     version: bool = typer.Option(
         False, "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
     ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No warnings or notes, only errors (anywhere on the line)."),
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More detail; -vv for even more."),
+    color: str = typer.Option("auto", "--color", metavar="auto|always|never",
+                              help="Colour the error:/warning: labels (auto: on a terminal, unless NO_COLOR is set)."),
 ) -> None:
     """symtool: make every crash of a Rust program debuggable."""
+    # The console script takes these options out of the line wherever they stand
+    # (symtool.main); this callback sees them only when the app is called directly.
+    if color not in COLOR_CHOICES:
+        raise typer.BadParameter(f"one of {', '.join(COLOR_CHOICES)}", param_hint="--color")
+    OUTPUT.color = color if color != "auto" else OUTPUT.color
+    OUTPUT.verbosity = -1 if quiet else max(OUTPUT.verbosity, verbose)
 
 
 for _command in COMMANDS:

@@ -12,6 +12,12 @@ import sys
 
 
 def main(prog_name: str = "symtool") -> None:
+    from symtool.commands.common import bad_usage, take_global_options
+
+    try:
+        sys.argv[1:] = take_global_options(sys.argv[1:])
+    except ValueError as err:
+        sys.exit(bad_usage(str(err)))
     if sys.argv[1:2] == ["env"]:
         from symtool.commands.env import fast_main
 

@@ -364,7 +364,7 @@ def test_unreadable_input_exit_2_one_line(tmp_path, case):
         proc = cli(args + extra, env)
         assert proc.returncode == 2, proc.stderr
         lines = proc.stderr.splitlines()
-        assert len(lines) == 1 and lines[0].startswith("symtool: "), proc.stderr
+        assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
         if culprit is not None:
             assert str(culprit) in lines[0]
         assert "Traceback" not in proc.stderr

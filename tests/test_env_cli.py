@@ -308,7 +308,7 @@ def test_workspace_path_with_separator_is_refused(sample_build, home, tmp_path, 
         assert proc.returncode == 2, args
         err = proc.stderr.decode().strip()
         assert len(err.splitlines()) == 1 and "Traceback" not in err
-        assert err.startswith(f"symtool: {ws / 'target'}")
+        assert err.startswith(f"error: {ws / 'target'}")
         assert ("';'" if ";" in bad else "'*'") in err
         assert proc.stdout == b""
     assert not (tmp_path / "out").exists()
@@ -317,7 +317,7 @@ def test_workspace_path_with_separator_is_refused(sample_build, home, tmp_path, 
 def test_store_with_separator_is_refused(sample_build, home):
     proc = symtool([str(sample_build.workspace)], dict(home, SYMTOOL_STORE="/srv/a*b"))
     assert proc.returncode == 2
-    assert proc.stderr.decode().strip().startswith("symtool: /srv/a*b: store contains '*'")
+    assert proc.stderr.decode().strip().startswith("error: /srv/a*b: store contains '*'")
 
 
 def test_broken_manifest_and_bad_options(tmp_path, home):

@@ -151,7 +151,7 @@ def test_failures_are_one_line_and_leave_nothing(nginx, env, tmp_path, case):
     assert proc.returncode == code, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("symtool: ") and text in lines[0]
+    assert lines[0].startswith("error: ") and text in lines[0]
     assert proc.stdout == ""
     assert all_files(cache) == []
 

@@ -238,7 +238,7 @@ def test_bad_dump_files_are_one_line_exit_2(mini, env, tmp_path):
         proc = run(["--dump", path, "--server", "http://127.0.0.1:1/x", "--cache", cache], env, tmp_path)
         assert proc.returncode == 2, (name, proc.stderr)
         lines = proc.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("symtool: ") and name in lines[0], (name, proc.stderr)
+        assert len(lines) == 1 and lines[0].startswith("error: ") and name in lines[0], (name, proc.stderr)
         assert proc.stdout == "" and not cache.exists()
     proc = run(["--dump", tmp_path / "missing.dmp", "--server", "http://127.0.0.1:1/x"], env, tmp_path)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "missing.dmp" in proc.stderr

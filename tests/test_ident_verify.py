@@ -33,7 +33,7 @@ def assert_one_line_error(proc, *names) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == len(names), proc.stderr
     for line, name in zip(lines, names):
-        assert line.startswith("symtool: ") and str(name) in line
+        assert line.startswith("error: ") and str(name) in line
 
 
 # -- symtool id ----------------------------------------------------------------------

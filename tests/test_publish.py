@@ -224,7 +224,7 @@ def test_unreadable_input_is_exit_2_and_leaves_no_store(tmp_path):
         capture_output=True, text=True,
     )
     assert proc.returncode == 2, proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("symtool: ")]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 2 and "Traceback" not in proc.stderr
     assert "junk.pdb" in errors[0] or "junk.pdb" in errors[1]
     assert not store.exists()

@@ -9,6 +9,8 @@ from typing import List, Optional
 
 import typer
 
+from symtool.commands.common import note
+
 HELP = """Check that release profiles emit usable debug info, and fix the root Cargo.toml.
 
 Resolves the effective debug, split-debuginfo and strip of each profile the
@@ -79,7 +81,7 @@ def check(
             diff = unified_diff(outcome.path, outcome.original, outcome.new)
             sys.stdout.write(diff)
             if not diff:
-                sys.stderr.write(f"symtool: {outcome.path}: nothing to change\n")
+                note(f"{outcome.path}: nothing to change")
         elif outcome.changed:
             write_manifest(outcome.path, outcome.original, outcome.new)
             for keypath, value in outcome.applied:

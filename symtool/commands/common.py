@@ -1,8 +1,14 @@
-"""Helpers shared by the command modules.
+"""Helpers shared by the command modules: messages, exit codes, JSON.
 
 A leaf: it imports no command module and not :mod:`symtool.cli`, so the data
 flows one way (``symtool.main`` → ``symtool.cli`` → ``symtool.commands.*`` →
 library).  Exit codes come from :func:`symtool.errors.exit_status`.
+
+Messages follow cargo's conventions: ``error:``, ``warning:`` and ``note:``
+prefixes on stderr, coloured on a terminal unless ``NO_COLOR`` is set or
+``--color never`` is given; ``-q`` silences warnings and notes (never errors),
+``-v`` adds detail.  Text that came from a file or a server is escaped before
+it reaches the terminal, so control characters cannot forge lines or colours.
 """
 
 from __future__ import annotations
@@ -11,26 +17,134 @@ import functools
 import json
 import os
 import sys
+from dataclasses import dataclass
 from typing import Any, Callable
 
-from symtool.errors import HANDLED, exit_status
+from symtool.errors import EXIT_BAD_INPUT, HANDLED, exit_status
+
+COLOR_CHOICES = ("auto", "always", "never")
 
 
-def report_error(err: BaseException) -> int:
-    """Print the one stderr line for ``err`` and return its exit code."""
-    code, message = exit_status(err)
-    if message is None:
+@dataclass
+class OutputSettings:
+    """The global options, set once per run by :func:`take_global_options` or the typer callback."""
+
+    verbosity: int = 0  # -1 quiet, 0 normal, 1+ verbose
+    color: str = "auto"
+
+
+OUTPUT = OutputSettings()
+
+
+def take_global_options(argv: list[str]) -> list[str]:
+    """Remove ``-q``/``--quiet``, ``-v``/``--verbose`` (``-vv``) and ``--color WHEN`` from ``argv``.
+
+    cargo accepts them before or after the subcommand; so do we.  Options after
+    a ``--`` are left alone.  Returns the remaining arguments; raises ValueError
+    for a bad ``--color`` value.
+    """
+    rest: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg == "--":
+            rest.append(arg)
+            rest.extend(args)
+            break
+        if arg in ("-q", "--quiet"):
+            OUTPUT.verbosity = -1
+        elif arg == "--verbose" or (arg.startswith("-v") and set(arg[1:]) == {"v"}):
+            OUTPUT.verbosity = max(OUTPUT.verbosity, 0) + (1 if arg == "--verbose" else len(arg) - 1)
+        elif arg == "--color" or arg.startswith("--color="):
+            value = arg.partition("=")[2] if "=" in arg else next(args, "")
+            if value not in COLOR_CHOICES:
+                raise ValueError(f"--color takes one of {', '.join(COLOR_CHOICES)}, not {value!r}")
+            OUTPUT.color = value
+        else:
+            rest.append(arg)
+    return rest
+
+
+def _use_color(stream) -> bool:
+    if OUTPUT.color == "always":
+        return True
+    if OUTPUT.color == "never" or os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and os.environ.get("TERM") != "dumb"
+
+
+_STYLES = {"error": "1;31", "warning": "1;33", "note": "1;36"}
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with control characters written as escapes (``\\x1b``, ``\\r``, ``\\n``...).
+
+    Module names, dump comments, server messages and file contents are not
+    ours: printed raw, an escape sequence or a CR/LF could forge a line.
+    """
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable() or ch == " ":
+            out.append(ch)
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
+
+
+def message(kind: str, text: str) -> None:
+    """One ``kind: text`` line on stderr (kind is error, warning or note)."""
+    if kind != "error" and OUTPUT.verbosity < 0:
+        return
+    stream = sys.stderr
+    label = f"{kind}:"
+    if _use_color(stream):
+        label = f"\x1b[{_STYLES[kind]}m{label}\x1b[0m"
+    stream.write(f"{label} {terminal_safe(text)}\n")
+
+
+def error(text: str) -> None:
+    message("error", text)
+
+
+def warning(text: str) -> None:
+    message("warning", text)
+
+
+def note(text: str) -> None:
+    message("note", text)
+
+
+def verbose(text: str, level: int = 1) -> None:
+    """Detail shown with ``-v`` (``-vv`` for level 2)."""
+    if OUTPUT.verbosity >= level:
+        sys.stderr.write(f"{terminal_safe(text)}\n")
+
+
+def error_object(err: BaseException, code: int, text: str | None) -> dict[str, Any]:
+    """What a ``--json`` command prints on stdout when it fails: never empty output."""
+    return {"error": {"message": getattr(err, "message", text), "path": getattr(err, "path", None),
+                      "kind": type(err).__name__, "exit_code": code}}
+
+
+def report_error(err: BaseException, as_json: bool = False) -> int:
+    """Print the error for ``err`` (a line on stderr, and a JSON object with --json); its exit code."""
+    code, text = exit_status(err)
+    if text is None:
         try:  # a closed pipe: make later writes (and the interpreter's flush) silent
             sys.stdout = open(os.devnull, "w")
         except OSError:
             pass
-    else:
-        sys.stderr.write(f"symtool: {message}\n")
+        return code
+    error(text)
+    if as_json:
+        print_json(error_object(err, code, text))
     return code
 
 
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn library errors into one stderr line and the right exit code."""
+    """Turn library errors into one stderr line (plus a JSON error with --json) and the exit code."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -39,7 +153,7 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except HANDLED as err:
             import typer
 
-            raise typer.Exit(report_error(err)) from None
+            raise typer.Exit(report_error(err, bool(kwargs.get("as_json")))) from None
 
     return wrapper
 
@@ -47,3 +161,8 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 def print_json(data: Any) -> None:
     """Stable, machine-readable output for ``--json``."""
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
+
+
+def bad_usage(text: str) -> int:
+    error(text)
+    return EXIT_BAD_INPUT

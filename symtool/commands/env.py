@@ -48,9 +48,11 @@ def _out(text: str) -> None:
 
 
 def _warn(warnings: list, quiet: bool) -> None:
+    from symtool.commands.common import warning
+
     if not quiet:
         for w in warnings:
-            sys.stderr.write(f"symtool: warning: {w}\n")
+            warning(w)
 
 
 def run_env(path: Optional[str] = None, shell: Optional[str] = None, as_json: bool = False,

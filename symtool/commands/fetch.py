@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from symtool.commands.common import error, note
+
 HELP = ("Download a PDB (and with --binary the image) from symbol servers into a local cache laid out as a store; "
         "--dump FILE does it for every module of a minidump.")
 
@@ -166,12 +168,12 @@ def run_fetch(pdb: Optional[str], index: Optional[str], exe: Optional[Path], bin
         elif r.status == CACHED and not as_json:
             print(f"cached  {r.key} -> {r.path}")
         for m in r.messages:
-            sys.stderr.write(f"symtool: {r.key}: server message: {m}\n")
+            note(f"{r.key}: server message: {m}")
         if r.status == NOT_FOUND:
-            sys.stderr.write(f"symtool: {r.key}: not found on {len(sources)} server(s)\n")
+            error(f"{r.key}: not found on {len(sources)} server(s)")
         elif r.status == ERROR:
             for line in r.errors:
-                sys.stderr.write(f"symtool: {line}\n")
+                error(line)
 
     with HttpClient(options, environ=env) as client:
         results = fetch_keys(keys, sources, cache, client=client, progress=progress, on_result=report)
@@ -299,7 +301,7 @@ def run_fetch_dump(dump_path: Path, binary: bool, servers: List[str], cache: Opt
         # A dead server fails every module the same way: each distinct line once.
         if line not in said:
             said.add(line)
-            sys.stderr.write(f"symtool: {line}\n")
+            error(line)
 
     def report(plan) -> None:
         if progress is not None:

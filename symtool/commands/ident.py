@@ -7,6 +7,8 @@ from typing import List
 
 import typer
 
+from symtool.commands.common import error
+
 EXAMPLES = """Examples:
 
   symtool id target/x86_64-pc-windows-msvc/release/crash-me.exe
@@ -110,11 +112,11 @@ def ident(
         try:
             info = read_identity(f)
         except SymtoolError as err:
-            sys.stderr.write(f"symtool: {err}\n")
+            error(str(err))
             bad += 1
             continue
         except OSError as err:
-            sys.stderr.write(f"symtool: {f}: {err.strerror or err}\n")
+            error(f"{f}: {err.strerror or err}")
             bad += 1
             continue
         rec = identity_record(info)

@@ -8,6 +8,8 @@ from typing import List, Optional
 
 import typer
 
+from symtool.commands.common import error, note
+
 EXAMPLES = """Examples:
 
   symtool publish --store /srv/symbols --product myapp --version 1.2.3
@@ -75,7 +77,7 @@ def publish_cmd(
     paths: Optional[List[Path]] = typer.Argument(None, help="Files or directories (default: the workspace's release output)."),
     store: Optional[str] = typer.Option(None, "--store", "-s", help="Store directory, share or http(s) URL."),
     product: str = typer.Option("", "--product", "-t", help="Product name recorded in the transaction."),
-    version: str = typer.Option("", "--version", "-v", help="Version recorded in the transaction."),
+    version: str = typer.Option("", "--version", help="Version recorded in the transaction."),
     comment: str = typer.Option("", "--comment", "-c", help="Comment recorded in the transaction."),
     compress: bool = typer.Option(False, "--compress", help="Store CAB-compressed files (foo.pd_), as symstore /compress."),
     pointer: bool = typer.Option(False, "--pointer", help="Store file.ptr pointing at the source instead of a copy (symstore /p)."),
@@ -104,12 +106,12 @@ def publish_cmd(
         out = sys.stdout
         for f in report.files:
             if f.status in ("refused", "unreadable", "error"):
-                sys.stderr.write(f"symtool: {f.path}: {f.reason}\n")
+                error(f"{f.path}: {f.reason}")
             else:
                 form = f" ({f.stored_as})" if f.stored_as and f.stored_as != "plain" else ""
                 out.write(f"{f.status:9} {f.key}{form}\n")
-        for note in report.notes:
-            sys.stderr.write(f"symtool: note: {note}\n")
+        for text in report.notes:
+            note(text)
         verb = "would add" if dry_run else "added"
         n_added = report.count("would-add") if dry_run else report.count("added") + report.count("uploaded")
         txn = f", transaction {report.transaction}" if report.transaction else ""

@@ -8,6 +8,8 @@ from typing import List, Optional
 
 import typer
 
+from symtool.commands.common import error
+
 EXAMPLES = """Examples:
 
   symtool store init --store ./symbols --two-tier
@@ -71,7 +73,7 @@ def show_cmd(txn_id: str = typer.Argument(..., help="Transaction id (e.g. 42 or 
     for f in info["files"]:
         sys.stdout.write(f"  {f['key']}  [{f['stored_as'] or 'missing'}]  from {f['source']}\n")
     for p in info["problems"]:
-        sys.stderr.write(f"symtool: {p}\n")
+        error(p)
 
 
 def _print_delete(report, as_json: bool) -> None:
@@ -87,7 +89,7 @@ def _print_delete(report, as_json: bool) -> None:
     for k in report.kept:
         sys.stdout.write(f"  kept {k} (still referenced)\n")
     for p in report.problems:
-        sys.stderr.write(f"symtool: {p}\n")
+        error(p)
 
 
 def delete_cmd(txn_ids: List[str] = typer.Argument(..., help="Transaction id(s) to delete."),

@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from symtool.commands.common import error
+
 EXAMPLES = """Examples:
 
   symtool verify                      # every profile of this workspace's target dir
@@ -56,7 +58,7 @@ def verify(
     if any(v.status == UNREADABLE for v in verdicts):
         for v in verdicts:
             if v.status == UNREADABLE:
-                sys.stderr.write(f"symtool: {v.binary}: {v.reason}\n")
+                error(f"{v.binary}: {v.reason}")
         raise typer.Exit(2)
     if not all(v.status == MATCH for v in verdicts):
         raise typer.Exit(1)
