@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from symtool.debugger.paths import BuildDir, Inputs, is_url
-from symtool.settings import default_cache_dir, find_workspace_root, load_settings, read_toml
+from symtool.debugger.paths import BuildDir, Inputs
+from symtool.settings import absolute_store, default_cache_dir, find_workspace_root, load_settings, read_toml
 
 CACHE_FILE = "env-cache.json"
 CACHE_VERSION = 1
@@ -341,12 +341,6 @@ def cargo_home_dir(environ: dict[str, str]) -> tuple[str, str]:
     return os.path.join(os.path.expanduser("~"), ".cargo"), "default"
 
 
-def _resolve_store(store: str, base: Path) -> str:
-    if is_url(store) or os.path.isabs(store) or store.startswith("\\\\"):
-        return store
-    return os.path.normpath(str(base / store))
-
-
 def gather(start: Path | None = None, environ: dict[str, str] | None = None, *,
            use_cache: bool = True, toolchain: bool = True, scan_pdbs: bool = True) -> Inputs:
     env = dict(os.environ if environ is None else environ)
@@ -357,7 +351,7 @@ def gather(start: Path | None = None, environ: dict[str, str] | None = None, *,
     inputs = Inputs(platform=platform)
     inputs.cache, inputs.cache_source = settings.cache, settings.cache_source
     base = manifest.parent if (manifest is not None and settings.stores_source != "env:SYMTOOL_STORE") else Path.cwd()
-    inputs.stores = [_resolve_store(s, base) for s in settings.stores]
+    inputs.stores = [absolute_store(s, base) for s in settings.stores]
     inputs.stores_source = settings.stores_source
     cargo_home, inputs.cargo_home_source = cargo_home_dir(env)
     inputs.cargo_home = cargo_home
