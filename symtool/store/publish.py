@@ -39,7 +39,7 @@ from symtool.fsutil import COPY_CHUNK, TMP_PREFIX, atomic_writer, copy_file_data
 from symtool.ids import check_file_name
 from symtool.store import admin as adm
 from symtool.store.items import PublishItem
-from symtool.store.layout import COMPRESSED, PLAIN, POINTER, entry_dir, find_ci, form_file_name, is_two_tier
+from symtool.store.layout import COMPRESSED, PLAIN, POINTER, entry_dir, find_ci, form_file_name, is_two_tier, is_url
 from symtool.store.lock import StoreLock, owner_tag
 
 SAME_CHECK = 1 << 20  # bytes compared at each end of a file to call it identical
@@ -518,7 +518,7 @@ def publish(store: str, paths: list[Path], opts: PublishOptions, progress_factor
         return report  # nothing readable to publish: leave the store untouched
     total = sum(i.size for i in col.items)
     progress = progress_factory(total) if (progress_factory and col.items) else None
-    if store.startswith(("http://", "https://")):
+    if is_url(store):
         from symtool.store.http import HTTP_STORE_NOTE, publish_http
 
         report.notes.append(HTTP_STORE_NOTE)
