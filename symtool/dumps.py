@@ -219,13 +219,12 @@ class SymbolLocator:
     """
 
     def __init__(self, stores: list[str], build_dirs: list[str] | None = None, http_client=None):
-        from symtool.store import http as _http  # light: imports requests lazily
+        from symtool.store.layout import is_url
 
-        self._is_url = _http.is_url
         self.local: list[Path] = []
         self.http: list[str] = []
         for s in stores:
-            if self._is_url(s):
+            if is_url(s):
                 self.http.append(s.rstrip("/"))
             else:
                 self.local.append(Path(s))
@@ -249,19 +248,19 @@ class SymbolLocator:
         return hit
 
     def _lookup(self, name: str, index: str, kind: str) -> Hit:
-        from symtool.store.layout import lookup
+        from symtool.store.layout import MESSAGE, PLAIN, POINTER, lookup
 
         for store in self.local:
             try:
                 found = lookup(store, name, index)
-            except OSError:
+            except (OSError, FormatError):
                 found = None
-            if found is not None:
+            if found is not None and found.form != MESSAGE:
                 local = None
-                if found.form == "plain":
+                if found.form == PLAIN:
                     local = found.path
-                elif found.form == "pointer":
-                    local = self._pointer_target(found.path)
+                elif found.form == POINTER and Path(found.target).is_file():
+                    local = Path(found.target)
                 return Hit(True, str(found.path), found.form, local)
         for d in [*self.local, *self.build_dirs]:
             f = self._flat(d, name, index, kind)
@@ -279,21 +278,6 @@ class SymbolLocator:
         if notes:
             return Hit(None, note="; ".join(notes))
         return Hit(False)
-
-    @staticmethod
-    def _pointer_target(ptr: Path) -> Path | None:
-        try:
-            text = ptr.read_text("utf-8", "replace")[:65536]
-        except OSError:
-            return None
-        for line in text.splitlines():
-            line = line.strip()
-            if line.upper().startswith("PATH:"):
-                line = line[5:].strip()
-            if line and not line.upper().startswith("MSG:"):
-                p = Path(line)
-                return p if p.is_file() else None
-        return None
 
     def _flat(self, directory: Path, name: str, index: str, kind: str) -> Path | None:
         listing = self._listing.get(directory)
@@ -315,27 +299,16 @@ class SymbolLocator:
         return candidate if got is not None and got.upper() == index.upper() else None
 
     def _http_lookup(self, url: str, name: str, index: str) -> Hit | None:
-        from symtool.ids import compressed_name
-        from symtool.store.http import HttpClient, redact_url
-        from symtool.store.layout import FILE_PTR
+        from symtool.store.http import HttpClient
+        from symtool.store.layout import MESSAGE
 
         if self._client is None:
             self._client = HttpClient()
             self._own_client = True
-        server = self._client.server(url)
-        base = server.key_dir(name, index)
-        for file_name, form in ((name, "plain"), (compressed_name(name), "compressed"), (FILE_PTR, "pointer")):
-            probe = server.url(f"{base}/{file_name}")
-            resp = self._client.request("HEAD", probe)
-            try:
-                status = resp.status_code
-            finally:
-                resp.close()
-            if status == 200:
-                return Hit(True, redact_url(probe), form)
-            if status not in (404, 410):
-                raise self._client.status_error(probe, resp)
-        return None
+        hit = self._client.server(url).locate(name, index)
+        if hit is None or hit.form == MESSAGE:
+            return None
+        return Hit(True, hit.url, hit.form)
 
 
 def _file_index(path: Path, kind: str) -> str | None:

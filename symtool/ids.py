@@ -128,13 +128,13 @@ def basename_any(path: str) -> str:
 
 
 def store_relpath(name: str, index: str, two_tier: bool = False) -> str:
-    """``name/INDEX/name`` (or ``na/name/INDEX/name`` in a two-tier store), '/'-separated."""
-    check_file_name(name)
-    parse_index(index)
-    rel = f"{name}/{index}/{name}"
-    if two_tier:
-        rel = f"{name[:2]}/{rel}"
-    return rel
+    """``name/INDEX/name`` (or ``na/name/INDEX/name`` in a two-tier store), '/'-separated.
+
+    The layout itself is :func:`symtool.store.layout.key_path`'s; imported here
+    lazily because layout imports this module."""
+    from symtool.store.layout import key_path
+
+    return key_path(name, index, two_tier)
 
 
 def compressed_name(name: str) -> str:

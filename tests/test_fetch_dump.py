@@ -307,13 +307,21 @@ def test_dump_progress_bar_runs():
     from symtool.store.fetch import ModuleFetch
 
     bar = _DumpProgress(2)
-    assert bar.start("small.pdb", 1000) is None
+    progress = bar._progress
+    (modules,) = progress.tasks
+    assert bar.start("small.pdb", 1000) is None and len(progress.tasks) == 1  # no bar for small files
     advance = bar.start("big.pdb", 64 << 20)
+    transfer = progress.tasks[1]
     advance(1 << 20)
+    advance(2 << 20)
+    assert (transfer.description, transfer.total, transfer.completed) == ("  big.pdb", 64 << 20, 3 << 20)
     bar.stop()
-    bar.stop()
+    bar.stop()  # a second stop is harmless
+    assert progress.tasks == [modules]  # the transfer's bar is removed, the modules' bar stays
     bar.module_done(ModuleFetch("a.dll", r"C:\a.dll", 0))
+    assert (modules.description, modules.total, modules.completed) == ("a.dll", 2, 1)
     bar.close()
+    assert not progress.live.is_started
 
 
 def test_failed_server_probe_is_remembered_for_later_keys(tmp_path):

@@ -10,7 +10,8 @@ import pytest
 from nginx_server import BASIC_PASSWORD, BASIC_USER, TOKEN, free_port
 from symtool.errors import NetworkError, UsageError
 from symtool.formats.pdb import read_pdb
-from symtool.store.http import (HttpClient, HttpOptions, parse_pointer, publish_http, redact_url)
+from symtool.store.http import HttpClient, HttpOptions, publish_http, redact_url
+from symtool.store.layout import parse_file_ptr
 from symtool.store.items import PublishItem
 
 BIGAGE = ("bigage.pdb", "C9A61DDDD7E44353A668E39AC614A7EAa")
@@ -37,12 +38,12 @@ def test_redact_url():
     assert redact_url("http://token@[::1]:81/s") == "http://[::1]:81/s"
 
 
-def test_parse_pointer():
-    assert parse_pointer("PATH:\\\\server\\share\\a.pdb\r\n") == ("\\\\server\\share\\a.pdb", None)
-    assert parse_pointer("MSG:gone") == (None, "gone")
-    assert parse_pointer("/plain/path/a.pdb") == ("/plain/path/a.pdb", None)
-    assert parse_pointer("msg:gone\npath:/x") == ("/x", "gone")
-    assert parse_pointer("") == (None, None)
+def test_parse_file_ptr():
+    assert parse_file_ptr("PATH:\\\\server\\share\\a.pdb\r\n") == ("\\\\server\\share\\a.pdb", None)
+    assert parse_file_ptr("MSG:gone") == (None, "gone")
+    assert parse_file_ptr("/plain/path/a.pdb") == ("/plain/path/a.pdb", None)
+    assert parse_file_ptr("msg:gone\npath:/x") == ("/x", "gone")
+    assert parse_file_ptr("") == (None, None)
 
 
 def test_options_from_env():

@@ -195,19 +195,19 @@ def test_pypi_symstore_adds_to_store_symtool_made_cli(fixtures_dir, tmp_path):
     assert publish(str(store), [inputs / "dummylib.dll"], PublishOptions()).transaction == "0000000003"
 
 
-def test_http_store_dispatch(fixtures_dir, tmp_path, monkeypatch):
-    import symtool.store.http as http
+def test_publish_to_http_store_puts_files_on_the_server(nginx, fixtures_dir):
+    """publish() with a URL uploads with PUT (nginx WebDAV) and keeps no 000Admin there."""
+    import uuid
 
-    seen = {}
-
-    def fake(url, items, *, dry_run, progress):
-        seen["url"], seen["keys"] = url, [i.key for i in items]
-        return [{"key": i.key, "status": "uploaded"} for i in items]
-
-    monkeypatch.setattr(http, "publish_http", fake)
-    rep = publish("http://127.0.0.1:9/sym", [fixtures_dir / "symstore-exe" / "inputs" / "dummyprog.pdb"], PublishOptions())
-    assert seen["keys"] == ["dummyprog.pdb/F6301B4562FE4B4DB691192733ECE6B71/dummyprog.pdb"]
-    assert [f.status for f in rep.files] == ["uploaded"]
+    pdb = fixtures_dir / "symstore-exe" / "inputs" / "dummyprog.pdb"
+    where = f"upload-open/dispatch-{uuid.uuid4().hex[:8]}"
+    key = "dummyprog.pdb/F6301B4562FE4B4DB691192733ECE6B71/dummyprog.pdb"
+    rep = publish(nginx.url(where), [pdb], PublishOptions())
+    assert [(f.key, f.status) for f in rep.files] == [(key, "uploaded")]
+    assert (nginx.www / where / key).read_bytes() == pdb.read_bytes()
+    assert not (nginx.www / where / "000Admin").exists()
+    again = publish(nginx.url(where), [pdb], PublishOptions())
+    assert [f.status for f in again.files] == ["present"]
 
 
 def test_unreadable_input_is_exit_2_and_leaves_no_store(tmp_path):

@@ -110,6 +110,9 @@ def test_repair_rolls_back_uncommitted_and_removes_temp(tmp_path, fixtures_dir):
     publish(str(store), [pdb], PublishOptions())
     # Simulate a publisher killed after its transaction file and refs line, before server.txt.
     idx = store / "dummyprog.pdb" / "F6301B4562FE4B4DB691192733ECE6B71"
+    # Transaction 1's line, in the format symstore.exe writes (id, file, "source", kind, , compressed, ,).
+    committed_refs = f'0000000001,file,"{pdb}",pri,,N,,'.encode()
+    assert (idx / "refs.ptr").read_bytes() == committed_refs
     (store / "000Admin" / "0000000002").write_bytes(
         adm.txn_file_bytes([adm.TxnEntry("dummyprog.pdb", "F6301B4562FE4B4DB691192733ECE6B71", "/x")]))
     adm.add_ref(idx, adm.format_ref_line("0000000002", "file", "/x", "pri", False))
@@ -122,7 +125,7 @@ def test_repair_rolls_back_uncommitted_and_removes_temp(tmp_path, fixtures_dir):
     assert {"uncommitted", "refs-dead", "temp-file"} <= kinds
     verify_store(store, repair=True)
     assert not verify_store(store).findings
-    assert adm.read_lines(idx / "refs.ptr") == [ln for ln in adm.read_lines(idx / "refs.ptr") if ln.startswith("0000000001")]
+    assert (idx / "refs.ptr").read_bytes() == committed_refs
     assert not (store / "other.pdb").exists()
     # The next publish takes id 2 again (it was never handed out).
     assert publish(str(store), [pdb], PublishOptions()).transaction == "0000000002"
@@ -172,7 +175,9 @@ def test_lock_of_other_host_stale_by_age(tmp_path, monkeypatch):
     (store / "000Admin").mkdir(parents=True)
     lock = store / "000Admin" / LOCK_NAME
     lock.write_text(f"4242 some-other-host {time.time()} cafe\n")
-    with pytest.raises(Exception):
+    from symtool.errors import StoreError
+
+    with pytest.raises(StoreError, match=r"store is locked by another publisher \(.*some-other-host.*\); gave up"):
         StoreLock(store, timeout=0.3).acquire()  # fresh: the other host may be alive
     os.utime(lock, (time.time() - 1000, time.time() - 1000))
     with StoreLock(store, timeout=5) as lk:

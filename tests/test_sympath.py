@@ -53,3 +53,36 @@ def test_never_crashes(text):
     sp = parse_sympath(text)
     for e in sp.entries:
         assert e.location and ";" not in e.location
+
+
+# --- store arguments, resolved once for every command (symtool.settings) -----------------------------
+
+def test_resolve_stores_order_of_sources(tmp_path, monkeypatch):
+    import pytest
+
+    from symtool.errors import UsageError
+    from symtool.settings import resolve_store, resolve_stores
+
+    (tmp_path / "Cargo.toml").write_text('[workspace]\n[workspace.metadata.symtool]\nstores = ["syms", "https://s.example/x"]\n')
+    monkeypatch.chdir(tmp_path)
+    nt = {"_NT_SYMBOL_PATH": f"srv*/c*{MS}"}
+
+    r = resolve_stores(None, environ=nt, start=tmp_path)  # the manifest's stores, relative to the manifest
+    assert (r.stores, r.source) == ([str(tmp_path / "syms"), "https://s.example/x"], str(tmp_path / "Cargo.toml"))
+    r = resolve_stores(None, environ={**nt, "SYMTOOL_STORE": "/a;/b"}, start=tmp_path)
+    assert (r.stores, r.source) == (["/a", "/b"], "env:SYMTOOL_STORE")
+    r = resolve_stores([f"srv*/cache*{MS}", "rel"], option_name="--server", environ=nt, start=tmp_path)
+    assert (r.stores, r.source, r.sympath_cache) == ([MS, str(tmp_path / "rel")], "--server", "/cache")
+
+    (tmp_path / "Cargo.toml").write_text("[workspace]\n")
+    assert resolve_stores(None, environ=nt, start=tmp_path).stores == []  # _NT_SYMBOL_PATH only when asked
+    r = resolve_stores(None, environ=nt, start=tmp_path, use_nt_symbol_path=True)
+    assert (r.stores, r.source, r.sympath_cache) == ([MS], "env:_NT_SYMBOL_PATH", "/c")
+
+    env = {"SYMTOOL_STORE": f"{MS};/local"}
+    assert resolve_store(None, environ=env, start=tmp_path) == MS
+    assert resolve_store(None, local_only=True, environ=env, start=tmp_path) == "/local"
+    with pytest.raises(UsageError, match="needs a directory or share, not an HTTP URL"):
+        resolve_store(MS, local_only=True, environ={}, start=tmp_path)
+    with pytest.raises(UsageError, match="no store given"):
+        resolve_store(None, environ={}, start=tmp_path)

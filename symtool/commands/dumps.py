@@ -15,12 +15,13 @@ EXAMPLES = """Examples:
   symtool dumps nightly/*.dmp --build-dir target/x86_64-pc-windows-msvc/release --json
 
 PATH is minidump files or directories (searched recursively for *.dmp and
-*.mdmp).  Stores default to the stores in Cargo.toml (workspace.metadata.symtool) or
-SYMTOOL_STORE.  A local --store is searched as a symbol store
-(name/INDEX/name) and as a plain directory holding the files; --build-dir is
-searched as a plain directory only.  http(s) stores are asked with HEAD
-requests (nothing is downloaded); the faulting function is named only when
-its PDB is a local file.
+*.mdmp).  Stores default to SYMTOOL_STORE, else the stores in Cargo.toml
+(workspace.metadata.symtool), else the servers of _NT_SYMBOL_PATH -- as for
+symtool fetch, and looked up in the same order, so both agree on what is
+there.  A local --store is searched as a symbol store (name/INDEX/name) and
+as a plain directory holding the files; --build-dir is searched as a plain
+directory only.  http(s) stores are asked with HEAD requests (nothing is
+downloaded); the faulting function is named only when its PDB is a local file.
 
 Exit code: 0 every dump was read and every PDB found, 1 something is missing
 or a dump is unreadable, 2 bad usage.
@@ -89,11 +90,9 @@ def dumps(
     from symtool.dumps import Buckets, collect_dumps, row_missing, triage
     from symtool.errors import UsageError
 
-    stores = list(store or [])
-    if not stores:
-        from symtool.settings import load_settings
+    from symtool.settings import resolve_stores
 
-        stores = list(load_settings().stores)
+    stores = resolve_stores(store, use_nt_symbol_path=True).stores
     dump_paths = list(collect_dumps(paths))
     if not dump_paths:
         raise UsageError(f"no minidumps (*.dmp, *.mdmp) in {', '.join(paths)}")

@@ -38,36 +38,6 @@ Exit codes: 0 all fetched (or already cached), 1 not found anywhere, 2 errors.
 """
 
 
-def resolve_sources(servers: List[str], environ: dict, settings_loader) -> tuple[list[str], str, Optional[str]]:
-    """(sources, where they came from, cache named by a srv* element)."""
-    from symtool.store.sympath import parse_sympath
-
-    def expand(items: list[str]) -> tuple[list[str], Optional[str]]:
-        out: list[str] = []
-        cache = None
-        for item in items:
-            if "*" in item:
-                sp = parse_sympath(item)
-                out.extend(sp.sources)
-                cache = cache or sp.first_cache
-            elif item.strip():
-                out.append(item.strip())
-        return out, cache
-
-    if servers:
-        sources, cache = expand(servers)
-        return sources, "--server", cache
-    settings = settings_loader()
-    if settings.stores:
-        sources, cache = expand(settings.stores)
-        return sources, settings.stores_source, cache
-    nt = environ.get("_NT_SYMBOL_PATH", "")
-    if nt.strip():
-        sp = parse_sympath(nt)
-        return sp.sources, "env:_NT_SYMBOL_PATH", sp.first_cache
-    return [], "none", None
-
-
 class _RichProgress:
     """A rich progress bar on stderr for large transfers (terminal only)."""
 
@@ -99,29 +69,21 @@ class _RichProgress:
 def _sources_and_cache(servers: List[str], cache: Optional[Path], env) -> tuple[list[str], str, Path]:
     """Servers (UsageError when there are none), where they came from, and the cache directory."""
     from symtool.errors import UsageError
+    from symtool.settings import load_settings, resolve_stores
 
-    settings_cache: list = []
-
-    def settings():
-        if not settings_cache:
-            from symtool.settings import load_settings
-
-            settings_cache.append(load_settings(environ=env))
-        return settings_cache[0]
-
-    sources, origin, sympath_cache = resolve_sources(list(servers), env, settings)
-    if not sources:
+    resolved = resolve_stores(list(servers), option_name="--server", use_nt_symbol_path=True, environ=env)
+    if not resolved.stores:
         raise UsageError("no symbol servers: use --server URL, set SYMTOOL_STORE, "
                          "[workspace.metadata.symtool] stores, or _NT_SYMBOL_PATH")
     if cache is None:
-        s = settings()
-        if s.cache_source != "default":
-            cache = Path(s.cache)
-        elif sympath_cache:
-            cache = Path(sympath_cache)
+        settings = resolved.settings or load_settings(environ=env)
+        if settings.cache_source != "default":
+            cache = Path(settings.cache)
+        elif resolved.sympath_cache:
+            cache = Path(resolved.sympath_cache)
         else:
-            cache = Path(s.cache)
-    return sources, origin, cache.expanduser()
+            cache = Path(settings.cache)
+    return resolved.stores, resolved.source, cache.expanduser()
 
 
 def run_fetch(pdb: Optional[str], index: Optional[str], exe: Optional[Path], binary: bool, servers: List[str],

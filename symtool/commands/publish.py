@@ -28,27 +28,6 @@ published.
 """
 
 
-def resolve_store(store: Optional[str], allow_http: bool = True) -> str:
-    """--store, else the first store from settings (local ones preferred for admin commands)."""
-    from symtool.errors import UsageError
-    from symtool.settings import load_settings
-
-    if store:
-        return store
-    settings = load_settings()
-    for s in settings.stores:
-        is_http = s.startswith(("http://", "https://"))
-        if is_http:
-            if allow_http:
-                return s
-            continue
-        p = Path(s)
-        if not p.is_absolute() and settings.manifest is not None and settings.stores_source != "env:SYMTOOL_STORE":
-            p = settings.manifest.parent / p
-        return str(p)
-    raise UsageError("no store given: use --store, [workspace.metadata.symtool] stores or SYMTOOL_STORE")
-
-
 def _progress_factory():
     """A rich progress bar on stderr, only when stderr is a terminal."""
     if not sys.stderr.isatty():
@@ -86,6 +65,7 @@ def publish_cmd(
 ) -> None:
     from symtool.commands.common import print_json
     from symtool.errors import UsageError
+    from symtool.settings import resolve_store
     from symtool.store.publish import PublishOptions, publish, release_dirs
 
     if compress and pointer:

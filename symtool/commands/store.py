@@ -32,13 +32,9 @@ STORE_OPT = typer.Option(None, "--store", "-s", help="Store directory or share (
 
 
 def _store(store: Optional[str]) -> Path:
-    from symtool.commands.publish import resolve_store
-    from symtool.errors import UsageError
+    from symtool.settings import resolve_store
 
-    s = resolve_store(store, allow_http=False)
-    if s.startswith(("http://", "https://")):
-        raise UsageError("store administration needs a directory or share, not an HTTP URL")
-    return Path(s)
+    return Path(resolve_store(store, local_only=True))
 
 
 def list_cmd(store: Optional[str] = STORE_OPT,

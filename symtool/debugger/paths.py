@@ -28,6 +28,7 @@ import posixpath
 from typing import Any
 
 from symtool.errors import ConfigError
+from symtool.store.layout import is_url
 
 MICROSOFT_SERVER = "https://msdl.microsoft.com/download/symbols"
 # symsrv walks at most this many stores in one srv* chain.
@@ -45,11 +46,6 @@ def is_windows(platform: str) -> bool:
 def pathmod(platform: str):
     """ntpath for Windows, posixpath elsewhere (both work on any host)."""
     return ntpath if is_windows(platform) else posixpath
-
-
-def is_url(store: str) -> bool:
-    lower = store.lower()
-    return lower.startswith("http://") or lower.startswith("https://")
 
 
 class _Record:

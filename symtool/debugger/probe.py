@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from symtool.cargo.workspace import cargo_home, find_workspace, profile_dir_name
-from symtool.debugger.paths import BuildDir, Inputs, is_url
-from symtool.settings import default_cache_dir, load_settings
+from symtool.debugger.paths import BuildDir, Inputs
+from symtool.settings import absolute_store, default_cache_dir, load_settings
 
 CACHE_FILE = "env-cache.json"
 CACHE_VERSION = 1
@@ -244,12 +244,6 @@ def find_build_dirs(target_dir: str, triples: list[str], profiles: list[str]) ->
     return out
 
 
-def _resolve_store(store: str, base: Path) -> str:
-    if is_url(store) or os.path.isabs(store) or store.startswith("\\\\"):
-        return store
-    return os.path.normpath(str(base / store))
-
-
 def gather(start: Path | None = None, environ: dict[str, str] | None = None, *,
            use_cache: bool = True, toolchain: bool = True, scan_pdbs: bool = True) -> Inputs:
     env = dict(os.environ if environ is None else environ)
@@ -261,7 +255,7 @@ def gather(start: Path | None = None, environ: dict[str, str] | None = None, *,
     inputs = Inputs(platform=platform)
     inputs.cache, inputs.cache_source = settings.cache, settings.cache_source
     base = manifest.parent if (manifest is not None and settings.stores_source != "env:SYMTOOL_STORE") else Path.cwd()
-    inputs.stores = [_resolve_store(s, base) for s in settings.stores]
+    inputs.stores = [absolute_store(s, base) for s in settings.stores]
     inputs.stores_source = settings.stores_source
     home, inputs.cargo_home_source = cargo_home(env)
     inputs.cargo_home = str(home)

@@ -24,7 +24,8 @@ from symtool.errors import FormatError, StoreError, SymtoolError
 from symtool.fsutil import TMP_PREFIX, atomic_temp
 from symtool.ids import check_file_name, parse_index
 from symtool.store import layout
-from symtool.store.http import DEFAULT_MAX_SIZE, HttpClient, ProgressFactory, is_url, parse_pointer, redact_url
+from symtool.store.http import DEFAULT_MAX_SIZE, HttpClient, ProgressFactory, redact_url
+from symtool.store.layout import is_url
 
 # Statuses of a FetchResult
 FETCHED = "fetched"
@@ -203,7 +204,7 @@ class Fetcher:
         if not self.cache.is_dir():
             return None
         found = layout.lookup(self.cache, name, index)
-        if found is not None and found.form == "plain":
+        if found is not None and found.form == layout.PLAIN:
             return found.path
         return None
 
@@ -277,7 +278,7 @@ class Fetcher:
         if hit is None:
             return False
         result.messages.extend(hit.messages)
-        if hit.form == "message":
+        if hit.form == layout.MESSAGE:
             return False
         result.source, result.url, result.form = server.display, hit.url, hit.form
         if hit.pointer is not None:
@@ -291,16 +292,12 @@ class Fetcher:
         found = layout.lookup(store, name, index)
         if found is None:
             return False
+        result.messages.extend(found.messages)
+        if found.form == layout.MESSAGE:
+            return False
         result.source, result.url, result.form = str(store), str(found.path), found.form
-        if found.form == "pointer":
-            if found.path.stat().st_size > 64 << 10:
-                raise FormatError("file.ptr is implausibly large", found.path)
-            target, message = parse_pointer(found.path.read_text("utf-8", "replace"))
-            if message:
-                result.messages.append(message)
-            if target is None:
-                return False
-            self._copy_pointer_target(target, raw, str(found.path))
+        if found.form == layout.POINTER:
+            self._copy_pointer_target(found.target, raw, str(found.path))
         else:
             self._copy_limited(found.path, raw, str(found.path))
         self._materialize(raw, tmp, name, str(found.path))

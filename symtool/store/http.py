@@ -1,12 +1,12 @@
 """Symbol servers over HTTP: probing and downloading as symsrv does, and
 publishing with PUT.
 
-Probe order per key (symsrv's): ``GET <server>/index2.txt`` once per server
-(present = two-tier store), then ``name/INDEX/name``, the CAB-compressed
-``name/INDEX/nam_``, and ``name/INDEX/file.ptr`` (``PATH:<where>`` or a plain
-path is followed, ``MSG:<text>`` is reported).  404/410 means absent; when
-every form of the key is absent, the lower-case key is tried too (servers on
-case-sensitive file systems).  Redirects are followed.
+Probe order per key: ``GET <server>/index2.txt`` once per server (present =
+two-tier store), then the candidates of :func:`symtool.store.layout.candidates`
+in order -- plain, CAB-compressed, ``file.ptr`` (``PATH:<where>`` or a plain
+path is followed, ``MSG:<text>`` is reported), then the same for the
+lower-cased key (servers on case-sensitive file systems).  404/410 means
+absent.  Redirects are followed.
 
 Robustness: one ``requests`` session with retries and exponential backoff on
 connection errors, read timeouts and 5xx; connect/read timeouts; TLS
@@ -33,8 +33,8 @@ from typing import BinaryIO, Callable, Iterable
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from symtool.errors import NetworkError, UsageError
-from symtool.ids import check_file_name, compressed_name, parse_index
-from symtool.store.layout import FILE_PTR, INDEX2
+from symtool.store.layout import (INDEX2, MESSAGE, POINTER, Candidate, candidates, is_url, key_dir, key_path,
+                                  parse_file_ptr)
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 60.0
@@ -50,11 +50,6 @@ HTTP_STORE_NOTE = ("HTTP store: no 000Admin transaction history is kept over HTT
                    "(the server keeps its own; `symtool store` commands need a file-system store)")
 
 ABSENT = (404, 410)
-
-
-def is_url(location: str) -> bool:
-    low = location.strip().lower()
-    return low.startswith("http://") or low.startswith("https://")
 
 
 def redact_url(url: str) -> str:
@@ -322,27 +317,11 @@ def describe_exception(err: BaseException, options: HttpOptions, received: int |
 class Hit:
     """What a server had for a key."""
 
-    form: str  # "plain", "compressed" or "pointer"
+    form: str  # "plain", "compressed", "pointer", or "message" (only file.ptr MSG: lines)
     url: str  # where it was found (redacted)
     size: int = 0
     pointer: str | None = None  # file.ptr target that is a local/UNC path (not downloaded)
     messages: list[str] = field(default_factory=list)
-
-
-def parse_pointer(text: str) -> tuple[str | None, str | None]:
-    """``file.ptr`` content -> (path, message).  ``PATH:x``, ``MSG:x`` or a plain path."""
-    path = message = None
-    for line in text.replace("\r", "\n").split("\n"):
-        line = line.strip()
-        if not line:
-            continue
-        if line[:5].upper() == "PATH:":
-            path = path or line[5:].strip()
-        elif line[:4].upper() == "MSG:":
-            message = message or line[4:].strip()
-        elif path is None and message is None:
-            path = line
-    return path or None, message
 
 
 class HttpServer:
@@ -377,8 +356,16 @@ class HttpServer:
         return self._two_tier
 
     def key_dir(self, name: str, index: str) -> str:
-        rel = f"{name}/{index}"
-        return f"{name[:2]}/{rel}" if self.two_tier() else rel
+        return key_dir(name, index, self.two_tier())
+
+    def _read_pointer(self, cand: Candidate) -> tuple[str, str | None, str | None] | None:
+        """(url, target, message) of the file.ptr at ``cand``, or None when absent."""
+        url = self.url(cand.rel)
+        buf = _Buffer(MAX_POINTER_SIZE)
+        if self.client.download(url, buf, limit=MAX_POINTER_SIZE) is None:
+            return None
+        target, message = parse_file_ptr(bytes(buf.data).decode("utf-8", "replace"))
+        return url, target, message
 
     def fetch(self, name: str, index: str, sink: BinaryIO, *, progress: ProgressFactory | None = None,
               limit: int | None = None) -> Hit | None:
@@ -387,26 +374,18 @@ class HttpServer:
         None when the server does not have it.  A file.ptr to a local or UNC
         path returns a Hit with ``pointer`` set and writes nothing.
         """
-        check_file_name(name)
-        parse_index(index)
-        keys = [(name, index)]
-        if (name.lower(), index.lower()) != (name, index):
-            keys.append((name.lower(), index.lower()))
         messages: list[str] = []
-        for key_name, key_index in keys:
-            base = self.key_dir(key_name, key_index)
-            for file_name, form in ((key_name, "plain"), (compressed_name(key_name), "compressed")):
-                url = self.url(f"{base}/{file_name}")
-                got = self.client.download(url, sink, limit=limit, progress=progress, label=file_name)
+        for cand in candidates(name, index, self.two_tier()):
+            if cand.form != POINTER:
+                got = self.client.download(self.url(cand.rel), sink, limit=limit, progress=progress,
+                                           label=cand.name)
                 if got is not None:
-                    return Hit(form, redact_url(got.url), got.size, messages=messages)
-            ptr_url = self.url(f"{base}/{FILE_PTR}")
-            buf = _Buffer(MAX_POINTER_SIZE)
-            got = self.client.download(ptr_url, buf, limit=MAX_POINTER_SIZE)
-            if got is None:
+                    return Hit(cand.form, redact_url(got.url), got.size, messages=messages)
                 continue
-            text = bytes(buf.data).decode("utf-8", "replace")
-            target, message = parse_pointer(text)
+            pointer = self._read_pointer(cand)
+            if pointer is None:
+                continue
+            ptr_url, target, message = pointer
             if message:
                 messages.append(message)
             if target is None:
@@ -415,10 +394,36 @@ class HttpServer:
                 got = self.client.download(target, sink, limit=limit, progress=progress, label=name)
                 if got is None:
                     raise self.client.error(ptr_url, f"file.ptr points to {redact_url(target)}, which is absent (404)")
-                return Hit("pointer", redact_url(got.url), got.size, messages=messages)
-            return Hit("pointer", redact_url(ptr_url), 0, pointer=target, messages=messages)
+                return Hit(POINTER, redact_url(got.url), got.size, messages=messages)
+            return Hit(POINTER, redact_url(ptr_url), 0, pointer=target, messages=messages)
         if messages:
-            return Hit("message", self.display, 0, messages=messages)
+            return Hit(MESSAGE, self.display, 0, messages=messages)
+        return None
+
+    def locate(self, name: str, index: str) -> Hit | None:
+        """Where the server has ``name``/``index``, without downloading it.
+
+        The same candidates in the same order as :meth:`fetch` (HEAD for the
+        files; a file.ptr is read, and one naming no path does not count), so
+        "found" here means :meth:`fetch` finds it too.
+        """
+        messages: list[str] = []
+        for cand in candidates(name, index, self.two_tier()):
+            if cand.form != POINTER:
+                url = self.url(cand.rel)
+                if _exists(self.client, url):
+                    return Hit(cand.form, redact_url(url), messages=messages)
+                continue
+            pointer = self._read_pointer(cand)
+            if pointer is None:
+                continue
+            ptr_url, target, message = pointer
+            if message:
+                messages.append(message)
+            if target is not None:
+                return Hit(POINTER, redact_url(ptr_url), pointer=target, messages=messages)
+        if messages:
+            return Hit(MESSAGE, self.display, 0, messages=messages)
         return None
 
 
@@ -490,12 +495,11 @@ def publish_http(url: str, items: Iterable, *, dry_run: bool = False, progress=N
             return [{"key": item.key, "status": "error", "url": redact_url(url), "size": item.size,
                      "error": str(err)} for item in items]
         for item in items:
-            base = server.key_dir(item.name, item.index)
-            target = server.url(f"{base}/{item.name}")
+            target = server.url(key_path(item.name, item.index, server.two_tier()))
             result = {"key": item.key, "status": "error", "url": redact_url(target), "size": item.size}
             try:
-                if any(_exists(client, server.url(f"{base}/{n}"))
-                       for n in (item.name, compressed_name(item.name), FILE_PTR)):
+                hit = server.locate(item.name, item.index)
+                if hit is not None and hit.form != MESSAGE:
                     result["status"] = "present"
                 elif dry_run:
                     result["status"] = "would-upload"

@@ -31,9 +31,8 @@ import time
 from pathlib import Path
 
 from symtool.errors import StoreError
-from symtool.store.layout import ADMIN_DIR
+from symtool.store.layout import ADMIN_DIR, LOCK_NAME
 
-LOCK_NAME = "symtool.lock"
 BREAK_NAME = "symtool.lock.break"
 HEARTBEAT = 5.0
 BREAK_STALE = 30.0

@@ -28,11 +28,10 @@ from datetime import datetime
 from pathlib import Path
 
 from symtool.errors import FormatError, NotFoundError, StoreError, UnsafeNameError, UsageError
-from symtool.ids import compressed_name
 from symtool.store import admin as adm
-from symtool.store.layout import ADMIN_DIR, FILE_PTR, REFS, find_ci, find_entry_dir, is_two_tier
+from symtool.store.layout import (ADMIN_DIR, COMPRESSED, PLAIN, POINTER, REFS, find_ci, find_entry_dir, form_file_name,
+                                  inside, is_two_tier)
 from symtool.store.lock import StoreLock, owner_tag
-from symtool.store.publish import inside
 
 
 def require_store(store: Path) -> None:
@@ -40,16 +39,6 @@ def require_store(store: Path) -> None:
         raise StoreError("store directory not found", store)
     if not (store / ADMIN_DIR).is_dir():
         raise StoreError("not a symbol store (no 000Admin directory)", store)
-
-
-def find_index_dir(store: Path, name: str, index: str, two_tier: bool) -> Path | None:
-    """Existing ``<store>[/<na>]/<name>/<INDEX>`` (case-insensitive), validated, or None."""
-    idx = find_entry_dir(store, name, index, two_tier)
-    if idx is None:
-        return None
-    if not inside(store, idx):
-        raise UnsafeNameError(f"{name}/{index} resolves outside the store")
-    return idx
 
 
 def _when(rec: adm.AdminLine) -> datetime | None:
@@ -111,10 +100,10 @@ def show_transaction(store: Path, txn_id: str) -> dict:
     for e in entries:
         form = None
         with contextlib.suppress(UnsafeNameError, FormatError):
-            idx = find_index_dir(store, e.name, e.index, two)
+            idx = find_entry_dir(store, e.name, e.index, two)
             if idx is not None:
-                for fname, f in ((e.name, "plain"), (compressed_name(e.name), "compressed"), (FILE_PTR, "pointer")):
-                    p = find_ci(idx, fname)
+                for f in (PLAIN, COMPRESSED, POINTER):
+                    p = find_ci(idx, form_file_name(e.name, f))
                     if p is not None and p.is_file():
                         form = f
                         break
@@ -188,7 +177,7 @@ class _Deleter:
 
     def _drop_reference(self, e: adm.TxnEntry, txn_id: str, live_ids: set[str]) -> None:
         try:
-            idx = find_index_dir(self.store, e.name, e.index, self.two_tier)
+            idx = find_entry_dir(self.store, e.name, e.index, self.two_tier)
         except (UnsafeNameError, FormatError) as err:
             self.report.problems.append(err.message)
             return
@@ -212,7 +201,7 @@ class _Deleter:
 
     def remove_entry(self, idx: Path, name: str) -> None:
         """Remove the known files of one index dir, then the dirs if empty."""
-        for fname in (name, compressed_name(name), FILE_PTR, REFS):
+        for fname in (*(form_file_name(name, f) for f in (PLAIN, COMPRESSED, POINTER)), REFS):
             p = find_ci(idx, fname)
             if p is None or not os.path.lexists(p):
                 continue

@@ -36,14 +36,13 @@ from typing import Callable
 
 from symtool.errors import FormatError, StoreError, UnsafeNameError, UsageError
 from symtool.fsutil import COPY_CHUNK, TMP_PREFIX, atomic_writer, copy_file_data
-from symtool.ids import check_file_name, compressed_name, parse_index
+from symtool.ids import check_file_name
 from symtool.store import admin as adm
 from symtool.store.items import PublishItem
-from symtool.store.layout import ADMIN_DIR, FILE_PTR, INDEX2, PINGME, find_ci, is_two_tier
-from symtool.store.lock import LOCK_NAME, StoreLock, owner_tag
+from symtool.store.layout import COMPRESSED, PLAIN, POINTER, entry_dir, find_ci, form_file_name, is_two_tier, is_url
+from symtool.store.lock import StoreLock, owner_tag
 
 SAME_CHECK = 1 << 20  # bytes compared at each end of a file to call it identical
-RESERVED_TOP = {ADMIN_DIR.lower(), PINGME, INDEX2, LOCK_NAME}
 
 Progress = Callable[[int], None]
 
@@ -281,33 +280,6 @@ def check_pairs(col: Collected) -> None:
 # -- placing files ------------------------------------------------------------------
 
 
-def inside(store: Path, path: Path) -> bool:
-    """Does ``path`` (symlinks resolved) stay inside ``store``?"""
-    try:
-        root = store.resolve()
-        target = path.resolve()
-    except (OSError, RuntimeError):
-        return False
-    return target == root or root in target.parents
-
-
-def index_dir(store: Path, name: str, index: str, two_tier: bool) -> Path:
-    """``<store>[/<na>]/<name>/<INDEX>``, reusing directories whose names differ
-    only in case (Windows and symsrv do not tell them apart)."""
-    check_file_name(name)
-    parse_index(index)
-    if not two_tier and name.lower() in RESERVED_TOP:
-        raise UnsafeNameError(f"file name {name!r} collides with the store's own files")
-    base = store
-    if two_tier:
-        base = find_ci(store, name[:2]) or store / name[:2]
-    name_dir = find_ci(base, name) or base / name
-    idx = find_ci(name_dir, index) or name_dir / index
-    if not inside(store, idx.parent if not idx.exists() else idx):
-        raise UnsafeNameError(f"{name}/{index} would resolve outside the store")
-    return idx
-
-
 def _same_plain(dst: Path, src: Path, size: int) -> bool:
     try:
         if dst.stat().st_size != size:
@@ -374,28 +346,28 @@ class _Placer:
 
     @staticmethod
     def target_name(item: PublishItem, form: str) -> str:
-        return {"plain": item.name, "compressed": compressed_name(item.name), "pointer": FILE_PTR}[form]
+        return form_file_name(item.name, form)
 
     def existing(self, item: PublishItem, idx: Path) -> str | None:
         """Form in which the same bytes are already stored, if any."""
-        plain = find_ci(idx, item.name)
+        plain = find_ci(idx, form_file_name(item.name, PLAIN))
         if plain is not None and plain.is_file() and _same_plain(plain, item.path, item.size):
-            return "plain"
-        comp = find_ci(idx, compressed_name(item.name))
+            return PLAIN
+        comp = find_ci(idx, form_file_name(item.name, COMPRESSED))
         if comp is not None and comp.is_file() and _same_cab(comp, item.name, item.size):
-            return "compressed"
+            return COMPRESSED
         if self.opts.pointer:
-            ptr = find_ci(idx, FILE_PTR)
+            ptr = find_ci(idx, form_file_name(item.name, POINTER))
             if ptr is not None and ptr.is_file():
                 with contextlib.suppress(OSError):
                     if ptr.read_bytes() == pointer_content(item.path):
-                        return "pointer"
+                        return POINTER
         return None
 
     def place(self, item: PublishItem, form: str) -> Path:
         """Write ``item`` into the store in ``form``; returns its index dir."""
         for attempt in range(5):
-            idx = index_dir(self.store, item.name, item.index, self.two_tier)
+            idx = entry_dir(self.store, item.name, item.index, self.two_tier)
             try:
                 idx.mkdir(parents=True, exist_ok=True)
                 name = self.target_name(item, form)
@@ -457,7 +429,7 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
             form = placer.want_form(item)
             try:
                 if store.is_dir():
-                    idx = index_dir(store, item.name, item.index, placer.two_tier)
+                    idx = entry_dir(store, item.name, item.index, placer.two_tier)
                     found = placer.existing(item, idx) if idx.is_dir() else None
                     if found:
                         status, form = "present", found
@@ -474,7 +446,7 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
     def place_one(item: PublishItem):
         try:
             form = placer.want_form(item)
-            idx = index_dir(store, item.name, item.index, placer.two_tier)
+            idx = entry_dir(store, item.name, item.index, placer.two_tier)
             found = placer.existing(item, idx) if idx.is_dir() else None
             if found:
                 res = FileResult(str(item.path), "present", item.name, item.index, item.kind, found, size=item.size)
@@ -542,7 +514,7 @@ def publish(store: str, paths: list[Path], opts: PublishOptions, progress_factor
         return report  # nothing readable to publish: leave the store untouched
     total = sum(i.size for i in col.items)
     progress = progress_factory(total) if (progress_factory and col.items) else None
-    if store.startswith(("http://", "https://")):
+    if is_url(store):
         from symtool.store.http import HTTP_STORE_NOTE, publish_http
 
         report.notes.append(HTTP_STORE_NOTE)

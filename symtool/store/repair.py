@@ -50,9 +50,10 @@ from pathlib import Path
 
 from symtool.errors import FormatError, StoreError, UnsafeNameError
 from symtool.fsutil import TMP_PREFIX
-from symtool.ids import check_file_name, compressed_name, parse_index
+from symtool.ids import check_file_name, parse_index
 from symtool.store import admin as adm
-from symtool.store.layout import ADMIN_DIR, FILE_PTR, INDEX2, PINGME, REFS, is_two_tier
+from symtool.store.layout import (ADMIN_DIR, COMPRESSED, INDEX2, PINGME, PLAIN, POINTER, REFS, form_file_name, is_two_tier,
+                                  read_file_ptr)
 from symtool.store.lock import BREAK_NAME, LOCK_NAME, StoreLock, owner_tag, temp_owner_dead
 
 
@@ -306,12 +307,12 @@ class _Verifier:
             low = p.name.lower()
             if p.name.startswith(TMP_PREFIX):
                 self.temp_file(p)
-            elif low == name.lower():
-                data["plain"] = p
-            elif low == compressed_name(name).lower() and low != name.lower():
-                data["compressed"] = p
-            elif low == FILE_PTR:
-                data["pointer"] = p
+            else:
+                # First match wins: a name ending in '_' is its own compressed name.
+                for form in (PLAIN, COMPRESSED, POINTER):
+                    if low == form_file_name(name, form).lower():
+                        data.setdefault(form, p)
+                        break
         lines = adm.read_lines(idx / REFS)
         listing_ids = {tid for tid, _ in listed}
         keep: list[str] = []
@@ -396,10 +397,11 @@ class _Verifier:
             if head["name"].lower() != name.lower():
                 self.find("identity", self.rel(p), f"CAB holds {head['name']!r}, expected {name!r}")
         else:
-            from symtool.store.http import parse_pointer
-
             try:
-                target, _msg = parse_pointer(p.read_bytes()[:65536].decode("utf-8", "replace"))
+                target, _msg = read_file_ptr(p)
+            except FormatError as err:
+                self.find("bad-file", self.rel(p), err.message)
+                return
             except OSError as err:
                 self.find("bad-file", self.rel(p), str(err))
                 return

@@ -50,11 +50,6 @@ class SymPath:
         return self.caches[0] if self.caches else None
 
 
-def is_url(location: str) -> bool:
-    low = location.lower()
-    return low.startswith("http://") or low.startswith("https://")
-
-
 def parse_sympath(text: str) -> SymPath:
     """Parse a symbol path; unknown or empty elements are skipped, never fatal."""
     result = SymPath()
