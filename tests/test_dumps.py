@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from builders.minidump import build_minidump, codeview_rsds
 from conftest import need_tool
 from symtool.cli import app
 from symtool.dumps import (
@@ -26,7 +27,7 @@ from symtool.dumps import (
     triage,
     triage_one,
 )
-from symtool.formats.minidump import build_minidump, codeview_rsds, read_minidump
+from symtool.formats.minidump import read_minidump
 from symtool.formats.pe import read_pe
 
 CRASH_INDEX = "3249D99D0C4049318610F4E4FB0B69361"
