@@ -296,7 +296,8 @@ def test_read_stream_refuses_stream_larger_than_file(fixtures_dir, tmp_path):
     real = (fixtures_dir / "symstore-exe/inputs/dummyprog.pdb").read_bytes()
     f, msf = open_msf(fixtures_dir / "symstore-exe/inputs/dummyprog.pdb")
     with f:
-        blocks = msf.stream_blocks(3)
+        # llvm-pdbutil dump --streams --stream-blocks: "Stream 3 (411 bytes) [DBI Stream] Blocks: [19]".
+        assert (msf.stream_size(3), msf.stream_blocks(3)) == (411, [19])
     # Stream 3's size says 1 GiB: its block list would repeat blocks to fill it.
     bs = 512
     map_block = struct.unpack_from("<I", real, 52)[0]
@@ -305,6 +306,7 @@ def test_read_stream_refuses_stream_larger_than_file(fixtures_dir, tmp_path):
     p.write_bytes(_patched(real, dir_block * bs + 4 + 12, "<I", 1 << 30))
     f, msf = open_msf(p)
     with f:
-        with pytest.raises(FormatError):
+        with pytest.raises(FormatError, match="larger than the file"):
             msf.read_stream(3)
-    assert blocks
+        with pytest.raises(FormatError, match="larger than the file"):
+            msf.stream_blocks(3)
