@@ -19,7 +19,15 @@ from builders.portable_pdb import build_portable_pdb
 from conftest import need_tool
 from symtool.errors import FormatError
 from symtool.formats.detect import detect, read_identity
-from symtool.formats.pdb import MSF2_MAGIC, MSF7_MAGIC, NIL_STREAM, open_msf, read_pdb
+from symtool.formats.pdb import (
+    MSF2_MAGIC,
+    MSF7_MAGIC,
+    NIL_STREAM,
+    iter_modules,
+    open_msf,
+    read_dbi_header,
+    read_pdb,
+)
 
 FIXTURE_PDBS = [
     "pe-pdb/crash.pdb",
@@ -110,6 +118,24 @@ def test_store_keys_equal_symstore_exe_directories(fixtures_dir):
         assert read_identity(fixtures_dir / "symstore-exe" / "inputs" / name).index == index
         checked += 1
     assert checked == 3  # bigage (age 10 -> 'a'), dummyprog, dummylib
+
+
+@pytest.mark.parametrize("rel", FIXTURE_PDBS)
+def test_dbi_modules_agree_with_llvm_pdbutil(fixtures_dir, rel):
+    path = fixtures_dir / rel
+    out = subprocess.run([need_tool("llvm-pdbutil"), "dump", "--modules", str(path)], capture_output=True,
+                         text=True, check=True).stdout
+    want = [(int(i), name, obj, int(stream)) for i, name, obj, stream in re.findall(
+        r"Mod (\d+) \| `(.*)`:\s*\n\s*Obj: `(.*)`:\s*\n\s*debug stream: (\d+)", out)]
+    f, msf = open_msf(path)
+    with f:
+        dbi = read_dbi_header(msf)
+        got = [(m.index, m.name, m.obj_name, m.stream) for m in iter_modules(msf, dbi)]
+    assert got == want
+    assert dbi.age == llvm_dbi_age(path)
+    summary = subprocess.run([need_tool("llvm-pdbutil"), "dump", "--summary", str(path)], capture_output=True,
+                             text=True, check=True).stdout
+    assert dbi.stripped == (re.search(r"Is stripped: (\w+)", summary).group(1) == "true")
 
 
 def test_srcsrv_pdb_keeps_dbi_age_and_reports_info_age(fixtures_dir):
