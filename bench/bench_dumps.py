@@ -105,7 +105,7 @@ import json, sys
 sys.path.insert(0, sys.argv[1])
 from pathlib import Path
 from symtool.dumps import collect_dumps, triage
-print(json.dumps({Path(r["path"]).name: r["bucket"] for r in triage(list(collect_dumps([sys.argv[2]])), [sys.argv[3]])}))
+print(json.dumps({Path(r.path).name: r.bucket for r in triage(list(collect_dumps([sys.argv[2]])), [sys.argv[3]])}))
 """
 
 

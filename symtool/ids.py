@@ -125,18 +125,3 @@ def check_file_name(name: str) -> str:
 def basename_any(path: str) -> str:
     """File name of a path written on Windows or POSIX (CodeView paths are Windows paths)."""
     return re.split(r"[\\/]", path.rstrip("\\/"))[-1] if path else ""
-
-
-def store_relpath(name: str, index: str, two_tier: bool = False) -> str:
-    """``name/INDEX/name`` (or ``na/name/INDEX/name`` in a two-tier store), '/'-separated.
-
-    The layout itself is :func:`symtool.store.layout.key_path`'s; imported here
-    lazily because layout imports this module."""
-    from symtool.store.layout import key_path
-
-    return key_path(name, index, two_tier)
-
-
-def compressed_name(name: str) -> str:
-    """symstore's compressed name: last character of the extension replaced by '_'."""
-    return name[:-1] + "_"

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from symtool.formats.cab import compress_to_cab
-from symtool.ids import compressed_name
+from symtool.store.layout import compressed_name
 
 BASIC_USER, BASIC_PASSWORD = "ci", "pw-ci"
 TOKEN = "s3cret-token"

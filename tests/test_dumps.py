@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from builders.minidump import build_minidump, codeview_rsds
 from conftest import need_tool
 from symtool.cli import app
 from symtool.dumps import (
@@ -26,14 +27,20 @@ from symtool.dumps import (
     triage,
     triage_one,
 )
-from symtool.formats.minidump import build_minidump, codeview_rsds, read_minidump
+from symtool.errors import FormatError
+from symtool.formats.minidump import read_minidump
 from symtool.formats.pe import read_pe
 
 CRASH_INDEX = "3249D99D0C4049318610F4E4FB0B69361"
 CRASH_GUID = uuid.UUID("3249D99D-0C40-4931-8610-F4E4FB0B6936").bytes_le
-ROW_REQUIRED = ("path", "exception_code", "exception_name", "faulting_module", "faulting_offset", "function",
-                "bucket", "modules", "error")
-MODULE_REQUIRED = ("name", "pdb_name", "pdb_store_path", "pdb_found", "image_store_path", "image_found")
+# The --json keys, in order: a stable interface (scripts index them), written out here on purpose.
+ROW_KEYS = ["path", "error", "time", "time_source", "platform", "os", "cpu", "process_id", "exception_code",
+            "exception_name", "exception_detail", "exception_address", "exception_parameters", "thread_id",
+            "faulting_module", "faulting_offset", "function", "file", "line", "frames", "symbol", "symbol_offset",
+            "bucket", "comments", "notes", "modules"]
+MODULE_KEYS = ["name", "path", "base", "size", "timestamp", "code_id", "debug_id", "codeview", "pdb_name",
+               "pdb_store_path", "pdb_found", "pdb_path", "image_store_path", "image_found", "image_path", "error"]
+FRAME_KEYS = ["function", "file", "line"]
 
 
 def run_cli(*args: str, env: dict | None = None):
@@ -68,10 +75,16 @@ def _write(path: Path, **kw) -> Path:
 # --- the real dumps -----------------------------------------------------------------------------------------
 
 def test_windows_dump_without_stores(fixtures_dir):
-    row = triage_one(fixtures_dir / "dumps" / "symbolic-windows-mini.dmp", SymbolLocator([]), SymbolizerCache())
-    for key in ROW_REQUIRED:
-        assert key in row
-    assert row["error"] is None
+    path = fixtures_dir / "dumps" / "symbolic-windows-mini.dmp"
+    row = triage_one(path, SymbolLocator([]), SymbolizerCache()).to_json()
+    assert list(row) == ROW_KEYS
+    assert row["path"] == str(path) and row["error"] is None
+    # Header TimeDateStamp 0x5AB38079 (UTC), pid and thread from the MiscInfo and exception streams.
+    assert (row["time"], row["time_source"]) == ("2018-03-22T10:07:53", "header")
+    assert row["os"] == "Windows NT 10.0.14393" and row["process_id"] == 1928 and row["thread_id"] == 1636
+    assert row["exception_address"] == "0x2a2a3d" and row["exception_parameters"] == ["0x1", "0x45"]
+    assert (row["frames"], row["symbol"], row["symbol_offset"]) == ([], None, None)
+    assert (row["comments"], row["notes"]) == ([], [])
     assert row["exception_code"] == "C0000005"
     assert row["exception_name"] == "access violation"
     assert row["exception_detail"] == "write to 0x00000045"
@@ -80,8 +93,12 @@ def test_windows_dump_without_stores(fixtures_dir):
     assert row["platform"] == "windows" and row["cpu"] == "x86"
     pe = read_pe(fixtures_dir / "pe-pdb" / "crash.exe")
     crash = row["modules"][0]
-    for key in MODULE_REQUIRED:
-        assert key in crash
+    assert list(crash) == MODULE_KEYS
+    assert crash["name"] == "crash.exe" and crash["path"] == "C:\\projects\\breakpad-tools\\windows\\Release\\crash.exe"
+    assert (crash["base"], crash["size"], crash["timestamp"]) == ("0x2a0000", pe.size_of_image, pe.timestamp)
+    assert crash["code_id"] == pe.code_id.index() and crash["codeview"] == "RSDS"
+    assert crash["debug_id"] == pe.primary_codeview.debug_id.index() and crash["pdb_name"] == "crash.pdb"
+    assert (crash["pdb_path"], crash["image_path"], crash["error"]) == (None, None, None)
     assert crash["pdb_store_path"] == f"crash.pdb/{pe.primary_codeview.debug_id.index()}/crash.pdb"
     assert crash["image_store_path"] == f"crash.exe/{pe.code_id.index()}/crash.exe"
     assert crash["pdb_found"] is False and crash["image_found"] is False
@@ -92,7 +109,7 @@ def test_windows_dump_without_stores(fixtures_dir):
 
 
 def test_windows_dump_symbolized_like_llvm_symbolizer(fixtures_dir, crash_store, tmp_path):
-    rows = list(triage([fixtures_dir / "dumps" / "symbolic-windows-mini.dmp"], [str(crash_store)]))
+    rows = [r.to_json() for r in triage([fixtures_dir / "dumps" / "symbolic-windows-mini.dmp"], [str(crash_store)])]
     row = rows[0]
     crash = row["modules"][0]
     assert crash["pdb_found"] is True
@@ -111,6 +128,7 @@ def test_windows_dump_symbolized_like_llvm_symbolizer(fixtures_dir, crash_store,
     frames = (data[0] if isinstance(data, list) else data)["Symbol"]
     assert row["function"] == frames[0]["FunctionName"]
     assert (row["file"], row["line"]) == (frames[0]["FileName"], frames[0]["Line"])
+    assert all(list(f) == FRAME_KEYS for f in row["frames"])
     assert [(f["function"], f["file"], f["line"]) for f in row["frames"]] == [
         (f["FunctionName"].split("(")[0], f["FileName"], f["Line"]) for f in frames]
     assert row["bucket"] == f"C0000005 crash.exe!{frames[0]['FunctionName']}"
@@ -158,7 +176,7 @@ def test_exit_0_when_everything_is_found(tmp_path, crash_store):
 def test_build_dir_lookup(tmp_path, fixtures_dir):
     dump = _write(tmp_path / "one.dmp", modules=[_crash_module()],
                   exception={"code": 0xC0000005, "address": 0x2A2A3D, "parameters": [0, 0]})
-    rows = list(triage([dump], [], [str(fixtures_dir / "pe-pdb")]))
+    rows = [r.to_json() for r in triage([dump], [], [str(fixtures_dir / "pe-pdb")])]
     m = rows[0]["modules"][0]
     assert m["pdb_found"] and m["image_found"]
     assert Path(m["pdb_path"]) == fixtures_dir / "pe-pdb" / "crash.pdb"
@@ -168,7 +186,7 @@ def test_build_dir_lookup(tmp_path, fixtures_dir):
     other = tmp_path / "other"
     other.mkdir()
     shutil.copy(fixtures_dir / "pe-pdb" / "dump_syms_regtest64.pdb", other / "crash.pdb")
-    rows = list(triage([dump], [], [str(other)]))
+    rows = [r.to_json() for r in triage([dump], [], [str(other)])]
     assert rows[0]["modules"][0]["pdb_found"] is False and rows[0]["function"] is None
 
 
@@ -179,7 +197,7 @@ def test_wrong_pdb_in_store_is_not_used(tmp_path, fixtures_dir):
     shutil.copy(fixtures_dir / "pe-pdb" / "dump_syms_regtest64.pdb", entry / "crash.pdb")
     dump = _write(tmp_path / "one.dmp", modules=[_crash_module()],
                   exception={"code": 0xC0000005, "address": 0x2A2A3D, "parameters": [0, 0]})
-    row = next(triage([dump], [str(store)]))
+    row = next(triage([dump], [str(store)])).to_json()
     assert row["modules"][0]["pdb_found"] is True  # the store has something under that key...
     assert row["function"] is None  # ...but it is not that PDB: never symbolize with it
     assert any("does not match" in n for n in row["notes"])
@@ -214,7 +232,7 @@ def test_exception_names(code, params, name, detail):
 def test_rust_abort_row(tmp_path):
     dump = _write(tmp_path / "app.exe_C0000409_240102_030405.dmp", modules=[_crash_module()],
                   exception={"code": 0xC0000409, "address": 0x2A1000, "parameters": [7]})
-    row = next(triage([dump], []))
+    row = next(triage([dump], [])).to_json()
     assert row["exception_code"] == "C0000409"
     assert "FAST_FAIL_FATAL_APP_EXIT" in row["exception_detail"] and "panic" in row["exception_detail"]
     # No header time: the ProcDump file name gives it.
@@ -232,7 +250,7 @@ def test_procdump_names():
 def test_address_outside_modules_and_comments(tmp_path):
     dump = _write(tmp_path / "x.dmp", modules=[_crash_module()], comments=["ProcDump: -e -ma"],
                   exception={"code": 0xC0000005, "address": 0x1000, "parameters": [8, 0x1000]})
-    row = next(triage([dump], []))
+    row = next(triage([dump], [])).to_json()
     assert row["faulting_module"] is None and row["bucket"] == "C0000005 0x1000"
     assert row["comments"] == ["ProcDump: -e -ma"]
 
@@ -320,12 +338,12 @@ def test_http_store_head_lookup(nginx, tmp_path):
         {"name": "C:\\x\\other.dll", "base": 0x500000, "size": 0x6000, "timestamp": 0x12345678,
          "codeview": codeview_rsds(uuid.uuid4().bytes_le, 1, "other.pdb")},
     ], exception={"code": 0xC0000005, "address": 0x401000, "parameters": [0, 0]})
-    row = next(triage([dump], [nginx.url("plain")]))
+    row = next(triage([dump], [nginx.url("plain")])).to_json()
     assert row["modules"][0]["pdb_found"] is True and "dummyprog.pdb" in row["modules"][0]["pdb_path"]
     assert row["modules"][1]["pdb_found"] is False
     assert any("not as a local plain file" in n for n in row["notes"])
     # A server that fails: not checked (None), said so, and the exit code is 1.
-    row = next(triage([dump], [nginx.url("error")]))
+    row = next(triage([dump], [nginx.url("error")])).to_json()
     assert row["modules"][0]["pdb_found"] is None and row["modules"][0]["error"]
     assert run_cli("--store", nginx.url("error"), str(dump)).exit_code == 1
 
@@ -343,9 +361,22 @@ def test_mutated_dumps_give_rows(fixtures_dir, tmp_path_factory, seed, which, n)
         data[pos] = rng.randrange(256)
     path = tmp_path_factory.mktemp("mut") / "m.dmp"
     path.write_bytes(bytes(data))
-    row = triage_one(path, SymbolLocator([]), SymbolizerCache())
+    row = triage_one(path, SymbolLocator([]), SymbolizerCache()).to_json()
     assert row["path"] == str(path)
-    assert row["error"] or row["exception_code"] is not None or any("no exception" in n for n in row["notes"])
+    # The one right answer is whatever the reader says about this file: its error, or what it read.
+    try:
+        dump = read_minidump(path)
+    except FormatError as err:
+        assert row["error"] == err.message and row["modules"] == []
+    else:
+        assert row["error"] is None
+        assert len(row["modules"]) == len(dump.modules)
+        if dump.exception is None:
+            assert row["exception_code"] is None and row["bucket"] == "no exception"
+            assert "no exception stream (a dump taken without a crash)" in row["notes"]
+        else:
+            assert row["exception_code"] == dump.exception.code_hex
+            assert row["exception_address"] == f"{dump.exception.address:#x}"
     json.dumps(row)  # always serializable
 
 
@@ -354,7 +385,7 @@ def test_hostile_module_names_are_never_paths(tmp_path, crash_store):
         _crash_module(codeview=codeview_rsds(CRASH_GUID, 1, "C:\\x\\CON.pdb")),
         _crash_module(name="C:\\x\\a<b>.exe", base=0x500000, codeview=codeview_rsds(CRASH_GUID, 1, "ok.pdb")),
     ], exception={"code": 0xC0000005, "address": 0x2A2A3D, "parameters": [0, 0]})
-    row = next(triage([dump], [str(crash_store)]))
+    row = next(triage([dump], [str(crash_store)])).to_json()
     con, odd = row["modules"]
     assert con["pdb_found"] is False and "reserved" in con["error"] and con["pdb_store_path"] is None
     assert odd["image_found"] is False and odd["image_store_path"] is None and odd["error"]

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from nginx_server import free_port
+from builders.minidump import build_minidump, codeview_rsds
 from fetch_helpers import all_files, run
-from symtool.formats.minidump import build_minidump, codeview_rsds, read_minidump
+from nginx_server import free_port
+from symtool.formats.minidump import read_minidump
 from symtool.formats.pdb import read_pdb
 from symtool.formats.pe import read_pe
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from symtool.ids import CodeId, DebugId, check_file_name, store_relpath
+from symtool.ids import CodeId, DebugId, check_file_name
+from symtool.store.layout import key_path
 from symtool.errors import UnsafeNameError
 
 import pytest
@@ -39,7 +40,7 @@ def test_unsafe_names_refused(name):
 
 
 def test_store_relpath_two_tier():
-    assert store_relpath("crash.pdb", "ABCDEF0123", two_tier=True) == "cr/crash.pdb/ABCDEF0123/crash.pdb"
+    assert key_path("crash.pdb", "ABCDEF0123", two_tier=True) == "cr/crash.pdb/ABCDEF0123/crash.pdb"
 
 
 def test_sample_build_makes_pe_and_pdb(sample_build):

@@ -14,10 +14,20 @@ from pathlib import Path
 
 import pytest
 
+from builders.msf import build_msf2, build_msf7
+from builders.portable_pdb import build_portable_pdb
 from conftest import need_tool
 from symtool.errors import FormatError
 from symtool.formats.detect import detect, read_identity
-from symtool.formats.pdb import MSF2_MAGIC, MSF7_MAGIC, NIL_STREAM, open_msf, read_pdb
+from symtool.formats.pdb import (
+    MSF2_MAGIC,
+    MSF7_MAGIC,
+    NIL_STREAM,
+    iter_modules,
+    open_msf,
+    read_dbi_header,
+    read_pdb,
+)
 
 FIXTURE_PDBS = [
     "pe-pdb/crash.pdb",
@@ -29,7 +39,7 @@ FIXTURE_PDBS = [
 ]
 
 
-# -- MSF writers (test helpers, also used by the other reader tests) ----------
+# -- helpers ------------------------------------------------------------------
 
 def pdb_streams(path) -> list[bytes | None]:
     """All streams of a PDB (None for nil streams), read through our Msf."""
@@ -40,102 +50,6 @@ def pdb_streams(path) -> list[bytes | None]:
             raw = msf._raw_size(i)
             out.append(None if raw == NIL_STREAM else msf.read_stream(i))
         return out
-
-
-def build_msf7(streams: list[bytes | None], block_size: int = 4096, *, shuffle_seed: int | None = None) -> bytes:
-    """An MSF 7.00 file holding ``streams``, laid out as microsoft-pdb does:
-    block 0 superblock, blocks 1-2 (and 1-2 of every interval) free block maps,
-    the directory's block list in as many "map" blocks as it needs, listed from
-    offset 52 of the superblock.  ``shuffle_seed`` scatters blocks in random
-    order so that readers must follow the block lists."""
-    bs = block_size
-    nblocks_of = [0 if s is None else -(-len(s) // bs) for s in streams]
-    dir_bytes = 4 + 4 * len(streams) + 4 * sum(nblocks_of)
-    n_dir = -(-dir_bytes // bs)
-    n_map = -(-(4 * n_dir) // bs)
-    assert 52 + 4 * n_map <= bs, "directory too large for this block size"
-    need = sum(nblocks_of) + n_dir + n_map
-    free: list[int] = []
-    b = 1
-    while len(free) < need:
-        if b % bs not in (1, 2):
-            free.append(b)
-        b += 1
-    total = b + (2 if b % bs in (1, 2) else 0)
-    if shuffle_seed is not None:
-        random.Random(shuffle_seed).shuffle(free)
-    it = iter(free)
-    stream_blocks = [[next(it) for _ in range(n)] for n in nblocks_of]
-    dir_blocks = [next(it) for _ in range(n_dir)]
-    map_blocks = [next(it) for _ in range(n_map)]
-    out = bytearray(total * bs)
-
-    def put(blocks: list[int], data: bytes) -> None:
-        for k, blk in enumerate(blocks):
-            chunk = data[k * bs:(k + 1) * bs]
-            out[blk * bs:blk * bs + len(chunk)] = chunk
-
-    for s, blocks in zip(streams, stream_blocks):
-        if s is not None:
-            put(blocks, s)
-    directory = struct.pack("<I", len(streams))
-    directory += b"".join(struct.pack("<I", NIL_STREAM if s is None else len(s)) for s in streams)
-    directory += b"".join(struct.pack(f"<{len(bl)}I", *bl) for bl in stream_blocks)
-    put(dir_blocks, directory)
-    put(map_blocks, struct.pack(f"<{n_dir}I", *dir_blocks))
-    out[0:52 + 4 * n_map] = MSF7_MAGIC + struct.pack("<5I", bs, 1, total, dir_bytes, 0) + struct.pack(
-        f"<{n_map}I", *map_blocks)
-    return bytes(out)
-
-
-def build_msf2(streams: list[bytes | None], page_size: int = 1024) -> bytes:
-    """An MSF 2.00 ("program database 2.00") file: 44-byte magic, u32 page size,
-    u16 free page map page, u16 page count, stream table (u32 size, u32
-    reserved), u16 pages of the stream table; the table is u16 count,
-    u16 reserved, (u32 size, u32 reserved) per stream, then u16 page numbers."""
-    ps = page_size
-    pages_of = [0 if s is None else -(-len(s) // ps) for s in streams]
-    table_bytes = 4 + 8 * len(streams) + 2 * sum(pages_of)
-    n_table = -(-table_bytes // ps)
-    next_page = 2  # 0 header, 1 free page map
-    stream_pages = []
-    for n in pages_of:
-        stream_pages.append(list(range(next_page, next_page + n)))
-        next_page += n
-    table_pages = list(range(next_page, next_page + n_table))
-    total = next_page + n_table
-    out = bytearray(total * ps)
-    for s, pages in zip(streams, stream_pages):
-        for k, pg in enumerate(pages):
-            chunk = s[k * ps:(k + 1) * ps]
-            out[pg * ps:pg * ps + len(chunk)] = chunk
-    table = struct.pack("<HH", len(streams), 0)
-    table += b"".join(struct.pack("<iI", -1 if s is None else len(s), 0) for s in streams)
-    table += b"".join(struct.pack(f"<{len(p)}H", *p) for p in stream_pages)
-    for k, pg in enumerate(table_pages):
-        chunk = table[k * ps:(k + 1) * ps]
-        out[pg * ps:pg * ps + len(chunk)] = chunk
-    head = MSF2_MAGIC + struct.pack("<IHHII", ps, 1, total, table_bytes, 0) + struct.pack(
-        f"<{n_table}H", *table_pages)
-    out[:len(head)] = head
-    return bytes(out)
-
-
-def build_portable_pdb(guid: uuid.UUID, stamp: int) -> bytes:
-    """ECMA-335 metadata root with a #Pdb stream (PDB id = GUID + stamp) and an
-    empty #~ stream: the part of a portable PDB that identifies it."""
-    version = b"PDB v1.0\0\0\0\0"
-    pdb_stream = guid.bytes_le + struct.pack("<I", stamp) + struct.pack("<IQ", 0, 0)
-    headers = []
-    names = [b"#Pdb", b"#~"]
-    bodies = [pdb_stream, b"\0" * 24]
-    head_len = 16 + len(version) + 4 + sum(8 + ((len(n) + 4) & ~3) for n in names)
-    offset = head_len
-    for name, body in zip(names, bodies):
-        headers.append(struct.pack("<II", offset, len(body)) + name + b"\0" * (((len(name) + 4) & ~3) - len(name)))
-        offset += len(body)
-    root = b"BSJB" + struct.pack("<HHII", 1, 1, 0, len(version)) + version + struct.pack("<HH", 0, len(names))
-    return root + b"".join(headers) + b"".join(bodies)
 
 
 # -- oracles --------------------------------------------------------------------
@@ -204,6 +118,24 @@ def test_store_keys_equal_symstore_exe_directories(fixtures_dir):
         assert read_identity(fixtures_dir / "symstore-exe" / "inputs" / name).index == index
         checked += 1
     assert checked == 3  # bigage (age 10 -> 'a'), dummyprog, dummylib
+
+
+@pytest.mark.parametrize("rel", FIXTURE_PDBS)
+def test_dbi_modules_agree_with_llvm_pdbutil(fixtures_dir, rel):
+    path = fixtures_dir / rel
+    out = subprocess.run([need_tool("llvm-pdbutil"), "dump", "--modules", str(path)], capture_output=True,
+                         text=True, check=True).stdout
+    want = [(int(i), name, obj, int(stream)) for i, name, obj, stream in re.findall(
+        r"Mod (\d+) \| `(.*)`:\s*\n\s*Obj: `(.*)`:\s*\n\s*debug stream: (\d+)", out)]
+    f, msf = open_msf(path)
+    with f:
+        dbi = read_dbi_header(msf)
+        got = [(m.index, m.name, m.obj_name, m.stream) for m in iter_modules(msf, dbi)]
+    assert got == want
+    assert dbi.age == llvm_dbi_age(path)
+    summary = subprocess.run([need_tool("llvm-pdbutil"), "dump", "--summary", str(path)], capture_output=True,
+                             text=True, check=True).stdout
+    assert dbi.stripped == (re.search(r"Is stripped: (\w+)", summary).group(1) == "true")
 
 
 def test_srcsrv_pdb_keeps_dbi_age_and_reports_info_age(fixtures_dir):
@@ -390,7 +322,8 @@ def test_read_stream_refuses_stream_larger_than_file(fixtures_dir, tmp_path):
     real = (fixtures_dir / "symstore-exe/inputs/dummyprog.pdb").read_bytes()
     f, msf = open_msf(fixtures_dir / "symstore-exe/inputs/dummyprog.pdb")
     with f:
-        blocks = msf.stream_blocks(3)
+        # llvm-pdbutil dump --streams --stream-blocks: "Stream 3 (411 bytes) [DBI Stream] Blocks: [19]".
+        assert (msf.stream_size(3), msf.stream_blocks(3)) == (411, [19])
     # Stream 3's size says 1 GiB: its block list would repeat blocks to fill it.
     bs = 512
     map_block = struct.unpack_from("<I", real, 52)[0]
@@ -399,6 +332,7 @@ def test_read_stream_refuses_stream_larger_than_file(fixtures_dir, tmp_path):
     p.write_bytes(_patched(real, dir_block * bs + 4 + 12, "<I", 1 << 30))
     f, msf = open_msf(p)
     with f:
-        with pytest.raises(FormatError):
+        with pytest.raises(FormatError, match="larger than the file"):
             msf.read_stream(3)
-    assert blocks
+        with pytest.raises(FormatError, match="larger than the file"):
+            msf.stream_blocks(3)

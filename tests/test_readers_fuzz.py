@@ -17,6 +17,7 @@ from symtool.errors import FormatError
 from symtool.formats.detect import sniff
 from symtool.formats.pdb import Msf, read_pdb_file
 from symtool.formats.binio import BoundedReader
+from symtool.formats.codeview import MAX_CODEVIEW, parse_codeview
 from symtool.formats.pe import read_pe_bytes
 
 
@@ -157,3 +158,22 @@ def test_random_bytes_behind_every_magic(tail, magic):
             read_pdb_file(io.BytesIO(data), "r")
     except FormatError:
         pass
+
+
+@SETTINGS
+@given(signature=st.sampled_from([b"RSDS", b"NB10", b"LEpB", b"NB11", b""]), tail=st.binary(max_size=64))
+def test_codeview_records_parse_or_format_error(signature, tail):
+    data = signature + tail
+    kind = {b"RSDS": "RSDS", b"NB10": "NB10", b"LEpB": "ELF"}.get(data[:4])
+    try:
+        cv = parse_codeview(data)
+    except FormatError:
+        # Only what is too short for its signature's fixed part is refused.
+        assert len(data) < {"RSDS": 24, "NB10": 16, "ELF": 5}.get(kind, 4)
+        return
+    assert (cv.kind if cv is not None else None) == kind
+
+
+def test_codeview_record_size_is_bounded():
+    with pytest.raises(FormatError, match="implausibly large"):
+        parse_codeview(b"RSDS" + b"\0" * MAX_CODEVIEW)

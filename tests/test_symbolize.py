@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 
 from conftest import SAMPLES, TRIPLE, cargo_env, need_tool
 from symtool.errors import FormatError
-from symtool.formats.pdb_symbols import PdbSymbolizer, demangle, inline_ranges
+from symtool.demangle import demangle
+from symtool.formats.pdb_symbols import PdbSymbolizer, inline_ranges
 
 
 # --- oracle helpers --------------------------------------------------------------------------------

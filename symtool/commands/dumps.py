@@ -118,11 +118,12 @@ def dumps(
         for row in triage(dump_paths, stores, list(build_dir or [])):
             buckets.add(row)
             missing = missing or row_missing(row)
+            data = row.to_json()
             if json_out:
-                text = json.dumps(row, indent=2, ensure_ascii=False)
+                text = json.dumps(data, indent=2, ensure_ascii=False)
                 out.write(("\n" if first else ",\n") + "  " + text.replace("\n", "\n  "))
             else:
-                out.write(_dump_line(row) + "\n")
+                out.write(_dump_line(data) + "\n")
             first = False
             if progress is not None:
                 progress.advance(task)

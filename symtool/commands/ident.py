@@ -22,10 +22,10 @@ line on stderr and makes the exit code 2 (the others are still reported).
 
 def _store_path(name: str, index: str) -> str | None:
     from symtool.errors import UnsafeNameError
-    from symtool.ids import store_relpath
+    from symtool.store.layout import key_path
 
     try:
-        return store_relpath(name, index)
+        return key_path(name, index)
     except UnsafeNameError:
         return None  # a name no store may hold: reported as null, never used as a path
 

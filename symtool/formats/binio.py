@@ -55,8 +55,9 @@ class BoundedReader:
             raise FormatError(f"{what}: short read at offset {offset:#x}", self.path)
         return data
 
-    def unpack(self, fmt: str, offset: int, what: str = "data") -> tuple:
-        return struct.unpack(fmt, self.read(offset, struct.calcsize(fmt), what))
+    def unpack(self, record: struct.Struct, offset: int, what: str = "data") -> tuple:
+        """The fields of one ``record`` (a declared layout) at ``offset``."""
+        return record.unpack(self.read(offset, record.size, what))
 
 
 def _seek_size(f: BinaryIO) -> int:

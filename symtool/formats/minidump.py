@@ -10,20 +10,9 @@ anything loops over it, so truncated, random or hostile files raise
 :class:`~symtool.errors.FormatError` and never allocate or loop by a size
 field from the file.
 
-Layout facts (minidumpapiset.h, Breakpad's minidump_format.h)::
-
-    MINIDUMP_HEADER (32): u32 'MDMP', u32 version (low word 0xA793),
-        u32 stream count, u32 directory RVA, u32 checksum, u32 TimeDateStamp, u64 flags
-    MINIDUMP_DIRECTORY (12): u32 stream type, u32 data size, u32 RVA
-    MINIDUMP_SYSTEM_INFO (56): u16 arch, u16 level, u16 revision, u8 cpus,
-        u8 product type, u32 major, u32 minor, u32 build, u32 platform id,
-        u32 CSD version RVA (MINIDUMP_STRING), u16 suite mask, u16 reserved, 24 bytes CPU info
-    MINIDUMP_EXCEPTION_STREAM (168): u32 thread id, u32 pad, u32 code,
-        u32 flags, u64 record, u64 address, u32 parameter count, u32 pad,
-        u64 parameters[15], location of the thread context
-    MINIDUMP_MODULE (108): u64 base, u32 size, u32 checksum, u32 TimeDateStamp,
-        u32 name RVA, VS_FIXEDFILEINFO (52), CvRecord (size, RVA), MiscRecord, u64 x2
-    MINIDUMP_STRING: u32 length in bytes, UTF-16LE characters
+The layouts are declared once below as ``struct.Struct`` records named
+after the structures of minidumpapiset.h (and Breakpad's minidump_format.h);
+CodeView records are parsed by :mod:`symtool.formats.codeview`.
 
 Breakpad and crashpad write the same container for Linux, macOS and Android
 processes; their SystemInfo PlatformId is 0x8000 and up (0x8201 Linux), and
@@ -38,17 +27,43 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from symtool.errors import FormatError
-from symtool.formats.binio import BoundedReader, cstring
+from symtool.formats.binio import BoundedReader
+from symtool.formats.codeview import MAX_CODEVIEW, parse_codeview
 from symtool.ids import CodeId, DebugId, basename_any
 
-MDMP_SIGNATURE = 0x504D444D  # "MDMP"
-MDMP_VERSION = 0xA793
-HEADER_SIZE = 32
-DIRECTORY_ENTRY_SIZE = 12
-MODULE_SIZE = 108
-SYSTEM_INFO_SIZE = 56
-EXCEPTION_STREAM_SIZE = 168
+MDMP_SIGNATURE = b"MDMP"
+MDMP_VERSION = 0xA793  # low word of MINIDUMP_HEADER.Version (MINIDUMP_VERSION)
+
+# MINIDUMP_HEADER: Signature, Version, NumberOfStreams, StreamDirectoryRva, CheckSum, TimeDateStamp, Flags.
+MINIDUMP_HEADER = struct.Struct("<4sIIIIIQ")
+# MINIDUMP_DIRECTORY: StreamType, Location (MINIDUMP_LOCATION_DESCRIPTOR: DataSize, Rva).
+MINIDUMP_DIRECTORY = struct.Struct("<III")
+# MINIDUMP_STRING: Length (bytes, without the terminator), then UTF-16LE Buffer.
+MINIDUMP_STRING_LENGTH = struct.Struct("<I")
+# The count that opens MINIDUMP_MODULE_LIST (NumberOfModules) and the other list streams.
+MINIDUMP_LIST_COUNT = struct.Struct("<I")
+# MINIDUMP_SYSTEM_INFO up to Cpu: ProcessorArchitecture, ProcessorLevel, ProcessorRevision,
+# NumberOfProcessors, ProductType, MajorVersion, MinorVersion, BuildNumber, PlatformId,
+# CSDVersionRva, SuiteMask, Reserved2.
+MINIDUMP_SYSTEM_INFO = struct.Struct("<HHHBBIIIIIHH")
+# CPU_INFORMATION.X86CpuInfo (the Cpu member for x86 and x64): VendorId[3], VersionInformation,
+# FeatureInformation, AMDExtendedCpuFeatures.
+X86_CPU_INFO = struct.Struct("<12sIII")
+# MINIDUMP_EXCEPTION_STREAM up to ExceptionInformation: ThreadId, __alignment, then
+# MINIDUMP_EXCEPTION's ExceptionCode, ExceptionFlags, ExceptionRecord, ExceptionAddress,
+# NumberParameters, __unusedAlignment.
+MINIDUMP_EXCEPTION_STREAM = struct.Struct("<IIIIQQII")
+# One MINIDUMP_EXCEPTION.ExceptionInformation[] entry (ULONG64).
+EXCEPTION_PARAMETER = struct.Struct("<Q")
 EXCEPTION_MAXIMUM_PARAMETERS = 15
+# MINIDUMP_MODULE: BaseOfImage, SizeOfImage, CheckSum, TimeDateStamp, ModuleNameRva,
+# VersionInfo (VS_FIXEDFILEINFO, 52 bytes), CvRecord (DataSize, Rva), MiscRecord (DataSize, Rva),
+# Reserved0, Reserved1.
+MINIDUMP_MODULE = struct.Struct("<QIIII52sIIIIQQ")
+# MINIDUMP_MISC_INFO: SizeOfInfo, Flags1, ProcessId, ProcessCreateTime, ProcessUserTime, ProcessKernelTime.
+MINIDUMP_MISC_INFO = struct.Struct("<IIIIII")
+MISC1_PROCESS_ID = 0x1
+MISC1_PROCESS_TIMES = 0x2
 
 # Stream types (MINIDUMP_STREAM_TYPE and Breakpad's extensions).
 STREAM_THREAD_LIST = 3
@@ -76,7 +91,6 @@ STREAM_NAMES = {
 MAX_STREAMS = 4096
 MAX_MODULES = 65536
 MAX_STRING = 64 * 1024  # bytes of one MINIDUMP_STRING (module names, CSD version)
-MAX_CODEVIEW = 64 * 1024
 MAX_COMMENT = 1 << 20
 
 ARCHITECTURES = {
@@ -93,11 +107,6 @@ PLATFORMS = {
     0x8201: ("linux", "Linux"), 0x8202: ("solaris", "Solaris"), 0x8203: ("android", "Android"),
     0x8204: ("ps3", "PS3"), 0x8205: ("nacl", "Native Client"), 0x8206: ("fuchsia", "Fuchsia"),
 }
-
-CV_RSDS = b"RSDS"
-CV_NB10 = b"NB10"
-CV_ELF = b"LEpB"  # MD_CVINFOELF_SIGNATURE 0x4270454C ("BpEL") as stored, little-endian
-
 
 @dataclass
 class SystemInfo:
@@ -209,38 +218,20 @@ class Minidump:
 
 
 def _minidump_string(r: BoundedReader, rva: int, what: str) -> str:
-    (length,) = r.unpack("<I", rva, what)
+    (length,) = r.unpack(MINIDUMP_STRING_LENGTH, rva, what)
     if length > MAX_STRING or length % 2:
         raise FormatError(f"{what}: implausible string length {length}", r.path)
     return r.read(rva + 4, length, what).decode("utf-16-le", "replace")
 
 
-def _parse_codeview(module: Module, data: bytes) -> None:
-    sig = data[:4]
-    if sig == CV_RSDS:
-        if len(data) < 24:
-            raise FormatError("truncated RSDS CodeView record")
-        (age,) = struct.unpack_from("<I", data, 20)
-        module.codeview_kind = "RSDS"
-        module.debug_id = DebugId.from_guid_bytes(data[4:20], age)
-        module.pdb_path = cstring(data, 24).decode("utf-8", "replace")
-    elif sig == CV_NB10:
-        if len(data) < 16:
-            raise FormatError("truncated NB10 CodeView record")
-        _off, signature, age = struct.unpack_from("<III", data, 4)
-        module.codeview_kind = "NB10"
-        module.debug_id = DebugId.nb10(signature, age)
-        module.pdb_path = cstring(data, 16).decode("latin-1")
-    elif sig == CV_ELF:
-        build_id = bytes(data[4:])
-        if not build_id:
-            raise FormatError("empty ELF build-id CodeView record")
-        module.codeview_kind = "ELF"
-        module.build_id = build_id
-        # Breakpad's debug identifier: the first 16 bytes of the build id as a GUID, age 0.
-        module.debug_id = DebugId.from_guid_bytes(build_id[:16].ljust(16, b"\0"), 0)
-    elif data:
-        raise FormatError(f"unknown CodeView signature {bytes(sig)!r}")
+def _set_codeview(module: Module, data: bytes) -> None:
+    cv = parse_codeview(data)
+    if cv is None:
+        raise FormatError(f"unknown CodeView signature {bytes(data[:4])!r}")
+    module.codeview_kind = cv.kind
+    module.debug_id = cv.debug_id
+    module.pdb_path = cv.pdb_path
+    module.build_id = cv.build_id
 
 
 def _list_count(r: BoundedReader, size: int, rva: int, entry: int, what: str, limit: int) -> tuple[int, int]:
@@ -249,15 +240,15 @@ def _list_count(r: BoundedReader, size: int, rva: int, entry: int, what: str, li
     Some writers (Breakpad on 64-bit hosts) pad the count to 8 bytes: accept a
     stream that is exactly 4 bytes longer than ``4 + count * entry``.
     """
-    if size < 4:
+    head = MINIDUMP_LIST_COUNT.size
+    if size < head:
         raise FormatError(f"{what} stream is too small ({size} bytes)", r.path)
-    (count,) = r.unpack("<I", rva, what)
-    if count > limit or 4 + count * entry > size:
+    (count,) = r.unpack(MINIDUMP_LIST_COUNT, rva, what)
+    if count > limit or head + count * entry > size:
         raise FormatError(f"{what}: count {count} does not fit the {size}-byte stream", r.path)
-    start = rva + 4
-    if size == 8 + count * entry:
-        start = rva + 8
-    return count, start
+    if size == 2 * head + count * entry:
+        return count, rva + 2 * head
+    return count, rva + head
 
 
 class _Parser:
@@ -266,19 +257,18 @@ class _Parser:
 
     def header(self) -> Minidump:
         r = self.r
-        if r.size < HEADER_SIZE:
+        if r.size < MINIDUMP_HEADER.size:
             raise FormatError("not a minidump (file too small)" if r.size < 4 else "truncated minidump header", r.path)
-        sig, version, n_streams, dir_rva, _checksum, timestamp, flags = r.unpack("<6IQ", 0, "minidump header")
+        sig, version, n_streams, dir_rva, _checksum, timestamp, flags = r.unpack(MINIDUMP_HEADER, 0, "minidump header")
         if sig != MDMP_SIGNATURE:
             raise FormatError("not a minidump (no MDMP signature)", r.path)
         if version & 0xFFFF != MDMP_VERSION:
             raise FormatError(f"unsupported minidump version {version & 0xFFFF:#x}", r.path)
         if n_streams > MAX_STREAMS:
             raise FormatError(f"implausible stream count {n_streams}", r.path)
-        raw = r.read(dir_rva, n_streams * DIRECTORY_ENTRY_SIZE, "stream directory")
+        raw = r.read(dir_rva, n_streams * MINIDUMP_DIRECTORY.size, "stream directory")
         streams = []
-        for i in range(n_streams):
-            stype, size, rva = struct.unpack_from("<III", raw, i * DIRECTORY_ENTRY_SIZE)
+        for stype, size, rva in MINIDUMP_DIRECTORY.iter_unpack(raw):
             if stype == 0:
                 continue  # unused slot (dbghelp reserves a few)
             if rva + size > r.size:
@@ -290,10 +280,10 @@ class _Parser:
 
     def system_info(self, size: int, rva: int) -> SystemInfo:
         r = self.r
-        if size < SYSTEM_INFO_SIZE - 24:
+        if size < MINIDUMP_SYSTEM_INFO.size:
             raise FormatError(f"SystemInfo stream is too small ({size} bytes)", r.path)
         (arch, level, revision, cpus, product, major, minor, build, platform_id, csd_rva,
-         _suite, _res) = r.unpack("<HHHBBIIIIIHH", rva, "SystemInfo")
+         _suite, _res) = r.unpack(MINIDUMP_SYSTEM_INFO, rva, "SystemInfo")
         csd = ""
         if csd_rva:
             try:
@@ -301,8 +291,8 @@ class _Parser:
             except FormatError:
                 csd = ""  # a broken service-pack string does not make the dump unreadable
         vendor = None
-        if size >= SYSTEM_INFO_SIZE and arch in (0, 9, 10):
-            raw = r.read(rva + 32, 12, "CPU vendor")
+        if size >= MINIDUMP_SYSTEM_INFO.size + X86_CPU_INFO.size and arch in (0, 9, 10):
+            raw, _version, _features, _amd = r.unpack(X86_CPU_INFO, rva + MINIDUMP_SYSTEM_INFO.size, "CPU vendor")
             if all(32 <= b < 127 for b in raw):
                 vendor = raw.decode("ascii")
         platform = PLATFORMS.get(platform_id, ("unknown", ""))[0]
@@ -311,29 +301,31 @@ class _Parser:
 
     def exception(self, size: int, rva: int) -> ExceptionInfo:
         r = self.r
-        if size < 40:
+        head = MINIDUMP_EXCEPTION_STREAM.size
+        if size < head:
             raise FormatError(f"exception stream is too small ({size} bytes)", r.path)
-        thread_id, _pad, code, flags, record, address, n_params, _pad2 = r.unpack("<IIIIQQII", rva, "exception stream")
-        n = min(n_params, EXCEPTION_MAXIMUM_PARAMETERS, max(0, (size - 40) // 8))
-        params = list(r.unpack(f"<{n}Q", rva + 40, "exception parameters")) if n else []
+        thread_id, _pad, code, flags, record, address, n_params, _pad2 = r.unpack(
+            MINIDUMP_EXCEPTION_STREAM, rva, "exception stream")
+        # NumberParameters is not trusted: at most the array's 15 slots, and only those the stream holds.
+        n = min(n_params, EXCEPTION_MAXIMUM_PARAMETERS, (size - head) // EXCEPTION_PARAMETER.size)
+        raw = r.read(rva + head, n * EXCEPTION_PARAMETER.size, "exception parameters")
+        params = [p for (p,) in EXCEPTION_PARAMETER.iter_unpack(raw)]
         return ExceptionInfo(thread_id, code, flags, record, address, params)
 
     def modules(self, size: int, rva: int) -> list[Module]:
         r = self.r
-        count, start = _list_count(r, size, rva, MODULE_SIZE, "module list", MAX_MODULES)
-        raw = r.read(start, count * MODULE_SIZE, "module list")
+        count, start = _list_count(r, size, rva, MINIDUMP_MODULE.size, "module list", MAX_MODULES)
+        raw = r.read(start, count * MINIDUMP_MODULE.size, "module list")
         modules = []
-        for i in range(count):
-            at = i * MODULE_SIZE
-            base, msize, checksum, ts, name_rva = struct.unpack_from("<QIIII", raw, at)
-            cv_size, cv_rva = struct.unpack_from("<II", raw, at + 24 + 52)
+        for i, fields in enumerate(MINIDUMP_MODULE.iter_unpack(raw)):
+            base, msize, checksum, ts, name_rva, _version_info, cv_size, cv_rva = fields[:8]
             module = Module(base, msize, checksum, ts, "")
             try:
                 module.name = _minidump_string(r, name_rva, f"module {i} name")
                 if cv_size:
                     if cv_size > MAX_CODEVIEW:
                         raise FormatError(f"CodeView record of {cv_size} bytes")
-                    _parse_codeview(module, r.read(cv_rva, cv_size, f"module {i} CodeView record"))
+                    _set_codeview(module, r.read(cv_rva, cv_size, f"module {i} CodeView record"))
             except FormatError as err:
                 # One broken module record: keep the others, say what is wrong with this one.
                 module.error = err.message
@@ -349,12 +341,12 @@ class _Parser:
         return text.split("\0", 1)[0].strip()
 
     def misc_info(self, dump: Minidump, size: int, rva: int) -> None:
-        if size < 24:
+        if size < MINIDUMP_MISC_INFO.size:
             return
-        size_of_info, flags1, pid, create_time = self.r.unpack("<IIII", rva, "misc info")
-        if flags1 & 1:
+        _size_of_info, flags1, pid, create_time, _user, _kernel = self.r.unpack(MINIDUMP_MISC_INFO, rva, "misc info")
+        if flags1 & MISC1_PROCESS_ID:
             dump.process_id = pid
-        if flags1 & 2:
+        if flags1 & MISC1_PROCESS_TIMES:
             dump.process_create_time = create_time
 
 
@@ -393,85 +385,4 @@ def read_minidump(path: str | os.PathLike[str]) -> Minidump:
         return read_minidump_file(f, p)
 
 
-__all__ = ["Minidump", "Module", "SystemInfo", "ExceptionInfo", "read_minidump", "read_minidump_file",
-           "build_minidump", "codeview_rsds"]
-
-
-def build_minidump(*, modules: list[dict] | None = None, exception: dict | None = None,
-                   arch: int = 9, platform_id: int = 2, version: tuple[int, int, int] = (10, 0, 19045),
-                   csd_version: str = "", comments: list[str] | None = None, timestamp: int = 0) -> bytes:
-    """A small, well-formed minidump (for tests and benchmarks).
-
-    ``modules``: dicts with ``name``, ``base``, ``size``, ``timestamp`` and an
-    optional raw ``codeview`` record (bytes).  ``exception``: ``code``,
-    ``address``, optional ``parameters``, ``thread_id``, ``flags``.
-    ``comments``: written as CommentStreamW.
-    """
-    blobs = bytearray()
-    streams: list[tuple[int, bytes]] = []
-
-    def place(data: bytes) -> int:
-        # Everything after the header and directory; RVAs are fixed up below.
-        while len(blobs) % 4:
-            blobs.append(0)
-        at = len(blobs)
-        blobs.extend(data)
-        return at
-
-    def mdstring(text: str) -> bytes:
-        raw = text.encode("utf-16-le")
-        return struct.pack("<I", len(raw)) + raw + b"\0\0"
-
-    csd_at = place(mdstring(csd_version))
-    sysinfo = struct.pack("<HHHBBIIIIIHH", arch, 6, 0, 4, 1, version[0], version[1], version[2], platform_id,
-                          0, 0, 0) + b"\0" * 24
-    streams.append((STREAM_SYSTEM_INFO, sysinfo))
-    mod_records = []
-    for m in modules or []:
-        name_at = place(mdstring(m["name"]))
-        cv = m.get("codeview") or b""
-        cv_at = place(cv) if cv else 0
-        mod_records.append((m, name_at, cv_at, len(cv)))
-    if exception is not None:
-        params = list(exception.get("parameters", []))[:EXCEPTION_MAXIMUM_PARAMETERS]
-        exc = struct.pack("<IIIIQQII", exception.get("thread_id", 1), 0, exception["code"],
-                          exception.get("flags", 0), 0, exception["address"], len(params), 0)
-        exc += struct.pack(f"<{EXCEPTION_MAXIMUM_PARAMETERS}Q", *(params + [0] * (EXCEPTION_MAXIMUM_PARAMETERS - len(params))))
-        exc += struct.pack("<II", 0, 0)
-        streams.append((STREAM_EXCEPTION, exc))
-    for text in comments or []:
-        streams.append((STREAM_COMMENT_W, text.encode("utf-16-le") + b"\0\0"))
-    # Layout: header, directory (module list + the streams above), strings and
-    # CodeView records, then the streams' data.
-    base = HEADER_SIZE + DIRECTORY_ENTRY_SIZE * (len(streams) + 1)
-    out = bytearray()
-    directory = []
-    body = bytearray(blobs)
-
-    def put(data: bytes) -> int:
-        while len(body) % 4:
-            body.append(0)
-        at = len(body)
-        body.extend(data)
-        return base + at
-
-    mods = bytearray(struct.pack("<I", len(mod_records)))
-    for m, name_at, cv_at, cv_len in mod_records:
-        rec = struct.pack("<QIIII", m["base"], m["size"], 0, m.get("timestamp", 0), base + name_at)
-        rec += b"\0" * 52 + struct.pack("<II", cv_len, base + cv_at if cv_len else 0) + b"\0" * 24
-        mods += rec
-    directory.append((STREAM_MODULE_LIST, len(mods), put(bytes(mods))))
-    for stype, data in streams:
-        if stype == STREAM_SYSTEM_INFO:
-            data = data[:24] + struct.pack("<I", base + csd_at) + data[28:]
-        directory.append((stype, len(data), put(data)))
-    out += struct.pack("<6IQ", MDMP_SIGNATURE, MDMP_VERSION, len(directory), HEADER_SIZE, 0, timestamp, 0)
-    for stype, size, rva in directory:
-        out += struct.pack("<III", stype, size, rva)
-    out += body
-    return bytes(out)
-
-
-def codeview_rsds(guid: bytes, age: int, pdb_path: str) -> bytes:
-    """An RSDS CodeView record (for :func:`build_minidump`)."""
-    return b"RSDS" + guid + struct.pack("<I", age) + pdb_path.encode("utf-8") + b"\0"
+__all__ = ["Minidump", "Module", "SystemInfo", "ExceptionInfo", "read_minidump", "read_minidump_file"]

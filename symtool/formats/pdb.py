@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
 from symtool.errors import FormatError
 from symtool.formats.binio import BoundedReader, cstring
@@ -46,8 +46,40 @@ NIL_STREAM = 0xFFFFFFFF
 STREAM_PDB_INFO = 1
 STREAM_DBI = 3
 
+# MSF 7.00 SuperBlock after the 32-byte magic: BlockSize, FreeBlockMapBlock, NumBlocks,
+# NumDirectoryBytes, Unknown; BlockMapAddr[] (u32 block numbers) follows at offset 52.
+MSF7_SUPERBLOCK = struct.Struct("<IIIII")
+MSF7_SUPERBLOCK_AT = len(MSF7_MAGIC)
+MSF7_BLOCK_MAP_AT = MSF7_SUPERBLOCK_AT + MSF7_SUPERBLOCK.size
+# MSF 2.00 header after the 44-byte magic: page size, free page map page, page count,
+# stream table size, reserved; u16 page numbers of the stream table follow.
+MSF2_HEADER = struct.Struct("<IHHII")
+MSF2_HEADER_AT = len(MSF2_MAGIC)
+MSF2_TABLE_PAGES_AT = MSF2_HEADER_AT + MSF2_HEADER.size
+BLOCK_NUMBER7 = struct.Struct("<I")  # a block number in MSF 7.00
+STREAM_SIZE = struct.Struct("<I")  # stream count (MSF 7.00) and stream sizes in the directory
+PAGE_NUMBER2 = struct.Struct("<H")  # a page number in MSF 2.00
+MSF2_TABLE_HEAD = struct.Struct("<HH")  # MSF 2.00 stream table: stream count, reserved
+
 # PDB info stream versions: from VC70 on, the stream carries a GUID.
 PDB_IMPV_VC70 = 20000404
+
+# DbiStreamHeader (LLVM's "The DBI Stream"; microsoft-pdb dbi.h NewDBIHdr): VersionSignature,
+# VersionHeader, Age, GlobalStreamIndex, BuildNumber, PublicStreamIndex, PdbDllVersion,
+# SymRecordStream, PdbDllRbld, ModInfoSize, SectionContributionSize, SectionMapSize,
+# SourceInfoSize, TypeServerMapSize, MFCTypeServerIndex, OptionalDbgHeaderSize,
+# ECSubstreamSize, Flags, Machine, Padding.
+DBI_HEADER = struct.Struct("<iIIHHHHHHiiiiiIiiHHI")
+# VersionSignature of every DBI header since VC 4.1; the older header has no age.
+DBI_NEW_HEADER_SIGNATURE = -1
+DBI_FLAG_STRIPPED = 0x2  # Flags: private symbols were stripped (a public PDB)
+# ModInfo (LLVM's "DBI Stream", module info substream) up to ModuleName: Unused1,
+# SectionContr (a 28-byte SectionContribEntry), Flags, ModuleSymStream, SymByteSize,
+# C11ByteSize, C13ByteSize, SourceFileCount, Padding, Unused2, SourceFileNameIndex,
+# PdbFilePathNameIndex.  Two NUL-terminated names follow, then padding to 4 bytes.
+DBI_MODULE_INFO = struct.Struct("<I28sHHIIIHHIII")
+NIL_STREAM16 = 0xFFFF  # a 16-bit stream number that names no stream
+MAX_MODULES = 1 << 20  # module infos in one DBI stream (real PDBs: up to some 100 000)
 # Limits that keep hostile files from making us allocate or loop a lot.
 MAX_INFO_STREAM = 1 << 20  # the named-stream map of real PDBs is a few hundred bytes
 VALID_BLOCK_SIZES = (512, 1024, 2048, 4096, 8192, 16384, 32768)
@@ -88,27 +120,29 @@ class Msf:
     # -- MSF 7.00 ---------------------------------------------------------
     def _init_msf7(self) -> None:
         r = self.r
-        bs, _fpm, nblocks, dir_bytes, _unk = r.unpack("<5I", 32, "MSF superblock")
+        bs, _fpm, nblocks, dir_bytes, _unk = r.unpack(MSF7_SUPERBLOCK, MSF7_SUPERBLOCK_AT, "MSF superblock")
         self._set_geometry(bs, nblocks, dir_bytes, "superblock", "blocks", "stream directory")
         n_dir_blocks = -(-dir_bytes // bs)
-        n_map_blocks = -(-(n_dir_blocks * 4) // bs)
-        if 52 + 4 * n_map_blocks > bs:
+        n_map_blocks = -(-(n_dir_blocks * BLOCK_NUMBER7.size) // bs)
+        if MSF7_BLOCK_MAP_AT + BLOCK_NUMBER7.size * n_map_blocks > bs:
             raise FormatError("stream directory block map does not fit the superblock", r.path)
-        map_blocks = r.unpack(f"<{n_map_blocks}I", 52, "directory block map")
+        raw = r.read(MSF7_BLOCK_MAP_AT, BLOCK_NUMBER7.size * n_map_blocks, "directory block map")
+        map_blocks = tuple(b for (b,) in BLOCK_NUMBER7.iter_unpack(raw))
         for b in map_blocks:
             self._check_block(b)
         self._dir_map_blocks = map_blocks
         self._n_dir_blocks = n_dir_blocks
         self._dir_block_cache: dict[int, int] = {}
-        self._pn_size = 4
+        self._page_number = BLOCK_NUMBER7
 
     def _dir_block(self, i: int) -> int:
         """Block number of the i-th directory block (reads one u32 of the block map)."""
         block = self._dir_block_cache.get(i)
         if block is None:
-            per = self.block_size // 4
+            per = self.block_size // BLOCK_NUMBER7.size
             map_block = self._dir_map_blocks[i // per]
-            (block,) = self.r.unpack("<I", map_block * self.block_size + 4 * (i % per), "directory block map")
+            at = map_block * self.block_size + BLOCK_NUMBER7.size * (i % per)
+            (block,) = self.r.unpack(BLOCK_NUMBER7, at, "directory block map")
             self._check_block(block)
             self._dir_block_cache[i] = block
         return block
@@ -133,18 +167,18 @@ class Msf:
     # -- MSF 2.00 ---------------------------------------------------------
     def _init_msf2(self) -> None:
         r = self.r
-        bs, _fpm, nblocks = r.unpack("<IHH", 44, "MSF 2.00 header")
-        dir_bytes, _reserved = r.unpack("<II", 52, "MSF 2.00 stream table")
+        bs, _fpm, nblocks, dir_bytes, _reserved = r.unpack(MSF2_HEADER, MSF2_HEADER_AT, "MSF 2.00 header")
         self._set_geometry(bs, nblocks, dir_bytes, "header", "pages", "stream table")
         n_dir_blocks = -(-dir_bytes // bs)
-        if 60 + 2 * n_dir_blocks > bs:
+        if MSF2_TABLE_PAGES_AT + PAGE_NUMBER2.size * n_dir_blocks > bs:
             raise FormatError("stream table page list does not fit the header page", r.path)
-        blocks = r.unpack(f"<{n_dir_blocks}H", 60, "stream table pages")
+        raw = r.read(MSF2_TABLE_PAGES_AT, PAGE_NUMBER2.size * n_dir_blocks, "stream table pages")
+        blocks = [b for (b,) in PAGE_NUMBER2.iter_unpack(raw)]
         for b in blocks:
             self._check_block(b)
         self._dir_block_cache = dict(enumerate(blocks))
         self._n_dir_blocks = n_dir_blocks
-        self._pn_size = 2
+        self._page_number = PAGE_NUMBER2
 
     # -- common -----------------------------------------------------------
     def _check_block(self, block: int) -> None:
@@ -163,9 +197,9 @@ class Msf:
     def num_streams(self) -> int:
         if not hasattr(self, "_num_streams"):
             if self.version == 7:
-                (n,) = struct.unpack("<I", self._dir_read(0, 4))
+                (n,) = STREAM_SIZE.unpack(self._dir_read(0, STREAM_SIZE.size))
             else:
-                n, _ = struct.unpack("<HH", self._dir_read(0, 4))
+                n, _reserved = MSF2_TABLE_HEAD.unpack(self._dir_read(0, MSF2_TABLE_HEAD.size))
             # Each stream needs at least its size entry: bounds a hostile count.
             if 4 + n * self._entry_size > self.dir_bytes:
                 raise FormatError(f"stream count {n} does not fit the {self.dir_bytes}-byte directory", self.r.path)
@@ -173,7 +207,7 @@ class Msf:
         return self._num_streams
 
     def _raw_size(self, i: int) -> int:
-        (size,) = struct.unpack("<I", self._dir_read(4 + i * self._entry_size, 4))
+        (size,) = STREAM_SIZE.unpack(self._dir_read(4 + i * self._entry_size, STREAM_SIZE.size))
         return size
 
     def stream_size(self, i: int) -> int:
@@ -193,7 +227,7 @@ class Msf:
         if i <= 8:
             # Identity streams: read just the few sizes before i.
             for j in range(i):
-                offset += self._blocks_for(self.stream_size(j)) * self._pn_size
+                offset += self._blocks_for(self.stream_size(j)) * self._page_number.size
             return offset
         if self._block_list_start is None:
             raw = self._dir_read(4, n * self._entry_size)
@@ -203,7 +237,7 @@ class Msf:
             acc = offset
             for s in sizes:
                 starts.append(acc)
-                acc += (0 if s == NIL_STREAM else self._blocks_for(s)) * self._pn_size
+                acc += (0 if s == NIL_STREAM else self._blocks_for(s)) * self._page_number.size
             if acc > self.dir_bytes:
                 raise FormatError("stream directory is shorter than its streams' block lists", self.r.path)
             self._block_list_start = starts
@@ -214,9 +248,8 @@ class Msf:
         count = self._blocks_for(size)
         if count * self.block_size > self.num_blocks * self.block_size:
             raise FormatError(f"stream {i} is larger than the file", self.r.path)
-        raw = self._dir_read(self._block_list_offset(i), count * self._pn_size)
-        blocks = list(struct.unpack(f"<{count}{'I' if self._pn_size == 4 else 'H'}", raw))
-        return blocks
+        raw = self._dir_read(self._block_list_offset(i), count * self._page_number.size)
+        return [b for (b,) in self._page_number.iter_unpack(raw)]
 
     def read_stream(self, i: int, offset: int = 0, length: int | None = None) -> bytes:
         """Bytes ``[offset, offset+length)`` of stream ``i`` (clipped to the stream)."""
@@ -238,10 +271,10 @@ class Msf:
         if i >= n:
             return b""
         # Read only the part of the block list we need.
-        list_off = self._block_list_offset(i) + first * self._pn_size
+        list_off = self._block_list_offset(i) + first * self._page_number.size
         count = last - first + 1
-        raw = self._dir_read(list_off, count * self._pn_size)
-        blocks = struct.unpack(f"<{count}{'I' if self._pn_size == 4 else 'H'}", raw)
+        raw = self._dir_read(list_off, count * self._page_number.size)
+        blocks = [b for (b,) in self._page_number.iter_unpack(raw)]
         out = bytearray()
         pos = offset
         end = offset + length
@@ -252,6 +285,111 @@ class Msf:
             out += self.r.read(b * bs + within, take, f"stream {i}")
             pos += take
         return bytes(out)
+
+
+# -- DBI stream ------------------------------------------------------------
+
+# Substreams after the DBI header, in the order they are stored.
+DBI_SUBSTREAMS = ("module_info", "section_contributions", "section_map", "source_info", "type_server_map",
+                  "ec", "optional_debug_header")
+
+
+@dataclass(frozen=True)
+class DbiHeader:
+    """The fields of a (VC 4.1 and later) DBI header that symtool uses."""
+
+    age: int
+    sym_record_stream: int  # S_PUB32 and other global symbol records
+    flags: int
+    machine: int
+    sizes: dict[str, int]  # DBI_SUBSTREAMS name -> size in bytes, checked against the stream
+
+    @property
+    def stripped(self) -> bool:
+        """Private symbols were stripped (``llvm-pdbutil``'s "Is stripped")."""
+        return bool(self.flags & DBI_FLAG_STRIPPED)
+
+    def substream(self, name: str) -> tuple[int, int]:
+        """(offset in the DBI stream, size) of one of DBI_SUBSTREAMS."""
+        offset = DBI_HEADER.size
+        for each in DBI_SUBSTREAMS:
+            if each == name:
+                return offset, self.sizes[name]
+            offset += self.sizes[each]
+        raise KeyError(name)
+
+
+def read_dbi_header(msf: Msf) -> DbiHeader | None:
+    """The DBI header; None when the PDB has no DBI stream or an old (pre-VC 4.1)
+    one, which has neither an age nor module infos in this layout.
+
+    Raises FormatError for a truncated header or substream sizes that do not
+    fit the stream.
+    """
+    path = msf.r.path
+    size = msf.stream_size(STREAM_DBI)
+    if size == 0:
+        return None
+    head = msf.read_stream(STREAM_DBI, 0, DBI_HEADER.size)
+    if len(head) >= 4 and struct.unpack_from("<i", head)[0] != DBI_NEW_HEADER_SIGNATURE:
+        return None
+    if len(head) < DBI_HEADER.size:
+        raise FormatError(f"truncated DBI header ({len(head)} bytes)", path)
+    (_sig, _version, age, _globals, _build, _publics, _dll_version, sym_records, _rebuild,
+     mod_info, section_contributions, section_map, source_info, type_server_map, _mfc,
+     optional_debug_header, ec, flags, machine, _pad) = DBI_HEADER.unpack(head)
+    sizes = dict(zip(DBI_SUBSTREAMS, (mod_info, section_contributions, section_map, source_info, type_server_map,
+                                      ec, optional_debug_header)))
+    if any(n < 0 for n in sizes.values()) or DBI_HEADER.size + sum(sizes.values()) > size:
+        raise FormatError("DBI substream sizes do not fit the DBI stream", path)
+    return DbiHeader(age, sym_records, flags, machine, sizes)
+
+
+@dataclass(frozen=True)
+class ModuleInfo:
+    """One module (compiland) of the DBI module-info substream."""
+
+    index: int
+    stream: int  # its symbol and line stream; NIL_STREAM16 when it has none
+    sym_bytes: int  # size of the symbol records (after a 4-byte signature)
+    c11_bytes: int  # size of the old (C11) line information
+    c13_bytes: int  # size of the C13 debug subsections
+    name: str
+    obj_name: str
+
+    @property
+    def has_stream(self) -> bool:
+        return self.stream != NIL_STREAM16
+
+
+def iter_modules(msf: Msf, dbi: DbiHeader | None = None) -> Iterator[ModuleInfo]:
+    """The module infos of the DBI stream, in order (nothing without a DBI header)."""
+    path = msf.r.path
+    if dbi is None:
+        dbi = read_dbi_header(msf)
+        if dbi is None:
+            return
+    offset, size = dbi.substream("module_info")
+    data = msf.read_stream(STREAM_DBI, offset, size)
+    pos = 0
+    index = 0
+    while pos + DBI_MODULE_INFO.size <= len(data):
+        if index >= MAX_MODULES:
+            raise FormatError("too many modules in the DBI stream", path)
+        (_unused1, _contribution, _flags, stream, sym_bytes, c11_bytes, c13_bytes, _files, _pad, _unused2,
+         _file_name_index, _pdb_path_index) = DBI_MODULE_INFO.unpack_from(data, pos)
+        name_at = pos + DBI_MODULE_INFO.size
+        name_end = data.find(b"\0", name_at)
+        if name_end < 0:
+            raise FormatError("DBI module name is not terminated", path)
+        obj_end = data.find(b"\0", name_end + 1)
+        if obj_end < 0:
+            raise FormatError("DBI object file name is not terminated", path)
+        yield ModuleInfo(index, stream, sym_bytes, c11_bytes, c13_bytes,
+                         data[name_at:name_end].decode("utf-8", "replace"),
+                         data[name_end + 1:obj_end].decode("utf-8", "replace"))
+        index += 1
+        pos = (obj_end + 1 + 3) & ~3  # records are 4-byte aligned
 
 
 @dataclass
@@ -348,13 +486,12 @@ def _read_msf_pdb(reader: BoundedReader) -> PdbInfo:
     header_len = 28 if has_guid else 12
 
     dbi_age: int | None = None
-    if msf.num_streams > STREAM_DBI and msf.stream_size(STREAM_DBI) >= 12:
-        sig, _dbi_version, age = struct.unpack("<iII", msf.read_stream(STREAM_DBI, 0, 12))
-        if sig == -1:
-            dbi_age = age
-        else:
-            # Old (pre-VC 4.1) DBI header carries no age: the info age is all there is.
-            dbi_age = info_age
+    dbi = read_dbi_header(msf)
+    if dbi is not None:
+        dbi_age = dbi.age
+    elif msf.stream_size(STREAM_DBI) > 0:
+        # Old (pre-VC 4.1) DBI header carries no age: the info age is all there is.
+        dbi_age = info_age
 
     if has_guid:
         debug_id = DebugId.from_guid_bytes(head[12:28], dbi_age)
@@ -441,4 +578,5 @@ def open_msf(path: str | os.PathLike[str]) -> tuple[BinaryIO, Msf]:
         raise
 
 
-__all__ = ["Msf", "PdbInfo", "read_pdb", "read_pdb_file", "open_msf", "NB10", "PDB70"]
+__all__ = ["Msf", "PdbInfo", "read_pdb", "read_pdb_file", "open_msf", "NB10", "PDB70", "DbiHeader",
+           "read_dbi_header", "ModuleInfo", "iter_modules"]

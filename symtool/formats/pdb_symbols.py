@@ -32,24 +32,29 @@ from __future__ import annotations
 import bisect
 import functools
 import os
-import re
 import struct
 from dataclasses import dataclass, field
 
 from symtool.errors import FormatError
 from symtool.formats.binio import cstring
-from symtool.formats.pdb import Msf, open_msf, read_pdb
+from symtool.demangle import demangle
+from symtool.formats.pdb import STREAM_DBI, ModuleInfo, Msf, iter_modules, open_msf, read_dbi_header, read_pdb
 
 STREAM_TPI = 2
-STREAM_DBI = 3
 STREAM_IPI = 4
 NIL16 = 0xFFFF
 
-DBI_HEADER_SIZE = 64
-MODINFO_HEADER_SIZE = 64
 SC_V60 = 0xEFFE0000 + 19970605
 SC_V2 = 0xEFFE0000 + 20140516
-SECTION_HEADER_SIZE = 40
+# SectionContribEntry (LLVM's "DBI Stream"): Section, Padding1, Offset, Size, Characteristics,
+# ModuleIndex, Padding2, DataCrc, RelocCrc; SectionContribEntry2 (SC_V2) adds ISectCoff.
+SECTION_CONTRIB = struct.Struct("<HHiiIHHII")
+SECTION_CONTRIB_V2 = struct.Struct("<HHiiIHHIII")
+# IMAGE_SECTION_HEADER (winnt.h) up to PointerToRawData: Name, VirtualSize, VirtualAddress,
+# SizeOfRawData, then the rest of the 40-byte header.
+IMAGE_SECTION_HEADER = struct.Struct("<8sIII20s")
+# The optional debug header substream is an array of u16 stream numbers.
+DEBUG_HEADER_SLOT = struct.Struct("<H")
 DBG_SECTION_HDR = 5  # optional debug header slot of the section header stream
 
 # Symbol kinds (cvinfo.h SYM_ENUM_e).
@@ -96,7 +101,6 @@ TYPE_INDEX_BEGIN = 0x1000
 NAMES_SIGNATURE = 0xEFFEEFFE
 HIDDEN_LINES = (0xFEEFEE, 0xF00F00)
 
-MAX_MODULES = 1 << 20
 MAX_SCOPE_DEPTH = 4096
 
 
@@ -132,17 +136,6 @@ class Symbolized:
     @property
     def line(self) -> int | None:
         return self.frames[0].line if self.frames else None
-
-
-@dataclass
-class _ModInfo:
-    index: int
-    stream: int
-    sym_bytes: int
-    c11_bytes: int
-    c13_bytes: int
-    name: str
-    obj_name: str = ""
 
 
 @dataclass
@@ -453,56 +446,24 @@ class PdbSymbolizer:
 
     def _read_dbi(self) -> None:
         path = self.path
-        dbi = self._stream(STREAM_DBI, "DBI stream")
-        if len(dbi) < DBI_HEADER_SIZE:
-            raise FormatError("PDB has no (or a truncated) DBI stream", path)
-        sig, = struct.unpack_from("<i", dbi, 0)
-        if sig != -1:
-            raise FormatError("unsupported (pre-VC 7) DBI stream", path)
-        self.sym_record_stream, = struct.unpack_from("<H", dbi, 20)
-        sizes = struct.unpack_from("<6i", dbi, 24)  # modinfo, seccontr, secmap, srcinfo, tsmap, mfc
-        mod_size, sc_size, secmap_size, src_size, ts_size = sizes[:5]
-        opt_size, ec_size = struct.unpack_from("<ii", dbi, 48)
-        parts = [mod_size, sc_size, secmap_size, src_size, ts_size, ec_size, opt_size]
-        if any(p < 0 for p in parts) or DBI_HEADER_SIZE + sum(parts) > len(dbi):
-            raise FormatError("DBI substream sizes do not fit the DBI stream", path)
-        pos = DBI_HEADER_SIZE
-        modi = dbi[pos:pos + mod_size]
-        pos += mod_size
-        sc = dbi[pos:pos + sc_size]
-        pos += sc_size + secmap_size + src_size + ts_size + ec_size
-        opt = dbi[pos:pos + opt_size]
-        self.modules = self._parse_modinfo(modi)
-        self._parse_section_contribs(sc)
+        dbi = read_dbi_header(self.msf)
+        if dbi is None:
+            raise FormatError("PDB has no DBI stream (or an unsupported pre-VC 7 one)", path)
+        self.sym_record_stream = dbi.sym_record_stream
+        self.modules = list(iter_modules(self.msf, dbi))
+        self._parse_section_contribs(self.msf.read_stream(STREAM_DBI, *dbi.substream("section_contributions")))
+        opt = self.msf.read_stream(STREAM_DBI, *dbi.substream("optional_debug_header"))
         self.sections: list[tuple[int, int]] = []  # (virtual address, size), section n at n-1
-        if len(opt) >= 2 * (DBG_SECTION_HDR + 1):
-            (hdr_stream,) = struct.unpack_from("<H", opt, 2 * DBG_SECTION_HDR)
+        slot = DEBUG_HEADER_SLOT.size * DBG_SECTION_HDR
+        if len(opt) >= slot + DEBUG_HEADER_SLOT.size:
+            (hdr_stream,) = DEBUG_HEADER_SLOT.unpack_from(opt, slot)
             if hdr_stream != NIL16:
                 raw = self._stream(hdr_stream, "section header stream")
-                for at in range(0, len(raw) - SECTION_HEADER_SIZE + 1, SECTION_HEADER_SIZE):
-                    vsize, vaddr, raw_size = struct.unpack_from("<III", raw, at + 8)
+                for header in IMAGE_SECTION_HEADER.iter_unpack(raw[:len(raw) - len(raw) % IMAGE_SECTION_HEADER.size]):
+                    _name, vsize, vaddr, raw_size = header[:4]
                     self.sections.append((vaddr, max(vsize, raw_size)))
         if not self.sections:
             raise FormatError("PDB has no section headers (cannot map addresses)", path)
-
-    def _parse_modinfo(self, data: bytes) -> list[_ModInfo]:
-        mods = []
-        pos = 0
-        while pos + MODINFO_HEADER_SIZE <= len(data):
-            if len(mods) >= MAX_MODULES:
-                raise FormatError("too many modules in the DBI stream", self.path)
-            stream, sym_bytes, c11, c13 = struct.unpack_from("<HIII", data, pos + 34)
-            name_end = data.find(b"\0", pos + MODINFO_HEADER_SIZE)
-            if name_end < 0:
-                raise FormatError("DBI module name is not terminated", self.path)
-            obj_end = data.find(b"\0", name_end + 1)
-            if obj_end < 0:
-                raise FormatError("DBI object file name is not terminated", self.path)
-            name = data[pos + MODINFO_HEADER_SIZE:name_end].decode("utf-8", "replace")
-            obj = data[name_end + 1:obj_end].decode("utf-8", "replace")
-            mods.append(_ModInfo(len(mods), stream, sym_bytes, c11, c13, name, obj))
-            pos = (obj_end + 1 + 3) & ~3
-        return mods
 
     def _parse_section_contribs(self, data: bytes) -> None:
         self._sc_keys: list[tuple[int, int]] = []
@@ -510,12 +471,13 @@ class PdbSymbolizer:
         if len(data) < 4:
             return
         (version,) = struct.unpack_from("<I", data, 0)
-        entry = 32 if version == SC_V2 else 28
         if version not in (SC_V60, SC_V2):
             return
+        entry = SECTION_CONTRIB_V2 if version == SC_V2 else SECTION_CONTRIB
+        body = data[4:]
         items = []
-        for at in range(4, len(data) - entry + 1, entry):
-            section, _pad, offset, size, _ch, module = struct.unpack_from("<HHiiIH", data, at)
+        for fields in entry.iter_unpack(body[:len(body) - len(body) % entry.size]):
+            section, _pad, offset, size, _characteristics, module = fields[:6]
             if size > 0 and module < len(self.modules):
                 items.append(((section, offset), (offset + size, module)))
         items.sort()
@@ -633,7 +595,7 @@ class PdbSymbolizer:
             self._modules_data[index] = data
         return data
 
-    def _parse_module(self, mod: _ModInfo) -> _ModuleData:
+    def _parse_module(self, mod: ModuleInfo) -> _ModuleData:
         path = self.path
         empty = _ModuleData([], [], [], {}, {})
         if mod.stream == NIL16 or mod.stream >= self.msf.num_streams:
@@ -649,7 +611,7 @@ class PdbSymbolizer:
         return _ModuleData(procs, [(p.segment, p.start) for p in procs], blocks, checksums, inlinee_lines,
                            imports, exports)
 
-    def _parse_module_symbols(self, raw: bytes, mod: _ModInfo) -> list[_Proc]:
+    def _parse_module_symbols(self, raw: bytes, mod: ModuleInfo) -> list[_Proc]:
         procs: list[_Proc] = []
         # Open scopes: ("proc", proc) / ("site", index in proc.sites) / ("other", None)
         stack: list[tuple[str, int]] = []
@@ -680,7 +642,7 @@ class PdbSymbolizer:
                 raise FormatError(f"module {mod.name!r}: symbol scopes nest too deep", self.path)
         return procs
 
-    def _parse_c13(self, data: bytes, mod: _ModInfo):
+    def _parse_c13(self, data: bytes, mod: ModuleInfo):
         blocks: list[_LineBlock] = []
         checksums: dict[int, int] = {}
         inlinee_lines: dict[int, tuple[int, int]] = {}
@@ -729,7 +691,7 @@ class PdbSymbolizer:
                     at += 8 + 4 * count
         return blocks, checksums, inlinee_lines, imports, exports
 
-    def _parse_lines(self, body: bytes, mod: _ModInfo) -> list[_LineBlock]:
+    def _parse_lines(self, body: bytes, mod: ModuleInfo) -> list[_LineBlock]:
         if len(body) < 12:
             raise FormatError(f"module {mod.name!r}: truncated line table", self.path)
         start, segment, flags, length = struct.unpack_from("<IHHI", body, 0)
@@ -845,38 +807,4 @@ class PdbSymbolizer:
         return depth
 
 
-_RUST_LEGACY = re.compile(r"^_?_ZN((?:\d+[^\d].*?)+)E$")
-
-
-def demangle(name: str) -> str:
-    """Readable form of a Rust legacy-mangled name (``_ZN..17h<hash>E``); other
-    names unchanged.  Used only for public symbols when no procedure covers
-    the address (procedure names in PDBs are already readable)."""
-    if not _RUST_LEGACY.match(name):
-        return name
-    body = name[name.index("_ZN") + 3:-1]
-    parts = []
-    pos = 0
-    while pos < len(body):
-        m = re.match(r"\d+", body[pos:])
-        if not m:
-            return name
-        n = int(m.group())
-        pos += len(m.group())
-        if n == 0 or pos + n > len(body):
-            return name
-        parts.append(body[pos:pos + n])
-        pos += n
-    if parts and re.fullmatch(r"h[0-9a-f]{16}", parts[-1]):
-        parts.pop()
-    subs = {"$LT$": "<", "$GT$": ">", "$RF$": "&", "$BP$": "*", "$C$": ",", "$u20$": " ",
-            "$u27$": "'", "$u5b$": "[", "$u5d$": "]", "$u7b$": "{", "$u7d$": "}", "$u7e$": "~", "..": "::"}
-    out = []
-    for part in parts:
-        for k, v in subs.items():
-            part = part.replace(k, v)
-        out.append(part[1:] if part.startswith("_$") else part)
-    return "::".join(out) if out else name
-
-
-__all__ = ["PdbSymbolizer", "Symbolized", "Frame", "inline_ranges", "demangle"]
+__all__ = ["PdbSymbolizer", "Symbolized", "Frame", "inline_ranges"]

@@ -2,11 +2,10 @@
 
 ``pefile`` parses the headers with ``fast_load`` and then only the debug
 directory; the CodeView/REPRO/PDBCHECKSUM payloads are read here, with every
-offset and size checked against the file.
+offset and size checked against the file.  CodeView records themselves are
+parsed by :mod:`symtool.formats.codeview` (shared with the minidump reader).
 
 Debug directory types used (winnt.h): 2 CODEVIEW, 16 REPRO, 19 PDBCHECKSUM.
-CodeView payloads: ``RSDS`` + GUID(16) + age(u32) + path\\0 (PDB 7.0) and
-``NB10`` + offset(u32) + signature(u32) + age(u32) + path\\0 (PDB 2.0).
 """
 
 from __future__ import annotations
@@ -18,14 +17,18 @@ from dataclasses import dataclass, field
 
 from symtool.errors import FormatError
 from symtool.formats.binio import cstring
-from symtool.ids import CodeId, DebugId, basename_any
+from symtool.formats.codeview import KIND_ELF, MAX_CODEVIEW, CodeView, parse_codeview
+from symtool.ids import CodeId
 
 IMAGE_DEBUG_TYPE_CODEVIEW = 2
 IMAGE_DEBUG_TYPE_REPRO = 16
 IMAGE_DEBUG_TYPE_PDBCHECKSUM = 19
 IMAGE_DIRECTORY_ENTRY_DEBUG = 6
-DEBUG_ENTRY_SIZE = 28  # IMAGE_DEBUG_DIRECTORY
-MAX_CODEVIEW = 64 * 1024  # a CodeView record is a header plus a path: bounded
+# IMAGE_DEBUG_DIRECTORY (winnt.h): Characteristics, TimeDateStamp, MajorVersion, MinorVersion,
+# Type, SizeOfData, AddressOfRawData, PointerToRawData.
+IMAGE_DEBUG_DIRECTORY = struct.Struct("<IIHHIIII")
+# Debug payloads other than CodeView (REPRO, PDBCHECKSUM) are as small: the same bound.
+MAX_DEBUG_PAYLOAD = MAX_CODEVIEW
 # Real images carry a handful of entries (CodeView, VC feature, POGO, ILTCG,
 # REPRO, PDB checksum...); more than this is a hostile or corrupt directory.
 MAX_DEBUG_ENTRIES = 1024
@@ -39,18 +42,6 @@ MACHINES = {
     0xA641: "arm64ec",
     0x0000: "unknown",
 }
-
-
-@dataclass
-class CodeView:
-    """One CodeView debug-directory entry: the PDB the image asks for."""
-
-    debug_id: DebugId
-    pdb_path: str  # as recorded (rustc records only the file name, via /PDBALTPATH)
-
-    @property
-    def pdb_name(self) -> str:
-        return basename_any(self.pdb_path)
 
 
 @dataclass
@@ -91,24 +82,11 @@ class PeInfo:
         return self.codeview[-1] if self.codeview else None
 
 
-def _parse_codeview(data: bytes, path: str) -> CodeView | None:
-    """RSDS or NB10 record; None for other (embedded NB09/NB11) CodeView formats,
-    which name no PDB."""
-    if data[:4] == b"RSDS":
-        if len(data) < 24:
-            raise FormatError("truncated RSDS CodeView record", path)
-        age = struct.unpack_from("<I", data, 20)[0]
-        name = cstring(data, 24).decode("utf-8", "replace")
-        return CodeView(DebugId.from_guid_bytes(data[4:20], age), name)
-    if data[:4] == b"NB10":
-        if len(data) < 16:
-            raise FormatError("truncated NB10 CodeView record", path)
-        _off, sig, age = struct.unpack_from("<III", data, 4)
-        name = cstring(data, 16).decode("latin-1")
-        return CodeView(DebugId.nb10(sig, age), name)
-    if len(data) < 4:
-        raise FormatError("truncated CodeView record", path)
-    return None
+def _codeview(payload: bytes, path: str) -> CodeView | None:
+    try:
+        return parse_codeview(payload)
+    except FormatError as err:
+        raise FormatError(err.message, path) from None
 
 
 def _section_of(pe, offset: int):
@@ -130,7 +108,7 @@ def _payload(pe, data, entry: tuple, path: str) -> bytes:
             raise FormatError(f"debug directory entry (type {dtype}) points outside the file", path) from None
     if size == 0 or offset == 0:
         raise FormatError(f"debug directory entry (type {dtype}) is empty", path)
-    if size > MAX_CODEVIEW:
+    if size > MAX_DEBUG_PAYLOAD:
         raise FormatError(f"debug directory entry (type {dtype}) is implausibly large ({size} bytes)", path)
     if offset + size > len(data):
         raise FormatError(f"debug directory entry (type {dtype}) runs past the end of the file", path)
@@ -160,25 +138,25 @@ def _parse(pe, data, path: str) -> PeInfo:
     rva, size = dirs[IMAGE_DIRECTORY_ENTRY_DEBUG].VirtualAddress, dirs[IMAGE_DIRECTORY_ENTRY_DEBUG].Size
     if rva == 0 or size == 0:
         return info
-    count = size // DEBUG_ENTRY_SIZE
+    count = size // IMAGE_DEBUG_DIRECTORY.size
     if count > MAX_DEBUG_ENTRIES:
         raise FormatError(f"debug directory is implausibly large ({size} bytes)", path)
     try:
         start = pe.get_offset_from_rva(rva)
     except Exception:
         raise FormatError("debug directory points outside the file", path) from None
-    if start is None or start < 0 or start + count * DEBUG_ENTRY_SIZE > len(data):
+    if start is None or start < 0 or start + count * IMAGE_DEBUG_DIRECTORY.size > len(data):
         raise FormatError("debug directory runs past the end of the file", path)
     for k in range(count):
-        at = start + k * DEBUG_ENTRY_SIZE
-        entry = struct.unpack_from("<IIHHIIII", data, at)
+        entry = IMAGE_DEBUG_DIRECTORY.unpack_from(data, start + k * IMAGE_DEBUG_DIRECTORY.size)
         dtype = entry[4]
         info.debug_types.append(dtype)
         if dtype == IMAGE_DEBUG_TYPE_REPRO:
             info.repro = True
         elif dtype == IMAGE_DEBUG_TYPE_CODEVIEW:
-            cv = _parse_codeview(_payload(pe, data, entry, path), path)
-            if cv is not None:
+            cv = _codeview(_payload(pe, data, entry, path), path)
+            # Other CodeView formats (NB09/NB11 embedded symbols, Breakpad's ELF build id) name no PDB.
+            if cv is not None and cv.kind != KIND_ELF:
                 info.codeview.append(cv)
         elif dtype == IMAGE_DEBUG_TYPE_PDBCHECKSUM:
             payload = _payload(pe, data, entry, path)

@@ -103,13 +103,16 @@ def key_path(name: str, index: str, two_tier: bool = False) -> str:
     return f"{key_dir(name, index, two_tier)}/{name}"
 
 
+def compressed_name(name: str) -> str:
+    """symstore's compressed name: last character of the extension replaced by '_'."""
+    return name[:-1] + "_"
+
+
 def form_file_name(name: str, form: str) -> str:
     """The file name a key of ``name`` has in its INDEX directory when stored in ``form``."""
     if form == PLAIN:
         return name
     if form == COMPRESSED:
-        from symtool.ids import compressed_name
-
         return compressed_name(name)
     if form == POINTER:
         return FILE_PTR

@@ -1,0 +1,40 @@
+"""Triage many minidumps: what each needs to be symbolized, whether the stores
+have it, and which crashes are the same.
+
+One row per dump (a :class:`~symtool.dumps.triage.TriageRow`; its
+``to_json()`` is the ``--json`` shape):
+
+* the exception (code as ProcDump writes it, e.g. ``C0000005``, a name, and
+  details such as read/write/execute for access violations or the fail-fast
+  subcode), the faulting module and offset, and -- when the faulting
+  module's PDB is found in a local store or build directory -- the function,
+  file:line and inline frames at the exception address;
+* every module with the store keys looked for (``name/INDEX/name`` for the
+  PDB named by its CodeView record, ``name/TimeDateStamp+SizeOfImage/name``
+  for the image), like ``symchk /id`` does, and whether they were found;
+* a ``bucket``: exception code + faulting module + function (or offset when
+  not symbolized).  :class:`Buckets` counts them with first/last time and an
+  example file.
+
+Unreadable dumps become rows with ``error``; the run goes on.  Rows are
+produced one at a time (:func:`triage`) so memory stays flat over thousands
+of dumps; store lookups and parsed PDBs are cached for the run.
+
+Modules: ``exceptions`` (code names and details), ``files`` (which files are
+dumps, and their times), ``locate`` (store and build-directory lookups),
+``symbolize`` (the faulting address with its PDB), ``triage`` (rows),
+``buckets``.
+"""
+
+from __future__ import annotations
+
+from symtool.dumps.buckets import Bucket, Buckets
+from symtool.dumps.exceptions import describe_exception
+from symtool.dumps.files import collect_dumps, dump_time, parse_procdump_name
+from symtool.dumps.locate import Hit, SymbolLocator
+from symtool.dumps.symbolize import SymbolizerCache
+from symtool.dumps.triage import ROW_KEYS, FrameRow, ModuleRow, TriageRow, row_missing, triage, triage_one
+
+__all__ = ["triage", "triage_one", "collect_dumps", "describe_exception", "parse_procdump_name", "dump_time",
+           "Buckets", "Bucket", "Hit", "SymbolLocator", "SymbolizerCache", "row_missing", "ROW_KEYS",
+           "TriageRow", "ModuleRow", "FrameRow"]

@@ -1,0 +1,139 @@
+"""Where a module's PDB or image is: local stores, build directories, HTTP stores."""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from symtool.errors import FormatError, NetworkError, SymtoolError
+
+
+@dataclass
+class Hit:
+    found: bool | None  # None: not checked (e.g. the server could not be asked)
+    where: str | None = None  # store path / URL / file where it was found
+    form: str | None = None  # plain, compressed, pointer, file
+    local_file: Path | None = None  # a readable local copy (for symbolizing)
+    note: str | None = None
+
+
+class SymbolLocator:
+    """Looks keys up in local stores, build directories and HTTP stores, caching answers.
+
+    * a local directory is searched as a symbol store (``name/INDEX/name``,
+      compressed, ``file.ptr``; two-tier aware) and also as a build directory:
+      a file of that name directly inside it whose identity matches;
+    * an ``http(s)://`` store is asked with HEAD requests for the plain,
+      compressed and file.ptr forms of the key (GET-less: nothing downloads).
+    """
+
+    def __init__(self, stores: list[str], build_dirs: list[str] | None = None, http_client=None):
+        from symtool.store.layout import is_url
+
+        self.local: list[Path] = []
+        self.http: list[str] = []
+        for s in stores:
+            if is_url(s):
+                self.http.append(s.rstrip("/"))
+            else:
+                self.local.append(Path(s))
+        self.build_dirs = [Path(d) for d in (build_dirs or [])]
+        self._client = http_client
+        self._own_client = False
+        self._cache: dict[tuple[str, str, str], Hit] = {}
+        self._listing: dict[Path, dict[str, Path]] = {}
+        self._identity: dict[Path, str | None] = {}
+
+    def close(self) -> None:
+        if self._own_client and self._client is not None:
+            self._client.close()
+
+    def lookup(self, name: str, index: str, kind: str) -> Hit:
+        key = (name.lower(), index.upper(), kind)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._lookup(name, index, kind)
+            self._cache[key] = hit
+        return hit
+
+    def _lookup(self, name: str, index: str, kind: str) -> Hit:
+        from symtool.store.layout import MESSAGE, PLAIN, POINTER, lookup
+
+        for store in self.local:
+            try:
+                found = lookup(store, name, index)
+            except (OSError, FormatError):
+                found = None
+            if found is not None and found.form != MESSAGE:
+                local = None
+                if found.form == PLAIN:
+                    local = found.path
+                elif found.form == POINTER and Path(found.target).is_file():
+                    local = Path(found.target)
+                return Hit(True, str(found.path), found.form, local)
+        for d in [*self.local, *self.build_dirs]:
+            f = self._flat(d, name, index, kind)
+            if f is not None:
+                return Hit(True, str(f), "file", f)
+        notes = []
+        for url in self.http:
+            try:
+                hit = self._http_lookup(url, name, index)
+            except NetworkError as err:
+                notes.append(str(err))
+                continue
+            if hit is not None:
+                return hit
+        if notes:
+            return Hit(None, note="; ".join(notes))
+        return Hit(False)
+
+    def _flat(self, directory: Path, name: str, index: str, kind: str) -> Path | None:
+        listing = self._listing.get(directory)
+        if listing is None:
+            listing = {}
+            try:
+                with os.scandir(directory) as it:
+                    for entry in it:
+                        listing.setdefault(entry.name.lower(), Path(entry.path))
+            except OSError:
+                pass
+            self._listing[directory] = listing
+        candidate = listing.get(name.lower())
+        if candidate is None or not candidate.is_file():
+            return None
+        if candidate not in self._identity:
+            self._identity[candidate] = _file_index(candidate, kind)
+        got = self._identity[candidate]
+        return candidate if got is not None and got.upper() == index.upper() else None
+
+    def _http_lookup(self, url: str, name: str, index: str) -> Hit | None:
+        from symtool.store.http import HttpClient
+        from symtool.store.layout import MESSAGE
+
+        if self._client is None:
+            self._client = HttpClient()
+            self._own_client = True
+        hit = self._client.server(url).locate(name, index)
+        if hit is None or hit.form == MESSAGE:
+            return None
+        return Hit(True, hit.url, hit.form)
+
+
+def _file_index(path: Path, kind: str) -> str | None:
+    """Store INDEX of a local PDB or image (None if unreadable or of another kind)."""
+    try:
+        if kind == "pdb":
+            from symtool.formats.pdb import read_pdb
+
+            return read_pdb(path).index
+        from symtool.formats.pe import read_pe
+
+        return read_pe(path).index
+    except (SymtoolError, OSError, ValueError, struct.error):
+        return None
+
+
+__all__ = ["Hit", "SymbolLocator"]

@@ -1,0 +1,234 @@
+"""One row per dump: the exception, the faulting module and function, and every
+module's store keys and whether they were found.
+
+Rows are dataclasses; :meth:`TriageRow.to_json` is the ``--json`` object.  Its
+keys and their order are a stable interface: they are the dataclass fields,
+in declaration order, so adding a field is the only way to change them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from symtool.dumps.exceptions import describe_exception
+from symtool.dumps.files import dump_time
+from symtool.dumps.locate import SymbolLocator
+from symtool.dumps.symbolize import SymbolizerCache, symbolize_fault
+from symtool.errors import FormatError, SymtoolError
+from symtool.formats.minidump import Minidump, Module, read_minidump
+from symtool.ids import check_file_name
+from symtool.store.layout import key_path
+
+
+@dataclass
+class FrameRow:
+    """One frame at the exception address, innermost (inlined callee) first."""
+
+    function: str
+    file: str | None
+    line: int | None
+
+
+@dataclass
+class ModuleRow:
+    """A loaded module, the store keys of its PDB and image, and whether they were found."""
+
+    name: str  # file name of the module
+    path: str  # as the dump records it
+    base: str  # hex
+    size: int
+    timestamp: int
+    code_id: str | None
+    debug_id: str | None
+    codeview: str | None  # "RSDS", "NB10", "ELF" or None
+    pdb_name: str | None
+    pdb_store_path: str | None = None  # name/INDEX/name
+    pdb_found: bool | None = None  # None: not looked up or not checked
+    pdb_path: str | None = None  # where it was found
+    image_store_path: str | None = None
+    image_found: bool | None = None
+    image_path: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class TriageRow:
+    """What one dump needs and says.  ``error``: the dump could not be read."""
+
+    path: str
+    error: str | None = None
+    time: str | None = None  # ISO 8601
+    time_source: str | None = None  # "header" or "file name"
+    platform: str | None = None
+    os: str | None = None
+    cpu: str | None = None
+    process_id: int | None = None
+    exception_code: str | None = None  # as ProcDump writes it, e.g. C0000005
+    exception_name: str | None = None
+    exception_detail: str | None = None
+    exception_address: str | None = None  # hex
+    exception_parameters: list[str] | None = None  # hex
+    thread_id: int | None = None
+    faulting_module: str | None = None
+    faulting_offset: str | None = None  # hex RVA
+    function: str | None = None
+    file: str | None = None
+    line: int | None = None
+    frames: list[FrameRow] = field(default_factory=list)
+    symbol: str | None = None  # public (linkage) name covering the address
+    symbol_offset: int | None = None
+    bucket: str | None = None
+    comments: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    modules: list[ModuleRow] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+ROW_KEYS = tuple(f.name for f in dataclasses.fields(TriageRow))
+
+
+def _module_row(module: Module, locator: SymbolLocator, platform: str) -> ModuleRow:
+    entry = ModuleRow(
+        name=module.file_name,
+        path=module.name,
+        base=f"{module.base:#x}",
+        size=module.size,
+        timestamp=module.timestamp,
+        code_id=module.code_id,
+        debug_id=module.debug_id.index() if module.debug_id is not None else None,
+        codeview=module.codeview_kind,
+        pdb_name=module.pdb_name,
+        error=module.error,
+    )
+    if module.codeview_kind == "ELF" or platform not in ("windows", "unknown"):
+        return entry  # ELF/Mach-O modules: no PDB, no PE store key
+    pdb_name = module.pdb_name
+    if pdb_name and module.debug_id is not None:
+        index = module.debug_id.index()
+        try:
+            check_file_name(pdb_name)
+            entry.pdb_store_path = key_path(pdb_name, index)
+            hit = locator.lookup(pdb_name, index, "pdb")
+            entry.pdb_found = hit.found
+            entry.pdb_path = hit.where
+            if hit.note:
+                entry.error = hit.note
+        except SymtoolError as err:
+            entry.pdb_found = False
+            entry.error = err.message
+    elif module.error is None:
+        entry.error = "no CodeView record (the module names no PDB)"
+        entry.pdb_found = False
+    code_id = module.code_id
+    if entry.name and code_id:
+        try:
+            entry.image_store_path = key_path(entry.name, code_id)
+            hit = locator.lookup(entry.name, code_id, "pe")
+            entry.image_found = hit.found
+            entry.image_path = hit.where
+        except SymtoolError as err:
+            entry.image_found = False
+            entry.error = entry.error or err.message
+    return entry
+
+
+def triage_one(path: Path, locator: SymbolLocator, symbolizers: SymbolizerCache) -> TriageRow:
+    """The row for one dump; a dump that cannot be read gives a row with ``error``."""
+    row = TriageRow(str(path))
+    try:
+        dump = read_minidump(path)
+    except FormatError as err:
+        row.error = err.message
+        row.time, row.time_source = dump_time(path, None)
+        return row
+    except OSError as err:
+        row.error = err.strerror or str(err)
+        return row
+    _fill_row(row, dump, path, locator, symbolizers)
+    return row
+
+
+def _fill_row(row: TriageRow, dump: Minidump, path: Path, locator: SymbolLocator,
+              symbolizers: SymbolizerCache) -> None:
+    platform = dump.platform
+    row.time, row.time_source = dump_time(path, dump.timestamp)
+    row.platform = platform
+    if dump.system is not None:
+        row.os = dump.system.os
+        row.cpu = dump.system.cpu
+    if platform not in ("windows", "unknown"):
+        row.notes.append(
+            f"{dump.system.os.split(' ')[0] if dump.system else platform} minidump (Breakpad/crashpad): "
+            "modules are identified by build id; PDB store lookups do not apply")
+    row.comments = dump.comments
+    row.process_id = dump.process_id
+    row.modules = [_module_row(m, locator, platform) for m in dump.modules]
+    exc = dump.exception
+    if exc is None:
+        row.notes.append("no exception stream (a dump taken without a crash)")
+        row.bucket = "no exception"
+        return
+    name, detail = describe_exception(exc.code, exc.parameters, platform)
+    row.exception_code = exc.code_hex
+    row.exception_name = name
+    row.exception_detail = detail
+    row.exception_address = f"{exc.address:#x}"
+    row.exception_parameters = [f"{p:#x}" for p in exc.parameters]
+    row.thread_id = exc.thread_id
+    module = dump.module_at(exc.address)
+    if module is None:
+        row.bucket = f"{exc.code_hex} {exc.address:#x}"
+        row.notes.append("the exception address is in no loaded module")
+        return
+    rva = exc.address - module.base
+    row.faulting_module = module.file_name
+    row.faulting_offset = f"{rva:#x}"
+    mrow = next((m for m in row.modules if m.base == f"{module.base:#x}"), None)
+    pdb_hit = None
+    if mrow is not None and mrow.pdb_found and module.pdb_name and module.debug_id is not None:
+        pdb_hit = locator.lookup(module.pdb_name, module.debug_id.index(), "pdb")
+    if pdb_hit is not None and pdb_hit.local_file is not None:
+        res, note = symbolize_fault(symbolizers, pdb_hit.local_file, module, rva)
+        if res is not None:
+            row.function, row.file, row.line = res.function, res.file, res.line
+            row.frames = [FrameRow(f.function, f.file, f.line) for f in res.frames]
+            row.symbol, row.symbol_offset = res.symbol, res.symbol_offset
+        if note:
+            row.notes.append(note)
+    elif pdb_hit is not None and pdb_hit.found:
+        row.notes.append(f"PDB found ({pdb_hit.form}: {pdb_hit.where}) but not as a local plain file: "
+                         "not symbolized (run `symtool fetch --dump <file>` first)")
+    if row.function:
+        row.bucket = f"{exc.code_hex} {module.file_name}!{row.function}"
+    else:
+        row.bucket = f"{exc.code_hex} {module.file_name}+{rva:#x}"
+
+
+def triage(paths: Iterable[Path], stores: list[str], build_dirs: list[str] | None = None,
+           http_client=None) -> Iterator[TriageRow]:
+    """Rows for the dumps in ``paths``, one at a time."""
+    locator = SymbolLocator(stores, build_dirs, http_client)
+    symbolizers = SymbolizerCache()
+    try:
+        for path in paths:
+            yield triage_one(Path(path), locator, symbolizers)
+    finally:
+        symbolizers.close()
+        locator.close()
+
+
+def row_missing(row: TriageRow) -> bool:
+    """Something is missing or unreadable: the dump, or a PDB a module names."""
+    if row.error:
+        return True
+    if row.platform not in ("windows", "unknown", None):
+        return False
+    return any(m.pdb_found is not True for m in row.modules if m.codeview != "ELF")
+
+
+__all__ = ["TriageRow", "ModuleRow", "FrameRow", "ROW_KEYS", "triage", "triage_one", "row_missing"]
