@@ -92,6 +92,25 @@ def _set_mode(fd: int, mode: int) -> None:
 
 
 @contextlib.contextmanager
+def _temp_beside(path: Path, replace: bool, prefix: str,
+                 mode_like: str | os.PathLike[str] | None) -> Iterator[tuple[int, str]]:
+    """A new temp file beside ``path`` (fd and name) with cp's mode; moved into place after the body.
+
+    The body must leave the data complete and fsynced.  On any exception the
+    temp file is removed and ``path`` is left untouched.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=prefix, dir=path.parent)
+    try:
+        _set_mode(fd, cp_mode(path, mode_like))
+        yield fd, tmp
+        _move_into_place(tmp, path, replace)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike[str], mode: str = "wb", *, replace: bool = True,
                   newline: str | None = None, encoding: str | None = None,
                   prefix: str = TMP_PREFIX, mode_like: str | os.PathLike[str] | None = None) -> Iterator[IO]:
@@ -107,9 +126,7 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "wb", *, replace: bo
     tools recognise it; stores add the owner's host and pid).
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=prefix, dir=path.parent)
-    try:
-        _set_mode(fd, cp_mode(path, mode_like))
+    with _temp_beside(path, replace, prefix, mode_like) as (fd, _tmp):
         if "b" in mode:
             f = os.fdopen(fd, mode)
         else:
@@ -118,11 +135,6 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "wb", *, replace: bo
             yield f
             f.flush()
             os.fsync(f.fileno())
-        _move_into_place(tmp, path, replace)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -254,16 +266,8 @@ def atomic_temp(path: str | os.PathLike[str], *, replace: bool = True) -> Iterat
     ``replace=False`` refuses to overwrite an existing ``path`` (FileExistsError).
     """
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
-    _set_mode(fd, cp_mode(path))
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as f:
+    with _temp_beside(path, replace, TMP_PREFIX, None) as (fd, tmp_name):
+        os.close(fd)
+        yield Path(tmp_name)
+        with open(tmp_name, "rb+") as f:
             os.fsync(f.fileno())
-        _move_into_place(tmp, path, replace)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
