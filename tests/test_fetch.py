@@ -291,7 +291,7 @@ def test_publish_cli_says_no_000admin_over_http(nginx, fixtures_dir, env, tmp_pa
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # The user is told there is no transaction history, once, as a note on stderr.
-    assert proc.stderr.count(f"symtool: note: {HTTP_STORE_NOTE}") == 1, proc.stderr
+    assert proc.stderr.count(f"note: {HTTP_STORE_NOTE}") == 1, proc.stderr
     assert proc.stdout.splitlines()[-1] == "would add 1, already present 0, refused 0"
 
 
