@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from conftest import SAMPLES, TRIPLE, cargo_env, need_tool
 from symtool.errors import FormatError
-from symtool.demangle import demangle
+from symtool.demangle import MAX_DEMANGLED, demangle
 from symtool.formats.pdb_symbols import PdbSymbolizer, inline_ranges
 
 
@@ -122,6 +122,45 @@ def test_demangle_rust_legacy():
     assert demangle("_ZN4core3ptr13drop_in_place17h0123456789abcdefE") == "core::ptr::drop_in_place"
     assert demangle("?main@@YAHXZ") == "?main@@YAHXZ"
     assert demangle("_ZN3bad") == "_ZN3bad"
+
+
+# Legacy-mangled names as rustc writes them, escapes included.
+RUST_LEGACY_NAMES = [
+    "_ZN8crash_me9crash_now17h0123456789abcdefE",
+    "_ZN4core3fmt5Write9write_fmt17h7a12aa2ad1b51ab7E",
+    "_ZN50_$LT$$BP$mut$u20$T$u20$as$u20$core..fmt..Debug$GT$3fmt17h7a12aa2ad1b51ab7E",
+    "_ZN4core3ptr85drop_in_place$LT$std..rt..lang_start$LT$$LP$$RP$$GT$..$u7b$$u7b$closure$u7d$$u7d$$GT$"
+    "17h1e2f3a4b5c6d7e8fE",
+    "_ZN3std2rt10lang_start28_$u7b$$u7b$closure$u7d$$u7d$17h0b8e2c4a6d1f3e5aE",
+    "_ZN71_$LT$core..ops..range..Range$LT$usize$GT$$u20$as$u20$core..fmt..Debug$GT$3fmt17hffffffffffffffffE",
+    "_ZN5alloc7raw_vec19RawVec$LT$T$C$A$GT$7reserve21do_reserve_and_handle17h0000000000000001E",
+]
+
+
+def test_demangle_agrees_with_cxxfilt():
+    """GNU c++filt (binutils) demangles Rust's legacy scheme too: it is the oracle."""
+    cxxfilt = need_tool("c++filt")
+    theirs = subprocess.run([cxxfilt], input="\n".join(RUST_LEGACY_NAMES) + "\n", capture_output=True, text=True,
+                            check=True).stdout.splitlines()
+    for name, readable in zip(RUST_LEGACY_NAMES, theirs):
+        assert readable != name, name  # c++filt took it
+        # c++filt keeps the hash segment (`::h<16 hex>`), which symtool drops.
+        assert demangle(name) == re.sub(r"::h[0-9a-f]{16}$", "", readable), name
+
+
+@pytest.mark.parametrize("hostile", [
+    "_ZN" + "1a" * 200_000 + "!",          # the backtracking case: a long run of segments, no terminator
+    "_ZN" + "1a" * 30_000 + "E",           # well formed, very long: output capped
+    "_ZN" + "$u" * 100_000 + "E",
+    "_ZN999999999999999999999aE",          # a length no name can have
+    "_ZN" + "9" * 100_000 + "E",
+])
+def test_demangle_is_bounded_on_hostile_names(hostile):
+    # One pass over the input: these finish at once (a backtracking matcher took
+    # seconds at 50 characters and grew fivefold per 2 more), and the output is capped.
+    out = demangle(hostile)
+    assert len(out) <= max(MAX_DEMANGLED, len(hostile))
+    assert out == hostile or len(out) <= MAX_DEMANGLED
 
 
 # --- the shared MSVC fixture ------------------------------------------------------------------------
