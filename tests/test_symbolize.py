@@ -132,8 +132,8 @@ RUST_LEGACY_NAMES = [
     "_ZN4core3ptr85drop_in_place$LT$std..rt..lang_start$LT$$LP$$RP$$GT$..$u7b$$u7b$closure$u7d$$u7d$$GT$"
     "17h1e2f3a4b5c6d7e8fE",
     "_ZN3std2rt10lang_start28_$u7b$$u7b$closure$u7d$$u7d$17h0b8e2c4a6d1f3e5aE",
-    "_ZN73_$LT$core..ops..range..Range$LT$usize$GT$$u20$as$u20$core..fmt..Debug$GT$3fmt17hffffffffffffffffE",
-    "_ZN5alloc7raw_vec19RawVec$LT$T$C$A$GT$7reserve21do_reserve_and_handle17h0000000000000001E",
+    "_ZN73_$LT$core..ops..range..Range$LT$usize$GT$$u20$as$u20$core..fmt..Debug$GT$3fmt17h5c3b9a1e2d4f6a8bE",
+    "_ZN5alloc7raw_vec19RawVec$LT$T$C$A$GT$7reserve21do_reserve_and_handle17h9d8e7f6a5b4c3d2eE",
 ]
 
 
