@@ -76,7 +76,7 @@ def run(ctx) -> list[dict]:
         shim = shutil.which("symtool", path=env.get("PATH"))
         if shim and Path(shim).resolve() != Path(script).resolve():
             cases.append(("cache warm", f"symtool env via {shim}", [shim, "env", "-q"], None))
-        if b"symtool.commands.env" not in open(script, "rb").read():
+        if b"symtool.main" not in open(script, "rb").read():
             ctx.notes.append(f"{script} was installed before the fast entry point: reinstall (pip install -e .).")
     cases.append(("cache warm", "python -m symtool env (imports typer)", [py, "-m", "symtool", "env", "-q"], None))
     if cargo:
