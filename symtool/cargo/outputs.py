@@ -225,12 +225,12 @@ class OutputSelection:
         words += [f"-p {p}" for p in self.packages] + [f"--target {t}" for t in self.triples]
         return " ".join(words)
 
-    def no_output(self) -> UsageError:
+    def no_output(self, alternative: str = ", or give PATHs") -> UsageError:
         """The error for an empty selection: what was searched and how to fill it."""
         searched = ", ".join(str(d) for d in self.candidate_dirs()) or "(no target dir)"
         what = f"profile {self.profile!r}" + (f", package {', '.join(self.packages)}" if self.packages else "")
-        return UsageError(f"no build output for {what} in {searched}: run `{self.build_command()}` first, "
-                          "or give PATHs")
+        return UsageError(f"no build output for {what} in {searched}: run `{self.build_command()}` first"
+                          + alternative)
 
 
 def select_outputs(manifest_path: str | os.PathLike[str] | None = None, packages: Sequence[str] = (),
