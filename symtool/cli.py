@@ -17,7 +17,7 @@ from __future__ import annotations
 import typer
 
 from symtool.commands import check, dumps, env, fetch, ident, publish, store, verify
-from symtool.commands.common import COLOR_CHOICES, OUTPUT
+from symtool.commands.common import COLOR_CHOICES, OUTPUT, escape_markup
 
 # Help lists the commands in this order.
 COMMANDS = (check, ident, verify, publish, store, fetch, env, dumps)
@@ -31,7 +31,8 @@ app = typer.Typer(
         "Exit codes: 0 ok, 1 findings, 2 bad usage or unreadable input."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    # --install-completion and --show-completion SHELL (bash, zsh, fish, powershell).
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -64,6 +65,32 @@ def _root(
     OUTPUT.verbosity = -1 if quiet else max(OUTPUT.verbosity, verbose)
 
 
+def _literal_help(typer_app: typer.Typer) -> None:
+    """Escape rich markup in every help text, epilog and option help of ``typer_app``.
+
+    typer renders help through rich; escaped here, once, ``[workspace.metadata.symtool]``
+    and the like print as written whoever wrote the command.
+    """
+    import inspect
+
+    infos = [typer_app.info, *typer_app.registered_commands]
+    callbacks = [typer_app.registered_callback.callback if typer_app.registered_callback else None]
+    callbacks += [info.callback for info in typer_app.registered_commands]
+    for info, callback in zip(infos, callbacks):
+        for attr in ("help", "epilog"):
+            text = getattr(info, attr, None)
+            if isinstance(text, str):
+                setattr(info, attr, escape_markup(text))
+        if callback is None:
+            continue
+        if not isinstance(getattr(info, "help", None), str) and callback.__doc__:
+            info.help = escape_markup(inspect.cleandoc(callback.__doc__))
+        for param in inspect.signature(callback).parameters.values():
+            if isinstance(getattr(param.default, "help", None), str):
+                param.default.help = escape_markup(param.default.help)
+
+
 for _command in COMMANDS:
     _command.register(app)
+_literal_help(app)
 

@@ -11,6 +11,24 @@ from __future__ import annotations
 import sys
 
 
+def _show_completion(shell: str, prog_name: str) -> int:
+    """``symtool --show-completion SHELL``: the script for the shell named, never a guessed one.
+
+    typer's own option ignores a name after it when it can guess the current
+    shell; the name given must win (a script for zsh, written from bash).
+    """
+    from typer.completion import get_completion_script
+
+    from symtool.commands.common import bad_usage
+
+    shells = ("bash", "zsh", "fish", "powershell", "pwsh")
+    if shell not in shells:
+        return bad_usage(f"--show-completion takes one of {', '.join(shells)}, not {shell!r}")
+    complete_var = "_{}_COMPLETE".format(prog_name.replace("-", "_").replace(" ", "_").upper())
+    sys.stdout.write(get_completion_script(prog_name=prog_name, complete_var=complete_var, shell=shell) + "\n")
+    return 0
+
+
 def main(prog_name: str = "symtool") -> None:
     from symtool.commands.common import bad_usage, take_global_options
 
@@ -18,6 +36,10 @@ def main(prog_name: str = "symtool") -> None:
         sys.argv[1:] = take_global_options(sys.argv[1:])
     except ValueError as err:
         sys.exit(bad_usage(str(err)))
+    if len(sys.argv) == 3 and sys.argv[1] == "--show-completion":
+        sys.exit(_show_completion(sys.argv[2], prog_name))
+    if len(sys.argv) == 2 and sys.argv[1].startswith("--show-completion="):
+        sys.exit(_show_completion(sys.argv[1].partition("=")[2], prog_name))
     if sys.argv[1:2] == ["env"]:
         from symtool.commands.env import fast_main
 

@@ -23,10 +23,14 @@ import ntpath
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
-from symtool.errors import NotFoundError, SymtoolError, UsageError
+from symtool.cargo.outputs import drop_deps_twins, is_profile_dir
+from symtool.errors import SymtoolError, UsageError
 from symtool.ids import NB10, PDB70, DebugId, basename_any
+
+if TYPE_CHECKING:
+    from symtool.cargo.outputs import OutputSelection
 
 MATCH = "match"
 MISMATCH = "mismatch"
@@ -76,18 +80,13 @@ def _is_binary_name(name: str) -> bool:
     return name.lower().endswith(BINARY_SUFFIXES)
 
 
-def _is_profile_dir(d: Path) -> bool:
-    """A cargo output dir such as target/release or target/<triple>/dist."""
-    return (d / ".fingerprint").is_dir() or (d / "deps").is_dir()
-
-
 def _walk_binaries(root: Path) -> Iterator[Path]:
     """Binaries under ``root``, shallowest first (so top-level files win over
     their deps/ hard links), without following directory symlinks."""
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         here = Path(dirpath)
         skip = set(_ALWAYS_SKIP)
-        if _is_profile_dir(here):
+        if is_profile_dir(here):
             skip |= _PROFILE_SKIP
         dirnames[:] = sorted(d for d in dirnames if d not in skip)
         for name in sorted(filenames):
@@ -130,39 +129,6 @@ def find_binaries(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
         else:
             raise UsageError("no such file or directory", p)
     return out
-
-
-def workspace_target_dir(cwd: str | os.PathLike[str] | None = None,
-                         environ: dict[str, str] | None = None) -> Path:
-    """The cargo target dir for a build run in ``cwd``, as :mod:`symtool.cargo.workspace` resolves it."""
-    from symtool.cargo.workspace import find_workspace
-
-    here = Path(cwd) if cwd is not None else Path.cwd()
-    facts = find_workspace(here, os.environ if environ is None else environ)
-    if facts.target_dir is None:
-        raise UsageError(f"no Cargo.toml in {here} or above: give the binaries or directories to verify")
-    return facts.target_dir
-
-
-def output_dirs(target_dir: str | os.PathLike[str]) -> list[Path]:
-    """Every profile dir of a target dir: ``target/<profile>`` and
-    ``target/<triple>/<profile>``, all profiles."""
-    target = Path(target_dir)
-    dirs: list[Path] = []
-    try:
-        children = sorted(c for c in target.iterdir() if c.is_dir())
-    except OSError:
-        return []
-    for child in children:
-        if _is_profile_dir(child):
-            dirs.append(child)
-            continue
-        try:
-            grand = sorted(g for g in child.iterdir() if g.is_dir())
-        except OSError:
-            continue
-        dirs.extend(g for g in grand if _is_profile_dir(g))
-    return dirs
 
 
 # -- locating and matching PDBs ---------------------------------------------
@@ -234,8 +200,21 @@ def compare(want: DebugId, have_id: DebugId, have_kind: str) -> tuple[str, str |
     return MATCH, None, "same GUID and age"
 
 
-def verify_binary(binary: str | os.PathLike[str]) -> Verdict:
-    """Verdict for one binary (never raises for malformed files: ``unreadable``)."""
+def _given_pdb(cv_name: str, given: Sequence[Path], pair_any: bool) -> Path | None:
+    """The PDB named on the command line for a binary whose CodeView record names ``cv_name``."""
+    for pdb in given:
+        if pdb.name.lower() == basename_any(cv_name).lower():
+            return pdb
+    return given[0] if pair_any and given else None
+
+
+def verify_binary(binary: str | os.PathLike[str], given: Sequence[Path] = (), pair_any: bool = False) -> Verdict:
+    """Verdict for one binary (never raises for malformed files: ``unreadable``).
+
+    ``given`` are PDBs named on the command line: the one with the CodeView
+    file name is compared instead of the one a debugger would find; with
+    ``pair_any`` the only one given is compared whatever its name.
+    """
     from symtool.formats.pdb import read_pdb
     from symtool.formats.pe import read_pe
 
@@ -251,7 +230,11 @@ def verify_binary(binary: str | os.PathLike[str]) -> Verdict:
     want = cv.debug_id
     v = Verdict(binary=path, status=PDB_MISSING, reason="", pdb_name=cv.pdb_name, pdb_path=cv.pdb_path,
                 image_id=want.index(), image_guid=want.guid_str, image_age=want.age)
-    found, v.searched = locate_pdb(path, cv.pdb_path)
+    found = _given_pdb(cv.pdb_name, given, pair_any)
+    if found is not None:
+        v.searched = [str(found)]
+    else:
+        found, v.searched = locate_pdb(path, cv.pdb_path)
     if found is None:
         v.reason = f"{cv.pdb_name or '(no name)'} not found (looked at: {', '.join(v.searched) or 'nothing'})"
         return v
@@ -265,6 +248,8 @@ def verify_binary(binary: str | os.PathLike[str]) -> Verdict:
     if info.debug_id.kind == NB10:
         v.pdb_guid = None
     v.status, v.mismatch, v.reason = compare(want, info.debug_id, info.kind)
+    if v.status == MISMATCH:
+        v.reason = f"{found}: {v.reason}"  # which PDB was compared: the one beside it, or the one given
     return v
 
 
@@ -276,31 +261,57 @@ def _problem(err: BaseException) -> str:
     return str(err)
 
 
+def _is_pdb_name(path: Path) -> bool:
+    return path.name.lower().endswith(".pdb")
+
+
+def _twin_identity(v: Verdict) -> tuple[str, str | None] | None:
+    return (v.image_id, v.image_guid) if v.image_id else None
+
+
 def verify_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Verdict]:
     """Verdicts for every binary named or found under ``paths``.
 
-    NotFoundError when there is no binary at all (nothing was verified).
+    PDB files named in ``paths`` are paired with the binaries named there
+    (``verify app.exe app.pdb``): by CodeView file name, or the only PDB with
+    the only binary.  A binary whose ``deps/`` copy lost its hard link counts
+    once.  UsageError when there is no binary at all (nothing to verify) or a
+    PDB given belongs to no binary given.
     """
-    paths = list(paths)
-    binaries = find_binaries(paths)
+    paths = [Path(p) for p in paths]
+    pdbs = [p for p in paths if _is_pdb_name(p) and p.is_file()]
+    others = [p for p in paths if p not in pdbs]
+    binaries = find_binaries(others)
     if not binaries:
         where = ", ".join(os.fspath(p) for p in paths) or "(nothing)"
-        raise NotFoundError(f"no .exe/.dll/.sys found under {where}")
-    return [verify_binary(b) for b in binaries]
+        raise UsageError(f"no .exe/.dll/.sys found in {where}")
+    pair_any = len(pdbs) == 1 and len(binaries) == 1
+    verdicts = [verify_binary(b, pdbs, pair_any) for b in binaries]
+    verdicts = drop_deps_twins(verdicts, lambda v: Path(v.binary), _twin_identity)
+    used = {v.pdb for v in verdicts}
+    if any(v.status == UNREADABLE for v in verdicts):
+        return verdicts  # the unreadable input is the error to report
+    for pdb in pdbs:
+        if str(pdb) not in used:
+            raise UsageError("no binary given records this PDB's name in its CodeView record", pdb)
+    return verdicts
 
 
-def verify_workspace(cwd: str | os.PathLike[str] | None = None,
-                     environ: dict[str, str] | None = None) -> list[Verdict]:
-    """Verdicts for every binary in every profile dir of the workspace's target dir."""
-    target = workspace_target_dir(cwd, environ)
-    dirs = output_dirs(target)
-    if not dirs:
-        raise NotFoundError(f"no build output in {target} (build first, or give PATHs)")
-    return verify_paths(dirs)
+def verify_workspace(selection: "OutputSelection") -> list[Verdict]:
+    """Verdicts for every binary of the selected profile, triples and packages.
+
+    UsageError naming the dirs searched when there is no such build output.
+    """
+    dirs = selection.dirs()
+    binaries = [b for b in find_binaries(dirs) if selection.wants(b)] if dirs else []
+    if not binaries:
+        raise selection.no_output()
+    verdicts = [verify_binary(b) for b in binaries]
+    return drop_deps_twins(verdicts, lambda v: Path(v.binary), _twin_identity)
 
 
 __all__ = [
     "Verdict", "STATUSES", "MATCH", "MISMATCH", "PDB_MISSING", "NO_CODEVIEW", "UNREADABLE",
-    "find_binaries", "workspace_target_dir", "output_dirs", "locate_pdb", "compare",
+    "find_binaries", "locate_pdb", "compare",
     "verify_binary", "verify_paths", "verify_workspace",
 ]

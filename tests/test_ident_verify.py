@@ -16,9 +16,9 @@ import pytest
 from conftest import TRIPLE, cargo_env
 from symtool.formats.pdb import open_msf, read_pdb
 from symtool.formats.pe import read_pe
+from symtool.cargo.outputs import select_outputs
 from symtool.verify import (
-    MATCH, MISMATCH, NO_CODEVIEW, PDB_MISSING, UNREADABLE, find_binaries, locate_pdb, output_dirs,
-    verify_binary, verify_paths, workspace_target_dir,
+    MATCH, MISMATCH, NO_CODEVIEW, PDB_MISSING, UNREADABLE, find_binaries, locate_pdb, verify_binary, verify_paths,
 )
 
 
@@ -231,33 +231,35 @@ def test_verify_sample_build_all_match(sample_build):
     assert Path(crash["pdb"]).name == "crash_me.pdb"
 
 
-def test_verify_default_is_the_workspace_target_dir(sample_build):
+def test_verify_default_is_the_workspace_release_output(sample_build):
     env = dict(os.environ, CARGO_TARGET_DIR=str(sample_build.target_dir))
     sub = sample_build.workspace / "crates" / "hello"
     proc = symtool("verify", cwd=sub, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == "4 binaries: 4 match"
-    assert workspace_target_dir(sub, env) == sample_build.target_dir
-    profiles = {p.name for p in output_dirs(sample_build.target_dir)}
-    assert {"release", "dist"} <= profiles
+    assert proc.stdout.strip().splitlines()[-1] == "2 binaries: 2 match"
+    assert {Path(line.split()[1].rstrip(":")).parent for line in proc.stdout.splitlines()[:-1]} == {
+        sample_build.out("release")}
+    assert select_outputs(sub / "Cargo.toml", env=env).workspace.target_dir == sample_build.target_dir
 
 
-def test_workspace_target_dir_rules(tmp_path):
+def test_output_selection_dirs(tmp_path):
     ws = tmp_path / "ws"
     (ws / "crates" / "a").mkdir(parents=True)
-    (ws / "Cargo.toml").write_text('[workspace]\nmembers = ["crates/a"]\n')
+    (ws / "Cargo.toml").write_text('[workspace]\nmembers = ["crates/a"]\n[profile.dist]\ninherits = "release"\n')
     (ws / "crates/a/Cargo.toml").write_text('[package]\nname = "a"\nversion = "0.1.0"\n')
-    assert workspace_target_dir(ws / "crates/a", {}) == ws / "target"
-    assert workspace_target_dir(ws, {"CARGO_TARGET_DIR": "out"}) == ws / "out"
+    manifest = ws / "crates/a/Cargo.toml"
+    assert select_outputs(manifest, env={}).workspace.target_dir == ws / "target"
     (ws / ".cargo").mkdir()
     (ws / ".cargo/config.toml").write_text('[build]\ntarget-dir = "build-out"\n')
-    assert workspace_target_dir(ws / "crates/a", {}) == ws / "build-out"
     # Triple and plain profile dirs, with deps/ hard links counted once.
     target = ws / "build-out"
     for d in (target / "release" / "deps", target / TRIPLE / "dist" / "deps", target / "doc"):
         d.mkdir(parents=True)
     (target / "release" / ".fingerprint").mkdir()
-    assert {p.relative_to(target).as_posix() for p in output_dirs(target)} == {"release", f"{TRIPLE}/dist"}
+    assert select_outputs(manifest, env={}).dirs() == [target / "release"]
+    assert select_outputs(manifest, profile="dist", env={}).dirs() == [target / TRIPLE / "dist"]
+    assert select_outputs(manifest, profile="dist", targets=[TRIPLE], env={}).dirs() == [target / TRIPLE / "dist"]
+    assert select_outputs(manifest, profile="dev", env={}).candidate_dirs() == [target / "debug"]
     (target / "release" / "x.exe").write_bytes(b"MZ")
     os.link(target / "release" / "x.exe", target / "release" / "deps" / "x-0123.exe")
     (target / "release" / "incremental").mkdir()
@@ -269,8 +271,8 @@ def test_workspace_target_dir_rules(tmp_path):
 def test_verify_errors_and_empty(tmp_path):
     proc = symtool("verify", tmp_path / "nope")
     assert_one_line_error(proc, tmp_path / "nope")
-    proc = symtool("verify", tmp_path)
-    assert proc.returncode == 1 and "no .exe/.dll/.sys" in proc.stderr
+    proc = symtool("verify", tmp_path)  # nothing to act on: bad input, as in publish
+    assert proc.returncode == 2 and "no .exe/.dll/.sys" in proc.stderr
 
 
 def test_locate_pdb_prefers_recorded_absolute_path(fixtures_dir, tmp_path):

@@ -122,6 +122,24 @@ def verbose(text: str, level: int = 1) -> None:
         sys.stderr.write(f"{terminal_safe(text)}\n")
 
 
+_MARKUP = None
+
+
+def escape_markup(text: str) -> str:
+    """``text`` with each ``[word...]`` escaped, so rich prints it instead of reading it as a style.
+
+    Help text says ``[workspace.metadata.symtool]`` and ``[PATH...]``; typer
+    renders help through rich, whose markup would swallow them.  Escaping twice
+    changes nothing.
+    """
+    global _MARKUP
+    if _MARKUP is None:
+        import re
+
+        _MARKUP = re.compile(r"(?<!\\)\[(?=[A-Za-z#/@][^\[\]]*\])")
+    return _MARKUP.sub(r"\\[", text)
+
+
 def error_object(err: BaseException, code: int, text: str | None) -> dict[str, Any]:
     """What a ``--json`` command prints on stdout when it fails: never empty output."""
     return {"error": {"message": getattr(err, "message", text), "path": getattr(err, "path", None),

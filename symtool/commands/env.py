@@ -10,7 +10,7 @@ command registered by :func:`register` has the same options and is what
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 HELP = "Print or write the debugger paths (_NT_SYMBOL_PATH, _NT_SOURCE_PATH, _NT_EXECUTABLE_IMAGE_PATH)."
 
@@ -30,6 +30,8 @@ Examples:
   symtool env --write dbg                # *.path files and symtool.windbg
 
   symtool env --debugger gdb > rust.gdb  # map /rustc/<hash> to rust-src
+
+  symtool env --profile dist --target x86_64-pc-windows-msvc   # only that build's dirs
 """
 
 NAMES = (("symbol_path", "_NT_SYMBOL_PATH"), ("source_path", "_NT_SOURCE_PATH"),
@@ -55,18 +57,47 @@ def _warn(warnings: list, quiet: bool) -> None:
             warning(w)
 
 
+def _select_build_dirs(inputs, start: Optional[Path], packages: list, profile: Optional[str], targets: list,
+                       env: dict) -> None:
+    """Keep the build dirs of ``--profile`` and ``--target`` (every profile and triple when not given).
+
+    ``-p`` is checked against the members, nothing more: the dirs hold every
+    package's output.  Unknown profile, package or triple: UsageError.
+    """
+    from symtool.cargo.outputs import select_outputs
+    from symtool.cargo.workspace import profile_dir_name
+
+    selection = select_outputs(start, packages, profile, targets, env)
+    dir_name = profile_dir_name(profile) if profile else None
+    kept = [b for b in inputs.build_dirs
+            if (dir_name is None or os.path.basename(b.path) == dir_name)
+            and (not selection.triples or b.triple in selection.triples)]
+    if not kept and (profile or targets):
+        inputs.warnings.append(f"{selection.no_output('').message}: the symbol path lists no build output")
+    inputs.build_dirs = kept
+
+
 def run_env(path: Optional[str] = None, shell: Optional[str] = None, as_json: bool = False,
             write: Optional[str] = None, debugger: Optional[str] = None, quiet: bool = False,
-            environ: Optional[dict] = None) -> int:
+            environ: Optional[dict] = None, manifest_path: Optional[str] = None, packages: Optional[list] = None,
+            profile: Optional[str] = None, targets: Optional[list] = None) -> int:
     """The whole command; raises symtool.errors on bad input."""
     from symtool.debugger import paths as P
     from symtool.debugger.probe import gather
-    from symtool.debugger.shells import SHELLS, default_shell, render
+    from symtool.debugger.shells import default_shell, render, shell_syntax
     from symtool.errors import UsageError
 
     env = dict(os.environ if environ is None else environ)
-    if shell is not None and shell not in SHELLS:
-        raise UsageError(f"--shell must be one of {', '.join(SHELLS)}, not {shell!r}")
+    if shell is not None:
+        shell = shell_syntax(shell)
+    if manifest_path is not None:
+        if path is not None:
+            raise UsageError("give the workspace as PATH or --manifest-path, not both")
+        if not Path(manifest_path).is_file():
+            raise UsageError("manifest path does not exist or is not a file", manifest_path)
+        path = manifest_path
+    packages, targets = list(packages or ()), list(targets or ())
+    selecting = bool(packages or profile or targets)
     if debugger is not None:
         if debugger not in ("gdb", "lldb"):
             raise UsageError(f"--debugger must be gdb or lldb, not {debugger!r}")
@@ -80,6 +111,8 @@ def run_env(path: Optional[str] = None, shell: Optional[str] = None, as_json: bo
         from symtool.debugger.windbg import debugger_commands
 
         inputs = gather(start, env, scan_pdbs=False)
+        if selecting:
+            _select_build_dirs(inputs, start, packages, profile, targets, env)
         text = debugger_commands(inputs, debugger)
         warnings = P.compute_warnings(inputs)
         _warn(warnings, quiet)
@@ -87,6 +120,8 @@ def run_env(path: Optional[str] = None, shell: Optional[str] = None, as_json: bo
         return 0
 
     inputs = gather(start, env)
+    if selecting:
+        _select_build_dirs(inputs, start, packages, profile, targets, env)
     result = P.compute(inputs)
     written = []
     if write is not None:
@@ -117,7 +152,9 @@ def run_env(path: Optional[str] = None, shell: Optional[str] = None, as_json: bo
 
 # --------------------------------------------------------------------------- fast path
 
-_VALUE_OPTIONS = {"--shell": "shell", "--write": "write", "--debugger": "debugger"}
+_VALUE_OPTIONS = {"--shell": "shell", "--write": "write", "--debugger": "debugger",
+                  "--manifest-path": "manifest_path", "--profile": "profile"}
+_LIST_OPTIONS = {"--package": "packages", "-p": "packages", "--target": "targets"}
 _FLAG_OPTIONS = {"--json": "as_json", "--quiet": "quiet", "-q": "quiet"}
 
 
@@ -135,17 +172,20 @@ def parse_fast(argv: list) -> Optional[dict]:
             only_positional = True
         elif arg in _FLAG_OPTIONS:
             opts[_FLAG_OPTIONS[arg]] = True
-        elif arg.split("=", 1)[0] in _VALUE_OPTIONS:
+        elif arg.split("=", 1)[0] in _VALUE_OPTIONS or arg.split("=", 1)[0] in _LIST_OPTIONS:
             name, eq, value = arg.partition("=")
             if not eq:
                 i += 1
                 if i >= len(argv):
                     return None
                 value = argv[i]
-            key = _VALUE_OPTIONS[name]
-            if key in opts:
-                return None
-            opts[key] = value
+            if name in _LIST_OPTIONS:
+                opts.setdefault(_LIST_OPTIONS[name], []).append(value)
+            else:
+                key = _VALUE_OPTIONS[name]
+                if key in opts:
+                    return None
+                opts[key] = value
         else:
             return None  # --help, unknown options: typer's messages
         i += 1
@@ -176,14 +216,21 @@ def register(app) -> None:
     import typer
 
     from symtool.commands.common import handle_errors
+    from symtool.commands.workspace_opts import manifest_path_option, profile_option, target_option
 
     @handle_errors
     def env(
         path: Optional[Path] = typer.Argument(
             None, help="Workspace dir or manifest (default: the current directory).", show_default=False),
         shell: Optional[str] = typer.Option(
-            None, "--shell", metavar="powershell|cmd|bash|zsh|fish",
+            None, "--shell", metavar="powershell|pwsh|cmd|bash|zsh|fish",
             help="Shell syntax of the printed statements (default: powershell on Windows, else $SHELL, else bash)."),
+        manifest_path: Optional[str] = manifest_path_option(),
+        package: Optional[List[str]] = typer.Option(
+            None, "--package", "-p", metavar="SPEC",
+            help="Checked to be a member (repeatable); the build dirs hold every package's output."),
+        profile: Optional[str] = profile_option("every profile built"),
+        target: Optional[List[str]] = target_option(),
         as_json: bool = typer.Option(
             False, "--json", help="Print the three values, their elements and where each came from, as JSON."),
         write: Optional[Path] = typer.Option(
@@ -194,7 +241,8 @@ def register(app) -> None:
             help="Print gdb or lldb commands mapping /rustc/<hash> to the toolchain's rust-src."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No warnings on stderr."),
     ) -> None:
-        code = run_env(str(path) if path else None, shell, as_json, str(write) if write else None, debugger, quiet)
+        code = run_env(str(path) if path else None, shell, as_json, str(write) if write else None, debugger, quiet,
+                       manifest_path=manifest_path, packages=package, profile=profile, targets=target)
         if code:
             raise typer.Exit(code)
 

@@ -9,22 +9,26 @@ from typing import List, Optional
 import typer
 
 from symtool.commands.common import error, note
+from symtool.commands.workspace_opts import manifest_path_option, package_option, profile_option, target_option
 
 EXAMPLES = """Examples:
 
   symtool publish --store /srv/symbols --product myapp --version 1.2.3
 
+  cargo build --profile dist && symtool publish --profile dist -p crash-me
+
   symtool publish target/x86_64-pc-windows-msvc/release --store '\\\\server\\Symbols' --compress
 
   symtool publish crash-me.exe crash_me.pdb --store ./symbols --dry-run --json
 
-Without PATH the current workspace's release output is published
-(target/release and target/<triple>/release; CARGO_TARGET_DIR honoured).
-Without --store the first local store of [workspace.metadata.symtool] stores
-or SYMTOOL_STORE is used.  Exit code 1 when a file was refused (e.g. a
-binary/PDB pair that does not match); 2 when a file given is unreadable
-(missing, truncated, not a PE image or PDB): the readable ones are still
-published.
+Without PATH the workspace's output for --profile (default release),
+--target and -p is published, as cargo build wrote it (target/<profile> and
+target/<triple>/<profile>; CARGO_TARGET_DIR honoured).  Without --store the
+first local store of [workspace.metadata.symtool] stores or SYMTOOL_STORE is
+used.  Exit code 1 when a file was refused (e.g. a binary/PDB pair that does
+not match); 2 when there is nothing to publish (no build output) or a file
+given is unreadable (missing, truncated, not a PE image or PDB): the readable
+ones are still published.
 """
 
 
@@ -53,7 +57,12 @@ def _progress_factory():
 
 
 def publish_cmd(
-    paths: Optional[List[Path]] = typer.Argument(None, help="Files or directories (default: the workspace's release output)."),
+    paths: Optional[List[Path]] = typer.Argument(
+        None, help="Files or directories (default: the workspace's output for --profile, --target and -p)."),
+    manifest_path: Optional[str] = manifest_path_option(),
+    package: Optional[List[str]] = package_option(),
+    profile: Optional[str] = profile_option(),
+    triples: Optional[List[str]] = target_option(),
     store: Optional[str] = typer.Option(None, "--store", "-s", help="Store directory, share or http(s) URL."),
     product: str = typer.Option("", "--product", "-t", help="Product name recorded in the transaction."),
     version: str = typer.Option("", "--version", help="Version recorded in the transaction."),
@@ -64,19 +73,28 @@ def publish_cmd(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable result (transaction id, per-file status)."),
 ) -> None:
     from symtool.commands.common import print_json
+    from symtool.commands.workspace_opts import given, select
     from symtool.errors import UsageError
     from symtool.settings import resolve_store
-    from symtool.store.publish import PublishOptions, publish, release_dirs
+    from symtool.store.publish import PublishOptions, publish
 
     if compress and pointer:
         raise UsageError("--compress and --pointer exclude each other")
     target = resolve_store(store)
-    if not paths:
-        paths = release_dirs()
+    selection = None
+    if paths:
+        options = given(manifest_path, package, profile, triples)
+        if options:
+            raise UsageError(f"{', '.join(options)} select a workspace's output: give them or PATHs, not both")
+    else:
+        selection = select(manifest_path, package, profile, triples)
+        paths = selection.dirs()
+        if not paths:
+            raise selection.no_output()
     opts = PublishOptions(product, version, comment, compress, pointer, dry_run)
     factory = None if as_json else _progress_factory()
     try:
-        report = publish(target, list(paths), opts, factory)
+        report = publish(target, list(paths), opts, factory, selection.wants if selection else None)
     finally:
         if factory is not None and factory.prog is not None:
             factory.prog.stop()
@@ -100,6 +118,8 @@ def publish_cmd(
                   + (f", unreadable {report.count('unreadable')}" if report.count("unreadable") else "")
                   + f"{txn}\n")
     if not report.files:
+        if selection is not None:
+            raise selection.no_output()
         raise UsageError("nothing to publish (no PE images or PDBs found)")
     if report.count("unreadable"):
         raise typer.Exit(2)

@@ -8,27 +8,45 @@ from typing import List, Optional
 import typer
 
 from symtool.commands.common import error
+from symtool.commands.workspace_opts import manifest_path_option, package_option, profile_option, target_option
 
 EXAMPLES = """Examples:
 
-  symtool verify                      # every profile of this workspace's target dir
+  symtool verify                      # the release output of this workspace
+
+  symtool verify --profile dist -p crash-me --target x86_64-pc-windows-msvc
 
   symtool verify target/x86_64-pc-windows-msvc/release
 
-  symtool verify --json dist/app.exe
+  symtool verify --json dist/app.exe dist/app.pdb
 
-Exit codes: 0 every binary matches its PDB; 1 a mismatch, a missing PDB, a
-binary without CodeView record, or nothing to verify; 2 bad usage or an
-unreadable binary or PDB.
+Exit codes: 0 every binary matches its PDB; 1 a mismatch, a missing PDB or a
+binary without CodeView record; 2 bad usage, nothing to verify (no build
+output), or an unreadable binary or PDB.
 """
+
+
+def _summary(verdicts) -> str:
+    from symtool.text import count
+
+    counts: dict[str, int] = {}
+    for v in verdicts:
+        counts[v.status] = counts.get(v.status, 0) + 1
+    listed = ", ".join(f"{n} {s}" for s, n in counts.items())
+    return f"{count(len(verdicts), 'binary', 'binaries')}: {listed}"
 
 
 def verify(
     paths: Optional[List[str]] = typer.Argument(
         None, metavar="[PATH...]",
-        help="Binaries or directories (searched recursively for .exe/.dll/.sys). "
-             "Default: all profile dirs of the workspace's target dir (CARGO_TARGET_DIR honoured).",
+        help="Binaries, their PDBs, or directories (searched recursively for .exe/.dll/.sys). "
+             "A PDB named here is the one compared with the binary named here. "
+             "Default: the workspace's build output for --profile and --target (CARGO_TARGET_DIR honoured).",
     ),
+    manifest_path: Optional[str] = manifest_path_option(),
+    package: Optional[List[str]] = package_option(),
+    profile: Optional[str] = profile_option(),
+    target: Optional[List[str]] = target_option(),
     json_out: bool = typer.Option(False, "--json", help="A JSON list, one object per binary."),
 ) -> None:
     """Check that each binary's PDB matches it, as a debugger would (same GUID, DBI age = image age).
@@ -37,9 +55,17 @@ def verify(
     binary under the CodeView file name (crash-me.exe -> crash_me.pdb).
     """
     from symtool.commands.common import print_json
+    from symtool.commands.workspace_opts import given, select
+    from symtool.errors import UsageError
     from symtool.verify import MATCH, UNREADABLE, verify_paths, verify_workspace
 
-    verdicts = verify_paths(paths) if paths else verify_workspace()
+    if paths:
+        options = given(manifest_path, package, profile, target)
+        if options:
+            raise UsageError(f"{', '.join(options)} select a workspace's output: give them or PATHs, not both")
+        verdicts = verify_paths(paths)
+    else:
+        verdicts = verify_workspace(select(manifest_path, package, profile, target))
     if json_out:
         print_json([v.to_json() for v in verdicts])
     else:
@@ -49,11 +75,7 @@ def verify(
             if v.status == MATCH:
                 detail = f"{v.pdb} ({v.pdb_id})"
             sys.stdout.write(f"{v.status:<{width}}  {v.binary}: {detail}\n")
-        counts: dict[str, int] = {}
-        for v in verdicts:
-            counts[v.status] = counts.get(v.status, 0) + 1
-        summary = ", ".join(f"{n} {s}" for s, n in counts.items())
-        sys.stdout.write(f"{len(verdicts)} binar{'y' if len(verdicts) == 1 else 'ies'}: {summary}\n")
+        sys.stdout.write(_summary(verdicts) + "\n")
     sys.stdout.flush()
     if any(v.status == UNREADABLE for v in verdicts):
         for v in verdicts:

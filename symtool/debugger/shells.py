@@ -18,8 +18,18 @@ import os
 from symtool.errors import UsageError
 
 SHELLS = ("powershell", "cmd", "bash", "zsh", "fish")
+# Other names of the same syntax: PowerShell 7's executable is pwsh.
+SHELL_ALIASES = {"pwsh": "powershell"}
 # Characters PowerShell treats as a single quote inside '...' (besides ASCII ').
 _PS_QUOTES = "'\u2018\u2019\u201a\u201b"
+
+
+def shell_syntax(name: str) -> str:
+    """The shell whose syntax ``--shell name`` asks for (``pwsh`` is powershell); UsageError if none."""
+    name = SHELL_ALIASES.get(name, name)
+    if name not in SHELLS:
+        raise UsageError(f"--shell must be one of {', '.join(SHELLS + tuple(SHELL_ALIASES))}, not {name!r}")
+    return name
 
 
 def default_shell(platform: str, environ: dict[str, str]) -> str:
@@ -27,7 +37,8 @@ def default_shell(platform: str, environ: dict[str, str]) -> str:
     if platform.startswith("win"):
         return "powershell"
     name = os.path.basename(environ.get("SHELL", "").rstrip("/"))
-    if name in ("bash", "zsh", "fish"):
+    name = SHELL_ALIASES.get(name, name)
+    if name in ("bash", "zsh", "fish", "powershell"):
         return name
     return "bash"
 
@@ -107,6 +118,7 @@ def cmd_value(value: str) -> str:
 
 def render(shell: str, assignments: list[tuple[str, str]]) -> str:
     """Text that sets each (name, value) in ``shell``; one statement per line."""
+    shell = SHELL_ALIASES.get(shell, shell)
     if shell in ("bash", "zsh"):
         return "".join(f"export {n}={posix_quote(v)}\n" for n, v in assignments)
     if shell == "fish":

@@ -77,4 +77,6 @@ def read_identity(path: str | os.PathLike[str]):
             if f.read(2) == b"MZ":
                 raise FormatError("MZ file without a PE header (a DOS program, or truncated)", p)
         raise FormatError("not a PE image or PDB (unrecognised content)", p)
-    raise FormatError(f"is a {kind} file, not a PE image or PDB", p)
+    from symtool.text import article
+
+    raise FormatError(f"is {article(kind)} file, not a PE image or PDB", p)

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 from symtool.errors import FormatError
 from symtool.formats.binio import cstring
+from symtool.text import article
 from symtool.demangle import demangle
 from symtool.formats.pdb import STREAM_DBI, ModuleInfo, Msf, iter_modules, open_msf, read_dbi_header, read_pdb
 
@@ -410,7 +411,7 @@ class PdbSymbolizer:
     def _open(self) -> None:
         info = read_pdb(self.path)
         if info.kind != "pdb":
-            raise FormatError(f"cannot symbolize with a {info.kind} file", self.path)
+            raise FormatError(f"cannot symbolize with {article(info.kind)} file", self.path)
         self.debug_id = info.debug_id
         self._names_stream = info.named_streams.get("/names")
         self._file, self.msf = open_msf(self.path)

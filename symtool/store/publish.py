@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from symtool.errors import FormatError, StoreError, UnsafeNameError, UsageError
+from symtool.cargo.outputs import drop_deps_twins, is_profile_dir
+from symtool.errors import FormatError, StoreError, UnsafeNameError
 from symtool.fsutil import COPY_CHUNK, TMP_PREFIX, atomic_writer, copy_file_data
 from symtool.ids import check_file_name
 from symtool.store import admin as adm
@@ -119,10 +120,6 @@ def is_cargo_target_dir(d: Path) -> bool:
     return (d / "CACHEDIR.TAG").is_file() or (d / ".rustc_info.json").is_file()
 
 
-def is_profile_dir(d: Path) -> bool:
-    return (d / ".fingerprint").is_dir() or (d / "deps").is_dir()
-
-
 def _profile_dirs(target: Path) -> list[Path]:
     out = []
     for child in sorted(target.iterdir()):
@@ -162,29 +159,6 @@ def _files_of_dir(d: Path) -> list[Path]:
     return out
 
 
-def release_dirs(start: Path | None = None, environ: dict[str, str] | None = None) -> list[Path]:
-    """The workspace's release output: where cargo writes the release profile for the configured
-    triples (or the host), plus ``<target>/<other triple>/release`` from earlier ``--target`` builds."""
-    from symtool.cargo.workspace import find_workspace
-
-    facts = find_workspace(start, os.environ if environ is None else environ)
-    target = facts.target_dir
-    if target is None:
-        raise UsageError("no PATH given and not inside a cargo workspace (give files or directories to publish)")
-    dirs = [d for d in facts.profile_dirs("release") if d.is_dir()]
-    if (target / "release").is_dir() and target / "release" not in dirs:
-        dirs.append(target / "release")
-    if target.is_dir():
-        for child in sorted(target.iterdir()):
-            candidate = child / "release"
-            if child.is_dir() and candidate.is_dir() and child.name not in ("release", "debug") \
-                    and candidate not in dirs:
-                dirs.append(candidate)
-    if not dirs:
-        raise UsageError(f"no release build under {target} (run `cargo build --release` first, or give PATHs)")
-    return dirs
-
-
 @dataclass
 class Collected:
     items: list[PublishItem] = field(default_factory=list)
@@ -193,9 +167,11 @@ class Collected:
     ignored: int = 0
 
 
-def collect(paths: list[Path]) -> Collected:
+def collect(paths: list[Path], wants: Callable[[Path], bool] | None = None) -> Collected:
     """Files to publish: named files must be PE images or PDBs; directories
-    contribute the PE images and PDBs found in them (by content)."""
+    contribute the PE images and PDBs found in them (by content) that ``wants``
+    (default: all).  A top-level artifact's ``deps/`` twin (same identity: a
+    copied target dir lost cargo's hard link) is left out."""
     from symtool.store.identify import identify_full
 
     out = Collected()
@@ -204,7 +180,7 @@ def collect(paths: list[Path]) -> Collected:
     candidates: list[tuple[Path, bool]] = []
     for p in paths:
         if p.is_dir():
-            candidates.extend((f, False) for f in _files_of_dir(p))
+            candidates.extend((f, False) for f in _files_of_dir(p) if wants is None or wants(f))
         elif p.exists():
             candidates.append((p, True))
         else:
@@ -241,6 +217,7 @@ def collect(paths: list[Path]) -> Collected:
         seen_keys.add(key)
         out.items.append(item)
         out.infos[item.path] = info
+    out.items = drop_deps_twins(out.items, lambda i: i.path, lambda i: (i.kind, i.index.upper(), i.size))
     return out
 
 
@@ -501,12 +478,14 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
     return report
 
 
-def publish(store: str, paths: list[Path], opts: PublishOptions, progress_factory=None) -> PublishReport:
+def publish(store: str, paths: list[Path], opts: PublishOptions, progress_factory=None,
+            wants: Callable[[Path], bool] | None = None) -> PublishReport:
     """Collect, pair-check and publish ``paths`` into ``store`` (a path or an http(s) URL).
 
-    ``progress_factory(total_bytes)`` may return a callable taking byte counts.
+    ``progress_factory(total_bytes)`` may return a callable taking byte counts;
+    ``wants`` picks the files of directories to publish (see :func:`collect`).
     """
-    col = collect(paths)
+    col = collect(paths, wants)
     check_pairs(col)
     report = PublishReport(store, dry_run=opts.dry_run, ignored=col.ignored)
     report.files.extend(col.refused)
