@@ -290,3 +290,30 @@ def test_corrupt_pdb_refused_exit_2_untouched(tmp_path):
     assert res.exit_code == 2
     assert p.read_bytes() == bytes(bad)
     assert os.listdir(tmp_path) == ["bad.pdb"]
+
+
+def test_check_reports_and_publish_indexes_before_copying(git_workspace, tmp_path):
+    g = git_workspace
+    ws = g["ws"]
+    rel = ws / "target" / "release"
+    rel.mkdir(parents=True)
+    shutil.copyfile(g["pdb"], rel / "app.pdb")
+    shutil.copyfile(g["pdb"].with_suffix(".exe"), rel / "app.exe")
+    res = run_cli(["check", "--source-index", "--json", str(ws)], ws)
+    assert res.exit_code == 1, res.output  # v.c has no rule without --map, and no archive is configured
+    totals = json.loads(res.stdout)["source_index"]["totals"]
+    assert totals["workspace"] == 2 and totals["none"] == 3
+    before = (rel / "app.pdb").read_bytes()
+    store = tmp_path / "pubstore"
+    store.mkdir()
+    res = run_cli(["publish", str(rel), "--store", str(store), "--source-index", "--sources", "--json"], ws)
+    assert res.exit_code == 0, res.output
+    assert (rel / "app.pdb").read_bytes() != before  # indexed in place, then published
+    info = read_pdb(rel / "app.pdb")
+    stored = store / "app.pdb" / info.index / "app.pdb"
+    assert stored.read_bytes() == (rel / "app.pdb").read_bytes()
+    entries = dict(parse_srcsrv(export(stored, "srcsrv", tmp_path).decode()))
+    archived = [t for t in entries.values() if not t.startswith("http")]
+    assert archived and all(Path(t).is_file() and Path(t).is_relative_to(store) for t in archived)
+    res = run_cli(["id", "--json", str(stored)], ws)
+    assert json.loads(res.stdout)[0]["source_index"]["srcsrv"] == len(entries)

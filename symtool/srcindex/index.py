@@ -165,3 +165,52 @@ def default_pdbs(start: Path | None = None) -> list[Path]:
     if not out:
         raise UsageError(f"no PDBs in the workspace's release output ({', '.join(map(str, ws.profile_dirs('release')))})")
     return out
+
+
+def _pdbs_in(paths: list[Path]) -> list[Path]:
+    from symtool.formats.pdb import MSF7_MAGIC
+
+    out = []
+    for p in paths:
+        files = sorted(p.glob("*.pdb")) if p.is_dir() else [p]
+        for f in files:
+            try:
+                with open(f, "rb") as fh:
+                    if fh.read(len(MSF7_MAGIC)) == MSF7_MAGIC:
+                        out.append(f)
+            except OSError:
+                continue  # publish reports unreadable files itself
+    return out
+
+
+def index_for_publish(paths: list[Path], store: str, *, archive: bool, dry_run: bool) -> list[str]:
+    """``publish --source-index [--sources]``: index every MSF 7 PDB among ``paths`` in place.
+
+    With ``archive`` the source archive goes into ``store`` itself (a local
+    directory or share; ``srcindex.archive-url`` says how debuggers reach it,
+    e.g. the HTTP URL nginx serves that store at).  Returns notes for the
+    publish report; unreadable PDBs are left to publish's own checks.
+    """
+    from symtool.errors import FormatError
+    from symtool.store.layout import is_url
+
+    if archive and is_url(store):
+        raise UsageError("--sources needs a store directory or share (HTTP uploads of sources are not supported)")
+    cfg = load_config()
+    archive_dir = None
+    if archive:
+        archive_dir = Path(store)
+        if not cfg.archive_url:
+            cfg.archive_url = str(archive_dir.absolute())
+    notes = []
+    for pdb in _pdbs_in(paths):
+        try:
+            plan = index_pdb(pdb, cfg, archive_dir=archive_dir, dry_run=dry_run)
+        except FormatError as err:
+            notes.append(f"{err} (not source-indexed)")
+            continue
+        c = plan.counts()
+        verb = "would source-index" if dry_run else "source-indexed"
+        notes.append(f"{verb} {pdb}: {len(plan.entries())} files (workspace {c['workspace']}, std {c['std']}, "
+                     f"crates {c['crate']}, mapped {c['map']}, archive {c['archive']}), {c['none']} not indexed")
+    return notes
