@@ -68,8 +68,10 @@ def srcindex_cmd(
             verb = "would index" if dry_run else "indexed" if plan.written else "nothing to index in"
             sys.stdout.write(f"{verb} {pdb}: {len(plan.entries())} files (workspace {c['workspace']}, std {c['std']}, "
                              f"crates {c['crate']}, mapped {c['map']}, archive {c['archive']}, none {c['none']})\n")
-            for r in missing:
+            for r in missing[:20]:
                 warning(f"{r.path}: not indexed: {'; '.join(r.reasons) or 'no rule applies'}")
+            if len(missing) > 20:
+                warning(f"... and {len(missing) - 20} more files not indexed (--json lists them all)")
             for r in plan.resolutions:
                 if r.rule == "archive" and r.reasons:
                     note(f"{r.path}: archived ({'; '.join(r.reasons)})")
