@@ -293,3 +293,18 @@ def test_sigkill_at_any_point_leaves_original(tmp_path):
         kills += 1
     assert kills > 10
     assert export(pdb, "srcsrv", tmp_path) == b"x" * 5000
+
+
+@pytest.mark.parametrize("stem", ["crash", "dump_syms_regtest64"])
+def test_verify_still_matches_after_indexing(tmp_path, stem):
+    from typer.testing import CliRunner
+
+    from symtool.cli import app
+
+    for ext in (".exe", ".pdb"):
+        shutil.copyfile(FIXTURES / "pe-pdb" / (stem + ext), tmp_path / (stem + ext))
+    before = CliRunner().invoke(app, ["verify", str(tmp_path / (stem + ".exe"))])
+    write_named_streams(tmp_path / (stem + ".pdb"), {"srcsrv": SRCSRV, "sourcelink": SOURCELINK})
+    after = CliRunner().invoke(app, ["verify", str(tmp_path / (stem + ".exe"))])
+    assert before.exit_code == after.exit_code == 0, after.output
+    assert "match" in after.stdout and before.stdout == after.stdout
