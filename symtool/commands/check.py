@@ -61,11 +61,17 @@ def check(
     json_out: bool = typer.Option(False, "--json", help="Print JSON: {ok, workspace_root, profiles: [{name, effective, findings}]}."),
     fix: bool = typer.Option(False, "--fix", help="Write the fixes into the workspace root Cargo.toml."),
     dry_run: bool = typer.Option(False, "--dry-run", help="With --fix (implied): print the unified diff, write nothing."),
+    source_index: bool = typer.Option(False, "--source-index", help="Report what `symtool srcindex` would do with the release PDBs (exit 1: files served nowhere)."),
 ) -> None:
     from symtool.cargo.metadata import cargo_version, load_workspace
     from symtool.cargo.profiles import check_workspace
     from symtool.commands.common import print_json
 
+    if source_index:
+        from symtool.commands.common import error, print_json, warning
+        from symtool.srcindex.report import check_source_index
+
+        raise typer.Exit(check_source_index(path, json_out, error=error, warning=warning, print_json=print_json))
     env = dict(os.environ)
     workspace = load_workspace(path if path is not None else Path.cwd(), env)
     version = cargo_version(env)

@@ -72,8 +72,22 @@ def identity_record(info) -> dict:
             "block_size": info.block_size,
             "num_streams": info.num_streams,
             "named_streams": sorted(info.named_streams),
+            "source_index": _source_index(info),
         })
     return rec
+
+
+def _source_index(info) -> dict | None:
+    """Entries of the srcsrv and sourcelink streams (None: not source-indexed)."""
+    if info.kind != "pdb":
+        return None
+    from symtool.errors import SymtoolError
+    from symtool.srcindex.index import source_index_summary
+
+    try:
+        return source_index_summary(info.path, info.named_streams)
+    except (SymtoolError, OSError):
+        return None
 
 
 def _line(rec: dict) -> str:

@@ -70,6 +70,8 @@ def publish_cmd(
     compress: bool = typer.Option(False, "--compress", help="Store CAB-compressed files (foo.pd_), as symstore /compress."),
     pointer: bool = typer.Option(False, "--pointer", help="Store file.ptr pointing at the source instead of a copy (symstore /p)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be published; write nothing."),
+    source_index: bool = typer.Option(False, "--source-index", help="Source-index the PDBs first (as symtool srcindex)."),
+    sources: bool = typer.Option(False, "--sources", help="With --source-index: also copy unmapped sources into the store."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable result (transaction id, per-file status)."),
 ) -> None:
     from symtool.commands.common import print_json
@@ -91,7 +93,7 @@ def publish_cmd(
         paths = selection.dirs()
         if not paths:
             raise selection.no_output()
-    opts = PublishOptions(product, version, comment, compress, pointer, dry_run)
+    opts = PublishOptions(product, version, comment, compress, pointer, dry_run, source_index, sources)
     factory = None if as_json else _progress_factory()
     try:
         report = publish(target, list(paths), opts, factory, selection.wants if selection else None)

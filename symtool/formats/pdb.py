@@ -392,6 +392,120 @@ def iter_modules(msf: Msf, dbi: DbiHeader | None = None) -> Iterator[ModuleInfo]
         pos = (obj_end + 1 + 3) & ~3  # records are 4-byte aligned
 
 
+# -- source files and their checksums ---------------------------------------
+
+# DBI file info substream head: NumModules, NumSourceFiles (u16, overflows: not used).
+DBI_FILE_INFO_HEAD = struct.Struct("<HH")
+C13_SUBSECTION = struct.Struct("<II")  # DEBUG_S_* kind, length
+C13_FILE_CHECKSUM = struct.Struct("<IBB")  # FileChecksumEntryHeader: name offset in /names, size, kind
+NAMES_HEADER = struct.Struct("<III")  # /names: signature 0xEFFEEFFE, version, buffer size
+NAMES_SIGNATURE = 0xEFFEEFFE
+DEBUG_S_IGNORE = 0x80000000
+DEBUG_S_FILECHKSMS = 0xF4
+# CV_SourceChksum_t
+CHECKSUM_KINDS = {1: "md5", 2: "sha1", 3: "sha256"}
+CHECKSUM_SIZES = {"md5": 16, "sha1": 20, "sha256": 32}
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A source file as the PDB records it."""
+
+    path: str  # exactly as written (either separator, any case)
+    algorithm: str | None = None  # md5, sha1, sha256; None when the PDB has no checksum
+    digest: str | None = None  # lower-case hex
+    conflict: bool = False  # modules record different checksums for this path
+
+
+def _names_buffer(msf: Msf, stream: int | None) -> bytes:
+    if stream is None or stream >= msf.num_streams:
+        return b""
+    raw = msf.read_stream(stream)
+    if len(raw) < NAMES_HEADER.size:
+        raise FormatError("truncated /names stream", msf.r.path)
+    sig, _version, size = NAMES_HEADER.unpack_from(raw)
+    if sig != NAMES_SIGNATURE or NAMES_HEADER.size + size > len(raw):
+        raise FormatError("/names stream is malformed", msf.r.path)
+    return raw[NAMES_HEADER.size:NAMES_HEADER.size + size]
+
+
+def _checksums_of_module(msf: Msf, mod: ModuleInfo, names: bytes, out: dict[str, SourceFile]) -> None:
+    path = msf.r.path
+    if not mod.has_stream or mod.c13_bytes <= 0:
+        return
+    start = mod.sym_bytes + mod.c11_bytes
+    if mod.stream >= msf.num_streams or start + mod.c13_bytes > msf.stream_size(mod.stream):
+        raise FormatError(f"module {mod.index}'s line information runs past its stream", path)
+    data = msf.read_stream(mod.stream, start, mod.c13_bytes)
+    pos = 0
+    while pos + C13_SUBSECTION.size <= len(data):
+        kind, length = C13_SUBSECTION.unpack_from(data, pos)
+        body = pos + C13_SUBSECTION.size
+        if body + length > len(data):
+            raise FormatError(f"module {mod.index}: C13 subsection runs past its stream", path)
+        if kind & ~DEBUG_S_IGNORE == DEBUG_S_FILECHKSMS and not kind & DEBUG_S_IGNORE:
+            at, end = body, body + length
+            while at + C13_FILE_CHECKSUM.size <= end:
+                name_off, size, ckind = C13_FILE_CHECKSUM.unpack_from(data, at)
+                at += C13_FILE_CHECKSUM.size
+                if at + size > end:
+                    raise FormatError(f"module {mod.index}: file checksum runs past its subsection", path)
+                digest = data[at:at + size]
+                at = (at + size + 3) & ~3
+                if name_off >= len(names):
+                    raise FormatError(f"module {mod.index}: file name offset {name_off} is out of range", path)
+                name = cstring(names, name_off).decode("utf-8", "replace")
+                algorithm = CHECKSUM_KINDS.get(ckind)
+                if algorithm is None or CHECKSUM_SIZES[algorithm] != size:
+                    algorithm, hexdigest = None, None
+                else:
+                    hexdigest = digest.hex()
+                seen = out.get(name)
+                if seen is None:
+                    out[name] = SourceFile(name, algorithm, hexdigest)
+                elif (seen.algorithm, seen.digest) != (algorithm, hexdigest) and not seen.conflict:
+                    out[name] = SourceFile(name, seen.algorithm, seen.digest, conflict=True)
+        pos = (body + length + 3) & ~3
+
+
+def iter_source_files(msf: Msf, named_streams: dict[str, int] | None = None) -> list[SourceFile]:
+    """Every source file of the PDB: the C13 file checksums of each module (with
+    their checksums), then the DBI file info's names not seen there.  Paths are
+    kept exactly as written; order is the PDB's.
+    """
+    path = msf.r.path
+    dbi = read_dbi_header(msf)
+    if dbi is None:
+        return []
+    if named_streams is None:
+        named_streams = read_pdb_file(msf.r.f, path).named_streams
+    names = _names_buffer(msf, named_streams.get("/names"))
+    found: dict[str, SourceFile] = {}
+    for mod in iter_modules(msf, dbi):
+        _checksums_of_module(msf, mod, names, found)
+    offset, size = dbi.substream("source_info")
+    if size >= DBI_FILE_INFO_HEAD.size:
+        data = msf.read_stream(STREAM_DBI, offset, size)
+        n_mods, _n_files = DBI_FILE_INFO_HEAD.unpack_from(data)
+        pos = DBI_FILE_INFO_HEAD.size + 2 * n_mods  # skip ModIndices
+        if pos + 2 * n_mods > len(data):
+            raise FormatError("DBI file info runs past its substream", path)
+        counts = struct.unpack_from(f"<{n_mods}H", data, pos)
+        pos += 2 * n_mods
+        total = sum(counts)
+        if pos + 4 * total > len(data):
+            raise FormatError("DBI file info runs past its substream", path)
+        offsets = struct.unpack_from(f"<{total}I", data, pos)
+        buf = data[pos + 4 * total:]
+        for off in dict.fromkeys(offsets):
+            if off >= len(buf):
+                raise FormatError("DBI file name offset is out of range", path)
+            name = cstring(buf, off).decode("utf-8", "replace")
+            if name not in found:
+                found[name] = SourceFile(name)
+    return list(found.values())
+
+
 @dataclass
 class PdbInfo:
     """What identifies a PDB, plus what later work needs from stream 1."""
@@ -579,4 +693,4 @@ def open_msf(path: str | os.PathLike[str]) -> tuple[BinaryIO, Msf]:
 
 
 __all__ = ["Msf", "PdbInfo", "read_pdb", "read_pdb_file", "open_msf", "NB10", "PDB70", "DbiHeader",
-           "read_dbi_header", "ModuleInfo", "iter_modules"]
+           "read_dbi_header", "ModuleInfo", "iter_modules", "SourceFile", "iter_source_files"]

@@ -56,6 +56,8 @@ class PublishOptions:
     compress: bool = False
     pointer: bool = False
     dry_run: bool = False
+    source_index: bool = False  # write srcsrv/sourcelink into the PDBs first (symtool.srcindex)
+    sources: bool = False  # and copy the source archive into the store
 
 
 @dataclass
@@ -485,9 +487,16 @@ def publish(store: str, paths: list[Path], opts: PublishOptions, progress_factor
     ``progress_factory(total_bytes)`` may return a callable taking byte counts;
     ``wants`` picks the files of directories to publish (see :func:`collect`).
     """
+    index_notes: list[str] = []
+    if opts.source_index or opts.sources:
+        from symtool.srcindex.index import index_for_publish
+
+        # Before collecting: the store only ever sees the indexed PDB under its key.
+        index_notes = index_for_publish(paths, store, archive=opts.sources, dry_run=opts.dry_run)
     col = collect(paths, wants)
     check_pairs(col)
     report = PublishReport(store, dry_run=opts.dry_run, ignored=col.ignored)
+    report.notes.extend(index_notes)
     report.files.extend(col.refused)
     if not col.items:
         return report  # nothing readable to publish: leave the store untouched

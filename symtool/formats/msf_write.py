@@ -1,0 +1,586 @@
+"""MSF 7.00 writer: add or replace named streams (``srcsrv``, ``sourcelink``)
+in an existing PDB, copy-on-write, the way Microsoft's MSF commits.
+
+What changes and what does not:
+
+* The new stream payloads, the PDB info stream (stream 1, whose named-stream
+  map gains the names), the stream directory and its block map get **new
+  pages**.  Every other stream keeps its size, its pages and its bytes: the
+  GUID, the signature, the DBI stream (and its age) are byte-identical.
+* The old directory becomes stream 0 ("old MSF directory"), as msf.cpp does
+  on commit; the previous stream 0's pages become free.
+* The free page map is written to the **inactive** FPM slot (blocks ``i*bs+1``
+  or ``i*bs+2``) and the superblock switches to it.  Block 0 and FPM pages are
+  never allocated; new pages are taken from pages that were free before (per
+  the old FPM *and* referenced by nothing) or appended at the end.
+* The work happens in a temp file next to the PDB: a copy of the original
+  (in-kernel, reflinked where the file system can), patched, the superblock
+  last, re-read and checked, fsynced, then renamed over the original.  A crash
+  at any point leaves the original PDB as it was.  Cost: the new streams'
+  bytes plus one copy of the file.
+
+The named-stream map is a serialized ``HashTable<u32 name offset, u32 stream>``
+(LLVM's "The PDB Info Stream", microsoft-pdb ``nmt.h``/``map.h``)::
+
+    u32 names_size; char names[names_size]        NUL-terminated names
+    u32 size; u32 capacity
+    u32 present_words; u32 present[present_words]  bit i: bucket i holds an entry
+    u32 deleted_words; u32 deleted[deleted_words]  bit i: bucket i held one once
+    (u32 name offset, u32 stream) per present bucket, in bucket order
+    u32 feature codes[] (VC140, NoTypeMerge, MinimalDebugInfo...) to the end
+
+A name lives in bucket ``(pdb_hash_v1(name) & 0xFFFF) % capacity`` or, by
+linear probing, the next bucket that is neither present nor deleted.  After an
+insertion the table grows, once ``size >= capacity*2//3 + 1``, to capacity
+``2 * (capacity*2//3 + 1)``, every entry rehashed and the deleted bits cleared.
+
+The info stream's age is **not** bumped (pdbstr bumps it): the store key and
+``verify`` use the DBI age, which pdbstr leaves alone too, and keeping the
+info age means every reader that shows or matches the info-stream age
+(llvm-pdbutil's summary, LLVM's native PDB session, lld's type-server check)
+sees the PDB it saw before indexing.  Nothing depends on the bump.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Mapping
+
+from symtool.errors import FormatError, UsageError
+from symtool.formats.binio import BoundedReader
+from symtool.formats.pdb import (
+    BLOCK_NUMBER7, MSF7_BLOCK_MAP_AT, MSF7_MAGIC, MSF7_SUPERBLOCK, MSF7_SUPERBLOCK_AT, NIL_STREAM,
+    PDB_IMPV_VC70, STREAM_PDB_INFO, VALID_BLOCK_SIZES,
+)
+
+# PDB info stream header: Version, Signature, Age, GUID.
+PDB_INFO_HEADER = struct.Struct("<III16s")
+U32 = struct.Struct("<I")
+NAME_PAIR = struct.Struct("<II")  # hash table bucket: name offset, stream number
+STREAM_OLD_DIRECTORY = 0
+MAX_DIRECTORY = 256 << 20  # a directory this large means a hostile size field
+MAX_STREAMS = 1 << 20  # stream numbers in the named map are u32, DBI module streams u16
+MAX_NAME_TABLE = 1 << 20
+MAX_CAPACITY = 1 << 16  # bucket counts beyond the 16-bit hash make no sense
+
+
+def pdb_hash_v1(data: bytes) -> int:
+    """Microsoft's PDB string hash (``LHashPbCb``, LLVM ``hashStringV1``), 32 bits."""
+    n = len(data)
+    words = n // 4
+    result = 0
+    if words:
+        for (value,) in struct.iter_unpack("<I", data[:words * 4]):
+            result ^= value
+    pos = words * 4
+    rest = n - pos
+    if rest >= 2:
+        result ^= data[pos] | (data[pos + 1] << 8)
+        pos += 2
+        rest -= 2
+    if rest == 1:
+        result ^= data[pos]
+    result |= 0x20202020
+    result ^= result >> 11
+    result ^= result >> 16
+    return result & 0xFFFFFFFF
+
+
+def name_hash(name: bytes) -> int:
+    """The bucket hash of the named-stream map: the PDB hash truncated to 16 bits."""
+    return pdb_hash_v1(name) & 0xFFFF
+
+
+def _bits(words: bytes) -> set[int]:
+    out = set()
+    for w, (value,) in enumerate(struct.iter_unpack("<I", words)):
+        while value:
+            low = value & -value
+            out.add(32 * w + low.bit_length() - 1)
+            value ^= low
+    return out
+
+
+def _words(bits: set[int]) -> bytes:
+    """A sparse bit vector as written by LLVM and msf: words up to the last set bit."""
+    if not bits:
+        return U32.pack(0)
+    n = max(bits) // 32 + 1
+    vals = [0] * n
+    for b in bits:
+        vals[b // 32] |= 1 << (b % 32)
+    return U32.pack(n) + struct.pack(f"<{n}I", *vals)
+
+
+@dataclass
+class NamedStreamTable:
+    """The named-stream map of a PDB info stream, editable with Microsoft's rules."""
+
+    names: bytearray
+    capacity: int
+    buckets: dict[int, tuple[int, int]]  # bucket -> (name offset, stream)
+    deleted: set[int] = field(default_factory=set)
+
+    @classmethod
+    def parse(cls, data: bytes, start: int, path: str = "") -> tuple["NamedStreamTable", int]:
+        """The table at ``start`` of the info stream and the offset just past it."""
+        def u32(at: int) -> int:
+            if at + 4 > len(data):
+                raise FormatError("named-stream map runs past the PDB info stream", path)
+            return U32.unpack_from(data, at)[0]
+
+        pos = start
+        names_len = u32(pos)
+        pos += 4
+        if names_len > MAX_NAME_TABLE or pos + names_len > len(data):
+            raise FormatError("named-stream map names run past the PDB info stream", path)
+        names = bytearray(data[pos:pos + names_len])
+        pos += names_len
+        size, capacity = u32(pos), u32(pos + 4)
+        pos += 8
+        if capacity == 0 or capacity > MAX_CAPACITY or size > capacity:
+            raise FormatError(f"named-stream map has size {size} and capacity {capacity}", path)
+        present_words = u32(pos)
+        pos += 4
+        if present_words * 4 > len(data) - pos or present_words > -(-capacity // 32):
+            raise FormatError("named-stream map present bits are inconsistent", path)
+        present = _bits(data[pos:pos + present_words * 4])
+        pos += present_words * 4
+        deleted_words = u32(pos)
+        pos += 4
+        if deleted_words * 4 > len(data) - pos or deleted_words > -(-capacity // 32):
+            raise FormatError("named-stream map deleted bits are inconsistent", path)
+        deleted = _bits(data[pos:pos + deleted_words * 4])
+        pos += deleted_words * 4
+        if len(present) != size or any(b >= capacity for b in present | deleted) or present & deleted:
+            raise FormatError("named-stream map bits disagree with its size or capacity", path)
+        if size * NAME_PAIR.size > len(data) - pos:
+            raise FormatError("named-stream map entries run past the PDB info stream", path)
+        buckets = {}
+        seen = set()
+        for b in sorted(present):
+            key, stream = NAME_PAIR.unpack_from(data, pos)
+            pos += NAME_PAIR.size
+            end = names.find(b"\0", key)
+            if key >= len(names) or end < 0:
+                raise FormatError("named-stream map name offset is out of range", path)
+            if bytes(names[key:end]) in seen:
+                raise FormatError("named-stream map holds a name twice", path)
+            seen.add(bytes(names[key:end]))
+            buckets[b] = (key, stream)
+        return cls(names, capacity, buckets, deleted), pos
+
+    def name_at(self, offset: int) -> bytes:
+        return bytes(self.names[offset:self.names.index(b"\0", offset)])
+
+    def items(self) -> dict[str, int]:
+        return {self.name_at(k).decode("utf-8", "replace"): s for k, s in self.buckets.values()}
+
+    def _find(self, name: bytes) -> tuple[int, bool]:
+        """(bucket, found): the bucket holding ``name``, or the one an insertion would use."""
+        start = name_hash(name) % self.capacity
+        i = start
+        first_unused = None
+        while True:
+            entry = self.buckets.get(i)
+            if entry is not None:
+                if self.name_at(entry[0]) == name:
+                    return i, True
+            else:
+                if first_unused is None:
+                    first_unused = i
+                if i not in self.deleted:
+                    break
+            i = (i + 1) % self.capacity
+            if i == start:
+                break
+        if first_unused is None:
+            raise FormatError("named-stream map is full")
+        return first_unused, False
+
+    def get(self, name: str) -> int | None:
+        bucket, found = self._find(name.encode("utf-8"))
+        return self.buckets[bucket][1] if found else None
+
+    def set(self, name: str, stream: int) -> None:
+        raw = name.encode("utf-8")
+        if b"\0" in raw or not raw:
+            raise UsageError(f"invalid stream name {name!r}")
+        bucket, found = self._find(raw)
+        if found:
+            self.buckets[bucket] = (self.buckets[bucket][0], stream)
+            return
+        offset = len(self.names)
+        self.names += raw + b"\0"
+        self.buckets[bucket] = (offset, stream)
+        self.deleted.discard(bucket)
+        self._grow()
+
+    def _grow(self) -> None:
+        max_load = self.capacity * 2 // 3 + 1
+        if len(self.buckets) < max_load:
+            return
+        old = list(self.buckets.values())
+        self.capacity = max_load * 2
+        self.buckets = {}
+        self.deleted = set()
+        for key, stream in old:
+            bucket, _found = self._find(self.name_at(key))
+            self.buckets[bucket] = (key, stream)
+
+    def serialize(self) -> bytes:
+        out = bytearray(U32.pack(len(self.names)) + self.names)
+        out += struct.pack("<II", len(self.buckets), self.capacity)
+        out += _words(set(self.buckets)) + _words(self.deleted)
+        for b in sorted(self.buckets):
+            out += NAME_PAIR.pack(*self.buckets[b])
+        return bytes(out)
+
+
+@dataclass
+class MsfLayout:
+    """The whole directory of an MSF 7.00 file, checked for writing."""
+
+    path: str
+    block_size: int
+    fpm_block: int  # the active free page map slot, 1 or 2
+    num_blocks: int
+    unknown: int
+    dir_bytes: int
+    map_blocks: list[int]
+    dir_blocks: list[int]
+    sizes: list[int]  # NIL_STREAM kept as is
+    blocks: list[list[int]]
+    free: set[int]  # pages the active FPM marks free and nothing references
+    bytes_read: int = 0
+
+    def stream_size(self, i: int) -> int:
+        s = self.sizes[i]
+        return 0 if s == NIL_STREAM else s
+
+    def is_reserved(self, b: int) -> bool:
+        return b == 0 or b % self.block_size in (1, 2)
+
+
+def _blocks_for(size: int, bs: int) -> int:
+    return 0 if size == NIL_STREAM else -(-size // bs)
+
+
+def read_layout(reader: BoundedReader) -> MsfLayout:
+    """Read and check everything the writer relies on; FormatError for anything off.
+
+    Checks: MSF 7.00 magic, block size, block count against the file, the
+    directory size, every block number in range, never block 0 or an FPM
+    page, and no page used by two streams (or a stream and the directory).
+    """
+    path = reader.path
+    head = reader.read(0, min(reader.size, MSF7_BLOCK_MAP_AT), "MSF superblock")
+    if not head.startswith(MSF7_MAGIC):
+        if head.startswith(b"Microsoft C/C++ program database 2.00"):
+            raise FormatError("MSF 2.00 PDBs (pre-VC 7) cannot be source-indexed", path)
+        raise FormatError("not an MSF 7.00 PDB", path)
+    if len(head) < MSF7_BLOCK_MAP_AT:
+        raise FormatError("truncated MSF superblock", path)
+    bs, fpm, nblocks, dir_bytes, unknown = MSF7_SUPERBLOCK.unpack_from(head, MSF7_SUPERBLOCK_AT)
+    if bs not in VALID_BLOCK_SIZES:
+        raise FormatError(f"invalid MSF block size {bs}", path)
+    if fpm not in (1, 2):
+        raise FormatError(f"invalid free page map block {fpm}", path)
+    if nblocks < 3 or nblocks * bs > reader.size:
+        raise FormatError(f"superblock says {nblocks} blocks of {bs} bytes, file has {reader.size} bytes", path)
+    if dir_bytes < 4 or dir_bytes > min(nblocks * bs, MAX_DIRECTORY):
+        raise FormatError(f"invalid stream directory size {dir_bytes}", path)
+    n_dir = -(-dir_bytes // bs)
+    n_map = -(-(n_dir * 4) // bs)
+    if MSF7_BLOCK_MAP_AT + 4 * n_map > bs:
+        raise FormatError("stream directory block map does not fit the superblock", path)
+    used: dict[int, str] = {}
+
+    def claim(b: int, what: str) -> None:
+        if b >= nblocks:
+            raise FormatError(f"{what} uses block {b}, past the {nblocks} blocks of the file", path)
+        if b == 0 or b % bs in (1, 2):
+            raise FormatError(f"{what} uses reserved block {b} (superblock or free page map)", path)
+        if b in used:
+            raise FormatError(f"{what} and {used[b]} both use block {b}", path)
+        used[b] = what
+
+    raw = reader.read(MSF7_BLOCK_MAP_AT, 4 * n_map, "directory block map")
+    map_blocks = [b for (b,) in BLOCK_NUMBER7.iter_unpack(raw)]
+    for b in map_blocks:
+        claim(b, "the directory block map")
+    listing = b"".join(reader.read(b * bs, bs, "directory block map") for b in map_blocks)
+    dir_blocks = [b for (b,) in struct.iter_unpack("<I", listing[:4 * n_dir])]
+    for b in dir_blocks:
+        claim(b, "the stream directory")
+    directory = b"".join(reader.read(b * bs, bs, "stream directory") for b in dir_blocks)[:dir_bytes]
+    (count,) = U32.unpack_from(directory, 0)
+    if count > MAX_STREAMS or 4 + 4 * count > dir_bytes:
+        raise FormatError(f"stream count {count} does not fit the {dir_bytes}-byte directory", path)
+    sizes = list(struct.unpack_from(f"<{count}I", directory, 4))
+    pos = 4 + 4 * count
+    blocks: list[list[int]] = []
+    for i, size in enumerate(sizes):
+        n = _blocks_for(size, bs)
+        if n > nblocks or pos + 4 * n > dir_bytes:
+            raise FormatError(f"stream {i} ({size} bytes) does not fit the directory or the file", path)
+        bl = list(struct.unpack_from(f"<{n}I", directory, pos))
+        pos += 4 * n
+        for b in bl:
+            claim(b, f"stream {i}")
+        blocks.append(bl)
+    if count <= STREAM_PDB_INFO or sizes[STREAM_PDB_INFO] in (0, NIL_STREAM):
+        raise FormatError("PDB has no PDB info stream", path)
+    # The active FPM: bit b set = page b free.  Pages it calls free that a
+    # stream uses make the file suspect: refuse rather than guess.
+    fpm_bytes = -(-nblocks // 8)
+    fpm_raw = bytearray()
+    interval = 0
+    while len(fpm_raw) < fpm_bytes:
+        blk = interval * bs + fpm
+        if blk >= nblocks:
+            break
+        fpm_raw += reader.read(blk * bs, min(bs, fpm_bytes - len(fpm_raw)), "free page map")
+        interval += 1
+    free = set()
+    for b in range(1, nblocks):
+        if b // 8 < len(fpm_raw) and fpm_raw[b // 8] >> (b % 8) & 1:
+            if b in used:
+                if used[b] == f"stream {STREAM_OLD_DIRECTORY}":
+                    continue  # msf.cpp frees the old directory's pages yet lists them in stream 0:
+                    # not reused here (copy-on-write), and marked used in the FPM we write
+                raise FormatError(f"free page map marks block {b} free, but {used[b]} uses it", path)
+            if b % bs not in (1, 2):
+                free.add(b)
+    return MsfLayout(path, bs, fpm, nblocks, unknown, dir_bytes, map_blocks, dir_blocks, sizes, blocks, free,
+                     reader.bytes_read)
+
+
+@dataclass
+class WriteReport:
+    path: str
+    streams: dict[str, int]  # name -> stream number written
+    replaced: list[str]
+    old_size: int
+    new_size: int
+    bytes_read: int  # parsing the original (the copy is counted separately)
+    bytes_copied: int
+    bytes_written: int
+
+
+def _read_info(reader: BoundedReader, layout: MsfLayout) -> tuple[bytes, NamedStreamTable, bytes]:
+    """(header, table, tail) of the PDB info stream."""
+    size = layout.stream_size(STREAM_PDB_INFO)
+    if size > MAX_NAME_TABLE * 2:
+        raise FormatError(f"PDB info stream of {size} bytes is implausibly large", layout.path)
+    bs = layout.block_size
+    data = b"".join(reader.read(b * bs, bs, "PDB info stream") for b in layout.blocks[STREAM_PDB_INFO])[:size]
+    if len(data) < PDB_INFO_HEADER.size:
+        raise FormatError("truncated PDB info stream", layout.path)
+    version = U32.unpack_from(data, 0)[0]
+    if version < PDB_IMPV_VC70:
+        raise FormatError(f"PDB info stream version {version} predates named-stream maps", layout.path)
+    table, end = NamedStreamTable.parse(data, PDB_INFO_HEADER.size, layout.path)
+    tail = data[end:]
+    if len(tail) % 4:
+        raise FormatError("PDB info stream feature codes are not whole u32s", layout.path)
+    return data[:PDB_INFO_HEADER.size], table, tail
+
+
+def _serialize_directory(sizes: list[int], blocks: list[list[int]]) -> bytes:
+    out = bytearray(U32.pack(len(sizes)))
+    out += struct.pack(f"<{len(sizes)}I", *sizes)
+    for bl in blocks:
+        if bl:
+            out += struct.pack(f"<{len(bl)}I", *bl)
+    return bytes(out)
+
+
+class _Allocator:
+    """Pages free before this commit first (lowest first), then new pages at the end."""
+
+    def __init__(self, layout: MsfLayout):
+        self.bs = layout.block_size
+        self.free = sorted(layout.free, reverse=True)
+        self.next = layout.num_blocks
+
+    def take(self, n: int) -> list[int]:
+        out = []
+        for _ in range(n):
+            if self.free:
+                out.append(self.free.pop())
+                continue
+            while self.next % self.bs in (1, 2) or self.next == 0:
+                self.next += 1
+            out.append(self.next)
+            self.next += 1
+        return out
+
+    @property
+    def total(self) -> int:
+        """Block count of the result: FPM pages of a started interval included."""
+        t = self.next
+        if t % self.bs in (1, 2):
+            t = t - t % self.bs + 3
+        return t
+
+
+def _pwrite_pages(fd: int, blocks: list[int], data: bytes, bs: int) -> int:
+    for k, b in enumerate(blocks):
+        chunk = data[k * bs:(k + 1) * bs]
+        os.pwrite(fd, chunk.ljust(bs, b"\0"), b * bs)
+    return len(blocks) * bs
+
+
+def write_named_streams(path: str | os.PathLike[str], streams: Mapping[str, bytes], *,
+                        copy_progress=None) -> WriteReport:
+    """Add or replace the named ``streams`` of the PDB at ``path``, atomically.
+
+    Raises FormatError (the file is left untouched) when the PDB is not an
+    MSF 7.00 file this writer can vouch for.
+    """
+    from symtool.fsutil import atomic_temp, copy_file_data
+
+    p = os.fspath(path)
+    if not streams:
+        raise UsageError("no streams to write")
+    with open(p, "rb") as f:
+        reader = BoundedReader(f, p)
+        old_size = reader.size
+        layout = read_layout(reader)
+        header, table, tail = _read_info(reader, layout)
+        bs = layout.block_size
+        sizes = list(layout.sizes)
+        blocks = [list(bl) for bl in layout.blocks]
+        alloc = _Allocator(layout)
+        written: dict[str, int] = {}
+        replaced = []
+        payload_pages: list[tuple[list[int], bytes]] = []
+        for name, data in streams.items():
+            num = table.get(name)
+            if num is None or num in (STREAM_OLD_DIRECTORY, STREAM_PDB_INFO) or num >= len(sizes):
+                if num is not None:
+                    raise FormatError(f"named stream {name!r} points at stream {num}", p)
+                num = len(sizes)
+                sizes.append(0)
+                blocks.append([])
+                table.set(name, num)
+            else:
+                replaced.append(name)
+            bl = alloc.take(_blocks_for(len(data), bs))
+            sizes[num] = len(data)
+            blocks[num] = bl
+            payload_pages.append((bl, data))
+            written[name] = num
+        if len(sizes) > MAX_STREAMS:
+            raise FormatError("too many streams", p)
+        info = header + table.serialize() + tail
+        info_blocks = alloc.take(_blocks_for(len(info), bs))
+        sizes[STREAM_PDB_INFO] = len(info)
+        blocks[STREAM_PDB_INFO] = info_blocks
+        # The old directory becomes stream 0, on its own (unchanged) pages.
+        sizes[STREAM_OLD_DIRECTORY] = layout.dir_bytes
+        blocks[STREAM_OLD_DIRECTORY] = list(layout.dir_blocks)
+        directory = _serialize_directory(sizes, blocks)
+        dir_blocks = alloc.take(_blocks_for(len(directory), bs))
+        listing = struct.pack(f"<{len(dir_blocks)}I", *dir_blocks)
+        n_map = _blocks_for(len(listing), bs)
+        if MSF7_BLOCK_MAP_AT + 4 * n_map > bs:
+            raise FormatError("the new stream directory would not fit the superblock's block map", p)
+        map_blocks = alloc.take(n_map)
+        total = alloc.total
+
+        # The new free page map: free = neither referenced nor reserved.
+        used = set(map_blocks) | set(dir_blocks)
+        for bl in blocks:
+            used.update(bl)
+        n_intervals = -(-total // bs)
+        fpm = bytearray(b"\xff" * (n_intervals * bs))
+        for b in used:
+            fpm[b // 8] &= ~(1 << (b % 8)) & 0xFF
+        for i in range(n_intervals):
+            for b in (i * bs, i * bs + 1, i * bs + 2):
+                if b == 0 or (b % bs in (1, 2)):
+                    fpm[b // 8] &= ~(1 << (b % 8)) & 0xFF
+        for b in range(total, n_intervals * bs):
+            fpm[b // 8] |= 1 << (b % 8)  # past the end: free, as LLVM writes it
+        new_fpm = 3 - layout.fpm_block
+        bytes_read = reader.bytes_read
+
+        with atomic_temp(p) as tmp:
+            with open(tmp, "r+b") as out:
+                f.seek(0)
+                with _suppress_fadvise(f):
+                    copied = copy_file_data(f, out, progress=copy_progress)
+                fd = out.fileno()
+                os.ftruncate(fd, total * bs)
+                wrote = 0
+                for bl, data in payload_pages:
+                    wrote += _pwrite_pages(fd, bl, data, bs)
+                wrote += _pwrite_pages(fd, info_blocks, info, bs)
+                wrote += _pwrite_pages(fd, dir_blocks, directory, bs)
+                wrote += _pwrite_pages(fd, map_blocks, listing, bs)
+                for i in range(n_intervals):
+                    blk = i * bs + new_fpm
+                    if blk < total:
+                        os.pwrite(fd, bytes(fpm[i * bs:(i + 1) * bs]), blk * bs)
+                        wrote += bs
+                out.flush()
+                os.fsync(fd)  # everything before the superblock is on disk first
+                sb = MSF7_SUPERBLOCK.pack(bs, new_fpm, total, len(directory), layout.unknown)
+                sb += struct.pack(f"<{n_map}I", *map_blocks)
+                os.pwrite(fd, sb, MSF7_SUPERBLOCK_AT)
+                wrote += len(sb)
+                _check_written(out, tmp, p, streams)
+    return WriteReport(p, written, replaced, old_size, total * bs, bytes_read, copied, wrote)
+
+
+class _suppress_fadvise:
+    """Tell the kernel the copy reads the original once, front to back."""
+
+    def __init__(self, f: BinaryIO):
+        self.f = f
+
+    def __enter__(self):
+        try:
+            os.posix_fadvise(self.f.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        except (AttributeError, OSError):
+            pass
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _check_written(out: BinaryIO, tmp: Path, original: str, streams: Mapping[str, bytes]) -> None:
+    """Read the result back with the plain reader: the named streams must hold what we wrote."""
+    from symtool.formats.pdb import Msf, _read_msf_pdb
+
+    out.flush()
+    out.seek(0)
+    reader = BoundedReader(out, str(tmp))
+    info = _read_msf_pdb(reader)
+    msf = Msf(BoundedReader(out, str(tmp)))
+    for name, data in streams.items():
+        num = info.named_streams.get(name)
+        if num is None or msf.read_stream(num) != data:
+            raise FormatError(f"internal error: stream {name!r} did not read back; {original} left unchanged")
+
+
+def read_named_stream(path: str | os.PathLike[str], name: str) -> bytes | None:
+    """The bytes of the named stream ``name``; None when the PDB has no such stream."""
+    from symtool.formats.pdb import open_msf, read_pdb
+
+    info = read_pdb(path)
+    num = info.named_streams.get(name)
+    if num is None:
+        return None
+    f, msf = open_msf(path)
+    with f:
+        return msf.read_stream(num)
+
+
+__all__ = ["write_named_streams", "read_named_stream", "NamedStreamTable", "pdb_hash_v1", "name_hash",
+           "read_layout", "MsfLayout", "WriteReport"]
