@@ -87,6 +87,44 @@ class CodeId:
         return self.index()
 
 
+@dataclass(frozen=True)
+class BuildId:
+    """Identity of an ELF file: the bytes of its GNU build-id note.
+
+    Key: the bytes in lower-case hex, two digits each, in note order
+    (debuginfod's ``buildid/<id>/...``, SSQP's ``elf-buildid-<id>``).
+    """
+
+    raw: bytes
+
+    def index(self) -> str:
+        return self.raw.hex()
+
+    def __str__(self) -> str:
+        return self.index()
+
+
+@dataclass(frozen=True)
+class MachUuid:
+    """Identity of a Mach-O slice: its ``LC_UUID``.
+
+    Key: the 16 bytes in lower-case hex without dashes (SSQP's
+    ``mach-uuid-<uuid>``); shown with dashes in upper case as Apple's tools do.
+    """
+
+    raw: bytes
+
+    def index(self) -> str:
+        return self.raw.hex()
+
+    @property
+    def uuid_str(self) -> str:
+        return str(uuid.UUID(bytes=bytes(self.raw))).upper()
+
+    def __str__(self) -> str:
+        return self.index()
+
+
 _INDEX_RE = re.compile(r"^[0-9A-Fa-f]{8,}$")
 
 

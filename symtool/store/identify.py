@@ -49,9 +49,12 @@ def pdb_has_private_symbols(path: str | os.PathLike[str]) -> bool:
 def identify_full(path: Path):
     """(PublishItem, PeInfo | PdbInfo) for a PE image or PDB (by content); FormatError otherwise."""
     from symtool.formats.detect import read_identity
+    from symtool.errors import FormatError
     from symtool.formats.pe import PeInfo
 
     info = read_identity(path)
+    if info.kind in ("elf", "dwp", "dwo", "macho"):
+        raise FormatError(f"{info.kind} files are not published yet (PE images and PDBs only)", path)
     size = os.stat(path).st_size
     if isinstance(info, PeInfo):
         return PublishItem(path, path.name, info.index, "bin", size), info

@@ -253,3 +253,61 @@ def lookup(store: Path, name: str, index: str) -> Found | None:
     if messages and last_ptr is not None:
         return Found(last_ptr, MESSAGE, None, tuple(messages))
     return None
+
+
+# --- ELF and Mach-O keys -----------------------------------------------------------------------
+#
+# Two layouts, neither colliding with the symstore tree (whose second component is a hex INDEX):
+#
+#   <store>/debuginfod/buildid/<id>/{executable,debuginfo,dwp}   debuginfod's URL layout, so
+#                                                                 DEBUGINFOD_URLS=<store>/debuginfod
+#   <store>/<name>/elf-buildid-<id>/<name>                        SSQP (Microsoft's symbol servers,
+#   <store>/_.debug/elf-buildid-sym-<id>/_.debug                  dotnet-symbol): every component
+#   <store>/<name>/mach-uuid-<uuid>/<name>                        lower case, ids as lower-case hex
+#   <store>/_.dwarf/mach-uuid-sym-<uuid>/_.dwarf                  two digits per byte, no dashes
+
+DEBUGINFOD_ROOT = "debuginfod"
+DEBUGINFOD_ARTIFACTS = ("executable", "debuginfo", "dwp")
+
+
+def _hex_id(text: str, what: str, length: int | None = None) -> str:
+    low = text.lower()
+    if not low or len(low) % 2 or any(c not in "0123456789abcdef" for c in low) or len(low) > 128 \
+            or (length is not None and len(low) != length):
+        raise FormatError(f"not {what}: {text!r}")
+    return low
+
+
+def debuginfod_key(build_id: str, artifact: str) -> str:
+    """``buildid/<id>/<artifact>`` below the debuginfod root (``executable``, ``debuginfo``, ``dwp``)."""
+    if artifact not in DEBUGINFOD_ARTIFACTS:
+        raise ValueError(f"unknown debuginfod artifact {artifact!r}")
+    return f"buildid/{_hex_id(build_id, 'a build-id')}/{artifact}"
+
+
+def _ssqp_name(name: str) -> str:
+    from symtool.ids import check_file_name
+
+    return check_file_name(name).lower()
+
+
+def ssqp_elf_key(name: str, build_id: str) -> str:
+    """``<name>/elf-buildid-<id>/<name>``: an ELF binary by its build-id."""
+    n = _ssqp_name(name)
+    return f"{n}/elf-buildid-{_hex_id(build_id, 'a build-id')}/{n}"
+
+
+def ssqp_elf_debug_key(build_id: str) -> str:
+    """``_.debug/elf-buildid-sym-<id>/_.debug``: the debug file of an ELF binary."""
+    return f"_.debug/elf-buildid-sym-{_hex_id(build_id, 'a build-id')}/_.debug"
+
+
+def ssqp_macho_key(name: str, uuid_hex: str) -> str:
+    """``<name>/mach-uuid-<uuid>/<name>``: a Mach-O binary by its LC_UUID."""
+    n = _ssqp_name(name)
+    return f"{n}/mach-uuid-{_hex_id(uuid_hex.replace('-', ''), 'a Mach-O UUID', 32)}/{n}"
+
+
+def ssqp_dwarf_key(uuid_hex: str) -> str:
+    """``_.dwarf/mach-uuid-sym-<uuid>/_.dwarf``: the dSYM DWARF file of a Mach-O binary."""
+    return f"_.dwarf/mach-uuid-sym-{_hex_id(uuid_hex.replace('-', ''), 'a Mach-O UUID', 32)}/_.dwarf"
