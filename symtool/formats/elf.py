@@ -329,6 +329,8 @@ def _read(r: BoundedReader, path: str, want_dwo_ids: bool) -> ElfInfo:
                 if info_view is not None:
                     dwarf.check_index_against_units(index, info_view, abbrev_view, elf.lay.endian)
                 info.dwo_ids = [row.signature for row in index.rows]
+            elif info_view is None:
+                info.dwo_ids = []
             else:
                 info.dwo_ids = dwarf.split_unit_ids(info_view, abbrev_view, elf.lay.endian)
         else:
