@@ -317,10 +317,11 @@ def test_sample_workspace_passes():
     data = json.loads(proc.stdout)
     assert list(data) == ["ok", "workspace_root", "profiles"]
     assert data["ok"] is True and data["workspace_root"] == str(SAMPLES)
-    assert [p["name"] for p in data["profiles"]] == ["release", "dist"]
+    assert [p["name"] for p in data["profiles"]] == ["release", "dist", "full-debug"]
     for p in data["profiles"]:
         assert list(p) == ["name", "effective", "findings"]
-        assert p["effective"] == {"debug": "line-tables-only", "split-debuginfo": "packed", "strip": "none"}
+        debug = "full" if p["name"] == "full-debug" else "line-tables-only"
+        assert p["effective"] == {"debug": debug, "split-debuginfo": "packed", "strip": "none"}
 
 
 def test_json_findings_shape(tmp_path):

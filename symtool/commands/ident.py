@@ -113,6 +113,8 @@ def elf_store_keys(info) -> list[dict]:
 
 
 def _elf_record(info) -> dict:
+    from symtool.formats.elf import ET_NAMES
+
     keys = elf_store_keys(info)
     primary = None
     if info.index is not None and info.kind == "elf":
@@ -122,6 +124,7 @@ def _elf_record(info) -> dict:
     return {
         "path": info.path, "kind": info.kind, "index": info.index, "store_path": primary,
         "machine": info.machine_name,
+        "elf_type": ET_NAMES.get(info.elf_type, f"{info.elf_type:#x}"),
         "build_id": info.index,
         "debuglink": ({"name": info.debuglink[0], "crc32": f"{info.debuglink[1]:08x}"} if info.debuglink else None),
         "has_dwarf": info.has_dwarf,
@@ -177,7 +180,9 @@ def _elf_lines(rec: dict) -> list[str]:
         lines += [f"  dwo-id {x}" for x in ids or []]
         return lines
     bid = rec["build_id"] or "none (cannot be keyed: link with -Wl,--build-id)"
-    role = "debug file" if rec["debug_only"] else ("binary with DWARF" if rec["has_dwarf"] else "binary")
+    role = "debug file" if rec["debug_only"] else "object" if rec["elf_type"] == "relocatable" else "binary"
+    if rec["has_dwarf"] and not rec["debug_only"]:
+        role += " with DWARF"
     lines = [f"{rec['path']}: elf {rec['machine']} {role} build-id {bid}"]
     if rec["debuglink"]:
         lines.append(f"  debuglink {rec['debuglink']['name']} crc32 {rec['debuglink']['crc32']}")
