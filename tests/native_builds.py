@@ -80,6 +80,7 @@ class LinuxBuilds:
 class MacBuilds:
     arm64: Build
     x86_64: Build
+    other_arm64: Build  # the same crates built differently: another UUID
 
 
 @pytest.fixture(scope="session")
@@ -102,4 +103,5 @@ def mac_builds(tmp_path_factory) -> MacBuilds:
     return MacBuilds(
         arm64=cargo_build(ws, ws / "t", MAC_ARM, "full-debug"),
         x86_64=cargo_build(ws, ws / "t", MAC_X64, "full-debug"),
+        other_arm64=cargo_build(ws, ws / "o", MAC_ARM, "full-debug", "-C", "opt-level=1"),
     )
