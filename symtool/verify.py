@@ -533,7 +533,7 @@ def verify_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Verdict]:
     binaries = find_binaries(others)
     if not binaries:
         where = ", ".join(os.fspath(p) for p in paths) or "(nothing)"
-        raise UsageError(f"no binary (.exe/.dll/.sys, ELF or Mach-O) found in {where}")
+        raise UsageError(f"no .exe/.dll/.sys, ELF or Mach-O binary found in {where}")
     pair_any = len(pdbs) + len(others_given) == 1 and len(binaries) == 1
     verdicts = [verify_binary(b, pdbs + others_given, pair_any) for b in binaries]
     verdicts = drop_deps_twins(verdicts, lambda v: Path(v.binary), _twin_identity)

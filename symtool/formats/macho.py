@@ -220,10 +220,17 @@ def is_dsym_bundle(path: str | os.PathLike[str]) -> bool:
     return p.is_dir() and (p / "Contents" / "Resources" / "DWARF").is_dir()
 
 
+def _is_macho(path: Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(4)
+    return len(head) == 4 and struct.unpack(">I", head)[0] in _MAGICS
+
+
+_MAGICS = {FAT_MAGIC, FAT_MAGIC_64, MH_MAGIC, MH_CIGAM, MH_MAGIC_64, MH_CIGAM_64}
+
+
 def dsym_dwarf_files(bundle: str | os.PathLike[str]) -> list[Path]:
     """The Mach-O files in ``bundle/Contents/Resources/DWARF``, found by content, sorted by name."""
-    from symtool.formats.detect import MACHO, detect
-
     d = Path(bundle) / "Contents" / "Resources" / "DWARF"
     out = []
     try:
@@ -232,7 +239,7 @@ def dsym_dwarf_files(bundle: str | os.PathLike[str]) -> list[Path]:
         return []
     for entry in entries:
         try:
-            if entry.is_file() and detect(entry) == MACHO:
+            if entry.is_file() and _is_macho(entry):
                 out.append(entry)
         except OSError:
             continue
