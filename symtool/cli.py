@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import typer
 
-from symtool.commands import check, dumps, env, fetch, ident, publish, store, verify
+from symtool.commands import check, dumps, env, fetch, ident, publish, stack, store, verify
 from symtool.commands.common import COLOR_CHOICES, OUTPUT
 
 # Help lists the commands in this order.
-COMMANDS = (check, ident, verify, publish, store, fetch, env, dumps)
+COMMANDS = (check, ident, verify, publish, store, fetch, env, dumps, stack)
 
 app = typer.Typer(
     name="symtool",

@@ -96,8 +96,12 @@ class _ModuleSymbols:
 class StackResolver:
     """Finds and caches each module's image and PDB for the run."""
 
-    def __init__(self, locator: SymbolLocator, symbolizers: SymbolizerCache, max_images: int = 64):
+    def __init__(self, locator: SymbolLocator, symbolizers: SymbolizerCache, max_images: int = 64,
+                 fetch=None):
         self.locator = locator
+        # fetch(name, index) -> local Path | None: brings a file found only on an HTTP store into
+        # the verified cache (symtool.store.fetch.Fetcher); None: --offline, nothing downloads.
+        self.fetch = fetch
         self.symbolizers = symbolizers
         self._images: OrderedDict[str, object] = OrderedDict()
         self._failed: dict[str, str] = {}
@@ -151,9 +155,10 @@ class StackResolver:
                 hit = self.locator.lookup(module.file_name, code_id, "pe")
             except SymtoolError:
                 hit = None
-            if hit is not None and hit.local_file is not None:
-                out.image_path = hit.local_file
-                out.image = self.image(hit.local_file)
+            local = self._local(hit, module.file_name, code_id)
+            if local is not None:
+                out.image_path = local
+                out.image = self.image(local)
         if module.debug_id is not None and module.pdb_name:
             out.debug_id, out.pdb_name, out.codeview_source = module.debug_id, module.pdb_name, "dump"
         elif out.image_path is not None:
@@ -165,9 +170,20 @@ class StackResolver:
                 hit = self.locator.lookup(out.pdb_name, out.debug_id.index(), "pdb")
             except SymtoolError:
                 hit = None
-            if hit is not None and hit.local_file is not None:
-                out.pdb_path = hit.local_file
+            out.pdb_path = self._local(hit, out.pdb_name, out.debug_id.index())
         return out
+
+    def _local(self, hit, name: str, index: str) -> Path | None:
+        if hit is None or not hit.found:
+            return None
+        if hit.local_file is not None:
+            return hit.local_file
+        if self.fetch is not None:
+            try:
+                return self.fetch(name, index)
+            except SymtoolError:
+                return None
+        return None
 
 
 def _hex(value: int | None) -> str | None:

@@ -118,9 +118,9 @@ def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
             try:
                 caller = unwind_x86_ebp(callee.context, mem)
                 trust = "frame-pointer"
-            except UnwindError as err:
-                problem = f"frame {len(frames) - 1}: {err}"
-            if caller is not None and not (caller.sp > callee.sp and mods.at(caller.pc or 0)):
+            except UnwindError:
+                pass  # no usable frame pointer: scanning is the normal fallback on x86
+            if caller is not None and not (caller.sp > callee.sp and is_return(caller.pc or 0)):
                 caller = None  # an EBP that does not lead to a return address into a module: scan instead
         if caller is not None and caller.pc is not None and caller.pc != 0 and mods.at(caller.pc) is None \
                 and trust == "cfi":
