@@ -79,6 +79,17 @@ def _sources_and_cache(servers: List[str], cache: Optional[str], env) -> tuple[l
     return resolved.stores, resolved.source, Path(cache_dir)
 
 
+def _http_options(env, timeout: Optional[float]):
+    """``--timeout``: the wall-clock limit for each file at each server, retries included."""
+    from symtool.errors import UsageError
+    from symtool.store.http import HttpOptions
+
+    if timeout is not None and not timeout > 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, not {timeout:g}")
+    return HttpOptions.from_env(env, file_timeout=timeout, read_timeout=timeout,
+                                connect_timeout=min(timeout, 10.0) if timeout else None)
+
+
 def run_fetch(pdb: Optional[str], index: Optional[str], exe: Optional[Path], binary: bool, servers: List[str],
               cache: Optional[str], as_json: bool, timeout: Optional[float] = None,
               environ: Optional[dict] = None) -> int:
@@ -110,10 +121,9 @@ def run_fetch(pdb: Optional[str], index: Optional[str], exe: Optional[Path], bin
 
     from symtool.commands.common import print_json
     from symtool.store.fetch import CACHED, ERROR, FETCHED, NOT_FOUND, fetch_keys
-    from symtool.store.http import HttpClient, HttpOptions, redact_url
+    from symtool.store.http import HttpClient, redact_url
 
-    options = HttpOptions.from_env(env, read_timeout=timeout,
-                                   connect_timeout=min(timeout, 10.0) if timeout else None)
+    options = _http_options(env, timeout)
     progress = _RichProgress() if (sys.stderr.isatty() and not as_json) else None
 
     def report(r) -> None:
@@ -245,10 +255,9 @@ def run_fetch_dump(dump_path: Path, binary: bool, servers: List[str], cache: Opt
         return 0
 
     sources, origin, cache = _sources_and_cache(servers, cache, env)
-    from symtool.store.http import HttpClient, HttpOptions, redact_url
+    from symtool.store.http import HttpClient, redact_url
 
-    options = HttpOptions.from_env(env, read_timeout=timeout,
-                                   connect_timeout=min(timeout, 10.0) if timeout else None)
+    options = _http_options(env, timeout)
     progress = _DumpProgress(len(plans)) if (sys.stderr.isatty() and not as_json) else None
     said: set[str] = set()
 
@@ -326,7 +335,8 @@ def register(app) -> None:
         # str, not Path: Path would fold "s3://x" into "s3:/x" before it can be refused.
         cache: Optional[str] = typer.Option(None, "--cache", metavar="DIR", help="Downstream cache directory."),
         timeout: Optional[float] = typer.Option(None, "--timeout", metavar="SECONDS",
-                                                help="Give up on a server that sends nothing for this long (default 60)."),
+                                                help="Time limit for each file at each server: lookups, retries and transfer "
+                                                     "(default: none; a server silent for 60 s is given up)."),
         as_json: bool = typer.Option(False, "--json", help="Machine-readable result."),
     ) -> None:
         if dump is not None:
