@@ -24,7 +24,8 @@ Without --store the first local store of [workspace.metadata.symtool] stores
 or SYMTOOL_STORE is used.  Exit code 1 when a file was refused (e.g. a
 binary/PDB pair that does not match); 2 when a file given is unreadable
 (missing, truncated, not a PE image or PDB): the readable ones are still
-published.
+published; 2 too when a server cannot be reached or fails (5xx, credentials
+refused, upload not confirmed).
 """
 
 
@@ -95,16 +96,15 @@ def publish_cmd(
         verb = "would add" if dry_run else "added"
         n_added = report.count("would-add") if dry_run else report.count("added") + report.count("uploaded")
         txn = f", transaction {report.transaction}" if report.transaction else ""
+        # The same counts as --json's summary: a server failure is an error, not a refusal.
         out.write(f"{verb} {n_added}, already present {report.count('present')}, "
-                  f"refused {report.count('refused') + report.count('error')}"
+                  f"refused {report.count('refused')}"
                   + (f", unreadable {report.count('unreadable')}" if report.count("unreadable") else "")
+                  + (f", errors {report.count('error')}" if report.count("error") else "")
                   + f"{txn}\n")
     if not report.files:
         raise UsageError("nothing to publish (no PE images or PDBs found)")
-    if report.count("unreadable"):
-        raise typer.Exit(2)
-    if report.count("refused") or report.count("error"):
-        raise typer.Exit(1)
+    raise typer.Exit(report.exit_code())
 
 
 def register(app: typer.Typer) -> None:

@@ -89,6 +89,15 @@ class PublishReport:
     def count(self, status: str) -> int:
         return sum(1 for f in self.files if f.status == status)
 
+    def exit_code(self) -> int:
+        """README "Exit codes and errors": 2 for unreadable input or a server that failed
+        (unreachable, 5xx, credentials refused), else 1 for refused files, else 0."""
+        from symtool.errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK
+
+        if self.count("unreadable") or self.count("error"):
+            return EXIT_BAD_INPUT
+        return EXIT_FINDINGS if self.count("refused") else EXIT_OK
+
     def to_json(self) -> dict:
         return {
             "store": self.store,
