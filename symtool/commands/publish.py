@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from symtool.commands.common import error, note
+from symtool.commands.common import error, note, warning
 
 EXAMPLES = """Examples:
 
@@ -81,6 +81,8 @@ def publish_cmd(
     finally:
         if factory is not None and factory.prog is not None:
             factory.prog.stop()
+    for text in report.warnings:
+        warning(text)
     if as_json:
         print_json(report.to_json())
     else:

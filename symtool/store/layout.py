@@ -173,6 +173,14 @@ def is_two_tier(store: Path) -> bool:
     return (store / INDEX2).is_file()
 
 
+def looks_like_store(directory: Path) -> bool:
+    """Does ``directory`` hold a store's own files (000Admin, pingme.txt or index2.txt)?
+
+    symstore.exe writes all of them; symsrv's downstream caches have pingme.txt.
+    """
+    return any(find_ci(directory, name) is not None for name in (ADMIN_DIR, PINGME, INDEX2))
+
+
 def inside(store: Path, path: Path) -> bool:
     """Does ``path`` (symlinks resolved) stay inside ``store``?"""
     try:
