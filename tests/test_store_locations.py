@@ -11,10 +11,8 @@ stores and caches become absolute everywhere.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
