@@ -13,6 +13,12 @@ repaired around it:
 * a missing ``[profile.release]`` is inserted as text after the last
   ``[profile.*]`` table (or at the end), with a blank line around it.
 
+Some valid files tomlkit cannot reproduce at all (bevy's root manifest: it
+regroups ``[[example]]`` arrays interleaved with other tables).  For those,
+and whenever tomlkit's result fails the proof, the edit is made on the text:
+a value is replaced where it is written, a key is added as a new line after
+its table's last key (or header), a missing table is inserted as above.
+
 Every result is proven before it is written: it must parse with tomllib, all
 data outside ``[profile]`` must be unchanged, and ``[profile]`` must equal the
 old one plus exactly the intended edits.  Otherwise ConfigError (exit 2) and
@@ -62,6 +68,14 @@ def _loads(text: str, path: Path) -> dict[str, Any]:
 
 def _is_table(obj: Any) -> bool:
     return hasattr(obj, "keys") and hasattr(obj, "__setitem__")
+
+
+def _implicit_table(container: Any) -> bool:
+    """A tomlkit table with no header of its own: a super table, or the proxy tomlkit makes
+    for a table split across the file (when the header does exist, the proof rejects the
+    duplicate and the text edit takes over)."""
+    is_super = getattr(container, "is_super_table", None)
+    return is_super() if callable(is_super) else type(container).__name__ == "OutOfOrderTableProxy"
 
 
 def _sibling_indent(container: Any) -> str:
@@ -183,21 +197,17 @@ def _expected(before: dict[str, Any], edits: list[Edit]) -> Any:
     return profile
 
 
-def apply_edits(original: bytes, edits: list[Edit], path: Path) -> bytes:
-    """The bytes of ``original`` with ``edits`` applied; ConfigError if that cannot be done exactly."""
-    bom, text = _decode(original, path)
-    before = _loads(text, path)
-    if not edits:
-        return original
-    nl = newline_of(text)
+def _edit_with_tomlkit(text: str, edits: list[Edit], nl: str, path: Path) -> str:
+    """The edit done by tomlkit, with the original bytes of every line it did not mean to change."""
     try:
         import tomlkit
 
         doc = tomlkit.parse(text)
+        if doc.as_string() != text:
+            # e.g. [[example]] arrays interleaved with other tables (bevy): tomlkit regroups them
+            raise ConfigError("cannot edit safely: tomlkit cannot reproduce this file", path)
         new_tables: dict[str, dict[str, str]] = {}
         for keypath, value in edits:
-            if keypath[0] != "profile" or len(keypath) < 3:
-                raise ConfigError(f"refusing to edit {'.'.join(keypath)} (only [profile] is edited)", path)
             container: Any = doc
             missing_at = None
             for depth, part in enumerate(keypath[:-1]):
@@ -206,7 +216,11 @@ def apply_edits(original: bytes, edits: list[Edit], path: Path) -> bytes:
                 else:
                     missing_at = depth
                     break
-            if missing_at is None:
+            if missing_at is None and len(keypath) == 3 and _implicit_table(container):
+                # [profile.release] exists only as the parent of [profile.release.package.x]:
+                # tomlkit would write its header wherever it pleases; a person puts it after the profiles
+                new_tables.setdefault(keypath[1], {})[keypath[2]] = value
+            elif missing_at is None:
                 _set(container, keypath[-1], value)
             elif len(keypath) == 3 and missing_at == 1 or (len(keypath) == 3 and missing_at == 0 and "profile" not in doc):
                 new_tables.setdefault(keypath[1], {})[keypath[2]] = value
@@ -220,6 +234,70 @@ def apply_edits(original: bytes, edits: list[Edit], path: Path) -> bytes:
     result = _merge_lines(text, rendered, nl, path)
     for profile, keys in new_tables.items():
         result = _insert_table(result, profile, keys, nl)
+    return result
+
+
+def _line_end(text: str, offset: int) -> int:
+    """Offset just after the line ending of the line holding ``offset`` (len(text) on the last line)."""
+    newline = text.find("\n", offset)
+    return len(text) if newline < 0 else newline + 1
+
+
+def _line_start(text: str, offset: int) -> int:
+    return text.rfind("\n", 0, offset) + 1
+
+
+def _new_line(text: str, at: int, line: str, nl: str) -> str:
+    """``text`` with ``line`` (no ending) inserted as a line of its own at line boundary ``at``."""
+    before = text[:at]
+    if before and not before.endswith("\n"):
+        before += nl  # the old last line had no line ending
+    return before + line + nl + text[at:]
+
+
+def _edit_one_as_text(text: str, keypath: tuple[str, ...], value: str, nl: str, path: Path) -> str:
+    entries = scan(text)
+    literal = _toml_string(value)
+    for entry in entries:
+        if entry.kind == "key" and entry.path == keypath and entry.value >= 0:
+            end = entry.value + len(text[entry.value:entry.end].rstrip(" \t"))  # spaces before a comment stay
+            return text[:entry.value] + literal + text[end:]
+    table, key = keypath[:-1], keypath[-1]
+    headers = [e for e in entries if e.kind in ("table", "array")]
+    siblings = [e for e in entries if e.kind == "key" and e.path[:-1] == table]
+    if siblings:
+        last = siblings[-1]
+        if last.inline:  # the table is an inline table: add the key before its closing brace
+            return text[:last.end] + f", {_quote_key(key)} = {literal}" + text[last.end:]
+        header = next((h.path for h in reversed(headers) if h.start < last.start), ())
+        if last.path[:len(header)] != header:
+            raise ConfigError(f"cannot edit safely: cannot tell where [{'.'.join(table)}] is written", path)
+        written = ".".join(_quote_key(p) for p in (*last.path[len(header):-1], key))
+        line_start = _line_start(text, last.start)
+        indent = text[line_start:last.start]
+        indent = indent if indent.strip(" \t") == "" else ""
+        return _new_line(text, _line_end(text, last.end), f"{indent}{written} = {literal}", nl)
+    header = next((h for h in headers if h.kind == "table" and h.path == table), None)
+    if header is not None:
+        return _new_line(text, _line_end(text, header.end), f"{_quote_key(key)} = {literal}", nl)
+    if len(keypath) == 3:
+        return _insert_table(text, keypath[1], {key: value}, nl)
+    raise ConfigError(f"cannot edit safely: [{'.'.join(table)}] does not exist", path)
+
+
+def _edit_as_text(text: str, edits: list[Edit], nl: str, path: Path) -> str:
+    """The edit done on the text: a value replaced in place, or a line (or a table) inserted.
+
+    For files tomlkit cannot reproduce.  Every byte not in the replaced value
+    or the inserted lines stays; the proof in :func:`apply_edits` decides
+    whether the result is right.
+    """
+    for keypath, value in edits:
+        text = _edit_one_as_text(text, keypath, value, nl, path)
+    return text
+
+
+def _prove(before: dict[str, Any], result: str, edits: list[Edit], path: Path) -> None:
     after = _loads_checked(result, path)
     rest_before = {k: v for k, v in before.items() if k != "profile"}
     rest_after = {k: v for k, v in after.items() if k != "profile"}
@@ -227,7 +305,33 @@ def apply_edits(original: bytes, edits: list[Edit], path: Path) -> bytes:
         raise ConfigError("cannot edit safely: the edit would change data outside [profile]", path)
     if _canon(after.get("profile", {})) != _canon(_expected(before, edits)):
         raise ConfigError("cannot edit safely: the edit would change [profile] in unintended ways", path)
-    return (BOM_BYTES if bom else b"") + result.encode("utf-8")
+
+
+def apply_edits(original: bytes, edits: list[Edit], path: Path) -> bytes:
+    """The bytes of ``original`` with ``edits`` applied; ConfigError if that cannot be done exactly.
+
+    tomlkit edits first (it knows dotted keys, inline tables, neighbours'
+    layout); where it cannot reproduce the file or its result fails the proof,
+    the lines are edited as text.
+    """
+    bom, text = _decode(original, path)
+    before = _loads(text, path)
+    if not edits:
+        return original
+    for keypath, _ in edits:
+        if keypath[0] != "profile" or len(keypath) < 3:
+            raise ConfigError(f"refusing to edit {'.'.join(keypath)} (only [profile] is edited)", path)
+    nl = newline_of(text)
+    failures: list[ConfigError] = []
+    for editor in (_edit_with_tomlkit, _edit_as_text):
+        try:
+            result = editor(text, edits, nl, path)
+            _prove(before, result, edits, path)
+        except ConfigError as err:
+            failures.append(err)
+            continue
+        return (BOM_BYTES if bom else b"") + result.encode("utf-8")
+    raise failures[-1]
 
 
 def _loads_checked(text: str, path: Path) -> dict[str, Any]:
