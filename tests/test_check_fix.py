@@ -257,7 +257,7 @@ def test_dry_run_prints_diff_and_writes_nothing(tmp_path):
     assert proc.returncode == 1
     assert (ws / "Cargo.toml").read_bytes() == original
     assert "-debug = 0\n+debug = \"line-tables-only\"\n" in proc.stdout
-    assert proc.stdout.startswith("--- a/Cargo.toml\n+++ b/Cargo.toml\n")
+    assert proc.stdout.startswith(f"--- {ws / 'Cargo.toml'}\n+++ {ws / 'Cargo.toml'}\n")  # the real file
 
 
 def test_read_only_manifest_is_left_alone(tmp_path):

@@ -35,9 +35,10 @@ import stat
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from symtool.cargo.metadata import TomlFile, Workspace
+from symtool.cargo.profiles import check_workspace, toml_key, toml_literal
 from symtool.cargo.tomltext import newline_of, scan
 from symtool.errors import ConfigError
 from symtool.fsutil import atomic_writer
@@ -140,16 +141,6 @@ def _merge_lines(old: str, new: str, nl: str, path: Path) -> str:
     return "".join(out)
 
 
-def _quote_key(part: str) -> str:
-    if part and all(c.isalnum() and c.isascii() or c in "-_" for c in part):
-        return part
-    return '"' + part.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _toml_string(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def _insert_table(text: str, profile: str, keys: dict[str, str], nl: str) -> str:
     """Add ``[profile.<profile>]`` where a person would: after the last [profile.*] table, else at the end."""
     lines = text.splitlines(keepends=True)
@@ -166,7 +157,7 @@ def _insert_table(text: str, profile: str, keys: dict[str, str], nl: str) -> str
                 at -= 1  # a comment right above the next header belongs to it
             while at - 1 >= floor and not lines[at - 1].strip():
                 at -= 1
-    block = [f"[profile.{_quote_key(profile)}]{nl}"] + [f"{k} = {_toml_string(v)}{nl}" for k, v in keys.items()]
+    block = [f"[profile.{toml_key(profile)}]{nl}"] + [f"{toml_key(k)} = {toml_literal(v)}{nl}" for k, v in keys.items()]
     if at > 0:
         if not lines[at - 1].endswith("\n"):
             lines[at - 1] += nl  # the old last line had no line ending
@@ -257,7 +248,7 @@ def _new_line(text: str, at: int, line: str, nl: str) -> str:
 
 def _edit_one_as_text(text: str, keypath: tuple[str, ...], value: str, nl: str, path: Path) -> str:
     entries = scan(text)
-    literal = _toml_string(value)
+    literal = toml_literal(value)
     for entry in entries:
         if entry.kind == "key" and entry.path == keypath and entry.value >= 0:
             end = entry.value + len(text[entry.value:entry.end].rstrip(" \t"))  # spaces before a comment stay
@@ -268,18 +259,18 @@ def _edit_one_as_text(text: str, keypath: tuple[str, ...], value: str, nl: str, 
     if siblings:
         last = siblings[-1]
         if last.inline:  # the table is an inline table: add the key before its closing brace
-            return text[:last.end] + f", {_quote_key(key)} = {literal}" + text[last.end:]
+            return text[:last.end] + f", {toml_key(key)} = {literal}" + text[last.end:]
         header = next((h.path for h in reversed(headers) if h.start < last.start), ())
         if last.path[:len(header)] != header:
             raise ConfigError(f"cannot edit safely: cannot tell where [{'.'.join(table)}] is written", path)
-        written = ".".join(_quote_key(p) for p in (*last.path[len(header):-1], key))
+        written = ".".join(toml_key(p) for p in (*last.path[len(header):-1], key))
         line_start = _line_start(text, last.start)
         indent = text[line_start:last.start]
         indent = indent if indent.strip(" \t") == "" else ""
         return _new_line(text, _line_end(text, last.end), f"{indent}{written} = {literal}", nl)
     header = next((h for h in headers if h.kind == "table" and h.path == table), None)
     if header is not None:
-        return _new_line(text, _line_end(text, header.end), f"{_quote_key(key)} = {literal}", nl)
+        return _new_line(text, _line_end(text, header.end), f"{toml_key(key)} = {literal}", nl)
     if len(keypath) == 3:
         return _insert_table(text, keypath[1], {key: value}, nl)
     raise ConfigError(f"cannot edit safely: [{'.'.join(table)}] does not exist", path)
@@ -353,12 +344,14 @@ def write_manifest(path: Path, original: bytes, new: bytes) -> None:
         f.write(new)
 
 
-def unified_diff(path: Path, old: bytes, new: bytes) -> str:
+def unified_diff(path: Path, old: bytes, new: bytes, shown: str | None = None) -> str:
+    """The change as a unified diff whose headers name the file (``shown``, else ``path``), as ruff's do."""
     _, a = _decode(old, path)
     _, b = _decode(new, path)
+    name = shown if shown is not None else str(path)
     out = []
     for line in difflib.unified_diff(a.splitlines(keepends=True), b.splitlines(keepends=True),
-                                     fromfile=f"a/{path.name}", tofile=f"b/{path.name}"):
+                                     fromfile=name, tofile=name):
         if not line.endswith("\n"):
             line += "\n\\ No newline at end of file\n"
         out.append(line)
@@ -379,8 +372,8 @@ class FixOutcome:
 
 
 def plan_fix(workspace: Workspace, env: Mapping[str, str], profiles: list[str] | None = None,
-             target: str | None = None, cargo_version: tuple[int, int] | None = None,
-             host: str | None = None, max_rounds: int = 6) -> FixOutcome:
+             targets: Sequence[str] | str | None = None, cargo_version: tuple[int, int] | None = None,
+             host: str | None = None, max_rounds: int = 6, packages: Sequence[str] | None = None) -> FixOutcome:
     """Compute the fixed root manifest (nothing is written).
 
     Debug levels are fixed first: raising ``debug`` also ends cargo's implicit
@@ -388,8 +381,6 @@ def plan_fix(workspace: Workspace, env: Mapping[str, str], profiles: list[str] |
     Values set in the environment, config files or rustflags are left alone
     (their findings remain and name that source).
     """
-    from symtool.cargo.profiles import check_workspace
-
     path = workspace.root.path
     original = path.read_bytes()
     current = original
@@ -397,8 +388,8 @@ def plan_fix(workspace: Workspace, env: Mapping[str, str], profiles: list[str] |
     ws = workspace
     result = None
     for _ in range(max_rounds):
-        result = check_workspace(ws, env, profiles, target, cargo_version, host)
-        target = result.target
+        result = check_workspace(ws, env, profiles, targets, cargo_version, host, packages)
+        host = host or result.targets[-1]  # rustc is asked for the host once
         done = {k for k, _ in applied}
         pending: dict[tuple[str, ...], str] = {}
         for report in result.profiles:
@@ -413,5 +404,5 @@ def plan_fix(workspace: Workspace, env: Mapping[str, str], profiles: list[str] |
         _, text = _decode(current, path)
         ws = replace(ws, root=TomlFile.from_text(path, text, _loads(text, path)))
     else:
-        result = check_workspace(ws, env, profiles, target, cargo_version, host)
+        result = check_workspace(ws, env, profiles, targets, cargo_version, host, packages)
     return FixOutcome(path, original, current, applied, result)

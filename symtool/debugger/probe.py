@@ -49,6 +49,13 @@ class EnvCache:
                 and isinstance(loaded.get("toolchains"), dict) and isinstance(loaded.get("pdbs"), dict)):
             self.data = loaded
 
+    def section(self, name: str) -> dict[str, Any]:
+        """A named dict of cached facts (created empty), e.g. ``target_lists`` for symtool check."""
+        table = self.data.get(name)
+        if not isinstance(table, dict):
+            table = self.data[name] = {}
+        return table
+
     def save(self) -> None:
         if self.path is None or not self.dirty:
             return
@@ -115,7 +122,7 @@ def _which(program: str, environ: dict[str, str]) -> str | None:
     return None
 
 
-def _toolchain_key(root: str | None, environ: dict[str, str], rustc: str) -> str:
+def toolchain_key(root: str | None, environ: dict[str, str], rustc: str) -> str:
     """What decides which toolchain `rustc` is: env, rust-toolchain files, rustup's default."""
     files = []
     directory = Path(root) if root else Path.cwd()
@@ -134,7 +141,7 @@ def _toolchain_key(root: str | None, environ: dict[str, str], rustc: str) -> str
 def probe_toolchain(root: str | None, environ: dict[str, str], cache: EnvCache) -> dict[str, Any]:
     """{"sysroot", "commit", "rustc_mtime"} from the cache or from rustc itself."""
     rustc = environ.get("RUSTC") or "rustc"
-    key = _toolchain_key(root, environ, rustc)
+    key = toolchain_key(root, environ, rustc)
     entry = cache.data["toolchains"].get(key)
     if isinstance(entry, dict) and entry.get("sysroot"):
         exe = os.path.join(entry["sysroot"], "bin", "rustc.exe" if sys.platform == "win32" else "rustc")
