@@ -74,7 +74,7 @@ def check(
     manifest_path: Optional[Path] = typer.Option(None, "--manifest-path", metavar="PATH",
                                                  help="Path to Cargo.toml, as in cargo (instead of PATH)."),
     package: Optional[List[str]] = typer.Option(None, "--package", "-p", metavar="SPEC",
-                                                help="Package to check (repeatable): [profile.*.package.<other>] "
+                                                help="Package to check (repeatable): \\[profile.*.package.<other>] "
                                                      "overrides do not count. Default: all."),
     profile: Optional[List[str]] = typer.Option(None, "--profile", metavar="NAME",
                                                 help="Profile to check (repeatable; dev builds into debug/). "
