@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import typer
 
-from symtool.commands import check, dumps, env, fetch, ident, publish, srcindex, store, verify
+from symtool.commands import check, dumps, env, fetch, ident, publish, srcindex, stack, store, verify
 from symtool.commands.common import COLOR_CHOICES, OUTPUT, escape_markup
 
 # Help lists the commands in this order.
-COMMANDS = (check, ident, verify, publish, srcindex, store, fetch, env, dumps)
+COMMANDS = (check, ident, verify, publish, srcindex, store, fetch, env, stack, dumps)
 
 app = typer.Typer(
     name="symtool",

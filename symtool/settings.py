@@ -81,12 +81,10 @@ def load_settings(start: Path | None = None, environ: dict[str, str] | None = No
     if cache is not None:
         if not isinstance(cache, str):
             raise ConfigError("[workspace.metadata.symtool] cache must be a string", manifest)
-        path = Path(cache)
-        if not path.is_absolute() and manifest is not None:
-            path = manifest.parent / path
-        s.cache, s.cache_source = str(path), f"{manifest}"
+        base = manifest.parent if manifest is not None else Path.cwd()
+        s.cache, s.cache_source = absolute_store(cache, base), f"{manifest}"
     if env.get("SYMTOOL_CACHE"):
-        s.cache, s.cache_source = env["SYMTOOL_CACHE"], "env:SYMTOOL_CACHE"
+        s.cache, s.cache_source = absolute_store(env["SYMTOOL_CACHE"], Path.cwd()), "env:SYMTOOL_CACHE"
     if not s.cache:
         s.cache = default_cache_dir(environ=env)
     return s
@@ -111,13 +109,47 @@ class ResolvedStores:
 
 
 def absolute_store(store: str, base: Path) -> str:
-    """A store as given, with a relative directory taken relative to ``base``
-    (URLs, absolute paths, UNC shares and ``srv*`` elements unchanged)."""
-    from symtool.store.layout import is_url
+    """A store (or cache) directory as given, made absolute: ``~`` expanded, a
+    relative directory taken relative to ``base``.
 
-    if is_url(store) or os.path.isabs(store) or store.startswith("\\\\") or "*" in store:
+    URLs (any scheme), ``srv*`` elements, and drive-letter and UNC paths are
+    left as written: ``symtool env`` writes those out for a Windows debugger on
+    any host; :func:`check_location` decides whether this host can use them.
+    """
+    from symtool.store.layout import is_windows_path, url_scheme
+
+    if url_scheme(store) or "*" in store or is_windows_path(store):
+        return store
+    store = os.path.expanduser(store)
+    if os.path.isabs(store):
         return store
     return os.path.normpath(str(base / store))
+
+
+def _on_windows(platform: str | None = None) -> bool:
+    return (platform or sys.platform).startswith("win")
+
+
+def check_location(location: str, what: str, source: str, *, platform: str | None = None) -> str:
+    """``location`` if this host can use it as a store (or cache); UsageError (exit 2) otherwise.
+
+    Refused: a ``scheme://`` other than http(s) (``s3://bucket`` would
+    otherwise become a local folder named ``s3:``), and, off Windows, a
+    drive-letter or UNC path (it would become a folder named ``C:\\symbols``
+    in the current directory).  ``source`` says where it was given.
+    """
+    from symtool.errors import UsageError
+    from symtool.store.layout import SERVED_SCHEMES, is_windows_path, url_scheme
+
+    scheme = url_scheme(location)
+    if scheme is not None and scheme not in SERVED_SCHEMES:
+        raise UsageError(f"{what} {location} (from {source}): symtool does not serve {scheme}:// locations; "
+                         "give a directory, a share mounted here, or an http(s):// symbol server")
+    if scheme is None and is_windows_path(location) and not _on_windows(platform):
+        raise UsageError(f"{what} {location} (from {source}) is a Windows drive-letter or UNC path, "
+                         "which names nothing on this system: give the path where it is mounted here "
+                         "(e.g. /mnt/symbols)")
+    return location
 
 
 def _expand_store_elements(items: list[str], base: Path) -> tuple[list[str], str | None]:
@@ -133,12 +165,24 @@ def _expand_store_elements(items: list[str], base: Path) -> tuple[list[str], str
         if not item:
             continue
         if "*" in item:
-            sympath = parse_sympath(item)
-            out.extend(sympath.sources)
-            cache = cache or sympath.first_cache
+            stores, first_cache = _sympath_stores(parse_sympath(item), base)
+            out.extend(stores)
+            cache = cache or first_cache
         else:
             out.append(absolute_store(item, base))
     return out, cache
+
+
+def _sympath_stores(sympath, base: Path) -> tuple[list[str], str | None]:
+    """A parsed symbol path's sources and first cache, relative directories made absolute."""
+    cache = absolute_store(sympath.first_cache, base) if sympath.first_cache else None
+    return [absolute_store(s, base) for s in sympath.sources], cache
+
+
+def _checked(resolved: ResolvedStores) -> ResolvedStores:
+    for store in resolved.stores:
+        check_location(store, "store", resolved.source)
+    return resolved
 
 
 def resolve_stores(options: list[str] | None, *, option_name: str = "--store",
@@ -154,27 +198,58 @@ def resolve_stores(options: list[str] | None, *, option_name: str = "--store",
        the servers and directories of ``_NT_SYMBOL_PATH``, as debuggers use it.
 
     Any element may be a ``srv*cache*server`` element; its first cache is
-    reported as ``sympath_cache``.  Relative directories become absolute:
-    from the manifest relative to its directory, others to the current one.  Settings are loaded only when needed, so a
-    command given ``--store`` works outside any workspace.
+    reported as ``sympath_cache``.  Relative directories (stores and caches)
+    become absolute: from the manifest relative to its directory, others to
+    the current one.  Every store is checked with :func:`check_location`
+    (unknown schemes; Windows paths off Windows): UsageError.  Settings are
+    loaded only when needed, so a command given ``--store`` works outside any
+    workspace.
     """
     env = os.environ if environ is None else environ
     if options:
         stores, cache = _expand_store_elements(list(options), Path.cwd())
-        return ResolvedStores(stores, option_name, cache, settings)
+        return _checked(ResolvedStores(stores, option_name, cache, settings))
     if settings is None:
         settings = load_settings(start, env)
     if settings.stores:
         from_manifest = settings.manifest is not None and settings.stores_source != "env:SYMTOOL_STORE"
         base = settings.manifest.parent if from_manifest else Path.cwd()
         stores, cache = _expand_store_elements(settings.stores, base)
-        return ResolvedStores(stores, settings.stores_source, cache, settings)
+        return _checked(ResolvedStores(stores, settings.stores_source, cache, settings))
     if use_nt_symbol_path and env.get("_NT_SYMBOL_PATH", "").strip():
         from symtool.store.sympath import parse_sympath
 
-        sympath = parse_sympath(env["_NT_SYMBOL_PATH"])
-        return ResolvedStores(sympath.sources, "env:_NT_SYMBOL_PATH", sympath.first_cache, settings)
+        stores, cache = _sympath_stores(parse_sympath(env["_NT_SYMBOL_PATH"]), Path.cwd())
+        return _checked(ResolvedStores(stores, "env:_NT_SYMBOL_PATH", cache, settings))
     return ResolvedStores([], "none", None, settings)
+
+
+def resolve_cache(option: str | None, resolved: ResolvedStores, *, environ: dict[str, str] | None = None,
+                  start: Path | None = None) -> tuple[str, str]:
+    """The downstream cache of a command that downloads, and where it came from:
+    ``--cache``, else ``[workspace.metadata.symtool] cache`` / ``SYMTOOL_CACHE``,
+    else the first ``srv*cache*`` of the stores, else the per-user default.
+
+    Always an absolute directory this host can write: a URL, an unknown scheme
+    or (off Windows) a drive-letter or UNC path is a UsageError.
+    """
+    from symtool.errors import UsageError
+    from symtool.store.layout import url_scheme
+
+    if option:
+        cache, source = absolute_store(option, Path.cwd()), "--cache"
+    else:
+        settings = resolved.settings or load_settings(start, os.environ if environ is None else environ)
+        if settings.cache_source != "default":
+            cache, source = settings.cache, settings.cache_source
+        elif resolved.sympath_cache:
+            cache, source = resolved.sympath_cache, resolved.source
+        else:
+            cache, source = absolute_store(settings.cache, Path.cwd()), "default"
+    check_location(cache, "cache", source)
+    if url_scheme(cache):
+        raise UsageError(f"cache {cache} (from {source}) must be a directory, not a URL")
+    return cache, source
 
 
 def resolve_store(option: str | None, *, local_only: bool = False, environ: dict[str, str] | None = None,

@@ -315,25 +315,33 @@ def test_sample_workspace_passes():
     proc = cli(["check", str(SAMPLES), "--json"], env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     data = json.loads(proc.stdout)
-    assert list(data) == ["ok", "workspace_root", "profiles"]
+    assert list(data) == ["ok", "workspace_root", "targets", "profiles"]
     assert data["ok"] is True and data["workspace_root"] == str(SAMPLES)
-    assert [p["name"] for p in data["profiles"]] == ["release", "dist", "full-debug"]
+    assert data["targets"] == [MSVC]  # build.target of samples/.cargo/config.toml, not the host
+    assert [(p["name"], p["target"]) for p in data["profiles"]] == [
+        ("release", MSVC), ("dist", MSVC), ("full-debug", MSVC)]
     for p in data["profiles"]:
-        assert list(p) == ["name", "effective", "findings"]
+        assert list(p) == ["name", "target", "output_dir", "effective", "findings"]
         debug = "full" if p["name"] == "full-debug" else "line-tables-only"
         assert p["effective"] == {"debug": debug, "split-debuginfo": "packed", "strip": "none"}
+        assert p["output_dir"].endswith(f"/target/{MSVC}/{p['name']}")
 
 
 def test_json_findings_shape(tmp_path):
     env = env_for(tmp_path)
-    ws = make_ws(tmp_path, PKG)
+    ws = make_ws(tmp_path, PKG + '\n[profile.release]\nlto = true\ndebug = 0\n')
     proc = cli(["check", str(ws), "--json", "--target", MSVC], env)
     assert proc.returncode == 1
     data = json.loads(proc.stdout)
     assert data["ok"] is False
     finding = data["profiles"][0]["findings"][0]
-    assert list(finding) == ["key", "value", "source", "message", "fix"]
-    assert finding["key"] == "debug" and finding["value"] == "none"
+    assert list(finding) == ["key", "value", "target", "source", "file", "line", "message", "fix"]
+    assert finding["key"] == "debug" and finding["value"] == "none" and finding["target"] == MSVC
+    assert finding["file"] == str(ws / "Cargo.toml") and finding["line"] == 8
+    assert finding["source"] == f"{ws / 'Cargo.toml'}:8"
+    defaulted = json.loads(cli(["check", str(make_ws(tmp_path, PKG, name="bare")), "--json", "--target", MSVC],
+                               env).stdout)["profiles"][0]["findings"][0]
+    assert defaulted["file"] is None and defaulted["line"] is None  # a default is written nowhere
 
 
 @pytest.mark.parametrize("case", ["not-toml", "missing", "broken-config", "not-utf8", "bad-policy", "no-profile"])

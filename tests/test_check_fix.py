@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 import shutil
 import subprocess
@@ -87,44 +88,95 @@ def variants(data: bytes):
     yield "crlf", lf.replace(b"\n", b"\r\n")
     yield "bom", b"\xef\xbb\xbf" + lf
     yield "bom-crlf", b"\xef\xbb\xbf" + lf.replace(b"\n", b"\r\n")
+    yield "no-eol", lf[:-1] if lf.endswith(b"\n") else lf
+
+
+def dig(data: dict, keypath: tuple[str, ...]):
+    for part in keypath:
+        data = data[part]
+    return data
+
+
+def intended_profile(original: dict, applied) -> dict:
+    """The [profile] table the fix means to write: the old one plus exactly the applied edits."""
+    profile = copy.deepcopy(original.get("profile", {}))
+    for keypath, value in applied:
+        table = {"profile": profile}
+        for part in keypath[:-1]:
+            table = table.setdefault(part, {})
+        table[keypath[-1]] = value
+    return profile
 
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: p.name)
 def test_fix_real_manifests(tmp_path, fixture, fixtures_dir):
+    """Root and member manifests of large public workspaces (tests/fixtures/README.md), each as the
+    manifest being fixed, in every line-ending / BOM / last-line variant."""
+    results = {}
     for name, original in variants(fixture.read_bytes()):
         case = tmp_path / name
         case.mkdir()
-        if name == "lf":  # end to end once; the variants through the library (same code, no process start-up)
-            fixed, proc = fix_file(case, original)
-            assert proc.returncode == 0, proc.stdout + proc.stderr  # nothing left for these manifests
-        else:
-            fixed = lib_fix(case, original)
-        assert fixed != original
+        fixed, applied = lib_fix(case, original)
+        results[name] = fixed
+        before, after = loads(original), loads(fixed)  # both parse with tomllib
+        if not applied:  # already what the policy asks for: not a byte changes
+            assert fixed == original
+            continue
+        for keypath, value in applied:
+            assert dig(after, keypath) == value
+        assert after.get("profile") == intended_profile(before, applied)
         assert fixed.startswith(b"\xef\xbb\xbf") == name.startswith("bom")
         if "crlf" in name:
             assert b"\n" not in fixed.replace(b"\r\n", b""), "a bare LF slipped in"
         else:
             assert b"\r" not in fixed
         assert_only_profile_changed(original, fixed)
-        # the same result as the plain LF fix, line endings and BOM aside
-        if name != "lf":
-            plain = (tmp_path / "lf" / "ws" / "Cargo.toml").read_bytes()
+        # the same result as the plain LF fix, line endings, BOM and the missing last line ending aside
+        plain = results["lf"]
+        if name == "no-eol":
+            assert fixed in (plain, plain[:-1])
+        elif name != "lf":
             assert fixed.lstrip(b"\xef\xbb\xbf").replace(b"\r\n", b"\n") == plain
+    # end to end once: the CLI writes what the library computed, and a second check finds nothing
+    cli_case = tmp_path / "cli"
+    cli_case.mkdir()
+    fixed, proc = fix_file(cli_case, fixture.read_bytes().replace(b"\r\n", b"\n"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert fixed == results["lf"]
     again = cli(["check", str(tmp_path / "bom-crlf" / "ws"), "--target", LINUX], env_for(tmp_path))
     assert again.returncode == 0, again.stdout
 
 
-def lib_fix(case: Path, original: bytes) -> bytes:
+def lib_fix(case: Path, original: bytes) -> tuple[bytes, list]:
     from symtool.cargo.manifest import write_manifest
 
     ws = case / "ws"
     ws.mkdir()
     (ws / "Cargo.toml").write_bytes(original)
-    env = env_for(case)
+    env = {"PATH": "/nonexistent", "CARGO_HOME": str(case / "home")}  # no cargo: the manifest alone
     outcome = plan_fix(load_workspace(ws, env), env, None, LINUX, (1, 95))
     assert outcome.result.ok
-    write_manifest(outcome.path, outcome.original, outcome.new)
-    return (ws / "Cargo.toml").read_bytes()
+    if outcome.changed:
+        write_manifest(outcome.path, outcome.original, outcome.new)
+    return (ws / "Cargo.toml").read_bytes(), outcome.applied
+
+
+def test_fix_bevy_inserts_lines_tomlkit_cannot_reproduce(tmp_path, fixtures_dir):
+    """bevy's root manifest interleaves [[example]] with [package.metadata.example.*]: tomlkit
+    regroups them, so the lines are inserted as text and every other byte stays."""
+    import tomlkit
+
+    original = (fixtures_dir / "cargo" / "bevy.toml").read_bytes()
+    assert tomlkit.parse(original.decode()).as_string() != original.decode()
+    fixed, proc = fix_file(tmp_path, original, target=MSVC)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    added = [l for l in difflib.unified_diff(original.decode().splitlines(), fixed.decode().splitlines(),
+                                              lineterm="", n=0) if l[:1] in "+-" and not l.startswith(("+++", "---"))]
+    assert added == ["+[profile.release]", '+debug = "line-tables-only"', "+"]
+    old_lines, new_lines = original.splitlines(keepends=True), fixed.splitlines(keepends=True)
+    assert len(new_lines) == len(old_lines) + 3
+    at = new_lines.index(b"[profile.release]\n")
+    assert new_lines[:at] + new_lines[at + 3:] == old_lines
 
 
 def test_fix_ripgrep_edits_in_place(tmp_path, fixtures_dir):
@@ -205,7 +257,7 @@ def test_dry_run_prints_diff_and_writes_nothing(tmp_path):
     assert proc.returncode == 1
     assert (ws / "Cargo.toml").read_bytes() == original
     assert "-debug = 0\n+debug = \"line-tables-only\"\n" in proc.stdout
-    assert proc.stdout.startswith("--- a/Cargo.toml\n+++ b/Cargo.toml\n")
+    assert proc.stdout.startswith(f"--- {ws / 'Cargo.toml'}\n+++ {ws / 'Cargo.toml'}\n")  # the real file
 
 
 def test_read_only_manifest_is_left_alone(tmp_path):

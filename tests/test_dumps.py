@@ -37,9 +37,10 @@ CRASH_GUID = uuid.UUID("3249D99D-0C40-4931-8610-F4E4FB0B6936").bytes_le
 ROW_KEYS = ["path", "error", "time", "time_source", "platform", "os", "cpu", "process_id", "exception_code",
             "exception_name", "exception_detail", "exception_address", "exception_parameters", "thread_id",
             "faulting_module", "faulting_offset", "function", "file", "line", "frames", "symbol", "symbol_offset",
-            "bucket", "comments", "notes", "modules"]
+            "bucket", "comments", "notes", "modules", "stack", "stack_note", "signature"]
 MODULE_KEYS = ["name", "path", "base", "size", "timestamp", "code_id", "debug_id", "codeview", "pdb_name",
-               "pdb_store_path", "pdb_found", "pdb_path", "image_store_path", "image_found", "image_path", "error"]
+               "pdb_store_path", "pdb_found", "pdb_path", "image_store_path", "image_found", "image_path", "error",
+               "os_module", "codeview_source"]
 FRAME_KEYS = ["function", "file", "line"]
 
 
@@ -89,7 +90,10 @@ def test_windows_dump_without_stores(fixtures_dir):
     assert row["exception_name"] == "access violation"
     assert row["exception_detail"] == "write to 0x00000045"
     assert row["faulting_module"] == "crash.exe" and row["faulting_offset"] == "0x2a3d"
-    assert row["function"] is None and row["bucket"] == "C0000005 crash.exe+0x2a3d"
+    assert row["function"] is None
+    # The bucket is the signature: the code and the first three frames (module+offset without symbols).
+    assert row["bucket"].startswith("C0000005 crash+0x2a3d | ")
+    assert row["stack"][0]["offset"] == "0x2a3d" and row["stack"][0]["trust"] == "context"
     assert row["platform"] == "windows" and row["cpu"] == "x86"
     pe = read_pe(fixtures_dir / "pe-pdb" / "crash.exe")
     crash = row["modules"][0]
@@ -131,7 +135,9 @@ def test_windows_dump_symbolized_like_llvm_symbolizer(fixtures_dir, crash_store,
     assert all(list(f) == FRAME_KEYS for f in row["frames"])
     assert [(f["function"], f["file"], f["line"]) for f in row["frames"]] == [
         (f["FunctionName"].split("(")[0], f["FileName"], f["Line"]) for f in frames]
-    assert row["bucket"] == f"C0000005 crash.exe!{frames[0]['FunctionName']}"
+    # Signature buckets: code + the first three frames, inline frames counted, WinDBG module names.
+    assert row["bucket"] == (f"C0000005 crash!{frames[0]['FunctionName']} | crash!?A0xc3a0617d::start | crash!main")
+    assert [f["inline"] for f in row["stack"][:3]] == [True, True, False]
 
 
 def test_cli_on_the_fixture_dumps(fixtures_dir, crash_store):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import need_tool, windows_path
+from conftest import SAMPLES, TRIPLE, cargo_env, need_tool, windows_path
 
 MS = "https://msdl.microsoft.com/download/symbols"
 NAMES = ("_NT_SYMBOL_PATH", "_NT_SOURCE_PATH", "_NT_EXECUTABLE_IMAGE_PATH")
@@ -67,7 +67,9 @@ def copy_ws(sample_build, dest: Path) -> Path:
 def expected(ws: Path, env: dict, stores=(), cache=None, triple="x86_64-pc-windows-msvc"):
     out = ws / "target" / triple
     cache = cache or (env["XDG_CACHE_HOME"] + "/symtool")
-    build = [str(out / "release"), str(out / "release" / "deps"), str(out / "dist"), str(out / "dist" / "deps")]
+    # every profile's standard dir and deps, built or not (samples builds only release and dist)
+    build = [str(out / p / sub) for p in ("release", "debug", "dist") for sub in ("", "deps")]
+    build = [b.rstrip("/") for b in build]
     srv = [f"srv*{cache}*{s}" for s in stores] + [f"srv*{cache}*{MS}"]
     cargo_home = Path(env["CARGO_HOME"])
     sysroot, _ = toolchain()
@@ -245,7 +247,7 @@ def test_json_elements_and_sources(sample_build, home):
         assert data[key]["value"] == want[name]
         assert [e["value"] for e in data[key]["elements"]] == want[name].split(";")
     kinds = [e["kind"] for e in data["symbol_path"]["elements"]]
-    assert kinds == ["build-dir"] * 4 + ["microsoft"]
+    assert kinds == ["build-dir"] * 6 + ["microsoft"]
     assert data["symbol_path"]["elements"][0]["source"] == "profile release (x86_64-pc-windows-msvc), target dir: default"
     assert data["source_path"]["elements"][1] == {"value": str(sample_build.workspace),
                                                   "source": str(sample_build.workspace / "Cargo.toml"),
@@ -448,3 +450,28 @@ def test_missing_rustc_warns_unless_quiet(sample_build, home):
     assert ok(proc).startswith("export _NT_SYMBOL_PATH=")
     proc = symtool(["-q", str(sample_build.workspace)], env)
     assert proc.returncode == 0 and proc.stderr == b""
+
+
+def test_shell_set_up_before_the_first_build_finds_its_pdbs(tmp_path, home):
+    """eval "$(symtool env)" in a fresh checkout, then cargo build: the debugger paths set
+    at start-up already hold the dirs the build writes (issue 11, item 11)."""
+    need_tool("cargo")
+    ws = tmp_path / "fresh"
+    shutil.copytree(SAMPLES, ws, ignore=shutil.ignore_patterns("target", "Cargo.lock"))
+    assert not (ws / "target").exists()
+    paths = evaluate("bash", ok(symtool(["--shell", "bash"], home, cwd=ws)), home)
+    symbol_dirs = paths["_NT_SYMBOL_PATH"].split(";")
+    assert paths["_NT_EXECUTABLE_IMAGE_PATH"] == paths["_NT_SYMBOL_PATH"]
+    out = ws / "target" / TRIPLE
+    assert symbol_dirs[:4] == [str(out / "release"), str(out / "release" / "deps"),
+                               str(out / "debug"), str(out / "debug" / "deps")]
+    build_env = cargo_env(CARGO_HOME=home["CARGO_HOME"])
+    build_env.pop("CARGO_TARGET_DIR", None)
+    for args in (["cargo", "build"], ["cargo", "build", "--release"]):
+        proc = subprocess.run(args, cwd=ws, env=build_env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    for pdb in ("crash_me.pdb", "hello.pdb"):
+        for profile in ("debug", "release"):
+            assert any((Path(d) / pdb).is_file() and Path(d).name == profile for d in symbol_dirs), (pdb, profile)
+    # and the same shell start-up after the build gives the same paths
+    assert evaluate("bash", ok(symtool(["--shell", "bash"], home, cwd=ws)), home) == paths

@@ -91,3 +91,25 @@ def test_sample_wrappers_consume_what_write_produces():
         text = (samples / "ci" / name).read_text()
         for step in ("symtool check", "symtool verify", "symtool publish"):
             assert step in text, (name, step)
+
+
+def test_gather_lists_standard_dirs_before_any_build(tmp_path):
+    """No target dir yet: each profile's dir and deps for each build.target triple (or the
+    host dir), then nothing else; after a build, dirs cargo wrote elsewhere are added."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "Cargo.toml").write_text('[package]\nname = "p"\nversion = "0.1.0"\n\n[profile.dist]\ninherits = "release"\n')
+    env = {"PATH": "/nonexistent", "HOME": str(tmp_path), "CARGO_HOME": str(tmp_path / "cargo-home")}
+    dirs = [(b.path, b.profile, b.triple, b.has_deps)
+            for b in probe.gather(ws, env, use_cache=False, toolchain=False).build_dirs]
+    t = ws / "target"
+    assert dirs == [(str(t / "release"), "release", None, True), (str(t / "debug"), "debug", None, True),
+                    (str(t / "dist"), "dist", None, True)]
+    (ws / ".cargo").mkdir()
+    (ws / ".cargo" / "config.toml").write_text('[build]\ntarget = ["x86_64-pc-windows-msvc", "i686-pc-windows-msvc"]\n')
+    touch(t / "aarch64-pc-windows-msvc" / "release" / "a.exe")  # an earlier `cargo build --target aarch64-...`
+    dirs = [(b.path, b.triple) for b in probe.gather(ws, env, use_cache=False, toolchain=False).build_dirs]
+    assert dirs == [(str(t / triple / profile), triple)
+                    for triple in ("x86_64-pc-windows-msvc", "i686-pc-windows-msvc")
+                    for profile in ("release", "debug", "dist")] + [
+                   (str(t / "aarch64-pc-windows-msvc" / "release"), "aarch64-pc-windows-msvc")]

@@ -361,3 +361,34 @@ def test_rich_progress_only_for_large_transfers():
     assert (task.description, task.total, task.completed) == ("big.pdb", 64 << 20, 4 << 20)
     bar.stop()
     assert bar._progress is None and not progress.live.is_started  # the live display is gone
+
+
+# --- exit codes: one rule, text and JSON agreeing (README "Exit codes and errors") ---------------------
+
+@pytest.mark.parametrize("location, why", [("error/x", "HTTP 500"), ("upload/x", "HTTP 401"),
+                                           ("stall/x", "stalled")])
+def test_publish_server_failure_is_an_error_in_text_and_json(nginx, fixtures_dir, env, tmp_path, location, why):
+    pdb = fixtures_dir / "symstore-exe" / "inputs" / "bigage.pdb"
+    base = [sys.executable, "-m", "symtool", "publish", str(pdb), "--store", nginx.url(location)]
+    e = dict(env, SYMTOOL_HTTP_TIMEOUT="2")
+    text = subprocess.run(base, env=e, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    as_json = subprocess.run([*base, "--json"], env=e, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert text.returncode == as_json.returncode == 2, text.stderr
+    assert text.stdout.splitlines()[-1] == "added 0, already present 0, refused 0, errors 1"
+    assert [line for line in text.stderr.splitlines() if line.startswith("error: ")] \
+        and why in text.stderr
+    summary = json.loads(as_json.stdout)["summary"]
+    assert (summary["error"], summary["refused"]) == (1, 0)
+    assert json.loads(as_json.stdout)["files"][0]["status"] == "error"
+
+
+def test_fetch_exit_codes_text_and_json_agree(nginx, env, tmp_path):
+    cases = {2: [nginx.url("error")], 1: [nginx.url("plain")]}
+    key = ("dummylib.pdb", "0123456789ABCDEF0123456789ABCDEF1")
+    for code, servers in cases.items():
+        args = [*key_args(key), "--cache", tmp_path / "cache", *[a for s in servers for a in ("--server", s)]]
+        text, as_json = run(args, env, tmp_path), run([*args, "--json"], env, tmp_path)
+        assert text.returncode == as_json.returncode == code, text.stderr
+        status = json.loads(as_json.stdout)["results"][0]["status"]
+        assert status == {2: "error", 1: "not-found"}[code]
+        assert ("HTTP 500" in text.stderr) == (code == 2)

@@ -306,8 +306,10 @@ def test_check_reads_the_config_cargo_read(built):
     out = json.loads(proc.stdout)
     assert Path(out["workspace_root"]) == built.workspace
     assert out["ok"] and not any(p["findings"] for p in out["profiles"])
-    # The target check judges for: the first configured triple, one cargo built for.
+    # The targets check judges for: every configured triple, each one cargo built for.
+    assert TRIPLE in out["targets"]
+    assert set(out["targets"]) == {d.parent.name for d in built.exe_dirs}
+    assert {Path(p["output_dir"]) for p in out["profiles"] if p["name"] == "release"} == set(built.exe_dirs)
     proc = run_symtool(built, "check")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.splitlines()[0] == f"workspace {built.workspace} (target {TRIPLE})"
-    assert TRIPLE in {d.parent.name for d in built.exe_dirs}
+    assert proc.stdout.splitlines()[0] == f"workspace {built.workspace} (targets: {', '.join(out['targets'])})"

@@ -13,6 +13,12 @@ repaired around it:
 * a missing ``[profile.release]`` is inserted as text after the last
   ``[profile.*]`` table (or at the end), with a blank line around it.
 
+Some valid files tomlkit cannot reproduce at all (bevy's root manifest: it
+regroups ``[[example]]`` arrays interleaved with other tables).  For those,
+and whenever tomlkit's result fails the proof, the edit is made on the text:
+a value is replaced where it is written, a key is added as a new line after
+its table's last key (or header), a missing table is inserted as above.
+
 Every result is proven before it is written: it must parse with tomllib, all
 data outside ``[profile]`` must be unchanged, and ``[profile]`` must equal the
 old one plus exactly the intended edits.  Otherwise ConfigError (exit 2) and
@@ -29,9 +35,10 @@ import stat
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from symtool.cargo.metadata import TomlFile, Workspace
+from symtool.cargo.profiles import check_workspace, toml_key, toml_literal
 from symtool.cargo.tomltext import newline_of, scan
 from symtool.errors import ConfigError
 from symtool.fsutil import atomic_writer
@@ -62,6 +69,14 @@ def _loads(text: str, path: Path) -> dict[str, Any]:
 
 def _is_table(obj: Any) -> bool:
     return hasattr(obj, "keys") and hasattr(obj, "__setitem__")
+
+
+def _implicit_table(container: Any) -> bool:
+    """A tomlkit table with no header of its own: a super table, or the proxy tomlkit makes
+    for a table split across the file (when the header does exist, the proof rejects the
+    duplicate and the text edit takes over)."""
+    is_super = getattr(container, "is_super_table", None)
+    return is_super() if callable(is_super) else type(container).__name__ == "OutOfOrderTableProxy"
 
 
 def _sibling_indent(container: Any) -> str:
@@ -126,16 +141,6 @@ def _merge_lines(old: str, new: str, nl: str, path: Path) -> str:
     return "".join(out)
 
 
-def _quote_key(part: str) -> str:
-    if part and all(c.isalnum() and c.isascii() or c in "-_" for c in part):
-        return part
-    return '"' + part.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _toml_string(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def _insert_table(text: str, profile: str, keys: dict[str, str], nl: str) -> str:
     """Add ``[profile.<profile>]`` where a person would: after the last [profile.*] table, else at the end."""
     lines = text.splitlines(keepends=True)
@@ -152,7 +157,7 @@ def _insert_table(text: str, profile: str, keys: dict[str, str], nl: str) -> str
                 at -= 1  # a comment right above the next header belongs to it
             while at - 1 >= floor and not lines[at - 1].strip():
                 at -= 1
-    block = [f"[profile.{_quote_key(profile)}]{nl}"] + [f"{k} = {_toml_string(v)}{nl}" for k, v in keys.items()]
+    block = [f"[profile.{toml_key(profile)}]{nl}"] + [f"{toml_key(k)} = {toml_literal(v)}{nl}" for k, v in keys.items()]
     if at > 0:
         if not lines[at - 1].endswith("\n"):
             lines[at - 1] += nl  # the old last line had no line ending
@@ -183,21 +188,17 @@ def _expected(before: dict[str, Any], edits: list[Edit]) -> Any:
     return profile
 
 
-def apply_edits(original: bytes, edits: list[Edit], path: Path) -> bytes:
-    """The bytes of ``original`` with ``edits`` applied; ConfigError if that cannot be done exactly."""
-    bom, text = _decode(original, path)
-    before = _loads(text, path)
-    if not edits:
-        return original
-    nl = newline_of(text)
+def _edit_with_tomlkit(text: str, edits: list[Edit], nl: str, path: Path) -> str:
+    """The edit done by tomlkit, with the original bytes of every line it did not mean to change."""
     try:
         import tomlkit
 
         doc = tomlkit.parse(text)
+        if doc.as_string() != text:
+            # e.g. [[example]] arrays interleaved with other tables (bevy): tomlkit regroups them
+            raise ConfigError("cannot edit safely: tomlkit cannot reproduce this file", path)
         new_tables: dict[str, dict[str, str]] = {}
         for keypath, value in edits:
-            if keypath[0] != "profile" or len(keypath) < 3:
-                raise ConfigError(f"refusing to edit {'.'.join(keypath)} (only [profile] is edited)", path)
             container: Any = doc
             missing_at = None
             for depth, part in enumerate(keypath[:-1]):
@@ -206,7 +207,11 @@ def apply_edits(original: bytes, edits: list[Edit], path: Path) -> bytes:
                 else:
                     missing_at = depth
                     break
-            if missing_at is None:
+            if missing_at is None and len(keypath) == 3 and _implicit_table(container):
+                # [profile.release] exists only as the parent of [profile.release.package.x]:
+                # tomlkit would write its header wherever it pleases; a person puts it after the profiles
+                new_tables.setdefault(keypath[1], {})[keypath[2]] = value
+            elif missing_at is None:
                 _set(container, keypath[-1], value)
             elif len(keypath) == 3 and missing_at == 1 or (len(keypath) == 3 and missing_at == 0 and "profile" not in doc):
                 new_tables.setdefault(keypath[1], {})[keypath[2]] = value
@@ -220,6 +225,70 @@ def apply_edits(original: bytes, edits: list[Edit], path: Path) -> bytes:
     result = _merge_lines(text, rendered, nl, path)
     for profile, keys in new_tables.items():
         result = _insert_table(result, profile, keys, nl)
+    return result
+
+
+def _line_end(text: str, offset: int) -> int:
+    """Offset just after the line ending of the line holding ``offset`` (len(text) on the last line)."""
+    newline = text.find("\n", offset)
+    return len(text) if newline < 0 else newline + 1
+
+
+def _line_start(text: str, offset: int) -> int:
+    return text.rfind("\n", 0, offset) + 1
+
+
+def _new_line(text: str, at: int, line: str, nl: str) -> str:
+    """``text`` with ``line`` (no ending) inserted as a line of its own at line boundary ``at``."""
+    before = text[:at]
+    if before and not before.endswith("\n"):
+        before += nl  # the old last line had no line ending
+    return before + line + nl + text[at:]
+
+
+def _edit_one_as_text(text: str, keypath: tuple[str, ...], value: str, nl: str, path: Path) -> str:
+    entries = scan(text)
+    literal = toml_literal(value)
+    for entry in entries:
+        if entry.kind == "key" and entry.path == keypath and entry.value >= 0:
+            end = entry.value + len(text[entry.value:entry.end].rstrip(" \t"))  # spaces before a comment stay
+            return text[:entry.value] + literal + text[end:]
+    table, key = keypath[:-1], keypath[-1]
+    headers = [e for e in entries if e.kind in ("table", "array")]
+    siblings = [e for e in entries if e.kind == "key" and e.path[:-1] == table]
+    if siblings:
+        last = siblings[-1]
+        if last.inline:  # the table is an inline table: add the key before its closing brace
+            return text[:last.end] + f", {toml_key(key)} = {literal}" + text[last.end:]
+        header = next((h.path for h in reversed(headers) if h.start < last.start), ())
+        if last.path[:len(header)] != header:
+            raise ConfigError(f"cannot edit safely: cannot tell where [{'.'.join(table)}] is written", path)
+        written = ".".join(toml_key(p) for p in (*last.path[len(header):-1], key))
+        line_start = _line_start(text, last.start)
+        indent = text[line_start:last.start]
+        indent = indent if indent.strip(" \t") == "" else ""
+        return _new_line(text, _line_end(text, last.end), f"{indent}{written} = {literal}", nl)
+    header = next((h for h in headers if h.kind == "table" and h.path == table), None)
+    if header is not None:
+        return _new_line(text, _line_end(text, header.end), f"{toml_key(key)} = {literal}", nl)
+    if len(keypath) == 3:
+        return _insert_table(text, keypath[1], {key: value}, nl)
+    raise ConfigError(f"cannot edit safely: [{'.'.join(table)}] does not exist", path)
+
+
+def _edit_as_text(text: str, edits: list[Edit], nl: str, path: Path) -> str:
+    """The edit done on the text: a value replaced in place, or a line (or a table) inserted.
+
+    For files tomlkit cannot reproduce.  Every byte not in the replaced value
+    or the inserted lines stays; the proof in :func:`apply_edits` decides
+    whether the result is right.
+    """
+    for keypath, value in edits:
+        text = _edit_one_as_text(text, keypath, value, nl, path)
+    return text
+
+
+def _prove(before: dict[str, Any], result: str, edits: list[Edit], path: Path) -> None:
     after = _loads_checked(result, path)
     rest_before = {k: v for k, v in before.items() if k != "profile"}
     rest_after = {k: v for k, v in after.items() if k != "profile"}
@@ -227,7 +296,33 @@ def apply_edits(original: bytes, edits: list[Edit], path: Path) -> bytes:
         raise ConfigError("cannot edit safely: the edit would change data outside [profile]", path)
     if _canon(after.get("profile", {})) != _canon(_expected(before, edits)):
         raise ConfigError("cannot edit safely: the edit would change [profile] in unintended ways", path)
-    return (BOM_BYTES if bom else b"") + result.encode("utf-8")
+
+
+def apply_edits(original: bytes, edits: list[Edit], path: Path) -> bytes:
+    """The bytes of ``original`` with ``edits`` applied; ConfigError if that cannot be done exactly.
+
+    tomlkit edits first (it knows dotted keys, inline tables, neighbours'
+    layout); where it cannot reproduce the file or its result fails the proof,
+    the lines are edited as text.
+    """
+    bom, text = _decode(original, path)
+    before = _loads(text, path)
+    if not edits:
+        return original
+    for keypath, _ in edits:
+        if keypath[0] != "profile" or len(keypath) < 3:
+            raise ConfigError(f"refusing to edit {'.'.join(keypath)} (only [profile] is edited)", path)
+    nl = newline_of(text)
+    failures: list[ConfigError] = []
+    for editor in (_edit_with_tomlkit, _edit_as_text):
+        try:
+            result = editor(text, edits, nl, path)
+            _prove(before, result, edits, path)
+        except ConfigError as err:
+            failures.append(err)
+            continue
+        return (BOM_BYTES if bom else b"") + result.encode("utf-8")
+    raise failures[-1]
 
 
 def _loads_checked(text: str, path: Path) -> dict[str, Any]:
@@ -249,12 +344,14 @@ def write_manifest(path: Path, original: bytes, new: bytes) -> None:
         f.write(new)
 
 
-def unified_diff(path: Path, old: bytes, new: bytes) -> str:
+def unified_diff(path: Path, old: bytes, new: bytes, shown: str | None = None) -> str:
+    """The change as a unified diff whose headers name the file (``shown``, else ``path``), as ruff's do."""
     _, a = _decode(old, path)
     _, b = _decode(new, path)
+    name = shown if shown is not None else str(path)
     out = []
     for line in difflib.unified_diff(a.splitlines(keepends=True), b.splitlines(keepends=True),
-                                     fromfile=f"a/{path.name}", tofile=f"b/{path.name}"):
+                                     fromfile=name, tofile=name):
         if not line.endswith("\n"):
             line += "\n\\ No newline at end of file\n"
         out.append(line)
@@ -275,8 +372,8 @@ class FixOutcome:
 
 
 def plan_fix(workspace: Workspace, env: Mapping[str, str], profiles: list[str] | None = None,
-             target: str | None = None, cargo_version: tuple[int, int] | None = None,
-             host: str | None = None, max_rounds: int = 6) -> FixOutcome:
+             targets: Sequence[str] | str | None = None, cargo_version: tuple[int, int] | None = None,
+             host: str | None = None, max_rounds: int = 6, packages: Sequence[str] | None = None) -> FixOutcome:
     """Compute the fixed root manifest (nothing is written).
 
     Debug levels are fixed first: raising ``debug`` also ends cargo's implicit
@@ -284,8 +381,6 @@ def plan_fix(workspace: Workspace, env: Mapping[str, str], profiles: list[str] |
     Values set in the environment, config files or rustflags are left alone
     (their findings remain and name that source).
     """
-    from symtool.cargo.profiles import check_workspace
-
     path = workspace.root.path
     original = path.read_bytes()
     current = original
@@ -293,8 +388,8 @@ def plan_fix(workspace: Workspace, env: Mapping[str, str], profiles: list[str] |
     ws = workspace
     result = None
     for _ in range(max_rounds):
-        result = check_workspace(ws, env, profiles, target, cargo_version, host)
-        target = result.target
+        result = check_workspace(ws, env, profiles, targets, cargo_version, host, packages)
+        host = host or result.targets[-1]  # rustc is asked for the host once
         done = {k for k, _ in applied}
         pending: dict[tuple[str, ...], str] = {}
         for report in result.profiles:
@@ -309,5 +404,5 @@ def plan_fix(workspace: Workspace, env: Mapping[str, str], profiles: list[str] |
         _, text = _decode(current, path)
         ws = replace(ws, root=TomlFile.from_text(path, text, _loads(text, path)))
     else:
-        result = check_workspace(ws, env, profiles, target, cargo_version, host)
+        result = check_workspace(ws, env, profiles, targets, cargo_version, host, packages)
     return FixOutcome(path, original, current, applied, result)

@@ -23,7 +23,7 @@ from typing import Any, Mapping
 
 from symtool.cargo.tomltext import Entry, find_line, scan
 from symtool.cargo.workspace import CargoWorkspace, find_workspace, nearest_manifest, read_toml
-from symtool.errors import ConfigError
+from symtool.errors import ConfigError, UsageError
 
 CARGO_TIMEOUT = 120
 
@@ -47,8 +47,11 @@ class TomlFile:
     def from_text(cls, path: Path, text: str, data: dict[str, Any]) -> "TomlFile":
         return cls(path, data, text, scan(text))
 
+    def line(self, keypath: tuple[str, ...]) -> int | None:
+        return find_line(self.entries, keypath)
+
     def cite(self, keypath: tuple[str, ...]) -> str:
-        line = find_line(self.entries, keypath)
+        line = self.line(keypath)
         return f"{self.path}:{line}" if line else str(self.path)
 
 
@@ -148,3 +151,54 @@ def host_triple(env: Mapping[str, str]) -> str:
     if sys.platform == "darwin":
         return f"{arch}-apple-darwin"
     return f"{arch}-unknown-linux-gnu"
+
+
+# A triple as rustc spells them: 2 to 5 lowercase words, e.g. x86_64-pc-windows-msvc, wasm32-unknown-unknown,
+# aarch64-apple-ios-sim, armv7-unknown-linux-gnueabihf.
+_TRIPLE_SHAPE = re.compile(r"[a-z0-9_.]+(-[a-z0-9_.]+){1,4}")
+
+
+def known_triples(env: Mapping[str, str], start: Path | None = None) -> list[str] | None:
+    """``rustc --print target-list`` for the toolchain used in ``start``, cached per toolchain;
+    None when rustc does not run."""
+    from symtool.debugger.probe import CACHE_FILE, EnvCache, toolchain_key
+    from symtool.settings import default_cache_dir
+
+    rustc = env.get("RUSTC") or "rustc"
+    cache = EnvCache(Path(default_cache_dir(sys.platform, dict(env))) / CACHE_FILE)
+    lists = cache.section("target_lists")
+    key = toolchain_key(str(start) if start else None, dict(env), rustc)
+    if isinstance(lists.get(key), list):
+        return lists[key]
+    exe = shutil.which(rustc, path=env.get("PATH")) if not os.path.dirname(rustc) else rustc
+    if not exe:
+        return None
+    try:
+        proc = subprocess.run([exe, "--print", "target-list"], cwd=start, env=dict(env), capture_output=True,
+                              text=True, timeout=CARGO_TIMEOUT, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    triples = proc.stdout.split() if proc.returncode == 0 else []
+    if not triples:
+        return None
+    lists[key] = triples
+    cache.dirty = True
+    cache.save()
+    return triples
+
+
+def check_triples(triples: list[str], env: Mapping[str, str], start: Path | None = None) -> None:
+    """UsageError (exit 2) for a triple rustc does not know, as cargo would stop on it.
+
+    Paths to target spec files (``*.json``) are custom targets and pass.  Without
+    rustc, a triple only has to look like one.
+    """
+    named = [t for t in triples if not t.endswith(".json")]
+    if not named:
+        return
+    known = known_triples(env, start)
+    for triple in named:
+        if known is not None and triple not in known:
+            raise UsageError(f"unknown target triple `{triple}` (not in `rustc --print target-list`)")
+        if known is None and not _TRIPLE_SHAPE.fullmatch(triple):
+            raise UsageError(f"`{triple}` is not a target triple (like x86_64-pc-windows-msvc)")

@@ -24,9 +24,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
-from symtool.cargo.metadata import TomlFile, Workspace
+from symtool.cargo.metadata import TomlFile, Workspace, check_triples
 from symtool.errors import ConfigError, UsageError
 from symtool.settings import metadata_table
 
@@ -253,6 +253,7 @@ class Source:
     file: Path | None = None
     keypath: tuple[str, ...] = ()  # keypath inside ``file`` (manifest/config)
     profile: str | None = None  # profile table holding it (manifest/config/env)
+    line: int | None = None  # line in ``file`` (1-based), when known
 
 
 @dataclass
@@ -280,10 +281,50 @@ class Finding:
     message: str
     fix: str
     edit: tuple[tuple[str, ...], str] | None = None  # (keypath in the root Cargo.toml, new value)
+    file: Path | None = None  # the file the value is written in (None: environment, defaults)
+    line: int | None = None
+    raw: Any = None  # the value as written (None: not written anywhere, a default)
+    target: str = ""  # the triple the profile was judged for
 
     def as_json(self) -> dict[str, Any]:
-        return {"key": self.key, "value": _jsonable(self.value), "source": self.source,
+        return {"key": self.key, "value": _jsonable(self.value), "target": self.target, "source": self.source,
+                "file": str(self.file) if self.file is not None else None, "line": self.line,
                 "message": self.message, "fix": self.fix}
+
+    def shown(self) -> str:
+        """The finding's value as it would be written in TOML: ``debug = 2``, ``strip = "symbols"``."""
+        if self.key.startswith("package."):  # package.<spec>.<key>: a spec may hold dots (foo@1.0.2)
+            spec, key = self.key[len("package."):].rsplit(".", 1)
+            parts: tuple[str, ...] = ("package", spec, key)
+        elif self.key.startswith(("build-override.", "profile.")):  # profile names hold no dots
+            parts = tuple(self.key.split(".", 1))
+        else:
+            parts = (self.key,)
+        written = ".".join(toml_key(p) for p in parts)
+        return f"{written} = {toml_literal(self.value if self.raw is None else self.raw)}"
+
+
+def at(source: Source, raw: Any = None) -> dict[str, Any]:
+    """The ``file``, ``line`` and ``raw`` fields of a finding about a value from ``source``."""
+    return {"file": source.file, "line": source.line, "raw": raw}
+
+
+def toml_literal(value: Any) -> str:
+    """``value`` spelled as in a TOML file: ``2``, ``true``, ``"symbols"``, ``{ debug = 0 }``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value) if not isinstance(value, float) or value == value else "nan"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, dict):
+        inner = ", ".join(f"{toml_key(str(k))} = {toml_literal(v)}" for k, v in value.items())
+        return "{ " + inner + " }" if inner else "{}"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_literal(v) for v in value) + "]"
+    if value is None:
+        return '""'
+    return str(value)  # TOML dates and times print as TOML
 
 
 @dataclass
@@ -292,10 +333,13 @@ class ProfileReport:
     effective: dict[str, str]
     findings: list[Finding] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
+    target: str = ""
+    output_dir: Path | None = None  # where cargo writes this profile's artifacts for ``target``
 
     def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "effective": dict(self.effective),
-                "findings": [f.as_json() for f in self.findings]}
+        return {"name": self.name, "target": self.target,
+                "output_dir": str(self.output_dir) if self.output_dir is not None else None,
+                "effective": dict(self.effective), "findings": [f.as_json() for f in self.findings]}
 
 
 @dataclass
@@ -339,43 +383,74 @@ def _dig(data: Any, keypath: tuple[str, ...]) -> tuple[bool, Any]:
 
 # ---------------------------------------------------------------- the resolver
 @dataclass
+class Token:
+    """One word of a rustflags list and where it was written."""
+
+    text: str
+    source: str  # "RUSTFLAGS", "/path/.cargo/config.toml:7", "env:CARGO_BUILD_RUSTFLAGS"
+    where: str  # human description of the list ("RUSTFLAGS", "build.rustflags in ...")
+    file: Path | None = None
+    line: int | None = None
+
+
+@dataclass
 class RustFlag:
     option: str  # "debuginfo" | "strip" | "split-debuginfo"
     raw: str
     spelled: str  # as written, for the fix text
     source: str  # "RUSTFLAGS", "/path/.cargo/config.toml:7", "env:CARGO_BUILD_RUSTFLAGS"
     where: str  # human description of the list ("RUSTFLAGS", "build.rustflags in ...")
+    file: Path | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class BuildTarget:
+    """A target a build is for, and why."""
+
+    triple: str
+    source: str  # "--target", "<config file>:<line>", "env:CARGO_BUILD_TARGET", "host"
+    in_subdir: bool = True  # cargo writes target/<triple>/...; False for a host build without --target
+
+
+def build_targets(workspace: Workspace, env: Mapping[str, str], explicit: Sequence[str] | str | None = None,
+                  host: str | None = None) -> list[BuildTarget]:
+    """What cargo builds for: each ``--target``, else ``build.target`` (every triple), else the host."""
+    if isinstance(explicit, str):
+        explicit = [explicit]
+    if explicit:
+        return [BuildTarget(t, "--target") for t in dict.fromkeys(explicit)]
+    facts = workspace.facts
+    if facts.triples:
+        layer = facts.triples_layers[0] if facts.triples_layers else None
+        source = facts.triples_source
+        if layer is not None and layer.path is not None and layer.cli is None:
+            source = TomlFile.load(layer.path).cite(("build", "target"))
+        return [BuildTarget(t, source) for t in facts.triples]
+    if host is None:
+        from symtool.cargo.metadata import host_triple
+
+        host = host_triple(env)
+    return [BuildTarget(host, "host", in_subdir=False)]
 
 
 class Resolver:
     """Answers "what does cargo use" for one workspace, environment and target."""
 
-    def __init__(self, workspace: Workspace, env: Mapping[str, str], target: str | None = None,
-                 cargo_version: tuple[int, int] | None = None, host: str | None = None):
+    def __init__(self, workspace: Workspace, env: Mapping[str, str], target: BuildTarget,
+                 cargo_version: tuple[int, int] | None = None, packages: Sequence[str] | None = None):
         self.workspace = workspace
         self.root = workspace.root
         self.env = env
         # Config files in cargo's precedence, as symtool.cargo.workspace found them (highest first).
         self.configs = [TomlFile.load(p) for p in workspace.facts.config_files]
         self.cargo_version = cargo_version
-        self.target, self.target_source = self._target(target, host)
+        self.build_target = target
+        self.target, self.target_source = Target(target.triple), target.source
+        self.packages = list(packages) if packages else None  # -p: only their overrides count
         self.policy = load_policy(self.root)
 
     # -- layers ---------------------------------------------------------
-    def _target(self, explicit: str | None, host: str | None) -> tuple[Target, str]:
-        if explicit:
-            return Target(explicit), "--target"
-        facts = self.workspace.facts
-        if facts.triples:
-            layer = facts.triples_layers[0] if facts.triples_layers else None
-            cited = next((c for c in self.configs if layer is not None and c.path == layer.path), None)
-            source = cited.cite(("build", "target")) if cited is not None else facts.triples_source
-            return Target(facts.triples[0]), source
-        if host is None:
-            from symtool.cargo.metadata import host_triple
-
-            host = host_triple(self.env)
-        return Target(host), "host"
 
     def lookup(self, profile: str, sub: tuple[str, ...]) -> Value | None:
         """The value of ``[profile.<profile>].<sub>`` from env, config files or the root manifest."""
@@ -389,7 +464,8 @@ class Resolver:
         for layer, kind in [(c, "config") for c in self.configs] + [(self.root, "manifest")]:
             found, raw = _dig(layer.data, keypath)
             if found:
-                return self._value(sub, raw, Source(kind, layer.cite(keypath), layer.path, keypath, profile))
+                return self._value(sub, raw, Source(kind, layer.cite(keypath), layer.path, keypath, profile,
+                                                    layer.line(keypath)))
         return None
 
     def _value(self, sub: tuple[str, ...], raw: Any, source: Source) -> Value:
@@ -418,7 +494,8 @@ class Resolver:
                 if inherits is not None:
                     problems.append(Finding("inherits", inherits.raw, inherits.source.text,
                                             f"cargo rejects this: `inherits` must not be specified in root profile `{current}`",
-                                            f"remove `inherits` from [profile.{current}]"))
+                                            f"remove `inherits` from [profile.{current}]",
+                                            **at(inherits.source, inherits.raw)))
                 return chain, problems
             if inherits is None:
                 parent = BUILTIN_PARENT.get(current)
@@ -435,14 +512,16 @@ class Resolver:
                     problems.append(Finding("inherits", parent, inherits.source.text,
                                             f"cargo rejects this: profile `{current}` inherits from `{parent}`, "
                                             "but that profile is not defined",
-                                            f"define [profile.{parent}] or inherit from an existing profile"))
+                                            f"define [profile.{parent}] or inherit from an existing profile",
+                                            **at(inherits.source, inherits.raw)))
                     chain.append("release")
                     return chain, problems
             if parent in chain:
                 problems.append(Finding("inherits", parent, inherits.source.text if inherits else f"[profile.{current}]",
                                         f"cargo rejects this: profile inheritance loop detected with profile "
                                         f"`{current}` inheriting `{parent}`",
-                                        f"break the loop in [profile.{current}]"))
+                                        f"break the loop in [profile.{current}]",
+                                        **(at(inherits.source, inherits.raw) if inherits else {})))
                 if "release" not in chain:
                     chain.append("release")
                 return chain, problems
@@ -456,13 +535,14 @@ class Resolver:
     # -- rustflags --------------------------------------------------------
     def rustflags(self) -> tuple[list[RustFlag], str]:
         """The debug-relevant flags of the rustflags source cargo uses, and that source's name."""
-        tokens: list[tuple[str, str, str]] = []  # (token, source text, list description)
+        tokens: list[Token] = []
         if "CARGO_ENCODED_RUSTFLAGS" in self.env:
             raw = self.env["CARGO_ENCODED_RUSTFLAGS"]
-            tokens = [(t, "CARGO_ENCODED_RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS") for t in raw.split("\x1f")] if raw else []
+            tokens = [Token(t, "CARGO_ENCODED_RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS")
+                      for t in raw.split("\x1f")] if raw else []
             where = "CARGO_ENCODED_RUSTFLAGS"
         elif "RUSTFLAGS" in self.env:
-            tokens = [(t, "RUSTFLAGS", "RUSTFLAGS") for t in self.env["RUSTFLAGS"].split()]
+            tokens = [Token(t, "RUSTFLAGS", "RUSTFLAGS") for t in self.env["RUSTFLAGS"].split()]
             where = "RUSTFLAGS"
         else:
             target_keys = [("target", self.target.triple, "rustflags")]
@@ -484,11 +564,12 @@ class Resolver:
         flags: list[RustFlag] = []
         i = 0
         while i < len(tokens):
-            tok, src, desc = tokens[i]
+            tok, src, desc = tokens[i].text, tokens[i].source, tokens[i].where
+            place = {"file": tokens[i].file, "line": tokens[i].line}
             option_value = None
             spelled = tok
             if tok in ("-C", "--codegen") and i + 1 < len(tokens):
-                option_value = tokens[i + 1][0]
+                option_value = tokens[i + 1].text
                 spelled = f"{tok} {option_value}"
                 i += 1
             elif tok.startswith("--codegen="):
@@ -496,18 +577,18 @@ class Resolver:
             elif tok.startswith("-C"):
                 option_value = tok[2:]
             elif tok == "-g":
-                flags.append(RustFlag("debuginfo", "2", tok, src, desc))
+                flags.append(RustFlag("debuginfo", "2", tok, src, desc, **place))
             i += 1
             if option_value and "=" in option_value:
                 option, raw = option_value.split("=", 1)
                 option = option.replace("_", "-")
                 if option in ("debuginfo", "strip", "split-debuginfo"):
-                    flags.append(RustFlag(option, raw, spelled, src, desc))
+                    flags.append(RustFlag(option, raw, spelled, src, desc, **place))
         return flags, where
 
-    def _config_list(self, keypaths: list[tuple[str, ...]], env_key: str) -> tuple[list[tuple[str, str, str]], bool]:
+    def _config_list(self, keypaths: list[tuple[str, ...]], env_key: str) -> tuple[list[Token], bool]:
         """Join a string-or-list config key across config files (lowest priority first) and its env var."""
-        tokens: list[tuple[str, str, str]] = []
+        tokens: list[Token] = []
         found = False
         for keypath in keypaths:
             for layer in reversed(self.configs):
@@ -523,10 +604,11 @@ class Resolver:
                     items = value
                 else:
                     raise ConfigError(f"{'.'.join(keypath)} must be a string or a list of strings", layer.path)
-                tokens += [(t, cite, desc) for t in items]
+                line = layer.line(keypath)
+                tokens += [Token(t, cite, desc, layer.path, line) for t in items]
             if keypath == keypaths[0] and env_key in self.env:
                 found = True
-                tokens += [(t, f"env:{env_key}", env_key) for t in self.env[env_key].split()]
+                tokens += [Token(t, f"env:{env_key}", env_key) for t in self.env[env_key].split()]
         return tokens, found
 
     # -- one profile ------------------------------------------------------
@@ -584,7 +666,8 @@ class Resolver:
             value, error = _rustc_value(flag.option, flag.raw)
             rust_values[by_option[flag.option]] = Value(
                 by_option[flag.option], flag.spelled, value,
-                Source("rustflags", f"rustflags:{flag.source}"), error, (by_option[flag.option],), flag)
+                Source("rustflags", f"rustflags:{flag.source}", flag.file, line=flag.line), error,
+                (by_option[flag.option],), flag)
         eff = {"debug": rust_values.get("debug", eff_debug),
                "strip": rust_values.get("strip", eff_strip),
                "split-debuginfo": rust_values.get("split-debuginfo", eff_split)}
@@ -593,8 +676,11 @@ class Resolver:
             if flag_value.value and flag_value.value != "packed":
                 flag_value.error = f"`-Csplit-debuginfo={flag_value.value}` is unstable on this platform"
 
+        facts = self.workspace.facts
         report = ProfileReport(name, {k: eff[k].shown for k in KEYS},
-                               sources={k: eff[k].source.text for k in KEYS})
+                               sources={k: eff[k].source.text for k in KEYS}, target=self.target.triple,
+                               output_dir=facts.profile_dir(name, self.target.triple
+                                                            if self.build_target.in_subdir else None))
         report.findings += findings
         for key in KEYS:
             # a value cargo rejects is a finding even when something else wins
@@ -606,6 +692,8 @@ class Resolver:
             report.findings += self._judge(key, eff[key], name, chain, base)
         report.findings += self._overrides(name, chain, base)
         report.findings += self._member_profiles(chain)
+        for finding in report.findings:
+            finding.target = self.target.triple
         return report
 
     # -- judging ----------------------------------------------------------
@@ -632,7 +720,7 @@ class Resolver:
             return (f"remove `{spelled}` from {where} ({src.text}): rustflags come after the profile "
                     f"flags and win (--fix cannot change rustflags)")
         keypath = edit[0] if edit else ("profile", "release", key)
-        table = ".".join(_quote(p) for p in keypath[:-1])
+        table = ".".join(toml_key(p) for p in keypath[:-1])
         return f'set {keypath[-1]} = "{new}" in [{table}] of {self.root.path} (symtool check --fix does this)'
 
     def _invalid(self, value: Value, profile: str, chain: list[str], base: str) -> Finding:
@@ -647,7 +735,7 @@ class Resolver:
         else:
             message = f"{who} rejects this value: {value.error}"
         return Finding(value.key, value.raw, value.source.text, message,
-                       self._fix_text(value.key, value, new, edit), edit)
+                       self._fix_text(value.key, value, new, edit), edit, **at(value.source, value.raw))
 
     def _judge(self, key: str, value: Value, profile: str, chain: list[str], base: str,
                scope: str = "") -> list[Finding]:
@@ -711,7 +799,7 @@ class Resolver:
             fix = self._fix_text(key, value, new, edit)
         shown = value.shown
         return [Finding(label, shown if value.value is not None else value.raw, value.source.text,
-                        message, fix, edit)]
+                        message, fix, edit, **at(value.source, value.raw))]
 
     def _overrides(self, profile: str, chain: list[str], base: str) -> list[Finding]:
         """``[profile.X.package.<spec>]`` and ``[profile.X.build-override]`` that lower debug info."""
@@ -722,6 +810,8 @@ class Resolver:
                 found, table = _dig(layer.data, ("profile", p, "package"))
                 if found and isinstance(table, dict):
                     specs += [s for s in table if s not in specs]
+        if self.packages is not None:  # [profile.X.package.<other>] does not touch the packages asked about
+            specs = [s for s in specs if s == "*" or s.split("@", 1)[0] in self.packages]
         scopes = [(f"package.{spec}.", ("package", spec)) for spec in specs] + [("build-override.", ("build-override",))]
         for label, sub in scopes:
             for key in KEYS:
@@ -748,7 +838,8 @@ class Resolver:
                     findings.append(Finding(
                         f"profile.{p}", table[p], member.cite(("profile", p)),
                         f'cargo ignores this table: "{MEMBER_PROFILE_WARNING}"',
-                        f"move [profile.{p}] from {member.path} into {self.root.path} (--fix does not move it)"))
+                        f"move [profile.{p}] from {member.path} into {self.root.path} (--fix does not move it)",
+                        file=member.path, line=member.line(("profile", p)), raw=table[p]))
         return findings
 
     def default_profiles(self) -> list[str]:
@@ -769,29 +860,57 @@ def _jsonable(value: Any) -> Any:
     return str(value)  # TOML dates and times
 
 
-def _quote(part: str) -> str:
-    return part if part and all(c.isalnum() or c in "-_" for c in part) else '"' + part.replace('"', '\\"') + '"'
+def toml_key(part: str) -> str:
+    """One key as TOML writes it: bare when it can be, else a quoted string."""
+    if part and all(c.isascii() and c.isalnum() or c in "-_" for c in part):
+        return part
+    return toml_literal(part)
 
 
 @dataclass
 class CheckResult:
     workspace_root: Path
-    target: str
-    profiles: list[ProfileReport]
+    targets: list[str]
+    profiles: list[ProfileReport]  # per target, per profile
 
     @property
     def ok(self) -> bool:
         return not any(p.findings for p in self.profiles)
 
     def as_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "workspace_root": str(self.workspace_root),
+        return {"ok": self.ok, "workspace_root": str(self.workspace_root), "targets": list(self.targets),
                 "profiles": [p.as_json() for p in self.profiles]}
 
 
+def package_names(workspace: Workspace) -> list[str]:
+    """``[package].name`` of the root and every member manifest."""
+    names = []
+    for manifest in [workspace.root, *workspace.members]:
+        package = manifest.data.get("package")
+        if isinstance(package, dict) and isinstance(package.get("name"), str):
+            names.append(package["name"])
+    return names
+
+
 def check_workspace(workspace: Workspace, env: Mapping[str, str], profiles: list[str] | None = None,
-                    target: str | None = None, cargo_version: tuple[int, int] | None = None,
-                    host: str | None = None) -> CheckResult:
-    resolver = Resolver(workspace, env, target, cargo_version, host)
-    names = list(dict.fromkeys(profiles)) if profiles else resolver.default_profiles()
-    reports = [resolver.resolve(n) for n in names]
-    return CheckResult(workspace.root.path.parent, resolver.target.triple, reports)
+                    targets: Sequence[str] | str | None = None, cargo_version: tuple[int, int] | None = None,
+                    host: str | None = None, packages: Sequence[str] | None = None) -> CheckResult:
+    """Judge ``profiles`` (default: release and the profiles inheriting from it) for each target
+    the workspace builds (``targets``: ``--target`` values overriding build.target)."""
+    if packages:
+        known = package_names(workspace)
+        for spec in packages:
+            if spec.split("@", 1)[0] not in known:
+                raise UsageError(f"package ID specification `{spec}` did not match any packages in the workspace "
+                                 f"({', '.join(known) or 'none'})", workspace.root.path)
+        packages = [spec.split("@", 1)[0] for spec in packages]
+    if isinstance(targets, str):
+        targets = [targets]
+    check_triples(list(targets) if targets else workspace.facts.target_specs, env, workspace.start)
+    reports: list[ProfileReport] = []
+    chosen = build_targets(workspace, env, targets, host)
+    for target in chosen:
+        resolver = Resolver(workspace, env, target, cargo_version, packages)
+        names = list(dict.fromkeys(profiles)) if profiles else resolver.default_profiles()
+        reports += [resolver.resolve(n) for n in names]
+    return CheckResult(workspace.root.path.parent, [t.triple for t in chosen], reports)

@@ -27,6 +27,8 @@ class Entry:
     line: int  # 1-based
     start: int  # offset of the header / key
     end: int  # offset just after the header's ``]`` / the value
+    value: int = -1  # offset of the value (keys only)
+    inline: bool = False  # a key inside an inline table (``{ ... }``): no line of its own
 
 
 class _Stop(Exception):
@@ -175,7 +177,7 @@ class _Lexer:
                 if self.peek() == "}":
                     self.pos += 1
                     return
-                self.keyval(path)
+                self.keyval(path, inline=True)
                 self.skip_ws()
                 if self.peek() == ",":
                     self.pos += 1
@@ -188,7 +190,7 @@ class _Lexer:
         else:
             raise _Stop
 
-    def keyval(self, table: tuple[str, ...] | None) -> None:
+    def keyval(self, table: tuple[str, ...] | None, inline: bool = False) -> None:
         start = self.pos
         key = self.key()
         path = None if table is None else table + key
@@ -197,9 +199,10 @@ class _Lexer:
             raise _Stop
         self.pos += 1
         self.skip_ws()
+        value = self.pos
         self.value(path)
         if path is not None:
-            self.entries.append(Entry("key", path, self.line_of(start), start, self.pos))
+            self.entries.append(Entry("key", path, self.line_of(start), start, self.pos, value, inline))
 
     def run(self) -> list[Entry]:
         table: tuple[str, ...] = ()

@@ -310,6 +310,7 @@ class CargoWorkspace:
     triples: list[str]  # build.target; empty: the host, outputs directly under the target dir
     triples_source: str  # "env:CARGO_BUILD_TARGET", "<file>:build.target", "--config ...", "" (host)
     triples_layers: list[ConfigLayer] = field(default_factory=list)
+    target_specs: list[str] = field(default_factory=list)  # build.target as written (triples or *.json paths)
 
     @property
     def root(self) -> Path | None:
@@ -327,14 +328,19 @@ class CargoWorkspace:
             names += [n for n in (table or {}) if isinstance(n, str) and n not in names]
         return names
 
+    def profile_dir(self, profile: str, triple: str | None = None) -> Path | None:
+        """Where cargo writes ``profile``'s final artifacts for ``triple`` (None: a host build
+        without ``--target``): ``<target>[/<triple>]/<dir>``, dev and test in ``debug``."""
+        if self.target_dir is None:
+            return None
+        base = self.target_dir / _triple_name(triple) if triple else self.target_dir
+        return base / profile_dir_name(profile)
+
     def profile_dirs(self, profile: str) -> list[Path]:
-        """Where cargo writes ``profile``'s final artifacts: ``<target>[/<triple>]/<dir>``, one per triple."""
+        """:meth:`profile_dir` for each triple cargo builds (the host dir when none is configured)."""
         if self.target_dir is None:
             return []
-        name = profile_dir_name(profile)
-        if self.triples:
-            return [self.target_dir / triple / name for triple in self.triples]
-        return [self.target_dir / name]
+        return [d for d in (self.profile_dir(profile, t) for t in (self.triples or [None])) if d is not None]
 
     def deps_dirs(self, profile: str) -> list[Path]:
         return [d / "deps" for d in self.profile_dirs(profile)]
@@ -375,7 +381,7 @@ def _triple_name(target: str) -> str:
     return Path(target).stem if target.endswith(".json") else target
 
 
-def _triples(env: Mapping[str, str], layers: list[ConfigLayer]) -> tuple[list[str], str, list[ConfigLayer]]:
+def _triples(env: Mapping[str, str], layers: list[ConfigLayer]) -> tuple[list[str], str, list[ConfigLayer], list[str]]:
     value, origin = merged_value(layers, ("build", "target"))
     from_cli = any(layer.cli is not None for layer in origin)
     if env.get("CARGO_BUILD_TARGET") and not from_cli:
@@ -391,12 +397,12 @@ def _triples(env: Mapping[str, str], layers: list[ConfigLayer]) -> tuple[list[st
     elif origin:
         source = origin[0].where("build.target")
     else:
-        return [], "", []
+        return [], "", [], []
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not all(isinstance(t, str) and t for t in items):
         raise ConfigError("build.target must be a string or a list of strings",
                           origin[0].path if origin else None)
-    return list(dict.fromkeys(_triple_name(t) for t in items)), source, origin
+    return list(dict.fromkeys(_triple_name(t) for t in items)), source, origin, list(dict.fromkeys(items))
 
 
 def find_workspace(start: Path | None = None, env: Mapping[str, str] | None = None,
@@ -410,9 +416,9 @@ def find_workspace(start: Path | None = None, env: Mapping[str, str] | None = No
     members, defaults = workspace_members(manifest, data) if manifest is not None else ([], [])
     layers = load_config_layers(directory, env, cli_configs)
     target_dir, target_source = _target_dir(directory, manifest.parent if manifest else None, env, layers)
-    triples, triples_source, triples_layers = _triples(env, layers)
+    triples, triples_source, triples_layers, specs = _triples(env, layers)
     return CargoWorkspace(directory, manifest, data, members, defaults, layers,
-                          target_dir, target_source, triples, triples_source, triples_layers)
+                          target_dir, target_source, triples, triples_source, triples_layers, specs)
 
 
 __all__ = [

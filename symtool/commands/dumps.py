@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import List, Optional
 
 import typer
+
+from symtool.commands.workspace_opts import manifest_path_option
+from symtool.text import count
 
 EXAMPLES = """Examples:
 
@@ -20,11 +24,20 @@ PATH is minidump files or directories (searched recursively for *.dmp and
 symtool fetch, and looked up in the same order, so both agree on what is
 there.  A local --store is searched as a symbol store (name/INDEX/name) and
 as a plain directory holding the files; --build-dir is searched as a plain
-directory only.  http(s) stores are asked with HEAD requests (nothing is
-downloaded); the faulting function is named only when its PDB is a local file.
+directory only, and the workspace's build output directories (every profile
+and target, as `symtool env` lists them) are searched by default.  Files found
+only on http(s) stores are fetched into the cache (verified by identity) to
+walk and symbolize stacks, unless --offline.  When a dump's module list has no
+CodeView record (Wine), the PDB is named by the image found in the stores.
 
-Exit code: 0 every dump was read and every PDB found, 1 something is missing
-or a dump is unreadable, 2 bad usage.
+Each row carries the crashing thread's symbolized stack ("stack" in --json);
+buckets are made of the exception code and the first three meaningful frames
+(the panic/abort runtime and OS exception raisers skipped: see docs/dumps.md).
+
+Exit code: 0 every dump was read and every PDB of the team's own modules
+found (OS modules, whose PDBs are on Microsoft's server, do not count), 1
+something is missing or a dump is unreadable, 2 bad usage (a --store that
+does not exist included).
 """
 
 
@@ -58,11 +71,14 @@ def _dump_line(row: dict) -> str:
     for frame in row["frames"][1:]:
         where = f" ({_short(frame['file'])}:{frame['line']})" if frame["file"] and frame["line"] else ""
         lines.append(f"    inlined into {frame['function']}{where}")
-    mods = [m for m in row["modules"] if m["pdb_store_path"] or m["pdb_found"] is not None]
+    mods = [m for m in row["modules"] if (m["pdb_store_path"] or m["pdb_found"] is not None) and not m["os_module"]]
     if mods:
         found = sum(1 for m in mods if m["pdb_found"])
         unknown = sum(1 for m in mods if m["pdb_found"] is None)
         text = f"    PDBs: {found} of {len(mods)} found"
+        n_os = sum(1 for m in row["modules"] if m["os_module"])
+        if n_os:
+            text += f" (and {n_os} OS module{'s' if n_os != 1 else ''}, not counted)"
         if unknown:
             text += f", {unknown} not checked"
         faulting = next((m for m in row["modules"] if m["name"] == row["faulting_module"]), None)
@@ -70,6 +86,8 @@ def _dump_line(row: dict) -> str:
             state = "found" if faulting["pdb_found"] else "MISSING" if faulting["pdb_found"] is False else "not checked"
             text += f"; faulting module's PDB {faulting['pdb_store_path']}: {state}"
         lines.append(text)
+    if row["stack_note"]:
+        lines.append(f"    note: {row['stack_note']}")
     for note in row["notes"]:
         lines.append(f"    note: {note}")
     for comment in row["comments"]:
@@ -83,16 +101,25 @@ def dumps(
                                               help="Symbol store (directory or http(s) URL); repeatable."),
     build_dir: Optional[List[str]] = typer.Option(None, "--build-dir", "-b", metavar="DIR",
                                                   help="Directory holding PDBs/images directly; repeatable."),
+    offline: bool = typer.Option(False, "--offline", help="Do not download from http(s) stores."),
     json_out: bool = typer.Option(False, "--json", help="A JSON list, one object per dump."),
+    manifest_path: Optional[str] = manifest_path_option(),
 ) -> None:
     """Triage minidumps: exception, faulting module and function, whether every module's PDB
     and image are in the stores (with the exact keys), and buckets of identical crashes."""
     from symtool.dumps import Buckets, collect_dumps, row_missing, triage
     from symtool.errors import UsageError
 
-    from symtool.settings import resolve_stores
+    from symtool.dumps.locate import check_stores, default_build_dirs, make_fetch
+    from symtool.settings import default_cache_dir, resolve_stores
 
-    stores = resolve_stores(store, use_nt_symbol_path=True).stores
+    resolved = resolve_stores(store, use_nt_symbol_path=True)
+    stores = resolved.stores
+    check_stores(stores)
+    cache = resolved.sympath_cache or (resolved.settings.cache if resolved.settings else None) or default_cache_dir()
+    fetch, fetcher = make_fetch(stores, cache, offline)
+    workspace_dirs = default_build_dirs(Path(manifest_path) if manifest_path else None)
+    build_dirs = list(build_dir or []) + [d for d in workspace_dirs if d not in (build_dir or [])]
     dump_paths = list(collect_dumps(paths))
     if not dump_paths:
         raise UsageError(f"no minidumps (*.dmp, *.mdmp) in {', '.join(paths)}")
@@ -115,7 +142,7 @@ def dumps(
     try:
         if json_out:
             out.write("[")
-        for row in triage(dump_paths, stores, list(build_dir or [])):
+        for row in triage(dump_paths, stores, build_dirs, fetch=fetch):
             buckets.add(row)
             missing = missing or row_missing(row)
             data = row.to_json()
@@ -132,10 +159,15 @@ def dumps(
     finally:
         if progress is not None:
             progress.stop()
+        if fetcher is not None:
+            fetcher.close()
     if not json_out:
         _summary(buckets, stores)
     out.flush()
     raise typer.Exit(1 if missing else 0)
+
+
+STACK_LINES = 12  # frames of each bucket's first stack shown in the text report
 
 
 def _summary(buckets, stores: list[str]) -> None:
@@ -145,12 +177,18 @@ def _summary(buckets, stores: list[str]) -> None:
     for b in ordered:
         w(f"  {b.count:6d}  {b.key}\n")
         w(f"          first {b.first or '?'}  last {b.last or '?'}  e.g. {b.example}\n")
+        for f in b.stack[:STACK_LINES]:
+            where = f" [{f.file} @ {f.line}]" if f.file and f.line else ""
+            inline = "(inline) " if f.inline else ""
+            w(f"          {f.index:02x} {inline}{f.call_site}{where}\n")
+        if len(b.stack) > STACK_LINES:
+            w(f"          ... {len(b.stack) - STACK_LINES} more frames\n")
     if buckets.missing:
         w(f"\nMissing PDBs ({len(buckets.missing)} keys, looked for in: {', '.join(stores) or 'no stores'}):\n")
         for key, n in sorted(buckets.missing.items(), key=lambda kv: (-kv[1], kv[0])):
             w(f"  {key}  (needed by {n} dump{'s' if n != 1 else ''})\n")
-    w(f"\n{buckets.dumps} dumps, {buckets.unreadable} unreadable, {len(ordered)} buckets, "
-      f"{len(buckets.missing)} PDBs missing\n")
+    w(f"\n{count(buckets.dumps, 'dump')}, {buckets.unreadable} unreadable, {count(len(ordered), 'bucket')}, "
+      f"{count(len(buckets.missing), 'PDB')} missing\n")
 
 
 def register(app: typer.Typer) -> None:

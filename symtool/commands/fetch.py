@@ -66,28 +66,32 @@ class _RichProgress:
             self._progress = None
 
 
-def _sources_and_cache(servers: List[str], cache: Optional[Path], env) -> tuple[list[str], str, Path]:
+def _sources_and_cache(servers: List[str], cache: Optional[str], env) -> tuple[list[str], str, Path]:
     """Servers (UsageError when there are none), where they came from, and the cache directory."""
     from symtool.errors import UsageError
-    from symtool.settings import load_settings, resolve_stores
+    from symtool.settings import resolve_cache, resolve_stores
 
     resolved = resolve_stores(list(servers), option_name="--server", use_nt_symbol_path=True, environ=env)
     if not resolved.stores:
         raise UsageError("no symbol servers: use --server URL, set SYMTOOL_STORE, "
                          "[workspace.metadata.symtool] stores, or _NT_SYMBOL_PATH")
-    if cache is None:
-        settings = resolved.settings or load_settings(environ=env)
-        if settings.cache_source != "default":
-            cache = Path(settings.cache)
-        elif resolved.sympath_cache:
-            cache = Path(resolved.sympath_cache)
-        else:
-            cache = Path(settings.cache)
-    return resolved.stores, resolved.source, cache.expanduser()
+    cache_dir, _source = resolve_cache(os.fspath(cache) if cache is not None else None, resolved, environ=env)
+    return resolved.stores, resolved.source, Path(cache_dir)
+
+
+def _http_options(env, timeout: Optional[float]):
+    """``--timeout``: the wall-clock limit for each file at each server, retries included."""
+    from symtool.errors import UsageError
+    from symtool.store.http import HttpOptions
+
+    if timeout is not None and not timeout > 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, not {timeout:g}")
+    return HttpOptions.from_env(env, file_timeout=timeout, read_timeout=timeout,
+                                connect_timeout=min(timeout, 10.0) if timeout else None)
 
 
 def run_fetch(pdb: Optional[str], index: Optional[str], exe: Optional[Path], binary: bool, servers: List[str],
-              cache: Optional[Path], as_json: bool, timeout: Optional[float] = None,
+              cache: Optional[str], as_json: bool, timeout: Optional[float] = None,
               environ: Optional[dict] = None) -> int:
     from symtool.errors import FormatError, UsageError
     from symtool.ids import check_file_name, parse_index
@@ -117,10 +121,9 @@ def run_fetch(pdb: Optional[str], index: Optional[str], exe: Optional[Path], bin
 
     from symtool.commands.common import print_json
     from symtool.store.fetch import CACHED, ERROR, FETCHED, NOT_FOUND, fetch_keys
-    from symtool.store.http import HttpClient, HttpOptions, redact_url
+    from symtool.store.http import HttpClient, redact_url
 
-    options = HttpOptions.from_env(env, read_timeout=timeout,
-                                   connect_timeout=min(timeout, 10.0) if timeout else None)
+    options = _http_options(env, timeout)
     progress = _RichProgress() if (sys.stderr.isatty() and not as_json) else None
 
     def report(r) -> None:
@@ -215,7 +218,7 @@ def _module_line(plan) -> str:
     return f"{_shown(plan.module)}: " + "; ".join(parts)
 
 
-def run_fetch_dump(dump_path: Path, binary: bool, servers: List[str], cache: Optional[Path], as_json: bool,
+def run_fetch_dump(dump_path: Path, binary: bool, servers: List[str], cache: Optional[str], as_json: bool,
                    timeout: Optional[float] = None, environ: Optional[dict] = None) -> int:
     """``fetch --dump``: the PDB (and with ``binary`` the image) of every module of a minidump."""
     from symtool.commands.common import print_json
@@ -252,10 +255,9 @@ def run_fetch_dump(dump_path: Path, binary: bool, servers: List[str], cache: Opt
         return 0
 
     sources, origin, cache = _sources_and_cache(servers, cache, env)
-    from symtool.store.http import HttpClient, HttpOptions, redact_url
+    from symtool.store.http import HttpClient, redact_url
 
-    options = HttpOptions.from_env(env, read_timeout=timeout,
-                                   connect_timeout=min(timeout, 10.0) if timeout else None)
+    options = _http_options(env, timeout)
     progress = _DumpProgress(len(plans)) if (sys.stderr.isatty() and not as_json) else None
     said: set[str] = set()
 
@@ -330,9 +332,11 @@ def register(app) -> None:
         binary: bool = typer.Option(False, "--binary", help="With --exe or --dump: also fetch the image itself."),
         server: List[str] = typer.Option([], "--server", metavar="URL|DIR",
                                          help="Symbol server URL or store directory (repeatable, tried in order)."),
-        cache: Optional[Path] = typer.Option(None, "--cache", metavar="DIR", help="Downstream cache directory."),
+        # str, not Path: Path would fold "s3://x" into "s3:/x" before it can be refused.
+        cache: Optional[str] = typer.Option(None, "--cache", metavar="DIR", help="Downstream cache directory."),
         timeout: Optional[float] = typer.Option(None, "--timeout", metavar="SECONDS",
-                                                help="Give up on a server that sends nothing for this long (default 60)."),
+                                                help="Time limit for each file at each server: lookups, retries and transfer "
+                                                     "(default: none; a server silent for 60 s is given up)."),
         as_json: bool = typer.Option(False, "--json", help="Machine-readable result."),
     ) -> None:
         if dump is not None:

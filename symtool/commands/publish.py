@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from symtool.commands.common import error, note
+from symtool.commands.common import error, note, warning
 from symtool.commands.workspace_opts import manifest_path_option, package_option, profile_option, target_option
 
 EXAMPLES = """Examples:
@@ -28,7 +28,8 @@ first local store of [workspace.metadata.symtool] stores or SYMTOOL_STORE is
 used.  Exit code 1 when a file was refused (e.g. a binary/PDB pair that does
 not match); 2 when there is nothing to publish (no build output) or a file
 given is unreadable (missing, truncated, not a PE image or PDB): the readable
-ones are still published.
+ones are still published; 2 too when a server cannot be reached or fails
+(5xx, credentials refused, upload not confirmed).
 """
 
 
@@ -100,6 +101,8 @@ def publish_cmd(
     finally:
         if factory is not None and factory.prog is not None:
             factory.prog.stop()
+    for text in report.warnings:
+        warning(text)
     if as_json:
         print_json(report.to_json())
     else:
@@ -115,18 +118,17 @@ def publish_cmd(
         verb = "would add" if dry_run else "added"
         n_added = report.count("would-add") if dry_run else report.count("added") + report.count("uploaded")
         txn = f", transaction {report.transaction}" if report.transaction else ""
+        # The same counts as --json's summary: a server failure is an error, not a refusal.
         out.write(f"{verb} {n_added}, already present {report.count('present')}, "
-                  f"refused {report.count('refused') + report.count('error')}"
+                  f"refused {report.count('refused')}"
                   + (f", unreadable {report.count('unreadable')}" if report.count("unreadable") else "")
+                  + (f", errors {report.count('error')}" if report.count("error") else "")
                   + f"{txn}\n")
     if not report.files:
         if selection is not None:
             raise selection.no_output()
         raise UsageError("nothing to publish (no PE images or PDBs found)")
-    if report.count("unreadable"):
-        raise typer.Exit(2)
-    if report.count("refused") or report.count("error"):
-        raise typer.Exit(1)
+    raise typer.Exit(report.exit_code())
 
 
 def register(app: typer.Typer) -> None:

@@ -10,7 +10,47 @@ import typer
 
 from symtool.commands.common import error
 
-EXAMPLES = """Examples:
+# Each subcommand's help shows its own examples; `symtool store --help` shows one of each.
+EXAMPLES = {
+    "list": """Examples:
+
+  symtool store list --store ./symbols
+
+  symtool store list --all --json --store ./symbols
+""",
+    "show": """Examples:
+
+  symtool store show 42 --store ./symbols
+
+  symtool store show 0000000042 --json --store ./symbols
+""",
+    "delete": """Examples:
+
+  symtool store delete 42 --dry-run --store ./symbols
+
+  symtool store delete 42 43 --store ./symbols
+""",
+    "prune": """Examples:
+
+  symtool store prune --keep-last 30 --dry-run --store ./symbols
+
+  symtool store prune --older-than 90 --store ./symbols
+""",
+    "verify": """Examples:
+
+  symtool store verify --store ./symbols
+
+  symtool store verify --repair --json --store ./symbols
+""",
+    "init": """Examples:
+
+  symtool store init --store ./symbols
+
+  symtool store init --two-tier --store /srv/symbols
+""",
+}
+
+GROUP_EXAMPLES = """Examples:
 
   symtool store init --store ./symbols --two-tier
 
@@ -18,7 +58,7 @@ EXAMPLES = """Examples:
 
   symtool store show 0000000042 --store ./symbols
 
-  symtool store delete 42 --store ./symbols
+  symtool store delete 42 --dry-run --store ./symbols
 
   symtool store prune --keep-last 30 --store ./symbols
 
@@ -26,7 +66,7 @@ EXAMPLES = """Examples:
 """
 
 store_app = typer.Typer(help="Administer a symbol store (list, show, delete, prune, verify, init).",
-                        epilog=EXAMPLES, no_args_is_help=True, add_completion=False)
+                        epilog=GROUP_EXAMPLES, no_args_is_help=True, add_completion=False)
 
 STORE_OPT = typer.Option(None, "--store", "-s", help="Store directory or share (default: from settings).")
 
@@ -47,10 +87,20 @@ def list_cmd(store: Optional[str] = STORE_OPT,
     if as_json:
         print_json({"transactions": rows})
         return
+    if rows:
+        sys.stdout.write(_list_row("ID", "DATE", "TIME", "REF", "PRODUCT", "VERSION", "COMMENT"))
     for r in rows:
         gone = f"  (deleted by {r['deleted_by']})" if r.get("deleted_by") else ""
-        sys.stdout.write(f"{r['id']}  {r['date']} {r['time']}  {r['ref']:4}  {r['product']!s:20} "
-                         f"{r['version']!s:12} {r['comment']}{gone}\n")
+        sys.stdout.write(_list_row(r["id"], r["date"], r["time"], r["ref"], r["product"], r["version"],
+                                   f"{r['comment']}{gone}"))
+
+
+def _list_row(txn_id, date, when, ref, product, version, comment) -> str:
+    """One line of `store list`: the header and the rows share the column widths."""
+    from symtool.commands.common import terminal_safe
+
+    line = f"{txn_id!s:10}  {date!s:10} {when!s:8}  {ref!s:4}  {product!s:20} {version!s:12} {comment}"
+    return terminal_safe(line.rstrip()) + "\n"  # product, version and comment come from the store's files
 
 
 def show_cmd(txn_id: str = typer.Argument(..., help="Transaction id (e.g. 42 or 0000000042)."),
@@ -78,22 +128,25 @@ def _print_delete(report, as_json: bool) -> None:
     if as_json:
         print_json(report.to_json())
         return
+    would = "would " if report.dry_run else ""
     for tid, did in zip(report.deleted, report.del_ids or [""] * len(report.deleted)):
-        sys.stdout.write(f"deleted transaction {tid}" + (f" (record {did})" if did else "") + "\n")
+        sys.stdout.write(f"{'would delete' if would else 'deleted'} transaction {tid}"
+                         + (f" (record {did})" if did else "") + "\n")
     for p in report.removed:
-        sys.stdout.write(f"  removed {p}\n")
+        sys.stdout.write(f"  {would}remove {p}\n" if would else f"  removed {p}\n")
     for k in report.kept:
-        sys.stdout.write(f"  kept {k} (still referenced)\n")
+        sys.stdout.write(f"  {would}keep {k} (still referenced)\n" if would else f"  kept {k} (still referenced)\n")
     for p in report.problems:
         error(p)
 
 
 def delete_cmd(txn_ids: List[str] = typer.Argument(..., help="Transaction id(s) to delete."),
                store: Optional[str] = STORE_OPT,
+               dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be deleted and kept; change nothing."),
                as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     from symtool.store.manage import delete_transactions
 
-    _print_delete(delete_transactions(_store(store), txn_ids), as_json)
+    _print_delete(delete_transactions(_store(store), txn_ids, dry_run=dry_run), as_json)
 
 
 def prune_cmd(store: Optional[str] = STORE_OPT,
@@ -151,5 +204,5 @@ def register(app: typer.Typer) -> None:
         ("verify", verify_cmd, "Check the store; --repair fixes interrupted publishes."),
         ("init", init_cmd, "Create an empty store (--two-tier for index2.txt layout)."),
     ):
-        store_app.command(name=name, help=help_, epilog=EXAMPLES)(handle_errors(func))
+        store_app.command(name=name, help=help_, epilog=EXAMPLES[name])(handle_errors(func))
     app.add_typer(store_app, name="store", help="Administer a symbol store: list, show, delete, prune, verify, init.")

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from symtool.cargo.workspace import cargo_home, find_workspace, profile_dir_name
+from symtool.cargo.workspace import CargoWorkspace, cargo_home, find_workspace, profile_dir_name
 from symtool.debugger.paths import BuildDir, Inputs
 from symtool.settings import absolute_store, default_cache_dir, load_settings
 
@@ -48,6 +48,13 @@ class EnvCache:
         if (isinstance(loaded, dict) and loaded.get("version") == CACHE_VERSION
                 and isinstance(loaded.get("toolchains"), dict) and isinstance(loaded.get("pdbs"), dict)):
             self.data = loaded
+
+    def section(self, name: str) -> dict[str, Any]:
+        """A named dict of cached facts (created empty), e.g. ``target_lists`` for symtool check."""
+        table = self.data.get(name)
+        if not isinstance(table, dict):
+            table = self.data[name] = {}
+        return table
 
     def save(self) -> None:
         if self.path is None or not self.dirty:
@@ -115,7 +122,7 @@ def _which(program: str, environ: dict[str, str]) -> str | None:
     return None
 
 
-def _toolchain_key(root: str | None, environ: dict[str, str], rustc: str) -> str:
+def toolchain_key(root: str | None, environ: dict[str, str], rustc: str) -> str:
     """What decides which toolchain `rustc` is: env, rust-toolchain files, rustup's default."""
     files = []
     directory = Path(root) if root else Path.cwd()
@@ -134,7 +141,7 @@ def _toolchain_key(root: str | None, environ: dict[str, str], rustc: str) -> str
 def probe_toolchain(root: str | None, environ: dict[str, str], cache: EnvCache) -> dict[str, Any]:
     """{"sysroot", "commit", "rustc_mtime"} from the cache or from rustc itself."""
     rustc = environ.get("RUSTC") or "rustc"
-    key = _toolchain_key(root, environ, rustc)
+    key = toolchain_key(root, environ, rustc)
     entry = cache.data["toolchains"].get(key)
     if isinstance(entry, dict) and entry.get("sysroot"):
         exe = os.path.join(entry["sysroot"], "bin", "rustc.exe" if sys.platform == "win32" else "rustc")
@@ -220,6 +227,22 @@ def _has_outputs(directory: str) -> bool:
     return False
 
 
+def standard_build_dirs(facts: CargoWorkspace) -> list[BuildDir]:
+    """Where cargo will write each profile of the workspace for each target it builds (build.target,
+    else the host), with ``deps``, whether built yet or not: a shell that evaluated ``symtool env``
+    before the first build must find the PDBs after it."""
+    out: list[BuildDir] = []
+    seen: set[str] = set()
+    for triple in facts.triples or [None]:
+        for profile in ("release", *facts.profiles()):
+            directory = facts.profile_dir(profile, triple)
+            if directory is None or str(directory) in seen:
+                continue  # dev and test share debug/, release and bench release/
+            seen.add(str(directory))
+            out.append(BuildDir(str(directory), profile_dir_name(profile), triple, True))
+    return out
+
+
 def find_build_dirs(target_dir: str, triples: list[str], profiles: list[str]) -> list[BuildDir]:
     """Existing profile output dirs: configured triples, other triple dirs found, then the host dir."""
     found_triples: list[str] = []
@@ -267,7 +290,11 @@ def gather(start: Path | None = None, environ: dict[str, str] | None = None, *,
         inputs.members = [str(m) for m in facts.members if m != root]
         inputs.target_dir, inputs.target_dir_source = str(facts.target_dir), facts.target_dir_source
         dir_names = list(dict.fromkeys(profile_dir_name(p) for p in ("release", *facts.profiles())))
-        inputs.build_dirs = find_build_dirs(inputs.target_dir, facts.triples, dir_names)
+        standard = standard_build_dirs(facts)
+        listed = {b.path for b in standard}
+        # then what earlier builds left elsewhere: other triples, host builds beside --target ones
+        inputs.build_dirs = standard + [b for b in find_build_dirs(inputs.target_dir, facts.triples, dir_names)
+                                        if b.path not in listed]
     reg = os.path.join(home, "registry", "src")
     try:
         with os.scandir(reg) as it:

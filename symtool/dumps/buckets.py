@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from symtool.dumps.triage import TriageRow
@@ -19,12 +20,15 @@ class Bucket:
     faulting_module: str | None = None
     faulting_offset: str | None = None
     function: str | None = None
+    signature: list[str] = field(default_factory=list)
+    stack: list = field(default_factory=list)  # the symbolized stack of the first dump in the bucket
 
     def to_json(self) -> dict:
         return {"bucket": self.key, "count": self.count, "first": self.first, "last": self.last,
                 "example": self.example, "exception_code": self.exception_code,
                 "exception_name": self.exception_name, "faulting_module": self.faulting_module,
-                "faulting_offset": self.faulting_offset, "function": self.function}
+                "faulting_offset": self.faulting_offset, "function": self.function, "signature": self.signature,
+                "stack": [dataclasses.asdict(f) if dataclasses.is_dataclass(f) else f for f in self.stack]}
 
 
 @dataclass
@@ -42,14 +46,15 @@ class Buckets:
             self.unreadable += 1
             return
         for m in row.modules:
-            if m.pdb_found is False and m.pdb_store_path:
+            if m.pdb_found is False and m.pdb_store_path and not m.os_module:
                 self.missing[m.pdb_store_path] = self.missing.get(m.pdb_store_path, 0) + 1
         key = row.bucket or "unknown"
         b = self.buckets.get(key)
         if b is None:
             b = self.buckets[key] = Bucket(key, example=row.path, exception_code=row.exception_code,
                                            exception_name=row.exception_name, faulting_module=row.faulting_module,
-                                           faulting_offset=row.faulting_offset, function=row.function)
+                                           faulting_offset=row.faulting_offset, function=row.function,
+                                           signature=list(row.signature), stack=list(row.stack))
         b.count += 1
         t = row.time
         if t:

@@ -122,6 +122,55 @@ class SymbolLocator:
         return Hit(True, hit.url, hit.form)
 
 
+def default_build_dirs(start: Path | None = None) -> list[str]:
+    """The workspace's build output directories that exist (every profile, every target
+    triple, and their ``deps``), as ``symtool env`` lists them; [] outside a workspace."""
+    from symtool.cargo.workspace import find_workspace
+
+    try:
+        ws = find_workspace(start)
+    except (SymtoolError, OSError):
+        return []
+    out: list[str] = []
+    for profile in ws.profiles():
+        for d in ws.profile_dirs(profile):
+            for candidate in (d, d / "deps"):
+                if candidate.is_dir() and str(candidate) not in out:
+                    out.append(str(candidate))
+    return out
+
+
+def check_stores(stores: list[str]) -> None:
+    """A local store that does not exist is a usage error (exit 2), not "nothing found"."""
+    from symtool.errors import UsageError
+    from symtool.store.layout import is_url
+
+    for s in stores:
+        if not is_url(s) and not Path(s).is_dir():
+            raise UsageError("store does not exist (or is not a directory)", s)
+
+
+def make_fetch(stores: list[str], cache: str | None, offline: bool):
+    """``fetch(name, index) -> Path | None`` for files found only on HTTP stores: downloaded into
+    ``cache`` and verified by identity (symtool.store.fetch.Fetcher); None when offline or no HTTP store."""
+    from symtool.store.layout import is_url
+
+    http = [s for s in stores if is_url(s)]
+    if offline or not http or not cache:
+        return None, None
+    from symtool.store.fetch import CACHED, FETCHED, Fetcher
+
+    fetcher = Fetcher(http, Path(cache))
+
+    def fetch(name: str, index: str) -> Path | None:
+        result = fetcher.fetch(name, index)
+        if result.status in (CACHED, FETCHED) and result.path:
+            return Path(result.path)
+        return None
+
+    return fetch, fetcher
+
+
 def _file_index(path: Path, kind: str) -> str | None:
     """Store INDEX of a local PDB or image (None if unreadable or of another kind)."""
     try:
@@ -136,4 +185,4 @@ def _file_index(path: Path, kind: str) -> str | None:
         return None
 
 
-__all__ = ["Hit", "SymbolLocator"]
+__all__ = ["Hit", "SymbolLocator", "default_build_dirs", "check_stores", "make_fetch"]

@@ -9,6 +9,7 @@ in declaration order, so adding a field is the only way to change them.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -16,9 +17,11 @@ from typing import Iterable, Iterator
 from symtool.dumps.exceptions import describe_exception
 from symtool.dumps.files import dump_time
 from symtool.dumps.locate import SymbolLocator
+from symtool.dumps.stack import FrameRow as StackFrameRow
+from symtool.dumps.stack import StackResolver, crash_stack
 from symtool.dumps.symbolize import SymbolizerCache, symbolize_fault
 from symtool.errors import FormatError, SymtoolError
-from symtool.formats.minidump import Minidump, Module, read_minidump
+from symtool.formats.minidump import Minidump, MinidumpFile, Module, open_minidump
 from symtool.ids import check_file_name
 from symtool.store.layout import key_path
 
@@ -52,6 +55,23 @@ class ModuleRow:
     image_found: bool | None = None
     image_path: str | None = None
     error: str | None = None
+    os_module: bool = False  # an operating-system module (its PDB comes from Microsoft's server)
+    codeview_source: str | None = None  # "dump" (module list) or "image" (debug directory of the found image)
+
+
+# Operating-system modules: their PDBs are on Microsoft's symbol server, not in the team's store.
+OS_NAMES = frozenset({"ntdll.dll", "kernel32.dll", "kernelbase.dll", "user32.dll", "gdi32.dll", "win32u.dll",
+                      "advapi32.dll", "ucrtbase.dll", "msvcrt.dll", "ws2_32.dll", "rpcrt4.dll", "sechost.dll",
+                      "combase.dll", "ole32.dll", "shell32.dll", "bcrypt.dll", "bcryptprimitives.dll",
+                      "dbghelp.dll", "dbgcore.dll", "vcruntime140.dll", "vcruntime140_1.dll", "msvcp140.dll"})
+
+
+def is_os_module(path: str) -> bool:
+    """A module loaded from the Windows directory (or a well-known system DLL): not the team's own."""
+    low = path.lower().replace("/", "\\")
+    if re.match(r"^(?:[a-z]:|\\systemroot)\\windows\\", low) or low.startswith("\\systemroot\\"):
+        return True
+    return low.rsplit("\\", 1)[-1] in OS_NAMES
 
 
 @dataclass
@@ -84,6 +104,9 @@ class TriageRow:
     comments: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     modules: list[ModuleRow] = field(default_factory=list)
+    stack: list[StackFrameRow] = field(default_factory=list)  # crashing thread, innermost first, inline frames too
+    stack_note: str | None = None  # why the stack is missing or shorter than it should be
+    signature: list[str] = field(default_factory=list)  # the meaningful frames the bucket is made of
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -92,7 +115,8 @@ class TriageRow:
 ROW_KEYS = tuple(f.name for f in dataclasses.fields(TriageRow))
 
 
-def _module_row(module: Module, locator: SymbolLocator, platform: str) -> ModuleRow:
+def _module_row(module: Module, locator: SymbolLocator, platform: str,
+                resolver: StackResolver | None = None) -> ModuleRow:
     entry = ModuleRow(
         name=module.file_name,
         path=module.name,
@@ -104,12 +128,22 @@ def _module_row(module: Module, locator: SymbolLocator, platform: str) -> Module
         codeview=module.codeview_kind,
         pdb_name=module.pdb_name,
         error=module.error,
+        os_module=is_os_module(module.name),
+        codeview_source="dump" if module.debug_id is not None else None,
     )
     if module.codeview_kind == "ELF" or platform not in ("windows", "unknown"):
         return entry  # ELF/Mach-O modules: no PDB, no PE store key
     pdb_name = module.pdb_name
-    if pdb_name and module.debug_id is not None:
-        index = module.debug_id.index()
+    debug_id = module.debug_id
+    if debug_id is None and resolver is not None and module.error is None:
+        # No CodeView record in the dump (Wine, older writers): read it from the image, as WinDBG does.
+        syms = resolver.module(module)
+        if syms.codeview_source == "image":
+            pdb_name, debug_id = syms.pdb_name, syms.debug_id
+            entry.pdb_name, entry.debug_id = pdb_name, debug_id.index()
+            entry.codeview, entry.codeview_source = "RSDS", "image"
+    if pdb_name and debug_id is not None:
+        index = debug_id.index()
         try:
             check_file_name(pdb_name)
             entry.pdb_store_path = key_path(pdb_name, index)
@@ -122,7 +156,8 @@ def _module_row(module: Module, locator: SymbolLocator, platform: str) -> Module
             entry.pdb_found = False
             entry.error = err.message
     elif module.error is None:
-        entry.error = "no CodeView record (the module names no PDB)"
+        entry.error = ("no CodeView record in the dump, and the image was not found to read it from"
+                       if module.code_id else "no CodeView record (the module names no PDB)")
         entry.pdb_found = False
     code_id = module.code_id
     if entry.name and code_id:
@@ -137,11 +172,13 @@ def _module_row(module: Module, locator: SymbolLocator, platform: str) -> Module
     return entry
 
 
-def triage_one(path: Path, locator: SymbolLocator, symbolizers: SymbolizerCache) -> TriageRow:
+def triage_one(path: Path, locator: SymbolLocator, symbolizers: SymbolizerCache,
+               resolver: StackResolver | None = None, stacks: bool = True) -> TriageRow:
     """The row for one dump; a dump that cannot be read gives a row with ``error``."""
     row = TriageRow(str(path))
+    resolver = resolver or StackResolver(locator, symbolizers)
     try:
-        dump = read_minidump(path)
+        md = open_minidump(path)
     except FormatError as err:
         row.error = err.message
         row.time, row.time_source = dump_time(path, None)
@@ -149,12 +186,43 @@ def triage_one(path: Path, locator: SymbolLocator, symbolizers: SymbolizerCache)
     except OSError as err:
         row.error = err.strerror or str(err)
         return row
-    _fill_row(row, dump, path, locator, symbolizers)
+    with md:
+        _fill_row(row, md.dump, path, locator, symbolizers, resolver)
+        if stacks and row.exception_code is not None and row.platform in ("windows", "unknown"):
+            _fill_stack(row, md, resolver)
     return row
 
 
+def _fill_stack(row: TriageRow, md: MinidumpFile, resolver: StackResolver) -> None:
+    from symtool.dumps.signature import signature
+
+    try:
+        st = crash_stack(md, resolver)
+    except (FormatError, OSError, ValueError) as err:  # defensive: a broken dump gives a note, never a traceback
+        row.stack_note = f"stack not walked: {getattr(err, 'message', None) or err}"
+        return
+    if st is None:
+        return
+    row.stack = st.frames
+    if st.error:
+        row.stack_note = st.error
+    elif st.truncated:
+        row.stack_note = f"stack truncated: {st.stop}"
+    os_modules = {m.name.lower() for m in row.modules if m.os_module}
+    row.signature = signature(st.frames, os_modules)
+    top = next((f for f in st.frames if f.function), None)
+    if row.function is None and top is not None and st.frames and st.frames[0].module == top.module \
+            and st.frames[0].address == top.address:
+        # The exception address symbolized through the stack (PDB named by the image's CodeView).
+        physical = [f for f in st.frames if f.address == top.address]
+        row.function, row.file, row.line = top.function, top.file, top.line
+        row.frames = [FrameRow(f.function, f.file, f.line) for f in physical]
+    if row.signature:
+        row.bucket = f"{row.exception_code} " + " | ".join(row.signature)
+
+
 def _fill_row(row: TriageRow, dump: Minidump, path: Path, locator: SymbolLocator,
-              symbolizers: SymbolizerCache) -> None:
+              symbolizers: SymbolizerCache, resolver: StackResolver | None = None) -> None:
     platform = dump.platform
     row.time, row.time_source = dump_time(path, dump.timestamp)
     row.platform = platform
@@ -167,7 +235,7 @@ def _fill_row(row: TriageRow, dump: Minidump, path: Path, locator: SymbolLocator
             "modules are identified by build id; PDB store lookups do not apply")
     row.comments = dump.comments
     row.process_id = dump.process_id
-    row.modules = [_module_row(m, locator, platform) for m in dump.modules]
+    row.modules = [_module_row(m, locator, platform, resolver) for m in dump.modules]
     exc = dump.exception
     if exc is None:
         row.notes.append("no exception stream (a dump taken without a crash)")
@@ -190,7 +258,8 @@ def _fill_row(row: TriageRow, dump: Minidump, path: Path, locator: SymbolLocator
     row.faulting_offset = f"{rva:#x}"
     mrow = next((m for m in row.modules if m.base == f"{module.base:#x}"), None)
     pdb_hit = None
-    if mrow is not None and mrow.pdb_found and module.pdb_name and module.debug_id is not None:
+    if mrow is not None and mrow.pdb_found and mrow.codeview_source == "dump" and module.pdb_name \
+            and module.debug_id is not None:
         pdb_hit = locator.lookup(module.pdb_name, module.debug_id.index(), "pdb")
     if pdb_hit is not None and pdb_hit.local_file is not None:
         res, note = symbolize_fault(symbolizers, pdb_hit.local_file, module, rva)
@@ -210,13 +279,14 @@ def _fill_row(row: TriageRow, dump: Minidump, path: Path, locator: SymbolLocator
 
 
 def triage(paths: Iterable[Path], stores: list[str], build_dirs: list[str] | None = None,
-           http_client=None) -> Iterator[TriageRow]:
-    """Rows for the dumps in ``paths``, one at a time."""
+           http_client=None, fetch=None, stacks: bool = True) -> Iterator[TriageRow]:
+    """Rows for the dumps in ``paths``, one at a time (images and PDBs parsed once per run)."""
     locator = SymbolLocator(stores, build_dirs, http_client)
     symbolizers = SymbolizerCache()
+    resolver = StackResolver(locator, symbolizers, fetch=fetch)
     try:
         for path in paths:
-            yield triage_one(Path(path), locator, symbolizers)
+            yield triage_one(Path(path), locator, symbolizers, resolver, stacks)
     finally:
         symbolizers.close()
         locator.close()
@@ -228,7 +298,8 @@ def row_missing(row: TriageRow) -> bool:
         return True
     if row.platform not in ("windows", "unknown", None):
         return False
-    return any(m.pdb_found is not True for m in row.modules if m.codeview != "ELF")
+    # OS modules' PDBs come from Microsoft's server: their absence from the team's store is not a finding.
+    return any(m.pdb_found is not True for m in row.modules if m.codeview != "ELF" and not m.os_module)
 
 
-__all__ = ["TriageRow", "ModuleRow", "FrameRow", "ROW_KEYS", "triage", "triage_one", "row_missing"]
+__all__ = ["TriageRow", "ModuleRow", "FrameRow", "ROW_KEYS", "triage", "triage_one", "row_missing", "is_os_module"]

@@ -2,7 +2,10 @@
 
 Reads the header, the stream directory, SystemInfo, the exception stream,
 the module list (with each module's CodeView record), ProcDump's comment
-streams and the misc-info stream.  Memory and thread contexts are not read.
+streams, the misc-info stream, the thread list, ThreadNamesStream, and the
+memory list and Memory64 list (where each range's bytes are, not the bytes).
+Thread contexts and stack bytes are read on demand through
+:class:`MinidumpFile` (``open_minidump``), so triage reads only what it uses.
 
 Every RVA and size is checked against the file size (``BoundedReader``) and
 every count is checked against the size of the stream that holds it before
@@ -60,6 +63,21 @@ EXCEPTION_MAXIMUM_PARAMETERS = 15
 # VersionInfo (VS_FIXEDFILEINFO, 52 bytes), CvRecord (DataSize, Rva), MiscRecord (DataSize, Rva),
 # Reserved0, Reserved1.
 MINIDUMP_MODULE = struct.Struct("<QIIII52sIIIIQQ")
+# MINIDUMP_EXCEPTION_STREAM.ThreadContext (MINIDUMP_LOCATION_DESCRIPTOR: DataSize, Rva), after
+# the 15 ExceptionInformation slots.
+MINIDUMP_LOCATION = struct.Struct("<II")
+EXCEPTION_CONTEXT_OFFSET = MINIDUMP_EXCEPTION_STREAM.size + EXCEPTION_MAXIMUM_PARAMETERS * EXCEPTION_PARAMETER.size
+# MINIDUMP_THREAD: ThreadId, SuspendCount, PriorityClass, Priority, Teb, Stack (MINIDUMP_MEMORY_DESCRIPTOR:
+# StartOfMemoryRange, Memory.DataSize, Memory.Rva), ThreadContext (DataSize, Rva).
+MINIDUMP_THREAD = struct.Struct("<IIIIQQIIII")
+# MINIDUMP_MEMORY_DESCRIPTOR: StartOfMemoryRange, Memory (DataSize, Rva).
+MINIDUMP_MEMORY_DESCRIPTOR = struct.Struct("<QII")
+# MINIDUMP_MEMORY64_LIST head: NumberOfMemoryRanges, BaseRva; then MINIDUMP_MEMORY_DESCRIPTOR64
+# (StartOfMemoryRange, DataSize): the ranges' bytes follow each other from BaseRva.
+MINIDUMP_MEMORY64_LIST = struct.Struct("<QQ")
+MINIDUMP_MEMORY_DESCRIPTOR64 = struct.Struct("<QQ")
+# MINIDUMP_THREAD_NAME (pack(4)): ThreadId, RvaOfThreadName (RVA64 of a MINIDUMP_STRING).
+MINIDUMP_THREAD_NAME = struct.Struct("<IQ")
 # MINIDUMP_MISC_INFO: SizeOfInfo, Flags1, ProcessId, ProcessCreateTime, ProcessUserTime, ProcessKernelTime.
 MINIDUMP_MISC_INFO = struct.Struct("<IIIIII")
 MISC1_PROCESS_ID = 0x1
@@ -73,7 +91,9 @@ STREAM_EXCEPTION = 6
 STREAM_SYSTEM_INFO = 7
 STREAM_COMMENT_A = 10
 STREAM_COMMENT_W = 11
+STREAM_MEMORY64_LIST = 9
 STREAM_MISC_INFO = 15
+STREAM_THREAD_NAMES = 24
 STREAM_NAMES = {
     0: "Unused", 3: "ThreadList", 4: "ModuleList", 5: "MemoryList", 6: "Exception",
     7: "SystemInfo", 8: "ThreadExList", 9: "Memory64List", 10: "CommentStreamA",
@@ -92,6 +112,9 @@ MAX_STREAMS = 4096
 MAX_MODULES = 65536
 MAX_STRING = 64 * 1024  # bytes of one MINIDUMP_STRING (module names, CSD version)
 MAX_COMMENT = 1 << 20
+MAX_THREADS = 1 << 20  # also bounded by the stream size (48 bytes a thread)
+MAX_MEMORY_RANGES = 1 << 22
+MAX_CONTEXT = 64 * 1024  # an x64 CONTEXT is 1,232 bytes; with XSAVE state a few KB
 
 ARCHITECTURES = {
     0: "x86", 1: "mips", 2: "alpha", 3: "ppc", 4: "shx", 5: "arm", 6: "ia64", 7: "alpha64",
@@ -147,10 +170,42 @@ class ExceptionInfo:
     record: int
     address: int
     parameters: list[int]
+    context: Location | None = None  # the CPU context at the exception (for the faulting thread)
 
     @property
     def code_hex(self) -> str:
         return f"{self.code:08X}"
+
+
+@dataclass
+class Location:
+    """A MINIDUMP_LOCATION_DESCRIPTOR: ``size`` bytes at file offset ``rva`` (checked against the file)."""
+
+    size: int
+    rva: int
+
+
+@dataclass
+class MemoryRange:
+    """Process memory saved in the dump: ``size`` bytes from ``start``, stored at file offset ``rva``."""
+
+    start: int
+    size: int
+    rva: int
+
+    @property
+    def end(self) -> int:
+        return self.start + self.size
+
+
+@dataclass
+class Thread:
+    thread_id: int
+    suspend_count: int
+    teb: int
+    stack: MemoryRange | None  # None: the descriptor points outside the file or is empty
+    context: Location | None
+    name: str | None = None
 
 
 @dataclass
@@ -201,6 +256,9 @@ class Minidump:
     comments: list[str] = field(default_factory=list)
     process_id: int | None = None
     process_create_time: int | None = None
+    threads: list[Thread] = field(default_factory=list)
+    memory: list[MemoryRange] = field(default_factory=list)  # sorted by start
+    problems: list[str] = field(default_factory=list)  # streams that could not be read (the rest is usable)
     bytes_read: int = 0
 
     @property
@@ -211,6 +269,12 @@ class Minidump:
         for module in self.modules:
             if module.contains(address):
                 return module
+        return None
+
+    def thread(self, thread_id: int) -> Thread | None:
+        for t in self.threads:
+            if t.thread_id == thread_id:
+                return t
         return None
 
     def stream_names(self) -> list[str]:
@@ -310,7 +374,74 @@ class _Parser:
         n = min(n_params, EXCEPTION_MAXIMUM_PARAMETERS, (size - head) // EXCEPTION_PARAMETER.size)
         raw = r.read(rva + head, n * EXCEPTION_PARAMETER.size, "exception parameters")
         params = [p for (p,) in EXCEPTION_PARAMETER.iter_unpack(raw)]
-        return ExceptionInfo(thread_id, code, flags, record, address, params)
+        context = None
+        if size >= EXCEPTION_CONTEXT_OFFSET + MINIDUMP_LOCATION.size:
+            csize, crva = r.unpack(MINIDUMP_LOCATION, rva + EXCEPTION_CONTEXT_OFFSET, "exception context location")
+            context = self.location(csize, crva)
+        return ExceptionInfo(thread_id, code, flags, record, address, params, context)
+
+    def location(self, size: int, rva: int) -> Location | None:
+        """A context location, or None when it is empty, implausible or outside the file."""
+        if size == 0 or size > MAX_CONTEXT or rva + size > self.r.size:
+            return None
+        return Location(size, rva)
+
+    def threads(self, size: int, rva: int) -> list[Thread]:
+        r = self.r
+        count, start = _list_count(r, size, rva, MINIDUMP_THREAD.size, "thread list", MAX_THREADS)
+        raw = r.read(start, count * MINIDUMP_THREAD.size, "thread list")
+        threads = []
+        for (tid, suspend, _pclass, _prio, teb, stack_start, stack_size, stack_rva, ctx_size,
+             ctx_rva) in MINIDUMP_THREAD.iter_unpack(raw):
+            stack = None
+            if stack_size and stack_rva + stack_size <= r.size:
+                stack = MemoryRange(stack_start, stack_size, stack_rva)
+            threads.append(Thread(tid, suspend, teb, stack, self.location(ctx_size, ctx_rva)))
+        return threads
+
+    def thread_names(self, size: int, rva: int) -> dict[int, str]:
+        r = self.r
+        count, start = _list_count(r, size, rva, MINIDUMP_THREAD_NAME.size, "thread names", MAX_THREADS)
+        raw = r.read(start, count * MINIDUMP_THREAD_NAME.size, "thread names")
+        names = {}
+        for tid, name_rva in MINIDUMP_THREAD_NAME.iter_unpack(raw):
+            try:
+                name = _minidump_string(r, name_rva, "thread name")
+            except FormatError:
+                continue  # one broken name: the others still count
+            if name:
+                names[tid] = name
+        return names
+
+    def memory_list(self, size: int, rva: int) -> list[MemoryRange]:
+        r = self.r
+        count, start = _list_count(r, size, rva, MINIDUMP_MEMORY_DESCRIPTOR.size, "memory list", MAX_MEMORY_RANGES)
+        raw = r.read(start, count * MINIDUMP_MEMORY_DESCRIPTOR.size, "memory list")
+        out = []
+        for base, msize, mrva in MINIDUMP_MEMORY_DESCRIPTOR.iter_unpack(raw):
+            if msize and mrva + msize <= r.size:  # a range whose bytes are not in the file is left out
+                out.append(MemoryRange(base, msize, mrva))
+        return out
+
+    def memory64_list(self, size: int, rva: int) -> list[MemoryRange]:
+        r = self.r
+        head = MINIDUMP_MEMORY64_LIST.size
+        if size < head:
+            raise FormatError(f"Memory64 list stream is too small ({size} bytes)", r.path)
+        count, base_rva = r.unpack(MINIDUMP_MEMORY64_LIST, rva, "Memory64 list")
+        entry = MINIDUMP_MEMORY_DESCRIPTOR64.size
+        if count > MAX_MEMORY_RANGES or head + count * entry > size:
+            raise FormatError(f"Memory64 list: count {count} does not fit the {size}-byte stream", r.path)
+        raw = r.read(rva + head, count * entry, "Memory64 list")
+        out = []
+        at = base_rva
+        for base, msize in MINIDUMP_MEMORY_DESCRIPTOR64.iter_unpack(raw):
+            if at + msize > r.size:
+                break  # the rest of the ranges' bytes are not in the file (a truncated full dump)
+            if msize:
+                out.append(MemoryRange(base, msize, at))
+            at += msize
+        return out
 
     def modules(self, size: int, rva: int) -> list[Module]:
         r = self.r
@@ -368,6 +499,24 @@ def read_minidump_file(f: BinaryIO, path: str = "<stream>", size: int | None = N
                     dump.comments.append(text)
             elif stype == STREAM_MISC_INFO:
                 p.misc_info(dump, ssize, rva)
+        # Threads, names and memory are needed for stacks only: a broken one is a problem noted
+        # on the dump, not an unreadable dump (triage still has the exception and modules).
+        names: dict[int, str] = {}
+        for stype, ssize, rva in dump.streams:
+            try:
+                if stype == STREAM_THREAD_LIST and not dump.threads:
+                    dump.threads = p.threads(ssize, rva)
+                elif stype == STREAM_THREAD_NAMES and not names:
+                    names = p.thread_names(ssize, rva)
+                elif stype == STREAM_MEMORY_LIST:
+                    dump.memory += p.memory_list(ssize, rva)
+                elif stype == STREAM_MEMORY64_LIST:
+                    dump.memory += p.memory64_list(ssize, rva)
+            except FormatError as err:
+                dump.problems.append(f"{STREAM_NAMES.get(stype, hex(stype))}: {err.message}")
+        for t in dump.threads:
+            t.name = names.get(t.thread_id)
+        dump.memory.sort(key=lambda m: m.start)
     except FormatError as err:
         if err.path is None:
             err.path = path
@@ -385,4 +534,53 @@ def read_minidump(path: str | os.PathLike[str]) -> Minidump:
         return read_minidump_file(f, p)
 
 
-__all__ = ["Minidump", "Module", "SystemInfo", "ExceptionInfo", "read_minidump", "read_minidump_file"]
+class MinidumpFile:
+    """An open minidump: the parsed streams plus on-demand reads of contexts and memory.
+
+    Every read is bounded by the file size and by the limits passed in; the
+    caller closes it (it is a context manager).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = os.fspath(path)
+        self._f = open(self.path, "rb")
+        try:
+            self.dump = read_minidump_file(self._f, self.path)
+            self._r = BoundedReader(self._f, self.path)
+        except BaseException:
+            self._f.close()
+            raise
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> "MinidumpFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def read_location(self, loc: Location, what: str = "context") -> bytes:
+        return self._r.read(loc.rva, min(loc.size, MAX_CONTEXT), what)
+
+    def read_range(self, mem: MemoryRange, limit: int) -> bytes:
+        """The first ``limit`` bytes (at most) of a saved memory range."""
+        return self._r.read(mem.rva, min(mem.size, limit), "memory range")
+
+    def range_at(self, address: int) -> MemoryRange | None:
+        import bisect
+
+        ranges = self.dump.memory
+        i = bisect.bisect_right([m.start for m in ranges], address) - 1
+        if i >= 0 and ranges[i].start <= address < ranges[i].end:
+            return ranges[i]
+        return None
+
+
+def open_minidump(path: str | os.PathLike[str]) -> MinidumpFile:
+    """Open a minidump for stack walking: raises FormatError (malformed) or OSError."""
+    return MinidumpFile(path)
+
+
+__all__ = ["Minidump", "MinidumpFile", "Module", "SystemInfo", "ExceptionInfo", "Thread", "MemoryRange", "Location",
+           "open_minidump", "read_minidump", "read_minidump_file"]

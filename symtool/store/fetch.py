@@ -339,6 +339,8 @@ def fetch_keys(keys: list[tuple[str, str]], sources: list[str], cache: Path, *,
     """Fetch several keys; one result per key, in order."""
     results = []
     with Fetcher(sources, cache, client=client, progress=progress, max_size=max_size) as fetcher:
+        if len(keys) > 1:
+            fetcher.remember_server_failures()
         for name, index in keys:
             r = fetcher.fetch(name, index)
             results.append(r)

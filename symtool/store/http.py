@@ -8,12 +8,23 @@ path is followed, ``MSG:<text>`` is reported), then the same for the
 lower-cased key (servers on case-sensitive file systems).  404/410 means
 absent.  Redirects are followed.
 
-Robustness: one ``requests`` session with retries and exponential backoff on
-connection errors, read timeouts and 5xx; connect/read timeouts; TLS
+Robustness: one ``requests`` session; retries with exponential backoff on
+failed connections and 5xx answers (not on stalls: a server silent for the
+whole read timeout is not asked again); connect/read timeouts; TLS
 verification on; bodies are size-limited (Content-Length checked before
 reading, a hard cap while reading), and truncated bodies or bodies longer than
 announced are errors.  Every problem becomes a :class:`NetworkError` with one
 line naming the URL -- with any ``user:password@`` removed.
+
+Wall-clock limit (``HttpOptions.file_timeout``, ``fetch --timeout``): one file
+at one server -- its lookups, retries, redirects and transfer -- gets that
+long, however the server misbehaves.  Socket timeouts only bound the wait for
+*one* read: a server that drips a byte every half second, or sends header
+lines slowly, never trips them.  So the retry loop is ours (backoff capped by
+the time left), every connect/read timeout is capped by the time left, the
+body loop checks the clock between chunks, and a watchdog timer shuts down
+the client's sockets when time is up, which ends a read blocked in the middle
+of a header or a chunk.
 
 Credentials come from the environment only: ``SYMTOOL_HTTP_TOKEN`` (bearer)
 or ``SYMTOOL_HTTP_USER``/``SYMTOOL_HTTP_PASSWORD`` (basic).  They are never
@@ -25,8 +36,13 @@ startup and must stay fast.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import socket
+import threading
+import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable
@@ -50,6 +66,8 @@ HTTP_STORE_NOTE = ("HTTP store: no 000Admin transaction history is kept over HTT
                    "(the server keeps its own; `symtool store` commands need a file-system store)")
 
 ABSENT = (404, 410)
+RETRY_STATUSES = (500, 502, 503, 504)
+MAX_RETRY_AFTER = 120.0  # seconds: a Retry-After longer than this is not waited for
 
 
 def redact_url(url: str) -> str:
@@ -82,6 +100,7 @@ class HttpOptions:
     backoff: float = DEFAULT_BACKOFF
     max_size: int = DEFAULT_MAX_SIZE
     verify_tls: bool = True
+    file_timeout: float | None = None  # wall-clock seconds for one file at one server, retries included
 
     @classmethod
     def from_env(cls, environ: dict | None = None, **overrides) -> "HttpOptions":
@@ -132,20 +151,17 @@ class HttpClient:
 
     def __init__(self, options: HttpOptions | None = None, environ: dict | None = None):
         import requests
-        from requests.adapters import HTTPAdapter
-        from urllib3.util.retry import Retry
 
         self.options = options or HttpOptions.from_env(environ)
         o = self.options
-        retry = Retry(
-            total=o.retries, connect=o.retries, read=o.retries, status=o.retries, other=0,
-            backoff_factor=o.backoff, status_forcelist=(500, 502, 503, 504),
-            allowed_methods=frozenset({"GET", "HEAD", "PUT"}), raise_on_status=False,
-            respect_retry_after_header=True,
-        )
+        if o.file_timeout is not None and not o.file_timeout > 0:
+            raise UsageError(f"the timeout must be a positive number of seconds, not {o.file_timeout:g}")
+        self._live = weakref.WeakSet()  # this client's sockets, for the watchdog
+        self._deadline: _Deadline | None = None
+        self._lock = threading.Lock()
         self.session = requests.Session()
         self.session.trust_env = False  # no netrc / proxy credentials picked up behind our back
-        adapter = HTTPAdapter(max_retries=retry)
+        adapter = _tracking_adapter(self._live)  # no urllib3 retries: request() retries, watching the clock
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.verify = o.verify_tls
@@ -177,7 +193,64 @@ class HttpClient:
 
     @property
     def timeout(self) -> tuple[float, float]:
-        return (self.options.connect_timeout, self.options.read_timeout)
+        """(connect, read) timeouts, each capped by the time left for the current file."""
+        connect, read = self.options.connect_timeout, self.options.read_timeout
+        deadline = self._deadline
+        if deadline is not None:
+            left = max(deadline.remaining(), 0.01)
+            connect, read = min(connect, left), min(read, left)
+        return (connect, read)
+
+    # --- the wall-clock limit per file ---------------------------------------------------------
+
+    @contextlib.contextmanager
+    def file_deadline(self):
+        """One file's wall-clock limit (``options.file_timeout``) around the block.
+
+        Nested blocks share the outer limit; without ``file_timeout`` this does nothing.
+        """
+        seconds = self.options.file_timeout
+        if seconds is None or self._deadline is not None:
+            yield
+            return
+        deadline = _Deadline(seconds)
+        watchdog = threading.Timer(seconds, self._expire, args=(deadline,))
+        watchdog.daemon = True
+        self._deadline = deadline
+        watchdog.start()
+        try:
+            yield
+        finally:
+            watchdog.cancel()
+            with self._lock:
+                self._deadline = None
+
+    def _expire(self, deadline: "_Deadline") -> None:
+        """Watchdog (another thread): time is up; end any read blocked on this client's sockets."""
+        with self._lock:
+            if self._deadline is not deadline:
+                return  # that file is done
+            deadline.expired = True
+            for sock in list(self._live):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def _out_of_time(self) -> bool:
+        deadline = self._deadline
+        return deadline is not None and (deadline.expired or deadline.remaining() <= 0.05)
+
+    def deadline_error(self, url: str) -> NetworkError:
+        return self.error(url, f"server stalled or too slow: no complete answer within {self.options.file_timeout:g} s "
+                               "(the time limit for each file, retries included)")
+
+    def _wait_before_retry(self, delay: float) -> bool:
+        """Sleep ``delay`` (capped by the time left); False when there is no time for another try."""
+        deadline = self._deadline
+        if deadline is not None:
+            if deadline.remaining() - delay <= 0.05:
+                return False
+        time.sleep(max(delay, 0))
+        return True
 
     def scrub(self, text: str) -> str:
         """Remove secrets and URL credentials from a message."""
@@ -190,13 +263,40 @@ class HttpClient:
         return NetworkError(self.scrub(problem), redact_url(url))
 
     def request(self, method: str, url: str, **kwargs):
-        """A request with our timeouts; connection-level failures become NetworkError."""
-        kwargs.setdefault("timeout", self.timeout)
+        """A request with our timeouts and retries; connection-level failures become NetworkError.
+
+        Retried (``options.retries`` times, exponential backoff, Retry-After
+        honoured): connections that fail (refused, reset) and 5xx answers.  Not
+        retried: timeouts -- a server that stayed silent for the whole timeout
+        would make every retry as slow.  The file's time limit ends the loop.
+        """
         kwargs.setdefault("allow_redirects", True)
-        try:
-            return self.session.request(method, url, **kwargs)
-        except Exception as err:  # requests/urllib3 raise many types; classify them all
-            raise self.error(url, describe_exception(err, self.options)) from None
+        body = kwargs.get("data")
+        attempt = 0
+        while True:
+            if self._out_of_time():
+                raise self.deadline_error(url)
+            try:
+                resp = self.session.request(method, url, timeout=self.timeout, **kwargs)
+            except Exception as err:  # requests/urllib3 raise many types; classify them all
+                if self._out_of_time():
+                    raise self.deadline_error(url) from None
+                if attempt < self.options.retries and _retryable(err) \
+                        and self._wait_before_retry(self.options.backoff * 2 ** attempt):
+                    attempt += 1
+                    _rewind(body)
+                    continue
+                raise self.error(url, describe_exception(err, self.options)) from None
+            resp.symtool_retries = attempt
+            if resp.status_code in RETRY_STATUSES and attempt < self.options.retries:
+                delay = _retry_after(resp)
+                delay = self.options.backoff * 2 ** attempt if delay is None else delay
+                if self._wait_before_retry(delay):
+                    resp.close()
+                    attempt += 1
+                    _rewind(body)
+                    continue
+            return resp
 
     def status_error(self, url: str, resp) -> NetworkError:
         code = resp.status_code
@@ -206,7 +306,8 @@ class HttpClient:
                     else "set SYMTOOL_HTTP_TOKEN or SYMTOOL_HTTP_USER/SYMTOOL_HTTP_PASSWORD")
             return self.error(url, f"HTTP {code} {reason} ({hint})")
         if code >= 500:
-            return self.error(url, f"HTTP {code} {reason} (server error, after {self.options.retries} retries)")
+            retries = getattr(resp, "symtool_retries", self.options.retries)
+            return self.error(url, f"HTTP {code} {reason} (server error, after {retries} retries)")
         return self.error(url, f"HTTP {code} {reason}")
 
     def download(self, url: str, sink: BinaryIO, *, limit: int | None = None,
@@ -234,6 +335,8 @@ class HttpClient:
             received = 0
             try:
                 for chunk in resp.raw.stream(CHUNK, decode_content=False):
+                    if self._out_of_time():
+                        raise self.deadline_error(url)
                     received += len(chunk)
                     if received > limit:
                         raise self.error(url, f"body exceeds the size limit of {limit} bytes")
@@ -245,15 +348,90 @@ class HttpClient:
             except NetworkError:
                 raise
             except Exception as err:
+                if self._out_of_time():
+                    raise self.deadline_error(url) from None
                 raise self.error(url, describe_exception(err, self.options, received, expected)) from None
             finally:
                 if progress is not None:
                     progress.stop()
+            if self._out_of_time():  # the watchdog's shutdown reads as a clean end of the body
+                raise self.deadline_error(url)
             if expected is not None and received < expected:
                 raise self.error(url, f"truncated body: connection closed after {received} of {expected} bytes")
             return Response(url=resp.url, size=received)
         finally:
             resp.close()
+
+
+class _Deadline:
+    """When the current file's time is up (``time.monotonic``)."""
+
+    def __init__(self, seconds: float):
+        self.end = time.monotonic() + seconds
+        self.expired = False  # set by the watchdog
+
+    def remaining(self) -> float:
+        return self.end - time.monotonic()
+
+
+def _tracking_adapter(live: "weakref.WeakSet"):
+    """A requests adapter whose sockets enter ``live`` (weakly: they leave when
+    garbage) through urllib3's hook, the pool classes' ``ConnectionCls``, so the
+    watchdog can reach them."""
+    from requests.adapters import HTTPAdapter
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    class Tracked:
+        def connect(self):
+            super().connect()
+            # The socket, not the connection: for a body that ends with the
+            # connection, http.client hands the socket to the response and
+            # clears the connection's ``sock``.
+            live.add(self.sock)
+
+    class TrackedHTTP(Tracked, HTTPConnection):
+        pass
+
+    class TrackedHTTPS(Tracked, HTTPSConnection):
+        pass
+
+    class Pool(HTTPConnectionPool):
+        ConnectionCls = TrackedHTTP
+
+    class TLSPool(HTTPSConnectionPool):
+        ConnectionCls = TrackedHTTPS
+
+    class Adapter(HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs):
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": TLSPool}
+
+    return Adapter(max_retries=0)
+
+
+def _retryable(err: BaseException) -> bool:
+    """A failed connection worth another try: refused or reset, not a timeout, TLS or URL problem."""
+    import requests
+
+    if isinstance(err, (requests.Timeout, requests.exceptions.SSLError, requests.TooManyRedirects)):
+        return False
+    return isinstance(err, requests.ConnectionError)
+
+
+def _retry_after(resp) -> float | None:
+    value = resp.headers.get("Retry-After", "")
+    try:
+        return min(max(float(value), 0.0), MAX_RETRY_AFTER)
+    except ValueError:
+        return None  # absent, or an HTTP date: the usual backoff
+
+
+def _rewind(body) -> None:
+    """A PUT body is read again on a retry."""
+    seek = getattr(body, "seek", None)
+    if seek is not None:
+        seek(0)
 
 
 @dataclass
@@ -343,16 +521,17 @@ class HttpServer:
         """``index2.txt`` at the root, probed once.  Only 200 counts; any 4xx means flat."""
         if self._two_tier is None:
             url = self.url(INDEX2)
-            resp = self.client.request("GET", url, stream=True)
-            try:
-                if resp.status_code == 200:
-                    self._two_tier = True
-                elif 400 <= resp.status_code < 500 and resp.status_code not in (401, 407):
-                    self._two_tier = False
-                else:
-                    raise self.client.status_error(url, resp)
-            finally:
-                resp.close()
+            with self.client.file_deadline():
+                resp = self.client.request("GET", url, stream=True)
+                try:
+                    if resp.status_code == 200:
+                        self._two_tier = True
+                    elif 400 <= resp.status_code < 500 and resp.status_code not in (401, 407):
+                        self._two_tier = False
+                    else:
+                        raise self.client.status_error(url, resp)
+                finally:
+                    resp.close()
         return self._two_tier
 
     def key_dir(self, name: str, index: str) -> str:
@@ -372,8 +551,14 @@ class HttpServer:
         """Download ``name``/``index`` into ``sink`` (raw: a CAB stays compressed).
 
         None when the server does not have it.  A file.ptr to a local or UNC
-        path returns a Hit with ``pointer`` set and writes nothing.
+        path returns a Hit with ``pointer`` set and writes nothing.  All of it
+        within the client's time limit for one file (``file_timeout``).
         """
+        with self.client.file_deadline():
+            return self._fetch(name, index, sink, progress=progress, limit=limit)
+
+    def _fetch(self, name: str, index: str, sink: BinaryIO, *, progress: ProgressFactory | None,
+               limit: int | None) -> Hit | None:
         messages: list[str] = []
         for cand in candidates(name, index, self.two_tier()):
             if cand.form != POINTER:
@@ -407,6 +592,10 @@ class HttpServer:
         files; a file.ptr is read, and one naming no path does not count), so
         "found" here means :meth:`fetch` finds it too.
         """
+        with self.client.file_deadline():
+            return self._locate(name, index)
+
+    def _locate(self, name: str, index: str) -> Hit | None:
         messages: list[str] = []
         for cand in candidates(name, index, self.two_tier()):
             if cand.form != POINTER:

@@ -1,4 +1,8 @@
-"""What a file is, for a store: name, INDEX and refs.ptr kind (pri / pub / bin).
+"""What a file is, for a store: name, INDEX and refs.ptr kind (pri / pub / typ / bin).
+
+``typ``: a PDB with no DBI stream (or an empty one) holds only types -- a
+type-server PDB such as the ``vc140.pdb`` that cl /Zi writes beside object
+files.  symstore.exe records those as ``typ``, and so do we.
 
 ``pub`` vs ``pri``: symstore.exe writes ``pub`` for a PDB without private
 symbols.  The fixtures settle what that means: bigage.pdb (the DBI header's
@@ -22,6 +26,18 @@ from pathlib import Path
 from symtool.store.items import PublishItem
 
 STREAM_TPI = 2
+PRIVATE, PUBLIC, TYPES_ONLY = "pri", "pub", "typ"
+
+
+def pdb_kind(path: str | os.PathLike[str]) -> str:
+    """The refs.ptr kind of a PDB: ``typ`` without a DBI stream, else ``pub`` or ``pri``."""
+    from symtool.formats.pdb import STREAM_DBI, open_msf
+
+    f, msf = open_msf(path)
+    with f:
+        if msf.version == 7 and msf.stream_size(STREAM_DBI) == 0:  # nil, empty or absent
+            return TYPES_ONLY
+    return PRIVATE if pdb_has_private_symbols(path) else PUBLIC
 
 
 def pdb_has_private_symbols(path: str | os.PathLike[str]) -> bool:
@@ -58,7 +74,7 @@ def identify_full(path: Path):
     size = os.stat(path).st_size
     if isinstance(info, PeInfo):
         return PublishItem(path, path.name, info.index, "bin", size), info
-    kind = "pri" if pdb_has_private_symbols(path) else "pub"
+    kind = pdb_kind(path)
     return PublishItem(path, path.name, info.index, kind, size), info
 
 

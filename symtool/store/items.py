@@ -11,7 +11,7 @@ class PublishItem:
     path: Path  # the local file
     name: str  # file name in the store (case as on disk)
     index: str  # store INDEX (DebugId / CodeId)
-    kind: str  # refs.ptr kind: "pri" full PDB, "pub" stripped PDB, "bin" binary
+    kind: str  # refs.ptr kind: "pri" full PDB, "pub" stripped PDB, "typ" types-only PDB, "bin" binary
     size: int = 0
 
     @property

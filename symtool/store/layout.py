@@ -54,10 +54,37 @@ MAX_FILE_PTR_SIZE = 64 << 10  # a file.ptr holds one path; anything bigger is no
 
 # --- locations ---------------------------------------------------------------------------------
 
+SERVED_SCHEMES = ("http", "https")
+
+
 def is_url(location: str) -> bool:
     """An ``http(s)://`` store (a symbol server); anything else is a directory or share."""
     low = location.strip().lower()
     return low.startswith("http://") or low.startswith("https://")
+
+
+def url_scheme(location: str) -> str | None:
+    """The scheme of a ``scheme://...`` location (lower-case), else None.
+
+    One-letter schemes do not exist: ``C://x`` is a drive letter.
+    """
+    head, sep, _rest = location.strip().partition("://")
+    if not sep or len(head) < 2 or not head[0].isalpha() \
+            or not all(c.isalnum() or c in "+.-" for c in head) or not head.isascii():
+        return None
+    return head.lower()
+
+
+def is_windows_path(location: str) -> bool:
+    """A drive-letter (``C:\\x``, ``C:/x``, ``C:x``) or UNC (``\\\\server\\share``) path.
+
+    Those name something only on Windows; elsewhere they are relative names
+    that would become folders called ``C:\\symbols`` in the current directory.
+    """
+    text = location.strip()
+    if text.startswith("\\\\"):
+        return True
+    return len(text) >= 2 and text[1] == ":" and text[0].isascii() and text[0].isalpha()
 
 
 # --- file.ptr ----------------------------------------------------------------------------------
@@ -144,6 +171,14 @@ def candidates(name: str, index: str, two_tier: bool) -> list[Candidate]:
 
 def is_two_tier(store: Path) -> bool:
     return (store / INDEX2).is_file()
+
+
+def looks_like_store(directory: Path) -> bool:
+    """Does ``directory`` hold a store's own files (000Admin, pingme.txt or index2.txt)?
+
+    symstore.exe writes all of them; symsrv's downstream caches have pingme.txt.
+    """
+    return any(find_ci(directory, name) is not None for name in (ADMIN_DIR, PINGME, INDEX2))
 
 
 def inside(store: Path, path: Path) -> bool:

@@ -121,18 +121,26 @@ class DeleteReport:
     removed: list[str] = field(default_factory=list)  # store-relative paths of removed files
     kept: list[str] = field(default_factory=list)  # keys still referenced
     problems: list[str] = field(default_factory=list)
+    dry_run: bool = False  # nothing was changed: deleted/removed/kept say what would be
 
     def to_json(self) -> dict:
-        return {"deleted": self.deleted, "del_records": self.del_ids, "removed_files": self.removed,
-                "still_referenced": self.kept, "problems": self.problems}
+        return {"dry_run": self.dry_run, "deleted": self.deleted, "del_records": self.del_ids,
+                "removed_files": self.removed, "still_referenced": self.kept, "problems": self.problems}
 
 
 class _Deleter:
-    """Deletes transactions of a store; call under the store lock."""
+    """Deletes transactions of a store; call under the store lock.
 
-    def __init__(self, store: Path, report: DeleteReport):
+    With ``dry_run`` it changes nothing and writes nothing (no lock needed):
+    the report says what would be deleted, removed and kept, as if the
+    transactions were deleted in the order given.
+    """
+
+    def __init__(self, store: Path, report: DeleteReport, dry_run: bool = False):
         self.store = store
         self.report = report
+        self.dry_run = dry_run
+        self._gone: set[str] = set()  # transactions deleted so far in a dry run
         self.prefix = f"{adm.TMP_PREFIX}{owner_tag()}-"
         self.admin = adm.Admin(store, self.prefix)
         self.two_tier = is_two_tier(store)
@@ -150,30 +158,34 @@ class _Deleter:
 
     def delete(self, txn_id: str) -> None:
         admin = self.admin
-        live = admin.live()
+        live = {tid: rec for tid, rec in admin.live().items() if tid not in self._gone}
         if txn_id not in live:
-            if (admin.dir / (txn_id + adm.DELETED_SUFFIX)).exists():
+            if txn_id in self._gone or (admin.dir / (txn_id + adm.DELETED_SUFFIX)).exists():
                 raise NotFoundError(f"transaction {txn_id} is already deleted", self.store)
             raise NotFoundError(f"no live transaction {txn_id} (see `symtool store list`)", self.store)
-        del_id = admin.next_id()
-        admin.write_lastid(int(del_id))
         path = admin.dir / txn_id
         entries, problems = adm.read_txn_file(path)
         self.report.problems.extend(f"{txn_id}: {p} (line skipped)" for p in problems)
-        if path.exists():
-            os.replace(path, admin.dir / (txn_id + adm.DELETED_SUFFIX))
-        admin.rewrite_server([ln for ln in admin.server_lines()
-                              if (adm.parse_admin_line(ln) is None or adm.parse_admin_line(ln).id != txn_id)])
-        admin.append_history(adm.format_del_line(del_id, txn_id))
+        if self.dry_run:
+            self._gone.add(txn_id)
+        else:
+            del_id = admin.next_id()
+            admin.write_lastid(int(del_id))
+            if path.exists():
+                os.replace(path, admin.dir / (txn_id + adm.DELETED_SUFFIX))
+            admin.rewrite_server([ln for ln in admin.server_lines()
+                                  if (adm.parse_admin_line(ln) is None or adm.parse_admin_line(ln).id != txn_id)])
+            admin.append_history(adm.format_del_line(del_id, txn_id))
+            self.report.del_ids.append(del_id)
         self.report.deleted.append(txn_id)
-        self.report.del_ids.append(del_id)
         live_ids = set(live) - {txn_id}
         if self._live_keys is not None:
             for ids in self._live_keys.values():
                 ids.discard(txn_id)
         for e in entries:
             self._drop_reference(e, txn_id, live_ids)
-        admin.touch_pingme()
+        if not self.dry_run:
+            admin.touch_pingme()
 
     def _drop_reference(self, e: adm.TxnEntry, txn_id: str, live_ids: set[str]) -> None:
         try:
@@ -187,31 +199,42 @@ class _Deleter:
         keep = []
         for ln in lines:
             ref = adm.parse_ref_line(ln)
-            if ref is not None and ref.id == txn_id:
+            if ref is not None and (ref.id == txn_id or ref.id in self._gone):
                 continue
             keep.append(ln)
-        if keep != lines:
+        if keep != lines and not self.dry_run:
             adm.write_refs(idx, keep, self.prefix)
         still = [ln for ln in keep if adm.parse_ref_line(ln) is None or adm.parse_ref_line(ln).id in live_ids]
         key = f"{e.name}/{e.index}/{e.name}"
         if still or self.live_keys(live_ids).get(e.key):
             self.report.kept.append(key)
             return
-        self.remove_entry(idx, e.name)
+        self.remove_entry(idx, e.name, refs_left=bool(keep))
 
-    def remove_entry(self, idx: Path, name: str) -> None:
-        """Remove the known files of one index dir, then the dirs if empty."""
+    def remove_entry(self, idx: Path, name: str, refs_left: bool = True) -> None:
+        """Remove the known files of one index dir, then the dirs if empty.
+
+        ``refs_left``: False when refs.ptr lost its last line (write_refs removed it
+        already; a dry run must not list it either).
+        """
         for fname in (*(form_file_name(name, f) for f in (PLAIN, COMPRESSED, POINTER)), REFS):
+            if fname == REFS and not refs_left:
+                continue
             p = find_ci(idx, fname)
             if p is None or not os.path.lexists(p):
                 continue
             if os.path.islink(p) or not p.is_file() or not inside(self.store, p):
                 self.report.problems.append(f"{p}: not a regular file inside the store, left alone")
                 continue
+            if self.dry_run:
+                self.report.removed.append(p.relative_to(self.store).as_posix())
+                continue
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(p)
                 self.report.removed.append(p.relative_to(self.store).as_posix())
         for d in (idx, idx.parent, idx.parent.parent if self.two_tier else None):
+            if self.dry_run:
+                break
             if d is None or d == self.store or not inside(self.store, d):
                 break
             try:
@@ -220,10 +243,16 @@ class _Deleter:
                 break  # not empty (another index, a concurrent publisher's temp file): keep
 
 
-def delete_transactions(store: Path, ids: list[str]) -> DeleteReport:
+def delete_transactions(store: Path, ids: list[str], dry_run: bool = False) -> DeleteReport:
+    """Delete transactions ``ids`` in order (``symstore del``); ``dry_run``: only say what would go."""
     require_store(store)
     ids = [adm.normalize_id(i) for i in ids]
-    report = DeleteReport()
+    report = DeleteReport(dry_run=dry_run)
+    if dry_run:  # reads only: no lock, which would create its file
+        d = _Deleter(store, report, dry_run=True)
+        for tid in ids:
+            d.delete(tid)
+        return report
     with StoreLock(store):
         d = _Deleter(store, report)
         for tid in ids:

@@ -40,7 +40,8 @@ from symtool.fsutil import COPY_CHUNK, TMP_PREFIX, atomic_writer, copy_file_data
 from symtool.ids import check_file_name
 from symtool.store import admin as adm
 from symtool.store.items import PublishItem
-from symtool.store.layout import COMPRESSED, PLAIN, POINTER, entry_dir, find_ci, form_file_name, is_two_tier, is_url
+from symtool.store.layout import (COMPRESSED, PLAIN, POINTER, entry_dir, find_ci, form_file_name, is_two_tier,
+                                  is_url, looks_like_store)
 from symtool.store.lock import StoreLock, owner_tag
 
 SAME_CHECK = 1 << 20  # bytes compared at each end of a file to call it identical
@@ -87,10 +88,20 @@ class PublishReport:
     dry_run: bool = False
     files: list[FileResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     ignored: int = 0
 
     def count(self, status: str) -> int:
         return sum(1 for f in self.files if f.status == status)
+
+    def exit_code(self) -> int:
+        """README "Exit codes and errors": 2 for unreadable input or a server that failed
+        (unreachable, 5xx, credentials refused), else 1 for refused files, else 0."""
+        from symtool.errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK
+
+        if self.count("unreadable") or self.count("error"):
+            return EXIT_BAD_INPUT
+        return EXIT_FINDINGS if self.count("refused") else EXIT_OK
 
     def to_json(self) -> dict:
         return {
@@ -101,6 +112,7 @@ class PublishReport:
                         for s in ("added", "present", "refused", "unreadable", "would-add", "uploaded", "error")},
             "files": [f.to_json() for f in self.files],
             "notes": list(self.notes),
+            "warnings": list(self.warnings),
         }
 
 
@@ -392,6 +404,21 @@ class _Placer:
 # -- publishing -------------------------------------------------------------------
 
 
+def _warn_if_not_a_store(store: Path, report: PublishReport) -> None:
+    """A folder with other things in it and no store files is most likely the wrong --store."""
+    try:
+        if not store.is_dir() or looks_like_store(store):
+            return
+        with os.scandir(store) as entries:
+            if next(entries, None) is None:
+                return
+    except OSError:
+        return
+    verb = "would turn" if report.dry_run else "turning"
+    report.warnings.append(f"{store} is not empty and not a symbol store: {verb} it into one "
+                           "(000Admin, pingme.txt and key directories beside what is there)")
+
+
 def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
                   progress: Progress | None = None, report: PublishReport | None = None) -> PublishReport:
     """Publish ``items`` (already identified and pair-checked) into a local store."""
@@ -401,6 +428,7 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
     comment = adm.clean_field(opts.comment, "comment")
     if store.exists() and not store.is_dir():
         raise StoreError("exists and is not a directory", store)
+    _warn_if_not_a_store(store, report)
     if opts.dry_run:
         placer = _Placer(store, opts, None, report.notes)
         for item in items:

@@ -362,7 +362,7 @@ class _Verifier:
 
     def kind_of(self, data: dict[str, Path]) -> str:
         from symtool.formats.detect import detect
-        from symtool.store.identify import pdb_has_private_symbols
+        from symtool.store.identify import pdb_kind
 
         p = data.get("plain")
         if p is None:
@@ -370,7 +370,7 @@ class _Verifier:
         with contextlib.suppress(OSError, FormatError):
             if detect(p) == "pe":
                 return "bin"
-            return "pri" if pdb_has_private_symbols(p) else "pub"
+            return pdb_kind(p)
         return "pri"
 
     def check_identity(self, p: Path, form: str, name: str, index: str) -> None:

@@ -1,0 +1,177 @@
+"""``symtool stack DUMP``: the crashing thread's call stack, as cdb's ``.ecxr; k`` prints it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from symtool.commands.workspace_opts import manifest_path_option
+
+EXAMPLES = """Examples:
+
+  symtool stack crash.dmp --store ./symstore
+
+  symtool stack crash.dmp --all          (every thread, like ~*k)
+
+  symtool stack crash.dmp --json
+
+Replaces, on any machine:  cdb -z crash.dmp -c ".ecxr; k; q"
+
+Images and PDBs are found as a debugger finds them: the image by its
+TimeDateStamp+SizeOfImage key, the PDB by the CodeView record of the dump's
+module list or, when the dump has none (Wine), of the image.  Stores default
+to SYMTOOL_STORE, the stores in Cargo.toml, else _NT_SYMBOL_PATH; the
+workspace's build output directories are searched too.  Files found only on
+an http(s) store are fetched into the cache (verified by identity) unless
+--offline.
+
+Each frame records how it was found: context (the CPU context), cfi (the
+image's .pdata unwind data), frame-pointer (the EBP chain) or scan (a return
+address found by scanning the stack: may be stale).
+
+Exit code: 0 a stack was printed, 2 the dump is unreadable or bad usage.
+"""
+
+REPEAT_MIN = 4  # a run of this many identical frames (recursion) is shown compressed
+
+
+def _addr(value: str | None, wide: bool) -> str:
+    if value is None:
+        return "--------`--------" if wide else "--------"
+    v = int(value, 16)
+    return f"{v >> 32:08x}`{v & 0xFFFFFFFF:08x}" if wide else f"{v:08x}"
+
+
+def _frame_line(f, wide: bool) -> str:
+    call = f.call_site
+    if f.file and f.line:
+        call += f" [{f.file} @ {f.line}]"
+    if f.trust in ("scan", "frame-pointer") and not f.inline:
+        call += f"  (found by {'scanning' if f.trust == 'scan' else 'frame pointer'})"
+    if f.inline:
+        return f"{f.index:02x} (Inline Function) {_addr(None, wide)} {call}"
+    return f"{f.index:02x} {_addr(f.sp, wide)} {_addr(f.return_address, wide)} {call}"
+
+
+def _compressed(frames) -> list:
+    """Frames, with runs of REPEAT_MIN or more identical physical frames (recursion) folded into one line."""
+    out: list = []
+    i = 0
+    while i < len(frames):
+        f = frames[i]
+        j = i
+        while (j + 1 < len(frames) and not f.inline and not frames[j + 1].inline
+               and frames[j + 1].address == f.address and frames[j + 1].module == f.module):
+            j += 1
+        if j - i + 1 >= REPEAT_MIN:
+            out.append(f)
+            out.append(("repeat", frames[i + 1].index, frames[j].index, f.call_site))
+            i = j + 1
+        else:
+            out.append(f)
+            i += 1
+    return out
+
+
+def print_thread(stack, wide: bool, w=None) -> None:
+    w = w or sys.stdout.write
+    label = f"Thread {stack.thread_id:#x}"
+    if stack.name:
+        label += f" \"{stack.name}\""
+    if stack.crashed:
+        label += " (exception context, .ecxr)"
+    w(label + "\n")
+    if stack.error:
+        w(f"  {stack.error}\n")
+        return
+    w(" # Child-SP          RetAddr               Call Site\n" if wide else
+      " # ChildEBP RetAddr  Call Site\n")
+    for item in _compressed(stack.frames):
+        if isinstance(item, tuple):
+            _tag, first, last, call = item
+            w(f"   frames {first:#x}-{last:#x} repeat {call} ({last - first + 1} frames)\n")
+        else:
+            w(_frame_line(item, wide) + "\n")
+    if stack.truncated:
+        w(f"  [stack truncated: {stack.stop}]\n")
+    for note in stack.notes:
+        w(f"  note: {note}\n")
+
+
+def stack(
+    dump: str = typer.Argument(..., metavar="DUMP", help="A minidump (.dmp, .mdmp)."),
+    store: Optional[List[str]] = typer.Option(None, "--store", "-s", metavar="S",
+                                              help="Symbol store (directory or http(s) URL); repeatable."),
+    build_dir: Optional[List[str]] = typer.Option(None, "--build-dir", "-b", metavar="DIR",
+                                                  help="Directory holding PDBs/images directly; repeatable."),
+    all_threads: bool = typer.Option(False, "--all", help="Every thread (like ~*k), crashing thread first."),
+    offline: bool = typer.Option(False, "--offline", help="Do not download from http(s) stores."),
+    json_out: bool = typer.Option(False, "--json", help="Threads and frames as JSON (stable keys)."),
+    manifest_path: Optional[str] = manifest_path_option(),
+) -> None:
+    """Print a minidump's call stack: Child-SP, RetAddr and Call Site (module!function+0xoff
+    [file @ line]) with (Inline Function) rows, as cdb's `.ecxr; k` does."""
+    import dataclasses
+    from pathlib import Path
+
+    from symtool.commands.common import print_json
+    from symtool.dumps.locate import SymbolLocator, check_stores, default_build_dirs, make_fetch
+    from symtool.dumps.stack import StackResolver, all_stacks, crash_stack
+    from symtool.dumps.symbolize import SymbolizerCache
+    from symtool.errors import UsageError
+    from symtool.formats.minidump import open_minidump
+    from symtool.settings import default_cache_dir, resolve_stores
+
+    path = Path(dump)
+    if not path.is_file():
+        raise UsageError("no such file", path)
+    resolved = resolve_stores(store, use_nt_symbol_path=True)
+    stores = resolved.stores
+    check_stores(stores)
+    cache = resolved.sympath_cache or (resolved.settings.cache if resolved.settings else None) or default_cache_dir()
+    fetch, fetcher = make_fetch(stores, cache, offline)
+    locals_ = ([cache] if fetch is not None and Path(cache).is_dir() else []) + stores
+    build_dirs = list(build_dir or []) + default_build_dirs(Path(manifest_path) if manifest_path else None)
+    locator = SymbolLocator(locals_, build_dirs)
+    symbolizers = SymbolizerCache()
+    try:
+        resolver = StackResolver(locator, symbolizers, fetch=fetch)
+        with open_minidump(path) as md:
+            cpu = md.dump.system.cpu if md.dump.system else "unknown"
+            if all_threads:
+                stacks = all_stacks(md, resolver)
+            else:
+                one = crash_stack(md, resolver)
+                if one is None:
+                    if not md.dump.threads:
+                        raise UsageError("the dump has no exception and no threads", path)
+                    from symtool.dumps.stack import thread_stack
+
+                    one = thread_stack(md, md.dump.threads[0], resolver, crashed=False)
+                stacks = [one]
+    finally:
+        symbolizers.close()
+        locator.close()
+        if fetcher is not None:
+            fetcher.close()
+    if json_out:
+        print_json({"dump": str(path), "cpu": cpu,
+                    "threads": [dataclasses.asdict(s) for s in stacks]})
+        return
+    wide = cpu == "x64"
+    for k, s in enumerate(stacks):
+        if k:
+            sys.stdout.write("\n")
+        print_thread(s, wide)
+
+
+def register(app: typer.Typer) -> None:
+    from symtool.commands.common import handle_errors
+
+    app.command(name="stack", help=stack.__doc__, epilog=EXAMPLES)(handle_errors(stack))
+
+
+__all__ = ["register", "stack", "print_thread"]

@@ -1,0 +1,303 @@
+"""Call stacks of minidump threads: walk (symtool.stackwalk) with the images and
+PDBs found the way a debugger finds them, then symbolize every frame.
+
+* A module's image is looked up by its ``TimeDateStamp+SizeOfImage`` key in
+  the stores and build directories; its ``.pdata`` drives x64 unwinding.
+* Its PDB is named by the CodeView record in the dump's module list or, when
+  the dump has none (Wine's writer, some older ones), by the CodeView record
+  in the found image's debug directory, as WinDBG does.
+* Caller frames are symbolized at ``return address - 1`` (the call itself);
+  inlined calls become their own frames, innermost first, each with file:line.
+
+Images and PDBs are parsed once per run (:class:`StackResolver` caches them),
+so thousands of dumps cost one parse per distinct module.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from symtool.dumps.locate import SymbolLocator
+from symtool.dumps.symbolize import SymbolizerCache
+from symtool.errors import FormatError, SymtoolError
+from symtool.formats.minidump import MinidumpFile, Module, Thread
+from symtool.ids import DebugId
+
+MAX_STACK_BYTES = 8 << 20  # bytes of one thread's saved stack read for walking
+SUPPORTED_CPUS = ("x64", "x86", "x86-on-win64")
+
+
+def windbg_module_name(file_name: str | None) -> str:
+    """The name WinDBG gives a module: the image name without extension, non-alphanumerics as ``_``."""
+    if not file_name:
+        return "?"
+    stem = file_name.rsplit(".", 1)[0] if "." in file_name else file_name
+    return re.sub(r"[^0-9A-Za-z]", "_", stem)
+
+
+@dataclass
+class FrameRow:
+    """One frame of a call stack (``--json`` shape: the fields, in this order)."""
+
+    index: int
+    module: str | None  # file name of the module, e.g. crash-deep.exe
+    offset: str | None  # hex: address - module base
+    function: str | None
+    function_offset: str | None  # hex: address - function start (None for inline frames)
+    file: str | None
+    line: int | None
+    inline: bool
+    trust: str  # context, cfi, frame-pointer, scan
+    address: str  # hex instruction pointer (a return address for callers)
+    sp: str | None  # hex Child-SP (None for inline frames)
+    return_address: str | None  # hex RetAddr: the caller's instruction pointer
+
+    @property
+    def call_site(self) -> str:
+        name = windbg_module_name(self.module) if self.module else None
+        if name is None:
+            return self.address
+        if self.function is None:
+            return f"{name}+{self.offset}"
+        text = f"{name}!{self.function}"
+        if self.function_offset is not None and not self.inline:
+            text += f"+{self.function_offset}"
+        return text
+
+
+@dataclass
+class ThreadStack:
+    thread_id: int
+    name: str | None
+    crashed: bool
+    frames: list[FrameRow] = field(default_factory=list)
+    stop: str | None = None  # why the walk ended
+    truncated: bool = False  # the walk ended on a problem: frames may be missing
+    error: str | None = None  # no walk at all (no context, unsupported CPU...)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _ModuleSymbols:
+    image: object | None = None  # PeUnwindImage
+    image_path: Path | None = None
+    pdb_path: Path | None = None
+    debug_id: DebugId | None = None
+    pdb_name: str | None = None
+    codeview_source: str | None = None  # "dump", "image" or None
+    note: str | None = None
+
+
+class StackResolver:
+    """Finds and caches each module's image and PDB for the run."""
+
+    def __init__(self, locator: SymbolLocator, symbolizers: SymbolizerCache, max_images: int = 64,
+                 fetch=None):
+        self.locator = locator
+        # fetch(name, index) -> local Path | None: brings a file found only on an HTTP store into
+        # the verified cache (symtool.store.fetch.Fetcher); None: --offline, nothing downloads.
+        self.fetch = fetch
+        self.symbolizers = symbolizers
+        self._images: OrderedDict[str, object] = OrderedDict()
+        self._failed: dict[str, str] = {}
+        self._max_images = max_images
+        self._codeviews: dict[str, object] = {}
+        self._modules: dict[tuple, _ModuleSymbols] = {}
+
+    def image(self, path: Path):
+        from symtool.formats.pe_unwind import read_pe_unwind
+
+        key = os.fspath(path)
+        if key in self._failed:
+            return None
+        img = self._images.get(key)
+        if img is None:
+            try:
+                img = read_pe_unwind(key)
+            except (FormatError, OSError, ValueError, struct.error) as err:
+                self._failed[key] = getattr(err, "message", None) or str(err)
+                return None
+            self._images[key] = img
+            while len(self._images) > self._max_images:
+                self._images.popitem(last=False)
+        else:
+            self._images.move_to_end(key)
+        return img
+
+    def image_codeview(self, path: Path):
+        key = os.fspath(path)
+        if key not in self._codeviews:
+            from symtool.formats.pe import read_pe
+
+            try:
+                self._codeviews[key] = read_pe(path).primary_codeview
+            except (FormatError, OSError):
+                self._codeviews[key] = None
+        return self._codeviews[key]
+
+    def module(self, module: Module) -> _ModuleSymbols:
+        key = (module.file_name.lower(), module.code_id, module.debug_id.index() if module.debug_id else None)
+        found = self._modules.get(key)
+        if found is None:
+            found = self._modules[key] = self._resolve(module)
+        return found
+
+    def _resolve(self, module: Module) -> _ModuleSymbols:
+        out = _ModuleSymbols()
+        code_id = module.code_id
+        if module.file_name and code_id:
+            try:
+                hit = self.locator.lookup(module.file_name, code_id, "pe")
+            except SymtoolError:
+                hit = None
+            local = self._local(hit, module.file_name, code_id)
+            if local is not None:
+                out.image_path = local
+                out.image = self.image(local)
+        if module.debug_id is not None and module.pdb_name:
+            out.debug_id, out.pdb_name, out.codeview_source = module.debug_id, module.pdb_name, "dump"
+        elif out.image_path is not None:
+            cv = self.image_codeview(out.image_path)
+            if cv is not None and cv.pdb_name:
+                out.debug_id, out.pdb_name, out.codeview_source = cv.debug_id, cv.pdb_name, "image"
+        if out.pdb_name and out.debug_id is not None:
+            try:
+                hit = self.locator.lookup(out.pdb_name, out.debug_id.index(), "pdb")
+            except SymtoolError:
+                hit = None
+            out.pdb_path = self._local(hit, out.pdb_name, out.debug_id.index())
+        return out
+
+    def _local(self, hit, name: str, index: str) -> Path | None:
+        if hit is None or not hit.found:
+            return None
+        if hit.local_file is not None:
+            return hit.local_file
+        if self.fetch is not None:
+            try:
+                return self.fetch(name, index)
+            except SymtoolError:
+                return None
+        return None
+
+
+def _hex(value: int | None) -> str | None:
+    return None if value is None else f"{value:#x}"
+
+
+def _symbolize_frames(index: int, frame, module: Module | None, syms: _ModuleSymbols | None,
+                      resolver: StackResolver, return_address: int | None) -> list[FrameRow]:
+    base = FrameRow(index, module.file_name if module else None,
+                    _hex(frame.pc - module.base) if module else None, None, None, None, None, False, frame.trust,
+                    _hex(frame.pc), _hex(frame.sp), _hex(return_address))
+    if module is None or syms is None or syms.pdb_path is None:
+        return [base]
+    rva = frame.pc - module.base
+    lookup = frame.lookup_address - module.base
+    try:
+        sym = resolver.symbolizers.get(syms.pdb_path)
+        if syms.debug_id is not None and not sym.debug_id.matches(syms.debug_id):
+            return [base]
+        res = sym.symbolize(lookup)
+    except (FormatError, OSError, ValueError, IndexError, KeyError, struct.error):
+        return [base]
+    if res is None or not res.frames:
+        return [base]
+    start = lookup - (res.symbol_offset or 0)
+    rows = []
+    for k, f in enumerate(res.frames):
+        inline = k < len(res.frames) - 1
+        row = FrameRow(index, base.module, base.offset, f.function, None if inline else _hex(rva - start),
+                       f.file, f.line, inline, frame.trust, base.address,
+                       None if inline else base.sp, None if inline else base.return_address)
+        rows.append(row)
+    return rows
+
+
+def thread_stack(md: MinidumpFile, thread: Thread | None, resolver: StackResolver, *, crashed: bool,
+                 context_location=None, max_frames: int | None = None) -> ThreadStack:
+    """The symbolized stack of ``thread`` (its own context, or ``context_location`` for the
+    crashing thread's exception context)."""
+    from symtool.formats.cpu_context import parse_context
+    from symtool.stackwalk import MAX_FRAMES, StackMemory, WalkModule, walk_stack
+
+    dump = md.dump
+    tid = thread.thread_id if thread is not None else (dump.exception.thread_id if dump.exception else 0)
+    out = ThreadStack(tid, thread.name if thread else None, crashed)
+    cpu = dump.system.cpu if dump.system else "unknown"
+    if cpu not in SUPPORTED_CPUS:
+        out.error = f"stack walking not supported for {cpu}"
+        return out
+    loc = context_location or (thread.context if thread is not None else None)
+    if loc is None:
+        out.error = "no CPU context for this thread"
+        return out
+    try:
+        ctx = parse_context(md.read_location(loc), cpu)
+    except FormatError as err:
+        out.error = f"unreadable CPU context: {err.message}"
+        return out
+    regions = []
+    stack_end = None
+    stack = thread.stack if thread is not None else None
+    if stack is None and ctx.sp is not None:
+        stack = md.range_at(ctx.sp)
+    if stack is not None:
+        try:
+            regions.append((stack.start, md.read_range(stack, MAX_STACK_BYTES)))
+            stack_end = stack.start + min(stack.size, MAX_STACK_BYTES)
+        except FormatError as err:
+            out.notes.append(f"stack memory unreadable: {err.message}")
+    else:
+        out.notes.append("the dump holds no stack memory for this thread")
+    modules = [WalkModule(m.base, m.size, m.file_name, i) for i, m in enumerate(dump.modules)]
+    by_index = dict(enumerate(dump.modules))
+
+    def image_for(wm):
+        return resolver.module(by_index[wm.index]).image
+
+    result = walk_stack(ctx, StackMemory(regions), modules, image_for, stack_end,
+                        max_frames or MAX_FRAMES)
+    out.stop, out.truncated = result.stop, result.truncated
+    out.notes += result.problems
+    frames = result.frames
+    for i, frame in enumerate(frames):
+        module = by_index[frame.module.index] if frame.module is not None else None
+        syms = resolver.module(module) if module is not None else None
+        ret = frames[i + 1].pc if i + 1 < len(frames) else None
+        out.frames += _symbolize_frames(i, frame, module, syms, resolver, ret)
+    for k, row in enumerate(out.frames):
+        row.index = k  # numbered like cdb's `k`: inline rows count
+    return out
+
+
+def crash_stack(md: MinidumpFile, resolver: StackResolver) -> ThreadStack | None:
+    """The crashing thread's stack from the exception context (None: the dump has no exception)."""
+    exc = md.dump.exception
+    if exc is None:
+        return None
+    thread = md.dump.thread(exc.thread_id)
+    return thread_stack(md, thread, resolver, crashed=True, context_location=exc.context)
+
+
+def all_stacks(md: MinidumpFile, resolver: StackResolver) -> list[ThreadStack]:
+    """Every thread's stack; the crashing thread's from its exception context, listed first."""
+    exc = md.dump.exception
+    out = []
+    crashed = crash_stack(md, resolver)
+    if crashed is not None:
+        out.append(crashed)
+    for t in md.dump.threads:
+        if exc is not None and t.thread_id == exc.thread_id:
+            continue
+        out.append(thread_stack(md, t, resolver, crashed=False))
+    return out
+
+
+__all__ = ["FrameRow", "ThreadStack", "StackResolver", "thread_stack", "crash_stack", "all_stacks",
+           "windbg_module_name"]

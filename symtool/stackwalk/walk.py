@@ -1,0 +1,153 @@
+"""The bounded stack walk: context frame, then unwind data (``cfi``), frame pointers
+(``frame-pointer``) or scanning (``scan``), in that order, for each caller.
+
+It stops at the end of the saved stack, when the stack pointer does not
+increase, when no caller can be found, at a zero return address, or after
+``MAX_FRAMES`` frames; the reason is recorded in :attr:`WalkResult.stop`.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import Callable
+
+from symtool.formats.cpu_context import CpuContext
+from symtool.formats.pe_unwind import PeUnwindImage
+from symtool.stackwalk.memory import StackMemory
+from symtool.stackwalk.scan import after_call, scan_for_return
+from symtool.stackwalk.x64 import UnwindError, unwind_x64
+from symtool.stackwalk.x86 import unwind_x86_ebp
+
+MAX_FRAMES = 1024
+TRUSTS = ("context", "cfi", "frame-pointer", "scan")
+
+
+@dataclass
+class WalkModule:
+    base: int
+    size: int
+    name: str
+    index: int  # position in the dump's module list
+
+    def contains(self, address: int) -> bool:
+        return self.base <= address < self.base + self.size
+
+
+@dataclass
+class StackFrame:
+    pc: int  # the instruction pointer: the faulting instruction (frame 0) or a return address
+    sp: int  # the stack pointer in this frame (Child-SP)
+    trust: str  # "context", "cfi", "frame-pointer" or "scan"
+    module: WalkModule | None
+    context: CpuContext
+
+    @property
+    def lookup_address(self) -> int:
+        """The address to symbolize: a return address minus one, so the call itself is named."""
+        return self.pc if self.trust == "context" else self.pc - 1
+
+
+@dataclass
+class WalkResult:
+    frames: list[StackFrame] = field(default_factory=list)
+    stop: str = ""  # why the walk ended
+    truncated: bool = False  # ended on a problem (not at the stack's end)
+    problems: list[str] = field(default_factory=list)
+
+
+class Modules:
+    """Modules sorted by base, found by address."""
+
+    def __init__(self, modules: list[WalkModule]):
+        self.modules = sorted(modules, key=lambda m: m.base)
+        self._bases = [m.base for m in self.modules]
+
+    def at(self, address: int) -> WalkModule | None:
+        i = bisect.bisect_right(self._bases, address) - 1
+        if i >= 0 and self.modules[i].contains(address):
+            return self.modules[i]
+        return None
+
+
+def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
+               image_for: Callable[[WalkModule], PeUnwindImage | None], stack_end: int | None = None,
+               max_frames: int = MAX_FRAMES) -> WalkResult:
+    """Frames of one thread, innermost first, from its context ``ctx`` and saved stack ``mem``."""
+    mods = Modules(modules)
+    word = 8 if ctx.cpu == "x64" else 4
+    end = stack_end if stack_end is not None else mem.end
+    result = WalkResult()
+    pc, sp = ctx.pc, ctx.sp
+    if pc is None or sp is None:
+        result.stop, result.truncated = "the context has no instruction or stack pointer", True
+        return result
+    frames = result.frames
+    frames.append(StackFrame(pc, sp, "context", mods.at(pc), ctx))
+
+    def is_return(value: int) -> bool:
+        module = mods.at(value)
+        if module is None:
+            return False
+        image = image_for(module)
+        if image is None:
+            return True  # without the image, any address in a module counts (weaker, still marked scan)
+        rva = value - module.base
+        if not image.is_code(rva):
+            return False
+        code = image.read_rva(rva - 7, 7)
+        return code is not None and after_call(code)
+
+    while True:
+        if len(frames) >= max_frames:
+            result.stop, result.truncated = f"stopped after {max_frames} frames", True
+            break
+        callee = frames[-1]
+        caller: CpuContext | None = None
+        trust = ""
+        module = callee.module
+        image = image_for(module) if module is not None else None
+        problem = None
+        if ctx.cpu == "x64" and image is not None and image.is_64:
+            try:
+                caller = unwind_x64(callee.context, image, module.base, mem, callee.trust == "context")
+                trust = "cfi"
+            except UnwindError as err:
+                problem = f"frame {len(frames) - 1}: {err}"
+        elif ctx.cpu == "x86":
+            try:
+                caller = unwind_x86_ebp(callee.context, mem)
+                trust = "frame-pointer"
+            except UnwindError:
+                pass  # no usable frame pointer: scanning is the normal fallback on x86
+            if caller is not None and not (caller.sp > callee.sp and is_return(caller.pc or 0)):
+                caller = None  # an EBP that does not lead to a return address into a module: scan instead
+        if caller is not None and caller.pc is not None and caller.pc != 0 and mods.at(caller.pc) is None \
+                and trust == "cfi":
+            caller = None  # unwind data led outside every module: not believable, scan instead
+        if caller is None:
+            if problem:
+                result.problems.append(problem)
+            found = scan_for_return(mem, callee.sp, word, is_return)
+            if found is None:
+                result.stop = "no caller found (end of the saved stack)" if not problem else problem
+                result.truncated = bool(problem)
+                break
+            slot, ret = found
+            caller = CpuContext(ctx.cpu, {ctx.pc_name: ret, ctx.sp_name: slot + word})
+            trust = "scan"
+        cpc, csp = caller.pc, caller.sp
+        if cpc is None or csp is None or cpc == 0:
+            result.stop = "end of stack (return address 0)"
+            break
+        if csp <= callee.sp:
+            result.stop, result.truncated = f"stack pointer did not increase at frame {len(frames)}", True
+            break
+        if csp > end:
+            result.stop = "end of the stack"
+            break
+        frames.append(StackFrame(cpc, csp, trust, mods.at(cpc), caller))
+    return result
+
+
+__all__ = ["walk_stack", "WalkResult", "StackFrame", "WalkModule", "MAX_FRAMES", "TRUSTS", "Modules"]
