@@ -126,10 +126,20 @@ class MachUuid:
 
 
 _INDEX_RE = re.compile(r"^[0-9A-Fa-f]{8,}$")
+# SSQP index directories of ELF and Mach-O files (see symtool.store.layout): a build-id is
+# 1-64 bytes, a UUID 16; always lower case.
+_SSQP_INDEX_RE = re.compile(r"^(elf-buildid-(sym-)?(?:[0-9a-f]{2}){1,64}|mach-uuid-(sym-)?[0-9a-f]{32})$")
+
+
+def is_ssqp_index(text: str) -> bool:
+    """``elf-buildid-[sym-]<id>`` or ``mach-uuid-[sym-]<uuid>``: an ELF/Mach-O key's INDEX."""
+    return bool(_SSQP_INDEX_RE.match(text))
 
 
 def parse_index(text: str) -> str:
     """Validate an INDEX given by a user or read from a store; returns it unchanged."""
+    if is_ssqp_index(text):
+        return text
     if not _INDEX_RE.match(text) or len(text) > 48:
         raise FormatError(f"not a symbol-store index: {text!r}")
     return text

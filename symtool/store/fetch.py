@@ -67,7 +67,9 @@ def verify_identity(path: Path, index: str, what: str) -> None:
         info = read_identity(path)
     except FormatError as err:
         raise StoreError(f"not a valid PE image or PDB ({err.message})", what) from None
-    if info.index is None or info.index.upper() != index.upper():
+    from symtool.store.native import identity_matches
+
+    if not identity_matches(info, path.name, index):
         raise StoreError(f"wrong file for this key: its identity is {info.index}, asked for {index}", what)
 
 

@@ -257,7 +257,15 @@ def delete_transactions(store: Path, ids: list[str], dry_run: bool = False) -> D
         d = _Deleter(store, report)
         for tid in ids:
             d.delete(tid)
+        _drop_dangling_debuginfod_links(store)
     return report
+
+
+def _drop_dangling_debuginfod_links(store: Path) -> None:
+    """The debuginfod view (symtool.store.native) links to entries: drop the links of deleted ones."""
+    from symtool.store.native import unlink_dangling
+
+    unlink_dangling(store)
 
 
 def prune(store: Path, keep_last: int | None = None, older_than_days: float | None = None,
@@ -282,4 +290,5 @@ def prune(store: Path, keep_last: int | None = None, older_than_days: float | No
         d = _Deleter(store, report)
         for tid in doomed:
             d.delete(tid)
+        _drop_dangling_debuginfod_links(store)
     return report

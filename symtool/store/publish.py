@@ -127,7 +127,7 @@ def _looks_like_pe_or_pdb(path: Path) -> bool:
             head = f.read(64)
     except OSError:
         return False
-    return sniff(head) in ("pe", "pdb", "pdb2", "portable-pdb")
+    return sniff(head) in ("pe", "pdb", "pdb2", "portable-pdb", "elf", "macho")
 
 
 def is_cargo_target_dir(d: Path) -> bool:
@@ -149,10 +149,16 @@ def _files_of_profile(profile: Path) -> list[Path]:
     """Top-level files first, then examples/ and deps/ (their hard links of
     top-level files are dropped later by inode).  Never .fingerprint, build,
     incremental."""
+    from symtool.formats.macho import dsym_dwarf_files
+
     out: list[Path] = []
     for sub in (profile, profile / "examples", profile / "deps"):
         if sub.is_dir():
-            out.extend(p for p in sorted(sub.iterdir()) if p.is_file())
+            for p in sorted(sub.iterdir()):
+                if p.is_file():
+                    out.append(p)
+                elif p.name.endswith(".dSYM") and p.is_dir():
+                    out.extend(dsym_dwarf_files(p))  # cargo's X.dSYM links to deps/: deduplicated by inode
     return out
 
 
@@ -186,14 +192,20 @@ def collect(paths: list[Path], wants: Callable[[Path], bool] | None = None) -> C
     contribute the PE images and PDBs found in them (by content) that ``wants``
     (default: all).  A top-level artifact's ``deps/`` twin (same identity: a
     copied target dir lost cargo's hard link) is left out."""
-    from symtool.store.identify import identify_full
+    from symtool.formats.macho import dsym_dwarf_files, is_dsym_bundle
+    from symtool.store.identify import identify_all
+    from symtool.store.native import dwp_item
 
     out = Collected()
+    dwps: list[tuple[Path, object]] = []
+    natives: list[tuple[Path, object]] = []
     seen_inodes: set[tuple[int, int]] = set()
     seen_keys: set[tuple[str, str]] = set()
     candidates: list[tuple[Path, bool]] = []
     for p in paths:
-        if p.is_dir():
+        if is_dsym_bundle(p):
+            candidates.extend((f, True) for f in dsym_dwarf_files(p))
+        elif p.is_dir():
             candidates.extend((f, False) for f in _files_of_dir(p) if wants is None or wants(f))
         elif p.exists():
             candidates.append((p, True))
@@ -213,7 +225,7 @@ def collect(paths: list[Path], wants: Callable[[Path], bool] | None = None) -> C
             continue
         try:
             check_file_name(f.name)
-            item, info = identify_full(f)
+            items, info = identify_all(f)
         except UnsafeNameError as err:
             out.refused.append(FileResult(str(f), "refused", name=f.name, reason=err.message))
             continue
@@ -225,12 +237,32 @@ def collect(paths: list[Path], wants: Callable[[Path], bool] | None = None) -> C
             out.refused.append(FileResult(str(f), "unreadable", name=f.name, reason=err.strerror or str(err)))
             continue
         seen_inodes.add(ino)
-        key = (item.name.lower(), item.index.upper())
-        if key in seen_keys:
+        if info.kind in ("dwp", "dwo"):
+            if info.kind == "dwp" and (explicit or info.dwo_ids):
+                dwps.append((f, info))
+            else:
+                out.ignored += 1  # a .dwo, or cargo's empty .dwp of a line-tables-only build
             continue
-        seen_keys.add(key)
-        out.items.append(item)
-        out.infos[item.path] = info
+        if info.kind == "elf":
+            natives.append((f, info))
+        for item in items:
+            key = (item.name.lower(), item.index.upper())
+            if key in seen_keys:
+                continue
+            seen_keys.add(key)
+            out.items.append(item)
+            out.infos[item.path] = info
+    for f, info in dwps:
+        try:
+            item = dwp_item(f, info, natives)
+        except FormatError as err:
+            out.refused.append(FileResult(str(f), "refused", name=f.name, reason=err.message))
+            continue
+        key = (item.name.lower(), item.index.upper())
+        if key not in seen_keys:
+            seen_keys.add(key)
+            out.items.append(item)
+            out.infos[item.path] = info
     out.items = drop_deps_twins(out.items, lambda i: i.path, lambda i: (i.kind, i.index.upper(), i.size))
     return out
 
@@ -324,6 +356,15 @@ class _Placer:
         self.prefix = f"{TMP_PREFIX}{owner_tag()}-"
 
     def want_form(self, item: PublishItem) -> str:
+        from symtool.ids import is_ssqp_index
+
+        if is_ssqp_index(item.index):
+            # debuginfod and SSQP clients fetch the plain file; they know neither CABs nor file.ptr.
+            if self.opts.pointer or self.opts.compress:
+                note = f"{item.path}: ELF/Mach-O files are stored plain (debuginfod and SSQP clients need them so)"
+                if note not in self.notes:
+                    self.notes.append(note)
+            return "plain"
         if self.opts.pointer:
             return "pointer"
         if self.opts.compress:
@@ -504,6 +545,9 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
         admin.append_history(line)
         admin.write_lastid(int(txn_id))
         admin.touch_pingme()
+        from symtool.store.native import link_debuginfod
+
+        link_debuginfod(store, [item for item, *_ in placed], placer.two_tier)
     report.transaction = txn_id
     return report
 

@@ -52,7 +52,7 @@ from symtool.errors import FormatError, StoreError, UnsafeNameError
 from symtool.fsutil import TMP_PREFIX
 from symtool.ids import check_file_name, parse_index
 from symtool.store import admin as adm
-from symtool.store.layout import (ADMIN_DIR, COMPRESSED, INDEX2, PINGME, PLAIN, POINTER, REFS, form_file_name, is_two_tier,
+from symtool.store.layout import (ADMIN_DIR, COMPRESSED, DEBUGINFOD_ROOT, INDEX2, PINGME, PLAIN, POINTER, REFS, form_file_name, is_two_tier,
                                   read_file_ptr)
 from symtool.store.lock import BREAK_NAME, LOCK_NAME, StoreLock, owner_tag, temp_owner_dead
 
@@ -251,7 +251,7 @@ class _Verifier:
 
     # -- data -----------------------------------------------------------------
     def name_dirs(self):
-        skip = {ADMIN_DIR.lower(), PINGME, INDEX2}
+        skip = {ADMIN_DIR.lower(), PINGME, INDEX2, DEBUGINFOD_ROOT}  # the debuginfod view: symlinks
         for top in sorted(self.store.iterdir()):
             if top.name.lower() in skip:
                 continue
@@ -383,7 +383,9 @@ class _Verifier:
             except (FormatError, OSError) as err:
                 self.find("bad-file", self.rel(p), f"unreadable: {getattr(err, 'message', None) or err}")
                 return
-            if info.index.upper() != index.upper():
+            from symtool.store.native import identity_matches
+
+            if not identity_matches(info, name, index):
                 self.find("identity", self.rel(p), f"file's own identity is {info.index}, stored under {index}")
         elif form == "compressed":
             from symtool.formats.cab import read_single_header

@@ -1,0 +1,154 @@
+"""ELF, .dwp and Mach-O files in a symbol store: their SSQP entries and the debuginfod view.
+
+Every file is stored as ordinary ``name/INDEX/name`` entries, whose INDEX is an
+SSQP one (``elf-buildid-<id>``, ``mach-uuid-<uuid>``...; see
+:mod:`symtool.store.layout`), so transactions, refs.ptr, locking, delete,
+prune and ``store verify`` treat them exactly as PDBs:
+
+=====================================  =================================================  ====
+file                                   entry                                              kind
+=====================================  =================================================  ====
+ELF binary (has code)                  ``<name>/elf-buildid-<id>/<name>``                 bin
+ELF with DWARF (debug file or binary)  ``_.debug/elf-buildid-sym-<id>/_.debug``           pri
+``.dwp`` of a binary                   ``<name>.dwp/elf-buildid-<binary id>/<name>.dwp``  dwp
+Mach-O binary, each slice              ``<name>/mach-uuid-<uuid>/<name>``                 bin
+dSYM DWARF file, each slice            ``_.dwarf/mach-uuid-sym-<uuid>/_.dwarf``           pri
+=====================================  =================================================  ====
+
+A ``.dwp`` has no identity of its own: it is keyed by the build-id of the
+binary whose skeleton units it completes (same set of DWO IDs), published with it.
+
+The debuginfod layout is a view of these entries: ``debuginfod/buildid/<id>/``
+``executable``, ``debuginfo`` and ``dwp`` are relative symlinks to them, made
+after the transaction commits and removed when they dangle (delete, prune).
+Serve the store with any static web server that follows symlinks and set
+``DEBUGINFOD_URLS=<url>/debuginfod``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from symtool.errors import FormatError
+from symtool.store.items import PublishItem
+from symtool.store.layout import DEBUGINFOD_ROOT, key_path
+
+NATIVE_KINDS = ("elf", "dwp", "dwo", "macho")
+_ARTIFACT = {"bin": "executable", "pri": "debuginfo", "dwp": "dwp"}
+
+
+def is_native(info) -> bool:
+    return getattr(info, "kind", None) in NATIVE_KINDS
+
+
+def items_for(path: Path, info, size: int) -> list[PublishItem]:
+    """The store entries of an ELF binary/debug file or Mach-O file (``.dwp``: see :func:`dwp_item`)."""
+    name = path.name.lower()
+    if info.kind == "elf":
+        if info.index is None:
+            raise FormatError("no build-id: cannot be keyed in a store (link with -Wl,--build-id)", path)
+        out = []
+        if info.has_code:
+            out.append(PublishItem(path, name, f"elf-buildid-{info.index}", "bin", size))
+        if info.has_dwarf:
+            out.append(PublishItem(path, "_.debug", f"elf-buildid-sym-{info.index}", "pri", size))
+        if not out:
+            raise FormatError("neither code nor DWARF: nothing a debugger would fetch", path)
+        return out
+    if info.kind == "macho":
+        out = []
+        for sl in info.slices:
+            if sl.index is None:
+                raise FormatError(f"{sl.arch} slice has no LC_UUID: cannot be keyed", path)
+            if sl.is_dsym:
+                out.append(PublishItem(path, "_.dwarf", f"mach-uuid-sym-{sl.index}", "pri", size))
+            else:
+                out.append(PublishItem(path, name, f"mach-uuid-{sl.index}", "bin", size))
+        return out
+    raise FormatError(f"a {info.kind} file is published with its binary", path)
+
+
+def dwp_item(dwp: Path, info, binaries: list[tuple[Path, object]]) -> PublishItem:
+    """The entry of a ``.dwp``: keyed by the build-id of the binary among ``binaries`` with its DWO IDs.
+
+    The binary beside it named ``<dwp without .dwp>`` is preferred; any binary with
+    the same set of DWO IDs will do.  FormatError when none pairs with it.
+    """
+    want = set(info.dwo_ids or ())
+    size = os.stat(dwp).st_size
+    if not want:
+        raise FormatError("an empty .dwp (no units): nothing to publish", dwp)
+    stem = dwp.name[:-4] if dwp.name.lower().endswith(".dwp") else dwp.name
+    ranked = sorted(binaries, key=lambda b: (b[0].parent != dwp.parent or b[0].name != stem, str(b[0])))
+    for path, binfo in ranked:
+        if binfo.kind == "elf" and binfo.index and set(binfo.dwo_ids or ()) == want:
+            return PublishItem(dwp, f"{path.name.lower()}.dwp", f"elf-buildid-{binfo.index}", "dwp", size)
+    raise FormatError("no ELF binary given with it has these DWO IDs: a .dwp is keyed by its binary's build-id, "
+                      "publish it with its binary", dwp)
+
+
+def identity_matches(info, name: str, index: str) -> bool:
+    """Is a file with identity ``info`` right under ``name/index``?  (store verify, fetch)"""
+    low = index.lower()
+    if info.kind == "elf":
+        return info.index is not None and low in (f"elf-buildid-{info.index}", f"elf-buildid-sym-{info.index}")
+    if info.kind in ("dwp", "dwo"):
+        # Keyed by its binary's build-id: only the shape can be checked here.
+        return low.startswith("elf-buildid-") and not low.startswith("elf-buildid-sym-")
+    if info.kind == "macho":
+        return any(low in (f"mach-uuid-{s.index}", f"mach-uuid-sym-{s.index}") for s in info.slices if s.index)
+    return info.index is not None and info.index.upper() == index.upper()
+
+
+# -- the debuginfod view ----------------------------------------------------------------------
+
+def debuginfod_link(item: PublishItem) -> tuple[str, str] | None:
+    """(build-id, artifact) for an ELF entry, None for others."""
+    if not item.index.startswith("elf-buildid-"):
+        return None
+    build_id = item.index.removeprefix("elf-buildid-").removeprefix("sym-")
+    return build_id, _ARTIFACT[item.kind]
+
+
+def link_debuginfod(store: Path, items: list[PublishItem], two_tier: bool) -> list[Path]:
+    """Make ``debuginfod/buildid/<id>/<artifact>`` symlinks to the entries of ``items``; returns them."""
+    made = []
+    for item in items:
+        link = debuginfod_link(item)
+        if link is None:
+            continue
+        build_id, artifact = link
+        d = store / DEBUGINFOD_ROOT / "buildid" / build_id
+        d.mkdir(parents=True, exist_ok=True)
+        target = os.path.relpath(store / key_path(item.name, item.index, two_tier), d)
+        path = d / artifact
+        tmp = d / f".{artifact}.tmp-{os.getpid()}"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        os.symlink(target, tmp)
+        os.replace(tmp, path)
+        made.append(path)
+    return made
+
+
+def unlink_dangling(store: Path) -> list[Path]:
+    """Remove debuginfod links whose entry is gone (after delete/prune), and emptied directories."""
+    root = store / DEBUGINFOD_ROOT / "buildid"
+    removed: list[Path] = []
+    try:
+        ids = sorted(root.iterdir())
+    except OSError:
+        return removed
+    for d in ids:
+        if not d.is_dir() or d.is_symlink():
+            continue
+        for link in sorted(d.iterdir()):
+            if link.is_symlink() and not link.exists():
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(link)
+                removed.append(link)
+        with contextlib.suppress(OSError):
+            d.rmdir()  # only when empty
+    return removed
