@@ -152,3 +152,114 @@ def unlink_dangling(store: Path) -> list[Path]:
         with contextlib.suppress(OSError):
             d.rmdir()  # only when empty
     return removed
+
+
+# -- placing fetched files where debuggers look ------------------------------------------------
+
+def debuginfod_cache_dir(environ) -> Path:
+    """The debuginfod client's cache: $DEBUGINFOD_CACHE_PATH, else $XDG_CACHE_HOME/debuginfod_client,
+    else ~/.cache/debuginfod_client (elfutils' order; gdb reads through that client)."""
+    if environ.get("DEBUGINFOD_CACHE_PATH"):
+        return Path(environ["DEBUGINFOD_CACHE_PATH"])
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".cache")
+    return Path(base) / "debuginfod_client"
+
+
+def native_fetch_keys(exe: Path, info, binary: bool) -> list[tuple[str, str, str]]:
+    """(name, index, role) of the store entries to fetch for an ELF or Mach-O binary."""
+    name = exe.name.lower()
+    if info.kind == "elf":
+        if info.index is None:
+            raise FormatError("no build-id: nothing to look it up by (link with -Wl,--build-id)", exe)
+        keys = [("_.debug", f"elf-buildid-sym-{info.index}", "debuginfo"),
+                (f"{name}.dwp", f"elf-buildid-{info.index}", "dwp")]
+        if binary:
+            keys.append((name, f"elf-buildid-{info.index}", "executable"))
+        return keys
+    if info.kind == "macho":
+        keys = []
+        for sl in info.slices:
+            if sl.index is None:
+                raise FormatError(f"{sl.arch} slice has no LC_UUID: nothing to look it up by", exe)
+            keys.append(("_.dwarf", f"mach-uuid-sym-{sl.index}", f"dwarf:{sl.arch}"))
+            if binary:
+                keys.append((name, f"mach-uuid-{sl.index}", f"executable:{sl.arch}"))
+        return keys
+    raise FormatError(f"a {info.kind} file is not a binary to fetch debug files for", exe)
+
+
+def _copy(src: Path, dst: Path) -> None:
+    import shutil
+
+    from symtool.fsutil import atomic_writer
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_writer(dst, "wb") as out, open(src, "rb") as fin:
+        shutil.copyfileobj(fin, out, 1 << 20)
+
+
+def place_for_gdb(exe: Path, build_id: str, files: dict[str, Path], environ) -> dict[str, str]:
+    """Copy fetched files into the debuginfod client cache, where gdb (and llvm-symbolizer
+    --debuginfod) look before asking a server: ``<cache>/<id>/debuginfo``, ``executable``, and the
+    .dwp as ``<cache>/<id>/<binary name>.dwp`` (gdb's name for the package of a separate debug file).
+
+    ``files``: role ("debuginfo", "dwp", "executable") -> fetched file.  The .dwp must hold exactly
+    the DWO IDs of the debuginfo's skeleton units (StoreError otherwise).  Returns role -> placed path.
+    """
+    from symtool.errors import StoreError
+    from symtool.formats.elf import read_elf
+
+    if "dwp" in files:
+        skel = set(read_elf(files["debuginfo"]).dwo_ids or ()) if "debuginfo" in files else None
+        units = set(read_elf(files["dwp"]).dwo_ids or ())
+        if skel is not None and skel != units:
+            raise StoreError(f"the .dwp's units ({len(units)}) are not the skeleton units of the debuginfo "
+                             f"({len(skel)}): not placed", files["dwp"])
+    d = debuginfod_cache_dir(environ) / build_id
+    targets = {"debuginfo": d / "debuginfo", "executable": d / "executable", "dwp": d / f"{exe.name}.dwp"}
+    placed = {}
+    for role, src in files.items():
+        _copy(src, targets[role])
+        placed[role] = str(targets[role])
+    return placed
+
+
+INFO_PLIST = {
+    "CFBundleDevelopmentRegion": "English",
+    "CFBundleInfoDictionaryVersion": "6.0",
+    "CFBundlePackageType": "dSYM",
+    "CFBundleSignature": "????",
+    "CFBundleShortVersionString": "1.0",
+    "CFBundleVersion": "1",
+}
+
+
+def rebuild_dsym(bundle: Path, name: str, dwarf_files: dict[str, Path]) -> Path:
+    """Write ``bundle`` (``<name>.dSYM``): ``Contents/Info.plist`` and ``Contents/Resources/DWARF/<name>``
+    (one per architecture, ``<name>.<arch>``, when there are several), as dsymutil lays it out.
+
+    Built beside and renamed into place, so lldb never sees half a bundle.
+    """
+    import plistlib
+    import shutil
+    import tempfile
+
+    bundle.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{bundle.name}.", dir=bundle.parent))
+    try:
+        contents = tmp / "Contents"
+        (contents / "Resources" / "DWARF").mkdir(parents=True)
+        plist = dict(INFO_PLIST, CFBundleIdentifier=f"com.apple.xcode.dsym.{name}")
+        (contents / "Info.plist").write_bytes(plistlib.dumps(plist))
+        for arch, src in dwarf_files.items():
+            leaf = name if len(dwarf_files) == 1 else f"{name}.{arch}"
+            shutil.copyfile(src, contents / "Resources" / "DWARF" / leaf)
+        if bundle.is_symlink() or bundle.is_file():
+            bundle.unlink()
+        elif bundle.is_dir():
+            shutil.rmtree(bundle)
+        os.replace(tmp, bundle)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return bundle
