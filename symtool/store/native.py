@@ -36,6 +36,11 @@ from symtool.store.items import PublishItem
 from symtool.store.layout import DEBUGINFOD_ROOT, key_path
 
 NATIVE_KINDS = ("elf", "dwp", "dwo", "macho")
+
+
+class Unkeyable(FormatError):
+    """A readable file that cannot be given a store key (no build-id, a .dwp without its binary):
+    publish refuses it (a finding, exit 1) rather than calling it unreadable (exit 2)."""
 _ARTIFACT = {"bin": "executable", "pri": "debuginfo", "dwp": "dwp"}
 
 
@@ -48,20 +53,20 @@ def items_for(path: Path, info, size: int) -> list[PublishItem]:
     name = path.name.lower()
     if info.kind == "elf":
         if info.index is None:
-            raise FormatError("no build-id: cannot be keyed in a store (link with -Wl,--build-id)", path)
+            raise Unkeyable("no build-id: cannot be keyed in a store (link with -Wl,--build-id)", path)
         out = []
         if info.has_code:
             out.append(PublishItem(path, name, f"elf-buildid-{info.index}", "bin", size))
         if info.has_dwarf:
             out.append(PublishItem(path, "_.debug", f"elf-buildid-sym-{info.index}", "pri", size))
         if not out:
-            raise FormatError("neither code nor DWARF: nothing a debugger would fetch", path)
+            raise Unkeyable("neither code nor DWARF: nothing a debugger would fetch", path)
         return out
     if info.kind == "macho":
         out = []
         for sl in info.slices:
             if sl.index is None:
-                raise FormatError(f"{sl.arch} slice has no LC_UUID: cannot be keyed", path)
+                raise Unkeyable(f"{sl.arch} slice has no LC_UUID: cannot be keyed", path)
             if sl.is_dsym:
                 out.append(PublishItem(path, "_.dwarf", f"mach-uuid-sym-{sl.index}", "pri", size))
             else:
@@ -79,13 +84,13 @@ def dwp_item(dwp: Path, info, binaries: list[tuple[Path, object]]) -> PublishIte
     want = set(info.dwo_ids or ())
     size = os.stat(dwp).st_size
     if not want:
-        raise FormatError("an empty .dwp (no units): nothing to publish", dwp)
+        raise Unkeyable("an empty .dwp (no units): nothing to publish", dwp)
     stem = dwp.name[:-4] if dwp.name.lower().endswith(".dwp") else dwp.name
     ranked = sorted(binaries, key=lambda b: (b[0].parent != dwp.parent or b[0].name != stem, str(b[0])))
     for path, binfo in ranked:
         if binfo.kind == "elf" and binfo.index and set(binfo.dwo_ids or ()) == want:
             return PublishItem(dwp, f"{path.name.lower()}.dwp", f"elf-buildid-{binfo.index}", "dwp", size)
-    raise FormatError("no ELF binary given with it has these DWO IDs: a .dwp is keyed by its binary's build-id, "
+    raise Unkeyable("no ELF binary given with it has these DWO IDs: a .dwp is keyed by its binary's build-id, "
                       "publish it with its binary", dwp)
 
 

@@ -194,7 +194,7 @@ def collect(paths: list[Path], wants: Callable[[Path], bool] | None = None) -> C
     copied target dir lost cargo's hard link) is left out."""
     from symtool.formats.macho import dsym_dwarf_files, is_dsym_bundle
     from symtool.store.identify import identify_all
-    from symtool.store.native import dwp_item
+    from symtool.store.native import Unkeyable, dwp_item
 
     out = Collected()
     dwps: list[tuple[Path, object]] = []
@@ -226,7 +226,7 @@ def collect(paths: list[Path], wants: Callable[[Path], bool] | None = None) -> C
         try:
             check_file_name(f.name)
             items, info = identify_all(f)
-        except UnsafeNameError as err:
+        except (UnsafeNameError, Unkeyable) as err:
             out.refused.append(FileResult(str(f), "refused", name=f.name, reason=err.message))
             continue
         except FormatError as err:
