@@ -192,7 +192,7 @@ def test_sample_workspace_with_config(sample_build, home, tmp_path, shell, shell
     text = ok(symtool(["--shell", shell], home, cwd=ws / "crates" / "crash-me"))
     want = expected(ws, home, stores=stores, cache=str(ws / "symcache"))
     # Non-Windows shells also get the URL stores for debuginfod clients.
-    want["DEBUGINFOD_URLS"] = "https://symbols.example.com/store"
+    want["DEBUGINFOD_URLS"] = "https://symbols.example.com/store/debuginfod"  # the store's debuginfod view
     assert shell_runner(shell, text, home) == want
 
 
@@ -223,7 +223,7 @@ def test_workspace_path_with_space_quote_and_non_ascii(sample_build, home, tmp_p
     ws = copy_ws(sample_build, tmp_path / "it's a ws" / "Zoë $HOME %x% & \"q\"")
     with_config(ws, 'stores = ["https://symbols.example.com/store"]\n')
     want = expected(ws, home, stores=["https://symbols.example.com/store"])
-    want["DEBUGINFOD_URLS"] = "https://symbols.example.com/store"
+    want["DEBUGINFOD_URLS"] = "https://symbols.example.com/store/debuginfod"  # the store's debuginfod view
     for shell in ("bash", "zsh", "fish", "powershell"):
         text = ok(symtool(["--shell", shell], home, cwd=ws))
         assert read_shell(shell, text, home) == want, shell
@@ -366,10 +366,10 @@ def test_debugger_lldb_and_debuginfod(home, tmp_path):
     text = ok(symtool(["--debugger", "lldb", str(tmp_path)], env))
     assert text.splitlines() == [
         f"settings set target.source-map /rustc/{commit} {sysroot}/lib/rustlib/src/rust",
-        "settings set plugin.symbol-locator.debuginfod.server-urls https://symbols.example.com/store",
+        "settings set plugin.symbol-locator.debuginfod.server-urls https://symbols.example.com/store/debuginfod",
     ]
     gdb_text = ok(symtool(["--debugger", "gdb", str(tmp_path)], env))
-    assert "set debuginfod urls https://symbols.example.com/store" in gdb_text.splitlines()
+    assert "set debuginfod urls https://symbols.example.com/store/debuginfod" in gdb_text.splitlines()
 
 
 # --------------------------------------------------------------------------- a toolchain we control
