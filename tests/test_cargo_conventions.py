@@ -83,9 +83,12 @@ def test_package_and_target_and_manifest_path(sample_build, build_env, tmp_path)
     (["-p", "no-such-crate"], ["no-such-crate", "crash-me"]),
     (["--manifest-path", "nowhere/Cargo.toml"], ["nowhere"]),
 ])
-@pytest.mark.parametrize("command", ["verify", "publish", "env"])
-def test_unknown_triple_profile_package_are_bad_usage(sample_build, build_env, tmp_path, command, args, words):
-    extra = ["--store", str(tmp_path / "s")] if command == "publish" else []
+@pytest.mark.parametrize("command", ["verify", "publish", "env", "dumps", "stack"])
+def test_unknown_triple_profile_package_are_bad_usage(sample_build, build_env, tmp_path, command, args, words,
+                                                      fixtures_dir):
+    extra = {"publish": ["--store", str(tmp_path / "s")],
+             "dumps": [str(fixtures_dir / "dumps" / "symbolic-windows-mini.dmp")],
+             "stack": [str(fixtures_dir / "dumps" / "symbolic-windows-mini.dmp")]}.get(command, [])
     proc = symtool(command, *args, *extra, cwd=sample_build.workspace, env=build_env)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
