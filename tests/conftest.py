@@ -60,6 +60,47 @@ class SampleBuild:
         return self.out(profile) / f"{name.replace('-', '_')}.pdb"
 
 
+@dataclass(frozen=True)
+class SampleLayout:
+    """What samples/ holds, as cargo itself reports it (cargo metadata): tests derive their
+    expectations from this, so adding a crate to the samples does not rewrite them."""
+
+    bins: tuple[str, ...]  # binary target names, sorted (crash-me, hello, ...)
+    crates: tuple[str, ...]  # every target's crate name (dashes become underscores), sorted
+    member_dirs: tuple[str, ...]  # member package dirs relative to samples/, in manifest order
+
+    def exe_names(self) -> list[str]:
+        return sorted(f"{b}.exe" for b in self.bins)
+
+    def pdb_names(self) -> list[str]:
+        return sorted(f"{b.replace('-', '_')}.pdb" for b in self.bins)
+
+    def pairs(self) -> list[tuple[str, str]]:
+        return sorted((f"{b}.exe", f"{b.replace('-', '_')}.pdb") for b in self.bins)
+
+
+_SAMPLE_LAYOUT: SampleLayout | None = None
+
+
+def sample_layout() -> SampleLayout:
+    global _SAMPLE_LAYOUT
+    if _SAMPLE_LAYOUT is None:
+        need_tool("cargo")
+        import json
+
+        proc = subprocess.run(["cargo", "metadata", "--no-deps", "--format-version", "1", "--offline",
+                               "--manifest-path", str(SAMPLES / "Cargo.toml")],
+                              capture_output=True, text=True, timeout=120, env=cargo_env(), check=True)
+        meta = json.loads(proc.stdout)
+        members = set(meta["workspace_members"])
+        packages = [p for p in meta["packages"] if p["id"] in members]
+        bins = sorted(t["name"] for p in packages for t in p["targets"] if "bin" in t["kind"])
+        crates = sorted({t["name"].replace("-", "_") for p in packages for t in p["targets"]})
+        dirs = tuple(str(Path(p["manifest_path"]).parent.relative_to(SAMPLES)) for p in packages)
+        _SAMPLE_LAYOUT = SampleLayout(tuple(bins), tuple(crates), dirs)
+    return _SAMPLE_LAYOUT
+
+
 def cargo_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     # Profile/rustflags overrides from the developer's shell would change the build.

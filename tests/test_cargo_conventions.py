@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TRIPLE, need_tool
+from conftest import TRIPLE, need_tool, sample_layout
 from symtool.cargo.outputs import package_artifacts
 from symtool.debugger.shells import default_shell, render, shell_syntax
 from symtool.errors import FormatError, UsageError
@@ -52,13 +52,13 @@ def test_dist_profile_is_what_verify_and_publish_read(sample_build, build_env, t
     ws = sample_build.workspace
     proc = symtool("verify", "--json", "--profile", "dist", cwd=ws, env=build_env)
     assert proc.returncode == 0, proc.stderr
-    assert sorted(_binaries(proc)) == [sample_build.exe("crash-me", "dist"), sample_build.exe("hello", "dist")]
+    assert sorted(_binaries(proc)) == sorted(sample_build.exe(b, "dist") for b in sample_layout().bins)
     store = tmp_path / "store"
     proc = symtool("publish", "--profile", "dist", "--store", store, "--json", cwd=ws, env=build_env)
     assert proc.returncode == 0, proc.stderr
     files = json.loads(proc.stdout)["files"]
     assert {Path(f["path"]).parent for f in files} == {sample_build.out("dist")}
-    assert sorted(f["name"] for f in files) == ["crash-me.exe", "crash_me.pdb", "hello.exe", "hello.pdb"]
+    assert sorted(f["name"] for f in files) == sorted(sample_layout().exe_names() + sample_layout().pdb_names())
     dist_pdb = read_identity(sample_build.pdb("crash-me", "dist")).index
     assert any(f["key"] == f"crash_me.pdb/{dist_pdb}/crash_me.pdb" for f in files)
 
@@ -83,9 +83,12 @@ def test_package_and_target_and_manifest_path(sample_build, build_env, tmp_path)
     (["-p", "no-such-crate"], ["no-such-crate", "crash-me"]),
     (["--manifest-path", "nowhere/Cargo.toml"], ["nowhere"]),
 ])
-@pytest.mark.parametrize("command", ["verify", "publish", "env"])
-def test_unknown_triple_profile_package_are_bad_usage(sample_build, build_env, tmp_path, command, args, words):
-    extra = ["--store", str(tmp_path / "s")] if command == "publish" else []
+@pytest.mark.parametrize("command", ["verify", "publish", "env", "dumps", "stack"])
+def test_unknown_triple_profile_package_are_bad_usage(sample_build, build_env, tmp_path, command, args, words,
+                                                      fixtures_dir):
+    extra = {"publish": ["--store", str(tmp_path / "s")],
+             "dumps": [str(fixtures_dir / "dumps" / "symbolic-windows-mini.dmp")],
+             "stack": [str(fixtures_dir / "dumps" / "symbolic-windows-mini.dmp")]}.get(command, [])
     proc = symtool(command, *args, *extra, cwd=sample_build.workspace, env=build_env)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
@@ -147,13 +150,14 @@ def test_copied_target_dir_counts_each_binary_once(sample_build, build_env, tmp_
     env = dict(build_env, CARGO_TARGET_DIR=str(copy))
     proc = symtool("verify", "--json", cwd=sample_build.workspace, env=env)
     assert proc.returncode == 0, proc.stderr
-    assert sorted(_binaries(proc)) == [release / "crash-me.exe", release / "hello.exe"]
+    assert sorted(_binaries(proc)) == [release / name for name in sample_layout().exe_names()]
     proc = symtool("verify", release, cwd=tmp_path)
-    assert proc.stdout.splitlines()[-1] == "2 binaries: 2 match", proc.stdout
+    n = len(sample_layout().bins)
+    assert proc.stdout.splitlines()[-1] == f"{n} binaries: {n} match", proc.stdout
     proc = symtool("publish", "--dry-run", "--json", "--store", tmp_path / "s", cwd=sample_build.workspace, env=env)
     assert proc.returncode == 0, proc.stderr
     files = json.loads(proc.stdout)["files"]
-    assert sorted(f["name"] for f in files) == ["crash-me.exe", "crash_me.pdb", "hello.exe", "hello.pdb"]
+    assert sorted(f["name"] for f in files) == sorted(sample_layout().exe_names() + sample_layout().pdb_names())
     assert all(Path(f["path"]).parent == release for f in files)
 
 

@@ -49,7 +49,7 @@ def two_member_ws(tmp_path: Path, profile: str) -> Path:
 def one_line_error(proc: subprocess.CompletedProcess, *words: str) -> None:
     assert proc.returncode == 2, proc.stdout + proc.stderr
     lines = proc.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("symtool: ") and "Traceback" not in proc.stderr, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr, proc.stderr
     for word in words:
         assert word in lines[0]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLES, TRIPLE, cargo_env, need_tool, windows_path
+from conftest import SAMPLES, TRIPLE, cargo_env, need_tool, sample_layout, windows_path
 
 MS = "https://msdl.microsoft.com/download/symbols"
 NAMES = ("_NT_SYMBOL_PATH", "_NT_SOURCE_PATH", "_NT_EXECUTABLE_IMAGE_PATH")
@@ -74,8 +74,7 @@ def expected(ws: Path, env: dict, stores=(), cache=None, triple="x86_64-pc-windo
     cargo_home = Path(env["CARGO_HOME"])
     sysroot, _ = toolchain()
     rust_src = Path(sysroot) / "lib" / "rustlib" / "src" / "rust"
-    source = ["srv*", str(ws), str(ws / "crates" / "minicore"), str(ws / "crates" / "crash-me"),
-              str(ws / "crates" / "hello"),
+    source = ["srv*", str(ws), *(str(ws / d) for d in sample_layout().member_dirs),
               str(cargo_home / "registry" / "src" / "index.crates.io-6f17d22bba15001f"),
               str(cargo_home / "git" / "checkouts")]
     if rust_src.is_dir():

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 
-from conftest import SAMPLES, TRIPLE, cargo_env, need_tool
+from conftest import SAMPLES, TRIPLE, cargo_env, need_tool, sample_layout
 
 
 def test_plain_cargo_build_is_the_dev_profile_and_its_pdbs_match(tmp_path):
@@ -25,12 +25,12 @@ def test_plain_cargo_build_is_the_dev_profile_and_its_pdbs_match(tmp_path):
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "`dev` profile" in proc.stderr
     out = target / TRIPLE / "debug"  # build.target of samples/.cargo/config.toml; dev builds into debug/
-    assert {p.name for p in out.glob("*.exe")} == {"crash-me.exe", "hello.exe"}
+    assert sorted(p.name for p in out.glob("*.exe")) == sample_layout().exe_names()
 
     verify = subprocess.run([sys.executable, "-m", "symtool", "verify", "--json", str(out)],
                             capture_output=True, text=True, timeout=120, env=env)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     records = json.loads(verify.stdout)
-    assert sorted((r["binary"].rsplit("/", 1)[-1], r["pdb"].rsplit("/", 1)[-1]) for r in records) == [
-        ("crash-me.exe", "crash_me.pdb"), ("hello.exe", "hello.pdb")]
+    assert sorted((r["binary"].rsplit("/", 1)[-1], r["pdb"].rsplit("/", 1)[-1]) for r in records) == \
+        sample_layout().pairs()
     assert all(r["status"] == "match" and r["image_id"] == r["pdb_id"] for r in records)

@@ -256,3 +256,23 @@ def test_prune_keep_last(tmp_path, fixtures_dir):
     assert not verify_store(store).findings
     assert prune(store, older_than_days=0).deleted == ["0000000004", "0000000005"]
     assert not (store / "dummyprog.pdb").exists()
+
+
+def test_repair_reports_dead_refs_lines_as_repaired(tmp_path, fixtures_dir):
+    """A refs.ptr line naming a transaction that is not live (a killed publish, a hand edit) is
+    dropped by --repair, and the report says so: a repaired store is not left 'unresolved'."""
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(fixtures_dir / "symstore-exe" / "stores" / "pe_store", store)
+    refs = store / "bigage.pdb" / "C9A61DDDD7E44353A668E39AC614A7EAa" / "refs.ptr"
+    original = refs.read_bytes()
+    kept_lines = adm.read_lines(refs)
+    dead_line = adm.format_ref_line("0000000099", "file", "C:\\gone\\bigage.pdb", "pri", False)
+    refs.write_bytes(original + b"\r\n" + dead_line.encode() + b"\r\n")
+    report = verify_store(store, repair=True)
+    dead = [f for f in report.findings if f.kind == "refs-dead"]
+    assert len(dead) == 1 and dead[0].repaired and "0000000099" in dead[0].message
+    assert report.unresolved == []
+    assert adm.read_lines(refs) == kept_lines
+    assert verify_store(store).findings == []

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from symtool.cargo.metadata import TomlFile, Workspace, check_triples
+from symtool.cargo.workspace import dig
 from symtool.errors import ConfigError, UsageError
 from symtool.settings import metadata_table
 
@@ -373,14 +374,6 @@ def load_policy(root: TomlFile) -> Policy:
     return policy
 
 
-def _dig(data: Any, keypath: tuple[str, ...]) -> tuple[bool, Any]:
-    for part in keypath:
-        if not isinstance(data, dict) or part not in data:
-            return False, None
-        data = data[part]
-    return True, data
-
-
 # ---------------------------------------------------------------- the resolver
 @dataclass
 class Token:
@@ -462,7 +455,7 @@ class Resolver:
                 return self._value(sub, raw, Source("env", f"env:{name}", profile=profile))
         keypath = ("profile", profile, *sub)
         for layer, kind in [(c, "config") for c in self.configs] + [(self.root, "manifest")]:
-            found, raw = _dig(layer.data, keypath)
+            found, raw = dig(layer.data, keypath)
             if found:
                 return self._value(sub, raw, Source(kind, layer.cite(keypath), layer.path, keypath, profile,
                                                     layer.line(keypath)))
@@ -592,7 +585,7 @@ class Resolver:
         found = False
         for keypath in keypaths:
             for layer in reversed(self.configs):
-                present, value = _dig(layer.data, keypath)
+                present, value = dig(layer.data, keypath)
                 if not present:
                     continue
                 found = True
@@ -807,7 +800,7 @@ class Resolver:
         specs: list[str] = []
         for p in chain:
             for layer in [self.root, *self.configs]:
-                found, table = _dig(layer.data, ("profile", p, "package"))
+                found, table = dig(layer.data, ("profile", p, "package"))
                 if found and isinstance(table, dict):
                     specs += [s for s in table if s not in specs]
         if self.packages is not None:  # [profile.X.package.<other>] does not touch the packages asked about

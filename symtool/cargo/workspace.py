@@ -260,7 +260,8 @@ def load_config_layers(start: Path, env: Mapping[str, str], cli_configs: Sequenc
     return cli + files
 
 
-def _dig(data: Any, keypath: tuple[str, ...]) -> tuple[bool, Any]:
+def dig(data: Any, keypath: tuple[str, ...]) -> tuple[bool, Any]:
+    """(True, value) at ``keypath`` in nested tables, (False, None) where a table or key is missing."""
     for part in keypath:
         if not isinstance(data, dict) or part not in data:
             return False, None
@@ -275,7 +276,7 @@ def merged_value(layers: list[ConfigLayer], keypath: tuple[str, ...]) -> tuple[A
     nearest first, then ``--config`` in command-line order.  A list in one
     layer and a scalar in another is an error, as in cargo.
     """
-    present = [(layer, value) for layer in layers for ok, value in [_dig(layer.data, keypath)] if ok]
+    present = [(layer, value) for layer in layers for ok, value in [dig(layer.data, keypath)] if ok]
     if not present:
         return None, []
     key = ".".join(keypath)
@@ -422,7 +423,7 @@ def find_workspace(start: Path | None = None, env: Mapping[str, str] | None = No
 
 
 __all__ = [
-    "BUILTIN_PROFILES", "PROFILE_DIR_NAMES", "CargoWorkspace", "ConfigLayer", "cargo_home", "config_paths",
+    "BUILTIN_PROFILES", "PROFILE_DIR_NAMES", "CargoWorkspace", "ConfigLayer", "cargo_home", "config_paths", "dig",
     "find_root_manifest", "find_workspace", "load_config_layers", "merged_value", "nearest_manifest",
     "profile_dir_name",
     "read_toml", "workspace_members",

@@ -171,7 +171,8 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except HANDLED as err:
             import typer
 
-            raise typer.Exit(report_error(err, bool(kwargs.get("as_json")))) from None
+            wants_json = bool(kwargs.get("as_json") or kwargs.get("json_out"))
+            raise typer.Exit(report_error(err, wants_json)) from None
 
     return wrapper
 

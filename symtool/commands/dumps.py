@@ -9,7 +9,8 @@ from typing import List, Optional
 
 import typer
 
-from symtool.commands.workspace_opts import manifest_path_option
+from symtool.commands.workspace_opts import (manifest_path_option, package_option, profile_option, symbol_dirs,
+                                             target_option)
 from symtool.text import count
 
 EXAMPLES = """Examples:
@@ -104,13 +105,16 @@ def dumps(
     offline: bool = typer.Option(False, "--offline", help="Do not download from http(s) stores."),
     json_out: bool = typer.Option(False, "--json", help="A JSON list, one object per dump."),
     manifest_path: Optional[str] = manifest_path_option(),
+    package: Optional[List[str]] = package_option(),
+    profile: Optional[str] = profile_option("every profile built"),
+    target: Optional[List[str]] = target_option(),
 ) -> None:
     """Triage minidumps: exception, faulting module and function, whether every module's PDB
     and image are in the stores (with the exact keys), and buckets of identical crashes."""
     from symtool.dumps import Buckets, collect_dumps, row_missing, triage
     from symtool.errors import UsageError
 
-    from symtool.dumps.locate import check_stores, default_build_dirs, make_fetch
+    from symtool.dumps.locate import check_stores, make_fetch
     from symtool.settings import default_cache_dir, resolve_stores
 
     resolved = resolve_stores(store, use_nt_symbol_path=True)
@@ -118,7 +122,7 @@ def dumps(
     check_stores(stores)
     cache = resolved.sympath_cache or (resolved.settings.cache if resolved.settings else None) or default_cache_dir()
     fetch, fetcher = make_fetch(stores, cache, offline)
-    workspace_dirs = default_build_dirs(Path(manifest_path) if manifest_path else None)
+    workspace_dirs = symbol_dirs(manifest_path, package, profile, target)
     build_dirs = list(build_dir or []) + [d for d in workspace_dirs if d not in (build_dir or [])]
     dump_paths = list(collect_dumps(paths))
     if not dump_paths:

@@ -207,7 +207,7 @@ def fast_main(argv: list) -> Optional[int]:
     try:
         return run_env(**opts)
     except HANDLED as err:
-        return report_error(err)
+        return report_error(err, bool(opts.get("as_json")))
 
 
 # --------------------------------------------------------------------------- typer

@@ -7,7 +7,7 @@ from typing import List
 
 import typer
 
-from symtool.commands.common import error
+from symtool.commands.common import error, error_object
 
 EXAMPLES = """Examples:
 
@@ -254,26 +254,31 @@ def ident(
     from symtool.formats.detect import read_identity
 
     records = []
-    bad = 0
+    failures: list[BaseException] = []
     for f in _expand(files):
         try:
             info = read_identity(f)
         except SymtoolError as err:
             error(str(err))
-            bad += 1
+            failures.append(err)
             continue
         except OSError as err:
             error(f"{f}: {err.strerror or err}")
-            bad += 1
+            failures.append(err)
             continue
         rec = identity_record(info)
         records.append(rec)
         if not json_out:
             sys.stdout.write(_line(rec) + "\n")
     if json_out:
-        print_json(records)
+        # Nothing readable at all is a failure of the command: the JSON error object,
+        # like every --json command's; otherwise the list, with the bad files on stderr.
+        if failures and not records:
+            print_json(error_object(failures[-1], 2, str(failures[-1])))
+        else:
+            print_json(records)
     sys.stdout.flush()
-    if bad:
+    if failures:
         raise typer.Exit(2)
 
 

@@ -8,7 +8,8 @@ from typing import List, Optional
 
 import typer
 
-from symtool.commands.workspace_opts import manifest_path_option
+from symtool.commands.workspace_opts import (manifest_path_option, package_option, profile_option, symbol_dirs,
+                                             target_option)
 
 EXAMPLES = """Examples:
 
@@ -111,6 +112,9 @@ def stack(
     offline: bool = typer.Option(False, "--offline", help="Do not download from http(s) stores."),
     json_out: bool = typer.Option(False, "--json", help="Threads and frames as JSON (stable keys)."),
     manifest_path: Optional[str] = manifest_path_option(),
+    package: Optional[List[str]] = package_option(),
+    profile: Optional[str] = profile_option("every profile built"),
+    target: Optional[List[str]] = target_option(),
 ) -> None:
     """Print a minidump's call stack: Child-SP, RetAddr and Call Site (module!function+0xoff
     [file @ line]) with (Inline Function) rows, as cdb's `.ecxr; k` does."""
@@ -118,7 +122,7 @@ def stack(
     from pathlib import Path
 
     from symtool.commands.common import print_json
-    from symtool.dumps.locate import SymbolLocator, check_stores, default_build_dirs, make_fetch
+    from symtool.dumps.locate import SymbolLocator, check_stores, make_fetch
     from symtool.dumps.stack import StackResolver, all_stacks, crash_stack
     from symtool.dumps.symbolize import SymbolizerCache
     from symtool.errors import UsageError
@@ -134,7 +138,7 @@ def stack(
     cache = resolved.sympath_cache or (resolved.settings.cache if resolved.settings else None) or default_cache_dir()
     fetch, fetcher = make_fetch(stores, cache, offline)
     locals_ = ([cache] if fetch is not None and Path(cache).is_dir() else []) + stores
-    build_dirs = list(build_dir or []) + default_build_dirs(Path(manifest_path) if manifest_path else None)
+    build_dirs = list(build_dir or []) + symbol_dirs(manifest_path, package, profile, target)
     locator = SymbolLocator(locals_, build_dirs)
     symbolizers = SymbolizerCache()
     try:

@@ -49,5 +49,27 @@ def given(manifest_path: Optional[str], package: Optional[List[str]], profile: O
     return [name for name, value in values.items() if value]
 
 
-__all__ = ["given", "manifest_path_option", "package_option", "profile_option", "select",
+def symbol_dirs(manifest_path: Optional[str], package: Optional[List[str]], profile: Optional[str],
+                target: Optional[List[str]]) -> list[str]:
+    """Build dirs to look in for PDBs and images (``dumps``, ``stack``).
+
+    With none of the options: every profile's output of the workspace, as
+    ``symtool env`` lists it (a dump may come from any build).  With any of
+    them: exactly the selected output, and an unknown profile, package or
+    triple is exit 2 as in the other commands.
+    """
+    from pathlib import Path
+
+    if not given(None, package, profile, target):
+        from symtool.dumps.locate import default_build_dirs
+        from symtool.errors import UsageError
+
+        if manifest_path and not Path(manifest_path).is_file():
+            raise UsageError("no such file", manifest_path)
+        return default_build_dirs(Path(manifest_path) if manifest_path else None)
+    selection = select(manifest_path, package, profile, target)
+    return [str(d) for d in selection.dirs()]
+
+
+__all__ = ["given", "symbol_dirs", "manifest_path_option", "package_option", "profile_option", "select",
            "target_option"]

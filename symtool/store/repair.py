@@ -89,6 +89,11 @@ class VerifyReport:
                 "findings": [f.to_json() for f in self.findings]}
 
 
+def _dropped_line() -> None:
+    """The fix for a bad refs.ptr line: it is left out of ``keep``, so the rewrite at the
+    end of check_index_dir drops it (or the whole entry goes, when nothing live lists it)."""
+
+
 class _Verifier:
     def __init__(self, store: Path, repair: bool):
         self.store = store
@@ -320,13 +325,15 @@ class _Verifier:
         for ln in lines:
             ref = adm.parse_ref_line(ln)
             if ref is None:
-                self.find("refs-line", self.rel(idx / REFS), f"unparsable line {ln[:80]!r}")
+                self.find("refs-line", self.rel(idx / REFS), f"unparsable line {ln[:80]!r}", _dropped_line)
                 dirty = True
             elif ref.id not in live:
-                self.find("refs-dead", self.rel(idx / REFS), f"reference to transaction {ref.id}, which is not live")
+                self.find("refs-dead", self.rel(idx / REFS), f"reference to transaction {ref.id}, which is not live",
+                          _dropped_line)
                 dirty = True
             elif ref.id not in listing_ids:
-                self.find("refs-unlisted", self.rel(idx / REFS), f"transaction {ref.id} does not list this file")
+                self.find("refs-unlisted", self.rel(idx / REFS), f"transaction {ref.id} does not list this file",
+                          _dropped_line)
                 dirty = True
             else:
                 keep.append(ln)

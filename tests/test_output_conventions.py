@@ -1,0 +1,90 @@
+"""cargo's output conventions, the same in every command: error:/warning: labels, -q/-v anywhere,
+--color and NO_COLOR, and a JSON error object on stdout when a --json command fails."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import FIXTURES_DIR
+
+
+def run(*args: str, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "from symtool.main import main; main()", *args],
+                          capture_output=True, text=True, timeout=120, env=env, cwd=cwd)
+
+
+# Each command given something that cannot be read, with --json.
+FAILING_JSON_COMMANDS = [
+    ("id", "--json", "/nonexistent/app.pdb"),
+    ("verify", "--json", "/nonexistent/app.exe"),
+    ("dumps", "--json", "/nonexistent/crash.dmp"),
+    ("stack", "--json", "/nonexistent/crash.dmp"),
+    ("check", "--json", "/nonexistent/Cargo.toml"),
+    ("env", "--json", "/nonexistent"),
+    ("store", "list", "--json", "--store", "s3://bucket/prefix"),
+]
+
+
+@pytest.mark.parametrize("argv", FAILING_JSON_COMMANDS, ids=lambda a: a[0])
+def test_json_commands_print_an_error_object_on_failure(argv, tmp_path):
+    proc = run(*argv, cwd=tmp_path)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr, proc.stderr
+    error = json.loads(proc.stdout)["error"]
+    assert error["exit_code"] == 2 and error["message"] and error["kind"].endswith("Error")
+
+
+def test_quiet_and_verbose_work_before_or_after_the_command(tmp_path):
+    bad = tmp_path / "bad.pdb"
+    bad.write_bytes(b"not a pdb")
+    for argv in (("-q", "id", str(bad)), ("id", str(bad), "-q"), ("id", "-q", str(bad))):
+        proc = run(*argv)
+        # -q silences warnings and notes, never errors
+        assert proc.returncode == 2 and proc.stderr.startswith("error: "), (argv, proc.stderr)
+
+
+def test_color_only_when_asked_or_on_a_terminal(tmp_path):
+    missing = str(tmp_path / "missing.pdb")
+    plain = run("id", missing)
+    assert plain.stderr.startswith("error: ")  # not a terminal: no escape codes
+    forced = run("--color", "always", "id", missing)
+    assert forced.stderr.startswith("\x1b[1;31merror:\x1b[0m ")
+    never = run("id", missing, "--color=never", env=dict(os.environ, NO_COLOR=""))
+    assert never.stderr.startswith("error: ")
+    bad = run("--color", "sometimes", "id", missing)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --color takes one of auto, always, never")
+
+
+def test_no_color_beats_a_terminal(tmp_path):
+    # Under a real pseudo-terminal the label is coloured unless NO_COLOR is set.
+    import pty
+
+    missing = str(tmp_path / "missing.pdb")
+    for no_color, want in (("", "\x1b[1;31merror:"), ("1", "error:")):
+        env = dict(os.environ)
+        env.pop("NO_COLOR", None)
+        if no_color:
+            env["NO_COLOR"] = no_color
+        main, child = pty.openpty()
+        proc = subprocess.run([sys.executable, "-c", "from symtool.main import main; main()", "id", missing],
+                              stdout=subprocess.DEVNULL, stderr=child, env=env, timeout=60)
+        os.close(child)
+        out = os.read(main, 4096).decode()
+        os.close(main)
+        assert proc.returncode == 2 and out.startswith(want), (no_color, out)
+
+
+def test_foreign_text_cannot_forge_terminal_lines(tmp_path):
+    # A file name with an escape sequence and a newline: printed escaped, on one line.
+    evil = tmp_path / "a\x1b[2Jb\nerror: forged.pdb"
+    evil.write_bytes(b"junk")
+    proc = run("id", str(evil))
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "\x1b" not in proc.stderr and "\\x1b" in proc.stderr, proc.stderr
+    assert FIXTURES_DIR.is_dir()
