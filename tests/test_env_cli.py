@@ -67,8 +67,9 @@ def copy_ws(sample_build, dest: Path) -> Path:
 def expected(ws: Path, env: dict, stores=(), cache=None, triple="x86_64-pc-windows-msvc"):
     out = ws / "target" / triple
     cache = cache or (env["XDG_CACHE_HOME"] + "/symtool")
-    # every profile's standard dir and deps, built or not (samples builds only release and dist)
-    build = [str(out / p / sub) for p in ("release", "debug", "dist") for sub in ("", "deps")]
+    # every profile's standard dir and deps, built or not (samples builds only release and dist;
+    # full-debug is samples' debug = 2 profile for real .dwp/.dSYM units)
+    build = [str(out / p / sub) for p in ("release", "debug", "dist", "full-debug") for sub in ("", "deps")]
     build = [b.rstrip("/") for b in build]
     srv = [f"srv*{cache}*{s}" for s in stores] + [f"srv*{cache}*{MS}"]
     cargo_home = Path(env["CARGO_HOME"])
@@ -213,7 +214,7 @@ def test_workspace_path_with_batch_metacharacters_under_wine_cmd(sample_build, h
     ws = copy_ws(sample_build, tmp_path / "a %PATH% & b" / "c ^ d ! (e) 'f'")
     with_config(ws, 'stores = ["https://symbols.example.com/store?x=%41"]\n')
     want = expected(ws, home, stores=["https://symbols.example.com/store?x=%41"])
-    want["DEBUGINFOD_URLS"] = "https://symbols.example.com/store?x=%41"
+    want["DEBUGINFOD_URLS"] = "https://symbols.example.com/store/debuginfod?x=%41"
     text = ok(symtool(["--shell", "cmd"], home, cwd=ws))
     assert shell_runner("cmd", text, home) == want
 

@@ -274,9 +274,12 @@ def url_stores(inputs: Inputs) -> list[str]:
 
 def debuginfod_root(store_url: str) -> str:
     """Where a store's debuginfod view is served: ``<store>/debuginfod`` (see symtool.store.native)."""
+    from urllib.parse import urlsplit, urlunsplit
+
     from symtool.store.layout import DEBUGINFOD_ROOT
 
-    return f"{store_url.rstrip('/')}/{DEBUGINFOD_ROOT}"
+    parts = urlsplit(store_url)
+    return urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/{DEBUGINFOD_ROOT}"))
 
 
 def debuginfod_urls(inputs: Inputs) -> str:
