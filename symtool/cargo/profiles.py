@@ -528,6 +528,11 @@ class Resolver:
     # -- rustflags --------------------------------------------------------
     def rustflags(self) -> tuple[list[RustFlag], str]:
         """The debug-relevant flags of the rustflags source cargo uses, and that source's name."""
+        tokens, where = self.rustflag_tokens()
+        return self._debug_flags(tokens), where
+
+    def rustflag_tokens(self) -> tuple[list[Token], str]:
+        """Every word of the rustflags source cargo uses for this target, and that source's name."""
         tokens: list[Token] = []
         if "CARGO_ENCODED_RUSTFLAGS" in self.env:
             raw = self.env["CARGO_ENCODED_RUSTFLAGS"]
@@ -554,6 +559,10 @@ class Resolver:
                 where = "build.rustflags"
             if not found:
                 where = ""
+        return tokens, where
+
+    @staticmethod
+    def _debug_flags(tokens: list[Token]) -> list[RustFlag]:
         flags: list[RustFlag] = []
         i = 0
         while i < len(tokens):
@@ -577,7 +586,7 @@ class Resolver:
                 option = option.replace("_", "-")
                 if option in ("debuginfo", "strip", "split-debuginfo"):
                     flags.append(RustFlag(option, raw, spelled, src, desc, **place))
-        return flags, where
+        return flags
 
     def _config_list(self, keypaths: list[tuple[str, ...]], env_key: str) -> tuple[list[Token], bool]:
         """Join a string-or-list config key across config files (lowest priority first) and its env var."""
@@ -685,11 +694,39 @@ class Resolver:
             report.findings += self._judge(key, eff[key], name, chain, base)
         report.findings += self._overrides(name, chain, base)
         report.findings += self._member_profiles(chain)
+        report.findings += self._linux_debug_files(eff, report.output_dir)
         for finding in report.findings:
             finding.target = self.target.triple
         return report
 
     # -- judging ----------------------------------------------------------
+    def _linux_debug_files(self, eff: dict[str, Value], output_dir: Path | None) -> list[Finding]:
+        """Build-ids (none, too short) and a .dwp made useless by strip (symtool.cargo.buildid)."""
+        from symtool.cargo import buildid
+
+        if not buildid.is_linux_like(self.target):
+            return []
+        findings: list[Finding] = []
+        setting = buildid.build_id_setting(self.rustflag_tokens()[0])
+        if setting is not None:
+            style, tok = setting
+            problem = buildid.flag_problem(style)
+            if problem:
+                findings.append(Finding("build-id", style, tok.source, problem, buildid.FIX,
+                                        file=tok.file, line=tok.line, raw=f"--build-id={style}"))
+        for path, problem in buildid.built_problems(output_dir):
+            findings.append(Finding("build-id", None, str(path), f"{path.name} {problem}: debuginfod, symbol stores "
+                                    "and gdb cannot find its debug files", buildid.FIX))
+        strip, split, debug = eff["strip"], eff["split-debuginfo"], eff["debug"]
+        if strip.value in ("debuginfo", "symbols") and split.value == "packed" and (debug.value or "none") != "none":
+            findings.append(Finding(
+                "strip", strip.shown, strip.source.text,
+                f'strip = "{strip.shown}" with split-debuginfo = "packed": the linker drops the skeleton units, '
+                "so the .dwp cargo writes is referred to by nothing (gdb and llvm-symbolizer cannot use it)",
+                'set strip = "none": publish the unstripped binary with its .dwp (symtool publish) and ship a copy '
+                'made with objcopy --strip-debug', **at(strip.source, strip.raw)))
+        return findings
+
     def _edit_for(self, key_path: tuple[str, ...], value: Value, chain: list[str], base: str, new: str):
         """Where --fix writes: the manifest line that set it, else the built-in base profile."""
         if value.source.kind == "manifest":
