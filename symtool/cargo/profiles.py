@@ -694,7 +694,12 @@ class Resolver:
             report.findings += self._judge(key, eff[key], name, chain, base)
         report.findings += self._overrides(name, chain, base)
         report.findings += self._member_profiles(chain)
-        report.findings += self._linux_debug_files(eff, report.output_dir)
+        for extra in self._linux_debug_files(eff, report.output_dir):
+            same = [f for f in report.findings if f.key == extra.key == "strip"]
+            if same:  # the policy already objects to this strip: one finding, both reasons
+                same[0].message += f"; and with split-debuginfo = \"packed\" {extra.message.split(': ', 1)[1]}"
+            else:
+                report.findings.append(extra)
         for finding in report.findings:
             finding.target = self.target.triple
         return report
