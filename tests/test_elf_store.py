@@ -167,6 +167,15 @@ def test_gdb_downloads_debuginfo_and_reads_the_fetched_dwp(crash_stack, nginx, e
                          check=True)
     got = [f["FunctionName"] for f in json.loads(sym.stdout)[0]["Symbol"]]
     assert got == ["crash_deep::middle", "crash_deep::level2"], sym.stdout
+    # LLVM's own debuginfod client (llvm-symbolizer 19: Debian 12's llvm-19) on the stripped binary.
+    sym19 = subprocess.run([need_tool("llvm-symbolizer-19"), "--debuginfod", f"--obj={shipped}", f"--dwp={dwp}",
+                            "--inlining", "--output-style=JSON", hex(ret - 1)], capture_output=True, text=True,
+                           check=True, env=dict(denv, DEBUGINFOD_CACHE_PATH=str(tmp_path / "llvm-cache")))
+    frames19 = json.loads(sym19.stdout)[0]["Symbol"]
+    assert [f["FunctionName"] for f in frames19] == got, sym19.stdout
+    assert [(Path(f["FileName"]).name, f["Line"]) for f in frames19] == \
+        [(Path(f["FileName"]).name, f["Line"]) for f in json.loads(sym.stdout)[0]["Symbol"]]
+    assert any(tmp_path.joinpath("llvm-cache").iterdir())  # it did download
 
 
 def test_fetch_refuses_a_dwp_from_another_build(linux_builds, tmp_path, env):  # noqa: F811
