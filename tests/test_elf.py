@@ -229,12 +229,13 @@ def test_truncated_files_exit_2_with_one_line_each(tmp_path):
 def test_verify_pairs_binaries_with_their_dwp(linux_builds):  # noqa: F811
     for build in (linux_builds.dwarf4, linux_builds.dwarf5):
         verdicts = verify_paths([build.out])
-        assert {Path(v.binary).name: v.status for v in verdicts} == {"crash-me": MATCH, "hello": MATCH}
+        statuses = {Path(v.binary).name: v.status for v in verdicts}
+        assert {"crash-me", "hello"} <= set(statuses) and set(statuses.values()) == {MATCH}, statuses
         v = next(v for v in verdicts if v.binary.endswith("crash-me"))
         assert v.debug_file == str(build.dwp()) and v.missing_ids == [] and v.extra_ids == []
     proc = symtool("verify", linux_builds.dwarf5.out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "2 binaries: 2 match" in proc.stdout
+    assert re.search(r"^(\d+) binaries: \1 match$", proc.stdout, re.M), proc.stdout
 
 
 def test_verify_reports_a_dwp_from_another_build(linux_builds):  # noqa: F811
@@ -253,7 +254,10 @@ def test_verify_dwp_missing_not_needed_and_no_build_id(linux_builds, tmp_path): 
     v, = verify_paths([lone])
     assert v.status == DWP_MISSING and len(v.missing_ids) == 2 and v.searched == [str(lone) + ".dwp"]
     statuses = {Path(v.binary).name: v.status for v in verify_paths([linux_builds.line_tables.out])}
-    assert statuses == {"crash-me": DWP_NOT_NEEDED, "hello": DWP_NOT_NEEDED}
+    assert statuses["crash-me"] == statuses["hello"] == DWP_NOT_NEEDED
+    # Not always: crash-deep (an inlined function) gets a skeleton unit even at line-tables-only, its
+    # inline records going to the .dwp; verify pairs it like any other.
+    assert set(statuses.values()) <= {DWP_NOT_NEEDED, MATCH}
     assert symtool("verify", linux_builds.line_tables.out).returncode == 0
     v, = verify_paths([linux_builds.no_build_id.bin()])
     assert v.status == NO_BUILD_ID and "--build-id" in v.reason and v.build_id is None
