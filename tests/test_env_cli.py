@@ -247,7 +247,7 @@ def test_json_elements_and_sources(sample_build, home):
         assert data[key]["value"] == want[name]
         assert [e["value"] for e in data[key]["elements"]] == want[name].split(";")
     kinds = [e["kind"] for e in data["symbol_path"]["elements"]]
-    assert kinds == ["build-dir"] * 6 + ["microsoft"]
+    assert kinds == ["build-dir"] * 8 + ["microsoft"]  # release, debug, dist, full-debug: each dir and deps/
     assert data["symbol_path"]["elements"][0]["source"] == "profile release (x86_64-pc-windows-msvc), target dir: default"
     assert data["source_path"]["elements"][1] == {"value": str(sample_build.workspace),
                                                   "source": str(sample_build.workspace / "Cargo.toml"),

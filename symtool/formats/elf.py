@@ -68,6 +68,8 @@ class Layout:
     # Elf_Chdr: type, [reserved,] size, addralign.
     chdr: struct.Struct
     is_64: bool
+    # .gnu_debuglink's CRC-32, after the NUL-padded name (the file's byte order).
+    crc32: struct.Struct
 
     def phdr_fields(self, raw: tuple) -> tuple[int, int, int]:
         if self.is_64:  # type, flags, offset, vaddr, paddr, filesz, memsz, align
@@ -82,9 +84,11 @@ def _layout(cls: int, data: int) -> Layout:
     e = "<" if data == ELFDATA2LSB else ">"
     if cls == ELFCLASS64:
         return Layout(e, struct.Struct(e + "HHIQQQIHHHHHH"), struct.Struct(e + "IIQQQQIIQQ"),
-                      struct.Struct(e + "IIQQQQQQ"), struct.Struct(e + "III"), struct.Struct(e + "IIQQ"), True)
+                      struct.Struct(e + "IIQQQQQQ"), struct.Struct(e + "III"), struct.Struct(e + "IIQQ"), True,
+                      struct.Struct(e + "I"))
     return Layout(e, struct.Struct(e + "HHIIIIIHHHHHH"), struct.Struct(e + "IIIIIIIIII"),
-                  struct.Struct(e + "IIIIIIII"), struct.Struct(e + "III"), struct.Struct(e + "III"), False)
+                  struct.Struct(e + "IIIIIIII"), struct.Struct(e + "III"), struct.Struct(e + "III"), False,
+                  struct.Struct(e + "I"))
 
 
 LAYOUTS = {(c, d): _layout(c, d) for c in (ELFCLASS32, ELFCLASS64) for d in (ELFDATA2LSB, ELFDATA2MSB)}
@@ -287,7 +291,7 @@ class _Elf:
         crc_at = (len(name) + 1 + 3) & ~3
         if crc_at + 4 > len(data):
             raise FormatError(".gnu_debuglink has no CRC after the name", self.path)
-        (crc,) = struct.unpack_from(self.lay.endian + "I", data, crc_at)
+        (crc,) = self.lay.crc32.unpack_from(data, crc_at)
         return name.decode("utf-8", "surrogateescape"), crc
 
 

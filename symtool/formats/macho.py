@@ -30,6 +30,8 @@ FAT_MAGIC_64 = 0xCAFEBABF
 MH_MAGIC, MH_CIGAM = 0xFEEDFACE, 0xCEFAEDFE
 MH_MAGIC_64, MH_CIGAM_64 = 0xFEEDFACF, 0xCFFAEDFE
 
+# The first word of a thin or fat file, read little-endian (thin magics come in both orders).
+MAGIC_LE = struct.Struct("<I")
 # fat_header: magic, nfat_arch (big-endian).
 FAT_HEADER = struct.Struct(">II")
 # fat_arch: cputype, cpusubtype, offset, size, align.
@@ -132,7 +134,7 @@ class MachoInfo:
 def _thin(r: BoundedReader, path: str, offset: int, size: int) -> MachSlice:
     if size < MACH_HEADER["<"].size:
         raise FormatError(f"Mach-O slice at {offset:#x} is too small for a header", path)
-    (magic,) = struct.unpack("<I", r.read(offset, 4, "Mach-O magic"))
+    (magic,) = r.unpack(MAGIC_LE, offset, "Mach-O magic")
     if magic in (MH_MAGIC, MH_MAGIC_64):
         e = "<"
     elif magic in (MH_CIGAM, MH_CIGAM_64):
@@ -223,10 +225,11 @@ def is_dsym_bundle(path: str | os.PathLike[str]) -> bool:
 def _is_macho(path: Path) -> bool:
     with open(path, "rb") as f:
         head = f.read(4)
-    return len(head) == 4 and struct.unpack(">I", head)[0] in _MAGICS
+    return len(head) == 4 and MAGIC_LE.unpack(head)[0] in _MAGICS
 
 
-_MAGICS = {FAT_MAGIC, FAT_MAGIC_64, MH_MAGIC, MH_CIGAM, MH_MAGIC_64, MH_CIGAM_64}
+# Every magic as MAGIC_LE reads it (the fat ones are big-endian on disk).
+_MAGICS = {MH_MAGIC, MH_CIGAM, MH_MAGIC_64, MH_CIGAM_64, 0xBEBAFECA, 0xBFBAFECA}
 
 
 def dsym_dwarf_files(bundle: str | os.PathLike[str]) -> list[Path]:
