@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES_DIR, need_tool
-from native_builds import linux_builds  # noqa: F401  (fixture)
 from symtool.errors import FormatError
 from symtool.formats.elf import debuglink_crc, read_elf, read_elf_bytes
 from symtool.store.layout import (
@@ -61,7 +60,7 @@ def dwarfdump_skeleton_ids(path: Path) -> set[str]:
 # -- identities against LLVM -------------------------------------------------------------
 
 @pytest.mark.parametrize("variant, index_version", [("dwarf4", 2), ("dwarf5", 5)])
-def test_build_id_and_dwo_ids_agree_with_llvm(linux_builds, variant, index_version):  # noqa: F811
+def test_build_id_and_dwo_ids_agree_with_llvm(linux_builds, variant, index_version):
     build = getattr(linux_builds, variant)
     binary, dwp = ident(build.bin(), build.dwp())
     assert binary["kind"] == "elf" and binary["machine"] == "x86_64"
@@ -75,7 +74,7 @@ def test_build_id_and_dwo_ids_agree_with_llvm(linux_builds, variant, index_versi
     assert set(dwp["dwo_ids"]) == signatures == skeletons
 
 
-def test_id_json_keys_lead_with_those_of_pe_and_pdb(linux_builds):  # noqa: F811
+def test_id_json_keys_lead_with_those_of_pe_and_pdb(linux_builds):
     rec, = ident(linux_builds.dwarf4.bin())
     assert list(rec)[:4] == ["path", "kind", "index", "store_path"]
     bid = rec["build_id"]
@@ -86,7 +85,7 @@ def test_id_json_keys_lead_with_those_of_pe_and_pdb(linux_builds):  # noqa: F811
     ]
 
 
-def test_text_output_names_each_identity(linux_builds):  # noqa: F811
+def test_text_output_names_each_identity(linux_builds):
     build = linux_builds.dwarf5
     proc = symtool("id", build.bin(), build.dwp())
     assert proc.returncode == 0, proc.stderr
@@ -98,14 +97,14 @@ def test_text_output_names_each_identity(linux_builds):  # noqa: F811
         assert f"dwo-id {sig}" in proc.stdout
 
 
-def test_line_tables_only_has_no_skeletons_and_an_empty_dwp(linux_builds):  # noqa: F811
+def test_line_tables_only_has_no_skeletons_and_an_empty_dwp(linux_builds):
     build = linux_builds.line_tables
     binary, dwp = ident(build.bin(), build.dwp())
     assert binary["has_dwarf"] and binary["dwo_ids"] == [] and dwarfdump_skeleton_ids(build.bin()) == set()
     assert dwp["kind"] == "dwp" and dwp["dwo_ids"] == []
 
 
-def test_separate_debug_file_and_debuglink(linux_builds, tmp_path):  # noqa: F811
+def test_separate_debug_file_and_debuglink(linux_builds, tmp_path):
     objcopy = need_tool("llvm-objcopy")
     binary = tmp_path / "crash-me"
     shutil.copy(linux_builds.dwarf4.bin(), binary)
@@ -127,7 +126,7 @@ def test_separate_debug_file_and_debuglink(linux_builds, tmp_path):  # noqa: F81
                                                      f"debuginfod/{debuginfod_key(d.index, 'debuginfo')}"]
 
 
-def test_zlib_compressed_debug_sections_give_the_same_ids(linux_builds, tmp_path):  # noqa: F811
+def test_zlib_compressed_debug_sections_give_the_same_ids(linux_builds, tmp_path):
     objcopy = need_tool("llvm-objcopy")
     for build in (linux_builds.dwarf4, linux_builds.dwarf5):
         packed = tmp_path / "packed"
@@ -158,7 +157,7 @@ def test_other_classes_and_byte_orders(tmp_path, triple, dwarf):
     assert info.is_64 == (not triple.startswith("i386"))
 
 
-def test_sentry_cli_agrees_on_build_ids(linux_builds):  # noqa: F811
+def test_sentry_cli_agrees_on_build_ids(linux_builds):
     sentry = need_tool("sentry-cli")
     for build in (linux_builds.dwarf4, linux_builds.dwarf5):
         out = subprocess.run([sentry, "debug-files", "check", str(build.bin())], capture_output=True, text=True,
@@ -226,7 +225,7 @@ def test_truncated_files_exit_2_with_one_line_each(tmp_path):
 
 # -- verify ------------------------------------------------------------------------------
 
-def test_verify_pairs_binaries_with_their_dwp(linux_builds):  # noqa: F811
+def test_verify_pairs_binaries_with_their_dwp(linux_builds):
     for build in (linux_builds.dwarf4, linux_builds.dwarf5):
         verdicts = verify_paths([build.out])
         statuses = {Path(v.binary).name: v.status for v in verdicts}
@@ -238,7 +237,7 @@ def test_verify_pairs_binaries_with_their_dwp(linux_builds):  # noqa: F811
     assert re.search(r"^(\d+) binaries: \1 match$", proc.stdout, re.M), proc.stdout
 
 
-def test_verify_reports_a_dwp_from_another_build(linux_builds):  # noqa: F811
+def test_verify_reports_a_dwp_from_another_build(linux_builds):
     binary, other = linux_builds.dwarf4.bin(), linux_builds.dwarf5.dwp()
     proc = symtool("verify", "--json", binary, other)
     assert proc.returncode == 1, proc.stderr
@@ -248,7 +247,7 @@ def test_verify_reports_a_dwp_from_another_build(linux_builds):  # noqa: F811
     assert set(v["extra_ids"]) == {f"{x:016x}" for x in read_elf(other).dwo_ids}
 
 
-def test_verify_dwp_missing_not_needed_and_no_build_id(linux_builds, tmp_path):  # noqa: F811
+def test_verify_dwp_missing_not_needed_and_no_build_id(linux_builds, tmp_path):
     lone = tmp_path / "crash-me"
     shutil.copy(linux_builds.dwarf4.bin(), lone)
     v, = verify_paths([lone])
@@ -265,7 +264,7 @@ def test_verify_dwp_missing_not_needed_and_no_build_id(linux_builds, tmp_path): 
     assert proc.returncode == 1 and "no-build-id" in proc.stdout
 
 
-def test_verify_pairs_given_dwp_by_name(linux_builds, tmp_path):  # noqa: F811
+def test_verify_pairs_given_dwp_by_name(linux_builds, tmp_path):
     """Two binaries and one .dwp: crash-me.dwp is compared with crash-me (a mismatch, reported);
     a .dwp named after no binary given is a usage error."""
     d4, d5 = linux_builds.dwarf4, linux_builds.dwarf5

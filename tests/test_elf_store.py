@@ -6,7 +6,6 @@ llvm-symbolizer --dwp, and lldb-19 with the rebuilt .dSYM."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import need_tool
-from native_builds import LINUX, cargo_build, linux_builds, mac_builds  # noqa: F401  (fixtures)
+from native_builds import LINUX, cargo_build
 from nginx_server import free_port
 from symtool.formats.elf import read_elf
 from symtool.formats.macho import dsym_dwarf_files, read_macho
@@ -60,7 +59,7 @@ def debuginfod_env(env: dict, url: str, cache: Path) -> dict:
 
 # -- publish + debuginfod-find through nginx --------------------------------------------------
 
-def test_publish_layout_served_to_debuginfod_find(linux_builds, nginx, env, tmp_path):  # noqa: F811
+def test_publish_layout_served_to_debuginfod_find(linux_builds, nginx, env, tmp_path):
     find = need_tool("debuginfod-find")
     build = linux_builds.dwarf4
     store = nginx.www / f"elf-{tmp_path.name}"
@@ -87,7 +86,7 @@ def test_publish_layout_served_to_debuginfod_find(linux_builds, nginx, env, tmp_
     assert again["summary"]["present"] == len(again["files"])
 
 
-def test_elfutils_debuginfod_agrees_with_our_keys(linux_builds, nginx, env, tmp_path):  # noqa: F811
+def test_elfutils_debuginfod_agrees_with_our_keys(linux_builds, nginx, env, tmp_path):
     """elfutils' own server indexing the build (-F) serves, for every build-id, what our store serves."""
     server, find = need_tool("debuginfod"), need_tool("debuginfod-find")
     build = linux_builds.dwarf5
@@ -178,7 +177,7 @@ def test_gdb_downloads_debuginfo_and_reads_the_fetched_dwp(crash_stack, nginx, e
     assert any(tmp_path.joinpath("llvm-cache").iterdir())  # it did download
 
 
-def test_fetch_refuses_a_dwp_from_another_build(linux_builds, tmp_path, env):  # noqa: F811
+def test_fetch_refuses_a_dwp_from_another_build(linux_builds, tmp_path, env):
     """A store whose .dwp entry holds another build's package: fetch does not place it for gdb."""
     store = tmp_path / "store"
     build = linux_builds.dwarf4
@@ -203,7 +202,7 @@ def lldb_add(binary: Path, dwarf: Path) -> str:
     return proc.stdout + proc.stderr
 
 
-def test_fetch_rebuilds_a_dsym_lldb_loads(mac_builds, tmp_path, env):  # noqa: F811
+def test_fetch_rebuilds_a_dsym_lldb_loads(mac_builds, tmp_path, env):
     store = tmp_path / "store"
     report = published(store, mac_builds.arm64.out, mac_builds.x86_64.out, env=env)
     for build in (mac_builds.arm64, mac_builds.x86_64):
@@ -230,7 +229,7 @@ def test_fetch_rebuilds_a_dsym_lldb_loads(mac_builds, tmp_path, env):  # noqa: F
 
 # -- store administration ------------------------------------------------------------------------
 
-def test_delete_prune_verify_cover_native_entries(linux_builds, mac_builds, tmp_path, env):  # noqa: F811
+def test_delete_prune_verify_cover_native_entries(linux_builds, mac_builds, tmp_path, env):
     store = tmp_path / "store"
     published(store, linux_builds.dwarf4.out, env=env)
     published(store, linux_builds.dwarf5.out, mac_builds.arm64.out, env=env)
@@ -258,7 +257,7 @@ def test_delete_prune_verify_cover_native_entries(linux_builds, mac_builds, tmp_
     assert symtool("store", "verify", "--store", store, env=env).returncode == 0
 
 
-def test_publish_refuses_what_cannot_be_keyed(linux_builds, tmp_path, env):  # noqa: F811
+def test_publish_refuses_what_cannot_be_keyed(linux_builds, tmp_path, env):
     store = tmp_path / "store"
     proc = symtool("publish", "--json", "--store", store, linux_builds.dwarf4.dwp(), env=env)
     report = json.loads(proc.stdout)

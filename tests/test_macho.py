@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES_DIR, need_tool
-from native_builds import mac_builds  # noqa: F401  (fixture)
 from symtool.errors import FormatError
 from symtool.formats.macho import FAT_ARCH, FAT_ARCH_64, dsym_dwarf_files, read_macho, read_macho_bytes
 from symtool.verify import DSYM_MISSING, MATCH, MISMATCH, verify_paths
@@ -51,7 +50,7 @@ def fat64_of(fat: bytes) -> bytes:
     return head + fat[len(head):]
 
 
-def test_thin_binaries_and_dsyms_agree_with_dwarfdump(mac_builds):  # noqa: F811
+def test_thin_binaries_and_dsyms_agree_with_dwarfdump(mac_builds):
     for build, arch in ((mac_builds.arm64, "arm64"), (mac_builds.x86_64, "x86_64")):
         info = read_macho(build.bin())
         assert [s.arch for s in info.slices] == [arch] and not info.fat and not info.is_dsym
@@ -63,7 +62,7 @@ def test_thin_binaries_and_dsyms_agree_with_dwarfdump(mac_builds):  # noqa: F811
         assert d.is_dsym and d.has_dwarf and d.uuids() == info.uuids() == dwarfdump_uuids(dwarf)
 
 
-def test_universal_and_fat64(mac_builds, tmp_path):  # noqa: F811
+def test_universal_and_fat64(mac_builds, tmp_path):
     fat = lipo(tmp_path / "crash-me", mac_builds.arm64.bin(), mac_builds.x86_64.bin())
     info = read_macho(fat)
     assert info.fat and not info.fat64
@@ -78,7 +77,7 @@ def test_universal_and_fat64(mac_builds, tmp_path):  # noqa: F811
         assert s["store_path"] == f"crash-me-64/mach-uuid-{s['index']}/crash-me-64"
 
 
-def test_sentry_cli_agrees_on_uuids(mac_builds, tmp_path):  # noqa: F811
+def test_sentry_cli_agrees_on_uuids(mac_builds, tmp_path):
     sentry = need_tool("sentry-cli")
     fat = lipo(tmp_path / "crash-me", mac_builds.arm64.bin(), mac_builds.x86_64.bin())
     for path in (fat, dsym_dwarf_files(mac_builds.arm64.dsym())[0]):
@@ -89,7 +88,7 @@ def test_sentry_cli_agrees_on_uuids(mac_builds, tmp_path):  # noqa: F811
         assert theirs == read_macho(path).uuids(), out
 
 
-def test_id_on_a_dsym_bundle_lists_its_dwarf_files(mac_builds):  # noqa: F811
+def test_id_on_a_dsym_bundle_lists_its_dwarf_files(mac_builds):
     proc = symtool("id", "--json", mac_builds.arm64.dsym())
     assert proc.returncode == 0, proc.stderr
     rec, = json.loads(proc.stdout)
@@ -101,7 +100,7 @@ def test_id_on_a_dsym_bundle_lists_its_dwarf_files(mac_builds):  # noqa: F811
     assert f"crash-me/mach-uuid-{uuid}/crash-me" in text and "arm64 executable uuid" in text
 
 
-def test_verify_pairs_binaries_with_their_dsym(mac_builds):  # noqa: F811
+def test_verify_pairs_binaries_with_their_dsym(mac_builds):
     verdicts = verify_paths([mac_builds.arm64.out, mac_builds.x86_64.out])
     names = [Path(v.binary).name for v in verdicts]
     assert names.count("crash-me") == names.count("hello") == 2
@@ -109,7 +108,7 @@ def test_verify_pairs_binaries_with_their_dsym(mac_builds):  # noqa: F811
     assert symtool("verify", mac_builds.arm64.out).returncode == 0
 
 
-def test_verify_reports_a_dsym_of_another_build(mac_builds):  # noqa: F811
+def test_verify_reports_a_dsym_of_another_build(mac_builds):
     proc = symtool("verify", "--json", mac_builds.arm64.bin(), mac_builds.other_arm64.dsym())
     assert proc.returncode == 1, proc.stderr
     v, = json.loads(proc.stdout)
@@ -123,7 +122,7 @@ def test_verify_reports_a_dsym_of_another_build(mac_builds):  # noqa: F811
     assert v.status == MISMATCH and v.debug_uuids == read_macho(mac_builds.x86_64.bin()).uuids()
 
 
-def test_verify_universal_binary_against_a_bundle_found_by_content(mac_builds, tmp_path):  # noqa: F811
+def test_verify_universal_binary_against_a_bundle_found_by_content(mac_builds, tmp_path):
     fat = lipo(tmp_path / "crash-me", mac_builds.arm64.bin(), mac_builds.x86_64.bin())
     assert verify_paths([fat])[0].status == DSYM_MISSING
     dwarf_dir = tmp_path / "crash-me.dSYM" / "Contents" / "Resources" / "DWARF"
