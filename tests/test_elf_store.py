@@ -276,3 +276,26 @@ def test_publish_refuses_what_cannot_be_keyed(linux_builds, tmp_path, env):
     report = json.loads(proc.stdout)
     assert proc.returncode == 1
     assert {f["status"] for f in report["files"] if f["path"].endswith(".dwp")} == {"refused"}
+
+
+def test_two_tier_store_and_file_urls(linux_builds, tmp_path, env):
+    """The debuginfod view of a two-tier store (na/name/INDEX/name) works too, read through file://;
+    --compress leaves ELF files plain (no debuginfod client reads a CAB)."""
+    find = need_tool("debuginfod-find")
+    store = tmp_path / "store"
+    assert symtool("store", "init", "--store", store, "--two-tier", env=env).returncode == 0
+    proc = symtool("publish", "--json", "--compress", "--store", store, linux_builds.dwarf5.out, env=env)
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 0, proc.stderr
+    assert {f["stored_as"] for f in report["files"]} == {"plain"}
+    assert any("stored plain" in n for n in report["notes"])
+    bid = read_elf(linux_builds.dwarf5.bin()).index
+    assert (store / "cr" / "crash-me" / f"elf-buildid-{bid}" / "crash-me").is_file()
+    dcache = tmp_path / "dcache"
+    for artifact in ("executable", "debuginfo"):
+        r = subprocess.run([find, artifact, bid], capture_output=True, text=True, timeout=60,
+                           env=debuginfod_env(env, f"file://{store}/debuginfod", dcache))
+        assert r.returncode == 0, r.stderr
+        assert Path(r.stdout.strip()).read_bytes() == linux_builds.dwarf5.bin().read_bytes()
+    assert (store / "debuginfod" / "buildid" / bid / "dwp").resolve() == \
+        (store / "cr" / "crash-me.dwp" / f"elf-buildid-{bid}" / "crash-me.dwp").resolve()
