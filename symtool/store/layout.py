@@ -326,23 +326,37 @@ def _ssqp_name(name: str) -> str:
     return check_file_name(name).lower()
 
 
+SSQP_DEBUG_NAME = "_.debug"  # every ELF debug file has this SSQP name
+SSQP_DWARF_NAME = "_.dwarf"  # every dSYM DWARF file has this SSQP name
+
+
+def elf_index(build_id: str, sym: bool = False) -> str:
+    """The INDEX of an ELF key: ``elf-buildid-<id>`` (binary, .dwp) or ``elf-buildid-sym-<id>`` (debug file)."""
+    return f"elf-buildid-{'sym-' if sym else ''}{_hex_id(build_id, 'a build-id')}"
+
+
+def mach_index(uuid_hex: str, sym: bool = False) -> str:
+    """The INDEX of a Mach-O key: ``mach-uuid-<uuid>`` (binary) or ``mach-uuid-sym-<uuid>`` (dSYM DWARF)."""
+    return f"mach-uuid-{'sym-' if sym else ''}{_hex_id(uuid_hex.replace('-', ''), 'a Mach-O UUID', 32)}"
+
+
 def ssqp_elf_key(name: str, build_id: str) -> str:
     """``<name>/elf-buildid-<id>/<name>``: an ELF binary by its build-id."""
     n = _ssqp_name(name)
-    return f"{n}/elf-buildid-{_hex_id(build_id, 'a build-id')}/{n}"
+    return f"{n}/{elf_index(build_id)}/{n}"
 
 
 def ssqp_elf_debug_key(build_id: str) -> str:
     """``_.debug/elf-buildid-sym-<id>/_.debug``: the debug file of an ELF binary."""
-    return f"_.debug/elf-buildid-sym-{_hex_id(build_id, 'a build-id')}/_.debug"
+    return f"{SSQP_DEBUG_NAME}/{elf_index(build_id, sym=True)}/{SSQP_DEBUG_NAME}"
 
 
 def ssqp_macho_key(name: str, uuid_hex: str) -> str:
     """``<name>/mach-uuid-<uuid>/<name>``: a Mach-O binary by its LC_UUID."""
     n = _ssqp_name(name)
-    return f"{n}/mach-uuid-{_hex_id(uuid_hex.replace('-', ''), 'a Mach-O UUID', 32)}/{n}"
+    return f"{n}/{mach_index(uuid_hex)}/{n}"
 
 
 def ssqp_dwarf_key(uuid_hex: str) -> str:
     """``_.dwarf/mach-uuid-sym-<uuid>/_.dwarf``: the dSYM DWARF file of a Mach-O binary."""
-    return f"_.dwarf/mach-uuid-sym-{_hex_id(uuid_hex.replace('-', ''), 'a Mach-O UUID', 32)}/_.dwarf"
+    return f"{SSQP_DWARF_NAME}/{mach_index(uuid_hex, sym=True)}/{SSQP_DWARF_NAME}"

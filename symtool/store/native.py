@@ -33,7 +33,8 @@ from pathlib import Path
 
 from symtool.errors import FormatError
 from symtool.store.items import PublishItem
-from symtool.store.layout import DEBUGINFOD_ROOT, key_path
+from symtool.store.layout import (DEBUGINFOD_ROOT, SSQP_DEBUG_NAME, SSQP_DWARF_NAME, elf_index, key_path,
+                                  mach_index)
 
 NATIVE_KINDS = ("elf", "dwp", "dwo", "macho")
 
@@ -56,9 +57,9 @@ def items_for(path: Path, info, size: int) -> list[PublishItem]:
             raise Unkeyable("no build-id: cannot be keyed in a store (link with -Wl,--build-id)", path)
         out = []
         if info.has_code:
-            out.append(PublishItem(path, name, f"elf-buildid-{info.index}", "bin", size))
+            out.append(PublishItem(path, name, elf_index(info.index), "bin", size))
         if info.has_dwarf:
-            out.append(PublishItem(path, "_.debug", f"elf-buildid-sym-{info.index}", "pri", size))
+            out.append(PublishItem(path, SSQP_DEBUG_NAME, elf_index(info.index, sym=True), "pri", size))
         if not out:
             raise Unkeyable("neither code nor DWARF: nothing a debugger would fetch", path)
         return out
@@ -68,9 +69,9 @@ def items_for(path: Path, info, size: int) -> list[PublishItem]:
             if sl.index is None:
                 raise Unkeyable(f"{sl.arch} slice has no LC_UUID: cannot be keyed", path)
             if sl.is_dsym:
-                out.append(PublishItem(path, "_.dwarf", f"mach-uuid-sym-{sl.index}", "pri", size))
+                out.append(PublishItem(path, SSQP_DWARF_NAME, mach_index(sl.index, sym=True), "pri", size))
             else:
-                out.append(PublishItem(path, name, f"mach-uuid-{sl.index}", "bin", size))
+                out.append(PublishItem(path, name, mach_index(sl.index), "bin", size))
         return out
     raise FormatError(f"a {info.kind} file is published with its binary", path)
 
@@ -89,7 +90,7 @@ def dwp_item(dwp: Path, info, binaries: list[tuple[Path, object]]) -> PublishIte
     ranked = sorted(binaries, key=lambda b: (b[0].parent != dwp.parent or b[0].name != stem, str(b[0])))
     for path, binfo in ranked:
         if binfo.kind == "elf" and binfo.index and set(binfo.dwo_ids or ()) == want:
-            return PublishItem(dwp, f"{path.name.lower()}.dwp", f"elf-buildid-{binfo.index}", "dwp", size)
+            return PublishItem(dwp, f"{path.name.lower()}.dwp", elf_index(binfo.index), "dwp", size)
     raise Unkeyable("no ELF binary given with it has these DWO IDs: a .dwp is keyed by its binary's build-id, "
                       "publish it with its binary", dwp)
 
@@ -98,12 +99,12 @@ def identity_matches(info, name: str, index: str) -> bool:
     """Is a file with identity ``info`` right under ``name/index``?  (store verify, fetch)"""
     low = index.lower()
     if info.kind == "elf":
-        return info.index is not None and low in (f"elf-buildid-{info.index}", f"elf-buildid-sym-{info.index}")
+        return info.index is not None and low in (elf_index(info.index), elf_index(info.index, sym=True))
     if info.kind in ("dwp", "dwo"):
         # Keyed by its binary's build-id: only the shape can be checked here.
         return low.startswith("elf-buildid-") and not low.startswith("elf-buildid-sym-")
     if info.kind == "macho":
-        return any(low in (f"mach-uuid-{s.index}", f"mach-uuid-sym-{s.index}") for s in info.slices if s.index)
+        return any(low in (mach_index(s.index), mach_index(s.index, sym=True)) for s in info.slices if s.index)
     return info.index is not None and info.index.upper() == index.upper()
 
 
@@ -176,19 +177,19 @@ def native_fetch_keys(exe: Path, info, binary: bool) -> list[tuple[str, str, str
     if info.kind == "elf":
         if info.index is None:
             raise FormatError("no build-id: nothing to look it up by (link with -Wl,--build-id)", exe)
-        keys = [("_.debug", f"elf-buildid-sym-{info.index}", "debuginfo"),
-                (f"{name}.dwp", f"elf-buildid-{info.index}", "dwp")]
+        keys = [(SSQP_DEBUG_NAME, elf_index(info.index, sym=True), "debuginfo"),
+                (f"{name}.dwp", elf_index(info.index), "dwp")]
         if binary:
-            keys.append((name, f"elf-buildid-{info.index}", "executable"))
+            keys.append((name, elf_index(info.index), "executable"))
         return keys
     if info.kind == "macho":
         keys = []
         for sl in info.slices:
             if sl.index is None:
                 raise FormatError(f"{sl.arch} slice has no LC_UUID: nothing to look it up by", exe)
-            keys.append(("_.dwarf", f"mach-uuid-sym-{sl.index}", f"dwarf:{sl.arch}"))
+            keys.append((SSQP_DWARF_NAME, mach_index(sl.index, sym=True), f"dwarf:{sl.arch}"))
             if binary:
-                keys.append((name, f"mach-uuid-{sl.index}", f"executable:{sl.arch}"))
+                keys.append((name, mach_index(sl.index), f"executable:{sl.arch}"))
         return keys
     raise FormatError(f"a {info.kind} file is not a binary to fetch debug files for", exe)
 
