@@ -4,7 +4,6 @@ admin lines (hypothesis)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st

@@ -447,7 +447,6 @@ class Resolver:
 
     def lookup(self, profile: str, sub: tuple[str, ...]) -> Value | None:
         """The value of ``[profile.<profile>].<sub>`` from env, config files or the root manifest."""
-        key = ".".join(sub)
         if sub[0] != "package":  # cargo has no environment spelling for package overrides
             name = "CARGO_PROFILE_" + env_name(profile, *sub)
             if name in self.env:
