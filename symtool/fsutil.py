@@ -16,6 +16,81 @@ from typing import IO, Iterator
 
 TMP_PREFIX = ".symtool-tmp-"
 
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link"))
+
+
+def kind_of(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    for test, words in _KINDS:
+        if test(mode):
+            return words
+    return "not a regular file"
+
+
+def open_regular(path: str | os.PathLike[str], *, follow: bool = True, what: str = "") -> IO[bytes]:
+    """``open(path, "rb")`` for a regular file only; NotRegularFileError for anything else.
+
+    Opened with O_NONBLOCK (so a FIFO or a device cannot block the open) and
+    checked with fstat on the descriptor (no race with a rename); with
+    ``follow=False`` also O_NOFOLLOW: a symlink is refused, not followed
+    (store and cache files, which must stay inside their directory).
+    ``what`` prefixes the message ("refs.ptr is a FIFO").
+    """
+    from symtool.errors import NotRegularFileError
+
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
+    if not follow:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as err:
+        import errno
+
+        if not follow and err.errno == errno.ELOOP:
+            raise NotRegularFileError(f"{what or 'it'} is a symbolic link, which is refused here", path) from None
+        if err.errno in (errno.ENXIO, errno.EISDIR):  # a socket / a directory
+            mode = os.lstat(path).st_mode
+            raise NotRegularFileError(f"{what or 'it'} is {kind_of(mode)}, not a regular file", path) from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFileError(f"{what or 'it'} is {kind_of(mode)}, not a regular file", path)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: str | os.PathLike[str], max_size: int, *, follow: bool = False, what: str = "") -> bytes:
+    """The bytes of a regular file (see :func:`open_regular`) of at most ``max_size`` bytes.
+
+    FormatError when it is bigger: admin files and pointers are small, and
+    ``/dev/zero`` or a procfs file behind one must not fill the memory.
+    """
+    from symtool.errors import FormatError
+
+    with open_regular(path, follow=follow, what=what) as f:
+        data = f.read(max_size + 1)
+    if len(data) > max_size:
+        raise FormatError(f"{what or 'file'} is implausibly large (over {max_size} bytes)", path)
+    return data
+
+
+def require_real_dir(path: str | os.PathLike[str], what: str = "") -> None:
+    """``path`` must be a directory and not a symlink (NotRegularFileError otherwise); absent is fine."""
+    from symtool.errors import NotRegularFileError
+
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(mode):
+        raise NotRegularFileError(f"{what or 'it'} is {kind_of(mode)}, where a directory belongs", path)
+
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:
     """Make a rename durable (no-op where directories cannot be opened, e.g. Windows)."""

@@ -491,7 +491,7 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
         admin = adm.Admin(store, placer.prefix)
         admin.ensure()
         txn_id = admin.next_id()
-        entries = [adm.TxnEntry(item.name, item.index, str(item.path.resolve())) for item, *_ in placed]
+        entries = [adm.TxnEntry(item.name, item.index, adm.to_record(str(item.path.resolve()))) for item, *_ in placed]
         with atomic_writer(admin.txn_path(txn_id), "wb", prefix=placer.prefix) as f:
             f.write(adm.txn_file_bytes(entries))
         for (item, idx, form, _res), entry in zip(placed, entries):
