@@ -174,15 +174,31 @@ def _temp_beside(path: Path, replace: bool, prefix: str,
     The body must leave the data complete and fsynced.  On any exception the
     temp file is removed and ``path`` is left untouched.
     """
-    fd, tmp = tempfile.mkstemp(prefix=prefix, dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=prefix, dir=path.parent)
+    except OSError as err:
+        raise _naming(err, path) from None
     try:
         _set_mode(fd, cp_mode(path, mode_like))
         yield fd, tmp
         _move_into_place(tmp, path, replace)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.filename is None:
+            # ENOSPC, EFBIG, EINVAL from write/fsync name no file: say which one could not be written.
+            raise _naming(err, path) from None
         raise
+
+
+def _naming(err: OSError, path: Path) -> OSError:
+    """``err`` with ``path`` as its file name when it names none (the same type, so handlers still match)."""
+    if err.filename is not None:
+        return err
+    try:
+        return type(err)(err.errno, err.strerror or str(err), str(path))
+    except TypeError:  # pragma: no cover - an OSError subclass with another signature
+        return OSError(err.errno, err.strerror or str(err), str(path))
 
 
 @contextlib.contextmanager
@@ -260,8 +276,14 @@ def _writeback_starter():
     return start
 
 
-def copy_file_data(fin: IO, fout: IO, *, chunk: int = COPY_CHUNK, progress=None) -> int:
+def copy_file_data(fin: IO, fout: IO, *, chunk: int = COPY_CHUNK, progress=None, size: int | None = None,
+                   what: str = "") -> int:
     """Copy all of ``fin`` (from its position) to ``fout``; returns the bytes copied.
+
+    ``size``: what the source says it holds (its st_size).  No more is copied,
+    and a source with more (a procfs file reports 0 and never ends, a file
+    growing meanwhile) is a FormatError naming ``what`` -- the copy is bounded
+    by what was known before it started.
 
     In-kernel where the OS can (copy_file_range, then sendfile), else read/write;
     writeback of each chunk is started as soon as it is written (Linux).
@@ -279,13 +301,14 @@ def copy_file_data(fin: IO, fout: IO, *, chunk: int = COPY_CHUNK, progress=None)
     while methods:
         method = methods[0]
         try:
-            while True:
+            while size is None or done < size:
+                step = chunk if size is None else min(chunk, size - done)
                 if method == "copy_file_range":
-                    n = os.copy_file_range(src, dst, chunk)
+                    n = os.copy_file_range(src, dst, step)
                 elif method == "sendfile":
-                    n = os.sendfile(dst, src, None, chunk)
+                    n = os.sendfile(dst, src, None, step)
                 else:
-                    buf = os.read(src, chunk)
+                    buf = os.read(src, step)
                     n = len(buf)
                     view = memoryview(buf)
                     while view:
@@ -311,10 +334,24 @@ def copy_file_data(fin: IO, fout: IO, *, chunk: int = COPY_CHUNK, progress=None)
             os.lseek(src, start + done, os.SEEK_SET)
             os.lseek(dst, base + done, os.SEEK_SET)
             os.ftruncate(dst, base + done)
+    if size is not None and done == size and _has_more(src, start + done):
+        from symtool.errors import FormatError
+
+        raise FormatError(f"holds more than the {size} bytes its size says (a device, a procfs file, "
+                          "or a file that grew while copied): not copied", what or None)
     # Keep the Python file objects' idea of their positions in step with the fds.
     fin.seek(start + done)
     fout.seek(base + done)
     return done
+
+
+def _has_more(fd: int, offset: int) -> bool:
+    """Is there data at ``offset`` (past the size the file claims)?  An error reading there counts as yes:
+    a regular file ends quietly at its size (procfs files such as pagemap refuse odd reads instead)."""
+    try:
+        return bool(os.pread(fd, 4096, offset))
+    except OSError:
+        return True
 
 
 def atomic_copy(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, replace: bool = True,
@@ -332,7 +369,7 @@ def atomic_copy(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, rep
 
 
 @contextlib.contextmanager
-def atomic_temp(path: str | os.PathLike[str], *, replace: bool = True) -> Iterator[Path]:
+def atomic_temp(path: str | os.PathLike[str], *, replace: bool = True, prefix: str = TMP_PREFIX) -> Iterator[Path]:
     """Yield a temp *path* next to ``path``; on success it is fsynced and renamed to ``path``.
 
     For files that must be checked (by reading them back from disk) before they
@@ -341,7 +378,7 @@ def atomic_temp(path: str | os.PathLike[str], *, replace: bool = True) -> Iterat
     ``replace=False`` refuses to overwrite an existing ``path`` (FileExistsError).
     """
     path = Path(path)
-    with _temp_beside(path, replace, TMP_PREFIX, None) as (fd, tmp_name):
+    with _temp_beside(path, replace, prefix, None) as (fd, tmp_name):
         os.close(fd)
         yield Path(tmp_name)
         with open(tmp_name, "rb+") as f:

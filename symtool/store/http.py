@@ -49,16 +49,17 @@ from typing import BinaryIO, Callable, Iterable
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from symtool.errors import NetworkError, UsageError
+from symtool.settings import DEFAULT_MAX_FILE_SIZE, max_file_size
 from symtool.store.layout import (INDEX2, MESSAGE, POINTER, Candidate, candidates, is_url, key_dir, key_path,
-                                  parse_file_ptr)
+                                  parse_file_ptr, redact_url)
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 60.0
 DEFAULT_RETRIES = 3
 DEFAULT_BACKOFF = 0.5
-# Largest file we download unless told otherwise: bigger than any PDB seen in
-# practice, small enough that a hostile server cannot fill a disk.
-DEFAULT_MAX_SIZE = 16 << 30
+# Largest file we download unless told otherwise (SYMTOOL_MAX_FILE_SIZE): bigger
+# than any PDB seen in practice, small enough that a hostile server cannot fill a disk.
+DEFAULT_MAX_SIZE = DEFAULT_MAX_FILE_SIZE
 MAX_POINTER_SIZE = 64 << 10  # file.ptr and index2.txt are tiny
 CHUNK = 1 << 20
 
@@ -70,26 +71,19 @@ RETRY_STATUSES = (500, 502, 503, 504)
 MAX_RETRY_AFTER = 120.0  # seconds: a Retry-After longer than this is not waited for
 
 
-def redact_url(url: str) -> str:
-    """The URL without ``user:password@`` (safe to print)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return re.sub(r"//[^/@]*@", "//", url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+def _env_float(env: dict, name: str, default: float, *, upper: float = 1e6) -> float:
+    """A number from the environment, finite, between 0 and ``upper`` (nan, inf and 1e300 are refused)."""
+    import math
 
-
-def _env_float(env: dict, name: str, default: float) -> float:
+    if not env.get(name):
+        return default
     try:
-        return float(env[name]) if env.get(name) else default
+        value = float(env[name])
     except ValueError:
-        raise UsageError(f"{name} must be a number, not {env[name]!r}") from None
+        value = math.nan
+    if not (math.isfinite(value) and 0 <= value <= upper):
+        raise UsageError(f"{name} must be a number from 0 to {upper:g}, not {env[name][:30]!r}")
+    return value
 
 
 @dataclass
@@ -111,21 +105,43 @@ class HttpOptions:
         if timeout > 0:
             opts.connect_timeout = min(opts.connect_timeout, timeout)
             opts.read_timeout = timeout
-        opts.retries = int(_env_float(env, "SYMTOOL_HTTP_RETRIES", opts.retries))
+        opts.retries = int(_env_float(env, "SYMTOOL_HTTP_RETRIES", opts.retries, upper=100))
+        opts.max_size = max_file_size(env)
         for key, value in overrides.items():
             if value is not None:
                 setattr(opts, key, value)
         return opts
 
 
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a URL, the port made explicit: what credentials are bound to."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ("", "", None)
+    scheme = parts.scheme.lower()
+    return (scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme))
+
+
 class _Credentials:
-    """requests auth callable; repr never shows the secret."""
+    """requests auth callable; repr never shows the secret.
+
+    Sent only to the origins of the servers the user configured
+    (:meth:`HttpClient.server` adds them): a ``file.ptr`` on a server may name
+    any URL, and the token must not follow it there (requests already drops
+    it on a redirect to another host).
+    """
 
     def __init__(self, header: str):
         self._header = header
+        self.origins: set[tuple[str, str, int | None]] = set()
 
     def __call__(self, request):
-        request.headers["Authorization"] = self._header
+        if origin(request.url) in self.origins:
+            request.headers["Authorization"] = self._header
+        else:
+            request.headers.pop("Authorization", None)
         return request
 
     def __repr__(self) -> str:
@@ -136,14 +152,30 @@ def _credentials(environ: dict | None = None):
     import base64
 
     env = os.environ if environ is None else environ
-    token = env.get("SYMTOOL_HTTP_TOKEN")
+    token = _secret(env, "SYMTOOL_HTTP_TOKEN")
     if token:
         return _Credentials(f"Bearer {token}"), ("SYMTOOL_HTTP_TOKEN", token)
-    user, password = env.get("SYMTOOL_HTTP_USER"), env.get("SYMTOOL_HTTP_PASSWORD")
+    user, password = _secret(env, "SYMTOOL_HTTP_USER"), _secret(env, "SYMTOOL_HTTP_PASSWORD")
     if user:
+        if ":" in user:
+            raise UsageError("SYMTOOL_HTTP_USER must not contain ':' (basic authentication separates user and "
+                             "password with it)")
         raw = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
         return _Credentials(f"Basic {raw}"), ("SYMTOOL_HTTP_PASSWORD", password or "")
     return None, None
+
+
+def _secret(env, name: str) -> str | None:
+    """A credential from the environment, surrounding white space removed (``$(cat token-file)`` keeps a
+    newline; ``echo`` in a Windows shell a CR).  One with control characters left inside is refused
+    with a UsageError that does not show it: requests would echo it whole in "Invalid header value"."""
+    value = env.get(name)
+    if value is None:
+        return None
+    value = value.strip(" \t\r\n")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise UsageError(f"{name} contains a line break or another control character (its value is not shown)")
+    return value or None
 
 
 class HttpClient:
@@ -186,6 +218,8 @@ class HttpClient:
     def server(self, url: str) -> "HttpServer":
         base = url.rstrip("/")
         if base not in self._servers:
+            if isinstance(self.session.auth, _Credentials):
+                self.session.auth.origins.add(origin(base))
             self._servers[base] = HttpServer(self, base)
         return self._servers[base]
 
