@@ -45,7 +45,7 @@ class UnsafeNameError(StoreError):
     """A name from a file or a store would escape the store (.., absolute, device name...)."""
 
 
-class NotRegularFileError(SymtoolError):
+class NotRegularFileError(FormatError):
     """A path that must be a regular file is a symlink (where none is allowed), FIFO, device or directory.
 
     Never opened for reading in a way that can block: a FIFO or a device read

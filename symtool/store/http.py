@@ -605,7 +605,7 @@ class HttpServer:
             if pointer is None:
                 continue
             ptr_url, target, message = pointer
-            if message:
+            if message and message not in messages:  # the lower-case retry may meet the same file.ptr
                 messages.append(message)
             if target is None:
                 continue  # MSG only: symsrv shows the message and moves on
@@ -641,7 +641,7 @@ class HttpServer:
             if pointer is None:
                 continue
             ptr_url, target, message = pointer
-            if message:
+            if message and message not in messages:  # the lower-case retry may meet the same file.ptr
                 messages.append(message)
             if target is not None:
                 return Hit(POINTER, redact_url(ptr_url), pointer=target, messages=messages)
@@ -695,12 +695,51 @@ def _exists(client: HttpClient, url: str) -> bool:
     raise client.status_error(url, resp)
 
 
+IDENTITY_PROBE = 4096  # first bytes compared: a PE's headers (its key: TimeDateStamp, SizeOfImage), a PDB's superblock
+
+
+def _same_on_server(client: HttpClient, url: str, path: Path, size: int) -> bool:
+    """Does the server hold this very file at ``url``?
+
+    Not merely "HEAD answered 200": a catch-all page answers 200 for every
+    path.  The same size (Content-Length) and the same first bytes (a Range
+    GET; a server ignoring Range sends the whole file, of which only those
+    bytes are read).  Anything else -- absent, another size, other bytes,
+    no Content-Length -- means upload.  401/403/5xx stay errors.
+    """
+    resp = client.request("HEAD", url)
+    try:
+        if resp.status_code in ABSENT:
+            return False
+        if resp.status_code != 200:
+            raise client.status_error(url, resp)
+        length = resp.headers.get("Content-Length", "")
+    finally:
+        resp.close()
+    if not (length.isascii() and length.isdigit() and len(length) <= 20 and int(length) == size):
+        return False
+    with open(path, "rb") as f:
+        want = f.read(IDENTITY_PROBE)
+    if not want:
+        return True
+    resp = client.request("GET", url, headers={"Range": f"bytes=0-{len(want) - 1}"}, stream=True)
+    try:
+        if resp.status_code not in (200, 206):
+            return False
+        got = resp.raw.read(len(want), decode_content=False)
+    except Exception as err:  # a connection dropped mid-read: not confirmed, so upload
+        raise client.error(url, describe_exception(err, client.options)) from None
+    finally:
+        resp.close()
+    return got == want
+
+
 def publish_http(url: str, items: Iterable, *, dry_run: bool = False, progress=None,
                  client: HttpClient | None = None) -> list[dict]:
     """Upload ``items`` (PublishItem) to an HTTP store with PUT at ``name/INDEX/name``.
 
-    Keys already on the server (plain, compressed or file.ptr, found with
-    HEAD) are skipped.  Each result: ``{"key", "status": "uploaded" | "present"
+    Keys the server already holds with these very bytes (:func:`_same_on_server`)
+    are skipped.  Each result: ``{"key", "status": "uploaded" | "present"
     | "would-upload" (dry run) | "error", "url", "size"[, "error"]}``.  No
     000Admin history is kept over HTTP (see :data:`HTTP_STORE_NOTE`).
     ``progress``: a :class:`ProgressFactory` or ``None``.
@@ -721,8 +760,7 @@ def publish_http(url: str, items: Iterable, *, dry_run: bool = False, progress=N
             target = server.url(key_path(item.name, item.index, server.two_tier()))
             result = {"key": item.key, "status": "error", "url": redact_url(target), "size": item.size}
             try:
-                hit = server.locate(item.name, item.index)
-                if hit is not None and hit.form != MESSAGE:
+                if _same_on_server(client, target, Path(item.path), item.size):
                     result["status"] = "present"
                 elif dry_run:
                     result["status"] = "would-upload"

@@ -324,7 +324,7 @@ def lookup(store: Path, name: str, index: str) -> Found | None:
             return Found(path, cand.form, None, tuple(messages))
         target, message = read_file_ptr(path)
         last_ptr = path
-        if message:
+        if message and message not in messages:
             messages.append(message)
         if target is not None:
             return Found(path, POINTER, target, tuple(messages))

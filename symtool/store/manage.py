@@ -21,6 +21,7 @@ directories only with rmdir (never recursively).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,9 @@ from symtool.store import admin as adm
 from symtool.store.layout import (ADMIN_DIR, COMPRESSED, PLAIN, POINTER, REFS, find_ci, find_entry_dir, form_file_name,
                                   inside, is_two_tier)
 from symtool.store.lock import StoreLock, owner_tag
+
+
+MAX_AGE_DAYS = 100_000  # ~270 years: any larger age (or inf, nan, 1e300) is no date
 
 
 def require_store(store: Path) -> None:
@@ -265,6 +269,8 @@ def prune(store: Path, keep_last: int | None = None, older_than_days: float | No
         raise UsageError("prune needs exactly one of --keep-last N or --older-than DAYS")
     if keep_last is not None and keep_last < 0 or older_than_days is not None and older_than_days < 0:
         raise UsageError("prune limits must not be negative")
+    if older_than_days is not None and not (math.isfinite(older_than_days) and older_than_days <= MAX_AGE_DAYS):
+        raise UsageError(f"--older-than takes a number of days from 0 to {MAX_AGE_DAYS}, not {older_than_days}")
     require_store(store)
     report = DeleteReport()
     with StoreLock(store):

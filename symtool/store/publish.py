@@ -530,7 +530,11 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=min(4, max(1, len(items)))) as pool:
-        outcomes = list(pool.map(place_one, items))
+        try:
+            outcomes = list(pool.map(place_one, items))
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # SIGTERM, ENOSPC: finish the copies under way, start no more
+            raise
     placed: list[tuple[PublishItem, Path, str, FileResult]] = []
     for entry, res in outcomes:
         report.files.append(res)
