@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from symtool.errors import FormatError, StoreError, UnsafeNameError
+from symtool.errors import FormatError, NotRegularFileError, StoreError, UnsafeNameError
 from symtool.fsutil import (TMP_PREFIX, atomic_write_bytes, fsync_dir,  # noqa: F401 (TMP_PREFIX re-exported)
                             kind_of, open_regular, read_regular, require_real_dir)
 from symtool.ids import check_file_name, parse_index
@@ -325,7 +325,9 @@ class Admin:
             data = read_regular(self.dir / LASTID, MAX_LASTID_SIZE, what=LASTID)
         except FileNotFoundError:
             return 0
-        except FormatError:
+        except NotRegularFileError:
+            raise
+        except FormatError:  # too large to be ten digits
             data = b"?"
         text = data.decode("latin-1").strip()
         if not text or len(text) > 10 or not all("0" <= c <= "9" for c in text):

@@ -329,13 +329,13 @@ class _Verifier:
         for ln in lines:
             ref = adm.parse_ref_line(ln)
             if ref is None:
-                self.find("refs-line", self.rel(idx / REFS), f"unparsable line {ln[:80]!r}")
+                self.find("refs-line", self.rel(idx / REFS), f"unparsable line {ln[:80]!r}", _REWRITTEN)
                 dirty = True
             elif ref.id not in live:
-                self.find("refs-dead", self.rel(idx / REFS), f"reference to transaction {ref.id}, which is not live")
+                self.find("refs-dead", self.rel(idx / REFS), f"reference to transaction {ref.id}, which is not live", _REWRITTEN)
                 dirty = True
             elif ref.id not in listing_ids:
-                self.find("refs-unlisted", self.rel(idx / REFS), f"transaction {ref.id} does not list this file")
+                self.find("refs-unlisted", self.rel(idx / REFS), f"transaction {ref.id} does not list this file", _REWRITTEN)
                 dirty = True
             else:
                 keep.append(ln)
@@ -431,6 +431,11 @@ class _Verifier:
                 _unlink(p)
         with contextlib.suppress(OSError):
             os.rmdir(idx)
+
+
+def _REWRITTEN() -> None:
+    """The fix of a bad refs.ptr line: done once per file, after all its lines are judged
+    (refs.ptr rewritten without it, or removed with an unreferenced entry)."""
 
 
 def _is_regular(p: Path) -> bool:
