@@ -13,7 +13,6 @@ the terminal; a killed fetch leaves no temp file.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

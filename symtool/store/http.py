@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import socket
 import threading
 import time
@@ -46,12 +45,12 @@ import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 
 from symtool.errors import NetworkError, UsageError
 from symtool.settings import DEFAULT_MAX_FILE_SIZE, max_file_size
 from symtool.store.layout import (INDEX2, MESSAGE, POINTER, Candidate, candidates, is_url, key_dir, key_path,
-                                  parse_file_ptr, redact_url)
+                                  parse_file_ptr, redact_url, strip_userinfo)
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 60.0
@@ -288,7 +287,7 @@ class HttpClient:
 
     def scrub(self, text: str) -> str:
         """Remove secrets and URL credentials from a message."""
-        text = re.sub(r"(https?://)[^/@\s]*@", r"\1", text)
+        text = strip_userinfo(text)
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
