@@ -222,6 +222,15 @@ def test_verify_without_repair_needs_no_write_access(tmp_path, env, store):
         subprocess.run(["umount", str(ro)], capture_output=True)
 
 
+def test_verify_without_repair_reads_while_a_writer_holds_the_lock(tmp_path, env, store):
+    host = "".join(c if c.isalnum() or c in "-_." else "_" for c in socket.gethostname())[:64] or "host"
+    (store / "000Admin" / "symtool.lock").write_text(f"{os.getpid()} {host} {time.time():.3f} cafe\n")
+    proc = symtool("store", "verify", "--json", "--store", store, env=dict(env, SYMTOOL_LOCK_TIMEOUT="5"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = __import__("json").loads(proc.stdout)
+    assert report["busy"] is True and report["findings"] == []
+
+
 # -- 8. bytes in the ANSI code page stay as they were ------------------------------------------------
 
 def test_delete_keeps_another_transactions_cp1252_bytes(tmp_path, env, store):
