@@ -199,6 +199,9 @@ class Target:
         return facts
 
 
+MAX_CFG_DEPTH = 64  # far beyond any real cfg(); a hostile one 5,000 deep would exhaust the stack
+
+
 def cfg_matches(expr: str, target: Target) -> bool:
     """Evaluate a ``cfg(...)`` target key for ``target`` (unknown predicates are false)."""
     tokens = re.findall(r'[A-Za-z_][A-Za-z0-9_]*|"[^"]*"|[(),=]', expr)
@@ -213,14 +216,16 @@ def cfg_matches(expr: str, target: Target) -> bool:
         pos += 1
         return tok
 
-    def pred() -> bool:
+    def pred(depth: int = 0) -> bool:
         nonlocal pos
+        if depth > MAX_CFG_DEPTH:
+            raise ConfigError(f"target key {expr[:40]}... nests all/any/not more than {MAX_CFG_DEPTH} deep")
         name = take()
         if name in ("all", "any", "not") and pos < len(tokens) and tokens[pos] == "(":
             take()
             results = []
             while tokens[pos] != ")":
-                results.append(pred())
+                results.append(pred(depth + 1))
                 if tokens[pos] == ",":
                     take()
             take()

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from symtool.commands.common import error, note
+from symtool.commands.common import error, note, terminal_safe
 
 HELP = ("Download a PDB (and with --binary the image) from symbol servers into a local cache laid out as a store; "
         "--dump FILE does it for every module of a minidump.")
@@ -137,7 +137,7 @@ def run_fetch(pdb: Optional[str], index: Optional[str], exe: Optional[Path], bin
     def report(r) -> None:
         # Successes go to stdout (not with --json); problems always to stderr.
         if r.status == FETCHED and not as_json:
-            print(f"fetched {r.key} from {r.url} -> {r.path}")
+            print(terminal_safe(f"fetched {r.key} from {r.url} -> {r.path}"))  # the URL may come from a file.ptr
         elif r.status == CACHED and not as_json:
             print(f"cached  {r.key} -> {r.path}")
         for m in r.messages:
@@ -345,7 +345,7 @@ def run_fetch_dump(dump_path: Path, binary: bool, servers: List[str], cache: Opt
         if progress is not None:
             progress.module_done(plan)
         if not as_json:
-            print(_module_line(plan), flush=True)
+            print(terminal_safe(_module_line(plan)), flush=True)
         for _kind, r in plan.results:
             for m in r.messages:
                 say(f"{r.key}: server message: {m}")

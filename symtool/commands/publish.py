@@ -73,6 +73,8 @@ def publish_cmd(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be published; write nothing."),
     source_index: bool = typer.Option(False, "--source-index", help="Source-index the PDBs first (as symtool srcindex)."),
     sources: bool = typer.Option(False, "--sources", help="With --source-index: also copy unmapped sources into the store."),
+    force: bool = typer.Option(False, "--force", help="Replace a stored file of the same key whose bytes differ "
+                               "(refused otherwise: e.g. a PDB republished after source indexing)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable result (transaction id, per-file status)."),
 ) -> None:
     from symtool.commands.common import print_json
@@ -94,7 +96,7 @@ def publish_cmd(
         paths = selection.dirs()
         if not paths:
             raise selection.no_output()
-    opts = PublishOptions(product, version, comment, compress, pointer, dry_run, source_index, sources)
+    opts = PublishOptions(product, version, comment, compress, pointer, dry_run, source_index, sources, force)
     factory = None if as_json else _progress_factory()
     try:
         report = publish(target, list(paths), opts, factory, selection.wants if selection else None)

@@ -19,6 +19,7 @@ from typing import Any
 from symtool.cargo.workspace import CargoWorkspace, cargo_home, find_workspace, profile_dir_name
 from symtool.debugger.paths import BuildDir, Inputs
 from symtool.settings import absolute_store, default_cache_dir, load_settings
+from symtool.store.layout import strip_userinfo
 
 CACHE_FILE = "env-cache.json"
 CACHE_VERSION = 1
@@ -279,6 +280,13 @@ def gather(start: Path | None = None, environ: dict[str, str] | None = None, *,
     inputs.cache, inputs.cache_source = settings.cache, settings.cache_source
     base = manifest.parent if (manifest is not None and settings.stores_source != "env:SYMTOOL_STORE") else Path.cwd()
     inputs.stores = [absolute_store(s, base) for s in settings.stores]
+    bare = [strip_userinfo(s) for s in inputs.stores]
+    if bare != inputs.stores:
+        # Written into shells, files and JSON, a password would end up in history and logs.
+        inputs.warnings.append(f"a store URL from {settings.stores_source} holds a user name or password: left out "
+                               "of every path; credentials belong in SYMTOOL_HTTP_USER/SYMTOOL_HTTP_PASSWORD "
+                               "or SYMTOOL_HTTP_TOKEN")
+        inputs.stores = bare
     inputs.stores_source = settings.stores_source
     home, inputs.cargo_home_source = cargo_home(env)
     inputs.cargo_home = str(home)

@@ -7,6 +7,7 @@ import os
 
 from symtool.errors import FormatError
 from symtool.formats.pe_unwind import DOS_LFANEW, DOS_LFANEW_OFFSET
+from symtool.fsutil import open_regular  # a FIFO or device among inputs never blocks a read
 
 PE = "pe"
 PDB = "pdb"
@@ -46,7 +47,7 @@ def sniff(head: bytes) -> str | None:
 def detect(path: str | os.PathLike[str]) -> str | None:
     """Kind of the file at ``path``; for MZ files, checks the PE signature too."""
     p = os.fspath(path)
-    with open(p, "rb") as f:
+    with open_regular(p) as f:
         head = f.read(64)
         kind = sniff(head)
         if kind == PE:
@@ -87,7 +88,7 @@ def read_identity(path: str | os.PathLike[str]):
     if kind is None:
         if os.path.getsize(p) == 0:
             raise FormatError("empty file", p)
-        with open(p, "rb") as f:
+        with open_regular(p) as f:
             if f.read(2) == b"MZ":
                 raise FormatError("MZ file without a PE header (a DOS program, or truncated)", p)
         raise FormatError(f"not {IDENTIFIABLE} (unrecognised content)", p)

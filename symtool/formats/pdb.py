@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 
 from symtool.errors import FormatError
+from symtool.fsutil import open_regular  # a FIFO or device among inputs never blocks a read
 from symtool.formats.binio import BoundedReader, cstring
 from symtool.ids import NB10, PDB70, PORTABLE, DebugId
 
@@ -734,14 +735,14 @@ def read_pdb_file(f: BinaryIO, path: str = "<stream>", size: int | None = None) 
 def read_pdb(path: str | os.PathLike[str]) -> PdbInfo:
     """Identity of the PDB at ``path``: raises FormatError / OSError."""
     p = os.fspath(path)
-    with open(p, "rb") as f:
+    with open_regular(p) as f:
         return read_pdb_file(f, p)
 
 
 def open_msf(path: str | os.PathLike[str]) -> tuple[BinaryIO, Msf]:
     """Open a PDB for stream access (the caller closes the file)."""
     p = os.fspath(path)
-    f = open(p, "rb")
+    f = open_regular(p)
     try:
         return f, Msf(BoundedReader(f, p))
     except BaseException:

@@ -28,6 +28,7 @@ imported inside the functions that validate keys for that reason.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from collections import namedtuple
 
@@ -55,12 +56,37 @@ MAX_FILE_PTR_SIZE = 64 << 10  # a file.ptr holds one path; anything bigger is no
 # --- locations ---------------------------------------------------------------------------------
 
 SERVED_SCHEMES = ("http", "https")
+_USERINFO = re.compile(r"(?<=:)//[^/@\s*;]*@")
 
 
 def is_url(location: str) -> bool:
     """An ``http(s)://`` store (a symbol server); anything else is a directory or share."""
     low = location.strip().lower()
     return low.startswith("http://") or low.startswith("https://")
+
+
+def redact_url(url: str) -> str:
+    """The URL without ``user:password@`` (safe to print)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        if parts.username is None and parts.password is None:
+            return url
+        port = parts.port
+    except ValueError:
+        return strip_userinfo(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{port}" if port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def strip_userinfo(text: str) -> str:
+    """``text`` with the ``user:password@`` of every ``scheme://`` in it removed (also inside
+    ``srv*cache*http://user:pass@host`` elements and messages)."""
+    return _USERINFO.sub("//", text) if "@" in text else text
 
 
 def url_scheme(location: str) -> str | None:
@@ -107,10 +133,10 @@ def parse_file_ptr(text: str) -> tuple[str | None, str | None]:
 
 def read_file_ptr(path: Path) -> tuple[str | None, str | None]:
     """:func:`parse_file_ptr` of a local ``file.ptr``; FormatError when it is implausibly large."""
-    with open(path, "rb") as f:
-        data = f.read(MAX_FILE_PTR_SIZE + 1)
-    if len(data) > MAX_FILE_PTR_SIZE:
-        raise FormatError(f"file.ptr is implausibly large (over {MAX_FILE_PTR_SIZE} bytes)", path)
+    from symtool.fsutil import read_regular
+
+    # A regular file, never through a symlink: a FIFO would hang the reader, /dev/zero feed it forever.
+    data = read_regular(path, MAX_FILE_PTR_SIZE, follow=False, what=FILE_PTR)
     return parse_file_ptr(data.decode("utf-8", "replace"))
 
 
@@ -221,6 +247,21 @@ def resolve_ci(store: Path, rel: str) -> Path | None:
     return path
 
 
+def _refuse_symlinks(store: Path, path: Path, what: str) -> None:
+    """No directory between ``store`` and ``path`` may be a symlink (UnsafeNameError).
+
+    A symlinked key directory would make publish, delete or a fetch into a
+    cache write wherever it points, even to a place inside the store that
+    belongs to another key.
+    """
+    rel = path.relative_to(store)
+    d = store
+    for part in rel.parts:
+        d = d / part
+        if os.path.islink(d):
+            raise UnsafeNameError(f"{what}: {d.relative_to(store).as_posix()} is a symbolic link, which is refused")
+
+
 def find_entry_dir(store: Path, name: str, index: str, two_tier: bool | None = None) -> Path | None:
     """Existing ``<store>[/<na>]/<name>/<INDEX>`` directory (case-insensitive, inside the store), or None."""
     if two_tier is None:
@@ -228,6 +269,7 @@ def find_entry_dir(store: Path, name: str, index: str, two_tier: bool | None = N
     found = resolve_ci(store, key_dir(name, index, two_tier))
     if found is None or not found.is_dir():
         return None
+    _refuse_symlinks(store, found, f"{name}/{index}")
     if not inside(store, found):
         raise UnsafeNameError(f"{name}/{index} resolves outside the store")
     return found
@@ -248,6 +290,7 @@ def entry_dir(store: Path, name: str, index: str, two_tier: bool | None = None) 
     path = store
     for part in rel.split("/"):
         path = find_ci(path, part) or path / part
+    _refuse_symlinks(store, path, f"{name}/{index}")
     if not inside(store, path if path.exists() else path.parent):
         raise UnsafeNameError(f"{name}/{index} would resolve outside the store")
     return path
@@ -281,7 +324,7 @@ def lookup(store: Path, name: str, index: str) -> Found | None:
             return Found(path, cand.form, None, tuple(messages))
         target, message = read_file_ptr(path)
         last_ptr = path
-        if message:
+        if message and message not in messages:
             messages.append(message)
         if target is not None:
             return Found(path, POINTER, target, tuple(messages))

@@ -21,14 +21,18 @@ lastid.txt update (completed).  See :mod:`symtool.store.repair`.
 
 "Same bytes" is decided cheaply (republishing a multi-GB build must not read
 it all again): same store key (identity), same size, and the same first and
-last MiB.  A file with the same key but other bytes replaces the stored one
-(both carry the same identity, e.g. a PDB before and after source indexing).
+last MiB.  A file with the same key but other bytes (e.g. a PDB before and
+after source indexing) is refused unless ``force`` is given: phase 1 renames
+outside the lock, so replacing committed bytes there would let a publish
+that never commits (SIGKILL) change what a committed transaction serves,
+and repair could not tell.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,12 +40,12 @@ from typing import Callable
 
 from symtool.cargo.outputs import drop_deps_twins, is_profile_dir
 from symtool.errors import FormatError, StoreError, UnsafeNameError
-from symtool.fsutil import COPY_CHUNK, TMP_PREFIX, atomic_writer, copy_file_data
+from symtool.fsutil import COPY_CHUNK, TMP_PREFIX, atomic_writer, copy_file_data, kind_of, open_regular
 from symtool.ids import check_file_name
 from symtool.store import admin as adm
 from symtool.store.items import PublishItem
 from symtool.store.layout import (COMPRESSED, PLAIN, POINTER, entry_dir, find_ci, form_file_name, is_two_tier,
-                                  is_url, looks_like_store)
+                                  is_url, looks_like_store, redact_url)
 from symtool.store.lock import StoreLock, owner_tag
 
 SAME_CHECK = 1 << 20  # bytes compared at each end of a file to call it identical
@@ -59,6 +63,7 @@ class PublishOptions:
     dry_run: bool = False
     source_index: bool = False  # write srcsrv/sourcelink into the PDBs first (symtool.srcindex)
     sources: bool = False  # and copy the source archive into the store
+    force: bool = False  # replace a stored file of the same key whose bytes differ
 
 
 @dataclass
@@ -120,12 +125,13 @@ class PublishReport:
 
 
 def _looks_like_pe_or_pdb(path: Path) -> bool:
+    from symtool.errors import NotRegularFileError
     from symtool.formats.detect import sniff
 
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             head = f.read(64)
-    except OSError:
+    except (OSError, NotRegularFileError):
         return False
     return sniff(head) in ("pe", "pdb", "pdb2", "portable-pdb", "elf", "macho")
 
@@ -217,6 +223,14 @@ def collect(paths: list[Path], wants: Callable[[Path], bool] | None = None) -> C
         except OSError as err:
             out.refused.append(FileResult(str(f), "unreadable", name=f.name, reason=err.strerror or str(err)))
             continue
+        if not stat.S_ISREG(st.st_mode):
+            # Never opened: reading a FIFO blocks until someone writes, a device never ends.
+            if explicit:
+                out.refused.append(FileResult(str(f), "unreadable", name=f.name,
+                                              reason=f"{kind_of(st.st_mode)}, not a regular file"))
+            else:
+                out.ignored += 1
+            continue
         ino = (st.st_dev, st.st_ino)
         if ino in seen_inodes and st.st_ino:
             continue  # a hard link (cargo's deps/ copy) of a file we already have
@@ -304,10 +318,12 @@ def check_pairs(col: Collected) -> None:
 
 
 def _same_plain(dst: Path, src: Path, size: int) -> bool:
+    from symtool.errors import NotRegularFileError
+
     try:
-        if dst.stat().st_size != size:
-            return False
-        with open(dst, "rb") as a, open(src, "rb") as b:
+        with open_regular(dst, follow=False) as a, open(src, "rb") as b:
+            if os.fstat(a.fileno()).st_size != size:
+                return False
             if a.read(SAME_CHECK) != b.read(SAME_CHECK):
                 return False
             if size > SAME_CHECK:
@@ -316,18 +332,20 @@ def _same_plain(dst: Path, src: Path, size: int) -> bool:
                 b.seek(tail)
                 return a.read(SAME_CHECK) == b.read(SAME_CHECK)
         return True
-    except OSError:
+    except (OSError, NotRegularFileError):
         return False
 
 
 def _same_cab(dst: Path, name: str, size: int) -> bool:
     from symtool.formats.cab import read_single_header
 
+    from symtool.errors import NotRegularFileError
+
     try:
-        with open(dst, "rb") as f:
+        with open_regular(dst, follow=False) as f:
             head = read_single_header(f)
         return head["size"] == size and head["name"].lower() == name.lower()
-    except (OSError, FormatError):
+    except (OSError, FormatError, NotRegularFileError):
         return False
 
 
@@ -341,7 +359,7 @@ def _copy_into(src: Path, dst: Path, prefix: str, progress: Progress | None) -> 
         size = os.fstat(fin.fileno()).st_size
         with contextlib.suppress(AttributeError, OSError):
             os.posix_fadvise(fin.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
-        done = copy_file_data(fin, out, chunk=COPY_CHUNK, progress=progress)
+        done = copy_file_data(fin, out, chunk=COPY_CHUNK, progress=progress, size=size, what=str(src))
         if done != size:
             raise StoreError(f"file changed size while being copied ({done} of {size} bytes)", src)
 
@@ -396,10 +414,22 @@ class _Placer:
                         return POINTER
         return None
 
+    def conflict(self, item: PublishItem, idx: Path) -> str | None:
+        """The name of a stored file of this key holding other bytes than ``item`` (plain or CAB), or None."""
+        for form in (PLAIN, COMPRESSED):
+            p = find_ci(idx, form_file_name(item.name, form))
+            if p is None or not os.path.lexists(p):
+                continue
+            same = _same_plain(p, item.path, item.size) if form == PLAIN else _same_cab(p, item.name, item.size)
+            if not same:
+                return p.name
+        return None
+
     def place(self, item: PublishItem, form: str) -> Path:
         """Write ``item`` into the store in ``form``; returns its index dir."""
         for attempt in range(5):
             idx = entry_dir(self.store, item.name, item.index, self.two_tier)
+            created = _missing_dirs(self.store, idx)
             try:
                 idx.mkdir(parents=True, exist_ok=True)
                 name = self.target_name(item, form)
@@ -423,6 +453,14 @@ class _Placer:
                 if attempt == 4:
                     raise
                 time.sleep(0.01)
+            except BaseException:
+                # ENOSPC, EFBIG, interrupted...: no empty key directories left behind (rmdir: only if empty).
+                for d in created:
+                    try:
+                        os.rmdir(d)
+                    except OSError:
+                        break
+                raise
         raise AssertionError("unreachable")
 
     def _drop_stale_forms(self, item: PublishItem, idx: Path, form: str) -> None:
@@ -440,6 +478,16 @@ class _Placer:
     def stored_file(self, item: PublishItem, idx: Path, form: str) -> Path | None:
         p = find_ci(idx, self.target_name(item, form))
         return p if p is not None and p.is_file() else None
+
+
+def _missing_dirs(store: Path, idx: Path) -> list[Path]:
+    """The directories from ``idx`` up to the store that do not exist yet, deepest first."""
+    out = []
+    d = idx
+    while d != store and d != d.parent and not os.path.lexists(d):
+        out.append(d)
+        d = d.parent
+    return out
 
 
 # -- publishing -------------------------------------------------------------------
@@ -481,6 +529,8 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
                     found = placer.existing(item, idx) if idx.is_dir() else None
                     if found:
                         status, form = "present", found
+                    elif idx.is_dir() and not opts.force and placer.conflict(item, idx) is not None:
+                        raise UnsafeNameError("the store holds other bytes under this key: use --force to replace them")
             except UnsafeNameError as err:
                 report.files.append(FileResult(str(item.path), "refused", item.name, item.index, item.kind,
                                                reason=err.message, size=item.size))
@@ -496,16 +546,24 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
             form = placer.want_form(item)
             idx = entry_dir(store, item.name, item.index, placer.two_tier)
             found = placer.existing(item, idx) if idx.is_dir() else None
+            other = placer.conflict(item, idx) if idx.is_dir() and not found and not opts.force else None
             if found:
                 res = FileResult(str(item.path), "present", item.name, item.index, item.kind, found, size=item.size)
                 form = found
                 if progress is not None:
                     progress(item.size)
+            elif other is not None:
+                return None, FileResult(str(item.path), "refused", item.name, item.index, item.kind,
+                                        reason=f"the store holds other bytes under this key ({other}): "
+                                               "use --force to replace them", size=item.size)
             else:
                 idx = placer.place(item, form)
                 res = FileResult(str(item.path), "added", item.name, item.index, item.kind, form, size=item.size)
         except UnsafeNameError as err:
             return None, FileResult(str(item.path), "refused", item.name, item.index, item.kind,
+                                    reason=err.message, size=item.size)
+        except (FormatError, StoreError) as err:  # the input changed or is not what its size said
+            return None, FileResult(str(item.path), "unreadable", item.name, item.index, item.kind,
                                     reason=err.message, size=item.size)
         return (item, idx, form, res), res
 
@@ -513,7 +571,11 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=min(4, max(1, len(items)))) as pool:
-        outcomes = list(pool.map(place_one, items))
+        try:
+            outcomes = list(pool.map(place_one, items))
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # SIGTERM, ENOSPC: finish the copies under way, start no more
+            raise
     placed: list[tuple[PublishItem, Path, str, FileResult]] = []
     for entry, res in outcomes:
         report.files.append(res)
@@ -532,7 +594,7 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
         admin = adm.Admin(store, placer.prefix)
         admin.ensure()
         txn_id = admin.next_id()
-        entries = [adm.TxnEntry(item.name, item.index, str(item.path.resolve())) for item, *_ in placed]
+        entries = [adm.TxnEntry(item.name, item.index, adm.to_record(str(item.path.resolve()))) for item, *_ in placed]
         with atomic_writer(admin.txn_path(txn_id), "wb", prefix=placer.prefix) as f:
             f.write(adm.txn_file_bytes(entries))
         for (item, idx, form, _res), entry in zip(placed, entries):
@@ -567,7 +629,7 @@ def publish(store: str, paths: list[Path], opts: PublishOptions, progress_factor
         index_notes = index_for_publish(paths, store, archive=opts.sources, dry_run=opts.dry_run)
     col = collect(paths, wants)
     check_pairs(col)
-    report = PublishReport(store, dry_run=opts.dry_run, ignored=col.ignored)
+    report = PublishReport(redact_url(store), dry_run=opts.dry_run, ignored=col.ignored)
     report.notes.extend(index_notes)
     report.files.extend(col.refused)
     if not col.items:
