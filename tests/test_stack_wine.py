@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -52,11 +53,38 @@ def crashes(sample_build, wine_cmd, tmp_path_factory):
         proc = _wine(wine_cmd, str(sample_build.exe(binary)))
         assert proc.returncode != 0
         assert target.is_file(), f"no minidump from {binary}: {proc.stderr[-2000:]}"
-    store = root / "store"
-    result = CliRunner().invoke(app, ["publish", str(sample_build.out("release")), "--store", str(store)],
+    # Source-index copies of the images and PDBs (the session's build stays as cargo left it), the
+    # workspace mapped to SOURCE_BASE, then publish them.
+    staged = root / "staged"
+    staged.mkdir()
+    for f in sorted(sample_build.out("release").iterdir()):
+        if f.suffix in (".exe", ".pdb") and f.is_file():
+            shutil.copyfile(f, staged / f.name)
+    pdbs = sorted(str(p) for p in staged.glob("*.pdb"))
+    result = CliRunner().invoke(app, ["srcindex", "--map", f"{sample_build.workspace}={SOURCE_BASE}", *pdbs],
                                 env={"SYMTOOL_STORE": ""})
+    assert result.exit_code in (0, 1), result.output  # 1: files of other crates may be served from nowhere
+    store = root / "store"
+    result = CliRunner().invoke(app, ["publish", str(staged), "--store", str(store)], env={"SYMTOOL_STORE": ""})
     assert result.exit_code == 0, result.output
     return {"dumps": dumps, "store": store, "build": sample_build, "wine": wine_cmd}
+
+
+SOURCE_BASE = "https://src.example.com/samples/"
+STD = re.compile(r"^[/\\]rustc[/\\]([0-9a-f]{40})[/\\](.*)$")
+
+
+def expected_source_url(crashes, path: str | None) -> str | None:
+    """What indexing with --map WORKSPACE=SOURCE_BASE makes of ``path`` (std files: the std rule)."""
+    if path is None:
+        return None
+    ws = str(crashes["build"].workspace)
+    if path.startswith(ws + "/"):
+        return SOURCE_BASE + path[len(ws) + 1:]
+    m = STD.match(path)
+    if m:
+        return f"https://raw.githubusercontent.com/rust-lang/rust/{m[1]}/{m[2].replace(chr(92), '/')}"
+    return None
 
 
 def _cli(*args: str, cwd: Path):
@@ -152,6 +180,9 @@ def test_stack_matches_winedbg(crashes, name, tmp_path):
         pc = int(o["address"], 16)
         assert lookups[pc - 1][-1][1] == o["line"], (o, lookups[pc - 1])
         assert lookups[pc][-1][1] == t["line"], (t, lookups[pc])
+    # Every own frame names the URL its file was indexed with (--map of the workspace).
+    assert all(f["source_url"] == expected_source_url(crashes, f["file"]) for f in ours), ours
+    assert sum(1 for f in ours if f["source_url"] and f["source_url"].startswith(SOURCE_BASE)) >= 2, ours
     # Every frame of the program's own module came from the unwind data (or the context).
     assert {f["trust"] for f in ours} <= {"context", "cfi"}
     assert ours[0]["trust"] == "context"
@@ -214,7 +245,11 @@ def test_dumps_from_the_store_only(crashes, tmp_path):
         assert row["exception_code"] == code
         assert row["stack"], row
         for f in row["stack"]:
-            assert {"module", "offset", "function", "function_offset", "file", "line", "inline", "trust"} <= set(f)
+            assert {"module", "offset", "function", "function_offset", "file", "line", "inline", "trust",
+                    "source_url"} <= set(f)
+            if f["module"] == f"{binary}.exe":
+                assert f["source_url"] == expected_source_url(crashes, f["file"]), f
+        assert any(f["source_url"] for f in row["stack"]), row["stack"]
         own = next(m for m in row["modules"] if m["name"] == f"{binary}.exe")
         assert own["codeview"] is None or own["codeview_source"] == "image"  # Wine's dumps have no CodeView
         assert own["pdb_found"] is True and not own["os_module"]
@@ -226,3 +261,16 @@ def test_dumps_from_the_store_only(crashes, tmp_path):
     assert rows["ill.dmp"]["function"] == "crash_ill::bad_op"
     text = _cli("dumps", "--store", str(crashes["store"]), str(crashes["dumps"]), cwd=tmp_path).stdout
     assert "Buckets (3):" in text and "crash_deep!crash_deep::middle" in text
+
+
+def test_source_urls_under_frames(crashes, tmp_path):
+    dump = str(crashes["dumps"] / "deep-1.dmp")
+    plain = _cli("stack", "--store", str(crashes["store"]), dump, cwd=tmp_path)
+    result = _cli("stack", "--source-urls", "--store", str(crashes["store"]), dump, cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    sources = [ln for ln in lines if ln.startswith("    source: ")]
+    assert any(ln.startswith(f"    source: {SOURCE_BASE}") and ln.endswith("crash-deep.rs") for ln in sources), lines
+    # Each source line follows the frame it belongs to; without the option the output is cdb's `k`.
+    assert [ln for ln in lines if not ln.startswith("    source: ")] == plain.stdout.splitlines()
+    assert "source:" not in plain.stdout

@@ -18,6 +18,8 @@ EXAMPLES = """Examples:
 
   symtool stack crash.dmp --json
 
+  symtool stack crash.dmp --source-urls   (each frame's source URL on a line below it)
+
 Replaces, on any machine:  cdb -z crash.dmp -c ".ecxr; k; q"
 
 Images and PDBs are found as a debugger finds them: the image by its
@@ -31,6 +33,10 @@ an http(s) store are fetched into the cache (verified by identity) unless
 Each frame records how it was found: context (the CPU context), cfi (the
 image's .pdata unwind data), frame-pointer (the EBP chain) or scan (a return
 address found by scanning the stack: may be stale).
+
+Source URLs come from the PDB's source index (symtool srcindex, pdbstr): the
+srcsrv stream's expanded SRCSRVTRG, else the sourcelink stream; the text
+output stays cdb's `k` unless --source-urls is given.
 
 Exit code: 0 a stack was printed, 2 the dump is unreadable or bad usage.
 """
@@ -76,7 +82,7 @@ def _compressed(frames) -> list:
     return out
 
 
-def print_thread(stack, wide: bool, w=None) -> None:
+def print_thread(stack, wide: bool, w=None, sources: bool = False) -> None:
     from symtool.commands.common import terminal_safe
 
     write = w or sys.stdout.write
@@ -100,6 +106,8 @@ def print_thread(stack, wide: bool, w=None) -> None:
             w(f"   frames {first:#x}-{last:#x} repeat {call} ({last - first + 1} frames)\n")
         else:
             w(_frame_line(item, wide) + "\n")
+            if sources and item.source_url:
+                w(f"    source: {item.source_url}\n")
     if stack.truncated:
         w(f"  [stack truncated: {stack.stop}]\n")
     for note in stack.notes:
@@ -115,6 +123,9 @@ def stack(
     all_threads: bool = typer.Option(False, "--all", help="Every thread (like ~*k), crashing thread first."),
     offline: bool = typer.Option(False, "--offline", help="Do not download from http(s) stores."),
     json_out: bool = typer.Option(False, "--json", help="Threads and frames as JSON (stable keys)."),
+    source_urls: bool = typer.Option(False, "--source-urls",
+                                     help="Under each frame, the URL its source is fetched from (the PDB's "
+                                          "srcsrv or Source Link); always in --json as source_url."),
     manifest_path: Optional[str] = manifest_path_option(),
     package: Optional[List[str]] = package_option(),
     profile: Optional[str] = profile_option("every profile built"),
@@ -173,7 +184,7 @@ def stack(
     for k, s in enumerate(stacks):
         if k:
             sys.stdout.write("\n")
-        print_thread(s, wide)
+        print_thread(s, wide, sources=source_urls)
 
 
 def register(app: typer.Typer) -> None:

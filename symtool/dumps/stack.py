@@ -8,8 +8,10 @@ PDBs found the way a debugger finds them, then symbolize every frame.
   in the found image's debug directory, as WinDBG does.
 * Caller frames are symbolized at ``return address - 1`` (the call itself);
   inlined calls become their own frames, innermost first, each with file:line.
+* Each frame's file is looked up in the PDB's source index (``srcsrv``, then
+  ``sourcelink``: symtool.srcindex.lookup): its ``source_url``.
 
-Images and PDBs are parsed once per run (:class:`StackResolver` caches them),
+Images, PDBs and their source indexes are parsed once per run (:class:`StackResolver` caches them),
 so thousands of dumps cost one parse per distinct module.
 """
 
@@ -27,6 +29,7 @@ from symtool.dumps.symbolize import SymbolizerCache
 from symtool.errors import FormatError, SymtoolError
 from symtool.formats.minidump import MinidumpFile, Module, Thread
 from symtool.ids import DebugId
+from symtool.srcindex.lookup import SourceIndexCache
 
 MAX_STACK_BYTES = 8 << 20  # bytes of one thread's saved stack read for walking
 SUPPORTED_CPUS = ("x64", "x86", "x86-on-win64")
@@ -56,6 +59,7 @@ class FrameRow:
     address: str  # hex instruction pointer (a return address for callers)
     sp: str | None  # hex Child-SP (None for inline frames)
     return_address: str | None  # hex RetAddr: the caller's instruction pointer
+    source_url: str | None = None  # where a debugger fetches ``file`` from (the PDB's srcsrv / Source Link)
 
     @property
     def call_site(self) -> str:
@@ -97,8 +101,9 @@ class StackResolver:
     """Finds and caches each module's image and PDB for the run."""
 
     def __init__(self, locator: SymbolLocator, symbolizers: SymbolizerCache, max_images: int = 64,
-                 fetch=None):
+                 fetch=None, sources: SourceIndexCache | None = None):
         self.locator = locator
+        self.sources = sources if sources is not None else SourceIndexCache()
         # fetch(name, index) -> local Path | None: brings a file found only on an HTTP store into
         # the verified cache (symtool.store.fetch.Fetcher); None: --offline, nothing downloads.
         self.fetch = fetch
@@ -232,7 +237,8 @@ def _symbolize_frames(index: int, frame, module: Module | None, syms: _ModuleSym
         inline = k < len(res.frames) - 1
         row = FrameRow(index, base.module, base.offset, f.function, None if inline else _hex(rva - start),
                        f.file, f.line, inline, frame.trust, base.address,
-                       None if inline else base.sp, None if inline else base.return_address)
+                       None if inline else base.sp, None if inline else base.return_address,
+                       resolver.sources.url_for(syms.pdb_path, f.file))
         rows.append(row)
     return rows
 

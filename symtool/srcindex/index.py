@@ -10,10 +10,7 @@ from typing import Mapping
 from symtool.errors import UsageError
 from symtool.formats.pdb import iter_source_files, open_msf, read_pdb_file
 from symtool.srcindex.rules import RULES, IndexConfig, Resolution, config_from_metadata, parse_map, resolve
-from symtool.srcindex.streams import representable, sourcelink_text, srcsrv_text
-
-STREAM_SRCSRV = "srcsrv"
-STREAM_SOURCELINK = "sourcelink"
+from symtool.srcindex.streams import STREAM_SOURCELINK, STREAM_SRCSRV, representable, sourcelink_text, srcsrv_text
 
 
 @dataclass
@@ -130,25 +127,16 @@ def index_pdb(pdb: str | os.PathLike[str], cfg: IndexConfig, *, archive_dir: Pat
 
 def source_index_summary(pdb: str | os.PathLike[str], named_streams: dict[str, int]) -> dict | None:
     """``{"srcsrv": entries or None, "sourcelink": documents or None}``; None when neither stream exists."""
-    import json
-
-    from symtool.srcindex.streams import parse_srcsrv
+    from symtool.srcindex.lookup import read_source_index
 
     if STREAM_SRCSRV not in named_streams and STREAM_SOURCELINK not in named_streams:
         return None
+    index = read_source_index(pdb, named_streams)
     out: dict = {"srcsrv": None, "sourcelink": None}
-    f, msf = open_msf(pdb)
-    with f:
-        if STREAM_SRCSRV in named_streams:
-            text = msf.read_stream(named_streams[STREAM_SRCSRV], 0, 64 << 20).decode("utf-8", "replace")
-            out["srcsrv"] = len(parse_srcsrv(text))
-        if STREAM_SOURCELINK in named_streams:
-            raw = msf.read_stream(named_streams[STREAM_SOURCELINK], 0, 64 << 20)
-            try:
-                docs = json.loads(raw.decode("utf-8")).get("documents", {})
-                out["sourcelink"] = len(docs) if isinstance(docs, dict) else 0
-            except (ValueError, AttributeError):
-                out["sourcelink"] = 0
+    if STREAM_SRCSRV in named_streams:
+        out["srcsrv"] = len(index.srcsrv.entries) if index.srcsrv is not None else 0
+    if STREAM_SOURCELINK in named_streams:
+        out["sourcelink"] = index.sourcelink.documents if index.sourcelink is not None else 0
     return out
 
 
