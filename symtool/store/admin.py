@@ -118,6 +118,18 @@ def format_del_line(del_id: str, deleted_id: str) -> str:
     return f"{del_id},del,{deleted_id}"
 
 
+def server_bytes(lines: list[str]) -> bytes:
+    """server.txt: every line CRLF-terminated."""
+    return "".join(ln + CRLF for ln in lines).encode("utf-8")
+
+
+def history_bytes(lines: list[str]) -> bytes:
+    """history.txt as symstore.exe leaves it: one line unterminated, more lines each CRLF-terminated."""
+    if len(lines) == 1:
+        return lines[0].encode("utf-8")
+    return "".join(ln + CRLF for ln in lines).encode("utf-8")
+
+
 def split_lines(data: bytes) -> list[str]:
     """Lines of an admin file (CRLF or LF), empty ones dropped; undecodable bytes replaced."""
     text = data.decode("utf-8", "replace")
@@ -296,16 +308,10 @@ class Admin:
         self._append(self.dir / HISTORY, line, terminate=None)
 
     def rewrite_server(self, lines: list[str]) -> None:
-        _atomic_bytes(self.dir / SERVER, "".join(ln + CRLF for ln in lines).encode("utf-8"), self.tmp_prefix)
+        _atomic_bytes(self.dir / SERVER, server_bytes(lines), self.tmp_prefix)
 
     def rewrite_history(self, lines: list[str]) -> None:
-        if not lines:
-            data = b""
-        elif len(lines) == 1:
-            data = lines[0].encode("utf-8")
-        else:
-            data = "".join(ln + CRLF for ln in lines).encode("utf-8")
-        _atomic_bytes(self.dir / HISTORY, data, self.tmp_prefix)
+        _atomic_bytes(self.dir / HISTORY, history_bytes(lines), self.tmp_prefix)
 
     def _append(self, path: Path, line: str, terminate: bool | None) -> None:
         """Append one line in a single write (O_APPEND), after the previous line's
