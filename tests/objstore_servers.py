@@ -86,7 +86,7 @@ class Server:
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(10)
+                self.proc.wait(3)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
@@ -163,6 +163,15 @@ def start_azurite(workdir: Path, node: str) -> Server:
     env = {"AZURE_STORAGE_CONNECTION_STRING": conn}
     server = Server("azure", proc, endpoint, env, log=log)
     os.environ.update(env)
+
+    def listening():
+        import socket
+
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            pass
+
+    # The SDK backs off for seconds after a refused connection: wait for the port first.
+    _wait(listening, proc, log, "Azurite")
 
     def ready():
         from azure.core.exceptions import ResourceExistsError

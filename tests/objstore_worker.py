@@ -3,7 +3,7 @@
     python tests/objstore_worker.py LOCATION SHARED VARIANT...
 
 Publishes, one transaction each, SHARED together with each VARIANT in turn
-(credentials and endpoint from the environment) and prints every transaction
+(credentials and endpoint from the environment) prints ``ready`` once imported, then every transaction
 id as it commits, one per line, flushed.
 """
 
@@ -23,6 +23,7 @@ def main(argv: list[str]) -> int:
     location, shared, *variants = argv
     store = ObjectStore(open_backend(location))
     shared_item = identify(Path(shared))
+    print("ready", flush=True)
     for v in variants:
         txn, _files = store.publish([shared_item, identify(Path(v))], product="race", comment=Path(v).name)
         print(txn, flush=True)

@@ -121,7 +121,8 @@ def _admin(name: str) -> str:
 
 
 def _backoff(attempt: int) -> None:
-    time.sleep(random.uniform(0, min(0.2, 0.002 * (attempt + 1))))
+    """Full-jitter exponential backoff after a lost compare-and-swap."""
+    time.sleep(random.uniform(0, min(0.2, 0.004 * 2 ** min(attempt, 6))))
 
 
 @dataclass
@@ -176,6 +177,7 @@ class ObjectStore:
         self.backend = backend
         self.key_case = key_case
         self._probed = False
+        self._pingme = False
         self._two_tier: bool | None = None
 
     @property
@@ -313,32 +315,40 @@ class ObjectStore:
                 return kind, form
         return ("pri" if e.name.lower().endswith(".pdb") else "bin"), PLAIN
 
-    def _add_refs(self, c: Claim) -> None:
-        ref = "file"
+    def _ref_lines(self, c: Claim) -> list[tuple[str, str]]:
+        """(refs.ptr key, line) for every entry of an add claim."""
         rec = adm.parse_admin_line(c.line)
-        if rec is not None:
-            ref = rec.ref
-        for e, kind, form in self._refs_of(c):
-            line = adm.format_ref_line(c.id, "ptr" if form == POINTER else ref, e.source, kind, form == COMPRESSED)
+        ref = rec.ref if rec is not None else "file"
+        return [(self.refs_key(e.name, e.index),
+                 adm.format_ref_line(c.id, "ptr" if form == POINTER else ref, e.source, kind, form == COMPRESSED))
+                for e, kind, form in self._refs_of(c)]
 
-            def change(old, line=line, txn=c.id):
+    def _fix_refs(self, add: dict[str, list[tuple[str, str]]], drop: dict[str, set[str]]) -> None:
+        """One compare-and-swap per refs.ptr: append ``add[key]`` lines ((id, line), in id
+        order) whose id has no line yet, drop the lines of the ids in ``drop[key]``."""
+        def fix(key: str) -> None:
+            gone = drop.get(key, set())
+
+            def change(old):
+                if old is None and not add.get(key):
+                    return None
                 lines = adm.split_lines(old or b"")
-                if any((r := adm.parse_ref_line(ln)) is not None and r.id == txn for ln in lines):
-                    return None
-                return adm.refs_bytes(lines + [line])
+                keep = [ln for ln in lines if (r := adm.parse_ref_line(ln)) is None or r.id not in gone]
+                have = {r.id for ln in keep if (r := adm.parse_ref_line(ln)) is not None}
+                for txn, line in add.get(key, []):
+                    if txn not in have and txn not in gone:
+                        keep.append(line)
+                        have.add(txn)
+                return adm.refs_bytes(keep) if keep != lines or old is None else None
 
-            self.update(self.refs_key(e.name, e.index), change)
+            self.update(key, change)
 
-    def _drop_refs(self, txn_id: str, entries: list[adm.TxnEntry]) -> None:
-        for e in entries:
-            def change(old, txn=txn_id):
-                if old is None:
-                    return None
-                lines = adm.split_lines(old)
-                keep = [ln for ln in lines if (r := adm.parse_ref_line(ln)) is None or r.id != txn]
-                return adm.refs_bytes(keep) if keep != lines else None
-
-            self.update(self.refs_key(e.name, e.index), change)
+        keys = sorted(set(add) | set(drop))
+        if len(keys) > 1:
+            with ThreadPoolExecutor(max_workers=min(8, len(keys))) as pool:
+                list(pool.map(fix, keys))
+        elif keys:
+            fix(keys[0])
 
     def _rename_deleted(self, txn_id: str) -> None:
         blob = self.backend.get(_admin(txn_id))
@@ -377,13 +387,17 @@ class ObjectStore:
         claims = self.pending(hist)
         if not claims:
             return []
+        add: dict[str, list[tuple[str, str]]] = {}
+        drop: dict[str, set[str]] = {}
         for c in claims:
             if c.is_del:
-                entries = self.entries_of(c.deleted_id)
+                for e in self.entries_of(c.deleted_id):
+                    drop.setdefault(self.refs_key(e.name, e.index), set()).add(c.deleted_id)
                 self._rename_deleted(c.deleted_id)
-                self._drop_refs(c.deleted_id, entries)
             else:
-                self._add_refs(c)
+                for key, line in self._ref_lines(c):
+                    add.setdefault(key, []).append((c.id, line))
+        self._fix_refs(add, drop)
         self._fix_server(claims)
 
         def change(old):
@@ -394,14 +408,15 @@ class ObjectStore:
             lines = h.lines + [c.line or adm.format_del_line(c.id, c.deleted_id) for c in add]
             return adm.history_bytes(lines)
 
-        self.update(_admin(adm.HISTORY), change)
+        wrote = self.update(_admin(adm.HISTORY), change)
         if any(c.is_del for c in claims):
             self._fix_server([])
             for c in claims:
                 if c.is_del:
                     self.backend.delete(_admin(c.id))
-        top = max(int(c.id) for c in claims)
-        self.update(_admin(adm.LASTID), lambda old: self._lastid(old, top))
+        if wrote:  # else whoever wrote those history lines moves lastid.txt past them
+            top = max(int(c.id) for c in claims)
+            self.update(_admin(adm.LASTID), lambda old: self._lastid(old, top))
         return [c.id for c in claims]
 
     @staticmethod
@@ -412,8 +427,9 @@ class ObjectStore:
         return adm.format_id(top).encode("ascii")
 
     def ensure_pingme(self) -> None:
-        if self.backend.head(PINGME) is None:
+        if not self._pingme and self.backend.head(PINGME) is None:
             self.backend.put(PINGME, b"", if_none_match=True)
+        self._pingme = True
 
     # -- publishing ---------------------------------------------------------------------------
 
@@ -514,8 +530,8 @@ class ObjectStore:
     # -- administration -------------------------------------------------------------------------
 
     def require(self) -> None:
-        if not any(True for _ in self.backend.list(ADMIN_DIR + "/")) and self.backend.head(PINGME) is None:
-            raise StoreError("not a symbol store (no 000Admin)", self.display)
+        if next(iter(self.backend.list("")), None) is None:
+            raise StoreError("no symbol store here (nothing under this prefix)", self.display)
 
     def live(self) -> dict[str, adm.AdminLine]:
         out: dict[str, adm.AdminLine] = {}
@@ -674,7 +690,8 @@ class ObjectStore:
                        if (r := adm.parse_ref_line(ln)) is not None}
                 if tid not in ids:
                     if repair:
-                        self._add_refs(Claim(tid, c.line, [e], _KIND_CODE.get(kind, "r") + _FORM_CODE[form]))
+                        one = Claim(tid, c.line, [e], _KIND_CODE.get(kind, "r") + _FORM_CODE[form])
+                        self._fix_refs({k: [(tid, ln)] for k, ln in self._ref_lines(one)}, {})
                     find("refs-missing-line", f"{d}/{REFS}", f"no line for live transaction {tid}", repair)
         report.live_transactions = len(live_ids)
         # refs.ptr lines of transactions that are not live
