@@ -272,13 +272,13 @@ def test_unreadable_dumps_are_rows(tmp_path, fixtures_dir):
     (d / "truncated.dmp").write_bytes(real[:500])
     shutil.copy(fixtures_dir / "dumps" / "rm-linux-mini.dmp", d / "ok.dmp")
     result = run_cli("--json", str(d))
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # one rule: unreadable input is exit 2, and it outranks findings (1)
     rows = {Path(r["path"]).name: r for r in json.loads(result.stdout)}
     assert rows["ok.dmp"]["error"] is None
     for bad in ("empty.dmp", "random.dmp", "truncated.dmp"):
         assert rows[bad]["error"], bad
     text = run_cli(str(d))
-    assert text.exit_code == 1 and "3 unreadable" in text.stdout and "Traceback" not in text.output
+    assert text.exit_code == 2 and "3 unreadable" in text.stdout and "Traceback" not in text.output
 
 
 def test_usage_errors(tmp_path):
@@ -348,10 +348,11 @@ def test_http_store_head_lookup(nginx, tmp_path):
     assert row["modules"][0]["pdb_found"] is True and "dummyprog.pdb" in row["modules"][0]["pdb_path"]
     assert row["modules"][1]["pdb_found"] is False
     assert any("not as a local plain file" in n for n in row["notes"])
-    # A server that fails: not checked (None), said so, and the exit code is 1.
+    # A server that fails: not checked (None), said so, and the exit code is 2 (a failing server
+    # is bad input under the one rule, as in fetch and publish).
     row = next(triage([dump], [nginx.url("error")])).to_json()
     assert row["modules"][0]["pdb_found"] is None and row["modules"][0]["error"]
-    assert run_cli("--store", nginx.url("error"), str(dump)).exit_code == 1
+    assert run_cli("--store", nginx.url("error"), str(dump)).exit_code == 2
 
 
 # --- hostile dumps ------------------------------------------------------------------------------------------------

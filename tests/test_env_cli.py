@@ -311,7 +311,10 @@ def test_workspace_path_with_separator_is_refused(sample_build, home, tmp_path, 
         assert len(err.splitlines()) == 1 and "Traceback" not in err
         assert err.startswith(f"error: {ws / 'target'}")
         assert ("';'" if ";" in bad else "'*'") in err
-        assert proc.stdout == b""
+        if "--json" in args:  # a --json command says why it failed on stdout too
+            assert json.loads(proc.stdout)["error"]["exit_code"] == 2
+        else:
+            assert proc.stdout == b""
     assert not (tmp_path / "out").exists()
 
 

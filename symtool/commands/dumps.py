@@ -112,6 +112,7 @@ def dumps(
     """Triage minidumps: exception, faulting module and function, whether every module's PDB
     and image are in the stores (with the exact keys), and buckets of identical crashes."""
     from symtool.dumps import Buckets, collect_dumps, row_missing, triage
+    from symtool.dumps.triage import row_failed
     from symtool.errors import UsageError
 
     from symtool.dumps.locate import check_stores, make_fetch
@@ -129,7 +130,7 @@ def dumps(
         raise UsageError(f"no minidumps (*.dmp, *.mdmp) in {', '.join(paths)}")
 
     buckets = Buckets()
-    missing = False
+    missing = failed = False
     progress = None
     task = None
     if sys.stderr.isatty():
@@ -149,6 +150,7 @@ def dumps(
         for row in triage(dump_paths, stores, build_dirs, fetch=fetch):
             buckets.add(row)
             missing = missing or row_missing(row)
+            failed = failed or row_failed(row)
             data = row.to_json()
             if json_out:
                 text = json.dumps(data, indent=2, ensure_ascii=False)
@@ -168,7 +170,9 @@ def dumps(
     if not json_out:
         _summary(buckets, stores)
     out.flush()
-    raise typer.Exit(1 if missing else 0)
+    # The worst outcome wins: an unreadable dump or a failing server is bad input (2),
+    # a missing PDB a finding (1).
+    raise typer.Exit(2 if failed else 1 if missing else 0)
 
 
 STACK_LINES = 12  # frames of each bucket's first stack shown in the text report
@@ -188,7 +192,7 @@ def _summary(buckets, stores: list[str]) -> None:
         if len(b.stack) > STACK_LINES:
             w(f"          ... {len(b.stack) - STACK_LINES} more frames\n")
     if buckets.missing:
-        w(f"\nMissing PDBs ({len(buckets.missing)} keys, looked for in: {', '.join(stores) or 'no stores'}):\n")
+        w(f"\nMissing PDBs ({count(len(buckets.missing), 'key')}, looked for in: {', '.join(stores) or 'no stores'}):\n")
         for key, n in sorted(buckets.missing.items(), key=lambda kv: (-kv[1], kv[0])):
             w(f"  {key}  (needed by {n} dump{'s' if n != 1 else ''})\n")
     w(f"\n{count(buckets.dumps, 'dump')}, {buckets.unreadable} unreadable, {count(len(ordered), 'bucket')}, "

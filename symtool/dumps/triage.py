@@ -302,4 +302,11 @@ def row_missing(row: TriageRow) -> bool:
     return any(m.pdb_found is not True for m in row.modules if m.codeview != "ELF" and not m.os_module)
 
 
-__all__ = ["TriageRow", "ModuleRow", "FrameRow", "ROW_KEYS", "triage", "triage_one", "row_missing", "is_os_module"]
+def row_failed(row: TriageRow) -> bool:
+    """The dump could not be read, or a store could not be asked (a server that failed):
+    bad input under the one exit-code rule (2), not a finding."""
+    return bool(row.error) or any(m.pdb_found is None and m.error for m in row.modules)
+
+
+__all__ = ["TriageRow", "ModuleRow", "FrameRow", "ROW_KEYS", "triage", "triage_one", "row_failed", "row_missing",
+           "is_os_module"]

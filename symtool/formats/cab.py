@@ -63,6 +63,8 @@ _HEADER = struct.Struct("<4sIIIIIBBHHHHH")  # 36 bytes
 _FOLDER = struct.Struct("<IHH")  # 8 bytes
 _FILE = struct.Struct("<IIHHHH")  # 16 bytes + name
 _DATA = struct.Struct("<IHH")  # 8 bytes + data
+# CFHEADER reserve sizes (present with cfhdrRESERVE_PRESENT): cbCFHeader, cbCFFolder, cbCFData.
+_RESERVE_SIZES = struct.Struct("<HBB")
 MAX_NAME = 256  # CAB names are at most 255 bytes + NUL
 
 
@@ -95,7 +97,8 @@ def checksum(data: bytes, seed: int = 0) -> int:
 
 
 def _block_checksum(payload: bytes, cb_data: int, cb_uncomp: int, reserve: bytes = b"") -> int:
-    return checksum(struct.pack("<HH", cb_data, cb_uncomp) + reserve, checksum(payload))
+    # csum covers the CFDATA fields after itself (cbData, cbUncomp), the reserve and the data.
+    return checksum(_DATA.pack(0, cb_data, cb_uncomp)[4:] + reserve, checksum(payload))
 
 
 def _dos_datetime(mtime: float) -> tuple[int, int]:
@@ -242,7 +245,7 @@ def read_single_header(src: BinaryIO) -> dict:
     pos = _HEADER.size
     folder_reserve = data_reserve = 0
     if flags & FLAG_RESERVE_PRESENT:
-        cb_header_res, folder_reserve, data_reserve = struct.unpack("<HBB", r.read(pos, 4, "reserve sizes"))
+        cb_header_res, folder_reserve, data_reserve = _RESERVE_SIZES.unpack(r.read(pos, 4, "reserve sizes"))
         pos += 4 + cb_header_res
     folder_raw = r.read(pos, _FOLDER.size, "CFFOLDER")
     coff_cab_start, c_data, type_compress = _FOLDER.unpack(folder_raw)

@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import os
-import struct
 
 from symtool.errors import FormatError
+from symtool.formats.pe_unwind import DOS_LFANEW, DOS_LFANEW_OFFSET
 
 PE = "pe"
 PDB = "pdb"
@@ -52,7 +52,7 @@ def detect(path: str | os.PathLike[str]) -> str | None:
         if kind == PE:
             if len(head) < 64:
                 return None
-            (e_lfanew,) = struct.unpack_from("<I", head, 0x3C)
+            (e_lfanew,) = DOS_LFANEW.unpack_from(head, DOS_LFANEW_OFFSET)
             f.seek(e_lfanew)
             if f.read(4) != b"PE\0\0":
                 return None

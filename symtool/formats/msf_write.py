@@ -52,14 +52,13 @@ from typing import BinaryIO, Mapping
 from symtool.errors import FormatError, UsageError
 from symtool.formats.binio import BoundedReader
 from symtool.formats.pdb import (
-    BLOCK_NUMBER7, MSF7_BLOCK_MAP_AT, MSF7_MAGIC, MSF7_SUPERBLOCK, MSF7_SUPERBLOCK_AT, NIL_STREAM,
-    PDB_IMPV_VC70, STREAM_PDB_INFO, VALID_BLOCK_SIZES,
+    BLOCK_NUMBER7, MSF7_BLOCK_MAP_AT, MSF7_MAGIC, MSF7_SUPERBLOCK, MSF7_SUPERBLOCK_AT, NAME_PAIR, NAMED_MAP_HEAD,
+    NAMED_MAP_U32, NIL_STREAM, PDB_IMPV_VC70, PDB_INFO_HEADER, STREAM_PDB_INFO, STREAM_SIZE,
+    VALID_BLOCK_SIZES,
 )
 
-# PDB info stream header: Version, Signature, Age, GUID.
-PDB_INFO_HEADER = struct.Struct("<III16s")
-U32 = struct.Struct("<I")
-NAME_PAIR = struct.Struct("<II")  # hash table bucket: name offset, stream number
+# LHashPbCb hashes the name as little-endian u32 words, then the 1-3 trailing bytes.
+HASH_WORD = struct.Struct("<I")
 STREAM_OLD_DIRECTORY = 0
 MAX_DIRECTORY = 256 << 20  # a directory this large means a hostile size field
 MAX_STREAMS = 1 << 20  # stream numbers in the named map are u32, DBI module streams u16
@@ -73,7 +72,7 @@ def pdb_hash_v1(data: bytes) -> int:
     words = n // 4
     result = 0
     if words:
-        for (value,) in struct.iter_unpack("<I", data[:words * 4]):
+        for (value,) in HASH_WORD.iter_unpack(data[:words * 4]):
             result ^= value
     pos = words * 4
     rest = n - pos
@@ -96,7 +95,7 @@ def name_hash(name: bytes) -> int:
 
 def _bits(words: bytes) -> set[int]:
     out = set()
-    for w, (value,) in enumerate(struct.iter_unpack("<I", words)):
+    for w, (value,) in enumerate(NAMED_MAP_U32.iter_unpack(words)):
         while value:
             low = value & -value
             out.add(32 * w + low.bit_length() - 1)
@@ -107,12 +106,12 @@ def _bits(words: bytes) -> set[int]:
 def _words(bits: set[int]) -> bytes:
     """A sparse bit vector as written by LLVM and msf: words up to the last set bit."""
     if not bits:
-        return U32.pack(0)
+        return NAMED_MAP_U32.pack(0)
     n = max(bits) // 32 + 1
     vals = [0] * n
     for b in bits:
         vals[b // 32] |= 1 << (b % 32)
-    return U32.pack(n) + struct.pack(f"<{n}I", *vals)
+    return NAMED_MAP_U32.pack(n) + struct.pack(f"<{n}I", *vals)
 
 
 @dataclass
@@ -130,7 +129,7 @@ class NamedStreamTable:
         def u32(at: int) -> int:
             if at + 4 > len(data):
                 raise FormatError("named-stream map runs past the PDB info stream", path)
-            return U32.unpack_from(data, at)[0]
+            return NAMED_MAP_U32.unpack_from(data, at)[0]
 
         pos = start
         names_len = u32(pos)
@@ -232,8 +231,8 @@ class NamedStreamTable:
             self.buckets[bucket] = (key, stream)
 
     def serialize(self) -> bytes:
-        out = bytearray(U32.pack(len(self.names)) + self.names)
-        out += struct.pack("<II", len(self.buckets), self.capacity)
+        out = bytearray(NAMED_MAP_U32.pack(len(self.names)) + self.names)
+        out += NAMED_MAP_HEAD.pack(len(self.buckets), self.capacity)
         out += _words(set(self.buckets)) + _words(self.deleted)
         for b in sorted(self.buckets):
             out += NAME_PAIR.pack(*self.buckets[b])
@@ -313,11 +312,11 @@ def read_layout(reader: BoundedReader) -> MsfLayout:
     for b in map_blocks:
         claim(b, "the directory block map")
     listing = b"".join(reader.read(b * bs, bs, "directory block map") for b in map_blocks)
-    dir_blocks = [b for (b,) in struct.iter_unpack("<I", listing[:4 * n_dir])]
+    dir_blocks = [b for (b,) in BLOCK_NUMBER7.iter_unpack(listing[:4 * n_dir])]
     for b in dir_blocks:
         claim(b, "the stream directory")
     directory = b"".join(reader.read(b * bs, bs, "stream directory") for b in dir_blocks)[:dir_bytes]
-    (count,) = U32.unpack_from(directory, 0)
+    (count,) = STREAM_SIZE.unpack_from(directory, 0)
     if count > MAX_STREAMS or 4 + 4 * count > dir_bytes:
         raise FormatError(f"stream count {count} does not fit the {dir_bytes}-byte directory", path)
     sizes = list(struct.unpack_from(f"<{count}I", directory, 4))
@@ -380,7 +379,7 @@ def _read_info(reader: BoundedReader, layout: MsfLayout) -> tuple[bytes, NamedSt
     data = b"".join(reader.read(b * bs, bs, "PDB info stream") for b in layout.blocks[STREAM_PDB_INFO])[:size]
     if len(data) < PDB_INFO_HEADER.size:
         raise FormatError("truncated PDB info stream", layout.path)
-    version = U32.unpack_from(data, 0)[0]
+    version = PDB_INFO_HEADER.unpack_from(data, 0)[0]
     if version < PDB_IMPV_VC70:
         raise FormatError(f"PDB info stream version {version} predates named-stream maps", layout.path)
     table, end = NamedStreamTable.parse(data, PDB_INFO_HEADER.size, layout.path)
@@ -391,7 +390,7 @@ def _read_info(reader: BoundedReader, layout: MsfLayout) -> tuple[bytes, NamedSt
 
 
 def _serialize_directory(sizes: list[int], blocks: list[list[int]]) -> bytes:
-    out = bytearray(U32.pack(len(sizes)))
+    out = bytearray(STREAM_SIZE.pack(len(sizes)))
     out += struct.pack(f"<{len(sizes)}I", *sizes)
     for bl in blocks:
         if bl:

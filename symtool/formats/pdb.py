@@ -41,6 +41,14 @@ from symtool.ids import NB10, PDB70, PORTABLE, DebugId
 MSF7_MAGIC = b"Microsoft C/C++ MSF 7.00\r\n\x1aDS\0\0\0"
 MSF2_MAGIC = b"Microsoft C/C++ program database 2.00\r\n\x1aJG\0\0"
 PORTABLE_MAGIC = b"BSJB"
+# ECMA-335 II.24.2.1 metadata root up to the version string: Signature, MajorVersion,
+# MinorVersion, Reserved, Length (of the padded version string).
+METADATA_ROOT = struct.Struct("<IHHII")
+METADATA_ROOT_STREAMS = struct.Struct("<HH")  # after the version string: Flags, Streams
+# ECMA-335 II.24.2.2 stream header: Offset, Size, then the NUL-terminated name padded to 4 bytes.
+METADATA_STREAM_HEADER = struct.Struct("<II")
+# Portable PDB #Pdb stream head: PDB id = GUID, then a u32 stamp.
+PORTABLE_PDB_ID = struct.Struct("<16sI")
 
 NIL_STREAM = 0xFFFFFFFF
 STREAM_PDB_INFO = 1
@@ -63,6 +71,24 @@ MSF2_TABLE_HEAD = struct.Struct("<HH")  # MSF 2.00 stream table: stream count, r
 
 # PDB info stream versions: from VC70 on, the stream carries a GUID.
 PDB_IMPV_VC70 = 20000404
+# PDBStream (microsoft-pdb pdb1.h; LLVM's "The PDB Info Stream"): Version, Signature, Age -- the
+# whole header before VC70.  PDBStream70 (VC70 on) adds the GUID.
+PDB_INFO_HEAD = struct.Struct("<III")
+PDB_INFO_HEADER = struct.Struct(PDB_INFO_HEAD.format + "16s")
+# The named-stream map after the info header (a serialized HashTable<u32 name offset, u32 stream>,
+# microsoft-pdb nmt.h/map.h): each u32 field -- names size, Size, Capacity, the word counts and
+# the words of the present and deleted bit vectors.
+NAMED_MAP_U32 = struct.Struct("<I")
+NAMED_MAP_HEAD = struct.Struct("<II")  # HashTable after the names: Size, Capacity
+NAME_PAIR = struct.Struct("<II")  # hash table bucket: name offset, stream number
+
+# TpiStreamHeader (LLVM's "The TPI & IPI Hash Streams"; the IPI stream has the same header) up to
+# TypeRecordBytes: Version, HeaderSize, TypeIndexBegin, TypeIndexEnd, TypeRecordBytes; the whole
+# header goes on with HashStreamIndex, HashAuxStreamIndex, HashKeySize, NumHashBuckets,
+# HashValueBufferOffset, HashValueBufferLength, IndexOffsetBufferOffset, IndexOffsetBufferLength,
+# HashAdjBufferOffset, HashAdjBufferLength.
+TPI_STREAM_HEADER_START = struct.Struct("<5I")
+TPI_STREAM_HEADER = struct.Struct(TPI_STREAM_HEADER_START.format + "HH2I6I")
 
 # DbiStreamHeader (LLVM's "The DBI Stream"; microsoft-pdb dbi.h NewDBIHdr): VersionSignature,
 # VersionHeader, Age, GlobalStreamIndex, BuildNumber, PublicStreamIndex, PdbDllVersion,
@@ -70,6 +96,8 @@ PDB_IMPV_VC70 = 20000404
 # SourceInfoSize, TypeServerMapSize, MFCTypeServerIndex, OptionalDbgHeaderSize,
 # ECSubstreamSize, Flags, Machine, Padding.
 DBI_HEADER = struct.Struct("<iIIHHHHHHiiiiiIiiHHI")
+# DbiStreamHeader.VersionSignature alone: what tells the VC 4.1+ header from the older one.
+DBI_VERSION_SIGNATURE = struct.Struct("<i")
 # VersionSignature of every DBI header since VC 4.1; the older header has no age.
 DBI_NEW_HEADER_SIGNATURE = -1
 DBI_FLAG_STRIPPED = 0x2  # Flags: private symbols were stripped (a public PDB)
@@ -331,7 +359,7 @@ def read_dbi_header(msf: Msf) -> DbiHeader | None:
     if size == 0:
         return None
     head = msf.read_stream(STREAM_DBI, 0, DBI_HEADER.size)
-    if len(head) >= 4 and struct.unpack_from("<i", head)[0] != DBI_NEW_HEADER_SIGNATURE:
+    if len(head) >= 4 and DBI_VERSION_SIGNATURE.unpack_from(head)[0] != DBI_NEW_HEADER_SIGNATURE:
         return None
     if len(head) < DBI_HEADER.size:
         raise FormatError(f"truncated DBI header ({len(head)} bytes)", path)
@@ -541,7 +569,7 @@ def _parse_named_streams(data: bytes, start: int, path: str) -> dict[str, int]:
     def u32(at: int) -> int:
         if at + 4 > len(data):
             raise FormatError("named-stream map runs past the PDB info stream", path)
-        return struct.unpack_from("<I", data, at)[0]
+        return NAMED_MAP_U32.unpack_from(data, at)[0]
 
     pos = start
     names_len = u32(pos)
@@ -571,7 +599,7 @@ def _parse_named_streams(data: bytes, start: int, path: str) -> dict[str, int]:
     # Present bits in bucket order (bit k of word w is bucket 32*w + k); zero
     # words are skipped, and each set bit consumes 8 bytes already bounded above.
     for w in range(present_words):
-        word = struct.unpack_from("<I", present, 4 * w)[0]
+        word = NAMED_MAP_U32.unpack_from(present, 4 * w)[0]
         while word:
             if found == count:
                 raise FormatError(f"named-stream map says {count} entries, has more", path)
@@ -595,7 +623,7 @@ def _read_msf_pdb(reader: BoundedReader) -> PdbInfo:
         raise FormatError("PDB has no PDB info stream", path)
     info_size = msf.stream_size(STREAM_PDB_INFO)
     head = msf.read_stream(STREAM_PDB_INFO, 0, 28)
-    version, signature, info_age = struct.unpack_from("<III", head)
+    version, signature, info_age = PDB_INFO_HEAD.unpack_from(head)
     has_guid = msf.version == 7 and version >= PDB_IMPV_VC70 and len(head) >= 28
     header_len = 28 if has_guid else 12
 
@@ -636,16 +664,16 @@ def _read_portable_pdb(reader: BoundedReader) -> PdbInfo:
     head = reader.read(0, min(reader.size, 4096), "metadata root")
     if len(head) < 16:
         raise FormatError("truncated portable PDB", path)
-    (ver_len,) = struct.unpack_from("<I", head, 12)
+    _sig, _major, _minor, _reserved, ver_len = METADATA_ROOT.unpack_from(head, 0)
     if ver_len > 255 or 16 + ver_len + 4 > len(head):
         raise FormatError("portable PDB metadata root is malformed", path)
     pos = 16 + ver_len
-    _flags, n_streams = struct.unpack_from("<HH", head, pos)
+    _flags, n_streams = METADATA_ROOT_STREAMS.unpack_from(head, pos)
     pos += 4
     for _ in range(n_streams):
         if pos + 8 > len(head):
             raise FormatError("portable PDB stream headers run past the metadata root", path)
-        offset, size = struct.unpack_from("<II", head, pos)
+        offset, size = METADATA_STREAM_HEADER.unpack_from(head, pos)
         pos += 8
         end = head.find(b"\0", pos, pos + 32)
         if end < 0:
@@ -658,7 +686,7 @@ def _read_portable_pdb(reader: BoundedReader) -> PdbInfo:
             pdb_id = reader.read(offset, 20, "#Pdb stream")
             did = DebugId(PORTABLE, guid=DebugId.from_guid_bytes(pdb_id[:16], None).guid)
             return PdbInfo(path=path, kind="portable-pdb", debug_id=did, info_age=None, age=None,
-                           signature=struct.unpack_from("<I", pdb_id, 16)[0], bytes_read=reader.bytes_read)
+                           signature=PORTABLE_PDB_ID.unpack(pdb_id)[1], bytes_read=reader.bytes_read)
     raise FormatError("portable PDB has no #Pdb stream", path)
 
 

@@ -39,7 +39,10 @@ from symtool.errors import FormatError
 from symtool.formats.binio import cstring
 from symtool.text import article
 from symtool.demangle import demangle
-from symtool.formats.pdb import STREAM_DBI, ModuleInfo, Msf, iter_modules, open_msf, read_dbi_header, read_pdb
+from symtool.formats.pdb import (
+    C13_FILE_CHECKSUM, C13_SUBSECTION, NAMES_HEADER, STREAM_DBI, TPI_STREAM_HEADER, ModuleInfo, Msf, iter_modules,
+    open_msf, read_dbi_header, read_pdb,
+)
 
 STREAM_TPI = 2
 STREAM_IPI = 4
@@ -47,6 +50,8 @@ NIL16 = 0xFFFF
 
 SC_V60 = 0xEFFE0000 + 19970605
 SC_V2 = 0xEFFE0000 + 20140516
+# The section contribution substream opens with its version (SC_V60 or SC_V2).
+SECTION_CONTRIB_VERSION = struct.Struct("<I")
 # SectionContribEntry (LLVM's "DBI Stream"): Section, Padding1, Offset, Size, Characteristics,
 # ModuleIndex, Padding2, DataCrc, RelocCrc; SectionContribEntry2 (SC_V2) adds ISectCoff.
 SECTION_CONTRIB = struct.Struct("<HHiiIHHII")
@@ -103,6 +108,43 @@ NAMES_SIGNATURE = 0xEFFEEFFE
 HIDDEN_LINES = (0xFEEFEE, 0xF00F00)
 
 MAX_SCOPE_DEPTH = 4096
+
+# CodeView record prefix (cvinfo.h; symbol, type and id records): RecordLen (bytes after this
+# field), RecordKind.
+CV_RECORD_PREFIX = struct.Struct("<HH")
+# S_PUB32: PubSymFlags, Offset, Segment (then the name).
+PUBSYM32 = struct.Struct("<IIH")
+# S_GPROC32 / S_LPROC32 and their _ID and _DPC variants (PROCSYM32): pParent, pEnd, pNext, len,
+# DbgStart, DbgEnd, typind, off, seg (then flags and the name).
+PROCSYM32 = struct.Struct("<8IH")
+# S_INLINESITE (INLINESITESYM): pParent, pEnd, inlinee (then the binary annotations;
+# S_INLINESITE2 puts a u32 invocation count before them).
+INLINESITESYM = struct.Struct("<III")
+# LF_FUNC_ID (lfFuncId) after the leaf kind: scopeId, type (then the name).
+LF_FUNC_ID_RECORD = struct.Struct("<II")
+# LF_MFUNC_ID (lfMFuncId) after the leaf kind: parentType, type (then the name).
+LF_MFUNC_ID_RECORD = struct.Struct("<II")
+# A numeric leaf starts with a u16: the value itself below LF_NUMERIC (0x8000), else its kind.
+NUMERIC_LEAF = struct.Struct("<H")
+# TypeIndexOffset (the TPI/IPI hash stream's index-offset buffer): TypeIndex, Offset.
+TYPE_INDEX_OFFSET = struct.Struct("<II")
+# DEBUG_S_LINES: CV_LineSection (LLVM LineFragmentHeader): RelocOffset, RelocSegment, Flags, CodeSize.
+LINE_FRAGMENT_HEADER = struct.Struct("<IHHI")
+# Each file block of it (CV_SourceFile, LLVM LineBlockFragmentHeader): NameIndex (offset of the file
+# checksum record), NumLines, BlockSize.
+LINE_BLOCK_HEADER = struct.Struct("<III")
+# CV_Line_t (LLVM LineNumberEntry): Offset, Flags (LineStart:24, DeltaLineEnd:7, IsStatement:1).
+LINE_NUMBER_ENTRY = struct.Struct("<II")
+# DEBUG_S_INLINEELINES opens with its signature (0 CV_INLINEE_SOURCE_LINE_SIGNATURE, 1 ..._EX).
+INLINEE_LINES_SIGNATURE = struct.Struct("<I")
+# InlineeSourceLine: Inlinee, FileID (offset of the file checksum record), SourceLineNum.
+INLINEE_SOURCE_LINE = struct.Struct("<III")
+# InlineeSourceLineEx then adds countOfExtraFiles and that many u32 file ids.
+INLINEE_EXTRA_FILES = struct.Struct("<I")
+# DEBUG_S_CROSSSCOPEEXPORTS entry (CrossModuleExport): Local, Global.
+CROSS_MODULE_EXPORT = struct.Struct("<II")
+# DEBUG_S_CROSSSCOPEIMPORTS entry (CrossModuleImport): ModuleNameOffset, Count (then Count u32 local ids).
+CROSS_MODULE_IMPORT = struct.Struct("<II")
 
 
 @dataclass
@@ -179,7 +221,7 @@ class _ModuleData:
 def _u32(data: bytes, at: int, what: str, path: str) -> int:
     if at < 0 or at + 4 > len(data):
         raise FormatError(f"{what} runs past its stream", path)
-    return struct.unpack_from("<I", data, at)[0]
+    return INLINEE_EXTRA_FILES.unpack_from(data, at)[0]
 
 
 def _records(data: bytes, start: int, end: int, path: str, what: str):
@@ -187,7 +229,7 @@ def _records(data: bytes, start: int, end: int, path: str, what: str):
     pos = start
     end = min(end, len(data))
     while pos + 4 <= end:
-        reclen, kind = struct.unpack_from("<HH", data, pos)
+        reclen, kind = CV_RECORD_PREFIX.unpack_from(data, pos)
         if reclen < 2 or pos + 2 + reclen > end:
             raise FormatError(f"{what}: symbol record at {pos:#x} has a bad length {reclen}", path)
         yield pos, kind, data[pos + 4:pos + 2 + reclen]
@@ -314,14 +356,14 @@ class _TypeStream:
             return
         head = msf.read_stream(stream, 0, 56)
         (_ver, header_size, begin, end, rec_bytes, hash_stream, _aux, _key, _buckets,
-         _hv_off, _hv_len, io_off, io_len, _adj_off, _adj_len) = struct.unpack("<5IHH2I6I", head[:56])
+         _hv_off, _hv_len, io_off, io_len, _adj_off, _adj_len) = TPI_STREAM_HEADER.unpack(head[:56])
         if header_size < 56 or header_size + rec_bytes > self.size or end < begin or begin < TYPE_INDEX_BEGIN:
             self.ok = False
             return
         self.header_size, self.begin, self.end, self.rec_bytes = header_size, begin, end, rec_bytes
         if hash_stream != NIL16 and io_len and io_len % 8 == 0 and io_off + io_len <= msf.stream_size(hash_stream):
             raw = msf.read_stream(hash_stream, io_off, io_len)
-            pairs = [struct.unpack_from("<II", raw, i) for i in range(0, len(raw), 8)]
+            pairs = [TYPE_INDEX_OFFSET.unpack_from(raw, i) for i in range(0, len(raw), 8)]
             if all(begin <= ti < end and off < rec_bytes for ti, off in pairs):
                 self._hints = sorted(pairs)
 
@@ -344,7 +386,7 @@ class _TypeStream:
                 cur_ti, pos = self._hints[i]
         result = None
         while pos + 4 <= len(data) and cur_ti <= ti:
-            reclen, kind = struct.unpack_from("<HH", data, pos)
+            reclen, kind = CV_RECORD_PREFIX.unpack_from(data, pos)
             if reclen < 2 or pos + 2 + reclen > len(data):
                 break
             if cur_ti == ti:
@@ -361,7 +403,7 @@ def _numeric_leaf_size(body: bytes, at: int) -> int:
     """Bytes taken by a CodeView numeric leaf at ``at``."""
     if at + 2 > len(body):
         return 2
-    (value,) = struct.unpack_from("<H", body, at)
+    (value,) = NUMERIC_LEAF.unpack_from(body, at)
     if value < 0x8000:
         return 2
     return 2 + {0x8000: 1, 0x8001: 2, 0x8002: 2, 0x8003: 4, 0x8004: 4, 0x8009: 8, 0x800A: 8}.get(value, 0)
@@ -471,7 +513,7 @@ class PdbSymbolizer:
         self._sc_vals: list[tuple[int, int]] = []  # (end offset, module)
         if len(data) < 4:
             return
-        (version,) = struct.unpack_from("<I", data, 0)
+        (version,) = SECTION_CONTRIB_VERSION.unpack_from(data, 0)
         if version not in (SC_V60, SC_V2):
             return
         entry = SECTION_CONTRIB_V2 if version == SC_V2 else SECTION_CONTRIB
@@ -509,7 +551,7 @@ class PdbSymbolizer:
             if self._names_stream is not None and self._names_stream < self.msf.num_streams:
                 raw = self.msf.read_stream(self._names_stream)
                 if len(raw) >= 12:
-                    sig, _ver, size = struct.unpack_from("<III", raw, 0)
+                    sig, _ver, size = NAMES_HEADER.unpack_from(raw, 0)
                     if sig == NAMES_SIGNATURE and 12 + size <= len(raw):
                         self._names = raw[12:12 + size]
         if 0 <= offset < len(self._names):
@@ -542,7 +584,7 @@ class PdbSymbolizer:
             return f"<inlinee {item:#x}>"
         kind, body = rec
         if kind == LF_FUNC_ID and len(body) >= 8:
-            scope, _ftype = struct.unpack_from("<II", body, 0)
+            scope, _ftype = LF_FUNC_ID_RECORD.unpack_from(body, 0)
             name = _name(body, 8)
             if scope:
                 srec = self._ipi.get(scope)
@@ -552,7 +594,7 @@ class PdbSymbolizer:
                         return f"{prefix}::{name}"
             return name
         if kind == LF_MFUNC_ID and len(body) >= 8:
-            cls, _ftype = struct.unpack_from("<II", body, 0)
+            cls, _ftype = LF_MFUNC_ID_RECORD.unpack_from(body, 0)
             name = _name(body, 8)
             if self._tpi is None:
                 self._tpi = _TypeStream(self.msf, STREAM_TPI, self.path)
@@ -568,7 +610,7 @@ class PdbSymbolizer:
                 data = self.msf.read_stream(self.sym_record_stream)
                 for _pos, kind, body in _records(data, 0, len(data), self.path, "symbol record stream"):
                     if kind == S_PUB32 and len(body) >= 10:
-                        _flags, offset, segment = struct.unpack_from("<IIH", body, 0)
+                        _flags, offset, segment = PUBSYM32.unpack_from(body, 0)
                         by_section.setdefault(segment, []).append((offset, _name(body, 10)))
             self._publics = {}
             for seg, items in by_section.items():
@@ -621,13 +663,13 @@ class PdbSymbolizer:
             return procs
         for _pos, kind, body in _records(raw, 4, mod.sym_bytes, self.path, f"module {mod.name!r}"):
             if kind in PROC_KINDS and len(body) >= 35:
-                _parent, _end, _next, length, _ds, _de, _type, offset, segment = struct.unpack_from(
-                    "<8IH", body, 0)
+                _parent, _end, _next, length, _ds, _de, _type, offset, segment = PROCSYM32.unpack_from(
+                    body, 0)
                 current = _Proc(segment, offset, length, _name(body, 35), [])
                 procs.append(current)
                 stack = [("proc", -1)]
             elif kind in (S_INLINESITE, S_INLINESITE2) and current is not None and len(body) >= 12:
-                (inlinee,) = struct.unpack_from("<I", body, 8)
+                _parent, _end, inlinee = INLINESITESYM.unpack_from(body, 0)
                 ann = body[16:] if kind == S_INLINESITE2 else body[12:]
                 parent = next((i for k, i in reversed(stack) if k in ("site", "proc")), -1)
                 current.sites.append(_InlineSite(inlinee, ann, parent))
@@ -651,7 +693,7 @@ class PdbSymbolizer:
         exports: dict[int, int] = {}
         pos = 0
         while pos + 8 <= len(data):
-            kind, length = struct.unpack_from("<II", data, pos)
+            kind, length = C13_SUBSECTION.unpack_from(data, pos)
             body = data[pos + 8:pos + 8 + length]
             if len(body) != length:
                 raise FormatError(f"module {mod.name!r}: C13 subsection runs past its stream", self.path)
@@ -663,14 +705,14 @@ class PdbSymbolizer:
             elif kind == DEBUG_S_FILECHKSMS:
                 at = 0
                 while at + 6 <= len(body):
-                    name_off, cb, _ctype = struct.unpack_from("<IBB", body, at)
+                    name_off, cb, _ctype = C13_FILE_CHECKSUM.unpack_from(body, at)
                     checksums[at] = name_off
                     at = (at + 6 + cb + 3) & ~3
             elif kind == DEBUG_S_INLINEELINES and len(body) >= 4:
-                (sig,) = struct.unpack_from("<I", body, 0)
+                (sig,) = INLINEE_LINES_SIGNATURE.unpack_from(body, 0)
                 at = 4
                 while at + 12 <= len(body):
-                    inlinee, file_off, line = struct.unpack_from("<III", body, at)
+                    inlinee, file_off, line = INLINEE_SOURCE_LINE.unpack_from(body, at)
                     inlinee_lines[inlinee] = (file_off, line)
                     at += 12
                     if sig == 1:  # extra files follow
@@ -680,12 +722,12 @@ class PdbSymbolizer:
                         at += 4 + 4 * extra
             elif kind == DEBUG_S_CROSSSCOPEEXPORTS:
                 for at in range(0, len(body) - 7, 8):
-                    local, global_id = struct.unpack_from("<II", body, at)
+                    local, global_id = CROSS_MODULE_EXPORT.unpack_from(body, at)
                     exports[local] = global_id
             elif kind == DEBUG_S_CROSSSCOPEIMPORTS:
                 at = 0
                 while at + 8 <= len(body):
-                    name_off, count = struct.unpack_from("<II", body, at)
+                    name_off, count = CROSS_MODULE_IMPORT.unpack_from(body, at)
                     if count > (len(body) - at - 8) // 4:
                         raise FormatError("cross-scope imports: count runs past the subsection", self.path)
                     imports.append((name_off, list(struct.unpack_from(f"<{count}I", body, at + 8))))
@@ -695,18 +737,18 @@ class PdbSymbolizer:
     def _parse_lines(self, body: bytes, mod: ModuleInfo) -> list[_LineBlock]:
         if len(body) < 12:
             raise FormatError(f"module {mod.name!r}: truncated line table", self.path)
-        start, segment, flags, length = struct.unpack_from("<IHHI", body, 0)
+        start, segment, flags, length = LINE_FRAGMENT_HEADER.unpack_from(body, 0)
         has_columns = flags & 1
         out = []
         at = 12
         while at + 12 <= len(body):
-            file_off, n, block_size = struct.unpack_from("<III", body, at)
+            file_off, n, block_size = LINE_BLOCK_HEADER.unpack_from(body, at)
             per = 8 + (4 if has_columns else 0)
             if block_size < 12 or at + block_size > len(body) or 12 + n * per > block_size:
                 raise FormatError(f"module {mod.name!r}: line block does not fit its table", self.path)
             offsets, lines = [], []
             for k in range(n):
-                off, bits = struct.unpack_from("<II", body, at + 12 + 8 * k)
+                off, bits = LINE_NUMBER_ENTRY.unpack_from(body, at + 12 + 8 * k)
                 offsets.append(start + off)
                 lines.append(bits & 0xFFFFFF)
             out.append(_LineBlock(segment, start, length, offsets, lines, [file_off] * n))

@@ -20,7 +20,6 @@ TPI stream holds type records; otherwise ``pub``.  PDBs we cannot judge
 from __future__ import annotations
 
 import os
-import struct
 from pathlib import Path
 
 from symtool.store.items import PublishItem
@@ -41,7 +40,7 @@ def pdb_kind(path: str | os.PathLike[str]) -> str:
 
 
 def pdb_has_private_symbols(path: str | os.PathLike[str]) -> bool:
-    from symtool.formats.pdb import STREAM_DBI, iter_modules, open_msf, read_dbi_header
+    from symtool.formats.pdb import STREAM_DBI, TPI_STREAM_HEADER_START, iter_modules, open_msf, read_dbi_header
 
     f, msf = open_msf(path)
     with f:
@@ -52,7 +51,7 @@ def pdb_has_private_symbols(path: str | os.PathLike[str]) -> bool:
             return False
         tpi = msf.read_stream(STREAM_TPI, 0, 20)
         if len(tpi) >= 20:
-            _ver, _hdr, begin, end, _bytes = struct.unpack("<5I", tpi)
+            _ver, _hdr, begin, end, _bytes = TPI_STREAM_HEADER_START.unpack(tpi)
             if end > begin:
                 return True
         if dbi is None:
