@@ -18,7 +18,7 @@ from typing import Any
 
 from symtool.cargo.workspace import CargoWorkspace, cargo_home, find_workspace, profile_dir_name
 from symtool.debugger.paths import BuildDir, Inputs
-from symtool.settings import absolute_store, default_cache_dir, load_settings
+from symtool.settings import absolute_store, debugger_location, default_cache_dir, load_settings
 
 CACHE_FILE = "env-cache.json"
 CACHE_VERSION = 1
@@ -278,7 +278,9 @@ def gather(start: Path | None = None, environ: dict[str, str] | None = None, *,
     inputs = Inputs(platform=platform)
     inputs.cache, inputs.cache_source = settings.cache, settings.cache_source
     base = manifest.parent if (manifest is not None and settings.stores_source != "env:SYMTOOL_STORE") else Path.cwd()
-    inputs.stores = [absolute_store(s, base) for s in settings.stores]
+    # Object storage reaches a debugger only through its configured public URL.
+    inputs.stores = [d for s in settings.stores
+                     if (d := debugger_location(absolute_store(s, base), settings.raw)) is not None]
     inputs.stores_source = settings.stores_source
     home, inputs.cargo_home_source = cargo_home(env)
     inputs.cargo_home = str(home)

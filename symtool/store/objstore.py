@@ -57,7 +57,7 @@ from pathlib import Path
 
 from symtool.errors import FormatError, NotFoundError, StoreError, UnsafeNameError, UsageError
 from symtool.store import admin as adm
-from symtool.store.backends import Backend
+from symtool.store.backends.base import Backend
 from symtool.store.items import PublishItem
 from symtool.store.layout import (ADMIN_DIR, COMPRESSED, INDEX2, PINGME, PLAIN, POINTER, REFS, form_file_name,
                                   key_dir)
@@ -94,7 +94,7 @@ def grace_seconds(environ: dict | None = None) -> float:
 
 def sample_hash(path: Path, size: int) -> str:
     """sha256 of the first and last MiB (publish.py's "same bytes" rule)."""
-    from symtool.store.publish import SAME_CHECK
+    from symtool.store.items import SAME_CHECK
 
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -757,3 +757,62 @@ class ObjectStore:
         want = [hist.records[i].raw for i in hist.live()]
         data = adm.server_bytes(want)
         return None if data == (old or b"") else data
+
+    # -- reading symbols ----------------------------------------------------------------------------
+
+    def locate(self, name: str, index: str):
+        """The first of :func:`~symtool.store.layout.candidates` stored here: (candidate,
+        object info), or None.  A ``file.ptr`` is returned as found (its target is read by the caller)."""
+        from symtool.store.layout import candidates
+
+        for cand in candidates(name, index, self.two_tier()):
+            info = self.backend.head(cand.rel)
+            if info is not None:
+                return cand, info
+        return None
+
+    def download(self, key: str, dest: Path, limit: int | None = None, progress=None) -> int:
+        """Stream object ``key`` into ``dest``; its size.  StoreError over ``limit`` bytes."""
+        stream = self.backend.open_read(key)
+        if stream is None:
+            raise StoreError("vanished while being read", self.backend.url(key))
+        done = 0
+        try:
+            with open(dest, "wb") as out:
+                while True:
+                    buf = stream.read(1 << 20)
+                    if not buf:
+                        break
+                    done += len(buf)
+                    if limit is not None and done > limit:
+                        raise StoreError(f"over the size limit of {limit} bytes", self.backend.url(key))
+                    out.write(buf)
+                    if progress is not None:
+                        progress(len(buf))
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+        return done
+
+    def init(self) -> bool:
+        """``store init``: pingme.txt (the rest appears with the first publish)."""
+        created = self.backend.head(PINGME) is None
+        self.ensure_pingme()
+        return created
+
+
+def open_store(location: str, key_case: str = "exact", config: dict | None = None) -> ObjectStore:
+    """The :class:`ObjectStore` at ``s3://…`` / ``azblob://…``; ``config`` defaults to
+    ``[workspace.metadata.symtool]`` of the workspace around the current directory."""
+    from symtool.store.backends import open_backend
+
+    if config is None:
+        from symtool.errors import ConfigError
+        from symtool.settings import load_settings
+
+        try:
+            config = load_settings().raw
+        except ConfigError:
+            config = {}
+    return ObjectStore(open_backend(location, config), key_case)

@@ -3,7 +3,7 @@
 A backend stores whole objects under '/'-separated keys (below the store's
 prefix) and offers exactly what a lock-free store needs:
 
-* :meth:`Backend.get`: bytes, etag and metadata (None when absent);
+* :meth:`~.base.Backend.get`: bytes, etag and metadata (None when absent);
 * :meth:`Backend.head`: size, etag and metadata, without the bytes;
 * :meth:`Backend.put`: unconditional, **create-only** (``if_none_match``)
   or **compare-and-swap** (``if_match=etag``); a failed condition returns
@@ -22,78 +22,10 @@ lower-case letters and digits only (Azure wants C# identifiers).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import BinaryIO, Iterator
 
 from symtool.errors import UsageError
-
-S3_SCHEME = "s3"
-AZURE_SCHEME = "azblob"
-OBJECT_SCHEMES = (S3_SCHEME, AZURE_SCHEME)
-
-# Attempts for a request the service asks to retry (S3 409 ConditionalRequestConflict).
-RETRY_CONFLICTS = 20
-
-
-@dataclass(frozen=True)
-class ObjectInfo:
-    key: str  # below the backend's prefix
-    size: int
-    etag: str | None = None
-    metadata: dict = field(default_factory=dict)
-    modified: float | None = None  # POSIX seconds
-
-
-@dataclass(frozen=True)
-class Blob:
-    data: bytes
-    etag: str | None
-    metadata: dict = field(default_factory=dict)
-
-
-class Backend:
-    """The storage interface (see the module docstring)."""
-
-    scheme = ""
-    #: a location safe to print (no credentials)
-    display = ""
-
-    def get(self, key: str) -> Blob | None:
-        raise NotImplementedError
-
-    def head(self, key: str) -> ObjectInfo | None:
-        raise NotImplementedError
-
-    def put(self, key: str, data: bytes | Path, *, metadata: dict | None = None,
-            if_none_match: bool = False, if_match: str | None = None) -> str | None:
-        """Store ``data`` (bytes, or a local file streamed) under ``key``; the new etag.
-
-        ``if_none_match``: only if ``key`` does not exist.  ``if_match``: only if
-        its etag is still that.  None when the condition failed.
-        """
-        raise NotImplementedError
-
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Objects whose key starts with ``prefix``, in key order."""
-        raise NotImplementedError
-
-    def delete(self, key: str) -> None:
-        """Remove ``key``; no error when it is absent."""
-        raise NotImplementedError
-
-    def open_read(self, key: str) -> BinaryIO | None:
-        """A stream of the object's bytes (large payloads), None when absent."""
-        blob = self.get(key)
-        if blob is None:
-            return None
-        import io
-
-        return io.BytesIO(blob.data)
-
-    def url(self, key: str) -> str:
-        """A location of ``key`` to show the user."""
-        return f"{self.display.rstrip('/')}/{key}"
+from symtool.store.backends.base import (AZURE_SCHEME, OBJECT_SCHEMES, S3_SCHEME, Backend, Blob,  # noqa: F401
+                                         ObjectInfo)
 
 
 def split_location(location: str) -> tuple[str, str, str]:
@@ -107,12 +39,6 @@ def split_location(location: str) -> tuple[str, str, str]:
         raise UsageError(f"not an object-storage location: {location} (want s3://bucket/prefix or "
                          "azblob://container/prefix)")
     return scheme, bucket, prefix.strip("/")
-
-
-def is_object_store(location: str) -> bool:
-    from symtool.store.layout import url_scheme
-
-    return url_scheme(location) in OBJECT_SCHEMES
 
 
 def open_backend(location: str, config: dict | None = None, environ: dict | None = None) -> Backend:
@@ -136,13 +62,3 @@ def open_backend(location: str, config: dict | None = None, environ: dict | None
                         account_url=env.get("AZURE_STORAGE_ACCOUNT_URL") or config.get("azure-account-url"))
 
 
-def join_key(prefix: str, key: str) -> str:
-    return f"{prefix}/{key}" if prefix else key
-
-
-def missing_extra(package: str, extra: str) -> UsageError:
-    return UsageError(f"{extra}:// stores need the {package} package: pip install 'cargo-symtool[{extra_name(extra)}]'")
-
-
-def extra_name(scheme: str) -> str:
-    return "s3" if scheme == S3_SCHEME else "azure"

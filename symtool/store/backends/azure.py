@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from symtool.errors import NetworkError, StoreError, UsageError
-from symtool.store.backends import Backend, Blob, ObjectInfo, join_key, missing_extra
+from symtool.store.backends.base import Backend, Blob, ObjectInfo, join_key, missing_extra
 
 
 class AzureBackend(Backend):

@@ -16,7 +16,7 @@ from typing import BinaryIO, Iterator
 
 from symtool.errors import StoreError
 from symtool.fsutil import TMP_PREFIX
-from symtool.store.backends import Backend, Blob, ObjectInfo
+from symtool.store.backends.base import Backend, Blob, ObjectInfo
 
 XATTR = "user.symtool."
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from symtool.errors import NetworkError, StoreError
-from symtool.store.backends import RETRY_CONFLICTS, Backend, Blob, ObjectInfo, join_key, missing_extra
+from symtool.store.backends.base import RETRY_CONFLICTS, Backend, Blob, ObjectInfo, join_key, missing_extra
 
 MAX_SINGLE_PUT = 5 << 30  # PutObject's limit
 
