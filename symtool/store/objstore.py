@@ -178,6 +178,7 @@ class ObjectStore:
         self.key_case = key_case
         self._probed = False
         self._pingme = False
+        self._created_refs: set[str] = set()  # refs.ptr keys of payloads this process created
         self._two_tier: bool | None = None
 
     @property
@@ -206,9 +207,16 @@ class ObjectStore:
 
     # -- compare-and-swap -------------------------------------------------------------------
 
-    def update(self, key: str, change) -> bool:
+    def update(self, key: str, change, likely_missing: bool = False) -> bool:
         """Apply ``change(old bytes or None) -> new bytes or None`` by compare-and-swap until it
-        sticks; None or unchanged bytes: nothing to do.  True when this call wrote."""
+        sticks; None or unchanged bytes: nothing to do.  True when this call wrote.
+
+        ``likely_missing``: try a create-only write first, without reading (the refs.ptr
+        of a payload this process just created)."""
+        if likely_missing:
+            new = change(None)
+            if new is not None and self.backend.put(key, new, if_none_match=True) is not None:
+                return True
         for attempt in range(MAX_CAS_ATTEMPTS):
             blob = self.backend.get(key)
             old = blob.data if blob is not None else None
@@ -341,7 +349,7 @@ class ObjectStore:
                         have.add(txn)
                 return adm.refs_bytes(keep) if keep != lines or old is None else None
 
-            self.update(key, change)
+            self.update(key, change, likely_missing=key in self._created_refs)
 
         keys = sorted(set(add) | set(drop))
         if len(keys) > 1:
@@ -490,6 +498,7 @@ class ObjectStore:
         self.probe()
         with ThreadPoolExecutor(max_workers=min(8, max(1, len(items)))) as pool:
             statuses = list(pool.map(lambda i: self.upload(i, forms[id(i)]), items))
+        self._created_refs = {self.refs_key(i.name, i.index) for i, s in zip(items, statuses) if s == "added"}
         entries = [adm.TxnEntry(*self.spell(i.name, i.index), str(i.path.resolve())) for i in items]
         line_text = adm.format_add_line("{ID}", "file", time.time(), product, version, comment)
         refs = "".join(_KIND_CODE.get(i.kind, "r") + _FORM_CODE[forms[id(i)]] for i in items)
