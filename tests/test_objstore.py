@@ -262,3 +262,27 @@ def test_delete_then_repair_removes_payloads(server, fixtures_dir):
     keys = {o.key for o in store.backend.list("")}
     assert not any(k.startswith("dummylib.pdb/") for k in keys)
     check_consistent(store)
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "compressed"])
+def test_pdbparse_symchk_reads_the_public_bucket(seaweedfs, fixtures_dir, tmp_path, env, compress):
+    """A client nobody here wrote (pdbparse's symchk.py) downloads from the public-read bucket."""
+    from conftest import need_tool
+    from test_third_party_client import _symchk
+
+    script = _symchk()
+    need_tool("cabextract")
+    prefix = fresh_prefix()
+    inputs = fixtures_dir / "symstore-exe" / "inputs"
+    # dummyprog.exe's CodeView record names the PDB by its original name.
+    pdb = tmp_path / "ConsoleApplication1.pdb"
+    pdb.write_bytes((inputs / "dummyprog.pdb").read_bytes())
+    ObjectStore(seaweedfs.backend(prefix)).publish([identify(pdb)], compress=compress)
+    work = tmp_path / "client"
+    work.mkdir()
+    proc = subprocess.run([sys.executable, str(script), "-u", seaweedfs.public_url(prefix),
+                           str(inputs / "dummyprog.exe")], cwd=work, env=env, capture_output=True, text=True,
+                          timeout=120)
+    got = work / "ConsoleApplication1.pdb"
+    assert got.is_file(), proc.stdout + proc.stderr
+    assert got.read_bytes() == pdb.read_bytes()
