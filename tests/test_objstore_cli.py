@@ -122,3 +122,29 @@ def test_credentials_never_printed(seaweedfs, fixtures_dir, tmp_path):
     assert proc.returncode == 2
     assert "wrong-secret-value" not in proc.stderr + proc.stdout
     assert proc.stderr.startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_dumps_find_pdbs_on_object_storage(server, fixtures_dir, tmp_path):
+    """`symtool dumps` looks modules' PDBs up on s3:// / azblob:// stores (with credentials)."""
+    from builders.minidump import codeview_rsds
+    from symtool.dumps import triage
+    from symtool.store.objstore import ObjectStore
+    from test_dumps import _write
+
+    prefix = f"dumps-{uuid.uuid4().hex[:10]}"
+    inputs = fixtures_dir / "symstore-exe" / "inputs"
+    ObjectStore(server.backend(prefix)).publish([identify(inputs / "dummyprog.pdb")])
+    index = "F6301B4562FE4B4DB691192733ECE6B71"
+    dump = _write(tmp_path / "obj.dmp", modules=[
+        {"name": "C:\\x\\dummyprog.exe", "base": 0x400000, "size": 0x6000, "timestamp": 0x12345678,
+         "codeview": codeview_rsds(uuid.UUID(index[:32]).bytes_le, 1, "dummyprog.pdb")},
+        {"name": "C:\\x\\other.dll", "base": 0x500000, "size": 0x6000, "timestamp": 0x12345678,
+         "codeview": codeview_rsds(uuid.uuid4().bytes_le, 1, "other.pdb")},
+    ], exception={"code": 0xC0000005, "address": 0x401000, "parameters": [0, 0]})
+    row = next(triage([dump], [server.location(prefix)])).to_json()
+    assert row["modules"][0]["pdb_found"] is True
+    assert row["modules"][0]["pdb_path"].startswith(server.location(prefix))
+    assert row["modules"][1]["pdb_found"] is False
+    env = cli_env(server, tmp_path)
+    proc = symtool(["dumps", "--store", server.location(prefix), "--json", dump], env, tmp_path)
+    assert proc.returncode in (0, 1), proc.stderr
