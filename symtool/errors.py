@@ -45,6 +45,14 @@ class UnsafeNameError(StoreError):
     """A name from a file or a store would escape the store (.., absolute, device name...)."""
 
 
+class NotRegularFileError(FormatError):
+    """A path that must be a regular file is a symlink (where none is allowed), FIFO, device or directory.
+
+    Never opened for reading in a way that can block: a FIFO or a device read
+    by a store command would hang it, or feed it without end.
+    """
+
+
 class NetworkError(SymtoolError):
     """A server could not be reached or answered badly."""
 

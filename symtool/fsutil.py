@@ -16,6 +16,81 @@ from typing import IO, Iterator
 
 TMP_PREFIX = ".symtool-tmp-"
 
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link"))
+
+
+def kind_of(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    for test, words in _KINDS:
+        if test(mode):
+            return words
+    return "not a regular file"
+
+
+def open_regular(path: str | os.PathLike[str], *, follow: bool = True, what: str = "") -> IO[bytes]:
+    """``open(path, "rb")`` for a regular file only; NotRegularFileError for anything else.
+
+    Opened with O_NONBLOCK (so a FIFO or a device cannot block the open) and
+    checked with fstat on the descriptor (no race with a rename); with
+    ``follow=False`` also O_NOFOLLOW: a symlink is refused, not followed
+    (store and cache files, which must stay inside their directory).
+    ``what`` prefixes the message ("refs.ptr is a FIFO").
+    """
+    from symtool.errors import NotRegularFileError
+
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
+    if not follow:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as err:
+        import errno
+
+        if not follow and err.errno == errno.ELOOP:
+            raise NotRegularFileError(f"{what or 'it'} is a symbolic link, which is refused here", path) from None
+        if err.errno in (errno.ENXIO, errno.EISDIR):  # a socket / a directory
+            mode = os.lstat(path).st_mode
+            raise NotRegularFileError(f"{what or 'it'} is {kind_of(mode)}, not a regular file", path) from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFileError(f"{what or 'it'} is {kind_of(mode)}, not a regular file", path)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: str | os.PathLike[str], max_size: int, *, follow: bool = False, what: str = "") -> bytes:
+    """The bytes of a regular file (see :func:`open_regular`) of at most ``max_size`` bytes.
+
+    FormatError when it is bigger: admin files and pointers are small, and
+    ``/dev/zero`` or a procfs file behind one must not fill the memory.
+    """
+    from symtool.errors import FormatError
+
+    with open_regular(path, follow=follow, what=what) as f:
+        data = f.read(max_size + 1)
+    if len(data) > max_size:
+        raise FormatError(f"{what or 'file'} is implausibly large (over {max_size} bytes)", path)
+    return data
+
+
+def require_real_dir(path: str | os.PathLike[str], what: str = "") -> None:
+    """``path`` must be a directory and not a symlink (NotRegularFileError otherwise); absent is fine."""
+    from symtool.errors import NotRegularFileError
+
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(mode):
+        raise NotRegularFileError(f"{what or 'it'} is {kind_of(mode)}, where a directory belongs", path)
+
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:
     """Make a rename durable (no-op where directories cannot be opened, e.g. Windows)."""
@@ -99,15 +174,31 @@ def _temp_beside(path: Path, replace: bool, prefix: str,
     The body must leave the data complete and fsynced.  On any exception the
     temp file is removed and ``path`` is left untouched.
     """
-    fd, tmp = tempfile.mkstemp(prefix=prefix, dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=prefix, dir=path.parent)
+    except OSError as err:
+        raise _naming(err, path) from None
     try:
         _set_mode(fd, cp_mode(path, mode_like))
         yield fd, tmp
         _move_into_place(tmp, path, replace)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.filename is None:
+            # ENOSPC, EFBIG, EINVAL from write/fsync name no file: say which one could not be written.
+            raise _naming(err, path) from None
         raise
+
+
+def _naming(err: OSError, path: Path) -> OSError:
+    """``err`` with ``path`` as its file name when it names none (the same type, so handlers still match)."""
+    if err.filename is not None:
+        return err
+    try:
+        return type(err)(err.errno, err.strerror or str(err), str(path))
+    except TypeError:  # pragma: no cover - an OSError subclass with another signature
+        return OSError(err.errno, err.strerror or str(err), str(path))
 
 
 @contextlib.contextmanager
@@ -185,8 +276,14 @@ def _writeback_starter():
     return start
 
 
-def copy_file_data(fin: IO, fout: IO, *, chunk: int = COPY_CHUNK, progress=None) -> int:
+def copy_file_data(fin: IO, fout: IO, *, chunk: int = COPY_CHUNK, progress=None, size: int | None = None,
+                   what: str = "") -> int:
     """Copy all of ``fin`` (from its position) to ``fout``; returns the bytes copied.
+
+    ``size``: what the source says it holds (its st_size).  No more is copied,
+    and a source with more (a procfs file reports 0 and never ends, a file
+    growing meanwhile) is a FormatError naming ``what`` -- the copy is bounded
+    by what was known before it started.
 
     In-kernel where the OS can (copy_file_range, then sendfile), else read/write;
     writeback of each chunk is started as soon as it is written (Linux).
@@ -204,13 +301,14 @@ def copy_file_data(fin: IO, fout: IO, *, chunk: int = COPY_CHUNK, progress=None)
     while methods:
         method = methods[0]
         try:
-            while True:
+            while size is None or done < size:
+                step = chunk if size is None else min(chunk, size - done)
                 if method == "copy_file_range":
-                    n = os.copy_file_range(src, dst, chunk)
+                    n = os.copy_file_range(src, dst, step)
                 elif method == "sendfile":
-                    n = os.sendfile(dst, src, None, chunk)
+                    n = os.sendfile(dst, src, None, step)
                 else:
-                    buf = os.read(src, chunk)
+                    buf = os.read(src, step)
                     n = len(buf)
                     view = memoryview(buf)
                     while view:
@@ -236,10 +334,24 @@ def copy_file_data(fin: IO, fout: IO, *, chunk: int = COPY_CHUNK, progress=None)
             os.lseek(src, start + done, os.SEEK_SET)
             os.lseek(dst, base + done, os.SEEK_SET)
             os.ftruncate(dst, base + done)
+    if size is not None and done == size and _has_more(src, start + done):
+        from symtool.errors import FormatError
+
+        raise FormatError(f"holds more than the {size} bytes its size says (a device, a procfs file, "
+                          "or a file that grew while copied): not copied", what or None)
     # Keep the Python file objects' idea of their positions in step with the fds.
     fin.seek(start + done)
     fout.seek(base + done)
     return done
+
+
+def _has_more(fd: int, offset: int) -> bool:
+    """Is there data at ``offset`` (past the size the file claims)?  An error reading there counts as yes:
+    a regular file ends quietly at its size (procfs files such as pagemap refuse odd reads instead)."""
+    try:
+        return bool(os.pread(fd, 4096, offset))
+    except OSError:
+        return True
 
 
 def atomic_copy(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, replace: bool = True,
@@ -257,7 +369,7 @@ def atomic_copy(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, rep
 
 
 @contextlib.contextmanager
-def atomic_temp(path: str | os.PathLike[str], *, replace: bool = True) -> Iterator[Path]:
+def atomic_temp(path: str | os.PathLike[str], *, replace: bool = True, prefix: str = TMP_PREFIX) -> Iterator[Path]:
     """Yield a temp *path* next to ``path``; on success it is fsynced and renamed to ``path``.
 
     For files that must be checked (by reading them back from disk) before they
@@ -266,7 +378,7 @@ def atomic_temp(path: str | os.PathLike[str], *, replace: bool = True) -> Iterat
     ``replace=False`` refuses to overwrite an existing ``path`` (FileExistsError).
     """
     path = Path(path)
-    with _temp_beside(path, replace, TMP_PREFIX, None) as (fd, tmp_name):
+    with _temp_beside(path, replace, prefix, None) as (fd, tmp_name):
         os.close(fd)
         yield Path(tmp_name)
         with open(tmp_name, "rb+") as f:

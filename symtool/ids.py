@@ -87,11 +87,59 @@ class CodeId:
         return self.index()
 
 
+@dataclass(frozen=True)
+class BuildId:
+    """Identity of an ELF file: the bytes of its GNU build-id note.
+
+    Key: the bytes in lower-case hex, two digits each, in note order
+    (debuginfod's ``buildid/<id>/...``, SSQP's ``elf-buildid-<id>``).
+    """
+
+    raw: bytes
+
+    def index(self) -> str:
+        return self.raw.hex()
+
+    def __str__(self) -> str:
+        return self.index()
+
+
+@dataclass(frozen=True)
+class MachUuid:
+    """Identity of a Mach-O slice: its ``LC_UUID``.
+
+    Key: the 16 bytes in lower-case hex without dashes (SSQP's
+    ``mach-uuid-<uuid>``); shown with dashes in upper case as Apple's tools do.
+    """
+
+    raw: bytes
+
+    def index(self) -> str:
+        return self.raw.hex()
+
+    @property
+    def uuid_str(self) -> str:
+        return str(uuid.UUID(bytes=bytes(self.raw))).upper()
+
+    def __str__(self) -> str:
+        return self.index()
+
+
 _INDEX_RE = re.compile(r"^[0-9A-Fa-f]{8,}$")
+# SSQP index directories of ELF and Mach-O files (see symtool.store.layout): a build-id is
+# 1-64 bytes, a UUID 16; always lower case.
+_SSQP_INDEX_RE = re.compile(r"^(elf-buildid-(sym-)?(?:[0-9a-f]{2}){1,64}|mach-uuid-(sym-)?[0-9a-f]{32})$")
+
+
+def is_ssqp_index(text: str) -> bool:
+    """``elf-buildid-[sym-]<id>`` or ``mach-uuid-[sym-]<uuid>``: an ELF/Mach-O key's INDEX."""
+    return bool(_SSQP_INDEX_RE.match(text))
 
 
 def parse_index(text: str) -> str:
     """Validate an INDEX given by a user or read from a store; returns it unchanged."""
+    if is_ssqp_index(text):
+        return text
     if not _INDEX_RE.match(text) or len(text) > 48:
         raise FormatError(f"not a symbol-store index: {text!r}")
     return text

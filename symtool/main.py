@@ -29,8 +29,27 @@ def _show_completion(shell: str, prog_name: str) -> int:
     return 0
 
 
+def _unwind_on_termination() -> None:
+    """SIGTERM and SIGHUP end symtool the way Ctrl-C does: by an exception, so every ``with`` block's
+    clean-up runs and no temp file (a download, a copy into a store) is left behind.  Exit status
+    128 + the signal, as the shell reports a process killed by it.  (SIGKILL cannot be caught: for it
+    `store verify --repair` and the fetch cache's own clean-up remove what a dead writer left.)"""
+    import signal
+
+    def terminate(signum, _frame):
+        signal.signal(signum, signal.SIG_IGN)  # a second one must not interrupt the clean-up
+        raise SystemExit(128 + signum)
+
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None and signal.getsignal(sig) == signal.SIG_DFL:
+            signal.signal(sig, terminate)
+
+
 def main(prog_name: str = "symtool") -> None:
     from symtool.commands.common import bad_usage, take_global_options
+
+    _unwind_on_termination()
 
     try:
         sys.argv[1:] = take_global_options(sys.argv[1:])

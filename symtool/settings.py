@@ -24,6 +24,29 @@ from symtool.cargo.workspace import read_toml  # noqa: F401  (re-exported: setti
 from symtool.errors import ConfigError
 
 
+DEFAULT_MAX_FILE_SIZE = 4 << 30
+"""Largest file symtool downloads, copies or expands unless ``SYMTOOL_MAX_FILE_SIZE`` says otherwise:
+PDBs above a few GiB are rare, and a hostile server, file.ptr or CAB must not fill a disk."""
+
+
+def max_file_size(environ: dict[str, str] | None = None) -> int:
+    """``SYMTOOL_MAX_FILE_SIZE`` (bytes; a K, M or G suffix multiplies by 1024s), else the default.
+
+    UsageError for anything but a positive whole number.
+    """
+    from symtool.errors import UsageError
+
+    env = os.environ if environ is None else environ
+    text = (env.get("SYMTOOL_MAX_FILE_SIZE") or "").strip()
+    if not text:
+        return DEFAULT_MAX_FILE_SIZE
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:].upper(), 1)
+    digits = text[:-1] if scale > 1 else text
+    if not digits or len(digits) > 15 or not all("0" <= c <= "9" for c in digits) or int(digits) == 0:
+        raise UsageError(f"SYMTOOL_MAX_FILE_SIZE must be a positive number of bytes (e.g. 8G), not {text[:30]!r}")
+    return int(digits) * scale
+
+
 def metadata_table(manifest_data: dict[str, Any]) -> dict[str, Any]:
     """``[workspace.metadata.symtool]``, else ``[package.metadata.symtool]``, else {}."""
     for top in ("workspace", "package"):

@@ -15,6 +15,21 @@ GUID alone.
 Statuses: ``match``, ``mismatch`` (``mismatch`` says ``guid`` or ``age``),
 ``pdb-missing``, ``no-codeview``, ``unreadable`` (the binary or the PDB found
 for it is malformed: that is bad input, exit 2 in the CLI).
+
+ELF binaries are paired with their ``.dwp`` (``<binary>.dwp`` beside it, where
+gdb looks): the DWO IDs of the binary's skeleton units and the units of the
+package must be the same set (``mismatch`` lists ``missing_ids`` and
+``extra_ids``).  ``dwp-not-needed``: no skeleton units (line-tables-only
+builds keep everything in the binary); ``dwp-missing``; ``no-build-id``: the
+pairing holds but the binary cannot be keyed in a store or by debuginfod.
+
+Mach-O binaries are paired with ``<binary>.dSYM`` (cargo's is a symlink into
+``deps/``); the DWARF files inside are found by content, whatever their name
+(cargo: ``<crate>-<hash>``), and the UUID of each architecture must be the
+binary's.  ``dsym-missing``; ``no-uuid`` (linked with ``-no_uuid``).
+
+Binaries are found by extension (.exe/.dll/.sys) and, for ELF and Mach-O
+files (which have none), by content among the executable files.
 """
 
 from __future__ import annotations
@@ -37,7 +52,15 @@ MISMATCH = "mismatch"
 PDB_MISSING = "pdb-missing"
 NO_CODEVIEW = "no-codeview"
 UNREADABLE = "unreadable"
-STATUSES = (MATCH, MISMATCH, PDB_MISSING, NO_CODEVIEW, UNREADABLE)
+DWP_NOT_NEEDED = "dwp-not-needed"
+DWP_MISSING = "dwp-missing"
+NO_BUILD_ID = "no-build-id"
+DSYM_MISSING = "dsym-missing"
+NO_UUID = "no-uuid"
+STATUSES = (MATCH, MISMATCH, PDB_MISSING, NO_CODEVIEW, UNREADABLE,
+            DWP_NOT_NEEDED, DWP_MISSING, NO_BUILD_ID, DSYM_MISSING, NO_UUID)
+# Statuses that mean "a debugger gets everything": the CLI exits 0 when all verdicts have one.
+GOOD = (MATCH, DWP_NOT_NEEDED)
 
 BINARY_SUFFIXES = (".exe", ".dll", ".sys")
 # Never binaries we ship: cargo's bookkeeping and incremental caches.
@@ -65,10 +88,18 @@ class Verdict:
     pdb_age: int | None = None  # DBI age
     pdb_info_age: int | None = None
     searched: list[str] = field(default_factory=list)
+    # ELF and Mach-O (None for PE images):
+    format: str = "pe"  # "pe", "elf" or "macho"
+    debug_file: str | None = None  # the .dwp or .dSYM examined
+    build_id: str | None = None  # ELF
+    missing_ids: list[str] | None = None  # DWO IDs / arch:UUIDs the binary needs and the debug file lacks
+    extra_ids: list[str] | None = None  # what the debug file has and the binary does not need
+    uuids: dict[str, str | None] | None = None  # Mach-O: arch -> UUID of the binary
+    debug_uuids: dict[str, str | None] | None = None  # Mach-O: arch -> UUID in the dSYM
 
     @property
     def ok(self) -> bool:
-        return self.status == MATCH
+        return self.status in GOOD
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -80,6 +111,37 @@ def _is_binary_name(name: str) -> bool:
     return name.lower().endswith(BINARY_SUFFIXES)
 
 
+# Never ELF/Mach-O binaries: cargo's other outputs (sniffing them would only cost time).
+_NOT_BINARY_SUFFIXES = (".d", ".rlib", ".rmeta", ".dwp", ".dwo", ".pdb", ".o", ".a", ".json", ".txt", ".lock")
+
+
+def _is_native_binary(path: Path) -> bool:
+    """An ELF or Mach-O executable or shared library, by content (they have no extension)."""
+    from symtool.formats.detect import ELF, MACHO, sniff
+
+    name = path.name.lower()
+    if name.endswith(_NOT_BINARY_SUFFIXES):
+        return False
+    try:
+        st = path.stat()
+        if not (st.st_mode & 0o111 or ".so" in name or name.endswith(".dylib")):
+            return False
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError:
+        return False
+    kind = sniff(head)
+    if kind == ELF:
+        # e_type (little- or big-endian at offset 16): 2 executable, 3 shared object.
+        if len(head) < 18:
+            return False
+        e_type = int.from_bytes(head[16:18], "little" if head[5] == 1 else "big")
+        return e_type in (2, 3)
+    if kind == MACHO:
+        return True  # MH_DSYM files live inside .dSYM dirs, which the walk skips
+    return False
+
+
 def _walk_binaries(root: Path) -> Iterator[Path]:
     """Binaries under ``root``, shallowest first (so top-level files win over
     their deps/ hard links), without following directory symlinks."""
@@ -88,14 +150,14 @@ def _walk_binaries(root: Path) -> Iterator[Path]:
         skip = set(_ALWAYS_SKIP)
         if is_profile_dir(here):
             skip |= _PROFILE_SKIP
-        dirnames[:] = sorted(d for d in dirnames if d not in skip)
+        dirnames[:] = sorted(d for d in dirnames if d not in skip and not d.endswith(".dSYM"))
         for name in sorted(filenames):
-            if _is_binary_name(name):
+            if _is_binary_name(name) or _is_native_binary(here / name):
                 yield here / name
 
 
 def find_binaries(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Files named directly plus the .exe/.dll/.sys found under directories.
+    """Files named directly plus the binaries found under directories (.exe/.dll/.sys, ELF, Mach-O).
 
     A file reachable twice (cargo hard-links ``deps/x.exe`` to ``x.exe``, or a
     PATH given twice) counts once: files are deduplicated by (st_dev, st_ino)
@@ -215,10 +277,20 @@ def verify_binary(binary: str | os.PathLike[str], given: Sequence[Path] = (), pa
     file name is compared instead of the one a debugger would find; with
     ``pair_any`` the only one given is compared whatever its name.
     """
+    from symtool.formats.detect import ELF, MACHO, detect
     from symtool.formats.pdb import read_pdb
     from symtool.formats.pe import read_pe
 
     path = os.fspath(binary)
+    try:
+        kind = detect(path)
+    except OSError as err:
+        return Verdict(binary=path, status=UNREADABLE, reason=_problem(err))
+    if kind == ELF:
+        return verify_elf(path, [g for g in given if _debug_kind(g) == "dwp"], pair_any)
+    if kind == MACHO:
+        return verify_macho(path, [g for g in given if _debug_kind(g) == "dsym"], pair_any)
+    given = [g for g in given if _is_pdb_name(g)]
     try:
         pe = read_pe(path)
     except (SymtoolError, OSError) as err:
@@ -253,6 +325,177 @@ def verify_binary(binary: str | os.PathLike[str], given: Sequence[Path] = (), pa
     return v
 
 
+# -- ELF + .dwp, Mach-O + .dSYM ----------------------------------------------
+
+def _debug_kind(path: Path) -> str | None:
+    """"pdb", "dwp" (an ELF .dwp/.dwo), "dsym" (a .dSYM bundle or an MH_DSYM file) or None, by content."""
+    from symtool.formats.detect import ELF, MACHO, detect
+    from symtool.formats.macho import is_dsym_bundle
+
+    if is_dsym_bundle(path):
+        return "dsym"
+    if _is_pdb_name(path):
+        return "pdb"
+    try:
+        kind = detect(path)
+        if kind == ELF:
+            from symtool.formats.elf import read_elf
+
+            return "dwp" if read_elf(path, dwo_ids=False).split else None
+        if kind == MACHO:
+            from symtool.formats.macho import read_macho
+
+            return "dsym" if read_macho(path).is_dsym else None
+    except (SymtoolError, OSError):
+        return None
+    return None
+
+
+def _given_for(binary: Path, given: Sequence[Path], suffix: str, pair_any: bool) -> Path | None:
+    """The debug file named on the command line for ``binary``: ``<binary name><suffix>``, or the only one."""
+    for g in given:
+        if g.name == binary.name + suffix:
+            return g
+    return given[0] if pair_any and given else None
+
+
+def _hex_ids(ids) -> list[str]:
+    return [f"{x:016x}" for x in ids]
+
+
+def verify_elf(binary: str | os.PathLike[str], given: Sequence[Path] = (), pair_any: bool = False) -> Verdict:
+    """Verdict for an ELF binary and its .dwp (same set of DWO IDs)."""
+    from symtool.formats.elf import read_elf
+
+    path = os.fspath(binary)
+    v = Verdict(binary=path, status=UNREADABLE, reason="", format="elf")
+    try:
+        info = read_elf(path)
+    except (SymtoolError, OSError) as err:
+        v.reason = _problem(err)
+        return v
+    v.build_id = info.index
+    if info.dwo_error:
+        v.reason = f"cannot read the skeleton units: {info.dwo_error}"
+        return v
+    want = set(info.dwo_ids or ())
+    no_build_id = "" if info.index else "; and the binary has no build-id (link with -Wl,--build-id)"
+    if not want:
+        v.status = DWP_NOT_NEEDED if info.index else NO_BUILD_ID
+        why = "no skeleton units: the DWARF is in the binary" if info.has_dwarf else \
+            "no DWARF in the binary (stripped?), so no skeleton units"
+        v.reason = f"{why}{no_build_id}"
+        return v
+    found = _given_for(Path(path), given, ".dwp", pair_any)
+    if found is not None:
+        v.searched = [str(found)]
+    else:
+        cand = Path(path).with_name(Path(path).name + ".dwp")
+        v.searched = [str(cand)]
+        found = cand if cand.is_file() else None
+    if found is None:
+        v.status = DWP_MISSING
+        v.missing_ids = _hex_ids(sorted(want))
+        v.reason = (f"{len(want)} skeleton unit(s) need a .dwp; not found "
+                    f"(looked at: {', '.join(v.searched)}){no_build_id}")
+        return v
+    v.debug_file = str(found)
+    try:
+        dwp = read_elf(found)
+    except (SymtoolError, OSError) as err:
+        v.reason = f".dwp {found}: {_problem(err)}"
+        return v
+    if not dwp.split:
+        v.reason = f"{found} is not a .dwp (no .debug_cu_index or .debug_info.dwo)"
+        return v
+    if dwp.dwo_error:
+        v.reason = f".dwp {found}: {dwp.dwo_error}"
+        return v
+    have = set(dwp.dwo_ids or ())
+    v.missing_ids = _hex_ids(sorted(want - have))
+    v.extra_ids = _hex_ids(sorted(have - want))
+    if want != have:
+        v.status, v.mismatch = MISMATCH, "dwo-id"
+        parts = []
+        if v.missing_ids:
+            parts.append(f"missing {len(v.missing_ids)} of the binary's {len(want)} DWO ID(s): "
+                         f"{' '.join(v.missing_ids)}")
+        if v.extra_ids:
+            parts.append(f"{len(v.extra_ids)} unit(s) the binary does not have: {' '.join(v.extra_ids)}")
+        v.reason = f"{found}: {'; '.join(parts)} (a .dwp from another build?)"
+        return v
+    if not info.index:
+        v.status = NO_BUILD_ID
+        v.reason = f"{found} matches ({len(want)} DWO IDs), but the binary has no build-id (link with -Wl,--build-id)"
+        return v
+    v.status, v.reason = MATCH, f"same {len(want)} DWO ID(s)"
+    return v
+
+
+def _dsym_slices(found: Path) -> tuple[dict[str, str | None], list[str]]:
+    """arch -> UUID key of every MH_DSYM slice in a .dSYM bundle (or one DWARF file), and the files read."""
+    from symtool.formats.macho import dsym_dwarf_files, is_dsym_bundle, read_macho
+
+    files = dsym_dwarf_files(found) if is_dsym_bundle(found) else [found]
+    out: dict[str, str | None] = {}
+    for f in files:
+        info = read_macho(f)
+        for sl in info.slices:
+            if sl.is_dsym:
+                out.setdefault(sl.arch, sl.index)
+    return out, [str(f) for f in files]
+
+
+def verify_macho(binary: str | os.PathLike[str], given: Sequence[Path] = (), pair_any: bool = False) -> Verdict:
+    """Verdict for a Mach-O binary and its .dSYM (the same UUID for every architecture)."""
+    from symtool.formats.macho import read_macho
+
+    path = os.fspath(binary)
+    v = Verdict(binary=path, status=UNREADABLE, reason="", format="macho")
+    try:
+        info = read_macho(path)
+    except (SymtoolError, OSError) as err:
+        v.reason = _problem(err)
+        return v
+    v.uuids = info.uuids()
+    if any(u is None for u in v.uuids.values()):
+        v.status = NO_UUID
+        v.reason = "no LC_UUID (linked with -no_uuid?): no debugger can pair it with a dSYM"
+        return v
+    found = _given_for(Path(path), given, ".dSYM", pair_any)
+    if found is not None:
+        v.searched = [str(found)]
+    else:
+        cand = Path(path).with_name(Path(path).name + ".dSYM")
+        v.searched = [str(cand)]
+        found = cand if cand.is_dir() else None
+    if found is None:
+        v.status = DSYM_MISSING
+        v.missing_ids = [f"{a}:{u}" for a, u in v.uuids.items()]
+        v.reason = f"no .dSYM (looked at: {', '.join(v.searched)})"
+        return v
+    v.debug_file = str(found)
+    try:
+        v.debug_uuids, files = _dsym_slices(found)
+    except (SymtoolError, OSError) as err:
+        v.reason = f"dSYM {found}: {_problem(err)}"
+        return v
+    if not files:
+        v.status = DSYM_MISSING
+        v.reason = f"{found} has no DWARF file in Contents/Resources/DWARF"
+        return v
+    v.missing_ids = [f"{a}:{u}" for a, u in v.uuids.items() if v.debug_uuids.get(a) != u]
+    v.extra_ids = [f"{a}:{u}" for a, u in v.debug_uuids.items() if v.uuids.get(a) != u]
+    if v.missing_ids:
+        v.status, v.mismatch = MISMATCH, "uuid"
+        detail = ", ".join(f"{a}: binary {u}, dSYM {v.debug_uuids.get(a) or 'none'}" for a, u in v.uuids.items()
+                           if v.debug_uuids.get(a) != u)
+        v.reason = f"{found}: UUID differs ({detail}) (a dSYM from another build?)"
+        return v
+    v.status, v.reason = MATCH, f"same UUID for {', '.join(f'{a} {u}' for a, u in v.uuids.items())}"
+    return v
+
+
 def _problem(err: BaseException) -> str:
     if isinstance(err, SymtoolError):
         return err.message
@@ -265,7 +508,11 @@ def _is_pdb_name(path: Path) -> bool:
     return path.name.lower().endswith(".pdb")
 
 
-def _twin_identity(v: Verdict) -> tuple[str, str | None] | None:
+def _twin_identity(v: Verdict) -> tuple | None:
+    if v.format == "elf":
+        return ("elf", v.build_id) if v.build_id else None
+    if v.format == "macho":
+        return ("macho", tuple(sorted((v.uuids or {}).items()))) if v.uuids else None
     return (v.image_id, v.image_guid) if v.image_id else None
 
 
@@ -279,21 +526,27 @@ def verify_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Verdict]:
     PDB given belongs to no binary given.
     """
     paths = [Path(p) for p in paths]
-    pdbs = [p for p in paths if _is_pdb_name(p) and p.is_file()]
-    others = [p for p in paths if p not in pdbs]
+    debug = {p: _debug_kind(p) for p in paths if p.is_file() or p.is_dir()}
+    pdbs = [p for p in paths if debug.get(p) == "pdb" and p.is_file()]
+    others_given = [p for p in paths if debug.get(p) in ("dwp", "dsym")]
+    others = [p for p in paths if p not in pdbs and p not in others_given]
     binaries = find_binaries(others)
     if not binaries:
         where = ", ".join(os.fspath(p) for p in paths) or "(nothing)"
-        raise UsageError(f"no .exe/.dll/.sys found in {where}")
-    pair_any = len(pdbs) == 1 and len(binaries) == 1
-    verdicts = [verify_binary(b, pdbs, pair_any) for b in binaries]
+        raise UsageError(f"no .exe/.dll/.sys, ELF or Mach-O binary found in {where}")
+    pair_any = len(pdbs) + len(others_given) == 1 and len(binaries) == 1
+    verdicts = [verify_binary(b, pdbs + others_given, pair_any) for b in binaries]
     verdicts = drop_deps_twins(verdicts, lambda v: Path(v.binary), _twin_identity)
-    used = {v.pdb for v in verdicts}
+    used = {v.pdb for v in verdicts} | {v.debug_file for v in verdicts}
     if any(v.status == UNREADABLE for v in verdicts):
         return verdicts  # the unreadable input is the error to report
     for pdb in pdbs:
         if str(pdb) not in used:
             raise UsageError("no binary given records this PDB's name in its CodeView record", pdb)
+    for other in others_given:
+        if str(other) not in used:
+            raise UsageError(f"no binary given pairs with this {'.dSYM' if debug[other] == 'dsym' else '.dwp'} "
+                             "(named <binary>.dwp / <binary>.dSYM, or the only one with the only binary)", other)
     return verdicts
 
 
@@ -311,7 +564,8 @@ def verify_workspace(selection: "OutputSelection") -> list[Verdict]:
 
 
 __all__ = [
-    "Verdict", "STATUSES", "MATCH", "MISMATCH", "PDB_MISSING", "NO_CODEVIEW", "UNREADABLE",
+    "Verdict", "STATUSES", "GOOD", "MATCH", "MISMATCH", "PDB_MISSING", "NO_CODEVIEW", "UNREADABLE",
+    "DWP_NOT_NEEDED", "DWP_MISSING", "NO_BUILD_ID", "DSYM_MISSING", "NO_UUID",
     "find_binaries", "locate_pdb", "compare",
-    "verify_binary", "verify_paths", "verify_workspace",
+    "verify_binary", "verify_elf", "verify_macho", "verify_paths", "verify_workspace",
 ]

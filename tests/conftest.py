@@ -21,6 +21,9 @@ from pathlib import Path
 
 import pytest
 
+# Session fixtures of real Linux and macOS builds of samples/ (linux_builds, mac_builds).
+pytest_plugins = ["native_builds"]
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 FIXTURES_DIR = ROOT / "tests" / "fixtures"

@@ -318,10 +318,12 @@ def test_sample_workspace_passes():
     assert list(data) == ["ok", "workspace_root", "targets", "profiles"]
     assert data["ok"] is True and data["workspace_root"] == str(SAMPLES)
     assert data["targets"] == [MSVC]  # build.target of samples/.cargo/config.toml, not the host
-    assert [(p["name"], p["target"]) for p in data["profiles"]] == [("release", MSVC), ("dist", MSVC)]
+    assert [(p["name"], p["target"]) for p in data["profiles"]] == [
+        ("release", MSVC), ("dist", MSVC), ("full-debug", MSVC)]
     for p in data["profiles"]:
         assert list(p) == ["name", "target", "output_dir", "effective", "findings"]
-        assert p["effective"] == {"debug": "line-tables-only", "split-debuginfo": "packed", "strip": "none"}
+        debug = "full" if p["name"] == "full-debug" else "line-tables-only"
+        assert p["effective"] == {"debug": debug, "split-debuginfo": "packed", "strip": "none"}
         assert p["output_dir"].endswith(f"/target/{MSVC}/{p['name']}")
 
 

@@ -67,8 +67,9 @@ def copy_ws(sample_build, dest: Path) -> Path:
 def expected(ws: Path, env: dict, stores=(), cache=None, triple="x86_64-pc-windows-msvc"):
     out = ws / "target" / triple
     cache = cache or (env["XDG_CACHE_HOME"] + "/symtool")
-    # every profile's standard dir and deps, built or not (samples builds only release and dist)
-    build = [str(out / p / sub) for p in ("release", "debug", "dist") for sub in ("", "deps")]
+    # every profile's standard dir and deps, built or not (samples builds only release and dist;
+    # full-debug is samples' debug = 2 profile for real .dwp/.dSYM units)
+    build = [str(out / p / sub) for p in ("release", "debug", "dist", "full-debug") for sub in ("", "deps")]
     build = [b.rstrip("/") for b in build]
     srv = [f"srv*{cache}*{s}" for s in stores] + [f"srv*{cache}*{MS}"]
     cargo_home = Path(env["CARGO_HOME"])
@@ -191,7 +192,7 @@ def test_sample_workspace_with_config(sample_build, home, tmp_path, shell, shell
     text = ok(symtool(["--shell", shell], home, cwd=ws / "crates" / "crash-me"))
     want = expected(ws, home, stores=stores, cache=str(ws / "symcache"))
     # Non-Windows shells also get the URL stores for debuginfod clients.
-    want["DEBUGINFOD_URLS"] = "https://symbols.example.com/store"
+    want["DEBUGINFOD_URLS"] = "https://symbols.example.com/store/debuginfod"  # the store's debuginfod view
     assert shell_runner(shell, text, home) == want
 
 
@@ -213,7 +214,7 @@ def test_workspace_path_with_batch_metacharacters_under_wine_cmd(sample_build, h
     ws = copy_ws(sample_build, tmp_path / "a %PATH% & b" / "c ^ d ! (e) 'f'")
     with_config(ws, 'stores = ["https://symbols.example.com/store?x=%41"]\n')
     want = expected(ws, home, stores=["https://symbols.example.com/store?x=%41"])
-    want["DEBUGINFOD_URLS"] = "https://symbols.example.com/store?x=%41"
+    want["DEBUGINFOD_URLS"] = "https://symbols.example.com/store/debuginfod?x=%41"
     text = ok(symtool(["--shell", "cmd"], home, cwd=ws))
     assert shell_runner("cmd", text, home) == want
 
@@ -222,7 +223,7 @@ def test_workspace_path_with_space_quote_and_non_ascii(sample_build, home, tmp_p
     ws = copy_ws(sample_build, tmp_path / "it's a ws" / "Zoë $HOME %x% & \"q\"")
     with_config(ws, 'stores = ["https://symbols.example.com/store"]\n')
     want = expected(ws, home, stores=["https://symbols.example.com/store"])
-    want["DEBUGINFOD_URLS"] = "https://symbols.example.com/store"
+    want["DEBUGINFOD_URLS"] = "https://symbols.example.com/store/debuginfod"  # the store's debuginfod view
     for shell in ("bash", "zsh", "fish", "powershell"):
         text = ok(symtool(["--shell", shell], home, cwd=ws))
         assert read_shell(shell, text, home) == want, shell
@@ -246,7 +247,7 @@ def test_json_elements_and_sources(sample_build, home):
         assert data[key]["value"] == want[name]
         assert [e["value"] for e in data[key]["elements"]] == want[name].split(";")
     kinds = [e["kind"] for e in data["symbol_path"]["elements"]]
-    assert kinds == ["build-dir"] * 6 + ["microsoft"]
+    assert kinds == ["build-dir"] * 8 + ["microsoft"]  # release, debug, dist, full-debug: each dir and deps/
     assert data["symbol_path"]["elements"][0]["source"] == "profile release (x86_64-pc-windows-msvc), target dir: default"
     assert data["source_path"]["elements"][1] == {"value": str(sample_build.workspace),
                                                   "source": str(sample_build.workspace / "Cargo.toml"),
@@ -368,10 +369,10 @@ def test_debugger_lldb_and_debuginfod(home, tmp_path):
     text = ok(symtool(["--debugger", "lldb", str(tmp_path)], env))
     assert text.splitlines() == [
         f"settings set target.source-map /rustc/{commit} {sysroot}/lib/rustlib/src/rust",
-        "settings set plugin.symbol-locator.debuginfod.server-urls https://symbols.example.com/store",
+        "settings set plugin.symbol-locator.debuginfod.server-urls https://symbols.example.com/store/debuginfod",
     ]
     gdb_text = ok(symtool(["--debugger", "gdb", str(tmp_path)], env))
-    assert "set debuginfod urls https://symbols.example.com/store" in gdb_text.splitlines()
+    assert "set debuginfod urls https://symbols.example.com/store/debuginfod" in gdb_text.splitlines()
 
 
 # --------------------------------------------------------------------------- a toolchain we control

@@ -212,13 +212,14 @@ def test_gdb_and_lldb_commands():
     gdb = debugger_commands(inp, "gdb").splitlines()
     assert gdb == [
         f'set substitute-path /rustc/{COMMIT} "/home/me/.rustup/toolchains/stable x/lib/rustlib/src/rust"',
-        'set debuginfod urls "https://debuginfod.example.com/ https://d.example/"',
+        'set debuginfod urls "https://debuginfod.example.com/debuginfod https://d.example/"',
         "set debuginfod enabled on",
     ]
     lldb = debugger_commands(inp, "lldb").splitlines()
     assert lldb == [
         f'settings set target.source-map /rustc/{COMMIT} "/home/me/.rustup/toolchains/stable x/lib/rustlib/src/rust"',
-        "settings set plugin.symbol-locator.debuginfod.server-urls https://debuginfod.example.com/ https://d.example/",
+        "settings set plugin.symbol-locator.debuginfod.server-urls https://debuginfod.example.com/debuginfod "
+        "https://d.example/",
     ]
     plain = Inputs(platform="linux", sysroot="/opt/rust", commit=COMMIT, stores=["/srv/syms"])
     assert debugger_commands(plain, "gdb") == f"set substitute-path /rustc/{COMMIT} /opt/rust/lib/rustlib/src/rust\n"

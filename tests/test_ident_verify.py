@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from conftest import TRIPLE, cargo_env, sample_layout
 from symtool.formats.pdb import open_msf, read_pdb

@@ -9,7 +9,6 @@ import hashlib
 import os
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 from pathlib import Path

@@ -4,7 +4,6 @@ with cabextract and gcab), --pointer, and interop with the PyPI symstore package
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys

@@ -177,3 +177,127 @@ def test_codeview_records_parse_or_format_error(signature, tail):
 def test_codeview_record_size_is_bounded():
     with pytest.raises(FormatError, match="implausibly large"):
         parse_codeview(b"RSDS" + b"\0" * MAX_CODEVIEW)
+
+
+# -- ELF, .dwp and Mach-O (tests/fixtures/elf-macho: real rustc/lld/dsymutil outputs) ------------
+
+from symtool.formats.elf import read_elf_bytes  # noqa: E402
+from symtool.formats.macho import read_macho_bytes  # noqa: E402
+
+ELFS = {rel: _load(rel) for rel in (
+    "elf-macho/crash-me.dwarf4",  # GNU skeleton units (DW_AT_GNU_dwo_id)
+    "elf-macho/crash-me.dwarf4.dwp",  # .debug_cu_index v2
+    "elf-macho/crash-me.dwarf5",  # DW_UT_skeleton
+    "elf-macho/crash-me.dwarf5.dwp",  # .debug_cu_index v5
+)}
+MACHOS = {rel: _load(rel) for rel in (
+    "elf-macho/crash-me.arm64",
+    "elf-macho/crash-me.arm64.dwarf",  # MH_DSYM
+    "elf-macho/crash-me.universal",  # CAFEBABE, arm64 + x86_64
+)}
+
+
+def _elf_hot_offsets(data: bytes) -> list[int]:
+    """ELF header fields, every section header's type/offset/size, and the first words of the
+    note, .debug_info(.dwo), .debug_abbrev(.dwo) and .debug_cu_index sections."""
+    offs = list(range(16, 64, 2))
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    names_off = struct.unpack_from("<Q", data, shoff + shstrndx * shentsize + 24)[0]
+    for k in range(shnum):
+        at = shoff + k * shentsize
+        offs += [at + j for j in (0, 4, 8, 24, 32, 40)]
+        name_at, = struct.unpack_from("<I", data, at)
+        name = data[names_off + name_at:data.index(b"\0", names_off + name_at)]
+        if name.startswith((b".note", b".debug_info", b".debug_abbrev", b".debug_cu_index", b".gnu_debuglink")):
+            start = struct.unpack_from("<Q", data, at + 24)[0]
+            offs += [start + j for j in range(0, 48, 4)]
+    return [o for o in offs if o + 4 <= len(data)]
+
+
+def _macho_hot_offsets(data: bytes) -> list[int]:
+    """Fat header and arch records, each slice's header and every load command's cmd/cmdsize."""
+    offs: list[int] = []
+    slices = [0]
+    if data[:4] == b"\xca\xfe\xba\xbe":
+        n = struct.unpack_from(">I", data, 4)[0]
+        offs += [0, 4] + [8 + 20 * k + j for k in range(n) for j in (0, 4, 8, 12)]
+        slices = [struct.unpack_from(">I", data, 8 + 20 * k + 8)[0] for k in range(n)]
+    for base in slices:
+        offs += [base + j for j in range(0, 28, 4)]
+        ncmds, _size = struct.unpack_from("<II", data, base + 16)
+        pos = base + 32
+        for _ in range(ncmds):
+            offs += [pos, pos + 4, pos + 8]
+            pos += struct.unpack_from("<I", data, pos + 4)[0]
+    return [o for o in offs if o + 4 <= len(data)]
+
+
+HOT.update({k: _elf_hot_offsets(v) for k, v in ELFS.items()})
+HOT.update({k: _macho_hot_offsets(v) for k, v in MACHOS.items()})
+
+
+@SETTINGS
+@given(mutated(ELFS))
+def test_mutated_elfs_and_dwps_give_result_or_format_error(case):
+    rel, data = case
+    try:
+        info = read_elf_bytes(data, rel)
+    except FormatError:
+        return
+    assert info.kind in ("elf", "dwp", "dwo")
+    assert info.index is None or 2 <= len(info.index) <= 128
+    assert info.dwo_ids is None or len(info.dwo_ids) <= len(data)
+
+
+@SETTINGS
+@given(mutated(MACHOS))
+def test_mutated_machos_give_result_or_format_error(case):
+    rel, data = case
+    try:
+        info = read_macho_bytes(data, rel)
+    except FormatError:
+        return
+    assert info.slices and all(s.index is None or len(s.index) == 32 for s in info.slices)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(min_size=0, max_size=4096),
+       st.sampled_from([b"\x7fELF\x02\x01\x01", b"\x7fELF\x01\x02\x01", b"\xcf\xfa\xed\xfe", b"\xfe\xed\xfa\xce",
+                        b"\xca\xfe\xba\xbe\0\0\0\x01", b"\xca\xfe\xba\xbf\0\0\0\x02"]))
+def test_random_bytes_behind_elf_and_macho_magics(tail, magic):
+    data = magic + tail
+    try:
+        (read_elf_bytes if sniff(data) == "elf" else read_macho_bytes)(data, "r")
+    except FormatError:
+        pass
+
+
+def test_fuzzed_files_exit_2_without_traceback(tmp_path):
+    """The CLI on mutated ELF, .dwp and Mach-O files: a report or one error line each, exit 0 or 2."""
+    import random
+    import subprocess
+    import sys
+
+    rng = random.Random(13)
+    files = []
+    for k in range(40):
+        rel, src = rng.choice(sorted({**ELFS, **MACHOS}.items()))
+        data = bytearray(src)
+        for _ in range(rng.randint(1, 4)):
+            struct.pack_into("<I", data, rng.choice(HOT[rel]), rng.choice(INTERESTING_U32 + [rng.getrandbits(32)]))
+        if k % 4 == 0:
+            data = data[:rng.randint(0, len(data))]
+        p = tmp_path / f"f{k}"
+        p.write_bytes(bytes(data))
+        files.append(p)
+    proc = subprocess.run([sys.executable, "-m", "symtool", "id", *map(str, files)], capture_output=True, text=True,
+                          timeout=120)
+    assert "Traceback" not in proc.stderr
+    errors = proc.stderr.strip().splitlines()
+    assert all(line.startswith("error: ") for line in errors), proc.stderr
+    assert proc.returncode == (2 if errors else 0)
+    assert len(errors) >= 10  # the truncated ones at least
+    proc = subprocess.run([sys.executable, "-m", "symtool", "verify", *map(str, files)], capture_output=True,
+                          text=True, timeout=120)
+    assert "Traceback" not in proc.stderr and proc.returncode in (1, 2), proc.stderr

@@ -4,7 +4,6 @@ admin lines (hypothesis)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -147,15 +146,19 @@ def test_dry_run_writes_nothing(tmp_path, fixtures_dir):
     assert not store.exists()
 
 
-def test_same_key_other_bytes_replaces(tmp_path, fixtures_dir):
+def test_same_key_other_bytes_refused_unless_force(tmp_path, fixtures_dir):
     store = tmp_path / "s"
     publish(str(store), [fixtures_dir / "pe-pdb" / "crash.pdb"], PublishOptions())
     other = tmp_path / "x" / "crash.pdb"
     other.parent.mkdir()
     other.write_bytes((fixtures_dir / "pe-pdb" / "crash_with_srcsrv.pdb").read_bytes())
-    rep = publish(str(store), [other], PublishOptions())
-    assert rep.files[0].status == "added"
     stored = store / "crash.pdb" / "3249D99D0C4049318610F4E4FB0B69361" / "crash.pdb"
+    committed = stored.read_bytes()
+    rep = publish(str(store), [other], PublishOptions())
+    assert rep.files[0].status == "refused" and "--force" in rep.files[0].reason
+    assert stored.read_bytes() == committed
+    rep = publish(str(store), [other], PublishOptions(force=True))
+    assert rep.files[0].status == "added"
     assert stored.read_bytes() == other.read_bytes()
     lines = adm.read_lines(stored.parent / "refs.ptr")
     assert [ln[:10] for ln in lines] == ["0000000001", "0000000002"]

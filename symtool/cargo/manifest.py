@@ -40,6 +40,7 @@ from typing import Any, Mapping, Sequence
 from symtool.cargo.metadata import TomlFile, Workspace
 from symtool.cargo.profiles import check_workspace, toml_key, toml_literal
 from symtool.cargo.tomltext import newline_of, scan
+from symtool.cargo.workspace import toml_loads
 from symtool.errors import ConfigError
 from symtool.fsutil import atomic_writer
 
@@ -62,7 +63,7 @@ def _decode(original: bytes, path: Path) -> tuple[bool, str]:
 
 def _loads(text: str, path: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads(text)
+        return toml_loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"invalid TOML: {err}", path) from None
 
@@ -327,7 +328,7 @@ def apply_edits(original: bytes, edits: list[Edit], path: Path) -> bytes:
 
 def _loads_checked(text: str, path: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads(text)
+        return toml_loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"cannot edit safely: the edited file would not be valid TOML ({err})", path) from None
 

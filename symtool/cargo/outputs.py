@@ -116,7 +116,7 @@ def package_artifacts(manifest: Path) -> tuple[str, set[str]]:
         examples += _stem_names(src / "examples")
     files: set[str] = set()
     for exe in bins + examples:
-        files |= {exe, f"{exe}.exe", f"{exe.replace('-', '_')}.pdb"}
+        files |= {exe, f"{exe}.exe", f"{exe.replace('-', '_')}.pdb", f"{exe}.dwp"}
     lib = data.get("lib") if isinstance(data.get("lib"), dict) else {}
     if lib or (src / "src" / "lib.rs").is_file():
         lib_name = str(lib.get("name") or name).replace("-", "_")

@@ -199,6 +199,9 @@ class Target:
         return facts
 
 
+MAX_CFG_DEPTH = 64  # far beyond any real cfg(); a hostile one 5,000 deep would exhaust the stack
+
+
 def cfg_matches(expr: str, target: Target) -> bool:
     """Evaluate a ``cfg(...)`` target key for ``target`` (unknown predicates are false)."""
     tokens = re.findall(r'[A-Za-z_][A-Za-z0-9_]*|"[^"]*"|[(),=]', expr)
@@ -213,14 +216,16 @@ def cfg_matches(expr: str, target: Target) -> bool:
         pos += 1
         return tok
 
-    def pred() -> bool:
+    def pred(depth: int = 0) -> bool:
         nonlocal pos
+        if depth > MAX_CFG_DEPTH:
+            raise ConfigError(f"target key {expr[:40]}... nests all/any/not more than {MAX_CFG_DEPTH} deep")
         name = take()
         if name in ("all", "any", "not") and pos < len(tokens) and tokens[pos] == "(":
             take()
             results = []
             while tokens[pos] != ")":
-                results.append(pred())
+                results.append(pred(depth + 1))
                 if tokens[pos] == ",":
                     take()
             take()
@@ -447,7 +452,6 @@ class Resolver:
 
     def lookup(self, profile: str, sub: tuple[str, ...]) -> Value | None:
         """The value of ``[profile.<profile>].<sub>`` from env, config files or the root manifest."""
-        key = ".".join(sub)
         if sub[0] != "package":  # cargo has no environment spelling for package overrides
             name = "CARGO_PROFILE_" + env_name(profile, *sub)
             if name in self.env:
@@ -528,6 +532,11 @@ class Resolver:
     # -- rustflags --------------------------------------------------------
     def rustflags(self) -> tuple[list[RustFlag], str]:
         """The debug-relevant flags of the rustflags source cargo uses, and that source's name."""
+        tokens, where = self.rustflag_tokens()
+        return self._debug_flags(tokens), where
+
+    def rustflag_tokens(self) -> tuple[list[Token], str]:
+        """Every word of the rustflags source cargo uses for this target, and that source's name."""
         tokens: list[Token] = []
         if "CARGO_ENCODED_RUSTFLAGS" in self.env:
             raw = self.env["CARGO_ENCODED_RUSTFLAGS"]
@@ -554,6 +563,10 @@ class Resolver:
                 where = "build.rustflags"
             if not found:
                 where = ""
+        return tokens, where
+
+    @staticmethod
+    def _debug_flags(tokens: list[Token]) -> list[RustFlag]:
         flags: list[RustFlag] = []
         i = 0
         while i < len(tokens):
@@ -577,7 +590,7 @@ class Resolver:
                 option = option.replace("_", "-")
                 if option in ("debuginfo", "strip", "split-debuginfo"):
                     flags.append(RustFlag(option, raw, spelled, src, desc, **place))
-        return flags, where
+        return flags
 
     def _config_list(self, keypaths: list[tuple[str, ...]], env_key: str) -> tuple[list[Token], bool]:
         """Join a string-or-list config key across config files (lowest priority first) and its env var."""
@@ -685,11 +698,44 @@ class Resolver:
             report.findings += self._judge(key, eff[key], name, chain, base)
         report.findings += self._overrides(name, chain, base)
         report.findings += self._member_profiles(chain)
+        for extra in self._linux_debug_files(eff, report.output_dir):
+            same = [f for f in report.findings if f.key == extra.key == "strip"]
+            if same:  # the policy already objects to this strip: one finding, both reasons
+                same[0].message += f"; and with split-debuginfo = \"packed\" {extra.message.split(': ', 1)[1]}"
+            else:
+                report.findings.append(extra)
         for finding in report.findings:
             finding.target = self.target.triple
         return report
 
     # -- judging ----------------------------------------------------------
+    def _linux_debug_files(self, eff: dict[str, Value], output_dir: Path | None) -> list[Finding]:
+        """Build-ids (none, too short) and a .dwp made useless by strip (symtool.cargo.buildid)."""
+        from symtool.cargo import buildid
+
+        if not buildid.is_linux_like(self.target):
+            return []
+        findings: list[Finding] = []
+        setting = buildid.build_id_setting(self.rustflag_tokens()[0])
+        if setting is not None:
+            style, tok = setting
+            problem = buildid.flag_problem(style)
+            if problem:
+                findings.append(Finding("build-id", style, tok.source, problem, buildid.FIX,
+                                        file=tok.file, line=tok.line, raw=f"--build-id={style}"))
+        for path, problem in buildid.built_problems(output_dir):
+            findings.append(Finding("build-id", None, str(path), f"{path.name} {problem}: debuginfod, symbol stores "
+                                    "and gdb cannot find its debug files", buildid.FIX))
+        strip, split, debug = eff["strip"], eff["split-debuginfo"], eff["debug"]
+        if strip.value in ("debuginfo", "symbols") and split.value == "packed" and (debug.value or "none") != "none":
+            findings.append(Finding(
+                "strip", strip.shown, strip.source.text,
+                f'strip = "{strip.shown}" with split-debuginfo = "packed": the linker drops the skeleton units, '
+                "so the .dwp cargo writes is referred to by nothing (gdb and llvm-symbolizer cannot use it)",
+                'set strip = "none": publish the unstripped binary with its .dwp (symtool publish) and ship a copy '
+                'made with objcopy --strip-debug', **at(strip.source, strip.raw)))
+        return findings
+
     def _edit_for(self, key_path: tuple[str, ...], value: Value, chain: list[str], base: str, new: str):
         """Where --fix writes: the manifest line that set it, else the built-in base profile."""
         if value.source.kind == "manifest":

@@ -35,6 +35,20 @@ PROFILE_DIR_NAMES = {"dev": "debug", "test": "debug", "release": "release", "ben
 BUILTIN_PROFILES = ("dev", "release", "test", "bench")
 
 
+def toml_loads(text: str) -> dict[str, Any]:
+    """``tomllib.loads``, with what hostile input makes it raise besides TOMLDecodeError (nesting deeper
+    than the interpreter's stack: RecursionError; an integer over Python's digit limit: ValueError)
+    raised as the TOMLDecodeError every caller already turns into one error line."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        raise
+    except RecursionError:
+        raise tomllib.TOMLDecodeError("arrays or tables nested too deeply") from None
+    except ValueError as err:
+        raise tomllib.TOMLDecodeError(str(err).split(";")[0]) from None
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     """Parse a TOML file (tolerating a UTF-8 BOM); ConfigError naming the file on failure."""
     try:
@@ -46,7 +60,7 @@ def read_toml(path: Path) -> dict[str, Any]:
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
-        return tomllib.loads(data.decode("utf-8"))
+        return toml_loads(data.decode("utf-8"))
     except UnicodeDecodeError as err:
         raise ConfigError(f"not UTF-8 ({err.reason} at byte {err.start})", path) from None
     except tomllib.TOMLDecodeError as err:
@@ -246,7 +260,7 @@ def _cli_layer(arg: str, cwd: Path) -> ConfigLayer:
         # parent of the directory holding it.
         return ConfigLayer(read_toml(as_path), as_path.parent.parent, as_path, arg)
     try:
-        data = tomllib.loads(arg)
+        data = toml_loads(arg)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"--config {arg!r} is neither an existing file nor a TOML KEY=VALUE: {err}") from None
     return ConfigLayer(data, cwd, None, arg)
@@ -389,7 +403,7 @@ def _triples(env: Mapping[str, str], layers: list[ConfigLayer]) -> tuple[list[st
         raw = env["CARGO_BUILD_TARGET"].strip()
         if raw.startswith("[") and raw.endswith("]"):
             try:
-                value = tomllib.loads(f"v = {raw}")["v"]
+                value = toml_loads(f"v = {raw}")["v"]
             except tomllib.TOMLDecodeError as err:
                 raise ConfigError(f"CARGO_BUILD_TARGET is not a TOML list: {err}") from None
         else:

@@ -98,7 +98,7 @@ def check(
     from symtool.errors import UsageError
 
     if source_index:
-        from symtool.commands.common import error, print_json, warning
+        from symtool.commands.common import error, warning
         from symtool.srcindex.report import check_source_index
 
         raise typer.Exit(check_source_index(path, json_out, error=error, warning=warning, print_json=print_json))

@@ -101,7 +101,16 @@ def message(kind: str, text: str) -> None:
     label = f"{kind}:"
     if _use_color(stream):
         label = f"\x1b[{_STYLES[kind]}m{label}\x1b[0m"
-    stream.write(f"{label} {terminal_safe(text)}\n")
+    stream.write(f"{label} {terminal_safe(_no_userinfo(text))}\n")
+
+
+def _no_userinfo(text: str) -> str:
+    """Messages never show a URL's ``user:password@``, whoever built them."""
+    if "@" not in text:
+        return text
+    from symtool.store.layout import strip_userinfo
+
+    return strip_userinfo(text)
 
 
 def error(text: str) -> None:
@@ -142,7 +151,9 @@ def escape_markup(text: str) -> str:
 
 def error_object(err: BaseException, code: int, text: str | None) -> dict[str, Any]:
     """What a ``--json`` command prints on stdout when it fails: never empty output."""
-    return {"error": {"message": getattr(err, "message", text), "path": getattr(err, "path", None),
+    path = getattr(err, "path", None)
+    return {"error": {"message": _no_userinfo(getattr(err, "message", None) or text or ""),
+                      "path": _no_userinfo(path) if path else path,
                       "kind": type(err).__name__, "exit_code": code}}
 
 

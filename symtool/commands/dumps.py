@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import List, Optional
 
 import typer
@@ -49,8 +48,10 @@ def _short(path: str | None) -> str:
 
 
 def _dump_line(row: dict) -> str:
+    from symtool.commands.common import terminal_safe
+
     if row["error"]:
-        return f"{row['path']}: unreadable: {row['error']}"
+        return terminal_safe(f"{row['path']}: unreadable: {row['error']}")
     parts = [f"{row['path']}:"]
     if row["exception_code"]:
         exc = f"{row['exception_code']} {row['exception_name']}"
@@ -93,7 +94,8 @@ def _dump_line(row: dict) -> str:
         lines.append(f"    note: {note}")
     for comment in row["comments"]:
         lines.append(f"    comment: {comment}")
-    return "\n".join(lines)
+    # Module and function names and comment streams come from the dump and its PDBs: escape them.
+    return "\n".join(terminal_safe(line) for line in lines)
 
 
 def dumps(

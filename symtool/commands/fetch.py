@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from symtool.commands.common import error, note
+from symtool.commands.common import error, note, terminal_safe
 
 HELP = ("Download a PDB (and with --binary the image) from symbol servers into a local cache laid out as a store; "
         "--dump FILE does it for every module of a minidump.")
@@ -26,6 +26,10 @@ Examples:
   symtool fetch --exe app.exe --binary --json       # servers from SYMTOOL_STORE / _NT_SYMBOL_PATH
 
   symtool fetch --dump app_C0000005_250101_120000.dmp --server https://symbols.example.com/store
+
+  symtool fetch --exe ./crash-me --server https://symbols.example.com/store   # ELF: debuginfo + .dwp for gdb
+
+  symtool fetch --exe ./crash-me --server ./store     # Mach-O: rebuilds crash-me.dSYM beside it for lldb
 
   _NT_SYMBOL_PATH='srv*C:\\symcache*https://symbols.example.com' symtool fetch --pdb a.pdb --id ...
 
@@ -92,7 +96,7 @@ def _http_options(env, timeout: Optional[float]):
 
 def run_fetch(pdb: Optional[str], index: Optional[str], exe: Optional[Path], binary: bool, servers: List[str],
               cache: Optional[str], as_json: bool, timeout: Optional[float] = None,
-              environ: Optional[dict] = None) -> int:
+              environ: Optional[dict] = None, dsym_dir: Optional[Path] = None) -> int:
     from symtool.errors import FormatError, UsageError
     from symtool.ids import check_file_name, parse_index
 
@@ -101,7 +105,11 @@ def run_fetch(pdb: Optional[str], index: Optional[str], exe: Optional[Path], bin
     if exe is not None:
         if pdb or index:
             raise UsageError("use either --exe FILE or --pdb NAME --id INDEX, not both")
+        from symtool.formats.detect import ELF, MACHO, detect
         from symtool.formats.pe import read_pe
+
+        if detect(str(exe)) in (ELF, MACHO):
+            return run_fetch_native(exe, binary, servers, cache, as_json, timeout, env, dsym_dir)
 
         info = read_pe(str(exe))
         cv = info.primary_codeview
@@ -129,7 +137,7 @@ def run_fetch(pdb: Optional[str], index: Optional[str], exe: Optional[Path], bin
     def report(r) -> None:
         # Successes go to stdout (not with --json); problems always to stderr.
         if r.status == FETCHED and not as_json:
-            print(f"fetched {r.key} from {r.url} -> {r.path}")
+            print(terminal_safe(f"fetched {r.key} from {r.url} -> {r.path}"))  # the URL may come from a file.ptr
         elif r.status == CACHED and not as_json:
             print(f"cached  {r.key} -> {r.path}")
         for m in r.messages:
@@ -154,6 +162,72 @@ def run_fetch(pdb: Optional[str], index: Optional[str], exe: Optional[Path], bin
     if any(r.status == NOT_FOUND for r in results):
         return 1
     return 0
+
+
+def run_fetch_native(exe: Path, binary: bool, servers: List[str], cache: Optional[str], as_json: bool,
+                     timeout: Optional[float], env, dsym_dir: Optional[Path]) -> int:
+    """``fetch --exe`` for an ELF or Mach-O binary: the debug files by build-id / UUID (SSQP keys),
+    then placed where the debuggers look (gdb: the debuginfod client cache; lldb: a rebuilt .dSYM)."""
+    from symtool.commands.common import print_json
+    from symtool.errors import SymtoolError
+    from symtool.formats.detect import read_identity
+    from symtool.store.fetch import CACHED, ERROR, FETCHED, NOT_FOUND, fetch_keys
+    from symtool.store.http import HttpClient, redact_url
+    from symtool.store.native import native_fetch_keys, place_for_gdb, rebuild_dsym
+
+    info = read_identity(str(exe))
+    planned = native_fetch_keys(exe, info, binary)
+    sources, origin, cache_dir = _sources_and_cache(servers, cache, env)
+    with HttpClient(_http_options(env, timeout), environ=env) as client:
+        results = fetch_keys([(n, i) for n, i, _r in planned], sources, cache_dir, client=client)
+    got = {role: Path(r.path) for (_n, _i, role), r in zip(planned, results) if r.status in (FETCHED, CACHED)}
+    roles = {r.key: role for (_n, _i, role), r in zip(planned, results)}
+    problems: list[str] = []
+    placed: dict[str, str] = {}
+    missing = [r for r in results if r.status == NOT_FOUND]
+    if info.kind == "elf":
+        skeletons = None
+        if "debuginfo" in got:
+            from symtool.formats.elf import read_elf
+
+            skeletons = read_elf(got["debuginfo"]).dwo_ids
+        if skeletons == [] or skeletons is None and "dwp" not in got:
+            # No skeleton units: no .dwp is needed, so its absence is no failure.
+            missing = [r for r in missing if roles[r.key] != "dwp"]
+        try:
+            placed = place_for_gdb(exe, info.index, got, env) if got else {}
+        except SymtoolError as err:
+            problems.append(str(err))
+    else:
+        dwarf = {role.split(":", 1)[1]: p for role, p in got.items() if role.startswith("dwarf:")}
+        if dwarf and len(dwarf) == len(info.slices):
+            bundle = (Path(dsym_dir) if dsym_dir else exe.parent) / f"{exe.name}.dSYM"
+            from symtool.verify import MATCH, verify_macho
+
+            if bundle.exists() and dsym_dir is None and verify_macho(exe, [bundle], True).status != MATCH:
+                problems.append(f"{bundle}: exists and does not match {exe.name}; not replaced "
+                                "(remove it, or use --dsym-dir DIR)")
+            else:
+                placed["dsym"] = str(rebuild_dsym(bundle, exe.name, dwarf))
+    for r in results:
+        if r.status == ERROR:
+            problems.extend(r.errors)
+    if as_json:
+        print_json({"cache": str(cache_dir), "sources": [redact_url(s) for s in sources], "sources_from": origin,
+                    "results": [dict(r.to_json(), role=roles[r.key]) for r in results], "placed": placed})
+    else:
+        for r in results:
+            if r.status in (FETCHED, CACHED):
+                print(f"{r.status:<7} {r.key} -> {r.path}")
+        for role, path in placed.items():
+            print(f"placed  {role} -> {path}")
+    for r in missing:
+        error(f"{r.key}: not found on {len(sources)} server(s)")
+    for line in problems:
+        error(line)
+    if problems:
+        return 2
+    return 1 if missing else 0
 
 
 class _DumpProgress:
@@ -271,7 +345,7 @@ def run_fetch_dump(dump_path: Path, binary: bool, servers: List[str], cache: Opt
         if progress is not None:
             progress.module_done(plan)
         if not as_json:
-            print(_module_line(plan), flush=True)
+            print(terminal_safe(_module_line(plan)), flush=True)
         for _kind, r in plan.results:
             for m in r.messages:
                 say(f"{r.key}: server message: {m}")
@@ -326,7 +400,8 @@ def register(app) -> None:
         index: Optional[str] = typer.Option(None, "--id", metavar="INDEX",
                                             help="Store INDEX: GUID+age for a PDB, TimeDateStamp+SizeOfImage for an image."),
         exe: Optional[Path] = typer.Option(None, "--exe", metavar="FILE",
-                                           help="Take the key from this binary's CodeView record."),
+                                           help="Take the key from this binary's CodeView record (PE), "
+                                                "build-id (ELF) or LC_UUIDs (Mach-O)."),
         dump: Optional[Path] = typer.Option(None, "--dump", metavar="FILE",
                                             help="Fetch for every module of this minidump."),
         binary: bool = typer.Option(False, "--binary", help="With --exe or --dump: also fetch the image itself."),
@@ -338,6 +413,9 @@ def register(app) -> None:
                                                 help="Time limit for each file at each server: lookups, retries and transfer "
                                                      "(default: none; a server silent for 60 s is given up)."),
         as_json: bool = typer.Option(False, "--json", help="Machine-readable result."),
+        dsym_dir: Optional[Path] = typer.Option(None, "--dsym-dir", metavar="DIR",
+                                                help="Mach-O --exe: write the rebuilt <name>.dSYM here "
+                                                     "(default: beside the binary, where lldb looks)."),
     ) -> None:
         if dump is not None:
             if pdb or index or exe is not None:
@@ -346,7 +424,7 @@ def register(app) -> None:
                 raise UsageError("use --dump FILE alone, not with --pdb/--id/--exe")
             code = run_fetch_dump(dump, binary, server, cache, as_json, timeout)
         else:
-            code = run_fetch(pdb, index, exe, binary, server, cache, as_json, timeout)
+            code = run_fetch(pdb, index, exe, binary, server, cache, as_json, timeout, dsym_dir=dsym_dir)
         raise typer.Exit(code)
 
     app.command(name="fetch", help=HELP, epilog=EPILOG)(fetch)

@@ -1,4 +1,4 @@
-"""``symtool id FILE...``: the debug identity and store key of PE images and PDBs."""
+"""``symtool id FILE...``: the debug identity and store keys of PE images, PDBs, ELF and Mach-O files."""
 
 from __future__ import annotations
 
@@ -15,8 +15,13 @@ EXAMPLES = """Examples:
 
   symtool id --json target/x86_64-pc-windows-msvc/release/*.pdb
 
-Every file is reported; a file that is not a readable PE image or PDB gets one
-line on stderr and makes the exit code 2 (the others are still reported).
+  symtool id target/x86_64-unknown-linux-gnu/release/crash-me{,.dwp}
+
+  symtool id target/aarch64-apple-darwin/release/crash-me.dSYM
+
+Every file is reported; a file that is not a readable PE image, PDB, ELF or
+Mach-O file gets one line on stderr and makes the exit code 2 (the others are
+still reported).  A .dSYM bundle stands for the DWARF files inside it.
 """
 
 
@@ -31,9 +36,13 @@ def _store_path(name: str, index: str) -> str | None:
 
 
 def identity_record(info) -> dict:
-    """The stable ``--json`` object for a PeInfo or PdbInfo."""
+    """The stable ``--json`` object for a PeInfo, PdbInfo, ElfInfo or MachoInfo."""
     from symtool.ids import NB10, basename_any
 
+    if info.kind in ("elf", "dwp", "dwo"):
+        return _elf_record(info)
+    if info.kind == "macho":
+        return _macho_record(info)
     name = basename_any(info.path)
     rec: dict = {"path": info.path, "kind": info.kind, "index": info.index,
                  "store_path": _store_path(name, info.index)}
@@ -77,6 +86,124 @@ def identity_record(info) -> dict:
     return rec
 
 
+def _keys(fn, *args) -> str | None:
+    from symtool.errors import SymtoolError
+
+    try:
+        return fn(*args)
+    except SymtoolError:
+        return None  # a name no store may hold: reported as null, never used as a path
+
+
+def elf_store_keys(info) -> list[dict]:
+    """Every store key an ELF file is published under: [{"layout", "key"}...] (none without a build-id)."""
+    from symtool.ids import basename_any
+    from symtool.store.layout import DEBUGINFOD_ROOT, debuginfod_key, ssqp_elf_debug_key, ssqp_elf_key
+
+    if info.index is None or info.kind != "elf":
+        return []
+    out = []
+    if info.has_code:
+        out.append({"layout": "ssqp", "key": _keys(ssqp_elf_key, basename_any(info.path), info.index)})
+        out.append({"layout": "debuginfod", "key": f"{DEBUGINFOD_ROOT}/{debuginfod_key(info.index, 'executable')}"})
+    if info.has_dwarf:
+        out.append({"layout": "ssqp", "key": ssqp_elf_debug_key(info.index)})
+        out.append({"layout": "debuginfod", "key": f"{DEBUGINFOD_ROOT}/{debuginfod_key(info.index, 'debuginfo')}"})
+    return out
+
+
+def _elf_record(info) -> dict:
+    from symtool.formats.elf import ET_NAMES
+
+    keys = elf_store_keys(info)
+    primary = None
+    if info.index is not None and info.kind == "elf":
+        from symtool.store.layout import ssqp_elf_debug_key
+
+        primary = keys[0]["key"] if keys else ssqp_elf_debug_key(info.index)
+    return {
+        "path": info.path, "kind": info.kind, "index": info.index, "store_path": primary,
+        "machine": info.machine_name,
+        "elf_type": ET_NAMES.get(info.elf_type, f"{info.elf_type:#x}"),
+        "build_id": info.index,
+        "debuglink": ({"name": info.debuglink[0], "crc32": f"{info.debuglink[1]:08x}"} if info.debuglink else None),
+        "has_dwarf": info.has_dwarf,
+        "has_code": info.has_code,
+        "debug_only": info.is_debug_only,
+        "dwo_ids": None if info.dwo_ids is None else [f"{x:016x}" for x in info.dwo_ids],
+        "dwo_ids_error": info.dwo_error,
+        "cu_index_version": info.cu_index_version,
+        "store_keys": keys,
+    }
+
+
+def macho_slice_keys(info, sl) -> list[dict]:
+    """Store keys of one Mach-O slice: the binary's or, for an MH_DSYM file, the DWARF file's."""
+    from symtool.ids import basename_any
+    from symtool.store.layout import ssqp_dwarf_key, ssqp_macho_key
+
+    if sl.index is None:
+        return []
+    if sl.is_dsym:
+        return [{"layout": "ssqp", "key": ssqp_dwarf_key(sl.index)}]
+    out = [{"layout": "ssqp", "key": _keys(ssqp_macho_key, basename_any(info.path), sl.index)}]
+    if sl.has_dwarf:
+        out.append({"layout": "ssqp", "key": ssqp_dwarf_key(sl.index)})
+    return out
+
+
+def _macho_record(info) -> dict:
+    slices = []
+    for sl in info.slices:
+        keys = macho_slice_keys(info, sl)
+        slices.append({"arch": sl.arch, "uuid": sl.uuid.uuid_str if sl.uuid else None, "index": sl.index,
+                       "filetype": sl.filetype_name, "has_dwarf": sl.has_dwarf,
+                       "store_path": keys[0]["key"] if keys else None, "store_keys": keys})
+    first = slices[0] if slices else {}
+    return {
+        "path": info.path, "kind": info.kind, "index": info.index, "store_path": first.get("store_path"),
+        "machine": first.get("arch"),
+        "uuid": first.get("uuid"),
+        "fat": info.fat, "fat64": info.fat64,
+        "dsym": info.is_dsym,
+        "slices": slices,
+    }
+
+
+def _elf_lines(rec: dict) -> list[str]:
+    kind = rec["kind"]
+    if kind in ("dwp", "dwo"):
+        ids = rec["dwo_ids"]
+        what = rec["dwo_ids_error"] or f"{len(ids)} unit(s)"
+        index = f" (.debug_cu_index v{rec['cu_index_version']})" if rec["cu_index_version"] else ""
+        lines = [f"{rec['path']}: {kind} {rec['machine']} {what}{index}"]
+        lines += [f"  dwo-id {x}" for x in ids or []]
+        return lines
+    bid = rec["build_id"] or "none (cannot be keyed: link with -Wl,--build-id)"
+    role = "debug file" if rec["debug_only"] else "object" if rec["elf_type"] == "relocatable" else "binary"
+    if rec["has_dwarf"] and not rec["debug_only"]:
+        role += " with DWARF"
+    lines = [f"{rec['path']}: elf {rec['machine']} {role} build-id {bid}"]
+    if rec["debuglink"]:
+        lines.append(f"  debuglink {rec['debuglink']['name']} crc32 {rec['debuglink']['crc32']}")
+    if rec["dwo_ids_error"]:
+        lines.append(f"  skeleton units: {rec['dwo_ids_error']}")
+    elif rec["dwo_ids"]:
+        lines.append(f"  skeleton units: {len(rec['dwo_ids'])} (needs a .dwp): {' '.join(rec['dwo_ids'])}")
+    lines += [f"  {k['layout']:<10} {k['key'] or '(unsafe name)'}" for k in rec["store_keys"]]
+    return lines
+
+
+def _macho_lines(rec: dict) -> list[str]:
+    fat = " universal (fat64)" if rec["fat64"] else " universal" if rec["fat"] else ""
+    lines = [f"{rec['path']}: macho{fat} {len(rec['slices'])} slice(s)"]
+    for sl in rec["slices"]:
+        uuid = sl["uuid"] or "none (no LC_UUID: cannot be keyed)"
+        lines.append(f"  {sl['arch']} {sl['filetype']} uuid {uuid}")
+        lines += [f"    {k['layout']:<10} {k['key'] or '(unsafe name)'}" for k in sl["store_keys"]]
+    return lines
+
+
 def _source_index(info) -> dict | None:
     """Entries of the srcsrv and sourcelink streams (None: not source-indexed)."""
     if info.kind != "pdb":
@@ -91,6 +218,10 @@ def _source_index(info) -> dict | None:
 
 
 def _line(rec: dict) -> str:
+    if rec["kind"] in ("elf", "dwp", "dwo"):
+        return "\n".join(_elf_lines(rec))
+    if rec["kind"] == "macho":
+        return "\n".join(_macho_lines(rec))
     store = rec["store_path"] or f"(unsafe name) {rec['index']}"
     if rec["kind"] == "pe":
         head = f"{rec['path']}: pe {rec['machine']} {store}"
@@ -109,10 +240,12 @@ def _line(rec: dict) -> str:
 
 
 def ident(
-    files: List[str] = typer.Argument(..., metavar="FILE...", help="PE images (.exe/.dll/.sys...) and PDBs, any name."),
+    files: List[str] = typer.Argument(..., metavar="FILE...",
+                                      help="PE images (.exe/.dll/.sys...), PDBs, ELF files (.debug, .dwp), Mach-O "
+                                           "files and .dSYM bundles, any name."),
     json_out: bool = typer.Option(False, "--json", help="A JSON list, one object per readable file."),
 ) -> None:
-    """Show debug identities: store key (name/INDEX/name), GUID, DBI and info ages, the PDB a binary asks for.
+    """Show debug identities and store keys: PE/PDB (GUID, ages, the PDB a binary asks for), ELF build-ids, .dwp units, Mach-O UUIDs.
 
     Formats are detected by content, never by extension.
     """
@@ -122,7 +255,7 @@ def ident(
 
     records = []
     failures: list[BaseException] = []
-    for f in files:
+    for f in _expand(files):
         try:
             info = read_identity(f)
         except SymtoolError as err:
@@ -147,6 +280,20 @@ def ident(
     sys.stdout.flush()
     if failures:
         raise typer.Exit(2)
+
+
+def _expand(files: List[str]) -> List[str]:
+    """Files as given; a .dSYM bundle becomes the Mach-O files in its Contents/Resources/DWARF."""
+    from symtool.formats.macho import dsym_dwarf_files, is_dsym_bundle
+
+    out = []
+    for f in files:
+        if is_dsym_bundle(f):
+            found = dsym_dwarf_files(f)
+            out.extend(str(p) for p in found) if found else out.append(f)
+        else:
+            out.append(f)
+    return out
 
 
 def register(app: typer.Typer) -> None:

@@ -74,6 +74,8 @@ def publish_cmd(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be published; write nothing."),
     source_index: bool = typer.Option(False, "--source-index", help="Source-index the PDBs first (as symtool srcindex)."),
     sources: bool = typer.Option(False, "--sources", help="With --source-index: also copy unmapped sources into the store."),
+    force: bool = typer.Option(False, "--force", help="Replace a stored file of the same key whose bytes differ "
+                               "(refused otherwise: e.g. a PDB republished after source indexing)."),
     key_case: str = typer.Option("exact", "--key-case", metavar="exact|lower",
                                  help="Object storage: keys as symstore.exe writes them (exact) or lower-cased for case-sensitive front ends."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable result (transaction id, per-file status)."),
@@ -99,7 +101,8 @@ def publish_cmd(
             raise selection.no_output()
     if key_case not in ("exact", "lower"):
         raise UsageError("--key-case takes exact or lower")
-    opts = PublishOptions(product, version, comment, compress, pointer, dry_run, source_index, sources, key_case)
+    opts = PublishOptions(product, version, comment, compress, pointer, dry_run, source_index, sources, force,
+                          key_case)
     factory = None if as_json else _progress_factory()
     try:
         report = publish(target, list(paths), opts, factory, selection.wants if selection else None)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import List, Optional
 
 import typer
@@ -78,7 +77,12 @@ def _compressed(frames) -> list:
 
 
 def print_thread(stack, wide: bool, w=None) -> None:
-    w = w or sys.stdout.write
+    from symtool.commands.common import terminal_safe
+
+    write = w or sys.stdout.write
+
+    def w(text: str) -> None:  # names come from the dump and its PDBs: escaped, newlines kept
+        write("\n".join(terminal_safe(part) for part in text.split("\n")))
     label = f"Thread {stack.thread_id:#x}"
     if stack.name:
         label += f" \"{stack.name}\""

@@ -196,12 +196,19 @@ def verify_cmd(store: Optional[str] = STORE_OPT,
     if as_json:
         print_json(report.to_json())
     else:
+        from symtool.commands.common import terminal_safe
+
         for f in report.findings:
             tag = "repaired" if f.repaired else "problem"
-            sys.stdout.write(f"{tag}: {f.path}: {f.message} [{f.kind}]\n")
+            # Paths and quoted lines come from the store's files and names.
+            sys.stdout.write(terminal_safe(f"{tag}: {f.path}: {f.message} [{f.kind}]") + "\n")
         sys.stdout.write(f"{report.live_transactions} live transactions, {report.checked_files} files checked, "
                          f"{len(report.unresolved)} problem(s)"
                          + (f", {report.in_progress} write(s) in progress" if report.in_progress else "") + "\n")
+        if report.busy:
+            from symtool.commands.common import note
+
+            note("a publisher held the store lock throughout: findings may be its writes in progress")
     if report.unresolved:
         raise typer.Exit(1)
 

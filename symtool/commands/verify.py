@@ -1,4 +1,4 @@
-"""``symtool verify [PATH...]``: do the binaries and their PDBs belong together?"""
+"""``symtool verify [PATH...]``: do the binaries and their debug files (PDB, .dwp, .dSYM) belong together?"""
 
 from __future__ import annotations
 
@@ -20,9 +20,14 @@ EXAMPLES = """Examples:
 
   symtool verify --json dist/app.exe dist/app.pdb
 
-Exit codes: 0 every binary matches its PDB; 1 a mismatch, a missing PDB or a
-binary without CodeView record; 2 bad usage, nothing to verify (no build
-output), or an unreadable binary or PDB.
+  symtool verify target/x86_64-unknown-linux-gnu/release/crash-me other-build/crash-me.dwp
+
+  symtool verify --target aarch64-apple-darwin     # crash-me with crash-me.dSYM
+
+Exit codes: 0 every binary matches its debug file (or needs none:
+dwp-not-needed); 1 a mismatch, a missing PDB/.dwp/.dSYM, a binary without
+CodeView record, build-id or UUID; 2 bad usage, nothing to verify (no build
+output), or an unreadable binary or debug file.
 """
 
 
@@ -39,8 +44,9 @@ def _summary(verdicts) -> str:
 def verify(
     paths: Optional[List[str]] = typer.Argument(
         None, metavar="[PATH...]",
-        help="Binaries, their PDBs, or directories (searched recursively for .exe/.dll/.sys). "
-             "A PDB named here is the one compared with the binary named here. "
+        help="Binaries, their PDBs/.dwp/.dSYM, or directories (searched recursively for .exe/.dll/.sys "
+             "and, by content, ELF and Mach-O binaries). "
+             "A debug file named here is the one compared with the binary named here. "
              "Default: the workspace's build output for --profile and --target (CARGO_TARGET_DIR honoured).",
     ),
     manifest_path: Optional[str] = manifest_path_option(),
@@ -49,10 +55,13 @@ def verify(
     target: Optional[List[str]] = target_option(),
     json_out: bool = typer.Option(False, "--json", help="A JSON list, one object per binary."),
 ) -> None:
-    """Check that each binary's PDB matches it, as a debugger would (same GUID, DBI age = image age).
+    """Check that each binary's debug file matches it, as a debugger would.
 
-    The PDB is looked for at the path in the CodeView record, then beside the
-    binary under the CodeView file name (crash-me.exe -> crash_me.pdb).
+    PE: the PDB at the path in the CodeView record, then beside the binary
+    under the CodeView file name (crash-me.exe -> crash_me.pdb); same GUID,
+    DBI age = image age.  ELF: <binary>.dwp holds the DWO IDs of the binary's
+    skeleton units, no more, no less.  Mach-O: <binary>.dSYM has the binary's
+    UUID for each architecture (its DWARF files found by content).
     """
     from symtool.commands.common import print_json
     from symtool.commands.workspace_opts import given, select
@@ -72,8 +81,10 @@ def verify(
         width = max(len(v.status) for v in verdicts)
         for v in verdicts:
             detail = v.reason
-            if v.status == MATCH:
+            if v.status == MATCH and v.format == "pe":
                 detail = f"{v.pdb} ({v.pdb_id})"
+            elif v.status == MATCH:
+                detail = f"{v.debug_file}: {v.reason}"
             sys.stdout.write(f"{v.status:<{width}}  {v.binary}: {detail}\n")
         sys.stdout.write(_summary(verdicts) + "\n")
     sys.stdout.flush()
@@ -82,7 +93,7 @@ def verify(
             if v.status == UNREADABLE:
                 error(f"{v.binary}: {v.reason}")
         raise typer.Exit(2)
-    if not all(v.status == MATCH for v in verdicts):
+    if not all(v.ok for v in verdicts):
         raise typer.Exit(1)
 
 

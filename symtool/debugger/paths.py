@@ -272,10 +272,20 @@ def url_stores(inputs: Inputs) -> list[str]:
     return [s for s in inputs.stores if is_url(s)]
 
 
+def debuginfod_root(store_url: str) -> str:
+    """Where a store's debuginfod view is served: ``<store>/debuginfod`` (see symtool.store.native)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from symtool.store.layout import DEBUGINFOD_ROOT
+
+    parts = urlsplit(store_url)
+    return urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/{DEBUGINFOD_ROOT}"))
+
+
 def debuginfod_urls(inputs: Inputs) -> str:
-    """Our URL stores first, then what DEBUGINFOD_URLS already held (deduplicated)."""
+    """Our URL stores' debuginfod roots first, then what DEBUGINFOD_URLS already held (deduplicated)."""
     urls: list[str] = []
-    for u in url_stores(inputs) + inputs.debuginfod_urls.split():
+    for u in [debuginfod_root(s) for s in url_stores(inputs)] + inputs.debuginfod_urls.split():
         if u not in urls:
             urls.append(u)
     return " ".join(urls)

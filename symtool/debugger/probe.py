@@ -19,6 +19,7 @@ from typing import Any
 from symtool.cargo.workspace import CargoWorkspace, cargo_home, find_workspace, profile_dir_name
 from symtool.debugger.paths import BuildDir, Inputs
 from symtool.settings import absolute_store, debugger_location, default_cache_dir, load_settings
+from symtool.store.layout import strip_userinfo
 
 CACHE_FILE = "env-cache.json"
 CACHE_VERSION = 1
@@ -281,6 +282,13 @@ def gather(start: Path | None = None, environ: dict[str, str] | None = None, *,
     # Object storage reaches a debugger only through its configured public URL.
     inputs.stores = [d for s in settings.stores
                      if (d := debugger_location(absolute_store(s, base), settings.raw)) is not None]
+    bare = [strip_userinfo(s) for s in inputs.stores]
+    if bare != inputs.stores:
+        # Written into shells, files and JSON, a password would end up in history and logs.
+        inputs.warnings.append(f"a store URL from {settings.stores_source} holds a user name or password: left out "
+                               "of every path; credentials belong in SYMTOOL_HTTP_USER/SYMTOOL_HTTP_PASSWORD "
+                               "or SYMTOOL_HTTP_TOKEN")
+        inputs.stores = bare
     inputs.stores_source = settings.stores_source
     home, inputs.cargo_home_source = cargo_home(env)
     inputs.cargo_home = str(home)

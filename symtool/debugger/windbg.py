@@ -97,6 +97,9 @@ def debugger_commands(inputs: Inputs, debugger: str) -> str:
             lines.append("set debuginfod enabled on")
     elif debugger == "lldb":
         lines.append(f"settings set target.source-map {remote} {_debugger_quote(src)}")
+        for b in inputs.build_dirs:
+            # Where cargo writes <binary>.dSYM (and .dwp): lldb looks for debug files there too.
+            lines.append(f"settings append target.debug-file-search-paths {_debugger_quote(b.path)}")
         if urls:
             # DEBUGINFOD_URLS for lldb >= 18.
             lines.append("settings set plugin.symbol-locator.debuginfod.server-urls "

@@ -53,7 +53,8 @@ def collect_dumps(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
             for root, dirs, files in os.walk(p):
                 dirs.sort()
                 for f in files:
-                    if f.lower().endswith(DUMP_SUFFIXES):
+                    # Regular files only: a FIFO named x.dmp would block the triage of the whole directory.
+                    if f.lower().endswith(DUMP_SUFFIXES) and os.path.isfile(os.path.join(root, f)):
                         found.append(Path(root) / f)
             yield from sorted(found)
         elif p.exists():

@@ -108,6 +108,7 @@ class StackResolver:
         self._max_images = max_images
         self._codeviews: dict[str, object] = {}
         self._modules: dict[tuple, _ModuleSymbols] = {}
+        self._frame_tables: dict[str, object] = {}  # PDB path -> FrameTable (None: unreadable)
 
     def image(self, path: Path):
         from symtool.formats.pe_unwind import read_pe_unwind
@@ -139,6 +140,23 @@ class StackResolver:
             except (FormatError, OSError):
                 self._codeviews[key] = None
         return self._codeviews[key]
+
+    def frame_table(self, module: Module):
+        """The x86 frame data (FPO / FrameData) of the module's matching PDB, or None."""
+        from symtool.formats.pdb import read_pdb
+        from symtool.formats.pdb_frames import read_frame_table_path
+
+        syms = self.module(module)
+        if syms.pdb_path is None:
+            return None
+        key = os.fspath(syms.pdb_path)
+        if key not in self._frame_tables:
+            try:
+                ok = syms.debug_id is None or read_pdb(key).debug_id.matches(syms.debug_id)
+                self._frame_tables[key] = read_frame_table_path(key) if ok else None
+            except (FormatError, OSError):
+                self._frame_tables[key] = None
+        return self._frame_tables[key]
 
     def module(self, module: Module) -> _ModuleSymbols:
         key = (module.file_name.lower(), module.code_id, module.debug_id.index() if module.debug_id else None)
@@ -262,7 +280,7 @@ def thread_stack(md: MinidumpFile, thread: Thread | None, resolver: StackResolve
         return resolver.module(by_index[wm.index]).image
 
     result = walk_stack(ctx, StackMemory(regions), modules, image_for, stack_end,
-                        max_frames or MAX_FRAMES)
+                        max_frames or MAX_FRAMES, lambda wm: resolver.frame_table(by_index[wm.index]))
     out.stop, out.truncated = result.stop, result.truncated
     out.notes += result.problems
     frames = result.frames

@@ -7,6 +7,7 @@ import os
 
 from symtool.errors import FormatError
 from symtool.formats.pe_unwind import DOS_LFANEW, DOS_LFANEW_OFFSET
+from symtool.fsutil import open_regular  # a FIFO or device among inputs never blocks a read
 
 PE = "pe"
 PDB = "pdb"
@@ -17,7 +18,7 @@ CAB = "cab"
 ELF = "elf"
 MACHO = "macho"
 
-_MACHO_MAGICS = {b"\xfe\xed\xfa\xce", b"\xce\xfa\xed\xfe", b"\xfe\xed\xfa\xcf", b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe"}
+_MACHO_MAGICS = {b"\xfe\xed\xfa\xce", b"\xce\xfa\xed\xfe", b"\xfe\xed\xfa\xcf", b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe", b"\xca\xfe\xba\xbf"}
 
 
 def sniff(head: bytes) -> str | None:
@@ -46,7 +47,7 @@ def sniff(head: bytes) -> str | None:
 def detect(path: str | os.PathLike[str]) -> str | None:
     """Kind of the file at ``path``; for MZ files, checks the PE signature too."""
     p = os.fspath(path)
-    with open(p, "rb") as f:
+    with open_regular(p) as f:
         head = f.read(64)
         kind = sniff(head)
         if kind == PE:
@@ -59,8 +60,14 @@ def detect(path: str | os.PathLike[str]) -> str | None:
     return kind
 
 
+IDENTIFIABLE = "a PE image, PDB, ELF file (binary, debug file, .dwp) or Mach-O file (binary, dSYM DWARF)"
+
+
 def read_identity(path: str | os.PathLike[str]):
-    """PeInfo or PdbInfo for a PE image or a PDB; FormatError for anything else."""
+    """PeInfo, PdbInfo, ElfInfo or MachoInfo by content; FormatError for anything else.
+
+    Each has ``path``, ``kind`` and ``index`` (the store key's identity part).
+    """
     from symtool.formats.pdb import read_pdb
     from symtool.formats.pe import read_pe
 
@@ -70,13 +77,21 @@ def read_identity(path: str | os.PathLike[str]):
         return read_pe(p)
     if kind in (PDB, PDB2, PORTABLE_PDB):
         return read_pdb(p)
+    if kind == ELF:
+        from symtool.formats.elf import read_elf
+
+        return read_elf(p)
+    if kind == MACHO:
+        from symtool.formats.macho import read_macho
+
+        return read_macho(p)
     if kind is None:
         if os.path.getsize(p) == 0:
             raise FormatError("empty file", p)
-        with open(p, "rb") as f:
+        with open_regular(p) as f:
             if f.read(2) == b"MZ":
                 raise FormatError("MZ file without a PE header (a DOS program, or truncated)", p)
-        raise FormatError("not a PE image or PDB (unrecognised content)", p)
+        raise FormatError(f"not {IDENTIFIABLE} (unrecognised content)", p)
     from symtool.text import article
 
-    raise FormatError(f"is {article(kind)} file, not a PE image or PDB", p)
+    raise FormatError(f"is {article(kind)} file, not {IDENTIFIABLE}", p)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from symtool.errors import FormatError
+from symtool.fsutil import open_regular  # a FIFO or device among inputs never blocks a read
 from symtool.formats.binio import BoundedReader
 from symtool.formats.codeview import MAX_CODEVIEW, parse_codeview
 from symtool.ids import CodeId, DebugId, basename_any
@@ -530,7 +531,7 @@ def read_minidump_file(f: BinaryIO, path: str = "<stream>", size: int | None = N
 def read_minidump(path: str | os.PathLike[str]) -> Minidump:
     """Parse the minidump at ``path``: raises FormatError (malformed) or OSError."""
     p = os.fspath(path)
-    with open(p, "rb") as f:
+    with open_regular(p) as f:
         return read_minidump_file(f, p)
 
 
@@ -543,7 +544,7 @@ class MinidumpFile:
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = os.fspath(path)
-        self._f = open(self.path, "rb")
+        self._f = open_regular(self.path)
         try:
             self.dump = read_minidump_file(self._f, self.path)
             self._r = BoundedReader(self._f, self.path)

@@ -45,16 +45,16 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Mapping
 
 from symtool.errors import FormatError, UsageError
 from symtool.formats.binio import BoundedReader
 from symtool.formats.pdb import (
-    BLOCK_NUMBER7, MSF7_BLOCK_MAP_AT, MSF7_MAGIC, MSF7_SUPERBLOCK, MSF7_SUPERBLOCK_AT, NAME_PAIR, NAMED_MAP_HEAD,
-    NAMED_MAP_U32, NIL_STREAM, PDB_IMPV_VC70, PDB_INFO_HEADER, STREAM_PDB_INFO, STREAM_SIZE,
-    VALID_BLOCK_SIZES,
+    BLOCK_NUMBER7, MAX_NAME_TABLE, MSF7_BLOCK_MAP_AT, MSF7_MAGIC, MSF7_SUPERBLOCK, MSF7_SUPERBLOCK_AT, NAME_PAIR,
+    NAMED_MAP_HEAD, NAMED_MAP_U32, NIL_STREAM, PDB_IMPV_VC70, PDB_INFO_HEADER, STREAM_PDB_INFO, STREAM_SIZE,
+    VALID_BLOCK_SIZES, NamedStreamMap, parse_named_stream_map,
 )
 
 # LHashPbCb hashes the name as little-endian u32 words, then the 1-3 trailing bytes.
@@ -62,8 +62,6 @@ HASH_WORD = struct.Struct("<I")
 STREAM_OLD_DIRECTORY = 0
 MAX_DIRECTORY = 256 << 20  # a directory this large means a hostile size field
 MAX_STREAMS = 1 << 20  # stream numbers in the named map are u32, DBI module streams u16
-MAX_NAME_TABLE = 1 << 20
-MAX_CAPACITY = 1 << 16  # bucket counts beyond the 16-bit hash make no sense
 
 
 def pdb_hash_v1(data: bytes) -> int:
@@ -93,16 +91,6 @@ def name_hash(name: bytes) -> int:
     return pdb_hash_v1(name) & 0xFFFF
 
 
-def _bits(words: bytes) -> set[int]:
-    out = set()
-    for w, (value,) in enumerate(NAMED_MAP_U32.iter_unpack(words)):
-        while value:
-            low = value & -value
-            out.add(32 * w + low.bit_length() - 1)
-            value ^= low
-    return out
-
-
 def _words(bits: set[int]) -> bytes:
     """A sparse bit vector as written by LLVM and msf: words up to the last set bit."""
     if not bits:
@@ -115,68 +103,14 @@ def _words(bits: set[int]) -> bytes:
 
 
 @dataclass
-class NamedStreamTable:
+class NamedStreamTable(NamedStreamMap):
     """The named-stream map of a PDB info stream, editable with Microsoft's rules."""
-
-    names: bytearray
-    capacity: int
-    buckets: dict[int, tuple[int, int]]  # bucket -> (name offset, stream)
-    deleted: set[int] = field(default_factory=set)
 
     @classmethod
     def parse(cls, data: bytes, start: int, path: str = "") -> tuple["NamedStreamTable", int]:
         """The table at ``start`` of the info stream and the offset just past it."""
-        def u32(at: int) -> int:
-            if at + 4 > len(data):
-                raise FormatError("named-stream map runs past the PDB info stream", path)
-            return NAMED_MAP_U32.unpack_from(data, at)[0]
-
-        pos = start
-        names_len = u32(pos)
-        pos += 4
-        if names_len > MAX_NAME_TABLE or pos + names_len > len(data):
-            raise FormatError("named-stream map names run past the PDB info stream", path)
-        names = bytearray(data[pos:pos + names_len])
-        pos += names_len
-        size, capacity = u32(pos), u32(pos + 4)
-        pos += 8
-        if capacity == 0 or capacity > MAX_CAPACITY or size > capacity:
-            raise FormatError(f"named-stream map has size {size} and capacity {capacity}", path)
-        present_words = u32(pos)
-        pos += 4
-        if present_words * 4 > len(data) - pos or present_words > -(-capacity // 32):
-            raise FormatError("named-stream map present bits are inconsistent", path)
-        present = _bits(data[pos:pos + present_words * 4])
-        pos += present_words * 4
-        deleted_words = u32(pos)
-        pos += 4
-        if deleted_words * 4 > len(data) - pos or deleted_words > -(-capacity // 32):
-            raise FormatError("named-stream map deleted bits are inconsistent", path)
-        deleted = _bits(data[pos:pos + deleted_words * 4])
-        pos += deleted_words * 4
-        if len(present) != size or any(b >= capacity for b in present | deleted) or present & deleted:
-            raise FormatError("named-stream map bits disagree with its size or capacity", path)
-        if size * NAME_PAIR.size > len(data) - pos:
-            raise FormatError("named-stream map entries run past the PDB info stream", path)
-        buckets = {}
-        seen = set()
-        for b in sorted(present):
-            key, stream = NAME_PAIR.unpack_from(data, pos)
-            pos += NAME_PAIR.size
-            end = names.find(b"\0", key)
-            if key >= len(names) or end < 0:
-                raise FormatError("named-stream map name offset is out of range", path)
-            if bytes(names[key:end]) in seen:
-                raise FormatError("named-stream map holds a name twice", path)
-            seen.add(bytes(names[key:end]))
-            buckets[b] = (key, stream)
-        return cls(names, capacity, buckets, deleted), pos
-
-    def name_at(self, offset: int) -> bytes:
-        return bytes(self.names[offset:self.names.index(b"\0", offset)])
-
-    def items(self) -> dict[str, int]:
-        return {self.name_at(k).decode("utf-8", "replace"): s for k, s in self.buckets.values()}
+        stored, end = parse_named_stream_map(data, start, path)
+        return cls(stored.names, stored.capacity, stored.buckets, stored.deleted), end
 
     def _find(self, name: bytes) -> tuple[int, bool]:
         """(bucket, found): the bucket holding ``name``, or the one an insertion would use."""

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 
 from symtool.errors import FormatError
+from symtool.fsutil import open_regular  # a FIFO or device among inputs never blocks a read
 from symtool.formats.binio import BoundedReader, cstring
 from symtool.ids import NB10, PDB70, PORTABLE, DebugId
 
@@ -559,12 +560,44 @@ class PdbInfo:
         return self.debug_id.index()
 
 
-def _parse_named_streams(data: bytes, start: int, path: str) -> dict[str, int]:
-    """The named-stream map after the info header: names -> stream numbers.
+# Bounds for the named-stream map: a name table or bucket count beyond these is hostile.
+MAX_NAME_TABLE = 1 << 20
+MAX_CAPACITY = 1 << 16  # bucket counts beyond the 16-bit hash make no sense
+
+
+def bit_set(words: bytes) -> set[int]:
+    out = set()
+    for w, (value,) in enumerate(NAMED_MAP_U32.iter_unpack(words)):
+        while value:
+            low = value & -value
+            out.add(32 * w + low.bit_length() - 1)
+            value ^= low
+    return out
+
+
+@dataclass
+class NamedStreamMap:
+    """The named-stream map of a PDB info stream, as stored: the one reader of it
+    (identity reading uses :meth:`items`; the writer edits a copy)."""
+
+    names: bytearray
+    capacity: int
+    buckets: dict[int, tuple[int, int]]  # bucket -> (name offset, stream)
+    deleted: set[int] = field(default_factory=set)
+
+    def name_at(self, offset: int) -> bytes:
+        return bytes(self.names[offset:self.names.index(b"\0", offset)])
+
+    def items(self) -> dict[str, int]:
+        return {self.name_at(k).decode("utf-8", "replace"): s for k, s in self.buckets.values()}
+
+
+def parse_named_stream_map(data: bytes, start: int, path: str = "") -> tuple[NamedStreamMap, int]:
+    """The named-stream map at ``start`` of the info stream, and the offset just past it.
 
     Layout: u32 names size, names, then a hash table: u32 count, u32 capacity,
     present bit vector (u32 words), deleted bit vector (u32 words), then a
-    (u32 name offset, u32 stream) pair per present bit.
+    (u32 name offset, u32 stream) pair per present bit, in bucket order.
     """
     def u32(at: int) -> int:
         if at + 4 > len(data):
@@ -574,46 +607,43 @@ def _parse_named_streams(data: bytes, start: int, path: str) -> dict[str, int]:
     pos = start
     names_len = u32(pos)
     pos += 4
-    if pos + names_len > len(data):
+    if names_len > MAX_NAME_TABLE or pos + names_len > len(data):
         raise FormatError("named-stream map names run past the PDB info stream", path)
-    names = data[pos:pos + names_len]
+    names = bytearray(data[pos:pos + names_len])
     pos += names_len
-    count = u32(pos)
-    capacity = u32(pos + 4)
+    size, capacity = u32(pos), u32(pos + 4)
     pos += 8
+    if capacity == 0 or capacity > MAX_CAPACITY or size > capacity:
+        raise FormatError(f"named-stream map has size {size} and capacity {capacity}", path)
     present_words = u32(pos)
     pos += 4
-    if present_words * 4 > len(data) - pos or capacity > present_words * 32 or count > capacity:
-        raise FormatError("named-stream map hash table is inconsistent", path)
-    present = data[pos:pos + present_words * 4]
+    if present_words * 4 > len(data) - pos or present_words > -(-capacity // 32):
+        raise FormatError("named-stream map present bits are inconsistent", path)
+    present = bit_set(data[pos:pos + present_words * 4])
     pos += present_words * 4
     deleted_words = u32(pos)
     pos += 4
-    if deleted_words * 4 > len(data) - pos:
-        raise FormatError("named-stream map hash table is inconsistent", path)
+    if deleted_words * 4 > len(data) - pos or deleted_words > -(-capacity // 32):
+        raise FormatError("named-stream map deleted bits are inconsistent", path)
+    deleted = bit_set(data[pos:pos + deleted_words * 4])
     pos += deleted_words * 4
-    result: dict[str, int] = {}
-    found = 0
-    if count * 8 > len(data) - pos:
+    if len(present) != size or any(b >= capacity for b in present | deleted) or present & deleted:
+        raise FormatError("named-stream map bits disagree with its size or capacity", path)
+    if size * NAME_PAIR.size > len(data) - pos:
         raise FormatError("named-stream map entries run past the PDB info stream", path)
-    # Present bits in bucket order (bit k of word w is bucket 32*w + k); zero
-    # words are skipped, and each set bit consumes 8 bytes already bounded above.
-    for w in range(present_words):
-        word = NAMED_MAP_U32.unpack_from(present, 4 * w)[0]
-        while word:
-            if found == count:
-                raise FormatError(f"named-stream map says {count} entries, has more", path)
-            word &= word - 1
-            key, stream = u32(pos), u32(pos + 4)
-            pos += 8
-            found += 1
-            if key >= len(names):
-                raise FormatError("named-stream map name offset is out of range", path)
-            name = cstring(names, key).decode("utf-8", "replace")
-            result[name] = stream
-    if found != count:
-        raise FormatError(f"named-stream map says {count} entries, has {found}", path)
-    return result
+    buckets = {}
+    seen = set()
+    for b in sorted(present):
+        key, stream = NAME_PAIR.unpack_from(data, pos)
+        pos += NAME_PAIR.size
+        end = names.find(b"\0", key)
+        if key >= len(names) or end < 0:
+            raise FormatError("named-stream map name offset is out of range", path)
+        if bytes(names[key:end]) in seen:
+            raise FormatError("named-stream map holds a name twice", path)
+        seen.add(bytes(names[key:end]))
+        buckets[b] = (key, stream)
+    return NamedStreamMap(names, capacity, buckets, deleted), pos
 
 
 def _read_msf_pdb(reader: BoundedReader) -> PdbInfo:
@@ -646,7 +676,7 @@ def _read_msf_pdb(reader: BoundedReader) -> PdbInfo:
     if info_size > header_len + 4:
         data = msf.read_stream(STREAM_PDB_INFO, 0, min(info_size, MAX_INFO_STREAM))
         try:
-            named = _parse_named_streams(data, header_len, path)
+            named = parse_named_stream_map(data, header_len, path)[0].items()
         except FormatError:
             if kind == "pdb":
                 raise
@@ -705,14 +735,14 @@ def read_pdb_file(f: BinaryIO, path: str = "<stream>", size: int | None = None) 
 def read_pdb(path: str | os.PathLike[str]) -> PdbInfo:
     """Identity of the PDB at ``path``: raises FormatError / OSError."""
     p = os.fspath(path)
-    with open(p, "rb") as f:
+    with open_regular(p) as f:
         return read_pdb_file(f, p)
 
 
 def open_msf(path: str | os.PathLike[str]) -> tuple[BinaryIO, Msf]:
     """Open a PDB for stream access (the caller closes the file)."""
     p = os.fspath(path)
-    f = open(p, "rb")
+    f = open_regular(p)
     try:
         return f, Msf(BoundedReader(f, p))
     except BaseException:

@@ -16,6 +16,7 @@ import struct
 from dataclasses import dataclass, field
 
 from symtool.errors import FormatError
+from symtool.fsutil import open_regular  # a FIFO or device among inputs never blocks a read
 from symtool.formats.binio import cstring
 from symtool.formats.codeview import KIND_ELF, MAX_CODEVIEW, CodeView, parse_codeview
 from symtool.ids import CodeId
@@ -173,7 +174,7 @@ def read_pe(path: str | os.PathLike[str]) -> PeInfo:
     file cannot be opened.  The file is mapped, not read whole.
     """
     p = os.fspath(path)
-    with open(p, "rb") as f:
+    with open_regular(p) as f:
         size = os.fstat(f.fileno()).st_size
         if size == 0:
             raise FormatError("empty file", p)

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from symtool.formats.cpu_context import CpuContext
+from symtool.formats.pdb_frames import FrameTable
 from symtool.formats.pe_unwind import PeUnwindImage
 from symtool.stackwalk.memory import StackMemory
 from symtool.stackwalk.scan import after_call, scan_for_return
 from symtool.stackwalk.x64 import UnwindError, unwind_x64
-from symtool.stackwalk.x86 import unwind_x86_ebp
+from symtool.stackwalk.x86 import unwind_x86_ebp, unwind_x86_frame_info
 
 MAX_FRAMES = 1024
 TRUSTS = ("context", "cfi", "frame-pointer", "scan")
@@ -72,8 +73,13 @@ class Modules:
 
 def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
                image_for: Callable[[WalkModule], PeUnwindImage | None], stack_end: int | None = None,
-               max_frames: int = MAX_FRAMES) -> WalkResult:
-    """Frames of one thread, innermost first, from its context ``ctx`` and saved stack ``mem``."""
+               max_frames: int = MAX_FRAMES, frame_info_for: Callable[[WalkModule], FrameTable | None] | None = None,
+               ) -> WalkResult:
+    """Frames of one thread, innermost first, from its context ``ctx`` and saved stack ``mem``.
+
+    ``frame_info_for(module)``: the module's x86 frame data (FPO / FrameData records, e.g. from
+    its PDB) or None; x86 frames are unwound with it first, then along the EBP chain, then by
+    scanning."""
     mods = Modules(modules)
     word = 8 if ctx.cpu == "x64" else 4
     end = stack_end if stack_end is not None else mem.end
@@ -98,6 +104,7 @@ def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
         code = image.read_rva(rva - 7, 7)
         return code is not None and after_call(code)
 
+    callee_info = None  # the frame data of the frame below the one being unwound (x86)
     while True:
         if len(frames) >= max_frames:
             result.stop, result.truncated = f"stopped after {max_frames} frames", True
@@ -115,13 +122,27 @@ def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
             except UnwindError as err:
                 problem = f"frame {len(frames) - 1}: {err}"
         elif ctx.cpu == "x86":
-            try:
-                caller = unwind_x86_ebp(callee.context, mem)
-                trust = "frame-pointer"
-            except UnwindError:
-                pass  # no usable frame pointer: scanning is the normal fallback on x86
-            if caller is not None and not (caller.sp > callee.sp and is_return(caller.pc or 0)):
-                caller = None  # an EBP that does not lead to a return address into a module: scan instead
+            table = frame_info_for(module) if frame_info_for is not None and module is not None else None
+            info = table.find(callee.lookup_address - module.base) if table is not None else None
+            if info is not None:
+                try:
+                    caller = unwind_x86_frame_info(callee.context, info, mem,
+                                                   callee_info.params_size if callee_info else 0,
+                                                   callee.trust == "context")
+                    trust = "cfi"
+                except UnwindError:
+                    pass  # frame data that does not evaluate here: the EBP chain, then scanning
+                if caller is not None and not (caller.sp > callee.sp and caller.pc and mods.at(caller.pc)):
+                    caller = None  # frame data that leads backwards or outside every module
+            callee_info = info
+            if caller is None:
+                try:
+                    caller = unwind_x86_ebp(callee.context, mem)
+                    trust = "frame-pointer"
+                except UnwindError:
+                    pass  # no usable frame pointer: scanning is the normal fallback on x86
+                if caller is not None and not (caller.sp > callee.sp and is_return(caller.pc or 0)):
+                    caller = None  # an EBP that does not lead to a return address into a module: scan instead
         if caller is not None and caller.pc is not None and caller.pc != 0 and mods.at(caller.pc) is None \
                 and trust == "cfi":
             caller = None  # unwind data led outside every module: not believable, scan instead

@@ -17,7 +17,20 @@ Formats (from stores written by Microsoft's symstore.exe, see docs/store.md):
   none after the last.
 
 Readers accept LF or CRLF and a missing final newline (the PyPI ``symstore``
-package writes LF).  Everything read from these files is data someone else may
+package writes LF).
+
+Bytes, not text: symstore.exe writes these files in the ANSI code page
+(cp1252 ``Caf\xe9``), symtool writes UTF-8.  Lines are held as latin-1
+strings (one character per byte, :func:`to_record` for what we add), so a
+line symtool did not write is written back byte for byte; :func:`from_record`
+turns a field into text for display (UTF-8 when it is, else cp1252).
+
+Hostile stores: every admin file and refs.ptr is opened with O_NOFOLLOW and
+O_NONBLOCK and must be a regular file (a symlink would make publish append
+to, or verify print, a file outside the store; a FIFO would hang the lock
+holder); ``000Admin`` itself must be a real directory.  Files are read as a
+stream of lines with a cap on each line (a 200 MB server.txt is not held
+twice in memory), lastid.txt and refs.ptr have size caps.  Everything read from these files is data someone else may
 control: names go through :func:`symtool.ids.check_file_name` and indexes
 through :func:`symtool.ids.parse_index` before they become paths.
 """
@@ -26,12 +39,15 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Iterator
 
-from symtool.errors import FormatError, StoreError, UnsafeNameError
-from symtool.fsutil import TMP_PREFIX, atomic_write_bytes, fsync_dir  # noqa: F401 (TMP_PREFIX re-exported)
+from symtool.errors import FormatError, NotRegularFileError, StoreError, UnsafeNameError
+from symtool.fsutil import (TMP_PREFIX, atomic_write_bytes, fsync_dir,  # noqa: F401 (TMP_PREFIX re-exported)
+                            kind_of, open_regular, read_regular, require_real_dir)
 from symtool.ids import check_file_name, parse_index
 from symtool.store.layout import ADMIN_DIR, REFS
 
@@ -41,7 +57,10 @@ HISTORY = "history.txt"
 DELETED_SUFFIX = ".deleted"
 CRLF = "\r\n"
 
-ID_RE = re.compile(r"^\d{10}$")
+ID_RE = re.compile(r"^[0-9]{10}$")
+MAX_LINE = 1 << 20  # longer lines are not records (symstore's longest are a few hundred bytes)
+MAX_REFS_SIZE = 16 << 20  # refs.ptr: a line per transaction that stored one file
+MAX_LASTID_SIZE = 64  # ten digits, maybe a newline
 _ADD_RE = re.compile(
     r'^(\d{10}),add,(file|ptr),(\d\d/\d\d/\d\d\d\d),(\d\d:\d\d:\d\d),"([^"]*)","([^"]*)","([^"]*)",'
 )
@@ -49,6 +68,24 @@ _DEL_RE = re.compile(r"^(\d{10}),del,(\d{10})\s*$")
 # The closing quote is optional: the PyPI symstore package (0.3.x) omits it.
 _ENTRY_RE = re.compile(r'^"([^"\\]+)\\([^"\\]+)","([^"]*)"?\s*$')
 _REF_RE = re.compile(r'^(\d{10}),(file|ptr),"([^"]*)",(pri|pub|bin|[a-z]*),([^,]*),([YN]),([^,]*),(.*)$')
+
+
+def to_record(text: str) -> str:
+    """Text symtool writes -> the form lines are held in (its UTF-8 bytes, one latin-1 char each)."""
+    return text.encode("utf-8", "surrogateescape").decode("latin-1")
+
+
+def from_record(field: str) -> str:
+    """A field as held (latin-1 chars = bytes) -> text: UTF-8 when it is, else the ANSI code page (cp1252)."""
+    data = field.encode("latin-1")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", "replace")
+
+
+def record_bytes(line: str) -> bytes:
+    return line.encode("latin-1")
 
 
 def format_id(n: int) -> str:
@@ -60,8 +97,9 @@ def format_id(n: int) -> str:
 def normalize_id(text: str) -> str:
     """A transaction id from a user: digits only, zero-padded to 10."""
     text = text.strip()
-    if not text.isdigit() or len(text) > 10 or int(text) == 0:
-        raise FormatError(f"not a transaction id: {text!r} (want up to 10 digits, e.g. 0000000042)")
+    # ASCII digits only: str.isdigit() accepts '²' (int() then fails) and '١' (int() reads 1).
+    if not text or len(text) > 10 or not all("0" <= c <= "9" for c in text) or int(text) == 0:
+        raise FormatError(f"not a transaction id: {text[:20]!r} (want up to 10 digits, e.g. 0000000042)")
     return format_id(int(text))
 
 
@@ -111,7 +149,7 @@ def parse_admin_line(line: str) -> AdminLine | None:
 def format_add_line(txn_id: str, ref: str, when: float, product: str, version: str, comment: str) -> str:
     t = time.localtime(when)
     return (f"{txn_id},add,{ref},{time.strftime('%m/%d/%Y', t)},{time.strftime('%H:%M:%S', t)},"
-            f'"{product}","{version}","{comment}",')
+            f'"{to_record(product)}","{to_record(version)}","{to_record(comment)}",')
 
 
 def format_del_line(del_id: str, deleted_id: str) -> str:
@@ -120,27 +158,54 @@ def format_del_line(del_id: str, deleted_id: str) -> str:
 
 def server_bytes(lines: list[str]) -> bytes:
     """server.txt: every line CRLF-terminated."""
-    return "".join(ln + CRLF for ln in lines).encode("utf-8")
+    return record_bytes("".join(ln + CRLF for ln in lines))
 
 
 def history_bytes(lines: list[str]) -> bytes:
     """history.txt as symstore.exe leaves it: one line unterminated, more lines each CRLF-terminated."""
     if len(lines) == 1:
-        return lines[0].encode("utf-8")
-    return "".join(ln + CRLF for ln in lines).encode("utf-8")
+        return record_bytes(lines[0])
+    return record_bytes("".join(ln + CRLF for ln in lines))
 
 
 def split_lines(data: bytes) -> list[str]:
-    """Lines of an admin file (CRLF or LF), empty ones dropped; undecodable bytes replaced."""
-    text = data.decode("utf-8", "replace")
+    """Lines of an admin file (CRLF or LF) as latin-1 strings, empty ones dropped."""
+    text = data.decode("latin-1")
     return [ln.rstrip("\r") for ln in text.split("\n") if ln.strip("\r\n \t")]
 
 
-def read_lines(path: Path) -> list[str]:
+def iter_lines(path: Path, max_size: int | None = None) -> Iterator[str]:
+    """The lines of an admin file, streamed (see :func:`split_lines`); nothing when it is absent.
+
+    A symlink, FIFO, device or directory is refused (NotRegularFileError); a
+    line over MAX_LINE bytes is skipped (it is no record); more than
+    ``max_size`` bytes in all is a FormatError.
+    """
     try:
-        return split_lines(path.read_bytes())
+        f = open_regular(path, follow=False, what=path.name)
     except FileNotFoundError:
-        return []
+        return
+    with f:
+        total = 0
+        while True:
+            line = f.readline(MAX_LINE + 1)
+            if not line:
+                return
+            total += len(line)
+            if max_size is not None and total > max_size:
+                raise FormatError(f"{path.name} is implausibly large (over {max_size} bytes)", path)
+            if len(line) > MAX_LINE and not line.endswith(b"\n"):
+                while line and not line.endswith(b"\n"):  # skip the rest of an overlong line
+                    line = f.readline(MAX_LINE)
+                    total += len(line)
+                continue
+            text = line.decode("latin-1").rstrip("\n").rstrip("\r")
+            if text.strip("\r\n \t"):
+                yield text
+
+
+def read_lines(path: Path, max_size: int | None = None) -> list[str]:
+    return list(iter_lines(path, max_size))
 
 
 # -- transaction files --------------------------------------------------------
@@ -148,9 +213,9 @@ def read_lines(path: Path) -> list[str]:
 
 @dataclass(frozen=True)
 class TxnEntry:
-    name: str
+    name: str  # text (a path component)
     index: str
-    source: str
+    source: str  # as recorded (latin-1 chars = bytes): written back unchanged; from_record() to show it
 
     @property
     def key(self) -> tuple[str, str]:
@@ -158,7 +223,8 @@ class TxnEntry:
 
 
 def format_entry(name: str, index: str, source: str) -> str:
-    return f'"{name}\\{index}","{clean_source(source)}"'
+    """A transaction-file line; ``source`` as recorded (:func:`to_record` for a new one)."""
+    return f'"{to_record(name)}\\{index}","{clean_source(source)}"'
 
 
 def parse_entry(line: str) -> TxnEntry:
@@ -166,7 +232,7 @@ def parse_entry(line: str) -> TxnEntry:
     m = _ENTRY_RE.match(line)
     if not m:
         raise FormatError(f"malformed transaction line {line[:120]!r}")
-    name, index, source = m[1], m[2], m[3]
+    name, index, source = from_record(m[1]), m[2], m[3]
     check_file_name(name)
     parse_index(index)
     return TxnEntry(name, index, source)
@@ -185,7 +251,7 @@ def read_txn_file(path: Path) -> tuple[list[TxnEntry], list[str]]:
 
 
 def txn_file_bytes(entries: list[TxnEntry]) -> bytes:
-    return "".join(format_entry(e.name, e.index, e.source) + CRLF for e in entries).encode("utf-8")
+    return record_bytes("".join(format_entry(e.name, e.index, e.source) + CRLF for e in entries))
 
 
 # -- refs.ptr -----------------------------------------------------------------
@@ -209,11 +275,12 @@ def parse_ref_line(line: str) -> RefLine | None:
 
 
 def format_ref_line(txn_id: str, ref: str, source: str, kind: str, compressed: bool) -> str:
+    """A refs.ptr line; ``source`` as recorded (:func:`to_record` for a new one)."""
     return f'{txn_id},{ref},"{clean_source(source)}",{kind},,{"Y" if compressed else "N"},,'
 
 
 def refs_bytes(lines: list[str]) -> bytes:
-    return CRLF.join(lines).encode("utf-8")
+    return record_bytes(CRLF.join(lines))
 
 
 def write_refs(index_dir: Path, lines: list[str], prefix: str = TMP_PREFIX) -> None:
@@ -230,9 +297,14 @@ def write_refs(index_dir: Path, lines: list[str], prefix: str = TMP_PREFIX) -> N
 
 def add_ref(index_dir: Path, line: str, prefix: str = TMP_PREFIX) -> None:
     """Append a refs.ptr line (atomic rewrite: a crash leaves the old or the new file)."""
-    lines = read_lines(index_dir / REFS)
+    lines = read_refs(index_dir)
     lines.append(line)
     write_refs(index_dir, lines, prefix)
+
+
+def read_refs(index_dir: Path) -> list[str]:
+    """The lines of ``index_dir``'s refs.ptr (a regular file of at most MAX_REFS_SIZE bytes)."""
+    return read_lines(index_dir / REFS, MAX_REFS_SIZE)
 
 
 def _atomic_bytes(path: Path, data: bytes, prefix: str) -> None:
@@ -252,17 +324,25 @@ class Admin:
         self.store = store
         self.dir = store / ADMIN_DIR
         self.tmp_prefix = tmp_prefix
+        # A symlinked 000Admin would take every record (and the lock) outside the store.
+        require_real_dir(self.dir, ADMIN_DIR)
 
     def ensure(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
+        require_real_dir(self.dir, ADMIN_DIR)
 
     # lastid
     def read_lastid(self) -> int:
         try:
-            text = (self.dir / LASTID).read_bytes().decode("ascii", "replace").strip()
+            data = read_regular(self.dir / LASTID, MAX_LASTID_SIZE, what=LASTID)
         except FileNotFoundError:
             return 0
-        if not text.isdigit():
+        except NotRegularFileError:
+            raise
+        except FormatError:  # too large to be ten digits
+            data = b"?"
+        text = data.decode("latin-1").strip()
+        if not text or len(text) > 10 or not all("0" <= c <= "9" for c in text):
             raise StoreError(f"lastid.txt does not hold a transaction id ({text[:20]!r}); run `symtool store verify --repair`",
                              self.dir / LASTID)
         return int(text)
@@ -284,16 +364,23 @@ class Admin:
         return self.dir / txn_id
 
     # server.txt / history.txt
+    def iter_server(self) -> Iterator[str]:
+        """server.txt's lines, streamed (it grows by a line per publish, forever)."""
+        return iter_lines(self.dir / SERVER)
+
     def server_lines(self) -> list[str]:
-        return read_lines(self.dir / SERVER)
+        return list(self.iter_server())
+
+    def iter_history(self) -> Iterator[str]:
+        return iter_lines(self.dir / HISTORY)
 
     def history_lines(self) -> list[str]:
-        return read_lines(self.dir / HISTORY)
+        return list(self.iter_history())
 
     def live(self) -> dict[str, AdminLine]:
         """Live add transactions from server.txt, by id (first line wins)."""
         out: dict[str, AdminLine] = {}
-        for line in self.server_lines():
+        for line in self.iter_server():
             rec = parse_admin_line(line)
             if rec is not None and rec.op == "add" and rec.id not in out:
                 out[rec.id] = rec
@@ -307,8 +394,13 @@ class Admin:
         """history.txt: the first line unterminated, later lines CRLF-terminated (symstore.exe)."""
         self._append(self.dir / HISTORY, line, terminate=None)
 
-    def rewrite_server(self, lines: list[str]) -> None:
-        _atomic_bytes(self.dir / SERVER, server_bytes(lines), self.tmp_prefix)
+    def rewrite_server(self, lines: Iterable[str]) -> None:
+        """Replace server.txt with ``lines`` (streamed: ``lines`` may read the old file)."""
+        from symtool.fsutil import atomic_writer
+
+        with atomic_writer(self.dir / SERVER, "wb", prefix=self.tmp_prefix) as f:
+            for ln in lines:
+                f.write(record_bytes(ln + CRLF))
 
     def rewrite_history(self, lines: list[str]) -> None:
         _atomic_bytes(self.dir / HISTORY, history_bytes(lines), self.tmp_prefix)
@@ -317,15 +409,16 @@ class Admin:
         """Append one line in a single write (O_APPEND), after the previous line's
         terminator if it lacks one.  Short appends under the lock: a SIGKILL leaves
         the line whole or absent in practice; verify --repair drops a torn one."""
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0), 0o666)  # the umask decides, as for any new file
+        fd = _open_nofollow(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0))
         try:
+            _require_regular_fd(fd, path)
             size = os.fstat(fd).st_size
             prefix = b""
             if size:
                 os.lseek(fd, size - 1, os.SEEK_SET)
                 if os.read(fd, 1) != b"\n":
                     prefix = b"\r\n"
-            data = prefix + line.encode("utf-8")
+            data = prefix + record_bytes(line)
             if terminate or (terminate is None and size):
                 data += b"\r\n"
             os.write(fd, data)
@@ -338,11 +431,41 @@ class Admin:
 
         p = self.store / PINGME
         try:
-            fd = os.open(p, os.O_WRONLY | os.O_CREAT, 0o666)
-            os.close(fd)
-            os.utime(p)
+            fd = os.open(p, os.O_WRONLY | os.O_CREAT | _NOFOLLOW, 0o666)
+        except OSError:
+            return  # a symlink (refused), or a read-only share: the marker is a courtesy
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                os.utime(fd if os.utime in os.supports_fd else p)
         except OSError:
             pass
+        finally:
+            os.close(fd)
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)  # O_NONBLOCK: a FIFO cannot block the open
+
+
+def _open_nofollow(path: Path, flags: int) -> int:
+    """os.open with O_NOFOLLOW|O_NONBLOCK (new files 0666 less the umask); a symlink is NotRegularFileError."""
+    import errno
+
+    from symtool.errors import NotRegularFileError
+
+    try:
+        return os.open(path, flags | _NOFOLLOW, 0o666)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise NotRegularFileError(f"{path.name} is a symbolic link, which is refused here", path) from None
+        raise
+
+
+def _require_regular_fd(fd: int, path: Path) -> None:
+    from symtool.errors import NotRegularFileError
+
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        raise NotRegularFileError(f"{path.name} is {kind_of(mode)}, not a regular file", path)
 
 
 def init_store(store: Path, two_tier: bool = False) -> bool:
@@ -356,6 +479,7 @@ def init_store(store: Path, two_tier: bool = False) -> bool:
         store.mkdir(parents=True)
         created = True
     admin = store / ADMIN_DIR
+    require_real_dir(admin, ADMIN_DIR)
     if not admin.is_dir():
         admin.mkdir()
         created = True

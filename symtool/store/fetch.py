@@ -16,16 +16,18 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from symtool.errors import FormatError, StoreError, SymtoolError
-from symtool.fsutil import TMP_PREFIX, atomic_temp
+from symtool.fsutil import TMP_PREFIX, atomic_temp, copy_file_data, open_regular
 from symtool.ids import check_file_name, parse_index
 from symtool.store import layout
-from symtool.store.http import DEFAULT_MAX_SIZE, HttpClient, ProgressFactory, redact_url
+from symtool.store.http import HttpClient, ProgressFactory, redact_url
 from symtool.store.layout import is_object_store, is_url
+from symtool.store.lock import owner_tag
 
 # Statuses of a FetchResult
 FETCHED = "fetched"
@@ -67,7 +69,9 @@ def verify_identity(path: Path, index: str, what: str) -> None:
         info = read_identity(path)
     except FormatError as err:
         raise StoreError(f"not a valid PE image or PDB ({err.message})", what) from None
-    if info.index.upper() != index.upper():
+    from symtool.store.native import identity_matches
+
+    if not identity_matches(info, path.name, index):
         raise StoreError(f"wrong file for this key: its identity is {info.index}, asked for {index}", what)
 
 
@@ -93,10 +97,23 @@ def _cabextract(tool: str, cab_path: Path, out_path: Path, max_size: int) -> str
         info = read_single_header(f)  # sizes and the single-file shape checked by us first
     if info["size"] > max_size:
         raise FormatError(f"CAB member is {info['size']} bytes, over the limit of {max_size}")
-    with open(out_path, "wb") as out:
-        proc = subprocess.run([tool, "-q", "-p", str(cab_path)], stdout=out, stderr=subprocess.PIPE, timeout=3600)
-    if proc.returncode != 0 or out_path.stat().st_size != info["size"]:
-        detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+    # Read through a pipe and stop at the size the header declares: a hostile CAB never puts more on disk.
+    expected = info["size"]
+    written = 0
+    with open(out_path, "wb") as out, subprocess.Popen([tool, "-q", "-p", str(cab_path)], stdout=subprocess.PIPE,
+                                                      stderr=subprocess.PIPE) as proc:
+        while True:
+            chunk = proc.stdout.read(1 << 20)
+            if not chunk:
+                break
+            written += len(chunk)
+            if written > expected:
+                proc.kill()
+                raise FormatError(f"CAB expands beyond the {expected} bytes its header declares")
+            out.write(chunk)
+        detail = proc.stderr.read(4096).decode("utf-8", "replace").strip().splitlines()
+        code = proc.wait()
+    if code != 0 or written != expected:
         raise FormatError(f"cabextract could not expand it{': ' + detail[-1] if detail else ''}")
     return info["name"]
 
@@ -106,7 +123,8 @@ class _Sink:
 
     def __init__(self, path: Path):
         self.path = path
-        self.f = open(path, "wb")
+        # Opened without following a symlink: the temp name is ours (created with O_EXCL), never a link.
+        self.f = os.fdopen(os.open(path, os.O_WRONLY | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)), "wb")
 
     def write(self, b: bytes) -> int:
         return self.f.write(b)
@@ -129,7 +147,11 @@ class Fetcher:
         self._client = client
         self._own_client = client is None
         self.progress = progress
-        self.max_size = max_size or (client.options.max_size if client else DEFAULT_MAX_SIZE)
+        if max_size is None:
+            from symtool.settings import max_file_size
+
+            max_size = client.options.max_size if client else max_file_size()
+        self.max_size = max_size
         self._down: dict[str, str | None] | None = None  # see remember_server_failures
 
     @property
@@ -219,7 +241,24 @@ class Fetcher:
             created.append(d)
             d = d.parent
         entry.mkdir(parents=True, exist_ok=True)
+        self._remove_dead_temps(entry)
         return entry, created
+
+    @staticmethod
+    def _remove_dead_temps(entry: Path) -> None:
+        """Temp files of fetches that were killed (SIGKILL cannot be caught): the writer is gone, or on
+        another host its file is older than the grace period (SYMTOOL_LOCK_STALE)."""
+        from symtool.store.lock import temp_owner_dead
+
+        with os.scandir(entry) as it:
+            for e in it:
+                if not e.name.startswith(TMP_PREFIX):
+                    continue
+                try:
+                    if e.is_file(follow_symlinks=False) and temp_owner_dead(e.name, e.stat(follow_symlinks=False).st_mtime):
+                        os.unlink(e.path)
+                except OSError:
+                    pass
 
     @staticmethod
     def _cleanup_dirs(created: list[Path]) -> None:
@@ -233,9 +272,12 @@ class Fetcher:
         entry, created = self._entry(name, index)
         final = entry / name
         ok = False
-        raw = Path(entry / f"{TMP_PREFIX}dl-{os.getpid()}-{id(result)}")
+        prefix = f"{TMP_PREFIX}{owner_tag()}-"
+        fd, raw_name = tempfile.mkstemp(prefix=prefix, suffix=".dl", dir=entry)  # O_EXCL: no planted link
+        os.close(fd)
+        raw = Path(raw_name)
         try:
-            with atomic_temp(final) as tmp:
+            with atomic_temp(final, prefix=prefix) as tmp:
                 if is_url(source):
                     ok = self._from_http(source, name, index, raw, tmp, result)
                 elif is_object_store(source):
@@ -336,27 +378,31 @@ class Fetcher:
 
     def _copy_pointer_target(self, target: str, raw: Path, where: str) -> None:
         path = Path(target)
-        if not path.is_file():
+        if not path.exists():
             raise StoreError(f"file.ptr points to {target}, which is not reachable from here", where)
         self._copy_limited(path, raw, target)
 
     def _copy_limited(self, src: Path, raw: Path, what: str) -> None:
-        size = src.stat().st_size
-        if size > self.max_size:
-            raise StoreError(f"{size} bytes is over the size limit of {self.max_size}", what)
-        advance = self.progress.start(src.name, size) if self.progress is not None else None
+        """Copy a regular file of at most max_size bytes, no more than its size says (never a FIFO,
+        a device or ``/proc/self/pagemap``, whose size is 0 and whose data never ends)."""
+        from symtool.errors import NotRegularFileError
+
         try:
-            with open(src, "rb") as fin, open(raw, "wb") as fout:
-                while True:
-                    buf = fin.read(1 << 20)
-                    if not buf:
-                        break
-                    fout.write(buf)
-                    if advance is not None:
-                        advance(len(buf))
-        finally:
-            if self.progress is not None:
-                self.progress.stop()
+            fin = open_regular(src, what="file")
+        except NotRegularFileError as err:
+            raise StoreError(err.message, what) from None
+        with fin:
+            size = os.fstat(fin.fileno()).st_size
+            if size > self.max_size:
+                raise StoreError(f"{size} bytes is over the size limit of {self.max_size} (SYMTOOL_MAX_FILE_SIZE)",
+                                 what)
+            advance = self.progress.start(src.name, size) if self.progress is not None else None
+            try:
+                with open(raw, "r+b") as fout:
+                    copy_file_data(fin, fout, progress=advance, size=size, what=what)
+            finally:
+                if self.progress is not None:
+                    self.progress.stop()
 
 
 class _Absent(Exception):

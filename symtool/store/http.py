@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import socket
 import threading
 import time
@@ -46,19 +45,20 @@ import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 
 from symtool.errors import NetworkError, UsageError
+from symtool.settings import DEFAULT_MAX_FILE_SIZE, max_file_size
 from symtool.store.layout import (INDEX2, MESSAGE, POINTER, Candidate, candidates, is_url, key_dir, key_path,
-                                  parse_file_ptr)
+                                  parse_file_ptr, redact_url, strip_userinfo)
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 60.0
 DEFAULT_RETRIES = 3
 DEFAULT_BACKOFF = 0.5
-# Largest file we download unless told otherwise: bigger than any PDB seen in
-# practice, small enough that a hostile server cannot fill a disk.
-DEFAULT_MAX_SIZE = 16 << 30
+# Largest file we download unless told otherwise (SYMTOOL_MAX_FILE_SIZE): bigger
+# than any PDB seen in practice, small enough that a hostile server cannot fill a disk.
+DEFAULT_MAX_SIZE = DEFAULT_MAX_FILE_SIZE
 MAX_POINTER_SIZE = 64 << 10  # file.ptr and index2.txt are tiny
 CHUNK = 1 << 20
 
@@ -70,26 +70,19 @@ RETRY_STATUSES = (500, 502, 503, 504)
 MAX_RETRY_AFTER = 120.0  # seconds: a Retry-After longer than this is not waited for
 
 
-def redact_url(url: str) -> str:
-    """The URL without ``user:password@`` (safe to print)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return re.sub(r"//[^/@]*@", "//", url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+def _env_float(env: dict, name: str, default: float, *, upper: float = 1e6) -> float:
+    """A number from the environment, finite, between 0 and ``upper`` (nan, inf and 1e300 are refused)."""
+    import math
 
-
-def _env_float(env: dict, name: str, default: float) -> float:
+    if not env.get(name):
+        return default
     try:
-        return float(env[name]) if env.get(name) else default
+        value = float(env[name])
     except ValueError:
-        raise UsageError(f"{name} must be a number, not {env[name]!r}") from None
+        value = math.nan
+    if not (math.isfinite(value) and 0 <= value <= upper):
+        raise UsageError(f"{name} must be a number from 0 to {upper:g}, not {env[name][:30]!r}")
+    return value
 
 
 @dataclass
@@ -111,21 +104,43 @@ class HttpOptions:
         if timeout > 0:
             opts.connect_timeout = min(opts.connect_timeout, timeout)
             opts.read_timeout = timeout
-        opts.retries = int(_env_float(env, "SYMTOOL_HTTP_RETRIES", opts.retries))
+        opts.retries = int(_env_float(env, "SYMTOOL_HTTP_RETRIES", opts.retries, upper=100))
+        opts.max_size = max_file_size(env)
         for key, value in overrides.items():
             if value is not None:
                 setattr(opts, key, value)
         return opts
 
 
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a URL, the port made explicit: what credentials are bound to."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ("", "", None)
+    scheme = parts.scheme.lower()
+    return (scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme))
+
+
 class _Credentials:
-    """requests auth callable; repr never shows the secret."""
+    """requests auth callable; repr never shows the secret.
+
+    Sent only to the origins of the servers the user configured
+    (:meth:`HttpClient.server` adds them): a ``file.ptr`` on a server may name
+    any URL, and the token must not follow it there (requests already drops
+    it on a redirect to another host).
+    """
 
     def __init__(self, header: str):
         self._header = header
+        self.origins: set[tuple[str, str, int | None]] = set()
 
     def __call__(self, request):
-        request.headers["Authorization"] = self._header
+        if origin(request.url) in self.origins:
+            request.headers["Authorization"] = self._header
+        else:
+            request.headers.pop("Authorization", None)
         return request
 
     def __repr__(self) -> str:
@@ -136,14 +151,30 @@ def _credentials(environ: dict | None = None):
     import base64
 
     env = os.environ if environ is None else environ
-    token = env.get("SYMTOOL_HTTP_TOKEN")
+    token = _secret(env, "SYMTOOL_HTTP_TOKEN")
     if token:
         return _Credentials(f"Bearer {token}"), ("SYMTOOL_HTTP_TOKEN", token)
-    user, password = env.get("SYMTOOL_HTTP_USER"), env.get("SYMTOOL_HTTP_PASSWORD")
+    user, password = _secret(env, "SYMTOOL_HTTP_USER"), _secret(env, "SYMTOOL_HTTP_PASSWORD")
     if user:
+        if ":" in user:
+            raise UsageError("SYMTOOL_HTTP_USER must not contain ':' (basic authentication separates user and "
+                             "password with it)")
         raw = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
         return _Credentials(f"Basic {raw}"), ("SYMTOOL_HTTP_PASSWORD", password or "")
     return None, None
+
+
+def _secret(env, name: str) -> str | None:
+    """A credential from the environment, surrounding white space removed (``$(cat token-file)`` keeps a
+    newline; ``echo`` in a Windows shell a CR).  One with control characters left inside is refused
+    with a UsageError that does not show it: requests would echo it whole in "Invalid header value"."""
+    value = env.get(name)
+    if value is None:
+        return None
+    value = value.strip(" \t\r\n")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise UsageError(f"{name} contains a line break or another control character (its value is not shown)")
+    return value or None
 
 
 class HttpClient:
@@ -186,6 +217,8 @@ class HttpClient:
     def server(self, url: str) -> "HttpServer":
         base = url.rstrip("/")
         if base not in self._servers:
+            if isinstance(self.session.auth, _Credentials):
+                self.session.auth.origins.add(origin(base))
             self._servers[base] = HttpServer(self, base)
         return self._servers[base]
 
@@ -254,7 +287,7 @@ class HttpClient:
 
     def scrub(self, text: str) -> str:
         """Remove secrets and URL credentials from a message."""
-        text = re.sub(r"(https?://)[^/@\s]*@", r"\1", text)
+        text = strip_userinfo(text)
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
@@ -571,7 +604,7 @@ class HttpServer:
             if pointer is None:
                 continue
             ptr_url, target, message = pointer
-            if message:
+            if message and message not in messages:  # the lower-case retry may meet the same file.ptr
                 messages.append(message)
             if target is None:
                 continue  # MSG only: symsrv shows the message and moves on
@@ -607,7 +640,7 @@ class HttpServer:
             if pointer is None:
                 continue
             ptr_url, target, message = pointer
-            if message:
+            if message and message not in messages:  # the lower-case retry may meet the same file.ptr
                 messages.append(message)
             if target is not None:
                 return Hit(POINTER, redact_url(ptr_url), pointer=target, messages=messages)
@@ -661,12 +694,51 @@ def _exists(client: HttpClient, url: str) -> bool:
     raise client.status_error(url, resp)
 
 
+IDENTITY_PROBE = 4096  # first bytes compared: a PE's headers (its key: TimeDateStamp, SizeOfImage), a PDB's superblock
+
+
+def _same_on_server(client: HttpClient, url: str, path: Path, size: int) -> bool:
+    """Does the server hold this very file at ``url``?
+
+    Not merely "HEAD answered 200": a catch-all page answers 200 for every
+    path.  The same size (Content-Length) and the same first bytes (a Range
+    GET; a server ignoring Range sends the whole file, of which only those
+    bytes are read).  Anything else -- absent, another size, other bytes,
+    no Content-Length -- means upload.  401/403/5xx stay errors.
+    """
+    resp = client.request("HEAD", url)
+    try:
+        if resp.status_code in ABSENT:
+            return False
+        if resp.status_code != 200:
+            raise client.status_error(url, resp)
+        length = resp.headers.get("Content-Length", "")
+    finally:
+        resp.close()
+    if not (length.isascii() and length.isdigit() and len(length) <= 20 and int(length) == size):
+        return False
+    with open(path, "rb") as f:
+        want = f.read(IDENTITY_PROBE)
+    if not want:
+        return True
+    resp = client.request("GET", url, headers={"Range": f"bytes=0-{len(want) - 1}"}, stream=True)
+    try:
+        if resp.status_code not in (200, 206):
+            return False
+        got = resp.raw.read(len(want), decode_content=False)
+    except Exception as err:  # a connection dropped mid-read: not confirmed, so upload
+        raise client.error(url, describe_exception(err, client.options)) from None
+    finally:
+        resp.close()
+    return got == want
+
+
 def publish_http(url: str, items: Iterable, *, dry_run: bool = False, progress=None,
                  client: HttpClient | None = None) -> list[dict]:
     """Upload ``items`` (PublishItem) to an HTTP store with PUT at ``name/INDEX/name``.
 
-    Keys already on the server (plain, compressed or file.ptr, found with
-    HEAD) are skipped.  Each result: ``{"key", "status": "uploaded" | "present"
+    Keys the server already holds with these very bytes (:func:`_same_on_server`)
+    are skipped.  Each result: ``{"key", "status": "uploaded" | "present"
     | "would-upload" (dry run) | "error", "url", "size"[, "error"]}``.  No
     000Admin history is kept over HTTP (see :data:`HTTP_STORE_NOTE`).
     ``progress``: a :class:`ProgressFactory` or ``None``.
@@ -687,8 +759,7 @@ def publish_http(url: str, items: Iterable, *, dry_run: bool = False, progress=N
             target = server.url(key_path(item.name, item.index, server.two_tier()))
             result = {"key": item.key, "status": "error", "url": redact_url(target), "size": item.size}
             try:
-                hit = server.locate(item.name, item.index)
-                if hit is not None and hit.form != MESSAGE:
+                if _same_on_server(client, target, Path(item.path), item.size):
                     result["status"] = "present"
                 elif dry_run:
                     result["status"] = "would-upload"

@@ -64,14 +64,36 @@ def pdb_has_private_symbols(path: str | os.PathLike[str]) -> bool:
 def identify_full(path: Path):
     """(PublishItem, PeInfo | PdbInfo) for a PE image or PDB (by content); FormatError otherwise."""
     from symtool.formats.detect import read_identity
+    from symtool.errors import FormatError
     from symtool.formats.pe import PeInfo
 
     info = read_identity(path)
+    if info.kind in ("elf", "dwp", "dwo", "macho"):
+        raise FormatError(f"an {info.kind} file has several keys: use identify_all", path)
     size = os.stat(path).st_size
     if isinstance(info, PeInfo):
         return PublishItem(path, path.name, info.index, "bin", size), info
     kind = pdb_kind(path)
     return PublishItem(path, path.name, info.index, kind, size), info
+
+
+def identify_all(path: Path):
+    """([PublishItem...], info) for any publishable file (by content).
+
+    A PE image or PDB has one entry; an ELF or Mach-O file one per key (see
+    symtool.store.native); a .dwp or .dwo none yet: it is keyed by its binary's
+    build-id once the binaries are known (``native.dwp_item``).
+    """
+    from symtool.formats.detect import read_identity
+    from symtool.store.native import is_native, items_for
+
+    info = read_identity(path)
+    if not is_native(info):
+        item, info = identify_full(path)
+        return [item], info
+    if info.kind in ("dwp", "dwo"):
+        return [], info
+    return items_for(path, info, os.stat(path).st_size), info
 
 
 def identify(path: Path) -> PublishItem:

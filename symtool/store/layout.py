@@ -28,6 +28,7 @@ imported inside the functions that validate keys for that reason.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from collections import namedtuple
 
@@ -57,6 +58,7 @@ MAX_FILE_PTR_SIZE = 64 << 10  # a file.ptr holds one path; anything bigger is no
 # Object storage (symtool.store.objstore): written and read with credentials, through each SDK.
 OBJECT_SCHEMES = ("s3", "azblob")
 SERVED_SCHEMES = ("http", "https") + OBJECT_SCHEMES
+_USERINFO = re.compile(r"(?<=:)//[^/@\s*;]*@")
 
 
 def is_url(location: str) -> bool:
@@ -73,6 +75,30 @@ def is_object_store(location: str) -> bool:
 def is_remote(location: str) -> bool:
     """A store that is not a directory: a symbol server or object storage."""
     return is_url(location) or is_object_store(location)
+
+
+def redact_url(url: str) -> str:
+    """The URL without ``user:password@`` (safe to print)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        if parts.username is None and parts.password is None:
+            return url
+        port = parts.port
+    except ValueError:
+        return strip_userinfo(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{port}" if port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def strip_userinfo(text: str) -> str:
+    """``text`` with the ``user:password@`` of every ``scheme://`` in it removed (also inside
+    ``srv*cache*http://user:pass@host`` elements and messages)."""
+    return _USERINFO.sub("//", text) if "@" in text else text
 
 
 def url_scheme(location: str) -> str | None:
@@ -119,10 +145,10 @@ def parse_file_ptr(text: str) -> tuple[str | None, str | None]:
 
 def read_file_ptr(path: Path) -> tuple[str | None, str | None]:
     """:func:`parse_file_ptr` of a local ``file.ptr``; FormatError when it is implausibly large."""
-    with open(path, "rb") as f:
-        data = f.read(MAX_FILE_PTR_SIZE + 1)
-    if len(data) > MAX_FILE_PTR_SIZE:
-        raise FormatError(f"file.ptr is implausibly large (over {MAX_FILE_PTR_SIZE} bytes)", path)
+    from symtool.fsutil import read_regular
+
+    # A regular file, never through a symlink: a FIFO would hang the reader, /dev/zero feed it forever.
+    data = read_regular(path, MAX_FILE_PTR_SIZE, follow=False, what=FILE_PTR)
     return parse_file_ptr(data.decode("utf-8", "replace"))
 
 
@@ -233,6 +259,21 @@ def resolve_ci(store: Path, rel: str) -> Path | None:
     return path
 
 
+def _refuse_symlinks(store: Path, path: Path, what: str) -> None:
+    """No directory between ``store`` and ``path`` may be a symlink (UnsafeNameError).
+
+    A symlinked key directory would make publish, delete or a fetch into a
+    cache write wherever it points, even to a place inside the store that
+    belongs to another key.
+    """
+    rel = path.relative_to(store)
+    d = store
+    for part in rel.parts:
+        d = d / part
+        if os.path.islink(d):
+            raise UnsafeNameError(f"{what}: {d.relative_to(store).as_posix()} is a symbolic link, which is refused")
+
+
 def find_entry_dir(store: Path, name: str, index: str, two_tier: bool | None = None) -> Path | None:
     """Existing ``<store>[/<na>]/<name>/<INDEX>`` directory (case-insensitive, inside the store), or None."""
     if two_tier is None:
@@ -240,6 +281,7 @@ def find_entry_dir(store: Path, name: str, index: str, two_tier: bool | None = N
     found = resolve_ci(store, key_dir(name, index, two_tier))
     if found is None or not found.is_dir():
         return None
+    _refuse_symlinks(store, found, f"{name}/{index}")
     if not inside(store, found):
         raise UnsafeNameError(f"{name}/{index} resolves outside the store")
     return found
@@ -260,6 +302,7 @@ def entry_dir(store: Path, name: str, index: str, two_tier: bool | None = None) 
     path = store
     for part in rel.split("/"):
         path = find_ci(path, part) or path / part
+    _refuse_symlinks(store, path, f"{name}/{index}")
     if not inside(store, path if path.exists() else path.parent):
         raise UnsafeNameError(f"{name}/{index} would resolve outside the store")
     return path
@@ -293,10 +336,82 @@ def lookup(store: Path, name: str, index: str) -> Found | None:
             return Found(path, cand.form, None, tuple(messages))
         target, message = read_file_ptr(path)
         last_ptr = path
-        if message:
+        if message and message not in messages:
             messages.append(message)
         if target is not None:
             return Found(path, POINTER, target, tuple(messages))
     if messages and last_ptr is not None:
         return Found(last_ptr, MESSAGE, None, tuple(messages))
     return None
+
+
+# --- ELF and Mach-O keys -----------------------------------------------------------------------
+#
+# Two layouts, neither colliding with the symstore tree (whose second component is a hex INDEX):
+#
+#   <store>/debuginfod/buildid/<id>/{executable,debuginfo,dwp}   debuginfod's URL layout, so
+#                                                                 DEBUGINFOD_URLS=<store>/debuginfod
+#   <store>/<name>/elf-buildid-<id>/<name>                        SSQP (Microsoft's symbol servers,
+#   <store>/_.debug/elf-buildid-sym-<id>/_.debug                  dotnet-symbol): every component
+#   <store>/<name>/mach-uuid-<uuid>/<name>                        lower case, ids as lower-case hex
+#   <store>/_.dwarf/mach-uuid-sym-<uuid>/_.dwarf                  two digits per byte, no dashes
+
+DEBUGINFOD_ROOT = "debuginfod"
+DEBUGINFOD_ARTIFACTS = ("executable", "debuginfo", "dwp")
+
+
+def _hex_id(text: str, what: str, length: int | None = None) -> str:
+    low = text.lower()
+    if not low or len(low) % 2 or any(c not in "0123456789abcdef" for c in low) or len(low) > 128 \
+            or (length is not None and len(low) != length):
+        raise FormatError(f"not {what}: {text!r}")
+    return low
+
+
+def debuginfod_key(build_id: str, artifact: str) -> str:
+    """``buildid/<id>/<artifact>`` below the debuginfod root (``executable``, ``debuginfo``, ``dwp``)."""
+    if artifact not in DEBUGINFOD_ARTIFACTS:
+        raise ValueError(f"unknown debuginfod artifact {artifact!r}")
+    return f"buildid/{_hex_id(build_id, 'a build-id')}/{artifact}"
+
+
+def _ssqp_name(name: str) -> str:
+    from symtool.ids import check_file_name
+
+    return check_file_name(name).lower()
+
+
+SSQP_DEBUG_NAME = "_.debug"  # every ELF debug file has this SSQP name
+SSQP_DWARF_NAME = "_.dwarf"  # every dSYM DWARF file has this SSQP name
+
+
+def elf_index(build_id: str, sym: bool = False) -> str:
+    """The INDEX of an ELF key: ``elf-buildid-<id>`` (binary, .dwp) or ``elf-buildid-sym-<id>`` (debug file)."""
+    return f"elf-buildid-{'sym-' if sym else ''}{_hex_id(build_id, 'a build-id')}"
+
+
+def mach_index(uuid_hex: str, sym: bool = False) -> str:
+    """The INDEX of a Mach-O key: ``mach-uuid-<uuid>`` (binary) or ``mach-uuid-sym-<uuid>`` (dSYM DWARF)."""
+    return f"mach-uuid-{'sym-' if sym else ''}{_hex_id(uuid_hex.replace('-', ''), 'a Mach-O UUID', 32)}"
+
+
+def ssqp_elf_key(name: str, build_id: str) -> str:
+    """``<name>/elf-buildid-<id>/<name>``: an ELF binary by its build-id."""
+    n = _ssqp_name(name)
+    return f"{n}/{elf_index(build_id)}/{n}"
+
+
+def ssqp_elf_debug_key(build_id: str) -> str:
+    """``_.debug/elf-buildid-sym-<id>/_.debug``: the debug file of an ELF binary."""
+    return f"{SSQP_DEBUG_NAME}/{elf_index(build_id, sym=True)}/{SSQP_DEBUG_NAME}"
+
+
+def ssqp_macho_key(name: str, uuid_hex: str) -> str:
+    """``<name>/mach-uuid-<uuid>/<name>``: a Mach-O binary by its LC_UUID."""
+    n = _ssqp_name(name)
+    return f"{n}/{mach_index(uuid_hex)}/{n}"
+
+
+def ssqp_dwarf_key(uuid_hex: str) -> str:
+    """``_.dwarf/mach-uuid-sym-<uuid>/_.dwarf``: the dSYM DWARF file of a Mach-O binary."""
+    return f"{SSQP_DWARF_NAME}/{mach_index(uuid_hex, sym=True)}/{SSQP_DWARF_NAME}"

@@ -121,15 +121,58 @@ def temp_owner_dead(name: str, mtime: float) -> bool:
 
 
 def _read(path: Path) -> tuple[str, float] | None:
+    """The owner record and mtime of a lock file; None when absent or not a regular file (never blocks)."""
+    from symtool.errors import NotRegularFileError
+    from symtool.fsutil import open_regular
+
     try:
-        with open(path, "rb") as f:
+        with open_regular(path, follow=False) as f:
             content = f.read(512).decode("utf-8", "replace")
             mtime = os.fstat(f.fileno()).st_mtime
         return content, mtime
-    except FileNotFoundError:
+    except (OSError, NotRegularFileError):
         return None
+
+
+def broken_lock(store: Path) -> str | None:
+    """What is at the lock's path when it is no lock file (a directory, symlink, FIFO...), else None."""
+    import stat
+
+    from symtool.fsutil import kind_of
+
+    try:
+        mode = os.lstat(Path(store) / ADMIN_DIR / LOCK_NAME).st_mode
     except OSError:
         return None
+    return None if stat.S_ISREG(mode) else kind_of(mode)
+
+
+def remove_broken_lock(store: Path) -> str | None:
+    """Remove a non-file at the lock's path (``store verify --repair``); returns what it was, or None.
+
+    A directory is removed only when empty (rmdir, never recursively).
+    """
+    what = broken_lock(store)
+    if what is None:
+        return None
+    path = Path(store) / ADMIN_DIR / LOCK_NAME
+    try:
+        if what == "a directory":
+            os.rmdir(path)
+        else:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as err:
+        raise StoreError(f"{LOCK_NAME} is {what} and cannot be removed ({err.strerror}): remove it by hand",
+                         path) from None
+    return what
+
+
+def held_by_live_writer(store: Path) -> bool:
+    """Is the store lock there and its holder alive (a write may be in progress)?"""
+    seen = _read(Path(store) / ADMIN_DIR / LOCK_NAME)
+    return seen is not None and not owner_is_dead(*seen)
 
 
 def _create_exclusive(path: Path, content: str) -> bool:
@@ -171,6 +214,11 @@ class StoreLock:
             self.content = f"{os.getpid()} {host_name()} {time.time():.3f} {self.token}\n"
             if _create_exclusive(self.path, self.content):
                 break
+            what = broken_lock(self.store)
+            if what is not None:
+                # No publisher can ever remove it: waiting for the timeout would only delay the error.
+                raise StoreError(f"{LOCK_NAME} is {what}, not a lock file: run `symtool store verify --repair`",
+                                 self.path)
             seen = _read(self.path)
             if seen is not None and owner_is_dead(*seen):
                 self._break(seen[0])

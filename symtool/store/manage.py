@@ -21,6 +21,7 @@ directories only with rmdir (never recursively).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,9 @@ from symtool.store import admin as adm
 from symtool.store.layout import (ADMIN_DIR, COMPRESSED, PLAIN, POINTER, REFS, find_ci, find_entry_dir, form_file_name,
                                   inside, is_two_tier)
 from symtool.store.lock import StoreLock, owner_tag
+
+
+MAX_AGE_DAYS = 100_000  # ~270 years: any larger age (or inf, nan, 1e300) is no date
 
 
 def require_store(store: Path) -> None:
@@ -51,8 +55,8 @@ def _when(rec: adm.AdminLine) -> datetime | None:
 def record_json(rec: adm.AdminLine) -> dict:
     when = _when(rec)
     return {"id": rec.id, "op": rec.op, "ref": rec.ref, "date": rec.date, "time": rec.time,
-            "timestamp": when.isoformat() if when else None, "product": rec.product,
-            "version": rec.version, "comment": rec.comment}
+            "timestamp": when.isoformat() if when else None, "product": adm.from_record(rec.product),
+            "version": adm.from_record(rec.version), "comment": adm.from_record(rec.comment)}
 
 
 def list_transactions(store: Path, include_deleted: bool = False) -> list[dict]:
@@ -63,11 +67,11 @@ def list_transactions(store: Path, include_deleted: bool = False) -> list[dict]:
         return [record_json(r) for r in live.values()]
     out = []
     deleted_by: dict[str, str] = {}
-    for line in admin.history_lines():
+    for line in admin.iter_history():
         rec = adm.parse_admin_line(line)
         if rec is not None and rec.op == "del":
             deleted_by[rec.deleted_id] = rec.id
-    for line in admin.history_lines():
+    for line in admin.iter_history():
         rec = adm.parse_admin_line(line)
         if rec is not None and rec.op == "add":
             d = record_json(rec)
@@ -84,7 +88,7 @@ def show_transaction(store: Path, txn_id: str) -> dict:
     rec = live.get(txn_id)
     state = "live"
     if rec is None:
-        for line in admin.history_lines():
+        for line in admin.iter_history():
             r = adm.parse_admin_line(line)
             if r is not None and r.op == "add" and r.id == txn_id:
                 rec = r
@@ -108,7 +112,7 @@ def show_transaction(store: Path, txn_id: str) -> dict:
                         form = f
                         break
         files.append({"name": e.name, "index": e.index, "key": f"{e.name}/{e.index}/{e.name}",
-                      "source": e.source, "stored_as": form})
+                      "source": adm.from_record(e.source), "stored_as": form})
     out = record_json(rec) if rec else {"id": txn_id, "op": "add"}
     out.update({"state": state, "files": files, "problems": problems})
     return out
@@ -173,8 +177,7 @@ class _Deleter:
             admin.write_lastid(int(del_id))
             if path.exists():
                 os.replace(path, admin.dir / (txn_id + adm.DELETED_SUFFIX))
-            admin.rewrite_server([ln for ln in admin.server_lines()
-                                  if (adm.parse_admin_line(ln) is None or adm.parse_admin_line(ln).id != txn_id)])
+            admin.rewrite_server(ln for ln in admin.iter_server() if not ln.startswith(txn_id + ","))
             admin.append_history(adm.format_del_line(del_id, txn_id))
             self.report.del_ids.append(del_id)
         self.report.deleted.append(txn_id)
@@ -195,7 +198,7 @@ class _Deleter:
             return
         if idx is None:
             return
-        lines = adm.read_lines(idx / REFS)
+        lines = adm.read_refs(idx)
         keep = []
         for ln in lines:
             ref = adm.parse_ref_line(ln)
@@ -257,7 +260,15 @@ def delete_transactions(store: Path, ids: list[str], dry_run: bool = False) -> D
         d = _Deleter(store, report)
         for tid in ids:
             d.delete(tid)
+        _drop_dangling_debuginfod_links(store)
     return report
+
+
+def _drop_dangling_debuginfod_links(store: Path) -> None:
+    """The debuginfod view (symtool.store.native) links to entries: drop the links of deleted ones."""
+    from symtool.store.native import unlink_dangling
+
+    unlink_dangling(store)
 
 
 def prune(store: Path, keep_last: int | None = None, older_than_days: float | None = None,
@@ -266,6 +277,8 @@ def prune(store: Path, keep_last: int | None = None, older_than_days: float | No
         raise UsageError("prune needs exactly one of --keep-last N or --older-than DAYS")
     if keep_last is not None and keep_last < 0 or older_than_days is not None and older_than_days < 0:
         raise UsageError("prune limits must not be negative")
+    if older_than_days is not None and not (math.isfinite(older_than_days) and older_than_days <= MAX_AGE_DAYS):
+        raise UsageError(f"--older-than takes a number of days from 0 to {MAX_AGE_DAYS}, not {older_than_days}")
     require_store(store)
     report = DeleteReport()
     with StoreLock(store):
@@ -282,4 +295,5 @@ def prune(store: Path, keep_last: int | None = None, older_than_days: float | No
         d = _Deleter(store, report)
         for tid in doomed:
             d.delete(tid)
+        _drop_dangling_debuginfod_links(store)
     return report

@@ -105,13 +105,14 @@ def sample_hash(path: Path, size: int) -> str:
     return h.hexdigest()
 
 
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+def _b64(line: str) -> str:
+    """A record line (admin.py's form: latin-1 chars = bytes) for object metadata."""
+    return base64.b64encode(adm.record_bytes(line)).decode("ascii")
 
 
 def _unb64(text: str) -> str:
     try:
-        return base64.b64decode(text.encode("ascii"), validate=True).decode("utf-8")
+        return base64.b64decode(text.encode("ascii"), validate=True).decode("latin-1")
     except (ValueError, UnicodeError):
         return ""
 
@@ -441,8 +442,9 @@ class ObjectStore:
 
     # -- publishing ---------------------------------------------------------------------------
 
-    def upload(self, item: PublishItem, form: str) -> str:
-        """Store one payload create-only; "added" or "present"."""
+    def upload(self, item: PublishItem, form: str, force: bool = False) -> str:
+        """Store one payload create-only; "added", "present", or "refused" (other bytes under
+        this key and not ``force``)."""
         size = item.size or item.path.stat().st_size
         sample = sample_hash(item.path, size)
         key = self.payload_key(item.name, item.index, form)
@@ -455,6 +457,8 @@ class ObjectStore:
         info = self.backend.head(key)
         if info is not None and same(info):
             return "present"
+        if info is not None and not force:
+            return "refused"
         body = item.path
         tmp = None
         try:
@@ -477,6 +481,8 @@ class ObjectStore:
                 info = self.backend.head(key)
                 if info is not None and same(info):
                     return "present"
+                if info is not None and not force:
+                    return "refused"
                 _backoff(attempt)
             raise StoreError("payload kept changing under concurrent writers", self.backend.url(key))
         finally:
@@ -484,8 +490,11 @@ class ObjectStore:
                 os.unlink(tmp)
 
     def publish(self, items: list[PublishItem], *, product: str = "", version: str = "", comment: str = "",
-                compress: bool = False, dry_run: bool = False) -> tuple[str | None, list[tuple[PublishItem, str, str]]]:
-        """Publish ``items``; (transaction id, [(item, status, form)])."""
+                compress: bool = False, dry_run: bool = False, force: bool = False
+                ) -> tuple[str | None, list[tuple[PublishItem, str, str]]]:
+        """Publish ``items``; (transaction id, [(item, status, form)]).  A key stored with other
+        bytes is "refused" unless ``force`` (then replaced by compare-and-swap); refused items
+        are left out of the transaction, and no transaction is made when nothing is left."""
         from symtool.formats.cab import MAX_CAB_INPUT
 
         forms = {id(i): (COMPRESSED if compress and i.size <= MAX_CAB_INPUT else PLAIN) for i in items}
@@ -497,9 +506,14 @@ class ObjectStore:
             return None, out
         self.probe()
         with ThreadPoolExecutor(max_workers=min(8, max(1, len(items)))) as pool:
-            statuses = list(pool.map(lambda i: self.upload(i, forms[id(i)]), items))
+            statuses = list(pool.map(lambda i: self.upload(i, forms[id(i)], force), items))
+        results = [(i, s, forms[id(i)]) for i, s in zip(items, statuses)]
         self._created_refs = {self.refs_key(i.name, i.index) for i, s in zip(items, statuses) if s == "added"}
-        entries = [adm.TxnEntry(*self.spell(i.name, i.index), str(i.path.resolve())) for i in items]
+        items = [i for i, s in zip(items, statuses) if s != "refused"]
+        statuses = [s for s in statuses if s != "refused"]
+        if not items:
+            return None, results
+        entries = [adm.TxnEntry(*self.spell(i.name, i.index), adm.to_record(str(i.path.resolve()))) for i in items]
         line_text = adm.format_add_line("{ID}", "file", time.time(), product, version, comment)
         refs = "".join(_KIND_CODE.get(i.kind, "r") + _FORM_CODE[forms[id(i)]] for i in items)
         data = adm.txn_file_bytes(entries)
@@ -511,8 +525,8 @@ class ObjectStore:
         for item, status in zip(items, statuses):
             if status == "present" and self.backend.head(self.payload_key(item.name, item.index,
                                                                           forms[id(item)])) is None:
-                self.upload(item, forms[id(item)])
-        return txn_id, [(i, s, forms[id(i)]) for i, s in zip(items, statuses)]
+                self.upload(item, forms[id(item)], force)
+        return txn_id, results
 
     def claim(self, data: bytes, line_template: str, extra_meta: dict) -> str:
         """Take the next id by a create-only write of ``000Admin/<id>`` (``data``; the line,

@@ -21,14 +21,18 @@ lastid.txt update (completed).  See :mod:`symtool.store.repair`.
 
 "Same bytes" is decided cheaply (republishing a multi-GB build must not read
 it all again): same store key (identity), same size, and the same first and
-last MiB.  A file with the same key but other bytes replaces the stored one
-(both carry the same identity, e.g. a PDB before and after source indexing).
+last MiB.  A file with the same key but other bytes (e.g. a PDB before and
+after source indexing) is refused unless ``force`` is given: phase 1 renames
+outside the lock, so replacing committed bytes there would let a publish
+that never commits (SIGKILL) change what a committed transaction serves,
+and repair could not tell.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,12 +40,12 @@ from typing import Callable
 
 from symtool.cargo.outputs import drop_deps_twins, is_profile_dir
 from symtool.errors import FormatError, StoreError, UnsafeNameError
-from symtool.fsutil import COPY_CHUNK, TMP_PREFIX, atomic_writer, copy_file_data
+from symtool.fsutil import COPY_CHUNK, TMP_PREFIX, atomic_writer, copy_file_data, kind_of, open_regular
 from symtool.ids import check_file_name
 from symtool.store import admin as adm
 from symtool.store.items import SAME_CHECK, PublishItem
 from symtool.store.layout import (COMPRESSED, PLAIN, POINTER, entry_dir, find_ci, form_file_name, is_two_tier,
-                                  is_object_store, is_url, looks_like_store)
+                                  is_object_store, is_url, looks_like_store, redact_url)
 from symtool.store.lock import StoreLock, owner_tag
 
 Progress = Callable[[int], None]
@@ -57,6 +61,7 @@ class PublishOptions:
     dry_run: bool = False
     source_index: bool = False  # write srcsrv/sourcelink into the PDBs first (symtool.srcindex)
     sources: bool = False  # and copy the source archive into the store
+    force: bool = False  # replace a stored file of the same key whose bytes differ
     key_case: str = "exact"  # object storage: "lower" for case-sensitive front ends
 
 
@@ -119,14 +124,15 @@ class PublishReport:
 
 
 def _looks_like_pe_or_pdb(path: Path) -> bool:
+    from symtool.errors import NotRegularFileError
     from symtool.formats.detect import sniff
 
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             head = f.read(64)
-    except OSError:
+    except (OSError, NotRegularFileError):
         return False
-    return sniff(head) in ("pe", "pdb", "pdb2", "portable-pdb")
+    return sniff(head) in ("pe", "pdb", "pdb2", "portable-pdb", "elf", "macho")
 
 
 def is_cargo_target_dir(d: Path) -> bool:
@@ -148,10 +154,16 @@ def _files_of_profile(profile: Path) -> list[Path]:
     """Top-level files first, then examples/ and deps/ (their hard links of
     top-level files are dropped later by inode).  Never .fingerprint, build,
     incremental."""
+    from symtool.formats.macho import dsym_dwarf_files
+
     out: list[Path] = []
     for sub in (profile, profile / "examples", profile / "deps"):
         if sub.is_dir():
-            out.extend(p for p in sorted(sub.iterdir()) if p.is_file())
+            for p in sorted(sub.iterdir()):
+                if p.is_file():
+                    out.append(p)
+                elif p.name.endswith(".dSYM") and p.is_dir():
+                    out.extend(dsym_dwarf_files(p))  # cargo's X.dSYM links to deps/: deduplicated by inode
     return out
 
 
@@ -185,14 +197,20 @@ def collect(paths: list[Path], wants: Callable[[Path], bool] | None = None) -> C
     contribute the PE images and PDBs found in them (by content) that ``wants``
     (default: all).  A top-level artifact's ``deps/`` twin (same identity: a
     copied target dir lost cargo's hard link) is left out."""
-    from symtool.store.identify import identify_full
+    from symtool.formats.macho import dsym_dwarf_files, is_dsym_bundle
+    from symtool.store.identify import identify_all
+    from symtool.store.native import Unkeyable, dwp_item
 
     out = Collected()
+    dwps: list[tuple[Path, object]] = []
+    natives: list[tuple[Path, object]] = []
     seen_inodes: set[tuple[int, int]] = set()
     seen_keys: set[tuple[str, str]] = set()
     candidates: list[tuple[Path, bool]] = []
     for p in paths:
-        if p.is_dir():
+        if is_dsym_bundle(p):
+            candidates.extend((f, True) for f in dsym_dwarf_files(p))
+        elif p.is_dir():
             candidates.extend((f, False) for f in _files_of_dir(p) if wants is None or wants(f))
         elif p.exists():
             candidates.append((p, True))
@@ -204,6 +222,14 @@ def collect(paths: list[Path], wants: Callable[[Path], bool] | None = None) -> C
         except OSError as err:
             out.refused.append(FileResult(str(f), "unreadable", name=f.name, reason=err.strerror or str(err)))
             continue
+        if not stat.S_ISREG(st.st_mode):
+            # Never opened: reading a FIFO blocks until someone writes, a device never ends.
+            if explicit:
+                out.refused.append(FileResult(str(f), "unreadable", name=f.name,
+                                              reason=f"{kind_of(st.st_mode)}, not a regular file"))
+            else:
+                out.ignored += 1
+            continue
         ino = (st.st_dev, st.st_ino)
         if ino in seen_inodes and st.st_ino:
             continue  # a hard link (cargo's deps/ copy) of a file we already have
@@ -212,8 +238,8 @@ def collect(paths: list[Path], wants: Callable[[Path], bool] | None = None) -> C
             continue
         try:
             check_file_name(f.name)
-            item, info = identify_full(f)
-        except UnsafeNameError as err:
+            items, info = identify_all(f)
+        except (UnsafeNameError, Unkeyable) as err:
             out.refused.append(FileResult(str(f), "refused", name=f.name, reason=err.message))
             continue
         except FormatError as err:
@@ -224,12 +250,32 @@ def collect(paths: list[Path], wants: Callable[[Path], bool] | None = None) -> C
             out.refused.append(FileResult(str(f), "unreadable", name=f.name, reason=err.strerror or str(err)))
             continue
         seen_inodes.add(ino)
-        key = (item.name.lower(), item.index.upper())
-        if key in seen_keys:
+        if info.kind in ("dwp", "dwo"):
+            if info.kind == "dwp" and (explicit or info.dwo_ids):
+                dwps.append((f, info))
+            else:
+                out.ignored += 1  # a .dwo, or cargo's empty .dwp of a line-tables-only build
             continue
-        seen_keys.add(key)
-        out.items.append(item)
-        out.infos[item.path] = info
+        if info.kind == "elf":
+            natives.append((f, info))
+        for item in items:
+            key = (item.name.lower(), item.index.upper())
+            if key in seen_keys:
+                continue
+            seen_keys.add(key)
+            out.items.append(item)
+            out.infos[item.path] = info
+    for f, info in dwps:
+        try:
+            item = dwp_item(f, info, natives)
+        except FormatError as err:
+            out.refused.append(FileResult(str(f), "refused", name=f.name, reason=err.message))
+            continue
+        key = (item.name.lower(), item.index.upper())
+        if key not in seen_keys:
+            seen_keys.add(key)
+            out.items.append(item)
+            out.infos[item.path] = info
     out.items = drop_deps_twins(out.items, lambda i: i.path, lambda i: (i.kind, i.index.upper(), i.size))
     return out
 
@@ -271,10 +317,12 @@ def check_pairs(col: Collected) -> None:
 
 
 def _same_plain(dst: Path, src: Path, size: int) -> bool:
+    from symtool.errors import NotRegularFileError
+
     try:
-        if dst.stat().st_size != size:
-            return False
-        with open(dst, "rb") as a, open(src, "rb") as b:
+        with open_regular(dst, follow=False) as a, open(src, "rb") as b:
+            if os.fstat(a.fileno()).st_size != size:
+                return False
             if a.read(SAME_CHECK) != b.read(SAME_CHECK):
                 return False
             if size > SAME_CHECK:
@@ -283,18 +331,20 @@ def _same_plain(dst: Path, src: Path, size: int) -> bool:
                 b.seek(tail)
                 return a.read(SAME_CHECK) == b.read(SAME_CHECK)
         return True
-    except OSError:
+    except (OSError, NotRegularFileError):
         return False
 
 
 def _same_cab(dst: Path, name: str, size: int) -> bool:
     from symtool.formats.cab import read_single_header
 
+    from symtool.errors import NotRegularFileError
+
     try:
-        with open(dst, "rb") as f:
+        with open_regular(dst, follow=False) as f:
             head = read_single_header(f)
         return head["size"] == size and head["name"].lower() == name.lower()
-    except (OSError, FormatError):
+    except (OSError, FormatError, NotRegularFileError):
         return False
 
 
@@ -308,7 +358,7 @@ def _copy_into(src: Path, dst: Path, prefix: str, progress: Progress | None) -> 
         size = os.fstat(fin.fileno()).st_size
         with contextlib.suppress(AttributeError, OSError):
             os.posix_fadvise(fin.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
-        done = copy_file_data(fin, out, chunk=COPY_CHUNK, progress=progress)
+        done = copy_file_data(fin, out, chunk=COPY_CHUNK, progress=progress, size=size, what=str(src))
         if done != size:
             raise StoreError(f"file changed size while being copied ({done} of {size} bytes)", src)
 
@@ -323,6 +373,15 @@ class _Placer:
         self.prefix = f"{TMP_PREFIX}{owner_tag()}-"
 
     def want_form(self, item: PublishItem) -> str:
+        from symtool.ids import is_ssqp_index
+
+        if is_ssqp_index(item.index):
+            # debuginfod and SSQP clients fetch the plain file; they know neither CABs nor file.ptr.
+            if self.opts.pointer or self.opts.compress:
+                note = f"{item.path}: ELF/Mach-O files are stored plain (debuginfod and SSQP clients need them so)"
+                if note not in self.notes:
+                    self.notes.append(note)
+            return "plain"
         if self.opts.pointer:
             return "pointer"
         if self.opts.compress:
@@ -354,10 +413,22 @@ class _Placer:
                         return POINTER
         return None
 
+    def conflict(self, item: PublishItem, idx: Path) -> str | None:
+        """The name of a stored file of this key holding other bytes than ``item`` (plain or CAB), or None."""
+        for form in (PLAIN, COMPRESSED):
+            p = find_ci(idx, form_file_name(item.name, form))
+            if p is None or not os.path.lexists(p):
+                continue
+            same = _same_plain(p, item.path, item.size) if form == PLAIN else _same_cab(p, item.name, item.size)
+            if not same:
+                return p.name
+        return None
+
     def place(self, item: PublishItem, form: str) -> Path:
         """Write ``item`` into the store in ``form``; returns its index dir."""
         for attempt in range(5):
             idx = entry_dir(self.store, item.name, item.index, self.two_tier)
+            created = _missing_dirs(self.store, idx)
             try:
                 idx.mkdir(parents=True, exist_ok=True)
                 name = self.target_name(item, form)
@@ -381,6 +452,14 @@ class _Placer:
                 if attempt == 4:
                     raise
                 time.sleep(0.01)
+            except BaseException:
+                # ENOSPC, EFBIG, interrupted...: no empty key directories left behind (rmdir: only if empty).
+                for d in created:
+                    try:
+                        os.rmdir(d)
+                    except OSError:
+                        break
+                raise
         raise AssertionError("unreachable")
 
     def _drop_stale_forms(self, item: PublishItem, idx: Path, form: str) -> None:
@@ -398,6 +477,16 @@ class _Placer:
     def stored_file(self, item: PublishItem, idx: Path, form: str) -> Path | None:
         p = find_ci(idx, self.target_name(item, form))
         return p if p is not None and p.is_file() else None
+
+
+def _missing_dirs(store: Path, idx: Path) -> list[Path]:
+    """The directories from ``idx`` up to the store that do not exist yet, deepest first."""
+    out = []
+    d = idx
+    while d != store and d != d.parent and not os.path.lexists(d):
+        out.append(d)
+        d = d.parent
+    return out
 
 
 # -- publishing -------------------------------------------------------------------
@@ -439,6 +528,8 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
                     found = placer.existing(item, idx) if idx.is_dir() else None
                     if found:
                         status, form = "present", found
+                    elif idx.is_dir() and not opts.force and placer.conflict(item, idx) is not None:
+                        raise UnsafeNameError("the store holds other bytes under this key: use --force to replace them")
             except UnsafeNameError as err:
                 report.files.append(FileResult(str(item.path), "refused", item.name, item.index, item.kind,
                                                reason=err.message, size=item.size))
@@ -454,16 +545,24 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
             form = placer.want_form(item)
             idx = entry_dir(store, item.name, item.index, placer.two_tier)
             found = placer.existing(item, idx) if idx.is_dir() else None
+            other = placer.conflict(item, idx) if idx.is_dir() and not found and not opts.force else None
             if found:
                 res = FileResult(str(item.path), "present", item.name, item.index, item.kind, found, size=item.size)
                 form = found
                 if progress is not None:
                     progress(item.size)
+            elif other is not None:
+                return None, FileResult(str(item.path), "refused", item.name, item.index, item.kind,
+                                        reason=f"the store holds other bytes under this key ({other}): "
+                                               "use --force to replace them", size=item.size)
             else:
                 idx = placer.place(item, form)
                 res = FileResult(str(item.path), "added", item.name, item.index, item.kind, form, size=item.size)
         except UnsafeNameError as err:
             return None, FileResult(str(item.path), "refused", item.name, item.index, item.kind,
+                                    reason=err.message, size=item.size)
+        except (FormatError, StoreError) as err:  # the input changed or is not what its size said
+            return None, FileResult(str(item.path), "unreadable", item.name, item.index, item.kind,
                                     reason=err.message, size=item.size)
         return (item, idx, form, res), res
 
@@ -471,7 +570,11 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=min(4, max(1, len(items)))) as pool:
-        outcomes = list(pool.map(place_one, items))
+        try:
+            outcomes = list(pool.map(place_one, items))
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # SIGTERM, ENOSPC: finish the copies under way, start no more
+            raise
     placed: list[tuple[PublishItem, Path, str, FileResult]] = []
     for entry, res in outcomes:
         report.files.append(res)
@@ -490,7 +593,7 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
         admin = adm.Admin(store, placer.prefix)
         admin.ensure()
         txn_id = admin.next_id()
-        entries = [adm.TxnEntry(item.name, item.index, str(item.path.resolve())) for item, *_ in placed]
+        entries = [adm.TxnEntry(item.name, item.index, adm.to_record(str(item.path.resolve()))) for item, *_ in placed]
         with atomic_writer(admin.txn_path(txn_id), "wb", prefix=placer.prefix) as f:
             f.write(adm.txn_file_bytes(entries))
         for (item, idx, form, _res), entry in zip(placed, entries):
@@ -503,6 +606,9 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
         admin.append_history(line)
         admin.write_lastid(int(txn_id))
         admin.touch_pingme()
+        from symtool.store.native import link_debuginfod
+
+        link_debuginfod(store, [item for item, *_ in placed], placer.two_tier)
     report.transaction = txn_id
     return report
 
@@ -517,9 +623,12 @@ def _publish_objects(store: str, items: list[PublishItem], opts: PublishOptions,
         raise UsageError("--pointer (file.ptr) records a path on this machine; object storage cannot use it")
     txn, results = open_store(store, opts.key_case).publish(
         items, product=adm.clean_field(opts.product, "product"), version=adm.clean_field(opts.version, "version"),
-        comment=adm.clean_field(opts.comment, "comment"), compress=opts.compress, dry_run=opts.dry_run)
+        comment=adm.clean_field(opts.comment, "comment"), compress=opts.compress, dry_run=opts.dry_run,
+        force=opts.force)
     for item, status, form in results:
-        report.files.append(FileResult(str(item.path), status, item.name, item.index, item.kind, form, size=item.size))
+        reason = "the store holds other bytes under this key: use --force to replace them" if status == "refused" else ""
+        report.files.append(FileResult(str(item.path), status, item.name, item.index, item.kind,
+                                       "" if status == "refused" else form, reason, item.size))
         if progress is not None:
             progress(item.size)
     report.transaction = txn
@@ -541,7 +650,7 @@ def publish(store: str, paths: list[Path], opts: PublishOptions, progress_factor
         index_notes = index_for_publish(paths, store, archive=opts.sources, dry_run=opts.dry_run)
     col = collect(paths, wants)
     check_pairs(col)
-    report = PublishReport(store, dry_run=opts.dry_run, ignored=col.ignored)
+    report = PublishReport(redact_url(store), dry_run=opts.dry_run, ignored=col.ignored)
     report.notes.extend(index_notes)
     report.files.extend(col.refused)
     if not col.items:

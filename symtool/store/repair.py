@@ -45,6 +45,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,9 +54,10 @@ from symtool.errors import FormatError, StoreError, UnsafeNameError
 from symtool.fsutil import TMP_PREFIX
 from symtool.ids import check_file_name, parse_index
 from symtool.store import admin as adm
-from symtool.store.layout import (ADMIN_DIR, COMPRESSED, INDEX2, PINGME, PLAIN, POINTER, REFS, form_file_name, is_two_tier,
+from symtool.store.layout import (ADMIN_DIR, COMPRESSED, DEBUGINFOD_ROOT, INDEX2, PINGME, PLAIN, POINTER, REFS, form_file_name, is_two_tier,
                                   read_file_ptr)
-from symtool.store.lock import BREAK_NAME, LOCK_NAME, StoreLock, owner_tag, temp_owner_dead
+from symtool.store.lock import (BREAK_NAME, broken_lock, LOCK_NAME, StoreLock, held_by_live_writer, owner_tag,
+                                remove_broken_lock, temp_owner_dead)
 
 
 ADMIN_KNOWN = {adm.LASTID, adm.SERVER, adm.HISTORY, LOCK_NAME}
@@ -78,6 +81,7 @@ class VerifyReport:
     checked_files: int = 0
     live_transactions: int = 0
     in_progress: int = 0  # temp files of live writers
+    busy: bool = False  # read-only check: a live writer held the lock throughout
 
     @property
     def unresolved(self) -> list[Finding]:
@@ -85,13 +89,8 @@ class VerifyReport:
 
     def to_json(self) -> dict:
         return {"store": self.store, "ok": not self.unresolved, "checked_files": self.checked_files,
-                "live_transactions": self.live_transactions, "in_progress": self.in_progress,
+                "live_transactions": self.live_transactions, "in_progress": self.in_progress, "busy": self.busy,
                 "findings": [f.to_json() for f in self.findings]}
-
-
-def _dropped_line() -> None:
-    """The fix for a bad refs.ptr line: it is left out of ``keep``, so the rewrite at the
-    end of check_index_dir drops it (or the whole entry goes, when nothing live lists it)."""
 
 
 class _Verifier:
@@ -139,7 +138,7 @@ class _Verifier:
             elif p.name == BREAK_NAME:
                 self.find("stale-lock", f"{ADMIN_DIR}/{p.name}", "leftover lock-break marker", lambda p=p: _unlink(p))
 
-        server_raw = admin.server_lines()
+        server_raw = admin.iter_server()
         server: dict[str, adm.AdminLine] = {}
         server_keep: list[str] = []
         dirty_server = False
@@ -151,7 +150,7 @@ class _Verifier:
                 continue
             server[rec.id] = rec
             server_keep.append(ln)
-        hist_raw = admin.history_lines()
+        hist_raw = admin.iter_history()
         hist_keep: list[str] = []
         hist_add: dict[str, adm.AdminLine] = {}
         hist_del: dict[str, str] = {}  # deleted id -> del id
@@ -256,7 +255,7 @@ class _Verifier:
 
     # -- data -----------------------------------------------------------------
     def name_dirs(self):
-        skip = {ADMIN_DIR.lower(), PINGME, INDEX2}
+        skip = {ADMIN_DIR.lower(), PINGME, INDEX2, DEBUGINFOD_ROOT}  # the debuginfod view: symlinks
         for top in sorted(self.store.iterdir()):
             if top.name.lower() in skip:
                 continue
@@ -312,28 +311,31 @@ class _Verifier:
             low = p.name.lower()
             if p.name.startswith(TMP_PREFIX):
                 self.temp_file(p)
+            elif low in self._known_names(name) and not _is_regular(p):
+                # Never opened: a FIFO would hang verify (and the lock it holds), a symlink leads outside.
+                self.find("not-regular", self.rel(p), f"{_what(p)} where a stored file belongs (never read)")
+                if low == REFS.lower():
+                    return
             else:
                 # First match wins: a name ending in '_' is its own compressed name.
                 for form in (PLAIN, COMPRESSED, POINTER):
                     if low == form_file_name(name, form).lower():
                         data.setdefault(form, p)
                         break
-        lines = adm.read_lines(idx / REFS)
+        lines = adm.read_refs(idx)
         listing_ids = {tid for tid, _ in listed}
         keep: list[str] = []
         dirty = False
         for ln in lines:
             ref = adm.parse_ref_line(ln)
             if ref is None:
-                self.find("refs-line", self.rel(idx / REFS), f"unparsable line {ln[:80]!r}", _dropped_line)
+                self.find("refs-line", self.rel(idx / REFS), f"unparsable line {ln[:80]!r}", _REWRITTEN)
                 dirty = True
             elif ref.id not in live:
-                self.find("refs-dead", self.rel(idx / REFS), f"reference to transaction {ref.id}, which is not live",
-                          _dropped_line)
+                self.find("refs-dead", self.rel(idx / REFS), f"reference to transaction {ref.id}, which is not live", _REWRITTEN)
                 dirty = True
             elif ref.id not in listing_ids:
-                self.find("refs-unlisted", self.rel(idx / REFS), f"transaction {ref.id} does not list this file",
-                          _dropped_line)
+                self.find("refs-unlisted", self.rel(idx / REFS), f"transaction {ref.id} does not list this file", _REWRITTEN)
                 dirty = True
             else:
                 keep.append(ln)
@@ -367,6 +369,10 @@ class _Verifier:
             keep.sort()
             adm.write_refs(idx, keep, self.prefix)
 
+    @staticmethod
+    def _known_names(name: str) -> set[str]:
+        return {form_file_name(name, f).lower() for f in (PLAIN, COMPRESSED, POINTER)} | {REFS.lower()}
+
     def kind_of(self, data: dict[str, Path]) -> str:
         from symtool.formats.detect import detect
         from symtool.store.identify import pdb_kind
@@ -390,7 +396,9 @@ class _Verifier:
             except (FormatError, OSError) as err:
                 self.find("bad-file", self.rel(p), f"unreadable: {getattr(err, 'message', None) or err}")
                 return
-            if info.index.upper() != index.upper():
+            from symtool.store.native import identity_matches
+
+            if not identity_matches(info, name, index):
                 self.find("identity", self.rel(p), f"file's own identity is {info.index}, stored under {index}")
         elif form == "compressed":
             from symtool.formats.cab import read_single_header
@@ -427,16 +435,66 @@ class _Verifier:
             os.rmdir(idx)
 
 
+def _REWRITTEN() -> None:
+    """The fix of a bad refs.ptr line: done once per file, after all its lines are judged
+    (refs.ptr rewritten without it, or removed with an unreferenced entry)."""
+
+
+def _is_regular(p: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(p).st_mode)
+    except OSError:
+        return False
+
+
+def _what(p: Path) -> str:
+    from symtool.fsutil import kind_of
+
+    try:
+        return kind_of(os.lstat(p).st_mode)
+    except OSError:
+        return "something unreadable"
+
+
 def _unlink(p: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(p)
 
 
+READ_ONLY_TRIES = 5  # read-only verify: runs while a live writer held the lock, before saying so
+
+
 def verify_store(store: Path, repair: bool = False) -> VerifyReport:
-    """Check (and with ``repair`` fix) a local store; see the module docstring."""
+    """Check (and with ``repair`` fix) a local store; see the module docstring.
+
+    Only ``repair`` takes the lock (and so needs write access).  A read-only
+    check reads without it: when a live writer held the lock during the run,
+    its half-done work could look like problems, so the check is run again
+    (a few times), and the report says ``busy`` if a writer never let go.
+    """
     if not store.is_dir():
         raise StoreError("store directory not found", store)
     if not (store / ADMIN_DIR).is_dir():
         raise StoreError("not a symbol store (no 000Admin directory)", store)
+    if not repair:
+        for attempt in range(READ_ONLY_TRIES):
+            busy = held_by_live_writer(store)
+            report = _Verifier(store, False).run()
+            busy = busy or held_by_live_writer(store)
+            if not busy:
+                break
+            time.sleep(0.1 * (attempt + 1))
+        else:
+            report.busy = True
+        what = broken_lock(store)
+        if what is not None:
+            report.findings.insert(0, Finding("bad-lock", f"{ADMIN_DIR}/{LOCK_NAME}",
+                                              f"{what} in place of the lock file: it blocks every publisher"))
+        return report
+    broken = remove_broken_lock(store)
     with StoreLock(store):
-        return _Verifier(store, repair).run()
+        report = _Verifier(store, True).run()
+    if broken is not None:
+        report.findings.insert(0, Finding("bad-lock", f"{ADMIN_DIR}/{LOCK_NAME}",
+                                          f"{broken} in place of the lock file (removed)", repaired=True))
+    return report

@@ -1,0 +1,249 @@
+"""Mach-O reader: the ``LC_UUID`` of each slice, thin and fat (universal) files.
+
+A fat file starts with ``FAT_MAGIC`` (``CAFEBABE``, 32-bit offsets) or
+``FAT_MAGIC_64`` (``CAFEBABF``), big-endian, then one ``fat_arch`` record per
+slice.  Each slice is a thin Mach-O: a header, then ``ncmds`` load commands in
+``sizeofcmds`` bytes.  Only the header and the load commands are read.
+
+A dSYM's DWARF file is a Mach-O of file type ``MH_DSYM`` with the same UUIDs as
+the binary it describes; inside ``X.dSYM/Contents/Resources/DWARF/`` its name is
+not necessarily the binary's (cargo: ``<crate>-<hash>``), so
+:func:`dsym_dwarf_files` finds the DWARF files by content.
+
+``CAFEBABE`` is also the magic of Java class files; there the next word is the
+class-file version (45 or more), never a plausible slice count.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from symtool.errors import FormatError
+from symtool.formats.binio import BoundedReader
+from symtool.ids import MachUuid
+
+FAT_MAGIC = 0xCAFEBABE
+FAT_MAGIC_64 = 0xCAFEBABF
+MH_MAGIC, MH_CIGAM = 0xFEEDFACE, 0xCEFAEDFE
+MH_MAGIC_64, MH_CIGAM_64 = 0xFEEDFACF, 0xCFFAEDFE
+
+# The first word of a thin or fat file, read little-endian (thin magics come in both orders).
+MAGIC_LE = struct.Struct("<I")
+# fat_header: magic, nfat_arch (big-endian).
+FAT_HEADER = struct.Struct(">II")
+# fat_arch: cputype, cpusubtype, offset, size, align.
+FAT_ARCH = struct.Struct(">iiIII")
+# fat_arch_64: cputype, cpusubtype, offset, size, align, reserved.
+FAT_ARCH_64 = struct.Struct(">iiQQII")
+# mach_header: magic, cputype, cpusubtype, filetype, ncmds, sizeofcmds, flags (+ reserved in 64-bit).
+MACH_HEADER = {"<": struct.Struct("<IiiIIII"), ">": struct.Struct(">IiiIIII")}
+MACH_HEADER_64_EXTRA = 4
+# load_command: cmd, cmdsize.
+LOAD_COMMAND = {"<": struct.Struct("<II"), ">": struct.Struct(">II")}
+# segment_command(_64) starts with cmd, cmdsize, segname[16].
+SEGNAME = struct.Struct("16s")
+
+LC_SEGMENT = 0x1
+LC_SEGMENT_64 = 0x19
+LC_UUID = 0x1B
+
+MH_OBJECT, MH_EXECUTE, MH_DYLIB, MH_BUNDLE, MH_DSYM = 0x1, 0x2, 0x6, 0x8, 0xA
+FILETYPES = {MH_OBJECT: "object", MH_EXECUTE: "executable", 0x3: "fvmlib", 0x4: "core", 0x5: "preload",
+             MH_DYLIB: "dylib", 0x7: "dylinker", MH_BUNDLE: "bundle", 0x9: "dylib-stub", MH_DSYM: "dsym",
+             0xB: "kext"}
+
+CPU_ARCH_ABI64 = 0x01000000
+CPU_ARCH_ABI64_32 = 0x02000000
+CPU_TYPES = {7: "i386", 7 | CPU_ARCH_ABI64: "x86_64", 12: "arm", 12 | CPU_ARCH_ABI64: "arm64",
+             12 | CPU_ARCH_ABI64_32: "arm64_32", 18: "ppc", 18 | CPU_ARCH_ABI64: "ppc64"}
+
+MAX_FAT_ARCHS = 20  # libmagic's bound too: Java class files have 45+ here
+MAX_COMMANDS = 1 << 16
+MAX_SIZEOFCMDS = 64 << 20
+
+
+def arch_name(cputype: int, cpusubtype: int) -> str:
+    name = CPU_TYPES.get(cputype)
+    if name is None:
+        return f"cpu{cputype:#x}"
+    sub = cpusubtype & 0x00FFFFFF
+    if name == "arm64" and sub == 2:
+        return "arm64e"
+    if name == "x86_64" and sub == 8:
+        return "x86_64h"
+    return name
+
+
+@dataclass
+class MachSlice:
+    arch: str
+    cputype: int
+    cpusubtype: int
+    filetype: int
+    offset: int  # of the slice within the file (0 for a thin file)
+    size: int
+    is_64: bool
+    uuid: MachUuid | None = None
+    has_dwarf: bool = False  # a __DWARF segment
+
+    @property
+    def filetype_name(self) -> str:
+        return FILETYPES.get(self.filetype, f"{self.filetype:#x}")
+
+    @property
+    def is_dsym(self) -> bool:
+        return self.filetype == MH_DSYM
+
+    @property
+    def index(self) -> str | None:
+        return self.uuid.index() if self.uuid else None
+
+
+@dataclass
+class MachoInfo:
+    path: str
+    fat: bool = False
+    fat64: bool = False
+    slices: list[MachSlice] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return "macho"
+
+    @property
+    def is_dsym(self) -> bool:
+        return bool(self.slices) and all(s.is_dsym for s in self.slices)
+
+    @property
+    def has_dwarf(self) -> bool:
+        return any(s.has_dwarf for s in self.slices)
+
+    @property
+    def index(self) -> str | None:
+        """The first slice's UUID key (every slice has its own: see ``slices``)."""
+        return self.slices[0].index if self.slices else None
+
+    def uuids(self) -> dict[str, str | None]:
+        """arch -> UUID key, the pairing rule for binaries and dSYMs."""
+        return {s.arch: s.index for s in self.slices}
+
+
+def _thin(r: BoundedReader, path: str, offset: int, size: int) -> MachSlice:
+    if size < MACH_HEADER["<"].size:
+        raise FormatError(f"Mach-O slice at {offset:#x} is too small for a header", path)
+    (magic,) = r.unpack(MAGIC_LE, offset, "Mach-O magic")
+    if magic in (MH_MAGIC, MH_MAGIC_64):
+        e = "<"
+    elif magic in (MH_CIGAM, MH_CIGAM_64):
+        e = ">"
+    else:
+        raise FormatError(f"slice at {offset:#x} is not a Mach-O (magic {magic:08x})", path)
+    is_64 = magic in (MH_MAGIC_64, MH_CIGAM_64)
+    hdr = MACH_HEADER[e]
+    _m, cputype, cpusubtype, filetype, ncmds, sizeofcmds, _flags = r.unpack(hdr, offset, "Mach-O header")
+    cmds_at = offset + hdr.size + (MACH_HEADER_64_EXTRA if is_64 else 0)
+    if ncmds > MAX_COMMANDS or sizeofcmds > MAX_SIZEOFCMDS or ncmds * LOAD_COMMAND[e].size > sizeofcmds:
+        raise FormatError(f"{ncmds} load commands in {sizeofcmds} bytes is implausible", path)
+    if cmds_at + sizeofcmds > offset + size:
+        raise FormatError(f"load commands ({sizeofcmds} bytes) run past the slice at {offset:#x}", path)
+    cmds = r.read(cmds_at, sizeofcmds, "load commands")
+    sl = MachSlice(arch_name(cputype, cpusubtype), cputype, cpusubtype, filetype, offset, size, is_64)
+    lc = LOAD_COMMAND[e]
+    pos = 0
+    for k in range(ncmds):
+        if pos + lc.size > len(cmds):
+            raise FormatError(f"load command {k} runs past sizeofcmds", path)
+        cmd, cmdsize = lc.unpack_from(cmds, pos)
+        if cmdsize < lc.size or pos + cmdsize > len(cmds):
+            raise FormatError(f"load command {k} has size {cmdsize}", path)
+        body = cmds[pos + lc.size:pos + cmdsize]
+        if cmd == LC_UUID:
+            if len(body) < 16:
+                raise FormatError("LC_UUID shorter than 16 bytes", path)
+            if sl.uuid is None:
+                sl.uuid = MachUuid(bytes(body[:16]))
+        elif cmd in (LC_SEGMENT, LC_SEGMENT_64) and len(body) >= SEGNAME.size:
+            (segname,) = SEGNAME.unpack_from(body, 0)
+            if segname.rstrip(b"\0") == b"__DWARF":
+                sl.has_dwarf = True
+        pos += cmdsize
+    return sl
+
+
+def _read(r: BoundedReader, path: str) -> MachoInfo:
+    if r.size < 8:
+        raise FormatError("too small for a Mach-O header", path)
+    magic, nfat = FAT_HEADER.unpack(r.read(0, FAT_HEADER.size, "magic"))
+    if magic not in (FAT_MAGIC, FAT_MAGIC_64):
+        return MachoInfo(path, slices=[_thin(r, path, 0, r.size)])
+    info = MachoInfo(path, fat=True, fat64=magic == FAT_MAGIC_64)
+    if nfat == 0 or nfat > MAX_FAT_ARCHS:
+        hint = " (a Java class file?)" if magic == FAT_MAGIC and nfat >= 45 else ""
+        raise FormatError(f"universal file with {nfat} architectures is implausible{hint}", path)
+    rec = FAT_ARCH_64 if info.fat64 else FAT_ARCH
+    for k in range(nfat):
+        fields = r.unpack(rec, FAT_HEADER.size + k * rec.size, f"fat_arch {k}")
+        cputype, cpusubtype, offset, size = fields[:4]
+        if offset + size > r.size or offset < FAT_HEADER.size + nfat * rec.size:
+            raise FormatError(f"slice {k} ({offset:#x} +{size:#x}) lies outside the file", path)
+        sl = _thin(r, path, offset, size)
+        if (sl.cputype, sl.cpusubtype & 0x00FFFFFF) != (cputype, cpusubtype & 0x00FFFFFF):
+            raise FormatError(f"slice {k}: fat header says {arch_name(cputype, cpusubtype)}, "
+                              f"the slice is {sl.arch}", path)
+        info.slices.append(sl)
+    return info
+
+
+def read_macho(path: str | os.PathLike[str]) -> MachoInfo:
+    """UUIDs, architectures and file types of a Mach-O file's slices."""
+    p = os.fspath(path)
+    with open(p, "rb") as f:
+        r = BoundedReader(f, p)
+        if r.size == 0:
+            raise FormatError("empty file", p)
+        return _read(r, p)
+
+
+def read_macho_bytes(data: bytes, path: str = "<bytes>") -> MachoInfo:
+    import io
+
+    if not data:
+        raise FormatError("empty file", path)
+    return _read(BoundedReader(io.BytesIO(data), path, len(data)), path)
+
+
+# -- dSYM bundles -------------------------------------------------------------
+
+def is_dsym_bundle(path: str | os.PathLike[str]) -> bool:
+    p = Path(path)
+    return p.is_dir() and (p / "Contents" / "Resources" / "DWARF").is_dir()
+
+
+def _is_macho(path: Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(4)
+    return len(head) == 4 and MAGIC_LE.unpack(head)[0] in _MAGICS
+
+
+# Every magic as MAGIC_LE reads it (the fat ones are big-endian on disk).
+_MAGICS = {MH_MAGIC, MH_CIGAM, MH_MAGIC_64, MH_CIGAM_64, 0xBEBAFECA, 0xBFBAFECA}
+
+
+def dsym_dwarf_files(bundle: str | os.PathLike[str]) -> list[Path]:
+    """The Mach-O files in ``bundle/Contents/Resources/DWARF``, found by content, sorted by name."""
+    d = Path(bundle) / "Contents" / "Resources" / "DWARF"
+    out = []
+    try:
+        entries = sorted(d.iterdir())
+    except OSError:
+        return []
+    for entry in entries:
+        try:
+            if entry.is_file() and _is_macho(entry):
+                out.append(entry)
+        except OSError:
+            continue
+    return out
