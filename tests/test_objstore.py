@@ -286,3 +286,21 @@ def test_pdbparse_symchk_reads_the_public_bucket(seaweedfs, fixtures_dir, tmp_pa
     got = work / "ConsoleApplication1.pdb"
     assert got.is_file(), proc.stdout + proc.stderr
     assert got.read_bytes() == pdb.read_bytes()
+
+
+def test_other_bytes_under_a_key_need_force(seaweedfs, fixtures_dir, tmp_path):
+    src = fixtures_dir / "symstore-exe" / "inputs" / "bigage.pdb"
+    other = tmp_path / "bigage.pdb"
+    data = bytearray(src.read_bytes())
+    data[-1] ^= 0xFF  # same identity (key), other bytes
+    other.write_bytes(bytes(data))
+    assert identify(other).index == identify(src).index
+    store = ObjectStore(seaweedfs.backend(fresh_prefix()))
+    store.publish([identify(src)])
+    txn, res = store.publish([identify(other)])
+    assert txn is None and [s for _, s, _ in res] == ["refused"]
+    txn, res = store.publish([identify(other)], force=True)
+    assert txn == "0000000002" and [s for _, s, _ in res] == ["added"]
+    key = store.payload_key(*_key(src), "plain")
+    assert store.backend.get(key).data == bytes(data)
+    check_consistent(store)
