@@ -126,6 +126,13 @@ class ResolvedStores:
 
     @property
     def local(self) -> list[str]:
+        from symtool.store.layout import is_remote
+
+        return [s for s in self.stores if not is_remote(s)]
+
+    @property
+    def administrable(self) -> list[str]:
+        """Stores symtool can administer: directories and object storage (not HTTP servers)."""
         from symtool.store.layout import is_url
 
         return [s for s in self.stores if not is_url(s)]
@@ -149,6 +156,20 @@ def absolute_store(store: str, base: Path) -> str:
     return os.path.normpath(str(base / store))
 
 
+def debugger_location(store: str, meta: dict[str, Any]) -> str | None:
+    """Where a debugger reads ``store``: itself, or for object storage the public URL that
+    ``[workspace.metadata.symtool] public-urls`` gives it (None when it has none)."""
+    from symtool.store.layout import is_object_store
+
+    if not is_object_store(store):
+        return store
+    urls = meta.get("public-urls")
+    if not isinstance(urls, dict):
+        return None
+    url = urls.get(store) or urls.get(store.rstrip("/"))
+    return url if isinstance(url, str) and url else None
+
+
 def _on_windows(platform: str | None = None) -> bool:
     return (platform or sys.platform).startswith("win")
 
@@ -156,7 +177,7 @@ def _on_windows(platform: str | None = None) -> bool:
 def check_location(location: str, what: str, source: str, *, platform: str | None = None) -> str:
     """``location`` if this host can use it as a store (or cache); UsageError (exit 2) otherwise.
 
-    Refused: a ``scheme://`` other than http(s) (``s3://bucket`` would
+    Refused: a ``scheme://`` other than http(s), s3 and azblob (``gs://bucket`` would
     otherwise become a local folder named ``s3:``), and, off Windows, a
     drive-letter or UNC path (it would become a folder named ``C:\\symbols``
     in the current directory).  ``source`` says where it was given.
@@ -167,7 +188,8 @@ def check_location(location: str, what: str, source: str, *, platform: str | Non
     scheme = url_scheme(location)
     if scheme is not None and scheme not in SERVED_SCHEMES:
         raise UsageError(f"{what} {location} (from {source}): symtool does not serve {scheme}:// locations; "
-                         "give a directory, a share mounted here, or an http(s):// symbol server")
+                         "give a directory, a share mounted here, an http(s):// symbol server, "
+                         "s3://bucket/prefix or azblob://container/prefix")
     if scheme is None and is_windows_path(location) and not _on_windows(platform):
         raise UsageError(f"{what} {location} (from {source}) is a Windows drive-letter or UNC path, "
                          "which names nothing on this system: give the path where it is mounted here "
@@ -283,9 +305,10 @@ def resolve_store(option: str | None, *, local_only: bool = False, environ: dict
     from symtool.errors import UsageError
 
     resolved = resolve_stores([option] if option else None, environ=environ, start=start)
-    candidates = resolved.local if local_only else resolved.stores
+    candidates = resolved.administrable if local_only else resolved.stores
     if not candidates:
         if option and local_only:
-            raise UsageError("store administration needs a directory or share, not an HTTP URL")
+            raise UsageError("store administration needs a directory, a share or object storage "
+                             "(s3://, azblob://), not an HTTP URL")
         raise UsageError("no store given: use --store, [workspace.metadata.symtool] stores or SYMTOOL_STORE")
     return candidates[0]

@@ -223,3 +223,42 @@ def env(tmp_path):
     e["SYMTOOL_HTTP_RETRIES"] = "1"
     e["NO_COLOR"] = "1"
     return e
+
+
+def _need_module(name: str, extra: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(name) is None:
+        msg = f"needs the Python package {name} (pip install -e '.[test]'; extra [{extra}])"
+        if IN_CI:
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory):
+    """SeaweedFS (`weed mini`) on 127.0.0.1 with an S3 API (see tests/objstore_servers.py)."""
+    from objstore_servers import start_seaweedfs, weed_binary
+
+    _need_module("boto3", "s3")
+    binary = weed_binary() or need_tool("weed")
+    server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"), binary)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory):
+    """Azurite's blob service on 127.0.0.1 (see tests/objstore_servers.py)."""
+    from objstore_servers import AZURITE_MAIN, start_azurite
+
+    _need_module("azure.storage.blob", "azure")
+    node = need_tool("node")
+    if not AZURITE_MAIN.exists():
+        msg = "needs azurite: npm ci --prefix tests/azurite"
+        if IN_CI:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    server = start_azurite(tmp_path_factory.mktemp("azurite"), node)
+    yield server
+    server.stop()

@@ -26,7 +26,7 @@ FAILING_JSON_COMMANDS = [
     ("stack", "--json", "/nonexistent/crash.dmp"),
     ("check", "--json", "/nonexistent/Cargo.toml"),
     ("env", "--json", "/nonexistent"),
-    ("store", "list", "--json", "--store", "s3://bucket/prefix"),
+    ("store", "list", "--json", "--store", "gs://bucket/prefix"),
 ]
 
 

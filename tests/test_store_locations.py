@@ -58,9 +58,12 @@ def test_windows_path_refused_off_windows_accepted_on_windows(path):
 
 @pytest.mark.parametrize("platform", ["linux", "win32"])
 def test_unknown_scheme_refused_everywhere(platform):
-    with pytest.raises(UsageError, match="does not serve s3:// locations"):
-        check_location("s3://bucket/x", "store", "--store", platform=platform)
+    with pytest.raises(UsageError, match="does not serve gs:// locations"):
+        check_location("gs://bucket/x", "store", "--store", platform=platform)
     assert check_location("HTTPS://s.example/x", "store", "--store", platform=platform)
+    # Object storage is served (symtool.store.objstore).
+    assert check_location("s3://bucket/x", "store", "--store", platform=platform)
+    assert check_location("azblob://container/x", "store", "--store", platform=platform)
 
 
 def test_resolve_stores_refuses_from_every_source(tmp_path, monkeypatch):
@@ -72,8 +75,8 @@ def test_resolve_stores_refuses_from_every_source(tmp_path, monkeypatch):
     with pytest.raises(UsageError, match=r"from env:_NT_SYMBOL_PATH.*mounted here"):
         resolve_stores(None, environ={"_NT_SYMBOL_PATH": f"srv*/c*{MS};C:\\local"}, start=tmp_path,
                        use_nt_symbol_path=True)
-    with pytest.raises(UsageError, match="does not serve s3://"):
-        resolve_stores(["srv*/c*s3://bucket/x"], environ={}, start=tmp_path)
+    with pytest.raises(UsageError, match="does not serve gs://"):
+        resolve_stores(["srv*/c*gs://bucket/x"], environ={}, start=tmp_path)
     (tmp_path / "Cargo.toml").write_text('[workspace]\n[workspace.metadata.symtool]\nstores = ["gs://b/x"]\n')
     with pytest.raises(UsageError, match=r"gs://b/x \(from .*Cargo.toml\).*does not serve gs://"):
         resolve_stores(None, environ={}, start=tmp_path)
@@ -109,14 +112,16 @@ def test_resolve_cache_refuses_what_this_host_cannot_write(tmp_path, monkeypatch
         resolve_cache(None, resolve_stores([MS], environ={}), environ={"SYMTOOL_CACHE": "\\\\srv\\cache"})
     with pytest.raises(UsageError, match="must be a directory, not a URL"):
         resolve_cache(MS, r, environ={})
-    with pytest.raises(UsageError, match="does not serve s3://"):
+    with pytest.raises(UsageError, match="does not serve gs://"):
+        resolve_cache("gs://b/cache", r, environ={})
+    with pytest.raises(UsageError, match="must be a directory, not a URL"):
         resolve_cache("s3://b/cache", r, environ={})
     assert list(tmp_path.iterdir()) == []
 
 
 # --- end to end: exit 2, one line, nothing created in the current directory ---------------------------
 
-@pytest.mark.parametrize("store", ["C:\\symbols", "\\\\server\\Symbols", "s3://bucket/x", "file:///srv/symbols"])
+@pytest.mark.parametrize("store", ["C:\\symbols", "\\\\server\\Symbols", "gs://bucket/x", "file:///srv/symbols"])
 def test_publish_refuses_and_creates_nothing(store, fixtures_dir, env, tmp_path):
     cwd = tmp_path / "cwd"
     cwd.mkdir()
@@ -142,8 +147,8 @@ def test_fetch_refuses_windows_cache_from_nt_symbol_path(env, tmp_path):
     assert proc.returncode == 2
     assert "cache C:\\symcache (from env:_NT_SYMBOL_PATH)" in proc.stderr and "mounted here" in proc.stderr
     proc = symtool(["fetch", "--pdb", "crash.pdb", "--id", CRASH_PDB_INDEX, "--server", "http://127.0.0.1:9/x",
-                    "--cache", "s3://b/c", "--json"], env, tmp_path)
-    assert proc.returncode == 2 and "does not serve s3://" in proc.stderr
+                    "--cache", "gs://b/c", "--json"], env, tmp_path)
+    assert proc.returncode == 2 and "does not serve gs://" in proc.stderr
     assert json.loads(proc.stdout)["error"]["exit_code"] == 2
     assert list(tmp_path.iterdir()) == []
 

@@ -82,7 +82,7 @@ def test_resolve_stores_order_of_sources(tmp_path, monkeypatch):
     env = {"SYMTOOL_STORE": f"{MS};/local"}
     assert resolve_store(None, environ=env, start=tmp_path) == MS
     assert resolve_store(None, local_only=True, environ=env, start=tmp_path) == "/local"
-    with pytest.raises(UsageError, match="needs a directory or share, not an HTTP URL"):
+    with pytest.raises(UsageError, match="needs a directory, a share or object storage .*not an HTTP URL"):
         resolve_store(MS, local_only=True, environ={}, start=tmp_path)
     with pytest.raises(UsageError, match="no store given"):
         resolve_store(None, environ={}, start=tmp_path)

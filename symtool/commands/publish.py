@@ -64,7 +64,8 @@ def publish_cmd(
     package: Optional[List[str]] = package_option(),
     profile: Optional[str] = profile_option(),
     triples: Optional[List[str]] = target_option(),
-    store: Optional[str] = typer.Option(None, "--store", "-s", help="Store directory, share or http(s) URL."),
+    store: Optional[str] = typer.Option(None, "--store", "-s",
+                                        help="Store directory, share, http(s) URL, s3://bucket/prefix or azblob://container/prefix."),
     product: str = typer.Option("", "--product", "-t", help="Product name recorded in the transaction."),
     version: str = typer.Option("", "--version", help="Version recorded in the transaction."),
     comment: str = typer.Option("", "--comment", "-c", help="Comment recorded in the transaction."),
@@ -75,6 +76,8 @@ def publish_cmd(
     sources: bool = typer.Option(False, "--sources", help="With --source-index: also copy unmapped sources into the store."),
     force: bool = typer.Option(False, "--force", help="Replace a stored file of the same key whose bytes differ "
                                "(refused otherwise: e.g. a PDB republished after source indexing)."),
+    key_case: str = typer.Option("exact", "--key-case", metavar="exact|lower",
+                                 help="Object storage: keys as symstore.exe writes them (exact) or lower-cased for case-sensitive front ends."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable result (transaction id, per-file status)."),
 ) -> None:
     from symtool.commands.common import print_json
@@ -96,7 +99,10 @@ def publish_cmd(
         paths = selection.dirs()
         if not paths:
             raise selection.no_output()
-    opts = PublishOptions(product, version, comment, compress, pointer, dry_run, source_index, sources, force)
+    if key_case not in ("exact", "lower"):
+        raise UsageError("--key-case takes exact or lower")
+    opts = PublishOptions(product, version, comment, compress, pointer, dry_run, source_index, sources, force,
+                          key_case)
     factory = None if as_json else _progress_factory()
     try:
         report = publish(target, list(paths), opts, factory, selection.wants if selection else None)

@@ -1,4 +1,5 @@
-"""``symtool store list|show|delete|prune|verify|init``: administer a local or share store."""
+"""``symtool store list|show|delete|prune|verify|init``: administer a local or share store,
+or one on object storage (``s3://``, ``azblob://``: :mod:`symtool.store.objstore`)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ EXAMPLES = {
 
   symtool store verify --store ./symbols
 
+  symtool store verify --repair --store s3://symbols-bucket/rust
+
   symtool store verify --repair --json --store ./symbols
 """,
     "init": """Examples:
@@ -68,13 +71,25 @@ GROUP_EXAMPLES = """Examples:
 store_app = typer.Typer(help="Administer a symbol store (list, show, delete, prune, verify, init).",
                         epilog=GROUP_EXAMPLES, no_args_is_help=True, add_completion=False)
 
-STORE_OPT = typer.Option(None, "--store", "-s", help="Store directory or share (default: from settings).")
+STORE_OPT = typer.Option(None, "--store", "-s",
+                         help="Store directory, share, s3://bucket/prefix or azblob://container/prefix (default: from settings).")
 
 
-def _store(store: Optional[str]) -> Path:
+def _store(store: Optional[str]):
+    """The store to administer: a Path, or an ObjectStore for s3:// and azblob:// (same methods' names)."""
     from symtool.settings import resolve_store
+    from symtool.store.layout import is_object_store
 
-    return Path(resolve_store(store, local_only=True))
+    location = resolve_store(store, local_only=True)
+    if is_object_store(location):
+        from symtool.store.objstore import open_store
+
+        return open_store(location)
+    return Path(location)
+
+
+def _objects(target) -> bool:
+    return not isinstance(target, Path)
 
 
 def list_cmd(store: Optional[str] = STORE_OPT,
@@ -83,7 +98,8 @@ def list_cmd(store: Optional[str] = STORE_OPT,
     from symtool.commands.common import print_json
     from symtool.store.manage import list_transactions
 
-    rows = list_transactions(_store(store), include_deleted=all_)
+    target = _store(store)
+    rows = (target.list_transactions(all_) if _objects(target) else list_transactions(target, include_deleted=all_))
     if as_json:
         print_json({"transactions": rows})
         return
@@ -109,7 +125,8 @@ def show_cmd(txn_id: str = typer.Argument(..., help="Transaction id (e.g. 42 or 
     from symtool.commands.common import print_json
     from symtool.store.manage import show_transaction
 
-    info = show_transaction(_store(store), txn_id)
+    target = _store(store)
+    info = target.show_transaction(txn_id) if _objects(target) else show_transaction(target, txn_id)
     if as_json:
         print_json(info)
         return
@@ -146,7 +163,9 @@ def delete_cmd(txn_ids: List[str] = typer.Argument(..., help="Transaction id(s) 
                as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     from symtool.store.manage import delete_transactions
 
-    _print_delete(delete_transactions(_store(store), txn_ids, dry_run=dry_run), as_json)
+    target = _store(store)
+    _print_delete(target.delete(txn_ids, dry_run) if _objects(target)
+                  else delete_transactions(target, txn_ids, dry_run=dry_run), as_json)
 
 
 def prune_cmd(store: Optional[str] = STORE_OPT,
@@ -156,7 +175,9 @@ def prune_cmd(store: Optional[str] = STORE_OPT,
               as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     from symtool.store.manage import prune
 
-    report = prune(_store(store), keep_last, older_than, dry_run)
+    target = _store(store)
+    report = (target.prune(keep_last, older_than, dry_run) if _objects(target)
+              else prune(target, keep_last, older_than, dry_run))
     if dry_run and not as_json:
         for tid in report.deleted:
             sys.stdout.write(f"would delete {tid}\n")
@@ -170,7 +191,8 @@ def verify_cmd(store: Optional[str] = STORE_OPT,
     from symtool.commands.common import print_json
     from symtool.store.repair import verify_store
 
-    report = verify_store(_store(store), repair=repair)
+    target = _store(store)
+    report = target.verify(repair=repair) if _objects(target) else verify_store(target, repair=repair)
     if as_json:
         print_json(report.to_json())
     else:
@@ -196,7 +218,11 @@ def init_cmd(store: Optional[str] = STORE_OPT,
     from symtool.store.admin import init_store
 
     path = _store(store)
-    created = init_store(path, two_tier=two_tier)
+    if _objects(path) and two_tier:
+        from symtool.errors import UsageError
+
+        raise UsageError("--two-tier is for directories and shares; object storage stores are one-tier")
+    created = path.init() if _objects(path) else init_store(path, two_tier=two_tier)
     sys.stdout.write(f"{'created' if created else 'already a store:'} {path}{' (two-tier)' if two_tier else ''}\n")
 
 

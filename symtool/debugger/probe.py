@@ -18,7 +18,7 @@ from typing import Any
 
 from symtool.cargo.workspace import CargoWorkspace, cargo_home, find_workspace, profile_dir_name
 from symtool.debugger.paths import BuildDir, Inputs
-from symtool.settings import absolute_store, default_cache_dir, load_settings
+from symtool.settings import absolute_store, debugger_location, default_cache_dir, load_settings
 from symtool.store.layout import strip_userinfo
 
 CACHE_FILE = "env-cache.json"
@@ -279,7 +279,9 @@ def gather(start: Path | None = None, environ: dict[str, str] | None = None, *,
     inputs = Inputs(platform=platform)
     inputs.cache, inputs.cache_source = settings.cache, settings.cache_source
     base = manifest.parent if (manifest is not None and settings.stores_source != "env:SYMTOOL_STORE") else Path.cwd()
-    inputs.stores = [absolute_store(s, base) for s in settings.stores]
+    # Object storage reaches a debugger only through its configured public URL.
+    inputs.stores = [d for s in settings.stores
+                     if (d := debugger_location(absolute_store(s, base), settings.raw)) is not None]
     bare = [strip_userinfo(s) for s in inputs.stores]
     if bare != inputs.stores:
         # Written into shells, files and JSON, a password would end up in history and logs.

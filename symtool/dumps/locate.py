@@ -30,13 +30,16 @@ class SymbolLocator:
     """
 
     def __init__(self, stores: list[str], build_dirs: list[str] | None = None, http_client=None):
-        from symtool.store.layout import is_url
+        from symtool.store.layout import is_object_store, is_url
 
         self.local: list[Path] = []
         self.http: list[str] = []
+        self.objects: list[str] = []  # s3:// and azblob:// stores
         for s in stores:
             if is_url(s):
                 self.http.append(s.rstrip("/"))
+            elif is_object_store(s):
+                self.objects.append(s)
             else:
                 self.local.append(Path(s))
         self.build_dirs = [Path(d) for d in (build_dirs or [])]
@@ -78,6 +81,17 @@ class SymbolLocator:
             if f is not None:
                 return Hit(True, str(f), "file", f)
         notes = []
+        for location in self.objects:
+            from symtool.store.objstore import open_store
+
+            try:
+                store = open_store(location)
+                found = store.locate(name, index)
+            except SymtoolError as err:
+                notes.append(str(err))
+                continue
+            if found is not None:
+                return Hit(True, store.backend.url(found[0].rel), found[0].form, None)
         for url in self.http:
             try:
                 hit = self._http_lookup(url, name, index)
@@ -143,19 +157,19 @@ def default_build_dirs(start: Path | None = None) -> list[str]:
 def check_stores(stores: list[str]) -> None:
     """A local store that does not exist is a usage error (exit 2), not "nothing found"."""
     from symtool.errors import UsageError
-    from symtool.store.layout import is_url
+    from symtool.store.layout import is_remote
 
     for s in stores:
-        if not is_url(s) and not Path(s).is_dir():
+        if not is_remote(s) and not Path(s).is_dir():
             raise UsageError("store does not exist (or is not a directory)", s)
 
 
 def make_fetch(stores: list[str], cache: str | None, offline: bool):
     """``fetch(name, index) -> Path | None`` for files found only on HTTP stores: downloaded into
     ``cache`` and verified by identity (symtool.store.fetch.Fetcher); None when offline or no HTTP store."""
-    from symtool.store.layout import is_url
+    from symtool.store.layout import is_remote
 
-    http = [s for s in stores if is_url(s)]
+    http = [s for s in stores if is_remote(s)]
     if offline or not http or not cache:
         return None, None
     from symtool.store.fetch import CACHED, FETCHED, Fetcher

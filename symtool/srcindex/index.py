@@ -180,9 +180,9 @@ def index_for_publish(paths: list[Path], store: str, *, archive: bool, dry_run: 
     publish report; unreadable PDBs are left to publish's own checks.
     """
     from symtool.errors import FormatError
-    from symtool.store.layout import is_url
+    from symtool.store.layout import is_remote
 
-    if archive and is_url(store):
+    if archive and is_remote(store):
         raise UsageError("--sources needs a store directory or share (HTTP uploads of sources are not supported)")
     cfg = load_config()
     archive_dir = None

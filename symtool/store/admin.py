@@ -156,6 +156,18 @@ def format_del_line(del_id: str, deleted_id: str) -> str:
     return f"{del_id},del,{deleted_id}"
 
 
+def server_bytes(lines: list[str]) -> bytes:
+    """server.txt: every line CRLF-terminated."""
+    return record_bytes("".join(ln + CRLF for ln in lines))
+
+
+def history_bytes(lines: list[str]) -> bytes:
+    """history.txt as symstore.exe leaves it: one line unterminated, more lines each CRLF-terminated."""
+    if len(lines) == 1:
+        return record_bytes(lines[0])
+    return record_bytes("".join(ln + CRLF for ln in lines))
+
+
 def split_lines(data: bytes) -> list[str]:
     """Lines of an admin file (CRLF or LF) as latin-1 strings, empty ones dropped."""
     text = data.decode("latin-1")
@@ -391,13 +403,7 @@ class Admin:
                 f.write(record_bytes(ln + CRLF))
 
     def rewrite_history(self, lines: list[str]) -> None:
-        if not lines:
-            data = b""
-        elif len(lines) == 1:
-            data = record_bytes(lines[0])
-        else:
-            data = record_bytes("".join(ln + CRLF for ln in lines))
-        _atomic_bytes(self.dir / HISTORY, data, self.tmp_prefix)
+        _atomic_bytes(self.dir / HISTORY, history_bytes(lines), self.tmp_prefix)
 
     def _append(self, path: Path, line: str, terminate: bool | None) -> None:
         """Append one line in a single write (O_APPEND), after the previous line's

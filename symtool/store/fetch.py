@@ -26,7 +26,7 @@ from symtool.fsutil import TMP_PREFIX, atomic_temp, copy_file_data, open_regular
 from symtool.ids import check_file_name, parse_index
 from symtool.store import layout
 from symtool.store.http import HttpClient, ProgressFactory, redact_url
-from symtool.store.layout import is_url
+from symtool.store.layout import is_object_store, is_url
 from symtool.store.lock import owner_tag
 
 # Statuses of a FetchResult
@@ -280,6 +280,8 @@ class Fetcher:
             with atomic_temp(final, prefix=prefix) as tmp:
                 if is_url(source):
                     ok = self._from_http(source, name, index, raw, tmp, result)
+                elif is_object_store(source):
+                    ok = self._from_objects(source, name, index, raw, tmp, result)
                 else:
                     ok = self._from_dir(Path(source), name, index, raw, tmp, result)
                 if not ok:
@@ -326,6 +328,35 @@ class Fetcher:
         if hit.pointer is not None:
             self._copy_pointer_target(hit.pointer, raw, hit.url)
         self._materialize(raw, tmp, name, hit.url)
+        return True
+
+    def _from_objects(self, source: str, name: str, index: str, raw: Path, tmp: Path, result: FetchResult) -> bool:
+        """An ``s3://`` / ``azblob://`` store, read with the SDK's credentials."""
+        from symtool.store.objstore import open_store
+
+        store = open_store(source)
+        found = store.locate(name, index)
+        if found is None:
+            return False
+        cand, info = found
+        where = store.backend.url(cand.rel)
+        if cand.form == layout.POINTER:
+            store.download(cand.rel, raw, layout.MAX_FILE_PTR_SIZE)
+            target, message = layout.read_file_ptr(raw)
+            result.messages.extend([message] if message else [])
+            if target is None:
+                return False
+        result.source, result.url, result.form = store.display, where, cand.form
+        if cand.form == layout.POINTER:
+            self._copy_pointer_target(target, raw, where)
+        else:
+            advance = self.progress.start(name, info.size) if self.progress is not None else None
+            try:
+                store.download(cand.rel, raw, self.max_size, advance)
+            finally:
+                if self.progress is not None:
+                    self.progress.stop()
+        self._materialize(raw, tmp, name, where)
         return True
 
     def _from_dir(self, store: Path, name: str, index: str, raw: Path, tmp: Path, result: FetchResult) -> bool:

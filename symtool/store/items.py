@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+SAME_CHECK = 1 << 20  # bytes compared at each end of a file to call it identical (publish, objstore)
+
+
 @dataclass(frozen=True)
 class PublishItem:
     path: Path  # the local file

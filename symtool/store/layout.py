@@ -55,7 +55,9 @@ MAX_FILE_PTR_SIZE = 64 << 10  # a file.ptr holds one path; anything bigger is no
 
 # --- locations ---------------------------------------------------------------------------------
 
-SERVED_SCHEMES = ("http", "https")
+# Object storage (symtool.store.objstore): written and read with credentials, through each SDK.
+OBJECT_SCHEMES = ("s3", "azblob")
+SERVED_SCHEMES = ("http", "https") + OBJECT_SCHEMES
 _USERINFO = re.compile(r"(?<=:)//[^/@\s*;]*@")
 
 
@@ -63,6 +65,16 @@ def is_url(location: str) -> bool:
     """An ``http(s)://`` store (a symbol server); anything else is a directory or share."""
     low = location.strip().lower()
     return low.startswith("http://") or low.startswith("https://")
+
+
+def is_object_store(location: str) -> bool:
+    """An ``s3://bucket/prefix`` or ``azblob://container/prefix`` store."""
+    return url_scheme(location) in OBJECT_SCHEMES
+
+
+def is_remote(location: str) -> bool:
+    """A store that is not a directory: a symbol server or object storage."""
+    return is_url(location) or is_object_store(location)
 
 
 def redact_url(url: str) -> str:

@@ -43,12 +43,10 @@ from symtool.errors import FormatError, StoreError, UnsafeNameError
 from symtool.fsutil import COPY_CHUNK, TMP_PREFIX, atomic_writer, copy_file_data, kind_of, open_regular
 from symtool.ids import check_file_name
 from symtool.store import admin as adm
-from symtool.store.items import PublishItem
+from symtool.store.items import SAME_CHECK, PublishItem
 from symtool.store.layout import (COMPRESSED, PLAIN, POINTER, entry_dir, find_ci, form_file_name, is_two_tier,
-                                  is_url, looks_like_store, redact_url)
+                                  is_object_store, is_url, looks_like_store, redact_url)
 from symtool.store.lock import StoreLock, owner_tag
-
-SAME_CHECK = 1 << 20  # bytes compared at each end of a file to call it identical
 
 Progress = Callable[[int], None]
 
@@ -64,6 +62,7 @@ class PublishOptions:
     source_index: bool = False  # write srcsrv/sourcelink into the PDBs first (symtool.srcindex)
     sources: bool = False  # and copy the source archive into the store
     force: bool = False  # replace a stored file of the same key whose bytes differ
+    key_case: str = "exact"  # object storage: "lower" for case-sensitive front ends
 
 
 @dataclass
@@ -614,6 +613,28 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
     return report
 
 
+def _publish_objects(store: str, items: list[PublishItem], opts: PublishOptions, report: PublishReport,
+                     progress: Progress | None) -> PublishReport:
+    """Publish into ``s3://`` / ``azblob://`` storage (symtool.store.objstore: no lock, conditional writes)."""
+    from symtool.errors import UsageError
+    from symtool.store.objstore import open_store
+
+    if opts.pointer:
+        raise UsageError("--pointer (file.ptr) records a path on this machine; object storage cannot use it")
+    txn, results = open_store(store, opts.key_case).publish(
+        items, product=adm.clean_field(opts.product, "product"), version=adm.clean_field(opts.version, "version"),
+        comment=adm.clean_field(opts.comment, "comment"), compress=opts.compress, dry_run=opts.dry_run,
+        force=opts.force)
+    for item, status, form in results:
+        reason = "the store holds other bytes under this key: use --force to replace them" if status == "refused" else ""
+        report.files.append(FileResult(str(item.path), status, item.name, item.index, item.kind,
+                                       "" if status == "refused" else form, reason, item.size))
+        if progress is not None:
+            progress(item.size)
+    report.transaction = txn
+    return report
+
+
 def publish(store: str, paths: list[Path], opts: PublishOptions, progress_factory=None,
             wants: Callable[[Path], bool] | None = None) -> PublishReport:
     """Collect, pair-check and publish ``paths`` into ``store`` (a path or an http(s) URL).
@@ -636,6 +657,8 @@ def publish(store: str, paths: list[Path], opts: PublishOptions, progress_factor
         return report  # nothing readable to publish: leave the store untouched
     total = sum(i.size for i in col.items)
     progress = progress_factory(total) if (progress_factory and col.items) else None
+    if is_object_store(store):
+        return _publish_objects(store, col.items, opts, report, progress)
     if is_url(store):
         from symtool.store.http import HTTP_STORE_NOTE, publish_http
 

@@ -1,0 +1,87 @@
+"""The storage interface every object-storage backend implements (see the package docstring)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from symtool.errors import UsageError
+from symtool.store.layout import OBJECT_SCHEMES
+
+S3_SCHEME, AZURE_SCHEME = OBJECT_SCHEMES
+
+# Attempts for a request the service asks to retry (S3 409 ConditionalRequestConflict).
+RETRY_CONFLICTS = 20
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str  # below the backend's prefix
+    size: int
+    etag: str | None = None
+    metadata: dict = field(default_factory=dict)
+    modified: float | None = None  # POSIX seconds
+
+
+@dataclass(frozen=True)
+class Blob:
+    data: bytes
+    etag: str | None
+    metadata: dict = field(default_factory=dict)
+
+
+class Backend:
+    """The storage interface (see the module docstring)."""
+
+    scheme = ""
+    #: a location safe to print (no credentials)
+    display = ""
+
+    def get(self, key: str) -> Blob | None:
+        raise NotImplementedError
+
+    def head(self, key: str) -> ObjectInfo | None:
+        raise NotImplementedError
+
+    def put(self, key: str, data: bytes | Path, *, metadata: dict | None = None,
+            if_none_match: bool = False, if_match: str | None = None) -> str | None:
+        """Store ``data`` (bytes, or a local file streamed) under ``key``; the new etag.
+
+        ``if_none_match``: only if ``key`` does not exist.  ``if_match``: only if
+        its etag is still that.  None when the condition failed.
+        """
+        raise NotImplementedError
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Objects whose key starts with ``prefix``, in key order."""
+        raise NotImplementedError
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``; no error when it is absent."""
+        raise NotImplementedError
+
+    def open_read(self, key: str) -> BinaryIO | None:
+        """A stream of the object's bytes (large payloads), None when absent."""
+        blob = self.get(key)
+        if blob is None:
+            return None
+        import io
+
+        return io.BytesIO(blob.data)
+
+    def url(self, key: str) -> str:
+        """A location of ``key`` to show the user."""
+        return f"{self.display.rstrip('/')}/{key}"
+
+
+def join_key(prefix: str, key: str) -> str:
+    return f"{prefix}/{key}" if prefix else key
+
+
+def missing_extra(package: str, extra: str) -> UsageError:
+    return UsageError(f"{extra}:// stores need the {package} package: pip install 'cargo-symtool[{extra_name(extra)}]'")
+
+
+def extra_name(scheme: str) -> str:
+    return "s3" if scheme == S3_SCHEME else "azure"

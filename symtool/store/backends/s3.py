@@ -1,0 +1,170 @@
+"""The storage interface on S3 and S3-compatible services, through boto3.
+
+Create-only is ``PutObject`` with ``If-None-Match: *``, compare-and-swap is
+``If-Match: <etag>``.  A failed condition is HTTP 412 ``PreconditionFailed``;
+409 ``ConditionalRequestConflict`` (a concurrent conditional write to the
+same key) is retried.  Credentials come from boto3's own chain (``AWS_*``
+variables, ``~/.aws``, instance roles); the endpoint of an S3-compatible
+service from ``SYMTOOL_S3_ENDPOINT``, ``[workspace.metadata.symtool]
+s3-endpoint`` or ``AWS_ENDPOINT_URL``.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from symtool.errors import NetworkError, StoreError
+from symtool.store.backends.base import RETRY_CONFLICTS, Backend, Blob, ObjectInfo, join_key, missing_extra
+
+MAX_SINGLE_PUT = 5 << 30  # PutObject's limit
+
+
+class S3Backend(Backend):
+    scheme = "s3"
+
+    def __init__(self, bucket: str, prefix: str, endpoint: str | None = None, client=None):
+        self.bucket = bucket
+        self.prefix = prefix
+        self.display = f"s3://{bucket}/{prefix}".rstrip("/")
+        self.endpoint = endpoint
+        self._client = client
+
+    @property
+    def client(self):
+        if self._client is None:
+            try:
+                import boto3
+                from botocore.config import Config
+            except ImportError:
+                raise missing_extra("boto3", "s3") from None
+            session = boto3.session.Session()
+            region = session.region_name or ("us-east-1" if self.endpoint else None)
+            self._client = session.client(
+                "s3", endpoint_url=self.endpoint, region_name=region,
+                config=Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=16,
+                              connect_timeout=10, read_timeout=60))
+        return self._client
+
+    def _k(self, key: str) -> str:
+        return join_key(self.prefix, key)
+
+    def _fail(self, err, key: str) -> Exception:
+        from botocore.exceptions import ClientError
+
+        where = self.url(key)
+        if isinstance(err, ClientError):
+            e = err.response.get("Error", {})
+            status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            return StoreError(f"S3 refused the request: {status} {e.get('Code', '')} {e.get('Message', '')}".rstrip(),
+                              where)
+        return NetworkError(f"S3 request failed: {err}", where)
+
+    @staticmethod
+    def _status(err) -> tuple[int | None, str]:
+        resp = getattr(err, "response", None) or {}
+        return resp.get("ResponseMetadata", {}).get("HTTPStatusCode"), resp.get("Error", {}).get("Code", "")
+
+    def get(self, key: str) -> Blob | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            r = self.client.get_object(Bucket=self.bucket, Key=self._k(key))
+            return Blob(r["Body"].read(), r.get("ETag"), dict(r.get("Metadata") or {}))
+        except ClientError as err:
+            status, code = self._status(err)
+            if status == 404 or code in ("NoSuchKey", "NotFound"):
+                return None
+            raise self._fail(err, key) from None
+        except BotoCoreError as err:
+            raise self._fail(err, key) from None
+
+    def open_read(self, key: str) -> BinaryIO | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._k(key))["Body"]
+        except ClientError as err:
+            status, code = self._status(err)
+            if status == 404 or code in ("NoSuchKey", "NotFound"):
+                return None
+            raise self._fail(err, key) from None
+        except BotoCoreError as err:
+            raise self._fail(err, key) from None
+
+    def head(self, key: str) -> ObjectInfo | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            r = self.client.head_object(Bucket=self.bucket, Key=self._k(key))
+        except ClientError as err:
+            status, code = self._status(err)
+            if status == 404 or code in ("NoSuchKey", "NotFound", "404"):
+                return None
+            raise self._fail(err, key) from None
+        except BotoCoreError as err:
+            raise self._fail(err, key) from None
+        mod = r.get("LastModified")
+        return ObjectInfo(key, int(r.get("ContentLength", 0)), r.get("ETag"), dict(r.get("Metadata") or {}),
+                          mod.timestamp() if mod else None)
+
+    def put(self, key: str, data: bytes | Path, *, metadata: dict | None = None,
+            if_none_match: bool = False, if_match: str | None = None) -> str | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        args = {"Bucket": self.bucket, "Key": self._k(key), "Metadata": dict(metadata or {})}
+        if if_none_match:
+            args["IfNoneMatch"] = "*"
+        if if_match is not None:
+            args["IfMatch"] = if_match
+        if isinstance(data, Path) and data.stat().st_size > MAX_SINGLE_PUT:
+            raise StoreError("files over 5 GiB are not supported on S3 stores yet (single PutObject)", data)
+        for attempt in range(RETRY_CONFLICTS):
+            try:
+                if isinstance(data, Path):
+                    with open(data, "rb") as body:
+                        r = self.client.put_object(Body=body, **args)
+                else:
+                    r = self.client.put_object(Body=bytes(data), **args)
+                return r.get("ETag")
+            except ClientError as err:
+                status, code = self._status(err)
+                if status == 412 or code == "PreconditionFailed":
+                    return None
+                if status == 409 and code == "ConditionalRequestConflict" and attempt + 1 < RETRY_CONFLICTS:
+                    time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+                    continue
+                raise self._fail(err, key) from None
+            except BotoCoreError as err:
+                raise self._fail(err, key) from None
+        raise StoreError("S3 kept answering 409 ConditionalRequestConflict", self.url(key))
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        cut = len(self.prefix) + 1 if self.prefix else 0
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
+                                                                           Prefix=self._k(prefix))
+            for page in pages:
+                for o in page.get("Contents", []):
+                    mod = o.get("LastModified")
+                    yield ObjectInfo(o["Key"][cut:], int(o.get("Size", 0)), o.get("ETag"), {},
+                                     mod.timestamp() if mod else None)
+        except (ClientError, BotoCoreError) as err:
+            raise self._fail(err, prefix) from None
+
+    def delete(self, key: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._k(key))
+        except ClientError as err:
+            status, _code = self._status(err)
+            if status == 404:
+                return
+            raise self._fail(err, key) from None
+        except BotoCoreError as err:
+            raise self._fail(err, key) from None

@@ -1,0 +1,150 @@
+"""The commands on ``s3://`` and ``azblob://`` stores, as subprocesses against SeaweedFS and
+Azurite: publish, store list/show/delete/prune/verify, fetch with credentials, stores from
+the manifest, and `symtool env` writing a store's public URL."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from objstore_servers import client_env
+from symtool.store.identify import identify
+
+BIGAGE = ("bigage.pdb", "C9A61DDDD7E44353A668E39AC614A7EAa")
+
+
+@pytest.fixture(params=["s3", "azure"])
+def server(request):
+    return request.getfixturevalue("seaweedfs" if request.param == "s3" else "azurite")
+
+
+def symtool(args, env, cwd):
+    proc = subprocess.run([sys.executable, "-m", "symtool", *map(str, args)], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=180)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def cli_env(server, tmp_path) -> dict:
+    env = client_env(server)
+    env.update(HOME=str(tmp_path / "home"), XDG_CACHE_HOME=str(tmp_path / "home" / ".cache"), NO_COLOR="1")
+    return env
+
+
+def test_publish_admin_and_fetch(server, fixtures_dir, tmp_path):
+    env = cli_env(server, tmp_path)
+    loc = server.location(f"cli-{uuid.uuid4().hex[:10]}")
+    inputs = fixtures_dir / "symstore-exe" / "inputs"
+    proc = symtool(["publish", inputs / "bigage.pdb", inputs / "dummyprog.pdb", "--store", loc, "--product", "p",
+                    "--json"], env, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["transaction"] == "0000000001" and out["summary"]["added"] == 2
+    proc = symtool(["publish", inputs / "dummylib.pdb", "--store", loc, "--key-case", "exact"], env, tmp_path)
+    assert proc.returncode == 0 and "transaction 0000000002" in proc.stdout, proc.stderr
+    again = json.loads(symtool(["publish", inputs / "bigage.pdb", "--store", loc, "--json"], env, tmp_path).stdout)
+    assert again["summary"]["present"] == 1 and again["transaction"] == "0000000003"
+
+    rows = json.loads(symtool(["store", "list", "--store", loc, "--json"], env, tmp_path).stdout)["transactions"]
+    assert [r["id"] for r in rows] == ["0000000001", "0000000002", "0000000003"]
+    shown = json.loads(symtool(["store", "show", "1", "--store", loc, "--json"], env, tmp_path).stdout)
+    assert {f["name"] for f in shown["files"]} == {"bigage.pdb", "dummyprog.pdb"}
+    assert {f["stored_as"] for f in shown["files"]} == {"plain"}
+    proc = symtool(["store", "delete", "2", "--store", loc, "--json"], env, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["del_records"] == ["0000000004"]
+    proc = symtool(["store", "prune", "--keep-last", "1", "--store", loc, "--json"], env, tmp_path)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["deleted"] == ["0000000001"], proc.stderr
+    rows = json.loads(symtool(["store", "list", "--all", "--store", loc, "--json"], env, tmp_path).stdout)
+    assert [(r["id"], r["deleted_by"]) for r in rows["transactions"]] == [
+        ("0000000001", "0000000005"), ("0000000002", "0000000004"), ("0000000003", None)]
+    proc = symtool(["store", "verify", "--store", loc, "--json"], env, tmp_path)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["ok"], proc.stdout
+    proc = symtool(["store", "verify", "--repair", "--store", loc, "--json"], dict(env, SYMTOOL_STORE_GRACE="0"),
+                   tmp_path)
+    assert proc.returncode == 0, proc.stdout
+    removed = {f["path"].split("/")[0] for f in json.loads(proc.stdout)["findings"]}
+    assert removed == {"dummylib.pdb", "dummyprog.pdb"}  # bigage.pdb is still referenced by 3
+
+    # fetch reads the store with credentials, checks the identity
+    cache = tmp_path / "cache"
+    proc = symtool(["fetch", "--pdb", BIGAGE[0], "--id", BIGAGE[1], "--server", loc, "--cache", cache, "--json"],
+                   env, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (res,) = json.loads(proc.stdout)["results"]
+    assert res["status"] == "fetched" and res["url"].startswith(loc)
+    assert (cache / BIGAGE[0] / BIGAGE[1] / BIGAGE[0]).read_bytes() == (inputs / "bigage.pdb").read_bytes()
+    proc = symtool(["fetch", "--pdb", "dummylib.pdb", "--id", identify(inputs / "dummylib.pdb").index,
+                    "--server", loc, "--cache", cache, "--json"], env, tmp_path)
+    assert proc.returncode == 1 and json.loads(proc.stdout)["results"][0]["status"] == "not-found"
+
+
+def test_manifest_stores_and_env_public_url(seaweedfs, fixtures_dir, tmp_path):
+    env = cli_env(seaweedfs, tmp_path)
+    prefix = f"ws-{uuid.uuid4().hex[:10]}"
+    loc = seaweedfs.location(prefix)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    public = seaweedfs.public_url(prefix)
+    (ws / "Cargo.toml").write_text(f'[workspace]\nmembers = []\n[workspace.metadata.symtool]\nstores = ["{loc}"]\n'
+                                   f'cache = "{tmp_path / "c"}"\n'
+                                   f'[workspace.metadata.symtool.public-urls]\n"{loc}" = "{public}"\n')
+    inputs = fixtures_dir / "symstore-exe" / "inputs"
+    proc = symtool(["publish", inputs / "bigage.pdb", "--json"], env, ws)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["store"] == loc, proc.stderr
+    proc = symtool(["store", "verify"], env, ws)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = symtool(["env", "--json"], env, ws)
+    assert proc.returncode == 0, proc.stderr
+    assert f"srv*{tmp_path / 'c'}*{public}" in proc.stdout
+    assert "s3://" not in json.dumps(json.loads(proc.stdout).get("symbol_path", ""))
+    # a plain HTTP client reads the public URL like any symbol server
+    proc = symtool(["fetch", "--pdb", BIGAGE[0], "--id", BIGAGE[1], "--server", public, "--cache",
+                    tmp_path / "c2", "--json"], env, ws)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["results"][0]["status"] == "fetched", proc.stderr
+
+
+def test_pointer_refused_on_object_storage(seaweedfs, fixtures_dir, tmp_path):
+    env = cli_env(seaweedfs, tmp_path)
+    proc = symtool(["publish", fixtures_dir / "symstore-exe" / "inputs" / "bigage.pdb", "--pointer", "--store",
+                    seaweedfs.location("ptr")], env, tmp_path)
+    assert proc.returncode == 2 and "object storage cannot use it" in proc.stderr
+
+
+def test_credentials_never_printed(seaweedfs, fixtures_dir, tmp_path):
+    env = dict(cli_env(seaweedfs, tmp_path), AWS_SECRET_ACCESS_KEY="wrong-secret-value")
+    proc = symtool(["publish", fixtures_dir / "symstore-exe" / "inputs" / "bigage.pdb", "--store",
+                    seaweedfs.location("creds")], env, tmp_path)
+    assert proc.returncode == 2
+    assert "wrong-secret-value" not in proc.stderr + proc.stdout
+    assert proc.stderr.startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_dumps_find_pdbs_on_object_storage(server, fixtures_dir, tmp_path):
+    """`symtool dumps` looks modules' PDBs up on s3:// / azblob:// stores (with credentials)."""
+    from builders.minidump import codeview_rsds
+    from symtool.dumps import triage
+    from symtool.store.objstore import ObjectStore
+    from test_dumps import _write
+
+    prefix = f"dumps-{uuid.uuid4().hex[:10]}"
+    inputs = fixtures_dir / "symstore-exe" / "inputs"
+    ObjectStore(server.backend(prefix)).publish([identify(inputs / "dummyprog.pdb")])
+    index = "F6301B4562FE4B4DB691192733ECE6B71"
+    dump = _write(tmp_path / "obj.dmp", modules=[
+        {"name": "C:\\x\\dummyprog.exe", "base": 0x400000, "size": 0x6000, "timestamp": 0x12345678,
+         "codeview": codeview_rsds(uuid.UUID(index[:32]).bytes_le, 1, "dummyprog.pdb")},
+        {"name": "C:\\x\\other.dll", "base": 0x500000, "size": 0x6000, "timestamp": 0x12345678,
+         "codeview": codeview_rsds(uuid.uuid4().bytes_le, 1, "other.pdb")},
+    ], exception={"code": 0xC0000005, "address": 0x401000, "parameters": [0, 0]})
+    row = next(triage([dump], [server.location(prefix)])).to_json()
+    assert row["modules"][0]["pdb_found"] is True
+    assert row["modules"][0]["pdb_path"].startswith(server.location(prefix))
+    assert row["modules"][1]["pdb_found"] is False
+    env = cli_env(server, tmp_path)
+    proc = symtool(["dumps", "--store", server.location(prefix), "--json", dump], env, tmp_path)
+    assert proc.returncode in (0, 1), proc.stderr
