@@ -78,7 +78,7 @@ def run(ctx) -> list[dict]:
             cases.append(("cache warm", f"symtool env via {shim}", [shim, "env", "-q"], None))
         if b"symtool.main" not in open(script, "rb").read():
             ctx.notes.append(f"{script} was installed before the fast entry point: reinstall (pip install -e .).")
-    cases.append(("cache warm", "python -m symtool env (imports typer)", [py, "-m", "symtool", "env", "-q"], None))
+    cases.append(("cache warm", "python -m symtool env", [py, "-m", "symtool", "env", "-q"], None))
     if cargo:
         cases.append(("baseline", "cargo metadata --no-deps",
                       [cargo, "metadata", "--no-deps", "--format-version", "1", "-q"], None))
