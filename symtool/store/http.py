@@ -590,33 +590,49 @@ class HttpServer:
         with self.client.file_deadline():
             return self._fetch(name, index, sink, progress=progress, limit=limit)
 
-    def _fetch(self, name: str, index: str, sink: BinaryIO, *, progress: ProgressFactory | None,
-               limit: int | None) -> Hit | None:
+    def _walk(self, name: str, index: str, probe_file: Callable[[Candidate, list[str]], Hit | None],
+              follow_pointer: Callable[[str, str, list[str]], Hit]) -> Hit | None:
+        """The key's candidates in layout's order, shared by :meth:`fetch` and :meth:`locate`.
+
+        ``probe_file(cand, messages)`` answers for a stored file (None: not
+        there); ``follow_pointer(ptr_url, target, messages)`` for a file.ptr
+        that names a path.  Each file.ptr message is kept once (the lower-case
+        retry may meet the same file.ptr); one naming no path does not count.
+        """
         messages: list[str] = []
         for cand in candidates(name, index, self.two_tier()):
             if cand.form != POINTER:
-                got = self.client.download(self.url(cand.rel), sink, limit=limit, progress=progress,
-                                           label=cand.name)
-                if got is not None:
-                    return Hit(cand.form, redact_url(got.url), got.size, messages=messages)
+                hit = probe_file(cand, messages)
+                if hit is not None:
+                    return hit
                 continue
             pointer = self._read_pointer(cand)
             if pointer is None:
                 continue
             ptr_url, target, message = pointer
-            if message and message not in messages:  # the lower-case retry may meet the same file.ptr
+            if message and message not in messages:
                 messages.append(message)
-            if target is None:
-                continue  # MSG only: symsrv shows the message and moves on
-            if is_url(target):
-                got = self.client.download(target, sink, limit=limit, progress=progress, label=name)
-                if got is None:
-                    raise self.client.error(ptr_url, f"file.ptr points to {redact_url(target)}, which is absent (404)")
-                return Hit(POINTER, redact_url(got.url), got.size, messages=messages)
-            return Hit(POINTER, redact_url(ptr_url), 0, pointer=target, messages=messages)
+            if target is not None:
+                return follow_pointer(ptr_url, target, messages)
         if messages:
             return Hit(MESSAGE, self.display, 0, messages=messages)
         return None
+
+    def _fetch(self, name: str, index: str, sink: BinaryIO, *, progress: ProgressFactory | None,
+               limit: int | None) -> Hit | None:
+        def probe_file(cand: Candidate, messages: list[str]) -> Hit | None:
+            got = self.client.download(self.url(cand.rel), sink, limit=limit, progress=progress, label=cand.name)
+            return None if got is None else Hit(cand.form, redact_url(got.url), got.size, messages=messages)
+
+        def follow_pointer(ptr_url: str, target: str, messages: list[str]) -> Hit:
+            if not is_url(target):
+                return Hit(POINTER, redact_url(ptr_url), 0, pointer=target, messages=messages)
+            got = self.client.download(target, sink, limit=limit, progress=progress, label=name)
+            if got is None:
+                raise self.client.error(ptr_url, f"file.ptr points to {redact_url(target)}, which is absent (404)")
+            return Hit(POINTER, redact_url(got.url), got.size, messages=messages)
+
+        return self._walk(name, index, probe_file, follow_pointer)
 
     def locate(self, name: str, index: str) -> Hit | None:
         """Where the server has ``name``/``index``, without downloading it.
@@ -629,24 +645,14 @@ class HttpServer:
             return self._locate(name, index)
 
     def _locate(self, name: str, index: str) -> Hit | None:
-        messages: list[str] = []
-        for cand in candidates(name, index, self.two_tier()):
-            if cand.form != POINTER:
-                url = self.url(cand.rel)
-                if _exists(self.client, url):
-                    return Hit(cand.form, redact_url(url), messages=messages)
-                continue
-            pointer = self._read_pointer(cand)
-            if pointer is None:
-                continue
-            ptr_url, target, message = pointer
-            if message and message not in messages:  # the lower-case retry may meet the same file.ptr
-                messages.append(message)
-            if target is not None:
-                return Hit(POINTER, redact_url(ptr_url), pointer=target, messages=messages)
-        if messages:
-            return Hit(MESSAGE, self.display, 0, messages=messages)
-        return None
+        def probe_file(cand: Candidate, messages: list[str]) -> Hit | None:
+            url = self.url(cand.rel)
+            return Hit(cand.form, redact_url(url), messages=messages) if _exists(self.client, url) else None
+
+        def follow_pointer(ptr_url: str, target: str, messages: list[str]) -> Hit:
+            return Hit(POINTER, redact_url(ptr_url), pointer=target, messages=messages)
+
+        return self._walk(name, index, probe_file, follow_pointer)
 
 
 class _Buffer:
