@@ -123,18 +123,12 @@ class Cursor:
         return int.from_bytes(self._need(size, what), "little" if self.endian == "<" else "big")
 
     def uleb(self, what: str = "ULEB128") -> int:
-        value = shift = 0
-        while True:
-            b = self.u8(what)
-            if shift < 64:
-                value |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                return value
-            if shift > 70:  # 10 bytes carry 64 bits; more is padding or garbage
-                raise FormatError(f"{self.view.name}: {what} at {self.pos:#x} is too long", self.view.path)
+        return self._leb128(False, what)
 
     def sleb(self, what: str = "SLEB128") -> int:
+        return self._leb128(True, what)
+
+    def _leb128(self, signed: bool, what: str) -> int:
         value = shift = 0
         while True:
             b = self.u8(what)
@@ -142,10 +136,10 @@ class Cursor:
                 value |= (b & 0x7F) << shift
             shift += 7
             if not b & 0x80:
-                if b & 0x40:
+                if signed and b & 0x40:
                     value -= 1 << min(shift, 64)
                 return value
-            if shift > 70:
+            if shift > 70:  # 10 bytes carry 64 bits; more is padding or garbage
                 raise FormatError(f"{self.view.name}: {what} at {self.pos:#x} is too long", self.view.path)
 
     def cstring(self, what: str = "string") -> bytes:

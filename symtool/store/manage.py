@@ -271,6 +271,16 @@ def _drop_dangling_debuginfod_links(store: Path) -> None:
     unlink_dangling(store)
 
 
+def prune_selection(live: dict, keep_last: int | None, older_than_days: float | None) -> list[str]:
+    """The live transaction ids ``prune`` deletes: all but the newest ``keep_last``, or those
+    older than ``older_than_days`` (a record without a readable date is kept)."""
+    ids = sorted(live)
+    if keep_last is not None:
+        return ids[:max(0, len(ids) - keep_last)]
+    cutoff = datetime.fromtimestamp(time.time() - older_than_days * 86400)
+    return [i for i in ids if (_when(live[i]) or cutoff) < cutoff]
+
+
 def prune(store: Path, keep_last: int | None = None, older_than_days: float | None = None,
           dry_run: bool = False) -> DeleteReport:
     if (keep_last is None) == (older_than_days is None):
@@ -283,12 +293,7 @@ def prune(store: Path, keep_last: int | None = None, older_than_days: float | No
     report = DeleteReport()
     with StoreLock(store):
         live = adm.Admin(store).live()
-        ids = sorted(live)
-        if keep_last is not None:
-            doomed = ids[:max(0, len(ids) - keep_last)]
-        else:
-            cutoff = datetime.fromtimestamp(time.time() - older_than_days * 86400)
-            doomed = [i for i in ids if (_when(live[i]) or cutoff) < cutoff]
+        doomed = prune_selection(live, keep_last, older_than_days)
         if dry_run:
             report.deleted = doomed
             return report

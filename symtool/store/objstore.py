@@ -632,20 +632,13 @@ class ObjectStore:
         return report
 
     def prune(self, keep_last: int | None, older_than_days: float | None, dry_run: bool = False):
-        from datetime import datetime
-
-        from symtool.store.manage import DeleteReport, _when
+        from symtool.store.manage import DeleteReport, prune_selection
 
         if (keep_last is None) == (older_than_days is None):
             raise UsageError("prune needs exactly one of --keep-last N or --older-than DAYS")
         self.roll_forward()
         live = self.live()
-        ids = sorted(live)
-        if keep_last is not None:
-            doomed = ids[:max(0, len(ids) - keep_last)]
-        else:
-            cutoff = datetime.fromtimestamp(time.time() - older_than_days * 86400)
-            doomed = [i for i in ids if (_when(live[i]) or cutoff) < cutoff]
+        doomed = prune_selection(live, keep_last, older_than_days)
         if dry_run or not doomed:
             return DeleteReport(deleted=doomed, dry_run=dry_run)
         return self.delete(doomed)
