@@ -7,6 +7,7 @@ import os
 import shutil
 import struct
 import subprocess
+import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -358,3 +359,26 @@ def test_hostile_program_offsets():
     words = [0] * 4 + [0, 0x401500] + [0] * 10
     frames = _table_walk(table, words, {"ebp": 0x10010})
     assert [(f.pc, f.trust) for f in frames[:2]] == [(0x401000, "context"), (0x401500, "frame-pointer")]
+
+
+def test_stack_fetches_the_image_and_pdb_from_an_http_store_on_demand(nginx, tmp_path):
+    """Issue 15 item 2: a store reached over HTTP is fetched into the cache when a frame needs it,
+    verified by identity; --offline turns that off."""
+    store = nginx.www / "stack-on-demand"
+    proc = subprocess.run([sys.executable, "-m", "symtool", "publish", "--store", str(store),
+                           str(CRASH_PDB), str(FIXTURES_DIR / "pe-pdb" / "crash.exe")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    cache = tmp_path / "cache"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SYMTOOL_", "_NT_"))}
+    env.update(SYMTOOL_CACHE=str(cache), HOME=str(tmp_path))
+    argv = [sys.executable, "-m", "symtool", "stack", str(DUMP), "--store", nginx.url("stack-on-demand")]
+    offline = subprocess.run(argv + ["--offline"], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert "crash!__scrt_common_main_seh" not in offline.stdout
+    assert not (cache / "crash.pdb").exists()
+    online = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert online.returncode == 0, online.stderr
+    assert "010ff744 750662c4 crash!__scrt_common_main_seh+0xf9" in online.stdout
+    # What was fetched sits in the cache under its key, and is the published file.
+    cached = cache / "crash.pdb" / "3249D99D0C4049318610F4E4FB0B69361" / "crash.pdb"
+    assert cached.read_bytes() == CRASH_PDB.read_bytes()

@@ -118,12 +118,12 @@ def dumps(
     from symtool.errors import UsageError
 
     from symtool.dumps.locate import check_stores, make_fetch
-    from symtool.settings import default_cache_dir, resolve_stores
+    from symtool.settings import resolve_cache, resolve_stores
 
     resolved = resolve_stores(store, use_nt_symbol_path=True)
     stores = resolved.stores
     check_stores(stores)
-    cache = resolved.sympath_cache or (resolved.settings.cache if resolved.settings else None) or default_cache_dir()
+    cache, _cache_source = resolve_cache(None, resolved)  # the same cache as fetch uses
     fetch, fetcher = make_fetch(stores, cache, offline)
     workspace_dirs = symbol_dirs(manifest_path, package, profile, target)
     build_dirs = list(build_dir or []) + [d for d in workspace_dirs if d not in (build_dir or [])]

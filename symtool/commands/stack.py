@@ -142,7 +142,7 @@ def stack(
     from symtool.dumps.symbolize import SymbolizerCache
     from symtool.errors import UsageError
     from symtool.formats.minidump import open_minidump
-    from symtool.settings import default_cache_dir, resolve_stores
+    from symtool.settings import resolve_cache, resolve_stores
 
     path = Path(dump)
     if not path.is_file():
@@ -150,7 +150,7 @@ def stack(
     resolved = resolve_stores(store, use_nt_symbol_path=True)
     stores = resolved.stores
     check_stores(stores)
-    cache = resolved.sympath_cache or (resolved.settings.cache if resolved.settings else None) or default_cache_dir()
+    cache, _cache_source = resolve_cache(None, resolved)  # the same cache as fetch uses
     fetch, fetcher = make_fetch(stores, cache, offline)
     locals_ = ([cache] if fetch is not None and Path(cache).is_dir() else []) + stores
     build_dirs = list(build_dir or []) + symbol_dirs(manifest_path, package, profile, target)
