@@ -50,10 +50,17 @@ def symtool(*args, env: dict[str, str], cwd: Path | None = None, timeout: float 
 
 def peak_rss_mib(*args, env: dict[str, str], cwd: Path | None = None, timeout: float = 120) -> tuple[float, subprocess.CompletedProcess]:
     """Run ``symtool ARGS`` and return its own peak RSS (MiB) with the result."""
-    code = ("import resource, runpy, sys\n"
+    # VmHWM, not getrusage's ru_maxrss: Linux carries the forking parent's high-water
+    # mark across exec into ru_maxrss, so a child of a big pytest process would
+    # report pytest's size; VmHWM belongs to the new program's memory alone.
+    code = ("import runpy, sys\n"
             f"sys.argv = ['symtool'] + {list(map(str, args))!r}\n"
+            "def hwm():\n"
+            "    for line in open('/proc/self/status'):\n"
+            "        if line.startswith('VmHWM:'):\n"
+            "            return int(line.split()[1])\n"
             "try:\n    runpy.run_module('symtool', run_name='__main__')\n"
-            "finally:\n    sys.stderr.write(f'\\nPEAK_RSS_KIB={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n')\n")
+            "finally:\n    sys.stderr.write(f'\\nPEAK_RSS_KIB={hwm()}\\n')\n")
     proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True,
                           timeout=timeout)
     kib = int(proc.stderr.rsplit("PEAK_RSS_KIB=", 1)[1].split()[0])
