@@ -255,7 +255,7 @@ def azurite(tmp_path_factory):
     _need_module("azure.storage.blob", "azure")
     node = need_tool("node")
     if not AZURITE_MAIN.exists():
-        msg = "needs azurite: npm ci --prefix tests/azurite"
+        msg = "needs azurite: npm ci --prefix tools/azurite"
         if IN_CI:
             pytest.fail(msg)
         pytest.skip(msg)

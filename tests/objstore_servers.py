@@ -5,7 +5,7 @@
   and an ``anonymous`` identity that may only read, so the bucket is
   public-read for plain HTTP clients.  Every port is picked free and bound
   to 127.0.0.1; telemetry off; admin UI, Iceberg, Lance and WebDAV off.
-* **Azurite** (npm package in ``tests/azurite``): the blob service only,
+* **Azurite** (npm package in ``tools/azurite``): the blob service only,
   the well-known development account, a container with public blob access.
 
 Both are session-scoped (conftest.py fixtures ``seaweedfs`` and
@@ -26,7 +26,7 @@ from pathlib import Path
 from nginx_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-AZURITE_MAIN = ROOT / "tests" / "azurite" / "node_modules" / "azurite" / "dist" / "src" / "blob" / "main.js"
+AZURITE_MAIN = ROOT / "tools" / "azurite" / "node_modules" / "azurite" / "dist" / "src" / "blob" / "main.js"
 S3_KEY, S3_SECRET = "symtool-test-key", "symtool-test-secret"
 BUCKET = "symbols"
 AZ_ACCOUNT = "devstoreaccount1"
