@@ -68,24 +68,19 @@ class S3Backend(Backend):
         return resp.get("ResponseMetadata", {}).get("HTTPStatusCode"), resp.get("Error", {}).get("Code", "")
 
     def get(self, key: str) -> Blob | None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            r = self.client.get_object(Bucket=self.bucket, Key=self._k(key))
-            return Blob(r["Body"].read(), r.get("ETag"), dict(r.get("Metadata") or {}))
-        except ClientError as err:
-            status, code = self._status(err)
-            if status == 404 or code in ("NoSuchKey", "NotFound"):
-                return None
-            raise self._fail(err, key) from None
-        except BotoCoreError as err:
-            raise self._fail(err, key) from None
+        r = self._get_object(key)
+        return None if r is None else Blob(r["Body"].read(), r.get("ETag"), dict(r.get("Metadata") or {}))
 
     def open_read(self, key: str) -> BinaryIO | None:
+        r = self._get_object(key)
+        return None if r is None else r["Body"]
+
+    def _get_object(self, key: str) -> dict | None:
+        """GetObject's answer, or None when the key does not exist (404 / NoSuchKey)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=self._k(key))["Body"]
+            return self.client.get_object(Bucket=self.bucket, Key=self._k(key))
         except ClientError as err:
             status, code = self._status(err)
             if status == 404 or code in ("NoSuchKey", "NotFound"):
