@@ -88,12 +88,19 @@ def fpm_invariant(pdb: Path) -> None:
         assert [free, b in referenced, reserved].count(True) == 1, (pdb, b, free, b in referenced, reserved)
 
 
-def index_and_check(src: Path, tmp: Path, streams: dict[str, bytes]) -> dict:
+def index_and_check(src: Path, tmp: Path, streams: dict[str, bytes], in_place: bool = False) -> dict:
     pdb = tmp / src.name
     shutil.copyfile(src, pdb)
     before_id = read_pdb(pdb)
     before = all_streams(pdb)
-    report = write_named_streams(pdb, streams)
+    inode = pdb.stat().st_ino
+    report = write_named_streams(pdb, streams, in_place=in_place)
+    # In place: the same file (no copy, no rename); otherwise a renamed copy.
+    assert report.mode == ("in-place" if in_place else "copy")
+    assert (pdb.stat().st_ino == inode) == in_place
+    if in_place:
+        assert report.bytes_copied == 0
+        assert report.bytes_written < report.old_size or report.old_size < 64 * 1024
     for name, data in streams.items():
         assert export(pdb, name, tmp) == data
     dump_ok(pdb)
@@ -117,14 +124,15 @@ def index_and_check(src: Path, tmp: Path, streams: dict[str, bytes]) -> dict:
     return {"pdb": pdb, "report": report, "before": before_id, "after": after_id}
 
 
+@pytest.mark.parametrize("in_place", [False, True], ids=["copy", "in-place"])
 @pytest.mark.parametrize("src", FIXTURE_PDBS, ids=lambda p: p.name)
-def test_fixture_pdbs_gain_streams_llvm_reads_them(src, tmp_path):
-    res = index_and_check(src, tmp_path, {"srcsrv": SRCSRV, "sourcelink": SOURCELINK})
+def test_fixture_pdbs_gain_streams_llvm_reads_them(src, tmp_path, in_place):
+    res = index_and_check(src, tmp_path, {"srcsrv": SRCSRV, "sourcelink": SOURCELINK}, in_place)
     pdb = res["pdb"]
     nums = dict(res["after"].named_streams)
     # A second run replaces the streams instead of adding others.
     shorter = SRCSRV.replace(b"example.invalid", b"e.invalid")
-    again = write_named_streams(pdb, {"srcsrv": shorter, "sourcelink": b"{}"})
+    again = write_named_streams(pdb, {"srcsrv": shorter, "sourcelink": b"{}"}, in_place=in_place)
     assert sorted(again.replaced) == ["sourcelink", "srcsrv"]
     assert read_pdb(pdb).named_streams == nums
     assert read_pdb(pdb).num_streams == res["after"].num_streams
@@ -134,7 +142,8 @@ def test_fixture_pdbs_gain_streams_llvm_reads_them(src, tmp_path):
     # Repeated runs reuse freed pages: the file reaches a steady size.
     sizes = []
     for _ in range(3):
-        sizes.append(write_named_streams(pdb, {"srcsrv": shorter, "sourcelink": b"{}"}).new_size)
+        sizes.append(write_named_streams(pdb, {"srcsrv": shorter, "sourcelink": b"{}"}, in_place=in_place).new_size)
+        fpm_invariant(pdb)
     assert sizes[1] == sizes[2]
 
 
@@ -255,6 +264,7 @@ KILL_SCRIPT = r"""
 import os, signal, sys
 from symtool.formats import msf_write
 limit = int(sys.argv[2])
+in_place = sys.argv[3] == "in-place"
 count = [0]
 real = os.pwrite
 def pwrite(fd, data, off):
@@ -270,7 +280,7 @@ def replace(a, b):
         os.kill(os.getpid(), signal.SIGKILL)
     return real_replace(a, b)
 os.replace = replace
-msf_write.write_named_streams(sys.argv[1], {"srcsrv": b"x" * 5000, "sourcelink": b"{}"})
+msf_write.write_named_streams(sys.argv[1], {"srcsrv": b"x" * 5000, "sourcelink": b"{}"}, in_place=in_place)
 """
 
 
@@ -283,7 +293,7 @@ def test_sigkill_at_any_point_leaves_original(tmp_path):
     script.write_text(KILL_SCRIPT)
     kills = 0
     for limit in [999] + list(range(0, 200)):
-        proc = subprocess.run([sys.executable, str(script), str(pdb), str(limit)], capture_output=True)
+        proc = subprocess.run([sys.executable, str(script), str(pdb), str(limit), "copy"], capture_output=True)
         if proc.returncode == 0:
             break  # ran to the end: every earlier write point was tried
         assert proc.returncode == -signal.SIGKILL, proc.stderr
@@ -292,6 +302,50 @@ def test_sigkill_at_any_point_leaves_original(tmp_path):
         kills += 1
     assert kills > 10
     assert export(pdb, "srcsrv", tmp_path) == b"x" * 5000
+
+
+@pytest.mark.parametrize("src", [FIXTURES / "symstore-exe" / "inputs" / "dummyprog.pdb",
+                                 FIXTURES / "pe-pdb" / "dump_syms_regtest64.pdb"], ids=lambda p: p.name)
+def test_in_place_sigkill_at_any_write_leaves_the_original_pdb(tmp_path, src):
+    """In place, a kill before the superblock write leaves the PDB every reader sees unchanged:
+    the same superblock, the same streams byte for byte, llvm-pdbutil reads it.  Only pages the
+    old superblock does not reach (free, appended, the inactive FPM) may differ."""
+    pdb = tmp_path / src.name
+    shutil.copyfile(src, pdb)
+    original = src.read_bytes()
+    bs = read_layout(BoundedReader(open(src, "rb"), str(src))).block_size
+    streams_before = all_streams(src)
+    script = tmp_path / "kill.py"
+    script.write_text(KILL_SCRIPT)
+    kills = 0
+    for limit in range(0, 400):
+        proc = subprocess.run([sys.executable, str(script), str(pdb), str(limit), "in-place"], capture_output=True)
+        if proc.returncode == 0:
+            break  # the superblock was written: every earlier write point was tried
+        assert proc.returncode == -signal.SIGKILL, proc.stderr
+        data = pdb.read_bytes()
+        assert data[:bs] == original[:bs], f"superblock changed by a kill after {limit} writes"
+        assert all_streams(pdb) == streams_before
+        dump_ok(pdb)
+        kills += 1
+    assert kills > 10
+    assert export(pdb, "srcsrv", tmp_path) == b"x" * 5000
+    fpm_invariant(pdb)
+    # A later run over a file an interrupted run left longer trims it back.
+    write_named_streams(pdb, {"srcsrv": b"y" * 10, "sourcelink": b"{}"}, in_place=True)
+    fpm_invariant(pdb)
+
+
+def test_in_place_copies_a_hard_linked_pdb(tmp_path):
+    """In place would change every name of the file (a store's copy too): a linked PDB is copied."""
+    src = FIXTURES / "pe-pdb" / "crash.pdb"
+    pdb, twin = tmp_path / "crash.pdb", tmp_path / "store-copy.pdb"
+    shutil.copyfile(src, pdb)
+    os.link(pdb, twin)
+    report = write_named_streams(pdb, {"srcsrv": SRCSRV}, in_place=True)
+    assert report.mode == "copy"
+    assert twin.read_bytes() == src.read_bytes()
+    assert export(pdb, "srcsrv", tmp_path) == SRCSRV
 
 
 @pytest.mark.parametrize("stem", ["crash", "dump_syms_regtest64"])

@@ -291,6 +291,26 @@ def test_corrupt_pdb_refused_exit_2_untouched(tmp_path):
     assert os.listdir(tmp_path) == ["bad.pdb"]
 
 
+def test_in_place_cli_indexes_the_same_file(tmp_path):
+    """--in-place: the PDB's own inode gains the streams (no renamed copy); a corrupt PDB is still refused."""
+    p = tmp_path / "crash.pdb"
+    shutil.copyfile(FIXTURES / "pe-pdb" / "crash.pdb", p)
+    inode = p.stat().st_ino
+    res = run_cli(["srcindex", str(p), "--in-place", "--map", "c:\\=https://e.invalid/", "--json"], tmp_path)
+    assert res.exit_code in (0, 1), res.output
+    out = json.loads(res.stdout)[0]
+    assert out["written"] and out["write_mode"] == "in-place"
+    assert p.stat().st_ino == inode
+    text = export(p, "srcsrv", tmp_path).decode()
+    assert "https://e.invalid/" in text
+    bad = bytearray((FIXTURES / "symstore-exe" / "inputs" / "dummyprog.pdb").read_bytes())
+    bad[44:48] = (10 ** 6).to_bytes(4, "little")
+    q = tmp_path / "bad.pdb"
+    q.write_bytes(bytes(bad))
+    res = run_cli(["srcindex", str(q), "--in-place", "--map", "c:\\=https://e/"], tmp_path)
+    assert res.exit_code == 2 and q.read_bytes() == bytes(bad)
+
+
 def test_check_reports_and_publish_indexes_before_copying(git_workspace, tmp_path):
     g = git_workspace
     ws = g["ws"]

@@ -16,6 +16,8 @@ EXAMPLES = """Examples:
 
   symtool srcindex target/x86_64-pc-windows-msvc/release/crash_me.pdb --sources /srv/symbols
 
+  symtool srcindex --in-place target/release/big.pdb
+
   symtool srcindex ci-artifact.pdb --map 'D:\\a\\proj\\=https://raw.githubusercontent.com/me/proj/COMMIT/'
 
 Without PDB the workspace's release output is indexed.  Each source file the
@@ -24,6 +26,11 @@ registry crates (.cargo_vcs_info.json + repository), workspace files (git
 remote at HEAD), then the source archive (--sources).  Exit code 2 when a PDB
 is unreadable (it is never rewritten), 1 when some files can be served from
 nowhere, else 0.
+
+Writes are crash-safe either way.  By default the PDB is indexed in a copy
+that is fsynced and renamed over it.  --in-place commits inside the file the
+way msf.cpp (pdbstr) does: the new pages are fsynced before the superblock
+that points at them is rewritten, so only the new streams' bytes are written.
 """
 
 
@@ -37,6 +44,10 @@ def srcindex_cmd(
     sources_url: Optional[str] = typer.Option(None, "--sources-url", metavar="URL",
                                               help="How debuggers reach the archive (default: --sources itself)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be indexed; write nothing."),
+    in_place: bool = typer.Option(False, "--in-place",
+                                  help="Commit inside the PDB as pdbstr does (new pages, then the superblock) "
+                                       "instead of writing a copy and renaming it: no copy of a large PDB. "
+                                       "Hard-linked PDBs are still copied."),
     as_json: bool = typer.Option(False, "--json", help="One object per PDB: counts and every file's rule and target."),
 ) -> None:
     """Source-index PDBs: every frame's source fetchable by WinDBG, cdb and Visual Studio."""
@@ -54,7 +65,7 @@ def srcindex_cmd(
     results, bad, unserved = [], 0, 0
     for pdb in targets:
         try:
-            plan = index_pdb(pdb, cfg, archive_dir=archive_dir, dry_run=dry_run)
+            plan = index_pdb(pdb, cfg, archive_dir=archive_dir, dry_run=dry_run, in_place=in_place)
         except (SymtoolError, OSError) as err:
             text = str(err) if isinstance(err, SymtoolError) else f"{pdb}: {err.strerror or err}"
             error(f"{text} (not indexed)")
@@ -68,6 +79,8 @@ def srcindex_cmd(
             verb = "would index" if dry_run else "indexed" if plan.written else "nothing to index in"
             sys.stdout.write(f"{verb} {pdb}: {len(plan.entries())} files (workspace {c['workspace']}, std {c['std']}, "
                              f"crates {c['crate']}, mapped {c['map']}, archive {c['archive']}, none {c['none']})\n")
+            if in_place and plan.write_mode == "copy":
+                note(f"{pdb}: has other hard links; indexed in a renamed copy, not in place")
             for r in missing[:20]:
                 warning(f"{r.path}: not indexed: {'; '.join(r.reasons) or 'no rule applies'}")
             if len(missing) > 20:

@@ -13,11 +13,15 @@ What changes and what does not:
   or ``i*bs+2``) and the superblock switches to it.  Block 0 and FPM pages are
   never allocated; new pages are taken from pages that were free before (per
   the old FPM *and* referenced by nothing) or appended at the end.
-* The work happens in a temp file next to the PDB: a copy of the original
-  (in-kernel, reflinked where the file system can), patched, the superblock
-  last, re-read and checked, fsynced, then renamed over the original.  A crash
-  at any point leaves the original PDB as it was.  Cost: the new streams'
-  bytes plus one copy of the file.
+* By default the work happens in a temp file next to the PDB: a copy of the
+  original (in-kernel, reflinked where the file system can), patched, the
+  superblock last, re-read and checked, fsynced, then renamed over the
+  original.  A crash at any point leaves the original PDB as it was.  Cost:
+  the new streams' bytes plus one copy of the file.
+* ``in_place=True`` (``symtool srcindex --in-place``) skips the copy and
+  commits inside the file as msf.cpp does: the new pages and FPM, fsync, then
+  the superblock.  Until that last write the file's superblock still reaches
+  only the old, untouched pages; the cost is the new pages alone.
 
 The named-stream map is a serialized ``HashTable<u32 name offset, u32 stream>``
 (LLVM's "The PDB Info Stream", microsoft-pdb ``nmt.h``/``map.h``)::
@@ -46,7 +50,6 @@ from __future__ import annotations
 import os
 import struct
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO, Mapping
 
 from symtool.errors import FormatError, UsageError
@@ -302,6 +305,7 @@ class WriteReport:
     bytes_read: int  # parsing the original (the copy is counted separately)
     bytes_copied: int
     bytes_written: int
+    mode: str = "copy"  # "copy" (temp copy renamed over the PDB) or "in-place" (MSF commit in the file)
 
 
 def _read_info(reader: BoundedReader, layout: MsfLayout) -> tuple[bytes, NamedStreamTable, bytes]:
@@ -369,8 +373,19 @@ def _pwrite_pages(fd: int, blocks: list[int], data: bytes, bs: int) -> int:
 
 
 def write_named_streams(path: str | os.PathLike[str], streams: Mapping[str, bytes], *,
-                        copy_progress=None) -> WriteReport:
+                        copy_progress=None, in_place: bool = False) -> WriteReport:
     """Add or replace the named ``streams`` of the PDB at ``path``, atomically.
+
+    By default the commit happens in a temp copy that is fsynced and renamed
+    over ``path``.  ``in_place=True`` commits inside the file itself, the way
+    msf.cpp (and so pdbstr.exe) does: every new page goes where the old
+    superblock references nothing, those pages and the inactive free page map
+    are fsynced, then the superblock (one sector) is rewritten and fsynced.
+    A crash before that write leaves the old superblock, directory and every
+    old stream as they were; after it, the new PDB is complete.  It costs only
+    the new pages.  A file with more than one hard link is still copied
+    (``WriteReport.mode`` says which happened): in place would change every
+    name of it, e.g. a symbol store's copy.
 
     Raises FormatError (the file is left untouched) when the PDB is not an
     MSF 7.00 file this writer can vouch for.
@@ -380,95 +395,164 @@ def write_named_streams(path: str | os.PathLike[str], streams: Mapping[str, byte
     p = os.fspath(path)
     if not streams:
         raise UsageError("no streams to write")
-    with open(p, "rb") as f:
+    with open(p, "r+b" if in_place else "rb") as f:
         reader = BoundedReader(f, p)
         old_size = reader.size
         layout = read_layout(reader)
-        header, table, tail = _read_info(reader, layout)
-        bs = layout.block_size
-        sizes = list(layout.sizes)
-        blocks = [list(bl) for bl in layout.blocks]
-        alloc = _Allocator(layout)
-        written: dict[str, int] = {}
-        replaced = []
-        payload_pages: list[tuple[list[int], bytes]] = []
-        for name, data in streams.items():
-            num = table.get(name)
-            if num is None or num in (STREAM_OLD_DIRECTORY, STREAM_PDB_INFO) or num >= len(sizes):
-                if num is not None:
-                    raise FormatError(f"named stream {name!r} points at stream {num}", p)
-                num = len(sizes)
-                sizes.append(0)
-                blocks.append([])
-                table.set(name, num)
-            else:
-                replaced.append(name)
-            bl = alloc.take(_blocks_for(len(data), bs))
-            sizes[num] = len(data)
-            blocks[num] = bl
-            payload_pages.append((bl, data))
-            written[name] = num
-        if len(sizes) > MAX_STREAMS:
-            raise FormatError("too many streams", p)
-        info = header + table.serialize() + tail
-        info_blocks = alloc.take(_blocks_for(len(info), bs))
-        sizes[STREAM_PDB_INFO] = len(info)
-        blocks[STREAM_PDB_INFO] = info_blocks
-        # The old directory becomes stream 0, on its own (unchanged) pages.
-        sizes[STREAM_OLD_DIRECTORY] = layout.dir_bytes
-        blocks[STREAM_OLD_DIRECTORY] = list(layout.dir_blocks)
-        directory = _serialize_directory(sizes, blocks)
-        dir_blocks = alloc.take(_blocks_for(len(directory), bs))
-        listing = struct.pack(f"<{len(dir_blocks)}I", *dir_blocks)
-        n_map = _blocks_for(len(listing), bs)
-        if MSF7_BLOCK_MAP_AT + 4 * n_map > bs:
-            raise FormatError("the new stream directory would not fit the superblock's block map", p)
-        map_blocks = alloc.take(n_map)
-        total = alloc.total
-
-        # The new free page map: free = neither referenced nor reserved.
-        used = set(map_blocks) | set(dir_blocks)
-        for bl in blocks:
-            used.update(bl)
-        n_intervals = -(-total // bs)
-        fpm = bytearray(b"\xff" * (n_intervals * bs))
-        for b in used:
-            fpm[b // 8] &= ~(1 << (b % 8)) & 0xFF
-        for i in range(n_intervals):
-            for b in (i * bs, i * bs + 1, i * bs + 2):
-                if b == 0 or (b % bs in (1, 2)):
-                    fpm[b // 8] &= ~(1 << (b % 8)) & 0xFF
-        for b in range(total, n_intervals * bs):
-            fpm[b // 8] |= 1 << (b % 8)  # past the end: free, as LLVM writes it
-        new_fpm = 3 - layout.fpm_block
+        commit = _plan_commit(reader, layout, streams)
         bytes_read = reader.bytes_read
-
+        if in_place and os.fstat(f.fileno()).st_nlink == 1:
+            wrote = _commit_in_place(f, layout, commit, streams)
+            return WriteReport(p, commit.written, commit.replaced, old_size, commit.total * layout.block_size,
+                               bytes_read, 0, wrote, "in-place")
         with atomic_temp(p) as tmp:
             with open(tmp, "r+b") as out:
                 f.seek(0)
                 with _suppress_fadvise(f):
                     copied = copy_file_data(f, out, progress=copy_progress)
                 fd = out.fileno()
-                os.ftruncate(fd, total * bs)
-                wrote = 0
-                for bl, data in payload_pages:
-                    wrote += _pwrite_pages(fd, bl, data, bs)
-                wrote += _pwrite_pages(fd, info_blocks, info, bs)
-                wrote += _pwrite_pages(fd, dir_blocks, directory, bs)
-                wrote += _pwrite_pages(fd, map_blocks, listing, bs)
-                for i in range(n_intervals):
-                    blk = i * bs + new_fpm
-                    if blk < total:
-                        os.pwrite(fd, bytes(fpm[i * bs:(i + 1) * bs]), blk * bs)
-                        wrote += bs
-                out.flush()
+                os.ftruncate(fd, commit.total * layout.block_size)
+                wrote = _write_pages(fd, layout, commit)
                 os.fsync(fd)  # everything before the superblock is on disk first
-                sb = MSF7_SUPERBLOCK.pack(bs, new_fpm, total, len(directory), layout.unknown)
-                sb += struct.pack(f"<{n_map}I", *map_blocks)
-                os.pwrite(fd, sb, MSF7_SUPERBLOCK_AT)
-                wrote += len(sb)
-                _check_written(out, tmp, p, streams)
-    return WriteReport(p, written, replaced, old_size, total * bs, bytes_read, copied, wrote)
+                wrote += _write_superblock(fd, commit.superblock)
+                _check_written(out, p, streams)
+    return WriteReport(p, commit.written, commit.replaced, old_size, commit.total * layout.block_size,
+                       bytes_read, copied, wrote, "copy")
+
+
+@dataclass
+class _Commit:
+    """Everything one commit writes: pages by block number, then the superblock."""
+
+    written: dict[str, int]  # name -> stream number
+    replaced: list[str]
+    pages: list[tuple[list[int], bytes]]  # (blocks, data): payloads, info stream, directory, block map
+    fpm: list[tuple[int, bytes]]  # (block, page) of the new free page map, in the inactive slot
+    superblock: bytes  # from MSF7_SUPERBLOCK_AT: the header fields and the block map's block list
+    total: int  # block count of the result
+
+
+def _plan_commit(reader: BoundedReader, layout: MsfLayout, streams: Mapping[str, bytes]) -> _Commit:
+    p = layout.path
+    header, table, tail = _read_info(reader, layout)
+    bs = layout.block_size
+    sizes = list(layout.sizes)
+    blocks = [list(bl) for bl in layout.blocks]
+    alloc = _Allocator(layout)
+    written: dict[str, int] = {}
+    replaced = []
+    pages: list[tuple[list[int], bytes]] = []
+    for name, data in streams.items():
+        num = table.get(name)
+        if num is None or num in (STREAM_OLD_DIRECTORY, STREAM_PDB_INFO) or num >= len(sizes):
+            if num is not None:
+                raise FormatError(f"named stream {name!r} points at stream {num}", p)
+            num = len(sizes)
+            sizes.append(0)
+            blocks.append([])
+            table.set(name, num)
+        else:
+            replaced.append(name)
+        bl = alloc.take(_blocks_for(len(data), bs))
+        sizes[num] = len(data)
+        blocks[num] = bl
+        pages.append((bl, data))
+        written[name] = num
+    if len(sizes) > MAX_STREAMS:
+        raise FormatError("too many streams", p)
+    info = header + table.serialize() + tail
+    info_blocks = alloc.take(_blocks_for(len(info), bs))
+    sizes[STREAM_PDB_INFO] = len(info)
+    blocks[STREAM_PDB_INFO] = info_blocks
+    pages.append((info_blocks, info))
+    # The old directory becomes stream 0, on its own (unchanged) pages.
+    sizes[STREAM_OLD_DIRECTORY] = layout.dir_bytes
+    blocks[STREAM_OLD_DIRECTORY] = list(layout.dir_blocks)
+    directory = _serialize_directory(sizes, blocks)
+    dir_blocks = alloc.take(_blocks_for(len(directory), bs))
+    pages.append((dir_blocks, directory))
+    listing = struct.pack(f"<{len(dir_blocks)}I", *dir_blocks)
+    n_map = _blocks_for(len(listing), bs)
+    if MSF7_BLOCK_MAP_AT + 4 * n_map > bs:
+        raise FormatError("the new stream directory would not fit the superblock's block map", p)
+    map_blocks = alloc.take(n_map)
+    pages.append((map_blocks, listing))
+    total = alloc.total
+
+    # The new free page map: free = neither referenced nor reserved.
+    used = set(map_blocks) | set(dir_blocks)
+    for bl in blocks:
+        used.update(bl)
+    n_intervals = -(-total // bs)
+    fpm = bytearray(b"\xff" * (n_intervals * bs))
+    for b in used:
+        fpm[b // 8] &= ~(1 << (b % 8)) & 0xFF
+    for i in range(n_intervals):
+        for b in (i * bs, i * bs + 1, i * bs + 2):
+            if b == 0 or (b % bs in (1, 2)):
+                fpm[b // 8] &= ~(1 << (b % 8)) & 0xFF
+    for b in range(total, n_intervals * bs):
+        fpm[b // 8] |= 1 << (b % 8)  # past the end: free, as LLVM writes it
+    new_fpm = 3 - layout.fpm_block
+    fpm_pages = [(i * bs + new_fpm, bytes(fpm[i * bs:(i + 1) * bs])) for i in range(n_intervals)
+                 if i * bs + new_fpm < total]
+    superblock = MSF7_SUPERBLOCK.pack(bs, new_fpm, total, len(directory), layout.unknown)
+    superblock += struct.pack(f"<{n_map}I", *map_blocks)
+    return _Commit(written, replaced, pages, fpm_pages, superblock, total)
+
+
+def _write_pages(fd: int, layout: MsfLayout, commit: _Commit) -> int:
+    """Every page of the commit but the superblock; bytes written."""
+    bs = layout.block_size
+    wrote = 0
+    for bl, data in commit.pages:
+        wrote += _pwrite_pages(fd, bl, data, bs)
+    for blk, page in commit.fpm:
+        os.pwrite(fd, page, blk * bs)
+        wrote += bs
+    return wrote
+
+
+def _write_superblock(fd: int, superblock: bytes) -> int:
+    os.pwrite(fd, superblock, MSF7_SUPERBLOCK_AT)
+    return len(superblock)
+
+
+def _old_superblock(layout: MsfLayout) -> bytes:
+    return MSF7_SUPERBLOCK.pack(layout.block_size, layout.fpm_block, layout.num_blocks, layout.dir_bytes,
+                                layout.unknown) + struct.pack(f"<{len(layout.map_blocks)}I", *layout.map_blocks)
+
+
+def _commit_in_place(f: BinaryIO, layout: MsfLayout, commit: _Commit, streams: Mapping[str, bytes]) -> int:
+    """The commit inside the file: new pages and the inactive FPM, fsync, superblock, fsync.
+
+    Nothing the old superblock reaches is written before the superblock
+    itself: new pages are ones the old FPM marks free and nothing references,
+    or past the old end, and the new FPM goes to the slot the old superblock
+    does not use.  The superblock fields and the block map list (20 + 4n
+    bytes at offset 32, n = 1 below 1 GiB of directory with 4 KiB pages) lie
+    in the first 512-byte sector, which disks write whole.
+    """
+    fd = f.fileno()
+    bs = layout.block_size
+    size = os.fstat(fd).st_size
+    if size < commit.total * bs:
+        os.ftruncate(fd, commit.total * bs)
+    wrote = _write_pages(fd, layout, commit)
+    os.fsync(fd)
+    wrote += _write_superblock(fd, commit.superblock)
+    os.fsync(fd)
+    try:
+        _check_written(f, layout.path, streams)
+    except FormatError:
+        # Roll back to the old superblock: everything it references is untouched.
+        _write_superblock(fd, _old_superblock(layout))
+        os.fsync(fd)
+        raise
+    if size > commit.total * bs:
+        os.ftruncate(fd, commit.total * bs)  # pages an interrupted earlier run appended
+        os.fsync(fd)
+    return wrote
 
 
 class _suppress_fadvise:
@@ -487,19 +571,19 @@ class _suppress_fadvise:
         return False
 
 
-def _check_written(out: BinaryIO, tmp: Path, original: str, streams: Mapping[str, bytes]) -> None:
+def _check_written(out: BinaryIO, original: str, streams: Mapping[str, bytes]) -> None:
     """Read the result back with the plain reader: the named streams must hold what we wrote."""
     from symtool.formats.pdb import Msf, _read_msf_pdb
 
     out.flush()
-    out.seek(0)
-    reader = BoundedReader(out, str(tmp))
-    info = _read_msf_pdb(reader)
-    msf = Msf(BoundedReader(out, str(tmp)))
-    for name, data in streams.items():
-        num = info.named_streams.get(name)
-        if num is None or msf.read_stream(num) != data:
-            raise FormatError(f"internal error: stream {name!r} did not read back; {original} left unchanged")
+    # A file object of its own: the writer's buffer may still hold the old superblock.
+    with os.fdopen(os.dup(out.fileno()), "rb") as fresh:
+        info = _read_msf_pdb(BoundedReader(fresh, original))
+        msf = Msf(BoundedReader(fresh, original))
+        for name, data in streams.items():
+            num = info.named_streams.get(name)
+            if num is None or msf.read_stream(num) != data:
+                raise FormatError(f"internal error: stream {name!r} did not read back; {original} left unchanged")
 
 
 def read_named_stream(path: str | os.PathLike[str], name: str) -> bytes | None:

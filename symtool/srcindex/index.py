@@ -20,6 +20,7 @@ class PdbPlan:
     written: bool = False
     archived: list[str] = field(default_factory=list)  # archive keys copied (new ones)
     bytes_read: int = 0
+    write_mode: str | None = None  # "copy" or "in-place" once written
 
     def counts(self) -> dict[str, int]:
         out = {rule: 0 for rule in RULES}
@@ -36,7 +37,7 @@ class PdbPlan:
 
     def to_json(self) -> dict:
         return {
-            "pdb": self.pdb, "written": self.written, "counts": self.counts(), "archived": self.archived,
+            "pdb": self.pdb, "written": self.written, "write_mode": self.write_mode, "counts": self.counts(), "archived": self.archived,
             "files": [{"path": r.path, "rule": r.rule, "target": r.target, "reasons": r.reasons,
                        "checksum": ({"algorithm": r.file.algorithm, "digest": r.file.digest}
                                     if r.file.algorithm else None)} for r in self.resolutions],
@@ -108,8 +109,10 @@ def streams_for(plan: PdbPlan) -> dict[str, bytes]:
 
 
 def index_pdb(pdb: str | os.PathLike[str], cfg: IndexConfig, *, archive_dir: Path | None = None,
-              dry_run: bool = False) -> PdbPlan:
-    """Plan, copy archive files (when ``archive_dir``), then write both streams into ``pdb``."""
+              dry_run: bool = False, in_place: bool = False) -> PdbPlan:
+    """Plan, copy archive files (when ``archive_dir``), then write both streams into ``pdb``.
+
+    ``in_place``: commit inside the PDB (msf_write's in-place mode) instead of a renamed copy."""
     from symtool.formats.msf_write import write_named_streams
 
     plan = plan_pdb(pdb, cfg)
@@ -120,8 +123,9 @@ def index_pdb(pdb: str | os.PathLike[str], cfg: IndexConfig, *, archive_dir: Pat
     elif any(r.rule == "archive" for r in plan.resolutions) and cfg.archive_url and \
             not cfg.archive_url.startswith(("http://", "https://")) and Path(cfg.archive_url).is_dir():
         copy_archive(plan, Path(cfg.archive_url))
-    write_named_streams(plan.pdb, streams_for(plan))
+    report = write_named_streams(plan.pdb, streams_for(plan), in_place=in_place)
     plan.written = True
+    plan.write_mode = report.mode
     return plan
 
 
