@@ -267,6 +267,7 @@ def test_stack_shows_each_frames_source_url(tmp_path):
         text = CliRunner().invoke(app, ["stack", "--source-urls", "--store", str(store), str(dump)], env=env)
         plain = CliRunner().invoke(app, ["stack", "--store", str(store), str(dump)], env=env)
         rows = CliRunner().invoke(app, ["dumps", "--json", "--store", str(store), str(dump)], env=env)
+        report = CliRunner().invoke(app, ["dumps", "--store", str(store), str(dump)], env=env)
     finally:
         os.chdir(old)
     assert res.exit_code == 0, res.output
@@ -288,3 +289,9 @@ def test_stack_shows_each_frames_source_url(tmp_path):
     assert rows.exit_code in (0, 1), rows.output
     (row,) = json.loads(rows.stdout)
     assert [f["source_url"] for f in row["stack"]] == [f["source_url"] for f in frames]
+    # The dumps text report: each bucket's frames, a "source:" line under those with a URL.
+    shown = [f for f in frames[:12] if f["source_url"]]
+    assert shown
+    report_lines = [ln.strip() for ln in report.stdout.splitlines()]
+    for f in shown:
+        assert f"source: {f['source_url']}" in report_lines, report.stdout

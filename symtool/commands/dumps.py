@@ -191,6 +191,8 @@ def _summary(buckets, stores: list[str]) -> None:
             where = f" [{f.file} @ {f.line}]" if f.file and f.line else ""
             inline = "(inline) " if f.inline else ""
             w(f"          {f.index:02x} {inline}{f.call_site}{where}\n")
+            if f.source_url:  # from the PDB's srcsrv / Source Link stream: where a debugger fetches the file
+                w(f"             source: {f.source_url}\n")
         if len(b.stack) > STACK_LINES:
             w(f"          ... {len(b.stack) - STACK_LINES} more frames\n")
     if buckets.missing:
