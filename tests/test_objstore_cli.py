@@ -5,6 +5,7 @@ the manifest, and `symtool env` writing a store's public URL."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -148,3 +149,55 @@ def test_dumps_find_pdbs_on_object_storage(server, fixtures_dir, tmp_path):
     env = cli_env(server, tmp_path)
     proc = symtool(["dumps", "--store", server.location(prefix), "--json", dump], env, tmp_path)
     assert proc.returncode in (0, 1), proc.stderr
+
+
+def skip_published_sequence(run, loc: str, inputs) -> None:
+    """``publish --skip-published``: a re-run adds nothing; another product, a changed file
+    set, a deleted transaction or --force each publish again."""
+    files = [inputs / "bigage.pdb", inputs / "dummyprog.pdb"]
+
+    def publish(*extra):
+        proc = run(["publish", *files, "--store", loc, "--product", "p", "--version", "1", "--json", *extra])
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    first = publish("--skip-published")
+    assert (first["transaction"], first["already_published"]) == ("0000000001", False)
+    again = publish("--skip-published")
+    assert (again["transaction"], again["already_published"]) == ("0000000001", True)
+    assert again["summary"]["present"] == 2 and again["summary"]["added"] == 0
+    text = run(["publish", *files, "--store", loc, "--product", "p", "--version", "1", "--skip-published"])
+    assert "already published as transaction 0000000001" in text.stdout, text.stdout
+    # Without the option, a transaction per publish, as symstore.exe does.
+    plain = publish()
+    assert (plain["transaction"], plain["already_published"]) == ("0000000002", False)
+    # The newest transaction of the product decides: a subset is not "the same files".
+    files.pop()
+    subset = publish("--skip-published")
+    assert (subset["transaction"], subset["already_published"]) == ("0000000003", False)
+    assert publish("--skip-published")["already_published"] is True
+    other = run(["publish", *files, "--store", loc, "--product", "q", "--version", "1", "--skip-published",
+                 "--json"])
+    assert json.loads(other.stdout)["transaction"] == "0000000004"
+    assert publish("--skip-published", "--force")["transaction"] == "0000000005"
+    # Once its transaction is deleted, the files are published again.
+    assert run(["store", "delete", "5", "--store", loc]).returncode == 0
+    assert run(["store", "delete", "3", "--store", loc]).returncode == 0
+    back = publish("--skip-published")
+    assert back["already_published"] is False and back["transaction"] == "0000000008"
+    verify = run(["store", "verify", "--store", loc])
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_skip_published_object_stores(server, fixtures_dir, tmp_path):
+    env = cli_env(server, tmp_path)
+    loc = server.location(f"skip-{uuid.uuid4().hex[:10]}")
+    skip_published_sequence(lambda args: symtool(args, env, tmp_path), loc,
+                            fixtures_dir / "symstore-exe" / "inputs")
+
+
+def test_skip_published_local_store(fixtures_dir, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYMTOOL")}
+    env.update(HOME=str(tmp_path / "home"), NO_COLOR="1")
+    skip_published_sequence(lambda args: symtool(args, env, tmp_path), str(tmp_path / "store"),
+                            fixtures_dir / "symstore-exe" / "inputs")

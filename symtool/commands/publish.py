@@ -21,6 +21,8 @@ EXAMPLES = """Examples:
 
   symtool publish crash-me.exe crash_me.pdb --store ./symbols --dry-run --json
 
+  symtool publish --store s3://symbols/prod --product myapp --version "$CI_COMMIT" --skip-published
+
 Without PATH the workspace's output for --profile (default release),
 --target and -p is published, as cargo build wrote it (target/<profile> and
 target/<triple>/<profile>; CARGO_TARGET_DIR honoured).  Without --store the
@@ -78,6 +80,11 @@ def publish_cmd(
                                "(refused otherwise: e.g. a PDB republished after source indexing)."),
     key_case: str = typer.Option("exact", "--key-case", metavar="exact|lower",
                                  help="Object storage: keys as symstore.exe writes them (exact) or lower-cased for case-sensitive front ends."),
+    skip_published: bool = typer.Option(False, "--skip-published",
+                                        help="Add no transaction when the newest one with this product, version "
+                                             "and comment already holds exactly these files, byte for byte "
+                                             "(re-run CI jobs). Without it, every publish is a transaction, "
+                                             "as with symstore.exe."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable result (transaction id, per-file status)."),
 ) -> None:
     from symtool.commands.common import print_json
@@ -102,7 +109,7 @@ def publish_cmd(
     if key_case not in ("exact", "lower"):
         raise UsageError("--key-case takes exact or lower")
     opts = PublishOptions(product, version, comment, compress, pointer, dry_run, source_index, sources, force,
-                          key_case)
+                          key_case, skip_published)
     factory = None if as_json else _progress_factory()
     try:
         report = publish(target, list(paths), opts, factory, selection.wants if selection else None)
@@ -126,6 +133,8 @@ def publish_cmd(
         verb = "would add" if dry_run else "added"
         n_added = report.count("would-add") if dry_run else report.count("added") + report.count("uploaded")
         txn = f", transaction {report.transaction}" if report.transaction else ""
+        if report.already_published:
+            txn = f", already published as transaction {report.transaction} (--skip-published: none added)"
         # The same counts as --json's summary: a server failure is an error, not a refusal.
         out.write(f"{verb} {n_added}, already present {report.count('present')}, "
                   f"refused {report.count('refused')}"

@@ -46,7 +46,6 @@ taken again.
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 import random
 import time
@@ -58,7 +57,7 @@ from pathlib import Path
 from symtool.errors import FormatError, NotFoundError, StoreError, UnsafeNameError, UsageError
 from symtool.store import admin as adm
 from symtool.store.backends.base import Backend
-from symtool.store.items import PublishItem
+from symtool.store.items import PublishItem, publish_set_digest, sample_hash
 from symtool.store.layout import (ADMIN_DIR, COMPRESSED, INDEX2, PINGME, PLAIN, POINTER, REFS, form_file_name,
                                   key_dir)
 
@@ -68,6 +67,7 @@ META_KIND = "symtoolkind"
 META_LINE = "symtoolline"
 META_REFS = "symtoolrefs"
 META_DEL = "symtooldel"
+META_SET = "symtoolset"  # publish_set_digest of an add transaction (publish --skip-published)
 PROBE_PREFIX = f"{ADMIN_DIR}/symtool-probe-"
 
 GRACE_SECONDS = 24 * 3600
@@ -90,19 +90,6 @@ def grace_seconds(environ: dict | None = None) -> float:
         return float(env.get("SYMTOOL_STORE_GRACE", GRACE_SECONDS))
     except ValueError:
         return GRACE_SECONDS
-
-
-def sample_hash(path: Path, size: int) -> str:
-    """sha256 of the first and last MiB (publish.py's "same bytes" rule)."""
-    from symtool.store.items import SAME_CHECK
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        h.update(f.read(SAME_CHECK))
-        if size > SAME_CHECK:
-            f.seek(max(SAME_CHECK, size - SAME_CHECK))
-            h.update(f.read(SAME_CHECK))
-    return h.hexdigest()
 
 
 def _b64(line: str) -> str:
@@ -442,11 +429,11 @@ class ObjectStore:
 
     # -- publishing ---------------------------------------------------------------------------
 
-    def upload(self, item: PublishItem, form: str, force: bool = False) -> str:
+    def upload(self, item: PublishItem, form: str, force: bool = False, sample: str | None = None) -> str:
         """Store one payload create-only; "added", "present", or "refused" (other bytes under
-        this key and not ``force``)."""
+        this key and not ``force``).  ``sample``: the file's sample_hash, when known."""
         size = item.size or item.path.stat().st_size
-        sample = sample_hash(item.path, size)
+        sample = sample or sample_hash(item.path, size)
         key = self.payload_key(item.name, item.index, form)
         meta = {META_SIZE: str(size), META_SAMPLE: sample, META_KIND: item.kind}
 
@@ -489,15 +476,47 @@ class ObjectStore:
             if tmp is not None:
                 os.unlink(tmp)
 
+    def published_as(self, digest: str, product: str, version: str, comment: str) -> str | None:
+        """The newest live add transaction with this product, version and comment, if its
+        claim records the publish set ``digest``: two requests, whatever the file count."""
+        hist = self.history()
+        for txn_id in reversed(hist.live()):
+            rec = hist.records[txn_id]
+            if (rec.product, rec.version, rec.comment) != (product, version, comment):
+                continue
+            info = self.backend.head(_admin(txn_id))
+            meta = {k.lower(): v for k, v in ((info.metadata or {}) if info else {}).items()}
+            return txn_id if meta.get(META_SET) == digest else None
+        return None
+
+    def _forms_and_digest(self, items: list[PublishItem], compress: bool, product: str, version: str,
+                          comment: str) -> tuple[dict[int, str], dict[int, str], str]:
+        from symtool.formats.cab import MAX_CAB_INPUT
+
+        forms = {id(i): (COMPRESSED if compress and i.size <= MAX_CAB_INPUT else PLAIN) for i in items}
+        sizes = {id(i): i.size or i.path.stat().st_size for i in items}
+        samples = {id(i): sample_hash(i.path, sizes[id(i)]) for i in items}
+        digest = publish_set_digest([(i.name, i.index, forms[id(i)], sizes[id(i)], samples[id(i)]) for i in items],
+                                    product, version, comment)
+        return forms, samples, digest
+
+    def find_published(self, items: list[PublishItem], *, product: str = "", version: str = "", comment: str = "",
+                       compress: bool = False) -> tuple[str, list[tuple[PublishItem, str, str]]] | None:
+        """``publish --skip-published``: (id, [(item, "present", form)]) of the newest live
+        transaction of this product, version and comment when it holds exactly these files
+        (same keys, forms, sizes and sampled bytes, by the digest its claim records), else None."""
+        forms, _samples, digest = self._forms_and_digest(items, compress, product, version, comment)
+        txn_id = self.published_as(digest, product, version, comment)
+        return None if txn_id is None else (txn_id, [(i, "present", forms[id(i)]) for i in items])
+
     def publish(self, items: list[PublishItem], *, product: str = "", version: str = "", comment: str = "",
                 compress: bool = False, dry_run: bool = False, force: bool = False
                 ) -> tuple[str | None, list[tuple[PublishItem, str, str]]]:
         """Publish ``items``; (transaction id, [(item, status, form)]).  A key stored with other
         bytes is "refused" unless ``force`` (then replaced by compare-and-swap); refused items
-        are left out of the transaction, and no transaction is made when nothing is left."""
-        from symtool.formats.cab import MAX_CAB_INPUT
-
-        forms = {id(i): (COMPRESSED if compress and i.size <= MAX_CAB_INPUT else PLAIN) for i in items}
+        are left out of the transaction, and no transaction is made when nothing is left.
+        The claim records the set's digest for a later ``find_published``."""
+        forms, samples, digest = self._forms_and_digest(items, compress, product, version, comment)
         if dry_run:
             out = []
             for item in items:
@@ -506,7 +525,7 @@ class ObjectStore:
             return None, out
         self.probe()
         with ThreadPoolExecutor(max_workers=min(8, max(1, len(items)))) as pool:
-            statuses = list(pool.map(lambda i: self.upload(i, forms[id(i)], force), items))
+            statuses = list(pool.map(lambda i: self.upload(i, forms[id(i)], force, samples[id(i)]), items))
         results = [(i, s, forms[id(i)]) for i, s in zip(items, statuses)]
         self._created_refs = {self.refs_key(i.name, i.index) for i, s in zip(items, statuses) if s == "added"}
         items = [i for i, s in zip(items, statuses) if s != "refused"]
@@ -518,14 +537,17 @@ class ObjectStore:
         refs = "".join(_KIND_CODE.get(i.kind, "r") + _FORM_CODE[forms[id(i)]] for i in items)
         data = adm.txn_file_bytes(entries)
         # The line carries its own id: filled in once the id is known.
-        txn_id = self.claim(data, line_text, {META_REFS: refs} if len(items) <= MAX_REFS_META else {})
+        meta = {META_REFS: refs} if len(items) <= MAX_REFS_META else {}
+        if len(items) == len(results):  # the digest describes the whole set only when nothing was refused
+            meta[META_SET] = digest
+        txn_id = self.claim(data, line_text, meta)
         self.roll_forward()
         self.ensure_pingme()
         # A repair racing with us may have removed a payload we found present: put it back.
         for item, status in zip(items, statuses):
             if status == "present" and self.backend.head(self.payload_key(item.name, item.index,
                                                                           forms[id(item)])) is None:
-                self.upload(item, forms[id(item)], force)
+                self.upload(item, forms[id(item)], force, samples[id(item)])
         return txn_id, results
 
     def claim(self, data: bytes, line_template: str, extra_meta: dict) -> str:

@@ -63,6 +63,8 @@ class PublishOptions:
     sources: bool = False  # and copy the source archive into the store
     force: bool = False  # replace a stored file of the same key whose bytes differ
     key_case: str = "exact"  # object storage: "lower" for case-sensitive front ends
+    skip_published: bool = False  # no new transaction when the newest one of this product/version/comment
+    # already holds exactly these files with the same bytes (a re-run CI job)
 
 
 @dataclass
@@ -94,6 +96,7 @@ class PublishReport:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     ignored: int = 0
+    already_published: bool = False  # --skip-published found ``transaction`` holding exactly these files
 
     def count(self, status: str) -> int:
         return sum(1 for f in self.files if f.status == status)
@@ -111,6 +114,7 @@ class PublishReport:
         return {
             "store": self.store,
             "transaction": self.transaction,
+            "already_published": self.already_published,
             "dry_run": self.dry_run,
             "summary": {s.replace("-", "_"): self.count(s)
                         for s in ("added", "present", "refused", "unreadable", "would-add", "uploaded", "error")},
@@ -582,6 +586,12 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
             placed.append(entry)
     if not placed:
         return report
+    if opts.skip_published and not opts.force and len(placed) == len(items) \
+            and all(res.status == "present" for *_, res in placed):
+        txn_id = _published_as(store, placer.prefix, items, product, version, comment)
+        if txn_id is not None:
+            report.transaction, report.already_published = txn_id, True
+            return report
 
     with StoreLock(store):
         # Files may have vanished since (a concurrent delete/prune/repair): put them back.
@@ -613,6 +623,21 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
     return report
 
 
+def _published_as(store: Path, prefix: str, items: list[PublishItem], product: str, version: str,
+                  comment: str) -> str | None:
+    """The newest live transaction of this product, version and comment if it lists exactly
+    the keys of ``items`` (whose bytes the caller found stored), else None."""
+    admin = adm.Admin(store, prefix)
+    want = {(i.name.lower(), i.index.upper()) for i in items}
+    for txn_id, rec in sorted(admin.live().items(), reverse=True):
+        if (rec.product, rec.version, rec.comment) != (product, version, comment):
+            continue
+        entries, problems = adm.read_txn_file(admin.txn_path(txn_id))
+        keys = [e.key for e in entries]
+        return txn_id if not problems and len(keys) == len(want) and set(keys) == want else None
+    return None
+
+
 def _publish_objects(store: str, items: list[PublishItem], opts: PublishOptions, report: PublishReport,
                      progress: Progress | None) -> PublishReport:
     """Publish into ``s3://`` / ``azblob://`` storage (symtool.store.objstore: no lock, conditional writes)."""
@@ -621,10 +646,15 @@ def _publish_objects(store: str, items: list[PublishItem], opts: PublishOptions,
 
     if opts.pointer:
         raise UsageError("--pointer (file.ptr) records a path on this machine; object storage cannot use it")
-    txn, results = open_store(store, opts.key_case).publish(
-        items, product=adm.clean_field(opts.product, "product"), version=adm.clean_field(opts.version, "version"),
-        comment=adm.clean_field(opts.comment, "comment"), compress=opts.compress, dry_run=opts.dry_run,
-        force=opts.force)
+    objects = open_store(store, opts.key_case)
+    fields = dict(product=adm.clean_field(opts.product, "product"), version=adm.clean_field(opts.version, "version"),
+                  comment=adm.clean_field(opts.comment, "comment"), compress=opts.compress)
+    found = objects.find_published(items, **fields) if opts.skip_published and not opts.force else None
+    if found is not None:
+        txn, results = found
+        report.already_published = True
+    else:
+        txn, results = objects.publish(items, **fields, dry_run=opts.dry_run, force=opts.force)
     for item, status, form in results:
         reason = "the store holds other bytes under this key: use --force to replace them" if status == "refused" else ""
         report.files.append(FileResult(str(item.path), status, item.name, item.index, item.kind,
