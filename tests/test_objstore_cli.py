@@ -201,3 +201,29 @@ def test_skip_published_local_store(fixtures_dir, tmp_path):
     env.update(HOME=str(tmp_path / "home"), NO_COLOR="1")
     skip_published_sequence(lambda args: symtool(args, env, tmp_path), str(tmp_path / "store"),
                             fixtures_dir / "symstore-exe" / "inputs")
+
+
+def test_stack_fetches_from_object_storage(server, fixtures_dir, tmp_path):
+    """`symtool stack --store s3://…|azblob://…` downloads the image and PDB with credentials into
+    the cache and gives the same symbolized frames as a local store of the same files."""
+    from symtool.store.backends.local import LocalBackend
+    from symtool.store.objstore import ObjectStore
+
+    prefix = f"stack-{uuid.uuid4().hex[:10]}"
+    pe = fixtures_dir / "pe-pdb"
+    items = [identify(pe / "crash.exe"), identify(pe / "crash.pdb")]
+    ObjectStore(server.backend(prefix)).publish(items)
+    local = tmp_path / "local-store"
+    ObjectStore(LocalBackend(local)).publish(items)
+    dump = fixtures_dir / "dumps" / "symbolic-windows-mini.dmp"
+    env = cli_env(server, tmp_path)
+    remote = symtool(["stack", "--json", "--store", server.location(prefix), dump], env, tmp_path)
+    assert remote.returncode == 0, remote.stderr
+    near = symtool(["stack", "--json", "--store", local, dump], env, tmp_path)
+    assert near.returncode == 0, near.stderr
+    frames = json.loads(remote.stdout)["threads"][0]["frames"]
+    assert [f["function"] for f in frames] == [f["function"] for f in json.loads(near.stdout)["threads"][0]["frames"]]
+    own = [f for f in frames if f["module"] == "crash.exe" and f["function"]]
+    assert len(own) >= 3, frames
+    cached = list((tmp_path / "home" / ".cache").rglob("crash.pdb"))
+    assert cached, "the PDB was downloaded into the cache"
