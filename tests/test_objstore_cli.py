@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -227,3 +228,29 @@ def test_stack_fetches_from_object_storage(server, fixtures_dir, tmp_path):
     assert len(own) >= 3, frames
     cached = list((tmp_path / "home" / ".cache").rglob("crash.pdb"))
     assert cached, "the PDB was downloaded into the cache"
+
+
+def test_manifest_s3_endpoint(seaweedfs, fixtures_dir, tmp_path):
+    """``s3-endpoint`` in ``[workspace.metadata.symtool]`` reaches an S3-compatible service
+    when no endpoint variable is set; SYMTOOL_S3_ENDPOINT still wins over it."""
+    env = cli_env(seaweedfs, tmp_path)
+    del env["SYMTOOL_S3_ENDPOINT"]
+    loc = seaweedfs.location(f"ep-{uuid.uuid4().hex[:10]}")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    manifest = ws / "Cargo.toml"
+    manifest.write_text(f'[workspace]\nmembers = []\n[workspace.metadata.symtool]\nstores = ["{loc}"]\n'
+                        f's3-endpoint = "{seaweedfs.endpoint}"\n')
+    bigage = fixtures_dir / "symstore-exe" / "inputs" / "bigage.pdb"
+    proc = symtool(["publish", bigage, "--json"], env, ws)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["summary"]["added"] == 1
+    # A dead endpoint in the manifest: exit 2 and one error line; the variable overrides it.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    manifest.write_text(manifest.read_text().replace(seaweedfs.endpoint, dead))
+    proc = symtool(["store", "verify"], env, ws)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: "), proc.stderr
+    proc = symtool(["store", "verify"], dict(env, SYMTOOL_S3_ENDPOINT=seaweedfs.endpoint), ws)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
