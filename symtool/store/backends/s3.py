@@ -19,7 +19,9 @@ from typing import BinaryIO, Iterator
 from symtool.errors import NetworkError, StoreError
 from symtool.store.backends.base import RETRY_CONFLICTS, Backend, Blob, ObjectInfo, join_key, missing_extra
 
-MAX_SINGLE_PUT = 5 << 30  # PutObject's limit
+MAX_SINGLE_PUT = 5 << 30  # PutObject's limit: larger files go up in parts
+MIN_PART = 64 << 20  # part size of a multipart upload (S3 allows 5 MiB to 5 GiB)
+MAX_PARTS = 10_000  # S3's limit on parts per upload
 
 
 class S3Backend(Backend):
@@ -31,6 +33,8 @@ class S3Backend(Backend):
         self.display = f"s3://{bucket}/{prefix}".rstrip("/")
         self.endpoint = endpoint
         self._client = client
+        self.single_put_limit = MAX_SINGLE_PUT  # tests lower both to exercise multipart uploads
+        self.part_size = MIN_PART
 
     @property
     def client(self):
@@ -114,8 +118,8 @@ class S3Backend(Backend):
             args["IfNoneMatch"] = "*"
         if if_match is not None:
             args["IfMatch"] = if_match
-        if isinstance(data, Path) and data.stat().st_size > MAX_SINGLE_PUT:
-            raise StoreError("files over 5 GiB are not supported on S3 stores yet (single PutObject)", data)
+        if isinstance(data, Path) and data.stat().st_size > self.single_put_limit:
+            return self._put_parts(key, data, args)
         for attempt in range(RETRY_CONFLICTS):
             try:
                 if isinstance(data, Path):
@@ -135,6 +139,53 @@ class S3Backend(Backend):
             except BotoCoreError as err:
                 raise self._fail(err, key) from None
         raise StoreError("S3 kept answering 409 ConditionalRequestConflict", self.url(key))
+
+    def _put_parts(self, key: str, path: Path, args: dict) -> str | None:
+        """A multipart upload with the put's conditions on CompleteMultipartUpload, so a file
+        over PutObject's 5 GiB is still written create-only or by compare-and-swap.  Any
+        failure, and a failed condition, aborts the upload: no parts are left behind."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        size = path.stat().st_size
+        part = max(self.part_size, -(-size // MAX_PARTS))
+        conditions = {k: args[k] for k in ("IfNoneMatch", "IfMatch") if k in args}
+        base = {"Bucket": args["Bucket"], "Key": args["Key"]}
+        try:
+            upload_id = self.client.create_multipart_upload(**base, Metadata=args["Metadata"])["UploadId"]
+        except (ClientError, BotoCoreError) as err:
+            raise self._fail(err, key) from None
+        try:
+            parts = []
+            with open(path, "rb") as f:
+                for number, offset in enumerate(range(0, size, part), start=1):
+                    body = f.read(min(part, size - offset))
+                    if len(body) != min(part, size - offset):
+                        raise StoreError("the file changed size while it was uploaded", path)
+                    r = self.client.upload_part(**base, UploadId=upload_id, PartNumber=number, Body=body)
+                    parts.append({"ETag": r["ETag"], "PartNumber": number})
+            for attempt in range(RETRY_CONFLICTS):
+                try:
+                    r = self.client.complete_multipart_upload(**base, UploadId=upload_id,
+                                                              MultipartUpload={"Parts": parts}, **conditions)
+                    upload_id = None  # completed: nothing to abort
+                    return r.get("ETag")
+                except ClientError as err:
+                    status, code = self._status(err)
+                    if status == 412 or code == "PreconditionFailed":
+                        return None
+                    if status == 409 and code == "ConditionalRequestConflict" and attempt + 1 < RETRY_CONFLICTS:
+                        time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+                        continue
+                    raise self._fail(err, key) from None
+            raise StoreError("S3 kept answering 409 ConditionalRequestConflict", self.url(key))
+        except (ClientError, BotoCoreError) as err:
+            raise self._fail(err, key) from None
+        finally:
+            if upload_id is not None:
+                try:
+                    self.client.abort_multipart_upload(**base, UploadId=upload_id)
+                except (ClientError, BotoCoreError):
+                    pass  # the bucket's lifecycle rule for incomplete uploads is the backstop
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         from botocore.exceptions import BotoCoreError, ClientError
