@@ -5,6 +5,7 @@ llvm-dwarfdump --uuid, llvm-lipo and sentry-cli on real apple-darwin builds of s
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import struct
@@ -152,3 +153,19 @@ def test_fixtures_and_malformed_input():
     struct.pack_into("<I", bad, 20, 0xFFFFFF)  # sizeofcmds
     with pytest.raises(FormatError):
         read_macho_bytes(bytes(bad))
+
+
+def test_publish_p_takes_the_packages_dsym_dwarf(mac_builds, tmp_path):
+    """`publish -p crash-me` publishes the binary and the DWARF file of its dSYM (named
+    <crate>-<hash> inside the bundle), and nothing of the other packages."""
+    build = mac_builds.arm64
+    ws = build.target_dir.parent
+    store = tmp_path / "store"
+    proc = subprocess.run([sys.executable, "-m", "symtool", "publish", "-p", "crash-me", "--profile", build.profile,
+                           "--target", build.triple, "--store", str(store), "--json"],
+                          cwd=ws, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "CARGO_TARGET_DIR": str(build.target_dir)})
+    assert proc.returncode == 0, proc.stderr
+    keys = sorted(f["key"] for f in json.loads(proc.stdout)["files"])
+    uuid = read_macho(build.bin()).uuids()["arm64"]
+    assert keys == [f"_.dwarf/mach-uuid-sym-{uuid}/_.dwarf", f"crash-me/mach-uuid-{uuid}/crash-me"], keys

@@ -216,8 +216,17 @@ class OutputSelection:
         return [d for d in self.candidate_dirs() if d.is_dir()]
 
     def wants(self, path: Path) -> bool:
-        """Whether ``path`` belongs to the selected packages (every file when no ``-p``)."""
-        return self.artifact_names is None or path.name.lower() in self.artifact_names
+        """Whether ``path`` belongs to the selected packages (every file when no ``-p``).
+
+        A dSYM's DWARF file is named ``<crate>-<hash>`` inside ``<binary>.dSYM/Contents/
+        Resources/DWARF/``: it belongs to the binary the bundle is named after."""
+        if self.artifact_names is None:
+            return True
+        parents = path.parents
+        if len(parents) > 3 and parents[0].name == "DWARF" and parents[2].name == "Contents" \
+                and parents[3].name.endswith(".dSYM"):
+            return parents[3].name[:-len(".dSYM")].lower() in self.artifact_names
+        return path.name.lower() in self.artifact_names
 
     def build_command(self) -> str:
         """The cargo command that makes this output."""
