@@ -299,3 +299,45 @@ def test_two_tier_store_and_file_urls(linux_builds, tmp_path, env):
         assert Path(r.stdout.strip()).read_bytes() == linux_builds.dwarf5.bin().read_bytes()
     assert (store / "debuginfod" / "buildid" / bid / "dwp").resolve() == \
         (store / "cr" / "crash-me.dwp" / f"elf-buildid-{bid}" / "crash-me.dwp").resolve()
+
+
+@pytest.mark.parametrize("backend", ["s3", "azure"])
+def test_object_store_debuginfod_view(linux_builds, request, env, tmp_path, backend):
+    """On object storage the debuginfod view is a copy of each ELF payload (no symlinks there):
+    elfutils' debuginfod-find reads it from the public-read bucket; `store verify` checks it,
+    and once the transaction is deleted, `verify --repair` removes the copies with the payloads."""
+    import uuid
+
+    from objstore_servers import client_env
+
+    find = need_tool("debuginfod-find")
+    server = request.getfixturevalue("seaweedfs" if backend == "s3" else "azurite")
+    build = linux_builds.dwarf4
+    prefix = f"dbg-{uuid.uuid4().hex[:10]}"
+    loc = server.location(prefix)
+    cenv = dict(client_env(server), HOME=str(tmp_path / "home"))
+    report = published(loc, build.bin(), build.dwp(), env=cenv)
+    bid = read_elf(build.bin()).index
+    assert report["transaction"] == "0000000001"
+    view = f"debuginfod/buildid/{bid}"
+    objects = {o.key for o in server.backend(prefix).list("debuginfod/")}
+    assert objects == {f"{view}/executable", f"{view}/debuginfo", f"{view}/dwp"}
+    got = server.backend(prefix).get(f"{view}/dwp").data
+    assert got == build.dwp().read_bytes()
+    if backend == "s3":  # the anonymous, public-read bucket, as debuggers reach it
+        denv = debuginfod_env(env, f"{server.public_url(prefix)}/debuginfod", tmp_path / "dcache")
+        for artifact in ("executable", "debuginfo"):
+            proc = subprocess.run([find, artifact, bid], capture_output=True, text=True, env=denv, timeout=60)
+            assert proc.returncode == 0, proc.stderr
+            assert Path(proc.stdout.strip()).read_bytes() == build.bin().read_bytes()
+    proc = symtool("store", "verify", "--store", loc, "--json", env=cenv)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # A lost copy is a finding that --repair fixes.
+    server.backend(prefix).delete(f"{view}/debuginfo")
+    proc = symtool("store", "verify", "--store", loc, "--repair", "--json", env=cenv)
+    assert "debuginfod-view" in proc.stdout, proc.stdout
+    assert server.backend(prefix).get(f"{view}/debuginfo").data == build.bin().read_bytes()
+    assert symtool("store", "delete", "1", "--store", loc, env=cenv).returncode == 0
+    proc = symtool("store", "verify", "--store", loc, "--repair", env=dict(cenv, SYMTOOL_STORE_GRACE="0"))
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    assert not list(server.backend(prefix).list("debuginfod/"))

@@ -33,8 +33,8 @@ from pathlib import Path
 
 from symtool.errors import FormatError
 from symtool.store.items import PublishItem
-from symtool.store.layout import (DEBUGINFOD_ROOT, SSQP_DEBUG_NAME, SSQP_DWARF_NAME, elf_index, key_path,
-                                  mach_index)
+from symtool.store.layout import (DEBUGINFOD_ROOT, SSQP_DEBUG_NAME, SSQP_DWARF_NAME, debuginfod_key, elf_index,
+                                  key_path, mach_index)
 
 NATIVE_KINDS = ("elf", "dwp", "dwo", "macho")
 
@@ -116,6 +116,24 @@ def debuginfod_link(item: PublishItem) -> tuple[str, str] | None:
         return None
     build_id = item.index.removeprefix("elf-buildid-").removeprefix("sym-")
     return build_id, _ARTIFACT[item.kind]
+
+
+def debuginfod_view_key(name: str, index: str) -> str | None:
+    """``debuginfod/buildid/<id>/<artifact>`` for the store entry ``name/index`` of an ELF
+    file, None for other entries.  The key alone decides: ``elf-buildid-sym-`` is the
+    debuginfo, a ``.dwp`` name the dwp, anything else under ``elf-buildid-`` the executable."""
+    low = index.lower()
+    if not low.startswith("elf-buildid-"):
+        return None
+    if low.startswith("elf-buildid-sym-"):
+        build_id, artifact = low.removeprefix("elf-buildid-sym-"), "debuginfo"
+    else:
+        build_id = low.removeprefix("elf-buildid-")
+        artifact = "dwp" if name.lower().endswith(".dwp") else "executable"
+    try:
+        return f"{DEBUGINFOD_ROOT}/{debuginfod_key(build_id, artifact)}"
+    except FormatError:
+        return None  # not a hex build-id: no view for it
 
 
 def link_debuginfod(store: Path, items: list[PublishItem], two_tier: bool) -> list[Path]:

@@ -543,12 +543,33 @@ class ObjectStore:
         txn_id = self.claim(data, line_text, meta)
         self.roll_forward()
         self.ensure_pingme()
+        self.copy_debuginfod_views([(i, forms[id(i)]) for i in items])
         # A repair racing with us may have removed a payload we found present: put it back.
         for item, status in zip(items, statuses):
             if status == "present" and self.backend.head(self.payload_key(item.name, item.index,
                                                                           forms[id(item)])) is None:
                 self.upload(item, forms[id(item)], force, samples[id(item)])
         return txn_id, results
+
+    def copy_debuginfod_views(self, entries: list[tuple[PublishItem, str]]) -> list[str]:
+        """The debuginfod view of committed ELF entries: a copy of each payload at
+        ``debuginfod/buildid/<id>/{executable,debuginfo,dwp}`` (object storage has no
+        symlinks; S3 copies server-side), so ``DEBUGINFOD_URLS=<public URL>/debuginfod``
+        serves gdb and debuginfod-find.  Returns the view keys written."""
+        from symtool.store.native import debuginfod_view_key
+
+        todo = []
+        for item, form in entries:
+            view = debuginfod_view_key(item.name, item.index)
+            if view is None or form != PLAIN:
+                continue
+            size = item.size or item.path.stat().st_size
+            info = self.backend.head(view)
+            if info is None or info.size != size:
+                todo.append((self.payload_key(item.name, item.index, PLAIN), view))
+        for src, view in todo:
+            self.backend.copy(src, view)
+        return [view for _src, view in todo]
 
     def claim(self, data: bytes, line_template: str, extra_meta: dict) -> str:
         """Take the next id by a create-only write of ``000Admin/<id>`` (``data``; the line,
@@ -670,6 +691,7 @@ class ObjectStore:
     def verify(self, repair: bool = False, environ: dict | None = None):
         """Check the store; with ``repair`` roll forward, fix records, and remove what no live
         transaction references once it is older than the grace period."""
+        from symtool.store.native import debuginfod_view_key
         from symtool.store.repair import Finding, VerifyReport
 
         report = VerifyReport(self.display)
@@ -707,6 +729,7 @@ class ObjectStore:
                  repair)
         objects = {o.key: o for o in self.backend.list("")}
         referenced: set[str] = set()  # entry dirs of live transactions
+        views: dict[str, str] = {}  # debuginfod view key -> the live payload it copies
         live_set = set(live_ids)
         # transaction objects
         for tid in live_ids:
@@ -723,6 +746,9 @@ class ObjectStore:
                 if not any(f"{d}/{form_file_name(self.spell(e.name, e.index)[0], f)}" in objects
                            for f in (PLAIN, COMPRESSED, POINTER)):
                     find("missing-data", d, f"transaction {tid} lists it; no data stored", False)
+                view = debuginfod_view_key(e.name, e.index)
+                if view is not None and form == PLAIN:
+                    views[view] = self.payload_key(e.name, e.index, PLAIN)
                 refs = self.backend.get(f"{d}/{REFS}")
                 ids = {r.id for ln in adm.split_lines(refs.data if refs else b"")
                        if (r := adm.parse_ref_line(ln)) is not None}
@@ -770,9 +796,15 @@ class ObjectStore:
                     if repair:
                         self.backend.delete(key)
                     find("withdrawn-claim", key, "claim of an id already used", repair)
-        # payloads no live transaction references
+        # the debuginfod view: a copy of each live ELF payload, of the same size
+        for view, src in sorted(views.items()):
+            if src in objects and (view not in objects or objects[view].size != objects[src].size):
+                if repair:
+                    self.backend.copy(src, view)
+                find("debuginfod-view", view, "missing or stale copy of " + src, repair)
+        # payloads no live transaction references (and view copies of them)
         for key, o in objects.items():
-            if key.startswith(ADMIN_DIR + "/") or key in (PINGME, INDEX2) or "/" not in key:
+            if key.startswith(ADMIN_DIR + "/") or key in (PINGME, INDEX2) or "/" not in key or key in views:
                 continue
             d = key.rsplit("/", 1)[0]
             if d in referenced:

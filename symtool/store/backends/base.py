@@ -70,6 +70,21 @@ class Backend:
 
         return io.BytesIO(blob.data)
 
+    def copy(self, src: str, dst: str) -> bool:
+        """Copy the object ``src`` to ``dst`` (replacing it); False when ``src`` is absent.
+        Streams through a temp file; backends with a server-side copy override it."""
+        import shutil
+        import tempfile
+
+        stream = self.open_read(src)
+        if stream is None:
+            return False
+        with stream, tempfile.NamedTemporaryFile(prefix="symtool-copy-") as tmp:
+            shutil.copyfileobj(stream, tmp, 1 << 20)
+            tmp.flush()
+            self.put(dst, Path(tmp.name))
+        return True
+
     def url(self, key: str) -> str:
         """A location of ``key`` to show the user."""
         return f"{self.display.rstrip('/')}/{key}"

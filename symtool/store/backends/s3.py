@@ -187,6 +187,21 @@ class S3Backend(Backend):
                 except (ClientError, BotoCoreError):
                     pass  # the bucket's lifecycle rule for incomplete uploads is the backstop
 
+    def copy(self, src: str, dst: str) -> bool:
+        """Server-side copy (CopyObject, in parts past 5 GiB): no bytes pass through here."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.copy({"Bucket": self.bucket, "Key": self._k(src)}, self.bucket, self._k(dst))
+        except ClientError as err:
+            status, code = self._status(err)
+            if status == 404 or code in ("NoSuchKey", "NotFound", "404"):
+                return False
+            raise self._fail(err, dst) from None
+        except BotoCoreError as err:
+            raise self._fail(err, dst) from None
+        return True
+
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         from botocore.exceptions import BotoCoreError, ClientError
 
