@@ -78,8 +78,13 @@ def _is_hash(segment: str) -> bool:
 
 
 def demangle(name: str) -> str:
-    """Readable form of a Rust legacy-mangled name (``_ZN..17h<hash>E``); other names unchanged."""
-    if len(name) > MAX_MANGLED or not name.endswith("E"):
+    """Readable form of a Rust legacy-mangled name (``_ZN..17h<hash>E``) or v0 name (``_R...``,
+    as LLVM's Rust demangler prints it: no crate disambiguators); other names unchanged."""
+    if len(name) > MAX_MANGLED:
+        return name
+    if name.startswith("_R") or name.startswith("__R"):
+        return demangle_v0(name)
+    if not name.endswith("E"):
         return name
     if name.startswith("_ZN"):
         body = name[3:-1]
@@ -100,4 +105,233 @@ def demangle(name: str) -> str:
     return readable
 
 
-__all__ = ["demangle", "MAX_DEMANGLED", "MAX_MANGLED"]
+# -- Rust v0 mangling (RFC 2603) ------------------------------------------------------------
+
+# Nesting (types in generic arguments in types...) beyond this is hostile.
+_MAX_V0_DEPTH = 64
+_BASIC = {"a": "i8", "b": "bool", "c": "char", "d": "f64", "e": "str", "f": "f32", "h": "u8", "i": "isize",
+          "j": "usize", "l": "i32", "m": "u32", "n": "i128", "o": "u128", "s": "i16", "t": "u16", "u": "()",
+          "v": "...", "x": "i64", "y": "u64", "z": "!", "p": "_"}
+
+
+class _V0Error(Exception):
+    pass
+
+
+class _V0:
+    """A one-pass v0 demangler for the common grammar: paths, impls, generic arguments, the
+    basic / reference / pointer / array / slice / tuple types and integer/bool/char constants.
+    Anything else (fn pointers, dyn traits, binders, punycode) makes demangle_v0 return the
+    name unchanged."""
+
+    def __init__(self, text: str):
+        self.s = text
+        self.pos = 0
+        self.depth = 0
+        self.out_len = 0
+
+    def peek(self) -> str:
+        return self.s[self.pos] if self.pos < len(self.s) else ""
+
+    def next(self) -> str:
+        if self.pos >= len(self.s):
+            raise _V0Error
+        ch = self.s[self.pos]
+        self.pos += 1
+        return ch
+
+    def eat(self, ch: str) -> bool:
+        if self.peek() == ch:
+            self.pos += 1
+            return True
+        return False
+
+    def base62(self) -> int:
+        if self.eat("_"):
+            return 0
+        value = 0
+        for _ in range(16):
+            ch = self.next()
+            if ch == "_":
+                return value + 1
+            if ch.isdigit():
+                d = ord(ch) - 48
+            elif "a" <= ch <= "z":
+                d = ord(ch) - 87
+            elif "A" <= ch <= "Z":
+                d = ord(ch) - 29
+            else:
+                raise _V0Error
+            value = value * 62 + d
+        raise _V0Error
+
+    def opt_base62(self, tag: str) -> int:
+        return self.base62() + 1 if self.eat(tag) else 0
+
+    def decimal(self) -> int:
+        start = self.pos
+        while self.peek().isdigit() and self.peek().isascii() and self.pos - start < 7:
+            self.pos += 1
+        if self.pos == start:
+            raise _V0Error
+        return int(self.s[start:self.pos])
+
+    def ident(self) -> str:
+        self.opt_base62("s")  # disambiguator: not printed
+        if self.eat("u"):
+            raise _V0Error  # punycode
+        length = self.decimal()
+        self.eat("_")
+        if self.pos + length > len(self.s):
+            raise _V0Error
+        out = self.s[self.pos:self.pos + length]
+        self.pos += length
+        return out
+
+    def enter(self) -> None:
+        self.depth += 1
+        if self.depth > _MAX_V0_DEPTH:
+            raise _V0Error
+
+    def backref(self, fn):
+        at = self.base62()
+        if at >= self.pos - 1:  # must point backwards
+            raise _V0Error
+        saved = self.pos
+        self.pos = at + 2  # offsets count from after "_R"
+        try:
+            return fn()
+        finally:
+            self.pos = saved
+
+    def path(self, in_type: bool) -> str:
+        self.enter()
+        try:
+            tag = self.next()
+            if tag == "C":
+                return self.ident()
+            if tag == "N":
+                ns = self.next()
+                parent = self.path(in_type)
+                disamb = self.opt_base62("s")
+                name = self._ident_after_disamb()
+                if ns.isupper() or not ns.isalpha():
+                    kind = "closure" if ns == "C" else "shim"
+                    return f"{parent}::{{{kind}{':' + name if name else ''}#{disamb}}}"
+                return f"{parent}::{name}" if name else parent
+            if tag == "M":
+                self.opt_base62("s")
+                self.path(in_type)  # impl path: not printed
+                return f"<{self.type()}>"
+            if tag == "X":
+                self.opt_base62("s")
+                self.path(in_type)
+                ty = self.type()
+                return f"<{ty} as {self.path(True)}>"
+            if tag == "Y":
+                ty = self.type()
+                return f"<{ty} as {self.path(True)}>"
+            if tag == "I":
+                base = self.path(in_type)
+                args = []
+                while not self.eat("E"):
+                    args.append(self.generic_arg())
+                sep = "" if in_type else "::"
+                return f"{base}{sep}<{', '.join(args)}>"
+            if tag == "B":
+                return self.backref(lambda: self.path(in_type))
+            raise _V0Error
+        finally:
+            self.depth -= 1
+
+    def _ident_after_disamb(self) -> str:
+        if self.eat("u"):
+            raise _V0Error
+        length = self.decimal()
+        self.eat("_")
+        if self.pos + length > len(self.s):
+            raise _V0Error
+        out = self.s[self.pos:self.pos + length]
+        self.pos += length
+        return out
+
+    def generic_arg(self) -> str:
+        if self.eat("L"):
+            lt = self.base62()
+            return "'_" if lt == 0 else "'?"
+        if self.eat("K"):
+            return self.const()
+        return self.type()
+
+    def type(self) -> str:
+        self.enter()
+        try:
+            ch = self.peek()
+            if ch in _BASIC:
+                self.pos += 1
+                return _BASIC[ch]
+            self.pos += 1
+            if ch == "A":
+                ty = self.type()
+                return f"[{ty}; {self.const()}]"
+            if ch == "S":
+                return f"[{self.type()}]"
+            if ch == "T":
+                items = []
+                while not self.eat("E"):
+                    items.append(self.type())
+                return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+            if ch in "RQ":
+                if self.eat("L"):
+                    self.base62()
+                return ("&" if ch == "R" else "&mut ") + self.type()
+            if ch in "PO":
+                return ("*const " if ch == "P" else "*mut ") + self.type()
+            if ch == "B":
+                return self.backref(self.type)
+            self.pos -= 1
+            return self.path(True)
+        finally:
+            self.depth -= 1
+
+    def const(self) -> str:
+        if self.eat("p"):
+            return "_"
+        if self.eat("B"):
+            return self.backref(self.const)
+        ty = self.next()
+        if ty not in "abcdhijlmnostxy":
+            raise _V0Error
+        negative = self.eat("n")
+        start = self.pos
+        while self.peek() and self.peek() != "_" and self.pos - start < 32:
+            self.pos += 1
+        digits = self.s[start:self.pos]
+        if not self.eat("_"):
+            raise _V0Error
+        value = int(digits, 16) if digits else 0
+        if ty == "b":
+            return "true" if value else "false"
+        if ty == "c":
+            return repr(chr(value)) if value < 0x110000 else str(value)
+        return f"-{value}" if negative else str(value)
+
+
+def demangle_v0(name: str) -> str:
+    """Readable form of a Rust v0 symbol (``_R...``); the name unchanged when it is not one
+    this demangler reads."""
+    text = name[1:] if name.startswith("__R") else name
+    p = _V0(text)
+    p.pos = 2
+    try:
+        if p.peek().isdigit():
+            p.decimal()  # encoding version
+        out = p.path(False)
+    except (_V0Error, ValueError, IndexError):
+        return name
+    if len(out) > MAX_DEMANGLED:
+        out = out[:MAX_DEMANGLED - 1] + "…"
+    return out
+
+
+__all__ = ["demangle", "demangle_v0", "MAX_DEMANGLED", "MAX_MANGLED"]
