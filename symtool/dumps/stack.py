@@ -34,7 +34,7 @@ from symtool.dumps.locate import SymbolLocator
 from symtool.dumps.symbolize import SymbolizerCache
 from symtool.errors import FormatError, SymtoolError
 from symtool.formats.minidump import MinidumpFile, Module, Thread
-from symtool.ids import DebugId
+from symtool.ids import BuildId, DebugId
 from symtool.srcindex.lookup import SourceIndexCache
 
 MAX_STACK_BYTES = 8 << 20  # bytes of one thread's saved stack read for walking
@@ -322,7 +322,7 @@ def _build_id_hex(value) -> str:
     """A build id as lower-case hex, from bytes, a BuildId or a hex string."""
     if isinstance(value, (bytes, bytearray)):
         return bytes(value).hex()
-    if hasattr(value, "index"):
+    if isinstance(value, BuildId):
         return str(value.index()).lower()
     return str(value).lower()
 

@@ -94,11 +94,6 @@ VAL_EXPRESSION = "val_expression"
 
 # .eh_frame_hdr: version, eh_frame_ptr encoding, fde_count encoding, table encoding.
 EH_FRAME_HDR = struct.Struct("<BBBB")
-# ELF program header fields read here, by class: type, flags, offset, vaddr, paddr, filesz, memsz, align.
-ELF64_PHDR = {"<": struct.Struct("<IIQQQQQQ"), ">": struct.Struct(">IIQQQQQQ")}
-ELF32_PHDR = {"<": struct.Struct("<IIIIIIII"), ">": struct.Struct(">IIIIIIII")}
-PT_LOAD = 1
-PF_X = 1
 
 MAX_ENTRIES = 1 << 21  # CIEs + FDEs indexed in one section
 MAX_INSTRUCTIONS = 1 << 16  # call frame instructions run for one row
@@ -546,30 +541,25 @@ class CfiSection:
         return None if fde is None else self.row(fde, address)
 
 
-@dataclass
-class Segment:
-    vaddr: int
-    memsz: int
-    offset: int
-    filesz: int
-    executable: bool
+SHF_EXECINSTR = 0x4  # an allocated section holding code
 
 
 class ElfCfi:
-    """An ELF file's unwind tables and loadable segments, addressed by ``rva`` (an address
-    relative to where the file's first page is mapped, as a minidump's module base is).
+    """An ELF file's unwind tables and code, addressed by ``rva`` (an address relative to where
+    the file's first page is mapped, as a minidump's module base is): vaddr = rva + ``load_bias``.
 
-    ``load_bias``: virtual address = rva + load_bias."""
+    Code is what a stack scan checks a return address against: bytes of the executable
+    sections (``SHF_EXECINSTR``), read through the loadable segments that hold them."""
 
-    def __init__(self, path: str, reader: BoundedReader, elf, sections: list[CfiSection], segments: list[Segment]):
+    def __init__(self, path: str, reader: BoundedReader, sections: list[CfiSection], segments: list,
+                 code: list[tuple[int, int]], load_bias: int, is_64: bool):
         self.path = path
         self._reader = reader
-        self._elf = elf
         self.sections = sections
-        self.segments = segments
-        low = min((s.vaddr - s.offset for s in segments), default=0)
-        self.load_bias = low & ~0xFFF if low > 0 else 0
-        self.is_64 = True
+        self.segments = [s for s in segments if s.type == elf_format.PT_LOAD]
+        self.code = sorted(code)  # (start, end) vaddrs of executable sections
+        self.load_bias = load_bias
+        self.is_64 = is_64
 
     def row_at_rva(self, rva: int) -> CfiRow | None:
         """The row for ``rva`` from the first section (``.eh_frame``, then ``.debug_frame``) covering it."""
@@ -580,65 +570,26 @@ class ElfCfi:
                 return row
         return None
 
-    def _segment(self, address: int) -> Segment | None:
-        for s in self.segments:
-            if s.vaddr <= address < s.vaddr + s.filesz:
-                return s
-        return None
-
     def is_code(self, rva: int) -> bool:
-        s = self._segment(rva + self.load_bias)
-        return s is not None and s.executable
+        address = rva + self.load_bias
+        return any(start <= address < end for start, end in self.code)
 
     def read_rva(self, rva: int, size: int) -> bytes | None:
         address = rva + self.load_bias
-        s = self._segment(address)
-        if s is None or address + size > s.vaddr + s.filesz or size < 0:
-            return None
-        try:
-            return self._reader.read(s.offset + address - s.vaddr, size, "code")
-        except FormatError:
-            return None
+        for s in self.segments:
+            if s.vaddr <= address and address + size <= s.vaddr + s.filesz and size >= 0:
+                try:
+                    return self._reader.read(s.offset + address - s.vaddr, size, "code")
+                except FormatError:
+                    return None
+        return None
 
     def close(self) -> None:
         self._reader.f.close()
 
 
-def _section_addresses(elf) -> dict[int, int]:
-    """Section index -> sh_addr (symtool.formats.elf keeps names and offsets only)."""
-    lay, r = elf.lay, elf.r
-    if elf.shoff == 0 or not elf.sections:
-        return {}
-    n = len(elf.sections)
-    table = r.read(elf.shoff, n * elf.shentsize, "section headers")
-    return {k: lay.shdr.unpack_from(table, k * elf.shentsize)[3] for k in range(n)}
-
-
-def _segments(elf) -> list[Segment]:
-    r = elf.r
-    if elf.phoff == 0 or elf.phnum == 0:
-        return []
-    record = (ELF64_PHDR if elf.lay.is_64 else ELF32_PHDR)[elf.lay.endian]
-    if elf.phentsize < record.size or elf.phnum > 1 << 16:
-        raise FormatError("program header table is malformed", elf.path)
-    table = r.read(elf.phoff, elf.phnum * elf.phentsize, "program headers")
-    out = []
-    for k in range(elf.phnum):
-        raw = record.unpack_from(table, k * elf.phentsize)
-        if elf.lay.is_64:
-            ptype, flags, offset, vaddr, _p, filesz, memsz, _a = raw
-        else:
-            ptype, offset, vaddr, _p, filesz, memsz, flags, _a = raw
-        if ptype == PT_LOAD:
-            if offset + filesz > r.size:
-                raise FormatError(f"loadable segment {k} runs past the end of the file", elf.path)
-            out.append(Segment(vaddr, memsz, offset, filesz, bool(flags & PF_X)))
-    return out
-
-
 def read_elf_cfi(path: str | os.PathLike[str]) -> ElfCfi:
     """The unwind tables of an ELF file (kept open for lazy reads: call ``close``)."""
-
     p = os.fspath(path)
     f = open(p, "rb")
     try:
@@ -647,7 +598,6 @@ def read_elf_cfi(path: str | os.PathLike[str]) -> ElfCfi:
             raise FormatError("empty file", p)
         elf = elf_format._Elf(r, p)
         elf.read_sections()
-        addresses = _section_addresses(elf)
         address_size = 8 if elf.lay.is_64 else 4
         sections = []
         eh = elf.section(".eh_frame")
@@ -655,15 +605,14 @@ def read_elf_cfi(path: str | os.PathLike[str]) -> ElfCfi:
             hdr_sec = elf.section(".eh_frame_hdr")
             hdr = None
             if hdr_sec is not None and hdr_sec.type != elf_format.SHT_NOBITS and hdr_sec.size:
-                hdr = (elf.view(hdr_sec), addresses.get(hdr_sec.index, 0))
-            sections.append(CfiSection(elf.view(eh), addresses.get(eh.index, 0), elf.lay.endian, address_size,
-                                       True, hdr))
+                hdr = (elf.view(hdr_sec), hdr_sec.addr)
+            sections.append(CfiSection(elf.view(eh), eh.addr, elf.lay.endian, address_size, True, hdr))
         dbg = elf.section(".debug_frame")
         if dbg is not None and dbg.type != elf_format.SHT_NOBITS and dbg.size:
             sections.append(CfiSection(elf.view(dbg), 0, elf.lay.endian, address_size, False))
-        out = ElfCfi(p, r, elf, sections, _segments(elf))
-        out.is_64 = elf.lay.is_64
-        return out
+        code = [(s.addr, s.addr + s.size) for s in elf.sections
+                if s.flags & SHF_EXECINSTR and s.flags & elf_format.SHF_ALLOC and s.type != elf_format.SHT_NOBITS]
+        return ElfCfi(p, r, sections, elf.segments(), code, elf.load_bias(), elf.lay.is_64)
     except BaseException:
         f.close()
         raise
