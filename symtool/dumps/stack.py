@@ -245,7 +245,9 @@ class StackResolver:
         source = syms.debug_path or syms.elf_path
         if source is None:
             return None
-        key = (os.fspath(source), os.fspath(syms.dwp_path) if syms.dwp_path and source == syms.elf_path else None)
+        # The .dwp holds the split units of the skeletons in the binary, which a debug file
+        # (objcopy --only-keep-debug) keeps too: it goes with either.
+        key = (os.fspath(source), os.fspath(syms.dwp_path) if syms.dwp_path else None)
         if key in self._dwarf:
             self._dwarf.move_to_end(key)
             return self._dwarf[key]
