@@ -489,3 +489,22 @@ def test_synthetic_cie_and_fde_give_rows_or_format_errors(body, version, aug):
             section.row_at(address)
         except FormatError:
             pass
+
+
+# -- macOS dumps: said plainly ------------------------------------------------------------------------
+
+def test_macos_dump_says_dwarf_symbolization_is_not_done(tmp_path):
+    from builders.minidump import build_minidump
+
+    dump = tmp_path / "mac.dmp"
+    dump.write_bytes(build_minidump(arch=12, platform_id=0x8101, version=(14, 0, 0),  # ARM64, macOS
+                                    modules=[{"name": "/Applications/App.app/Contents/MacOS/app", "base": 0x100000000,
+                                              "size": 0x4000}],
+                                    exception={"code": 11, "address": 0, "thread_id": 1}))
+    proc = symtool("stack", "--offline", dump, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "note: DWARF symbolization of macOS dumps is not done" in proc.stdout
+    data = json.loads(symtool("stack", "--json", "--offline", dump, cwd=tmp_path).stdout)
+    assert any("DWARF symbolization of macOS dumps is not done" in n for n in data["notes"])
+    (row,) = json.loads(symtool("dumps", "--json", "--offline", dump, cwd=tmp_path).stdout)
+    assert any("DWARF symbolization of macOS dumps is not done" in n for n in row["notes"])
