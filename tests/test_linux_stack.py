@@ -206,6 +206,30 @@ def test_stack_finds_files_in_the_debuginfod_view(build, crashes, tmp_path):
     assert frames[1]["function"] == "crash_deep::level3" and frames[1]["trust"] == "cfi"
 
 
+def test_stack_fetches_binary_and_dwp_from_an_http_store(build, crashes, nginx, tmp_path):
+    """An HTTP store (real nginx): the binary and .dwp are fetched by their SSQP keys into the cache,
+    verified, then walked with and symbolized; --offline fetches nothing."""
+    _frames, dump = crashes["crash-deep"]
+    store = nginx.www / "linux-stack"
+    proc = symtool("publish", "--store", store, build.bin("crash-deep"), build.dwp("crash-deep"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    cache = tmp_path / "cache"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SYMTOOL_", "_NT_"))}
+    env.update(SYMTOOL_CACHE=str(cache), HOME=str(tmp_path))
+    argv = [sys.executable, "-m", "symtool", "stack", "--json", str(dump), "--store", nginx.url("linux-stack")]
+    offline = subprocess.run(argv + ["--offline"], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert offline.returncode == 0, offline.stderr
+    assert all(f["function"] is None for f in json.loads(offline.stdout)["threads"][0]["frames"])
+    online = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert online.returncode == 0, online.stderr
+    frames = json.loads(online.stdout)["threads"][0]["frames"]
+    assert [f["function"] for f in frames][:3] == ["minicore::poke", "crash_deep::level3", "crash_deep::middle"]
+    assert [f["trust"] for f in frames][:2] == ["context", "cfi"]
+    bid = elf_build_id(build.bin("crash-deep")).hex()
+    cached = cache / "crash-deep" / f"elf-buildid-{bid}" / "crash-deep"
+    assert cached.read_bytes() == build.bin("crash-deep").read_bytes()
+
+
 def test_a_binary_of_another_build_is_not_used(build, crashes, tmp_path):
     """Same name, another build id (crash-me renamed): not the module's, so not walked with, not symbolized."""
     _frames, dump = crashes["crash-deep"]
