@@ -170,15 +170,16 @@ class CfiSection:
 
     # -- pointers ------------------------------------------------------------
     def _pointer(self, c: Cursor, encoding: int, section_address: int, datarel_base: int = 0,
-                 what: str = "pointer") -> int:
+                 what: str = "pointer", address_size: int | None = None) -> int:
         if encoding == DW_EH_PE_omit:
             raise FormatError(f"{c.view.name}: {what} is omitted where it is needed", c.view.path)
         if encoding & DW_EH_PE_indirect:
             raise FormatError(f"{c.view.name}: indirect {what} (needs process memory)", c.view.path)
+        size = address_size or self.address_size
         at = section_address + c.pos
         fmt = encoding & 0x0F
         if fmt == DW_EH_PE_absptr:
-            value = c.uint(self.address_size, what)
+            value = c.uint(size, what)
         elif fmt == DW_EH_PE_uleb128:
             value = c.uleb(what)
         elif fmt in (DW_EH_PE_udata2, DW_EH_PE_sdata2):
@@ -204,7 +205,7 @@ class CfiSection:
             value += datarel_base
         elif app not in (DW_EH_PE_absptr,):
             raise FormatError(f"{c.view.name}: pointer application {app:#x} for {what} not supported", c.view.path)
-        return value & ((1 << (8 * self.address_size)) - 1)
+        return value & ((1 << (8 * size)) - 1)
 
     # -- .eh_frame_hdr -------------------------------------------------------
     def _read_hdr(self, view: SectionView, address: int):
@@ -350,13 +351,8 @@ class CfiSection:
             raise FormatError(f"{self.view.name}: FDE at {offset:#x} points at {cie_offset:#x}, not a CIE",
                               self.view.path)
         cie = self._cie(cie_offset)
-        saved = self.address_size
-        self.address_size = cie.address_size
-        try:
-            begin = self._pointer(c, cie.fde_encoding, self.address, 0, "FDE initial location")
-            length = self._pointer(c, cie.fde_encoding & 0x0F, self.address, 0, "FDE address range")
-        finally:
-            self.address_size = saved
+        begin = self._pointer(c, cie.fde_encoding, self.address, 0, "FDE initial location", cie.address_size)
+        length = self._pointer(c, cie.fde_encoding & 0x0F, self.address, 0, "FDE address range", cie.address_size)
         if cie.has_augmentation_data:
             aug_len = c.uleb("FDE augmentation length")
             c.skip(aug_len, "FDE augmentation data")
@@ -462,12 +458,7 @@ class CfiSection:
             elif op == DW_CFA_nop:
                 pass
             elif op == DW_CFA_set_loc:
-                saved = self.address_size
-                self.address_size = cie.address_size
-                try:
-                    new = self._pointer(c, cie.fde_encoding, self.address, 0, "DW_CFA_set_loc")
-                finally:
-                    self.address_size = saved
+                new = self._pointer(c, cie.fde_encoding, self.address, 0, "DW_CFA_set_loc", cie.address_size)
                 if new > target:
                     return
                 row.address = new
