@@ -92,7 +92,9 @@ def crashes(build, tmp_path_factory):
 
 def same_function(gdb_name: str, ours: str) -> bool:
     # gdb qualifies a #[no_mangle] function by the namespace of its DWARF entry
-    # (crash_deep::mainCRTStartup); its linkage name, as symtool (and a PDB) names it, is bare.
+    # (crash_deep::mainCRTStartup); the DWARF symbolizer names functions by their linkage
+    # name, as llvm-symbolizer does, and a #[no_mangle] one's is bare (mainCRTStartup).
+    # The only divergence allowed; every other name must be gdb's exactly.
     return gdb_name == ours or gdb_name.endswith("::" + ours)
 
 
