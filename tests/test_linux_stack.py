@@ -366,9 +366,9 @@ int main(int argc, char **argv) { printf("%d\n", mid(argc * 100)); return 0; }
 
 
 def test_c_program_eh_frame_and_debug_frame_match_llvm_dwarfdump(tmp_path):
-    """GCC's CFI: frame-pointer functions (alloca), remember/restore state, zR and (static libc)
-    zPLR CIEs; and .debug_frame from a build without unwind tables."""
-    cc = need_tool("gcc")
+    """A C program's CFI: frame-pointer functions (alloca), the C runtime's remember/restore
+    state and PLT expressions; and .debug_frame from a build without unwind tables."""
+    cc = need_tool("clang")
     src = tmp_path / "p.c"
     src.write_text(C_PROGRAM)
     eh = tmp_path / "eh"
@@ -379,14 +379,15 @@ def test_c_program_eh_frame_and_debug_frame_match_llvm_dwarfdump(tmp_path):
                     str(src)], check=True)
     cfi = read_elf_cfi(dbg)
     try:
-        assert any(not s.is_eh for s in cfi.sections), "gcc wrote no .debug_frame"
+        assert any(not s.is_eh for s in cfi.sections), "clang wrote no .debug_frame"
     finally:
         cfi.close()
     assert _check_rows(dbg, "debug-frame") > 2
 
 
-def test_static_c_program_with_personality_cies(tmp_path):
-    cc = need_tool("g++")
+def test_cxx_program_with_personality_cies(tmp_path):
+    """C++ exceptions: CIEs with a personality routine and LSDA (zPLR) beside plain zR ones."""
+    cc = need_tool("clang++")
     src = tmp_path / "p.cc"
     src.write_text('#include <stdexcept>\n#include <cstdio>\nint f(int n){ if(n>1) throw std::runtime_error("x");'
                    ' return n; }\nint main(int c, char**){ try { return f(c); } catch(...) { puts("c"); } }\n')
@@ -444,8 +445,8 @@ FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 
 @pytest.fixture(scope="module")
 def real_eh_frame(tmp_path_factory):
-    """.eh_frame and .eh_frame_hdr (bytes, address) and the code ranges of a C program gcc links."""
-    cc = need_tool("gcc")
+    """.eh_frame and .eh_frame_hdr (bytes, address) and the code ranges of a C program clang links."""
+    cc = need_tool("clang")
     d = tmp_path_factory.mktemp("fuzz")
     (d / "p.c").write_text(C_PROGRAM)
     subprocess.run([cc, "-O2", "-o", str(d / "p"), str(d / "p.c")], check=True)
