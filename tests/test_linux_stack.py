@@ -535,3 +535,24 @@ def test_macos_dump_says_dwarf_symbolization_is_not_done(tmp_path):
     assert any("DWARF symbolization of macOS dumps is not done" in n for n in data["notes"])
     (row,) = json.loads(symtool("dumps", "--json", "--offline", dump, cwd=tmp_path).stdout)
     assert any("DWARF symbolization of macOS dumps is not done" in n for n in row["notes"])
+
+
+def test_walk_without_cfi_follows_the_rbp_chain_on_linux():
+    """No unwind data for the module: the RBP chain (each link leading to a return address in a
+    module and up the stack) gives the callers, marked frame-pointer; Windows walks do not use it."""
+    import struct
+
+    from symtool.stackwalk import WalkModule, walk_stack
+
+    words = {0x7010: 0x7030, 0x7018: 0x401234, 0x7030: 0x7050, 0x7038: 0x401500, 0x7050: 0, 0x7058: 0}
+    stack = bytearray(0x100)
+    for address, value in words.items():
+        struct.pack_into("<Q", stack, address - 0x7000, value)
+    mem = StackMemory([(0x7000, bytes(stack))])
+    module = WalkModule(0x400000, 0x10000, "app", 0)
+    ctx = _ctx(rip=0x401000, rsp=0x7000, rbp=0x7010)
+    linux = walk_stack(ctx, mem, [module], lambda m: None, rbp_chain=True)
+    assert [(f.pc, f.trust) for f in linux.frames] == [(0x401000, "context"), (0x401234, "frame-pointer"),
+                                                         (0x401500, "frame-pointer")]
+    windows = walk_stack(ctx, mem, [module], lambda m: None)
+    assert [f.trust for f in windows.frames][1:] == ["scan"] * (len(windows.frames) - 1)
