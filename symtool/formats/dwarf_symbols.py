@@ -730,7 +730,7 @@ class DwarfSymbolizer:
         return table
 
     # -- symbols -------------------------------------------------------------------------
-    def _symbol_at(self, addr: int) -> tuple[str, int] | None:
+    def _symbol_at(self, addr: int) -> tuple[str, int, str | None] | None:
         """The FUNC/OBJECT symbol at ``addr`` as llvm-symbolizer picks it: the last one starting
         at or before it (the largest at one address), if its size reaches it or is 0."""
         if self._symbols is None:
@@ -743,7 +743,7 @@ class DwarfSymbolizer:
         s = syms[k]
         if s.size and s.value + s.size <= addr:
             return None
-        return s.name, s.value
+        return s.name, s.value, s.file
 
     def _section_of(self, addr: int) -> tuple[int, int]:
         k = bisect.bisect_right(self._sections, (addr, float("inf"), 0)) - 1
@@ -768,7 +768,7 @@ class DwarfSymbolizer:
         if entry is None:
             if sym is None:
                 return None
-            result.frames.append(Frame(demangle(sym[0])))
+            result.frames.append(Frame(demangle(sym[0]), sym[2]))  # llvm-symbolizer: the STT_FILE's name
             return result
         parsed = self._parse(entry)
         result.module = parsed.name
@@ -780,6 +780,8 @@ class DwarfSymbolizer:
                 return None
             name = demangle(sym[0]) if sym is not None else "??"
             file = table.file_name(row[0], parsed.comp_dir) if row is not None else None
+            if file is None and sym is not None:
+                file = sym[2]
             result.frames.append(Frame(name, file, row[1] if row is not None else None))
             return result
         call_file = call_line = None
