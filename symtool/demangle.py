@@ -12,6 +12,8 @@ longer than :data:`MAX_MANGLED` and caps its output at :data:`MAX_DEMANGLED`.
 
 from __future__ import annotations
 
+import functools
+
 # Longer mangled names are returned as they are: real ones stay far below.
 MAX_MANGLED = 64 * 1024
 # A readable name longer than this is cut, with an ellipsis.
@@ -82,6 +84,10 @@ def demangle(name: str) -> str:
     as LLVM's Rust demangler prints it: no crate disambiguators); other names unchanged."""
     if len(name) > MAX_MANGLED:
         return name
+    if ".llvm." in name:  # LLVM's suffix on promoted local symbols (rustc-demangle drops it)
+        stripped = name[:name.index(".llvm.")]
+        if stripped.startswith(("_ZN", "__ZN", "_R", "__R")):
+            return demangle(stripped)
     if name.startswith("_R") or name.startswith("__R"):
         return demangle_v0(name)
     if not name.endswith("E"):
@@ -109,6 +115,8 @@ def demangle(name: str) -> str:
 
 # Nesting (types in generic arguments in types...) beyond this is hostile.
 _MAX_V0_DEPTH = 64
+# Backreference expansions in one name (each may expand others: exponential without a bound).
+_MAX_V0_BACKREFS = 4096
 _BASIC = {"a": "i8", "b": "bool", "c": "char", "d": "f64", "e": "str", "f": "f32", "h": "u8", "i": "isize",
           "j": "usize", "l": "i32", "m": "u32", "n": "i128", "o": "u128", "s": "i16", "t": "u16", "u": "()",
           "v": "...", "x": "i64", "y": "u64", "z": "!", "p": "_"}
@@ -119,16 +127,19 @@ class _V0Error(Exception):
 
 
 class _V0:
-    """A one-pass v0 demangler for the common grammar: paths, impls, generic arguments, the
-    basic / reference / pointer / array / slice / tuple types and integer/bool/char constants.
-    Anything else (fn pointers, dyn traits, binders, punycode) makes demangle_v0 return the
-    name unchanged."""
+    """A one-pass v0 demangler printing what LLVM's Rust demangler prints: paths (closures and
+    shims as ``{closure#N}``), impls, generic arguments, every type (references with named
+    lifetimes, ``for<'a>`` binders, ``dyn`` traits with associated-type bindings, ``fn``
+    signatures) and integer / bool / char constants.  Crate disambiguators are not printed.
+    Punycode identifiers make demangle_v0 return the name unchanged."""
 
     def __init__(self, text: str):
         self.s = text
         self.pos = 0
         self.depth = 0
-        self.out_len = 0
+        self.bound = 0  # lifetimes bound by enclosing binders
+        self.opened = False  # the last generic path was left open (for dyn-trait bindings)
+        self.work = 0  # backref expansions: bounded, they can nest exponentially
 
     def peek(self) -> str:
         return self.s[self.pos] if self.pos < len(self.s) else ""
@@ -154,7 +165,7 @@ class _V0:
             ch = self.next()
             if ch == "_":
                 return value + 1
-            if ch.isdigit():
+            if "0" <= ch <= "9":
                 d = ord(ch) - 48
             elif "a" <= ch <= "z":
                 d = ord(ch) - 87
@@ -170,14 +181,17 @@ class _V0:
 
     def decimal(self) -> int:
         start = self.pos
-        while self.peek().isdigit() and self.peek().isascii() and self.pos - start < 7:
+        if self.peek() == "0":  # "0" is a number of its own: "00" is two
+            self.pos += 1
+            return 0
+        while "0" <= self.peek() <= "9" and self.pos - start < 7:
             self.pos += 1
         if self.pos == start:
             raise _V0Error
         return int(self.s[start:self.pos])
 
     def ident(self) -> str:
-        self.opt_base62("s")  # disambiguator: not printed
+        """An undisambiguated identifier."""
         if self.eat("u"):
             raise _V0Error  # punycode
         length = self.decimal()
@@ -195,28 +209,34 @@ class _V0:
 
     def backref(self, fn):
         at = self.base62()
-        if at >= self.pos - 1:  # must point backwards
+        if at + 2 >= self.pos - 1:  # must point backwards (offsets count from after "_R")
+            raise _V0Error
+        self.work += 1
+        if self.work > _MAX_V0_BACKREFS:
             raise _V0Error
         saved = self.pos
-        self.pos = at + 2  # offsets count from after "_R"
+        self.pos = at + 2
         try:
             return fn()
         finally:
             self.pos = saved
 
-    def path(self, in_type: bool) -> str:
+    def path(self, in_type: bool, leave_open: bool = False) -> str:
         self.enter()
         try:
             tag = self.next()
             if tag == "C":
+                self.opt_base62("s")
                 return self.ident()
             if tag == "N":
                 ns = self.next()
+                if not ns.isalpha():
+                    raise _V0Error
                 parent = self.path(in_type)
                 disamb = self.opt_base62("s")
-                name = self._ident_after_disamb()
-                if ns.isupper() or not ns.isalpha():
-                    kind = "closure" if ns == "C" else "shim"
+                name = self.ident()
+                if ns.isupper():
+                    kind = {"C": "closure", "S": "shim"}.get(ns, ns)
                     return f"{parent}::{{{kind}{':' + name if name else ''}#{disamb}}}"
                 return f"{parent}::{name}" if name else parent
             if tag == "M":
@@ -237,28 +257,38 @@ class _V0:
                 while not self.eat("E"):
                     args.append(self.generic_arg())
                 sep = "" if in_type else "::"
-                return f"{base}{sep}<{', '.join(args)}>"
+                self.opened = leave_open
+                return f"{base}{sep}<{', '.join(args)}" + ("" if leave_open else ">")
             if tag == "B":
-                return self.backref(lambda: self.path(in_type))
+                return self.backref(lambda: self.path(in_type, leave_open))
             raise _V0Error
         finally:
             self.depth -= 1
 
-    def _ident_after_disamb(self) -> str:
-        if self.eat("u"):
+    def lifetime(self, index: int) -> str:
+        if index == 0:
+            return "'_"
+        if index > self.bound:
             raise _V0Error
-        length = self.decimal()
-        self.eat("_")
-        if self.pos + length > len(self.s):
+        depth = self.bound - index
+        return f"'{chr(97 + depth)}" if depth < 26 else f"'_{depth}"
+
+    def binder(self) -> str:
+        """An optional ``G`` binder: opens its lifetimes (the caller restores ``bound``)."""
+        if not self.eat("G"):
+            return ""
+        count = self.base62() + 1
+        if count > 1024:
             raise _V0Error
-        out = self.s[self.pos:self.pos + length]
-        self.pos += length
-        return out
+        names = []
+        for _ in range(count):
+            self.bound += 1
+            names.append(self.lifetime(1))
+        return f"for<{', '.join(names)}> "
 
     def generic_arg(self) -> str:
         if self.eat("L"):
-            lt = self.base62()
-            return "'_" if lt == 0 else "'?"
+            return self.lifetime(self.base62())
         if self.eat("K"):
             return self.const()
         return self.type()
@@ -282,17 +312,67 @@ class _V0:
                     items.append(self.type())
                 return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
             if ch in "RQ":
+                out = "&"
                 if self.eat("L"):
-                    self.base62()
-                return ("&" if ch == "R" else "&mut ") + self.type()
+                    index = self.base62()
+                    if index:
+                        out += self.lifetime(index) + " "
+                return out + ("mut " if ch == "Q" else "") + self.type()
             if ch in "PO":
                 return ("*const " if ch == "P" else "*mut ") + self.type()
+            if ch == "F":
+                return self.fn_sig()
+            if ch == "D":
+                return self.dyn_bounds()
             if ch == "B":
                 return self.backref(self.type)
             self.pos -= 1
             return self.path(True)
         finally:
             self.depth -= 1
+
+    def fn_sig(self) -> str:
+        saved = self.bound
+        try:
+            out = self.binder()
+            if self.eat("U"):
+                out += "unsafe "
+            if self.eat("K"):
+                abi = "C" if self.eat("C") else self.ident().replace("_", "-")
+                out += f'extern "{abi}" '
+            args = []
+            while not self.eat("E"):
+                args.append(self.type())
+            out += "fn(" + ", ".join(args) + ")"
+            ret = self.type()
+            return out if ret == "()" else f"{out} -> {ret}"
+        finally:
+            self.bound = saved
+
+    def dyn_bounds(self) -> str:
+        saved = self.bound
+        try:
+            out = "dyn " + self.binder()
+            traits = []
+            while not self.eat("E"):
+                self.opened = False
+                trait = self.path(True, leave_open=True)
+                is_open = self.opened
+                while self.eat("p"):
+                    trait += ", " if is_open else "<"
+                    is_open = True
+                    name = self.ident()
+                    trait += f"{name} = {self.type()}"
+                if is_open:
+                    trait += ">"
+                traits.append(trait)
+            out += " + ".join(traits)
+        finally:
+            self.bound = saved
+        lifetime = self.base62() if self.eat("L") else 0
+        if lifetime:
+            out += " + " + self.lifetime(lifetime)
+        return out
 
     def const(self) -> str:
         if self.eat("p"):
@@ -311,12 +391,13 @@ class _V0:
             raise _V0Error
         value = int(digits, 16) if digits else 0
         if ty == "b":
-            return "true" if value else "false"
+            return "true" if value == 1 else "false" if value == 0 else str(value)
         if ty == "c":
             return repr(chr(value)) if value < 0x110000 else str(value)
         return f"-{value}" if negative else str(value)
 
 
+@functools.lru_cache(maxsize=8192)
 def demangle_v0(name: str) -> str:
     """Readable form of a Rust v0 symbol (``_R...``); the name unchanged when it is not one
     this demangler reads."""
@@ -327,7 +408,7 @@ def demangle_v0(name: str) -> str:
         if p.peek().isdigit():
             p.decimal()  # encoding version
         out = p.path(False)
-    except (_V0Error, ValueError, IndexError):
+    except (_V0Error, ValueError, IndexError, RecursionError):
         return name
     if len(out) > MAX_DEMANGLED:
         out = out[:MAX_DEMANGLED - 1] + "…"

@@ -117,12 +117,25 @@ class Cursor:
         self.pos += n
 
     def u8(self, what: str = "byte") -> int:
+        rel = self.pos - self._buf_start
+        if 0 <= rel < len(self._buf) and self.pos < self.end:
+            self.pos += 1
+            return self._buf[rel]
         return self._need(1, what)[0]
 
     def uint(self, size: int, what: str = "integer") -> int:
+        rel = self.pos - self._buf_start
+        if 0 <= rel and rel + size <= len(self._buf) and self.pos + size <= self.end and size >= 0:
+            self.pos += size
+            return int.from_bytes(self._buf[rel:rel + size], "little" if self.endian == "<" else "big")
         return int.from_bytes(self._need(size, what), "little" if self.endian == "<" else "big")
 
     def uleb(self, what: str = "ULEB128") -> int:
+        rel = self.pos - self._buf_start
+        buf = self._buf
+        if 0 <= rel < len(buf) and self.pos < self.end and buf[rel] < 0x80:
+            self.pos += 1  # the common one-byte case
+            return buf[rel]
         return self._leb128(False, what)
 
     def sleb(self, what: str = "SLEB128") -> int:
@@ -143,13 +156,23 @@ class Cursor:
                 raise FormatError(f"{self.view.name}: {what} at {self.pos:#x} is too long", self.view.path)
 
     def cstring(self, what: str = "string") -> bytes:
-        out = bytearray()
+        """Bytes up to a NUL (consumed, not returned); only the first 4096 are kept."""
+        out = b""
         while True:
-            b = self.u8(what)
-            if b == 0:
-                return bytes(out)
+            rel = self.pos - self._buf_start
+            if not 0 <= rel < len(self._buf) or self.pos >= self.end:
+                self._need(1, what)  # refill (or raise at the end)
+                self.pos -= 1
+                rel = 0
+            limit = min(len(self._buf), rel + self.end - self.pos)
+            nul = self._buf.find(b"\0", rel, limit)
+            stop = limit if nul < 0 else nul
             if len(out) < 4096:
-                out.append(b)
+                out += self._buf[rel:stop][:4096 - len(out)]
+            self.pos += stop - rel
+            if nul >= 0:
+                self.pos += 1
+                return out
 
 
 @dataclass

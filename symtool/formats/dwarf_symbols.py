@@ -263,6 +263,7 @@ class DwarfSymbolizer:
                 self._index_version = index.version
                 self._index = {row.signature: row for row in index.rows}
         self._units: dict[int, _CuEntry] = {}
+        self._unit_offsets: list[int] = []
         self._map_starts: list[int] = []
         self._map: list[tuple[int, int, int]] = []  # (start, end, unit offset) sorted
         self._parsed: OrderedDict[int, _ParsedUnit] = OrderedDict()
@@ -289,6 +290,7 @@ class DwarfSymbolizer:
         for unit in dwarf.iter_units(info, self.endian):
             if unit.unit_type in (dwarf.DW_UT_compile, dwarf.DW_UT_partial, dwarf.DW_UT_skeleton):
                 self._units[unit.offset] = _CuEntry(unit)
+        self._unit_offsets = sorted(self._units)
         covered = self._read_aranges()
         entries = []
         for off, ranges in covered.items():
@@ -657,27 +659,49 @@ class DwarfSymbolizer:
                 parsed.owners.append(die)
 
     # -- names ---------------------------------------------------------------------------
-    def _find(self, parsed: _ParsedUnit, die: _Die, ats: tuple[int, ...]) -> tuple[_Die, tuple] | None:
-        """The first of ``ats`` on the DIE or along its specification / abstract-origin chain."""
+    def _die_at(self, parsed: _ParsedUnit, offset: int) -> tuple[_ParsedUnit, _Die] | None:
+        """The DIE at a section offset: in the unit at hand, or (DW_FORM_ref_addr) in another unit
+        of the binary's .debug_info, parsed for it."""
+        die = parsed.dies.get(offset)
+        if die is not None:
+            return parsed, die
+        if parsed.ctx.info is not self._bin.view(".debug_info"):
+            return None  # split units refer within themselves
+        offs = self._unit_offsets
+        k = bisect.bisect_right(offs, offset) - 1
+        if k < 0:
+            return None
+        entry = self._units[offs[k]]
+        if not entry.unit.die_offset <= offset < entry.unit.end:
+            return None
+        other = self._parse(entry)
+        die = other.dies.get(offset)
+        return (other, die) if die is not None else None
+
+    def _find(self, parsed: _ParsedUnit, die: _Die, ats: tuple[int, ...]) -> tuple[_ParsedUnit, _Die, tuple] | None:
+        """The first of ``ats`` on the DIE or along its specification / abstract-origin chain
+        (breadth first, as LLVM's findRecursively)."""
         seen = set()
-        work = [die]
+        work = [(parsed, die)]
         while work and len(seen) < MAX_CHAIN:
-            d = work.pop(0)
+            p, d = work.pop(0)
             if d.offset in seen:
                 continue
             seen.add(d.offset)
             for at in ats:
                 if at in d.attrs:
-                    return d, d.attrs[at]
+                    return p, d, d.attrs[at]
             for link in (DW_AT_specification, DW_AT_abstract_origin):
                 v = d.attrs.get(link)
-                if v is not None and v[0] == dwarf.V_REF and v[1] in parsed.dies:
-                    work.append(parsed.dies[v[1]])
+                if v is not None and v[0] == dwarf.V_REF:
+                    target = self._die_at(p, v[1])
+                    if target is not None:
+                        work.append(target)
         return None
 
     def _linkage_name(self, parsed: _ParsedUnit, die: _Die) -> str | None:
         found = self._find(parsed, die, (DW_AT_MIPS_linkage_name, DW_AT_linkage_name))
-        return self._string(parsed.ctx, found[1]) if found else None
+        return self._string(found[0].ctx, found[2]) if found else None
 
     def _function_name(self, parsed: _ParsedUnit, die: _Die) -> tuple[str, str | None]:
         """(readable name, linkage name) of a subprogram or inlined subroutine."""
@@ -687,18 +711,18 @@ class DwarfSymbolizer:
         found = self._find(parsed, die, (DW_AT_name,))
         if found is None:
             return "??", None
-        owner, value = found
-        name = self._string(parsed.ctx, value) or "??"
+        where, owner, value = found
+        name = self._string(where.ctx, value) or "??"
         if self._find(parsed, die, (DW_AT_external,)) is not None:
             return name, name  # extern "C" / #[no_mangle]: the name is the symbol
         parts = [name]
-        parent = parsed.dies.get(owner.parent)
+        parent = where.dies.get(owner.parent)
         for _ in range(MAX_CHAIN):
             if parent is None or parent.tag in _UNITS:
                 break
             if parent.tag in _SCOPES and DW_AT_name in parent.attrs:
-                parts.append(self._string(parsed.ctx, parent.attrs[DW_AT_name]) or "?")
-            parent = parsed.dies.get(parent.parent)
+                parts.append(self._string(where.ctx, parent.attrs[DW_AT_name]) or "?")
+            parent = where.dies.get(parent.parent)
         return "::".join(reversed(parts)), None
 
     def _start(self, parsed: _ParsedUnit, die: _Die, addr: int) -> int | None:
@@ -730,7 +754,7 @@ class DwarfSymbolizer:
         return table
 
     # -- symbols -------------------------------------------------------------------------
-    def _symbol_at(self, addr: int) -> tuple[str, int] | None:
+    def _symbol_at(self, addr: int) -> tuple[str, int, str | None] | None:
         """The FUNC/OBJECT symbol at ``addr`` as llvm-symbolizer picks it: the last one starting
         at or before it (the largest at one address), if its size reaches it or is 0."""
         if self._symbols is None:
@@ -743,7 +767,7 @@ class DwarfSymbolizer:
         s = syms[k]
         if s.size and s.value + s.size <= addr:
             return None
-        return s.name, s.value
+        return s.name, s.value, s.file
 
     def _section_of(self, addr: int) -> tuple[int, int]:
         k = bisect.bisect_right(self._sections, (addr, float("inf"), 0)) - 1
@@ -768,7 +792,7 @@ class DwarfSymbolizer:
         if entry is None:
             if sym is None:
                 return None
-            result.frames.append(Frame(demangle(sym[0])))
+            result.frames.append(Frame(demangle(sym[0]), sym[2]))  # llvm-symbolizer: the STT_FILE's name
             return result
         parsed = self._parse(entry)
         result.module = parsed.name
@@ -780,6 +804,8 @@ class DwarfSymbolizer:
                 return None
             name = demangle(sym[0]) if sym is not None else "??"
             file = table.file_name(row[0], parsed.comp_dir) if row is not None else None
+            if file is None and sym is not None:
+                file = sym[2]
             result.frames.append(Frame(name, file, row[1] if row is not None else None))
             return result
         call_file = call_line = None

@@ -39,7 +39,8 @@ SHT_NOTE = 7
 PT_LOAD = 1
 PT_NOTE = 4
 SHF_ALLOC = 0x2
-STT_OBJECT, STT_FUNC = 1, 2
+STT_OBJECT, STT_FUNC, STT_FILE = 1, 2, 4
+STB_LOCAL = 0
 SHN_UNDEF = 0
 SHF_COMPRESSED = 0x800
 SHN_XINDEX = 0xFFFF
@@ -152,6 +153,7 @@ class Symbol:
     name: str
     value: int
     size: int
+    file: str | None = None  # a local symbol's source file: the STT_FILE symbol before it
 
 
 @dataclass
@@ -360,11 +362,19 @@ class _Elf:
         names = self.r.read(strtab.offset, strtab.size, "symbol names")
         data = self.r.read(sec.offset, count * entsize, sec.name)
         out = []
+        file = None
         for k in range(count):
             name_off, info, shndx, value, size = self.lay.symbol_fields(self.lay.sym.unpack_from(data, k * entsize))
-            if info & 0xF not in (STT_FUNC, STT_OBJECT) or shndx == SHN_UNDEF or name_off >= len(names):
+            if name_off >= len(names):
                 continue
-            out.append(Symbol(cstring(names, name_off).decode("utf-8", "replace"), value, size))
+            if info & 0xF == STT_FILE:
+                file = cstring(names, name_off).decode("utf-8", "replace") or None
+                continue
+            if info & 0xF not in (STT_FUNC, STT_OBJECT) or shndx == SHN_UNDEF:
+                continue
+            local = info >> 4 == STB_LOCAL
+            out.append(Symbol(cstring(names, name_off).decode("utf-8", "replace"), value, size,
+                              file if local else None))
         out.sort(key=lambda s: (s.value, -s.size))
         return out
 
