@@ -40,7 +40,7 @@ ROW_KEYS = ["path", "error", "time", "time_source", "platform", "os", "cpu", "pr
             "bucket", "comments", "notes", "modules", "stack", "stack_note", "signature"]
 MODULE_KEYS = ["name", "path", "base", "size", "timestamp", "code_id", "debug_id", "codeview", "pdb_name",
                "pdb_store_path", "pdb_found", "pdb_path", "image_store_path", "image_found", "image_path", "error",
-               "os_module", "codeview_source"]
+               "os_module", "codeview_source", "debug_path"]
 FRAME_KEYS = ["function", "file", "line"]
 
 

@@ -30,9 +30,14 @@ workspace's build output directories are searched too.  Files found only on
 an http(s) store are fetched into the cache (verified by identity) unless
 --offline.
 
+Linux (Breakpad/crashpad) dumps: each ELF module's binary is found by its
+build id (SSQP keys and the debuginfod view of the stores, the build
+directories), walked with its .eh_frame/.debug_frame CFI and symbolized from
+its DWARF (the .dwp beside it, or the debug file), inline frames included.
+
 Each frame records how it was found: context (the CPU context), cfi (the
-image's .pdata unwind data), frame-pointer (the EBP chain) or scan (a return
-address found by scanning the stack: may be stale).
+image's .pdata or DWARF CFI unwind data), frame-pointer (the EBP/RBP chain)
+or scan (a return address found by scanning the stack: may be stale).
 
 Source URLs come from the PDB's source index (symtool srcindex, pdbstr): the
 srcsrv stream's expanded SRCSRVTRG, else the sourcelink stream; the text
@@ -138,7 +143,7 @@ def stack(
 
     from symtool.commands.common import print_json
     from symtool.dumps.locate import SymbolLocator, check_stores, make_fetch
-    from symtool.dumps.stack import StackResolver, all_stacks, crash_stack
+    from symtool.dumps.stack import StackResolver, all_stacks, crash_stack, elf_module_notes
     from symtool.dumps.symbolize import SymbolizerCache
     from symtool.errors import UsageError
     from symtool.formats.minidump import open_minidump
@@ -156,10 +161,17 @@ def stack(
     build_dirs = list(build_dir or []) + symbol_dirs(manifest_path, package, profile, target)
     locator = SymbolLocator(locals_, build_dirs)
     symbolizers = SymbolizerCache()
+    resolver = None
+    notes: list[str] = []
     try:
         resolver = StackResolver(locator, symbolizers, fetch=fetch)
         with open_minidump(path) as md:
             cpu = md.dump.system.cpu if md.dump.system else "unknown"
+            platform = md.dump.platform
+            if platform in ("linux", "android"):
+                notes = elf_module_notes(md, resolver)
+            elif platform in ("macos", "ios"):
+                notes = ["DWARF symbolization of macOS dumps is not done: frames are not symbolized"]
             if all_threads:
                 stacks = all_stacks(md, resolver)
             else:
@@ -172,19 +184,25 @@ def stack(
                     one = thread_stack(md, md.dump.threads[0], resolver, crashed=False)
                 stacks = [one]
     finally:
+        if resolver is not None:
+            resolver.close()
         symbolizers.close()
         locator.close()
         if fetcher is not None:
             fetcher.close()
     if json_out:
         print_json({"dump": str(path), "cpu": cpu,
-                    "threads": [dataclasses.asdict(s) for s in stacks]})
+                    "threads": [dataclasses.asdict(s) for s in stacks], "notes": notes})
         return
+    from symtool.commands.common import terminal_safe
+
     wide = cpu == "x64"
     for k, s in enumerate(stacks):
         if k:
             sys.stdout.write("\n")
         print_thread(s, wide, sources=source_urls)
+    for note in notes:  # module names and paths come from the dump: escaped
+        sys.stdout.write(terminal_safe(f"note: {note}") + "\n")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,11 @@
-"""Where a module's PDB or image is: local stores, build directories, HTTP stores."""
+"""Where a module's PDB or image is: local stores, build directories, HTTP stores.
+
+Windows modules are looked up by their symstore keys (``name/INDEX/name``).
+Linux (ELF) modules are looked up by GNU build id (:meth:`SymbolLocator.lookup_elf`):
+the binary (its CFI and code), its ``.dwp`` and its separate debug file, under
+the SSQP keys and the debuginfod view of symtool.store.layout, and in build
+directories as the ELF file whose build id matches with ``<name>.dwp`` beside it.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +24,10 @@ class Hit:
     form: str | None = None  # plain, compressed, pointer, file
     local_file: Path | None = None  # a readable local copy (for symbolizing)
     note: str | None = None
+
+
+ELF_ROLES = ("executable", "dwp", "debuginfo")  # debuginfod's artifact names
+MAX_BUILD_DIR_SCAN = 4096  # files of one build directory read for their build id
 
 
 class SymbolLocator:
@@ -48,6 +59,7 @@ class SymbolLocator:
         self._cache: dict[tuple[str, str, str], Hit] = {}
         self._listing: dict[Path, dict[str, Path]] = {}
         self._identity: dict[Path, str | None] = {}
+        self._elf_cache: dict[tuple[str, str], dict[str, tuple[str, str, Hit]]] = {}
 
     def close(self) -> None:
         if self._own_client and self._client is not None:
@@ -103,6 +115,97 @@ class SymbolLocator:
         if notes:
             return Hit(None, note="; ".join(notes))
         return Hit(False)
+
+    def lookup_elf(self, name: str, build_id: str) -> dict[str, tuple[str, str, Hit]]:
+        """role -> (store name, store index, Hit) of an ELF module's files: ``executable``
+        (the binary), ``dwp`` and ``debuginfo`` (a separate debug file); roles not found are absent.
+
+        Each file is looked for under its SSQP key (``layout.lookup``: plain, compressed,
+        ``file.ptr``), then in the store's debuginfod view, then (the binary and its ``.dwp``)
+        in the build directories, then on HTTP stores.  Identity (build id) is checked by the
+        caller on the file it opens."""
+        key = (name.lower(), build_id.lower())
+        cached = self._elf_cache.get(key)
+        if cached is not None:
+            return cached
+        from symtool.store.layout import DEBUGINFOD_ROOT, SSQP_DEBUG_NAME, debuginfod_key, elf_index
+
+        keys = {"executable": (name, elf_index(build_id)), "dwp": (f"{name}.dwp", elf_index(build_id)),
+                "debuginfo": (SSQP_DEBUG_NAME, elf_index(build_id, sym=True))}
+        out: dict[str, tuple[str, str, Hit]] = {}
+        for role, (kname, index) in keys.items():
+            hit = self._lookup_local_stores(kname, index)
+            if hit is None:
+                for store in self.local:
+                    candidate = store / DEBUGINFOD_ROOT / debuginfod_key(build_id, role)
+                    if candidate.is_file():
+                        hit = Hit(True, str(candidate), "file", candidate)
+                        break
+            if hit is not None:
+                out[role] = (kname, index, hit)
+        if "executable" not in out:
+            for d in [*self.local, *self.build_dirs]:
+                f = self._flat(d, name, elf_index(build_id), "elf") or self._scan_build_id(d, build_id)
+                if f is not None:
+                    out["executable"] = (name, elf_index(build_id), Hit(True, str(f), "file", f))
+                    dwp = f.with_name(f.name + ".dwp")
+                    if "dwp" not in out and dwp.is_file():
+                        out["dwp"] = (f"{name}.dwp", elf_index(build_id), Hit(True, str(dwp), "file", dwp))
+                    break
+        for role, (kname, index) in keys.items():
+            if role in out:
+                continue
+            for url in self.http:
+                try:
+                    hit = self._http_lookup(url, kname, index)
+                except NetworkError:
+                    continue
+                if hit is not None:
+                    out[role] = (kname, index, hit)
+                    break
+        self._elf_cache[key] = out
+        return out
+
+    def _lookup_local_stores(self, name: str, index: str) -> Hit | None:
+        from symtool.store.layout import MESSAGE, PLAIN, POINTER, lookup
+
+        for store in self.local:
+            try:
+                found = lookup(store, name, index)
+            except (OSError, FormatError, ValueError):
+                found = None
+            if found is not None and found.form != MESSAGE:
+                local = None
+                if found.form == PLAIN:
+                    local = found.path
+                elif found.form == POINTER and Path(found.target).is_file():
+                    local = Path(found.target)
+                return Hit(True, str(found.path), found.form, local)
+        return None
+
+    def _scan_build_id(self, directory: Path, build_id: str) -> Path | None:
+        """The ELF file directly inside ``directory`` whose build id is ``build_id`` (cargo's
+        ``deps/`` names binaries ``<crate>-<hash>``, not as the module list does)."""
+        self._flat(directory, "", "", "elf")  # fills the listing
+        listing = self._listing.get(directory, {})
+        for n, (low, path) in enumerate(sorted(listing.items())):
+            if n >= MAX_BUILD_DIR_SCAN:
+                break
+            if "." in low and not low.endswith(".so") and ".so." not in low:
+                continue  # .d, .rlib, .dwp, .rmeta...: not a linked ELF binary
+            if path not in self._identity:
+                try:
+                    if not path.is_file():
+                        continue
+                except OSError:
+                    continue
+                self._identity[path] = _file_index(path, "elf")
+            from symtool.store.layout import elf_index
+
+            got = self._identity[path]
+            if got is not None and got == elf_index(build_id):
+                return path
+        return None
 
     def _flat(self, directory: Path, name: str, index: str, kind: str) -> Path | None:
         listing = self._listing.get(directory)
@@ -188,6 +291,15 @@ def make_fetch(stores: list[str], cache: str | None, offline: bool):
 def _file_index(path: Path, kind: str) -> str | None:
     """Store INDEX of a local PDB or image (None if unreadable or of another kind)."""
     try:
+        if kind == "elf":
+            from symtool.formats.elf import read_elf
+            from symtool.store.layout import elf_index
+
+            with open(path, "rb") as f:
+                if f.read(4) != b"\x7fELF":
+                    return None
+            info = read_elf(path, dwo_ids=False)
+            return elf_index(info.index) if info.index else None
         if kind == "pdb":
             from symtool.formats.pdb import read_pdb
 

@@ -11,6 +11,12 @@ PDBs found the way a debugger finds them, then symbolize every frame.
 * Each frame's file is looked up in the PDB's source index (``srcsrv``, then
   ``sourcelink``: symtool.srcindex.lookup): its ``source_url``.
 
+Linux (ELF) modules are found by GNU build id (SymbolLocator.lookup_elf): the
+binary's ``.eh_frame``/``.debug_frame`` drive the walk (symtool.stackwalk.cfi)
+and its DWARF, with the ``.dwp`` beside it or a separate debug file, names the
+frames (symtool.formats.dwarf_symbols).  A file is used only if its build id is
+the module's.
+
 Images, PDBs and their source indexes are parsed once per run (:class:`StackResolver` caches them),
 so thousands of dumps cost one parse per distinct module.
 """
@@ -28,7 +34,7 @@ from symtool.dumps.locate import SymbolLocator
 from symtool.dumps.symbolize import SymbolizerCache
 from symtool.errors import FormatError, SymtoolError
 from symtool.formats.minidump import MinidumpFile, Module, Thread
-from symtool.ids import DebugId
+from symtool.ids import BuildId, DebugId
 from symtool.srcindex.lookup import SourceIndexCache
 
 MAX_STACK_BYTES = 8 << 20  # bytes of one thread's saved stack read for walking
@@ -95,6 +101,11 @@ class _ModuleSymbols:
     pdb_name: str | None = None
     codeview_source: str | None = None  # "dump", "image" or None
     note: str | None = None
+    # ELF modules: the files found by build id (identity checked) and the DWARF file to symbolize with.
+    build_id: str | None = None
+    elf_path: Path | None = None
+    dwp_path: Path | None = None
+    debug_path: Path | None = None
 
 
 class StackResolver:
@@ -114,6 +125,8 @@ class StackResolver:
         self._codeviews: dict[str, object] = {}
         self._modules: dict[tuple, _ModuleSymbols] = {}
         self._frame_tables: dict[str, object] = {}  # PDB path -> FrameTable (None: unreadable)
+        self._elf_ids: dict[str, object] = {}  # path -> ElfInfo (None: unreadable)
+        self._dwarf: OrderedDict[tuple, object] = OrderedDict()  # (binary, dwp) -> DwarfSymbolizer (None: failed)
 
     def image(self, path: Path):
         from symtool.formats.pe_unwind import read_pe_unwind
@@ -170,7 +183,105 @@ class StackResolver:
             found = self._modules[key] = self._resolve(module)
         return found
 
+    def _elf_info(self, path: Path, dwo_ids: bool = False):
+        key = (os.fspath(path), dwo_ids)
+        if key not in self._elf_ids:
+            from symtool.formats.elf import read_elf
+
+            try:
+                self._elf_ids[key] = read_elf(path, dwo_ids=dwo_ids)
+            except (FormatError, OSError, ValueError, struct.error):
+                self._elf_ids[key] = None
+        return self._elf_ids[key]
+
+    def _resolve_elf(self, module: Module) -> _ModuleSymbols:
+        """The binary (CFI, code), .dwp and debug file of an ELF module, each used only if it is
+        the module's: the binary and debug file by build id, the .dwp by the binary's split-unit IDs."""
+        from symtool.formats.dwarf_cfi import read_elf_cfi
+
+        build_id = module.build_id.hex()
+        out = _ModuleSymbols(build_id=build_id)
+        try:
+            found = self.locator.lookup_elf(module.file_name, build_id)
+        except SymtoolError as err:
+            out.note = err.message
+            return out
+        notes = []
+        for role in ("executable", "debuginfo"):
+            if role not in found:
+                continue
+            name, index, hit = found[role]
+            local = self._local(hit, name, index)
+            info = self._elf_info(local) if local is not None else None
+            if local is None:
+                notes.append(f"{role} {hit.where} is not a local file")
+            elif info is None or info.index != build_id:
+                notes.append(f"{local}: build id {info.index if info else 'unreadable'} is not {build_id}: not used")
+            elif role == "executable":
+                out.elf_path = local
+            else:
+                out.debug_path = local
+        if "dwp" in found and out.elf_path is not None:
+            name, index, hit = found["dwp"]
+            local = self._local(hit, name, index)
+            binary = self._elf_info(out.elf_path, dwo_ids=True)
+            package = self._elf_info(local, dwo_ids=True) if local is not None else None
+            if package is not None and binary is not None and package.split == "dwp" \
+                    and set(binary.dwo_ids or []) <= set(package.dwo_ids or []):
+                out.dwp_path = local
+            elif local is not None:
+                notes.append(f"{local}: does not hold {module.file_name}'s split units: not used")
+        if out.elf_path is not None:
+            try:
+                out.image = read_elf_cfi(out.elf_path)
+            except (FormatError, OSError) as err:
+                notes.append(f"{out.elf_path}: unwind tables unreadable: {getattr(err, 'message', None) or err}")
+        out.note = "; ".join(notes) or None
+        return out
+
+    def dwarf_symbolizer(self, syms: _ModuleSymbols):
+        """The DWARF symbolizer of an ELF module (binary + .dwp, or the debug file), None when
+        there is none or the DWARF symbolizer is not available."""
+        source = syms.debug_path or syms.elf_path
+        if source is None:
+            return None
+        # The .dwp holds the split units of the skeletons in the binary, which a debug file
+        # (objcopy --only-keep-debug) keeps too: it goes with either.
+        key = (os.fspath(source), os.fspath(syms.dwp_path) if syms.dwp_path else None)
+        if key in self._dwarf:
+            self._dwarf.move_to_end(key)
+            return self._dwarf[key]
+        sym = None
+        try:
+            from symtool.formats.dwarf_symbols import DwarfSymbolizer
+
+            sym = DwarfSymbolizer(key[0], dwp_path=key[1])
+            if sym.build_id is not None and _build_id_hex(sym.build_id) != syms.build_id:
+                sym.close()
+                sym = None
+        except ImportError:
+            sym = None  # symtool.formats.dwarf_symbols not in this build: frames stay unsymbolized
+        except (FormatError, OSError, ValueError, struct.error):
+            sym = None
+        self._dwarf[key] = sym
+        while len(self._dwarf) > self._max_images:
+            _k, old = self._dwarf.popitem(last=False)
+            if old is not None:
+                old.close()
+        return sym
+
+    def close(self) -> None:
+        for sym in self._dwarf.values():
+            if sym is not None:
+                sym.close()
+        self._dwarf.clear()
+        for syms in self._modules.values():
+            if syms.image is not None and hasattr(syms.image, "close"):
+                syms.image.close()
+
     def _resolve(self, module: Module) -> _ModuleSymbols:
+        if module.build_id is not None:
+            return self._resolve_elf(module)
         out = _ModuleSymbols()
         code_id = module.code_id
         if module.file_name and code_id:
@@ -209,6 +320,15 @@ class StackResolver:
         return None
 
 
+def _build_id_hex(value) -> str:
+    """A build id as lower-case hex, from bytes, a BuildId or a hex string."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).hex()
+    if isinstance(value, BuildId):
+        return str(value.index()).lower()
+    return str(value).lower()
+
+
 def _hex(value: int | None) -> str | None:
     return None if value is None else f"{value:#x}"
 
@@ -218,14 +338,19 @@ def _symbolize_frames(index: int, frame, module: Module | None, syms: _ModuleSym
     base = FrameRow(index, module.file_name if module else None,
                     _hex(frame.pc - module.base) if module else None, None, None, None, None, False, frame.trust,
                     _hex(frame.pc), _hex(frame.sp), _hex(return_address))
-    if module is None or syms is None or syms.pdb_path is None:
+    if module is None or syms is None or (syms.pdb_path is None and syms.build_id is None):
         return [base]
     rva = frame.pc - module.base
     lookup = frame.lookup_address - module.base
     try:
-        sym = resolver.symbolizers.get(syms.pdb_path)
-        if syms.debug_id is not None and not sym.debug_id.matches(syms.debug_id):
-            return [base]
+        if syms.build_id is not None:
+            sym = resolver.dwarf_symbolizer(syms)  # identity checked when it was opened
+            if sym is None:
+                return [base]
+        else:
+            sym = resolver.symbolizers.get(syms.pdb_path)
+            if syms.debug_id is not None and not sym.debug_id.matches(syms.debug_id):
+                return [base]
         res = sym.symbolize(lookup)
     except (FormatError, OSError, ValueError, IndexError, KeyError, struct.error):
         return [base]
@@ -238,7 +363,7 @@ def _symbolize_frames(index: int, frame, module: Module | None, syms: _ModuleSym
         row = FrameRow(index, base.module, base.offset, f.function, None if inline else _hex(rva - start),
                        f.file, f.line, inline, frame.trust, base.address,
                        None if inline else base.sp, None if inline else base.return_address,
-                       resolver.sources.url_for(syms.pdb_path, f.file))
+                       resolver.sources.url_for(syms.pdb_path, f.file) if syms.pdb_path else None)
         rows.append(row)
     return rows
 
@@ -286,7 +411,8 @@ def thread_stack(md: MinidumpFile, thread: Thread | None, resolver: StackResolve
         return resolver.module(by_index[wm.index]).image
 
     result = walk_stack(ctx, StackMemory(regions), modules, image_for, stack_end,
-                        max_frames or MAX_FRAMES, lambda wm: resolver.frame_table(by_index[wm.index]))
+                        max_frames or MAX_FRAMES, lambda wm: resolver.frame_table(by_index[wm.index]),
+                        rbp_chain=dump.platform not in ("windows", "unknown"))
     out.stop, out.truncated = result.stop, result.truncated
     out.notes += result.problems
     frames = result.frames
@@ -323,5 +449,33 @@ def all_stacks(md: MinidumpFile, resolver: StackResolver) -> list[ThreadStack]:
     return out
 
 
-__all__ = ["FrameRow", "ThreadStack", "StackResolver", "thread_stack", "crash_stack", "all_stacks",
+def elf_module_notes(md: MinidumpFile, resolver: StackResolver) -> list[str]:
+    """What was found for a Linux dump's ELF modules, by build id: one line for those found,
+    one for those not (and why a file found was not used)."""
+    found, missing, other = [], [], []
+    for module in md.dump.modules:
+        if module.build_id is None:
+            if module.codeview_kind is None and module.error is None:
+                missing.append(f"{module.file_name} (no build id in the dump)")
+            continue
+        syms = resolver.module(module)
+        if syms.elf_path is not None:
+            parts = [p for p, have in (("binary", True), (".dwp", syms.dwp_path is not None),
+                                       ("debug file", syms.debug_path is not None)) if have]
+            found.append(f"{module.file_name} ({', '.join(parts)})")
+        elif syms.debug_path is not None:
+            found.append(f"{module.file_name} (debug file only: no unwind tables)")
+        else:
+            missing.append(f"{module.file_name} {syms.build_id}")
+        if syms.note:
+            other.append(f"{module.file_name}: {syms.note}")
+    out = []
+    if found:
+        out.append(f"found by build id: {', '.join(found)}")
+    if missing:
+        out.append(f"not found by build id (walked by scanning, not symbolized): {', '.join(missing)}")
+    return out + other
+
+
+__all__ = ["FrameRow", "ThreadStack", "StackResolver", "elf_module_notes", "thread_stack", "crash_stack", "all_stacks",
            "windbg_module_name"]

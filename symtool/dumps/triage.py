@@ -57,6 +57,7 @@ class ModuleRow:
     error: str | None = None
     os_module: bool = False  # an operating-system module (its PDB comes from Microsoft's server)
     codeview_source: str | None = None  # "dump" (module list) or "image" (debug directory of the found image)
+    debug_path: str | None = None  # ELF modules: the .dwp or separate debug file found by build id (identity checked)
 
 
 # Operating-system modules: their PDBs are on Microsoft's symbol server, not in the team's store.
@@ -112,6 +113,9 @@ class TriageRow:
         return dataclasses.asdict(self)
 
 
+# Platforms whose minidumps (Breakpad/crashpad) list ELF modules by build id.
+ELF_PLATFORMS = ("linux", "android")
+
 ROW_KEYS = tuple(f.name for f in dataclasses.fields(TriageRow))
 
 
@@ -131,6 +135,20 @@ def _module_row(module: Module, locator: SymbolLocator, platform: str,
         os_module=is_os_module(module.name),
         codeview_source="dump" if module.debug_id is not None else None,
     )
+    if module.build_id is not None and resolver is not None and module.error is None:
+        # ELF modules: no PDB; the binary by its SSQP key (build id), found where the stack walk finds it.
+        from symtool.store.layout import ssqp_elf_key
+
+        syms = resolver.module(module)
+        try:
+            entry.image_store_path = ssqp_elf_key(module.file_name, syms.build_id)
+        except SymtoolError:
+            entry.image_store_path = None
+        entry.image_found = syms.elf_path is not None
+        entry.image_path = str(syms.elf_path) if syms.elf_path else None
+        debug = syms.dwp_path or syms.debug_path
+        entry.debug_path = str(debug) if debug else None
+        return entry
     if module.codeview_kind == "ELF" or platform not in ("windows", "unknown"):
         return entry  # ELF/Mach-O modules: no PDB, no PE store key
     pdb_name = module.pdb_name
@@ -188,8 +206,12 @@ def triage_one(path: Path, locator: SymbolLocator, symbolizers: SymbolizerCache,
         return row
     with md:
         _fill_row(row, md.dump, path, locator, symbolizers, resolver)
-        if stacks and row.exception_code is not None and row.platform in ("windows", "unknown"):
+        if stacks and row.exception_code is not None and row.platform in ("windows", "unknown") + ELF_PLATFORMS:
             _fill_stack(row, md, resolver)
+        if row.platform in ELF_PLATFORMS:
+            from symtool.dumps.stack import elf_module_notes
+
+            row.notes += elf_module_notes(md, resolver)
     return row
 
 
@@ -211,6 +233,10 @@ def _fill_stack(row: TriageRow, md: MinidumpFile, resolver: StackResolver) -> No
     os_modules = {m.name.lower() for m in row.modules if m.os_module}
     row.signature = signature(st.frames, os_modules)
     top = next((f for f in st.frames if f.function), None)
+    if row.faulting_module is None and row.platform in ELF_PLATFORMS and st.frames and st.frames[0].module:
+        # A signal's address is the data address (si_addr); the faulting instruction is the context's.
+        row.faulting_module, row.faulting_offset = st.frames[0].module, st.frames[0].offset
+        row.bucket = f"{row.exception_code} {row.faulting_module}+{row.faulting_offset}"
     if row.function is None and top is not None and st.frames and st.frames[0].module == top.module \
             and st.frames[0].address == top.address:
         # The exception address symbolized through the stack (PDB named by the image's CodeView).
@@ -229,10 +255,18 @@ def _fill_row(row: TriageRow, dump: Minidump, path: Path, locator: SymbolLocator
     if dump.system is not None:
         row.os = dump.system.os
         row.cpu = dump.system.cpu
-    if platform not in ("windows", "unknown"):
+    if platform in ELF_PLATFORMS:
         row.notes.append(
             f"{dump.system.os.split(' ')[0] if dump.system else platform} minidump (Breakpad/crashpad): "
-            "modules are identified by build id; PDB store lookups do not apply")
+            "modules are identified by build id; found binaries are walked with their DWARF CFI and "
+            "symbolized from their DWARF")
+    elif platform in ("macos", "ios"):
+        row.notes.append(
+            f"{dump.system.os.split(' ')[0] if dump.system else platform} minidump (Breakpad/crashpad): "
+            "modules are identified by UUID; DWARF symbolization of macOS dumps is not done")
+    elif platform not in ("windows", "unknown"):
+        row.notes.append(f"{dump.system.os.split(' ')[0] if dump.system else platform} minidump: "
+                         "stacks are not walked and modules not symbolized for this platform")
     row.comments = dump.comments
     row.process_id = dump.process_id
     row.modules = [_module_row(m, locator, platform, resolver) for m in dump.modules]
@@ -242,6 +276,17 @@ def _fill_row(row: TriageRow, dump: Minidump, path: Path, locator: SymbolLocator
         row.bucket = "no exception"
         return
     name, detail = describe_exception(exc.code, exc.parameters, platform)
+    if platform in ELF_PLATFORMS:
+        # ExceptionAddress is the signal's si_addr (the address touched, for SIGSEGV), not an
+        # instruction: the faulting module and function come from the stack's first frame.
+        row.exception_code = exc.code_hex
+        row.exception_name = name
+        row.exception_detail = detail
+        row.exception_address = f"{exc.address:#x}"
+        row.exception_parameters = [f"{p:#x}" for p in exc.parameters]
+        row.thread_id = exc.thread_id
+        row.bucket = f"{exc.code_hex} {exc.address:#x}"
+        return
     row.exception_code = exc.code_hex
     row.exception_name = name
     row.exception_detail = detail
@@ -288,6 +333,7 @@ def triage(paths: Iterable[Path], stores: list[str], build_dirs: list[str] | Non
         for path in paths:
             yield triage_one(Path(path), locator, symbolizers, resolver, stacks)
     finally:
+        resolver.close()
         symbolizers.close()
         locator.close()
 

@@ -117,12 +117,25 @@ class Cursor:
         self.pos += n
 
     def u8(self, what: str = "byte") -> int:
+        rel = self.pos - self._buf_start
+        if 0 <= rel < len(self._buf) and self.pos < self.end:
+            self.pos += 1
+            return self._buf[rel]
         return self._need(1, what)[0]
 
     def uint(self, size: int, what: str = "integer") -> int:
+        rel = self.pos - self._buf_start
+        if 0 <= rel and rel + size <= len(self._buf) and self.pos + size <= self.end and size >= 0:
+            self.pos += size
+            return int.from_bytes(self._buf[rel:rel + size], "little" if self.endian == "<" else "big")
         return int.from_bytes(self._need(size, what), "little" if self.endian == "<" else "big")
 
     def uleb(self, what: str = "ULEB128") -> int:
+        rel = self.pos - self._buf_start
+        buf = self._buf
+        if 0 <= rel < len(buf) and self.pos < self.end and buf[rel] < 0x80:
+            self.pos += 1  # the common one-byte case
+            return buf[rel]
         return self._leb128(False, what)
 
     def sleb(self, what: str = "SLEB128") -> int:
@@ -143,13 +156,23 @@ class Cursor:
                 raise FormatError(f"{self.view.name}: {what} at {self.pos:#x} is too long", self.view.path)
 
     def cstring(self, what: str = "string") -> bytes:
-        out = bytearray()
+        """Bytes up to a NUL (consumed, not returned); only the first 4096 are kept."""
+        out = b""
         while True:
-            b = self.u8(what)
-            if b == 0:
-                return bytes(out)
+            rel = self.pos - self._buf_start
+            if not 0 <= rel < len(self._buf) or self.pos >= self.end:
+                self._need(1, what)  # refill (or raise at the end)
+                self.pos -= 1
+                rel = 0
+            limit = min(len(self._buf), rel + self.end - self.pos)
+            nul = self._buf.find(b"\0", rel, limit)
+            stop = limit if nul < 0 else nul
             if len(out) < 4096:
-                out.append(b)
+                out += self._buf[rel:stop][:4096 - len(out)]
+            self.pos += stop - rel
+            if nul >= 0:
+                self.pos += 1
+                return out
 
 
 @dataclass
@@ -414,3 +437,152 @@ def check_index_against_units(index: UnitIndex, info: SectionView, abbrev: Secti
             got = "none" if own is None else f"{own:#018x}"
             raise FormatError(f"{info.name}: the unit index says {row.signature:#018x} but the unit at {off:#x} "
                               f"has DWO ID {got}", info.path)
+
+
+# -- attribute values and DIE trees (the symbolizer's reader) -----------------------------------
+
+# Forms (DWARF 5, 7.5.6), with the GNU split-DWARF extensions.
+DW_FORM_addr = 0x01
+DW_FORM_block2 = 0x03
+DW_FORM_block4 = 0x04
+DW_FORM_data2 = 0x05
+DW_FORM_data4 = 0x06
+DW_FORM_data8 = 0x07
+DW_FORM_string = 0x08
+DW_FORM_block = 0x09
+DW_FORM_block1 = 0x0A
+DW_FORM_data1 = 0x0B
+DW_FORM_flag = 0x0C
+DW_FORM_sdata = 0x0D
+DW_FORM_strp = 0x0E
+DW_FORM_udata = 0x0F
+DW_FORM_ref_addr = 0x10
+DW_FORM_ref1 = 0x11
+DW_FORM_ref2 = 0x12
+DW_FORM_ref4 = 0x13
+DW_FORM_ref8 = 0x14
+DW_FORM_ref_udata = 0x15
+DW_FORM_sec_offset = 0x17
+DW_FORM_exprloc = 0x18
+DW_FORM_flag_present = 0x19
+DW_FORM_strx = 0x1A
+DW_FORM_addrx = 0x1B
+DW_FORM_ref_sup4 = 0x1C
+DW_FORM_strp_sup = 0x1D
+DW_FORM_data16 = 0x1E
+DW_FORM_line_strp = 0x1F
+DW_FORM_ref_sig8 = 0x20
+DW_FORM_loclistx = 0x22
+DW_FORM_rnglistx = 0x23
+DW_FORM_ref_sup8 = 0x24
+DW_FORM_strx1, DW_FORM_strx2, DW_FORM_strx3, DW_FORM_strx4 = 0x25, 0x26, 0x27, 0x28
+DW_FORM_addrx1, DW_FORM_addrx2, DW_FORM_addrx3, DW_FORM_addrx4 = 0x29, 0x2A, 0x2B, 0x2C
+DW_FORM_GNU_addr_index = 0x1F01
+DW_FORM_GNU_str_index = 0x1F02
+DW_FORM_GNU_ref_alt = 0x1F20
+DW_FORM_GNU_strp_alt = 0x1F21
+
+# Kinds of attribute values read_value returns, as (kind, value).
+V_CONST = "const"  # data, flag, sdata, udata, implicit_const
+V_ADDR = "addr"  # an address
+V_ADDRX = "addrx"  # an index into .debug_addr
+V_STR = "str"  # inline string (bytes)
+V_STRP = "strp"  # offset into .debug_str
+V_LINE_STRP = "line_strp"  # offset into .debug_line_str
+V_STRX = "strx"  # index into the string offsets table
+V_REF = "ref"  # offset of a DIE within the same section (unit-relative already resolved)
+V_SEC_OFFSET = "sec_offset"
+V_RNGLISTX = "rnglistx"
+V_LOCLISTX = "loclistx"
+V_OTHER = "other"  # blocks, exprlocs, signatures, supplementary references: not used
+
+_STRX_SIZES = {DW_FORM_strx1: 1, DW_FORM_strx2: 2, DW_FORM_strx3: 3, DW_FORM_strx4: 4}
+_ADDRX_SIZES = {DW_FORM_addrx1: 1, DW_FORM_addrx2: 2, DW_FORM_addrx3: 3, DW_FORM_addrx4: 4}
+_DATA_SIZES = {DW_FORM_data1: 1, DW_FORM_data2: 2, DW_FORM_data4: 4, DW_FORM_data8: 8, DW_FORM_flag: 1}
+_REF_SIZES = {DW_FORM_ref1: 1, DW_FORM_ref2: 2, DW_FORM_ref4: 4, DW_FORM_ref8: 8}
+
+
+@dataclass
+class Abbrev:
+    tag: int
+    has_children: bool
+    attrs: list[tuple[int, int, int]]  # (attribute, form, implicit constant)
+
+
+def read_abbrev_table(abbrev: SectionView, offset: int, endian: str) -> dict[int, Abbrev]:
+    """Every declaration of the abbreviation table at ``offset``: code -> Abbrev."""
+    c = Cursor(abbrev, offset, None, endian)
+    table: dict[int, Abbrev] = {}
+    for _ in range(MAX_ABBREVS):
+        if c.pos >= c.end:
+            break  # a table may end with the section instead of a 0 code
+        code = c.uleb("abbreviation code")
+        if code == 0:
+            break
+        tag = c.uleb("tag")
+        children = c.u8("children flag")
+        attrs = []
+        for _ in range(MAX_ATTRS):
+            at = c.uleb("attribute")
+            form = c.uleb("form")
+            if at == 0 and form == 0:
+                break
+            const = c.sleb("implicit constant") if form == DW_FORM_implicit_const else 0
+            attrs.append((at, form, const))
+        else:
+            raise FormatError(f"{abbrev.name}: abbreviation {code} has too many attributes", abbrev.path)
+        table.setdefault(code, Abbrev(tag, children != 0, attrs))
+    else:
+        raise FormatError(f"{abbrev.name}: more than {MAX_ABBREVS} abbreviations at {offset:#x}", abbrev.path)
+    return table
+
+
+def read_value(c: Cursor, form: int, const: int, unit: Unit, depth: int = 0) -> tuple[str, object]:
+    """Consume one attribute value: (kind, value) with kind one of the V_* names.
+
+    References of the unit-relative forms are returned as offsets within the section
+    (``unit.offset`` added); DW_FORM_ref_addr is already section-relative."""
+    if form in _DATA_SIZES:
+        return V_CONST, c.uint(_DATA_SIZES[form], "constant")
+    if form in (DW_FORM_udata,):
+        return V_CONST, c.uleb("constant")
+    if form == DW_FORM_sdata:
+        return V_CONST, c.sleb("constant")
+    if form == DW_FORM_implicit_const:
+        return V_CONST, const
+    if form == DW_FORM_flag_present:
+        return V_CONST, 1
+    if form in _REF_SIZES:
+        return V_REF, unit.offset + c.uint(_REF_SIZES[form], "reference")
+    if form == DW_FORM_ref_udata:
+        return V_REF, unit.offset + c.uleb("reference")
+    if form == DW_FORM_ref_addr:
+        return V_REF, c.uint(unit.address_size if unit.version == 2 else unit.offset_size, "reference")
+    if form == DW_FORM_addr:
+        return V_ADDR, c.uint(unit.address_size, "address")
+    if form in (DW_FORM_addrx, DW_FORM_GNU_addr_index):
+        return V_ADDRX, c.uleb("address index")
+    if form in _ADDRX_SIZES:
+        return V_ADDRX, c.uint(_ADDRX_SIZES[form], "address index")
+    if form == DW_FORM_string:
+        return V_STR, c.cstring("string attribute")
+    if form == DW_FORM_strp:
+        return V_STRP, c.uint(unit.offset_size, "string offset")
+    if form == DW_FORM_line_strp:
+        return V_LINE_STRP, c.uint(unit.offset_size, "string offset")
+    if form in (DW_FORM_strx, DW_FORM_GNU_str_index):
+        return V_STRX, c.uleb("string index")
+    if form in _STRX_SIZES:
+        return V_STRX, c.uint(_STRX_SIZES[form], "string index")
+    if form == DW_FORM_sec_offset:
+        return V_SEC_OFFSET, c.uint(unit.offset_size, "section offset")
+    if form == DW_FORM_rnglistx:
+        return V_RNGLISTX, c.uleb("range list index")
+    if form == DW_FORM_loclistx:
+        return V_LOCLISTX, c.uleb("location list index")
+    if form == DW_FORM_indirect:
+        if depth >= MAX_INDIRECT:
+            raise FormatError(f"{c.view.name}: DW_FORM_indirect nests too deeply", c.view.path)
+        return read_value(c, c.uleb("indirect form"), const, unit, depth + 1)
+    read_form(c, form, unit, depth)  # blocks, exprlocs, signatures, supplementary forms: skipped
+    return V_OTHER, None

@@ -36,7 +36,12 @@ ELFDATA2LSB, ELFDATA2MSB = 1, 2
 
 SHT_NOBITS = 8
 SHT_NOTE = 7
+PT_LOAD = 1
 PT_NOTE = 4
+SHF_ALLOC = 0x2
+STT_OBJECT, STT_FUNC, STT_FILE = 1, 2, 4
+STB_LOCAL = 0
+SHN_UNDEF = 0
 SHF_COMPRESSED = 0x800
 SHN_XINDEX = 0xFFFF
 NT_GNU_BUILD_ID = 3
@@ -68,6 +73,8 @@ class Layout:
     # Elf_Chdr: type, [reserved,] size, addralign.
     chdr: struct.Struct
     is_64: bool
+    # Elf_Sym: 64-bit name, info, other, shndx, value, size; 32-bit name, value, size, info, other, shndx.
+    sym: struct.Struct
     # .gnu_debuglink's CRC-32, after the NUL-padded name (the file's byte order).
     crc32: struct.Struct
 
@@ -75,6 +82,17 @@ class Layout:
         if self.is_64:  # type, flags, offset, vaddr, paddr, filesz, memsz, align
             return raw[0], raw[2], raw[5]
         return raw[0], raw[1], raw[4]  # type, offset, vaddr, paddr, filesz, memsz, flags, align
+
+    def segment(self, raw: tuple) -> "Segment":
+        if self.is_64:  # type, flags, offset, vaddr, paddr, filesz, memsz, align
+            return Segment(raw[0], raw[2], raw[3], raw[5], raw[6], raw[7])
+        return Segment(raw[0], raw[1], raw[2], raw[4], raw[5], raw[7])  # type, offset, vaddr, paddr, filesz, memsz, flags, align
+
+    def symbol_fields(self, raw: tuple) -> tuple[int, int, int, int, int]:
+        """(name offset, info, section index, value, size) of an Elf_Sym."""
+        if self.is_64:  # name, info, other, shndx, value, size
+            return raw[0], raw[1], raw[3], raw[4], raw[5]
+        return raw[0], raw[3], raw[5], raw[1], raw[2]  # name, value, size, info, other, shndx
 
     def chdr_fields(self, raw: tuple) -> tuple[int, int]:
         return (raw[0], raw[2]) if self.is_64 else (raw[0], raw[1])
@@ -85,10 +103,10 @@ def _layout(cls: int, data: int) -> Layout:
     if cls == ELFCLASS64:
         return Layout(e, struct.Struct(e + "HHIQQQIHHHHHH"), struct.Struct(e + "IIQQQQIIQQ"),
                       struct.Struct(e + "IIQQQQQQ"), struct.Struct(e + "III"), struct.Struct(e + "IIQQ"), True,
-                      struct.Struct(e + "I"))
+                      struct.Struct(e + "IBBHQQ"), struct.Struct(e + "I"))
     return Layout(e, struct.Struct(e + "HHIIIIIHHHHHH"), struct.Struct(e + "IIIIIIIIII"),
                   struct.Struct(e + "IIIIIIII"), struct.Struct(e + "III"), struct.Struct(e + "III"), False,
-                  struct.Struct(e + "I"))
+                  struct.Struct(e + "IIIBBH"), struct.Struct(e + "I"))
 
 
 LAYOUTS = {(c, d): _layout(c, d) for c in (ELFCLASS32, ELFCLASS64) for d in (ELFDATA2LSB, ELFDATA2MSB)}
@@ -99,6 +117,8 @@ MAX_SHSTRTAB = 16 << 20
 MAX_NOTES = 1 << 20  # bytes of one note section read
 MAX_BUILD_ID = 64  # sha1 is 20 bytes, md5/uuid 16; more is not a build id
 MAX_DEBUGLINK = 4096
+MAX_SYMBOLS = 1 << 22
+PAGE = 0x1000
 MAX_DECOMPRESSED = 512 << 20
 MIN_KEYABLE_BUILD_ID = 16  # shorter ids (e.g. --build-id=fast on old linkers: 8 bytes) collide
 
@@ -111,6 +131,29 @@ class Section:
     flags: int
     offset: int
     size: int
+    addr: int = 0  # sh_addr: where an allocated section is loaded
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A program header: type, file offset, virtual address, sizes, alignment."""
+
+    type: int
+    offset: int
+    vaddr: int
+    filesz: int
+    memsz: int
+    align: int
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """A function or object of ``.symtab`` (or ``.dynsym``)."""
+
+    name: str
+    value: int
+    size: int
+    file: str | None = None  # a local symbol's source file: the STT_FILE symbol before it
 
 
 @dataclass
@@ -195,11 +238,11 @@ class _Elf:
                     raise FormatError(f"section name table is implausibly large ({st[5]} bytes)", self.path)
                 names = r.read(st[4], st[5], "section name table")
         for k, s in enumerate(raw):
-            name_off, stype, flags, _addr, offset, size = s[:6]
+            name_off, stype, flags, addr, offset, size = s[:6]
             if stype != SHT_NOBITS and offset + size > r.size:
                 raise FormatError(f"section {k} ({offset:#x} +{size:#x}) runs past the end of the file", self.path)
             name = cstring(names, name_off).decode("utf-8", "replace") if name_off < len(names) else ""
-            self.sections.append(Section(k, name, stype, flags, offset, size))
+            self.sections.append(Section(k, name, stype, flags, offset, size, addr))
 
     def section(self, name: str) -> Section | None:
         for s in self.sections:
@@ -279,6 +322,65 @@ class _Elf:
                     raise FormatError(f"note segment {k} runs past the end of the file", self.path)
                 out.append((offset, filesz))
         return out
+
+    def segments(self) -> list[Segment]:
+        """The program headers (empty without any)."""
+        lay, r = self.lay, self.r
+        if self.phoff == 0 or self.phnum == 0:
+            return []
+        if self.phentsize < lay.phdr.size or self.phnum > MAX_SEGMENTS:
+            raise FormatError("program header table is malformed", self.path)
+        table = r.read(self.phoff, self.phnum * self.phentsize, "program headers")
+        return [lay.segment(lay.phdr.unpack_from(table, k * self.phentsize)) for k in range(self.phnum)]
+
+    def load_bias(self) -> int:
+        """The vaddr of the module base: p_vaddr of the PT_LOAD mapping file offset 0, rounded
+        down to a page as the loader maps it (the same as its p_align: the ELF rules make p_vaddr
+        congruent to p_offset = 0); without that segment, the lowest PT_LOAD's vaddr - offset; 0
+        without any PT_LOAD."""
+        loads = [s for s in self.segments() if s.type == PT_LOAD]
+        if not loads:
+            return 0
+        first = next((s for s in loads if s.offset == 0), None) or min(loads, key=lambda s: s.vaddr)
+        return max(first.vaddr - first.offset, 0) & ~(PAGE - 1)
+
+    def symbols(self, max_symbols: int = MAX_SYMBOLS) -> list[Symbol]:
+        """Defined FUNC and OBJECT symbols of ``.symtab`` (``.dynsym`` without one), sorted by value."""
+        sec = self.section(".symtab") or self.section(".dynsym")
+        if sec is None or sec.type == SHT_NOBITS or not 0 < sec.size:
+            return []
+        entsize = self.lay.sym.size
+        count = sec.size // entsize
+        if count > max_symbols:
+            raise FormatError(f"{sec.name}: {count} symbols (limit {max_symbols})", self.path)
+        strtab_index = self._link(sec)
+        if not 0 < strtab_index < len(self.sections):
+            return []
+        strtab = self.sections[strtab_index]
+        if strtab.type == SHT_NOBITS or strtab.size > MAX_SHSTRTAB * 8:
+            return []
+        names = self.r.read(strtab.offset, strtab.size, "symbol names")
+        data = self.r.read(sec.offset, count * entsize, sec.name)
+        out = []
+        file = None
+        for k in range(count):
+            name_off, info, shndx, value, size = self.lay.symbol_fields(self.lay.sym.unpack_from(data, k * entsize))
+            if name_off >= len(names):
+                continue
+            if info & 0xF == STT_FILE:
+                file = cstring(names, name_off).decode("utf-8", "replace") or None
+                continue
+            if info & 0xF not in (STT_FUNC, STT_OBJECT) or shndx == SHN_UNDEF:
+                continue
+            local = info >> 4 == STB_LOCAL
+            out.append(Symbol(cstring(names, name_off).decode("utf-8", "replace"), value, size,
+                              file if local else None))
+        out.sort(key=lambda s: (s.value, -s.size))
+        return out
+
+    def _link(self, sec: Section) -> int:
+        raw = self.r.unpack(self.lay.shdr, self.shoff + sec.index * self.shentsize, "section header")
+        return raw[6]
 
     def debuglink(self) -> tuple[str, int] | None:
         sec = self.section(".gnu_debuglink")

@@ -39,6 +39,7 @@ from symtool.errors import FormatError
 from symtool.formats.binio import cstring
 from symtool.text import article
 from symtool.demangle import demangle
+from symtool.formats.symbols import Frame, Symbolized
 from symtool.formats.pdb import (
     C13_FILE_CHECKSUM, C13_SUBSECTION, NAMES_HEADER, STREAM_DBI, TPI_STREAM_HEADER, ModuleInfo, Msf, iter_modules,
     open_msf, read_dbi_header, read_pdb,
@@ -145,40 +146,6 @@ INLINEE_EXTRA_FILES = struct.Struct("<I")
 CROSS_MODULE_EXPORT = struct.Struct("<II")
 # DEBUG_S_CROSSSCOPEIMPORTS entry (CrossModuleImport): ModuleNameOffset, Count (then Count u32 local ids).
 CROSS_MODULE_IMPORT = struct.Struct("<II")
-
-
-@dataclass
-class Frame:
-    function: str
-    file: str | None = None
-    line: int | None = None
-
-
-@dataclass
-class Symbolized:
-    """What a PDB says about one RVA.  ``frames`` is innermost first: with
-    inlining, frames[0] is the inlined callee that contains the address and
-    frames[-1] the procedure it was inlined into."""
-
-    rva: int
-    section: int
-    offset: int
-    frames: list[Frame] = field(default_factory=list)
-    symbol: str | None = None  # public (linkage) name covering the address
-    symbol_offset: int | None = None  # rva - start of the procedure or public symbol
-    module: str | None = None  # the object file / compiland
-
-    @property
-    def function(self) -> str | None:
-        return self.frames[0].function if self.frames else None
-
-    @property
-    def file(self) -> str | None:
-        return self.frames[0].file if self.frames else None
-
-    @property
-    def line(self) -> int | None:
-        return self.frames[0].line if self.frames else None
 
 
 @dataclass

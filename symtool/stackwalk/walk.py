@@ -1,6 +1,13 @@
 """The bounded stack walk: context frame, then unwind data (``cfi``), frame pointers
 (``frame-pointer``) or scanning (``scan``), in that order, for each caller.
 
+A module's unwind data is what ``image_for`` returns: a PE image's ``.pdata``
+(:class:`PeUnwindImage`, Windows x64) or an ELF file's DWARF CFI
+(:class:`ElfCfi`, ``.eh_frame``/``.debug_frame``, Linux x86_64).  With
+``rbp_chain`` (Linux dumps, where code keeps frame pointers more often than
+not) an x64 frame without usable CFI is tried along the RBP chain, validated
+like the x86 EBP chain, before scanning.
+
 It stops at the end of the saved stack, when the stack pointer does not
 increase, when no caller can be found, at a zero return address, or after
 ``MAX_FRAMES`` frames; the reason is recorded in :attr:`WalkResult.stop`.
@@ -13,14 +20,19 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from symtool.formats.cpu_context import CpuContext
+from symtool.formats.dwarf_cfi import ElfCfi
 from symtool.formats.pdb_frames import FrameTable
 from symtool.formats.pe_unwind import PeUnwindImage
+from symtool.stackwalk.cfi import EndOfStack, unwind_cfi, unwind_rbp
 from symtool.stackwalk.memory import StackMemory
 from symtool.stackwalk.scan import after_call, scan_for_return
 from symtool.stackwalk.x64 import UnwindError, unwind_x64
 from symtool.stackwalk.x86 import unwind_x86_ebp, unwind_x86_frame_info
 
 MAX_FRAMES = 1024
+# A return address in the first page is no code: unwind data that leads there marks the end of
+# the stack (a program entry point's "return address" is argc), as Breakpad's walker treats it.
+MIN_RETURN_ADDRESS = 4096
 TRUSTS = ("context", "cfi", "frame-pointer", "scan")
 
 
@@ -72,9 +84,9 @@ class Modules:
 
 
 def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
-               image_for: Callable[[WalkModule], PeUnwindImage | None], stack_end: int | None = None,
+               image_for: Callable[[WalkModule], PeUnwindImage | ElfCfi | None], stack_end: int | None = None,
                max_frames: int = MAX_FRAMES, frame_info_for: Callable[[WalkModule], FrameTable | None] | None = None,
-               ) -> WalkResult:
+               rbp_chain: bool = False) -> WalkResult:
     """Frames of one thread, innermost first, from its context ``ctx`` and saved stack ``mem``.
 
     ``frame_info_for(module)``: the module's x86 frame data (FPO / FrameData records, e.g. from
@@ -115,7 +127,19 @@ def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
         module = callee.module
         image = image_for(module) if module is not None else None
         problem = None
-        if ctx.cpu == "x64" and image is not None and image.is_64:
+        if ctx.cpu == "x64" and isinstance(image, ElfCfi):
+            try:
+                caller = unwind_cfi(callee.context, image, module.base, mem, callee.trust == "context")
+                trust = "cfi"
+            except EndOfStack:
+                result.stop = "end of stack (the unwind data leaves the return address undefined)"
+                break
+            except UnwindError as err:
+                problem = f"frame {len(frames) - 1}: {err}"
+            if caller is not None and caller.pc is not None and caller.pc < MIN_RETURN_ADDRESS:
+                result.stop = "end of stack (return address in the first page)"
+                break
+        elif ctx.cpu == "x64" and image is not None and image.is_64:
             try:
                 caller = unwind_x64(callee.context, image, module.base, mem, callee.trust == "context")
                 trust = "cfi"
@@ -146,6 +170,14 @@ def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
         if caller is not None and caller.pc is not None and caller.pc != 0 and mods.at(caller.pc) is None \
                 and trust == "cfi":
             caller = None  # unwind data led outside every module: not believable, scan instead
+        if caller is None and ctx.cpu == "x64" and rbp_chain:
+            try:
+                caller = unwind_rbp(callee.context, mem)
+                trust = "frame-pointer"
+            except UnwindError:
+                pass  # no usable frame pointer: scanning is the fallback
+            if caller is not None and not (caller.sp > callee.sp and is_return(caller.pc or 0)):
+                caller = None  # an RBP that does not lead to a return address into a module: scan instead
         if caller is None:
             if problem:
                 result.problems.append(problem)

@@ -1,0 +1,327 @@
+"""DWARF line-number programs (``.debug_line``, DWARF 2-5): address -> file and line.
+
+One program is read at a time, when the symbolizer first needs the line table of
+a unit (``DW_AT_stmt_list``).  The header's directory and file tables (DWARF 5
+entry formats included: ``DW_FORM_string``, ``line_strp``, ``strp``, ``udata``,
+``data1``-``data16``, blocks) and the opcodes of the state machine are checked
+against the unit's length; the rows are kept per sequence, sorted as LLVM sorts
+them, so a lookup is two binary searches.
+
+File names are joined the way ``llvm-symbolizer`` prints them
+(``DWARFDebugLine::LineTable::getFileNameByIndex`` with an absolute path): an
+absolute file name stays as it is; otherwise the compilation directory (unless the
+include directory is absolute), the include directory and the file name are joined
+with ``/``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import struct
+from dataclasses import dataclass, field
+
+from symtool.errors import FormatError
+from symtool.formats import dwarf
+from symtool.formats.dwarf import Cursor, SectionView
+
+# Standard opcodes (DWARF 5, 6.2.5.2).
+DW_LNS_copy = 1
+DW_LNS_advance_pc = 2
+DW_LNS_advance_line = 3
+DW_LNS_set_file = 4
+DW_LNS_set_column = 5
+DW_LNS_negate_stmt = 6
+DW_LNS_set_basic_block = 7
+DW_LNS_const_add_pc = 8
+DW_LNS_fixed_advance_pc = 9
+DW_LNS_set_prologue_end = 10
+DW_LNS_set_epilogue_begin = 11
+DW_LNS_set_isa = 12
+# Extended opcodes (6.2.5.3).
+DW_LNE_end_sequence = 1
+DW_LNE_set_address = 2
+DW_LNE_define_file = 3
+DW_LNE_set_discriminator = 4
+# Content types of DWARF 5 directory / file entry formats (6.2.4.1).
+DW_LNCT_path = 1
+DW_LNCT_directory_index = 2
+
+# The fixed part of a line program header after unit_length and version:
+# DWARF 5 first has address_size and segment_selector_size (u8 each).
+LINE_V5_ADDRESS = struct.Struct("BB")
+# After header_length: minimum_instruction_length, [maximum_operations_per_instruction (v4+)],
+# default_is_stmt, line_base (signed), line_range, opcode_base.
+LINE_PARAMS_V2 = struct.Struct("BBbBB")
+LINE_PARAMS_V4 = struct.Struct("BBBbBB")
+
+# Directories / files in one header; more is hostile.
+MAX_ENTRIES = 1 << 20
+MAX_FORMATS = 64
+MAX_PATH = 4096
+
+
+@dataclass
+class FileEntry:
+    name: str
+    dir_index: int
+
+
+@dataclass
+class Sequence:
+    low: int
+    high: int  # first address after the sequence
+    addrs: list[int] = field(default_factory=list)  # row addresses (the end row excluded)
+    rows: list[tuple[int, int]] = field(default_factory=list)  # (file index, line) per address
+
+
+@dataclass
+class LineTable:
+    version: int
+    include_dirs: list[str]
+    files: list[FileEntry]
+    sequences: list[Sequence]  # sorted by high (LLVM's orderByHighPC)
+    _highs: list[int] = field(default_factory=list)
+
+    def lookup(self, address: int) -> tuple[int, int] | None:
+        """(file index, line) of the row covering ``address``, as LLVM's lookupAddress picks it."""
+        k = bisect.bisect_right(self._highs, address)
+        if k == len(self.sequences):
+            return None
+        seq = self.sequences[k]
+        if not seq.low <= address < seq.high:
+            return None
+        i = bisect.bisect_right(seq.addrs, address) - 1
+        if i < 0:
+            return None
+        return seq.rows[i]
+
+    def file_name(self, index: int, comp_dir: str | None) -> str | None:
+        """The path of file ``index`` as llvm-symbolizer prints it; None for a bad index."""
+        if self.version >= 5:
+            if not 0 <= index < len(self.files):
+                return None
+            entry = self.files[index]
+        else:
+            if not 0 < index <= len(self.files):
+                return None
+            entry = self.files[index - 1]
+        name = entry.name
+        if _is_absolute(name):
+            return name
+        include = ""
+        if self.version >= 5:
+            if 0 <= entry.dir_index < len(self.include_dirs):
+                include = self.include_dirs[entry.dir_index]
+        elif 0 < entry.dir_index <= len(self.include_dirs):
+            include = self.include_dirs[entry.dir_index - 1]
+        path = ""
+        if comp_dir and not _is_absolute(include):
+            path = comp_dir
+        for part in (include, name):
+            path = _append(path, part)
+        return path
+
+
+def _is_absolute(path: str) -> bool:
+    """POSIX or Windows absolute (LLVM's isPathAbsoluteOnWindowsOrPosix)."""
+    return path.startswith("/") or path.startswith("\\") or (len(path) > 2 and path[1] == ":" and path[2] in "/\\")
+
+
+def _append(path: str, part: str) -> str:
+    """llvm::sys::path::append: one separator between non-empty parts, nothing normalised."""
+    if not part:
+        return path
+    if not path:
+        return part
+    if path.endswith("/") or part.startswith("/"):
+        return path + part
+    return path + "/" + part
+
+
+@dataclass
+class Strings:
+    """The string sections a line table header may point into (absent ones are None)."""
+
+    debug_str: SectionView | None = None
+    line_str: SectionView | None = None
+
+
+def _string_at(view: SectionView | None, offset: int, endian: str, what: str, path: str) -> str:
+    if view is None:
+        raise FormatError(f"{what} points into a missing string section", path)
+    c = Cursor(view, offset, None, endian)
+    return c.cstring(what)[:MAX_PATH].decode("utf-8", "replace")
+
+
+def _entry_value(c: Cursor, form: int, unit: dwarf.Unit, strings: Strings) -> object:
+    kind, value = dwarf.read_value(c, form, 0, unit)
+    if kind == dwarf.V_STR:
+        return value.decode("utf-8", "replace")
+    if kind == dwarf.V_LINE_STRP:
+        return _string_at(strings.line_str, value, c.endian, "line string", c.view.path)
+    if kind == dwarf.V_STRP:
+        return _string_at(strings.debug_str, value, c.endian, "string", c.view.path)
+    if kind == dwarf.V_CONST:
+        return value
+    return None  # strx (no offsets table for a line table here), blocks, MD5 (data16)
+
+
+def _entries(c: Cursor, unit: dwarf.Unit, strings: Strings, what: str) -> list[tuple[object, int]]:
+    """A DWARF 5 directory or file table: [(path, directory index)]."""
+    nformats = c.u8(f"{what} format count")
+    if nformats > MAX_FORMATS:
+        raise FormatError(f"{c.view.name}: {nformats} {what} entry formats", c.view.path)
+    formats = [(c.uleb("content type"), c.uleb("form")) for _ in range(nformats)]
+    count = c.uleb(f"{what} count")
+    if count > MAX_ENTRIES or count > c.end - c.pos:  # each entry takes a byte at least, unless formats are empty
+        if formats or count > MAX_ENTRIES:
+            raise FormatError(f"{c.view.name}: {count} {what} entries in a {c.end - c.pos}-byte header",
+                              c.view.path)
+    out = []
+    for _ in range(count):
+        path: object = None
+        dir_index = 0
+        for ctype, form in formats:
+            value = _entry_value(c, form, unit, strings)
+            if ctype == DW_LNCT_path:
+                path = value
+            elif ctype == DW_LNCT_directory_index and isinstance(value, int):
+                dir_index = value
+        out.append((path if isinstance(path, str) else "", dir_index))
+    return out
+
+
+def read_line_table(view: SectionView, offset: int, endian: str, address_size: int,
+                    strings: Strings | None = None) -> LineTable:
+    """The line program at ``offset`` of ``view`` (``.debug_line``), run to its rows."""
+    strings = strings or Strings()
+    c = Cursor(view, offset, None, endian)
+    length = c.uint(4, "line table length")
+    offset_size = 4
+    if length == 0xFFFFFFFF:
+        length = c.uint(8, "64-bit line table length")
+        offset_size = 8
+    elif length >= 0xFFFFFFF0:
+        raise FormatError(f"{view.name}: reserved unit length {length:#x} at {offset:#x}", view.path)
+    end = c.pos + length
+    if end > view.size:
+        raise FormatError(f"{view.name}: line table at {offset:#x} (length {length:#x}) runs past the section's end",
+                          view.path)
+    c.end = end
+    version = c.uint(2, "line table version")
+    if not 2 <= version <= 5:
+        raise FormatError(f"{view.name}: unsupported line table version {version} at {offset:#x}", view.path)
+    if version >= 5:
+        address_size, _seg = LINE_V5_ADDRESS.unpack(c._need(LINE_V5_ADDRESS.size, "address size"))
+        if address_size not in (1, 2, 4, 8):
+            raise FormatError(f"{view.name}: address size {address_size} at {offset:#x}", view.path)
+    header_length = c.uint(offset_size, "header length")
+    program = c.pos + header_length
+    if program > end:
+        raise FormatError(f"{view.name}: line table header at {offset:#x} is longer than its unit", view.path)
+    params = LINE_PARAMS_V4 if version >= 4 else LINE_PARAMS_V2
+    fields = params.unpack(c._need(params.size, "line table parameters"))
+    if version >= 4:
+        min_inst, _max_ops, _default_stmt, line_base, line_range, opcode_base = fields
+    else:
+        min_inst, _default_stmt, line_base, line_range, opcode_base = fields
+    std_lengths = list(c._need(max(opcode_base - 1, 0), "standard opcode lengths"))
+    pseudo = dwarf.Unit(offset, end, version, dwarf.DW_UT_compile, offset_size, address_size, 0, 0)
+    dirs: list[str] = []
+    files: list[FileEntry] = []
+    if version >= 5:
+        dirs = [str(p) for p, _ in _entries(c, pseudo, strings, "directory")]
+        files = [FileEntry(p, d) for p, d in _entries(c, pseudo, strings, "file name")]
+    else:
+        for _ in range(MAX_ENTRIES):
+            d = c.cstring("include directory")
+            if not d:
+                break
+            dirs.append(d[:MAX_PATH].decode("utf-8", "replace"))
+        for _ in range(MAX_ENTRIES):
+            name = c.cstring("file name")
+            if not name:
+                break
+            dir_index = c.uleb("directory index")
+            c.uleb("modification time")
+            c.uleb("file length")
+            files.append(FileEntry(name[:MAX_PATH].decode("utf-8", "replace"), dir_index))
+    c = Cursor(view, program, end, endian)
+    sequences = _run(c, version, address_size, min_inst, line_base, line_range, opcode_base, std_lengths, files)
+    sequences.sort(key=lambda s: s.high)
+    return LineTable(version, dirs, files, sequences, [s.high for s in sequences])
+
+
+def _run(c: Cursor, version: int, address_size: int, min_inst: int, line_base: int, line_range: int,
+         opcode_base: int, std_lengths: list[int], files: list[FileEntry]) -> list[Sequence]:
+    sequences: list[Sequence] = []
+    mask = (1 << (8 * address_size)) - 1 if address_size < 8 else (1 << 64) - 1
+    address, file, line = 0, 1, 1
+    seq = Sequence(0, 0)
+    const_add = ((255 - opcode_base) // line_range) * min_inst if line_range else 0
+
+    def row() -> None:
+        seq.addrs.append(address)
+        seq.rows.append((file, line))
+
+    while c.pos < c.end:
+        op = c.u8("opcode")
+        if op == 0:
+            size = c.uleb("extended opcode length")
+            if size == 0:
+                continue
+            start = c.pos
+            if size > c.end - start:
+                raise FormatError(f"{c.view.name}: extended opcode at {start:#x} runs past its line table",
+                                  c.view.path)
+            sub = c.u8("extended opcode")
+            if sub == DW_LNE_end_sequence:
+                if seq.addrs:
+                    seq.low = seq.addrs[0]
+                    seq.high = address
+                    # LLVM keeps sequences with rows and a non-empty range only.
+                    if seq.low < seq.high:
+                        sequences.append(seq)
+                seq = Sequence(0, 0)
+                address, file, line = 0, 1, 1
+            elif sub == DW_LNE_set_address:
+                n = size - 1
+                address = c.uint(n, "address") & mask if n in (1, 2, 4, 8) else address
+            elif sub == DW_LNE_define_file and version <= 4:
+                name = c.cstring("file name")
+                dir_index = c.uleb("directory index")
+                c.uleb("modification time")
+                c.uleb("file length")
+                if len(files) < MAX_ENTRIES:
+                    files.append(FileEntry(name[:MAX_PATH].decode("utf-8", "replace"), dir_index))
+            c.pos = start
+            c.skip(size, "extended opcode")
+        elif op >= opcode_base:
+            if line_range == 0:
+                raise FormatError(f"{c.view.name}: special opcode with line_range 0", c.view.path)
+            adj = op - opcode_base
+            address = (address + (adj // line_range) * min_inst) & mask
+            line += line_base + adj % line_range
+            row()
+        elif op == DW_LNS_copy:
+            row()
+        elif op == DW_LNS_advance_pc:
+            address = (address + c.uleb("address advance") * min_inst) & mask
+        elif op == DW_LNS_advance_line:
+            line += c.sleb("line advance")
+        elif op == DW_LNS_set_file:
+            file = c.uleb("file index")
+        elif op == DW_LNS_const_add_pc:
+            address = (address + const_add) & mask
+        elif op == DW_LNS_fixed_advance_pc:
+            address = (address + c.uint(2, "address advance")) & mask
+        elif op in (DW_LNS_negate_stmt, DW_LNS_set_basic_block, DW_LNS_set_prologue_end, DW_LNS_set_epilogue_begin):
+            pass
+        else:  # set_column, set_isa and unknown standard opcodes: skip their ULEB operands
+            for _ in range(std_lengths[op - 1] if op - 1 < len(std_lengths) else 0):
+                c.uleb("operand")
+        line &= 0xFFFFFFFF  # LLVM's row line is 32-bit unsigned
+    return sequences
+
+
+__all__ = ["LineTable", "FileEntry", "Sequence", "Strings", "read_line_table"]

@@ -1,0 +1,855 @@
+"""Symbolize an address of an ELF module with DWARF: function, file:line and inline frames.
+
+What is read, lazily (nothing of a unit is parsed before an address falls in it):
+
+* the binary's ``.debug_aranges`` (and, for units it does not cover, the unit DIE's
+  ``DW_AT_low_pc``/``high_pc``/``ranges``): an address -> unit map;
+* for the unit of an address: its line program (``DW_AT_stmt_list``, in the
+  binary's ``.debug_line`` also for split units) and its DIE tree: the unit in the
+  binary itself, or, for a **skeleton** (DWARF 5 ``DW_UT_skeleton``, DWARF 4
+  ``DW_AT_GNU_dwo_id``), the split unit the ``.dwp``'s ``.debug_cu_index`` (v2
+  and v5) names, with its contributions to ``.debug_abbrev.dwo``,
+  ``.debug_str_offsets.dwo`` and ``.debug_rnglists.dwo``; addresses of split units
+  come from the binary's ``.debug_addr`` (``DW_AT_addr_base``/``GNU_addr_base``),
+  DWARF 4 ranges from its ``.debug_ranges`` (``DW_AT_GNU_ranges_base``);
+* ``.symtab`` for the symbol covering an address DWARF says nothing about.
+
+What it answers follows ``llvm-symbolizer --inlines`` (LLVM's
+``DWARFContext::getInliningInfoForAddress``): the deepest ``DW_TAG_subprogram`` /
+``DW_TAG_inlined_subroutine`` whose ranges hold the address, then its parents up
+to the subprogram; the innermost frame's file and line come from the line table,
+each outer frame's from the ``DW_AT_call_file``/``call_line`` of the frame inside
+it.  Names are the linkage names (through ``DW_AT_specification`` and
+``DW_AT_abstract_origin``), demangled; one deliberate difference: a function
+without a linkage name that is not ``DW_AT_external`` is named with its
+enclosing namespaces and types (``krate::module::name``), where llvm-symbolizer
+prints the bare ``DW_AT_name``.
+
+Every size and offset is checked against the section it lies in; parsed units and
+line tables are cached, a bounded number of each.  Malformed input raises
+:class:`~symtool.errors.FormatError` naming the file.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import heapq
+import os
+import struct
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from symtool.demangle import demangle
+from symtool.errors import FormatError
+from symtool.formats import dwarf
+from symtool.formats.binio import BoundedReader
+from symtool.formats.dwarf import Cursor, SectionView, Unit
+from symtool.formats.dwarf_line import LineTable, Strings, read_line_table
+from symtool.formats.elf import SHF_ALLOC, SHT_NOBITS, _Elf
+from symtool.formats.symbols import Frame, Symbolized
+
+# Tags (DWARF 5, 7.5.3).
+DW_TAG_class_type = 0x02
+DW_TAG_enumeration_type = 0x04
+DW_TAG_lexical_block = 0x0B
+DW_TAG_structure_type = 0x13
+DW_TAG_union_type = 0x17
+DW_TAG_inlined_subroutine = 0x1D
+DW_TAG_subprogram = 0x2E
+DW_TAG_namespace = 0x39
+DW_TAG_compile_unit = 0x11
+DW_TAG_partial_unit = 0x3C
+DW_TAG_skeleton_unit = 0x4A
+_SCOPES = {DW_TAG_namespace, DW_TAG_structure_type, DW_TAG_class_type, DW_TAG_union_type, DW_TAG_enumeration_type}
+_UNITS = {DW_TAG_compile_unit, DW_TAG_partial_unit, DW_TAG_skeleton_unit}
+
+# Attributes (7.5.4).
+DW_AT_name = 0x03
+DW_AT_stmt_list = 0x10
+DW_AT_low_pc = 0x11
+DW_AT_high_pc = 0x12
+DW_AT_comp_dir = 0x1B
+DW_AT_abstract_origin = 0x31
+DW_AT_external = 0x3F
+DW_AT_specification = 0x47
+DW_AT_entry_pc = 0x52
+DW_AT_ranges = 0x55
+DW_AT_call_file = 0x58
+DW_AT_call_line = 0x59
+DW_AT_linkage_name = 0x6E
+DW_AT_str_offsets_base = 0x72
+DW_AT_addr_base = 0x73
+DW_AT_rnglists_base = 0x74
+DW_AT_dwo_name = 0x76
+DW_AT_MIPS_linkage_name = 0x2007
+DW_AT_GNU_dwo_id = 0x2131
+DW_AT_GNU_ranges_base = 0x2132
+DW_AT_GNU_addr_base = 0x2133
+_KEPT = {DW_AT_name, DW_AT_low_pc, DW_AT_high_pc, DW_AT_abstract_origin, DW_AT_external, DW_AT_specification,
+         DW_AT_entry_pc, DW_AT_ranges, DW_AT_call_file, DW_AT_call_line, DW_AT_linkage_name,
+         DW_AT_MIPS_linkage_name}
+_UNIT_KEPT = _KEPT | {DW_AT_stmt_list, DW_AT_comp_dir, DW_AT_str_offsets_base, DW_AT_addr_base,
+                      DW_AT_rnglists_base, DW_AT_dwo_name, DW_AT_GNU_dwo_id, DW_AT_GNU_ranges_base,
+                      DW_AT_GNU_addr_base}
+
+# Range list entries (DWARF 5, 7.25).
+DW_RLE_end_of_list = 0
+DW_RLE_base_addressx = 1
+DW_RLE_startx_endx = 2
+DW_RLE_startx_length = 3
+DW_RLE_offset_pair = 4
+DW_RLE_base_address = 5
+DW_RLE_start_end = 6
+DW_RLE_start_length = 7
+
+# Unit-index columns (DW_SECT_*): v5 and the GNU v2 numbering differ after 4.
+DW_SECT_INFO = 1
+DW_SECT_ABBREV = 3
+DW_SECT_STR_OFFSETS = 6
+DW_SECT_V5_RNGLISTS = 8
+
+# .debug_aranges set header after unit_length: version, debug_info offset (4 or 8 bytes),
+# address size, segment selector size.
+ARANGES_V2 = {"<": struct.Struct("<H"), ">": struct.Struct(">H")}
+# A DWARF 5 .debug_str_offsets / .debug_rnglists contribution header after unit_length:
+# version (u16) and padding (u16) / address size, segment size, offset entry count (u32).
+STR_OFFSETS_HEADER_SIZE = {4: 8, 8: 16}
+RNGLISTS_HEADER_SIZE = {4: 12, 8: 20}
+
+# Parsed units and line tables kept at once.
+MAX_CACHED_UNITS = 16
+MAX_CACHED_LINES = 32
+# DIEs in one unit; range list entries in one list; parent walks.
+MAX_DIES = 1 << 22
+MAX_RANGES = 1 << 20
+MAX_DEPTH = 4096
+MAX_CHAIN = 64
+MAX_NAME = 4096
+
+_MALFORMED = (struct.error, ValueError, IndexError, KeyError, OverflowError, RecursionError, TypeError,
+              AttributeError, ZeroDivisionError)
+
+
+def _malformed(method):
+    """Whatever slips past the explicit checks on hostile data is still a FormatError."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except FormatError:
+            raise
+        except _MALFORMED as err:
+            raise FormatError(f"malformed DWARF ({type(err).__name__}: {err})", self.path) from None
+    return wrapper
+
+
+class _File:
+    """One open ELF file and its sections, each decompressed (when SHF_COMPRESSED) once."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.f = open(path, "rb")
+        try:
+            r = BoundedReader(self.f, path)
+            if r.size == 0:
+                raise FormatError("empty file", path)
+            self.elf = _Elf(r, path)
+            self.elf.read_sections()
+        except BaseException:
+            self.f.close()
+            raise
+        self.endian = self.elf.lay.endian
+        self._views: dict[str, SectionView | None] = {}
+
+    def view(self, name: str) -> SectionView | None:
+        if name not in self._views:
+            sec = self.elf.section(name)
+            self._views[name] = None if sec is None or sec.type == SHT_NOBITS else self.elf.view(sec)
+        return self._views[name]
+
+    def close(self) -> None:
+        try:
+            self.f.close()
+        except OSError:
+            pass
+
+
+@dataclass
+class _Die:
+    __slots__ = ("offset", "tag", "parent", "attrs")
+    offset: int
+    tag: int
+    parent: int  # offset of the parent DIE, -1 for the unit DIE
+    attrs: dict
+
+
+@dataclass
+class _Ctx:
+    """Where a unit's forms point: sections and bases."""
+
+    info: SectionView
+    endian: str
+    unit: Unit
+    str: SectionView | None = None
+    str_offsets: SectionView | None = None
+    str_offsets_base: int = 0
+    line_str: SectionView | None = None
+    addr: SectionView | None = None
+    addr_base: int = 0
+    ranges: SectionView | None = None  # .debug_ranges (DWARF 2-4)
+    ranges_base: int = 0  # GNU_ranges_base (DWARF 4 split units)
+    rnglists: SectionView | None = None
+    rnglists_base: int = 0
+    rnglists_offset_base: int = 0  # what DW_FORM_sec_offset ranges are relative to
+    base_address: int = 0
+
+
+@dataclass
+class _CuEntry:
+    """A unit of the binary's .debug_info, as the address map knows it."""
+
+    unit: Unit
+    parsed: "_ParsedUnit | None" = None
+
+
+@dataclass
+class _ParsedUnit:
+    name: str | None
+    comp_dir: str | None
+    stmt_list: int | None
+    ctx: _Ctx  # of the unit holding the DIE tree (the split unit for a skeleton)
+    line_ctx: _Ctx  # of the unit holding the line table (the skeleton for a split unit)
+    dies: dict[int, _Die] = field(default_factory=dict)
+    starts: list[int] = field(default_factory=list)  # address map: [start, end) -> DIE offset
+    ends: list[int] = field(default_factory=list)
+    owners: list[int] = field(default_factory=list)
+
+
+class DwarfSymbolizer:
+    """Symbolize module-relative addresses (RVAs) of one ELF binary, with its .dwp for split DWARF."""
+
+    def __init__(self, binary_path: str | os.PathLike[str], dwp_path: str | os.PathLike[str] | None = None):
+        self.path = os.fspath(binary_path)
+        self.dwp_path = os.fspath(dwp_path) if dwp_path is not None else None
+        self._bin: _File | None = None
+        self._dwp: _File | None = None
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    @_malformed
+    def _open(self) -> None:
+        self._bin = _File(self.path)
+        elf = self._bin.elf
+        bid = elf.build_id()
+        self.build_id: str | None = bid.index() if bid is not None else None
+        self.load_bias: int = elf.load_bias()
+        self.endian = self._bin.endian
+        self._sections = sorted((s.addr, s.addr + s.size, s.index) for s in elf.sections
+                                if s.flags & SHF_ALLOC and s.size)
+        self._index: dict[int, dwarf.IndexRow] = {}
+        self._index_version = 0
+        if self.dwp_path is not None:
+            self._dwp = _File(self.dwp_path)
+            cu_index = self._dwp.view(".debug_cu_index")
+            if cu_index is not None and cu_index.size:
+                try:
+                    index = dwarf.read_cu_index(cu_index, self._dwp.endian)
+                except FormatError as err:
+                    raise FormatError(err.message, self.dwp_path) from None
+                self._index_version = index.version
+                self._index = {row.signature: row for row in index.rows}
+        self._units: dict[int, _CuEntry] = {}
+        self._unit_offsets: list[int] = []
+        self._map_starts: list[int] = []
+        self._map: list[tuple[int, int, int]] = []  # (start, end, unit offset) sorted
+        self._parsed: OrderedDict[int, _ParsedUnit] = OrderedDict()
+        self._lines: OrderedDict[tuple[int, int], LineTable] = OrderedDict()
+        self._symbols = None
+        self._build_unit_map()
+
+    def close(self) -> None:
+        for f in (self._bin, self._dwp):
+            if f is not None:
+                f.close()
+
+    def __enter__(self) -> "DwarfSymbolizer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- address -> unit ---------------------------------------------------------------
+    def _build_unit_map(self) -> None:
+        info = self._bin.view(".debug_info")
+        if info is None:
+            return
+        for unit in dwarf.iter_units(info, self.endian):
+            if unit.unit_type in (dwarf.DW_UT_compile, dwarf.DW_UT_partial, dwarf.DW_UT_skeleton):
+                self._units[unit.offset] = _CuEntry(unit)
+        self._unit_offsets = sorted(self._units)
+        covered = self._read_aranges()
+        entries = []
+        for off, ranges in covered.items():
+            if off in self._units:
+                entries += [(lo, hi, off) for lo, hi in ranges]
+        for off, entry in self._units.items():
+            if off not in covered:
+                entries += [(lo, hi, off) for lo, hi in self._unit_ranges(entry)]
+        entries = [e for e in entries if e[0] < e[1]]
+        entries.sort()
+        self._map = entries
+        self._map_starts = [e[0] for e in entries]
+
+    def _read_aranges(self) -> dict[int, list[tuple[int, int]]]:
+        view = self._bin.view(".debug_aranges")
+        out: dict[int, list[tuple[int, int]]] = {}
+        if view is None:
+            return out
+        off = 0
+        for _ in range(dwarf.MAX_UNITS):
+            if off + 4 > view.size:
+                break
+            c = Cursor(view, off, None, self.endian)
+            length = c.uint(4, "aranges length")
+            offset_size = 4
+            if length == 0xFFFFFFFF:
+                length = c.uint(8, "aranges length")
+                offset_size = 8
+            end = c.pos + length
+            if end > view.size or length == 0:
+                raise FormatError(f".debug_aranges: set at {off:#x} runs past the section's end", self.path)
+            c.end = end
+            version = c.uint(2, "aranges version")
+            cu_off = c.uint(offset_size, "unit offset")
+            addr_size = c.u8("address size")
+            seg_size = c.u8("segment size")
+            if version != 2 or addr_size not in (1, 2, 4, 8) or seg_size:
+                off = end  # LLVM skips sets it cannot read
+                continue
+            tuple_size = 2 * addr_size
+            first = off + ((c.pos - off + tuple_size - 1) // tuple_size) * tuple_size
+            c.pos = first
+            ranges = out.setdefault(cu_off, [])
+            while c.pos + tuple_size <= end:
+                lo = c.uint(addr_size, "address")
+                size = c.uint(addr_size, "length")
+                if lo == 0 and size == 0:
+                    break
+                if len(ranges) < MAX_RANGES:
+                    ranges.append((lo, lo + size))
+            off = end
+        return out
+
+    def _unit_ranges(self, entry: _CuEntry) -> list[tuple[int, int]]:
+        try:
+            die, ctx = self._unit_die(entry.unit)
+        except FormatError:
+            return []  # an unreadable unit covers nothing; others still symbolize
+        return self._die_ranges(die, ctx)
+
+    def _unit_for(self, addr: int) -> _CuEntry | None:
+        k = bisect.bisect_right(self._map_starts, addr)
+        for i in range(k - 1, max(k - 65, -1), -1):
+            lo, hi, off = self._map[i]
+            if lo <= addr < hi:
+                return self._units[off]
+        return None
+
+    # -- DIEs and attribute values -----------------------------------------------------
+    def _binary_ctx(self, unit: Unit) -> _Ctx:
+        b = self._bin
+        return _Ctx(b.view(".debug_info"), self.endian, unit, str=b.view(".debug_str"),
+                    str_offsets=b.view(".debug_str_offsets"), line_str=b.view(".debug_line_str"),
+                    addr=b.view(".debug_addr"), ranges=b.view(".debug_ranges"), rnglists=b.view(".debug_rnglists"))
+
+    def _unit_die(self, unit: Unit) -> tuple[_Die, _Ctx]:
+        """The unit DIE of a binary's unit, and its context with the bases it declares."""
+        ctx = self._binary_ctx(unit)
+        abbrevs = self._abbrevs(self._bin.view(".debug_abbrev"), unit.abbrev_offset, self.path)
+        c = Cursor(ctx.info, unit.die_offset, unit.end, self.endian)
+        code = c.uleb("abbreviation code")
+        if code == 0 or code not in abbrevs:
+            raise FormatError(f".debug_info: unit at {unit.offset:#x} has no unit DIE", self.path)
+        ab = abbrevs[code]
+        attrs = {}
+        for at, form, const in ab.attrs:
+            value = dwarf.read_value(c, form, const, unit)
+            if at in _UNIT_KEPT:
+                attrs[at] = value
+        die = _Die(unit.die_offset, ab.tag, -1, attrs)
+        if DW_AT_str_offsets_base in attrs:
+            ctx.str_offsets_base = attrs[DW_AT_str_offsets_base][1]
+        elif unit.version >= 5 and ctx.str_offsets is not None:
+            ctx.str_offsets_base = STR_OFFSETS_HEADER_SIZE[unit.offset_size]
+        for at in (DW_AT_addr_base, DW_AT_GNU_addr_base):
+            if at in attrs:
+                ctx.addr_base = attrs[at][1]
+        if DW_AT_rnglists_base in attrs:
+            ctx.rnglists_base = attrs[DW_AT_rnglists_base][1]
+        if DW_AT_GNU_ranges_base in attrs:
+            ctx.ranges_base = attrs[DW_AT_GNU_ranges_base][1]
+        low = attrs.get(DW_AT_low_pc)
+        if low is not None:
+            ctx.base_address = self._address(ctx, low) or 0
+        return die, ctx
+
+    def _abbrevs(self, view: SectionView | None, offset: int, path: str) -> dict[int, dwarf.Abbrev]:
+        if view is None:
+            raise FormatError("no abbreviation section", path)
+        return dwarf.read_abbrev_table(view, offset, self.endian)
+
+    def _string(self, ctx: _Ctx, value: tuple[str, object]) -> str | None:
+        kind, v = value
+        if kind == dwarf.V_STR:
+            return v[:MAX_NAME].decode("utf-8", "replace")
+        if kind == dwarf.V_STRP:
+            view = ctx.str
+        elif kind == dwarf.V_LINE_STRP:
+            view = ctx.line_str
+        elif kind == dwarf.V_STRX:
+            if ctx.str_offsets is None:
+                raise FormatError("string index without a string offsets section", ctx.info.path)
+            size = ctx.unit.offset_size
+            v = Cursor(ctx.str_offsets, ctx.str_offsets_base + v * size, None, ctx.endian).uint(size, "string offset")
+            view = ctx.str
+        else:
+            return None
+        if view is None:
+            raise FormatError("string attribute without a string section", ctx.info.path)
+        return Cursor(view, v, None, ctx.endian).cstring("string")[:MAX_NAME].decode("utf-8", "replace")
+
+    def _address(self, ctx: _Ctx, value: tuple[str, object]) -> int | None:
+        kind, v = value
+        if kind == dwarf.V_ADDR:
+            return v
+        if kind == dwarf.V_ADDRX:
+            return self._addrx(ctx, v)
+        return None
+
+    def _addrx(self, ctx: _Ctx, index: int) -> int:
+        if ctx.addr is None:
+            raise FormatError("address index without .debug_addr", self.path)
+        size = ctx.unit.address_size
+        return Cursor(ctx.addr, ctx.addr_base + index * size, None, ctx.endian).uint(size, "address")
+
+    def _die_ranges(self, die: _Die, ctx: _Ctx) -> list[tuple[int, int]]:
+        attrs = die.attrs
+        if DW_AT_ranges in attrs:
+            kind, v = attrs[DW_AT_ranges]
+            if kind == dwarf.V_RNGLISTX:
+                return self._rnglistx(ctx, v)
+            if kind in (dwarf.V_SEC_OFFSET, dwarf.V_CONST):
+                if ctx.unit.version >= 5:
+                    return self._rnglist(ctx, ctx.rnglists_offset_base + v)
+                return self._ranges(ctx, ctx.ranges_base + v)
+            return []
+        low = attrs.get(DW_AT_low_pc)
+        high = attrs.get(DW_AT_high_pc)
+        if low is None or high is None:
+            return []
+        lo = self._address(ctx, low)
+        if lo is None:
+            return []
+        if high[0] == dwarf.V_CONST:
+            return [(lo, lo + high[1])]
+        hi = self._address(ctx, high)
+        return [] if hi is None else [(lo, hi)]
+
+    def _ranges(self, ctx: _Ctx, offset: int) -> list[tuple[int, int]]:
+        """A .debug_ranges list (DWARF 2-4)."""
+        if ctx.ranges is None:
+            raise FormatError("DW_AT_ranges without .debug_ranges", self.path)
+        size = ctx.unit.address_size
+        top = (1 << (8 * size)) - 1
+        c = Cursor(ctx.ranges, offset, None, ctx.endian)
+        base = ctx.base_address
+        out = []
+        for _ in range(MAX_RANGES):
+            lo = c.uint(size, "range start")
+            hi = c.uint(size, "range end")
+            if lo == 0 and hi == 0:
+                return out
+            if lo == top:
+                base = hi
+                continue
+            out.append((base + lo, base + hi))
+        raise FormatError(f"{ctx.ranges.name}: range list at {offset:#x} does not end", self.path)
+
+    def _rnglistx(self, ctx: _Ctx, index: int) -> list[tuple[int, int]]:
+        if ctx.rnglists is None:
+            raise FormatError("range list index without .debug_rnglists", self.path)
+        size = ctx.unit.offset_size
+        rel = Cursor(ctx.rnglists, ctx.rnglists_base + index * size, None, ctx.endian).uint(size, "range offset")
+        return self._rnglist(ctx, ctx.rnglists_base + rel)
+
+    def _rnglist(self, ctx: _Ctx, offset: int) -> list[tuple[int, int]]:
+        """A .debug_rnglists list (DWARF 5)."""
+        if ctx.rnglists is None:
+            raise FormatError("DW_AT_ranges without .debug_rnglists", self.path)
+        size = ctx.unit.address_size
+        c = Cursor(ctx.rnglists, offset, None, ctx.endian)
+        base = ctx.base_address
+        out = []
+        for _ in range(MAX_RANGES):
+            kind = c.u8("range list entry")
+            if kind == DW_RLE_end_of_list:
+                return out
+            if kind == DW_RLE_base_addressx:
+                base = self._addrx(ctx, c.uleb("address index"))
+            elif kind == DW_RLE_startx_endx:
+                lo = self._addrx(ctx, c.uleb("address index"))
+                out.append((lo, self._addrx(ctx, c.uleb("address index"))))
+            elif kind == DW_RLE_startx_length:
+                lo = self._addrx(ctx, c.uleb("address index"))
+                out.append((lo, lo + c.uleb("length")))
+            elif kind == DW_RLE_offset_pair:
+                lo = c.uleb("offset")
+                out.append((base + lo, base + c.uleb("offset")))
+            elif kind == DW_RLE_base_address:
+                base = c.uint(size, "address")
+            elif kind == DW_RLE_start_end:
+                lo = c.uint(size, "address")
+                out.append((lo, c.uint(size, "address")))
+            elif kind == DW_RLE_start_length:
+                lo = c.uint(size, "address")
+                out.append((lo, lo + c.uleb("length")))
+            else:
+                raise FormatError(f"{ctx.rnglists.name}: unknown range list entry {kind:#x}", self.path)
+        raise FormatError(f"{ctx.rnglists.name}: range list at {offset:#x} does not end", self.path)
+
+    # -- one unit, parsed --------------------------------------------------------------
+    def _parse(self, entry: _CuEntry) -> _ParsedUnit:
+        off = entry.unit.offset
+        if off in self._parsed:
+            self._parsed.move_to_end(off)
+            return self._parsed[off]
+        unit = entry.unit
+        die, ctx = self._unit_die(unit)
+        attrs = die.attrs
+        dwo_id = unit.dwo_id if unit.unit_type == dwarf.DW_UT_skeleton else None
+        if dwo_id is None and unit.version <= 4 and DW_AT_GNU_dwo_id in attrs:
+            dwo_id = attrs[DW_AT_GNU_dwo_id][1]
+        comp_dir = self._string(ctx, attrs[DW_AT_comp_dir]) if DW_AT_comp_dir in attrs else None
+        name = self._string(ctx, attrs[DW_AT_name]) if DW_AT_name in attrs else None
+        stmt = attrs.get(DW_AT_stmt_list)
+        stmt_list = stmt[1] if stmt is not None and stmt[0] in (dwarf.V_SEC_OFFSET, dwarf.V_CONST) else None
+        parsed = _ParsedUnit(name, comp_dir, stmt_list, ctx, ctx)
+        if dwo_id is not None:
+            split = self._split_ctx(dwo_id, ctx)
+            if split is not None:
+                parsed.ctx = split
+                self._read_tree(parsed, split, self._dwp_abbrevs(dwo_id, split.unit), self.dwp_path)
+                root = parsed.dies.get(split.unit.die_offset)
+                if root is not None:
+                    if parsed.name is None and DW_AT_name in root.attrs:
+                        parsed.name = self._string(split, root.attrs[DW_AT_name])
+                    if parsed.comp_dir is None and DW_AT_comp_dir in root.attrs:
+                        parsed.comp_dir = self._string(split, root.attrs[DW_AT_comp_dir])
+        else:
+            ctx.rnglists_offset_base = 0
+            self._read_tree(parsed, ctx, self._abbrevs(self._bin.view(".debug_abbrev"), unit.abbrev_offset,
+                                                       self.path), self.path)
+        self._parsed[off] = parsed
+        if len(self._parsed) > MAX_CACHED_UNITS:
+            self._parsed.popitem(last=False)
+        return parsed
+
+    def _split_ctx(self, dwo_id: int, skeleton: _Ctx) -> _Ctx | None:
+        """The context of the .dwp unit with this DWO ID, or None when there is none."""
+        row = self._index.get(dwo_id)
+        if row is None or self._dwp is None:
+            return None
+        d = self._dwp
+        info = d.view(".debug_info.dwo")
+        if info is None or DW_SECT_INFO not in row.offsets:
+            raise FormatError(f"no .debug_info.dwo for unit {dwo_id:#018x}", self.dwp_path)
+        off, size = row.offsets[DW_SECT_INFO]
+        unit = dwarf.read_unit_header(info, off, d.endian)
+        if unit.end > off + size:
+            raise FormatError(f".debug_info.dwo: unit of {dwo_id:#018x} is longer than its contribution",
+                              self.dwp_path)
+        ctx = _Ctx(info, d.endian, unit, str=d.view(".debug_str.dwo"), str_offsets=d.view(".debug_str_offsets.dwo"),
+                   line_str=skeleton.line_str, addr=skeleton.addr, addr_base=skeleton.addr_base,
+                   ranges=skeleton.ranges, ranges_base=skeleton.ranges_base, base_address=skeleton.base_address)
+        ctx.str_offsets_base = row.offsets.get(DW_SECT_STR_OFFSETS, (0, 0))[0]
+        if unit.version >= 5:
+            ctx.str_offsets_base += STR_OFFSETS_HEADER_SIZE[unit.offset_size]
+            if self._index_version == 5 and DW_SECT_V5_RNGLISTS in row.offsets:
+                ctx.rnglists = d.view(".debug_rnglists.dwo")
+                start = row.offsets[DW_SECT_V5_RNGLISTS][0]
+                ctx.rnglists_offset_base = start
+                ctx.rnglists_base = start + RNGLISTS_HEADER_SIZE[unit.offset_size]
+        return ctx
+
+    def _dwp_abbrevs(self, dwo_id: int, unit: Unit) -> dict[int, dwarf.Abbrev]:
+        row = self._index[dwo_id]
+        base = row.offsets.get(DW_SECT_ABBREV, (0, 0))[0]
+        return self._abbrevs(self._dwp.view(".debug_abbrev.dwo"), base + unit.abbrev_offset, self.dwp_path)
+
+    def _read_tree(self, parsed: _ParsedUnit, ctx: _Ctx, abbrevs: dict[int, dwarf.Abbrev], path: str) -> None:
+        unit = ctx.unit
+        c = Cursor(ctx.info, unit.die_offset, unit.end, ctx.endian)
+        stack: list[int] = []
+        dies = parsed.dies
+        subroutines: list[tuple[int, int, int, int]] = []  # (start, end, preorder, DIE offset)
+        for _ in range(MAX_DIES):
+            if c.pos >= c.end:
+                break
+            at_off = c.pos
+            code = c.uleb("abbreviation code")
+            if code == 0:
+                if stack:
+                    stack.pop()
+                continue
+            ab = abbrevs.get(code)
+            if ab is None:
+                raise FormatError(f"{ctx.info.name}: DIE at {at_off:#x} uses abbreviation {code}, not in its table",
+                                  path)
+            attrs = {}
+            for at, form, const in ab.attrs:
+                value = dwarf.read_value(c, form, const, unit)
+                if at in _KEPT or (not stack and at in _UNIT_KEPT):
+                    attrs[at] = value
+            die = _Die(at_off, ab.tag, stack[-1] if stack else -1, attrs)
+            dies[at_off] = die
+            if ab.tag in (DW_TAG_subprogram, DW_TAG_inlined_subroutine):
+                for lo, hi in self._die_ranges(die, ctx):
+                    if lo < hi:
+                        subroutines.append((lo, hi, len(subroutines), at_off))
+            if ab.has_children:
+                if len(stack) >= MAX_DEPTH:
+                    raise FormatError(f"{ctx.info.name}: DIEs nest deeper than {MAX_DEPTH}", path)
+                stack.append(at_off)
+            if not stack:
+                break  # the unit DIE has no children
+        else:
+            raise FormatError(f"{ctx.info.name}: more than {MAX_DIES} DIEs in one unit", path)
+        self._flatten(parsed, subroutines)
+
+    @staticmethod
+    def _flatten(parsed: _ParsedUnit, subroutines: list[tuple[int, int, int, int]]) -> None:
+        """Disjoint [start, end) -> DIE: where ranges overlap, the later DIE in the tree (a nested
+        inlined call) wins, as in LLVM's DWARFUnit::updateAddressDieMap."""
+        if not subroutines:
+            return
+        points = sorted({p for lo, hi, _, _ in subroutines for p in (lo, hi)})
+        by_start = sorted(subroutines)
+        heap: list[tuple[int, int, int]] = []  # (-preorder, end, DIE)
+        k = 0
+        for i in range(len(points) - 1):
+            p, q = points[i], points[i + 1]
+            while k < len(by_start) and by_start[k][0] <= p:
+                lo, hi, order, die = by_start[k]
+                heapq.heappush(heap, (-order, hi, die))
+                k += 1
+            while heap and heap[0][1] <= p:
+                heapq.heappop(heap)
+            if not heap:
+                continue
+            die = heap[0][2]
+            if parsed.owners and parsed.owners[-1] == die and parsed.ends[-1] == p:
+                parsed.ends[-1] = q
+            else:
+                parsed.starts.append(p)
+                parsed.ends.append(q)
+                parsed.owners.append(die)
+
+    # -- names ---------------------------------------------------------------------------
+    def _die_at(self, parsed: _ParsedUnit, offset: int) -> tuple[_ParsedUnit, _Die] | None:
+        """The DIE at a section offset: in the unit at hand, or (DW_FORM_ref_addr) in another unit
+        of the binary's .debug_info, parsed for it."""
+        die = parsed.dies.get(offset)
+        if die is not None:
+            return parsed, die
+        if parsed.ctx.info is not self._bin.view(".debug_info"):
+            return None  # split units refer within themselves
+        offs = self._unit_offsets
+        k = bisect.bisect_right(offs, offset) - 1
+        if k < 0:
+            return None
+        entry = self._units[offs[k]]
+        if not entry.unit.die_offset <= offset < entry.unit.end:
+            return None
+        other = self._parse(entry)
+        die = other.dies.get(offset)
+        return (other, die) if die is not None else None
+
+    def _find(self, parsed: _ParsedUnit, die: _Die, ats: tuple[int, ...]) -> tuple[_ParsedUnit, _Die, tuple] | None:
+        """The first of ``ats`` on the DIE or along its specification / abstract-origin chain
+        (breadth first, as LLVM's findRecursively)."""
+        seen = set()
+        work = [(parsed, die)]
+        while work and len(seen) < MAX_CHAIN:
+            p, d = work.pop(0)
+            if d.offset in seen:
+                continue
+            seen.add(d.offset)
+            for at in ats:
+                if at in d.attrs:
+                    return p, d, d.attrs[at]
+            for link in (DW_AT_specification, DW_AT_abstract_origin):
+                v = d.attrs.get(link)
+                if v is not None and v[0] == dwarf.V_REF:
+                    target = self._die_at(p, v[1])
+                    if target is not None:
+                        work.append(target)
+        return None
+
+    def _linkage_name(self, parsed: _ParsedUnit, die: _Die) -> str | None:
+        found = self._find(parsed, die, (DW_AT_MIPS_linkage_name, DW_AT_linkage_name))
+        return self._string(found[0].ctx, found[2]) if found else None
+
+    def _function_name(self, parsed: _ParsedUnit, die: _Die) -> tuple[str, str | None]:
+        """(readable name, linkage name) of a subprogram or inlined subroutine."""
+        linkage = self._linkage_name(parsed, die)
+        if linkage:
+            return demangle(linkage), linkage
+        found = self._find(parsed, die, (DW_AT_name,))
+        if found is None:
+            return "??", None
+        where, owner, value = found
+        name = self._string(where.ctx, value) or "??"
+        if self._find(parsed, die, (DW_AT_external,)) is not None:
+            return name, name  # extern "C" / #[no_mangle]: the name is the symbol
+        parts = [name]
+        parent = where.dies.get(owner.parent)
+        for _ in range(MAX_CHAIN):
+            if parent is None or parent.tag in _UNITS:
+                break
+            if parent.tag in _SCOPES and DW_AT_name in parent.attrs:
+                parts.append(self._string(where.ctx, parent.attrs[DW_AT_name]) or "?")
+            parent = where.dies.get(parent.parent)
+        return "::".join(reversed(parts)), None
+
+    def _start(self, parsed: _ParsedUnit, die: _Die, addr: int) -> int | None:
+        for at in (DW_AT_low_pc, DW_AT_entry_pc):
+            if at in die.attrs:
+                value = self._address(parsed.ctx, die.attrs[at])
+                if value is not None:
+                    return value
+        ranges = self._die_ranges(die, parsed.ctx)
+        return min(lo for lo, _ in ranges) if ranges else None
+
+    # -- lines ---------------------------------------------------------------------------
+    def _line_table(self, parsed: _ParsedUnit) -> LineTable | None:
+        if parsed.stmt_list is None:
+            return None
+        view = self._bin.view(".debug_line")
+        if view is None:
+            return None
+        key = (parsed.stmt_list, parsed.line_ctx.unit.address_size)
+        table = self._lines.get(key)
+        if table is None:
+            strings = Strings(self._bin.view(".debug_str"), self._bin.view(".debug_line_str"))
+            table = read_line_table(view, parsed.stmt_list, self.endian, parsed.line_ctx.unit.address_size, strings)
+            self._lines[key] = table
+            if len(self._lines) > MAX_CACHED_LINES:
+                self._lines.popitem(last=False)
+        else:
+            self._lines.move_to_end(key)
+        return table
+
+    # -- symbols -------------------------------------------------------------------------
+    def _symbol_at(self, addr: int) -> tuple[str, int, str | None] | None:
+        """The FUNC/OBJECT symbol at ``addr`` as llvm-symbolizer picks it: the last one starting
+        at or before it (the largest at one address), if its size reaches it or is 0."""
+        if self._symbols is None:
+            syms = sorted(self._bin.elf.symbols(), key=lambda s: (s.value, s.size))
+            self._symbols = ([s.value for s in syms], syms)
+        values, syms = self._symbols
+        k = bisect.bisect_right(values, addr) - 1
+        if k < 0:
+            return None
+        s = syms[k]
+        if s.size and s.value + s.size <= addr:
+            return None
+        return s.name, s.value, s.file
+
+    def _section_of(self, addr: int) -> tuple[int, int]:
+        k = bisect.bisect_right(self._sections, (addr, float("inf"), 0)) - 1
+        if k >= 0:
+            lo, hi, index = self._sections[k]
+            if lo <= addr < hi:
+                return index, addr - lo
+        return 0, addr
+
+    # -- public API ----------------------------------------------------------------------
+    @_malformed
+    def symbolize(self, rva: int) -> Symbolized | None:
+        """Function, file:line and inline frames at module offset ``rva`` (ELF vaddr - load_bias);
+        None when neither DWARF nor the symbol table knows the address."""
+        addr = rva + self.load_bias
+        section, offset = self._section_of(addr)
+        result = Symbolized(rva, section, offset)
+        sym = self._symbol_at(addr)
+        if sym is not None:
+            result.symbol, result.symbol_offset = sym[0], addr - sym[1]
+        entry = self._unit_for(addr)
+        if entry is None:
+            if sym is None:
+                return None
+            result.frames.append(Frame(demangle(sym[0]), sym[2]))  # llvm-symbolizer: the STT_FILE's name
+            return result
+        parsed = self._parse(entry)
+        result.module = parsed.name
+        table = self._line_table(parsed)
+        chain = self._chain(parsed, addr)
+        if not chain:
+            row = table.lookup(addr) if table is not None else None
+            if row is None and sym is None:
+                return None
+            name = demangle(sym[0]) if sym is not None else "??"
+            file = table.file_name(row[0], parsed.comp_dir) if row is not None else None
+            if file is None and sym is not None:
+                file = sym[2]
+            result.frames.append(Frame(name, file, row[1] if row is not None else None))
+            return result
+        call_file = call_line = None
+        for i, die in enumerate(chain):
+            name, linkage = self._function_name(parsed, die)
+            if i == 0:
+                row = table.lookup(addr) if table is not None else None
+                file = table.file_name(row[0], parsed.comp_dir) if row is not None else None
+                line = row[1] if row is not None else None
+            else:
+                file = table.file_name(call_file, parsed.comp_dir) if table is not None and call_file is not None \
+                    else None
+                line = call_line
+            if i == len(chain) - 1 and sym is not None:
+                name = demangle(sym[0])  # llvm-symbolizer names the outer frame from the symbol table
+            result.frames.append(Frame(name, file, line))
+            cf, cl = die.attrs.get(DW_AT_call_file), die.attrs.get(DW_AT_call_line)
+            call_file = cf[1] if cf is not None and cf[0] == dwarf.V_CONST else None
+            call_line = cl[1] if cl is not None and cl[0] == dwarf.V_CONST else 0
+            if i == len(chain) - 1:
+                start = self._start(parsed, die, addr)
+                if linkage is not None:
+                    result.symbol = linkage
+                if start is not None:
+                    result.symbol_offset = addr - start
+        return result
+
+    def _chain(self, parsed: _ParsedUnit, addr: int) -> list[_Die]:
+        """The inlined subroutines holding ``addr``, innermost first, then their subprogram."""
+        k = bisect.bisect_right(parsed.starts, addr) - 1
+        if k < 0 or addr >= parsed.ends[k]:
+            return []
+        die = parsed.dies.get(parsed.owners[k])
+        chain = []
+        for _ in range(MAX_DEPTH):
+            if die is None:
+                break
+            if die.tag == DW_TAG_subprogram:
+                chain.append(die)
+                break
+            if die.tag == DW_TAG_inlined_subroutine:
+                chain.append(die)
+            die = parsed.dies.get(die.parent)
+        return chain
+
+
+__all__ = ["DwarfSymbolizer", "Frame", "Symbolized"]

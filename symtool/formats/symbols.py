@@ -1,0 +1,46 @@
+"""What a symbolizer says about one address: the types the PDB and DWARF symbolizers share.
+
+``Symbolized.frames`` is innermost first: with inlining, frames[0] is the inlined
+callee that contains the address and frames[-1] the function it was inlined into.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Frame:
+    function: str
+    file: str | None = None
+    line: int | None = None
+
+
+@dataclass
+class Symbolized:
+    """What the debug information says about one RVA.  ``frames`` is innermost first: with
+    inlining, frames[0] is the inlined callee that contains the address and
+    frames[-1] the procedure it was inlined into."""
+
+    rva: int
+    section: int  # PDB: section number; ELF: index of the section holding the address
+    offset: int  # within that section
+    frames: list[Frame] = field(default_factory=list)
+    symbol: str | None = None  # public (linkage) name covering the address
+    symbol_offset: int | None = None  # rva - start of the procedure or public symbol
+    module: str | None = None  # the object file / compiland
+
+    @property
+    def function(self) -> str | None:
+        return self.frames[0].function if self.frames else None
+
+    @property
+    def file(self) -> str | None:
+        return self.frames[0].file if self.frames else None
+
+    @property
+    def line(self) -> int | None:
+        return self.frames[0].line if self.frames else None
+
+
+__all__ = ["Frame", "Symbolized"]

@@ -1,0 +1,268 @@
+"""A Breakpad-format minidump of a Linux x86_64 process, made from its ELF core file.
+
+No Breakpad or crashpad writer is available here, so the dump is written from
+what the kernel (or gdb's ``gcore``) saved, the way Breakpad's
+``minidump_writer.cc`` lays out the same facts:
+
+* SystemInfo: ProcessorArchitecture AMD64 (9), PlatformId Linux (0x8201);
+* ThreadList: each ``NT_PRSTATUS`` note as a MINIDUMP_THREAD whose context is
+  a MINIDUMP_CONTEXT_AMD64 (Breakpad's ``amd64`` context, the same layout as
+  Windows' CONTEXT) and whose stack is the core's memory from the page of RSP
+  to the end of its mapping;
+* MemoryList: those stacks;
+* ModuleList: every file of ``NT_FILE`` mapped from offset 0, its base the
+  start of that mapping and its size up to the end of the file's last
+  consecutive mapping, with a CodeView ``BpEL`` record carrying the GNU
+  build id read from the mapped file itself;
+* Exception: the signal of ``NT_SIGINFO`` (ExceptionCode = signal number,
+  ExceptionFlags = si_code, ExceptionAddress = si_addr), the crashing
+  thread's context;
+* LinuxMaps: a ``/proc/self/maps``-like text of the mappings.
+
+Layouts are declared here from the specs (minidumpapiset.h, Breakpad's
+minidump_format.h, Linux's elf.h / elfcore.h), independently of symtool's
+readers (see tests/builders/__init__.py).
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+from builders.minidump import DIRECTORY, HEADER, MODULE, SIGNATURE, SYSTEM_INFO, VERSION
+
+THREAD_LIST_STREAM = 3
+MODULE_LIST_STREAM = 4
+MEMORY_LIST_STREAM = 5
+EXCEPTION_STREAM = 6
+SYSTEM_INFO_STREAM = 7
+LINUX_MAPS_STREAM = 0x47670009  # MD_LINUX_MAPS
+ARCH_AMD64 = 9
+PLATFORM_LINUX = 0x8201
+MD_CVINFOELF_SIGNATURE = 0x4270454C  # "BpEL"
+MD_CONTEXT_AMD64_FULL = 0x0010000B  # CONTEXT_AMD64 | CONTROL | INTEGER | FLOATING_POINT
+
+# ELF64 (little-endian) header after e_ident .. and program header.
+ELF64_EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
+ELF64_PHDR = struct.Struct("<IIQQQQQQ")
+ELF64_SHDR = struct.Struct("<IIQQQQIIQQ")
+NHDR = struct.Struct("<III")
+PT_LOAD, PT_NOTE = 1, 4
+SHT_NOTE = 7
+NT_PRSTATUS, NT_SIGINFO, NT_FILE = 1, 0x53494749, 0x46494C45
+NT_GNU_BUILD_ID = 3
+# elf_prstatus (x86_64): si_signo, si_code, si_errno, pr_cursig, pad, pr_sigpend, pr_sighold,
+# pr_pid, pr_ppid, pr_pgrp, pr_sid, 4 timevals (64 bytes), then pr_reg (user_regs_struct, 27 u64).
+PRSTATUS_HEAD = struct.Struct("<iiihHQQiiii64s")
+USER_REGS = struct.Struct("<27Q")
+USER_REG_NAMES = ("r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx", "rdx", "rsi",
+                  "rdi", "orig_rax", "rip", "cs", "eflags", "rsp", "ss", "fs_base", "gs_base", "ds", "es", "fs",
+                  "gs")
+# siginfo_t: si_signo, si_errno, si_code, padding, then the union (si_addr first for SIGSEGV/SIGILL/SIGBUS).
+SIGINFO_HEAD = struct.Struct("<iiiiQ")
+NT_FILE_HEAD = struct.Struct("<QQ")
+NT_FILE_ENTRY = struct.Struct("<QQQ")
+# MINIDUMP_CONTEXT_AMD64 up to Rip (the rest, 0x4D0 bytes in all, is zero): P1Home..P6Home,
+# ContextFlags, MxCsr, SegCs, SegDs, SegEs, SegFs, SegGs, SegSs, EFlags, Dr0, Dr1, Dr2, Dr3, Dr6, Dr7,
+# Rax, Rcx, Rdx, Rbx, Rsp, Rbp, Rsi, Rdi, R8..R15, Rip.
+CONTEXT_AMD64_HEAD = struct.Struct("<6QII6HI6Q16QQ")
+CONTEXT_AMD64_SIZE = 0x4D0
+# MINIDUMP_THREAD: ThreadId, SuspendCount, PriorityClass, Priority, Teb, Stack (MINIDUMP_MEMORY_DESCRIPTOR:
+# StartOfMemoryRange, DataSize, Rva), ThreadContext (DataSize, Rva).
+THREAD = struct.Struct("<IIIIQQIIII")
+MEMORY_DESCRIPTOR = struct.Struct("<QII")
+# MINIDUMP_EXCEPTION_STREAM: ThreadId, __alignment, ExceptionCode, ExceptionFlags, ExceptionRecord,
+# ExceptionAddress, NumberParameters, __unusedAlignment, ExceptionInformation[15], ThreadContext.
+EXCEPTION = struct.Struct("<IIIIQQII15QII")
+U32 = struct.Struct("<I")
+PAGE = 0x1000
+MAX_STACK = 8 << 20
+
+
+class Core:
+    """The facts of an x86_64 ELF core file that a minidump carries."""
+
+    def __init__(self, path: Path):
+        self.data = Path(path).read_bytes()
+        d = self.data
+        if d[:4] != b"\x7fELF" or d[4] != 2 or d[5] != 1:
+            raise ValueError(f"{path}: not a 64-bit little-endian ELF file")
+        (_ident, etype, machine, _v, _entry, phoff, _shoff, _f, _eh, phentsize, phnum, *_rest) = \
+            ELF64_EHDR.unpack_from(d, 0)
+        if etype != 4 or machine != 0x3E:
+            raise ValueError(f"{path}: not an x86_64 core file (type {etype}, machine {machine:#x})")
+        self.loads: list[tuple[int, int, int, int, int]] = []  # vaddr, memsz, offset, filesz, flags
+        self.threads: list[tuple[int, dict[str, int]]] = []  # (tid, registers)
+        self.signal: tuple[int, int, int] | None = None  # signo, code, address
+        self.files: list[tuple[int, int, int, str]] = []  # start, end, file offset (bytes), path
+        for k in range(phnum):
+            ptype, flags, offset, vaddr, _p, filesz, memsz, _a = ELF64_PHDR.unpack_from(d, phoff + k * phentsize)
+            if ptype == PT_LOAD:
+                self.loads.append((vaddr, memsz, offset, filesz, flags))
+            elif ptype == PT_NOTE:
+                self._notes(d[offset:offset + filesz])
+
+    def _notes(self, data: bytes) -> None:
+        pos = 0
+        while pos + NHDR.size <= len(data):
+            namesz, descsz, ntype = NHDR.unpack_from(data, pos)
+            pos += NHDR.size
+            name = data[pos:pos + namesz].rstrip(b"\0")
+            pos += (namesz + 3) & ~3
+            desc = data[pos:pos + descsz]
+            pos += (descsz + 3) & ~3
+            if name != b"CORE":
+                continue
+            if ntype == NT_PRSTATUS:
+                head = PRSTATUS_HEAD.unpack_from(desc, 0)
+                regs = dict(zip(USER_REG_NAMES, USER_REGS.unpack_from(desc, PRSTATUS_HEAD.size)))
+                self.threads.append((head[7], regs))  # pr_pid: the thread id
+            elif ntype == NT_SIGINFO:
+                signo, _errno, code, _pad, addr = SIGINFO_HEAD.unpack_from(desc, 0)
+                self.signal = (signo, code, addr)
+            elif ntype == NT_FILE:
+                count, page_size = NT_FILE_HEAD.unpack_from(desc, 0)
+                entries = [NT_FILE_ENTRY.unpack_from(desc, NT_FILE_HEAD.size + k * NT_FILE_ENTRY.size)
+                           for k in range(count)]
+                names = desc[NT_FILE_HEAD.size + count * NT_FILE_ENTRY.size:].split(b"\0")
+                for (start, end, page_offset), name in zip(entries, names):
+                    self.files.append((start, end, page_offset * page_size, name.decode("utf-8", "replace")))
+
+    def memory(self, start: int, end: int) -> bytes:
+        """Saved bytes of [start, end) (zeros where the core holds none)."""
+        out = bytearray(end - start)
+        for vaddr, memsz, offset, filesz, _flags in self.loads:
+            lo, hi = max(start, vaddr), min(end, vaddr + filesz)
+            if lo < hi:
+                out[lo - start:hi - start] = self.data[offset + lo - vaddr:offset + hi - vaddr]
+        return bytes(out)
+
+    def mapping_of(self, address: int) -> tuple[int, int] | None:
+        for vaddr, memsz, _o, _f, _flags in self.loads:
+            if vaddr <= address < vaddr + memsz:
+                return vaddr, vaddr + memsz
+        return None
+
+
+def elf_build_id(path: Path) -> bytes | None:
+    """The GNU build id of an ELF file (from its SHT_NOTE sections), read independently of symtool."""
+    d = Path(path).read_bytes()
+    if d[:4] != b"\x7fELF" or d[4] != 2:
+        return None
+    (_i, _t, _m, _v, _e, _phoff, shoff, _f, _eh, _pe, _pn, shentsize, shnum, _x) = ELF64_EHDR.unpack_from(d, 0)
+    for k in range(shnum):
+        _n, stype, _fl, _a, offset, size, *_r = ELF64_SHDR.unpack_from(d, shoff + k * shentsize)
+        if stype != SHT_NOTE:
+            continue
+        pos, end = offset, offset + size
+        while pos + NHDR.size <= end:
+            namesz, descsz, ntype = NHDR.unpack_from(d, pos)
+            pos += NHDR.size
+            name = d[pos:pos + namesz].rstrip(b"\0")
+            pos += (namesz + 3) & ~3
+            desc = d[pos:pos + descsz]
+            pos += (descsz + 3) & ~3
+            if name == b"GNU" and ntype == NT_GNU_BUILD_ID:
+                return desc
+    return None
+
+
+def _context(regs: dict[str, int]) -> bytes:
+    ints = [regs[r] for r in ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+                              "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15")]
+    head = CONTEXT_AMD64_HEAD.pack(0, 0, 0, 0, 0, 0, MD_CONTEXT_AMD64_FULL, 0x1F80, regs["cs"] & 0xFFFF,
+                                   regs["ds"] & 0xFFFF, regs["es"] & 0xFFFF, regs["fs"] & 0xFFFF,
+                                   regs["gs"] & 0xFFFF, regs["ss"] & 0xFFFF, regs["eflags"] & 0xFFFFFFFF,
+                                   0, 0, 0, 0, 0, 0, *ints, regs["rip"])
+    return head + b"\0" * (CONTEXT_AMD64_SIZE - len(head))
+
+
+def _minidump_string(text: str) -> bytes:
+    raw = text.encode("utf-16-le")
+    return U32.pack(len(raw)) + raw + b"\0\0"
+
+
+def core_to_minidump(core_path: Path, *, module_files: dict[str, Path] | None = None, timestamp: int = 0,
+                     maps: bool = True) -> bytes:
+    """The minidump bytes for the core at ``core_path``.
+
+    ``module_files``: the path a mapping names -> where that file is now (the mapped files are read
+    for their build id; by default the path itself)."""
+    core = Core(core_path)
+    module_files = module_files or {}
+    streams: list[tuple[int, bytes | None]] = []
+    out = bytearray(HEADER.size)
+
+    def place(data: bytes) -> int:
+        while len(out) % 16:
+            out.append(0)
+        at = len(out)
+        out.extend(data)
+        return at
+
+    # Threads: context and stack memory.
+    thread_records = []
+    memory_records = []
+    contexts: dict[int, tuple[int, int]] = {}
+    for tid, regs in core.threads:
+        ctx = _context(regs)
+        ctx_rva = place(ctx)
+        contexts[tid] = (len(ctx), ctx_rva)
+        sp = regs["rsp"]
+        mapping = core.mapping_of(sp)
+        start = sp & ~(PAGE - 1)
+        end = min(mapping[1], start + MAX_STACK) if mapping else start
+        stack = core.memory(start, end)
+        stack_rva = place(stack)
+        memory_records.append(MEMORY_DESCRIPTOR.pack(start, len(stack), stack_rva))
+        thread_records.append(THREAD.pack(tid, 0, 0, 0, 0, start, len(stack), stack_rva, len(ctx), ctx_rva))
+    streams.append((THREAD_LIST_STREAM, U32.pack(len(thread_records)) + b"".join(thread_records)))
+    streams.append((MEMORY_LIST_STREAM, U32.pack(len(memory_records)) + b"".join(memory_records)))
+
+    # Modules: files mapped from offset 0; the module spans the file's consecutive mappings.
+    modules = []
+    files = sorted(core.files)
+    groups: list[list] = []  # runs of contiguous mappings of one file
+    for start, end, offset, name in files:
+        if groups and groups[-1][3] == name and groups[-1][1] == start:
+            groups[-1][1] = end
+        else:
+            groups.append([start, end, offset, name])
+    for start, stop, offset, name in groups:
+        if offset != 0:
+            continue  # not mapped from the file's start: no ELF header there, not a module base
+        local = Path(module_files.get(name, name))
+        build_id = elf_build_id(local) if local.is_file() else None
+        cv = U32.pack(MD_CVINFOELF_SIGNATURE) + build_id if build_id else b""
+        modules.append((start, stop - start, name, cv))
+    records = []
+    for base, size, name, cv in modules:
+        name_rva = place(_minidump_string(name))
+        cv_rva = place(cv) if cv else 0
+        records.append(MODULE.pack(base, size, 0, 0, name_rva, b"\0" * 52, len(cv), cv_rva, 0, 0, 0, 0))
+    streams.append((MODULE_LIST_STREAM, U32.pack(len(records)) + b"".join(records)))
+
+    csd_rva = place(_minidump_string(""))
+    streams.append((SYSTEM_INFO_STREAM, SYSTEM_INFO.pack(ARCH_AMD64, 6, 0, 1, 0, 0, 0, 0, PLATFORM_LINUX,
+                                                         csd_rva, 0, 0, b"\0" * 24)))
+    if core.signal is not None and core.threads:
+        signo, code, addr = core.signal
+        tid = core.threads[0][0]  # the kernel and gdb write the signalled thread first
+        ctx_size, ctx_rva = contexts[tid]
+        streams.append((EXCEPTION_STREAM, EXCEPTION.pack(tid, 0, signo, code & 0xFFFFFFFF, 0, addr, 0, 0,
+                                                         *([0] * 15), ctx_size, ctx_rva)))
+    if maps:
+        lines = []
+        for start, end, offset, name in files:
+            perms = next(("r" + ("w" if f & 2 else "-") + ("x" if f & 1 else "-") + "p"
+                          for v, m, _o, _fs, f in core.loads if v <= start < v + m), "r--p")
+            lines.append(f"{start:x}-{end:x} {perms} {offset:08x} 00:00 0 {name}\n")
+        streams.append((LINUX_MAPS_STREAM, "".join(lines).encode()))
+
+    bodies = [(stype, place(body), len(body)) for stype, body in streams]
+    directory_rva = place(b"".join(DIRECTORY.pack(stype, size, rva) for stype, rva, size in bodies))
+    out[:HEADER.size] = HEADER.pack(SIGNATURE, VERSION, len(bodies), directory_rva, 0, timestamp, 0)
+    return bytes(out)
+
+
+__all__ = ["core_to_minidump", "Core", "elf_build_id"]
