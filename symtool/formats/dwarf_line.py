@@ -173,10 +173,8 @@ def _entries(c: Cursor, unit: dwarf.Unit, strings: Strings, what: str) -> list[t
         raise FormatError(f"{c.view.name}: {nformats} {what} entry formats", c.view.path)
     formats = [(c.uleb("content type"), c.uleb("form")) for _ in range(nformats)]
     count = c.uleb(f"{what} count")
-    if count > MAX_ENTRIES or count > c.end - c.pos:  # each entry takes a byte at least, unless formats are empty
-        if formats or count > MAX_ENTRIES:
-            raise FormatError(f"{c.view.name}: {count} {what} entries in a {c.end - c.pos}-byte header",
-                              c.view.path)
+    if count > MAX_ENTRIES or count > c.end - c.pos:  # real entries take a byte at least
+        raise FormatError(f"{c.view.name}: {count} {what} entries in a {c.end - c.pos}-byte header", c.view.path)
     out = []
     for _ in range(count):
         path: object = None

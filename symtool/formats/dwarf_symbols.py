@@ -63,6 +63,8 @@ DW_TAG_partial_unit = 0x3C
 DW_TAG_skeleton_unit = 0x4A
 _SCOPES = {DW_TAG_namespace, DW_TAG_structure_type, DW_TAG_class_type, DW_TAG_union_type, DW_TAG_enumeration_type}
 _UNITS = {DW_TAG_compile_unit, DW_TAG_partial_unit, DW_TAG_skeleton_unit}
+# DIEs the symbolizer keeps: code, and the scopes that name it.
+_KEPT_TAGS = {DW_TAG_subprogram, DW_TAG_inlined_subroutine} | _SCOPES | _UNITS
 
 # Attributes (7.5.4).
 DW_AT_name = 0x03
@@ -123,6 +125,8 @@ MAX_CACHED_LINES = 32
 # DIEs in one unit; range list entries in one list; parent walks.
 MAX_DIES = 1 << 22
 MAX_RANGES = 1 << 20
+# Range list entries read while mapping one unit (many DIEs may share one long list).
+MAX_RANGE_ENTRIES = 1 << 22
 MAX_DEPTH = 4096
 MAX_CHAIN = 64
 MAX_NAME = 4096
@@ -284,6 +288,7 @@ class DwarfSymbolizer:
 
     # -- address -> unit ---------------------------------------------------------------
     def _build_unit_map(self) -> None:
+        self._budget = MAX_RANGE_ENTRIES
         info = self._bin.view(".debug_info")
         if info is None:
             return
@@ -469,6 +474,7 @@ class DwarfSymbolizer:
         base = ctx.base_address
         out = []
         for _ in range(MAX_RANGES):
+            self._spend(ctx)
             lo = c.uint(size, "range start")
             hi = c.uint(size, "range end")
             if lo == 0 and hi == 0:
@@ -478,6 +484,11 @@ class DwarfSymbolizer:
                 continue
             out.append((base + lo, base + hi))
         raise FormatError(f"{ctx.ranges.name}: range list at {offset:#x} does not end", self.path)
+
+    def _spend(self, ctx: _Ctx) -> None:
+        self._budget -= 1
+        if self._budget < 0:
+            raise FormatError(f"more than {MAX_RANGE_ENTRIES} range list entries in one unit", ctx.info.path)
 
     def _rnglistx(self, ctx: _Ctx, index: int) -> list[tuple[int, int]]:
         if ctx.rnglists is None:
@@ -495,6 +506,7 @@ class DwarfSymbolizer:
         base = ctx.base_address
         out = []
         for _ in range(MAX_RANGES):
+            self._spend(ctx)
             kind = c.u8("range list entry")
             if kind == DW_RLE_end_of_list:
                 return out
@@ -528,6 +540,7 @@ class DwarfSymbolizer:
             self._parsed.move_to_end(off)
             return self._parsed[off]
         unit = entry.unit
+        self._budget = MAX_RANGE_ENTRIES
         die, ctx = self._unit_die(unit)
         attrs = die.attrs
         dwo_id = unit.dwo_id if unit.unit_type == dwarf.DW_UT_skeleton else None
@@ -593,9 +606,12 @@ class DwarfSymbolizer:
     def _read_tree(self, parsed: _ParsedUnit, ctx: _Ctx, abbrevs: dict[int, dwarf.Abbrev], path: str) -> None:
         unit = ctx.unit
         c = Cursor(ctx.info, unit.die_offset, unit.end, ctx.endian)
+        # Only the DIEs naming and nesting code are kept (no types, variables, parameters); a kept
+        # DIE's parent is its nearest kept ancestor.  Stack: that ancestor for each open level.
         stack: list[int] = []
         dies = parsed.dies
         subroutines: list[tuple[int, int, int, int]] = []  # (start, end, preorder, DIE offset)
+        read_value = dwarf.read_value
         for _ in range(MAX_DIES):
             if c.pos >= c.end:
                 break
@@ -609,21 +625,27 @@ class DwarfSymbolizer:
             if ab is None:
                 raise FormatError(f"{ctx.info.name}: DIE at {at_off:#x} uses abbreviation {code}, not in its table",
                                   path)
-            attrs = {}
-            for at, form, const in ab.attrs:
-                value = dwarf.read_value(c, form, const, unit)
-                if at in _KEPT or (not stack and at in _UNIT_KEPT):
-                    attrs[at] = value
-            die = _Die(at_off, ab.tag, stack[-1] if stack else -1, attrs)
-            dies[at_off] = die
-            if ab.tag in (DW_TAG_subprogram, DW_TAG_inlined_subroutine):
-                for lo, hi in self._die_ranges(die, ctx):
-                    if lo < hi:
-                        subroutines.append((lo, hi, len(subroutines), at_off))
+            parent = stack[-1] if stack else -1
+            keep = ab.tag in _KEPT_TAGS or not stack
+            if keep:
+                attrs = {}
+                for at, form, const in ab.attrs:
+                    value = read_value(c, form, const, unit)
+                    if at in _KEPT or (not stack and at in _UNIT_KEPT):
+                        attrs[at] = value
+                die = _Die(at_off, ab.tag, parent, attrs)
+                dies[at_off] = die
+                if ab.tag in (DW_TAG_subprogram, DW_TAG_inlined_subroutine):
+                    for lo, hi in self._die_ranges(die, ctx):
+                        if lo < hi:
+                            subroutines.append((lo, hi, len(subroutines), at_off))
+            else:
+                for at, form, const in ab.attrs:
+                    read_value(c, form, const, unit)
             if ab.has_children:
                 if len(stack) >= MAX_DEPTH:
                     raise FormatError(f"{ctx.info.name}: DIEs nest deeper than {MAX_DEPTH}", path)
-                stack.append(at_off)
+                stack.append(at_off if keep else parent)
             if not stack:
                 break  # the unit DIE has no children
         else:
@@ -726,6 +748,7 @@ class DwarfSymbolizer:
         return "::".join(reversed(parts)), None
 
     def _start(self, parsed: _ParsedUnit, die: _Die, addr: int) -> int | None:
+        self._budget = MAX_RANGE_ENTRIES
         for at in (DW_AT_low_pc, DW_AT_entry_pc):
             if at in die.attrs:
                 value = self._address(parsed.ctx, die.attrs[at])
