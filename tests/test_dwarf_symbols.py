@@ -355,6 +355,36 @@ def test_compressed_debug_sections_give_the_same_answers(std_builds, tmp_path):
     assert counts["agree"] == counts["addresses"]
 
 
+def test_a_separate_debug_file_symbolizes_like_the_binary(std_builds, tmp_path):
+    """What `objcopy --only-keep-debug` writes (the debuginfod / .gnu_debuglink file) is passed
+    as the binary: same program headers, build-id and DWARF, no code bytes."""
+    binary, _ = std_builds["nosplit4"]
+    debug = tmp_path / "stdprog.debug"
+    subprocess.run([need_tool("llvm-objcopy"), "--only-keep-debug", str(binary), str(debug)], check=True)
+    addrs = spread(binary, None, n_random=500, n_rows=500)
+    counts = compare(debug, None, addrs, tmp_path)
+    assert counts["agree"] == counts["addresses"]
+    with DwarfSymbolizer(binary) as a, DwarfSymbolizer(debug) as b:
+        assert (a.build_id, a.load_bias) == (b.build_id, b.load_bias)
+        assert all(a.symbolize(x - a.load_bias) == b.symbolize(x - b.load_bias) for x in addrs[::10])
+
+
+def test_v0_names_demangle_as_llvm_cxxfilt_prints_them(std_builds):
+    """Every v0-mangled symbol of the std program (generics, closures, dyn, fn pointers, consts)."""
+    binary, _ = std_builds["nosplit5"]
+    names = subprocess.run([need_tool("llvm-nm"), "--no-demangle", str(binary)], capture_output=True, text=True,
+                           check=True).stdout.split()
+    mangled = sorted({n for n in names if n.startswith("_R")})
+    assert len(mangled) > 200
+    out = subprocess.run([need_tool("llvm-cxxfilt")], input="\n".join(mangled), capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    out = [re.sub(r" \(\.llvm\.\d+\)$", "", e) for e in out]  # symtool drops LLVM's hash suffix
+    from symtool.demangle import MAX_DEMANGLED, demangle
+    differ = [(m, e, demangle(m)) for m, e in zip(mangled, out)
+              if demangle(m) != e and not (len(e) >= MAX_DEMANGLED and demangle(m)[:-1] == e[:MAX_DEMANGLED - 1])]
+    assert not differ, differ[:5]
+
+
 # -- identity and the module base ---------------------------------------------------------------
 
 def readelf_load_base(binary: Path) -> int:
