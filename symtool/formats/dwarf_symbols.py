@@ -230,6 +230,26 @@ class _ParsedUnit:
     owners: list[int] = field(default_factory=list)
 
 
+def _plan(ab: dwarf.Abbrev, unit: Unit, keep: bool, is_unit_die: bool) -> list[tuple]:
+    """How to read a DIE of this abbreviation: (0, n) skip n bytes, (1, at, form, const) read and
+    keep, (2, at, form, const) read and drop (variable-size forms)."""
+    wanted = (_UNIT_KEPT if is_unit_die else _KEPT) if keep else ()
+    plan: list[tuple] = []
+    for at, form, const in ab.attrs:
+        if at in wanted:
+            plan.append((1, at, form, const))
+            continue
+        size = dwarf.Abbrev(0, False, [(at, form, const)]).fixed_size(unit)
+        if size is None:
+            plan.append((2, at, form, const))
+        elif size:
+            if plan and plan[-1][0] == 0:
+                plan[-1] = (0, plan[-1][1] + size)
+            else:
+                plan.append((0, size))
+    return plan
+
+
 class DwarfSymbolizer:
     """Symbolize module-relative addresses (RVAs) of one ELF binary, with its .dwp for split DWARF."""
 
@@ -612,6 +632,7 @@ class DwarfSymbolizer:
         dies = parsed.dies
         subroutines: list[tuple[int, int, int, int]] = []  # (start, end, preorder, DIE offset)
         read_value = dwarf.read_value
+        plans: dict[tuple[int, bool], list[tuple]] = {}
         for _ in range(MAX_DIES):
             if c.pos >= c.end:
                 break
@@ -627,21 +648,24 @@ class DwarfSymbolizer:
                                   path)
             parent = stack[-1] if stack else -1
             keep = ab.tag in _KEPT_TAGS or not stack
+            plan = plans.get((code, not stack))
+            if plan is None:
+                plan = plans[(code, not stack)] = _plan(ab, unit, keep, not stack)
+            attrs = {} if keep else None
+            for step in plan:
+                if step[0] == 0:
+                    c.skip(step[1], "attributes")
+                elif step[0] == 1:
+                    attrs[step[1]] = read_value(c, step[2], step[3], unit)
+                else:
+                    read_value(c, step[2], step[3], unit)
             if keep:
-                attrs = {}
-                for at, form, const in ab.attrs:
-                    value = read_value(c, form, const, unit)
-                    if at in _KEPT or (not stack and at in _UNIT_KEPT):
-                        attrs[at] = value
                 die = _Die(at_off, ab.tag, parent, attrs)
                 dies[at_off] = die
                 if ab.tag in (DW_TAG_subprogram, DW_TAG_inlined_subroutine):
                     for lo, hi in self._die_ranges(die, ctx):
                         if lo < hi:
                             subroutines.append((lo, hi, len(subroutines), at_off))
-            else:
-                for at, form, const in ab.attrs:
-                    read_value(c, form, const, unit)
             if ab.has_children:
                 if len(stack) >= MAX_DEPTH:
                     raise FormatError(f"{ctx.info.name}: DIEs nest deeper than {MAX_DEPTH}", path)
