@@ -25,6 +25,7 @@ Where the two may differ, deliberately (see the module docstring of dwarf_symbol
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import shutil
@@ -449,9 +450,11 @@ def test_bad_input_raises_format_error_naming_the_file(linux_builds, tmp_path): 
     junk.write_bytes(b"\x7fELF" + b"\xff" * 60)
     empty = tmp_path / "empty"
     empty.write_bytes(b"")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
     cut = tmp_path / "crash-deep.cut"
     cut.write_bytes(binary.read_bytes()[:binary.stat().st_size // 2])
-    for args in ((junk,), (empty,), (binary, junk), (cut, dwp)):
+    for args in ((junk,), (empty,), (binary, junk), (cut, dwp), (binary, fifo), (tmp_path,)):
         with pytest.raises(FormatError) as err:
             sym = DwarfSymbolizer(*args)
             for addr in every_byte(binary):

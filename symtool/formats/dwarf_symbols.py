@@ -36,12 +36,13 @@ import bisect
 import functools
 import heapq
 import os
+import stat
 import struct
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from symtool.demangle import demangle
-from symtool.errors import FormatError
+from symtool.errors import FormatError, NotRegularFileError
 from symtool.formats import dwarf
 from symtool.formats.binio import BoundedReader
 from symtool.formats.dwarf import Cursor, SectionView, Unit
@@ -153,6 +154,8 @@ class _File:
 
     def __init__(self, path: str):
         self.path = path
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or device would block or never end
+            raise NotRegularFileError("not a regular file", path)
         self.f = open(path, "rb")
         try:
             r = BoundedReader(self.f, path)
@@ -228,6 +231,34 @@ class _ParsedUnit:
     starts: list[int] = field(default_factory=list)  # address map: [start, end) -> DIE offset
     ends: list[int] = field(default_factory=list)
     owners: list[int] = field(default_factory=list)
+
+
+def _disjoint(ranges: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Disjoint, sorted (start, end, unit offset) from overlapping ones: where units overlap, the
+    first in .debug_info wins (LLVM's DWARFDebugAranges keeps the lowest unit offset)."""
+    if not ranges:
+        return []
+    points = sorted({p for lo, hi, _ in ranges for p in (lo, hi)})
+    by_start = sorted(ranges)
+    heap: list[tuple[int, int]] = []  # (unit offset, end)
+    out: list[tuple[int, int, int]] = []
+    k = 0
+    for i in range(len(points) - 1):
+        p, q = points[i], points[i + 1]
+        while k < len(by_start) and by_start[k][0] <= p:
+            lo, hi, off = by_start[k]
+            heapq.heappush(heap, (off, hi))
+            k += 1
+        while heap and heap[0][1] <= p:
+            heapq.heappop(heap)
+        if not heap:
+            continue
+        off = heap[0][0]
+        if out and out[-1][2] == off and out[-1][1] == p:
+            out[-1] = (out[-1][0], q, off)
+        else:
+            out.append((p, q, off))
+    return out
 
 
 def _plan(ab: dwarf.Abbrev, unit: Unit, keep: bool, is_unit_die: bool) -> list[tuple]:
@@ -324,10 +355,8 @@ class DwarfSymbolizer:
         for off, entry in self._units.items():
             if off not in covered:
                 entries += [(lo, hi, off) for lo, hi in self._unit_ranges(entry)]
-        entries = [e for e in entries if e[0] < e[1]]
-        entries.sort()
-        self._map = entries
-        self._map_starts = [e[0] for e in entries]
+        self._map = _disjoint([e for e in entries if e[0] < e[1]])
+        self._map_starts = [e[0] for e in self._map]
 
     def _read_aranges(self) -> dict[int, list[tuple[int, int]]]:
         view = self._bin.view(".debug_aranges")
@@ -377,9 +406,9 @@ class DwarfSymbolizer:
         return self._die_ranges(die, ctx)
 
     def _unit_for(self, addr: int) -> _CuEntry | None:
-        k = bisect.bisect_right(self._map_starts, addr)
-        for i in range(k - 1, max(k - 65, -1), -1):
-            lo, hi, off = self._map[i]
+        k = bisect.bisect_right(self._map_starts, addr) - 1
+        if k >= 0:
+            lo, hi, off = self._map[k]
             if lo <= addr < hi:
                 return self._units[off]
         return None
