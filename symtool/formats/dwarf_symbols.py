@@ -20,10 +20,24 @@ What it answers follows ``llvm-symbolizer --inlines`` (LLVM's
 to the subprogram; the innermost frame's file and line come from the line table,
 each outer frame's from the ``DW_AT_call_file``/``call_line`` of the frame inside
 it.  Names are the linkage names (through ``DW_AT_specification`` and
-``DW_AT_abstract_origin``), demangled; one deliberate difference: a function
-without a linkage name that is not ``DW_AT_external`` is named with its
-enclosing namespaces and types (``krate::module::name``), where llvm-symbolizer
-prints the bare ``DW_AT_name``.
+``DW_AT_abstract_origin``, across units for ``DW_FORM_ref_addr``), demangled by
+:mod:`symtool.demangle`; the outer frame is named from the ELF symbol table when a
+symbol covers the address, as llvm-symbolizer does (line-tables-only DWARF has no
+linkage names).  Addresses no unit covers get the symbol table's name (and, for a
+local symbol, its ``STT_FILE``).  Deliberate differences from llvm-symbolizer:
+
+* Rust legacy names (``_ZN...17h<hash>E``) read as the PDB symbolizer shows them
+  (``Foo<T>::bar``), not Itanium-demangled with ``$LT$`` escapes and the hash;
+  ``.llvm.<digits>`` suffixes are dropped;
+* a function without a linkage name that is not ``DW_AT_external`` is named with
+  its enclosing namespaces and types (``krate::module::name``), where
+  llvm-symbolizer prints the bare ``DW_AT_name``;
+* in DWARF 4 ``.dwp`` files, inlined calls with ``DW_AT_ranges`` are found
+  (llvm-symbolizer 14 fails to decode those ranges and leaves the calls out; 19 agrees).
+
+Not read: unpacked split DWARF (``.dwo`` files beside the build; pass a ``.dwp``),
+type units, GNU ``.zdebug_*`` and zstd-compressed sections, ``DW_OP_entry_value``-
+style location data (no variables are read at all).
 
 Every size and offset is checked against the section it lies in; parsed units and
 line tables are cached, a bounded number of each.  Malformed input raises
