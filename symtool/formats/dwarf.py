@@ -111,6 +111,10 @@ class Cursor:
         self.pos += n
         return out
 
+    def unpack(self, record: struct.Struct, what: str = "record") -> tuple:
+        """The fields of one declared layout at the cursor, consumed."""
+        return record.unpack(self._need(record.size, what))
+
     def skip(self, n: int, what: str = "data") -> None:
         if n < 0 or self.pos + n > self.end:
             raise FormatError(f"{self.view.name}: {what} at {self.pos:#x} (+{n}) runs past its end ({self.end:#x})",

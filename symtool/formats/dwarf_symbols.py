@@ -128,7 +128,7 @@ DW_SECT_V5_RNGLISTS = 8
 
 # .debug_aranges set header after unit_length: version, debug_info offset (4 or 8 bytes),
 # address size, segment selector size.
-ARANGES_V2 = {"<": struct.Struct("<H"), ">": struct.Struct(">H")}
+ARANGES_HEADER = {(e, n): struct.Struct(e + ("HIBB" if n == 4 else "HQBB")) for e in "<>" for n in (4, 8)}
 # A DWARF 5 .debug_str_offsets / .debug_rnglists contribution header after unit_length:
 # version (u16) and padding (u16) / address size, segment size, offset entry count (u32).
 STR_OFFSETS_HEADER_SIZE = {4: 8, 8: 16}
@@ -391,10 +391,8 @@ class DwarfSymbolizer:
             if end > view.size or length == 0:
                 raise FormatError(f".debug_aranges: set at {off:#x} runs past the section's end", self.path)
             c.end = end
-            version = c.uint(2, "aranges version")
-            cu_off = c.uint(offset_size, "unit offset")
-            addr_size = c.u8("address size")
-            seg_size = c.u8("segment size")
+            version, cu_off, addr_size, seg_size = c.unpack(ARANGES_HEADER[(self.endian, offset_size)],
+                                                            "aranges header")
             if version != 2 or addr_size not in (1, 2, 4, 8) or seg_size:
                 off = end  # LLVM skips sets it cannot read
                 continue
