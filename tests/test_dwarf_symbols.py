@@ -391,6 +391,91 @@ def test_v0_names_demangle_as_llvm_cxxfilt_prints_them(std_builds):
     assert not differ, differ[:5]
 
 
+C_PROGRAM = r"""
+#include <stdio.h>
+#include <stdlib.h>
+struct node { int v; struct node *l, *r; };
+static inline int max(int a, int b) { return a > b ? a : b; }
+static inline int height(struct node *n) { return n ? 1 + max(height(n->l), height(n->r)) : 0; }
+static struct node *insert(struct node *n, int v) {
+    if (!n) { n = calloc(1, sizeof *n); n->v = v; return n; }
+    if (v < n->v) n->l = insert(n->l, v); else n->r = insert(n->r, v);
+    return n;
+}
+static inline unsigned hash(const char *s) { unsigned h = 5381; while (*s) h = h * 33 + (unsigned char)*s++; return h; }
+__attribute__((always_inline)) static inline int twice(int x) { return x * 2 + (int)hash("abc"); }
+int compute(int argc, char **argv) {
+    struct node *root = NULL;
+    for (int i = 0; i < argc; i++) root = insert(root, (int)hash(argv[i]) + twice(i));
+    return height(root) + max(argc, 3);
+}
+int main(int argc, char **argv) { printf("%d\n", compute(argc, argv)); return 0; }
+"""
+
+CXX_PROGRAM = r"""
+#include <vector>
+#include <map>
+#include <string>
+#include <cstdio>
+namespace ns { namespace inner {
+template <typename T> struct Box { std::vector<T> v; inline T sum() const { T s{}; for (auto &x : v) s += x; return s; } };
+struct K { int k; static int make(int x) { return x * 7; } int get() const; };
+int K::get() const { return k + make(k); }
+}}
+extern "C" int cfunc(int x) { return x + 1; }
+int main(int argc, char **) {
+    ns::inner::Box<int> b{{1, 2, argc}};
+    std::map<std::string, int> m; m["a"] = b.sum();
+    ns::inner::K k{argc};
+    std::printf("%d %d %d\n", m["a"], k.get(), cfunc(argc));
+}
+"""
+
+
+@pytest.mark.parametrize("flags", [["-gdwarf-4"], ["-gdwarf-5"], ["-gdwarf-4", "-gsplit-dwarf"],
+                                   ["-gdwarf-5", "-gsplit-dwarf"]])
+def test_clang_c_program_agrees_with_llvm(flags, tmp_path):
+    """C from clang (no Rust conventions): every .text byte, with and without split DWARF."""
+    src = tmp_path / "prog.c"
+    src.write_text(C_PROGRAM)
+    binary = tmp_path / "prog"
+    subprocess.run([need_tool("clang"), "-O2", "-g", *flags, str(src), "-o", str(binary)], cwd=tmp_path, check=True)
+    dwp = None
+    if "-gsplit-dwarf" in flags:
+        dwp = tmp_path / "prog.dwp"
+        subprocess.run([need_tool("llvm-dwp"), "-e", str(binary), "-o", str(dwp)], cwd=tmp_path, check=True)
+        for dwo in tmp_path.glob("*.dwo"):
+            dwo.unlink()  # only the package remains
+    for tool in ("llvm-symbolizer", "llvm-symbolizer-19"):
+        counts = compare(binary, dwp, every_byte(binary), tmp_path, tool=tool)
+        assert counts["agree"] == counts["addresses"] and counts["inlined"] > 0
+
+
+def test_clang_cxx_program_frames_agree_with_llvm(tmp_path, monkeypatch):
+    """C++ names stay mangled (symtool.demangle reads Rust); through llvm-cxxfilt they are what
+    llvm-symbolizer prints, so the linkage names, specification chains and lines are LLVM's."""
+    src = tmp_path / "prog.cc"
+    src.write_text(CXX_PROGRAM)
+    binary = tmp_path / "prog"
+    subprocess.run([need_tool("clang++"), "-O2", "-g", "-gsplit-dwarf", str(src), "-o", str(binary)], cwd=tmp_path,
+                   check=True)
+    dwp = tmp_path / "prog.dwp"
+    subprocess.run([need_tool("llvm-dwp"), "-e", str(binary), "-o", str(dwp)], cwd=tmp_path, check=True)
+    from symtool.formats import dwarf_symbols
+    names: dict[str, str] = {}
+
+    def itanium(name: str) -> str:
+        if name.startswith("_Z") and name not in names:
+            names[name] = subprocess.run([need_tool("llvm-cxxfilt")], input=name, capture_output=True, text=True,
+                                         check=True).stdout.strip()
+        return names.get(name, name)
+
+    monkeypatch.setattr(dwarf_symbols, "demangle", lambda n, d=dwarf_symbols.demangle: itanium(d(n)))
+    counts = compare(binary, dwp, every_byte(binary), tmp_path)
+    assert counts["agree"] == counts["addresses"] and counts["inlined"] > 0
+    assert any("ns::inner::K::get() const" == n for n in names.values())
+
+
 # -- identity and the module base ---------------------------------------------------------------
 
 def readelf_load_base(binary: Path) -> int:
