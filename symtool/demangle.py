@@ -408,6 +408,12 @@ def demangle_v0(name: str) -> str:
         if p.peek().isdigit():
             p.decimal()  # encoding version
         out = p.path(False)
+        if p.peek() not in ("", "."):
+            p.path(False)  # the instantiating crate: not printed
+        if p.peek() == ".":
+            out += f" ({text[p.pos:]})"  # a vendor suffix (".0"), printed as LLVM does
+        elif p.pos != len(text):
+            return name
     except (_V0Error, ValueError, IndexError, RecursionError):
         return name
     if len(out) > MAX_DEMANGLED:

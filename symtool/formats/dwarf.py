@@ -95,6 +95,7 @@ class Cursor:
         self.endian = endian
         self._buf = b""
         self._buf_start = pos
+        self._order = "little" if endian == "<" else "big"
 
     def _need(self, n: int, what: str) -> bytes:
         if n < 0 or self.pos + n > self.end:
@@ -109,6 +110,10 @@ class Cursor:
         out = self._buf[rel:rel + n]
         self.pos += n
         return out
+
+    def unpack(self, record: struct.Struct, what: str = "record") -> tuple:
+        """The fields of one declared layout at the cursor, consumed."""
+        return record.unpack(self._need(record.size, what))
 
     def skip(self, n: int, what: str = "data") -> None:
         if n < 0 or self.pos + n > self.end:
@@ -127,7 +132,7 @@ class Cursor:
         rel = self.pos - self._buf_start
         if 0 <= rel and rel + size <= len(self._buf) and self.pos + size <= self.end and size >= 0:
             self.pos += size
-            return int.from_bytes(self._buf[rel:rel + size], "little" if self.endian == "<" else "big")
+            return int.from_bytes(self._buf[rel:rel + size], self._order)
         return int.from_bytes(self._need(size, what), "little" if self.endian == "<" else "big")
 
     def uleb(self, what: str = "ULEB128") -> int:
@@ -507,6 +512,27 @@ class Abbrev:
     tag: int
     has_children: bool
     attrs: list[tuple[int, int, int]]  # (attribute, form, implicit constant)
+    _sizes: dict = field(default_factory=dict)
+
+    def fixed_size(self, unit: Unit) -> int | None:
+        """Bytes of all attribute values when every form has a fixed size in ``unit``, else None."""
+        key = (unit.offset_size, unit.address_size, unit.version == 2)
+        if key not in self._sizes:
+            total = 0
+            for _at, form, _const in self.attrs:
+                if form in _FIXED:
+                    total += _FIXED[form]
+                elif form in _OFFSET:
+                    total += unit.offset_size
+                elif form == DW_FORM_addr:
+                    total += unit.address_size
+                elif form == DW_FORM_ref_addr:
+                    total += unit.address_size if unit.version == 2 else unit.offset_size
+                else:
+                    total = None
+                    break
+            self._sizes[key] = total
+        return self._sizes[key]
 
 
 def read_abbrev_table(abbrev: SectionView, offset: int, endian: str) -> dict[int, Abbrev]:

@@ -173,10 +173,8 @@ def _entries(c: Cursor, unit: dwarf.Unit, strings: Strings, what: str) -> list[t
         raise FormatError(f"{c.view.name}: {nformats} {what} entry formats", c.view.path)
     formats = [(c.uleb("content type"), c.uleb("form")) for _ in range(nformats)]
     count = c.uleb(f"{what} count")
-    if count > MAX_ENTRIES or count > c.end - c.pos:  # each entry takes a byte at least, unless formats are empty
-        if formats or count > MAX_ENTRIES:
-            raise FormatError(f"{c.view.name}: {count} {what} entries in a {c.end - c.pos}-byte header",
-                              c.view.path)
+    if count > MAX_ENTRIES or count > c.end - c.pos:  # real entries take a byte at least
+        raise FormatError(f"{c.view.name}: {count} {what} entries in a {c.end - c.pos}-byte header", c.view.path)
     out = []
     for _ in range(count):
         path: object = None
@@ -212,7 +210,7 @@ def read_line_table(view: SectionView, offset: int, endian: str, address_size: i
     if not 2 <= version <= 5:
         raise FormatError(f"{view.name}: unsupported line table version {version} at {offset:#x}", view.path)
     if version >= 5:
-        address_size, _seg = LINE_V5_ADDRESS.unpack(c._need(LINE_V5_ADDRESS.size, "address size"))
+        address_size, _seg = c.unpack(LINE_V5_ADDRESS, "address size")
         if address_size not in (1, 2, 4, 8):
             raise FormatError(f"{view.name}: address size {address_size} at {offset:#x}", view.path)
     header_length = c.uint(offset_size, "header length")
@@ -220,12 +218,12 @@ def read_line_table(view: SectionView, offset: int, endian: str, address_size: i
     if program > end:
         raise FormatError(f"{view.name}: line table header at {offset:#x} is longer than its unit", view.path)
     params = LINE_PARAMS_V4 if version >= 4 else LINE_PARAMS_V2
-    fields = params.unpack(c._need(params.size, "line table parameters"))
+    fields = c.unpack(params, "line table parameters")
     if version >= 4:
         min_inst, _max_ops, _default_stmt, line_base, line_range, opcode_base = fields
     else:
         min_inst, _default_stmt, line_base, line_range, opcode_base = fields
-    std_lengths = list(c._need(max(opcode_base - 1, 0), "standard opcode lengths"))
+    std_lengths = list(c.unpack(struct.Struct(f"{max(opcode_base - 1, 0)}B"), "standard opcode lengths"))
     pseudo = dwarf.Unit(offset, end, version, dwarf.DW_UT_compile, offset_size, address_size, 0, 0)
     dirs: list[str] = []
     files: list[FileEntry] = []

@@ -20,10 +20,24 @@ What it answers follows ``llvm-symbolizer --inlines`` (LLVM's
 to the subprogram; the innermost frame's file and line come from the line table,
 each outer frame's from the ``DW_AT_call_file``/``call_line`` of the frame inside
 it.  Names are the linkage names (through ``DW_AT_specification`` and
-``DW_AT_abstract_origin``), demangled; one deliberate difference: a function
-without a linkage name that is not ``DW_AT_external`` is named with its
-enclosing namespaces and types (``krate::module::name``), where llvm-symbolizer
-prints the bare ``DW_AT_name``.
+``DW_AT_abstract_origin``, across units for ``DW_FORM_ref_addr``), demangled by
+:mod:`symtool.demangle`; the outer frame is named from the ELF symbol table when a
+symbol covers the address, as llvm-symbolizer does (line-tables-only DWARF has no
+linkage names).  Addresses no unit covers get the symbol table's name (and, for a
+local symbol, its ``STT_FILE``).  Deliberate differences from llvm-symbolizer:
+
+* Rust legacy names (``_ZN...17h<hash>E``) read as the PDB symbolizer shows them
+  (``Foo<T>::bar``), not Itanium-demangled with ``$LT$`` escapes and the hash;
+  ``.llvm.<digits>`` suffixes are dropped;
+* a function without a linkage name that is not ``DW_AT_external`` is named with
+  its enclosing namespaces and types (``krate::module::name``), where
+  llvm-symbolizer prints the bare ``DW_AT_name``;
+* in DWARF 4 ``.dwp`` files, inlined calls with ``DW_AT_ranges`` are found
+  (llvm-symbolizer 14 fails to decode those ranges and leaves the calls out; 19 agrees).
+
+Not read: unpacked split DWARF (``.dwo`` files beside the build; pass a ``.dwp``),
+type units, GNU ``.zdebug_*`` and zstd-compressed sections, ``DW_OP_entry_value``-
+style location data (no variables are read at all).
 
 Every size and offset is checked against the section it lies in; parsed units and
 line tables are cached, a bounded number of each.  Malformed input raises
@@ -36,12 +50,13 @@ import bisect
 import functools
 import heapq
 import os
+import stat
 import struct
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from symtool.demangle import demangle
-from symtool.errors import FormatError
+from symtool.errors import FormatError, NotRegularFileError
 from symtool.formats import dwarf
 from symtool.formats.binio import BoundedReader
 from symtool.formats.dwarf import Cursor, SectionView, Unit
@@ -63,6 +78,8 @@ DW_TAG_partial_unit = 0x3C
 DW_TAG_skeleton_unit = 0x4A
 _SCOPES = {DW_TAG_namespace, DW_TAG_structure_type, DW_TAG_class_type, DW_TAG_union_type, DW_TAG_enumeration_type}
 _UNITS = {DW_TAG_compile_unit, DW_TAG_partial_unit, DW_TAG_skeleton_unit}
+# DIEs the symbolizer keeps: code, and the scopes that name it.
+_KEPT_TAGS = {DW_TAG_subprogram, DW_TAG_inlined_subroutine} | _SCOPES | _UNITS
 
 # Attributes (7.5.4).
 DW_AT_name = 0x03
@@ -111,7 +128,7 @@ DW_SECT_V5_RNGLISTS = 8
 
 # .debug_aranges set header after unit_length: version, debug_info offset (4 or 8 bytes),
 # address size, segment selector size.
-ARANGES_V2 = {"<": struct.Struct("<H"), ">": struct.Struct(">H")}
+ARANGES_HEADER = {(e, n): struct.Struct(e + ("HIBB" if n == 4 else "HQBB")) for e in "<>" for n in (4, 8)}
 # A DWARF 5 .debug_str_offsets / .debug_rnglists contribution header after unit_length:
 # version (u16) and padding (u16) / address size, segment size, offset entry count (u32).
 STR_OFFSETS_HEADER_SIZE = {4: 8, 8: 16}
@@ -123,6 +140,8 @@ MAX_CACHED_LINES = 32
 # DIEs in one unit; range list entries in one list; parent walks.
 MAX_DIES = 1 << 22
 MAX_RANGES = 1 << 20
+# Range list entries read while mapping one unit (many DIEs may share one long list).
+MAX_RANGE_ENTRIES = 1 << 22
 MAX_DEPTH = 4096
 MAX_CHAIN = 64
 MAX_NAME = 4096
@@ -149,6 +168,8 @@ class _File:
 
     def __init__(self, path: str):
         self.path = path
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or device would block or never end
+            raise NotRegularFileError("not a regular file", path)
         self.f = open(path, "rb")
         try:
             r = BoundedReader(self.f, path)
@@ -226,6 +247,54 @@ class _ParsedUnit:
     owners: list[int] = field(default_factory=list)
 
 
+def _disjoint(ranges: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Disjoint, sorted (start, end, unit offset) from overlapping ones: where units overlap, the
+    first in .debug_info wins (LLVM's DWARFDebugAranges keeps the lowest unit offset)."""
+    if not ranges:
+        return []
+    points = sorted({p for lo, hi, _ in ranges for p in (lo, hi)})
+    by_start = sorted(ranges)
+    heap: list[tuple[int, int]] = []  # (unit offset, end)
+    out: list[tuple[int, int, int]] = []
+    k = 0
+    for i in range(len(points) - 1):
+        p, q = points[i], points[i + 1]
+        while k < len(by_start) and by_start[k][0] <= p:
+            lo, hi, off = by_start[k]
+            heapq.heappush(heap, (off, hi))
+            k += 1
+        while heap and heap[0][1] <= p:
+            heapq.heappop(heap)
+        if not heap:
+            continue
+        off = heap[0][0]
+        if out and out[-1][2] == off and out[-1][1] == p:
+            out[-1] = (out[-1][0], q, off)
+        else:
+            out.append((p, q, off))
+    return out
+
+
+def _plan(ab: dwarf.Abbrev, unit: Unit, keep: bool, is_unit_die: bool) -> list[tuple]:
+    """How to read a DIE of this abbreviation: (0, n) skip n bytes, (1, at, form, const) read and
+    keep, (2, at, form, const) read and drop (variable-size forms)."""
+    wanted = (_UNIT_KEPT if is_unit_die else _KEPT) if keep else ()
+    plan: list[tuple] = []
+    for at, form, const in ab.attrs:
+        if at in wanted:
+            plan.append((1, at, form, const))
+            continue
+        size = dwarf.Abbrev(0, False, [(at, form, const)]).fixed_size(unit)
+        if size is None:
+            plan.append((2, at, form, const))
+        elif size:
+            if plan and plan[-1][0] == 0:
+                plan[-1] = (0, plan[-1][1] + size)
+            else:
+                plan.append((0, size))
+    return plan
+
+
 class DwarfSymbolizer:
     """Symbolize module-relative addresses (RVAs) of one ELF binary, with its .dwp for split DWARF."""
 
@@ -284,6 +353,7 @@ class DwarfSymbolizer:
 
     # -- address -> unit ---------------------------------------------------------------
     def _build_unit_map(self) -> None:
+        self._budget = MAX_RANGE_ENTRIES
         info = self._bin.view(".debug_info")
         if info is None:
             return
@@ -299,10 +369,8 @@ class DwarfSymbolizer:
         for off, entry in self._units.items():
             if off not in covered:
                 entries += [(lo, hi, off) for lo, hi in self._unit_ranges(entry)]
-        entries = [e for e in entries if e[0] < e[1]]
-        entries.sort()
-        self._map = entries
-        self._map_starts = [e[0] for e in entries]
+        self._map = _disjoint([e for e in entries if e[0] < e[1]])
+        self._map_starts = [e[0] for e in self._map]
 
     def _read_aranges(self) -> dict[int, list[tuple[int, int]]]:
         view = self._bin.view(".debug_aranges")
@@ -323,10 +391,8 @@ class DwarfSymbolizer:
             if end > view.size or length == 0:
                 raise FormatError(f".debug_aranges: set at {off:#x} runs past the section's end", self.path)
             c.end = end
-            version = c.uint(2, "aranges version")
-            cu_off = c.uint(offset_size, "unit offset")
-            addr_size = c.u8("address size")
-            seg_size = c.u8("segment size")
+            version, cu_off, addr_size, seg_size = c.unpack(ARANGES_HEADER[(self.endian, offset_size)],
+                                                            "aranges header")
             if version != 2 or addr_size not in (1, 2, 4, 8) or seg_size:
                 off = end  # LLVM skips sets it cannot read
                 continue
@@ -352,9 +418,9 @@ class DwarfSymbolizer:
         return self._die_ranges(die, ctx)
 
     def _unit_for(self, addr: int) -> _CuEntry | None:
-        k = bisect.bisect_right(self._map_starts, addr)
-        for i in range(k - 1, max(k - 65, -1), -1):
-            lo, hi, off = self._map[i]
+        k = bisect.bisect_right(self._map_starts, addr) - 1
+        if k >= 0:
+            lo, hi, off = self._map[k]
             if lo <= addr < hi:
                 return self._units[off]
         return None
@@ -469,6 +535,7 @@ class DwarfSymbolizer:
         base = ctx.base_address
         out = []
         for _ in range(MAX_RANGES):
+            self._spend(ctx)
             lo = c.uint(size, "range start")
             hi = c.uint(size, "range end")
             if lo == 0 and hi == 0:
@@ -478,6 +545,11 @@ class DwarfSymbolizer:
                 continue
             out.append((base + lo, base + hi))
         raise FormatError(f"{ctx.ranges.name}: range list at {offset:#x} does not end", self.path)
+
+    def _spend(self, ctx: _Ctx) -> None:
+        self._budget -= 1
+        if self._budget < 0:
+            raise FormatError(f"more than {MAX_RANGE_ENTRIES} range list entries in one unit", ctx.info.path)
 
     def _rnglistx(self, ctx: _Ctx, index: int) -> list[tuple[int, int]]:
         if ctx.rnglists is None:
@@ -495,6 +567,7 @@ class DwarfSymbolizer:
         base = ctx.base_address
         out = []
         for _ in range(MAX_RANGES):
+            self._spend(ctx)
             kind = c.u8("range list entry")
             if kind == DW_RLE_end_of_list:
                 return out
@@ -528,6 +601,7 @@ class DwarfSymbolizer:
             self._parsed.move_to_end(off)
             return self._parsed[off]
         unit = entry.unit
+        self._budget = MAX_RANGE_ENTRIES
         die, ctx = self._unit_die(unit)
         attrs = die.attrs
         dwo_id = unit.dwo_id if unit.unit_type == dwarf.DW_UT_skeleton else None
@@ -593,9 +667,13 @@ class DwarfSymbolizer:
     def _read_tree(self, parsed: _ParsedUnit, ctx: _Ctx, abbrevs: dict[int, dwarf.Abbrev], path: str) -> None:
         unit = ctx.unit
         c = Cursor(ctx.info, unit.die_offset, unit.end, ctx.endian)
+        # Only the DIEs naming and nesting code are kept (no types, variables, parameters); a kept
+        # DIE's parent is its nearest kept ancestor.  Stack: that ancestor for each open level.
         stack: list[int] = []
         dies = parsed.dies
         subroutines: list[tuple[int, int, int, int]] = []  # (start, end, preorder, DIE offset)
+        read_value = dwarf.read_value
+        plans: dict[tuple[int, bool], list[tuple]] = {}
         for _ in range(MAX_DIES):
             if c.pos >= c.end:
                 break
@@ -609,21 +687,30 @@ class DwarfSymbolizer:
             if ab is None:
                 raise FormatError(f"{ctx.info.name}: DIE at {at_off:#x} uses abbreviation {code}, not in its table",
                                   path)
-            attrs = {}
-            for at, form, const in ab.attrs:
-                value = dwarf.read_value(c, form, const, unit)
-                if at in _KEPT or (not stack and at in _UNIT_KEPT):
-                    attrs[at] = value
-            die = _Die(at_off, ab.tag, stack[-1] if stack else -1, attrs)
-            dies[at_off] = die
-            if ab.tag in (DW_TAG_subprogram, DW_TAG_inlined_subroutine):
-                for lo, hi in self._die_ranges(die, ctx):
-                    if lo < hi:
-                        subroutines.append((lo, hi, len(subroutines), at_off))
+            parent = stack[-1] if stack else -1
+            keep = ab.tag in _KEPT_TAGS or not stack
+            plan = plans.get((code, not stack))
+            if plan is None:
+                plan = plans[(code, not stack)] = _plan(ab, unit, keep, not stack)
+            attrs = {} if keep else None
+            for step in plan:
+                if step[0] == 0:
+                    c.skip(step[1], "attributes")
+                elif step[0] == 1:
+                    attrs[step[1]] = read_value(c, step[2], step[3], unit)
+                else:
+                    read_value(c, step[2], step[3], unit)
+            if keep:
+                die = _Die(at_off, ab.tag, parent, attrs)
+                dies[at_off] = die
+                if ab.tag in (DW_TAG_subprogram, DW_TAG_inlined_subroutine):
+                    for lo, hi in self._die_ranges(die, ctx):
+                        if lo < hi:
+                            subroutines.append((lo, hi, len(subroutines), at_off))
             if ab.has_children:
                 if len(stack) >= MAX_DEPTH:
                     raise FormatError(f"{ctx.info.name}: DIEs nest deeper than {MAX_DEPTH}", path)
-                stack.append(at_off)
+                stack.append(at_off if keep else parent)
             if not stack:
                 break  # the unit DIE has no children
         else:
@@ -726,6 +813,7 @@ class DwarfSymbolizer:
         return "::".join(reversed(parts)), None
 
     def _start(self, parsed: _ParsedUnit, die: _Die, addr: int) -> int | None:
+        self._budget = MAX_RANGE_ENTRIES
         for at in (DW_AT_low_pc, DW_AT_entry_pc):
             if at in die.attrs:
                 value = self._address(parsed.ctx, die.attrs[at])

@@ -1,0 +1,206 @@
+"""Property tests for the DWARF symbolizer's readers: real split-DWARF binaries and their .dwp
+(tests/fixtures/elf-macho/crash-me.dwarf4/5), with their DWARF sections mutated (byte flips,
+overwrites with interesting integers and LEB128s, truncation), must symbolize every address or
+raise FormatError: never another exception, a hang or a giant allocation.  The line-program
+reader and the Rust v0 demangler get arbitrary input of their own."""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+import time
+from pathlib import Path
+
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from conftest import FIXTURES_DIR
+from symtool.demangle import demangle
+from symtool.errors import FormatError
+from symtool.formats.binio import BoundedReader
+from symtool.formats.dwarf import SectionView
+from symtool.formats.dwarf_line import read_line_table
+from symtool.formats.dwarf_symbols import DwarfSymbolizer
+from symtool.formats.elf import _Elf
+from symtool.formats.symbols import Frame, Symbolized
+
+SETTINGS = settings(max_examples=int(os.environ.get("SYMTOOL_FUZZ_EXAMPLES", "500")) // 2, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+# One example (open, map, symbolize every .text byte) on a loaded machine; real ones take milliseconds.
+MAX_SECONDS = 5.0
+
+INTERESTING = [0, 1, 2, 4, 5, 8, 0x7F, 0x80, 0xFF, 0x100, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFF0,
+               0xFFFFFFFF]
+LEBS = [b"\x80" * 9 + b"\x01", b"\xff" * 12, b"\xff\xff\xff\xff\x0f", b"\x00", b"\x7f"]
+
+FX = FIXTURES_DIR / "elf-macho"
+PAIRS = [("crash-me.dwarf4", "crash-me.dwarf4.dwp"), ("crash-me.dwarf5", "crash-me.dwarf5.dwp")]
+FILES = {name: (FX / name).read_bytes() for pair in PAIRS for name in pair}
+
+
+def _sections(name: str) -> dict[str, tuple[int, int]]:
+    path = str(FX / name)
+    with open(path, "rb") as f:
+        elf = _Elf(BoundedReader(f, path), path)
+        elf.read_sections()
+        return {s.name: (s.offset, s.size) for s in elf.sections if s.name.startswith(".debug") and s.size}
+
+
+SECTIONS = {name: _sections(name) for name in FILES}
+TEXT = {}
+for _binary, _ in PAIRS:
+    with open(FX / _binary, "rb") as _f:
+        _elf = _Elf(BoundedReader(_f, str(FX / _binary)), str(FX / _binary))
+        _elf.read_sections()
+        _text = _elf.section(".text")
+        TEXT[_binary] = (_text.addr, _text.addr + _text.size, _elf.load_bias())
+
+WORK = Path(tempfile.mkdtemp(prefix="symtool-dwarf-fuzz-"))
+
+
+@st.composite
+def mutated_dwarf(draw, name: str):
+    """``name``'s bytes with some of its DWARF sections' bytes changed."""
+    data = bytearray(FILES[name])
+    sections = SECTIONS[name]
+    for _ in range(draw(st.integers(1, 8))):
+        sec = draw(st.sampled_from(sorted(sections)))
+        off, size = sections[sec]
+        at = off + draw(st.integers(0, size - 1))
+        kind = draw(st.integers(0, 2))
+        if kind == 0:
+            data[at] ^= draw(st.integers(1, 255))
+        elif kind == 1 and at + 4 <= off + size:
+            value = draw(st.one_of(st.sampled_from(INTERESTING), st.integers(0, 0xFFFFFFFF)))
+            struct.pack_into("<I", data, at, value)
+        else:
+            leb = draw(st.sampled_from(LEBS))
+            end = min(at + len(leb), off + size)
+            data[at:end] = leb[:end - at]
+    if draw(st.integers(0, 9)) == 0:
+        data = data[:draw(st.integers(0, len(data)))]
+    return bytes(data)
+
+
+@st.composite
+def mutated_pair(draw):
+    binary, dwp = draw(st.sampled_from(PAIRS))
+    which = draw(st.sampled_from(["binary", "dwp", "both"]))
+    bdata = draw(mutated_dwarf(binary)) if which != "dwp" else FILES[binary]
+    ddata = draw(mutated_dwarf(dwp)) if which != "binary" else FILES[dwp]
+    return binary, bdata, ddata
+
+
+def _symbolize_all(binary: str, bdata: bytes, ddata: bytes, note=event) -> None:
+    bpath, dpath = WORK / binary, WORK / (binary + ".dwp")
+    bpath.write_bytes(bdata)
+    dpath.write_bytes(ddata)
+    lo, hi, bias = TEXT[binary]
+    started = time.monotonic()
+    try:
+        sym = DwarfSymbolizer(bpath, dpath)
+    except FormatError as err:
+        assert err.path in (str(bpath), str(dpath))
+        note("FormatError on open")
+        return
+    errors = frames = 0
+    try:
+        for addr in [0, lo - 1, *range(lo, hi), hi, 1 << 40]:
+            try:
+                result = sym.symbolize(addr - bias)
+            except FormatError as err:
+                assert err.path in (str(bpath), str(dpath))
+                errors += 1
+                continue
+            if result is not None:
+                frames += len(result.frames)
+                assert isinstance(result, Symbolized)
+                assert all(isinstance(f, Frame) and isinstance(f.function, str) for f in result.frames)
+                assert len(result.frames) <= len(bdata) + len(ddata)
+    finally:
+        sym.close()
+    note("opened; some lookups raise FormatError" if errors else "opened; every lookup answers")
+    note("frames found" if frames else "no frames")
+    assert time.monotonic() - started < MAX_SECONDS
+
+
+@SETTINGS
+@given(mutated_pair())
+def test_mutated_dwarf_symbolizes_or_raises_format_error(case):
+    _symbolize_all(*case)
+
+
+def test_the_unmutated_fixtures_symbolize():
+    for binary, dwp in PAIRS:
+        _symbolize_all(binary, FILES[binary], FILES[dwp], note=lambda _: None)
+        sym = DwarfSymbolizer(FX / binary, FX / dwp)
+        lo, _hi, bias = TEXT[binary]
+        assert sym.symbolize(lo - bias).frames  # the fuzz starts from files that do symbolize
+        sym.close()
+
+
+LINE = {name: FILES[name][off:off + size] for name in FILES for sec, (off, size) in SECTIONS[name].items()
+        if sec == ".debug_line"}
+
+
+@SETTINGS
+@given(st.sampled_from(sorted(LINE)), st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(0, 255)),
+                                                max_size=12),
+       st.binary(max_size=64), st.integers(0, 1 << 24))
+def test_mutated_line_programs_run_or_raise_format_error(name, flips, tail, probe):
+    data = bytearray(LINE[name])
+    for at, value in flips:
+        if data:
+            data[at % len(data)] ^= value or 1
+    data += tail
+    try:
+        table = read_line_table(SectionView.of_bytes(".debug_line", bytes(data), "x"), 0, "<", 8)
+    except FormatError:
+        return
+    table.lookup(probe)
+    for seq in table.sequences[:4]:
+        row = table.lookup(seq.low)
+        if row is not None:
+            table.file_name(row[0], "/comp")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", max_size=200))
+def test_v0_demangler_takes_any_input(tail):
+    started = time.monotonic()
+    out = demangle("_R" + tail)
+    assert isinstance(out, str)
+    assert time.monotonic() - started < 1.0
+
+
+def _base62(value: int) -> str:
+    if value == 0:
+        return "_"
+    value -= 1
+    digits = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    out = ""
+    while True:
+        out = digits[value % 62] + out
+        value //= 62
+        if not value:
+            return out + "_"
+
+
+def test_v0_backreference_bombs_stay_bounded():
+    # Each tuple type holds the previous one twice, by backreference: 2**40 leaves unbounded.
+    body = "INvCs1_1a1f"
+    previous = len(body)
+    body += "TuuE"
+    for _ in range(40):
+        here = len(body)
+        body += "T" + "B" + _base62(previous) + "B" + _base62(previous) + "E"
+        previous = here
+    name = "_R" + body + "E"
+    started = time.monotonic()
+    out = demangle(name)
+    assert isinstance(out, str) and len(out) <= 1024
+    assert time.monotonic() - started < 1.0
+    # a shallow one still demangles: a::f::<((), ())> with the tuple written once
+    assert demangle("_RINvCs1_1a1fTuuETB" + _base62(len("INvCs1_1a1f")) + "B" + _base62(len("INvCs1_1a1f")) + "EE") \
+        == "a::f::<((), ()), (((), ()), ((), ()))>"
