@@ -22,7 +22,7 @@ from symtool.formats.binio import BoundedReader
 from symtool.formats.dwarf import SectionView
 from symtool.formats.dwarf_line import read_line_table
 from symtool.formats.dwarf_symbols import DwarfSymbolizer
-from symtool.formats.elf import _Elf
+from symtool.formats.elf import ElfFile
 from symtool.formats.symbols import Frame, Symbolized
 
 SETTINGS = settings(max_examples=int(os.environ.get("SYMTOOL_FUZZ_EXAMPLES", "500")) // 2, deadline=None,
@@ -42,7 +42,7 @@ FILES = {name: (FX / name).read_bytes() for pair in PAIRS for name in pair}
 def _sections(name: str) -> dict[str, tuple[int, int]]:
     path = str(FX / name)
     with open(path, "rb") as f:
-        elf = _Elf(BoundedReader(f, path), path)
+        elf = ElfFile(BoundedReader(f, path), path)
         elf.read_sections()
         return {s.name: (s.offset, s.size) for s in elf.sections if s.name.startswith(".debug") and s.size}
 
@@ -51,7 +51,7 @@ SECTIONS = {name: _sections(name) for name in FILES}
 TEXT = {}
 for _binary, _ in PAIRS:
     with open(FX / _binary, "rb") as _f:
-        _elf = _Elf(BoundedReader(_f, str(FX / _binary)), str(FX / _binary))
+        _elf = ElfFile(BoundedReader(_f, str(FX / _binary)), str(FX / _binary))
         _elf.read_sections()
         _text = _elf.section(".text")
         TEXT[_binary] = (_text.addr, _text.addr + _text.size, _elf.load_bias())

@@ -454,7 +454,7 @@ def real_eh_frame(tmp_path_factory):
     from symtool.formats.binio import BoundedReader
 
     with open(d / "p", "rb") as f:
-        e = elf_format._Elf(BoundedReader(f, "p"), "p")
+        e = elf_format.ElfFile(BoundedReader(f, "p"), "p")
         e.read_sections()
         eh, hdr = e.section(".eh_frame"), e.section(".eh_frame_hdr")
         data = e.view(eh).read(0, eh.size)

@@ -587,7 +587,7 @@ def read_elf_cfi(path: str | os.PathLike[str]) -> ElfCfi:
         r = BoundedReader(f, p)
         if r.size == 0:
             raise FormatError("empty file", p)
-        elf = elf_format._Elf(r, p)
+        elf = elf_format.ElfFile(r, p)
         elf.read_sections()
         address_size = 8 if elf.lay.is_64 else 4
         sections = []

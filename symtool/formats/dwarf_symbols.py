@@ -61,7 +61,7 @@ from symtool.formats import dwarf
 from symtool.formats.binio import BoundedReader
 from symtool.formats.dwarf import Cursor, SectionView, Unit
 from symtool.formats.dwarf_line import LineTable, Strings, read_line_table
-from symtool.formats.elf import SHF_ALLOC, SHT_NOBITS, _Elf
+from symtool.formats.elf import SHF_ALLOC, SHT_NOBITS, ElfFile
 from symtool.formats.symbols import Frame, Symbolized
 
 # Tags (DWARF 5, 7.5.3).
@@ -175,7 +175,7 @@ class _File:
             r = BoundedReader(self.f, path)
             if r.size == 0:
                 raise FormatError("empty file", path)
-            self.elf = _Elf(r, path)
+            self.elf = ElfFile(r, path)
             self.elf.read_sections()
         except BaseException:
             self.f.close()

@@ -198,7 +198,10 @@ class ElfInfo:
         return bool(self.dwo_ids) and self.split is None
 
 
-class _Elf:
+class ElfFile:
+    """A lazy ELF reader over a bounded file: the header first, sections, notes, segments and
+    the symbol table when asked (read_elf's identity, and the DWARF and CFI readers)."""
+
     def __init__(self, r: BoundedReader, path: str):
         self.r = r
         self.path = path
@@ -402,7 +405,7 @@ def _has_content(sec: Section | None) -> bool:
 
 
 def _read(r: BoundedReader, path: str, want_dwo_ids: bool) -> ElfInfo:
-    elf = _Elf(r, path)
+    elf = ElfFile(r, path)
     elf.read_sections()
     info = ElfInfo(path=path, is_64=elf.lay.is_64, endian=elf.lay.endian, machine=elf.machine, elf_type=elf.e_type)
     info.sections = [s.name for s in elf.sections if s.name]
