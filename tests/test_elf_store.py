@@ -341,3 +341,58 @@ def test_object_store_debuginfod_view(linux_builds, request, env, tmp_path, back
     proc = symtool("store", "verify", "--store", loc, "--repair", env=dict(cenv, SYMTOOL_STORE_GRACE="0"))
     assert proc.returncode in (0, 1), proc.stdout + proc.stderr
     assert not list(server.backend(prefix).list("debuginfod/"))
+
+
+def test_publish_sources_served_to_debuginfod_find_source(crash_stack, nginx, env, tmp_path):
+    """`publish --sources` puts every local source file the binary's DWARF names under
+    debuginfod/buildid/<id>/source/<path>: elfutils' debuginfod-find source gets them through
+    nginx, byte for byte what elfutils' own server (-F, indexing the same binary) serves; the
+    file list agrees with llvm-dwarfdump's; deleting the build removes them."""
+    find, server = need_tool("debuginfod-find"), need_tool("debuginfod")
+    binary = crash_stack.bin("crash-deep")
+    bid = read_elf(binary).index
+    store = nginx.www / f"src-{tmp_path.name}"
+    report = published(store, binary, crash_stack.dwp("crash-deep"), "--sources", env=env)
+    assert any("archived" in n and "debuginfod" in n for n in report["notes"]), report["notes"]
+    # Every source file gdb knows for the binary (its `info sources`) that exists here is archived.
+    listing = subprocess.run([need_tool("gdb"), "-nx", "-batch", "-ex", "info sources", str(binary)],
+                             capture_output=True, text=True, timeout=120).stdout
+    local = sorted({Path(n.strip()) for line in listing.splitlines() if line.startswith("/") and not line.endswith(":")
+                    for n in line.split(", ") if Path(n.strip()).is_file()})
+    assert any(p.name == "crash-deep.rs" for p in local) and any(p.name == "lib.rs" for p in local), listing
+    root = store / "debuginfod" / "buildid" / bid / "source"
+    archived = sorted(Path("/") / p.relative_to(root) for p in root.rglob("*") if p.is_file())
+    assert archived == local
+    samples = local
+    denv = debuginfod_env(env, nginx.url(f"{store.name}/debuginfod"), tmp_path / "dcache")
+    port = free_port()
+    scan = tmp_path / "scan"
+    scan.mkdir()
+    shutil.copy(binary, scan / binary.name)
+    ref = subprocess.Popen([server, "-F", "-d", str(tmp_path / "db.sqlite"), "-p", str(port), str(scan)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for src in samples:
+            ours = subprocess.run([find, "source", bid, str(src)], capture_output=True, text=True, env=denv,
+                                  timeout=60)
+            assert ours.returncode == 0, ours.stderr
+            assert Path(ours.stdout.strip()).read_bytes() == src.read_bytes()
+            deadline, attempt = time.monotonic() + 60, 0
+            while True:  # the reference server scans in the background
+                attempt += 1
+                theirs = subprocess.run([find, "source", bid, str(src)], capture_output=True, text=True, timeout=60,
+                                        env=debuginfod_env(env, f"http://127.0.0.1:{port}", tmp_path / f"r{attempt}"))
+                if theirs.returncode == 0 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+            assert theirs.returncode == 0, theirs.stderr
+            assert Path(theirs.stdout.strip()).read_bytes() == Path(ours.stdout.strip()).read_bytes()
+    finally:
+        ref.terminate()
+        ref.wait(10)
+    missing = subprocess.run([find, "source", bid, "/nonexistent/src/x.rs"], capture_output=True, text=True,
+                             env=denv, timeout=60)
+    assert missing.returncode != 0
+    # Deleting the only transaction (then repair) takes the links and the sources with it.
+    assert symtool("store", "delete", "1", "--store", store, env=env).returncode == 0
+    assert not (store / "debuginfod" / "buildid" / bid).exists()

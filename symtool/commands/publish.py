@@ -75,7 +75,9 @@ def publish_cmd(
     pointer: bool = typer.Option(False, "--pointer", help="Store file.ptr pointing at the source instead of a copy (symstore /p)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be published; write nothing."),
     source_index: bool = typer.Option(False, "--source-index", help="Source-index the PDBs first (as symtool srcindex)."),
-    sources: bool = typer.Option(False, "--sources", help="With --source-index: also copy unmapped sources into the store."),
+    sources: bool = typer.Option(False, "--sources", help="Archive sources in the store: with --source-index the "
+                                 "PDBs' unmapped files; for ELF binaries every local file their DWARF names, "
+                                 "under debuginfod/buildid/<id>/source/ (debuginfod-find source)."),
     force: bool = typer.Option(False, "--force", help="Replace a stored file of the same key whose bytes differ "
                                "(refused otherwise: e.g. a PDB republished after source indexing)."),
     key_case: str = typer.Option("exact", "--key-case", metavar="exact|lower",

@@ -823,6 +823,37 @@ class DwarfSymbolizer:
         return min(lo for lo, _ in ranges) if ranges else None
 
     # -- lines ---------------------------------------------------------------------------
+    @_malformed
+    def source_files(self) -> list[str]:
+        """Every path the binary's line tables name, joined as llvm-symbolizer prints them
+        (the unit's comp_dir, include dir, file name), sorted, each once.  Reads only the unit
+        DIEs and the line-table headers' file lists, not the DIE trees."""
+        out: set[str] = set()
+        view = self._bin.view(".debug_line")
+        if view is None:
+            return []
+        strings = Strings(self._bin.view(".debug_str"), self._bin.view(".debug_line_str"))
+        seen: set[int] = set()
+        for off in self._unit_offsets:
+            unit = self._units[off].unit
+            try:
+                die, ctx = self._unit_die(unit)
+            except FormatError:
+                continue  # an unreadable unit names no files; the others still do
+            attrs = die.attrs
+            stmt = attrs.get(DW_AT_stmt_list)
+            if stmt is None or stmt[0] not in (dwarf.V_SEC_OFFSET, dwarf.V_CONST) or stmt[1] in seen:
+                continue
+            seen.add(stmt[1])
+            comp_dir = self._string(ctx, attrs[DW_AT_comp_dir]) if DW_AT_comp_dir in attrs else None
+            table = read_line_table(view, stmt[1], self.endian, unit.address_size, strings)
+            first = 0 if table.version >= 5 else 1
+            for index in range(first, first + len(table.files)):
+                name = table.file_name(index, comp_dir)
+                if name:
+                    out.add(name)
+        return sorted(out)
+
     def _line_table(self, parsed: _ParsedUnit) -> LineTable | None:
         if parsed.stmt_list is None:
             return None

@@ -22,13 +22,17 @@ The debuginfod layout is a view of these entries: ``debuginfod/buildid/<id>/``
 ``executable``, ``debuginfo`` and ``dwp`` are relative symlinks to them, made
 after the transaction commits and removed when they dangle (delete, prune).
 Serve the store with any static web server that follows symlinks and set
-``DEBUGINFOD_URLS=<url>/debuginfod``.
+``DEBUGINFOD_URLS=<url>/debuginfod``.  ``publish --sources`` adds
+``debuginfod/buildid/<id>/source/<absolute path>``: a copy of each source file
+the binary's DWARF line tables name that exists here, as ``debuginfod-find
+source`` asks for it; it goes when the build-id's last artifact does.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from pathlib import Path
 
 from symtool.errors import FormatError
@@ -157,6 +161,72 @@ def link_debuginfod(store: Path, items: list[PublishItem], two_tier: bool) -> li
     return made
 
 
+SOURCE_DIR = "source"
+MAX_SOURCE_SIZE = 64 << 20  # a "source file" larger than this is not source: not archived
+
+
+def source_rel_path(path: str) -> str | None:
+    """The path below ``source/`` for the absolute POSIX ``path`` a line table names; None for
+    one that cannot be served safely (relative, ``..``/``.`` parts, NUL, control characters)."""
+    if not path.startswith("/") or "\0" in path or any(ord(ch) < 32 for ch in path):
+        return None
+    parts = [p for p in path.split("/") if p]
+    if not parts or any(p in (".", "..") for p in parts):
+        return None
+    return "/".join(parts)
+
+
+def archive_debuginfod_sources(store: Path, items: list[PublishItem], tmp_prefix: str
+                               ) -> tuple[int, list[str]]:
+    """``publish --sources`` for ELF binaries: copy each local source file their DWARF names to
+    ``debuginfod/buildid/<id>/source/<path>``; (files written, notes).  Files already there
+    with the same bytes are left alone; ones that differ are replaced (the build is newer)."""
+    from symtool.formats.dwarf_symbols import DwarfSymbolizer
+    from symtool.fsutil import atomic_writer, open_regular
+
+    written, notes = 0, []
+    for item in items:
+        link = debuginfod_link(item)
+        if link is None or item.kind != "bin":
+            continue
+        build_id = link[0]
+        try:
+            with DwarfSymbolizer(item.path) as sym:
+                paths = sym.source_files()
+        except (FormatError, OSError) as err:
+            notes.append(f"{item.path}: sources not archived: {getattr(err, 'message', None) or err}")
+            continue
+        root = store / DEBUGINFOD_ROOT / "buildid" / build_id / SOURCE_DIR
+        missing = 0
+        for path in paths:
+            rel = source_rel_path(path)
+            if rel is None:
+                continue
+            try:
+                with open_regular(path) as f:
+                    if os.fstat(f.fileno()).st_size > MAX_SOURCE_SIZE:
+                        notes.append(f"{path}: over {MAX_SOURCE_SIZE >> 20} MiB, not archived")
+                        continue
+                    data = f.read(MAX_SOURCE_SIZE + 1)
+            except (OSError, FormatError):
+                missing += 1  # std's /rustc/<commit>/... and other build-machine paths
+                continue
+            dest = root / rel
+            try:
+                if dest.is_file() and not dest.is_symlink() and dest.read_bytes() == data:
+                    continue
+            except OSError:
+                pass
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_writer(dest, "wb", prefix=tmp_prefix, mode_like=path) as out:
+                out.write(data)
+            written += 1
+        if missing:
+            notes.append(f"{item.name} ({build_id}): {missing} of {len(paths)} source files named by its DWARF "
+                         "are not on this machine (not archived)")
+    return written, notes
+
+
 def unlink_dangling(store: Path) -> list[Path]:
     """Remove debuginfod links whose entry is gone (after delete/prune), and emptied directories."""
     root = store / DEBUGINFOD_ROOT / "buildid"
@@ -173,6 +243,11 @@ def unlink_dangling(store: Path) -> list[Path]:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(link)
                 removed.append(link)
+        sources = d / SOURCE_DIR
+        if sources.is_dir() and not sources.is_symlink() and \
+                not any(p.is_symlink() for p in d.iterdir() if p.name != SOURCE_DIR):
+            shutil.rmtree(sources, ignore_errors=True)  # the build-id's last artifact is gone
+            removed.append(sources)
         with contextlib.suppress(OSError):
             d.rmdir()  # only when empty
     return removed

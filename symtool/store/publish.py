@@ -619,6 +619,13 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
         from symtool.store.native import link_debuginfod
 
         link_debuginfod(store, [item for item, *_ in placed], placer.two_tier)
+        if opts.sources:
+            from symtool.store.native import archive_debuginfod_sources
+
+            written, notes = archive_debuginfod_sources(store, [item for item, *_ in placed], placer.prefix)
+            report.notes.extend(notes)
+            if written:
+                report.notes.append(f"archived {written} source file(s) for debuginfod (debuginfod/buildid/<id>/source/)")
     report.transaction = txn_id
     return report
 
