@@ -167,8 +167,13 @@ def test_xp_dump_exit_1(fixtures_dir):
 
 def test_linux_dump_is_reported_as_such(fixtures_dir):
     result = run_cli(str(fixtures_dir / "dumps" / "rm-linux-mini.dmp"))
-    assert result.exit_code == 0, result.stdout
+    # Exit 1: the program's own binary (`crash`) is found nowhere by its build id; the system
+    # libraries (/lib, /usr/lib) and the vDSO are not the team's to archive and do not count.
+    assert result.exit_code == 1, result.stdout
     assert "SIGSEGV" in result.stdout and "Linux minidump" in result.stdout
+    rows = json.loads(run_cli("--json", str(fixtures_dir / "dumps" / "rm-linux-mini.dmp")).stdout)
+    own = {m["name"]: m["os_module"] for m in rows[0]["modules"]}
+    assert own.pop("crash") is False and all(own.values()), own
 
 
 def test_exit_0_when_everything_is_found(tmp_path, crash_store):

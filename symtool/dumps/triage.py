@@ -55,7 +55,7 @@ class ModuleRow:
     image_found: bool | None = None
     image_path: str | None = None
     error: str | None = None
-    os_module: bool = False  # an operating-system module (its PDB comes from Microsoft's server)
+    os_module: bool = False  # an operating-system module (its symbols come from Microsoft's / the distribution's server)
     codeview_source: str | None = None  # "dump" (module list) or "image" (debug directory of the found image)
     debug_path: str | None = None  # ELF modules: the .dwp or separate debug file found by build id (identity checked)
 
@@ -67,8 +67,18 @@ OS_NAMES = frozenset({"ntdll.dll", "kernel32.dll", "kernelbase.dll", "user32.dll
                       "dbghelp.dll", "dbgcore.dll", "vcruntime140.dll", "vcruntime140_1.dll", "msvcp140.dll"})
 
 
+# Linux/Android system libraries: their debug files come from the distribution (its debuginfod).
+UNIX_SYSTEM_DIRS = ("/lib/", "/lib32/", "/lib64/", "/usr/lib/", "/usr/lib32/", "/usr/lib64/", "/usr/libexec/",
+                    "/system/", "/apex/", "/vendor/")
+UNIX_KERNEL_MODULES = ("linux-gate.so", "linux-vdso.so", "[vdso]")
+
+
 def is_os_module(path: str) -> bool:
-    """A module loaded from the Windows directory (or a well-known system DLL): not the team's own."""
+    """A module of the operating system, not the team's own: loaded from the Windows directory
+    (or a well-known system DLL); on Linux from the system library directories, or the
+    kernel's vDSO."""
+    if path.startswith(UNIX_SYSTEM_DIRS) or path.rsplit("/", 1)[-1].startswith(UNIX_KERNEL_MODULES):
+        return True
     low = path.lower().replace("/", "\\")
     if re.match(r"^(?:[a-z]:|\\systemroot)\\windows\\", low) or low.startswith("\\systemroot\\"):
         return True
@@ -339,9 +349,12 @@ def triage(paths: Iterable[Path], stores: list[str], build_dirs: list[str] | Non
 
 
 def row_missing(row: TriageRow) -> bool:
-    """Something is missing or unreadable: the dump, or a PDB a module names."""
+    """Something is missing or unreadable: the dump, or a PDB a module names (on Linux: the
+    binary of a module that is not the system's, looked up by build id)."""
     if row.error:
         return True
+    if row.platform in ELF_PLATFORMS:
+        return any(m.image_found is False and not m.os_module for m in row.modules if m.codeview == "ELF")
     if row.platform not in ("windows", "unknown", None):
         return False
     # OS modules' PDBs come from Microsoft's server: their absence from the team's store is not a finding.
