@@ -74,20 +74,9 @@ class SymbolLocator:
         return hit
 
     def _lookup(self, name: str, index: str, kind: str) -> Hit:
-        from symtool.store.layout import MESSAGE, PLAIN, POINTER, lookup
-
-        for store in self.local:
-            try:
-                found = lookup(store, name, index)
-            except (OSError, FormatError):
-                found = None
-            if found is not None and found.form != MESSAGE:
-                local = None
-                if found.form == PLAIN:
-                    local = found.path
-                elif found.form == POINTER and Path(found.target).is_file():
-                    local = Path(found.target)
-                return Hit(True, str(found.path), found.form, local)
+        hit = self._lookup_local_stores(name, index)
+        if hit is not None:
+            return hit
         for d in [*self.local, *self.build_dirs]:
             f = self._flat(d, name, index, kind)
             if f is not None:

@@ -286,23 +286,17 @@ def _fill_row(row: TriageRow, dump: Minidump, path: Path, locator: SymbolLocator
         row.bucket = "no exception"
         return
     name, detail = describe_exception(exc.code, exc.parameters, platform)
-    if platform in ELF_PLATFORMS:
-        # ExceptionAddress is the signal's si_addr (the address touched, for SIGSEGV), not an
-        # instruction: the faulting module and function come from the stack's first frame.
-        row.exception_code = exc.code_hex
-        row.exception_name = name
-        row.exception_detail = detail
-        row.exception_address = f"{exc.address:#x}"
-        row.exception_parameters = [f"{p:#x}" for p in exc.parameters]
-        row.thread_id = exc.thread_id
-        row.bucket = f"{exc.code_hex} {exc.address:#x}"
-        return
     row.exception_code = exc.code_hex
     row.exception_name = name
     row.exception_detail = detail
     row.exception_address = f"{exc.address:#x}"
     row.exception_parameters = [f"{p:#x}" for p in exc.parameters]
     row.thread_id = exc.thread_id
+    if platform in ELF_PLATFORMS:
+        # ExceptionAddress is the signal's si_addr (the address touched, for SIGSEGV), not an
+        # instruction: the faulting module and function come from the stack's first frame.
+        row.bucket = f"{exc.code_hex} {exc.address:#x}"
+        return
     module = dump.module_at(exc.address)
     if module is None:
         row.bucket = f"{exc.code_hex} {exc.address:#x}"

@@ -47,7 +47,6 @@ line tables are cached, a bounded number of each.  Malformed input raises
 from __future__ import annotations
 
 import bisect
-import functools
 import heapq
 import os
 import stat
@@ -62,7 +61,7 @@ from symtool.formats.binio import BoundedReader
 from symtool.formats.dwarf import Cursor, SectionView, Unit
 from symtool.formats.dwarf_line import LineTable, Strings, read_line_table
 from symtool.formats.elf import SHF_ALLOC, SHT_NOBITS, ElfFile
-from symtool.formats.symbols import Frame, Symbolized
+from symtool.formats.symbols import Frame, Symbolized, malformed_is_format_error
 
 # Tags (DWARF 5, 7.5.3).
 DW_TAG_class_type = 0x02
@@ -146,21 +145,7 @@ MAX_DEPTH = 4096
 MAX_CHAIN = 64
 MAX_NAME = 4096
 
-_MALFORMED = (struct.error, ValueError, IndexError, KeyError, OverflowError, RecursionError, TypeError,
-              AttributeError, ZeroDivisionError)
-
-
-def _malformed(method):
-    """Whatever slips past the explicit checks on hostile data is still a FormatError."""
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        try:
-            return method(self, *args, **kwargs)
-        except FormatError:
-            raise
-        except _MALFORMED as err:
-            raise FormatError(f"malformed DWARF ({type(err).__name__}: {err})", self.path) from None
-    return wrapper
+_malformed = malformed_is_format_error("DWARF")
 
 
 class _File:

@@ -310,31 +310,29 @@ class ElfFile:
                     return BuildId(bytes(desc))
         return None
 
-    def _note_segments(self) -> list[tuple[int, int]]:
+    def _program_headers(self) -> list[tuple]:
+        """The raw program header records (empty without any); the count is bounded first."""
         lay, r = self.lay, self.r
         if self.phoff == 0 or self.phnum == 0:
             return []
         if self.phentsize < lay.phdr.size or self.phnum > MAX_SEGMENTS:
             raise FormatError("program header table is malformed", self.path)
         table = r.read(self.phoff, self.phnum * self.phentsize, "program headers")
+        return [lay.phdr.unpack_from(table, k * self.phentsize) for k in range(self.phnum)]
+
+    def _note_segments(self) -> list[tuple[int, int]]:
         out = []
-        for k in range(self.phnum):
-            ptype, offset, filesz = lay.phdr_fields(lay.phdr.unpack_from(table, k * self.phentsize))
+        for k, raw in enumerate(self._program_headers()):
+            ptype, offset, filesz = self.lay.phdr_fields(raw)
             if ptype == PT_NOTE:
-                if offset + filesz > r.size:
+                if offset + filesz > self.r.size:
                     raise FormatError(f"note segment {k} runs past the end of the file", self.path)
                 out.append((offset, filesz))
         return out
 
     def segments(self) -> list[Segment]:
         """The program headers (empty without any)."""
-        lay, r = self.lay, self.r
-        if self.phoff == 0 or self.phnum == 0:
-            return []
-        if self.phentsize < lay.phdr.size or self.phnum > MAX_SEGMENTS:
-            raise FormatError("program header table is malformed", self.path)
-        table = r.read(self.phoff, self.phnum * self.phentsize, "program headers")
-        return [lay.segment(lay.phdr.unpack_from(table, k * self.phentsize)) for k in range(self.phnum)]
+        return [self.lay.segment(raw) for raw in self._program_headers()]
 
     def load_bias(self) -> int:
         """The vaddr of the module base: p_vaddr of the PT_LOAD mapping file offset 0, rounded

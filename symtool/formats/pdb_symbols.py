@@ -30,7 +30,6 @@ own lines.
 from __future__ import annotations
 
 import bisect
-import functools
 import os
 import struct
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from symtool.errors import FormatError
 from symtool.formats.binio import cstring
 from symtool.text import article
 from symtool.demangle import demangle
-from symtool.formats.symbols import Frame, Symbolized
+from symtool.formats.symbols import Frame, Symbolized, malformed_is_format_error
 from symtool.formats.pdb import (
     C13_FILE_CHECKSUM, C13_SUBSECTION, NAMES_HEADER, STREAM_DBI, TPI_STREAM_HEADER, ModuleInfo, Msf, iter_modules,
     open_msf, read_dbi_header, read_pdb,
@@ -392,20 +391,7 @@ def _type_name(tpi: _TypeStream, ti: int) -> str | None:
     return _name(body, at + _numeric_leaf_size(body, at))
 
 
-_MALFORMED = (struct.error, ValueError, IndexError, KeyError, OverflowError, RecursionError)
-
-
-def _malformed(method):
-    """Whatever slips past the explicit checks on hostile data is still a FormatError."""
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        try:
-            return method(self, *args, **kwargs)
-        except FormatError:
-            raise
-        except _MALFORMED as err:
-            raise FormatError(f"malformed PDB ({type(err).__name__}: {err})", self.path) from None
-    return wrapper
+_malformed = malformed_is_format_error("PDB")
 
 
 class PdbSymbolizer:

@@ -6,7 +6,31 @@ callee that contains the address and frames[-1] the function it was inlined into
 
 from __future__ import annotations
 
+import functools
+import struct
 from dataclasses import dataclass, field
+
+from symtool.errors import FormatError
+
+# What a parser's explicit checks may still let through on hostile data.
+MALFORMED = (struct.error, ValueError, IndexError, KeyError, OverflowError, RecursionError, TypeError,
+             AttributeError, ZeroDivisionError)
+
+
+def malformed_is_format_error(what: str):
+    """A method decorator: whatever slips past the explicit checks on hostile data is still a
+    FormatError ("malformed <what>") naming ``self.path``, never a traceback."""
+    def decorate(method):
+        @functools.wraps(method)
+        def wrapper(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except FormatError:
+                raise
+            except MALFORMED as err:
+                raise FormatError(f"malformed {what} ({type(err).__name__}: {err})", self.path) from None
+        return wrapper
+    return decorate
 
 
 @dataclass

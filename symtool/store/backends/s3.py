@@ -111,8 +111,6 @@ class S3Backend(Backend):
 
     def put(self, key: str, data: bytes | Path, *, metadata: dict | None = None,
             if_none_match: bool = False, if_match: str | None = None) -> str | None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         args = {"Bucket": self.bucket, "Key": self._k(key), "Metadata": dict(metadata or {})}
         if if_none_match:
             args["IfNoneMatch"] = "*"
@@ -120,14 +118,22 @@ class S3Backend(Backend):
             args["IfMatch"] = if_match
         if isinstance(data, Path) and data.stat().st_size > self.single_put_limit:
             return self._put_parts(key, data, args)
+        def put_object() -> dict:
+            if isinstance(data, Path):
+                with open(data, "rb") as body:
+                    return self.client.put_object(Body=body, **args)
+            return self.client.put_object(Body=bytes(data), **args)
+
+        return self._conditional(key, put_object)
+
+    def _conditional(self, key: str, request) -> str | None:
+        """The ETag of a conditional write ``request()``; None when its condition failed (412).
+        S3's 409 ConditionalRequestConflict (a concurrent write to the key) is retried."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         for attempt in range(RETRY_CONFLICTS):
             try:
-                if isinstance(data, Path):
-                    with open(data, "rb") as body:
-                        r = self.client.put_object(Body=body, **args)
-                else:
-                    r = self.client.put_object(Body=bytes(data), **args)
-                return r.get("ETag")
+                return request().get("ETag")
             except ClientError as err:
                 status, code = self._status(err)
                 if status == 412 or code == "PreconditionFailed":
@@ -163,21 +169,11 @@ class S3Backend(Backend):
                         raise StoreError("the file changed size while it was uploaded", path)
                     r = self.client.upload_part(**base, UploadId=upload_id, PartNumber=number, Body=body)
                     parts.append({"ETag": r["ETag"], "PartNumber": number})
-            for attempt in range(RETRY_CONFLICTS):
-                try:
-                    r = self.client.complete_multipart_upload(**base, UploadId=upload_id,
-                                                              MultipartUpload={"Parts": parts}, **conditions)
-                    upload_id = None  # completed: nothing to abort
-                    return r.get("ETag")
-                except ClientError as err:
-                    status, code = self._status(err)
-                    if status == 412 or code == "PreconditionFailed":
-                        return None
-                    if status == 409 and code == "ConditionalRequestConflict" and attempt + 1 < RETRY_CONFLICTS:
-                        time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
-                        continue
-                    raise self._fail(err, key) from None
-            raise StoreError("S3 kept answering 409 ConditionalRequestConflict", self.url(key))
+            etag = self._conditional(key, lambda: self.client.complete_multipart_upload(
+                **base, UploadId=upload_id, MultipartUpload={"Parts": parts}, **conditions))
+            if etag is not None:
+                upload_id = None  # completed: nothing to abort
+            return etag
         except (ClientError, BotoCoreError) as err:
             raise self._fail(err, key) from None
         finally:
