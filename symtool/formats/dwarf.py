@@ -195,20 +195,35 @@ class Unit:
     dwo_id: int | None = None  # from the DWARF 5 header (skeleton / split_compile)
 
 
+DWARF64_ESCAPE = 0xFFFFFFFF  # a 32-bit initial length of this value: a 64-bit length follows
+RESERVED_LENGTHS = 0xFFFFFFF0  # 32-bit initial lengths from here up are reserved
+
+
+def read_initial_length(c: Cursor, what: str) -> tuple[int, int]:
+    """(length, offset size) of the DWARF "initial length" at the cursor (units, line tables,
+    aranges sets, CFI entries): 32-bit, or the 64-bit escape; reserved values are refused."""
+    length = c.uint(4, f"{what} length")
+    if length == DWARF64_ESCAPE:
+        return c.uint(8, f"64-bit {what} length"), 8
+    if length >= RESERVED_LENGTHS:
+        raise FormatError(f"{c.view.name}: reserved {what} length {length:#x} at {c.pos - 4:#x}", c.view.path)
+    return length, 4
+
+
+def bound_to_length(c: Cursor, length: int, what: str, start: int) -> int:
+    """Limit the cursor to the ``length`` bytes after it, checked against the section; the end."""
+    end = c.pos + length
+    if end > c.view.size:
+        raise FormatError(f"{c.view.name}: {what} at {start:#x} (length {length:#x}) runs past the section's end",
+                          c.view.path)
+    c.end = end
+    return end
+
+
 def read_unit_header(view: SectionView, offset: int, endian: str) -> Unit:
     c = Cursor(view, offset, None, endian)
-    length = c.uint(4, "unit length")
-    offset_size = 4
-    if length == 0xFFFFFFFF:
-        length = c.uint(8, "64-bit unit length")
-        offset_size = 8
-    elif length >= 0xFFFFFFF0:
-        raise FormatError(f"{view.name}: reserved unit length {length:#x} at {offset:#x}", view.path)
-    end = c.pos + length
-    if end > view.size:
-        raise FormatError(f"{view.name}: unit at {offset:#x} (length {length:#x}) runs past the section's end",
-                          view.path)
-    c.end = end
+    length, offset_size = read_initial_length(c, "unit")
+    end = bound_to_length(c, length, "unit", offset)
     version = c.uint(2, "unit version")
     dwo_id = None
     if 2 <= version <= 4:

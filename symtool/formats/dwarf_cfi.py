@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from symtool.errors import FormatError
 from symtool.formats import elf as elf_format
 from symtool.formats.binio import BoundedReader
-from symtool.formats.dwarf import Cursor, SectionView
+from symtool.formats.dwarf import Cursor, SectionView, bound_to_length, read_initial_length
 
 # Pointer encodings (LSB, "DWARF Extensions": DW_EH_PE_*): low nibble the format, high the application.
 DW_EH_PE_absptr = 0x00
@@ -261,20 +261,10 @@ class CfiSection:
     def _header(self, offset: int) -> tuple[Cursor, int, int, int]:
         """(cursor after the id field, id, end of entry, offset size); end == offset + 4 for a terminator."""
         c = Cursor(self.view, offset, None, self.endian)
-        length = c.uint(4, "entry length")
-        offset_size = 4
-        if length == 0xFFFFFFFF:
-            length = c.uint(8, "64-bit entry length")
-            offset_size = 8
-        elif length >= 0xFFFFFFF0:
-            raise FormatError(f"{self.view.name}: reserved length {length:#x} at {offset:#x}", self.view.path)
+        length, offset_size = read_initial_length(c, "entry")
         if length == 0:
             return c, -1, c.pos, offset_size
-        end = c.pos + length
-        if end > self.view.size:
-            raise FormatError(f"{self.view.name}: entry at {offset:#x} (length {length:#x}) runs past the end",
-                              self.view.path)
-        c.end = end
+        end = bound_to_length(c, length, "entry", offset)
         id_at = c.pos
         ident = c.uint(offset_size, "CIE id / pointer")
         if self.is_eh:

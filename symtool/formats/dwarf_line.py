@@ -194,18 +194,8 @@ def read_line_table(view: SectionView, offset: int, endian: str, address_size: i
     """The line program at ``offset`` of ``view`` (``.debug_line``), run to its rows."""
     strings = strings or Strings()
     c = Cursor(view, offset, None, endian)
-    length = c.uint(4, "line table length")
-    offset_size = 4
-    if length == 0xFFFFFFFF:
-        length = c.uint(8, "64-bit line table length")
-        offset_size = 8
-    elif length >= 0xFFFFFFF0:
-        raise FormatError(f"{view.name}: reserved unit length {length:#x} at {offset:#x}", view.path)
-    end = c.pos + length
-    if end > view.size:
-        raise FormatError(f"{view.name}: line table at {offset:#x} (length {length:#x}) runs past the section's end",
-                          view.path)
-    c.end = end
+    length, offset_size = dwarf.read_initial_length(c, "line table")
+    end = dwarf.bound_to_length(c, length, "line table", offset)
     version = c.uint(2, "line table version")
     if not 2 <= version <= 5:
         raise FormatError(f"{view.name}: unsupported line table version {version} at {offset:#x}", view.path)

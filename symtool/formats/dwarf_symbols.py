@@ -367,15 +367,10 @@ class DwarfSymbolizer:
             if off + 4 > view.size:
                 break
             c = Cursor(view, off, None, self.endian)
-            length = c.uint(4, "aranges length")
-            offset_size = 4
-            if length == 0xFFFFFFFF:
-                length = c.uint(8, "aranges length")
-                offset_size = 8
-            end = c.pos + length
-            if end > view.size or length == 0:
-                raise FormatError(f".debug_aranges: set at {off:#x} runs past the section's end", self.path)
-            c.end = end
+            length, offset_size = dwarf.read_initial_length(c, "aranges set")
+            if length == 0:
+                raise FormatError(f".debug_aranges: empty set at {off:#x}", self.path)
+            end = dwarf.bound_to_length(c, length, "aranges set", off)
             version, cu_off, addr_size, seg_size = c.unpack(ARANGES_HEADER[(self.endian, offset_size)],
                                                             "aranges header")
             if version != 2 or addr_size not in (1, 2, 4, 8) or seg_size:
