@@ -543,12 +543,12 @@ class ObjectStore:
         txn_id = self.claim(data, line_text, meta)
         self.roll_forward()
         self.ensure_pingme()
-        self.copy_debuginfod_views([(i, forms[id(i)]) for i in items])
         # A repair racing with us may have removed a payload we found present: put it back.
         for item, status in zip(items, statuses):
             if status == "present" and self.backend.head(self.payload_key(item.name, item.index,
                                                                           forms[id(item)])) is None:
                 self.upload(item, forms[id(item)], force, samples[id(item)])
+        self.copy_debuginfod_views([(i, forms[id(i)]) for i in items])
         return txn_id, results
 
     def copy_debuginfod_views(self, entries: list[tuple[PublishItem, str]]) -> list[str]:
