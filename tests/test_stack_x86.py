@@ -199,6 +199,10 @@ def test_crash_dump_walks_like_symbolicator(monkeypatch, tmp_path):
     assert got[:len(SYMBOLICATOR_FRAMES)] == SYMBOLICATOR_FRAMES
     # Past the snapshot's end (EBP 0x10ff7f0, the chain's last link) a scan finds one more ntdll frame.
     assert all(f.trust == "scan" for f in walk.frames[len(SYMBOLICATOR_FRAMES):])
+    # The frame pointer column (cdb's ChildEBP) shows each frame's EBP, as in the snapshot.
+    physical = [r for r in stack.frames if not r.inline]
+    assert [int(r.frame_pointer, 16) for r in physical[:len(SYMBOLICATOR_FRAMES)]] == \
+        [ebp for _eip, _esp, ebp, _trust in SYMBOLICATOR_FRAMES]
     rows = [(r.function, r.line, r.trust) for r in stack.frames if r.function]
     assert rows == [("?A0xc3a0617d::crash", 24, "context"), ("?A0xc3a0617d::start", 28, "context"),
                     ("main", 35, "context"), ("invoke_main", 78, "cfi"), ("__scrt_common_main_seh", 283, "cfi")]
@@ -216,7 +220,8 @@ def test_cli_shows_cfi_frames(tmp_path):
     result = CliRunner().invoke(app, ["stack", str(DUMP), "-b", str(tmp_path), "--offline"],
                                 env={"SYMTOOL_STORE": "", "_NT_SYMBOL_PATH": ""})
     assert result.exit_code == 0, result.output
-    assert "010ff744 750662c4 crash!__scrt_common_main_seh+0xf9" in result.output
+    # ChildEBP is the frame's EBP (0x10ff784 in symbolicator's snapshot), not its ESP (0x10ff744).
+    assert "010ff784 750662c4 crash!__scrt_common_main_seh+0xf9" in result.output
 
 
 def _table_walk(table: FrameTable, words: list[int], regs: dict) -> list:
@@ -378,7 +383,7 @@ def test_stack_fetches_the_image_and_pdb_from_an_http_store_on_demand(nginx, tmp
     assert not (cache / "crash.pdb").exists()
     online = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
     assert online.returncode == 0, online.stderr
-    assert "010ff744 750662c4 crash!__scrt_common_main_seh+0xf9" in online.stdout
+    assert "010ff784 750662c4 crash!__scrt_common_main_seh+0xf9" in online.stdout
     # What was fetched sits in the cache under its key, and is the published file.
     cached = cache / "crash.pdb" / "3249D99D0C4049318610F4E4FB0B69361" / "crash.pdb"
     assert cached.read_bytes() == CRASH_PDB.read_bytes()

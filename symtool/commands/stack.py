@@ -64,7 +64,10 @@ def _frame_line(f, wide: bool) -> str:
         call += f"  (found by {'scanning' if f.trust == 'scan' else 'frame pointer'})"
     if f.inline:
         return f"{f.index:02x} (Inline Function) {_addr(None, wide)} {call}"
-    return f"{f.index:02x} {_addr(f.sp, wide)} {_addr(f.return_address, wide)} {call}"
+    # x64: Child-SP, as cdb's `k`.  x86: ChildEBP, the frame's EBP (dashes where the walk does not
+    # know it, e.g. a frame found by scanning).
+    first = f.sp if wide else f.frame_pointer
+    return f"{f.index:02x} {_addr(first, wide)} {_addr(f.return_address, wide)} {call}"
 
 
 def _compressed(frames) -> list:

@@ -66,6 +66,7 @@ class FrameRow:
     sp: str | None  # hex Child-SP (None for inline frames)
     return_address: str | None  # hex RetAddr: the caller's instruction pointer
     source_url: str | None = None  # where a debugger fetches ``file`` from (the PDB's srcsrv / Source Link)
+    frame_pointer: str | None = None  # hex EBP (x86) / RBP (x64) in this frame, when the walk knows it
 
     @property
     def call_site(self) -> str:
@@ -335,9 +336,10 @@ def _hex(value: int | None) -> str | None:
 
 def _symbolize_frames(index: int, frame, module: Module | None, syms: _ModuleSymbols | None,
                       resolver: StackResolver, return_address: int | None) -> list[FrameRow]:
+    fp = _hex(frame.context.regs.get("ebp" if frame.context.cpu == "x86" else "rbp"))
     base = FrameRow(index, module.file_name if module else None,
                     _hex(frame.pc - module.base) if module else None, None, None, None, None, False, frame.trust,
-                    _hex(frame.pc), _hex(frame.sp), _hex(return_address))
+                    _hex(frame.pc), _hex(frame.sp), _hex(return_address), frame_pointer=fp)
     if module is None or syms is None or (syms.pdb_path is None and syms.build_id is None):
         return [base]
     rva = frame.pc - module.base
@@ -363,7 +365,8 @@ def _symbolize_frames(index: int, frame, module: Module | None, syms: _ModuleSym
         row = FrameRow(index, base.module, base.offset, f.function, None if inline else _hex(rva - start),
                        f.file, f.line, inline, frame.trust, base.address,
                        None if inline else base.sp, None if inline else base.return_address,
-                       resolver.sources.url_for(syms.pdb_path, f.file) if syms.pdb_path else None)
+                       resolver.sources.url_for(syms.pdb_path, f.file) if syms.pdb_path else None,
+                       None if inline else fp)
         rows.append(row)
     return rows
 
