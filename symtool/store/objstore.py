@@ -168,6 +168,7 @@ class ObjectStore:
         self._pingme = False
         self._created_refs: set[str] = set()  # refs.ptr keys of payloads this process created
         self._two_tier: bool | None = None
+        self._samples: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sample_hash
 
     @property
     def display(self) -> str:
@@ -494,8 +495,14 @@ class ObjectStore:
         from symtool.formats.cab import MAX_CAB_INPUT
 
         forms = {id(i): (COMPRESSED if compress and i.size <= MAX_CAB_INPUT else PLAIN) for i in items}
-        sizes = {id(i): i.size or i.path.stat().st_size for i in items}
-        samples = {id(i): sample_hash(i.path, sizes[id(i)]) for i in items}
+        sizes, samples = {}, {}
+        for i in items:
+            st = i.path.stat()
+            sizes[id(i)] = i.size or st.st_size
+            key = (str(i.path), sizes[id(i)], st.st_mtime_ns)  # find_published then publish: read once
+            if key not in self._samples:
+                self._samples[key] = sample_hash(i.path, sizes[id(i)])
+            samples[id(i)] = self._samples[key]
         digest = publish_set_digest([(i.name, i.index, forms[id(i)], sizes[id(i)], samples[id(i)]) for i in items],
                                     product, version, comment)
         return forms, samples, digest
