@@ -40,3 +40,15 @@ def tree(root: Path) -> dict[str, Path]:
 
 def is_record(rel: str) -> bool:
     return rel.startswith("000Admin/") or rel.endswith("/refs.ptr") or rel == "pingme.txt"
+
+
+def assert_matches_symstore_exe(ours: Path, theirs: Path) -> None:
+    """Our store's tree equals symstore.exe's: same files, records equal apart from dates,
+    times and source paths (:func:`normalized`), every other file byte for byte."""
+    a, b = tree(theirs), tree(ours)
+    assert sorted(a) == sorted(b)
+    for rel in a:
+        if is_record(rel):
+            assert normalized(a[rel]) == normalized(b[rel]), rel
+        else:
+            assert a[rel].read_bytes() == b[rel].read_bytes(), rel

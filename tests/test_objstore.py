@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from objstore_servers import client_env
-from store_helpers import is_record, normalized, pdb_variant, tree
+from store_helpers import assert_matches_symstore_exe, pdb_variant
 from symtool.errors import StoreError
 from symtool.store import admin as adm
 from symtool.store.backends.local import LocalBackend
@@ -52,16 +52,6 @@ def download(backend, dest: Path) -> Path:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(backend.get(o.key).data)
     return dest
-
-
-def assert_matches_symstore_exe(ours: Path, theirs: Path) -> None:
-    a, b = tree(theirs), tree(ours)
-    assert sorted(a) == sorted(b)
-    for rel in a:
-        if is_record(rel):
-            assert normalized(a[rel]) == normalized(b[rel]), rel
-        else:
-            assert a[rel].read_bytes() == b[rel].read_bytes(), rel
 
 
 def replay(store: ObjectStore, inputs: Path, name: str) -> None:

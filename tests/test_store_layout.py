@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from store_helpers import is_record, normalized, tree
+from store_helpers import assert_matches_symstore_exe
 from symtool.errors import FormatError, UnsafeNameError
 from symtool.store import admin as adm
 from symtool.store.identify import identify
@@ -30,14 +30,7 @@ def test_replay_matches_symstore_exe(name, fixtures_dir, tmp_path):
     for files, product, version in REPLAY[name]:
         rep = publish(str(ours), [inputs / f for f in files], PublishOptions(product=product, version=version))
         assert rep.transaction is not None
-    theirs = fixtures_dir / "symstore-exe" / "stores" / name
-    a, b = tree(theirs), tree(ours)
-    assert sorted(a) == sorted(b)
-    for rel in a:
-        if is_record(rel):
-            assert normalized(a[rel]) == normalized(b[rel]), rel
-        else:
-            assert a[rel].read_bytes() == b[rel].read_bytes(), rel
+    assert_matches_symstore_exe(ours, fixtures_dir / "symstore-exe" / "stores" / name)
 
 
 def test_pub_pri_bin_kinds(fixtures_dir):

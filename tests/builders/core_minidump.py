@@ -103,14 +103,7 @@ class Core:
                 self._notes(d[offset:offset + filesz])
 
     def _notes(self, data: bytes) -> None:
-        pos = 0
-        while pos + NHDR.size <= len(data):
-            namesz, descsz, ntype = NHDR.unpack_from(data, pos)
-            pos += NHDR.size
-            name = data[pos:pos + namesz].rstrip(b"\0")
-            pos += (namesz + 3) & ~3
-            desc = data[pos:pos + descsz]
-            pos += (descsz + 3) & ~3
+        for name, ntype, desc in _iter_notes(data, 0, len(data)):
             if name != b"CORE":
                 continue
             if ntype == NT_PRSTATUS:
@@ -154,17 +147,22 @@ def elf_build_id(path: Path) -> bytes | None:
         _n, stype, _fl, _a, offset, size, *_r = ELF64_SHDR.unpack_from(d, shoff + k * shentsize)
         if stype != SHT_NOTE:
             continue
-        pos, end = offset, offset + size
-        while pos + NHDR.size <= end:
-            namesz, descsz, ntype = NHDR.unpack_from(d, pos)
-            pos += NHDR.size
-            name = d[pos:pos + namesz].rstrip(b"\0")
-            pos += (namesz + 3) & ~3
-            desc = d[pos:pos + descsz]
-            pos += (descsz + 3) & ~3
+        for name, ntype, desc in _iter_notes(d, offset, offset + size):
             if name == b"GNU" and ntype == NT_GNU_BUILD_ID:
                 return desc
     return None
+
+
+def _iter_notes(data: bytes, pos: int, end: int):
+    """(name, type, desc) of each ELF note in ``data[pos:end]`` (4-byte aligned fields)."""
+    while pos + NHDR.size <= end:
+        namesz, descsz, ntype = NHDR.unpack_from(data, pos)
+        pos += NHDR.size
+        name = data[pos:pos + namesz].rstrip(b"\0")
+        pos += (namesz + 3) & ~3
+        desc = data[pos:pos + descsz]
+        pos += (descsz + 3) & ~3
+        yield name, ntype, desc
 
 
 def _context(regs: dict[str, int]) -> bytes:
