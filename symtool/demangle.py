@@ -3,7 +3,9 @@
 Rust's legacy mangling (``_ZN`` + length-prefixed path segments + ``17h<hash>`` +
 ``E``, Itanium-like) is what PDB public symbols (S_PUB32) of Rust programs
 carry.  Procedure names in PDBs are already readable; this is for the public
-symbol that names an address no procedure record covers.
+symbol that names an address no procedure record covers.  Those procedure names
+are in rustc's MSVC form (``enum$<core::option::Option<ref$<u32> > >::unwrap``):
+:func:`normalize_msvc_name` gives their Rust spelling.
 
 The names come from PDBs, which anyone can craft: the demangler makes one pass
 over its input (no regular expressions that can backtrack), refuses inputs
@@ -421,4 +423,360 @@ def demangle_v0(name: str) -> str:
     return out
 
 
-__all__ = ["demangle", "demangle_v0", "MAX_DEMANGLED", "MAX_MANGLED"]
+# -- rustc's MSVC-form names (CodeView procedure and inlinee names) -------------------------
+
+# Longer names are returned as they are: the longest in the std crash corpus is under 500.
+MAX_MSVC_NAME = 4096
+# Nesting of generic argument lists and function-pointer parameter lists beyond this is hostile.
+_MAX_MSVC_DEPTH = 64
+# rustc's synthetic types written `kind$<...>` (for MSVC debuggers) and their Rust spelling.
+_MSVC_POINTERS = {"ref": "&", "ref_mut": "&mut ", "ptr_const": "*const ", "ptr_mut": "*mut "}
+_MSVC_TYPE_FORMS = frozenset(["slice", "slice2", "array", "tuple", "dyn", "enum", "enum2", "assoc",
+                              *_MSVC_POINTERS])
+# Names written `name$` that stand for rustc's `{name}` (vtables: S_GDATA32 records).
+_MSVC_BRACED = frozenset(["vtable", "vtable_type"])
+_DIGITS = frozenset("0123456789")  # str.isdigit() admits other scripts' digits too
+
+
+class _MsvcNameError(Exception):
+    """The name is not in rustc's MSVC form (or is malformed, or too deep)."""
+
+
+def _msvc_tokens(name: str) -> list[str]:
+    """Words (identifiers, possibly with one ``$``), integers and punctuation of an MSVC-form name.
+
+    A space is allowed only where rustc writes one: after a comma (``enum$`` layout arguments,
+    ``impl$<T, Trait>``), between two ``>`` (so MSVC's debugger does not read ``>>`` as a
+    shift) and before the ``(*)`` of a C function-pointer type.  Any other space, or any character
+    outside this grammar (``&``, ``[``, ``{``, ``'``, ``~``, ``@``...), means the name is not
+    one of these: Rust-syntax names, C++ operators and decorated names are left alone."""
+    tokens: list[str] = []
+    pos, end = 0, len(name)
+    while pos < end:
+        ch = name[pos]
+        if ch == " ":
+            before = name[pos - 1] if pos > 0 else ""
+            closes_two = before == ">" and name.startswith(">", pos + 1)
+            if not (before == "," or closes_two or (before and name.startswith("(*)", pos + 1))):
+                raise _MsvcNameError
+            pos += 1
+            continue
+        start = pos
+        if ch.isalpha() or ch == "_":
+            pos += 1
+            while pos < end and (name[pos].isalnum() or name[pos] in "_$"):
+                pos += 1
+            if name.count("$", start, pos) > 1:
+                raise _MsvcNameError
+        elif ch in _DIGITS or (ch == "-" and name[pos + 1:pos + 2] in _DIGITS):
+            pos += 1
+            while pos < end and name[pos] in _DIGITS:
+                pos += 1
+            if pos < end and (name[pos].isalnum() or name[pos] in "_$"):
+                raise _MsvcNameError  # `5abc` is neither a number nor an identifier
+        elif name.startswith("::", pos):
+            pos += 2
+        elif name.startswith("...", pos):  # C variadic parameter of a function pointer
+            pos += 3
+        elif ch in "<>,()*":
+            pos += 1
+        else:
+            raise _MsvcNameError
+        tokens.append(name[start:pos])
+    return tokens
+
+
+def _is_word(token: str) -> bool:
+    return token[:1].isalpha() or token[:1] == "_"
+
+
+def _is_number(token: str) -> bool:
+    return token[:1] in _DIGITS or token[:1] == "-"
+
+
+class _MsvcName:
+    """Recursive descent over the token list of one name; every method returns Rust syntax.
+
+    Types come back as ``(text, kind)``: kind ``"path"`` for a (possibly generic) path,
+    ``"dyn+"`` for a ``dyn`` with several bounds (it needs parentheses under ``&``/``*``),
+    ``"type"`` for anything else.  Each token is looked at a bounded number of times (no
+    backtracking), so the work is linear in the length of the name times the nesting depth."""
+
+    def __init__(self, tokens: list[str]):
+        self.tokens = tokens
+        self.pos = 0
+
+    def peek(self, ahead: int = 0) -> str:
+        index = self.pos + ahead
+        return self.tokens[index] if index < len(self.tokens) else ""
+
+    def take(self) -> str:
+        token = self.peek()
+        if not token:
+            raise _MsvcNameError
+        self.pos += 1
+        return token
+
+    def expect(self, token: str) -> None:
+        if self.take() != token:
+            raise _MsvcNameError
+
+    def name(self) -> str:
+        """A whole name: a function/static path, whose qualifier may be a synthetic type
+        (``enum$<Option<u32> >::unwrap``, ``impl$<T, Trait>::vtable$``), or a bare type."""
+        if self.peek() == "impl$" and self.peek(1) == "<":
+            text, kind = self.vtable_impl(), "path"
+        else:
+            text, kind = self.type(0)
+        while self.peek() == "::":
+            if kind != "path":
+                raise _MsvcNameError  # rustc qualifies items only by paths and enums
+            self.take()
+            text += "::" + self.segment(0)[0]
+        if self.pos != len(self.tokens):
+            raise _MsvcNameError
+        return text
+
+    def vtable_impl(self) -> str:
+        """``impl$<T, Trait>`` (``impl$<T, _>`` without a trait), the qualifier of a vtable's
+        name, is what rustc otherwise writes ``<T as Trait>``."""
+        self.pos += 2  # `impl$` and `<`
+        self_type = self.type(1)[0]
+        self.expect(",")
+        trait, kind = self.type(1)
+        if kind != "path":
+            raise _MsvcNameError
+        self.expect(">")
+        return f"<{self_type} as {trait}>"
+
+    def type(self, depth: int, binding_allowed: bool = False) -> tuple[str, str]:
+        if depth > _MAX_MSVC_DEPTH:
+            raise _MsvcNameError
+        word = self.peek()
+        if not _is_word(word):
+            raise _MsvcNameError
+        form, dollar, rest = word.partition("$")
+        if dollar and not rest and form in _MSVC_TYPE_FORMS and self.peek(1) == "<":
+            text, kind = self.type_form(form, depth, binding_allowed)
+        elif word == "never$":
+            self.take()
+            text, kind = "!", "type"
+        elif word == "str$":  # newer rustc; older writes `str`
+            self.take()
+            text, kind = "str", "path"
+        elif word == "recursive_type$":  # rustc's placeholder for `fn() -> impl Trait` recursion
+            self.take()
+            text, kind = "<recursive_type>", "type"
+        else:
+            text, kind = self.path(depth)
+        # C syntax for a function pointer, `R (*)(A,B)`: the return type came first.
+        while self.peek() == "(" and self.peek(1) == "*" and self.peek(2) == ")" and self.peek(3) == "(":
+            self.pos += 4
+            params = self.fn_params(depth + 1)
+            returns = "" if text == "void" else f" -> {text}"  # rustc writes `void` for `()`
+            text, kind = f"fn({params}){returns}", "type"
+        return text, kind
+
+    def fn_params(self, depth: int) -> str:
+        if depth > _MAX_MSVC_DEPTH:
+            raise _MsvcNameError
+        params: list[str] = []
+        if self.peek() != ")":
+            while True:
+                if self.peek() == "...":
+                    params.append(self.take())
+                else:
+                    params.append(self.type(depth)[0])
+                if self.peek() != ",":
+                    break
+                self.take()
+        self.expect(")")
+        return ", ".join(params)
+
+    def type_form(self, form: str, depth: int, binding_allowed: bool) -> tuple[str, str]:
+        """``form$<...>``: one of rustc's synthetic generic types for MSVC debuggers."""
+        self.pos += 2  # `form$` and `<`
+        inner = depth + 1
+        if form in _MSVC_POINTERS:
+            pointee, kind = self.type(inner)
+            self.expect(">")
+            if kind == "dyn+":
+                pointee = f"({pointee})"  # `&dyn A + B` would bind as `(&dyn A) + B`
+            return _MSVC_POINTERS[form] + pointee, "type"
+        if form in ("slice", "slice2"):  # newer rustc: `slice2$`, and `&[T]` is `ref$<slice2$<T> >`
+            element = self.type(inner)[0]
+            self.expect(">")
+            return f"[{element}]", "type"
+        if form == "array":
+            element = self.type(inner)[0]
+            self.expect(",")
+            length = self.take()  # a number, or a const parameter's name
+            if not (_is_number(length) or (_is_word(length) and "$" not in length)):
+                raise _MsvcNameError
+            self.expect(">")
+            return f"[{element}; {length}]", "type"
+        if form == "tuple":
+            fields = [] if self.peek() == ">" else self.type_list(inner)
+            self.expect(">")
+            if len(fields) == 1:
+                return f"({fields[0]},)", "type"
+            return "(" + ", ".join(fields) + ")", "type"
+        if form == "dyn":
+            bounds = self.type_list(inner, paths_only=True)
+            self.expect(">")
+            return "dyn " + " + ".join(bounds), "dyn+" if len(bounds) > 1 else "type"
+        if form in ("enum", "enum2"):
+            # `enum$<E>`, `enum$<E, Variant>`, `enum$<E, min, max, DatafulVariant>` (older rustc,
+            # such as 1.63: the layout, for natvis) and newer `enum2$<E>`: the enum `E` itself.
+            enum, kind = self.type(inner)
+            while form == "enum" and self.peek() == ",":
+                self.take()
+                layout = self.take()
+                if not (_is_number(layout) or (_is_word(layout) and "$" not in layout)):
+                    raise _MsvcNameError
+            self.expect(">")
+            return enum, kind
+        return self.assoc(inner, binding_allowed)
+
+    def assoc(self, depth: int, binding_allowed: bool) -> tuple[str, str]:
+        """``assoc$<Name,T>``, an associated-type binding in a ``dyn`` trait's generic arguments
+        (``dyn$<FnOnce<tuple$<>,assoc$<Output,i32> > >``), is ``Name = T``.  The form
+        ``assoc$<Trait<...>,Name,T>`` (the trait first) is read too: ``Trait<..., Name = T>``."""
+        first, first_kind = self.type(depth)
+        self.expect(",")
+        second = self.type(depth)[0]
+        if self.peek() == ",":
+            self.take()
+            bound = self.type(depth)[0]
+            self.expect(">")
+            if first_kind != "path" or not second.isidentifier():
+                raise _MsvcNameError
+            binding = f"{second} = {bound}"
+            if first.endswith(">"):
+                return f"{first[:-1]}, {binding}>", "path"
+            return f"{first}<{binding}>", "path"
+        self.expect(">")
+        if not binding_allowed or not first.isidentifier():
+            raise _MsvcNameError
+        return f"{first} = {second}", "type"
+
+    def type_list(self, depth: int, paths_only: bool = False) -> list[str]:
+        items: list[str] = []
+        while True:
+            text, kind = self.type(depth)
+            if paths_only and kind != "path":
+                raise _MsvcNameError
+            items.append(text)
+            if self.peek() != ",":
+                return items
+            self.take()
+
+    def path(self, depth: int) -> tuple[str, str]:
+        name, args = self.segment(depth)
+        segments = [name]
+        while self.peek() == "::":
+            self.take()
+            segments.append(self.segment(depth)[0])
+        if len(segments) == 1 and args is None and name == "char32_t":
+            return "char", "path"  # a Rust `char` seen through C++ eyes
+        if len(segments) == 1 and args is not None and len(args) == 1 and name == f"slice<{args[0]}>":
+            return f"[{args[0]}]", "type"  # rustc before `slice$<T>` wrote `slice<T>`
+        return "::".join(segments), "path"
+
+    def segment(self, depth: int) -> tuple[str, list[str] | None]:
+        """One path segment with its generic arguments (as text, and the arguments apart)."""
+        word = self.take()
+        if not _is_word(word):
+            raise _MsvcNameError
+        name = _msvc_segment_name(word)
+        if self.peek() != "<":
+            return name, None
+        self.take()
+        if depth + 1 > _MAX_MSVC_DEPTH:
+            raise _MsvcNameError
+        args: list[str] = []
+        while True:
+            if _is_number(self.peek()):  # a const generic argument
+                args.append(self.take())
+            else:
+                args.append(self.type(depth + 1, binding_allowed=True)[0])
+            if self.peek() != ",":
+                break
+            self.take()
+        self.expect(">")
+        return f"{name}<{', '.join(args)}>", args
+
+
+def _msvc_segment_name(word: str) -> str:
+    """A path segment: an identifier, or rustc's MSVC spelling of an unnamed item.
+
+    rustc writes ``label$N`` where it otherwise writes ``{label#N}`` (``closure$0``,
+    ``closure_env$0``, ``impl$3``, ``async_fn_env$0``, ``extern$0``...), ``CONST$hash`` for
+    ``{CONST#hash}`` and ``vtable$`` for ``{vtable}``.  Any other ``$`` (natvis's
+    ``Discriminant$`` type, or not rustc's at all) leaves the whole name as it is."""
+    label, dollar, suffix = word.partition("$")
+    if not dollar:
+        return word
+    if not suffix and label in _MSVC_BRACED:
+        return f"{{{label}}}"
+    if suffix.isascii() and suffix.isdigit() and label.isascii() and label == label.lower():
+        return f"{{{label}#{suffix}}}"
+    if label == "CONST" and suffix and all(c in "0123456789abcdef" for c in suffix):
+        return f"{{CONST#{suffix}}}"
+    raise _MsvcNameError
+
+
+@functools.lru_cache(maxsize=4096)
+def normalize_msvc_name(name: str) -> str:
+    """The Rust spelling of a name rustc wrote in MSVC form; any other name unchanged.
+
+    For ``*-pc-windows-msvc`` targets rustc names functions, statics and types in the PDB
+    (S_GPROC32, inlinees of S_INLINESITE in LF_FUNC_ID, vtable S_GDATA32, type records) in a
+    C++-like form, because MSVC debuggers and natvis parse names as C++ expressions and
+    choke on ``&``, ``[``, ``{``, ``#`` and ``>>``.  WinDbg and Visual Studio show these
+    names as they are; this gives the name rustc writes for the same item everywhere else
+    (DWARF debug info, v0 demangling):
+
+    * ``ref$<T>`` → ``&T``, ``ref_mut$<T>`` → ``&mut T``, ``ptr_const$<T>`` → ``*const T``,
+      ``ptr_mut$<T>`` → ``*mut T``; ``slice$<T>``, newer ``slice2$<T>`` and the oldest
+      ``slice<T>`` → ``[T]``; ``array$<T,5>`` → ``[T; 5]``; ``tuple$<>`` → ``()``,
+      ``tuple$<A>`` → ``(A,)``, ``tuple$<A,B>`` → ``(A, B)``; ``never$`` → ``!``;
+      ``str$`` → ``str``; ``char32_t`` → ``char``;
+    * ``dyn$<A,B>`` → ``dyn A + B`` (``&(dyn A + B)`` under a reference or pointer);
+      ``assoc$<Output,T>`` among the trait's generic arguments → ``Output = T``, so
+      ``dyn$<FnOnce<tuple$<>,assoc$<Output,i32> > >`` → ``dyn FnOnce<(), Output = i32>``;
+      the form ``assoc$<Trait<...>,Output,T>`` → ``Trait<..., Output = T>`` is read too;
+    * ``enum$<E>``, ``enum$<E, Variant>`` and ``enum$<E, 1, 18446744073709551615, Some>``
+      (older rustc, such as 1.63, appends the layout for natvis), and newer ``enum2$<E>``
+      → ``E``;
+    * C function pointers ``R (*)(A,B)`` → ``fn(A, B) -> R``, ``void (*)()`` → ``fn()``;
+    * unnamed items ``label$N`` → ``{label#N}``, the spelling rustc uses in DWARF for the
+      same disambiguated item: ``closure$0`` → ``{closure#0}``, ``closure_env$3`` →
+      ``{closure_env#3}``, ``impl$12`` → ``{impl#12}``, ``generator$0`` / ``coroutine$0``
+      → ``{generator#0}`` / ``{coroutine#0}``, ``async_block$0`` → ``{async_block#0}``,
+      ``async_fn$0`` → ``{async_fn#0}`` and its state machine ``async_fn_env$0`` →
+      ``{async_fn_env#0}``, ``extern$0`` → ``{extern#0}``; ``CONST$hash`` → ``{CONST#hash}``;
+    * vtables ``impl$<T, Trait>::vtable$`` → ``<T as Trait>::{vtable}`` (and
+      ``vtable_type$`` → ``{vtable_type}``);
+    * MSVC's space in ``> >`` goes, and generic arguments are separated by ``, ``.
+
+    rustc 1.63 writes ``&str`` and ``&[T]`` without their reference (``str``, ``slice$<T>``);
+    that ``&`` cannot be recovered.  A name the grammar does not cover entirely comes back
+    unchanged: C names, C++ names beyond plain templates, names already in Rust syntax
+    (``core::option::Option<T>::unwrap``, ``<T as Trait>::f``, ``{closure#0}``), the
+    ``enum$<...>::Discriminant$`` types natvis reads, anything malformed, longer than
+    :data:`MAX_MSVC_NAME` or nested deeper than 64.  A plain path or template that fits the
+    grammar only gets the ``, `` spacing (rustc writes ``RawVec<u8,alloc::alloc::Global>``
+    too, and a C++ ``vector<int,allocator<int> >`` cannot be told from it; its ``char32_t``
+    would read ``char``).  Never raises; the result is a fixed point (normalizing it again
+    changes nothing)."""
+    if len(name) > MAX_MSVC_NAME:
+        return name
+    try:
+        return _MsvcName(_msvc_tokens(name)).name()
+    except (_MsvcNameError, RecursionError):
+        return name
+
+
+__all__ = ["demangle", "demangle_v0", "normalize_msvc_name", "MAX_DEMANGLED", "MAX_MANGLED",
+           "MAX_MSVC_NAME"]

@@ -64,13 +64,24 @@ def _dump_line(row: dict) -> str:
         parts.append(f"at {row['faulting_module']}+{row['faulting_offset']}")
     elif row["exception_address"]:
         parts.append(f"at {row['exception_address']}")
-    if row["function"]:
-        where = f" ({_short(row['file'])}:{row['line']})" if row["file"] and row["line"] else ""
-        parts.append(f"in {row['function']}{where}")
+    # The headline names the user's frame (past the panic/abort path) when there is one.
+    named = row["user_frame"] or ({"function": row["function"], "file": row["file"], "line": row["line"]}
+                                  if row["function"] else None)
+    if named:
+        where = f" ({_short(named['file'])}:{named['line']})" if named["file"] and named["line"] else ""
+        parts.append(f"in {named['function']}{where}")
     if row["time"]:
         parts.append(f"[{row['time']}]")
     lines = [" ".join(parts)]
-    for frame in row["frames"][1:]:
+    if row["panic"]:
+        p = row["panic"]
+        where = f"{p['file']}:{p['line']}:{p['column']}" if p["file"] else "an unknown location"
+        text = f"    panicked at {where}" + (f": {p['message']}" if p["message"] is not None else "")
+        if p["thread"]:
+            text += f" (thread '{p['thread']}')"
+        lines.append(text)
+    same = not row["user_frame"] or row["user_frame"]["function"] == row["function"]
+    for frame in (row["frames"][1:] if same else []):
         where = f" ({_short(frame['file'])}:{frame['line']})" if frame["file"] and frame["line"] else ""
         lines.append(f"    inlined into {frame['function']}{where}")
     mods = [m for m in row["modules"] if (m["pdb_store_path"] or m["pdb_found"] is not None) and not m["os_module"]]

@@ -166,6 +166,7 @@ def stack(
     symbolizers = SymbolizerCache()
     resolver = None
     notes: list[str] = []
+    panic = None
     try:
         resolver = StackResolver(locator, symbolizers, fetch=fetch)
         with open_minidump(path) as md:
@@ -186,6 +187,10 @@ def stack(
 
                     one = thread_stack(md, md.dump.threads[0], resolver, crashed=False)
                 stacks = [one]
+            if stacks and stacks[0].crashed:
+                from symtool.dumps.panic import crash_panic
+
+                panic = crash_panic(md, stacks[0], resolver)
     finally:
         if resolver is not None:
             resolver.close()
@@ -195,10 +200,13 @@ def stack(
             fetcher.close()
     if json_out:
         print_json({"dump": str(path), "cpu": cpu,
-                    "threads": [dataclasses.asdict(s) for s in stacks], "notes": notes})
+                    "threads": [dataclasses.asdict(s) for s in stacks], "notes": notes,
+                    "panic": panic.to_json() if panic is not None else None})
         return
     from symtool.commands.common import terminal_safe
 
+    if panic is not None:  # the message and file come from the dump: escaped
+        sys.stdout.write(terminal_safe(f"panic: {panic.headline()}") + "\n\n")
     wide = cpu == "x64"
     for k, s in enumerate(stacks):
         if k:

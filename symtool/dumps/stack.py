@@ -30,6 +30,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from symtool.demangle import normalize_msvc_name
 from symtool.dumps.locate import SymbolLocator
 from symtool.dumps.symbolize import SymbolizerCache
 from symtool.errors import FormatError, SymtoolError
@@ -67,6 +68,7 @@ class FrameRow:
     return_address: str | None  # hex RetAddr: the caller's instruction pointer
     source_url: str | None = None  # where a debugger fetches ``file`` from (the PDB's srcsrv / Source Link)
     frame_pointer: str | None = None  # hex EBP (x86) / RBP (x64) in this frame, when the walk knows it
+    raw_function: str | None = None  # the name as the debug info spells it (rustc's MSVC form: enum$<…>, closure$0)
 
     @property
     def call_site(self) -> str:
@@ -362,11 +364,11 @@ def _symbolize_frames(index: int, frame, module: Module | None, syms: _ModuleSym
     rows = []
     for k, f in enumerate(res.frames):
         inline = k < len(res.frames) - 1
-        row = FrameRow(index, base.module, base.offset, f.function, None if inline else _hex(rva - start),
-                       f.file, f.line, inline, frame.trust, base.address,
+        row = FrameRow(index, base.module, base.offset, normalize_msvc_name(f.function),
+                       None if inline else _hex(rva - start), f.file, f.line, inline, frame.trust, base.address,
                        None if inline else base.sp, None if inline else base.return_address,
                        resolver.sources.url_for(syms.pdb_path, f.file) if syms.pdb_path else None,
-                       None if inline else fp)
+                       None if inline else fp, f.function)
         rows.append(row)
     return rows
 

@@ -118,6 +118,8 @@ class TriageRow:
     stack: list[StackFrameRow] = field(default_factory=list)  # crashing thread, innermost first, inline frames too
     stack_note: str | None = None  # why the stack is missing or shorter than it should be
     signature: list[str] = field(default_factory=list)  # the meaningful frames the bucket is made of
+    panic: dict | None = None  # a Rust panic's message, file, line, column and thread (symtool.dumps.panic)
+    user_frame: FrameRow | None = None  # the first frame past the panic/abort path: the user's code
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -226,7 +228,8 @@ def triage_one(path: Path, locator: SymbolLocator, symbolizers: SymbolizerCache,
 
 
 def _fill_stack(row: TriageRow, md: MinidumpFile, resolver: StackResolver) -> None:
-    from symtool.dumps.signature import signature
+    from symtool.dumps.panic import crash_panic
+    from symtool.dumps.signature import runtime_prefix, signature
 
     try:
         st = crash_stack(md, resolver)
@@ -242,6 +245,17 @@ def _fill_stack(row: TriageRow, md: MinidumpFile, resolver: StackResolver) -> No
         row.stack_note = f"stack truncated: {st.stop}"
     os_modules = {m.name.lower() for m in row.modules if m.os_module}
     row.signature = signature(st.frames, os_modules)
+    first = runtime_prefix(st.frames, os_modules)
+    user = next((f for f in st.frames[first:] if f.function), None)
+    if user is not None:
+        row.user_frame = FrameRow(user.function, user.file, user.line)
+    try:
+        panic = crash_panic(md, st, resolver)
+    except (FormatError, OSError, ValueError) as err:  # defensive: a broken dump gives a note, never a traceback
+        row.notes.append(f"panic not read: {getattr(err, 'message', None) or err}")
+        panic = None
+    if panic is not None:
+        row.panic = panic.to_json()
     top = next((f for f in st.frames if f.function), None)
     if row.faulting_module is None and row.platform in ELF_PLATFORMS and st.frames and st.frames[0].module:
         # A signal's address is the data address (si_addr); the faulting instruction is the context's.

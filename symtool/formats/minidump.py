@@ -568,6 +568,14 @@ class MinidumpFile:
         """The first ``limit`` bytes (at most) of a saved memory range."""
         return self._r.read(mem.rva, min(mem.size, limit), "memory range")
 
+    def read_memory(self, address: int, size: int) -> bytes | None:
+        """``size`` bytes of the process's memory at ``address`` when one saved range holds
+        them all (None otherwise)."""
+        mem = self.range_at(address)
+        if mem is None or size < 0 or address + size > mem.end:
+            return None
+        return self._r.read(mem.rva + (address - mem.start), size, "memory range")
+
     def range_at(self, address: int) -> MemoryRange | None:
         import bisect
 
