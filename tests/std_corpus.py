@@ -34,7 +34,7 @@ PROGRAMS = {
     "index_oob": "panic", "slice_range": "panic", "refcell_borrow": "panic", "divide_zero": "panic",
     "overflow": "panic", "assert_msg": "panic", "assert_eq": "panic", "unreachable": "panic",
     "panic_fmt": "panic", "thread_panic": "panic", "trait_object": "panic", "process_abort": "abort",
-    "access_violation": "exception",
+    "access_violation": "exception", "two_panics": "panic",
 }
 
 # std 1.63's panic line: thread 'NAME' panicked at 'MESSAGE', FILE:LINE:COL (the message may span lines)
@@ -101,21 +101,23 @@ def parse_backtrace(text: str) -> list[tuple[str, str | None, int | None]]:
     return frames
 
 
-def crash(name: str, out_dir: Path, build_dir: Path, prefix: Path, *, kind: str | None = None) -> Crash:
+def crash(name: str, out_dir: Path, build_dir: Path, prefix: Path, *, args: tuple[str, ...] = (),
+          dump_name: str | None = None, kind: str | None = None) -> Crash:
     exe = build_dir / f"{name}.exe"
     env = wine_env(prefix)
-    plain = subprocess.run(["wine", str(exe)], env=env, capture_output=True, text=True, timeout=120,
+    plain = subprocess.run(["wine", str(exe), *args], env=env, capture_output=True, text=True, timeout=120,
                            stdin=subprocess.DEVNULL, errors="replace")
-    dump = out_dir / f"{name}.dmp"
+    dump_name = dump_name or name
+    dump = out_dir / f"{dump_name}.dmp"
     dump.unlink(missing_ok=True)
     windows_dump = "Z:" + str(dump).replace("/", "\\\\")
     script = f'cont\nbt\nminidump "{windows_dump}"\nquit\n'
-    dbg = subprocess.run(["wine", "winedbg", str(exe)], input=script, env=env, capture_output=True, text=True,
+    dbg = subprocess.run(["wine", "winedbg", str(exe), *args], input=script, env=env, capture_output=True, text=True,
                          timeout=180, errors="replace")
     if not dump.is_file():
         raise RuntimeError(f"winedbg wrote no dump for {name}:\n{dbg.stdout[-3000:]}\n{dbg.stderr[-2000:]}")
-    (out_dir / f"{name}.winedbg.txt").write_text(dbg.stdout)
-    (out_dir / f"{name}.stderr.txt").write_text(plain.stderr)
+    (out_dir / f"{dump_name}.winedbg.txt").write_text(dbg.stdout)
+    (out_dir / f"{dump_name}.stderr.txt").write_text(plain.stderr)
     return Crash(name, kind or PROGRAMS[name], exe, build_dir / f"{name}.pdb", dump, plain.stderr,
                  parse_backtrace(dbg.stdout))
 

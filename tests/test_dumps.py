@@ -37,7 +37,7 @@ CRASH_GUID = uuid.UUID("3249D99D-0C40-4931-8610-F4E4FB0B6936").bytes_le
 ROW_KEYS = ["path", "error", "time", "time_source", "platform", "os", "cpu", "process_id", "exception_code",
             "exception_name", "exception_detail", "exception_address", "exception_parameters", "thread_id",
             "faulting_module", "faulting_offset", "function", "file", "line", "frames", "symbol", "symbol_offset",
-            "bucket", "comments", "notes", "modules", "stack", "stack_note", "signature"]
+            "bucket", "comments", "notes", "modules", "stack", "stack_note", "signature", "panic", "user_frame"]
 MODULE_KEYS = ["name", "path", "base", "size", "timestamp", "code_id", "debug_id", "codeview", "pdb_name",
                "pdb_store_path", "pdb_found", "pdb_path", "image_store_path", "image_found", "image_path", "error",
                "os_module", "codeview_source", "debug_path"]

@@ -278,7 +278,7 @@ def test_stack_shows_each_frames_source_url(tmp_path):
         want = entries[f["file"]][1].replace("%%", "%") if f["file"] in entries else None
         assert f["source_url"] == want, f
     assert any(f["source_url"] for f in own)
-    assert list(frames[0])[-2:] == ["source_url", "frame_pointer"]  # keys added later come last
+    assert list(frames[0])[-3:] == ["source_url", "frame_pointer", "raw_function"]  # keys added later come last
     # Text: cdb's `k` by default; with --source-urls a line under each frame that has one.
     assert "source:" not in plain.stdout
     lines = text.stdout.splitlines()

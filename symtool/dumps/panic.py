@@ -12,8 +12,10 @@ The innermost valid pointer wins (the frames of the panic path lie below the
 user's).
 
 Bytes come from the dump where it saved them, else from the module's image file
-(found in the stores or build directories): Wine's and ProcDump's ``-mp`` dumps
-hold only stacks, and both structures' static parts live in the image.
+(found in the stores or build directories), relocated as the loader did (PE base
+relocations for an ASLR base, ELF RELATIVE relocations for a position-independent
+file): Wine's and ProcDump's ``-mp`` dumps hold only stacks, and both structures'
+static parts live in the image.
 
 Arguments are formatted exactly for integers, ``bool``, ``char``, ``&str``
 (Display and Debug) and nested ``fmt::Arguments``; a ``&dyn Debug`` is followed
@@ -108,7 +110,7 @@ class ProcessMemory:
         if found is None or found[1] is None:
             return None
         base, image = found
-        return image.read_rva(address - base, size)
+        return image.read_loaded(address - base, size, base)  # pointers as the loader relocated them
 
     def pointer(self, address: int) -> int | None:
         data = self.read(address, POINTER.size)
@@ -425,12 +427,11 @@ def crash_panic(md, stack, resolver) -> Panic | None:
         stack_bytes = md.read_range(rng, min(rng.size, MAX_SCAN_BYTES + (scan_from - rng.start)))
     except FormatError:
         return None
-    dump_modules = {m.file_name: m for m in md.dump.modules}
-    modules = []
-    for name in {f.module for f in stack.frames if f.module}:
-        module = dump_modules.get(name)
-        if module is not None:
-            modules.append((module.base, module.size, resolver.module(module).image))
+    modules = {}
+    for f in stack.frames:
+        module = md.dump.module_at(int(f.address, 16)) if f.module else None
+        if module is not None and module.base not in modules:
+            modules[module.base] = (module.base, module.size, resolver.module(module).image)
 
     def read_saved(address: int, size: int) -> bytes | None:
         try:
@@ -438,7 +439,7 @@ def crash_panic(md, stack, resolver) -> Panic | None:
         except FormatError:
             return None
 
-    mem = ProcessMemory(read_saved, modules)
+    mem = ProcessMemory(read_saved, list(modules.values()))
 
     def names(address: int) -> list[str]:
         module = md.dump.module_at(address)

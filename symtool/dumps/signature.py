@@ -29,7 +29,7 @@ SKIP_FUNCTIONS: tuple[str, ...] = (
     "core::panicking::", "std::panicking::", "std::process::abort", "std::sys::abort_internal",
     "std::sys::pal::windows::abort_internal", "std::sys::pal::windows::stack_overflow::",
     "panic_abort::", "panic_unwind::", "__rust_start_panic", "__rust_abort", "rust_panic",
-    "rust_begin_unwind", "core::option::unwrap_failed", "core::option::expect_failed",
+    "rust_begin_unwind", "__rustc::", "core::option::unwrap_failed", "core::option::expect_failed",
     "core::result::unwrap_failed", "core::slice::index::slice_", "core::panic::",
     "std::rt::", "std::backtrace_rs::", "std::sys::backtrace::", "std::sys_common::backtrace::",
     "std::sys::windows::abort_internal", "std::sys::pal::unix::abort_internal", "std::sys::unix::abort_internal",
@@ -47,8 +47,8 @@ SKIP_EXACT: frozenset[str] = frozenset({
     "KiUserExceptionDispatcher", "RtlDispatchException", "RtlUserThreadStart", "BaseThreadInitThunk",
     "UnhandledExceptionFilter", "RtlReportException", "WerpReportFault", "TerminateProcess",
     "NtTerminateProcess", "ZwRaiseException", "NtRaiseException",
-    # C runtime entry points (rustc's generated `main` calls std::rt::lang_start)
-    "main", "wmain", "mainCRTStartup", "wmainCRTStartup", "__scrt_common_main_seh", "invoke_main", "__libc_start_main",
+    # C runtime entry points
+    "mainCRTStartup", "wmainCRTStartup", "__scrt_common_main_seh", "invoke_main", "__libc_start_main",
     "__libc_start_call_main", "_start",
 })
 
@@ -60,7 +60,7 @@ def is_runtime_frame(function: str | None, skip: tuple[str, ...] = SKIP_FUNCTION
 
 
 # Namespaces of the Rust runtime: once the crash was raised, their frames only carry it outward.
-RUNTIME_CRATES = ("std::", "core::", "alloc::", "panic_abort::", "panic_unwind::", "<std::", "<core::", "<alloc::",
+RUNTIME_CRATES = ("std::", "core::", "alloc::", "panic_abort::", "panic_unwind::", "__rustc::", "<std::", "<core::", "<alloc::",
                   "<&", "<[", "<str")
 # Where std's sources are: a frame with no crate path (an inline helper) is std's by its file.
 _STD_SOURCE_MARKERS = ("/library/core/src/", "/library/std/src/", "/library/alloc/src/", "\\library\\core\\src\\",
@@ -78,17 +78,24 @@ def runtime_prefix(frames: list[FrameRow], os_modules: set[str] | None = None,
                    skip: tuple[str, ...] = SKIP_FUNCTIONS) -> int:
     """How many of the innermost frames belong to the panic or abort path: raise frames
     (the lists above), unsymbolized OS frames, and after a raise every std/core/alloc frame."""
+    def os_frame(f: FrameRow) -> bool:
+        return f.function is None and (f.module is None or os_modules is None or f.module.lower() in os_modules)
+
     raised = False
     for i, f in enumerate(frames):
         if is_runtime_frame(f.function, skip):
             raised = True
-            continue
-        if f.function is None and (f.module is None or os_modules is None or f.module.lower() in os_modules):
-            continue
-        if raised and is_std_frame(f):
-            continue
-        return i
-    return len(frames)
+        elif not (os_frame(f) or is_std_frame(f)):
+            end = i
+            break
+    else:
+        end = len(frames)
+    if raised:
+        return end
+    # No raise: only the OS's unsymbolized frames (and raisers) are left out; std code that
+    # crashed by itself is the crash site.
+    return next((i for i, f in enumerate(frames) if not (os_frame(f) or is_runtime_frame(f.function, skip))),
+                len(frames))
 
 
 def frame_key(frame: FrameRow) -> str:
@@ -103,9 +110,13 @@ def signature(frames: list[FrameRow], os_modules: set[str], count: int = SIGNATU
     """The first ``count`` meaningful frames (``module!function`` or ``module+0xoff``), from the
     first frame past the panic or abort path; std/core/alloc frames below it are left out."""
     chosen = []
+    previous = None
     for f in frames[runtime_prefix(frames, os_modules, skip):]:
+        inner, previous = previous, f
         if is_runtime_frame(f.function, skip):
             continue
+        if f.function == "main" and inner is not None and is_std_frame(inner):
+            continue  # rustc's generated C `main`, which calls std::rt::lang_start (a C program's main is not)
         if f.function is None and (f.module is None or f.module.lower() in os_modules):
             continue
         if chosen and is_std_frame(f):

@@ -523,6 +523,11 @@ class CfiSection:
 
 
 SHF_EXECINSTR = 0x4  # an allocated section holding code
+SHT_RELA = 4
+# Elf64_Rela: r_offset, r_info (symbol << 32 | type), r_addend (little-endian files only).
+ELF64_RELA = struct.Struct("<QQq")
+RELATIVE_TYPES = frozenset({8, 1027})  # R_X86_64_RELATIVE, R_AARCH64_RELATIVE
+MAX_RELOCATIONS = 1 << 22
 
 
 class ElfCfi:
@@ -533,8 +538,11 @@ class ElfCfi:
     sections (``SHF_EXECINSTR``), read through the loadable segments that hold them."""
 
     def __init__(self, path: str, reader: BoundedReader, sections: list[CfiSection], segments: list,
-                 code: list[tuple[int, int]], load_bias: int, is_64: bool):
+                 code: list[tuple[int, int]], load_bias: int, is_64: bool,
+                 dynamic_relocations: tuple[int, int] | None = None):
         self.path = path
+        self._rela = dynamic_relocations  # .rela.dyn's (file offset, size)
+        self._relative: tuple[list[int], list[int]] | None = None
         self._reader = reader
         self.sections = sections
         self.segments = [s for s in segments if s.type == elf_format.PT_LOAD]
@@ -565,6 +573,39 @@ class ElfCfi:
                     return None
         return None
 
+    def read_loaded(self, rva: int, size: int, base: int) -> bytes | None:
+        """``size`` bytes at ``rva`` as the dynamic loader left them with the file mapped at
+        ``base``: a position-independent file's pointers (a panic's Location, its string
+        pieces) are zero in the file and filled in by RELATIVE relocations."""
+        data = self.read_rva(rva, size)
+        if data is None or not self._rela:
+            return data
+        offsets, addends = self._relative_relocations()
+        address = rva + self.load_bias
+        i = bisect.bisect_left(offsets, address)
+        out = None
+        while i < len(offsets) and offsets[i] + 8 <= address + size:
+            out = out or bytearray(data)
+            struct.pack_into("<Q", out, offsets[i] - address, (base + addends[i] - self.load_bias) & (2 ** 64 - 1))
+            i += 1
+        return bytes(out) if out is not None else data
+
+    def _relative_relocations(self) -> tuple[list[int], list[int]]:
+        if self._relative is None:
+            pairs = []
+            offset, size = self._rela
+            count = min(size // ELF64_RELA.size, MAX_RELOCATIONS)
+            try:
+                raw = self._reader.read(offset, count * ELF64_RELA.size, ".rela.dyn") if count else b""
+            except FormatError:
+                raw = b""
+            for r_offset, r_info, r_addend in ELF64_RELA.iter_unpack(raw):
+                if r_info & 0xFFFFFFFF in RELATIVE_TYPES:
+                    pairs.append((r_offset, r_addend))
+            pairs.sort()
+            self._relative = ([p[0] for p in pairs], [p[1] for p in pairs])
+        return self._relative
+
     def close(self) -> None:
         self._reader.f.close()
 
@@ -593,7 +634,10 @@ def read_elf_cfi(path: str | os.PathLike[str]) -> ElfCfi:
             sections.append(CfiSection(elf.view(dbg), 0, elf.lay.endian, address_size, False))
         code = [(s.addr, s.addr + s.size) for s in elf.sections
                 if s.flags & SHF_EXECINSTR and s.flags & elf_format.SHF_ALLOC and s.type != elf_format.SHT_NOBITS]
-        return ElfCfi(p, r, sections, elf.segments(), code, elf.load_bias(), elf.lay.is_64)
+        rela = elf.section(".rela.dyn")
+        dynamic = (rela.offset, rela.size) if rela is not None and rela.type == SHT_RELA and elf.lay.is_64 \
+            and elf.lay.endian == "<" else None
+        return ElfCfi(p, r, sections, elf.segments(), code, elf.load_bias(), elf.lay.is_64, dynamic)
     except BaseException:
         f.close()
         raise

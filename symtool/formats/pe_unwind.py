@@ -47,7 +47,15 @@ UNWIND_SLOT32 = struct.Struct("<I")
 PE32_MAGIC = 0x10B
 PE32PLUS_MAGIC = 0x20B
 DIRECTORY_EXCEPTION = 3
+DIRECTORY_BASERELOC = 5
 DIRECTORY_DEBUG = 6
+# IMAGE_BASE_RELOCATION block head: VirtualAddress (of the 4 KiB page), SizeOfBlock; then 16-bit
+# entries, Type:4|Offset:12.
+BASE_RELOCATION_BLOCK = struct.Struct("<II")
+RELOCATION_ENTRY = struct.Struct("<H")
+IMAGE_REL_BASED_HIGHLOW = 3
+IMAGE_REL_BASED_DIR64 = 10
+MAX_RELOCATIONS = 1 << 22
 SCN_MEM_EXECUTE = 0x20000000
 
 UNW_FLAG_EHANDLER = 0x1
@@ -126,6 +134,8 @@ class PeUnwindImage:
     functions: list[tuple[int, int, int]]  # sorted RUNTIME_FUNCTION entries
     debug_directory: tuple[int, int] = (0, 0)
     _data: bytes = b""
+    base_relocations: tuple[int, int] = (0, 0)  # the directory's (rva, size)
+    _relocations: list[tuple[int, int]] | None = None  # sorted (rva, width) of the words the loader rebases
     _begins: list[int] = field(default_factory=list)
     _infos: dict[int, UnwindInfo] = field(default_factory=dict)
 
@@ -144,6 +154,48 @@ class PeUnwindImage:
         rel = rva - s.rva
         raw = self._data[s.raw_offset + rel: s.raw_offset + min(rel + size, s.raw_size)] if rel < s.raw_size else b""
         return raw + b"\0" * (size - len(raw))
+
+    def read_loaded(self, rva: int, size: int, base: int) -> bytes | None:
+        """``size`` bytes at ``rva`` as the loader left them with the image at ``base``: the
+        words that base relocations name are moved by ``base - image_base`` (ASLR)."""
+        data = self.read_rva(rva, size)
+        delta = base - self.image_base
+        if data is None or delta == 0:
+            return data
+        relocations = self._base_relocations()
+        out = bytearray(data)
+        i = bisect.bisect_left(relocations, (rva, 0))
+        while i < len(relocations) and relocations[i][0] < rva + size:
+            at, width = relocations[i]
+            i += 1
+            if at + width > rva + size:
+                break
+            k = at - rva
+            fmt = "<Q" if width == 8 else "<I"
+            (value,) = struct.unpack_from(fmt, out, k)
+            struct.pack_into(fmt, out, k, (value + delta) & ((1 << 8 * width) - 1))
+        return bytes(out)
+
+    def _base_relocations(self) -> list[tuple[int, int]]:
+        if self._relocations is None:
+            found: list[tuple[int, int]] = []
+            rva, size = self.base_relocations
+            raw = self.read_rva(rva, size) if size and size <= 2 * MAX_RELOCATIONS else None
+            pos = 0
+            while raw is not None and pos + BASE_RELOCATION_BLOCK.size <= len(raw):
+                page, block = BASE_RELOCATION_BLOCK.unpack_from(raw, pos)
+                if block < BASE_RELOCATION_BLOCK.size or pos + block > len(raw):
+                    break  # malformed: what came before stands
+                for (entry,) in RELOCATION_ENTRY.iter_unpack(raw[pos + 8:pos + block - (block - 8) % 2]):
+                    kind, offset = entry >> 12, entry & 0xFFF
+                    if kind == IMAGE_REL_BASED_DIR64:
+                        found.append((page + offset, 8))
+                    elif kind == IMAGE_REL_BASED_HIGHLOW:
+                        found.append((page + offset, 4))
+                pos += block
+            found.sort()
+            self._relocations = found
+        return self._relocations
 
     def is_code(self, rva: int) -> bool:
         s = self.section_of(rva)
@@ -263,7 +315,8 @@ def parse_pe_unwind(data: bytes, path: str = "<bytes>") -> PeUnwindImage:
         rsize = max(0, min(rsize, len(data) - rptr)) if rptr < len(data) else 0
         sections.append(Section(name.rstrip(b"\0").decode("latin-1"), vaddr, vsize, rptr, rsize, chars))
     image = PeUnwindImage(path, machine, timestamp, size_of_image, image_base, magic == PE32PLUS_MAGIC, sections, [],
-                          dirs[DIRECTORY_DEBUG] if len(dirs) > DIRECTORY_DEBUG else (0, 0), data)
+                          dirs[DIRECTORY_DEBUG] if len(dirs) > DIRECTORY_DEBUG else (0, 0), data,
+                          dirs[DIRECTORY_BASERELOC] if len(dirs) > DIRECTORY_BASERELOC else (0, 0))
     if len(dirs) > DIRECTORY_EXCEPTION and magic == PE32PLUS_MAGIC:
         ex_rva, ex_size = dirs[DIRECTORY_EXCEPTION]
         count = ex_size // RUNTIME_FUNCTION.size

@@ -10,7 +10,8 @@
 #   --install  apt-get install what is missing first (.ci/run does this, as root)
 # The toolchain is prepared once per machine under the cache, keyed by the hash of these
 # files; the corpus is built into the cache's target dir (cargo rebuilds what changed).
-# The last line printed is the directory that holds the release EXEs and PDBs.
+# The last line printed is the directory that holds the release EXEs and PDBs; the
+# `relayout` profile's (the same programs at other addresses) are in ../relayout.
 # Exit 3: a needed tool or package is missing (the message names it).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -42,7 +43,9 @@ mkdir -p "$CACHE"
 exec 9>"$CACHE/.lock"
 flock 9  # one builder at a time (parallel test workers, CI and a developer's shell)
 
-KEY=$(cat "$HERE/build.sh" "$HERE/prep_src.py" "$HERE/crt.c" "$HERE/chkstk.S" | sha256sum | cut -c1-16)
+# The toolchain's key: what goes into it (bump TOOLCHAIN_RECIPE when the steps below change).
+TOOLCHAIN_RECIPE=1
+KEY=$({ echo "$TOOLCHAIN_RECIPE"; cat "$HERE/prep_src.py" "$HERE/crt.c" "$HERE/chkstk.S"; } | sha256sum | cut -c1-16)
 TC=$CACHE/toolchain-$KEY
 if [ ! -f "$TC/complete" ]; then
     echo "== preparing the toolchain in $TC" >&2
@@ -81,4 +84,6 @@ export PATH=/usr/bin:$PATH RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
        __CARGO_TESTS_ONLY_SRC_ROOT="$TC/rust-src" CARGO_HOME="$TC/cargo-home" CARGO_TARGET_DIR="$CACHE/target"
 BUILD_STD=(-Zbuild-std=std,panic_abort -Zbuild-std-features=backtrace)
 /usr/bin/cargo build -q --manifest-path "$CORPUS/Cargo.toml" --target $TARGET --release --bins "${BUILD_STD[@]}" >&2
+/usr/bin/cargo build -q --manifest-path "$CORPUS/Cargo.toml" --target $TARGET --profile relayout \
+    --bin unwrap_none --bin two_panics "${BUILD_STD[@]}" >&2
 echo "$CACHE/target/$TARGET/release"
