@@ -41,7 +41,7 @@ PROGRAMS = {
 PANIC_LINE = re.compile(r"^thread '(?P<thread>[^']*)' panicked at '(?P<message>.*?)', (?P<file>[^\n:]+):"
                         r"(?P<line>\d+):(?P<column>\d+)$", re.M | re.S)
 # winedbg's bt rows: "=>0 0x000001400155f6 abort+0x5() [Z:\...\lib.rs:71] in unwrap_none (0x...)"
-BT_ROW = re.compile(r"^(?:=>|  )\s*(\d+) 0x[0-9a-f]+ (?:(\S.*?)\+0x[0-9a-f]+\(.*?\)(?: \[(.*?):(\d+)\])? in (\S+)|"
+BT_ROW = re.compile(r"^(?:=>|  )\s*(\d+) 0x[0-9a-f]+ (?:(\S.*?)(?:\+0x[0-9a-f]+)?\(.*?\)(?: \[(.*?):(\d+)\])? in (\S+)|"
                     r"in (\S+) \(\+0x[0-9a-f]+\))")
 
 

@@ -110,9 +110,9 @@ def test_panic_is_what_the_program_printed(corpus, triage, name):
 
 
 def _user_function(crash) -> str:
-    """winedbg's first frame in the corpus's own sources: the user's function."""
-    for function, file, _line in crash.backtrace:
-        if file and "std-crashers" in file:
+    """winedbg's first frame in the program's own crate: the user's function."""
+    for function, _file, _line in crash.backtrace:
+        if function.startswith(crash.name + "::"):
             return normalize_msvc_name(function)
     raise AssertionError(crash.backtrace)
 

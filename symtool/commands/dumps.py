@@ -192,20 +192,30 @@ STACK_LINES = 12  # frames of each bucket's first stack shown in the text report
 
 
 def _summary(buckets, stores: list[str]) -> None:
+    from symtool.commands.common import terminal_safe
+
     w = sys.stdout.write
     ordered = buckets.ordered()
     w(f"\nBuckets ({len(ordered)}):\n")
     for b in ordered:
         w(f"  {b.count:6d}  {b.key}\n")
         w(f"          first {b.first or '?'}  last {b.last or '?'}  e.g. {b.example}\n")
-        for f in b.stack[:STACK_LINES]:
+        if b.panic:
+            p = b.panic
+            where = f"{p['file']}:{p['line']}:{p['column']}" if p["file"] else "an unknown location"
+            w(terminal_safe(f"          panicked at {where}" + (f": {p['message']}" if p["message"] is not None
+                                                                 else "")) + "\n")
+        start = b.user_frame_index
+        if start:  # the panic/abort path above the user's frame: counted, not listed
+            w(f"          ({start} frame{'s' if start != 1 else ''} of the panic/abort path above)\n")
+        for f in b.stack[start:start + STACK_LINES]:
             where = f" [{f.file} @ {f.line}]" if f.file and f.line else ""
             inline = "(inline) " if f.inline else ""
             w(f"          {f.index:02x} {inline}{f.call_site}{where}\n")
             if f.source_url:  # from the PDB's srcsrv / Source Link stream: where a debugger fetches the file
                 w(f"             source: {f.source_url}\n")
-        if len(b.stack) > STACK_LINES:
-            w(f"          ... {len(b.stack) - STACK_LINES} more frames\n")
+        if len(b.stack) > start + STACK_LINES:
+            w(f"          ... {len(b.stack) - start - STACK_LINES} more frames\n")
     if buckets.missing:
         w(f"\nMissing PDBs ({count(len(buckets.missing), 'key')}, looked for in: {', '.join(stores) or 'no stores'}):\n")
         for key, n in sorted(buckets.missing.items(), key=lambda kv: (-kv[1], kv[0])):

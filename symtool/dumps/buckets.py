@@ -22,13 +22,16 @@ class Bucket:
     function: str | None = None
     signature: list[str] = field(default_factory=list)
     stack: list = field(default_factory=list)  # the symbolized stack of the first dump in the bucket
+    panic: dict | None = None  # the first dump's panic (message, file, line, column, thread)
+    user_frame_index: int = 0  # where the user's frames start in ``stack`` (past the panic/abort path)
 
     def to_json(self) -> dict:
         return {"bucket": self.key, "count": self.count, "first": self.first, "last": self.last,
                 "example": self.example, "exception_code": self.exception_code,
                 "exception_name": self.exception_name, "faulting_module": self.faulting_module,
                 "faulting_offset": self.faulting_offset, "function": self.function, "signature": self.signature,
-                "stack": [dataclasses.asdict(f) if dataclasses.is_dataclass(f) else f for f in self.stack]}
+                "stack": [dataclasses.asdict(f) if dataclasses.is_dataclass(f) else f for f in self.stack],
+                "panic": self.panic}
 
 
 @dataclass
@@ -54,7 +57,8 @@ class Buckets:
             b = self.buckets[key] = Bucket(key, example=row.path, exception_code=row.exception_code,
                                            exception_name=row.exception_name, faulting_module=row.faulting_module,
                                            faulting_offset=row.faulting_offset, function=row.function,
-                                           signature=list(row.signature), stack=list(row.stack))
+                                           signature=list(row.signature), stack=list(row.stack),
+                                           panic=row.panic, user_frame_index=_user_frame_index(row))
         b.count += 1
         t = row.time
         if t:
@@ -65,6 +69,13 @@ class Buckets:
 
     def ordered(self) -> list[Bucket]:
         return sorted(self.buckets.values(), key=lambda b: (-b.count, b.first or "", b.key))
+
+
+def _user_frame_index(row: TriageRow) -> int:
+    from symtool.dumps.signature import runtime_prefix
+
+    os_modules = {m.name.lower() for m in row.modules if m.os_module}
+    return min(runtime_prefix(row.stack, os_modules), len(row.stack)) if row.stack else 0
 
 
 __all__ = ["Bucket", "Buckets"]

@@ -92,9 +92,11 @@ def runtime_prefix(frames: list[FrameRow], os_modules: set[str] | None = None,
         end = len(frames)
     if raised:
         return end
-    # No raise: only the OS's unsymbolized frames (and raisers) are left out; std code that
-    # crashed by itself is the crash site.
-    return next((i for i, f in enumerate(frames) if not (os_frame(f) or is_runtime_frame(f.function, skip))),
+    # No raise: the OS's unsymbolized frames (and raisers) are left out, and std code inlined
+    # into the function that crashed (a write_volatile, an unchecked index): that function is
+    # the crash site.  std code that crashed in a function of its own stays.
+    return next((i for i, f in enumerate(frames)
+                 if not (os_frame(f) or is_runtime_frame(f.function, skip) or (f.inline and is_std_frame(f)))),
                 len(frames))
 
 
