@@ -40,9 +40,11 @@ PROGRAMS = {
 # std 1.63's panic line: thread 'NAME' panicked at 'MESSAGE', FILE:LINE:COL (the message may span lines)
 PANIC_LINE = re.compile(r"^thread '(?P<thread>[^']*)' panicked at '(?P<message>.*?)', (?P<file>[^\n:]+):"
                         r"(?P<line>\d+):(?P<column>\d+)$", re.M | re.S)
-# winedbg's bt rows: "=>0 0x000001400155f6 abort+0x5() [Z:\...\lib.rs:71] in unwrap_none (0x...)"
-BT_ROW = re.compile(r"^(?:=>|  )\s*(\d+) 0x[0-9a-f]+ (?:(\S.*?)(?:\+0x[0-9a-f]+)?\(.*?\)(?: \[(.*?):(\d+)\])? in (\S+)|"
-                    r"in (\S+) \(\+0x[0-9a-f]+\))")
+# winedbg's bt rows: "=>0 0x000001400155f6 abort+0x5() [Z:\\...\\lib.rs:71] in unwrap_none (0x...)"; a
+# function name may hold parentheses itself (`__rust_begin_short_backtrace<void (*)(),tuple$<> >+0x6(f=...)`).
+BT_ROW = re.compile(r"^(?:=>|  )\s*(\d+) (0x[0-9a-f]+) (.*)$")
+BT_OFFSET = re.compile(r"\+0x[0-9a-f]+\(")
+BT_SOURCE = re.compile(r"\) \[(.*):(\d+)\] in \S+")
 
 
 class CorpusUnavailable(Exception):
@@ -57,7 +59,7 @@ class Crash:
     pdb: Path
     dump: Path
     stderr: str
-    backtrace: list[tuple[str, str | None, int | None]]  # winedbg's bt: (function, file, line), innermost first
+    backtrace: list[tuple[str, str | None, int | None, int]]  # winedbg's bt (function, file, line, address)
 
     @property
     def panic(self) -> dict | None:
@@ -84,8 +86,9 @@ def wine_env(prefix: Path) -> dict[str, str]:
             "WINEDEBUG": "-all", "LANG": "C.UTF-8", "WINEDLLOVERRIDES": "mscoree,mshtml="}
 
 
-def parse_backtrace(text: str) -> list[tuple[str, str | None, int | None]]:
-    """The frames of winedbg's first ``Backtrace:`` block."""
+def parse_backtrace(text: str) -> list[tuple[str, str | None, int | None, int]]:
+    """The frames of winedbg's first ``Backtrace:`` block: (function, file, line, address);
+    inline frames share their caller's address."""
     block = text.split("Backtrace:", 1)[-1]
     frames = []
     for line in block.splitlines():
@@ -94,10 +97,15 @@ def parse_backtrace(text: str) -> list[tuple[str, str | None, int | None]]:
         m = BT_ROW.match(line)
         if m is None:
             continue
-        if m.group(2):
-            frames.append((m.group(2), m.group(3), int(m.group(4)) if m.group(4) else None))
-        else:
-            frames.append((f"{m.group(6)}+?", None, None))
+        address, rest = int(m.group(2), 16), m.group(3)
+        if rest.startswith("in "):  # no symbol: "in ntdll (+0x5dca8)"
+            frames.append((rest.split()[1] + "+?", None, None, address))
+            continue
+        offset = BT_OFFSET.search(rest)
+        function = rest[:offset.start()] if offset else rest.split("(", 1)[0]
+        source = BT_SOURCE.search(rest)
+        frames.append((function, source.group(1) if source else None, int(source.group(2)) if source else None,
+                       address))
     return frames
 
 
@@ -144,4 +152,4 @@ def crash_all(out_dir: Path, names=None) -> dict[str, Crash]:
 if __name__ == "__main__":
     results = crash_all(Path(sys.argv[1]), sys.argv[2:] or None)
     for n, c in results.items():
-        print(n, c.panic, c.backtrace[:12])
+        print(n, c.panic, [f[0] for f in c.backtrace[:12]])
