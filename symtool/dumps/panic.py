@@ -33,7 +33,9 @@ from dataclasses import asdict, dataclass
 from typing import Callable
 
 from symtool.errors import FormatError
-from symtool.formats.rust_panic import FAT_POINTER, LAYOUT_2018, POINTER, PanicLayout
+from symtool.formats.rust_panic import (FAT_POINTER, LAYOUT_2018, POINTER, TEMPLATE_ARG_INDEX, TEMPLATE_END,
+                                        TEMPLATE_FIELDS, TEMPLATE_LONG_PIECE, TEMPLATE_PLACEHOLDER, TEMPLATE_U16,
+                                        PanicLayout, layouts_for, rustc_version)
 
 UNKNOWN_ARGUMENT = "{…}"
 MAX_SCAN_BYTES = 256 << 10  # stack bytes tried as pointers
@@ -163,13 +165,17 @@ def read_location(mem: ProcessMemory, address: int, layout: PanicLayout = LAYOUT
 
 @dataclass
 class _Arguments:
-    pieces: list[str]
-    positions: list[int] | None  # fmt specs' argument positions (None: one argument after each piece)
-    arguments: list[tuple[int, int]]  # (value pointer, formatter address)
+    parts: list  # literal pieces (str) and argument indexes (int), in order
+    arguments: list[tuple[int, int]]  # (value pointer, formatter address) by index
 
 
-def read_arguments(mem: ProcessMemory, address: int, layout: PanicLayout = LAYOUT_2018) -> _Arguments | None:
-    """The ``fmt::Arguments`` at ``address``, or None when it is not one."""
+def read_arguments(mem: ProcessMemory, address: int, layout: PanicLayout = LAYOUT_2018,
+                   static_str: bool = True) -> _Arguments | None:
+    """The ``fmt::Arguments`` at ``address``, or None when it is not one.  ``static_str``: accept
+    the template layout's static-str form (a pointer and an odd length: a Location's first two
+    words look like one, so only when the compiler version says this layout applies)."""
+    if layout.kind == "template":
+        return _read_template_arguments(mem, address, layout, static_str)
     data = mem.read(address, layout.arguments.size)
     if data is None:
         return None
@@ -189,25 +195,100 @@ def read_arguments(mem: ProcessMemory, address: int, layout: PanicLayout = LAYOU
         if text is None:
             return None
         pieces.append(text)
-    arguments = []
-    if n_args:
-        raw = mem.read(args_ptr, layout.argument.size * n_args)
-        if raw is None:
-            return None
-        for value, formatter in layout.argument.iter_unpack(raw):
-            if not mem.is_code(formatter):
-                return None
-            arguments.append((value, formatter))
-    positions = None
+    arguments = _read_argument_array(mem, args_ptr, n_args, layout)
+    if arguments is None:
+        return None
+    order: list[int] = list(range(n_args))
     if fmt_ptr != 0:
-        positions = []
         raw = mem.read(fmt_ptr, layout.format_spec_size * n_fmt) if n_fmt else b""
         if raw is None:
             return None
+        order = []
         for k in range(n_fmt):
             (position,) = POINTER.unpack_from(raw, k * layout.format_spec_size)
-            positions.append(position if position < n_args else k)
-    return _Arguments(pieces, positions, arguments)
+            order.append(position if position < n_args else k)
+    parts: list = []
+    for k, index in enumerate(order):
+        if k < len(pieces):
+            parts.append(pieces[k])
+        parts.append(index)
+    parts.extend(pieces[len(order):])
+    return _Arguments(parts, arguments)
+
+
+def _read_argument_array(mem: ProcessMemory, address: int, count: int, layout: PanicLayout):
+    if not count:
+        return []
+    raw = mem.read(address, layout.argument.size * count)
+    if raw is None:
+        return None
+    arguments = []
+    for value, formatter in layout.argument.iter_unpack(raw):
+        if not mem.is_code(formatter):
+            return None
+        arguments.append((value, formatter))
+    return arguments
+
+
+def _read_template_arguments(mem: ProcessMemory, address: int, layout: PanicLayout,
+                             static_str: bool) -> _Arguments | None:
+    data = mem.read(address, layout.arguments.size)
+    if data is None:
+        return None
+    template, args = layout.arguments.unpack(data)
+    if not mem.in_image(template):  # the template (or the static str) is a constant in an image
+        return None
+    if args & 1:
+        if not static_str:
+            return None
+        text = mem.text(template, args >> 1)
+        return None if text is None else _Arguments([text], [])
+    parts: list = []
+    pos = template
+    next_argument = 0
+    while True:
+        if len(parts) > 2 * MAX_PIECES:
+            return None
+        head = mem.read(pos, 1)
+        if head is None:
+            return None
+        n = head[0]
+        pos += 1
+        if n == TEMPLATE_END:
+            break
+        if n < TEMPLATE_LONG_PIECE or n == TEMPLATE_LONG_PIECE:
+            if n == TEMPLATE_LONG_PIECE:
+                raw = mem.read(pos, TEMPLATE_U16.size)
+                if raw is None:
+                    return None
+                (n,) = TEMPLATE_U16.unpack(raw)
+                pos += TEMPLATE_U16.size
+            text = mem.text(pos, n)
+            if text is None:
+                return None
+            parts.append(text)
+            pos += n
+        elif n >= TEMPLATE_PLACEHOLDER:
+            index = next_argument
+            for bit, size in TEMPLATE_FIELDS:
+                if n & bit:
+                    if bit == TEMPLATE_ARG_INDEX:
+                        raw = mem.read(pos, size)
+                        if raw is None:
+                            return None
+                        (index,) = TEMPLATE_U16.unpack(raw)
+                    pos += size
+            if index >= MAX_ARGUMENTS:
+                return None
+            parts.append(index)
+            next_argument = index + 1
+        else:
+            return None  # 0x81-0xBF: not a template byte
+    indexes = [p for p in parts if isinstance(p, int)]
+    if not parts or (indexes and args == 0):
+        return None
+    arguments = _read_argument_array(mem, args, max(indexes) + 1 if indexes else 0, layout)
+    return None if arguments is None else _Arguments(parts, arguments)
 
 
 class PanicReader:
@@ -222,17 +303,17 @@ class PanicReader:
     def message(self, args: _Arguments, depth: int = 0) -> str:
         out: list[str] = []
         size = 0
-        order = args.positions if args.positions is not None else range(len(args.arguments))
-        for k, position in enumerate(order):
-            if k < len(args.pieces):
-                out.append(args.pieces[k])
-            if position < len(args.arguments):
-                value, formatter = args.arguments[position]
+        for part in args.parts:
+            if isinstance(part, str):
+                out.append(part)
+            elif part < len(args.arguments):
+                value, formatter = args.arguments[part]
                 out.append(self.argument(value, formatter, depth))
-            size += sum(len(s) for s in out[-2:])
+            else:
+                out.append(UNKNOWN_ARGUMENT)
+            size += len(out[-1])
             if size > MAX_MESSAGE:
                 break
-        out.extend(args.pieces[len(order):])
         text = "".join(out)
         return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + "…"
 
@@ -282,7 +363,7 @@ class PanicReader:
                 return None
             return chr(code) if trait == "Display" else "'" + escape_debug(chr(code), "'") + "'"
         if type_name == "core::fmt::Arguments":
-            args = read_arguments(self.mem, value, self.layout)
+            args = read_arguments(self.mem, value, self.layout, static_str=True)
             return None if args is None else self.message(args, depth + 1)
         return None
 
@@ -325,14 +406,16 @@ _TRAIT_IMPL = " as core::fmt::"
 def formatter_type(names: list[str]) -> tuple[str, str] | None:
     """(trait, type) a formatting function is for, from its names: a public symbol
     (``<impl core::fmt::Display for u16>::fmt``, ``<&T as core::fmt::Display>::fmt``) and a
-    procedure name whose generic argument fills in ``T`` (``core::fmt::{impl#61}::fmt<str>``)."""
+    procedure name whose generic argument fills in ``T`` (the PDB's ``core::fmt::{impl#61}::fmt<str>``,
+    DWARF's ``fmt<str>``)."""
     from symtool.demangle import normalize_msvc_name
 
     generic = None
     for name in names:
         name = normalize_msvc_name(name)
-        if name.endswith(">") and "::fmt<" in name:
-            generic = name[name.index("::fmt<") + 6:-1].strip()
+        if name.endswith(">") and (name.startswith("fmt<") or "::fmt<" in name):
+            generic = name[name.index("fmt<") + 4:-1].strip() if name.startswith("fmt<") \
+                else name[name.index("::fmt<") + 6:-1].strip()
     for name in names:
         name = normalize_msvc_name(name)
         m = _IMPL_FOR.search(name)
@@ -360,10 +443,11 @@ def formatter_type(names: list[str]) -> tuple[str, str] | None:
 
 
 def find_panic(mem: ProcessMemory, stack: bytes, stack_start: int, scan_from: int, scan_to: int,
-               names: Callable[[int], list[str]], layout: PanicLayout = LAYOUT_2018):
+               names: Callable[[int], list[str]], layouts: tuple[PanicLayout, ...] = (LAYOUT_2018,)):
     """(file, line, column) or None, and the message or None, from the stack words in
-    [scan_from, scan_to)."""
-    reader = PanicReader(mem, names, layout)
+    [scan_from, scan_to), trying ``layouts`` (see symtool.formats.rust_panic.layouts_for)."""
+    known = len(layouts) == 1  # the compiler version chose the layout
+    readers = [PanicReader(mem, names, layout) for layout in layouts]
     location = message = None
     tried_locations: set[int] = set()
     tried_arguments: set[int] = set()
@@ -376,12 +460,14 @@ def find_panic(mem: ProcessMemory, stack: bytes, stack_start: int, scan_from: in
                 continue
             if location is None and word not in tried_locations:
                 tried_locations.add(word)
-                location = read_location(mem, word, layout)
+                location = read_location(mem, word, layouts[0])
             if message is None and word not in tried_arguments:
                 tried_arguments.add(word)
-                args = read_arguments(mem, word, layout)
-                if args is not None:
-                    message = reader.message(args)
+                for reader in readers:
+                    args = read_arguments(mem, word, reader.layout, static_str=known)
+                    if args is not None:
+                        message = reader.message(args)
+                        break
             if location is not None and message is not None:
                 break
     except (BudgetExceeded, FormatError, struct.error):
@@ -398,6 +484,24 @@ def _thread_name(md, thread_id: int, functions: list[str | None]) -> str | None:
     if any(f and f.startswith("std::rt::lang_start") for f in functions) and \
             not any(f and f.startswith("std::thread::") for f in functions):
         return "main"
+    return None
+
+
+def _rustc_of(md, frame, resolver) -> tuple[int, int] | None:
+    """The rustc version that built ``frame``'s code: its PDB module's S_COMPILE3, or its ELF
+    file's ``.comment``."""
+    module = md.dump.module_at(int(frame.address, 16))
+    if module is None:
+        return None
+    syms = resolver.module(module)
+    try:
+        if syms.build_id is not None:
+            return rustc_version(getattr(syms.image, "comment", None))
+        if syms.pdb_path is not None:
+            return rustc_version(resolver.symbolizers.get(syms.pdb_path).compiler_at(int(frame.address, 16)
+                                                                                    - module.base))
+    except (FormatError, OSError, ValueError):
+        return None
     return None
 
 
@@ -461,9 +565,12 @@ def crash_panic(md, stack, resolver) -> Panic | None:
         out = [demangle(res.symbol)] if res.symbol else []
         if res.frames:
             out.append(res.frames[-1].function)
+        if res.short_name:
+            out.append(res.short_name)
         return out
 
-    location, message = find_panic(mem, stack_bytes, rng.start, scan_from, scan_to, names)
+    layouts = layouts_for(_rustc_of(md, stack.frames[min(user, len(stack.frames) - 1)], resolver))
+    location, message = find_panic(mem, stack_bytes, rng.start, scan_from, scan_to, names, layouts)
     if location is None and message is None:
         return None
     file, line, column = location if location is not None else (None, None, None)

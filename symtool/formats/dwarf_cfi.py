@@ -528,6 +528,7 @@ SHT_RELA = 4
 ELF64_RELA = struct.Struct("<QQq")
 RELATIVE_TYPES = frozenset({8, 1027})  # R_X86_64_RELATIVE, R_AARCH64_RELATIVE
 MAX_RELOCATIONS = 1 << 22
+MAX_COMMENT = 64 << 10
 
 
 class ElfCfi:
@@ -542,6 +543,7 @@ class ElfCfi:
                  dynamic_relocations: tuple[int, int] | None = None):
         self.path = path
         self._rela = dynamic_relocations  # .rela.dyn's (file offset, size)
+        self.comment = ""  # the .comment section: compilers' version strings ("rustc version 1.95.0 (…)")
         self._relative: tuple[list[int], list[int]] | None = None
         self._reader = reader
         self.sections = sections
@@ -637,7 +639,11 @@ def read_elf_cfi(path: str | os.PathLike[str]) -> ElfCfi:
         rela = elf.section(".rela.dyn")
         dynamic = (rela.offset, rela.size) if rela is not None and rela.type == SHT_RELA and elf.lay.is_64 \
             and elf.lay.endian == "<" else None
-        return ElfCfi(p, r, sections, elf.segments(), code, elf.load_bias(), elf.lay.is_64, dynamic)
+        cfi = ElfCfi(p, r, sections, elf.segments(), code, elf.load_bias(), elf.lay.is_64, dynamic)
+        comment = elf.section(".comment")
+        if comment is not None and comment.type != elf_format.SHT_NOBITS and 0 < comment.size <= MAX_COMMENT:
+            cfi.comment = r.read(comment.offset, comment.size, ".comment").decode("utf-8", "replace")
+        return cfi
     except BaseException:
         f.close()
         raise

@@ -925,6 +925,9 @@ class DwarfSymbolizer:
             call_file = cf[1] if cf is not None and cf[0] == dwarf.V_CONST else None
             call_line = cl[1] if cl is not None and cl[0] == dwarf.V_CONST else 0
             if i == len(chain) - 1:
+                own = self._find(parsed, die, (DW_AT_name,))
+                if own is not None:
+                    result.short_name = self._string(own[0].ctx, own[2])
                 start = self._start(parsed, die, addr)
                 if linkage is not None:
                     result.symbol = linkage

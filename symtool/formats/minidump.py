@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from symtool.errors import FormatError
 from symtool.fsutil import open_regular  # a FIFO or device among inputs never blocks a read
@@ -186,9 +186,10 @@ class Location:
     rva: int
 
 
-@dataclass
-class MemoryRange:
-    """Process memory saved in the dump: ``size`` bytes from ``start``, stored at file offset ``rva``."""
+class MemoryRange(NamedTuple):
+    """Process memory saved in the dump: ``size`` bytes from ``start``, stored at file offset ``rva``.
+
+    Built on demand from :attr:`Minidump.memory`'s tuples."""
 
     start: int
     size: int
@@ -258,7 +259,9 @@ class Minidump:
     process_id: int | None = None
     process_create_time: int | None = None
     threads: list[Thread] = field(default_factory=list)
-    memory: list[MemoryRange] = field(default_factory=list)  # sorted by start
+    # Saved memory as (start, size, rva) tuples sorted by start; MinidumpFile.range_at gives a
+    # MemoryRange.
+    memory: list[tuple[int, int, int]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # streams that could not be read (the rest is usable)
     bytes_read: int = 0
 
@@ -414,17 +417,17 @@ class _Parser:
                 names[tid] = name
         return names
 
-    def memory_list(self, size: int, rva: int) -> list[MemoryRange]:
+    def memory_list(self, size: int, rva: int) -> list[tuple[int, int, int]]:
         r = self.r
         count, start = _list_count(r, size, rva, MINIDUMP_MEMORY_DESCRIPTOR.size, "memory list", MAX_MEMORY_RANGES)
         raw = r.read(start, count * MINIDUMP_MEMORY_DESCRIPTOR.size, "memory list")
-        out = []
-        for base, msize, mrva in MINIDUMP_MEMORY_DESCRIPTOR.iter_unpack(raw):
-            if msize and mrva + msize <= r.size:  # a range whose bytes are not in the file is left out
-                out.append(MemoryRange(base, msize, mrva))
-        return out
+        file_size = r.size
+        # Plain (start, size, rva) tuples: Wine's writer saves thousands of small ranges per dump,
+        # and building an object for each was most of the time a dump took to open.  A range
+        # whose bytes are not in the file is left out.
+        return [t for t in MINIDUMP_MEMORY_DESCRIPTOR.iter_unpack(raw) if t[1] and t[2] + t[1] <= file_size]
 
-    def memory64_list(self, size: int, rva: int) -> list[MemoryRange]:
+    def memory64_list(self, size: int, rva: int) -> list[tuple[int, int, int]]:
         r = self.r
         head = MINIDUMP_MEMORY64_LIST.size
         if size < head:
@@ -440,7 +443,7 @@ class _Parser:
             if at + msize > r.size:
                 break  # the rest of the ranges' bytes are not in the file (a truncated full dump)
             if msize:
-                out.append(MemoryRange(base, msize, at))
+                out.append((base, msize, at))
             at += msize
         return out
 
@@ -517,7 +520,7 @@ def read_minidump_file(f: BinaryIO, path: str = "<stream>", size: int | None = N
                 dump.problems.append(f"{STREAM_NAMES.get(stype, hex(stype))}: {err.message}")
         for t in dump.threads:
             t.name = names.get(t.thread_id)
-        dump.memory.sort(key=lambda m: m.start)
+        dump.memory.sort()  # by start (the tuple's first field)
     except FormatError as err:
         if err.path is None:
             err.path = path
@@ -544,6 +547,7 @@ class MinidumpFile:
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = os.fspath(path)
+        self._starts: list[int] | None = None  # the saved ranges' starts, for bisecting
         self._f = open_regular(self.path)
         try:
             self.dump = read_minidump_file(self._f, self.path)
@@ -580,9 +584,11 @@ class MinidumpFile:
         import bisect
 
         ranges = self.dump.memory
-        i = bisect.bisect_right([m.start for m in ranges], address) - 1
-        if i >= 0 and ranges[i].start <= address < ranges[i].end:
-            return ranges[i]
+        if self._starts is None:
+            self._starts = [m[0] for m in ranges]
+        i = bisect.bisect_right(self._starts, address) - 1
+        if i >= 0 and ranges[i][0] <= address < ranges[i][0] + ranges[i][1]:
+            return MemoryRange(*ranges[i])
         return None
 
 

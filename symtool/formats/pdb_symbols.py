@@ -74,6 +74,7 @@ S_GPROC32 = 0x1110
 S_SEPCODE = 0x1132
 S_LPROC32_ID = 0x1146
 S_GPROC32_ID = 0x1147
+S_COMPILE3 = 0x113C
 S_INLINESITE = 0x114D
 S_INLINESITE_END = 0x114E
 S_PROC_ID_END = 0x114F
@@ -120,6 +121,10 @@ PROCSYM32 = struct.Struct("<8IH")
 # S_INLINESITE (INLINESITESYM): pParent, pEnd, inlinee (then the binary annotations;
 # S_INLINESITE2 puts a u32 invocation count before them).
 INLINESITESYM = struct.Struct("<III")
+# COMPILESYM3: flags, machine, front-end major/minor/build/QFE, back-end major/minor/build/QFE; then
+# the version string (rustc: "clang LLVM (rustc version 1.63.0)").
+COMPILESYM3 = struct.Struct("<IH8H")
+COMPILE_RECORDS_SCANNED = 8  # S_COMPILE3 follows S_OBJNAME at the head of a module's symbols
 # LF_FUNC_ID (lfFuncId) after the leaf kind: scopeId, type (then the name).
 LF_FUNC_ID_RECORD = struct.Struct("<II")
 # LF_MFUNC_ID (lfMFuncId) after the leaf kind: parentType, type (then the name).
@@ -582,6 +587,28 @@ class PdbSymbolizer:
         return table[1][i], offset - table[0][i]
 
     # -- modules ------------------------------------------------------------
+    @_malformed
+    def compiler_at(self, rva: int) -> str | None:
+        """The version string of the compiler that built the code at ``rva`` (its module's
+        S_COMPILE3 record), or None."""
+        loc = self.rva_to_section(rva)
+        index = self._module_for(*loc) if loc is not None else None
+        if index is None:
+            return None
+        mod = self.modules[index]
+        if mod.stream == NIL16 or mod.stream >= self.msf.num_streams or mod.sym_bytes < 4:
+            return None
+        raw = self.msf.read_stream(mod.stream, 0, min(mod.sym_bytes, 4096))
+        try:
+            for k, (_pos, kind, body) in enumerate(_records(raw, 4, len(raw), self.path, f"module {mod.name!r}")):
+                if kind == S_COMPILE3 and len(body) >= COMPILESYM3.size:
+                    return _name(body, COMPILESYM3.size)
+                if k >= COMPILE_RECORDS_SCANNED:
+                    break
+        except FormatError:
+            pass  # a record cut by the 4 KiB read, or malformed: no version known
+        return None
+
     def _module(self, index: int) -> _ModuleData:
         data = self._modules_data.get(index)
         if data is None:

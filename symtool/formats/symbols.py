@@ -53,6 +53,9 @@ class Symbolized:
     symbol: str | None = None  # public (linkage) name covering the address
     symbol_offset: int | None = None  # rva - start of the procedure or public symbol
     module: str | None = None  # the object file / compiland
+    # DWARF: the outer function's own DW_AT_name, which keeps the generic arguments a legacy
+    # linkage name lacks ("fmt<str>" for "<&T as core::fmt::Display>::fmt").
+    short_name: str | None = None
 
     @property
     def function(self) -> str | None:
