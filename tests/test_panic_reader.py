@@ -309,3 +309,61 @@ def test_elf_relative_relocations_match_llvm_readelf(tmp_path):
         assert struct.unpack("<Q", word)[0] == base + add - cfi.load_bias
     finally:
         cfi.close()
+
+
+# --- rustc 1.93+'s byte-template Arguments -----------------------------------------------------------------
+
+def _template_args(b: Builder, template: bytes, args: list[tuple[int, int]]) -> int:
+    at = b.data(template)
+    array = b.push(b"".join(struct.pack("<QQ", v, f) for v, f in args)) if args else 0
+    return b.push(struct.pack("<QQ", at, array))
+
+
+def test_template_pieces_placeholders_and_indexes():
+    from symtool.formats.rust_panic import LAYOUT_TEMPLATE
+
+    b = Builder()
+    f = b.formatter(demangled(U32))
+    one, two = b.push(struct.pack("<I", 1)), b.push(struct.pack("<I", 2))
+    long_piece = "x" * 200
+    # "a=" {1} " b=" {0 with flags, width and an explicit index} then a long (0x80) piece.
+    template = (b"\x02a=" + b"\xC8\x01\x00" + b"\x03 b=" + b"\xC9\x00\x00\x00\x00\x00\x00" + b"\x80"
+                + struct.pack("<H", len(long_piece)) + long_piece.encode() + b"\x00")
+    at = _template_args(b, template, [(one, f), (two, f)])
+    mem = b.memory()
+    args = read_arguments(mem, at, LAYOUT_TEMPLATE)
+    assert PanicReader(mem, lambda a: b.names.get(a, []), LAYOUT_TEMPLATE).message(args) == "a=2 b=1" + long_piece
+
+
+def test_template_static_str_only_when_the_layout_is_known():
+    from symtool.formats.rust_panic import LAYOUT_TEMPLATE
+
+    b = Builder()
+    ptr, n = b.string("config path must be set")
+    at = b.push(struct.pack("<QQ", ptr, n << 1 | 1))
+    mem = b.memory()
+    assert read_arguments(mem, at, LAYOUT_TEMPLATE).parts == ["config path must be set"]
+    assert read_arguments(mem, at, LAYOUT_TEMPLATE, static_str=False) is None
+
+
+@pytest.mark.parametrize("template", [b"\x05ab", b"\x02ab\x90\x00", b"\xA0\x00", b"\x02\xff\xfe\x00",
+                                      b"\xC8\xff\xff\x00"])
+def test_broken_templates_are_refused(template):
+    from symtool.formats.rust_panic import LAYOUT_TEMPLATE
+
+    b = Builder()
+    f = b.formatter(demangled(U32))
+    v = b.push(struct.pack("<I", 1))
+    at = _template_args(b, template, [(v, f)])
+    assert read_arguments(b.memory(), at, LAYOUT_TEMPLATE) is None
+
+
+@pytest.mark.parametrize("text,expected", [("rustc version 1.95.0 (59807616e 2026-04-14)", (1, 95)),
+                                           ("clang LLVM (rustc version 1.63.0)", (1, 63)),
+                                           ("GCC: (Debian 12.2.0-14) 12.2.0", None), ("rustc version x", None)])
+def test_rustc_versions_and_the_layouts_they_choose(text, expected):
+    from symtool.formats.rust_panic import LAYOUT_2018, LAYOUT_TEMPLATE, layouts_for, rustc_version
+
+    assert rustc_version(text) == expected
+    assert layouts_for((1, 63)) == (LAYOUT_2018,) and layouts_for((1, 95)) == (LAYOUT_TEMPLATE,)
+    assert layouts_for(None) == (LAYOUT_2018, LAYOUT_TEMPLATE)
