@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -56,14 +57,18 @@ def corpus(tmp_path_factory):
     dumps.mkdir()
     prefix = root / "wineprefix"
     start_prefix(prefix)
-    crashes = {name: crash(name, dumps, build_dir, prefix) for name in PROGRAMS}
-    # The other panic of two_panics, and the same panic from the relayout build (other addresses).
     other = root / "other"
     other.mkdir()
-    crashes["two_panics/header"] = crash("two_panics", other, build_dir, prefix, args=("header",),
-                                         dump_name="two_panics-header")
     relayout = build_dir.parent / "relayout"
-    crashes["unwrap_none/relayout"] = crash("unwrap_none", other, relayout, prefix, dump_name="unwrap_none-relayout")
+    jobs = {name: ((name, dumps, build_dir, prefix), {}) for name in PROGRAMS}
+    # The other panic of two_panics, and the same panic from the relayout build (other addresses).
+    jobs["two_panics/header"] = (("two_panics", other, build_dir, prefix),
+                                 {"args": ("header",), "dump_name": "two_panics-header"})
+    jobs["unwrap_none/relayout"] = (("unwrap_none", other, relayout, prefix), {"dump_name": "unwrap_none-relayout"})
+    # Two at a time: each crash mostly waits on Wine's start-up and winedbg.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {key: pool.submit(crash, *args, **kwargs) for key, (args, kwargs) in jobs.items()}
+        crashes = {key: f.result() for key, f in futures.items()}
     store = root / "store"
     staged = root / "staged"
     staged.mkdir()
