@@ -161,6 +161,19 @@ def test_walk_is_bounded_on_a_self_loop():
     assert len(res.frames) == 1024 and res.truncated
 
 
+def test_scan_never_takes_a_modules_header_page_for_a_return_address():
+    # An OS module with no image: any address in it counts when scanning, but not its first
+    # page (the headers): third-party dumps showed ntdll+0x0 frames.
+    other = 0x7FF000000000
+    img = _image(b"\x90" * 0x100, b"", [])
+    words = [0x1234, other, other + 0x10, other + 0x2345]  # the leaf's return slot holds no code address
+    mem = StackMemory([(0x100000, struct.pack("<4Q", *words))])
+    res = walk_stack(CpuContext("x64", {"rip": BASE + 0x1010, "rsp": 0x100000}), mem,
+                     [WalkModule(BASE, 0x3000, "x.exe", 0), WalkModule(other, 0x100000, "ntdll.dll", 1)],
+                     lambda m: img if m.index == 0 else None)
+    assert [f.pc - other for f in res.frames[1:]] == [0x2345]
+
+
 @SETTINGS
 @given(data=st.data())
 def test_fuzzed_pdata_never_crashes(data):

@@ -247,6 +247,63 @@ def test_stack_json_carries_the_panic_and_raw_names(corpus):
                                   f"{printed['column']}: {printed['message']}\n")
 
 
+# --- stack's cdb-like views, against winedbg and an independent minidump reader ----------------------------
+
+WINEDBG_REGISTER = re.compile(r"\b([a-z][a-z0-9]{1,5}):([0-9a-f]{8,16})\b")
+
+
+def test_stack_registers_are_winedbgs_register_dump(corpus):
+    crash = corpus["crashes"]["unwrap_none"]
+    dump_text = (corpus["dumps"] / "unwrap_none.winedbg.txt").read_text()
+    block = dump_text.split("Register dump:", 1)[1].split("Stack dump:", 1)[0]
+    theirs = {name: int(value, 16) for name, value in WINEDBG_REGISTER.findall(block)}
+    result = cli("stack", str(crash.dump), "--store", str(corpus["store"]), "--json")
+    ours = {k: int(v, 16) for k, v in json.loads(result.stdout)["threads"][0]["registers"].items()}
+    compared = [n for n in ("rip", "rsp", "rbp", "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11",
+                            "r12", "r13", "r14", "r15") if n in theirs]
+    assert len(compared) == 17
+    assert {n: ours[n] for n in compared} == {n: theirs[n] for n in compared}
+    text = cli("stack", str(crash.dump), "--store", str(corpus["store"]), "--registers").stdout
+    assert f"rip={theirs['rip']:016x} rsp={theirs['rsp']:016x} rbp={theirs['rbp']:016x}" in text
+
+
+LLDB_IMAGE = re.compile(r"^\[\s*\d+\]\s+(?:\S+\s+)?0x([0-9a-f]+) (.+?)\s*$", re.M)
+
+
+def test_stack_modules_are_the_dumps_module_list(corpus):
+    # lldb reads the minidump's module list on its own (the PyPI minidump reader refuses Wine's
+    # extra stream 0xfff0).
+    lldb = need_tool("lldb-19")
+    crash = corpus["crashes"]["unwrap_none"]
+    out = subprocess.run([lldb, "-b", "-c", str(crash.dump), "-o", "image list"], capture_output=True, text=True,
+                         timeout=120).stdout
+    theirs = sorted((int(base, 16), path.replace("\\", "/").rsplit("/", 1)[-1].lower())
+                    for base, path in LLDB_IMAGE.findall(out))
+    data = json.loads(cli("stack", str(crash.dump), "--store", str(corpus["store"]), "--json").stdout)
+    assert len(theirs) >= 5
+    assert sorted((int(m["base"], 16), m["name"].lower()) for m in data["modules"]) == theirs
+    exe = next(m for m in data["modules"] if m["name"] == "unwrap_none.exe")
+    assert exe["symbols"].startswith("(pdb symbols)") and exe["pdb_path"].startswith(str(corpus["store"]))
+    text = cli("stack", str(crash.dump), "--store", str(corpus["store"]), "--modules").stdout
+    assert re.search(r"^00000001`40000000 \S+ +unwrap_none\.exe +\(pdb symbols\)", text, re.M)
+
+
+def test_max_frames_cuts_the_walk(corpus):
+    crash = corpus["crashes"]["unwrap_none"]
+    data = json.loads(cli("stack", str(crash.dump), "--store", str(corpus["store"]), "--json",
+                          "--max-frames", "5").stdout)
+    thread = data["threads"][0]
+    assert len({f["address"] for f in thread["frames"]}) == 5 and thread["truncated"]
+
+
+def test_no_stale_frames_past_a_threads_start(triage):
+    # A spawned thread: std's thread_start, then Wine's kernel32; what scanning found below was
+    # old stack data (three ntdll frames and more) and is left out, with a note.
+    row = triage["thread_panic"]
+    start = max(k for k, f in enumerate(row["stack"]) if (f["function"] or "").endswith("::thread_start"))
+    assert all(f["trust"] != "scan" for f in row["stack"][start:])
+
+
 # --- Linux: a current-Rust std program, crashed under gdb, read through DWARF -------------------------------
 
 LINUX_PANIC_LINE = re.compile(r"^thread '(?P<thread>[^']*)'(?: \(\d+\))? panicked at (?P<file>[^\n:]+):(?P<line>\d+):"

@@ -20,7 +20,12 @@ EXAMPLES = """Examples:
 
   symtool stack crash.dmp --source-urls   (each frame's source URL on a line below it)
 
-Replaces, on any machine:  cdb -z crash.dmp -c ".ecxr; k; q"
+  symtool stack crash.dmp -r --modules --max-frames 20   (registers, stack, module list)
+
+Replaces, on any machine:  cdb -z crash.dmp -c ".ecxr; r; k; lm; q"
+
+For a Rust panic, the first line is the panic's message and location, read back
+out of the dump ("panic" in --json).
 
 Images and PDBs are found as a debugger finds them: the image by its
 TimeDateStamp+SizeOfImage key, the PDB by the CodeView record of the dump's
@@ -122,6 +127,47 @@ def print_thread(stack, wide: bool, w=None, sources: bool = False) -> None:
         w(f"  note: {note}\n")
 
 
+# cdb's `r` order and layout: general registers three to a line, then the instruction pointer
+# and flags.
+REGISTER_LINES = {
+    "x64": (("rax", "rbx", "rcx"), ("rdx", "rsi", "rdi"), ("rip", "rsp", "rbp"), ("r8", "r9", "r10"),
+            ("r11", "r12", "r13"), ("r14", "r15")),
+    "x86": (("eax", "ebx", "ecx", "edx", "esi", "edi"), ("eip", "esp", "ebp")),
+}
+
+
+def _registers_text(regs: dict[str, str], wide: bool) -> str:
+    width = 16 if wide else 8
+    lines = []
+    for names in REGISTER_LINES["x64" if wide else "x86"]:
+        cells = [f"{n}={int(regs[n], 16):0{width}x}" for n in names if n in regs]
+        if cells:
+            lines.append(" ".join(cells))
+    known = {n for group in REGISTER_LINES["x64" if wide else "x86"] for n in group}
+    extra = [f"{n}={int(v, 16):x}" for n, v in regs.items() if n not in known]
+    if extra:
+        lines.append(" ".join(extra))
+    return "\n".join(lines) + "\n"
+
+
+def _module_row(module, resolver) -> dict:
+    """One `lm` row: start, end, name and which symbols were found (stable keys)."""
+    syms = resolver.module(module)
+    if syms.pdb_path is not None:
+        symbols = f"(pdb symbols)          {syms.pdb_path}"
+    elif syms.dwp_path is not None or syms.debug_path is not None:
+        symbols = f"(dwarf symbols)        {syms.dwp_path or syms.debug_path}"
+    elif syms.elf_path is not None:
+        symbols = f"(dwarf symbols)        {syms.elf_path}"
+    elif syms.image is not None:
+        symbols = "(image only)"
+    else:
+        symbols = "(no symbols)"
+    return {"base": f"{module.base:#x}", "end": f"{module.base + module.size:#x}", "name": module.file_name,
+            "symbols": symbols, "pdb_path": str(syms.pdb_path) if syms.pdb_path else None,
+            "image_path": str(syms.image_path or syms.elf_path) if (syms.image_path or syms.elf_path) else None}
+
+
 def stack(
     dump: str = typer.Argument(..., metavar="DUMP", help="A minidump (.dmp, .mdmp)."),
     store: Optional[List[str]] = typer.Option(None, "--store", "-s", metavar="S",
@@ -134,6 +180,13 @@ def stack(
     source_urls: bool = typer.Option(False, "--source-urls",
                                      help="Under each frame, the URL its source is fetched from (the PDB's "
                                           "srcsrv or Source Link); always in --json as source_url."),
+    registers: bool = typer.Option(False, "--registers", "-r",
+                                   help="The crashing context's registers first, as cdb's `r`."),
+    modules: bool = typer.Option(False, "--modules",
+                                 help="The loaded modules after the stack, as cdb's `lm`: start, end, name, "
+                                      "symbols (always in --json)."),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, max=100000, metavar="N",
+                                             help="Stop each walk after N frames (default 1,024)."),
     manifest_path: Optional[str] = manifest_path_option(),
     package: Optional[List[str]] = package_option(),
     profile: Optional[str] = profile_option("every profile built"),
@@ -177,16 +230,17 @@ def stack(
             elif platform in ("macos", "ios"):
                 notes = ["DWARF symbolization of macOS dumps is not done: frames are not symbolized"]
             if all_threads:
-                stacks = all_stacks(md, resolver)
+                stacks = all_stacks(md, resolver, max_frames)
             else:
-                one = crash_stack(md, resolver)
+                one = crash_stack(md, resolver, max_frames)
                 if one is None:
                     if not md.dump.threads:
                         raise UsageError("the dump has no exception and no threads", path)
                     from symtool.dumps.stack import thread_stack
 
-                    one = thread_stack(md, md.dump.threads[0], resolver, crashed=False)
+                    one = thread_stack(md, md.dump.threads[0], resolver, crashed=False, max_frames=max_frames)
                 stacks = [one]
+            module_rows = [_module_row(m, resolver) for m in md.dump.modules]
             if stacks and stacks[0].crashed:
                 from symtool.dumps.panic import crash_panic
 
@@ -201,17 +255,25 @@ def stack(
     if json_out:
         print_json({"dump": str(path), "cpu": cpu,
                     "threads": [dataclasses.asdict(s) for s in stacks], "notes": notes,
-                    "panic": panic.to_json() if panic is not None else None})
+                    "panic": panic.to_json() if panic is not None else None, "modules": module_rows})
         return
     from symtool.commands.common import terminal_safe
 
     if panic is not None:  # the message and file come from the dump: escaped
         sys.stdout.write(terminal_safe(f"panic: {panic.headline()}") + "\n\n")
     wide = cpu == "x64"
+    if registers and stacks and stacks[0].registers:
+        sys.stdout.write(_registers_text(stacks[0].registers, wide) + "\n")
     for k, s in enumerate(stacks):
         if k:
             sys.stdout.write("\n")
         print_thread(s, wide, sources=source_urls)
+    if modules:
+        sys.stdout.write("\nstart             end                 module name\n" if wide else
+                         "\nstart    end        module name\n")
+        for m in module_rows:
+            line = f"{_addr(m['base'], wide)} {_addr(m['end'], wide)}   {m['name']:<20} {m['symbols']}"
+            sys.stdout.write(terminal_safe(line.rstrip()) + "\n")
     for note in notes:  # module names and paths come from the dump: escaped
         sys.stdout.write(terminal_safe(f"note: {note}") + "\n")
 

@@ -93,6 +93,7 @@ class ThreadStack:
     truncated: bool = False  # the walk ended on a problem: frames may be missing
     error: str | None = None  # no walk at all (no context, unsupported CPU...)
     notes: list[str] = field(default_factory=list)
+    registers: dict[str, str] | None = None  # the thread's context (hex), as cdb's `r` shows it
 
 
 @dataclass
@@ -396,6 +397,7 @@ def thread_stack(md: MinidumpFile, thread: Thread | None, resolver: StackResolve
     except FormatError as err:
         out.error = f"unreadable CPU context: {err.message}"
         return out
+    out.registers = {name: f"{value:#x}" for name, value in ctx.regs.items()}
     regions = []
     stack_end = None
     stack = thread.stack if thread is not None else None
@@ -426,31 +428,57 @@ def thread_stack(md: MinidumpFile, thread: Thread | None, resolver: StackResolve
         syms = resolver.module(module) if module is not None else None
         ret = frames[i + 1].pc if i + 1 < len(frames) else None
         out.frames += _symbolize_frames(i, frame, module, syms, resolver, ret)
+    _drop_stale_frames_past_thread_start(out)
     for k, row in enumerate(out.frames):
         row.index = k  # numbered like cdb's `k`: inline rows count
     return out
 
 
-def crash_stack(md: MinidumpFile, resolver: StackResolver) -> ThreadStack | None:
+# Where a thread begins: the CRT's entry, std's thread start, the OS's thread thunks.  Below
+# them nothing of the thread's own remains, so a frame found by scanning there is stale data.
+THREAD_START_FUNCTIONS = ("mainCRTStartup", "wmainCRTStartup", "WinMainCRTStartup", "wWinMainCRTStartup",
+                          "BaseThreadInitThunk", "RtlUserThreadStart", "_start", "start_thread", "__clone",
+                          "__clone3")
+THREAD_START_SUFFIXES = ("::thread_start", "::mainCRTStartup")
+
+
+def _drop_stale_frames_past_thread_start(stack: ThreadStack) -> None:
+    """Cut the frames found by scanning past the thread's start: without the OS's images a scan
+    there finds old return addresses (Wine's stacks ended in three stale ntdll frames)."""
+    start = next((k for k, f in enumerate(stack.frames)
+                  if f.function and (f.function in THREAD_START_FUNCTIONS or f.function.endswith(THREAD_START_SUFFIXES))),
+                 None)
+    if start is None:
+        return
+    for k in range(start + 1, len(stack.frames)):
+        if stack.frames[k].trust == "scan" and not stack.frames[k].inline:
+            dropped = len(stack.frames) - k
+            del stack.frames[k:]
+            stack.notes.append(f"{dropped} frame{'s' if dropped != 1 else ''} found by scanning past the thread's "
+                               "start left out (stale stack data)")
+            return
+
+
+def crash_stack(md: MinidumpFile, resolver: StackResolver, max_frames: int | None = None) -> ThreadStack | None:
     """The crashing thread's stack from the exception context (None: the dump has no exception)."""
     exc = md.dump.exception
     if exc is None:
         return None
     thread = md.dump.thread(exc.thread_id)
-    return thread_stack(md, thread, resolver, crashed=True, context_location=exc.context)
+    return thread_stack(md, thread, resolver, crashed=True, context_location=exc.context, max_frames=max_frames)
 
 
-def all_stacks(md: MinidumpFile, resolver: StackResolver) -> list[ThreadStack]:
+def all_stacks(md: MinidumpFile, resolver: StackResolver, max_frames: int | None = None) -> list[ThreadStack]:
     """Every thread's stack; the crashing thread's from its exception context, listed first."""
     exc = md.dump.exception
     out = []
-    crashed = crash_stack(md, resolver)
+    crashed = crash_stack(md, resolver, max_frames)
     if crashed is not None:
         out.append(crashed)
     for t in md.dump.threads:
         if exc is not None and t.thread_id == exc.thread_id:
             continue
-        out.append(thread_stack(md, t, resolver, crashed=False))
+        out.append(thread_stack(md, t, resolver, crashed=False, max_frames=max_frames))
     return out
 
 

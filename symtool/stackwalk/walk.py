@@ -83,6 +83,9 @@ class Modules:
         return None
 
 
+MODULE_HEADER_PAGE = 0x1000
+
+
 def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
                image_for: Callable[[WalkModule], PeUnwindImage | ElfCfi | None], stack_end: int | None = None,
                max_frames: int = MAX_FRAMES, frame_info_for: Callable[[WalkModule], FrameTable | None] | None = None,
@@ -108,9 +111,11 @@ def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
         if module is None:
             return False
         image = image_for(module)
-        if image is None:
-            return True  # without the image, any address in a module counts (weaker, still marked scan)
         rva = value - module.base
+        if image is None:
+            # Without the image, any address in a module counts (weaker, still marked scan) but
+            # its first page, the headers (ntdll+0x0 was taken for a return address).
+            return rva >= MODULE_HEADER_PAGE
         if not image.is_code(rva):
             return False
         code = image.read_rva(rva - 7, 7)
