@@ -401,3 +401,23 @@ def test_hostile_module_names_are_never_paths(tmp_path, crash_store):
     con, odd = row["modules"]
     assert con["pdb_found"] is False and "reserved" in con["error"] and con["pdb_store_path"] is None
     assert odd["image_found"] is False and odd["image_store_path"] is None and odd["error"]
+
+
+# --- macOS: Mach exceptions, not signals ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("code,flags,address,name,detail", [
+    (1, 1, 0x10, "EXC_BAD_ACCESS", "KERN_INVALID_ADDRESS at 0x10"),
+    (1, 2, 0x7FF0, "EXC_BAD_ACCESS", "KERN_PROTECTION_FAILURE at 0x7ff0"),
+    (10, 6 << 24, 0, "EXC_CRASH / SIGABRT", "SIGABRT"),  # crashpad: abort() under EXC_CRASH
+    (10, (11 << 24) | (1 << 20), 0, "EXC_CRASH / SIGSEGV", "SIGSEGV after EXC_BAD_ACCESS"),
+    (5, 0x10003, 6, "EXC_SOFTWARE", "EXC_SOFT_SIGNAL (SIGABRT)"),
+    (6, 1, 0x1000, "EXC_BREAKPOINT", "code 0x1, subcode 0x1000"),
+])
+def test_macos_dumps_name_mach_exceptions(tmp_path, code, flags, address, name, detail):
+    # Breakpad's and crashpad's macOS writers: ExceptionCode is the Mach exception type,
+    # ExceptionFlags its code, ExceptionAddress its subcode (<mach/exception_types.h>).
+    dump = _write(tmp_path / "mac.dmp", platform_id=0x8101, arch=5,
+                  exception={"code": code, "flags": flags, "address": address})
+    row = triage_one(dump, SymbolLocator([]), SymbolizerCache()).to_json()
+    assert (row["exception_name"], row["exception_detail"]) == (name, detail)
+    assert "SIGHUP" not in row["exception_name"]

@@ -87,8 +87,49 @@ SIGNALS = {
 }
 
 
-def describe_exception(code: int, params: list[int], platform: str = "windows") -> tuple[str, str | None]:
-    """(name, detail) of an exception code and its parameters."""
+# macOS and iOS dumps (Breakpad/crashpad) carry Mach exceptions, not signals: ExceptionCode is
+# the exception type, ExceptionFlags its first code, ExceptionAddress the second (the address
+# touched, for EXC_BAD_ACCESS).  Names from <mach/exception_types.h> and <mach/kern_return.h>.
+MACH_EXCEPTIONS = {
+    1: "EXC_BAD_ACCESS", 2: "EXC_BAD_INSTRUCTION", 3: "EXC_ARITHMETIC", 4: "EXC_EMULATION", 5: "EXC_SOFTWARE",
+    6: "EXC_BREAKPOINT", 7: "EXC_SYSCALL", 8: "EXC_MACH_SYSCALL", 9: "EXC_RPC_ALERT", 10: "EXC_CRASH",
+    11: "EXC_RESOURCE", 12: "EXC_GUARD", 13: "EXC_CORPSE_NOTIFY",
+}
+MACH_BAD_ACCESS_CODES = {
+    1: "KERN_INVALID_ADDRESS", 2: "KERN_PROTECTION_FAILURE", 8: "KERN_NO_ACCESS", 9: "KERN_MEMORY_FAILURE",
+    10: "KERN_MEMORY_ERROR", 13: "EXC_I386_GPFLT", 50: "KERN_CODESIGN_ERROR", 0x101: "EXC_ARM_DA_ALIGN",
+    0x102: "EXC_ARM_DA_DEBUG", 0x103: "EXC_ARM_SP_ALIGN", 0x104: "EXC_ARM_SWP",
+}
+MACH_SOFTWARE_CODES = {0x10000: "EXC_UNIX_BAD_SYSCALL", 0x10001: "EXC_UNIX_BAD_PIPE", 0x10002: "EXC_UNIX_ABORT",
+                       0x10003: "EXC_SOFT_SIGNAL"}
+MACH_PLATFORMS = ("macos", "ios")
+
+
+def describe_mach_exception(exception: int, code: int, subcode: int) -> tuple[str, str | None]:
+    """(name, detail) of a Mach exception, its code and subcode."""
+    name = MACH_EXCEPTIONS.get(exception, f"Mach exception {exception}")
+    if exception == 1:
+        what = MACH_BAD_ACCESS_CODES.get(code, f"code {code:#x}")
+        return name, f"{what} at {subcode:#x}"
+    if exception == 10:
+        # crashpad's EXC_CRASH: the code packs the original exception (bits 20-23) and the
+        # signal that ended the process (bits 24-31).
+        signal, original = (code >> 24) & 0xFF, (code >> 20) & 0xF
+        detail = SIGNALS.get(signal, f"signal {signal}")
+        if original:
+            detail += f" after {MACH_EXCEPTIONS.get(original, f'Mach exception {original}')}"
+        return f"{name} / {SIGNALS.get(signal, f'signal {signal}')}", detail
+    if exception == 5 and code in MACH_SOFTWARE_CODES:
+        return name, MACH_SOFTWARE_CODES[code] + (f" ({SIGNALS.get(subcode, subcode)})" if code == 0x10003 else "")
+    return name, f"code {code:#x}, subcode {subcode:#x}" if code or subcode else None
+
+
+def describe_exception(code: int, params: list[int], platform: str = "windows", flags: int = 0,
+                       address: int = 0) -> tuple[str, str | None]:
+    """(name, detail) of an exception code and its parameters (on macOS: the Mach exception,
+    ``flags`` its code and ``address`` its subcode)."""
+    if platform in MACH_PLATFORMS:
+        return describe_mach_exception(code, flags, address)
     if platform not in ("windows", "unknown"):
         return SIGNALS.get(code, f"signal {code}"), None
     name = EXCEPTION_NAMES.get(code)
@@ -110,4 +151,5 @@ def describe_exception(code: int, params: list[int], platform: str = "windows") 
     return name, detail
 
 
-__all__ = ["describe_exception", "EXCEPTION_NAMES", "FAST_FAIL", "SIGNALS"]
+__all__ = ["describe_exception", "describe_mach_exception", "EXCEPTION_NAMES", "FAST_FAIL", "SIGNALS",
+           "MACH_EXCEPTIONS"]

@@ -311,7 +311,7 @@ def _fill_row(row: TriageRow, dump: Minidump, path: Path, locator: SymbolLocator
         row.notes.append("no exception stream (a dump taken without a crash)")
         row.bucket = "no exception"
         return
-    name, detail = describe_exception(exc.code, exc.parameters, platform)
+    name, detail = describe_exception(exc.code, exc.parameters, platform, exc.flags, exc.address)
     row.exception_code = exc.code_hex
     row.exception_name = name
     row.exception_detail = detail
