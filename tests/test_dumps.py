@@ -37,7 +37,8 @@ CRASH_GUID = uuid.UUID("3249D99D-0C40-4931-8610-F4E4FB0B6936").bytes_le
 ROW_KEYS = ["path", "error", "time", "time_source", "platform", "os", "cpu", "process_id", "exception_code",
             "exception_name", "exception_detail", "exception_address", "exception_parameters", "thread_id",
             "faulting_module", "faulting_offset", "function", "file", "line", "frames", "symbol", "symbol_offset",
-            "bucket", "comments", "notes", "modules", "stack", "stack_note", "signature", "panic", "user_frame"]
+            "bucket", "comments", "notes", "modules", "stack", "stack_note", "signature", "panic", "user_frame",
+            "partial"]
 MODULE_KEYS = ["name", "path", "base", "size", "timestamp", "code_id", "debug_id", "codeview", "pdb_name",
                "pdb_store_path", "pdb_found", "pdb_path", "image_store_path", "image_found", "image_path", "error",
                "os_module", "codeview_source", "debug_path"]
@@ -421,3 +422,25 @@ def test_macos_dumps_name_mach_exceptions(tmp_path, code, flags, address, name, 
     row = triage_one(dump, SymbolLocator([]), SymbolizerCache()).to_json()
     assert (row["exception_name"], row["exception_detail"]) == (name, detail)
     assert "SIGHUP" not in row["exception_name"]
+
+
+def test_a_dump_cut_inside_an_optional_stream_is_read_as_partial(fixtures_dir, tmp_path):
+    # The MiscInfo stream's directory entry runs past the end of the file, as in a dump whose
+    # writer was killed: the module list, threads, exception and memory are still read.
+    import struct as _struct
+
+    data = bytearray((fixtures_dir / "dumps" / "symbolic-windows-mini.dmp").read_bytes())
+    count, directory = _struct.unpack_from("<II", data, 8)
+    for k in range(count):
+        stype, size, rva = _struct.unpack_from("<III", data, directory + 12 * k)
+        if stype == 15:  # MiscInfoStream
+            _struct.pack_into("<III", data, directory + 12 * k, stype, len(data), rva)
+    path = tmp_path / "cut.dmp"
+    path.write_bytes(bytes(data))
+    whole = triage_one(fixtures_dir / "dumps" / "symbolic-windows-mini.dmp", SymbolLocator([]),
+                       SymbolizerCache()).to_json()
+    row = triage_one(path, SymbolLocator([]), SymbolizerCache()).to_json()
+    assert row["error"] is None and row["partial"] is True
+    assert any(n.startswith("partial dump:") and "MiscInfo" in n for n in row["notes"])
+    assert row["exception_code"] == whole["exception_code"] and len(row["modules"]) == len(whole["modules"])
+    assert row["stack"] == whole["stack"] and row["process_id"] is None and whole["process_id"] == 1928

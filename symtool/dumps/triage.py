@@ -120,6 +120,7 @@ class TriageRow:
     signature: list[str] = field(default_factory=list)  # the meaningful frames the bucket is made of
     panic: dict | None = None  # a Rust panic's message, file, line, column and thread (symtool.dumps.panic)
     user_frame: FrameRow | None = None  # the first frame past the panic/abort path: the user's code
+    partial: bool = False  # an optional stream was cut off or broken; the rest was read (see notes)
 
     def to_json(self) -> dict:
         # dataclasses.asdict deep-copies every value: a third of the time of a dump with a long
@@ -305,6 +306,9 @@ def _fill_row(row: TriageRow, dump: Minidump, path: Path, locator: SymbolLocator
                          "stacks are not walked and modules not symbolized for this platform")
     row.comments = dump.comments
     row.process_id = dump.process_id
+    if dump.problems:
+        row.partial = True
+        row.notes += [f"partial dump: {problem}" for problem in dump.problems]
     row.modules = [_module_row(m, locator, platform, resolver) for m in dump.modules]
     exc = dump.exception
     if exc is None:

@@ -336,15 +336,21 @@ class _Parser:
             raise FormatError(f"implausible stream count {n_streams}", r.path)
         raw = r.read(dir_rva, n_streams * MINIDUMP_DIRECTORY.size, "stream directory")
         streams = []
+        problems = []
         for stype, size, rva in MINIDUMP_DIRECTORY.iter_unpack(raw):
             if stype == 0:
                 continue  # unused slot (dbghelp reserves a few)
             if rva + size > r.size:
-                raise FormatError(
-                    f"stream {STREAM_NAMES.get(stype, hex(stype))} at {rva:#x} (+{size}) runs past the end of the file "
-                    f"({r.size} bytes)", r.path)
+                message = (f"stream {STREAM_NAMES.get(stype, hex(stype))} at {rva:#x} (+{size}) runs past the end "
+                           f"of the file ({r.size} bytes)")
+                if stype in ESSENTIAL_STREAMS:
+                    raise FormatError(message, r.path)
+                # A dump cut inside an optional stream (its writer killed): the rest is read, and the
+                # dump is partial, as minidump-stackwalk reads it.
+                problems.append(message)
+                continue
             streams.append((stype, size, rva))
-        return Minidump(r.path, version, timestamp, flags, streams)
+        return Minidump(r.path, version, timestamp, flags, streams, problems=problems)
 
     def system_info(self, size: int, rva: int) -> SystemInfo:
         r = self.r
@@ -485,6 +491,10 @@ class _Parser:
             dump.process_create_time = create_time
 
 
+# Without these a dump says nothing about its crash: cut off, the dump is unreadable.
+ESSENTIAL_STREAMS = frozenset({STREAM_SYSTEM_INFO, STREAM_EXCEPTION, STREAM_MODULE_LIST})
+
+
 def read_minidump_file(f: BinaryIO, path: str = "<stream>", size: int | None = None) -> Minidump:
     r = BoundedReader(f, path, size)
     p = _Parser(r)
@@ -497,12 +507,18 @@ def read_minidump_file(f: BinaryIO, path: str = "<stream>", size: int | None = N
                 dump.exception = p.exception(ssize, rva)
             elif stype == STREAM_MODULE_LIST and not dump.modules:
                 dump.modules = p.modules(ssize, rva)
-            elif stype in (STREAM_COMMENT_A, STREAM_COMMENT_W):
-                text = p.comment(stype, ssize, rva)
-                if text:
-                    dump.comments.append(text)
-            elif stype == STREAM_MISC_INFO:
-                p.misc_info(dump, ssize, rva)
+        # Comments and MiscInfo are optional: one cut off or broken is a problem noted on the dump
+        # (a partial dump, as minidump-stackwalk reads it), not an unreadable dump.
+        for stype, ssize, rva in dump.streams:
+            try:
+                if stype in (STREAM_COMMENT_A, STREAM_COMMENT_W):
+                    text = p.comment(stype, ssize, rva)
+                    if text:
+                        dump.comments.append(text)
+                elif stype == STREAM_MISC_INFO:
+                    p.misc_info(dump, ssize, rva)
+            except FormatError as err:
+                dump.problems.append(f"{STREAM_NAMES.get(stype, hex(stype))}: {err.message}")
         # Threads, names and memory are needed for stacks only: a broken one is a problem noted
         # on the dump, not an unreadable dump (triage still has the exception and modules).
         names: dict[int, str] = {}
