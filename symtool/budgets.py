@@ -85,14 +85,16 @@ def exceeded(name: str, what: str, path: "str | os.PathLike[str] | None" = None)
 class Counter:
     """A running total checked against a limit before each piece of work is done."""
 
-    __slots__ = ("name", "cap", "used", "what", "path")
+    __slots__ = ("name", "cap", "used", "what", "path", "unit")
 
-    def __init__(self, name: str, cap: int | None = None, *, what: str = "", path=None):
+    def __init__(self, name: str, cap: int | None = None, *, what: str = "", path=None, unit: str | None = None):
+        """``cap``: the limit itself when the budget is a ratio (then ``unit`` says what is counted)."""
         self.name = name
         self.cap = limit(name) if cap is None else cap
         self.used = 0
         self.what = what or BUDGETS[name].why
         self.path = path
+        self.unit = unit or BUDGETS[name].unit
 
     def spend(self, n: int) -> None:
         """Account for ``n`` more units; BudgetError (before the work) when that is over the cap."""
@@ -104,5 +106,5 @@ class Counter:
         from symtool.errors import BudgetError
 
         budget = BUDGETS[self.name]
-        return BudgetError(f"{self.what}: over the work budget of {self.cap} {budget.unit.split(' ')[0]} "
+        return BudgetError(f"{self.what}: over the work budget of {self.cap} {self.unit} "
                            f"({budget.env}; a hostile or corrupt file)", self.path)
