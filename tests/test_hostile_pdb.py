@@ -85,3 +85,44 @@ def test_shared_module_stream_read_once(real_pdb, tmp_path, env):
     assert read < 4 * pdb.stat().st_size, read
     proc = symtool("srcindex", pdb, "--dry-run", "--map", "C:\\=https://e.invalid/", env=env, timeout=120)
     assert proc.returncode in (0, 1), proc.stderr
+
+
+# -- 5. srcsrv expansion: characters scanned are part of the budget ----------------------------------------
+
+def hostile_srcsrv(pdb, repeats: int) -> bytes:
+    from symtool.formats.pdb import iter_source_files, open_msf
+
+    f, msf = open_msf(pdb)
+    with f:
+        files = [sf.path for sf in iter_source_files(msf)]
+    lines = ["SRCSRV: ini ------------------------------------------------", "VERSION=2",
+             "SRCSRV: variables ------------------------------------------",
+             "SRCSRVTRG=https://e.invalid/" + "%fnfile%(" * repeats,
+             "SRCSRV: source files ---------------------------------------",
+             *(f"{p}*x" for p in files), "SRCSRV: end ------------------------------------------------"]
+    return "\r\n".join(lines).encode()
+
+
+@pytest.mark.parametrize("kib", [90, 900])
+def test_unclosed_srcsrv_functions_are_bounded(tmp_path, env, kib):
+    """`stack --source-urls` on a dump whose PDB's SRCSRVTRG repeats an unclosed %fnfile%( (13 s at
+    90 KB, 3 min 24 s at 900 KB before): under RLIMIT_CPU of 8 s it must finish, URL-less."""
+    import shutil
+
+    from conftest import FIXTURES_DIR
+    from symtool.formats.msf_write import write_named_streams
+
+    store = tmp_path / "store"
+    entry = store / "crash.pdb" / "3249D99D0C4049318610F4E4FB0B69361"
+    entry.mkdir(parents=True)
+    pdb = entry / "crash.pdb"
+    shutil.copyfile(FIXTURES_DIR / "pe-pdb" / "crash.pdb", pdb)
+    write_named_streams(pdb, {"srcsrv": hostile_srcsrv(pdb, kib * 1024 // 9)})
+    dump = FIXTURES_DIR / "dumps" / "symbolic-windows-mini.dmp"
+    proc = symtool("stack", "--source-urls", "--json", "--store", store, dump, env=env, cwd=tmp_path,
+                   limits={resource.RLIMIT_CPU: 8}, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    import json
+
+    frames = json.loads(proc.stdout)["threads"][0]["frames"]
+    assert any(f["file"] for f in frames) and all(f["source_url"] is None for f in frames)
