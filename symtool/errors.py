@@ -33,6 +33,10 @@ class FormatError(SymtoolError):
     """A file is not of the expected format, or is truncated / corrupt / hostile."""
 
 
+class BudgetError(FormatError):
+    """An input asks for more work than its size justifies (symtool/budgets.py): a hostile or corrupt file."""
+
+
 class ConfigError(SymtoolError):
     """Cargo.toml, .cargo/config.toml or symtool settings are unreadable or invalid."""
 

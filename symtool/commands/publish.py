@@ -78,6 +78,11 @@ def publish_cmd(
     sources: bool = typer.Option(False, "--sources", help="Archive sources in the store: with --source-index the "
                                  "PDBs' unmapped files; for ELF binaries every local file their DWARF names, "
                                  "under debuginfod/buildid/<id>/source/ (debuginfod-find source)."),
+    sources_root: List[Path] = typer.Option([], "--sources-root", metavar="DIR",
+                                            help="Another directory --sources may copy files from (repeatable). "
+                                                 "Without it only files under the workspace root, cargo's "
+                                                 "registry and git checkouts and the toolchain's rust-src are "
+                                                 "archived; /proc, /sys and /dev never."),
     force: bool = typer.Option(False, "--force", help="Replace a stored file of the same key whose bytes differ "
                                "(refused otherwise: e.g. a PDB republished after source indexing)."),
     key_case: str = typer.Option("exact", "--key-case", metavar="exact|lower",
@@ -111,7 +116,7 @@ def publish_cmd(
     if key_case not in ("exact", "lower"):
         raise UsageError("--key-case takes exact or lower")
     opts = PublishOptions(product, version, comment, compress, pointer, dry_run, source_index, sources, force,
-                          key_case, skip_published)
+                          key_case, skip_published, list(sources_root))
     factory = None if as_json else _progress_factory()
     try:
         report = publish(target, list(paths), opts, factory, selection.wants if selection else None)

@@ -43,6 +43,10 @@ def srcindex_cmd(
                                           help="Local store directory to copy unmapped files into (the source archive)."),
     sources_url: Optional[str] = typer.Option(None, "--sources-url", metavar="URL",
                                               help="How debuggers reach the archive (default: --sources itself)."),
+    sources_root: List[Path] = typer.Option([], "--sources-root", metavar="DIR",
+                                            help="Another directory the archive may copy files from (repeatable); "
+                                                 "by default the workspace root, cargo's registry and git "
+                                                 "checkouts and the toolchain's rust-src."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be indexed; write nothing."),
     in_place: bool = typer.Option(False, "--in-place",
                                   help="Commit inside the PDB as pdbstr does (new pages, then the superblock) "
@@ -60,7 +64,8 @@ def srcindex_cmd(
         from symtool.errors import UsageError
 
         raise UsageError(f"--sources: {sources} is not a directory")
-    cfg = load_config(maps=list(maps), archive_url=sources_url or (str(archive_dir.absolute()) if archive_dir else None))
+    cfg = load_config(maps=list(maps), archive_url=sources_url or (str(archive_dir.absolute()) if archive_dir else None),
+                      source_roots=list(sources_root))
     targets = list(pdbs) if pdbs else default_pdbs()
     results, bad, unserved = [], 0, 0
     for pdb in targets:

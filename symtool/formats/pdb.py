@@ -34,9 +34,10 @@ import struct
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 
+from symtool.budgets import Counter, limit
 from symtool.errors import FormatError
 from symtool.fsutil import open_regular  # a FIFO or device among inputs never blocks a read
-from symtool.formats.binio import BoundedReader, cstring
+from symtool.formats.binio import BoundedReader
 from symtool.ids import NB10, PDB70, PORTABLE, DebugId
 
 MSF7_MAGIC = b"Microsoft C/C++ MSF 7.00\r\n\x1aDS\0\0\0"
@@ -458,13 +459,51 @@ def _names_buffer(msf: Msf, stream: int | None) -> bytes:
     return raw[NAMES_HEADER.size:NAMES_HEADER.size + size]
 
 
-def _checksums_of_module(msf: Msf, mod: ModuleInfo, names: bytes, out: dict[str, SourceFile]) -> None:
+class _Names:
+    """The file names of one names buffer (``/names``, the DBI file info), by offset.
+
+    A hostile buffer without NULs, read at many distinct offsets, would make
+    each name as long as the rest of the buffer: memory and time quadratic in
+    its size.  Each offset is decoded once, a name ends within PDB_NAME bytes
+    (else BudgetError), and all names of the PDB together stay within
+    PDB_NAMES_TOTAL (``total``, shared by the buffers of one PDB).
+    """
+
+    def __init__(self, buf: bytes, what: str, path: str, total: Counter):
+        self.buf, self.what, self.path, self.total = buf, what, path, total
+        self.cap = limit("PDB_NAME")
+        self.cache: dict[int, str] = {}
+
+    def at(self, off: int) -> str:
+        name = self.cache.get(off)
+        if name is not None:
+            return name
+        end = self.buf.find(b"\0", off, off + self.cap + 1)
+        if end < 0:
+            end = len(self.buf)
+            if end - off > self.cap:
+                from symtool.budgets import exceeded
+
+                raise exceeded("PDB_NAME", f"a file name in {self.what} (at {off}) is not terminated", self.path)
+        self.total.spend(end - off)
+        name = self.cache[off] = self.buf[off:end].decode("utf-8", "replace")
+        return name
+
+
+def _checksums_of_module(msf: Msf, mod: ModuleInfo, names: "_Names", out: dict[str, SourceFile],
+                         streams_read: Counter, seen_streams: set[int]) -> None:
     path = msf.r.path
     if not mod.has_stream or mod.c13_bytes <= 0:
         return
+    if mod.stream in seen_streams:
+        # Modules have a stream each; one named again by another module holds the same
+        # checksums. Read once: N modules sharing one stream cost N times its size otherwise.
+        return
+    seen_streams.add(mod.stream)
     start = mod.sym_bytes + mod.c11_bytes
     if mod.stream >= msf.num_streams or start + mod.c13_bytes > msf.stream_size(mod.stream):
         raise FormatError(f"module {mod.index}'s line information runs past its stream", path)
+    streams_read.spend(mod.c13_bytes)
     data = msf.read_stream(mod.stream, start, mod.c13_bytes)
     pos = 0
     while pos + C13_SUBSECTION.size <= len(data):
@@ -481,9 +520,9 @@ def _checksums_of_module(msf: Msf, mod: ModuleInfo, names: bytes, out: dict[str,
                     raise FormatError(f"module {mod.index}: file checksum runs past its subsection", path)
                 digest = data[at:at + size]
                 at = (at + size + 3) & ~3
-                if name_off >= len(names):
+                if name_off >= len(names.buf):
                     raise FormatError(f"module {mod.index}: file name offset {name_off} is out of range", path)
-                name = cstring(names, name_off).decode("utf-8", "replace")
+                name = names.at(name_off)
                 algorithm = CHECKSUM_KINDS.get(ckind)
                 if algorithm is None or CHECKSUM_SIZES[algorithm] != size:
                     algorithm, hexdigest = None, None
@@ -508,10 +547,16 @@ def iter_source_files(msf: Msf, named_streams: dict[str, int] | None = None) -> 
         return []
     if named_streams is None:
         named_streams = read_pdb_file(msf.r.f, path).named_streams
-    names = _names_buffer(msf, named_streams.get("/names"))
+    total_names = Counter("PDB_NAMES_TOTAL", what="file names of the PDB", path=path)
+    names = _Names(_names_buffer(msf, named_streams.get("/names")), "/names", path, total_names)
+    # Bytes of module streams read, proportional to the file: PDB_STREAMS_READ times its size.
+    file_size = msf.num_blocks * msf.block_size
+    streams_read = Counter("PDB_STREAMS_READ", limit("PDB_STREAMS_READ") * max(file_size, 1 << 20),
+                           what="module streams read for the PDB's source files", path=path, unit="bytes")
+    seen_streams: set[int] = set()
     found: dict[str, SourceFile] = {}
     for mod in iter_modules(msf, dbi):
-        _checksums_of_module(msf, mod, names, found)
+        _checksums_of_module(msf, mod, names, found, streams_read, seen_streams)
     offset, size = dbi.substream("source_info")
     if size >= DBI_FILE_INFO_HEAD.size:
         data = msf.read_stream(STREAM_DBI, offset, size)
@@ -525,11 +570,11 @@ def iter_source_files(msf: Msf, named_streams: dict[str, int] | None = None) -> 
         if pos + 4 * total > len(data):
             raise FormatError("DBI file info runs past its substream", path)
         offsets = struct.unpack_from(f"<{total}I", data, pos)
-        buf = data[pos + 4 * total:]
+        buf = _Names(data[pos + 4 * total:], "the DBI file info", path, total_names)
         for off in dict.fromkeys(offsets):
-            if off >= len(buf):
+            if off >= len(buf.buf):
                 raise FormatError("DBI file name offset is out of range", path)
-            name = cstring(buf, off).decode("utf-8", "replace")
+            name = buf.at(off)
             if name not in found:
                 found[name] = SourceFile(name)
     return list(found.values())

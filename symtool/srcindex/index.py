@@ -9,6 +9,7 @@ from typing import Mapping
 
 from symtool.errors import UsageError
 from symtool.formats.pdb import iter_source_files, open_msf, read_pdb_file
+from symtool.srcindex.roots import SourceRoots
 from symtool.srcindex.rules import RULES, IndexConfig, Resolution, config_from_metadata, parse_map, resolve
 from symtool.srcindex.streams import STREAM_SOURCELINK, STREAM_SRCSRV, representable, sourcelink_text, srcsrv_text
 
@@ -45,8 +46,11 @@ class PdbPlan:
 
 
 def load_config(start: Path | None = None, maps: list[str] = (), archive_url: str | None = None,
-                environ: Mapping[str, str] | None = None) -> IndexConfig:
-    """Settings from ``[workspace.metadata.symtool.srcindex]`` plus the command line."""
+                environ: Mapping[str, str] | None = None, source_roots: list[Path] = ()) -> IndexConfig:
+    """Settings from ``[workspace.metadata.symtool.srcindex]`` plus the command line.
+
+    ``source_roots``: ``--sources-root`` directories, added to the allow-list of
+    what the archive may copy (srcindex/roots.py)."""
     from symtool.cargo.workspace import cargo_home, find_root_manifest, read_toml
     from symtool.settings import metadata_table
     from symtool.srcindex.git import open_checkout
@@ -62,6 +66,7 @@ def load_config(start: Path | None = None, maps: list[str] = (), archive_url: st
     cfg.archive_url = archive_url or meta.get("archive_url")
     cfg.cargo_home = cargo_home(env)[0]
     cfg.checkout = open_checkout(manifest.parent if manifest else (start if start.is_dir() else start.parent))
+    cfg.sources = SourceRoots.standard(manifest.parent if manifest else None, cfg.cargo_home, list(source_roots), env)
     return cfg
 
 
@@ -88,12 +93,17 @@ def copy_archive(plan: PdbPlan, store: Path) -> list[str]:
     for r in plan.resolutions:
         if r.rule != "archive" or r.archive_key is None or r.archive_data is None:
             continue
-        dest = store.joinpath(*r.archive_key.split("/"))
-        if dest.is_file():
-            continue
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        from symtool.store.layout import store_dir
+
+        parts = r.archive_key.split("/")
+        # Every level a real directory inside the store (a store owner's symlinked
+        # <name>/ would otherwise receive the copy wherever it points).
+        dest = store_dir(store, *parts[:-1]) / parts[-1]
+        if os.path.lexists(dest):
+            continue  # content-addressed: whatever holds this key holds these bytes, or is verify's finding
         try:
-            with atomic_writer(dest, "wb", replace=False) as out:
+            # The source's own permission bits: a 0600 file does not become world-readable.
+            with atomic_writer(dest, "wb", replace=False, mode_like=r.archive_source) as out:
                 out.write(r.archive_data)
             added.append(r.archive_key)
         except FileExistsError:
@@ -175,26 +185,29 @@ def _pdbs_in(paths: list[Path]) -> list[Path]:
     return out
 
 
-def index_for_publish(paths: list[Path], store: str, *, archive: bool, dry_run: bool) -> list[str]:
+def index_for_publish(paths: list[Path], store: str, *, archive: bool, dry_run: bool,
+                      source_roots: list[Path] = ()) -> tuple[list[str], list[str]]:
     """``publish --source-index [--sources]``: index every MSF 7 PDB among ``paths`` in place.
 
     With ``archive`` the source archive goes into ``store`` itself (a local
     directory or share; ``srcindex.archive-url`` says how debuggers reach it,
-    e.g. the HTTP URL nginx serves that store at).  Returns notes for the
-    publish report; unreadable PDBs are left to publish's own checks.
+    e.g. the HTTP URL nginx serves that store at).  Returns (notes, warnings)
+    for the publish report -- a warning for each file the archive refused to
+    copy (srcindex/roots.py); unreadable PDBs are left to publish's own checks.
     """
     from symtool.errors import FormatError
     from symtool.store.layout import is_remote
 
     if archive and is_remote(store):
         raise UsageError("--sources needs a store directory or share (HTTP uploads of sources are not supported)")
-    cfg = load_config()
+    cfg = load_config(source_roots=source_roots)
     archive_dir = None
     if archive:
         archive_dir = Path(store)
         if not cfg.archive_url:
             cfg.archive_url = str(archive_dir.absolute())
-    notes = []
+    notes: list[str] = []
+    warnings: list[str] = []
     for pdb in _pdbs_in(paths):
         try:
             plan = index_pdb(pdb, cfg, archive_dir=archive_dir, dry_run=dry_run)
@@ -205,4 +218,8 @@ def index_for_publish(paths: list[Path], store: str, *, archive: bool, dry_run: 
         verb = "would source-index" if dry_run else "source-indexed"
         notes.append(f"{verb} {pdb}: {len(plan.entries())} files (workspace {c['workspace']}, std {c['std']}, "
                      f"crates {c['crate']}, mapped {c['map']}, archive {c['archive']}), {c['none']} not indexed")
-    return notes
+        for r in plan.resolutions:
+            refused = [why for why in r.reasons if why.startswith("not archived: ")]
+            if refused:
+                warnings.append(f"{pdb}: {r.path}: {refused[-1]}")
+    return notes, warnings

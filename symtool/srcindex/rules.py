@@ -33,6 +33,7 @@ from urllib.parse import quote
 from symtool.errors import ConfigError, FormatError, UnsafeNameError
 from symtool.formats.pdb import SourceFile
 from symtool.srcindex.git import GitCheckout, raw_url, relative_to
+from symtool.srcindex.roots import SourceRoots, read_to_check
 
 RULES = ("map", "std", "crate", "workspace", "archive", "none")
 RUST_REPO = "https://raw.githubusercontent.com/rust-lang/rust"
@@ -49,6 +50,14 @@ class IndexConfig:
     archive_url: str | None = None  # how debuggers reach the source archive (URL, UNC or local path)
     cargo_home: Path | None = None
     checkout: GitCheckout | None = None
+    # What the archive may copy from this machine (srcindex/roots.py); None: cargo's
+    # registry and git checkouts under cargo_home only.
+    sources: SourceRoots | None = None
+
+    def source_roots(self) -> SourceRoots:
+        if self.sources is None:
+            self.sources = SourceRoots.standard(None, self.cargo_home, rust_src=False)
+        return self.sources
 
 
 @dataclass
@@ -59,6 +68,7 @@ class Resolution:
     reasons: list[str] = field(default_factory=list)  # why a better rule did not apply / why none
     archive_data: bytes | None = None  # content to put into the archive (rule "archive")
     archive_key: str | None = None
+    archive_source: str | None = None  # the resolved local file the archive copy comes from (its mode is kept)
 
     @property
     def path(self) -> str:
@@ -117,13 +127,8 @@ def _join_url(base: str, rest: str) -> str:
 
 
 def _read_local(path: str) -> bytes | None:
-    try:
-        if os.path.isfile(path):
-            with open(path, "rb") as f:
-                return f.read()
-    except OSError:
-        return None
-    return None
+    # Only to compare with a checksum; what may be archived is decided by SourceRoots.read.
+    return read_to_check(path)
 
 
 def _archive_target(base: str, key: str) -> str:
@@ -142,8 +147,8 @@ def archive_key(name: str, data: bytes) -> str:
     return key_path(name, hashlib.sha256(data).hexdigest()[:40].upper())
 
 
-def _crate(path: str, cfg: IndexConfig) -> tuple[str | None, list[str], bytes | None]:
-    """(URL, reasons, local content) for a file of a registry crate."""
+def _crate(path: str, cfg: IndexConfig) -> tuple[str | None, list[str], bytes | None, str | None]:
+    """(URL, reasons, local content, local path) for a file of a registry crate."""
     m = _REGISTRY.match(path)
     assert m
     index_dir, crate_dir, rest = m.groups()
@@ -154,17 +159,18 @@ def _crate(path: str, cfg: IndexConfig) -> tuple[str | None, list[str], bytes | 
             candidates += sorted(d / crate_dir for d in src.iterdir())
     root = next((c for c in candidates if c.is_dir()), None)
     if root is None:
-        return None, [f"crate {crate_dir} is not in the local cargo registry"], None
-    data = _read_local(str(root / rest.replace("\\", "/")))
+        return None, [f"crate {crate_dir} is not in the local cargo registry"], None, None
+    local_path = str(root / rest.replace("\\", "/"))
+    data = _read_local(local_path)
     try:
         vcs = json.loads((root / ".cargo_vcs_info.json").read_text(encoding="utf-8"))
         sha1 = vcs["git"]["sha1"]
         dirty = bool(vcs["git"].get("dirty"))
         in_vcs = vcs.get("path_in_vcs", "")
     except (OSError, ValueError, KeyError, TypeError):
-        return None, [f"crate {crate_dir} has no usable .cargo_vcs_info.json"], data
+        return None, [f"crate {crate_dir} has no usable .cargo_vcs_info.json"], data, local_path
     if dirty:
-        return None, [f"crate {crate_dir} was published from a modified checkout"], data
+        return None, [f"crate {crate_dir} was published from a modified checkout"], data, local_path
     from symtool.cargo.workspace import read_toml
 
     try:
@@ -172,18 +178,19 @@ def _crate(path: str, cfg: IndexConfig) -> tuple[str | None, list[str], bytes | 
     except ConfigError:
         repo = None
     if not isinstance(repo, str):
-        return None, [f"crate {crate_dir} names no repository"], data
+        return None, [f"crate {crate_dir} names no repository"], data, local_path
     rel = "/".join(p for p in (in_vcs.strip("/"), _norm(rest)) if p)
     url = raw_url(repo, sha1, rel)
     if url is None:
-        return None, [f"crate {crate_dir}: no raw-file URL for repository {repo}"], data
-    return url, [], data
+        return None, [f"crate {crate_dir}: no raw-file URL for repository {repo}"], data, local_path
+    return url, [], data, local_path
 
 
 def resolve(sf: SourceFile, cfg: IndexConfig) -> Resolution:
     path = sf.path
     reasons: list[str] = []
     local = _read_local(path)
+    local_path = path
     if sf.conflict:
         return Resolution(sf, "none", reasons=["modules of the PDB record different checksums for this file"])
     ok = matches(sf, local)
@@ -207,9 +214,9 @@ def resolve(sf: SourceFile, cfg: IndexConfig) -> Resolution:
         return Resolution(sf, "std", f"{RUST_REPO}/{commit.lower()}/{quote(_norm(rest), safe=_URL_SAFE)}")
     # 3. registry crates
     if _REGISTRY.match(path):
-        url, why, data = _crate(path, cfg)
+        url, why, data, crate_path = _crate(path, cfg)
         if local is None and data is not None:
-            local, ok = data, matches(sf, data)
+            local, ok, local_path = data, matches(sf, data), crate_path
             if ok is False:
                 reasons.append("the registry's copy differs from the PDB's checksum")
         if url is not None and ok is not False:
@@ -237,10 +244,24 @@ def resolve(sf: SourceFile, cfg: IndexConfig) -> Resolution:
                 return Resolution(sf, "workspace", url)
     # 5. the source archive
     if local is None:
-        reasons.append("no local copy to archive")
+        probe = cfg.source_roots().read(local_path) if os.path.lexists(local_path) else None
+        if probe is not None and probe.refused is not None:
+            reasons.append(f"not archived: {probe.refused}")  # exists here, but may not be read into a store
+        else:
+            reasons.append("no local copy to archive")
         return Resolution(sf, "none", reasons=reasons)
     if ok is False:
         return Resolution(sf, "none", reasons=reasons)
+    # What goes into a store must come from an allowed root (srcindex/roots.py): read
+    # again through the allow-list, and checked again against the PDB's checksum.
+    archived = cfg.source_roots().read(local_path)
+    if archived.refused is not None:
+        reasons.append(f"not archived: {archived.refused}")
+        return Resolution(sf, "none", reasons=reasons)
+    if archived.data is None or matches(sf, archived.data) is False:
+        reasons.append("not archived: the file changed while being read")
+        return Resolution(sf, "none", reasons=reasons)
+    local = archived.data
     name = re.split(r"[/\\]", path)[-1]
     try:
         key = archive_key(name, local)
@@ -250,4 +271,4 @@ def resolve(sf: SourceFile, cfg: IndexConfig) -> Resolution:
     if not cfg.archive_url:
         reasons.append("no source archive given (--sources or srcindex.archive-url)")
         return Resolution(sf, "none", reasons=reasons, archive_data=local, archive_key=key)
-    return Resolution(sf, "archive", _archive_target(cfg.archive_url, key), reasons, local, key)
+    return Resolution(sf, "archive", _archive_target(cfg.archive_url, key), reasons, local, key, archived.real)

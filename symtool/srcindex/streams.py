@@ -115,7 +115,18 @@ class SrcsrvIndex:
         return [(p, self.target(p)) for p in self.entries]
 
     def expand(self, template: str, fields: tuple[str, ...]) -> str:
+        from symtool.budgets import limit
+
         steps = [0]
+        # Characters scanned (text between % signs, argument lists looked through for their
+        # ")"): an unclosed "%fnfile%(" repeated made each step scan to the end of the text,
+        # quadratic in its length (900 KB: minutes). Bounded per target by SRCSRV_SCAN.
+        scan = [0, limit("SRCSRV_SCAN")]
+
+        def scanned(n: int) -> None:
+            scan[0] += n
+            if scan[0] > scan[1]:
+                raise _Unexpandable("too many characters scanned")
 
         def value(name: str, depth: int) -> str | None:
             if name.startswith("var") and name[3:].isdigit():
@@ -134,6 +145,7 @@ class SrcsrvIndex:
             i = 0
             while i < len(text):
                 j = text.find("%", i)
+                scanned((len(text) if j < 0 else j) - i + 1)
                 if j < 0:
                     piece, i = text[i:], len(text)
                 elif j > i:
@@ -151,7 +163,7 @@ class SrcsrvIndex:
                         name = m.group(1).lower()
                         i = m.end()
                         fn = _FUNCTIONS.get(name) if name != "fnvar" else "fnvar"
-                        close = _closing_paren(text, i) if fn is not None else -1
+                        close = _closing_paren(text, i, scanned) if fn is not None else -1
                         if close > 0:
                             arg = run(text[i + 1:close], depth + 1)
                             i = close + 1
@@ -172,19 +184,27 @@ class SrcsrvIndex:
         return run(template, 0)
 
 
-def _closing_paren(text: str, at: int) -> int:
-    """The index of the ``)`` closing the ``(`` at ``at``; -1 when there is none."""
+_PARENS = re.compile(r"[()]")
+
+
+def _closing_paren(text: str, at: int, scanned=None) -> int:
+    """The index of the ``)`` closing the ``(`` at ``at``; -1 when there is none.
+
+    ``scanned(n)`` is told how many characters were looked through (the caller's budget)."""
     if not text.startswith("(", at):
         return -1
     depth = 0
-    for k in range(at, len(text)):
-        c = text[k]
-        if c == "(":
+    for m in _PARENS.finditer(text, at):
+        if m.group() == "(":
             depth += 1
-        elif c == ")":
+        else:
             depth -= 1
             if depth == 0:
-                return k
+                if scanned is not None:
+                    scanned(m.end() - at)
+                return m.start()
+    if scanned is not None:
+        scanned(len(text) - at)
     return -1
 
 

@@ -28,6 +28,7 @@ imported inside the functions that validate keys for that reason.
 from __future__ import annotations
 
 import os
+import stat
 import re
 from pathlib import Path
 from collections import namedtuple
@@ -272,6 +273,42 @@ def _refuse_symlinks(store: Path, path: Path, what: str) -> None:
         d = d / part
         if os.path.islink(d):
             raise UnsafeNameError(f"{what}: {d.relative_to(store).as_posix()} is a symbolic link, which is refused")
+
+
+def store_dir(store: Path, *parts: str) -> Path:
+    """``store/part/part...``, created as needed, every level a real directory inside ``store``.
+
+    The store owner can leave a symlink (or a file) at any level -- ``debuginfod``,
+    ``<name>``, ``source/home`` -- and ``mkdir(parents=True)`` followed by a write
+    would then create and write files wherever it points.  Each component is
+    checked with lstat and made with a single-level mkdir, then checked again
+    (a symlink swapped in after the mkdir is refused too).  UnsafeNameError
+    names the offending level; nothing beyond it is created.
+    """
+    store.mkdir(parents=True, exist_ok=True)  # the store itself is the user's choice, wherever it lies
+    d = store
+    for part in parts:
+        if not part or part in (".", "..") or "/" in part or "\\" in part or "\0" in part:
+            raise UnsafeNameError(f"{part!r} cannot be a directory name inside the store")
+        d = d / part
+        for attempt in (0, 1):
+            try:
+                mode = os.lstat(d).st_mode
+            except FileNotFoundError:
+                if attempt:
+                    raise
+                try:
+                    os.mkdir(d)
+                except FileExistsError:
+                    pass
+                continue
+            if stat.S_ISLNK(mode):
+                raise UnsafeNameError(f"{d.relative_to(store).as_posix()} is a symbolic link, which is refused "
+                                      "(nothing is written through it)")
+            if not stat.S_ISDIR(mode):
+                raise UnsafeNameError(f"{d.relative_to(store).as_posix()} is not a directory")
+            break
+    return d
 
 
 def find_entry_dir(store: Path, name: str, index: str, two_tier: bool | None = None) -> Path | None:

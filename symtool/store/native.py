@@ -38,7 +38,7 @@ from pathlib import Path
 from symtool.errors import FormatError
 from symtool.store.items import PublishItem
 from symtool.store.layout import (DEBUGINFOD_ROOT, SSQP_DEBUG_NAME, SSQP_DWARF_NAME, debuginfod_key, elf_index,
-                                  key_path, mach_index)
+                                  key_path, mach_index, store_dir)
 
 NATIVE_KINDS = ("elf", "dwp", "dwo", "macho")
 
@@ -140,16 +140,28 @@ def debuginfod_view_key(name: str, index: str) -> str | None:
         return None  # not a hex build-id: no view for it
 
 
-def link_debuginfod(store: Path, items: list[PublishItem], two_tier: bool) -> list[Path]:
-    """Make ``debuginfod/buildid/<id>/<artifact>`` symlinks to the entries of ``items``; returns them."""
+def link_debuginfod(store: Path, items: list[PublishItem], two_tier: bool,
+                    refused: list[str] | None = None) -> list[Path]:
+    """Make ``debuginfod/buildid/<id>/<artifact>`` symlinks to the entries of ``items``; returns them.
+
+    A level of the view that is not a real directory inside the store (a store owner's
+    symlink) gets no link: the reason goes to ``refused`` (raised when it is None)."""
+    from symtool.errors import UnsafeNameError
+
     made = []
     for item in items:
         link = debuginfod_link(item)
         if link is None:
             continue
         build_id, artifact = link
-        d = store / DEBUGINFOD_ROOT / "buildid" / build_id
-        d.mkdir(parents=True, exist_ok=True)
+        # Every level a real directory inside the store: a symlinked debuginfod/ would put links elsewhere.
+        try:
+            d = store_dir(store, DEBUGINFOD_ROOT, "buildid", build_id)
+        except UnsafeNameError as err:
+            if refused is None:
+                raise
+            refused.append(f"debuginfod view of {item.name} not made: {err.message}")
+            continue
         target = os.path.relpath(store / key_path(item.name, item.index, two_tier), d)
         path = d / artifact
         tmp = d / f".{artifact}.tmp-{os.getpid()}"
@@ -162,7 +174,6 @@ def link_debuginfod(store: Path, items: list[PublishItem], two_tier: bool) -> li
 
 
 SOURCE_DIR = "source"
-MAX_SOURCE_SIZE = 64 << 20  # a "source file" larger than this is not source: not archived
 
 
 def source_rel_path(path: str) -> str | None:
@@ -176,15 +187,35 @@ def source_rel_path(path: str) -> str | None:
     return "/".join(parts)
 
 
-def archive_debuginfod_sources(store: Path, items: list[PublishItem], tmp_prefix: str
-                               ) -> tuple[int, list[str]]:
-    """``publish --sources`` for ELF binaries: copy each local source file their DWARF names to
-    ``debuginfod/buildid/<id>/source/<path>``; (files written, notes).  Files already there
-    with the same bytes are left alone; ones that differ are replaced (the build is newer)."""
-    from symtool.formats.dwarf_symbols import DwarfSymbolizer
-    from symtool.fsutil import atomic_writer, open_regular
+def source_roots_for_publish(extra: list[Path] = ()):
+    """The allow-list of what ``--sources`` may copy (srcindex/roots.py): the workspace of the
+    current directory, cargo's registry and git checkouts, the toolchains' rust-src, ``extra``."""
+    from symtool.cargo.workspace import cargo_home, find_root_manifest
+    from symtool.errors import ConfigError
+    from symtool.srcindex.roots import SourceRoots
 
-    written, notes = 0, []
+    try:
+        manifest = find_root_manifest(Path.cwd())
+    except ConfigError:
+        manifest = None  # an unreadable manifest adds no root (publish reports it elsewhere)
+    return SourceRoots.standard(manifest.parent if manifest else None, cargo_home(os.environ)[0], list(extra))
+
+
+def archive_debuginfod_sources(store: Path, items: list[PublishItem], tmp_prefix: str,
+                               extra_roots: list[Path] = ()) -> tuple[int, list[str], list[str]]:
+    """``publish --sources`` for ELF binaries: copy each local source file their DWARF names to
+    ``debuginfod/buildid/<id>/source/<path>``; (files written, notes, refusals).  Files already there
+    with the same bytes are left alone; ones that differ are replaced (the build is newer).
+
+    Only files the allow-list admits are copied (:mod:`symtool.srcindex.roots`); every other
+    file that exists here is listed in the refusals with the reason.  Every directory written
+    through is a real directory inside the store (:func:`store_dir`)."""
+    from symtool.errors import UnsafeNameError
+    from symtool.formats.dwarf_symbols import DwarfSymbolizer
+    from symtool.fsutil import atomic_writer
+
+    roots = source_roots_for_publish(extra_roots)
+    written, notes, refused = 0, [], []
     for item in items:
         link = debuginfod_link(item)
         if link is None or item.kind != "bin":
@@ -196,35 +227,40 @@ def archive_debuginfod_sources(store: Path, items: list[PublishItem], tmp_prefix
         except (FormatError, OSError) as err:
             notes.append(f"{item.path}: sources not archived: {getattr(err, 'message', None) or err}")
             continue
-        root = store / DEBUGINFOD_ROOT / "buildid" / build_id / SOURCE_DIR
         missing = 0
         for path in paths:
             rel = source_rel_path(path)
             if rel is None:
                 continue
-            try:
-                with open_regular(path) as f:
-                    if os.fstat(f.fileno()).st_size > MAX_SOURCE_SIZE:
-                        notes.append(f"{path}: over {MAX_SOURCE_SIZE >> 20} MiB, not archived")
-                        continue
-                    data = f.read(MAX_SOURCE_SIZE + 1)
-            except (OSError, FormatError):
+            local = roots.read(path)
+            if local.refused is not None:
+                refused.append(f"{item.path}: source {path} not archived: {local.refused}")
+                continue
+            if local.data is None:
                 missing += 1  # std's /rustc/<commit>/... and other build-machine paths
                 continue
-            dest = root / rel
+            data = local.data
+            try:
+                dest = store_dir(store, DEBUGINFOD_ROOT, "buildid", build_id, SOURCE_DIR, *rel.split("/")[:-1])
+            except UnsafeNameError as err:
+                refused.append(f"{item.path}: source {path} not archived: {err.message}")
+                continue
+            dest = dest / rel.split("/")[-1]
+            if os.path.islink(dest):
+                refused.append(f"{item.path}: source {path} not archived: its place in the store is a symbolic link")
+                continue
             try:
                 if dest.is_file() and not dest.is_symlink() and dest.read_bytes() == data:
                     continue
             except OSError:
                 pass
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_writer(dest, "wb", prefix=tmp_prefix, mode_like=path) as out:
+            with atomic_writer(dest, "wb", prefix=tmp_prefix, mode_like=local.real) as out:
                 out.write(data)
             written += 1
         if missing:
             notes.append(f"{item.name} ({build_id}): {missing} of {len(paths)} source files named by its DWARF "
                          "are not on this machine (not archived)")
-    return written, notes
+    return written, notes, refused
 
 
 def unlink_dangling(store: Path) -> list[Path]:

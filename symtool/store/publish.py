@@ -65,6 +65,7 @@ class PublishOptions:
     key_case: str = "exact"  # object storage: "lower" for case-sensitive front ends
     skip_published: bool = False  # no new transaction when the newest one of this product/version/comment
     # already holds exactly these files with the same bytes (a re-run CI job)
+    sources_roots: list[Path] = field(default_factory=list)  # --sources-root: more dirs --sources may copy from
 
 
 @dataclass
@@ -97,6 +98,7 @@ class PublishReport:
     warnings: list[str] = field(default_factory=list)
     ignored: int = 0
     already_published: bool = False  # --skip-published found ``transaction`` holding exactly these files
+    store_refusals: int = 0  # writes into the store refused after the commit (a symlinked debuginfod/ level)
 
     def count(self, status: str) -> int:
         return sum(1 for f in self.files if f.status == status)
@@ -108,7 +110,7 @@ class PublishReport:
 
         if self.count("unreadable") or self.count("error"):
             return EXIT_BAD_INPUT
-        return EXIT_FINDINGS if self.count("refused") else EXIT_OK
+        return EXIT_FINDINGS if self.count("refused") or self.store_refusals else EXIT_OK
 
     def to_json(self) -> dict:
         return {
@@ -618,12 +620,18 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
         admin.touch_pingme()
         from symtool.store.native import link_debuginfod
 
-        link_debuginfod(store, [item for item, *_ in placed], placer.two_tier)
+        view_refused: list[str] = []
+        link_debuginfod(store, [item for item, *_ in placed], placer.two_tier, view_refused)
+        report.warnings.extend(view_refused)
+        report.store_refusals += len(view_refused)
         if opts.sources:
             from symtool.store.native import archive_debuginfod_sources
 
-            written, notes = archive_debuginfod_sources(store, [item for item, *_ in placed], placer.prefix)
+            written, notes, refused = archive_debuginfod_sources(store, [item for item, *_ in placed], placer.prefix,
+                                                                 opts.sources_roots)
             report.notes.extend(notes)
+            report.warnings.extend(refused)
+            report.store_refusals += sum(1 for r in refused if "symbolic link" in r or "not a directory" in r)
             if written:
                 report.notes.append(f"archived {written} source file(s) for debuginfod (debuginfod/buildid/<id>/source/)")
     report.transaction = txn_id
@@ -680,15 +688,18 @@ def publish(store: str, paths: list[Path], opts: PublishOptions, progress_factor
     ``wants`` picks the files of directories to publish (see :func:`collect`).
     """
     index_notes: list[str] = []
+    index_warnings: list[str] = []
     if opts.source_index or opts.sources:
         from symtool.srcindex.index import index_for_publish
 
         # Before collecting: the store only ever sees the indexed PDB under its key.
-        index_notes = index_for_publish(paths, store, archive=opts.sources, dry_run=opts.dry_run)
+        index_notes, index_warnings = index_for_publish(paths, store, archive=opts.sources, dry_run=opts.dry_run,
+                                                        source_roots=opts.sources_roots)
     col = collect(paths, wants)
     check_pairs(col)
     report = PublishReport(redact_url(store), dry_run=opts.dry_run, ignored=col.ignored)
     report.notes.extend(index_notes)
+    report.warnings.extend(index_warnings)
     report.files.extend(col.refused)
     if not col.items:
         return report  # nothing readable to publish: leave the store untouched

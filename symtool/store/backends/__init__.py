@@ -25,7 +25,7 @@ import os
 
 from symtool.errors import UsageError
 from symtool.store.backends.base import (AZURE_SCHEME, OBJECT_SCHEMES, S3_SCHEME, Backend, Blob,  # noqa: F401
-                                         ObjectInfo)
+                                         ObjectInfo, redact_userinfo, scrub)
 
 
 def split_location(location: str) -> tuple[str, str, str]:
@@ -35,8 +35,14 @@ def split_location(location: str) -> tuple[str, str, str]:
     scheme = url_scheme(location) or ""
     rest = location.strip().split("://", 1)[1] if "://" in location else ""
     bucket, _, prefix = rest.partition("/")
+    if "@" in bucket:
+        # s3://KEY:SECRET@bucket/x: the SDK would echo it in "Invalid bucket name ...", and the
+        # location is printed in reports. Refused, shown redacted; credentials come from the SDK's own settings.
+        raise UsageError(f"credentials in an object-store location are refused: {redact_userinfo(location)} "
+                         "(give them as the SDK's environment or config: AWS_ACCESS_KEY_ID/"
+                         "AWS_SECRET_ACCESS_KEY, AZURE_STORAGE_CONNECTION_STRING...)")
     if scheme not in OBJECT_SCHEMES or not bucket:
-        raise UsageError(f"not an object-storage location: {location} (want s3://bucket/prefix or "
+        raise UsageError(f"not an object-storage location: {redact_userinfo(location)} (want s3://bucket/prefix or "
                          "azblob://container/prefix)")
     return scheme, bucket, prefix.strip("/")
 

@@ -100,3 +100,30 @@ def missing_extra(package: str, extra: str) -> UsageError:
 
 def extra_name(scheme: str) -> str:
     return "s3" if scheme == S3_SCHEME else "azure"
+
+
+def redact_userinfo(location: str) -> str:
+    """``location`` with whatever stands before an ``@`` in its authority shown as ``***``."""
+    head, sep, rest = location.strip().partition("://")
+    if not sep:
+        return location
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rsplit("@", 1)[1]
+    return f"{head}://{authority}{slash}{path}"
+
+
+def scrub(text: str, location: str | None = None) -> str:
+    """SDK error text without anything secret that came from a location: userinfo of any
+    ``scheme://user:pass@`` in it, and the raw authority of ``location`` when it held one."""
+    from symtool.store.layout import strip_userinfo
+
+    out = strip_userinfo(text)
+    if location and "://" in location:
+        authority = location.strip().split("://", 1)[1].split("/", 1)[0]
+        if "@" in authority:
+            secret = authority.rsplit("@", 1)[0]
+            for part in {secret, *secret.split(":")}:
+                if part:
+                    out = out.replace(part, "***")
+    return out

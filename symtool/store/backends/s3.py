@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from symtool.errors import NetworkError, StoreError
-from symtool.store.backends.base import RETRY_CONFLICTS, Backend, Blob, ObjectInfo, join_key, missing_extra
+from symtool.store.backends.base import (RETRY_CONFLICTS, Backend, Blob, ObjectInfo, join_key, missing_extra,
+                                         scrub)
 
 MAX_SINGLE_PUT = 5 << 30  # PutObject's limit: larger files go up in parts
 MIN_PART = 64 << 20  # part size of a multipart upload (S3 allows 5 MiB to 5 GiB)
@@ -62,9 +63,10 @@ class S3Backend(Backend):
         if isinstance(err, ClientError):
             e = err.response.get("Error", {})
             status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            return StoreError(f"S3 refused the request: {status} {e.get('Code', '')} {e.get('Message', '')}".rstrip(),
-                              where)
-        return NetworkError(f"S3 request failed: {err}", where)
+            return StoreError(scrub(f"S3 refused the request: {status} {e.get('Code', '')} {e.get('Message', '')}"
+                                    .rstrip(), self.display), where)
+        # botocore's text echoes parameters (the bucket name, the endpoint URL): scrubbed of credentials.
+        return NetworkError(scrub(f"S3 request failed: {err}", self.display), where)
 
     @staticmethod
     def _status(err) -> tuple[int | None, str]:
