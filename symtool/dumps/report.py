@@ -346,7 +346,7 @@ border:1px solid currentColor;margin-right:.3rem}
 .badge.inline{color:#555;font-weight:400}
 ol.frames{list-style:none;margin:0;padding:0}
 ol.frames li{padding:.1rem 0;border-bottom:1px dotted var(--line);word-break:break-word}
-ol.frames li.runtime{color:var(--muted)}
+ol.frames li.runtime{color:var(--muted)}ol.frames li.user code{font-weight:700}
 ol.frames .idx{display:inline-block;width:2rem;color:var(--muted)}
 .loc{color:var(--muted);margin-left:.4rem}
 a{color:var(--accent)}
@@ -618,6 +618,14 @@ def _debuginfod_source(frame, extras: BucketExtras, http_stores: list[str], loca
     return None, None
 
 
+def _short_path(path: str | None) -> str:
+    """The last three parts of a source path (the whole path is the element's title)."""
+    if not path:
+        return ""
+    parts = re.split(r"[\\/]", path)
+    return path if len(parts) <= 3 else "\u2026/" + "/".join(parts[-3:])
+
+
 def _frames_html(bucket: Bucket, extras: BucketExtras, http_stores, local_stores) -> str:
     if not bucket.stack:
         note = extras.stack_note or "no stack was walked for this bucket's first dump"
@@ -626,7 +634,7 @@ def _frames_html(bucket: Bucket, extras: BucketExtras, http_stores, local_stores
     shown = bucket.stack[:start + MAX_FRAMES_SHOWN]
     items = []
     for k, f in enumerate(shown):
-        where = f"{f.file}:{f.line}" if f.file and f.line else (f.file or "")
+        where = _short_path(f.file) + (f":{f.line}" if f.file and f.line else "")
         url = safe_url(f.source_url)
         local = None
         if f.source_url is None:
@@ -640,11 +648,13 @@ def _frames_html(bucket: Bucket, extras: BucketExtras, http_stores, local_stores
             source = f' <span class="muted mono" title="source (not a web link)">{text(f.source_url)}</span>'
         elif local:
             source = f' <span class="muted mono" title="archived source">{text(local)}</span>'
-        classes = ["frame"] + (["runtime"] if k < start else []) + (["inline"] if f.inline else [])
+        classes = ["frame"] + (["runtime"] if k < start else ["user"] if k == start else []) + \
+            (["inline"] if f.inline else [])
         inline = '<span class="badge inline">inline</span>' if f.inline else ""
         items.append(f'<li class="{" ".join(classes)}"><span class="idx mono">{f.index:02x}</span>{inline}'
                      f'<code>{text(f.call_site)}</code>'
-                     + (f'<span class="loc mono">{text(where)}</span>' if where else "") + f"{source}</li>")
+                     + (f'<span class="loc mono" title="{text(f.file)}">{text(where)}</span>' if where else "")
+                     + f"{source}</li>")
     more = len(bucket.stack) - len(shown)
     out = []
     if start:
