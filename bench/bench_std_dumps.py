@@ -48,16 +48,16 @@ def _prepare(ctx) -> tuple[Path, Path]:
     sys.path.insert(0, str(ROOT / "tests"))
     from std_corpus import crash_all
 
-    crashes = crash_all(ctx.tmp / "crashes", PROGRAMS)
-    store = ctx.tmp / "store"
+    crashes = crash_all(ctx.workdir / "crashes", PROGRAMS)
+    store = ctx.workdir / "store"
     for c in crashes.values():
-        staged = ctx.tmp / "staged" / c.name
+        staged = ctx.workdir / "staged" / c.name
         staged.mkdir(parents=True)
         shutil.copyfile(c.exe, staged / c.exe.name)
         shutil.copyfile(c.pdb, staged / c.pdb.name)
         subprocess.run([sys.executable, "-m", "symtool", "publish", str(staged), "--store", str(store)],
-                       check=True, capture_output=True, cwd=ctx.tmp)
-    return store, ctx.tmp / "crashes"
+                       check=True, capture_output=True, cwd=ctx.workdir)
+    return store, ctx.workdir / "crashes"
 
 
 def _pile(src: Path, out: Path, total: int) -> None:
@@ -71,13 +71,13 @@ def run(ctx) -> list[dict]:
     store, crashes = _prepare(ctx)
     rows = []
     for total in ((20, 100) if ctx.quick else (100, 1000)):
-        pile = ctx.tmp / f"pile-{total}"
+        pile = ctx.workdir / f"pile-{total}"
         _pile(crashes, pile, total)
         best = None
         for _ in range(1 if ctx.quick else 3):
             t0 = time.perf_counter()
             proc = subprocess.run([sys.executable, "-c", CHILD, str(pile), str(store)], capture_output=True,
-                                  text=True, timeout=900, cwd=ctx.tmp)
+                                  text=True, timeout=900, cwd=ctx.workdir)
             wall = time.perf_counter() - t0
             if proc.returncode != 0:
                 raise RuntimeError(proc.stderr[-3000:])
