@@ -244,7 +244,7 @@ def symtool(*args, cwd=None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SYMTOOL_", "_NT_"))}
     env["NO_COLOR"] = "1"
     proc = subprocess.run([sys.executable, "-m", "symtool", *map(str, args)], capture_output=True, text=True,
-                          timeout=120, cwd=cwd, env=env)
+                          timeout=600, cwd=cwd, env=env)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
 

@@ -12,10 +12,7 @@ stay text.  Each test keeps a screenshot in build/test-artifacts/ (and under pyt
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -23,21 +20,11 @@ import pytest
 
 from cdp_browser import Browser, artifact_dir
 from conftest import need_tool
-from test_html_report import HOSTILE, HOSTILE_URL, make_row
+from test_html_report import HOSTILE, HOSTILE_URL, make_row, symtool
 
-ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS = ["unwrap_none", "index_oob", "refcell_borrow", "thread_panic", "access_violation"]
 STD_URL = "https://raw.githubusercontent.com/rust-lang/rust/1.63.0/library/"
 CORPUS_URL = "https://example.org/symtool/tests/corpus/std-crashers/"
-
-
-def symtool(*args, cwd=None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SYMTOOL_", "_NT_"))}
-    env["NO_COLOR"] = "1"
-    proc = subprocess.run([sys.executable, "-m", "symtool", *map(str, args)], capture_output=True, text=True,
-                          timeout=600, cwd=cwd, env=env)
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
 
 
 def _source_prefixes(pdb: Path, cwd: Path) -> list[str]:
