@@ -333,7 +333,8 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 tbody.bucket:nth-of-type(even) tr.main{background:var(--alt)}
 tr.detail>td{background:#fbfbfd;padding:.5rem 1rem 1rem 2.2rem}
 .sig{display:block;word-break:break-word}
-#bucket-table td:first-child{min-width:16rem}
+#bucket-table td{overflow-wrap:anywhere}#bucket-table td:first-child{min-width:16rem}
+#bucket-table td.panic-cell{min-width:13rem}#bucket-table td.keep{overflow-wrap:normal}#bucket-table td.exc-cell{min-width:9rem}
 ul.plainlist{list-style:none;margin:0;padding:0}
 .panic{white-space:pre-wrap;word-break:break-word}
 button.toggle{font:inherit;width:1.8rem;margin-right:.3rem;cursor:pointer;border:1px solid var(--line);
@@ -345,7 +346,7 @@ border:1px solid currentColor;margin-right:.3rem}
 .badge.new{color:var(--new)}.badge.growing{color:var(--grow)}.badge.seen,.badge.gone{color:var(--gone)}
 .badge.inline{color:#555;font-weight:400}
 ol.frames{list-style:none;margin:0;padding:0}
-ol.frames li{padding:.1rem 0;border-bottom:1px dotted var(--line);word-break:break-word}
+ol.frames li{padding:.1rem 0;border-bottom:1px dotted var(--line);overflow-wrap:anywhere}
 ol.frames li.runtime{color:var(--muted)}ol.frames li.user code{font-weight:700}
 ol.frames .idx{display:inline-block;width:2rem;color:var(--muted)}
 .loc{color:var(--muted);margin-left:.4rem}
@@ -476,7 +477,7 @@ def _bin_label(b: tuple[_dt.date, _dt.date]) -> str:
 def _sparkline(values: list[int], bins) -> str:
     if not values:
         return '<span class="muted">no times</span>'
-    w, h = 120, 22
+    w, h = 96, 22
     top = max(values) or 1
     step = w / len(values)
     peak = max(range(len(values)), key=lambda i: values[i])
@@ -775,12 +776,12 @@ def render_html(report: Report, baseline: Baseline | None = None, stores=(), *,
                    f'<td data-value="{text(" | ".join(b.signature) or b.key)}">{badge}{_signature_html(b)}</td>'
                    f'<td class="num" data-value="{b.count}">{b.count}</td>')
         if with_status:
-            out.append(f'<td data-value="{_STATUS_ORDER.get(status, 0)}">{text(words)}</td>')
-        out.append(f'<td data-value="{text(panic_value)}">{panic_html}</td>'
-                   f'<td data-value="{text(exc)}"><code>{text(b.exception_code or "")}</code> '
+            out.append(f'<td class="keep" data-value="{_STATUS_ORDER.get(status, 0)}">{text(words)}</td>')
+        out.append(f'<td class="panic-cell" data-value="{text(panic_value)}">{panic_html}</td>'
+                   f'<td class="exc-cell" data-value="{text(exc)}"><code>{text(b.exception_code or "")}</code> '
                    f'{text(b.exception_name or "")}</td>'
-                   f'<td class="mono" data-value="{text(first or "")}">{text(first or DASH)}</td>'
-                   f'<td class="mono" data-value="{text(b.last or "")}">{text(b.last or DASH)}</td>'
+                   f'<td class="mono keep" data-value="{text(first or "")}">{text(first or DASH)}</td>'
+                   f'<td class="mono keep" data-value="{text(b.last or "")}">{text(b.last or DASH)}</td>'
                    f'<td data-value="{text(versions_value)}">{versions_html}</td>'
                    f'<td>{_sparkline(_binned(extras.days, bins, width), bins)}</td></tr>'
                    f'<tr class="detail" id="bucket-{n}-detail"><td colspan="{ncols}">'
