@@ -328,3 +328,21 @@ def test_cli_text_report_marks_buckets_against_the_baseline(tmp_path):
     proc = symtool("dumps", DUMP, "--offline", "--baseline", old, cwd=tmp_path)
     assert "[new]" in proc.stdout and "Gone since the baseline (1):" in proc.stdout
     assert ", 1 new, 1 gone," in proc.stdout
+
+
+def test_elf_frames_link_to_the_debuginfod_source_tree(tmp_path):
+    """Linux frames have no srcsrv: an http(s) store gives the URL `debuginfod-find source` asks; a local
+    store's archived copy (publish --sources) is shown as its path, never as a link."""
+    build_id = "0123456789abcdef0123456789abcdef01234567"
+    row = make_row("lin", source_url=None)
+    row.platform = "linux"
+    row.stack = [f.__class__(**{**f.__dict__, "source_url": None}) for f in row.stack]
+    row.modules[0].codeview, row.modules[0].code_id = "ELF", build_id
+    page = Parsed(page_of([row], stores=["https://symbols.example.org/store/"]))
+    hrefs = [a["href"] for a in page.all("a", **{"class": "source"})]
+    assert f"https://symbols.example.org/store/debuginfod/buildid/{build_id}/source/src/lin.rs" in hrefs, hrefs
+    archived = tmp_path / "debuginfod" / "buildid" / build_id / "source" / "src" / "lin.rs"
+    archived.parent.mkdir(parents=True)
+    archived.write_text("fn main() {}\n")
+    page = Parsed(page_of([row], stores=[str(tmp_path)]))
+    assert not page.all("a", **{"class": "source"}) and str(archived) in "".join(page.text)
