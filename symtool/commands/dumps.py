@@ -18,6 +18,8 @@ EXAMPLES = """Examples:
 
   symtool dumps nightly/*.dmp --build-dir target/x86_64-pc-windows-msvc/release --json
 
+  symtool dumps nightly/ --json > today.json --html report.html --baseline yesterday.json
+
 PATH is minidump files or directories (searched recursively for *.dmp and
 *.mdmp).  Stores default to SYMTOOL_STORE, else the stores in Cargo.toml
 (workspace.metadata.symtool), else the servers of _NT_SYMBOL_PATH -- as for
@@ -29,6 +31,13 @@ and target, as `symtool env` lists them) are searched by default.  Files found
 only on http(s) stores are fetched into the cache (verified by identity) to
 walk and symbolize stacks, unless --offline.  When a dump's module list has no
 CodeView record (Wine), the PDB is named by the image found in the stores.
+
+--html FILE writes one self-contained page (no network: inline style and
+script) with the summary, a chart of crashes per day, the bucket table
+(sortable and filterable), each bucket's stack with source links and its
+dumps, and the missing symbols; --html - writes it to stdout instead of the
+text report.  --baseline is an earlier run's --json: buckets are marked new,
+growing or gone (in the text and HTML reports).
 
 Each row carries the crashing thread's symbolized stack ("stack" in --json);
 buckets are made of the exception code and the first three meaningful frames
@@ -117,6 +126,12 @@ def dumps(
                                                   help="Directory holding PDBs/images directly; repeatable."),
     offline: bool = typer.Option(False, "--offline", help="Do not download from http(s) stores."),
     json_out: bool = typer.Option(False, "--json", help="A JSON list, one object per dump."),
+    html_out: Optional[str] = typer.Option(None, "--html", metavar="FILE",
+                                           help="Also write a self-contained HTML report to FILE "
+                                                "('-': stdout, instead of the text report)."),
+    baseline_path: Optional[str] = typer.Option(None, "--baseline", metavar="JSON",
+                                                help="An earlier run's --json: mark buckets new, growing "
+                                                     "or gone."),
     manifest_path: Optional[str] = manifest_path_option(),
     package: Optional[List[str]] = package_option(),
     profile: Optional[str] = profile_option("every profile built"),
@@ -131,6 +146,25 @@ def dumps(
     from symtool.dumps.locate import check_stores, make_fetch
     from symtool.settings import resolve_cache, resolve_stores
 
+    if html_out == "-" and json_out:
+        raise UsageError("--html - and --json both write to stdout: give --html a file name")
+    if baseline_path is not None and json_out and html_out is None:
+        raise UsageError("--baseline marks buckets in the text and HTML reports; --json rows have no buckets "
+                         "(add --html FILE)")
+    report = baseline = None
+    if html_out is not None:
+        from symtool.dumps.report import Report, check_report_path
+
+        if html_out != "-":
+            check_report_path(html_out)  # before the work, and before --json has printed anything
+        report = Report()
+        buckets = report.buckets
+    else:
+        buckets = Buckets()
+    if baseline_path is not None:
+        from symtool.dumps.report import load_baseline
+
+        baseline = load_baseline(baseline_path)
     resolved = resolve_stores(store, use_nt_symbol_path=True)
     stores = resolved.stores
     check_stores(stores)
@@ -142,7 +176,6 @@ def dumps(
     if not dump_paths:
         raise UsageError(f"no minidumps (*.dmp, *.mdmp) in {', '.join(paths)}")
 
-    buckets = Buckets()
     missing = failed = False
     progress = None
     task = None
@@ -161,14 +194,17 @@ def dumps(
         if json_out:
             out.write("[")
         for row in triage(dump_paths, stores, build_dirs, fetch=fetch):
-            buckets.add(row)
+            if report is not None:
+                report.add(row)
+            else:
+                buckets.add(row)
             missing = missing or row_missing(row)
             failed = failed or row_failed(row)
             data = row.to_json()
             if json_out:
                 text = json.dumps(data, indent=2, ensure_ascii=False)
                 out.write(("\n" if first else ",\n") + "  " + text.replace("\n", "\n  "))
-            else:
+            elif html_out != "-":
                 out.write(_dump_line(data) + "\n")
             first = False
             if progress is not None:
@@ -180,8 +216,16 @@ def dumps(
             progress.stop()
         if fetcher is not None:
             fetcher.close()
-    if not json_out:
-        _summary(buckets, stores)
+    if not json_out and html_out != "-":
+        _summary(buckets, stores, baseline)
+    if report is not None:
+        from symtool.dumps.report import render_html, write_report
+
+        page = render_html(report, baseline, stores)
+        if html_out == "-":
+            out.write(page)
+        else:
+            write_report(html_out, page)
     out.flush()
     # The worst outcome wins: an unreadable dump or a failing server is bad input (2),
     # a missing PDB a finding (1).
@@ -191,14 +235,16 @@ def dumps(
 STACK_LINES = 12  # frames of each bucket's first stack shown in the text report
 
 
-def _summary(buckets, stores: list[str]) -> None:
+def _summary(buckets, stores: list[str], baseline=None) -> None:
     from symtool.commands.common import terminal_safe
+    from symtool.dumps.report import bucket_status, gone_buckets
 
     w = sys.stdout.write
     ordered = buckets.ordered()
     w(f"\nBuckets ({len(ordered)}):\n")
     for b in ordered:
-        w(f"  {b.count:6d}  {b.key}\n")
+        _status, words = bucket_status(b, baseline)
+        w(terminal_safe(f"  {b.count:6d}  {b.key}" + (f"  [{words}]" if words else "")) + "\n")
         w(f"          first {b.first or '?'}  last {b.last or '?'}  e.g. {b.example}\n")
         if b.panic:
             p = b.panic
@@ -216,11 +262,18 @@ def _summary(buckets, stores: list[str]) -> None:
                 w(f"             source: {f.source_url}\n")
         if len(b.stack) > start + STACK_LINES:
             w(f"          ... {len(b.stack) - start - STACK_LINES} more frames\n")
+    gone = gone_buckets(buckets, baseline)
+    if gone:
+        w(f"\nGone since the baseline ({len(gone)}):\n")
+        for g in gone:
+            w(terminal_safe(f"  {g.count:6d}  {g.key}  (last {g.last or '?'})") + "\n")
     if buckets.missing:
         w(f"\nMissing PDBs ({count(len(buckets.missing), 'key')}, looked for in: {', '.join(stores) or 'no stores'}):\n")
         for key, n in sorted(buckets.missing.items(), key=lambda kv: (-kv[1], kv[0])):
             w(f"  {key}  (needed by {n} dump{'s' if n != 1 else ''})\n")
-    w(f"\n{count(buckets.dumps, 'dump')}, {buckets.unreadable} unreadable, {count(len(ordered), 'bucket')}, "
+    news = "" if baseline is None else \
+        f", {sum(1 for b in ordered if bucket_status(b, baseline)[0] == 'new')} new, {len(gone)} gone"
+    w(f"\n{count(buckets.dumps, 'dump')}, {buckets.unreadable} unreadable, {count(len(ordered), 'bucket')}{news}, "
       f"{count(len(buckets.missing), 'PDB')} missing\n")
 
 
