@@ -144,3 +144,20 @@ def shared_module_stream(real: Path, out: Path, n_modules: int = 2000, pad: int 
     parts["mod"] = b"".join(big if m is rec else m for m in mods) + big * (n_modules - 1)
     streams[DBI] = join_dbi(header, parts)
     return write_pdb(out, streams)
+
+
+def aliased_named_streams(real: Path, out: Path, aliases: dict[str, int]) -> Path:
+    """Item 11: the PDB info stream's named-stream map gains ``name -> stream`` entries that point at
+    streams the PDB already uses for something else (the DBI, a module stream, /names).
+
+    The map is a hash table whose bucket order a reader of the map must follow, so it is edited with
+    symtool's own table code (the thing under test is the writer's refusal, not the map reader)."""
+    from symtool.formats.msf_write import NamedStreamTable
+
+    streams = streams_of(real)
+    info = streams[1]
+    table, end = NamedStreamTable.parse(info, 28)  # after Version, Signature, Age, GUID
+    for name, num in aliases.items():
+        table.set(name, num)
+    streams[1] = info[:28] + table.serialize() + info[end:]
+    return write_pdb(out, streams)

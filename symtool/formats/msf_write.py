@@ -442,9 +442,14 @@ def _plan_commit(reader: BoundedReader, layout: MsfLayout, streams: Mapping[str,
     written: dict[str, int] = {}
     replaced = []
     pages: list[tuple[list[int], bytes]] = []
+    taken = _streams_in_use(reader, table, streams, p)
     for name, data in streams.items():
         num = table.get(name)
-        if num is None or num in (STREAM_OLD_DIRECTORY, STREAM_PDB_INFO) or num >= len(sizes):
+        if num is not None and num in taken:
+            # Replacing it would replace that structure's bytes (the DBI and its age, a module's
+            # lines): a hostile or corrupt map, refused before anything is written.
+            raise FormatError(f"named stream {name!r} points at stream {num}, which is {taken[num]}", p)
+        if num is None or num >= len(sizes):
             if num is not None:
                 raise FormatError(f"named stream {name!r} points at stream {num}", p)
             num = len(sizes)
@@ -499,6 +504,28 @@ def _plan_commit(reader: BoundedReader, layout: MsfLayout, streams: Mapping[str,
     superblock = MSF7_SUPERBLOCK.pack(bs, new_fpm, total, len(directory), layout.unknown)
     superblock += struct.pack(f"<{n_map}I", *map_blocks)
     return _Commit(written, replaced, pages, fpm_pages, superblock, total)
+
+
+def _streams_in_use(reader: BoundedReader, table: NamedStreamTable, streams: Mapping[str, bytes],
+                    path: str) -> dict[int, str]:
+    """Streams a named stream being written must not point at: the PDB's own structures
+    (formats/pdb.py ``structural_streams``), the streams of the map's other names, and a
+    stream two of the names being written share."""
+    from symtool.formats.pdb import Msf, structural_streams
+
+    taken = structural_streams(Msf(reader))
+    for name, num in table.items().items():
+        if name not in streams:
+            taken.setdefault(num, f"the named stream {name!r}")
+    seen: dict[int, str] = {}
+    for name in streams:
+        num = table.get(name)
+        if num is None:
+            continue
+        if num in seen:
+            raise FormatError(f"named streams {seen[num]!r} and {name!r} both point at stream {num}", path)
+        seen[num] = name
+    return taken
 
 
 def _write_pages(fd: int, layout: MsfLayout, commit: _Commit) -> int:
