@@ -71,3 +71,32 @@ def test_dotdot_windows_paths_match_no_map(path):
     assert r.rule == "none" and r.target is None and any("'..'" in x for x in r.reasons), r
     ok = resolve(SourceFile("D:\\a\\proj\\src\\ok.c", None, None), cfg)
     assert ok.target == "https://raw.githubusercontent.com/me/proj/C/src/ok.c"
+
+
+# -- 13. paths srcsrv cannot hold are reported, not dropped --------------------------------------------------
+
+def test_paths_srcsrv_cannot_hold_are_reported(tmp_path, env):
+    """`*` (srcsrv's field separator), CR and LF in a path: left out of the stream, yet exit 0 and counted
+    as mapped. Now they are unmapped files: a warning each, exit 1, counts that say so."""
+    names = ["src\\a*b.c", "src\\cr\rx.c", "src\\lf\nx.c", "src\\ok.c"]
+    pdb = hp.build_pdb_naming(tmp_path / "b", names, compilation_dir="D:\\a\\proj")
+    args = ("srcindex", pdb, "--map", "D:\\a\\proj\\=https://raw.githubusercontent.com/me/proj/C/")
+    proc = symtool(*args, "--json", env=env, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    files = files_by_path(proc)
+    [doc] = json.loads(proc.stdout)
+    assert len(files) == 4, files
+    bad = [f for p, f in files.items() if not p.endswith("ok.c")]
+    assert len(bad) == 3 and all(f["rule"] == "none" and f["target"] is None for f in bad), bad
+    assert all(any("srcsrv stream cannot record" in r for r in f["reasons"]) for f in bad), bad
+    assert doc["counts"]["map"] == 1 and doc["counts"]["none"] == 3, doc["counts"]
+    text = srcsrv_of(pdb)
+    assert text.count("raw.githubusercontent.com") == 1 and "ok.c" in text
+    # Text output: the summary counts them as none, a warning each (control characters escaped).
+    pdb2 = hp.build_pdb_naming(tmp_path / "c", names, compilation_dir="D:\\a\\proj")
+    proc = symtool(args[0], pdb2, *args[2:], env=env, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "mapped 1," in proc.stdout and "none 3)" in proc.stdout, proc.stdout
+    warned = [line for line in proc.stderr.splitlines() if line.startswith("warning: ")]
+    assert sum("srcsrv stream cannot record" in line for line in warned) == 3, proc.stderr
+    assert "\r" not in proc.stderr

@@ -34,6 +34,7 @@ from symtool.errors import ConfigError, FormatError, UnsafeNameError
 from symtool.formats.pdb import SourceFile
 from symtool.srcindex.git import GitCheckout, raw_url, relative_to
 from symtool.srcindex.roots import SourceRoots, read_to_check
+from symtool.srcindex.streams import representable
 
 RULES = ("map", "std", "crate", "workspace", "archive", "none")
 RUST_REPO = "https://raw.githubusercontent.com/rust-lang/rust"
@@ -204,6 +205,25 @@ CLIMBS = "the path has a '..' component, which could climb out of a URL prefix"
 
 
 def resolve(sf: SourceFile, cfg: IndexConfig) -> Resolution:
+    """Where ``sf`` can be fetched from; rule "none" (with reasons) when nowhere.
+
+    A path or target srcsrv cannot hold (``*`` separates its fields and has no
+    escape; CR, LF and NUL end its lines) would be left out of the stream, so
+    it is unmapped here and reported like any other unmapped file, instead of
+    counted as indexed.
+    """
+    if not representable(sf.path, ""):
+        return Resolution(sf, "none", reasons=[UNREPRESENTABLE.format(what="the path")])
+    r = _resolve(sf, cfg)
+    if r.target is not None and not representable("", r.target):
+        return Resolution(sf, "none", reasons=r.reasons + [UNREPRESENTABLE.format(what=f"its {r.rule} target")])
+    return r
+
+
+UNREPRESENTABLE = "{what} holds '*', CR, LF or NUL, which a srcsrv stream cannot record"
+
+
+def _resolve(sf: SourceFile, cfg: IndexConfig) -> Resolution:
     path = sf.path
     reasons: list[str] = []
     dotdot = climbs(path)
