@@ -100,3 +100,69 @@ def test_paths_srcsrv_cannot_hold_are_reported(tmp_path, env):
     warned = [line for line in proc.stderr.splitlines() if line.startswith("warning: ")]
     assert sum("srcsrv stream cannot record" in line for line in warned) == 3, proc.stderr
     assert "\r" not in proc.stderr
+
+
+# -- 10. --in-place never writes through to a store's committed PDB ----------------------------------------
+
+@pytest.fixture
+def stored_pdb(tmp_path, env):
+    """A real PDB published into a local store; (store, the store's copy of it)."""
+    pdb = hp.build_real_pdb(tmp_path / "build")
+    store = tmp_path / "store"
+    proc = symtool("publish", pdb, "--store", store, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [stored] = [p for p in store.rglob("app.pdb") if p.is_file()]
+    return store, stored
+
+
+@pytest.mark.parametrize("how", ["symlink", "symlinked-dir", "hard-link", "store-path"])
+def test_in_place_never_rewrites_a_store_file(tmp_path, env, stored_pdb, how):
+    """`srcindex --in-place target/app.pdb`, a symlink to the store's PDB, rewrote the committed PDB (and
+    `store verify` still passed). Now the link is replaced by an indexed copy; the store keeps its bytes."""
+    import os
+
+    store, stored = stored_pdb
+    before = stored.read_bytes()
+    listing = sorted(p.name for p in stored.parent.iterdir())
+    out = tmp_path / "target"
+    out.mkdir()
+    if how == "symlink":
+        name = out / "app.pdb"
+        name.symlink_to(stored)
+    elif how == "symlinked-dir":
+        (out / "rel").symlink_to(stored.parent, target_is_directory=True)
+        name = out / "rel" / "app.pdb"  # no symlink at the last component: it resolves into the store
+    elif how == "hard-link":
+        name = out / "app.pdb"
+        os.link(stored, name)
+    else:
+        name = stored
+    proc = symtool("srcindex", name, "--in-place", "--map", "/=https://e.invalid/", "--map", "C:\\=https://e.invalid/",
+                   "--json", env=env, cwd=tmp_path)
+    if how == "symlinked-dir":
+        # Any write at that name lands in the store: refused, nothing written.
+        assert proc.returncode == 2 and "symlinked directory" in proc.stderr, proc.stdout + proc.stderr
+        assert stored.read_bytes() == before
+        assert sorted(p.name for p in stored.parent.iterdir()) == listing
+        return
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    [doc] = json.loads(proc.stdout)
+    assert doc["written"] and doc["write_mode"] == "copy", doc
+    assert doc["copy_reason"], doc
+    assert srcsrv_of(name), "the name given was indexed"
+    if how == "store-path":
+        return  # named explicitly: the store's file itself was the one asked for (copied, renamed over)
+    assert stored.read_bytes() == before, "the store's committed PDB changed"
+    assert srcsrv_of(stored) == ""
+    if how == "symlink":
+        assert not name.is_symlink() and name.is_file()
+    verify = symtool("store", "verify", "--store", store, env=env, cwd=tmp_path)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    # Text output says why it was not in place.
+    if how == "symlink":
+        name.unlink()
+        name.symlink_to(stored)
+        proc = symtool("srcindex", name, "--in-place", "--map", "/=https://e.invalid/", "--map",
+                       "C:\\=https://e.invalid/", env=env, cwd=tmp_path)
+        assert "symbolic link" in proc.stderr and "not in place" in proc.stderr, proc.stderr
+        assert stored.read_bytes() == before

@@ -48,6 +48,7 @@ sees the PDB it saw before indexing.  Nothing depends on the bump.
 from __future__ import annotations
 
 import os
+import stat
 import struct
 from dataclasses import dataclass
 from typing import BinaryIO, Mapping
@@ -306,6 +307,7 @@ class WriteReport:
     bytes_copied: int
     bytes_written: int
     mode: str = "copy"  # "copy" (temp copy renamed over the PDB) or "in-place" (MSF commit in the file)
+    copy_reason: str | None = None  # why in_place=True still made a copy
 
 
 def _read_info(reader: BoundedReader, layout: MsfLayout) -> tuple[bytes, NamedStreamTable, bytes]:
@@ -383,9 +385,10 @@ def write_named_streams(path: str | os.PathLike[str], streams: Mapping[str, byte
     are fsynced, then the superblock (one sector) is rewritten and fsynced.
     A crash before that write leaves the old superblock, directory and every
     old stream as they were; after it, the new PDB is complete.  It costs only
-    the new pages.  A file with more than one hard link is still copied
-    (``WriteReport.mode`` says which happened): in place would change every
-    name of it, e.g. a symbol store's copy.
+    the new pages.  A file with more than one hard link, or named through a
+    symlink, is still copied (``WriteReport.mode`` and ``copy_reason`` say
+    which happened and why): in place would change every name of it, e.g. a
+    symbol store's copy.
 
     Raises FormatError (the file is left untouched) when the PDB is not an
     MSF 7.00 file this writer can vouch for.
@@ -401,7 +404,8 @@ def write_named_streams(path: str | os.PathLike[str], streams: Mapping[str, byte
         layout = read_layout(reader)
         commit = _plan_commit(reader, layout, streams)
         bytes_read = reader.bytes_read
-        if in_place and os.fstat(f.fileno()).st_nlink == 1:
+        why_copy = _why_not_in_place(p, f) if in_place else None
+        if in_place and why_copy is None:
             wrote = _commit_in_place(f, layout, commit, streams)
             return WriteReport(p, commit.written, commit.replaced, old_size, commit.total * layout.block_size,
                                bytes_read, 0, wrote, "in-place")
@@ -417,7 +421,28 @@ def write_named_streams(path: str | os.PathLike[str], streams: Mapping[str, byte
                 wrote += _write_superblock(fd, commit.superblock)
                 _check_written(out, p, streams)
     return WriteReport(p, commit.written, commit.replaced, old_size, commit.total * layout.block_size,
-                       bytes_read, copied, wrote, "copy")
+                       bytes_read, copied, wrote, "copy", why_copy)
+
+
+def _why_not_in_place(path: str, f: BinaryIO) -> str | None:
+    """Why the file opened as ``f`` must not be changed in place; None when it may.
+
+    In place changes the inode, so every other name of it too: a symlink's
+    target (a store's committed PDB reached through a link in target/) or
+    another hard link.  Checked on the open descriptor against ``path``
+    itself (lstat), so a symlink swapped in after the caller looked is seen.
+    The copy is renamed over ``path``: the link is replaced, its target kept.
+    """
+    st = os.fstat(f.fileno())
+    try:
+        lst = os.lstat(path)
+    except OSError:
+        return "was renamed while being indexed"
+    if not stat.S_ISREG(lst.st_mode) or (lst.st_dev, lst.st_ino) != (st.st_dev, st.st_ino):
+        return "is a symbolic link"
+    if st.st_nlink != 1:
+        return "has other hard links"
+    return None
 
 
 @dataclass
