@@ -144,3 +144,41 @@ def shared_module_stream(real: Path, out: Path, n_modules: int = 2000, pad: int 
     parts["mod"] = b"".join(big if m is rec else m for m in mods) + big * (n_modules - 1)
     streams[DBI] = join_dbi(header, parts)
     return write_pdb(out, streams)
+
+
+def aliased_named_streams(real: Path, out: Path, aliases: dict[str, int]) -> Path:
+    """Item 11: the PDB info stream's named-stream map gains ``name -> stream`` entries that point at
+    streams the PDB already uses for something else (the DBI, a module stream, /names).
+
+    The map is a hash table whose bucket order a reader of the map must follow, so it is edited with
+    symtool's own table code (the thing under test is the writer's refusal, not the map reader)."""
+    from symtool.formats.msf_write import NamedStreamTable
+
+    streams = streams_of(real)
+    info = streams[1]
+    table, end = NamedStreamTable.parse(info, 28)  # after Version, Signature, Age, GUID
+    for name, num in aliases.items():
+        table.set(name, num)
+    streams[1] = info[:28] + table.serialize() + info[end:]
+    return write_pdb(out, streams)
+
+
+def build_pdb_naming(where: Path, names: list[str], compilation_dir: str | None = None) -> Path:
+    """A real PDB (clang -gcodeview + lld-link) whose line table names each of ``names``: one
+    function under a ``#line 1 "<name>"`` each.  Relative names are joined to ``compilation_dir``
+    (``-fdebug-compilation-dir``) by clang itself."""
+    need_tool("clang"), need_tool("lld-link")
+    where.mkdir(parents=True, exist_ok=True)
+
+    def c_string(s: str) -> str:
+        return s.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "\\r").replace("\n", "\\n")
+
+    body = "".join(f'#line 1 "{c_string(n)}"\nint f{i}(int x) {{ return x + {i}; }}\n' for i, n in enumerate(names))
+    calls = " + ".join(f"f{i}({i})" for i in range(len(names)))
+    (where / "main.c").write_text(body + f"int main(void) {{ return {calls}; }}\n")
+    extra = [f"-fdebug-compilation-dir={compilation_dir}"] if compilation_dir else []
+    subprocess.run(["clang", "--target=x86_64-pc-windows-msvc", "-g", "-gcodeview", *extra, "-c", "main.c",
+                    "-o", "main.obj"], check=True, capture_output=True, cwd=where)
+    subprocess.run(["lld-link", "/debug", "/nodefaultlib", "/entry:main", "/subsystem:console", "/out:app.exe",
+                    "/pdb:app.pdb", "main.obj"], check=True, capture_output=True, cwd=where)
+    return where / "app.pdb"

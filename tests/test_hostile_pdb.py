@@ -126,3 +126,36 @@ def test_unclosed_srcsrv_functions_are_bounded(tmp_path, env, kib):
 
     frames = json.loads(proc.stdout)["threads"][0]["frames"]
     assert any(f["file"] for f in frames) and all(f["source_url"] is None for f in frames)
+
+
+# -- 11. a named stream that aliases one of the PDB's own streams ------------------------------------------
+
+def first_module_stream(pdb) -> int:
+    header, parts = hp.split_dbi(hp.streams_of(pdb)[hp.DBI])
+    return next(s for m in hp.modules(parts["mod"]) if (s := hp.MODINFO.unpack_from(m)[3]) != 0xFFFF)
+
+
+@pytest.mark.parametrize("aliases", ["dbi+module", "dbi", "module", "names", "each-other"])
+@pytest.mark.parametrize("in_place", [False, True])
+def test_named_stream_aliasing_a_fixed_stream_is_refused(real_pdb, tmp_path, env, aliases, in_place):
+    """`srcsrv -> 3, sourcelink -> <a module stream>` made srcindex replace the DBI (its age, modules, line
+    info) and a module stream, exit 0. Now: exit 2, one error line, the PDB byte for byte as it was."""
+    from symtool.formats.pdb import read_pdb
+
+    module = first_module_stream(real_pdb)
+    names = read_pdb(real_pdb).named_streams["/names"]
+    base = real_pdb
+    if aliases == "each-other":  # one extra stream, no structure of the PDB, named twice
+        streams = hp.streams_of(real_pdb) + [b"x" * 10]
+        base = hp.write_pdb(tmp_path / "base.pdb", streams)
+        extra = len(streams) - 1
+    craft = {"dbi+module": {"srcsrv": hp.DBI, "sourcelink": module}, "dbi": {"srcsrv": hp.DBI},
+             "module": {"sourcelink": module}, "names": {"srcsrv": names},
+             "each-other": {"srcsrv": extra, "sourcelink": extra} if aliases == "each-other" else {}}[aliases]
+    pdb = hp.aliased_named_streams(base, tmp_path / "app.pdb", craft)
+    before = pdb.read_bytes()
+    args = ["srcindex", pdb, "--map", "C:\\=https://e.invalid/", "--map", "/=https://e.invalid/"]
+    proc = symtool(*args, *(["--in-place"] if in_place else []), env=env, cwd=tmp_path, timeout=120)
+    one_error_line(proc, "point", "at stream")
+    assert pdb.read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".app.pdb")]  # no temp file left

@@ -51,7 +51,7 @@ def srcindex_cmd(
     in_place: bool = typer.Option(False, "--in-place",
                                   help="Commit inside the PDB as pdbstr does (new pages, then the superblock) "
                                        "instead of writing a copy and renaming it: no copy of a large PDB. "
-                                       "Hard-linked PDBs are still copied."),
+                                       "Hard-linked and symlinked PDBs, and PDBs in a symbol store, are still copied."),
     as_json: bool = typer.Option(False, "--json", help="One object per PDB: counts and every file's rule and target."),
 ) -> None:
     """Source-index PDBs: every frame's source fetchable by WinDBG, cdb and Visual Studio."""
@@ -85,7 +85,7 @@ def srcindex_cmd(
             sys.stdout.write(f"{verb} {pdb}: {len(plan.entries())} files (workspace {c['workspace']}, std {c['std']}, "
                              f"crates {c['crate']}, mapped {c['map']}, archive {c['archive']}, none {c['none']})\n")
             if in_place and plan.write_mode == "copy":
-                note(f"{pdb}: has other hard links; indexed in a renamed copy, not in place")
+                note(f"{pdb}: {plan.copy_reason or 'has other hard links'}; indexed in a renamed copy, not in place")
             for r in missing[:20]:
                 warning(f"{r.path}: not indexed: {'; '.join(r.reasons) or 'no rule applies'}")
             if len(missing) > 20:

@@ -15,7 +15,11 @@ size and offset checked against the file:
   (no index) the split units' own IDs.
 
 Compressed sections (``SHF_COMPRESSED``, zlib) are decompressed up to
-:data:`MAX_DECOMPRESSED`; zstd is reported, not read (no stdlib decoder).
+:data:`MAX_DECOMPRESSED` each, and all together up to the inflate budget of
+the file (``SYMTOOL_MAX_INFLATE_RATIO`` times its size, at least
+``SYMTOOL_MAX_INFLATE_FLOOR``; symtool/budgets.py), counted from the sizes
+the headers declare before anything is inflated; each section is inflated
+once per reader.  zstd is reported, not read (no stdlib decoder).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
+from symtool.budgets import Counter, limit
 from symtool.errors import FormatError
 from symtool.formats import dwarf
 from symtool.formats.binio import BoundedReader, cstring
@@ -215,6 +220,18 @@ class ElfFile:
         (self.e_type, self.machine, _v, _entry, self.phoff, self.shoff, _flags, _ehsize, self.phentsize,
          self.phnum, self.shentsize, self.shnum, self.shstrndx) = r.unpack(self.lay.ehdr, E_IDENT.size, "ELF header")
         self.sections: list[Section] = []
+        self._inflated: dict[int, dwarf.SectionView] = {}  # section index -> its decompressed view
+        self._inflate: Counter | None = None  # made on the first compressed section
+
+    def _inflate_budget(self) -> Counter:
+        """Bytes all SHF_COMPRESSED sections of this file may decompress to, together: a zlib bomb
+        keeps every section under MAX_DECOMPRESSED and is many sections (4.2 MB -> 4.75 GB)."""
+        if self._inflate is None:
+            cap = max(limit("INFLATE_FLOOR"), limit("INFLATE_RATIO") * self.r.size)
+            self._inflate = Counter("INFLATE_RATIO", cap, path=self.path, unit="bytes",
+                                    what="bytes decompressed from the ELF's compressed sections "
+                                         "(SYMTOOL_MAX_INFLATE_FLOOR, or the ratio times the file's size)")
+        return self._inflate
 
     # -- sections ------------------------------------------------------------
     def read_sections(self) -> None:
@@ -270,6 +287,10 @@ class ElfFile:
             raise FormatError(f"{sec.name}: unknown compression type {ctype}", self.path)
         if usize > MAX_DECOMPRESSED:
             raise FormatError(f"{sec.name}: decompresses to {usize} bytes (limit {MAX_DECOMPRESSED})", self.path)
+        cached = self._inflated.get(sec.index)
+        if cached is not None:
+            return cached
+        self._inflate_budget().spend(usize)  # before inflating: the output is at most usize (+1) bytes
         packed = self.r.read(sec.offset + self.lay.chdr.size, sec.size - self.lay.chdr.size, sec.name)
         d = zlib.decompressobj()
         try:
@@ -278,7 +299,9 @@ class ElfFile:
             raise FormatError(f"{sec.name}: bad zlib data ({err})", self.path) from None
         if len(data) != usize:
             raise FormatError(f"{sec.name}: decompresses to {len(data)} bytes, header says {usize}", self.path)
-        return dwarf.SectionView.of_bytes(sec.name, data, self.path)
+        view = dwarf.SectionView.of_bytes(sec.name, data, self.path)
+        self._inflated[sec.index] = view
+        return view
 
     # -- notes ---------------------------------------------------------------
     def _notes(self, offset: int, size: int, align: int = 4):

@@ -48,6 +48,7 @@ sees the PDB it saw before indexing.  Nothing depends on the bump.
 from __future__ import annotations
 
 import os
+import stat
 import struct
 from dataclasses import dataclass
 from typing import BinaryIO, Mapping
@@ -306,6 +307,7 @@ class WriteReport:
     bytes_copied: int
     bytes_written: int
     mode: str = "copy"  # "copy" (temp copy renamed over the PDB) or "in-place" (MSF commit in the file)
+    copy_reason: str | None = None  # why in_place=True still made a copy
 
 
 def _read_info(reader: BoundedReader, layout: MsfLayout) -> tuple[bytes, NamedStreamTable, bytes]:
@@ -383,9 +385,10 @@ def write_named_streams(path: str | os.PathLike[str], streams: Mapping[str, byte
     are fsynced, then the superblock (one sector) is rewritten and fsynced.
     A crash before that write leaves the old superblock, directory and every
     old stream as they were; after it, the new PDB is complete.  It costs only
-    the new pages.  A file with more than one hard link is still copied
-    (``WriteReport.mode`` says which happened): in place would change every
-    name of it, e.g. a symbol store's copy.
+    the new pages.  A file with more than one hard link, or named through a
+    symlink, is still copied (``WriteReport.mode`` and ``copy_reason`` say
+    which happened and why): in place would change every name of it, e.g. a
+    symbol store's copy.
 
     Raises FormatError (the file is left untouched) when the PDB is not an
     MSF 7.00 file this writer can vouch for.
@@ -401,7 +404,8 @@ def write_named_streams(path: str | os.PathLike[str], streams: Mapping[str, byte
         layout = read_layout(reader)
         commit = _plan_commit(reader, layout, streams)
         bytes_read = reader.bytes_read
-        if in_place and os.fstat(f.fileno()).st_nlink == 1:
+        why_copy = _why_not_in_place(p, f) if in_place else None
+        if in_place and why_copy is None:
             wrote = _commit_in_place(f, layout, commit, streams)
             return WriteReport(p, commit.written, commit.replaced, old_size, commit.total * layout.block_size,
                                bytes_read, 0, wrote, "in-place")
@@ -417,7 +421,28 @@ def write_named_streams(path: str | os.PathLike[str], streams: Mapping[str, byte
                 wrote += _write_superblock(fd, commit.superblock)
                 _check_written(out, p, streams)
     return WriteReport(p, commit.written, commit.replaced, old_size, commit.total * layout.block_size,
-                       bytes_read, copied, wrote, "copy")
+                       bytes_read, copied, wrote, "copy", why_copy)
+
+
+def _why_not_in_place(path: str, f: BinaryIO) -> str | None:
+    """Why the file opened as ``f`` must not be changed in place; None when it may.
+
+    In place changes the inode, so every other name of it too: a symlink's
+    target (a store's committed PDB reached through a link in target/) or
+    another hard link.  Checked on the open descriptor against ``path``
+    itself (lstat), so a symlink swapped in after the caller looked is seen.
+    The copy is renamed over ``path``: the link is replaced, its target kept.
+    """
+    st = os.fstat(f.fileno())
+    try:
+        lst = os.lstat(path)
+    except OSError:
+        return "was renamed while being indexed"
+    if not stat.S_ISREG(lst.st_mode) or (lst.st_dev, lst.st_ino) != (st.st_dev, st.st_ino):
+        return "is a symbolic link"
+    if st.st_nlink != 1:
+        return "has other hard links"
+    return None
 
 
 @dataclass
@@ -442,9 +467,14 @@ def _plan_commit(reader: BoundedReader, layout: MsfLayout, streams: Mapping[str,
     written: dict[str, int] = {}
     replaced = []
     pages: list[tuple[list[int], bytes]] = []
+    taken = _streams_in_use(reader, table, streams, p)
     for name, data in streams.items():
         num = table.get(name)
-        if num is None or num in (STREAM_OLD_DIRECTORY, STREAM_PDB_INFO) or num >= len(sizes):
+        if num is not None and num in taken:
+            # Replacing it would replace that structure's bytes (the DBI and its age, a module's
+            # lines): a hostile or corrupt map, refused before anything is written.
+            raise FormatError(f"named stream {name!r} points at stream {num}, which is {taken[num]}", p)
+        if num is None or num >= len(sizes):
             if num is not None:
                 raise FormatError(f"named stream {name!r} points at stream {num}", p)
             num = len(sizes)
@@ -499,6 +529,28 @@ def _plan_commit(reader: BoundedReader, layout: MsfLayout, streams: Mapping[str,
     superblock = MSF7_SUPERBLOCK.pack(bs, new_fpm, total, len(directory), layout.unknown)
     superblock += struct.pack(f"<{n_map}I", *map_blocks)
     return _Commit(written, replaced, pages, fpm_pages, superblock, total)
+
+
+def _streams_in_use(reader: BoundedReader, table: NamedStreamTable, streams: Mapping[str, bytes],
+                    path: str) -> dict[int, str]:
+    """Streams a named stream being written must not point at: the PDB's own structures
+    (formats/pdb.py ``structural_streams``), the streams of the map's other names, and a
+    stream two of the names being written share."""
+    from symtool.formats.pdb import Msf, structural_streams
+
+    taken = structural_streams(Msf(reader))
+    for name, num in table.items().items():
+        if name not in streams:
+            taken.setdefault(num, f"the named stream {name!r}")
+    seen: dict[int, str] = {}
+    for name in streams:
+        num = table.get(name)
+        if num is None:
+            continue
+        if num in seen:
+            raise FormatError(f"named streams {seen[num]!r} and {name!r} both point at stream {num}", path)
+        seen[num] = name
+    return taken
 
 
 def _write_pages(fd: int, layout: MsfLayout, commit: _Commit) -> int:

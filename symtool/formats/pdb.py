@@ -53,8 +53,11 @@ METADATA_STREAM_HEADER = struct.Struct("<II")
 PORTABLE_PDB_ID = struct.Struct("<16sI")
 
 NIL_STREAM = 0xFFFFFFFF
+STREAM_OLD_DIRECTORY = 0
 STREAM_PDB_INFO = 1
+STREAM_TPI = 2
 STREAM_DBI = 3
+STREAM_IPI = 4
 
 # MSF 7.00 SuperBlock after the 32-byte magic: BlockSize, FreeBlockMapBlock, NumBlocks,
 # NumDirectoryBytes, Unknown; BlockMapAddr[] (u32 block numbers) follows at offset 52.
@@ -108,6 +111,15 @@ DBI_FLAG_STRIPPED = 0x2  # Flags: private symbols were stripped (a public PDB)
 # C11ByteSize, C13ByteSize, SourceFileCount, Padding, Unused2, SourceFileNameIndex,
 # PdbFilePathNameIndex.  Two NUL-terminated names follow, then padding to 4 bytes.
 DBI_MODULE_INFO = struct.Struct("<I28sHHIIIHHIII")
+# DbiStreamHeader's GlobalStreamIndex, PublicStreamIndex, SymRecordStream (u16 each) and the
+# offsets at which they lie in DBI_HEADER.
+DBI_STREAM_FIELDS = {"globals": 12, "publics": 16, "symbol records": 20}
+DBI_STREAM_INDEX = struct.Struct("<H")
+# The optional debug header substream: u16 stream numbers (FPO, exception, fixup, OMAP to/from
+# source, section headers, token/RID map, xdata, pdata, new FPO, original section headers).
+DBG_STREAM_INDEX = struct.Struct("<H")
+# TpiStreamHeader's HashStreamIndex and HashAuxStreamIndex (u16), after its five u32s.
+TPI_HASH_STREAMS = struct.Struct("<HH")
 NIL_STREAM16 = 0xFFFF  # a 16-bit stream number that names no stream
 MAX_MODULES = 1 << 20  # module infos in one DBI stream (real PDBs: up to some 100 000)
 # Limits that keep hostile files from making us allocate or loop a lot.
@@ -421,6 +433,43 @@ def iter_modules(msf: Msf, dbi: DbiHeader | None = None) -> Iterator[ModuleInfo]
         index += 1
         pos = (obj_end + 1 + 3) & ~3  # records are 4-byte aligned
 
+
+
+def structural_streams(msf: Msf) -> dict[int, str]:
+    """Stream number -> what it is, for every stream the PDB's own structures name.
+
+    The fixed streams 0-4, the TPI/IPI hash streams, the DBI header's globals,
+    publics and symbol-record streams, the optional debug header's streams
+    (section headers, FPO, OMAP...) and every module stream.  A named stream
+    (``srcsrv``, ``sourcelink``) that points at one of these aliases it:
+    replacing its bytes would replace the DBI, a module's symbols and lines.
+    Reads the DBI module infos once (bounded by the DBI stream's size).
+    """
+    out = {STREAM_OLD_DIRECTORY: "the old MSF directory", STREAM_PDB_INFO: "the PDB info stream",
+           STREAM_TPI: "the TPI stream", STREAM_DBI: "the DBI stream", STREAM_IPI: "the IPI stream"}
+    for stream, what in ((STREAM_TPI, "TPI"), (STREAM_IPI, "IPI")):
+        head = msf.read_stream(stream, TPI_STREAM_HEADER_START.size, TPI_HASH_STREAMS.size)
+        if len(head) == TPI_HASH_STREAMS.size:
+            for k, num in enumerate(TPI_HASH_STREAMS.unpack(head)):
+                if num != NIL_STREAM16:
+                    out.setdefault(num, f"the {what} hash{' aux' if k else ''} stream")
+    dbi = read_dbi_header(msf)
+    if dbi is None:
+        return out
+    head = msf.read_stream(STREAM_DBI, 0, DBI_HEADER.size)
+    for what, at in DBI_STREAM_FIELDS.items():
+        (num,) = DBI_STREAM_INDEX.unpack_from(head, at)
+        if num != NIL_STREAM16:
+            out.setdefault(num, f"the DBI {what} stream")
+    offset, size = dbi.substream("optional_debug_header")
+    dbg = msf.read_stream(STREAM_DBI, offset, size)
+    for k, (num,) in enumerate(DBG_STREAM_INDEX.iter_unpack(dbg[:len(dbg) - len(dbg) % 2])):
+        if num != NIL_STREAM16:
+            out.setdefault(num, f"DBI debug stream {k}")
+    for mod in iter_modules(msf, dbi):
+        if mod.has_stream:
+            out.setdefault(mod.stream, f"module {mod.index}'s symbol and line stream")
+    return out
 
 # -- source files and their checksums ---------------------------------------
 

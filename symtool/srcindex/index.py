@@ -22,6 +22,7 @@ class PdbPlan:
     archived: list[str] = field(default_factory=list)  # archive keys copied (new ones)
     bytes_read: int = 0
     write_mode: str | None = None  # "copy" or "in-place" once written
+    copy_reason: str | None = None  # why --in-place still wrote a renamed copy
 
     def counts(self) -> dict[str, int]:
         out = {rule: 0 for rule in RULES}
@@ -38,7 +39,8 @@ class PdbPlan:
 
     def to_json(self) -> dict:
         return {
-            "pdb": self.pdb, "written": self.written, "write_mode": self.write_mode, "counts": self.counts(), "archived": self.archived,
+            "pdb": self.pdb, "written": self.written, "write_mode": self.write_mode,
+            "copy_reason": self.copy_reason, "counts": self.counts(), "archived": self.archived,
             "files": [{"path": r.path, "rule": r.rule, "target": r.target, "reasons": r.reasons,
                        "checksum": ({"algorithm": r.file.algorithm, "digest": r.file.digest}
                                     if r.file.algorithm else None)} for r in self.resolutions],
@@ -128,15 +130,45 @@ def index_pdb(pdb: str | os.PathLike[str], cfg: IndexConfig, *, archive_dir: Pat
     plan = plan_pdb(pdb, cfg)
     if dry_run or not plan.entries():
         return plan
+    store = _store_of(plan.pdb)
     if archive_dir is not None:
         copy_archive(plan, archive_dir)
     elif any(r.rule == "archive" for r in plan.resolutions) and cfg.archive_url and \
             not cfg.archive_url.startswith(("http://", "https://")) and Path(cfg.archive_url).is_dir():
         copy_archive(plan, Path(cfg.archive_url))
+    if in_place:
+        if store is not None:
+            # A store's committed bytes are changed only by a store command (publish --force),
+            # never as a side effect: the copy replaces this name, the store keeps its file.
+            in_place = False
+            link = "is a symbolic link into" if os.path.islink(plan.pdb) else "lies in"
+            plan.copy_reason = f"{link} the symbol store {store}"
     report = write_named_streams(plan.pdb, streams_for(plan), in_place=in_place)
     plan.written = True
     plan.write_mode = report.mode
+    plan.copy_reason = report.copy_reason or plan.copy_reason
     return plan
+
+
+def _store_of(pdb: str) -> Path | None:
+    """The local store ``pdb`` resolves into, if any.
+
+    StoreError when it is reached through a symlinked directory: the renamed
+    copy would land in the store as surely as an in-place commit, replacing a
+    committed PDB behind the store's back.  A store's own path, named as such,
+    is the caller's explicit choice (indexed in a copy, never in place).
+    """
+    from symtool.errors import StoreError
+    from symtool.store.layout import enclosing_store
+
+    store = enclosing_store(Path(pdb))
+    if store is None:
+        return None
+    parent = Path(os.path.abspath(pdb)).parent
+    if Path(os.path.realpath(parent)) != parent:
+        raise StoreError(f"reaches the symbol store {store} through a symlinked directory; indexing it would "
+                         "change a committed PDB (copy it out of the store first)", pdb)
+    return store
 
 
 def source_index_summary(pdb: str | os.PathLike[str], named_streams: dict[str, int]) -> dict | None:

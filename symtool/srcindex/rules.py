@@ -34,6 +34,7 @@ from symtool.errors import ConfigError, FormatError, UnsafeNameError
 from symtool.formats.pdb import SourceFile
 from symtool.srcindex.git import GitCheckout, raw_url, relative_to
 from symtool.srcindex.roots import SourceRoots, read_to_check
+from symtool.srcindex.streams import representable
 
 RULES = ("map", "std", "crate", "workspace", "archive", "none")
 RUST_REPO = "https://raw.githubusercontent.com/rust-lang/rust"
@@ -179,6 +180,8 @@ def _crate(path: str, cfg: IndexConfig) -> tuple[str | None, list[str], bytes | 
         repo = None
     if not isinstance(repo, str):
         return None, [f"crate {crate_dir} names no repository"], data, local_path
+    if not isinstance(in_vcs, str) or climbs(in_vcs):  # path_in_vcs is the crate publisher's text
+        return None, [f"crate {crate_dir}: path_in_vcs is no plain relative path"], data, local_path
     rel = "/".join(p for p in (in_vcs.strip("/"), _norm(rest)) if p)
     url = raw_url(repo, sha1, rel)
     if url is None:
@@ -186,9 +189,44 @@ def _crate(path: str, cfg: IndexConfig) -> tuple[str | None, list[str], bytes | 
     return url, [], data, local_path
 
 
+def climbs(path: str) -> bool:
+    """Whether ``path`` has a ``..`` component (either separator).
+
+    A URL rule joins part of the recorded path onto a URL prefix; a ``..`` in
+    that part climbs out of the prefix once a client or server normalizes the
+    URL (``/rustc/<c>/../../../../attacker/repo/main/x.rs`` becomes a file of
+    another repository), so no URL rule takes such a path.  Components of dots
+    and trailing spaces count too: Windows drops trailing dots and spaces.
+    """
+    return any(len(c) >= 2 and not c.strip(". ") and c.count(".") >= 2 for c in re.split(r"[/\\]", path))
+
+
+CLIMBS = "the path has a '..' component, which could climb out of a URL prefix"
+
+
 def resolve(sf: SourceFile, cfg: IndexConfig) -> Resolution:
+    """Where ``sf`` can be fetched from; rule "none" (with reasons) when nowhere.
+
+    A path or target srcsrv cannot hold (``*`` separates its fields and has no
+    escape; CR, LF and NUL end its lines) would be left out of the stream, so
+    it is unmapped here and reported like any other unmapped file, instead of
+    counted as indexed.
+    """
+    if not representable(sf.path, ""):
+        return Resolution(sf, "none", reasons=[UNREPRESENTABLE.format(what="the path")])
+    r = _resolve(sf, cfg)
+    if r.target is not None and not representable("", r.target):
+        return Resolution(sf, "none", reasons=r.reasons + [UNREPRESENTABLE.format(what=f"its {r.rule} target")])
+    return r
+
+
+UNREPRESENTABLE = "{what} holds '*', CR, LF or NUL, which a srcsrv stream cannot record"
+
+
+def _resolve(sf: SourceFile, cfg: IndexConfig) -> Resolution:
     path = sf.path
     reasons: list[str] = []
+    dotdot = climbs(path)
     local = _read_local(path)
     local_path = path
     if sf.conflict:
@@ -202,18 +240,25 @@ def resolve(sf: SourceFile, cfg: IndexConfig) -> Resolution:
     for prefix, base in cfg.maps:
         p = _norm(prefix).lower()
         if low.startswith(p) and (p.endswith("/") or len(low) == len(p) or low[len(p)] == "/"):
+            if dotdot:
+                reasons.append(f"--map {prefix}: {CLIMBS}")
+                break
             if ok is False:
                 return Resolution(sf, "none", reasons=reasons)
             return Resolution(sf, "map", _join_url(base, path[len(prefix):]))
     # 2. std, core, alloc...
     m = _STD.match(path)
-    if m:
+    if m and dotdot:
+        reasons.append(f"std: {CLIMBS}")
+    elif m:
         commit, rest = m.groups()
         if ok is False:
             return Resolution(sf, "none", reasons=reasons)
         return Resolution(sf, "std", f"{RUST_REPO}/{commit.lower()}/{quote(_norm(rest), safe=_URL_SAFE)}")
     # 3. registry crates
-    if _REGISTRY.match(path):
+    if _REGISTRY.match(path) and dotdot:
+        reasons.append(f"registry crate: {CLIMBS}")
+    elif _REGISTRY.match(path):
         url, why, data, crate_path = _crate(path, cfg)
         if local is None and data is not None:
             local, ok, local_path = data, matches(sf, data), crate_path
@@ -226,7 +271,9 @@ def resolve(sf: SourceFile, cfg: IndexConfig) -> Resolution:
     co = cfg.checkout
     rel = relative_to(co.root, path) if co is not None else None
     if co is not None and rel is not None:
-        if rel in co.modified or rel not in co.tracked:
+        if dotdot:
+            reasons.append(f"workspace: {CLIMBS}")
+        elif rel in co.modified or rel not in co.tracked:
             reasons.append("modified or untracked in the git checkout")
         elif not co.on_remote_branch:
             reasons.append(f"HEAD ({co.head[:12]}) is on no remote branch")

@@ -43,7 +43,7 @@ import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import BinaryIO, Iterable, Iterator
 
 from symtool.errors import FormatError, NotRegularFileError, StoreError, UnsafeNameError
 from symtool.fsutil import (TMP_PREFIX, atomic_write_bytes, fsync_dir,  # noqa: F401 (TMP_PREFIX re-exported)
@@ -186,22 +186,28 @@ def iter_lines(path: Path, max_size: int | None = None) -> Iterator[str]:
     except FileNotFoundError:
         return
     with f:
-        total = 0
-        while True:
-            line = f.readline(MAX_LINE + 1)
-            if not line:
-                return
-            total += len(line)
-            if max_size is not None and total > max_size:
-                raise FormatError(f"{path.name} is implausibly large (over {max_size} bytes)", path)
-            if len(line) > MAX_LINE and not line.endswith(b"\n"):
-                while line and not line.endswith(b"\n"):  # skip the rest of an overlong line
-                    line = f.readline(MAX_LINE)
-                    total += len(line)
-                continue
-            text = line.decode("latin-1").rstrip("\n").rstrip("\r")
-            if text.strip("\r\n \t"):
-                yield text
+        yield from iter_stream_lines(f, max_size, path.name, path)
+
+
+def iter_stream_lines(f: BinaryIO, max_size: int | None = None, what: str = "admin file",
+                      path: "str | os.PathLike[str] | None" = None) -> Iterator[str]:
+    """:func:`iter_lines` on an open binary stream (a local file, or an object store's copy of one)."""
+    total = 0
+    while True:
+        line = f.readline(MAX_LINE + 1)
+        if not line:
+            return
+        total += len(line)
+        if max_size is not None and total > max_size:
+            raise FormatError(f"{what} is implausibly large (over {max_size} bytes)", path)
+        if len(line) > MAX_LINE and not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):  # skip the rest of an overlong line
+                line = f.readline(MAX_LINE)
+                total += len(line)
+            continue
+        text = line.decode("latin-1").rstrip("\n").rstrip("\r")
+        if text.strip("\r\n \t"):
+            yield text
 
 
 def read_lines(path: Path, max_size: int | None = None) -> list[str]:

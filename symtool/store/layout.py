@@ -220,6 +220,20 @@ def looks_like_store(directory: Path) -> bool:
     return any(find_ci(directory, name) is not None for name in (ADMIN_DIR, PINGME, INDEX2))
 
 
+def enclosing_store(path: Path) -> Path | None:
+    """The local store ``path`` (symlinks resolved) lies in: its nearest ancestor directory that
+    looks like a store (``looks_like_store``, one directory listing per ancestor); None when none."""
+    marks = {ADMIN_DIR.lower(), PINGME, INDEX2}
+    for parent in Path(os.path.realpath(path)).parents:
+        try:
+            with os.scandir(parent) as it:
+                if any(entry.name.lower() in marks for entry in it):
+                    return parent
+        except OSError:
+            continue  # an unreadable ancestor is no store we could have written
+    return None
+
+
 def inside(store: Path, path: Path) -> bool:
     """Does ``path`` (symlinks resolved) stay inside ``store``?"""
     try:

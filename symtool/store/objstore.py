@@ -46,14 +46,19 @@ taken again.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import random
+import shutil
+import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
+from symtool.budgets import exceeded, limit
 from symtool.errors import FormatError, NotFoundError, StoreError, UnsafeNameError, UsageError
 from symtool.store import admin as adm
 from symtool.store.backends.base import Backend
@@ -130,9 +135,9 @@ class Claim:
 
 @dataclass
 class History:
-    lines: list[str]
-    records: dict[str, adm.AdminLine]  # by id (first wins)
+    records: dict[str, adm.AdminLine]  # by id (first wins), in the file's order
     last: int  # highest id with a record
+    ends_open: bool = False  # the object's last byte is no line end (symstore leaves one line so)
 
     @property
     def deleted(self) -> set[str]:
@@ -143,17 +148,42 @@ class History:
         return sorted(i for i, r in self.records.items() if r.op == "add" and i not in gone)
 
 
+def _same_lines(have: Iterator[str], want: list[str]) -> bool:
+    """Whether the streamed ``have`` is exactly ``want`` (stops at the first difference)."""
+    n = 0
+    for ln in have:
+        if n >= len(want) or ln != want[n]:
+            return False
+        n += 1
+    return n == len(want)
+
+
 def parse_history(data: bytes | None) -> History:
-    lines = adm.split_lines(data or b"")
+    import io
+
+    return parse_history_stream(io.BytesIO(data or b""))
+
+
+def parse_history_stream(f: BinaryIO) -> History:
+    """history.txt streamed line by line (admin.iter_stream_lines: a line over 1 MiB is no record
+    and is skipped): only the records are kept, never the text."""
     records: dict[str, adm.AdminLine] = {}
     last = 0
-    for ln in lines:
+    for ln in adm.iter_stream_lines(f, what=adm.HISTORY):
         rec = adm.parse_admin_line(ln)
         if rec is None:
             continue
         records.setdefault(rec.id, rec)
         last = max(last, int(rec.id))
-    return History(lines, records, last)
+    return History(records, last, _ends_open(f))
+
+
+def _ends_open(f: BinaryIO) -> bool:
+    end = f.seek(0, os.SEEK_END)
+    if end == 0:
+        return False
+    f.seek(end - 1)
+    return f.read(1) != b"\n"
 
 
 class ObjectStore:
@@ -243,13 +273,69 @@ class ObjectStore:
 
     # -- reading -----------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _admin_copy(self, name: str) -> Iterator[tuple[BinaryIO | None, str | None]]:
+        """A local temp copy of the admin object ``name`` and the etag of those bytes; (None, None)
+        when absent.
+
+        history.txt and server.txt grow by a line per publish and are anyone's to write: they are
+        streamed into a temp file (checked against SYMTOOL_MAX_ADMIN_OBJECT from the size the
+        server declares, and again while copying) and read from there line by line, as the local
+        store reads its own; never held in memory whole."""
+        got = self.backend.open_read_info(_admin(name))
+        if got is None:
+            yield None, None
+            return
+        stream, info = got
+        cap = limit("ADMIN_OBJECT")
+        what = f"{ADMIN_DIR}/{name}"
+        with contextlib.closing(stream), tempfile.TemporaryFile(prefix="symtool-admin-") as tmp:
+            if info.size > cap:
+                raise exceeded("ADMIN_OBJECT", f"{what} of {info.size} bytes", self.display)
+            copied = 0
+            while True:
+                chunk = stream.read(1 << 20)
+                if not chunk:
+                    break
+                copied += len(chunk)
+                if copied > cap:
+                    raise exceeded("ADMIN_OBJECT", f"{what} (more bytes than its declared size)", self.display)
+                tmp.write(chunk)
+            tmp.seek(0)
+            yield tmp, info.etag
+
     def history(self) -> History:
-        blob = self.backend.get(_admin(adm.HISTORY))
-        return parse_history(blob.data if blob else None)
+        with self._admin_copy(adm.HISTORY) as (f, _etag):
+            return parse_history_stream(f) if f is not None else History({}, 0)
+
+    def iter_server(self) -> Iterator[str]:
+        """server.txt's lines, streamed from a temp copy."""
+        with self._admin_copy(adm.SERVER) as (f, _etag):
+            if f is not None:
+                yield from adm.iter_stream_lines(f, what=adm.SERVER)
 
     def server_lines(self) -> list[str]:
-        blob = self.backend.get(_admin(adm.SERVER))
-        return adm.split_lines(blob.data) if blob else []
+        return list(self.iter_server())
+
+    def _rewrite_admin(self, name: str, change) -> bool:
+        """Compare-and-swap of a large admin object without holding it: ``change(old file or None,
+        out file) -> bool`` writes the new content to ``out`` (True) or declines (False); the
+        result is uploaded from its temp file on the condition that the old etag still holds."""
+        key = _admin(name)
+        for attempt in range(MAX_CAS_ATTEMPTS):
+            with self._admin_copy(name) as (old, etag), \
+                    tempfile.NamedTemporaryFile(prefix="symtool-admin-new-") as out:
+                if not change(old, out):
+                    return False
+                out.flush()
+                if old is None:
+                    ok = self.backend.put(key, Path(out.name), if_none_match=True)
+                else:
+                    ok = self.backend.put(key, Path(out.name), if_match=etag)
+            if ok is not None:
+                return True
+            _backoff(attempt)
+        raise StoreError(f"gave up updating {key} after {MAX_CAS_ATTEMPTS} concurrent changes", self.display)
 
     def read_claim(self, n: int) -> Claim | None:
         blob = self.backend.get(_admin(adm.format_id(n)))
@@ -357,26 +443,30 @@ class ObjectStore:
     def _fix_server(self, extra: list[Claim]) -> None:
         """server.txt: add the lines of ``extra`` add claims, drop every deleted id
         (history.txt read *after* server.txt, see the module docstring)."""
-        def change(old):
+        def change(old, out) -> bool:
             hist = self.history()
             gone = hist.deleted | {c.deleted_id for c in extra if c.is_del}
-            lines = adm.split_lines(old or b"")
             have = set()
-            keep = []
-            for ln in lines:
+            changed = False
+            kept = 0
+            for ln in (adm.iter_stream_lines(old, what=adm.SERVER) if old is not None else ()):
                 rec = adm.parse_admin_line(ln)
                 if rec is not None and rec.id in gone:
+                    changed = True
                     continue
                 if rec is not None:
                     have.add(rec.id)
-                keep.append(ln)
+                out.write(adm.server_bytes([ln]))
+                kept += 1
             for c in extra:
                 if not c.is_del and c.line and c.id not in have and c.id not in gone:
-                    keep.append(c.line)
+                    out.write(adm.server_bytes([c.line]))
                     have.add(c.id)
-            return adm.server_bytes(keep) if keep != lines or old is None and keep else None
+                    changed = True
+                    kept += 1
+            return changed or (old is None and kept > 0)
 
-        self.update(_admin(adm.SERVER), change)
+        self._rewrite_admin(adm.SERVER, change)
 
     def roll_forward(self) -> list[str]:
         """Finish every claimed transaction (see the module docstring); the ids finished."""
@@ -397,15 +487,22 @@ class ObjectStore:
         self._fix_refs(add, drop)
         self._fix_server(claims)
 
-        def change(old):
-            h = parse_history(old)
+        def change(old, out) -> bool:
+            h = parse_history_stream(old) if old is not None else History({}, 0)
             add = [c for c in claims if c.id not in h.records and int(c.id) > h.last]
             if not add:
-                return None
-            lines = h.lines + [c.line or adm.format_del_line(c.id, c.deleted_id) for c in add]
-            return adm.history_bytes(lines)
+                return False
+            new = [c.line or adm.format_del_line(c.id, c.deleted_id) for c in add]
+            if old is None:
+                out.write(adm.history_bytes(new))
+                return True
+            # The old bytes as they are, then the new lines: what history_bytes(old + new) writes.
+            old.seek(0)
+            shutil.copyfileobj(old, out, 1 << 20)
+            out.write((adm.CRLF.encode() if h.ends_open else b"") + adm.server_bytes(new))
+            return True
 
-        wrote = self.update(_admin(adm.HISTORY), change)
+        wrote = self._rewrite_admin(adm.HISTORY, change)
         if any(c.is_del for c in claims):
             self._fix_server([])
             for c in claims:
@@ -623,8 +720,8 @@ class ObjectStore:
         hist = self.history()
         deleted_by = {r.deleted_id: r.id for r in hist.records.values() if r.op == "del"}
         out = []
-        for rec in (adm.parse_admin_line(ln) for ln in hist.lines):
-            if rec is not None and rec.op == "add":
+        for rec in hist.records.values():
+            if rec.op == "add":
                 d = record_json(rec)
                 d["deleted_by"] = deleted_by.get(rec.id)
                 out.append(d)
@@ -720,10 +817,9 @@ class ObjectStore:
         live_ids = hist.live()
         # server.txt: exactly the live adds, in id order
         want_server = [hist.records[i].raw for i in live_ids]
-        have_server = self.server_lines()
-        if have_server != want_server:
+        if not _same_lines(self.iter_server(), want_server):
             if repair:
-                self.update(_admin(adm.SERVER), lambda old: self._server_from(old))
+                self._rewrite_admin(adm.SERVER, self._server_from)
             find("server-txt", f"{ADMIN_DIR}/{adm.SERVER}", "server.txt does not list exactly the live transactions",
                  repair)
         # lastid.txt
@@ -829,11 +925,14 @@ class ObjectStore:
             find("pingme", PINGME, "pingme.txt missing", repair)
         return report
 
-    def _server_from(self, old: bytes | None) -> bytes | None:
+    def _server_from(self, old: BinaryIO | None, out: BinaryIO) -> bool:
+        """server.txt made from history.txt's live adds (False: it already is that)."""
         hist = self.history()
         want = [hist.records[i].raw for i in hist.live()]
-        data = adm.server_bytes(want)
-        return None if data == (old or b"") else data
+        if old is not None and _same_lines(adm.iter_stream_lines(old, what=adm.SERVER), want):
+            return False
+        out.write(adm.server_bytes(want))
+        return True
 
     # -- reading symbols ----------------------------------------------------------------------------
 

@@ -73,6 +73,10 @@ class AzureBackend(Backend):
             raise self._fail(err, key) from None
 
     def open_read(self, key: str) -> BinaryIO | None:
+        got = self.open_read_info(key)
+        return None if got is None else got[0]
+
+    def open_read_info(self, key: str) -> "tuple[BinaryIO, ObjectInfo] | None":
         import io
 
         from azure.core.exceptions import AzureError, ResourceNotFoundError
@@ -100,7 +104,10 @@ class AzureBackend(Backend):
                 b[:n], self.buf = self.buf[:n], self.buf[n:]
                 return n
 
-        return io.BufferedReader(_Stream(d.chunks()), 1 << 20)
+        p = d.properties
+        info = ObjectInfo(key, int(p.size), p.etag, dict(p.metadata or {}),
+                          p.last_modified.timestamp() if p.last_modified else None)
+        return io.BufferedReader(_Stream(d.chunks()), 1 << 20), info
 
     def head(self, key: str) -> ObjectInfo | None:
         from azure.core.exceptions import AzureError, ResourceNotFoundError

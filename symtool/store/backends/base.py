@@ -70,6 +70,16 @@ class Backend:
 
         return io.BytesIO(blob.data)
 
+    def open_read_info(self, key: str) -> "tuple[BinaryIO, ObjectInfo] | None":
+        """A stream of the object's bytes with what the same read said of it (size, etag,
+        metadata): one request, so the etag is that of the bytes streamed.  None when absent."""
+        import io
+
+        blob = self.get(key)
+        if blob is None:
+            return None
+        return io.BytesIO(blob.data), ObjectInfo(key, len(blob.data), blob.etag, dict(blob.metadata))
+
     def copy(self, src: str, dst: str) -> bool:
         """Copy the object ``src`` to ``dst`` (replacing it); False when ``src`` is absent.
         Streams through a temp file; backends with a server-side copy override it."""

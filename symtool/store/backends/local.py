@@ -67,6 +67,13 @@ class LocalBackend(Backend):
             return None
         return ObjectInfo(key, st.st_size, _etag(st), self._meta(path), st.st_mtime)
 
+    def open_read_info(self, key: str) -> "tuple[BinaryIO, ObjectInfo] | None":
+        f = self.open_read(key)
+        if f is None:
+            return None
+        st = os.fstat(f.fileno())  # of the open file: the etag of the bytes streamed
+        return f, ObjectInfo(key, st.st_size, _etag(st), self._meta(self._path(key)), st.st_mtime)
+
     def open_read(self, key: str) -> BinaryIO | None:
         try:
             return open(self._path(key), "rb")

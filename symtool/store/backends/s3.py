@@ -81,6 +81,14 @@ class S3Backend(Backend):
         r = self._get_object(key)
         return None if r is None else r["Body"]
 
+    def open_read_info(self, key: str) -> "tuple[BinaryIO, ObjectInfo] | None":
+        r = self._get_object(key)
+        if r is None:
+            return None
+        mod = r.get("LastModified")
+        return r["Body"], ObjectInfo(key, int(r.get("ContentLength", 0)), r.get("ETag"),
+                                     dict(r.get("Metadata") or {}), mod.timestamp() if mod else None)
+
     def _get_object(self, key: str) -> dict | None:
         """GetObject's answer, or None when the key does not exist (404 / NoSuchKey)."""
         from botocore.exceptions import BotoCoreError, ClientError
