@@ -88,3 +88,33 @@ def test_foreign_text_cannot_forge_terminal_lines(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "\x1b" not in proc.stderr and "\\x1b" in proc.stderr, proc.stderr
     assert FIXTURES_DIR.is_dir()
+
+
+# Mistakes click finds before a command runs (issue 26, item 9): the same one-line rule as every
+# other error, a suggestion where there is one, exit 2, and a JSON error object under --json.
+USAGE_MISTAKES = [
+    (("check", "--fixx"), "no such option: --fixx (did you mean --fix?)"),
+    (("verfy",), "no such command 'verfy' (did you mean 'verify'?)"),
+    (("store", "prune", "--older-than", "abc"), "invalid value for '--older-than': 'abc'"),
+    (("dumps", "--json", "--bogus", "d"), "no such option: --bogus"),
+]
+
+
+@pytest.mark.parametrize("argv,words", USAGE_MISTAKES, ids=lambda a: a[0] if isinstance(a, tuple) else None)
+def test_usage_mistakes_are_one_error_line(argv, words, tmp_path):
+    proc = run(*argv, cwd=tmp_path)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: symtool") and words in lines[0], proc.stderr
+    assert "╭" not in proc.stderr and "Usage:" not in proc.stderr and "Traceback" not in proc.stderr
+    if "--json" in argv:
+        error = json.loads(proc.stdout)["error"]
+        assert error == {"message": lines[0][len("error: "):], "path": None, "kind": "UsageError", "exit_code": 2}
+    else:
+        assert proc.stdout == ""
+
+
+def test_json_usage_mistake_after_double_dash_is_not_json(tmp_path):
+    # `--json` after `--` is an argument, not the option: no JSON object for it.
+    proc = run("id", "--bogus", "--", "--json", cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stdout == "" and proc.stderr.startswith("error: symtool id: no such option")
