@@ -262,8 +262,11 @@ def compare(want: DebugId, have_id: DebugId, have_kind: str) -> tuple[str, str |
     return MATCH, None, "same GUID and age"
 
 
-def _given_pdb(cv_name: str, given: Sequence[Path], pair_any: bool) -> Path | None:
-    """The PDB named on the command line for a binary whose CodeView record names ``cv_name``."""
+def given_pdb(cv_name: str, given: Sequence[Path], pair_any: bool) -> Path | None:
+    """The PDB named on the command line for a binary whose CodeView record names ``cv_name``:
+    the one with that file name (any case), else with ``pair_any`` the only one given.
+
+    The one pairing rule for files named together (``verify`` and ``publish``)."""
     for pdb in given:
         if pdb.name.lower() == basename_any(cv_name).lower():
             return pdb
@@ -302,7 +305,7 @@ def verify_binary(binary: str | os.PathLike[str], given: Sequence[Path] = (), pa
     want = cv.debug_id
     v = Verdict(binary=path, status=PDB_MISSING, reason="", pdb_name=cv.pdb_name, pdb_path=cv.pdb_path,
                 image_id=want.index(), image_guid=want.guid_str, image_age=want.age)
-    found = _given_pdb(cv.pdb_name, given, pair_any)
+    found = given_pdb(cv.pdb_name, given, pair_any)
     if found is not None:
         v.searched = [str(found)]
     else:
@@ -566,6 +569,6 @@ def verify_workspace(selection: "OutputSelection") -> list[Verdict]:
 __all__ = [
     "Verdict", "STATUSES", "GOOD", "MATCH", "MISMATCH", "PDB_MISSING", "NO_CODEVIEW", "UNREADABLE",
     "DWP_NOT_NEEDED", "DWP_MISSING", "NO_BUILD_ID", "DSYM_MISSING", "NO_UUID",
-    "find_binaries", "locate_pdb", "compare",
+    "find_binaries", "given_pdb", "locate_pdb", "compare",
     "verify_binary", "verify_elf", "verify_macho", "verify_paths", "verify_workspace",
 ]
