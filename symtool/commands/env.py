@@ -34,8 +34,6 @@ Examples:
   symtool env --profile dist --target x86_64-pc-windows-msvc   # only that build's dirs
 """
 
-NAMES = (("symbol_path", "_NT_SYMBOL_PATH"), ("source_path", "_NT_SOURCE_PATH"),
-         ("image_path", "_NT_EXECUTABLE_IMAGE_PATH"))
 
 
 def _out(text: str) -> None:
@@ -141,7 +139,7 @@ def run_env(path: Optional[str] = None, shell: Optional[str] = None, as_json: bo
         _out("".join(f"{w}\n" for w in written))
         return 0
     shell = shell or default_shell(inputs.platform, env)
-    assignments = [(name, result.value(which)) for which, name in NAMES]
+    assignments = [(name, result.value(which)) for which, name in P.ENV_NAMES.items()]
     if not P.is_windows(inputs.platform):
         urls = P.debuginfod_urls(inputs)
         if P.url_stores(inputs) and urls:
