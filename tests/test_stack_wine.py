@@ -274,3 +274,28 @@ def test_source_urls_under_frames(crashes, tmp_path):
     # Each source line follows the frame it belongs to; without the option the output is cdb's `k`.
     assert [ln for ln in lines if not ln.startswith("    source: ")] == plain.stdout.splitlines()
     assert "source:" not in plain.stdout
+
+
+def test_fetch_dump_finds_the_pdb_through_the_image(crashes, tmp_path):
+    """Issue 26, item 4: Wine's dumps carry no CodeView records; `fetch --dump` fetches the
+    image by its TimeDateStamp+SizeOfImage key, then the PDB its CodeView record names, as
+    stack and dumps find it."""
+    from symtool.formats.minidump import read_minidump
+    from symtool.formats.pdb import read_pdb
+
+    dump = crashes["dumps"] / "deep-1.dmp"
+    module = next(m for m in read_minidump(dump).modules if m.file_name == "crash-deep.exe")
+    assert module.debug_id is None  # what this test is about: no CodeView record in the dump
+    cache = tmp_path / "cache"
+    result = _cli("fetch", "--dump", str(dump), "--server", str(crashes["store"]), "--cache", str(cache), "--json",
+                  cwd=tmp_path)
+    out = json.loads(result.stdout)
+    own = next(m for m in out["modules"] if m["module"] == "crash-deep.exe")
+    assert own["codeview_source"] == "image"
+    results = {r["kind"]: r for r in own["results"]}
+    want = read_pdb(crashes["build"].pdb("crash-deep")).index  # the PDB the build wrote for it
+    assert results["pdb"]["status"] == "fetched" and results["pdb"]["key"] == f"crash_deep.pdb/{want}/crash_deep.pdb"
+    assert read_pdb(results["pdb"]["path"]).index == want
+    assert results["image"]["status"] == "fetched" and results["image"]["key"].startswith("crash-deep.exe/")
+    # Wine's own DLLs are in no store: not found (exit 1), but the program's PDB is in the cache.
+    assert result.exit_code == 1, result.output
