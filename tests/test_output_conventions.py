@@ -118,3 +118,20 @@ def test_json_usage_mistake_after_double_dash_is_not_json(tmp_path):
     # `--json` after `--` is an argument, not the option: no JSON object for it.
     proc = run("id", "--bogus", "--", "--json", cwd=tmp_path)
     assert proc.returncode == 2 and proc.stdout == "" and proc.stderr.startswith("error: symtool id: no such option")
+
+
+@pytest.mark.parametrize("command", ["stack", "dumps"])
+@pytest.mark.parametrize("option", ["--build-dir", "--store"])
+def test_missing_build_dir_is_bad_input_like_a_missing_store(command, option, tmp_path):
+    """Issue 26, item 5: a misspelled --build-dir finds nothing silently unless it is refused,
+    as a missing --store is: exit 2, one error: line naming it, JSON under --json."""
+    dump = FIXTURES_DIR / "dumps" / "symbolic-windows-mini.dmp"
+    typo = tmp_path / "target" / "relaese"
+    for json_out in ((), ("--json",)):
+        proc = run(command, str(dump), option, str(typo), "--offline", *json_out, cwd=tmp_path)
+        assert proc.returncode == 2, (proc.stdout, proc.stderr)
+        lines = proc.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and str(typo) in lines[0], proc.stderr
+        assert "does not exist" in lines[0]
+        if json_out:
+            assert json.loads(proc.stdout)["error"]["path"] == str(typo)

@@ -36,8 +36,8 @@ buckets are made of the exception code and the first three meaningful frames
 
 Exit code: 0 every dump was read and every PDB of the team's own modules
 found (OS modules, whose PDBs are on Microsoft's server, do not count), 1
-something is missing or a dump is unreadable, 2 bad usage (a --store that
-does not exist included).
+something is missing or a dump is unreadable, 2 bad usage (a --store or
+--build-dir that does not exist included).
 """
 
 
@@ -128,12 +128,13 @@ def dumps(
     from symtool.dumps.triage import row_failed
     from symtool.errors import UsageError
 
-    from symtool.dumps.locate import check_stores, make_fetch
+    from symtool.dumps.locate import check_build_dirs, check_stores, make_fetch
     from symtool.settings import resolve_cache, resolve_stores
 
     resolved = resolve_stores(store, use_nt_symbol_path=True)
     stores = resolved.stores
     check_stores(stores)
+    check_build_dirs(list(build_dir or []))
     cache, _cache_source = resolve_cache(None, resolved)  # the same cache as fetch uses
     fetch, fetcher = make_fetch(stores, cache, offline)
     workspace_dirs = symbol_dirs(manifest_path, package, profile, target)

@@ -256,6 +256,16 @@ def check_stores(stores: list[str]) -> None:
             raise UsageError("store does not exist (or is not a directory)", s)
 
 
+def check_build_dirs(dirs: list[str]) -> None:
+    """A ``--build-dir`` that does not exist is a usage error (exit 2), as a missing store is:
+    a misspelled one would otherwise quietly find nothing."""
+    from symtool.errors import UsageError
+
+    for d in dirs:
+        if not Path(d).is_dir():
+            raise UsageError("build directory does not exist (or is not a directory)", d)
+
+
 def make_fetch(stores: list[str], cache: str | None, offline: bool):
     """``fetch(name, index) -> Path | None`` for files found only on HTTP stores: downloaded into
     ``cache`` and verified by identity (symtool.store.fetch.Fetcher); None when offline or no HTTP store."""
@@ -300,4 +310,4 @@ def _file_index(path: Path, kind: str) -> str | None:
         return None
 
 
-__all__ = ["Hit", "SymbolLocator", "default_build_dirs", "check_stores", "make_fetch"]
+__all__ = ["Hit", "SymbolLocator", "default_build_dirs", "check_build_dirs", "check_stores", "make_fetch"]
