@@ -247,12 +247,17 @@ def default_build_dirs(start: Path | None = None) -> list[str]:
 
 
 def check_stores(stores: list[str]) -> None:
-    """A local store that does not exist is a usage error (exit 2), not "nothing found"."""
+    """A local store that does not exist is a usage error (exit 2), not "nothing found"; so is
+    object storage (s3://, azblob://) without its SDK installed."""
     from symtool.errors import UsageError
-    from symtool.store.layout import is_remote
+    from symtool.store.layout import is_object_store, is_remote, url_scheme
 
     for s in stores:
-        if not is_remote(s) and not Path(s).is_dir():
+        if is_object_store(s):
+            from symtool.store.backends import require_sdk
+
+            require_sdk(url_scheme(s) or "")
+        elif not is_remote(s) and not Path(s).is_dir():
             raise UsageError("store does not exist (or is not a directory)", s)
 
 
