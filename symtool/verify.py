@@ -534,8 +534,14 @@ def verify_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Verdict]:
     others_given = [p for p in paths if debug.get(p) in ("dwp", "dsym")]
     others = [p for p in paths if p not in pdbs and p not in others_given]
     binaries = find_binaries(others)
+    if not binaries and not others and (pdbs or others_given):
+        # Only debug files were named: there is no folder to search, and nothing to compare them with.
+        first = (pdbs + others_given)[0]
+        what = {"pdb": "a PDB", "dwp": "a .dwp", "dsym": "a .dSYM"}[debug[first]]
+        raise UsageError(f"{what}, and no binary to compare it with: name the binary too "
+                         f"(symtool verify BINARY {first.name}); symtool id {first.name} shows its identity", first)
     if not binaries:
-        where = ", ".join(os.fspath(p) for p in paths) or "(nothing)"
+        where = ", ".join(os.fspath(p) for p in others) or "(nothing)"
         raise UsageError(f"no .exe/.dll/.sys, ELF or Mach-O binary found in {where}")
     pair_any = len(pdbs) + len(others_given) == 1 and len(binaries) == 1
     verdicts = [verify_binary(b, pdbs + others_given, pair_any) for b in binaries]

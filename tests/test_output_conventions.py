@@ -135,3 +135,26 @@ def test_missing_build_dir_is_bad_input_like_a_missing_store(command, option, tm
         assert "does not exist" in lines[0]
         if json_out:
             assert json.loads(proc.stdout)["error"]["path"] == str(typo)
+
+
+def test_stack_and_verify_name_the_real_problem(tmp_path):
+    """Issue 26, item 10: a directory is not "no such file"; a short text file is not a truncated
+    minidump (the same text at 3 KB already said "no MDMP signature"); a PDB alone is not a folder
+    without binaries."""
+    (tmp_path / "crashes").mkdir()
+    short, long_ = tmp_path / "short.txt", tmp_path / "long.txt"
+    short.write_text("this is not a minidump!\n")  # 24 bytes: less than a MINIDUMP_HEADER (32)
+    long_.write_text("this is not a minidump!\n" * 128)
+    cases = [
+        (("stack", str(tmp_path / "crashes")), "is a directory, not a minidump"),
+        (("stack", str(short)), "not a minidump (no MDMP signature)"),
+        (("stack", str(long_)), "not a minidump (no MDMP signature)"),
+        (("verify", str(FIXTURES_DIR / "pe-pdb" / "crash.pdb")), "a PDB, and no binary to compare it with"),
+    ]
+    for argv, words in cases:
+        proc = run(*argv, cwd=tmp_path)
+        assert proc.returncode == 2, (argv, proc.stdout, proc.stderr)
+        lines = proc.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: {argv[1]}: ") and words in lines[0], (argv, lines)
+    proc = run("stack", str(tmp_path / "missing.dmp"), cwd=tmp_path)
+    assert proc.returncode == 2 and "no such file" in proc.stderr

@@ -154,7 +154,9 @@ def stack(
     from symtool.settings import resolve_cache, resolve_stores
 
     path = Path(dump)
-    if not path.is_file():
+    if path.is_dir():
+        raise UsageError("is a directory, not a minidump (symtool dumps triages a directory of them)", path)
+    if not path.exists():
         raise UsageError("no such file", path)
     resolved = resolve_stores(store, use_nt_symbol_path=True)
     stores = resolved.stores
