@@ -49,7 +49,7 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(
-        False, "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+        False, "--version", "-V", help="Print the version and exit.", is_eager=True, callback=_print_version
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No warnings or notes, only errors (anywhere on the line)."),
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More detail; -vv for even more."),

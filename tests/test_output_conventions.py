@@ -158,3 +158,12 @@ def test_stack_and_verify_name_the_real_problem(tmp_path):
         assert len(lines) == 1 and lines[0].startswith(f"error: {argv[1]}: ") and words in lines[0], (argv, lines)
     proc = run("stack", str(tmp_path / "missing.dmp"), cwd=tmp_path)
     assert proc.returncode == 2 and "no such file" in proc.stderr
+
+
+def test_capital_v_prints_the_version_as_cargo_does(tmp_path):
+    """Issue 26, item 14: `-V` is the version (cargo's convention), `-v` stays verbose."""
+    from symtool import __version__
+
+    for argv in (("-V",), ("--version",)):
+        proc = run(*argv, cwd=tmp_path)
+        assert proc.returncode == 0 and proc.stdout == f"symtool {__version__}\n" and proc.stderr == "", proc
