@@ -167,3 +167,12 @@ def test_capital_v_prints_the_version_as_cargo_does(tmp_path):
     for argv in (("-V",), ("--version",)):
         proc = run(*argv, cwd=tmp_path)
         assert proc.returncode == 0 and proc.stdout == f"symtool {__version__}\n" and proc.stderr == "", proc
+
+
+def test_verbose_is_shown_as_a_flag(tmp_path):
+    """Issue 26, item 14: `-v` takes no value (it counts: -vv), so the help shows none."""
+    proc = run("--help", cwd=tmp_path, env=dict(os.environ, COLUMNS="200", NO_COLOR="1"))
+    assert proc.returncode == 0
+    (line,) = [line for line in proc.stdout.splitlines() if "--verbose" in line]
+    assert "-v " in line and "<int>" not in line and "INTEGER" not in line and "default" not in line, line
+    assert run("-vv", "--version", cwd=tmp_path).returncode == 0
