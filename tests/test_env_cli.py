@@ -239,6 +239,20 @@ def test_default_shell_from_SHELL(sample_build, home):
     assert text.startswith("export _NT_SYMBOL_PATH=")
 
 
+def test_unknown_SHELL_is_warned_about(sample_build, home):
+    """Issue 26, item 14: `SHELL=/bin/tcsh symtool env` prints bash statements (they fail in tcsh):
+    a warning says so and how to choose; POSIX shells read them as they are; -q and --shell silence it."""
+    ws = str(sample_build.workspace)
+    proc = symtool([ws], dict(home, SHELL="/bin/tcsh"))
+    assert ok(proc).startswith("export _NT_SYMBOL_PATH=")
+    warnings = [line for line in proc.stderr.decode().splitlines() if "SHELL" in line]
+    assert warnings == ["warning: SHELL is /bin/tcsh, whose syntax symtool env does not write: printing bash "
+                        "statements (choose with --shell powershell|cmd|bash|zsh|fish)"]
+    for quiet in (["-q"], ["--shell", "bash"]):
+        assert "SHELL" not in symtool([*quiet, ws], dict(home, SHELL="/bin/tcsh")).stderr.decode()
+    assert "SHELL" not in symtool([ws], dict(home, SHELL="/bin/dash")).stderr.decode()
+
+
 def test_json_elements_and_sources(sample_build, home):
     data = json.loads(ok(symtool(["--json", str(sample_build.workspace)], home)))
     want = expected(sample_build.workspace, home)
