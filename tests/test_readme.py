@@ -32,3 +32,20 @@ def test_every_command_and_store_subcommand_is_in_the_readme():
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert set(scripts) == {"symtool", "cargo-symtool"}
     assert "`cargo-symtool`" in README and "cargo symtool check" in README
+
+
+WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine"}
+
+
+def test_the_sample_workspace_is_described_as_cargo_sees_it():
+    """Issue 26, item 14: the README said "a library and two binaries"; cargo metadata is the oracle."""
+    from conftest import SAMPLES, sample_layout
+
+    layout = sample_layout()
+    section = README.split("## The sample workspace", 1)[1].split("\n## ", 1)[0]
+    first = " ".join(section.split("\n\n", 1)[1].split("\n\n", 1)[0].split())
+    members = [tomllib.loads((SAMPLES / d / "Cargo.toml").read_text())["package"]["name"] for d in layout.member_dirs]
+    assert f"of {WORDS[len(members)]} members and {WORDS[len(layout.bins)]} binaries" in first, first
+    for name in (*members, *layout.bins):
+        assert f"`{name}`" in first, name
+    assert "`crash_me.pdb`" in first
