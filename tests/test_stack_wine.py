@@ -299,3 +299,30 @@ def test_fetch_dump_finds_the_pdb_through_the_image(crashes, tmp_path):
     assert results["image"]["status"] == "fetched" and results["image"]["key"].startswith("crash-deep.exe/")
     # Wine's own DLLs are in no store: not found (exit 1), but the program's PDB is in the cache.
     assert result.exit_code == 1, result.output
+
+
+def _readme_stack_example() -> list[str]:
+    """The frame lines of the README's `symtool stack` example (a real crash-deep crash under Wine)."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("    $ symtool stack /tmp/crash.dmp --store ./symstore\n", 1)[1].split("\n\n", 1)[0]
+    return [line[4:] for line in block.splitlines()[2:]]
+
+
+def _call_site(line: str) -> str:
+    """A `k` line without its index and the Child-SP/RetAddr columns (stack addresses belong to one
+    run of one Wine), file paths cut to their name as the README shortens them."""
+    call = re.sub(r"^[0-9a-f]{2} (\(Inline Function\) --------`--------|\S+ \S+) ", "", line)
+    return re.sub(r"\[[^\]]*[/\\]([^/\\\]]+) @ (\d+)\]", r"[\1 @ \2]", call)
+
+
+def test_readme_stack_example_is_what_the_sample_gives(crashes, tmp_path):
+    """Issue 26, item 14: the README showed a line (minicore's poke at line 40) the sample no longer
+    gives.  Its program frames must be the ones `symtool stack` prints for crash-deep now, and its
+    OS frames start where ours do."""
+    result = _cli("stack", "--store", str(crashes["store"]), str(crashes["dumps"] / "deep-1.dmp"), cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    ours = [_call_site(line) for line in result.stdout.splitlines()[2:] if re.match(r"^[0-9a-f]{2} ", line)]
+    readme = [_call_site(line) for line in _readme_stack_example()]
+    own = [c for c in ours if c.startswith("crash_deep!")]
+    assert [c for c in readme if c.startswith("crash_deep!")] == own and len(own) == 6
+    assert readme[len(own)].split("+")[0] == ours[len(own)].split("+")[0]  # the first OS frame's module
