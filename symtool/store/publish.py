@@ -196,6 +196,7 @@ class Collected:
     refused: list[FileResult] = field(default_factory=list)
     ignored: int = 0
     explicit: set[Path] = field(default_factory=set)  # files named on the command line (not found in a dir)
+    bundles: dict[Path, list[Path]] = field(default_factory=dict)  # .dSYM bundles named -> their DWARF files
 
 
 def collect(paths: list[Path], wants: Callable[[Path], bool] | None = None) -> Collected:
@@ -215,7 +216,8 @@ def collect(paths: list[Path], wants: Callable[[Path], bool] | None = None) -> C
     candidates: list[tuple[Path, bool]] = []
     for p in paths:
         if is_dsym_bundle(p):
-            candidates.extend((f, True) for f in dsym_dwarf_files(p))
+            out.bundles[p] = dsym_dwarf_files(p)
+            candidates.extend((f, True) for f in out.bundles[p])
         elif p.is_dir():
             candidates.extend((f, False) for f in _files_of_dir(p) if wants is None or wants(f))
         elif p.exists():
@@ -320,6 +322,7 @@ def check_pairs(col: Collected) -> None:
             why = f"{item.name} wants {cv.pdb_name} {cv.debug_id.index()}, {pdb.path} is {pdb.index}"
             bad[item.path] = f"mismatched pair: {why}"
             bad[pdb.path] = f"mismatched pair: {why}"
+    bad.update(_macho_mismatches(col))
     if bad:
         keep = []
         for item in col.items:
@@ -329,6 +332,27 @@ def check_pairs(col: Collected) -> None:
             else:
                 keep.append(item)
         col.items = keep
+
+
+def _macho_mismatches(col: Collected) -> dict[Path, str]:
+    """Mach-O binaries and .dSYM bundles named together that ``verify`` calls a mismatch (another
+    build's UUIDs): path -> reason, for the binary and the bundle's DWARF files."""
+    from symtool.formats.macho import MachoInfo
+    from symtool.verify import MISMATCH, verify_macho
+
+    if not col.bundles:
+        return {}
+    binaries = sorted({i.path for i in col.items if i.path in col.explicit and isinstance(col.infos.get(i.path), MachoInfo)
+                       and not col.infos[i.path].is_dsym})
+    pair_any = len(binaries) == 1 and len(col.bundles) == 1
+    bad: dict[Path, str] = {}
+    for binary in binaries:
+        verdict = verify_macho(binary, list(col.bundles), pair_any)
+        if verdict.status == MISMATCH and verdict.debug_file is not None:
+            why = f"mismatched pair: {verdict.reason}"
+            bad[binary] = why
+            bad.update((f, why) for f in col.bundles.get(Path(verdict.debug_file), []))
+    return bad
 
 
 # -- placing files ------------------------------------------------------------------
