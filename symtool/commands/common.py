@@ -227,8 +227,9 @@ def _usage_text(err: Any) -> str:
             close = difflib.get_close_matches(name, list_commands(ctx), n=1)
             if close:
                 text += f" Did you mean {close[0]!r}?"
-        text = text.replace(". Did you mean ", " (did you mean ").replace("?", "?)") if ". Did you mean " in text \
-            else text
+        import re
+
+        text = re.sub(r"\. Did you mean (.*)\?$", r" (did you mean \1?)", text)
     if text[:1].isupper() and text[1:2].islower():
         text = text[0].lower() + text[1:]  # cargo's style: "error: no such option ..."
     where = getattr(ctx, "command_path", None)
