@@ -49,10 +49,12 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(
-        False, "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+        False, "--version", "-V", help="Print the version and exit.", is_eager=True, callback=_print_version
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No warnings or notes, only errors (anywhere on the line)."),
-    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More detail; -vv for even more."),
+    # A count, not a value: no metavar or default in the help (`-v`, `-vv`).
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, metavar="", show_default=False,
+                                help="More detail; -vv for even more."),
     color: str = typer.Option("auto", "--color", metavar="auto|always|never",
                               help="Colour the error:/warning: labels (auto: on a terminal, unless NO_COLOR is set)."),
 ) -> None:

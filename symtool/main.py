@@ -67,7 +67,22 @@ def main(prog_name: str = "symtool") -> None:
             sys.exit(code)
     from symtool.cli import app
 
-    app(prog_name=prog_name)
+    sys.exit(_run_app(app, prog_name))
+
+
+def _run_app(app, prog_name: str) -> int:
+    """Run the typer app; click's own usage errors (unknown option or command, bad value) are
+    printed by symtool's rule (one ``error:`` line, JSON under ``--json``, exit 2), not as
+    click's usage box."""
+    from symtool.commands.common import report_usage_error
+
+    try:
+        code = app(prog_name=prog_name, standalone_mode=False)
+    except Exception as err:  # click's exceptions only; anything else is a bug and re-raised
+        code = report_usage_error(err, sys.argv[1:])
+        if code is None:
+            raise
+    return code if isinstance(code, int) else 0
 
 
 def cargo_main() -> None:

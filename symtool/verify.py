@@ -262,8 +262,11 @@ def compare(want: DebugId, have_id: DebugId, have_kind: str) -> tuple[str, str |
     return MATCH, None, "same GUID and age"
 
 
-def _given_pdb(cv_name: str, given: Sequence[Path], pair_any: bool) -> Path | None:
-    """The PDB named on the command line for a binary whose CodeView record names ``cv_name``."""
+def given_pdb(cv_name: str, given: Sequence[Path], pair_any: bool) -> Path | None:
+    """The PDB named on the command line for a binary whose CodeView record names ``cv_name``:
+    the one with that file name (any case), else with ``pair_any`` the only one given.
+
+    The one pairing rule for files named together (``verify`` and ``publish``)."""
     for pdb in given:
         if pdb.name.lower() == basename_any(cv_name).lower():
             return pdb
@@ -302,7 +305,7 @@ def verify_binary(binary: str | os.PathLike[str], given: Sequence[Path] = (), pa
     want = cv.debug_id
     v = Verdict(binary=path, status=PDB_MISSING, reason="", pdb_name=cv.pdb_name, pdb_path=cv.pdb_path,
                 image_id=want.index(), image_guid=want.guid_str, image_age=want.age)
-    found = _given_pdb(cv.pdb_name, given, pair_any)
+    found = given_pdb(cv.pdb_name, given, pair_any)
     if found is not None:
         v.searched = [str(found)]
     else:
@@ -531,8 +534,14 @@ def verify_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Verdict]:
     others_given = [p for p in paths if debug.get(p) in ("dwp", "dsym")]
     others = [p for p in paths if p not in pdbs and p not in others_given]
     binaries = find_binaries(others)
+    if not binaries and not others and (pdbs or others_given):
+        # Only debug files were named: there is no folder to search, and nothing to compare them with.
+        first = (pdbs + others_given)[0]
+        what = {"pdb": "a PDB", "dwp": "a .dwp", "dsym": "a .dSYM"}[debug[first]]
+        raise UsageError(f"{what}, and no binary to compare it with: name the binary too "
+                         f"(symtool verify BINARY {first.name}); symtool id {first.name} shows its identity", first)
     if not binaries:
-        where = ", ".join(os.fspath(p) for p in paths) or "(nothing)"
+        where = ", ".join(os.fspath(p) for p in others) or "(nothing)"
         raise UsageError(f"no .exe/.dll/.sys, ELF or Mach-O binary found in {where}")
     pair_any = len(pdbs) + len(others_given) == 1 and len(binaries) == 1
     verdicts = [verify_binary(b, pdbs + others_given, pair_any) for b in binaries]
@@ -566,6 +575,6 @@ def verify_workspace(selection: "OutputSelection") -> list[Verdict]:
 __all__ = [
     "Verdict", "STATUSES", "GOOD", "MATCH", "MISMATCH", "PDB_MISSING", "NO_CODEVIEW", "UNREADABLE",
     "DWP_NOT_NEEDED", "DWP_MISSING", "NO_BUILD_ID", "DSYM_MISSING", "NO_UUID",
-    "find_binaries", "locate_pdb", "compare",
+    "find_binaries", "given_pdb", "locate_pdb", "compare",
     "verify_binary", "verify_elf", "verify_macho", "verify_paths", "verify_workspace",
 ]

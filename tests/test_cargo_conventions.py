@@ -111,6 +111,34 @@ def test_no_build_output_is_exit_2_naming_the_dirs_and_cargo_build(sample_build,
     assert not (tmp_path / "s").exists()
 
 
+def test_default_triples_are_build_target_only(build_env, tmp_path):
+    """Issue 26, item 3: samples/ sets build.target (Windows); after a `cargo build --release
+    --target aarch64-apple-darwin` beside it, verify and publish without --target still read
+    build.target's output only, as the README says; --target picks the other triple."""
+    from conftest import SAMPLES, cargo_env
+    from native_builds import MAC_ARM
+
+    need_tool("dsymutil")  # rustc runs it for the macOS build's .dSYM
+    ws = tmp_path / "ws"
+    shutil.copytree(SAMPLES, ws, ignore=shutil.ignore_patterns("target", "Cargo.lock"))
+    target = ws / "target"
+    for extra in ([], ["--target", MAC_ARM]):
+        proc = subprocess.run(["cargo", "build", "--release", *extra], cwd=ws, capture_output=True, text=True,
+                              env=cargo_env(CARGO_TARGET_DIR=str(target)), timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (target / MAC_ARM / "release" / "crash-me").is_file()  # the Mach-O output is there
+    env = dict(build_env, CARGO_TARGET_DIR=str(target))
+    proc = symtool("verify", "--json", cwd=ws, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(_binaries(proc)) == sorted(target / TRIPLE / "release" / f"{b}.exe" for b in sample_layout().bins)
+    proc = symtool("publish", "--dry-run", "--json", "--store", tmp_path / "s", cwd=ws, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert {Path(f["path"]).parent for f in json.loads(proc.stdout)["files"]} == {target / TRIPLE / "release"}
+    proc = symtool("verify", "--json", "--target", MAC_ARM, cwd=ws, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert {r["format"] for r in json.loads(proc.stdout)} == {"macho"}
+
+
 def test_env_profile_and_target_select_the_symbol_path(sample_build, build_env):
     env = dict(build_env, SHELL="/bin/bash")
     proc = symtool("env", "--json", "--profile", "dist", "--target", TRIPLE, "-p", "hello",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import json
 import subprocess
 import sys
 import tomllib
@@ -245,6 +246,39 @@ def test_env_and_config_sources_are_not_pretended_fixed(tmp_path):
     assert (ws / "Cargo.toml").read_bytes() == original
     assert "env:CARGO_PROFILE_RELEASE_DEBUG" in proc.stdout
     assert f"the cargo config file {ws / '.cargo' / 'config.toml'}:2 overrides Cargo.toml" in proc.stdout
+
+
+def test_fix_reports_only_what_changed_and_names_the_variable(tmp_path):
+    """Issue 26, item 7: split-debuginfo = "packed" already in the file, debug off through
+    CARGO_PROFILE_RELEASE_DEBUG=0.  cargo then passes no -C split-debuginfo (checked with `cargo
+    build -v`); --fix must not claim to have written it, nor offer to write it again: the
+    finding names the variable as the cause."""
+    ws = tmp_path / "ws"
+    (ws / "src").mkdir(parents=True)
+    (ws / "src" / "main.rs").write_text("fn main() {}\n")
+    original = b'[package]\nname = "p"\nversion = "0.1.0"\nedition = "2021"\n\n[profile.release]\nsplit-debuginfo = "packed"\n'
+    (ws / "Cargo.toml").write_bytes(original)
+    env = dict(env_for(tmp_path), CARGO_PROFILE_RELEASE_DEBUG="0", CARGO_TARGET_DIR=str(tmp_path / "t"))
+    build = subprocess.run(["cargo", "build", "--release", "-v", "--target", LINUX], cwd=ws, env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr[-2000:]
+    rustc = [line for line in build.stderr.splitlines() if "Running `" in line and "--crate-name p " in line]
+    assert rustc and "split-debuginfo" not in rustc[0]  # the oracle: cargo drops the value written
+
+    proc = cli(["check", str(ws), "--fix", "--target", LINUX], env)
+    assert proc.returncode == 1, proc.stderr
+    fixed = [line for line in proc.stdout.splitlines() if line.startswith("fixed: ")]
+    assert not any("split-debuginfo" in line for line in fixed), proc.stdout
+    after = (ws / "Cargo.toml").read_bytes()
+    # Only what the fixed: lines name changed (strip = "none" ends cargo's implicit strip).
+    assert [line.split(" in [")[0] for line in fixed] == ['fixed: strip = "none"']
+    assert after == original + b'strip = "none"\n'
+    proc = cli(["check", str(ws), "--fix", "--json", "--target", LINUX], env)
+    assert proc.returncode == 1 and (ws / "Cargo.toml").read_bytes() == after and "fixed:" not in proc.stderr
+    (report,) = json.loads(proc.stdout)["profiles"]
+    split = next(f for f in report["findings"] if f["key"] == "split-debuginfo")
+    assert "env:CARGO_PROFILE_RELEASE_DEBUG" in split["message"] and "env:CARGO_PROFILE_RELEASE_DEBUG" in split["source"]
+    assert split["fix"].startswith("turn debug on: CARGO_PROFILE_RELEASE_DEBUG") and "set split-debuginfo" not in split["fix"]
 
 
 def test_dry_run_prints_diff_and_writes_nothing(tmp_path):

@@ -287,6 +287,33 @@ def test_unreadable_dumps_are_rows(tmp_path, fixtures_dir):
     assert text.exit_code == 2 and "3 unreadable" in text.stdout and "Traceback" not in text.output
 
 
+def test_unreadable_dump_is_an_error_line_and_exit_2_as_help_and_readme_say(tmp_path, fixtures_dir):
+    """Issue 26, item 11: --help and the README agree (an unreadable dump is exit 2), and in text
+    mode an error: line on stderr names each unreadable dump."""
+    import re
+    import subprocess
+    import sys
+
+    d = tmp_path / "dumps"
+    d.mkdir()
+    (d / "notes.dmp").write_text("not a dump\n")
+    (d / "cut.dmp").write_bytes((fixtures_dir / "dumps" / "symbolic-windows-mini.dmp").read_bytes()[:500])
+    shutil.copy(fixtures_dir / "dumps" / "rm-linux-mini.dmp", d / "ok.dmp")
+    proc = subprocess.run([sys.executable, "-m", "symtool", "dumps", "--offline", str(d)], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=120, env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1",
+                                                                     "HOME": str(tmp_path)})
+    assert proc.returncode == 2, proc.stderr
+    errors = sorted(line for line in proc.stderr.splitlines() if line.startswith("error: "))
+    assert [e.split(": unreadable: ")[0] for e in errors] == [f"error: {d / 'cut.dmp'}", f"error: {d / 'notes.dmp'}"]
+    assert "no MDMP signature" in errors[1]
+    helped = subprocess.run([sys.executable, "-m", "symtool", "dumps", "--help"], capture_output=True, text=True,
+                            timeout=120, env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "HOME": str(tmp_path)})
+    text = re.sub(r"[\s│]+", " ", helped.stdout)
+    assert "2 a dump is unreadable" in text and "or a dump is unreadable" not in text
+    readme = re.sub(r"\s+", " ", (Path(__file__).resolve().parent.parent / "README.md").read_text())
+    assert "`2` bad input: nothing to act on" in readme and "an unreadable file" in readme
+
+
 def test_usage_errors(tmp_path):
     result = run_cli(str(tmp_path / "nope.dmp"))
     assert result.exit_code == 2 and "no such file" in result.stderr

@@ -227,6 +227,24 @@ def test_fetch_rebuilds_a_dsym_lldb_loads(mac_builds, tmp_path, env):
     assert symtool("verify", shipped, mac_builds.other_arm64.dsym(), env=env).returncode == 1
 
 
+def test_publish_refuses_a_dsym_of_another_build_named_with_its_binary(mac_builds, tmp_path, env):
+    """Issue 26, item 1, for Mach-O: a binary and a .dSYM named together are paired as verify pairs
+    them; the dSYM of another build (verify: mismatch; lldb refuses it too, above) is refused with
+    its binary, nothing stored; the right one is published."""
+    binary, other = mac_builds.arm64.bin(), mac_builds.other_arm64.dsym()
+    assert symtool("verify", binary, other, env=env).returncode == 1  # the oracle
+    store = tmp_path / "store"
+    proc = symtool("publish", binary, other, "--store", store, "--json", env=env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    out = json.loads(proc.stdout)
+    assert {f["status"] for f in out["files"]} == {"refused"} and len(out["files"]) == 2
+    assert all(f["reason"].startswith("mismatched pair: ") for f in out["files"])
+    assert out["transaction"] is None and not store.exists()
+    proc = symtool("publish", binary, mac_builds.arm64.dsym(), "--store", store, "--json", env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert {f["status"] for f in json.loads(proc.stdout)["files"]} == {"added"}
+
+
 # -- store administration ------------------------------------------------------------------------
 
 def test_delete_prune_verify_cover_native_entries(linux_builds, mac_builds, tmp_path, env):

@@ -21,7 +21,7 @@ from conftest import SAMPLES, TRIPLE, cargo_env, need_tool, sample_layout, windo
 MS = "https://msdl.microsoft.com/download/symbols"
 NAMES = ("_NT_SYMBOL_PATH", "_NT_SOURCE_PATH", "_NT_EXECUTABLE_IMAGE_PATH")
 SCRUB = ("SYMTOOL_STORE", "SYMTOOL_CACHE", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR", "CARGO_BUILD_TARGET",
-         "DEBUGINFOD_URLS", "RUSTC", "LOCALAPPDATA")
+         "DEBUGINFOD_URLS", "RUSTC", "LOCALAPPDATA", *NAMES)  # what is already set is kept: start from none
 
 
 # --------------------------------------------------------------------------- helpers
@@ -239,6 +239,20 @@ def test_default_shell_from_SHELL(sample_build, home):
     assert text.startswith("export _NT_SYMBOL_PATH=")
 
 
+def test_unknown_SHELL_is_warned_about(sample_build, home):
+    """Issue 26, item 14: `SHELL=/bin/tcsh symtool env` prints bash statements (they fail in tcsh):
+    a warning says so and how to choose; POSIX shells read them as they are; -q and --shell silence it."""
+    ws = str(sample_build.workspace)
+    proc = symtool([ws], dict(home, SHELL="/bin/tcsh"))
+    assert ok(proc).startswith("export _NT_SYMBOL_PATH=")
+    warnings = [line for line in proc.stderr.decode().splitlines() if "SHELL" in line]
+    assert warnings == ["warning: SHELL is /bin/tcsh, whose syntax symtool env does not write: printing bash "
+                        "statements (choose with --shell powershell|cmd|bash|zsh|fish)"]
+    for quiet in (["-q"], ["--shell", "bash"]):
+        assert "SHELL" not in symtool([*quiet, ws], dict(home, SHELL="/bin/tcsh")).stderr.decode()
+    assert "SHELL" not in symtool([ws], dict(home, SHELL="/bin/dash")).stderr.decode()
+
+
 def test_json_elements_and_sources(sample_build, home):
     data = json.loads(ok(symtool(["--json", str(sample_build.workspace)], home)))
     want = expected(sample_build.workspace, home)
@@ -256,6 +270,29 @@ def test_json_elements_and_sources(sample_build, home):
     assert data["toolchain"]["sysroot"] == sysroot and data["toolchain"]["commit"] == commit
     rust_src_missing = not (Path(sysroot) / "lib" / "rustlib" / "src" / "rust").is_dir()
     assert any("rust-src is not installed" in w for w in data["warnings"]) == rust_src_missing
+
+
+def test_the_users_own_symbol_path_is_kept_after_ours(sample_build, home):
+    """Issue 26, item 2: `eval "$(symtool env)"` in a start-up file keeps the elements
+    _NT_SYMBOL_PATH (and the other two) already held, after the team's and each once; --json
+    says where they came from; evaluating it again changes nothing."""
+    theirs = "srv*C:\\c*https://their.server/x"
+    ws = str(sample_build.workspace)
+    want = expected(sample_build.workspace, home)
+    our_first = want["_NT_SYMBOL_PATH"].split(";")[0]
+    env = dict(home, _NT_SYMBOL_PATH=f"{theirs};{our_first}", _NT_SOURCE_PATH="D:\\src",
+               _NT_EXECUTABLE_IMAGE_PATH=theirs)
+    got = evaluate("bash", ok(symtool([ws], env)), env)
+    assert got["_NT_SYMBOL_PATH"] == f"{want['_NT_SYMBOL_PATH']};{theirs}"  # ours first; our element once
+    assert got["_NT_SOURCE_PATH"] == f"{want['_NT_SOURCE_PATH']};D:\\src"
+    assert got["_NT_EXECUTABLE_IMAGE_PATH"] == f"{want['_NT_EXECUTABLE_IMAGE_PATH']};{theirs}"
+    data = json.loads(ok(symtool(["--json", ws], env)))
+    assert data["symbol_path"]["elements"][-1] == {"value": theirs, "source": "env:_NT_SYMBOL_PATH",
+                                                   "kind": "inherited"}
+    # The start-up file runs again in a nested shell: the same values, nothing doubled.
+    evaluated = dict(home, **{k: got[k] for k in NAMES})
+    again = evaluate("bash", ok(symtool([ws], evaluated)), evaluated)
+    assert {k: again[k] for k in NAMES} == {k: got[k] for k in NAMES}
 
 
 def test_console_entry_and_typer_command_agree(sample_build, home, monkeypatch):

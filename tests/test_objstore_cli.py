@@ -254,3 +254,34 @@ def test_manifest_s3_endpoint(seaweedfs, fixtures_dir, tmp_path):
     assert proc.returncode == 2 and proc.stderr.startswith("error: "), proc.stderr
     proc = symtool(["store", "verify"], dict(env, SYMTOOL_S3_ENDPOINT=seaweedfs.endpoint), ws)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+WITHOUT_SDKS = ("import sys; sys.modules.update(dict.fromkeys(['boto3', 'botocore', 'azure', 'azure.core', "
+                "'azure.storage', 'azure.storage.blob'])); from symtool.main import main; main()")
+
+
+@pytest.mark.parametrize("scheme, extra", [("s3", "s3"), ("azblob", "azure")])
+@pytest.mark.parametrize("argv", [
+    ["publish", "{fixture}", "--store", "{loc}"],
+    ["store", "list", "--store", "{loc}", "--json"],
+    ["store", "init", "--store", "{loc}"],
+    ["fetch", "--pdb", "bigage.pdb", "--id", BIGAGE[1], "--server", "{loc}"],
+    ["dumps", "{dump}", "--store", "{loc}"],
+    ["stack", "{dump}", "--store", "{loc}", "--json"],
+], ids=lambda a: " ".join(a[:2]))
+def test_object_storage_without_its_extra_is_one_line(argv, scheme, extra, fixtures_dir, tmp_path):
+    """Issue 26, item 8: s3:// or azblob:// without the SDK (a None entry in sys.modules makes the
+    import fail exactly as for a package not installed) is one error: line saying what to install,
+    exit 2, not a ModuleNotFoundError traceback."""
+    values = {"loc": f"{scheme}://bucket/prefix", "fixture": str(fixtures_dir / "symstore-exe" / "inputs" / "bigage.pdb"),
+              "dump": str(fixtures_dir / "dumps" / "symbolic-windows-mini.dmp")}
+    args = [a.format(**values) for a in argv]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SYMTOOL_", "_NT_", "AWS_", "AZURE_"))}
+    proc = subprocess.run([sys.executable, "-c", WITHOUT_SDKS, *args], env=dict(env, HOME=str(tmp_path)),
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr, proc.stderr
+    assert f"pip install 'cargo-symtool[{extra}]'" in lines[0]
+    if "--json" in args:
+        assert json.loads(proc.stdout)["error"]["exit_code"] == 2

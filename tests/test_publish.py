@@ -67,6 +67,33 @@ def test_publish_without_path_uses_release_output(sample_build, tmp_path, monkey
     assert set(out["files"][0]) == {"path", "key", "name", "index", "kind", "status", "stored_as", "size", "reason"}
 
 
+def test_explicit_pair_from_two_folders_is_checked_as_verify_pairs_it(sample_build, tmp_path):
+    """Issue 26, item 1: `publish R/crash-me.exe D/crash_me.pdb` pairs the two files named, as
+    `verify` does with the same arguments, wherever each lies: a PDB of another build is refused
+    with its binary (exit 1, nothing stored); the PDB of the same build, copied elsewhere, is added."""
+    exe = sample_build.exe("crash-me", "release")
+    other = sample_build.pdb("crash-me", "dist")
+    if read_identity(other).index == read_identity(sample_build.pdb("crash-me")).index:
+        pytest.skip("optional: release and dist PDBs share an identity in this toolchain")
+    verified = _cli("verify", "--json", str(exe), str(other))
+    assert verified.exit_code == 1 and json.loads(verified.stdout)[0]["status"] == "mismatch"  # the oracle
+    store = tmp_path / "s"
+    res = _cli("publish", str(exe), str(other), "--store", str(store), "--json")
+    assert res.exit_code == 1, res.output
+    out = json.loads(res.stdout)
+    assert {f["name"]: f["status"] for f in out["files"]} == {"crash-me.exe": "refused", "crash_me.pdb": "refused"}
+    assert all("mismatched pair" in f["reason"] for f in out["files"])
+    assert out["transaction"] is None and not store.exists()
+
+    elsewhere = tmp_path / "D"
+    elsewhere.mkdir()
+    shutil.copy(sample_build.pdb("crash-me", "release"), elsewhere / "crash_me.pdb")
+    assert _cli("verify", str(exe), str(elsewhere / "crash_me.pdb")).exit_code == 0
+    res = _cli("publish", str(exe), str(elsewhere / "crash_me.pdb"), "--store", str(store), "--json")
+    assert res.exit_code == 0, res.output
+    assert [f["status"] for f in json.loads(res.stdout)["files"]] == ["added", "added"]
+
+
 def test_mismatched_pair_refused(sample_build, tmp_path):
     d = tmp_path / "mix"
     d.mkdir()

@@ -89,6 +89,47 @@ def test_registry_crate_rule(tmp_path):
     assert r.rule == "archive" and r.target.startswith("https://sym.example/store/lib.rs/")
 
 
+def _microsofts(path: str) -> bool:
+    """Files of Visual Studio, the Windows SDK, the CRT's build trees or link.exe's temp files, by plain
+    substrings of the paths as these two PDBs record them (the oracle for the toolchain rule)."""
+    low = path.lower()
+    return any(part in low for part in ("\\microsoft visual studio\\", "\\windows kits\\", "\\vctools\\",
+                                        "\\appdata\\local\\temp\\1\\lnk{")) or low.startswith("f:\\dd\\")
+
+
+@pytest.mark.parametrize("pdb, ours, n_ours", [
+    ("dump_syms_regtest64.pdb", "c:\\cygwin64\\wip\\breakpad-depot\\", 1),
+    ("crash.pdb", "c:\\projects\\breakpad-tools\\", 17),
+])
+def test_msvc_toolchain_files_are_counted_not_findings(pdb, ours, n_ours, tmp_path):
+    """Issue 26, item 6: real MSVC builds (Breakpad's and symbolic's fixtures) name hundreds of files
+    of Visual Studio, the Windows SDK and the CRT's build machines.  They are "toolchain (not
+    ours)": counted and listed in --json, never the reason for exit 1; the project's own files are."""
+    import sys
+
+    shutil.copy(FIXTURES / "pe-pdb" / pdb, tmp_path / pdb)
+
+    def srcindex(*args):
+        return subprocess.run([sys.executable, "-m", "symtool", "srcindex", "--dry-run", "--json", *args,
+                               str(tmp_path / pdb)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+
+    proc = srcindex()
+    assert proc.returncode == 1, proc.stderr  # the project's own files have no rule yet
+    (plan,) = json.loads(proc.stdout)
+    toolchain = sorted(f["path"] for f in plan["files"] if f["rule"] == "toolchain")
+    assert toolchain == sorted(f["path"] for f in plan["files"] if _microsofts(f["path"]))
+    assert len(toolchain) > 100 and plan["counts"]["toolchain"] == len(toolchain)
+    assert all(f["reasons"][0].startswith("toolchain (not ours): ") for f in plan["files"] if f["rule"] == "toolchain")
+    assert plan["counts"]["none"] == n_ours
+    assert all(f["path"].lower().startswith(ours) for f in plan["files"] if f["rule"] == "none")
+
+    proc = srcindex("--map", f"{ours}=https://src.example.com/proj/")
+    assert proc.returncode == 0, proc.stderr  # everything of ours is mapped: no finding left
+    (plan,) = json.loads(proc.stdout)
+    assert plan["counts"]["map"] == n_ours and plan["counts"]["none"] == 0
+    assert plan["counts"]["toolchain"] == len(toolchain)
+
+
 def test_remote_parsing_and_forges():
     assert parse_remote("git@github.com:me/proj.git") == ("github.com", "me/proj")
     assert parse_remote("https://gitlab.example.com/g/sub/proj") == ("gitlab.example.com", "g/sub/proj")

@@ -274,3 +274,55 @@ def test_source_urls_under_frames(crashes, tmp_path):
     # Each source line follows the frame it belongs to; without the option the output is cdb's `k`.
     assert [ln for ln in lines if not ln.startswith("    source: ")] == plain.stdout.splitlines()
     assert "source:" not in plain.stdout
+
+
+def test_fetch_dump_finds_the_pdb_through_the_image(crashes, tmp_path):
+    """Issue 26, item 4: Wine's dumps carry no CodeView records; `fetch --dump` fetches the
+    image by its TimeDateStamp+SizeOfImage key, then the PDB its CodeView record names, as
+    stack and dumps find it."""
+    from symtool.formats.minidump import read_minidump
+    from symtool.formats.pdb import read_pdb
+
+    dump = crashes["dumps"] / "deep-1.dmp"
+    module = next(m for m in read_minidump(dump).modules if m.file_name == "crash-deep.exe")
+    assert module.debug_id is None  # what this test is about: no CodeView record in the dump
+    cache = tmp_path / "cache"
+    result = _cli("fetch", "--dump", str(dump), "--server", str(crashes["store"]), "--cache", str(cache), "--json",
+                  cwd=tmp_path)
+    out = json.loads(result.stdout)
+    own = next(m for m in out["modules"] if m["module"] == "crash-deep.exe")
+    assert own["codeview_source"] == "image"
+    results = {r["kind"]: r for r in own["results"]}
+    want = read_pdb(crashes["build"].pdb("crash-deep")).index  # the PDB the build wrote for it
+    assert results["pdb"]["status"] == "fetched" and results["pdb"]["key"] == f"crash_deep.pdb/{want}/crash_deep.pdb"
+    assert read_pdb(results["pdb"]["path"]).index == want
+    assert results["image"]["status"] == "fetched" and results["image"]["key"].startswith("crash-deep.exe/")
+    # Wine's own DLLs are in no store: not found (exit 1), but the program's PDB is in the cache.
+    assert result.exit_code == 1, result.output
+
+
+def _readme_stack_example() -> list[str]:
+    """The frame lines of the README's `symtool stack` example (a real crash-deep crash under Wine)."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("    $ symtool stack /tmp/crash.dmp --store ./symstore\n", 1)[1].split("\n\n", 1)[0]
+    return [line[4:] for line in block.splitlines()[2:]]
+
+
+def _call_site(line: str) -> str:
+    """A `k` line without its index and the Child-SP/RetAddr columns (stack addresses belong to one
+    run of one Wine), file paths cut to their name as the README shortens them."""
+    call = re.sub(r"^[0-9a-f]{2} (\(Inline Function\) --------`--------|\S+ \S+) ", "", line)
+    return re.sub(r"\[[^\]]*[/\\]([^/\\\]]+) @ (\d+)\]", r"[\1 @ \2]", call)
+
+
+def test_readme_stack_example_is_what_the_sample_gives(crashes, tmp_path):
+    """Issue 26, item 14: the README showed a line (minicore's poke at line 40) the sample no longer
+    gives.  Its program frames must be the ones `symtool stack` prints for crash-deep now, and its
+    OS frames start where ours do."""
+    result = _cli("stack", "--store", str(crashes["store"]), str(crashes["dumps"] / "deep-1.dmp"), cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    ours = [_call_site(line) for line in result.stdout.splitlines()[2:] if re.match(r"^[0-9a-f]{2} ", line)]
+    readme = [_call_site(line) for line in _readme_stack_example()]
+    own = [c for c in ours if c.startswith("crash_deep!")]
+    assert [c for c in readme if c.startswith("crash_deep!")] == own and len(own) == 6
+    assert readme[len(own)].split("+")[0] == ours[len(own)].split("+")[0]  # the first OS frame's module

@@ -130,3 +130,23 @@ def test_no_warning_for_new_empty_or_store_folders(kind, env, tmp_path):
         (folder / "a.pdb").mkdir()
     proc = symtool("publish", INPUTS / "bigage.pdb", "--store", folder, env=env)
     assert proc.returncode == 0 and "warning" not in proc.stderr, proc.stderr
+
+
+def test_show_columns_are_aligned(two_transactions, env, tmp_path):
+    """Issue 26, item 14: `store show` lines up its columns (keys differ in length), under a header,
+    as `store list` does."""
+    store = two_transactions
+    proc = symtool("publish", INPUTS / "dummyprog.exe", INPUTS / "dummylib.dll", INPUTS / "bigage.pdb", "--store",
+                   store, "--compress", env=env)
+    assert proc.returncode == 0, proc.stderr
+    proc = symtool("store", "show", "3", "--store", store, env=env)
+    assert proc.returncode == 0, proc.stderr
+    header, *rows = proc.stdout.splitlines()[1:]
+    assert header.split() == ["KEY", "STORED", "AS", "SOURCE"] and len(rows) == 3
+    shown = json.loads(symtool("store", "show", "3", "--store", store, "--json", env=env).stdout)["files"]
+    assert len({len(shown_key) for shown_key in (f["key"] for f in shown)}) > 1  # keys of different lengths
+    for column in ("STORED AS", "SOURCE"):
+        at = header.index(column)
+        for row, f in zip(rows, shown):
+            value = f["stored_as"] if column == "STORED AS" else f["source"]
+            assert row[at:].startswith(value) and row[at - 2:at] == "  ", (column, row)

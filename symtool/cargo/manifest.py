@@ -359,6 +359,13 @@ def unified_diff(path: Path, old: bytes, new: bytes, shown: str | None = None) -
     return "".join(out)
 
 
+def _holds(data: dict[str, Any], keypath: tuple[str, ...], value: str) -> bool:
+    """Whether the parsed manifest ``data`` already has ``value`` at ``keypath``."""
+    for part in keypath[:-1]:
+        data = data.get(part) if isinstance(data, dict) else None
+    return isinstance(data, dict) and data.get(keypath[-1]) == value
+
+
 @dataclass
 class FixOutcome:
     path: Path
@@ -386,17 +393,24 @@ def plan_fix(workspace: Workspace, env: Mapping[str, str], profiles: list[str] |
     original = path.read_bytes()
     current = original
     applied: list[Edit] = []
+    in_place: set[tuple[str, ...]] = set()
     ws = workspace
     result = None
     for _ in range(max_rounds):
         result = check_workspace(ws, env, profiles, targets, cargo_version, host, packages)
         host = host or result.targets[-1]  # rustc is asked for the host once
-        done = {k for k, _ in applied}
+        done = {k for k, _ in applied} | in_place
         pending: dict[tuple[str, ...], str] = {}
         for report in result.profiles:
             for finding in report.findings:
                 if finding.edit and finding.edit[0] not in done:
                     pending.setdefault(finding.edit[0], finding.edit[1])
+        # An edit the file already holds changes nothing: never applied, never reported as fixed.
+        _, text = _decode(current, path)
+        data = _loads(text, path)
+        for keypath in [k for k, v in pending.items() if _holds(data, k, v)]:
+            in_place.add(keypath)
+            del pending[keypath]
         if not pending:
             break
         batch = [(k, v) for k, v in pending.items() if k[-1] == "debug"] or list(pending.items())

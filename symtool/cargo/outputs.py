@@ -179,7 +179,7 @@ class OutputSelection:
 
     workspace: CargoWorkspace
     profile: str
-    triples: list[str]  # from --target; empty: the configured triples, the host and other built triples
+    triples: list[str]  # from --target; empty: build.target, else the host and other built triples
     packages: list[str] = field(default_factory=list)
     artifact_names: frozenset[str] | None = None  # the packages' file names (lower case); None: all
 
@@ -190,8 +190,10 @@ class OutputSelection:
     def candidate_dirs(self) -> list[Path]:
         """Every dir this profile's output may be in (existing or not), as cargo lays them out.
 
-        Without ``--target``: the configured triples (or the host), the host
-        dir, then ``<target>/<triple>/<profile>`` left by earlier ``--target`` builds.
+        Without ``--target``: the triples of ``build.target`` when it is set (what
+        ``cargo build`` builds; other triples' output is not the default, as for cargo),
+        else the host dir, then ``<target>/<triple>/<profile>`` left by earlier
+        ``--target`` builds.
         """
         target = self.workspace.target_dir
         if target is None:
@@ -199,6 +201,8 @@ class OutputSelection:
         if self.triples:
             return [target / t / self.dir_name for t in self.triples]
         dirs = list(self.workspace.profile_dirs(self.profile))
+        if self.workspace.triples:
+            return dirs
         if target / self.dir_name not in dirs:
             dirs.append(target / self.dir_name)
         try:

@@ -660,7 +660,8 @@ class Resolver:
                               Source("default", f"default for {self.target.triple}", profile=base),
                               sub=("split-debuginfo",))
             if split.source.kind != "default" and split.value is not None and not profile_debug_on:
-                eff_split.source.text += " (debug is off: cargo does not pass split-debuginfo)"
+                eff_split.source.text += (f" (debug is off in {debug.source.text}: cargo does not pass "
+                                          f"split-debuginfo = \"{split.value}\" from {split.source.text})")
             elif split.source.kind != "default" and split.value is not None:
                 eff_split.source.text += f" (cargo drops split-debuginfo = \"{split.value}\": not supported there)"
 
@@ -695,7 +696,19 @@ class Resolver:
                 report.findings.append(self._invalid(written, name, chain, base))
                 if eff[key].source.kind in ("default", "implicit"):
                     continue  # the fallback is a consequence of the rejected value: one finding
-            report.findings += self._judge(key, eff[key], name, chain, base)
+            judged = self._judge(key, eff[key], name, chain, base)
+            if key == "split-debuginfo" and judged and eff_split is not split and split.source.kind != "default" \
+                    and split.value is not None and not profile_debug_on:
+                # The value written is dropped because debug is off: writing it again changes nothing;
+                # turning debug on is the fix, wherever debug is set (an environment variable included).
+                debug_fix = self._fix_text("debug", debug, self.policy.debug,
+                                           self._edit_for(debug.sub, debug, chain, base, self.policy.debug))
+                for f in judged:
+                    f.message = (f'split-debuginfo = "{split.value}" is written ({split.source.text}), but cargo '
+                                 f"passes it only when debug is on, and debug is off ({debug.source.text})")
+                    f.fix = f"turn debug on: {debug_fix}"
+                    f.edit = None
+            report.findings += judged
         report.findings += self._overrides(name, chain, base)
         report.findings += self._member_profiles(chain)
         for extra in self._linux_debug_files(eff, report.output_dir):

@@ -196,3 +196,58 @@ def print_json(data: Any) -> None:
 def bad_usage(text: str) -> int:
     error(text)
     return EXIT_BAD_INPUT
+
+
+def _click_exceptions():
+    """click's exception module: typer >= 0.28 vendors click as ``typer._click``, older typer uses click."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # pragma: no cover - typer < 0.28
+        from click import exceptions
+    return exceptions
+
+
+def _usage_text(err: Any) -> str:
+    """One line for a command-line error click found (unknown option or command, bad value)."""
+    exceptions = _click_exceptions()
+    ctx = getattr(err, "ctx", None)
+    if isinstance(err, exceptions.NoSuchOption):
+        text = err.message
+        hints = sorted(set(err.possibilities or ()))
+        if hints:
+            text += f" (did you mean {hints[0]}?)" if len(hints) == 1 else f" (did you mean one of {', '.join(hints)}?)"
+    else:
+        text = err.format_message()
+        list_commands = getattr(getattr(ctx, "command", None), "list_commands", None)
+        if text.startswith("No such command") and "Did you mean" not in text and callable(list_commands):
+            # typer < 0.28 offers no suggestion for a misspelled command; cargo does.
+            import difflib
+
+            name = text.split("'")[1] if text.count("'") >= 2 else ""
+            close = difflib.get_close_matches(name, list_commands(ctx), n=1)
+            if close:
+                text += f" Did you mean {close[0]!r}?"
+        import re
+
+        text = re.sub(r"\. Did you mean (.*)\?$", r" (did you mean \1?)", text)
+    if text[:1].isupper() and text[1:2].islower():
+        text = text[0].lower() + text[1:]  # cargo's style: "error: no such option ..."
+    where = getattr(ctx, "command_path", None)
+    return f"{where}: {text}" if where else text
+
+
+def report_usage_error(err: BaseException, argv: list[str]) -> "int | None":
+    """Print a command-line error click raised (``standalone_mode=False``) the way every other
+    error is printed: one ``error:`` line, a JSON error object on stdout when ``--json`` was
+    given, exit code 2.  None when ``err`` is not click's (the caller re-raises it)."""
+    exceptions = _click_exceptions()
+    if type(err).__name__ == "NoArgsIsHelpError":
+        return EXIT_BAD_INPUT  # typer printed the help already (`symtool` alone)
+    if type(err).__name__ == "Abort":  # click's (typer < 0.28) or typer's own: Ctrl-D at a prompt
+        return report_error(KeyboardInterrupt())
+    if not isinstance(err, exceptions.ClickException):
+        return None
+    from symtool.errors import UsageError
+
+    given = argv[:argv.index("--")] if "--" in argv else argv
+    return report_error(UsageError(_usage_text(err)), "--json" in given)

@@ -8,6 +8,7 @@ from typing import List, Optional
 
 import typer
 
+from symtool.commands.common import error
 from symtool.commands.workspace_opts import (manifest_path_option, package_option, profile_option, symbol_dirs,
                                              target_option)
 from symtool.text import count
@@ -45,8 +46,9 @@ buckets are made of the exception code and the first three meaningful frames
 
 Exit code: 0 every dump was read and every PDB of the team's own modules
 found (OS modules, whose PDBs are on Microsoft's server, do not count), 1
-something is missing or a dump is unreadable, 2 bad usage (a --store that
-does not exist included).
+something is missing, 2 a dump is unreadable (an error: line names it), a
+server failed, or bad usage (a --store or --build-dir that does not exist
+included).
 """
 
 
@@ -143,7 +145,7 @@ def dumps(
     from symtool.dumps.triage import row_failed
     from symtool.errors import UsageError
 
-    from symtool.dumps.locate import check_stores, make_fetch
+    from symtool.dumps.locate import check_build_dirs, check_stores, make_fetch
     from symtool.settings import resolve_cache, resolve_stores
 
     if html_out == "-" and json_out:
@@ -168,6 +170,7 @@ def dumps(
     resolved = resolve_stores(store, use_nt_symbol_path=True)
     stores = resolved.stores
     check_stores(stores)
+    check_build_dirs(list(build_dir or []))
     cache, _cache_source = resolve_cache(None, resolved)  # the same cache as fetch uses
     fetch, fetcher = make_fetch(stores, cache, offline)
     workspace_dirs = symbol_dirs(manifest_path, package, profile, target)
@@ -190,6 +193,7 @@ def dumps(
         task = progress.add_task("triaging dumps", total=len(dump_paths))
     out = sys.stdout
     first = True
+    said: set[str] = set()
     try:
         if json_out:
             out.write("[")
@@ -200,6 +204,11 @@ def dumps(
                 buckets.add(row)
             missing = missing or row_missing(row)
             failed = failed or row_failed(row)
+            for problem in ([f"{row.path}: unreadable: {row.error}"] if row.error else []) + \
+                    [m.error for m in row.modules if m.pdb_found is None and m.error]:
+                if problem not in said:  # a dead server fails every dump alike: each line once
+                    said.add(problem)
+                    error(problem)
             data = row.to_json()
             if json_out:
                 text = json.dumps(data, indent=2, ensure_ascii=False)

@@ -34,8 +34,6 @@ Examples:
   symtool env --profile dist --target x86_64-pc-windows-msvc   # only that build's dirs
 """
 
-NAMES = (("symbol_path", "_NT_SYMBOL_PATH"), ("source_path", "_NT_SOURCE_PATH"),
-         ("image_path", "_NT_EXECUTABLE_IMAGE_PATH"))
 
 
 def _out(text: str) -> None:
@@ -84,7 +82,7 @@ def run_env(path: Optional[str] = None, shell: Optional[str] = None, as_json: bo
     """The whole command; raises symtool.errors on bad input."""
     from symtool.debugger import paths as P
     from symtool.debugger.probe import gather
-    from symtool.debugger.shells import default_shell, render, shell_syntax
+    from symtool.debugger.shells import default_shell, default_shell_warning, render, shell_syntax
     from symtool.errors import UsageError
 
     env = dict(os.environ if environ is None else environ)
@@ -140,8 +138,10 @@ def run_env(path: Optional[str] = None, shell: Optional[str] = None, as_json: bo
     if write is not None and shell is None:
         _out("".join(f"{w}\n" for w in written))
         return 0
-    shell = shell or default_shell(inputs.platform, env)
-    assignments = [(name, result.value(which)) for which, name in NAMES]
+    if shell is None:
+        shell = default_shell(inputs.platform, env)
+        _warn([w for w in (default_shell_warning(inputs.platform, env),) if w], quiet)
+    assignments = [(name, result.value(which)) for which, name in P.ENV_NAMES.items()]
     if not P.is_windows(inputs.platform):
         urls = P.debuginfod_urls(inputs)
         if P.url_stores(inputs) and urls:

@@ -37,6 +37,8 @@ Servers: --server (repeatable; a URL, a store directory, or a srv*cache*url elem
 \\[workspace.metadata.symtool] stores / SYMTOOL_STORE, else _NT_SYMBOL_PATH.
 Cache: --cache, else \\[workspace.metadata.symtool] cache / SYMTOOL_CACHE, else the first srv* cache of
 _NT_SYMBOL_PATH, else the per-user default.  Every file is checked against the key before it enters the cache.
+--dump: a module recorded without a CodeView record (Wine, older writers) gets its image first
+(TimeDateStamp+SizeOfImage key), then the PDB that image names.
 Credentials: SYMTOOL_HTTP_TOKEN (bearer) or SYMTOOL_HTTP_USER / SYMTOOL_HTTP_PASSWORD.
 Exit codes: 0 all fetched (or already cached), 1 not found anywhere, 2 errors.
 """

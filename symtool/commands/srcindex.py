@@ -23,9 +23,11 @@ EXAMPLES = """Examples:
 Without PDB the workspace's release output is indexed.  Each source file the
 PDB lists is mapped, first rule first: --map prefixes, std (/rustc/<commit>/),
 registry crates (.cargo_vcs_info.json + repository), workspace files (git
-remote at HEAD), then the source archive (--sources).  Exit code 2 when a PDB
-is unreadable (it is never rewritten), 1 when some files can be served from
-nowhere, else 0.
+remote at HEAD), then the source archive (--sources).  Files of Visual Studio,
+the Windows SDK and the CRT's build paths are "toolchain (not ours)": counted
+and listed (--json), never a finding.  Exit code 2 when a PDB is unreadable (it
+is never rewritten), 1 when some files of the workspace or its dependencies can
+be served from nowhere, else 0.
 
 Writes are crash-safe either way.  By default the PDB is indexed in a copy
 that is fsynced and renamed over it.  --in-place commits inside the file the
@@ -83,7 +85,8 @@ def srcindex_cmd(
             c = plan.counts()
             verb = "would index" if dry_run else "indexed" if plan.written else "nothing to index in"
             sys.stdout.write(f"{verb} {pdb}: {len(plan.entries())} files (workspace {c['workspace']}, std {c['std']}, "
-                             f"crates {c['crate']}, mapped {c['map']}, archive {c['archive']}, none {c['none']})\n")
+                             f"crates {c['crate']}, mapped {c['map']}, archive {c['archive']}, none {c['none']}; "
+                             f"toolchain {c['toolchain']}, not ours)\n")
             if in_place and plan.write_mode == "copy":
                 note(f"{pdb}: {plan.copy_reason or 'has other hard links'}; indexed in a renamed copy, not in place")
             for r in missing[:20]:

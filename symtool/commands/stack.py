@@ -48,7 +48,8 @@ Source URLs come from the PDB's source index (symtool srcindex, pdbstr): the
 srcsrv stream's expanded SRCSRVTRG, else the sourcelink stream; the text
 output stays cdb's `k` unless --source-urls is given.
 
-Exit code: 0 a stack was printed, 2 the dump is unreadable or bad usage.
+Exit code: 0 a stack was printed, 2 the dump is unreadable or bad usage (a --store or
+--build-dir that does not exist included).
 """
 
 REPEAT_MIN = 4  # a run of this many identical frames (recursion) is shown compressed
@@ -198,7 +199,7 @@ def stack(
     from pathlib import Path
 
     from symtool.commands.common import print_json
-    from symtool.dumps.locate import SymbolLocator, check_stores, make_fetch
+    from symtool.dumps.locate import SymbolLocator, check_build_dirs, check_stores, make_fetch
     from symtool.dumps.stack import StackResolver, all_stacks, crash_stack, elf_module_notes
     from symtool.dumps.symbolize import SymbolizerCache
     from symtool.errors import UsageError
@@ -206,11 +207,14 @@ def stack(
     from symtool.settings import resolve_cache, resolve_stores
 
     path = Path(dump)
-    if not path.is_file():
+    if path.is_dir():
+        raise UsageError("is a directory, not a minidump (symtool dumps triages a directory of them)", path)
+    if not path.exists():
         raise UsageError("no such file", path)
     resolved = resolve_stores(store, use_nt_symbol_path=True)
     stores = resolved.stores
     check_stores(stores)
+    check_build_dirs(list(build_dir or []))
     cache, _cache_source = resolve_cache(None, resolved)  # the same cache as fetch uses
     fetch, fetcher = make_fetch(stores, cache, offline)
     locals_ = ([cache] if fetch is not None and Path(cache).is_dir() else []) + stores

@@ -133,8 +133,15 @@ def show_cmd(txn_id: str = typer.Argument(..., help="Transaction id (e.g. 42 or 
     sys.stdout.write(f"transaction {info['id']} ({info['state']}) {info.get('date', '')} {info.get('time', '')} "
                      f"product {info.get('product', '')!r} version {info.get('version', '')!r} "
                      f"comment {info.get('comment', '')!r}\n")
-    for f in info["files"]:
-        sys.stdout.write(f"  {f['key']}  [{f['stored_as'] or 'missing'}]  from {f['source']}\n")
+    rows = [(f["key"], f["stored_as"] or "missing", f["source"]) for f in info["files"]]
+    if rows:
+        # Columns as in `store list`: keys differ in length, so each column is as wide as its widest cell.
+        from symtool.commands.common import terminal_safe
+
+        rows.insert(0, ("KEY", "STORED AS", "SOURCE"))
+        key_w, form_w = (max(len(r[i]) for r in rows) for i in (0, 1))
+        for key, form, source in rows:  # keys and sources come from the store's files: escaped
+            sys.stdout.write(terminal_safe(f"  {key:{key_w}}  {form:{form_w}}  {source}".rstrip()) + "\n")
     for p in info["problems"]:
         error(p)
 

@@ -37,6 +37,8 @@ MAX_CHAIN_STORES = 10
 FORBIDDEN = {";": "';'", "*": "'*'", "\n": "a newline", "\r": "a carriage return"}
 
 SYMBOL, SOURCE, IMAGE = "symbol_path", "source_path", "image_path"
+# The variable each path list is set in (and read from: what is already set is kept after ours).
+ENV_NAMES = {SYMBOL: "_NT_SYMBOL_PATH", SOURCE: "_NT_SOURCE_PATH", IMAGE: "_NT_EXECUTABLE_IMAGE_PATH"}
 
 
 def is_windows(platform: str) -> bool:
@@ -72,6 +74,7 @@ class Element(_Record):
         self.value = value
         self.source = source  # e.g. "profile release (x86_64-pc-windows-msvc), target dir: default"
         self.kind = kind  # build-dir | store | microsoft | source-server | workspace | member | registry | git | rust-src
+        # | inherited (an element the variable already held: the user's own server or directory)
 
     def as_dict(self) -> dict[str, str]:
         return {"value": self.value, "source": self.source, "kind": self.kind}
@@ -114,6 +117,7 @@ class Inputs:
         self.natvis: list[str] = []
         self.pdb_commits: dict[str, str] = {}  # PDB path -> /rustc/<hash> seen in it
         self.debuginfod_urls = ""  # the DEBUGINFOD_URLS already set, kept after ours
+        self.inherited: dict[str, str] = {}  # SYMBOL/SOURCE/IMAGE -> the value its variable already holds
         self.warnings: list[str] = []  # from probing (rustc missing...)
         for key, value in values.items():
             if not hasattr(self, key):
@@ -210,12 +214,31 @@ def rust_src_dir(platform: str, sysroot: str) -> str:
     return pathmod(platform).join(sysroot, "lib", "rustlib", "src", "rust")
 
 
+def _kept(inputs: Inputs, which: str, ours: list[Element]) -> list[Element]:
+    """The elements the variable already held (``srv*C:\\c*https://their.server``, a folder),
+    after ours and each once: ``eval "$(symtool env)"`` in a start-up file must not drop the
+    user's own servers, which fetch, stack and dumps read too.  Running it again adds nothing."""
+    def key(value: str) -> str:
+        return value.lower() if is_windows(inputs.platform) else value
+
+    seen = {key(e.value) for e in ours}
+    out: list[Element] = []
+    for raw in inputs.inherited.get(which, "").split(";"):
+        value = raw.strip()
+        if value and key(value) not in seen:
+            seen.add(key(value))
+            out.append(Element(value, f"env:{ENV_NAMES[which]}", "inherited"))
+    return out
+
+
 def symbol_path(inputs: Inputs) -> list[Element]:
-    return _build_dir_elements(inputs) + _store_elements(inputs)
+    ours = _build_dir_elements(inputs) + _store_elements(inputs)
+    return ours + _kept(inputs, SYMBOL, ours)
 
 
 def image_path(inputs: Inputs) -> list[Element]:
-    return _build_dir_elements(inputs) + _store_elements(inputs)
+    ours = _build_dir_elements(inputs) + _store_elements(inputs)
+    return ours + _kept(inputs, IMAGE, ours)
 
 
 def source_path(inputs: Inputs) -> list[Element]:
@@ -241,7 +264,7 @@ def source_path(inputs: Inputs) -> list[Element]:
     if inputs.sysroot and inputs.rust_src_installed:
         add(rust_src_dir(inputs.platform, inputs.sysroot), "rustc --print sysroot", "rust-src",
             "toolchain rust-src dir")
-    return out
+    return out + _kept(inputs, SOURCE, out)
 
 
 def compute_warnings(inputs: Inputs) -> list[str]:

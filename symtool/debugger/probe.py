@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from symtool.cargo.workspace import CargoWorkspace, cargo_home, find_workspace, profile_dir_name
-from symtool.debugger.paths import BuildDir, Inputs
+from symtool.debugger.paths import ENV_NAMES, BuildDir, Inputs
 from symtool.settings import absolute_store, debugger_location, default_cache_dir, load_settings
 from symtool.store.layout import strip_userinfo
 
@@ -293,6 +293,7 @@ def gather(start: Path | None = None, environ: dict[str, str] | None = None, *,
     home, inputs.cargo_home_source = cargo_home(env)
     inputs.cargo_home = str(home)
     inputs.debuginfod_urls = env.get("DEBUGINFOD_URLS", "")
+    inputs.inherited = {which: env[name] for which, name in ENV_NAMES.items() if env.get(name)}
     root: Path | None = None
     if manifest is not None:
         root = manifest.parent

@@ -43,6 +43,24 @@ def default_shell(platform: str, environ: dict[str, str]) -> str:
     return "bash"
 
 
+# Shells that read the bash/zsh output as written (POSIX `export NAME='...'`).
+POSIX_SHELLS = ("sh", "dash", "ash", "ksh", "mksh", "oksh", "pdksh", "yash", "busybox")
+
+
+def default_shell_warning(platform: str, environ: dict[str, str]) -> str | None:
+    """Why the default shell syntax may not be the user's: $SHELL names a shell whose syntax
+    symtool does not write (tcsh, nushell...), so bash statements would fail there or, worse,
+    half-work.  None when $SHELL is unset or its syntax is written (or POSIX-compatible)."""
+    if platform.startswith("win"):
+        return None
+    shell = environ.get("SHELL", "").rstrip("/")
+    name = SHELL_ALIASES.get(os.path.basename(shell), os.path.basename(shell))
+    if not name or name in SHELLS or name in POSIX_SHELLS:
+        return None
+    return (f"SHELL is {shell}, whose syntax symtool env does not write: printing bash statements "
+            f"(choose with --shell {'|'.join(SHELLS)})")
+
+
 def posix_quote(value: str) -> str:
     """Single-quoted for bash/zsh/sh.
 

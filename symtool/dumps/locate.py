@@ -247,13 +247,28 @@ def default_build_dirs(start: Path | None = None) -> list[str]:
 
 
 def check_stores(stores: list[str]) -> None:
-    """A local store that does not exist is a usage error (exit 2), not "nothing found"."""
+    """A local store that does not exist is a usage error (exit 2), not "nothing found"; so is
+    object storage (s3://, azblob://) without its SDK installed."""
     from symtool.errors import UsageError
-    from symtool.store.layout import is_remote
+    from symtool.store.layout import is_object_store, is_remote, url_scheme
 
     for s in stores:
-        if not is_remote(s) and not Path(s).is_dir():
+        if is_object_store(s):
+            from symtool.store.backends import require_sdk
+
+            require_sdk(url_scheme(s) or "")
+        elif not is_remote(s) and not Path(s).is_dir():
             raise UsageError("store does not exist (or is not a directory)", s)
+
+
+def check_build_dirs(dirs: list[str]) -> None:
+    """A ``--build-dir`` that does not exist is a usage error (exit 2), as a missing store is:
+    a misspelled one would otherwise quietly find nothing."""
+    from symtool.errors import UsageError
+
+    for d in dirs:
+        if not Path(d).is_dir():
+            raise UsageError("build directory does not exist (or is not a directory)", d)
 
 
 def make_fetch(stores: list[str], cache: str | None, offline: bool):
@@ -300,4 +315,4 @@ def _file_index(path: Path, kind: str) -> str | None:
         return None
 
 
-__all__ = ["Hit", "SymbolLocator", "default_build_dirs", "check_stores", "make_fetch"]
+__all__ = ["Hit", "SymbolLocator", "default_build_dirs", "check_build_dirs", "check_stores", "make_fetch"]

@@ -325,8 +325,13 @@ class _Parser:
 
     def header(self) -> Minidump:
         r = self.r
+        if r.size < 4:
+            raise FormatError("not a minidump (file too small)", r.path)
+        # The signature first: a short text file is not a minidump, not a truncated one.
+        if r.read(0, 4, "minidump signature") != MDMP_SIGNATURE:
+            raise FormatError("not a minidump (no MDMP signature)", r.path)
         if r.size < MINIDUMP_HEADER.size:
-            raise FormatError("not a minidump (file too small)" if r.size < 4 else "truncated minidump header", r.path)
+            raise FormatError("truncated minidump header", r.path)
         sig, version, n_streams, dir_rva, _checksum, timestamp, flags = r.unpack(MINIDUMP_HEADER, 0, "minidump header")
         if sig != MDMP_SIGNATURE:
             raise FormatError("not a minidump (no MDMP signature)", r.path)

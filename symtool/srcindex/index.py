@@ -35,6 +35,7 @@ class PdbPlan:
                 if r.rule != "none" and r.target and representable(r.path, r.target)]
 
     def unserved(self) -> list[Resolution]:
+        """Files of the workspace or its dependencies served from nowhere (toolchain files are not ours)."""
         return [r for r in self.resolutions if r.rule == "none"]
 
     def to_json(self) -> dict:
@@ -249,7 +250,8 @@ def index_for_publish(paths: list[Path], store: str, *, archive: bool, dry_run: 
         c = plan.counts()
         verb = "would source-index" if dry_run else "source-indexed"
         notes.append(f"{verb} {pdb}: {len(plan.entries())} files (workspace {c['workspace']}, std {c['std']}, "
-                     f"crates {c['crate']}, mapped {c['map']}, archive {c['archive']}), {c['none']} not indexed")
+                     f"crates {c['crate']}, mapped {c['map']}, archive {c['archive']}), {c['none']} not indexed, "
+                     f"{c['toolchain']} of the toolchain (not ours)")
         for r in plan.resolutions:
             refused = [why for why in r.reasons if why.startswith("not archived: ")]
             if refused:

@@ -19,7 +19,7 @@ def check_source_index(path: Path | None, as_json: bool, *, error, warning, prin
     start = Path(path) if path is not None else None
     cfg = load_config(start)
     totals = {rule: 0 for rule in RULES}
-    pdbs, unserved, bad = [], [], 0
+    pdbs, unserved, toolchain, bad = [], [], [], 0
     for pdb in default_pdbs(start):
         try:
             plan = plan_pdb(pdb, cfg)
@@ -30,16 +30,19 @@ def check_source_index(path: Path | None, as_json: bool, *, error, warning, prin
         for rule, n in plan.counts().items():
             totals[rule] += n
         unserved += [(str(pdb), r) for r in plan.unserved()]
+        toolchain += [(str(pdb), r) for r in plan.resolutions if r.rule == "toolchain"]
         pdbs.append({"pdb": str(pdb), "counts": plan.counts()})
     if as_json:
         print_json({"source_index": {"totals": totals, "pdbs": pdbs,
                                      "not_indexed": [{"pdb": p, "path": r.path, "reasons": r.reasons}
-                                                     for p, r in unserved]}})
+                                                     for p, r in unserved],
+                                     "toolchain": [{"pdb": p, "path": r.path, "reasons": r.reasons}
+                                                   for p, r in toolchain]}})
     else:
         out = sys.stdout
         out.write(f"source index: {totals['workspace']} workspace files to the forge, {totals['std']} std, "
                   f"{totals['crate']} crates, {totals['map']} mapped, {totals['archive']} to the archive, "
-                  f"{totals['none']} nowhere\n")
+                  f"{totals['none']} nowhere; {totals['toolchain']} of the toolchain and SDK (not ours)\n")
         for pdb, r in unserved:
             warning(f"{pdb}: {r.path}: {'; '.join(r.reasons) or 'no rule applies'}")
     if bad:

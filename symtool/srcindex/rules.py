@@ -14,6 +14,12 @@ Rules, first match wins (docs/srcindex.md):
 5. everything else: the source archive (the file copied into a store under
    ``name/<SHA-256, 160 bits>/name``).
 
+Files of the toolchain and the Windows SDK (Visual Studio's headers, Windows
+Kits, the CRT's own build paths, the linker's temporary files) are not ours
+and can be served from nowhere: after the ``--map`` rule, they are
+``toolchain``, counted and listed but not a finding (every PDB linked with the
+MSVC CRT names hundreds of them).
+
 A file the PDB records with a checksum is checked wherever its content can be
 seen (the local file, the committed blob); a file whose content differs is
 never mapped to a URL that would serve other bytes.
@@ -36,11 +42,27 @@ from symtool.srcindex.git import GitCheckout, raw_url, relative_to
 from symtool.srcindex.roots import SourceRoots, read_to_check
 from symtool.srcindex.streams import representable
 
-RULES = ("map", "std", "crate", "workspace", "archive", "none")
+RULES = ("map", "std", "crate", "workspace", "archive", "toolchain", "none")
 RUST_REPO = "https://raw.githubusercontent.com/rust-lang/rust"
 _STD = re.compile(r"^[/\\]rustc[/\\]([0-9a-fA-F]{40})[/\\](.+)$")
 _REGISTRY = re.compile(r"^(.*[/\\]registry[/\\]src[/\\][^/\\]+)[/\\]([^/\\]+)[/\\](.+)$")
 _URL_SAFE = "/-._~!$&'()+,;=@"
+# Paths (lower case, "/" separators) of files that come with the toolchain or the Windows SDK, or
+# were compiled into the CRT on Microsoft's build machines: (pattern, what it is).
+_TOOLCHAIN = tuple((re.compile(pattern), what) for pattern, what in (
+    (r"(^|/)microsoft visual studio[^/]*/", "Visual Studio"),
+    (r"(^|/)vc/tools/msvc/", "MSVC"),
+    (r"(^|/)windows kits/", "Windows SDK"),
+    (r"(^|/)microsoft sdks/", "Windows SDK"),
+    # The CRT's and the SDK's build trees: DevDiv's f:\dd\..., the Azure Pipelines agents that build
+    # VS (d:\a01\_work\<n>\s\src\vctools\...), f:\binaries.<arch>ret\...\vctools, the UCRT's minkernel\crts.
+    (r"^[a-z]:/dd/(vctools|externalapis|tools|public)/", "MSVC CRT build path"),
+    (r"^[a-z]:/a01/_work/", "MSVC CRT build path"),
+    (r"(^|/)vctools/", "MSVC CRT build path"),
+    (r"(^|/)minkernel/crts/", "UCRT build path"),
+    # link.exe's temporary object (the manifest resource), named lnk{GUID}.tmp in %TEMP%.
+    (r"(^|/)lnk\{[0-9a-f-]{36}\}\.tmp$", "linker temporary file"),
+))
 
 
 @dataclass
@@ -204,6 +226,12 @@ def climbs(path: str) -> bool:
 CLIMBS = "the path has a '..' component, which could climb out of a URL prefix"
 
 
+def toolchain_file(path: str) -> str | None:
+    """What toolchain or SDK part ``path`` belongs to ("Visual Studio", "Windows SDK"...), None if none."""
+    low = _norm(path).lower()
+    return next((what for pattern, what in _TOOLCHAIN if pattern.search(low)), None)
+
+
 def resolve(sf: SourceFile, cfg: IndexConfig) -> Resolution:
     """Where ``sf`` can be fetched from; rule "none" (with reasons) when nowhere.
 
@@ -246,6 +274,10 @@ def _resolve(sf: SourceFile, cfg: IndexConfig) -> Resolution:
             if ok is False:
                 return Resolution(sf, "none", reasons=reasons)
             return Resolution(sf, "map", _join_url(base, path[len(prefix):]))
+    # Visual Studio's headers, the Windows SDK, the CRT's build paths: not ours, served by nobody.
+    part = toolchain_file(path)
+    if part is not None:
+        return Resolution(sf, "toolchain", reasons=[f"toolchain (not ours): {part}"])
     # 2. std, core, alloc...
     m = _STD.match(path)
     if m and dotdot:

@@ -440,6 +440,9 @@ class ModuleFetch:
     base: int
     results: list[tuple[str, FetchResult]] = field(default_factory=list)  # ("pdb"|"image", result)
     notes: list[str] = field(default_factory=list)  # why a key was not looked for
+    # Where the PDB's name and GUID come from: "dump" (its module list), "image" (the debug directory
+    # of the image, fetched first: Wine's and older writers' dumps have no CodeView records), None.
+    codeview_source: str | None = None
 
     @property
     def status(self) -> str:
@@ -464,6 +467,7 @@ class ModuleFetch:
         return {
             "module": self.module, "path": self.path, "base": f"{self.base:#x}", "status": self.status,
             "results": [self.result_json(kind, r) for kind, r in self.results], "notes": self.notes,
+            "codeview_source": self.codeview_source,
         }
 
 
@@ -500,14 +504,18 @@ def plan_dump(dump, binary: bool = False) -> list[ModuleFetch]:
         elif m.codeview_kind in ("RSDS", "NB10") and m.debug_id is not None:
             pdb_name = basename_any(m.pdb_path or "")
             index = m.debug_id.index()
+            plan.codeview_source = "dump"
             try:
                 check_file_name(pdb_name)
                 plan.results.append(("pdb", FetchResult(pdb_name, index, NOT_FOUND)))
             except SymtoolError as err:
                 plan.results.append(("pdb", _unsafe(pdb_name, index, err, f"module {plan.module!r}: PDB name")))
+        elif m.code_id is not None:
+            # No CodeView record in the dump: the image names its PDB, as WinDBG (and stack, dumps) find it.
+            plan.codeview_source = "image"
         else:
             plan.notes.append("no CodeView record naming a PDB")
-        if binary:
+        if binary or plan.codeview_source == "image":
             code_id = m.code_id
             if code_id is None:
                 plan.notes.append("no TimeDateStamp: the image has no store key")
@@ -530,12 +538,41 @@ def pending_keys(plans: list[ModuleFetch]) -> list[tuple[str, str]]:
     return list(seen)
 
 
+def _pdb_of_image(plan: ModuleFetch) -> FetchResult | None:
+    """The PDB key the fetched image of ``plan`` names in its CodeView record (None when the image
+    was not fetched; a note when it names none)."""
+    from symtool.formats.pe import read_pe
+    from symtool.ids import basename_any
+
+    image = next((r for kind, r in plan.results if kind == "image"), None)
+    if image is None or image.status not in (FETCHED, CACHED) or not image.path:
+        plan.notes.append("no CodeView record in the dump, and the image was not found to read it from")
+        return None
+    try:
+        cv = read_pe(image.path).primary_codeview
+    except (SymtoolError, OSError) as err:
+        return FetchResult("", "", ERROR, errors=[f"{image.path}: {getattr(err, 'message', None) or err}"])
+    if cv is None or not cv.pdb_name:
+        plan.notes.append("neither the dump nor the image has a CodeView record naming a PDB")
+        return None
+    pdb_name, index = basename_any(cv.pdb_name), cv.debug_id.index()
+    try:
+        check_file_name(pdb_name)
+    except SymtoolError as err:
+        return _unsafe(pdb_name, index, err, f"image {image.path}: PDB name")
+    return FetchResult(pdb_name, index, NOT_FOUND)
+
+
 def fetch_dump(plans: list[ModuleFetch], fetcher: Fetcher,
                on_module: Callable[[ModuleFetch], None] | None = None) -> list[ModuleFetch]:
-    """Fill in every planned key with the fetcher; each distinct key is fetched once."""
+    """Fill in every planned key with the fetcher; each distinct key is fetched once.
+
+    A module whose dump record has no CodeView record gets its image first, then the PDB
+    that image names."""
     fetcher.remember_server_failures()
     done: dict[tuple[str, str], FetchResult] = {}
-    for plan in plans:
+
+    def fetch_all(plan: ModuleFetch) -> None:
         for i, (kind, planned) in enumerate(plan.results):
             if planned.status == ERROR:
                 continue  # an unsafe name: reported, never looked up
@@ -543,6 +580,14 @@ def fetch_dump(plans: list[ModuleFetch], fetcher: Fetcher,
             if ident not in done:
                 done[ident] = fetcher.fetch(planned.name, planned.index)
             plan.results[i] = (kind, done[ident])
+
+    for plan in plans:
+        fetch_all(plan)
+        if plan.codeview_source == "image":
+            pdb = _pdb_of_image(plan)
+            if pdb is not None:
+                plan.results.insert(0, ("pdb", pdb))
+                fetch_all(plan)
         if on_module is not None:
             on_module(plan)
     return plans

@@ -49,6 +49,7 @@ from symtool.store.layout import (COMPRESSED, PLAIN, POINTER, entry_dir, find_ci
 from symtool.store.lock import StoreLock, owner_tag
 
 Progress = Callable[[int], None]
+PDB_KINDS = ("pri", "pub", "typ")  # refs.ptr kinds of PDBs (PublishItem.kind)
 
 
 @dataclass
@@ -196,6 +197,8 @@ class Collected:
     infos: dict[Path, object] = field(default_factory=dict)
     refused: list[FileResult] = field(default_factory=list)
     ignored: int = 0
+    explicit: set[Path] = field(default_factory=set)  # files named on the command line (not found in a dir)
+    bundles: dict[Path, list[Path]] = field(default_factory=dict)  # .dSYM bundles named -> their DWARF files
 
 
 def collect(paths: list[Path], wants: Callable[[Path], bool] | None = None) -> Collected:
@@ -215,7 +218,8 @@ def collect(paths: list[Path], wants: Callable[[Path], bool] | None = None) -> C
     candidates: list[tuple[Path, bool]] = []
     for p in paths:
         if is_dsym_bundle(p):
-            candidates.extend((f, True) for f in dsym_dwarf_files(p))
+            out.bundles[p] = dsym_dwarf_files(p)
+            candidates.extend((f, True) for f in out.bundles[p])
         elif p.is_dir():
             candidates.extend((f, False) for f in _files_of_dir(p) if wants is None or wants(f))
         elif p.exists():
@@ -264,6 +268,8 @@ def collect(paths: list[Path], wants: Callable[[Path], bool] | None = None) -> C
             continue
         if info.kind == "elf":
             natives.append((f, info))
+        if explicit:
+            out.explicit.add(f)
         for item in items:
             key = (item.name.lower(), item.index.upper())
             if key in seen_keys:
@@ -288,13 +294,20 @@ def collect(paths: list[Path], wants: Callable[[Path], bool] | None = None) -> C
 
 def check_pairs(col: Collected) -> None:
     """Refuse binary/PDB pairs that do not match: a PE and the PDB its CodeView
-    record names, found in the same directory, must share the debug id."""
+    record names must share the debug id.  The pair is the PDB of that name in the
+    PE's directory; for files named on the command line, it is the PDB named there
+    the way ``verify`` pairs them (by CodeView file name, or the only PDB with the
+    only binary), wherever each lies (``publish R/app.exe D/app.pdb``)."""
     from symtool.formats.pe import PeInfo
+    from symtool.verify import given_pdb
 
     by_dir: dict[tuple[Path, str], PublishItem] = {}
     for item in col.items:
         if item.kind != "bin":
             by_dir[(item.path.parent, item.name.lower())] = item
+    given_pdbs = {i.path: i for i in col.items if i.path in col.explicit and i.kind in PDB_KINDS}
+    given_pes = [i for i in col.items if i.path in col.explicit and isinstance(col.infos.get(i.path), PeInfo)]
+    pair_any = len(given_pdbs) == 1 and len(given_pes) == 1
     bad: dict[Path, str] = {}
     for item in col.items:
         info = col.infos.get(item.path)
@@ -302,12 +315,16 @@ def check_pairs(col: Collected) -> None:
             continue
         cv = info.primary_codeview
         pdb = by_dir.get((item.path.parent, cv.pdb_name.lower()))
+        if item.path in col.explicit and given_pdbs:
+            named = given_pdb(cv.pdb_name, list(given_pdbs), pair_any)
+            pdb = given_pdbs[named] if named is not None else pdb
         if pdb is None:
             continue
         if pdb.index.upper() != cv.debug_id.index().upper():
             why = f"{item.name} wants {cv.pdb_name} {cv.debug_id.index()}, {pdb.path} is {pdb.index}"
             bad[item.path] = f"mismatched pair: {why}"
             bad[pdb.path] = f"mismatched pair: {why}"
+    bad.update(_macho_mismatches(col))
     if bad:
         keep = []
         for item in col.items:
@@ -317,6 +334,27 @@ def check_pairs(col: Collected) -> None:
             else:
                 keep.append(item)
         col.items = keep
+
+
+def _macho_mismatches(col: Collected) -> dict[Path, str]:
+    """Mach-O binaries and .dSYM bundles named together that ``verify`` calls a mismatch (another
+    build's UUIDs): path -> reason, for the binary and the bundle's DWARF files."""
+    from symtool.formats.macho import MachoInfo
+    from symtool.verify import MISMATCH, verify_macho
+
+    if not col.bundles:
+        return {}
+    binaries = sorted({i.path for i in col.items if i.path in col.explicit and isinstance(col.infos.get(i.path), MachoInfo)
+                       and not col.infos[i.path].is_dsym})
+    pair_any = len(binaries) == 1 and len(col.bundles) == 1
+    bad: dict[Path, str] = {}
+    for binary in binaries:
+        verdict = verify_macho(binary, list(col.bundles), pair_any)
+        if verdict.status == MISMATCH and verdict.debug_file is not None:
+            why = f"mismatched pair: {verdict.reason}"
+            bad[binary] = why
+            bad.update((f, why) for f in col.bundles.get(Path(verdict.debug_file), []))
+    return bad
 
 
 # -- placing files ------------------------------------------------------------------

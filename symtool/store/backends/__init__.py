@@ -47,6 +47,25 @@ def split_location(location: str) -> tuple[str, str, str]:
     return scheme, bucket, prefix.strip("/")
 
 
+def require_sdk(scheme: str) -> None:
+    """UsageError naming the extra to install when the scheme's SDK is missing.
+
+    Checked once, before any request: each backend method imports its SDK's
+    exception classes first, so a missing SDK would otherwise surface as a
+    ModuleNotFoundError traceback from whichever call came first."""
+    from symtool.store.backends.base import missing_extra
+
+    try:
+        if scheme == S3_SCHEME:
+            import boto3  # noqa: F401
+            import botocore.exceptions  # noqa: F401
+        else:
+            import azure.core.exceptions  # noqa: F401
+            import azure.storage.blob  # noqa: F401
+    except ImportError:
+        raise missing_extra("boto3" if scheme == S3_SCHEME else "azure-storage-blob", scheme) from None
+
+
 def open_backend(location: str, config: dict | None = None, environ: dict | None = None) -> Backend:
     """The backend for ``s3://…`` or ``azblob://…``.
 
@@ -57,6 +76,7 @@ def open_backend(location: str, config: dict | None = None, environ: dict | None
     env = os.environ if environ is None else environ
     config = config or {}
     scheme, bucket, prefix = split_location(location)
+    require_sdk(scheme)
     if scheme == S3_SCHEME:
         from symtool.store.backends.s3 import S3Backend
 

@@ -7,7 +7,7 @@
 #   import libraries made from Wine's own DLLs; crt.c + chkstk.S as msvcrt.lib.
 #
 # Usage: build.sh [--install]
-#   --install  apt-get install what is missing first (.ci/run does this, as root)
+#   --install  apt-get install what is missing first (.ci/run does this; through sudo when not root)
 # The toolchain is prepared once per machine under the cache, keyed by the hash of these
 # files; the corpus is built into the cache's target dir (cargo rebuilds what changed).
 # The last line printed is the directory that holds the release EXEs and PDBs; the
@@ -27,9 +27,10 @@ PKGS="rustc cargo rust-src clang lld llvm wine wine64
 if [ "${1:-}" = "--install" ]; then
     missing=$(for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
     if [ -n "$missing" ]; then
-        apt-get update -qq
+        as_root=; [ "$(id -u)" = 0 ] || as_root=sudo  # a developer's run of .ci/run, not as root
+        $as_root apt-get update -qq
         # shellcheck disable=SC2086
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+        $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
     fi
 fi
 for tool in /usr/bin/rustc /usr/bin/cargo clang lld-link llvm-lib llvm-dlltool llvm-readobj python3 flock; do
