@@ -191,3 +191,24 @@ def test_against_sentry_cli(path):
         assert got["is_usable"] and {"symtab", "debug"} <= feats
     if f.functions:
         assert "symtab" in feats
+
+
+def test_publish_warns_for_a_pdb_without_symbols(types_only_pdb, tmp_path):
+    store = tmp_path / "store"
+    proc = symtool("publish", str(types_only_pdb), "--store", str(store))
+    assert proc.returncode == 0, proc.stderr  # stored all the same: a warning, not a finding
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "types only" in warnings[0] and "vc140.pdb" in warnings[0]
+    # A full PDB draws no such warning.
+    proc = symtool("publish", str(FIX / "pe-pdb/crash.pdb"), "--store", str(store), "--json")
+    assert proc.returncode == 0 and not any("no symbols" in w for w in json.loads(proc.stdout)["warnings"])
+
+
+def test_publish_warns_for_stripped_elf_alone_not_with_its_debug_file(gcc_elf, tmp_path):
+    full, stripped = gcc_elf
+    proc = symtool("publish", str(stripped), "--store", str(tmp_path / "a"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert any("stored without symbols" in w for w in json.loads(proc.stdout)["warnings"])
+    proc = symtool("publish", str(full), "--store", str(tmp_path / "b"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert not any("without symbols" in w for w in json.loads(proc.stdout)["warnings"])
