@@ -96,6 +96,10 @@ class Verdict:
     extra_ids: list[str] | None = None  # what the debug file has and the binary does not need
     uuids: dict[str, str | None] | None = None  # Mach-O: arch -> UUID of the binary
     debug_uuids: dict[str, str | None] | None = None  # Mach-O: arch -> UUID in the dSYM
+    # What a debugger gets from the binary and its debug file together (symtool.usable);
+    # None when the binary is unreadable.
+    usable: str | None = None
+    features: dict[str, bool] | None = None
 
     @property
     def ok(self) -> bool:
@@ -499,6 +503,36 @@ def verify_macho(binary: str | os.PathLike[str], given: Sequence[Path] = (), pai
     return v
 
 
+def add_usable(v: Verdict) -> Verdict:
+    """Fill ``usable``/``features``: the binary's features with its debug file's (PDB, .dwp, dSYM).
+
+    A debug file that does not match still counts: the verdict says what is
+    in the files, the status whether a debugger will load them.
+    """
+    from symtool.formats.macho import dsym_dwarf_files, is_dsym_bundle
+    from symtool.usable import UNKNOWN, Features, file_features, verdict
+
+    if v.status == UNREADABLE:
+        return v
+    files = [v.binary]
+    extra = v.pdb or v.debug_file
+    if extra:
+        files += [str(p) for p in dsym_dwarf_files(extra)] if is_dsym_bundle(extra) else [extra]
+    total = Features()
+    try:
+        for f in files:
+            got = file_features(f)
+            if got is None:
+                v.usable = UNKNOWN
+                return v
+            total = total | got
+    except (SymtoolError, OSError):
+        v.usable = UNKNOWN
+        return v
+    v.usable, v.features = verdict(total), total.to_json()
+    return v
+
+
 def _problem(err: BaseException) -> str:
     if isinstance(err, SymtoolError):
         return err.message
@@ -544,7 +578,7 @@ def verify_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Verdict]:
         where = ", ".join(os.fspath(p) for p in others) or "(nothing)"
         raise UsageError(f"no .exe/.dll/.sys, ELF or Mach-O binary found in {where}")
     pair_any = len(pdbs) + len(others_given) == 1 and len(binaries) == 1
-    verdicts = [verify_binary(b, pdbs + others_given, pair_any) for b in binaries]
+    verdicts = [add_usable(verify_binary(b, pdbs + others_given, pair_any)) for b in binaries]
     verdicts = drop_deps_twins(verdicts, lambda v: Path(v.binary), _twin_identity)
     used = {v.pdb for v in verdicts} | {v.debug_file for v in verdicts}
     if any(v.status == UNREADABLE for v in verdicts):
@@ -568,13 +602,13 @@ def verify_workspace(selection: "OutputSelection") -> list[Verdict]:
     binaries = [b for b in find_binaries(dirs) if selection.wants(b)] if dirs else []
     if not binaries:
         raise selection.no_output()
-    verdicts = [verify_binary(b) for b in binaries]
+    verdicts = [add_usable(verify_binary(b)) for b in binaries]
     return drop_deps_twins(verdicts, lambda v: Path(v.binary), _twin_identity)
 
 
 __all__ = [
     "Verdict", "STATUSES", "GOOD", "MATCH", "MISMATCH", "PDB_MISSING", "NO_CODEVIEW", "UNREADABLE",
     "DWP_NOT_NEEDED", "DWP_MISSING", "NO_BUILD_ID", "DSYM_MISSING", "NO_UUID",
-    "find_binaries", "given_pdb", "locate_pdb", "compare",
+    "find_binaries", "given_pdb", "locate_pdb", "compare", "add_usable",
     "verify_binary", "verify_elf", "verify_macho", "verify_paths", "verify_workspace",
 ]

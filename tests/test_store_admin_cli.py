@@ -84,7 +84,7 @@ def test_list_has_a_header_row_aligned_with_the_rows(two_transactions, env):
     assert [r["id"] for r in rows["transactions"]] == ["0000000001", "0000000002"]
 
 
-SUBCOMMANDS = ["list", "show", "delete", "prune", "verify", "init"]
+SUBCOMMANDS = ["list", "show", "delete", "prune", "verify", "init", "query"]
 
 
 @pytest.mark.parametrize("sub", SUBCOMMANDS)

@@ -218,10 +218,17 @@ def _source_index(info) -> dict | None:
 
 
 def _line(rec: dict) -> str:
-    if rec["kind"] in ("elf", "dwp", "dwo"):
-        return "\n".join(_elf_lines(rec))
-    if rec["kind"] == "macho":
-        return "\n".join(_macho_lines(rec))
+    if rec["kind"] in ("elf", "dwp", "dwo", "macho"):
+        lines = _elf_lines(rec) if rec["kind"] != "macho" else _macho_lines(rec)
+        if "usable" in rec:
+            lines.insert(1, f"  {usable_text(rec)}")
+        return "\n".join(lines)
+    if "usable" in rec:
+        return f"{_pe_pdb_line(rec)}  {usable_text(rec)}"
+    return _pe_pdb_line(rec)
+
+
+def _pe_pdb_line(rec: dict) -> str:
     store = rec["store_path"] or f"(unsafe name) {rec['index']}"
     if rec["kind"] == "pe":
         head = f"{rec['path']}: pe {rec['machine']} {store}"
@@ -267,6 +274,7 @@ def ident(
             failures.append(err)
             continue
         rec = identity_record(info)
+        rec.update(usable_record(f, info))
         records.append(rec)
         if not json_out:
             sys.stdout.write(_line(rec) + "\n")
@@ -280,6 +288,29 @@ def ident(
     sys.stdout.flush()
     if failures:
         raise typer.Exit(2)
+
+
+def usable_record(path, info) -> dict:
+    """``usable`` and ``features``, the last keys of an id record (symtool.usable defines them)."""
+    from symtool.errors import SymtoolError
+    from symtool.usable import UNKNOWN, file_features, verdict
+
+    try:
+        features = file_features(path, info)
+    except (SymtoolError, OSError):
+        # The identity was readable, the debug info is not: say so rather than guess.
+        return {"usable": UNKNOWN, "features": None}
+    return {"usable": verdict(features), "features": features.to_json() if features else None}
+
+
+def usable_text(rec: dict) -> str:
+    """``usable: types only (types)``: the verdict and the features present."""
+    feats = rec.get("features") or {}
+    have = [k.replace("_", " ") for k, v in feats.items() if v]
+    text = f"usable: {rec['usable']}" + (f" ({', '.join(have)})" if have else "")
+    if rec["kind"] == "pe" and rec["usable"] != "usable":
+        text += "; a PE image's symbols are in its PDB"
+    return text
 
 
 def _expand(files: List[str]) -> List[str]:
@@ -302,4 +333,4 @@ def register(app: typer.Typer) -> None:
     app.command(name="id", help=ident.__doc__, epilog=EXAMPLES)(handle_errors(ident))
 
 
-__all__ = ["register", "identity_record", "ident"]
+__all__ = ["register", "identity_record", "ident", "usable_record", "usable_text"]

@@ -45,6 +45,15 @@ EXAMPLES = {
 
   symtool store verify --repair --json --store ./symbols
 """,
+    "query": """Examples:
+
+  symtool store query target/x86_64-pc-windows-msvc/release/crash_me.pdb --store ./symbols
+
+  symtool store query crash_me.pdb/1445856A3A9EA3C64C4C44205044422E1/crash_me.pdb --json --store ./symbols
+
+Exit codes: 0 every key is in the store; 1 a key is not; 2 bad input (not a
+key nor a readable file, no such store, a store that is not a local directory).
+""",
     "init": """Examples:
 
   symtool store init --store ./symbols
@@ -66,9 +75,11 @@ GROUP_EXAMPLES = """Examples:
   symtool store prune --keep-last 30 --store ./symbols
 
   symtool store verify --repair --store ./symbols
+
+  symtool store query app.pdb --store ./symbols
 """
 
-store_app = typer.Typer(help="Administer a symbol store (list, show, delete, prune, verify, init).",
+store_app = typer.Typer(help="Administer a symbol store (list, show, delete, prune, verify, init, query).",
                         epilog=GROUP_EXAMPLES, no_args_is_help=True, add_completion=False)
 
 STORE_OPT = typer.Option(None, "--store", "-s",
@@ -220,6 +231,55 @@ def verify_cmd(store: Optional[str] = STORE_OPT,
         raise typer.Exit(1)
 
 
+def query_cmd(what: str = typer.Argument(..., metavar="KEY|FILE",
+                                         help="A store key (name/INDEX/name) or a file whose keys to look up."),
+              store: Optional[str] = STORE_OPT,
+              as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    from symtool.commands.common import print_json, terminal_safe
+    from symtool.errors import UsageError
+    from symtool.store.query import parse_key, query_key
+
+    target = _store(store)
+    if _objects(target):
+        raise UsageError("store query reads local stores (directories, shares) only")
+    if not target.is_dir():
+        from symtool.errors import StoreError
+
+        raise StoreError("store directory not found", target)
+    if Path(what).is_file():
+        from symtool.store.identify import identify_all
+
+        items, info = identify_all(Path(what))
+        keys = [(i.name, i.index) for i in items]
+        if not keys:
+            why = ("a .dwp is keyed by its binary's build-id: query the binary"
+                   if info.kind in ("dwp", "dwo") else "the file has no store key (no build-id or UUID)")
+            raise UsageError(why, what)
+    else:
+        keys = [parse_key(what)]
+    seen: set[tuple[str, str]] = set()
+    results = []
+    for name, index in keys:
+        if (name.lower(), index.upper()) not in seen:
+            seen.add((name.lower(), index.upper()))
+            results.append(query_key(target, name, index))
+    if as_json:
+        print_json({"store": str(target), "query": what, "keys": results})
+    else:
+        for r in results:
+            form = f" ({r['stored_as']})" if r["found"] else ""
+            sys.stdout.write(terminal_safe(f"{'found' if r['found'] else 'not found'}  {r['key']}{form}") + "\n")
+            for t in r["transactions"]:
+                # Product, version and comment come from the store's files.
+                sys.stdout.write(terminal_safe(
+                    f"  transaction {t['id']} {t['state']} {t['date'] or ''} {t['time'] or ''} "
+                    f"product {t['product']!r} version {t['version']!r} comment {t['comment']!r}") + "\n")
+            if r["found"] and not r["transactions"]:
+                sys.stdout.write("  no transaction lists it (a store without 000Admin history, or copied in)\n")
+    if not all(r["found"] for r in results):
+        raise typer.Exit(1)
+
+
 def init_cmd(store: Optional[str] = STORE_OPT,
              two_tier: bool = typer.Option(False, "--two-tier", help="Two-tier layout (index2.txt: <store>/<na>/<name>/...).")) -> None:
     from symtool.store.admin import init_store
@@ -243,6 +303,7 @@ def register(app: typer.Typer) -> None:
         ("prune", prune_cmd, "Delete old transactions (--keep-last N or --older-than DAYS)."),
         ("verify", verify_cmd, "Check the store; --repair fixes interrupted publishes."),
         ("init", init_cmd, "Create an empty store (--two-tier for index2.txt layout)."),
+        ("query", query_cmd, "Is this key or file in the store, and which transactions added it?"),
     ):
         store_app.command(name=name, help=help_, epilog=EXAMPLES[name])(handle_errors(func))
-    app.add_typer(store_app, name="store", help="Administer a symbol store: list, show, delete, prune, verify, init.")
+    app.add_typer(store_app, name="store", help="Administer a symbol store: list, show, delete, prune, verify, init, query.")

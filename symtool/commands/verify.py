@@ -85,7 +85,8 @@ def verify(
                 detail = f"{v.pdb} ({v.pdb_id})"
             elif v.status == MATCH:
                 detail = f"{v.debug_file}: {v.reason}"
-            sys.stdout.write(f"{v.status:<{width}}  {v.binary}: {detail}\n")
+            usable = f"  [usable: {v.usable}]" if v.usable else ""
+            sys.stdout.write(f"{v.status:<{width}}  {v.binary}: {detail}{usable}\n")
         sys.stdout.write(_summary(verdicts) + "\n")
     sys.stdout.flush()
     if any(v.status == UNREADABLE for v in verdicts):

@@ -578,6 +578,50 @@ def read_abbrev_table(abbrev: SectionView, offset: int, endian: str) -> dict[int
     return table
 
 
+DW_TAG_subprogram = 0x2E
+DW_TAG_inlined_subroutine = 0x1D
+DW_AT_low_pc = 0x11
+DW_AT_ranges = 0x55
+DW_AT_entry_pc = 0x52
+MAX_ABBREV_SCAN = 16 << 20  # bytes of .debug_abbrev walked for abbrev_features (real ones: KiB to a few MiB)
+
+
+def abbrev_features(abbrev: SectionView, endian: str, limit: int = MAX_ABBREV_SCAN) -> tuple[bool, bool]:
+    """(functions with code, inlined calls) as the abbreviation tables declare them.
+
+    Producers (LLVM, GCC) declare an abbreviation only when a DIE uses it, so a
+    ``DW_TAG_subprogram`` declaration with ``DW_AT_low_pc`` or ``DW_AT_ranges``
+    means a function with code, and any ``DW_TAG_inlined_subroutine`` an inlined
+    call -- without reading ``.debug_info``, whose size is the debug info's.
+    Only the first ``limit`` bytes are walked: past them, what was not seen counts
+    as absent.
+    """
+    c = Cursor(abbrev, 0, min(abbrev.size, limit), endian)
+    functions = inlined = False
+    while c.pos < c.end and not (functions and inlined):
+        code = c.uleb("abbreviation code")
+        if code == 0:
+            continue  # the end of one table; the next one follows
+        tag = c.uleb("tag")
+        c.u8("children flag")
+        attrs = set()
+        for _ in range(MAX_ATTRS):
+            at = c.uleb("attribute")
+            form = c.uleb("form")
+            if at == 0 and form == 0:
+                break
+            if form == DW_FORM_implicit_const:
+                c.sleb("implicit constant")
+            attrs.add(at)
+        else:
+            raise FormatError(f"{abbrev.name}: abbreviation {code} has too many attributes", abbrev.path)
+        if tag == DW_TAG_subprogram and attrs & {DW_AT_low_pc, DW_AT_ranges, DW_AT_entry_pc}:
+            functions = True
+        elif tag == DW_TAG_inlined_subroutine:
+            inlined = True
+    return functions, inlined
+
+
 def read_value(c: Cursor, form: int, const: int, unit: Unit, depth: int = 0) -> tuple[str, object]:
     """Consume one attribute value: (kind, value) with kind one of the V_* names.
 

@@ -402,6 +402,21 @@ class ElfFile:
         out.sort(key=lambda s: (s.value, -s.size))
         return out
 
+    def has_function_symbol(self, max_bytes: int = 4 << 20) -> bool:
+        """Does ``.symtab`` define a function (STT_FUNC, not undefined)?  Only the first
+        ``max_bytes`` of the table are read: functions come early in any real one."""
+        sec = self.section(".symtab")
+        if sec is None or sec.type == SHT_NOBITS or sec.size == 0:
+            return False  # .dynsym is left out: exports (or only imports) are not a symbol table
+        entsize = self.lay.sym.size
+        count = min(sec.size, max_bytes) // entsize
+        data = self.r.read(sec.offset, count * entsize, sec.name)
+        for k in range(count):
+            _name, info, shndx, _value, _size = self.lay.symbol_fields(self.lay.sym.unpack_from(data, k * entsize))
+            if info & 0xF == STT_FUNC and shndx != SHN_UNDEF:
+                return True
+        return False
+
     def _link(self, sec: Section) -> int:
         raw = self.r.unpack(self.lay.shdr, self.shoff + sec.index * self.shentsize, "section header")
         return raw[6]

@@ -46,6 +46,22 @@ LOAD_COMMAND = {"<": struct.Struct("<II"), ">": struct.Struct(">II")}
 # segment_command(_64) starts with cmd, cmdsize, segname[16].
 SEGNAME = struct.Struct("16s")
 
+# segment_command after cmd/cmdsize: segname[16], vmaddr, vmsize, fileoff, filesize, maxprot, initprot, nsects, flags.
+SEGMENT_BODY = {("<", False): struct.Struct("<16sIIIIiiII"), (">", False): struct.Struct(">16sIIIIiiII"),
+                ("<", True): struct.Struct("<16sQQQQiiII"), (">", True): struct.Struct(">16sQQQQiiII")}
+# section(_64): sectname[16], segname[16], addr, size, offset, align, reloff, nreloc, flags, reserved1-2(-3).
+SECTION = {("<", False): struct.Struct("<16s16sIIIIIIIII"), (">", False): struct.Struct(">16s16sIIIIIIIII"),
+           ("<", True): struct.Struct("<16s16sQQIIIIIIII"), (">", True): struct.Struct(">16s16sQQIIIIIIII")}
+# symtab_command after cmd/cmdsize: symoff, nsyms, stroff, strsize.
+SYMTAB_BODY = {"<": struct.Struct("<IIII"), ">": struct.Struct(">IIII")}
+# nlist(_64): n_strx, n_type, n_sect, n_desc, n_value.
+NLIST = {("<", False): struct.Struct("<IBBhI"), (">", False): struct.Struct(">IBBhI"),
+         ("<", True): struct.Struct("<IBBHQ"), (">", True): struct.Struct(">IBBHQ")}
+N_STAB, N_TYPE, N_SECT = 0xE0, 0x0E, 0x0E
+S_ATTR_PURE_INSTRUCTIONS, S_ATTR_SOME_INSTRUCTIONS = 0x80000000, 0x00000400
+MAX_SECTIONS = 1 << 16
+
+LC_SYMTAB = 0x2
 LC_SEGMENT = 0x1
 LC_SEGMENT_64 = 0x19
 LC_UUID = 0x1B
@@ -88,6 +104,11 @@ class MachSlice:
     is_64: bool
     uuid: MachUuid | None = None
     has_dwarf: bool = False  # a __DWARF segment
+    endian: str = "<"
+    # (segment, section, file offset within the slice, size, flags), in load-command order
+    # (n_sect of a symbol is the 1-based position here); a dSYM keeps __TEXT's headers with offset 0.
+    sections: list[tuple[str, str, int, int, int]] = field(default_factory=list)
+    symtab: tuple[int, int] | None = None  # (symoff within the slice, nsyms) of LC_SYMTAB
 
     @property
     def filetype_name(self) -> str:
@@ -150,7 +171,7 @@ def _thin(r: BoundedReader, path: str, offset: int, size: int) -> MachSlice:
     if cmds_at + sizeofcmds > offset + size:
         raise FormatError(f"load commands ({sizeofcmds} bytes) run past the slice at {offset:#x}", path)
     cmds = r.read(cmds_at, sizeofcmds, "load commands")
-    sl = MachSlice(arch_name(cputype, cpusubtype), cputype, cpusubtype, filetype, offset, size, is_64)
+    sl = MachSlice(arch_name(cputype, cpusubtype), cputype, cpusubtype, filetype, offset, size, is_64, endian=e)
     lc = LOAD_COMMAND[e]
     pos = 0
     for k in range(ncmds):
@@ -169,8 +190,48 @@ def _thin(r: BoundedReader, path: str, offset: int, size: int) -> MachSlice:
             (segname,) = SEGNAME.unpack_from(body, 0)
             if segname.rstrip(b"\0") == b"__DWARF":
                 sl.has_dwarf = True
+            _sections(sl, body, cmd == LC_SEGMENT_64, path)
+        elif cmd == LC_SYMTAB and len(body) >= SYMTAB_BODY[e].size:
+            symoff, nsyms, _stroff, _strsize = SYMTAB_BODY[e].unpack_from(body, 0)
+            sl.symtab = (symoff, nsyms)
         pos += cmdsize
     return sl
+
+
+def _sections(sl: MachSlice, body: bytes, is_64: bool, path: str) -> None:
+    seg, sec = SEGMENT_BODY[(sl.endian, is_64)], SECTION[(sl.endian, is_64)]
+    if len(body) < seg.size:
+        return
+    nsects = seg.unpack_from(body, 0)[7]
+    if nsects > MAX_SECTIONS or seg.size + nsects * sec.size > len(body):
+        raise FormatError(f"segment with {nsects} sections does not fit its load command", path)
+    for k in range(nsects):
+        sectname, segname, _addr, size, offset, _align, _reloff, _nreloc, flags = \
+            sec.unpack_from(body, seg.size + k * sec.size)[:9]
+        sl.sections.append((segname.rstrip(b"\0").decode("ascii", "replace"),
+                            sectname.rstrip(b"\0").decode("ascii", "replace"), offset, size, flags))
+
+
+def has_function_symbol(r: BoundedReader, sl: MachSlice, max_symbols: int = 1 << 18) -> bool:
+    """Does the slice's symbol table define a symbol in a code section (or hold an N_FUN stab)?
+    Only the first ``max_symbols`` entries are read."""
+    if sl.symtab is None:
+        return False
+    symoff, nsyms = sl.symtab
+    rec = NLIST[(sl.endian, sl.is_64)]
+    count = min(nsyms, max_symbols)
+    if symoff == 0 or count == 0 or symoff + count * rec.size > sl.size:
+        return False
+    data = r.read(sl.offset + symoff, count * rec.size, "symbol table")
+    for k in range(count):
+        _strx, n_type, n_sect, _desc, _value = rec.unpack_from(data, k * rec.size)
+        if n_type == 0x24:  # N_FUN: a function's stab
+            return True
+        if n_type & N_STAB or n_type & N_TYPE != N_SECT or not 0 < n_sect <= len(sl.sections):
+            continue
+        if sl.sections[n_sect - 1][4] & (S_ATTR_PURE_INSTRUCTIONS | S_ATTR_SOME_INSTRUCTIONS):
+            return True
+    return False
 
 
 def _read(r: BoundedReader, path: str) -> MachoInfo:
@@ -195,6 +256,11 @@ def _read(r: BoundedReader, path: str) -> MachoInfo:
                               f"the slice is {sl.arch}", path)
         info.slices.append(sl)
     return info
+
+
+def read_macho_reader(r: BoundedReader, path: str) -> MachoInfo:
+    """Like :func:`read_macho` over an open reader (the caller goes on reading sections through it)."""
+    return _read(r, path)
 
 
 def read_macho(path: str | os.PathLike[str]) -> MachoInfo:

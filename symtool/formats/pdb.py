@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterable, Iterator
 
 from symtool.budgets import Counter, limit
 from symtool.errors import FormatError
@@ -738,6 +738,58 @@ def parse_named_stream_map(data: bytes, start: int, path: str = "") -> tuple[Nam
         seen.add(bytes(names[key:end]))
         buckets[b] = (key, stream)
     return NamedStreamMap(names, capacity, buckets, deleted), pos
+
+
+# -- what the debug info holds (symtool.usable) -------------------------------
+
+# Optional debug header slots (u16 stream numbers): 0 FPO data, 9 new FPO (frame data): x86 unwind info.
+OPTIONAL_DEBUG_SLOT = struct.Struct("<H")
+DBG_FPO, DBG_NEW_FPO = 0, 9
+DEBUG_S_LINES = 0xF2
+DEBUG_S_INLINEELINES = 0xF6
+MAX_C13_HEADERS = 1 << 16  # subsection headers read per PDB by c13_kinds (a few per module)
+
+
+def has_frame_data(msf: Msf, dbi: DbiHeader) -> bool:
+    """Does the PDB carry x86 FPO or frame data (the optional debug header's FPO/new FPO streams)?"""
+    offset, size = dbi.substream("optional_debug_header")
+    slots = msf.read_stream(STREAM_DBI, offset, size)
+    for slot in (DBG_FPO, DBG_NEW_FPO):
+        at = slot * OPTIONAL_DEBUG_SLOT.size
+        if at + OPTIONAL_DEBUG_SLOT.size <= len(slots):
+            (stream,) = OPTIONAL_DEBUG_SLOT.unpack_from(slots, at)
+            if stream != NIL_STREAM16 and stream < msf.num_streams and msf.stream_size(stream) > 0:
+                return True
+    return False
+
+
+def c13_kinds(msf: Msf, modules: Iterable[ModuleInfo], wanted: set[int],
+              budget: int = MAX_C13_HEADERS) -> set[int]:
+    """Which of the ``wanted`` DEBUG_S_* subsection kinds the modules' C13 data holds.
+
+    Only the 8-byte subsection headers are read, each one's length leading to the
+    next, and at most ``budget`` of them: a 1 GiB PDB costs a few reads per module,
+    never its line data.  Stops as soon as every wanted kind was seen.
+    """
+    found: set[int] = set()
+    for mod in modules:
+        if not mod.has_stream or mod.c13_bytes <= 0 or mod.stream >= msf.num_streams:
+            continue
+        pos, end = mod.sym_bytes + mod.c11_bytes, mod.sym_bytes + mod.c11_bytes + mod.c13_bytes
+        while pos + C13_SUBSECTION.size <= end and budget > 0:
+            budget -= 1
+            head = msf.read_stream(mod.stream, pos, C13_SUBSECTION.size)
+            if len(head) < C13_SUBSECTION.size:
+                break
+            kind, length = C13_SUBSECTION.unpack(head)
+            if kind & ~DEBUG_S_IGNORE in wanted:
+                found.add(kind & ~DEBUG_S_IGNORE)
+                if found == wanted:
+                    return found
+            pos += C13_SUBSECTION.size + ((length + 3) & ~3)
+        if budget <= 0:
+            break
+    return found
 
 
 def _read_msf_pdb(reader: BoundedReader) -> PdbInfo:

@@ -25,6 +25,7 @@ IMAGE_DEBUG_TYPE_CODEVIEW = 2
 IMAGE_DEBUG_TYPE_REPRO = 16
 IMAGE_DEBUG_TYPE_PDBCHECKSUM = 19
 IMAGE_DIRECTORY_ENTRY_DEBUG = 6
+IMAGE_DIRECTORY_ENTRY_EXCEPTION = 3
 # IMAGE_DEBUG_DIRECTORY (winnt.h): Characteristics, TimeDateStamp, MajorVersion, MinorVersion,
 # Type, SizeOfData, AddressOfRawData, PointerToRawData.
 IMAGE_DEBUG_DIRECTORY = struct.Struct("<IIHHIIII")
@@ -57,6 +58,7 @@ class PeInfo:
     repro: bool = False  # /Brepro: TimeDateStamp is then a hash, not a time
     pdb_checksum: tuple[str, str] | None = None  # (algorithm, hex digest)
     debug_types: list[int] = field(default_factory=list)
+    exception_bytes: int = 0  # size of the exception directory (.pdata: x64/ARM64 unwind info), 0 without
 
     @property
     def kind(self) -> str:
@@ -134,6 +136,8 @@ def _parse(pe, data, path: str) -> PeInfo:
         is_dll=bool(fh.Characteristics & 0x2000),
     )
     dirs = getattr(opt, "DATA_DIRECTORY", None) or []
+    if len(dirs) > IMAGE_DIRECTORY_ENTRY_EXCEPTION and dirs[IMAGE_DIRECTORY_ENTRY_EXCEPTION].VirtualAddress:
+        info.exception_bytes = dirs[IMAGE_DIRECTORY_ENTRY_EXCEPTION].Size
     if len(dirs) <= IMAGE_DIRECTORY_ENTRY_DEBUG:
         return info
     rva, size = dirs[IMAGE_DIRECTORY_ENTRY_DEBUG].VirtualAddress, dirs[IMAGE_DIRECTORY_ENTRY_DEBUG].Size

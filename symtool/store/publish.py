@@ -718,6 +718,47 @@ def _publish_objects(store: str, items: list[PublishItem], opts: PublishOptions,
     return report
 
 
+def without_symbols(items: list[PublishItem]) -> list[str]:
+    """Warnings for debug files stored without symbols (symtool.usable's verdict).
+
+    PDBs are judged one by one.  ELF and Mach-O files are judged by identity: a
+    stripped binary published with its debug file is fine, so the warning comes
+    only when no file of that build-id / UUID has function names.  PE images are
+    never judged: their symbols are in the PDB.  The warning never changes the
+    exit code: a store of such files still serves unwinding and identities.
+    """
+    from symtool.usable import NO_SYMBOLS, TYPES_ONLY, file_features, verdict
+
+    out: list[str] = []
+    native: dict[str, list[PublishItem]] = {}
+    judged: dict[Path, object] = {}
+
+    def features(path: Path):
+        if path not in judged:
+            try:
+                judged[path] = file_features(path)
+            except (FormatError, OSError):
+                judged[path] = None  # unreadable debug info is not this warning's business
+        return judged[path]
+
+    for item in items:
+        if item.index.lower().startswith(("elf-buildid-", "mach-uuid-")):
+            # elf-buildid[-sym]-<id>, mach-uuid[-sym]-<uuid>: the binary's and its debug file's keys
+            native.setdefault(item.index.rsplit("-", 1)[-1].lower(), []).append(item)
+        elif item.kind in ("pri", "pub", "typ"):
+            v = verdict(features(item.path)) if features(item.path) is not None else None
+            if v in (NO_SYMBOLS, TYPES_ONLY):
+                out.append(f"{item.path}: stored, but it holds no symbols ({v}): stacks through it stay "
+                           f"module+offset")
+    for group in native.values():
+        feats = [features(i.path) for i in group]
+        if all(f is not None and not f.functions for f in feats):
+            names = ", ".join(sorted({str(i.path) for i in group}))
+            out.append(f"{names}: stored without symbols (no function names in any file of this build): "
+                       f"publish its debug file too")
+    return out
+
+
 def publish(store: str, paths: list[Path], opts: PublishOptions, progress_factory=None,
             wants: Callable[[Path], bool] | None = None) -> PublishReport:
     """Collect, pair-check and publish ``paths`` into ``store`` (a path or an http(s) URL).
@@ -741,6 +782,7 @@ def publish(store: str, paths: list[Path], opts: PublishOptions, progress_factor
     report.files.extend(col.refused)
     if not col.items:
         return report  # nothing readable to publish: leave the store untouched
+    report.warnings.extend(without_symbols(col.items))
     total = sum(i.size for i in col.items)
     progress = progress_factory(total) if (progress_factory and col.items) else None
     if is_object_store(store):
