@@ -295,6 +295,21 @@ def read_form(c: Cursor, form: int, unit: Unit, depth: int = 0) -> int | None:
     raise FormatError(f"{c.view.name}: unknown attribute form {form:#x}", c.view.path)
 
 
+def _abbrev_attributes(c: "Cursor", abbrev: SectionView, code: int) -> list[tuple[int, int]]:
+    """The (attribute, form) pairs of the abbreviation whose tag and children flag ``c`` has
+    just read, up to its (0, 0) end."""
+    attrs = []
+    for _ in range(MAX_ATTRS):
+        at = c.uleb("attribute")
+        form = c.uleb("form")
+        if at == 0 and form == 0:
+            return attrs
+        if form == DW_FORM_implicit_const:
+            c.sleb("implicit constant")
+        attrs.append((at, form))
+    raise FormatError(f"{abbrev.name}: abbreviation {code} has too many attributes", abbrev.path)
+
+
 def find_abbrev(abbrev: SectionView, offset: int, code: int, endian: str) -> tuple[int, list[tuple[int, int]]]:
     """(tag, [(attribute, form)...]) of abbreviation ``code`` in the table at ``offset``."""
     c = Cursor(abbrev, offset, None, endian)
@@ -304,17 +319,7 @@ def find_abbrev(abbrev: SectionView, offset: int, code: int, endian: str) -> tup
             break
         tag = c.uleb("tag")
         c.u8("children flag")
-        attrs = []
-        for _ in range(MAX_ATTRS):
-            at = c.uleb("attribute")
-            form = c.uleb("form")
-            if at == 0 and form == 0:
-                break
-            if form == DW_FORM_implicit_const:
-                c.sleb("implicit constant")
-            attrs.append((at, form))
-        else:
-            raise FormatError(f"{abbrev.name}: abbreviation {this} has too many attributes", abbrev.path)
+        attrs = _abbrev_attributes(c, abbrev, this)
         if this == code:
             return tag, attrs
     raise FormatError(f"{abbrev.name}: abbreviation code {code} not found in the table at {offset:#x}", abbrev.path)
@@ -604,17 +609,7 @@ def abbrev_features(abbrev: SectionView, endian: str, limit: int = MAX_ABBREV_SC
             continue  # the end of one table; the next one follows
         tag = c.uleb("tag")
         c.u8("children flag")
-        attrs = set()
-        for _ in range(MAX_ATTRS):
-            at = c.uleb("attribute")
-            form = c.uleb("form")
-            if at == 0 and form == 0:
-                break
-            if form == DW_FORM_implicit_const:
-                c.sleb("implicit constant")
-            attrs.add(at)
-        else:
-            raise FormatError(f"{abbrev.name}: abbreviation {code} has too many attributes", abbrev.path)
+        attrs = {at for at, _form in _abbrev_attributes(c, abbrev, code)}
         if tag == DW_TAG_subprogram and attrs & {DW_AT_low_pc, DW_AT_ranges, DW_AT_entry_pc}:
             functions = True
         elif tag == DW_TAG_inlined_subroutine:
