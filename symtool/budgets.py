@@ -44,7 +44,7 @@ BUDGETS: dict[str, Budget] = {b.name: b for b in (
     Budget("SRCSRV_SCAN", 1 << 20, "characters",
            "characters scanned while expanding one srcsrv target (on top of 20,000 steps, 8,192 output)"),
     Budget("STACK_FRAMES", 200_000, "frames",
-           "frames walked for one `stack --all` (all threads together)"),
+           "frames shown by one `stack --all`, all threads together (a reused walk counts again)"),
     Budget("INFLATE_RATIO", 64, "times the file's size",
            "bytes decompressed from one ELF's SHF_COMPRESSED debug sections, all together"),
     Budget("INFLATE_FLOOR", 64 << 20, "bytes",

@@ -193,6 +193,38 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
 
 
+def print_json_stream(fields: list[tuple[str, Any]]) -> None:
+    """:func:`print_json` of the object whose keys and values are ``fields``, written as it is made.
+
+    A value that is an iterator is written as a JSON array one item at a time (each item is
+    encoded, written and let go: a stack of 1,000 threads is never one string in memory); a
+    callable value is called when its turn comes (e.g. notes that the iteration adds to).  The
+    bytes are print_json's: the same indentation, key order and escaping."""
+    from collections.abc import Iterator
+
+    write = sys.stdout.write
+
+    def encoded(value: Any, level: int) -> str:
+        # json.dumps escapes every newline inside strings, so the only newlines are indentation's:
+        # shifting them by the nesting level gives the nested encoding.
+        return json.dumps(value, indent=2, sort_keys=False, ensure_ascii=False).replace("\n", "\n" + "  " * level)
+
+    write("{")
+    for n, (key, value) in enumerate(fields):
+        write(("," if n else "") + "\n  " + json.dumps(key, ensure_ascii=False) + ": ")
+        if callable(value):
+            value = value()
+        if isinstance(value, Iterator):
+            empty = True
+            for item in value:
+                write(("[" if empty else ",") + "\n    " + encoded(item, 2))
+                empty = False
+            write("[]" if empty else "\n  ]")
+        else:
+            write(encoded(value, 1))
+    write("\n}\n" if fields else "}\n")
+
+
 def bad_usage(text: str) -> int:
     error(text)
     return EXIT_BAD_INPUT

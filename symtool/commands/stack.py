@@ -112,8 +112,9 @@ def print_thread(stack, wide: bool, w=None, sources: bool = False) -> None:
     if stack.error:
         w(f"  {stack.error}\n")
         return
-    w(" # Child-SP          RetAddr               Call Site\n" if wide else
-      " # ChildEBP RetAddr  Call Site\n")
+    if stack.frames:  # a thread not walked (the frame budget was spent) has no rows to head
+        w(" # Child-SP          RetAddr               Call Site\n" if wide else
+          " # ChildEBP RetAddr  Call Site\n")
     for item in _compressed(stack.frames):
         if isinstance(item, tuple):
             _tag, first, last, call = item
@@ -195,12 +196,13 @@ def stack(
 ) -> None:
     """Print a minidump's call stack: Child-SP, RetAddr and Call Site (module!function+0xoff
     [file @ line]) with (Inline Function) rows, as cdb's `.ecxr; k` does."""
-    import dataclasses
+    import itertools
     from pathlib import Path
 
-    from symtool.commands.common import print_json
+    from symtool.commands.common import print_json_stream, terminal_safe
     from symtool.dumps.locate import SymbolLocator, check_build_dirs, check_stores, make_fetch
-    from symtool.dumps.stack import StackResolver, all_stacks, crash_stack, elf_module_notes
+    from symtool.dumps.stack import (FrameBudget, StackResolver, crash_stack, elf_module_notes, iter_stacks,
+                                     thread_json)
     from symtool.dumps.symbolize import SymbolizerCache
     from symtool.errors import UsageError
     from symtool.formats.minidump import open_minidump
@@ -221,6 +223,7 @@ def stack(
     build_dirs = list(build_dir or []) + symbol_dirs(manifest_path, package, profile, target)
     locator = SymbolLocator(locals_, build_dirs)
     symbolizers = SymbolizerCache()
+    budget = FrameBudget() if all_threads else None  # SYMTOOL_MAX_STACK_FRAMES read (and checked) before any output
     resolver = None
     notes: list[str] = []
     panic = None
@@ -234,7 +237,7 @@ def stack(
             elif platform in ("macos", "ios"):
                 notes = ["DWARF symbolization of macOS dumps is not done: frames are not symbolized"]
             if all_threads:
-                stacks = all_stacks(md, resolver, max_frames)
+                stacks = iter_stacks(md, resolver, max_frames, budget)
             else:
                 one = crash_stack(md, resolver, max_frames)
                 if one is None:
@@ -243,12 +246,38 @@ def stack(
                     from symtool.dumps.stack import thread_stack
 
                     one = thread_stack(md, md.dump.threads[0], resolver, crashed=False, max_frames=max_frames)
-                stacks = [one]
+                stacks = iter([one])
             module_rows = [_module_row(m, resolver) for m in md.dump.modules]
-            if stacks and stacks[0].crashed:
+            # The threads are written out as they are walked and then let go (a dump of 1,000
+            # threads held them all, and their JSON, at once): the dump and resolver stay open
+            # while they are.  The panic is read from the first stack, so it can lead the text.
+            first = next(stacks, None)
+            if first is not None and first.crashed:
                 from symtool.dumps.panic import crash_panic
 
-                panic = crash_panic(md, stacks[0], resolver)
+                panic = crash_panic(md, first, resolver)
+            ordered = itertools.chain([first] if first is not None else [], stacks)
+
+            def all_notes() -> list[str]:
+                budget_note = budget.note() if budget is not None else None
+                return notes + ([budget_note] if budget_note else [])
+
+            if json_out:
+                print_json_stream([("dump", str(path)), ("cpu", cpu),
+                                   ("threads", (thread_json(s) for s in ordered)), ("notes", all_notes),
+                                   ("panic", panic.to_json() if panic is not None else None),
+                                   ("modules", module_rows)])
+                return
+            if panic is not None:  # the message and file come from the dump: escaped
+                sys.stdout.write(terminal_safe(f"panic: {panic.headline()}") + "\n\n")
+            wide = cpu == "x64"
+            if registers and first is not None and first.registers:
+                sys.stdout.write(_registers_text(first.registers, wide) + "\n")
+            for k, s in enumerate(ordered):
+                if k:
+                    sys.stdout.write("\n")
+                print_thread(s, wide, sources=source_urls)
+            notes = all_notes()
     finally:
         if resolver is not None:
             resolver.close()
@@ -256,22 +285,6 @@ def stack(
         locator.close()
         if fetcher is not None:
             fetcher.close()
-    if json_out:
-        print_json({"dump": str(path), "cpu": cpu,
-                    "threads": [dataclasses.asdict(s) for s in stacks], "notes": notes,
-                    "panic": panic.to_json() if panic is not None else None, "modules": module_rows})
-        return
-    from symtool.commands.common import terminal_safe
-
-    if panic is not None:  # the message and file come from the dump: escaped
-        sys.stdout.write(terminal_safe(f"panic: {panic.headline()}") + "\n\n")
-    wide = cpu == "x64"
-    if registers and stacks and stacks[0].registers:
-        sys.stdout.write(_registers_text(stacks[0].registers, wide) + "\n")
-    for k, s in enumerate(stacks):
-        if k:
-            sys.stdout.write("\n")
-        print_thread(s, wide, sources=source_urls)
     if modules:
         sys.stdout.write("\nstart             end                 module name\n" if wide else
                          "\nstart    end        module name\n")

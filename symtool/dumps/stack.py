@@ -29,6 +29,7 @@ import struct
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from symtool.demangle import normalize_msvc_name
 from symtool.dumps.locate import SymbolLocator
@@ -94,6 +95,21 @@ class ThreadStack:
     error: str | None = None  # no walk at all (no context, unsupported CPU...)
     notes: list[str] = field(default_factory=list)
     registers: dict[str, str] | None = None  # the thread's context (hex), as cdb's `r` shows it
+
+
+_FRAME_FIELDS = tuple(FrameRow.__dataclass_fields__)
+_THREAD_FIELDS = tuple(ThreadStack.__dataclass_fields__)
+
+
+def thread_json(stack: ThreadStack) -> dict:
+    """``dataclasses.asdict(stack)`` (the ``--json`` shape), built directly: asdict deep-copies
+    every value of every frame, which was most of the time `stack --all --json` took on a dump
+    of many threads (frame values are str, int, bool or None: nothing to copy)."""
+    out = {name: getattr(stack, name) for name in _THREAD_FIELDS}
+    out["frames"] = [{name: getattr(row, name) for name in _FRAME_FIELDS} for row in stack.frames]
+    out["notes"] = list(stack.notes)
+    out["registers"] = dict(stack.registers) if stack.registers is not None else None
+    return out
 
 
 @dataclass
@@ -374,12 +390,90 @@ def _symbolize_frames(index: int, frame, module: Module | None, syms: _ModuleSym
     return rows
 
 
+class FrameBudget:
+    """The frames all threads of one ``stack --all`` may have together (SYMTOOL_MAX_STACK_FRAMES).
+
+    Every frame a thread's stack shows counts, walked or reused from an identical thread's walk:
+    what is bounded is the work *and* the output, and 1,000 threads sharing one hostile stack
+    would otherwise print a million frames from a single walk.  A thread is walked up to what is
+    left; one cut short says so in ``stop`` (``truncated``), one reached after the budget is spent
+    is not walked at all (no frames, ``truncated``, ``stop`` says why), and :meth:`note` sums it
+    up for the run's notes.  The crashing thread comes first, so it is always walked in full.
+    """
+
+    def __init__(self, cap: int | None = None):
+        from symtool.budgets import limit
+
+        self.cap = limit("STACK_FRAMES") if cap is None else cap
+        self.used = 0
+        self.cut = 0  # threads whose walk the budget ended early
+        self.skipped = 0  # threads not walked: the budget was spent
+        self.reused = 0  # threads given an identical thread's walk (no second walk)
+        self.walks = 0  # walks actually done (tests count them)
+
+    @property
+    def remaining(self) -> int:
+        return max(self.cap - self.used, 0)
+
+    @property
+    def why(self) -> str:
+        return f"the frame budget for all threads ({self.cap} frames, SYMTOOL_MAX_STACK_FRAMES) is spent"
+
+    def note(self) -> str | None:
+        if not self.cut and not self.skipped:
+            return None
+        return (f"stack frames of all threads over the work budget of {self.cap} frames "
+                f"(SYMTOOL_MAX_STACK_FRAMES; a hostile or corrupt dump?): {self.cut} thread(s) cut short, "
+                f"{self.skipped} not walked")
+
+
+class _WalkCache:
+    """Walks already done in this run, by (stack memory range, CPU context): a thread whose
+    context and saved stack are another's has the same walk, so it is not walked again.
+
+    Bounded by the frame rows it holds (the least recently used go first); the saved stack of the
+    last range read is kept too, so threads sharing one range read it once, not once each."""
+
+    MAX_ROWS = 32_768
+
+    def __init__(self):
+        self.walks: OrderedDict[tuple, tuple] = OrderedDict()  # key -> (template ThreadStack, walked, cap)
+        self.rows = 0
+        self.memory: tuple[tuple, object] | None = None  # (range, StackMemory)
+
+    def get(self, key: tuple, cap: int):
+        entry = self.walks.get(key)
+        if entry is None:
+            return None
+        _template, walked, used_cap = entry
+        # A walk that ended on its own (before its cap) is the walk under any larger cap; one that
+        # stopped at its cap is only the walk under that same cap.
+        if used_cap != cap and not (walked < used_cap and walked < cap):
+            return None
+        self.walks.move_to_end(key)
+        return entry
+
+    def put(self, key: tuple, template: "ThreadStack", walked: int, cap: int) -> None:
+        old = self.walks.pop(key, None)
+        if old is not None:
+            self.rows -= len(old[0].frames)
+        self.walks[key] = (template, walked, cap)
+        self.rows += len(template.frames)
+        while self.rows > self.MAX_ROWS and len(self.walks) > 1:
+            _k, (dropped, _w, _c) = self.walks.popitem(last=False)
+            self.rows -= len(dropped.frames)
+
+
 def thread_stack(md: MinidumpFile, thread: Thread | None, resolver: StackResolver, *, crashed: bool,
-                 context_location=None, max_frames: int | None = None) -> ThreadStack:
+                 context_location=None, max_frames: int | None = None, budget: FrameBudget | None = None,
+                 cache: _WalkCache | None = None) -> ThreadStack:
     """The symbolized stack of ``thread`` (its own context, or ``context_location`` for the
-    crashing thread's exception context)."""
+    crashing thread's exception context).
+
+    ``budget``: the frames left for all threads (:class:`FrameBudget`); ``cache``: walks of this
+    run to reuse for a thread with the same context and stack memory."""
     from symtool.formats.cpu_context import parse_context
-    from symtool.stackwalk import MAX_FRAMES, StackMemory, WalkModule, walk_stack
+    from symtool.stackwalk import MAX_FRAMES
 
     dump = md.dump
     tid = thread.thread_id if thread is not None else (dump.exception.thread_id if dump.exception else 0)
@@ -398,14 +492,55 @@ def thread_stack(md: MinidumpFile, thread: Thread | None, resolver: StackResolve
         out.error = f"unreadable CPU context: {err.message}"
         return out
     out.registers = {name: f"{value:#x}" for name, value in ctx.regs.items()}
-    regions = []
-    stack_end = None
+    per_walk = max_frames or MAX_FRAMES
+    cap = per_walk if budget is None else min(per_walk, budget.remaining)
+    if cap <= 0:  # checked before the stack is read: a spent budget costs nothing more per thread
+        budget.skipped += 1
+        out.stop, out.truncated = f"not walked: {budget.why}", True
+        return out
     stack = thread.stack if thread is not None else None
     if stack is None and ctx.sp is not None:
         stack = md.range_at(ctx.sp)
+    key = (cpu, tuple(stack) if stack is not None else None, tuple(sorted(ctx.regs.items())))
+    entry = cache.get(key, cap) if cache is not None else None
+    if entry is not None:
+        template, walked, _cap = entry
+        out.frames, out.stop, out.truncated = template.frames, template.stop, template.truncated
+        out.notes = list(template.notes)
+        budget_reused = True
+    else:
+        walked = _walk_and_symbolize(md, out, ctx, stack, resolver, cap, cache)
+        if cache is not None:
+            template = ThreadStack(0, None, False, out.frames, out.stop, out.truncated, None, list(out.notes))
+            cache.put(key, template, walked, cap)
+        budget_reused = False
+    if budget is not None:
+        budget.used += walked
+        budget.reused += budget_reused
+        budget.walks += not budget_reused
+        if cap < per_walk and walked >= cap:
+            budget.cut += 1
+            out.stop, out.truncated = f"stopped after {walked} frames: {budget.why}", True
+    return out
+
+
+def _walk_and_symbolize(md: MinidumpFile, out: ThreadStack, ctx, stack, resolver: StackResolver, cap: int,
+                        cache: _WalkCache | None) -> int:
+    """Walk one thread from ``ctx`` over its saved ``stack`` (at most ``cap`` frames) into
+    ``out``'s frames, stop and notes; the number of frames walked."""
+    from symtool.stackwalk import StackMemory, WalkModule, walk_stack
+
+    dump = md.dump
+    mem = None
+    stack_end = None
     if stack is not None:
         try:
-            regions.append((stack.start, md.read_range(stack, MAX_STACK_BYTES)))
+            if cache is not None and cache.memory is not None and cache.memory[0] == tuple(stack):
+                mem = cache.memory[1]
+            else:
+                mem = StackMemory([(stack.start, md.read_range(stack, MAX_STACK_BYTES))])
+                if cache is not None:
+                    cache.memory = (tuple(stack), mem)
             stack_end = stack.start + min(stack.size, MAX_STACK_BYTES)
         except FormatError as err:
             out.notes.append(f"stack memory unreadable: {err.message}")
@@ -417,8 +552,8 @@ def thread_stack(md: MinidumpFile, thread: Thread | None, resolver: StackResolve
     def image_for(wm):
         return resolver.module(by_index[wm.index]).image
 
-    result = walk_stack(ctx, StackMemory(regions), modules, image_for, stack_end,
-                        max_frames or MAX_FRAMES, lambda wm: resolver.frame_table(by_index[wm.index]),
+    result = walk_stack(ctx, mem if mem is not None else StackMemory([]), modules, image_for, stack_end,
+                        cap, lambda wm: resolver.frame_table(by_index[wm.index]),
                         rbp_chain=dump.platform not in ("windows", "unknown"))
     out.stop, out.truncated = result.stop, result.truncated
     out.notes += result.problems
@@ -431,7 +566,7 @@ def thread_stack(md: MinidumpFile, thread: Thread | None, resolver: StackResolve
     _drop_stale_frames_past_thread_start(out)
     for k, row in enumerate(out.frames):
         row.index = k  # numbered like cdb's `k`: inline rows count
-    return out
+    return len(frames)
 
 
 # Where a thread begins: the CRT's entry, std's thread start, the OS's thread thunks.  Below
@@ -468,18 +603,31 @@ def crash_stack(md: MinidumpFile, resolver: StackResolver, max_frames: int | Non
     return thread_stack(md, thread, resolver, crashed=True, context_location=exc.context, max_frames=max_frames)
 
 
-def all_stacks(md: MinidumpFile, resolver: StackResolver, max_frames: int | None = None) -> list[ThreadStack]:
-    """Every thread's stack; the crashing thread's from its exception context, listed first."""
+def iter_stacks(md: MinidumpFile, resolver: StackResolver, max_frames: int | None = None,
+                budget: FrameBudget | None = None) -> Iterator[ThreadStack]:
+    """Every thread's stack, one at a time (the caller writes each out and lets it go); the
+    crashing thread's from its exception context, first.
+
+    All threads together get ``budget`` frames (:class:`FrameBudget`, SYMTOOL_MAX_STACK_FRAMES
+    by default); a thread with the same context and stack memory as one before it gets that
+    thread's walk again instead of a second walk."""
+    budget = budget if budget is not None else FrameBudget()
+    cache = _WalkCache()
     exc = md.dump.exception
-    out = []
-    crashed = crash_stack(md, resolver, max_frames)
-    if crashed is not None:
-        out.append(crashed)
+    if exc is not None:
+        thread = md.dump.thread(exc.thread_id)
+        yield thread_stack(md, thread, resolver, crashed=True, context_location=exc.context, max_frames=max_frames,
+                           budget=budget, cache=cache)
     for t in md.dump.threads:
         if exc is not None and t.thread_id == exc.thread_id:
             continue
-        out.append(thread_stack(md, t, resolver, crashed=False, max_frames=max_frames))
-    return out
+        yield thread_stack(md, t, resolver, crashed=False, max_frames=max_frames, budget=budget, cache=cache)
+
+
+def all_stacks(md: MinidumpFile, resolver: StackResolver, max_frames: int | None = None,
+               budget: FrameBudget | None = None) -> list[ThreadStack]:
+    """Every thread's stack (:func:`iter_stacks`), as a list."""
+    return list(iter_stacks(md, resolver, max_frames, budget))
 
 
 def elf_module_notes(md: MinidumpFile, resolver: StackResolver) -> list[str]:
@@ -510,5 +658,5 @@ def elf_module_notes(md: MinidumpFile, resolver: StackResolver) -> list[str]:
     return out + other
 
 
-__all__ = ["FrameRow", "ThreadStack", "StackResolver", "elf_module_notes", "thread_stack", "crash_stack", "all_stacks",
-           "windbg_module_name"]
+__all__ = ["FrameRow", "ThreadStack", "StackResolver", "FrameBudget", "elf_module_notes", "thread_stack", "crash_stack",
+           "all_stacks", "iter_stacks", "thread_json", "windbg_module_name"]

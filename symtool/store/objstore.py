@@ -186,6 +186,17 @@ def _ends_open(f: BinaryIO) -> bool:
     return f.read(1) != b"\n"
 
 
+@dataclass
+class _AdminCopy:
+    """A temp copy of an admin object as one read returned it (see ObjectStore._admin_copy)."""
+
+    file: BinaryIO
+    etag: str
+    size: int
+    in_use: bool = False  # being read: a nested read of the same object downloads its own
+    parsed: "History | None" = None  # history.txt: its records, parsed once
+
+
 class ObjectStore:
     """A symbol store on a :class:`~symtool.store.backends.Backend`."""
 
@@ -199,6 +210,8 @@ class ObjectStore:
         self._created_refs: set[str] = set()  # refs.ptr keys of payloads this process created
         self._two_tier: bool | None = None
         self._samples: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sample_hash
+        # name -> the last temp copy of that admin object read (see _admin_copy).
+        self._admin_copies: dict[str, _AdminCopy] = {}
 
     @property
     def display(self) -> str:
@@ -281,7 +294,27 @@ class ObjectStore:
         history.txt and server.txt grow by a line per publish and are anyone's to write: they are
         streamed into a temp file (checked against SYMTOOL_MAX_ADMIN_OBJECT from the size the
         server declares, and again while copying) and read from there line by line, as the local
-        store reads its own; never held in memory whole."""
+        store reads its own; never held in memory whole.
+
+        The copy is kept for the next read of the same object in this process: a publish reads
+        history.txt five times (claim, the claim's check, roll-forward, the server.txt rewrite,
+        the history rewrite), and a 300 MB one cost 2-3 s a download.  Kept copies are used only
+        while a HEAD still gives their etag -- the same identity every compare-and-swap here
+        relies on (If-Match) -- so a read sees the object as it is now, as a download would,
+        and a rewrite from it is conditional on that etag as before."""
+        kept = self._admin_copies.get(name)
+        if kept is not None and not kept.in_use:
+            info = self.backend.head(_admin(name))
+            if info is not None and info.etag is not None and info.etag == kept.etag and info.size == kept.size:
+                kept.in_use = True
+                try:
+                    kept.file.seek(0)
+                    yield kept.file, kept.etag
+                finally:
+                    kept.in_use = False
+                return
+            self._admin_copies.pop(name, None)
+            kept.file.close()
         got = self.backend.open_read_info(_admin(name))
         if got is None:
             yield None, None
@@ -289,24 +322,48 @@ class ObjectStore:
         stream, info = got
         cap = limit("ADMIN_OBJECT")
         what = f"{ADMIN_DIR}/{name}"
-        with contextlib.closing(stream), tempfile.TemporaryFile(prefix="symtool-admin-") as tmp:
-            if info.size > cap:
-                raise exceeded("ADMIN_OBJECT", f"{what} of {info.size} bytes", self.display)
-            copied = 0
-            while True:
-                chunk = stream.read(1 << 20)
-                if not chunk:
-                    break
-                copied += len(chunk)
-                if copied > cap:
-                    raise exceeded("ADMIN_OBJECT", f"{what} (more bytes than its declared size)", self.display)
-                tmp.write(chunk)
+        tmp = tempfile.TemporaryFile(prefix="symtool-admin-")
+        try:
+            with contextlib.closing(stream):
+                if info.size > cap:
+                    raise exceeded("ADMIN_OBJECT", f"{what} of {info.size} bytes", self.display)
+                copied = 0
+                while True:
+                    chunk = stream.read(1 << 20)
+                    if not chunk:
+                        break
+                    copied += len(chunk)
+                    if copied > cap:
+                        raise exceeded("ADMIN_OBJECT", f"{what} (more bytes than its declared size)", self.display)
+                    tmp.write(chunk)
+        except BaseException:
+            tmp.close()
+            raise
+        # Kept only when the etag names exactly these bytes: a copy of another length than the
+        # read declared is not kept (a HEAD could not tell it from the object).
+        keep = info.etag is not None and copied == info.size and name not in self._admin_copies
+        entry = _AdminCopy(tmp, info.etag, copied, in_use=True)
+        if keep:
+            self._admin_copies[name] = entry
+        try:
             tmp.seek(0)
             yield tmp, info.etag
+        finally:
+            entry.in_use = False
+            if not keep:
+                tmp.close()
 
     def history(self) -> History:
+        """history.txt's records (parsed once per version read: see _admin_copy)."""
         with self._admin_copy(adm.HISTORY) as (f, _etag):
-            return parse_history_stream(f) if f is not None else History({}, 0)
+            if f is None:
+                return History({}, 0)
+            kept = self._admin_copies.get(adm.HISTORY)
+            if kept is not None and kept.file is f:
+                if kept.parsed is None:
+                    kept.parsed = parse_history_stream(f)
+                return kept.parsed
+            return parse_history_stream(f)
 
     def iter_server(self) -> Iterator[str]:
         """server.txt's lines, streamed from a temp copy."""

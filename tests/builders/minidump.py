@@ -92,3 +92,80 @@ def build_minidump(*, modules: list[dict] | None = None, exception: dict | None 
 def codeview_rsds(guid: bytes, age: int, pdb_path: str) -> bytes:
     """A CV_INFO_PDB70 record: "RSDS", GUID (16 bytes, as stored), ULONG Age, UTF-8 path + NUL."""
     return struct.pack("<4s16sI", b"RSDS", guid, age) + pdb_path.encode("utf-8") + b"\0"
+
+
+THREAD_LIST_STREAM = 3
+MEMORY_LIST_STREAM = 5
+# MINIDUMP_THREAD: ULONG32 ThreadId, SuspendCount, PriorityClass, Priority; ULONG64 Teb;
+# MINIDUMP_MEMORY_DESCRIPTOR Stack { ULONG64 StartOfMemoryRange; LOCATION Memory { DataSize, Rva } };
+# MINIDUMP_LOCATION_DESCRIPTOR ThreadContext.
+THREAD = struct.Struct("<IIIIQQIIII")
+# MINIDUMP_MEMORY_DESCRIPTOR (MemoryListStream entries).
+MEMORY_DESCRIPTOR = struct.Struct("<QII")
+# CONTEXT (AMD64, winnt.h) up to Rip: P1Home..P6Home, ContextFlags, MxCsr, SegCs, SegDs, SegEs, SegFs,
+# SegGs, SegSs, EFlags, Dr0, Dr1, Dr2, Dr3, Dr6, Dr7, Rax, Rcx, Rdx, Rbx, Rsp, Rbp, Rsi, Rdi, R8..R15, Rip.
+# The whole record (FltSave, vector registers) is 0x4D0 bytes; the rest stays zero.
+CONTEXT_AMD64_HEAD = struct.Struct("<6QII6HI6Q16QQ")
+CONTEXT_AMD64_SIZE = 0x4D0
+CONTEXT_AMD64_FULL = 0x0010000B  # CONTEXT_AMD64 | CONTROL | INTEGER | FLOATING_POINT
+AMD64_GPRS = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+              "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15")
+
+
+def context_amd64(regs: dict[str, int]) -> bytes:
+    """An x64 CONTEXT record with the given integer registers (``rip``, ``rsp``, ...)."""
+    head = CONTEXT_AMD64_HEAD.pack(0, 0, 0, 0, 0, 0, CONTEXT_AMD64_FULL, 0, 0x33, 0x2B, 0x2B, 0x53, 0x2B, 0x2B,
+                                   0x246, 0, 0, 0, 0, 0, 0, *(regs.get(r, 0) for r in AMD64_GPRS), regs["rip"])
+    return head + b"\0" * (CONTEXT_AMD64_SIZE - len(head))
+
+
+def build_threads_minidump(*, modules: list[dict], threads: list[dict], memory: list[tuple[int, bytes]],
+                           exception: dict | None = None, platform_id: int = 2) -> bytes:
+    """An x64 minidump with SystemInfo, ModuleList, ThreadList, MemoryList and optionally an exception.
+
+    ``memory``: (start address, bytes) ranges, each stored once.  ``threads``: dicts with ``tid``,
+    ``regs`` (a register dict for :func:`context_amd64`, or ``context``: the index of another
+    thread whose CONTEXT record is shared) and ``stack``: the index of its range in ``memory``
+    (threads may share one).  ``exception``: ``thread_id``, ``code``, ``address``; its context is
+    the thread's.  ``modules``: as :func:`build_minidump`.
+    """
+    stream_types = [SYSTEM_INFO_STREAM, MODULE_LIST_STREAM, THREAD_LIST_STREAM, MEMORY_LIST_STREAM]
+    if exception is not None:
+        stream_types.append(EXCEPTION_STREAM)
+    out = bytearray(HEADER.size + DIRECTORY.size * len(stream_types))
+
+    def place(data: bytes) -> int:
+        while len(out) % 16:
+            out.append(0)
+        at = len(out)
+        out.extend(data)
+        return at
+
+    csd_rva = place(_minidump_string(""))
+    records = []
+    for m in modules:
+        name_rva = place(_minidump_string(m["name"]))
+        cv = m.get("codeview") or b""
+        cv_rva = place(cv) if cv else 0
+        records.append(MODULE.pack(m["base"], m["size"], 0, m.get("timestamp", 0), name_rva, b"\0" * 52,
+                                   len(cv), cv_rva, 0, 0, 0, 0))
+    ranges = [(start, len(data), place(data)) for start, data in memory]
+    contexts: list[int] = []
+    for t in threads:
+        contexts.append(place(context_amd64(t["regs"])) if "regs" in t else contexts[t["context"]])
+    thread_records = []
+    for t, ctx_rva in zip(threads, contexts):
+        start, size, rva = ranges[t["stack"]]
+        thread_records.append(THREAD.pack(t["tid"], 0, 0, 0, 0, start, size, rva, CONTEXT_AMD64_SIZE, ctx_rva))
+    bodies = [SYSTEM_INFO.pack(9, 6, 0, 4, 1, 10, 0, 19045, platform_id, csd_rva, 0, 0, b"\0" * 24),
+              U32.pack(len(records)) + b"".join(records),
+              U32.pack(len(thread_records)) + b"".join(thread_records),
+              U32.pack(len(ranges)) + b"".join(MEMORY_DESCRIPTOR.pack(*r) for r in ranges)]
+    if exception is not None:
+        k = next(i for i, t in enumerate(threads) if t["tid"] == exception["thread_id"])
+        bodies.append(EXCEPTION.pack(exception["thread_id"], 0, exception["code"], 0, 0, exception["address"], 0, 0,
+                                     *([0] * MAXIMUM_PARAMETERS), CONTEXT_AMD64_SIZE, contexts[k]))
+    directory = b"".join(DIRECTORY.pack(stype, len(body), place(body)) for stype, body in zip(stream_types, bodies))
+    out[:HEADER.size + len(directory)] = HEADER.pack(SIGNATURE, VERSION, len(stream_types), HEADER.size, 0, 0, 0) \
+        + directory
+    return bytes(out)
