@@ -31,38 +31,28 @@ def kind_of(mode: int) -> str:
 def open_regular(path: str | os.PathLike[str], *, follow: bool = True, what: str = "") -> IO[bytes]:
     """``open(path, "rb")`` for a regular file only; NotRegularFileError for anything else.
 
-    Opened with O_NONBLOCK (so a FIFO or a device cannot block the open) and
-    checked with fstat on the descriptor (no race with a rename); with
-    ``follow=False`` also O_NOFOLLOW: a symlink is refused, not followed
-    (store and cache files, which must stay inside their directory).
-    ``what`` prefixes the message ("refs.ptr is a FIFO").
+    A FIFO or a device can neither block the open nor be read, and the check
+    is made on what was opened, not only on the name
+    (:func:`symtool.platform.open_regular_fd`); with ``follow=False`` a symlink
+    is refused, not followed (store and cache files, which must stay inside
+    their directory).  ``what`` prefixes the message ("refs.ptr is a FIFO").
     """
+    from symtool import platform
+
+    try:
+        fd = platform.open_regular_fd(path, follow=follow)
+    except platform.NotRegular as err:
+        raise not_regular_error(err, what) from None
+    return os.fdopen(fd, "rb")
+
+
+def not_regular_error(err, what: str = ""):
+    """The NotRegularFileError, in words, for a :class:`symtool.platform.NotRegular`."""
     from symtool.errors import NotRegularFileError
 
-    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
-    if not follow:
-        flags |= getattr(os, "O_NOFOLLOW", 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError as err:
-        import errno
-
-        if not follow and err.errno == errno.ELOOP:
-            raise NotRegularFileError(f"{what or 'it'} is a symbolic link, which is refused here", path) from None
-        if err.errno in (errno.ENXIO, errno.EISDIR):  # a socket / a directory
-            mode = os.lstat(path).st_mode
-            raise NotRegularFileError(f"{what or 'it'} is {kind_of(mode)}, not a regular file", path) from None
-        raise
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotRegularFileError(f"{what or 'it'} is {kind_of(mode)}, not a regular file", path)
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
+    if stat.S_ISLNK(err.mode):
+        return NotRegularFileError(f"{what or 'it'} is a symbolic link, which is refused here", err.path)
+    return NotRegularFileError(f"{what or 'it'} is {kind_of(err.mode)}, not a regular file", err.path)
 
 
 def read_regular(path: str | os.PathLike[str], max_size: int, *, follow: bool = False, what: str = "") -> bytes:
@@ -93,17 +83,10 @@ def require_real_dir(path: str | os.PathLike[str], what: str = "") -> None:
 
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:
-    """Make a rename durable (no-op where directories cannot be opened, e.g. Windows)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    """Make a rename durable (:func:`symtool.platform.fsync_dir`: a no-op on Windows)."""
+    from symtool import platform
+
+    platform.fsync_dir(directory)
 
 
 def _move_into_place(tmp: str | os.PathLike[str], path: Path, replace: bool) -> None:
@@ -348,8 +331,10 @@ def copy_file_data(fin: IO, fout: IO, *, chunk: int = COPY_CHUNK, progress=None,
 def _has_more(fd: int, offset: int) -> bool:
     """Is there data at ``offset`` (past the size the file claims)?  An error reading there counts as yes:
     a regular file ends quietly at its size (procfs files such as pagemap refuse odd reads instead)."""
+    from symtool import platform
+
     try:
-        return bool(os.pread(fd, 4096, offset))
+        return bool(platform.pread(fd, 4096, offset))
     except OSError:
         return True
 

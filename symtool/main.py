@@ -47,8 +47,9 @@ def _unwind_on_termination() -> None:
 
 
 def main(prog_name: str = "symtool") -> None:
-    from symtool.commands.common import bad_usage, take_global_options
+    from symtool.commands.common import bad_usage, configure_output, take_global_options
 
+    configure_output()
     _unwind_on_termination()
 
     try:

@@ -138,3 +138,55 @@ def test_imports_flow_one_way(layer, forbidden):
 def test_the_leaf_helper_module_imports_no_command():
     graph = import_graph(_modules())
     assert not any(t.startswith(("symtool.commands.", "symtool.cli")) for t in graph["symtool.commands.common"])
+
+
+# Calls whose semantics differ by OS (issue 21): Windows' CPython lacks them or gives them other
+# meanings.  Only the platform layer may touch them, so each has one POSIX and one Windows version.
+PLATFORM_MODULE = "symtool.platform"
+PLATFORM_ONLY_MODULES = ("fcntl", "msvcrt")
+PLATFORM_ONLY_OS_NAMES = ("pread", "set_blocking", "O_NOFOLLOW", "O_NONBLOCK")
+
+
+def platform_calls(tree: ast.AST) -> list[str]:
+    """Where ``tree`` imports fcntl/msvcrt/ctypes.windll or touches os.pread & co (by attribute,
+    ``from os import``, or ``getattr``/``hasattr`` with the name as a string)."""
+    found = []
+    for node in ast.walk(tree):
+        line = getattr(node, "lineno", 0)
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] in PLATFORM_ONLY_MODULES or alias.name.startswith("ctypes.windll"):
+                    found.append(f"{line}: import {alias.name}")
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            module = node.module or ""
+            for alias in node.names:
+                if (module.split(".")[0] in PLATFORM_ONLY_MODULES or (module == "ctypes" and alias.name == "windll")
+                        or (module == "os" and alias.name in PLATFORM_ONLY_OS_NAMES)):
+                    found.append(f"{line}: from {module} import {alias.name}")
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if ((node.value.id == "os" and node.attr in PLATFORM_ONLY_OS_NAMES)
+                    or (node.value.id == "ctypes" and node.attr == "windll")):
+                found.append(f"{line}: {node.value.id}.{node.attr}")
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+              and node.func.id in ("getattr", "hasattr", "setattr", "delattr") and len(node.args) >= 2
+              and isinstance(node.args[0], ast.Name) and isinstance(node.args[1], ast.Constant)):
+            obj, name = node.args[0].id, node.args[1].value
+            if (obj == "os" and name in PLATFORM_ONLY_OS_NAMES) or (obj == "ctypes" and name == "windll"):
+                found.append(f"{line}: {node.func.id}({obj}, {name!r})")
+    return found
+
+
+def test_the_platform_call_finder_finds_each_form():
+    source = ("import fcntl\nimport msvcrt as m\nfrom ctypes import windll\nfrom os import pread\n"
+              "import ctypes, os\nctypes.windll.kernel32\nos.set_blocking(0, True)\n"
+              "flags = getattr(os, 'O_NOFOLLOW', 0)\nhasattr(os, 'O_NONBLOCK')\n"
+              "# os.pread in a comment, and 'os.pread' in a string, are no calls\nx = 'os.pread'\n")
+    assert sorted(int(f.split(":")[0]) for f in platform_calls(ast.parse(source))) == [1, 2, 3, 4, 6, 7, 8, 9]
+
+
+def test_only_the_platform_layer_touches_os_specific_calls():
+    modules = _modules()
+    assert PLATFORM_MODULE in modules
+    offenders = {name: found for name, path in sorted(modules.items()) if name != PLATFORM_MODULE
+                 for found in [platform_calls(ast.parse(path.read_text(encoding="utf-8")))] if found}
+    assert offenders == {}

@@ -189,8 +189,51 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def print_json(data: Any) -> None:
-    """Stable, machine-readable output for ``--json``."""
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
+    """Stable, machine-readable output for ``--json``: UTF-8 whatever the locale or code page."""
+    write_utf8(json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
+
+
+def write_utf8(text: str) -> None:
+    """``text`` on stdout as UTF-8 bytes, whatever its encoding says.
+
+    A redirected stdout on Windows is encoded in the ANSI code page, strictly:
+    a name outside cp1252 raised UnicodeEncodeError.  Programs reading JSON or
+    shell code expect UTF-8 (a Windows console's stdout takes UTF-8 bytes too).
+    A lone surrogate (an undecodable byte of a POSIX file name) is written as
+    ``\\udcXX``: valid JSON, which reads back as the same string.
+    """
+    stream = getattr(sys.stdout, "buffer", None)
+    if stream is None:  # pragma: no cover - a replaced stdout without a byte layer
+        sys.stdout.write(text)
+        return
+    sys.stdout.flush()
+    stream.write(text.encode("utf-8", "backslashreplace"))
+    stream.flush()
+
+
+def configure_output() -> None:
+    """Text on stdout never fails to encode: the one place output streams are set up (``symtool.main``).
+
+    Redirected (a file, a pipe, a CI log), stdout is UTF-8 like ``--json``;
+    on a terminal it keeps the terminal's encoding.  Either way a character
+    it cannot encode is escaped (``\\u0441``) instead of raising
+    UnicodeEncodeError.  stderr escapes already (Python's default for it).
+    """
+    stream = sys.stdout
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is None:
+        return
+    try:
+        on_terminal = stream.isatty()
+    except (ValueError, OSError):
+        on_terminal = False
+    try:
+        if on_terminal:
+            reconfigure(errors="backslashreplace")
+        else:
+            reconfigure(encoding="utf-8", errors="backslashreplace")
+    except (ValueError, OSError):  # a closed or unusual stream: leave it as it is
+        pass
 
 
 def print_json_stream(fields: list[tuple[str, Any]]) -> None:

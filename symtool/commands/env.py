@@ -8,7 +8,6 @@ command registered by :func:`register` has the same options and is what
 """
 
 import os
-import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -38,13 +37,9 @@ Examples:
 
 def _out(text: str) -> None:
     """UTF-8 bytes whatever the console code page (shell outputs handle decoding themselves)."""
-    stream = getattr(sys.stdout, "buffer", None)
-    if stream is not None:
-        sys.stdout.flush()
-        stream.write(text.encode("utf-8"))
-        stream.flush()
-    else:  # pragma: no cover - replaced stdout without a buffer
-        sys.stdout.write(text)
+    from symtool.commands.common import write_utf8
+
+    write_utf8(text)
 
 
 def _warn(warnings: list, quiet: bool) -> None:

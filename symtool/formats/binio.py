@@ -6,6 +6,7 @@ import os
 import struct
 from typing import BinaryIO
 
+from symtool import platform
 from symtool.errors import FormatError
 
 
@@ -27,7 +28,7 @@ class BoundedReader:
                 size = _seek_size(f)
         self._fd: int | None
         try:
-            self._fd = f.fileno() if hasattr(os, "pread") else None
+            self._fd = f.fileno()
         except (OSError, AttributeError, ValueError):
             self._fd = None
         self.size = size
@@ -43,7 +44,8 @@ class BoundedReader:
             return b""
         if self._fd is not None:
             try:
-                data = os.pread(self._fd, length, offset)
+                # Positional: the file object's position (and other readers of it) are left alone.
+                data = platform.pread(self._fd, length, offset)
             except (OSError, ValueError):
                 self.f.seek(offset)
                 data = self.f.read(length)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import glob
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -129,19 +128,19 @@ class SourceRoots:
         root = self.root_of(real)
         if root is None:
             return Local(refused=f"outside {self.describe()} (resolved: {real})", real=real)
-        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+        from symtool import platform
+        from symtool.fsutil import kind_of
+
         try:
-            fd = os.open(real, flags)
+            fd = platform.open_regular_fd(real, follow=False)  # never blocks on a FIFO, never through a link
+        except platform.NotRegular as err:
+            return Local(refused=f"{kind_of(err.mode)}, not a regular file", real=real)
         except OSError as err:
             return Local(refused=f"cannot be opened ({err.strerror})", real=real)
         try:
             st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                from symtool.fsutil import kind_of
-
-                return Local(refused=f"{kind_of(st.st_mode)}, not a regular file", real=real)
             # The descriptor's own path: a component swapped for a symlink after realpath
-            # would show here (Linux; elsewhere the O_NOFOLLOW open is the check).
+            # would show here (Linux; elsewhere the no-follow open is the check).
             try:
                 opened = os.readlink(f"/proc/self/fd/{fd}")
             except OSError:
@@ -150,7 +149,6 @@ class SourceRoots:
                 return Local(refused=f"changed while being read (now {opened})", real=real)
             if st.st_size > cap:
                 return Local(refused=f"{st.st_size} bytes, over {cap} (SYMTOOL_MAX_SOURCE_FILE_SIZE)", real=real)
-            os.set_blocking(fd, True)
             with os.fdopen(fd, "rb") as f:
                 fd = -1
                 data = f.read(cap + 1)

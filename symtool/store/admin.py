@@ -25,8 +25,9 @@ strings (one character per byte, :func:`to_record` for what we add), so a
 line symtool did not write is written back byte for byte; :func:`from_record`
 turns a field into text for display (UTF-8 when it is, else cp1252).
 
-Hostile stores: every admin file and refs.ptr is opened with O_NOFOLLOW and
-O_NONBLOCK and must be a regular file (a symlink would make publish append
+Hostile stores: every admin file and refs.ptr is opened without following a
+final symlink and without blocking on a FIFO (:mod:`symtool.platform`), and
+must be a regular file (a symlink would make publish append
 to, or verify print, a file outside the store; a FIFO would hang the lock
 holder); ``000Admin`` itself must be a real directory.  Files are read as a
 stream of lines with a cap on each line (a 200 MB server.txt is not held
@@ -39,7 +40,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +47,7 @@ from typing import BinaryIO, Iterable, Iterator
 
 from symtool.errors import FormatError, NotRegularFileError, StoreError, UnsafeNameError
 from symtool.fsutil import (TMP_PREFIX, atomic_write_bytes, fsync_dir,  # noqa: F401 (TMP_PREFIX re-exported)
-                            kind_of, open_regular, read_regular, require_real_dir)
+                            open_regular, read_regular, require_real_dir)
 from symtool.ids import check_file_name, parse_index
 from symtool.store.layout import ADMIN_DIR, REFS
 
@@ -415,9 +415,8 @@ class Admin:
         """Append one line in a single write (O_APPEND), after the previous line's
         terminator if it lacks one.  Short appends under the lock: a SIGKILL leaves
         the line whole or absent in practice; verify --repair drops a torn one."""
-        fd = _open_nofollow(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0))
+        fd = _open_nofollow(path, os.O_RDWR | os.O_CREAT | os.O_APPEND)
         try:
-            _require_regular_fd(fd, path)
             size = os.fstat(fd).st_size
             prefix = b""
             if size:
@@ -437,41 +436,27 @@ class Admin:
 
         p = self.store / PINGME
         try:
-            fd = os.open(p, os.O_WRONLY | os.O_CREAT | _NOFOLLOW, 0o666)
-        except OSError:
-            return  # a symlink (refused), or a read-only share: the marker is a courtesy
+            fd = _open_nofollow(p, os.O_WRONLY | os.O_CREAT)
+        except (OSError, NotRegularFileError):
+            return  # a symlink or FIFO (refused), or a read-only share: the marker is a courtesy
         try:
-            if stat.S_ISREG(os.fstat(fd).st_mode):
-                os.utime(fd if os.utime in os.supports_fd else p)
+            os.utime(fd if os.utime in os.supports_fd else p)
         except OSError:
             pass
         finally:
             os.close(fd)
 
 
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)  # O_NONBLOCK: a FIFO cannot block the open
-
-
 def _open_nofollow(path: Path, flags: int) -> int:
-    """os.open with O_NOFOLLOW|O_NONBLOCK (new files 0666 less the umask); a symlink is NotRegularFileError."""
-    import errno
-
-    from symtool.errors import NotRegularFileError
+    """A descriptor of the regular file ``path`` (new files 0666 less the umask), never through a
+    symlink and never blocked by a FIFO; NotRegularFileError for anything but a regular file."""
+    from symtool import platform
+    from symtool.fsutil import not_regular_error
 
     try:
-        return os.open(path, flags | _NOFOLLOW, 0o666)
-    except OSError as err:
-        if err.errno == errno.ELOOP:
-            raise NotRegularFileError(f"{path.name} is a symbolic link, which is refused here", path) from None
-        raise
-
-
-def _require_regular_fd(fd: int, path: Path) -> None:
-    from symtool.errors import NotRegularFileError
-
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        raise NotRegularFileError(f"{path.name} is {kind_of(mode)}, not a regular file", path)
+        return platform.open_no_follow(path, flags, 0o666)
+    except platform.NotRegular as err:
+        raise not_regular_error(err, path.name) from None
 
 
 def init_store(store: Path, two_tier: bool = False) -> bool:

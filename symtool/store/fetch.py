@@ -123,8 +123,15 @@ class _Sink:
 
     def __init__(self, path: Path):
         self.path = path
+        from symtool import platform
+        from symtool.fsutil import not_regular_error
+
         # Opened without following a symlink: the temp name is ours (created with O_EXCL), never a link.
-        self.f = os.fdopen(os.open(path, os.O_WRONLY | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)), "wb")
+        try:
+            fd = platform.open_no_follow(path, os.O_WRONLY | os.O_TRUNC)
+        except platform.NotRegular as err:
+            raise not_regular_error(err, "the download's temp file") from None
+        self.f = os.fdopen(fd, "wb")
 
     def write(self, b: bytes) -> int:
         return self.f.write(b)

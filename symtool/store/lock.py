@@ -25,7 +25,6 @@ import os
 import random
 import secrets
 import socket
-import sys
 import threading
 import time
 from pathlib import Path
@@ -49,35 +48,9 @@ def owner_tag() -> str:
 
 def pid_alive(pid: int) -> bool:
     """Does a process with this pid exist (and is it not a zombie)?"""
-    if pid <= 0:
-        return False
-    if sys.platform.startswith("win"):  # pragma: no cover - exercised on Windows only
-        import ctypes
+    from symtool import platform
 
-        kernel32 = ctypes.windll.kernel32
-        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-        if not handle:
-            return ctypes.get_last_error() == 5  # access denied: exists
-        code = ctypes.c_ulong()
-        try:
-            ok = kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
-            return bool(ok) and code.value == 259  # STILL_ACTIVE
-        finally:
-            kernel32.CloseHandle(handle)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            state = f.read().rsplit(b")", 1)[-1].split()[0]
-        return state not in (b"Z", b"X")
-    except (OSError, IndexError):
-        return True
+    return platform.pid_alive(pid)
 
 
 def stale_after() -> float:

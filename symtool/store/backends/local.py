@@ -1,9 +1,9 @@
 """The storage interface on a local directory (or a share mounted here).
 
 Create-only puts are a hard link of a complete temp file (fails atomically
-when the name exists); compare-and-swap holds ``flock`` on the root
-directory while it compares the etag and renames.  The etag is the file's
-mtime, size and inode.  Metadata go into ``user.symtool.*`` extended
+when the name exists); compare-and-swap holds a lock on the root directory
+(:func:`symtool.platform.dir_lock`) while it compares the etag and renames.
+The etag is the file's mtime, size and inode.  Metadata go into ``user.symtool.*`` extended
 attributes where the file system has them.
 """
 
@@ -128,16 +128,12 @@ class LocalBackend(Backend):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
 
-    @contextlib.contextmanager
     def _locked(self):
-        import fcntl
+        """Compare-and-swap is exclusive among this host's writers (flock on the root; on Windows a
+        lock on a file in it, named like a temp file so listings skip it)."""
+        from symtool import platform
 
-        fd = os.open(self.root, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+        return platform.dir_lock(self.root, TMP_PREFIX + "cas.lock")
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         out = []
