@@ -245,7 +245,7 @@ def print_json_stream(fields: list[tuple[str, Any]]) -> None:
     bytes are print_json's: the same indentation, key order and escaping."""
     from collections.abc import Iterator
 
-    write = sys.stdout.write
+    write = write_utf8  # UTF-8 whatever the code page, as print_json
 
     def encoded(value: Any, level: int) -> str:
         # json.dumps escapes every newline inside strings, so the only newlines are indentation's:
