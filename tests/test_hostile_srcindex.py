@@ -96,7 +96,7 @@ def test_paths_srcsrv_cannot_hold_are_reported(tmp_path, env):
     pdb2 = hp.build_pdb_naming(tmp_path / "c", names, compilation_dir="D:\\a\\proj")
     proc = symtool(args[0], pdb2, *args[2:], env=env, cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "mapped 1," in proc.stdout and "none 3)" in proc.stdout, proc.stdout
+    assert "mapped 1," in proc.stdout and "none 3;" in proc.stdout, proc.stdout
     warned = [line for line in proc.stderr.splitlines() if line.startswith("warning: ")]
     assert sum("srcsrv stream cannot record" in line for line in warned) == 3, proc.stderr
     assert "\r" not in proc.stderr
