@@ -523,10 +523,6 @@ class CfiSection:
 
 
 SHF_EXECINSTR = 0x4  # an allocated section holding code
-SHT_RELA = 4
-# Elf64_Rela: r_offset, r_info (symbol << 32 | type), r_addend (little-endian files only).
-ELF64_RELA = struct.Struct("<QQq")
-RELATIVE_TYPES = frozenset({8, 1027})  # R_X86_64_RELATIVE, R_AARCH64_RELATIVE
 MAX_RELOCATIONS = 1 << 22
 MAX_COMMENT = 64 << 10
 
@@ -596,13 +592,13 @@ class ElfCfi:
         if self._relative is None:
             pairs = []
             offset, size = self._rela
-            count = min(size // ELF64_RELA.size, MAX_RELOCATIONS)
+            count = min(size // elf_format.ELF64_RELA.size, MAX_RELOCATIONS)
             try:
-                raw = self._reader.read(offset, count * ELF64_RELA.size, ".rela.dyn") if count else b""
+                raw = self._reader.read(offset, count * elf_format.ELF64_RELA.size, ".rela.dyn") if count else b""
             except FormatError:
                 raw = b""
-            for r_offset, r_info, r_addend in ELF64_RELA.iter_unpack(raw):
-                if r_info & 0xFFFFFFFF in RELATIVE_TYPES:
+            for r_offset, r_info, r_addend in elf_format.ELF64_RELA.iter_unpack(raw):
+                if r_info & 0xFFFFFFFF in elf_format.RELATIVE_TYPES:
                     pairs.append((r_offset, r_addend))
             pairs.sort()
             self._relative = ([p[0] for p in pairs], [p[1] for p in pairs])
@@ -637,8 +633,9 @@ def read_elf_cfi(path: str | os.PathLike[str]) -> ElfCfi:
         code = [(s.addr, s.addr + s.size) for s in elf.sections
                 if s.flags & SHF_EXECINSTR and s.flags & elf_format.SHF_ALLOC and s.type != elf_format.SHT_NOBITS]
         rela = elf.section(".rela.dyn")
-        dynamic = (rela.offset, rela.size) if rela is not None and rela.type == SHT_RELA and elf.lay.is_64 \
-            and elf.lay.endian == "<" else None
+        dynamic = None
+        if rela is not None and rela.type == elf_format.SHT_RELA and elf.lay.is_64 and elf.lay.endian == "<":
+            dynamic = (rela.offset, rela.size)
         cfi = ElfCfi(p, r, sections, elf.segments(), code, elf.load_bias(), elf.lay.is_64, dynamic)
         comment = elf.section(".comment")
         if comment is not None and comment.type != elf_format.SHT_NOBITS and 0 < comment.size <= MAX_COMMENT:

@@ -40,6 +40,11 @@ ELFCLASS32, ELFCLASS64 = 1, 2
 ELFDATA2LSB, ELFDATA2MSB = 1, 2
 
 SHT_NOBITS = 8
+SHT_RELA = 4
+# Elf64_Rela: r_offset, r_info (symbol << 32 | type), r_addend (little-endian files only): the
+# dynamic loader's RELATIVE relocations fill in a position-independent file's pointers.
+ELF64_RELA = struct.Struct("<QQq")
+RELATIVE_TYPES = frozenset({8, 1027})  # R_X86_64_RELATIVE, R_AARCH64_RELATIVE
 SHT_NOTE = 7
 PT_LOAD = 1
 PT_NOTE = 4

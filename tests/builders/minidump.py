@@ -42,6 +42,18 @@ def _minidump_string(text: str) -> bytes:
     return U32.pack(len(raw)) + raw + b"\0\0"
 
 
+def _module_records(modules: list[dict], place) -> list[bytes]:
+    """MINIDUMP_MODULE records, their names and CodeView records laid out with ``place``."""
+    records = []
+    for m in modules:
+        name_rva = place(_minidump_string(m["name"]))
+        cv = m.get("codeview") or b""
+        cv_rva = place(cv) if cv else 0
+        records.append(MODULE.pack(m["base"], m["size"], 0, m.get("timestamp", 0), name_rva, b"\0" * 52,
+                                   len(cv), cv_rva, 0, 0, 0, 0))
+    return records
+
+
 def build_minidump(*, modules: list[dict] | None = None, exception: dict | None = None,
                    arch: int = 9, platform_id: int = 2, version: tuple[int, int, int] = (10, 0, 19045),
                    csd_version: str = "", comments: list[str] | None = None, timestamp: int = 0) -> bytes:
@@ -68,13 +80,7 @@ def build_minidump(*, modules: list[dict] | None = None, exception: dict | None 
         return at
 
     csd_rva = place(_minidump_string(csd_version))
-    records = []
-    for m in modules:
-        name_rva = place(_minidump_string(m["name"]))
-        cv = m.get("codeview") or b""
-        cv_rva = place(cv) if cv else 0
-        records.append(MODULE.pack(m["base"], m["size"], 0, m.get("timestamp", 0), name_rva, b"\0" * 52,
-                                   len(cv), cv_rva, 0, 0, 0, 0))
+    records = _module_records(modules, place)
     bodies = [U32.pack(len(records)) + b"".join(records),
               SYSTEM_INFO.pack(arch, 6, 0, 4, 1, *version, platform_id, csd_rva, 0, 0, b"\0" * 24)]
     if exception is not None:
@@ -142,13 +148,7 @@ def build_threads_minidump(*, modules: list[dict], threads: list[dict], memory: 
         return at
 
     csd_rva = place(_minidump_string(""))
-    records = []
-    for m in modules:
-        name_rva = place(_minidump_string(m["name"]))
-        cv = m.get("codeview") or b""
-        cv_rva = place(cv) if cv else 0
-        records.append(MODULE.pack(m["base"], m["size"], 0, m.get("timestamp", 0), name_rva, b"\0" * 52,
-                                   len(cv), cv_rva, 0, 0, 0, 0))
+    records = _module_records(modules, place)
     ranges = [(start, len(data), place(data)) for start, data in memory]
     contexts: list[int] = []
     for t in threads:
