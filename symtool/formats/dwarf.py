@@ -97,6 +97,12 @@ class Cursor:
         self._buf_start = pos
         self._order = "little" if endian == "<" else "big"
 
+    def preload(self, data: bytes, start: int) -> None:
+        """Serve reads from ``data``, the section's bytes from offset ``start`` (already read
+        whole by the caller), instead of reading a chunk at a time."""
+        self._buf = data
+        self._buf_start = start
+
     def _need(self, n: int, what: str) -> bytes:
         if n < 0 or self.pos + n > self.end:
             raise FormatError(f"{self.view.name}: {what} at {self.pos:#x} runs past its end ({self.end:#x})",

@@ -54,6 +54,7 @@ import struct
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from symtool.budgets import limit
 from symtool.demangle import demangle
 from symtool.errors import FormatError, NotRegularFileError
 from symtool.formats import dwarf
@@ -91,6 +92,7 @@ DW_AT_external = 0x3F
 DW_AT_specification = 0x47
 DW_AT_entry_pc = 0x52
 DW_AT_ranges = 0x55
+DW_AT_call_column = 0x57
 DW_AT_call_file = 0x58
 DW_AT_call_line = 0x59
 DW_AT_linkage_name = 0x6E
@@ -103,7 +105,7 @@ DW_AT_GNU_dwo_id = 0x2131
 DW_AT_GNU_ranges_base = 0x2132
 DW_AT_GNU_addr_base = 0x2133
 _KEPT = {DW_AT_name, DW_AT_low_pc, DW_AT_high_pc, DW_AT_abstract_origin, DW_AT_external, DW_AT_specification,
-         DW_AT_entry_pc, DW_AT_ranges, DW_AT_call_file, DW_AT_call_line, DW_AT_linkage_name,
+         DW_AT_entry_pc, DW_AT_ranges, DW_AT_call_file, DW_AT_call_line, DW_AT_call_column, DW_AT_linkage_name,
          DW_AT_MIPS_linkage_name}
 _UNIT_KEPT = _KEPT | {DW_AT_stmt_list, DW_AT_comp_dir, DW_AT_str_offsets_base, DW_AT_addr_base,
                       DW_AT_rnglists_base, DW_AT_dwo_name, DW_AT_GNU_dwo_id, DW_AT_GNU_ranges_base,
@@ -133,9 +135,13 @@ ARANGES_HEADER = {(e, n): struct.Struct(e + ("HIBB" if n == 4 else "HQBB")) for 
 STR_OFFSETS_HEADER_SIZE = {4: 8, 8: 16}
 RNGLISTS_HEADER_SIZE = {4: 12, 8: 20}
 
-# Parsed units and line tables kept at once.
-MAX_CACHED_UNITS = 16
-MAX_CACHED_LINES = 32
+# What a parsed unit and a line table are reckoned to cost in memory, per kept DIE / map entry /
+# line row (CPython objects: a slotted DIE with its attribute dict, tuples in lists).  The
+# cache of parsed units and line tables is bounded by the DWARF_CACHE budget in these terms.
+DIE_COST = 600
+KEPT_COST = 100
+MAP_ENTRY_COST = 120
+ROW_COST = 150
 # DIEs in one unit; range list entries in one list; parent walks.
 MAX_DIES = 1 << 22
 MAX_RANGES = 1 << 20
@@ -181,13 +187,16 @@ class _File:
             pass
 
 
-@dataclass
 class _Die:
-    __slots__ = ("offset", "tag", "parent", "attrs")
-    offset: int
-    tag: int
-    parent: int  # offset of the parent DIE, -1 for the unit DIE
-    attrs: dict
+    __slots__ = ("offset", "tag", "parent", "attrs", "end", "ranges")
+
+    def __init__(self, offset: int, tag: int, parent: int, attrs: dict):
+        self.offset = offset
+        self.tag = tag
+        self.parent = parent  # offset of the nearest kept ancestor, -1 for the unit DIE
+        self.attrs = attrs
+        self.end = 0  # where its attributes end, within the unit's bytes
+        self.ranges: list[tuple[int, int]] | None = None  # non-empty address ranges, once read
 
 
 @dataclass
@@ -226,10 +235,24 @@ class _ParsedUnit:
     stmt_list: int | None
     ctx: _Ctx  # of the unit holding the DIE tree (the split unit for a skeleton)
     line_ctx: _Ctx  # of the unit holding the line table (the skeleton for a split unit)
+    # DIEs decoded so far (the unit DIE and functions with code at once, others when asked).
     dies: dict[int, _Die] = field(default_factory=dict)
-    starts: list[int] = field(default_factory=list)  # address map: [start, end) -> DIE offset
+    # Every DIE the symbolizer keeps, in tree order: offset, nearest kept ancestor (-1: none),
+    # abbreviation code.  Their attributes stay undecoded in ``data`` until asked for.
+    kept_offsets: list[int] = field(default_factory=list)
+    kept_parents: list[int] = field(default_factory=list)
+    kept_codes: list[int] = field(default_factory=list)
+    kept_ends: dict[int, int] = field(default_factory=dict)  # kept index -> end of its subtree (with children)
+    data: bytes = b""  # the unit's bytes, from ctx.unit.offset
+    compiled: dict = field(default_factory=dict)
+    # The unit's concrete functions: [start, end) -> DW_TAG_subprogram DIE offset (disjoint).
+    starts: list[int] = field(default_factory=list)
     ends: list[int] = field(default_factory=list)
     owners: list[int] = field(default_factory=list)
+    plans: dict[int, list] = field(default_factory=dict)  # abbreviation code -> decoding plan
+    abbrevs: dict = field(default_factory=dict)
+    cost: int = 0  # estimated bytes (DIE_COST, MAP_ENTRY_COST)
+    key: int = -1  # the unit's offset in the binary's .debug_info (its cache key)
 
 
 def _disjoint(ranges: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
@@ -258,6 +281,71 @@ def _disjoint(ranges: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
         else:
             out.append((p, q, off))
     return out
+
+
+def _flatten(subroutines: list[tuple[int, int, int, int]]) -> tuple[list[int], list[int], list[int]]:
+    """Disjoint [start, end) -> DIE from (start, end, tree order, DIE) ranges: where ranges
+    overlap, the later DIE in the tree (a nested function or inlined call) wins, as in LLVM's
+    DWARFUnit::updateAddressDieMap.  Returns (starts, ends, owners)."""
+    starts: list[int] = []
+    ends: list[int] = []
+    owners: list[int] = []
+    if not subroutines:
+        return starts, ends, owners
+    points = sorted({p for lo, hi, _, _ in subroutines for p in (lo, hi)})
+    by_start = sorted(subroutines)
+    heap: list[tuple[int, int, int]] = []  # (-order, end, DIE)
+    k = 0
+    for i in range(len(points) - 1):
+        p, q = points[i], points[i + 1]
+        while k < len(by_start) and by_start[k][0] <= p:
+            lo, hi, order, die = by_start[k]
+            heapq.heappush(heap, (-order, hi, die))
+            k += 1
+        while heap and heap[0][1] <= p:
+            heapq.heappop(heap)
+        if not heap:
+            continue
+        die = heap[0][2]
+        if owners and owners[-1] == die and ends[-1] == p:
+            ends[-1] = q
+        else:
+            starts.append(p)
+            ends.append(q)
+            owners.append(die)
+    return starts, ends, owners
+
+
+# Steps of a compiled skip: how to step over one attribute value without decoding it.
+SKIP_BYTES, SKIP_LEB, SKIP_CSTRING, SKIP_BLOCK_LEB, SKIP_BLOCK1, SKIP_BLOCK2, SKIP_BLOCK4 = range(7)
+_LEB_FORMS = {dwarf.DW_FORM_udata, dwarf.DW_FORM_sdata, dwarf.DW_FORM_ref_udata, dwarf.DW_FORM_strx,
+              dwarf.DW_FORM_addrx, dwarf.DW_FORM_loclistx, dwarf.DW_FORM_rnglistx, dwarf.DW_FORM_GNU_addr_index,
+              dwarf.DW_FORM_GNU_str_index}
+_BLOCK_FORMS = {dwarf.DW_FORM_block: SKIP_BLOCK_LEB, dwarf.DW_FORM_exprloc: SKIP_BLOCK_LEB,
+                dwarf.DW_FORM_block1: SKIP_BLOCK1, dwarf.DW_FORM_block2: SKIP_BLOCK2,
+                dwarf.DW_FORM_block4: SKIP_BLOCK4}
+
+
+def _skip_steps(ab: dwarf.Abbrev, unit: Unit) -> list[tuple[int, int]] | None:
+    """How to step over a DIE of this abbreviation: [(SKIP_*, byte count)], or None when a form
+    (DW_FORM_indirect, an unknown one) needs the general reader."""
+    steps: list[tuple[int, int]] = []
+    for at, form, const in ab.attrs:
+        size = dwarf.Abbrev(0, False, [(at, form, const)]).fixed_size(unit)
+        if size is not None:
+            if steps and steps[-1][0] == SKIP_BYTES:
+                steps[-1] = (SKIP_BYTES, steps[-1][1] + size)
+            elif size:
+                steps.append((SKIP_BYTES, size))
+        elif form in _LEB_FORMS:
+            steps.append((SKIP_LEB, 0))
+        elif form == dwarf.DW_FORM_string:
+            steps.append((SKIP_CSTRING, 0))
+        elif form in _BLOCK_FORMS:
+            steps.append((_BLOCK_FORMS[form], 0))
+        else:
+            return None
+    return steps
 
 
 def _plan(ab: dwarf.Abbrev, unit: Unit, keep: bool, is_unit_die: bool) -> list[tuple]:
@@ -320,8 +408,15 @@ class DwarfSymbolizer:
         self._unit_offsets: list[int] = []
         self._map_starts: list[int] = []
         self._map: list[tuple[int, int, int]] = []  # (start, end, unit offset) sorted
-        self._parsed: OrderedDict[int, _ParsedUnit] = OrderedDict()
-        self._lines: OrderedDict[tuple[int, int], LineTable] = OrderedDict()
+        # Parsed units ("unit", offset) and line tables ("lines", offset, address size), least
+        # recently used first, with their estimated sizes: bounded by memory, not by count (a
+        # fixed count made random addresses re-parse the same units over and over).
+        self._cache: OrderedDict[tuple, object] = OrderedDict()
+        self._costs: dict[tuple, int] = {}
+        self._cache_cost = 0
+        self._cache_cap = limit("DWARF_CACHE")
+        self._abbrev_tables: dict[tuple[str, int], dict[int, dwarf.Abbrev]] = {}
+        self._compiled_tables: dict[tuple, dict[int, tuple]] = {}
         self._symbols = None
         self._build_unit_map()
 
@@ -444,9 +539,14 @@ class DwarfSymbolizer:
         return die, ctx
 
     def _abbrevs(self, view: SectionView | None, offset: int, path: str) -> dict[int, dwarf.Abbrev]:
+        """The abbreviation table at ``offset``, decoded once per run (units share tables)."""
         if view is None:
             raise FormatError("no abbreviation section", path)
-        return dwarf.read_abbrev_table(view, offset, self.endian)
+        key = (path, offset)
+        table = self._abbrev_tables.get(key)
+        if table is None:
+            table = self._abbrev_tables[key] = dwarf.read_abbrev_table(view, offset, self.endian)
+        return table
 
     def _string(self, ctx: _Ctx, value: tuple[str, object]) -> str | None:
         kind, v = value
@@ -577,9 +677,9 @@ class DwarfSymbolizer:
     # -- one unit, parsed --------------------------------------------------------------
     def _parse(self, entry: _CuEntry) -> _ParsedUnit:
         off = entry.unit.offset
-        if off in self._parsed:
-            self._parsed.move_to_end(off)
-            return self._parsed[off]
+        found = self._cache_get(("unit", off))
+        if found is not None:
+            return found
         unit = entry.unit
         self._budget = MAX_RANGE_ENTRIES
         die, ctx = self._unit_die(unit)
@@ -597,7 +697,7 @@ class DwarfSymbolizer:
             if split is not None:
                 parsed.ctx = split
                 self._read_tree(parsed, split, self._dwp_abbrevs(dwo_id, split.unit), self.dwp_path)
-                root = parsed.dies.get(split.unit.die_offset)
+                root = self._die(parsed, split.unit.die_offset)
                 if root is not None:
                     if parsed.name is None and DW_AT_name in root.attrs:
                         parsed.name = self._string(split, root.attrs[DW_AT_name])
@@ -607,9 +707,8 @@ class DwarfSymbolizer:
             ctx.rnglists_offset_base = 0
             self._read_tree(parsed, ctx, self._abbrevs(self._bin.view(".debug_abbrev"), unit.abbrev_offset,
                                                        self.path), self.path)
-        self._parsed[off] = parsed
-        if len(self._parsed) > MAX_CACHED_UNITS:
-            self._parsed.popitem(last=False)
+        parsed.key = off
+        self._cache_put(("unit", off), parsed, parsed.cost)
         return parsed
 
     def _split_ctx(self, dwo_id: int, skeleton: _Ctx) -> _Ctx | None:
@@ -644,92 +743,253 @@ class DwarfSymbolizer:
         base = row.offsets.get(DW_SECT_ABBREV, (0, 0))[0]
         return self._abbrevs(self._dwp.view(".debug_abbrev.dwo"), base + unit.abbrev_offset, self.dwp_path)
 
+    def _compiled(self, abbrevs: dict[int, dwarf.Abbrev], unit: Unit) -> dict[int, tuple]:
+        """Per abbreviation code: (tag, has children, fixed size or -1, skip steps or None, kept,
+        plan or None).  Every DIE is stepped over by its fixed size or skip steps; ``kept`` DIEs
+        (code and the scopes naming it) are listed; those with a ``plan`` (functions with code:
+        their ranges make the unit's address map) are decoded at once.  Compiled once per
+        abbreviation table and unit shape."""
+        key = (id(abbrevs), unit.offset_size, unit.address_size, unit.version == 2)
+        compiled = self._compiled_tables.get(key)
+        if compiled is None:
+            compiled = {}
+            for code, ab in abbrevs.items():
+                size = ab.fixed_size(unit)
+                steps = None if size is not None else _skip_steps(ab, unit)
+                has_code = ab.tag == DW_TAG_subprogram and any(at in (DW_AT_low_pc, DW_AT_ranges)
+                                                               for at, _f, _c in ab.attrs)
+                plan = _plan(ab, unit, True, False) if has_code else None
+                compiled[code] = (ab.tag, ab.has_children, -1 if size is None else size, steps,
+                                  ab.tag in _KEPT_TAGS, plan)
+            self._compiled_tables[key] = compiled
+        return compiled
+
     def _read_tree(self, parsed: _ParsedUnit, ctx: _Ctx, abbrevs: dict[int, dwarf.Abbrev], path: str) -> None:
+        """One pass over the unit's DIEs, stepping over each by its compiled skip.  Only the DIEs
+        naming and nesting code are listed (no types, variables, parameters), each with its
+        nearest listed ancestor; of those only the unit DIE and the functions with code are
+        decoded now."""
         unit = ctx.unit
-        c = Cursor(ctx.info, unit.die_offset, unit.end, ctx.endian)
-        # Only the DIEs naming and nesting code are kept (no types, variables, parameters); a kept
-        # DIE's parent is its nearest kept ancestor.  Stack: that ancestor for each open level.
-        stack: list[int] = []
-        dies = parsed.dies
-        subroutines: list[tuple[int, int, int, int]] = []  # (start, end, preorder, DIE offset)
-        read_value = dwarf.read_value
-        plans: dict[tuple[int, bool], list[tuple]] = {}
-        for _ in range(MAX_DIES):
-            if c.pos >= c.end:
-                break
-            at_off = c.pos
-            code = c.uleb("abbreviation code")
+        base = unit.offset
+        data = ctx.info.read(base, unit.end - base, "unit")
+        compiled = self._compiled(abbrevs, unit)
+        parsed.data, parsed.compiled = data, compiled
+        parsed.abbrevs = abbrevs
+        offsets, parents, codes = parsed.kept_offsets, parsed.kept_parents, parsed.kept_codes
+        order = "little" if ctx.endian == "<" else "big"
+        stack: list[int] = []  # per open level: the nearest kept ancestor's offset
+        opened: list[int] = []  # per open level: the kept index of the DIE that opened it, or -1
+        functions: list[tuple[int, int, int, int]] = []  # (start, end, tree order, DIE offset)
+        kept_ends = parsed.kept_ends
+        pos, end = unit.die_offset - base, len(data)
+        count = 0
+        while pos < end:
+            at_off = base + pos
+            code = data[pos]
+            pos += 1
+            if code >= 0x80:
+                code &= 0x7F
+                shift = 7
+                while True:
+                    b = data[pos]
+                    pos += 1
+                    code |= (b & 0x7F) << shift
+                    shift += 7
+                    if b < 0x80:
+                        break
+                    if shift > 63:
+                        raise FormatError(f"{ctx.info.name}: abbreviation code at {at_off:#x} is too long", path)
             if code == 0:
                 if stack:
                     stack.pop()
+                    k = opened.pop()
+                    if k >= 0:
+                        kept_ends[k] = len(offsets)
+                    if not stack:
+                        break  # the unit DIE's children end: what follows is padding
                 continue
-            ab = abbrevs.get(code)
-            if ab is None:
+            count += 1
+            if count > MAX_DIES:
+                raise FormatError(f"{ctx.info.name}: more than {MAX_DIES} DIEs in one unit", path)
+            entry = compiled.get(code)
+            if entry is None:
                 raise FormatError(f"{ctx.info.name}: DIE at {at_off:#x} uses abbreviation {code}, not in its table",
                                   path)
+            tag, children, size, steps, kept, plan = entry
             parent = stack[-1] if stack else -1
-            keep = ab.tag in _KEPT_TAGS or not stack
-            plan = plans.get((code, not stack))
-            if plan is None:
-                plan = plans[(code, not stack)] = _plan(ab, unit, keep, not stack)
-            attrs = {} if keep else None
-            for step in plan:
-                if step[0] == 0:
-                    c.skip(step[1], "attributes")
-                elif step[0] == 1:
-                    attrs[step[1]] = read_value(c, step[2], step[3], unit)
-                else:
-                    read_value(c, step[2], step[3], unit)
-            if keep:
-                die = _Die(at_off, ab.tag, parent, attrs)
-                dies[at_off] = die
-                if ab.tag in (DW_TAG_subprogram, DW_TAG_inlined_subroutine):
-                    for lo, hi in self._die_ranges(die, ctx):
-                        if lo < hi:
-                            subroutines.append((lo, hi, len(subroutines), at_off))
-            if ab.has_children:
+            if not stack or plan is not None:
+                die = self._decode(parsed, ctx, at_off, pos, code, parent, not stack)
+                pos = die.end
+                if tag == DW_TAG_subprogram:
+                    for lo, hi in self._ranges_of(die, ctx):
+                        functions.append((lo, hi, len(functions), at_off))
+            elif size >= 0:
+                pos += size
+            elif steps is not None:
+                for kind, n in steps:
+                    if kind == SKIP_BYTES:
+                        pos += n
+                    elif kind == SKIP_LEB:
+                        while data[pos] >= 0x80:
+                            pos += 1
+                        pos += 1
+                    elif kind == SKIP_CSTRING:
+                        pos = data.index(b"\0", pos) + 1
+                    elif kind == SKIP_BLOCK_LEB:
+                        length = shift = 0
+                        while True:
+                            b = data[pos]
+                            pos += 1
+                            if shift < 64:
+                                length |= (b & 0x7F) << shift
+                            shift += 7
+                            if b < 0x80:
+                                break
+                        pos += length
+                    elif kind == SKIP_BLOCK1:
+                        pos += 1 + data[pos]
+                    elif kind == SKIP_BLOCK2:
+                        pos += 2 + int.from_bytes(data[pos:pos + 2], order)
+                    else:
+                        pos += 4 + int.from_bytes(data[pos:pos + 4], order)
+            else:
+                c = Cursor(ctx.info, base + pos, unit.end, ctx.endian)
+                c.preload(data, base)
+                for _at, form, _const in abbrevs[code].attrs:
+                    dwarf.read_form(c, form, unit)
+                pos = c.pos - base
+            if pos > end:
+                break
+            if kept or not stack:
+                offsets.append(at_off)
+                parents.append(parent)
+                codes.append(code)
+            if children:
                 if len(stack) >= MAX_DEPTH:
                     raise FormatError(f"{ctx.info.name}: DIEs nest deeper than {MAX_DEPTH}", path)
-                stack.append(at_off if keep else parent)
-            if not stack:
+                stack.append(at_off if kept or not stack else parent)
+                opened.append(len(offsets) - 1 if kept or len(stack) == 1 else -1)
+            elif not stack:
                 break  # the unit DIE has no children
-        else:
-            raise FormatError(f"{ctx.info.name}: more than {MAX_DIES} DIEs in one unit", path)
-        self._flatten(parsed, subroutines)
+        if pos > end:
+            raise FormatError(f"{ctx.info.name}: a DIE of the unit at {base:#x} runs past its end", path)
+        parsed.starts, parsed.ends, parsed.owners = _flatten(functions)
+        parsed.cost = len(data) + KEPT_COST * len(offsets) + DIE_COST * len(parsed.dies) \
+            + MAP_ENTRY_COST * len(parsed.starts)
 
-    @staticmethod
-    def _flatten(parsed: _ParsedUnit, subroutines: list[tuple[int, int, int, int]]) -> None:
-        """Disjoint [start, end) -> DIE: where ranges overlap, the later DIE in the tree (a nested
-        inlined call) wins, as in LLVM's DWARFUnit::updateAddressDieMap."""
-        if not subroutines:
-            return
-        points = sorted({p for lo, hi, _, _ in subroutines for p in (lo, hi)})
-        by_start = sorted(subroutines)
-        heap: list[tuple[int, int, int]] = []  # (-preorder, end, DIE)
-        k = 0
-        for i in range(len(points) - 1):
-            p, q = points[i], points[i + 1]
-            while k < len(by_start) and by_start[k][0] <= p:
-                lo, hi, order, die = by_start[k]
-                heapq.heappush(heap, (-order, hi, die))
-                k += 1
-            while heap and heap[0][1] <= p:
-                heapq.heappop(heap)
-            if not heap:
-                continue
-            die = heap[0][2]
-            if parsed.owners and parsed.owners[-1] == die and parsed.ends[-1] == p:
-                parsed.ends[-1] = q
+    def _decode(self, parsed: _ParsedUnit, ctx: _Ctx, offset: int, pos: int, code: int, parent: int,
+                is_unit_die: bool) -> _Die:
+        """The DIE at ``offset`` (its attributes from ``pos`` in the unit's bytes), decoded and
+        remembered."""
+        unit = ctx.unit
+        entry = parsed.compiled[code]
+        plan = entry[5]
+        if is_unit_die:
+            plan = _plan(parsed.abbrevs[code], unit, True, True)
+        elif plan is None:
+            plan = parsed.plans.get(code)
+            if plan is None:
+                plan = parsed.plans[code] = _plan(parsed.abbrevs[code], unit, True, False)
+        c = Cursor(ctx.info, unit.offset + pos, unit.end, ctx.endian)
+        c.preload(parsed.data, unit.offset)
+        attrs: dict = {}
+        read_value = dwarf.read_value
+        for step in plan:
+            if step[0] == 0:
+                c.skip(step[1], "attributes")
+            elif step[0] == 1:
+                attrs[step[1]] = read_value(c, step[2], step[3], unit)
             else:
-                parsed.starts.append(p)
-                parsed.ends.append(q)
-                parsed.owners.append(die)
+                read_value(c, step[2], step[3], unit)
+        die = _Die(offset, entry[0], parent, attrs)
+        die.end = c.pos - unit.offset
+        parsed.dies[offset] = die
+        return die
+
+    def _die(self, parsed: _ParsedUnit, offset: int) -> _Die | None:
+        """The kept DIE at ``offset`` of this unit, decoded on first use; None if there is none."""
+        die = parsed.dies.get(offset)
+        if die is not None:
+            return die
+        k = bisect.bisect_left(parsed.kept_offsets, offset)
+        if k == len(parsed.kept_offsets) or parsed.kept_offsets[k] != offset:
+            return None
+        data, pos = parsed.data, offset - parsed.ctx.unit.offset
+        while data[pos] >= 0x80:  # past the abbreviation code (the walk kept its value)
+            pos += 1
+        pos += 1
+        die = self._decode(parsed, parsed.ctx, offset, pos, parsed.kept_codes[k], parsed.kept_parents[k], False)
+        self._cache_grow(("unit", parsed.key), DIE_COST)
+        return die
+
+    def _ranges_of(self, die: _Die, ctx: _Ctx) -> list[tuple[int, int]]:
+        """The DIE's non-empty address ranges, read once."""
+        if die.ranges is None:
+            self._budget = MAX_RANGE_ENTRIES
+            die.ranges = [(lo, hi) for lo, hi in self._die_ranges(die, ctx) if lo < hi]
+        return die.ranges
+
+    def _innermost(self, parsed: _ParsedUnit, function: int, addr: int) -> _Die | None:
+        """The deepest inlined call of ``function`` holding ``addr`` (the function itself when
+        none does): from the function down, at each level the last child whose ranges hold the
+        address, as LLVM's address map of a unit resolves nested (and overlapping) calls.  Only
+        the DIEs on the way and their siblings are decoded."""
+        die = self._die(parsed, function)
+        if die is None:
+            return None
+        offsets, codes, ends, compiled = parsed.kept_offsets, parsed.kept_codes, parsed.kept_ends, parsed.compiled
+        k = bisect.bisect_left(offsets, function)
+        for _ in range(MAX_DEPTH):
+            last = ends.get(k)
+            if last is None:
+                return die
+            found = None
+            child = k + 1
+            while child < last:
+                if compiled[codes[child]][0] == DW_TAG_inlined_subroutine:
+                    inner = self._die(parsed, offsets[child])
+                    if any(lo <= addr < hi for lo, hi in self._ranges_of(inner, parsed.ctx)):
+                        found = (child, inner)
+                if child in ends:
+                    child = ends[child]  # past its subtree: the next sibling
+                else:
+                    child += 1
+            if found is None:
+                return die
+            k, die = found
+        return die
+
+    # -- the run's cache of parsed units and line tables --------------------------------------
+    def _cache_get(self, key: tuple):
+        found = self._cache.get(key)
+        if found is not None:
+            self._cache.move_to_end(key)
+        return found
+
+    def _cache_put(self, key: tuple, value, cost: int) -> None:
+        """Keep ``value`` for the run; least recently used entries go when the estimated total
+        passes the DWARF_CACHE budget (the newest always stays: it is in use)."""
+        self._cache[key] = value
+        self._costs[key] = cost
+        self._cache_cost += cost
+        self._evict()
+
+    def _cache_grow(self, key: tuple, cost: int) -> None:
+        if key in self._costs:
+            self._costs[key] += cost
+            self._cache_cost += cost
+            self._evict()
+
+    def _evict(self) -> None:
+        while self._cache_cost > self._cache_cap and len(self._cache) > 1:
+            key, _value = self._cache.popitem(last=False)
+            self._cache_cost -= self._costs.pop(key)
 
     # -- names ---------------------------------------------------------------------------
     def _die_at(self, parsed: _ParsedUnit, offset: int) -> tuple[_ParsedUnit, _Die] | None:
         """The DIE at a section offset: in the unit at hand, or (DW_FORM_ref_addr) in another unit
         of the binary's .debug_info, parsed for it."""
-        die = parsed.dies.get(offset)
+        die = self._die(parsed, offset)
         if die is not None:
             return parsed, die
         if parsed.ctx.info is not self._bin.view(".debug_info"):
@@ -742,7 +1002,7 @@ class DwarfSymbolizer:
         if not entry.unit.die_offset <= offset < entry.unit.end:
             return None
         other = self._parse(entry)
-        die = other.dies.get(offset)
+        die = self._die(other, offset)
         return (other, die) if die is not None else None
 
     def _find(self, parsed: _ParsedUnit, die: _Die, ats: tuple[int, ...]) -> tuple[_ParsedUnit, _Die, tuple] | None:
@@ -783,13 +1043,13 @@ class DwarfSymbolizer:
         if self._find(parsed, die, (DW_AT_external,)) is not None:
             return name, name  # extern "C" / #[no_mangle]: the name is the symbol
         parts = [name]
-        parent = where.dies.get(owner.parent)
+        parent = self._die(where, owner.parent)
         for _ in range(MAX_CHAIN):
             if parent is None or parent.tag in _UNITS:
                 break
             if parent.tag in _SCOPES and DW_AT_name in parent.attrs:
                 parts.append(self._string(where.ctx, parent.attrs[DW_AT_name]) or "?")
-            parent = where.dies.get(parent.parent)
+            parent = self._die(where, parent.parent)
         return "::".join(reversed(parts)), None
 
     def _start(self, parsed: _ParsedUnit, die: _Die, addr: int) -> int | None:
@@ -840,16 +1100,12 @@ class DwarfSymbolizer:
         view = self._bin.view(".debug_line")
         if view is None:
             return None
-        key = (parsed.stmt_list, parsed.line_ctx.unit.address_size)
-        table = self._lines.get(key)
+        key = ("lines", parsed.stmt_list, parsed.line_ctx.unit.address_size)
+        table = self._cache_get(key)
         if table is None:
             strings = Strings(self._bin.view(".debug_str"), self._bin.view(".debug_line_str"))
             table = read_line_table(view, parsed.stmt_list, self.endian, parsed.line_ctx.unit.address_size, strings)
-            self._lines[key] = table
-            if len(self._lines) > MAX_CACHED_LINES:
-                self._lines.popitem(last=False)
-        else:
-            self._lines.move_to_end(key)
+            self._cache_put(key, table, ROW_COST * sum(len(seq.addrs) for seq in table.sequences))
         return table
 
     # -- symbols -------------------------------------------------------------------------
@@ -905,25 +1161,28 @@ class DwarfSymbolizer:
             file = table.file_name(row[0], parsed.comp_dir) if row is not None else None
             if file is None and sym is not None:
                 file = sym[2]
-            result.frames.append(Frame(name, file, row[1] if row is not None else None))
+            result.frames.append(Frame(name, file, row[1] if row is not None else None,
+                                       row[2] if row is not None else None))
             return result
-        call_file = call_line = None
+        call_file = call_line = call_column = None
         for i, die in enumerate(chain):
             name, linkage = self._function_name(parsed, die)
             if i == 0:
                 row = table.lookup(addr) if table is not None else None
                 file = table.file_name(row[0], parsed.comp_dir) if row is not None else None
                 line = row[1] if row is not None else None
+                column = row[2] if row is not None else None
             else:
                 file = table.file_name(call_file, parsed.comp_dir) if table is not None and call_file is not None \
                     else None
-                line = call_line
+                line, column = call_line, call_column
             if i == len(chain) - 1 and sym is not None:
                 name = demangle(sym[0])  # llvm-symbolizer names the outer frame from the symbol table
-            result.frames.append(Frame(name, file, line))
-            cf, cl = die.attrs.get(DW_AT_call_file), die.attrs.get(DW_AT_call_line)
+            result.frames.append(Frame(name, file, line, column))
+            cf, cl, cc = (die.attrs.get(at) for at in (DW_AT_call_file, DW_AT_call_line, DW_AT_call_column))
             call_file = cf[1] if cf is not None and cf[0] == dwarf.V_CONST else None
             call_line = cl[1] if cl is not None and cl[0] == dwarf.V_CONST else 0
+            call_column = cc[1] if cc is not None and cc[0] == dwarf.V_CONST else 0
             if i == len(chain) - 1:
                 own = self._find(parsed, die, (DW_AT_name,))
                 if own is not None:
@@ -940,7 +1199,7 @@ class DwarfSymbolizer:
         k = bisect.bisect_right(parsed.starts, addr) - 1
         if k < 0 or addr >= parsed.ends[k]:
             return []
-        die = parsed.dies.get(parsed.owners[k])
+        die = self._innermost(parsed, parsed.owners[k], addr)
         chain = []
         for _ in range(MAX_DEPTH):
             if die is None:
@@ -950,7 +1209,7 @@ class DwarfSymbolizer:
                 break
             if die.tag == DW_TAG_inlined_subroutine:
                 chain.append(die)
-            die = parsed.dies.get(die.parent)
+            die = self._die(parsed, die.parent)
         return chain
 
 
