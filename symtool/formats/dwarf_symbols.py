@@ -101,6 +101,7 @@ DW_AT_addr_base = 0x73
 DW_AT_rnglists_base = 0x74
 DW_AT_dwo_name = 0x76
 DW_AT_MIPS_linkage_name = 0x2007
+DW_AT_GNU_dwo_name = 0x2130
 DW_AT_GNU_dwo_id = 0x2131
 DW_AT_GNU_ranges_base = 0x2132
 DW_AT_GNU_addr_base = 0x2133
@@ -108,7 +109,8 @@ _KEPT = {DW_AT_name, DW_AT_low_pc, DW_AT_high_pc, DW_AT_abstract_origin, DW_AT_e
          DW_AT_entry_pc, DW_AT_ranges, DW_AT_call_file, DW_AT_call_line, DW_AT_call_column, DW_AT_linkage_name,
          DW_AT_MIPS_linkage_name}
 _UNIT_KEPT = _KEPT | {DW_AT_stmt_list, DW_AT_comp_dir, DW_AT_str_offsets_base, DW_AT_addr_base,
-                      DW_AT_rnglists_base, DW_AT_dwo_name, DW_AT_GNU_dwo_id, DW_AT_GNU_ranges_base,
+                      DW_AT_rnglists_base, DW_AT_dwo_name, DW_AT_GNU_dwo_name, DW_AT_GNU_dwo_id,
+                      DW_AT_GNU_ranges_base,
                       DW_AT_GNU_addr_base}
 
 # Range list entries (DWARF 5, 7.25).
@@ -371,11 +373,19 @@ def _plan(ab: dwarf.Abbrev, unit: Unit, keep: bool, is_unit_die: bool) -> list[t
 class DwarfSymbolizer:
     """Symbolize module-relative addresses (RVAs) of one ELF binary, with its .dwp for split DWARF."""
 
-    def __init__(self, binary_path: str | os.PathLike[str], dwp_path: str | os.PathLike[str] | None = None):
+    def __init__(self, binary_path: str | os.PathLike[str], dwp_path: str | os.PathLike[str] | None = None,
+                 dwo_roots: list[str | os.PathLike[str]] | None = None):
+        """``dwo_roots``: directories besides the binary's own that unpacked ``.dwo`` files may
+        be read from (the build directories); a skeleton's DW_AT_dwo_name naming a file
+        anywhere else is not followed."""
         self.path = os.fspath(binary_path)
         self.dwp_path = os.fspath(dwp_path) if dwp_path is not None else None
         self._bin: _File | None = None
         self._dwp: _File | None = None
+        self._dwos: dict[str, _File | None] = {}  # resolved .dwo path -> open file (None: unreadable)
+        self.notes: list[str] = []  # .dwo files named but not used, and why
+        roots = [os.path.dirname(os.path.abspath(self.path))] + [os.fspath(r) for r in dwo_roots or []]
+        self._dwo_roots = [os.path.realpath(r) for r in roots]
         try:
             self._open()
         except BaseException:
@@ -421,7 +431,7 @@ class DwarfSymbolizer:
         self._build_unit_map()
 
     def close(self) -> None:
-        for f in (self._bin, self._dwp):
+        for f in (self._bin, self._dwp, *getattr(self, "_dwos", {}).values()):
             if f is not None:
                 f.close()
 
@@ -693,10 +703,13 @@ class DwarfSymbolizer:
         stmt_list = stmt[1] if stmt is not None and stmt[0] in (dwarf.V_SEC_OFFSET, dwarf.V_CONST) else None
         parsed = _ParsedUnit(name, comp_dir, stmt_list, ctx, ctx)
         if dwo_id is not None:
-            split = self._split_ctx(dwo_id, ctx)
-            if split is not None:
+            found = self._split_ctx(dwo_id, ctx)
+            if found is None:
+                found = self._dwo_ctx(dwo_id, ctx, attrs, comp_dir)
+            if found is not None:
+                split, abbrevs, where = found
                 parsed.ctx = split
-                self._read_tree(parsed, split, self._dwp_abbrevs(dwo_id, split.unit), self.dwp_path)
+                self._read_tree(parsed, split, abbrevs, where)
                 root = self._die(parsed, split.unit.die_offset)
                 if root is not None:
                     if parsed.name is None and DW_AT_name in root.attrs:
@@ -711,8 +724,8 @@ class DwarfSymbolizer:
         self._cache_put(("unit", off), parsed, parsed.cost)
         return parsed
 
-    def _split_ctx(self, dwo_id: int, skeleton: _Ctx) -> _Ctx | None:
-        """The context of the .dwp unit with this DWO ID, or None when there is none."""
+    def _split_ctx(self, dwo_id: int, skeleton: _Ctx) -> tuple[_Ctx, dict, str] | None:
+        """(context, abbreviations, path) of the .dwp unit with this DWO ID, or None when there is none."""
         row = self._index.get(dwo_id)
         if row is None or self._dwp is None:
             return None
@@ -736,7 +749,81 @@ class DwarfSymbolizer:
                 start = row.offsets[DW_SECT_V5_RNGLISTS][0]
                 ctx.rnglists_offset_base = start
                 ctx.rnglists_base = start + RNGLISTS_HEADER_SIZE[unit.offset_size]
-        return ctx
+        return ctx, self._dwp_abbrevs(dwo_id, unit), self.dwp_path
+
+    # -- unpacked split DWARF (.dwo files) -----------------------------------------------------
+    def _dwo_candidates(self, name: str, comp_dir: str | None) -> list[str]:
+        """Where the skeleton's DW_AT_dwo_name may be: as named (under DW_AT_comp_dir when
+        relative), then beside the binary (a build tree copied elsewhere)."""
+        out = []
+        if os.path.isabs(name):
+            out.append(name)
+        elif comp_dir:
+            out.append(os.path.join(comp_dir, name))
+        out.append(os.path.join(os.path.dirname(os.path.abspath(self.path)), os.path.basename(name)))
+        return out
+
+    def _allowed(self, real: str) -> bool:
+        """The allow-list: a .dwo is read only from the binary's directory tree or a given root,
+        never from /proc, /sys or /dev (a hostile skeleton names any path it likes)."""
+        if any(real == top or real.startswith(top + "/") for top in ("/proc", "/sys", "/dev")):
+            return False
+        return any(real == root or real.startswith(root.rstrip("/") + "/") for root in self._dwo_roots)
+
+    def _open_dwo(self, path: str) -> _File | None:
+        real = os.path.realpath(path)
+        if real in self._dwos:
+            return self._dwos[real]
+        f = None
+        if not self._allowed(real):
+            self.notes.append(f"{path}: outside the binary's directory and the build directories: not read")
+        elif os.path.isfile(real):
+            try:
+                f = _File(real)
+            except (FormatError, OSError) as err:
+                self.notes.append(f"{path}: {getattr(err, 'message', None) or err}: not read")
+        self._dwos[real] = f
+        return f
+
+    def _dwo_ctx(self, dwo_id: int, skeleton: _Ctx, attrs: dict, comp_dir: str | None) \
+            -> tuple[_Ctx, dict, str] | None:
+        """(context, abbreviations, path) of the split unit with this DWO ID in the unpacked .dwo
+        file the skeleton names, or None (no name, no such file, not allowed, another DWO ID)."""
+        value = attrs.get(DW_AT_dwo_name) or attrs.get(DW_AT_GNU_dwo_name)
+        name = self._string(skeleton, value) if value is not None else None
+        if not name:
+            return None
+        for candidate in self._dwo_candidates(name, comp_dir):
+            f = self._open_dwo(candidate)
+            if f is None:
+                continue
+            try:
+                found = self._dwo_unit(f, dwo_id, skeleton)
+            except FormatError as err:
+                self.notes.append(f"{f.path}: {err.message}: not read")
+                continue
+            if found is not None:
+                return found
+            self.notes.append(f"{f.path}: holds no unit with DWO ID {dwo_id:#018x}: not used")
+        return None
+
+    def _dwo_unit(self, f: _File, dwo_id: int, skeleton: _Ctx) -> tuple[_Ctx, dict, str] | None:
+        info = f.view(".debug_info.dwo")
+        abbrev = f.view(".debug_abbrev.dwo")
+        if info is None or abbrev is None:
+            return None
+        for unit in dwarf.iter_units(info, f.endian):
+            if dwarf.unit_dwo_id(info, abbrev, unit, f.endian) != dwo_id:
+                continue
+            ctx = _Ctx(info, f.endian, unit, str=f.view(".debug_str.dwo"), str_offsets=f.view(".debug_str_offsets.dwo"),
+                       line_str=skeleton.line_str, addr=skeleton.addr, addr_base=skeleton.addr_base,
+                       ranges=skeleton.ranges, ranges_base=skeleton.ranges_base, base_address=skeleton.base_address)
+            if unit.version >= 5:
+                ctx.str_offsets_base = STR_OFFSETS_HEADER_SIZE[unit.offset_size]
+                ctx.rnglists = f.view(".debug_rnglists.dwo")
+                ctx.rnglists_base = RNGLISTS_HEADER_SIZE[unit.offset_size]
+            return ctx, self._abbrevs(abbrev, unit.abbrev_offset, f.path), f.path
+        return None
 
     def _dwp_abbrevs(self, dwo_id: int, unit: Unit) -> dict[int, dwarf.Abbrev]:
         row = self._index[dwo_id]
