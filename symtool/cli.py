@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import typer
 
-from symtool.commands import check, dumps, env, fetch, ident, publish, srcindex, stack, store, verify
+from symtool.commands import check, dumps, env, fetch, ident, publish, srcindex, stack, store, symbolize, verify
 from symtool.commands.common import COLOR_CHOICES, OUTPUT, escape_markup
 
 # Help lists the commands in this order.
-COMMANDS = (check, ident, verify, publish, srcindex, store, fetch, env, stack, dumps)
+COMMANDS = (check, ident, verify, publish, srcindex, store, fetch, env, stack, symbolize, dumps)
 
 app = typer.Typer(
     name="symtool",
