@@ -81,10 +81,30 @@ def address_json(address: int, rva: int, result) -> dict:
             "module": result.module if result is not None else None}
 
 
+def _stdin_batches():
+    """Lists of addresses from stdin, each what one read returned: answered, then flushed, so a
+    pipe that asks one address at a time gets its answer at once, and a file is not flushed
+    per address."""
+    import os
+
+    fd = sys.stdin.fileno()
+    pending = b""
+    while True:
+        chunk = os.read(fd, 1 << 16)
+        lines = (pending + chunk).split(b"\n")
+        pending = lines.pop() if chunk else b""
+        batch = [parse_address(line.decode("utf-8", "replace")) for line in lines if line.strip()]
+        if batch or not chunk:
+            yield batch
+        if not chunk:
+            return
+
+
 def _addresses(given: list[str]):
+    """Batches of addresses: the arguments (every one checked before any output), or stdin's."""
     if given:
-        return iter([parse_address(a) for a in given])  # every argument checked before any output
-    return (parse_address(line) for line in sys.stdin if line.strip())
+        return iter([[parse_address(a) for a in given]])
+    return _stdin_batches()
 
 
 def symbolize(
@@ -122,30 +142,31 @@ def symbolize(
     if dwp is not None and not Path(dwp).is_file():
         raise UsageError("no such file", dwp)
     given = list(addresses or [])
-    numbers = _addresses(given)
+    batches = _addresses(given)
     if given:
-        numbers = iter(list(numbers))  # bad arguments: exit 2 before the files are opened
+        batches = iter(list(batches))  # bad arguments: exit 2 before the files are opened
     target_file, resolver, locator, fetcher = _open(obj, module, dwp, store, build_dir, offline, manifest_path,
                                                     package, profile, target)
     try:
         relative = relative or target_file.kind == "pdb"
 
-        def answers():
-            for address in numbers:
+        def answers(batch):
+            for address in batch:
                 result = target_file.symbolize(address, relative)
                 yield address, (address if relative else address - target_file.image_base), result
 
         if json_out:
             print_json_stream([("object", target_file.path), ("debug_file", target_file.debug_path),
                                ("image_base", f"{target_file.image_base:#x}"),
-                               ("addresses", (address_json(a, r, res) for a, r, res in answers())),
+                               ("addresses", (address_json(a, r, res) for batch in batches
+                                              for a, r, res in answers(batch))),
                                ("notes", lambda: list(target_file.notes))])
             return
         out = sys.stdout
-        for _address, _rva, result in answers():
-            out.write("".join(terminal_safe(line) + "\n" for line in frame_lines(result)) + "\n")
-            if not given:
-                out.flush()  # a pipe that writes one address at a time reads its answer at once
+        for batch in batches:
+            out.write("".join("".join(terminal_safe(line) + "\n" for line in frame_lines(result)) + "\n"
+                              for _address, _rva, result in answers(batch)))
+            out.flush()
         for text in target_file.notes:
             note(text)
     finally:

@@ -190,7 +190,7 @@ class _File:
 
 
 class _Die:
-    __slots__ = ("offset", "tag", "parent", "attrs", "end", "ranges")
+    __slots__ = ("offset", "tag", "parent", "attrs", "end", "ranges", "names")
 
     def __init__(self, offset: int, tag: int, parent: int, attrs: dict):
         self.offset = offset
@@ -199,6 +199,7 @@ class _Die:
         self.attrs = attrs
         self.end = 0  # where its attributes end, within the unit's bytes
         self.ranges: list[tuple[int, int]] | None = None  # non-empty address ranges, once read
+        self.names: tuple[str, str | None] | None = None  # (readable, linkage) name, once found
 
 
 @dataclass
@@ -426,6 +427,7 @@ class DwarfSymbolizer:
         self._cache_cost = 0
         self._cache_cap = limit("DWARF_CACHE")
         self._abbrev_tables: dict[tuple[str, int], dict[int, dwarf.Abbrev]] = {}
+        self._demangled: dict[str, str] = {}
         self._compiled_tables: dict[tuple, dict[int, tuple]] = {}
         self._symbols = None
         self._build_unit_map()
@@ -1117,11 +1119,23 @@ class DwarfSymbolizer:
         found = self._find(parsed, die, (DW_AT_MIPS_linkage_name, DW_AT_linkage_name))
         return self._string(found[0].ctx, found[2]) if found else None
 
+    def _demangle(self, name: str) -> str:
+        """demangle(), once per name per run (the same functions recur in many chains)."""
+        out = self._demangled.get(name)
+        if out is None:
+            out = self._demangled[name] = demangle(name)
+        return out
+
     def _function_name(self, parsed: _ParsedUnit, die: _Die) -> tuple[str, str | None]:
         """(readable name, linkage name) of a subprogram or inlined subroutine."""
+        if die.names is None:
+            die.names = self._find_function_name(parsed, die)
+        return die.names
+
+    def _find_function_name(self, parsed: _ParsedUnit, die: _Die) -> tuple[str, str | None]:
         linkage = self._linkage_name(parsed, die)
         if linkage:
-            return demangle(linkage), linkage
+            return self._demangle(linkage), linkage
         found = self._find(parsed, die, (DW_AT_name,))
         if found is None:
             return "??", None
@@ -1234,7 +1248,7 @@ class DwarfSymbolizer:
         if entry is None:
             if sym is None:
                 return None
-            result.frames.append(Frame(demangle(sym[0]), sym[2]))  # llvm-symbolizer: the STT_FILE's name
+            result.frames.append(Frame(self._demangle(sym[0]), sym[2]))  # llvm-symbolizer: the STT_FILE's name
             return result
         parsed = self._parse(entry)
         result.module = parsed.name
@@ -1244,7 +1258,7 @@ class DwarfSymbolizer:
             row = table.lookup(addr) if table is not None else None
             if row is None and sym is None:
                 return None
-            name = demangle(sym[0]) if sym is not None else "??"
+            name = self._demangle(sym[0]) if sym is not None else "??"
             file = table.file_name(row[0], parsed.comp_dir) if row is not None else None
             if file is None and sym is not None:
                 file = sym[2]
@@ -1264,7 +1278,7 @@ class DwarfSymbolizer:
                     else None
                 line, column = call_line, call_column
             if i == len(chain) - 1 and sym is not None:
-                name = demangle(sym[0])  # llvm-symbolizer names the outer frame from the symbol table
+                name = self._demangle(sym[0])  # llvm-symbolizer names the outer frame from the symbol table
             result.frames.append(Frame(name, file, line, column))
             cf, cl, cc = (die.attrs.get(at) for at in (DW_AT_call_file, DW_AT_call_line, DW_AT_call_column))
             call_file = cf[1] if cf is not None and cf[0] == dwarf.V_CONST else None
