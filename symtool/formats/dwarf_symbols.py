@@ -253,6 +253,7 @@ class _ParsedUnit:
     ends: list[int] = field(default_factory=list)
     owners: list[int] = field(default_factory=list)
     plans: dict[int, list] = field(default_factory=dict)  # abbreviation code -> decoding plan
+    child_maps: dict[int, tuple[list[int], list[int], list[int]]] = field(default_factory=dict)
     abbrevs: dict = field(default_factory=dict)
     cost: int = 0  # estimated bytes (DIE_COST, MAP_ENTRY_COST)
     key: int = -1  # the unit's offset in the binary's .debug_info (its cache key)
@@ -1022,31 +1023,38 @@ class DwarfSymbolizer:
         """The deepest inlined call of ``function`` holding ``addr`` (the function itself when
         none does): from the function down, at each level the last child whose ranges hold the
         address, as LLVM's address map of a unit resolves nested (and overlapping) calls.  Only
-        the DIEs on the way and their siblings are decoded."""
+        the DIEs on the way and their siblings are decoded, each level's children once."""
         die = self._die(parsed, function)
         if die is None:
             return None
-        offsets, codes, ends, compiled = parsed.kept_offsets, parsed.kept_codes, parsed.kept_ends, parsed.compiled
-        k = bisect.bisect_left(offsets, function)
+        k = bisect.bisect_left(parsed.kept_offsets, function)
         for _ in range(MAX_DEPTH):
-            last = ends.get(k)
-            if last is None:
+            starts, ends, owners = self._child_map(parsed, k)
+            i = bisect.bisect_right(starts, addr) - 1
+            if i < 0 or addr >= ends[i]:
                 return die
-            found = None
-            child = k + 1
-            while child < last:
-                if compiled[codes[child]][0] == DW_TAG_inlined_subroutine:
-                    inner = self._die(parsed, offsets[child])
-                    if any(lo <= addr < hi for lo, hi in self._ranges_of(inner, parsed.ctx)):
-                        found = (child, inner)
-                if child in ends:
-                    child = ends[child]  # past its subtree: the next sibling
-                else:
-                    child += 1
-            if found is None:
-                return die
-            k, die = found
+            k = owners[i]
+            die = self._die(parsed, parsed.kept_offsets[k])
         return die
+
+    def _child_map(self, parsed: _ParsedUnit, k: int) -> tuple[list[int], list[int], list[int]]:
+        """[start, end) -> kept index of the inlined calls directly inside kept DIE ``k`` (the
+        later one where they overlap), built the first time an address falls in ``k``."""
+        found = parsed.child_maps.get(k)
+        if found is not None:
+            return found
+        offsets, codes, ends, compiled = parsed.kept_offsets, parsed.kept_codes, parsed.kept_ends, parsed.compiled
+        ranges: list[tuple[int, int, int, int]] = []
+        last = ends.get(k, k + 1)
+        child = k + 1
+        while child < last:
+            if compiled[codes[child]][0] == DW_TAG_inlined_subroutine:
+                inner = self._die(parsed, offsets[child])
+                ranges += [(lo, hi, child, child) for lo, hi in self._ranges_of(inner, parsed.ctx)]
+            child = ends.get(child, child + 1)  # past its subtree: the next sibling
+        found = parsed.child_maps[k] = _flatten(ranges)
+        self._cache_grow(("unit", parsed.key), MAP_ENTRY_COST * (len(found[0]) + 1))
+        return found
 
     # -- the run's cache of parsed units and line tables --------------------------------------
     def _cache_get(self, key: tuple):
