@@ -187,7 +187,7 @@ def run(ctx) -> list[dict]:
     binary = build_program()
     ctx.notes.append(f"program: {binary.name}, {binary.stat().st_size >> 20} MiB; load average before: "
                      f"{load_average()} (2 cores shared with other jobs)")
-    sizes = [1, 100] if ctx.quick else [1, 100, 10_000]
+    sizes = [1, 100] if ctx.quick else [1, 100, 1000, 10_000]
     rows = measure(binary, sizes, 3 if ctx.quick else 5)
     ctx.notes.append(f"load average after: {load_average()}")
     return rows
@@ -196,7 +196,7 @@ def run(ctx) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--sizes", default="1,100,10000")
+    ap.add_argument("--sizes", default="1,100,1000,10000")
     ap.add_argument("--build-only", action="store_true", help="build (or find) the program and print its path")
     args = ap.parse_args()
     binary = build_program()

@@ -252,3 +252,31 @@ def test_bad_input_is_one_error_line_exit_2(c_builds, tmp_path, case):
 def test_help_has_examples():
     proc = symtool("symbolize", "--help")
     assert proc.returncode == 0 and "Examples:" in proc.stdout and "llvm-symbolizer" in proc.stdout
+
+
+def test_pe_image_finds_its_pdb_by_codeview(tmp_path):
+    """A PE image's PDB through the build directories (CodeView name + GUID/age), as `stack`
+    finds it: the answers are the PDB's own (function names agree with llvm-symbolizer's); with
+    no PDB to be found, one error line."""
+    from conftest import FIXTURES_DIR
+
+    pe = FIXTURES_DIR / "pe-pdb"
+    image = tmp_path / "dump_syms_regtest64.exe"
+    shutil.copy(pe / image.name, image)  # alone: its PDB is not beside it
+    rvas = [hex(0x1000 + 3 * i) for i in range(40)]
+    found = symtool("symbolize", "--obj", image, "--relative", "--build-dir", pe, *rvas, cwd=tmp_path)
+    direct = symtool("symbolize", "--obj", pe / "dump_syms_regtest64.pdb", *rvas, cwd=tmp_path)
+    assert found.returncode == direct.returncode == 0, found.stderr + direct.stderr
+    assert found.stdout == direct.stdout
+    oracle = subprocess.run([need_tool("llvm-symbolizer"), f"--obj={pe / image.name}", "--relative-address", *rvas],
+                            capture_output=True, text=True, check=True).stdout
+    ours = [b[0] for b in blocks(found.stdout)]
+    theirs = [b[0] for b in blocks(oracle)]
+    named = [(o, t) for o, t in zip(ours, theirs) if t]  # LLVM prints an empty name for padding
+    assert named and all(o == t.split("(")[0] for o, t in named), named[:3]
+    data = json.loads(symtool("symbolize", "--obj", image, "--json", "--build-dir", pe, "0x140001000",
+                              cwd=tmp_path).stdout)
+    assert data["debug_file"].endswith("dump_syms_regtest64.pdb") and data["image_base"] == "0x140000000"
+    missing = symtool("symbolize", "--obj", image, "--relative", "--offline", "--build-dir", tmp_path, "0x1000",
+                      cwd=tmp_path)
+    assert missing.returncode == 2 and missing.stderr.startswith("error:") and len(missing.stderr.splitlines()) == 1
