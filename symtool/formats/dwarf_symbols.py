@@ -35,13 +35,23 @@ local symbol, its ``STT_FILE``).  Deliberate differences from llvm-symbolizer:
 * in DWARF 4 ``.dwp`` files, inlined calls with ``DW_AT_ranges`` are found
   (llvm-symbolizer 14 fails to decode those ranges and leaves the calls out; 19 agrees).
 
-Not read: unpacked split DWARF (``.dwo`` files beside the build; pass a ``.dwp``),
-type units, GNU ``.zdebug_*`` and zstd-compressed sections, ``DW_OP_entry_value``-
-style location data (no variables are read at all).
+Unpacked split DWARF (``.dwo`` files: ``split-debuginfo = "unpacked"``, ``clang
+-gsplit-dwarf``) is read when no ``.dwp`` holds a skeleton's unit: the file its
+``DW_AT_dwo_name`` names (under ``DW_AT_comp_dir`` when relative, else the same name
+beside the binary), only from the binary's directory tree and the ``dwo_roots`` given
+(an allow-list: a hostile skeleton names any path), and only the unit whose DWO id is
+the skeleton's; a refused ``.dwo`` is a note in ``notes`` and the unit keeps its lines.
 
-Every size and offset is checked against the section it lies in; parsed units and
-line tables are cached, a bounded number of each.  Malformed input raises
-:class:`~symtool.errors.FormatError` naming the file.
+Not read: type units, GNU ``.zdebug_*`` and zstd-compressed sections, location data
+(no variables are read at all).
+
+Work is in proportion to the addresses asked (docs/symbolize.md): a unit is walked
+once, when an address first falls in it, stepping over the DIEs it does not keep by
+per-abbreviation compiled skips; of the DIEs kept (functions, inlined calls, scopes)
+only those an answer needs are decoded.  Parsed units and line tables stay for the run,
+bounded by an estimate of their memory (the DWARF_CACHE budget), least recently used
+let go first.  Every size and offset is checked against the section it lies in;
+malformed input raises :class:`~symtool.errors.FormatError` naming the file.
 """
 
 from __future__ import annotations
@@ -144,8 +154,7 @@ DIE_COST = 600
 KEPT_COST = 100
 MAP_ENTRY_COST = 120
 ROW_COST = 150
-# DIEs in one unit; range list entries in one list; parent walks.
-MAX_DIES = 1 << 22
+# Range list entries in one list; parent walks.
 MAX_RANGES = 1 << 20
 # Range list entries read while mapping one unit (many DIEs may share one long list).
 MAX_RANGE_ENTRIES = 1 << 22
