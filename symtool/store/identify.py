@@ -61,13 +61,15 @@ def pdb_has_private_symbols(path: str | os.PathLike[str]) -> bool:
                    for m in iter_modules(msf, dbi))
 
 
-def identify_full(path: Path):
-    """(PublishItem, PeInfo | PdbInfo) for a PE image or PDB (by content); FormatError otherwise."""
+def identify_full(path: Path, info=None):
+    """(PublishItem, PeInfo | PdbInfo) for a PE image or PDB (by content); FormatError otherwise.
+    ``info``: the file's identity when the caller has read it already."""
     from symtool.formats.detect import read_identity
     from symtool.errors import FormatError
     from symtool.formats.pe import PeInfo
 
-    info = read_identity(path)
+    if info is None:
+        info = read_identity(path)
     if info.kind in ("elf", "dwp", "dwo", "macho"):
         raise FormatError(f"an {info.kind} file has several keys: use identify_all", path)
     size = os.stat(path).st_size
@@ -89,7 +91,7 @@ def identify_all(path: Path):
 
     info = read_identity(path)
     if not is_native(info):
-        item, info = identify_full(path)
+        item, info = identify_full(path, info)
         return [item], info
     if info.kind in ("dwp", "dwo"):
         return [], info

@@ -253,10 +253,11 @@ def find_ci(directory: Path, wanted: str) -> Path | None:
     exact = directory / wanted
     if os.path.lexists(exact):
         return exact
+    folded = wanted.lower()
     try:
         with os.scandir(directory) as it:
             for entry in it:
-                if entry.name.lower() == wanted.lower():
+                if entry.name.lower() == folded:
                     return directory / entry.name
     except (FileNotFoundError, NotADirectoryError):
         return None

@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,16 +41,17 @@ from typing import Callable
 
 from symtool.cargo.outputs import drop_deps_twins, is_profile_dir
 from symtool.errors import FormatError, StoreError, UnsafeNameError
-from symtool.fsutil import COPY_CHUNK, TMP_PREFIX, atomic_writer, copy_file_data, kind_of, open_regular
+from symtool.fsutil import COPY_CHUNK, TMP_PREFIX, atomic_writer, copy_file_data, fsync_dir, kind_of, open_regular
 from symtool.ids import check_file_name
 from symtool.store import admin as adm
 from symtool.store.items import SAME_CHECK, PublishItem
-from symtool.store.layout import (COMPRESSED, PLAIN, POINTER, entry_dir, find_ci, form_file_name, is_two_tier,
+from symtool.store.layout import (COMPRESSED, PLAIN, POINTER, REFS, entry_dir, find_ci, form_file_name, is_two_tier,
                                   is_object_store, is_url, looks_like_store, redact_url)
 from symtool.store.lock import StoreLock, owner_tag
 
 Progress = Callable[[int], None]
 PDB_KINDS = ("pri", "pub", "typ")  # refs.ptr kinds of PDBs (PublishItem.kind)
+SMALL_FILE = 8 << 20  # files of this size on average are placed 16 at a time (larger ones 4)
 
 
 @dataclass
@@ -396,9 +398,9 @@ def pointer_content(src: Path) -> bytes:
     return ("PATH:" + str(src.resolve())).encode("utf-8")
 
 
-def _copy_into(src: Path, dst: Path, prefix: str, progress: Progress | None) -> None:
+def _copy_into(src: Path, dst: Path, prefix: str, progress: Progress | None, sync_dir: bool = True) -> None:
     """Stream ``src`` to a temp file beside ``dst``, fsync, rename (in-kernel copy where possible)."""
-    with atomic_writer(dst, "wb", prefix=prefix, mode_like=src) as out, open(src, "rb") as fin:
+    with atomic_writer(dst, "wb", prefix=prefix, mode_like=src, sync_dir=sync_dir) as out, open(src, "rb") as fin:
         size = os.fstat(fin.fileno()).st_size
         with contextlib.suppress(AttributeError, OSError):
             os.posix_fadvise(fin.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
@@ -415,6 +417,20 @@ class _Placer:
         self.notes = notes
         self.two_tier = is_two_tier(store)
         self.prefix = f"{TMP_PREFIX}{owner_tag()}-"
+        # Directories whose entries changed (renames, new subdirectories): fsynced once each,
+        # together, before the commit (sync_dirs) instead of once per file.
+        self.unsynced: set[Path] = set()
+        self._unsynced_lock = threading.Lock()
+
+    def changed(self, *dirs: Path) -> None:
+        with self._unsynced_lock:
+            self.unsynced.update(dirs)
+
+    def sync_dirs(self, pool) -> None:
+        """fsync every directory changed so far (several at once: the filesystem joins them)."""
+        with self._unsynced_lock:
+            dirs, self.unsynced = sorted(self.unsynced, key=lambda d: -len(d.parts)), set()
+        list(pool.map(fsync_dir, dirs))
 
     def want_form(self, item: PublishItem) -> str:
         from symtool.ids import is_ssqp_index
@@ -475,17 +491,18 @@ class _Placer:
             created = _missing_dirs(self.store, idx)
             try:
                 idx.mkdir(parents=True, exist_ok=True)
+                self.changed(idx, *(d.parent for d in created))
                 name = self.target_name(item, form)
                 dst = find_ci(idx, name) or idx / name
                 if form == "plain":
-                    _copy_into(item.path, dst, self.prefix, self.progress)
+                    _copy_into(item.path, dst, self.prefix, self.progress, sync_dir=False)
                 elif form == "compressed":
                     from symtool.formats.cab import compress_to_cab
 
-                    with atomic_writer(dst, "wb", prefix=self.prefix, mode_like=item.path) as out:
+                    with atomic_writer(dst, "wb", prefix=self.prefix, mode_like=item.path, sync_dir=False) as out:
                         compress_to_cab(item.path, out, item.name, progress=self.progress)
                 else:
-                    with atomic_writer(dst, "wb", prefix=self.prefix) as out:
+                    with atomic_writer(dst, "wb", prefix=self.prefix, sync_dir=False) as out:
                         out.write(pointer_content(item.path))
                     if self.progress is not None:
                         self.progress(item.size)
@@ -613,12 +630,21 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
     # A few files at a time: one file's fsync (waiting for the disk) overlaps the next one's copy.
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=min(4, max(1, len(items)))) as pool:
-        try:
-            outcomes = list(pool.map(place_one, items))
-        except BaseException:
-            pool.shutdown(cancel_futures=True)  # SIGTERM, ENOSPC: finish the copies under way, start no more
-            raise
+    # Small files: more at once, since each waits mostly on its fsync and the filesystem commits
+    # concurrent fsyncs together; big ones: four, so their copies do not fight for the disk.
+    small = sum(i.size for i in items) <= SMALL_FILE * len(items)
+    pool = ThreadPoolExecutor(max_workers=min(16 if small else 4, max(1, len(items))))
+    with contextlib.ExitStack() as stack:
+        stack.callback(pool.shutdown, cancel_futures=True)  # SIGTERM, ENOSPC: start no more
+        return _place_and_commit(store, items, opts, placer, place_one, pool, report, progress,
+                                 product, version, comment)
+
+
+def _place_and_commit(store: Path, items: list[PublishItem], opts: PublishOptions, placer: "_Placer", place_one,
+                      pool, report: PublishReport, progress: Progress | None, product: str, version: str,
+                      comment: str) -> PublishReport:
+    """Phase 1 (every file into place, outside the lock) and phase 2 (the transaction, under it)."""
+    outcomes = list(pool.map(place_one, items))
     placed: list[tuple[PublishItem, Path, str, FileResult]] = []
     for entry, res in outcomes:
         report.files.append(res)
@@ -646,10 +672,22 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
         entries = [adm.TxnEntry(item.name, item.index, adm.to_record(str(item.path.resolve()))) for item, *_ in placed]
         with atomic_writer(admin.txn_path(txn_id), "wb", prefix=placer.prefix) as f:
             f.write(adm.txn_file_bytes(entries))
-        for (item, idx, form, _res), entry in zip(placed, entries):
+
+        def add_ref(job) -> None:
+            (item, idx, form, _res), entry = job
             ref = "ptr" if form == "pointer" else "file"
-            adm.add_ref(idx, adm.format_ref_line(txn_id, ref, entry.source, item.kind, form == "compressed"),
-                        placer.prefix)
+            lines = adm.read_refs(idx)
+            lines.append(adm.format_ref_line(txn_id, ref, entry.source, item.kind, form == "compressed"))
+            with atomic_writer(idx / REFS, "wb", prefix=placer.prefix, sync_dir=False) as f:
+                f.write(adm.refs_bytes(lines))
+            placer.changed(idx)
+
+        # Each refs.ptr is written and fsynced (several at once), then every directory changed by
+        # this publish is fsynced once: the files' renames, the refs.ptr renames and new key
+        # directories are all durable before the commit point below.
+        list(pool.map(add_ref, zip(placed, entries)))
+        placer.changed(admin.txn_path(txn_id).parent)
+        placer.sync_dirs(pool)
         txn_ref = "ptr" if opts.pointer else "file"
         line = adm.format_add_line(txn_id, txn_ref, time.time(), product, version, comment)
         admin.append_server(line)  # the commit point
