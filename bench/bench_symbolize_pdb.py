@@ -16,7 +16,7 @@ CPU time (user + sys of the child) and wall time are medians.  symtool runs as
 for every address of the 1,000-address set, the function names, files and lines of the whole
 inline chain are compared with llvm-symbolizer's.
 
-Usage: ``python bench/run.py symbolize_pdb`` (or this file with ``--worker PDB`` as the driver).
+Usage: ``python bench/run.py symbolize_pdb`` (``--build N...`` builds the programs of N C files only).
 """
 
 from __future__ import annotations
@@ -81,6 +81,14 @@ def build(n_tus: int, cache: Path | None = None) -> tuple[Path, Path]:
     clang, lld = shutil.which("clang"), shutil.which("lld-link")
     if not clang or not lld:
         raise RuntimeError("building the PDB needs clang and lld-link on PATH")
+    with _heavy_lock():
+        if not (dest / "done").is_file():
+            _build_into(dest, n_tus, clang, lld)
+    return exe, pdb
+
+
+def _build_into(dest: Path, n_tus: int, clang: str, lld: str) -> None:
+    exe, pdb = dest / "big.exe", dest / "big.pdb"
     dest.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="objs-", dir=dest))
     t0 = time.perf_counter()
@@ -103,7 +111,6 @@ def build(n_tus: int, cache: Path | None = None) -> tuple[Path, Path]:
     shutil.rmtree(work, ignore_errors=True)
     (dest / "done").write_text("ok\n")
     _say(f"built {pdb} ({pdb.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.0f} s")
-    return exe, pdb
 
 
 def text_section(exe: Path) -> tuple[int, int, int]:
@@ -125,30 +132,33 @@ def addresses(exe: Path, n: int, order: str, seed: int = 25) -> list[int]:
 # -- the symtool side ----------------------------------------------------------------------
 
 
-def worker(pdb: str, base: int, as_json: bool) -> None:
-    """Symbolize the addresses on stdin with PdbSymbolizer, printing llvm-symbolizer's output
-    (function, then file:line:0 per frame, innermost first; a blank line after each address)."""
-    from symtool.formats.pdb_symbols import PdbSymbolizer
-
-    out = []
-    with PdbSymbolizer(pdb) as sym:
-        for line in sys.stdin:
-            if not line.strip():
-                continue
-            addr = int(line, 0)
-            res = sym.symbolize(addr - base)
-            frames = [(f.function, f.file or "", f.line or 0) for f in (res.frames if res else [])]
-            if as_json:
-                out.append(json.dumps({"Address": hex(addr), "Symbol": [
-                    {"FunctionName": fn, "FileName": fl, "Line": ln} for fn, fl, ln in frames]}))
-            else:
-                for fn, fl, ln in frames or [("??", "??", 0)]:
-                    out.append(f"{fn}\n{fl}:{ln}:0")
-                out.append("")
-    sys.stdout.write("\n".join(out) + "\n")
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            sys.stderr.write(f"PEAK_RSS_KIB={line.split()[1]}\n")
+# The symtool side: a new process that imports only the PDB symbolizer (no bench code), reads
+# addresses on stdin and prints llvm-symbolizer's output (function, then file:line:0 per frame,
+# innermost first; a blank line after each address), or one JSON object per address.
+WORKER = """
+import json, sys
+from symtool.formats.pdb_symbols import PdbSymbolizer
+pdb, base, as_json = sys.argv[1], int(sys.argv[2], 0), sys.argv[3:] == ["--json"]
+out = []
+with PdbSymbolizer(pdb) as sym:
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        addr = int(line, 0)
+        res = sym.symbolize(addr - base)
+        frames = [(f.function, f.file or "", f.line or 0) for f in (res.frames if res else [])]
+        if as_json:
+            out.append(json.dumps({"Address": hex(addr), "Symbol": [
+                {"FunctionName": fn, "FileName": fl, "Line": ln} for fn, fl, ln in frames]}))
+        else:
+            for fn, fl, ln in frames or [("??", "??", 0)]:
+                out.append(f"{fn}\\n{fl}:{ln}:0")
+            out.append("")
+sys.stdout.write("\\n".join(out) + "\\n")
+for line in open("/proc/self/status"):
+    if line.startswith("VmHWM:"):
+        sys.stderr.write(f"PEAK_RSS_KIB={line.split()[1]}\\n")
+"""
 
 
 def _env() -> dict[str, str]:
@@ -158,7 +168,7 @@ def _env() -> dict[str, str]:
 
 
 def symtool_cmd(exe: Path, pdb: Path, base: int, as_json: bool = False) -> list[str]:
-    return [sys.executable, __file__, "--worker", str(pdb), hex(base), *(["--json"] if as_json else [])]
+    return [sys.executable, "-c", WORKER, str(pdb), hex(base), *(["--json"] if as_json else [])]
 
 
 def _run_measured(cmd: list[str], stdin: bytes) -> tuple[float, float, int, bytes]:
@@ -234,8 +244,7 @@ def run(ctx) -> list[dict]:
     rows: list[dict] = []
     loads = []
     for label, n_tus in sizes.items():
-        with _heavy_lock():
-            exe, pdb = build(n_tus)
+        exe, pdb = build(n_tus)
         base, _va, _size = text_section(exe)
         case_pdb = f"{pdb.stat().st_size / 2**20:.0f} MiB PDB"
         n, same, diffs = agreement(exe, pdb, base, addresses(exe, 1000, "random"), llvm19)
@@ -273,7 +282,7 @@ def run(ctx) -> list[dict]:
         "Each cell: median of 5 new processes (3 for 10,000 addresses), symtool and llvm-symbolizer "
         "alternating on the same address list; CPU = user + system time of the child (wait4), peak RSS its "
         "VmHWM (symtool) or ru_maxrss (llvm-symbolizer). symtool runs as a driver process "
-        "(`bench/bench_symbolize_pdb.py --worker`: Python start, PdbSymbolizer, llvm-symbolizer's output "
+        "(`WORKER` in the benchmark: Python start, PdbSymbolizer, llvm-symbolizer's output "
         "format); llvm-symbolizer is LLVM 14's (Debian's default), reading the PDB through the exe's CodeView "
         "record. Agreement is checked against llvm-symbolizer-19 (LLVM 14 gives an inlined call's next range's "
         "line at some call sites): function, file and line of every frame of the inline chain.")
@@ -281,7 +290,9 @@ def run(ctx) -> list[dict]:
 
 
 class _heavy_lock:
-    """Builds run one at a time with the other heavy jobs of this machine (flock /tmp/heavy.lock)."""
+    """Builds run one at a time with the other heavy jobs of this machine (flock /tmp/heavy.lock;
+    taken only to build, so the timed runs may themselves run under ``flock /tmp/heavy.lock``
+    once the programs are built: ``--build 10 77`` first)."""
 
     def __enter__(self):
         import fcntl
@@ -294,9 +305,6 @@ class _heavy_lock:
         self.f.close()
 
 
-if __name__ == "__main__" and sys.argv[1:2] == ["--worker"]:
-    sys.path.insert(0, str(ROOT))
-    worker(sys.argv[2], int(sys.argv[3], 0), "--json" in sys.argv[4:])
-elif __name__ == "__main__" and sys.argv[1:2] == ["--build"]:
+if __name__ == "__main__" and sys.argv[1:2] == ["--build"]:
     for n in map(int, sys.argv[2:]):
         print(*build(n))

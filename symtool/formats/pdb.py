@@ -349,7 +349,7 @@ class Msf:
                 self._check_block(b)
         if len(blocks) == 1:
             return self.r.read(blocks[0] * bs + offset % bs, length, f"stream {i}")
-        out = bytearray()
+        parts = []
         pos = offset
         end = offset + length
         # Consecutive blocks (the common layout) are read with one call.
@@ -360,10 +360,10 @@ class Msf:
                 run += 1
             within = pos % bs
             take = min(run * bs - within, end - pos)
-            out += self.r.read(blocks[k] * bs + within, take, f"stream {i}")
+            parts.append(self.r.read(blocks[k] * bs + within, take, f"stream {i}"))
             pos += take
             k += run
-        return bytes(out)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 # -- DBI stream ------------------------------------------------------------

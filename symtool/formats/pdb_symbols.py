@@ -94,6 +94,9 @@ DEBUG_S_CROSSSCOPEEXPORTS = 0xF8
 DEBUG_S_INLINEELINES = 0xF6
 DEBUG_S_CROSSSCOPEIMPORTS = 0xF7
 CROSS_MODULE_ID = 0x80000000
+# Subsections a module index records where they lie (decoded on first use).
+INDEXED_SUBSECTIONS = frozenset((DEBUG_S_FILECHKSMS, DEBUG_S_INLINEELINES, DEBUG_S_CROSSSCOPEEXPORTS,
+                                 DEBUG_S_CROSSSCOPEIMPORTS))
 
 # Type / id record kinds.
 LF_CLASS = 0x1504
@@ -144,6 +147,13 @@ NUMERIC_LEAF = struct.Struct("<H")
 TYPE_INDEX_OFFSET = struct.Struct("<II")
 # DEBUG_S_LINES: CV_LineSection (LLVM LineFragmentHeader): RelocOffset, RelocSegment, Flags, CodeSize.
 LINE_FRAGMENT_HEADER = struct.Struct("<IHHI")
+# The module skim reads a record's prefix with what follows in one go: a procedure record
+# (CV_RECORD_PREFIX, then PROCSYM32), a DEBUG_S_LINES subsection (C13_SUBSECTION, then its header).
+PROC_RECORD_HEAD = struct.Struct("<" + CV_RECORD_PREFIX.format.lstrip("<") + PROCSYM32.format.lstrip("<"))
+C13_LINES_HEAD = struct.Struct("<" + C13_SUBSECTION.format.lstrip("<") + LINE_FRAGMENT_HEADER.format.lstrip("<"))
+# A record's prefix read as one little-endian u32: an S_END (RecordLen 2, RecordKind S_END) is PLAIN_S_END.
+RECORD_WORD = struct.Struct("<I")
+PLAIN_S_END = 2 | S_END << 16
 # Each file block of it (CV_SourceFile, LLVM LineBlockFragmentHeader): NameIndex (offset of the file
 # checksum record), NumLines, BlockSize.
 LINE_BLOCK_HEADER = struct.Struct("<III")
@@ -200,7 +210,7 @@ class _ModuleIndex:
 
     mod: ModuleInfo
     proc_keys: list[tuple[int, int]]  # (segment, start) sorted
-    proc_spans: list[tuple[int, int, int]]  # parallel: (length, first record, end of its records)
+    proc_spans: list[tuple[int, int, int]]  # parallel: (length, first record, its pEnd or -1)
     frag_keys: list[tuple[int, int]]  # DEBUG_S_LINES fragments: (segment, start) sorted
     frag_spans: list[tuple[int, int, int]]  # parallel: (covered length, body offset in C13, body size)
     longest_frag: int
@@ -786,33 +796,51 @@ class PdbSymbolizer:
                             subsections)
 
     def _skim_symbols(self, mod: ModuleInfo) -> list[tuple[tuple[int, int], tuple[int, int, int]]]:
-        """((segment, start), (length, first record, end of records)) of each procedure, reading
-        the top-level records only: a procedure's pEnd names its S_END, past its body."""
+        """((segment, start), (length, first record, pEnd or -1)) of each procedure, reading the
+        top-level records only: a procedure's pEnd names its S_END, past its body (a pEnd that
+        does not lead forward is -1: the records are walked by scope when the procedure is read)."""
         what = f"module {mod.name!r}"
         data = self.msf.read_stream(mod.stream, 0, mod.sym_bytes)
         end = len(data)
         out = []
+        append = out.append
         pos = 4
-        unpack = CV_RECORD_PREFIX.unpack_from
+        prefix = CV_RECORD_PREFIX.unpack_from
+        proc_head = PROC_RECORD_HEAD.unpack_from
+        word = RECORD_WORD.unpack_from
+        proc_kinds = PROC_KINDS
         while pos + 4 <= end:
-            reclen, kind = unpack(data, pos)
+            reclen, kind = prefix(data, pos)
             nxt = pos + 2 + reclen
             if reclen < 2 or nxt > end:
                 raise FormatError(f"{what}: symbol record at {pos:#x} has a bad length {reclen}", self.path)
-            if kind in PROC_KINDS and reclen - 2 >= 35:
-                _parent, p_end, _next, length, _ds, _de, _type, offset, segment = PROCSYM32.unpack_from(data, pos + 4)
-                stop = None
+            if kind in proc_kinds and reclen >= 2 + 35:
+                _reclen, _kind, _parent, p_end, _next, length, _ds, _de, _type, offset, segment = proc_head(data, pos)
                 if nxt <= p_end and p_end + 4 <= end:
-                    end_len, end_kind = unpack(data, p_end)
-                    if end_kind in END_KINDS and end_len >= 2 and p_end + 2 + end_len <= end:
-                        stop = p_end + 2 + end_len
-                if stop is None:
-                    stop = self._scope_end(data, nxt, end, what)
-                out.append(((segment, offset), (length, pos, stop)))
+                    append(((segment, offset), (length, pos, p_end)))
+                    # Past the (4-byte) S_END when pEnd names one, else on from pEnd record by record.
+                    pos = p_end + 4 if word(data, p_end)[0] == PLAIN_S_END else p_end
+                    continue
+                stop = self._scope_end(data, nxt, end, what)
+                append(((segment, offset), (length, pos, -1)))
                 pos = stop
             else:
                 pos = nxt
         return out
+
+    def _proc_records_end(self, mod: ModuleInfo, first: int, p_end: int) -> int:
+        """Where the records of the procedure at ``first`` end: past the S_END its pEnd names, or
+        (a pEnd that names no end record) where a walk of its scopes ends."""
+        what = f"module {mod.name!r}"
+        if p_end >= 0:
+            head = self.msf.read_stream(mod.stream, p_end, CV_RECORD_PREFIX.size)
+            if len(head) == CV_RECORD_PREFIX.size:
+                end_len, end_kind = CV_RECORD_PREFIX.unpack(head)
+                if end_kind in END_KINDS and end_len >= 2 and p_end + 2 + end_len <= mod.sym_bytes:
+                    return p_end + 2 + end_len
+        data = self.msf.read_stream(mod.stream, 0, mod.sym_bytes)
+        reclen, _kind = CV_RECORD_PREFIX.unpack_from(data, first)
+        return self._scope_end(data, first + 2 + reclen, len(data), what)
 
     def _scope_end(self, data: bytes, pos: int, end: int, what: str) -> int:
         """Where the records of a procedure whose pEnd is unusable end: past the S_END that closes
@@ -833,28 +861,31 @@ class PdbSymbolizer:
 
     def _skim_c13(self, mod: ModuleInfo, c13_start: int):
         """The DEBUG_S_LINES fragments (segment, start, length from each one's header) and where
-        the other subsections lie, from the 8-byte subsection headers."""
+        the other subsections lie, from the subsection headers."""
         what = f"module {mod.name!r}"
         data = self.msf.read_stream(mod.stream, c13_start, mod.c13_bytes) if mod.c13_bytes > 0 else b""
         frags: list[tuple[tuple[int, int], tuple[int, int, int]]] = []
+        append = frags.append
         subsections: dict[int, list[tuple[int, int]]] = {}
+        head = C13_SUBSECTION.unpack_from
+        lines_head = C13_LINES_HEAD.unpack_from
+        size = len(data)
         pos = 0
-        while pos + 8 <= len(data):
-            kind, length = C13_SUBSECTION.unpack_from(data, pos)
+        while pos + 8 <= size:
+            if pos + C13_LINES_HEAD.size <= size:
+                kind, length, start, segment, _flags, code_size = lines_head(data, pos)
+            else:
+                kind, length = head(data, pos)
             body = pos + 8
-            if body + length > len(data):
+            if body + length > size:
                 raise FormatError(f"{what}: C13 subsection runs past its stream", self.path)
-            pos = (body + length + 3) & ~3
-            if kind & DEBUG_S_IGNORE:
-                continue
             if kind == DEBUG_S_LINES:
                 if length < LINE_FRAGMENT_HEADER.size:
                     raise FormatError(f"{what}: truncated line table", self.path)
-                start, segment, _flags, code_size = LINE_FRAGMENT_HEADER.unpack_from(data, body)
-                frags.append(((segment, start), (max(code_size, 1), body, length)))
-            elif kind in (DEBUG_S_FILECHKSMS, DEBUG_S_INLINEELINES, DEBUG_S_CROSSSCOPEEXPORTS,
-                          DEBUG_S_CROSSSCOPEIMPORTS):
+                append(((segment, start), (code_size or 1, body, length)))
+            elif kind in INDEXED_SUBSECTIONS:
                 subsections.setdefault(kind, []).append((body, length))
+            pos = (body + length + 3) & ~3
         return frags, subsections
 
     def _subsection_bodies(self, data: _ModuleIndex, mod: ModuleInfo, kind: int):
@@ -919,9 +950,10 @@ class PdbSymbolizer:
 
     def _proc(self, data: _ModuleIndex, mod: ModuleInfo, k: int) -> _Proc:
         """The procedure ``k`` of the module's index, its records (and inline sites) read."""
-        _length, first, stop = data.proc_spans[k]
+        _length, first, p_end = data.proc_spans[k]
         proc = data.procs.get(first)
         if proc is None:
+            stop = self._proc_records_end(mod, first, p_end)
             raw = self.msf.read_stream(mod.stream, first, stop - first)
             procs = self._parse_module_symbols(raw, 0, len(raw), mod)
             proc = procs[0] if procs else _Proc(*data.proc_keys[k], data.proc_spans[k][0], "", [])
