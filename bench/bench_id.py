@@ -100,6 +100,56 @@ def generate_pdb(dest: Path, target_bytes: int) -> Path:
     return pdb
 
 
+def sparse_big_pdb(small: Path, dest: Path, extra_bytes: int) -> Path:
+    """``small`` (a real lld PDB) grown by one stream of ``extra_bytes`` whose pages are a hole
+    of a sparse file: a PDB of that size on paper (llvm-pdbutil reads it, the directory lists
+    every page) that costs the disk only the small PDB, the directory and its block map.
+
+    The new stream is appended to the directory, so the directory grows by 4 bytes per page
+    (1 MiB for 1 GiB), written after the hole with its block map; the superblock is rewritten to
+    point at them.  FPM pages (block % block size in 1, 2) are never used."""
+    from symtool.formats.binio import BoundedReader
+    from symtool.formats.msf_write import _serialize_directory, read_layout
+    from symtool.formats.pdb import BLOCK_NUMBER7, MSF7_BLOCK_MAP_AT, MSF7_SUPERBLOCK, MSF7_SUPERBLOCK_AT
+
+    with open(small, "rb") as f:
+        layout = read_layout(BoundedReader(f, str(small)))
+        original = f.read()
+    bs = layout.block_size
+    next_block = layout.num_blocks
+
+    def take(n: int) -> list[int]:
+        nonlocal next_block
+        out = []
+        while len(out) < n:
+            if next_block % bs not in (1, 2):
+                out.append(next_block)
+            next_block += 1
+        return out
+
+    big_blocks = take(-(-extra_bytes // bs))
+    directory = _serialize_directory(layout.sizes + [extra_bytes], layout.blocks + [big_blocks])
+    dir_blocks = take(-(-len(directory) // bs))
+    block_map = b"".join(BLOCK_NUMBER7.pack(b) for b in dir_blocks)
+    map_blocks = take(-(-len(block_map) // bs))
+    if MSF7_BLOCK_MAP_AT + BLOCK_NUMBER7.size * len(map_blocks) > bs:
+        raise RuntimeError("the directory's block map does not fit the superblock")
+    out = dest / "sparse-big.pdb"
+    with open(out, "wb") as f:
+        f.write(original)
+        f.truncate(next_block * bs)  # the hole: never written, never allocated
+        for i, b in enumerate(dir_blocks):
+            f.seek(b * bs)
+            f.write(directory[i * bs:(i + 1) * bs])
+        for i, b in enumerate(map_blocks):
+            f.seek(b * bs)
+            f.write(block_map[i * bs:(i + 1) * bs])
+        f.seek(MSF7_SUPERBLOCK_AT)
+        f.write(MSF7_SUPERBLOCK.pack(bs, layout.fpm_block, next_block, len(directory), layout.unknown))
+        f.write(b"".join(BLOCK_NUMBER7.pack(b) for b in map_blocks))
+    return out
+
+
 def _rchar() -> int:
     try:
         for line in open("/proc/self/io"):

@@ -1,7 +1,8 @@
 """The ``symtool`` console script.
 
-``symtool env`` runs in every new shell, so it is handled here before typer is
-imported (typer's import alone costs more than the rest of the command);
+``symtool env`` runs in every new shell and ``symtool id`` is often a whole run, so
+both are handled here before typer is imported (typer's import alone costs more
+than the rest of the command);
 ``--help`` and anything the fast parser does not take go through typer like
 every other command.
 """
@@ -70,6 +71,12 @@ def main(prog_name: str = "symtool") -> None:
         from symtool.commands.env import fast_main
 
         code = fast_main(sys.argv[2:])
+        if code is not None:
+            sys.exit(code)
+    if sys.argv[1:2] == ["id"]:
+        from symtool.commands.ident import fast_main as id_main
+
+        code = id_main(sys.argv[2:])
         if code is not None:
             sys.exit(code)
     from symtool.cli import make_app

@@ -3,7 +3,7 @@
 Asserted on the set of modules a fresh ``symtool`` process has imported when it exits,
 never on time: ``--help`` lists every command (their modules load, the libraries behind
 them do not), and ``symtool id`` on an ELF loads the identity readers and nothing of the
-network, store-publishing, minidump or PDB-symbolizing code.
+network, store-publishing, minidump or PDB-symbolizing code, nor the CLI framework.
 """
 
 from __future__ import annotations
@@ -72,8 +72,17 @@ def test_id_of_an_elf_loads_the_identity_readers_only(tmp_path):
     assert "symtool.formats.elf" in modules and "symtool.commands.ident" in modules
     assert not _loaded(modules, NEVER_AT_START)
     assert not _loaded(modules, NOT_FOR_ID)
-    # Help is rendered by rich; a command that prints its answer does not load it.
-    assert not _loaded(modules, ("rich", "markdown_it", "typer.rich_utils"))
+    # Help is rendered by rich; a command that prints its answer does not load it, and `id`
+    # with files (and --json) is parsed without the CLI framework at all.
+    assert not _loaded(modules, ("rich", "markdown_it", "typer", "click"))
+
+
+def test_id_of_a_pdb_without_source_index_loads_no_indexer(fixtures_dir, tmp_path):
+    modules, proc = imported_by("id", "--json", str(fixtures_dir / "pe-pdb" / "crash.pdb"), tmp_path=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)[0]["kind"] == "pdb"
+    assert "symtool.formats.pdb" in modules
+    assert not _loaded(modules, NEVER_AT_START + ("typer", "symtool.srcindex.index", "symtool.srcindex.rules"))
 
 
 def test_a_named_command_still_gets_its_own_help_and_errors(tmp_path):
