@@ -150,6 +150,7 @@ class Msf:
         else:
             raise FormatError("not an MSF (PDB) file", reader.path)
         self._size_cache: dict[int, int] = {}  # stream -> raw size, read on demand
+        self._dir_pages: dict[int, bytes] = {}  # directory page index -> its bytes, read on demand
         # stream -> its block numbers, once a stream is read a second time (symbolizing reads
         # many small pieces of a few streams; identity reads each stream once)
         self._block_lists: dict[int, array] = {}
@@ -213,7 +214,13 @@ class Msf:
         while length > 0:
             idx, within = divmod(offset, bs)
             take = min(length, bs - within)
-            out += self.r.read(self._dir_block(idx) * bs + within, take, "stream directory")
+            block = self._dir_pages.get(idx)
+            if block is None:
+                # Whole directory pages, each read once: stream sizes and block lists are
+                # looked up a few bytes at a time.
+                block = self._dir_pages[idx] = self.r.read(self._dir_block(idx) * bs,
+                                                           min(bs, self.dir_bytes - idx * bs), "stream directory")
+            out += block[within:within + take]
             offset += take
             length -= take
         return bytes(out)
