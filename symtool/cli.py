@@ -20,61 +20,34 @@ import typer
 from symtool.commands.common import COLOR_CHOICES, OUTPUT, escape_markup
 
 
-# One registrar per command, each importing its command module: a run that names a command
-# imports that module alone (start-up time is most of a short command's time).
-def _check(app: typer.Typer) -> None:
-    from symtool.commands import check
-    check.register(app)
+# Help lists the commands in this order.
+COMMANDS = ("check", "id", "verify", "publish", "srcindex", "store", "fetch", "env", "stack", "dumps")
 
 
-def _ident(app: typer.Typer) -> None:
-    from symtool.commands import ident
-    ident.register(app)
-
-
-def _verify(app: typer.Typer) -> None:
-    from symtool.commands import verify
-    verify.register(app)
-
-
-def _publish(app: typer.Typer) -> None:
-    from symtool.commands import publish
-    publish.register(app)
-
-
-def _srcindex(app: typer.Typer) -> None:
-    from symtool.commands import srcindex
-    srcindex.register(app)
-
-
-def _store(app: typer.Typer) -> None:
-    from symtool.commands import store
-    store.register(app)
-
-
-def _fetch(app: typer.Typer) -> None:
-    from symtool.commands import fetch
-    fetch.register(app)
-
-
-def _env(app: typer.Typer) -> None:
-    from symtool.commands import env
-    env.register(app)
-
-
-def _stack(app: typer.Typer) -> None:
-    from symtool.commands import stack
-    stack.register(app)
-
-
-def _dumps(app: typer.Typer) -> None:
-    from symtool.commands import dumps
-    dumps.register(app)
-
-
-# Command name -> its registrar; help lists the commands in this order.
-COMMANDS = {"check": _check, "id": _ident, "verify": _verify, "publish": _publish, "srcindex": _srcindex,
-            "store": _store, "fetch": _fetch, "env": _env, "stack": _stack, "dumps": _dumps}
+def _register(app: typer.Typer, name: str) -> None:
+    """Import command ``name``'s module and add it to ``app``: a run that names a command
+    imports that module alone (start-up time is most of a short command's time)."""
+    if name == "check":
+        from symtool.commands import check as module
+    elif name == "id":
+        from symtool.commands import ident as module
+    elif name == "verify":
+        from symtool.commands import verify as module
+    elif name == "publish":
+        from symtool.commands import publish as module
+    elif name == "srcindex":
+        from symtool.commands import srcindex as module
+    elif name == "store":
+        from symtool.commands import store as module
+    elif name == "fetch":
+        from symtool.commands import fetch as module
+    elif name == "env":
+        from symtool.commands import env as module
+    elif name == "stack":
+        from symtool.commands import stack as module
+    else:
+        from symtool.commands import dumps as module
+    module.register(app)
 
 
 def _new_app() -> typer.Typer:
@@ -152,9 +125,9 @@ def make_app(command: str | None = None) -> typer.Typer:
     that command needs; help, completion and unknown commands get them all)."""
     new = _new_app()
     new.callback()(_root)
-    for name, register in COMMANDS.items():
+    for name in COMMANDS:
         if command is None or command not in COMMANDS or name == command:
-            register(new)
+            _register(new, name)
     _literal_help(new)
     return new
 
