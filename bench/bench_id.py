@@ -187,11 +187,26 @@ def _child(cmd: list[str], trace: bool = True) -> tuple[float, int, int]:
     return seconds, nread, usage.ru_maxrss
 
 
-def _median_ms(cmd: list[str], runs: int = 7) -> float:
-    """Median wall time (ms) of ``runs`` runs of a command, untraced."""
+def _timed(cmd: list[str]) -> tuple[float, float]:
+    """(wall s, CPU s) of one untraced run of a command."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{cmd} failed")
+    return time.perf_counter() - t0, usage.ru_utime + usage.ru_stime
+
+
+def _interleaved(cmds: dict[str, list[str]], runs: int = 9) -> dict[str, tuple[float, float]]:
+    """Median (wall ms, CPU ms) of each command, the commands taking turns run after run."""
     import statistics
 
-    return statistics.median(_child(cmd, trace=False)[0] for _ in range(runs)) * 1000
+    got: dict[str, list[tuple[float, float]]] = {k: [] for k in cmds}
+    for _ in range(runs):
+        for k, cmd in cmds.items():
+            got[k].append(_timed(cmd))
+    return {k: (statistics.median(w for w, _c in v) * 1000, statistics.median(c for _w, c in v) * 1000)
+            for k, v in got.items()}
 
 
 def _best(fn, repeat: int = 5):
@@ -225,9 +240,19 @@ def run(ctx) -> list[dict]:
         have_pdbparse = False
 
     rows: list[dict] = []
-    floor = [sys.executable, "-c", "pass"]
-    rows.append({"case": "start-up floor", "tool": "python -c pass", "ms": _median_ms(floor),
-                 "bytes read": "", "read() bytes": "", "peak RSS MiB": "", "key": ""})
+    # As installed (pip compiles bytecode): children cache .pyc files, in the scratch dir.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = str(ctx.workdir / "pycache")
+    commands = {"floor": [sys.executable, "-c", "pass"]}
+    for label, pdb in (("small", small), ("big", big)):
+        commands[f"id {label}"] = [sys.executable, "-m", "symtool", "id", str(pdb)]
+        if llvm:
+            commands[f"llvm {label}"] = [llvm, "dump", "--summary", str(pdb)]
+    for cmd in commands.values():
+        _timed(cmd)  # warm-up: page cache, bytecode
+    timing = _interleaved(commands)
+    rows.append({"case": "start-up floor", "tool": "python -c pass", "ms": timing["floor"][0],
+                 "cpu ms": timing["floor"][1], "bytes read": "", "read() bytes": "", "peak RSS MiB": "", "key": ""})
     for label, pdb in (("small", small), ("big", big)):
         size = pdb.stat().st_size
         case = f"{label} PDB ({size / 2**20:.1f} MiB)" if size >= 2**20 else f"{label} PDB ({size / 1024:.0f} KiB)"
@@ -236,10 +261,10 @@ def run(ctx) -> list[dict]:
         rows.append({"case": case, "tool": "symtool read_pdb (library)", "ms": secs * 1000,
                      "bytes read": info.bytes_read, "read() bytes": nread, "peak RSS MiB": "",
                      "key": info.index})
-        cli = [sys.executable, "-m", "symtool", "id", str(pdb)]
-        secs = _median_ms(cli) / 1000
+        cli = commands[f"id {label}"]
+        wall, cpu = timing[f"id {label}"]
         _, nread, rss = _child(cli)
-        rows.append({"case": case, "tool": "symtool id (CLI, incl. Python start)", "ms": secs * 1000,
+        rows.append({"case": case, "tool": "symtool id (CLI, incl. Python start)", "ms": wall, "cpu ms": cpu,
                      "bytes read": "", "read() bytes": nread, "peak RSS MiB": f"{rss / 1024:.1f}", "key": ""})
         if have_pdbparse:
             def with_pdbparse():
@@ -260,9 +285,9 @@ def run(ctx) -> list[dict]:
             summary = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
             if info.guid not in summary.upper() or f"Age: {info.info_age}" not in summary:
                 raise RuntimeError(f"llvm-pdbutil disagrees about {pdb}:\n{summary}")
-            secs = _median_ms(cmd) / 1000
+            wall, cpu = timing[f"llvm {label}"]
             _, nread, rss = _child(cmd)
-            rows.append({"case": case, "tool": "llvm-pdbutil dump --summary", "ms": secs * 1000,
+            rows.append({"case": case, "tool": "llvm-pdbutil dump --summary", "ms": wall, "cpu ms": cpu,
                          "bytes read": "(mmap)", "read() bytes": nread, "peak RSS MiB": f"{rss / 1024:.1f}",
                          "key": ""})
     ctx.notes.append(
@@ -272,8 +297,9 @@ def run(ctx) -> list[dict]:
         "the directory lists all 262,144 pages, llvm-pdbutil reads it; ~1 MiB on disk, deleted after the run). "
         "SYMTOOL_BENCH_REAL_BIG_PDB=1 generates a real one instead (clang -g -gcodeview + lld-link /debug:ghash "
         "over C files whose structs have ~2,000-character member names). "
-        "Command rows (ms): median wall time of 7 runs, the commands alternating with nothing else of this "
-        "benchmark running; `symtool id FILE` is parsed before the CLI framework is imported (symtool.main). "
+        "Command rows: median wall and CPU time of 9 runs, python -c pass, symtool id and llvm-pdbutil taking "
+        "turns; `symtool id FILE` is parsed before the CLI framework is imported (symtool.main), so what it "
+        "adds to python -c pass is its own imports and reads, the same for both PDB sizes. "
         "`bytes read` counts what symtool's reader asked for; `read() bytes` is what read()/pread() system calls "
         "returned (in-process /proc/self/io rchar for library calls, strace for commands, so the CLI rows include "
         "Python loading its modules: the same for both PDB sizes). Library rows: best of several warm-cache calls; "
