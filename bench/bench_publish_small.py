@@ -19,6 +19,7 @@ wall and CPU time.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import statistics
@@ -136,7 +137,7 @@ def run(ctx) -> list[dict]:
             shutil.rmtree(st)
     stored = subprocess.run([sys.executable, "-m", "symtool", "publish", str(work / "files"), "--store",
                              str(work / "check"), "--json"], env=env, capture_output=True, text=True)
-    if stored.returncode != 0 or stored.stdout.count('"added"') != N_FILES:
+    if stored.returncode != 0 or json.loads(stored.stdout)["summary"]["added"] != N_FILES:
         raise RuntimeError(f"symtool did not add the {N_FILES} files: {stored.stderr[-500:]}")
     rows = []
     case = f"{N_FILES} PDBs, {total / 2**20:.0f} MiB"

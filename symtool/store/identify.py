@@ -36,29 +36,36 @@ def pdb_kind(path: str | os.PathLike[str]) -> str:
     with f:
         if msf.version == 7 and msf.stream_size(STREAM_DBI) == 0:  # nil, empty or absent
             return TYPES_ONLY
-    return PRIVATE if pdb_has_private_symbols(path) else PUBLIC
+        return PRIVATE if _has_private_symbols(msf) else PUBLIC
 
 
 def pdb_has_private_symbols(path: str | os.PathLike[str]) -> bool:
-    from symtool.formats.pdb import STREAM_DBI, TPI_STREAM_HEADER_START, iter_modules, open_msf, read_dbi_header
+    from symtool.formats.pdb import open_msf
 
     f, msf = open_msf(path)
     with f:
-        if msf.version != 7:
+        return _has_private_symbols(msf)
+
+
+def _has_private_symbols(msf) -> bool:
+    """Does the PDB open as ``msf`` hold private symbols (types, or module symbols or lines)?"""
+    from symtool.formats.pdb import STREAM_DBI, TPI_STREAM_HEADER_START, iter_modules, read_dbi_header
+
+    if msf.version != 7:
+        return True
+    dbi = read_dbi_header(msf)
+    if dbi is not None and dbi.stripped:
+        return False
+    tpi = msf.read_stream(STREAM_TPI, 0, 20)
+    if len(tpi) >= 20:
+        _ver, _hdr, begin, end, _bytes = TPI_STREAM_HEADER_START.unpack(tpi)
+        if end > begin:
             return True
-        dbi = read_dbi_header(msf)
-        if dbi is not None and dbi.stripped:
-            return False
-        tpi = msf.read_stream(STREAM_TPI, 0, 20)
-        if len(tpi) >= 20:
-            _ver, _hdr, begin, end, _bytes = TPI_STREAM_HEADER_START.unpack(tpi)
-            if end > begin:
-                return True
-        if dbi is None:
-            # No DBI stream: nothing private.  A pre-VC4.1 one: cannot tell, assume full.
-            return msf.stream_size(STREAM_DBI) > 0
-        return any(m.has_stream and msf.stream_size(m.stream) > 0 and (m.sym_bytes > 4 or m.c13_bytes > 0)
-                   for m in iter_modules(msf, dbi))
+    if dbi is None:
+        # No DBI stream: nothing private.  A pre-VC4.1 one: cannot tell, assume full.
+        return msf.stream_size(STREAM_DBI) > 0
+    return any(m.has_stream and msf.stream_size(m.stream) > 0 and (m.sym_bytes > 4 or m.c13_bytes > 0)
+               for m in iter_modules(msf, dbi))
 
 
 def identify_full(path: Path, info=None):

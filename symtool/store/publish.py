@@ -46,12 +46,11 @@ from symtool.ids import check_file_name
 from symtool.store import admin as adm
 from symtool.store.items import SAME_CHECK, PublishItem
 from symtool.store.layout import (COMPRESSED, PLAIN, POINTER, REFS, entry_dir, find_ci, form_file_name, is_two_tier,
-                                  is_object_store, is_url, looks_like_store, redact_url)
+                                  is_object_store, is_url, looks_like_store, redact_url, top_level_names)
 from symtool.store.lock import StoreLock, owner_tag
 
 Progress = Callable[[int], None]
 PDB_KINDS = ("pri", "pub", "typ")  # refs.ptr kinds of PDBs (PublishItem.kind)
-SMALL_FILE = 8 << 20  # files of this size on average are placed 16 at a time (larger ones 4)
 
 
 @dataclass
@@ -421,6 +420,16 @@ class _Placer:
         # together, before the commit (sync_dirs) instead of once per file.
         self.unsynced: set[Path] = set()
         self._unsynced_lock = threading.Lock()
+        # The store's top level, listed once: a new key's name is then not looked up case-
+        # insensitively by listing the top level again for every file.
+        self.top_names = top_level_names(store)
+
+    def entry_dir(self, item: PublishItem) -> Path:
+        idx = entry_dir(self.store, item.name, item.index, self.two_tier, self.top_names)
+        with self._unsynced_lock:
+            top = idx.relative_to(self.store).parts[0]
+            self.top_names.setdefault(top.lower(), top)
+        return idx
 
     def changed(self, *dirs: Path) -> None:
         with self._unsynced_lock:
@@ -484,10 +493,12 @@ class _Placer:
                 return p.name
         return None
 
-    def place(self, item: PublishItem, form: str) -> Path:
-        """Write ``item`` into the store in ``form``; returns its index dir."""
+    def place(self, item: PublishItem, form: str, idx: Path | None = None) -> Path:
+        """Write ``item`` into the store in ``form`` (into ``idx`` when the caller found it);
+        returns its index dir."""
         for attempt in range(5):
-            idx = entry_dir(self.store, item.name, item.index, self.two_tier)
+            if idx is None or attempt:
+                idx = self.entry_dir(item)
             created = _missing_dirs(self.store, idx)
             try:
                 idx.mkdir(parents=True, exist_ok=True)
@@ -604,9 +615,10 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
     def place_one(item: PublishItem):
         try:
             form = placer.want_form(item)
-            idx = entry_dir(store, item.name, item.index, placer.two_tier)
-            found = placer.existing(item, idx) if idx.is_dir() else None
-            other = placer.conflict(item, idx) if idx.is_dir() and not found and not opts.force else None
+            idx = placer.entry_dir(item)
+            exists = idx.is_dir()
+            found = placer.existing(item, idx) if exists else None
+            other = placer.conflict(item, idx) if exists and not found and not opts.force else None
             if found:
                 res = FileResult(str(item.path), "present", item.name, item.index, item.kind, found, size=item.size)
                 form = found
@@ -617,7 +629,7 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
                                         reason=f"the store holds other bytes under this key ({other}): "
                                                "use --force to replace them", size=item.size)
             else:
-                idx = placer.place(item, form)
+                idx = placer.place(item, form, idx)
                 res = FileResult(str(item.path), "added", item.name, item.index, item.kind, form, size=item.size)
         except UnsafeNameError as err:
             return None, FileResult(str(item.path), "refused", item.name, item.index, item.kind,
@@ -630,10 +642,7 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
     # A few files at a time: one file's fsync (waiting for the disk) overlaps the next one's copy.
     from concurrent.futures import ThreadPoolExecutor
 
-    # Small files: more at once, since each waits mostly on its fsync and the filesystem commits
-    # concurrent fsyncs together; big ones: four, so their copies do not fight for the disk.
-    small = sum(i.size for i in items) <= SMALL_FILE * len(items)
-    pool = ThreadPoolExecutor(max_workers=min(16 if small else 4, max(1, len(items))))
+    pool = ThreadPoolExecutor(max_workers=min(4, max(1, len(items))))
     with contextlib.ExitStack() as stack:
         stack.callback(pool.shutdown, cancel_futures=True)  # SIGTERM, ENOSPC: start no more
         return _place_and_commit(store, items, opts, placer, place_one, pool, report, progress,
@@ -756,7 +765,7 @@ def _publish_objects(store: str, items: list[PublishItem], opts: PublishOptions,
     return report
 
 
-def without_symbols(items: list[PublishItem]) -> list[str]:
+def without_symbols(items: list[PublishItem], infos: dict | None = None) -> list[str]:
     """Warnings for debug files stored without symbols (symtool.usable's verdict).
 
     PDBs are judged one by one.  ELF and Mach-O files are judged by identity: a
@@ -764,6 +773,7 @@ def without_symbols(items: list[PublishItem]) -> list[str]:
     only when no file of that build-id / UUID has function names.  PE images are
     never judged: their symbols are in the PDB.  The warning never changes the
     exit code: a store of such files still serves unwinding and identities.
+    ``infos``: the identities collect() read (path -> info), so no file is read for it again.
     """
     from symtool.usable import NO_SYMBOLS, TYPES_ONLY, file_features, verdict
 
@@ -774,7 +784,7 @@ def without_symbols(items: list[PublishItem]) -> list[str]:
     def features(path: Path):
         if path not in judged:
             try:
-                judged[path] = file_features(path)
+                judged[path] = file_features(path, (infos or {}).get(path))
             except (FormatError, OSError):
                 judged[path] = None  # unreadable debug info is not this warning's business
         return judged[path]
@@ -820,7 +830,7 @@ def publish(store: str, paths: list[Path], opts: PublishOptions, progress_factor
     report.files.extend(col.refused)
     if not col.items:
         return report  # nothing readable to publish: leave the store untouched
-    report.warnings.extend(without_symbols(col.items))
+    report.warnings.extend(without_symbols(col.items, col.infos))
     total = sum(i.size for i in col.items)
     progress = progress_factory(total) if (progress_factory and col.items) else None
     if is_object_store(store):
