@@ -157,5 +157,10 @@ def run(ctx) -> list[dict]:
         "the same time: compare rows with each other). symtool additionally writes a refs.ptr per entry (as "
         "symstore.exe does; PyPI symstore does not) and renames every file into place from a temp name. "
         "syncfs flushes the whole filesystem, other processes' writes included: a lower bound, not a "
-        "per-store guarantee.")
+        "per-store guarantee. Where symtool's time goes (one thread, cProfile): creating files and "
+        "directories in the kernel (open with O_CREAT, mkdir: ~0.9 s of 2.1 s) and fsync (0.34 s); it "
+        "creates twice the entries PyPI symstore does (a temp file then the file, and refs.ptr the same "
+        "way, for each key) and fsyncs each of them, which is what keeps a store that concurrent "
+        "publishers, fetchers and `store verify --repair` share consistent; the per-file Python work "
+        "(identity, the pair and symbol checks) is about 0.3 ms.")
     return rows
