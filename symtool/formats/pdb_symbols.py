@@ -787,23 +787,21 @@ class PdbSymbolizer:
         size = self.msf.stream_size(mod.stream)
         if mod.sym_bytes + mod.c11_bytes + mod.c13_bytes > size:
             raise FormatError(f"module {mod.name!r}: symbol and line sizes exceed its stream", path)
-        procs = self._skim_symbols(mod) if mod.sym_bytes >= 4 else []
-        procs.sort(key=lambda p: p[0])
-        frags, subsections = self._skim_c13(mod, c13_start)
-        frags.sort(key=lambda f: f[0])
-        return _ModuleIndex(mod, [k for k, _s in procs], [s for _k, s in procs], [k for k, _s in frags],
-                            [s for _k, s in frags], max((s[0] for _k, s in frags), default=0), c13_start,
-                            subsections)
+        proc_keys, proc_spans = self._skim_symbols(mod) if mod.sym_bytes >= 4 else ([], [])
+        frag_keys, frag_spans, longest, subsections = self._skim_c13(mod, c13_start)
+        return _ModuleIndex(mod, *_sorted_by_key(proc_keys, proc_spans), *_sorted_by_key(frag_keys, frag_spans),
+                            longest, c13_start, subsections)
 
-    def _skim_symbols(self, mod: ModuleInfo) -> list[tuple[tuple[int, int], tuple[int, int, int]]]:
-        """((segment, start), (length, first record, pEnd or -1)) of each procedure, reading the
+    def _skim_symbols(self, mod: ModuleInfo) -> tuple[list[tuple[int, int]], list[tuple[int, int, int]]]:
+        """(segment, start) and (length, first record, pEnd or -1) of each procedure, reading the
         top-level records only: a procedure's pEnd names its S_END, past its body (a pEnd that
         does not lead forward is -1: the records are walked by scope when the procedure is read)."""
         what = f"module {mod.name!r}"
         data = self.msf.read_stream(mod.stream, 0, mod.sym_bytes)
         end = len(data)
-        out = []
-        append = out.append
+        keys: list[tuple[int, int]] = []
+        spans: list[tuple[int, int, int]] = []
+        add_key, add_span = keys.append, spans.append
         pos = 4
         prefix = CV_RECORD_PREFIX.unpack_from
         proc_head = PROC_RECORD_HEAD.unpack_from
@@ -817,16 +815,18 @@ class PdbSymbolizer:
             if kind in proc_kinds and reclen >= 2 + 35:
                 _reclen, _kind, _parent, p_end, _next, length, _ds, _de, _type, offset, segment = proc_head(data, pos)
                 if nxt <= p_end and p_end + 4 <= end:
-                    append(((segment, offset), (length, pos, p_end)))
+                    add_key((segment, offset))
+                    add_span((length, pos, p_end))
                     # Past the (4-byte) S_END when pEnd names one, else on from pEnd record by record.
                     pos = p_end + 4 if word(data, p_end)[0] == PLAIN_S_END else p_end
                     continue
                 stop = self._scope_end(data, nxt, end, what)
-                append(((segment, offset), (length, pos, -1)))
+                add_key((segment, offset))
+                add_span((length, pos, -1))
                 pos = stop
             else:
                 pos = nxt
-        return out
+        return keys, spans
 
     def _proc_records_end(self, mod: ModuleInfo, first: int, p_end: int) -> int:
         """Where the records of the procedure at ``first`` end: past the S_END its pEnd names, or
@@ -860,12 +860,15 @@ class PdbSymbolizer:
         return end
 
     def _skim_c13(self, mod: ModuleInfo, c13_start: int):
-        """The DEBUG_S_LINES fragments (segment, start, length from each one's header) and where
-        the other subsections lie, from the subsection headers."""
+        """The DEBUG_S_LINES fragments ((segment, start) and (covered length, body, size) from each
+        one's header), the longest one's length, and where the other subsections lie, from the
+        subsection headers."""
         what = f"module {mod.name!r}"
         data = self.msf.read_stream(mod.stream, c13_start, mod.c13_bytes) if mod.c13_bytes > 0 else b""
-        frags: list[tuple[tuple[int, int], tuple[int, int, int]]] = []
-        append = frags.append
+        keys: list[tuple[int, int]] = []
+        spans: list[tuple[int, int, int]] = []
+        add_key, add_span = keys.append, spans.append
+        longest = 0
         subsections: dict[int, list[tuple[int, int]]] = {}
         head = C13_SUBSECTION.unpack_from
         lines_head = C13_LINES_HEAD.unpack_from
@@ -882,11 +885,15 @@ class PdbSymbolizer:
             if kind == DEBUG_S_LINES:
                 if length < LINE_FRAGMENT_HEADER.size:
                     raise FormatError(f"{what}: truncated line table", self.path)
-                append(((segment, start), (code_size or 1, body, length)))
+                covered = code_size or 1
+                add_key((segment, start))
+                add_span((covered, body, length))
+                if covered > longest:
+                    longest = covered
             elif kind in INDEXED_SUBSECTIONS:
                 subsections.setdefault(kind, []).append((body, length))
             pos = (body + length + 3) & ~3
-        return frags, subsections
+        return keys, spans, longest, subsections
 
     def _subsection_bodies(self, data: _ModuleIndex, mod: ModuleInfo, kind: int):
         for body, length in data.subsections.get(kind, ()):
@@ -1121,6 +1128,15 @@ class PdbSymbolizer:
             index = proc.sites[index].parent
             depth += 1
         return depth
+
+
+def _sorted_by_key(keys: list, values: list) -> tuple[list, list]:
+    """``keys`` sorted with ``values`` alongside, equal keys kept in stream order (compilers
+    emit procedures and line fragments in address order: then nothing moves)."""
+    if all(a <= b for a, b in zip(keys, keys[1:])):
+        return keys, values
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    return [keys[i] for i in order], [values[i] for i in order]
 
 
 class _NoAddressMap(Exception):
