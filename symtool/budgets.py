@@ -52,6 +52,8 @@ BUDGETS: dict[str, Budget] = {b.name: b for b in (
     Budget("DWARF_CACHE", 1 << 30, "bytes",
            "estimated memory of the DWARF units and line tables one symbolizer keeps parsed (least recently "
            "used are let go past it)"),
+    Budget("SYMCACHE_FILE", 1 << 30, "bytes",
+           "one symbol cache file (a larger one is not trusted: it is rebuilt)"),
     Budget("ADMIN_OBJECT", 1 << 30, "bytes",
            "an object store's history.txt / server.txt, streamed (the local store streams these too)"),
 )}

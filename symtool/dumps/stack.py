@@ -273,10 +273,10 @@ class StackResolver:
             return self._dwarf[key]
         sym = None
         try:
-            from symtool.formats.dwarf_symbols import DwarfSymbolizer
+            from symtool.dumps.symbolize import open_dwarf_symbolizer
 
             # Unpacked .dwo files are read from the binary's directory tree and the build directories.
-            sym = DwarfSymbolizer(key[0], dwp_path=key[1], dwo_roots=[os.fspath(d) for d in self.locator.build_dirs])
+            sym = open_dwarf_symbolizer(key[0], key[1], [os.fspath(d) for d in self.locator.build_dirs])
             if sym.build_id is not None and _build_id_hex(sym.build_id) != syms.build_id:
                 sym.close()
                 sym = None

@@ -20,6 +20,35 @@ from symtool.errors import FormatError, UsageError
 from symtool.formats.minidump import Module
 
 
+def open_pdb_symbolizer(path: str | os.PathLike[str]):
+    """The symbolizer of a PDB, answering through the symbol cache (symtool.store.symcache):
+    ``stack``, ``dumps`` and ``symbolize`` all open PDBs here."""
+    from symtool.formats.pdb_symbols import PdbSymbolizer
+    from symtool.store.symcache import cached
+
+    sym = PdbSymbolizer(os.fspath(path))
+    try:
+        return cached(sym)
+    except BaseException:
+        sym.close()
+        raise
+
+
+def open_dwarf_symbolizer(binary: str | os.PathLike[str], dwp: str | os.PathLike[str] | None = None,
+                          dwo_roots: list[str] = ()):
+    """The DWARF symbolizer of an ELF file (with its .dwp, unpacked .dwo files from
+    ``dwo_roots``), answering through the symbol cache: every command opens ELF files here."""
+    from symtool.formats.dwarf_symbols import DwarfSymbolizer
+    from symtool.store.symcache import cached
+
+    sym = DwarfSymbolizer(binary, dwp, dwo_roots=list(dwo_roots))
+    try:
+        return cached(sym)
+    except BaseException:
+        sym.close()
+        raise
+
+
 class SymbolizerCache:
     """Open PdbSymbolizers by path, least recently used closed first (bounded memory)."""
 
@@ -29,8 +58,6 @@ class SymbolizerCache:
         self._failed: dict[str, str] = {}
 
     def get(self, path: Path):
-        from symtool.formats.pdb_symbols import PdbSymbolizer
-
         key = os.fspath(path)
         if key in self._failed:
             raise FormatError(self._failed[key], key)
@@ -39,7 +66,7 @@ class SymbolizerCache:
             self._items.move_to_end(key)
             return sym
         try:
-            sym = PdbSymbolizer(key)
+            sym = open_pdb_symbolizer(key)
         except (FormatError, OSError) as err:
             self._failed[key] = getattr(err, "message", None) or str(err)
             raise
@@ -131,16 +158,12 @@ def open_target(obj: Path | None, *, module_key: str | None = None, dwp: Path | 
 
 
 def _open_elf(path: Path, dwp: Path | None, dwo_roots) -> Target:
-    from symtool.formats.dwarf_symbols import DwarfSymbolizer
-
-    sym = DwarfSymbolizer(path, dwp, dwo_roots=list(dwo_roots))
+    sym = open_dwarf_symbolizer(path, dwp, dwo_roots)
     return Target("elf", os.fspath(path), os.fspath(dwp or path), sym.load_bias, sym, sym.notes)
 
 
 def _open_pdb(path: Path, image_base: int, kind: str, obj: Path | None = None, debug_id=None) -> Target:
-    from symtool.formats.pdb_symbols import PdbSymbolizer
-
-    sym = PdbSymbolizer(os.fspath(path))
+    sym = open_pdb_symbolizer(path)
     if debug_id is not None and not sym.debug_id.matches(debug_id):
         sym.close()
         raise UsageError(f"{path}: PDB identity {sym.debug_id.index()} is not the image's {debug_id.index()}", obj)
@@ -182,4 +205,4 @@ def _open_key(key: str, resolver, dwo_roots) -> Target:
     raise FormatError("the store's file is neither a PDB nor an ELF file", path)
 
 
-__all__ = ["SymbolizerCache", "symbolize_fault", "Target", "open_target"]
+__all__ = ["open_dwarf_symbolizer", "open_pdb_symbolizer", "SymbolizerCache", "symbolize_fault", "Target", "open_target"]

@@ -41,8 +41,11 @@ INDEX2 = "index2.txt"
 REFS = "refs.ptr"
 FILE_PTR = "file.ptr"
 LOCK_NAME = "symtool.lock"
+# The symbol cache (symtool.store.symcache) inside the local cache: one file per debug-file identity.
+SYMCACHE_DIR = "000SymCache"
+SYMCACHE_SUFFIX = ".symc"
 # Names at the top of a flat store that belong to the store itself, never to a key.
-RESERVED_TOP = frozenset({ADMIN_DIR.lower(), PINGME, INDEX2, LOCK_NAME})
+RESERVED_TOP = frozenset({ADMIN_DIR.lower(), PINGME, INDEX2, LOCK_NAME, SYMCACHE_DIR.lower()})
 
 # Forms a key can be stored in, in lookup order.
 PLAIN = "plain"
@@ -436,6 +439,15 @@ def _hex_id(text: str, what: str, length: int | None = None) -> str:
             or (length is not None and len(low) != length):
         raise FormatError(f"not {what}: {text!r}")
     return low
+
+
+def symcache_file_name(kind: str, identity: str) -> str:
+    """The symbol cache file of a debug file: ``<kind>-<identity>.symc`` (``pdb-<GUID><AGE>``,
+    ``elf-<build id>``, ``elf-<build id>-dwp`` when a .dwp's split units answer too)."""
+    name = f"{kind}-{identity}"
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,120}", name):
+        raise UnsafeNameError(f"not a symbol cache identity: {name[:40]!r}")
+    return name + SYMCACHE_SUFFIX
 
 
 def debuginfod_key(build_id: str, artifact: str) -> str:

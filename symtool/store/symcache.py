@@ -1,0 +1,245 @@
+"""The symbol cache: answers of the DWARF and PDB symbolizers kept on disk per debug-file
+identity, so later runs and other processes read them from a memory map (docs/symcache.md).
+
+Where: ``<local cache>/000SymCache/<kind>-<identity>.symc`` (the local cache is the
+``cache`` setting / ``SYMTOOL_CACHE``; names from :mod:`symtool.store.layout`); the file
+format is :mod:`symtool.formats.symcache`.
+
+Filled in proportion to what is asked: a :class:`CachedSymbolizer` answers an address from
+the file when an entry covers it, else asks the debug-file reader (which parses only what
+that address needs) and remembers the answer; on close the new answers are merged with the
+file as it is then (another process may have added to it) and written whole to a temp file
+renamed over it: concurrent writers never leave a torn file, the last rename wins.  A file
+that does not check out (truncated, foreign, other version, corrupt record) is set aside and
+rebuilt from what this run asks; it is never trusted.
+
+Bounded by ``SYMTOOL_CACHE_MAX`` bytes (default 1 GiB): after a write, the least recently
+used identities (file modification time, touched when a file is used) are deleted until
+the directory fits.  ``SYMTOOL_SYMBOL_CACHE=off`` (or a command's ``--no-symbol-cache``)
+turns the cache off: every answer comes from the reader.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from symtool.budgets import limit
+from symtool.errors import ConfigError, SymtoolError
+from symtool.formats import symcache as fmt
+from symtool.fsutil import atomic_write_bytes
+from symtool.store.layout import SYMCACHE_DIR, SYMCACHE_SUFFIX, symcache_file_name
+
+ENV_SWITCH = "SYMTOOL_SYMBOL_CACHE"
+ENV_MAX = "SYMTOOL_CACHE_MAX"
+DEFAULT_MAX = 1 << 30
+# Answers kept in memory before a run writes them (a run asking more writes at close only).
+MAX_PENDING = 1 << 20
+
+_disabled_by_option = False
+
+
+def disable() -> None:
+    """A command's ``--no-symbol-cache``: no cache is read or written for the rest of the run."""
+    global _disabled_by_option
+    _disabled_by_option = True
+
+
+def enabled(environ=None) -> bool:
+    env = os.environ if environ is None else environ
+    return not _disabled_by_option and env.get(ENV_SWITCH, "").strip().lower() not in ("off", "0", "no", "false")
+
+
+def max_bytes(environ=None) -> int:
+    """``SYMTOOL_CACHE_MAX``: a whole number of bytes (K/M/G suffixes), default 1 GiB."""
+    env = os.environ if environ is None else environ
+    text = (env.get(ENV_MAX) or "").strip()
+    if not text:
+        return DEFAULT_MAX
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:].upper(), 1)
+    digits = text[:-1] if scale > 1 else text
+    if not digits.isdigit() or not digits.isascii() or len(digits) > 15:
+        raise ConfigError(f"{ENV_MAX} must be a whole number of bytes (e.g. 512M), not {text[:30]!r}")
+    return int(digits) * scale
+
+
+def cache_dir(environ=None) -> Path:
+    """The symbol cache directory inside the local cache."""
+    from symtool.settings import load_settings
+
+    return Path(load_settings(environ=environ).cache) / SYMCACHE_DIR
+
+
+@dataclass
+class CacheEntry:
+    path: Path
+    size: int
+    used: float  # modification time: when it was last written or used
+
+
+def entries(directory: Path) -> list[CacheEntry]:
+    """The cache files of ``directory``, least recently used first."""
+    out = []
+    try:
+        names = os.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    for name in names:
+        if not name.endswith(SYMCACHE_SUFFIX):
+            continue
+        path = directory / name
+        with contextlib.suppress(OSError):
+            st = path.lstat()
+            out.append(CacheEntry(path, st.st_size, st.st_mtime))
+    out.sort(key=lambda e: (e.used, e.path.name))
+    return out
+
+
+def trim(directory: Path, bound: int, keep: Path | None = None) -> list[CacheEntry]:
+    """Delete the least recently used cache files until the rest fit in ``bound`` bytes
+    (``keep``, the file just written, goes last).  The files deleted."""
+    files = entries(directory)
+    files.sort(key=lambda e: e.path == keep)  # stable: LRU order otherwise
+    total = sum(e.size for e in files)
+    removed = []
+    for e in files:
+        if total <= bound:
+            break
+        with contextlib.suppress(FileNotFoundError):
+            e.path.unlink()
+            removed.append(e)
+        total -= e.size
+    return removed
+
+
+def remove_all(directory: Path) -> list[CacheEntry]:
+    files = entries(directory)
+    for e in files:
+        with contextlib.suppress(FileNotFoundError):
+            e.path.unlink()
+    return files
+
+
+class CachedSymbolizer:
+    """A symbolizer (``.symbolize(rva)``, ``.close()``) whose answers go through the cache file
+    of its identity.  Every other attribute is the wrapped symbolizer's."""
+
+    def __init__(self, inner, path: Path, identity: str, bound: int):
+        self._inner = inner
+        self.cache_path = path
+        self._identity = identity
+        self._bound = bound
+        self._pending: dict[int, bytes] = {}
+        self._file: fmt.CacheFile | None = None
+        self.rebuilt: str | None = None  # why an existing file was not trusted
+        self.hits = 0
+        try:
+            self._file = fmt.CacheFile(path, identity, limit("SYMCACHE_FILE"))
+            with contextlib.suppress(OSError):
+                os.utime(path)  # used now: the last to be evicted
+        except FileNotFoundError:
+            pass
+        except (fmt.CacheFileError, OSError, ValueError) as err:
+            self.rebuilt = str(err)
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def symbolize(self, rva: int):
+        if self._file is not None:
+            try:
+                found, result = self._file.lookup(rva)
+            except (fmt.CacheFileError, struct.error, ValueError, IndexError) as err:
+                self._drop(str(err))
+            else:
+                if found:
+                    self.hits += 1
+                    return result
+        result = self._inner.symbolize(rva)
+        if len(self._pending) < MAX_PENDING:
+            try:
+                self._pending[rva] = fmt.encode_record(result)
+            except (struct.error, ValueError):
+                pass  # a value the format cannot hold: answered, not cached
+        return result
+
+    def _drop(self, why: str) -> None:
+        self.rebuilt = why
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def flush(self) -> None:
+        """Write the answers found since the last flush, merged with the file as it is now."""
+        if not self._pending or getattr(self._inner, "notes", None):
+            # Nothing new, or a run missing split units (.dwo refused or absent): its answers
+            # lack inline frames another run would find; they are not kept.
+            self._pending.clear()
+            return
+        merged: dict[tuple[int, int], bytes] = {}
+        if self.rebuilt is None:
+            with contextlib.suppress(fmt.CacheFileError, OSError, ValueError, struct.error):
+                current = fmt.CacheFile(self.cache_path, self._identity, limit("SYMCACHE_FILE"))
+                try:
+                    merged = current.entries()
+                finally:
+                    current.close()
+        for rva, record in self._pending.items():
+            merged[(rva, rva + 1)] = record  # this run's answer: the address it was asked for
+        self._pending.clear()
+        data = fmt.build(self._identity, merged)
+        if len(data) > min(self._bound, limit("SYMCACHE_FILE")):
+            return  # one identity larger than the whole bound: not cached
+        with contextlib.suppress(OSError):
+            self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(self.cache_path, data)
+            self.rebuilt = None
+            trim(self.cache_path.parent, self._bound, keep=self.cache_path)
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+            self._inner.close()
+
+
+def identity_of(symbolizer) -> tuple[str, str] | None:
+    """(kind, identity) naming ``symbolizer``'s debug file in the cache, None when it has none
+    (an ELF without a build id)."""
+    debug_id = getattr(symbolizer, "debug_id", None)
+    if debug_id is not None and hasattr(debug_id, "index"):
+        return "pdb", debug_id.index()
+    build_id = getattr(symbolizer, "build_id", None)
+    if build_id:
+        # The split units of a .dwp answer too (inline frames): a run with one is another cache.
+        return "elf", build_id + ("-dwp" if getattr(symbolizer, "dwp_path", None) else "")
+    return None
+
+
+def cached(symbolizer, environ=None):
+    """``symbolizer`` answering through its identity's cache file, or itself when the cache is
+    off, the debug file has no identity or the cache directory is not usable."""
+    if not enabled(environ):
+        return symbolizer
+    ident = identity_of(symbolizer)
+    if ident is None:
+        return symbolizer
+    try:
+        name = symcache_file_name(*ident)
+        directory = cache_dir(environ)
+        bound = max_bytes(environ)
+    except ConfigError:
+        raise  # SYMTOOL_CACHE_MAX or the cache setting is wrong: the user should know
+    except (SymtoolError, ValueError, OSError):
+        return symbolizer  # no usable cache directory: answers come from the reader
+    return CachedSymbolizer(symbolizer, directory / name, ident[0] + ":" + ident[1], bound)
+
+
+__all__ = ["CachedSymbolizer", "CacheEntry", "cached", "cache_dir", "disable", "enabled", "entries",
+           "identity_of", "max_bytes", "remove_all", "trim"]
