@@ -16,37 +16,47 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from symtool.errors import FormatError, UsageError
-from symtool.formats.minidump import Module
+
+if TYPE_CHECKING:  # a type only: symbolize and stack should not import the minidump reader for it
+    from symtool.formats.minidump import Module
 
 
 def open_pdb_symbolizer(path: str | os.PathLike[str]):
-    """The symbolizer of a PDB, answering through the symbol cache (symtool.store.symcache):
-    ``stack``, ``dumps`` and ``symbolize`` all open PDBs here."""
+    """The symbolizer of a PDB, answering through the symbol cache (symtool.store.symcache),
+    keyed by the PDB's GUID and age: ``stack``, ``dumps`` and ``symbolize`` open PDBs here."""
+    from symtool.formats.pdb import read_pdb
     from symtool.formats.pdb_symbols import PdbSymbolizer
     from symtool.store.symcache import cached
 
-    sym = PdbSymbolizer(os.fspath(path))
-    try:
-        return cached(sym)
-    except BaseException:
-        sym.close()
-        raise
+    path = os.fspath(path)
+    info = read_pdb(path)
+    if info.kind != "pdb" or info.debug_id is None:
+        return PdbSymbolizer(path)  # says why it cannot symbolize with this file
+    return cached(lambda: PdbSymbolizer(path), "pdb", info.debug_id.index(),
+                  {"path": path, "debug_id": info.debug_id})
 
 
 def open_dwarf_symbolizer(binary: str | os.PathLike[str], dwp: str | os.PathLike[str] | None = None,
                           dwo_roots: list[str] = ()):
     """The DWARF symbolizer of an ELF file (with its .dwp, unpacked .dwo files from
-    ``dwo_roots``), answering through the symbol cache: every command opens ELF files here."""
-    from symtool.formats.dwarf_symbols import DwarfSymbolizer
+    ``dwo_roots``), answering through the symbol cache keyed by the build id (and whether a
+    .dwp answers too): every command opens ELF files here."""
+    from symtool.formats.elf import elf_identity
     from symtool.store.symcache import cached
 
-    sym = DwarfSymbolizer(binary, dwp, dwo_roots=list(dwo_roots))
-    try:
-        return cached(sym)
-    except BaseException:
-        sym.close()
-        raise
+    def open_reader():
+        from symtool.formats.dwarf_symbols import DwarfSymbolizer
+
+        return DwarfSymbolizer(binary, dwp, dwo_roots=list(dwo_roots))
+
+    build_id, load_bias = elf_identity(binary)
+    identity = build_id + ("-dwp" if dwp is not None else "") if build_id else None
+    return cached(open_reader, "elf", identity,
+                  {"path": os.fspath(binary), "dwp_path": os.fspath(dwp) if dwp is not None else None,
+                   "build_id": build_id, "load_bias": load_bias})
 
 
 class SymbolizerCache:

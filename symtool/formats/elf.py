@@ -530,3 +530,23 @@ def debuglink_crc(path: str | os.PathLike[str]) -> int:
             if not chunk:
                 return crc
             crc = zlib.crc32(chunk, crc)
+
+
+def elf_identity(path: str | os.PathLike[str]) -> tuple[str | None, int]:
+    """(build id index, load bias) of an ELF file from its headers and notes alone: what the
+    symbol cache is keyed by, read without touching any DWARF.  FormatError when malformed."""
+    import stat
+
+    from symtool.errors import NotRegularFileError
+
+    path = os.fspath(path)
+    if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or device would block or never end
+        raise NotRegularFileError("not a regular file", path)
+    with open(path, "rb") as f:
+        try:
+            elf = ElfFile(BoundedReader(f, path), path)
+            elf.read_sections()
+            bid = elf.build_id()
+            return (bid.index() if bid is not None else None), elf.load_bias()
+        except (struct.error, ValueError, IndexError, KeyError, OverflowError) as err:
+            raise FormatError(f"malformed ELF ({type(err).__name__}: {err})", path) from None

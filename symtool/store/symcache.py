@@ -125,10 +125,15 @@ def remove_all(directory: Path) -> list[CacheEntry]:
 
 class CachedSymbolizer:
     """A symbolizer (``.symbolize(rva)``, ``.close()``) whose answers go through the cache file
-    of its identity.  Every other attribute is the wrapped symbolizer's."""
+    of its identity.  The debug-file reader is opened on the first address the file does not
+    answer (a warm run never parses the debug file); until then the attributes in ``known``
+    (read cheaply from the file's headers) stand in for the reader's, and every other attribute
+    opens it."""
 
-    def __init__(self, inner, path: Path, identity: str, bound: int):
-        self._inner = inner
+    def __init__(self, open_reader, path: Path, identity: str, bound: int, known: dict | None = None):
+        self._open_reader = open_reader
+        self._inner = None
+        self._known = dict(known or {})
         self.cache_path = path
         self._identity = identity
         self._bound = bound
@@ -145,8 +150,23 @@ class CachedSymbolizer:
         except (fmt.CacheFileError, OSError, ValueError) as err:
             self.rebuilt = str(err)
 
+    @property
+    def reader(self):
+        """The debug-file reader, opened now if it was not."""
+        if self._inner is None:
+            self._inner = self._open_reader()
+        return self._inner
+
+    @property
+    def notes(self) -> list[str]:
+        return self._inner.notes if self._inner is not None and hasattr(self._inner, "notes") else []
+
     def __getattr__(self, name):
-        return getattr(self._inner, name)
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if self._inner is None and name in self._known:
+            return self._known[name]
+        return getattr(self.reader, name)
 
     def symbolize(self, rva: int):
         if self._file is not None:
@@ -158,7 +178,7 @@ class CachedSymbolizer:
                 if found:
                     self.hits += 1
                     return result
-        result = self._inner.symbolize(rva)
+        result = self.reader.symbolize(rva)
         if len(self._pending) < MAX_PENDING:
             try:
                 self._pending[rva] = fmt.encode_record(result)
@@ -174,7 +194,7 @@ class CachedSymbolizer:
 
     def flush(self) -> None:
         """Write the answers found since the last flush, merged with the file as it is now."""
-        if not self._pending or getattr(self._inner, "notes", None):
+        if not self._pending or self.notes:
             # Nothing new, or a run missing split units (.dwo refused or absent): its answers
             # lack inline frames another run would find; they are not kept.
             self._pending.clear()
@@ -206,40 +226,27 @@ class CachedSymbolizer:
             if self._file is not None:
                 self._file.close()
                 self._file = None
-            self._inner.close()
+            if self._inner is not None:
+                self._inner.close()
 
 
-def identity_of(symbolizer) -> tuple[str, str] | None:
-    """(kind, identity) naming ``symbolizer``'s debug file in the cache, None when it has none
-    (an ELF without a build id)."""
-    debug_id = getattr(symbolizer, "debug_id", None)
-    if debug_id is not None and hasattr(debug_id, "index"):
-        return "pdb", debug_id.index()
-    build_id = getattr(symbolizer, "build_id", None)
-    if build_id:
-        # The split units of a .dwp answer too (inline frames): a run with one is another cache.
-        return "elf", build_id + ("-dwp" if getattr(symbolizer, "dwp_path", None) else "")
-    return None
-
-
-def cached(symbolizer, environ=None):
-    """``symbolizer`` answering through its identity's cache file, or itself when the cache is
-    off, the debug file has no identity or the cache directory is not usable."""
-    if not enabled(environ):
-        return symbolizer
-    ident = identity_of(symbolizer)
-    if ident is None:
-        return symbolizer
+def cached(open_reader, kind: str, identity: str | None, known: dict | None = None, environ=None):
+    """A symbolizer answering through the cache file of debug file ``kind``/``identity``
+    (``open_reader()`` opens the reader when an address is not in the file), or the reader
+    itself, opened now, when the cache is off, the file has no identity (an ELF without a build
+    id) or the cache directory setting is unusable."""
+    if not enabled(environ) or not identity:
+        return open_reader()
     try:
-        name = symcache_file_name(*ident)
+        name = symcache_file_name(kind, identity)
         directory = cache_dir(environ)
         bound = max_bytes(environ)
     except ConfigError:
         raise  # SYMTOOL_CACHE_MAX or the cache setting is wrong: the user should know
     except (SymtoolError, ValueError, OSError):
-        return symbolizer  # no usable cache directory: answers come from the reader
-    return CachedSymbolizer(symbolizer, directory / name, ident[0] + ":" + ident[1], bound)
+        return open_reader()  # no usable cache directory: answers come from the reader
+    return CachedSymbolizer(open_reader, directory / name, f"{kind}:{identity}", bound, known)
 
 
 __all__ = ["CachedSymbolizer", "CacheEntry", "cached", "cache_dir", "disable", "enabled", "entries",
-           "identity_of", "max_bytes", "remove_all", "trim"]
+           "max_bytes", "remove_all", "trim"]
