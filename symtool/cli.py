@@ -21,7 +21,7 @@ from symtool.commands.common import COLOR_CHOICES, OUTPUT, escape_markup
 
 
 # Help lists the commands in this order.
-COMMANDS = ("check", "id", "verify", "publish", "srcindex", "store", "fetch", "env", "stack", "symbolize", "dumps")
+COMMANDS = ("check", "id", "verify", "publish", "srcindex", "store", "fetch", "env", "stack", "symbolize", "dumps", "cache")
 
 
 def _register(app: typer.Typer, name: str) -> None:
@@ -47,6 +47,8 @@ def _register(app: typer.Typer, name: str) -> None:
         from symtool.commands import stack as module
     elif name == "symbolize":
         from symtool.commands import symbolize as module
+    elif name == "cache":
+        from symtool.commands import cache as module
     else:
         from symtool.commands import dumps as module
     module.register(app)
