@@ -139,7 +139,8 @@ class CachedSymbolizer:
         self._bound = bound
         self._pending: dict[int, bytes] = {}
         self._file: fmt.CacheFile | None = None
-        self.rebuilt: str | None = None  # why an existing file was not trusted
+        self.rebuilt: str | None = None  # why an existing file was not trusted (it is rebuilt)
+        self.damaged: str | None = None  # why a record of a trusted file was not
         self.hits = 0
         try:
             self._file = fmt.CacheFile(path, identity, limit("SYMCACHE_FILE"))
@@ -173,7 +174,9 @@ class CachedSymbolizer:
             try:
                 found, result = self._file.lookup(rva)
             except (fmt.CacheFileError, struct.error, ValueError, IndexError) as err:
-                self._drop(str(err))
+                # One damaged record: answered by the reader, and replaced when the file is
+                # written (entries whose records do not check out are not carried over).
+                self.damaged = str(err)
             else:
                 if found:
                     self.hits += 1
@@ -185,12 +188,6 @@ class CachedSymbolizer:
             except (struct.error, ValueError):
                 pass  # a value the format cannot hold: answered, not cached
         return result
-
-    def _drop(self, why: str) -> None:
-        self.rebuilt = why
-        if self._file is not None:
-            self._file.close()
-            self._file = None
 
     def flush(self) -> None:
         """Write the answers found since the last flush, merged with the file as it is now."""

@@ -1,0 +1,277 @@
+"""The symbol cache (symtool.store.symcache): the same answers with and without it, cold and
+warm, from another process, after any damage to its file, and with two processes filling it.
+
+Real programs built here: the Rust std program of test_symbolize_cli (inline frames from its
+unpacked .dwo files; llvm-symbolizer is the oracle there and here), a small C program built
+with clang -O2 -g (inline chains, for the in-process fuzzing), and the MSVC-built PE + PDB
+fixture.  The suite runs with the cache off (conftest); these tests turn it on with a cache
+directory of their own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import FIXTURES_DIR, need_tool
+from test_symbolize_cli import blocks, random_text, rust_unpacked, same_block, text_range  # noqa: F401 (fixture)
+
+C_PROGRAM = r"""
+#include <stdio.h>
+static inline int sq(int x) { return x * x; }
+__attribute__((always_inline)) static inline int twice(int x) { return sq(x) + sq(x + 1); }
+static inline unsigned hash(const char *s) { unsigned h = 5381; while (*s) h = h * 33 + (unsigned char)*s++; return h; }
+int compute(int argc, char **argv) {
+    int total = 0;
+    for (int i = 0; i < argc; i++) total += twice(i) + (int)hash(argv[i]);
+    return total;
+}
+int main(int argc, char **argv) { printf("%d\n", compute(argc, argv)); return 0; }
+"""
+
+
+def cache_env(cache: Path, on: bool = True, **extra) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYMTOOL_")}
+    env["SYMTOOL_CACHE"] = str(cache)
+    env["SYMTOOL_SYMBOL_CACHE"] = "on" if on else "off"
+    env.update(extra)
+    return env
+
+
+def symtool(*args, env: dict[str, str], stdin: str | None = None, cwd: Path | None = None):
+    return subprocess.run([sys.executable, "-m", "symtool", *map(str, args)], input=stdin, capture_output=True,
+                          text=True, timeout=300, env=env, cwd=cwd)
+
+
+def symcache_files(cache: Path) -> list[Path]:
+    return sorted((cache / "000SymCache").glob("*.symc"))
+
+
+@pytest.fixture(scope="module")
+def c_program(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("symcache-c")
+    (d / "prog.c").write_text(C_PROGRAM)
+    subprocess.run([need_tool("clang"), "-O2", "-g", "-Wl,--build-id", "prog.c", "-o", "prog"], cwd=d, check=True)
+    return d / "prog"
+
+
+def test_rust_cold_warm_and_off_agree_with_llvm_symbolizer(rust_unpacked, tmp_path):  # noqa: F811
+    """Cold (cache filled), warm (another process answers from it), and off: one text, and
+    llvm-symbolizer's.  A copy of the binary without its .dwo files (refused: outside the
+    allowed directories) still gets the inline frames warm: the answers came from the cache."""
+    addrs = random_text(rust_unpacked, 400, 11)
+    stdin = "".join(f"{a:#x}\n" for a in addrs)
+    cache = tmp_path / "cache"
+    off = symtool("symbolize", "--obj", rust_unpacked, env=cache_env(cache, on=False), stdin=stdin)
+    assert off.returncode == 0, off.stderr
+    assert not symcache_files(cache)
+    cold = symtool("symbolize", "--obj", rust_unpacked, env=cache_env(cache), stdin=stdin)
+    files = symcache_files(cache)
+    assert len(files) == 1 and files[0].name.startswith("elf-")
+    warm = symtool("symbolize", "--obj", rust_unpacked, env=cache_env(cache), stdin=stdin)
+    assert cold.stdout == warm.stdout == off.stdout
+    oracle = subprocess.run([need_tool("llvm-symbolizer"), f"--obj={rust_unpacked}"], input=stdin,
+                            capture_output=True, text=True, check=True).stdout
+    exp, got = blocks(oracle), blocks(warm.stdout)
+    assert len(exp) == len(got) == len(addrs)
+    assert all(same_block(e, g) for e, g in zip(exp, got))
+    inlined = sum(len(g) // 2 - 1 for g in got)
+    assert inlined > 100
+
+    alone = tmp_path / "alone" / rust_unpacked.name
+    alone.parent.mkdir()
+    shutil.copy(rust_unpacked, alone)
+    without = symtool("symbolize", "--obj", alone, env=cache_env(tmp_path / "other"), stdin=stdin)
+    assert sum(len(g) // 2 - 1 for g in blocks(without.stdout)) < inlined  # no .dwo: fewer frames
+    assert not symcache_files(tmp_path / "other")  # an answer missing split units is not cached
+    from_cache = symtool("symbolize", "--obj", alone, env=cache_env(cache), stdin=stdin)
+    assert from_cache.stdout == warm.stdout
+
+
+def test_json_output_is_the_same_warm(c_program, tmp_path):
+    lo, hi = text_range(c_program)
+    addrs = [hex(a) for a in range(lo, hi, 7)]
+    cache = tmp_path / "cache"
+    off = symtool("symbolize", "--obj", c_program, "--json", *addrs, env=cache_env(cache, on=False))
+    cold = symtool("symbolize", "--obj", c_program, "--json", *addrs, env=cache_env(cache))
+    warm = symtool("symbolize", "--obj", c_program, "--json", *addrs, env=cache_env(cache))
+    assert json.loads(off.stdout) == json.loads(cold.stdout) == json.loads(warm.stdout)
+    assert json.loads(warm.stdout)["addresses"][0]["frames"]
+
+
+def test_pdb_answers_are_the_same_through_the_cache(tmp_path):
+    """A PE image's PDB (MSVC-built fixture), found by CodeView: cache off, cold and warm
+    give one text."""
+    pe = FIXTURES_DIR / "pe-pdb"
+    image = pe / "dump_syms_regtest64.exe"
+    rvas = [hex(0x1000 + 5 * i) for i in range(200)]
+    cache = tmp_path / "cache"
+    runs = [symtool("symbolize", "--obj", image, "--relative", *rvas, env=cache_env(cache, on=on), cwd=tmp_path)
+            for on in (False, True, True)]
+    assert all(r.returncode == 0 for r in runs), runs[0].stderr
+    assert runs[0].stdout == runs[1].stdout == runs[2].stdout
+    assert [f.name[:4] for f in symcache_files(cache)] == ["pdb-"]
+    named = [b[0] for b in blocks(runs[2].stdout) if b[0] != "??"]
+    assert len(named) > 150  # the PDB's own answers (test_symbolize checks those against llvm-symbolizer)
+
+
+def _answers(sym, rvas):
+    out = []
+    for rva in rvas:
+        res = sym.symbolize(rva)
+        out.append(None if res is None else (res.section, res.offset, res.symbol, res.symbol_offset, res.module,
+                                             res.short_name, [(f.function, f.file, f.line, f.column)
+                                                              for f in res.frames]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def filled(c_program, tmp_path_factory):
+    """(cache directory, its one file's bytes, rvas, the reader's own answers)."""
+    from symtool.formats.dwarf_symbols import DwarfSymbolizer
+    from symtool.store.symcache import CachedSymbolizer
+
+    cache = tmp_path_factory.mktemp("filled")
+    with DwarfSymbolizer(c_program) as sym:
+        lo, hi = text_range(c_program)
+        rvas = [a - sym.load_bias for a in range(lo, hi, 3)]
+        truth = _answers(sym, rvas)
+    path = cache / "prog.symc"
+    cached = CachedSymbolizer(lambda: DwarfSymbolizer(c_program), path, "elf:test", 1 << 30)
+    assert _answers(cached, rvas) == truth
+    cached.close()
+    return Filled(path, path.read_bytes(), rvas, truth)
+
+
+class Filled:
+    def __init__(self, path, data, rvas, truth):
+        self.path, self.data, self.rvas, self.truth = path, data, rvas, truth
+
+    def __iter__(self):
+        return iter((self.path, self.data, self.rvas, self.truth))
+
+    def __repr__(self):  # hypothesis prints the fixture of a failing example
+        return f"Filled({self.path}, {len(self.data)} bytes, {len(self.rvas)} addresses)"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(op=st.sampled_from(["truncate", "flip", "append", "zero"]), where=st.floats(0, 1), byte=st.integers(1, 255))
+def test_a_damaged_cache_file_is_rebuilt_with_the_same_answers(filled, c_program, tmp_path, op, where, byte):
+    from symtool.formats.dwarf_symbols import DwarfSymbolizer
+    from symtool.formats.symcache import CacheFile
+    from symtool.store.symcache import CachedSymbolizer
+
+    path, data, rvas, truth = filled
+    k = min(int(where * len(data)), len(data) - 1)
+    if op == "truncate":
+        bad = data[:k]
+    elif op == "flip":
+        bad = data[:k] + bytes([data[k] ^ byte]) + data[k + 1:]
+    elif op == "append":
+        bad = data + bytes([byte]) * (k % 64 + 1)
+    else:
+        bad = data[:k] + bytes(min(64, len(data) - k)) + data[k + 64:]
+    damaged = tmp_path / "damaged.symc"
+    damaged.write_bytes(bad)
+    cached = CachedSymbolizer(lambda: DwarfSymbolizer(c_program), damaged, "elf:test", 1 << 30)
+    assert _answers(cached, rvas) == truth
+    cached.close()
+    rebuilt = CacheFile(damaged, "elf:test", 1 << 30)
+    try:
+        assert len(rebuilt.entries()) == rebuilt.count == len(set(rvas))
+    finally:
+        rebuilt.close()
+
+
+def test_a_foreign_or_other_version_file_is_not_trusted(filled, c_program, tmp_path):
+    from symtool.formats import symcache as fmt
+    from symtool.formats.dwarf_symbols import DwarfSymbolizer
+    from symtool.store.symcache import CachedSymbolizer
+
+    path, data, rvas, truth = filled
+    foreign = tmp_path / "foreign.symc"
+    foreign.write_bytes(data)  # a whole, valid file of another identity
+    cached = CachedSymbolizer(lambda: DwarfSymbolizer(c_program), foreign, "elf:another", 1 << 30)
+    assert cached.rebuilt and "another debug file" in cached.rebuilt
+    assert _answers(cached, rvas) == truth
+    cached.close()
+    other_version = bytearray(fmt.build("elf:test", {}))
+    other_version[8:12] = (fmt.VERSION + 1).to_bytes(4, "little")
+    with pytest.raises(fmt.CacheFileError):
+        (tmp_path / "v.symc").write_bytes(bytes(other_version))
+        fmt.CacheFile(tmp_path / "v.symc", "elf:test", 1 << 30)
+
+
+def test_two_processes_fill_one_cache_at_once(c_program, tmp_path):
+    """Two writers at once: the file left is complete (one of them, or both merged), and every
+    answer afterwards is the reader's."""
+    lo, hi = text_range(c_program)
+    everything = [hex(a) for a in range(lo, hi)]
+    halves = [everything[0::2], everything[1::2]]
+    cache = tmp_path / "cache"
+    env = cache_env(cache)
+    procs = [subprocess.Popen([sys.executable, "-m", "symtool", "symbolize", "--obj", str(c_program), *h],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for h in halves]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    from symtool.formats.symcache import CacheFile
+
+    (path,) = symcache_files(cache)
+    assert not [p for p in path.parent.iterdir() if p.suffix != ".symc"]  # no temp file left
+    f = CacheFile(path, path.stem.replace("elf-", "elf:", 1), 1 << 30)
+    try:
+        assert f.count in (len(halves[0]), len(halves[1]), len(everything))
+        assert len(f.entries()) == f.count
+    finally:
+        f.close()
+    off = symtool("symbolize", "--obj", c_program, *everything, env=cache_env(cache, on=False))
+    warm = symtool("symbolize", "--obj", c_program, *everything, env=env)
+    assert warm.stdout == off.stdout
+
+
+def test_cache_clean_trims_least_recently_used_first(tmp_path):
+    from symtool.formats import symcache as fmt
+
+    cache = tmp_path / "cache"
+    d = cache / "000SymCache"
+    d.mkdir(parents=True)
+    names = [f"elf-{i:040x}.symc" for i in range(4)]
+    for age, name in enumerate(names):
+        p = d / name
+        p.write_bytes(fmt.build("elf:" + name[4:-5], {(0x1000, 0x1001): b"x" * 5000}))
+        os.utime(p, (1_000_000 + age, 1_000_000 + age))  # names[0] least recently used
+    size = (d / names[0]).stat().st_size
+    res = symtool("cache", "clean", "--json", env=cache_env(cache, SYMTOOL_CACHE_MAX=str(2 * size + 10)))
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["removed_files"] == names[:2] and data["files"] == 2 and data["bytes"] <= data["max_bytes"]
+    assert sorted(p.name for p in d.iterdir()) == names[2:]
+    res = symtool("cache", "clean", "--all", env=cache_env(cache))
+    assert res.returncode == 0 and not list(d.iterdir())
+    bad = symtool("cache", "clean", "--json", env=cache_env(cache, SYMTOOL_CACHE_MAX="lots"))
+    assert bad.returncode == 2 and bad.stderr.startswith("error:") and "SYMTOOL_CACHE_MAX" in bad.stderr
+    assert json.loads(bad.stdout)["error"]["exit_code"] == 2
+    assert "Examples" in symtool("cache", "clean", "--help", env=cache_env(cache)).stdout
+
+
+def test_writing_past_the_bound_evicts_older_identities(c_program, tmp_path):
+    from symtool.formats import symcache as fmt
+
+    cache = tmp_path / "cache"
+    d = cache / "000SymCache"
+    d.mkdir(parents=True)
+    old = d / f"elf-{0:040x}.symc"
+    old.write_bytes(fmt.build("elf:" + old.stem[4:], {(0x1000, 0x1001): b"x" * 20000}))
+    os.utime(old, (1_000_000, 1_000_000))
+    lo, _hi = text_range(c_program)
+    res = symtool("symbolize", "--obj", c_program, hex(lo), env=cache_env(cache, SYMTOOL_CACHE_MAX="15000"))
+    assert res.returncode == 0, res.stderr
+    assert [p.name for p in symcache_files(cache)] != [old.name] and not old.exists()
