@@ -275,3 +275,21 @@ def test_writing_past_the_bound_evicts_older_identities(c_program, tmp_path):
     res = symtool("symbolize", "--obj", c_program, hex(lo), env=cache_env(cache, SYMTOOL_CACHE_MAX="15000"))
     assert res.returncode == 0, res.stderr
     assert [p.name for p in symcache_files(cache)] != [old.name] and not old.exists()
+
+
+@pytest.mark.parametrize("command", ["stack", "dumps"])
+def test_stack_and_dumps_answer_the_same_through_the_cache(tmp_path, command):
+    """A Windows minidump with its PDB in a build directory: cache off, cold and warm give the
+    same JSON (inline frames included), and the PDB's cache file is written by the first."""
+    build = tmp_path / "build"
+    build.mkdir()
+    for name in ("crash.exe", "crash.pdb"):
+        shutil.copy(FIXTURES_DIR / "pe-pdb" / name, build / name)
+    dump = FIXTURES_DIR / "dumps" / "symbolic-windows-mini.dmp"
+    cache = tmp_path / "cache"
+    runs = [symtool(command, "--json", "--offline", "-b", build, dump, env=cache_env(cache, on=on), cwd=tmp_path)
+            for on in (False, True, True)]
+    assert all(r.returncode in (0, 1) for r in runs), runs[0].stderr
+    assert runs[0].stdout == runs[1].stdout == runs[2].stdout
+    assert "crash.pdb" in runs[2].stdout and '"inline": true' in runs[2].stdout
+    assert [f.name[:4] for f in symcache_files(cache)] == ["pdb-"]

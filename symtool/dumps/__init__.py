@@ -28,6 +28,9 @@ dumps, and their times), ``locate`` (store and build-directory lookups),
 
 from __future__ import annotations
 
+import sys
+import types
+
 # The names below are imported on first use (PEP 562): ``symtool symbolize`` and ``stack``
 # import symtool.dumps.symbolize / .stack, which must not pull in triage and buckets.
 __all__ = ["triage", "triage_one", "collect_dumps", "describe_exception", "parse_procdump_name", "dump_time",
@@ -47,7 +50,22 @@ def __getattr__(name: str):
     elif name == "SymbolizerCache":
         from symtool.dumps import symbolize as module
     elif name in ("ROW_KEYS", "FrameRow", "ModuleRow", "TriageRow", "row_missing", "triage", "triage_one"):
-        from symtool.dumps import triage as module
+        import symtool.dumps.triage
+
+        module = sys.modules["symtool.dumps.triage"]
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(module, name)
+
+
+class _Package(types.ModuleType):
+    def __setattr__(self, name, value):
+        # The import system binds each submodule it loads on its package: this package's
+        # ``triage`` is the function (as when the names above were imported eagerly), not the
+        # submodule of the same name, whichever is imported first.
+        if name == "triage" and isinstance(value, types.ModuleType):
+            value = value.triage
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
