@@ -96,6 +96,14 @@ def test_rust_cold_warm_and_off_agree_with_llvm_symbolizer(rust_unpacked, tmp_pa
     assert from_cache.stdout == warm.stdout
 
 
+def test_no_symbol_cache_option_reads_and_writes_nothing(c_program, tmp_path):
+    lo, _hi = text_range(c_program)
+    cache = tmp_path / "cache"
+    res = symtool("symbolize", "--no-symbol-cache", "--obj", c_program, hex(lo), env=cache_env(cache))
+    assert res.returncode == 0 and res.stdout.strip() and not symcache_files(cache)
+    assert "--no-symbol-cache" in symtool("stack", "--help", env=cache_env(cache)).stdout
+
+
 def test_json_output_is_the_same_warm(c_program, tmp_path):
     lo, hi = text_range(c_program)
     addrs = [hex(a) for a in range(lo, hi, 7)]

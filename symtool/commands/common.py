@@ -326,3 +326,19 @@ def report_usage_error(err: BaseException, argv: list[str]) -> "int | None":
 
     given = argv[:argv.index("--")] if "--" in argv else argv
     return report_error(UsageError(_usage_text(err)), "--json" in given)
+
+
+def no_symbol_cache_option():
+    """``--no-symbol-cache`` of the commands that symbolize (stack, dumps, symbolize)."""
+    import typer
+
+    return typer.Option(False, "--no-symbol-cache",
+                        help="Neither read nor write the symbol cache (as SYMTOOL_SYMBOL_CACHE=off).")
+
+
+def apply_symbol_cache_option(no_symbol_cache: bool) -> None:
+    if no_symbol_cache:
+        from symtool.store.symcache import disable
+
+        disable()
+

@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from symtool.commands.common import error
+from symtool.commands.common import apply_symbol_cache_option, error, no_symbol_cache_option
 from symtool.commands.workspace_opts import (manifest_path_option, package_option, profile_option, symbol_dirs,
                                              target_option)
 from symtool.text import count
@@ -134,6 +134,7 @@ def dumps(
     baseline_path: Optional[str] = typer.Option(None, "--baseline", metavar="JSON",
                                                 help="An earlier run's --json: mark buckets new, growing "
                                                      "or gone."),
+    no_symbol_cache: bool = no_symbol_cache_option(),
     manifest_path: Optional[str] = manifest_path_option(),
     package: Optional[List[str]] = package_option(),
     profile: Optional[str] = profile_option("every profile built"),
@@ -141,6 +142,7 @@ def dumps(
 ) -> None:
     """Triage minidumps: exception, faulting module and function, whether every module's PDB
     and image are in the stores (with the exact keys), and buckets of identical crashes."""
+    apply_symbol_cache_option(no_symbol_cache)
     from symtool.dumps import Buckets, collect_dumps, row_missing, triage
     from symtool.dumps.triage import row_failed
     from symtool.errors import UsageError

@@ -7,6 +7,7 @@ from typing import List, Optional
 
 import typer
 
+from symtool.commands.common import apply_symbol_cache_option, no_symbol_cache_option
 from symtool.commands.workspace_opts import (manifest_path_option, package_option, profile_option, symbol_dirs,
                                              target_option)
 
@@ -189,6 +190,7 @@ def stack(
                                       "symbols (always in --json)."),
     max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, max=100000, metavar="N",
                                              help="Stop each walk after N frames (default 1,024)."),
+    no_symbol_cache: bool = no_symbol_cache_option(),
     manifest_path: Optional[str] = manifest_path_option(),
     package: Optional[List[str]] = package_option(),
     profile: Optional[str] = profile_option("every profile built"),
@@ -208,6 +210,7 @@ def stack(
     from symtool.formats.minidump import open_minidump
     from symtool.settings import resolve_cache, resolve_stores
 
+    apply_symbol_cache_option(no_symbol_cache)
     path = Path(dump)
     if path.is_dir():
         raise UsageError("is a directory, not a minidump (symtool dumps triages a directory of them)", path)

@@ -8,6 +8,7 @@ from typing import List, Optional
 
 import typer
 
+from symtool.commands.common import apply_symbol_cache_option, no_symbol_cache_option
 from symtool.commands.workspace_opts import (manifest_path_option, package_option, profile_option, symbol_dirs,
                                              target_option)
 
@@ -125,6 +126,7 @@ def symbolize(
                                                   help="Directory with PDBs, images or .dwo files; repeatable "
                                                        "(default: the workspace's build output)."),
     offline: bool = typer.Option(False, "--offline", help="Do not download from http(s) stores."),
+    no_symbol_cache: bool = no_symbol_cache_option(),
     manifest_path: Optional[str] = manifest_path_option(),
     package: Optional[List[str]] = package_option(),
     profile: Optional[str] = profile_option("every profile built"),
@@ -137,6 +139,7 @@ def symbolize(
     from symtool.commands.common import note, print_json_stream, terminal_safe
     from symtool.errors import UsageError
 
+    apply_symbol_cache_option(no_symbol_cache)
     if (obj is None) == (module is None):
         raise UsageError("give the object file (--obj FILE) or a store key (--module KEY), one of them")
     if dwp is not None and not Path(dwp).is_file():
