@@ -245,6 +245,12 @@ def test_two_processes_fill_one_cache_at_once(c_program, tmp_path):
     assert warm.stdout == off.stdout
 
 
+def _big_answer(rva: int, size: int):
+    from symtool.formats.symbols import Frame, Symbolized
+
+    return Symbolized(rva, 1, rva, [Frame("f" * size, "a.c", 1, 1)])
+
+
 def test_cache_clean_trims_least_recently_used_first(tmp_path):
     from symtool.formats import symcache as fmt
 
@@ -254,7 +260,7 @@ def test_cache_clean_trims_least_recently_used_first(tmp_path):
     names = [f"elf-{i:040x}.symc" for i in range(4)]
     for age, name in enumerate(names):
         p = d / name
-        p.write_bytes(fmt.build("elf:" + name[4:-5], {(0x1000, 0x1001): b"x" * 5000}))
+        p.write_bytes(fmt.build("elf:" + name[4:-5], {(0x1000, 0x1001): _big_answer(0x1000, 5000)}))
         os.utime(p, (1_000_000 + age, 1_000_000 + age))  # names[0] least recently used
     size = (d / names[0]).stat().st_size
     res = symtool("cache", "clean", "--json", env=cache_env(cache, SYMTOOL_CACHE_MAX=str(2 * size + 10)))
@@ -277,7 +283,7 @@ def test_writing_past_the_bound_evicts_older_identities(c_program, tmp_path):
     d = cache / "000SymCache"
     d.mkdir(parents=True)
     old = d / f"elf-{0:040x}.symc"
-    old.write_bytes(fmt.build("elf:" + old.stem[4:], {(0x1000, 0x1001): b"x" * 20000}))
+    old.write_bytes(fmt.build("elf:" + old.stem[4:], {(0x1000, 0x1001): _big_answer(0x1000, 20000)}))
     os.utime(old, (1_000_000, 1_000_000))
     lo, _hi = text_range(c_program)
     res = symtool("symbolize", "--obj", c_program, hex(lo), env=cache_env(cache, SYMTOOL_CACHE_MAX="15000"))

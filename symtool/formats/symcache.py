@@ -4,22 +4,25 @@ later runs (and other processes) answer them from a memory map instead of the de
 One file per debug-file identity (a PDB's GUID+age, an ELF build id); layout, little-endian::
 
     header   HEADER: magic "SYMTSYMC", format version, identity (UTF-8, NUL padded),
-             entry count, size of the record area, CRC-32 of the index, CRC-32 of the
-             header bytes before it
+             entry count, sizes of the record and string areas, CRC-32 of the index,
+             CRC-32 of the header bytes before it
     index    ENTRY * count, sorted by start, not overlapping: [start, end) RVA range,
              offset and length of its record in the record area, CRC-32 of the record
-    records  one per entry: RECORD, then its strings and frames (below)
+    records  one per entry: RECORD, then its string references and frames (below)
+    strings  each distinct string once: STRING (length, CRC-32), then its UTF-8 bytes
 
 A record is what the symbolizer said about every RVA of its range (``None``: nothing):
 ``RECORD`` (flags, section, the section's start and the function's start as RVAs so that
 ``offset`` and ``symbol_offset`` follow the address, frame count), then the optional
 strings ``symbol``, ``module``, ``short_name`` flagged present, then per frame ``FRAME``
-(flags, line, column) and its function and (if flagged) file.  A string is u32 length +
-UTF-8.
+(flags, line, column) and its function and (if flagged) file.  A string in a record is a
+u32 offset into the string area, where names and paths shared by many addresses are kept
+once.
 
 Opening checks the header and the index (size, version, identity, both CRCs): a few
 pages whatever the file's size.  A record's CRC is checked when it is read, so a lookup
-touches the index pages of its binary search and one record.  Anything that does not
+touches the index pages of its binary search, one record and its strings (each string's
+CRC is checked the first time it is read).  Anything that does not
 check out raises :class:`CacheFileError`; the caller rebuilds the file, never trusts it.
 """
 
@@ -34,17 +37,20 @@ import zlib
 from symtool.formats.symbols import Frame, Symbolized
 
 MAGIC = b"SYMTSYMC"
-VERSION = 1
+VERSION = 2
 IDENTITY_SIZE = 96
-# magic, version, identity, entry count, record area size, index CRC, header CRC.
-HEADER = struct.Struct(f"<8sI{IDENTITY_SIZE}sIQII")
+# magic, version, identity, entry count, record area size, string area size, index CRC, header CRC.
+HEADER = struct.Struct(f"<8sI{IDENTITY_SIZE}sIQQII")
 # start, end (exclusive), record offset (in the record area), record length, record CRC.
 ENTRY = struct.Struct("<QQQII")
 # flags, section, section start (RVA), function/symbol start (RVA), frame count.
 RECORD = struct.Struct("<BIqqH")
 # flags, line, column.
 FRAME = struct.Struct("<BII")
-LENGTH = struct.Struct("<I")
+# A record's reference to a string: its offset in the string area.
+STRING_REF = struct.Struct("<I")
+# A string in the string area: length, CRC-32 of its bytes; then the UTF-8 bytes.
+STRING = struct.Struct("<II")
 
 # RECORD flags.
 R_NONE = 1  # the symbolizer knew nothing of the address
@@ -65,40 +71,57 @@ class CacheFileError(Exception):
     """A cache file that is not a complete, current cache of the identity asked for."""
 
 
-def _string(text: str) -> bytes:
-    data = text.encode("utf-8", "surrogatepass")[:MAX_STRING]
-    return LENGTH.pack(len(data)) + data
+class StringTable:
+    """The string area being built: each distinct string once (names and paths repeat across
+    addresses: the inline chains of one function share them)."""
+
+    def __init__(self):
+        self._offsets: dict[str, int] = {}
+        self._parts: list[bytes] = []
+        self.size = 0
+
+    def ref(self, text: str) -> bytes:
+        at = self._offsets.get(text)
+        if at is None:
+            data = text.encode("utf-8", "surrogatepass")[:MAX_STRING]
+            at = self._offsets[text] = self.size
+            self._parts.append(STRING.pack(len(data), zlib.crc32(data)) + data)
+            self.size += STRING.size + len(data)
+        return STRING_REF.pack(at)
+
+    def bytes(self) -> bytes:
+        return b"".join(self._parts)
 
 
-def encode_record(result: Symbolized | None) -> bytes:
+def encode_record(result: Symbolized | None, strings: StringTable) -> bytes:
     """The record of one answer (``result.rva`` is the address it was asked for)."""
     if result is None:
         return RECORD.pack(R_NONE, 0, 0, 0, 0)
     flags = 0
-    strings = b""
+    refs = []
     for flag, value in ((R_SYMBOL, result.symbol), (R_MODULE, result.module), (R_SHORT_NAME, result.short_name)):
         if value is not None:
             flags |= flag
-            strings += _string(value)
+            refs.append(strings.ref(value))
     func_start = 0
     if result.symbol_offset is not None:
         flags |= R_SYMBOL_OFFSET
         func_start = result.rva - result.symbol_offset
     frames = result.frames[:MAX_FRAMES]
-    out = [RECORD.pack(flags, result.section, result.rva - result.offset, func_start, len(frames)), strings]
+    out = [RECORD.pack(flags, result.section, result.rva - result.offset, func_start, len(frames)), *refs]
     for frame in frames:
         fflags = (F_FILE if frame.file is not None else 0) | (F_LINE if frame.line is not None else 0) \
             | (F_COLUMN if frame.column is not None else 0)
         out.append(FRAME.pack(fflags, frame.line or 0, frame.column or 0))
-        out.append(_string(frame.function))
+        out.append(strings.ref(frame.function))
         if frame.file is not None:
-            out.append(_string(frame.file))
+            out.append(strings.ref(frame.file))
     return b"".join(out)
 
 
 class _Reader:
-    def __init__(self, data, pos: int, end: int):
-        self.data, self.pos, self.end = data, pos, end
+    def __init__(self, data, pos: int, end: int, string_at):
+        self.data, self.pos, self.end, self.string_at = data, pos, end, string_at
 
     def unpack(self, st: struct.Struct) -> tuple:
         if self.pos + st.size > self.end:
@@ -108,17 +131,14 @@ class _Reader:
         return out
 
     def string(self) -> str:
-        (n,) = self.unpack(LENGTH)
-        if n > MAX_STRING or self.pos + n > self.end:
-            raise CacheFileError("string runs past its record")
-        out = bytes(self.data[self.pos:self.pos + n]).decode("utf-8", "surrogatepass")
-        self.pos += n
-        return out
+        (at,) = self.unpack(STRING_REF)
+        return self.string_at(at)
 
 
-def decode_record(data, start: int, length: int, rva: int) -> Symbolized | None:
-    """The answer for ``rva`` from the record at ``start`` (CacheFileError when malformed)."""
-    r = _Reader(data, start, start + length)
+def decode_record(data, start: int, length: int, rva: int, string_at) -> Symbolized | None:
+    """The answer for ``rva`` from the record at ``start``, its strings from ``string_at(offset)``
+    (CacheFileError when malformed)."""
+    r = _Reader(data, start, start + length, string_at)
     try:
         flags, section, section_start, func_start, count = r.unpack(RECORD)
         if flags & R_NONE:
@@ -154,19 +174,23 @@ def _identity_field(identity: str) -> bytes:
     return data.ljust(IDENTITY_SIZE, b"\0")
 
 
-def build(identity: str, entries: dict[tuple[int, int], bytes]) -> bytes:
-    """A whole cache file: ``entries`` maps disjoint [start, end) RVA ranges to records."""
+def build(identity: str, entries: dict[tuple[int, int], Symbolized | None]) -> bytes:
+    """A whole cache file: ``entries`` maps disjoint [start, end) RVA ranges to the answer for
+    their addresses (``result.rva`` is ``start``)."""
+    strings = StringTable()
     index = []
     records = []
     offset = 0
-    for (start, end), record in sorted(entries.items()):
+    for (start, end), result in sorted(entries.items()):
+        record = encode_record(result, strings)
         index.append(ENTRY.pack(start, end, offset, len(record), zlib.crc32(record)))
         records.append(record)
         offset += len(record)
     index_bytes = b"".join(index)
-    head = HEADER.pack(MAGIC, VERSION, _identity_field(identity), len(index), offset, zlib.crc32(index_bytes), 0)
+    head = HEADER.pack(MAGIC, VERSION, _identity_field(identity), len(index), offset, strings.size,
+                       zlib.crc32(index_bytes), 0)
     head = head[:-4] + struct.pack("<I", zlib.crc32(head[:-4]))
-    return head + index_bytes + b"".join(records)
+    return head + index_bytes + b"".join(records) + strings.bytes()
 
 
 class CacheFile:
@@ -189,7 +213,7 @@ class CacheFile:
 
     def _check(self, identity: str, size: int) -> None:
         m = self._map
-        magic, version, ident, count, records_size, index_crc, header_crc = HEADER.unpack_from(m, 0)
+        magic, version, ident, count, records_size, strings_size, index_crc, header_crc = HEADER.unpack_from(m, 0)
         if magic != MAGIC:
             raise CacheFileError("not a symtool symbol cache file")
         if zlib.crc32(m[:HEADER.size - 4]) != header_crc:
@@ -199,12 +223,34 @@ class CacheFile:
         if ident != _identity_field(identity):
             raise CacheFileError("cache of another debug file")
         self.records_at = HEADER.size + count * ENTRY.size
-        if self.records_at + records_size != size:
+        self.strings_at = self.records_at + records_size
+        if self.strings_at + strings_size != size:
             raise CacheFileError("size does not match its header (truncated?)")
         if zlib.crc32(m[HEADER.size:self.records_at]) != index_crc:
             raise CacheFileError("index checksum mismatch")
         self.count = count
         self.records_size = records_size
+        self.strings_size = strings_size
+        self._strings: dict[int, str] = {}
+
+    def _string_at(self, offset: int) -> str:
+        """The string at ``offset`` of the string area, its CRC checked (once per run)."""
+        text = self._strings.get(offset)
+        if text is None:
+            if offset + STRING.size > self.strings_size:
+                raise CacheFileError("string reference outside the string area")
+            at = self.strings_at + offset
+            n, crc = STRING.unpack_from(self._map, at)
+            if n > MAX_STRING or offset + STRING.size + n > self.strings_size:
+                raise CacheFileError("string runs past the string area")
+            data = self._map[at + STRING.size:at + STRING.size + n]
+            if zlib.crc32(data) != crc:
+                raise CacheFileError("string checksum mismatch")
+            try:
+                text = self._strings[offset] = data.decode("utf-8", "surrogatepass")
+            except UnicodeDecodeError:
+                raise CacheFileError("string is not UTF-8") from None
+        return text
 
     def _entry(self, k: int) -> tuple[int, int, int, int, int]:
         return ENTRY.unpack_from(self._map, HEADER.size + k * ENTRY.size)
@@ -237,23 +283,25 @@ class CacheFile:
         at = self.records_at + offset
         if zlib.crc32(self._map[at:at + length]) != crc:
             raise CacheFileError("record checksum mismatch")
-        return decode_record(self._map, at, length, rva)
+        return decode_record(self._map, at, length, rva, self._string_at)
 
-    def entries(self) -> dict[tuple[int, int], bytes]:
-        """Every entry whose record checks out (the file's content, for merging into a new one)."""
+    def entries(self) -> dict[tuple[int, int], Symbolized | None]:
+        """Every entry whose record and strings check out (the file's content, for merging into
+        a new one); each answer is the one for the entry's start."""
         out = {}
         for k in range(self.count):
             start, end, offset, length, crc = self._entry(k)
-            if start >= end or offset + length > self.records_size:
+            if start >= end:
                 continue
-            at = self.records_at + offset
-            record = self._map[at:at + length]
-            if zlib.crc32(record) == crc:
-                out[(start, end)] = record
+            try:
+                out[(start, end)] = self._record(offset, length, crc, start)
+            except (CacheFileError, struct.error):
+                continue
         return out
 
     def close(self) -> None:
         self._map.close()
 
 
-__all__ = ["CacheFile", "CacheFileError", "MAGIC", "VERSION", "build", "encode_record", "decode_record"]
+__all__ = ["CacheFile", "CacheFileError", "MAGIC", "VERSION", "StringTable", "build", "encode_record",
+           "decode_record"]

@@ -137,7 +137,7 @@ class CachedSymbolizer:
         self.cache_path = path
         self._identity = identity
         self._bound = bound
-        self._pending: dict[int, bytes] = {}
+        self._pending: dict[int, object] = {}  # rva -> the reader's answer (Symbolized or None)
         self._file: fmt.CacheFile | None = None
         self.rebuilt: str | None = None  # why an existing file was not trusted (it is rebuilt)
         self.damaged: str | None = None  # why a record of a trusted file was not
@@ -184,9 +184,11 @@ class CachedSymbolizer:
         result = self.reader.symbolize(rva)
         if len(self._pending) < MAX_PENDING:
             try:
-                self._pending[rva] = fmt.encode_record(result)
-            except (struct.error, ValueError):
+                fmt.encode_record(result, fmt.StringTable())
+            except (struct.error, ValueError, OverflowError):
                 pass  # a value the format cannot hold: answered, not cached
+            else:
+                self._pending[rva] = result
         return result
 
     def flush(self) -> None:
@@ -196,7 +198,7 @@ class CachedSymbolizer:
             # lack inline frames another run would find; they are not kept.
             self._pending.clear()
             return
-        merged: dict[tuple[int, int], bytes] = {}
+        merged: dict[tuple[int, int], object] = {}
         if self.rebuilt is None:
             with contextlib.suppress(fmt.CacheFileError, OSError, ValueError, struct.error):
                 current = fmt.CacheFile(self.cache_path, self._identity, limit("SYMCACHE_FILE"))
@@ -204,8 +206,8 @@ class CachedSymbolizer:
                     merged = current.entries()
                 finally:
                     current.close()
-        for rva, record in self._pending.items():
-            merged[(rva, rva + 1)] = record  # this run's answer: the address it was asked for
+        for rva, result in self._pending.items():
+            merged[(rva, rva + 1)] = result  # this run's answer: the address it was asked for
         self._pending.clear()
         data = fmt.build(self._identity, merged)
         if len(data) > min(self._bound, limit("SYMCACHE_FILE")):
