@@ -8,7 +8,8 @@ full debug info in the binary (no split DWARF).  It is built once and cached und
 ``flock /tmp/heavy.lock`` so it does not race other heavy jobs on a shared machine.
 
 Cases: 1, 100 and 10,000 addresses of .text, in random order and sorted; every tool is a
-new process (cold: nothing cached between runs), runs are interleaved (tool A, B, C, D, A,
+new process (cold: nothing cached between runs; symtool with SYMTOOL_SYMBOL_CACHE=off; the
+"symtool warm cache" column answers from the symbol cache a first, untimed run filled), runs are interleaved (tool A, B, C, D, A,
 B, ...) so machine load hits each alike, and the median of the runs is reported, as wall
 time and as CPU time (user + sys of the child), which load from other processes inflates
 less.  Optional: ``stack`` on a Linux minidump of the same program with 10 / 100 / 1,000
@@ -134,6 +135,8 @@ def addresses(binary: Path, n: int, order: str, seed: int = 7) -> list[int]:
 def commands(binary: Path) -> dict[str, list[str]]:
     tools = {
         "symtool": [sys.executable, "-m", "symtool", "symbolize", "--obj", str(binary)],
+        # The same command answering from a symbol cache filled by an untimed run first.
+        "symtool warm cache": [sys.executable, "-m", "symtool", "symbolize", "--obj", str(binary)],
         "llvm-symbolizer": ["llvm-symbolizer", "--inlines", f"--obj={binary}"],
         "addr2line": ["addr2line", "-f", "-i", "-C", "-e", str(binary)],
         "eu-addr2line": ["eu-addr2line", "-f", "-i", "-C", "-e", str(binary)],
@@ -141,11 +144,21 @@ def commands(binary: Path) -> dict[str, list[str]]:
     return {name: argv for name, argv in tools.items() if shutil.which(argv[0])}
 
 
-def run_once(argv: list[str], stdin: str) -> tuple[float, float]:
+def tool_env(tool: str, cache: Path) -> dict[str, str]:
+    """Cold symtool runs without the symbol cache; the warm ones with ``cache`` as theirs."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if tool == "symtool warm cache":
+        env.update(SYMTOOL_SYMBOL_CACHE="on", SYMTOOL_CACHE=str(cache))
+    else:
+        env["SYMTOOL_SYMBOL_CACHE"] = "off"
+    return env
+
+
+def run_once(argv: list[str], stdin: str, env: dict[str, str] | None = None) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the child) of one run, addresses on stdin."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = env or dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env, timeout=3600)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -163,15 +176,19 @@ def load_average() -> str:
 
 
 def measure(binary: Path, sizes: list[int], runs: int) -> list[dict]:
+    import tempfile
+
     tools = commands(binary)
     rows = []
     for n in sizes:
         for order in ("random", "sorted"):
             stdin = "\n".join(hex(a) for a in addresses(binary, n, order)) + "\n"
             samples: dict[str, list[tuple[float, float]]] = {t: [] for t in tools}
-            for _ in range(runs):
-                for tool, argv in tools.items():  # interleaved: each round runs every tool once
-                    samples[tool].append(run_once(argv, stdin))
+            with tempfile.TemporaryDirectory(prefix="symtool-bench-cache-") as cache:
+                run_once(tools["symtool warm cache"], stdin, tool_env("symtool warm cache", Path(cache)))  # fill
+                for _ in range(runs):
+                    for tool, argv in tools.items():  # interleaved: each round runs every tool once
+                        samples[tool].append(run_once(argv, stdin, tool_env(tool, Path(cache))))
             peer_cpu = statistics.median(c for _, c in samples["llvm-symbolizer"]) if "llvm-symbolizer" in samples \
                 else None
             for tool, got in samples.items():

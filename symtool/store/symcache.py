@@ -162,6 +162,12 @@ class CachedSymbolizer:
     def notes(self) -> list[str]:
         return self._inner.notes if self._inner is not None and hasattr(self._inner, "notes") else []
 
+    def __enter__(self) -> "CachedSymbolizer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def __getattr__(self, name):
         if name.startswith("_"):
             raise AttributeError(name)
