@@ -137,8 +137,11 @@ def addresses(exe: Path, n: int, order: str, seed: int = 25) -> list[int]:
 # innermost first; a blank line after each address), or one JSON object per address.
 WORKER = """
 import json, sys
-from symtool.formats.pdb_symbols import PdbSymbolizer
-pdb, base, as_json = sys.argv[1], int(sys.argv[2], 0), sys.argv[3:] == ["--json"]
+pdb, base, as_json = sys.argv[1], int(sys.argv[2], 0), "--json" in sys.argv[3:]
+if "--cache" in sys.argv[3:]:  # through the symbol cache (SYMTOOL_CACHE names its directory)
+    from symtool.dumps.symbolize import open_pdb_symbolizer as PdbSymbolizer
+else:
+    from symtool.formats.pdb_symbols import PdbSymbolizer
 out = []
 with PdbSymbolizer(pdb) as sym:
     for line in sys.stdin:
@@ -161,22 +164,26 @@ for line in open("/proc/self/status"):
 """
 
 
-def _env() -> dict[str, str]:
+def _env(cache: Path | None = None) -> dict[str, str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: bytecode cached
+    env["SYMTOOL_SYMBOL_CACHE"] = "off" if cache is None else "on"
+    if cache is not None:
+        env["SYMTOOL_CACHE"] = str(cache)
     return env
 
 
-def symtool_cmd(exe: Path, pdb: Path, base: int, as_json: bool = False) -> list[str]:
-    return [sys.executable, "-c", WORKER, str(pdb), hex(base), *(["--json"] if as_json else [])]
+def symtool_cmd(exe: Path, pdb: Path, base: int, as_json: bool = False, cached: bool = False) -> list[str]:
+    return [sys.executable, "-c", WORKER, str(pdb), hex(base), *(["--json"] if as_json else []),
+            *(["--cache"] if cached else [])]
 
 
-def _run_measured(cmd: list[str], stdin: bytes) -> tuple[float, float, int, bytes]:
+def _run_measured(cmd: list[str], stdin: bytes, cache: Path | None = None) -> tuple[float, float, int, bytes]:
     """(wall s, CPU s, peak RSS KiB, stdout) of one run, the child reaped by wait4 (its own rusage)."""
     import threading
 
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(cache))
     chunks: dict[str, bytes] = {}
 
     def pump(name, stream):
@@ -260,19 +267,23 @@ def run(ctx) -> list[dict]:
                     continue
                 stdin = "".join(f"{a:#x}\n" for a in addresses(exe, count, order)).encode()
                 repeat = 3 if count >= 10000 else 5
-                res = {"symtool": [], "llvm-symbolizer": []}
-                cmds = {"symtool": symtool_cmd(exe, pdb, base), "llvm-symbolizer": [llvm, f"--obj={exe}"]}
+                res = {"symtool": [], "symtool warm cache": [], "llvm-symbolizer": []}
+                cmds = {"symtool": symtool_cmd(exe, pdb, base), "llvm-symbolizer": [llvm, f"--obj={exe}"],
+                        "symtool warm cache": symtool_cmd(exe, pdb, base, cached=True)}
+                cache = Path(tempfile.mkdtemp(prefix="symtool-bench-cache-"))
+                _run_measured(cmds["symtool warm cache"], stdin, cache)  # fills the cache, untimed
                 for _ in range(repeat):  # interleaved
                     loads.append(_load())
                     for tool, cmd in cmds.items():
-                        res[tool].append(_run_measured(cmd, stdin)[:3])
+                        res[tool].append(_run_measured(cmd, stdin, cache if tool == "symtool warm cache" else None)[:3])
+                shutil.rmtree(cache, ignore_errors=True)
                 med = {tool: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v),
                               max(r[2] for r in v)) for tool, v in res.items()}
-                for tool in ("llvm-symbolizer", "symtool"):
+                for tool in ("llvm-symbolizer", "symtool", "symtool warm cache"):
                     wall, cpu, peak = med[tool]
                     row = {"case": f"{case_pdb}, {count:,} {order}", "tool": tool, "wall s": wall, "cpu s": cpu,
                            "peak RSS MiB": peak / 1024}
-                    if tool == "symtool":
+                    if tool != "llvm-symbolizer":
                         row["cpu ratio"] = cpu / med["llvm-symbolizer"][1]
                         row["wall ratio"] = wall / med["llvm-symbolizer"][0]
                     rows.append(row)
