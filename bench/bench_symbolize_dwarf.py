@@ -185,12 +185,14 @@ def measure(binary: Path, sizes: list[int], runs: int) -> list[dict]:
             stdin = "\n".join(hex(a) for a in addresses(binary, n, order)) + "\n"
             samples: dict[str, list[tuple[float, float]]] = {t: [] for t in tools}
             with tempfile.TemporaryDirectory(prefix="symtool-bench-cache-") as cache:
-                run_once(tools["symtool warm cache"], stdin, tool_env("symtool warm cache", Path(cache)))  # fill
+                # The run that fills the cache: cold, plus writing the cache file (one sample).
+                fill = run_once(tools["symtool warm cache"], stdin, tool_env("symtool warm cache", Path(cache)))
                 for _ in range(runs):
                     for tool, argv in tools.items():  # interleaved: each round runs every tool once
                         samples[tool].append(run_once(argv, stdin, tool_env(tool, Path(cache))))
             peer_cpu = statistics.median(c for _, c in samples["llvm-symbolizer"]) if "llvm-symbolizer" in samples \
                 else None
+            samples["symtool filling the cache (1 run)"] = [fill]
             for tool, got in samples.items():
                 cpu = statistics.median(c for _, c in got)
                 rows.append({"case": f"{n} {order}", "tool": tool,
