@@ -943,15 +943,7 @@ class DwarfSymbolizer:
                     elif kind == SKIP_CSTRING:
                         pos = data.index(b"\0", pos) + 1
                     elif kind == SKIP_BLOCK_LEB:
-                        length = shift = 0
-                        while True:
-                            b = data[pos]
-                            pos += 1
-                            if shift < 64:
-                                length |= (b & 0x7F) << shift
-                            shift += 7
-                            if b < 0x80:
-                                break
+                        length, pos = dwarf.leb128_at(data, pos)
                         pos += length
                     elif kind == SKIP_BLOCK1:
                         pos += 1 + data[pos]
