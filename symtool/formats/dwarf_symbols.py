@@ -262,6 +262,7 @@ class _ParsedUnit:
     ends: list[int] = field(default_factory=list)
     owners: list[int] = field(default_factory=list)
     plans: dict[int, list] = field(default_factory=dict)  # abbreviation code -> decoding plan
+    light: bool = False  # not walked: DIEs decoded where references point (see _light)
     child_maps: dict[int, tuple[list[int], list[int], list[int]]] = field(default_factory=dict)
     abbrevs: dict = field(default_factory=dict)
     cost: int = 0  # estimated bytes (DIE_COST, MAP_ENTRY_COST)
@@ -1006,9 +1007,20 @@ class DwarfSymbolizer:
         return die
 
     def _die(self, parsed: _ParsedUnit, offset: int) -> _Die | None:
-        """The kept DIE at ``offset`` of this unit, decoded on first use; None if there is none."""
+        """The kept DIE at ``offset`` of this unit, decoded on first use; None if there is none.
+        In a unit that was not walked (``light``), any DIE at ``offset``, without its parent."""
         die = parsed.dies.get(offset)
         if die is not None:
+            return die
+        if parsed.light:
+            unit = parsed.ctx.unit
+            if not unit.die_offset <= offset < unit.end:
+                return None
+            code, pos = dwarf.leb128_at(parsed.data, offset - unit.offset)
+            if code == 0 or code not in parsed.compiled:
+                return None
+            die = self._decode(parsed, parsed.ctx, offset, pos, code, -1, offset == unit.die_offset)
+            self._cache_grow(("light", parsed.key), DIE_COST)
             return die
         k = bisect.bisect_left(parsed.kept_offsets, offset)
         if k == len(parsed.kept_offsets) or parsed.kept_offsets[k] != offset:
@@ -1107,9 +1119,32 @@ class DwarfSymbolizer:
         entry = self._units[offs[k]]
         if not entry.unit.die_offset <= offset < entry.unit.end:
             return None
-        other = self._parse(entry)
+        other = self._cache_get(("unit", entry.unit.offset)) or self._light(entry)
         die = self._die(other, offset)
         return (other, die) if die is not None else None
+
+    def _light(self, entry: _CuEntry) -> _ParsedUnit:
+        """Another unit of the binary, for the DIEs a reference into it names (an abstract origin,
+        a specification): its bytes and abbreviations, not walked; a DIE is decoded where it is,
+        without its parent (the whole unit is walked if a name needs its scopes)."""
+        off = entry.unit.offset
+        found = self._cache_get(("light", off))
+        if found is not None:
+            return found
+        unit = entry.unit
+        die, ctx = self._unit_die(unit)
+        attrs = die.attrs
+        stmt = attrs.get(DW_AT_stmt_list)
+        parsed = _ParsedUnit(self._string(ctx, attrs[DW_AT_name]) if DW_AT_name in attrs else None,
+                             self._string(ctx, attrs[DW_AT_comp_dir]) if DW_AT_comp_dir in attrs else None,
+                             stmt[1] if stmt is not None and stmt[0] in (dwarf.V_SEC_OFFSET, dwarf.V_CONST) else None,
+                             ctx, ctx)
+        parsed.abbrevs = self._abbrevs(self._bin.view(".debug_abbrev"), unit.abbrev_offset, self.path)
+        parsed.compiled = self._compiled(parsed.abbrevs, unit)
+        parsed.data = ctx.info.read(off, unit.end - off, "unit")
+        parsed.light, parsed.key = True, off
+        self._cache_put(("light", off), parsed, len(parsed.data))
+        return parsed
 
     def _find(self, parsed: _ParsedUnit, die: _Die, ats: tuple[int, ...]) -> tuple[_ParsedUnit, _Die, tuple] | None:
         """The first of ``ats`` on the DIE or along its specification / abstract-origin chain
@@ -1161,6 +1196,9 @@ class DwarfSymbolizer:
         if self._find(parsed, die, (DW_AT_external,)) is not None:
             return name, name  # extern "C" / #[no_mangle]: the name is the symbol
         parts = [name]
+        if where.light:  # the scopes are needed: walk that unit after all
+            where = self._parse(self._units[where.key])
+            owner = self._die(where, owner.offset) or owner
         parent = self._die(where, owner.parent)
         for _ in range(MAX_CHAIN):
             if parent is None or parent.tag in _UNITS:
