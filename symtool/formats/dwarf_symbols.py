@@ -330,6 +330,22 @@ def _flatten(subroutines: list[tuple[int, int, int, int]]) -> tuple[list[int], l
     return starts, ends, owners
 
 
+# Forms decoded without the general reader: (value kind, byte count); 0 bytes: the value is
+# the abbreviation's (implicit_const) or 1 (flag_present).  Unit-dependent sizes (addr,
+# offsets) are left to dwarf.read_value.
+_FAST_FORMS = {
+    dwarf.DW_FORM_data1: (dwarf.V_CONST, 1), dwarf.DW_FORM_data2: (dwarf.V_CONST, 2),
+    dwarf.DW_FORM_data4: (dwarf.V_CONST, 4), dwarf.DW_FORM_data8: (dwarf.V_CONST, 8),
+    dwarf.DW_FORM_flag: (dwarf.V_CONST, 1), dwarf.DW_FORM_flag_present: (dwarf.V_CONST, 0),
+    dwarf.DW_FORM_implicit_const: (dwarf.V_CONST, 0),
+    dwarf.DW_FORM_ref1: (dwarf.V_REF, 1), dwarf.DW_FORM_ref2: (dwarf.V_REF, 2),
+    dwarf.DW_FORM_ref4: (dwarf.V_REF, 4), dwarf.DW_FORM_ref8: (dwarf.V_REF, 8),
+    dwarf.DW_FORM_strx1: (dwarf.V_STRX, 1), dwarf.DW_FORM_strx2: (dwarf.V_STRX, 2),
+    dwarf.DW_FORM_strx3: (dwarf.V_STRX, 3), dwarf.DW_FORM_strx4: (dwarf.V_STRX, 4),
+    dwarf.DW_FORM_addrx1: (dwarf.V_ADDRX, 1), dwarf.DW_FORM_addrx2: (dwarf.V_ADDRX, 2),
+    dwarf.DW_FORM_addrx3: (dwarf.V_ADDRX, 3), dwarf.DW_FORM_addrx4: (dwarf.V_ADDRX, 4),
+}
+
 # Steps of a compiled skip: how to step over one attribute value without decoding it.
 SKIP_BYTES, SKIP_LEB, SKIP_CSTRING, SKIP_BLOCK_LEB, SKIP_BLOCK1, SKIP_BLOCK2, SKIP_BLOCK4 = range(7)
 _LEB_FORMS = {dwarf.DW_FORM_udata, dwarf.DW_FORM_sdata, dwarf.DW_FORM_ref_udata, dwarf.DW_FORM_strx,
@@ -990,19 +1006,42 @@ class DwarfSymbolizer:
             plan = parsed.plans.get(code)
             if plan is None:
                 plan = parsed.plans[code] = _plan(parsed.abbrevs[code], unit, True, False)
-        c = Cursor(ctx.info, unit.offset + pos, unit.end, ctx.endian)
-        c.preload(parsed.data, unit.offset)
+        data = parsed.data
+        order = "little" if ctx.endian == "<" else "big"
         attrs: dict = {}
-        read_value = dwarf.read_value
+        c = None
         for step in plan:
-            if step[0] == 0:
-                c.skip(step[1], "attributes")
-            elif step[0] == 1:
-                attrs[step[1]] = read_value(c, step[2], step[3], unit)
-            else:
-                read_value(c, step[2], step[3], unit)
+            op = step[0]
+            if op == 0:
+                pos += step[1]
+                continue
+            fast = _FAST_FORMS.get(step[2]) if op == 1 else None
+            if fast is not None:
+                kind, size = fast
+                if size:
+                    if pos + size > len(data):
+                        raise FormatError(f"{ctx.info.name}: DIE at {offset:#x} runs past its unit", ctx.info.path)
+                    value = int.from_bytes(data[pos:pos + size], order)
+                    pos += size
+                    if kind == dwarf.V_REF:
+                        value += unit.offset
+                else:
+                    value = step[3] if step[2] == dwarf.DW_FORM_implicit_const else 1
+                attrs[step[1]] = (kind, value)
+                continue
+            # Forms whose size depends on the unit or the data: the general reader.
+            if c is None:
+                c = Cursor(ctx.info, unit.offset + pos, unit.end, ctx.endian)
+                c.preload(data, unit.offset)
+            c.pos = unit.offset + pos
+            value = dwarf.read_value(c, step[2], step[3], unit)
+            pos = c.pos - unit.offset
+            if op == 1:
+                attrs[step[1]] = value
+        if pos > len(data):
+            raise FormatError(f"{ctx.info.name}: DIE at {offset:#x} runs past its unit", ctx.info.path)
         die = _Die(offset, entry[0], parent, attrs)
-        die.end = c.pos - unit.offset
+        die.end = pos
         parsed.dies[offset] = die
         return die
 
