@@ -443,6 +443,8 @@ class DwarfSymbolizer:
                 self._index_version = index.version
                 self._index = {row.signature: row for row in index.rows}
         self._units: dict[int, _CuEntry] = {}
+        self._aranges_entries: list[tuple[int, int, int]] = []
+        self._uncovered: list[_CuEntry] = []  # units not in .debug_aranges, not mapped yet
         self._unit_offsets: list[int] = []
         self._map_starts: list[int] = []
         self._map: list[tuple[int, int, int]] = []  # (start, end, unit offset) sorted
@@ -482,14 +484,24 @@ class DwarfSymbolizer:
                 self._units[unit.offset] = _CuEntry(unit)
         self._unit_offsets = sorted(self._units)
         covered = self._read_aranges()
-        entries = []
+        self._aranges_entries = []
         for off, ranges in covered.items():
             if off in self._units:
-                entries += [(lo, hi, off) for lo, hi in ranges]
-        for off, entry in self._units.items():
-            if off not in covered:
-                entries += [(lo, hi, off) for lo, hi in self._unit_ranges(entry)]
-        self._map = _disjoint([e for e in entries if e[0] < e[1]])
+                self._aranges_entries += [(lo, hi, off) for lo, hi in ranges if lo < hi]
+        # Units .debug_aranges leaves out are mapped by their unit DIE's ranges, as LLVM does --
+        # but only when an address is not in .debug_aranges' map: reading every such unit DIE
+        # is most of what opening costs, and they are typically units without code.
+        self._uncovered = [entry for off, entry in self._units.items() if off not in covered]
+        self._map = _disjoint(self._aranges_entries)
+        self._map_starts = [e[0] for e in self._map]
+
+    def _map_uncovered(self) -> None:
+        entries = list(self._aranges_entries)
+        for entry in self._uncovered:
+            self._budget = MAX_RANGE_ENTRIES
+            entries += [(lo, hi, entry.unit.offset) for lo, hi in self._unit_ranges(entry) if lo < hi]
+        self._uncovered = []
+        self._map = _disjoint(entries)
         self._map_starts = [e[0] for e in self._map]
 
     def _read_aranges(self) -> dict[int, list[tuple[int, int]]]:
@@ -533,11 +545,15 @@ class DwarfSymbolizer:
         return self._die_ranges(die, ctx)
 
     def _unit_for(self, addr: int) -> _CuEntry | None:
-        k = bisect.bisect_right(self._map_starts, addr) - 1
-        if k >= 0:
-            lo, hi, off = self._map[k]
-            if lo <= addr < hi:
-                return self._units[off]
+        for _ in range(2):
+            k = bisect.bisect_right(self._map_starts, addr) - 1
+            if k >= 0:
+                lo, hi, off = self._map[k]
+                if lo <= addr < hi:
+                    return self._units[off]
+            if not self._uncovered:
+                return None
+            self._map_uncovered()
         return None
 
     # -- DIEs and attribute values -----------------------------------------------------
