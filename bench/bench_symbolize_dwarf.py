@@ -135,7 +135,7 @@ def addresses(binary: Path, n: int, order: str, seed: int = 7) -> list[int]:
 def commands(binary: Path) -> dict[str, list[str]]:
     tools = {
         "symtool": [sys.executable, "-m", "symtool", "symbolize", "--obj", str(binary)],
-        # The same command answering from a symbol cache filled by an untimed run first.
+        # The same command answering from a symbol cache a first run filled (reported on its own row).
         "symtool warm cache": [sys.executable, "-m", "symtool", "symbolize", "--obj", str(binary)],
         "llvm-symbolizer": ["llvm-symbolizer", "--inlines", f"--obj={binary}"],
         "addr2line": ["addr2line", "-f", "-i", "-C", "-e", str(binary)],
@@ -175,11 +175,17 @@ def load_average() -> str:
         return "?"
 
 
-def measure(binary: Path, sizes: list[int], runs: int) -> list[dict]:
+# A tool whose one run takes longer than this is not run again (nor at larger sizes): its row
+# says so.  eu-addr2line -i takes minutes at 1,000 addresses of this program.
+CAP_SECONDS = 30.0
+
+
+def measure(binary: Path, sizes: list[int], runs: int, progress=None) -> list[dict]:
     import tempfile
 
     tools = commands(binary)
     rows = []
+    too_slow: dict[str, str] = {}
     for n in sizes:
         for order in ("random", "sorted"):
             stdin = "\n".join(hex(a) for a in addresses(binary, n, order)) + "\n"
@@ -189,16 +195,27 @@ def measure(binary: Path, sizes: list[int], runs: int) -> list[dict]:
                 fill = run_once(tools["symtool warm cache"], stdin, tool_env("symtool warm cache", Path(cache)))
                 for _ in range(runs):
                     for tool, argv in tools.items():  # interleaved: each round runs every tool once
-                        samples[tool].append(run_once(argv, stdin, tool_env(tool, Path(cache))))
-            peer_cpu = statistics.median(c for _, c in samples["llvm-symbolizer"]) if "llvm-symbolizer" in samples \
-                else None
+                        if tool in too_slow:
+                            continue
+                        wall, cpu = run_once(argv, stdin, tool_env(tool, Path(cache)))
+                        samples[tool].append((wall, cpu))
+                        if wall > CAP_SECONDS:
+                            too_slow[tool] = f"{n} {order}: {wall:.0f} s"
             samples["symtool filling the cache (1 run)"] = [fill]
+            peer = samples.get("llvm-symbolizer") or []
+            peer_cpu = statistics.median(c for _, c in peer) if peer else None
             for tool, got in samples.items():
-                cpu = statistics.median(c for _, c in got)
-                rows.append({"case": f"{n} {order}", "tool": tool,
-                             "wall_s": round(statistics.median(w for w, _ in got), 3),
-                             "cpu_s": round(cpu, 3),
-                             "cpu_vs_llvm": round(cpu / peer_cpu, 2) if peer_cpu else None})
+                if not got:
+                    row = {"case": f"{n} {order}", "tool": tool, "wall_s": None, "cpu_s": None, "cpu_vs_llvm": None,
+                           "note": f"not run: over {CAP_SECONDS:.0f} s at {too_slow[tool]}"}
+                else:
+                    cpu = statistics.median(c for _, c in got)
+                    row = {"case": f"{n} {order}", "tool": tool, "runs": len(got),
+                           "wall_s": round(statistics.median(w for w, _ in got), 3), "cpu_s": round(cpu, 3),
+                           "cpu_vs_llvm": round(cpu / peer_cpu, 2) if peer_cpu else None, "note": ""}
+                rows.append(row)
+                if progress is not None:
+                    progress(row)
     return rows
 
 
@@ -222,10 +239,13 @@ def main() -> None:
     if args.build_only:
         print(binary)
         return
-    print(f"{binary} ({binary.stat().st_size >> 20} MiB), load average {load_average()}")
-    for row in measure(binary, [int(s) for s in args.sizes.split(",")], args.runs):
-        print(f"{row['case']:>14} {row['tool']:>16} wall {row['wall_s']:7.3f} s  cpu {row['cpu_s']:7.3f} s"
-              f"  cpu/llvm {row['cpu_vs_llvm']}")
+    print(f"{binary} ({binary.stat().st_size >> 20} MiB), load average {load_average()}", flush=True)
+
+    def show(row: dict) -> None:
+        print(f"{row['case']:>14} {row['tool']:>16} wall {row['wall_s']} s  cpu {row['cpu_s']} s"
+              f"  cpu/llvm {row['cpu_vs_llvm']} {row['note']}", flush=True)
+
+    measure(binary, [int(s) for s in args.sizes.split(",")], args.runs, show)
     print(f"load average after: {load_average()}")
 
 

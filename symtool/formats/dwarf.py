@@ -186,6 +186,23 @@ class Cursor:
                 return out
 
 
+def leb128_at(data: bytes, pos: int, signed: bool = False) -> tuple[int, int]:
+    """(value, position after it) of the LEB128 at ``data[pos]``: for loops that decode a
+    section's bytes themselves (a unit's DIE walk, a line program).  IndexError past the end;
+    more than 64 bits' worth of bytes are read and their excess bits dropped."""
+    value = shift = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        if shift < 64:
+            value |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            if signed and b & 0x40:
+                value -= 1 << min(shift, 64)
+            return value, pos
+
+
 @dataclass
 class Unit:
     """Header facts of one unit of .debug_info[.dwo]."""

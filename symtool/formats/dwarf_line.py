@@ -268,39 +268,21 @@ def _run_bytes(data: bytes, view: SectionView, endian: str, base: int, version: 
     order = "little" if endian == "<" else "big"
     pos, end = 0, len(data)
 
+    leb128_at = dwarf.leb128_at
+
     def uleb() -> int:
         nonlocal pos
         b = data[pos]
-        pos += 1
-        if b < 0x80:
-            return b
-        value, shift = b & 0x7F, 7
-        while True:
-            b = data[pos]
+        if b < 0x80:  # the common one-byte case, without a call
             pos += 1
-            if shift < 64:
-                value |= (b & 0x7F) << shift
-            shift += 7
-            if b < 0x80:
-                return value
-            if shift > 70:
-                raise FormatError(f"{view.name}: LEB128 at {base + pos:#x} is too long", view.path)
+            return b
+        value, pos = leb128_at(data, pos)
+        return value
 
     def sleb() -> int:
         nonlocal pos
-        value = shift = 0
-        while True:
-            b = data[pos]
-            pos += 1
-            if shift < 64:
-                value |= (b & 0x7F) << shift
-            shift += 7
-            if b < 0x80:
-                if b & 0x40:
-                    value -= 1 << min(shift, 64)
-                return value
-            if shift > 70:
-                raise FormatError(f"{view.name}: LEB128 at {base + pos:#x} is too long", view.path)
+        value, pos = leb128_at(data, pos, True)
+        return value
 
     while pos < end:
         op = data[pos]

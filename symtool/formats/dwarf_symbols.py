@@ -262,6 +262,7 @@ class _ParsedUnit:
     ends: list[int] = field(default_factory=list)
     owners: list[int] = field(default_factory=list)
     plans: dict[int, list] = field(default_factory=dict)  # abbreviation code -> decoding plan
+    light: bool = False  # not walked: DIEs decoded where references point (see _light)
     child_maps: dict[int, tuple[list[int], list[int], list[int]]] = field(default_factory=dict)
     abbrevs: dict = field(default_factory=dict)
     cost: int = 0  # estimated bytes (DIE_COST, MAP_ENTRY_COST)
@@ -328,6 +329,22 @@ def _flatten(subroutines: list[tuple[int, int, int, int]]) -> tuple[list[int], l
             owners.append(die)
     return starts, ends, owners
 
+
+# Forms decoded without the general reader: (value kind, byte count); 0 bytes: the value is
+# the abbreviation's (implicit_const) or 1 (flag_present).  Unit-dependent sizes (addr,
+# offsets) are left to dwarf.read_value.
+_FAST_FORMS = {
+    dwarf.DW_FORM_data1: (dwarf.V_CONST, 1), dwarf.DW_FORM_data2: (dwarf.V_CONST, 2),
+    dwarf.DW_FORM_data4: (dwarf.V_CONST, 4), dwarf.DW_FORM_data8: (dwarf.V_CONST, 8),
+    dwarf.DW_FORM_flag: (dwarf.V_CONST, 1), dwarf.DW_FORM_flag_present: (dwarf.V_CONST, 0),
+    dwarf.DW_FORM_implicit_const: (dwarf.V_CONST, 0),
+    dwarf.DW_FORM_ref1: (dwarf.V_REF, 1), dwarf.DW_FORM_ref2: (dwarf.V_REF, 2),
+    dwarf.DW_FORM_ref4: (dwarf.V_REF, 4), dwarf.DW_FORM_ref8: (dwarf.V_REF, 8),
+    dwarf.DW_FORM_strx1: (dwarf.V_STRX, 1), dwarf.DW_FORM_strx2: (dwarf.V_STRX, 2),
+    dwarf.DW_FORM_strx3: (dwarf.V_STRX, 3), dwarf.DW_FORM_strx4: (dwarf.V_STRX, 4),
+    dwarf.DW_FORM_addrx1: (dwarf.V_ADDRX, 1), dwarf.DW_FORM_addrx2: (dwarf.V_ADDRX, 2),
+    dwarf.DW_FORM_addrx3: (dwarf.V_ADDRX, 3), dwarf.DW_FORM_addrx4: (dwarf.V_ADDRX, 4),
+}
 
 # Steps of a compiled skip: how to step over one attribute value without decoding it.
 SKIP_BYTES, SKIP_LEB, SKIP_CSTRING, SKIP_BLOCK_LEB, SKIP_BLOCK1, SKIP_BLOCK2, SKIP_BLOCK4 = range(7)
@@ -426,6 +443,8 @@ class DwarfSymbolizer:
                 self._index_version = index.version
                 self._index = {row.signature: row for row in index.rows}
         self._units: dict[int, _CuEntry] = {}
+        self._aranges_entries: list[tuple[int, int, int]] = []
+        self._uncovered: list[_CuEntry] = []  # units not in .debug_aranges, not mapped yet
         self._unit_offsets: list[int] = []
         self._map_starts: list[int] = []
         self._map: list[tuple[int, int, int]] = []  # (start, end, unit offset) sorted
@@ -465,14 +484,24 @@ class DwarfSymbolizer:
                 self._units[unit.offset] = _CuEntry(unit)
         self._unit_offsets = sorted(self._units)
         covered = self._read_aranges()
-        entries = []
+        self._aranges_entries = []
         for off, ranges in covered.items():
             if off in self._units:
-                entries += [(lo, hi, off) for lo, hi in ranges]
-        for off, entry in self._units.items():
-            if off not in covered:
-                entries += [(lo, hi, off) for lo, hi in self._unit_ranges(entry)]
-        self._map = _disjoint([e for e in entries if e[0] < e[1]])
+                self._aranges_entries += [(lo, hi, off) for lo, hi in ranges if lo < hi]
+        # Units .debug_aranges leaves out are mapped by their unit DIE's ranges, as LLVM does --
+        # but only when an address is not in .debug_aranges' map: reading every such unit DIE
+        # is most of what opening costs, and they are typically units without code.
+        self._uncovered = [entry for off, entry in self._units.items() if off not in covered]
+        self._map = _disjoint(self._aranges_entries)
+        self._map_starts = [e[0] for e in self._map]
+
+    def _map_uncovered(self) -> None:
+        entries = list(self._aranges_entries)
+        for entry in self._uncovered:
+            self._budget = MAX_RANGE_ENTRIES
+            entries += [(lo, hi, entry.unit.offset) for lo, hi in self._unit_ranges(entry) if lo < hi]
+        self._uncovered = []
+        self._map = _disjoint(entries)
         self._map_starts = [e[0] for e in self._map]
 
     def _read_aranges(self) -> dict[int, list[tuple[int, int]]]:
@@ -516,11 +545,15 @@ class DwarfSymbolizer:
         return self._die_ranges(die, ctx)
 
     def _unit_for(self, addr: int) -> _CuEntry | None:
-        k = bisect.bisect_right(self._map_starts, addr) - 1
-        if k >= 0:
-            lo, hi, off = self._map[k]
-            if lo <= addr < hi:
-                return self._units[off]
+        for _ in range(2):
+            k = bisect.bisect_right(self._map_starts, addr) - 1
+            if k >= 0:
+                lo, hi, off = self._map[k]
+                if lo <= addr < hi:
+                    return self._units[off]
+            if not self._uncovered:
+                return None
+            self._map_uncovered()
         return None
 
     # -- DIEs and attribute values -----------------------------------------------------
@@ -943,15 +976,7 @@ class DwarfSymbolizer:
                     elif kind == SKIP_CSTRING:
                         pos = data.index(b"\0", pos) + 1
                     elif kind == SKIP_BLOCK_LEB:
-                        length = shift = 0
-                        while True:
-                            b = data[pos]
-                            pos += 1
-                            if shift < 64:
-                                length |= (b & 0x7F) << shift
-                            shift += 7
-                            if b < 0x80:
-                                break
+                        length, pos = dwarf.leb128_at(data, pos)
                         pos += length
                     elif kind == SKIP_BLOCK1:
                         pos += 1 + data[pos]
@@ -997,26 +1022,60 @@ class DwarfSymbolizer:
             plan = parsed.plans.get(code)
             if plan is None:
                 plan = parsed.plans[code] = _plan(parsed.abbrevs[code], unit, True, False)
-        c = Cursor(ctx.info, unit.offset + pos, unit.end, ctx.endian)
-        c.preload(parsed.data, unit.offset)
+        data = parsed.data
+        order = "little" if ctx.endian == "<" else "big"
         attrs: dict = {}
-        read_value = dwarf.read_value
+        c = None
         for step in plan:
-            if step[0] == 0:
-                c.skip(step[1], "attributes")
-            elif step[0] == 1:
-                attrs[step[1]] = read_value(c, step[2], step[3], unit)
-            else:
-                read_value(c, step[2], step[3], unit)
+            op = step[0]
+            if op == 0:
+                pos += step[1]
+                continue
+            fast = _FAST_FORMS.get(step[2]) if op == 1 else None
+            if fast is not None:
+                kind, size = fast
+                if size:
+                    if pos + size > len(data):
+                        raise FormatError(f"{ctx.info.name}: DIE at {offset:#x} runs past its unit", ctx.info.path)
+                    value = int.from_bytes(data[pos:pos + size], order)
+                    pos += size
+                    if kind == dwarf.V_REF:
+                        value += unit.offset
+                else:
+                    value = step[3] if step[2] == dwarf.DW_FORM_implicit_const else 1
+                attrs[step[1]] = (kind, value)
+                continue
+            # Forms whose size depends on the unit or the data: the general reader.
+            if c is None:
+                c = Cursor(ctx.info, unit.offset + pos, unit.end, ctx.endian)
+                c.preload(data, unit.offset)
+            c.pos = unit.offset + pos
+            value = dwarf.read_value(c, step[2], step[3], unit)
+            pos = c.pos - unit.offset
+            if op == 1:
+                attrs[step[1]] = value
+        if pos > len(data):
+            raise FormatError(f"{ctx.info.name}: DIE at {offset:#x} runs past its unit", ctx.info.path)
         die = _Die(offset, entry[0], parent, attrs)
-        die.end = c.pos - unit.offset
+        die.end = pos
         parsed.dies[offset] = die
         return die
 
     def _die(self, parsed: _ParsedUnit, offset: int) -> _Die | None:
-        """The kept DIE at ``offset`` of this unit, decoded on first use; None if there is none."""
+        """The kept DIE at ``offset`` of this unit, decoded on first use; None if there is none.
+        In a unit that was not walked (``light``), any DIE at ``offset``, without its parent."""
         die = parsed.dies.get(offset)
         if die is not None:
+            return die
+        if parsed.light:
+            unit = parsed.ctx.unit
+            if not unit.die_offset <= offset < unit.end:
+                return None
+            code, pos = dwarf.leb128_at(parsed.data, offset - unit.offset)
+            if code == 0 or code not in parsed.compiled:
+                return None
+            die = self._decode(parsed, parsed.ctx, offset, pos, code, -1, offset == unit.die_offset)
+            self._cache_grow(("light", parsed.key), DIE_COST)
             return die
         k = bisect.bisect_left(parsed.kept_offsets, offset)
         if k == len(parsed.kept_offsets) or parsed.kept_offsets[k] != offset:
@@ -1115,9 +1174,32 @@ class DwarfSymbolizer:
         entry = self._units[offs[k]]
         if not entry.unit.die_offset <= offset < entry.unit.end:
             return None
-        other = self._parse(entry)
+        other = self._cache_get(("unit", entry.unit.offset)) or self._light(entry)
         die = self._die(other, offset)
         return (other, die) if die is not None else None
+
+    def _light(self, entry: _CuEntry) -> _ParsedUnit:
+        """Another unit of the binary, for the DIEs a reference into it names (an abstract origin,
+        a specification): its bytes and abbreviations, not walked; a DIE is decoded where it is,
+        without its parent (the whole unit is walked if a name needs its scopes)."""
+        off = entry.unit.offset
+        found = self._cache_get(("light", off))
+        if found is not None:
+            return found
+        unit = entry.unit
+        die, ctx = self._unit_die(unit)
+        attrs = die.attrs
+        stmt = attrs.get(DW_AT_stmt_list)
+        parsed = _ParsedUnit(self._string(ctx, attrs[DW_AT_name]) if DW_AT_name in attrs else None,
+                             self._string(ctx, attrs[DW_AT_comp_dir]) if DW_AT_comp_dir in attrs else None,
+                             stmt[1] if stmt is not None and stmt[0] in (dwarf.V_SEC_OFFSET, dwarf.V_CONST) else None,
+                             ctx, ctx)
+        parsed.abbrevs = self._abbrevs(self._bin.view(".debug_abbrev"), unit.abbrev_offset, self.path)
+        parsed.compiled = self._compiled(parsed.abbrevs, unit)
+        parsed.data = ctx.info.read(off, unit.end - off, "unit")
+        parsed.light, parsed.key = True, off
+        self._cache_put(("light", off), parsed, len(parsed.data))
+        return parsed
 
     def _find(self, parsed: _ParsedUnit, die: _Die, ats: tuple[int, ...]) -> tuple[_ParsedUnit, _Die, tuple] | None:
         """The first of ``ats`` on the DIE or along its specification / abstract-origin chain
@@ -1169,6 +1251,9 @@ class DwarfSymbolizer:
         if self._find(parsed, die, (DW_AT_external,)) is not None:
             return name, name  # extern "C" / #[no_mangle]: the name is the symbol
         parts = [name]
+        if where.light:  # the scopes are needed: walk that unit after all
+            where = self._parse(self._units[where.key])
+            owner = self._die(where, owner.offset) or owner
         parent = self._die(where, owner.parent)
         for _ in range(MAX_CHAIN):
             if parent is None or parent.tag in _UNITS:
