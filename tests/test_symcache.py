@@ -22,20 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import FIXTURES_DIR, need_tool
-from test_symbolize_cli import blocks, random_text, rust_unpacked, same_block, text_range  # noqa: F401 (fixture)
-
-C_PROGRAM = r"""
-#include <stdio.h>
-static inline int sq(int x) { return x * x; }
-__attribute__((always_inline)) static inline int twice(int x) { return sq(x) + sq(x + 1); }
-static inline unsigned hash(const char *s) { unsigned h = 5381; while (*s) h = h * 33 + (unsigned char)*s++; return h; }
-int compute(int argc, char **argv) {
-    int total = 0;
-    for (int i = 0; i < argc; i++) total += twice(i) + (int)hash(argv[i]);
-    return total;
-}
-int main(int argc, char **argv) { printf("%d\n", compute(argc, argv)); return 0; }
-"""
+from test_symbolize_cli import (C_PROGRAM, blocks, random_text, rust_unpacked,  # noqa: F401 (a fixture)
+                                same_block, text_range)
 
 
 def cache_env(cache: Path, on: bool = True, **extra) -> dict[str, str]:
