@@ -295,3 +295,22 @@ def test_stack_and_dumps_answer_the_same_through_the_cache(tmp_path, command):
     assert runs[0].stdout == runs[1].stdout == runs[2].stdout
     assert "crash.pdb" in runs[2].stdout and '"inline": true' in runs[2].stdout
     assert [f.name[:4] for f in symcache_files(cache)] == ["pdb-"]
+
+
+def test_a_debug_file_that_fails_to_open_is_not_reopened_per_address(tmp_path):
+    from symtool.errors import FormatError
+    from symtool.store.symcache import CachedSymbolizer
+
+    opened = []
+
+    def broken():
+        opened.append(1)
+        raise FormatError("malformed PDB", "x.pdb")
+
+    sym = CachedSymbolizer(broken, tmp_path / "x.symc", "pdb:X", 1 << 20, {"debug_id": None})
+    for rva in (1, 2, 3):
+        with pytest.raises(FormatError):
+            sym.symbolize(rva)
+    assert len(opened) == 1
+    sym.close()
+    assert not (tmp_path / "x.symc").exists()

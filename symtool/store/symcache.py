@@ -133,6 +133,7 @@ class CachedSymbolizer:
     def __init__(self, open_reader, path: Path, identity: str, bound: int, known: dict | None = None):
         self._open_reader = open_reader
         self._inner = None
+        self._open_error: Exception | None = None
         self._known = dict(known or {})
         self.cache_path = path
         self._identity = identity
@@ -153,9 +154,16 @@ class CachedSymbolizer:
 
     @property
     def reader(self):
-        """The debug-file reader, opened now if it was not."""
+        """The debug-file reader, opened now if it was not (a file that failed to open fails
+        again at once: it is not parsed again for every address)."""
         if self._inner is None:
-            self._inner = self._open_reader()
+            if self._open_error is not None:
+                raise self._open_error
+            try:
+                self._inner = self._open_reader()
+            except Exception as err:
+                self._open_error = err
+                raise
         return self._inner
 
     @property
