@@ -36,7 +36,7 @@ from symtool.store.layout import SYMCACHE_DIR, SYMCACHE_SUFFIX, symcache_file_na
 ENV_SWITCH = "SYMTOOL_SYMBOL_CACHE"
 ENV_MAX = "SYMTOOL_CACHE_MAX"
 DEFAULT_MAX = 1 << 30
-# Answers kept in memory before a run writes them (a run asking more writes at close only).
+# New answers one run keeps for the cache (memory); later ones are answered, not kept.
 MAX_PENDING = 1 << 20
 
 _disabled_by_option = False
@@ -66,11 +66,20 @@ def max_bytes(environ=None) -> int:
     return int(digits) * scale
 
 
+_dir_of_process: Path | None = None
+
+
 def cache_dir(environ=None) -> Path:
-    """The symbol cache directory inside the local cache."""
+    """The symbol cache directory inside the local cache (the settings are read once per
+    process: ``stack`` opens a symbolizer per module)."""
+    global _dir_of_process
     from symtool.settings import load_settings
 
-    return Path(load_settings(environ=environ).cache) / SYMCACHE_DIR
+    if environ is not None:
+        return Path(load_settings(environ=environ).cache) / SYMCACHE_DIR
+    if _dir_of_process is None:
+        _dir_of_process = Path(load_settings().cache) / SYMCACHE_DIR
+    return _dir_of_process
 
 
 @dataclass
@@ -224,6 +233,9 @@ class CachedSymbolizer:
             merged[(rva, rva + 1)] = result  # this run's answer: the address it was asked for
         self._pending.clear()
         data = fmt.build(self._identity, merged)
+        if self._file is not None:  # unmapped before the rename (Windows cannot replace a mapped file)
+            self._file.close()
+            self._file = None
         if len(data) > min(self._bound, limit("SYMCACHE_FILE")):
             return  # one identity larger than the whole bound: not cached
         with contextlib.suppress(OSError):
