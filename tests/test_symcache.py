@@ -314,3 +314,54 @@ def test_a_debug_file_that_fails_to_open_is_not_reopened_per_address(tmp_path):
     assert len(opened) == 1
     sym.close()
     assert not (tmp_path / "x.symc").exists()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(junk=st.binary(max_size=400), at=st.integers(0, 10_000), rva=st.integers(0, 0x3000))
+def test_a_hostile_file_with_valid_checksums_is_refused_or_read_within_bounds(tmp_path, junk, at, rva):
+    """A writer who knows the format (every CRC recomputed over bytes of its choosing): opening
+    and looking up give CacheFileError or an answer, nothing else, and no unbounded work."""
+    import struct as _struct
+    import zlib
+
+    from symtool.formats import symcache as fmt
+    from symtool.formats.symbols import Frame, Symbolized
+
+    good = fmt.build("elf:h", {(0x1000 + k, 0x1001 + k): Symbolized(0x1000 + k, 1, k, [Frame("f", "a.c", k, 2)])
+                               for k in range(0, 0x2000, 0x400)})
+    head = fmt.HEADER.size
+    body = bytearray(good[head:])
+    k = at % (len(body) + 1)
+    body[k:k + len(junk)] = junk
+    fields = list(fmt.HEADER.unpack_from(good, 0))
+    count = fields[3]
+    index = bytes(body[:count * fmt.ENTRY.size])
+    # Sizes made to match what is there; each index entry's record CRC recomputed.
+    records_at = count * fmt.ENTRY.size
+    fields[4] = max(0, min(fields[4], len(body) - records_at))
+    fields[5] = max(0, len(body) - records_at - fields[4])
+    fixed = bytearray(index)
+    for e in range(count):
+        start, end, off, length, _crc = fmt.ENTRY.unpack_from(fixed, e * fmt.ENTRY.size)
+        rec = bytes(body[records_at + off:records_at + off + length]) if off + length <= fields[4] else b""
+        fmt.ENTRY.pack_into(fixed, e * fmt.ENTRY.size, start, end, off, length, zlib.crc32(rec))
+    body[:len(fixed)] = fixed
+    fields[6] = zlib.crc32(bytes(fixed))
+    fields[7] = 0
+    header = bytearray(fmt.HEADER.pack(*fields))
+    _struct.pack_into("<I", header, head - 4, zlib.crc32(bytes(header[:-4])))
+    path = tmp_path / "h.symc"
+    path.write_bytes(bytes(header) + bytes(body))
+    try:
+        f = fmt.CacheFile(path, "elf:h", 1 << 20)
+    except fmt.CacheFileError:
+        return
+    try:
+        try:
+            found, answer = f.lookup(rva)
+        except fmt.CacheFileError:
+            return
+        assert answer is None or isinstance(answer, Symbolized)
+        f.entries()
+    finally:
+        f.close()
