@@ -13,11 +13,10 @@ One file per debug-file identity (a PDB's GUID+age, an ELF build id); layout, li
 
 A record is what the symbolizer said about every RVA of its range (``None``: nothing):
 ``RECORD`` (flags, section, the section's start and the function's start as RVAs so that
-``offset`` and ``symbol_offset`` follow the address, frame count), then the optional
-strings ``symbol``, ``module``, ``short_name`` flagged present, then per frame ``FRAME``
-(flags, line, column) and its function and (if flagged) file.  A string in a record is a
-u32 offset into the string area, where names and paths shared by many addresses are kept
-once.
+``offset`` and ``symbol_offset`` follow the address, frame count, the strings ``symbol``,
+``module``, ``short_name``), then per frame, innermost first, ``FRAME`` (flags, line,
+column, function, file).  A string in a record is a u32 offset into the string area, where
+names and paths shared by many addresses are kept once (``NO_STRING``: none).
 
 Opening checks the header and the index (size, version, identity, both CRCs): a few
 pages whatever the file's size.  A record's CRC is checked when it is read, so a lookup
@@ -32,34 +31,32 @@ import bisect
 import mmap
 import os
 import struct
+import sys
 import zlib
 
 from symtool.formats.symbols import Frame, Symbolized
 
 MAGIC = b"SYMTSYMC"
-VERSION = 2
+VERSION = 3
 IDENTITY_SIZE = 96
 # magic, version, identity, entry count, record area size, string area size, index CRC, header CRC.
 HEADER = struct.Struct(f"<8sI{IDENTITY_SIZE}sIQQII")
 # start, end (exclusive), record offset (in the record area), record length, record CRC.
 ENTRY = struct.Struct("<QQQII")
-# flags, section, section start (RVA), function/symbol start (RVA), frame count.
-RECORD = struct.Struct("<BIqqH")
-# flags, line, column.
-FRAME = struct.Struct("<BII")
-# A record's reference to a string: its offset in the string area.
-STRING_REF = struct.Struct("<I")
+# flags, section, section start (RVA), function/symbol start (RVA), frame count, then the
+# strings symbol, module and short name (offsets in the string area; NO_STRING: none).
+RECORD = struct.Struct("<BIqqHIII")
+# flags, line, column, function, file (offsets in the string area): fixed size, so a record's
+# frames are decoded by one iter_unpack.
+FRAME = struct.Struct("<BIIII")
+NO_STRING = 0xFFFFFFFF
 # A string in the string area: length, CRC-32 of its bytes; then the UTF-8 bytes.
 STRING = struct.Struct("<II")
 
 # RECORD flags.
 R_NONE = 1  # the symbolizer knew nothing of the address
-R_SYMBOL = 2
 R_SYMBOL_OFFSET = 4
-R_MODULE = 8
-R_SHORT_NAME = 16
 # FRAME flags.
-F_FILE = 1
 F_LINE = 2
 F_COLUMN = 4
 
@@ -80,14 +77,14 @@ class StringTable:
         self._parts: list[bytes] = []
         self.size = 0
 
-    def ref(self, text: str) -> bytes:
+    def ref(self, text: str) -> int:
         at = self._offsets.get(text)
         if at is None:
             data = text.encode("utf-8", "surrogatepass")[:MAX_STRING]
             at = self._offsets[text] = self.size
             self._parts.append(STRING.pack(len(data), zlib.crc32(data)) + data)
             self.size += STRING.size + len(data)
-        return STRING_REF.pack(at)
+        return at
 
     def bytes(self) -> bytes:
         return b"".join(self._parts)
@@ -96,74 +93,46 @@ class StringTable:
 def encode_record(result: Symbolized | None, strings: StringTable) -> bytes:
     """The record of one answer (``result.rva`` is the address it was asked for)."""
     if result is None:
-        return RECORD.pack(R_NONE, 0, 0, 0, 0)
+        return RECORD.pack(R_NONE, 0, 0, 0, 0, NO_STRING, NO_STRING, NO_STRING)
     flags = 0
-    refs = []
-    for flag, value in ((R_SYMBOL, result.symbol), (R_MODULE, result.module), (R_SHORT_NAME, result.short_name)):
-        if value is not None:
-            flags |= flag
-            refs.append(strings.ref(value))
     func_start = 0
     if result.symbol_offset is not None:
         flags |= R_SYMBOL_OFFSET
         func_start = result.rva - result.symbol_offset
     frames = result.frames[:MAX_FRAMES]
-    out = [RECORD.pack(flags, result.section, result.rva - result.offset, func_start, len(frames)), *refs]
+    out = [RECORD.pack(flags, result.section, result.rva - result.offset, func_start, len(frames),
+                       *(NO_STRING if v is None else strings.ref(v)
+                         for v in (result.symbol, result.module, result.short_name)))]
     for frame in frames:
-        fflags = (F_FILE if frame.file is not None else 0) | (F_LINE if frame.line is not None else 0) \
-            | (F_COLUMN if frame.column is not None else 0)
-        out.append(FRAME.pack(fflags, frame.line or 0, frame.column or 0))
-        out.append(strings.ref(frame.function))
-        if frame.file is not None:
-            out.append(strings.ref(frame.file))
+        fflags = (F_LINE if frame.line is not None else 0) | (F_COLUMN if frame.column is not None else 0)
+        out.append(FRAME.pack(fflags, frame.line or 0, frame.column or 0, strings.ref(frame.function),
+                              NO_STRING if frame.file is None else strings.ref(frame.file)))
     return b"".join(out)
-
-
-class _Reader:
-    def __init__(self, data, pos: int, end: int, string_at):
-        self.data, self.pos, self.end, self.string_at = data, pos, end, string_at
-
-    def unpack(self, st: struct.Struct) -> tuple:
-        if self.pos + st.size > self.end:
-            raise CacheFileError("record runs past its end")
-        out = st.unpack_from(self.data, self.pos)
-        self.pos += st.size
-        return out
-
-    def string(self) -> str:
-        (at,) = self.unpack(STRING_REF)
-        return self.string_at(at)
 
 
 def decode_record(data, start: int, length: int, rva: int, string_at) -> Symbolized | None:
     """The answer for ``rva`` from the record at ``start``, its strings from ``string_at(offset)``
     (CacheFileError when malformed)."""
-    r = _Reader(data, start, start + length, string_at)
-    try:
-        flags, section, section_start, func_start, count = r.unpack(RECORD)
-        if flags & R_NONE:
-            return None
-        if count > MAX_FRAMES:
-            raise CacheFileError("too many frames")
-        result = Symbolized(rva, section, rva - section_start)
-        if flags & R_SYMBOL:
-            result.symbol = r.string()
-        if flags & R_MODULE:
-            result.module = r.string()
-        if flags & R_SHORT_NAME:
-            result.short_name = r.string()
-        if flags & R_SYMBOL_OFFSET:
-            result.symbol_offset = rva - func_start
-        for _ in range(count):
-            fflags, line, column = r.unpack(FRAME)
-            function = r.string()
-            file = r.string() if fflags & F_FILE else None
-            result.frames.append(Frame(function, file, line if fflags & F_LINE else None,
-                                       column if fflags & F_COLUMN else None))
-    except UnicodeDecodeError:
-        raise CacheFileError("string is not UTF-8") from None
-    if r.pos != r.end:
-        raise CacheFileError("record longer than its contents")
+    if length < RECORD.size:
+        raise CacheFileError("record shorter than its header")
+    flags, section, section_start, func_start, count, symbol, module, short_name = RECORD.unpack_from(data, start)
+    if flags & R_NONE:
+        return None
+    if length != RECORD.size + count * FRAME.size:
+        raise CacheFileError("record length does not match its frames")
+    result = Symbolized(rva, section, rva - section_start)
+    if symbol != NO_STRING:
+        result.symbol = string_at(symbol)
+    if module != NO_STRING:
+        result.module = string_at(module)
+    if short_name != NO_STRING:
+        result.short_name = string_at(short_name)
+    if flags & R_SYMBOL_OFFSET:
+        result.symbol_offset = rva - func_start
+    at = start + RECORD.size
+    for fflags, line, column, function, file in FRAME.iter_unpack(data[at:at + count * FRAME.size]):
+        result.frames.append(Frame(string_at(function), None if file == NO_STRING else string_at(file),
+                                   line if fflags & F_LINE else None, column if fflags & F_COLUMN else None))
     return result
 
 
@@ -232,6 +201,15 @@ class CacheFile:
         self.records_size = records_size
         self.strings_size = strings_size
         self._strings: dict[int, str] = {}
+        # The index's start fields as a sequence for bisect, reading only the pages it probes:
+        # every ENTRY is four u64 words, its start the first (a strided view of the map where
+        # the host is little-endian, as the file is).
+        if sys.byteorder == "little" and ENTRY.size % 8 == 0:
+            self._view = memoryview(m)[HEADER.size:self.records_at]
+            self._starts = self._view.cast("Q")[::ENTRY.size // 8]
+        else:
+            self._view = None
+            self._starts = _Starts(m, count)
 
     def _string_at(self, offset: int) -> str:
         """The string at ``offset`` of the string area, its CRC checked (once per run)."""
@@ -255,21 +233,10 @@ class CacheFile:
     def _entry(self, k: int) -> tuple[int, int, int, int, int]:
         return ENTRY.unpack_from(self._map, HEADER.size + k * ENTRY.size)
 
-    def _starts(self):
-        cache = self
-
-        class _Starts:  # a sequence view of the index's start fields, for bisect
-            def __len__(self):
-                return cache.count
-
-            def __getitem__(self, k):
-                return struct.unpack_from("<Q", cache._map, HEADER.size + k * ENTRY.size)[0]
-        return _Starts()
-
     def lookup(self, rva: int) -> tuple[bool, Symbolized | None]:
         """(True, answer) when an entry covers ``rva``, else (False, None).  CacheFileError
         when the entry's record does not check out."""
-        k = bisect.bisect_right(self._starts(), rva) - 1
+        k = bisect.bisect_right(self._starts, rva) - 1
         if k < 0:
             return False, None
         start, end, offset, length, crc = self._entry(k)
@@ -300,7 +267,24 @@ class CacheFile:
         return out
 
     def close(self) -> None:
+        if self._view is not None:
+            self._starts.release()
+            self._view.release()
+            self._view = None
         self._map.close()
+
+
+class _Starts:
+    """The index's start fields as a sequence, for bisect (big-endian hosts)."""
+
+    def __init__(self, data, count: int):
+        self.data, self.count = data, count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, k: int) -> int:
+        return struct.unpack_from("<Q", self.data, HEADER.size + k * ENTRY.size)[0]
 
 
 __all__ = ["CacheFile", "CacheFileError", "MAGIC", "VERSION", "StringTable", "build", "encode_record",
