@@ -110,9 +110,10 @@ def encode_record(result: Symbolized | None, strings: StringTable) -> bytes:
     return b"".join(out)
 
 
-def decode_record(data, start: int, length: int, rva: int, string_at) -> Symbolized | None:
-    """The answer for ``rva`` from the record at ``start``, its strings from ``string_at(offset)``
-    (CacheFileError when malformed)."""
+def decode_record(data, start: int, length: int, rva: int, strings) -> Symbolized | None:
+    """The answer for ``rva`` from the record at ``start``, its strings from ``strings[offset]``
+    (a mapping that reads and checks a string the first time it is asked for; CacheFileError
+    when malformed)."""
     if length < RECORD.size:
         raise CacheFileError("record shorter than its header")
     flags, section, section_start, func_start, count, symbol, module, short_name = RECORD.unpack_from(data, start)
@@ -122,16 +123,16 @@ def decode_record(data, start: int, length: int, rva: int, string_at) -> Symboli
         raise CacheFileError("record length does not match its frames")
     result = Symbolized(rva, section, rva - section_start)
     if symbol != NO_STRING:
-        result.symbol = string_at(symbol)
+        result.symbol = strings[symbol]
     if module != NO_STRING:
-        result.module = string_at(module)
+        result.module = strings[module]
     if short_name != NO_STRING:
-        result.short_name = string_at(short_name)
+        result.short_name = strings[short_name]
     if flags & R_SYMBOL_OFFSET:
         result.symbol_offset = rva - func_start
     at = start + RECORD.size
     for fflags, line, column, function, file in FRAME.iter_unpack(data[at:at + count * FRAME.size]):
-        result.frames.append(Frame(string_at(function), None if file == NO_STRING else string_at(file),
+        result.frames.append(Frame(strings[function], None if file == NO_STRING else strings[file],
                                    line if fflags & F_LINE else None, column if fflags & F_COLUMN else None))
     return result
 
@@ -200,7 +201,7 @@ class CacheFile:
         self.count = count
         self.records_size = records_size
         self.strings_size = strings_size
-        self._strings: dict[int, str] = {}
+        self._strings = _Strings(self._string_at)  # offset -> string, each read and checked once
         # The index's start fields as a sequence for bisect, reading only the pages it probes:
         # every ENTRY is four u64 words, its start the first (a strided view of the map where
         # the host is little-endian, as the file is).
@@ -212,23 +213,20 @@ class CacheFile:
             self._starts = _Starts(m, count)
 
     def _string_at(self, offset: int) -> str:
-        """The string at ``offset`` of the string area, its CRC checked (once per run)."""
-        text = self._strings.get(offset)
-        if text is None:
-            if offset + STRING.size > self.strings_size:
-                raise CacheFileError("string reference outside the string area")
-            at = self.strings_at + offset
-            n, crc = STRING.unpack_from(self._map, at)
-            if n > MAX_STRING or offset + STRING.size + n > self.strings_size:
-                raise CacheFileError("string runs past the string area")
-            data = self._map[at + STRING.size:at + STRING.size + n]
-            if zlib.crc32(data) != crc:
-                raise CacheFileError("string checksum mismatch")
-            try:
-                text = self._strings[offset] = data.decode("utf-8", "surrogatepass")
-            except UnicodeDecodeError:
-                raise CacheFileError("string is not UTF-8") from None
-        return text
+        """The string at ``offset`` of the string area, its CRC checked."""
+        if offset + STRING.size > self.strings_size:
+            raise CacheFileError("string reference outside the string area")
+        at = self.strings_at + offset
+        n, crc = STRING.unpack_from(self._map, at)
+        if n > MAX_STRING or offset + STRING.size + n > self.strings_size:
+            raise CacheFileError("string runs past the string area")
+        data = self._map[at + STRING.size:at + STRING.size + n]
+        if zlib.crc32(data) != crc:
+            raise CacheFileError("string checksum mismatch")
+        try:
+            return data.decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:
+            raise CacheFileError("string is not UTF-8") from None
 
     def _entry(self, k: int) -> tuple[int, int, int, int, int]:
         return ENTRY.unpack_from(self._map, HEADER.size + k * ENTRY.size)
@@ -250,7 +248,7 @@ class CacheFile:
         at = self.records_at + offset
         if zlib.crc32(self._map[at:at + length]) != crc:
             raise CacheFileError("record checksum mismatch")
-        return decode_record(self._map, at, length, rva, self._string_at)
+        return decode_record(self._map, at, length, rva, self._strings)
 
     def entries(self) -> dict[tuple[int, int], Symbolized | None]:
         """Every entry whose record and strings check out (the file's content, for merging into
@@ -272,6 +270,18 @@ class CacheFile:
             self._view.release()
             self._view = None
         self._map.close()
+
+
+class _Strings(dict):
+    """Strings by offset, read on first use (a plain dict lookup after that)."""
+
+    def __init__(self, read):
+        super().__init__()
+        self._read = read
+
+    def __missing__(self, offset: int) -> str:
+        text = self[offset] = self._read(offset)
+        return text
 
 
 class _Starts:
