@@ -27,13 +27,20 @@ if TYPE_CHECKING:  # a type only: symbolize and stack should not import the mini
 def open_pdb_symbolizer(path: str | os.PathLike[str]):
     """The symbolizer of a PDB, answering through the symbol cache (symtool.store.symcache),
     keyed by the PDB's GUID and age: ``stack``, ``dumps`` and ``symbolize`` open PDBs here."""
-    from symtool.formats.pdb import read_pdb
     from symtool.formats.pdb_symbols import PdbSymbolizer
-    from symtool.store.symcache import cached
+    from symtool.store.symcache import cached, enabled
 
     path = os.fspath(path)
-    info = read_pdb(path)
-    if info.kind != "pdb" or info.debug_id is None:
+    if not enabled():
+        return PdbSymbolizer(path)
+    from symtool.formats.pdb import read_pdb
+    from symtool.formats.symbols import MALFORMED
+
+    try:
+        info = read_pdb(path)
+    except (FormatError, OSError, *MALFORMED):
+        info = None
+    if info is None or info.kind != "pdb" or info.debug_id is None:
         return PdbSymbolizer(path)  # says why it cannot symbolize with this file
     return cached(lambda: PdbSymbolizer(path), "pdb", info.debug_id.index(),
                   {"path": path, "debug_id": info.debug_id})
@@ -44,15 +51,21 @@ def open_dwarf_symbolizer(binary: str | os.PathLike[str], dwp: str | os.PathLike
     """The DWARF symbolizer of an ELF file (with its .dwp, unpacked .dwo files from
     ``dwo_roots``), answering through the symbol cache keyed by the build id (and whether a
     .dwp answers too): every command opens ELF files here."""
-    from symtool.formats.elf import elf_identity
-    from symtool.store.symcache import cached
+    from symtool.store.symcache import cached, enabled
 
     def open_reader():
         from symtool.formats.dwarf_symbols import DwarfSymbolizer
 
         return DwarfSymbolizer(binary, dwp, dwo_roots=list(dwo_roots))
 
-    build_id, load_bias = elf_identity(binary)
+    if not enabled():
+        return open_reader()
+    from symtool.formats.elf import elf_identity
+
+    try:
+        build_id, load_bias = elf_identity(binary)
+    except (FormatError, OSError):
+        return open_reader()  # says what is wrong with the file, as without the cache
     identity = build_id + ("-dwp" if dwp is not None else "") if build_id else None
     return cached(open_reader, "elf", identity,
                   {"path": os.fspath(binary), "dwp_path": os.fspath(dwp) if dwp is not None else None,
