@@ -31,8 +31,8 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # The symbol cache (symtool.store.symcache) is keyed by identity: tests that rebuild or mutate
 # a file keeping its build id / GUID would be answered from another test's cache, and runs
 # would fill the user's own cache.  It is off for the suite; tests/test_symcache.py turns it
-# on with a cache directory of its own.
-os.environ["SYMTOOL_SYMBOL_CACHE"] = "off"
+# on with a cache directory of its own (SYMTOOL_SYMBOL_CACHE=on runs the suite through the cache).
+os.environ.setdefault("SYMTOOL_SYMBOL_CACHE", "off")
 TRIPLE = "x86_64-pc-windows-msvc"
 
 
