@@ -36,8 +36,9 @@ with --relative.  A store key (--module) names a PDB or an ELF debug file in a
 store: a PDB has no image base, so its addresses are RVAs.
 
 ELF: split DWARF is read from the .dwp beside the binary (or --dwp), else from the
-unpacked .dwo files its skeleton units name (in the binary's directory tree, the
-build directories, and their compilation directory when that lies in one of them).
+unpacked .dwo files its skeleton units name, read only from the binary's
+directory tree and the --build-dir directories (their compilation directory
+counts when it lies in one of them).
 PE: the PDB is found by the image's CodeView record in the stores (--store,
 SYMTOOL_STORE, Cargo.toml, _NT_SYMBOL_PATH) and the build directories, as
 `symtool stack` finds it.
