@@ -157,11 +157,12 @@ def symbolize(
                 yield address, (address if relative else address - target_file.image_base), result
 
         if json_out:
+            # Answered whole before anything is written: a file that turns out malformed halfway
+            # gives one error object, never half a document.
+            entries = [address_json(a, r, res) for batch in batches for a, r, res in answers(batch)]
             print_json_stream([("object", target_file.path), ("debug_file", target_file.debug_path),
-                               ("image_base", f"{target_file.image_base:#x}"),
-                               ("addresses", (address_json(a, r, res) for batch in batches
-                                              for a, r, res in answers(batch))),
-                               ("notes", lambda: list(target_file.notes))])
+                               ("image_base", f"{target_file.image_base:#x}"), ("addresses", iter(entries)),
+                               ("notes", list(target_file.notes))])
             return
         out = sys.stdout
         for batch in batches:
