@@ -186,7 +186,7 @@ def _open(obj, module, dwp, store, build_dir, offline, manifest_path, package, p
     when a PE image's PDB or a store key must be found."""
     from pathlib import Path
 
-    from symtool.dumps.symbolize import open_target
+    from symtool.symbolize import open_target
     from symtool.formats.detect import ELF, detect
 
     build_dirs = list(build_dir or [])
