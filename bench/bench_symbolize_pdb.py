@@ -139,7 +139,7 @@ WORKER = """
 import json, sys
 pdb, base, as_json = sys.argv[1], int(sys.argv[2], 0), "--json" in sys.argv[3:]
 if "--cache" in sys.argv[3:]:  # through the symbol cache (SYMTOOL_CACHE names its directory)
-    from symtool.dumps.symbolize import open_pdb_symbolizer as PdbSymbolizer
+    from symtool.symbolize import open_pdb_symbolizer as PdbSymbolizer
 else:
     from symtool.formats.pdb_symbols import PdbSymbolizer
 out = []

@@ -280,3 +280,25 @@ def test_pe_image_finds_its_pdb_by_codeview(tmp_path):
     missing = symtool("symbolize", "--obj", image, "--relative", "--offline", "--build-dir", tmp_path, "0x1000",
                       cwd=tmp_path)
     assert missing.returncode == 2 and missing.stderr.startswith("error:") and len(missing.stderr.splitlines()) == 1
+
+
+def test_module_by_store_key_reads_the_stores_file(tmp_path):
+    """--module NAME/INDEX: the PDB published to a store, found by its key (RVAs, no image base)."""
+    from conftest import FIXTURES_DIR
+
+    pdb = FIXTURES_DIR / "pe-pdb" / "dump_syms_regtest64.pdb"
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    shutil.copy(pdb, staged / pdb.name)
+    store = tmp_path / "store"
+    assert symtool("publish", staged, "--store", store, cwd=tmp_path).returncode == 0
+    index = json.loads(symtool("id", "--json", pdb, cwd=tmp_path).stdout)[0]["index"]
+    rvas = [hex(0x1000 + 5 * i) for i in range(20)]
+    by_key = symtool("symbolize", "--module", f"{pdb.name}/{index}", "--store", store, "--offline", *rvas,
+                     cwd=tmp_path)
+    direct = symtool("symbolize", "--obj", pdb, *rvas, cwd=tmp_path)
+    assert by_key.returncode == 0, by_key.stderr
+    assert by_key.stdout == direct.stdout and "??" not in by_key.stdout.split("\n")[0]
+    wrong = symtool("symbolize", "--module", f"{pdb.name}/{'0' * 33}", "--store", store, "--offline", "0x1000",
+                    cwd=tmp_path)
+    assert wrong.returncode == 2 and wrong.stderr.startswith("error:") and "not found" in wrong.stderr

@@ -37,8 +37,9 @@ with --relative.  A store key (--module) names a PDB or an ELF debug file in a
 store: a PDB has no image base, so its addresses are RVAs.
 
 ELF: split DWARF is read from the .dwp beside the binary (or --dwp), else from the
-unpacked .dwo files its skeleton units name (in the binary's directory tree, the
-build directories, and their compilation directory when that lies in one of them).
+unpacked .dwo files its skeleton units name, read only from the binary's
+directory tree and the --build-dir directories (their compilation directory
+counts when it lies in one of them).
 PE: the PDB is found by the image's CodeView record in the stores (--store,
 SYMTOOL_STORE, Cargo.toml, _NT_SYMBOL_PATH) and the build directories, as
 `symtool stack` finds it.
@@ -159,11 +160,12 @@ def symbolize(
                 yield address, (address if relative else address - target_file.image_base), result
 
         if json_out:
+            # Answered whole before anything is written: a file that turns out malformed halfway
+            # gives one error object, never half a document.
+            entries = [address_json(a, r, res) for batch in batches for a, r, res in answers(batch)]
             print_json_stream([("object", target_file.path), ("debug_file", target_file.debug_path),
-                               ("image_base", f"{target_file.image_base:#x}"),
-                               ("addresses", (address_json(a, r, res) for batch in batches
-                                              for a, r, res in answers(batch))),
-                               ("notes", lambda: list(target_file.notes))])
+                               ("image_base", f"{target_file.image_base:#x}"), ("addresses", iter(entries)),
+                               ("notes", list(target_file.notes))])
             return
         out = sys.stdout
         for batch in batches:
@@ -187,7 +189,7 @@ def _open(obj, module, dwp, store, build_dir, offline, manifest_path, package, p
     when a PE image's PDB or a store key must be found."""
     from pathlib import Path
 
-    from symtool.dumps.symbolize import open_target
+    from symtool.symbolize import open_target
     from symtool.formats.detect import ELF, detect
 
     build_dirs = list(build_dir or [])

@@ -28,44 +28,13 @@ dumps, and their times), ``locate`` (store and build-directory lookups),
 
 from __future__ import annotations
 
-import sys
-import types
+from symtool.dumps.buckets import Bucket, Buckets
+from symtool.dumps.exceptions import describe_exception
+from symtool.dumps.files import collect_dumps, dump_time, parse_procdump_name
+from symtool.dumps.locate import Hit, SymbolLocator
+from symtool.dumps.symbolize import SymbolizerCache
+from symtool.dumps.triage import ROW_KEYS, FrameRow, ModuleRow, TriageRow, row_missing, triage, triage_one
 
-# The names below are imported on first use (PEP 562): ``symtool symbolize`` and ``stack``
-# import symtool.dumps.symbolize / .stack, which must not pull in triage and buckets.
 __all__ = ["triage", "triage_one", "collect_dumps", "describe_exception", "parse_procdump_name", "dump_time",
            "Buckets", "Bucket", "Hit", "SymbolLocator", "SymbolizerCache", "row_missing", "ROW_KEYS",
            "TriageRow", "ModuleRow", "FrameRow"]
-
-
-def __getattr__(name: str):
-    if name in ("Bucket", "Buckets"):
-        from symtool.dumps import buckets as module
-    elif name == "describe_exception":
-        from symtool.dumps import exceptions as module
-    elif name in ("collect_dumps", "dump_time", "parse_procdump_name"):
-        from symtool.dumps import files as module
-    elif name in ("Hit", "SymbolLocator"):
-        from symtool.dumps import locate as module
-    elif name == "SymbolizerCache":
-        from symtool.dumps import symbolize as module
-    elif name in ("ROW_KEYS", "FrameRow", "ModuleRow", "TriageRow", "row_missing", "triage", "triage_one"):
-        import symtool.dumps.triage
-
-        module = sys.modules["symtool.dumps.triage"]
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(module, name)
-
-
-class _Package(types.ModuleType):
-    def __setattr__(self, name, value):
-        # The import system binds each submodule it loads on its package: this package's
-        # ``triage`` is the function (as when the names above were imported eagerly), not the
-        # submodule of the same name, whichever is imported first.
-        if name == "triage" and isinstance(value, types.ModuleType):
-            value = value.triage
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

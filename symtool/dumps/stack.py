@@ -273,7 +273,7 @@ class StackResolver:
             return self._dwarf[key]
         sym = None
         try:
-            from symtool.dumps.symbolize import open_dwarf_symbolizer
+            from symtool.symbolize import open_dwarf_symbolizer
 
             # Unpacked .dwo files are read from the binary's directory tree and the build directories.
             sym = open_dwarf_symbolizer(key[0], key[1], [os.fspath(d) for d in self.locator.build_dirs])
