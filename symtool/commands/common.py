@@ -337,8 +337,8 @@ def no_symbol_cache_option():
 
 
 def apply_symbol_cache_option(no_symbol_cache: bool) -> None:
+    """Turn the symbol cache off for this run when ``--no-symbol-cache`` was given."""
     if no_symbol_cache:
         from symtool.store.symcache import disable
 
         disable()
-
