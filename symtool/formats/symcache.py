@@ -37,7 +37,7 @@ import zlib
 from symtool.formats.symbols import Frame, Symbolized
 
 MAGIC = b"SYMTSYMC"
-VERSION = 3
+VERSION = 4
 IDENTITY_SIZE = 96
 # magic, version, identity, entry count, record area size, string area size, index CRC, header CRC.
 HEADER = struct.Struct(f"<8sI{IDENTITY_SIZE}sIQQII")
@@ -50,7 +50,9 @@ RECORD = struct.Struct("<BIqqHIII")
 # frames are decoded by one iter_unpack.
 FRAME = struct.Struct("<BIIII")
 NO_STRING = 0xFFFFFFFF
-# A string in the string area: length, CRC-32 of its bytes; then the UTF-8 bytes.
+# A string in the string area: length, CRC-32 of the length (u32) and the bytes; then the UTF-8
+# bytes.  (The length is in the CRC so that zeroed bytes do not read as a valid empty string:
+# the CRC-32 of nothing is 0.)
 STRING = struct.Struct("<II")
 
 # RECORD flags.
@@ -68,6 +70,10 @@ class CacheFileError(Exception):
     """A cache file that is not a complete, current cache of the identity asked for."""
 
 
+def _string_crc(data: bytes) -> int:
+    return zlib.crc32(data, zlib.crc32(struct.pack("<I", len(data))))
+
+
 class StringTable:
     """The string area being built: each distinct string once (names and paths repeat across
     addresses: the inline chains of one function share them)."""
@@ -82,7 +88,7 @@ class StringTable:
         if at is None:
             data = text.encode("utf-8", "surrogatepass")[:MAX_STRING]
             at = self._offsets[text] = self.size
-            self._parts.append(STRING.pack(len(data), zlib.crc32(data)) + data)
+            self._parts.append(STRING.pack(len(data), _string_crc(data)) + data)
             self.size += STRING.size + len(data)
         return at
 
@@ -221,7 +227,7 @@ class CacheFile:
         if n > MAX_STRING or offset + STRING.size + n > self.strings_size:
             raise CacheFileError("string runs past the string area")
         data = self._map[at + STRING.size:at + STRING.size + n]
-        if zlib.crc32(data) != crc:
+        if _string_crc(data) != crc:
             raise CacheFileError("string checksum mismatch")
         try:
             return data.decode("utf-8", "surrogatepass")
