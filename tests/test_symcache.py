@@ -257,6 +257,13 @@ def test_cache_clean_trims_least_recently_used_first(tmp_path):
     data = json.loads(res.stdout)
     assert data["removed_files"] == names[:2] and data["files"] == 2 and data["bytes"] <= data["max_bytes"]
     assert sorted(p.name for p in d.iterdir()) == names[2:]
+    stale, fresh = d / ".symtool-tmp-dead", d / ".symtool-tmp-writing"
+    stale.write_bytes(b"half")
+    fresh.write_bytes(b"half")
+    os.utime(stale, (1_000_000, 1_000_000))  # a writer that died long ago
+    assert symtool("cache", "clean", env=cache_env(cache)).returncode == 0
+    assert not stale.exists() and fresh.exists()  # another process may still be writing that one
+    fresh.unlink()
     res = symtool("cache", "clean", "--all", env=cache_env(cache))
     assert res.returncode == 0 and not list(d.iterdir())
     bad = symtool("cache", "clean", "--json", env=cache_env(cache, SYMTOOL_CACHE_MAX="lots"))

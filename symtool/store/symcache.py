@@ -107,9 +107,29 @@ def entries(directory: Path) -> list[CacheEntry]:
     return out
 
 
+# A writer's temp file older than this was left by a process that died before its rename.
+STALE_TEMP_SECONDS = 3600
+
+
+def _remove_stale_temps(directory: Path) -> None:
+    import time
+
+    from symtool.fsutil import TMP_PREFIX
+
+    with contextlib.suppress(OSError):
+        for name in os.listdir(directory):
+            if name.startswith(TMP_PREFIX):
+                with contextlib.suppress(OSError):
+                    path = directory / name
+                    if time.time() - path.lstat().st_mtime > STALE_TEMP_SECONDS:
+                        path.unlink()
+
+
 def trim(directory: Path, bound: int, keep: Path | None = None) -> list[CacheEntry]:
     """Delete the least recently used cache files until the rest fit in ``bound`` bytes
-    (``keep``, the file just written, goes last).  The files deleted."""
+    (``keep``, the file just written, goes last), and temp files of writers that died.  The
+    cache files deleted."""
+    _remove_stale_temps(directory)
     files = entries(directory)
     files.sort(key=lambda e: e.path == keep)  # stable: LRU order otherwise
     total = sum(e.size for e in files)
