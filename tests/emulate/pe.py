@@ -50,3 +50,16 @@ def load_pe(emu: Arm64Emulator, path: Path) -> LoadedPe:
 
 
 __all__ = ["LoadedPe", "load_pe"]
+
+
+def module_record(loaded: LoadedPe, name: str | None = None) -> dict:
+    """The dump's MINIDUMP_MODULE for the image (tests/builders/minidump.py's dict): its CodeView
+    RSDS record and timestamp, read by pefile, are what a symbol store finds it by."""
+    pe = loaded.pe
+    codeview = b""
+    for entry in getattr(pe, "DIRECTORY_ENTRY_DEBUG", []):
+        if entry.struct.Type == 2:  # IMAGE_DEBUG_TYPE_CODEVIEW: the RSDS record as the image holds it
+            at, size = entry.struct.PointerToRawData, entry.struct.SizeOfData
+            codeview = pe.__data__[at:at + size]
+    return {"name": name or f"C:\\app\\{loaded.path.name}", "base": loaded.base, "size": loaded.size,
+            "timestamp": pe.FILE_HEADER.TimeDateStamp, "codeview": codeview}
