@@ -66,7 +66,8 @@ def _run(args: list[str], cwd: Path) -> None:
 
 
 def build_arm64_pe() -> Arm64PeBuild:
-    tools = {t: need_tool(t) for t in TOOLS}
+    tools = {"clang": need_tool("clang"), "llc-19": need_tool("llc-19"), "llvm-mc-19": need_tool("llvm-mc-19"),
+             "lld-link": need_tool("lld-link")}
     root = _cache_root()
     root.mkdir(parents=True, exist_ok=True)
     out = root / _key(tools)

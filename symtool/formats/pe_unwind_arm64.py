@@ -34,10 +34,6 @@ FLAG_XDATA = 0
 FLAG_PACKED = 1
 FLAG_PACKED_FRAGMENT = 2  # packed data for code with no prologue or epilogue of its own
 
-MAX_FUNCTION_BYTES = (1 << 18) * 4  # what an .xdata FunctionLength can say
-MAX_CODE_BYTES = 255 * 4  # ExtendedCodeWords is 8 bits
-MAX_EPILOG_SCOPES = 0xFFFF  # ExtendedEpilogCount is 16 bits (each scope is a word the record must hold)
-
 # Register numbers as the unwinder keeps them: x0..x28, 29 is fp, 30 is lr; FP registers d0..d31.
 LR = 30
 FP = 29
@@ -349,6 +345,11 @@ def parse_xdata(read_rva, rva: int, path: str = "<bytes>") -> Arm64UnwindInfo:
         at += 4
     if version != 0:
         raise FormatError(f".xdata at RVA {rva:#x}: unknown version {version}", path)
+    if not e and epilog_count > length // 4:
+        # Each scope starts at its own instruction: more scopes than instructions is no record (and
+        # would make this reader read words the function cannot justify).
+        raise FormatError(f".xdata at RVA {rva:#x}: {epilog_count} epilog scopes in a function of "
+                          f"{length // 4} instructions", path)
     info = Arm64UnwindInfo(rva, length, FLAG_XDATA, version, bool(x), bool(e))
     if e:
         info.epilog_index = epilog_count
