@@ -337,14 +337,20 @@ def parse_pe_unwind(data: bytes, path: str = "<bytes>") -> PeUnwindImage:
     return image
 
 
-def read_pe_unwind(path: str | os.PathLike[str], max_size: int = 1 << 30) -> PeUnwindImage:
+def read_image_file(path: str | os.PathLike[str], max_size: int = 1 << 30) -> tuple[bytes, str]:
+    """(the bytes, the path as a string) of an image file no larger than ``max_size``."""
     p = os.fspath(path)
     with open(p, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size > max_size:
             raise FormatError(f"image of {size} bytes is too large", p)
-        data = f.read()
+        return f.read(), p
+
+
+def read_pe_unwind(path: str | os.PathLike[str], max_size: int = 1 << 30) -> PeUnwindImage:
+    data, p = read_image_file(path, max_size)
     return parse_pe_unwind(data, p)
 
 
-__all__ = ["PeUnwindImage", "UnwindInfo", "UnwindCode", "Section", "parse_pe_unwind", "read_pe_unwind", "OP_NAMES"]
+__all__ = ["PeUnwindImage", "UnwindInfo", "UnwindCode", "Section", "parse_pe_unwind", "read_pe_unwind", "OP_NAMES",
+           "read_image_file"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from symtool.errors import FormatError
 from symtool.formats.pe_unwind import (DIRECTORY_EXCEPTION, IMAGE_FILE_MACHINE_ARM64, MAX_FUNCTIONS, PeUnwindImage,
-                                       parse_pe_unwind)
+                                       parse_pe_unwind, read_image_file)
 
 # IMAGE_ARM64_RUNTIME_FUNCTION_ENTRY: BeginAddress, then UnwindData (an .xdata RVA when Flag = 0)
 # or packed unwind data: Flag:2 FunctionLength:11 RegF:3 RegI:4 H:1 CR:2 FrameSize:9 (low bits first).
@@ -459,12 +459,8 @@ def parse_pe_unwind_any(data: bytes, path: str = "<bytes>") -> PeUnwindImage:
 
 
 def read_pe_unwind_any(path: str | os.PathLike[str], max_size: int = 1 << 30) -> PeUnwindImage:
-    p = os.fspath(path)
-    with open(p, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if size > max_size:
-            raise FormatError(f"image of {size} bytes is too large", p)
-        data = f.read()
+    """``read_pe_unwind`` for any machine: ARM64 images come back as :class:`Arm64PeUnwindImage`."""
+    data, p = read_image_file(path, max_size)
     return parse_pe_unwind_any(data, p)
 
 
