@@ -3,11 +3,14 @@
 
 * In a function's body every code from index 0 to ``end`` is undone (through an
   ``end_c`` into the parent's phantom prologue).
-* In its prologue (the innermost frame only: a caller's PC is a return address,
-  always in a body) only the instructions that ran are undone: with ``k``
-  instructions run of a prologue of ``n`` codes, the last ``k`` codes.
-* In an epilogue (innermost frame) the epilogue's remaining instructions are
-  finished: its scope's codes are run from the first not yet executed one.
+* In its prologue only the instructions that ran are undone: with ``k``
+  instructions run of a prologue of ``n`` codes, the last ``k`` codes.  That is
+  the innermost frame faulting there, or a caller whose prologue made a call
+  (``bl __chkstk`` before a large allocation: its return address is in the
+  prologue, the allocation not yet made).
+* In an epilogue (the innermost frame only: a return address is never in one)
+  the epilogue's remaining instructions are finished: its scope's codes are run
+  from the first not yet executed one.
 * Packed data (Flag 1) is expanded to the codes of its canonical prologue; its one
   epilogue ends the function.  Flag 2 (a fragment) has neither.
 * A function without ``.pdata`` is a leaf: the return address is in ``lr`` and
@@ -141,15 +144,16 @@ def unwind_arm64_pe(ctx: CpuContext, image: Arm64PeUnwindImage, base: int, mem: 
         begin, info = found
         offset = rva - begin
         codes = info.prolog_codes
-        if innermost:
-            prolog = info.prolog_instructions
-            if offset < 4 * prolog:
-                codes = codes[prolog - offset // 4:]  # undo only the instructions that ran
-            else:
-                epilog = info.epilog_at(offset)
-                if epilog is not None:
-                    done, epilog_codes = epilog
-                    codes = epilog_codes[done:]
+        prolog = info.prolog_instructions
+        if offset < 4 * prolog:
+            # Undo only the instructions that ran.  A caller's return address is in a prologue
+            # when the prologue calls (__chkstk before a large allocation): the call has run.
+            codes = codes[prolog - offset // 4:]
+        elif innermost:
+            epilog = info.epilog_at(offset)
+            if epilog is not None:
+                done, epilog_codes = epilog
+                codes = epilog_codes[done:]
         run_codes(new, codes, mem)
     except FormatError as err:
         raise UnwindError(err.message) from None
