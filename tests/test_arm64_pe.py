@@ -43,6 +43,17 @@ SCENARIOS = {0: "deep recursion", 1: "40 KB frame (alloc_l, __chkstk)", 2: "ten 
              12: "function fragment with end_c", 13: "stack overflow in a prologue's __chkstk probe"}
 STACK_SIZES = {13: 0x8000}  # smaller than big_frame's 40,000 bytes
 QUIET = 100  # start(100 + n): scenario n without its crash
+PAC_SIGNED = {9, 10}  # pac-ret C and every_int_code sign LR (pacibsp) before saving it
+
+
+def signed_return_addresses(crash) -> list[int]:
+    """Words of the saved stack that are a live call's return address with a PAC above bit 47."""
+    import struct
+
+    start, data = crash.stack
+    returns = {f.return_address for f in crash.shadow}
+    words = struct.unpack(f"<{len(data) // 8}Q", data[:len(data) // 8 * 8])
+    return [w for w in words if w >> 48 and w & ((1 << 48) - 1) in returns]
 
 
 # -- llvm-readobj's decoding ----------------------------------------------------------------
@@ -141,7 +152,7 @@ def test_every_unwind_code_is_in_the_real_binary(image, readobj):
 # -- emulated crashes -------------------------------------------------------------------------
 
 def emulate(exe: Path, scenario: int, stop_at: tuple[int, int] | None = None) -> tuple[Crash, dict]:
-    emu = Arm64Emulator()
+    emu = Arm64Emulator(pointer_auth=True)  # pac-ret code saves signed return addresses
     loaded = load_pe(emu, exe)
     kwargs = {"stack_size": STACK_SIZES[scenario]} if scenario in STACK_SIZES else {}
     crash = emu.run(loaded.entry, args=(scenario,), stop_at=stop_at, **kwargs)
@@ -216,6 +227,8 @@ def symbolizer_names(exe: Path, pdb: Path, addresses: list[int]) -> list[list[st
 def test_symtool_stack_lists_the_emulators_frames(scenario, arm64_pe, image, published, tmp_path):  # noqa: F811
     crash, module = emulate(arm64_pe.exe, scenario)
     assert crash.reason in ("write-unmapped", "read-unmapped", "fetch-unmapped"), crash.reason
+    if scenario in PAC_SIGNED:  # the stack really holds signed return addresses for the walk to strip
+        assert signed_return_addresses(crash), "no pointer-authenticated return address on the stack"
     dump = tmp_path / f"scenario{scenario}.dmp"
     dump.write_bytes(crash_minidump(crash, [module]))
     result = CliRunner().invoke(app, ["stack", "--json", "--store", str(published), str(dump)],

@@ -24,8 +24,10 @@ from unicorn import (UC_ARCH_ARM64, UC_HOOK_CODE, UC_HOOK_INTR, UC_HOOK_MEM_FETC
 from unicorn import arm64_const as A
 
 PAGE = 0x1000
-# Where the emulated thread's stack lives (its top is the highest address; SP starts 0x100 below).
-STACK_TOP = 0x7FF0_0000_0000 >> 8 << 8
+# Where the emulated thread's stack lives (its top is the highest address; SP starts 0x100 below):
+# below 2**44, the physical address range of unicorn's "max" CPU (pointer_auth), where Windows
+# puts thread stacks too (0x79`xxxxxxxx).
+STACK_TOP = 0x79_0000_0000
 STACK_SIZE = 1 << 20
 # The entry function's return address: zero, as a thread's outermost frame returns nowhere (stack
 # walkers stop at a zero return address); returning there ends the run ("exited").
@@ -84,13 +86,33 @@ class Crash:
         return [self.regs["pc"]] + [f.return_address for f in reversed(self.shadow)]
 
 
-class Arm64Emulator:
-    """One emulated AArch64 thread.  ``cpu_model``: a unicorn ``UC_CPU_ARM64_*`` (None: the default)."""
+# System registers (op0, op1, CRn, CRm, op2) and the bits that turn pointer authentication on for
+# the emulated thread (it runs at EL1): SCTLR_EL1.EnIB (pacibsp/autibsp sign with the B key),
+# HCR_EL2.API and .RW (EL2 does not trap PAuth; EL1 stays AArch64), SCR_EL3.API, .NS and .RW (EL3
+# does not trap it; EL2 is enabled, so HCR_EL2 counts).  APIBKey_EL1 gets a fixed key.
+PAUTH_ENABLE = [((3, 0, 1, 0, 0), 1 << 30), ((3, 4, 1, 1, 0), 1 << 41 | 1 << 31),
+                ((3, 6, 1, 1, 0), 1 << 17 | 1 << 10 | 1)]
+APIBKEY = [((3, 0, 2, 1, 2), 0x1122334455667788), ((3, 0, 2, 1, 3), 0x99AABBCCDDEEFF00)]
 
-    def __init__(self, cpu_model: int | None = None):
+
+class Arm64Emulator:
+    """One emulated AArch64 thread.  ``cpu_model``: a unicorn ``UC_CPU_ARM64_*`` (None: the default).
+    ``pointer_auth``: the "max" CPU with pointer authentication on, so ``pacibsp`` really signs LR
+    (return addresses saved on the stack carry a PAC, as on Windows on ARM with pac-ret code or
+    Apple's arm64e); otherwise PAC instructions in the hint space are no-ops."""
+
+    def __init__(self, cpu_model: int | None = None, pointer_auth: bool = False):
         self.uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
+        if pointer_auth:
+            cpu_model = A.UC_CPU_ARM64_MAX
         if cpu_model is not None:
             self.uc.ctl_set_cpu_model(cpu_model)
+        if pointer_auth:
+            for (op0, op1, crn, crm, op2), bits in PAUTH_ENABLE:
+                value = self.uc.reg_read(A.UC_ARM64_REG_CP_REG, (crn, crm, op0, op1, op2))
+                self.uc.reg_write(A.UC_ARM64_REG_CP_REG, (crn, crm, op0, op1, op2, value | bits))
+            for (op0, op1, crn, crm, op2), key in APIBKEY:
+                self.uc.reg_write(A.UC_ARM64_REG_CP_REG, (crn, crm, op0, op1, op2, key))
         self.images: list[tuple[int, bytes]] = []  # mapped bytes to put in a dump
         self.code_ranges: list[tuple[int, int]] = []
         self.shadow: list[ShadowFrame] = []
