@@ -208,19 +208,54 @@ def pdb_publics(pdb: Path, exe: Path) -> list[tuple[int, str]]:
     return sorted((pe.OPTIONAL_HEADER.ImageBase + sections[int(sec) - 1] + int(off), name) for name, sec, off in found)
 
 
-def symbolizer_names(exe: Path, pdb: Path, addresses: list[int]) -> list[list[str]]:
-    """llvm-symbolizer's function names (inlined frames first) for each address; for code without
-    debug information (the assembly functions), the PDB's public symbol at or below it."""
+def symbolizer_frames(exe: Path, pdb: Path, addresses: list[int]) -> list[list[tuple]]:
+    """llvm-symbolizer's (function, file, line) for each address, inlined functions first; for code
+    without debug information (the assembly functions), the PDB's public symbol at or below it."""
     proc = subprocess.run([need_tool("llvm-symbolizer-19"), f"--obj={exe}", "--inlining", "--functions=short",
                            *[hex(a) for a in addresses]], capture_output=True, text=True, check=True)
-    blocks = proc.stdout.rstrip("\n").split("\n\n")  # per address: (function, file:line) line pairs
-    names = [b.split("\n")[0::2] for b in blocks]
+    blocks = proc.stdout.rstrip("\n").split("\n\n")  # per address: (function, file:line:column) line pairs
+    out = []
     publics = None
-    for k, (address, found) in enumerate(zip(addresses, names)):
-        if found in ([""], ["??"]):
+    for address, block in zip(addresses, blocks):
+        lines = block.split("\n")
+        frames = []
+        for name, where in zip(lines[0::2], lines[1::2]):
+            file, line, _column = where.rsplit(":", 2)
+            frames.append((name, None if file == "??" else file, int(line) or None))
+        if [f[0] for f in frames] in ([""], ["??"]):
             publics = publics or pdb_publics(pdb, exe)
-            names[k] = [max((p for p in publics if p[0] <= address), default=(0, "??"))[1]]
-    return names
+            frames = [(max((p for p in publics if p[0] <= address), default=(0, "??"))[1], None, None)]
+        out.append(frames)
+    return out
+
+
+def assert_stack_matches(crash: Crash, module: dict, exe: Path, pdb: Path, store: Path, dump: Path) -> list[dict]:
+    """``symtool stack`` on ``crash``'s dump, with ``store``: the emulator's frames in order, each
+    found by unwind data (a PC outside every module: through LR), named with file and line as
+    llvm-symbolizer names the same addresses (return addresses: the call), inline frames included."""
+    dump.write_bytes(crash_minidump(crash, [module]))
+    result = CliRunner().invoke(app, ["stack", "--json", "--store", str(store), str(dump)],
+                                env={"SYMTOOL_STORE": "", "_NT_SYMBOL_PATH": ""})
+    assert result.exit_code == 0, result.output
+    (thread,) = json.loads(result.output)["threads"]
+    frames = [f for f in thread["frames"] if not f.get("inline")]
+    oracle = crash.oracle_pcs()
+    assert [int(f["address"], 16) for f in frames] == oracle
+    in_module = [module["base"] <= pc < module["base"] + module["size"] for pc in oracle]
+    assert [f["trust"] for f in frames] == ["context"] + ["cfi" if ok else "frame-pointer" for ok in in_module[:-1]]
+    lookups = [pc if k == 0 else pc - 4 for k, pc in enumerate(oracle)]
+    known = [k for k, ok in enumerate(in_module) if ok]
+    expected = symbolizer_frames(exe, pdb, [lookups[k] for k in known])
+    got: dict[int, list[tuple]] = {}  # frame number -> its inlined functions (innermost first), then its own
+    pending: list[tuple] = []
+    for row in thread["frames"]:  # an inline row comes before the row of the frame it is inlined into
+        pending.append((row["function"], row["file"], row["line"]))
+        if not row.get("inline"):
+            got[len(got)] = pending
+            pending = []
+    for k, names in zip(known, expected):
+        assert got[k] == names, f"frame {k}"
+    return thread["frames"]
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS), ids=[SCENARIOS[s] for s in sorted(SCENARIOS)])
@@ -229,33 +264,43 @@ def test_symtool_stack_lists_the_emulators_frames(scenario, arm64_pe, image, pub
     assert crash.reason in ("write-unmapped", "read-unmapped", "fetch-unmapped"), crash.reason
     if scenario in PAC_SIGNED:  # the stack really holds signed return addresses for the walk to strip
         assert signed_return_addresses(crash), "no pointer-authenticated return address on the stack"
-    dump = tmp_path / f"scenario{scenario}.dmp"
-    dump.write_bytes(crash_minidump(crash, [module]))
-    result = CliRunner().invoke(app, ["stack", "--json", "--store", str(published), str(dump)],
-                                env={"SYMTOOL_STORE": "", "_NT_SYMBOL_PATH": ""})
-    assert result.exit_code == 0, result.output
-    (thread,) = json.loads(result.output)["threads"]
-    frames = [f for f in thread["frames"] if not f.get("inline")]
-    oracle = crash.oracle_pcs()
-    assert [int(f["address"], 16) for f in frames] == oracle
-    bad_pc = scenario == 5
-    assert [f["trust"] for f in frames] == ["context"] + (["frame-pointer"] if bad_pc else []) + \
-        ["cfi"] * (len(oracle) - 1 - bad_pc)
-    # Names, inline frames included, as llvm-symbolizer gives them from the PDB for the same addresses
-    # (the call instruction for return addresses).
-    lookups = [pc if k == 0 else pc - 4 for k, pc in enumerate(oracle)]
-    known = [(k, a) for k, a in enumerate(lookups) if module["base"] <= a < module["base"] + module["size"]]
-    expected = symbolizer_names(arm64_pe.exe, arm64_pe.pdb, [a for _, a in known])
-    got: dict[int, list[str]] = {}  # frame number -> its inlined functions (innermost first), then its own
-    pending: list[str] = []
-    for row in thread["frames"]:  # an inline row comes before the row of the frame it is inlined into
-        pending.append(row["function"])
-        if not row.get("inline"):
-            got[len(got)] = pending
-            pending = []
-    for (k, _address), names in zip(known, expected):
-        assert got[k] == names, f"frame {k}"
+    assert_stack_matches(crash, module, arm64_pe.exe, arm64_pe.pdb, published, tmp_path / "crash.dmp")
     check_walk(crash, image, module, SCENARIOS[scenario])
+
+
+# -- Rust: the samples' no_core crashes built for aarch64-pc-windows-msvc ------------------------
+
+RUST_TRIPLE = "aarch64-pc-windows-msvc"
+RUST_PROGRAMS = {"crash-deep": "write-unmapped", "crash-recurse": "write-unmapped", "crash-ill": "brk",
+                 "crash-me": "write-unmapped"}
+
+
+@pytest.fixture(scope="session")
+def rust_arm64(tmp_path_factory):
+    """The samples built by cargo for Windows on ARM (rust-lld, PDBs), published to a store."""
+    from native_builds import _workspace, cargo_build
+
+    need_tool("cargo")
+    ws = _workspace(tmp_path_factory, "rust-arm64pe")
+    build = cargo_build(ws, ws / "target", RUST_TRIPLE, "release")
+    store = ws.parent / "store"
+    result = CliRunner().invoke(app, ["publish", str(build.out), "--store", str(store)], env={"SYMTOOL_STORE": ""})
+    assert result.exit_code == 0, result.output
+    return build, store
+
+
+@pytest.mark.parametrize("program", sorted(RUST_PROGRAMS))
+def test_rust_crashes_on_windows_arm64(program, rust_arm64, tmp_path):
+    build, store = rust_arm64
+    exe = build.out / f"{program}.exe"
+    pdb = build.out / f"{program.replace('-', '_')}.pdb"
+    emu = Arm64Emulator(pointer_auth=True)
+    loaded = load_pe(emu, exe)
+    crash = emu.run(loaded.entry)
+    assert crash.reason == RUST_PROGRAMS[program]
+    rows = assert_stack_matches(crash, module_record(loaded), exe, pdb, store, tmp_path / f"{program}.dmp")
+    assert rows[-1]["function"].endswith("::mainCRTStartup") and all(r["line"] for r in rows)
+    check_walk(crash, read_pe_unwind_any(exe), module_record(loaded), program)
 
 
 def _prologue_and_epilogue_addresses(entry: dict, image: Arm64PeUnwindImage, k: int) -> list[int]:
@@ -289,7 +334,8 @@ RUNS = {"recurse": 0, "big_frame": 1, "many_registers": 2, "float_registers": 3,
 
 
 def test_a_thread_stopped_in_any_prologue_or_epilogue_instruction_is_walked(arm64_pe, image, readobj):  # noqa: F811
-    names = symbolizer_names(arm64_pe.exe, arm64_pe.pdb, [e["begin"] for e in readobj])
+    names = [[f[0] for f in frames] for frames in symbolizer_frames(arm64_pe.exe, arm64_pe.pdb,
+                                                                     [e["begin"] for e in readobj])]
     checked = 0
     for k, (entry, name) in enumerate(zip(readobj, names)):
         function = name[-1]

@@ -176,6 +176,10 @@ class Arm64Emulator:
         # unicorn reports BRK and undefined instructions alike (QEMU's EXCP_UDEF) with PC at the
         # instruction: the instruction says which.
         pc = uc.reg_read(A.UC_ARM64_REG_PC)
+        if pc == EXIT_ADDRESS:  # the entry function returned (the "max" CPU reports a prefetch abort)
+            self._stop = ("exited", None)
+            uc.emu_stop()
+            return
         try:
             (insn,) = struct.unpack("<I", uc.mem_read(pc, 4))
         except UcError:
