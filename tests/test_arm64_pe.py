@@ -14,6 +14,7 @@ Oracles nobody here wrote:
 from __future__ import annotations
 
 import json
+import struct
 import re
 import shutil
 import subprocess
@@ -347,3 +348,42 @@ def test_a_thread_stopped_in_any_prologue_or_epilogue_instruction_is_walked(arm6
             check_walk(crash, image, module, f"{function} stopped at {address:#x}")
             checked += 1
     assert checked >= 100
+
+
+REFUSAL = {0xFFFFFFFF: "reserved flag 3", 0x7FFFFFFC: "outside the image's sections",
+           0xFFFFFFFD: "integer registers"}
+
+
+@pytest.mark.parametrize("word", sorted(REFUSAL))  # reserved flag; .xdata off the image; packed RegI 15
+def test_hostile_unwind_data_in_the_store_gives_frames_or_notes_never_a_traceback(word, arm64_pe, tmp_path):  # noqa: F811
+    """The store's image has every .pdata entry's unwind word overwritten: `symtool stack` still
+    walks (frame records, scanning) and says why the unwind data was not used."""
+    import pefile
+
+    raw = bytearray(arm64_pe.exe.read_bytes())
+    pe = pefile.PE(data=bytes(raw), fast_load=True)
+    pdata = next(s for s in pe.sections if s.Name.rstrip(b"\0") == b".pdata")
+    for at in range(pdata.PointerToRawData + 4, pdata.PointerToRawData + pdata.Misc_VirtualSize, 8):
+        struct.pack_into("<I", raw, at, word)
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    (staged / "crash.exe").write_bytes(bytes(raw))
+    shutil.copyfile(arm64_pe.pdb, staged / "crash.pdb")
+    store = tmp_path / "store"
+    assert CliRunner().invoke(app, ["publish", str(staged), "--store", str(store)],
+                              env={"SYMTOOL_STORE": ""}).exit_code == 0
+    crash, module = emulate(arm64_pe.exe, 4)
+    dump = tmp_path / "crash.dmp"
+    dump.write_bytes(crash_minidump(crash, [module]))
+    result = CliRunner().invoke(app, ["stack", "--json", "--store", str(store), str(dump)],
+                                env={"SYMTOOL_STORE": "", "_NT_SYMBOL_PATH": ""})
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    (thread,) = json.loads(result.output)["threads"]
+    frames = [f for f in thread["frames"] if not f.get("inline")]
+    assert frames[0]["trust"] == "context" and int(frames[0]["address"], 16) == crash.regs["pc"]
+    # Frame 0 is a leaf without .pdata (through LR); every caller's unwind data is refused with a note,
+    # and the frame records and scanning still find the emulator's frames.
+    assert {f["trust"] for f in frames[2:]} <= {"frame-pointer", "scan"}, frames
+    assert len(thread["notes"]) == len(frames) - 1 and all(REFUSAL[word] in n for n in thread["notes"])
+    found = iter(int(f["address"], 16) for f in frames)
+    assert all(pc in found for pc in crash.oracle_pcs()), (frames, crash.oracle_pcs())
