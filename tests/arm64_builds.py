@@ -48,12 +48,16 @@ C_BUILDS = {
     "gcc-O2-nofp": ("gcc", ["-O2", "-g", "-fomit-frame-pointer"], [], MODES),
     "gcc-debug-frame": ("gcc", ["-O1", "-g", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables"], [],
                         ("recurse", "saves", "inline", "fnptr")),
+    # Return addresses signed with pointer authentication (qemu's default CPU has it): gdb 13 cannot
+    # strip them from a qemu core (no NT_ARM_PAC_MASK), so the oracle is gdb on the gcc-O1 build.
+    "gcc-pac": ("gcc", ["-O1", "-g", "-mbranch-protection=pac-ret+leaf"], [], ("recurse", "saves", "fnptr")),
     "clang-O2": ("clang", ["-O2", "-g"], [], MODES),
     "clang-fp-only": ("clang", ["-O1", "-g", "-fno-omit-frame-pointer", "-fno-asynchronous-unwind-tables",
                                 "-fno-unwind-tables"], [".eh_frame", ".eh_frame_hdr", ".debug_frame"],
                       ("leaf", "recurse", "large", "fnptr", "badpc")),
 }
 SAVED_REGISTERS = tuple(f"x{i}" for i in range(19, 29)) + ("x29", "sp", "pc")
+PAC_ORACLE = {"gcc-pac": "gcc-O1"}  # builds whose frames are checked against another build's gdb backtrace
 CACHE_FORMAT = 1  # bump when what is cached changes shape
 
 
@@ -239,4 +243,4 @@ def arm64_crashes() -> dict[str, Arm64Crash]:
 
 
 __all__ = ["arm64_crashes", "Arm64Crash", "GdbFrame", "C_BUILDS", "MODES", "RUST_CRASHES", "SYSROOT", "parse_gdb",
-           "SAVED_REGISTERS"]
+           "SAVED_REGISTERS", "PAC_ORACLE"]

@@ -56,9 +56,9 @@ def row_text(row: CfiRow, names: dict[int, str] = X64_NAMES) -> str:
     for r in sorted(row.rules):
         rule, operand = row.rules[r]
         if rule == OFFSET:
-            rules.append(f"{names.get(r, f'reg{r}')}=[CFA{operand:+d}]")
+            rules.append(f"{names.get(r, f'reg{r}')}=[CFA{operand:+d}]" if operand else f"{names.get(r, f'reg{r}')}=[CFA]")
         elif rule == VAL_OFFSET:
-            rules.append(f"{names.get(r, f'reg{r}')}=CFA{operand:+d}")
+            rules.append(f"{names.get(r, f'reg{r}')}=CFA{operand:+d}" if operand else f"{names.get(r, f'reg{r}')}=CFA")
         elif rule == UNDEFINED:
             rules.append(f"{names.get(r, f'reg{r}')}=undefined")
         elif rule == SAME_VALUE:
