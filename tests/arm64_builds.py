@@ -116,10 +116,17 @@ def parse_gdb(text: str) -> tuple[list[GdbFrame], dict[int, dict[str, int]], str
     return frames, {k: v for k, v in registers.items() if v}, signal.group(1) if signal else ""
 
 
+def _tools() -> list[str]:
+    """Every tool the programs are built, crashed and read with (each asked for by name, so that
+    tests/test_readme.py sees them in .ci/run)."""
+    return [need_tool("aarch64-linux-gnu-gcc"), need_tool("clang"), need_tool("ld.lld"), need_tool("llvm-objcopy"),
+            need_tool("qemu-aarch64"), need_tool("gdb-multiarch"), need_tool("cargo"), need_tool("rustc")]
+
+
 def _versions() -> str:
     out = []
-    for tool in ("aarch64-linux-gnu-gcc", "clang", "qemu-aarch64", "gdb-multiarch", "rustc", "cargo"):
-        proc = subprocess.run([need_tool(tool), "--version"], capture_output=True, text=True, timeout=60)
+    for tool in _tools():
+        proc = subprocess.run([tool, "--version"], capture_output=True, text=True, timeout=60)
         out.append(proc.stdout.splitlines()[0] if proc.stdout else tool)
     return "\n".join(out)
 
@@ -214,8 +221,7 @@ def _produce(out: Path) -> list[dict]:
 @pytest.fixture(scope="session")
 def arm64_crashes() -> dict[str, Arm64Crash]:
     """name -> :class:`Arm64Crash` for every program (built and crashed once per machine)."""
-    for tool in ("aarch64-linux-gnu-gcc", "clang", "qemu-aarch64", "gdb-multiarch", "cargo", "llvm-objcopy"):
-        need_tool(tool)
+    _tools()
     if not (SYSROOT / "lib" / "libc.so.6").is_file():
         message = f"no aarch64 C library at {SYSROOT} (Debian's libc6-dev-arm64-cross)"
         if os.environ.get("CI") == "true":

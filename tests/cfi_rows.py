@@ -55,16 +55,18 @@ def row_text(row: CfiRow, names: dict[int, str] = X64_NAMES) -> str:
     rules = []
     for r in sorted(row.rules):
         rule, operand = row.rules[r]
+        name = names.get(r, f"reg{r}")
+        cfa = f"CFA{operand:+d}" if operand else "CFA"  # llvm-dwarfdump writes [CFA], not [CFA+0]
         if rule == OFFSET:
-            rules.append(f"{names.get(r, f'reg{r}')}=[CFA{operand:+d}]" if operand else f"{names.get(r, f'reg{r}')}=[CFA]")
+            rules.append(f"{name}=[{cfa}]")
         elif rule == VAL_OFFSET:
-            rules.append(f"{names.get(r, f'reg{r}')}=CFA{operand:+d}" if operand else f"{names.get(r, f'reg{r}')}=CFA")
+            rules.append(f"{name}={cfa}")
         elif rule == UNDEFINED:
-            rules.append(f"{names.get(r, f'reg{r}')}=undefined")
+            rules.append(f"{name}=undefined")
         elif rule == SAME_VALUE:
-            rules.append(f"{names.get(r, f'reg{r}')}=same")
+            rules.append(f"{name}=same")
         elif rule == REGISTER:
-            rules.append(f"{names.get(r, f'reg{r}')}={names.get(operand, operand)}")
+            rules.append(f"{name}={names.get(operand, operand)}")
     return text + (": " + ", ".join(rules) if rules else "")
 
 
