@@ -217,3 +217,20 @@ def test_stack_text_of_an_arm64_dump(arm64_crashes, dumps, store):
     assert any("crash_deep!minicore::poke+0x0" in line for line in lines)
     assert any("(Inline Function)" in line and "crash_deep::middle" in line for line in lines)
     assert os.path.basename(str(dumps["rust/crash-deep"])).endswith(".dmp")
+
+
+@pytest.mark.parametrize("layout", ["old", "new"])
+def test_real_contexts_read_as_lldb_reads_them(arm64_crashes, tmp_path, layout):
+    """The aarch64 core's registers, through either context layout: lldb's minidump reader and
+    symtool's agree, and both are gdb's frame 0."""
+    from test_stack_arm64 import lldb_registers
+
+    crash = arm64_crashes["gcc-O1/saves"]
+    dump = tmp_path / f"{layout}.dmp"
+    dump.write_bytes(core_to_minidump(crash.core, executable=crash.binary, sysroot=SYSROOT, arm64_context=layout))
+    theirs = lldb_registers(dump)
+    with open_minidump(dump) as md:
+        ours = parse_context(md.read_location(md.dump.exception.context), md.dump.system.cpu).regs
+    assert len(theirs) >= 34 and {k: ours[k] for k in theirs} == theirs
+    gdb = crash.registers[0]
+    assert (ours["fp"], ours["sp"], ours["pc"], ours["x19"]) == (gdb["x29"], gdb["sp"], gdb["pc"], gdb["x19"])

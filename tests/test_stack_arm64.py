@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import struct
 import subprocess
 import sys
@@ -270,3 +271,33 @@ def test_hostile_aarch64_rows_raise_only_unwind_errors(cfa, rules, ra):
         apply_row(ctx, _row(("register", *cfa), rules, ra), mem)
     except (UnwindError, EndOfStack):
         pass
+
+
+# -- the builders' arm64 dumps, read by lldb ----------------------------------------------
+
+LLDB_REGISTER = re.compile(r"^\s+(x\d+|fp|lr|sp|pc|cpsr) = 0x([0-9a-f]+)", re.M)
+
+
+def lldb_registers(dump) -> dict[str, int]:
+    """The crashing thread's registers as lldb's own minidump reader gives them."""
+    out = subprocess.run([need_tool("lldb-19"), "-b", "-c", str(dump), "-o", "register read --all"],
+                         capture_output=True, text=True, timeout=120).stdout
+    return {name: int(value, 16) for name, value in LLDB_REGISTER.findall(out)}
+
+
+@pytest.mark.parametrize("cpu", ["arm64", "arm64-old"])
+def test_builder_arm64_contexts_read_as_lldb_reads_them(tmp_path, cpu):
+    """Windows' CONTEXT_ARM64 (ProcessorArchitecture 12) and Breakpad's old layout (0x8003), as the
+    other arm64 tests write them: lldb reads the same registers symtool does."""
+    regs = {k: v for k, v in REGS.items() if not k.startswith("d")}
+    dump = tmp_path / f"{cpu}.dmp"
+    dump.write_bytes(build_threads_minidump(
+        modules=[{"name": "/usr/bin/app", "base": 0x40_0000, "size": 0x1_0000}],
+        threads=[{"tid": 3, "regs": regs, "stack": 0}], memory=[(REGS["sp"], bytes(0x100))],
+        exception={"thread_id": 3, "code": 11, "address": 0}, platform_id=0x8201, cpu=cpu))
+    theirs = lldb_registers(dump)
+    assert len(theirs) >= 34, theirs
+    assert {k: theirs[k] for k in regs} == regs
+    proc = symtool("stack", "--json", "--offline", dump, cwd=tmp_path)
+    ours = {k: int(v, 16) for k, v in json.loads(proc.stdout)["threads"][0]["registers"].items()}
+    assert {k: ours[k] for k in regs} == regs
