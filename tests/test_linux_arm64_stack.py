@@ -231,6 +231,8 @@ def test_real_contexts_read_as_lldb_reads_them(arm64_crashes, tmp_path, layout):
     theirs = lldb_registers(dump)
     with open_minidump(dump) as md:
         ours = parse_context(md.read_location(md.dump.exception.context), md.dump.system.cpu).regs
-    assert len(theirs) >= 34 and {k: ours[k] for k in theirs} == theirs
+    if layout == "new":
+        theirs.pop("cpsr")  # lldb 19 reads no Cpsr from CONTEXT_ARM64 (tests/test_stack_arm64.py)
+    assert len(theirs) >= 33 and {k: ours[k] for k in theirs} == theirs
     gdb = crash.registers[0]
     assert (ours["fp"], ours["sp"], ours["pc"], ours["x19"]) == (gdb["x29"], gdb["sp"], gdb["pc"], gdb["x19"])
