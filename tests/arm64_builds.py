@@ -58,7 +58,6 @@ C_BUILDS = {
 }
 SAVED_REGISTERS = tuple(f"x{i}" for i in range(19, 29)) + ("x29", "sp", "pc")
 PAC_ORACLE = {"gcc-pac": "gcc-O1"}  # builds whose frames are checked against another build's gdb backtrace
-CACHE_FORMAT = 1  # bump when what is cached changes shape
 
 
 @dataclass
@@ -133,8 +132,9 @@ def _versions() -> str:
 
 def _key() -> str:
     h = hashlib.sha256()
-    h.update(f"{CACHE_FORMAT}\n{json.dumps(C_BUILDS, sort_keys=True)}\n{_versions()}\n".encode())
+    h.update(f"{json.dumps(C_BUILDS, sort_keys=True)}\n{_versions()}\n".encode())
     h.update(SOURCE.read_bytes())
+    h.update(Path(__file__).read_bytes())  # how they are built, crashed and read
     for path in sorted(SAMPLES.rglob("*")):
         if path.is_file() and "target" not in path.parts:
             h.update(str(path.relative_to(SAMPLES)).encode() + b"\0" + path.read_bytes())

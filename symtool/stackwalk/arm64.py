@@ -42,9 +42,11 @@ follows a ``BL``, ``BLR`` or ``BLRA*`` instruction in a module's code.
 **Pointer authentication.**  With PAC (ARMv8.3; Apple's arm64e, Linux with
 ``-mbranch-protection``) a return address saved on the stack carries a
 signature in its upper bits.  :func:`strip_pac` keeps only the bits of a
-user-space address: as rust-minidump does, as many bits as the highest
-module end address needs, at least 39 and at most 48 (Linux, Windows and
-macOS give user space at most 48 address bits).
+user-space code address: as many as the highest module end address needs
+(rust-minidump's first heuristic), at least 39 and at most 48 (Linux, Windows
+and macOS give user space at most 48 address bits).  Only return addresses
+are stripped: a saved FP is a stack address, which may lie above every
+module (Linux puts the stack near 2^47), so the module mask would cut it.
 """
 
 from __future__ import annotations
