@@ -307,3 +307,18 @@ def test_builder_arm64_contexts_read_as_lldb_reads_them(tmp_path, cpu):
     proc = symtool("stack", "--json", "--offline", dump, cwd=tmp_path)
     ours = {k: int(v, 16) for k, v in json.loads(proc.stdout)["threads"][0]["registers"].items()}
     assert {k: ours[k] for k in regs} == regs
+
+
+@pytest.mark.parametrize("raw", [bytes(100), struct.pack("<I", 0x00100007) + bytes(0x38C),
+                                 context_arm64(REGS, old=True)[:500]])
+def test_hostile_context_in_a_dump_is_one_note(tmp_path, raw):
+    """A context of the wrong size or another CPU's flags: the thread says its context is unreadable,
+    the command succeeds (other threads and the module list still count), no traceback."""
+    dump = tmp_path / "bad.dmp"
+    dump.write_bytes(build_threads_minidump(
+        modules=[{"name": "/usr/bin/app", "base": 0x40_0000, "size": 0x1_0000}],
+        threads=[{"tid": 3, "raw_context": raw, "stack": 0}], memory=[(STACK, bytes(0x100))],
+        exception={"thread_id": 3, "code": 11, "address": 0}, platform_id=0x8201, cpu="arm64"))
+    proc = symtool("stack", "--offline", dump, cwd=tmp_path)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "unreadable CPU context" in proc.stdout
