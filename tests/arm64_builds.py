@@ -4,7 +4,7 @@ gdb-multiarch (the oracle).  Import the fixture into a test module
 
 * C: tests/toolchains/linux-arm64/crashes.c, one crash per mode (a leaf, deep recursion, a 64 KiB
   frame, ten saved integer and eight saved FP registers, inlined functions, calls through function
-  pointers, a bad PC), built by Debian's ``aarch64-linux-gnu-gcc`` and by ``clang
+  pointers, a bad PC, abort() raising the signal inside the C library), built by Debian's ``aarch64-linux-gnu-gcc`` and by ``clang
   --target=aarch64-linux-gnu -fuse-ld=lld`` at the settings of :data:`C_BUILDS`: with and without
   frame pointers, ``.eh_frame``, ``.debug_frame`` only, and no CFI at all (frame records only).
   Non-PIE: gdb does not relocate a PIE from a qemu core (qemu writes no NT_FILE).
@@ -40,7 +40,7 @@ from conftest import ROOT, SAMPLES, cargo_env, need_tool
 SOURCE = ROOT / "tests" / "toolchains" / "linux-arm64" / "crashes.c"
 SYSROOT = Path("/usr/aarch64-linux-gnu")
 RUST_TRIPLE = "aarch64-unknown-linux-gnu"
-MODES = ("leaf", "recurse", "large", "saves", "inline", "fnptr", "badpc")
+MODES = ("leaf", "recurse", "large", "saves", "inline", "fnptr", "badpc", "abort")
 RUST_CRASHES = ("crash-deep", "crash-recurse", "crash-ill", "crash-me")
 # build name -> (compiler, flags, sections to strip after linking, modes crashed)
 C_BUILDS = {

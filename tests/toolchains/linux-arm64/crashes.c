@@ -4,6 +4,7 @@
  * Every call's result is used after it, so no call is a tail call and every caller stays on the
  * stack. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* GCC's interprocedural register allocation would let a caller keep values in registers it knows
@@ -70,6 +71,13 @@ NOINLINE int call_bad(int v) {
     return f(0, v) + sink;
 }
 
+/* abort(): the signal is raised inside the C library, whose frames are walked with its own CFI. */
+NOINLINE int aborts(int v) {
+    if (v > 0)
+        abort();
+    return v + sink;
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "leaf";
     int *p = (int *)null_address;
@@ -88,5 +96,7 @@ int main(int argc, char **argv) {
         r = apply(operations[0], p, argc);
     else if (!strcmp(mode, "badpc"))
         r = call_bad(argc);
+    else if (!strcmp(mode, "abort"))
+        r = aborts(argc);
     return r + sink;
 }
