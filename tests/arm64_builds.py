@@ -30,6 +30,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,8 +179,9 @@ def _crash(binary: Path, args: list[str], core: Path) -> None:
     run = core.parent / f"run-{core.stem}"
     (run / "core").mkdir(parents=True)  # a directory where the kernel would write qemu's own core
     qemu = need_tool("qemu-aarch64")
+    # A 1 MiB stack (-s; qemu's default is 8 MiB) keeps each core near 1 MiB: the whole stack is in it.
     proc = subprocess.run(["sh", "-c", 'ulimit -c unlimited && exec "$@"', "sh", qemu, "-L", str(SYSROOT),
-                           str(binary), *args], cwd=run, capture_output=True, timeout=120)
+                           "-s", str(1 << 20), str(binary), *args], cwd=run, capture_output=True, timeout=120)
     cores = list(run.glob("qemu_*.core"))
     assert proc.returncode != 0 and len(cores) == 1, (binary, args, proc.returncode, proc.stderr[-2000:])
     cores[0].rename(core)
@@ -239,6 +241,9 @@ def arm64_crashes() -> dict[str, Arm64Crash]:
             _produce(work)
             shutil.rmtree(done, ignore_errors=True)
             work.rename(done)
+            for stale in root.iterdir():  # other keys' builds and cores, unused for a day
+                if stale.is_dir() and stale != done and time.time() - stale.stat().st_mtime > 86400:
+                    shutil.rmtree(stale, ignore_errors=True)
     crashes = {}
     for entry in json.loads((done / "index.json").read_text()):
         core = done / entry["core"]
