@@ -236,3 +236,32 @@ def test_real_contexts_read_as_lldb_reads_them(arm64_crashes, tmp_path, layout):
     assert len(theirs) >= 33 and {k: ours[k] for k in theirs} == theirs
     gdb = crash.registers[0]
     assert (ours["fp"], ours["sp"], ours["pc"], ours["x19"]) == (gdb["x29"], gdb["sp"], gdb["pc"], gdb["x19"])
+
+
+@pytest.mark.parametrize("name", ["gcc-O2-nofp/recurse", "gcc-O2-nofp/fnptr", "gcc-O1/saves", "rust/crash-deep"])
+def test_without_cfi_or_frame_pointer_scanning_finds_gdbs_return_addresses(arm64_crashes, dumps, name):
+    """The binary's CFI hidden from the walker and the context's FP dropped: past the leaf's LR,
+    scanning for words that follow a BL/BLR in the binary's code finds every return address gdb
+    unwound to, in order (a scan may also pick up stale ones between them)."""
+    crash = arm64_crashes[name]
+    with open_minidump(dumps[name]) as md:
+        d = md.dump
+        ctx = parse_context(md.read_location(d.exception.context), d.system.cpu)
+        del ctx.regs["fp"]
+        thread = d.thread(d.exception.thread_id)
+        mem = StackMemory([(thread.stack.start, md.read_range(thread.stack, thread.stack.size))])
+        modules = [WalkModule(m.base, m.size, m.file_name, i) for i, m in enumerate(d.modules)]
+    image = read_elf_cfi(crash.binary)
+    image.sections = []  # no .eh_frame / .debug_frame: only the code, for checking call sites
+    main = next(m for m in modules if m.name == crash.binary.name)
+    try:
+        result = walk_stack(ctx, mem, modules, lambda wm: image if wm.index == main.index else None, max_frames=200)
+    finally:
+        image.close()
+    pcs = [f.pc for f in result.frames]
+    wanted = [g.address for g in crash.frames if g.address is not None]
+    found = iter(pcs)
+    assert all(any(pc == address for pc in found) for address in wanted), ([hex(a) for a in wanted],
+                                                                            [hex(p) for p in pcs])
+    assert [f.trust for f in result.frames[:2]] == ["context", "frame-pointer"]  # the leaf, through LR
+    assert {f.trust for f in result.frames[2:]} == {"scan"}
