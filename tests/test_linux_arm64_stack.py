@@ -15,16 +15,22 @@ from __future__ import annotations
 import json
 import os
 import struct
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from arm64_builds import C_BUILDS, PAC_ORACLE, RUST_CRASHES, SYSROOT, Arm64Crash, arm64_crashes  # noqa: F401
 from builders.core_minidump import core_to_minidump
 from cfi_rows import AARCH64_NAMES, check_rows
 from symtool.cli import app
+from symtool.dumps.locate import SymbolLocator
+from symtool.dumps.stack import StackResolver, all_stacks
+from symtool.dumps.symbolize import SymbolizerCache
 from symtool.formats.cpu_context import parse_context
 from symtool.formats.dwarf_cfi import read_elf_cfi
 from symtool.formats.minidump import open_minidump
@@ -265,3 +271,32 @@ def test_without_cfi_or_frame_pointer_scanning_finds_gdbs_return_addresses(arm64
                                                                             [hex(p) for p in pcs])
     assert [f.trust for f in result.frames[:2]] == ["context", "frame-pointer"]  # the leaf, through LR
     assert {f.trust for f in result.frames[2:]} == {"scan"}
+
+
+FUZZ = settings(max_examples=max(20, int(os.environ.get("SYMTOOL_FUZZ_EXAMPLES", "500")) // 5), deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+
+@FUZZ
+@given(data=st.data())
+def test_mutated_arm64_contexts_and_stacks_give_stacks_or_errors(arm64_crashes, dumps, data):
+    """A real arm64 dump with its context and the top of its stack mutated, walked with the real
+    binary's CFI: frames or an error per thread, never an exception, never more than the cap."""
+    crash = arm64_crashes["gcc-O1/fnptr"]
+    raw = bytearray(dumps["gcc-O1/fnptr"].read_bytes())
+    with open_minidump(dumps["gcc-O1/fnptr"]) as md:
+        context, stack = md.dump.exception.context, md.dump.threads[0].stack
+    spans = [(context.rva, context.size), (stack.rva, min(stack.size, 4096))]
+    for _ in range(data.draw(st.integers(1, 24))):
+        rva, size = data.draw(st.sampled_from(spans))
+        raw[rva + data.draw(st.integers(0, size - 1))] = data.draw(st.integers(0, 255))
+    with tempfile.NamedTemporaryFile(suffix=".dmp") as f:
+        f.write(raw)
+        f.flush()
+        with open_minidump(f.name) as md:
+            resolver = StackResolver(SymbolLocator([], [str(crash.binary.parent)]), SymbolizerCache())
+            try:
+                for s in all_stacks(md, resolver, max_frames=256):
+                    assert len(s.frames) <= 4 * 256
+            finally:
+                resolver.close()
