@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import struct
 import subprocess
 import sys
@@ -204,8 +205,8 @@ def test_cfi_leaf_row_without_an_lr_rule_returns_to_lr():
 
 def test_cfi_undefined_lr_is_the_end_and_an_unknown_lr_is_an_error():
     with pytest.raises(EndOfStack):
-        apply_row(CpuContext("arm64", {"pc": 1, "sp": STACK, "lr": 5}), _row(("register", 31, 0), {30: (UNDEFINED, None)}),
-                  _memory({}))
+        apply_row(CpuContext("arm64", {"pc": 1, "sp": STACK, "lr": 5}),
+                  _row(("register", 31, 0), {30: (UNDEFINED, None)}), _memory({}))
     with pytest.raises(UnwindError):
         apply_row(CpuContext("arm64", {"pc": 1, "sp": STACK}), _row(("register", 31, 0), {30: (SAME_VALUE, None)}),
                   _memory({}))
@@ -240,3 +241,84 @@ def test_stack_walks_an_arm64_dump_from_the_exception_context(tmp_path, cpu, arc
     assert thread["registers"]["x19"] == "0x19" and thread["registers"]["pc"] == "0x401000"
     text = symtool("stack", "--offline", "-r", dump, cwd=tmp_path).stdout
     assert "not supported" not in text and "fp=00007ffff0000040" in text and "x19=0000000000000019" in text
+
+
+# -- hostile stacks and rows ------------------------------------------------------------
+
+@SETTINGS
+@given(st.binary(min_size=0, max_size=512), st.integers(0, 2 ** 64 - 1), st.integers(0, 2 ** 64 - 1),
+       st.integers(0, 0x200), st.one_of(st.none(), st.integers(0, 2 ** 64 - 1)))
+def test_hostile_stacks_never_break_the_walk(data, pc, lr, fp_offset, fp):
+    """Random stack words (some pointing into the module, some PAC-signed), any registers: a
+    bounded walk whose frames climb the stack, never an exception."""
+    words = {STACK + 8 * k: int.from_bytes(data[8 * k:8 * k + 8], "little") for k in range(len(data) // 8)}
+    regs = {"pc": pc, "lr": lr, "sp": STACK, "fp": STACK + fp_offset if fp is None else fp}
+    result = walk_stack(CpuContext("arm64", regs), _memory(words), [APP], lambda m: None, max_frames=64)
+    assert 1 <= len(result.frames) <= 64
+    assert all(b.sp >= a.sp for a, b in zip(result.frames, result.frames[1:]))
+
+
+@SETTINGS
+@given(st.tuples(st.integers(-4, 100), st.integers(-2 ** 20, 2 ** 20)),
+       st.dictionaries(st.integers(0, 100), st.tuples(st.sampled_from([OFFSET, SAME_VALUE, UNDEFINED, "register",
+                                                                       "val_offset", "expression"]),
+                                                      st.integers(-512, 512)), max_size=8),
+       st.integers(0, 100))
+def test_hostile_aarch64_rows_raise_only_unwind_errors(cfa, rules, ra):
+    mem = _memory({STACK + 8 * k: STACK + 8 * k for k in range(64)})
+    ctx = CpuContext("arm64", {**REGS, "sp": STACK + 0x100})
+    try:
+        apply_row(ctx, _row(("register", *cfa), rules, ra), mem)
+    except (UnwindError, EndOfStack):
+        pass
+
+
+# -- the builders' arm64 dumps, read by lldb ----------------------------------------------
+
+LLDB_REGISTER = re.compile(r"^\s+(x\d+|fp|lr|sp|pc|cpsr) = 0x([0-9a-f]+)", re.M)
+
+
+def lldb_registers(dump) -> dict[str, int]:
+    """The crashing thread's registers as lldb's own minidump reader gives them."""
+    out = subprocess.run([need_tool("lldb-19"), "-b", "-c", str(dump), "-o", "register read --all"],
+                         capture_output=True, text=True, timeout=120).stdout
+    return {name: int(value, 16) for name, value in LLDB_REGISTER.findall(out)}
+
+
+@pytest.mark.parametrize("cpu", ["arm64", "arm64-old"])
+def test_builder_arm64_contexts_read_as_lldb_reads_them(tmp_path, cpu):
+    """Windows' CONTEXT_ARM64 (ProcessorArchitecture 12) and Breakpad's old layout (0x8003), as the
+    other arm64 tests write them: lldb reads the same registers symtool does."""
+    regs = {k: v for k, v in REGS.items() if not k.startswith("d")}
+    dump = tmp_path / f"{cpu}.dmp"
+    dump.write_bytes(build_threads_minidump(
+        modules=[{"name": "/usr/bin/app", "base": 0x40_0000, "size": 0x1_0000}],
+        threads=[{"tid": 3, "regs": regs, "stack": 0}], memory=[(REGS["sp"], bytes(0x100))],
+        exception={"thread_id": 3, "code": 11, "address": 0}, platform_id=0x8201, cpu=cpu))
+    theirs = lldb_registers(dump)
+    assert len(theirs) >= 34, theirs
+    if cpu == "arm64":
+        # lldb 19 shows 0 for CONTEXT_ARM64's Cpsr; winnt.h, Breakpad's MDRawContextARM64 and
+        # rust-minidump all put it at offset 4, right after ContextFlags, where it is written.
+        assert theirs.pop("cpsr") == 0
+        assert {k: theirs[k] for k in regs if k != "cpsr"} == {k: v for k, v in regs.items() if k != "cpsr"}
+    else:
+        assert {k: theirs[k] for k in regs} == regs
+    proc = symtool("stack", "--json", "--offline", dump, cwd=tmp_path)
+    ours = {k: int(v, 16) for k, v in json.loads(proc.stdout)["threads"][0]["registers"].items()}
+    assert {k: ours[k] for k in regs} == regs
+
+
+@pytest.mark.parametrize("raw", [bytes(100), struct.pack("<I", 0x00100007) + bytes(0x38C),
+                                 context_arm64(REGS, old=True)[:500]])
+def test_hostile_context_in_a_dump_is_one_note(tmp_path, raw):
+    """A context of the wrong size or another CPU's flags: the thread says its context is unreadable,
+    the command succeeds (other threads and the module list still count), no traceback."""
+    dump = tmp_path / "bad.dmp"
+    dump.write_bytes(build_threads_minidump(
+        modules=[{"name": "/usr/bin/app", "base": 0x40_0000, "size": 0x1_0000}],
+        threads=[{"tid": 3, "raw_context": raw, "stack": 0}], memory=[(STACK, bytes(0x100))],
+        exception={"thread_id": 3, "code": 11, "address": 0}, platform_id=0x8201, cpu="arm64"))
+    proc = symtool("stack", "--offline", dump, cwd=tmp_path)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "unreadable CPU context" in proc.stdout

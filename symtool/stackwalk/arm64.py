@@ -42,9 +42,11 @@ follows a ``BL``, ``BLR`` or ``BLRA*`` instruction in a module's code.
 **Pointer authentication.**  With PAC (ARMv8.3; Apple's arm64e, Linux with
 ``-mbranch-protection``) a return address saved on the stack carries a
 signature in its upper bits.  :func:`strip_pac` keeps only the bits of a
-user-space address: as rust-minidump does, as many bits as the highest
-module end address needs, at least 39 and at most 48 (Linux, Windows and
-macOS give user space at most 48 address bits).
+user-space code address: as many as the highest module end address needs
+(rust-minidump's first heuristic), at least 39 and at most 48 (Linux, Windows
+and macOS give user space at most 48 address bits).  Only return addresses
+are stripped: a saved FP is a stack address, which may lie above every
+module (Linux puts the stack near 2^47), so the module mask would cut it.
 """
 
 from __future__ import annotations
@@ -158,5 +160,5 @@ def scanned_caller(ctx: CpuContext, mem: StackMemory, slot: int, ret: int) -> Cp
     return CpuContext("arm64", regs)
 
 
-__all__ = ["scanned_caller", "UNWINDERS", "Arm64Unwind", "unwinder_for", "unwind_dwarf_cfi", "unwind_frame_record", "strip_pac",
-           "address_mask", "is_call", "after_call_arm64", "CALLEE_SAVED", "INSTRUCTION_SIZE"]
+__all__ = ["scanned_caller", "UNWINDERS", "Arm64Unwind", "unwinder_for", "unwind_dwarf_cfi", "unwind_frame_record",
+           "strip_pac", "address_mask", "is_call", "after_call_arm64", "CALLEE_SAVED", "INSTRUCTION_SIZE"]

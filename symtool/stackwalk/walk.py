@@ -152,26 +152,32 @@ def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
         image = image_for(module) if module is not None else None
         problem = None
         innermost = callee.trust == "context"
+        unwind, first_page_ends = _unwinder(ctx.cpu, image)
+        if unwind is not None:
+            try:
+                caller = unwind(callee.context, image, module.base, mem, innermost)
+                trust = "cfi"
+            except EndOfStack:
+                result.stop = "end of stack (the unwind data leaves the return address undefined)"
+                break
+            except UnwindError as err:
+                problem = f"frame {len(frames) - 1}: {err}"
+            if caller is not None and caller.pc is not None and ctx.cpu == "arm64":
+                caller.regs["pc"] = arm64.strip_pac(caller.pc, pac_mask)
+                if "lr" in caller.regs:
+                    caller.regs["lr"] = arm64.strip_pac(caller.regs["lr"], pac_mask)
+            if first_page_ends and caller is not None and caller.pc is not None and caller.pc < MIN_RETURN_ADDRESS:
+                result.stop = "end of stack (return address in the first page)"
+                break
         if ctx.cpu == "arm64":
-            unwind = arm64.unwinder_for(image) if image is not None else None
-            if unwind is not None:
-                try:
-                    caller = unwind(callee.context, image, module.base, mem, innermost)
-                    trust = "cfi"
-                except EndOfStack:
-                    result.stop = "end of stack (the unwind data leaves the return address undefined)"
-                    break
-                except UnwindError as err:
-                    problem = f"frame {len(frames) - 1}: {err}"
-                if caller is not None and caller.pc is not None:
-                    caller.regs["pc"] = arm64.strip_pac(caller.pc, pac_mask)
-                    if "lr" in caller.regs:
-                        caller.regs["lr"] = arm64.strip_pac(caller.regs["lr"], pac_mask)
-                if caller is not None and caller.pc is not None and caller.pc < MIN_RETURN_ADDRESS:
-                    result.stop = "end of stack (return address in the first page)"
-                    break
-                if caller is not None and caller.pc and mods.at(caller.pc) is None:
-                    caller = None  # unwind data led outside every module: not believable
+            if caller is not None and caller.pc and mods.at(caller.pc) is None:
+                caller = None  # unwind data led outside every module: not believable
+            elif caller is not None and callee.trust in ("frame-pointer", "scan") and caller.pc \
+                    and not is_return(caller.pc):
+                # A frame record or a scan gives only an estimate of SP (the record may sit below
+                # saved registers): unwind data computing from SP then lands anywhere.  Believed only
+                # when it lands right after a call instruction.
+                caller = None
             if caller is None:
                 try:
                     caller = arm64.unwind_frame_record(callee.context, mem, innermost, is_return, pac_mask)
@@ -183,24 +189,6 @@ def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
                     break
                 if caller is not None and not (_sp_grew(caller, callee, innermost) and is_return(caller.pc or 0)):
                     caller = None  # a record that does not lead up the stack to a return address: scan instead
-        elif ctx.cpu == "x64" and isinstance(image, ElfCfi):
-            try:
-                caller = unwind_cfi(callee.context, image, module.base, mem, callee.trust == "context")
-                trust = "cfi"
-            except EndOfStack:
-                result.stop = "end of stack (the unwind data leaves the return address undefined)"
-                break
-            except UnwindError as err:
-                problem = f"frame {len(frames) - 1}: {err}"
-            if caller is not None and caller.pc is not None and caller.pc < MIN_RETURN_ADDRESS:
-                result.stop = "end of stack (return address in the first page)"
-                break
-        elif ctx.cpu == "x64" and image is not None and image.is_64:
-            try:
-                caller = unwind_x64(callee.context, image, module.base, mem, callee.trust == "context")
-                trust = "cfi"
-            except UnwindError as err:
-                problem = f"frame {len(frames) - 1}: {err}"
         elif ctx.cpu == "x86":
             table = frame_info_for(module) if frame_info_for is not None and module is not None else None
             info = table.find(callee.lookup_address - module.base) if table is not None else None
@@ -260,6 +248,20 @@ def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
             break
         frames.append(StackFrame(cpc, csp, trust, mods.at(cpc), caller))
     return result
+
+
+def _unwinder(cpu: str, image) -> tuple[Callable | None, bool]:
+    """The unwind-data step for a module's image on ``cpu``, and whether a return address in the
+    first page it gives marks the end of the stack (DWARF CFI: a program entry's "return address")."""
+    if image is None:
+        return None, False
+    if cpu == "arm64":
+        return arm64.unwinder_for(image), True
+    if cpu == "x64" and isinstance(image, ElfCfi):
+        return unwind_cfi, True
+    if cpu == "x64" and isinstance(image, PeUnwindImage) and image.is_64:
+        return unwind_x64, False
+    return None, False
 
 
 def _sp_grew(caller: CpuContext, callee: StackFrame, innermost: bool) -> bool:
