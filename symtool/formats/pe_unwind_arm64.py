@@ -168,10 +168,9 @@ class PackedUnwind:
         return cls(word & 3, ((word >> 2) & 0x7FF) * 4, (word >> 13) & 7, (word >> 16) & 0xF, bool((word >> 20) & 1),
                    (word >> 21) & 3, ((word >> 23) & 0x1FF) * 16)
 
-    def canonical_codes(self) -> tuple[list[Arm64UnwindCode], int]:
+    def canonical_codes(self) -> list[Arm64UnwindCode]:
         """The unwind codes of the canonical prologue this data stands for, in unwind order and
-        ending with ``end``; and how many of them have no epilogue instruction (the
-        epilogue has no ``mov x29, sp`` and does not reload homed parameters)."""
+        ending with ``end``."""
         if self.cr == 1 and self.reg_i == 1:
             raise FormatError("packed unwind data with CR=1 and RegI=1 has no canonical prologue")
         if self.reg_i > 10:
@@ -185,10 +184,8 @@ class PackedUnwind:
                               f"{save_size}-byte save area")
         chained = self.cr in (2, 3)
         codes: list[Arm64UnwindCode] = []
-        prolog_only = 0
         if chained:
             codes.append(Arm64UnwindCode("set_fp", 1, FP, 0))
-            prolog_only += 1
             codes.append(Arm64UnwindCode("save_fplr_x", 1, FP, local_size) if local_size <= 512
                          else Arm64UnwindCode("save_fplr", 1, FP, 0))
         if local_size > 4080:
@@ -201,7 +198,6 @@ class PackedUnwind:
             codes += [Arm64UnwindCode("nop", 1)] * 3
             # stp x0, x1, [sp, #-savsz]! when nothing before it moved SP: an allocation to undo.
             codes.append(_alloc(save_size) if predecrement else Arm64UnwindCode("nop", 1))
-            prolog_only += 3 + (not predecrement)
         float_regs = self.reg_f + 1 if self.reg_f else 0
         pairs = (float_regs + 1) // 2
         for k in range(pairs - 1, -1, -1):
@@ -230,7 +226,7 @@ class PackedUnwind:
         if self.cr == 2:
             codes.append(Arm64UnwindCode("pac_sign_lr", 1))
         codes.append(Arm64UnwindCode("end", 1))
-        return codes, prolog_only
+        return codes
 
 
 def _alloc(size: int) -> Arm64UnwindCode:
@@ -270,11 +266,8 @@ class Arm64UnwindInfo:
         """The codes from index 0 to ``end``: the whole prologue (and any phantom parent prologue
         after ``end_c``), undone from a fault in the body."""
         if self._prolog is None:
-            if self.packed is not None:
-                self._prolog = self.packed.canonical_codes()[0] if self.flag == FLAG_PACKED or \
-                    self.flag == FLAG_PACKED_FRAGMENT else []
-            else:
-                self._prolog = decode_sequence(self.code_bytes, 0)
+            self._prolog = self.packed.canonical_codes() if self.packed is not None else \
+                decode_sequence(self.code_bytes, 0)
         return self._prolog
 
     @property
@@ -296,26 +289,21 @@ class Arm64UnwindInfo:
         if self.flag == FLAG_PACKED_FRAGMENT:
             return None
         if self.packed is not None:
-            codes, prolog_only = self.packed.canonical_codes()
-            epilog = [c for c in codes if c.op != "set_fp" and not (c.op == "nop")]
-            start = self.function_length - 4 * len(epilog)  # "end" is the ret
-            if start <= offset < self.function_length:
-                return (offset - start) // 4, epilog
-            return None
-        if self.packed_epilog:
+            # The canonical epilogue: the prologue undone, without `mov x29, sp` and the homing
+            # stores (H), ending the function.
+            codes = [c for c in self.prolog_codes if c.op not in ("set_fp", "nop")]
+            start = self.function_length - 4 * len(codes)
+        elif self.packed_epilog:
             codes = self.epilog_sequence(self.epilog_index)
-            start = self.function_length - 4 * _instructions(codes)
-            candidates = [(start, codes)]
+            start = self.function_length - 4 * _instructions(codes)  # E: the one epilogue ends the function
         else:
-            starts = [e.start for e in self.epilogs]
-            k = bisect.bisect_right(starts, offset) - 1
+            k = bisect.bisect_right(self.epilogs, offset, key=lambda e: e.start) - 1
             if k < 0:
                 return None
-            epilog = self.epilogs[k]
-            candidates = [(epilog.start, self.epilog_sequence(epilog.index))]
-        for start, codes in candidates:
-            if start <= offset < start + 4 * _instructions(codes):
-                return (offset - start) // 4, codes
+            start = self.epilogs[k].start
+            codes = self.epilog_sequence(self.epilogs[k].index)
+        if start <= offset < start + 4 * _instructions(codes):
+            return (offset - start) // 4, codes
         return None
 
 
