@@ -380,32 +380,32 @@ class Arm64PeUnwindImage(PeUnwindImage):
     def function_at(self, rva: int) -> tuple[int, int, int] | None:
         """(begin, end, unwind word) of the entry covering ``rva`` (None: a leaf without .pdata).
         FormatError when the entry's unwind data cannot be read."""
-        i = bisect.bisect_right(self._begins, rva) - 1
-        if i < 0:
+        found = self._covering(rva)
+        if found is None:
             return None
+        i, info = found
         begin, word = self.arm64_entries[i]
-        info = self.unwind_info_for(i)
-        if begin <= rva < begin + info.function_length:
-            return begin, begin + info.function_length, word
-        return None
+        return begin, begin + info.function_length, word
 
     def unwind_info_for(self, i: int) -> Arm64UnwindInfo:
         info = self._arm64_infos.get(i)
         if info is None:
-            begin, word = self.arm64_entries[i]
-            info = self._arm64_infos[i] = decode_entry(word, self.read_rva, self.path)
+            info = self._arm64_infos[i] = decode_entry(self.arm64_entries[i][1], self.read_rva, self.path)
         return info
 
     def arm64_unwind_info(self, rva: int) -> tuple[int, Arm64UnwindInfo] | None:
         """(function begin, unwind info) of the function covering ``rva``."""
+        found = self._covering(rva)
+        return None if found is None else (self.arm64_entries[found[0]][0], found[1])
+
+    def _covering(self, rva: int) -> tuple[int, Arm64UnwindInfo] | None:
+        """(entry index, unwind info) of the last entry starting at or below ``rva`` if its
+        function's length reaches ``rva``."""
         i = bisect.bisect_right(self._begins, rva) - 1
         if i < 0:
             return None
-        begin, _word = self.arm64_entries[i]
         info = self.unwind_info_for(i)
-        if begin <= rva < begin + info.function_length:
-            return begin, info
-        return None
+        return (i, info) if rva < self.arm64_entries[i][0] + info.function_length else None
 
 
 def decode_entry(word: int, read_rva, path: str = "<bytes>") -> Arm64UnwindInfo:
@@ -416,9 +416,8 @@ def decode_entry(word: int, read_rva, path: str = "<bytes>") -> Arm64UnwindInfo:
     if flag == 3:
         raise FormatError(f".pdata entry with reserved flag 3 (word {word:#010x})", path)
     packed = PackedUnwind.from_word(word)
-    info = Arm64UnwindInfo(None, packed.function_length, flag, packed=packed)
-    packed.canonical_codes()  # reject impossible packed data here, not in the middle of a walk
-    return info
+    # The codes now: impossible packed data is rejected here, not in the middle of a walk.
+    return Arm64UnwindInfo(None, packed.function_length, flag, packed=packed, _prolog=packed.canonical_codes())
 
 
 def attach_arm64_pdata(image: PeUnwindImage, ex_rva: int, ex_size: int) -> Arm64PeUnwindImage:
