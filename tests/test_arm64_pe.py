@@ -152,9 +152,10 @@ def test_every_unwind_code_is_in_the_real_binary(image, readobj):
 
 # -- emulated crashes -------------------------------------------------------------------------
 
-def emulate(exe: Path, scenario: int, stop_at: tuple[int, int] | None = None) -> tuple[Crash, dict]:
+def emulate(exe: Path, scenario: int, stop_at: tuple[int, int] | None = None,
+            base: int | None = None) -> tuple[Crash, dict]:
     emu = Arm64Emulator(pointer_auth=True)  # pac-ret code saves signed return addresses
-    loaded = load_pe(emu, exe)
+    loaded = load_pe(emu, exe, base)
     kwargs = {"stack_size": STACK_SIZES[scenario]} if scenario in STACK_SIZES else {}
     crash = emu.run(loaded.entry, args=(scenario,), stop_at=stop_at, **kwargs)
     return crash, module_record(loaded)
@@ -244,7 +245,11 @@ def assert_stack_matches(crash: Crash, module: dict, exe: Path, pdb: Path, store
     assert [int(f["address"], 16) for f in frames] == oracle
     in_module = [module["base"] <= pc < module["base"] + module["size"] for pc in oracle]
     assert [f["trust"] for f in frames] == ["context"] + ["cfi" if ok else "frame-pointer" for ok in in_module[:-1]]
-    lookups = [pc if k == 0 else pc - 4 for k, pc in enumerate(oracle)]
+    # llvm-symbolizer takes addresses at the image's preferred base.
+    import pefile
+
+    rebase = pefile.PE(str(exe), fast_load=True).OPTIONAL_HEADER.ImageBase - module["base"]
+    lookups = [(pc if k == 0 else pc - 4) + rebase for k, pc in enumerate(oracle)]
     known = [k for k, ok in enumerate(in_module) if ok]
     expected = symbolizer_frames(exe, pdb, [lookups[k] for k in known])
     got: dict[int, list[tuple]] = {}  # frame number -> its inlined functions (innermost first), then its own
@@ -267,6 +272,15 @@ def test_symtool_stack_lists_the_emulators_frames(scenario, arm64_pe, image, pub
         assert signed_return_addresses(crash), "no pointer-authenticated return address on the stack"
     assert_stack_matches(crash, module, arm64_pe.exe, arm64_pe.pdb, published, tmp_path / "crash.dmp")
     check_walk(crash, image, module, SCENARIOS[scenario])
+
+
+def test_an_image_relocated_by_aslr_is_walked_by_rva(arm64_pe, image, published, tmp_path):  # noqa: F811
+    """Windows on ARM images are always loaded where ASLR puts them: the same crash at another base
+    (calls through the relocated pointer table, pac-ret frames)."""
+    for scenario in (4, 9):
+        crash, module = emulate(arm64_pe.exe, scenario, base=0x6_2345_0000)
+        assert crash.reason == "write-unmapped" and module["base"] == 0x6_2345_0000
+        assert_stack_matches(crash, module, arm64_pe.exe, arm64_pe.pdb, published, tmp_path / f"{scenario}.dmp")
 
 
 # -- Rust: the samples' no_core crashes built for aarch64-pc-windows-msvc ------------------------

@@ -1,7 +1,7 @@
 """Load a real PE image into an :class:`~emulate.arm64.Arm64Emulator` as the Windows loader would
-place it: headers and sections at the image base (pefile reads the headers: nothing of symtool's).
-
-Freestanding test programs have no imports and need no relocations at their preferred base.
+place it: headers and sections at the image base, or relocated to another (pefile reads the
+headers and applies the base relocations: nothing of symtool's).  Freestanding test programs
+have no imports.
 """
 
 from __future__ import annotations
@@ -29,27 +29,21 @@ class LoadedPe:
         return self.base + rva
 
 
-def load_pe(emu: Arm64Emulator, path: Path) -> LoadedPe:
+def load_pe(emu: Arm64Emulator, path: Path, base: int | None = None) -> LoadedPe:
+    """Map the image at ``base`` (None: its preferred ImageBase; another base: relocated by its base
+    relocations, as ASLR places it)."""
     data = Path(path).read_bytes()
     pe = pefile.PE(data=data)
-    base = pe.OPTIONAL_HEADER.ImageBase
+    base = pe.OPTIONAL_HEADER.ImageBase if base is None else base
     size = (pe.OPTIONAL_HEADER.SizeOfImage + PAGE - 1) & ~(PAGE - 1)
-    image = bytearray(size)
-    headers = pe.OPTIONAL_HEADER.SizeOfHeaders
-    image[:headers] = data[:headers]
-    for s in pe.sections:
-        raw = data[s.PointerToRawData:s.PointerToRawData + min(s.SizeOfRawData, s.Misc_VirtualSize or s.SizeOfRawData)]
-        image[s.VirtualAddress:s.VirtualAddress + len(raw)] = raw
+    image = pe.get_memory_mapped_image(ImageBase=base)
     # One mapping for the whole image (page permissions per section do not matter to the oracle),
     # executable so that a jump into any section is fetched like the hardware would.
-    emu.map(base, bytes(image), execute=True)
+    emu.map(base, bytes(image).ljust(size, b"\0")[:size], execute=True)
     for s in pe.sections:
         if s.Characteristics & SCN_MEM_EXECUTE:
             emu.watch_code(base + s.VirtualAddress, base + s.VirtualAddress + s.Misc_VirtualSize)
     return LoadedPe(Path(path), base, size, base + pe.OPTIONAL_HEADER.AddressOfEntryPoint, pe)
-
-
-__all__ = ["LoadedPe", "load_pe"]
 
 
 def module_record(loaded: LoadedPe, name: str | None = None) -> dict:
