@@ -19,8 +19,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from unicorn import (UC_ARCH_ARM64, UC_HOOK_CODE, UC_HOOK_INTR, UC_HOOK_MEM_FETCH_UNMAPPED, UC_HOOK_MEM_INVALID,
-                     UC_MODE_ARM, UC_PROT_ALL, UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE, Uc, UcError)
+from unicorn import (UC_ARCH_ARM64, UC_HOOK_CODE, UC_HOOK_INTR, UC_HOOK_MEM_INVALID, UC_MEM_FETCH_PROT,
+                     UC_MEM_FETCH_UNMAPPED, UC_MEM_READ_UNMAPPED, UC_MEM_WRITE_UNMAPPED, UC_MODE_ARM, UC_PROT_EXEC,
+                     UC_PROT_READ, UC_PROT_WRITE, Uc, UcError)
 from unicorn import arm64_const as A
 
 PAGE = 0x1000
@@ -34,7 +35,6 @@ STACK_SIZE = 1 << 20
 EXIT_ADDRESS = 0
 MAX_INSTRUCTIONS = 5_000_000
 
-INT_REGS = [f"x{i}" for i in range(29)] + ["fp", "lr", "sp", "pc"]
 CALLEE_SAVED_INT = tuple(f"x{i}" for i in range(19, 29)) + ("fp",)
 CALLEE_SAVED_FP = tuple(f"d{i}" for i in range(8, 16))
 _UC_INT = {f"x{i}": getattr(A, f"UC_ARM64_REG_X{i}") for i in range(29)}
@@ -118,7 +118,6 @@ class Arm64Emulator:
         self.shadow: list[ShadowFrame] = []
         self._pending_call: ShadowFrame | None = None
         self._stop: tuple[str, int | None] | None = None
-        self._mapped: list[tuple[int, int]] = []
         self._stop_at: tuple[int, int] | None = None  # (address, how many times it runs before the stop)
 
     # -- memory ----------------------------------------------------------------------------
@@ -130,7 +129,6 @@ class Arm64Emulator:
         length = _align_up(max(size or 0, len(data), 1))
         perms = (UC_PROT_READ if read else 0) | (UC_PROT_WRITE if write else 0) | (UC_PROT_EXEC if execute else 0)
         self.uc.mem_map(address, length, perms)
-        self._mapped.append((address, length))
         if data:
             self.uc.mem_write(address, bytes(data))
         if in_dump:
@@ -173,8 +171,8 @@ class Arm64Emulator:
                     break
 
     def _on_interrupt(self, uc: Uc, intno: int, _data) -> None:
-        # unicorn reports BRK and undefined instructions alike (QEMU's EXCP_UDEF) with PC at the
-        # instruction: the instruction says which.
+        # unicorn reports BRK and undefined instructions with PC at the instruction, and the exception
+        # numbers differ between CPU models: the instruction says which.
         pc = uc.reg_read(A.UC_ARM64_REG_PC)
         if pc == EXIT_ADDRESS:  # the entry function returned (the "max" CPU reports a prefetch abort)
             self._stop = ("exited", None)
@@ -193,7 +191,6 @@ class Arm64Emulator:
         uc.emu_stop()
 
     def _on_invalid(self, uc: Uc, access: int, address: int, size: int, value: int, _data) -> bool:
-        from unicorn import UC_MEM_FETCH_UNMAPPED, UC_MEM_FETCH_PROT, UC_MEM_READ_UNMAPPED, UC_MEM_WRITE_UNMAPPED
         names = {UC_MEM_READ_UNMAPPED: "read-unmapped", UC_MEM_WRITE_UNMAPPED: "write-unmapped",
                  UC_MEM_FETCH_UNMAPPED: "fetch-unmapped", UC_MEM_FETCH_PROT: "fetch-unmapped"}
         reason = names.get(access, "access-violation")
@@ -219,10 +216,12 @@ class Arm64Emulator:
         uc.reg_write(A.UC_ARM64_REG_X29, 0)
         for i, value in enumerate(args[:8]):
             uc.reg_write(_UC_INT[f"x{i}"], value)
-        for start, end in self.code_ranges or [(1, 0)]:
+        if not self.code_ranges:
+            uc.hook_add(UC_HOOK_CODE, self._on_code)  # every instruction
+        for start, end in self.code_ranges:
             uc.hook_add(UC_HOOK_CODE, self._on_code, begin=start, end=end - 1)
         uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
-        uc.hook_add(UC_HOOK_MEM_INVALID | UC_HOOK_MEM_FETCH_UNMAPPED, self._on_invalid)
+        uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid)
         reason, address = "limit", None
         try:
             uc.emu_start(entry, EXIT_ADDRESS, count=max_instructions)
