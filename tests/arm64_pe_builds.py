@@ -7,21 +7,19 @@ pointers and -mbranch-protection=pac-ret) and ``codes.s`` (hand-written prologue
 every unwind code, and a function fragment whose .xdata holds end_c).  The C files go
 through clang 14 to bitcode and LLVM 19's llc, whose ARM64 SEH emission knows pac_sign_lr;
 lld-link writes the PDB.  The cache lives under ~/.cache/symtool-tests/arm64-pe/<hash of
-the sources, flags and tool versions>, built under a lock (parallel test workers).
+the sources, flags and tool versions> (tests/build_cache.py).
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from build_cache import cached_build
 from conftest import need_tool
 
 SOURCES = Path(__file__).resolve().parent / "arm64_pe"
@@ -34,18 +32,13 @@ COMMON = ["--target=" + TARGET, "-g", "-gcodeview", "-ffreestanding", "-fno-buil
           "-fno-stack-protector", "-emit-llvm", "-c"]
 LINK = ["/nologo", "/debug", "/nodefaultlib", "/entry:start", "/subsystem:console", "/machine:arm64",
         "/base:0x140000000"]
-TOOLS = ("clang", "llc-19", "llvm-mc-19", "lld-link")
+TOOLS = ("clang", "llc-19", "llvm-mc-19", "lld-link")  # their versions key the cache
 
 
 @dataclass
 class Arm64PeBuild:
     exe: Path
     pdb: Path
-
-
-def _cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "symtool-tests" / "arm64-pe"
 
 
 def _key(tools: dict[str, str]) -> str:
@@ -68,28 +61,21 @@ def _run(args: list[str], cwd: Path) -> None:
 def build_arm64_pe() -> Arm64PeBuild:
     tools = {"clang": need_tool("clang"), "llc-19": need_tool("llc-19"), "llvm-mc-19": need_tool("llvm-mc-19"),
              "lld-link": need_tool("lld-link")}
-    root = _cache_root()
-    root.mkdir(parents=True, exist_ok=True)
-    out = root / _key(tools)
-    with open(root / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (out / "crash.pdb").exists():
-            work = root / f".build-{os.getpid()}"
-            shutil.rmtree(work, ignore_errors=True)
-            work.mkdir()
-            objects = []
-            for source, flags in C_FLAGS.items():
-                bc = work / (source[:-2] + ".bc")
-                _run([tools["clang"], *COMMON, *flags, str(SOURCES / source), "-o", str(bc)], work)
-                obj = work / (source[:-2] + ".obj")
-                _run([tools["llc-19"], "-filetype=obj", str(bc), "-o", str(obj)], work)
-                objects.append(obj.name)
-            _run([tools["llvm-mc-19"], f"-triple={TARGET}", "-filetype=obj", str(SOURCES / "codes.s"), "-o",
-                  str(work / "codes.obj")], work)
-            objects.append("codes.obj")
-            _run([tools["lld-link"], *LINK, "/out:crash.exe", "/pdb:crash.pdb", *objects], work)
-            shutil.rmtree(out, ignore_errors=True)
-            work.rename(out)
+
+    def produce(work: Path) -> None:
+        objects = []
+        for source, flags in C_FLAGS.items():
+            bc = work / (source[:-2] + ".bc")
+            _run([tools["clang"], *COMMON, *flags, str(SOURCES / source), "-o", str(bc)], work)
+            obj = work / (source[:-2] + ".obj")
+            _run([tools["llc-19"], "-filetype=obj", str(bc), "-o", str(obj)], work)
+            objects.append(obj.name)
+        _run([tools["llvm-mc-19"], f"-triple={TARGET}", "-filetype=obj", str(SOURCES / "codes.s"), "-o",
+              str(work / "codes.obj")], work)
+        objects.append("codes.obj")
+        _run([tools["lld-link"], *LINK, "/out:crash.exe", "/pdb:crash.pdb", *objects], work)
+
+    out = cached_build("arm64-pe", _key(tools), produce, "crash.pdb")
     return Arm64PeBuild(out / "crash.exe", out / "crash.pdb")
 
 
