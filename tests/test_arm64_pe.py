@@ -14,12 +14,13 @@ Oracles nobody here wrote:
 from __future__ import annotations
 
 import json
-import struct
 import re
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
+import pefile
 import pytest
 from typer.testing import CliRunner
 
@@ -49,8 +50,6 @@ PAC_SIGNED = {9, 10}  # pac-ret C and every_int_code sign LR (pacibsp) before sa
 
 def signed_return_addresses(crash) -> list[int]:
     """Words of the saved stack that are a live call's return address with a PAC above bit 47."""
-    import struct
-
     start, data = crash.stack
     returns = {f.return_address for f in crash.shadow}
     words = struct.unpack(f"<{len(data) // 8}Q", data[:len(data) // 8 * 8])
@@ -200,8 +199,6 @@ def published(arm64_pe, tmp_path_factory):  # noqa: F811
 
 def pdb_publics(pdb: Path, exe: Path) -> list[tuple[int, str]]:
     """(address, name) of the PDB's public function symbols, as llvm-pdbutil lists them, sorted."""
-    import pefile
-
     pe = pefile.PE(str(exe), fast_load=True)
     sections = [s.VirtualAddress for s in pe.sections]
     text = subprocess.run([need_tool("llvm-pdbutil-19"), "dump", "--publics", str(pdb)], capture_output=True,
@@ -246,8 +243,6 @@ def assert_stack_matches(crash: Crash, module: dict, exe: Path, pdb: Path, store
     in_module = [module["base"] <= pc < module["base"] + module["size"] for pc in oracle]
     assert [f["trust"] for f in frames] == ["context"] + ["cfi" if ok else "frame-pointer" for ok in in_module[:-1]]
     # llvm-symbolizer takes addresses at the image's preferred base.
-    import pefile
-
     rebase = pefile.PE(str(exe), fast_load=True).OPTIONAL_HEADER.ImageBase - module["base"]
     lookups = [(pc if k == 0 else pc - 4) + rebase for k, pc in enumerate(oracle)]
     known = [k for k, ok in enumerate(in_module) if ok]
@@ -372,8 +367,6 @@ REFUSAL = {0xFFFFFFFF: "reserved flag 3", 0x7FFFFFFC: "outside the image's secti
 def test_hostile_unwind_data_in_the_store_gives_frames_or_notes_never_a_traceback(word, arm64_pe, tmp_path):  # noqa: F811
     """The store's image has every .pdata entry's unwind word overwritten: `symtool stack` still
     walks (frame records, scanning) and says why the unwind data was not used."""
-    import pefile
-
     raw = bytearray(arm64_pe.exe.read_bytes())
     pe = pefile.PE(data=bytes(raw), fast_load=True)
     pdata = next(s for s in pe.sections if s.Name.rstrip(b"\0") == b".pdata")

@@ -19,6 +19,7 @@ import re
 import struct
 import subprocess
 
+import pefile
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -409,8 +410,6 @@ def real_exe(arm64_pe) -> bytes:  # noqa: F811
 @given(st.data())
 def test_mutated_real_images_give_a_walk_or_a_format_error(real_exe, data):
     """Byte flips and word overwrites in a real ARM64 image's .pdata and .xdata."""
-    import pefile
-
     pe = pefile.PE(data=real_exe, fast_load=True)
     spans = [(s.PointerToRawData, s.SizeOfRawData) for s in pe.sections if s.Name.rstrip(b"\0") in (b".pdata",
                                                                                                    b".rdata")]
