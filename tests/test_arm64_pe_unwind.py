@@ -409,7 +409,7 @@ def real_exe(arm64_pe) -> bytes:  # noqa: F811
 @settings(SETTINGS, max_examples=max(20, SETTINGS.max_examples // 2))
 @given(st.data())
 def test_mutated_real_images_give_a_walk_or_a_format_error(real_exe, data):
-    """Byte flips and word overwrites in a real ARM64 image's .pdata and .xdata."""
+    """Word overwrites in a real ARM64 image's .pdata and .rdata (where lld puts .xdata)."""
     pe = pefile.PE(data=real_exe, fast_load=True)
     spans = [(s.PointerToRawData, s.SizeOfRawData) for s in pe.sections if s.Name.rstrip(b"\0") in (b".pdata",
                                                                                                    b".rdata")]
