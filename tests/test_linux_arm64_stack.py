@@ -5,9 +5,13 @@ Rust no_core samples, crashed under qemu-aarch64; gdb-multiarch's backtrace of e
 oracle.  tests/builders/core_minidump.py turns each core into a Breakpad minidump (the old
 ``MDRawContextARM64_Old`` for gcc and Rust, crashpad's ``MDRawContextARM64`` for clang), and
 symtool must list gdb's frames from a store holding the binaries: function by function, file:line,
-inline frames, and each caller found the way its binary allows (``cfi`` with .eh_frame or
-.debug_frame, ``frame-pointer`` without any CFI or from a bad PC).  The registers unwound through
-ten saved integer registers are gdb's too, and the AArch64 CFI rows are llvm-dwarfdump's.
+inline frames, every thread, and each caller found the way its binary allows (``cfi`` with
+.eh_frame or .debug_frame, the C library's own CFI past abort() or pthread_join, ``frame-pointer``
+without any CFI or from a bad PC).  Return addresses signed by pointer authentication are stripped
+(gdb cannot read those cores past the first signed one: the same program built without pac-ret is
+the oracle).  The registers unwound through ten saved integer registers are gdb's too, the contexts
+lldb-19's, the AArch64 CFI rows llvm-dwarfdump's; with CFI and FP taken away, scanning still finds
+gdb's return addresses; mutated contexts and stacks never break the walk.
 """
 
 from __future__ import annotations
@@ -260,7 +264,6 @@ def test_stack_text_of_an_arm64_dump(arm64_crashes, dumps, store):
     assert lines[0].startswith("x0=") and any(line.startswith("fp=") and " pc=" in line for line in lines)
     assert any("crash_deep!minicore::poke+0x0" in line for line in lines)
     assert any("(Inline Function)" in line and "crash_deep::middle" in line for line in lines)
-    assert os.path.basename(str(dumps["rust/crash-deep"])).endswith(".dmp")
 
 
 @pytest.mark.parametrize("layout", ["old", "new"])
