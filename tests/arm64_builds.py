@@ -4,7 +4,8 @@ gdb-multiarch (the oracle).  Import the fixture into a test module
 
 * C: tests/toolchains/linux-arm64/crashes.c, one crash per mode (a leaf, deep recursion, a 64 KiB
   frame, ten saved integer and eight saved FP registers, inlined functions, calls through function
-  pointers, a bad PC, abort() raising the signal inside the C library), built by Debian's ``aarch64-linux-gnu-gcc`` and by ``clang
+  pointers, a bad PC, abort() raising the signal inside the C library, a second thread crashing
+  while the first waits in pthread_join), built by Debian's ``aarch64-linux-gnu-gcc`` and by ``clang
   --target=aarch64-linux-gnu -fuse-ld=lld`` at the settings of :data:`C_BUILDS`: with and without
   frame pointers, ``.eh_frame``, ``.debug_frame`` only, and no CFI at all (frame records only).
   Non-PIE: gdb does not relocate a PIE from a qemu core (qemu writes no NT_FILE).
@@ -41,7 +42,7 @@ from conftest import ROOT, SAMPLES, cargo_env, need_tool
 SOURCE = ROOT / "tests" / "toolchains" / "linux-arm64" / "crashes.c"
 SYSROOT = Path("/usr/aarch64-linux-gnu")
 RUST_TRIPLE = "aarch64-unknown-linux-gnu"
-MODES = ("leaf", "recurse", "large", "saves", "inline", "fnptr", "badpc", "abort")
+MODES = ("leaf", "recurse", "large", "saves", "inline", "fnptr", "badpc", "abort", "thread")
 RUST_CRASHES = ("crash-deep", "crash-recurse", "crash-ill", "crash-me")
 # build name -> (compiler, flags, sections to strip after linking, modes crashed)
 C_BUILDS = {
@@ -55,7 +56,7 @@ C_BUILDS = {
     "clang-O2": ("clang", ["-O2", "-g"], [], MODES),
     "clang-fp-only": ("clang", ["-O1", "-g", "-fno-omit-frame-pointer", "-fno-asynchronous-unwind-tables",
                                 "-fno-unwind-tables"], [".eh_frame", ".eh_frame_hdr", ".debug_frame"],
-                      ("leaf", "recurse", "large", "fnptr", "badpc")),
+                      ("leaf", "recurse", "large", "fnptr", "badpc", "thread")),
 }
 SAVED_REGISTERS = tuple(f"x{i}" for i in range(19, 29)) + ("x29", "sp", "pc")
 PAC_ORACLE = {"gcc-pac": "gcc-O1"}  # builds whose frames are checked against another build's gdb backtrace
@@ -76,7 +77,8 @@ class Arm64Crash:
     build: str
     binary: Path
     core: Path
-    frames: list[GdbFrame]  # gdb's backtrace, up to and with main (gdb stops there)
+    frames: list[GdbFrame]  # gdb's backtrace of the crashing thread, up to and with main (gdb stops there)
+    threads: dict[int, list[GdbFrame]]  # thread id -> gdb's backtrace, every thread (the crashing one first)
     registers: dict[int, dict[str, int]]  # frame -> gdb's values of SAVED_REGISTERS (saves programs)
     signal: str
 
@@ -90,16 +92,26 @@ GDB_FRAME = re.compile(r"^#(\d+)\s+(?:0x([0-9a-f]+) in )?(\S+) \(.*\)(?: at (\S+
 GDB_REGISTER = re.compile(r"^(x\d+|sp|pc)\s+0x([0-9a-f]+)")
 
 
-def parse_gdb(text: str) -> tuple[list[GdbFrame], dict[int, dict[str, int]], str]:
-    """gdb's backtrace (after the ``==bt`` marker), registers per frame (after ``==frame N``) and
-    the signal it names."""
+GDB_THREAD = re.compile(r"^Thread (\d+) \(.*LWP (\d+)\)\)?:$")
+
+
+def parse_gdb(text: str) -> tuple[dict[int, list[GdbFrame]], dict[int, dict[str, int]], str]:
+    """gdb's backtraces by thread id in gdb's thread order (``thread apply all bt`` after the ``==bt``
+    marker: it prints the last thread first; gdb's thread 1 is the first of the core, the signalled
+    one), the first thread's registers per frame (after ``==frame N``) and the signal it names."""
+    threads: dict[int, list[GdbFrame]] = {}
+    numbers: dict[int, int] = {}  # thread id -> gdb's thread number
     frames: list[GdbFrame] = []
     registers: dict[int, dict[str, int]] = {}
     signal = re.search(r"Program terminated with signal (\w+)", text)
     section, frame = "", -1
     for line in text.splitlines():
+        thread = GDB_THREAD.match(line.strip())
         if line.startswith("==bt"):
             section = "bt"
+        elif section == "bt" and thread:
+            frames = threads.setdefault(int(thread.group(2)), [])
+            numbers[int(thread.group(2))] = int(thread.group(1))
         elif line.startswith("==frame "):
             section, frame = "regs", int(line.split()[1])
             registers[frame] = {}
@@ -113,7 +125,10 @@ def parse_gdb(text: str) -> tuple[list[GdbFrame], dict[int, dict[str, int]], str
             m = GDB_REGISTER.match(line)
             if m:
                 registers[frame][m.group(1)] = int(m.group(2), 16)
-    return frames, {k: v for k, v in registers.items() if v}, signal.group(1) if signal else ""
+    if frames and not threads:
+        threads[0] = frames  # a backtrace without thread headers
+    threads = dict(sorted(threads.items(), key=lambda item: numbers.get(item[0], 0)))
+    return threads, {k: v for k, v in registers.items() if v}, signal.group(1) if signal else ""
 
 
 def _tools() -> list[str]:
@@ -190,7 +205,7 @@ def _crash(binary: Path, args: list[str], core: Path) -> None:
 
 def _gdb(binary: Path, core: Path, registers: bool) -> str:
     argv = [need_tool("gdb-multiarch"), "-nx", "-batch", "-ex", "set pagination off", "-ex", f"set sysroot {SYSROOT}",
-            "-ex", f"file {binary}", "-ex", f"core-file {core}", "-ex", "echo ==bt\\n", "-ex", "bt"]
+            "-ex", f"file {binary}", "-ex", f"core-file {core}", "-ex", "echo ==bt\\n", "-ex", "thread apply all bt"]
     if registers:
         for k in range(4):
             argv += ["-ex", f"echo ==frame {k}\\n", "-ex", f"frame {k}",
@@ -247,9 +262,10 @@ def arm64_crashes() -> dict[str, Arm64Crash]:
     crashes = {}
     for entry in json.loads((done / "index.json").read_text()):
         core = done / entry["core"]
-        frames, registers, signal = parse_gdb(core.with_suffix(".gdb").read_text())
+        threads, registers, signal = parse_gdb(core.with_suffix(".gdb").read_text())
+        frames = next(iter(threads.values()), [])  # qemu writes the signalled thread's notes first
         crashes[entry["name"]] = Arm64Crash(entry["name"], entry["build"], done / entry["binary"], core, frames,
-                                            registers, signal)
+                                            threads, registers, signal)
     return crashes
 
 

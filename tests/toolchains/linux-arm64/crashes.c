@@ -3,6 +3,7 @@
  * run under qemu-aarch64, and read back by gdb-multiarch (the oracle) and symtool.
  * Every call's result is used after it, so no call is a tail call and every caller stays on the
  * stack. */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,19 @@ NOINLINE int aborts(int v) {
     return v + sink;
 }
 
+/* A second thread crashes while the first waits for it in pthread_join, inside the C library. */
+NOINLINE void *crashing_thread(void *arg) {
+    sink = leaf_load((int *)null_address) + (int)(uintptr_t)arg;
+    return 0;
+}
+
+NOINLINE int in_a_thread(int v) {
+    pthread_t thread;
+    pthread_create(&thread, 0, crashing_thread, (void *)(uintptr_t)v);
+    pthread_join(thread, 0);
+    return sink;
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "leaf";
     int *p = (int *)null_address;
@@ -98,5 +112,7 @@ int main(int argc, char **argv) {
         r = call_bad(argc);
     else if (!strcmp(mode, "abort"))
         r = aborts(argc);
+    else if (!strcmp(mode, "thread"))
+        r = in_a_thread(argc);
     return r + sink;
 }
