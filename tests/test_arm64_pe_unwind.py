@@ -432,3 +432,22 @@ def test_mutated_real_images_give_a_walk_or_a_format_error(real_exe, data):
                 unwind_arm64_pe(ctx, image, image.image_base, mem, innermost)
             except UnwindError:
                 pass
+
+
+def test_an_exception_handler_record_is_read_and_does_not_change_the_unwind():
+    # X=1, E=1 (the epilogue's codes at index 0), one code word: save_fplr_x 16, end; then the
+    # handler's RVA and its data.
+    record = struct.pack("<I", 0x40 // 4 | 1 << 20 | 1 << 21 | 1 << 27) + b"\x81\xe4\xe3\xe3" + \
+        struct.pack("<II", 0x1234, 0xDEADBEEF)
+    info = decode_entry(XDATA_RVA, lambda rva, size: record[rva - XDATA_RVA:rva - XDATA_RVA + size]
+                        if 0 <= rva - XDATA_RVA and rva - XDATA_RVA + size <= len(record) else None)
+    assert info.has_handler and info.handler_rva == 0x1234 and info.packed_epilog and info.epilog_index == 0
+    machine = Machine()
+    machine.execute("stp x29, lr, [sp, #-16]!")
+    machine.clobber()
+    image = _image([(TEXT_RVA, XDATA_RVA)], record)
+    for offset, innermost in ((0x10, False), (0x38, True), (0x3C, True)):  # body, epilogue, its ret
+        if offset == 0x3C:
+            machine.undo("stp x29, lr, [sp, #-16]!")  # the epilogue's ldp x29, lr, [sp], #16 ran
+        ctx = CpuContext("arm64", {**machine.regs, "pc": BASE + TEXT_RVA + offset})
+        _check(unwind_arm64_pe(ctx, image, BASE, machine.memory(), innermost), machine.saved, hex(offset))
