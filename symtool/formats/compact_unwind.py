@@ -315,7 +315,7 @@ class CompactUnwindInfo:
         count = self.index_count
         if count < 2:
             return None
-        lo, hi = 0, count - 1  # the last entry is the sentinel
+        lo, hi = 0, count - 2  # the last entry is the sentinel: never a page of its own
         while lo < hi:
             mid = (lo + hi + 1) // 2
             if INDEX_ENTRY.unpack_from(self.data, self.index_offset + INDEX_ENTRY.size * mid)[0] <= rva:

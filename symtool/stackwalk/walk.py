@@ -3,7 +3,8 @@
 
 A module's unwind data is what ``image_for`` returns: a PE image's ``.pdata``
 (:class:`PeUnwindImage`, Windows x64) or an ELF file's DWARF CFI
-(:class:`ElfCfi`, ``.eh_frame``/``.debug_frame``, Linux x86_64).  With
+(:class:`ElfCfi`, ``.eh_frame``/``.debug_frame``, Linux x86_64) or a Mach-O binary's
+compact unwind and ``__eh_frame`` (:class:`MachoUnwindImage`, macOS x86_64).  With
 ``rbp_chain`` (Linux dumps, where code keeps frame pointers more often than
 not) an x64 frame without usable CFI is tried along the RBP chain, validated
 like the x86 EBP chain, before scanning.
@@ -24,6 +25,7 @@ from symtool.formats.dwarf_cfi import ElfCfi
 from symtool.formats.pdb_frames import FrameTable
 from symtool.formats.pe_unwind import PeUnwindImage
 from symtool.stackwalk.cfi import EndOfStack, unwind_cfi, unwind_rbp
+from symtool.stackwalk.macos import MachoUnwindImage, unwind_macho_x64
 from symtool.stackwalk.memory import StackMemory
 from symtool.stackwalk.scan import after_call, scan_for_return
 from symtool.stackwalk.x64 import UnwindError, unwind_x64
@@ -132,7 +134,21 @@ def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
         module = callee.module
         image = image_for(module) if module is not None else None
         problem = None
-        if ctx.cpu == "x64" and isinstance(image, ElfCfi):
+        if ctx.cpu == "x64" and isinstance(image, MachoUnwindImage):
+            try:
+                caller = unwind_macho_x64(callee.context, image, module.base, mem, callee.trust == "context")
+                trust = "cfi"
+            except EndOfStack:
+                result.stop = "end of stack (the unwind data leaves the return address undefined)"
+                break
+            except UnwindError as err:
+                problem = f"frame {len(frames) - 1}: {err}"
+            if caller is not None and caller.pc and not (caller.sp > callee.sp and is_return(caller.pc)):
+                # Compact unwind describes function bodies: in a prologue or epilogue it can point
+                # at a word that is no return address.  The frame pointer, then scanning, decide.
+                problem = problem or f"frame {len(frames) - 1}: compact unwind led to no return address"
+                caller = None
+        elif ctx.cpu == "x64" and isinstance(image, ElfCfi):
             try:
                 caller = unwind_cfi(callee.context, image, module.base, mem, callee.trust == "context")
                 trust = "cfi"
@@ -175,6 +191,15 @@ def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
         if caller is not None and caller.pc is not None and caller.pc != 0 and mods.at(caller.pc) is None \
                 and trust == "cfi":
             caller = None  # unwind data led outside every module: not believable, scan instead
+        if caller is None and ctx.cpu == "x64" and callee.trust == "context" and module is None:
+            # A call to a bad address (a null or freed function pointer): the return address the
+            # call pushed is at [RSP], while RBP is still the caller's frame, one frame too far.
+            ret = mem.u64(callee.sp)
+            if ret is not None and is_return(ret):
+                caller = CpuContext("x64", {k: v for k, v in callee.context.regs.items()
+                                            if k in ("rbx", "rbp", "r12", "r13", "r14", "r15")})
+                caller.regs.update({"rip": ret, "rsp": callee.sp + 8})
+                trust = "scan"
         if caller is None and ctx.cpu == "x64" and rbp_chain:
             try:
                 caller = unwind_rbp(callee.context, mem)

@@ -12,8 +12,9 @@ int frameless_saves(int *p, int a, int b, int c, int d, int e, int f);
 __attribute__((noinline)) int poke(int *p, int v) { *p = v; return v; }
 
 __attribute__((noinline)) int recurse(int *p, int n) {
+    volatile int depth = n;  /* a frame of its own: no loop, no tail call */
     if (n == 0) return poke(p, n);
-    return recurse(p, n - 1) + n;
+    return recurse(p, n - 1) + depth;
 }
 
 __attribute__((noinline)) int large_frame(int *p, int n) {

@@ -1,0 +1,337 @@
+"""macOS stacks: compact unwind, ``__eh_frame`` and dSYM symbolization, on real Mach-O binaries
+crashed in an emulator.
+
+The programs (tests/corpus/macos-unwind: deep recursion, a large frame, many saved registers,
+FP registers, a frameless leaf crash, inlined functions, a call through a function pointer, a
+bad PC, frameless functions with immediate and indirect stack sizes) are built here for
+``arm64-apple-macos11`` and ``x86_64-apple-macos11`` with clang, ld64.lld and dsymutil, and
+published to a store with ``symtool publish``.  Each runs in unicorn from its entry to its
+fault (tests/emulate): the shadow stack kept from executed calls and returns gives the frames,
+``llvm-symbolizer`` on the dSYM gives each frame's functions and file:line, and the crash
+becomes a crashpad-style minidump (macOS platform, the module's LC_UUID as its RSDS GUID with
+age 0).  ``symtool stack`` from the store must list exactly those frames.
+
+The compact unwind decoder is compared with ``llvm-objdump --unwind-info`` on every entry of
+the real binaries (and of the Rust samples built with unwind tables), and fuzzed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import uuid as uuidlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import ROOT, need_tool
+
+CORPUS = ROOT / "tests" / "corpus" / "macos-unwind"
+SLIDE = 0x10000000  # the image is loaded away from its link address, as ASLR does
+SCENARIOS = {1: "recursion", 2: "large frame", 3: "many saved registers", 4: "FP registers",
+             5: "frameless leaf", 6: "inlined functions", 7: "function pointer", 8: "bad PC",
+             9: "frameless big frame", 10: "frameless saved registers"}
+EXC_BAD_ACCESS = 1
+KERN_INVALID_ADDRESS = 1
+
+
+def symtool(*args, cwd=None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("SYMTOOL_STORE", "_NT_SYMBOL_PATH", "SYMTOOL_CACHE")}
+    return subprocess.run([sys.executable, "-m", "symtool", *map(str, args)], capture_output=True, text=True,
+                          timeout=300, cwd=cwd, env=env)
+
+
+@dataclass
+class MacBuild:
+    arch: str  # arm64 or x86_64
+    binary: Path
+    dsym: Path  # the bundle
+    dwarf: Path  # its DWARF file
+    store: Path
+
+
+def _build(out: Path, arch: str) -> MacBuild:
+    clang, lld, dsymutil = need_tool("clang"), need_tool("ld64.lld"), need_tool("dsymutil")
+    out.mkdir(parents=True, exist_ok=True)
+    target = f"{arch}-apple-macos11"
+    flags = ["-O2", "-g", "-fno-stack-protector", "-Wno-everything", "-c"]
+    subprocess.run([clang, f"--target={target}", *flags, str(CORPUS / "frames.c"), "-o", str(out / "frames.o")],
+                   check=True, timeout=120)
+    subprocess.run([clang, f"--target={target}", *flags, "-fomit-frame-pointer", str(CORPUS / "frameless.c"),
+                    "-o", str(out / "frameless.o")], check=True, timeout=120)
+    binary = out / "frames"
+    subprocess.run([lld, "-arch", arch, "-platform_version", "macos", "11.0", "11.0", "-e", "_start", "-o",
+                    str(binary), str(out / "frames.o"), str(out / "frameless.o")], check=True, timeout=120)
+    subprocess.run([dsymutil, str(binary), "-o", str(out / "frames.dSYM")], check=True, timeout=120)
+    dwarf = out / "frames.dSYM" / "Contents" / "Resources" / "DWARF" / "frames"
+    store = out / "store"
+    proc = symtool("publish", "--store", store, binary, out / "frames.dSYM", cwd=out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # The objects and the binary's own copy go away: only the store is left to find them in.
+    return MacBuild(arch, binary, out / "frames.dSYM", dwarf, store)
+
+
+@pytest.fixture(scope="session")
+def mac_x86_64(tmp_path_factory) -> MacBuild:
+    return _build(tmp_path_factory.mktemp("macos-x86_64"), "x86_64")
+
+
+@pytest.fixture(scope="session")
+def mac_arm64(tmp_path_factory) -> MacBuild:
+    return _build(tmp_path_factory.mktemp("macos-arm64"), "arm64")
+
+
+# -- the oracle: llvm-symbolizer on the dSYM ------------------------------------------------------
+
+def symbolizer_frames(dwarf: Path, addresses: list[int]) -> list[list[tuple[str, str, int]]]:
+    """llvm-symbolizer's frames (function, file name, line) for each address, inlined frames first."""
+    tool = need_tool("llvm-symbolizer-19")
+    proc = subprocess.run([tool, f"--obj={dwarf}", "--inlines", "--output-style=JSON",
+                           *[hex(a) for a in addresses]], capture_output=True, text=True, timeout=120, check=True)
+    data = json.loads(proc.stdout)
+    entries = data if isinstance(data, list) else [data]
+    assert len(entries) == len(addresses)
+    return [[(f["FunctionName"], Path(f["FileName"]).name, f["Line"]) for f in entry["Symbol"]] for entry in entries]
+
+
+def emulate_x86_64(build: MacBuild, scenario: int):
+    from emulate.macho import load_macho
+    from emulate.x86_64 import X64Emulator
+
+    emu = X64Emulator()
+    image = load_macho(emu, build.binary, slide=SLIDE)
+    emu.write(image.symbol("_scenario"), struct.pack("<i", scenario))
+    crash = emu.run(image.symbol("_start"))
+    assert crash.reason in ("write-unmapped", "fetch-unmapped"), (scenario, crash.reason)
+    return image, crash
+
+
+def crashpad_dump(path: Path, image, crash, arch: str) -> None:
+    """A crashpad-style macOS minidump: the module named by its LC_UUID (an RSDS record whose GUID
+    is the UUID, age 0, the file name as "PDB"), EXC_BAD_ACCESS / KERN_INVALID_ADDRESS."""
+    from builders.minidump import build_threads_minidump, codeview_rsds
+
+    guid = uuidlib.UUID(bytes=image.uuid).bytes_le
+    module = {"name": "/Applications/Frames.app/Contents/MacOS/frames", "base": image.base, "size": image.size,
+              "codeview": codeview_rsds(guid, 0, "frames")}
+    assert arch == "x86_64"
+    data = build_threads_minidump(modules=[module], threads=[{"tid": 1, "regs": crash.regs, "stack": 0}],
+                                  memory=[crash.stack], platform_id=0x8101,
+                                  exception={"thread_id": 1, "code": EXC_BAD_ACCESS,
+                                             "address": crash.address or 0})
+    path.write_bytes(data)
+
+
+def expected_rows(build: MacBuild, image, crash) -> list[tuple[str | None, str | None, int | None, bool]]:
+    """(function, file name, line, inline) of every row the stack must show: the shadow stack's
+    frames, each symbolized by llvm-symbolizer (return addresses at address - 1)."""
+    pcs = crash.oracle_pcs()
+    lookups = [pc - image.slide - (0 if k == 0 else 1) for k, pc in enumerate(pcs)]
+    in_module = [image.base <= pc < image.base + image.size for pc in pcs]
+    named = symbolizer_frames(build.dwarf, [a for a, ok in zip(lookups, in_module) if ok])
+    rows = []
+    for ok in in_module:
+        if not ok:
+            rows.append((None, None, None, False))
+            continue
+        frames = named.pop(0)
+        rows += [(f, file, line, k < len(frames) - 1) for k, (f, file, line) in enumerate(frames)]
+    return rows
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_macos_x86_64_stack_matches_the_emulator(mac_x86_64, tmp_path, scenario):
+    image, crash = emulate_x86_64(mac_x86_64, scenario)
+    dump = tmp_path / "frames.dmp"
+    crashpad_dump(dump, image, crash, "x86_64")
+    proc = symtool("stack", "--json", "--offline", "--store", mac_x86_64.store, dump, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    frames = data["threads"][0]["frames"]
+    got = [(f["function"], Path(f["file"]).name if f["file"] else None, f["line"], f["inline"]) for f in frames]
+    assert got == expected_rows(mac_x86_64, image, crash), (SCENARIOS[scenario], frames)
+    physical = [f for f in frames if not f["inline"]]
+    assert [int(f["address"], 16) for f in physical] == crash.oracle_pcs()
+    # Found by compact unwind (or __eh_frame) everywhere but after a bad PC, whose caller only a
+    # scan finds (nothing describes address 0).
+    trusts = [f["trust"] for f in physical]
+    assert trusts[0] == "context"
+    if scenario == 8:
+        assert trusts[1] == "scan" and set(trusts[2:]) <= {"cfi"}
+    else:
+        assert set(trusts[1:]) == {"cfi"}, trusts
+    assert not any("not supported" in n or "not done" in n for n in data.get("notes", []))
+
+
+def test_macos_x86_64_dumps_row_is_symbolized(mac_x86_64, tmp_path):
+    image, crash = emulate_x86_64(mac_x86_64, 6)
+    dump = tmp_path / "inlined.dmp"
+    crashpad_dump(dump, image, crash, "x86_64")
+    proc = symtool("dumps", "--json", "--offline", "--store", mac_x86_64.store, dump, cwd=tmp_path)
+    (row,) = json.loads(proc.stdout)
+    assert row["platform"] == "macos" and row["exception_name"] == "EXC_BAD_ACCESS"
+    assert row["faulting_module"] == "frames" and row["function"] == "poke"
+    assert [f["function"] for f in row["stack"]][:4] == ["poke", "inlined_inner", "inlined_outer", "has_inlined"]
+    assert not any("not done" in n or "not supported" in n for n in row["notes"]), row["notes"]
+    (module,) = row["modules"]
+    assert module["code_id"] == image.uuid.hex()
+    assert module["image_found"] is True and module["debug_path"].endswith("_.dwarf")
+    assert proc.returncode == 0, proc.stderr
+
+
+# -- the decoder against llvm-objdump -------------------------------------------------------------
+
+OBJDUMP_ENTRY = re.compile(r"^\s+\[(\d+)\]: function offset=0x([0-9a-f]+), encoding(?:\[(\d+)\])?=0x([0-9a-f]+)$")
+OBJDUMP_COMMON = re.compile(r"^\s+encoding\[(\d+)\]: 0x([0-9a-f]+)$")
+OBJDUMP_INDEX = re.compile(r"^\s+\[(\d+)\]: function offset=0x([0-9a-f]+), 2nd level page offset=0x([0-9a-f]+), "
+                           r"LSDA offset=0x([0-9a-f]+)$")
+OBJDUMP_LSDA = re.compile(r"^\s+\[(\d+)\]: function offset=0x([0-9a-f]+), LSDA offset=0x([0-9a-f]+)$")
+OBJDUMP_PERSONALITY = re.compile(r"^\s+personality\[(\d+)\]: 0x([0-9a-f]+)$")
+
+
+def objdump_unwind(path: Path) -> dict:
+    tool = need_tool("llvm-objdump-19")
+    text = subprocess.run([tool, "--macho", "--unwind-info", str(path)], capture_output=True, text=True,
+                          timeout=120, check=True).stdout
+    out = {"common": [], "index": [], "entries": [], "lsda": [], "personalities": []}
+    section = None
+    for line in text.splitlines():
+        if "Common encodings:" in line:
+            section = "common"
+        elif "Top level indices:" in line:
+            section = "index"
+        elif "LSDA descriptors:" in line:
+            section = "lsda"
+        elif "Second level indices:" in line:
+            section = "entries"
+        elif "Personality functions:" in line:
+            section = "personalities"
+        elif section == "common" and (m := OBJDUMP_COMMON.match(line)):
+            out["common"].append(int(m.group(2), 16))
+        elif section == "index" and (m := OBJDUMP_INDEX.match(line)):
+            out["index"].append(tuple(int(g, 16) for g in m.groups()[1:]))
+        elif section == "lsda" and (m := OBJDUMP_LSDA.match(line)):
+            out["lsda"].append((int(m.group(2), 16), int(m.group(3), 16)))
+        elif section == "entries" and (m := OBJDUMP_ENTRY.match(line)):
+            out["entries"].append((int(m.group(2), 16), int(m.group(4), 16)))
+        elif section == "personalities" and (m := OBJDUMP_PERSONALITY.match(line)):
+            out["personalities"].append(int(m.group(2), 16))
+    return out
+
+
+def _ours(path: Path):
+    from symtool.formats.compact_unwind import CompactUnwindInfo
+    from symtool.formats.macho import open_macho_image
+
+    image = open_macho_image(path)
+    try:
+        view = image.view("__TEXT", "__unwind_info")
+        return CompactUnwindInfo(view.read(0, view.size), str(path))
+    finally:
+        image.close()
+
+
+def assert_same_as_objdump(path: Path) -> None:
+    theirs = objdump_unwind(path)
+    ours = _ours(path)
+    assert theirs["entries"], f"llvm-objdump found no entries in {path}"
+    assert ours.common_encodings() == theirs["common"]
+    assert ours.personalities() == theirs["personalities"]
+    assert [tuple(e) for e in ours.index()] == theirs["index"]
+    assert ours.lsdas() == theirs["lsda"]
+    assert [(e.start, e.encoding) for e in ours.entries()] == theirs["entries"]
+    for e in ours.entries():  # every entry is found again by lookup, at its first and last byte
+        for rva in {e.start, max(e.end - 1, e.start)}:
+            hit = ours.lookup(rva)
+            assert hit is not None and (hit.start, hit.encoding) == (e.start, e.encoding)
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+def test_compact_unwind_decoder_equals_llvm_objdump(request, arch):
+    from symtool.formats.compact_unwind import DECODERS
+
+    build = request.getfixturevalue(f"mac_{arch}")
+    assert_same_as_objdump(build.binary)
+    info = _ours(build.binary)
+    kinds = {DECODERS[arch](e.encoding).kind for e in info.entries()}
+    # The corpus covers frame, frameless and DWARF-mode encodings on arm64; frame, frameless
+    # (immediate and indirect stack size) and "none" on x86_64.
+    assert kinds >= ({"frame", "frameless", "dwarf"} if arch == "arm64" else {"frame", "frameless", "none"})
+
+
+def test_compact_unwind_regular_pages_lsda_and_personalities(tmp_path):
+    """ld64.lld writes compressed pages; a regular page, LSDAs and personalities come from an
+    object assembled here, read by llvm-objdump and by us."""
+    clang = need_tool("clang")
+    # Header (7 words), 1 common encoding, 2 personalities, 3 index entries (two pages + sentinel),
+    # 2 LSDA entries, a regular page with 2 entries and a compressed page with 2 entries
+    # (one common encoding, one of the page's own).
+    words = []
+    header_size = 7 * 4
+    common_at = header_size
+    personality_at = common_at + 4
+    index_at = personality_at + 8
+    lsda_at = index_at + 3 * 12
+    regular_at = lsda_at + 2 * 8
+    compressed_at = regular_at + 8 + 2 * 8
+    words += [1, common_at, 1, personality_at, 2, index_at, 3]
+    words += [0x01010001]
+    words += [0x2000, 0x2008]
+    words += [0x1000, regular_at, lsda_at, 0x1100, compressed_at, lsda_at + 16, 0x1200, 0, lsda_at + 16]
+    words += [0x1000, 0x3000, 0x1040, 0x3040]
+    regular = struct.pack("<IHH", 2, 8, 2) + struct.pack("<4I", 0x1000, 0x51010001, 0x1040, 0x61020021)
+    compressed = struct.pack("<IHHHH", 3, 12, 2, 20, 1) + struct.pack("<2I", 0x000000, 0x01000080) + \
+        struct.pack("<I", 0x02021000)
+    blob = struct.pack(f"<{len(words)}I", *words) + regular + compressed
+    asm = tmp_path / "u.s"
+    asm.write_text(".section __TEXT,__unwind_info\n" + "".join(f".byte {b}\n" for b in blob))
+    obj = tmp_path / "u.o"
+    subprocess.run([clang, "--target=x86_64-apple-macos11", "-c", str(asm), "-o", str(obj)], check=True, timeout=60)
+    assert_same_as_objdump(obj)
+    info = _ours(obj)
+    assert [k for _o, k, _n in info.page_kinds()] == [2, 3]
+    first = info.lookup(0x1000)
+    assert first.lsda == 0x3000 and first.personality == 0x2000
+    assert info.lookup(0x1040).personality == 0x2008 and info.lookup(0x1040).lsda == 0x3040
+    assert info.lookup(0x1180).encoding == 0x02021000
+    assert info.lookup(0x1200) is None and info.lookup(0xFFF) is None
+
+
+# -- hostile __unwind_info ---------------------------------------------------------------------------
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=512), st.lists(st.integers(0, 0xFFFFFFFF), max_size=16))
+def test_unwind_info_fuzz(data, words):
+    """Random and half-valid __unwind_info: FormatError or an answer, never anything else."""
+    from symtool.errors import FormatError
+    from symtool.formats.compact_unwind import CompactUnwindInfo, decode_arm64, decode_x86_64
+
+    blobs = [data, struct.pack("<7I", 1, 28, 2, 36, 1, 40, 2) + struct.pack(f"<{len(words)}I", *words) + data]
+    for blob in blobs:
+        try:
+            info = CompactUnwindInfo(blob)
+            for rva in (0, 0x1000, 0xFFFFFFFF, *words[:4]):
+                info.lookup(rva)
+            for entry in info.entries():
+                for decode in (decode_arm64, decode_x86_64):
+                    try:
+                        decode(entry.encoding)
+                    except FormatError:
+                        pass
+            info.lsdas()
+        except FormatError:
+            pass
+    for word in words:
+        for decode in (decode_arm64, decode_x86_64):
+            try:
+                decode(word)
+            except FormatError:
+                pass
