@@ -135,17 +135,21 @@ REGISTER_LINES = {
     "x64": (("rax", "rbx", "rcx"), ("rdx", "rsi", "rdi"), ("rip", "rsp", "rbp"), ("r8", "r9", "r10"),
             ("r11", "r12", "r13"), ("r14", "r15")),
     "x86": (("eax", "ebx", "ecx", "edx", "esi", "edi"), ("eip", "esp", "ebp")),
+    # cdb's arm64 `r`: x0..x28 four to a line, then fp, lr, sp, pc.
+    "arm64": tuple(tuple(f"x{i}" for i in range(k, min(k + 4, 29))) for k in range(0, 29, 4))
+    + (("fp", "lr", "sp", "pc"),),
 }
 
 
-def _registers_text(regs: dict[str, str], wide: bool) -> str:
-    width = 16 if wide else 8
+def _registers_text(regs: dict[str, str], cpu: str) -> str:
+    width = 16 if cpu in ("x64", "arm64") else 8
     lines = []
-    for names in REGISTER_LINES["x64" if wide else "x86"]:
+    layout = REGISTER_LINES.get(cpu, REGISTER_LINES["x86"])  # x86-on-win64: an x86 context
+    for names in layout:
         cells = [f"{n}={int(regs[n], 16):0{width}x}" for n in names if n in regs]
         if cells:
             lines.append(" ".join(cells))
-    known = {n for group in REGISTER_LINES["x64" if wide else "x86"] for n in group}
+    known = {n for group in layout for n in group}
     extra = [f"{n}={int(v, 16):x}" for n, v in regs.items() if n not in known]
     if extra:
         lines.append(" ".join(extra))
@@ -272,9 +276,9 @@ def stack(
                 return
             if panic is not None:  # the message and file come from the dump: escaped
                 sys.stdout.write(terminal_safe(f"panic: {panic.headline()}") + "\n\n")
-            wide = cpu == "x64"
+            wide = cpu in ("x64", "arm64")
             if registers and first is not None and first.registers:
-                sys.stdout.write(_registers_text(first.registers, wide) + "\n")
+                sys.stdout.write(_registers_text(first.registers, cpu) + "\n")
             for k, s in enumerate(ordered):
                 if k:
                     sys.stdout.write("\n")

@@ -44,7 +44,7 @@ from symtool.ids import BuildId, DebugId
 from symtool.srcindex.lookup import SourceIndexCache
 
 MAX_STACK_BYTES = 8 << 20  # bytes of one thread's saved stack read for walking
-SUPPORTED_CPUS = ("x64", "x86", "x86-on-win64")
+SUPPORTED_CPUS = ("x64", "x86", "x86-on-win64", "arm64")
 
 
 def windbg_module_name(file_name: str | None) -> str:
@@ -438,7 +438,7 @@ def _hex(value: int | None) -> str | None:
 
 def _symbolize_frames(index: int, frame, module: Module | None, syms: _ModuleSymbols | None,
                       resolver: StackResolver, return_address: int | None) -> list[FrameRow]:
-    fp = _hex(frame.context.regs.get("ebp" if frame.context.cpu == "x86" else "rbp"))
+    fp = _hex(frame.context.regs.get(frame.context.fp_name))
     base = FrameRow(index, module.file_name if module else None,
                     _hex(frame.pc - module.base) if module else None, None, None, None, None, False, frame.trust,
                     _hex(frame.pc), _hex(frame.sp), _hex(return_address), frame_pointer=fp)

@@ -3,8 +3,12 @@
 
 A module's unwind data is what ``image_for`` returns: a PE image's ``.pdata``
 (:class:`PeUnwindImage`, Windows x64) or an ELF file's DWARF CFI
-(:class:`ElfCfi`, ``.eh_frame``/``.debug_frame``, Linux x86_64) or a Mach-O binary's
-compact unwind and ``__eh_frame`` (:class:`MachoUnwindImage`, macOS x86_64).  With
+(:class:`ElfCfi`, ``.eh_frame``/``.debug_frame``, Linux x86_64 and arm64) or a Mach-O
+binary's compact unwind and ``__eh_frame`` (:class:`MachoUnwindImage`, macOS x86_64 and arm64).
+ARM64 frames go through :mod:`symtool.stackwalk.arm64`: the unwinder its
+``UNWINDERS`` table gives for the image's type, then the frame record chain
+(always: AArch64 code keeps frame records), then scanning; return addresses
+are stripped of pointer-authentication bits.  With
 ``rbp_chain`` (Linux dumps, where code keeps frame pointers more often than
 not) an x64 frame without usable CFI is tried along the RBP chain, validated
 like the x86 EBP chain, before scanning.
@@ -24,6 +28,7 @@ from symtool.formats.cpu_context import CpuContext
 from symtool.formats.dwarf_cfi import ElfCfi
 from symtool.formats.pdb_frames import FrameTable
 from symtool.formats.pe_unwind import PeUnwindImage
+from symtool.stackwalk import arm64
 from symtool.stackwalk.cfi import EndOfStack, unwind_cfi, unwind_rbp
 from symtool.stackwalk.macos import MachoUnwindImage, unwind_macho_x64
 from symtool.stackwalk.memory import StackMemory
@@ -59,8 +64,11 @@ class StackFrame:
 
     @property
     def lookup_address(self) -> int:
-        """The address to symbolize: a return address minus one, so the call itself is named."""
-        return self.pc if self.trust == "context" else self.pc - 1
+        """The address to symbolize: a return address minus one (x86: instructions have any length),
+        minus 4 on arm64 (the call instruction itself), so the call itself is named."""
+        if self.trust == "context":
+            return self.pc
+        return self.pc - (arm64.INSTRUCTION_SIZE if self.context.cpu == "arm64" else 1)
 
 
 @dataclass
@@ -84,6 +92,10 @@ class Modules:
             return self.modules[i]
         return None
 
+    @property
+    def highest_end(self) -> int:
+        return max((m.base + m.size for m in self.modules), default=0)
+
 
 MODULE_HEADER_PAGE = 0x1000
 
@@ -98,7 +110,8 @@ def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
     its PDB) or None; x86 frames are unwound with it first, then along the EBP chain, then by
     scanning."""
     mods = Modules(modules)
-    word = 8 if ctx.cpu == "x64" else 4
+    word = 4 if ctx.cpu == "x86" else 8
+    pac_mask = arm64.address_mask(mods.highest_end)
     end = stack_end if stack_end is not None else mem.end
     result = WalkResult()
     pc, sp = ctx.pc, ctx.sp
@@ -120,8 +133,14 @@ def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
             return rva >= MODULE_HEADER_PAGE
         if not image.is_code(rva):
             return False
+        if ctx.cpu == "arm64":
+            code = image.read_rva(rva - arm64.INSTRUCTION_SIZE, arm64.INSTRUCTION_SIZE)
+            return code is not None and arm64.after_call_arm64(code)
         code = image.read_rva(rva - 7, 7)
         return code is not None and after_call(code)
+
+    def is_return_stripped(value: int) -> bool:
+        return is_return(arm64.strip_pac(value, pac_mask))
 
     callee_info = None  # the frame data of the frame below the one being unwound (x86)
     while True:
@@ -134,7 +153,39 @@ def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
         module = callee.module
         image = image_for(module) if module is not None else None
         problem = None
-        if ctx.cpu == "x64" and isinstance(image, MachoUnwindImage):
+        innermost = callee.trust == "context"
+        if ctx.cpu == "arm64":
+            unwind = arm64.unwinder_for(image) if image is not None else None
+            if unwind is not None:
+                try:
+                    caller = unwind(callee.context, image, module.base, mem, innermost)
+                    trust = "cfi"
+                except EndOfStack:
+                    result.stop = "end of stack (the unwind data leaves the return address undefined)"
+                    break
+                except UnwindError as err:
+                    problem = f"frame {len(frames) - 1}: {err}"
+                if caller is not None and caller.pc is not None:
+                    caller.regs["pc"] = arm64.strip_pac(caller.pc, pac_mask)
+                    if "lr" in caller.regs:
+                        caller.regs["lr"] = arm64.strip_pac(caller.regs["lr"], pac_mask)
+                if caller is not None and caller.pc is not None and caller.pc < MIN_RETURN_ADDRESS:
+                    result.stop = "end of stack (return address in the first page)"
+                    break
+                if caller is not None and caller.pc and mods.at(caller.pc) is None:
+                    caller = None  # unwind data led outside every module: not believable
+            if caller is None:
+                try:
+                    caller = arm64.unwind_frame_record(callee.context, mem, innermost, is_return, pac_mask)
+                    trust = "frame-pointer"
+                except UnwindError:
+                    pass  # no usable frame record: scanning is the fallback
+                if caller is not None and caller.pc == 0 and not caller.regs.get("fp"):
+                    result.stop = "end of stack (the last frame record is zero)"
+                    break
+                if caller is not None and not (_sp_grew(caller, callee, innermost) and is_return(caller.pc or 0)):
+                    caller = None  # a record that does not lead up the stack to a return address: scan instead
+        elif ctx.cpu == "x64" and isinstance(image, MachoUnwindImage):
             try:
                 caller = unwind_macho_x64(callee.context, image, module.base, mem, callee.trust == "context")
                 trust = "cfi"
@@ -211,19 +262,22 @@ def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
         if caller is None:
             if problem:
                 result.problems.append(problem)
-            found = scan_for_return(mem, callee.sp, word, is_return)
+            found = scan_for_return(mem, callee.sp, word, is_return_stripped if ctx.cpu == "arm64" else is_return)
             if found is None:
                 result.stop = "no caller found (end of the saved stack)" if not problem else problem
                 result.truncated = bool(problem)
                 break
             slot, ret = found
-            caller = CpuContext(ctx.cpu, {ctx.pc_name: ret, ctx.sp_name: slot + word})
+            if ctx.cpu == "arm64":
+                caller = arm64.scanned_caller(callee.context, mem, slot, arm64.strip_pac(ret, pac_mask))
+            else:
+                caller = CpuContext(ctx.cpu, {ctx.pc_name: ret, ctx.sp_name: slot + word})
             trust = "scan"
         cpc, csp = caller.pc, caller.sp
         if cpc is None or csp is None or cpc == 0:
             result.stop = "end of stack (return address 0)"
             break
-        if csp <= callee.sp:
+        if not _sp_grew(caller, callee, innermost):
             result.stop, result.truncated = f"stack pointer did not increase at frame {len(frames)}", True
             break
         if csp > end:
@@ -231,6 +285,16 @@ def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
             break
         frames.append(StackFrame(cpc, csp, trust, mods.at(cpc), caller))
     return result
+
+
+def _sp_grew(caller: CpuContext, callee: StackFrame, innermost: bool) -> bool:
+    """Did the stack pointer move up?  An arm64 leaf (the innermost frame only) may not have moved it:
+    its return address is in LR, not on the stack."""
+    if caller.sp is None:
+        return False
+    if caller.cpu == "arm64" and innermost:
+        return caller.sp >= callee.sp and caller.pc != callee.pc
+    return caller.sp > callee.sp
 
 
 __all__ = ["walk_stack", "WalkResult", "StackFrame", "WalkModule", "MAX_FRAMES", "TRUSTS", "Modules"]
