@@ -157,7 +157,7 @@ class StackResolver:
         self._dwarf: OrderedDict[tuple, object] = OrderedDict()  # (binary, dwp) -> DwarfSymbolizer (None: failed)
 
     def image(self, path: Path):
-        from symtool.formats.pe_unwind import read_pe_unwind
+        from symtool.formats.pe_unwind_arm64 import read_pe_unwind_any
 
         key = os.fspath(path)
         if key in self._failed:
@@ -165,7 +165,7 @@ class StackResolver:
         img = self._images.get(key)
         if img is None:
             try:
-                img = read_pe_unwind(key)
+                img = read_pe_unwind_any(key)
             except (FormatError, OSError, ValueError, struct.error) as err:
                 self._failed[key] = getattr(err, "message", None) or str(err)
                 return None

@@ -53,6 +53,8 @@ from typing import Callable, Protocol
 
 from symtool.formats.cpu_context import ARM64_CALLEE_SAVED_FP, CpuContext
 from symtool.formats.dwarf_cfi import ElfCfi
+from symtool.formats.pe_unwind_arm64 import Arm64PeUnwindImage
+from symtool.stackwalk.arm64_pe import unwind_arm64_pe
 from symtool.stackwalk.cfi import unwind_cfi
 from symtool.stackwalk.memory import StackMemory
 from symtool.stackwalk.x64 import UnwindError
@@ -79,7 +81,7 @@ def unwind_dwarf_cfi(ctx: CpuContext, image: ElfCfi, base: int, mem: StackMemory
 # (image type, unwind function): the first whose type the module's image is an instance of is used.
 UNWINDERS: list[tuple[type, Arm64Unwind]] = [
     (ElfCfi, unwind_dwarf_cfi),
-    # Windows ARM64 .pdata/.xdata: added by its own module.
+    (Arm64PeUnwindImage, unwind_arm64_pe),  # Windows ARM64 .pdata/.xdata
     # macOS compact unwind (__unwind_info): added by its own module.
 ]
 
