@@ -4,7 +4,7 @@ crashed in an emulator.
 The programs (tests/corpus/macos-unwind: deep recursion, a large frame, many saved registers,
 FP registers, a frameless leaf crash, inlined functions, a call through a function pointer, a
 bad PC, frameless functions with immediate and indirect stack sizes) are built here for
-``arm64-apple-macos11`` and ``x86_64-apple-macos11`` with clang, ld64.lld and dsymutil, and
+``arm64-apple-macos11`` and ``x86_64-apple-macos11`` with clang, rust-lld and dsymutil, and
 published to a store with ``symtool publish``.  Each runs in unicorn from its entry to its
 fault (tests/emulate): the shadow stack kept from executed calls and returns gives the frames,
 ``llvm-symbolizer`` on the dSYM gives each frame's functions and file:line, and the crash
@@ -58,8 +58,21 @@ class MacBuild:
     store: Path
 
 
+def rust_lld() -> str:
+    """The Rust toolchain's rust-lld (what samples/ links its macOS builds with): Debian's
+    ld64.lld 14 writes every FDE of __eh_frame with the section's own address as its start."""
+    rustc = need_tool("rustc")
+    sysroot = subprocess.run([rustc, "--print", "sysroot"], capture_output=True, text=True, check=True,
+                             timeout=60).stdout.strip()
+    host = re.search(r"^host: (\S+)$", subprocess.run([rustc, "-vV"], capture_output=True, text=True, check=True,
+                                                      timeout=60).stdout, re.M).group(1)
+    path = Path(sysroot) / "lib" / "rustlib" / host / "bin" / "rust-lld"
+    assert path.is_file(), f"no rust-lld at {path} (rustup component llvm-tools / the default toolchain has it)"
+    return str(path)
+
+
 def _build(out: Path, arch: str) -> MacBuild:
-    clang, lld, dsymutil = need_tool("clang"), need_tool("ld64.lld"), need_tool("dsymutil")
+    clang, lld, dsymutil = need_tool("clang"), rust_lld(), need_tool("dsymutil")
     out.mkdir(parents=True, exist_ok=True)
     target = f"{arch}-apple-macos11"
     flags = ["-O2", "-g", "-fno-stack-protector", "-Wno-everything", "-c"]
@@ -68,7 +81,7 @@ def _build(out: Path, arch: str) -> MacBuild:
     subprocess.run([clang, f"--target={target}", *flags, "-fomit-frame-pointer", str(CORPUS / "frameless.c"),
                     "-o", str(out / "frameless.o")], check=True, timeout=120)
     binary = out / "frames"
-    subprocess.run([lld, "-arch", arch, "-platform_version", "macos", "11.0", "11.0", "-e", "_start", "-o",
+    subprocess.run([lld, "-flavor", "darwin", "-arch", arch, "-platform_version", "macos", "11.0", "11.0", "-e", "_start", "-o",
                     str(binary), str(out / "frames.o"), str(out / "frameless.o")], check=True, timeout=120)
     subprocess.run([dsymutil, str(binary), "-o", str(out / "frames.dSYM")], check=True, timeout=120)
     dwarf = out / "frames.dSYM" / "Contents" / "Resources" / "DWARF" / "frames"
@@ -102,29 +115,38 @@ def symbolizer_frames(dwarf: Path, addresses: list[int]) -> list[list[tuple[str,
     return [[(f["FunctionName"], Path(f["FileName"]).name, f["Line"]) for f in entry["Symbol"]] for entry in entries]
 
 
-def emulate_x86_64(build: MacBuild, scenario: int):
+def emulate(build: MacBuild, scenario: int):
+    """Run the program to its fault with ``scenario`` written into its ``scenario`` global."""
     from emulate.macho import load_macho
-    from emulate.x86_64 import X64Emulator
 
-    emu = X64Emulator()
+    if build.arch == "x86_64":
+        from emulate.x86_64 import X64Emulator as Emulator
+    else:
+        from emulate.arm64 import Arm64Emulator as Emulator
+    emu = Emulator()
     image = load_macho(emu, build.binary, slide=SLIDE)
-    emu.write(image.symbol("_scenario"), struct.pack("<i", scenario))
-    crash = emu.run(image.symbol("_start"))
+    crash_start = image.symbol("_start")
+    emu.uc.mem_write(image.symbol("_scenario"), struct.pack("<i", scenario))
+    crash = emu.run(crash_start)
     assert crash.reason in ("write-unmapped", "fetch-unmapped"), (scenario, crash.reason)
     return image, crash
 
 
 def crashpad_dump(path: Path, image, crash, arch: str) -> None:
     """A crashpad-style macOS minidump: the module named by its LC_UUID (an RSDS record whose GUID
-    is the UUID, age 0, the file name as "PDB"), EXC_BAD_ACCESS / KERN_INVALID_ADDRESS."""
+    is the UUID, age 0, the file name as "PDB"), EXC_BAD_ACCESS, the thread's context (CONTEXT_AMD64
+    or the ARM64 layout crashpad writes) and its stack from SP up."""
     from builders.minidump import build_threads_minidump, codeview_rsds
 
     guid = uuidlib.UUID(bytes=image.uuid).bytes_le
     module = {"name": "/Applications/Frames.app/Contents/MacOS/frames", "base": image.base, "size": image.size,
               "codeview": codeview_rsds(guid, 0, "frames")}
-    assert arch == "x86_64"
-    data = build_threads_minidump(modules=[module], threads=[{"tid": 1, "regs": crash.regs, "stack": 0}],
+    regs = dict(crash.regs)
+    if arch == "arm64":
+        regs.update(crash.fpregs)
+    data = build_threads_minidump(modules=[module], threads=[{"tid": 1, "regs": regs, "stack": 0}],
                                   memory=[crash.stack], platform_id=0x8101,
+                                  cpu="x64" if arch == "x86_64" else "arm64",
                                   exception={"thread_id": 1, "code": EXC_BAD_ACCESS,
                                              "address": crash.address or 0})
     path.write_bytes(data)
@@ -147,17 +169,19 @@ def expected_rows(build: MacBuild, image, crash) -> list[tuple[str | None, str |
     return rows
 
 
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
-def test_macos_x86_64_stack_matches_the_emulator(mac_x86_64, tmp_path, scenario):
-    image, crash = emulate_x86_64(mac_x86_64, scenario)
+def test_macos_stack_matches_the_emulator(request, tmp_path, arch, scenario):
+    build = request.getfixturevalue(f"mac_{arch}")
+    image, crash = emulate(build, scenario)
     dump = tmp_path / "frames.dmp"
-    crashpad_dump(dump, image, crash, "x86_64")
-    proc = symtool("stack", "--json", "--offline", "--store", mac_x86_64.store, dump, cwd=tmp_path)
+    crashpad_dump(dump, image, crash, arch)
+    proc = symtool("stack", "--json", "--offline", "--store", build.store, dump, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     frames = data["threads"][0]["frames"]
     got = [(f["function"], Path(f["file"]).name if f["file"] else None, f["line"], f["inline"]) for f in frames]
-    assert got == expected_rows(mac_x86_64, image, crash), (SCENARIOS[scenario], frames)
+    assert got == expected_rows(build, image, crash), (SCENARIOS[scenario], frames)
     physical = [f for f in frames if not f["inline"]]
     assert [int(f["address"], 16) for f in physical] == crash.oracle_pcs()
     # Found by compact unwind (or __eh_frame) everywhere but after a bad PC, whose caller only a
@@ -165,14 +189,15 @@ def test_macos_x86_64_stack_matches_the_emulator(mac_x86_64, tmp_path, scenario)
     trusts = [f["trust"] for f in physical]
     assert trusts[0] == "context"
     if scenario == 8:
-        assert trusts[1] == "scan" and set(trusts[2:]) <= {"cfi"}
+        # x86_64: the return address the call pushed, read at RSP; arm64: the one in LR.
+        assert trusts[1] == ("scan" if arch == "x86_64" else "frame-pointer") and set(trusts[2:]) <= {"cfi"}
     else:
         assert set(trusts[1:]) == {"cfi"}, trusts
     assert not any("not supported" in n or "not done" in n for n in data.get("notes", []))
 
 
 def test_macos_x86_64_dumps_row_is_symbolized(mac_x86_64, tmp_path):
-    image, crash = emulate_x86_64(mac_x86_64, 6)
+    image, crash = emulate(mac_x86_64, 6)
     dump = tmp_path / "inlined.dmp"
     crashpad_dump(dump, image, crash, "x86_64")
     proc = symtool("dumps", "--json", "--offline", "--store", mac_x86_64.store, dump, cwd=tmp_path)
@@ -262,9 +287,9 @@ def test_compact_unwind_decoder_equals_llvm_objdump(request, arch):
     assert_same_as_objdump(build.binary)
     info = _ours(build.binary)
     kinds = {DECODERS[arch](e.encoding).kind for e in info.entries()}
-    # The corpus covers frame, frameless and DWARF-mode encodings on arm64; frame, frameless
-    # (immediate and indirect stack size) and "none" on x86_64.
-    assert kinds >= ({"frame", "frameless", "dwarf"} if arch == "arm64" else {"frame", "frameless", "none"})
+    # The corpus covers frame, frameless (x86_64: immediate and indirect stack size) and DWARF-mode
+    # encodings on both CPUs.
+    assert kinds >= {"frame", "frameless", "dwarf"}
 
 
 def test_compact_unwind_regular_pages_lsda_and_personalities(tmp_path):

@@ -15,7 +15,9 @@ x86_64 (libunwind's rules for each encoding):
   registers right below it, in permutation order;
 * DWARF: the FDE's row (``symtool.stackwalk.cfi.apply_row``);
 * encoding 0 in the innermost frame: a leaf that neither moved RSP nor saved anything, so
-  the return address is at ``[RSP]``.
+  the return address is at ``[RSP]``;
+* no entry (ld64.lld leaves functions that only have an FDE out of ``__unwind_info``): the
+  ``__eh_frame`` FDE covering the address, as libunwind looks it up.
 
 arm64 (:func:`unwind_macho_arm64`, the hook the arm64 walker calls):
 
@@ -128,7 +130,7 @@ def _dwarf_row(image: MachoUnwindImage, rva: int) -> CfiRow:
     except FormatError as err:
         raise UnwindError(err.message) from None
     if row is None:
-        raise UnwindError(f"compact unwind says DWARF, but no __eh_frame FDE covers RVA {rva:#x}")
+        raise UnwindError(f"no compact unwind entry and no __eh_frame FDE covers RVA {rva:#x}")
     return row
 
 
@@ -145,7 +147,8 @@ def unwind_macho_x64(ctx: CpuContext, image: MachoUnwindImage, base: int, mem: S
     if rsp is None:
         raise UnwindError("rsp unknown")
     if found is None:
-        if image.compact is None and image.eh_frame is not None:
+        # Not in __unwind_info (or none at all): functions with only an FDE, as libunwind does.
+        if image.eh_frame is not None:
             return apply_row(ctx, _dwarf_row(image, rva), mem)
         raise UnwindError(f"no compact unwind entry covers RVA {rva:#x}")
     start, encoding, rule = found
@@ -183,23 +186,23 @@ def unwind_macho_x64(ctx: CpuContext, image: MachoUnwindImage, base: int, mem: S
 
 
 def unwind_macho_arm64(ctx: CpuContext, image: MachoUnwindImage, base: int, mem: StackMemory,
-                       innermost: bool, strip=None, apply_dwarf=None) -> CpuContext:
-    """The caller's registers from an arm64 Mach-O frame's compact unwind entry.
+                       innermost: bool) -> CpuContext:
+    """The caller's registers from an arm64 Mach-O frame's compact unwind entry (the hook of
+    symtool.stackwalk.arm64; the walk strips pointer-authentication bits from the PC it returns).
+    DWARF-mode entries are unwound with their ``__eh_frame`` row (AArch64 register rules)."""
+    from symtool.stackwalk.cfi import apply_row as apply_dwarf
 
-    ``strip(address)`` removes pointer-authentication bits from a return address;
-    ``apply_dwarf(ctx, row, mem)`` applies an ``__eh_frame`` row with aarch64 register rules
-    (DWARF-mode entries; without it they raise UnwindError and the walker falls back)."""
     rva, found = _rule(image, ctx, "pc", base, innermost)
-    strip = strip or (lambda address: address)
+
+    def strip(address: int) -> int:
+        return address
     regs = ctx.regs
     sp = regs.get("sp")
     if sp is None:
         raise UnwindError("sp unknown")
-    if found is None and (image.compact is not None or image.eh_frame is None):
+    if found is None and image.eh_frame is None:
         raise UnwindError(f"no compact unwind entry covers RVA {rva:#x}")
     if found is None or found[2].kind == "dwarf":
-        if apply_dwarf is None:
-            raise UnwindError(f"DWARF-mode entry at RVA {rva:#x} (no aarch64 CFI rules here)")
         return apply_dwarf(ctx, _dwarf_row(image, rva), mem)
     _start, encoding, rule = found
     callee_saved = [f"x{n}" for n in range(19, 29)] + [f"d{n}" for n in range(8, 16)] + ["fp"]

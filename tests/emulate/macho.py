@@ -64,7 +64,7 @@ def load_macho(emu, path: Path, slide: int = 0) -> LoadedMachO:
         pos += cmdsize
     for _name, vmaddr, vmsize, fileoff, filesize in segments:
         raw = data[fileoff:fileoff + filesize]
-        emu.map(vmaddr + slide, raw + b"\0" * (vmsize - len(raw)))
+        emu.map(vmaddr + slide, raw + b"\0" * (vmsize - len(raw)), execute=True, in_dump=False)
     for start, end in code:
         emu.watch_code(start, end)
     symbols = {}

@@ -73,7 +73,10 @@ class X64Emulator:
         self.fault: tuple[str, int] | None = None
         self.uc.mem_map(STACK_TOP - STACK_SIZE, STACK_SIZE, UC_PROT_READ | UC_PROT_WRITE)
 
-    def map(self, address: int, data: bytes, size: int | None = None) -> None:
+    def map(self, address: int, data: bytes, size: int | None = None, *, execute: bool = True,
+            in_dump: bool = False) -> None:
+        """Map ``data`` at ``address`` (readable, writable and executable: page rights do not matter
+        to the oracle); ``execute`` and ``in_dump`` are accepted for the loaders' sake."""
         start = address & ~(PAGE - 1)
         end = (address + max(size or 0, len(data)) + PAGE - 1) & ~(PAGE - 1)
         self.uc.mem_map(start, end - start, UC_PROT_ALL)
