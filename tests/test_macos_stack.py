@@ -360,3 +360,49 @@ def test_unwind_info_fuzz(data, words):
                 decode(word)
             except FormatError:
                 pass
+
+
+# -- fetch --dump, universal binaries -------------------------------------------------------------
+
+def test_fetch_dump_brings_the_binary_and_dsym_of_a_macos_dump(mac_arm64, tmp_path):
+    """`fetch --dump` asks for each Mach-O module's binary and dSYM DWARF file by LC_UUID; the
+    cache it fills is a store `stack` symbolizes from."""
+    image, crash = emulate(mac_arm64, 1)
+    dump = tmp_path / "recursion.dmp"
+    crashpad_dump(dump, image, crash, "arm64")
+    cache = tmp_path / "cache"
+    proc = symtool("fetch", "--dump", dump, "--server", mac_arm64.store, "--cache", cache, "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    uuid = image.uuid.hex()
+    assert {(r["kind"], r["key"], r["status"]) for r in out["results"]} == {
+        ("image", f"frames/mach-uuid-{uuid}/frames", "fetched"),
+        ("dsym", f"_.dwarf/mach-uuid-sym-{uuid}/_.dwarf", "fetched")}
+    data = json.loads(symtool("stack", "--json", "--offline", "--store", cache, dump, cwd=tmp_path).stdout)
+    functions = [f["function"] for f in data["threads"][0]["frames"]]
+    assert functions[:2] == ["poke", "recurse"] and functions.count("recurse") == 41 and functions[-1] == "start"
+
+
+def test_universal_binary_gives_each_cpu_its_slice(mac_arm64, mac_x86_64, tmp_path):
+    """A fat (universal) binary and dSYM published once: an arm64 dump and an x86_64 dump each get
+    the slice of their module's UUID, for unwinding and for symbols."""
+    lipo = need_tool("llvm-lipo")
+    fat = tmp_path / "fat" / "frames"
+    fat.parent.mkdir()
+    subprocess.run([lipo, "-create", str(mac_arm64.binary), str(mac_x86_64.binary), "-output", str(fat)],
+                   check=True, timeout=60)
+    dwarf = tmp_path / "fat" / "frames.dSYM" / "Contents" / "Resources" / "DWARF" / "frames"
+    shutil.copytree(mac_arm64.dsym, dwarf.parents[3])
+    dwarf.unlink()
+    subprocess.run([lipo, "-create", str(mac_arm64.dwarf), str(mac_x86_64.dwarf), "-output", str(dwarf)],
+                   check=True, timeout=60)
+    # A build directory, not a store: the binary by name and the .dSYM bundle beside it.
+    for build in (mac_arm64, mac_x86_64):
+        image, crash = emulate(build, 6)
+        dump = tmp_path / f"{build.arch}.dmp"
+        crashpad_dump(dump, image, crash, build.arch)
+        proc = symtool("stack", "--json", "--offline", "--build-dir", fat.parent, dump, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        frames = json.loads(proc.stdout)["threads"][0]["frames"]
+        got = [(f["function"], Path(f["file"]).name if f["file"] else None, f["line"], f["inline"]) for f in frames]
+        assert got == expected_rows(build, image, crash), build.arch
