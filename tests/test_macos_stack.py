@@ -139,8 +139,9 @@ def crashpad_dump(path: Path, image, crash, arch: str) -> None:
     from builders.minidump import build_threads_minidump, codeview_rsds
 
     guid = uuidlib.UUID(bytes=image.uuid).bytes_le
-    module = {"name": "/Applications/Frames.app/Contents/MacOS/frames", "base": image.base, "size": image.size,
-              "codeview": codeview_rsds(guid, 0, "frames")}
+    name = image.path.name
+    module = {"name": f"/Applications/{name}.app/Contents/MacOS/{name}", "base": image.base, "size": image.size,
+              "codeview": codeview_rsds(guid, 0, name)}
     regs = dict(crash.regs)
     if arch == "arm64":
         regs.update(crash.fpregs)
@@ -406,3 +407,53 @@ def test_universal_binary_gives_each_cpu_its_slice(mac_arm64, mac_x86_64, tmp_pa
         frames = json.loads(proc.stdout)["threads"][0]["frames"]
         got = [(f["function"], Path(f["file"]).name if f["file"] else None, f["line"], f["inline"]) for f in frames]
         assert got == expected_rows(build, image, crash), build.arch
+
+
+# -- Rust programs: the samples built for macOS with unwind tables ---------------------------------
+
+RUST_CRASHES = ("crash-deep", "crash-recurse", "crash-me")
+
+
+@pytest.fixture(scope="module")
+def rust_mac_builds(tmp_path_factory):
+    """samples/ for aarch64-apple-darwin and x86_64-apple-darwin (full-debug, rust-lld, dsymutil),
+    with unwind tables: rustc's objects then carry __compact_unwind / __eh_frame (DWARF mode)."""
+    from native_builds import MAC_ARM, MAC_X64, _workspace, cargo_build
+
+    need_tool("cargo")
+    need_tool("dsymutil")
+    ws = _workspace(tmp_path_factory, "macrust")
+    return {arch: cargo_build(ws, ws / "t", triple, "full-debug", "-C", "force-unwind-tables=yes")
+            for arch, triple in (("arm64", MAC_ARM), ("x86_64", MAC_X64))}
+
+
+@pytest.mark.parametrize("arch", ["arm64", "x86_64"])
+@pytest.mark.parametrize("program", RUST_CRASHES)
+def test_rust_macos_crash_from_the_build_dir(rust_mac_builds, tmp_path, arch, program):
+    """A Rust program's crash, symbolized from cargo's build directory (the binary, and the dSYM
+    in deps/ that rustc's dsymutil wrote), each frame as the shadow stack and llvm-symbolizer say."""
+    cargo = rust_mac_builds[arch]
+    binary = cargo.bin(program)
+    dwarf = next(iter((cargo.out / "deps").glob(f"{program.replace('-', '_')}-*.dSYM/Contents/Resources/DWARF/*")))
+    build = MacBuild(arch, binary, dwarf.parents[3], dwarf, cargo.out)
+    assert_same_as_objdump(binary)
+    from emulate.macho import load_macho
+
+    if arch == "x86_64":
+        from emulate.x86_64 import X64Emulator as Emulator
+    else:
+        from emulate.arm64 import Arm64Emulator as Emulator
+    emu = Emulator()
+    image = load_macho(emu, binary, slide=SLIDE)
+    crash = emu.run(image.symbol("_mainCRTStartup"))
+    assert crash.reason == "write-unmapped", crash.reason
+    dump = tmp_path / f"{program}.dmp"
+    crashpad_dump(dump, image, crash, arch)
+    proc = symtool("stack", "--json", "--offline", "--build-dir", cargo.out, "--build-dir", cargo.out / "deps",
+                   dump, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    frames = json.loads(proc.stdout)["threads"][0]["frames"]
+    got = [(f["function"], Path(f["file"]).name if f["file"] else None, f["line"], f["inline"]) for f in frames]
+    assert got == expected_rows(build, image, crash)
+    assert got[0][0] == "minicore::poke" and got[-1][0] == "mainCRTStartup"
+    assert {f["trust"] for f in frames[1:] if not f["inline"]} == {"cfi"}

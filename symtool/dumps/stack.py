@@ -311,7 +311,7 @@ class StackResolver:
         if out.macho_path is not None:
             try:
                 out.image = read_macho_unwind(out.macho_path, uuid)
-            except (FormatError, OSError) as err:
+            except (FormatError, OSError, ValueError, struct.error) as err:
                 notes.append(f"{out.macho_path}: unwind tables unreadable: {getattr(err, 'message', None) or err}")
         out.note = "; ".join(notes) or None
         return out
