@@ -457,3 +457,67 @@ def test_rust_macos_crash_from_the_build_dir(rust_mac_builds, tmp_path, arch, pr
     assert got == expected_rows(build, image, crash)
     assert got[0][0] == "minicore::poke" and got[-1][0] == "mainCRTStartup"
     assert {f["trust"] for f in frames[1:] if not f["inline"]} == {"cfi"}
+
+
+# -- hostile Mach-O images: unwinding and symbolizing never crash --------------------------------------
+
+def _mutate(data: bytes, edits: list[tuple[int, int]], window: tuple[int, int]) -> bytes:
+    out = bytearray(data)
+    lo, hi = window
+    for position, value in edits:
+        out[lo + position % max(hi - lo, 1)] = value
+    return bytes(out)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255)), min_size=1, max_size=24),
+       st.sampled_from(["commands", "unwind", "eh_frame", "dwarf"]))
+def test_hostile_macho_unwind_and_symbols(mac_arm64, tmp_path_factory, edits, where):
+    """Bytes of the real binary's load commands, __unwind_info or __eh_frame, or of its dSYM's
+    DWARF, changed at random: opening, unwinding and symbolizing give FormatError/UnwindError or
+    an answer, never another exception or a hang."""
+    from symtool.errors import FormatError
+    from symtool.formats.cpu_context import CpuContext
+    from symtool.formats.dwarf_symbols import DwarfSymbolizer
+    from symtool.formats.macho import read_macho
+    from symtool.stackwalk.cfi import EndOfStack
+    from symtool.stackwalk.macos import read_macho_unwind, unwind_macho_arm64
+    from symtool.stackwalk.memory import StackMemory
+    from symtool.stackwalk.x64 import UnwindError
+
+    source = mac_arm64.dwarf if where == "dwarf" else mac_arm64.binary
+    data = source.read_bytes()
+    sl = read_macho(source).slices[0]
+    if where == "commands":
+        window = (0, 32 + 2048)
+    elif where == "dwarf":
+        info = sl.section("__DWARF", "__debug_info")
+        window = (info[2], info[2] + info[3])
+    else:
+        sec = sl.section("__TEXT", "__unwind_info" if where == "unwind" else "__eh_frame")
+        window = (sec[2], sec[2] + sec[3])
+    path = tmp_path_factory.mktemp("hostile") / "frames"
+    path.write_bytes(_mutate(data, edits, window))
+    stack = StackMemory([(0x7000, bytes(range(256)) * 16)])
+    try:
+        if where == "dwarf":
+            with DwarfSymbolizer(path) as sym:
+                for rva in range(0x400, 0xA00, 0x40):
+                    sym.symbolize(rva)
+            return
+        image = read_macho_unwind(path)
+    except FormatError:
+        return
+    try:
+        for rva in range(0x420, 0xA00, 0x20):
+            ctx = CpuContext("arm64", {"pc": 0x100000000 + rva, "sp": 0x7100, "fp": 0x7200, "lr": 0x100000500})
+            for innermost in (True, False):
+                try:
+                    unwind_macho_arm64(ctx, image, 0x100000000, stack, innermost)
+                except (UnwindError, EndOfStack):
+                    pass
+            image.is_code(rva)
+            image.read_rva(rva, 8)
+    finally:
+        image.close()
