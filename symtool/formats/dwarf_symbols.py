@@ -1,4 +1,5 @@
-"""Symbolize an address of an ELF module with DWARF: function, file:line and inline frames.
+"""Symbolize an address of an ELF module, or of a Mach-O slice (a dSYM's DWARF file or a
+binary with its own ``__DWARF``), with DWARF: function, file:line and inline frames.
 
 What is read, lazily (nothing of a unit is parsed before an address falls in it):
 
@@ -12,7 +13,8 @@ What is read, lazily (nothing of a unit is parsed before an address falls in it)
   ``.debug_str_offsets.dwo`` and ``.debug_rnglists.dwo``; addresses of split units
   come from the binary's ``.debug_addr`` (``DW_AT_addr_base``/``GNU_addr_base``),
   DWARF 4 ranges from its ``.debug_ranges`` (``DW_AT_GNU_ranges_base``);
-* ``.symtab`` for the symbol covering an address DWARF says nothing about.
+* ``.symtab`` for the symbol covering an address DWARF says nothing about (Mach-O: the
+  ``LC_SYMTAB`` symbols, each running to the next; RVAs are relative to ``__TEXT``).
 
 What it answers follows ``llvm-symbolizer --inlines`` (LLVM's
 ``DWARFContext::getInliningInfoForAddress``): the deepest ``DW_TAG_subprogram`` /
