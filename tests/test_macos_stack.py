@@ -148,7 +148,7 @@ def crashpad_dump(path: Path, image, crash, arch: str) -> None:
     data = build_threads_minidump(modules=[module], threads=[{"tid": 1, "regs": regs, "stack": 0}],
                                   memory=[crash.stack], platform_id=0x8101,
                                   cpu="x64" if arch == "x86_64" else "arm64",
-                                  exception={"thread_id": 1, "code": EXC_BAD_ACCESS,
+                                  exception={"thread_id": 1, "code": EXC_BAD_ACCESS, "flags": KERN_INVALID_ADDRESS,
                                              "address": crash.address or 0})
     path.write_bytes(data)
 
@@ -204,6 +204,7 @@ def test_macos_x86_64_dumps_row_is_symbolized(mac_x86_64, tmp_path):
     proc = symtool("dumps", "--json", "--offline", "--store", mac_x86_64.store, dump, cwd=tmp_path)
     (row,) = json.loads(proc.stdout)
     assert row["platform"] == "macos" and row["exception_name"] == "EXC_BAD_ACCESS"
+    assert row["exception_detail"] == "KERN_INVALID_ADDRESS at 0x0"
     assert row["faulting_module"] == "frames" and row["function"] == "poke"
     assert [f["function"] for f in row["stack"]][:4] == ["poke", "inlined_inner", "inlined_outer", "has_inlined"]
     assert not any("not done" in n or "not supported" in n for n in row["notes"]), row["notes"]
@@ -497,7 +498,9 @@ def test_hostile_macho_unwind_and_symbols(mac_arm64, tmp_path_factory, edits, wh
     else:
         sec = sl.section("__TEXT", "__unwind_info" if where == "unwind" else "__eh_frame")
         window = (sec[2], sec[2] + sec[3])
-    path = tmp_path_factory.mktemp("hostile") / "frames"
+    folder = tmp_path_factory.getbasetemp() / "hostile-macho"  # one file, rewritten by each example
+    folder.mkdir(exist_ok=True)
+    path = folder / "frames"
     path.write_bytes(_mutate(data, edits, window))
     stack = StackMemory([(0x7000, bytes(range(256)) * 16)])
     try:
