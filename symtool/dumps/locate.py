@@ -145,17 +145,7 @@ class SymbolLocator:
                     if "dwp" not in out and dwp.is_file():
                         out["dwp"] = (f"{name}.dwp", elf_index(build_id), Hit(True, str(dwp), "file", dwp))
                     break
-        for role, (kname, index) in keys.items():
-            if role in out:
-                continue
-            for url in self.http:
-                try:
-                    hit = self._http_lookup(url, kname, index)
-                except NetworkError:
-                    continue
-                if hit is not None:
-                    out[role] = (kname, index, hit)
-                    break
+        self._http_roles(keys, out)
         self._elf_cache[key] = out
         return out
 
@@ -192,6 +182,12 @@ class SymbolLocator:
                 dwarf = self._dsym_in(d, name, uuid)
                 if dwarf is not None:
                     out["dsym"] = (SSQP_DWARF_NAME, keys["dsym"][1], Hit(True, str(dwarf), "file", dwarf))
+        self._http_roles(keys, out)
+        self._elf_cache[key] = out
+        return out
+
+    def _http_roles(self, keys: dict[str, tuple[str, str]], out: dict[str, tuple[str, str, Hit]]) -> None:
+        """Each role of ``keys`` (role -> (name, index)) not in ``out`` yet, asked of the HTTP stores."""
         for role, (kname, index) in keys.items():
             if role in out:
                 continue
@@ -203,8 +199,6 @@ class SymbolLocator:
                 if hit is not None:
                     out[role] = (kname, index, hit)
                     break
-        self._elf_cache[key] = out
-        return out
 
     def _macho_uuids(self, path: Path) -> set[str]:
         """The UUID keys of the Mach-O file's slices (empty: unreadable or not Mach-O)."""

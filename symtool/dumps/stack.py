@@ -342,6 +342,10 @@ class StackResolver:
             sym = None  # symtool.formats.dwarf_symbols not in this build: frames stay unsymbolized
         except (FormatError, OSError, ValueError, struct.error):
             sym = None
+        return self._keep_dwarf(key, sym)
+
+    def _keep_dwarf(self, key: tuple, sym):
+        """Cache ``sym`` (None: failed) under ``key``, closing the least recently used past the bound."""
         self._dwarf[key] = sym
         while len(self._dwarf) > self._max_images:
             _k, old = self._dwarf.popitem(last=False)
@@ -364,12 +368,7 @@ class StackResolver:
                 sym = None
         except (FormatError, OSError, ValueError, struct.error):
             sym = None
-        self._dwarf[key] = sym
-        while len(self._dwarf) > self._max_images:
-            _k, old = self._dwarf.popitem(last=False)
-            if old is not None:
-                old.close()
-        return sym
+        return self._keep_dwarf(key, sym)
 
     def close(self) -> None:
         for sym in self._dwarf.values():
