@@ -3,7 +3,7 @@ crashed in an emulator.
 
 The programs (tests/corpus/macos-unwind: deep recursion, a large frame, many saved registers,
 FP registers, a frameless leaf crash, inlined functions, a call through a function pointer, a
-bad PC, frameless functions with immediate and indirect stack sizes) are built here for
+bad PC, frameless functions with immediate and indirect stack sizes, a stack overflow) are built here for
 ``arm64-apple-macos11`` and ``x86_64-apple-macos11`` with clang, rust-lld and dsymutil, and
 published to a store with ``symtool publish``.  Each runs in unicorn from its entry to its
 fault (tests/emulate): the shadow stack kept from executed calls and returns gives the frames,
@@ -38,7 +38,7 @@ CORPUS = ROOT / "tests" / "corpus" / "macos-unwind"
 SLIDE = 0x10000000  # the image is loaded away from its link address, as ASLR does
 SCENARIOS = {1: "recursion", 2: "large frame", 3: "many saved registers", 4: "FP registers",
              5: "frameless leaf", 6: "inlined functions", 7: "function pointer", 8: "bad PC",
-             9: "frameless big frame", 10: "frameless saved registers"}
+             9: "frameless big frame", 10: "frameless saved registers", 11: "stack overflow"}
 EXC_BAD_ACCESS = 1
 KERN_INVALID_ADDRESS = 1
 

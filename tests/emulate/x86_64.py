@@ -123,7 +123,8 @@ class X64Emulator:
         rsp = regs["rsp"]
         # The saved stack ends below the entry's return address (no caller of the entry point:
         # a walk must stop there, as at a thread's first frame).
-        stack = (rsp, bytes(uc.mem_read(rsp, max(sp - rsp, 0)))) if rsp <= sp else (rsp, b"")
+        low = min(max(rsp, STACK_TOP - STACK_SIZE), sp)  # a stack overflow leaves RSP below the mapping
+        stack = (low, bytes(uc.mem_read(low, sp - low)))
         return Crash(reason, self.fault[1] if self.fault else None, regs, list(self.shadow), stack, [stack])
 
 

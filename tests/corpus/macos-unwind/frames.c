@@ -66,6 +66,14 @@ __attribute__((noinline)) int bad_pc(int *p) {
     return cb(p, 1) + 1;
 }
 
+/* Unbounded recursion: the stack runs out, and the fault may be in a prologue (the push of the
+ * frame pointer or the store of the frame record) or in a body, wherever the guard is hit. */
+__attribute__((noinline)) int overflow(int *p, int n) {
+    volatile char buf[3000];
+    buf[n % 3000] = (char)n;
+    return overflow(p, n + 1) + buf[(n + 1) % 3000];
+}
+
 __attribute__((noinline)) int dispatch(int *p) {
     switch (scenario) {
     case 1: return recurse(p, 40);
@@ -78,6 +86,7 @@ __attribute__((noinline)) int dispatch(int *p) {
     case 8: return bad_pc(p);
     case 9: return frameless_big(p, 3);
     case 10: return frameless_saves(p, 1, 2, 3, 4, 5, 6);
+    case 11: return overflow(p, 0);
     }
     return 0;
 }
