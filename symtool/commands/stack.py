@@ -163,9 +163,10 @@ def _module_row(module, resolver) -> dict:
         symbols = f"(pdb symbols)          {syms.pdb_path}"
     elif syms.dwp_path is not None or syms.debug_path is not None:
         symbols = f"(dwarf symbols)        {syms.dwp_path or syms.debug_path}"
-    elif syms.elf_path is not None or syms.macho_path is not None:
-        symbols = f"(dwarf symbols)        {syms.elf_path or syms.macho_path}" if syms.elf_path else \
-            f"(image only)           {syms.macho_path}"
+    elif syms.elf_path is not None:
+        symbols = f"(dwarf symbols)        {syms.elf_path}"
+    elif syms.macho_path is not None:
+        symbols = f"(image only)           {syms.macho_path}"  # a Mach-O binary without its dSYM
     elif syms.image is not None:
         symbols = "(image only)"
     else:

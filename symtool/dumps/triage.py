@@ -21,7 +21,7 @@ from symtool.dumps.stack import FrameRow as StackFrameRow
 from symtool.dumps.stack import StackResolver, crash_stack
 from symtool.dumps.symbolize import SymbolizerCache, symbolize_fault
 from symtool.errors import FormatError, SymtoolError
-from symtool.formats.minidump import Minidump, MinidumpFile, Module, open_minidump
+from symtool.formats.minidump import MACH_PLATFORMS, Minidump, MinidumpFile, Module, open_minidump
 from symtool.ids import check_file_name
 from symtool.store.layout import key_path
 
@@ -140,8 +140,6 @@ class TriageRow:
 
 # Platforms whose minidumps (Breakpad/crashpad) list ELF modules by build id.
 ELF_PLATFORMS = ("linux", "android")
-# Platforms whose minidumps list Mach-O modules by LC_UUID (symtool.formats.minidump owns it).
-MACH_PLATFORMS = ("macos", "ios")
 # Platforms whose exception address is the data address touched (a signal's si_addr, a Mach
 # EXC_BAD_ACCESS subcode), not an instruction: the faulting module comes from the stack.
 DATA_ADDRESS_PLATFORMS = ELF_PLATFORMS + MACH_PLATFORMS

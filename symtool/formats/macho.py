@@ -18,11 +18,12 @@ class-file version (45 or more), never a plausible slice count.
 from __future__ import annotations
 
 import os
+import stat
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from symtool.errors import FormatError
+from symtool.errors import FormatError, NotRegularFileError
 from symtool.formats.binio import BoundedReader, cstring
 from symtool.ids import MachUuid
 
@@ -303,7 +304,8 @@ def read_macho_bytes(data: bytes, path: str = "<bytes>") -> MachoInfo:
 
 MAX_SYMBOLS = 1 << 22
 MAX_SYMBOL_NAME = 4096
-VM_PROT_EXECUTE = 0x4
+# Assembler-local labels the linker may keep (ld64's "ltmp<n>", "l_..." and "L..."): no functions.
+LOCAL_LABEL_PREFIXES = ("ltmp", "l_", "L")
 
 
 class MachoImage:
@@ -398,10 +400,9 @@ class MachoImage:
                 if strx >= strsize:
                     continue
                 name = cstring(strings[strx:strx + MAX_SYMBOL_NAME]).decode("utf-8", "replace")
-                if name.startswith("_"):
-                    name = name[1:]
-                if name and not name.startswith(("ltmp", "l_", "L")):
-                    raw.append((value, n_sect, name))
+                if not name or name.startswith(LOCAL_LABEL_PREFIXES):
+                    continue
+                raw.append((value, n_sect, name[1:] if name.startswith("_") else name))
             raw.sort()
             for k, (value, n_sect, name) in enumerate(raw):
                 sec = sl.sections[n_sect - 1]
@@ -417,9 +418,6 @@ def open_macho_image(path: str | os.PathLike[str], uuid: str | None = None,
                      cputype: int | None = None) -> MachoImage:
     """The slice of ``path`` whose UUID key is ``uuid`` (else whose CPU type is ``cputype``; else the
     only slice), open for reads (call ``close``).  FormatError when no slice fits."""
-    from symtool.errors import NotRegularFileError
-    import stat
-
     p = os.fspath(path)
     if not stat.S_ISREG(os.stat(p).st_mode):
         raise NotRegularFileError("not a regular file", p)
