@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from builders.core_minidump import core_to_minidump, elf_build_id
+from cfi_rows import check_rows as _check_rows
 from conftest import FIXTURES_DIR, need_tool
 from native_builds import LINUX, _workspace, cargo_build
 from symtool.errors import FormatError
@@ -268,86 +269,6 @@ def test_breakpad_dump_without_binaries_is_scanned_and_says_so(tmp_path):
 
 
 # -- the CFI reader against llvm-dwarfdump -----------------------------------------------------------
-
-DUMP_ROW = re.compile(r"^\s*0x([0-9a-f]+): CFA=(.*)$")
-
-
-def dwarfdump_rows(binary: Path, which: str) -> dict[int, tuple[str, bool]]:
-    """address -> (llvm-dwarfdump's row text, "RSP+8: RIP=[CFA-8]"; whether its FDE restores a
-    remembered state) for every row of every FDE of the ``which`` section."""
-    tool = need_tool("llvm-dwarfdump")
-    out = subprocess.run([tool, f"--{which}", str(binary)], capture_output=True, text=True, check=True).stdout
-    title = {"eh-frame": ".eh_frame contents:", "debug-frame": ".debug_frame contents:"}[which]
-    rows = {}
-    in_section = restores = False
-    for line in out.splitlines():
-        if line.endswith(" contents:"):
-            in_section = line.strip() == title
-        elif not in_section:
-            continue
-        elif " FDE " in line or " CIE" in line:
-            restores = False
-        elif "DW_CFA_restore_state" in line:
-            restores = True
-        else:
-            m = DUMP_ROW.match(line)
-            if m:
-                rows[int(m.group(1), 16)] = (m.group(2).strip(), restores)
-    assert rows, out[:2000]
-    return rows
-
-
-NAMES = {0: "RAX", 1: "RDX", 2: "RCX", 3: "RBX", 4: "RSI", 5: "RDI", 6: "RBP", 7: "RSP", 16: "RIP",
-         **{k: f"R{k}" for k in range(8, 16)}}
-
-
-def _row_text(row: CfiRow) -> str:
-    """Our row, written as llvm-dwarfdump writes it (register order as it sorts them: by number)."""
-    kind, reg, off = row.cfa
-    text = f"{NAMES[reg]}{off:+d}"
-    rules = []
-    for r in sorted(row.rules):
-        rule, operand = row.rules[r]
-        if rule == OFFSET:
-            rules.append(f"{NAMES.get(r, f'reg{r}')}=[CFA{operand:+d}]")
-        elif rule == VAL_OFFSET:
-            rules.append(f"{NAMES.get(r, f'reg{r}')}=CFA{operand:+d}")
-        elif rule == UNDEFINED:
-            rules.append(f"{NAMES.get(r, f'reg{r}')}=undefined")
-        elif rule == SAME_VALUE:
-            rules.append(f"{NAMES.get(r, f'reg{r}')}=same")
-        elif rule == REGISTER:
-            rules.append(f"{NAMES.get(r, f'reg{r}')}={NAMES.get(operand, operand)}")
-    return text + (": " + ", ".join(rules) if rules else "")
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"\s+", " ", text.replace("+-", "-")).strip()
-
-
-def _check_rows(binary: Path, which: str) -> int:
-    rows = dwarfdump_rows(binary, which)
-    cfi = read_elf_cfi(binary)
-    try:
-        section = cfi.sections[0] if which == "eh-frame" else cfi.sections[-1]
-        checked = 0
-        for address, (expected, restores) in rows.items():
-            row = section.row_at(address)
-            assert row is not None, hex(address)
-            if "DW_OP" in expected.split(":")[0]:  # a CFA expression (PLT entries): kept, not evaluated
-                assert row.cfa[0] == "expression", (hex(address), expected)
-                continue
-            ours = _norm(_row_text(row))
-            if restores and ours.split(":")[1:] == _norm(expected).split(":")[1:]:
-                # DW_CFA_restore_state restores the CFA rule too (DWARF 5 6.4.2.4; the unwinders of
-                # libgcc and LLVM's libunwind do); llvm-dwarfdump's row listing keeps the current CFA.
-                continue
-            assert ours == _norm(expected), (hex(address), _row_text(row), expected)
-            checked += 1
-        return checked
-    finally:
-        cfi.close()
-
 
 def test_eh_frame_rows_match_llvm_dwarfdump(build):
     for name in CRASHES:

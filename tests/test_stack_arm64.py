@@ -204,8 +204,8 @@ def test_cfi_leaf_row_without_an_lr_rule_returns_to_lr():
 
 def test_cfi_undefined_lr_is_the_end_and_an_unknown_lr_is_an_error():
     with pytest.raises(EndOfStack):
-        apply_row(CpuContext("arm64", {"pc": 1, "sp": STACK, "lr": 5}), _row(("register", 31, 0), {30: (UNDEFINED, None)}),
-                  _memory({}))
+        apply_row(CpuContext("arm64", {"pc": 1, "sp": STACK, "lr": 5}),
+                  _row(("register", 31, 0), {30: (UNDEFINED, None)}), _memory({}))
     with pytest.raises(UnwindError):
         apply_row(CpuContext("arm64", {"pc": 1, "sp": STACK}), _row(("register", 31, 0), {30: (SAME_VALUE, None)}),
                   _memory({}))
@@ -240,3 +240,33 @@ def test_stack_walks_an_arm64_dump_from_the_exception_context(tmp_path, cpu, arc
     assert thread["registers"]["x19"] == "0x19" and thread["registers"]["pc"] == "0x401000"
     text = symtool("stack", "--offline", "-r", dump, cwd=tmp_path).stdout
     assert "not supported" not in text and "fp=00007ffff0000040" in text and "x19=0000000000000019" in text
+
+
+# -- hostile stacks and rows ------------------------------------------------------------
+
+@SETTINGS
+@given(st.binary(min_size=0, max_size=512), st.integers(0, 2 ** 64 - 1), st.integers(0, 2 ** 64 - 1),
+       st.integers(0, 0x200), st.one_of(st.none(), st.integers(0, 2 ** 64 - 1)))
+def test_hostile_stacks_never_break_the_walk(data, pc, lr, fp_offset, fp):
+    """Random stack words (some pointing into the module, some PAC-signed), any registers: a
+    bounded walk whose frames climb the stack, never an exception."""
+    words = {STACK + 8 * k: int.from_bytes(data[8 * k:8 * k + 8], "little") for k in range(len(data) // 8)}
+    regs = {"pc": pc, "lr": lr, "sp": STACK, "fp": STACK + fp_offset if fp is None else fp}
+    result = walk_stack(CpuContext("arm64", regs), _memory(words), [APP], lambda m: None, max_frames=64)
+    assert 1 <= len(result.frames) <= 64
+    assert all(b.sp >= a.sp for a, b in zip(result.frames, result.frames[1:]))
+
+
+@SETTINGS
+@given(st.tuples(st.integers(-4, 100), st.integers(-2 ** 20, 2 ** 20)),
+       st.dictionaries(st.integers(0, 100), st.tuples(st.sampled_from([OFFSET, SAME_VALUE, UNDEFINED, "register",
+                                                                       "val_offset", "expression"]),
+                                                      st.integers(-512, 512)), max_size=8),
+       st.integers(0, 100))
+def test_hostile_aarch64_rows_raise_only_unwind_errors(cfa, rules, ra):
+    mem = _memory({STACK + 8 * k: STACK + 8 * k for k in range(64)})
+    ctx = CpuContext("arm64", {**REGS, "sp": STACK + 0x100})
+    try:
+        apply_row(ctx, _row(("register", *cfa), rules, ra), mem)
+    except (UnwindError, EndOfStack):
+        pass

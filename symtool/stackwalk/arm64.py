@@ -159,5 +159,5 @@ def scanned_caller(ctx: CpuContext, mem: StackMemory, slot: int, ret: int) -> Cp
     return CpuContext("arm64", regs)
 
 
-__all__ = ["scanned_caller", "UNWINDERS", "Arm64Unwind", "unwinder_for", "unwind_dwarf_cfi", "unwind_frame_record", "strip_pac",
-           "address_mask", "is_call", "after_call_arm64", "CALLEE_SAVED", "INSTRUCTION_SIZE"]
+__all__ = ["scanned_caller", "UNWINDERS", "Arm64Unwind", "unwinder_for", "unwind_dwarf_cfi", "unwind_frame_record",
+           "strip_pac", "address_mask", "is_call", "after_call_arm64", "CALLEE_SAVED", "INSTRUCTION_SIZE"]

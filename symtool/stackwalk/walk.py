@@ -174,6 +174,12 @@ def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
                     break
                 if caller is not None and caller.pc and mods.at(caller.pc) is None:
                     caller = None  # unwind data led outside every module: not believable
+                elif caller is not None and callee.trust in ("frame-pointer", "scan") and caller.pc \
+                        and not is_return(caller.pc):
+                    # A frame record or a scan gives only an estimate of SP (the record may sit below
+                    # saved registers): unwind data computing from SP then lands anywhere.  Believed only
+                    # when it lands right after a call instruction.
+                    caller = None
             if caller is None:
                 try:
                     caller = arm64.unwind_frame_record(callee.context, mem, innermost, is_return, pac_mask)
