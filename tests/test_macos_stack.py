@@ -524,3 +524,24 @@ def test_hostile_macho_unwind_and_symbols(mac_arm64, tmp_path_factory, edits, wh
             image.read_rva(rva, 8)
     finally:
         image.close()
+
+
+def test_unwind_info_lookup_reads_a_few_entries_of_a_huge_page():
+    """Every first-level entry naming one page of 65,535 entries: a lookup binary-searches the
+    page's bytes (a few dozen reads), so a walk of hostile data costs no page decodes."""
+    from symtool.formats.compact_unwind import CompactUnwindInfo
+
+    count = 200  # first-level entries (the last is the sentinel)
+    index_at = 32  # after the header and one common encoding
+    page_at = index_at + 12 * count
+    index = b"".join(struct.pack("<3I", 0x1000 * (k + 1), page_at if k < count - 1 else 0, page_at)
+                     for k in range(count))
+    page = struct.pack("<IHHHH", 3, 12, 0xFFFF, 0, 0) + b"".join(struct.pack("<I", k) for k in range(0xFFFF))
+    info = CompactUnwindInfo(struct.pack("<8I", 1, 28, 1, 32, 0, index_at, count, 0x04000000) + index + page)
+    reads = []
+    original = info._u32
+    info._u32 = lambda offset: reads.append(offset) or original(offset)
+    for k in range(count - 1):
+        entry = info.lookup(0x1000 * (k + 1) + 8)
+        assert entry is not None and entry.start == 0x1000 * (k + 1) + 8 and entry.encoding == 0x04000000
+    assert len(reads) < 40 * (count - 1)

@@ -75,7 +75,6 @@ ARM64_PAIRS = ((0x001, ("x19", "x20")), (0x002, ("x21", "x22")), (0x004, ("x23",
                (0x008, ("x25", "x26")), (0x010, ("x27", "x28")), (0x100, ("d8", "d9")),
                (0x200, ("d10", "d11")), (0x400, ("d12", "d13")), (0x800, ("d14", "d15")))
 
-MAX_SECOND_LEVEL_ENTRIES = 1 << 16  # entryCount is a u16
 
 
 @dataclass(frozen=True)
@@ -242,39 +241,49 @@ class CompactUnwindInfo:
         return [LSDA_ENTRY.unpack_from(self.data, off) for off in range(first, last - LSDA_ENTRY.size + 1,
                                                                           LSDA_ENTRY.size)]
 
-    def _page(self, page_offset: int, base: int) -> tuple[int, list[int], list[int]]:
-        """(kind, function offsets, encodings) of the second-level page at ``page_offset``."""
+    def _page_header(self, page_offset: int) -> tuple[int, int, int, int, int]:
+        """(kind, entry offset, entry count, encodings offset, encodings count) of a second-level
+        page, every table checked against the section."""
         if page_offset + 4 > len(self.data):
             raise FormatError(f"__unwind_info: second-level page at {page_offset:#x} runs past the section",
                               self.path)
         kind = self._u32(page_offset)
+        header = REGULAR_PAGE_HEADER if kind == UNWIND_SECOND_LEVEL_REGULAR else COMPRESSED_PAGE_HEADER
+        if kind not in (UNWIND_SECOND_LEVEL_REGULAR, UNWIND_SECOND_LEVEL_COMPRESSED):
+            raise FormatError(f"__unwind_info: second-level page at {page_offset:#x} of unknown kind {kind}",
+                              self.path)
+        if page_offset + header.size > len(self.data):
+            raise FormatError(f"__unwind_info: page header at {page_offset:#x} is cut short", self.path)
         if kind == UNWIND_SECOND_LEVEL_REGULAR:
-            if page_offset + REGULAR_PAGE_HEADER.size > len(self.data):
-                raise FormatError(f"__unwind_info: page header at {page_offset:#x} is cut short", self.path)
-            _k, entry_offset, count = REGULAR_PAGE_HEADER.unpack_from(self.data, page_offset)
+            _k, entry_offset, count = header.unpack_from(self.data, page_offset)
             self._table(page_offset + entry_offset, count, REGULAR_ENTRY.size, "regular page")
-            pairs = [REGULAR_ENTRY.unpack_from(self.data, page_offset + entry_offset + 8 * k) for k in range(count)]
-            return kind, [p[0] for p in pairs], [p[1] for p in pairs]
-        if kind == UNWIND_SECOND_LEVEL_COMPRESSED:
-            if page_offset + COMPRESSED_PAGE_HEADER.size > len(self.data):
-                raise FormatError(f"__unwind_info: page header at {page_offset:#x} is cut short", self.path)
-            _k, entry_offset, count, enc_offset, enc_count = COMPRESSED_PAGE_HEADER.unpack_from(self.data, page_offset)
-            self._table(page_offset + entry_offset, count, 4, "compressed page")
-            self._table(page_offset + enc_offset, enc_count, 4, "page encodings")
-            offsets, encodings = [], []
-            for k in range(count):
-                word = self._u32(page_offset + entry_offset + 4 * k)
-                index = word >> 24
-                offsets.append(base + (word & 0x00FFFFFF))
-                if index < self.common_count:
-                    encodings.append(self._u32(self.common_offset + 4 * index))
-                elif index - self.common_count < enc_count:
-                    encodings.append(self._u32(page_offset + enc_offset + 4 * (index - self.common_count)))
-                else:
-                    raise FormatError(f"__unwind_info: page at {page_offset:#x} entry {k} names encoding {index} "
-                                      f"of {self.common_count + enc_count}", self.path)
-            return kind, offsets, encodings
-        raise FormatError(f"__unwind_info: second-level page at {page_offset:#x} of unknown kind {kind}", self.path)
+            return kind, page_offset + entry_offset, count, 0, 0
+        _k, entry_offset, count, enc_offset, enc_count = header.unpack_from(self.data, page_offset)
+        self._table(page_offset + entry_offset, count, 4, "compressed page")
+        self._table(page_offset + enc_offset, enc_count, 4, "page encodings")
+        return kind, page_offset + entry_offset, count, page_offset + enc_offset, enc_count
+
+    def _page_entry(self, header: tuple[int, int, int, int, int], k: int, base: int) -> tuple[int, int]:
+        """(function offset, encoding) of entry ``k`` of a page (``base``: its first-level function offset)."""
+        kind, entries, _count, encodings, enc_count = header
+        if kind == UNWIND_SECOND_LEVEL_REGULAR:
+            return REGULAR_ENTRY.unpack_from(self.data, entries + REGULAR_ENTRY.size * k)
+        word = self._u32(entries + 4 * k)
+        index = word >> 24
+        if index < self.common_count:
+            encoding = self._u32(self.common_offset + 4 * index)
+        elif index - self.common_count < enc_count:
+            encoding = self._u32(encodings + 4 * (index - self.common_count))
+        else:
+            raise FormatError(f"__unwind_info: page entry {k} names encoding {index} of "
+                              f"{self.common_count + enc_count}", self.path)
+        return base + (word & 0x00FFFFFF), encoding
+
+    def _decode_page(self, page_offset: int, base: int) -> tuple[int, list[int], list[int]]:
+        """(kind, function offsets, encodings) of every entry of the page at ``page_offset``."""
+        header = self._page_header(page_offset)
+        pairs = [self._page_entry(header, k, base) for k in range(header[2])]
+        return header[0], [p[0] for p in pairs], [p[1] for p in pairs]
 
     def _lsda_for(self, lsda_start: int, lsda_end: int, function: int) -> int | None:
         count = max(lsda_end - lsda_start, 0) // LSDA_ENTRY.size
@@ -301,11 +310,7 @@ class CompactUnwindInfo:
             raise FormatError(f"__unwind_info: personality {index} of {self.personality_count}", self.path)
         return self._u32(self.personality_offset + 4 * (index - 1))
 
-    def _entry(self, k: int, offsets: list[int], encodings: list[int], page_end: int,
-               lsda: tuple[int, int]) -> CompactEntry:
-        start = offsets[k]
-        end = offsets[k + 1] if k + 1 < len(offsets) else page_end
-        encoding = encodings[k]
+    def _entry(self, start: int, end: int, encoding: int, lsda: tuple[int, int]) -> CompactEntry:
         lsda_rva = self._lsda_for(lsda[0], lsda[1], start) if encoding & UNWIND_HAS_LSDA else None
         return CompactEntry(start, max(end, start), encoding, lsda_rva, self._personality(encoding))
 
@@ -326,11 +331,20 @@ class CompactUnwindInfo:
         next_first, _p, lsda_end = INDEX_ENTRY.unpack_from(self.data, self.index_offset + INDEX_ENTRY.size * (lo + 1))
         if rva < first or rva >= next_first or page == 0:
             return None
-        _kind, offsets, encodings = self._page(page, first)
-        k = _bisect_right(offsets, rva) - 1
-        if k < 0:
+        # Binary search in the page's own bytes: a lookup reads O(log n) entries, never a whole page.
+        header = self._page_header(page)
+        lo, hi = 0, header[2]
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if rva < self._page_entry(header, mid, first)[0]:
+                hi = mid
+            else:
+                lo = mid + 1
+        if lo == 0:
             return None
-        return self._entry(k, offsets, encodings, next_first, (lsda_start, lsda_end))
+        start, encoding = self._page_entry(header, lo - 1, first)
+        end = self._page_entry(header, lo, first)[0] if lo < header[2] else next_first
+        return self._entry(start, end, encoding, (lsda_start, lsda_end))
 
     def entries(self) -> list[CompactEntry]:
         """Every second-level entry in order (for listings and tests)."""
@@ -341,9 +355,10 @@ class CompactUnwindInfo:
             next_first, _p, lsda_end = index[k + 1]
             if page == 0:
                 continue
-            _kind, offsets, encodings = self._page(page, first)
-            out += [self._entry(j, offsets, encodings, next_first, (lsda_start, lsda_end))
-                    for j in range(len(offsets))]
+            _kind, offsets, encodings = self._decode_page(page, first)
+            ends = offsets[1:] + [next_first]
+            out += [self._entry(start, end, encoding, (lsda_start, lsda_end))
+                    for start, end, encoding in zip(offsets, ends, encodings)]
         return out
 
     def page_kinds(self) -> list[tuple[int, int, int]]:
@@ -351,20 +366,9 @@ class CompactUnwindInfo:
         out = []
         for first, page, _lsda in self.index()[:-1]:
             if page:
-                kind, offsets, _e = self._page(page, first)
-                out.append((page, kind, len(offsets)))
+                kind, _entries, count, _enc, _n = self._page_header(page)
+                out.append((page, kind, count))
         return out
-
-
-def _bisect_right(values: list[int], x: int) -> int:
-    lo, hi = 0, len(values)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if x < values[mid]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
 
 
 __all__ = ["CompactUnwindInfo", "CompactEntry", "CompactRule", "decode_x86_64", "decode_arm64", "DECODERS",
