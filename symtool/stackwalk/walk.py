@@ -191,23 +191,11 @@ def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
                     break
                 if caller is not None and not (_sp_grew(caller, callee, innermost) and is_return(caller.pc or 0)):
                     caller = None  # a record that does not lead up the stack to a return address: scan instead
-        elif ctx.cpu == "x64" and isinstance(image, MachoUnwindImage):
+        elif ctx.cpu == "x64" and isinstance(image, (ElfCfi, MachoUnwindImage)):
+            compact = isinstance(image, MachoUnwindImage)
+            unwind = unwind_macho_x64 if compact else unwind_cfi
             try:
-                caller = unwind_macho_x64(callee.context, image, module.base, mem, callee.trust == "context")
-                trust = "cfi"
-            except EndOfStack:
-                result.stop = "end of stack (the unwind data leaves the return address undefined)"
-                break
-            except UnwindError as err:
-                problem = f"frame {len(frames) - 1}: {err}"
-            if caller is not None and caller.pc and not (caller.sp > callee.sp and is_return(caller.pc)):
-                # Compact unwind describes function bodies: in a prologue or epilogue it can point
-                # at a word that is no return address.  The frame pointer, then scanning, decide.
-                problem = problem or f"frame {len(frames) - 1}: compact unwind led to no return address"
-                caller = None
-        elif ctx.cpu == "x64" and isinstance(image, ElfCfi):
-            try:
-                caller = unwind_cfi(callee.context, image, module.base, mem, callee.trust == "context")
+                caller = unwind(callee.context, image, module.base, mem, callee.trust == "context")
                 trust = "cfi"
             except EndOfStack:
                 result.stop = "end of stack (the unwind data leaves the return address undefined)"
@@ -217,6 +205,11 @@ def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
             if caller is not None and caller.pc is not None and caller.pc < MIN_RETURN_ADDRESS:
                 result.stop = "end of stack (return address in the first page)"
                 break
+            if compact and caller is not None and not (caller.sp > callee.sp and is_return(caller.pc or 0)):
+                # Compact unwind describes function bodies: in a prologue or epilogue it can point
+                # at a word that is no return address.  The frame pointer, then scanning, decide.
+                problem = problem or f"frame {len(frames) - 1}: compact unwind led to no return address"
+                caller = None
         elif ctx.cpu == "x64" and image is not None and image.is_64:
             try:
                 caller = unwind_x64(callee.context, image, module.base, mem, callee.trust == "context")
