@@ -71,11 +71,11 @@ def rust_lld() -> str:
     return str(path)
 
 
-def _build(out: Path, arch: str) -> MacBuild:
+def _build(out: Path, arch: str, *extra_flags: str) -> MacBuild:
     clang, lld, dsymutil = need_tool("clang"), rust_lld(), need_tool("dsymutil")
     out.mkdir(parents=True, exist_ok=True)
     target = f"{arch}-apple-macos11"
-    flags = ["-O2", "-g", "-fno-stack-protector", "-Wno-everything", "-c"]
+    flags = ["-O2", "-g", "-fno-stack-protector", "-Wno-everything", *extra_flags, "-c"]
     subprocess.run([clang, f"--target={target}", *flags, str(CORPUS / "frames.c"), "-o", str(out / "frames.o")],
                    check=True, timeout=120)
     subprocess.run([clang, f"--target={target}", *flags, "-fomit-frame-pointer", str(CORPUS / "frameless.c"),
@@ -102,6 +102,13 @@ def mac_arm64(tmp_path_factory) -> MacBuild:
     return _build(tmp_path_factory.mktemp("macos-arm64"), "arm64")
 
 
+@pytest.fixture(scope="session")
+def mac_arm64_pac(tmp_path_factory) -> MacBuild:
+    """Return addresses signed with the B key before they are saved (pacibsp/retab), as arm64e
+    code signs them."""
+    return _build(tmp_path_factory.mktemp("macos-arm64-pac"), "arm64", "-mbranch-protection=pac-ret+b-key")
+
+
 # -- the oracle: llvm-symbolizer on the dSYM ------------------------------------------------------
 
 def symbolizer_frames(dwarf: Path, addresses: list[int]) -> list[list[tuple[str, str, int]]]:
@@ -115,20 +122,27 @@ def symbolizer_frames(dwarf: Path, addresses: list[int]) -> list[list[tuple[str,
     return [[(f["FunctionName"], Path(f["FileName"]).name, f["Line"]) for f in entry["Symbol"]] for entry in entries]
 
 
-def emulate(build: MacBuild, scenario: int):
-    """Run the program to its fault with ``scenario`` written into its ``scenario`` global."""
+def emulate(build: MacBuild, scenario: int, pointer_auth: bool = False):
+    """Run the program to its fault with ``scenario`` written into its ``scenario`` global
+    (``pointer_auth``: arm64 with pointer authentication on, so PAC instructions really sign)."""
     from emulate.macho import load_macho
 
     if build.arch == "x86_64":
-        from emulate.x86_64 import X64Emulator as Emulator
+        from emulate.x86_64 import X64Emulator
+
+        emu = X64Emulator()
     else:
-        from emulate.arm64 import Arm64Emulator as Emulator
-    emu = Emulator()
+        from emulate.arm64 import Arm64Emulator
+
+        emu = Arm64Emulator(pointer_auth=pointer_auth)
     image = load_macho(emu, build.binary, slide=SLIDE)
     crash_start = image.symbol("_start")
     emu.uc.mem_write(image.symbol("_scenario"), struct.pack("<i", scenario))
     crash = emu.run(crash_start)
-    assert crash.reason in ("write-unmapped", "fetch-unmapped"), (scenario, crash.reason)
+    # The arm64 emulator's entry returns to address 0, so a call to address 0 (the bad PC) stops
+    # it as "exited" too: with live calls on the shadow stack it is the bad PC.
+    bad_pc = crash.reason == "exited" and crash.shadow and crash.regs["pc"] == 0
+    assert crash.reason in ("write-unmapped", "fetch-unmapped") or bad_pc, (scenario, crash.reason)
     return image, crash
 
 
@@ -195,6 +209,31 @@ def test_macos_stack_matches_the_emulator(request, tmp_path, arch, scenario):
     else:
         assert set(trusts[1:]) == {"cfi"}, trusts
     assert not any("not supported" in n or "not done" in n for n in data.get("notes", []))
+
+
+@pytest.mark.parametrize("scenario", [1, 3, 4, 6, 7, 8, 11])
+def test_macos_arm64_signed_return_addresses_are_stripped(mac_arm64_pac, tmp_path, scenario):
+    """pac-ret code run with pointer authentication on: the return addresses saved in frame
+    records carry a signature in their upper bits, and the walk finds the shadow stack's frames."""
+    from symtool.formats.compact_unwind import DECODERS
+
+    image, crash = emulate(mac_arm64_pac, scenario, pointer_auth=True)
+    words = struct.unpack(f"<{len(crash.stack[1]) // 8}Q", crash.stack[1][:len(crash.stack[1]) // 8 * 8])
+    returns = {f.return_address for f in crash.shadow}
+    signed = [w for w in words if w >> 48 and (w & ((1 << 40) - 1)) in returns]
+    assert signed, "no signed return address on the stack: pointer authentication was off"
+    kinds = {DECODERS["arm64"](e.encoding).kind for e in _ours(mac_arm64_pac.binary).entries()}
+    # LLVM gives pac-ret functions DWARF-mode entries: their __eh_frame FDEs (with
+    # DW_CFA_AARCH64_negate_ra_state) read the signed records.
+    assert "dwarf" in kinds
+    dump = tmp_path / "pac.dmp"
+    crashpad_dump(dump, image, crash, "arm64")
+    proc = symtool("stack", "--json", "--offline", "--store", mac_arm64_pac.store, dump, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    frames = json.loads(proc.stdout)["threads"][0]["frames"]
+    got = [(f["function"], Path(f["file"]).name if f["file"] else None, f["line"], f["inline"]) for f in frames]
+    assert got == expected_rows(mac_arm64_pac, image, crash), SCENARIOS[scenario]
+    assert [int(f["address"], 16) for f in frames if not f["inline"]] == crash.oracle_pcs()
 
 
 def test_macos_x86_64_dumps_row_is_symbolized(mac_x86_64, tmp_path):

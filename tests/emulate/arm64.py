@@ -24,15 +24,19 @@ from unicorn import (UC_ARCH_ARM64, UC_HOOK_CODE, UC_HOOK_INTR, UC_HOOK_MEM_FETC
 from unicorn import arm64_const as A
 
 PAGE = 0x1000
-# Where the emulated thread's stack lives (its top is the highest address; SP starts 0x100 below).
-STACK_TOP = 0x7FF0_0000_0000 >> 8 << 8
+# Where the emulated thread's stack lives (its top is the highest address; SP starts 0x100 below):
+# below 2**44, the physical address range of unicorn's "max" CPU (pointer_auth), where Windows
+# puts thread stacks too (0x79`xxxxxxxx).
+STACK_TOP = 0x79_0000_0000
 STACK_SIZE = 1 << 20
-# The entry function's return address: a page mapped with no rights, so returning from the entry
-# point faults in a recognisable way ("exited").
-EXIT_ADDRESS = 0x7FE0_0000_0000
+# The entry function's return address: zero, as a thread's outermost frame returns nowhere (stack
+# walkers stop at a zero return address); returning there ends the run ("exited").
+EXIT_ADDRESS = 0
 MAX_INSTRUCTIONS = 5_000_000
 
 INT_REGS = [f"x{i}" for i in range(29)] + ["fp", "lr", "sp", "pc"]
+CALLEE_SAVED_INT = tuple(f"x{i}" for i in range(19, 29)) + ("fp",)
+CALLEE_SAVED_FP = tuple(f"d{i}" for i in range(8, 16))
 _UC_INT = {f"x{i}": getattr(A, f"UC_ARM64_REG_X{i}") for i in range(29)}
 _UC_INT.update(fp=A.UC_ARM64_REG_X29, lr=A.UC_ARM64_REG_X30, sp=A.UC_ARM64_REG_SP, pc=A.UC_ARM64_REG_PC)
 _UC_FP = {f"d{i}": getattr(A, f"UC_ARM64_REG_D{i}") for i in range(32)}
@@ -60,13 +64,14 @@ class ShadowFrame:
     return_address: int  # call_site + 4
     sp: int  # SP at the call (the caller's SP)
     target: int | None = None  # the first instruction executed after the call (the callee's entry)
+    saved: dict[str, int] = field(default_factory=dict)  # the caller's x19..x28, fp, d8..d15 at the call
 
 
 @dataclass
 class Crash:
     """What the emulated thread looked like at its fault."""
 
-    reason: str  # "read-unmapped", "write-unmapped", "fetch-unmapped", "brk", "udf", "exited", "limit"
+    reason: str  # "read-unmapped", "write-unmapped", "fetch-unmapped", "brk", "udf", "stopped", "exited", "limit"
     address: int | None  # the faulting data/fetch address (None for brk/udf)
     regs: dict[str, int]  # x0..x28, fp, lr, sp, pc, cpsr at the faulting instruction
     fpregs: dict[str, int]  # d0..d31 (low 64 bits of v0..v31)
@@ -81,19 +86,40 @@ class Crash:
         return [self.regs["pc"]] + [f.return_address for f in reversed(self.shadow)]
 
 
-class Arm64Emulator:
-    """One emulated AArch64 thread.  ``cpu_model``: a unicorn ``UC_CPU_ARM64_*`` (None: the default)."""
+# System registers (op0, op1, CRn, CRm, op2) and the bits that turn pointer authentication on for
+# the emulated thread (it runs at EL1): SCTLR_EL1.EnIB (pacibsp/autibsp sign with the B key),
+# HCR_EL2.API and .RW (EL2 does not trap PAuth; EL1 stays AArch64), SCR_EL3.API, .NS and .RW (EL3
+# does not trap it; EL2 is enabled, so HCR_EL2 counts).  APIBKey_EL1 gets a fixed key.
+PAUTH_ENABLE = [((3, 0, 1, 0, 0), 1 << 30), ((3, 4, 1, 1, 0), 1 << 41 | 1 << 31),
+                ((3, 6, 1, 1, 0), 1 << 17 | 1 << 10 | 1)]
+APIBKEY = [((3, 0, 2, 1, 2), 0x1122334455667788), ((3, 0, 2, 1, 3), 0x99AABBCCDDEEFF00)]
 
-    def __init__(self, cpu_model: int | None = None):
+
+class Arm64Emulator:
+    """One emulated AArch64 thread.  ``cpu_model``: a unicorn ``UC_CPU_ARM64_*`` (None: the default).
+    ``pointer_auth``: the "max" CPU with pointer authentication on, so ``pacibsp`` really signs LR
+    (return addresses saved on the stack carry a PAC, as on Windows on ARM with pac-ret code or
+    Apple's arm64e); otherwise PAC instructions in the hint space are no-ops."""
+
+    def __init__(self, cpu_model: int | None = None, pointer_auth: bool = False):
         self.uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
+        if pointer_auth:
+            cpu_model = A.UC_CPU_ARM64_MAX
         if cpu_model is not None:
             self.uc.ctl_set_cpu_model(cpu_model)
+        if pointer_auth:
+            for (op0, op1, crn, crm, op2), bits in PAUTH_ENABLE:
+                value = self.uc.reg_read(A.UC_ARM64_REG_CP_REG, (crn, crm, op0, op1, op2))
+                self.uc.reg_write(A.UC_ARM64_REG_CP_REG, (crn, crm, op0, op1, op2, value | bits))
+            for (op0, op1, crn, crm, op2), key in APIBKEY:
+                self.uc.reg_write(A.UC_ARM64_REG_CP_REG, (crn, crm, op0, op1, op2, key))
         self.images: list[tuple[int, bytes]] = []  # mapped bytes to put in a dump
         self.code_ranges: list[tuple[int, int]] = []
         self.shadow: list[ShadowFrame] = []
         self._pending_call: ShadowFrame | None = None
         self._stop: tuple[str, int | None] | None = None
         self._mapped: list[tuple[int, int]] = []
+        self._stop_at: tuple[int, int] | None = None  # (address, how many times it runs before the stop)
 
     # -- memory ----------------------------------------------------------------------------
     def map(self, address: int, data: bytes, size: int | None = None, *, read: bool = True, write: bool = True,
@@ -122,9 +148,17 @@ class Arm64Emulator:
         if self._pending_call is not None:
             self._pending_call.target = address
             self._pending_call = None
+        if self._stop_at is not None and address == self._stop_at[0]:
+            if self._stop_at[1] == 0:
+                self._stop = ("stopped", None)  # as an asynchronous interrupt would catch the thread
+                uc.emu_stop()
+                return
+            self._stop_at = (address, self._stop_at[1] - 1)
         (insn,) = struct.unpack("<I", uc.mem_read(address, 4))
         if is_call(insn):
-            frame = ShadowFrame(address, address + 4, uc.reg_read(A.UC_ARM64_REG_SP))
+            saved = {name: uc.reg_read(_UC_INT[name]) for name in CALLEE_SAVED_INT}
+            saved.update({name: uc.reg_read(_UC_FP[name]) for name in CALLEE_SAVED_FP})
+            frame = ShadowFrame(address, address + 4, uc.reg_read(A.UC_ARM64_REG_SP), saved=saved)
             self.shadow.append(frame)
             self._pending_call = frame
         elif is_return(insn):
@@ -142,6 +176,10 @@ class Arm64Emulator:
         # unicorn reports BRK and undefined instructions alike (QEMU's EXCP_UDEF) with PC at the
         # instruction: the instruction says which.
         pc = uc.reg_read(A.UC_ARM64_REG_PC)
+        if pc == EXIT_ADDRESS:  # the entry function returned (the "max" CPU reports a prefetch abort)
+            self._stop = ("exited", None)
+            uc.emu_stop()
+            return
         try:
             (insn,) = struct.unpack("<I", uc.mem_read(pc, 4))
         except UcError:
@@ -167,12 +205,14 @@ class Arm64Emulator:
     # -- running ---------------------------------------------------------------------------
     def run(self, entry: int, *, args: tuple[int, ...] = (), stack_top: int = STACK_TOP,
             stack_size: int = STACK_SIZE, max_instructions: int = MAX_INSTRUCTIONS,
-            stack_in_dump_from_sp: bool = True) -> Crash:
-        """Run from ``entry`` (with x0.. = ``args``) to the first fault."""
+            stack_in_dump_from_sp: bool = True, stop_at: tuple[int, int] | None = None) -> Crash:
+        """Run from ``entry`` (with x0.. = ``args``) to the first fault, or, with ``stop_at`` =
+        (address, n), to just before the (n+1)-th execution of the instruction at ``address``
+        (reason "stopped": a thread caught anywhere, inside prologues and epilogues too)."""
         uc = self.uc
+        self._stop_at = stop_at
         stack_base = stack_top - stack_size
         uc.mem_map(stack_base, stack_size, UC_PROT_READ | UC_PROT_WRITE)
-        uc.mem_map(EXIT_ADDRESS, PAGE, 0)
         sp = stack_top - 0x100
         uc.reg_write(A.UC_ARM64_REG_SP, sp)
         uc.reg_write(A.UC_ARM64_REG_X30, EXIT_ADDRESS)
