@@ -439,23 +439,35 @@ def test_synthetic_cie_and_fde_give_rows_or_format_errors(body, version, aug):
             pass
 
 
-# -- macOS dumps: said plainly ------------------------------------------------------------------------
+# -- macOS dumps: modules by UUID, said plainly when missing -------------------------------------------
 
-def test_macos_dump_says_dwarf_symbolization_is_not_done(tmp_path):
-    from builders.minidump import build_minidump
+def test_macos_dump_names_the_modules_not_found_by_uuid(tmp_path):
+    """A macOS dump whose binary is nowhere: the note names the module and its UUID (walked and
+    symbolized dumps are tests/test_macos_stack.py's); nothing says macOS is unsupported."""
+    import uuid
 
+    from builders.minidump import build_minidump, codeview_rsds
+
+    module_uuid = uuid.UUID("4c4c4419-5555-3144-a107-fb630a82ad94")
     dump = tmp_path / "mac.dmp"
     dump.write_bytes(build_minidump(arch=12, platform_id=0x8101, version=(14, 0, 0),  # ARM64, macOS
                                     modules=[{"name": "/Applications/App.app/Contents/MacOS/app", "base": 0x100000000,
-                                              "size": 0x4000}],
-                                    exception={"code": 11, "address": 0, "thread_id": 1}))
+                                              "size": 0x4000, "codeview": codeview_rsds(module_uuid.bytes_le, 0, "app")}],
+                                    exception={"code": 1, "address": 0, "thread_id": 1}))
+    wanted = f"not found by UUID (walked by frame pointers and scanning, not symbolized): app {str(module_uuid).upper()}"
     proc = symtool("stack", "--offline", dump, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "note: DWARF symbolization of macOS dumps is not done" in proc.stdout
+    assert f"note: {wanted}" in proc.stdout
+    assert "not done" not in proc.stdout and "not supported" not in proc.stdout
     data = json.loads(symtool("stack", "--json", "--offline", dump, cwd=tmp_path).stdout)
-    assert any("DWARF symbolization of macOS dumps is not done" in n for n in data["notes"])
-    (row,) = json.loads(symtool("dumps", "--json", "--offline", dump, cwd=tmp_path).stdout)
-    assert any("DWARF symbolization of macOS dumps is not done" in n for n in row["notes"])
+    assert wanted in data["notes"]
+    proc = symtool("dumps", "--json", "--offline", dump, cwd=tmp_path)
+    (row,) = json.loads(proc.stdout)
+    assert wanted in row["notes"] and not any("not done" in n for n in row["notes"])
+    (module,) = row["modules"]
+    assert module["code_id"] == module_uuid.hex and module["image_found"] is False
+    assert module["image_store_path"] == f"app/mach-uuid-{module_uuid.hex}/app"
+    assert proc.returncode == 1  # the module's binary and dSYM are missing: a finding
 
 
 def test_walk_without_cfi_follows_the_rbp_chain_on_linux():

@@ -165,13 +165,16 @@ def _module_row(module, resolver) -> dict:
         symbols = f"(dwarf symbols)        {syms.dwp_path or syms.debug_path}"
     elif syms.elf_path is not None:
         symbols = f"(dwarf symbols)        {syms.elf_path}"
+    elif syms.macho_path is not None:
+        symbols = f"(image only)           {syms.macho_path}"  # a Mach-O binary without its dSYM
     elif syms.image is not None:
         symbols = "(image only)"
     else:
         symbols = "(no symbols)"
     return {"base": f"{module.base:#x}", "end": f"{module.base + module.size:#x}", "name": module.file_name,
             "symbols": symbols, "pdb_path": str(syms.pdb_path) if syms.pdb_path else None,
-            "image_path": str(syms.image_path or syms.elf_path) if (syms.image_path or syms.elf_path) else None}
+            "image_path": str(syms.image_path or syms.elf_path or syms.macho_path)
+            if (syms.image_path or syms.elf_path or syms.macho_path) else None}
 
 
 def stack(
@@ -206,7 +209,7 @@ def stack(
     from symtool.commands.common import print_json_stream, terminal_safe
     from symtool.dumps.locate import SymbolLocator, check_build_dirs, check_stores, make_fetch
     from symtool.dumps.stack import (FrameBudget, StackResolver, crash_stack, elf_module_notes, iter_stacks,
-                                     thread_json)
+                                     macho_module_notes, thread_json)
     from symtool.dumps.symbolize import SymbolizerCache
     from symtool.errors import UsageError
     from symtool.formats.minidump import open_minidump
@@ -239,7 +242,7 @@ def stack(
             if platform in ("linux", "android"):
                 notes = elf_module_notes(md, resolver)
             elif platform in ("macos", "ios"):
-                notes = ["DWARF symbolization of macOS dumps is not done: frames are not symbolized"]
+                notes = macho_module_notes(md, resolver)
             if all_threads:
                 stacks = iter_stacks(md, resolver, max_frames, budget)
             else:

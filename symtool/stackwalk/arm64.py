@@ -58,6 +58,7 @@ from symtool.formats.dwarf_cfi import ElfCfi
 from symtool.formats.pe_unwind_arm64 import Arm64PeUnwindImage
 from symtool.stackwalk.arm64_pe import unwind_arm64_pe
 from symtool.stackwalk.cfi import unwind_cfi
+from symtool.stackwalk.macos import MachoUnwindImage, unwind_macho_arm64
 from symtool.stackwalk.memory import StackMemory
 from symtool.stackwalk.x64 import UnwindError
 
@@ -84,7 +85,7 @@ def unwind_dwarf_cfi(ctx: CpuContext, image: ElfCfi, base: int, mem: StackMemory
 UNWINDERS: list[tuple[type, Arm64Unwind]] = [
     (ElfCfi, unwind_dwarf_cfi),
     (Arm64PeUnwindImage, unwind_arm64_pe),  # Windows ARM64 .pdata/.xdata
-    # macOS compact unwind (__unwind_info): added by its own module.
+    (MachoUnwindImage, unwind_macho_arm64),  # macOS __unwind_info, then __eh_frame for DWARF-mode entries
 ]
 
 

@@ -3,7 +3,8 @@
 
 A module's unwind data is what ``image_for`` returns: a PE image's ``.pdata``
 (:class:`PeUnwindImage`, Windows x64) or an ELF file's DWARF CFI
-(:class:`ElfCfi`, ``.eh_frame``/``.debug_frame``, Linux x86_64 and arm64).
+(:class:`ElfCfi`, ``.eh_frame``/``.debug_frame``, Linux x86_64 and arm64) or a Mach-O
+binary's compact unwind and ``__eh_frame`` (:class:`MachoUnwindImage`, macOS x86_64 and arm64).
 ARM64 frames go through :mod:`symtool.stackwalk.arm64`: the unwinder its
 ``UNWINDERS`` table gives for the image's type, then the frame record chain
 (always: AArch64 code keeps frame records), then scanning; return addresses
@@ -29,6 +30,7 @@ from symtool.formats.pdb_frames import FrameTable
 from symtool.formats.pe_unwind import PeUnwindImage
 from symtool.stackwalk import arm64
 from symtool.stackwalk.cfi import EndOfStack, unwind_cfi, unwind_rbp
+from symtool.stackwalk.macos import MachoUnwindImage, unwind_macho_x64
 from symtool.stackwalk.memory import StackMemory
 from symtool.stackwalk.scan import after_call, scan_for_return
 from symtool.stackwalk.x64 import UnwindError, unwind_x64
@@ -169,6 +171,12 @@ def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
             if first_page_ends and caller is not None and caller.pc is not None and caller.pc < MIN_RETURN_ADDRESS:
                 result.stop = "end of stack (return address in the first page)"
                 break
+            if ctx.cpu == "x64" and isinstance(image, MachoUnwindImage) and caller is not None \
+                    and not ((caller.sp or 0) > callee.sp and is_return(caller.pc or 0)):
+                # Compact unwind describes function bodies: in a prologue or epilogue it can point
+                # at a word that is no return address.  The frame pointer, then scanning, decide.
+                problem = problem or f"frame {len(frames) - 1}: compact unwind led to no return address"
+                caller = None
         if ctx.cpu == "arm64":
             if caller is not None and caller.pc and mods.at(caller.pc) is None:
                 caller = None  # unwind data led outside every module: not believable
@@ -259,6 +267,8 @@ def _unwinder(cpu: str, image) -> tuple[Callable | None, bool]:
         return arm64.unwinder_for(image), True
     if cpu == "x64" and isinstance(image, ElfCfi):
         return unwind_cfi, True
+    if cpu == "x64" and isinstance(image, MachoUnwindImage):
+        return unwind_macho_x64, True
     if cpu == "x64" and isinstance(image, PeUnwindImage) and image.is_64:
         return unwind_x64, False
     return None, False

@@ -184,8 +184,9 @@ def build_threads_minidump(*, modules: list[dict], threads: list[dict], memory: 
     :func:`context_amd64` / :func:`context_arm64`, or ``context``: the index of another thread whose
     context record is shared, or ``raw_context``: the record's bytes as they are) and ``stack``: the
     index of its range in ``memory`` (threads may share one).  ``exception``: ``thread_id``, ``code``,
-    ``address``, optionally ``regs`` (its own context, as Windows records the faulting state apart
-    from the thread's); without them its context is the thread's.  ``modules``: as
+    ``address``, optionally ``flags`` (ExceptionFlags: a Mach exception's code) and ``regs`` (its own
+    context, as Windows records the faulting state apart from the thread's); without ``regs`` its
+    context is the thread's.  ``modules``: as
     :func:`build_minidump`.
     """
     arch, write_context = CONTEXT_WRITERS[cpu]
@@ -225,7 +226,8 @@ def build_threads_minidump(*, modules: list[dict], threads: list[dict], memory: 
             exc_context = (len(record), place(record))
         else:
             exc_context = contexts[next(i for i, t in enumerate(threads) if t["tid"] == exception["thread_id"])]
-        bodies.append(EXCEPTION.pack(exception["thread_id"], 0, exception["code"], 0, 0, exception["address"], 0, 0,
+        bodies.append(EXCEPTION.pack(exception["thread_id"], 0, exception["code"], exception.get("flags", 0), 0,
+                                     exception["address"], 0, 0,
                                      *([0] * MAXIMUM_PARAMETERS), *exc_context))
     directory = b"".join(DIRECTORY.pack(stype, len(body), place(body)) for stype, body in zip(stream_types, bodies))
     out[:HEADER.size + len(directory)] = HEADER.pack(SIGNATURE, VERSION, len(stream_types), HEADER.size, 0, 0, 0) \
