@@ -222,6 +222,15 @@ def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
         if caller is not None and caller.pc is not None and caller.pc != 0 and mods.at(caller.pc) is None \
                 and trust == "cfi":
             caller = None  # unwind data led outside every module: not believable, scan instead
+        if caller is None and ctx.cpu == "x64" and callee.trust == "context" and module is None:
+            # A call to a bad address (a null or freed function pointer): the return address the
+            # call pushed is at [RSP], while RBP is still the caller's frame, one frame too far.
+            ret = mem.u64(callee.sp)
+            if ret is not None and is_return(ret):
+                caller = CpuContext("x64", {k: v for k, v in callee.context.regs.items()
+                                            if k in ("rbx", "rbp", "r12", "r13", "r14", "r15")})
+                caller.regs.update({"rip": ret, "rsp": callee.sp + 8})
+                trust = "scan"
         if caller is None and ctx.cpu == "x64" and rbp_chain:
             try:
                 caller = unwind_rbp(callee.context, mem)
