@@ -21,8 +21,11 @@ from pathlib import Path
 
 import pytest
 
-# Session fixtures of real Linux and macOS builds of samples/ (linux_builds, mac_builds).
-pytest_plugins = ["native_builds"]
+from run_once import run_once
+
+# Session fixtures of real Linux and macOS builds of samples/ (linux_builds, mac_builds); CI=true's
+# skips-are-failures rule (tests/ci_skips.py); pytester, for tests of those plugins.
+pytest_plugins = ["native_builds", "ci_skips", "pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -117,19 +120,23 @@ def cargo_env(**extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def sample_build(tmp_path_factory) -> SampleBuild:
+    """Built once per run, shared by every xdist worker (tests/run_once.py): read-only."""
     need_tool("cargo")
-    ws = tmp_path_factory.mktemp("samples") / "ws"
-    shutil.copytree(SAMPLES, ws, ignore=shutil.ignore_patterns("target", "Cargo.lock"))
-    target = ws / "target"
-    env = cargo_env(CARGO_TARGET_DIR=str(target))
-    for profile in ("release", "dist"):
-        proc = subprocess.run(
-            ["cargo", "build", "--profile", profile, "--target", TRIPLE],
-            cwd=ws, env=env, capture_output=True, text=True, timeout=600,
-        )
-        if proc.returncode != 0:
-            pytest.fail(f"sample build ({profile}) failed:\n{proc.stderr[-4000:]}")
-    return SampleBuild(ws, target, TRIPLE)
+
+    def build(root: Path) -> None:
+        ws = root / "ws"
+        shutil.copytree(SAMPLES, ws, ignore=shutil.ignore_patterns("target", "Cargo.lock"))
+        env = cargo_env(CARGO_TARGET_DIR=str(ws / "target"))
+        for profile in ("release", "dist"):
+            proc = subprocess.run(
+                ["cargo", "build", "--profile", profile, "--target", TRIPLE],
+                cwd=ws, env=env, capture_output=True, text=True, timeout=600,
+            )
+            if proc.returncode != 0:
+                pytest.fail(f"sample build ({profile}) failed:\n{proc.stderr[-4000:]}")
+
+    ws = run_once(tmp_path_factory, "samples", build) / "ws"
+    return SampleBuild(ws, ws / "target", TRIPLE)
 
 
 @dataclass
@@ -168,36 +175,6 @@ def wine_cmd(tmp_path_factory) -> WineCmd:
     if proc.returncode != 0:
         pytest.fail(f"wine cmd does not start: {proc.stderr.decode(errors='replace')[-2000:]}")
     return runner
-
-
-_ci_bad_skips: list[str] = []
-
-
-def _skip_reason(report) -> str:
-    longrepr = report.longrepr
-    text = longrepr[-1] if isinstance(longrepr, tuple) else str(longrepr)
-    return text.split("Skipped: ", 1)[-1]
-
-
-def pytest_runtest_logreport(report):
-    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
-        if not _skip_reason(report).startswith("optional:"):
-            _ci_bad_skips.append(f"{report.nodeid}: {_skip_reason(report)}")
-
-
-def pytest_sessionfinish(session, exitstatus):
-    if _ci_bad_skips and session.exitstatus == 0:
-        session.exitstatus = 1
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    if _ci_bad_skips:
-        terminalreporter.write_line(
-            f"CI=true: {len(_ci_bad_skips)} test(s) skipped; nothing but 'optional:' skips may be skipped in CI:",
-            red=True,
-        )
-        for line in _ci_bad_skips:
-            terminalreporter.write_line(f"  {line}", red=True)
 
 
 @pytest.fixture(scope="session")

@@ -42,7 +42,7 @@ def _source_prefixes(pdb: Path, cwd: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
+def corpus(tmp_path_factory, linux_builds):
     """Real dumps (5 Windows std crashes, 1 Linux crash) and the store and build dir they read from."""
     need_tool("wine")
     need_tool("winedbg")
@@ -69,11 +69,9 @@ def corpus(tmp_path_factory):
         assert proc.returncode == 0, proc.stderr
     # One Linux dump, made as tests/test_linux_stack.py makes them.
     from builders.core_minidump import core_to_minidump
-    from native_builds import LINUX, _workspace, cargo_build
     from test_linux_stack import gdb_crash
 
-    ws = _workspace(tmp_path_factory, "htmllinux")
-    build = cargo_build(ws, ws / "t", LINUX, "full-debug")
+    build = linux_builds.dwarf4
     gdb_crash(build.bin("crash-deep"), root / "crash-deep.core")
     (dumps / "crash-deep-linux.dmp").write_bytes(core_to_minidump(root / "crash-deep.core"))
     return {"root": root, "dumps": dumps, "store": store, "build_dir": build.out}

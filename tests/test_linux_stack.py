@@ -29,7 +29,6 @@ from hypothesis import strategies as st
 
 from builders.core_minidump import core_to_minidump, elf_build_id
 from conftest import FIXTURES_DIR, need_tool
-from native_builds import LINUX, _workspace, cargo_build
 from symtool.errors import FormatError
 from symtool.formats.cpu_context import CpuContext
 from symtool.formats.dwarf import SectionView
@@ -50,10 +49,9 @@ def symtool(*args, cwd=None) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def build(tmp_path_factory):
-    need_tool("cargo")
-    ws = _workspace(tmp_path_factory, "linuxstack")
-    return cargo_build(ws, ws / "t", LINUX, "full-debug")
+def build(linux_builds):
+    """samples/ at full-debug for Linux: the session's build (tests/native_builds.py), read-only."""
+    return linux_builds.dwarf4
 
 
 # gdb's backtrace lines: "#1  0x0000000000201379 in crash_deep::level3 (p=0x0) at crates/.../crash-deep.rs:13";
