@@ -25,6 +25,7 @@ options); calls are serialised by a lock, since that state is process-wide.
 
 from __future__ import annotations
 
+import faulthandler
 import io
 import os
 import subprocess
@@ -52,9 +53,13 @@ def _decode(data: bytes, text: bool) -> str | bytes:
 
 
 def symtool_in_process(*args: object, env: Mapping[str, str] | None = None, cwd: str | Path | None = None,
-                       input: str | bytes | None = None, text: bool = True,
+                       input: str | bytes | None = None, text: bool = True, timeout: float | None = 300,
                        prog_name: str = "symtool") -> subprocess.CompletedProcess:
-    """``symtool ARGS`` run in this process; see the module docstring for what is kept of a subprocess."""
+    """``symtool ARGS`` run in this process; see the module docstring for what is kept of a subprocess.
+
+    ``timeout`` is a watchdog, not a deadline the command sees: a command still running after it
+    dumps every thread's stack and ends the test process (a hang fails the run instead of
+    stalling it; under xdist the worker's crash names the test)."""
     from symtool.commands import common
     from symtool.main import run
 
@@ -77,6 +82,8 @@ def symtool_in_process(*args: object, env: Mapping[str, str] | None = None, cwd:
         try:
             if cwd is not None:
                 os.chdir(cwd)
+            if timeout is not None:
+                faulthandler.dump_traceback_later(timeout, exit=True, file=sys.__stderr__)
             try:
                 code = run(prog_name)
             except SystemExit as exit_:
@@ -84,10 +91,7 @@ def symtool_in_process(*args: object, env: Mapping[str, str] | None = None, cwd:
                 if code is not None and not isinstance(code, int):
                     sys.stderr.write(f"{code}\n")
                     code = 1
-            except KeyboardInterrupt:  # the interpreter's own exit for an uncaught Ctrl-C
-                traceback.print_exc()
-                code = 130
-            except BaseException:  # noqa: BLE001 - an uncaught exception, printed as Python does
+            except Exception:  # noqa: BLE001 - uncaught: printed as Python does (Ctrl-C stops the tests)
                 traceback.print_exc()
                 code = 1
             for stream in (sys.stdout, sys.stderr):
@@ -96,6 +100,7 @@ def symtool_in_process(*args: object, env: Mapping[str, str] | None = None, cwd:
                 except ValueError:  # closed by the command
                     pass
         finally:
+            faulthandler.cancel_dump_traceback_later()
             os.chdir(saved_cwd)
             if env is not None:
                 os.environ.clear()

@@ -9,13 +9,13 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from cli_runner import symtool_in_process
 from conftest import need_tool
 from nginx_server import free_port
 from symtool.formats.elf import read_elf
@@ -23,8 +23,7 @@ from symtool.formats.macho import dsym_dwarf_files, read_macho
 
 
 def symtool(*args, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "symtool", *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=300)
+    return symtool_in_process(*map(str, args), env=env, timeout=300)
 
 
 def published(store: Path, *paths, env=None) -> dict:

@@ -24,10 +24,12 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from builders.core_minidump import core_to_minidump, elf_build_id
+from cli_runner import symtool_in_process
 from conftest import FIXTURES_DIR, need_tool
 from symtool.errors import FormatError
 from symtool.formats.cpu_context import CpuContext
@@ -44,8 +46,7 @@ CRASHES = ("crash-deep", "crash-ill", "crash-recurse", "crash-me")
 def symtool(*args, cwd=None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items()
            if k not in ("SYMTOOL_STORE", "_NT_SYMBOL_PATH", "SYMTOOL_CACHE")}
-    return subprocess.run([sys.executable, "-m", "symtool", *map(str, args)], capture_output=True, text=True,
-                          timeout=300, cwd=cwd, env=env)
+    return symtool_in_process(*map(str, args), timeout=300, cwd=cwd, env=env)
 
 
 @pytest.fixture(scope="module")
