@@ -368,7 +368,10 @@ def test_buckets_count_first_last_example(tmp_path, crash_store):
 
 # --- HTTP stores ------------------------------------------------------------------------------------------------
 
-def test_http_store_head_lookup(nginx, tmp_path):
+def test_http_store_head_lookup(nginx, tmp_path, monkeypatch):
+    # One retry (as the `env` fixture gives subprocesses): the default's backoff made the failing
+    # server's lookups take half a minute, and what is checked is what a failure gives, not how often.
+    monkeypatch.setenv("SYMTOOL_HTTP_RETRIES", "1")
     index = "F6301B4562FE4B4DB691192733ECE6B71"  # dummyprog.pdb in the pe_store fixture
     guid = uuid.UUID(index[:32]).bytes_le
     dump = _write(tmp_path / "http.dmp", modules=[
