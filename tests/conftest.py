@@ -8,7 +8,18 @@
   x86_64-pc-windows-msvc with real cargo + rust-lld (release and dist profiles).
 
 Under ``CI=true`` any skipped test fails the run unless its reason starts with
-``optional:`` (e.g. pdbparse, which does not install on every Python).
+``optional:`` (e.g. pdbparse, which does not install on every Python): tests/ci_skips.py.
+
+The suite runs under pytest-xdist (``.ci/run``: ``-n logical --dist loadfile``); what
+keeps a test worker-safe is in tests/README.md:
+
+* ``symtool_in_process(*args, env=, cwd=, input=)`` (tests/cli_runner.py): ``symtool
+  ARGS`` in-process with a subprocess's result; a real process only where the test
+  is about the process (signals, rlimits, start-up, encoding).
+* ``run_once(tmp_path_factory, name, make)`` (tests/run_once.py): a session build
+  made once per run under a lock and shared read-only by every worker.
+* ``free_port`` — a free TCP port on 127.0.0.1 for a server a test starts; servers
+  (nginx, SeaweedFS, Azurite) and Wine prefixes are per worker.
 """
 
 from __future__ import annotations
@@ -187,6 +198,14 @@ def nginx(tmp_path_factory, fixtures_dir):
     server = start_nginx(served_workdir(), fixtures_dir / "symstore-exe" / "stores" / "pe_store", binary)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (another worker may take it later: retry on EADDRINUSE)."""
+    from nginx_server import free_port as pick
+
+    return pick()
 
 
 @pytest.fixture
