@@ -48,14 +48,18 @@ def corpus(tmp_path_factory, linux_builds):
     need_tool("winedbg")
     need_tool("cargo")
     need_tool("gdb")
-    from std_corpus import CorpusUnavailable, crash_all
+    from std_corpus import CorpusUnavailable, shared_crashes
 
     root = tmp_path_factory.mktemp("htmlreport")
     dumps = root / "dumps"
+    dumps.mkdir()
     try:
-        crashes = crash_all(dumps, PROGRAMS)
+        _shared, every_crash = shared_crashes(tmp_path_factory)  # crashed once per run (tests/std_corpus.py)
     except CorpusUnavailable as err:
         pytest.skip(f"the std toolchain cannot be built here: {err}")
+    crashes = {name: every_crash[name] for name in PROGRAMS}
+    for c in crashes.values():
+        shutil.copyfile(c.dump, dumps / c.dump.name)
     store = root / "store"
     for c in crashes.values():
         staged = root / "staged" / c.name
