@@ -149,9 +149,13 @@ def test_stack_text_has_the_inline_row(build, crashes):
     lines = proc.stdout.splitlines()
     assert lines[1].startswith(" # Child-SP")
     assert re.match(r"^00 00007fff`[0-9a-f]{8} 00000000`[0-9a-f]{8} crash_deep!minicore::poke\+0x0 "
-                    r"\[.*/minicore/src/lib.rs @ 69\]$", lines[2]), lines[2]
+                    r"\[.*/minicore/src/lib.rs @ 69\]  \(Found by: given as instruction pointer in context\)$",
+                    lines[2]), lines[2]
+    # The caller was unwound with the binary's DWARF CFI, and says so as minidump-stackwalk does.
+    assert re.match(r"^01 .* crash_deep!crash_deep::level3\+0x[0-9a-f]+ \[.*crash-deep.rs @ 13\]  "
+                    r"\(Found by: call frame info\)$", lines[3]), lines[3]
     inline = [line for line in lines if "(Inline Function)" in line]
-    assert len(inline) == 1 and "crash_deep!crash_deep::middle [" in inline[0] and "crash-deep.rs @ 19]" in inline[0]
+    assert len(inline) == 1 and "crash_deep!crash_deep::middle [" in inline[0] and inline[0].endswith("crash-deep.rs @ 19]")
     assert "note: found by build id: crash-deep (binary, .dwp)" in lines
 
 
