@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pytest
 
+from ci_skips import IN_CI
 from run_once import run_once
 
 # Session fixtures of real Linux and macOS builds of samples/ (linux_builds, mac_builds); CI=true's
@@ -41,7 +42,6 @@ pytest_plugins = ["native_builds", "ci_skips", "pytester"]
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 FIXTURES_DIR = ROOT / "tests" / "fixtures"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TRIPLE = "x86_64-pc-windows-msvc"
 
 

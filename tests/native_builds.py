@@ -58,6 +58,7 @@ def _copy_samples(root: Path) -> Path:
 
 
 def _workspace(tmp_path_factory, tag: str) -> Path:
+    """A private copy of samples/ (prefer the shared builds above: a build of its own costs each worker)."""
     return _copy_samples(tmp_path_factory.mktemp(tag))
 
 
