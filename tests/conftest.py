@@ -32,7 +32,6 @@ from pathlib import Path
 
 import pytest
 
-from ci_skips import IN_CI
 from run_once import run_once
 
 # Session fixtures of real Linux and macOS builds of samples/ (linux_builds, mac_builds); CI=true's
@@ -45,12 +44,19 @@ FIXTURES_DIR = ROOT / "tests" / "fixtures"
 TRIPLE = "x86_64-pc-windows-msvc"
 
 
+def in_ci() -> bool:
+    """CI=true, as tests/ci_skips.py reads it (imported late: it is a plugin, pytest loads it first)."""
+    from ci_skips import IN_CI
+
+    return IN_CI
+
+
 def need_tool(name: str) -> str:
     """Return the path of an external tool, or skip (fail under CI)."""
     path = shutil.which(name)
     if path is None:
         msg = f"needs `{name}` on PATH"
-        if IN_CI:
+        if in_ci():
             pytest.fail(f"{msg} (CI must install it: see .ci/run)")
         pytest.skip(msg)
     return path
@@ -226,7 +232,7 @@ def _need_module(name: str, extra: str) -> None:
 
     if importlib.util.find_spec(name) is None:
         msg = f"needs the Python package {name} (pip install -e '.[test]'; extra [{extra}])"
-        if IN_CI:
+        if in_ci():
             pytest.fail(msg)
         pytest.skip(msg)
 
@@ -252,7 +258,7 @@ def azurite(tmp_path_factory):
     node = need_tool("node")
     if not AZURITE_MAIN.exists():
         msg = "needs azurite: npm ci --prefix tools/azurite"
-        if IN_CI:
+        if in_ci():
             pytest.fail(msg)
         pytest.skip(msg)
     server = start_azurite(tmp_path_factory.mktemp("azurite"), node)
