@@ -47,28 +47,38 @@ def _unwind_on_termination() -> None:
 
 
 def main(prog_name: str = "symtool") -> None:
-    from symtool.commands.common import bad_usage, configure_output, take_global_options
+    from symtool.commands.common import configure_output
 
     configure_output()
     _unwind_on_termination()
+    sys.exit(run(prog_name))
+
+
+def run(prog_name: str = "symtool") -> int:
+    """The command ``sys.argv`` names, on the streams already set up; its exit code.
+
+    :func:`main` without the process set-up (stream encoding, signal handlers) and
+    without exiting: the test suite runs commands in-process through it
+    (tests/cli_runner.py).  A command may still raise SystemExit."""
+    from symtool.commands.common import bad_usage, take_global_options
 
     try:
         sys.argv[1:] = take_global_options(sys.argv[1:])
     except ValueError as err:
-        sys.exit(bad_usage(str(err)))
+        return bad_usage(str(err))
     if len(sys.argv) == 3 and sys.argv[1] == "--show-completion":
-        sys.exit(_show_completion(sys.argv[2], prog_name))
+        return _show_completion(sys.argv[2], prog_name)
     if len(sys.argv) == 2 and sys.argv[1].startswith("--show-completion="):
-        sys.exit(_show_completion(sys.argv[1].partition("=")[2], prog_name))
+        return _show_completion(sys.argv[1].partition("=")[2], prog_name)
     if sys.argv[1:2] == ["env"]:
         from symtool.commands.env import fast_main
 
         code = fast_main(sys.argv[2:])
         if code is not None:
-            sys.exit(code)
+            return code
     from symtool.cli import app
 
-    sys.exit(_run_app(app, prog_name))
+    return _run_app(app, prog_name)
 
 
 def _run_app(app, prog_name: str) -> int:

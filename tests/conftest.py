@@ -8,7 +8,18 @@
   x86_64-pc-windows-msvc with real cargo + rust-lld (release and dist profiles).
 
 Under ``CI=true`` any skipped test fails the run unless its reason starts with
-``optional:`` (e.g. pdbparse, which does not install on every Python).
+``optional:`` (e.g. pdbparse, which does not install on every Python): tests/ci_skips.py.
+
+The suite runs under pytest-xdist (``.ci/run``: ``-n logical --dist loadfile``); what
+keeps a test worker-safe is in tests/README.md:
+
+* ``symtool_in_process(*args, env=, cwd=, input=)`` (tests/cli_runner.py): ``symtool
+  ARGS`` in-process with a subprocess's result; a real process only where the test
+  is about the process (signals, rlimits, start-up, encoding).
+* ``run_once(tmp_path_factory, name, make)`` (tests/run_once.py): a session build
+  made once per run under a lock and shared read-only by every worker.
+* ``free_port`` — a free TCP port on 127.0.0.1 for a server a test starts; servers
+  (nginx, SeaweedFS, Azurite) and Wine prefixes are per worker.
 """
 
 from __future__ import annotations
@@ -21,14 +32,23 @@ from pathlib import Path
 
 import pytest
 
-# Session fixtures of real Linux and macOS builds of samples/ (linux_builds, mac_builds).
-pytest_plugins = ["native_builds"]
+from run_once import run_once
+
+# Session fixtures of real Linux and macOS builds of samples/ (linux_builds, mac_builds); CI=true's
+# skips-are-failures rule (tests/ci_skips.py); pytester, for tests of those plugins.
+pytest_plugins = ["native_builds", "ci_skips", "pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 FIXTURES_DIR = ROOT / "tests" / "fixtures"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TRIPLE = "x86_64-pc-windows-msvc"
+
+
+def in_ci() -> bool:
+    """CI=true, as tests/ci_skips.py reads it (imported late: it is a plugin, pytest loads it first)."""
+    from ci_skips import IN_CI
+
+    return IN_CI
 
 
 def need_tool(name: str) -> str:
@@ -36,7 +56,7 @@ def need_tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
         msg = f"needs `{name}` on PATH"
-        if IN_CI:
+        if in_ci():
             pytest.fail(f"{msg} (CI must install it: see .ci/run)")
         pytest.skip(msg)
     return path
@@ -117,19 +137,23 @@ def cargo_env(**extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def sample_build(tmp_path_factory) -> SampleBuild:
+    """Built once per run, shared by every xdist worker (tests/run_once.py): read-only."""
     need_tool("cargo")
-    ws = tmp_path_factory.mktemp("samples") / "ws"
-    shutil.copytree(SAMPLES, ws, ignore=shutil.ignore_patterns("target", "Cargo.lock"))
-    target = ws / "target"
-    env = cargo_env(CARGO_TARGET_DIR=str(target))
-    for profile in ("release", "dist"):
-        proc = subprocess.run(
-            ["cargo", "build", "--profile", profile, "--target", TRIPLE],
-            cwd=ws, env=env, capture_output=True, text=True, timeout=600,
-        )
-        if proc.returncode != 0:
-            pytest.fail(f"sample build ({profile}) failed:\n{proc.stderr[-4000:]}")
-    return SampleBuild(ws, target, TRIPLE)
+
+    def build(root: Path) -> None:
+        ws = root / "ws"
+        shutil.copytree(SAMPLES, ws, ignore=shutil.ignore_patterns("target", "Cargo.lock"))
+        env = cargo_env(CARGO_TARGET_DIR=str(ws / "target"))
+        for profile in ("release", "dist"):
+            proc = subprocess.run(
+                ["cargo", "build", "--profile", profile, "--target", TRIPLE],
+                cwd=ws, env=env, capture_output=True, text=True, timeout=600,
+            )
+            if proc.returncode != 0:
+                pytest.fail(f"sample build ({profile}) failed:\n{proc.stderr[-4000:]}")
+
+    ws = run_once(tmp_path_factory, "samples", build) / "ws"
+    return SampleBuild(ws, ws / "target", TRIPLE)
 
 
 @dataclass
@@ -170,36 +194,6 @@ def wine_cmd(tmp_path_factory) -> WineCmd:
     return runner
 
 
-_ci_bad_skips: list[str] = []
-
-
-def _skip_reason(report) -> str:
-    longrepr = report.longrepr
-    text = longrepr[-1] if isinstance(longrepr, tuple) else str(longrepr)
-    return text.split("Skipped: ", 1)[-1]
-
-
-def pytest_runtest_logreport(report):
-    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
-        if not _skip_reason(report).startswith("optional:"):
-            _ci_bad_skips.append(f"{report.nodeid}: {_skip_reason(report)}")
-
-
-def pytest_sessionfinish(session, exitstatus):
-    if _ci_bad_skips and session.exitstatus == 0:
-        session.exitstatus = 1
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    if _ci_bad_skips:
-        terminalreporter.write_line(
-            f"CI=true: {len(_ci_bad_skips)} test(s) skipped; nothing but 'optional:' skips may be skipped in CI:",
-            red=True,
-        )
-        for line in _ci_bad_skips:
-            terminalreporter.write_line(f"  {line}", red=True)
-
-
 @pytest.fixture(scope="session")
 def nginx(tmp_path_factory, fixtures_dir):
     """A real nginx on 127.0.0.1 serving test symbol stores (see tests/nginx_server.py)."""
@@ -210,6 +204,14 @@ def nginx(tmp_path_factory, fixtures_dir):
     server = start_nginx(served_workdir(), fixtures_dir / "symstore-exe" / "stores" / "pe_store", binary)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (another worker may take it later: retry on EADDRINUSE)."""
+    from nginx_server import free_port as pick
+
+    return pick()
 
 
 @pytest.fixture
@@ -230,7 +232,7 @@ def _need_module(name: str, extra: str) -> None:
 
     if importlib.util.find_spec(name) is None:
         msg = f"needs the Python package {name} (pip install -e '.[test]'; extra [{extra}])"
-        if IN_CI:
+        if in_ci():
             pytest.fail(msg)
         pytest.skip(msg)
 
@@ -256,7 +258,7 @@ def azurite(tmp_path_factory):
     node = need_tool("node")
     if not AZURITE_MAIN.exists():
         msg = "needs azurite: npm ci --prefix tools/azurite"
-        if IN_CI:
+        if in_ci():
             pytest.fail(msg)
         pytest.skip(msg)
     server = start_azurite(tmp_path_factory.mktemp("azurite"), node)

@@ -24,13 +24,14 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from builders.core_minidump import core_to_minidump, elf_build_id
 from cfi_rows import check_rows as _check_rows
+from cli_runner import symtool_in_process
 from conftest import FIXTURES_DIR, need_tool
-from native_builds import LINUX, _workspace, cargo_build
 from symtool.errors import FormatError
 from symtool.formats.cpu_context import CpuContext
 from symtool.formats.dwarf import SectionView
@@ -46,15 +47,13 @@ CRASHES = ("crash-deep", "crash-ill", "crash-recurse", "crash-me")
 def symtool(*args, cwd=None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items()
            if k not in ("SYMTOOL_STORE", "_NT_SYMBOL_PATH", "SYMTOOL_CACHE")}
-    return subprocess.run([sys.executable, "-m", "symtool", *map(str, args)], capture_output=True, text=True,
-                          timeout=300, cwd=cwd, env=env)
+    return symtool_in_process(*map(str, args), timeout=300, cwd=cwd, env=env)
 
 
 @pytest.fixture(scope="module")
-def build(tmp_path_factory):
-    need_tool("cargo")
-    ws = _workspace(tmp_path_factory, "linuxstack")
-    return cargo_build(ws, ws / "t", LINUX, "full-debug")
+def build(linux_builds):
+    """samples/ at full-debug for Linux: the session's build (tests/native_builds.py), read-only."""
+    return linux_builds.dwarf4
 
 
 # gdb's backtrace lines: "#1  0x0000000000201379 in crash_deep::level3 (p=0x0) at crates/.../crash-deep.rs:13";
@@ -151,9 +150,13 @@ def test_stack_text_has_the_inline_row(build, crashes):
     lines = proc.stdout.splitlines()
     assert lines[1].startswith(" # Child-SP")
     assert re.match(r"^00 00007fff`[0-9a-f]{8} 00000000`[0-9a-f]{8} crash_deep!minicore::poke\+0x0 "
-                    r"\[.*/minicore/src/lib.rs @ 69\]$", lines[2]), lines[2]
+                    r"\[.*/minicore/src/lib.rs @ 69\]  \(Found by: given as instruction pointer in context\)$",
+                    lines[2]), lines[2]
+    # The caller was unwound with the binary's DWARF CFI, and says so as minidump-stackwalk does.
+    assert re.match(r"^01 .* crash_deep!crash_deep::level3\+0x[0-9a-f]+ \[.*crash-deep.rs @ 13\]  "
+                    r"\(Found by: call frame info\)$", lines[3]), lines[3]
     inline = [line for line in lines if "(Inline Function)" in line]
-    assert len(inline) == 1 and "crash_deep!crash_deep::middle [" in inline[0] and "crash-deep.rs @ 19]" in inline[0]
+    assert len(inline) == 1 and "crash_deep!crash_deep::middle [" in inline[0] and inline[0].endswith("crash-deep.rs @ 19]")
     assert "note: found by build id: crash-deep (binary, .dwp)" in lines
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from cli_runner import symtool_in_process
 from conftest import ROOT, SAMPLES, TRIPLE, cargo_env, need_tool
 from symtool.cargo.workspace import (
     config_paths, find_root_manifest, find_workspace, load_config_layers, merged_value, profile_dir_name,
@@ -267,8 +268,7 @@ def built(request, tmp_path_factory) -> Built:
 
 
 def run_symtool(built: Built, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "symtool", *args], cwd=built.cwd, env=built.env,
-                          capture_output=True, text=True, timeout=300)
+    return symtool_in_process(*args, cwd=built.cwd, env=built.env, timeout=300)
 
 
 def test_publish_finds_what_cargo_wrote(built, tmp_path):

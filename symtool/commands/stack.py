@@ -40,7 +40,8 @@ build id (SSQP keys and the debuginfod view of the stores, the build
 directories), walked with its .eh_frame/.debug_frame CFI and symbolized from
 its DWARF (the .dwp beside it, or the debug file), inline frames included.
 
-Each frame records how it was found: context (the CPU context), cfi (the
+Each frame records how it was found, labelled in text as minidump-stackwalk
+does ("Found by: call frame info"): context (the CPU context), cfi (the
 image's .pdata or DWARF CFI unwind data), frame-pointer (the EBP/RBP chain)
 or scan (a return address found by scanning the stack: may be stale).
 
@@ -54,6 +55,14 @@ Exit code: 0 a stack was printed, 2 the dump is unreadable or bad usage (a --sto
 
 REPEAT_MIN = 4  # a run of this many identical frames (recursion) is shown compressed
 
+# How each frame was found (symtool.stackwalk.walk.TRUSTS), in minidump-stackwalk's words.
+TRUST_LABELS = {
+    "context": "given as instruction pointer in context",
+    "cfi": "call frame info",
+    "frame-pointer": "previous frame's frame pointer",
+    "scan": "stack scanning",
+}
+
 
 def _addr(value: str | None, wide: bool) -> str:
     if value is None:
@@ -66,8 +75,8 @@ def _frame_line(f, wide: bool) -> str:
     call = f.call_site
     if f.file and f.line:
         call += f" [{f.file} @ {f.line}]"
-    if f.trust in ("scan", "frame-pointer") and not f.inline:
-        call += f"  (found by {'scanning' if f.trust == 'scan' else 'frame pointer'})"
+    if not f.inline:  # an inline frame is its caller's: the "(Inline Function)" column says so
+        call += f"  (Found by: {TRUST_LABELS[f.trust]})"
     if f.inline:
         return f"{f.index:02x} (Inline Function) {_addr(None, wide)} {call}"
     # x64: Child-SP, as cdb's `k`.  x86: ChildEBP, the frame's EBP (dashes where the walk does not
