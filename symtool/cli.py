@@ -5,7 +5,8 @@ Each command lives in ``symtool/commands/<name>.py`` and exposes
 ``symtool.main`` → ``symtool.cli`` → ``symtool.commands.*`` → library; command
 modules share helpers through the leaf :mod:`symtool.commands.common`.
 Command modules import heavy libraries (requests, rich, pefile) inside their
-functions, so ``--help`` stays quick.
+functions, and a run that names a command registers (imports) that command
+alone (:func:`make_app`), so ``symtool id`` loads what identifying needs.
 
 Exit codes (:func:`symtool.errors.exit_status`): 0 ok, 1 findings / not
 found, 2 bad usage or unreadable input.  Library errors become one line on
@@ -16,26 +17,54 @@ from __future__ import annotations
 
 import typer
 
-from symtool.commands import check, dumps, env, fetch, ident, publish, srcindex, stack, store, verify
 from symtool.commands.common import COLOR_CHOICES, OUTPUT, escape_markup
 
-# Help lists the commands in this order.
-COMMANDS = (check, ident, verify, publish, srcindex, store, fetch, env, stack, dumps)
 
-app = typer.Typer(
-    name="symtool",
-    help=(
-        "Make every crash of a Rust program debuggable: check the build config, "
-        "match PDBs to binaries, publish to symbol stores, set up debugger paths, "
-        "triage minidumps.\n\n"
-        "Exit codes: 0 ok, 1 findings, 2 bad usage or unreadable input."
-    ),
-    no_args_is_help=True,
-    # --install-completion and --show-completion SHELL (bash, zsh, fish, powershell).
-    add_completion=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+# Help lists the commands in this order.
+COMMANDS = ("check", "id", "verify", "publish", "srcindex", "store", "fetch", "env", "stack", "dumps")
+
+
+def _register(app: typer.Typer, name: str) -> None:
+    """Import command ``name``'s module and add it to ``app``: a run that names a command
+    imports that module alone (start-up time is most of a short command's time)."""
+    if name == "check":
+        from symtool.commands import check as module
+    elif name == "id":
+        from symtool.commands import ident as module
+    elif name == "verify":
+        from symtool.commands import verify as module
+    elif name == "publish":
+        from symtool.commands import publish as module
+    elif name == "srcindex":
+        from symtool.commands import srcindex as module
+    elif name == "store":
+        from symtool.commands import store as module
+    elif name == "fetch":
+        from symtool.commands import fetch as module
+    elif name == "env":
+        from symtool.commands import env as module
+    elif name == "stack":
+        from symtool.commands import stack as module
+    else:
+        from symtool.commands import dumps as module
+    module.register(app)
+
+
+def _new_app() -> typer.Typer:
+    return typer.Typer(
+        name="symtool",
+        help=(
+            "Make every crash of a Rust program debuggable: check the build config, "
+            "match PDBs to binaries, publish to symbol stores, set up debugger paths, "
+            "triage minidumps.\n\n"
+            "Exit codes: 0 ok, 1 findings, 2 bad usage or unreadable input."
+        ),
+        no_args_is_help=True,
+        # --install-completion and --show-completion SHELL (bash, zsh, fish, powershell).
+        add_completion=True,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
 
 
 def _print_version(value: bool) -> None:
@@ -46,7 +75,6 @@ def _print_version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-@app.callback()
 def _root(
     version: bool = typer.Option(
         False, "--version", "-V", help="Print the version and exit.", is_eager=True, callback=_print_version
@@ -92,7 +120,23 @@ def _literal_help(typer_app: typer.Typer) -> None:
                 param.default.help = escape_markup(param.default.help)
 
 
-for _command in COMMANDS:
-    _command.register(app)
-_literal_help(app)
+def make_app(command: str | None = None) -> typer.Typer:
+    """The app with every command, or with ``command`` alone when it names one (what a run of
+    that command needs; help, completion and unknown commands get them all)."""
+    new = _new_app()
+    new.callback()(_root)
+    for name in COMMANDS:
+        if command is None or command not in COMMANDS or name == command:
+            _register(new, name)
+    _literal_help(new)
+    return new
+
+
+def __getattr__(name: str):
+    # ``from symtool.cli import app``: every command, built on first use.
+    if name == "app":
+        global app
+        app = make_app()
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -89,8 +89,9 @@ def fsync_dir(directory: str | os.PathLike[str]) -> None:
     platform.fsync_dir(directory)
 
 
-def _move_into_place(tmp: str | os.PathLike[str], path: Path, replace: bool) -> None:
-    """Rename a complete, fsynced temp file to ``path`` and make the rename durable.
+def _move_into_place(tmp: str | os.PathLike[str], path: Path, replace: bool, sync_dir: bool = True) -> None:
+    """Rename a complete, fsynced temp file to ``path`` and make the rename durable
+    (``sync_dir=False``: the caller fsyncs the directory later, once for many files).
 
     ``replace=False`` uses link(), which fails if ``path`` exists: a concurrent
     writer that won the race is never clobbered (FileExistsError).
@@ -107,7 +108,8 @@ def _move_into_place(tmp: str | os.PathLike[str], path: Path, replace: bool) -> 
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-    fsync_dir(path.parent)
+    if sync_dir:
+        fsync_dir(path.parent)
 
 
 def current_umask() -> int:
@@ -151,7 +153,7 @@ def _set_mode(fd: int, mode: int) -> None:
 
 @contextlib.contextmanager
 def _temp_beside(path: Path, replace: bool, prefix: str,
-                 mode_like: str | os.PathLike[str] | None) -> Iterator[tuple[int, str]]:
+                 mode_like: str | os.PathLike[str] | None, sync_dir: bool = True) -> Iterator[tuple[int, str]]:
     """A new temp file beside ``path`` (fd and name) with cp's mode; moved into place after the body.
 
     The body must leave the data complete and fsynced.  On any exception the
@@ -164,7 +166,7 @@ def _temp_beside(path: Path, replace: bool, prefix: str,
     try:
         _set_mode(fd, cp_mode(path, mode_like))
         yield fd, tmp
-        _move_into_place(tmp, path, replace)
+        _move_into_place(tmp, path, replace, sync_dir)
     except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -187,8 +189,12 @@ def _naming(err: OSError, path: Path) -> OSError:
 @contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike[str], mode: str = "wb", *, replace: bool = True,
                   newline: str | None = None, encoding: str | None = None,
-                  prefix: str = TMP_PREFIX, mode_like: str | os.PathLike[str] | None = None) -> Iterator[IO]:
+                  prefix: str = TMP_PREFIX, mode_like: str | os.PathLike[str] | None = None,
+                  sync_dir: bool = True) -> Iterator[IO]:
     """Yield a file object; on success it becomes ``path`` atomically.
+
+    ``sync_dir=False`` leaves the directory's fsync (which makes the rename durable) to the
+    caller: a batch of files fsyncs each directory once, after all its renames.
 
     The result has the permission bits ``cp`` would give it (:func:`cp_mode`,
     with ``mode_like`` as the source file when there is one).
@@ -200,7 +206,7 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "wb", *, replace: bo
     tools recognise it; stores add the owner's host and pid).
     """
     path = Path(path)
-    with _temp_beside(path, replace, prefix, mode_like) as (fd, _tmp):
+    with _temp_beside(path, replace, prefix, mode_like, sync_dir) as (fd, _tmp):
         if "b" in mode:
             f = os.fdopen(fd, mode)
         else:

@@ -1,14 +1,21 @@
 """The ``symtool`` console script.
 
-``symtool env`` runs in every new shell, so it is handled here before typer is
-imported (typer's import alone costs more than the rest of the command);
+``symtool env`` runs in every new shell and ``symtool id`` is often a whole run, so
+both are handled here before typer is imported (typer's import alone costs more
+than the rest of the command);
 ``--help`` and anything the fast parser does not take go through typer like
 every other command.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+
+
+def _complete_var(prog_name: str) -> str:
+    """The environment variable click's shell completion sets when it asks for candidates."""
+    return "_{}_COMPLETE".format(prog_name.replace("-", "_").replace(" ", "_").upper())
 
 
 def _show_completion(shell: str, prog_name: str) -> int:
@@ -24,7 +31,7 @@ def _show_completion(shell: str, prog_name: str) -> int:
     shells = ("bash", "zsh", "fish", "powershell", "pwsh")
     if shell not in shells:
         return bad_usage(f"--show-completion takes one of {', '.join(shells)}, not {shell!r}")
-    complete_var = "_{}_COMPLETE".format(prog_name.replace("-", "_").replace(" ", "_").upper())
+    complete_var = _complete_var(prog_name)
     sys.stdout.write(get_completion_script(prog_name=prog_name, complete_var=complete_var, shell=shell) + "\n")
     return 0
 
@@ -76,9 +83,18 @@ def run(prog_name: str = "symtool") -> int:
         code = fast_main(sys.argv[2:])
         if code is not None:
             return code
-    from symtool.cli import app
+    if sys.argv[1:2] == ["id"]:
+        from symtool.commands.ident import fast_main as id_main
 
-    return _run_app(app, prog_name)
+        code = id_main(sys.argv[2:])
+        if code is not None:
+            return code
+    from symtool.cli import make_app
+
+    # Shell completion asks about every command; a run names one (after the global options).
+    completing = _complete_var(prog_name) in os.environ
+    command = None if completing or len(sys.argv) < 2 else sys.argv[1]
+    return _run_app(make_app(command), prog_name)
 
 
 def _run_app(app, prog_name: str) -> int:

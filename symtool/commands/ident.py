@@ -5,8 +5,6 @@ from __future__ import annotations
 import sys
 from typing import List
 
-import typer
-
 from symtool.commands.common import error, error_object
 
 EXAMPLES = """Examples:
@@ -208,6 +206,10 @@ def _source_index(info) -> dict | None:
     """Entries of the srcsrv and sourcelink streams (None: not source-indexed)."""
     if info.kind != "pdb":
         return None
+    from symtool.srcindex.streams import STREAM_SOURCELINK, STREAM_SRCSRV
+
+    if STREAM_SRCSRV not in info.named_streams and STREAM_SOURCELINK not in info.named_streams:
+        return None  # (the source indexer's modules are not loaded for a PDB it never touched)
     from symtool.errors import SymtoolError
     from symtool.srcindex.index import source_index_summary
 
@@ -246,16 +248,14 @@ def _pe_pdb_line(rec: dict) -> str:
     return f"{rec['path']}: {rec['kind']} {store} {ident} age {age} info-age {info_age}"
 
 
-def ident(
-    files: List[str] = typer.Argument(..., metavar="FILE...",
-                                      help="PE images (.exe/.dll/.sys...), PDBs, ELF files (.debug, .dwp), Mach-O "
-                                           "files and .dSYM bundles, any name."),
-    json_out: bool = typer.Option(False, "--json", help="A JSON list, one object per readable file."),
-) -> None:
-    """Show debug identities and store keys: PE/PDB (GUID, ages, the PDB a binary asks for), ELF build-ids, .dwp units, Mach-O UUIDs.
+HELP = """Show debug identities and store keys: PE/PDB (GUID, ages, the PDB a binary asks for), ELF build-ids, .dwp units, Mach-O UUIDs.
 
-    Formats are detected by content, never by extension.
-    """
+Formats are detected by content, never by extension.
+"""
+
+
+def run_ident(files: List[str], json_out: bool) -> int:
+    """``symtool id``: print the records; the exit code (2 when a file was unreadable)."""
     from symtool.commands.common import print_json
     from symtool.errors import SymtoolError
     from symtool.formats.detect import read_identity
@@ -286,8 +286,33 @@ def ident(
         else:
             print_json(records)
     sys.stdout.flush()
-    if failures:
-        raise typer.Exit(2)
+    return 2 if failures else 0
+
+
+def fast_main(argv: List[str]) -> int | None:
+    """``symtool id FILE... [--json]`` without the CLI framework (identity is often a whole
+    run: typer's import would be most of it); None when typer must take over (help, any
+    other option, no file)."""
+    files: List[str] = []
+    json_out = only_files = False
+    for arg in argv:
+        if not only_files and arg == "--":
+            only_files = True
+        elif not only_files and arg == "--json":
+            json_out = True
+        elif not only_files and arg.startswith("-") and arg != "-":
+            return None
+        else:
+            files.append(arg)
+    if not files:
+        return None
+    from symtool.commands.common import report_error
+    from symtool.errors import HANDLED
+
+    try:
+        return run_ident(files, json_out)
+    except HANDLED as err:
+        return report_error(err, json_out)
 
 
 def usable_record(path, info) -> dict:
@@ -327,10 +352,22 @@ def _expand(files: List[str]) -> List[str]:
     return out
 
 
-def register(app: typer.Typer) -> None:
+def register(app) -> None:
+    import typer
+
     from symtool.commands.common import handle_errors
 
-    app.command(name="id", help=ident.__doc__, epilog=EXAMPLES)(handle_errors(ident))
+    def ident(
+        files: List[str] = typer.Argument(..., metavar="FILE...",
+                                          help="PE images (.exe/.dll/.sys...), PDBs, ELF files (.debug, .dwp), "
+                                               "Mach-O files and .dSYM bundles, any name."),
+        json_out: bool = typer.Option(False, "--json", help="A JSON list, one object per readable file."),
+    ) -> None:
+        code = run_ident(files, json_out)
+        if code:
+            raise typer.Exit(code)
+
+    app.command(name="id", help=HELP, epilog=EXAMPLES)(handle_errors(ident))
 
 
-__all__ = ["register", "identity_record", "ident", "usable_record", "usable_text"]
+__all__ = ["register", "identity_record", "run_ident", "fast_main", "usable_record", "usable_text"]

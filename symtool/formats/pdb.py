@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import struct
+from array import array
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterable, Iterator
 
@@ -115,6 +116,12 @@ DBI_MODULE_INFO = struct.Struct("<I28sHHIIIHHIII")
 # offsets at which they lie in DBI_HEADER.
 DBI_STREAM_FIELDS = {"globals": 12, "publics": 16, "symbol records": 20}
 DBI_STREAM_INDEX = struct.Struct("<H")
+# PublicsStreamHeader (LLVM's "The PDB Public Symbol Stream"; microsoft-pdb gsi.h PSGSIHDR): SymHash
+# (bytes of the GSI hash that follows), AddrMap (bytes of the address map after it), NumThunks,
+# SizeOfThunk, ISectThunkTable, Padding, OffThunkTable, NumSections.  The address map is a u32 array
+# of offsets into the symbol record stream, one per S_PUB32, sorted by section then offset.
+PUBLICS_HEADER = struct.Struct("<IIIIHHII")
+PUBLICS_ADDR_ENTRY = struct.Struct("<I")
 # The optional debug header substream: u16 stream numbers (FPO, exception, fixup, OMAP to/from
 # source, section headers, token/RID map, xdata, pdata, new FPO, original section headers).
 DBG_STREAM_INDEX = struct.Struct("<H")
@@ -124,6 +131,7 @@ NIL_STREAM16 = 0xFFFF  # a 16-bit stream number that names no stream
 MAX_MODULES = 1 << 20  # module infos in one DBI stream (real PDBs: up to some 100 000)
 # Limits that keep hostile files from making us allocate or loop a lot.
 MAX_INFO_STREAM = 1 << 20  # the named-stream map of real PDBs is a few hundred bytes
+MAX_CACHED_BLOCK_LISTS = 256  # streams whose whole block list is kept (a symbolizer reads a dozen)
 VALID_BLOCK_SIZES = (512, 1024, 2048, 4096, 8192, 16384, 32768)
 
 
@@ -141,7 +149,12 @@ class Msf:
             self._init_msf2()
         else:
             raise FormatError("not an MSF (PDB) file", reader.path)
-        self._sizes: list[int] | None = None  # all stream sizes, read on demand
+        self._size_cache: dict[int, int] = {}  # stream -> raw size, read on demand
+        self._dir_pages: dict[int, bytes] = {}  # directory page index -> its bytes, read on demand
+        # stream -> its block numbers, once a stream is read a second time (symbolizing reads
+        # many small pieces of a few streams; identity reads each stream once)
+        self._block_lists: dict[int, array] = {}
+        self._reads: dict[int, int] = {}
         self._block_list_start: list[int] | None = None  # prefix sums of block counts
 
     def _set_geometry(self, bs: int, nblocks: int, dir_bytes: int, header: str, unit: str, directory: str) -> None:
@@ -201,7 +214,13 @@ class Msf:
         while length > 0:
             idx, within = divmod(offset, bs)
             take = min(length, bs - within)
-            out += self.r.read(self._dir_block(idx) * bs + within, take, "stream directory")
+            block = self._dir_pages.get(idx)
+            if block is None:
+                # Whole directory pages, each read once: stream sizes and block lists are
+                # looked up a few bytes at a time.
+                block = self._dir_pages[idx] = self.r.read(self._dir_block(idx) * bs,
+                                                           min(bs, self.dir_bytes - idx * bs), "stream directory")
+            out += block[within:within + take]
             offset += take
             length -= take
         return bytes(out)
@@ -249,7 +268,10 @@ class Msf:
         return self._num_streams
 
     def _raw_size(self, i: int) -> int:
-        (size,) = STREAM_SIZE.unpack(self._dir_read(4 + i * self._entry_size, STREAM_SIZE.size))
+        size = self._size_cache.get(i)
+        if size is None:
+            (size,) = STREAM_SIZE.unpack(self._dir_read(4 + i * self._entry_size, STREAM_SIZE.size))
+            self._size_cache[i] = size
         return size
 
     def stream_size(self, i: int) -> int:
@@ -312,21 +334,43 @@ class Msf:
         n = self.num_streams
         if i >= n:
             return b""
-        # Read only the part of the block list we need.
-        list_off = self._block_list_offset(i) + first * self._page_number.size
-        count = last - first + 1
-        raw = self._dir_read(list_off, count * self._page_number.size)
-        blocks = [b for (b,) in self._page_number.iter_unpack(raw)]
-        out = bytearray()
+        cached = self._block_lists.get(i)
+        if cached is not None:
+            blocks = cached[first:last + 1]
+        elif self._reads.get(i, 0) >= 1 and len(self._block_lists) < MAX_CACHED_BLOCK_LISTS:
+            # Read again: keep its whole block list (4 bytes per block of the stream) so that
+            # many small reads cost no directory reads.
+            raw = self._dir_read(self._block_list_offset(i), self._blocks_for(size) * self._page_number.size)
+            cached = self._block_lists[i] = array("I", (b for (b,) in self._page_number.iter_unpack(raw)))
+            for b in cached:
+                self._check_block(b)
+            blocks = cached[first:last + 1]
+        else:
+            self._reads[i] = self._reads.get(i, 0) + 1
+            # Read only the part of the block list we need.
+            list_off = self._block_list_offset(i) + first * self._page_number.size
+            count = last - first + 1
+            raw = self._dir_read(list_off, count * self._page_number.size)
+            blocks = [b for (b,) in self._page_number.iter_unpack(raw)]
+            for b in blocks:
+                self._check_block(b)
+        if len(blocks) == 1:
+            return self.r.read(blocks[0] * bs + offset % bs, length, f"stream {i}")
+        parts = []
         pos = offset
         end = offset + length
-        for b in blocks:
-            self._check_block(b)
+        # Consecutive blocks (the common layout) are read with one call.
+        k = 0
+        while k < len(blocks):
+            run = 1
+            while k + run < len(blocks) and blocks[k + run] == blocks[k] + run:
+                run += 1
             within = pos % bs
-            take = min(bs - within, end - pos)
-            out += self.r.read(b * bs + within, take, f"stream {i}")
+            take = min(run * bs - within, end - pos)
+            parts.append(self.r.read(blocks[k] * bs + within, take, f"stream {i}"))
             pos += take
-        return bytes(out)
+            k += run
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 # -- DBI stream ------------------------------------------------------------
@@ -345,6 +389,7 @@ class DbiHeader:
     flags: int
     machine: int
     sizes: dict[str, int]  # DBI_SUBSTREAMS name -> size in bytes, checked against the stream
+    publics_stream: int = NIL_STREAM16  # the publics (PSGSI) stream: its address map sorts S_PUB32s
 
     @property
     def stripped(self) -> bool:
@@ -377,14 +422,14 @@ def read_dbi_header(msf: Msf) -> DbiHeader | None:
         return None
     if len(head) < DBI_HEADER.size:
         raise FormatError(f"truncated DBI header ({len(head)} bytes)", path)
-    (_sig, _version, age, _globals, _build, _publics, _dll_version, sym_records, _rebuild,
+    (_sig, _version, age, _globals, _build, publics, _dll_version, sym_records, _rebuild,
      mod_info, section_contributions, section_map, source_info, type_server_map, _mfc,
      optional_debug_header, ec, flags, machine, _pad) = DBI_HEADER.unpack(head)
     sizes = dict(zip(DBI_SUBSTREAMS, (mod_info, section_contributions, section_map, source_info, type_server_map,
                                       ec, optional_debug_header)))
     if any(n < 0 for n in sizes.values()) or DBI_HEADER.size + sum(sizes.values()) > size:
         raise FormatError("DBI substream sizes do not fit the DBI stream", path)
-    return DbiHeader(age, sym_records, flags, machine, sizes)
+    return DbiHeader(age, sym_records, flags, machine, sizes, publics)
 
 
 @dataclass(frozen=True)

@@ -34,14 +34,15 @@ import os
 import struct
 from dataclasses import dataclass, field
 
+from symtool.budgets import limit
 from symtool.errors import FormatError
 from symtool.formats.binio import cstring
 from symtool.text import article
 from symtool.demangle import demangle
 from symtool.formats.symbols import Frame, Symbolized, malformed_is_format_error
 from symtool.formats.pdb import (
-    C13_FILE_CHECKSUM, C13_SUBSECTION, NAMES_HEADER, STREAM_DBI, TPI_STREAM_HEADER, ModuleInfo, Msf, iter_modules,
-    open_msf, read_dbi_header, read_pdb,
+    C13_FILE_CHECKSUM, C13_SUBSECTION, NAMES_HEADER, PUBLICS_ADDR_ENTRY, PUBLICS_HEADER, STREAM_DBI,
+    TPI_STREAM_HEADER, ModuleInfo, Msf, iter_modules, open_msf, read_dbi_header, read_pdb,
 )
 
 STREAM_TPI = 2
@@ -93,6 +94,9 @@ DEBUG_S_CROSSSCOPEEXPORTS = 0xF8
 DEBUG_S_INLINEELINES = 0xF6
 DEBUG_S_CROSSSCOPEIMPORTS = 0xF7
 CROSS_MODULE_ID = 0x80000000
+# Subsections a module index records where they lie (decoded on first use).
+INDEXED_SUBSECTIONS = frozenset((DEBUG_S_FILECHKSMS, DEBUG_S_INLINEELINES, DEBUG_S_CROSSSCOPEEXPORTS,
+                                 DEBUG_S_CROSSSCOPEIMPORTS))
 
 # Type / id record kinds.
 LF_CLASS = 0x1504
@@ -109,6 +113,14 @@ NAMES_SIGNATURE = 0xEFFEEFFE
 HIDDEN_LINES = (0xFEEFEE, 0xF00F00)
 
 MAX_SCOPE_DEPTH = 4096
+# Caches of one symbolizer, bounded: they hold what lookups read, never a whole stream.
+MAX_CACHED_STRINGS = 1 << 16
+MAX_CACHED_PUBLIC_KEYS = 1 << 20  # address map probes: (segment, offset) each
+MAX_CACHED_PROCS = 1 << 14  # parsed procedures (with their inline sites) per module
+MAX_PUBLICS_AT_ONE_ADDRESS = 4096  # folded functions sharing an address, compared by name
+MAX_CACHED_TYPE_CHUNKS = 64  # stretches of TPI/IPI records between two index hints (a few KB each)
+MAX_CACHED_INLINEES = 1 << 16  # inlinee names by IPI id
+NAME_CHUNK = 256  # bytes of /names read at a time when looking for a name's end
 
 # CodeView record prefix (cvinfo.h; symbol, type and id records): RecordLen (bytes after this
 # field), RecordKind.
@@ -135,6 +147,13 @@ NUMERIC_LEAF = struct.Struct("<H")
 TYPE_INDEX_OFFSET = struct.Struct("<II")
 # DEBUG_S_LINES: CV_LineSection (LLVM LineFragmentHeader): RelocOffset, RelocSegment, Flags, CodeSize.
 LINE_FRAGMENT_HEADER = struct.Struct("<IHHI")
+# The module skim reads a record's prefix with what follows in one go: a procedure record
+# (CV_RECORD_PREFIX, then PROCSYM32), a DEBUG_S_LINES subsection (C13_SUBSECTION, then its header).
+PROC_RECORD_HEAD = struct.Struct("<" + CV_RECORD_PREFIX.format.lstrip("<") + PROCSYM32.format.lstrip("<"))
+C13_LINES_HEAD = struct.Struct("<" + C13_SUBSECTION.format.lstrip("<") + LINE_FRAGMENT_HEADER.format.lstrip("<"))
+# A record's prefix read as one little-endian u32: an S_END (RecordLen 2, RecordKind S_END) is PLAIN_S_END.
+RECORD_WORD = struct.Struct("<I")
+PLAIN_S_END = 2 | S_END << 16
 # Each file block of it (CV_SourceFile, LLVM LineBlockFragmentHeader): NameIndex (offset of the file
 # checksum record), NumLines, BlockSize.
 LINE_BLOCK_HEADER = struct.Struct("<III")
@@ -157,6 +176,7 @@ class _InlineSite:
     inlinee: int
     annotations: bytes
     parent: int  # index of the enclosing inline site in the proc's list, -1 for the proc
+    ranges: list[tuple[int, int, int, int]] | None = None  # inline_ranges(), decoded on first use
 
 
 @dataclass
@@ -179,14 +199,28 @@ class _LineBlock:
 
 
 @dataclass
-class _ModuleData:
-    procs: list[_Proc]
-    proc_starts: list[tuple[int, int]]  # (segment, start) sorted, parallel to procs
-    blocks: list[_LineBlock]
-    checksums: dict[int, int]  # checksum-record offset -> /names offset
-    inlinee_lines: dict[int, tuple[int, int]]  # inlinee id -> (checksum offset, first line)
-    imports: list[tuple[int, list[int]]] = field(default_factory=list)  # (module name offset, local ids)
-    exports: dict[int, int] = field(default_factory=dict)  # local id -> global IPI id
+class _ModuleIndex:
+    """What a skim of one module stream found: where each procedure's records and each line
+    fragment lie, so that a lookup reads only the procedure and the fragments covering it.
+
+    The skim reads one record per top-level symbol (a procedure's pEnd leads past its body)
+    and one 8-byte header per C13 subsection; the file checksums, inlinee lines and
+    cross-module ids are decoded on first use, and procedures' inline sites when asked for.
+    """
+
+    mod: ModuleInfo
+    proc_keys: list[tuple[int, int]]  # (segment, start) sorted
+    proc_spans: list[tuple[int, int, int]]  # parallel: (length, first record, its pEnd or -1)
+    frag_keys: list[tuple[int, int]]  # DEBUG_S_LINES fragments: (segment, start) sorted
+    frag_spans: list[tuple[int, int, int]]  # parallel: (covered length, body offset in C13, body size)
+    longest_frag: int
+    c13_start: int  # offset of the C13 data in the module stream
+    subsections: dict[int, list[tuple[int, int]]]  # other DEBUG_S_* kind -> [(body offset, size)]
+    procs: dict[int, _Proc] = field(default_factory=dict)  # first record -> parsed procedure
+    checksums: dict[int, int] | None = None  # checksum-record offset -> /names offset
+    inlinee_lines: dict[int, tuple[int, int]] | None = None  # inlinee id -> (checksum offset, first line)
+    imports: list[tuple[int, list[int]]] | None = None  # (module name offset, local ids)
+    exports: dict[int, int] | None = None  # local id -> global IPI id
 
 
 def _u32(data: bytes, at: int, what: str, path: str) -> int:
@@ -323,6 +357,7 @@ class _TypeStream:
         self._data: bytes | None = None
         self._hints: list[tuple[int, int]] = []
         self._cache: dict[int, tuple[int, bytes] | None] = {}
+        self._chunks: dict[int, bytes] = {}  # record offset of a hint -> records up to the next hint
         if not self.ok:
             return
         head = msf.read_stream(stream, 0, 56)
@@ -349,12 +384,24 @@ class _TypeStream:
             return None
         if ti in self._cache:
             return self._cache[ti]
-        data = self._records()
         cur_ti, pos = self.begin, 0
+        data = None
         if self._hints:
             i = bisect.bisect_right(self._hints, (ti, 1 << 32)) - 1
             if i >= 0:
                 cur_ti, pos = self._hints[i]
+                stop = self._hints[i + 1][1] if i + 1 < len(self._hints) else self.rec_bytes
+                if self._data is None and pos < stop:
+                    # Only the stretch between two hints: its records end where the next hint's begins.
+                    data = self._chunks.get(pos)
+                    if data is None:
+                        data = self.msf.read_stream(self.stream, self.header_size + pos, stop - pos)
+                        if len(self._chunks) >= MAX_CACHED_TYPE_CHUNKS:
+                            self._chunks.clear()
+                        self._chunks[pos] = data
+                    pos = 0
+        if data is None:
+            data = self._records()
         result = None
         while pos + 4 <= len(data) and cur_ti <= ti:
             reclen, kind = CV_RECORD_PREFIX.unpack_from(data, pos)
@@ -400,7 +447,13 @@ _malformed = malformed_is_format_error("PDB")
 
 
 class PdbSymbolizer:
-    """Symbolize RVAs with one PDB; parsed tables are kept for later lookups."""
+    """Symbolize RVAs with one PDB; what was read is kept for later lookups.
+
+    Work follows what is asked, not the PDB's size: the DBI stream's module infos, section
+    contributions and section headers up front; per address, a binary search of the
+    publics' address map, a skim of the one module that owns the address (cached), the
+    records of the one procedure covering it, and the line fragments covering it.
+    """
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = os.fspath(path)
@@ -420,11 +473,15 @@ class PdbSymbolizer:
         except BaseException:
             self.close()
             raise
-        self._publics: dict[int, tuple[list[int], list[str]]] | None = None
-        self._modules_data: dict[int, _ModuleData] = {}
-        self._names: bytes | None = None
+        self._publics: dict[int, tuple[list[int], list[str]]] | None = None  # the whole-stream fallback
+        self._addr_map: tuple[int, int] | None = None  # (offset in the publics stream, entries)
+        self._addr_keys: dict[int, tuple[int, int]] = {}  # address map entry -> (segment, offset)
+        self._modules_data: dict[int, _ModuleIndex] = {}
+        self._names_size: int | None = None
+        self._strings: dict[int, str | None] = {}
         self._ipi: _TypeStream | None = None
         self._tpi: _TypeStream | None = None
+        self._inlinee_names: dict[int, str] = {}
 
     def close(self) -> None:
         try:
@@ -451,6 +508,7 @@ class PdbSymbolizer:
         if dbi is None:
             raise FormatError("PDB has no DBI stream (or an unsupported pre-VC 7 one)", path)
         self.sym_record_stream = dbi.sym_record_stream
+        self.publics_stream = dbi.publics_stream
         self.modules = list(iter_modules(self.msf, dbi))
         self._parse_section_contribs(self.msf.read_stream(STREAM_DBI, *dbi.substream("section_contributions")))
         opt = self.msf.read_stream(STREAM_DBI, *dbi.substream("optional_debug_header"))
@@ -504,37 +562,65 @@ class PdbSymbolizer:
 
     # -- strings, ids -------------------------------------------------------
     def _string(self, offset: int) -> str | None:
-        if self._names is None:
-            self._names = b""
-            if self._names_stream is not None and self._names_stream < self.msf.num_streams:
-                raw = self.msf.read_stream(self._names_stream)
-                if len(raw) >= 12:
-                    sig, _ver, size = NAMES_HEADER.unpack_from(raw, 0)
-                    if sig == NAMES_SIGNATURE and 12 + size <= len(raw):
-                        self._names = raw[12:12 + size]
-        if 0 <= offset < len(self._names):
-            return cstring(self._names, offset).decode("utf-8", "replace")
-        return None
+        """The NUL-terminated string at ``offset`` of /names (read around it, not whole)."""
+        if offset in self._strings:
+            return self._strings[offset]
+        stream = self._names_stream
+        if self._names_size is None:
+            self._names_size = 0
+            if stream is not None and stream < self.msf.num_streams:
+                head = self.msf.read_stream(stream, 0, NAMES_HEADER.size)
+                if len(head) == NAMES_HEADER.size:
+                    sig, _ver, size = NAMES_HEADER.unpack(head)
+                    if sig == NAMES_SIGNATURE and NAMES_HEADER.size + size <= self.msf.stream_size(stream):
+                        self._names_size = size
+        result = None
+        if 0 <= offset < self._names_size:
+            out = b""
+            at = offset
+            while at < self._names_size:
+                chunk = self.msf.read_stream(stream, NAMES_HEADER.size + at, min(NAME_CHUNK, self._names_size - at))
+                cut = chunk.find(b"\0")
+                if cut >= 0:
+                    out += chunk[:cut]
+                    break
+                out += chunk
+                at += len(chunk)
+                if not chunk or len(out) > limit("PDB_NAME"):
+                    break  # no name is this long: the rest of a hostile buffer is not read
+            result = out.decode("utf-8", "replace")
+        if len(self._strings) < MAX_CACHED_STRINGS:
+            self._strings[offset] = result
+        return result
 
-    def _global_id(self, data: _ModuleData, item: int) -> int | None:
+    def _global_id(self, data: _ModuleIndex, item: int) -> int | None:
         """The IPI id of an inlinee; cross-module ids (high bit set) go through the
         module's CROSSSCOPEIMPORTS to the exporting module's CROSSSCOPEEXPORTS."""
         if not item & CROSS_MODULE_ID:
             return item
+        imports = self._imports(data)
         which, index = (item >> 20) & 0x7FF, item & 0xFFFFF
-        if which >= len(data.imports) or index >= len(data.imports[which][1]):
+        if which >= len(imports) or index >= len(imports[which][1]):
             return None
-        name_off, ids = data.imports[which]
+        name_off, ids = imports[which]
         wanted = self._string(name_off)
         if not wanted:
             return None
         wanted = wanted.lower()
         for mod in self.modules:
             if mod.name.lower() == wanted or mod.obj_name.lower() == wanted:
-                return self._module(mod.index).exports.get(ids[index])
+                return self._exports(self._module(mod.index)).get(ids[index])
         return None
 
     def _inlinee_name(self, item: int) -> str:
+        name = self._inlinee_names.get(item)
+        if name is None:
+            name = self._read_inlinee_name(item)
+            if len(self._inlinee_names) < MAX_CACHED_INLINEES:
+                self._inlinee_names[item] = name
+        return name
+
+    def _read_inlinee_name(self, item: int) -> str:
         if self._ipi is None:
             self._ipi = _TypeStream(self.msf, STREAM_IPI, self.path)
         rec = self._ipi.get(item)
@@ -562,6 +648,8 @@ class PdbSymbolizer:
 
     # -- publics ------------------------------------------------------------
     def _load_publics(self) -> dict[int, tuple[list[int], list[str]]]:
+        """Every S_PUB32 of the symbol record stream by section: the fallback for PDBs whose
+        publics address map is missing or unusable."""
         if self._publics is None:
             by_section: dict[int, list[tuple[int, str]]] = {}
             if self.sym_record_stream != NIL16 and self.sym_record_stream < self.msf.num_streams:
@@ -576,8 +664,81 @@ class PdbSymbolizer:
                 self._publics[seg] = ([o for o, _n in items], [n for _o, n in items])
         return self._publics
 
+    def _address_map(self) -> tuple[int, int] | None:
+        """(offset in the publics stream, entry count) of its address map; None when absent or
+        inconsistent (then the publics are read whole)."""
+        if self._addr_map is None:
+            self._addr_map = (0, -1)
+            ps, sr = self.publics_stream, self.sym_record_stream
+            n = self.msf.num_streams
+            if ps != NIL16 and ps < n and sr != NIL16 and sr < n:
+                size = self.msf.stream_size(ps)
+                head = self.msf.read_stream(ps, 0, PUBLICS_HEADER.size)
+                if len(head) == PUBLICS_HEADER.size:
+                    sym_hash, addr_bytes = PUBLICS_HEADER.unpack(head)[:2]
+                    at = PUBLICS_HEADER.size + sym_hash
+                    if addr_bytes % PUBLICS_ADDR_ENTRY.size == 0 and at + addr_bytes <= size:
+                        self._addr_map = (at, addr_bytes // PUBLICS_ADDR_ENTRY.size)
+        return None if self._addr_map[1] < 0 else self._addr_map
+
+    def _public_record(self, index: int, with_name: bool) -> tuple[int, int, str]:
+        """(segment, offset, name or "") of address map entry ``index``; raises _NoAddressMap
+        when the entry is not an S_PUB32 inside the symbol record stream."""
+        at, _n = self._addr_map
+        raw = self.msf.read_stream(self.publics_stream, at + PUBLICS_ADDR_ENTRY.size * index, PUBLICS_ADDR_ENTRY.size)
+        (rec,) = PUBLICS_ADDR_ENTRY.unpack(raw)
+        head = self.msf.read_stream(self.sym_record_stream, rec, CV_RECORD_PREFIX.size + PUBSYM32.size)
+        if len(head) < CV_RECORD_PREFIX.size + PUBSYM32.size:
+            raise _NoAddressMap
+        reclen, kind = CV_RECORD_PREFIX.unpack_from(head, 0)
+        if kind != S_PUB32 or reclen < 2 + PUBSYM32.size:
+            raise _NoAddressMap
+        _flags, offset, segment = PUBSYM32.unpack_from(head, CV_RECORD_PREFIX.size)
+        name = ""
+        if with_name:
+            body = self.msf.read_stream(self.sym_record_stream, rec + CV_RECORD_PREFIX.size, reclen - 2)
+            name = _name(body, PUBSYM32.size)
+        return segment, offset, name
+
+    def _public_key(self, index: int) -> tuple[int, int]:
+        key = self._addr_keys.get(index)
+        if key is None:
+            key = self._public_record(index, False)[:2]
+            if len(self._addr_keys) < MAX_CACHED_PUBLIC_KEYS:
+                self._addr_keys[index] = key
+        return key
+
+    def _public_by_address_map(self, section: int, offset: int) -> tuple[str, int] | None:
+        _at, n = self._addr_map
+        lo, hi = 0, n  # the first entry after (section, offset)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self._public_key(mid) <= (section, offset):
+                lo = mid + 1
+            else:
+                hi = mid
+        i = lo - 1
+        if i < 0:
+            return None
+        seg, at = self._public_key(i)
+        if seg != section:
+            return None
+        # Several publics at one address (folded functions): the greatest name, as a sort of
+        # (offset, name) pairs would put last.
+        best = self._public_record(i, True)[2]
+        k = i - 1
+        while k >= 0 and i - k <= MAX_PUBLICS_AT_ONE_ADDRESS and self._public_key(k) == (seg, at):
+            best = max(best, self._public_record(k, True)[2])
+            k -= 1
+        return best, offset - at
+
     def public_at(self, section: int, offset: int) -> tuple[str, int] | None:
         """The public symbol at or before section:offset, and the distance to it."""
+        if self._publics is None and self._address_map() is not None:
+            try:
+                return self._public_by_address_map(section, offset)
+            except _NoAddressMap:
+                self._addr_map = (0, -1)
         table = self._load_publics().get(section)
         if not table:
             return None
@@ -609,39 +770,211 @@ class PdbSymbolizer:
             pass  # a record cut by the 4 KiB read, or malformed: no version known
         return None
 
-    def _module(self, index: int) -> _ModuleData:
+    def _module(self, index: int) -> _ModuleIndex:
         data = self._modules_data.get(index)
         if data is None:
-            data = self._parse_module(self.modules[index])
+            data = self._index_module(self.modules[index])
             if len(self._modules_data) > 4096:
                 self._modules_data.clear()  # bound memory on PDBs with huge module counts
             self._modules_data[index] = data
         return data
 
-    def _parse_module(self, mod: ModuleInfo) -> _ModuleData:
+    def _index_module(self, mod: ModuleInfo) -> _ModuleIndex:
         path = self.path
-        empty = _ModuleData([], [], [], {}, {})
+        c13_start = mod.sym_bytes + mod.c11_bytes
         if mod.stream == NIL16 or mod.stream >= self.msf.num_streams:
-            return empty
+            return _ModuleIndex(mod, [], [], [], [], 0, c13_start, {})
         size = self.msf.stream_size(mod.stream)
         if mod.sym_bytes + mod.c11_bytes + mod.c13_bytes > size:
             raise FormatError(f"module {mod.name!r}: symbol and line sizes exceed its stream", path)
-        raw = self.msf.read_stream(mod.stream, 0, mod.sym_bytes + mod.c11_bytes + mod.c13_bytes)
-        procs = self._parse_module_symbols(raw, mod)
-        c13 = raw[mod.sym_bytes + mod.c11_bytes:]
-        blocks, checksums, inlinee_lines, imports, exports = self._parse_c13(c13, mod)
-        procs.sort(key=lambda p: (p.segment, p.start))
-        return _ModuleData(procs, [(p.segment, p.start) for p in procs], blocks, checksums, inlinee_lines,
-                           imports, exports)
+        proc_keys, proc_spans = self._skim_symbols(mod) if mod.sym_bytes >= 4 else ([], [])
+        frag_keys, frag_spans, longest, subsections = self._skim_c13(mod, c13_start)
+        return _ModuleIndex(mod, *_sorted_by_key(proc_keys, proc_spans), *_sorted_by_key(frag_keys, frag_spans),
+                            longest, c13_start, subsections)
 
-    def _parse_module_symbols(self, raw: bytes, mod: ModuleInfo) -> list[_Proc]:
+    def _skim_symbols(self, mod: ModuleInfo) -> tuple[list[tuple[int, int]], list[tuple[int, int, int]]]:
+        """(segment, start) and (length, first record, pEnd or -1) of each procedure, reading the
+        top-level records only: a procedure's pEnd names its S_END, past its body (a pEnd that
+        does not lead forward is -1: the records are walked by scope when the procedure is read)."""
+        what = f"module {mod.name!r}"
+        data = self.msf.read_stream(mod.stream, 0, mod.sym_bytes)
+        end = len(data)
+        keys: list[tuple[int, int]] = []
+        spans: list[tuple[int, int, int]] = []
+        add_key, add_span = keys.append, spans.append
+        pos = 4
+        prefix = CV_RECORD_PREFIX.unpack_from
+        proc_head = PROC_RECORD_HEAD.unpack_from
+        word = RECORD_WORD.unpack_from
+        proc_kinds = PROC_KINDS
+        while pos + 4 <= end:
+            reclen, kind = prefix(data, pos)
+            nxt = pos + 2 + reclen
+            if reclen < 2 or nxt > end:
+                raise FormatError(f"{what}: symbol record at {pos:#x} has a bad length {reclen}", self.path)
+            if kind in proc_kinds and reclen >= 2 + 35:
+                _reclen, _kind, _parent, p_end, _next, length, _ds, _de, _type, offset, segment = proc_head(data, pos)
+                if nxt <= p_end and p_end + 4 <= end:
+                    add_key((segment, offset))
+                    add_span((length, pos, p_end))
+                    # Past the (4-byte) S_END when pEnd names one, else on from pEnd record by record.
+                    pos = p_end + 4 if word(data, p_end)[0] == PLAIN_S_END else p_end
+                    continue
+                stop = self._scope_end(data, nxt, end, what)
+                add_key((segment, offset))
+                add_span((length, pos, -1))
+                pos = stop
+            else:
+                pos = nxt
+        return keys, spans
+
+    def _proc_records_end(self, mod: ModuleInfo, first: int, p_end: int) -> int:
+        """Where the records of the procedure at ``first`` end: past the S_END its pEnd names, or
+        (a pEnd that names no end record) where a walk of its scopes ends."""
+        what = f"module {mod.name!r}"
+        if p_end >= 0:
+            head = self.msf.read_stream(mod.stream, p_end, CV_RECORD_PREFIX.size)
+            if len(head) == CV_RECORD_PREFIX.size:
+                end_len, end_kind = CV_RECORD_PREFIX.unpack(head)
+                if end_kind in END_KINDS and end_len >= 2 and p_end + 2 + end_len <= mod.sym_bytes:
+                    return p_end + 2 + end_len
+        data = self.msf.read_stream(mod.stream, 0, mod.sym_bytes)
+        reclen, _kind = CV_RECORD_PREFIX.unpack_from(data, first)
+        return self._scope_end(data, first + 2 + reclen, len(data), what)
+
+    def _scope_end(self, data: bytes, pos: int, end: int, what: str) -> int:
+        """Where the records of a procedure whose pEnd is unusable end: past the S_END that closes
+        it, or at the next procedure (as a nested one would start over), or at the stream's end."""
+        depth = 1
+        for at, kind, _body in _records(data, pos, end, self.path, what):
+            if kind in PROC_KINDS:
+                return at
+            if kind in (S_INLINESITE, S_INLINESITE2) or kind in SCOPE_KINDS:
+                depth += 1
+                if depth > MAX_SCOPE_DEPTH:
+                    raise FormatError(f"{what}: symbol scopes nest too deep", self.path)
+            elif kind in END_KINDS:
+                depth -= 1
+                if depth == 0:
+                    return at + 2 + CV_RECORD_PREFIX.unpack_from(data, at)[0]
+        return end
+
+    def _skim_c13(self, mod: ModuleInfo, c13_start: int):
+        """The DEBUG_S_LINES fragments ((segment, start) and (covered length, body, size) from each
+        one's header), the longest one's length, and where the other subsections lie, from the
+        subsection headers."""
+        what = f"module {mod.name!r}"
+        data = self.msf.read_stream(mod.stream, c13_start, mod.c13_bytes) if mod.c13_bytes > 0 else b""
+        keys: list[tuple[int, int]] = []
+        spans: list[tuple[int, int, int]] = []
+        add_key, add_span = keys.append, spans.append
+        longest = 0
+        subsections: dict[int, list[tuple[int, int]]] = {}
+        head = C13_SUBSECTION.unpack_from
+        lines_head = C13_LINES_HEAD.unpack_from
+        size = len(data)
+        pos = 0
+        while pos + 8 <= size:
+            if pos + C13_LINES_HEAD.size <= size:
+                kind, length, start, segment, _flags, code_size = lines_head(data, pos)
+            else:
+                kind, length = head(data, pos)
+            body = pos + 8
+            if body + length > size:
+                raise FormatError(f"{what}: C13 subsection runs past its stream", self.path)
+            if kind == DEBUG_S_LINES:
+                if length < LINE_FRAGMENT_HEADER.size:
+                    raise FormatError(f"{what}: truncated line table", self.path)
+                covered = code_size or 1
+                add_key((segment, start))
+                add_span((covered, body, length))
+                if covered > longest:
+                    longest = covered
+            elif kind in INDEXED_SUBSECTIONS:
+                subsections.setdefault(kind, []).append((body, length))
+            pos = (body + length + 3) & ~3
+        return keys, spans, longest, subsections
+
+    def _subsection_bodies(self, data: _ModuleIndex, mod: ModuleInfo, kind: int):
+        for body, length in data.subsections.get(kind, ()):
+            yield self.msf.read_stream(mod.stream, data.c13_start + body, length)
+
+    def _checksums(self, data: _ModuleIndex, mod: ModuleInfo) -> dict[int, int]:
+        if data.checksums is None:
+            data.checksums = {}
+            for body in self._subsection_bodies(data, mod, DEBUG_S_FILECHKSMS):
+                at = 0
+                while at + 6 <= len(body):
+                    name_off, cb, _ctype = C13_FILE_CHECKSUM.unpack_from(body, at)
+                    data.checksums[at] = name_off
+                    at = (at + 6 + cb + 3) & ~3
+        return data.checksums
+
+    def _inlinee_lines(self, data: _ModuleIndex, mod: ModuleInfo) -> dict[int, tuple[int, int]]:
+        if data.inlinee_lines is None:
+            data.inlinee_lines = {}
+            for body in self._subsection_bodies(data, mod, DEBUG_S_INLINEELINES):
+                if len(body) < 4:
+                    continue
+                (sig,) = INLINEE_LINES_SIGNATURE.unpack_from(body, 0)
+                at = 4
+                if sig != 1:
+                    usable = (len(body) - at) // INLINEE_SOURCE_LINE.size * INLINEE_SOURCE_LINE.size
+                    for inlinee, file_off, line in INLINEE_SOURCE_LINE.iter_unpack(body[at:at + usable]):
+                        data.inlinee_lines[inlinee] = (file_off, line)
+                    continue
+                while at + 12 <= len(body):
+                    inlinee, file_off, line = INLINEE_SOURCE_LINE.unpack_from(body, at)
+                    data.inlinee_lines[inlinee] = (file_off, line)
+                    at += 12
+                    extra = _u32(body, at, "inlinee lines", self.path)
+                    if extra > (len(body) - at) // 4:
+                        raise FormatError("inlinee lines: extra file count runs past the subsection", self.path)
+                    at += 4 + 4 * extra
+        return data.inlinee_lines
+
+    def _imports(self, data: _ModuleIndex) -> list[tuple[int, list[int]]]:
+        if data.imports is None:
+            data.imports = []
+            for body in self._subsection_bodies(data, data.mod, DEBUG_S_CROSSSCOPEIMPORTS):
+                at = 0
+                while at + 8 <= len(body):
+                    name_off, count = CROSS_MODULE_IMPORT.unpack_from(body, at)
+                    if count > (len(body) - at - 8) // 4:
+                        raise FormatError("cross-scope imports: count runs past the subsection", self.path)
+                    data.imports.append((name_off, list(struct.unpack_from(f"<{count}I", body, at + 8))))
+                    at += 8 + 4 * count
+        return data.imports
+
+    def _exports(self, data: _ModuleIndex) -> dict[int, int]:
+        if data.exports is None:
+            data.exports = {}
+            for body in self._subsection_bodies(data, data.mod, DEBUG_S_CROSSSCOPEEXPORTS):
+                for at in range(0, len(body) - 7, 8):
+                    local, global_id = CROSS_MODULE_EXPORT.unpack_from(body, at)
+                    data.exports[local] = global_id
+        return data.exports
+
+    def _proc(self, data: _ModuleIndex, mod: ModuleInfo, k: int) -> _Proc:
+        """The procedure ``k`` of the module's index, its records (and inline sites) read."""
+        _length, first, p_end = data.proc_spans[k]
+        proc = data.procs.get(first)
+        if proc is None:
+            stop = self._proc_records_end(mod, first, p_end)
+            raw = self.msf.read_stream(mod.stream, first, stop - first)
+            procs = self._parse_module_symbols(raw, 0, len(raw), mod)
+            proc = procs[0] if procs else _Proc(*data.proc_keys[k], data.proc_spans[k][0], "", [])
+            if len(data.procs) >= MAX_CACHED_PROCS:
+                data.procs.clear()
+            data.procs[first] = proc
+        return proc
+
+    def _parse_module_symbols(self, raw: bytes, start: int, end: int, mod: ModuleInfo) -> list[_Proc]:
         procs: list[_Proc] = []
         # Open scopes: ("proc", proc) / ("site", index in proc.sites) / ("other", None)
         stack: list[tuple[str, int]] = []
         current: _Proc | None = None
-        if mod.sym_bytes < 4:
-            return procs
-        for _pos, kind, body in _records(raw, 4, mod.sym_bytes, self.path, f"module {mod.name!r}"):
+        for _pos, kind, body in _records(raw, start, end, self.path, f"module {mod.name!r}"):
             if kind in PROC_KINDS and len(body) >= 35:
                 _parent, _end, _next, length, _ds, _de, _type, offset, segment = PROCSYM32.unpack_from(
                     body, 0)
@@ -665,55 +998,6 @@ class PdbSymbolizer:
                 raise FormatError(f"module {mod.name!r}: symbol scopes nest too deep", self.path)
         return procs
 
-    def _parse_c13(self, data: bytes, mod: ModuleInfo):
-        blocks: list[_LineBlock] = []
-        checksums: dict[int, int] = {}
-        inlinee_lines: dict[int, tuple[int, int]] = {}
-        imports: list[tuple[int, list[int]]] = []
-        exports: dict[int, int] = {}
-        pos = 0
-        while pos + 8 <= len(data):
-            kind, length = C13_SUBSECTION.unpack_from(data, pos)
-            body = data[pos + 8:pos + 8 + length]
-            if len(body) != length:
-                raise FormatError(f"module {mod.name!r}: C13 subsection runs past its stream", self.path)
-            pos = (pos + 8 + length + 3) & ~3
-            if kind & DEBUG_S_IGNORE:
-                continue
-            if kind == DEBUG_S_LINES:
-                blocks.extend(self._parse_lines(body, mod))
-            elif kind == DEBUG_S_FILECHKSMS:
-                at = 0
-                while at + 6 <= len(body):
-                    name_off, cb, _ctype = C13_FILE_CHECKSUM.unpack_from(body, at)
-                    checksums[at] = name_off
-                    at = (at + 6 + cb + 3) & ~3
-            elif kind == DEBUG_S_INLINEELINES and len(body) >= 4:
-                (sig,) = INLINEE_LINES_SIGNATURE.unpack_from(body, 0)
-                at = 4
-                while at + 12 <= len(body):
-                    inlinee, file_off, line = INLINEE_SOURCE_LINE.unpack_from(body, at)
-                    inlinee_lines[inlinee] = (file_off, line)
-                    at += 12
-                    if sig == 1:  # extra files follow
-                        extra = _u32(body, at, "inlinee lines", self.path)
-                        if extra > (len(body) - at) // 4:
-                            raise FormatError("inlinee lines: extra file count runs past the subsection", self.path)
-                        at += 4 + 4 * extra
-            elif kind == DEBUG_S_CROSSSCOPEEXPORTS:
-                for at in range(0, len(body) - 7, 8):
-                    local, global_id = CROSS_MODULE_EXPORT.unpack_from(body, at)
-                    exports[local] = global_id
-            elif kind == DEBUG_S_CROSSSCOPEIMPORTS:
-                at = 0
-                while at + 8 <= len(body):
-                    name_off, count = CROSS_MODULE_IMPORT.unpack_from(body, at)
-                    if count > (len(body) - at - 8) // 4:
-                        raise FormatError("cross-scope imports: count runs past the subsection", self.path)
-                    imports.append((name_off, list(struct.unpack_from(f"<{count}I", body, at + 8))))
-                    at += 8 + 4 * count
-        return blocks, checksums, inlinee_lines, imports, exports
-
     def _parse_lines(self, body: bytes, mod: ModuleInfo) -> list[_LineBlock]:
         if len(body) < 12:
             raise FormatError(f"module {mod.name!r}: truncated line table", self.path)
@@ -727,43 +1011,55 @@ class PdbSymbolizer:
             if block_size < 12 or at + block_size > len(body) or 12 + n * per > block_size:
                 raise FormatError(f"module {mod.name!r}: line block does not fit its table", self.path)
             offsets, lines = [], []
-            for k in range(n):
-                off, bits = LINE_NUMBER_ENTRY.unpack_from(body, at + 12 + 8 * k)
+            for off, bits in LINE_NUMBER_ENTRY.iter_unpack(body[at + 12:at + 12 + 8 * n]):
                 offsets.append(start + off)
                 lines.append(bits & 0xFFFFFF)
             out.append(_LineBlock(segment, start, length, offsets, lines, [file_off] * n))
             at += block_size
         return out
 
-    def _file_name(self, data: _ModuleData, checksum_offset: int) -> str | None:
-        name_off = data.checksums.get(checksum_offset)
+    def _file_name(self, data: _ModuleIndex, mod: ModuleInfo, checksum_offset: int) -> str | None:
+        name_off = self._checksums(data, mod).get(checksum_offset)
         return self._string(name_off) if name_off is not None else None
 
-    def _line_at(self, data: _ModuleData, section: int, offset: int) -> tuple[str | None, int | None]:
+    def _line_at(self, data: _ModuleIndex, mod: ModuleInfo, section: int,
+                 offset: int) -> tuple[str | None, int | None]:
+        # The fragments covering the offset, in stream order (the first of equal candidates wins).
+        i = bisect.bisect_right(data.frag_keys, (section, offset)) - 1
+        covering = []
+        while i >= 0:
+            seg, start = data.frag_keys[i]
+            if seg != section or start + data.longest_frag <= offset:
+                break
+            length, body, size = data.frag_spans[i]
+            if offset < start + length:
+                covering.append((body, size))
+            i -= 1
         best = None
-        for block in data.blocks:
-            if block.segment != section or not (block.start <= offset < block.start + max(block.length, 1)):
-                continue
-            i = bisect.bisect_right(block.offsets, offset) - 1
-            if i >= 0 and (best is None or block.offsets[i] > best[0]):
-                best = (block.offsets[i], block.lines[i], block.files[i])
+        for body, size in sorted(covering):
+            raw = self.msf.read_stream(mod.stream, data.c13_start + body, size)
+            for block in self._parse_lines(raw, mod):
+                k = bisect.bisect_right(block.offsets, offset) - 1
+                if k >= 0 and (best is None or block.offsets[k] > best[0]):
+                    best = (block.offsets[k], block.lines[k], block.files[k])
         if best is None:
             return None, None
         line = best[1]
-        return self._file_name(data, best[2]), (None if line in HIDDEN_LINES else line)
+        return self._file_name(data, mod, best[2]), (None if line in HIDDEN_LINES else line)
 
     def _find_proc(self, section: int, offset: int) -> tuple[int, _Proc] | None:
         mod = self._module_for(section, offset)
         candidates = [mod] if mod is not None else range(len(self.modules))
         for m in candidates:
             data = self._module(m)
-            i = bisect.bisect_right(data.proc_starts, (section, offset)) - 1
+            i = bisect.bisect_right(data.proc_keys, (section, offset)) - 1
             # Procedures do not overlap, but a zero-length one may precede the right one.
-            while i >= 0 and data.procs[i].segment == section:
-                proc = data.procs[i]
-                if proc.start <= offset < proc.start + proc.length:
-                    return m, proc
-                if proc.start + proc.length <= offset and proc.length > 0:
+            while i >= 0 and data.proc_keys[i][0] == section:
+                start = data.proc_keys[i][1]
+                length = data.proc_spans[i][0]
+                if start <= offset < start + length:
+                    return m, self._proc(data, self.modules[m], i)
+                if start + length <= offset and length > 0:
                     break
                 i -= 1
         return None
@@ -788,18 +1084,22 @@ class PdbSymbolizer:
             return result
         mod_index, proc = found
         data = self._module(mod_index)
-        result.module = self.modules[mod_index].name
+        mod = self.modules[mod_index]
+        result.module = mod.name
         result.symbol_offset = offset - proc.start
-        file, line = self._line_at(data, section, offset)
+        file, line = self._line_at(data, mod, section, offset)
         frames = [Frame(proc.name, file, line)]
         # Inline sites whose ranges contain the address, outermost first.
         rel = offset - proc.start
         hit: dict[int, tuple[int, int]] = {}  # site index -> (line, file)
+        inlinee_lines = self._inlinee_lines(data, mod) if proc.sites else {}
         for i, site in enumerate(proc.sites):
             if site.parent != -1 and site.parent not in hit:
                 continue  # its parent does not contain the address (sites follow their parents)
-            first_file, first_line = data.inlinee_lines.get(site.inlinee, (0, 0))
-            for start, end, ln, fo in inline_ranges(site.annotations, first_line, first_file):
+            if site.ranges is None:
+                first_file, first_line = inlinee_lines.get(site.inlinee, (0, 0))
+                site.ranges = inline_ranges(site.annotations, first_line, first_file)
+            for start, end, ln, fo in site.ranges:
                 if start <= rel < end:
                     hit[i] = (ln, fo)
                     break
@@ -816,7 +1116,7 @@ class PdbSymbolizer:
             global_id = self._global_id(data, inlinee)
             name = self._inlinee_name(global_id) if global_id is not None else f"<inlinee {inlinee:#x}>"
             frames.insert(len(frames) - 1, Frame(name,
-                                                 self._file_name(data, fo) if fo is not None else None,
+                                                 self._file_name(data, mod, fo) if fo is not None else None,
                                                  ln))
         result.frames = frames
         return result
@@ -828,6 +1128,19 @@ class PdbSymbolizer:
             index = proc.sites[index].parent
             depth += 1
         return depth
+
+
+def _sorted_by_key(keys: list, values: list) -> tuple[list, list]:
+    """``keys`` sorted with ``values`` alongside, equal keys kept in stream order (compilers
+    emit procedures and line fragments in address order: then nothing moves)."""
+    if all(a <= b for a, b in zip(keys, keys[1:])):
+        return keys, values
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    return [keys[i] for i in order], [values[i] for i in order]
+
+
+class _NoAddressMap(Exception):
+    """The publics' address map led somewhere other than an S_PUB32: read the publics whole."""
 
 
 __all__ = ["PdbSymbolizer", "Symbolized", "Frame", "inline_ranges"]

@@ -36,38 +36,47 @@ def pdb_kind(path: str | os.PathLike[str]) -> str:
     with f:
         if msf.version == 7 and msf.stream_size(STREAM_DBI) == 0:  # nil, empty or absent
             return TYPES_ONLY
-    return PRIVATE if pdb_has_private_symbols(path) else PUBLIC
+        return PRIVATE if _has_private_symbols(msf) else PUBLIC
 
 
 def pdb_has_private_symbols(path: str | os.PathLike[str]) -> bool:
-    from symtool.formats.pdb import STREAM_DBI, TPI_STREAM_HEADER_START, iter_modules, open_msf, read_dbi_header
+    from symtool.formats.pdb import open_msf
 
     f, msf = open_msf(path)
     with f:
-        if msf.version != 7:
+        return _has_private_symbols(msf)
+
+
+def _has_private_symbols(msf) -> bool:
+    """Does the PDB open as ``msf`` hold private symbols (types, or module symbols or lines)?"""
+    from symtool.formats.pdb import STREAM_DBI, TPI_STREAM_HEADER_START, iter_modules, read_dbi_header
+
+    if msf.version != 7:
+        return True
+    dbi = read_dbi_header(msf)
+    if dbi is not None and dbi.stripped:
+        return False
+    tpi = msf.read_stream(STREAM_TPI, 0, 20)
+    if len(tpi) >= 20:
+        _ver, _hdr, begin, end, _bytes = TPI_STREAM_HEADER_START.unpack(tpi)
+        if end > begin:
             return True
-        dbi = read_dbi_header(msf)
-        if dbi is not None and dbi.stripped:
-            return False
-        tpi = msf.read_stream(STREAM_TPI, 0, 20)
-        if len(tpi) >= 20:
-            _ver, _hdr, begin, end, _bytes = TPI_STREAM_HEADER_START.unpack(tpi)
-            if end > begin:
-                return True
-        if dbi is None:
-            # No DBI stream: nothing private.  A pre-VC4.1 one: cannot tell, assume full.
-            return msf.stream_size(STREAM_DBI) > 0
-        return any(m.has_stream and msf.stream_size(m.stream) > 0 and (m.sym_bytes > 4 or m.c13_bytes > 0)
-                   for m in iter_modules(msf, dbi))
+    if dbi is None:
+        # No DBI stream: nothing private.  A pre-VC4.1 one: cannot tell, assume full.
+        return msf.stream_size(STREAM_DBI) > 0
+    return any(m.has_stream and msf.stream_size(m.stream) > 0 and (m.sym_bytes > 4 or m.c13_bytes > 0)
+               for m in iter_modules(msf, dbi))
 
 
-def identify_full(path: Path):
-    """(PublishItem, PeInfo | PdbInfo) for a PE image or PDB (by content); FormatError otherwise."""
+def identify_full(path: Path, info=None):
+    """(PublishItem, PeInfo | PdbInfo) for a PE image or PDB (by content); FormatError otherwise.
+    ``info``: the file's identity when the caller has read it already."""
     from symtool.formats.detect import read_identity
     from symtool.errors import FormatError
     from symtool.formats.pe import PeInfo
 
-    info = read_identity(path)
+    if info is None:
+        info = read_identity(path)
     if info.kind in ("elf", "dwp", "dwo", "macho"):
         raise FormatError(f"an {info.kind} file has several keys: use identify_all", path)
     size = os.stat(path).st_size
@@ -89,7 +98,7 @@ def identify_all(path: Path):
 
     info = read_identity(path)
     if not is_native(info):
-        item, info = identify_full(path)
+        item, info = identify_full(path, info)
         return [item], info
     if info.kind in ("dwp", "dwo"):
         return [], info

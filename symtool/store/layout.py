@@ -244,6 +244,18 @@ def inside(store: Path, path: Path) -> bool:
     return target == root or root in target.parents
 
 
+def top_level_names(store: Path) -> dict[str, str]:
+    """Lower-case name -> name of every entry at the store's top level (for :func:`entry_dir`)."""
+    out: dict[str, str] = {}
+    try:
+        with os.scandir(store) as it:
+            for entry in it:
+                out.setdefault(entry.name.lower(), entry.name)
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    return out
+
+
 def find_ci(directory: Path, wanted: str) -> Path | None:
     """``directory/wanted`` with case-insensitive matching (exact match first).
 
@@ -253,10 +265,11 @@ def find_ci(directory: Path, wanted: str) -> Path | None:
     exact = directory / wanted
     if os.path.lexists(exact):
         return exact
+    folded = wanted.lower()
     try:
         with os.scandir(directory) as it:
             for entry in it:
-                if entry.name.lower() == wanted.lower():
+                if entry.name.lower() == folded:
                     return directory / entry.name
     except (FileNotFoundError, NotADirectoryError):
         return None
@@ -338,12 +351,15 @@ def find_entry_dir(store: Path, name: str, index: str, two_tier: bool | None = N
     return found
 
 
-def entry_dir(store: Path, name: str, index: str, two_tier: bool | None = None) -> Path:
+def entry_dir(store: Path, name: str, index: str, two_tier: bool | None = None,
+              top_names: dict[str, str] | None = None) -> Path:
     """The ``<store>[/<na>]/<name>/<INDEX>`` directory to write a key into.
 
     Existing directories whose names differ only in case are reused (Windows
     and symsrv do not tell them apart); missing ones get the key's spelling.
     Never outside the store, never one of the store's own top-level names.
+    ``top_names`` (lower-case name -> name, :func:`top_level_names`) stands for a listing
+    of the store's top level that a caller placing many keys took once.
     """
     if two_tier is None:
         two_tier = is_two_tier(store)
@@ -351,7 +367,10 @@ def entry_dir(store: Path, name: str, index: str, two_tier: bool | None = None) 
     if not two_tier and name.lower() in RESERVED_TOP:
         raise UnsafeNameError(f"file name {name!r} collides with the store's own files")
     path = store
-    for part in rel.split("/"):
+    for k, part in enumerate(rel.split("/")):
+        if k == 0 and top_names is not None:
+            path = path / top_names.get(part.lower(), part)
+            continue
         path = find_ci(path, part) or path / part
     _refuse_symlinks(store, path, f"{name}/{index}")
     if not inside(store, path if path.exists() else path.parent):

@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,12 +41,12 @@ from typing import Callable
 
 from symtool.cargo.outputs import drop_deps_twins, is_profile_dir
 from symtool.errors import FormatError, StoreError, UnsafeNameError
-from symtool.fsutil import COPY_CHUNK, TMP_PREFIX, atomic_writer, copy_file_data, kind_of, open_regular
+from symtool.fsutil import COPY_CHUNK, TMP_PREFIX, atomic_writer, copy_file_data, fsync_dir, kind_of, open_regular
 from symtool.ids import check_file_name
 from symtool.store import admin as adm
 from symtool.store.items import SAME_CHECK, PublishItem
-from symtool.store.layout import (COMPRESSED, PLAIN, POINTER, entry_dir, find_ci, form_file_name, is_two_tier,
-                                  is_object_store, is_url, looks_like_store, redact_url)
+from symtool.store.layout import (COMPRESSED, PLAIN, POINTER, REFS, entry_dir, find_ci, form_file_name, is_two_tier,
+                                  is_object_store, is_url, looks_like_store, redact_url, top_level_names)
 from symtool.store.lock import StoreLock, owner_tag
 
 Progress = Callable[[int], None]
@@ -396,9 +397,9 @@ def pointer_content(src: Path) -> bytes:
     return ("PATH:" + str(src.resolve())).encode("utf-8")
 
 
-def _copy_into(src: Path, dst: Path, prefix: str, progress: Progress | None) -> None:
+def _copy_into(src: Path, dst: Path, prefix: str, progress: Progress | None, sync_dir: bool = True) -> None:
     """Stream ``src`` to a temp file beside ``dst``, fsync, rename (in-kernel copy where possible)."""
-    with atomic_writer(dst, "wb", prefix=prefix, mode_like=src) as out, open(src, "rb") as fin:
+    with atomic_writer(dst, "wb", prefix=prefix, mode_like=src, sync_dir=sync_dir) as out, open(src, "rb") as fin:
         size = os.fstat(fin.fileno()).st_size
         with contextlib.suppress(AttributeError, OSError):
             os.posix_fadvise(fin.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
@@ -415,6 +416,30 @@ class _Placer:
         self.notes = notes
         self.two_tier = is_two_tier(store)
         self.prefix = f"{TMP_PREFIX}{owner_tag()}-"
+        # Directories whose entries changed (renames, new subdirectories): fsynced once each,
+        # together, before the commit (sync_dirs) instead of once per file.
+        self.unsynced: set[Path] = set()
+        self._unsynced_lock = threading.Lock()
+        # The store's top level, listed once: a new key's name is then not looked up case-
+        # insensitively by listing the top level again for every file.
+        self.top_names = top_level_names(store)
+
+    def entry_dir(self, item: PublishItem) -> Path:
+        idx = entry_dir(self.store, item.name, item.index, self.two_tier, self.top_names)
+        with self._unsynced_lock:
+            top = idx.relative_to(self.store).parts[0]
+            self.top_names.setdefault(top.lower(), top)
+        return idx
+
+    def changed(self, *dirs: Path) -> None:
+        with self._unsynced_lock:
+            self.unsynced.update(dirs)
+
+    def sync_dirs(self, pool) -> None:
+        """fsync every directory changed so far (several at once: the filesystem joins them)."""
+        with self._unsynced_lock:
+            dirs, self.unsynced = sorted(self.unsynced, key=lambda d: -len(d.parts)), set()
+        list(pool.map(fsync_dir, dirs))
 
     def want_form(self, item: PublishItem) -> str:
         from symtool.ids import is_ssqp_index
@@ -468,24 +493,27 @@ class _Placer:
                 return p.name
         return None
 
-    def place(self, item: PublishItem, form: str) -> Path:
-        """Write ``item`` into the store in ``form``; returns its index dir."""
+    def place(self, item: PublishItem, form: str, idx: Path | None = None) -> Path:
+        """Write ``item`` into the store in ``form`` (into ``idx`` when the caller found it);
+        returns its index dir."""
         for attempt in range(5):
-            idx = entry_dir(self.store, item.name, item.index, self.two_tier)
+            if idx is None or attempt:
+                idx = self.entry_dir(item)
             created = _missing_dirs(self.store, idx)
             try:
                 idx.mkdir(parents=True, exist_ok=True)
+                self.changed(idx, *(d.parent for d in created))
                 name = self.target_name(item, form)
                 dst = find_ci(idx, name) or idx / name
                 if form == "plain":
-                    _copy_into(item.path, dst, self.prefix, self.progress)
+                    _copy_into(item.path, dst, self.prefix, self.progress, sync_dir=False)
                 elif form == "compressed":
                     from symtool.formats.cab import compress_to_cab
 
-                    with atomic_writer(dst, "wb", prefix=self.prefix, mode_like=item.path) as out:
+                    with atomic_writer(dst, "wb", prefix=self.prefix, mode_like=item.path, sync_dir=False) as out:
                         compress_to_cab(item.path, out, item.name, progress=self.progress)
                 else:
-                    with atomic_writer(dst, "wb", prefix=self.prefix) as out:
+                    with atomic_writer(dst, "wb", prefix=self.prefix, sync_dir=False) as out:
                         out.write(pointer_content(item.path))
                     if self.progress is not None:
                         self.progress(item.size)
@@ -587,9 +615,10 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
     def place_one(item: PublishItem):
         try:
             form = placer.want_form(item)
-            idx = entry_dir(store, item.name, item.index, placer.two_tier)
-            found = placer.existing(item, idx) if idx.is_dir() else None
-            other = placer.conflict(item, idx) if idx.is_dir() and not found and not opts.force else None
+            idx = placer.entry_dir(item)
+            exists = idx.is_dir()
+            found = placer.existing(item, idx) if exists else None
+            other = placer.conflict(item, idx) if exists and not found and not opts.force else None
             if found:
                 res = FileResult(str(item.path), "present", item.name, item.index, item.kind, found, size=item.size)
                 form = found
@@ -600,7 +629,7 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
                                         reason=f"the store holds other bytes under this key ({other}): "
                                                "use --force to replace them", size=item.size)
             else:
-                idx = placer.place(item, form)
+                idx = placer.place(item, form, idx)
                 res = FileResult(str(item.path), "added", item.name, item.index, item.kind, form, size=item.size)
         except UnsafeNameError as err:
             return None, FileResult(str(item.path), "refused", item.name, item.index, item.kind,
@@ -613,12 +642,18 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
     # A few files at a time: one file's fsync (waiting for the disk) overlaps the next one's copy.
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=min(4, max(1, len(items)))) as pool:
-        try:
-            outcomes = list(pool.map(place_one, items))
-        except BaseException:
-            pool.shutdown(cancel_futures=True)  # SIGTERM, ENOSPC: finish the copies under way, start no more
-            raise
+    pool = ThreadPoolExecutor(max_workers=min(4, max(1, len(items))))
+    with contextlib.ExitStack() as stack:
+        stack.callback(pool.shutdown, cancel_futures=True)  # SIGTERM, ENOSPC: start no more
+        return _place_and_commit(store, items, opts, placer, place_one, pool, report, progress,
+                                 product, version, comment)
+
+
+def _place_and_commit(store: Path, items: list[PublishItem], opts: PublishOptions, placer: "_Placer", place_one,
+                      pool, report: PublishReport, progress: Progress | None, product: str, version: str,
+                      comment: str) -> PublishReport:
+    """Phase 1 (every file into place, outside the lock) and phase 2 (the transaction, under it)."""
+    outcomes = list(pool.map(place_one, items))
     placed: list[tuple[PublishItem, Path, str, FileResult]] = []
     for entry, res in outcomes:
         report.files.append(res)
@@ -646,10 +681,22 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
         entries = [adm.TxnEntry(item.name, item.index, adm.to_record(str(item.path.resolve()))) for item, *_ in placed]
         with atomic_writer(admin.txn_path(txn_id), "wb", prefix=placer.prefix) as f:
             f.write(adm.txn_file_bytes(entries))
-        for (item, idx, form, _res), entry in zip(placed, entries):
+
+        def add_ref(job) -> None:
+            (item, idx, form, _res), entry = job
             ref = "ptr" if form == "pointer" else "file"
-            adm.add_ref(idx, adm.format_ref_line(txn_id, ref, entry.source, item.kind, form == "compressed"),
-                        placer.prefix)
+            lines = adm.read_refs(idx)
+            lines.append(adm.format_ref_line(txn_id, ref, entry.source, item.kind, form == "compressed"))
+            with atomic_writer(idx / REFS, "wb", prefix=placer.prefix, sync_dir=False) as f:
+                f.write(adm.refs_bytes(lines))
+            placer.changed(idx)
+
+        # Each refs.ptr is written and fsynced (several at once), then every directory changed by
+        # this publish is fsynced once: the files' renames, the refs.ptr renames and new key
+        # directories are all durable before the commit point below.
+        list(pool.map(add_ref, zip(placed, entries)))
+        placer.changed(admin.txn_path(txn_id).parent)
+        placer.sync_dirs(pool)
         txn_ref = "ptr" if opts.pointer else "file"
         line = adm.format_add_line(txn_id, txn_ref, time.time(), product, version, comment)
         admin.append_server(line)  # the commit point
@@ -718,7 +765,7 @@ def _publish_objects(store: str, items: list[PublishItem], opts: PublishOptions,
     return report
 
 
-def without_symbols(items: list[PublishItem]) -> list[str]:
+def without_symbols(items: list[PublishItem], infos: dict | None = None) -> list[str]:
     """Warnings for debug files stored without symbols (symtool.usable's verdict).
 
     PDBs are judged one by one.  ELF and Mach-O files are judged by identity: a
@@ -726,6 +773,7 @@ def without_symbols(items: list[PublishItem]) -> list[str]:
     only when no file of that build-id / UUID has function names.  PE images are
     never judged: their symbols are in the PDB.  The warning never changes the
     exit code: a store of such files still serves unwinding and identities.
+    ``infos``: the identities collect() read (path -> info), so no file is read for it again.
     """
     from symtool.usable import NO_SYMBOLS, TYPES_ONLY, file_features, verdict
 
@@ -736,7 +784,7 @@ def without_symbols(items: list[PublishItem]) -> list[str]:
     def features(path: Path):
         if path not in judged:
             try:
-                judged[path] = file_features(path)
+                judged[path] = file_features(path, (infos or {}).get(path))
             except (FormatError, OSError):
                 judged[path] = None  # unreadable debug info is not this warning's business
         return judged[path]
@@ -782,7 +830,7 @@ def publish(store: str, paths: list[Path], opts: PublishOptions, progress_factor
     report.files.extend(col.refused)
     if not col.items:
         return report  # nothing readable to publish: leave the store untouched
-    report.warnings.extend(without_symbols(col.items))
+    report.warnings.extend(without_symbols(col.items, col.infos))
     total = sum(i.size for i in col.items)
     progress = progress_factory(total) if (progress_factory and col.items) else None
     if is_object_store(store):

@@ -1,0 +1,94 @@
+"""Start-up: a run imports what its command uses (issue 25, item 5).
+
+Asserted on the set of modules a fresh ``symtool`` process has imported when it exits,
+never on time: ``--help`` lists every command (their modules load, the libraries behind
+them do not), and ``symtool id`` on an ELF loads the identity readers and nothing of the
+network, store-publishing, minidump or PDB-symbolizing code, nor the CLI framework.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ELF = ROOT / "tests" / "fixtures" / "elf-macho" / "crash-me.dwarf5"
+
+# Libraries no identity or help run needs: HTTP clients, cloud SDKs, PE parsers, TOML writers.
+NEVER_AT_START = ("requests", "urllib3", "boto3", "botocore", "azure", "pefile", "tomlkit", "http.client", "ssl")
+# symtool's own heavy parts that only other commands use.
+NOT_FOR_ID = ("symtool.store.publish", "symtool.store.http", "symtool.store.fetch", "symtool.dumps",
+              "symtool.stackwalk", "symtool.formats.pdb_symbols", "symtool.formats.minidump",
+              "symtool.formats.dwarf_symbols", "symtool.srcindex.index", "symtool.cargo",
+              "symtool.commands.stack", "symtool.commands.publish", "symtool.commands.check",
+              "symtool.commands.dumps", "symtool.commands.fetch", "symtool.commands.store")
+
+PROBE = (
+    "import json, runpy, sys\n"
+    "sys.argv = ['symtool'] + json.loads(sys.argv[1])\n"
+    "try:\n"
+    "    runpy.run_module('symtool', run_name='__main__')\n"
+    "except SystemExit as done:\n"
+    "    code = done.code\n"
+    "else:\n"
+    "    code = 0\n"
+    "sys.stderr.write('\\nMODULES=' + json.dumps(sorted(sys.modules)) + '\\n')\n"
+    "sys.exit(code)\n"
+)
+
+
+def imported_by(*args: str, tmp_path: Path) -> tuple[set[str], subprocess.CompletedProcess]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / ".cache"),
+               NO_COLOR="1")
+    env.pop("_SYMTOOL_COMPLETE", None)
+    proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(list(args))], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    modules = set(json.loads(proc.stderr.rsplit("MODULES=", 1)[1].splitlines()[0]))
+    return modules, proc
+
+
+def _loaded(modules: set[str], prefixes: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules if any(m == p or m.startswith(p + ".") for p in prefixes))
+
+
+def test_help_loads_the_command_modules_not_their_libraries(tmp_path):
+    modules, proc = imported_by("--help", tmp_path=tmp_path)
+    assert proc.returncode == 0 and "publish" in proc.stdout and "stack" in proc.stdout
+    # Every command is listed, so every command module is loaded ...
+    assert {"symtool.commands.ident", "symtool.commands.stack", "symtool.commands.publish"} <= modules
+    # ... but none of what the commands do.
+    assert not _loaded(modules, NEVER_AT_START)
+    assert not _loaded(modules, ("symtool.store.publish", "symtool.dumps", "symtool.formats.pdb_symbols",
+                                 "symtool.formats.minidump", "symtool.srcindex.index"))
+
+
+def test_id_of_an_elf_loads_the_identity_readers_only(tmp_path):
+    modules, proc = imported_by("id", str(ELF), tmp_path=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "symtool.formats.elf" in modules and "symtool.commands.ident" in modules
+    assert not _loaded(modules, NEVER_AT_START)
+    assert not _loaded(modules, NOT_FOR_ID)
+    # Help is rendered by rich; a command that prints its answer does not load it, and `id`
+    # with files (and --json) is parsed without the CLI framework at all.
+    assert not _loaded(modules, ("rich", "markdown_it", "typer", "click"))
+
+
+def test_id_of_a_pdb_without_source_index_loads_no_indexer(fixtures_dir, tmp_path):
+    modules, proc = imported_by("id", "--json", str(fixtures_dir / "pe-pdb" / "crash.pdb"), tmp_path=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)[0]["kind"] == "pdb"
+    assert "symtool.formats.pdb" in modules
+    assert not _loaded(modules, NEVER_AT_START + ("typer", "symtool.srcindex.index", "symtool.srcindex.rules"))
+
+
+def test_a_named_command_still_gets_its_own_help_and_errors(tmp_path):
+    """Only the named command is registered, which must not change what the user sees."""
+    _modules, proc = imported_by("id", "--help", tmp_path=tmp_path)
+    assert proc.returncode == 0 and "Usage" in proc.stdout and "id" in proc.stdout
+    modules, proc = imported_by("no-such-command", tmp_path=tmp_path)
+    assert proc.returncode == 2 and "no-such-command" in proc.stderr
+    assert "symtool.commands.publish" in modules  # an unknown name gets every command, for suggestions
