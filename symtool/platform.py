@@ -25,8 +25,8 @@ import stat
 import threading
 from typing import Iterator
 
-__all__ = ["NotRegular", "pread", "open_regular_fd", "open_no_follow", "fsync_dir", "pid_alive", "dir_lock",
-           "use_personality", "personality"]
+__all__ = ["NotRegular", "LinksUnsupported", "pread", "open_regular_fd", "open_no_follow", "fsync_dir",
+           "pid_alive", "dir_lock", "replace", "unlink", "link", "symlink", "use_personality", "personality"]
 
 
 class NotRegular(Exception):
@@ -37,6 +37,20 @@ class NotRegular(Exception):
         self.path = os.fspath(path)
         self.mode = mode
 
+
+class LinksUnsupported(OSError):
+    """This file system or account cannot make the link asked for (a share without hard links, an
+    account without the symlink privilege): callers copy instead, or go without."""
+
+
+# Sharing violations: another handle (a reader, a debugger holding a PDB, an antivirus scan) has the
+# file open without FILE_SHARE_DELETE.  They last as long as that handle, so they are retried, boundedly.
+_SHARING_ERRORS = (5, 32, 33)  # ERROR_ACCESS_DENIED (also: delete pending), ERROR_SHARING_VIOLATION, ERROR_LOCK_VIOLATION
+SHARING_RETRY_SECONDS = 10.0  # how long a replace/unlink waits for other handles to go before it gives up
+# Hard links: a share or file system without them says ERROR_INVALID_FUNCTION (1) or ERROR_NOT_SUPPORTED
+# (50), which CPython maps to EINVAL, not to PermissionError; ERROR_TOO_MANY_LINKS (1142) when full.
+_NO_HARD_LINK_ERRORS = (1, 50, 1142)
+_NO_SYMLINK_ERRORS = (1314, 1, 50)  # ERROR_PRIVILEGE_NOT_HELD (no Developer Mode), or a file system without them
 
 _LINK_MODE = stat.S_IFLNK | 0o777
 _FILE_ATTRIBUTE_REPARSE_POINT = 0x400  # winnt.h; stat.FILE_ATTRIBUTE_REPARSE_POINT exists on every OS
@@ -105,6 +119,37 @@ class _Posix:
             return state not in (b"Z", b"X")
         except (OSError, IndexError):
             return True
+
+    @staticmethod
+    def replace(src, dst) -> None:
+        os.replace(src, dst)  # POSIX: open files never stop a rename
+
+    @staticmethod
+    def unlink(path) -> None:
+        os.unlink(path)
+
+    @staticmethod
+    def link(src, dst) -> None:
+        import errno
+
+        try:
+            os.link(src, dst)
+        except OSError as err:
+            # EPERM (FAT, some FUSE), EOPNOTSUPP, EMLINK (too many links), EXDEV: no hard link here.
+            if err.errno in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, errno.EXDEV, errno.ENOSYS):
+                raise LinksUnsupported(err.errno, err.strerror, err.filename, None, err.filename2) from None
+            raise
+
+    @staticmethod
+    def symlink(target, path) -> None:
+        import errno
+
+        try:
+            os.symlink(target, path)
+        except OSError as err:
+            if err.errno in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS):
+                raise LinksUnsupported(err.errno, err.strerror, err.filename, None, err.filename2) from None
+            raise
 
     @staticmethod
     @contextlib.contextmanager
@@ -190,7 +235,7 @@ class _Windows:
             before = os.stat(path)
         if not stat.S_ISREG(before.st_mode):
             raise NotRegular(path, before.st_mode)
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        fd = _open_read_shared(path)
         try:
             _require_regular_fd(fd, path)
             if not follow:
@@ -221,6 +266,38 @@ class _Windows:
             return fd
         except BaseException:
             os.close(fd)
+            raise
+
+    @staticmethod
+    def replace(src, dst) -> None:
+        _retry_sharing(os.replace, src, dst)
+
+    @staticmethod
+    def unlink(path) -> None:
+        _retry_sharing(os.unlink, path)
+
+    @staticmethod
+    def link(src, dst) -> None:
+        try:
+            os.link(src, dst)
+        except FileExistsError:
+            raise
+        except OSError as err:
+            if _winerror(err) in _NO_HARD_LINK_ERRORS or isinstance(err, (PermissionError, NotImplementedError)):
+                raise LinksUnsupported(err.errno, err.strerror, err.filename, None, err.filename2) from None
+            raise
+        except (AttributeError, NotImplementedError) as err:  # pragma: no cover - a build without os.link
+            raise LinksUnsupported(0, str(err), os.fspath(dst)) from None
+
+    @staticmethod
+    def symlink(target, path) -> None:
+        try:
+            os.symlink(target, path)
+        except FileExistsError:
+            raise
+        except OSError as err:
+            if _winerror(err) in _NO_SYMLINK_ERRORS or isinstance(err, PermissionError):
+                raise LinksUnsupported(err.errno, err.strerror, err.filename, None, err.filename2) from None
             raise
 
     @staticmethod
@@ -273,6 +350,62 @@ class _Windows:
                 msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
         finally:
             os.close(fd)
+
+
+def _open_read_shared(path) -> int:
+    """A read-only descriptor of ``path``; on Windows opened with FILE_SHARE_DELETE, so a writer may
+    replace or remove the file while it is read (what POSIX always allows).
+
+    CPython's ``open``/``os.open`` never share delete access; only ``CreateFileW`` can, hence
+    ctypes here.  Files opened elsewhere with ``open()`` (a copy's source, a PDB being rewritten)
+    do block a writer: its replace retries (:func:`_retry_sharing`) and those readers are short.
+    Under the test personality (not on Windows) this is ``os.open``: every open file then blocks,
+    which is stricter than Windows and exercises the retries.
+    """
+    if os.name != "nt":
+        return os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    import ctypes  # pragma: no cover - Windows only
+    import msvcrt
+    from ctypes import wintypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    kernel32.CreateFileW.restype = wintypes.HANDLE
+    kernel32.CreateFileW.argtypes = (wintypes.LPCWSTR, wintypes.DWORD, wintypes.DWORD, wintypes.LPVOID,
+                                     wintypes.DWORD, wintypes.DWORD, wintypes.HANDLE)
+    generic_read, share_all, open_existing, normal = 0x80000000, 0x7, 3, 0x80
+    handle = kernel32.CreateFileW(os.fspath(path), generic_read, share_all, None, open_existing, normal, None)
+    if handle in (None, wintypes.HANDLE(-1).value):
+        code = ctypes.get_last_error()
+        raise OSError(None, ctypes.FormatError(code), os.fspath(path), code)
+    try:
+        return msvcrt.open_osfhandle(handle, os.O_RDONLY | os.O_BINARY)
+    except BaseException:
+        kernel32.CloseHandle(handle)
+        raise
+
+
+def _winerror(err: BaseException) -> int | None:
+    return getattr(err, "winerror", None)
+
+
+def _retry_sharing(op, *args) -> None:
+    """``op(*args)``, retried while another handle keeps the file (a sharing violation), for at most
+    :data:`SHARING_RETRY_SECONDS`; then the last error is raised.  Readers hold files briefly (a
+    waiting publisher reads the lock file, ``fetch`` copies one file), a debugger or antivirus scan
+    a little longer; one held for good ends the wait with the OS's error, never a hang."""
+    import time
+
+    deadline = time.monotonic() + SHARING_RETRY_SECONDS
+    delay = 0.005
+    while True:
+        try:
+            op(*args)
+            return
+        except PermissionError as err:
+            if _winerror(err) not in _SHARING_ERRORS or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
 
 
 def _still_the_same(path, before: os.stat_result) -> None:
@@ -331,6 +464,32 @@ def fsync_dir(directory: "str | os.PathLike[str]") -> None:
 def pid_alive(pid: int) -> bool:
     """Does a process with this pid exist on this host (and is it not a zombie)?"""
     return _impl.pid_alive(pid)
+
+
+def replace(src: "str | os.PathLike[str]", dst: "str | os.PathLike[str]") -> None:
+    """``os.replace``; on Windows retried (boundedly) while another process has either file open."""
+    _impl.replace(src, dst)
+
+
+def unlink(path: "str | os.PathLike[str]", *, missing_ok: bool = False) -> None:
+    """``os.unlink``; on Windows retried (boundedly) while another process has the file open."""
+    try:
+        _impl.unlink(path)
+    except FileNotFoundError:
+        if not missing_ok:
+            raise
+
+
+def link(src: "str | os.PathLike[str]", dst: "str | os.PathLike[str]") -> None:
+    """A hard link ``dst`` to ``src``; FileExistsError when ``dst`` exists, :class:`LinksUnsupported`
+    where the file system has none (FAT, SMB shares: Windows errors 1 and 50)."""
+    _impl.link(src, dst)
+
+
+def symlink(target: str, path: "str | os.PathLike[str]") -> None:
+    """A symbolic link ``path`` -> ``target``; :class:`LinksUnsupported` where this account may not
+    make one (Windows without Developer Mode: error 1314) or the file system has none."""
+    _impl.symlink(target, path)
 
 
 def dir_lock(directory: "str | os.PathLike[str]", name: str):

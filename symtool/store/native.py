@@ -35,6 +35,7 @@ import os
 import shutil
 from pathlib import Path
 
+from symtool import platform
 from symtool.errors import FormatError
 from symtool.store.items import PublishItem
 from symtool.store.layout import (DEBUGINFOD_ROOT, SSQP_DEBUG_NAME, SSQP_DWARF_NAME, debuginfod_key, elf_index,
@@ -144,6 +145,10 @@ def link_debuginfod(store: Path, items: list[PublishItem], two_tier: bool,
                     refused: list[str] | None = None) -> list[Path]:
     """Make ``debuginfod/buildid/<id>/<artifact>`` symlinks to the entries of ``items``; returns them.
 
+    :class:`symtool.platform.LinksUnsupported` when this account or file system cannot make
+    symlinks (Windows without Developer Mode): publish calls this before its commit point, so
+    the error never follows a committed transaction.
+
     A level of the view that is not a real directory inside the store (a store owner's
     symlink) gets no link: the reason goes to ``refused`` (raised when it is None)."""
     from symtool.errors import UnsafeNameError
@@ -165,10 +170,9 @@ def link_debuginfod(store: Path, items: list[PublishItem], two_tier: bool,
         target = os.path.relpath(store / key_path(item.name, item.index, two_tier), d)
         path = d / artifact
         tmp = d / f".{artifact}.tmp-{os.getpid()}"
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        os.symlink(target, tmp)
-        os.replace(tmp, path)
+        platform.unlink(tmp, missing_ok=True)
+        platform.symlink(target, tmp)  # LinksUnsupported (Windows without the privilege): the caller's call
+        platform.replace(tmp, path)
         made.append(path)
     return made
 
@@ -277,7 +281,7 @@ def unlink_dangling(store: Path) -> list[Path]:
         for link in sorted(d.iterdir()):
             if link.is_symlink() and not link.exists():
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(link)
+                    platform.unlink(link)
                 removed.append(link)
         sources = d / SOURCE_DIR
         if sources.is_dir() and not sources.is_symlink() and \
@@ -390,10 +394,10 @@ def rebuild_dsym(bundle: Path, name: str, dwarf_files: dict[str, Path]) -> Path:
             leaf = name if len(dwarf_files) == 1 else f"{name}.{arch}"
             shutil.copyfile(src, contents / "Resources" / "DWARF" / leaf)
         if bundle.is_symlink() or bundle.is_file():
-            bundle.unlink()
+            platform.unlink(bundle)
         elif bundle.is_dir():
             shutil.rmtree(bundle)
-        os.replace(tmp, bundle)
+        platform.replace(tmp, bundle)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from symtool import platform
 from symtool.cargo.outputs import drop_deps_twins, is_profile_dir
 from symtool.errors import FormatError, StoreError, UnsafeNameError
 from symtool.fsutil import COPY_CHUNK, TMP_PREFIX, atomic_writer, copy_file_data, kind_of, open_regular
@@ -516,7 +517,7 @@ class _Placer:
                 same = _same_plain(p, item.path, item.size) if other == "plain" else _same_cab(p, item.name, item.size)
                 if not same:
                     with contextlib.suppress(FileNotFoundError):
-                        os.unlink(p)
+                        platform.unlink(p)
 
     def stored_file(self, item: PublishItem, idx: Path, form: str) -> Path | None:
         p = find_ci(idx, self.target_name(item, form))
@@ -650,18 +651,25 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
             ref = "ptr" if form == "pointer" else "file"
             adm.add_ref(idx, adm.format_ref_line(txn_id, ref, entry.source, item.kind, form == "compressed"),
                         placer.prefix)
+        # The debuginfod view before the commit point: whatever fails here (no symlink privilege on
+        # Windows, a full disk) fails before the transaction exists.  Links to an entry of a publish
+        # that never commits dangle once verify --repair rolls it back, which removes them.
+        from symtool.store.native import link_debuginfod
+
+        view_refused: list[str] = []
+        try:
+            link_debuginfod(store, [item for item, *_ in placed], placer.two_tier, view_refused)
+        except platform.LinksUnsupported as err:
+            report.warnings.append(f"debuginfod view not made: symbolic links cannot be created here "
+                                   f"({err.strerror}; on Windows: enable Developer Mode)")
+        report.warnings.extend(view_refused)
+        report.store_refusals += len(view_refused)
         txn_ref = "ptr" if opts.pointer else "file"
         line = adm.format_add_line(txn_id, txn_ref, time.time(), product, version, comment)
         admin.append_server(line)  # the commit point
         admin.append_history(line)
         admin.write_lastid(int(txn_id))
         admin.touch_pingme()
-        from symtool.store.native import link_debuginfod
-
-        view_refused: list[str] = []
-        link_debuginfod(store, [item for item, *_ in placed], placer.two_tier, view_refused)
-        report.warnings.extend(view_refused)
-        report.store_refusals += len(view_refused)
         if opts.sources:
             from symtool.store.native import archive_debuginfod_sources
 
