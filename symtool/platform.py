@@ -137,7 +137,7 @@ class _Posix:
         except OSError as err:
             # EPERM (FAT, some FUSE), EOPNOTSUPP, EMLINK (too many links), EXDEV: no hard link here.
             if err.errno in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, errno.EXDEV, errno.ENOSYS):
-                raise LinksUnsupported(err.errno, err.strerror, err.filename, None, err.filename2) from None
+                raise _links_unsupported(err) from None
             raise
 
     @staticmethod
@@ -148,7 +148,7 @@ class _Posix:
             os.symlink(target, path)
         except OSError as err:
             if err.errno in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS):
-                raise LinksUnsupported(err.errno, err.strerror, err.filename, None, err.filename2) from None
+                raise _links_unsupported(err) from None
             raise
 
     @staticmethod
@@ -284,7 +284,7 @@ class _Windows:
             raise
         except OSError as err:
             if _winerror(err) in _NO_HARD_LINK_ERRORS or isinstance(err, (PermissionError, NotImplementedError)):
-                raise LinksUnsupported(err.errno, err.strerror, err.filename, None, err.filename2) from None
+                raise _links_unsupported(err) from None
             raise
         except (AttributeError, NotImplementedError) as err:  # pragma: no cover - a build without os.link
             raise LinksUnsupported(0, str(err), os.fspath(dst)) from None
@@ -297,7 +297,7 @@ class _Windows:
             raise
         except OSError as err:
             if _winerror(err) in _NO_SYMLINK_ERRORS or isinstance(err, PermissionError):
-                raise LinksUnsupported(err.errno, err.strerror, err.filename, None, err.filename2) from None
+                raise _links_unsupported(err) from None
             raise
 
     @staticmethod
@@ -382,6 +382,12 @@ def _open_read_shared(path) -> int:
     except BaseException:
         kernel32.CloseHandle(handle)
         raise
+
+
+def _links_unsupported(err: OSError) -> LinksUnsupported:
+    out = LinksUnsupported(err.errno, err.strerror, err.filename, None, err.filename2)
+    out.winerror = _winerror(err)  # kept for the message and callers (errno is EINVAL for 1 and 50)
+    return out
 
 
 def _winerror(err: BaseException) -> int | None:

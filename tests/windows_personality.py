@@ -11,7 +11,7 @@ in-process under it exercises the Windows code paths here:
   else (3.12 and later), or is gone (3.10, 3.11) -- ``semantics``;
 * ``O_NOFOLLOW``, ``O_NONBLOCK`` are gone, and so are ``copy_file_range``,
   ``sendfile`` and ``posix_fadvise``;
-* ``import fcntl`` fails;
+* ``import fcntl`` fails, and ``msvcrt.locking`` is there (on flock);
 * ``os.open`` of a directory raises PermissionError (EACCES), as on Windows;
 * a file that is open (in this process, or in any process registered in the
   directory named by ``$SYMTOOL_TEST_OPEN_FILES``) cannot be replaced,
@@ -154,6 +154,30 @@ def _no_links(monkeypatch) -> None:
     monkeypatch.setattr(os, "link", link)
 
 
+def _msvcrt_module():
+    """``msvcrt.locking`` as Windows has it (a lock on bytes of an open file, per handle), built on
+    flock, which is per open file as well: the Windows store lock's code runs unchanged."""
+    import fcntl
+    import types
+
+    module = types.ModuleType("msvcrt")
+    module.LK_UNLCK, module.LK_LOCK, module.LK_NBLCK, module.LK_RLCK, module.LK_NBRLCK = 0, 1, 2, 3, 4
+
+    def locking(fd: int, mode: int, nbytes: int) -> None:
+        if mode == module.LK_UNLCK:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        elif mode in (module.LK_NBLCK, module.LK_NBRLCK):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise PermissionError(errno.EACCES, "Permission denied") from None
+        else:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+
+    module.locking = locking
+    return module
+
+
 def windows_personality(monkeypatch: pytest.MonkeyPatch, semantics: str = "3.12", *, links: bool = True) -> None:
     """Make this process look like Windows' CPython of ``semantics`` until ``monkeypatch`` is undone.
 
@@ -172,6 +196,7 @@ def windows_personality(monkeypatch: pytest.MonkeyPatch, semantics: str = "3.12"
         monkeypatch.setattr(os, name, _refuse_open(getattr(os, name), _one_path))
     if not links:
         _no_links(monkeypatch)
+    monkeypatch.setitem(sys.modules, "msvcrt", _msvcrt_module())
     monkeypatch.setitem(sys.modules, "fcntl", None)  # None in sys.modules: `import fcntl` raises ImportError
     try:
         from symtool import platform
