@@ -26,7 +26,8 @@ import threading
 from typing import Iterator
 
 __all__ = ["NotRegular", "LinksUnsupported", "pread", "open_regular_fd", "open_no_follow", "fsync_dir",
-           "pid_alive", "dir_lock", "replace", "unlink", "link", "symlink", "use_personality", "personality"]
+           "pid_alive", "dir_lock", "replace", "unlink", "link", "symlink", "long_path", "windows_long_path",
+           "use_personality", "personality"]
 
 
 class NotRegular(Exception):
@@ -127,6 +128,10 @@ class _Posix:
     @staticmethod
     def unlink(path) -> None:
         os.unlink(path)
+
+    @staticmethod
+    def long_path(path: str) -> str:
+        return path  # no MAX_PATH here
 
     @staticmethod
     def link(src, dst) -> None:
@@ -269,6 +274,12 @@ class _Windows:
             raise
 
     @staticmethod
+    def long_path(path: str) -> str:
+        if os.name != "nt":  # the personality on a POSIX host: its paths are POSIX paths
+            return path
+        return windows_long_path(path, os.getcwd(), os.environ)  # pragma: no cover - Windows only
+
+    @staticmethod
     def replace(src, dst) -> None:
         _retry_sharing(os.replace, src, dst)
 
@@ -384,6 +395,44 @@ def _open_read_shared(path) -> int:
         raise
 
 
+MAX_PATH = 260
+# What a store or cache puts below its root: name/index/file (each up to a file name's length, in
+# practice under 100 characters together) and temp names (.symtool-tmp-<host>-<pid>-<random>).
+LONG_PATH_RESERVE = 120
+
+
+def windows_long_path(path: str, cwd: str, environ=None, reserve: int = LONG_PATH_RESERVE) -> str:
+    r"""``path`` as Windows should open it, by ntpath's rules whatever the host: made absolute
+    (relative to ``cwd``; a drive-relative ``D:x`` to that drive's current directory, which
+    cmd keeps in the ``=D:`` variable, else its root; a rooted ``\\x`` to ``cwd``'s drive),
+    normalised, and when it leaves fewer than ``reserve`` characters below MAX_PATH, in the
+    extended form (``\\?\C:\...``, ``\\?\UNC\server\share\...``) that has no such limit.
+    An extended or device path (``\\?\``, ``\\.\``) is left as written: it is not normalised."""
+    import ntpath
+
+    if path.startswith(("\\\\?\\", "\\\\.\\", "//?/", "//./")):
+        return path
+    text = path.replace("/", "\\")
+    drive, rest = ntpath.splitdrive(text)
+    cwd_drive = ntpath.splitdrive(cwd)[0]
+    if drive and len(drive) == 2 and not rest.startswith("\\"):  # D:x
+        if drive.upper() == cwd_drive.upper():
+            base = cwd
+        else:
+            base = (environ or {}).get("=" + drive.upper()) or drive + "\\"
+        text = ntpath.join(base, rest)
+    elif not drive and text.startswith("\\"):  # \x: the current drive's root
+        text = cwd_drive + text
+    elif not drive:
+        text = ntpath.join(cwd, text)
+    text = ntpath.normpath(text)
+    if len(text) + reserve < MAX_PATH:
+        return text
+    if text.startswith("\\\\"):
+        return "\\\\?\\UNC\\" + text[2:]
+    return "\\\\?\\" + text
+
+
 def _links_unsupported(err: OSError) -> LinksUnsupported:
     out = LinksUnsupported(err.errno, err.strerror, err.filename, None, err.filename2)
     out.winerror = _winerror(err)  # kept for the message and callers (errno is EINVAL for 1 and 50)
@@ -484,6 +533,12 @@ def unlink(path: "str | os.PathLike[str]", *, missing_ok: bool = False) -> None:
     except FileNotFoundError:
         if not missing_ok:
             raise
+
+
+def long_path(path: "str | os.PathLike[str]") -> str:
+    r"""The name to open a store or cache root by: on Windows absolute, and in the ``\\?\`` form
+    when the files below it could pass MAX_PATH (:func:`windows_long_path`); elsewhere as given."""
+    return _impl.long_path(os.fspath(path))
 
 
 def link(src: "str | os.PathLike[str]", dst: "str | os.PathLike[str]") -> None:

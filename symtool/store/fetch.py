@@ -150,7 +150,7 @@ class Fetcher:
     def __init__(self, sources: list[str], cache: Path, *, client: HttpClient | None = None,
                  progress: ProgressFactory | None = None, max_size: int | None = None):
         self.sources = list(sources)
-        self.cache = Path(cache)
+        self.cache = Path(platform.long_path(cache))
         self._client = client
         self._own_client = client is None
         self.progress = progress
@@ -290,7 +290,7 @@ class Fetcher:
                 elif is_object_store(source):
                     ok = self._from_objects(source, name, index, raw, tmp, result)
                 else:
-                    ok = self._from_dir(Path(source), name, index, raw, tmp, result)
+                    ok = self._from_dir(Path(platform.long_path(source)), name, index, raw, tmp, result)
                 if not ok:
                     raise _Absent()
                 verify_identity(tmp, index, f"{result.url or source}")

@@ -810,4 +810,4 @@ def publish(store: str, paths: list[Path], opts: PublishOptions, progress_factor
                 item.name if item else "", item.index if item else "", item.kind if item else "",
                 "plain", str(r.get("reason", r.get("error", "")) or ""), item.size if item else 0))
         return report
-    return publish_local(Path(store), col.items, opts, progress, report)
+    return publish_local(Path(platform.long_path(store)), col.items, opts, progress, report)
