@@ -27,6 +27,7 @@ from typing import Iterator
 
 __all__ = ["NotRegular", "LinksUnsupported", "pread", "open_regular_fd", "open_no_follow", "fsync_dir",
            "pid_alive", "dir_lock", "replace", "unlink", "link", "symlink", "long_path", "windows_long_path",
+           "may_be_program", "console_colors",
            "use_personality", "personality"]
 
 
@@ -132,6 +133,14 @@ class _Posix:
     @staticmethod
     def long_path(path: str) -> str:
         return path  # no MAX_PATH here
+
+    @staticmethod
+    def may_be_program(st: os.stat_result) -> bool:
+        return bool(st.st_mode & 0o111)
+
+    @staticmethod
+    def console_colors(fd: int) -> bool:
+        return True  # every terminal here understands ANSI sequences (TERM=dumb is the caller's)
 
     @staticmethod
     def link(src, dst) -> None:
@@ -274,6 +283,58 @@ class _Windows:
             raise
 
     @staticmethod
+    def may_be_program(st: os.stat_result) -> bool:
+        # Windows derives the x bits from the extension (.exe, .bat, .cmd, .com): an extension-less
+        # ELF or Mach-O file built by a cross toolchain never has them.  Its content decides.
+        del st
+        return True
+
+    @staticmethod
+    def console_colors(fd: int) -> bool:
+        # A console understands ANSI sequences only with ENABLE_VIRTUAL_TERMINAL_PROCESSING, which
+        # Windows 10+ lets a program switch on; older consoles (and conhost with it refused) print
+        # the raw escapes.  Not a console (a pipe, a file, mintty's pty): the caller's isatty decides.
+        mode = _Windows.get_console_mode(fd)
+        if mode is None:
+            return True
+        if mode & _ENABLE_VIRTUAL_TERMINAL_PROCESSING:
+            return True
+        return _Windows.set_console_mode(fd, mode | _ENABLE_VIRTUAL_TERMINAL_PROCESSING)
+
+    @staticmethod
+    def get_console_mode(fd: int) -> int | None:  # pragma: no cover - kernel32 (Windows only)
+        if os.name != "nt":
+            return None
+        import ctypes
+        import msvcrt
+        from ctypes import wintypes
+
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+        mode = wintypes.DWORD()
+        try:
+            handle = msvcrt.get_osfhandle(fd)
+        except OSError:
+            return None
+        if not kernel32.GetConsoleMode(wintypes.HANDLE(handle), ctypes.byref(mode)):
+            return None
+        return mode.value
+
+    @staticmethod
+    def set_console_mode(fd: int, mode: int) -> bool:  # pragma: no cover - kernel32 (Windows only)
+        if os.name != "nt":
+            return False
+        import ctypes
+        import msvcrt
+        from ctypes import wintypes
+
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+        try:
+            handle = msvcrt.get_osfhandle(fd)
+        except OSError:
+            return False
+        return bool(kernel32.SetConsoleMode(wintypes.HANDLE(handle), wintypes.DWORD(mode)))
+
+    @staticmethod
     def long_path(path: str) -> str:
         if os.name != "nt":  # the personality on a POSIX host: its paths are POSIX paths
             return path
@@ -396,6 +457,7 @@ def _open_read_shared(path) -> int:
 
 
 MAX_PATH = 260
+_ENABLE_VIRTUAL_TERMINAL_PROCESSING = 0x0004  # wincon.h: the console interprets ANSI sequences
 # What a store or cache puts below its root: name/index/file (each up to a file name's length, in
 # practice under 100 characters together) and temp names (.symtool-tmp-<host>-<pid>-<random>).
 LONG_PATH_RESERVE = 120
@@ -539,6 +601,18 @@ def long_path(path: "str | os.PathLike[str]") -> str:
     r"""The name to open a store or cache root by: on Windows absolute, and in the ``\\?\`` form
     when the files below it could pass MAX_PATH (:func:`windows_long_path`); elsewhere as given."""
     return _impl.long_path(os.fspath(path))
+
+
+def may_be_program(st: os.stat_result) -> bool:
+    """May a file with this stat be an extension-less ELF or Mach-O program (its x bits on POSIX;
+    always on Windows, whose x bits only echo the extension)?  Its content decides the rest."""
+    return _impl.may_be_program(st)
+
+
+def console_colors(fd: int) -> bool:
+    """Does the terminal on ``fd`` interpret ANSI colour sequences?  (On Windows: a console with
+    virtual terminal processing, switched on here where the console allows it.)"""
+    return _impl.console_colors(fd)
 
 
 def link(src: "str | os.PathLike[str]", dst: "str | os.PathLike[str]") -> None:

@@ -190,6 +190,9 @@ def windows_personality(monkeypatch: pytest.MonkeyPatch, semantics: str = "3.12"
     else:
         monkeypatch.setattr(os, "set_blocking", _pipes_only(os.set_blocking))
     monkeypatch.setattr(os, "open", _no_directories(os.open))
+    import shutil
+
+    monkeypatch.setattr(shutil, "_USE_CP_SENDFILE", False)  # decided at import from os.sendfile, gone now
     for name in ("replace", "rename"):
         monkeypatch.setattr(os, name, _refuse_open(getattr(os, name), _two_paths))
     for name in ("unlink", "remove"):
