@@ -402,10 +402,16 @@ class _Windows:
             kernel32.CloseHandle(handle)
 
     @staticmethod
-    @contextlib.contextmanager
-    def dir_lock(directory, name: str) -> Iterator[None]:  # pragma: no cover - needs msvcrt (Windows only)
-        # No directory descriptors and no flock: a byte-range lock on a file ``name`` in it.
+    def msvcrt():  # pragma: no cover - Windows only (the test personality gives its own)
         import msvcrt
+
+        return msvcrt
+
+    @staticmethod
+    @contextlib.contextmanager
+    def dir_lock(directory, name: str) -> Iterator[None]:
+        # No directory descriptors and no flock: a byte-range lock on a file ``name`` in it.
+        msvcrt = _Windows.msvcrt()
 
         fd = os.open(os.path.join(directory, name), os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
         try:

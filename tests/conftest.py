@@ -262,3 +262,67 @@ def azurite(tmp_path_factory):
     server = start_azurite(tmp_path_factory.mktemp("azurite"), node)
     yield server
     server.stop()
+
+
+# -- the suite under the Windows personality (issue 21) -----------------------------------------------
+#
+# SYMTOOL_TEST_PERSONALITY=win312 (or win311) runs the tests of PERSONALITY_MODULES as Windows'
+# CPython of that version would (tests/windows_personality.py); =win gives each test one of the two,
+# by its name, so one extra pass covers both (.ci/run does that).  Per test and per process: it works
+# under pytest-xdist.  Python child processes the test starts get it too (tests/personality_site).
+PERSONALITY_ENV = "SYMTOOL_TEST_PERSONALITY"
+PERSONALITY_MODULES = (
+    "test_windows_personality", "test_publish", "test_fetch", "test_store_admin_cli", "test_store_modes",
+    "test_store_lookup", "test_store_query", "test_store_safety", "test_ident_verify", "test_dumps", "test_srcindex",
+    "test_check_cli", "test_env_paths", "test_stack_x86", "test_fetch_dump",
+)
+_PERSONALITY_SITE = str(ROOT / "tests" / "personality_site")
+
+
+def personality_semantics(nodeid: str) -> str | None:
+    """The Windows semantics (3.11, 3.12) test ``nodeid`` runs under, or None (natively)."""
+    wanted = os.environ.get(PERSONALITY_ENV, "")
+    if not wanted:
+        return None
+    if wanted not in ("win", "win311", "win312"):
+        raise pytest.UsageError(f"{PERSONALITY_ENV} takes win, win311 or win312, not {wanted!r}")
+    module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+    if module not in PERSONALITY_MODULES:
+        return None
+    if wanted == "win":
+        import zlib
+
+        return ("3.11", "3.12")[zlib.crc32(nodeid.encode()) % 2]
+    return {"win311": "3.11", "win312": "3.12"}[wanted]
+
+
+def _children_too(semantics: str, monkeypatch) -> None:
+    """Every subprocess this test starts carries the personality (a Python one applies it at start-up)."""
+    real_popen = subprocess.Popen
+
+    class PersonalityPopen(real_popen):
+        def __init__(self, args, *rest, **kwargs):
+            env = dict(os.environ if kwargs.get("env") is None else kwargs["env"])
+            env["WINDOWS_PERSONALITY"] = semantics
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (_PERSONALITY_SITE, env.get("PYTHONPATH")) if p)
+            kwargs["env"] = env
+            super().__init__(args, *rest, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", PersonalityPopen)
+
+
+@pytest.fixture(autouse=True)
+def _windows_personality_when_asked(request, monkeypatch):
+    semantics = personality_semantics(request.node.nodeid)
+    if semantics is not None:
+        from windows_personality import windows_personality
+
+        windows_personality(monkeypatch, semantics)
+        _children_too(semantics, monkeypatch)
+    yield
+
+
+def pytest_report_header(config):
+    wanted = os.environ.get(PERSONALITY_ENV)
+    if wanted:
+        return f"{PERSONALITY_ENV}={wanted}: {', '.join(PERSONALITY_MODULES)} run as Windows' CPython"

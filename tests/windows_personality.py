@@ -11,7 +11,7 @@ in-process under it exercises the Windows code paths here:
   else (3.12 and later), or is gone (3.10, 3.11) -- ``semantics``;
 * ``O_NOFOLLOW``, ``O_NONBLOCK`` are gone, and so are ``copy_file_range``,
   ``sendfile`` and ``posix_fadvise``;
-* ``import fcntl`` fails, and ``msvcrt.locking`` is there (on flock);
+* ``import fcntl`` fails, and the platform layer's ``msvcrt.locking`` is there (on flock);
 * ``os.open`` of a directory raises PermissionError (EACCES), as on Windows;
 * a file that is open (in this process, or in any process registered in the
   directory named by ``$SYMTOOL_TEST_OPEN_FILES``) cannot be replaced,
@@ -30,11 +30,12 @@ calls (``msvcrt``, ``kernel32``) are not there to run.
 from __future__ import annotations
 
 import errno
+import fcntl as _real_fcntl  # taken before any personality hides it (msvcrt's emulation needs it)
 import os
 import stat
 import sys
 
-import pytest
+_real_set_blocking = os.set_blocking  # likewise: personalities may be applied one inside another
 
 SEMANTICS = ("3.12", "3.11")  # set_blocking: pipes only (3.12+), or absent (3.10, 3.11)
 
@@ -157,8 +158,9 @@ def _no_links(monkeypatch) -> None:
 def _msvcrt_module():
     """``msvcrt.locking`` as Windows has it (a lock on bytes of an open file, per handle), built on
     flock, which is per open file as well: the Windows store lock's code runs unchanged."""
-    import fcntl
     import types
+
+    fcntl = _real_fcntl
 
     module = types.ModuleType("msvcrt")
     module.LK_UNLCK, module.LK_LOCK, module.LK_NBLCK, module.LK_RLCK, module.LK_NBRLCK = 0, 1, 2, 3, 4
@@ -178,7 +180,7 @@ def _msvcrt_module():
     return module
 
 
-def windows_personality(monkeypatch: pytest.MonkeyPatch, semantics: str = "3.12", *, links: bool = True) -> None:
+def windows_personality(monkeypatch, semantics: str = "3.12", *, links: bool = True) -> None:
     """Make this process look like Windows' CPython of ``semantics`` until ``monkeypatch`` is undone.
 
     ``links=False``: no symlink privilege and no hard links (an SMB share, no Developer Mode)."""
@@ -186,35 +188,57 @@ def windows_personality(monkeypatch: pytest.MonkeyPatch, semantics: str = "3.12"
     for name in _GONE:
         monkeypatch.delattr(os, name, raising=False)
     if semantics == "3.11":
-        monkeypatch.delattr(os, "set_blocking")
+        monkeypatch.delattr(os, "set_blocking", raising=False)
     else:
-        monkeypatch.setattr(os, "set_blocking", _pipes_only(os.set_blocking))
+        monkeypatch.setattr(os, "set_blocking", _pipes_only(_real_set_blocking), raising=False)
     monkeypatch.setattr(os, "open", _no_directories(os.open))
     import shutil
 
-    monkeypatch.setattr(shutil, "_USE_CP_SENDFILE", False)  # decided at import from os.sendfile, gone now
+    # Decided when shutil was imported, from calls Windows lacks: its Windows choices instead.
+    monkeypatch.setattr(shutil, "_USE_CP_SENDFILE", False)
+    monkeypatch.setattr(shutil, "_use_fd_functions", False)  # rmtree by names, no directory descriptors
     for name in ("replace", "rename"):
         monkeypatch.setattr(os, name, _refuse_open(getattr(os, name), _two_paths))
     for name in ("unlink", "remove"):
         monkeypatch.setattr(os, name, _refuse_open(getattr(os, name), _one_path))
     if not links:
         _no_links(monkeypatch)
-    monkeypatch.setitem(sys.modules, "msvcrt", _msvcrt_module())
     monkeypatch.setitem(sys.modules, "fcntl", None)  # None in sys.modules: `import fcntl` raises ImportError
     try:
         from symtool import platform
     except ImportError:  # code from before the platform layer: only the os changes apply
         return
     monkeypatch.setattr(platform, "_impl", platform._Windows)
+    # Not in sys.modules: the standard library takes an importable msvcrt for "this is Windows".
+    fake_msvcrt = _msvcrt_module()
+    monkeypatch.setattr(platform._Windows, "msvcrt", staticmethod(lambda: fake_msvcrt), raising=False)
+
+
+class _Patcher:
+    """The part of pytest's MonkeyPatch used here, never undone: for a whole child process (it
+    need not import pytest, which would slow every ``python -m symtool`` a test starts)."""
+
+    def setattr(self, obj, name, value, raising=True):
+        setattr(obj, name, value)
+
+    def delattr(self, obj, name, raising=True):
+        if hasattr(obj, name) or raising:
+            delattr(obj, name)
+
+    def setitem(self, mapping, key, value):
+        mapping[key] = value
 
 
 def activate(semantics: str, *, links: bool = True) -> None:
-    """The personality for the rest of this process (subprocesses: tests/personality_main.py)."""
-    windows_personality(pytest.MonkeyPatch(), semantics, links=links)
+    """The personality for the rest of this process (child processes: tests/personality_site)."""
+    windows_personality(_Patcher(), semantics, links=links)
 
 
-@pytest.fixture(params=SEMANTICS, ids=lambda s: f"windows-py{s}")
-def windows(request, monkeypatch):
-    """Each test using it runs twice, under 3.12's and 3.11's semantics; the value is the version."""
-    windows_personality(monkeypatch, request.param)
-    return request.param
+if "pytest" in sys.modules:  # imported by a test module: the fixture too
+    import pytest
+
+    @pytest.fixture(params=SEMANTICS, ids=lambda s: f"windows-py{s}")
+    def windows(request, monkeypatch):
+        """Each test using it runs twice, under 3.12's and 3.11's semantics; the value is the version."""
+        windows_personality(monkeypatch, request.param)
+        return request.param
