@@ -24,7 +24,8 @@ in-process under it exercises the Windows code paths here:
 
 What it cannot take away: modules that imported fcntl before the switch keep
 it (none of symtool's may: tests/test_architecture.py), and the Windows-only
-calls (``msvcrt``, ``kernel32``) are not there to run.
+calls are not there to run: ``msvcrt.locking`` is emulated on flock, process
+liveness is the POSIX answer, console modes and ``CreateFileW`` are not used.
 """
 
 from __future__ import annotations
@@ -209,6 +210,8 @@ def windows_personality(monkeypatch, semantics: str = "3.12", *, links: bool = T
     except ImportError:  # code from before the platform layer: only the os changes apply
         return
     monkeypatch.setattr(platform, "_impl", platform._Windows)
+    # kernel32's OpenProcess is not here: liveness as the POSIX code finds it (the same answer).
+    monkeypatch.setattr(platform._Windows, "pid_alive", staticmethod(platform._Posix.pid_alive))
     # Not in sys.modules: the standard library takes an importable msvcrt for "this is Windows".
     fake_msvcrt = _msvcrt_module()
     monkeypatch.setattr(platform._Windows, "msvcrt", staticmethod(lambda: fake_msvcrt), raising=False)
