@@ -31,7 +31,10 @@ liveness is the POSIX answer, console modes and ``CreateFileW`` are not used.
 from __future__ import annotations
 
 import errno
-import fcntl as _real_fcntl  # taken before any personality hides it (msvcrt's emulation needs it)
+try:
+    import fcntl as _real_fcntl  # taken before any personality hides it (msvcrt's emulation needs it)
+except ImportError:  # Windows itself: no personality needed, and none can be made
+    _real_fcntl = None
 import os
 import stat
 import sys
