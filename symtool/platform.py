@@ -303,36 +303,20 @@ class _Windows:
 
     @staticmethod
     def get_console_mode(fd: int) -> int | None:  # pragma: no cover - kernel32 (Windows only)
-        if os.name != "nt":
+        console = _console(fd)
+        if console is None:
             return None
-        import ctypes
-        import msvcrt
-        from ctypes import wintypes
-
-        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+        kernel32, handle, wintypes, ctypes = console
         mode = wintypes.DWORD()
-        try:
-            handle = msvcrt.get_osfhandle(fd)
-        except OSError:
-            return None
-        if not kernel32.GetConsoleMode(wintypes.HANDLE(handle), ctypes.byref(mode)):
-            return None
-        return mode.value
+        return mode.value if kernel32.GetConsoleMode(handle, ctypes.byref(mode)) else None
 
     @staticmethod
     def set_console_mode(fd: int, mode: int) -> bool:  # pragma: no cover - kernel32 (Windows only)
-        if os.name != "nt":
+        console = _console(fd)
+        if console is None:
             return False
-        import ctypes
-        import msvcrt
-        from ctypes import wintypes
-
-        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
-        try:
-            handle = msvcrt.get_osfhandle(fd)
-        except OSError:
-            return False
-        return bool(kernel32.SetConsoleMode(wintypes.HANDLE(handle), wintypes.DWORD(mode)))
+        kernel32, handle, wintypes, _ = console
+        return bool(kernel32.SetConsoleMode(handle, wintypes.DWORD(mode)))
 
     @staticmethod
     def long_path(path: str) -> str:
@@ -350,27 +334,11 @@ class _Windows:
 
     @staticmethod
     def link(src, dst) -> None:
-        try:
-            os.link(src, dst)
-        except FileExistsError:
-            raise
-        except OSError as err:
-            if _winerror(err) in _NO_HARD_LINK_ERRORS or isinstance(err, (PermissionError, NotImplementedError)):
-                raise _links_unsupported(err) from None
-            raise
-        except (AttributeError, NotImplementedError) as err:  # pragma: no cover - a build without os.link
-            raise LinksUnsupported(0, str(err), os.fspath(dst)) from None
+        _windows_link(os.link, src, dst, _NO_HARD_LINK_ERRORS)
 
     @staticmethod
     def symlink(target, path) -> None:
-        try:
-            os.symlink(target, path)
-        except FileExistsError:
-            raise
-        except OSError as err:
-            if _winerror(err) in _NO_SYMLINK_ERRORS or isinstance(err, PermissionError):
-                raise _links_unsupported(err) from None
-            raise
+        _windows_link(os.symlink, target, path, _NO_SYMLINK_ERRORS)
 
     @staticmethod
     def fsync_dir(directory) -> None:
@@ -428,6 +396,21 @@ class _Windows:
                 msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
         finally:
             os.close(fd)
+
+
+def _console(fd: int):  # pragma: no cover - kernel32 (Windows only)
+    """(kernel32, the handle of ``fd``, wintypes, ctypes) on Windows; None elsewhere or for a bad fd."""
+    if os.name != "nt":
+        return None
+    import ctypes
+    import msvcrt
+    from ctypes import wintypes
+
+    try:
+        handle = msvcrt.get_osfhandle(fd)
+    except OSError:
+        return None
+    return ctypes.WinDLL("kernel32", use_last_error=True), wintypes.HANDLE(handle), wintypes, ctypes
 
 
 def _open_read_shared(path) -> int:
@@ -499,6 +482,19 @@ def windows_long_path(path: str, cwd: str, environ=None, reserve: int = LONG_PAT
     if text.startswith("\\\\"):
         return "\\\\?\\UNC\\" + text[2:]
     return "\\\\?\\" + text
+
+
+def _windows_link(make, src, dst, unsupported: tuple[int, ...]) -> None:
+    """``make(src, dst)`` (os.link or os.symlink), with "this cannot be done here" made typed: the
+    Windows errors in ``unsupported`` (CPython maps them to EINVAL), or a refusal (PermissionError)."""
+    try:
+        make(src, dst)
+    except FileExistsError:
+        raise
+    except OSError as err:
+        if _winerror(err) in unsupported or isinstance(err, PermissionError):
+            raise _links_unsupported(err) from None
+        raise
 
 
 def _links_unsupported(err: OSError) -> LinksUnsupported:

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from hostile_helpers import CRASH_KEY, CRASH_PDB, Server, clean_env, reply, symtool
+from hostile_helpers import CRASH_KEY, CRASH_PDB, Server, clean_env, dripping_download, reply, symtool
 from symtool import platform
 from windows_personality import windows  # noqa: F401 (fixture)
 
@@ -41,7 +41,7 @@ def test_workspace_paths_map_with_windows_os_path(monkeypatch):
     from symtool.srcindex import git
 
     # os.path as Windows' CPython has it: ntpath.
-    monkeypatch.setattr(git, "os", types.SimpleNamespace(**{**vars(os), "path": ntpath}))
+    monkeypatch.setattr(git, "os", types.SimpleNamespace(**{**vars(os), "path": ntpath}), raising=False)
     root = "C:\\work\\ws"
     assert git.relative_to(root, "C:\\work\\ws\\crates\\app\\src\\main.rs") == "crates/app/src/main.rs"
     assert git.relative_to(root, "c:/work/ws/src/lib.rs") == "src/lib.rs"  # drive letters: case-insensitive
@@ -169,26 +169,9 @@ def test_ctrl_break_ends_a_download_like_ctrl_c(tmp_path):
     """SIGBREAK is Windows-only; the child is given SIGUSR1 under that name, so main's handler is what
     runs (without one, the signal kills the process outright: temp file left, no exit 130)."""
     stop = threading.Event()
-
-    def slow(h):
-        if not h.path.endswith("/" + CRASH_KEY[0]):
-            reply(h, 404)
-            return
-        h.send_response(200)
-        h.send_header("Content-Length", str(64 << 20))
-        h.end_headers()
-        try:
-            for _ in range(600):
-                if stop.is_set():
-                    break
-                h.wfile.write(b"\0" * (64 << 10))
-                time.sleep(0.05)
-        except OSError:
-            pass
-
     boot = "import signal, sys; signal.SIGBREAK = signal.SIGUSR1; from symtool.main import main; sys.argv[0] = 'symtool'; main()"
     env = clean_env(tmp_path)
-    with Server(slow) as srv:
+    with Server(dripping_download(CRASH_KEY[0], stop)) as srv:
         cache = tmp_path / "c"
         child = subprocess.Popen([sys.executable, "-c", boot, *map(str, fetch_args(srv.url, cache))], env=env,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

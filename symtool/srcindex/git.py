@@ -7,7 +7,6 @@ is on a remote branch (otherwise the forge would not have that commit).
 
 from __future__ import annotations
 
-import os
 import posixpath
 import re
 import subprocess
