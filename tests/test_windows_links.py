@@ -99,3 +99,22 @@ def test_a_symlink_failure_leaves_no_committed_transaction(tmp_path, monkeypatch
     code, out, _ = run("publish", ELF, "--store", store)
     assert code == 0, out
     assert (store / "debuginfod" / "buildid").is_dir()
+
+
+def test_repair_removes_the_view_links_of_a_publish_that_never_committed(tmp_path):
+    """Links now come before the commit point: a publish killed between the two leaves links whose
+    entries verify --repair rolls back; the repair removes them too, and says so."""
+    store = tmp_path / "store"
+    assert run("publish", ELF, "--store", store)[0] == 0
+    view = next((store / "debuginfod" / "buildid").iterdir())
+    stray = store / "debuginfod" / "buildid" / ("0" * 40)
+    stray.mkdir()
+    (stray / "executable").symlink_to(os.path.relpath(store / "gone" / "elf-buildid-00" / "gone", stray))
+    code, out, _ = run("store", "verify", "--repair", "--json", "--store", store)
+    assert code == 0, out
+    import json
+
+    found = [f for f in json.loads(out)["findings"] if f["kind"] == "debuginfod-link"]
+    assert [f["path"] for f in found] == [f"debuginfod/buildid/{'0' * 40}/executable"]
+    assert found[0]["repaired"]
+    assert not stray.exists() and (view / "executable").exists()

@@ -498,7 +498,9 @@ def verify_store(store: Path, repair: bool = False) -> VerifyReport:
         # A publish killed after its debuginfod links, before its commit: rolled back above, its links dangle.
         from symtool.store.native import unlink_dangling
 
-        unlink_dangling(store)
+        for gone in unlink_dangling(store):
+            report.findings.append(Finding("debuginfod-link", gone.relative_to(store).as_posix(),
+                                           "debuginfod view of an entry that is gone (removed)", repaired=True))
     if broken is not None:
         report.findings.insert(0, Finding("bad-lock", f"{ADMIN_DIR}/{LOCK_NAME}",
                                           f"{broken} in place of the lock file (removed)", repaired=True))
