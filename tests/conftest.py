@@ -87,7 +87,8 @@ def linux_only_reason(item) -> str | None:
     if whole:
         return whole
     function = getattr(item, "originalname", None) or item.name.split("[", 1)[0]
-    needed = sorted(tools.get(function, set()))
+    # The test, the module's helpers it calls, and the module's fixtures it uses (however indirectly).
+    needed = sorted(tools.get(function, set()).union(*(tools.get(f, set()) for f in getattr(item, "fixturenames", ()))))
     if needed:
         return "needs " + ", ".join(needed)
     fixtures = [f for f in LINUX_ONLY_FIXTURES if f in getattr(item, "fixturenames", ())]
