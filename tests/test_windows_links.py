@@ -118,3 +118,25 @@ def test_repair_removes_the_view_links_of_a_publish_that_never_committed(tmp_pat
     assert [f["path"] for f in found] == [f"debuginfod/buildid/{'0' * 40}/executable"]
     assert found[0]["repaired"]
     assert not stray.exists() and (view / "executable").exists()
+
+
+def test_without_the_symlink_privilege_the_view_holds_hard_links(tmp_path, monkeypatch):
+    """Windows without Developer Mode on NTFS: no symlinks, hard links work.  The debuginfod view is
+    made of hard links (the same bytes as the entries), and deleting the transaction drops them."""
+    def no_privilege(src, dst, *args, **kwargs):
+        err = OSError(errno.EPERM, "A required privilege is not held by the client", str(dst))
+        err.winerror = 1314
+        raise err
+
+    windows_personality(monkeypatch, "3.12")
+    monkeypatch.setattr(os, "symlink", no_privilege)
+    store = tmp_path / "store"
+    code, out, err = run("publish", ELF, "--store", store)
+    assert code == 0 and "view not made" not in err, (out, err)
+    view = next((store / "debuginfod" / "buildid").iterdir())
+    for artifact in ("executable", "debuginfo"):
+        assert not (view / artifact).is_symlink() and (view / artifact).stat().st_nlink == 2
+    assert (view / "executable").read_bytes() == ELF.read_bytes()
+    code, out, _ = run("store", "delete", "0000000001", "--store", store)
+    assert code == 0, out
+    assert not view.exists()
