@@ -322,7 +322,11 @@ class _Windows:
     def long_path(path: str) -> str:
         if os.name != "nt":  # the personality on a POSIX host: its paths are POSIX paths
             return path
-        return windows_long_path(path, os.getcwd(), os.environ)  # pragma: no cover - Windows only
+        import ntpath  # pragma: no cover - Windows only
+
+        # GetFullPathNameW (ntpath.abspath) knows each drive's current directory (the hidden =D:
+        # variables os.environ leaves out); windows_long_path then picks the form.
+        return windows_long_path(ntpath.abspath(path), os.getcwd(), os.environ)
 
     @staticmethod
     def replace(src, dst) -> None:
