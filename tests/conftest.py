@@ -358,7 +358,7 @@ PERSONALITY_ENV = "SYMTOOL_TEST_PERSONALITY"
 PERSONALITY_MODULES = (
     "test_windows_personality", "test_publish", "test_fetch", "test_store_admin_cli", "test_store_modes",
     "test_store_lookup", "test_store_query", "test_store_safety", "test_ident_verify", "test_dumps", "test_srcindex",
-    "test_check_cli", "test_env_paths", "test_stack_x86", "test_fetch_dump",
+    "test_check_cli", "test_check", "test_env_paths", "test_env_cli", "test_stack_x86", "test_fetch_dump",
 )
 _PERSONALITY_SITE = str(ROOT / "tests" / "personality_site")
 
