@@ -37,7 +37,7 @@ def _show_completion(shell: str, prog_name: str) -> int:
 
 
 def _unwind_on_termination() -> None:
-    """SIGTERM and SIGHUP end symtool the way Ctrl-C does: by an exception, so every ``with`` block's
+    """SIGTERM and SIGHUP (and Ctrl+Break's SIGBREAK on Windows) end symtool the way Ctrl-C does: by an exception, so every ``with`` block's
     clean-up runs and no temp file (a download, a copy into a store) is left behind.  Exit status
     128 + the signal, as the shell reports a process killed by it.  (SIGKILL cannot be caught: for it
     `store verify --repair` and the fetch cache's own clean-up remove what a dead writer left.)"""
@@ -47,10 +47,19 @@ def _unwind_on_termination() -> None:
         signal.signal(signum, signal.SIG_IGN)  # a second one must not interrupt the clean-up
         raise SystemExit(128 + signum)
 
+    def interrupt(signum, _frame):
+        signal.signal(signum, signal.SIG_IGN)
+        raise KeyboardInterrupt  # "interrupted", exit 130: what Ctrl+C gives
+
     for name in ("SIGTERM", "SIGHUP"):
         sig = getattr(signal, name, None)
         if sig is not None and signal.getsignal(sig) == signal.SIG_DFL:
             signal.signal(sig, terminate)
+    # Ctrl+Break in a Windows console (Ctrl+C's twin there, which consoles and CI agents send to
+    # stop a job): without a handler Windows ends the process at once, temp files and lock left.
+    sig = getattr(signal, "SIGBREAK", None)
+    if sig is not None and signal.getsignal(sig) == signal.SIG_DFL:
+        signal.signal(sig, interrupt)
 
 
 def main(prog_name: str = "symtool") -> None:

@@ -14,6 +14,7 @@ import socketserver
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -153,3 +154,26 @@ def all_bytes(root: Path) -> bytes:
                 with open(p, "rb") as fh:
                     out.append(fh.read())
     return b"".join(out)
+
+
+def dripping_download(name: str, stop) -> Handler:
+    """A handler that answers ``.../name`` with a 64 MiB body sent 64 KiB every 50 ms (until ``stop``
+    is set) and 404 for anything else: a download still under way when a test signals the client."""
+
+    def slow(h: http.server.BaseHTTPRequestHandler) -> None:
+        if not h.path.endswith("/" + name):
+            reply(h, 404)
+            return
+        h.send_response(200)
+        h.send_header("Content-Length", str(64 << 20))
+        h.end_headers()
+        try:
+            for _ in range(600):
+                if stop.is_set():
+                    break
+                h.wfile.write(b"\0" * (64 << 10))
+                time.sleep(0.05)
+        except OSError:
+            pass
+
+    return slow

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator
 
+from symtool import platform
 from symtool.errors import FormatError, NotRegularFileError, StoreError, UnsafeNameError
 from symtool.fsutil import (TMP_PREFIX, atomic_write_bytes, fsync_dir,  # noqa: F401 (TMP_PREFIX re-exported)
                             open_regular, read_regular, require_real_dir)
@@ -294,7 +295,7 @@ def write_refs(index_dir: Path, lines: list[str], prefix: str = TMP_PREFIX) -> N
     path = index_dir / REFS
     if not lines:
         try:
-            os.unlink(path)
+            platform.unlink(path)
         except FileNotFoundError:
             pass
         return
@@ -450,7 +451,6 @@ class Admin:
 def _open_nofollow(path: Path, flags: int) -> int:
     """A descriptor of the regular file ``path`` (new files 0666 less the umask), never through a
     symlink and never blocked by a FIFO; NotRegularFileError for anything but a regular file."""
-    from symtool import platform
     from symtool.fsutil import not_regular_error
 
     try:

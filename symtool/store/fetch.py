@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from symtool import platform
 from symtool.errors import FormatError, StoreError, SymtoolError
 from symtool.fsutil import TMP_PREFIX, atomic_temp, copy_file_data, open_regular
 from symtool.ids import check_file_name, parse_index
@@ -123,7 +124,6 @@ class _Sink:
 
     def __init__(self, path: Path):
         self.path = path
-        from symtool import platform
         from symtool.fsutil import not_regular_error
 
         # Opened without following a symlink: the temp name is ours (created with O_EXCL), never a link.
@@ -150,7 +150,7 @@ class Fetcher:
     def __init__(self, sources: list[str], cache: Path, *, client: HttpClient | None = None,
                  progress: ProgressFactory | None = None, max_size: int | None = None):
         self.sources = list(sources)
-        self.cache = Path(cache)
+        self.cache = Path(platform.long_path(cache))
         self._client = client
         self._own_client = client is None
         self.progress = progress
@@ -263,7 +263,7 @@ class Fetcher:
                     continue
                 try:
                     if e.is_file(follow_symlinks=False) and temp_owner_dead(e.name, e.stat(follow_symlinks=False).st_mtime):
-                        os.unlink(e.path)
+                        platform.unlink(e.path)
                 except OSError:
                     pass
 
@@ -290,7 +290,7 @@ class Fetcher:
                 elif is_object_store(source):
                     ok = self._from_objects(source, name, index, raw, tmp, result)
                 else:
-                    ok = self._from_dir(Path(source), name, index, raw, tmp, result)
+                    ok = self._from_dir(Path(platform.long_path(source)), name, index, raw, tmp, result)
                 if not ok:
                     raise _Absent()
                 verify_identity(tmp, index, f"{result.url or source}")
@@ -301,10 +301,7 @@ class Fetcher:
         except _Absent:
             return False
         finally:
-            try:
-                raw.unlink()
-            except FileNotFoundError:
-                pass
+            platform.unlink(raw, missing_ok=True)
             if not ok or result.status != FETCHED:
                 self._cleanup_dirs(created)
 
@@ -317,7 +314,7 @@ class Fetcher:
             if member.lower() != name.lower():
                 raise StoreError(f"{what}: CAB holds {member!r}, expected {name!r}")
         else:
-            os.replace(raw, tmp)
+            platform.replace(raw, tmp)
 
     def _from_http(self, source: str, name: str, index: str, raw: Path, tmp: Path, result: FetchResult) -> bool:
         server = self.client.server(source)
