@@ -262,3 +262,20 @@ def test_repair_reports_dead_refs_lines_as_repaired(tmp_path, fixtures_dir):
     assert report.unresolved == []
     assert adm.read_lines(refs) == kept_lines
     assert verify_store(store).findings == []
+
+
+def test_init_store_loses_the_mkdir_race_quietly(tmp_path, monkeypatch):
+    """Two publishers creating one new store: the one whose mkdir comes second (the directory
+    appeared between its check and its mkdir) finds the store made and goes on."""
+    import pathlib
+
+    from symtool.store.admin import ADMIN_DIR, init_store
+
+    store = tmp_path / "new" / "store"
+    (store / ADMIN_DIR).mkdir(parents=True)  # made by the other publisher after our existence checks
+    real_exists, real_is_dir = pathlib.Path.exists, pathlib.Path.is_dir
+    monkeypatch.setattr(pathlib.Path, "exists", lambda p, *a, **k: False if p == store else real_exists(p, *a, **k))
+    monkeypatch.setattr(pathlib.Path, "is_dir",
+                        lambda p, *a, **k: False if p == store / ADMIN_DIR else real_is_dir(p, *a, **k))
+    init_store(store)
+    assert os.path.isdir(store / ADMIN_DIR)

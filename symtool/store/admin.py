@@ -466,14 +466,23 @@ def init_store(store: Path, two_tier: bool = False) -> bool:
     created = False
     if store.exists() and not store.is_dir():
         raise StoreError("exists and is not a directory", store)
+    # Concurrent publishers may create the same new store: whoever loses the race to a mkdir
+    # finds the directory made, which is what it wanted.
     if not store.exists():
-        store.mkdir(parents=True)
-        created = True
+        store.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            store.mkdir()
+            created = True
+        except FileExistsError:
+            pass
     admin = store / ADMIN_DIR
     require_real_dir(admin, ADMIN_DIR)
     if not admin.is_dir():
-        admin.mkdir()
-        created = True
+        try:
+            admin.mkdir()
+            created = True
+        except FileExistsError:
+            require_real_dir(admin, ADMIN_DIR)
     pingme = store / PINGME
     if not pingme.exists():
         atomic_write_bytes(pingme, b"")
