@@ -49,6 +49,9 @@ BUDGETS: dict[str, Budget] = {b.name: b for b in (
            "bytes decompressed from one ELF's SHF_COMPRESSED debug sections, all together"),
     Budget("INFLATE_FLOOR", 64 << 20, "bytes",
            "decompressed bytes always allowed per ELF, whatever its size (small files compress well)"),
+    Budget("DWARF_CACHE", 1 << 30, "bytes",
+           "estimated memory of the DWARF units and line tables one symbolizer keeps parsed (least recently "
+           "used are let go past it)"),
     Budget("ADMIN_OBJECT", 1 << 30, "bytes",
            "an object store's history.txt / server.txt, streamed (the local store streams these too)"),
 )}

@@ -21,7 +21,7 @@ from symtool.commands.common import COLOR_CHOICES, OUTPUT, escape_markup
 
 
 # Help lists the commands in this order.
-COMMANDS = ("check", "id", "verify", "publish", "srcindex", "store", "fetch", "env", "stack", "dumps")
+COMMANDS = ("check", "id", "verify", "publish", "srcindex", "store", "fetch", "env", "stack", "symbolize", "dumps")
 
 
 def _register(app: typer.Typer, name: str) -> None:
@@ -45,6 +45,8 @@ def _register(app: typer.Typer, name: str) -> None:
         from symtool.commands import env as module
     elif name == "stack":
         from symtool.commands import stack as module
+    elif name == "symbolize":
+        from symtool.commands import symbolize as module
     else:
         from symtool.commands import dumps as module
     module.register(app)

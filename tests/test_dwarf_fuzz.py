@@ -204,3 +204,63 @@ def test_v0_backreference_bombs_stay_bounded():
     # a shallow one still demangles: a::f::<((), ())> with the tuple written once
     assert demangle("_RINvCs1_1a1fTuuETB" + _base62(len("INvCs1_1a1f")) + "B" + _base62(len("INvCs1_1a1f")) + "EE") \
         == "a::f::<((), ()), (((), ()), ((), ()))>"
+
+
+DWO_PROGRAM = r"""
+static inline int sq(int x) { return x * x; }
+__attribute__((always_inline)) static inline int twice(int x) { return sq(x) + sq(x + 1); }
+int compute(int n) { int t = 0; for (int i = 0; i < n; i++) t += twice(i); return t; }
+int main(int argc, char **argv) { return compute(argc); }
+"""
+_DWO: dict[int, tuple[Path, bytes, tuple[int, int, int]]] = {}
+
+
+def _dwo_build(version: int) -> tuple[Path, bytes, tuple[int, int, int]]:
+    """A clang -gsplit-dwarf build (its binary, the .dwo's bytes, .text), once per run."""
+    import subprocess
+
+    from conftest import need_tool
+
+    if version not in _DWO:
+        d = WORK / f"dwo{version}"
+        d.mkdir(exist_ok=True)
+        (d / "prog.c").write_text(DWO_PROGRAM)
+        subprocess.run([need_tool("clang"), "-O2", "-g", f"-gdwarf-{version}", "-gsplit-dwarf", "prog.c", "-o",
+                        "prog"], cwd=d, check=True)
+        with open(d / "prog", "rb") as f:
+            elf = ElfFile(BoundedReader(f, str(d / "prog")), str(d / "prog"))
+            elf.read_sections()
+            text = elf.section(".text")
+            span = (text.addr, text.addr + text.size, elf.load_bias())
+        _DWO[version] = (d / "prog", (d / "prog.dwo").read_bytes(), span)
+    return _DWO[version]
+
+
+@settings(max_examples=int(os.environ.get("SYMTOOL_FUZZ_EXAMPLES", "500")) // 5, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from([4, 5]), st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255)), max_size=16),
+       st.one_of(st.none(), st.integers(0, 1 << 20)))
+def test_mutated_dwo_symbolizes_or_raises_format_error(version, flips, cut):
+    """An unpacked .dwo beside the binary, mutated: every address answers (the unit's skeleton
+    lines when the .dwo is refused, with a note) or raises FormatError naming the .dwo."""
+    binary, original, (lo, hi, bias) = _dwo_build(version)
+    data = bytearray(original)
+    for at, value in flips:
+        data[at % len(data)] ^= value or 1
+    if cut is not None:
+        del data[cut % len(data):]
+    dwo = binary.with_name("prog.dwo")
+    dwo.write_bytes(bytes(data))
+    started = time.monotonic()
+    try:
+        with DwarfSymbolizer(binary) as sym:
+            for addr in range(lo, hi):
+                try:
+                    result = sym.symbolize(addr - bias)
+                except FormatError as err:
+                    assert err.path in (str(binary), str(dwo)), err.path
+                    continue
+                assert result is None or all(isinstance(f.function, str) for f in result.frames)
+    finally:
+        dwo.write_bytes(original)
+    assert time.monotonic() - started < MAX_SECONDS

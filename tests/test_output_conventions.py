@@ -24,6 +24,7 @@ FAILING_JSON_COMMANDS = [
     ("verify", "--json", "/nonexistent/app.exe"),
     ("dumps", "--json", "/nonexistent/crash.dmp"),
     ("stack", "--json", "/nonexistent/crash.dmp"),
+    ("symbolize", "--json", "--obj", "/nonexistent/app", "0x1000"),
     ("check", "--json", "/nonexistent/Cargo.toml"),
     ("env", "--json", "/nonexistent"),
     ("store", "list", "--json", "--store", "gs://bucket/prefix"),

@@ -334,7 +334,8 @@ class StackResolver:
         try:
             from symtool.formats.dwarf_symbols import DwarfSymbolizer
 
-            sym = DwarfSymbolizer(key[0], dwp_path=key[1])
+            # Unpacked .dwo files are read from the binary's directory tree and the build directories.
+            sym = DwarfSymbolizer(key[0], dwp_path=key[1], dwo_roots=[os.fspath(d) for d in self.locator.build_dirs])
             if sym.build_id is not None and _build_id_hex(sym.build_id) != syms.build_id:
                 sym.close()
                 sym = None
@@ -402,12 +403,26 @@ class StackResolver:
             if cv is not None and cv.pdb_name:
                 out.debug_id, out.pdb_name, out.codeview_source = cv.debug_id, cv.pdb_name, "image"
         if out.pdb_name and out.debug_id is not None:
-            try:
-                hit = self.locator.lookup(out.pdb_name, out.debug_id.index(), "pdb")
-            except SymtoolError:
-                hit = None
-            out.pdb_path = self._local(hit, out.pdb_name, out.debug_id.index())
+            out.pdb_path = self.pdb_path(out.pdb_name, out.debug_id)
         return out
+
+    def key_path(self, name: str, index: str) -> Path | None:
+        """The local file of store key ``name``/``index`` (kind told by its index), or None."""
+        kind = "pdb" if name.lower().endswith(".pdb") else "elf"
+        try:
+            hit = self.locator.lookup(name, index, kind)
+        except SymtoolError:
+            hit = None
+        return self._local(hit, name, index)
+
+    def pdb_path(self, pdb_name: str, debug_id) -> Path | None:
+        """The local PDB of this CodeView name and identity: from the stores and build
+        directories (fetched from an HTTP store unless offline), or None."""
+        try:
+            hit = self.locator.lookup(pdb_name, debug_id.index(), "pdb")
+        except SymtoolError:
+            hit = None
+        return self._local(hit, pdb_name, debug_id.index())
 
     def _local(self, hit, name: str, index: str) -> Path | None:
         if hit is None or not hit.found:

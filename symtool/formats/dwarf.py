@@ -97,6 +97,12 @@ class Cursor:
         self._buf_start = pos
         self._order = "little" if endian == "<" else "big"
 
+    def preload(self, data: bytes, start: int) -> None:
+        """Serve reads from ``data``, the section's bytes from offset ``start`` (already read
+        whole by the caller), instead of reading a chunk at a time."""
+        self._buf = data
+        self._buf_start = start
+
     def _need(self, n: int, what: str) -> bytes:
         if n < 0 or self.pos + n > self.end:
             raise FormatError(f"{self.view.name}: {what} at {self.pos:#x} runs past its end ({self.end:#x})",
@@ -178,6 +184,23 @@ class Cursor:
             if nul >= 0:
                 self.pos += 1
                 return out
+
+
+def leb128_at(data: bytes, pos: int, signed: bool = False) -> tuple[int, int]:
+    """(value, position after it) of the LEB128 at ``data[pos]``: for loops that decode a
+    section's bytes themselves (a unit's DIE walk, a line program).  IndexError past the end;
+    more than 64 bits' worth of bytes are read and their excess bits dropped."""
+    value = shift = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        if shift < 64:
+            value |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            if signed and b & 0x40:
+                value -= 1 << min(shift, 64)
+            return value, pos
 
 
 @dataclass

@@ -71,7 +71,7 @@ class Sequence:
     low: int
     high: int  # first address after the sequence
     addrs: list[int] = field(default_factory=list)  # row addresses (the end row excluded)
-    rows: list[tuple[int, int]] = field(default_factory=list)  # (file index, line) per address
+    rows: list[tuple[int, int, int]] = field(default_factory=list)  # (file index, line, column) per address
 
 
 @dataclass
@@ -82,8 +82,8 @@ class LineTable:
     sequences: list[Sequence]  # sorted by high (LLVM's orderByHighPC)
     _highs: list[int] = field(default_factory=list)
 
-    def lookup(self, address: int) -> tuple[int, int] | None:
-        """(file index, line) of the row covering ``address``, as LLVM's lookupAddress picks it."""
+    def lookup(self, address: int) -> tuple[int, int, int] | None:
+        """(file index, line, column) of the row covering ``address``, as LLVM's lookupAddress picks it."""
         k = bisect.bisect_right(self._highs, address)
         if k == len(self.sequences):
             return None
@@ -242,73 +242,114 @@ def read_line_table(view: SectionView, offset: int, endian: str, address_size: i
 
 def _run(c: Cursor, version: int, address_size: int, min_inst: int, line_base: int, line_range: int,
          opcode_base: int, std_lengths: list[int], files: list[FileEntry]) -> list[Sequence]:
+    """The rows of the program between the cursor and its end, per sequence.
+
+    The program's bytes are read once and decoded here with local variables (no call per
+    byte): a line table is the bulk of what one address costs the first time its unit is
+    asked, and this loop runs once per row."""
+    start, end = c.pos, c.end
+    data = c.view.read(start, end - start, "line program")
+    try:
+        return _run_bytes(data, c.view, c.endian, start, version, address_size, min_inst, line_base, line_range,
+                          opcode_base, std_lengths, files)
+    except (IndexError, ValueError):
+        raise FormatError(f"{c.view.name}: line program at {start:#x} ends inside an opcode", c.view.path) from None
+
+
+def _run_bytes(data: bytes, view: SectionView, endian: str, base: int, version: int, address_size: int, min_inst: int,
+               line_base: int, line_range: int, opcode_base: int, std_lengths: list[int],
+               files: list[FileEntry]) -> list[Sequence]:
     sequences: list[Sequence] = []
     mask = (1 << (8 * address_size)) - 1 if address_size < 8 else (1 << 64) - 1
-    address, file, line = 0, 1, 1
-    seq = Sequence(0, 0)
+    address, file, line, column = 0, 1, 1, 0
+    addrs: list[int] = []
+    rows: list[tuple[int, int, int]] = []
     const_add = ((255 - opcode_base) // line_range) * min_inst if line_range else 0
+    order = "little" if endian == "<" else "big"
+    pos, end = 0, len(data)
 
-    def row() -> None:
-        seq.addrs.append(address)
-        seq.rows.append((file, line))
+    leb128_at = dwarf.leb128_at
 
-    while c.pos < c.end:
-        op = c.u8("opcode")
-        if op == 0:
-            size = c.uleb("extended opcode length")
-            if size == 0:
-                continue
-            start = c.pos
-            if size > c.end - start:
-                raise FormatError(f"{c.view.name}: extended opcode at {start:#x} runs past its line table",
-                                  c.view.path)
-            sub = c.u8("extended opcode")
-            if sub == DW_LNE_end_sequence:
-                if seq.addrs:
-                    seq.low = seq.addrs[0]
-                    seq.high = address
-                    # LLVM keeps sequences with rows and a non-empty range only.
-                    if seq.low < seq.high:
-                        sequences.append(seq)
-                seq = Sequence(0, 0)
-                address, file, line = 0, 1, 1
-            elif sub == DW_LNE_set_address:
-                n = size - 1
-                address = c.uint(n, "address") & mask if n in (1, 2, 4, 8) else address
-            elif sub == DW_LNE_define_file and version <= 4:
-                name = c.cstring("file name")
-                dir_index = c.uleb("directory index")
-                c.uleb("modification time")
-                c.uleb("file length")
-                if len(files) < MAX_ENTRIES:
-                    files.append(FileEntry(name[:MAX_PATH].decode("utf-8", "replace"), dir_index))
-            c.pos = start
-            c.skip(size, "extended opcode")
-        elif op >= opcode_base:
+    def uleb() -> int:
+        nonlocal pos
+        b = data[pos]
+        if b < 0x80:  # the common one-byte case, without a call
+            pos += 1
+            return b
+        value, pos = leb128_at(data, pos)
+        return value
+
+    def sleb() -> int:
+        nonlocal pos
+        value, pos = leb128_at(data, pos, True)
+        return value
+
+    while pos < end:
+        op = data[pos]
+        pos += 1
+        if op >= opcode_base:
             if line_range == 0:
-                raise FormatError(f"{c.view.name}: special opcode with line_range 0", c.view.path)
+                raise FormatError(f"{view.name}: special opcode with line_range 0", view.path)
             adj = op - opcode_base
             address = (address + (adj // line_range) * min_inst) & mask
-            line += line_base + adj % line_range
-            row()
+            line = (line + line_base + adj % line_range) & 0xFFFFFFFF  # LLVM's row line is 32-bit unsigned
+            addrs.append(address)
+            rows.append((file, line, column))
+        elif op == 0:
+            size = uleb()
+            if size == 0:
+                continue
+            at = pos
+            if size > end - at:
+                raise FormatError(f"{view.name}: extended opcode at {base + at:#x} runs past its line table",
+                                  view.path)
+            sub = data[pos]
+            pos += 1
+            if sub == DW_LNE_end_sequence:
+                # LLVM keeps sequences with rows and a non-empty range only.
+                if addrs and addrs[0] < address:
+                    sequences.append(Sequence(addrs[0], address, addrs, rows))
+                addrs, rows = [], []
+                address, file, line, column = 0, 1, 1, 0
+            elif sub == DW_LNE_set_address:
+                n = size - 1
+                if n in (1, 2, 4, 8):
+                    address = int.from_bytes(data[pos:pos + n], order) & mask
+            elif sub == DW_LNE_define_file and version <= 4:
+                nul = data.index(b"\0", pos, at + size)
+                name = data[pos:nul]
+                pos = nul + 1
+                dir_index = uleb()
+                uleb()
+                uleb()
+                if len(files) < MAX_ENTRIES:
+                    files.append(FileEntry(name[:MAX_PATH].decode("utf-8", "replace"), dir_index))
+            pos = at + size
         elif op == DW_LNS_copy:
-            row()
+            addrs.append(address)
+            rows.append((file, line, column))
         elif op == DW_LNS_advance_pc:
-            address = (address + c.uleb("address advance") * min_inst) & mask
+            address = (address + uleb() * min_inst) & mask
         elif op == DW_LNS_advance_line:
-            line += c.sleb("line advance")
+            line = (line + sleb()) & 0xFFFFFFFF
         elif op == DW_LNS_set_file:
-            file = c.uleb("file index")
+            file = uleb()
+        elif op == DW_LNS_set_column:
+            column = uleb()
         elif op == DW_LNS_const_add_pc:
             address = (address + const_add) & mask
         elif op == DW_LNS_fixed_advance_pc:
-            address = (address + c.uint(2, "address advance")) & mask
+            if pos + 2 > end:
+                raise IndexError
+            address = (address + int.from_bytes(data[pos:pos + 2], order)) & mask
+            pos += 2
         elif op in (DW_LNS_negate_stmt, DW_LNS_set_basic_block, DW_LNS_set_prologue_end, DW_LNS_set_epilogue_begin):
             pass
-        else:  # set_column, set_isa and unknown standard opcodes: skip their ULEB operands
+        else:  # set_isa and unknown standard opcodes: skip their ULEB operands
             for _ in range(std_lengths[op - 1] if op - 1 < len(std_lengths) else 0):
-                c.uleb("operand")
-        line &= 0xFFFFFFFF  # LLVM's row line is 32-bit unsigned
+                uleb()
+    if pos > end:
+        raise IndexError
     return sequences
 
 

@@ -37,13 +37,23 @@ local symbol, its ``STT_FILE``).  Deliberate differences from llvm-symbolizer:
 * in DWARF 4 ``.dwp`` files, inlined calls with ``DW_AT_ranges`` are found
   (llvm-symbolizer 14 fails to decode those ranges and leaves the calls out; 19 agrees).
 
-Not read: unpacked split DWARF (``.dwo`` files beside the build; pass a ``.dwp``),
-type units, GNU ``.zdebug_*`` and zstd-compressed sections, ``DW_OP_entry_value``-
-style location data (no variables are read at all).
+Unpacked split DWARF (``.dwo`` files: ``split-debuginfo = "unpacked"``, ``clang
+-gsplit-dwarf``) is read when no ``.dwp`` holds a skeleton's unit: the file its
+``DW_AT_dwo_name`` names (under ``DW_AT_comp_dir`` when relative, else the same name
+beside the binary), only from the binary's directory tree and the ``dwo_roots`` given
+(an allow-list: a hostile skeleton names any path), and only the unit whose DWO id is
+the skeleton's; a refused ``.dwo`` is a note in ``notes`` and the unit keeps its lines.
 
-Every size and offset is checked against the section it lies in; parsed units and
-line tables are cached, a bounded number of each.  Malformed input raises
-:class:`~symtool.errors.FormatError` naming the file.
+Not read: type units, GNU ``.zdebug_*`` and zstd-compressed sections, location data
+(no variables are read at all).
+
+Work is in proportion to the addresses asked (docs/symbolize.md): a unit is walked
+once, when an address first falls in it, stepping over the DIEs it does not keep by
+per-abbreviation compiled skips; of the DIEs kept (functions, inlined calls, scopes)
+only those an answer needs are decoded.  Parsed units and line tables stay for the run,
+bounded by an estimate of their memory (the DWARF_CACHE budget), least recently used
+let go first.  Every size and offset is checked against the section it lies in;
+malformed input raises :class:`~symtool.errors.FormatError` naming the file.
 """
 
 from __future__ import annotations
@@ -56,6 +66,7 @@ import struct
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from symtool.budgets import limit
 from symtool.demangle import demangle
 from symtool.errors import FormatError, NotRegularFileError
 from symtool.formats import dwarf
@@ -94,6 +105,7 @@ DW_AT_external = 0x3F
 DW_AT_specification = 0x47
 DW_AT_entry_pc = 0x52
 DW_AT_ranges = 0x55
+DW_AT_call_column = 0x57
 DW_AT_call_file = 0x58
 DW_AT_call_line = 0x59
 DW_AT_linkage_name = 0x6E
@@ -102,14 +114,16 @@ DW_AT_addr_base = 0x73
 DW_AT_rnglists_base = 0x74
 DW_AT_dwo_name = 0x76
 DW_AT_MIPS_linkage_name = 0x2007
+DW_AT_GNU_dwo_name = 0x2130
 DW_AT_GNU_dwo_id = 0x2131
 DW_AT_GNU_ranges_base = 0x2132
 DW_AT_GNU_addr_base = 0x2133
 _KEPT = {DW_AT_name, DW_AT_low_pc, DW_AT_high_pc, DW_AT_abstract_origin, DW_AT_external, DW_AT_specification,
-         DW_AT_entry_pc, DW_AT_ranges, DW_AT_call_file, DW_AT_call_line, DW_AT_linkage_name,
+         DW_AT_entry_pc, DW_AT_ranges, DW_AT_call_file, DW_AT_call_line, DW_AT_call_column, DW_AT_linkage_name,
          DW_AT_MIPS_linkage_name}
 _UNIT_KEPT = _KEPT | {DW_AT_stmt_list, DW_AT_comp_dir, DW_AT_str_offsets_base, DW_AT_addr_base,
-                      DW_AT_rnglists_base, DW_AT_dwo_name, DW_AT_GNU_dwo_id, DW_AT_GNU_ranges_base,
+                      DW_AT_rnglists_base, DW_AT_dwo_name, DW_AT_GNU_dwo_name, DW_AT_GNU_dwo_id,
+                      DW_AT_GNU_ranges_base,
                       DW_AT_GNU_addr_base}
 
 # Range list entries (DWARF 5, 7.25).
@@ -136,11 +150,14 @@ ARANGES_HEADER = {(e, n): struct.Struct(e + ("HIBB" if n == 4 else "HQBB")) for 
 STR_OFFSETS_HEADER_SIZE = {4: 8, 8: 16}
 RNGLISTS_HEADER_SIZE = {4: 12, 8: 20}
 
-# Parsed units and line tables kept at once.
-MAX_CACHED_UNITS = 16
-MAX_CACHED_LINES = 32
-# DIEs in one unit; range list entries in one list; parent walks.
-MAX_DIES = 1 << 22
+# What a parsed unit and a line table are reckoned to cost in memory, per kept DIE / map entry /
+# line row (CPython objects: a slotted DIE with its attribute dict, tuples in lists).  The
+# cache of parsed units and line tables is bounded by the DWARF_CACHE budget in these terms.
+DIE_COST = 600
+KEPT_COST = 100
+MAP_ENTRY_COST = 120
+ROW_COST = 150
+# Range list entries in one list; parent walks.
 MAX_RANGES = 1 << 20
 # Range list entries read while mapping one unit (many DIEs may share one long list).
 MAX_RANGE_ENTRIES = 1 << 22
@@ -197,13 +214,17 @@ class _File:
             pass
 
 
-@dataclass
 class _Die:
-    __slots__ = ("offset", "tag", "parent", "attrs")
-    offset: int
-    tag: int
-    parent: int  # offset of the parent DIE, -1 for the unit DIE
-    attrs: dict
+    __slots__ = ("offset", "tag", "parent", "attrs", "end", "ranges", "names")
+
+    def __init__(self, offset: int, tag: int, parent: int, attrs: dict):
+        self.offset = offset
+        self.tag = tag
+        self.parent = parent  # offset of the nearest kept ancestor, -1 for the unit DIE
+        self.attrs = attrs
+        self.end = 0  # where its attributes end, within the unit's bytes
+        self.ranges: list[tuple[int, int]] | None = None  # non-empty address ranges, once read
+        self.names: tuple[str, str | None] | None = None  # (readable, linkage) name, once found
 
 
 @dataclass
@@ -242,10 +263,26 @@ class _ParsedUnit:
     stmt_list: int | None
     ctx: _Ctx  # of the unit holding the DIE tree (the split unit for a skeleton)
     line_ctx: _Ctx  # of the unit holding the line table (the skeleton for a split unit)
+    # DIEs decoded so far (the unit DIE and functions with code at once, others when asked).
     dies: dict[int, _Die] = field(default_factory=dict)
-    starts: list[int] = field(default_factory=list)  # address map: [start, end) -> DIE offset
+    # Every DIE the symbolizer keeps, in tree order: offset, nearest kept ancestor (-1: none),
+    # abbreviation code.  Their attributes stay undecoded in ``data`` until asked for.
+    kept_offsets: list[int] = field(default_factory=list)
+    kept_parents: list[int] = field(default_factory=list)
+    kept_codes: list[int] = field(default_factory=list)
+    kept_ends: dict[int, int] = field(default_factory=dict)  # kept index -> end of its subtree (with children)
+    data: bytes = b""  # the unit's bytes, from ctx.unit.offset
+    compiled: dict = field(default_factory=dict)
+    # The unit's concrete functions: [start, end) -> DW_TAG_subprogram DIE offset (disjoint).
+    starts: list[int] = field(default_factory=list)
     ends: list[int] = field(default_factory=list)
     owners: list[int] = field(default_factory=list)
+    plans: dict[int, list] = field(default_factory=dict)  # abbreviation code -> decoding plan
+    light: bool = False  # not walked: DIEs decoded where references point (see _light)
+    child_maps: dict[int, tuple[list[int], list[int], list[int]]] = field(default_factory=dict)
+    abbrevs: dict = field(default_factory=dict)
+    cost: int = 0  # estimated bytes (DIE_COST, MAP_ENTRY_COST)
+    key: int = -1  # the unit's offset in the binary's .debug_info (its cache key)
 
 
 def _disjoint(ranges: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
@@ -276,6 +313,87 @@ def _disjoint(ranges: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
     return out
 
 
+def _flatten(subroutines: list[tuple[int, int, int, int]]) -> tuple[list[int], list[int], list[int]]:
+    """Disjoint [start, end) -> DIE from (start, end, tree order, DIE) ranges: where ranges
+    overlap, the later DIE in the tree (a nested function or inlined call) wins, as in LLVM's
+    DWARFUnit::updateAddressDieMap.  Returns (starts, ends, owners)."""
+    starts: list[int] = []
+    ends: list[int] = []
+    owners: list[int] = []
+    if not subroutines:
+        return starts, ends, owners
+    points = sorted({p for lo, hi, _, _ in subroutines for p in (lo, hi)})
+    by_start = sorted(subroutines)
+    heap: list[tuple[int, int, int]] = []  # (-order, end, DIE)
+    k = 0
+    for i in range(len(points) - 1):
+        p, q = points[i], points[i + 1]
+        while k < len(by_start) and by_start[k][0] <= p:
+            lo, hi, order, die = by_start[k]
+            heapq.heappush(heap, (-order, hi, die))
+            k += 1
+        while heap and heap[0][1] <= p:
+            heapq.heappop(heap)
+        if not heap:
+            continue
+        die = heap[0][2]
+        if owners and owners[-1] == die and ends[-1] == p:
+            ends[-1] = q
+        else:
+            starts.append(p)
+            ends.append(q)
+            owners.append(die)
+    return starts, ends, owners
+
+
+# Forms decoded without the general reader: (value kind, byte count); 0 bytes: the value is
+# the abbreviation's (implicit_const) or 1 (flag_present).  Unit-dependent sizes (addr,
+# offsets) are left to dwarf.read_value.
+_FAST_FORMS = {
+    dwarf.DW_FORM_data1: (dwarf.V_CONST, 1), dwarf.DW_FORM_data2: (dwarf.V_CONST, 2),
+    dwarf.DW_FORM_data4: (dwarf.V_CONST, 4), dwarf.DW_FORM_data8: (dwarf.V_CONST, 8),
+    dwarf.DW_FORM_flag: (dwarf.V_CONST, 1), dwarf.DW_FORM_flag_present: (dwarf.V_CONST, 0),
+    dwarf.DW_FORM_implicit_const: (dwarf.V_CONST, 0),
+    dwarf.DW_FORM_ref1: (dwarf.V_REF, 1), dwarf.DW_FORM_ref2: (dwarf.V_REF, 2),
+    dwarf.DW_FORM_ref4: (dwarf.V_REF, 4), dwarf.DW_FORM_ref8: (dwarf.V_REF, 8),
+    dwarf.DW_FORM_strx1: (dwarf.V_STRX, 1), dwarf.DW_FORM_strx2: (dwarf.V_STRX, 2),
+    dwarf.DW_FORM_strx3: (dwarf.V_STRX, 3), dwarf.DW_FORM_strx4: (dwarf.V_STRX, 4),
+    dwarf.DW_FORM_addrx1: (dwarf.V_ADDRX, 1), dwarf.DW_FORM_addrx2: (dwarf.V_ADDRX, 2),
+    dwarf.DW_FORM_addrx3: (dwarf.V_ADDRX, 3), dwarf.DW_FORM_addrx4: (dwarf.V_ADDRX, 4),
+}
+
+# Steps of a compiled skip: how to step over one attribute value without decoding it.
+SKIP_BYTES, SKIP_LEB, SKIP_CSTRING, SKIP_BLOCK_LEB, SKIP_BLOCK1, SKIP_BLOCK2, SKIP_BLOCK4 = range(7)
+_LEB_FORMS = {dwarf.DW_FORM_udata, dwarf.DW_FORM_sdata, dwarf.DW_FORM_ref_udata, dwarf.DW_FORM_strx,
+              dwarf.DW_FORM_addrx, dwarf.DW_FORM_loclistx, dwarf.DW_FORM_rnglistx, dwarf.DW_FORM_GNU_addr_index,
+              dwarf.DW_FORM_GNU_str_index}
+_BLOCK_FORMS = {dwarf.DW_FORM_block: SKIP_BLOCK_LEB, dwarf.DW_FORM_exprloc: SKIP_BLOCK_LEB,
+                dwarf.DW_FORM_block1: SKIP_BLOCK1, dwarf.DW_FORM_block2: SKIP_BLOCK2,
+                dwarf.DW_FORM_block4: SKIP_BLOCK4}
+
+
+def _skip_steps(ab: dwarf.Abbrev, unit: Unit) -> list[tuple[int, int]] | None:
+    """How to step over a DIE of this abbreviation: [(SKIP_*, byte count)], or None when a form
+    (DW_FORM_indirect, an unknown one) needs the general reader."""
+    steps: list[tuple[int, int]] = []
+    for at, form, const in ab.attrs:
+        size = dwarf.Abbrev(0, False, [(at, form, const)]).fixed_size(unit)
+        if size is not None:
+            if steps and steps[-1][0] == SKIP_BYTES:
+                steps[-1] = (SKIP_BYTES, steps[-1][1] + size)
+            elif size:
+                steps.append((SKIP_BYTES, size))
+        elif form in _LEB_FORMS:
+            steps.append((SKIP_LEB, 0))
+        elif form == dwarf.DW_FORM_string:
+            steps.append((SKIP_CSTRING, 0))
+        elif form in _BLOCK_FORMS:
+            steps.append((_BLOCK_FORMS[form], 0))
+        else:
+            return None
+    return steps
+
+
 def _plan(ab: dwarf.Abbrev, unit: Unit, keep: bool, is_unit_die: bool) -> list[tuple]:
     """How to read a DIE of this abbreviation: (0, n) skip n bytes, (1, at, form, const) read and
     keep, (2, at, form, const) read and drop (variable-size forms)."""
@@ -302,12 +420,19 @@ class DwarfSymbolizer:
     binary with its own DWARF.  A Mach-O RVA is relative to ``__TEXT``'s VM address."""
 
     def __init__(self, binary_path: str | os.PathLike[str], dwp_path: str | os.PathLike[str] | None = None,
-                 uuid: str | None = None):
+                 dwo_roots: list[str | os.PathLike[str]] | None = None, uuid: str | None = None):
+        """``dwo_roots``: directories besides the binary's own that unpacked ``.dwo`` files may
+        be read from (the build directories); a skeleton's DW_AT_dwo_name naming a file
+        anywhere else is not followed."""
         self.path = os.fspath(binary_path)
         self.uuid = uuid
         self.dwp_path = os.fspath(dwp_path) if dwp_path is not None else None
         self._bin: _File | None = None
         self._dwp: _File | None = None
+        self._dwos: dict[str, _File | None] = {}  # resolved .dwo path -> open file (None: unreadable)
+        self.notes: list[str] = []  # .dwo files named but not used, and why
+        roots = [os.path.dirname(os.path.abspath(self.path))] + [os.fspath(r) for r in dwo_roots or []]
+        self._dwo_roots = [os.path.realpath(r) for r in roots]
         try:
             self._open()
         except BaseException:
@@ -345,16 +470,27 @@ class DwarfSymbolizer:
                 self._index_version = index.version
                 self._index = {row.signature: row for row in index.rows}
         self._units: dict[int, _CuEntry] = {}
+        self._aranges_entries: list[tuple[int, int, int]] = []
+        self._uncovered: list[_CuEntry] = []  # units not in .debug_aranges, not mapped yet
         self._unit_offsets: list[int] = []
         self._map_starts: list[int] = []
         self._map: list[tuple[int, int, int]] = []  # (start, end, unit offset) sorted
-        self._parsed: OrderedDict[int, _ParsedUnit] = OrderedDict()
-        self._lines: OrderedDict[tuple[int, int], LineTable] = OrderedDict()
+        # Parsed units ("unit", offset) and line tables ("lines", offset, address size), least
+        # recently used first, with their estimated sizes: bounded by memory, not by count (a
+        # fixed count made random addresses re-parse the same units over and over).
+        self._cache: OrderedDict[tuple, object] = OrderedDict()
+        self._costs: dict[tuple, int] = {}
+        self._cache_cost = 0
+        self._cache_cap = limit("DWARF_CACHE")
+        self._abbrev_tables: dict[tuple[str, int], dict[int, dwarf.Abbrev]] = {}
+        self._demangled: dict[str, str] = {}
+        self._compiled_tables: dict[tuple, dict[int, tuple]] = {}
+        self._leaves: dict[int, dict[int, int]] = {}  # id(compiled table) -> {code: size} of leaf DIEs
         self._symbols = None
         self._build_unit_map()
 
     def close(self) -> None:
-        for f in (self._bin, self._dwp):
+        for f in (self._bin, self._dwp, *getattr(self, "_dwos", {}).values()):
             if f is not None:
                 f.close()
 
@@ -375,14 +511,24 @@ class DwarfSymbolizer:
                 self._units[unit.offset] = _CuEntry(unit)
         self._unit_offsets = sorted(self._units)
         covered = self._read_aranges()
-        entries = []
+        self._aranges_entries = []
         for off, ranges in covered.items():
             if off in self._units:
-                entries += [(lo, hi, off) for lo, hi in ranges]
-        for off, entry in self._units.items():
-            if off not in covered:
-                entries += [(lo, hi, off) for lo, hi in self._unit_ranges(entry)]
-        self._map = _disjoint([e for e in entries if e[0] < e[1]])
+                self._aranges_entries += [(lo, hi, off) for lo, hi in ranges if lo < hi]
+        # Units .debug_aranges leaves out are mapped by their unit DIE's ranges, as LLVM does --
+        # but only when an address is not in .debug_aranges' map: reading every such unit DIE
+        # is most of what opening costs, and they are typically units without code.
+        self._uncovered = [entry for off, entry in self._units.items() if off not in covered]
+        self._map = _disjoint(self._aranges_entries)
+        self._map_starts = [e[0] for e in self._map]
+
+    def _map_uncovered(self) -> None:
+        entries = list(self._aranges_entries)
+        for entry in self._uncovered:
+            self._budget = MAX_RANGE_ENTRIES
+            entries += [(lo, hi, entry.unit.offset) for lo, hi in self._unit_ranges(entry) if lo < hi]
+        self._uncovered = []
+        self._map = _disjoint(entries)
         self._map_starts = [e[0] for e in self._map]
 
     def _read_aranges(self) -> dict[int, list[tuple[int, int]]]:
@@ -426,11 +572,15 @@ class DwarfSymbolizer:
         return self._die_ranges(die, ctx)
 
     def _unit_for(self, addr: int) -> _CuEntry | None:
-        k = bisect.bisect_right(self._map_starts, addr) - 1
-        if k >= 0:
-            lo, hi, off = self._map[k]
-            if lo <= addr < hi:
-                return self._units[off]
+        for _ in range(2):
+            k = bisect.bisect_right(self._map_starts, addr) - 1
+            if k >= 0:
+                lo, hi, off = self._map[k]
+                if lo <= addr < hi:
+                    return self._units[off]
+            if not self._uncovered:
+                return None
+            self._map_uncovered()
         return None
 
     # -- DIEs and attribute values -----------------------------------------------------
@@ -472,9 +622,14 @@ class DwarfSymbolizer:
         return die, ctx
 
     def _abbrevs(self, view: SectionView | None, offset: int, path: str) -> dict[int, dwarf.Abbrev]:
+        """The abbreviation table at ``offset``, decoded once per run (units share tables)."""
         if view is None:
             raise FormatError("no abbreviation section", path)
-        return dwarf.read_abbrev_table(view, offset, self.endian)
+        key = (path, offset)
+        table = self._abbrev_tables.get(key)
+        if table is None:
+            table = self._abbrev_tables[key] = dwarf.read_abbrev_table(view, offset, self.endian)
+        return table
 
     def _string(self, ctx: _Ctx, value: tuple[str, object]) -> str | None:
         kind, v = value
@@ -605,9 +760,9 @@ class DwarfSymbolizer:
     # -- one unit, parsed --------------------------------------------------------------
     def _parse(self, entry: _CuEntry) -> _ParsedUnit:
         off = entry.unit.offset
-        if off in self._parsed:
-            self._parsed.move_to_end(off)
-            return self._parsed[off]
+        found = self._cache_get(("unit", off))
+        if found is not None:
+            return found
         unit = entry.unit
         self._budget = MAX_RANGE_ENTRIES
         die, ctx = self._unit_die(unit)
@@ -621,11 +776,14 @@ class DwarfSymbolizer:
         stmt_list = stmt[1] if stmt is not None and stmt[0] in (dwarf.V_SEC_OFFSET, dwarf.V_CONST) else None
         parsed = _ParsedUnit(name, comp_dir, stmt_list, ctx, ctx)
         if dwo_id is not None:
-            split = self._split_ctx(dwo_id, ctx)
-            if split is not None:
+            found = self._split_ctx(dwo_id, ctx)
+            if found is None:
+                found = self._dwo_ctx(dwo_id, ctx, attrs, comp_dir)
+            if found is not None:
+                split, abbrevs, where = found
                 parsed.ctx = split
-                self._read_tree(parsed, split, self._dwp_abbrevs(dwo_id, split.unit), self.dwp_path)
-                root = parsed.dies.get(split.unit.die_offset)
+                self._read_tree(parsed, split, abbrevs, where)
+                root = self._die(parsed, split.unit.die_offset)
                 if root is not None:
                     if parsed.name is None and DW_AT_name in root.attrs:
                         parsed.name = self._string(split, root.attrs[DW_AT_name])
@@ -635,13 +793,12 @@ class DwarfSymbolizer:
             ctx.rnglists_offset_base = 0
             self._read_tree(parsed, ctx, self._abbrevs(self._bin.view(".debug_abbrev"), unit.abbrev_offset,
                                                        self.path), self.path)
-        self._parsed[off] = parsed
-        if len(self._parsed) > MAX_CACHED_UNITS:
-            self._parsed.popitem(last=False)
+        parsed.key = off
+        self._cache_put(("unit", off), parsed, parsed.cost)
         return parsed
 
-    def _split_ctx(self, dwo_id: int, skeleton: _Ctx) -> _Ctx | None:
-        """The context of the .dwp unit with this DWO ID, or None when there is none."""
+    def _split_ctx(self, dwo_id: int, skeleton: _Ctx) -> tuple[_Ctx, dict, str] | None:
+        """(context, abbreviations, path) of the .dwp unit with this DWO ID, or None when there is none."""
         row = self._index.get(dwo_id)
         if row is None or self._dwp is None:
             return None
@@ -665,99 +822,374 @@ class DwarfSymbolizer:
                 start = row.offsets[DW_SECT_V5_RNGLISTS][0]
                 ctx.rnglists_offset_base = start
                 ctx.rnglists_base = start + RNGLISTS_HEADER_SIZE[unit.offset_size]
-        return ctx
+        return ctx, self._dwp_abbrevs(dwo_id, unit), self.dwp_path
+
+    # -- unpacked split DWARF (.dwo files) -----------------------------------------------------
+    def _dwo_candidates(self, name: str, comp_dir: str | None) -> list[str]:
+        """Where the skeleton's DW_AT_dwo_name may be: as named (under DW_AT_comp_dir when
+        relative), then beside the binary (a build tree copied elsewhere)."""
+        out = []
+        if os.path.isabs(name):
+            out.append(name)
+        elif comp_dir:
+            out.append(os.path.join(comp_dir, name))
+        out.append(os.path.join(os.path.dirname(os.path.abspath(self.path)), os.path.basename(name)))
+        return out
+
+    def _allowed(self, real: str) -> bool:
+        """The allow-list: a .dwo is read only from the binary's directory tree or a given root,
+        never from /proc, /sys or /dev (a hostile skeleton names any path it likes)."""
+        if any(real == top or real.startswith(top + "/") for top in ("/proc", "/sys", "/dev")):
+            return False
+        return any(real == root or real.startswith(root.rstrip("/") + "/") for root in self._dwo_roots)
+
+    def _open_dwo(self, path: str) -> _File | None:
+        real = os.path.realpath(path)
+        if real in self._dwos:
+            return self._dwos[real]
+        f = None
+        if not self._allowed(real):
+            self.notes.append(f"{path}: outside the binary's directory and the build directories: not read")
+        elif os.path.isfile(real):
+            try:
+                f = _File(real)
+            except (FormatError, OSError) as err:
+                self.notes.append(f"{path}: {getattr(err, 'message', None) or err}: not read")
+        self._dwos[real] = f
+        return f
+
+    def _dwo_ctx(self, dwo_id: int, skeleton: _Ctx, attrs: dict, comp_dir: str | None) \
+            -> tuple[_Ctx, dict, str] | None:
+        """(context, abbreviations, path) of the split unit with this DWO ID in the unpacked .dwo
+        file the skeleton names, or None (no name, no such file, not allowed, another DWO ID)."""
+        value = attrs.get(DW_AT_dwo_name) or attrs.get(DW_AT_GNU_dwo_name)
+        name = self._string(skeleton, value) if value is not None else None
+        if not name:
+            return None
+        for candidate in self._dwo_candidates(name, comp_dir):
+            f = self._open_dwo(candidate)
+            if f is None:
+                continue
+            try:
+                found = self._dwo_unit(f, dwo_id, skeleton)
+            except FormatError as err:
+                self.notes.append(f"{f.path}: {err.message}: not read")
+                continue
+            if found is not None:
+                return found
+            self.notes.append(f"{f.path}: holds no unit with DWO ID {dwo_id:#018x}: not used")
+        return None
+
+    def _dwo_unit(self, f: _File, dwo_id: int, skeleton: _Ctx) -> tuple[_Ctx, dict, str] | None:
+        info = f.view(".debug_info.dwo")
+        abbrev = f.view(".debug_abbrev.dwo")
+        if info is None or abbrev is None:
+            return None
+        for unit in dwarf.iter_units(info, f.endian):
+            if dwarf.unit_dwo_id(info, abbrev, unit, f.endian) != dwo_id:
+                continue
+            ctx = _Ctx(info, f.endian, unit, str=f.view(".debug_str.dwo"), str_offsets=f.view(".debug_str_offsets.dwo"),
+                       line_str=skeleton.line_str, addr=skeleton.addr, addr_base=skeleton.addr_base,
+                       ranges=skeleton.ranges, ranges_base=skeleton.ranges_base, base_address=skeleton.base_address)
+            if unit.version >= 5:
+                ctx.str_offsets_base = STR_OFFSETS_HEADER_SIZE[unit.offset_size]
+                ctx.rnglists = f.view(".debug_rnglists.dwo")
+                ctx.rnglists_base = RNGLISTS_HEADER_SIZE[unit.offset_size]
+            return ctx, self._abbrevs(abbrev, unit.abbrev_offset, f.path), f.path
+        return None
 
     def _dwp_abbrevs(self, dwo_id: int, unit: Unit) -> dict[int, dwarf.Abbrev]:
         row = self._index[dwo_id]
         base = row.offsets.get(DW_SECT_ABBREV, (0, 0))[0]
         return self._abbrevs(self._dwp.view(".debug_abbrev.dwo"), base + unit.abbrev_offset, self.dwp_path)
 
+    def _compiled(self, abbrevs: dict[int, dwarf.Abbrev], unit: Unit) -> dict[int, tuple]:
+        """Per abbreviation code: (tag, has children, fixed size or -1, skip steps or None, kept,
+        plan or None).  Every DIE is stepped over by its fixed size or skip steps; ``kept`` DIEs
+        (code and the scopes naming it) are listed; those with a ``plan`` (functions with code:
+        their ranges make the unit's address map) are decoded at once.  Compiled once per
+        abbreviation table and unit shape."""
+        key = (id(abbrevs), unit.offset_size, unit.address_size, unit.version == 2)
+        compiled = self._compiled_tables.get(key)
+        if compiled is None:
+            compiled = {}
+            for code, ab in abbrevs.items():
+                size = ab.fixed_size(unit)
+                steps = None if size is not None else _skip_steps(ab, unit)
+                has_code = ab.tag == DW_TAG_subprogram and any(at in (DW_AT_low_pc, DW_AT_ranges)
+                                                               for at, _f, _c in ab.attrs)
+                plan = _plan(ab, unit, True, False) if has_code else None
+                compiled[code] = (ab.tag, ab.has_children, -1 if size is None else size, steps,
+                                  ab.tag in _KEPT_TAGS, plan)
+            self._compiled_tables[key] = compiled
+        return compiled
+
     def _read_tree(self, parsed: _ParsedUnit, ctx: _Ctx, abbrevs: dict[int, dwarf.Abbrev], path: str) -> None:
+        """One pass over the unit's DIEs, stepping over each by its compiled skip.  Only the DIEs
+        naming and nesting code are listed (no types, variables, parameters), each with its
+        nearest listed ancestor; of those only the unit DIE and the functions with code are
+        decoded now."""
         unit = ctx.unit
-        c = Cursor(ctx.info, unit.die_offset, unit.end, ctx.endian)
-        # Only the DIEs naming and nesting code are kept (no types, variables, parameters); a kept
-        # DIE's parent is its nearest kept ancestor.  Stack: that ancestor for each open level.
-        stack: list[int] = []
-        dies = parsed.dies
-        subroutines: list[tuple[int, int, int, int]] = []  # (start, end, preorder, DIE offset)
-        read_value = dwarf.read_value
-        plans: dict[tuple[int, bool], list[tuple]] = {}
-        for _ in range(MAX_DIES):
-            if c.pos >= c.end:
-                break
-            at_off = c.pos
-            code = c.uleb("abbreviation code")
+        base = unit.offset
+        data = ctx.info.read(base, unit.end - base, "unit")
+        compiled = self._compiled(abbrevs, unit)
+        # The most common DIE by far: not kept, no children, fixed size (members, parameters,
+        # variables, base types...): one dict lookup and an add.
+        leaf = self._leaves.get(id(compiled))
+        if leaf is None:
+            leaf = self._leaves[id(compiled)] = {code: e[2] for code, e in compiled.items()
+                                                 if not e[4] and not e[1] and e[2] >= 0}
+        parsed.data, parsed.compiled = data, compiled
+        parsed.abbrevs = abbrevs
+        offsets, parents, codes = parsed.kept_offsets, parsed.kept_parents, parsed.kept_codes
+        order = "little" if ctx.endian == "<" else "big"
+        stack: list[int] = []  # per open level: the nearest kept ancestor's offset
+        opened: list[int] = []  # per open level: the kept index of the DIE that opened it, or -1
+        functions: list[tuple[int, int, int, int]] = []  # (start, end, tree order, DIE offset)
+        kept_ends = parsed.kept_ends
+        pos, end = unit.die_offset - base, len(data)
+        # Every DIE takes a byte at least: the loop is bounded by the unit's size.
+        while pos < end:
+            at_off = base + pos
+            code = data[pos]
+            pos += 1
+            if code >= 0x80:
+                code &= 0x7F
+                shift = 7
+                while True:
+                    b = data[pos]
+                    pos += 1
+                    code |= (b & 0x7F) << shift
+                    shift += 7
+                    if b < 0x80:
+                        break
+                    if shift > 63:
+                        raise FormatError(f"{ctx.info.name}: abbreviation code at {at_off:#x} is too long", path)
+            size = leaf.get(code)
+            if size is not None and stack:
+                pos += size
+                continue
             if code == 0:
                 if stack:
                     stack.pop()
+                    k = opened.pop()
+                    if k >= 0:
+                        kept_ends[k] = len(offsets)
+                    if not stack:
+                        break  # the unit DIE's children end: what follows is padding
                 continue
-            ab = abbrevs.get(code)
-            if ab is None:
+            entry = compiled.get(code)
+            if entry is None:
                 raise FormatError(f"{ctx.info.name}: DIE at {at_off:#x} uses abbreviation {code}, not in its table",
                                   path)
+            tag, children, size, steps, kept, plan = entry
             parent = stack[-1] if stack else -1
-            keep = ab.tag in _KEPT_TAGS or not stack
-            plan = plans.get((code, not stack))
-            if plan is None:
-                plan = plans[(code, not stack)] = _plan(ab, unit, keep, not stack)
-            attrs = {} if keep else None
-            for step in plan:
-                if step[0] == 0:
-                    c.skip(step[1], "attributes")
-                elif step[0] == 1:
-                    attrs[step[1]] = read_value(c, step[2], step[3], unit)
-                else:
-                    read_value(c, step[2], step[3], unit)
-            if keep:
-                die = _Die(at_off, ab.tag, parent, attrs)
-                dies[at_off] = die
-                if ab.tag in (DW_TAG_subprogram, DW_TAG_inlined_subroutine):
-                    for lo, hi in self._die_ranges(die, ctx):
-                        if lo < hi:
-                            subroutines.append((lo, hi, len(subroutines), at_off))
-            if ab.has_children:
+            if not stack or plan is not None:
+                die = self._decode(parsed, ctx, at_off, pos, code, parent, not stack)
+                pos = die.end
+                if tag == DW_TAG_subprogram:
+                    for lo, hi in self._ranges_of(die, ctx):
+                        functions.append((lo, hi, len(functions), at_off))
+            elif size >= 0:
+                pos += size
+            elif steps is not None:
+                for kind, n in steps:
+                    if kind == SKIP_BYTES:
+                        pos += n
+                    elif kind == SKIP_LEB:
+                        while data[pos] >= 0x80:
+                            pos += 1
+                        pos += 1
+                    elif kind == SKIP_CSTRING:
+                        pos = data.index(b"\0", pos) + 1
+                    elif kind == SKIP_BLOCK_LEB:
+                        length, pos = dwarf.leb128_at(data, pos)
+                        pos += length
+                    elif kind == SKIP_BLOCK1:
+                        pos += 1 + data[pos]
+                    elif kind == SKIP_BLOCK2:
+                        pos += 2 + int.from_bytes(data[pos:pos + 2], order)
+                    else:
+                        pos += 4 + int.from_bytes(data[pos:pos + 4], order)
+            else:
+                c = Cursor(ctx.info, base + pos, unit.end, ctx.endian)
+                c.preload(data, base)
+                for _at, form, _const in abbrevs[code].attrs:
+                    dwarf.read_form(c, form, unit)
+                pos = c.pos - base
+            if pos > end:
+                break
+            if kept or not stack:
+                offsets.append(at_off)
+                parents.append(parent)
+                codes.append(code)
+            if children:
                 if len(stack) >= MAX_DEPTH:
                     raise FormatError(f"{ctx.info.name}: DIEs nest deeper than {MAX_DEPTH}", path)
-                stack.append(at_off if keep else parent)
-            if not stack:
+                stack.append(at_off if kept or not stack else parent)
+                opened.append(len(offsets) - 1 if kept or len(stack) == 1 else -1)
+            elif not stack:
                 break  # the unit DIE has no children
-        else:
-            raise FormatError(f"{ctx.info.name}: more than {MAX_DIES} DIEs in one unit", path)
-        self._flatten(parsed, subroutines)
+        if pos > end:
+            raise FormatError(f"{ctx.info.name}: a DIE of the unit at {base:#x} runs past its end", path)
+        parsed.starts, parsed.ends, parsed.owners = _flatten(functions)
+        parsed.cost = len(data) + KEPT_COST * len(offsets) + DIE_COST * len(parsed.dies) \
+            + MAP_ENTRY_COST * len(parsed.starts)
 
-    @staticmethod
-    def _flatten(parsed: _ParsedUnit, subroutines: list[tuple[int, int, int, int]]) -> None:
-        """Disjoint [start, end) -> DIE: where ranges overlap, the later DIE in the tree (a nested
-        inlined call) wins, as in LLVM's DWARFUnit::updateAddressDieMap."""
-        if not subroutines:
-            return
-        points = sorted({p for lo, hi, _, _ in subroutines for p in (lo, hi)})
-        by_start = sorted(subroutines)
-        heap: list[tuple[int, int, int]] = []  # (-preorder, end, DIE)
-        k = 0
-        for i in range(len(points) - 1):
-            p, q = points[i], points[i + 1]
-            while k < len(by_start) and by_start[k][0] <= p:
-                lo, hi, order, die = by_start[k]
-                heapq.heappush(heap, (-order, hi, die))
-                k += 1
-            while heap and heap[0][1] <= p:
-                heapq.heappop(heap)
-            if not heap:
+    def _decode(self, parsed: _ParsedUnit, ctx: _Ctx, offset: int, pos: int, code: int, parent: int,
+                is_unit_die: bool) -> _Die:
+        """The DIE at ``offset`` (its attributes from ``pos`` in the unit's bytes), decoded and
+        remembered."""
+        unit = ctx.unit
+        entry = parsed.compiled[code]
+        plan = entry[5]
+        if is_unit_die:
+            plan = _plan(parsed.abbrevs[code], unit, True, True)
+        elif plan is None:
+            plan = parsed.plans.get(code)
+            if plan is None:
+                plan = parsed.plans[code] = _plan(parsed.abbrevs[code], unit, True, False)
+        data = parsed.data
+        order = "little" if ctx.endian == "<" else "big"
+        attrs: dict = {}
+        c = None
+        for step in plan:
+            op = step[0]
+            if op == 0:
+                pos += step[1]
                 continue
-            die = heap[0][2]
-            if parsed.owners and parsed.owners[-1] == die and parsed.ends[-1] == p:
-                parsed.ends[-1] = q
-            else:
-                parsed.starts.append(p)
-                parsed.ends.append(q)
-                parsed.owners.append(die)
+            fast = _FAST_FORMS.get(step[2]) if op == 1 else None
+            if fast is not None:
+                kind, size = fast
+                if size:
+                    if pos + size > len(data):
+                        raise FormatError(f"{ctx.info.name}: DIE at {offset:#x} runs past its unit", ctx.info.path)
+                    value = int.from_bytes(data[pos:pos + size], order)
+                    pos += size
+                    if kind == dwarf.V_REF:
+                        value += unit.offset
+                else:
+                    value = step[3] if step[2] == dwarf.DW_FORM_implicit_const else 1
+                attrs[step[1]] = (kind, value)
+                continue
+            # Forms whose size depends on the unit or the data: the general reader.
+            if c is None:
+                c = Cursor(ctx.info, unit.offset + pos, unit.end, ctx.endian)
+                c.preload(data, unit.offset)
+            c.pos = unit.offset + pos
+            value = dwarf.read_value(c, step[2], step[3], unit)
+            pos = c.pos - unit.offset
+            if op == 1:
+                attrs[step[1]] = value
+        if pos > len(data):
+            raise FormatError(f"{ctx.info.name}: DIE at {offset:#x} runs past its unit", ctx.info.path)
+        die = _Die(offset, entry[0], parent, attrs)
+        die.end = pos
+        parsed.dies[offset] = die
+        return die
+
+    def _die(self, parsed: _ParsedUnit, offset: int) -> _Die | None:
+        """The kept DIE at ``offset`` of this unit, decoded on first use; None if there is none.
+        In a unit that was not walked (``light``), any DIE at ``offset``, without its parent."""
+        die = parsed.dies.get(offset)
+        if die is not None:
+            return die
+        if parsed.light:
+            unit = parsed.ctx.unit
+            if not unit.die_offset <= offset < unit.end:
+                return None
+            code, pos = dwarf.leb128_at(parsed.data, offset - unit.offset)
+            if code == 0 or code not in parsed.compiled:
+                return None
+            die = self._decode(parsed, parsed.ctx, offset, pos, code, -1, offset == unit.die_offset)
+            self._cache_grow(("light", parsed.key), DIE_COST)
+            return die
+        k = bisect.bisect_left(parsed.kept_offsets, offset)
+        if k == len(parsed.kept_offsets) or parsed.kept_offsets[k] != offset:
+            return None
+        data, pos = parsed.data, offset - parsed.ctx.unit.offset
+        while data[pos] >= 0x80:  # past the abbreviation code (the walk kept its value)
+            pos += 1
+        pos += 1
+        die = self._decode(parsed, parsed.ctx, offset, pos, parsed.kept_codes[k], parsed.kept_parents[k], False)
+        self._cache_grow(("unit", parsed.key), DIE_COST)
+        return die
+
+    def _ranges_of(self, die: _Die, ctx: _Ctx) -> list[tuple[int, int]]:
+        """The DIE's non-empty address ranges, read once."""
+        if die.ranges is None:
+            self._budget = MAX_RANGE_ENTRIES
+            die.ranges = [(lo, hi) for lo, hi in self._die_ranges(die, ctx) if lo < hi]
+        return die.ranges
+
+    def _innermost(self, parsed: _ParsedUnit, function: int, addr: int) -> _Die | None:
+        """The deepest inlined call of ``function`` holding ``addr`` (the function itself when
+        none does): from the function down, at each level the last child whose ranges hold the
+        address, as LLVM's address map of a unit resolves nested (and overlapping) calls.  Only
+        the DIEs on the way and their siblings are decoded, each level's children once."""
+        die = self._die(parsed, function)
+        if die is None:
+            return None
+        k = bisect.bisect_left(parsed.kept_offsets, function)
+        for _ in range(MAX_DEPTH):
+            starts, ends, owners = self._child_map(parsed, k)
+            i = bisect.bisect_right(starts, addr) - 1
+            if i < 0 or addr >= ends[i]:
+                return die
+            k = owners[i]
+            die = self._die(parsed, parsed.kept_offsets[k])
+        return die
+
+    def _child_map(self, parsed: _ParsedUnit, k: int) -> tuple[list[int], list[int], list[int]]:
+        """[start, end) -> kept index of the inlined calls directly inside kept DIE ``k`` (the
+        later one where they overlap), built the first time an address falls in ``k``."""
+        found = parsed.child_maps.get(k)
+        if found is not None:
+            return found
+        offsets, codes, ends, compiled = parsed.kept_offsets, parsed.kept_codes, parsed.kept_ends, parsed.compiled
+        ranges: list[tuple[int, int, int, int]] = []
+        last = ends.get(k, k + 1)
+        child = k + 1
+        while child < last:
+            if compiled[codes[child]][0] == DW_TAG_inlined_subroutine:
+                inner = self._die(parsed, offsets[child])
+                ranges += [(lo, hi, child, child) for lo, hi in self._ranges_of(inner, parsed.ctx)]
+            child = ends.get(child, child + 1)  # past its subtree: the next sibling
+        found = parsed.child_maps[k] = _flatten(ranges)
+        self._cache_grow(("unit", parsed.key), MAP_ENTRY_COST * (len(found[0]) + 1))
+        return found
+
+    # -- the run's cache of parsed units and line tables --------------------------------------
+    def _cache_get(self, key: tuple):
+        found = self._cache.get(key)
+        if found is not None:
+            self._cache.move_to_end(key)
+        return found
+
+    def _cache_put(self, key: tuple, value, cost: int) -> None:
+        """Keep ``value`` for the run; least recently used entries go when the estimated total
+        passes the DWARF_CACHE budget (the newest always stays: it is in use)."""
+        self._cache[key] = value
+        self._costs[key] = cost
+        self._cache_cost += cost
+        self._evict()
+
+    def _cache_grow(self, key: tuple, cost: int) -> None:
+        if key in self._costs:
+            self._costs[key] += cost
+            self._cache_cost += cost
+            self._evict()
+
+    def _evict(self) -> None:
+        while self._cache_cost > self._cache_cap and len(self._cache) > 1:
+            key, _value = self._cache.popitem(last=False)
+            self._cache_cost -= self._costs.pop(key)
 
     # -- names ---------------------------------------------------------------------------
     def _die_at(self, parsed: _ParsedUnit, offset: int) -> tuple[_ParsedUnit, _Die] | None:
         """The DIE at a section offset: in the unit at hand, or (DW_FORM_ref_addr) in another unit
         of the binary's .debug_info, parsed for it."""
-        die = parsed.dies.get(offset)
+        die = self._die(parsed, offset)
         if die is not None:
             return parsed, die
         if parsed.ctx.info is not self._bin.view(".debug_info"):
@@ -769,9 +1201,32 @@ class DwarfSymbolizer:
         entry = self._units[offs[k]]
         if not entry.unit.die_offset <= offset < entry.unit.end:
             return None
-        other = self._parse(entry)
-        die = other.dies.get(offset)
+        other = self._cache_get(("unit", entry.unit.offset)) or self._light(entry)
+        die = self._die(other, offset)
         return (other, die) if die is not None else None
+
+    def _light(self, entry: _CuEntry) -> _ParsedUnit:
+        """Another unit of the binary, for the DIEs a reference into it names (an abstract origin,
+        a specification): its bytes and abbreviations, not walked; a DIE is decoded where it is,
+        without its parent (the whole unit is walked if a name needs its scopes)."""
+        off = entry.unit.offset
+        found = self._cache_get(("light", off))
+        if found is not None:
+            return found
+        unit = entry.unit
+        die, ctx = self._unit_die(unit)
+        attrs = die.attrs
+        stmt = attrs.get(DW_AT_stmt_list)
+        parsed = _ParsedUnit(self._string(ctx, attrs[DW_AT_name]) if DW_AT_name in attrs else None,
+                             self._string(ctx, attrs[DW_AT_comp_dir]) if DW_AT_comp_dir in attrs else None,
+                             stmt[1] if stmt is not None and stmt[0] in (dwarf.V_SEC_OFFSET, dwarf.V_CONST) else None,
+                             ctx, ctx)
+        parsed.abbrevs = self._abbrevs(self._bin.view(".debug_abbrev"), unit.abbrev_offset, self.path)
+        parsed.compiled = self._compiled(parsed.abbrevs, unit)
+        parsed.data = ctx.info.read(off, unit.end - off, "unit")
+        parsed.light, parsed.key = True, off
+        self._cache_put(("light", off), parsed, len(parsed.data))
+        return parsed
 
     def _find(self, parsed: _ParsedUnit, die: _Die, ats: tuple[int, ...]) -> tuple[_ParsedUnit, _Die, tuple] | None:
         """The first of ``ats`` on the DIE or along its specification / abstract-origin chain
@@ -798,11 +1253,23 @@ class DwarfSymbolizer:
         found = self._find(parsed, die, (DW_AT_MIPS_linkage_name, DW_AT_linkage_name))
         return self._string(found[0].ctx, found[2]) if found else None
 
+    def _demangle(self, name: str) -> str:
+        """demangle(), once per name per run (the same functions recur in many chains)."""
+        out = self._demangled.get(name)
+        if out is None:
+            out = self._demangled[name] = demangle(name)
+        return out
+
     def _function_name(self, parsed: _ParsedUnit, die: _Die) -> tuple[str, str | None]:
         """(readable name, linkage name) of a subprogram or inlined subroutine."""
+        if die.names is None:
+            die.names = self._find_function_name(parsed, die)
+        return die.names
+
+    def _find_function_name(self, parsed: _ParsedUnit, die: _Die) -> tuple[str, str | None]:
         linkage = self._linkage_name(parsed, die)
         if linkage:
-            return demangle(linkage), linkage
+            return self._demangle(linkage), linkage
         found = self._find(parsed, die, (DW_AT_name,))
         if found is None:
             return "??", None
@@ -811,13 +1278,16 @@ class DwarfSymbolizer:
         if self._find(parsed, die, (DW_AT_external,)) is not None:
             return name, name  # extern "C" / #[no_mangle]: the name is the symbol
         parts = [name]
-        parent = where.dies.get(owner.parent)
+        if where.light:  # the scopes are needed: walk that unit after all
+            where = self._parse(self._units[where.key])
+            owner = self._die(where, owner.offset) or owner
+        parent = self._die(where, owner.parent)
         for _ in range(MAX_CHAIN):
             if parent is None or parent.tag in _UNITS:
                 break
             if parent.tag in _SCOPES and DW_AT_name in parent.attrs:
                 parts.append(self._string(where.ctx, parent.attrs[DW_AT_name]) or "?")
-            parent = where.dies.get(parent.parent)
+            parent = self._die(where, parent.parent)
         return "::".join(reversed(parts)), None
 
     def _start(self, parsed: _ParsedUnit, die: _Die, addr: int) -> int | None:
@@ -868,16 +1338,12 @@ class DwarfSymbolizer:
         view = self._bin.view(".debug_line")
         if view is None:
             return None
-        key = (parsed.stmt_list, parsed.line_ctx.unit.address_size)
-        table = self._lines.get(key)
+        key = ("lines", parsed.stmt_list, parsed.line_ctx.unit.address_size)
+        table = self._cache_get(key)
         if table is None:
             strings = Strings(self._bin.view(".debug_str"), self._bin.view(".debug_line_str"))
             table = read_line_table(view, parsed.stmt_list, self.endian, parsed.line_ctx.unit.address_size, strings)
-            self._lines[key] = table
-            if len(self._lines) > MAX_CACHED_LINES:
-                self._lines.popitem(last=False)
-        else:
-            self._lines.move_to_end(key)
+            self._cache_put(key, table, ROW_COST * sum(len(seq.addrs) for seq in table.sequences))
         return table
 
     # -- symbols -------------------------------------------------------------------------
@@ -922,7 +1388,7 @@ class DwarfSymbolizer:
         if entry is None:
             if sym is None:
                 return None
-            result.frames.append(Frame(demangle(sym[0]), sym[2]))  # llvm-symbolizer: the STT_FILE's name
+            result.frames.append(Frame(self._demangle(sym[0]), sym[2]))  # llvm-symbolizer: the STT_FILE's name
             return result
         parsed = self._parse(entry)
         result.module = parsed.name
@@ -932,29 +1398,32 @@ class DwarfSymbolizer:
             row = table.lookup(addr) if table is not None else None
             if row is None and sym is None:
                 return None
-            name = demangle(sym[0]) if sym is not None else "??"
+            name = self._demangle(sym[0]) if sym is not None else "??"
             file = table.file_name(row[0], parsed.comp_dir) if row is not None else None
             if file is None and sym is not None:
                 file = sym[2]
-            result.frames.append(Frame(name, file, row[1] if row is not None else None))
+            result.frames.append(Frame(name, file, row[1] if row is not None else None,
+                                       row[2] if row is not None else None))
             return result
-        call_file = call_line = None
+        call_file = call_line = call_column = None
         for i, die in enumerate(chain):
             name, linkage = self._function_name(parsed, die)
             if i == 0:
                 row = table.lookup(addr) if table is not None else None
                 file = table.file_name(row[0], parsed.comp_dir) if row is not None else None
                 line = row[1] if row is not None else None
+                column = row[2] if row is not None else None
             else:
                 file = table.file_name(call_file, parsed.comp_dir) if table is not None and call_file is not None \
                     else None
-                line = call_line
+                line, column = call_line, call_column
             if i == len(chain) - 1 and sym is not None:
-                name = demangle(sym[0])  # llvm-symbolizer names the outer frame from the symbol table
-            result.frames.append(Frame(name, file, line))
-            cf, cl = die.attrs.get(DW_AT_call_file), die.attrs.get(DW_AT_call_line)
+                name = self._demangle(sym[0])  # llvm-symbolizer names the outer frame from the symbol table
+            result.frames.append(Frame(name, file, line, column))
+            cf, cl, cc = (die.attrs.get(at) for at in (DW_AT_call_file, DW_AT_call_line, DW_AT_call_column))
             call_file = cf[1] if cf is not None and cf[0] == dwarf.V_CONST else None
             call_line = cl[1] if cl is not None and cl[0] == dwarf.V_CONST else 0
+            call_column = cc[1] if cc is not None and cc[0] == dwarf.V_CONST else 0
             if i == len(chain) - 1:
                 own = self._find(parsed, die, (DW_AT_name,))
                 if own is not None:
@@ -971,7 +1440,7 @@ class DwarfSymbolizer:
         k = bisect.bisect_right(parsed.starts, addr) - 1
         if k < 0 or addr >= parsed.ends[k]:
             return []
-        die = parsed.dies.get(parsed.owners[k])
+        die = self._innermost(parsed, parsed.owners[k], addr)
         chain = []
         for _ in range(MAX_DEPTH):
             if die is None:
@@ -981,7 +1450,7 @@ class DwarfSymbolizer:
                 break
             if die.tag == DW_TAG_inlined_subroutine:
                 chain.append(die)
-            die = parsed.dies.get(die.parent)
+            die = self._die(parsed, die.parent)
         return chain
 
 

@@ -38,6 +38,7 @@ class Frame:
     function: str
     file: str | None = None
     line: int | None = None
+    column: int | None = None  # DWARF only (the line table's column, or DW_AT_call_column); 0: none
 
 
 @dataclass

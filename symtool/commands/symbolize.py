@@ -1,0 +1,234 @@
+"""``symtool symbolize --obj FILE [ADDR...]``: function, file:line:column and inline frames of
+addresses, printed as llvm-symbolizer prints them."""
+
+from __future__ import annotations
+
+import sys
+from typing import List, Optional
+
+import typer
+
+from symtool.commands.workspace_opts import (manifest_path_option, package_option, profile_option, symbol_dirs,
+                                             target_option)
+
+EXAMPLES = """Examples:
+
+  symtool symbolize --obj target/release/app 0x4a1c20 0x4a1d08
+
+  grep -o '0x[0-9a-f]*' backtrace.txt | symtool symbolize --obj target/release/app
+
+  symtool symbolize --obj app --dwp app.dwp --json 0x4a1c20
+
+  symtool symbolize --obj app.exe --store ./symstore 0x140001234
+
+  symtool symbolize --obj app.exe --relative 0x1234   (an RVA: offset from the image base)
+
+  symtool symbolize --module app.pdb/3F2504E04F8911D39A0C0305E82C33011 --store ./symstore 0x1234
+
+Replaces:  llvm-symbolizer --obj=FILE ADDR...  (the same text: for each address the
+function and file:line:column of each inline frame, innermost first, then a blank
+line; ?? and ??:0:0 where nothing is known), so scripts can swap one for the other.
+
+Addresses come from the arguments, else one per line from stdin; 0x... is hex,
+other numbers decimal.  They are the file's virtual addresses (ELF: as llvm-nm and
+the linker map show them; PE: ImageBase + RVA), or offsets from the image base
+with --relative.  A store key (--module) names a PDB or an ELF debug file in a
+store: a PDB has no image base, so its addresses are RVAs.
+
+ELF: split DWARF is read from the .dwp beside the binary (or --dwp), else from the
+unpacked .dwo files its skeleton units name, read only from the binary's
+directory tree and the --build-dir directories (their compilation directory
+counts when it lies in one of them).
+PE: the PDB is found by the image's CodeView record in the stores (--store,
+SYMTOOL_STORE, Cargo.toml, _NT_SYMBOL_PATH) and the build directories, as
+`symtool stack` finds it.
+
+Exit code: 0 every address was answered (?? included), 2 bad usage or an
+unreadable file or address.
+"""
+
+
+def parse_address(text: str) -> int:
+    """An address as llvm-symbolizer reads one: 0x-prefixed hex, else decimal."""
+    from symtool.errors import UsageError
+
+    t = text.strip()
+    try:
+        value = int(t, 16) if t.lower().startswith("0x") else int(t, 10)
+    except ValueError:
+        raise UsageError(f"not an address: {t[:40]!r} (hex with 0x, or decimal)") from None
+    if value < 0 or value >= 1 << 64:
+        raise UsageError(f"not a 64-bit address: {t[:40]!r}")
+    return value
+
+
+def frame_lines(result) -> list[str]:
+    """llvm-symbolizer's lines for one address: function, then file:line:column, per frame."""
+    if result is None or not result.frames:
+        return ["??", "??:0:0"]
+    out = []
+    for f in result.frames:
+        out.append(f.function or "??")
+        out.append(f"{f.file or '??'}:{f.line or 0}:{f.column or 0}")
+    return out
+
+
+def address_json(address: int, rva: int, result) -> dict:
+    frames = [] if result is None else [{"function": f.function, "file": f.file, "line": f.line,
+                                         "column": f.column} for f in result.frames]
+    return {"address": f"{address:#x}", "rva": f"{rva:#x}", "frames": frames,
+            "symbol": result.symbol if result is not None else None,
+            "symbol_offset": result.symbol_offset if result is not None else None,
+            "module": result.module if result is not None else None}
+
+
+def _stdin_batches():
+    """Lists of addresses from stdin, each what one read returned: answered, then flushed, so a
+    pipe that asks one address at a time gets its answer at once, and a file is not flushed
+    per address."""
+    import os
+
+    fd = sys.stdin.fileno()
+    pending = b""
+    while True:
+        chunk = os.read(fd, 1 << 16)
+        lines = (pending + chunk).split(b"\n")
+        pending = lines.pop() if chunk else b""
+        batch = [parse_address(line.decode("utf-8", "replace")) for line in lines if line.strip()]
+        if batch or not chunk:
+            yield batch
+        if not chunk:
+            return
+
+
+def _addresses(given: list[str]):
+    """Batches of addresses: the arguments (every one checked before any output), or stdin's."""
+    if given:
+        return iter([[parse_address(a) for a in given]])
+    return _stdin_batches()
+
+
+def symbolize(
+    addresses: Optional[List[str]] = typer.Argument(None, metavar="[ADDR]...",
+                                                    help="Addresses (0x... hex or decimal); none: read stdin."),
+    obj: Optional[str] = typer.Option(None, "--obj", "-e", "--exe", metavar="FILE",
+                                      help="The ELF binary, PE image or PDB the addresses are in."),
+    dwp: Optional[str] = typer.Option(None, "--dwp", metavar="FILE",
+                                      help="The ELF binary's .dwp (default: FILE.dwp beside it, if any)."),
+    module: Optional[str] = typer.Option(None, "--module", metavar="KEY",
+                                         help="A debug file by store key NAME/INDEX instead of --obj."),
+    relative: bool = typer.Option(False, "--relative",
+                                  help="Addresses are offsets from the image base (RVAs)."),
+    json_out: bool = typer.Option(False, "--json", help="Addresses and frames as JSON (stable keys)."),
+    store: Optional[List[str]] = typer.Option(None, "--store", "-s", metavar="S",
+                                              help="Symbol store (directory or http(s) URL); repeatable."),
+    build_dir: Optional[List[str]] = typer.Option(None, "--build-dir", "-b", metavar="DIR",
+                                                  help="Directory with PDBs, images or .dwo files; repeatable "
+                                                       "(default: the workspace's build output)."),
+    offline: bool = typer.Option(False, "--offline", help="Do not download from http(s) stores."),
+    manifest_path: Optional[str] = manifest_path_option(),
+    package: Optional[List[str]] = package_option(),
+    profile: Optional[str] = profile_option("every profile built"),
+    target: Optional[List[str]] = target_option(),
+) -> None:
+    """Print the function, file:line:column and inline frames of addresses in an ELF binary
+    (DWARF), a PE image (its PDB) or a PDB, as llvm-symbolizer prints them."""
+    from pathlib import Path
+
+    from symtool.commands.common import note, print_json_stream, terminal_safe
+    from symtool.errors import UsageError
+
+    if (obj is None) == (module is None):
+        raise UsageError("give the object file (--obj FILE) or a store key (--module KEY), one of them")
+    if dwp is not None and not Path(dwp).is_file():
+        raise UsageError("no such file", dwp)
+    given = list(addresses or [])
+    batches = _addresses(given)
+    if given:
+        batches = iter(list(batches))  # bad arguments: exit 2 before the files are opened
+    target_file, resolver, locator, fetcher = _open(obj, module, dwp, store, build_dir, offline, manifest_path,
+                                                    package, profile, target)
+    try:
+        relative = relative or target_file.kind == "pdb"
+
+        def answers(batch):
+            for address in batch:
+                result = target_file.symbolize(address, relative)
+                yield address, (address if relative else address - target_file.image_base), result
+
+        if json_out:
+            # Answered whole before anything is written: a file that turns out malformed halfway
+            # gives one error object, never half a document.
+            entries = [address_json(a, r, res) for batch in batches for a, r, res in answers(batch)]
+            print_json_stream([("object", target_file.path), ("debug_file", target_file.debug_path),
+                               ("image_base", f"{target_file.image_base:#x}"), ("addresses", iter(entries)),
+                               ("notes", list(target_file.notes))])
+            return
+        out = sys.stdout
+        for batch in batches:
+            out.write("".join("".join(terminal_safe(line) + "\n" for line in frame_lines(result)) + "\n"
+                              for _address, _rva, result in answers(batch)))
+            out.flush()
+        for text in target_file.notes:
+            note(text)
+    finally:
+        target_file.close()
+        if resolver is not None:
+            resolver.close()
+        if locator is not None:
+            locator.close()
+        if fetcher is not None:
+            fetcher.close()
+
+
+def _open(obj, module, dwp, store, build_dir, offline, manifest_path, package, profile, target):
+    """(Target, resolver, locator, fetcher): the stores and build directories are looked at only
+    when a PE image's PDB or a store key must be found."""
+    from pathlib import Path
+
+    from symtool.symbolize import open_target
+    from symtool.formats.detect import ELF, detect
+
+    build_dirs = list(build_dir or [])
+    if obj is not None and Path(obj).is_file():
+        try:
+            if detect(obj) == ELF:
+                return open_target(Path(obj), dwp=Path(dwp) if dwp else None, dwo_roots=build_dirs), None, None, None
+        except OSError:
+            pass
+    from symtool.dumps.locate import SymbolLocator, check_build_dirs, check_stores, make_fetch
+    from symtool.dumps.stack import StackResolver
+    from symtool.dumps.symbolize import SymbolizerCache
+    from symtool.settings import resolve_cache, resolve_stores
+
+    resolved = resolve_stores(store, use_nt_symbol_path=True)
+    stores = resolved.stores
+    check_stores(stores)
+    check_build_dirs(build_dirs)
+    cache, _source = resolve_cache(None, resolved)
+    fetch, fetcher = make_fetch(stores, cache, offline)
+    locals_ = ([cache] if fetch is not None and Path(cache).is_dir() else []) + stores
+    dirs = build_dirs + symbol_dirs(manifest_path, package, profile, target)
+    if obj is not None:
+        dirs.insert(0, str(Path(obj).resolve().parent))  # the PDB beside the image, as debuggers look first
+    locator = SymbolLocator(locals_, dirs)
+    resolver = StackResolver(locator, SymbolizerCache(), fetch=fetch)
+    try:
+        found = open_target(Path(obj) if obj else None, module_key=module, dwp=Path(dwp) if dwp else None,
+                            resolver=resolver, dwo_roots=dirs)
+    except BaseException:
+        resolver.close()
+        locator.close()
+        if fetcher is not None:
+            fetcher.close()
+        raise
+    return found, resolver, locator, fetcher
+
+
+def register(app: typer.Typer) -> None:
+    from symtool.commands.common import handle_errors
+
+    app.command(name="symbolize", help=symbolize.__doc__, epilog=EXAMPLES)(handle_errors(symbolize))
+
+
+__all__ = ["register", "symbolize", "frame_lines", "parse_address"]

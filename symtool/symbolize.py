@@ -1,0 +1,130 @@
+"""The addresses ``symtool symbolize`` is given, for one object file.
+
+An object file (:func:`open_target`) is an ELF binary or debug file (DWARF; split units from
+the ``.dwp`` beside it or given, or from the unpacked ``.dwo`` files of its build), or a PE
+image, whose PDB is found by its CodeView record through the stores and build directories
+exactly as ``stack`` finds it (:class:`symtool.dumps.stack.StackResolver`, passed in); or, by
+store key, a PDB or ELF debug file in a store.
+
+Outside :mod:`symtool.dumps` on purpose: an ELF file needs none of the dump machinery, and
+importing that package costs a symbolize run of one address a quarter of its time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from symtool.errors import FormatError, UsageError
+
+
+@dataclass
+class Target:
+    """One object file ready to symbolize: addresses are ``image_base`` + RVA unless relative."""
+
+    kind: str  # "elf" or "pe" (the object given), "pdb" (a PDB named by store key)
+    path: str
+    debug_path: str  # the file the answers come from (the binary itself, a .dwp beside it, a PDB)
+    image_base: int
+    symbolizer: object  # .symbolize(rva) -> Symbolized | None, .close()
+    notes: list[str] = field(default_factory=list)
+
+    def symbolize(self, address: int, relative: bool = False):
+        """What the debug information says about ``address`` (an RVA when ``relative``); None
+        for an address below the image base or that nothing describes."""
+        rva = address if relative else address - self.image_base
+        if rva < 0:
+            return None
+        return self.symbolizer.symbolize(rva)
+
+    def close(self) -> None:
+        self.symbolizer.close()
+
+
+def open_target(obj: Path | None, *, module_key: str | None = None, dwp: Path | None = None,
+                resolver=None, dwo_roots: list[str] = ()) -> Target:
+    """The object file ``obj`` (or the debug file of store key ``module_key``, ``NAME/INDEX``)
+    opened for symbolizing.  ``resolver`` (a StackResolver over the stores and build
+    directories) finds a PE image's PDB and a store key's file.
+
+    UsageError for what cannot be symbolized (no PDB found, a Mach-O file), FormatError for a
+    file that is not what it claims."""
+    from symtool.formats.detect import ELF, MACHO, PDB, PE, detect
+
+    if module_key is not None:
+        return _open_key(module_key, resolver, dwo_roots)
+    assert obj is not None
+    if not obj.exists():
+        raise UsageError("no such file", obj)
+    if obj.is_dir():
+        raise UsageError("is a directory, not an object file", obj)
+    kind = detect(obj)
+    if kind == ELF:
+        if dwp is None and Path(f"{obj}.dwp").is_file():
+            dwp = Path(f"{obj}.dwp")
+        return _open_elf(obj, dwp, dwo_roots)
+    if dwp is not None:
+        raise UsageError("--dwp goes with an ELF binary", obj)
+    if kind == PE:
+        return _open_pe(obj, resolver)
+    if kind == PDB:
+        return _open_pdb(obj, 0, "pdb")
+    if kind == MACHO:
+        raise UsageError("Mach-O files (and dSYMs) are not symbolized yet: use an ELF or PE file", obj)
+    raise FormatError("not an ELF, PE or PDB file", obj)
+
+
+def _open_elf(path: Path, dwp: Path | None, dwo_roots) -> Target:
+    from symtool.formats.dwarf_symbols import DwarfSymbolizer
+
+    sym = DwarfSymbolizer(path, dwp, dwo_roots=list(dwo_roots))
+    return Target("elf", os.fspath(path), os.fspath(dwp or path), sym.load_bias, sym, sym.notes)
+
+
+def _open_pdb(path: Path, image_base: int, kind: str, obj: Path | None = None, debug_id=None) -> Target:
+    from symtool.formats.pdb_symbols import PdbSymbolizer
+
+    sym = PdbSymbolizer(os.fspath(path))
+    if debug_id is not None and not sym.debug_id.matches(debug_id):
+        sym.close()
+        raise UsageError(f"{path}: PDB identity {sym.debug_id.index()} is not the image's {debug_id.index()}", obj)
+    return Target(kind, os.fspath(obj or path), os.fspath(path), image_base, sym)
+
+
+def _open_pe(path: Path, resolver) -> Target:
+    image = resolver.image(path) if resolver is not None else None
+    if image is None:
+        raise FormatError("not a readable PE image", path)
+    cv = resolver.image_codeview(path)
+    if cv is None or not cv.pdb_name or cv.debug_id is None:
+        raise UsageError("the image has no CodeView record: no PDB to symbolize with", path)
+    pdb = resolver.pdb_path(cv.pdb_name, cv.debug_id)
+    if pdb is None:
+        raise UsageError(f"{cv.pdb_name} ({cv.debug_id.index()}) not found in the stores or build directories "
+                         "(--store, --build-dir)", path)
+    return _open_pdb(pdb, image.image_base, "pe", path, cv.debug_id)
+
+
+def _open_key(key: str, resolver, dwo_roots) -> Target:
+    """A debug file named by store key: ``NAME/INDEX`` (or ``NAME/INDEX/NAME``, a store path)."""
+    from symtool.formats.detect import ELF, PDB, detect
+
+    parts = key.strip("/").split("/")
+    if len(parts) not in (2, 3) or not all(parts) or (len(parts) == 3 and parts[2] != parts[0]):
+        raise UsageError(f"--module {key!r}: a store key is NAME/INDEX (e.g. app.pdb/<GUID><AGE>)")
+    name, index = parts[0], parts[1]
+    if resolver is None:
+        raise UsageError("--module needs a store (--store) or build directory")
+    path = resolver.key_path(name, index)
+    if path is None:
+        raise UsageError(f"--module {key}: not found in the stores or build directories")
+    kind = detect(path)
+    if kind == PDB:
+        return _open_pdb(path, 0, "pdb")
+    if kind == ELF:
+        return _open_elf(path, None, dwo_roots)
+    raise FormatError("the store's file is neither a PDB nor an ELF file", path)
+
+
+__all__ = ["Target", "open_target"]
