@@ -415,6 +415,18 @@ class StackResolver:
             hit = None
         return self._local(hit, name, index)
 
+    def dsym_path(self, name: str, uuid: str) -> Path | None:
+        """The local DWARF file (a dSYM's, fetched if need be) of Mach-O ``name`` with this UUID
+        (``symtool symbolize``), or None."""
+        try:
+            found = self.locator.lookup_macho(name, uuid).get("dsym")
+        except SymtoolError:
+            return None
+        if found is None:
+            return None
+        kname, index, hit = found
+        return self._local(hit, kname, index)
+
     def pdb_path(self, pdb_name: str, debug_id) -> Path | None:
         """The local PDB of this CodeView name and identity: from the stores and build
         directories (fetched from an HTTP store unless offline), or None."""
