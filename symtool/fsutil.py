@@ -7,12 +7,15 @@ leaves a half-written file under its final name.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import sys
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator
+
+from symtool import platform
 
 TMP_PREFIX = ".symtool-tmp-"
 
@@ -37,8 +40,6 @@ def open_regular(path: str | os.PathLike[str], *, follow: bool = True, what: str
     is refused, not followed (store and cache files, which must stay inside
     their directory).  ``what`` prefixes the message ("refs.ptr is a FIFO").
     """
-    from symtool import platform
-
     try:
         fd = platform.open_regular_fd(path, follow=follow)
     except platform.NotRegular as err:
@@ -84,8 +85,6 @@ def require_real_dir(path: str | os.PathLike[str], what: str = "") -> None:
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:
     """Make a rename durable (:func:`symtool.platform.fsync_dir`: a no-op on Windows)."""
-    from symtool import platform
-
     platform.fsync_dir(directory)
 
 
@@ -97,17 +96,19 @@ def _move_into_place(tmp: str | os.PathLike[str], path: Path, replace: bool, syn
     writer that won the race is never clobbered (FileExistsError).
     """
     if replace:
-        os.replace(tmp, path)
+        platform.replace(tmp, path)
     else:
         try:
-            os.link(tmp, path)
-        except (AttributeError, NotImplementedError, PermissionError):  # pragma: no cover - no hard links
-            if path.exists():
-                raise FileExistsError(str(path))
-            os.replace(tmp, path)
+            platform.link(tmp, path)
+        except platform.LinksUnsupported:
+            # A share or file system without hard links (Windows: errors 1 and 50 on SMB): a rename,
+            # after a check that leaves a window in which a concurrent writer of the same (identical)
+            # content may be overwritten -- harmless, as both wrote the same bytes.
+            if os.path.lexists(path):
+                raise FileExistsError(errno.EEXIST, "File exists", str(path)) from None
+            platform.replace(tmp, path)
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+            platform.unlink(tmp, missing_ok=True)
     if sync_dir:
         fsync_dir(path.parent)
 
@@ -168,8 +169,8 @@ def _temp_beside(path: Path, replace: bool, prefix: str,
         yield fd, tmp
         _move_into_place(tmp, path, replace, sync_dir)
     except BaseException as err:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        with contextlib.suppress(OSError):  # a temp file kept by a scanner: store repair removes it later
+            platform.unlink(tmp, missing_ok=True)
         if isinstance(err, OSError) and err.filename is None:
             # ENOSPC, EFBIG, EINVAL from write/fsync name no file: say which one could not be written.
             raise _naming(err, path) from None
@@ -337,8 +338,6 @@ def copy_file_data(fin: IO, fout: IO, *, chunk: int = COPY_CHUNK, progress=None,
 def _has_more(fd: int, offset: int) -> bool:
     """Is there data at ``offset`` (past the size the file claims)?  An error reading there counts as yes:
     a regular file ends quietly at its size (procfs files such as pagemap refuse odd reads instead)."""
-    from symtool import platform
-
     try:
         return bool(platform.pread(fd, 4096, offset))
     except OSError:

@@ -37,7 +37,7 @@ def _show_completion(shell: str, prog_name: str) -> int:
 
 
 def _unwind_on_termination() -> None:
-    """SIGTERM and SIGHUP end symtool the way Ctrl-C does: by an exception, so every ``with`` block's
+    """SIGTERM and SIGHUP (and Ctrl+Break's SIGBREAK on Windows) end symtool the way Ctrl-C does: by an exception, so every ``with`` block's
     clean-up runs and no temp file (a download, a copy into a store) is left behind.  Exit status
     128 + the signal, as the shell reports a process killed by it.  (SIGKILL cannot be caught: for it
     `store verify --repair` and the fetch cache's own clean-up remove what a dead writer left.)"""
@@ -47,44 +47,63 @@ def _unwind_on_termination() -> None:
         signal.signal(signum, signal.SIG_IGN)  # a second one must not interrupt the clean-up
         raise SystemExit(128 + signum)
 
+    def interrupt(signum, _frame):
+        signal.signal(signum, signal.SIG_IGN)
+        raise KeyboardInterrupt  # "interrupted", exit 130: what Ctrl+C gives
+
     for name in ("SIGTERM", "SIGHUP"):
         sig = getattr(signal, name, None)
         if sig is not None and signal.getsignal(sig) == signal.SIG_DFL:
             signal.signal(sig, terminate)
+    # Ctrl+Break in a Windows console (Ctrl+C's twin there, which consoles and CI agents send to
+    # stop a job): without a handler Windows ends the process at once, temp files and lock left.
+    sig = getattr(signal, "SIGBREAK", None)
+    if sig is not None and signal.getsignal(sig) == signal.SIG_DFL:
+        signal.signal(sig, interrupt)
 
 
 def main(prog_name: str = "symtool") -> None:
-    from symtool.commands.common import bad_usage, configure_output, take_global_options
+    from symtool.commands.common import configure_output
 
     configure_output()
     _unwind_on_termination()
+    sys.exit(run(prog_name))
+
+
+def run(prog_name: str = "symtool") -> int:
+    """The command ``sys.argv`` names, on the streams already set up; its exit code.
+
+    :func:`main` without the process set-up (stream encoding, signal handlers) and
+    without exiting: the test suite runs commands in-process through it
+    (tests/cli_runner.py).  A command may still raise SystemExit."""
+    from symtool.commands.common import bad_usage, take_global_options
 
     try:
         sys.argv[1:] = take_global_options(sys.argv[1:])
     except ValueError as err:
-        sys.exit(bad_usage(str(err)))
+        return bad_usage(str(err))
     if len(sys.argv) == 3 and sys.argv[1] == "--show-completion":
-        sys.exit(_show_completion(sys.argv[2], prog_name))
+        return _show_completion(sys.argv[2], prog_name)
     if len(sys.argv) == 2 and sys.argv[1].startswith("--show-completion="):
-        sys.exit(_show_completion(sys.argv[1].partition("=")[2], prog_name))
+        return _show_completion(sys.argv[1].partition("=")[2], prog_name)
     if sys.argv[1:2] == ["env"]:
         from symtool.commands.env import fast_main
 
         code = fast_main(sys.argv[2:])
         if code is not None:
-            sys.exit(code)
+            return code
     if sys.argv[1:2] == ["id"]:
         from symtool.commands.ident import fast_main as id_main
 
         code = id_main(sys.argv[2:])
         if code is not None:
-            sys.exit(code)
+            return code
     from symtool.cli import make_app
 
     # Shell completion asks about every command; a run names one (after the global options).
     completing = _complete_var(prog_name) in os.environ
     command = None if completing or len(sys.argv) < 2 else sys.argv[1]
-    sys.exit(_run_app(make_app(command), prog_name))
+    return _run_app(make_app(command), prog_name)
 
 
 def _run_app(app, prog_name: str) -> int:

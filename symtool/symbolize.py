@@ -1,7 +1,9 @@
 """The addresses ``symtool symbolize`` is given, for one object file.
 
 An object file (:func:`open_target`) is an ELF binary or debug file (DWARF; split units from
-the ``.dwp`` beside it or given, or from the unpacked ``.dwo`` files of its build), or a PE
+the ``.dwp`` beside it or given, or from the unpacked ``.dwo`` files of its build), a Mach-O
+binary (one slice: its dSYM beside it, in the build directories or stores by UUID, or its own
+``__DWARF``) or a dSYM's DWARF file, or a PE
 image, whose PDB is found by its CodeView record through the stores and build directories
 exactly as ``stack`` finds it (:class:`symtool.dumps.stack.StackResolver`, passed in); or, by
 store key, a PDB or ELF debug file in a store.
@@ -71,7 +73,7 @@ def open_dwarf_symbolizer(binary: str | os.PathLike[str], dwp: str | os.PathLike
 class Target:
     """One object file ready to symbolize: addresses are ``image_base`` + RVA unless relative."""
 
-    kind: str  # "elf" or "pe" (the object given), "pdb" (a PDB named by store key)
+    kind: str  # "elf", "macho" or "pe" (the object given), "pdb" (a PDB named by store key)
     path: str
     debug_path: str  # the file the answers come from (the binary itself, a .dwp beside it, a PDB)
     image_base: int
@@ -91,13 +93,15 @@ class Target:
 
 
 def open_target(obj: Path | None, *, module_key: str | None = None, dwp: Path | None = None,
-                resolver=None, dwo_roots: list[str] = ()) -> Target:
+                resolver=None, dwo_roots: list[str] = (), arch: str | None = None) -> Target:
     """The object file ``obj`` (or the debug file of store key ``module_key``, ``NAME/INDEX``)
     opened for symbolizing.  ``resolver`` (a StackResolver over the stores and build
     directories) finds a PE image's PDB and a store key's file.
 
-    UsageError for what cannot be symbolized (no PDB found, a Mach-O file), FormatError for a
-    file that is not what it claims."""
+    ``arch`` picks a Mach-O slice (needed for a universal file of several).
+
+    UsageError for what cannot be symbolized (no PDB or dSYM found, a universal file without
+    ``arch``), FormatError for a file that is not what it claims."""
     from symtool.formats.detect import ELF, MACHO, PDB, PE, detect
 
     if module_key is not None:
@@ -119,8 +123,44 @@ def open_target(obj: Path | None, *, module_key: str | None = None, dwp: Path | 
     if kind == PDB:
         return _open_pdb(obj, 0, "pdb")
     if kind == MACHO:
-        raise UsageError("Mach-O files (and dSYMs) are not symbolized yet: use an ELF or PE file", obj)
-    raise FormatError("not an ELF, PE or PDB file", obj)
+        return _open_macho(obj, resolver, arch)
+    raise FormatError("not an ELF, Mach-O, PE or PDB file", obj)
+
+
+def _open_macho(path: Path, resolver, arch: str | None) -> Target:
+    """One slice of a Mach-O file, symbolized from the DWARF of the same UUID: the file's own
+    (a dSYM's DWARF file, a binary with ``__DWARF``), else ``<file>.dSYM`` beside it, else the
+    dSYM the stores and build directories hold for that UUID (as ``stack`` finds it)."""
+    from symtool.formats.dwarf_symbols import DwarfSymbolizer
+    from symtool.formats.macho import dsym_dwarf_files, read_macho
+
+    slices = read_macho(path).slices
+    chosen = [s for s in slices if arch is None or s.arch == arch]
+    archs = ", ".join(s.arch for s in slices)
+    if not chosen:
+        raise UsageError(f"no {arch} slice (it has {archs or 'none'})", path)
+    if len(chosen) > 1:
+        raise UsageError(f"a universal file: pick one of its slices with --arch ({archs})", path)
+    sl = chosen[0]
+    uuid = sl.index
+    if uuid is None:
+        raise UsageError("the Mach-O file has no LC_UUID: no dSYM can be matched to it", path)
+    debug = path if sl.has_dwarf else None
+    if debug is None:
+        for dwarf in dsym_dwarf_files(Path(f"{path}.dSYM")):
+            if any(s.index == uuid for s in read_macho(dwarf).slices):
+                debug = dwarf
+                break
+    if debug is None and resolver is not None:
+        debug = resolver.dsym_path(path.name, uuid)
+    if debug is None:
+        raise UsageError(f"no dSYM with UUID {uuid} beside it or in the stores or build directories "
+                         "(--store, --build-dir)", path)
+    sym = DwarfSymbolizer(debug, uuid=uuid)
+    if sym.uuid != uuid:
+        sym.close()
+        raise UsageError(f"{debug}: no slice with UUID {uuid}", path)
+    return Target("macho", os.fspath(path), os.fspath(debug), sl.text_vmaddr, sym, list(getattr(sym, "notes", [])))
 
 
 def _open_elf(path: Path, dwp: Path | None, dwo_roots) -> Target:

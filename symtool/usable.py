@@ -183,7 +183,7 @@ def macho_features(path: str | os.PathLike[str]) -> Features:
         r = BoundedReader(fh, p)
         for sl in read_macho_reader(r, p).slices:
             # A section's offset is 0 when the file holds no data for it (a dSYM keeps __TEXT's headers).
-            have = {(seg, name): (off, size) for seg, name, off, size, _flags in sl.sections
+            have = {(seg, name): (off, size) for seg, name, off, size, _flags, _addr in sl.sections
                     if off and size and off + size <= sl.size}
             f = Features(
                 line_tables=("__DWARF", "__debug_line") in have,

@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
+from symtool import platform
 from symtool.cargo.outputs import drop_deps_twins, is_profile_dir
 from symtool.errors import SymtoolError, UsageError
 from symtool.ids import NB10, PDB70, DebugId, basename_any
@@ -128,7 +129,7 @@ def _is_native_binary(path: Path) -> bool:
         return False
     try:
         st = path.stat()
-        if not (st.st_mode & 0o111 or ".so" in name or name.endswith(".dylib")):
+        if not (platform.may_be_program(st) or ".so" in name or name.endswith(".dylib")):
             return False
         with open(path, "rb") as f:
             head = f.read(64)

@@ -8,26 +8,41 @@
   x86_64-pc-windows-msvc with real cargo + rust-lld (release and dist profiles).
 
 Under ``CI=true`` any skipped test fails the run unless its reason starts with
-``optional:`` (e.g. pdbparse, which does not install on every Python).
+``optional:`` (e.g. pdbparse, which does not install on every Python): tests/ci_skips.py.
+
+The suite runs under pytest-xdist (``.ci/run``: ``-n logical --dist loadfile``); what
+keeps a test worker-safe is in tests/README.md:
+
+* ``symtool_in_process(*args, env=, cwd=, input=)`` (tests/cli_runner.py): ``symtool
+  ARGS`` in-process with a subprocess's result; a real process only where the test
+  is about the process (signals, rlimits, start-up, encoding).
+* ``run_once(tmp_path_factory, name, make)`` (tests/run_once.py): a session build
+  made once per run under a lock and shared read-only by every worker.
+* ``free_port`` — a free TCP port on 127.0.0.1 for a server a test starts; servers
+  (nginx, SeaweedFS, Azurite) and Wine prefixes are per worker.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-# Session fixtures of real Linux and macOS builds of samples/ (linux_builds, mac_builds).
-pytest_plugins = ["native_builds"]
+from run_once import run_once
+
+# Session fixtures of real Linux and macOS builds of samples/ (linux_builds, mac_builds); CI=true's
+# skips-are-failures rule (tests/ci_skips.py); pytester, for tests of those plugins.
+pytest_plugins = ["native_builds", "ci_skips", "pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 FIXTURES_DIR = ROOT / "tests" / "fixtures"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # The symbol cache (symtool.store.symcache) is keyed by identity: tests that rebuild or mutate
 # a file keeping its build id / GUID would be answered from another test's cache, and runs
 # would fill the user's own cache.  It is off for the suite; tests/test_symcache.py turns it
@@ -36,12 +51,101 @@ os.environ.setdefault("SYMTOOL_SYMBOL_CACHE", "off")
 TRIPLE = "x86_64-pc-windows-msvc"
 
 
+def in_ci() -> bool:
+    """CI=true, as tests/ci_skips.py reads it (imported late: it is a plugin, pytest loads it first)."""
+    from ci_skips import IN_CI
+
+    return IN_CI
+
+
+ON_WINDOWS = sys.platform == "win32"
+
+# Tools and fixtures only Linux has here (Debian packages, Wine, a Linux build): a test module that
+# names one is marked `linux_tools` (pytest_collection_modifyitems), which the Windows workflow
+# deselects and a Windows run skips.  Nowhere else: on Linux under CI=true a missing one fails.
+LINUX_ONLY_TOOLS = frozenset({
+    "wine", "winedbg", "gdb", "nginx", "debuginfod", "debuginfod-find", "cabextract", "gcab", "zsh", "fish", "bash",
+    "gcc", "patch", "cp", "chromium", "lldb-19", "llvm-symbolizer-19", "c++filt", "weed", "dsymutil", "llvm-lipo",
+})
+LINUX_ONLY_FIXTURES = ("wine_cmd", "nginx", "linux_builds", "seaweedfs", "wine_stack")
+# Modules that cannot even be imported on Windows (POSIX-only standard modules), or that simulate
+# Windows on Linux (where the real thing runs, there is nothing to simulate).
+_POSIX_ONLY_IMPORT = re.compile(r"^(?:import|from) (resource|fcntl|pty|termios|windows_personality|hostile_helpers)\b",
+                                re.M)
+_TOOL_CALL = re.compile(r"""need_tool\(\s*["']([^"']+)["']""")
+
+
+def _tools_named(text: str) -> set[str]:
+    return set(_TOOL_CALL.findall(text)) & LINUX_ONLY_TOOLS
+
+
+_MODULE_FACTS: dict[Path, tuple[str | None, dict[str, set[str]]]] = {}
+
+
+def _module_facts(path: Path) -> tuple[str | None, dict[str, set[str]]]:
+    """(why the whole module needs Linux, or None; the Linux-only tools each function names,
+    through the module's own helpers one call deep)."""
+    import ast
+
+    if path not in _MODULE_FACTS:
+        try:
+            text = path.read_text(encoding="utf-8")
+            tree = ast.parse(text)
+        except (OSError, SyntaxError, ValueError):
+            _MODULE_FACTS[path] = (None, {})
+            return _MODULE_FACTS[path]
+        imports = _POSIX_ONLY_IMPORT.findall(text)
+        whole = "imports " + ", ".join(sorted(set(imports))) if imports else None
+        functions = {n.name: n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        own = {name: _tools_named(ast.get_source_segment(text, node) or "") for name, node in functions.items()}
+        tools = {}
+        for name, node in functions.items():
+            called = {c.func.id for c in ast.walk(node) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
+            tools[name] = own[name].union(*(own[c] for c in called if c in own and c != name))
+        _MODULE_FACTS[path] = (whole, tools)
+    return _MODULE_FACTS[path]
+
+
+def linux_only_reason(item) -> str | None:
+    """Why test ``item`` needs Linux (a tool, a fixture, an import), or None."""
+    whole, tools = _module_facts(Path(str(item.fspath)))
+    if whole:
+        return whole
+    function = getattr(item, "originalname", None) or item.name.split("[", 1)[0]
+    # The test, the module's helpers it calls, and the module's fixtures it uses (however indirectly).
+    needed = sorted(tools.get(function, set()).union(*(tools.get(f, set()) for f in getattr(item, "fixturenames", ()))))
+    if needed:
+        return "needs " + ", ".join(needed)
+    fixtures = [f for f in LINUX_ONLY_FIXTURES if f in getattr(item, "fixturenames", ())]
+    if fixtures:
+        return "uses " + ", ".join(fixtures)
+    return None
+
+
+def pytest_ignore_collect(collection_path, config):
+    # On Windows a module importing resource/fcntl fails before it could be marked: not collected.
+    if ON_WINDOWS and collection_path.suffix == ".py" and collection_path.name.startswith("test_"):
+        return bool(_POSIX_ONLY_IMPORT.search(collection_path.read_text(encoding="utf-8")))
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        reason = linux_only_reason(item)
+        if reason is not None:
+            item.add_marker(pytest.mark.linux_tools)
+            if ON_WINDOWS:
+                item.add_marker(pytest.mark.skip(reason=f"optional: Linux only ({reason})"))
+
+
 def need_tool(name: str) -> str:
     """Return the path of an external tool, or skip (fail under CI)."""
     path = shutil.which(name)
+    if path is None and ON_WINDOWS and name in LINUX_ONLY_TOOLS:
+        pytest.skip(f"optional: {name} is a Linux-only tool here (mark the module: LINUX_ONLY_TOOLS)")
     if path is None:
         msg = f"needs `{name}` on PATH"
-        if IN_CI:
+        if in_ci():
             pytest.fail(f"{msg} (CI must install it: see .ci/run)")
         pytest.skip(msg)
     return path
@@ -122,19 +226,23 @@ def cargo_env(**extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def sample_build(tmp_path_factory) -> SampleBuild:
+    """Built once per run, shared by every xdist worker (tests/run_once.py): read-only."""
     need_tool("cargo")
-    ws = tmp_path_factory.mktemp("samples") / "ws"
-    shutil.copytree(SAMPLES, ws, ignore=shutil.ignore_patterns("target", "Cargo.lock"))
-    target = ws / "target"
-    env = cargo_env(CARGO_TARGET_DIR=str(target))
-    for profile in ("release", "dist"):
-        proc = subprocess.run(
-            ["cargo", "build", "--profile", profile, "--target", TRIPLE],
-            cwd=ws, env=env, capture_output=True, text=True, timeout=600,
-        )
-        if proc.returncode != 0:
-            pytest.fail(f"sample build ({profile}) failed:\n{proc.stderr[-4000:]}")
-    return SampleBuild(ws, target, TRIPLE)
+
+    def build(root: Path) -> None:
+        ws = root / "ws"
+        shutil.copytree(SAMPLES, ws, ignore=shutil.ignore_patterns("target", "Cargo.lock"))
+        env = cargo_env(CARGO_TARGET_DIR=str(ws / "target"))
+        for profile in ("release", "dist"):
+            proc = subprocess.run(
+                ["cargo", "build", "--profile", profile, "--target", TRIPLE],
+                cwd=ws, env=env, capture_output=True, text=True, timeout=600,
+            )
+            if proc.returncode != 0:
+                pytest.fail(f"sample build ({profile}) failed:\n{proc.stderr[-4000:]}")
+
+    ws = run_once(tmp_path_factory, "samples", build) / "ws"
+    return SampleBuild(ws, ws / "target", TRIPLE)
 
 
 @dataclass
@@ -175,36 +283,6 @@ def wine_cmd(tmp_path_factory) -> WineCmd:
     return runner
 
 
-_ci_bad_skips: list[str] = []
-
-
-def _skip_reason(report) -> str:
-    longrepr = report.longrepr
-    text = longrepr[-1] if isinstance(longrepr, tuple) else str(longrepr)
-    return text.split("Skipped: ", 1)[-1]
-
-
-def pytest_runtest_logreport(report):
-    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
-        if not _skip_reason(report).startswith("optional:"):
-            _ci_bad_skips.append(f"{report.nodeid}: {_skip_reason(report)}")
-
-
-def pytest_sessionfinish(session, exitstatus):
-    if _ci_bad_skips and session.exitstatus == 0:
-        session.exitstatus = 1
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    if _ci_bad_skips:
-        terminalreporter.write_line(
-            f"CI=true: {len(_ci_bad_skips)} test(s) skipped; nothing but 'optional:' skips may be skipped in CI:",
-            red=True,
-        )
-        for line in _ci_bad_skips:
-            terminalreporter.write_line(f"  {line}", red=True)
-
-
 @pytest.fixture(scope="session")
 def nginx(tmp_path_factory, fixtures_dir):
     """A real nginx on 127.0.0.1 serving test symbol stores (see tests/nginx_server.py)."""
@@ -215,6 +293,14 @@ def nginx(tmp_path_factory, fixtures_dir):
     server = start_nginx(served_workdir(), fixtures_dir / "symstore-exe" / "stores" / "pe_store", binary)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (another worker may take it later: retry on EADDRINUSE)."""
+    from nginx_server import free_port as pick
+
+    return pick()
 
 
 @pytest.fixture
@@ -235,7 +321,7 @@ def _need_module(name: str, extra: str) -> None:
 
     if importlib.util.find_spec(name) is None:
         msg = f"needs the Python package {name} (pip install -e '.[test]'; extra [{extra}])"
-        if IN_CI:
+        if in_ci():
             pytest.fail(msg)
         pytest.skip(msg)
 
@@ -261,9 +347,73 @@ def azurite(tmp_path_factory):
     node = need_tool("node")
     if not AZURITE_MAIN.exists():
         msg = "needs azurite: npm ci --prefix tools/azurite"
-        if IN_CI:
+        if in_ci():
             pytest.fail(msg)
         pytest.skip(msg)
     server = start_azurite(tmp_path_factory.mktemp("azurite"), node)
     yield server
     server.stop()
+
+
+# -- the suite under the Windows personality (issue 21) -----------------------------------------------
+#
+# SYMTOOL_TEST_PERSONALITY=win312 (or win311) runs the tests of PERSONALITY_MODULES as Windows'
+# CPython of that version would (tests/windows_personality.py); =win gives each test one of the two,
+# by its name, so one extra pass covers both (.ci/run does that).  Per test and per process: it works
+# under pytest-xdist.  Python child processes the test starts get it too (tests/personality_site).
+PERSONALITY_ENV = "SYMTOOL_TEST_PERSONALITY"
+PERSONALITY_MODULES = (
+    "test_windows_personality", "test_publish", "test_fetch", "test_store_admin_cli", "test_store_modes",
+    "test_store_lookup", "test_store_query", "test_store_safety", "test_ident_verify", "test_dumps", "test_srcindex",
+    "test_check_cli", "test_check", "test_env_paths", "test_env_cli", "test_stack_x86", "test_fetch_dump",
+)
+_PERSONALITY_SITE = str(ROOT / "tests" / "personality_site")
+
+
+def personality_semantics(nodeid: str) -> str | None:
+    """The Windows semantics (3.11, 3.12) test ``nodeid`` runs under, or None (natively)."""
+    wanted = os.environ.get(PERSONALITY_ENV, "")
+    if not wanted:
+        return None
+    if wanted not in ("win", "win311", "win312"):
+        raise pytest.UsageError(f"{PERSONALITY_ENV} takes win, win311 or win312, not {wanted!r}")
+    module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+    if module not in PERSONALITY_MODULES:
+        return None
+    if wanted == "win":
+        import zlib
+
+        return ("3.11", "3.12")[zlib.crc32(nodeid.encode()) % 2]
+    return {"win311": "3.11", "win312": "3.12"}[wanted]
+
+
+def _children_too(semantics: str, monkeypatch) -> None:
+    """Every subprocess this test starts carries the personality (a Python one applies it at start-up)."""
+    real_popen = subprocess.Popen
+
+    class PersonalityPopen(real_popen):
+        def __init__(self, args, *rest, **kwargs):
+            env = dict(os.environ if kwargs.get("env") is None else kwargs["env"])
+            env["WINDOWS_PERSONALITY"] = semantics
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (_PERSONALITY_SITE, env.get("PYTHONPATH")) if p)
+            kwargs["env"] = env
+            super().__init__(args, *rest, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", PersonalityPopen)
+
+
+@pytest.fixture(autouse=True)
+def _windows_personality_when_asked(request, monkeypatch):
+    semantics = personality_semantics(request.node.nodeid)
+    if semantics is not None:
+        from windows_personality import windows_personality
+
+        windows_personality(monkeypatch, semantics)
+        _children_too(semantics, monkeypatch)
+    yield
+
+
+def pytest_report_header(config):
+    wanted = os.environ.get(PERSONALITY_ENV)
+    if wanted:
+        return f"{PERSONALITY_ENV}={wanted}: {', '.join(PERSONALITY_MODULES)} run as Windows' CPython"

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
+
+from cli_runner import symtool_in_process
 
 
 def run(args, env, cwd):
     """`symtool fetch ARGS` in a subprocess; never a traceback."""
-    proc = subprocess.run([sys.executable, "-m", "symtool", "fetch", *map(str, args)], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    proc = symtool_in_process("fetch", *map(str, args), env=env, cwd=cwd, timeout=120)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
 

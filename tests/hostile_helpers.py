@@ -1,8 +1,8 @@
 """Helpers of the hostile-store, hostile-server and hostile-input suites (tests/test_hostile_*.py).
 
 ``Server`` is a real HTTP server on 127.0.0.1 whose every answer the test
-writes; ``symtool`` runs the CLI in a subprocess (exit code, stdout, stderr,
-never a traceback).
+writes; ``symtool`` runs the CLI (exit code, stdout, stderr, never a traceback),
+in-process or in a subprocess (rlimits, a server thread running).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import socketserver
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -35,7 +36,17 @@ def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 def symtool(*args, env: dict[str, str], cwd: Path | None = None, timeout: float = 60,
             limits: dict[int, int] | None = None, input_: str | None = None) -> subprocess.CompletedProcess:
-    """``symtool ARGS`` in a subprocess with optional rlimits; asserts that no traceback was printed."""
+    """``symtool ARGS``; asserts that no traceback was printed.
+
+    In-process (tests/cli_runner.py: a hang past ``timeout`` ends the test process) when nothing else
+    runs in this process; in a subprocess under ``limits`` (rlimits bound a process) or while a thread
+    of the test runs (a ``Server`` here: what it prints would land in the command's captured stderr)."""
+    if not limits and threading.active_count() == 1:
+        from cli_runner import symtool_in_process
+
+        proc = symtool_in_process(*args, env=env, cwd=cwd, timeout=timeout, input=input_)
+        assert "Traceback" not in proc.stderr, proc.stderr
+        return proc
 
     def preexec() -> None:
         for which, value in (limits or {}).items():
@@ -143,3 +154,26 @@ def all_bytes(root: Path) -> bytes:
                 with open(p, "rb") as fh:
                     out.append(fh.read())
     return b"".join(out)
+
+
+def dripping_download(name: str, stop) -> Handler:
+    """A handler that answers ``.../name`` with a 64 MiB body sent 64 KiB every 50 ms (until ``stop``
+    is set) and 404 for anything else: a download still under way when a test signals the client."""
+
+    def slow(h: http.server.BaseHTTPRequestHandler) -> None:
+        if not h.path.endswith("/" + name):
+            reply(h, 404)
+            return
+        h.send_response(200)
+        h.send_header("Content-Length", str(64 << 20))
+        h.end_headers()
+        try:
+            for _ in range(600):
+                if stop.is_set():
+                    break
+                h.wfile.write(b"\0" * (64 << 10))
+                time.sleep(0.05)
+        except OSError:
+            pass
+
+    return slow

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SAMPLES, cargo_env, need_tool
+from run_once import run_once
 
 LINUX = "x86_64-unknown-linux-gnu"
 MAC_ARM = "aarch64-apple-darwin"
@@ -50,10 +51,15 @@ class Build:
         return self.out / f"{name}.dSYM"
 
 
-def _workspace(tmp_path_factory, tag: str) -> Path:
-    ws = tmp_path_factory.mktemp(tag) / "ws"
+def _copy_samples(root: Path) -> Path:
+    ws = root / "ws"
     shutil.copytree(SAMPLES, ws, ignore=shutil.ignore_patterns("target", "Cargo.lock"))
     return ws
+
+
+def _workspace(tmp_path_factory, tag: str) -> Path:
+    """A private copy of samples/ (prefer the shared builds above: a build of its own costs each worker)."""
+    return _copy_samples(tmp_path_factory.mktemp(tag))
 
 
 def cargo_build(ws: Path, target_dir: Path, triple: str, profile: str, *rustflags: str) -> Build:
@@ -83,25 +89,42 @@ class MacBuilds:
     other_arm64: Build  # the same crates built differently: another UUID
 
 
+# Built once per run and shared by every xdist worker (tests/run_once.py): read-only.
 @pytest.fixture(scope="session")
 def linux_builds(tmp_path_factory) -> LinuxBuilds:
     need_tool("cargo")
-    ws = _workspace(tmp_path_factory, "linux")
-    return LinuxBuilds(
-        dwarf4=cargo_build(ws, ws / "t4", LINUX, "full-debug"),
-        dwarf5=cargo_build(ws, ws / "t5", LINUX, "full-debug", "-C", "dwarf-version=5"),
-        line_tables=cargo_build(ws, ws / "tl", LINUX, "release"),
-        no_build_id=cargo_build(ws, ws / "tn", LINUX, "full-debug", "-C", "link-arg=-Wl,--build-id=none"),
-    )
+    variants = {
+        "dwarf4": ("t4", "full-debug", ()),
+        "dwarf5": ("t5", "full-debug", ("-C", "dwarf-version=5")),
+        "line_tables": ("tl", "release", ()),
+        "no_build_id": ("tn", "full-debug", ("-C", "link-arg=-Wl,--build-id=none")),
+    }
+
+    def build(root: Path) -> None:
+        ws = _copy_samples(root)
+        for target, profile, flags in variants.values():
+            cargo_build(ws, ws / target, LINUX, profile, *flags)
+
+    ws = run_once(tmp_path_factory, "linux-builds", build) / "ws"
+    return LinuxBuilds(**{name: Build(ws / target, LINUX, profile)
+                          for name, (target, profile, _flags) in variants.items()})
 
 
 @pytest.fixture(scope="session")
 def mac_builds(tmp_path_factory) -> MacBuilds:
     need_tool("cargo")
     need_tool("dsymutil")  # rustc runs it for split-debuginfo = "packed" on macOS
-    ws = _workspace(tmp_path_factory, "mac")
-    return MacBuilds(
-        arm64=cargo_build(ws, ws / "t", MAC_ARM, "full-debug"),
-        x86_64=cargo_build(ws, ws / "t", MAC_X64, "full-debug"),
-        other_arm64=cargo_build(ws, ws / "o", MAC_ARM, "full-debug", "-C", "opt-level=1"),
-    )
+    variants = {
+        "arm64": ("t", MAC_ARM, ()),
+        "x86_64": ("t", MAC_X64, ()),
+        "other_arm64": ("o", MAC_ARM, ("-C", "opt-level=1")),
+    }
+
+    def build(root: Path) -> None:
+        ws = _copy_samples(root)
+        for target, triple, flags in variants.values():
+            cargo_build(ws, ws / target, triple, "full-debug", *flags)
+
+    ws = run_once(tmp_path_factory, "mac-builds", build) / "ws"
+    return MacBuilds(**{name: Build(ws / target, triple, "full-debug")
+                        for name, (target, triple, _flags) in variants.items()})

@@ -126,8 +126,61 @@ def crash(name: str, out_dir: Path, build_dir: Path, prefix: Path, *, args: tupl
         raise RuntimeError(f"winedbg wrote no dump for {name}:\n{dbg.stdout[-3000:]}\n{dbg.stderr[-2000:]}")
     (out_dir / f"{dump_name}.winedbg.txt").write_text(dbg.stdout)
     (out_dir / f"{dump_name}.stderr.txt").write_text(plain.stderr)
-    return Crash(name, kind or PROGRAMS[name], exe, build_dir / f"{name}.pdb", dump, plain.stderr,
-                 parse_backtrace(dbg.stdout))
+    return load_crash(name, out_dir, build_dir, dump_name=dump_name, kind=kind)
+
+
+def load_crash(name: str, out_dir: Path, build_dir: Path, *, dump_name: str | None = None,
+               kind: str | None = None) -> Crash:
+    """The Crash :func:`crash` left in ``out_dir``: its dump and the two transcripts beside it."""
+    dump_name = dump_name or name
+    dbg = (out_dir / f"{dump_name}.winedbg.txt").read_text()
+    return Crash(name, kind or PROGRAMS[name], build_dir / f"{name}.exe", build_dir / f"{name}.pdb",
+                 out_dir / f"{dump_name}.dmp", (out_dir / f"{dump_name}.stderr.txt").read_text(),
+                 parse_backtrace(dbg))
+
+
+# The whole corpus crashed once per test run, shared read-only by the modules that read it
+# (tests/run_once.py): every program into dumps/, and into other/ the other panic of two_panics and
+# unwrap_none from the relayout build (the same panic at other addresses).
+EXTRA_CRASHES = {  # key -> (program, directory, build dir name, arguments)
+    "two_panics/header": ("two_panics", "other", "release", ("header",)),
+    "unwrap_none/relayout": ("unwrap_none", "other", "relayout", ()),
+}
+
+
+def _crash_jobs(root: Path, build_dir: Path) -> dict[str, tuple[str, Path, Path, tuple[str, ...], str | None]]:
+    """key -> (program, out dir, build dir, arguments, dump name)."""
+    jobs = {name: (name, root / "dumps", build_dir, (), None) for name in PROGRAMS}
+    for key, (name, where, build, args) in EXTRA_CRASHES.items():
+        jobs[key] = (name, root / where, build_dir.parent / build if build != "release" else build_dir, args,
+                     key.replace("/", "-"))
+    return jobs
+
+
+def shared_crashes(tmp_path_factory) -> tuple[Path, dict[str, Crash]]:
+    """(root, key -> Crash) of the corpus crashed under Wine once per run (CorpusUnavailable: it cannot be
+    built here).  ``root/dumps`` and ``root/other`` hold the dumps and their transcripts: read-only."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from run_once import run_once
+
+    build_dir = build_corpus()
+
+    def make(root: Path) -> None:
+        (root / "dumps").mkdir()
+        (root / "other").mkdir()
+        prefix = root / "wineprefix"
+        start_prefix(prefix)
+        # Two at a time: each crash mostly waits on Wine's start-up and winedbg.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            futures = [pool.submit(crash, name, out, build, prefix, args=args, dump_name=dump_name)
+                       for name, out, build, args, dump_name in _crash_jobs(root, build_dir).values()]
+            for f in futures:
+                f.result()
+
+    root = run_once(tmp_path_factory, "std-crashes", make)
+    return root, {key: load_crash(name, out, build, dump_name=dump_name)
+                  for key, (name, out, build, args, dump_name) in _crash_jobs(root, build_dir).items()}
 
 
 def start_prefix(prefix: Path) -> None:

@@ -52,3 +52,34 @@ def assert_matches_symstore_exe(ours: Path, theirs: Path) -> None:
             assert normalized(a[rel]) == normalized(b[rel]), rel
         else:
             assert a[rel].read_bytes() == b[rel].read_bytes(), rel
+
+
+def assert_keeps_committed(store: Path, committed: set[str]) -> None:
+    """After a repair: every transaction committed before is still live, and each live one's files are there."""
+    from symtool.store import admin as adm
+
+    live = set(adm.Admin(store).live())
+    assert committed <= live  # repair never drops a committed transaction
+    for tid in live:
+        entries, problems = adm.read_txn_file(store / "000Admin" / tid)
+        assert not problems
+        for e in entries:
+            assert (store / e.name / e.index / e.name).is_file()
+
+
+def publish_then_sigkill(store: Path, files, env: dict, rng, *extra: str) -> set[str]:
+    """``symtool publish FILES --store STORE`` in a child, SIGKILLed 0.2-1.2 s in (copying, or in the
+    locked section, or done); the transactions live afterwards."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from symtool.store import admin as adm
+
+    cmd = [sys.executable, "-m", "symtool", "publish", *map(str, files), "--store", str(store), *extra]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(rng.uniform(0.2, 1.2))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return set(adm.Admin(store).live()) if (store / "000Admin").is_dir() else set()

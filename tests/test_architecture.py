@@ -144,7 +144,12 @@ def test_the_leaf_helper_module_imports_no_command():
 # meanings.  Only the platform layer may touch them, so each has one POSIX and one Windows version.
 PLATFORM_MODULE = "symtool.platform"
 PLATFORM_ONLY_MODULES = ("fcntl", "msvcrt")
-PLATFORM_ONLY_OS_NAMES = ("pread", "set_blocking", "O_NOFOLLOW", "O_NONBLOCK")
+PLATFORM_ONLY_OS_NAMES = ("pread", "set_blocking", "O_NOFOLLOW", "O_NONBLOCK", "O_DIRECTORY",
+                          # Windows refuses these while another handle has the file open (retried there),
+                          # and links need a privilege or a file system that has them.
+                          "replace", "rename", "unlink", "remove", "link", "symlink")
+# pathlib's spellings of the same calls (any object's method of that name: str has none of them).
+PLATFORM_ONLY_METHODS = ("unlink", "symlink_to", "hardlink_to", "link_to", "rename")
 
 
 def platform_calls(tree: ast.AST) -> list[str]:
@@ -163,10 +168,14 @@ def platform_calls(tree: ast.AST) -> list[str]:
                 if (module.split(".")[0] in PLATFORM_ONLY_MODULES or (module == "ctypes" and alias.name == "windll")
                         or (module == "os" and alias.name in PLATFORM_ONLY_OS_NAMES)):
                     found.append(f"{line}: from {module} import {alias.name}")
-        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in ("os", "ctypes"):
             if ((node.value.id == "os" and node.attr in PLATFORM_ONLY_OS_NAMES)
                     or (node.value.id == "ctypes" and node.attr == "windll")):
                 found.append(f"{line}: {node.value.id}.{node.attr}")
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr in PLATFORM_ONLY_METHODS
+              and not (isinstance(node.func.value, ast.Name) and node.func.value.id == "platform")):
+            found.append(f"{line}: .{node.func.attr}()")
         elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
               and node.func.id in ("getattr", "hasattr", "setattr", "delattr") and len(node.args) >= 2
               and isinstance(node.args[0], ast.Name) and isinstance(node.args[1], ast.Constant)):
@@ -180,8 +189,11 @@ def test_the_platform_call_finder_finds_each_form():
     source = ("import fcntl\nimport msvcrt as m\nfrom ctypes import windll\nfrom os import pread\n"
               "import ctypes, os\nctypes.windll.kernel32\nos.set_blocking(0, True)\n"
               "flags = getattr(os, 'O_NOFOLLOW', 0)\nhasattr(os, 'O_NONBLOCK')\n"
-              "# os.pread in a comment, and 'os.pread' in a string, are no calls\nx = 'os.pread'\n")
-    assert sorted(int(f.split(":")[0]) for f in platform_calls(ast.parse(source))) == [1, 2, 3, 4, 6, 7, 8, 9]
+              "# os.pread in a comment, and 'os.pread' in a string, are no calls\nx = 'os.pread'\n"
+              "os.replace(a, b)\nPath(p).unlink()\nq.symlink_to(t)\nplatform.unlink(p)\nfrom os import link\n"
+              "os.open(d, os.O_DIRECTORY)\n")
+    assert sorted(int(f.split(":")[0]) for f in platform_calls(ast.parse(source))) == [
+        1, 2, 3, 4, 6, 7, 8, 9, 12, 13, 14, 16, 17]
 
 
 def test_only_the_platform_layer_touches_os_specific_calls():

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from cli_runner import symtool_in_process
 from conftest import TRIPLE, need_tool, sample_layout
 from symtool.cargo.outputs import package_artifacts
 from symtool.debugger.shells import default_shell, render, shell_syntax
@@ -27,9 +28,9 @@ BIN = Path(sys.executable).parent
 
 
 def symtool(*args, cwd=None, env=None) -> subprocess.CompletedProcess:
-    """The installed console script (symtool.main:main), as a user runs it."""
-    return subprocess.run([str(BIN / "symtool"), *map(str, args)], capture_output=True, text=True, cwd=cwd,
-                          env=env, timeout=120)
+    """The console script's entry point (symtool.main), in-process (tests/cli_runner.py); bash runs the
+    installed script itself in the completion test."""
+    return symtool_in_process(*args, cwd=cwd, env=env, timeout=120)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from cli_runner import symtool_in_process
 from conftest import ROOT, SAMPLES, cargo_env, need_tool
 from symtool.cargo.metadata import load_workspace
 from symtool.cargo.profiles import Target, cfg_matches, check_workspace, normalize
@@ -51,8 +52,7 @@ def by_key(report):
 
 
 def cli(args: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "symtool", *args], env={**env, "PYTHONPATH": str(ROOT)},
-                          cwd=cwd, capture_output=True, text=True, timeout=120)
+    return symtool_in_process(*args, env={**env, "PYTHONPATH": str(ROOT)}, cwd=cwd, timeout=120)
 
 
 # ------------------------------------------------------------------ spellings

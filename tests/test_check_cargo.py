@@ -12,12 +12,12 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 
+from cli_runner import symtool_in_process
 from conftest import ROOT, SAMPLES, TRIPLE, cargo_env, need_tool, sample_layout
 
 LINK_ARGS = ["-C", "linker-flavor=lld-link", "-C", "link-arg=/entry:mainCRTStartup",
@@ -38,8 +38,7 @@ def env_for(ws: Path, **extra: str) -> dict[str, str]:
 
 
 def check(ws: Path, env: dict[str, str], *args: str) -> tuple[int, dict]:
-    proc = subprocess.run([sys.executable, "-m", "symtool", "check", str(ws), "--json", *args],
-                          env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300)
+    proc = symtool_in_process("check", str(ws), "--json", *args, env={**env, "PYTHONPATH": str(ROOT)}, timeout=300)
     assert proc.returncode in (0, 1), proc.stderr
     return proc.returncode, json.loads(proc.stdout)
 

@@ -8,11 +8,11 @@ import json
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from cli_runner import symtool_in_process
 from conftest import ROOT, cargo_env, need_tool
 
 LINUX = "x86_64-unknown-linux-gnu"
@@ -27,8 +27,7 @@ def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def cli(args: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "symtool", *map(str, args)], env={**env, "PYTHONPATH": str(ROOT)},
-                          cwd=cwd, capture_output=True, text=True, timeout=120)
+    return symtool_in_process(*map(str, args), env={**env, "PYTHONPATH": str(ROOT)}, cwd=cwd, timeout=120)
 
 
 def package(ws: Path, rel: str, name: str) -> None:

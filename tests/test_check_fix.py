@@ -6,14 +6,15 @@ import copy
 import difflib
 import json
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import pytest
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cli_runner import symtool_in_process
 from conftest import ROOT, cargo_env
 from symtool.cargo.manifest import apply_edits, plan_fix
 from symtool.cargo.metadata import load_workspace
@@ -32,8 +33,7 @@ def env_for(tmp_path: Path) -> dict[str, str]:
 
 
 def cli(args, env, cwd=None):
-    return subprocess.run([sys.executable, "-m", "symtool", *args], env={**env, "PYTHONPATH": str(ROOT)},
-                          cwd=cwd, capture_output=True, text=True, timeout=120)
+    return symtool_in_process(*args, env={**env, "PYTHONPATH": str(ROOT)}, cwd=cwd, timeout=120)
 
 
 def loads(data: bytes) -> dict:

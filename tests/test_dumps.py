@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from builders.minidump import build_minidump, codeview_rsds
+from cli_runner import symtool_in_process
 from conftest import need_tool
 from symtool.cli import app
 from symtool.dumps import (
@@ -291,23 +292,20 @@ def test_unreadable_dump_is_an_error_line_and_exit_2_as_help_and_readme_say(tmp_
     """Issue 26, item 11: --help and the README agree (an unreadable dump is exit 2), and in text
     mode an error: line on stderr names each unreadable dump."""
     import re
-    import subprocess
-    import sys
 
     d = tmp_path / "dumps"
     d.mkdir()
     (d / "notes.dmp").write_text("not a dump\n")
     (d / "cut.dmp").write_bytes((fixtures_dir / "dumps" / "symbolic-windows-mini.dmp").read_bytes()[:500])
     shutil.copy(fixtures_dir / "dumps" / "rm-linux-mini.dmp", d / "ok.dmp")
-    proc = subprocess.run([sys.executable, "-m", "symtool", "dumps", "--offline", str(d)], capture_output=True,
-                          text=True, cwd=tmp_path, timeout=120, env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1",
-                                                                     "HOME": str(tmp_path)})
+    proc = symtool_in_process("dumps", "--offline", d, cwd=tmp_path, timeout=120,
+                              env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1", "HOME": str(tmp_path)})
     assert proc.returncode == 2, proc.stderr
     errors = sorted(line for line in proc.stderr.splitlines() if line.startswith("error: "))
     assert [e.split(": unreadable: ")[0] for e in errors] == [f"error: {d / 'cut.dmp'}", f"error: {d / 'notes.dmp'}"]
     assert "no MDMP signature" in errors[1]
-    helped = subprocess.run([sys.executable, "-m", "symtool", "dumps", "--help"], capture_output=True, text=True,
-                            timeout=120, env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "HOME": str(tmp_path)})
+    helped = symtool_in_process("dumps", "--help", timeout=120,
+                                env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "HOME": str(tmp_path)})
     text = re.sub(r"[\s│]+", " ", helped.stdout)
     assert "2 a dump is unreadable" in text and "or a dump is unreadable" not in text
     readme = re.sub(r"\s+", " ", (Path(__file__).resolve().parent.parent / "README.md").read_text())
@@ -368,7 +366,10 @@ def test_buckets_count_first_last_example(tmp_path, crash_store):
 
 # --- HTTP stores ------------------------------------------------------------------------------------------------
 
-def test_http_store_head_lookup(nginx, tmp_path):
+def test_http_store_head_lookup(nginx, tmp_path, monkeypatch):
+    # One retry (as the `env` fixture gives subprocesses): the default's backoff made the failing
+    # server's lookups take half a minute, and what is checked is what a failure gives, not how often.
+    monkeypatch.setenv("SYMTOOL_HTTP_RETRIES", "1")
     index = "F6301B4562FE4B4DB691192733ECE6B71"  # dummyprog.pdb in the pe_store fixture
     guid = uuid.UUID(index[:32]).bytes_le
     dump = _write(tmp_path / "http.dmp", modules=[

@@ -7,12 +7,12 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import zlib
 from pathlib import Path
 
 import pytest
 
+from cli_runner import symtool_in_process
 from conftest import FIXTURES_DIR, need_tool
 from symtool.errors import FormatError
 from symtool.formats.elf import debuglink_crc, read_elf, read_elf_bytes
@@ -25,8 +25,7 @@ FX = FIXTURES_DIR / "elf-macho"
 
 
 def symtool(*args, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "symtool", *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=120)
+    return symtool_in_process(*map(str, args), env=env, timeout=120)
 
 
 def ident(*files) -> list[dict]:

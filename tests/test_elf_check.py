@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from cli_runner import symtool_in_process
 from conftest import SAMPLES, cargo_env, need_tool
 from native_builds import LINUX, cargo_build
 from symtool.formats.elf import read_elf
 
 
 def check(ws: Path, *args: str) -> tuple[int, dict]:
-    proc = subprocess.run([sys.executable, "-m", "symtool", "check", str(ws), "--json", "--target", LINUX, *args],
-                          capture_output=True, text=True, env=cargo_env(), timeout=120)
+    proc = symtool_in_process("check", str(ws), "--json", "--target", LINUX, *args, env=cargo_env(), timeout=120)
     return proc.returncode, json.loads(proc.stdout)
 
 

@@ -9,23 +9,21 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from cli_runner import symtool_in_process
 from conftest import need_tool
-from native_builds import LINUX, cargo_build
 from nginx_server import free_port
 from symtool.formats.elf import read_elf
 from symtool.formats.macho import dsym_dwarf_files, read_macho
 
 
 def symtool(*args, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "symtool", *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=300)
+    return symtool_in_process(*map(str, args), env=env, timeout=300)
 
 
 def published(store: Path, *paths, env=None) -> dict:
@@ -35,13 +33,9 @@ def published(store: Path, *paths, env=None) -> dict:
 
 
 @pytest.fixture(scope="module")
-def crash_stack(tmp_path_factory):
-    """samples/ at full-debug for Linux, including crash-deep (an inlined middle frame)."""
-    from native_builds import _workspace
-
-    need_tool("cargo")
-    ws = _workspace(tmp_path_factory, "stack")
-    return cargo_build(ws, ws / "t", LINUX, "full-debug")
+def crash_stack(linux_builds):
+    """samples/ at full-debug for Linux, including crash-deep (an inlined middle frame): the session's build."""
+    return linux_builds.dwarf4
 
 
 def stripped_copy(binary: Path, where: Path) -> Path:

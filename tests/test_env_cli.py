@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from cli_runner import symtool_in_process
 from conftest import SAMPLES, TRIPLE, cargo_env, need_tool, sample_layout, windows_path
 
 MS = "https://msdl.microsoft.com/download/symbols"
@@ -37,11 +38,12 @@ def home(tmp_path):
     return env
 
 
-def symtool(args, env, cwd=None, entry="module"):
-    if entry == "module":
-        argv = [sys.executable, "-m", "symtool", "env", *args]
-    else:  # the console script's entry point (fast path before typer)
-        argv = [sys.executable, "-c", "from symtool.main import main; main()", "env", *args]
+def symtool(args, env, cwd=None, entry="in-process"):
+    """``symtool env ARGS``: in-process (tests/cli_runner.py), or ``entry="console"``: the console
+    script's entry point in a real process (its fast path runs before typer is imported)."""
+    if entry == "in-process":
+        return symtool_in_process("env", *args, env=env, cwd=cwd, text=False, timeout=120)
+    argv = [sys.executable, "-c", "from symtool.main import main; main()", "env", *args]
     return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, timeout=120)
 
 

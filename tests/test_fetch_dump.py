@@ -245,18 +245,26 @@ def test_bad_dump_files_are_one_line_exit_2(mini, env, tmp_path):
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "missing.dmp" in proc.stderr
 
 
-def test_linux_dump_has_nothing_to_fetch(fixtures_dir, env, tmp_path):
+def test_linux_dump_fetches_by_build_id(fixtures_dir, env, tmp_path):
+    """A Linux dump's modules are asked for by build id: binary, .dwp and debug file under their
+    SSQP keys; only the binary counts as missing (the DWARF may be in any of the three)."""
     dump = fixtures_dir / "dumps" / "rm-linux-mini.dmp"
-    cache = tmp_path / "cache"
-    # No servers configured at all: not needed when there is nothing to fetch.
-    proc = run(["--dump", dump, "--cache", cache], env, tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert "Linux minidump" in proc.stdout and "nothing to fetch" in proc.stdout
-    proc = run(["--dump", dump, "--binary", "--cache", cache, "--json"], env, tmp_path)
-    assert proc.returncode == 0
+    modules = [m for m in read_minidump(dump).modules if m.build_id is not None]
+    assert modules
+    server = tmp_path / "empty-store"
+    server.mkdir()
+    proc = run(["--dump", dump, "--server", server, "--cache", tmp_path / "cache", "--json"], env, tmp_path)
     out = json.loads(proc.stdout)
-    assert out["platform"] == "linux" and out["results"] == [] and "nothing to fetch" in out["note"]
-    assert not cache.exists()
+    assert out["platform"] == "linux"
+    keys = {(r["kind"], r["key"]) for r in out["results"]}
+    for m in modules:
+        name, build_id = Path(m.name).name, m.build_id.hex()
+        assert ("image", f"{name}/elf-buildid-{build_id}/{name}") in keys
+        assert ("dwp", f"{name}.dwp/elf-buildid-{build_id}/{name}.dwp") in keys
+        assert ("debuginfo", f"_.debug/elf-buildid-sym-{build_id}/_.debug") in keys
+    assert {r["status"] for r in out["results"]} == {"not-found"}
+    assert proc.returncode == 1, proc.stderr
+    assert f"{len(modules)} file(s) not found" in proc.stderr  # the binaries, not their optional DWARF
 
 
 def test_usage_errors(mini, env, tmp_path):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from hostile_helpers import CRASH_KEY, CRASH_PDB, Server, clean_env, read_body, reply, symtool
+from hostile_helpers import CRASH_KEY, CRASH_PDB, Server, clean_env, dripping_download, read_body, reply, symtool
 
 NAME, INDEX = CRASH_KEY
 SECRET = "s3cr3t-T0KEN-value"
@@ -156,25 +156,8 @@ def test_endless_body_is_capped_by_the_configured_maximum(tmp_path, env):
 
 
 def test_sigterm_during_a_download_leaves_no_temp_file(tmp_path, env):
-    stop, sent = threading.Event(), [0]
-
-    def slow(h):
-        if not h.path.endswith("/" + NAME):
-            reply(h, 404)
-            return
-        h.send_response(200)
-        h.send_header("Content-Length", str(64 << 20))
-        h.end_headers()
-        try:
-            for _ in range(600):
-                if stop.is_set():
-                    break
-                h.wfile.write(b"\0" * (64 << 10))
-                time.sleep(0.05)
-        except OSError:
-            pass
-
-    with Server(slow) as srv:
+    stop = threading.Event()
+    with Server(dripping_download(NAME, stop)) as srv:
         cache = tmp_path / "c"
         child = subprocess.Popen([sys.executable, "-m", "symtool", *map(str, fetch_args(srv.url, cache))], env=env,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
+from cli_runner import symtool_in_process
 from symtool.dumps.report import MAX_BASELINE_BYTES, Report, load_baseline, render_html, safe_url, text
 from symtool.dumps.stack import FrameRow as StackFrame
 from symtool.dumps.triage import FrameRow, ModuleRow, TriageRow
@@ -243,8 +243,7 @@ def test_baseline_size_is_capped_before_reading(tmp_path):
 def symtool(*args, cwd=None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SYMTOOL_", "_NT_"))}
     env["NO_COLOR"] = "1"
-    proc = subprocess.run([sys.executable, "-m", "symtool", *map(str, args)], capture_output=True, text=True,
-                          timeout=600, cwd=cwd, env=env)
+    proc = symtool_in_process(*map(str, args), timeout=600, cwd=cwd, env=env)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
 

@@ -42,20 +42,24 @@ def _source_prefixes(pdb: Path, cwd: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
+def corpus(tmp_path_factory, linux_builds):
     """Real dumps (5 Windows std crashes, 1 Linux crash) and the store and build dir they read from."""
     need_tool("wine")
     need_tool("winedbg")
     need_tool("cargo")
     need_tool("gdb")
-    from std_corpus import CorpusUnavailable, crash_all
+    from std_corpus import CorpusUnavailable, shared_crashes
 
     root = tmp_path_factory.mktemp("htmlreport")
     dumps = root / "dumps"
+    dumps.mkdir()
     try:
-        crashes = crash_all(dumps, PROGRAMS)
+        _shared, every_crash = shared_crashes(tmp_path_factory)  # crashed once per run (tests/std_corpus.py)
     except CorpusUnavailable as err:
         pytest.skip(f"the std toolchain cannot be built here: {err}")
+    crashes = {name: every_crash[name] for name in PROGRAMS}
+    for c in crashes.values():
+        shutil.copyfile(c.dump, dumps / c.dump.name)
     store = root / "store"
     for c in crashes.values():
         staged = root / "staged" / c.name
@@ -69,11 +73,9 @@ def corpus(tmp_path_factory):
         assert proc.returncode == 0, proc.stderr
     # One Linux dump, made as tests/test_linux_stack.py makes them.
     from builders.core_minidump import core_to_minidump
-    from native_builds import LINUX, _workspace, cargo_build
     from test_linux_stack import gdb_crash
 
-    ws = _workspace(tmp_path_factory, "htmllinux")
-    build = cargo_build(ws, ws / "t", LINUX, "full-debug")
+    build = linux_builds.dwarf4
     gdb_crash(build.bin("crash-deep"), root / "crash-deep.core")
     (dumps / "crash-deep-linux.dmp").write_bytes(core_to_minidump(root / "crash-deep.core"))
     return {"root": root, "dumps": dumps, "store": store, "build_dir": build.out}

@@ -8,10 +8,9 @@ import os
 import shutil
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
-
+from cli_runner import symtool_in_process
 from conftest import TRIPLE, cargo_env, sample_layout
 from symtool.formats.pdb import open_msf, read_pdb
 from symtool.formats.pe import read_pe
@@ -22,8 +21,7 @@ from symtool.verify import (
 
 
 def symtool(*args, cwd=None, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "symtool", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=120)
+    return symtool_in_process(*map(str, args), cwd=cwd, env=env, timeout=120)
 
 
 def assert_one_line_error(proc, *names) -> None:

@@ -24,12 +24,14 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from builders.core_minidump import core_to_minidump, elf_build_id
+from cfi_rows import check_rows as _check_rows
+from cli_runner import symtool_in_process
 from conftest import FIXTURES_DIR, need_tool
-from native_builds import LINUX, _workspace, cargo_build
 from symtool.errors import FormatError
 from symtool.formats.cpu_context import CpuContext
 from symtool.formats.dwarf import SectionView
@@ -45,15 +47,13 @@ CRASHES = ("crash-deep", "crash-ill", "crash-recurse", "crash-me")
 def symtool(*args, cwd=None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items()
            if k not in ("SYMTOOL_STORE", "_NT_SYMBOL_PATH", "SYMTOOL_CACHE")}
-    return subprocess.run([sys.executable, "-m", "symtool", *map(str, args)], capture_output=True, text=True,
-                          timeout=300, cwd=cwd, env=env)
+    return symtool_in_process(*map(str, args), timeout=300, cwd=cwd, env=env)
 
 
 @pytest.fixture(scope="module")
-def build(tmp_path_factory):
-    need_tool("cargo")
-    ws = _workspace(tmp_path_factory, "linuxstack")
-    return cargo_build(ws, ws / "t", LINUX, "full-debug")
+def build(linux_builds):
+    """samples/ at full-debug for Linux: the session's build (tests/native_builds.py), read-only."""
+    return linux_builds.dwarf4
 
 
 # gdb's backtrace lines: "#1  0x0000000000201379 in crash_deep::level3 (p=0x0) at crates/.../crash-deep.rs:13";
@@ -150,9 +150,13 @@ def test_stack_text_has_the_inline_row(build, crashes):
     lines = proc.stdout.splitlines()
     assert lines[1].startswith(" # Child-SP")
     assert re.match(r"^00 00007fff`[0-9a-f]{8} 00000000`[0-9a-f]{8} crash_deep!minicore::poke\+0x0 "
-                    r"\[.*/minicore/src/lib.rs @ 69\]$", lines[2]), lines[2]
+                    r"\[.*/minicore/src/lib.rs @ 69\]  \(Found by: given as instruction pointer in context\)$",
+                    lines[2]), lines[2]
+    # The caller was unwound with the binary's DWARF CFI, and says so as minidump-stackwalk does.
+    assert re.match(r"^01 .* crash_deep!crash_deep::level3\+0x[0-9a-f]+ \[.*crash-deep.rs @ 13\]  "
+                    r"\(Found by: call frame info\)$", lines[3]), lines[3]
     inline = [line for line in lines if "(Inline Function)" in line]
-    assert len(inline) == 1 and "crash_deep!crash_deep::middle [" in inline[0] and "crash-deep.rs @ 19]" in inline[0]
+    assert len(inline) == 1 and "crash_deep!crash_deep::middle [" in inline[0] and inline[0].endswith("crash-deep.rs @ 19]")
     assert "note: found by build id: crash-deep (binary, .dwp)" in lines
 
 
@@ -268,86 +272,6 @@ def test_breakpad_dump_without_binaries_is_scanned_and_says_so(tmp_path):
 
 
 # -- the CFI reader against llvm-dwarfdump -----------------------------------------------------------
-
-DUMP_ROW = re.compile(r"^\s*0x([0-9a-f]+): CFA=(.*)$")
-
-
-def dwarfdump_rows(binary: Path, which: str) -> dict[int, tuple[str, bool]]:
-    """address -> (llvm-dwarfdump's row text, "RSP+8: RIP=[CFA-8]"; whether its FDE restores a
-    remembered state) for every row of every FDE of the ``which`` section."""
-    tool = need_tool("llvm-dwarfdump")
-    out = subprocess.run([tool, f"--{which}", str(binary)], capture_output=True, text=True, check=True).stdout
-    title = {"eh-frame": ".eh_frame contents:", "debug-frame": ".debug_frame contents:"}[which]
-    rows = {}
-    in_section = restores = False
-    for line in out.splitlines():
-        if line.endswith(" contents:"):
-            in_section = line.strip() == title
-        elif not in_section:
-            continue
-        elif " FDE " in line or " CIE" in line:
-            restores = False
-        elif "DW_CFA_restore_state" in line:
-            restores = True
-        else:
-            m = DUMP_ROW.match(line)
-            if m:
-                rows[int(m.group(1), 16)] = (m.group(2).strip(), restores)
-    assert rows, out[:2000]
-    return rows
-
-
-NAMES = {0: "RAX", 1: "RDX", 2: "RCX", 3: "RBX", 4: "RSI", 5: "RDI", 6: "RBP", 7: "RSP", 16: "RIP",
-         **{k: f"R{k}" for k in range(8, 16)}}
-
-
-def _row_text(row: CfiRow) -> str:
-    """Our row, written as llvm-dwarfdump writes it (register order as it sorts them: by number)."""
-    kind, reg, off = row.cfa
-    text = f"{NAMES[reg]}{off:+d}"
-    rules = []
-    for r in sorted(row.rules):
-        rule, operand = row.rules[r]
-        if rule == OFFSET:
-            rules.append(f"{NAMES.get(r, f'reg{r}')}=[CFA{operand:+d}]")
-        elif rule == VAL_OFFSET:
-            rules.append(f"{NAMES.get(r, f'reg{r}')}=CFA{operand:+d}")
-        elif rule == UNDEFINED:
-            rules.append(f"{NAMES.get(r, f'reg{r}')}=undefined")
-        elif rule == SAME_VALUE:
-            rules.append(f"{NAMES.get(r, f'reg{r}')}=same")
-        elif rule == REGISTER:
-            rules.append(f"{NAMES.get(r, f'reg{r}')}={NAMES.get(operand, operand)}")
-    return text + (": " + ", ".join(rules) if rules else "")
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"\s+", " ", text.replace("+-", "-")).strip()
-
-
-def _check_rows(binary: Path, which: str) -> int:
-    rows = dwarfdump_rows(binary, which)
-    cfi = read_elf_cfi(binary)
-    try:
-        section = cfi.sections[0] if which == "eh-frame" else cfi.sections[-1]
-        checked = 0
-        for address, (expected, restores) in rows.items():
-            row = section.row_at(address)
-            assert row is not None, hex(address)
-            if "DW_OP" in expected.split(":")[0]:  # a CFA expression (PLT entries): kept, not evaluated
-                assert row.cfa[0] == "expression", (hex(address), expected)
-                continue
-            ours = _norm(_row_text(row))
-            if restores and ours.split(":")[1:] == _norm(expected).split(":")[1:]:
-                # DW_CFA_restore_state restores the CFA rule too (DWARF 5 6.4.2.4; the unwinders of
-                # libgcc and LLVM's libunwind do); llvm-dwarfdump's row listing keeps the current CFA.
-                continue
-            assert ours == _norm(expected), (hex(address), _row_text(row), expected)
-            checked += 1
-        return checked
-    finally:
-        cfi.close()
-
 
 def test_eh_frame_rows_match_llvm_dwarfdump(build):
     for name in CRASHES:
@@ -518,23 +442,35 @@ def test_synthetic_cie_and_fde_give_rows_or_format_errors(body, version, aug):
             pass
 
 
-# -- macOS dumps: said plainly ------------------------------------------------------------------------
+# -- macOS dumps: modules by UUID, said plainly when missing -------------------------------------------
 
-def test_macos_dump_says_dwarf_symbolization_is_not_done(tmp_path):
-    from builders.minidump import build_minidump
+def test_macos_dump_names_the_modules_not_found_by_uuid(tmp_path):
+    """A macOS dump whose binary is nowhere: the note names the module and its UUID (walked and
+    symbolized dumps are tests/test_macos_stack.py's); nothing says macOS is unsupported."""
+    import uuid
 
+    from builders.minidump import build_minidump, codeview_rsds
+
+    module_uuid = uuid.UUID("4c4c4419-5555-3144-a107-fb630a82ad94")
     dump = tmp_path / "mac.dmp"
     dump.write_bytes(build_minidump(arch=12, platform_id=0x8101, version=(14, 0, 0),  # ARM64, macOS
                                     modules=[{"name": "/Applications/App.app/Contents/MacOS/app", "base": 0x100000000,
-                                              "size": 0x4000}],
-                                    exception={"code": 11, "address": 0, "thread_id": 1}))
+                                              "size": 0x4000, "codeview": codeview_rsds(module_uuid.bytes_le, 0, "app")}],
+                                    exception={"code": 1, "address": 0, "thread_id": 1}))
+    wanted = f"not found by UUID (walked by frame pointers and scanning, not symbolized): app {str(module_uuid).upper()}"
     proc = symtool("stack", "--offline", dump, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "note: DWARF symbolization of macOS dumps is not done" in proc.stdout
+    assert f"note: {wanted}" in proc.stdout
+    assert "not done" not in proc.stdout and "not supported" not in proc.stdout
     data = json.loads(symtool("stack", "--json", "--offline", dump, cwd=tmp_path).stdout)
-    assert any("DWARF symbolization of macOS dumps is not done" in n for n in data["notes"])
-    (row,) = json.loads(symtool("dumps", "--json", "--offline", dump, cwd=tmp_path).stdout)
-    assert any("DWARF symbolization of macOS dumps is not done" in n for n in row["notes"])
+    assert wanted in data["notes"]
+    proc = symtool("dumps", "--json", "--offline", dump, cwd=tmp_path)
+    (row,) = json.loads(proc.stdout)
+    assert wanted in row["notes"] and not any("not done" in n for n in row["notes"])
+    (module,) = row["modules"]
+    assert module["code_id"] == module_uuid.hex and module["image_found"] is False
+    assert module["image_store_path"] == f"app/mach-uuid-{module_uuid.hex}/app"
+    assert proc.returncode == 1  # the module's binary and dSYM are missing: a finding
 
 
 def test_walk_without_cfi_follows_the_rbp_chain_on_linux():

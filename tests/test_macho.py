@@ -10,11 +10,11 @@ import re
 import shutil
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from cli_runner import symtool_in_process
 from conftest import FIXTURES_DIR, need_tool
 from symtool.errors import FormatError
 from symtool.formats.macho import FAT_ARCH, FAT_ARCH_64, dsym_dwarf_files, read_macho, read_macho_bytes
@@ -24,8 +24,7 @@ FX = FIXTURES_DIR / "elf-macho"
 
 
 def symtool(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "symtool", *map(str, args)], capture_output=True, text=True,
-                          timeout=120)
+    return symtool_in_process(*map(str, args), timeout=120)
 
 
 def dwarfdump_uuids(path: Path) -> dict[str, str]:
@@ -161,10 +160,9 @@ def test_publish_p_takes_the_packages_dsym_dwarf(mac_builds, tmp_path):
     build = mac_builds.arm64
     ws = build.target_dir.parent
     store = tmp_path / "store"
-    proc = subprocess.run([sys.executable, "-m", "symtool", "publish", "-p", "crash-me", "--profile", build.profile,
-                           "--target", build.triple, "--store", str(store), "--json"],
-                          cwd=ws, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "CARGO_TARGET_DIR": str(build.target_dir)})
+    proc = symtool_in_process("publish", "-p", "crash-me", "--profile", build.profile, "--target", build.triple,
+                              "--store", str(store), "--json", cwd=ws, timeout=120,
+                              env={**os.environ, "CARGO_TARGET_DIR": str(build.target_dir)})
     assert proc.returncode == 0, proc.stderr
     keys = sorted(f["key"] for f in json.loads(proc.stdout)["files"])
     uuid = read_macho(build.bin()).uuids()["arm64"]

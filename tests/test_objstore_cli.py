@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 
+from cli_runner import symtool_in_process
 from objstore_servers import client_env
 from symtool.store.identify import identify
 
@@ -25,8 +26,7 @@ def server(request):
 
 
 def symtool(args, env, cwd):
-    proc = subprocess.run([sys.executable, "-m", "symtool", *map(str, args)], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=180)
+    proc = symtool_in_process(*map(str, args), env=env, cwd=cwd, timeout=180)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
 
@@ -285,3 +285,32 @@ def test_object_storage_without_its_extra_is_one_line(argv, scheme, extra, fixtu
     assert f"pip install 'cargo-symtool[{extra}]'" in lines[0]
     if "--json" in args:
         assert json.loads(proc.stdout)["error"]["exit_code"] == 2
+
+
+def test_a_publish_with_every_file_refused_records_no_transaction(server, fixtures_dir, tmp_path):
+    """Issue 26, item 14, on object storage (tests/test_publish_refused.py: the local store): the only
+    file holds other bytes under a stored key, so it is refused, and no object changes (no claim, no
+    history.txt or server.txt line, no transaction id consumed)."""
+    env = cli_env(server, tmp_path)
+    prefix = f"refused-{uuid.uuid4().hex[:10]}"
+    loc = server.location(prefix)
+    bigage = fixtures_dir / "symstore-exe" / "inputs" / "bigage.pdb"
+    assert symtool(["publish", bigage, "--store", loc], env, tmp_path).returncode == 0
+    other = tmp_path / "other" / "bigage.pdb"  # the same identity (GUID, age), its last byte changed
+    other.parent.mkdir()
+    data = bytearray(bigage.read_bytes())
+    data[-1] ^= 0xFF
+    other.write_bytes(bytes(data))
+    backend = server.backend(prefix)
+
+    def objects() -> dict[str, bytes]:
+        return {o.key: backend.get(o.key).data for o in backend.list("")}
+
+    before = objects()
+    proc = symtool(["publish", other, "--store", loc, "--json"], env, tmp_path)
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 1 and [f["status"] for f in report["files"]] == ["refused"], proc.stdout
+    assert report["transaction"] is None and objects() == before
+    proc = symtool(["publish", fixtures_dir / "symstore-exe" / "inputs" / "dummyprog.pdb", "--store", loc, "--json"],
+                   env, tmp_path)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["transaction"] == "0000000002", proc.stdout

@@ -25,8 +25,10 @@ def installed(tmp_path_factory) -> Path:
     assert [w.name.split("-")[0] for w in wheels] == ["cargo_symtool"]
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    # Without PYTHONPATH: a checkout on it (its cargo_symtool.egg-info) reads as "already installed".
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(wheels[0])], check=True, capture_output=True,
-                   timeout=600)
+                   timeout=600, env=clean)
     return venv
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli_runner import symtool_in_process
 from conftest import need_tool
 from symtool.cli import app
 from symtool.formats.detect import read_identity
@@ -239,16 +240,10 @@ def test_publish_to_http_store_puts_files_on_the_server(nginx, fixtures_dir):
 def test_unreadable_input_is_exit_2_and_leaves_no_store(tmp_path):
     """A random or missing file is bad input (exit 2, one line each), not a
     refused pair; with nothing readable the store is not even created."""
-    import subprocess
-    import sys
-
     junk = tmp_path / "junk.pdb"
     junk.write_bytes(b"Microsoft C/C++ MSF 7.00\r\n\x1aDS\0\0\0" + b"\xff" * 40)
     store = tmp_path / "store"
-    proc = subprocess.run(
-        [sys.executable, "-m", "symtool", "publish", str(junk), str(tmp_path / "missing.pdb"), "--store", str(store)],
-        capture_output=True, text=True,
-    )
+    proc = symtool_in_process("publish", junk, tmp_path / "missing.pdb", "--store", store)
     assert proc.returncode == 2, proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 2 and "Traceback" not in proc.stderr
@@ -258,17 +253,12 @@ def test_unreadable_input_is_exit_2_and_leaves_no_store(tmp_path):
 
 def test_unreadable_file_beside_good_ones_still_publishes_the_good(sample_build, tmp_path):
     import json
-    import subprocess
-    import sys
 
     junk = tmp_path / "junk.exe"
     junk.write_bytes(b"MZ" + b"\0" * 100)
     store = tmp_path / "store"
-    proc = subprocess.run(
-        [sys.executable, "-m", "symtool", "publish", str(sample_build.exe("hello")), str(sample_build.pdb("hello")),
-         str(junk), "--store", str(store), "--json"],
-        capture_output=True, text=True,
-    )
+    proc = symtool_in_process("publish", sample_build.exe("hello"), sample_build.pdb("hello"), junk, "--store", store,
+                              "--json")
     assert proc.returncode == 2, proc.stderr
     statuses = sorted(f["status"] for f in json.loads(proc.stdout)["files"])
     assert statuses == ["added", "added", "unreadable"]

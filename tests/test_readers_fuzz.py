@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cli_runner import symtool_in_process
 from conftest import FIXTURES_DIR
 from symtool.errors import FormatError
 from symtool.formats.detect import sniff
@@ -276,8 +277,6 @@ def test_random_bytes_behind_elf_and_macho_magics(tail, magic):
 def test_fuzzed_files_exit_2_without_traceback(tmp_path):
     """The CLI on mutated ELF, .dwp and Mach-O files: a report or one error line each, exit 0 or 2."""
     import random
-    import subprocess
-    import sys
 
     rng = random.Random(13)
     files = []
@@ -291,13 +290,11 @@ def test_fuzzed_files_exit_2_without_traceback(tmp_path):
         p = tmp_path / f"f{k}"
         p.write_bytes(bytes(data))
         files.append(p)
-    proc = subprocess.run([sys.executable, "-m", "symtool", "id", *map(str, files)], capture_output=True, text=True,
-                          timeout=120)
+    proc = symtool_in_process("id", *files, timeout=120)
     assert "Traceback" not in proc.stderr
     errors = proc.stderr.strip().splitlines()
     assert all(line.startswith("error: ") for line in errors), proc.stderr
     assert proc.returncode == (2 if errors else 0)
     assert len(errors) >= 10  # the truncated ones at least
-    proc = subprocess.run([sys.executable, "-m", "symtool", "verify", *map(str, files)], capture_output=True,
-                          text=True, timeout=120)
+    proc = symtool_in_process("verify", *files, timeout=120)
     assert "Traceback" not in proc.stderr and proc.returncode in (1, 2), proc.stderr

@@ -86,4 +86,8 @@ def test_quick_start_second_command_installs_everything_and_runs_the_suite():
     assert asked - elsewhere <= _bash_array(script, "tools"), asked - elsewhere - _bash_array(script, "tools")
     assert "npm ci --prefix tools/azurite" in script and "export CI=true" in script
     assert 'sudo=(sudo)' in script and '"${sudo[@]}" apt-get update' in script
-    assert script.rstrip().endswith("pip install -q -e '.[test]' && python -m pytest")
+    # The whole suite, one pytest-xdist worker per core (tests/README.md), then the
+    # store/publish/fetch/... modules once more as Windows' CPython (issue 21).
+    assert "\npip install -q -e '.[test]' && python -m pytest -n logical --dist loadfile\n" in script
+    assert script.rstrip().endswith(
+        "SYMTOOL_TEST_PERSONALITY=win python -m pytest -q -n logical --dist loadfile $personality_modules")

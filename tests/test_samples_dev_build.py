@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 
+from cli_runner import symtool_in_process
 from conftest import SAMPLES, TRIPLE, cargo_env, need_tool, sample_layout
 
 
@@ -27,8 +27,7 @@ def test_plain_cargo_build_is_the_dev_profile_and_its_pdbs_match(tmp_path):
     out = target / TRIPLE / "debug"  # build.target of samples/.cargo/config.toml; dev builds into debug/
     assert sorted(p.name for p in out.glob("*.exe")) == sample_layout().exe_names()
 
-    verify = subprocess.run([sys.executable, "-m", "symtool", "verify", "--json", str(out)],
-                            capture_output=True, text=True, timeout=120, env=env)
+    verify = symtool_in_process("verify", "--json", out, timeout=120, env=env)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     records = json.loads(verify.stdout)
     assert sorted((r["binary"].rsplit("/", 1)[-1], r["pdb"].rsplit("/", 1)[-1]) for r in records) == \

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli_runner import symtool_in_process
 from symtool.formats.pdb import SourceFile, iter_source_files, open_msf, read_pdb
 from symtool.srcindex.git import parse_remote, raw_url
 from symtool.srcindex.rules import IndexConfig, resolve
@@ -110,8 +111,8 @@ def test_msvc_toolchain_files_are_counted_not_findings(pdb, ours, n_ours, tmp_pa
     shutil.copy(FIXTURES / "pe-pdb" / pdb, tmp_path / pdb)
 
     def srcindex(*args):
-        return subprocess.run([sys.executable, "-m", "symtool", "srcindex", "--dry-run", "--json", *args,
-                               str(tmp_path / pdb)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+        return symtool_in_process("srcindex", "--dry-run", "--json", *args, str(tmp_path / pdb), cwd=tmp_path,
+                                  timeout=120)
 
     proc = srcindex()
     assert proc.returncode == 1, proc.stderr  # the project's own files have no rule yet

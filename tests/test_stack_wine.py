@@ -326,3 +326,34 @@ def test_readme_stack_example_is_what_the_sample_gives(crashes, tmp_path):
     own = [c for c in ours if c.startswith("crash_deep!")]
     assert [c for c in readme if c.startswith("crash_deep!")] == own and len(own) == 6
     assert readme[len(own)].split("+")[0] == ours[len(own)].split("+")[0]  # the first OS frame's module
+
+
+FOUND_BY = re.compile(r"  \(Found by: ([^)]*)\)$")
+
+
+def test_every_frame_is_labelled_with_how_it_was_found(crashes, tmp_path, fixtures_dir):
+    """Issue 26, item 17: the text labels each frame's trust in minidump-stackwalk's words ("Found by:
+    call frame info"), the trust --json gives, for all four trusts on real dumps: the Wine crash walked
+    with the .pdata of the image in the store (context, call frame info) and a third-party x86 dump
+    without its images (rust-minidump's test.dmp: frame pointer, stack scanning)."""
+    from symtool.commands.stack import TRUST_LABELS
+    from symtool.stackwalk.walk import TRUSTS
+
+    assert set(TRUST_LABELS) == set(TRUSTS)
+    seen = set()
+    for args in ([str(crashes["dumps"] / "deep-1.dmp"), "--store", str(crashes["store"])],
+                 [str(fixtures_dir / "dumps" / "rm-test.dmp"), "--offline"]):
+        text = _cli("stack", *args, cwd=tmp_path)
+        as_json = _cli("stack", "--json", *args, cwd=tmp_path)
+        assert text.exit_code == 0 and as_json.exit_code == 0, text.output + as_json.output
+        (thread,) = json.loads(as_json.stdout)["threads"]
+        lines = [line for line in text.stdout.splitlines() if re.match(r"^[0-9a-f]{2} ", line)]
+        assert len(lines) == len(thread["frames"]) > 3, text.stdout
+        for line, frame in zip(lines, thread["frames"]):
+            found_by = FOUND_BY.search(line)
+            if frame["inline"]:  # the caller's frame: "(Inline Function)" says so, no trust of its own
+                assert found_by is None and "(Inline Function)" in line, line
+            else:
+                assert found_by is not None and found_by.group(1) == TRUST_LABELS[frame["trust"]], line
+                seen.add(frame["trust"])
+    assert seen == set(TRUSTS)

@@ -15,19 +15,17 @@ core turned into a Breakpad minidump and read through DWARF.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from conftest import need_tool
-from std_corpus import PROGRAMS, CorpusUnavailable, build_corpus, crash, start_prefix
+from std_corpus import PROGRAMS, CorpusUnavailable, build_corpus, shared_crashes
 from symtool.cli import app
 from symtool.demangle import normalize_msvc_name
 
@@ -49,26 +47,13 @@ def corpus(tmp_path_factory):
     need_tool("wine")
     need_tool("winedbg")
     try:
+        shared, crashes = shared_crashes(tmp_path_factory)  # crashed once per run (tests/std_corpus.py)
         build_dir = build_corpus()
     except CorpusUnavailable as err:
         pytest.skip(f"the std toolchain cannot be built here: {err}")
-    root = tmp_path_factory.mktemp("stdcrashes")
-    dumps = root / "dumps"
-    dumps.mkdir()
-    prefix = root / "wineprefix"
-    start_prefix(prefix)
-    other = root / "other"
-    other.mkdir()
+    dumps, other = shared / "dumps", shared / "other"
     relayout = build_dir.parent / "relayout"
-    jobs = {name: ((name, dumps, build_dir, prefix), {}) for name in PROGRAMS}
-    # The other panic of two_panics, and the same panic from the relayout build (other addresses).
-    jobs["two_panics/header"] = (("two_panics", other, build_dir, prefix),
-                                 {"args": ("header",), "dump_name": "two_panics-header"})
-    jobs["unwrap_none/relayout"] = (("unwrap_none", other, relayout, prefix), {"dump_name": "unwrap_none-relayout"})
-    # Two at a time: each crash mostly waits on Wine's start-up and winedbg.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {key: pool.submit(crash, *args, **kwargs) for key, (args, kwargs) in jobs.items()}
-        crashes = {key: f.result() for key, f in futures.items()}
+    root = tmp_path_factory.mktemp("stdcrashes")
     store = root / "store"
     staged = root / "staged"
     staged.mkdir()

@@ -7,19 +7,18 @@ folder that is not a store into one.  Real subprocess runs on real PDBs.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from cli_runner import symtool_in_process
 
 INPUTS = Path(__file__).resolve().parent / "fixtures" / "symstore-exe" / "inputs"
 
 
 def symtool(*args, env, cwd=None):
     e = dict(env, COLUMNS="200")  # help text unwrapped
-    proc = subprocess.run([sys.executable, "-m", "symtool", *map(str, args)], env=e, cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    proc = symtool_in_process(*map(str, args), env=e, cwd=cwd, timeout=120)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
 

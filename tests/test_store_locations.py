@@ -11,11 +11,10 @@ stores and caches become absolute everywhere.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
+from cli_runner import symtool_in_process
 from symtool.errors import UsageError
 from symtool.settings import absolute_store, check_location, load_settings, resolve_cache, resolve_stores
 from symtool.store.layout import is_windows_path, url_scheme
@@ -26,8 +25,7 @@ WINDOWS_PATHS = ["C:\\symbols", "c:/symbols", "D:", "\\\\server\\Symbols", "\\\\
 
 
 def symtool(args, env, cwd):
-    proc = subprocess.run([sys.executable, "-m", "symtool", *map(str, args)], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    proc = symtool_in_process(*map(str, args), env=env, cwd=cwd, timeout=120)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
 

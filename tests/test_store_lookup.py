@@ -17,12 +17,12 @@ import io
 import json
 import shutil
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
+from cli_runner import symtool_in_process
 from symtool.store import layout
 from symtool.store.http import HttpClient, HttpOptions
 
@@ -206,8 +206,7 @@ DUMP_KEY = (NAME, INDEX)
 
 
 def _symtool(args, env, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "symtool", *map(str, args)], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    return symtool_in_process(*map(str, args), env=env, cwd=cwd, timeout=120)
 
 
 def _fetch_found(dump: Path, store: str, env, tmp_path) -> bool:

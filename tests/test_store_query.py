@@ -9,17 +9,18 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from cli_runner import symtool_in_process
 
 FIX = Path(__file__).parent / "fixtures" / "symstore-exe"
 INPUTS = FIX / "inputs"
 
 
 def symtool(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "symtool", *args], capture_output=True, text=True, timeout=120)
+    return symtool_in_process(*args, timeout=120)
 
 
 @pytest.fixture

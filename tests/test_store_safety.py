@@ -6,7 +6,6 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from store_helpers import pdb_variant
+from store_helpers import assert_keeps_committed, pdb_variant, publish_then_sigkill
 from symtool.store import admin as adm
 from symtool.store.lock import LOCK_NAME, StoreLock
 from symtool.store.manage import delete_transactions
@@ -80,14 +79,7 @@ def test_sigkill_during_publish_then_repair(tmp_path, fixtures_dir):
     rng = random.Random(1234)
     committed_before: set[str] = set()
     for round_ in range(14):
-        chosen = rng.sample(variants, 4)
-        cmd = [sys.executable, "-m", "symtool", "publish", *map(str, chosen), "--store", str(store), "--product", "k"]
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.2, 1.2))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        if (store / "000Admin").is_dir():
-            committed_before |= set(adm.Admin(store).live())
+        committed_before |= publish_then_sigkill(store, rng.sample(variants, 4), env, rng, "--product", "k")
     # A normal publish still works on the battered store (stale lock of a dead pid is broken).
     rep = publish(str(store), [variants[0]], PublishOptions())
     assert rep.transaction is not None
@@ -95,13 +87,7 @@ def test_sigkill_during_publish_then_repair(tmp_path, fixtures_dir):
     assert not first.unresolved, first.to_json()
     second = verify_store(store)
     assert not second.findings, second.to_json()
-    live = set(adm.Admin(store).live())
-    assert committed_before <= live  # repair never drops a committed transaction
-    for tid in live:
-        entries, problems = adm.read_txn_file(store / "000Admin" / tid)
-        assert not problems
-        for e in entries:
-            assert (store / e.name / e.index / e.name).is_file()
+    assert_keeps_committed(store, committed_before)
 
 
 def test_repair_rolls_back_uncommitted_and_removes_temp(tmp_path, fixtures_dir):
@@ -276,3 +262,20 @@ def test_repair_reports_dead_refs_lines_as_repaired(tmp_path, fixtures_dir):
     assert report.unresolved == []
     assert adm.read_lines(refs) == kept_lines
     assert verify_store(store).findings == []
+
+
+def test_init_store_loses_the_mkdir_race_quietly(tmp_path, monkeypatch):
+    """Two publishers creating one new store: the one whose mkdir comes second (the directory
+    appeared between its check and its mkdir) finds the store made and goes on."""
+    import pathlib
+
+    from symtool.store.admin import ADMIN_DIR, init_store
+
+    store = tmp_path / "new" / "store"
+    (store / ADMIN_DIR).mkdir(parents=True)  # made by the other publisher after our existence checks
+    real_exists, real_is_dir = pathlib.Path.exists, pathlib.Path.is_dir
+    monkeypatch.setattr(pathlib.Path, "exists", lambda p, *a, **k: False if p == store else real_exists(p, *a, **k))
+    monkeypatch.setattr(pathlib.Path, "is_dir",
+                        lambda p, *a, **k: False if p == store / ADMIN_DIR else real_is_dir(p, *a, **k))
+    init_store(store)
+    assert os.path.isdir(store / ADMIN_DIR)

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 
 import pytest
 
 from builders.msf import build_msf7
+from cli_runner import symtool_in_process
 from conftest import need_tool
 from symtool.formats.pdb import read_pdb
 from symtool.store import admin as adm
@@ -65,14 +65,12 @@ def test_type_only_pdb_is_typ(types_only_pdb, fixtures_dir):
 
 def test_publish_records_typ_in_refs_ptr(types_only_pdb, env, tmp_path):
     store = tmp_path / "store"
-    proc = subprocess.run([sys.executable, "-m", "symtool", "publish", types_only_pdb, "--store", store],
-                          env=env, capture_output=True, text=True, timeout=120)
+    proc = symtool_in_process("publish", types_only_pdb, "--store", store, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     index = read_pdb(types_only_pdb).index
     refs = store / "vc140.pdb" / index / "refs.ptr"
     assert refs.read_bytes() == f'0000000001,file,"{types_only_pdb}",typ,,N,,'.encode()
     # `store verify --repair` rebuilds a lost refs.ptr line with the same kind.
     refs.unlink()
-    proc = subprocess.run([sys.executable, "-m", "symtool", "store", "verify", "--repair", "--store", store],
-                          env=env, capture_output=True, text=True, timeout=120)
+    proc = symtool_in_process("store", "verify", "--repair", "--store", store, env=env, timeout=120)
     assert [line.split(",")[3] for line in adm.read_lines(refs)] == ["typ"], proc.stdout + proc.stderr

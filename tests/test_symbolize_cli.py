@@ -129,11 +129,12 @@ def same_block(expected: list[str], got: list[str]) -> bool:
 
 
 def compare(binary: Path, addrs: list[int], *extra: str, dwp: Path | None = None,
-            tool: str = "llvm-symbolizer") -> dict[str, int]:
-    """symtool symbolize and llvm-symbolizer on the same addresses (stdin); the counts."""
+            tool: str = "llvm-symbolizer", oracle_obj: Path | None = None) -> dict[str, int]:
+    """symtool symbolize and llvm-symbolizer on the same addresses (stdin); the counts.
+    ``oracle_obj``: the file llvm-symbolizer reads instead of ``binary`` (a dSYM's DWARF file)."""
     stdin = "".join(f"{a:#x}\n" for a in addrs)
     dwp_args = [f"--dwp={dwp}"] if dwp else []
-    oracle = subprocess.run([need_tool(tool), f"--obj={binary}", *dwp_args], input=stdin,
+    oracle = subprocess.run([need_tool(tool), f"--obj={oracle_obj or binary}", *dwp_args], input=stdin,
                             capture_output=True, text=True, check=True, timeout=300).stdout
     proc = symtool("symbolize", "--obj", binary, *(["--dwp", dwp] if dwp else []), *extra, stdin=stdin)
     assert proc.returncode == 0, proc.stderr
@@ -302,3 +303,38 @@ def test_module_by_store_key_reads_the_stores_file(tmp_path):
     wrong = symtool("symbolize", "--module", f"{pdb.name}/{'0' * 33}", "--store", store, "--offline", "0x1000",
                     cwd=tmp_path)
     assert wrong.returncode == 2 and wrong.stderr.startswith("error:") and "not found" in wrong.stderr
+
+
+def macho_text_range(binary: Path) -> tuple[int, int]:
+    out = subprocess.run([need_tool("llvm-objdump"), "--section-headers", str(binary)], capture_output=True,
+                         text=True, check=True).stdout
+    m = re.search(r"^\s*\d+\s+__text\s+([0-9a-f]+)\s+([0-9a-f]+)", out, re.M)
+    assert m, out
+    return int(m.group(2), 16), int(m.group(2), 16) + int(m.group(1), 16)
+
+
+@pytest.mark.parametrize("arch", ["arm64", "x86_64"])
+def test_macho_binary_with_its_dsym_matches_llvm_symbolizer(mac_builds, arch, tmp_path):
+    """The samples' macOS builds (rust-lld, dsymutil): symtool is given the binary and finds the
+    dSYM beside it (FILE.dSYM, whose DWARF file cargo names <crate>-<hash>); llvm-symbolizer is
+    given that DWARF file (it looks only for FILE.dSYM/.../DWARF/FILE).  Every .text byte."""
+    build = getattr(mac_builds, arch)
+    binary = build.bin()
+    dwarf_files = sorted(Path(f"{binary}.dSYM").glob("Contents/Resources/DWARF/*"))
+    assert len(dwarf_files) == 1, dwarf_files
+    lo, hi = macho_text_range(binary)
+    addrs = list(range(lo, hi))
+    counts = compare(binary, addrs, oracle_obj=dwarf_files[0])
+    assert counts["exact"] == counts["addresses"]
+    # The same binary without its dSYM beside it: the dSYM found by UUID in a build directory.
+    lone = tmp_path / "bin" / binary.name
+    lone.parent.mkdir()
+    shutil.copy2(binary, lone)
+    proc = symtool("symbolize", "--obj", lone, "--build-dir", binary.parent, f"{addrs[0]:#x}")
+    assert proc.returncode == 0, proc.stderr
+    oracle = subprocess.run([need_tool("llvm-symbolizer"), f"--obj={dwarf_files[0]}", f"{addrs[0]:#x}"],
+                            capture_output=True, text=True, check=True).stdout
+    assert blocks(proc.stdout) == blocks(oracle)
+    # Nowhere to find it: one error line, exit 2.
+    proc = symtool("symbolize", "--obj", lone, "--build-dir", tmp_path / "bin", f"{addrs[0]:#x}")
+    assert proc.returncode == 2 and proc.stderr.startswith("error:") and "dSYM" in proc.stderr, proc.stderr

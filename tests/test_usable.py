@@ -13,11 +13,11 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from cli_runner import symtool_in_process
 from conftest import need_tool
 from symtool.usable import file_features, verdict
 
@@ -30,8 +30,7 @@ ALL = [*PDBS, FIX / "pe-pdb/crash.exe", FIX / "pe-pdb/dump_syms_regtest64.exe",
 
 
 def symtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "symtool", *args], capture_output=True, text=True, timeout=300,
-                          cwd=cwd)
+    return symtool_in_process(*args, timeout=300, cwd=cwd)
 
 
 def pdbutil(*args: str) -> str:

@@ -149,3 +149,31 @@ def test_the_windows_implementation_refuses_links_fifos_and_directories(windows,
     fd = platform.open_no_follow(tmp_path / "new", os.O_WRONLY | os.O_CREAT)
     os.close(fd)
     platform.fsync_dir(tmp_path)  # no directory descriptors on Windows: nothing to do, and no error
+
+
+def test_the_suite_switch_picks_modules_and_semantics(monkeypatch):
+    """SYMTOOL_TEST_PERSONALITY (tests/conftest.py): listed modules only; =win spreads both semantics."""
+    from conftest import PERSONALITY_ENV, personality_semantics
+
+    monkeypatch.setenv(PERSONALITY_ENV, "win311")
+    assert personality_semantics("tests/test_publish.py::test_x") == "3.11"
+    assert personality_semantics("tests/test_architecture.py::test_x") is None
+    monkeypatch.setenv(PERSONALITY_ENV, "win")
+    picked = {personality_semantics(f"tests/test_publish.py::test_{i}") for i in range(20)}
+    assert picked == {"3.11", "3.12"}
+    monkeypatch.delenv(PERSONALITY_ENV)
+    assert personality_semantics("tests/test_publish.py::test_x") is None
+
+
+def test_python_children_of_a_personality_test_get_it_too(monkeypatch):
+    import subprocess
+    import sys
+
+    from conftest import _children_too
+
+    probe = ("import os; from symtool import platform; "
+             "print(hasattr(os, 'pread'), hasattr(os, 'set_blocking'), platform.personality())")
+    _children_too("3.11", monkeypatch)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert out.stdout.split() == ["False", "False", "windows"], out.stderr

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from cli_runner import symtool_in_process
 from conftest import ROOT, SAMPLES, TRIPLE, cargo_env, need_tool
 from symtool.cargo.workspace import (
     config_paths, find_root_manifest, find_workspace, load_config_layers, merged_value, profile_dir_name,
@@ -173,17 +174,8 @@ def test_workspace_module_stays_stdlib_only():
 
 # --------------------------------------------------------------------------- cargo is the oracle
 
+# samples/.cargo/config.toml links this target too (its [target] table).
 AARCH64 = "aarch64-pc-windows-msvc"
-LLD_TARGET_TABLE = """
-[target.{}]
-linker = "rust-lld"
-rustflags = [
-    "-C", "linker-flavor=lld-link",
-    "-C", "link-arg=/entry:mainCRTStartup",
-    "-C", "link-arg=/subsystem:console",
-    "-C", "link-arg=/nodefaultlib",
-]
-"""
 
 
 @dataclass
@@ -228,7 +220,7 @@ def _layout(name: str, ws: Path) -> tuple[Path, dict[str, str]]:
         write(ws / "crates" / "crash-me" / ".cargo" / "config.toml", '[build]\ntarget-dir = "../sub-out"\n')
         return ws / "crates" / "crash-me", {}
     if name == "target-list":
-        cfg.write_text(_with_build(sample, targets=f'["{TRIPLE}", "{AARCH64}"]') + LLD_TARGET_TABLE.format(AARCH64))
+        cfg.write_text(_with_build(sample, targets=f'["{TRIPLE}", "{AARCH64}"]'))
         return ws, {"CARGO_BUILD_TARGET_DIR": "bt-out"}
     raise ValueError(name)
 
@@ -267,8 +259,7 @@ def built(request, tmp_path_factory) -> Built:
 
 
 def run_symtool(built: Built, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "symtool", *args], cwd=built.cwd, env=built.env,
-                          capture_output=True, text=True, timeout=300)
+    return symtool_in_process(*args, cwd=built.cwd, env=built.env, timeout=300)
 
 
 def test_publish_finds_what_cargo_wrote(built, tmp_path):

@@ -70,7 +70,15 @@ def _use_color(stream) -> bool:
     if OUTPUT.color == "never" or os.environ.get("NO_COLOR"):
         return False
     isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty()) and os.environ.get("TERM") != "dumb"
+    if not (isatty and isatty()) or os.environ.get("TERM") == "dumb":
+        return False
+    from symtool import platform
+
+    try:
+        fd = stream.fileno()
+    except (AttributeError, ValueError, OSError):
+        return True
+    return platform.console_colors(fd)  # a Windows console without VT support prints escapes raw
 
 
 _STYLES = {"error": "1;31", "warning": "1;33", "note": "1;36"}

@@ -38,7 +38,9 @@ Servers: --server (repeatable; a URL, a store directory, or a srv*cache*url elem
 Cache: --cache, else \\[workspace.metadata.symtool] cache / SYMTOOL_CACHE, else the first srv* cache of
 _NT_SYMBOL_PATH, else the per-user default.  Every file is checked against the key before it enters the cache.
 --dump: a module recorded without a CodeView record (Wine, older writers) gets its image first
-(TimeDateStamp+SizeOfImage key), then the PDB that image names.
+(TimeDateStamp+SizeOfImage key), then the PDB that image names.  Linux dumps: each ELF module's
+binary, .dwp and debug file by build id; macOS dumps: each Mach-O module's binary and dSYM DWARF
+file by LC_UUID (the SSQP keys `symtool publish` writes).
 Credentials: SYMTOOL_HTTP_TOKEN (bearer) or SYMTOOL_HTTP_USER / SYMTOOL_HTTP_PASSWORD.
 Exit codes: 0 all fetched (or already cached), 1 not found anywhere, 2 errors.
 """
@@ -305,10 +307,9 @@ def run_fetch_dump(dump_path: Path, binary: bool, servers: List[str], cache: Opt
     platform = dump.platform
     base_json = {"dump": str(dump_path), "platform": platform}
 
-    if platform not in ("windows", "unknown"):
+    if platform not in ("windows", "unknown", "linux", "android", "macos", "ios"):
         os_name = dump.system.os.split(" ")[0] if dump.system is not None else platform
-        note = (f"{os_name} minidump (Breakpad/crashpad): its modules are identified by build id and have no PDBs; "
-                "nothing to fetch")
+        note = f"{os_name} minidump: symtool knows no keys for its modules; nothing to fetch"
         if as_json:
             print_json({**base_json, "cache": None, "sources": [], "sources_from": None, "note": note,
                         "modules": [], "results": []})
@@ -365,7 +366,7 @@ def run_fetch_dump(dump_path: Path, binary: bool, servers: List[str], cache: Opt
             progress.close()
 
     results = [(p, k, r) for p in plans for k, r in p.results]
-    missing = sum(1 for _p, _k, r in results if r.status == NOT_FOUND)
+    missing = sum(1 for p, k, r in results if p.missing(r, k))
     failed = sum(1 for _p, _k, r in results if r.status == ERROR)
     if as_json:
         print_json({

@@ -41,7 +41,8 @@ build id (SSQP keys and the debuginfod view of the stores, the build
 directories), walked with its .eh_frame/.debug_frame CFI and symbolized from
 its DWARF (the .dwp beside it, or the debug file), inline frames included.
 
-Each frame records how it was found: context (the CPU context), cfi (the
+Each frame records how it was found, labelled in text as minidump-stackwalk
+does ("Found by: call frame info"): context (the CPU context), cfi (the
 image's .pdata or DWARF CFI unwind data), frame-pointer (the EBP/RBP chain)
 or scan (a return address found by scanning the stack: may be stale).
 
@@ -55,6 +56,14 @@ Exit code: 0 a stack was printed, 2 the dump is unreadable or bad usage (a --sto
 
 REPEAT_MIN = 4  # a run of this many identical frames (recursion) is shown compressed
 
+# How each frame was found (symtool.stackwalk.walk.TRUSTS), in minidump-stackwalk's words.
+TRUST_LABELS = {
+    "context": "given as instruction pointer in context",
+    "cfi": "call frame info",
+    "frame-pointer": "previous frame's frame pointer",
+    "scan": "stack scanning",
+}
+
 
 def _addr(value: str | None, wide: bool) -> str:
     if value is None:
@@ -67,8 +76,8 @@ def _frame_line(f, wide: bool) -> str:
     call = f.call_site
     if f.file and f.line:
         call += f" [{f.file} @ {f.line}]"
-    if f.trust in ("scan", "frame-pointer") and not f.inline:
-        call += f"  (found by {'scanning' if f.trust == 'scan' else 'frame pointer'})"
+    if not f.inline:  # an inline frame is its caller's: the "(Inline Function)" column says so
+        call += f"  (Found by: {TRUST_LABELS[f.trust]})"
     if f.inline:
         return f"{f.index:02x} (Inline Function) {_addr(None, wide)} {call}"
     # x64: Child-SP, as cdb's `k`.  x86: ChildEBP, the frame's EBP (dashes where the walk does not
@@ -136,17 +145,21 @@ REGISTER_LINES = {
     "x64": (("rax", "rbx", "rcx"), ("rdx", "rsi", "rdi"), ("rip", "rsp", "rbp"), ("r8", "r9", "r10"),
             ("r11", "r12", "r13"), ("r14", "r15")),
     "x86": (("eax", "ebx", "ecx", "edx", "esi", "edi"), ("eip", "esp", "ebp")),
+    # cdb's arm64 `r`: x0..x28 four to a line, then fp, lr, sp, pc.
+    "arm64": tuple(tuple(f"x{i}" for i in range(k, min(k + 4, 29))) for k in range(0, 29, 4))
+    + (("fp", "lr", "sp", "pc"),),
 }
 
 
-def _registers_text(regs: dict[str, str], wide: bool) -> str:
-    width = 16 if wide else 8
+def _registers_text(regs: dict[str, str], cpu: str) -> str:
+    width = 16 if cpu in ("x64", "arm64") else 8
     lines = []
-    for names in REGISTER_LINES["x64" if wide else "x86"]:
+    layout = REGISTER_LINES.get(cpu, REGISTER_LINES["x86"])  # x86-on-win64: an x86 context
+    for names in layout:
         cells = [f"{n}={int(regs[n], 16):0{width}x}" for n in names if n in regs]
         if cells:
             lines.append(" ".join(cells))
-    known = {n for group in REGISTER_LINES["x64" if wide else "x86"] for n in group}
+    known = {n for group in layout for n in group}
     extra = [f"{n}={int(v, 16):x}" for n, v in regs.items() if n not in known]
     if extra:
         lines.append(" ".join(extra))
@@ -162,13 +175,16 @@ def _module_row(module, resolver) -> dict:
         symbols = f"(dwarf symbols)        {syms.dwp_path or syms.debug_path}"
     elif syms.elf_path is not None:
         symbols = f"(dwarf symbols)        {syms.elf_path}"
+    elif syms.macho_path is not None:
+        symbols = f"(image only)           {syms.macho_path}"  # a Mach-O binary without its dSYM
     elif syms.image is not None:
         symbols = "(image only)"
     else:
         symbols = "(no symbols)"
     return {"base": f"{module.base:#x}", "end": f"{module.base + module.size:#x}", "name": module.file_name,
             "symbols": symbols, "pdb_path": str(syms.pdb_path) if syms.pdb_path else None,
-            "image_path": str(syms.image_path or syms.elf_path) if (syms.image_path or syms.elf_path) else None}
+            "image_path": str(syms.image_path or syms.elf_path or syms.macho_path)
+            if (syms.image_path or syms.elf_path or syms.macho_path) else None}
 
 
 def stack(
@@ -204,7 +220,7 @@ def stack(
     from symtool.commands.common import print_json_stream, terminal_safe
     from symtool.dumps.locate import SymbolLocator, check_build_dirs, check_stores, make_fetch
     from symtool.dumps.stack import (FrameBudget, StackResolver, crash_stack, elf_module_notes, iter_stacks,
-                                     thread_json)
+                                     macho_module_notes, thread_json)
     from symtool.dumps.symbolize import SymbolizerCache
     from symtool.errors import UsageError
     from symtool.formats.minidump import open_minidump
@@ -238,7 +254,7 @@ def stack(
             if platform in ("linux", "android"):
                 notes = elf_module_notes(md, resolver)
             elif platform in ("macos", "ios"):
-                notes = ["DWARF symbolization of macOS dumps is not done: frames are not symbolized"]
+                notes = macho_module_notes(md, resolver)
             if all_threads:
                 stacks = iter_stacks(md, resolver, max_frames, budget)
             else:
@@ -273,9 +289,9 @@ def stack(
                 return
             if panic is not None:  # the message and file come from the dump: escaped
                 sys.stdout.write(terminal_safe(f"panic: {panic.headline()}") + "\n\n")
-            wide = cpu == "x64"
+            wide = cpu in ("x64", "arm64")
             if registers and first is not None and first.registers:
-                sys.stdout.write(_registers_text(first.registers, wide) + "\n")
+                sys.stdout.write(_registers_text(first.registers, cpu) + "\n")
             for k, s in enumerate(ordered):
                 if k:
                     sys.stdout.write("\n")

@@ -96,7 +96,9 @@ def _store(store: Optional[str]):
         from symtool.store.objstore import open_store
 
         return open_store(location)
-    return Path(location)
+    from symtool import platform
+
+    return Path(platform.long_path(location))  # on Windows past MAX_PATH: the extended form
 
 
 def _objects(target) -> bool:

@@ -24,6 +24,10 @@ EXAMPLES = """Examples:
 
   symtool symbolize --obj app.exe --relative 0x1234   (an RVA: offset from the image base)
 
+  symtool symbolize --obj target/aarch64-apple-darwin/release/app 0x100003f20   (its dSYM)
+
+  symtool symbolize --obj universal-app --arch x86_64 0x100003f20
+
   symtool symbolize --module app.pdb/3F2504E04F8911D39A0C0305E82C33011 --store ./symstore 0x1234
 
 Replaces:  llvm-symbolizer --obj=FILE ADDR...  (the same text: for each address the
@@ -113,7 +117,9 @@ def symbolize(
     addresses: Optional[List[str]] = typer.Argument(None, metavar="[ADDR]...",
                                                     help="Addresses (0x... hex or decimal); none: read stdin."),
     obj: Optional[str] = typer.Option(None, "--obj", "-e", "--exe", metavar="FILE",
-                                      help="The ELF binary, PE image or PDB the addresses are in."),
+                                      help="The ELF binary, Mach-O binary or dSYM, PE image or PDB the addresses are in."),
+    arch: Optional[str] = typer.Option(None, "--arch", metavar="ARCH",
+                                       help="The slice of a universal Mach-O file (arm64, x86_64...)."),
     dwp: Optional[str] = typer.Option(None, "--dwp", metavar="FILE",
                                       help="The ELF binary's .dwp (default: FILE.dwp beside it, if any)."),
     module: Optional[str] = typer.Option(None, "--module", metavar="KEY",
@@ -134,7 +140,8 @@ def symbolize(
     target: Optional[List[str]] = target_option(),
 ) -> None:
     """Print the function, file:line:column and inline frames of addresses in an ELF binary
-    (DWARF), a PE image (its PDB) or a PDB, as llvm-symbolizer prints them."""
+    (DWARF), a Mach-O binary (its dSYM), a PE image (its PDB) or a PDB, as llvm-symbolizer
+    prints them."""
     from pathlib import Path
 
     from symtool.commands.common import note, print_json_stream, terminal_safe
@@ -150,7 +157,7 @@ def symbolize(
     if given:
         batches = iter(list(batches))  # bad arguments: exit 2 before the files are opened
     target_file, resolver, locator, fetcher = _open(obj, module, dwp, store, build_dir, offline, manifest_path,
-                                                    package, profile, target)
+                                                    package, profile, target, arch)
     try:
         relative = relative or target_file.kind == "pdb"
 
@@ -184,7 +191,7 @@ def symbolize(
             fetcher.close()
 
 
-def _open(obj, module, dwp, store, build_dir, offline, manifest_path, package, profile, target):
+def _open(obj, module, dwp, store, build_dir, offline, manifest_path, package, profile, target, arch=None):
     """(Target, resolver, locator, fetcher): the stores and build directories are looked at only
     when a PE image's PDB or a store key must be found."""
     from pathlib import Path
@@ -218,7 +225,7 @@ def _open(obj, module, dwp, store, build_dir, offline, manifest_path, package, p
     resolver = StackResolver(locator, SymbolizerCache(), fetch=fetch)
     try:
         found = open_target(Path(obj) if obj else None, module_key=module, dwp=Path(dwp) if dwp else None,
-                            resolver=resolver, dwo_roots=dirs)
+                            resolver=resolver, dwo_roots=dirs, arch=arch)
     except BaseException:
         resolver.close()
         locator.close()

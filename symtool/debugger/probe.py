@@ -88,8 +88,10 @@ def _run_all(argvs: list[list[str]], cwd: str | None, environ: dict[str, str]) -
     procs = []
     for argv in argvs:
         try:
+            # Bytes, decoded below as UTF-8: rustc writes its paths in UTF-8 on every OS, and text=True
+            # would decode them in the ANSI code page on Windows (cp1252: a wrong sysroot, then cached).
             procs.append(subprocess.Popen(argv, cwd=cwd, env=environ, stdout=subprocess.PIPE,
-                                          stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True))
+                                          stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL))
         except (OSError, ValueError):
             procs.append(None)
     out: list[str | None] = []
@@ -104,7 +106,11 @@ def _run_all(argvs: list[list[str]], cwd: str | None, environ: dict[str, str]) -
             proc.communicate()
             out.append(None)
             continue
-        out.append(stdout if proc.returncode == 0 else None)
+        try:
+            text = stdout.decode("utf-8").replace("\r\n", "\n")
+        except UnicodeDecodeError:
+            text = None  # not what rustc writes: no answer rather than a wrong one
+        out.append(text if proc.returncode == 0 else None)
     return out
 
 
@@ -156,7 +162,7 @@ def probe_toolchain(root: str | None, environ: dict[str, str], cache: EnvCache) 
                 value = line.split(":", 1)[1].strip()
                 commit = value if re.fullmatch(r"[0-9a-f]{40}", value) else None
     entry = {"sysroot": sysroot.strip() if sysroot else None, "commit": commit}
-    if entry["sysroot"]:
+    if entry["sysroot"] and os.path.isdir(entry["sysroot"]):  # cached only when it names a real directory
         exe = os.path.join(entry["sysroot"], "bin", "rustc.exe" if sys.platform == "win32" else "rustc")
         entry["rustc_mtime"] = _mtime(exe)
         cache.data["toolchains"][key] = entry

@@ -3,6 +3,8 @@ signal numbers (Breakpad/crashpad dumps of POSIX processes)."""
 
 from __future__ import annotations
 
+from symtool.formats.minidump import MACH_PLATFORMS
+
 EXCEPTION_NAMES = {
     0x80000001: "guard page violation",
     0x80000002: "datatype misalignment",
@@ -102,7 +104,6 @@ MACH_BAD_ACCESS_CODES = {
 }
 MACH_SOFTWARE_CODES = {0x10000: "EXC_UNIX_BAD_SYSCALL", 0x10001: "EXC_UNIX_BAD_PIPE", 0x10002: "EXC_UNIX_ABORT",
                        0x10003: "EXC_SOFT_SIGNAL"}
-MACH_PLATFORMS = ("macos", "ios")
 
 
 def describe_mach_exception(exception: int, code: int, subcode: int) -> tuple[str, str | None]:

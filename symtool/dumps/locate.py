@@ -1,6 +1,9 @@
 """Where a module's PDB or image is: local stores, build directories, HTTP stores.
 
 Windows modules are looked up by their symstore keys (``name/INDEX/name``).
+macOS (Mach-O) modules are looked up by LC_UUID (:meth:`SymbolLocator.lookup_macho`): the
+binary and its dSYM's DWARF file, under the SSQP keys, and in build directories as the file
+of that name and the ``.dSYM`` bundles there, each opened and its UUID compared.
 Linux (ELF) modules are looked up by GNU build id (:meth:`SymbolLocator.lookup_elf`):
 the binary (its CFI and code), its ``.dwp`` and its separate debug file, under
 the SSQP keys and the debuginfod view of symtool.store.layout, and in build
@@ -59,6 +62,7 @@ class SymbolLocator:
         self._cache: dict[tuple[str, str, str], Hit] = {}
         self._listing: dict[Path, dict[str, Path]] = {}
         self._identity: dict[Path, str | None] = {}
+        self._macho_ids: dict[Path, str] = {}  # Mach-O file -> its slices' UUID keys, comma-separated
         self._elf_cache: dict[tuple[str, str], dict[str, tuple[str, str, Hit]]] = {}
 
     def close(self) -> None:
@@ -141,6 +145,49 @@ class SymbolLocator:
                     if "dwp" not in out and dwp.is_file():
                         out["dwp"] = (f"{name}.dwp", elf_index(build_id), Hit(True, str(dwp), "file", dwp))
                     break
+        self._http_roles(keys, out)
+        self._elf_cache[key] = out
+        return out
+
+    def lookup_macho(self, name: str, uuid: str) -> dict[str, tuple[str, str, Hit]]:
+        """role -> (store name, store index, Hit) of a Mach-O module's files: ``executable`` (the
+        binary: its ``__unwind_info``, ``__eh_frame`` and code) and ``dsym`` (the dSYM's DWARF
+        file, or a binary that carries its own ``__DWARF``); roles not found are absent.
+
+        Each is looked for under its SSQP key (``<name>/mach-uuid-<uuid>/<name>``,
+        ``_.dwarf/mach-uuid-sym-<uuid>/_.dwarf``), then in the stores' and build directories'
+        files: the binary of that name with a slice of that UUID, ``<binary>.dSYM`` beside it,
+        and any other ``*.dSYM`` bundle there (cargo's ``deps/<crate>-<hash>.dSYM``); then on
+        HTTP stores.  Every local file is opened and its UUID compared here."""
+        key = ("macho:" + name.lower(), uuid.lower())
+        cached = self._elf_cache.get(key)
+        if cached is not None:
+            return cached
+        from symtool.store.layout import SSQP_DWARF_NAME, mach_index
+
+        keys = {"executable": (name, mach_index(uuid)), "dsym": (SSQP_DWARF_NAME, mach_index(uuid, sym=True))}
+        out: dict[str, tuple[str, str, Hit]] = {}
+        for role, (kname, index) in keys.items():
+            hit = self._lookup_local_stores(kname, index)
+            if hit is not None:
+                out[role] = (kname, index, hit)
+        for d in [*self.local, *self.build_dirs]:
+            if len(out) == len(keys):
+                break
+            if "executable" not in out:
+                f = self._flat(d, name, "", "macho")
+                if f is not None and uuid.lower() in self._macho_uuids(f):
+                    out["executable"] = (name, keys["executable"][1], Hit(True, str(f), "file", f))
+            if "dsym" not in out:
+                dwarf = self._dsym_in(d, name, uuid)
+                if dwarf is not None:
+                    out["dsym"] = (SSQP_DWARF_NAME, keys["dsym"][1], Hit(True, str(dwarf), "file", dwarf))
+        self._http_roles(keys, out)
+        self._elf_cache[key] = out
+        return out
+
+    def _http_roles(self, keys: dict[str, tuple[str, str]], out: dict[str, tuple[str, str, Hit]]) -> None:
+        """Each role of ``keys`` (role -> (name, index)) not in ``out`` yet, asked of the HTTP stores."""
         for role, (kname, index) in keys.items():
             if role in out:
                 continue
@@ -152,8 +199,41 @@ class SymbolLocator:
                 if hit is not None:
                     out[role] = (kname, index, hit)
                     break
-        self._elf_cache[key] = out
-        return out
+
+    def _macho_uuids(self, path: Path) -> set[str]:
+        """The UUID keys of the Mach-O file's slices (empty: unreadable or not Mach-O)."""
+        cached = self._macho_ids.get(path)
+        if cached is None:
+            uuids: set[str] = set()
+            try:
+                from symtool.formats.macho import MAGICS, read_macho
+
+                with open(path, "rb") as f:
+                    magic = f.read(4)
+                if magic in MAGICS:
+                    uuids = {s.index for s in read_macho(path).slices if s.index}
+            except (SymtoolError, OSError, ValueError, struct.error):
+                uuids = set()
+            cached = self._macho_ids[path] = ",".join(sorted(uuids))
+        return set(cached.split(",")) - {""}
+
+    def _dsym_in(self, directory: Path, name: str, uuid: str) -> Path | None:
+        """The DWARF file with this UUID in ``directory/<name>.dSYM``, else in any ``*.dSYM``
+        bundle directly inside ``directory``."""
+        from symtool.formats.macho import dsym_dwarf_files
+
+        self._flat(directory, "", "", "macho")  # fills the listing
+        listing = self._listing.get(directory, {})
+        bundles = [listing[n] for n in sorted(listing) if n.endswith(".dsym")]
+        first = listing.get(f"{name.lower()}.dsym")
+        if first is not None:
+            bundles.remove(first)
+            bundles.insert(0, first)
+        for bundle in bundles[:MAX_BUILD_DIR_SCAN]:
+            for dwarf in dsym_dwarf_files(bundle)[:16]:
+                if uuid.lower() in self._macho_uuids(dwarf):
+                    return dwarf
+        return None
 
     def _lookup_local_stores(self, name: str, index: str) -> Hit | None:
         from symtool.store.layout import MESSAGE, PLAIN, POINTER, lookup
@@ -210,6 +290,8 @@ class SymbolLocator:
         candidate = listing.get(name.lower())
         if candidate is None or not candidate.is_file():
             return None
+        if kind == "macho":
+            return candidate  # a Mach-O file has one UUID per slice: the caller compares them
         if candidate not in self._identity:
             self._identity[candidate] = _file_index(candidate, kind)
         got = self._identity[candidate]

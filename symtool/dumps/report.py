@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from symtool.dumps.buckets import Bucket, Buckets
-from symtool.dumps.triage import ELF_PLATFORMS, TriageRow
+from symtool.dumps.triage import ELF_PLATFORMS, MACH_PLATFORMS, TriageRow
 from symtool.errors import FormatError, UsageError
 
 # A --json row is ~20 KB (its stack and modules), so this is ~10,000 dumps; rows are decoded one at a
@@ -266,11 +266,14 @@ class Report:
                 self.unreadable.append((row.path, row.error))
             return
         elf = row.platform in ELF_PLATFORMS
+        mach = row.platform in MACH_PLATFORMS
         for m in row.modules:
             if m.os_module:
                 continue
             if elf and m.codeview == "ELF":
                 kind, key, found = "DWARF", m.image_store_path, m.image_found
+            elif mach and m.image_store_path:
+                kind, key, found = "DWARF", m.image_store_path, bool(m.image_found and m.debug_path)
             elif not elf and (m.pdb_store_path or m.pdb_found is not None):
                 kind, key, found = "PDB", m.pdb_store_path, m.pdb_found
             else:

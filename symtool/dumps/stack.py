@@ -11,6 +11,10 @@ PDBs found the way a debugger finds them, then symbolize every frame.
 * Each frame's file is looked up in the PDB's source index (``srcsrv``, then
   ``sourcelink``: symtool.srcindex.lookup): its ``source_url``.
 
+macOS (Mach-O) modules are found by LC_UUID (SymbolLocator.lookup_macho): the binary's
+compact unwind and ``__eh_frame`` drive the walk (symtool.stackwalk.macos) and the DWARF of
+its dSYM (or its own) names the frames, the slice of that UUID in a universal file.
+
 Linux (ELF) modules are found by GNU build id (SymbolLocator.lookup_elf): the
 binary's ``.eh_frame``/``.debug_frame`` drive the walk (symtool.stackwalk.cfi)
 and its DWARF, with the ``.dwp`` beside it or a separate debug file, names the
@@ -40,7 +44,7 @@ from symtool.ids import BuildId, DebugId
 from symtool.srcindex.lookup import SourceIndexCache
 
 MAX_STACK_BYTES = 8 << 20  # bytes of one thread's saved stack read for walking
-SUPPORTED_CPUS = ("x64", "x86", "x86-on-win64")
+SUPPORTED_CPUS = ("x64", "x86", "x86-on-win64", "arm64")
 
 
 def windbg_module_name(file_name: str | None) -> str:
@@ -126,6 +130,10 @@ class _ModuleSymbols:
     elf_path: Path | None = None
     dwp_path: Path | None = None
     debug_path: Path | None = None
+    # Mach-O modules (macOS/iOS dumps): the binary and the DWARF file (a dSYM's, or the binary's
+    # own) found by LC_UUID; debug_path above is the DWARF file.
+    mach_uuid: str | None = None
+    macho_path: Path | None = None
 
 
 class StackResolver:
@@ -149,7 +157,7 @@ class StackResolver:
         self._dwarf: OrderedDict[tuple, object] = OrderedDict()  # (binary, dwp) -> DwarfSymbolizer (None: failed)
 
     def image(self, path: Path):
-        from symtool.formats.pe_unwind import read_pe_unwind
+        from symtool.formats.pe_unwind_arm64 import read_pe_unwind_any
 
         key = os.fspath(path)
         if key in self._failed:
@@ -157,7 +165,7 @@ class StackResolver:
         img = self._images.get(key)
         if img is None:
             try:
-                img = read_pe_unwind(key)
+                img = read_pe_unwind_any(key)
             except (FormatError, OSError, ValueError, struct.error) as err:
                 self._failed[key] = getattr(err, "message", None) or str(err)
                 return None
@@ -259,12 +267,63 @@ class StackResolver:
         out.note = "; ".join(notes) or None
         return out
 
+    def _macho_uuids(self, path: Path) -> dict[str, bool]:
+        """UUID key -> has __DWARF, for each slice of a Mach-O file ({} when unreadable)."""
+        key = ("macho", os.fspath(path))
+        if key not in self._elf_ids:
+            from symtool.formats.macho import read_macho
+
+            try:
+                self._elf_ids[key] = {s.index: s.has_dwarf for s in read_macho(path).slices if s.index}
+            except (FormatError, OSError, ValueError, struct.error):
+                self._elf_ids[key] = {}
+        return self._elf_ids[key]
+
+    def _resolve_macho(self, module: Module) -> _ModuleSymbols:
+        """The binary (compact unwind, __eh_frame, code) and the DWARF file (dSYM, else the
+        binary's own __DWARF) of a Mach-O module, each used only if a slice has the module's UUID."""
+        from symtool.stackwalk.macos import read_macho_unwind
+
+        uuid = module.mach_uuid.index()
+        out = _ModuleSymbols(mach_uuid=uuid)
+        try:
+            found = self.locator.lookup_macho(module.file_name, uuid)
+        except SymtoolError as err:
+            out.note = err.message
+            return out
+        notes = []
+        for role in ("executable", "dsym"):
+            if role not in found:
+                continue
+            name, index, hit = found[role]
+            local = self._local(hit, name, index)
+            slices = self._macho_uuids(local) if local is not None else {}
+            if local is None:
+                notes.append(f"{'binary' if role == 'executable' else 'dSYM'} {hit.where} is not a local file")
+            elif uuid not in slices:
+                notes.append(f"{local}: no slice with UUID {uuid}: not used")
+            elif role == "executable":
+                out.macho_path = local
+            else:
+                out.debug_path = local
+        if out.debug_path is None and out.macho_path is not None and self._macho_uuids(out.macho_path).get(uuid):
+            out.debug_path = out.macho_path  # a binary that carries its own DWARF
+        if out.macho_path is not None:
+            try:
+                out.image = read_macho_unwind(out.macho_path, uuid)
+            except (FormatError, OSError, ValueError, struct.error) as err:
+                notes.append(f"{out.macho_path}: unwind tables unreadable: {getattr(err, 'message', None) or err}")
+        out.note = "; ".join(notes) or None
+        return out
+
     def dwarf_symbolizer(self, syms: _ModuleSymbols):
         """The DWARF symbolizer of an ELF module (binary + .dwp, or the debug file), None when
         there is none or the DWARF symbolizer is not available."""
         source = syms.debug_path or syms.elf_path
         if source is None:
             return None
+        if syms.mach_uuid is not None:
+            return self._macho_symbolizer(source, syms.mach_uuid)
         # The .dwp holds the split units of the skeletons in the binary, which a debug file
         # (objcopy --only-keep-debug) keeps too: it goes with either.
         key = (os.fspath(source), os.fspath(syms.dwp_path) if syms.dwp_path else None)
@@ -284,12 +343,33 @@ class StackResolver:
             sym = None  # symtool.formats.dwarf_symbols not in this build: frames stay unsymbolized
         except (FormatError, OSError, ValueError, struct.error):
             sym = None
+        return self._keep_dwarf(key, sym)
+
+    def _keep_dwarf(self, key: tuple, sym):
+        """Cache ``sym`` (None: failed) under ``key``, closing the least recently used past the bound."""
         self._dwarf[key] = sym
         while len(self._dwarf) > self._max_images:
             _k, old = self._dwarf.popitem(last=False)
             if old is not None:
                 old.close()
         return sym
+
+    def _macho_symbolizer(self, path: Path, uuid: str):
+        """The DWARF symbolizer of one Mach-O slice (by UUID) of ``path``, cached like the ELF ones."""
+        key = (os.fspath(path), "uuid:" + uuid)
+        if key in self._dwarf:
+            self._dwarf.move_to_end(key)
+            return self._dwarf[key]
+        try:
+            from symtool.formats.dwarf_symbols import DwarfSymbolizer
+
+            sym = DwarfSymbolizer(path, uuid=uuid)
+            if sym.uuid != uuid:
+                sym.close()
+                sym = None
+        except (FormatError, OSError, ValueError, struct.error):
+            sym = None
+        return self._keep_dwarf(key, sym)
 
     def close(self) -> None:
         for sym in self._dwarf.values():
@@ -303,6 +383,8 @@ class StackResolver:
     def _resolve(self, module: Module) -> _ModuleSymbols:
         if module.build_id is not None:
             return self._resolve_elf(module)
+        if module.mach_uuid is not None:
+            return self._resolve_macho(module)
         out = _ModuleSymbols()
         code_id = module.code_id
         if module.file_name and code_id:
@@ -332,6 +414,18 @@ class StackResolver:
         except SymtoolError:
             hit = None
         return self._local(hit, name, index)
+
+    def dsym_path(self, name: str, uuid: str) -> Path | None:
+        """The local DWARF file (a dSYM's, fetched if need be) of Mach-O ``name`` with this UUID
+        (``symtool symbolize``), or None."""
+        try:
+            found = self.locator.lookup_macho(name, uuid).get("dsym")
+        except SymtoolError:
+            return None
+        if found is None:
+            return None
+        kname, index, hit = found
+        return self._local(hit, kname, index)
 
     def pdb_path(self, pdb_name: str, debug_id) -> Path | None:
         """The local PDB of this CodeView name and identity: from the stores and build
@@ -370,16 +464,17 @@ def _hex(value: int | None) -> str | None:
 
 def _symbolize_frames(index: int, frame, module: Module | None, syms: _ModuleSymbols | None,
                       resolver: StackResolver, return_address: int | None) -> list[FrameRow]:
-    fp = _hex(frame.context.regs.get("ebp" if frame.context.cpu == "x86" else "rbp"))
+    fp = _hex(frame.context.regs.get(frame.context.fp_name))
     base = FrameRow(index, module.file_name if module else None,
                     _hex(frame.pc - module.base) if module else None, None, None, None, None, False, frame.trust,
                     _hex(frame.pc), _hex(frame.sp), _hex(return_address), frame_pointer=fp)
-    if module is None or syms is None or (syms.pdb_path is None and syms.build_id is None):
+    if module is None or syms is None or (syms.pdb_path is None and syms.build_id is None
+                                          and syms.mach_uuid is None):
         return [base]
     rva = frame.pc - module.base
     lookup = frame.lookup_address - module.base
     try:
-        if syms.build_id is not None:
+        if syms.build_id is not None or syms.mach_uuid is not None:
             sym = resolver.dwarf_symbolizer(syms)  # identity checked when it was opened
             if sym is None:
                 return [base]
@@ -673,5 +768,31 @@ def elf_module_notes(md: MinidumpFile, resolver: StackResolver) -> list[str]:
     return out + other
 
 
-__all__ = ["FrameRow", "ThreadStack", "StackResolver", "FrameBudget", "elf_module_notes", "thread_stack", "crash_stack",
+def macho_module_notes(md: MinidumpFile, resolver: StackResolver) -> list[str]:
+    """What was found for a macOS dump's Mach-O modules, by LC_UUID: one line for those found,
+    one for those not (and why a file found was not used)."""
+    found, missing, other = [], [], []
+    for module in md.dump.modules:
+        if module.mach_uuid is None:
+            continue
+        syms = resolver.module(module)
+        parts = [p for p, have in (("binary", syms.macho_path is not None),
+                                   ("dSYM", syms.debug_path is not None and syms.debug_path != syms.macho_path),
+                                   ("its own DWARF", syms.debug_path is not None and syms.debug_path == syms.macho_path))
+                 if have]
+        if parts:
+            found.append(f"{module.file_name} ({', '.join(parts)})")
+        else:
+            missing.append(f"{module.file_name} {module.mach_uuid.uuid_str}")
+        if syms.note:
+            other.append(f"{module.file_name}: {syms.note}")
+    out = []
+    if found:
+        out.append(f"found by UUID: {', '.join(found)}")
+    if missing:
+        out.append(f"not found by UUID (walked by frame pointers and scanning, not symbolized): {', '.join(missing)}")
+    return out + other
+
+
+__all__ = ["FrameRow", "ThreadStack", "StackResolver", "FrameBudget", "elf_module_notes", "macho_module_notes", "thread_stack", "crash_stack",
            "all_stacks", "iter_stacks", "thread_json", "windbg_module_name"]

@@ -21,7 +21,7 @@ from symtool.dumps.stack import FrameRow as StackFrameRow
 from symtool.dumps.stack import StackResolver, crash_stack
 from symtool.dumps.symbolize import SymbolizerCache, symbolize_fault
 from symtool.errors import FormatError, SymtoolError
-from symtool.formats.minidump import Minidump, MinidumpFile, Module, open_minidump
+from symtool.formats.minidump import MACH_PLATFORMS, Minidump, MinidumpFile, Module, open_minidump
 from symtool.ids import check_file_name
 from symtool.store.layout import key_path
 
@@ -46,7 +46,7 @@ class ModuleRow:
     timestamp: int
     code_id: str | None
     debug_id: str | None
-    codeview: str | None  # "RSDS", "NB10", "ELF" or None
+    codeview: str | None  # "RSDS", "NB10", "ELF" or None (Mach-O modules: "RSDS" holding the LC_UUID)
     pdb_name: str | None
     pdb_store_path: str | None = None  # name/INDEX/name
     pdb_found: bool | None = None  # None: not looked up or not checked
@@ -140,6 +140,9 @@ class TriageRow:
 
 # Platforms whose minidumps (Breakpad/crashpad) list ELF modules by build id.
 ELF_PLATFORMS = ("linux", "android")
+# Platforms whose exception address is the data address touched (a signal's si_addr, a Mach
+# EXC_BAD_ACCESS subcode), not an instruction: the faulting module comes from the stack.
+DATA_ADDRESS_PLATFORMS = ELF_PLATFORMS + MACH_PLATFORMS
 
 ROW_KEYS = tuple(f.name for f in dataclasses.fields(TriageRow))
 
@@ -173,6 +176,20 @@ def _module_row(module: Module, locator: SymbolLocator, platform: str,
         entry.image_path = str(syms.elf_path) if syms.elf_path else None
         debug = syms.dwp_path or syms.debug_path
         entry.debug_path = str(debug) if debug else None
+        return entry
+    if module.mach_uuid is not None and resolver is not None and module.error is None:
+        # Mach-O modules: no PDB; the binary by its SSQP key (LC_UUID), the dSYM's DWARF beside it.
+        from symtool.store.layout import ssqp_macho_key
+
+        syms = resolver.module(module)
+        try:
+            entry.image_store_path = ssqp_macho_key(module.file_name, syms.mach_uuid)
+        except SymtoolError:
+            entry.image_store_path = None
+        entry.pdb_name = None  # crashpad's RSDS record names the module itself, not a PDB
+        entry.image_found = syms.macho_path is not None
+        entry.image_path = str(syms.macho_path) if syms.macho_path else None
+        entry.debug_path = str(syms.debug_path) if syms.debug_path else None
         return entry
     if module.codeview_kind == "ELF" or platform not in ("windows", "unknown"):
         return entry  # ELF/Mach-O modules: no PDB, no PE store key
@@ -231,12 +248,17 @@ def triage_one(path: Path, locator: SymbolLocator, symbolizers: SymbolizerCache,
         return row
     with md:
         _fill_row(row, md.dump, path, locator, symbolizers, resolver)
-        if stacks and row.exception_code is not None and row.platform in ("windows", "unknown") + ELF_PLATFORMS:
+        if stacks and row.exception_code is not None and \
+                row.platform in ("windows", "unknown") + DATA_ADDRESS_PLATFORMS:
             _fill_stack(row, md, resolver)
         if row.platform in ELF_PLATFORMS:
             from symtool.dumps.stack import elf_module_notes
 
             row.notes += elf_module_notes(md, resolver)
+        elif row.platform in MACH_PLATFORMS:
+            from symtool.dumps.stack import macho_module_notes
+
+            row.notes += macho_module_notes(md, resolver)
     return row
 
 
@@ -270,7 +292,7 @@ def _fill_stack(row: TriageRow, md: MinidumpFile, resolver: StackResolver) -> No
     if panic is not None:
         row.panic = panic.to_json()
     top = next((f for f in st.frames if f.function), None)
-    if row.faulting_module is None and row.platform in ELF_PLATFORMS and st.frames and st.frames[0].module:
+    if row.faulting_module is None and row.platform in DATA_ADDRESS_PLATFORMS and st.frames and st.frames[0].module:
         # A signal's address is the data address (si_addr); the faulting instruction is the context's.
         row.faulting_module, row.faulting_offset = st.frames[0].module, st.frames[0].offset
         row.bucket = f"{row.exception_code} {row.faulting_module}+{row.faulting_offset}"
@@ -297,10 +319,11 @@ def _fill_row(row: TriageRow, dump: Minidump, path: Path, locator: SymbolLocator
             f"{dump.system.os.split(' ')[0] if dump.system else platform} minidump (Breakpad/crashpad): "
             "modules are identified by build id; found binaries are walked with their DWARF CFI and "
             "symbolized from their DWARF")
-    elif platform in ("macos", "ios"):
+    elif platform in MACH_PLATFORMS:
         row.notes.append(
             f"{dump.system.os.split(' ')[0] if dump.system else platform} minidump (Breakpad/crashpad): "
-            "modules are identified by UUID; DWARF symbolization of macOS dumps is not done")
+            "modules are identified by LC_UUID; found binaries are walked with their compact unwind "
+            "and symbolized from their dSYM's DWARF")
     elif platform not in ("windows", "unknown"):
         row.notes.append(f"{dump.system.os.split(' ')[0] if dump.system else platform} minidump: "
                          "stacks are not walked and modules not symbolized for this platform")
@@ -322,8 +345,9 @@ def _fill_row(row: TriageRow, dump: Minidump, path: Path, locator: SymbolLocator
     row.exception_address = f"{exc.address:#x}"
     row.exception_parameters = [f"{p:#x}" for p in exc.parameters]
     row.thread_id = exc.thread_id
-    if platform in ELF_PLATFORMS:
-        # ExceptionAddress is the signal's si_addr (the address touched, for SIGSEGV), not an
+    if platform in DATA_ADDRESS_PLATFORMS:
+        # ExceptionAddress is the signal's si_addr (the address touched, for SIGSEGV), or the
+        # Mach exception's subcode (the address touched, for EXC_BAD_ACCESS), not an
         # instruction: the faulting module and function come from the stack's first frame.
         row.bucket = f"{exc.code_hex} {exc.address:#x}"
         return
@@ -379,6 +403,9 @@ def row_missing(row: TriageRow) -> bool:
         return True
     if row.platform in ELF_PLATFORMS:
         return any(m.image_found is False and not m.os_module for m in row.modules if m.codeview == "ELF")
+    if row.platform in MACH_PLATFORMS:
+        return any((m.image_found is False or m.debug_path is None) and not m.os_module
+                   for m in row.modules if m.image_store_path)
     if row.platform not in ("windows", "unknown", None):
         return False
     # OS modules' PDBs come from Microsoft's server: their absence from the team's store is not a finding.

@@ -80,6 +80,9 @@ DW_CFA_def_cfa_offset_sf = 0x13
 DW_CFA_val_offset = 0x14
 DW_CFA_val_offset_sf = 0x15
 DW_CFA_val_expression = 0x16
+# AArch64's reuse of 0x2D (DW_CFA_GNU_window_save on SPARC): the return address is now signed, or no
+# longer (pointer authentication, -mbranch-protection=pac-ret); the walker strips PAC bits anyway.
+DW_CFA_AARCH64_negate_ra_state = 0x2D
 DW_CFA_GNU_args_size = 0x2E
 DW_CFA_GNU_negative_offset_extended = 0x2F
 
@@ -141,6 +144,7 @@ class CfiRow:
     rules: dict[int, tuple] = field(default_factory=dict)
     return_register: int = 16
     signal_frame: bool = False
+    ra_signed: bool = False  # AArch64: the saved return address carries a PAC signature here
     fde_begin: int = 0
     fde_end: int = 0
 
@@ -507,6 +511,8 @@ class CfiSection:
                 row.rules[r] = (VAL_EXPRESSION, block())
             elif op == DW_CFA_GNU_args_size:
                 c.uleb("argument size")
+            elif op == DW_CFA_AARCH64_negate_ra_state:
+                row.ra_signed = not row.ra_signed
             else:
                 raise FormatError(f"{name}: unknown call frame instruction {op:#x} at {c.pos - 1:#x}", path)
 

@@ -1,4 +1,5 @@
-"""Symbolize an address of an ELF module with DWARF: function, file:line and inline frames.
+"""Symbolize an address of an ELF module, or of a Mach-O slice (a dSYM's DWARF file or a
+binary with its own ``__DWARF``), with DWARF: function, file:line and inline frames.
 
 What is read, lazily (nothing of a unit is parsed before an address falls in it):
 
@@ -12,7 +13,8 @@ What is read, lazily (nothing of a unit is parsed before an address falls in it)
   ``.debug_str_offsets.dwo`` and ``.debug_rnglists.dwo``; addresses of split units
   come from the binary's ``.debug_addr`` (``DW_AT_addr_base``/``GNU_addr_base``),
   DWARF 4 ranges from its ``.debug_ranges`` (``DW_AT_GNU_ranges_base``);
-* ``.symtab`` for the symbol covering an address DWARF says nothing about.
+* ``.symtab`` for the symbol covering an address DWARF says nothing about (Mach-O: the
+  ``LC_SYMTAB`` symbols, each running to the next; RVAs are relative to ``__TEXT``).
 
 What it answers follows ``llvm-symbolizer --inlines`` (LLVM's
 ``DWARFContext::getInliningInfoForAddress``): the deepest ``DW_TAG_subprogram`` /
@@ -71,7 +73,8 @@ from symtool.formats import dwarf
 from symtool.formats.binio import BoundedReader
 from symtool.formats.dwarf import Cursor, SectionView, Unit
 from symtool.formats.dwarf_line import LineTable, Strings, read_line_table
-from symtool.formats.elf import SHF_ALLOC, SHT_NOBITS, ElfFile
+from symtool.formats.elf import SHF_ALLOC, SHT_NOBITS, ElfFile, Symbol
+from symtool.formats.macho import MAGICS as MACHO_MAGICS, open_macho_image
 from symtool.formats.symbols import Frame, Symbolized, malformed_is_format_error
 
 # Tags (DWARF 5, 7.5.3).
@@ -166,10 +169,13 @@ _malformed = malformed_is_format_error("DWARF")
 
 
 class _File:
-    """One open ELF file and its sections, each decompressed (when SHF_COMPRESSED) once."""
+    """One open ELF file, or one slice of a Mach-O file (a dSYM's DWARF file or a binary with its
+    own ``__DWARF``), and its sections, each decompressed (when SHF_COMPRESSED) once."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, uuid: str | None = None):
         self.path = path
+        self.elf = None
+        self.macho = None
         if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or device would block or never end
             raise NotRegularFileError("not a regular file", path)
         self.f = open(path, "rb")
@@ -177,21 +183,31 @@ class _File:
             r = BoundedReader(self.f, path)
             if r.size == 0:
                 raise FormatError("empty file", path)
-            self.elf = ElfFile(r, path)
-            self.elf.read_sections()
+            if r.read(0, min(4, r.size), "magic") in MACHO_MAGICS:
+                self.f.close()
+                self.macho = open_macho_image(path, uuid=uuid)
+                self.endian = self.macho.endian
+            else:
+                self.elf = ElfFile(r, path)
+                self.elf.read_sections()
+                self.endian = self.elf.lay.endian
         except BaseException:
             self.f.close()
             raise
-        self.endian = self.elf.lay.endian
         self._views: dict[str, SectionView | None] = {}
 
     def view(self, name: str) -> SectionView | None:
         if name not in self._views:
-            sec = self.elf.section(name)
-            self._views[name] = None if sec is None or sec.type == SHT_NOBITS else self.elf.view(sec)
+            if self.macho is not None:
+                self._views[name] = self.macho.dwarf_view(name)
+            else:
+                sec = self.elf.section(name)
+                self._views[name] = None if sec is None or sec.type == SHT_NOBITS else self.elf.view(sec)
         return self._views[name]
 
     def close(self) -> None:
+        if self.macho is not None:
+            self.macho.close()
         try:
             self.f.close()
         except OSError:
@@ -399,14 +415,17 @@ def _plan(ab: dwarf.Abbrev, unit: Unit, keep: bool, is_unit_die: bool) -> list[t
 
 
 class DwarfSymbolizer:
-    """Symbolize module-relative addresses (RVAs) of one ELF binary, with its .dwp for split DWARF."""
+    """Symbolize module-relative addresses (RVAs) of one ELF binary, with its .dwp for split DWARF;
+    or of one Mach-O slice (``uuid`` picks it in a universal file): a dSYM's DWARF file, or a
+    binary with its own DWARF.  A Mach-O RVA is relative to ``__TEXT``'s VM address."""
 
     def __init__(self, binary_path: str | os.PathLike[str], dwp_path: str | os.PathLike[str] | None = None,
-                 dwo_roots: list[str | os.PathLike[str]] | None = None):
+                 dwo_roots: list[str | os.PathLike[str]] | None = None, uuid: str | None = None):
         """``dwo_roots``: directories besides the binary's own that unpacked ``.dwo`` files may
         be read from (the build directories); a skeleton's DW_AT_dwo_name naming a file
         anywhere else is not followed."""
         self.path = os.fspath(binary_path)
+        self.uuid = uuid
         self.dwp_path = os.fspath(dwp_path) if dwp_path is not None else None
         self._bin: _File | None = None
         self._dwp: _File | None = None
@@ -422,14 +441,22 @@ class DwarfSymbolizer:
 
     @_malformed
     def _open(self) -> None:
-        self._bin = _File(self.path)
-        elf = self._bin.elf
-        bid = elf.build_id()
-        self.build_id: str | None = bid.index() if bid is not None else None
-        self.load_bias: int = elf.load_bias()
+        self._bin = _File(self.path, self.uuid)
+        if self._bin.macho is not None:
+            macho = self._bin.macho
+            self.build_id: str | None = None
+            self.uuid = macho.uuid
+            self.load_bias: int = macho.text_vmaddr
+            self._sections = sorted((sec[5], sec[5] + sec[3], k + 1) for k, sec in enumerate(macho.slice.sections)
+                                    if sec[0] != "__DWARF" and sec[3])
+        else:
+            elf = self._bin.elf
+            bid = elf.build_id()
+            self.build_id = bid.index() if bid is not None else None
+            self.load_bias = elf.load_bias()
+            self._sections = sorted((s.addr, s.addr + s.size, s.index) for s in elf.sections
+                                    if s.flags & SHF_ALLOC and s.size)
         self.endian = self._bin.endian
-        self._sections = sorted((s.addr, s.addr + s.size, s.index) for s in elf.sections
-                                if s.flags & SHF_ALLOC and s.size)
         self._index: dict[int, dwarf.IndexRow] = {}
         self._index_version = 0
         if self.dwp_path is not None:
@@ -1324,7 +1351,10 @@ class DwarfSymbolizer:
         """The FUNC/OBJECT symbol at ``addr`` as llvm-symbolizer picks it: the last one starting
         at or before it (the largest at one address), if its size reaches it or is 0."""
         if self._symbols is None:
-            syms = sorted(self._bin.elf.symbols(), key=lambda s: (s.value, s.size))
+            if self._bin.macho is not None:
+                syms = [Symbol(name, value, size) for value, size, name in self._bin.macho.symbols()]
+            else:
+                syms = sorted(self._bin.elf.symbols(), key=lambda s: (s.value, s.size))
             self._symbols = ([s.value for s in syms], syms)
         values, syms = self._symbols
         k = bisect.bisect_right(values, addr) - 1

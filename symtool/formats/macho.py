@@ -1,4 +1,5 @@
-"""Mach-O reader: the ``LC_UUID`` of each slice, thin and fat (universal) files.
+"""Mach-O reader: the ``LC_UUID`` of each slice, thin and fat (universal) files, and one
+slice opened for reading (:class:`MachoImage`: sections, segments by VM address, symbols).
 
 A fat file starts with ``FAT_MAGIC`` (``CAFEBABE``, 32-bit offsets) or
 ``FAT_MAGIC_64`` (``CAFEBABF``), big-endian, then one ``fat_arch`` record per
@@ -17,12 +18,13 @@ class-file version (45 or more), never a plausible slice count.
 from __future__ import annotations
 
 import os
+import stat
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from symtool.errors import FormatError
-from symtool.formats.binio import BoundedReader
+from symtool.errors import FormatError, NotRegularFileError
+from symtool.formats.binio import BoundedReader, cstring
 from symtool.ids import MachUuid
 
 FAT_MAGIC = 0xCAFEBABE
@@ -105,10 +107,13 @@ class MachSlice:
     uuid: MachUuid | None = None
     has_dwarf: bool = False  # a __DWARF segment
     endian: str = "<"
-    # (segment, section, file offset within the slice, size, flags), in load-command order
-    # (n_sect of a symbol is the 1-based position here); a dSYM keeps __TEXT's headers with offset 0.
-    sections: list[tuple[str, str, int, int, int]] = field(default_factory=list)
+    # (segment, section, file offset within the slice, size, flags, VM address), in load-command
+    # order (n_sect of a symbol is the 1-based position here); a dSYM keeps __TEXT's headers with offset 0.
+    sections: list[tuple[str, str, int, int, int, int]] = field(default_factory=list)
+    # (name, vmaddr, vmsize, file offset within the slice, filesize, initprot), in load-command order.
+    segments: list[tuple[str, int, int, int, int, int]] = field(default_factory=list)
     symtab: tuple[int, int] | None = None  # (symoff within the slice, nsyms) of LC_SYMTAB
+    strtab: tuple[int, int] | None = None  # (stroff within the slice, strsize) of LC_SYMTAB
 
     @property
     def filetype_name(self) -> str:
@@ -117,6 +122,15 @@ class MachSlice:
     @property
     def is_dsym(self) -> bool:
         return self.filetype == MH_DSYM
+
+    @property
+    def text_vmaddr(self) -> int:
+        """Where the ``__TEXT`` segment (the Mach header) is meant to be loaded: a dump's module base
+        is this address slid, so ``rva = vmaddr - text_vmaddr``."""
+        return next((s[1] for s in self.segments if s[0] == "__TEXT"), 0)
+
+    def section(self, segment: str, name: str) -> tuple[str, str, int, int, int, int] | None:
+        return next((s for s in self.sections if s[0] == segment and s[1] == name), None)
 
     @property
     def index(self) -> str | None:
@@ -190,26 +204,31 @@ def _thin(r: BoundedReader, path: str, offset: int, size: int) -> MachSlice:
             (segname,) = SEGNAME.unpack_from(body, 0)
             if segname.rstrip(b"\0") == b"__DWARF":
                 sl.has_dwarf = True
-            _sections(sl, body, cmd == LC_SEGMENT_64, path)
+            _segment(sl, body, cmd == LC_SEGMENT_64, path)
         elif cmd == LC_SYMTAB and len(body) >= SYMTAB_BODY[e].size:
-            symoff, nsyms, _stroff, _strsize = SYMTAB_BODY[e].unpack_from(body, 0)
+            symoff, nsyms, stroff, strsize = SYMTAB_BODY[e].unpack_from(body, 0)
             sl.symtab = (symoff, nsyms)
+            sl.strtab = (stroff, strsize)
         pos += cmdsize
     return sl
 
 
-def _sections(sl: MachSlice, body: bytes, is_64: bool, path: str) -> None:
+def _segment(sl: MachSlice, body: bytes, is_64: bool, path: str) -> None:
     seg, sec = SEGMENT_BODY[(sl.endian, is_64)], SECTION[(sl.endian, is_64)]
     if len(body) < seg.size:
         return
-    nsects = seg.unpack_from(body, 0)[7]
+    segname, vmaddr, vmsize, fileoff, filesize, _maxprot, initprot, nsects, _flags = seg.unpack_from(body, 0)
     if nsects > MAX_SECTIONS or seg.size + nsects * sec.size > len(body):
         raise FormatError(f"segment with {nsects} sections does not fit its load command", path)
+    if len(sl.segments) + len(sl.sections) + nsects > MAX_SECTIONS:
+        raise FormatError(f"more than {MAX_SECTIONS} segments and sections", path)
+    sl.segments.append((segname.rstrip(b"\0").decode("ascii", "replace"), vmaddr, vmsize, fileoff, filesize,
+                        initprot))
     for k in range(nsects):
-        sectname, segname, _addr, size, offset, _align, _reloff, _nreloc, flags = \
+        sectname, segname, addr, size, offset, _align, _reloff, _nreloc, flags = \
             sec.unpack_from(body, seg.size + k * sec.size)[:9]
         sl.sections.append((segname.rstrip(b"\0").decode("ascii", "replace"),
-                            sectname.rstrip(b"\0").decode("ascii", "replace"), offset, size, flags))
+                            sectname.rstrip(b"\0").decode("ascii", "replace"), offset, size, flags, addr))
 
 
 def has_function_symbol(r: BoundedReader, sl: MachSlice, max_symbols: int = 1 << 18) -> bool:
@@ -281,6 +300,149 @@ def read_macho_bytes(data: bytes, path: str = "<bytes>") -> MachoInfo:
     return _read(BoundedReader(io.BytesIO(data), path, len(data)), path)
 
 
+# -- one slice opened for reading: sections, memory by VM address, symbols ----------------------
+
+MAX_SYMBOLS = 1 << 22
+MAX_SYMBOL_NAME = 4096
+# Assembler-local labels the linker may keep (ld64's "ltmp<n>", "l_..." and "L..."): no functions.
+LOCAL_LABEL_PREFIXES = ("ltmp", "l_", "L")
+
+
+class MachoImage:
+    """One slice of a Mach-O file (a binary or a dSYM's DWARF file), open for lazy reads.
+
+    Addresses are the file's own VM addresses; a dump's module base is where ``__TEXT`` was
+    loaded, so an RVA is ``vmaddr - text_vmaddr``.  Section names ``.debug_X`` (as the DWARF
+    readers ask for them) are ``__DWARF,__debug_X``, cut to Mach-O's 16 characters."""
+
+    def __init__(self, path: str, f, reader: BoundedReader, sl: MachSlice):
+        self.path = path
+        self._f = f
+        self.reader = reader
+        self.slice = sl
+        self.endian = sl.endian
+        self.is_64 = sl.is_64
+        self.text_vmaddr = sl.text_vmaddr
+        self._symbols = None
+
+    @property
+    def uuid(self) -> str | None:
+        return self.slice.index
+
+    def close(self) -> None:
+        try:
+            self._f.close()
+        except OSError:
+            pass
+
+    def view(self, segment: str, name: str):
+        """The section's bytes as a SectionView (None: no such section, or no bytes in this file)."""
+        from symtool.formats.dwarf import SectionView
+
+        sec = self.slice.section(segment, name)
+        if sec is None or sec[2] == 0 or sec[3] == 0:
+            return None
+        _seg, _name, offset, size, _flags, _addr = sec
+        if offset + size > self.slice.size:
+            raise FormatError(f"section {segment},{name} ({offset:#x} +{size:#x}) runs past the slice", self.path)
+        start = self.slice.offset + offset
+        return SectionView(f"{segment},{name}", size, lambda off, n: self.reader.read(start + off, n, name),
+                           self.path)
+
+    def dwarf_view(self, elf_name: str):
+        """``.debug_info`` -> ``__DWARF,__debug_info`` (``.debug_str_offsets`` -> ``__debug_str_offs``)."""
+        return self.view("__DWARF", ("__" + elf_name.lstrip("."))[:16])
+
+    def read_vm(self, address: int, size: int) -> bytes | None:
+        """``size`` bytes at VM ``address`` from the segment whose file bytes hold them (None: none does)."""
+        if size < 0:
+            return None
+        for _name, vmaddr, _vmsize, fileoff, filesize, _prot in self.slice.segments:
+            if vmaddr <= address and address + size <= vmaddr + filesize:
+                if fileoff + filesize > self.slice.size:
+                    return None
+                try:
+                    return self.reader.read(self.slice.offset + fileoff + address - vmaddr, size, "segment")
+                except FormatError:
+                    return None
+        return None
+
+    def is_code(self, address: int) -> bool:
+        """Is VM ``address`` inside a section of instructions?"""
+        for _seg, _name, _off, size, flags, addr in self.slice.sections:
+            if flags & (S_ATTR_PURE_INSTRUCTIONS | S_ATTR_SOME_INSTRUCTIONS) and addr <= address < addr + size:
+                return True
+        return False
+
+    def symbols(self) -> list[tuple[int, int, str]]:
+        """(address, size, name) of the symbols defined in sections, sorted; a size runs to the next
+        symbol or the end of its section (nlist has none).  Names lose the one leading ``_`` the
+        C ABI adds, as llvm-symbolizer shows them."""
+        if self._symbols is not None:
+            return self._symbols
+        sl = self.slice
+        out: list[tuple[int, int, str]] = []
+        if sl.symtab is not None and sl.strtab is not None and sl.symtab[1]:
+            symoff, nsyms = sl.symtab
+            stroff, strsize = sl.strtab
+            rec = NLIST[(sl.endian, sl.is_64)]
+            if nsyms > MAX_SYMBOLS:
+                raise FormatError(f"{nsyms} symbols (limit {MAX_SYMBOLS})", self.path)
+            if symoff + nsyms * rec.size > sl.size or stroff + strsize > sl.size:
+                raise FormatError("symbol or string table runs past the slice", self.path)
+            data = self.reader.read(sl.offset + symoff, nsyms * rec.size, "symbol table")
+            strings = self.reader.read(sl.offset + stroff, strsize, "string table")
+            raw = []
+            for k in range(nsyms):
+                strx, n_type, n_sect, _desc, value = rec.unpack_from(data, k * rec.size)
+                if n_type & N_STAB or n_type & N_TYPE != N_SECT or not 0 < n_sect <= len(sl.sections):
+                    continue
+                if strx >= strsize:
+                    continue
+                name = cstring(strings[strx:strx + MAX_SYMBOL_NAME]).decode("utf-8", "replace")
+                if not name or name.startswith(LOCAL_LABEL_PREFIXES):
+                    continue
+                raw.append((value, n_sect, name[1:] if name.startswith("_") else name))
+            raw.sort()
+            for k, (value, n_sect, name) in enumerate(raw):
+                sec = sl.sections[n_sect - 1]
+                end = sec[5] + sec[3]
+                if k + 1 < len(raw) and raw[k + 1][0] < end:
+                    end = max(raw[k + 1][0], value)
+                out.append((value, max(end - value, 0), name))
+        self._symbols = out
+        return out
+
+
+def open_macho_image(path: str | os.PathLike[str], uuid: str | None = None,
+                     cputype: int | None = None) -> MachoImage:
+    """The slice of ``path`` whose UUID key is ``uuid`` (else whose CPU type is ``cputype``; else the
+    only slice), open for reads (call ``close``).  FormatError when no slice fits."""
+    p = os.fspath(path)
+    if not stat.S_ISREG(os.stat(p).st_mode):
+        raise NotRegularFileError("not a regular file", p)
+    f = open(p, "rb")
+    try:
+        r = BoundedReader(f, p)
+        if r.size == 0:
+            raise FormatError("empty file", p)
+        info = _read(r, p)
+        if uuid is not None:
+            chosen = [s for s in info.slices if s.index == uuid.lower().replace("-", "")]
+        elif cputype is not None:
+            chosen = [s for s in info.slices if s.cputype == cputype]
+        else:
+            chosen = info.slices if len(info.slices) == 1 else []
+        if not chosen:
+            have = ", ".join(f"{s.arch} {s.index}" for s in info.slices)
+            raise FormatError(f"no slice with UUID {uuid} (has {have})" if uuid else
+                              f"no slice for CPU type {cputype} (has {have})", p)
+        return MachoImage(p, f, r, chosen[0])
+    except BaseException:
+        f.close()
+        raise
+
+
 # -- dSYM bundles -------------------------------------------------------------
 
 def is_dsym_bundle(path: str | os.PathLike[str]) -> bool:
@@ -296,6 +458,8 @@ def _is_macho(path: Path) -> bool:
 
 # Every magic as MAGIC_LE reads it (the fat ones are big-endian on disk).
 _MAGICS = {MH_MAGIC, MH_CIGAM, MH_MAGIC_64, MH_CIGAM_64, 0xBEBAFECA, 0xBFBAFECA}
+# The same, as the first four bytes of a file.
+MAGICS = frozenset(MAGIC_LE.pack(m) for m in _MAGICS)
 
 
 def dsym_dwarf_files(bundle: str | os.PathLike[str]) -> list[Path]:

@@ -33,7 +33,7 @@ from symtool.errors import FormatError
 from symtool.fsutil import open_regular  # a FIFO or device among inputs never blocks a read
 from symtool.formats.binio import BoundedReader
 from symtool.formats.codeview import MAX_CODEVIEW, parse_codeview
-from symtool.ids import CodeId, DebugId, basename_any
+from symtool.ids import CodeId, DebugId, MachUuid, basename_any
 
 MDMP_SIGNATURE = b"MDMP"
 MDMP_VERSION = 0xA793  # low word of MINIDUMP_HEADER.Version (MINIDUMP_VERSION)
@@ -132,6 +132,9 @@ PLATFORMS = {
     0x8204: ("ps3", "PS3"), 0x8205: ("nacl", "Native Client"), 0x8206: ("fuchsia", "Fuchsia"),
 }
 
+MACH_PLATFORMS = ("macos", "ios")  # dumps whose modules are Mach-O images named by LC_UUID
+
+
 @dataclass
 class SystemInfo:
     arch: int
@@ -222,6 +225,9 @@ class Module:
     pdb_path: str | None = None  # as recorded in the CodeView record
     build_id: bytes | None = None  # ELF (BpEL) modules
     error: str | None = None  # a problem with this module's name or CodeView record
+    # Mach-O modules of macOS/iOS dumps: the LC_UUID, which Breakpad and crashpad write as the
+    # RSDS record's GUID (age 0; the "PDB name" is the module's file name).
+    mach_uuid: MachUuid | None = None
 
     @property
     def file_name(self) -> str:
@@ -237,6 +243,8 @@ class Module:
         the build id in hex (ELF)."""
         if self.build_id is not None:
             return self.build_id.hex()
+        if self.mach_uuid is not None:
+            return self.mach_uuid.index()
         if self.codeview_kind == "ELF" or self.timestamp == 0:
             return None
         return CodeId(self.timestamp, self.size).index()
@@ -541,6 +549,10 @@ def read_minidump_file(f: BinaryIO, path: str = "<stream>", size: int | None = N
                 dump.problems.append(f"{STREAM_NAMES.get(stype, hex(stype))}: {err.message}")
         for t in dump.threads:
             t.name = names.get(t.thread_id)
+        if dump.platform in MACH_PLATFORMS:
+            for module in dump.modules:
+                if module.codeview_kind == "RSDS" and module.debug_id is not None and module.debug_id.guid is not None:
+                    module.mach_uuid = MachUuid(module.debug_id.guid.bytes)
         dump.memory.sort()  # by start (the tuple's first field)
     except FormatError as err:
         if err.path is None:

@@ -420,6 +420,8 @@ def write_named_streams(path: str | os.PathLike[str], streams: Mapping[str, byte
                 os.fsync(fd)  # everything before the superblock is on disk first
                 wrote += _write_superblock(fd, commit.superblock)
                 _check_written(out, p, streams)
+            # Closed before the rename over it: Windows refuses to replace a file this process holds.
+            f.close()
     return WriteReport(p, commit.written, commit.replaced, old_size, commit.total * layout.block_size,
                        bytes_read, copied, wrote, "copy", why_copy)
 

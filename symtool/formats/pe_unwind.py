@@ -44,6 +44,7 @@ UNWIND_CODE = struct.Struct("<BB")
 UNWIND_SLOT = struct.Struct("<H")
 UNWIND_SLOT32 = struct.Struct("<I")
 
+IMAGE_FILE_MACHINE_ARM64 = 0xAA64
 PE32_MAGIC = 0x10B
 PE32PLUS_MAGIC = 0x20B
 DIRECTORY_EXCEPTION = 3
@@ -135,6 +136,7 @@ class PeUnwindImage:
     debug_directory: tuple[int, int] = (0, 0)
     _data: bytes = b""
     base_relocations: tuple[int, int] = (0, 0)  # the directory's (rva, size)
+    exception_directory: tuple[int, int] = (0, 0)  # (rva, size); its entries' layout depends on the machine
     _relocations: list[tuple[int, int]] | None = None  # sorted (rva, width) of the words the loader rebases
     _begins: list[int] = field(default_factory=list)
     _infos: dict[int, UnwindInfo] = field(default_factory=dict)
@@ -317,7 +319,10 @@ def parse_pe_unwind(data: bytes, path: str = "<bytes>") -> PeUnwindImage:
     image = PeUnwindImage(path, machine, timestamp, size_of_image, image_base, magic == PE32PLUS_MAGIC, sections, [],
                           dirs[DIRECTORY_DEBUG] if len(dirs) > DIRECTORY_DEBUG else (0, 0), data,
                           dirs[DIRECTORY_BASERELOC] if len(dirs) > DIRECTORY_BASERELOC else (0, 0))
-    if len(dirs) > DIRECTORY_EXCEPTION and magic == PE32PLUS_MAGIC:
+    if len(dirs) > DIRECTORY_EXCEPTION:
+        image.exception_directory = dirs[DIRECTORY_EXCEPTION]
+    # x64 RUNTIME_FUNCTION entries (ARM64's 8-byte entries are read by formats/pe_unwind_arm64.py).
+    if len(dirs) > DIRECTORY_EXCEPTION and magic == PE32PLUS_MAGIC and machine != IMAGE_FILE_MACHINE_ARM64:
         ex_rva, ex_size = dirs[DIRECTORY_EXCEPTION]
         count = ex_size // RUNTIME_FUNCTION.size
         if count > MAX_FUNCTIONS:
@@ -332,14 +337,20 @@ def parse_pe_unwind(data: bytes, path: str = "<bytes>") -> PeUnwindImage:
     return image
 
 
-def read_pe_unwind(path: str | os.PathLike[str], max_size: int = 1 << 30) -> PeUnwindImage:
+def read_image_file(path: str | os.PathLike[str], max_size: int = 1 << 30) -> tuple[bytes, str]:
+    """(the bytes, the path as a string) of an image file no larger than ``max_size``."""
     p = os.fspath(path)
     with open(p, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size > max_size:
             raise FormatError(f"image of {size} bytes is too large", p)
-        data = f.read()
+        return f.read(), p
+
+
+def read_pe_unwind(path: str | os.PathLike[str], max_size: int = 1 << 30) -> PeUnwindImage:
+    data, p = read_image_file(path, max_size)
     return parse_pe_unwind(data, p)
 
 
-__all__ = ["PeUnwindImage", "UnwindInfo", "UnwindCode", "Section", "parse_pe_unwind", "read_pe_unwind", "OP_NAMES"]
+__all__ = ["PeUnwindImage", "UnwindInfo", "UnwindCode", "Section", "parse_pe_unwind", "read_pe_unwind", "OP_NAMES",
+           "read_image_file"]

@@ -7,7 +7,7 @@ is on a remote branch (otherwise the forge would not have that commit).
 
 from __future__ import annotations
 
-import os
+import posixpath
 import re
 import subprocess
 from dataclasses import dataclass, field
@@ -120,8 +120,10 @@ def raw_url(remote: str, commit: str, rel: str, *, forge: str | None = None, tem
 
 def relative_to(root: Path, path: str) -> str | None:
     """``path`` relative to ``root`` with '/' separators (case-insensitive on Windows-style paths)."""
-    p = os.path.normpath(path.replace("\\", "/"))
-    r = os.path.normpath(str(root).replace("\\", "/"))
+    # posixpath, whatever the host: on Windows os.path is ntpath, whose normpath turns the '/'
+    # back into '\\' and the prefix test below never matched (issue 21, item 4).
+    p = posixpath.normpath(path.replace("\\", "/"))
+    r = posixpath.normpath(str(root).replace("\\", "/"))
     if p == r:
         return None
     if p.startswith(r + "/"):

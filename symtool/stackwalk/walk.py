@@ -3,7 +3,12 @@
 
 A module's unwind data is what ``image_for`` returns: a PE image's ``.pdata``
 (:class:`PeUnwindImage`, Windows x64) or an ELF file's DWARF CFI
-(:class:`ElfCfi`, ``.eh_frame``/``.debug_frame``, Linux x86_64).  With
+(:class:`ElfCfi`, ``.eh_frame``/``.debug_frame``, Linux x86_64 and arm64) or a Mach-O
+binary's compact unwind and ``__eh_frame`` (:class:`MachoUnwindImage`, macOS x86_64 and arm64).
+ARM64 frames go through :mod:`symtool.stackwalk.arm64`: the unwinder its
+``UNWINDERS`` table gives for the image's type, then the frame record chain
+(always: AArch64 code keeps frame records), then scanning; return addresses
+are stripped of pointer-authentication bits.  With
 ``rbp_chain`` (Linux dumps, where code keeps frame pointers more often than
 not) an x64 frame without usable CFI is tried along the RBP chain, validated
 like the x86 EBP chain, before scanning.
@@ -23,7 +28,9 @@ from symtool.formats.cpu_context import CpuContext
 from symtool.formats.dwarf_cfi import ElfCfi
 from symtool.formats.pdb_frames import FrameTable
 from symtool.formats.pe_unwind import PeUnwindImage
+from symtool.stackwalk import arm64
 from symtool.stackwalk.cfi import EndOfStack, unwind_cfi, unwind_rbp
+from symtool.stackwalk.macos import MachoUnwindImage, unwind_macho_x64
 from symtool.stackwalk.memory import StackMemory
 from symtool.stackwalk.scan import after_call, scan_for_return
 from symtool.stackwalk.x64 import UnwindError, unwind_x64
@@ -57,8 +64,11 @@ class StackFrame:
 
     @property
     def lookup_address(self) -> int:
-        """The address to symbolize: a return address minus one, so the call itself is named."""
-        return self.pc if self.trust == "context" else self.pc - 1
+        """The address to symbolize: a return address minus one (x86: instructions have any length),
+        minus 4 on arm64 (the call instruction itself), so the call itself is named."""
+        if self.trust == "context":
+            return self.pc
+        return self.pc - (arm64.INSTRUCTION_SIZE if self.context.cpu == "arm64" else 1)
 
 
 @dataclass
@@ -82,6 +92,10 @@ class Modules:
             return self.modules[i]
         return None
 
+    @property
+    def highest_end(self) -> int:
+        return max((m.base + m.size for m in self.modules), default=0)
+
 
 MODULE_HEADER_PAGE = 0x1000
 
@@ -96,7 +110,8 @@ def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
     its PDB) or None; x86 frames are unwound with it first, then along the EBP chain, then by
     scanning."""
     mods = Modules(modules)
-    word = 8 if ctx.cpu == "x64" else 4
+    word = 4 if ctx.cpu == "x86" else 8
+    pac_mask = arm64.address_mask(mods.highest_end)
     end = stack_end if stack_end is not None else mem.end
     result = WalkResult()
     pc, sp = ctx.pc, ctx.sp
@@ -118,8 +133,14 @@ def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
             return rva >= MODULE_HEADER_PAGE
         if not image.is_code(rva):
             return False
+        if ctx.cpu == "arm64":
+            code = image.read_rva(rva - arm64.INSTRUCTION_SIZE, arm64.INSTRUCTION_SIZE)
+            return code is not None and arm64.after_call_arm64(code)
         code = image.read_rva(rva - 7, 7)
         return code is not None and after_call(code)
+
+    def is_return_stripped(value: int) -> bool:
+        return is_return(arm64.strip_pac(value, pac_mask))
 
     callee_info = None  # the frame data of the frame below the one being unwound (x86)
     while True:
@@ -132,24 +153,50 @@ def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
         module = callee.module
         image = image_for(module) if module is not None else None
         problem = None
-        if ctx.cpu == "x64" and isinstance(image, ElfCfi):
+        innermost = callee.trust == "context"
+        unwind, first_page_ends = _unwinder(ctx.cpu, image)
+        if unwind is not None:
             try:
-                caller = unwind_cfi(callee.context, image, module.base, mem, callee.trust == "context")
+                caller = unwind(callee.context, image, module.base, mem, innermost)
                 trust = "cfi"
             except EndOfStack:
                 result.stop = "end of stack (the unwind data leaves the return address undefined)"
                 break
             except UnwindError as err:
                 problem = f"frame {len(frames) - 1}: {err}"
-            if caller is not None and caller.pc is not None and caller.pc < MIN_RETURN_ADDRESS:
+            if caller is not None and caller.pc is not None and ctx.cpu == "arm64":
+                caller.regs["pc"] = arm64.strip_pac(caller.pc, pac_mask)
+                if "lr" in caller.regs:
+                    caller.regs["lr"] = arm64.strip_pac(caller.regs["lr"], pac_mask)
+            if first_page_ends and caller is not None and caller.pc is not None and caller.pc < MIN_RETURN_ADDRESS:
                 result.stop = "end of stack (return address in the first page)"
                 break
-        elif ctx.cpu == "x64" and image is not None and image.is_64:
-            try:
-                caller = unwind_x64(callee.context, image, module.base, mem, callee.trust == "context")
-                trust = "cfi"
-            except UnwindError as err:
-                problem = f"frame {len(frames) - 1}: {err}"
+            if ctx.cpu == "x64" and isinstance(image, MachoUnwindImage) and caller is not None \
+                    and not ((caller.sp or 0) > callee.sp and is_return(caller.pc or 0)):
+                # Compact unwind describes function bodies: in a prologue or epilogue it can point
+                # at a word that is no return address.  The frame pointer, then scanning, decide.
+                problem = problem or f"frame {len(frames) - 1}: compact unwind led to no return address"
+                caller = None
+        if ctx.cpu == "arm64":
+            if caller is not None and caller.pc and mods.at(caller.pc) is None:
+                caller = None  # unwind data led outside every module: not believable
+            elif caller is not None and callee.trust in ("frame-pointer", "scan") and caller.pc \
+                    and not is_return(caller.pc):
+                # A frame record or a scan gives only an estimate of SP (the record may sit below
+                # saved registers): unwind data computing from SP then lands anywhere.  Believed only
+                # when it lands right after a call instruction.
+                caller = None
+            if caller is None:
+                try:
+                    caller = arm64.unwind_frame_record(callee.context, mem, innermost, is_return, pac_mask)
+                    trust = "frame-pointer"
+                except UnwindError:
+                    pass  # no usable frame record: scanning is the fallback
+                if caller is not None and caller.pc == 0 and not caller.regs.get("fp"):
+                    result.stop = "end of stack (the last frame record is zero)"
+                    break
+                if caller is not None and not (_sp_grew(caller, callee, innermost) and is_return(caller.pc or 0)):
+                    caller = None  # a record that does not lead up the stack to a return address: scan instead
         elif ctx.cpu == "x86":
             table = frame_info_for(module) if frame_info_for is not None and module is not None else None
             info = table.find(callee.lookup_address - module.base) if table is not None else None
@@ -175,6 +222,15 @@ def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
         if caller is not None and caller.pc is not None and caller.pc != 0 and mods.at(caller.pc) is None \
                 and trust == "cfi":
             caller = None  # unwind data led outside every module: not believable, scan instead
+        if caller is None and ctx.cpu == "x64" and callee.trust == "context" and module is None:
+            # A call to a bad address (a null or freed function pointer): the return address the
+            # call pushed is at [RSP], while RBP is still the caller's frame, one frame too far.
+            ret = mem.u64(callee.sp)
+            if ret is not None and is_return(ret):
+                caller = CpuContext("x64", {k: v for k, v in callee.context.regs.items()
+                                            if k in ("rbx", "rbp", "r12", "r13", "r14", "r15")})
+                caller.regs.update({"rip": ret, "rsp": callee.sp + 8})
+                trust = "scan"
         if caller is None and ctx.cpu == "x64" and rbp_chain:
             try:
                 caller = unwind_rbp(callee.context, mem)
@@ -186,19 +242,22 @@ def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
         if caller is None:
             if problem:
                 result.problems.append(problem)
-            found = scan_for_return(mem, callee.sp, word, is_return)
+            found = scan_for_return(mem, callee.sp, word, is_return_stripped if ctx.cpu == "arm64" else is_return)
             if found is None:
                 result.stop = "no caller found (end of the saved stack)" if not problem else problem
                 result.truncated = bool(problem)
                 break
             slot, ret = found
-            caller = CpuContext(ctx.cpu, {ctx.pc_name: ret, ctx.sp_name: slot + word})
+            if ctx.cpu == "arm64":
+                caller = arm64.scanned_caller(callee.context, mem, slot, arm64.strip_pac(ret, pac_mask))
+            else:
+                caller = CpuContext(ctx.cpu, {ctx.pc_name: ret, ctx.sp_name: slot + word})
             trust = "scan"
         cpc, csp = caller.pc, caller.sp
         if cpc is None or csp is None or cpc == 0:
             result.stop = "end of stack (return address 0)"
             break
-        if csp <= callee.sp:
+        if not _sp_grew(caller, callee, innermost):
             result.stop, result.truncated = f"stack pointer did not increase at frame {len(frames)}", True
             break
         if csp > end:
@@ -206,6 +265,32 @@ def walk_stack(ctx: CpuContext, mem: StackMemory, modules: list[WalkModule],
             break
         frames.append(StackFrame(cpc, csp, trust, mods.at(cpc), caller))
     return result
+
+
+def _unwinder(cpu: str, image) -> tuple[Callable | None, bool]:
+    """The unwind-data step for a module's image on ``cpu``, and whether a return address in the
+    first page it gives marks the end of the stack (DWARF CFI: a program entry's "return address")."""
+    if image is None:
+        return None, False
+    if cpu == "arm64":
+        return arm64.unwinder_for(image), True
+    if cpu == "x64" and isinstance(image, ElfCfi):
+        return unwind_cfi, True
+    if cpu == "x64" and isinstance(image, MachoUnwindImage):
+        return unwind_macho_x64, True
+    if cpu == "x64" and isinstance(image, PeUnwindImage) and image.is_64:
+        return unwind_x64, False
+    return None, False
+
+
+def _sp_grew(caller: CpuContext, callee: StackFrame, innermost: bool) -> bool:
+    """Did the stack pointer move up?  An arm64 leaf (the innermost frame only) may not have moved it:
+    its return address is in LR, not on the stack."""
+    if caller.sp is None:
+        return False
+    if caller.cpu == "arm64" and innermost:
+        return caller.sp >= callee.sp and caller.pc != callee.pc
+    return caller.sp > callee.sp
 
 
 __all__ = ["walk_stack", "WalkResult", "StackFrame", "WalkModule", "MAX_FRAMES", "TRUSTS", "Modules"]

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator
 
+from symtool import platform
 from symtool.errors import FormatError, NotRegularFileError, StoreError, UnsafeNameError
 from symtool.fsutil import (TMP_PREFIX, atomic_write_bytes, fsync_dir,  # noqa: F401 (TMP_PREFIX re-exported)
                             open_regular, read_regular, require_real_dir)
@@ -294,7 +295,7 @@ def write_refs(index_dir: Path, lines: list[str], prefix: str = TMP_PREFIX) -> N
     path = index_dir / REFS
     if not lines:
         try:
-            os.unlink(path)
+            platform.unlink(path)
         except FileNotFoundError:
             pass
         return
@@ -450,7 +451,6 @@ class Admin:
 def _open_nofollow(path: Path, flags: int) -> int:
     """A descriptor of the regular file ``path`` (new files 0666 less the umask), never through a
     symlink and never blocked by a FIFO; NotRegularFileError for anything but a regular file."""
-    from symtool import platform
     from symtool.fsutil import not_regular_error
 
     try:
@@ -466,14 +466,23 @@ def init_store(store: Path, two_tier: bool = False) -> bool:
     created = False
     if store.exists() and not store.is_dir():
         raise StoreError("exists and is not a directory", store)
+    # Concurrent publishers may create the same new store: whoever loses the race to a mkdir
+    # finds the directory made, which is what it wanted.
     if not store.exists():
-        store.mkdir(parents=True)
-        created = True
+        store.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            store.mkdir()
+            created = True
+        except FileExistsError:
+            pass
     admin = store / ADMIN_DIR
     require_real_dir(admin, ADMIN_DIR)
     if not admin.is_dir():
-        admin.mkdir()
-        created = True
+        try:
+            admin.mkdir()
+            created = True
+        except FileExistsError:
+            require_real_dir(admin, ADMIN_DIR)
     pingme = store / PINGME
     if not pingme.exists():
         atomic_write_bytes(pingme, b"")

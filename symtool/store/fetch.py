@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from symtool import platform
 from symtool.errors import FormatError, StoreError, SymtoolError
 from symtool.fsutil import TMP_PREFIX, atomic_temp, copy_file_data, open_regular
 from symtool.ids import check_file_name, parse_index
@@ -123,7 +124,6 @@ class _Sink:
 
     def __init__(self, path: Path):
         self.path = path
-        from symtool import platform
         from symtool.fsutil import not_regular_error
 
         # Opened without following a symlink: the temp name is ours (created with O_EXCL), never a link.
@@ -150,7 +150,7 @@ class Fetcher:
     def __init__(self, sources: list[str], cache: Path, *, client: HttpClient | None = None,
                  progress: ProgressFactory | None = None, max_size: int | None = None):
         self.sources = list(sources)
-        self.cache = Path(cache)
+        self.cache = Path(platform.long_path(cache))
         self._client = client
         self._own_client = client is None
         self.progress = progress
@@ -263,7 +263,7 @@ class Fetcher:
                     continue
                 try:
                     if e.is_file(follow_symlinks=False) and temp_owner_dead(e.name, e.stat(follow_symlinks=False).st_mtime):
-                        os.unlink(e.path)
+                        platform.unlink(e.path)
                 except OSError:
                     pass
 
@@ -290,7 +290,7 @@ class Fetcher:
                 elif is_object_store(source):
                     ok = self._from_objects(source, name, index, raw, tmp, result)
                 else:
-                    ok = self._from_dir(Path(source), name, index, raw, tmp, result)
+                    ok = self._from_dir(Path(platform.long_path(source)), name, index, raw, tmp, result)
                 if not ok:
                     raise _Absent()
                 verify_identity(tmp, index, f"{result.url or source}")
@@ -301,10 +301,7 @@ class Fetcher:
         except _Absent:
             return False
         finally:
-            try:
-                raw.unlink()
-            except FileNotFoundError:
-                pass
+            platform.unlink(raw, missing_ok=True)
             if not ok or result.status != FETCHED:
                 self._cleanup_dirs(created)
 
@@ -317,7 +314,7 @@ class Fetcher:
             if member.lower() != name.lower():
                 raise StoreError(f"{what}: CAB holds {member!r}, expected {name!r}")
         else:
-            os.replace(raw, tmp)
+            platform.replace(raw, tmp)
 
     def _from_http(self, source: str, name: str, index: str, raw: Path, tmp: Path, result: FetchResult) -> bool:
         server = self.client.server(source)
@@ -445,15 +442,23 @@ class ModuleFetch:
     module: str  # the module's file name as recorded (may be unsafe: only ever shown, never a path)
     path: str  # the module path recorded in the dump
     base: int
-    results: list[tuple[str, FetchResult]] = field(default_factory=list)  # ("pdb"|"image", result)
+    # ("pdb"|"image", result); ELF modules: "image", "dwp", "debuginfo"; Mach-O modules: "image", "dsym".
+    results: list[tuple[str, FetchResult]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # why a key was not looked for
+    # Kinds a module may lack without anything missing: an ELF binary's DWARF is in its .dwp, or
+    # in a separate debug file, or in the binary itself.
+    optional: tuple[str, ...] = ()
     # Where the PDB's name and GUID come from: "dump" (its module list), "image" (the debug directory
     # of the image, fetched first: Wine's and older writers' dumps have no CodeView records), None.
     codeview_source: str | None = None
 
+    def missing(self, r: FetchResult, kind: str) -> bool:
+        """Is ``r`` (of this ``kind``) a file the module needs and the servers do not have?"""
+        return r.status == NOT_FOUND and kind not in self.optional
+
     @property
     def status(self) -> str:
-        statuses = {r.status for _kind, r in self.results}
+        statuses = {r.status for kind, r in self.results if r.status != NOT_FOUND or kind not in self.optional}
         for status in (ERROR, NOT_FOUND, FETCHED, CACHED):
             if status in statuses:
                 return status
@@ -498,12 +503,32 @@ def plan_dump(dump, binary: bool = False) -> list[ModuleFetch]:
     """
     from symtool.ids import basename_any
 
+    from symtool.store.layout import SSQP_DEBUG_NAME, SSQP_DWARF_NAME, elf_index, mach_index
+
     plans: list[ModuleFetch] = []
     for m in dump.modules:
         plan = ModuleFetch(basename_any(m.name), m.name, m.base)
         plans.append(plan)
-        if m.codeview_kind == "ELF" or m.build_id is not None:
-            plan.notes.append("ELF module (build id): no PDB")
+        if m.build_id is not None or m.mach_uuid is not None:
+            # Breakpad/crashpad modules of Linux and macOS: the binary (unwind tables, code) and its
+            # DWARF (.dwp or debug file; the dSYM's DWARF file) under their SSQP keys.
+            if m.build_id is not None:
+                build_id = m.build_id.hex()
+                keys = [("image", plan.module, elf_index(build_id)), ("dwp", f"{plan.module}.dwp", elf_index(build_id)),
+                        ("debuginfo", SSQP_DEBUG_NAME, elf_index(build_id, sym=True))]
+                plan.optional = ("dwp", "debuginfo")
+            else:
+                uuid = m.mach_uuid.index()
+                keys = [("image", plan.module, mach_index(uuid)), ("dsym", SSQP_DWARF_NAME, mach_index(uuid, sym=True))]
+            for kind, name, index in keys:
+                try:
+                    check_file_name(name)
+                    plan.results.append((kind, FetchResult(name, index, NOT_FOUND)))
+                except SymtoolError as err:
+                    plan.results.append((kind, _unsafe(name, index, err, f"module {plan.module!r}: file name")))
+            continue
+        if m.codeview_kind == "ELF":
+            plan.notes.append("ELF module without a build id: no key to fetch it by")
             continue
         if m.error is not None:
             plan.results.append(("pdb", FetchResult(basename_any(m.pdb_path or ""), "", ERROR,

@@ -177,6 +177,35 @@ def _secret(env, name: str) -> str | None:
     return value or None
 
 
+def proxy_settings(environ: dict | None = None) -> tuple[dict[str, str], list[str]]:
+    """``({"http": url, "https": url}, no_proxy hosts)`` from ``http_proxy``/``https_proxy``/
+    ``all_proxy``/``no_proxy`` (either case; the lower-case one wins, as in curl).
+
+    Windows' system proxy (Internet Options) is not read: symtool runs where symsrv does not,
+    CI agents among them, and those set the variables.  ``no_proxy`` entries match a host
+    and its subdomains (``example.com``, ``.example.com``); ``*`` turns proxies off."""
+    env = os.environ if environ is None else environ
+
+    def get(name: str) -> str:
+        return (env.get(name) or env.get(name.upper()) or "").strip()
+
+    proxies = {}
+    for scheme in ("http", "https"):
+        value = get(f"{scheme}_proxy") or get("all_proxy")
+        if value:
+            proxies[scheme] = value if "://" in value else "http://" + value
+    no_proxy = [h.strip().lower().lstrip(".") for h in get("no_proxy").split(",") if h.strip()]
+    return proxies, no_proxy
+
+
+def _no_proxy_match(host: str, no_proxy: list[str]) -> bool:
+    for entry in no_proxy:
+        name = entry.rsplit(":", 1)[0] if entry.count(":") == 1 else entry  # host:port -> host
+        if name == "*" or host == name or host.endswith("." + name):
+            return True
+    return False
+
+
 class HttpClient:
     """One session shared by all servers of a run."""
 
@@ -191,7 +220,10 @@ class HttpClient:
         self._deadline: _Deadline | None = None
         self._lock = threading.Lock()
         self.session = requests.Session()
-        self.session.trust_env = False  # no netrc / proxy credentials picked up behind our back
+        # No trust_env: no netrc credentials or CA bundles picked up behind our back.  Proxies are
+        # the one thing taken from the environment, as curl and pip do (proxy_settings).
+        self.session.trust_env = False
+        self.proxies, self.no_proxy = proxy_settings(environ)
         adapter = _tracking_adapter(self._live)  # no urllib3 retries: request() retries, watching the clock
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
@@ -207,6 +239,15 @@ class HttpClient:
 
     def close(self) -> None:
         self.session.close()
+
+    def proxies_for(self, url: str) -> dict[str, str]:
+        """The proxy for ``url`` (none for NO_PROXY's hosts and for this machine itself)."""
+        if not self.proxies:
+            return {}
+        host = (urlsplit(url).hostname or "").lower()
+        if host in ("localhost", "127.0.0.1", "::1") or _no_proxy_match(host, self.no_proxy):
+            return {}
+        return self.proxies
 
     def __enter__(self) -> "HttpClient":
         return self
@@ -310,7 +351,8 @@ class HttpClient:
             if self._out_of_time():
                 raise self.deadline_error(url)
             try:
-                resp = self.session.request(method, url, timeout=self.timeout, **kwargs)
+                resp = self.session.request(method, url, timeout=self.timeout, proxies=self.proxies_for(url),
+                                            **kwargs)
             except Exception as err:  # requests/urllib3 raise many types; classify them all
                 if self._out_of_time():
                     raise self.deadline_error(url) from None

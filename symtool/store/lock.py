@@ -29,6 +29,7 @@ import threading
 import time
 from pathlib import Path
 
+from symtool import platform
 from symtool.errors import StoreError
 from symtool.store.layout import ADMIN_DIR, LOCK_NAME
 
@@ -48,8 +49,6 @@ def owner_tag() -> str:
 
 def pid_alive(pid: int) -> bool:
     """Does a process with this pid exist (and is it not a zombie)?"""
-    from symtool import platform
-
     return platform.pid_alive(pid)
 
 
@@ -133,7 +132,7 @@ def remove_broken_lock(store: Path) -> str | None:
         if what == "a directory":
             os.rmdir(path)
         else:
-            os.unlink(path)
+            platform.unlink(path)
     except FileNotFoundError:
         pass
     except OSError as err:
@@ -214,18 +213,18 @@ class StoreLock:
                 again = _read(self.break_path)
                 if again is not None and again[0] == seen[0]:
                     with contextlib.suppress(FileNotFoundError):
-                        os.unlink(self.break_path)
+                        platform.unlink(self.break_path)
             time.sleep(0.005)
             return
         try:
             current = _read(self.path)
             if current is not None and current[0] == judged_stale and owner_is_dead(*current):
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self.path)
+                    platform.unlink(self.path)
                 self.broke_stale.append(judged_stale.strip())
         finally:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.break_path)
+                platform.unlink(self.break_path)
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(HEARTBEAT):
@@ -241,7 +240,7 @@ class StoreLock:
         # Only remove our own lock (never one a breaker replaced after judging us dead).
         if seen is not None and seen[0] == self.content:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path)
+                platform.unlink(self.path)
 
     def __enter__(self) -> "StoreLock":
         self.acquire()

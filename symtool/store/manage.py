@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from symtool import platform
 from symtool.errors import FormatError, NotFoundError, StoreError, UnsafeNameError, UsageError
 from symtool.store import admin as adm
 from symtool.store.layout import (ADMIN_DIR, COMPRESSED, PLAIN, POINTER, REFS, find_ci, find_entry_dir, form_file_name,
@@ -176,7 +177,7 @@ class _Deleter:
             del_id = admin.next_id()
             admin.write_lastid(int(del_id))
             if path.exists():
-                os.replace(path, admin.dir / (txn_id + adm.DELETED_SUFFIX))
+                platform.replace(path, admin.dir / (txn_id + adm.DELETED_SUFFIX))
             admin.rewrite_server(ln for ln in admin.iter_server() if not ln.startswith(txn_id + ","))
             admin.append_history(adm.format_del_line(del_id, txn_id))
             self.report.del_ids.append(del_id)
@@ -233,7 +234,7 @@ class _Deleter:
                 self.report.removed.append(p.relative_to(self.store).as_posix())
                 continue
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(p)
+                platform.unlink(p)
                 self.report.removed.append(p.relative_to(self.store).as_posix())
         for d in (idx, idx.parent, idx.parent.parent if self.two_tier else None):
             if self.dry_run:

@@ -33,8 +33,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 from pathlib import Path
 
+from symtool import platform
 from symtool.errors import FormatError
 from symtool.store.items import PublishItem
 from symtool.store.layout import (DEBUGINFOD_ROOT, SSQP_DEBUG_NAME, SSQP_DWARF_NAME, debuginfod_key, elf_index,
@@ -144,6 +146,10 @@ def link_debuginfod(store: Path, items: list[PublishItem], two_tier: bool,
                     refused: list[str] | None = None) -> list[Path]:
     """Make ``debuginfod/buildid/<id>/<artifact>`` symlinks to the entries of ``items``; returns them.
 
+    Where symlinks cannot be made (Windows without Developer Mode) the view holds hard links;
+    :class:`symtool.platform.LinksUnsupported` where neither can (an SMB share).  Publish calls
+    this before its commit point, so no error follows a committed transaction.
+
     A level of the view that is not a real directory inside the store (a store owner's
     symlink) gets no link: the reason goes to ``refused`` (raised when it is None)."""
     from symtool.errors import UnsafeNameError
@@ -162,13 +168,18 @@ def link_debuginfod(store: Path, items: list[PublishItem], two_tier: bool,
                 raise
             refused.append(f"debuginfod view of {item.name} not made: {err.message}")
             continue
-        target = os.path.relpath(store / key_path(item.name, item.index, two_tier), d)
+        entry = store / key_path(item.name, item.index, two_tier)
         path = d / artifact
         tmp = d / f".{artifact}.tmp-{os.getpid()}"
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        os.symlink(target, tmp)
-        os.replace(tmp, path)
+        platform.unlink(tmp, missing_ok=True)
+        try:
+            platform.symlink(os.path.relpath(entry, d), tmp)
+        except platform.LinksUnsupported:
+            # No symlink privilege (Windows without Developer Mode): a hard link to the entry serves
+            # the same bytes, and unlink_dangling drops it once it is the entry's last name.  No hard
+            # links either (an SMB share): LinksUnsupported, the caller's call.
+            platform.link(entry, tmp)
+        platform.replace(tmp, path)
         made.append(path)
     return made
 
@@ -263,6 +274,18 @@ def archive_debuginfod_sources(store: Path, items: list[PublishItem], tmp_prefix
     return written, notes, refused
 
 
+def _view_entry_gone(link: Path) -> bool:
+    """A view link whose store entry is gone: a dangling symlink, or a hard link (made where symlinks
+    cannot be) that is the last name of its file."""
+    try:
+        st = link.lstat()
+    except OSError:
+        return False
+    if stat.S_ISLNK(st.st_mode):
+        return not link.exists()
+    return stat.S_ISREG(st.st_mode) and st.st_nlink <= 1
+
+
 def unlink_dangling(store: Path) -> list[Path]:
     """Remove debuginfod links whose entry is gone (after delete/prune), and emptied directories."""
     root = store / DEBUGINFOD_ROOT / "buildid"
@@ -275,13 +298,13 @@ def unlink_dangling(store: Path) -> list[Path]:
         if not d.is_dir() or d.is_symlink():
             continue
         for link in sorted(d.iterdir()):
-            if link.is_symlink() and not link.exists():
+            if _view_entry_gone(link):
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(link)
+                    platform.unlink(link)
                 removed.append(link)
         sources = d / SOURCE_DIR
         if sources.is_dir() and not sources.is_symlink() and \
-                not any(p.is_symlink() for p in d.iterdir() if p.name != SOURCE_DIR):
+                not any(p.is_symlink() or p.is_file() for p in d.iterdir() if p.name != SOURCE_DIR):
             shutil.rmtree(sources, ignore_errors=True)  # the build-id's last artifact is gone
             removed.append(sources)
         with contextlib.suppress(OSError):
@@ -390,10 +413,10 @@ def rebuild_dsym(bundle: Path, name: str, dwarf_files: dict[str, Path]) -> Path:
             leaf = name if len(dwarf_files) == 1 else f"{name}.{arch}"
             shutil.copyfile(src, contents / "Resources" / "DWARF" / leaf)
         if bundle.is_symlink() or bundle.is_file():
-            bundle.unlink()
+            platform.unlink(bundle)
         elif bundle.is_dir():
             shutil.rmtree(bundle)
-        os.replace(tmp, bundle)
+        platform.replace(tmp, bundle)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

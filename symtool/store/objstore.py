@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+from symtool import platform
 from symtool.budgets import exceeded, limit
 from symtool.errors import FormatError, NotFoundError, StoreError, UnsafeNameError, UsageError
 from symtool.store import admin as adm
@@ -629,7 +630,7 @@ class ObjectStore:
             raise StoreError("payload kept changing under concurrent writers", self.backend.url(key))
         finally:
             if tmp is not None:
-                os.unlink(tmp)
+                platform.unlink(tmp)
 
     def published_as(self, digest: str, product: str, version: str, comment: str) -> str | None:
         """The newest live add transaction with this product, version and comment, if its

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from symtool import platform
 from symtool.cargo.outputs import drop_deps_twins, is_profile_dir
 from symtool.errors import FormatError, StoreError, UnsafeNameError
 from symtool.fsutil import COPY_CHUNK, TMP_PREFIX, atomic_writer, copy_file_data, fsync_dir, kind_of, open_regular
@@ -544,7 +545,7 @@ class _Placer:
                 same = _same_plain(p, item.path, item.size) if other == "plain" else _same_cab(p, item.name, item.size)
                 if not same:
                     with contextlib.suppress(FileNotFoundError):
-                        os.unlink(p)
+                        platform.unlink(p)
 
     def stored_file(self, item: PublishItem, idx: Path, form: str) -> Path | None:
         p = find_ci(idx, self.target_name(item, form))
@@ -696,6 +697,19 @@ def _place_and_commit(store: Path, items: list[PublishItem], opts: PublishOption
         # directories are all durable before the commit point below.
         list(pool.map(add_ref, zip(placed, entries)))
         placer.changed(admin.txn_path(txn_id).parent)
+        # The debuginfod view before the commit point: whatever fails here (no symlink privilege on
+        # Windows, a full disk) fails before the transaction exists.  Links to an entry of a publish
+        # that never commits dangle once verify --repair rolls it back, which removes them.
+        from symtool.store.native import link_debuginfod
+
+        view_refused: list[str] = []
+        try:
+            link_debuginfod(store, [item for item, *_ in placed], placer.two_tier, view_refused)
+        except platform.LinksUnsupported as err:
+            report.warnings.append(f"debuginfod view not made: symbolic links cannot be created here "
+                                   f"({err.strerror}; on Windows: enable Developer Mode)")
+        report.warnings.extend(view_refused)
+        report.store_refusals += len(view_refused)
         placer.sync_dirs(pool)
         txn_ref = "ptr" if opts.pointer else "file"
         line = adm.format_add_line(txn_id, txn_ref, time.time(), product, version, comment)
@@ -703,12 +717,6 @@ def _place_and_commit(store: Path, items: list[PublishItem], opts: PublishOption
         admin.append_history(line)
         admin.write_lastid(int(txn_id))
         admin.touch_pingme()
-        from symtool.store.native import link_debuginfod
-
-        view_refused: list[str] = []
-        link_debuginfod(store, [item for item, *_ in placed], placer.two_tier, view_refused)
-        report.warnings.extend(view_refused)
-        report.store_refusals += len(view_refused)
         if opts.sources:
             from symtool.store.native import archive_debuginfod_sources
 
@@ -850,4 +858,4 @@ def publish(store: str, paths: list[Path], opts: PublishOptions, progress_factor
                 item.name if item else "", item.index if item else "", item.kind if item else "",
                 "plain", str(r.get("reason", r.get("error", "")) or ""), item.size if item else 0))
         return report
-    return publish_local(Path(store), col.items, opts, progress, report)
+    return publish_local(Path(platform.long_path(store)), col.items, opts, progress, report)

@@ -50,6 +50,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from symtool import platform
 from symtool.errors import FormatError, StoreError, UnsafeNameError
 from symtool.fsutil import TMP_PREFIX
 from symtool.ids import check_file_name, parse_index
@@ -183,7 +184,7 @@ class _Verifier:
             path = admin.dir / tid
             if tid in hist_del:
                 self.find("not-renamed", self.rel(path), f"transaction {tid} was deleted but its file not renamed",
-                          lambda path=path: os.replace(path, str(path) + adm.DELETED_SUFFIX))
+                          lambda path=path: platform.replace(path, str(path) + adm.DELETED_SUFFIX))
                 deleted_files.add(tid)
             elif tid in hist_add:
                 rec = hist_add[tid]
@@ -458,7 +459,7 @@ def _what(p: Path) -> str:
 
 def _unlink(p: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
-        os.unlink(p)
+        platform.unlink(p)
 
 
 READ_ONLY_TRIES = 5  # read-only verify: runs while a live writer held the lock, before saying so
@@ -494,6 +495,12 @@ def verify_store(store: Path, repair: bool = False) -> VerifyReport:
     broken = remove_broken_lock(store)
     with StoreLock(store):
         report = _Verifier(store, True).run()
+        # A publish killed after its debuginfod links, before its commit: rolled back above, its links dangle.
+        from symtool.store.native import unlink_dangling
+
+        for gone in unlink_dangling(store):
+            report.findings.append(Finding("debuginfod-link", gone.relative_to(store).as_posix(),
+                                           "debuginfod view of an entry that is gone (removed)", repaired=True))
     if broken is not None:
         report.findings.insert(0, Finding("bad-lock", f"{ADMIN_DIR}/{LOCK_NAME}",
                                           f"{broken} in place of the lock file (removed)", repaired=True))

@@ -125,16 +125,71 @@ def context_amd64(regs: dict[str, int]) -> bytes:
     return head + b"\0" * (CONTEXT_AMD64_SIZE - len(head))
 
 
-def build_threads_minidump(*, modules: list[dict], threads: list[dict], memory: list[tuple[int, bytes]],
-                           exception: dict | None = None, platform_id: int = 2) -> bytes:
-    """An x64 minidump with SystemInfo, ModuleList, ThreadList, MemoryList and optionally an exception.
+# CONTEXT (ARM64, winnt.h), the same record as Breakpad's/crashpad's MDRawContextARM64: ULONG ContextFlags,
+# Cpsr; ULONG64 X0..X28, Fp, Lr, Sp, Pc; ARM64_NT_NEON128 V[32] (each as Low, High ULONG64); ULONG Fpcr,
+# Fpsr; ULONG Bcr[8]; ULONG64 Bvr[8]; ULONG Wcr[2]; ULONG64 Wvr[2].  0x390 bytes.
+CONTEXT_ARM64_RECORD = struct.Struct("<II31QQQ64QII8I8Q2I2Q")
+CONTEXT_ARM64_FULL = 0x00400007  # CONTEXT_ARM64 | CONTROL | INTEGER | FLOATING_POINT
+# Breakpad's MDRawContextARM64_Old (#pragma pack(4)): uint64 context_flags; uint64 iregs[33] (x0..x28, fp,
+# lr, sp, pc); uint32 cpsr; MDFloatingSaveAreaARM64_Old { uint32 fpsr, fpcr; uint128 regs[32]; }.  796 bytes.
+CONTEXT_ARM64_OLD_RECORD = struct.Struct("<Q33QIII64Q")
+CONTEXT_ARM64_OLD_FULL = 0x80000006  # MD_CONTEXT_ARM64_OLD | INTEGER_OLD | FLOATING_POINT_OLD
+ARM64_GPRS = tuple(f"x{i}" for i in range(29)) + ("fp", "lr")
+# ProcessorArchitecture: ARM64 (winnt.h) and Breakpad's ARM64_OLD, which its Linux writer pairs with the
+# old context.
+ARCH_ARM64 = 12
+ARCH_ARM64_OLD = 0x8003
 
-    ``memory``: (start address, bytes) ranges, each stored once.  ``threads``: dicts with ``tid``,
-    ``regs`` (a register dict for :func:`context_amd64`, or ``context``: the index of another
-    thread whose CONTEXT record is shared) and ``stack``: the index of its range in ``memory``
-    (threads may share one).  ``exception``: ``thread_id``, ``code``, ``address``; its context is
-    the thread's.  ``modules``: as :func:`build_minidump`.
+
+def _arm64_vectors(regs: dict[str, int]) -> list[int]:
+    """V0..V31 as (low, high) u64 halves: ``v<i>`` is a 128-bit value, ``d<i>`` its low half."""
+    halves = [0] * 64
+    for i in range(32):
+        value = regs.get(f"v{i}", regs.get(f"d{i}", 0))
+        halves[2 * i], halves[2 * i + 1] = value & (2 ** 64 - 1), value >> 64
+    return halves
+
+
+def context_arm64(regs: dict[str, int], *, old: bool = False, flags: int | None = None) -> bytes:
+    """An ARM64 context record with the given registers (``x0``..``x28``, ``fp``, ``lr``, ``sp``, ``pc``,
+    ``cpsr``, ``v<i>``/``d<i>``): Windows' CONTEXT_ARM64 or, with ``old``, Breakpad's old layout.
+    ``flags`` overrides ContextFlags (hostile-input tests)."""
+    aliases = {"fp": "x29", "lr": "x30"}
+    gprs = [regs.get(r, regs.get(aliases.get(r, r), 0)) for r in ARM64_GPRS]
+    vectors = _arm64_vectors(regs)
+    if old:
+        return CONTEXT_ARM64_OLD_RECORD.pack(CONTEXT_ARM64_OLD_FULL if flags is None else flags, *gprs,
+                                             regs.get("sp", 0), regs.get("pc", 0), regs.get("cpsr", 0), 0, 0,
+                                             *vectors)
+    return CONTEXT_ARM64_RECORD.pack(CONTEXT_ARM64_FULL if flags is None else flags, regs.get("cpsr", 0), *gprs,
+                                     regs.get("sp", 0), regs.get("pc", 0), *vectors, 0, 0, *([0] * 8),
+                                     *([0] * 8), 0, 0, 0, 0)
+
+
+# cpu -> (ProcessorArchitecture, context writer)
+CONTEXT_WRITERS = {
+    "x64": (9, context_amd64),
+    "arm64": (ARCH_ARM64, context_arm64),
+    "arm64-old": (ARCH_ARM64_OLD, lambda regs: context_arm64(regs, old=True)),
+}
+
+
+def build_threads_minidump(*, modules: list[dict], threads: list[dict], memory: list[tuple[int, bytes]],
+                           exception: dict | None = None, platform_id: int = 2, cpu: str = "x64") -> bytes:
+    """A minidump with SystemInfo, ModuleList, ThreadList, MemoryList and optionally an exception.
+
+    ``cpu``: "x64" (CONTEXT_AMD64), "arm64" (CONTEXT_ARM64, ProcessorArchitecture 12) or "arm64-old"
+    (Breakpad's MDRawContextARM64_Old, ProcessorArchitecture 0x8003).  ``memory``: (start address,
+    bytes) ranges, each stored once.  ``threads``: dicts with ``tid``, ``regs`` (a register dict for
+    :func:`context_amd64` / :func:`context_arm64`, or ``context``: the index of another thread whose
+    context record is shared, or ``raw_context``: the record's bytes as they are) and ``stack``: the
+    index of its range in ``memory`` (threads may share one).  ``exception``: ``thread_id``, ``code``,
+    ``address``, optionally ``flags`` (ExceptionFlags: a Mach exception's code) and ``regs`` (its own
+    context, as Windows records the faulting state apart from the thread's); without ``regs`` its
+    context is the thread's.  ``modules``: as
+    :func:`build_minidump`.
     """
+    arch, write_context = CONTEXT_WRITERS[cpu]
     stream_types = [SYSTEM_INFO_STREAM, MODULE_LIST_STREAM, THREAD_LIST_STREAM, MEMORY_LIST_STREAM]
     if exception is not None:
         stream_types.append(EXCEPTION_STREAM)
@@ -150,21 +205,30 @@ def build_threads_minidump(*, modules: list[dict], threads: list[dict], memory: 
     csd_rva = place(_minidump_string(""))
     records = _module_records(modules, place)
     ranges = [(start, len(data), place(data)) for start, data in memory]
-    contexts: list[int] = []
+    contexts: list[tuple[int, int]] = []  # (size, rva) of each thread's context record
     for t in threads:
-        contexts.append(place(context_amd64(t["regs"])) if "regs" in t else contexts[t["context"]])
+        if "regs" in t or "raw_context" in t:
+            record = t["raw_context"] if "raw_context" in t else write_context(t["regs"])
+            contexts.append((len(record), place(record)))
+        else:
+            contexts.append(contexts[t["context"]])
     thread_records = []
-    for t, ctx_rva in zip(threads, contexts):
+    for t, (ctx_size, ctx_rva) in zip(threads, contexts):
         start, size, rva = ranges[t["stack"]]
-        thread_records.append(THREAD.pack(t["tid"], 0, 0, 0, 0, start, size, rva, CONTEXT_AMD64_SIZE, ctx_rva))
-    bodies = [SYSTEM_INFO.pack(9, 6, 0, 4, 1, 10, 0, 19045, platform_id, csd_rva, 0, 0, b"\0" * 24),
+        thread_records.append(THREAD.pack(t["tid"], 0, 0, 0, 0, start, size, rva, ctx_size, ctx_rva))
+    bodies = [SYSTEM_INFO.pack(arch, 6, 0, 4, 1, 10, 0, 19045, platform_id, csd_rva, 0, 0, b"\0" * 24),
               U32.pack(len(records)) + b"".join(records),
               U32.pack(len(thread_records)) + b"".join(thread_records),
               U32.pack(len(ranges)) + b"".join(MEMORY_DESCRIPTOR.pack(*r) for r in ranges)]
     if exception is not None:
-        k = next(i for i, t in enumerate(threads) if t["tid"] == exception["thread_id"])
-        bodies.append(EXCEPTION.pack(exception["thread_id"], 0, exception["code"], 0, 0, exception["address"], 0, 0,
-                                     *([0] * MAXIMUM_PARAMETERS), CONTEXT_AMD64_SIZE, contexts[k]))
+        if "regs" in exception:
+            record = write_context(exception["regs"])
+            exc_context = (len(record), place(record))
+        else:
+            exc_context = contexts[next(i for i, t in enumerate(threads) if t["tid"] == exception["thread_id"])]
+        bodies.append(EXCEPTION.pack(exception["thread_id"], 0, exception["code"], exception.get("flags", 0), 0,
+                                     exception["address"], 0, 0,
+                                     *([0] * MAXIMUM_PARAMETERS), *exc_context))
     directory = b"".join(DIRECTORY.pack(stype, len(body), place(body)) for stype, body in zip(stream_types, bodies))
     out[:HEADER.size + len(directory)] = HEADER.pack(SIGNATURE, VERSION, len(stream_types), HEADER.size, 0, 0, 0) \
         + directory

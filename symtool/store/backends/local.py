@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+from symtool import platform
 from symtool.errors import StoreError
 from symtool.fsutil import TMP_PREFIX
 from symtool.store.backends.base import Backend, Blob, ObjectInfo
@@ -100,7 +101,7 @@ class LocalBackend(Backend):
                     os.setxattr(tmp, XATTR + k, str(v).encode("ascii"))
         except BaseException:
             with contextlib.suppress(OSError):
-                os.unlink(tmp)
+                platform.unlink(tmp)
             raise
         return Path(tmp)
 
@@ -111,9 +112,15 @@ class LocalBackend(Backend):
         try:
             if if_none_match:
                 try:
-                    os.link(tmp, path)
+                    platform.link(tmp, path)
                 except FileExistsError:
                     return None
+                except platform.LinksUnsupported:
+                    # No hard links here (an SMB share): create-if-absent under the directory lock.
+                    with self._locked():
+                        if os.path.lexists(path):
+                            return None
+                        platform.replace(tmp, path)
                 return _etag(path.stat())
             with self._locked() if if_match is not None else contextlib.nullcontext():
                 if if_match is not None:
@@ -122,17 +129,14 @@ class LocalBackend(Backend):
                             return None
                     except FileNotFoundError:
                         return None
-                os.replace(tmp, path)
+                platform.replace(tmp, path)
                 return _etag(path.stat())
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+            platform.unlink(tmp, missing_ok=True)
 
     def _locked(self):
         """Compare-and-swap is exclusive among this host's writers (flock on the root; on Windows a
         lock on a file in it, named like a temp file so listings skip it)."""
-        from symtool import platform
-
         return platform.dir_lock(self.root, TMP_PREFIX + "cas.lock")
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
@@ -152,7 +156,7 @@ class LocalBackend(Backend):
     def delete(self, key: str) -> None:
         path = self._path(key)
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-            os.unlink(path)
+            platform.unlink(path)
         d = path.parent
         while d != self.root:  # symstore layouts have no empty directories
             try:
