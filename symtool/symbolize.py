@@ -69,6 +69,29 @@ def open_dwarf_symbolizer(binary: str | os.PathLike[str], dwp: str | os.PathLike
                    "build_id": build_id, "load_bias": load_bias})
 
 
+def open_macho_symbolizer(path: str | os.PathLike[str], uuid: str):
+    """The DWARF symbolizer of the Mach-O slice (a dSYM's DWARF file, or a binary with
+    ``__DWARF``) whose LC_UUID is ``uuid``, answering through the symbol cache keyed by it."""
+    from symtool.store.symcache import cached, enabled
+
+    def open_reader():
+        from symtool.formats.dwarf_symbols import DwarfSymbolizer
+
+        return DwarfSymbolizer(path, uuid=uuid)
+
+    if not enabled():
+        return open_reader()
+    from symtool.formats.macho import read_macho
+
+    try:
+        has_slice = any(s.index == uuid for s in read_macho(path).slices)
+    except (FormatError, OSError):
+        has_slice = False
+    if not has_slice:
+        return open_reader()  # says what is wrong with the file, as without the cache
+    return cached(open_reader, "macho", uuid, {"path": os.fspath(path), "uuid": uuid})
+
+
 @dataclass
 class Target:
     """One object file ready to symbolize: addresses are ``image_base`` + RVA unless relative."""
@@ -131,7 +154,6 @@ def _open_macho(path: Path, resolver, arch: str | None) -> Target:
     """One slice of a Mach-O file, symbolized from the DWARF of the same UUID: the file's own
     (a dSYM's DWARF file, a binary with ``__DWARF``), else ``<file>.dSYM`` beside it, else the
     dSYM the stores and build directories hold for that UUID (as ``stack`` finds it)."""
-    from symtool.formats.dwarf_symbols import DwarfSymbolizer
     from symtool.formats.macho import dsym_dwarf_files, read_macho
 
     slices = read_macho(path).slices
@@ -156,7 +178,7 @@ def _open_macho(path: Path, resolver, arch: str | None) -> Target:
     if debug is None:
         raise UsageError(f"no dSYM with UUID {uuid} beside it or in the stores or build directories "
                          "(--store, --build-dir)", path)
-    sym = DwarfSymbolizer(debug, uuid=uuid)
+    sym = open_macho_symbolizer(debug, uuid)
     if sym.uuid != uuid:
         sym.close()
         raise UsageError(f"{debug}: no slice with UUID {uuid}", path)
@@ -211,4 +233,4 @@ def _open_key(key: str, resolver, dwo_roots) -> Target:
     raise FormatError("the store's file is neither a PDB nor an ELF file", path)
 
 
-__all__ = ["open_dwarf_symbolizer", "open_pdb_symbolizer", "Target", "open_target"]
+__all__ = ["open_dwarf_symbolizer", "open_macho_symbolizer", "open_pdb_symbolizer", "Target", "open_target"]

@@ -373,3 +373,19 @@ def test_a_hostile_file_with_valid_checksums_is_refused_or_read_within_bounds(tm
         f.entries()
     finally:
         f.close()
+
+
+def test_macho_dsym_answers_are_the_same_through_the_cache(mac_builds, tmp_path):
+    """The samples' arm64 macOS build with its dSYM (test_symbolize_cli checks these answers
+    against llvm-symbolizer on every byte): cache off, cold and warm give one text, keyed by UUID."""
+    from test_symbolize_cli import macho_text_range
+
+    binary = mac_builds.arm64.bin()
+    lo, hi = macho_text_range(binary)
+    addrs = [hex(a) for a in range(lo, hi, 7)]
+    stdin = "\n".join(addrs) + "\n"
+    cache = tmp_path / "cache"
+    runs = [symtool("symbolize", "--obj", binary, env=cache_env(cache, on=on), stdin=stdin) for on in (False, True, True)]
+    assert all(r.returncode == 0 for r in runs), runs[0].stderr
+    assert runs[0].stdout == runs[1].stdout == runs[2].stdout and len(blocks(runs[2].stdout)) == len(addrs)
+    assert [f.name[:6] for f in symcache_files(cache)] == ["macho-"]

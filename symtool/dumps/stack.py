@@ -361,9 +361,9 @@ class StackResolver:
             self._dwarf.move_to_end(key)
             return self._dwarf[key]
         try:
-            from symtool.formats.dwarf_symbols import DwarfSymbolizer
+            from symtool.symbolize import open_macho_symbolizer
 
-            sym = DwarfSymbolizer(path, uuid=uuid)
+            sym = open_macho_symbolizer(path, uuid)
             if sym.uuid != uuid:
                 sym.close()
                 sym = None

@@ -27,6 +27,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from symtool import platform
 from symtool.budgets import limit
 from symtool.errors import ConfigError, SymtoolError
 from symtool.formats import symcache as fmt
@@ -122,7 +123,7 @@ def _remove_stale_temps(directory: Path) -> None:
                 with contextlib.suppress(OSError):
                     path = directory / name
                     if time.time() - path.lstat().st_mtime > STALE_TEMP_SECONDS:
-                        path.unlink()
+                        platform.unlink(path, missing_ok=True)
 
 
 def trim(directory: Path, bound: int, keep: Path | None = None) -> list[CacheEntry]:
@@ -138,7 +139,7 @@ def trim(directory: Path, bound: int, keep: Path | None = None) -> list[CacheEnt
         if total <= bound:
             break
         with contextlib.suppress(FileNotFoundError):
-            e.path.unlink()
+            platform.unlink(e.path)
             removed.append(e)
         total -= e.size
     return removed
@@ -148,7 +149,7 @@ def remove_all(directory: Path) -> list[CacheEntry]:
     files = entries(directory)
     for e in files:
         with contextlib.suppress(FileNotFoundError):
-            e.path.unlink()
+            platform.unlink(e.path)
     return files
 
 
