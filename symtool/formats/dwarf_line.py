@@ -95,6 +95,22 @@ class LineTable:
             return None
         return seq.rows[i]
 
+    def extent(self, address: int) -> tuple[int, int]:
+        """[lo, hi) around ``address`` over which lookup() gives the same answer (the row's
+        addresses up to the next row, or the gap between sequences)."""
+        k = bisect.bisect_right(self._highs, address)
+        below = self._highs[k - 1] if k > 0 else 0  # lower addresses belong to earlier sequences
+        if k == len(self.sequences):
+            return below, 1 << 64
+        seq = self.sequences[k]
+        if address < seq.low:
+            return below, seq.low
+        i = bisect.bisect_right(seq.addrs, address) - 1
+        if i < 0:
+            return address, address + 1
+        end = seq.addrs[i + 1] if i + 1 < len(seq.addrs) else seq.high
+        return max(seq.addrs[i], below), min(end, seq.high)
+
     def file_name(self, index: int, comp_dir: str | None) -> str | None:
         """The path of file ``index`` as llvm-symbolizer prints it; None for a bad index."""
         if self.version >= 5:

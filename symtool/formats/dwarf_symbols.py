@@ -313,6 +313,33 @@ def _disjoint(ranges: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
     return out
 
 
+ADDRESS_END = 1 << 64  # past every address: the end of an extent nothing bounds
+
+
+class _Extent:
+    """[lo, hi): the addresses around the one asked for over which every fact found so far
+    is the same (each lookup narrows it to its own cell), so one answer serves them all."""
+
+    __slots__ = ("lo", "hi")
+
+    def __init__(self):
+        self.lo, self.hi = 0, ADDRESS_END
+
+    def clip(self, lo: int, hi: int) -> None:
+        if lo > self.lo:
+            self.lo = lo
+        if hi < self.hi:
+            self.hi = hi
+
+    def clip_cell(self, starts, ends, k: int, addr: int) -> None:
+        """Narrow to the cell of ``addr`` in disjoint sorted [starts[i], ends[i]) where ``k`` is
+        the last start at or before it: that interval, or the gap around the address."""
+        if k >= 0 and addr < ends[k]:
+            self.clip(starts[k], ends[k])
+        else:
+            self.clip(ends[k] if k >= 0 else 0, starts[k + 1] if k + 1 < len(starts) else ADDRESS_END)
+
+
 def _flatten(subroutines: list[tuple[int, int, int, int]]) -> tuple[list[int], list[int], list[int]]:
     """Disjoint [start, end) -> DIE from (start, end, tree order, DIE) ranges: where ranges
     overlap, the later DIE in the tree (a nested function or inlined call) wins, as in LLVM's
@@ -1122,7 +1149,7 @@ class DwarfSymbolizer:
             die.ranges = [(lo, hi) for lo, hi in self._die_ranges(die, ctx) if lo < hi]
         return die.ranges
 
-    def _innermost(self, parsed: _ParsedUnit, function: int, addr: int) -> _Die | None:
+    def _innermost(self, parsed: _ParsedUnit, function: int, addr: int, extent: _Extent) -> _Die | None:
         """The deepest inlined call of ``function`` holding ``addr`` (the function itself when
         none does): from the function down, at each level the last child whose ranges hold the
         address, as LLVM's address map of a unit resolves nested (and overlapping) calls.  Only
@@ -1134,6 +1161,7 @@ class DwarfSymbolizer:
         for _ in range(MAX_DEPTH):
             starts, ends, owners = self._child_map(parsed, k)
             i = bisect.bisect_right(starts, addr) - 1
+            extent.clip_cell(starts, ends, i, addr)  # this level's call, or the gap between calls
             if i < 0 or addr >= ends[i]:
                 return die
             k = owners[i]
@@ -1365,26 +1393,72 @@ class DwarfSymbolizer:
             return None
         return s.name, s.value, s.file
 
-    def _section_of(self, addr: int) -> tuple[int, int]:
+    def _symbol_cell(self, addr: int, extent: _Extent) -> None:
+        """Narrow ``extent`` to where _symbol_at gives its answer for ``addr`` (after a call)."""
+        values, syms = self._symbols
+        k = bisect.bisect_right(values, addr) - 1
+        above = values[k + 1] if k + 1 < len(values) else ADDRESS_END
+        if k < 0:
+            extent.clip(0, above)
+            return
+        s = syms[k]
+        end = s.value + s.size if s.size else ADDRESS_END
+        if end <= addr:
+            extent.clip(end, above)
+        else:
+            extent.clip(s.value, min(end, above))
+
+    def _unit_cell(self, addr: int, extent: _Extent) -> None:
+        """Narrow ``extent`` to the cell of ``addr`` in the address -> unit map (after _unit_for)."""
+        k = bisect.bisect_right(self._map_starts, addr) - 1
+        m = self._map
+        if k >= 0 and addr < m[k][1]:
+            extent.clip(m[k][0], m[k][1])
+        else:
+            extent.clip(m[k][1] if k >= 0 else 0, m[k + 1][0] if k + 1 < len(m) else ADDRESS_END)
+
+    def _section_of(self, addr: int, extent: _Extent) -> tuple[int, int]:
         k = bisect.bisect_right(self._sections, (addr, float("inf"), 0)) - 1
+        above = self._sections[k + 1][0] if k + 1 < len(self._sections) else ADDRESS_END
         if k >= 0:
             lo, hi, index = self._sections[k]
             if lo <= addr < hi:
+                extent.clip(lo, min(hi, above))
                 return index, addr - lo
+            extent.clip(max(lo, hi), above)
+        else:
+            extent.clip(0, above)
         return 0, addr
 
     # -- public API ----------------------------------------------------------------------
-    @_malformed
     def symbolize(self, rva: int) -> Symbolized | None:
         """Function, file:line and inline frames at module offset ``rva`` (ELF vaddr - load_bias);
         None when neither DWARF nor the symbol table knows the address."""
+        return self.symbolize_extent(rva)[0]
+
+    @_malformed
+    def symbolize_extent(self, rva: int) -> tuple[Symbolized | None, int, int]:
+        """symbolize(rva), and the RVAs [start, end) around it where the answer is the same
+        (``offset`` and ``symbol_offset`` following the address): the intersection of the
+        cells of the section, the symbol, the unit, the subprogram, each inlined call on the
+        chain (or the gap between calls) and the line-table row."""
+        extent = _Extent()
+        result = self._symbolize(rva, extent)
+        start, end = extent.lo - self.load_bias, extent.hi - self.load_bias
+        if rva >= 0:
+            start = max(start, 0)
+        return result, start, min(end, ADDRESS_END)
+
+    def _symbolize(self, rva: int, extent: _Extent) -> Symbolized | None:
         addr = rva + self.load_bias
-        section, offset = self._section_of(addr)
+        section, offset = self._section_of(addr, extent)
         result = Symbolized(rva, section, offset)
         sym = self._symbol_at(addr)
+        self._symbol_cell(addr, extent)
         if sym is not None:
             result.symbol, result.symbol_offset = sym[0], addr - sym[1]
         entry = self._unit_for(addr)
+        self._unit_cell(addr, extent)
         if entry is None:
             if sym is None:
                 return None
@@ -1393,7 +1467,9 @@ class DwarfSymbolizer:
         parsed = self._parse(entry)
         result.module = parsed.name
         table = self._line_table(parsed)
-        chain = self._chain(parsed, addr)
+        chain = self._chain(parsed, addr, extent)
+        if table is not None:
+            extent.clip(*table.extent(addr))
         if not chain:
             row = table.lookup(addr) if table is not None else None
             if row is None and sym is None:
@@ -1435,12 +1511,13 @@ class DwarfSymbolizer:
                     result.symbol_offset = addr - start
         return result
 
-    def _chain(self, parsed: _ParsedUnit, addr: int) -> list[_Die]:
+    def _chain(self, parsed: _ParsedUnit, addr: int, extent: _Extent) -> list[_Die]:
         """The inlined subroutines holding ``addr``, innermost first, then their subprogram."""
         k = bisect.bisect_right(parsed.starts, addr) - 1
+        extent.clip_cell(parsed.starts, parsed.ends, k, addr)
         if k < 0 or addr >= parsed.ends[k]:
             return []
-        die = self._innermost(parsed, parsed.owners[k], addr)
+        die = self._innermost(parsed, parsed.owners[k], addr, extent)
         chain = []
         for _ in range(MAX_DEPTH):
             if die is None:
