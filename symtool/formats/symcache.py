@@ -50,6 +50,7 @@ RECORD = struct.Struct("<BIqqHIII")
 # frames are decoded by one iter_unpack.
 FRAME = struct.Struct("<BIIII")
 NO_STRING = 0xFFFFFFFF
+ADDRESS_END = (1 << 64) - 1  # the largest end an ENTRY holds
 # A string in the string area: length, CRC-32 of the length (u32) and the bytes; then the UTF-8
 # bytes.  (The length is in the CRC so that zeroed bytes do not read as a valid empty string:
 # the CRC-32 of nothing is 0.)

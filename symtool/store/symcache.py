@@ -21,6 +21,7 @@ turns the cache off: every answer comes from the reader.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import os
 import struct
@@ -153,6 +154,32 @@ def remove_all(directory: Path) -> list[CacheEntry]:
     return files
 
 
+def merge_ranges(old: dict[tuple[int, int], object], new: dict[tuple[int, int], object]) \
+        -> dict[tuple[int, int], object]:
+    """``old`` and ``new`` entries as disjoint ranges (what the file format holds).  The readers'
+    ranges are cells of one partition of the address space, so they coincide or are disjoint;
+    where they do not (a reader that could only vouch for a single address, a file from an
+    older reader), an old entry overlapping a new one is dropped and overlapping new ones are
+    cut where the previous one ends: every address keeps an answer the reader gave for it."""
+    out: dict[tuple[int, int], object] = {}
+    fresh = sorted(new)
+    starts = [s for s, _ in fresh]
+    reaches = []  # the furthest end of the new ranges up to each one
+    for _, end in fresh:
+        reaches.append(max(end, reaches[-1]) if reaches else end)
+    for (start, end), result in old.items():
+        k = bisect.bisect_left(starts, end) - 1  # the last new range starting before ``end``
+        if k < 0 or reaches[k] <= start:
+            out[(start, end)] = result
+    reach = -1
+    for start, end in fresh:
+        if end <= reach:
+            continue
+        out[(max(start, reach), end)] = new[(start, end)]
+        reach = end
+    return out
+
+
 class CachedSymbolizer:
     """A symbolizer (``.symbolize(rva)``, ``.close()``) whose answers go through the cache file
     of its identity.  The debug-file reader is opened on the first address the file does not
@@ -168,7 +195,8 @@ class CachedSymbolizer:
         self.cache_path = path
         self._identity = identity
         self._bound = bound
-        self._pending: dict[int, object] = {}  # rva -> the reader's answer (Symbolized or None)
+        # [start, end) RVA range -> the reader's answer for its addresses (Symbolized or None).
+        self._pending: dict[tuple[int, int], object] = {}
         self._file: fmt.CacheFile | None = None
         self.rebuilt: str | None = None  # why an existing file was not trusted (it is rebuilt)
         self.damaged: str | None = None  # why a record of a trusted file was not
@@ -225,14 +253,18 @@ class CachedSymbolizer:
                 if found:
                     self.hits += 1
                     return result
-        result = self.reader.symbolize(rva)
-        if len(self._pending) < MAX_PENDING:
+        reader = self.reader
+        if hasattr(reader, "symbolize_extent"):
+            result, start, end = reader.symbolize_extent(rva)
+        else:
+            result, start, end = reader.symbolize(rva), rva, rva + 1
+        if len(self._pending) < MAX_PENDING and 0 <= start <= rva < end <= fmt.ADDRESS_END:
             try:
                 fmt.encode_record(result, fmt.StringTable())
             except (struct.error, ValueError, OverflowError):
                 pass  # a value the format cannot hold: answered, not cached
             else:
-                self._pending[rva] = result
+                self._pending[(start, end)] = result
         return result
 
     def flush(self) -> None:
@@ -250,8 +282,7 @@ class CachedSymbolizer:
                     merged = current.entries()
                 finally:
                     current.close()
-        for rva, result in self._pending.items():
-            merged[(rva, rva + 1)] = result  # this run's answer: the address it was asked for
+        merged = merge_ranges(merged, self._pending)
         self._pending.clear()
         data = fmt.build(self._identity, merged)
         if self._file is not None:  # unmapped before the rename (Windows cannot replace a mapped file)
