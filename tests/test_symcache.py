@@ -84,6 +84,92 @@ def test_rust_cold_warm_and_off_agree_with_llvm_symbolizer(rust_unpacked, tmp_pa
     assert from_cache.stdout == warm.stdout
 
 
+def _cell_starts(reader, lo: int, hi: int) -> list[int]:
+    """One address per range the reader reports over [lo, hi) (addresses, not RVAs)."""
+    out, a = [], lo
+    while a < hi:
+        out.append(a)
+        _res, _start, end = reader.symbolize_extent(a - reader.load_bias)
+        a = max(end + reader.load_bias, a + 1)
+    return out
+
+
+def test_ranges_answer_every_byte_of_text_without_the_reader(c_program, tmp_path):
+    """A cold run asks one address per range; a warm run then asks every byte of .text: the
+    reader is never opened, and every answer is a fresh reader's for that byte, and
+    llvm-symbolizer's (warm, from another process)."""
+    from symtool.formats.dwarf_symbols import DwarfSymbolizer
+    from symtool.store.symcache import CachedSymbolizer
+
+    lo, hi = text_range(c_program)
+    with DwarfSymbolizer(c_program) as sym:
+        every = [a - sym.load_bias for a in range(lo, hi)]
+        truth = _answers(sym, every)
+        addresses = _cell_starts(sym, lo, hi)
+        starts = [a - sym.load_bias for a in addresses]
+    assert len(starts) < len(every) // 3  # ranges, not bytes
+    opens = []
+
+    def open_reader():
+        opens.append(1)
+        return DwarfSymbolizer(c_program)
+
+    path = tmp_path / "prog.symc"
+    with CachedSymbolizer(open_reader, path, "elf:test", 1 << 30) as cold:
+        cold_answers = _answers(cold, starts)
+    assert len(opens) == 1
+    with CachedSymbolizer(open_reader, path, "elf:test", 1 << 30) as warm:
+        assert _answers(warm, every) == truth
+        assert warm.hits == len(every)
+    assert len(opens) == 1  # the warm run never opened the debug file
+    assert cold_answers == [truth[every.index(r)] for r in starts]
+
+    cache = tmp_path / "cache"
+    stdin = "".join(f"{a:#x}\n" for a in range(lo, hi))
+    symtool("symbolize", "--obj", c_program, *map(hex, addresses), env=cache_env(cache))
+    warm_cli = symtool("symbolize", "--obj", c_program, env=cache_env(cache), stdin=stdin)
+    assert warm_cli.returncode == 0, warm_cli.stderr
+    oracle = subprocess.run([need_tool("llvm-symbolizer"), f"--obj={c_program}"], input=stdin,
+                            capture_output=True, text=True, check=True).stdout
+    exp, got = blocks(oracle), blocks(warm_cli.stdout)
+    assert len(exp) == len(got) == hi - lo
+    assert all(same_block(e, g) for e, g in zip(exp, got))
+
+
+def test_rust_ranges_answer_new_addresses_warm_with_inline_frames(rust_unpacked, tmp_path):  # noqa: F811
+    """The Rust program (inline chains from its .dwo files): a cold run asks one address per
+    range in a few windows of .text; a copy of the binary without its .dwo files (a reader
+    opened there would find no inline frames) then answers every byte of those windows from
+    the cache, as llvm-symbolizer does on the original."""
+    import random
+
+    from symtool.formats.dwarf_symbols import DwarfSymbolizer
+
+    lo, hi = text_range(rust_unpacked)
+    rnd = random.Random(3)
+    windows = [(a, min(a + 384, hi)) for a in sorted(rnd.randrange(lo, hi) for _ in range(6))]
+    with DwarfSymbolizer(rust_unpacked) as sym:
+        starts = [a for w in windows for a in _cell_starts(sym, *w)]
+    every = [a for w in windows for a in range(*w)]
+    cache = tmp_path / "cache"
+    cold = symtool("symbolize", "--obj", rust_unpacked, env=cache_env(cache),
+                   stdin="".join(f"{a:#x}\n" for a in starts))
+    assert cold.returncode == 0, cold.stderr
+    alone = tmp_path / "alone" / rust_unpacked.name
+    alone.parent.mkdir()
+    shutil.copy(rust_unpacked, alone)
+    stdin = "".join(f"{a:#x}\n" for a in every)
+    warm = symtool("symbolize", "--obj", alone, env=cache_env(cache), stdin=stdin)
+    assert warm.returncode == 0, warm.stderr
+    oracle = subprocess.run([need_tool("llvm-symbolizer"), f"--obj={rust_unpacked}"], input=stdin,
+                            capture_output=True, text=True, check=True).stdout
+    exp, got = blocks(oracle), blocks(warm.stdout)
+    assert len(exp) == len(got) == len(every)
+    differ = [(hex(a), e, g) for a, e, g in zip(every, exp, got) if not same_block(e, g)]
+    assert not differ, f"{len(differ)} of {len(every)} differ: {differ[:3]}"
+    assert sum(len(g) // 2 - 1 for g in got) > 100  # inline frames, from the cache alone
+
+
 def test_no_symbol_cache_option_reads_and_writes_nothing(c_program, tmp_path):
     lo, _hi = text_range(c_program)
     cache = tmp_path / "cache"
