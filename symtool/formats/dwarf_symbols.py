@@ -75,7 +75,7 @@ from symtool.formats.dwarf import Cursor, SectionView, Unit
 from symtool.formats.dwarf_line import LineTable, Strings, read_line_table
 from symtool.formats.elf import SHF_ALLOC, SHT_NOBITS, ElfFile, Symbol
 from symtool.formats.macho import MAGICS as MACHO_MAGICS, open_macho_image
-from symtool.formats.symbols import Frame, Symbolized, malformed_is_format_error
+from symtool.formats.symbols import ADDRESS_END, Extent, Frame, Symbolized, malformed_is_format_error
 
 # Tags (DWARF 5, 7.5.3).
 DW_TAG_class_type = 0x02
@@ -311,33 +311,6 @@ def _disjoint(ranges: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
         else:
             out.append((p, q, off))
     return out
-
-
-ADDRESS_END = 1 << 64  # past every address: the end of an extent nothing bounds
-
-
-class _Extent:
-    """[lo, hi): the addresses around the one asked for over which every fact found so far
-    is the same (each lookup narrows it to its own cell), so one answer serves them all."""
-
-    __slots__ = ("lo", "hi")
-
-    def __init__(self):
-        self.lo, self.hi = 0, ADDRESS_END
-
-    def clip(self, lo: int, hi: int) -> None:
-        if lo > self.lo:
-            self.lo = lo
-        if hi < self.hi:
-            self.hi = hi
-
-    def clip_cell(self, starts, ends, k: int, addr: int) -> None:
-        """Narrow to the cell of ``addr`` in disjoint sorted [starts[i], ends[i]) where ``k`` is
-        the last start at or before it: that interval, or the gap around the address."""
-        if k >= 0 and addr < ends[k]:
-            self.clip(starts[k], ends[k])
-        else:
-            self.clip(ends[k] if k >= 0 else 0, starts[k + 1] if k + 1 < len(starts) else ADDRESS_END)
 
 
 def _flatten(subroutines: list[tuple[int, int, int, int]]) -> tuple[list[int], list[int], list[int]]:
@@ -1149,7 +1122,7 @@ class DwarfSymbolizer:
             die.ranges = [(lo, hi) for lo, hi in self._die_ranges(die, ctx) if lo < hi]
         return die.ranges
 
-    def _innermost(self, parsed: _ParsedUnit, function: int, addr: int, extent: _Extent) -> _Die | None:
+    def _innermost(self, parsed: _ParsedUnit, function: int, addr: int, extent: Extent) -> _Die | None:
         """The deepest inlined call of ``function`` holding ``addr`` (the function itself when
         none does): from the function down, at each level the last child whose ranges hold the
         address, as LLVM's address map of a unit resolves nested (and overlapping) calls.  Only
@@ -1393,7 +1366,7 @@ class DwarfSymbolizer:
             return None
         return s.name, s.value, s.file
 
-    def _symbol_cell(self, addr: int, extent: _Extent) -> None:
+    def _symbol_cell(self, addr: int, extent: Extent) -> None:
         """Narrow ``extent`` to where _symbol_at gives its answer for ``addr`` (after a call)."""
         values, syms = self._symbols
         k = bisect.bisect_right(values, addr) - 1
@@ -1408,7 +1381,7 @@ class DwarfSymbolizer:
         else:
             extent.clip(s.value, min(end, above))
 
-    def _unit_cell(self, addr: int, extent: _Extent) -> None:
+    def _unit_cell(self, addr: int, extent: Extent) -> None:
         """Narrow ``extent`` to the cell of ``addr`` in the address -> unit map (after _unit_for)."""
         k = bisect.bisect_right(self._map_starts, addr) - 1
         m = self._map
@@ -1417,7 +1390,7 @@ class DwarfSymbolizer:
         else:
             extent.clip(m[k][1] if k >= 0 else 0, m[k + 1][0] if k + 1 < len(m) else ADDRESS_END)
 
-    def _section_of(self, addr: int, extent: _Extent) -> tuple[int, int]:
+    def _section_of(self, addr: int, extent: Extent) -> tuple[int, int]:
         k = bisect.bisect_right(self._sections, (addr, float("inf"), 0)) - 1
         above = self._sections[k + 1][0] if k + 1 < len(self._sections) else ADDRESS_END
         if k >= 0:
@@ -1442,14 +1415,14 @@ class DwarfSymbolizer:
         (``offset`` and ``symbol_offset`` following the address): the intersection of the
         cells of the section, the symbol, the unit, the subprogram, each inlined call on the
         chain (or the gap between calls) and the line-table row."""
-        extent = _Extent()
+        extent = Extent()
         result = self._symbolize(rva, extent)
         start, end = extent.lo - self.load_bias, extent.hi - self.load_bias
         if rva >= 0:
             start = max(start, 0)
         return result, start, min(end, ADDRESS_END)
 
-    def _symbolize(self, rva: int, extent: _Extent) -> Symbolized | None:
+    def _symbolize(self, rva: int, extent: Extent) -> Symbolized | None:
         addr = rva + self.load_bias
         section, offset = self._section_of(addr, extent)
         result = Symbolized(rva, section, offset)
@@ -1511,7 +1484,7 @@ class DwarfSymbolizer:
                     result.symbol_offset = addr - start
         return result
 
-    def _chain(self, parsed: _ParsedUnit, addr: int, extent: _Extent) -> list[_Die]:
+    def _chain(self, parsed: _ParsedUnit, addr: int, extent: Extent) -> list[_Die]:
         """The inlined subroutines holding ``addr``, innermost first, then their subprogram."""
         k = bisect.bisect_right(parsed.starts, addr) - 1
         extent.clip_cell(parsed.starts, parsed.ends, k, addr)

@@ -71,4 +71,31 @@ class Symbolized:
         return self.frames[0].line if self.frames else None
 
 
-__all__ = ["Frame", "Symbolized"]
+ADDRESS_END = 1 << 64  # past every address: the end of an extent nothing bounds
+
+
+class Extent:
+    """[lo, hi): the addresses around the one asked for over which every fact found so far
+    is the same (each lookup narrows it to its own cell), so one answer serves them all."""
+
+    __slots__ = ("lo", "hi")
+
+    def __init__(self):
+        self.lo, self.hi = 0, ADDRESS_END
+
+    def clip(self, lo: int, hi: int) -> None:
+        if lo > self.lo:
+            self.lo = lo
+        if hi < self.hi:
+            self.hi = hi
+
+    def clip_cell(self, starts, ends, k: int, addr: int) -> None:
+        """Narrow to the cell of ``addr`` in disjoint sorted [starts[i], ends[i]) where ``k`` is
+        the last start at or before it: that interval, or the gap around the address."""
+        if k >= 0 and addr < ends[k]:
+            self.clip(starts[k], ends[k])
+        else:
+            self.clip(ends[k] if k >= 0 else 0, starts[k + 1] if k + 1 < len(starts) else ADDRESS_END)
+
+
+__all__ = ["ADDRESS_END", "Extent", "Frame", "Symbolized"]
