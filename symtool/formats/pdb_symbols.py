@@ -39,7 +39,7 @@ from symtool.errors import FormatError
 from symtool.formats.binio import cstring
 from symtool.text import article
 from symtool.demangle import demangle
-from symtool.formats.symbols import Frame, Symbolized, malformed_is_format_error
+from symtool.formats.symbols import ADDRESS_END, Extent, Frame, Symbolized, malformed_is_format_error
 from symtool.formats.pdb import (
     C13_FILE_CHECKSUM, C13_SUBSECTION, NAMES_HEADER, PUBLICS_ADDR_ENTRY, PUBLICS_HEADER, STREAM_DBI,
     TPI_STREAM_HEADER, ModuleInfo, Msf, iter_modules, open_msf, read_dbi_header, read_pdb,
@@ -708,7 +708,7 @@ class PdbSymbolizer:
                 self._addr_keys[index] = key
         return key
 
-    def _public_by_address_map(self, section: int, offset: int) -> tuple[str, int] | None:
+    def _public_by_address_map(self, section: int, offset: int, extent: Extent) -> tuple[str, int] | None:
         _at, n = self._addr_map
         lo, hi = 0, n  # the first entry after (section, offset)
         while lo < hi:
@@ -718,11 +718,15 @@ class PdbSymbolizer:
             else:
                 hi = mid
         i = lo - 1
+        if i + 1 < n:
+            seg, at = self._public_key(i + 1)
+            extent.clip(0, at if seg == section else ADDRESS_END)
         if i < 0:
             return None
         seg, at = self._public_key(i)
         if seg != section:
             return None
+        extent.clip(at, ADDRESS_END)
         # Several publics at one address (folded functions): the greatest name, as a sort of
         # (offset, name) pairs would put last.
         best = self._public_record(i, True)[2]
@@ -732,19 +736,25 @@ class PdbSymbolizer:
             k -= 1
         return best, offset - at
 
-    def public_at(self, section: int, offset: int) -> tuple[str, int] | None:
-        """The public symbol at or before section:offset, and the distance to it."""
+    def public_at(self, section: int, offset: int, extent: Extent | None = None) -> tuple[str, int] | None:
+        """The public symbol at or before section:offset, and the distance to it (``extent``
+        narrowed to the section offsets where that symbol is the answer)."""
+        if extent is None:
+            extent = Extent()
         if self._publics is None and self._address_map() is not None:
             try:
-                return self._public_by_address_map(section, offset)
+                return self._public_by_address_map(section, offset, extent)
             except _NoAddressMap:
                 self._addr_map = (0, -1)
         table = self._load_publics().get(section)
         if not table:
             return None
         i = bisect.bisect_right(table[0], offset) - 1
+        if i + 1 < len(table[0]):
+            extent.clip(0, table[0][i + 1])
         if i < 0:
             return None
+        extent.clip(table[0][i], ADDRESS_END)
         return table[1][i], offset - table[0][i]
 
     # -- modules ------------------------------------------------------------
@@ -1023,29 +1033,51 @@ class PdbSymbolizer:
         return self._string(name_off) if name_off is not None else None
 
     def _line_at(self, data: _ModuleIndex, mod: ModuleInfo, section: int,
-                 offset: int) -> tuple[str | None, int | None]:
+                 offset: int, extent: Extent) -> tuple[str | None, int | None]:
+        """File and line at section:offset; ``extent`` narrowed to the offsets where the same
+        fragments cover it and every block's row is the same."""
         # The fragments covering the offset, in stream order (the first of equal candidates wins).
         i = bisect.bisect_right(data.frag_keys, (section, offset)) - 1
+        if i + 1 < len(data.frag_keys):  # a fragment starting further on
+            seg, start = data.frag_keys[i + 1]
+            extent.clip(0, start if seg == section else ADDRESS_END)
         covering = []
         while i >= 0:
             seg, start = data.frag_keys[i]
-            if seg != section or start + data.longest_frag <= offset:
+            if seg != section:
+                break
+            if start + data.longest_frag <= offset:
+                extent.clip(start + data.longest_frag, ADDRESS_END)  # no fragment from here on reaches
                 break
             length, body, size = data.frag_spans[i]
             if offset < start + length:
                 covering.append((body, size))
+                extent.clip(start, start + length)
+            else:
+                extent.clip(start + length, ADDRESS_END)
             i -= 1
         best = None
         for body, size in sorted(covering):
             raw = self.msf.read_stream(mod.stream, data.c13_start + body, size)
             for block in self._parse_lines(raw, mod):
                 k = bisect.bisect_right(block.offsets, offset) - 1
+                extent.clip(block.offsets[k] if k >= 0 else 0,
+                            block.offsets[k + 1] if k + 1 < len(block.offsets) else ADDRESS_END)
                 if k >= 0 and (best is None or block.offsets[k] > best[0]):
                     best = (block.offsets[k], block.lines[k], block.files[k])
         if best is None:
             return None, None
         line = best[1]
         return self._file_name(data, mod, best[2]), (None if line in HIDDEN_LINES else line)
+
+    def _module_cell(self, section: int, offset: int, extent: Extent) -> None:
+        """Narrow ``extent`` to where _module_for gives its answer for section:offset."""
+        i = bisect.bisect_right(self._sc_keys, (section, offset)) - 1
+        if i + 1 < len(self._sc_keys) and self._sc_keys[i + 1][0] == section:
+            extent.clip(0, self._sc_keys[i + 1][1])
+        if i >= 0 and self._sc_keys[i][0] == section:
+            start, end = self._sc_keys[i][1], self._sc_vals[i][0]
+            extent.clip(start, end) if offset < end else extent.clip(end, ADDRESS_END)
 
     def _find_proc(self, section: int, offset: int) -> tuple[int, _Proc] | None:
         mod = self._module_for(section, offset)
@@ -1065,20 +1097,45 @@ class PdbSymbolizer:
         return None
 
     # -- public API ---------------------------------------------------------
-    @_malformed
     def symbolize(self, rva: int) -> Symbolized | None:
         """Function, file:line and inline frames at ``rva``; None when the RVA is
         outside every section."""
+        return self.symbolize_extent(rva)[0]
+
+    @_malformed
+    def symbolize_extent(self, rva: int) -> tuple[Symbolized | None, int, int]:
+        """symbolize(rva), and the RVAs [start, end) around it where the answer is the same
+        (``offset`` and ``symbol_offset`` following the address): the intersection of the
+        section, the public symbol's span, the section contribution, the procedure, the line
+        rows of every block covering the address and each inline site's annotation range (or
+        the gap between them).  Where a fact has no cell worked out (no section, no procedure),
+        the address alone."""
         loc = self.rva_to_section(rva)
         if loc is None:
-            return None
+            return None, rva, rva + 1
+        extent = Extent()
+        result = self._symbolize(rva, loc, extent)
+        vaddr, size = self.sections[loc[0] - 1]
+        extent.clip(0, size)
+        for earlier_vaddr, earlier_size in self.sections[:loc[0] - 1]:  # rva_to_section takes the first
+            if earlier_vaddr > rva:
+                extent.clip(0, earlier_vaddr - vaddr)
+            elif earlier_vaddr + earlier_size <= rva:
+                extent.clip(earlier_vaddr + earlier_size - vaddr, ADDRESS_END)
+        start, end = vaddr + extent.lo, vaddr + extent.hi
+        if not start <= rva < end:  # a fact that could not be bounded around the address
+            return result, rva, rva + 1
+        return result, start, min(end, ADDRESS_END)
+
+    def _symbolize(self, rva: int, loc: tuple[int, int], extent: Extent) -> Symbolized | None:
         section, offset = loc
         result = Symbolized(rva, section, offset)
-        public = self.public_at(section, offset)
+        public = self.public_at(section, offset, extent)
         if public is not None:
             result.symbol, result.symbol_offset = public
         found = self._find_proc(section, offset)
         if found is None:
+            extent.clip(offset, offset + 1)  # the gap between procedures: not worked out
             if public is not None:
                 result.frames.append(Frame(demangle(public[0])))
             return result
@@ -1087,7 +1144,9 @@ class PdbSymbolizer:
         mod = self.modules[mod_index]
         result.module = mod.name
         result.symbol_offset = offset - proc.start
-        file, line = self._line_at(data, mod, section, offset)
+        extent.clip(proc.start, proc.start + proc.length)
+        self._module_cell(section, offset, extent)
+        file, line = self._line_at(data, mod, section, offset, extent)
         frames = [Frame(proc.name, file, line)]
         # Inline sites whose ranges contain the address, outermost first.
         rel = offset - proc.start
@@ -1102,7 +1161,12 @@ class PdbSymbolizer:
             for start, end, ln, fo in site.ranges:
                 if start <= rel < end:
                     hit[i] = (ln, fo)
+                    extent.clip(proc.start + start, proc.start + end)
                     break
+                if end <= rel:  # the first range holding the address wins: earlier ones stay out
+                    extent.clip(proc.start + end, ADDRESS_END)
+                else:
+                    extent.clip(0, proc.start + start)
         chain: list[int] = []
         if hit:
             # The deepest containing site, then its parents.
