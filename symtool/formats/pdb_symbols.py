@@ -1079,6 +1079,21 @@ class PdbSymbolizer:
             start, end = self._sc_keys[i][1], self._sc_vals[i][0]
             extent.clip(start, end) if offset < end else extent.clip(end, ADDRESS_END)
 
+    def _gap_cell(self, section: int, offset: int, extent: Extent) -> None:
+        """Narrow ``extent`` to the gap between procedures holding section:offset (no procedure
+        found there): within its module's contribution (or the gap between contributions),
+        from the end of the procedure before to the start of the next in each module that
+        _find_proc searched."""
+        mod = self._module_for(section, offset)
+        self._module_cell(section, offset, extent)
+        for m in [mod] if mod is not None else range(len(self.modules)):
+            data = self._module(m)
+            i = bisect.bisect_right(data.proc_keys, (section, offset)) - 1
+            if i + 1 < len(data.proc_keys) and data.proc_keys[i + 1][0] == section:
+                extent.clip(0, data.proc_keys[i + 1][1])
+            if i >= 0 and data.proc_keys[i][0] == section:  # procedures do not overlap: it ends those before
+                extent.clip(data.proc_keys[i][1] + data.proc_spans[i][0], ADDRESS_END)
+
     def _find_proc(self, section: int, offset: int) -> tuple[int, _Proc] | None:
         mod = self._module_for(section, offset)
         candidates = [mod] if mod is not None else range(len(self.modules))
@@ -1135,7 +1150,7 @@ class PdbSymbolizer:
             result.symbol, result.symbol_offset = public
         found = self._find_proc(section, offset)
         if found is None:
-            extent.clip(offset, offset + 1)  # the gap between procedures: not worked out
+            self._gap_cell(section, offset, extent)
             if public is not None:
                 result.frames.append(Frame(demangle(public[0])))
             return result
