@@ -170,6 +170,66 @@ def test_rust_ranges_answer_new_addresses_warm_with_inline_frames(rust_unpacked,
     assert sum(len(g) // 2 - 1 for g in got) > 100  # inline frames, from the cache alone
 
 
+INLINING_C_FOR_PDB = r"""
+static inline int sq(int x) { return x * x; }
+__attribute__((always_inline)) static inline int twice(int x) { return sq(x) + sq(x + 1); }
+static inline unsigned hash(const char *s) { unsigned h = 5381; while (*s) h = h * 33 + (unsigned char)*s++; return h; }
+static inline unsigned len(const char *s) { unsigned n = 0; while (s[n]) n++; return n; }
+int compute(int argc, char **argv) {
+    int total = 0;
+    for (int i = 0; i < argc; i++) total += twice(i) + (int)hash(argv[i]) + (int)len(argv[i]);
+    return total;
+}
+int mainCRTStartup(void) { char *a[] = {"x", "yy"}; return compute(2, a); }
+"""
+
+
+@pytest.fixture(scope="module")
+def inlining_pdb(tmp_path_factory) -> Path:
+    """A PDB with inline sites (S_INLINESITE binary annotations): clang -O2 -gcodeview, lld-link."""
+    d = tmp_path_factory.mktemp("pdb-inline")
+    (d / "w.c").write_text(INLINING_C_FOR_PDB)
+    subprocess.run([need_tool("clang"), "--target=x86_64-pc-windows-msvc", "-g", "-gcodeview", "-O2", "-c", "w.c",
+                    "-o", "w.obj"], cwd=d, check=True)
+    subprocess.run([need_tool("lld-link"), "/debug", "/nodefaultlib", "/entry:mainCRTStartup", "/subsystem:console",
+                    "w.obj", "/out:w.exe", "/pdb:w.pdb"], cwd=d, check=True, capture_output=True)
+    return d / "w.pdb"
+
+
+@pytest.mark.parametrize("which", ["msvc", "clang-inline"])
+def test_pdb_ranges_answer_every_byte_of_text_without_the_reader(which, inlining_pdb, tmp_path):
+    """The PDB reader's ranges: filled with one address per range, the cache answers every
+    byte of the first section as a fresh reader does, without opening the PDB."""
+    from symtool.formats.pdb_symbols import PdbSymbolizer
+    from symtool.store.symcache import CachedSymbolizer
+
+    pdb = FIXTURES_DIR / "pe-pdb" / "crash.pdb" if which == "msvc" else inlining_pdb
+    with PdbSymbolizer(pdb) as reader:
+        vaddr, size = reader.sections[0]
+        every = list(range(vaddr, vaddr + size))
+        truth = _answers(reader, every)
+        starts, rva = [], vaddr
+        while rva < vaddr + size:
+            starts.append(rva)
+            rva = reader.symbolize_extent(rva)[2]
+    assert len(starts) < len(every) // 3
+    if which == "clang-inline":
+        assert any(t is not None and len(t[-1]) > 1 for t in truth)  # inline frames
+    opens = []
+
+    def open_reader():
+        opens.append(1)
+        return PdbSymbolizer(pdb)
+
+    path = tmp_path / "pdb.symc"
+    with CachedSymbolizer(open_reader, path, "pdb:test", 1 << 30) as cold:
+        _answers(cold, starts)
+    with CachedSymbolizer(open_reader, path, "pdb:test", 1 << 30) as warm:
+        assert _answers(warm, every) == truth
+        assert warm.hits == len(every)
+    assert len(opens) == 1
+
+
 def test_no_symbol_cache_option_reads_and_writes_nothing(c_program, tmp_path):
     lo, _hi = text_range(c_program)
     cache = tmp_path / "cache"
