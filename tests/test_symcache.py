@@ -94,12 +94,33 @@ def _cell_starts(reader, lo: int, hi: int) -> list[int]:
     return out
 
 
+def _fill_then_answer_warm(open_one, path: Path, starts: list[int], every: list[int], truth: list) -> list:
+    """A cold CachedSymbolizer asks ``starts`` (one RVA per range); a warm one then answers
+    ``every`` RVA as ``truth`` says, all from the file: the reader is opened once, cold.  The
+    cold answers."""
+    from symtool.store.symcache import CachedSymbolizer
+
+    opens = []
+
+    def open_reader():
+        opens.append(1)
+        return open_one()
+
+    with CachedSymbolizer(open_reader, path, "test:ranges", 1 << 30) as cold:
+        cold_answers = _answers(cold, starts)
+    assert len(opens) == 1
+    with CachedSymbolizer(open_reader, path, "test:ranges", 1 << 30) as warm:
+        assert _answers(warm, every) == truth
+        assert warm.hits == len(every)
+    assert len(opens) == 1  # the warm run never opened the debug file
+    return cold_answers
+
+
 def test_ranges_answer_every_byte_of_text_without_the_reader(c_program, tmp_path):
     """A cold run asks one address per range; a warm run then asks every byte of .text: the
     reader is never opened, and every answer is a fresh reader's for that byte, and
     llvm-symbolizer's (warm, from another process)."""
     from symtool.formats.dwarf_symbols import DwarfSymbolizer
-    from symtool.store.symcache import CachedSymbolizer
 
     lo, hi = text_range(c_program)
     with DwarfSymbolizer(c_program) as sym:
@@ -108,20 +129,8 @@ def test_ranges_answer_every_byte_of_text_without_the_reader(c_program, tmp_path
         addresses = _cell_starts(sym, lo, hi)
         starts = [a - sym.load_bias for a in addresses]
     assert len(starts) < len(every) // 3  # ranges, not bytes
-    opens = []
-
-    def open_reader():
-        opens.append(1)
-        return DwarfSymbolizer(c_program)
-
-    path = tmp_path / "prog.symc"
-    with CachedSymbolizer(open_reader, path, "elf:test", 1 << 30) as cold:
-        cold_answers = _answers(cold, starts)
-    assert len(opens) == 1
-    with CachedSymbolizer(open_reader, path, "elf:test", 1 << 30) as warm:
-        assert _answers(warm, every) == truth
-        assert warm.hits == len(every)
-    assert len(opens) == 1  # the warm run never opened the debug file
+    cold_answers = _fill_then_answer_warm(lambda: DwarfSymbolizer(c_program), tmp_path / "prog.symc", starts,
+                                          every, truth)
     assert cold_answers == [truth[every.index(r)] for r in starts]
 
     cache = tmp_path / "cache"
@@ -201,7 +210,6 @@ def test_pdb_ranges_answer_every_byte_of_text_without_the_reader(which, inlining
     """The PDB reader's ranges: filled with one address per range, the cache answers every
     byte of the first section as a fresh reader does, without opening the PDB."""
     from symtool.formats.pdb_symbols import PdbSymbolizer
-    from symtool.store.symcache import CachedSymbolizer
 
     pdb = FIXTURES_DIR / "pe-pdb" / "crash.pdb" if which == "msvc" else inlining_pdb
     with PdbSymbolizer(pdb) as reader:
@@ -215,19 +223,7 @@ def test_pdb_ranges_answer_every_byte_of_text_without_the_reader(which, inlining
     assert len(starts) < len(every) // 3
     if which == "clang-inline":
         assert any(t is not None and len(t[-1]) > 1 for t in truth)  # inline frames
-    opens = []
-
-    def open_reader():
-        opens.append(1)
-        return PdbSymbolizer(pdb)
-
-    path = tmp_path / "pdb.symc"
-    with CachedSymbolizer(open_reader, path, "pdb:test", 1 << 30) as cold:
-        _answers(cold, starts)
-    with CachedSymbolizer(open_reader, path, "pdb:test", 1 << 30) as warm:
-        assert _answers(warm, every) == truth
-        assert warm.hits == len(every)
-    assert len(opens) == 1
+    _fill_then_answer_warm(lambda: PdbSymbolizer(pdb), tmp_path / "pdb.symc", starts, every, truth)
 
 
 def test_no_symbol_cache_option_reads_and_writes_nothing(c_program, tmp_path):
