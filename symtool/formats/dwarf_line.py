@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from symtool.errors import FormatError
 from symtool.formats import dwarf
 from symtool.formats.dwarf import Cursor, SectionView
+from symtool.formats.symbols import ADDRESS_END
 
 # Standard opcodes (DWARF 5, 6.2.5.2).
 DW_LNS_copy = 1
@@ -101,7 +102,7 @@ class LineTable:
         k = bisect.bisect_right(self._highs, address)
         below = self._highs[k - 1] if k > 0 else 0  # lower addresses belong to earlier sequences
         if k == len(self.sequences):
-            return below, 1 << 64
+            return below, ADDRESS_END
         seq = self.sequences[k]
         if address < seq.low:
             return below, seq.low

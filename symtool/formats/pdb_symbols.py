@@ -1077,7 +1077,10 @@ class PdbSymbolizer:
             extent.clip(0, self._sc_keys[i + 1][1])
         if i >= 0 and self._sc_keys[i][0] == section:
             start, end = self._sc_keys[i][1], self._sc_vals[i][0]
-            extent.clip(start, end) if offset < end else extent.clip(end, ADDRESS_END)
+            if offset < end:
+                extent.clip(start, end)
+            else:
+                extent.clip(end, ADDRESS_END)
 
     def _gap_cell(self, section: int, offset: int, extent: Extent) -> None:
         """Narrow ``extent`` to the gap between procedures holding section:offset (no procedure
