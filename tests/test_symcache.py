@@ -538,3 +538,36 @@ def test_macho_dsym_answers_are_the_same_through_the_cache(mac_builds, tmp_path)
     assert all(r.returncode == 0 for r in runs), runs[0].stderr
     assert runs[0].stdout == runs[1].stdout == runs[2].stdout and len(blocks(runs[2].stdout)) == len(addrs)
     assert [f.name[:6] for f in symcache_files(cache)] == ["macho-"]
+
+
+_ranges = st.lists(st.tuples(st.integers(0, 200), st.integers(1, 40)).map(lambda t: (t[0], t[0] + t[1])),
+                   max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(old=_ranges, new=_ranges)
+def test_merged_ranges_are_disjoint_and_keep_every_new_answer(old, new):
+    """merge_ranges: what the file format holds (disjoint ranges), every address of a new range
+    answered by a new entry that held it, old entries kept only where no new one reaches."""
+    from symtool.store.symcache import merge_ranges
+
+    reach, disjoint = -1, []
+    for s, e in sorted(old):  # a file's entries are disjoint
+        if s >= reach:
+            disjoint.append((s, e))
+            reach = e
+    old_entries = {r: ("old", r) for r in disjoint}
+    new_entries = {r: ("new", r) for r in new}
+    merged = merge_ranges(old_entries, new_entries)
+    spans = sorted(merged)
+    assert all(s < e for s, e in spans)
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+    for (s, e), answer in merged.items():
+        src_s, src_e = answer[1]
+        assert src_s <= s and e <= src_e  # a piece of the range the answer was given for
+        if answer[0] == "old":
+            assert not any(ns < e and s < ne for ns, ne in new)
+    for ns, ne in new:
+        for a in range(ns, ne):
+            holder = [(s, e) for s, e in spans if s <= a < e]
+            assert len(holder) == 1 and merged[holder[0]][0] == "new"
