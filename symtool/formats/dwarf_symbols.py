@@ -144,6 +144,7 @@ DW_SECT_V5_RNGLISTS = 8
 
 # .debug_aranges set header after unit_length: version, debug_info offset (4 or 8 bytes),
 # address size, segment selector size.
+ARANGES_TUPLE = {(e, n): struct.Struct(e + 2 * {1: "B", 2: "H", 4: "I", 8: "Q"}[n]) for e in "<>" for n in (1, 2, 4, 8)}
 ARANGES_HEADER = {(e, n): struct.Struct(e + ("HIBB" if n == 4 else "HQBB")) for e in "<>" for n in (4, 8)}
 # A DWARF 5 .debug_str_offsets / .debug_rnglists contribution header after unit_length:
 # version (u16) and padding (u16) / address size, segment size, offset entry count (u32).
@@ -552,11 +553,11 @@ class DwarfSymbolizer:
                 continue
             tuple_size = 2 * addr_size
             first = off + ((c.pos - off + tuple_size - 1) // tuple_size) * tuple_size
-            c.pos = first
             ranges = out.setdefault(cu_off, [])
-            while c.pos + tuple_size <= end:
-                lo = c.uint(addr_size, "address")
-                size = c.uint(addr_size, "length")
+            count = max(end - first, 0) // tuple_size
+            # The set's (address, length) pairs in one read and one iter_unpack.
+            pairs = view.read(first, count * tuple_size, "aranges tuples") if count else b""
+            for lo, size in ARANGES_TUPLE[(self.endian, addr_size)].iter_unpack(pairs):
                 if lo == 0 and size == 0:
                     break
                 if len(ranges) < MAX_RANGES:
