@@ -363,6 +363,27 @@ _FAST_FORMS = {
     dwarf.DW_FORM_addrx3: (dwarf.V_ADDRX, 3), dwarf.DW_FORM_addrx4: (dwarf.V_ADDRX, 4),
 }
 
+_FAST_FORMS_BY_SHAPE: dict[tuple[int, int], dict[int, tuple[str, int]]] = {}
+
+
+def _fast_forms(unit: Unit) -> dict[int, tuple[str, int]]:
+    """_FAST_FORMS plus the fixed-size forms whose size is the unit's (string and section
+    offsets, addresses): decoded in place, without a Cursor -- a function's name and low_pc
+    are such forms."""
+    key = (unit.offset_size, unit.address_size)
+    forms = _FAST_FORMS_BY_SHAPE.get(key)
+    if forms is None:
+        forms = dict(_FAST_FORMS)
+        if unit.offset_size > 0:
+            forms.update({dwarf.DW_FORM_strp: (dwarf.V_STRP, unit.offset_size),
+                          dwarf.DW_FORM_line_strp: (dwarf.V_LINE_STRP, unit.offset_size),
+                          dwarf.DW_FORM_sec_offset: (dwarf.V_SEC_OFFSET, unit.offset_size)})
+        if unit.address_size > 0:
+            forms[dwarf.DW_FORM_addr] = (dwarf.V_ADDR, unit.address_size)
+        _FAST_FORMS_BY_SHAPE[key] = forms
+    return forms
+
+
 # Steps of a compiled skip: how to step over one attribute value without decoding it.
 SKIP_BYTES, SKIP_LEB, SKIP_CSTRING, SKIP_BLOCK_LEB, SKIP_BLOCK1, SKIP_BLOCK2, SKIP_BLOCK4 = range(7)
 _LEB_FORMS = {dwarf.DW_FORM_udata, dwarf.DW_FORM_sdata, dwarf.DW_FORM_ref_udata, dwarf.DW_FORM_strx,
@@ -1052,6 +1073,7 @@ class DwarfSymbolizer:
                 plan = parsed.plans[code] = _plan(parsed.abbrevs[code], unit, True, False)
         data = parsed.data
         order = "little" if ctx.endian == "<" else "big"
+        forms = _fast_forms(unit)
         attrs: dict = {}
         c = None
         for step in plan:
@@ -1059,7 +1081,7 @@ class DwarfSymbolizer:
             if op == 0:
                 pos += step[1]
                 continue
-            fast = _FAST_FORMS.get(step[2]) if op == 1 else None
+            fast = forms.get(step[2]) if op == 1 else None
             if fast is not None:
                 kind, size = fast
                 if size:
