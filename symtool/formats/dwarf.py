@@ -618,6 +618,8 @@ def _abbrev_table_in(data: bytes, whole: bool, abbrev: SectionView, offset: int)
             raise FormatError(f"{abbrev.name}: LEB128 at {offset + start:#x} is too long", abbrev.path)
         return value
 
+    # Each LEB128 field is read inline when it is one byte (nearly all are), the call to
+    # leb() only for longer ones: the repeated four-line pattern below is that fast path.
     for _ in range(MAX_ABBREVS):
         if pos >= end:
             if whole:
