@@ -578,25 +578,82 @@ class Abbrev:
         return self._sizes[key]
 
 
+ABBREV_WINDOW = 1 << 16  # bytes of .debug_abbrev read at first for one table (grown 4x while short)
+
+
 def read_abbrev_table(abbrev: SectionView, offset: int, endian: str) -> dict[int, Abbrev]:
-    """Every declaration of the abbreviation table at ``offset``: code -> Abbrev."""
-    c = Cursor(abbrev, offset, None, endian)
+    """Every declaration of the abbreviation table at ``offset``: code -> Abbrev.
+
+    The table's bytes are read in one window and decoded with local variables (a unit's
+    table has hundreds of declarations, each a few one-byte LEB128s); a table longer than the
+    window is read again in a window four times larger, so the bytes read stay within twice
+    the table's size (or the section's)."""
+    if offset >= abbrev.size:
+        return {}  # as a table that ends with the section
+    window = ABBREV_WINDOW
+    while True:
+        length = min(window, abbrev.size - offset)
+        data = abbrev.read(offset, length, "abbreviation table")
+        whole = offset + length == abbrev.size
+        try:
+            return _abbrev_table_in(data, whole, abbrev, offset)
+        except IndexError:
+            if whole:
+                raise FormatError(f"{abbrev.name}: abbreviation table at {offset:#x} runs past its end "
+                                  f"({abbrev.size:#x})", abbrev.path) from None
+            window *= 4
+
+
+def _abbrev_table_in(data: bytes, whole: bool, abbrev: SectionView, offset: int) -> dict[int, Abbrev]:
+    """The table at the start of ``data``; IndexError when it runs past ``data`` (past the
+    section when ``whole``)."""
     table: dict[int, Abbrev] = {}
+    pos, end = 0, len(data)
+
+    def leb(signed: bool = False) -> int:
+        nonlocal pos
+        start = pos
+        value, pos = leb128_at(data, pos, signed)
+        if pos - start > 10:  # 10 bytes carry 64 bits; more is padding or garbage
+            raise FormatError(f"{abbrev.name}: LEB128 at {offset + start:#x} is too long", abbrev.path)
+        return value
+
+    # Each LEB128 field is read inline when it is one byte (nearly all are), the call to
+    # leb() only for longer ones: the repeated four-line pattern below is that fast path.
     for _ in range(MAX_ABBREVS):
-        if c.pos >= c.end:
-            break  # a table may end with the section instead of a 0 code
-        code = c.uleb("abbreviation code")
+        if pos >= end:
+            if whole:
+                break  # a table may end with the section instead of a 0 code
+            raise IndexError
+        code = data[pos]
+        if code < 0x80:
+            pos += 1
+        else:
+            code = leb()
         if code == 0:
             break
-        tag = c.uleb("tag")
-        children = c.u8("children flag")
+        tag = data[pos]
+        if tag < 0x80:
+            pos += 1
+        else:
+            tag = leb()
+        children = data[pos]
+        pos += 1
         attrs = []
         for _ in range(MAX_ATTRS):
-            at = c.uleb("attribute")
-            form = c.uleb("form")
+            at = data[pos]
+            if at < 0x80:
+                pos += 1
+            else:
+                at = leb()
+            form = data[pos]
+            if form < 0x80:
+                pos += 1
+            else:
+                form = leb()
             if at == 0 and form == 0:
                 break
-            const = c.sleb("implicit constant") if form == DW_FORM_implicit_const else 0
+            const = leb(True) if form == DW_FORM_implicit_const else 0
             attrs.append((at, form, const))
         else:
             raise FormatError(f"{abbrev.name}: abbreviation {code} has too many attributes", abbrev.path)

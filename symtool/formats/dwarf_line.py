@@ -284,6 +284,14 @@ def _run_bytes(data: bytes, view: SectionView, endian: str, base: int, version: 
     const_add = ((255 - opcode_base) // line_range) * min_inst if line_range else 0
     order = "little" if endian == "<" else "big"
     pos, end = 0, len(data)
+    # Per special opcode, its address and line advances: two list reads a row instead of a
+    # division and a modulo.
+    special_address = [0] * 256
+    special_line = [0] * 256
+    if line_range:
+        for op in range(opcode_base, 256):
+            special_address[op] = ((op - opcode_base) // line_range) * min_inst
+            special_line[op] = line_base + (op - opcode_base) % line_range
 
     leb128_at = dwarf.leb128_at
 
@@ -296,20 +304,14 @@ def _run_bytes(data: bytes, view: SectionView, endian: str, base: int, version: 
         value, pos = leb128_at(data, pos)
         return value
 
-    def sleb() -> int:
-        nonlocal pos
-        value, pos = leb128_at(data, pos, True)
-        return value
-
     while pos < end:
         op = data[pos]
         pos += 1
         if op >= opcode_base:
             if line_range == 0:
                 raise FormatError(f"{view.name}: special opcode with line_range 0", view.path)
-            adj = op - opcode_base
-            address = (address + (adj // line_range) * min_inst) & mask
-            line = (line + line_base + adj % line_range) & 0xFFFFFFFF  # LLVM's row line is 32-bit unsigned
+            address = (address + special_address[op]) & mask
+            line = (line + special_line[op]) & 0xFFFFFFFF  # LLVM's row line is 32-bit unsigned
             addrs.append(address)
             rows.append((file, line, column))
         elif op == 0:
@@ -346,13 +348,29 @@ def _run_bytes(data: bytes, view: SectionView, endian: str, base: int, version: 
             addrs.append(address)
             rows.append((file, line, column))
         elif op == DW_LNS_advance_pc:
-            address = (address + uleb() * min_inst) & mask
+            b = data[pos]
+            if b < 0x80:
+                pos += 1
+            else:
+                b, pos = leb128_at(data, pos)
+            address = (address + b * min_inst) & mask
         elif op == DW_LNS_advance_line:
-            line = (line + sleb()) & 0xFFFFFFFF
+            b = data[pos]
+            if b < 0x80:  # one byte, the common case: sign bit 0x40, no call
+                pos += 1
+                line = (line + (b - 0x80 if b & 0x40 else b)) & 0xFFFFFFFF
+            else:
+                value, pos = leb128_at(data, pos, True)
+                line = (line + value) & 0xFFFFFFFF
+        elif op == DW_LNS_set_column:
+            b = data[pos]
+            if b < 0x80:
+                pos += 1
+                column = b
+            else:
+                column, pos = leb128_at(data, pos)
         elif op == DW_LNS_set_file:
             file = uleb()
-        elif op == DW_LNS_set_column:
-            column = uleb()
         elif op == DW_LNS_const_add_pc:
             address = (address + const_add) & mask
         elif op == DW_LNS_fixed_advance_pc:

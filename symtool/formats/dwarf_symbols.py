@@ -144,6 +144,7 @@ DW_SECT_V5_RNGLISTS = 8
 
 # .debug_aranges set header after unit_length: version, debug_info offset (4 or 8 bytes),
 # address size, segment selector size.
+ARANGES_TUPLE = {(e, n): struct.Struct(e + 2 * {1: "B", 2: "H", 4: "I", 8: "Q"}[n]) for e in "<>" for n in (1, 2, 4, 8)}
 ARANGES_HEADER = {(e, n): struct.Struct(e + ("HIBB" if n == 4 else "HQBB")) for e in "<>" for n in (4, 8)}
 # A DWARF 5 .debug_str_offsets / .debug_rnglists contribution header after unit_length:
 # version (u16) and padding (u16) / address size, segment size, offset entry count (u32).
@@ -362,6 +363,27 @@ _FAST_FORMS = {
     dwarf.DW_FORM_addrx3: (dwarf.V_ADDRX, 3), dwarf.DW_FORM_addrx4: (dwarf.V_ADDRX, 4),
 }
 
+_FAST_FORMS_BY_SHAPE: dict[tuple[int, int], dict[int, tuple[str, int]]] = {}
+
+
+def _fast_forms(unit: Unit) -> dict[int, tuple[str, int]]:
+    """_FAST_FORMS plus the fixed-size forms whose size is the unit's (string and section
+    offsets, addresses): decoded in place, without a Cursor -- a function's name and low_pc
+    are such forms."""
+    key = (unit.offset_size, unit.address_size)
+    forms = _FAST_FORMS_BY_SHAPE.get(key)
+    if forms is None:
+        forms = dict(_FAST_FORMS)
+        if unit.offset_size > 0:
+            forms.update({dwarf.DW_FORM_strp: (dwarf.V_STRP, unit.offset_size),
+                          dwarf.DW_FORM_line_strp: (dwarf.V_LINE_STRP, unit.offset_size),
+                          dwarf.DW_FORM_sec_offset: (dwarf.V_SEC_OFFSET, unit.offset_size)})
+        if unit.address_size > 0:
+            forms[dwarf.DW_FORM_addr] = (dwarf.V_ADDR, unit.address_size)
+        _FAST_FORMS_BY_SHAPE[key] = forms
+    return forms
+
+
 # Steps of a compiled skip: how to step over one attribute value without decoding it.
 SKIP_BYTES, SKIP_LEB, SKIP_CSTRING, SKIP_BLOCK_LEB, SKIP_BLOCK1, SKIP_BLOCK2, SKIP_BLOCK4 = range(7)
 _LEB_FORMS = {dwarf.DW_FORM_udata, dwarf.DW_FORM_sdata, dwarf.DW_FORM_ref_udata, dwarf.DW_FORM_strx,
@@ -552,11 +574,11 @@ class DwarfSymbolizer:
                 continue
             tuple_size = 2 * addr_size
             first = off + ((c.pos - off + tuple_size - 1) // tuple_size) * tuple_size
-            c.pos = first
             ranges = out.setdefault(cu_off, [])
-            while c.pos + tuple_size <= end:
-                lo = c.uint(addr_size, "address")
-                size = c.uint(addr_size, "length")
+            count = max(end - first, 0) // tuple_size
+            # The set's (address, length) pairs in one read and one iter_unpack.
+            pairs = view.read(first, count * tuple_size, "aranges tuples") if count else b""
+            for lo, size in ARANGES_TUPLE[(self.endian, addr_size)].iter_unpack(pairs):
                 if lo == 0 and size == 0:
                     break
                 if len(ranges) < MAX_RANGES:
@@ -1051,6 +1073,7 @@ class DwarfSymbolizer:
                 plan = parsed.plans[code] = _plan(parsed.abbrevs[code], unit, True, False)
         data = parsed.data
         order = "little" if ctx.endian == "<" else "big"
+        forms = _fast_forms(unit)
         attrs: dict = {}
         c = None
         for step in plan:
@@ -1058,7 +1081,7 @@ class DwarfSymbolizer:
             if op == 0:
                 pos += step[1]
                 continue
-            fast = _FAST_FORMS.get(step[2]) if op == 1 else None
+            fast = forms.get(step[2]) if op == 1 else None
             if fast is not None:
                 kind, size = fast
                 if size:

@@ -392,18 +392,22 @@ class ElfFile:
         data = self.r.read(sec.offset, count * entsize, sec.name)
         out = []
         file = None
-        for k in range(count):
-            name_off, info, shndx, value, size = self.lay.symbol_fields(self.lay.sym.unpack_from(data, k * entsize))
-            if name_off >= len(names):
+        n_names = len(names)
+        fields = self.lay.symbol_fields
+        # One pass of iter_unpack over the table (no slice or call per entry to find it); the
+        # name is read only for the symbols kept.
+        for raw in self.lay.sym.iter_unpack(data):
+            name_off, info, shndx, value, size = fields(raw)
+            kind = info & 0xF
+            if name_off >= n_names:
                 continue
-            if info & 0xF == STT_FILE:
+            if kind == STT_FILE:
                 file = cstring(names, name_off).decode("utf-8", "replace") or None
                 continue
-            if info & 0xF not in (STT_FUNC, STT_OBJECT) or shndx == SHN_UNDEF:
+            if (kind != STT_FUNC and kind != STT_OBJECT) or shndx == SHN_UNDEF:
                 continue
-            local = info >> 4 == STB_LOCAL
             out.append(Symbol(cstring(names, name_off).decode("utf-8", "replace"), value, size,
-                              file if local else None))
+                              file if info >> 4 == STB_LOCAL else None))
         out.sort(key=lambda s: (s.value, -s.size))
         return out
 
