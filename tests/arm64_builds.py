@@ -24,19 +24,18 @@ lock and renamed into place whole.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from build_cache import cached_build
 from conftest import ROOT, SAMPLES, cargo_env, need_tool
 
 SOURCE = ROOT / "tests" / "toolchains" / "linux-arm64" / "crashes.c"
@@ -157,11 +156,6 @@ def _key() -> str:
     return h.hexdigest()[:20]
 
 
-def _cache_root() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "symtool-tests" / "linux-arm64"
-
-
 def _compile(build: str, out: Path) -> Path:
     compiler, flags, strip, _modes = C_BUILDS[build]
     binary = out / build / "crashes"
@@ -244,21 +238,7 @@ def arm64_crashes() -> dict[str, Arm64Crash]:
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
-    root = _cache_root()
-    root.mkdir(parents=True, exist_ok=True)
-    done = root / _key()
-    with open(root / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (done / "index.json").is_file():
-            work = root / f".tmp-{os.getpid()}"
-            shutil.rmtree(work, ignore_errors=True)
-            work.mkdir()
-            _produce(work)
-            shutil.rmtree(done, ignore_errors=True)
-            work.rename(done)
-            for stale in root.iterdir():  # other keys' builds and cores, unused for a day
-                if stale.is_dir() and stale != done and time.time() - stale.stat().st_mtime > 86400:
-                    shutil.rmtree(stale, ignore_errors=True)
+    done = cached_build("linux-arm64", _key(), _produce, "index.json")
     crashes = {}
     for entry in json.loads((done / "index.json").read_text()):
         core = done / entry["core"]

@@ -4,6 +4,7 @@
  * Every call's result is used after it, so no call is a tail call and every caller stays on the
  * stack. */
 #include <pthread.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,9 @@ NOINLINE int aborts(int v) {
 
 /* A second thread crashes while the first waits for it in pthread_join, inside the C library. */
 NOINLINE void *crashing_thread(void *arg) {
+    /* Time for the first thread to be waiting inside pthread_join: caught in its PLT stub (under
+       load, when the crash came first) its frame 0 has no symbol, and gdb's oracle says "??". */
+    usleep(300000);
     sink = leaf_load((int *)null_address) + (int)(uintptr_t)arg;
     return 0;
 }
