@@ -4,12 +4,13 @@ only once complete, and other keys of the same kind dropped after a day unused."
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import time
 from pathlib import Path
 from typing import Callable
+
+from symtool import platform
 
 STALE_SECONDS = 86400
 
@@ -25,8 +26,9 @@ def cached_build(kind: str, key: str, produce: Callable[[Path], None], done_mark
     root = cache_root(kind)
     root.mkdir(parents=True, exist_ok=True)
     done = root / key
-    with open(root / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    lock_dir = root / ".lock.d"
+    lock_dir.mkdir(exist_ok=True)
+    with platform.dir_lock(lock_dir, "lock"):
         if not (done / done_marker).exists():
             work = root / f".build-{os.getpid()}"
             shutil.rmtree(work, ignore_errors=True)
@@ -35,7 +37,7 @@ def cached_build(kind: str, key: str, produce: Callable[[Path], None], done_mark
             shutil.rmtree(done, ignore_errors=True)
             work.rename(done)
             for stale in root.iterdir():
-                if stale.is_dir() and stale != done and time.time() - stale.stat().st_mtime > STALE_SECONDS:
+                if stale.is_dir() and stale not in (done, lock_dir) and time.time() - stale.stat().st_mtime > STALE_SECONDS:
                     shutil.rmtree(stale, ignore_errors=True)
     return done
 

@@ -10,7 +10,7 @@ once in the same directory, so session fixtures that make files go through
         return run_once(tmp_path_factory, "my-build", lambda out: cargo_build(out, ...)) / "bin"
 
 The first caller builds into ``<run>/once/<name>`` under an exclusive lock
-(``fcntl.flock`` on ``<name>.lock``); the others wait on the lock and get the same
+(symtool.platform.dir_lock on ``<name>.lock``: flock, or a byte-range lock on Windows); the others wait on the lock and get the same
 directory.  ``<run>`` is the directory shared by the run's workers (the parent of
 each worker's basetemp), or this session's basetemp without xdist, so every run
 starts clean, like a fresh clone in CI.  The directory is complete only when
@@ -23,11 +23,12 @@ session fixture on ``tmp_path_factory``.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 from pathlib import Path
 from typing import Callable
+
+from symtool import platform
 
 
 def run_root(tmp_path_factory) -> Path:
@@ -45,8 +46,9 @@ def run_once(tmp_path_factory, name: str, make: Callable[[Path], object]) -> Pat
     once.mkdir(exist_ok=True)
     out = once / name
     done = once / f"{name}.done"
-    with open(once / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, even if make() raises
+    lock_dir = once / f"{name}.lock"
+    lock_dir.mkdir(exist_ok=True)
+    with platform.dir_lock(lock_dir, "lock"):  # released even if make() raises
         if not done.exists():
             if out.exists():
                 shutil.rmtree(out)  # a failed attempt's leftovers
