@@ -167,3 +167,19 @@ def test_publish_p_takes_the_packages_dsym_dwarf(mac_builds, tmp_path):
     keys = sorted(f["key"] for f in json.loads(proc.stdout)["files"])
     uuid = read_macho(build.bin()).uuids()["arm64"]
     assert keys == [f"_.dwarf/mach-uuid-sym-{uuid}/_.dwarf", f"crash-me/mach-uuid-{uuid}/crash-me"], keys
+
+
+def test_dsym_listing_is_bounded(tmp_path, monkeypatch):
+    """A bundle's DWARF directory is listed only MAX_DSYM_ENTRIES entries far: a hostile bundle of
+    many files costs a bounded number of opens."""
+    from symtool.formats import macho
+
+    d = tmp_path / "x.dSYM" / "Contents" / "Resources" / "DWARF"
+    d.mkdir(parents=True)
+    for i in range(macho.MAX_DSYM_ENTRIES * 3):
+        (d / f"f{i:04}").write_bytes(b"\xcf\xfa\xed\xfe" + bytes(28))
+    opened = []
+    real = macho._is_macho
+    monkeypatch.setattr(macho, "_is_macho", lambda p: opened.append(p) or real(p))
+    macho.dsym_dwarf_files(tmp_path / "x.dSYM")
+    assert len(opened) == macho.MAX_DSYM_ENTRIES

@@ -462,12 +462,19 @@ _MAGICS = {MH_MAGIC, MH_CIGAM, MH_MAGIC_64, MH_CIGAM_64, 0xBEBAFECA, 0xBFBAFECA}
 MAGICS = frozenset(MAGIC_LE.pack(m) for m in _MAGICS)
 
 
+# A dSYM holds one DWARF file per binary (a few at most): a bundle's listing is read this far only.
+MAX_DSYM_ENTRIES = 64
+
+
 def dsym_dwarf_files(bundle: str | os.PathLike[str]) -> list[Path]:
-    """The Mach-O files in ``bundle/Contents/Resources/DWARF``, found by content, sorted by name."""
+    """The Mach-O files in ``bundle/Contents/Resources/DWARF``, found by content, sorted by name
+    (of the first MAX_DSYM_ENTRIES entries listed)."""
+    import itertools
+
     d = Path(bundle) / "Contents" / "Resources" / "DWARF"
     out = []
     try:
-        entries = sorted(d.iterdir())
+        entries = sorted(itertools.islice(d.iterdir(), MAX_DSYM_ENTRIES))
     except OSError:
         return []
     for entry in entries:
