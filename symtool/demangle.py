@@ -1,15 +1,25 @@
-"""Readable names for mangled Rust symbols.
+"""Readable names for mangled Rust symbols, in two spellings.
 
-Rust's legacy mangling (``_ZN`` + length-prefixed path segments + ``17h<hash>`` +
-``E``, Itanium-like) is what PDB public symbols (S_PUB32) of Rust programs
-carry.  Procedure names in PDBs are already readable; this is for the public
-symbol that names an address no procedure record covers.  Those procedure names
-are in rustc's MSVC form (``enum$<core::option::Option<ref$<u32> > >::unwrap``):
-:func:`normalize_msvc_name` gives their Rust spelling.
+* :func:`demangle` is the name ``stack``, ``dumps`` and the readers show: rustc-demangle's
+  spelling (legacy ``_ZN…17h<hash>E`` names without their hash, ``$LT$`` escapes resolved),
+  LLVM's ``.llvm.N`` suffix dropped (it changes from build to build: the same function must
+  give the same bucket), cut to :data:`MAX_DEMANGLED` characters with an ellipsis.
+* :func:`demangle_llvm` is what llvm-symbolizer prints (``symtool symbolize``, whose output
+  scripts swap with llvm-symbolizer's): LLVM demangles a Rust legacy name as Itanium C++ (the
+  path's segments as they are, ``::h<hash>`` kept), a v0 name with its Rust demangler, and
+  prints a suffix after a ``.`` as `` (.llvm.1234)``.  The whole name, not cut.
 
-The names come from PDBs, which anyone can craft: the demangler makes one pass
-over its input (no regular expressions that can backtrack), refuses inputs
-longer than :data:`MAX_MANGLED` and caps its output at :data:`MAX_DEMANGLED`.
+Procedure names in PDBs are already readable; the demangler reads ELF/Mach-O symbol tables,
+DWARF linkage names and PDB public symbols.  Those procedure names are in rustc's MSVC form
+(``enum$<core::option::Option<ref$<u32> > >::unwrap``): :func:`normalize_msvc_name` gives
+their Rust spelling.
+
+The names come from files anyone can craft: the demangler makes one pass over its input (no
+regular expressions that can backtrack), refuses inputs longer than :data:`MAX_MANGLED`, and
+its work and output are proportional to the input: a v0 name's backreferences (which can
+nest, doubling the output at each level) may expand it to at most
+:data:`V0_EXPANSION` times its length, and parse at most that many nodes per character; a
+name beyond that comes back mangled.
 """
 
 from __future__ import annotations
@@ -18,8 +28,13 @@ import functools
 
 # Longer mangled names are returned as they are: real ones stay far below.
 MAX_MANGLED = 64 * 1024
-# A readable name longer than this is cut, with an ellipsis.
+# demangle()'s names (stack, dumps) longer than this are cut, with an ellipsis.  Kept as it
+# was when it was the only bound: dumps' bucket signatures are made of these names.
 MAX_DEMANGLED = 1024
+# A v0 name's output (and nodes parsed) per character of the mangled name.  The std
+# programs' real names need at most ~6 (a type spelled once and referred back to is the
+# largest factor); a hostile name that nests backreferences grows exponentially without it.
+V0_EXPANSION = 64
 # Digits of one segment length: a segment of 10**6 characters cannot be real.
 _MAX_LENGTH_DIGITS = 6
 
@@ -28,11 +43,14 @@ _MAX_LENGTH_DIGITS = 6
 _ESCAPES = {"LT": "<", "GT": ">", "LP": "(", "RP": ")", "RF": "&", "BP": "*", "SP": "@", "C": ","}
 
 
-def _segments(body: str) -> list[str] | None:
-    """The length-prefixed segments of ``body``, or None when it is not well formed."""
+def _segments(body: str, stop_at_e: bool = False) -> tuple[list[str], int] | None:
+    """The length-prefixed segments of ``body`` and where they end (at its end, or with
+    ``stop_at_e`` at the ``E`` after them), or None when it is not well formed."""
     parts: list[str] = []
     pos, end = 0, len(body)
     while pos < end:
+        if stop_at_e and body[pos] == "E":
+            return parts, pos
         start = pos
         while pos < end and body[pos].isdigit() and body[pos].isascii() and pos - start < _MAX_LENGTH_DIGITS:
             pos += 1
@@ -43,7 +61,7 @@ def _segments(body: str) -> list[str] | None:
             return None
         parts.append(body[pos:pos + length])
         pos += length
-    return parts
+    return (None if stop_at_e else (parts, pos))
 
 
 def _unescape(segment: str) -> str:
@@ -81,9 +99,20 @@ def _is_hash(segment: str) -> bool:
     return len(segment) == 17 and segment[0] == "h" and all(c in "0123456789abcdef" for c in segment[1:])
 
 
+def _cut(readable: str) -> str:
+    return readable if len(readable) <= MAX_DEMANGLED else readable[:MAX_DEMANGLED - 1] + "…"
+
+
+def _unprefixed(name: str) -> str:
+    """The name without the underscore Mach-O adds to every symbol (``__ZN``, ``__R``)."""
+    return name[1:] if name.startswith(("__ZN", "__R")) else name
+
+
 def demangle(name: str) -> str:
     """Readable form of a Rust legacy-mangled name (``_ZN..17h<hash>E``) or v0 name (``_R...``,
-    as LLVM's Rust demangler prints it: no crate disambiguators); other names unchanged."""
+    as LLVM's Rust demangler prints it: no crate disambiguators), without LLVM's ``.llvm.N``
+    suffix, cut to :data:`MAX_DEMANGLED`; other names unchanged.  What stack rows, bucket
+    signatures and the readers' frames show."""
     if len(name) > MAX_MANGLED:
         return name
     if ".llvm." in name:  # LLVM's suffix on promoted local symbols (rustc-demangle drops it)
@@ -100,25 +129,48 @@ def demangle(name: str) -> str:
         body = name[4:-1]
     else:
         return name
-    parts = _segments(body)
-    if not parts:
+    found = _segments(body)
+    if not found or not found[0]:
         return name
+    parts = found[0]
     if _is_hash(parts[-1]):
         parts.pop()
     if not parts:
         return name
-    readable = "::".join(_unescape(p) for p in parts)
-    if len(readable) > MAX_DEMANGLED:
-        readable = readable[:MAX_DEMANGLED - 1] + "…"
-    return readable
+    return _cut("::".join(_unescape(p) for p in parts))
+
+
+@functools.lru_cache(maxsize=8192)
+def demangle_llvm(name: str) -> str:
+    """The name as llvm-symbolizer (LLVM 14 and 19) prints it, whole: a v0 name (``_R…``) by
+    LLVM's Rust demangler; a Rust legacy name (``_ZN<segments>E``) as LLVM's Itanium demangler
+    reads it, the segments joined by ``::`` as they are (``$LT$``, ``..`` and the ``h<hash>``
+    segment kept); a suffix from a ``.`` on (``.llvm.1234``, ``.cold``) as `` (.llvm.1234)``.
+    Mach-O's extra leading underscore is dropped, as llvm-symbolizer drops it.  Other names
+    (C, and C++ beyond plain nested names, which symtool does not demangle) unchanged."""
+    if len(name) > MAX_MANGLED:
+        return name
+    text = _unprefixed(name)
+    if text.startswith("_R"):
+        full = _v0_full(text)
+        return name if full is None else full
+    if not text.startswith("_ZN"):
+        return name
+    found = _segments(text[3:], stop_at_e=True)
+    if not found or not found[0]:
+        return name
+    parts, end = found
+    rest = text[3 + end + 1:]
+    if rest and not rest.startswith("."):
+        return name  # parameters or more: a C++ function (symtool does not demangle C++)
+    readable = "::".join(parts)
+    return f"{readable} ({rest})" if rest else readable
 
 
 # -- Rust v0 mangling (RFC 2603) ------------------------------------------------------------
 
 # Nesting (types in generic arguments in types...) beyond this is hostile.
 _MAX_V0_DEPTH = 64
-# Backreference expansions in one name (each may expand others: exponential without a bound).
-_MAX_V0_BACKREFS = 4096
 _BASIC = {"a": "i8", "b": "bool", "c": "char", "d": "f64", "e": "str", "f": "f32", "h": "u8", "i": "isize",
           "j": "usize", "l": "i32", "m": "u32", "n": "i128", "o": "u128", "s": "i16", "t": "u16", "u": "()",
           "v": "...", "x": "i64", "y": "u64", "z": "!", "p": "_"}
@@ -133,7 +185,12 @@ class _V0:
     shims as ``{closure#N}``), impls, generic arguments, every type (references with named
     lifetimes, ``for<'a>`` binders, ``dyn`` traits with associated-type bindings, ``fn``
     signatures) and integer / bool / char constants.  Crate disambiguators are not printed.
-    Punycode identifiers make demangle_v0 return the name unchanged."""
+    Punycode identifiers make demangle_v0 return the name unchanged.
+
+    As LLVM's does, it does not follow a backreference where nothing is printed (the impl
+    path of an ``impl`` block, the instantiating crate).  Work is bounded in proportion to the
+    name: ``budget`` counts nodes parsed and characters of identifiers printed (what a
+    backreference expands to is counted again each time)."""
 
     def __init__(self, text: str):
         self.s = text
@@ -141,7 +198,13 @@ class _V0:
         self.depth = 0
         self.bound = 0  # lifetimes bound by enclosing binders
         self.opened = False  # the last generic path was left open (for dyn-trait bindings)
-        self.work = 0  # backref expansions: bounded, they can nest exponentially
+        self.printing = True  # False inside what is parsed but not printed
+        self.budget = V0_EXPANSION * max(len(text), 16)
+
+    def spend(self, amount: int) -> None:
+        self.budget -= amount
+        if self.budget < 0:
+            raise _V0Error
 
     def peek(self) -> str:
         return self.s[self.pos] if self.pos < len(self.s) else ""
@@ -200,6 +263,7 @@ class _V0:
         self.eat("_")
         if self.pos + length > len(self.s):
             raise _V0Error
+        self.spend(length)
         out = self.s[self.pos:self.pos + length]
         self.pos += length
         return out
@@ -208,20 +272,29 @@ class _V0:
         self.depth += 1
         if self.depth > _MAX_V0_DEPTH:
             raise _V0Error
+        self.spend(1)
 
-    def backref(self, fn):
+    def backref(self, fn, skipped=""):
         at = self.base62()
         if at + 2 >= self.pos - 1:  # must point backwards (offsets count from after "_R")
             raise _V0Error
-        self.work += 1
-        if self.work > _MAX_V0_BACKREFS:
-            raise _V0Error
+        if not self.printing:
+            return skipped  # not followed where nothing is printed (as LLVM does)
         saved = self.pos
         self.pos = at + 2
         try:
             return fn()
         finally:
             self.pos = saved
+
+    def unprinted_path(self) -> None:
+        """A path that is parsed but not printed: an impl's path, the instantiating crate."""
+        saved = self.printing
+        self.printing = False
+        try:
+            self.path(False)
+        finally:
+            self.printing = saved
 
     def path(self, in_type: bool, leave_open: bool = False) -> str:
         self.enter()
@@ -243,11 +316,11 @@ class _V0:
                 return f"{parent}::{name}" if name else parent
             if tag == "M":
                 self.opt_base62("s")
-                self.path(in_type)  # impl path: not printed
+                self.unprinted_path()
                 return f"<{self.type()}>"
             if tag == "X":
                 self.opt_base62("s")
-                self.path(in_type)
+                self.unprinted_path()
                 ty = self.type()
                 return f"<{ty} as {self.path(True)}>"
             if tag == "Y":
@@ -282,6 +355,7 @@ class _V0:
         count = self.base62() + 1
         if count > 1024:
             raise _V0Error
+        self.spend(count)
         names = []
         for _ in range(count):
             self.bound += 1
@@ -400,27 +474,34 @@ class _V0:
 
 
 @functools.lru_cache(maxsize=8192)
-def demangle_v0(name: str) -> str:
-    """Readable form of a Rust v0 symbol (``_R...``); the name unchanged when it is not one
-    this demangler reads."""
-    text = name[1:] if name.startswith("__R") else name
-    p = _V0(text)
+def _v0_full(text: str) -> str | None:
+    """The whole readable form of the v0 symbol ``text`` (``_R...``), with a suffix after a
+    ``.`` as `` (.suffix)``, as LLVM prints it; None when it is not one this demangler reads
+    (or exceeds its budget)."""
+    dot = text.find(".")
+    body = text if dot < 0 else text[:dot]
+    p = _V0(body)
     p.pos = 2
     try:
         if p.peek().isdigit():
             p.decimal()  # encoding version
         out = p.path(False)
-        if p.peek() not in ("", "."):
-            p.path(False)  # the instantiating crate: not printed
-        if p.peek() == ".":
-            out += f" ({text[p.pos:]})"  # a vendor suffix (".0"), printed as LLVM does
-        elif p.pos != len(text):
-            return name
+        if p.pos < len(body):
+            p.unprinted_path()  # the instantiating crate
+        if p.pos != len(body):
+            return None
     except (_V0Error, ValueError, IndexError, RecursionError):
+        return None
+    return out if dot < 0 else f"{out} ({text[dot:]})"
+
+
+def demangle_v0(name: str) -> str:
+    """Readable form of a Rust v0 symbol (``_R...``), cut to :data:`MAX_DEMANGLED`; the name
+    unchanged when it is not one this demangler reads."""
+    if len(name) > MAX_MANGLED:
         return name
-    if len(out) > MAX_DEMANGLED:
-        out = out[:MAX_DEMANGLED - 1] + "…"
-    return out
+    full = _v0_full(_unprefixed(name))
+    return name if full is None else _cut(full)
 
 
 # -- rustc's MSVC-form names (CodeView procedure and inlinee names) -------------------------
@@ -778,5 +859,5 @@ def normalize_msvc_name(name: str) -> str:
         return name
 
 
-__all__ = ["demangle", "demangle_v0", "normalize_msvc_name", "MAX_DEMANGLED", "MAX_MANGLED",
-           "MAX_MSVC_NAME"]
+__all__ = ["demangle", "demangle_llvm", "demangle_v0", "normalize_msvc_name", "MAX_DEMANGLED", "MAX_MANGLED",
+           "MAX_MSVC_NAME", "V0_EXPANSION"]

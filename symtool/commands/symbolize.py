@@ -67,19 +67,30 @@ def parse_address(text: str) -> int:
     return value
 
 
+def frame_function(frame) -> str:
+    """A frame's function as llvm-symbolizer prints it: LLVM's demangling of the mangled name it
+    came from, whole (a Rust legacy name as Itanium C++ with its ``::h<hash>``, LLVM's
+    `` (.llvm.N)`` suffix), where ``stack`` shows the readable, shortened form."""
+    if frame.mangled:
+        from symtool.demangle import demangle_llvm
+
+        return demangle_llvm(frame.mangled)
+    return frame.function or "??"
+
+
 def frame_lines(result) -> list[str]:
     """llvm-symbolizer's lines for one address: function, then file:line:column, per frame."""
     if result is None or not result.frames:
         return ["??", "??:0:0"]
     out = []
     for f in result.frames:
-        out.append(f.function or "??")
+        out.append(frame_function(f))
         out.append(f"{f.file or '??'}:{f.line or 0}:{f.column or 0}")
     return out
 
 
 def address_json(address: int, rva: int, result) -> dict:
-    frames = [] if result is None else [{"function": f.function, "file": f.file, "line": f.line,
+    frames = [] if result is None else [{"function": frame_function(f), "file": f.file, "line": f.line,
                                          "column": f.column} for f in result.frames]
     return {"address": f"{address:#x}", "rva": f"{rva:#x}", "frames": frames,
             "symbol": result.symbol if result is not None else None,
@@ -241,4 +252,4 @@ def register(app: typer.Typer) -> None:
     app.command(name="symbolize", help=symbolize.__doc__, epilog=EXAMPLES)(handle_errors(symbolize))
 
 
-__all__ = ["register", "symbolize", "frame_lines", "parse_address"]
+__all__ = ["register", "symbolize", "frame_function", "frame_lines", "address_json", "parse_address"]

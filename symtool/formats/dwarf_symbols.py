@@ -1458,7 +1458,7 @@ class DwarfSymbolizer:
         if entry is None:
             if sym is None:
                 return None
-            result.frames.append(Frame(self._demangle(sym[0]), sym[2]))  # llvm-symbolizer: the STT_FILE's name
+            result.frames.append(Frame(self._demangle(sym[0]), sym[2], mangled=sym[0]))  # file: the STT_FILE's name
             return result
         parsed = self._parse(entry)
         result.module = parsed.name
@@ -1475,7 +1475,7 @@ class DwarfSymbolizer:
             if file is None and sym is not None:
                 file = sym[2]
             result.frames.append(Frame(name, file, row[1] if row is not None else None,
-                                       row[2] if row is not None else None))
+                                       row[2] if row is not None else None, sym[0] if sym is not None else None))
             return result
         call_file = call_line = call_column = None
         for i, die in enumerate(chain):
@@ -1489,9 +1489,11 @@ class DwarfSymbolizer:
                 file = table.file_name(call_file, parsed.comp_dir) if table is not None and call_file is not None \
                     else None
                 line, column = call_line, call_column
+            mangled = linkage
             if i == len(chain) - 1 and sym is not None:
                 name = self._demangle(sym[0])  # llvm-symbolizer names the outer frame from the symbol table
-            result.frames.append(Frame(name, file, line, column))
+                mangled = sym[0]
+            result.frames.append(Frame(name, file, line, column, mangled))
             cf, cl, cc = (die.attrs.get(at) for at in (DW_AT_call_file, DW_AT_call_line, DW_AT_call_column))
             call_file = cf[1] if cf is not None and cf[0] == dwarf.V_CONST else None
             call_line = cl[1] if cl is not None and cl[0] == dwarf.V_CONST else 0

@@ -1155,7 +1155,7 @@ class PdbSymbolizer:
         if found is None:
             self._gap_cell(section, offset, extent)
             if public is not None:
-                result.frames.append(Frame(demangle(public[0])))
+                result.frames.append(Frame(demangle(public[0]), mangled=public[0]))
             return result
         mod_index, proc = found
         data = self._module(mod_index)

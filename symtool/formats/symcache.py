@@ -15,8 +15,9 @@ A record is what the symbolizer said about every RVA of its range (``None``: not
 ``RECORD`` (flags, section, the section's start and the function's start as RVAs so that
 ``offset`` and ``symbol_offset`` follow the address, frame count, the strings ``symbol``,
 ``module``, ``short_name``), then per frame, innermost first, ``FRAME`` (flags, line,
-column, function, file).  A string in a record is a u32 offset into the string area, where
-names and paths shared by many addresses are kept once (``NO_STRING``: none).
+column, function, file, and the mangled name the function's was demangled from).  A string in a
+record is a u32 offset into the string area, where names and paths shared by many addresses
+are kept once (``NO_STRING``: none).
 
 Opening checks the header and the index (size, version, identity, both CRCs): a few
 pages whatever the file's size.  A record's CRC is checked when it is read, so a lookup
@@ -37,7 +38,7 @@ import zlib
 from symtool.formats.symbols import Frame, Symbolized
 
 MAGIC = b"SYMTSYMC"
-VERSION = 4
+VERSION = 5  # 5: frames keep their mangled name (symbolize prints LLVM's demangling of it)
 IDENTITY_SIZE = 96
 # magic, version, identity, entry count, record area size, string area size, index CRC, header CRC.
 HEADER = struct.Struct(f"<8sI{IDENTITY_SIZE}sIQQII")
@@ -46,9 +47,9 @@ ENTRY = struct.Struct("<QQQII")
 # flags, section, section start (RVA), function/symbol start (RVA), frame count, then the
 # strings symbol, module and short name (offsets in the string area; NO_STRING: none).
 RECORD = struct.Struct("<BIqqHIII")
-# flags, line, column, function, file (offsets in the string area): fixed size, so a record's
-# frames are decoded by one iter_unpack.
-FRAME = struct.Struct("<BIIII")
+# flags, line, column, function, file, mangled name (offsets in the string area): fixed size,
+# so a record's frames are decoded by one iter_unpack.
+FRAME = struct.Struct("<BIIIII")
 NO_STRING = 0xFFFFFFFF
 ADDRESS_END = (1 << 64) - 1  # the largest end an ENTRY holds
 # A string in the string area: length, CRC-32 of the length (u32) and the bytes; then the UTF-8
@@ -64,7 +65,7 @@ F_LINE = 2
 F_COLUMN = 4
 
 MAX_FRAMES = 4096  # inline depth of one address (DWARF's MAX_DEPTH)
-MAX_STRING = 1 << 16
+MAX_STRING = 1 << 18  # bytes: a mangled name of MAX_MANGLED characters, non-ASCII ones too
 
 
 class CacheFileError(Exception):
@@ -113,7 +114,8 @@ def encode_record(result: Symbolized | None, strings: StringTable) -> bytes:
     for frame in frames:
         fflags = (F_LINE if frame.line is not None else 0) | (F_COLUMN if frame.column is not None else 0)
         out.append(FRAME.pack(fflags, frame.line or 0, frame.column or 0, strings.ref(frame.function),
-                              NO_STRING if frame.file is None else strings.ref(frame.file)))
+                              NO_STRING if frame.file is None else strings.ref(frame.file),
+                              NO_STRING if frame.mangled is None else strings.ref(frame.mangled)))
     return b"".join(out)
 
 
@@ -138,9 +140,10 @@ def decode_record(data, start: int, length: int, rva: int, strings) -> Symbolize
     if flags & R_SYMBOL_OFFSET:
         result.symbol_offset = rva - func_start
     at = start + RECORD.size
-    for fflags, line, column, function, file in FRAME.iter_unpack(data[at:at + count * FRAME.size]):
+    for fflags, line, column, function, file, mangled in FRAME.iter_unpack(data[at:at + count * FRAME.size]):
         result.frames.append(Frame(strings[function], None if file == NO_STRING else strings[file],
-                                   line if fflags & F_LINE else None, column if fflags & F_COLUMN else None))
+                                   line if fflags & F_LINE else None, column if fflags & F_COLUMN else None,
+                                   None if mangled == NO_STRING else strings[mangled]))
     return result
 
 
