@@ -1165,7 +1165,10 @@ class PdbSymbolizer:
         extent.clip(proc.start, proc.start + proc.length)
         self._module_cell(section, offset, extent)
         file, line = self._line_at(data, mod, section, offset, extent)
-        frames = [Frame(proc.name, file, line)]
+        # The public symbol of the procedure's own start is its linkage name (what llvm-symbolizer
+        # demangles and prints for the outer frame).
+        linkage = public[0] if public is not None and offset - public[1] == proc.start else None
+        frames = [Frame(proc.name, file, line, mangled=linkage)]
         # Inline sites whose ranges contain the address, outermost first.
         rel = offset - proc.start
         hit: dict[int, tuple[int, int]] = {}  # site index -> (line, file)

@@ -39,9 +39,10 @@ class Frame:
     file: str | None = None
     line: int | None = None
     column: int | None = None  # DWARF only (the line table's column, or DW_AT_call_column); 0: none
-    # The mangled name ``function`` was demangled from (a DWARF linkage name, a symbol-table or
-    # PDB public name); None when the name came readable.  ``function`` is the display form
-    # (symtool.demangle.demangle); ``symtool symbolize`` prints LLVM's whole form of this.
+    # The function's linkage (mangled) name where one is known: the DWARF linkage name or the
+    # symbol-table name ``function`` was demangled from, or the PDB public symbol at the
+    # procedure's start.  ``function`` is the display form (symtool.demangle.demangle, or the
+    # PDB's procedure name); ``symtool symbolize`` prints LLVM's whole demangling of this.
     mangled: str | None = None
 
 
