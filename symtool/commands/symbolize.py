@@ -74,8 +74,15 @@ def frame_function(frame) -> str:
     if frame.mangled:
         from symtool.demangle import demangle_llvm
 
-        return demangle_llvm(frame.mangled)
+        readable = demangle_llvm(frame.mangled)
+        if readable != frame.mangled or not frame.function or not frame.mangled.startswith(_MANGLED_PREFIXES):
+            return readable  # demangled, or a plain (C, #[no_mangle]) name: printed as it is
+        # A C++ or MSVC (``?name@@...``) name, which symtool does not demangle: the debug info's own.
     return frame.function or "??"
+
+
+# Itanium C++ (and Rust legacy), Rust v0 (with Mach-O's extra underscore), MSVC C++.
+_MANGLED_PREFIXES = ("_Z", "__Z", "_R", "__R", "?")
 
 
 def frame_lines(result) -> list[str]:
