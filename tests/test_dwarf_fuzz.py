@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import struct
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -15,8 +16,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from conftest import FIXTURES_DIR
-from symtool.demangle import demangle
+from conftest import FIXTURES_DIR, need_tool
+from symtool.demangle import V0_EXPANSION, demangle, demangle_llvm
 from symtool.errors import FormatError
 from symtool.formats.binio import BoundedReader
 from symtool.formats.dwarf import SectionView
@@ -171,6 +172,8 @@ def test_v0_demangler_takes_any_input(tail):
     started = time.monotonic()
     out = demangle("_R" + tail)
     assert isinstance(out, str)
+    whole = demangle_llvm("_R" + tail)
+    assert isinstance(whole, str) and len(whole) <= 64 * V0_EXPANSION * max(len(tail), 16)
     assert time.monotonic() - started < 1.0
 
 
@@ -187,23 +190,39 @@ def _base62(value: int) -> str:
             return out + "_"
 
 
-def test_v0_backreference_bombs_stay_bounded():
-    # Each tuple type holds the previous one twice, by backreference: 2**40 leaves unbounded.
+def _backref_bomb(levels: int) -> str:
+    """``a::f::<T>`` where each tuple type holds the previous one twice, by backreference:
+    2**levels leaves from a name linear in ``levels``."""
     body = "INvCs1_1a1f"
     previous = len(body)
     body += "TuuE"
-    for _ in range(40):
+    for _ in range(levels):
         here = len(body)
         body += "T" + "B" + _base62(previous) + "B" + _base62(previous) + "E"
         previous = here
-    name = "_R" + body + "E"
+    return "_R" + body + "E"
+
+
+def test_v0_backreference_bombs_stay_bounded():
+    name = _backref_bomb(40)  # 2**40 leaves unbounded
     started = time.monotonic()
     out = demangle(name)
     assert isinstance(out, str) and len(out) <= 1024
+    assert demangle_llvm(name) == name  # past its budget (proportional to the name): left mangled
     assert time.monotonic() - started < 1.0
     # a shallow one still demangles: a::f::<((), ())> with the tuple written once
     assert demangle("_RINvCs1_1a1fTuuETB" + _base62(len("INvCs1_1a1f")) + "B" + _base62(len("INvCs1_1a1f")) + "EE") \
         == "a::f::<((), ()), (((), ()), ((), ()))>"
+
+
+def test_v0_backreferences_within_the_budget_demangle_as_llvm_does():
+    """A few levels of the same bomb stay within the budget: the whole name, as LLVM's
+    llvm-cxxfilt prints it (the oracle)."""
+    names = [_backref_bomb(levels) for levels in (1, 3, 5)]
+    theirs = subprocess.run([need_tool("llvm-cxxfilt-19")], input="\n".join(names) + "\n", capture_output=True,
+                            text=True, check=True).stdout.splitlines()
+    assert [demangle_llvm(n) for n in names] == theirs
+    assert len(theirs[-1]) > 8 * len(names[-1])  # backreferences expanded: longer than its name
 
 
 DWO_PROGRAM = r"""

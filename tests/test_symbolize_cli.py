@@ -173,6 +173,44 @@ def test_rust_program_unpacked_dwo_matches_llvm_symbolizer(rust_unpacked, order)
     assert counts["llvm_suffixes"] > 5 and counts["longest_name"] > MAX_DEMANGLED
 
 
+def test_stack_and_dumps_names_are_unchanged_display_forms(rust_unpacked):
+    """What ``stack`` and ``dumps`` show and bucket by (the readers' ``Frame.function``) stays the
+    display form it was: LLVM's name without its `` (.llvm.N)`` suffix (it changes from build to
+    build), cut to MAX_DEMANGLED characters with an ellipsis: the same bucket keys as before
+    symbolize printed whole names.  Checked against llvm-symbolizer's own names."""
+    from symtool.commands.symbolize import frame_function
+    from symtool.formats.dwarf_symbols import DwarfSymbolizer
+
+    addrs = random_text(rust_unpacked, 1500, 5)
+    oracle = subprocess.run([need_tool("llvm-symbolizer-19"), f"--obj={rust_unpacked}"],
+                            input="".join(f"{a:#x}\n" for a in addrs), capture_output=True, text=True,
+                            check=True).stdout
+    cut = suffixed = 0
+    with DwarfSymbolizer(rust_unpacked) as reader:
+        for address, expected in zip(addrs, blocks(oracle)):
+            result = reader.symbolize(address - reader.load_bias)
+            frames = result.frames if result is not None else []
+            assert [frame_function(f) for f in frames] == expected[0::2] or (not frames and expected[0] == "??")
+            for f, name in zip(frames, expected[0::2]):
+                shown = re.sub(r" \(\.llvm\.\d+\)$", "", name)
+                suffixed += shown != name
+                if len(shown) > MAX_DEMANGLED:
+                    shown = shown[:MAX_DEMANGLED - 1] + "…"
+                    cut += 1
+                assert f.function == shown
+    assert cut and suffixed
+
+
+def test_json_carries_the_whole_names(rust_unpacked):
+    """--json's functions are the text's, whole (long generic names, LLVM's suffix)."""
+    addrs = random_text(rust_unpacked, 1500, 5)[:400]
+    text = symtool("symbolize", "--obj", rust_unpacked, *map(hex, addrs)).stdout
+    data = json.loads(symtool("symbolize", "--obj", rust_unpacked, "--json", *map(hex, addrs)).stdout)
+    names = [f["function"] for entry in data["addresses"] for f in entry["frames"] or [{"function": "??"}]]
+    assert names == [line for block in blocks(text) for line in block[0::2]]
+    assert max(map(len, names)) > MAX_DEMANGLED and any(" (.llvm." in n for n in names)
+
+
 def legacy_function_bytes(binary: Path) -> list[int]:
     """Every byte of the functions whose symbol is legacy-mangled (``_ZN``), from llvm-nm."""
     out = subprocess.run([need_tool("llvm-nm"), "-S", "--no-demangle", str(binary)], capture_output=True, text=True,
