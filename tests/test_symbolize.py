@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from conftest import SAMPLES, TRIPLE, cargo_env, need_tool
 from symtool.errors import FormatError
-from symtool.demangle import MAX_DEMANGLED, demangle
+from symtool.demangle import MAX_DEMANGLED, demangle, demangle_llvm
 from symtool.formats.pdb_symbols import PdbSymbolizer, inline_ranges
 
 
@@ -172,6 +172,20 @@ def test_demangle_is_bounded_on_hostile_names(hostile):
     out = demangle(hostile)
     assert len(out) <= max(MAX_DEMANGLED, len(hostile))
     assert out == hostile or len(out) <= MAX_DEMANGLED
+    assert len(demangle_llvm(hostile)) <= 2 * len(hostile)  # whole, but proportional to the name
+
+
+def test_demangle_llvm_prints_what_llvm_cxxfilt_prints():
+    """symbolize's names: legacy names as LLVM's Itanium demangler reads them (escapes and hash
+    kept), suffixes after a dot as `` (.suffix)``; the oracle is LLVM 19's llvm-cxxfilt."""
+    names = RUST_LEGACY_NAMES + [n + ".llvm.1234567890" for n in RUST_LEGACY_NAMES] + [
+        "_RNvCs1234_7mycrate3foo.llvm.42", "_ZN8crash_me9crash_now17h0123456789abcdefE.cold.1",
+        "__ZN8crash_me9crash_now17h0123456789abcdefE", "main", "_ZN3bad"]
+    theirs = subprocess.run([need_tool("llvm-cxxfilt-19")], input="\n".join(names) + "\n", capture_output=True,
+                            text=True, check=True).stdout.splitlines()
+    theirs[-3] = subprocess.run([need_tool("llvm-cxxfilt-19"), "--strip-underscore"], input=names[-3],
+                                capture_output=True, text=True, check=True).stdout.strip()  # Mach-O's extra _
+    assert [demangle_llvm(n) for n in names] == theirs
 
 
 # --- the shared MSVC fixture ------------------------------------------------------------------------
