@@ -12,11 +12,12 @@ rather than taken on trust:
 * **padding**: bytes no procedure covers and no public symbol precedes in the section
   (alignment between functions): llvm-symbolizer prints an empty function line, symtool ``??``;
 * **folded code**: lld-link's identical code folding leaves several procedures (each with its
-  own line fragments) at one address.  Both take the first procedure in the module's stream
-  (so the function names and inline frames agree), but LLVM's line of such an address comes
-  from whichever fragment its unstable sort puts first; the blocks differ only in file:line,
-  and only where llvm-pdbutil lists two or more procedures at the start of the one holding
-  the address;
+  own inline sites and line fragments) at one address.  llvm-symbolizer reads the first in the
+  module's stream, symtool the last (as winedbg does: ``stack``'s frames and bucket keys stay
+  what they were), and LLVM's line comes from whichever fragment its unstable sort puts first:
+  inline frames and lines may differ, and the outer function where no public symbol names
+  it, but only where llvm-pdbutil lists two or more procedures at the start of the one
+  holding the address, and each outer name is one of theirs;
 * **two line rows at one address**: rustc writes a function's first line row twice at its
   start (the ``fn`` line, then the first statement's); llvm-symbolizer takes the first,
   symtool the last (the row that covers the bytes, as DWARF's line tables are read).  Only the
@@ -98,12 +99,12 @@ class PdbProcedures:
     def __init__(self, pdb: Path):
         dump = subprocess.run([need_tool("llvm-pdbutil-19"), "dump", "--symbols", "--publics", "--l", str(pdb)],
                               capture_output=True, text=True, check=True).stdout
-        self.procs = [(int(off), int(off) + int(size)) for off, size in re.findall(
-            r"S_[GL]PROC32 \[size = \d+\] `[^\n]*`\n\s+parent = \d+, end = \d+, addr = 0001:(\d+), "
+        self.procs = [(int(off), int(off) + int(size), name) for name, off, size in re.findall(
+            r"S_[GL]PROC32 \[size = \d+\] `([^\n]*)`\n\s+parent = \d+, end = \d+, addr = 0001:(\d+), "
             r"code size = (\d+)", dump)]
         self.publics = sorted(int(off) for off in re.findall(r"S_PUB32 [^\n]*\n\s+flags = [^\n]*addr = 0001:(\d+)",
                                                               dump))
-        self.starts = Counter(start for start, _end in self.procs)
+        self.starts = Counter(start for start, _end, _name in self.procs)
         # Line fragments of section 1: (start, end, the row starts with how many rows each).
         self.fragments = []
         for start, end, rows in re.findall(r"0001:([0-9A-F]{8})-([0-9A-F]{8}), line/addr entries = \d+\n"
@@ -112,14 +113,16 @@ class PdbProcedures:
                                    Counter(int(a, 16) for a in re.findall(r"\d+ ([0-9A-F]{8})", rows))))
         assert self.procs and self.publics and self.fragments
 
-    def covering(self, offset: int) -> list[tuple[int, int]]:
-        return [(s, e) for s, e in self.procs if s <= offset < e]
+    def covering(self, offset: int) -> list[tuple[int, int, str]]:
+        return [(s, e, name) for s, e, name in self.procs if s <= offset < e]
 
     def is_padding(self, offset: int) -> bool:
         return not self.covering(offset) and not any(p <= offset for p in self.publics)
 
-    def is_folded(self, offset: int) -> bool:
-        return any(self.starts[s] > 1 for s, _e in self.covering(offset))
+    def folded_names(self, offset: int) -> set[str]:
+        """The names of the procedures folded into the code holding ``offset`` (none: not folded)."""
+        covering = self.covering(offset)
+        return {name for _s, _e, name in covering} if any(self.starts[s] > 1 for s, _e, _n in covering) else set()
 
     def before_first_row(self, offset: int) -> bool:
         return any(start <= offset < min(rows) for start, _end, rows in self.fragments)
@@ -153,8 +156,8 @@ def compare(exe: Path, pdb: Path, addrs: list[int]) -> Counter:
             counts["exact"] += 1
         elif e == PADDING and g == ["??", "??:0:0"] and procs.is_padding(offset):
             counts["padding"] += 1
-        elif len(e) == len(g) and e[0::2] == g[0::2] and procs.is_folded(offset):
-            counts["folded"] += 1  # the same functions; a line from another procedure's fragment
+        elif (folded := procs.folded_names(offset)) and (e[-2] == g[-2] or {e[-2], g[-2]} <= folded):
+            counts["folded"] += 1  # another of the folded procedures: its inline sites and lines
         elif len(e) == len(g) and e[:-1] == g[:-1] and procs.has_two_rows(offset):
             counts["two rows"] += 1  # the outer frame's line only: the first row or the last
         elif len(e) == len(g) and e[:-1] == g[:-1] and g[-1] == "??:0:0" and procs.before_first_row(offset):

@@ -1108,10 +1108,6 @@ class PdbSymbolizer:
                 start = data.proc_keys[i][1]
                 length = data.proc_spans[i][0]
                 if start <= offset < start + length:
-                    # Identical code folded by the linker: several procedures at one start.  The
-                    # first in the stream answers, as LLVM's PDB reader takes it.
-                    while i > 0 and data.proc_keys[i - 1] == data.proc_keys[i] and data.proc_spans[i - 1][0] > 0:
-                        i -= 1
                     return m, self._proc(data, self.modules[m], i)
                 if start + length <= offset and length > 0:
                     break
