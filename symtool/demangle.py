@@ -17,9 +17,9 @@ their Rust spelling.
 The names come from files anyone can craft: the demangler makes one pass over its input (no
 regular expressions that can backtrack), refuses inputs longer than :data:`MAX_MANGLED`, and
 its work and output are proportional to the input: a v0 name's backreferences (which can
-nest, doubling the output at each level) may expand it to at most
-:data:`V0_EXPANSION` times its length, and parse at most that many nodes per character; a
-name beyond that comes back mangled.
+nest, doubling the output at each level) may make its parse visit at most
+:data:`V0_EXPANSION` nodes and identifier characters per character of the name (each prints
+a bounded number of characters); a name beyond that comes back mangled.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ MAX_MANGLED = 64 * 1024
 # demangle()'s names (stack, dumps) longer than this are cut, with an ellipsis.  Kept as it
 # was when it was the only bound: dumps' bucket signatures are made of these names.
 MAX_DEMANGLED = 1024
-# A v0 name's output (and nodes parsed) per character of the mangled name.  The std
-# programs' real names need at most ~6 (a type spelled once and referred back to is the
-# largest factor); a hostile name that nests backreferences grows exponentially without it.
+# Nodes parsed plus identifier characters printed, per character of a v0 name.  The test
+# programs' real names need under 2 (a type spelled once and referred back to is the largest
+# factor); a hostile name that nests backreferences grows exponentially without a bound.
 V0_EXPANSION = 64
 # Digits of one segment length: a segment of 10**6 characters cannot be real.
 _MAX_LENGTH_DIGITS = 6
@@ -274,12 +274,12 @@ class _V0:
             raise _V0Error
         self.spend(1)
 
-    def backref(self, fn, skipped=""):
+    def backref(self, fn):
         at = self.base62()
         if at + 2 >= self.pos - 1:  # must point backwards (offsets count from after "_R")
             raise _V0Error
         if not self.printing:
-            return skipped  # not followed where nothing is printed (as LLVM does)
+            return ""  # not followed where nothing is printed (as LLVM does)
         saved = self.pos
         self.pos = at + 2
         try:

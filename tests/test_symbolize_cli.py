@@ -71,30 +71,28 @@ def symtool(*args, stdin: str | None = None, cwd: Path | None = None) -> subproc
                           text=True, timeout=300, cwd=cwd)
 
 
-@pytest.fixture(scope="session")
-def rust_unpacked(tmp_path_factory) -> Path:
-    """The Rust program with split-debuginfo=unpacked: skeletons in the binary, a .dwo per CGU."""
-    d = tmp_path_factory.mktemp("rs")
+def build_rust_program(d: Path, mangling: str) -> Path:
+    """RUST_PROGRAM built with rustc -O -g, split-debuginfo=unpacked, the given symbol mangling."""
     (d / "main.rs").write_text(RUST_PROGRAM)
     env = dict(os.environ, RUSTC_BOOTSTRAP="1")
     subprocess.run([need_tool("rustc"), "-O", "-g", "-C", "split-debuginfo=unpacked", "-C",
-                    "symbol-mangling-version=v0", "-Z", "unstable-options", "main.rs", "-o", "prog"], cwd=d,
+                    f"symbol-mangling-version={mangling}", "-Z", "unstable-options", "main.rs", "-o", "prog"], cwd=d,
                    env=env, check=True, capture_output=True, timeout=300)
     assert list(d.glob("*.dwo"))
     return d / "prog"
 
 
 @pytest.fixture(scope="session")
+def rust_unpacked(tmp_path_factory) -> Path:
+    """The Rust program with split-debuginfo=unpacked: skeletons in the binary, a .dwo per CGU."""
+    return build_rust_program(tmp_path_factory.mktemp("rs"), "v0")
+
+
+@pytest.fixture(scope="session")
 def rust_legacy(tmp_path_factory) -> Path:
     """The Rust program with its crate's symbols in legacy mangling (``_ZN…17h<hash>E``, the
     generic std code instantiated in it too); std's own, prebuilt, stay v0."""
-    d = tmp_path_factory.mktemp("rs-legacy")
-    (d / "main.rs").write_text(RUST_PROGRAM)
-    env = dict(os.environ, RUSTC_BOOTSTRAP="1")
-    subprocess.run([need_tool("rustc"), "-O", "-g", "-C", "split-debuginfo=unpacked", "-C",
-                    "symbol-mangling-version=legacy", "-Z", "unstable-options", "main.rs", "-o", "prog"], cwd=d,
-                   env=env, check=True, capture_output=True, timeout=300)
-    return d / "prog"
+    return build_rust_program(tmp_path_factory.mktemp("rs-legacy"), "legacy")
 
 
 @pytest.fixture(scope="session")

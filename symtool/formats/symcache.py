@@ -15,7 +15,7 @@ A record is what the symbolizer said about every RVA of its range (``None``: not
 ``RECORD`` (flags, section, the section's start and the function's start as RVAs so that
 ``offset`` and ``symbol_offset`` follow the address, frame count, the strings ``symbol``,
 ``module``, ``short_name``), then per frame, innermost first, ``FRAME`` (flags, line,
-column, function, file, and the mangled name the function's was demangled from).  A string in a
+column, function, file, and the function's linkage (mangled) name).  A string in a
 record is a u32 offset into the string area, where names and paths shared by many addresses
 are kept once (``NO_STRING``: none).
 
