@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -261,12 +262,32 @@ def test_pdb_answers_are_the_same_through_the_cache(tmp_path):
     assert len(named) > 150  # the PDB's own answers (test_symbolize checks those against llvm-symbolizer)
 
 
+def test_rust_pe_answers_are_the_same_through_the_cache(tmp_path):
+    """A Rust std program's PE + PDB: the outer frames named by their public symbols as LLVM
+    demangles them (kept in the cache as linkage names): off, cold and warm give one text."""
+    from std_corpus import CorpusUnavailable, build_corpus
+
+    try:
+        image = build_corpus() / "unwrap_none.exe"
+    except CorpusUnavailable as err:
+        pytest.skip(str(err))
+    rvas = [hex(0x1000 + 37 * i) for i in range(1500)]
+    cache = tmp_path / "cache"
+    runs = [symtool("symbolize", "--obj", image, "--relative", "--offline", *rvas, env=cache_env(cache, on=on),
+                    cwd=tmp_path) for on in (False, True, True)]
+    assert all(r.returncode == 0 for r in runs), runs[0].stderr
+    assert runs[0].stdout == runs[1].stdout == runs[2].stdout
+    assert [f.name[:4] for f in symcache_files(cache)] == ["pdb-"]
+    outer = [b[-2] for b in blocks(runs[2].stdout)]
+    assert sum(bool(re.search(r"::h[0-9a-f]{16}( \(\.llvm\.\d+\))?$", n)) for n in outer) > 500
+
+
 def _answers(sym, rvas):
     out = []
     for rva in rvas:
         res = sym.symbolize(rva)
         out.append(None if res is None else (res.section, res.offset, res.symbol, res.symbol_offset, res.module,
-                                             res.short_name, [(f.function, f.file, f.line, f.column)
+                                             res.short_name, [(f.function, f.file, f.line, f.column, f.mangled)
                                                               for f in res.frames]))
     return out
 
