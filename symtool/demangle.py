@@ -184,8 +184,8 @@ class _V0:
     """A one-pass v0 demangler printing what LLVM's Rust demangler prints: paths (closures and
     shims as ``{closure#N}``), impls, generic arguments, every type (references with named
     lifetimes, ``for<'a>`` binders, ``dyn`` traits with associated-type bindings, ``fn``
-    signatures) and integer / bool / char constants.  Crate disambiguators are not printed.
-    Punycode identifiers make demangle_v0 return the name unchanged.
+    signatures) and integer / bool / char constants.  Crate disambiguators are not printed;
+    Punycode identifiers (non-ASCII Rust identifiers) are decoded.
 
     As LLVM's does, it does not follow a backreference where nothing is printed (the impl
     path of an ``impl`` block, the instantiating crate).  Work is bounded in proportion to the
@@ -199,6 +199,7 @@ class _V0:
         self.bound = 0  # lifetimes bound by enclosing binders
         self.opened = False  # the last generic path was left open (for dyn-trait bindings)
         self.printing = True  # False inside what is parsed but not printed
+        self.ident_start = 0  # where the last identifier's characters began
         self.budget = V0_EXPANSION * max(len(text), 16)
 
     def spend(self, amount: int) -> None:
@@ -256,17 +257,17 @@ class _V0:
         return int(self.s[start:self.pos])
 
     def ident(self) -> str:
-        """An undisambiguated identifier."""
-        if self.eat("u"):
-            raise _V0Error  # punycode
+        """An undisambiguated identifier (``u`` first: Punycode, for non-ASCII ones)."""
+        punycode = self.eat("u")
         length = self.decimal()
         self.eat("_")
         if self.pos + length > len(self.s):
             raise _V0Error
         self.spend(length)
+        self.ident_start = self.pos
         out = self.s[self.pos:self.pos + length]
         self.pos += length
-        return out
+        return _punycode(out) if punycode else out
 
     def enter(self) -> None:
         self.depth += 1
@@ -310,10 +311,11 @@ class _V0:
                 parent = self.path(in_type)
                 disamb = self.opt_base62("s")
                 name = self.ident()
+                named = self.pos > self.ident_start  # LLVM asks whether the mangled form is empty
                 if ns.isupper():
                     kind = {"C": "closure", "S": "shim"}.get(ns, ns)
-                    return f"{parent}::{{{kind}{':' + name if name else ''}#{disamb}}}"
-                return f"{parent}::{name}" if name else parent
+                    return f"{parent}::{{{kind}{':' + name if named else ''}#{disamb}}}"
+                return f"{parent}::{name}" if named else parent
             if tag == "M":
                 self.opt_base62("s")
                 self.unprinted_path()
@@ -471,6 +473,26 @@ class _V0:
         if ty == "c":
             return repr(chr(value)) if value < 0x110000 else str(value)
         return f"-{value}" if negative else str(value)
+
+
+# Punycode identifiers longer than this are hostile (decoding inserts each code point: the
+# work grows with the square of the length).
+_MAX_PUNYCODE = 1024
+
+
+def _punycode(encoded: str) -> str:
+    """A v0 Punycode identifier (RFC 3492, with ``_`` where the RFC writes ``-`` before the
+    deltas) decoded; _V0Error when it is not one, or decodes to surrogates."""
+    if len(encoded) > _MAX_PUNYCODE or not encoded.isascii():
+        raise _V0Error
+    basic, sep, deltas = encoded.rpartition("_")
+    try:
+        out = (f"{basic}-{deltas}" if sep else deltas).encode("ascii").decode("punycode")
+    except (UnicodeError, ValueError, IndexError, OverflowError):
+        raise _V0Error from None
+    if any("\ud800" <= ch <= "\udfff" for ch in out):
+        raise _V0Error
+    return out
 
 
 @functools.lru_cache(maxsize=8192)

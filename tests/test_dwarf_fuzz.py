@@ -7,6 +7,7 @@ reader and the Rust v0 demangler get arbitrary input of their own."""
 from __future__ import annotations
 
 import os
+import random
 import struct
 import subprocess
 import tempfile
@@ -223,6 +224,38 @@ def test_v0_backreferences_within_the_budget_demangle_as_llvm_does():
                             text=True, check=True).stdout.splitlines()
     assert [demangle_llvm(n) for n in names] == theirs
     assert len(theirs[-1]) > 8 * len(names[-1])  # backreferences expanded: longer than its name
+
+
+NON_ASCII_RUST = """
+#![allow(non_snake_case)]
+pub struct Größe<T>(pub T);
+impl<T: Copy> Größe<T> { #[inline(never)] pub fn 計算(&self) -> T { self.0 } }
+#[inline(never)] pub fn größe_ändern(x: u32) -> u32 { x + 1 }
+#[inline(never)] pub fn ascii_then_ü(x: u32) -> u32 { x * 3 }
+pub fn run() -> u32 { größe_ändern(1) + ascii_then_ü(2) + Größe(5u32).計算() }
+"""
+
+
+def test_v0_punycode_identifiers_demangle_as_llvm_does(tmp_path):
+    """Non-ASCII identifiers (v0 writes them in Punycode): rustc's own symbols, then random
+    Punycode payloads, each as llvm-cxxfilt-19 prints it."""
+    (tmp_path / "lib.rs").write_text(NON_ASCII_RUST)
+    subprocess.run([need_tool("rustc"), "--crate-type=lib", "--emit=obj", "-C", "symbol-mangling-version=v0", "-Z",
+                    "unstable-options", "lib.rs", "-o", "lib.o"], cwd=tmp_path, check=True, capture_output=True,
+                   env=dict(os.environ, RUSTC_BOOTSTRAP="1"))
+    symbols = subprocess.run([need_tool("llvm-nm"), "--no-demangle", str(tmp_path / "lib.o")], capture_output=True,
+                             text=True, check=True).stdout.split()
+    names = sorted({n for n in symbols if n.startswith("_R") and "u" in n})
+    rnd = random.Random(7)
+    for _ in range(2000):
+        payload = "".join(rnd.choice("abcdefghijklmnopqrstuvwxyz0123456789_") for _ in range(rnd.randrange(1, 14)))
+        separator = "_" if payload[0] in "0123456789_" else ""
+        names.append(f"_RN{rnd.choice('vC')}Cs1_1au{len(payload)}{separator}{payload}")
+    theirs = subprocess.run([need_tool("llvm-cxxfilt-19")], input="\n".join(names) + "\n", capture_output=True,
+                            text=True, check=True).stdout.split("\n")[:-1]  # not splitlines: names hold U+0085
+    assert [demangle_llvm(n) for n in names] == theirs
+    assert {"lib::größe_ändern", "<lib::Größe<u32>>::計算"} <= set(theirs)
+    assert demangle_llvm("_RNvCs1_1au2000" + "a" * 2000) == "_RNvCs1_1au2000" + "a" * 2000  # too long: as it is
 
 
 DWO_PROGRAM = r"""

@@ -9,7 +9,7 @@ legacy-named functions, every .text byte of the C program.  llvm-symbolizer's de
 the oracle (LLVM 19's; LLVM 14's too for the Rust program), compared block by block (function,
 file:line:column per inline frame), byte for byte: LLVM's `` (.llvm.N)`` suffixes, names over a
 thousand characters long and legacy names demangled as Itanium C++ included.  The differences
-docs/symbolize.md lists (C++ names, punycode identifiers, LLVM 14's split DWARF gaps) do not
+docs/symbolize.md lists (C++ names, LLVM 14's split DWARF gaps) do not
 occur in these programs: any difference fails the test.
 """
 
