@@ -13,8 +13,11 @@ Where the two may differ, deliberately (see the module docstring of dwarf_symbol
   ``$LT$``-style escapes and the ``::h<hash>`` suffix; symtool prints them as the PDB
   symbolizer does (rustc-demangle's alternate form).  The oracle's names are normalised by
   the Rust legacy-mangling rules before comparing.
-* ``.llvm.<digits>`` suffixes: LLVM prints `` (.llvm.N)``, symtool drops it.
-* names longer than symtool.demangle.MAX_DEMANGLED are cut with an ellipsis.
+* ``.llvm.<digits>`` suffixes: LLVM prints `` (.llvm.N)``, the reader's display names (what
+  ``stack`` and ``dumps`` show) drop it.
+* names longer than symtool.demangle.MAX_DEMANGLED are cut with an ellipsis in the display
+  names.  ``symtool symbolize`` prints LLVM's form of all three from the frames' linkage names
+  (tests/test_symbolize_cli.py compares that text byte for byte).
 * DWARF 4 split units whose inlined calls have DW_AT_ranges: llvm-symbolizer 14 (Debian's
   default; LLVM 19's agrees with symtool everywhere and is the second oracle) cannot decode
   those ranges from a .dwp ("invalid range list offset") and leaves those calls out of its
