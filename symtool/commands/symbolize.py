@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from symtool.commands.common import apply_symbol_cache_option
+from symtool.commands.common import apply_symbol_cache_option, terminal_safe
 
 # An address from a log is often a whole run: this module imports neither typer nor the
 # settings, store and dump machinery at import time.  `symtool symbolize ARGS` is parsed by
@@ -97,9 +97,48 @@ def frame_lines(result) -> list[str]:
         return ["??", "??:0:0"]
     out = []
     for f in result.frames:
-        out.append(f.function or "??")
-        out.append(f"{f.file or '??'}:{f.line or 0}:{f.column or 0}")
+        out.extend(_frame_pair(f))
     return out
+
+
+UNKNOWN_BLOCK = "??\n??:0:0\n\n"
+MAX_MEMO = 1 << 16  # frames whose lines one run keeps made (then it starts again: bounded memory)
+
+
+class TextBlocks:
+    """llvm-symbolizer's text for answers: :func:`frame_lines` made terminal-safe, a blank line
+    after each address.  A frame's two lines are made once per Frame object: a symbol cache
+    file decodes each distinct frame once and its answers share them (a warm run of 10,000
+    addresses has ~10,000 distinct frames among ~45,000), and formatting was most of that run's
+    time.  Keyed by identity, the Frame kept beside its text so that its id is not reused."""
+
+    def __init__(self):
+        self._frames: dict[int, tuple] = {}
+
+    def block(self, result) -> str:
+        if result is None or not result.frames:
+            return UNKNOWN_BLOCK
+        memo = self._frames
+        parts = []
+        for f in result.frames:
+            known = memo.get(id(f))
+            if known is not None and known[0] is f:
+                parts.append(known[1])
+                continue
+            function, where = _frame_pair(f)
+            if not (function.isprintable() and where.isprintable()):
+                function, where = terminal_safe(function), terminal_safe(where)
+            text = f"{function}\n{where}\n"
+            if len(memo) >= MAX_MEMO:
+                memo.clear()
+            memo[id(f)] = (f, text)
+            parts.append(text)
+        parts.append("\n")
+        return "".join(parts)
+
+
+def _frame_pair(f) -> tuple[str, str]:
+    return f.function or "??", f"{f.file or '??'}:{f.line or 0}:{f.column or 0}"
 
 
 def address_json(address: int, rva: int, result) -> dict:
@@ -197,7 +236,7 @@ def run_symbolize(addresses: list[str] | None, obj: str | None, arch: str | None
     """The command, for both parsers."""
     from pathlib import Path
 
-    from symtool.commands.common import note, print_json_stream, terminal_safe
+    from symtool.commands.common import note, print_json_stream
     from symtool.errors import UsageError
 
     apply_symbol_cache_option(no_symbol_cache)
@@ -228,9 +267,9 @@ def run_symbolize(addresses: list[str] | None, obj: str | None, arch: str | None
                                ("notes", list(target_file.notes))])
             return
         out = sys.stdout
+        text = TextBlocks()
         for batch in batches:
-            out.write("".join("".join(terminal_safe(line) + "\n" for line in frame_lines(result)) + "\n"
-                              for _address, _rva, result in answers(batch)))
+            out.write("".join([text.block(result) for _address, _rva, result in answers(batch)]))
             out.flush()
         for text in target_file.notes:
             note(text)

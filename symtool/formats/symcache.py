@@ -65,6 +65,7 @@ F_COLUMN = 4
 
 MAX_FRAMES = 4096  # inline depth of one address (DWARF's MAX_DEPTH)
 MAX_STRING = 1 << 16
+MAX_MEMO = 1 << 16  # decoded frames one open file keeps (then it starts again: bounded memory)
 
 
 class CacheFileError(Exception):
@@ -117,10 +118,11 @@ def encode_record(result: Symbolized | None, strings: StringTable) -> bytes:
     return b"".join(out)
 
 
-def decode_record(data, start: int, length: int, rva: int, strings) -> Symbolized | None:
+def decode_record(data, start: int, length: int, rva: int, strings, frames: dict | None = None) -> Symbolized | None:
     """The answer for ``rva`` from the record at ``start``, its strings from ``strings[offset]``
     (a mapping that reads and checks a string the first time it is asked for; CacheFileError
-    when malformed)."""
+    when malformed).  ``frames`` (raw FRAME fields -> Frame) keeps each distinct frame decoded
+    once: the answers share those Frame objects, which their users only read."""
     if length < RECORD.size:
         raise CacheFileError("record shorter than its header")
     flags, section, section_start, func_start, count, symbol, module, short_name = RECORD.unpack_from(data, start)
@@ -128,20 +130,26 @@ def decode_record(data, start: int, length: int, rva: int, strings) -> Symbolize
         return None
     if length != RECORD.size + count * FRAME.size:
         raise CacheFileError("record length does not match its frames")
-    result = Symbolized(rva, section, rva - section_start)
-    if symbol != NO_STRING:
-        result.symbol = strings[symbol]
-    if module != NO_STRING:
-        result.module = strings[module]
-    if short_name != NO_STRING:
-        result.short_name = strings[short_name]
-    if flags & R_SYMBOL_OFFSET:
-        result.symbol_offset = rva - func_start
     at = start + RECORD.size
-    for fflags, line, column, function, file in FRAME.iter_unpack(data[at:at + count * FRAME.size]):
-        result.frames.append(Frame(strings[function], None if file == NO_STRING else strings[file],
-                                   line if fflags & F_LINE else None, column if fflags & F_COLUMN else None))
-    return result
+    if frames is None:
+        frames = {}
+    memo = frames.get
+    out = []
+    for raw in FRAME.iter_unpack(data[at:at + count * FRAME.size]):
+        frame = memo(raw)
+        if frame is None:
+            fflags, line, column, function, file = raw
+            frame = Frame(strings[function], None if file == NO_STRING else strings[file],
+                          line if fflags & F_LINE else None, column if fflags & F_COLUMN else None)
+            if len(frames) >= MAX_MEMO:
+                frames.clear()
+            frames[raw] = frame
+        out.append(frame)
+    return Symbolized(rva, section, rva - section_start, out,
+                      None if symbol == NO_STRING else strings[symbol],
+                      rva - func_start if flags & R_SYMBOL_OFFSET else None,
+                      None if module == NO_STRING else strings[module],
+                      None if short_name == NO_STRING else strings[short_name])
 
 
 def _identity_field(identity: str) -> bytes:
@@ -209,6 +217,7 @@ class CacheFile:
         self.records_size = records_size
         self.strings_size = strings_size
         self._strings = _Strings(self._string_at)  # offset -> string, each read and checked once
+        self._frames: dict = {}  # raw FRAME fields -> Frame, each decoded once (decode_record)
         # The index's start fields as a sequence for bisect, reading only the pages it probes:
         # every ENTRY is four u64 words, its start the first (a strided view of the map where
         # the host is little-endian, as the file is).
@@ -244,7 +253,7 @@ class CacheFile:
         k = bisect.bisect_right(self._starts, rva) - 1
         if k < 0:
             return False, None
-        start, end, offset, length, crc = self._entry(k)
+        start, end, offset, length, crc = ENTRY.unpack_from(self._map, HEADER.size + k * ENTRY.size)
         if not start <= rva < end:
             return False, None
         return True, self._record(offset, length, crc, rva)
@@ -255,7 +264,7 @@ class CacheFile:
         at = self.records_at + offset
         if zlib.crc32(self._map[at:at + length]) != crc:
             raise CacheFileError("record checksum mismatch")
-        return decode_record(self._map, at, length, rva, self._strings)
+        return decode_record(self._map, at, length, rva, self._strings, self._frames)
 
     def entries(self) -> dict[tuple[int, int], Symbolized | None]:
         """Every entry whose record and strings check out (the file's content, for merging into
