@@ -79,14 +79,16 @@ unreadable file or address.
 
 def parse_address(text: str) -> int:
     """An address as llvm-symbolizer reads one: 0x-prefixed hex, else decimal."""
-    from symtool.errors import UsageError
-
     t = text.strip()
     try:
-        value = int(t, 16) if t.lower().startswith("0x") else int(t, 10)
+        value = int(t, 16) if t[:2] in ("0x", "0X") else int(t, 10)
     except ValueError:
-        raise UsageError(f"not an address: {t[:40]!r} (hex with 0x, or decimal)") from None
-    if value < 0 or value >= 1 << 64:
+        value = None
+    if value is None or value < 0 or value >= 1 << 64:
+        from symtool.errors import UsageError  # (not on the way of every address)
+
+        if value is None:
+            raise UsageError(f"not an address: {t[:40]!r} (hex with 0x, or decimal)") from None
         raise UsageError(f"not a 64-bit address: {t[:40]!r}")
     return value
 
@@ -267,9 +269,9 @@ def run_symbolize(addresses: list[str] | None, obj: str | None, arch: str | None
                                ("notes", list(target_file.notes))])
             return
         out = sys.stdout
-        text = TextBlocks()
+        block, symbolize = TextBlocks().block, target_file.symbolize
         for batch in batches:
-            out.write("".join([text.block(result) for _address, _rva, result in answers(batch)]))
+            out.write("".join([block(symbolize(address, relative)) for address in batch]))
             out.flush()
         for text in target_file.notes:
             note(text)

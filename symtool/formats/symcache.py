@@ -253,10 +253,17 @@ class CacheFile:
         k = bisect.bisect_right(self._starts, rva) - 1
         if k < 0:
             return False, None
-        start, end, offset, length, crc = ENTRY.unpack_from(self._map, HEADER.size + k * ENTRY.size)
+        m = self._map
+        start, end, offset, length, crc = ENTRY.unpack_from(m, HEADER.size + k * ENTRY.size)
         if not start <= rva < end:
             return False, None
-        return True, self._record(offset, length, crc, rva)
+        # (_record, inlined: this is every warm answer's way)
+        if offset + length > self.records_size:
+            raise CacheFileError("record outside the record area")
+        at = self.records_at + offset
+        if zlib.crc32(m[at:at + length]) != crc:
+            raise CacheFileError("record checksum mismatch")
+        return True, decode_record(m, at, length, rva, self._strings, self._frames)
 
     def _record(self, offset: int, length: int, crc: int, rva: int) -> Symbolized | None:
         if offset + length > self.records_size:
