@@ -117,6 +117,18 @@ class Target:
             return None
         return self.symbolizer.symbolize(rva)
 
+    def symbolize_many(self, addresses, relative: bool = False) -> list:
+        """:meth:`symbolize` of each address, a batch at a time where the symbolizer answers
+        batches (a symbol cache file: one pass for all of them)."""
+        many = getattr(self.symbolizer, "symbolize_many", None)
+        if many is None:
+            return [self.symbolize(address, relative) for address in addresses]
+        base = 0 if relative else self.image_base
+        rvas = [address - base for address in addresses]
+        asked = [rva for rva in rvas if rva >= 0]
+        answers = iter(many(asked))
+        return [next(answers) if rva >= 0 else None for rva in rvas]
+
     def close(self) -> None:
         self.symbolizer.close()
 

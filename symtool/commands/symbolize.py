@@ -256,9 +256,9 @@ def run_symbolize(addresses: list[str] | None, obj: str | None, arch: str | None
         relative = relative or target_file.kind == "pdb"
 
         def answers(batch):
-            for address in batch:
-                result = target_file.symbolize(address, relative)
-                yield address, (address if relative else address - target_file.image_base), result
+            base = 0 if relative else target_file.image_base
+            return [(address, address - base, result)
+                    for address, result in zip(batch, target_file.symbolize_many(batch, relative))]
 
         if json_out:
             # Answered whole before anything is written: a file that turns out malformed halfway
@@ -269,9 +269,9 @@ def run_symbolize(addresses: list[str] | None, obj: str | None, arch: str | None
                                ("notes", list(target_file.notes))])
             return
         out = sys.stdout
-        block, symbolize = TextBlocks().block, target_file.symbolize
+        block = TextBlocks().block
         for batch in batches:
-            out.write("".join([block(symbolize(address, relative)) for address in batch]))
+            out.write("".join([block(result) for result in target_file.symbolize_many(batch, relative)]))
             out.flush()
         for text in target_file.notes:
             note(text)

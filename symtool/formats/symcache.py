@@ -68,6 +68,9 @@ MAX_STRING = 1 << 16
 MAX_MEMO = 1 << 16  # decoded frames one open file keeps (then it starts again: bounded memory)
 
 
+MISS = object()  # CacheFile.lookup_many: no answer from the file for this address
+
+
 class CacheFileError(Exception):
     """A cache file that is not a complete, current cache of the identity asked for."""
 
@@ -250,20 +253,39 @@ class CacheFile:
     def lookup(self, rva: int) -> tuple[bool, Symbolized | None]:
         """(True, answer) when an entry covers ``rva``, else (False, None).  CacheFileError
         when the entry's record does not check out."""
-        k = bisect.bisect_right(self._starts, rva) - 1
-        if k < 0:
-            return False, None
-        m = self._map
-        start, end, offset, length, crc = ENTRY.unpack_from(m, HEADER.size + k * ENTRY.size)
-        if not start <= rva < end:
-            return False, None
-        # (_record, inlined: this is every warm answer's way)
-        if offset + length > self.records_size:
-            raise CacheFileError("record outside the record area")
-        at = self.records_at + offset
-        if zlib.crc32(m[at:at + length]) != crc:
-            raise CacheFileError("record checksum mismatch")
-        return True, decode_record(m, at, length, rva, self._strings, self._frames)
+        answer = self.lookup_many((rva,), strict=True)[0]
+        return (False, None) if answer is MISS else (True, answer)
+
+    def lookup_many(self, rvas, strict: bool = False) -> list:
+        """The answer for each RVA, or MISS where no entry covers it or (unless ``strict``: then
+        CacheFileError says why) its record does not check out.  One loop for a batch: a warm
+        run's time is this loop and the output, so the per-address work is kept to the binary
+        search, the entry, the record's CRC and its decoding."""
+        starts, m, entry_at, crc32 = self._starts, self._map, ENTRY.unpack_from, zlib.crc32
+        index_at, entry_size, records_at, records_size = HEADER.size, ENTRY.size, self.records_at, self.records_size
+        strings, frames, bisect_right = self._strings, self._frames, bisect.bisect_right
+        out = []
+        for rva in rvas:
+            k = bisect_right(starts, rva) - 1
+            if k < 0:
+                out.append(MISS)
+                continue
+            start, end, offset, length, crc = entry_at(m, index_at + k * entry_size)
+            if not start <= rva < end:
+                out.append(MISS)
+                continue
+            try:
+                if offset + length > records_size:
+                    raise CacheFileError("record outside the record area")
+                at = records_at + offset
+                if crc32(m[at:at + length]) != crc:
+                    raise CacheFileError("record checksum mismatch")
+                out.append(decode_record(m, at, length, rva, strings, frames))
+            except (CacheFileError, struct.error, ValueError, IndexError):
+                if strict:
+                    raise
+                out.append(MISS)
+        return out
 
     def _record(self, offset: int, length: int, crc: int, rva: int) -> Symbolized | None:
         if offset + length > self.records_size:
@@ -320,5 +342,5 @@ class _Starts:
         return struct.unpack_from("<Q", self.data, HEADER.size + k * ENTRY.size)[0]
 
 
-__all__ = ["CacheFile", "CacheFileError", "MAGIC", "VERSION", "StringTable", "build", "encode_record",
+__all__ = ["CacheFile", "CacheFileError", "MISS", "MAGIC", "VERSION", "StringTable", "build", "encode_record",
            "decode_record"]

@@ -277,6 +277,20 @@ class CachedSymbolizer:
                 self._pending[(start, end)] = result
         return result
 
+    def symbolize_many(self, rvas) -> list:
+        """:meth:`symbolize` of each RVA: those the file answers in one pass over it
+        (CacheFile.lookup_many), the others one by one as :meth:`symbolize` does them."""
+        if self._file is None:
+            return [self.symbolize(rva) for rva in rvas]
+        try:
+            found = self._file.lookup_many(rvas)
+        except (fmt.CacheFileError, struct.error, ValueError, IndexError):
+            return [self.symbolize(rva) for rva in rvas]
+        miss = fmt.MISS
+        out = [self.symbolize(rva) if answer is miss else answer for rva, answer in zip(rvas, found)]
+        self.hits += len(found) - sum(answer is miss for answer in found)
+        return out
+
     def flush(self) -> None:
         """Write the answers found since the last flush, merged with the file as it is now."""
         if not self._pending or self.notes:
