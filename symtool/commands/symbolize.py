@@ -99,11 +99,12 @@ def frame_lines(result) -> list[str]:
         return ["??", "??:0:0"]
     out = []
     for f in result.frames:
-        out.extend(_frame_pair(f))
+        out.append(f.function or "??")
+        out.append(f"{f.file or '??'}:{f.line or 0}:{f.column or 0}")
     return out
 
 
-UNKNOWN_BLOCK = "??\n??:0:0\n\n"
+UNKNOWN_BLOCK = "".join(line + "\n" for line in frame_lines(None)) + "\n"  # an address nothing describes
 MAX_MEMO = 1 << 16  # frames whose lines one run keeps made (then it starts again: bounded memory)
 
 
@@ -127,7 +128,7 @@ class TextBlocks:
             if known is not None and known[0] is f:
                 parts.append(known[1])
                 continue
-            function, where = _frame_pair(f)
+            function, where = frame_lines(_OneFrame(f))  # (the one place the lines are worded)
             if not (function.isprintable() and where.isprintable()):
                 function, where = terminal_safe(function), terminal_safe(where)
             text = f"{function}\n{where}\n"
@@ -139,8 +140,13 @@ class TextBlocks:
         return "".join(parts)
 
 
-def _frame_pair(f) -> tuple[str, str]:
-    return f.function or "??", f"{f.file or '??'}:{f.line or 0}:{f.column or 0}"
+class _OneFrame:
+    """An answer of one frame, for :func:`frame_lines`."""
+
+    __slots__ = ("frames",)
+
+    def __init__(self, frame):
+        self.frames = (frame,)
 
 
 def address_json(address: int, rva: int, result) -> dict:
