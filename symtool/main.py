@@ -66,6 +66,33 @@ def _unwind_on_termination() -> None:
         signal.signal(sig, interrupt)
 
 
+class _DeferredInspect(type(sys)):
+    """Stands for the inspect module in ``sys.modules`` until one of its attributes is used; then
+    the real module is imported (and takes its place there) and the attribute is the real one's.
+
+    Why: dataclasses imports inspect at its own import (with ast, dis, tokenize and linecache,
+    ~6 ms, a quarter of what `symtool id` or a warm `symtool symbolize` adds to Python's start)
+    but uses it only to write a docstring for a class that has none; the record classes on those
+    paths have theirs.  importlib.util.LazyLoader cannot do this on Python 3.11: the next
+    ``import inspect`` statement reads ``__spec__`` and that loads the module.  Whatever does use
+    inspect (typer, when the fast path hands over) gets the real module's attributes, and later
+    imports the real module itself."""
+
+    def __getattr__(self, name: str):
+        if sys.modules.get("inspect") is self:
+            del sys.modules["inspect"]
+        import inspect as real
+
+        return getattr(real, name)
+
+
+def _defer_inspect() -> None:
+    """:class:`_DeferredInspect` in ``sys.modules`` (for the typer-free paths; not when inspect is
+    loaded already, as in the test suite, which runs :func:`run` in-process)."""
+    if "inspect" not in sys.modules:
+        sys.modules["inspect"] = _DeferredInspect("inspect")
+
+
 def main(prog_name: str = "symtool") -> None:
     from symtool.commands.common import configure_output
 
@@ -91,6 +118,8 @@ def run(prog_name: str = "symtool") -> int:
     if len(sys.argv) == 2 and sys.argv[1].startswith("--show-completion="):
         return _show_completion(sys.argv[1].partition("=")[2], prog_name)
     fast = not os.environ.get(NO_FAST_PATH) and _complete_var(prog_name) not in os.environ
+    if fast and sys.argv[1:2] in (["id"], ["symbolize"]):
+        _defer_inspect()
     if fast and sys.argv[1:2] == ["env"]:
         from symtool.commands.env import fast_main
 

@@ -76,6 +76,8 @@ def default_cache_dir(platform: str | None = None, environ: dict[str, str] | Non
 
 @dataclass
 class Settings:
+    """The settings of a run, and where each came from."""
+
     manifest: Path | None  # workspace root manifest, if any
     stores: list[str] = field(default_factory=list)
     stores_source: str = "default"

@@ -126,9 +126,13 @@ def test_symbolize_of_an_elf_loads_neither_typer_nor_the_dump_machinery(tmp_path
                                      "symtool.store.fetch", "symtool.store.publish", "symtool.srcindex"))
     assert not _loaded(warm, ("tempfile", "symtool.formats.dwarf_symbols", "symtool.formats.dwarf_line",
                               "symtool.demangle"))
+    # dataclasses' import of inspect is deferred (symtool.main._DeferredInspect): not loaded unless used.
+    assert not _loaded(warm, ("ast", "dis", "tokenize"))
 
 
 def test_symbolize_forms_the_fast_parser_leaves_alone_still_get_typer(tmp_path):
     modules, proc = imported_by("symbolize", "--obj", str(ELF), "--bogus", "0x201300", tmp_path=tmp_path)
     assert proc.returncode == 2 and "no such option: --bogus" in proc.stderr
     assert "typer" in modules
+    assert type(sys.modules["inspect"]).__name__ == "module"  # (this process's own is the real one)
+    assert "ast" in modules  # typer used inspect: the real module was imported behind the stand-in

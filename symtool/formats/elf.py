@@ -134,6 +134,8 @@ MIN_KEYABLE_BUILD_ID = 16  # shorter ids (e.g. --build-id=fast on old linkers: 8
 
 @dataclass
 class Section:
+    """One section header; ``index`` is its place in the section header table."""
+
     index: int
     name: str
     type: int
