@@ -123,12 +123,15 @@ class TextBlocks:
             return UNKNOWN_BLOCK
         memo = self._frames
         parts = []
-        for f in result.frames:
+        lines = None
+        for k, f in enumerate(result.frames):
             known = memo.get(id(f))
             if known is not None and known[0] is f:
                 parts.append(known[1])
                 continue
-            function, where = frame_lines(_OneFrame(f))  # (the one place the lines are worded)
+            if lines is None:
+                lines = frame_lines(result)  # (the one place the lines are worded)
+            function, where = lines[2 * k], lines[2 * k + 1]
             if not (function.isprintable() and where.isprintable()):
                 function, where = terminal_safe(function), terminal_safe(where)
             text = f"{function}\n{where}\n"
@@ -138,15 +141,6 @@ class TextBlocks:
             parts.append(text)
         parts.append("\n")
         return "".join(parts)
-
-
-class _OneFrame:
-    """An answer of one frame, for :func:`frame_lines`."""
-
-    __slots__ = ("frames",)
-
-    def __init__(self, frame):
-        self.frames = (frame,)
 
 
 def address_json(address: int, rva: int, result) -> dict:
