@@ -187,3 +187,26 @@ def test_the_option_table_is_the_typer_commands(monkeypatch):
         made.add((tuple(sorted(param.opts + param.secondary_opts)), param.name, kind))
     assert made == {(tuple(sorted(names)), dest, kind) for names, dest, kind in OPTIONS}
     assert arguments == [("addresses", -1)]
+
+
+def test_text_blocks_are_frame_lines_made_terminal_safe(monkeypatch):
+    """The memoized text (TextBlocks) is exactly frame_lines' lines through terminal_safe, for
+    shared and unshared frames, names with control characters, and past the memo's bound."""
+    from symtool.commands import symbolize as cmd
+    from symtool.commands.common import terminal_safe
+    from symtool.formats.symbols import Frame, Symbolized
+
+    def expected(result):
+        return "".join(terminal_safe(line) + "\n" for line in cmd.frame_lines(result)) + "\n"
+
+    shared = Frame("outer", "/src/lib.rs", 10, 5)
+    answers = [None, Symbolized(1, 1, 0),
+               Symbolized(2, 1, 1, [Frame("inner\x1b[31m", "/src/a\nb.rs", 3, None), shared]),
+               Symbolized(3, 1, 2, [Frame("plain", None, None, 7), shared]),
+               Symbolized(4, 1, 3, [Frame("inner\x1b[31m", "/src/a\nb.rs", 3, None), shared])]
+    monkeypatch.setattr(cmd, "MAX_MEMO", 2)  # the memo starts again: still the same text
+    blocks = cmd.TextBlocks()
+    for _ in range(3):
+        for result in answers:
+            assert blocks.block(result) == expected(result)
+    assert "\\x1b[31m" in blocks.block(answers[2]) and "\x1b" not in blocks.block(answers[2])
