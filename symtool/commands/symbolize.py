@@ -285,7 +285,6 @@ def run_symbolize(addresses: list[str] | None, obj: str | None, arch: str | None
             fetcher.close()
 
 
-
 HELP = """Print the function, file:line:column and inline frames of addresses in an ELF binary
 (DWARF), a Mach-O binary (its dSYM), a PE image (its PDB) or a PDB, as llvm-symbolizer
 prints them."""

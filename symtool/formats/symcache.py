@@ -261,9 +261,8 @@ class CacheFile:
         CacheFileError says why) its record does not check out.  One loop for a batch: a warm
         run's time is this loop and the output, so the per-address work is kept to the binary
         search, the entry, the record's CRC and its decoding."""
-        starts, m, entry_at, crc32 = self._starts, self._map, ENTRY.unpack_from, zlib.crc32
-        index_at, entry_size, records_at, records_size = HEADER.size, ENTRY.size, self.records_at, self.records_size
-        strings, frames, bisect_right = self._strings, self._frames, bisect.bisect_right
+        starts, m, entry_at, record = self._starts, self._map, ENTRY.unpack_from, self._record
+        index_at, entry_size, bisect_right = HEADER.size, ENTRY.size, bisect.bisect_right
         out = []
         for rva in rvas:
             k = bisect_right(starts, rva) - 1
@@ -275,12 +274,7 @@ class CacheFile:
                 out.append(MISS)
                 continue
             try:
-                if offset + length > records_size:
-                    raise CacheFileError("record outside the record area")
-                at = records_at + offset
-                if crc32(m[at:at + length]) != crc:
-                    raise CacheFileError("record checksum mismatch")
-                out.append(decode_record(m, at, length, rva, strings, frames))
+                out.append(record(offset, length, crc, rva))
             except (CacheFileError, struct.error, ValueError, IndexError):
                 if strict:
                     raise
