@@ -11,12 +11,13 @@ import errno
 import os
 import stat
 import sys
+from pathlib import Path
 
 from symtool import platform
 
 # Readers import this module for open_regular (``symtool id`` and ``symbolize`` start through
-# it): tempfile and pathlib are imported by the writers that use them; the annotations are
-# strings (IO, Iterator, Path name types only).
+# it): tempfile is imported by the writers that use it, and typing not at all (the annotations
+# are strings; IO and Iterator name types only).
 
 TMP_PREFIX = ".symtool-tmp-"
 
@@ -209,8 +210,6 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "wb", *, replace: bo
     ``prefix`` names the temp file (it should start with TMP_PREFIX so cleanup
     tools recognise it; stores add the owner's host and pid).
     """
-    from pathlib import Path
-
     path = Path(path)
     with _temp_beside(path, replace, prefix, mode_like, sync_dir) as (fd, _tmp):
         if "b" in mode:
@@ -372,8 +371,6 @@ def atomic_temp(path: str | os.PathLike[str], *, replace: bool = True, prefix: s
     any exception the temp file is removed and ``path`` is untouched.
     ``replace=False`` refuses to overwrite an existing ``path`` (FileExistsError).
     """
-    from pathlib import Path
-
     path = Path(path)
     with _temp_beside(path, replace, prefix, None) as (fd, tmp_name):
         os.close(fd)
