@@ -301,7 +301,7 @@ def run(ctx) -> list[dict]:
             "2026-12-06): the dataclasses module (~8 ms: it imports inspect, ast, dis and tokenize) and the "
             "~18 record classes of the PDB reader, the PDB symbol reader (whose record kinds the usable verdict "
             "reads), ids and usable (~0.4 ms each: every dataclass compiles its methods), uuid (~2 ms: it imports "
-            "platform), the readers' own modules; typer, typing, json, tempfile, pathlib's users and the Mach-O "
+            "platform), the readers' own modules; typer, typing, json, tempfile, threading and the Mach-O "
             "reader are no longer imported (tests/test_startup_imports.py); before that work (2026-12-06, same "
             "machine) `symtool id` took 77-83 ms here, 3.8-4.0x.")
     ctx.notes.append(
