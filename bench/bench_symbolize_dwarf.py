@@ -140,13 +140,17 @@ def commands(binary: Path) -> dict[str, list[str]]:
         "llvm-symbolizer": ["llvm-symbolizer", "--inlines", f"--obj={binary}"],
         "addr2line": ["addr2line", "-f", "-i", "-C", "-e", str(binary)],
         "eu-addr2line": ["eu-addr2line", "-f", "-i", "-C", "-e", str(binary)],
+        # The floor any Python tool pays: the interpreter's own start (stdin unread).
+        "python -c pass": [sys.executable, "-c", "pass"],
     }
     return {name: argv for name, argv in tools.items() if shutil.which(argv[0])}
 
 
 def tool_env(tool: str, cache: Path) -> dict[str, str]:
-    """Cold symtool runs without the symbol cache; the warm ones with ``cache`` as theirs."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    """Cold symtool runs without the symbol cache; the warm ones with ``cache`` as theirs.  As
+    installed, with compiled bytecode (pip compiles it; the first run writes it, in the cache)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONPYCACHEPREFIX=str(CACHE / "pycache"))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     if tool == "symtool warm cache":
         env.update(SYMTOOL_SYMBOL_CACHE="on", SYMTOOL_CACHE=str(cache))
     else:
@@ -180,10 +184,11 @@ def load_average() -> str:
 CAP_SECONDS = 30.0
 
 
-def measure(binary: Path, sizes: list[int], runs: int, progress=None) -> list[dict]:
+def measure(binary: Path, sizes: list[int], runs: int, progress=None, only: list[str] | None = None) -> list[dict]:
     import tempfile
 
-    tools = commands(binary)
+    every = commands(binary)
+    tools = {name: argv for name, argv in every.items() if not only or name in only}
     rows = []
     too_slow: dict[str, str] = {}
     for n in sizes:
@@ -192,7 +197,7 @@ def measure(binary: Path, sizes: list[int], runs: int, progress=None) -> list[di
             samples: dict[str, list[tuple[float, float]]] = {t: [] for t in tools}
             with tempfile.TemporaryDirectory(prefix="symtool-bench-cache-") as cache:
                 # The run that fills the cache: cold, plus writing the cache file (one sample).
-                fill = run_once(tools["symtool warm cache"], stdin, tool_env("symtool warm cache", Path(cache)))
+                fill = run_once(every["symtool warm cache"], stdin, tool_env("symtool warm cache", Path(cache)))
                 for _ in range(runs):
                     for tool, argv in tools.items():  # interleaved: each round runs every tool once
                         if tool in too_slow:
@@ -234,6 +239,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--sizes", default="1,100,1000,10000")
     ap.add_argument("--build-only", action="store_true", help="build (or find) the program and print its path")
+    ap.add_argument("--tools", help="comma-separated tools to run (default: all), e.g. "
+                                    "'symtool warm cache,llvm-symbolizer'")
     args = ap.parse_args()
     binary = build_program()
     if args.build_only:
@@ -245,7 +252,8 @@ def main() -> None:
         print(f"{row['case']:>14} {row['tool']:>16} wall {row['wall_s']} s  cpu {row['cpu_s']} s"
               f"  cpu/llvm {row['cpu_vs_llvm']} {row['note']}", flush=True)
 
-    measure(binary, [int(s) for s in args.sizes.split(",")], args.runs, show)
+    measure(binary, [int(s) for s in args.sizes.split(",")], args.runs, show,
+            args.tools.split(",") if args.tools else None)
     print(f"load average after: {load_average()}")
 
 

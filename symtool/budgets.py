@@ -16,16 +16,17 @@ Leaf module: stdlib and symtool.errors only (formats/ import it).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Mapping
+from collections import namedtuple
+
+# Every reader imports this table, ``symtool id`` and ``symbolize`` included: a named tuple costs
+# their start-up less than a dataclass would (and typing is not imported for ``Mapping``).
 
 
-@dataclass(frozen=True)
-class Budget:
-    name: str
-    default: int
-    unit: str  # what is counted: "bytes", "names", "frames", ...
-    why: str  # one line for docs/security.md
+class Budget(namedtuple("Budget", "name default unit why")):
+    """One limit: ``unit`` says what is counted ("bytes", "names", "frames", ...), ``why`` is one
+    line for docs/security.md."""
+
+    __slots__ = ()
 
     @property
     def env(self) -> str:

@@ -11,11 +11,13 @@ import errno
 import os
 import stat
 import sys
-import tempfile
 from pathlib import Path
-from typing import IO, Iterator
 
 from symtool import platform
+
+# Readers import this module for open_regular (``symtool id`` and ``symbolize`` start through
+# it): tempfile is imported by the writers that use it, and typing not at all (the annotations
+# are strings; IO and Iterator name types only).
 
 TMP_PREFIX = ".symtool-tmp-"
 
@@ -160,6 +162,8 @@ def _temp_beside(path: Path, replace: bool, prefix: str,
     The body must leave the data complete and fsynced.  On any exception the
     temp file is removed and ``path`` is left untouched.
     """
+    import tempfile
+
     try:
         fd, tmp = tempfile.mkstemp(prefix=prefix, dir=path.parent)
     except OSError as err:

@@ -17,7 +17,6 @@ Keys are compared case-insensitively everywhere else.
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 
 from symtool.errors import FormatError, UnsafeNameError
@@ -39,6 +38,8 @@ class DebugId:
     @classmethod
     def from_guid_bytes(cls, raw: bytes, age: int | None) -> "DebugId":
         """GUID as stored on disk (little-endian Data1..Data3, then Data4)."""
+        import uuid  # (it imports the platform module: only PDB and PE identities pay for it)
+
         if len(raw) != 16:
             raise ValueError("a GUID is 16 bytes")
         return cls(PDB70, guid=uuid.UUID(bytes_le=bytes(raw)), age=age)
@@ -119,6 +120,8 @@ class MachUuid:
 
     @property
     def uuid_str(self) -> str:
+        import uuid
+
         return str(uuid.UUID(bytes=bytes(self.raw))).upper()
 
     def __str__(self) -> str:

@@ -1,8 +1,8 @@
 """The ``symtool`` console script.
 
-``symtool env`` runs in every new shell and ``symtool id`` is often a whole run, so
-both are handled here before typer is imported (typer's import alone costs more
-than the rest of the command);
+``symtool env`` runs in every new shell, and ``symtool id`` and ``symtool symbolize``
+are often a whole run, so they are parsed here before typer is imported (typer's
+import alone costs more than the rest of the command);
 ``--help`` and anything the fast parser does not take go through typer like
 every other command.
 """
@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import os
 import sys
+
+# Set (to anything), it sends `env`, `id` and `symbolize` through typer like every other command:
+# the tests run each argument form both ways and compare what the user sees.
+NO_FAST_PATH = "_SYMTOOL_NO_FAST_PATH"
 
 
 def _complete_var(prog_name: str) -> str:
@@ -62,6 +66,33 @@ def _unwind_on_termination() -> None:
         signal.signal(sig, interrupt)
 
 
+class _DeferredInspect(type(sys)):
+    """Stands for the inspect module in ``sys.modules`` until one of its attributes is used; then
+    the real module is imported (and takes its place there) and the attribute is the real one's.
+
+    Why: dataclasses imports inspect at its own import (with ast, dis, tokenize and linecache,
+    ~6 ms, a quarter of what `symtool id` or a warm `symtool symbolize` adds to Python's start)
+    but uses it only to write a docstring for a class that has none; the record classes on those
+    paths have theirs.  importlib.util.LazyLoader cannot do this on Python 3.11: the next
+    ``import inspect`` statement reads ``__spec__`` and that loads the module.  Whatever does use
+    inspect (typer, when the fast path hands over) gets the real module's attributes, and later
+    imports the real module itself."""
+
+    def __getattr__(self, name: str):
+        if sys.modules.get("inspect") is self:
+            del sys.modules["inspect"]
+        import inspect as real
+
+        return getattr(real, name)
+
+
+def _defer_inspect() -> None:
+    """:class:`_DeferredInspect` in ``sys.modules`` (for the typer-free paths; not when inspect is
+    loaded already, as in the test suite, which runs :func:`run` in-process)."""
+    if "inspect" not in sys.modules:
+        sys.modules["inspect"] = _DeferredInspect("inspect")
+
+
 def main(prog_name: str = "symtool") -> None:
     from symtool.commands.common import configure_output
 
@@ -86,16 +117,25 @@ def run(prog_name: str = "symtool") -> int:
         return _show_completion(sys.argv[2], prog_name)
     if len(sys.argv) == 2 and sys.argv[1].startswith("--show-completion="):
         return _show_completion(sys.argv[1].partition("=")[2], prog_name)
-    if sys.argv[1:2] == ["env"]:
+    fast = not os.environ.get(NO_FAST_PATH) and _complete_var(prog_name) not in os.environ
+    if fast and sys.argv[1:2] in (["id"], ["symbolize"]):
+        _defer_inspect()
+    if fast and sys.argv[1:2] == ["env"]:
         from symtool.commands.env import fast_main
 
         code = fast_main(sys.argv[2:])
         if code is not None:
             return code
-    if sys.argv[1:2] == ["id"]:
+    if fast and sys.argv[1:2] == ["id"]:
         from symtool.commands.ident import fast_main as id_main
 
         code = id_main(sys.argv[2:])
+        if code is not None:
+            return code
+    if fast and sys.argv[1:2] == ["symbolize"]:
+        from symtool.commands.symbolize import fast_main as symbolize_main
+
+        code = symbolize_main(sys.argv[2:])
         if code is not None:
             return code
     from symtool.cli import make_app

@@ -22,8 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import threading
-from typing import Iterator
+import _thread  # threading's lock, without threading's import (every run loads this module)
 
 __all__ = ["NotRegular", "LinksUnsupported", "pread", "open_regular_fd", "open_no_follow", "fsync_dir",
            "pid_alive", "dir_lock", "replace", "unlink", "link", "symlink", "long_path", "windows_long_path",
@@ -198,13 +197,13 @@ def _require_regular_fd(fd: int, path) -> None:
         raise NotRegular(path, mode)
 
 
-_FD_LOCKS: dict[int, threading.Lock] = {}
-_FD_LOCKS_GUARD = threading.Lock()
+_FD_LOCKS: dict[int, _thread.LockType] = {}
+_FD_LOCKS_GUARD = _thread.allocate_lock()
 
 
-def _fd_lock(fd: int) -> threading.Lock:
+def _fd_lock(fd: int) -> _thread.LockType:
     with _FD_LOCKS_GUARD:
-        return _FD_LOCKS.setdefault(fd, threading.Lock())
+        return _FD_LOCKS.setdefault(fd, _thread.allocate_lock())
 
 
 def _is_link(st: os.stat_result) -> bool:

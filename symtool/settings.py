@@ -17,7 +17,10 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up of `id`, `symbolize`)
+if TYPE_CHECKING:  # names of annotations only
+    from typing import Any
 
 from symtool.cargo.workspace import find_root_manifest as find_workspace_root  # noqa: F401  (one rule, cargo's)
 from symtool.cargo.workspace import read_toml  # noqa: F401  (re-exported: settings callers read TOML through it)
@@ -73,6 +76,8 @@ def default_cache_dir(platform: str | None = None, environ: dict[str, str] | Non
 
 @dataclass
 class Settings:
+    """The settings of a run, and where each came from."""
+
     manifest: Path | None  # workspace root manifest, if any
     stores: list[str] = field(default_factory=list)
     stores_source: str = "default"

@@ -15,7 +15,6 @@ importing that package costs a symbolize run of one address a quarter of its tim
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from symtool.errors import FormatError, UsageError
@@ -92,16 +91,23 @@ def open_macho_symbolizer(path: str | os.PathLike[str], uuid: str):
     return cached(open_reader, "macho", uuid, {"path": os.fspath(path), "uuid": uuid})
 
 
-@dataclass
 class Target:
-    """One object file ready to symbolize: addresses are ``image_base`` + RVA unless relative."""
+    """One object file ready to symbolize: addresses are ``image_base`` + RVA unless relative.
 
-    kind: str  # "elf", "macho" or "pe" (the object given), "pdb" (a PDB named by store key)
-    path: str
-    debug_path: str  # the file the answers come from (the binary itself, a .dwp beside it, a PDB)
-    image_base: int
-    symbolizer: object  # .symbolize(rva) -> Symbolized | None, .close()
-    notes: list[str] = field(default_factory=list)
+    (A plain class, not a dataclass: creating a dataclass costs `symbolize`'s start-up.)"""
+
+    def __init__(self, kind: str, path: str, debug_path: str, image_base: int, symbolizer,
+                 notes: list[str] | None = None):
+        self.kind = kind  # "elf", "macho" or "pe" (the object given), "pdb" (a PDB named by store key)
+        self.path = path
+        # The file the answers come from (the binary itself, a .dwp beside it, a PDB).
+        self.debug_path = debug_path
+        self.image_base = image_base
+        self.symbolizer = symbolizer  # .symbolize(rva) -> Symbolized | None, .close()
+        self.notes = [] if notes is None else notes
+
+    def __repr__(self) -> str:
+        return f"Target({self.kind!r}, {self.path!r}, debug_path={self.debug_path!r}, image_base={self.image_base:#x})"
 
     def symbolize(self, address: int, relative: bool = False):
         """What the debug information says about ``address`` (an RVA when ``relative``); None
@@ -110,6 +116,18 @@ class Target:
         if rva < 0:
             return None
         return self.symbolizer.symbolize(rva)
+
+    def symbolize_many(self, addresses, relative: bool = False) -> list:
+        """:meth:`symbolize` of each address, a batch at a time where the symbolizer answers
+        batches (a symbol cache file: one pass for all of them)."""
+        many = getattr(self.symbolizer, "symbolize_many", None)
+        if many is None:
+            return [self.symbolize(address, relative) for address in addresses]
+        base = 0 if relative else self.image_base
+        rvas = [address - base for address in addresses]
+        asked = [rva for rva in rvas if rva >= 0]
+        answers = iter(many(asked))
+        return [next(answers) if rva >= 0 else None for rva in rvas]
 
     def close(self) -> None:
         self.symbolizer.close()

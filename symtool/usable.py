@@ -45,6 +45,8 @@ MODULE_SCAN = 64 << 10  # of them, at most this much from the head of one module
 
 @dataclass
 class Features:
+    """What a debug file holds, in the words of this module's docstring."""
+
     functions: bool = False
     line_tables: bool = False
     inline_info: bool = False

@@ -40,9 +40,10 @@ PROBE = (
 )
 
 
-def imported_by(*args: str, tmp_path: Path) -> tuple[set[str], subprocess.CompletedProcess]:
+def imported_by(*args: str, tmp_path: Path, environ: dict[str, str] | None = None) \
+        -> tuple[set[str], subprocess.CompletedProcess]:
     env = dict(os.environ, PYTHONPATH=str(ROOT), HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / ".cache"),
-               NO_COLOR="1")
+               NO_COLOR="1", **(environ or {}))
     env.pop("_SYMTOOL_COMPLETE", None)
     proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(list(args))], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
@@ -92,3 +93,46 @@ def test_a_named_command_still_gets_its_own_help_and_errors(tmp_path):
     modules, proc = imported_by("no-such-command", tmp_path=tmp_path)
     assert proc.returncode == 2 and "no-such-command" in proc.stderr
     assert "symtool.commands.publish" in modules  # an unknown name gets every command, for suggestions
+
+
+# Modules the typer-free paths (`id`, `symbolize` with the forms symtool.main parses itself) must
+# not pay for: the CLI framework and stdlib modules that cost milliseconds to import.
+NOT_ON_FAST_PATHS = ("typer", "click", "rich", "markdown_it", "typing", "tempfile", "threading", "tomllib",
+                     "subprocess", "symtool.cli", "symtool.commands.workspace_opts")
+
+
+def test_id_of_an_elf_loads_no_pdb_reader_nor_heavy_stdlib(tmp_path):
+    modules, proc = imported_by("id", str(ELF), tmp_path=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    # (json is the probe's own: it reports the module list as JSON.)
+    assert not _loaded(modules, NOT_ON_FAST_PATHS + ("uuid", "symtool.formats.pdb", "symtool.formats.macho",
+                                                     "symtool.formats.pe_unwind"))
+
+
+def test_symbolize_of_an_elf_loads_neither_typer_nor_the_dump_machinery(tmp_path):
+    """Cold (the symbol cache is filled), then warm: answered from the cache file without the
+    DWARF reader's modules."""
+    cache_on = {"SYMTOOL_SYMBOL_CACHE": "on"}
+    cold, proc = imported_by("symbolize", "--obj", str(ELF), "0x201300", tmp_path=tmp_path, environ=cache_on)
+    assert proc.returncode == 0 and proc.stdout.startswith("minicore::poke\n"), proc.stderr
+    assert "symtool.formats.dwarf_symbols" in cold
+    warm, proc_warm = imported_by("symbolize", "--obj", str(ELF), "0x201300", tmp_path=tmp_path, environ=cache_on)
+    assert proc_warm.stdout == proc.stdout
+    for modules in (cold, warm):
+        # (the cold run writes the cache file through a temp file)
+        assert not _loaded(modules, NEVER_AT_START + tuple(m for m in NOT_ON_FAST_PATHS if m != "tempfile"))
+        assert not _loaded(modules, ("symtool.dumps", "symtool.stackwalk", "symtool.formats.pdb",
+                                     "symtool.formats.pdb_symbols", "symtool.formats.minidump",
+                                     "symtool.store.fetch", "symtool.store.publish", "symtool.srcindex"))
+    assert not _loaded(warm, ("tempfile", "symtool.formats.dwarf_symbols", "symtool.formats.dwarf_line",
+                              "symtool.demangle"))
+    # dataclasses' import of inspect is deferred (symtool.main._DeferredInspect): not loaded unless used.
+    assert not _loaded(warm, ("ast", "dis", "tokenize"))
+
+
+def test_symbolize_forms_the_fast_parser_leaves_alone_still_get_typer(tmp_path):
+    modules, proc = imported_by("symbolize", "--obj", str(ELF), "--bogus", "0x201300", tmp_path=tmp_path)
+    assert proc.returncode == 2 and "no such option: --bogus" in proc.stderr
+    assert "typer" in modules
+    assert type(sys.modules["inspect"]).__name__ == "module"  # (this process's own is the real one)
+    assert "ast" in modules  # typer used inspect: the real module was imported behind the stand-in

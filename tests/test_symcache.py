@@ -283,13 +283,13 @@ def test_rust_pe_answers_are_the_same_through_the_cache(tmp_path):
 
 
 def _answers(sym, rvas):
-    out = []
-    for rva in rvas:
-        res = sym.symbolize(rva)
-        out.append(None if res is None else (res.section, res.offset, res.symbol, res.symbol_offset, res.module,
-                                             res.short_name, [(f.function, f.file, f.line, f.column, f.mangled)
-                                                              for f in res.frames]))
-    return out
+    return [_fields(sym.symbolize(rva)) for rva in rvas]
+
+
+def _fields(res):
+    return None if res is None else (res.section, res.offset, res.symbol, res.symbol_offset, res.module,
+                                     res.short_name, [(f.function, f.file, f.line, f.column, f.mangled)
+                                                       for f in res.frames])
 
 
 @pytest.fixture(scope="module")
@@ -344,6 +344,11 @@ def test_a_damaged_cache_file_is_rebuilt_with_the_same_answers(filled, c_program
     cached = CachedSymbolizer(lambda: DwarfSymbolizer(c_program), damaged, "elf:test", 1 << 30)
     assert _answers(cached, rvas) == truth
     cached.close()
+    # The same file asked in one batch (what `symbolize` does): damaged records answered by the reader.
+    batch = tmp_path / "damaged-batch.symc"
+    batch.write_bytes(bad)
+    with CachedSymbolizer(lambda: DwarfSymbolizer(c_program), batch, "elf:test", 1 << 30) as many:
+        assert [_fields(res) for res in many.symbolize_many(rvas)] == truth
     rebuilt = CacheFile(damaged, "elf:test", 1 << 30)
     try:
         assert len(rebuilt.entries()) == rebuilt.count  # every record checks out

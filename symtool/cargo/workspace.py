@@ -21,14 +21,23 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up of `id`, `symbolize`)
+if TYPE_CHECKING:  # names of annotations only
+    from typing import Any, Mapping, Sequence
 
 from symtool.errors import ConfigError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+
+def _toml():
+    """tomllib, imported when TOML is first parsed: a run outside a workspace reads none (and the
+    parser imports typing, a few ms of `symtool symbolize`'s start-up)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    return tomllib
+
 
 # Profiles whose output directory is not named after the profile.
 PROFILE_DIR_NAMES = {"dev": "debug", "test": "debug", "release": "release", "bench": "release"}
@@ -40,13 +49,13 @@ def toml_loads(text: str) -> dict[str, Any]:
     than the interpreter's stack: RecursionError; an integer over Python's digit limit: ValueError)
     raised as the TOMLDecodeError every caller already turns into one error line."""
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
+        return _toml().loads(text)
+    except _toml().TOMLDecodeError:
         raise
     except RecursionError:
-        raise tomllib.TOMLDecodeError("arrays or tables nested too deeply") from None
+        raise _toml().TOMLDecodeError("arrays or tables nested too deeply") from None
     except ValueError as err:
-        raise tomllib.TOMLDecodeError(str(err).split(";")[0]) from None
+        raise _toml().TOMLDecodeError(str(err).split(";")[0]) from None
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -63,7 +72,7 @@ def read_toml(path: Path) -> dict[str, Any]:
         return toml_loads(data.decode("utf-8"))
     except UnicodeDecodeError as err:
         raise ConfigError(f"not UTF-8 ({err.reason} at byte {err.start})", path) from None
-    except tomllib.TOMLDecodeError as err:
+    except _toml().TOMLDecodeError as err:
         raise ConfigError(f"invalid TOML: {err}", path) from None
 
 
@@ -261,7 +270,7 @@ def _cli_layer(arg: str, cwd: Path) -> ConfigLayer:
         return ConfigLayer(read_toml(as_path), as_path.parent.parent, as_path, arg)
     try:
         data = toml_loads(arg)
-    except tomllib.TOMLDecodeError as err:
+    except _toml().TOMLDecodeError as err:
         raise ConfigError(f"--config {arg!r} is neither an existing file nor a TOML KEY=VALUE: {err}") from None
     return ConfigLayer(data, cwd, None, arg)
 
@@ -404,7 +413,7 @@ def _triples(env: Mapping[str, str], layers: list[ConfigLayer]) -> tuple[list[st
         if raw.startswith("[") and raw.endswith("]"):
             try:
                 value = toml_loads(f"v = {raw}")["v"]
-            except tomllib.TOMLDecodeError as err:
+            except _toml().TOMLDecodeError as err:
                 raise ConfigError(f"CARGO_BUILD_TARGET is not a TOML list: {err}") from None
         else:
             value = raw

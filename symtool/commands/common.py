@@ -13,24 +13,27 @@ it reaches the terminal, so control characters cannot forge lines or colours.
 
 from __future__ import annotations
 
-import functools
-import json
 import os
 import sys
-from dataclasses import dataclass
-from typing import Any, Callable
 
 from symtool.errors import EXIT_BAD_INPUT, HANDLED, exit_status
+
+# Imported by every run, ``symtool id`` and ``symbolize`` included, whose whole run is a few
+# tens of milliseconds: json, functools and typing are imported where they are used (the
+# annotations are strings, ``from __future__ import annotations``).
 
 COLOR_CHOICES = ("auto", "always", "never")
 
 
-@dataclass
 class OutputSettings:
     """The global options, set once per run by :func:`take_global_options` or the typer callback."""
 
-    verbosity: int = 0  # -1 quiet, 0 normal, 1+ verbose
-    color: str = "auto"
+    def __init__(self, verbosity: int = 0, color: str = "auto"):
+        self.verbosity = verbosity  # -1 quiet, 0 normal, 1+ verbose
+        self.color = color
+
+    def __repr__(self) -> str:
+        return f"OutputSettings(verbosity={self.verbosity!r}, color={self.color!r})"
 
 
 OUTPUT = OutputSettings()
@@ -182,6 +185,7 @@ def report_error(err: BaseException, as_json: bool = False) -> int:
 
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     """Turn library errors into one stderr line (plus a JSON error with --json) and the exit code."""
+    import functools
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -198,6 +202,8 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def print_json(data: Any) -> None:
     """Stable, machine-readable output for ``--json``: UTF-8 whatever the locale or code page."""
+    import json
+
     write_utf8(json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
 
 
@@ -251,6 +257,7 @@ def print_json_stream(fields: list[tuple[str, Any]]) -> None:
     encoded, written and let go: a stack of 1,000 threads is never one string in memory); a
     callable value is called when its turn comes (e.g. notes that the iteration adds to).  The
     bytes are print_json's: the same indentation, key order and escaping."""
+    import json
     from collections.abc import Iterator
 
     write = write_utf8  # UTF-8 whatever the code page, as print_json

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from typing import List
 
 from symtool.commands.common import error, error_object
 
@@ -254,7 +254,7 @@ Formats are detected by content, never by extension.
 """
 
 
-def run_ident(files: List[str], json_out: bool) -> int:
+def run_ident(files: list[str], json_out: bool) -> int:
     """``symtool id``: print the records; the exit code (2 when a file was unreadable)."""
     from symtool.commands.common import print_json
     from symtool.errors import SymtoolError
@@ -289,11 +289,11 @@ def run_ident(files: List[str], json_out: bool) -> int:
     return 2 if failures else 0
 
 
-def fast_main(argv: List[str]) -> int | None:
+def fast_main(argv: list[str]) -> int | None:
     """``symtool id FILE... [--json]`` without the CLI framework (identity is often a whole
     run: typer's import would be most of it); None when typer must take over (help, any
     other option, no file)."""
-    files: List[str] = []
+    files: list[str] = []
     json_out = only_files = False
     for arg in argv:
         if not only_files and arg == "--":
@@ -338,12 +338,15 @@ def usable_text(rec: dict) -> str:
     return text
 
 
-def _expand(files: List[str]) -> List[str]:
+def _expand(files: list[str]) -> list[str]:
     """Files as given; a .dSYM bundle becomes the Mach-O files in its Contents/Resources/DWARF."""
-    from symtool.formats.macho import dsym_dwarf_files, is_dsym_bundle
-
     out = []
     for f in files:
+        if not os.path.isdir(f):  # only a directory can be a bundle: files need no Mach-O reader
+            out.append(f)
+            continue
+        from symtool.formats.macho import dsym_dwarf_files, is_dsym_bundle
+
         if is_dsym_bundle(f):
             found = dsym_dwarf_files(f)
             out.extend(str(p) for p in found) if found else out.append(f)
@@ -358,7 +361,7 @@ def register(app) -> None:
     from symtool.commands.common import handle_errors
 
     def ident(
-        files: List[str] = typer.Argument(..., metavar="FILE...",
+        files: list[str] = typer.Argument(..., metavar="FILE...",
                                           help="PE images (.exe/.dll/.sys...), PDBs, ELF files (.debug, .dwp), "
                                                "Mach-O files and .dSYM bundles, any name."),
         json_out: bool = typer.Option(False, "--json", help="A JSON list, one object per readable file."),

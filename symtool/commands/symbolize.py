@@ -4,13 +4,37 @@ addresses, printed as llvm-symbolizer prints them."""
 from __future__ import annotations
 
 import sys
-from typing import List, Optional
 
-import typer
+from symtool.commands.common import apply_symbol_cache_option, terminal_safe
 
-from symtool.commands.common import apply_symbol_cache_option, no_symbol_cache_option
-from symtool.commands.workspace_opts import (manifest_path_option, package_option, profile_option, symbol_dirs,
-                                             target_option)
+# An address from a log is often a whole run: this module imports neither typer nor the
+# settings, store and dump machinery at import time.  `symtool symbolize ARGS` is parsed by
+# :func:`fast_main` (symtool.main calls it before typer is imported) when every argument is
+# one of OPTIONS in a form it takes whole; anything else (--help, an unknown option, a missing
+# value) goes to the typer command of :func:`register`, whose options are declared from the same
+# table and which runs the same :func:`run_symbolize`.
+
+FLAG, VALUE, MULTIPLE = "flag", "value", "multiple"
+# The command's options: names (the first is the long name), the parameter they set, and their
+# kind.  One table for both parsers (tests/test_symbolize_fast_path.py checks it against the
+# parameters typer builds).
+OPTIONS = (
+    (("--obj", "-e", "--exe"), "obj", VALUE),
+    (("--arch",), "arch", VALUE),
+    (("--dwp",), "dwp", VALUE),
+    (("--module",), "module", VALUE),
+    (("--relative",), "relative", FLAG),
+    (("--json",), "json_out", FLAG),
+    (("--store", "-s"), "store", MULTIPLE),
+    (("--build-dir", "-b"), "build_dir", MULTIPLE),
+    (("--offline",), "offline", FLAG),
+    (("--no-symbol-cache",), "no_symbol_cache", FLAG),
+    (("--manifest-path",), "manifest_path", VALUE),
+    (("--package", "-p"), "package", MULTIPLE),
+    (("--profile",), "profile", VALUE),
+    (("--target",), "target", MULTIPLE),
+)
+_NAMES = {dest: names for names, dest, _kind in OPTIONS}
 
 EXAMPLES = """Examples:
 
@@ -55,14 +79,16 @@ unreadable file or address.
 
 def parse_address(text: str) -> int:
     """An address as llvm-symbolizer reads one: 0x-prefixed hex, else decimal."""
-    from symtool.errors import UsageError
-
     t = text.strip()
     try:
-        value = int(t, 16) if t.lower().startswith("0x") else int(t, 10)
+        value = int(t, 16) if t[:2] in ("0x", "0X") else int(t, 10)
     except ValueError:
-        raise UsageError(f"not an address: {t[:40]!r} (hex with 0x, or decimal)") from None
-    if value < 0 or value >= 1 << 64:
+        value = None
+    if value is None or value < 0 or value >= 1 << 64:
+        from symtool.errors import UsageError  # (not on the way of every address)
+
+        if value is None:
+            raise UsageError(f"not an address: {t[:40]!r} (hex with 0x, or decimal)") from None
         raise UsageError(f"not a 64-bit address: {t[:40]!r}")
     return value
 
@@ -94,6 +120,45 @@ def frame_lines(result) -> list[str]:
         out.append(frame_function(f))
         out.append(f"{f.file or '??'}:{f.line or 0}:{f.column or 0}")
     return out
+
+
+UNKNOWN_BLOCK = "".join(line + "\n" for line in frame_lines(None)) + "\n"  # an address nothing describes
+MAX_MEMO = 1 << 16  # frames whose lines one run keeps made (then it starts again: bounded memory)
+
+
+class TextBlocks:
+    """llvm-symbolizer's text for answers: :func:`frame_lines` made terminal-safe, a blank line
+    after each address.  A frame's two lines are made once per Frame object: a symbol cache
+    file decodes each distinct frame once and its answers share them (a warm run of 10,000
+    addresses has ~10,000 distinct frames among ~45,000), and formatting was most of that run's
+    time.  Keyed by identity, the Frame kept beside its text so that its id is not reused."""
+
+    def __init__(self):
+        self._frames: dict[int, tuple] = {}
+
+    def block(self, result) -> str:
+        if result is None or not result.frames:
+            return UNKNOWN_BLOCK
+        memo = self._frames
+        parts = []
+        lines = None
+        for k, f in enumerate(result.frames):
+            known = memo.get(id(f))
+            if known is not None and known[0] is f:
+                parts.append(known[1])
+                continue
+            if lines is None:
+                lines = frame_lines(result)  # (the one place the lines are worded)
+            function, where = lines[2 * k], lines[2 * k + 1]
+            if not (function.isprintable() and where.isprintable()):
+                function, where = terminal_safe(function), terminal_safe(where)
+            text = f"{function}\n{where}\n"
+            if len(memo) >= MAX_MEMO:
+                memo.clear()
+            memo[id(f)] = (f, text)
+            parts.append(text)
+        parts.append("\n")
+        return "".join(parts)
 
 
 def address_json(address: int, rva: int, result) -> dict:
@@ -131,38 +196,67 @@ def _addresses(given: list[str]):
     return _stdin_batches()
 
 
-def symbolize(
-    addresses: Optional[List[str]] = typer.Argument(None, metavar="[ADDR]...",
-                                                    help="Addresses (0x... hex or decimal); none: read stdin."),
-    obj: Optional[str] = typer.Option(None, "--obj", "-e", "--exe", metavar="FILE",
-                                      help="The ELF binary, Mach-O binary or dSYM, PE image or PDB the addresses are in."),
-    arch: Optional[str] = typer.Option(None, "--arch", metavar="ARCH",
-                                       help="The slice of a universal Mach-O file (arm64, x86_64...)."),
-    dwp: Optional[str] = typer.Option(None, "--dwp", metavar="FILE",
-                                      help="The ELF binary's .dwp (default: FILE.dwp beside it, if any)."),
-    module: Optional[str] = typer.Option(None, "--module", metavar="KEY",
-                                         help="A debug file by store key NAME/INDEX instead of --obj."),
-    relative: bool = typer.Option(False, "--relative",
-                                  help="Addresses are offsets from the image base (RVAs)."),
-    json_out: bool = typer.Option(False, "--json", help="Addresses and frames as JSON (stable keys)."),
-    store: Optional[List[str]] = typer.Option(None, "--store", "-s", metavar="S",
-                                              help="Symbol store (directory or http(s) URL); repeatable."),
-    build_dir: Optional[List[str]] = typer.Option(None, "--build-dir", "-b", metavar="DIR",
-                                                  help="Directory with PDBs, images or .dwo files; repeatable "
-                                                       "(default: the workspace's build output)."),
-    offline: bool = typer.Option(False, "--offline", help="Do not download from http(s) stores."),
-    no_symbol_cache: bool = no_symbol_cache_option(),
-    manifest_path: Optional[str] = manifest_path_option(),
-    package: Optional[List[str]] = package_option(),
-    profile: Optional[str] = profile_option("every profile built"),
-    target: Optional[List[str]] = target_option(),
-) -> None:
-    """Print the function, file:line:column and inline frames of addresses in an ELF binary
-    (DWARF), a Mach-O binary (its dSYM), a PE image (its PDB) or a PDB, as llvm-symbolizer
-    prints them."""
+def parse_fast(argv: list[str]) -> dict | None:
+    """The parameters of ``symtool symbolize ARGV`` as typer would pass them, or None when ARGV has
+    anything the typer command must see (an option not in OPTIONS, ``--help``, a flag given a
+    value, an option without its value or with one that looks like an option, a clustered short
+    option): typer then parses it and words the error."""
+    by_name = {name: (dest, kind) for names, dest, kind in OPTIONS for name in names}
+    values: dict = {dest: (False if kind == FLAG else None) for _names, dest, kind in OPTIONS}
+    addresses: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg == "--":
+            addresses.extend(args)
+            break
+        if arg == "-" or not arg.startswith("-"):
+            addresses.append(arg)
+            continue
+        name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        spec = by_name.get(name)
+        if spec is None:
+            return None
+        dest, kind = spec
+        if kind == FLAG:
+            if eq:
+                return None
+            values[dest] = True
+            continue
+        if not eq:
+            value = next(args, None)
+            if value is None or value.startswith("-"):
+                return None
+        if kind == MULTIPLE:
+            values[dest] = (values[dest] or []) + [value]
+        else:
+            values[dest] = value  # given twice: the last one, as click takes it
+    values["addresses"] = addresses or None
+    return values
+
+
+def fast_main(argv: list[str]) -> int | None:
+    """``symtool symbolize ARGV`` without the CLI framework; None when typer must take over."""
+    values = parse_fast(argv)
+    if values is None:
+        return None
+    from symtool.commands.common import report_error
+    from symtool.errors import HANDLED
+
+    try:
+        run_symbolize(**values)
+    except HANDLED as err:
+        return report_error(err, values["json_out"])
+    return 0
+
+
+def run_symbolize(addresses: list[str] | None, obj: str | None, arch: str | None, dwp: str | None,
+                  module: str | None, relative: bool, json_out: bool, store: list[str] | None,
+                  build_dir: list[str] | None, offline: bool, no_symbol_cache: bool, manifest_path: str | None,
+                  package: list[str] | None, profile: str | None, target: list[str] | None) -> None:
+    """The command, for both parsers."""
     from pathlib import Path
 
-    from symtool.commands.common import note, print_json_stream, terminal_safe
+    from symtool.commands.common import note, print_json_stream
     from symtool.errors import UsageError
 
     apply_symbol_cache_option(no_symbol_cache)
@@ -180,9 +274,9 @@ def symbolize(
         relative = relative or target_file.kind == "pdb"
 
         def answers(batch):
-            for address in batch:
-                result = target_file.symbolize(address, relative)
-                yield address, (address if relative else address - target_file.image_base), result
+            base = 0 if relative else target_file.image_base
+            return [(address, address - base, result)
+                    for address, result in zip(batch, target_file.symbolize_many(batch, relative))]
 
         if json_out:
             # Answered whole before anything is written: a file that turns out malformed halfway
@@ -193,9 +287,9 @@ def symbolize(
                                ("notes", list(target_file.notes))])
             return
         out = sys.stdout
+        block = TextBlocks().block
         for batch in batches:
-            out.write("".join("".join(terminal_safe(line) + "\n" for line in frame_lines(result)) + "\n"
-                              for _address, _rva, result in answers(batch)))
+            out.write("".join([block(result) for result in target_file.symbolize_many(batch, relative)]))
             out.flush()
         for text in target_file.notes:
             note(text)
@@ -207,6 +301,50 @@ def symbolize(
             locator.close()
         if fetcher is not None:
             fetcher.close()
+
+
+HELP = """Print the function, file:line:column and inline frames of addresses in an ELF binary
+(DWARF), a Mach-O binary (its dSYM), a PE image (its PDB) or a PDB, as llvm-symbolizer
+prints them."""
+
+
+def register(app) -> None:
+    import typer
+
+    from symtool.commands.common import handle_errors, no_symbol_cache_option
+    from symtool.commands.workspace_opts import manifest_path_option, package_option, profile_option, target_option
+
+    def symbolize(
+        addresses: list[str] | None = typer.Argument(None, metavar="[ADDR]...",
+                                                     help="Addresses (0x... hex or decimal); none: read stdin."),
+        obj: str | None = typer.Option(None, *_NAMES["obj"], metavar="FILE",
+                                       help="The ELF binary, Mach-O binary or dSYM, PE image or PDB the addresses "
+                                            "are in."),
+        arch: str | None = typer.Option(None, *_NAMES["arch"], metavar="ARCH",
+                                        help="The slice of a universal Mach-O file (arm64, x86_64...)."),
+        dwp: str | None = typer.Option(None, *_NAMES["dwp"], metavar="FILE",
+                                       help="The ELF binary's .dwp (default: FILE.dwp beside it, if any)."),
+        module: str | None = typer.Option(None, *_NAMES["module"], metavar="KEY",
+                                          help="A debug file by store key NAME/INDEX instead of --obj."),
+        relative: bool = typer.Option(False, *_NAMES["relative"],
+                                      help="Addresses are offsets from the image base (RVAs)."),
+        json_out: bool = typer.Option(False, *_NAMES["json_out"], help="Addresses and frames as JSON (stable keys)."),
+        store: list[str] | None = typer.Option(None, *_NAMES["store"], metavar="S",
+                                               help="Symbol store (directory or http(s) URL); repeatable."),
+        build_dir: list[str] | None = typer.Option(None, *_NAMES["build_dir"], metavar="DIR",
+                                                   help="Directory with PDBs, images or .dwo files; repeatable "
+                                                        "(default: the workspace's build output)."),
+        offline: bool = typer.Option(False, *_NAMES["offline"], help="Do not download from http(s) stores."),
+        no_symbol_cache: bool = no_symbol_cache_option(),
+        manifest_path: str | None = manifest_path_option(),
+        package: list[str] | None = package_option(),
+        profile: str | None = profile_option("every profile built"),
+        target: list[str] | None = target_option(),
+    ) -> None:
+        run_symbolize(addresses, obj, arch, dwp, module, relative, json_out, store, build_dir, offline,
+                      no_symbol_cache, manifest_path, package, profile, target)
+
+    app.command(name="symbolize", help=HELP, epilog=EXAMPLES)(handle_errors(symbolize))
 
 
 def _open(obj, module, dwp, store, build_dir, offline, manifest_path, package, profile, target, arch=None):
@@ -227,6 +365,7 @@ def _open(obj, module, dwp, store, build_dir, offline, manifest_path, package, p
     from symtool.dumps.locate import SymbolLocator, check_build_dirs, check_stores, make_fetch
     from symtool.dumps.stack import StackResolver
     from symtool.dumps.symbolize import SymbolizerCache
+    from symtool.commands.workspace_opts import symbol_dirs
     from symtool.settings import resolve_cache, resolve_stores
 
     resolved = resolve_stores(store, use_nt_symbol_path=True)
@@ -253,10 +392,5 @@ def _open(obj, module, dwp, store, build_dir, offline, manifest_path, package, p
     return found, resolver, locator, fetcher
 
 
-def register(app: typer.Typer) -> None:
-    from symtool.commands.common import handle_errors
-
-    app.command(name="symbolize", help=symbolize.__doc__, epilog=EXAMPLES)(handle_errors(symbolize))
-
-
-__all__ = ["register", "symbolize", "frame_function", "frame_lines", "address_json", "parse_address"]
+__all__ = ["OPTIONS", "register", "run_symbolize", "fast_main", "parse_fast", "frame_function", "frame_lines",
+           "address_json", "parse_address"]

@@ -8,27 +8,38 @@ A leaf: typer option factories and one resolver, no command imports.
 
 from __future__ import annotations
 
-from typing import Any, List, Optional
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:  # names of annotations only
+    from typing import Any, List, Optional
 
-import typer
+# typer is imported by the option factories: symbol_dirs is also used by `symbolize`'s
+# typer-free path (symtool.commands.symbolize.fast_main).
 
 
 def manifest_path_option() -> Any:
+    import typer
+
     return typer.Option(None, "--manifest-path", metavar="PATH",
                         help="Cargo.toml of the workspace (default: found from the current directory up).")
 
 
 def package_option() -> Any:
+    import typer
+
     return typer.Option(None, "--package", "-p", metavar="SPEC",
                         help="Only these packages' artifacts (repeatable), as cargo build -p.")
 
 
 def profile_option(default_help: str = "release") -> Any:
+    import typer
+
     return typer.Option(None, "--profile", metavar="NAME",
                         help=f"Build profile whose output to read (default: {default_help}; dev reads the debug dir).")
 
 
 def target_option() -> Any:
+    import typer
+
     return typer.Option(None, "--target", metavar="TRIPLE",
                         help="Target triple whose output to read (repeatable; default: build.target, "
                              "else the host and every triple built).")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import BinaryIO
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up of `id`, `symbolize`)
+if TYPE_CHECKING:  # names of annotations only
+    from typing import BinaryIO
 
 from symtool import platform
 from symtool.errors import FormatError

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 
 from symtool.errors import FormatError
-from symtool.formats.pe_unwind import DOS_LFANEW, DOS_LFANEW_OFFSET
 from symtool.fsutil import open_regular  # a FIFO or device among inputs never blocks a read
 
 PE = "pe"
@@ -23,14 +22,9 @@ _MACHO_MAGICS = {b"\xfe\xed\xfa\xce", b"\xce\xfa\xed\xfe", b"\xfe\xed\xfa\xcf", 
 
 def sniff(head: bytes) -> str | None:
     """Kind of file from its first bytes (at least 64 wanted), or None."""
-    from symtool.formats.pdb import MSF2_MAGIC, MSF7_MAGIC, PORTABLE_MAGIC
-
-    if head.startswith(MSF7_MAGIC):
-        return PDB
-    if head.startswith(MSF2_MAGIC):
-        return PDB2
-    if head.startswith(PORTABLE_MAGIC):
-        return PORTABLE_PDB
+    # The magics below share no prefix with the PDB ones, so their order does not matter; the
+    # PDB reader (whose module declares its magics) is imported only when none of them matched:
+    # `symbolize` of an ELF file and `id` of a PE image never load it.
     if head.startswith(b"MDMP"):
         return MINIDUMP
     if head.startswith(b"MSCF"):
@@ -41,6 +35,14 @@ def sniff(head: bytes) -> str | None:
         return MACHO
     if head.startswith(b"MZ"):
         return PE
+    from symtool.formats.pdb import MSF2_MAGIC, MSF7_MAGIC, PORTABLE_MAGIC
+
+    if head.startswith(MSF7_MAGIC):
+        return PDB
+    if head.startswith(MSF2_MAGIC):
+        return PDB2
+    if head.startswith(PORTABLE_MAGIC):
+        return PORTABLE_PDB
     return None
 
 
@@ -53,6 +55,8 @@ def detect(path: str | os.PathLike[str]) -> str | None:
         if kind == PE:
             if len(head) < 64:
                 return None
+            from symtool.formats.pe_unwind import DOS_LFANEW, DOS_LFANEW_OFFSET
+
             (e_lfanew,) = DOS_LFANEW.unpack_from(head, DOS_LFANEW_OFFSET)
             f.seek(e_lfanew)
             if f.read(4) != b"PE\0\0":
@@ -68,14 +72,15 @@ def read_identity(path: str | os.PathLike[str]):
 
     Each has ``path``, ``kind`` and ``index`` (the store key's identity part).
     """
-    from symtool.formats.pdb import read_pdb
-    from symtool.formats.pe import read_pe
-
     p = os.fspath(path)
     kind = detect(p)
     if kind == PE:
+        from symtool.formats.pe import read_pe
+
         return read_pe(p)
     if kind in (PDB, PDB2, PORTABLE_PDB):
+        from symtool.formats.pdb import read_pdb
+
         return read_pdb(p)
     if kind == ELF:
         from symtool.formats.elf import read_elf

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 
 from symtool.budgets import Counter, limit
 from symtool.errors import FormatError
-from symtool.formats import dwarf
 from symtool.formats.binio import BoundedReader, cstring
 from symtool.ids import BuildId
 
@@ -135,6 +134,8 @@ MIN_KEYABLE_BUILD_ID = 16  # shorter ids (e.g. --build-id=fast on old linkers: 8
 
 @dataclass
 class Section:
+    """One section header; ``index`` is its place in the section header table."""
+
     index: int
     name: str
     type: int
@@ -277,6 +278,8 @@ class ElfFile:
 
     def view(self, sec: Section) -> dwarf.SectionView:
         """The content of a section, decompressed when SHF_COMPRESSED."""
+        from symtool.formats import dwarf  # imported here: identity and symbol cache lookups read no DWARF
+
         if sec.type == SHT_NOBITS:
             return dwarf.SectionView.of_bytes(sec.name, b"", self.path)
         if not sec.flags & SHF_COMPRESSED:
@@ -450,6 +453,8 @@ def _has_content(sec: Section | None) -> bool:
 
 
 def _read(r: BoundedReader, path: str, want_dwo_ids: bool) -> ElfInfo:
+    from symtool.formats import dwarf
+
     elf = ElfFile(r, path)
     elf.read_sections()
     info = ElfInfo(path=path, is_64=elf.lay.is_64, endian=elf.lay.endian, machine=elf.machine, elf_type=elf.e_type)

@@ -35,6 +35,8 @@ def malformed_is_format_error(what: str):
 
 @dataclass
 class Frame:
+    """One function of an address's inline chain, and the file, line and column it is at."""
+
     function: str
     file: str | None = None
     line: int | None = None

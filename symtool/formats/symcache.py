@@ -66,6 +66,10 @@ F_COLUMN = 4
 
 MAX_FRAMES = 4096  # inline depth of one address (DWARF's MAX_DEPTH)
 MAX_STRING = 1 << 18  # bytes: a mangled name of MAX_MANGLED characters, non-ASCII ones too
+MAX_MEMO = 1 << 16  # decoded frames one open file keeps (then it starts again: bounded memory)
+
+
+MISS = object()  # CacheFile.lookup_many: no answer from the file for this address
 
 
 class CacheFileError(Exception):
@@ -119,10 +123,11 @@ def encode_record(result: Symbolized | None, strings: StringTable) -> bytes:
     return b"".join(out)
 
 
-def decode_record(data, start: int, length: int, rva: int, strings) -> Symbolized | None:
+def decode_record(data, start: int, length: int, rva: int, strings, frames: dict | None = None) -> Symbolized | None:
     """The answer for ``rva`` from the record at ``start``, its strings from ``strings[offset]``
     (a mapping that reads and checks a string the first time it is asked for; CacheFileError
-    when malformed)."""
+    when malformed).  ``frames`` (raw FRAME fields -> Frame) keeps each distinct frame decoded
+    once: the answers share those Frame objects, which their users only read."""
     if length < RECORD.size:
         raise CacheFileError("record shorter than its header")
     flags, section, section_start, func_start, count, symbol, module, short_name = RECORD.unpack_from(data, start)
@@ -130,21 +135,27 @@ def decode_record(data, start: int, length: int, rva: int, strings) -> Symbolize
         return None
     if length != RECORD.size + count * FRAME.size:
         raise CacheFileError("record length does not match its frames")
-    result = Symbolized(rva, section, rva - section_start)
-    if symbol != NO_STRING:
-        result.symbol = strings[symbol]
-    if module != NO_STRING:
-        result.module = strings[module]
-    if short_name != NO_STRING:
-        result.short_name = strings[short_name]
-    if flags & R_SYMBOL_OFFSET:
-        result.symbol_offset = rva - func_start
     at = start + RECORD.size
-    for fflags, line, column, function, file, mangled in FRAME.iter_unpack(data[at:at + count * FRAME.size]):
-        result.frames.append(Frame(strings[function], None if file == NO_STRING else strings[file],
-                                   line if fflags & F_LINE else None, column if fflags & F_COLUMN else None,
-                                   None if mangled == NO_STRING else strings[mangled]))
-    return result
+    if frames is None:
+        frames = {}
+    memo = frames.get
+    out = []
+    for raw in FRAME.iter_unpack(data[at:at + count * FRAME.size]):
+        frame = memo(raw)
+        if frame is None:
+            fflags, line, column, function, file, mangled = raw
+            frame = Frame(strings[function], None if file == NO_STRING else strings[file],
+                          line if fflags & F_LINE else None, column if fflags & F_COLUMN else None,
+                          None if mangled == NO_STRING else strings[mangled])
+            if len(frames) >= MAX_MEMO:
+                frames.clear()
+            frames[raw] = frame
+        out.append(frame)
+    return Symbolized(rva, section, rva - section_start, out,
+                      None if symbol == NO_STRING else strings[symbol],
+                      rva - func_start if flags & R_SYMBOL_OFFSET else None,
+                      None if module == NO_STRING else strings[module],
+                      None if short_name == NO_STRING else strings[short_name])
 
 
 def _identity_field(identity: str) -> bytes:
@@ -212,6 +223,7 @@ class CacheFile:
         self.records_size = records_size
         self.strings_size = strings_size
         self._strings = _Strings(self._string_at)  # offset -> string, each read and checked once
+        self._frames: dict = {}  # raw FRAME fields -> Frame, each decoded once (decode_record)
         # The index's start fields as a sequence for bisect, reading only the pages it probes:
         # every ENTRY is four u64 words, its start the first (a strided view of the map where
         # the host is little-endian, as the file is).
@@ -244,13 +256,33 @@ class CacheFile:
     def lookup(self, rva: int) -> tuple[bool, Symbolized | None]:
         """(True, answer) when an entry covers ``rva``, else (False, None).  CacheFileError
         when the entry's record does not check out."""
-        k = bisect.bisect_right(self._starts, rva) - 1
-        if k < 0:
-            return False, None
-        start, end, offset, length, crc = self._entry(k)
-        if not start <= rva < end:
-            return False, None
-        return True, self._record(offset, length, crc, rva)
+        answer = self.lookup_many((rva,), strict=True)[0]
+        return (False, None) if answer is MISS else (True, answer)
+
+    def lookup_many(self, rvas, strict: bool = False) -> list:
+        """The answer for each RVA, or MISS where no entry covers it or (unless ``strict``: then
+        CacheFileError says why) its record does not check out.  One loop for a batch: a warm
+        run's time is this loop and the output, so the per-address work is kept to the binary
+        search, the entry, the record's CRC and its decoding."""
+        starts, m, entry_at, record = self._starts, self._map, ENTRY.unpack_from, self._record
+        index_at, entry_size, bisect_right = HEADER.size, ENTRY.size, bisect.bisect_right
+        out = []
+        for rva in rvas:
+            k = bisect_right(starts, rva) - 1
+            if k < 0:
+                out.append(MISS)
+                continue
+            start, end, offset, length, crc = entry_at(m, index_at + k * entry_size)
+            if not start <= rva < end:
+                out.append(MISS)
+                continue
+            try:
+                out.append(record(offset, length, crc, rva))
+            except (CacheFileError, struct.error, ValueError, IndexError):
+                if strict:
+                    raise
+                out.append(MISS)
+        return out
 
     def _record(self, offset: int, length: int, crc: int, rva: int) -> Symbolized | None:
         if offset + length > self.records_size:
@@ -258,7 +290,7 @@ class CacheFile:
         at = self.records_at + offset
         if zlib.crc32(self._map[at:at + length]) != crc:
             raise CacheFileError("record checksum mismatch")
-        return decode_record(self._map, at, length, rva, self._strings)
+        return decode_record(self._map, at, length, rva, self._strings, self._frames)
 
     def entries(self) -> dict[tuple[int, int], Symbolized | None]:
         """Every entry whose record and strings check out (the file's content, for merging into
@@ -307,5 +339,5 @@ class _Starts:
         return struct.unpack_from("<Q", self.data, HEADER.size + k * ENTRY.size)[0]
 
 
-__all__ = ["CacheFile", "CacheFileError", "MAGIC", "VERSION", "StringTable", "build", "encode_record",
+__all__ = ["CacheFile", "CacheFileError", "MISS", "MAGIC", "VERSION", "StringTable", "build", "encode_record",
            "decode_record"]

@@ -18,7 +18,6 @@ bounded: stream size, fields per entry, expansion depth, steps and length.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 
@@ -56,6 +55,8 @@ def srcsrv_text(entries: list[tuple[str, str]], tool: str = "symtool") -> str:
 
 def sourcelink_text(entries: list[tuple[str, str]]) -> str:
     docs = {path: url for path, url in entries if url.startswith(("http://", "https://"))}
+    import json  # (`symtool id` imports this module for the stream names above, reading no JSON)
+
     return json.dumps({"documents": docs}, indent=2, ensure_ascii=False)
 
 
@@ -277,6 +278,8 @@ class SourceLink:
 
 def read_sourcelink(text: str) -> SourceLink:
     """Parse a Source Link JSON; malformed text, or entries, are ignored (never raises)."""
+    import json
+
     out = SourceLink()
     try:
         doc = json.loads(text)

@@ -25,7 +25,6 @@ import bisect
 import contextlib
 import os
 import struct
-from dataclasses import dataclass
 from pathlib import Path
 
 from symtool import platform
@@ -84,11 +83,22 @@ def cache_dir(environ=None) -> Path:
     return _dir_of_process
 
 
-@dataclass
 class CacheEntry:
-    path: Path
-    size: int
-    used: float  # modification time: when it was last written or used
+    """One cache file; ``used`` is its modification time: when it was last written or used.
+    (Not a dataclass: this module is imported by every warm `symbolize` run.)"""
+
+    __slots__ = ("path", "size", "used")
+
+    def __init__(self, path: Path, size: int, used: float):
+        self.path, self.size, self.used = path, size, used
+
+    def __repr__(self) -> str:
+        return f"CacheEntry({self.path!r}, size={self.size}, used={self.used})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, CacheEntry) and (self.path, self.size, self.used) == (other.path, other.size, other.used)
+
+    __hash__ = None
 
 
 def entries(directory: Path) -> list[CacheEntry]:
@@ -266,6 +276,20 @@ class CachedSymbolizer:
             else:
                 self._pending[(start, end)] = result
         return result
+
+    def symbolize_many(self, rvas) -> list:
+        """:meth:`symbolize` of each RVA: those the file answers in one pass over it
+        (CacheFile.lookup_many), the others one by one as :meth:`symbolize` does them."""
+        if self._file is None:
+            return [self.symbolize(rva) for rva in rvas]
+        try:
+            found = self._file.lookup_many(rvas)
+        except (fmt.CacheFileError, struct.error, ValueError, IndexError):
+            return [self.symbolize(rva) for rva in rvas]
+        miss = fmt.MISS
+        out = [self.symbolize(rva) if answer is miss else answer for rva, answer in zip(rvas, found)]
+        self.hits += len(found) - sum(answer is miss for answer in found)
+        return out
 
     def flush(self) -> None:
         """Write the answers found since the last flush, merged with the file as it is now."""
