@@ -122,6 +122,21 @@ DBI_STREAM_INDEX = struct.Struct("<H")
 # of offsets into the symbol record stream, one per S_PUB32, sorted by section then offset.
 PUBLICS_HEADER = struct.Struct("<IIIIHHII")
 PUBLICS_ADDR_ENTRY = struct.Struct("<I")
+# GSIHashHeader (LLVM's "The PDB Global Symbol Stream"; microsoft-pdb gsi.h GSIHashHdr): VerSignature
+# (0xFFFFFFFF), VerHdr (GSI_HASH_VERSION), HrSize (bytes of hash records), NumBuckets (bytes of the
+# bucket part: a bitmap of the non-empty buckets, then a u32 per set bit).  The globals stream is
+# this hash alone; the publics stream puts PUBLICS_HEADER before it.
+GSI_HASH_HEADER = struct.Struct("<IIII")
+GSI_HASH_SIGNATURE = 0xFFFFFFFF
+GSI_HASH_VERSION = 0xEFFE0000 + 19990810
+# A hash record (HRFile): Off (offset of the symbol record in the symbol record stream, plus one), CRef.
+GSI_HASH_RECORD = struct.Struct("<II")
+GSI_BUCKETS = 4096  # IPHR_HASH: a name's bucket is its hash (hash_name_v1) modulo this
+GSI_BITMAP_WORDS = (GSI_BUCKETS + 32) // 32  # u32 words of the non-empty bucket bitmap
+GSI_BITMAP_WORD = struct.Struct("<I")
+# A non-empty bucket's u32 is where its records start, counted in 12-byte units (the size of the
+# in-memory HROffsetCalc the writer computed it with), not in 8-byte HRFile records.
+GSI_BUCKET_UNIT = 12
 # The optional debug header substream: u16 stream numbers (FPO, exception, fixup, OMAP to/from
 # source, section headers, token/RID map, xdata, pdata, new FPO, original section headers).
 DBG_STREAM_INDEX = struct.Struct("<H")
@@ -390,6 +405,7 @@ class DbiHeader:
     machine: int
     sizes: dict[str, int]  # DBI_SUBSTREAMS name -> size in bytes, checked against the stream
     publics_stream: int = NIL_STREAM16  # the publics (PSGSI) stream: its address map sorts S_PUB32s
+    globals_stream: int = NIL_STREAM16  # the globals (GSI) stream: a name hash of S_PROCREF and other globals
 
     @property
     def stripped(self) -> bool:
@@ -422,14 +438,14 @@ def read_dbi_header(msf: Msf) -> DbiHeader | None:
         return None
     if len(head) < DBI_HEADER.size:
         raise FormatError(f"truncated DBI header ({len(head)} bytes)", path)
-    (_sig, _version, age, _globals, _build, publics, _dll_version, sym_records, _rebuild,
+    (_sig, _version, age, globals_stream, _build, publics, _dll_version, sym_records, _rebuild,
      mod_info, section_contributions, section_map, source_info, type_server_map, _mfc,
      optional_debug_header, ec, flags, machine, _pad) = DBI_HEADER.unpack(head)
     sizes = dict(zip(DBI_SUBSTREAMS, (mod_info, section_contributions, section_map, source_info, type_server_map,
                                       ec, optional_debug_header)))
     if any(n < 0 for n in sizes.values()) or DBI_HEADER.size + sum(sizes.values()) > size:
         raise FormatError("DBI substream sizes do not fit the DBI stream", path)
-    return DbiHeader(age, sym_records, flags, machine, sizes, publics)
+    return DbiHeader(age, sym_records, flags, machine, sizes, publics, globals_stream)
 
 
 @dataclass(frozen=True)

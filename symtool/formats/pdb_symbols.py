@@ -41,8 +41,10 @@ from symtool.text import article
 from symtool.demangle import demangle
 from symtool.formats.symbols import ADDRESS_END, Extent, Frame, Symbolized, malformed_is_format_error
 from symtool.formats.pdb import (
-    C13_FILE_CHECKSUM, C13_SUBSECTION, NAMES_HEADER, PUBLICS_ADDR_ENTRY, PUBLICS_HEADER, STREAM_DBI,
-    TPI_STREAM_HEADER, ModuleInfo, Msf, iter_modules, open_msf, read_dbi_header, read_pdb,
+    C13_FILE_CHECKSUM, C13_SUBSECTION, GSI_BITMAP_WORD, GSI_BITMAP_WORDS, GSI_BUCKET_UNIT, GSI_BUCKETS,
+    GSI_HASH_HEADER, GSI_HASH_RECORD, GSI_HASH_SIGNATURE, GSI_HASH_VERSION, NAMES_HEADER, PUBLICS_ADDR_ENTRY,
+    PUBLICS_HEADER, STREAM_DBI, TPI_STREAM_HEADER, ModuleInfo, Msf, iter_modules, open_msf, read_dbi_header,
+    read_pdb,
 )
 
 STREAM_TPI = 2
@@ -70,6 +72,8 @@ S_THUNK32 = 0x1102
 S_BLOCK32 = 0x1103
 S_WITH32 = 0x1104
 S_PUB32 = 0x110E
+S_PROCREF = 0x1125
+S_LPROCREF = 0x1127
 S_LPROC32 = 0x110F
 S_GPROC32 = 0x1110
 S_SEPCODE = 0x1132
@@ -121,12 +125,25 @@ MAX_PUBLICS_AT_ONE_ADDRESS = 4096  # folded functions sharing an address, compar
 MAX_CACHED_TYPE_CHUNKS = 64  # stretches of TPI/IPI records between two index hints (a few KB each)
 MAX_CACHED_INLINEES = 1 << 16  # inlinee names by IPI id
 NAME_CHUNK = 256  # bytes of /names read at a time when looking for a name's end
+RECORD_CHUNK = 4096  # the symbol record stream is read (and cached) this many bytes at a time
+MAX_CACHED_RECORD_CHUNKS = 1024  # 4 MiB of it at most
+MAX_BUCKET_RECORDS = 1 << 12  # globals sharing a name hash bucket (real PDBs: a few dozen); more: skim
+MAX_NAME_GUESSES = 3  # names a public's procedure is looked up under in the globals
+# Lookups answered through the globals in one module before its symbols are skimmed: a skim costs
+# about as much as this many reference lookups, and then makes each later lookup there cheaper.
+REFERENCE_LOOKUPS_BEFORE_SKIM = 24
 
 # CodeView record prefix (cvinfo.h; symbol, type and id records): RecordLen (bytes after this
 # field), RecordKind.
 CV_RECORD_PREFIX = struct.Struct("<HH")
 # S_PUB32: PubSymFlags, Offset, Segment (then the name).
 PUBSYM32 = struct.Struct("<IIH")
+# S_PROCREF / S_LPROCREF (REFSYM2): SumName, ibSym (offset of the procedure record in its module's
+# symbol stream), imod (module index plus one) (then the name).
+REFSYM2 = struct.Struct("<IIH")
+# The hash of a name in the GSI (LLVM's hashStringV1): its u32 words, then a u16 and a byte of the rest.
+NAME_HASH_WORD = struct.Struct("<I")
+NAME_HASH_HALF = struct.Struct("<H")
 # S_GPROC32 / S_LPROC32 and their _ID and _DPC variants (PROCSYM32): pParent, pEnd, pNext, len,
 # DbgStart, DbgEnd, typind, off, seg (then flags and the name).
 PROCSYM32 = struct.Struct("<8IH")
@@ -200,22 +217,26 @@ class _LineBlock:
 
 @dataclass
 class _ModuleIndex:
-    """What a skim of one module stream found: where each procedure's records and each line
-    fragment lie, so that a lookup reads only the procedure and the fragments covering it.
+    """What a skim of one module stream found: where each line fragment lies and (once its
+    symbols are skimmed) each procedure's records, so that a lookup reads only the procedure
+    and the fragments covering it.
 
-    The skim reads one record per top-level symbol (a procedure's pEnd leads past its body)
-    and one 8-byte header per C13 subsection; the file checksums, inlinee lines and
-    cross-module ids are decoded on first use, and procedures' inline sites when asked for.
+    The C13 skim reads one 8-byte header per subsection; the symbol skim one record per
+    top-level symbol (a procedure's pEnd leads past its body), and only when a lookup could
+    not reach its procedure through the globals' S_PROCREF (or the module is looked up often).
+    The file checksums, inlinee lines and cross-module ids are decoded on first use, and
+    procedures' inline sites when asked for.
     """
 
     mod: ModuleInfo
-    proc_keys: list[tuple[int, int]]  # (segment, start) sorted
-    proc_spans: list[tuple[int, int, int]]  # parallel: (length, first record, its pEnd or -1)
     frag_keys: list[tuple[int, int]]  # DEBUG_S_LINES fragments: (segment, start) sorted
     frag_spans: list[tuple[int, int, int]]  # parallel: (covered length, body offset in C13, body size)
     longest_frag: int
     c13_start: int  # offset of the C13 data in the module stream
     subsections: dict[int, list[tuple[int, int]]]  # other DEBUG_S_* kind -> [(body offset, size)]
+    proc_keys: list[tuple[int, int]] | None = None  # (segment, start) sorted; None until skimmed
+    proc_spans: list[tuple[int, int, int]] | None = None  # parallel: (length, first record, its pEnd or -1)
+    reference_lookups: int = 0  # procedures found through the globals before the symbol skim
     procs: dict[int, _Proc] = field(default_factory=dict)  # first record -> parsed procedure
     checksums: dict[int, int] | None = None  # checksum-record offset -> /names offset
     inlinee_lines: dict[int, tuple[int, int]] | None = None  # inlinee id -> (checksum offset, first line)
@@ -443,6 +464,146 @@ def _type_name(tpi: _TypeStream, ti: int) -> str | None:
     return _name(body, at + _numeric_leaf_size(body, at))
 
 
+def hash_name_v1(name: bytes) -> int:
+    """The GSI's hash of a symbol name (LLVM's hashStringV1, microsoft-pdb's HashPbCb): the xor
+    of its little-endian u32 words, then of a u16 and a byte of what remains, folded."""
+    whole = len(name) - len(name) % 4
+    value = 0
+    for (word,) in NAME_HASH_WORD.iter_unpack(name[:whole]):
+        value ^= word
+    rest = len(name) - whole
+    if rest >= 2:
+        value ^= NAME_HASH_HALF.unpack_from(name, whole)[0]
+        whole += 2
+    if rest % 2:
+        value ^= name[whole]
+    value |= 0x20202020  # case-insensitive, roughly
+    value ^= value >> 11
+    return (value ^ (value >> 16)) & 0xFFFFFFFF
+
+
+class _RecordChunks:
+    """The symbol record stream (publics, globals), read RECORD_CHUNK bytes at a time and kept:
+    address map probes and name hash buckets read scattered records a few dozen bytes each."""
+
+    def __init__(self, msf: Msf, stream: int, path: str):
+        self.msf, self.stream, self.path = msf, stream, path
+        self.size = msf.stream_size(stream) if stream != NIL16 and stream < msf.num_streams else 0
+        self._chunks: dict[int, bytes] = {}
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Bytes [offset, offset + length) of the stream, clipped to it."""
+        end = min(offset + length, self.size)
+        if offset < 0 or offset >= end:
+            return b""
+        first, last = offset // RECORD_CHUNK, (end - 1) // RECORD_CHUNK
+        parts = []
+        for k in range(first, last + 1):
+            chunk = self._chunks.get(k)
+            if chunk is None:
+                chunk = self.msf.read_stream(self.stream, k * RECORD_CHUNK, RECORD_CHUNK)
+                if len(self._chunks) >= MAX_CACHED_RECORD_CHUNKS:
+                    self._chunks.clear()
+                self._chunks[k] = chunk
+            parts.append(chunk)
+        base = first * RECORD_CHUNK
+        whole = parts[0] if len(parts) == 1 else b"".join(parts)
+        return whole[offset - base:end - base]
+
+    def record(self, offset: int) -> tuple[int, bytes] | None:
+        """(kind, body) of the record at ``offset``; None when it does not fit the stream."""
+        head = self.read(offset, CV_RECORD_PREFIX.size)
+        if len(head) < CV_RECORD_PREFIX.size:
+            return None
+        reclen, kind = CV_RECORD_PREFIX.unpack(head)
+        if reclen < 2 or offset + 2 + reclen > self.size:
+            return None
+        return kind, self.read(offset + CV_RECORD_PREFIX.size, reclen - 2)
+
+
+class _GlobalsHash:
+    """The globals stream's name hash: the S_PROCREF / S_LPROCREF records of a name, each naming
+    the module and the offset of the procedure record in its symbol stream.  Reads the header and
+    the bucket part (a few KB) once, then per name one bucket's hash records and their symbols."""
+
+    def __init__(self, msf: Msf, stream: int, records: _RecordChunks, path: str):
+        self.msf, self.stream, self.records, self.path = msf, stream, records, path
+        self.ok = False
+        if stream == NIL16 or stream >= msf.num_streams or records.size == 0:
+            return
+        size = msf.stream_size(stream)
+        head = msf.read_stream(stream, 0, GSI_HASH_HEADER.size)
+        if len(head) < GSI_HASH_HEADER.size:
+            return
+        signature, version, hr_size, bucket_bytes = GSI_HASH_HEADER.unpack(head)
+        bitmap_bytes = GSI_BITMAP_WORDS * GSI_BITMAP_WORD.size
+        if (signature != GSI_HASH_SIGNATURE or version != GSI_HASH_VERSION or hr_size % GSI_HASH_RECORD.size
+                or not bitmap_bytes <= bucket_bytes <= bitmap_bytes + GSI_BITMAP_WORD.size * (GSI_BUCKETS + 1)
+                or GSI_HASH_HEADER.size + hr_size + bucket_bytes > size):
+            return
+        raw = msf.read_stream(stream, GSI_HASH_HEADER.size + hr_size, bucket_bytes)
+        present = [b for w, (word,) in enumerate(GSI_BITMAP_WORD.iter_unpack(raw[:bitmap_bytes]))
+                   for b in range(32 * w, 32 * w + 32) if word >> (b - 32 * w) & 1]
+        if GSI_BITMAP_WORD.size * len(present) != bucket_bytes - bitmap_bytes:
+            return
+        self.n_records = hr_size // GSI_HASH_RECORD.size
+        self.starts = [v for (v,) in GSI_BITMAP_WORD.iter_unpack(raw[bitmap_bytes:])]
+        self.slot = {b: k for k, b in enumerate(present)}  # bucket -> its place among the non-empty
+        self.ok = True
+
+    def procedure_refs(self, name: bytes) -> list[tuple[int, int]] | None:
+        """(module index, offset in its symbol stream) of each procedure reference named ``name``;
+        None when the hash cannot answer (a bucket out of order or over MAX_BUCKET_RECORDS)."""
+        if not self.ok:
+            return None
+        k = self.slot.get(hash_name_v1(name) % GSI_BUCKETS)
+        if k is None:
+            return []
+        start = self.starts[k] // GSI_BUCKET_UNIT
+        end = self.starts[k + 1] // GSI_BUCKET_UNIT if k + 1 < len(self.starts) else self.n_records
+        if not start <= end <= self.n_records or end - start > MAX_BUCKET_RECORDS:
+            return None
+        raw = self.msf.read_stream(self.stream, GSI_HASH_HEADER.size + GSI_HASH_RECORD.size * start,
+                                   GSI_HASH_RECORD.size * (end - start))
+        out = []
+        for offset, _cref in GSI_HASH_RECORD.iter_unpack(raw[:len(raw) - len(raw) % GSI_HASH_RECORD.size]):
+            rec = self.records.record(offset - 1)
+            if rec is None:
+                continue
+            kind, body = rec
+            if kind in (S_PROCREF, S_LPROCREF) and len(body) > REFSYM2.size and cstring(body, REFSYM2.size) == name:
+                _sum, sym_offset, module = REFSYM2.unpack_from(body, 0)
+                if module > 0:
+                    out.append((module - 1, sym_offset))
+        return out
+
+
+def _name_guesses(public: str) -> list[bytes]:
+    """Names a procedure at a public symbol may carry in the globals: the public's own (C), its
+    Rust demangling without the hash, a decorated C name undecorated (``_f``, ``_f@8``, ``@f@8``)
+    and the scopes of a plain MSVC C++ name (``?f@ns@@...`` -> ``ns::f``).  Only a guess: the
+    reference found must still hold a procedure covering the address."""
+    out = [public]
+    if public.startswith(("_ZN", "_R", "__ZN", "__R")):
+        out.append(demangle(public))
+    elif public.startswith("?") and not public.startswith("??") and "@@" in public:
+        scopes = public[1:public.index("@@")].split("@")
+        if all(scopes) and not any(c in "?$" for part in scopes for c in part):
+            out.append("::".join(reversed(scopes)))
+    elif public.startswith(("_", "@")):
+        bare = public[1:]
+        at = bare.rfind("@")
+        if at > 0 and bare[at + 1:].isdigit():
+            bare = bare[:at]
+        out.append(bare)
+    seen = []
+    for name in out:
+        raw = name.encode("utf-8", "replace")
+        if raw and raw not in seen:
+            seen.append(raw)
+    return seen[:MAX_NAME_GUESSES]
+
+
 _malformed = malformed_is_format_error("PDB")
 
 
@@ -451,8 +612,13 @@ class PdbSymbolizer:
 
     Work follows what is asked, not the PDB's size: the DBI stream's module infos, section
     contributions and section headers up front; per address, a binary search of the
-    publics' address map, a skim of the one module that owns the address (cached), the
-    records of the one procedure covering it, and the line fragments covering it.
+    publics' address map, the public's S_PROCREF in the globals' name hash (which names the
+    procedure's module and record), a skim of the C13 subsection headers of the one module
+    that owns the address (cached), the records of the one procedure covering it, and the
+    line fragments covering it.  Where the reference cannot prove its procedure is the one a
+    skim of the module's symbols would find (no public, another name, another module, line
+    fragments that do not single it out), or the module is looked up often, its symbols are
+    skimmed as well: the answers are the same either way.
     """
 
     def __init__(self, path: str | os.PathLike[str]):
@@ -509,6 +675,9 @@ class PdbSymbolizer:
             raise FormatError("PDB has no DBI stream (or an unsupported pre-VC 7 one)", path)
         self.sym_record_stream = dbi.sym_record_stream
         self.publics_stream = dbi.publics_stream
+        self.globals_stream = dbi.globals_stream
+        self._records = _RecordChunks(self.msf, dbi.sym_record_stream, path)
+        self._globals: _GlobalsHash | None = None
         self.modules = list(iter_modules(self.msf, dbi))
         self._parse_section_contribs(self.msf.read_stream(STREAM_DBI, *dbi.substream("section_contributions")))
         opt = self.msf.read_stream(STREAM_DBI, *dbi.substream("optional_debug_header"))
@@ -686,8 +855,10 @@ class PdbSymbolizer:
         when the entry is not an S_PUB32 inside the symbol record stream."""
         at, _n = self._addr_map
         raw = self.msf.read_stream(self.publics_stream, at + PUBLICS_ADDR_ENTRY.size * index, PUBLICS_ADDR_ENTRY.size)
+        if len(raw) < PUBLICS_ADDR_ENTRY.size:
+            raise _NoAddressMap
         (rec,) = PUBLICS_ADDR_ENTRY.unpack(raw)
-        head = self.msf.read_stream(self.sym_record_stream, rec, CV_RECORD_PREFIX.size + PUBSYM32.size)
+        head = self._records.read(rec, CV_RECORD_PREFIX.size + PUBSYM32.size)
         if len(head) < CV_RECORD_PREFIX.size + PUBSYM32.size:
             raise _NoAddressMap
         reclen, kind = CV_RECORD_PREFIX.unpack_from(head, 0)
@@ -696,7 +867,7 @@ class PdbSymbolizer:
         _flags, offset, segment = PUBSYM32.unpack_from(head, CV_RECORD_PREFIX.size)
         name = ""
         if with_name:
-            body = self.msf.read_stream(self.sym_record_stream, rec + CV_RECORD_PREFIX.size, reclen - 2)
+            body = self._records.read(rec + CV_RECORD_PREFIX.size, reclen - 2)
             name = _name(body, PUBSYM32.size)
         return segment, offset, name
 
@@ -781,6 +952,7 @@ class PdbSymbolizer:
         return None
 
     def _module(self, index: int) -> _ModuleIndex:
+        """Module ``index``'s line fragments and subsections (its C13 headers skimmed once)."""
         data = self._modules_data.get(index)
         if data is None:
             data = self._index_module(self.modules[index])
@@ -793,14 +965,21 @@ class PdbSymbolizer:
         path = self.path
         c13_start = mod.sym_bytes + mod.c11_bytes
         if mod.stream == NIL16 or mod.stream >= self.msf.num_streams:
-            return _ModuleIndex(mod, [], [], [], [], 0, c13_start, {})
+            return _ModuleIndex(mod, [], [], 0, c13_start, {}, [], [])
         size = self.msf.stream_size(mod.stream)
         if mod.sym_bytes + mod.c11_bytes + mod.c13_bytes > size:
             raise FormatError(f"module {mod.name!r}: symbol and line sizes exceed its stream", path)
-        proc_keys, proc_spans = self._skim_symbols(mod) if mod.sym_bytes >= 4 else ([], [])
         frag_keys, frag_spans, longest, subsections = self._skim_c13(mod, c13_start)
-        return _ModuleIndex(mod, *_sorted_by_key(proc_keys, proc_spans), *_sorted_by_key(frag_keys, frag_spans),
-                            longest, c13_start, subsections)
+        return _ModuleIndex(mod, *_sorted_by_key(frag_keys, frag_spans), longest, c13_start, subsections)
+
+    def _module_procs(self, index: int) -> _ModuleIndex:
+        """Module ``index``'s index with its procedures (its symbols skimmed once)."""
+        data = self._module(index)
+        if data.proc_keys is None:
+            mod = data.mod
+            keys, spans = self._skim_symbols(mod) if mod.sym_bytes >= 4 else ([], [])
+            data.proc_keys, data.proc_spans = _sorted_by_key(keys, spans)
+        return data
 
     def _skim_symbols(self, mod: ModuleInfo) -> tuple[list[tuple[int, int]], list[tuple[int, int, int]]]:
         """(segment, start) and (length, first record, pEnd or -1) of each procedure, reading the
@@ -875,34 +1054,39 @@ class PdbSymbolizer:
         subsection headers."""
         what = f"module {mod.name!r}"
         data = self.msf.read_stream(mod.stream, c13_start, mod.c13_bytes) if mod.c13_bytes > 0 else b""
-        keys: list[tuple[int, int]] = []
-        spans: list[tuple[int, int, int]] = []
-        add_key, add_span = keys.append, spans.append
-        longest = 0
         subsections: dict[int, list[tuple[int, int]]] = {}
         head = C13_SUBSECTION.unpack_from
-        lines_head = C13_LINES_HEAD.unpack_from
         size = len(data)
-        pos = 0
+        # The chain of subsection headers first (the one loop over every subsection: kept lean),
+        # then the line fragments' headers.
+        lines: list[int] = []
+        add_lines = lines.append
+        pos = reach = 0
         while pos + 8 <= size:
-            if pos + C13_LINES_HEAD.size <= size:
-                kind, length, start, segment, _flags, code_size = lines_head(data, pos)
-            else:
-                kind, length = head(data, pos)
-            body = pos + 8
-            if body + length > size:
-                raise FormatError(f"{what}: C13 subsection runs past its stream", self.path)
+            kind, length = head(data, pos)
             if kind == DEBUG_S_LINES:
-                if length < LINE_FRAGMENT_HEADER.size:
-                    raise FormatError(f"{what}: truncated line table", self.path)
-                covered = code_size or 1
-                add_key((segment, start))
-                add_span((covered, body, length))
-                if covered > longest:
-                    longest = covered
+                add_lines(pos)
             elif kind in INDEXED_SUBSECTIONS:
-                subsections.setdefault(kind, []).append((body, length))
-            pos = (body + length + 3) & ~3
+                subsections.setdefault(kind, []).append((pos + 8, length))
+            reach = pos + 8 + length
+            pos = (reach + 3) & ~3
+        if reach > size:  # only the last subsection read can run past: the walk ends there
+            raise FormatError(f"{what}: C13 subsection runs past its stream", self.path)
+        keys: list[tuple[int, int]] = []
+        spans: list[tuple[int, int, int]] = []
+        longest = 0
+        lines_head = C13_LINES_HEAD.unpack_from
+        for pos in lines:
+            if pos + C13_LINES_HEAD.size > size:
+                raise FormatError(f"{what}: truncated line table", self.path)
+            _kind, length, start, segment, _flags, code_size = lines_head(data, pos)
+            if length < LINE_FRAGMENT_HEADER.size:
+                raise FormatError(f"{what}: truncated line table", self.path)
+            covered = code_size or 1
+            keys.append((segment, start))
+            spans.append((covered, pos + 8, length))
+            if covered > longest:
+                longest = covered
         return keys, spans, longest, subsections
 
     def _subsection_bodies(self, data: _ModuleIndex, mod: ModuleInfo, kind: int):
@@ -967,17 +1151,77 @@ class PdbSymbolizer:
 
     def _proc(self, data: _ModuleIndex, mod: ModuleInfo, k: int) -> _Proc:
         """The procedure ``k`` of the module's index, its records (and inline sites) read."""
-        _length, first, p_end = data.proc_spans[k]
+        length, first, p_end = data.proc_spans[k]
+        return self._proc_at(data, mod, first, p_end, (*data.proc_keys[k], length))
+
+    def _proc_at(self, data: _ModuleIndex, mod: ModuleInfo, first: int, p_end: int,
+                 key: tuple[int, int, int]) -> _Proc:
+        """The procedure whose record is at ``first`` (``p_end`` as the skim keeps it), its records
+        (and inline sites) read; ``key`` is its (segment, start, length)."""
         proc = data.procs.get(first)
         if proc is None:
             stop = self._proc_records_end(mod, first, p_end)
             raw = self.msf.read_stream(mod.stream, first, stop - first)
             procs = self._parse_module_symbols(raw, 0, len(raw), mod)
-            proc = procs[0] if procs else _Proc(*data.proc_keys[k], data.proc_spans[k][0], "", [])
+            proc = procs[0] if procs else _Proc(*key, "", [])
             if len(data.procs) >= MAX_CACHED_PROCS:
                 data.procs.clear()
             data.procs[first] = proc
         return proc
+
+    def _proc_by_reference(self, m: int, section: int, offset: int, public: str) -> _Proc | None:
+        """The procedure of module ``m`` covering section:offset, reached through the globals'
+        S_PROCREF / S_LPROCREF of the public before the address without skimming the module's
+        symbols; None when that cannot be proved (then the module is skimmed).
+
+        A reference proves its procedure when the record it names is a procedure of this module
+        covering the address, found where a skim would find it (a top-level record: the
+        module's line fragments hold exactly one fragment in the procedure's range, starting at
+        its start -- a second procedure there, folded or nested, would bring its own), so that a
+        skim could find no other procedure covering the address."""
+        if self._globals is None:
+            self._globals = _GlobalsHash(self.msf, self.globals_stream, self._records, self.path)
+        mod = self.modules[m]
+        if mod.stream == NIL16 or mod.stream >= self.msf.num_streams or mod.sym_bytes < 4:
+            return None
+        for name in _name_guesses(public):
+            refs = self._globals.procedure_refs(name)
+            if refs is None:
+                return None
+            for ref_module, first in refs:
+                if ref_module != m or first < 4 or first + PROC_RECORD_HEAD.size > mod.sym_bytes:
+                    continue
+                head = self.msf.read_stream(mod.stream, first, PROC_RECORD_HEAD.size)
+                (reclen, kind, _parent, p_end, _next, length, _ds, _de, _type, start,
+                 segment) = PROC_RECORD_HEAD.unpack(head)
+                nxt = first + 2 + reclen
+                if (kind not in PROC_KINDS or reclen < 2 + PROCSYM32.size or nxt > mod.sym_bytes
+                        or segment != section or not start <= offset < start + length):
+                    continue
+                data = self._module(m)
+                if not self._lines_single_out(data, section, start, length):
+                    return None
+                if not (nxt <= p_end and p_end + 4 <= mod.sym_bytes):
+                    p_end = -1  # as the skim keeps an unusable pEnd: the records are walked by scope
+                return self._proc_at(data, mod, first, p_end, (segment, start, length))
+        return None
+
+    @staticmethod
+    def _lines_single_out(data: _ModuleIndex, section: int, start: int, length: int) -> bool:
+        """Is exactly one of the module's line fragments in [start, start + length), starting at
+        ``start``?"""
+        keys = data.frag_keys
+        i = bisect.bisect_left(keys, (section, start))
+        if i >= len(keys) or keys[i] != (section, start):
+            return False
+        if i + 1 < len(keys) and keys[i + 1][0] == section and keys[i + 1][1] < start + length:
+            return False  # a second fragment starts there (or at the same place)
+        j = i - 1
+        while j >= 0 and keys[j][0] == section and keys[j][1] + data.longest_frag > start:
+            if keys[j][1] + data.frag_spans[j][0] > start:
+                return False  # an earlier fragment reaches into it
+            j -= 1
+        return True
 
     def _parse_module_symbols(self, raw: bytes, start: int, end: int, mod: ModuleInfo) -> list[_Proc]:
         procs: list[_Proc] = []
@@ -1090,18 +1334,28 @@ class PdbSymbolizer:
         mod = self._module_for(section, offset)
         self._module_cell(section, offset, extent)
         for m in [mod] if mod is not None else range(len(self.modules)):
-            data = self._module(m)
+            data = self._module_procs(m)
             i = bisect.bisect_right(data.proc_keys, (section, offset)) - 1
             if i + 1 < len(data.proc_keys) and data.proc_keys[i + 1][0] == section:
                 extent.clip(0, data.proc_keys[i + 1][1])
             if i >= 0 and data.proc_keys[i][0] == section:  # procedures do not overlap: it ends those before
                 extent.clip(data.proc_keys[i][1] + data.proc_spans[i][0], ADDRESS_END)
 
-    def _find_proc(self, section: int, offset: int) -> tuple[int, _Proc] | None:
+    def _find_proc(self, section: int, offset: int, public: str | None = None) -> tuple[int, _Proc] | None:
+        """The module and procedure covering section:offset: through the public's procedure
+        reference when that proves its answer, else from the (skimmed) procedures of the module
+        whose section contribution holds the address (of every module when none does)."""
         mod = self._module_for(section, offset)
+        if mod is not None and public is not None:
+            data = self._modules_data.get(mod)
+            if data is None or (data.proc_keys is None and data.reference_lookups < REFERENCE_LOOKUPS_BEFORE_SKIM):
+                proc = self._proc_by_reference(mod, section, offset, public)
+                if proc is not None:
+                    self._module(mod).reference_lookups += 1
+                    return mod, proc
         candidates = [mod] if mod is not None else range(len(self.modules))
         for m in candidates:
-            data = self._module(m)
+            data = self._module_procs(m)
             i = bisect.bisect_right(data.proc_keys, (section, offset)) - 1
             # Procedures do not overlap, but a zero-length one may precede the right one.
             while i >= 0 and data.proc_keys[i][0] == section:
@@ -1151,7 +1405,7 @@ class PdbSymbolizer:
         public = self.public_at(section, offset, extent)
         if public is not None:
             result.symbol, result.symbol_offset = public
-        found = self._find_proc(section, offset)
+        found = self._find_proc(section, offset, public[0] if public is not None else None)
         if found is None:
             self._gap_cell(section, offset, extent)
             if public is not None:
