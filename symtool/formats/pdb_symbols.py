@@ -32,13 +32,14 @@ from __future__ import annotations
 import bisect
 import os
 import struct
+import sys
+from array import array
 from dataclasses import dataclass, field
 
 from symtool.budgets import limit
 from symtool.errors import FormatError
 from symtool.formats.binio import cstring
 from symtool.text import article
-from symtool.demangle import demangle
 from symtool.formats.symbols import ADDRESS_END, Extent, Frame, Symbolized, malformed_is_format_error
 from symtool.formats.pdb import (
     C13_FILE_CHECKSUM, C13_SUBSECTION, GSI_BITMAP_WORD, GSI_BITMAP_WORDS, GSI_BUCKET_UNIT, GSI_BUCKETS,
@@ -168,6 +169,11 @@ LINE_FRAGMENT_HEADER = struct.Struct("<IHHI")
 # (CV_RECORD_PREFIX, then PROCSYM32), a DEBUG_S_LINES subsection (C13_SUBSECTION, then its header).
 PROC_RECORD_HEAD = struct.Struct("<" + CV_RECORD_PREFIX.format.lstrip("<") + PROCSYM32.format.lstrip("<"))
 C13_LINES_HEAD = struct.Struct("<" + C13_SUBSECTION.format.lstrip("<") + LINE_FRAGMENT_HEADER.format.lstrip("<"))
+# The C13 skim reads C13_LINES_HEAD as u32 words: kind, length, RelocOffset, RelocSegment | Flags << 16,
+# CodeSize.
+U32_TYPECODE = next(t for t in "IL" if array(t).itemsize == 4)
+LINES_START_WORD, LINES_SEGMENT_WORD, LINES_CODE_SIZE_WORD = 2, 3, 4
+LINES_HEAD_WORDS = C13_LINES_HEAD.size // 4
 # A record's prefix read as one little-endian u32: an S_END (RecordLen 2, RecordKind S_END) is PLAIN_S_END.
 RECORD_WORD = struct.Struct("<I")
 PLAIN_S_END = 2 | S_END << 16
@@ -229,8 +235,9 @@ class _ModuleIndex:
     """
 
     mod: ModuleInfo
-    frag_keys: list[tuple[int, int]]  # DEBUG_S_LINES fragments: (segment, start) sorted
-    frag_spans: list[tuple[int, int, int]]  # parallel: (covered length, body offset in C13, body size)
+    frag_keys: list[int]  # DEBUG_S_LINES fragments: segment << 32 | start, sorted
+    frag_at: list[int]  # parallel: the word of c13_words where the fragment's subsection starts
+    c13_words: array  # the C13 data as u32 words (subsections are 4-byte aligned)
     longest_frag: int
     c13_start: int  # offset of the C13 data in the module stream
     subsections: dict[int, list[tuple[int, int]]]  # other DEBUG_S_* kind -> [(body offset, size)]
@@ -238,10 +245,26 @@ class _ModuleIndex:
     proc_spans: list[tuple[int, int, int]] | None = None  # parallel: (length, first record, its pEnd or -1)
     reference_lookups: int = 0  # procedures found through the globals before the symbol skim
     procs: dict[int, _Proc] = field(default_factory=dict)  # first record -> parsed procedure
+
+    def fragment(self, i: int) -> tuple[int, int, int]:
+        """(covered length, body offset in the C13 data, body size) of fragment ``i``."""
+        at = self.frag_at[i]
+        words = self.c13_words
+        return words[at + LINES_CODE_SIZE_WORD] or 1, 4 * at + C13_SUBSECTION.size, words[at + 1]
+
     checksums: dict[int, int] | None = None  # checksum-record offset -> /names offset
     inlinee_lines: dict[int, tuple[int, int]] | None = None  # inlinee id -> (checksum offset, first line)
     imports: list[tuple[int, list[int]]] | None = None  # (module name offset, local ids)
     exports: dict[int, int] | None = None  # local id -> global IPI id
+
+
+def _u32_words(data: bytes) -> array:
+    """``data`` (cut to whole words) as little-endian u32 words."""
+    words = array(U32_TYPECODE)
+    words.frombytes(data[:len(data) - len(data) % 4])
+    if sys.byteorder != "little":
+        words.byteswap()
+    return words
 
 
 def _u32(data: bytes, at: int, what: str, path: str) -> int:
@@ -491,23 +514,26 @@ class _RecordChunks:
         self.size = msf.stream_size(stream) if stream != NIL16 and stream < msf.num_streams else 0
         self._chunks: dict[int, bytes] = {}
 
+    def chunk(self, k: int) -> bytes:
+        """Bytes [k * RECORD_CHUNK, (k + 1) * RECORD_CHUNK) of the stream, clipped to it."""
+        chunk = self._chunks.get(k)
+        if chunk is None:
+            chunk = self.msf.read_stream(self.stream, k * RECORD_CHUNK, RECORD_CHUNK)
+            if len(self._chunks) >= MAX_CACHED_RECORD_CHUNKS:
+                self._chunks.clear()
+            self._chunks[k] = chunk
+        return chunk
+
     def read(self, offset: int, length: int) -> bytes:
         """Bytes [offset, offset + length) of the stream, clipped to it."""
         end = min(offset + length, self.size)
         if offset < 0 or offset >= end:
             return b""
         first, last = offset // RECORD_CHUNK, (end - 1) // RECORD_CHUNK
-        parts = []
-        for k in range(first, last + 1):
-            chunk = self._chunks.get(k)
-            if chunk is None:
-                chunk = self.msf.read_stream(self.stream, k * RECORD_CHUNK, RECORD_CHUNK)
-                if len(self._chunks) >= MAX_CACHED_RECORD_CHUNKS:
-                    self._chunks.clear()
-                self._chunks[k] = chunk
-            parts.append(chunk)
         base = first * RECORD_CHUNK
-        whole = parts[0] if len(parts) == 1 else b"".join(parts)
+        if first == last:
+            return self.chunk(first)[offset - base:end - base]
+        whole = b"".join(self.chunk(k) for k in range(first, last + 1))
         return whole[offset - base:end - base]
 
     def record(self, offset: int) -> tuple[int, bytes] | None:
@@ -566,8 +592,17 @@ class _GlobalsHash:
         raw = self.msf.read_stream(self.stream, GSI_HASH_HEADER.size + GSI_HASH_RECORD.size * start,
                                    GSI_HASH_RECORD.size * (end - start))
         out = []
+        records, prefix = self.records, CV_RECORD_PREFIX.unpack_from
+        name_at = CV_RECORD_PREFIX.size + REFSYM2.size
         for offset, _cref in GSI_HASH_RECORD.iter_unpack(raw[:len(raw) - len(raw) % GSI_HASH_RECORD.size]):
-            rec = self.records.record(offset - 1)
+            at = offset - 1
+            # Most records of a bucket are other names: told apart within their chunk, unparsed.
+            within = at % RECORD_CHUNK
+            chunk = records.chunk(at // RECORD_CHUNK) if at >= 0 else b""
+            if within + name_at + len(name) <= len(chunk):
+                if prefix(chunk, within)[1] not in (S_PROCREF, S_LPROCREF) or not chunk.startswith(name, within + name_at):
+                    continue
+            rec = records.record(at)
             if rec is None:
                 continue
             kind, body = rec
@@ -585,6 +620,8 @@ def _name_guesses(public: str) -> list[bytes]:
     reference found must still hold a procedure covering the address."""
     out = [public]
     if public.startswith(("_ZN", "_R", "__ZN", "__R")):
+        from symtool.demangle import demangle
+
         out.append(demangle(public))
     elif public.startswith("?") and not public.startswith("??") and "@@" in public:
         scopes = public[1:public.index("@@")].split("@")
@@ -965,12 +1002,11 @@ class PdbSymbolizer:
         path = self.path
         c13_start = mod.sym_bytes + mod.c11_bytes
         if mod.stream == NIL16 or mod.stream >= self.msf.num_streams:
-            return _ModuleIndex(mod, [], [], 0, c13_start, {}, [], [])
+            return _ModuleIndex(mod, [], [], array(U32_TYPECODE), 0, c13_start, {}, [], [])
         size = self.msf.stream_size(mod.stream)
         if mod.sym_bytes + mod.c11_bytes + mod.c13_bytes > size:
             raise FormatError(f"module {mod.name!r}: symbol and line sizes exceed its stream", path)
-        frag_keys, frag_spans, longest, subsections = self._skim_c13(mod, c13_start)
-        return _ModuleIndex(mod, *_sorted_by_key(frag_keys, frag_spans), longest, c13_start, subsections)
+        return self._skim_c13(mod, c13_start)
 
     def _module_procs(self, index: int) -> _ModuleIndex:
         """Module ``index``'s index with its procedures (its symbols skimmed once)."""
@@ -1048,46 +1084,39 @@ class PdbSymbolizer:
                     return at + 2 + CV_RECORD_PREFIX.unpack_from(data, at)[0]
         return end
 
-    def _skim_c13(self, mod: ModuleInfo, c13_start: int):
-        """The DEBUG_S_LINES fragments ((segment, start) and (covered length, body, size) from each
-        one's header), the longest one's length, and where the other subsections lie, from the
-        subsection headers."""
+    def _skim_c13(self, mod: ModuleInfo, c13_start: int) -> _ModuleIndex:
+        """The module's index of its DEBUG_S_LINES fragments (from each one's header: segment,
+        start, covered length), the longest one's length, and where the other subsections lie,
+        from the subsection headers (one loop over every subsection of the module: kept lean)."""
         what = f"module {mod.name!r}"
         data = self.msf.read_stream(mod.stream, c13_start, mod.c13_bytes) if mod.c13_bytes > 0 else b""
+        words = _u32_words(data)
         subsections: dict[int, list[tuple[int, int]]] = {}
-        head = C13_SUBSECTION.unpack_from
         size = len(data)
-        # The chain of subsection headers first (the one loop over every subsection: kept lean),
-        # then the line fragments' headers.
-        lines: list[int] = []
+        n = len(words)
+        lines: list[int] = []  # the words where DEBUG_S_LINES subsections start
         add_lines = lines.append
-        pos = reach = 0
-        while pos + 8 <= size:
-            kind, length = head(data, pos)
+        at = reach = 0
+        while at + 2 <= n:
+            kind = words[at]
+            length = words[at + 1]
             if kind == DEBUG_S_LINES:
-                add_lines(pos)
+                add_lines(at)
             elif kind in INDEXED_SUBSECTIONS:
-                subsections.setdefault(kind, []).append((pos + 8, length))
-            reach = pos + 8 + length
-            pos = (reach + 3) & ~3
+                subsections.setdefault(kind, []).append((4 * at + C13_SUBSECTION.size, length))
+            reach = 4 * at + C13_SUBSECTION.size + length
+            at = (reach + 3) >> 2
         if reach > size:  # only the last subsection read can run past: the walk ends there
             raise FormatError(f"{what}: C13 subsection runs past its stream", self.path)
-        keys: list[tuple[int, int]] = []
-        spans: list[tuple[int, int, int]] = []
-        longest = 0
-        lines_head = C13_LINES_HEAD.unpack_from
-        for pos in lines:
-            if pos + C13_LINES_HEAD.size > size:
-                raise FormatError(f"{what}: truncated line table", self.path)
-            _kind, length, start, segment, _flags, code_size = lines_head(data, pos)
-            if length < LINE_FRAGMENT_HEADER.size:
-                raise FormatError(f"{what}: truncated line table", self.path)
-            covered = code_size or 1
-            keys.append((segment, start))
-            spans.append((covered, pos + 8, length))
-            if covered > longest:
-                longest = covered
-        return keys, spans, longest, subsections
+        if lines and (lines[-1] + LINES_HEAD_WORDS > n
+                      or min(words[k + 1] for k in lines) < LINE_FRAGMENT_HEADER.size):
+            raise FormatError(f"{what}: truncated line table", self.path)
+        keys = [(words[k + LINES_SEGMENT_WORD] & 0xFFFF) << 32 | words[k + LINES_START_WORD] for k in lines]
+        if keys != sorted(keys):  # compilers emit them in address order; equal keys keep stream order
+            order = sorted(range(len(keys)), key=keys.__getitem__)
+            keys, lines = [keys[k] for k in order], [lines[k] for k in order]
+        longest = max(((words[k + LINES_CODE_SIZE_WORD] or 1) for k in lines), default=0)
+        return _ModuleIndex(mod, keys, lines, words, longest, c13_start, subsections)
 
     def _subsection_bodies(self, data: _ModuleIndex, mod: ModuleInfo, kind: int):
         for body, length in data.subsections.get(kind, ()):
@@ -1211,14 +1240,15 @@ class PdbSymbolizer:
         """Is exactly one of the module's line fragments in [start, start + length), starting at
         ``start``?"""
         keys = data.frag_keys
-        i = bisect.bisect_left(keys, (section, start))
-        if i >= len(keys) or keys[i] != (section, start):
+        key = section << 32 | start
+        i = bisect.bisect_left(keys, key)
+        if i >= len(keys) or keys[i] != key:
             return False
-        if i + 1 < len(keys) and keys[i + 1][0] == section and keys[i + 1][1] < start + length:
+        if i + 1 < len(keys) and keys[i + 1] < key + length:
             return False  # a second fragment starts there (or at the same place)
         j = i - 1
-        while j >= 0 and keys[j][0] == section and keys[j][1] + data.longest_frag > start:
-            if keys[j][1] + data.frag_spans[j][0] > start:
+        while j >= 0 and keys[j] >> 32 == section and (keys[j] & 0xFFFFFFFF) + data.longest_frag > start:
+            if (keys[j] & 0xFFFFFFFF) + data.fragment(j)[0] > start:
                 return False  # an earlier fragment reaches into it
             j -= 1
         return True
@@ -1281,19 +1311,20 @@ class PdbSymbolizer:
         """File and line at section:offset; ``extent`` narrowed to the offsets where the same
         fragments cover it and every block's row is the same."""
         # The fragments covering the offset, in stream order (the first of equal candidates wins).
-        i = bisect.bisect_right(data.frag_keys, (section, offset)) - 1
-        if i + 1 < len(data.frag_keys):  # a fragment starting further on
-            seg, start = data.frag_keys[i + 1]
+        keys = data.frag_keys
+        i = bisect.bisect_right(keys, section << 32 | offset) - 1
+        if i + 1 < len(keys):  # a fragment starting further on
+            seg, start = keys[i + 1] >> 32, keys[i + 1] & 0xFFFFFFFF
             extent.clip(0, start if seg == section else ADDRESS_END)
         covering = []
         while i >= 0:
-            seg, start = data.frag_keys[i]
+            seg, start = keys[i] >> 32, keys[i] & 0xFFFFFFFF
             if seg != section:
                 break
             if start + data.longest_frag <= offset:
                 extent.clip(start + data.longest_frag, ADDRESS_END)  # no fragment from here on reaches
                 break
-            length, body, size = data.frag_spans[i]
+            length, body, size = data.fragment(i)
             if offset < start + length:
                 covering.append((body, size))
                 extent.clip(start, start + length)
@@ -1409,6 +1440,8 @@ class PdbSymbolizer:
         if found is None:
             self._gap_cell(section, offset, extent)
             if public is not None:
+                from symtool.demangle import demangle  # imported when first needed: start-up
+
                 result.frames.append(Frame(demangle(public[0])))
             return result
         mod_index, proc = found
