@@ -1095,27 +1095,32 @@ class PdbSymbolizer:
         size = len(data)
         n = len(words)
         lines: list[int] = []  # the words where DEBUG_S_LINES subsections start
-        add_lines = lines.append
+        keys: list[int] = []  # parallel: segment << 32 | start
+        add_lines, add_key = lines.append, keys.append
+        # Locals: this loop runs once per subsection of every module a lookup touches.
+        lines_kind, indexed, head, shortest = DEBUG_S_LINES, INDEXED_SUBSECTIONS, C13_SUBSECTION.size, LINE_FRAGMENT_HEADER.size
+        start_word, segment_word, longest = LINES_START_WORD, LINES_SEGMENT_WORD, 0
         at = reach = 0
+        last = n - LINES_HEAD_WORDS  # the last word a fragment's header may start at
         while at + 2 <= n:
             kind = words[at]
             length = words[at + 1]
-            if kind == DEBUG_S_LINES:
+            if kind == lines_kind:
+                if length < shortest or at > last:
+                    raise FormatError(f"{what}: truncated line table", self.path)
                 add_lines(at)
-            elif kind in INDEXED_SUBSECTIONS:
-                subsections.setdefault(kind, []).append((4 * at + C13_SUBSECTION.size, length))
-            reach = 4 * at + C13_SUBSECTION.size + length
+                add_key((words[at + segment_word] & 0xFFFF) << 32 | words[at + start_word])
+            elif kind in indexed:
+                subsections.setdefault(kind, []).append((4 * at + head, length))
+            reach = 4 * at + head + length
             at = (reach + 3) >> 2
         if reach > size:  # only the last subsection read can run past: the walk ends there
             raise FormatError(f"{what}: C13 subsection runs past its stream", self.path)
-        if lines and (lines[-1] + LINES_HEAD_WORDS > n
-                      or min(words[k + 1] for k in lines) < LINE_FRAGMENT_HEADER.size):
-            raise FormatError(f"{what}: truncated line table", self.path)
-        keys = [(words[k + LINES_SEGMENT_WORD] & 0xFFFF) << 32 | words[k + LINES_START_WORD] for k in lines]
         if keys != sorted(keys):  # compilers emit them in address order; equal keys keep stream order
             order = sorted(range(len(keys)), key=keys.__getitem__)
             keys, lines = [keys[k] for k in order], [lines[k] for k in order]
-        longest = max(((words[k + LINES_CODE_SIZE_WORD] or 1) for k in lines), default=0)
+        if lines:  # a fragment covers one byte at least
+            longest = max(1, max(words[k + LINES_CODE_SIZE_WORD] for k in lines))
         return _ModuleIndex(mod, keys, lines, words, longest, c13_start, subsections)
 
     def _subsection_bodies(self, data: _ModuleIndex, mod: ModuleInfo, kind: int):
