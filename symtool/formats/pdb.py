@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
 from array import array
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterable, Iterator
@@ -257,6 +258,14 @@ class Msf:
         self._page_number = PAGE_NUMBER2
 
     # -- common -----------------------------------------------------------
+    def _block_numbers(self, raw: bytes) -> array:
+        """The page numbers of a directory block list (little-endian u32, or u16 in MSF 2.00)."""
+        numbers = array(next(t for t in "HIL" if array(t).itemsize == self._page_number.size))
+        numbers.frombytes(raw[:len(raw) - len(raw) % self._page_number.size])
+        if sys.byteorder != "little":
+            numbers.byteswap()
+        return numbers
+
     def _check_block(self, block: int) -> None:
         if block >= self.num_blocks or (block + 1) * self.block_size > self.r.size:
             raise FormatError(f"block number {block} is past the end of the file", self.r.path)
@@ -356,9 +365,10 @@ class Msf:
             # Read again: keep its whole block list (4 bytes per block of the stream) so that
             # many small reads cost no directory reads.
             raw = self._dir_read(self._block_list_offset(i), self._blocks_for(size) * self._page_number.size)
-            cached = self._block_lists[i] = array("I", (b for (b,) in self._page_number.iter_unpack(raw)))
-            for b in cached:
-                self._check_block(b)
+            cached = self._block_numbers(raw)
+            if cached:
+                self._check_block(max(cached))  # every block is checked: the greatest is
+            self._block_lists[i] = cached
             blocks = cached[first:last + 1]
         else:
             self._reads[i] = self._reads.get(i, 0) + 1
