@@ -237,7 +237,7 @@ class _ModuleIndex:
     mod: ModuleInfo
     frag_keys: list[int]  # DEBUG_S_LINES fragments: segment << 32 | start, sorted
     frag_at: list[int]  # parallel: the word of c13_words where the fragment's subsection starts
-    c13_words: array  # the C13 data as u32 words (subsections are 4-byte aligned)
+    c13_words: memoryview | array  # the C13 data as u32 words (subsections are 4-byte aligned)
     longest_frag: int
     c13_start: int  # offset of the C13 data in the module stream
     subsections: dict[int, list[tuple[int, int]]]  # other DEBUG_S_* kind -> [(body offset, size)]
@@ -258,12 +258,14 @@ class _ModuleIndex:
     exports: dict[int, int] | None = None  # local id -> global IPI id
 
 
-def _u32_words(data: bytes) -> array:
-    """``data`` (cut to whole words) as little-endian u32 words."""
-    words = array(U32_TYPECODE)
-    words.frombytes(data[:len(data) - len(data) % 4])
-    if sys.byteorder != "little":
-        words.byteswap()
+def _u32_words(data: bytes) -> memoryview | array:
+    """``data`` (cut to whole words) as little-endian u32 words: a view of it on a little-endian
+    machine (no copy: a module's C13 data can be megabytes), else a byte-swapped copy."""
+    whole = memoryview(data)[:len(data) - len(data) % 4]
+    if sys.byteorder == "little":
+        return whole.cast(U32_TYPECODE)
+    words = array(U32_TYPECODE, whole.tobytes())
+    words.byteswap()
     return words
 
 
@@ -1002,7 +1004,7 @@ class PdbSymbolizer:
         path = self.path
         c13_start = mod.sym_bytes + mod.c11_bytes
         if mod.stream == NIL16 or mod.stream >= self.msf.num_streams:
-            return _ModuleIndex(mod, [], [], array(U32_TYPECODE), 0, c13_start, {}, [], [])
+            return _ModuleIndex(mod, [], [], _u32_words(b""), 0, c13_start, {}, [], [])
         size = self.msf.stream_size(mod.stream)
         if mod.sym_bytes + mod.c11_bytes + mod.c13_bytes > size:
             raise FormatError(f"module {mod.name!r}: symbol and line sizes exceed its stream", path)
