@@ -507,9 +507,10 @@ def hash_name_v1(name: bytes) -> int:
     return (value ^ (value >> 16)) & 0xFFFFFFFF
 
 
-class _RecordChunks:
-    """The symbol record stream (publics, globals), read RECORD_CHUNK bytes at a time and kept:
-    address map probes and name hash buckets read scattered records a few dozen bytes each."""
+class _StreamChunks:
+    """A stream read RECORD_CHUNK bytes at a time and kept: the publics' address map (probed by
+    binary search, whose first probes every lookup shares) and the symbol record stream (whose
+    publics and globals those probes and name hash buckets read a few dozen bytes each)."""
 
     def __init__(self, msf: Msf, stream: int, path: str):
         self.msf, self.stream, self.path = msf, stream, path
@@ -554,7 +555,7 @@ class _GlobalsHash:
     the module and the offset of the procedure record in its symbol stream.  Reads the header and
     the bucket part (a few KB) once, then per name one bucket's hash records and their symbols."""
 
-    def __init__(self, msf: Msf, stream: int, records: _RecordChunks, path: str):
+    def __init__(self, msf: Msf, stream: int, records: _StreamChunks, path: str):
         self.msf, self.stream, self.records, self.path = msf, stream, records, path
         self.ok = False
         if stream == NIL16 or stream >= msf.num_streams or records.size == 0:
@@ -715,7 +716,8 @@ class PdbSymbolizer:
         self.sym_record_stream = dbi.sym_record_stream
         self.publics_stream = dbi.publics_stream
         self.globals_stream = dbi.globals_stream
-        self._records = _RecordChunks(self.msf, dbi.sym_record_stream, path)
+        self._records = _StreamChunks(self.msf, dbi.sym_record_stream, path)
+        self._publics_chunks = _StreamChunks(self.msf, dbi.publics_stream, path)
         self._globals: _GlobalsHash | None = None
         self.modules = list(iter_modules(self.msf, dbi))
         self._parse_section_contribs(self.msf.read_stream(STREAM_DBI, *dbi.substream("section_contributions")))
@@ -893,7 +895,7 @@ class PdbSymbolizer:
         """(segment, offset, name or "") of address map entry ``index``; raises _NoAddressMap
         when the entry is not an S_PUB32 inside the symbol record stream."""
         at, _n = self._addr_map
-        raw = self.msf.read_stream(self.publics_stream, at + PUBLICS_ADDR_ENTRY.size * index, PUBLICS_ADDR_ENTRY.size)
+        raw = self._publics_chunks.read(at + PUBLICS_ADDR_ENTRY.size * index, PUBLICS_ADDR_ENTRY.size)
         if len(raw) < PUBLICS_ADDR_ENTRY.size:
             raise _NoAddressMap
         (rec,) = PUBLICS_ADDR_ENTRY.unpack(raw)
