@@ -245,17 +245,16 @@ class _ModuleIndex:
     proc_spans: list[tuple[int, int, int]] | None = None  # parallel: (length, first record, its pEnd or -1)
     reference_lookups: int = 0  # procedures found through the globals before the symbol skim
     procs: dict[int, _Proc] = field(default_factory=dict)  # first record -> parsed procedure
+    checksums: dict[int, int] | None = None  # checksum-record offset -> /names offset
+    inlinee_lines: dict[int, tuple[int, int]] | None = None  # inlinee id -> (checksum offset, first line)
+    imports: list[tuple[int, list[int]]] | None = None  # (module name offset, local ids)
+    exports: dict[int, int] | None = None  # local id -> global IPI id
 
     def fragment(self, i: int) -> tuple[int, int, int]:
         """(covered length, body offset in the C13 data, body size) of fragment ``i``."""
         at = self.frag_at[i]
         words = self.c13_words
         return words[at + LINES_CODE_SIZE_WORD] or 1, 4 * at + C13_SUBSECTION.size, words[at + 1]
-
-    checksums: dict[int, int] | None = None  # checksum-record offset -> /names offset
-    inlinee_lines: dict[int, tuple[int, int]] | None = None  # inlinee id -> (checksum offset, first line)
-    imports: list[tuple[int, list[int]]] | None = None  # (module name offset, local ids)
-    exports: dict[int, int] | None = None  # local id -> global IPI id
 
 
 def _u32_words(data: bytes) -> memoryview | array:
