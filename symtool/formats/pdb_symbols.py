@@ -570,13 +570,16 @@ class _GlobalsHash:
                 or GSI_HASH_HEADER.size + hr_size + bucket_bytes > size):
             return
         raw = msf.read_stream(stream, GSI_HASH_HEADER.size + hr_size, bucket_bytes)
-        present = [b for w, (word,) in enumerate(GSI_BITMAP_WORD.iter_unpack(raw[:bitmap_bytes]))
-                   for b in range(32 * w, 32 * w + 32) if word >> (b - 32 * w) & 1]
-        if GSI_BITMAP_WORD.size * len(present) != bucket_bytes - bitmap_bytes:
+        self.bitmap = [word for (word,) in GSI_BITMAP_WORD.iter_unpack(raw[:bitmap_bytes])]
+        # Non-empty buckets before each bitmap word: a bucket's place among them is a count of bits.
+        self.before, count = [], 0
+        for word in self.bitmap:
+            self.before.append(count)
+            count += word.bit_count()
+        if GSI_BITMAP_WORD.size * count != bucket_bytes - bitmap_bytes:
             return
         self.n_records = hr_size // GSI_HASH_RECORD.size
         self.starts = [v for (v,) in GSI_BITMAP_WORD.iter_unpack(raw[bitmap_bytes:])]
-        self.slot = {b: k for k, b in enumerate(present)}  # bucket -> its place among the non-empty
         self.ok = True
 
     def procedure_refs(self, name: bytes) -> list[tuple[int, int]] | None:
@@ -584,9 +587,11 @@ class _GlobalsHash:
         None when the hash cannot answer (a bucket out of order or over MAX_BUCKET_RECORDS)."""
         if not self.ok:
             return None
-        k = self.slot.get(hash_name_v1(name) % GSI_BUCKETS)
-        if k is None:
+        bucket = hash_name_v1(name) % GSI_BUCKETS
+        word, bit = self.bitmap[bucket // 32], bucket % 32
+        if not word >> bit & 1:
             return []
+        k = self.before[bucket // 32] + (word & ((1 << bit) - 1)).bit_count()  # its place among the non-empty
         start = self.starts[k] // GSI_BUCKET_UNIT
         end = self.starts[k + 1] // GSI_BUCKET_UNIT if k + 1 < len(self.starts) else self.n_records
         if not start <= end <= self.n_records or end - start > MAX_BUCKET_RECORDS:
