@@ -1217,10 +1217,13 @@ class PdbSymbolizer:
         symbols; None when that cannot be proved (then the module is skimmed).
 
         A reference proves its procedure when the record it names is a procedure of this module
-        covering the address, found where a skim would find it (a top-level record: the
-        module's line fragments hold exactly one fragment in the procedure's range, starting at
-        its start -- a second procedure there, folded or nested, would bring its own), so that a
-        skim could find no other procedure covering the address."""
+        covering the address and the module's line fragments hold exactly one fragment in the
+        procedure's range, starting at its start: a second procedure there (functions folded to
+        one address by ICF, a nested or overlapping record) would bring a fragment of its own,
+        so a skim could find no other procedure covering the address.  What this takes on trust:
+        that a procedure without any line fragment does not overlap another, as compilers and
+        linkers emit them (tests/test_pdb_references.py checks the two ways agree on MSVC,
+        clang and rustc PDBs)."""
         if self._globals is None:
             self._globals = _GlobalsHash(self.msf, self.globals_stream, self._records, self.path)
         mod = self.modules[m]
