@@ -123,11 +123,11 @@ MAX_CACHED_STRINGS = 1 << 16
 MAX_CACHED_PUBLIC_KEYS = 1 << 20  # address map probes: (segment, offset) each
 MAX_CACHED_PROCS = 1 << 14  # parsed procedures (with their inline sites) per module
 MAX_PUBLICS_AT_ONE_ADDRESS = 4096  # folded functions sharing an address, compared by name
-MAX_CACHED_TYPE_CHUNKS = 64  # stretches of TPI/IPI records between two index hints (a few KB each)
+MAX_CACHED_TYPE_CHUNKS = 1024  # stretches of TPI/IPI records between two index hints (a few KB each)
 MAX_CACHED_INLINEES = 1 << 16  # inlinee names by IPI id
 NAME_CHUNK = 256  # bytes of /names read at a time when looking for a name's end
 RECORD_CHUNK = 4096  # the symbol record stream is read (and cached) this many bytes at a time
-MAX_CACHED_RECORD_CHUNKS = 1024  # 4 MiB of it at most
+MAX_CACHED_RECORD_CHUNKS = 4096  # 4 MiB of it at most
 MAX_BUCKET_RECORDS = 1 << 12  # globals sharing a name hash bucket (real PDBs: a few dozen); more: skim
 MAX_NAME_GUESSES = 3  # names a public's procedure is looked up under in the globals
 # Lookups answered through the globals in one module before its symbols are skimmed: a skim costs
@@ -1271,31 +1271,42 @@ class PdbSymbolizer:
 
     def _parse_module_symbols(self, raw: bytes, start: int, end: int, mod: ModuleInfo) -> list[_Proc]:
         procs: list[_Proc] = []
-        # Open scopes: ("proc", proc) / ("site", index in proc.sites) / ("other", None)
-        stack: list[tuple[str, int]] = []
+        # The enclosing inline site (index in current.sites) or procedure (-1) of each open scope,
+        # innermost last: a scope that is neither repeats the one around it.
+        enclosing: list[int] = []
         current: _Proc | None = None
-        for _pos, kind, body in _records(raw, start, end, self.path, f"module {mod.name!r}"):
-            if kind in PROC_KINDS and len(body) >= 35:
-                _parent, _end, _next, length, _ds, _de, _type, offset, segment = PROCSYM32.unpack_from(
-                    body, 0)
+        # The records walked here rather than by _records: a procedure's records are mostly locals
+        # and def-ranges, skipped by their prefix alone (this runs once per procedure looked up).
+        prefix = CV_RECORD_PREFIX.unpack_from
+        proc_kinds, site_kinds, scope_kinds, end_kinds = PROC_KINDS, (S_INLINESITE, S_INLINESITE2), SCOPE_KINDS, END_KINDS
+        end = min(end, len(raw))
+        pos = start
+        while pos + 4 <= end:
+            reclen, kind = prefix(raw, pos)
+            nxt = pos + 2 + reclen
+            if reclen < 2 or nxt > end:
+                raise FormatError(f"module {mod.name!r}: symbol record at {pos:#x} has a bad length {reclen}", self.path)
+            if kind in proc_kinds and reclen - 2 >= 35:
+                body = raw[pos + 4:nxt]
+                _parent, _end, _next, length, _ds, _de, _type, offset, segment = PROCSYM32.unpack_from(body, 0)
                 current = _Proc(segment, offset, length, _name(body, 35), [])
                 procs.append(current)
-                stack = [("proc", -1)]
-            elif kind in (S_INLINESITE, S_INLINESITE2) and current is not None and len(body) >= 12:
-                _parent, _end, inlinee = INLINESITESYM.unpack_from(body, 0)
-                ann = body[16:] if kind == S_INLINESITE2 else body[12:]
-                parent = next((i for k, i in reversed(stack) if k in ("site", "proc")), -1)
-                current.sites.append(_InlineSite(inlinee, ann, parent))
-                stack.append(("site", len(current.sites) - 1))
-            elif kind in SCOPE_KINDS:
-                stack.append(("other", -1))
-            elif kind in END_KINDS:
-                if stack:
-                    stack.pop()
-                if not stack:
+                enclosing = [-1]
+            elif kind in site_kinds and current is not None and reclen - 2 >= 12:
+                _parent, _end, inlinee = INLINESITESYM.unpack_from(raw, pos + 4)
+                ann = raw[pos + 4 + (16 if kind == S_INLINESITE2 else 12):nxt]
+                current.sites.append(_InlineSite(inlinee, ann, enclosing[-1] if enclosing else -1))
+                enclosing.append(len(current.sites) - 1)
+            elif kind in scope_kinds:
+                enclosing.append(enclosing[-1] if enclosing else -1)
+            elif kind in end_kinds:
+                if enclosing:
+                    enclosing.pop()
+                if not enclosing:
                     current = None
-            if len(stack) > MAX_SCOPE_DEPTH:
+            if len(enclosing) > MAX_SCOPE_DEPTH:
                 raise FormatError(f"module {mod.name!r}: symbol scopes nest too deep", self.path)
+            pos = nxt
         return procs
 
     def _parse_lines(self, body: bytes, mod: ModuleInfo) -> list[_LineBlock]:
