@@ -1229,6 +1229,7 @@ class PdbSymbolizer:
         mod = self.modules[m]
         if mod.stream == NIL16 or mod.stream >= self.msf.num_streams or mod.sym_bytes < 4:
             return None
+        data = self._module(m)  # its sizes checked against its stream; a fallback skims it too
         for name in _name_guesses(public):
             refs = self._globals.procedure_refs(name)
             if refs is None:
@@ -1243,7 +1244,6 @@ class PdbSymbolizer:
                 if (kind not in PROC_KINDS or reclen < 2 + PROCSYM32.size or nxt > mod.sym_bytes
                         or segment != section or not start <= offset < start + length):
                     continue
-                data = self._module(m)
                 if not self._lines_single_out(data, section, start, length):
                     return None
                 if not (nxt <= p_end and p_end + 4 <= mod.sym_bytes):
