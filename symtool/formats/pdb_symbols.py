@@ -130,6 +130,7 @@ RECORD_CHUNK = 4096  # the symbol record stream is read (and cached) this many b
 MAX_CACHED_RECORD_CHUNKS = 4096  # 4 MiB of it at most
 MAX_BUCKET_RECORDS = 1 << 12  # globals sharing a name hash bucket (real PDBs: a few dozen); more: skim
 MAX_NAME_GUESSES = 3  # names a public's procedure is looked up under in the globals
+MAX_REFERENCE_HOPS = 16  # top-level records walked from a referenced procedure to the one covering
 # Lookups answered through the globals in one module before its symbols are skimmed: a skim costs
 # about as much as this many reference lookups, and then makes each later lookup there cheaper.
 REFERENCE_LOOKUPS_BEFORE_SKIM = 24
@@ -1235,20 +1236,49 @@ class PdbSymbolizer:
             if refs is None:
                 return None
             for ref_module, first in refs:
-                if ref_module != m or first < 4 or first + PROC_RECORD_HEAD.size > mod.sym_bytes:
+                if ref_module != m or first < 4:
                     continue
-                head = self.msf.read_stream(mod.stream, first, PROC_RECORD_HEAD.size)
-                (reclen, kind, _parent, p_end, _next, length, _ds, _de, _type, start,
-                 segment) = PROC_RECORD_HEAD.unpack(head)
-                nxt = first + 2 + reclen
-                if (kind not in PROC_KINDS or reclen < 2 + PROCSYM32.size or nxt > mod.sym_bytes
-                        or segment != section or not start <= offset < start + length):
+                found = self._proc_from(mod, first, section, offset)
+                if found is None:
                     continue
+                first, p_end, start, length = found
                 if not self._lines_single_out(data, section, start, length):
                     return None
-                if not (nxt <= p_end and p_end + 4 <= mod.sym_bytes):
-                    p_end = -1  # as the skim keeps an unusable pEnd: the records are walked by scope
-                return self._proc_at(data, mod, first, p_end, (segment, start, length))
+                return self._proc_at(data, mod, first, p_end, (section, start, length))
+        return None
+
+    def _proc_from(self, mod: ModuleInfo, first: int, section: int,
+                   offset: int) -> tuple[int, int, int, int] | None:
+        """(record offset, pEnd as the skim keeps it, start, length) of the procedure covering
+        section:offset among the top-level records from the procedure record at ``first`` on, hopping
+        as the skim does (a procedure's pEnd past its body) at most MAX_REFERENCE_HOPS records: a
+        function without a public (a static, or a Rust function the linker made local) follows the
+        one whose public precedes it.  None when the record at ``first`` is no procedure, a pEnd is
+        unusable, or no procedure within reach covers the address."""
+        pos = first
+        for _hop in range(MAX_REFERENCE_HOPS):
+            if pos + CV_RECORD_PREFIX.size > mod.sym_bytes:
+                return None
+            head = self.msf.read_stream(mod.stream, pos, min(PROC_RECORD_HEAD.size, mod.sym_bytes - pos))
+            if len(head) < CV_RECORD_PREFIX.size:
+                return None
+            reclen, kind = CV_RECORD_PREFIX.unpack_from(head, 0)
+            nxt = pos + 2 + reclen
+            if reclen < 2 or nxt > mod.sym_bytes:
+                return None
+            if kind not in PROC_KINDS or reclen < 2 + PROCSYM32.size:
+                if pos == first:
+                    return None  # the reference names no procedure
+                pos = nxt  # another top-level record: the skim steps over it
+                continue
+            (_reclen, _kind, _parent, p_end, _next, length, _ds, _de, _type, start,
+             segment) = PROC_RECORD_HEAD.unpack(head)
+            if not (nxt <= p_end and p_end + 4 <= mod.sym_bytes):
+                return None  # the skim walks such a procedure by scope: left to it
+            if segment == section and start <= offset < start + length:
+                return pos, p_end, start, length
+            end_word = self.msf.read_stream(mod.stream, p_end, RECORD_WORD.size)
+            pos = p_end + 4 if RECORD_WORD.unpack(end_word)[0] == PLAIN_S_END else p_end
         return None
 
     @staticmethod
