@@ -291,13 +291,17 @@ def run(ctx) -> list[dict]:
                     _say(f"{row}")
     ctx.notes.append(
         "Goals (issue 25): at most 1x llvm-symbolizer cold, flat in PDB size for a fixed number of addresses, "
-        "peak RSS under 200 MB on the 100 MB PDB. Reading: a lookup costs a skim of the module that owns the "
-        "address (once per module: its symbol stream and C13 headers, ~1 ms per MiB of module here), then "
-        "work proportional to the one procedure; so the cost of N addresses is the size of the modules they "
-        "touch plus N small lookups, not the PDB's size. 100 random addresses touch all 10 modules of the "
-        "small PDB and 52 of the 77 of the big one: that, not the PDB's size, is the difference between the two "
-        "100-address rows (llvm-symbolizer's grows the same way). One address costs Python's start-up and "
-        "symtool's imports (the `python -c pass` row is the floor) over llvm-symbolizer's start.")
+        "peak RSS under 200 MB on the 100 MB PDB. Reading: a lookup reaches its procedure through the public "
+        "before the address and that name's S_PROCREF in the globals (a binary search and one hash bucket), "
+        "without reading the module's symbols; what remains per module is a skim of its C13 subsection headers "
+        "(once per module: ~0.4 ms for the 1,000 line fragments of a module here), which proves the reference "
+        "(one line fragment in the procedure's range) and indexes the lines. So N addresses cost N small "
+        "lookups plus the C13 headers of the modules they touch: 100 random addresses touch all 10 modules of "
+        "the small PDB and 52 of the 77 of the big one, which is what still separates the two 100-address rows "
+        "(llvm-symbolizer's grows the same way, from reading those modules' line tables). Addresses between "
+        "procedures, and a module looked up 24 times, skim the module's symbols as well (~2 ms a module here). "
+        "One address costs Python's start-up and symtool's imports (the `python -c pass` row is the floor) over "
+        "llvm-symbolizer's start.")
     ctx.notes.append(
         f"1-minute load average during the runs: {min(loads):.2f}-{max(loads):.2f} on {os.cpu_count()} cores "
         "(other jobs ran at the same time; the CPU-time ratio is the fairer figure).")

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
 from array import array
 from dataclasses import dataclass, field
 
@@ -125,6 +126,21 @@ DBI_STREAM_INDEX = struct.Struct("<H")
 # of offsets into the symbol record stream, one per S_PUB32, sorted by section then offset.
 PUBLICS_HEADER = struct.Struct("<IIIIHHII")
 PUBLICS_ADDR_ENTRY = struct.Struct("<I")
+# GSIHashHeader (LLVM's "The PDB Global Symbol Stream"; microsoft-pdb gsi.h GSIHashHdr): VerSignature
+# (0xFFFFFFFF), VerHdr (GSI_HASH_VERSION), HrSize (bytes of hash records), NumBuckets (bytes of the
+# bucket part: a bitmap of the non-empty buckets, then a u32 per set bit).  The globals stream is
+# this hash alone; the publics stream puts PUBLICS_HEADER before it.
+GSI_HASH_HEADER = struct.Struct("<IIII")
+GSI_HASH_SIGNATURE = 0xFFFFFFFF
+GSI_HASH_VERSION = 0xEFFE0000 + 19990810
+# A hash record (HRFile): Off (offset of the symbol record in the symbol record stream, plus one), CRef.
+GSI_HASH_RECORD = struct.Struct("<II")
+GSI_BUCKETS = 4096  # IPHR_HASH: a name's bucket is its hash (hash_name_v1) modulo this
+GSI_BITMAP_WORDS = (GSI_BUCKETS + 32) // 32  # u32 words of the non-empty bucket bitmap
+GSI_BITMAP_WORD = struct.Struct("<I")
+# A non-empty bucket's u32 is where its records start, counted in 12-byte units (the size of the
+# in-memory HROffsetCalc the writer computed it with), not in 8-byte HRFile records.
+GSI_BUCKET_UNIT = 12
 # The optional debug header substream: u16 stream numbers (FPO, exception, fixup, OMAP to/from
 # source, section headers, token/RID map, xdata, pdata, new FPO, original section headers).
 DBG_STREAM_INDEX = struct.Struct("<H")
@@ -245,6 +261,14 @@ class Msf:
         self._page_number = PAGE_NUMBER2
 
     # -- common -----------------------------------------------------------
+    def _block_numbers(self, raw: bytes) -> array:
+        """The page numbers of a directory block list (little-endian u32, or u16 in MSF 2.00)."""
+        numbers = array(next(t for t in "HIL" if array(t).itemsize == self._page_number.size))
+        numbers.frombytes(raw[:len(raw) - len(raw) % self._page_number.size])
+        if sys.byteorder != "little":
+            numbers.byteswap()
+        return numbers
+
     def _check_block(self, block: int) -> None:
         if block >= self.num_blocks or (block + 1) * self.block_size > self.r.size:
             raise FormatError(f"block number {block} is past the end of the file", self.r.path)
@@ -344,9 +368,10 @@ class Msf:
             # Read again: keep its whole block list (4 bytes per block of the stream) so that
             # many small reads cost no directory reads.
             raw = self._dir_read(self._block_list_offset(i), self._blocks_for(size) * self._page_number.size)
-            cached = self._block_lists[i] = array("I", (b for (b,) in self._page_number.iter_unpack(raw)))
-            for b in cached:
-                self._check_block(b)
+            cached = self._block_numbers(raw)
+            if cached:
+                self._check_block(max(cached))  # every block is checked: the greatest is
+            self._block_lists[i] = cached
             blocks = cached[first:last + 1]
         else:
             self._reads[i] = self._reads.get(i, 0) + 1
@@ -393,6 +418,7 @@ class DbiHeader:
     machine: int
     sizes: dict[str, int]  # DBI_SUBSTREAMS name -> size in bytes, checked against the stream
     publics_stream: int = NIL_STREAM16  # the publics (PSGSI) stream: its address map sorts S_PUB32s
+    globals_stream: int = NIL_STREAM16  # the globals (GSI) stream: a name hash of S_PROCREF and other globals
 
     @property
     def stripped(self) -> bool:
@@ -425,14 +451,14 @@ def read_dbi_header(msf: Msf) -> DbiHeader | None:
         return None
     if len(head) < DBI_HEADER.size:
         raise FormatError(f"truncated DBI header ({len(head)} bytes)", path)
-    (_sig, _version, age, _globals, _build, publics, _dll_version, sym_records, _rebuild,
+    (_sig, _version, age, globals_stream, _build, publics, _dll_version, sym_records, _rebuild,
      mod_info, section_contributions, section_map, source_info, type_server_map, _mfc,
      optional_debug_header, ec, flags, machine, _pad) = DBI_HEADER.unpack(head)
     sizes = dict(zip(DBI_SUBSTREAMS, (mod_info, section_contributions, section_map, source_info, type_server_map,
                                       ec, optional_debug_header)))
     if any(n < 0 for n in sizes.values()) or DBI_HEADER.size + sum(sizes.values()) > size:
         raise FormatError("DBI substream sizes do not fit the DBI stream", path)
-    return DbiHeader(age, sym_records, flags, machine, sizes, publics)
+    return DbiHeader(age, sym_records, flags, machine, sizes, publics, globals_stream)
 
 
 @dataclass(frozen=True)

@@ -32,17 +32,20 @@ from __future__ import annotations
 import bisect
 import os
 import struct
+import sys
+from array import array
 from dataclasses import dataclass, field
 
 from symtool.budgets import limit
 from symtool.errors import FormatError
 from symtool.formats.binio import cstring
 from symtool.text import article
-from symtool.demangle import demangle
 from symtool.formats.symbols import ADDRESS_END, Extent, Frame, Symbolized, malformed_is_format_error
 from symtool.formats.pdb import (
-    C13_FILE_CHECKSUM, C13_SUBSECTION, NAMES_HEADER, PUBLICS_ADDR_ENTRY, PUBLICS_HEADER, STREAM_DBI,
-    TPI_STREAM_HEADER, ModuleInfo, Msf, iter_modules, open_msf, read_dbi_header, read_pdb,
+    C13_FILE_CHECKSUM, C13_SUBSECTION, GSI_BITMAP_WORD, GSI_BITMAP_WORDS, GSI_BUCKET_UNIT, GSI_BUCKETS,
+    GSI_HASH_HEADER, GSI_HASH_RECORD, GSI_HASH_SIGNATURE, GSI_HASH_VERSION, NAMES_HEADER, PUBLICS_ADDR_ENTRY,
+    PUBLICS_HEADER, STREAM_DBI, TPI_STREAM_HEADER, ModuleInfo, Msf, iter_modules, open_msf, read_dbi_header,
+    read_pdb,
 )
 
 STREAM_TPI = 2
@@ -70,6 +73,8 @@ S_THUNK32 = 0x1102
 S_BLOCK32 = 0x1103
 S_WITH32 = 0x1104
 S_PUB32 = 0x110E
+S_PROCREF = 0x1125
+S_LPROCREF = 0x1127
 S_LPROC32 = 0x110F
 S_GPROC32 = 0x1110
 S_SEPCODE = 0x1132
@@ -118,15 +123,29 @@ MAX_CACHED_STRINGS = 1 << 16
 MAX_CACHED_PUBLIC_KEYS = 1 << 20  # address map probes: (segment, offset) each
 MAX_CACHED_PROCS = 1 << 14  # parsed procedures (with their inline sites) per module
 MAX_PUBLICS_AT_ONE_ADDRESS = 4096  # folded functions sharing an address, compared by name
-MAX_CACHED_TYPE_CHUNKS = 64  # stretches of TPI/IPI records between two index hints (a few KB each)
+MAX_CACHED_TYPE_CHUNKS = 1024  # stretches of TPI/IPI records between two index hints (a few KB each)
 MAX_CACHED_INLINEES = 1 << 16  # inlinee names by IPI id
 NAME_CHUNK = 256  # bytes of /names read at a time when looking for a name's end
+RECORD_CHUNK = 4096  # the symbol record stream is read (and cached) this many bytes at a time
+MAX_CACHED_RECORD_CHUNKS = 4096  # 4 MiB of it at most
+MAX_BUCKET_RECORDS = 1 << 12  # globals sharing a name hash bucket (real PDBs: a few dozen); more: skim
+MAX_NAME_GUESSES = 3  # names a public's procedure is looked up under in the globals
+MAX_REFERENCE_HOPS = 16  # top-level records walked from a referenced procedure to the one covering
+# Lookups answered through the globals in one module before its symbols are skimmed: a skim costs
+# about as much as this many reference lookups, and then makes each later lookup there cheaper.
+REFERENCE_LOOKUPS_BEFORE_SKIM = 24
 
 # CodeView record prefix (cvinfo.h; symbol, type and id records): RecordLen (bytes after this
 # field), RecordKind.
 CV_RECORD_PREFIX = struct.Struct("<HH")
 # S_PUB32: PubSymFlags, Offset, Segment (then the name).
 PUBSYM32 = struct.Struct("<IIH")
+# S_PROCREF / S_LPROCREF (REFSYM2): SumName, ibSym (offset of the procedure record in its module's
+# symbol stream), imod (module index plus one) (then the name).
+REFSYM2 = struct.Struct("<IIH")
+# The hash of a name in the GSI (LLVM's hashStringV1): its u32 words, then a u16 and a byte of the rest.
+NAME_HASH_WORD = struct.Struct("<I")
+NAME_HASH_HALF = struct.Struct("<H")
 # S_GPROC32 / S_LPROC32 and their _ID and _DPC variants (PROCSYM32): pParent, pEnd, pNext, len,
 # DbgStart, DbgEnd, typind, off, seg (then flags and the name).
 PROCSYM32 = struct.Struct("<8IH")
@@ -151,6 +170,11 @@ LINE_FRAGMENT_HEADER = struct.Struct("<IHHI")
 # (CV_RECORD_PREFIX, then PROCSYM32), a DEBUG_S_LINES subsection (C13_SUBSECTION, then its header).
 PROC_RECORD_HEAD = struct.Struct("<" + CV_RECORD_PREFIX.format.lstrip("<") + PROCSYM32.format.lstrip("<"))
 C13_LINES_HEAD = struct.Struct("<" + C13_SUBSECTION.format.lstrip("<") + LINE_FRAGMENT_HEADER.format.lstrip("<"))
+# The C13 skim reads C13_LINES_HEAD as u32 words: kind, length, RelocOffset, RelocSegment | Flags << 16,
+# CodeSize.
+U32_TYPECODE = next(t for t in "IL" if array(t).itemsize == 4)
+LINES_START_WORD, LINES_SEGMENT_WORD, LINES_CODE_SIZE_WORD = 2, 3, 4
+LINES_HEAD_WORDS = C13_LINES_HEAD.size // 4
 # A record's prefix read as one little-endian u32: an S_END (RecordLen 2, RecordKind S_END) is PLAIN_S_END.
 RECORD_WORD = struct.Struct("<I")
 PLAIN_S_END = 2 | S_END << 16
@@ -200,27 +224,49 @@ class _LineBlock:
 
 @dataclass
 class _ModuleIndex:
-    """What a skim of one module stream found: where each procedure's records and each line
-    fragment lie, so that a lookup reads only the procedure and the fragments covering it.
+    """What a skim of one module stream found: where each line fragment lies and (once its
+    symbols are skimmed) each procedure's records, so that a lookup reads only the procedure
+    and the fragments covering it.
 
-    The skim reads one record per top-level symbol (a procedure's pEnd leads past its body)
-    and one 8-byte header per C13 subsection; the file checksums, inlinee lines and
-    cross-module ids are decoded on first use, and procedures' inline sites when asked for.
+    The C13 skim reads one 8-byte header per subsection; the symbol skim one record per
+    top-level symbol (a procedure's pEnd leads past its body), and only when a lookup could
+    not reach its procedure through the globals' S_PROCREF (or the module is looked up often).
+    The file checksums, inlinee lines and cross-module ids are decoded on first use, and
+    procedures' inline sites when asked for.
     """
 
     mod: ModuleInfo
-    proc_keys: list[tuple[int, int]]  # (segment, start) sorted
-    proc_spans: list[tuple[int, int, int]]  # parallel: (length, first record, its pEnd or -1)
-    frag_keys: list[tuple[int, int]]  # DEBUG_S_LINES fragments: (segment, start) sorted
-    frag_spans: list[tuple[int, int, int]]  # parallel: (covered length, body offset in C13, body size)
+    frag_keys: list[int]  # DEBUG_S_LINES fragments: segment << 32 | start, sorted
+    frag_at: list[int]  # parallel: the word of c13_words where the fragment's subsection starts
+    c13_words: memoryview | array  # the C13 data as u32 words (subsections are 4-byte aligned)
     longest_frag: int
     c13_start: int  # offset of the C13 data in the module stream
     subsections: dict[int, list[tuple[int, int]]]  # other DEBUG_S_* kind -> [(body offset, size)]
+    proc_keys: list[tuple[int, int]] | None = None  # (segment, start) sorted; None until skimmed
+    proc_spans: list[tuple[int, int, int]] | None = None  # parallel: (length, first record, its pEnd or -1)
+    reference_lookups: int = 0  # procedures found through the globals before the symbol skim
     procs: dict[int, _Proc] = field(default_factory=dict)  # first record -> parsed procedure
     checksums: dict[int, int] | None = None  # checksum-record offset -> /names offset
     inlinee_lines: dict[int, tuple[int, int]] | None = None  # inlinee id -> (checksum offset, first line)
     imports: list[tuple[int, list[int]]] | None = None  # (module name offset, local ids)
     exports: dict[int, int] | None = None  # local id -> global IPI id
+
+    def fragment(self, i: int) -> tuple[int, int, int]:
+        """(covered length, body offset in the C13 data, body size) of fragment ``i``."""
+        at = self.frag_at[i]
+        words = self.c13_words
+        return words[at + LINES_CODE_SIZE_WORD] or 1, 4 * at + C13_SUBSECTION.size, words[at + 1]
+
+
+def _u32_words(data: bytes) -> memoryview | array:
+    """``data`` (cut to whole words) as little-endian u32 words: a view of it on a little-endian
+    machine (no copy: a module's C13 data can be megabytes), else a byte-swapped copy."""
+    whole = memoryview(data)[:len(data) - len(data) % 4]
+    if sys.byteorder == "little":
+        return whole.cast(U32_TYPECODE)
+    words = array(U32_TYPECODE, whole.tobytes())
+    words.byteswap()
+    return words
 
 
 def _u32(data: bytes, at: int, what: str, path: str) -> int:
@@ -443,6 +489,166 @@ def _type_name(tpi: _TypeStream, ti: int) -> str | None:
     return _name(body, at + _numeric_leaf_size(body, at))
 
 
+def hash_name_v1(name: bytes) -> int:
+    """The GSI's hash of a symbol name (LLVM's hashStringV1, microsoft-pdb's HashPbCb): the xor
+    of its little-endian u32 words, then of a u16 and a byte of what remains, folded."""
+    whole = len(name) - len(name) % 4
+    value = 0
+    for (word,) in NAME_HASH_WORD.iter_unpack(name[:whole]):
+        value ^= word
+    rest = len(name) - whole
+    if rest >= 2:
+        value ^= NAME_HASH_HALF.unpack_from(name, whole)[0]
+        whole += 2
+    if rest % 2:
+        value ^= name[whole]
+    value |= 0x20202020  # case-insensitive, roughly
+    value ^= value >> 11
+    return (value ^ (value >> 16)) & 0xFFFFFFFF
+
+
+class _StreamChunks:
+    """A stream read RECORD_CHUNK bytes at a time and kept: the publics' address map (probed by
+    binary search, whose first probes every lookup shares) and the symbol record stream (whose
+    publics and globals those probes and name hash buckets read a few dozen bytes each)."""
+
+    def __init__(self, msf: Msf, stream: int, path: str):
+        self.msf, self.stream, self.path = msf, stream, path
+        self.size = msf.stream_size(stream) if stream != NIL16 and stream < msf.num_streams else 0
+        self._chunks: dict[int, bytes] = {}
+
+    def chunk(self, k: int) -> bytes:
+        """Bytes [k * RECORD_CHUNK, (k + 1) * RECORD_CHUNK) of the stream, clipped to it."""
+        chunk = self._chunks.get(k)
+        if chunk is None:
+            chunk = self.msf.read_stream(self.stream, k * RECORD_CHUNK, RECORD_CHUNK)
+            if len(self._chunks) >= MAX_CACHED_RECORD_CHUNKS:
+                self._chunks.clear()
+            self._chunks[k] = chunk
+        return chunk
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Bytes [offset, offset + length) of the stream, clipped to it."""
+        end = min(offset + length, self.size)
+        if offset < 0 or offset >= end:
+            return b""
+        first, last = offset // RECORD_CHUNK, (end - 1) // RECORD_CHUNK
+        base = first * RECORD_CHUNK
+        if first == last:
+            return self.chunk(first)[offset - base:end - base]
+        whole = b"".join(self.chunk(k) for k in range(first, last + 1))
+        return whole[offset - base:end - base]
+
+    def record(self, offset: int) -> tuple[int, bytes] | None:
+        """(kind, body) of the record at ``offset``; None when it does not fit the stream."""
+        head = self.read(offset, CV_RECORD_PREFIX.size)
+        if len(head) < CV_RECORD_PREFIX.size:
+            return None
+        reclen, kind = CV_RECORD_PREFIX.unpack(head)
+        if reclen < 2 or offset + 2 + reclen > self.size:
+            return None
+        return kind, self.read(offset + CV_RECORD_PREFIX.size, reclen - 2)
+
+
+class _GlobalsHash:
+    """The globals stream's name hash: the S_PROCREF / S_LPROCREF records of a name, each naming
+    the module and the offset of the procedure record in its symbol stream.  Reads the header and
+    the bucket part (a few KB) once, then per name one bucket's hash records and their symbols."""
+
+    def __init__(self, msf: Msf, stream: int, records: _StreamChunks, path: str):
+        self.msf, self.stream, self.records, self.path = msf, stream, records, path
+        self.ok = False
+        if stream == NIL16 or stream >= msf.num_streams or records.size == 0:
+            return
+        size = msf.stream_size(stream)
+        head = msf.read_stream(stream, 0, GSI_HASH_HEADER.size)
+        if len(head) < GSI_HASH_HEADER.size:
+            return
+        signature, version, hr_size, bucket_bytes = GSI_HASH_HEADER.unpack(head)
+        bitmap_bytes = GSI_BITMAP_WORDS * GSI_BITMAP_WORD.size
+        if (signature != GSI_HASH_SIGNATURE or version != GSI_HASH_VERSION or hr_size % GSI_HASH_RECORD.size
+                or not bitmap_bytes <= bucket_bytes <= bitmap_bytes + GSI_BITMAP_WORD.size * (GSI_BUCKETS + 1)
+                or GSI_HASH_HEADER.size + hr_size + bucket_bytes > size):
+            return
+        raw = msf.read_stream(stream, GSI_HASH_HEADER.size + hr_size, bucket_bytes)
+        self.bitmap = [word for (word,) in GSI_BITMAP_WORD.iter_unpack(raw[:bitmap_bytes])]
+        # Non-empty buckets before each bitmap word: a bucket's place among them is a count of bits.
+        self.before, count = [], 0
+        for word in self.bitmap:
+            self.before.append(count)
+            count += word.bit_count()
+        if GSI_BITMAP_WORD.size * count != bucket_bytes - bitmap_bytes:
+            return
+        self.n_records = hr_size // GSI_HASH_RECORD.size
+        self.starts = [v for (v,) in GSI_BITMAP_WORD.iter_unpack(raw[bitmap_bytes:])]
+        self.ok = True
+
+    def procedure_refs(self, name: bytes) -> list[tuple[int, int]] | None:
+        """(module index, offset in its symbol stream) of each procedure reference named ``name``;
+        None when the hash cannot answer (a bucket out of order or over MAX_BUCKET_RECORDS)."""
+        if not self.ok:
+            return None
+        bucket = hash_name_v1(name) % GSI_BUCKETS
+        word, bit = self.bitmap[bucket // 32], bucket % 32
+        if not word >> bit & 1:
+            return []
+        k = self.before[bucket // 32] + (word & ((1 << bit) - 1)).bit_count()  # its place among the non-empty
+        start = self.starts[k] // GSI_BUCKET_UNIT
+        end = self.starts[k + 1] // GSI_BUCKET_UNIT if k + 1 < len(self.starts) else self.n_records
+        if not start <= end <= self.n_records or end - start > MAX_BUCKET_RECORDS:
+            return None
+        raw = self.msf.read_stream(self.stream, GSI_HASH_HEADER.size + GSI_HASH_RECORD.size * start,
+                                   GSI_HASH_RECORD.size * (end - start))
+        out = []
+        records, prefix = self.records, CV_RECORD_PREFIX.unpack_from
+        name_at = CV_RECORD_PREFIX.size + REFSYM2.size
+        for offset, _cref in GSI_HASH_RECORD.iter_unpack(raw[:len(raw) - len(raw) % GSI_HASH_RECORD.size]):
+            at = offset - 1
+            # Most records of a bucket are other names: told apart within their chunk, unparsed.
+            within = at % RECORD_CHUNK
+            chunk = records.chunk(at // RECORD_CHUNK) if at >= 0 else b""
+            if within + name_at + len(name) <= len(chunk):
+                if prefix(chunk, within)[1] not in (S_PROCREF, S_LPROCREF) or not chunk.startswith(name, within + name_at):
+                    continue
+            rec = records.record(at)
+            if rec is None:
+                continue
+            kind, body = rec
+            if kind in (S_PROCREF, S_LPROCREF) and len(body) > REFSYM2.size and cstring(body, REFSYM2.size) == name:
+                _sum, sym_offset, module = REFSYM2.unpack_from(body, 0)
+                if module > 0:
+                    out.append((module - 1, sym_offset))
+        return out
+
+
+def _name_guesses(public: str) -> list[bytes]:
+    """Names a procedure at a public symbol may carry in the globals: the public's own (C), its
+    Rust demangling without the hash, a decorated C name undecorated (``_f``, ``_f@8``, ``@f@8``)
+    and the scopes of a plain MSVC C++ name (``?f@ns@@...`` -> ``ns::f``).  Only a guess: the
+    reference found must still hold a procedure covering the address."""
+    out = [public]
+    if public.startswith(("_ZN", "_R", "__ZN", "__R")):
+        from symtool.demangle import demangle
+
+        out.append(demangle(public))
+    elif public.startswith("?") and not public.startswith("??") and "@@" in public:
+        scopes = public[1:public.index("@@")].split("@")
+        if all(scopes) and not any(c in "?$" for part in scopes for c in part):
+            out.append("::".join(reversed(scopes)))
+    elif public.startswith(("_", "@")):
+        bare = public[1:]
+        at = bare.rfind("@")
+        if at > 0 and bare[at + 1:].isdigit():
+            bare = bare[:at]
+        out.append(bare)
+    seen = []
+    for name in out:
+        raw = name.encode("utf-8", "replace")
+        if raw and raw not in seen:
+            seen.append(raw)
+    return seen[:MAX_NAME_GUESSES]
+
+
 _malformed = malformed_is_format_error("PDB")
 
 
@@ -451,8 +657,13 @@ class PdbSymbolizer:
 
     Work follows what is asked, not the PDB's size: the DBI stream's module infos, section
     contributions and section headers up front; per address, a binary search of the
-    publics' address map, a skim of the one module that owns the address (cached), the
-    records of the one procedure covering it, and the line fragments covering it.
+    publics' address map, the public's S_PROCREF in the globals' name hash (which names the
+    procedure's module and record), a skim of the C13 subsection headers of the one module
+    that owns the address (cached), the records of the one procedure covering it, and the
+    line fragments covering it.  Where the reference cannot prove its procedure is the one a
+    skim of the module's symbols would find (no public, another name, another module, line
+    fragments that do not single it out), or the module is looked up often, its symbols are
+    skimmed as well: the answers are the same either way.
     """
 
     def __init__(self, path: str | os.PathLike[str]):
@@ -509,6 +720,10 @@ class PdbSymbolizer:
             raise FormatError("PDB has no DBI stream (or an unsupported pre-VC 7 one)", path)
         self.sym_record_stream = dbi.sym_record_stream
         self.publics_stream = dbi.publics_stream
+        self.globals_stream = dbi.globals_stream
+        self._records = _StreamChunks(self.msf, dbi.sym_record_stream, path)
+        self._publics_chunks = _StreamChunks(self.msf, dbi.publics_stream, path)
+        self._globals: _GlobalsHash | None = None
         self.modules = list(iter_modules(self.msf, dbi))
         self._parse_section_contribs(self.msf.read_stream(STREAM_DBI, *dbi.substream("section_contributions")))
         opt = self.msf.read_stream(STREAM_DBI, *dbi.substream("optional_debug_header"))
@@ -685,9 +900,11 @@ class PdbSymbolizer:
         """(segment, offset, name or "") of address map entry ``index``; raises _NoAddressMap
         when the entry is not an S_PUB32 inside the symbol record stream."""
         at, _n = self._addr_map
-        raw = self.msf.read_stream(self.publics_stream, at + PUBLICS_ADDR_ENTRY.size * index, PUBLICS_ADDR_ENTRY.size)
+        raw = self._publics_chunks.read(at + PUBLICS_ADDR_ENTRY.size * index, PUBLICS_ADDR_ENTRY.size)
+        if len(raw) < PUBLICS_ADDR_ENTRY.size:
+            raise _NoAddressMap
         (rec,) = PUBLICS_ADDR_ENTRY.unpack(raw)
-        head = self.msf.read_stream(self.sym_record_stream, rec, CV_RECORD_PREFIX.size + PUBSYM32.size)
+        head = self._records.read(rec, CV_RECORD_PREFIX.size + PUBSYM32.size)
         if len(head) < CV_RECORD_PREFIX.size + PUBSYM32.size:
             raise _NoAddressMap
         reclen, kind = CV_RECORD_PREFIX.unpack_from(head, 0)
@@ -696,7 +913,7 @@ class PdbSymbolizer:
         _flags, offset, segment = PUBSYM32.unpack_from(head, CV_RECORD_PREFIX.size)
         name = ""
         if with_name:
-            body = self.msf.read_stream(self.sym_record_stream, rec + CV_RECORD_PREFIX.size, reclen - 2)
+            body = self._records.read(rec + CV_RECORD_PREFIX.size, reclen - 2)
             name = _name(body, PUBSYM32.size)
         return segment, offset, name
 
@@ -781,6 +998,7 @@ class PdbSymbolizer:
         return None
 
     def _module(self, index: int) -> _ModuleIndex:
+        """Module ``index``'s line fragments and subsections (its C13 headers skimmed once)."""
         data = self._modules_data.get(index)
         if data is None:
             data = self._index_module(self.modules[index])
@@ -793,14 +1011,20 @@ class PdbSymbolizer:
         path = self.path
         c13_start = mod.sym_bytes + mod.c11_bytes
         if mod.stream == NIL16 or mod.stream >= self.msf.num_streams:
-            return _ModuleIndex(mod, [], [], [], [], 0, c13_start, {})
+            return _ModuleIndex(mod, [], [], _u32_words(b""), 0, c13_start, {}, [], [])
         size = self.msf.stream_size(mod.stream)
         if mod.sym_bytes + mod.c11_bytes + mod.c13_bytes > size:
             raise FormatError(f"module {mod.name!r}: symbol and line sizes exceed its stream", path)
-        proc_keys, proc_spans = self._skim_symbols(mod) if mod.sym_bytes >= 4 else ([], [])
-        frag_keys, frag_spans, longest, subsections = self._skim_c13(mod, c13_start)
-        return _ModuleIndex(mod, *_sorted_by_key(proc_keys, proc_spans), *_sorted_by_key(frag_keys, frag_spans),
-                            longest, c13_start, subsections)
+        return self._skim_c13(mod, c13_start)
+
+    def _module_procs(self, index: int) -> _ModuleIndex:
+        """Module ``index``'s index with its procedures (its symbols skimmed once)."""
+        data = self._module(index)
+        if data.proc_keys is None:
+            mod = data.mod
+            keys, spans = self._skim_symbols(mod) if mod.sym_bytes >= 4 else ([], [])
+            data.proc_keys, data.proc_spans = _sorted_by_key(keys, spans)
+        return data
 
     def _skim_symbols(self, mod: ModuleInfo) -> tuple[list[tuple[int, int]], list[tuple[int, int, int]]]:
         """(segment, start) and (length, first record, pEnd or -1) of each procedure, reading the
@@ -869,41 +1093,44 @@ class PdbSymbolizer:
                     return at + 2 + CV_RECORD_PREFIX.unpack_from(data, at)[0]
         return end
 
-    def _skim_c13(self, mod: ModuleInfo, c13_start: int):
-        """The DEBUG_S_LINES fragments ((segment, start) and (covered length, body, size) from each
-        one's header), the longest one's length, and where the other subsections lie, from the
-        subsection headers."""
+    def _skim_c13(self, mod: ModuleInfo, c13_start: int) -> _ModuleIndex:
+        """The module's index of its DEBUG_S_LINES fragments (from each one's header: segment,
+        start, covered length), the longest one's length, and where the other subsections lie,
+        from the subsection headers (one loop over every subsection of the module: kept lean)."""
         what = f"module {mod.name!r}"
         data = self.msf.read_stream(mod.stream, c13_start, mod.c13_bytes) if mod.c13_bytes > 0 else b""
-        keys: list[tuple[int, int]] = []
-        spans: list[tuple[int, int, int]] = []
-        add_key, add_span = keys.append, spans.append
-        longest = 0
+        words = _u32_words(data)
         subsections: dict[int, list[tuple[int, int]]] = {}
-        head = C13_SUBSECTION.unpack_from
-        lines_head = C13_LINES_HEAD.unpack_from
         size = len(data)
-        pos = 0
-        while pos + 8 <= size:
-            if pos + C13_LINES_HEAD.size <= size:
-                kind, length, start, segment, _flags, code_size = lines_head(data, pos)
-            else:
-                kind, length = head(data, pos)
-            body = pos + 8
-            if body + length > size:
-                raise FormatError(f"{what}: C13 subsection runs past its stream", self.path)
-            if kind == DEBUG_S_LINES:
-                if length < LINE_FRAGMENT_HEADER.size:
+        n = len(words)
+        lines: list[int] = []  # the words where DEBUG_S_LINES subsections start
+        keys: list[int] = []  # parallel: segment << 32 | start
+        add_lines, add_key = lines.append, keys.append
+        # Locals: this loop runs once per subsection of every module a lookup touches.
+        lines_kind, indexed, head, shortest = DEBUG_S_LINES, INDEXED_SUBSECTIONS, C13_SUBSECTION.size, LINE_FRAGMENT_HEADER.size
+        start_word, segment_word, longest = LINES_START_WORD, LINES_SEGMENT_WORD, 0
+        at = reach = 0
+        last = n - LINES_HEAD_WORDS  # the last word a fragment's header may start at
+        while at + 2 <= n:
+            kind = words[at]
+            length = words[at + 1]
+            if kind == lines_kind:
+                if length < shortest or at > last:
                     raise FormatError(f"{what}: truncated line table", self.path)
-                covered = code_size or 1
-                add_key((segment, start))
-                add_span((covered, body, length))
-                if covered > longest:
-                    longest = covered
-            elif kind in INDEXED_SUBSECTIONS:
-                subsections.setdefault(kind, []).append((body, length))
-            pos = (body + length + 3) & ~3
-        return keys, spans, longest, subsections
+                add_lines(at)
+                add_key((words[at + segment_word] & 0xFFFF) << 32 | words[at + start_word])
+            elif kind in indexed:
+                subsections.setdefault(kind, []).append((4 * at + head, length))
+            reach = 4 * at + head + length
+            at = (reach + 3) >> 2
+        if reach > size:  # only the last subsection read can run past: the walk ends there
+            raise FormatError(f"{what}: C13 subsection runs past its stream", self.path)
+        if keys != sorted(keys):  # compilers emit them in address order; equal keys keep stream order
+            order = sorted(range(len(keys)), key=keys.__getitem__)
+            keys, lines = [keys[k] for k in order], [lines[k] for k in order]
+        if lines:  # a fragment covers one byte at least
+            longest = max(1, max(words[k + LINES_CODE_SIZE_WORD] for k in lines))
+        return _ModuleIndex(mod, keys, lines, words, longest, c13_start, subsections)
 
     def _subsection_bodies(self, data: _ModuleIndex, mod: ModuleInfo, kind: int):
         for body, length in data.subsections.get(kind, ()):
@@ -967,45 +1194,149 @@ class PdbSymbolizer:
 
     def _proc(self, data: _ModuleIndex, mod: ModuleInfo, k: int) -> _Proc:
         """The procedure ``k`` of the module's index, its records (and inline sites) read."""
-        _length, first, p_end = data.proc_spans[k]
+        length, first, p_end = data.proc_spans[k]
+        return self._proc_at(data, mod, first, p_end, (*data.proc_keys[k], length))
+
+    def _proc_at(self, data: _ModuleIndex, mod: ModuleInfo, first: int, p_end: int,
+                 key: tuple[int, int, int]) -> _Proc:
+        """The procedure whose record is at ``first`` (``p_end`` as the skim keeps it), its records
+        (and inline sites) read; ``key`` is its (segment, start, length)."""
         proc = data.procs.get(first)
         if proc is None:
             stop = self._proc_records_end(mod, first, p_end)
             raw = self.msf.read_stream(mod.stream, first, stop - first)
             procs = self._parse_module_symbols(raw, 0, len(raw), mod)
-            proc = procs[0] if procs else _Proc(*data.proc_keys[k], data.proc_spans[k][0], "", [])
+            proc = procs[0] if procs else _Proc(*key, "", [])
             if len(data.procs) >= MAX_CACHED_PROCS:
                 data.procs.clear()
             data.procs[first] = proc
         return proc
 
+    def _proc_by_reference(self, m: int, section: int, offset: int, public: str) -> _Proc | None:
+        """The procedure of module ``m`` covering section:offset, reached through the globals'
+        S_PROCREF / S_LPROCREF of the public before the address without skimming the module's
+        symbols; None when that cannot be proved (then the module is skimmed).
+
+        A reference proves its procedure when the record it names is a procedure of this module
+        covering the address and the module's line fragments hold exactly one fragment in the
+        procedure's range, starting at its start: a second procedure there (functions folded to
+        one address by ICF, a nested or overlapping record) would bring a fragment of its own,
+        so a skim could find no other procedure covering the address.  What this takes on trust:
+        that a procedure without any line fragment does not overlap another, as compilers and
+        linkers emit them (tests/test_pdb_references.py checks the two ways agree on MSVC,
+        clang and rustc PDBs)."""
+        if self._globals is None:
+            self._globals = _GlobalsHash(self.msf, self.globals_stream, self._records, self.path)
+        mod = self.modules[m]
+        if mod.stream == NIL16 or mod.stream >= self.msf.num_streams or mod.sym_bytes < 4:
+            return None
+        data = self._module(m)  # its sizes checked against its stream; a fallback skims it too
+        for name in _name_guesses(public):
+            refs = self._globals.procedure_refs(name)
+            if refs is None:
+                return None
+            for ref_module, first in refs:
+                if ref_module != m or first < 4:
+                    continue
+                found = self._proc_from(mod, first, section, offset)
+                if found is None:
+                    continue
+                first, p_end, start, length = found
+                if not self._lines_single_out(data, section, start, length):
+                    return None
+                return self._proc_at(data, mod, first, p_end, (section, start, length))
+        return None
+
+    def _proc_from(self, mod: ModuleInfo, first: int, section: int,
+                   offset: int) -> tuple[int, int, int, int] | None:
+        """(record offset, pEnd as the skim keeps it, start, length) of the procedure covering
+        section:offset among the top-level records from the procedure record at ``first`` on, hopping
+        as the skim does (a procedure's pEnd past its body) at most MAX_REFERENCE_HOPS records: a
+        function without a public (a static, or a Rust function the linker made local) follows the
+        one whose public precedes it.  None when the record at ``first`` is no procedure, a pEnd is
+        unusable, or no procedure within reach covers the address."""
+        pos = first
+        for _hop in range(MAX_REFERENCE_HOPS):
+            if pos + CV_RECORD_PREFIX.size > mod.sym_bytes:
+                return None
+            head = self.msf.read_stream(mod.stream, pos, min(PROC_RECORD_HEAD.size, mod.sym_bytes - pos))
+            if len(head) < CV_RECORD_PREFIX.size:
+                return None
+            reclen, kind = CV_RECORD_PREFIX.unpack_from(head, 0)
+            nxt = pos + 2 + reclen
+            if reclen < 2 or nxt > mod.sym_bytes:
+                return None
+            if kind not in PROC_KINDS or reclen < 2 + PROCSYM32.size:
+                if pos == first:
+                    return None  # the reference names no procedure
+                pos = nxt  # another top-level record: the skim steps over it
+                continue
+            (_reclen, _kind, _parent, p_end, _next, length, _ds, _de, _type, start,
+             segment) = PROC_RECORD_HEAD.unpack(head)
+            if not (nxt <= p_end and p_end + 4 <= mod.sym_bytes):
+                return None  # the skim walks such a procedure by scope: left to it
+            if segment == section and start <= offset < start + length:
+                return pos, p_end, start, length
+            end_word = self.msf.read_stream(mod.stream, p_end, RECORD_WORD.size)
+            pos = p_end + 4 if RECORD_WORD.unpack(end_word)[0] == PLAIN_S_END else p_end
+        return None
+
+    @staticmethod
+    def _lines_single_out(data: _ModuleIndex, section: int, start: int, length: int) -> bool:
+        """Is exactly one of the module's line fragments in [start, start + length), starting at
+        ``start``?"""
+        keys = data.frag_keys
+        key = section << 32 | start
+        i = bisect.bisect_left(keys, key)
+        if i >= len(keys) or keys[i] != key:
+            return False
+        if i + 1 < len(keys) and keys[i + 1] < key + length:
+            return False  # a second fragment starts there (or at the same place)
+        j = i - 1
+        while j >= 0 and keys[j] >> 32 == section and (keys[j] & 0xFFFFFFFF) + data.longest_frag > start:
+            if (keys[j] & 0xFFFFFFFF) + data.fragment(j)[0] > start:
+                return False  # an earlier fragment reaches into it
+            j -= 1
+        return True
+
     def _parse_module_symbols(self, raw: bytes, start: int, end: int, mod: ModuleInfo) -> list[_Proc]:
         procs: list[_Proc] = []
-        # Open scopes: ("proc", proc) / ("site", index in proc.sites) / ("other", None)
-        stack: list[tuple[str, int]] = []
+        # The enclosing inline site (index in current.sites) or procedure (-1) of each open scope,
+        # innermost last: a scope that is neither repeats the one around it.
+        enclosing: list[int] = []
         current: _Proc | None = None
-        for _pos, kind, body in _records(raw, start, end, self.path, f"module {mod.name!r}"):
-            if kind in PROC_KINDS and len(body) >= 35:
-                _parent, _end, _next, length, _ds, _de, _type, offset, segment = PROCSYM32.unpack_from(
-                    body, 0)
+        # The records walked here rather than by _records: a procedure's records are mostly locals
+        # and def-ranges, skipped by their prefix alone (this runs once per procedure looked up).
+        prefix = CV_RECORD_PREFIX.unpack_from
+        proc_kinds, site_kinds, scope_kinds, end_kinds = PROC_KINDS, (S_INLINESITE, S_INLINESITE2), SCOPE_KINDS, END_KINDS
+        end = min(end, len(raw))
+        pos = start
+        while pos + 4 <= end:
+            reclen, kind = prefix(raw, pos)
+            nxt = pos + 2 + reclen
+            if reclen < 2 or nxt > end:
+                raise FormatError(f"module {mod.name!r}: symbol record at {pos:#x} has a bad length {reclen}", self.path)
+            if kind in proc_kinds and reclen - 2 >= 35:
+                body = raw[pos + 4:nxt]
+                _parent, _end, _next, length, _ds, _de, _type, offset, segment = PROCSYM32.unpack_from(body, 0)
                 current = _Proc(segment, offset, length, _name(body, 35), [])
                 procs.append(current)
-                stack = [("proc", -1)]
-            elif kind in (S_INLINESITE, S_INLINESITE2) and current is not None and len(body) >= 12:
-                _parent, _end, inlinee = INLINESITESYM.unpack_from(body, 0)
-                ann = body[16:] if kind == S_INLINESITE2 else body[12:]
-                parent = next((i for k, i in reversed(stack) if k in ("site", "proc")), -1)
-                current.sites.append(_InlineSite(inlinee, ann, parent))
-                stack.append(("site", len(current.sites) - 1))
-            elif kind in SCOPE_KINDS:
-                stack.append(("other", -1))
-            elif kind in END_KINDS:
-                if stack:
-                    stack.pop()
-                if not stack:
+                enclosing = [-1]
+            elif kind in site_kinds and current is not None and reclen - 2 >= 12:
+                _parent, _end, inlinee = INLINESITESYM.unpack_from(raw, pos + 4)
+                ann = raw[pos + 4 + (16 if kind == S_INLINESITE2 else 12):nxt]
+                current.sites.append(_InlineSite(inlinee, ann, enclosing[-1] if enclosing else -1))
+                enclosing.append(len(current.sites) - 1)
+            elif kind in scope_kinds:
+                enclosing.append(enclosing[-1] if enclosing else -1)
+            elif kind in end_kinds:
+                if enclosing:
+                    enclosing.pop()
+                if not enclosing:
                     current = None
-            if len(stack) > MAX_SCOPE_DEPTH:
+            if len(enclosing) > MAX_SCOPE_DEPTH:
                 raise FormatError(f"module {mod.name!r}: symbol scopes nest too deep", self.path)
+            pos = nxt
         return procs
 
     def _parse_lines(self, body: bytes, mod: ModuleInfo) -> list[_LineBlock]:
@@ -1037,19 +1368,20 @@ class PdbSymbolizer:
         """File and line at section:offset; ``extent`` narrowed to the offsets where the same
         fragments cover it and every block's row is the same."""
         # The fragments covering the offset, in stream order (the first of equal candidates wins).
-        i = bisect.bisect_right(data.frag_keys, (section, offset)) - 1
-        if i + 1 < len(data.frag_keys):  # a fragment starting further on
-            seg, start = data.frag_keys[i + 1]
+        keys = data.frag_keys
+        i = bisect.bisect_right(keys, section << 32 | offset) - 1
+        if i + 1 < len(keys):  # a fragment starting further on
+            seg, start = keys[i + 1] >> 32, keys[i + 1] & 0xFFFFFFFF
             extent.clip(0, start if seg == section else ADDRESS_END)
         covering = []
         while i >= 0:
-            seg, start = data.frag_keys[i]
+            seg, start = keys[i] >> 32, keys[i] & 0xFFFFFFFF
             if seg != section:
                 break
             if start + data.longest_frag <= offset:
                 extent.clip(start + data.longest_frag, ADDRESS_END)  # no fragment from here on reaches
                 break
-            length, body, size = data.frag_spans[i]
+            length, body, size = data.fragment(i)
             if offset < start + length:
                 covering.append((body, size))
                 extent.clip(start, start + length)
@@ -1090,18 +1422,28 @@ class PdbSymbolizer:
         mod = self._module_for(section, offset)
         self._module_cell(section, offset, extent)
         for m in [mod] if mod is not None else range(len(self.modules)):
-            data = self._module(m)
+            data = self._module_procs(m)
             i = bisect.bisect_right(data.proc_keys, (section, offset)) - 1
             if i + 1 < len(data.proc_keys) and data.proc_keys[i + 1][0] == section:
                 extent.clip(0, data.proc_keys[i + 1][1])
             if i >= 0 and data.proc_keys[i][0] == section:  # procedures do not overlap: it ends those before
                 extent.clip(data.proc_keys[i][1] + data.proc_spans[i][0], ADDRESS_END)
 
-    def _find_proc(self, section: int, offset: int) -> tuple[int, _Proc] | None:
+    def _find_proc(self, section: int, offset: int, public: str | None = None) -> tuple[int, _Proc] | None:
+        """The module and procedure covering section:offset: through the public's procedure
+        reference when that proves its answer, else from the (skimmed) procedures of the module
+        whose section contribution holds the address (of every module when none does)."""
         mod = self._module_for(section, offset)
+        if mod is not None and public is not None:
+            data = self._modules_data.get(mod)
+            if data is None or (data.proc_keys is None and data.reference_lookups < REFERENCE_LOOKUPS_BEFORE_SKIM):
+                proc = self._proc_by_reference(mod, section, offset, public)
+                if proc is not None:
+                    self._module(mod).reference_lookups += 1
+                    return mod, proc
         candidates = [mod] if mod is not None else range(len(self.modules))
         for m in candidates:
-            data = self._module(m)
+            data = self._module_procs(m)
             i = bisect.bisect_right(data.proc_keys, (section, offset)) - 1
             # Procedures do not overlap, but a zero-length one may precede the right one.
             while i >= 0 and data.proc_keys[i][0] == section:
@@ -1151,10 +1493,12 @@ class PdbSymbolizer:
         public = self.public_at(section, offset, extent)
         if public is not None:
             result.symbol, result.symbol_offset = public
-        found = self._find_proc(section, offset)
+        found = self._find_proc(section, offset, public[0] if public is not None else None)
         if found is None:
             self._gap_cell(section, offset, extent)
             if public is not None:
+                from symtool.demangle import demangle  # imported when first needed: start-up
+
                 result.frames.append(Frame(demangle(public[0]), mangled=public[0]))
             return result
         mod_index, proc = found
