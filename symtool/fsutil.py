@@ -247,6 +247,29 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
+def write_new_file(path: str | os.PathLike[str], data: bytes) -> None:
+    """Create ``path`` holding ``data``, fsynced (the directory's fsync is the caller's).
+
+    FileExistsError when ``path`` exists (O_EXCL: never through a symlink either).  The mode is
+    0666 less the umask, as cp gives new content.  Not atomic for readers, unlike
+    :func:`atomic_writer`: only for files whose every reader holds a lock the writer holds
+    (store refs.ptr files, see :func:`symtool.store.admin.append_ref`).  A failure removes the file.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, 0o666)
+    try:
+        write_all(fd, data)
+        os.fsync(fd)
+    except BaseException as err:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            platform.unlink(path, missing_ok=True)
+        if isinstance(err, OSError) and err.filename is None:
+            raise _naming(err, Path(path)) from None
+        raise
+    os.close(fd)
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     with atomic_writer(path, "wb") as f:
         f.write(data)
