@@ -16,8 +16,8 @@ published into an empty store by:
 * PyPI ``symstore`` as shipped (no fsync) and followed by ``sync -f STORE`` (syncfs: the whole
   filesystem flushed once), for reference.
 
-Runs alternate between the tools, each into a new store, ``sync`` before each; medians of
-wall and CPU time.
+Runs alternate between the tools, each into a new store (all kept until the end: see the
+comment in run), ``sync`` before each; medians of wall and CPU time.
 """
 
 from __future__ import annotations
@@ -130,23 +130,35 @@ def run(ctx) -> list[dict]:
             lambda st: [sys.executable, "-c", SYMSTORE_FSYNC, str(st), *files],
         "PyPI symstore (no fsync)": lambda st: [sys.executable, "-c", SYMSTORE_PLAIN, str(st), *files],
     })
+    # Every store is kept until all rounds are done.  On ext4 without a journal (this machine's
+    # root file system) an inode freed in the last 60 s is skipped, one buffer lookup each, by
+    # every inode allocation that scans past it: removing the last run's store (1,200-1,600
+    # inodes) just before a run made each mkdir and file creation pay for it -- half the samples
+    # of `perf record` were in find_inode_bit/recently_deleted -- which measures the rm -rf,
+    # not the publish.  A store that is published into does not see thousands of deletions a
+    # second before.
+    stores: list[Path] = []
+
+    def new_store() -> Path:
+        stores.append(work / f"store-{len(stores)}")
+        return stores[-1]
+
     # Warm-up (bytecode compiled, files in the page cache), untimed.
     for name, cmd in tools.items():
-        st = work / "warm"
-        _run(cmd(st), envs.get(name, env))
-        shutil.rmtree(st)
+        _run(cmd(new_store()), envs.get(name, env))
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in tools}
     syncfs: list[float] = []
     loads = []
     for rnd in range(ROUNDS):
         for name, cmd in tools.items():
-            st = work / f"store-{rnd}"
+            st = new_store()
             os.sync()
             loads.append(os.getloadavg()[0])
             times[name].append(_run(cmd(st), envs.get(name, env)))
             if name == "PyPI symstore (no fsync)" and shutil.which("sync"):
                 syncfs.append(_run(["sync", "-f", str(st)])[0])
-            shutil.rmtree(st)
+    for st in stores:
+        shutil.rmtree(st)
     stored = subprocess.run([sys.executable, "-m", "symtool", "publish", str(work / "files"), "--store",
                              str(work / "check"), "--json"], env=env, capture_output=True, text=True)
     if stored.returncode != 0 or json.loads(stored.stdout)["summary"]["added"] != N_FILES:
@@ -164,7 +176,10 @@ def run(ctx) -> list[dict]:
         rows.append({"case": case, "tool": "PyPI symstore, then sync -f STORE (syncfs)", "wall s": wall,
                      "vs symstore + fsync": wall / peer, "ms per file": 1000 * wall / N_FILES})
     ctx.notes.append(
-        f"Medians of {ROUNDS} rounds, the tools alternating, each into a new store, `sync` before each run; "
+        f"Medians of {ROUNDS} rounds, the tools alternating, each into a new store (kept until all rounds are "
+        "done: on this ext4 without a journal, removing the last run's store just before a run made every inode "
+        "allocation skip the thousands of inodes freed in the last 60 s, which measured the removal), `sync` "
+        "before each run; "
         f"1-minute load average {min(loads):.2f}-{max(loads):.2f} on {os.cpu_count()} cores (other jobs ran at "
         "the same time: compare rows with each other). symtool additionally writes a refs.ptr per entry (as "
         "symstore.exe does; PyPI symstore does not) and renames every file into place from a temp name. "
