@@ -72,10 +72,10 @@ finally:
 SYMSTORE_PLAIN = "from symstore.command_line import main; main()"
 
 
-def _run(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
+def _run(cmd: list[str], env: dict | None = None, cwd: Path | None = None) -> tuple[float, float]:
     """(wall s, CPU s of the child) of one command."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd)
     _pid, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     err = proc.stderr.read().decode(errors="replace")
@@ -145,7 +145,7 @@ def run(ctx) -> list[dict]:
 
     # Warm-up (bytecode compiled, files in the page cache), untimed.
     for name, cmd in tools.items():
-        _run(cmd(new_store()), envs.get(name, env))
+        _run(cmd(new_store()), envs.get(name, env), work)
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in tools}
     syncfs: list[float] = []
     loads = []
@@ -154,7 +154,9 @@ def run(ctx) -> list[dict]:
             st = new_store()
             os.sync()
             loads.append(os.getloadavg()[0])
-            times[name].append(_run(cmd(st), envs.get(name, env)))
+            # In the work directory: `python -m` puts the current directory first on sys.path, and the
+            # repository's own symtool there would shadow the baseline's.
+            times[name].append(_run(cmd(st), envs.get(name, env), work))
             if name == "PyPI symstore (no fsync)" and shutil.which("sync"):
                 syncfs.append(_run(["sync", "-f", str(st)])[0])
     for st in stores:
