@@ -5,16 +5,19 @@ with its GUID changed per copy and pseudo-random MSF blocks appended (bench_publ
 published into an empty store by:
 
 * ``symtool publish DIR`` (a new process, as a user runs it): every file copied to a temp
-  name, fsynced and renamed, refs.ptr per entry, every changed directory fsynced once, then
-  the transaction under the store lock;
+  name, fsynced and renamed, then under the store lock a refs.ptr per entry (fsynced), every
+  changed directory fsynced once, and the transaction;
+* with ``SYMTOOL_BENCH_BASELINE=DIR`` (a directory holding an older ``symtool`` package, e.g.
+  ``git archive <commit> symtool | tar -x -C DIR``), that version too, in the same rounds: a
+  before/after pair measured under the same load;
 * PyPI ``symstore`` with fsync: its CLI in a process whose ``shutil.copy`` (what symstore
   copies with) is followed by fsync of the copy and of the directories it created, and whose
   admin files are fsynced before exit: the durability symtool gives;
 * PyPI ``symstore`` as shipped (no fsync) and followed by ``sync -f STORE`` (syncfs: the whole
   filesystem flushed once), for reference.
 
-Runs alternate between the tools, each into a new store, ``sync`` before each; medians of
-wall and CPU time.
+Runs alternate between the tools, each into a new store (all kept until the end: see the
+comment in run), ``sync`` before each; medians of wall and CPU time.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 N_FILES = 400
 TOTAL = 104 << 20
-ROUNDS = 5
+ROUNDS = 7
 
 # PyPI symstore with the durability symtool gives: each copy fsynced with the directories it made.
 SYMSTORE_FSYNC = r"""
@@ -69,10 +72,10 @@ finally:
 SYMSTORE_PLAIN = "from symstore.command_line import main; main()"
 
 
-def _run(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
+def _run(cmd: list[str], env: dict | None = None, cwd: Path | None = None) -> tuple[float, float]:
     """(wall s, CPU s of the child) of one command."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd)
     _pid, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     err = proc.stderr.read().decode(errors="replace")
@@ -111,30 +114,53 @@ def run(ctx) -> list[dict]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: bytecode cached
     env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
-    tools = {
-        "symtool publish": lambda st: [sys.executable, "-m", "symtool", "publish", str(work / "files"),
-                                       "--store", str(st), "--product", "bench"],
+    def symtool(st):
+        return [sys.executable, "-m", "symtool", "publish", str(work / "files"), "--store", str(st), "--product", "bench"]
+
+    baseline = os.environ.get("SYMTOOL_BENCH_BASELINE")
+    envs: dict[str, dict] = {}
+    tools = {"symtool publish": symtool}
+    if baseline:
+        name = f"symtool publish, before ({Path(baseline).name})"
+        tools[name] = symtool
+        envs[name] = dict(env, PYTHONPATH=str(Path(baseline).resolve()),
+                          PYTHONPYCACHEPREFIX=str(work / "pycache-baseline"))
+    tools.update({
         "PyPI symstore + fsync (each file, its directories, the admin files)":
             lambda st: [sys.executable, "-c", SYMSTORE_FSYNC, str(st), *files],
         "PyPI symstore (no fsync)": lambda st: [sys.executable, "-c", SYMSTORE_PLAIN, str(st), *files],
-    }
+    })
+    # Every store is kept until all rounds are done.  On ext4 without a journal (this machine's
+    # root file system) an inode freed in the last 60 s is skipped, one buffer lookup each, by
+    # every inode allocation that scans past it: removing the last run's store (1,200-1,600
+    # inodes) just before a run made each mkdir and file creation pay for it -- half the samples
+    # of `perf record` were in find_inode_bit/recently_deleted -- which measures the rm -rf,
+    # not the publish.  A store that is published into does not see thousands of deletions a
+    # second before.
+    stores: list[Path] = []
+
+    def new_store() -> Path:
+        stores.append(work / f"store-{len(stores)}")
+        return stores[-1]
+
     # Warm-up (bytecode compiled, files in the page cache), untimed.
     for name, cmd in tools.items():
-        st = work / "warm"
-        _run(cmd(st), env)
-        shutil.rmtree(st)
+        _run(cmd(new_store()), envs.get(name, env), work)
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in tools}
     syncfs: list[float] = []
     loads = []
     for rnd in range(ROUNDS):
         for name, cmd in tools.items():
-            st = work / f"store-{rnd}"
+            st = new_store()
             os.sync()
             loads.append(os.getloadavg()[0])
-            times[name].append(_run(cmd(st), env))
+            # In the work directory: `python -m` puts the current directory first on sys.path, and the
+            # repository's own symtool there would shadow the baseline's.
+            times[name].append(_run(cmd(st), envs.get(name, env), work))
             if name == "PyPI symstore (no fsync)" and shutil.which("sync"):
                 syncfs.append(_run(["sync", "-f", str(st)])[0])
-            shutil.rmtree(st)
+    for st in stores:
+        shutil.rmtree(st)
     stored = subprocess.run([sys.executable, "-m", "symtool", "publish", str(work / "files"), "--store",
                              str(work / "check"), "--json"], env=env, capture_output=True, text=True)
     if stored.returncode != 0 or json.loads(stored.stdout)["summary"]["added"] != N_FILES:
@@ -152,15 +178,16 @@ def run(ctx) -> list[dict]:
         rows.append({"case": case, "tool": "PyPI symstore, then sync -f STORE (syncfs)", "wall s": wall,
                      "vs symstore + fsync": wall / peer, "ms per file": 1000 * wall / N_FILES})
     ctx.notes.append(
-        f"Medians of {ROUNDS} rounds, the tools alternating, each into a new store, `sync` before each run; "
+        f"Medians of {ROUNDS} rounds, the tools alternating, each into a new store (kept until all rounds are "
+        "done: on this ext4 without a journal, removing the last run's store just before a run made every inode "
+        "allocation skip the thousands of inodes freed in the last 60 s, which measured the removal), `sync` "
+        "before each run; "
         f"1-minute load average {min(loads):.2f}-{max(loads):.2f} on {os.cpu_count()} cores (other jobs ran at "
         "the same time: compare rows with each other). symtool additionally writes a refs.ptr per entry (as "
         "symstore.exe does; PyPI symstore does not) and renames every file into place from a temp name. "
         "syncfs flushes the whole filesystem, other processes' writes included: a lower bound, not a "
-        "per-store guarantee. Where symtool's time goes (one thread, cProfile): creating files and "
-        "directories in the kernel (open with O_CREAT, mkdir: ~0.9 s of 2.1 s) and fsync (0.34 s); it "
-        "creates twice the entries PyPI symstore does (a temp file then the file, and refs.ptr the same "
-        "way, for each key) and fsyncs each of them, which is what keeps a store that concurrent "
-        "publishers, fetchers and `store verify --repair` share consistent; reading the 400 files' identities "
-        "and judging their symbols took 0.38 s of it.")
+        "per-store guarantee. What symtool does per new key: mkdir of its two levels, a temp file copied "
+        "in-kernel, fsynced and renamed (6 threads), then under the lock a refs.ptr created in place and "
+        "fsynced, and one fsync per changed directory: about 1.3x the fsyncs and twice the file creations "
+        "of PyPI symstore, which writes straight to the final name.")
     return rows

@@ -129,13 +129,16 @@ def current_umask() -> int:
     return mask
 
 
-def cp_mode(path: str | os.PathLike[str], like: str | os.PathLike[str] | None = None) -> int:
+def cp_mode(path: str | os.PathLike[str], like: str | os.PathLike[str] | None = None,
+            umask: int | None = None) -> int:
     """The permission bits ``cp`` would leave on ``path``.
 
     An existing ``path`` keeps its own mode (cp writes into it).  A new one
     gets the source's mode (``like``), or 0666 for generated content, less the
     umask, without set-id bits.  mkstemp's 0600 would make a store on a share
-    or behind a web server unreadable to everyone but its writer.
+    or behind a web server unreadable to everyone but its writer.  ``umask``:
+    the process umask when the caller read it already (:func:`current_umask`
+    reads /proc: a publish of many files reads it once).
     """
     try:
         return stat.S_IMODE(os.stat(path).st_mode)
@@ -145,7 +148,7 @@ def cp_mode(path: str | os.PathLike[str], like: str | os.PathLike[str] | None = 
     if like is not None:
         with contextlib.suppress(OSError):
             base = stat.S_IMODE(os.stat(like).st_mode) & 0o777
-    return base & ~current_umask()
+    return base & ~(current_umask() if umask is None else umask)
 
 
 def _set_mode(fd: int, mode: int) -> None:
@@ -155,8 +158,8 @@ def _set_mode(fd: int, mode: int) -> None:
 
 
 @contextlib.contextmanager
-def _temp_beside(path: Path, replace: bool, prefix: str,
-                 mode_like: str | os.PathLike[str] | None, sync_dir: bool = True) -> Iterator[tuple[int, str]]:
+def _temp_beside(path: Path, replace: bool, prefix: str, mode_like: str | os.PathLike[str] | None,
+                 sync_dir: bool = True, umask: int | None = None) -> Iterator[tuple[int, str]]:
     """A new temp file beside ``path`` (fd and name) with cp's mode; moved into place after the body.
 
     The body must leave the data complete and fsynced.  On any exception the
@@ -169,7 +172,7 @@ def _temp_beside(path: Path, replace: bool, prefix: str,
     except OSError as err:
         raise _naming(err, path) from None
     try:
-        _set_mode(fd, cp_mode(path, mode_like))
+        _set_mode(fd, cp_mode(path, mode_like, umask))
         yield fd, tmp
         _move_into_place(tmp, path, replace, sync_dir)
     except BaseException as err:
@@ -220,6 +223,55 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "wb", *, replace: bo
             yield f
             f.flush()
             os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def atomic_fd(path: str | os.PathLike[str], *, replace: bool = True, prefix: str = TMP_PREFIX,
+              mode_like: str | os.PathLike[str] | None = None, sync_dir: bool = True,
+              umask: int | None = None) -> Iterator[int]:
+    """:func:`atomic_writer` for a raw descriptor (positioned at 0): no file object, no buffering.
+
+    For writers that copy with descriptors (:func:`copy_fd_data`) or write one buffer: a store
+    publish of many small files spends no system calls on a file object's set-up.  On success the
+    descriptor is fsynced, closed and the file moved into place; ``umask`` as for :func:`cp_mode`.
+    """
+    path = Path(path)
+    with _temp_beside(path, replace, prefix, mode_like, sync_dir, umask) as (fd, _tmp):
+        try:
+            yield fd
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """``data`` written whole to the descriptor ``fd`` (os.write may write less than asked)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def write_new_file(path: str | os.PathLike[str], data: bytes) -> None:
+    """Create ``path`` holding ``data``, fsynced (the directory's fsync is the caller's).
+
+    FileExistsError when ``path`` exists (O_EXCL: never through a symlink either).  The mode is
+    0666 less the umask, as cp gives new content.  Not atomic for readers, unlike
+    :func:`atomic_writer`: only for files whose every reader holds a lock the writer holds
+    (store refs.ptr files, see :func:`symtool.store.admin.append_ref`).  A failure removes the file.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, 0o666)
+    try:
+        write_all(fd, data)
+        os.fsync(fd)
+    except BaseException as err:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            platform.unlink(path, missing_ok=True)
+        if isinstance(err, OSError) and err.filename is None:
+            raise _naming(err, Path(path)) from None
+        raise
+    os.close(fd)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -274,22 +326,36 @@ def copy_file_data(fin: IO, fout: IO, *, chunk: int = COPY_CHUNK, progress=None,
                    what: str = "") -> int:
     """Copy all of ``fin`` (from its position) to ``fout``; returns the bytes copied.
 
-    ``size``: what the source says it holds (its st_size).  No more is copied,
-    and a source with more (a procfs file reports 0 and never ends, a file
-    growing meanwhile) is a FormatError naming ``what`` -- the copy is bounded
-    by what was known before it started.
-
-    In-kernel where the OS can (copy_file_range, then sendfile), else read/write;
-    writeback of each chunk is started as soon as it is written (Linux).
-    ``progress(n)`` is called after each chunk.  ``fout`` must be a fresh binary
-    file (nothing buffered); durability is the caller's (atomic_writer fsyncs).
+    ``fout`` must be a fresh binary file (nothing buffered); durability is the
+    caller's (atomic_writer fsyncs).  See :func:`copy_fd_data`.
     """
     fout.flush()
     src, dst = fin.fileno(), fout.fileno()
     start = fin.tell()
     base = os.lseek(dst, 0, os.SEEK_CUR)
     os.lseek(src, start, os.SEEK_SET)
-    writeback = _writeback_starter()
+    done = copy_fd_data(src, dst, chunk=chunk, progress=progress, size=size, what=what, start=start, base=base)
+    # Keep the Python file objects' idea of their positions in step with the fds.
+    fin.seek(start + done)
+    fout.seek(base + done)
+    return done
+
+
+def copy_fd_data(src: int, dst: int, *, chunk: int = COPY_CHUNK, progress=None, size: int | None = None,
+                 what: str = "", start: int = 0, base: int = 0) -> int:
+    """Copy descriptor ``src`` from offset ``start`` (its position) to ``dst`` at ``base`` (its position).
+
+    ``size``: what the source says it holds (its st_size).  No more is copied,
+    and a source with more (a procfs file reports 0 and never ends, a file
+    growing meanwhile) is a FormatError naming ``what`` -- the copy is bounded
+    by what was known before it started.
+
+    In-kernel where the OS can (copy_file_range, then sendfile), else read/write;
+    writeback of each chunk is started as soon as it is written (Linux) when
+    there is more than one chunk (a single chunk's fsync follows at once).
+    ``progress(n)`` is called after each chunk.  Returns the bytes copied.
+    """
+    writeback = _writeback_starter() if size is None or size > chunk else None
     methods = [m for m in ("copy_file_range", "sendfile") if hasattr(os, m)] + ["readwrite"]
     done = 0
     while methods:
@@ -333,9 +399,6 @@ def copy_file_data(fin: IO, fout: IO, *, chunk: int = COPY_CHUNK, progress=None,
 
         raise FormatError(f"holds more than the {size} bytes its size says (a device, a procfs file, "
                           "or a file that grew while copied): not copied", what or None)
-    # Keep the Python file objects' idea of their positions in step with the fds.
-    fin.seek(start + done)
-    fout.seek(base + done)
     return done
 
 

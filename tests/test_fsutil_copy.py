@@ -111,6 +111,28 @@ def test_data_is_fsynced_before_the_rename(tmp_path, monkeypatch):
     assert events == [f"fsync:{len(data)}", "rename"]
 
 
+def test_atomic_fd_copies_by_descriptor_and_leaves_nothing_on_failure(tmp_path):
+    # The descriptor writer publish uses: the bytes whole under the final name (cp's mode, the
+    # umask given), or -- when the body fails -- the old file untouched and no temp file.
+    src, data = _src(tmp_path, 2 * 65536 + 5)
+    os.chmod(src, 0o666)
+    dst = tmp_path / "dst.bin"
+    fd_in = os.open(src, os.O_RDONLY)
+    try:
+        with fsutil.atomic_fd(dst, mode_like=src, umask=0o027) as out:
+            assert fsutil.copy_fd_data(fd_in, out, chunk=65536, size=len(data)) == len(data)
+    finally:
+        os.close(fd_in)
+    assert dst.read_bytes() == data
+    assert os.stat(dst).st_mode & 0o777 == 0o640
+    with pytest.raises(RuntimeError):
+        with fsutil.atomic_fd(dst) as out:
+            fsutil.write_all(out, b"half")
+            raise RuntimeError("interrupted")
+    assert dst.read_bytes() == data
+    assert _leftovers(tmp_path) == []
+
+
 def test_replace_false_refuses_existing(tmp_path):
     src, _ = _src(tmp_path, 1000)
     dst = tmp_path / "dst.bin"

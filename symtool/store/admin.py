@@ -309,6 +309,31 @@ def add_ref(index_dir: Path, line: str, prefix: str = TMP_PREFIX) -> None:
     write_refs(index_dir, lines, prefix)
 
 
+def append_ref(index_dir: Path, line: str, prefix: str = TMP_PREFIX, umask: int | None = None) -> None:
+    """Add a refs.ptr line, under the store lock, fsynced; the directory's fsync is the caller's.
+
+    An existing refs.ptr is rewritten whole (temp file, fsync, rename): its lines belong to
+    committed transactions, and a crash must leave the old or the new file.  A missing one is
+    created in place (O_EXCL, one file fewer to create and rename for each new key of a publish):
+    every reader of refs.ptr holds the store lock (publish, delete, repair; a read-only verify
+    retries while a live writer holds it), so none sees it half-written, and a crash can tear it
+    only before its transaction commits -- ``store verify --repair`` then drops the line (it never
+    parses: a ref line ends with its last field) with the rest of the uncommitted transaction.
+    """
+    from symtool.fsutil import atomic_fd, write_all, write_new_file
+
+    lines = read_refs(index_dir)
+    lines.append(line)
+    if len(lines) == 1:
+        try:
+            write_new_file(index_dir / REFS, refs_bytes(lines))
+            return
+        except FileExistsError:
+            pass  # an empty refs.ptr (no lines): rewritten whole below
+    with atomic_fd(index_dir / REFS, prefix=prefix, sync_dir=False, umask=umask) as fd:
+        write_all(fd, refs_bytes(lines))
+
+
 def read_refs(index_dir: Path) -> list[str]:
     """The lines of ``index_dir``'s refs.ptr (a regular file of at most MAX_REFS_SIZE bytes)."""
     return read_lines(index_dir / REFS, MAX_REFS_SIZE)

@@ -381,6 +381,24 @@ def entry_dir(store: Path, name: str, index: str, two_tier: bool | None = None,
     return path
 
 
+def new_entry_dir(store: Path, name: str, index: str, two_tier: bool, top_names: dict[str, str]) -> Path | None:
+    """The key's ``<store>[/<na>]/<name>/<INDEX>`` directory when none of its levels exists yet, else None.
+
+    ``top_names`` is a listing of the store's top level (:func:`top_level_names`): when it has no
+    entry for the key's first level, no level below it can exist either, so the caller makes each
+    with a single-level mkdir -- which never follows a symlink, and fails (FileExistsError) when a
+    concurrent writer made the level meanwhile: :func:`entry_dir` then finds what is there.  The
+    key is validated as :func:`entry_dir` does.
+    """
+    rel = key_dir(name, index, two_tier)
+    if not two_tier and name.lower() in RESERVED_TOP:
+        raise UnsafeNameError(f"file name {name!r} collides with the store's own files")
+    parts = rel.split("/")
+    if parts[0].lower() in top_names:
+        return None
+    return store.joinpath(*parts)
+
+
 # What a local store holds for a key: ``path``, the file found (for POINTER and
 # MESSAGE the file.ptr itself); ``form``, PLAIN, COMPRESSED, POINTER, or MESSAGE
 # (nothing usable, only messages); ``target``, the path a file.ptr names;

@@ -42,16 +42,21 @@ from typing import Callable
 from symtool import platform
 from symtool.cargo.outputs import drop_deps_twins, is_profile_dir
 from symtool.errors import FormatError, StoreError, UnsafeNameError
-from symtool.fsutil import COPY_CHUNK, TMP_PREFIX, atomic_writer, copy_file_data, fsync_dir, kind_of, open_regular
+from symtool.fsutil import (COPY_CHUNK, TMP_PREFIX, atomic_fd, atomic_writer, copy_fd_data, current_umask, fsync_dir,
+                            kind_of, open_regular, write_all)
 from symtool.ids import check_file_name
 from symtool.store import admin as adm
 from symtool.store.items import SAME_CHECK, PublishItem
-from symtool.store.layout import (COMPRESSED, PLAIN, POINTER, REFS, entry_dir, find_ci, form_file_name, is_two_tier,
-                                  is_object_store, is_url, looks_like_store, redact_url, top_level_names)
+from symtool.store.layout import (COMPRESSED, PLAIN, POINTER, entry_dir, find_ci, form_file_name, is_two_tier,
+                                  is_object_store, is_url, looks_like_store, new_entry_dir, redact_url, top_level_names)
 from symtool.store.lock import StoreLock, owner_tag
 
 Progress = Callable[[int], None]
 PDB_KINDS = ("pri", "pub", "typ")  # refs.ptr kinds of PDBs (PublishItem.kind)
+# Threads placing files (copy, fsync, rename) and writing refs.ptr: each waits for the disk most of
+# the time, and the kernel joins the writes of several.  bench/bench_publish_small.py: 6 (what PyPI
+# symstore's pool has on 2 cores) was faster than 4 and no slower than 8.
+PLACERS = 6
 
 
 @dataclass
@@ -398,15 +403,24 @@ def pointer_content(src: Path) -> bytes:
     return ("PATH:" + str(src.resolve())).encode("utf-8")
 
 
-def _copy_into(src: Path, dst: Path, prefix: str, progress: Progress | None, sync_dir: bool = True) -> None:
-    """Stream ``src`` to a temp file beside ``dst``, fsync, rename (in-kernel copy where possible)."""
-    with atomic_writer(dst, "wb", prefix=prefix, mode_like=src, sync_dir=sync_dir) as out, open(src, "rb") as fin:
-        size = os.fstat(fin.fileno()).st_size
-        with contextlib.suppress(AttributeError, OSError):
-            os.posix_fadvise(fin.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
-        done = copy_file_data(fin, out, chunk=COPY_CHUNK, progress=progress, size=size, what=str(src))
-        if done != size:
-            raise StoreError(f"file changed size while being copied ({done} of {size} bytes)", src)
+def _copy_into(src: Path, dst: Path, prefix: str, progress: Progress | None, sync_dir: bool = True,
+               umask: int | None = None) -> None:
+    """Stream ``src`` to a temp file beside ``dst``, fsync, rename (in-kernel copy where possible).
+
+    Descriptors, not file objects: a publish of many small files spends its time in the system
+    calls that make, fill and fsync them, and a file object adds three more a file."""
+    fin = os.open(src, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        size = os.fstat(fin).st_size
+        with atomic_fd(dst, prefix=prefix, mode_like=src, sync_dir=sync_dir, umask=umask) as out:
+            if size > COPY_CHUNK:
+                with contextlib.suppress(AttributeError, OSError):
+                    os.posix_fadvise(fin, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+            done = copy_fd_data(fin, out, chunk=COPY_CHUNK, progress=progress, size=size, what=str(src))
+            if done != size:
+                raise StoreError(f"file changed size while being copied ({done} of {size} bytes)", src)
+    finally:
+        os.close(fin)
 
 
 class _Placer:
@@ -424,6 +438,7 @@ class _Placer:
         # The store's top level, listed once: a new key's name is then not looked up case-
         # insensitively by listing the top level again for every file.
         self.top_names = top_level_names(store)
+        self.umask = current_umask()  # read once: new files get cp's mode (fsutil.cp_mode)
 
     def entry_dir(self, item: PublishItem) -> Path:
         idx = entry_dir(self.store, item.name, item.index, self.two_tier, self.top_names)
@@ -494,6 +509,60 @@ class _Placer:
                 return p.name
         return None
 
+    def place_new(self, item: PublishItem, form: str) -> Path | None:
+        """Place ``item`` under a key whose directories do not exist yet (the store's top level,
+        listed once, lacks its first level): each level made by a single-level mkdir, the file
+        written into the new directory -- no case-insensitive lookups, no other forms to drop.
+        None when the key is not new or a concurrent writer made one of its levels meanwhile
+        (FileExistsError): :meth:`place` then finds what is there."""
+        idx = new_entry_dir(self.store, item.name, item.index, self.two_tier, self.top_names)
+        if idx is None:
+            return None
+        levels = [idx]
+        while levels[-1].parent != self.store:
+            levels.append(levels[-1].parent)
+        made: list[Path] = []
+        try:
+            for d in reversed(levels):
+                try:
+                    os.mkdir(d)
+                except FileExistsError:
+                    break
+                made.append(d)
+            with self._unsynced_lock:
+                self.top_names.setdefault(levels[-1].name.lower(), levels[-1].name)
+                # The new levels and the directories holding them: fsynced before the commit.
+                self.unsynced.update(made)
+                self.unsynced.update(d.parent for d in made)
+            if len(made) < len(levels):
+                return None  # a concurrent writer made a level meanwhile: the ones made here hold its key too
+            self._write(item, form, idx / self.target_name(item, form))
+            return idx
+        except BaseException:
+            # ENOSPC, EFBIG, interrupted...: no empty key directories left behind (rmdir: only if empty).
+            for d in reversed(made):
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    break
+            raise
+
+    def _write(self, item: PublishItem, form: str, dst: Path) -> None:
+        """``item`` into ``dst`` in ``form``: a complete, fsynced file under its final name (the
+        directory's fsync is :meth:`sync_dirs`')."""
+        if form == "plain":
+            _copy_into(item.path, dst, self.prefix, self.progress, sync_dir=False, umask=self.umask)
+        elif form == "compressed":
+            from symtool.formats.cab import compress_to_cab
+
+            with atomic_writer(dst, "wb", prefix=self.prefix, mode_like=item.path, sync_dir=False) as out:
+                compress_to_cab(item.path, out, item.name, progress=self.progress)
+        else:
+            with atomic_fd(dst, prefix=self.prefix, sync_dir=False, umask=self.umask) as out:
+                write_all(out, pointer_content(item.path))
+            if self.progress is not None:
+                self.progress(item.size)
+
     def place(self, item: PublishItem, form: str, idx: Path | None = None) -> Path:
         """Write ``item`` into the store in ``form`` (into ``idx`` when the caller found it);
         returns its index dir."""
@@ -505,19 +574,7 @@ class _Placer:
                 idx.mkdir(parents=True, exist_ok=True)
                 self.changed(idx, *(d.parent for d in created))
                 name = self.target_name(item, form)
-                dst = find_ci(idx, name) or idx / name
-                if form == "plain":
-                    _copy_into(item.path, dst, self.prefix, self.progress, sync_dir=False)
-                elif form == "compressed":
-                    from symtool.formats.cab import compress_to_cab
-
-                    with atomic_writer(dst, "wb", prefix=self.prefix, mode_like=item.path, sync_dir=False) as out:
-                        compress_to_cab(item.path, out, item.name, progress=self.progress)
-                else:
-                    with atomic_writer(dst, "wb", prefix=self.prefix, sync_dir=False) as out:
-                        out.write(pointer_content(item.path))
-                    if self.progress is not None:
-                        self.progress(item.size)
+                self._write(item, form, find_ci(idx, name) or idx / name)
                 self._drop_stale_forms(item, idx, form)
                 return idx
             except FileNotFoundError:
@@ -616,6 +673,10 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
     def place_one(item: PublishItem):
         try:
             form = placer.want_form(item)
+            idx = placer.place_new(item, form)
+            if idx is not None:
+                res = FileResult(str(item.path), "added", item.name, item.index, item.kind, form, size=item.size)
+                return (item, idx, form, res), res
             idx = placer.entry_dir(item)
             exists = idx.is_dir()
             found = placer.existing(item, idx) if exists else None
@@ -643,7 +704,7 @@ def publish_local(store: Path, items: list[PublishItem], opts: PublishOptions,
     # A few files at a time: one file's fsync (waiting for the disk) overlaps the next one's copy.
     from concurrent.futures import ThreadPoolExecutor
 
-    pool = ThreadPoolExecutor(max_workers=min(4, max(1, len(items))))
+    pool = ThreadPoolExecutor(max_workers=min(PLACERS, max(1, len(items))))
     with contextlib.ExitStack() as stack:
         stack.callback(pool.shutdown, cancel_futures=True)  # SIGTERM, ENOSPC: start no more
         return _place_and_commit(store, items, opts, placer, place_one, pool, report, progress,
@@ -686,10 +747,8 @@ def _place_and_commit(store: Path, items: list[PublishItem], opts: PublishOption
         def add_ref(job) -> None:
             (item, idx, form, _res), entry = job
             ref = "ptr" if form == "pointer" else "file"
-            lines = adm.read_refs(idx)
-            lines.append(adm.format_ref_line(txn_id, ref, entry.source, item.kind, form == "compressed"))
-            with atomic_writer(idx / REFS, "wb", prefix=placer.prefix, sync_dir=False) as f:
-                f.write(adm.refs_bytes(lines))
+            line = adm.format_ref_line(txn_id, ref, entry.source, item.kind, form == "compressed")
+            adm.append_ref(idx, line, placer.prefix, placer.umask)
             placer.changed(idx)
 
         # Each refs.ptr is written and fsynced (several at once), then every directory changed by
