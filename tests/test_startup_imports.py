@@ -124,9 +124,9 @@ def test_symbolize_of_an_elf_loads_neither_typer_nor_the_dump_machinery(tmp_path
         assert not _loaded(modules, ("symtool.dumps", "symtool.stackwalk", "symtool.formats.pdb",
                                      "symtool.formats.pdb_symbols", "symtool.formats.minidump",
                                      "symtool.store.fetch", "symtool.store.publish", "symtool.srcindex"))
-    # (symtool.demangle is loaded: the cache keeps linkage names, which symbolize prints as LLVM
-    # demangles them.)
-    assert not _loaded(warm, ("tempfile", "symtool.formats.dwarf_symbols", "symtool.formats.dwarf_line"))
+    # (Nor the demangler: the cache keeps the names symbolize prints.)
+    assert not _loaded(warm, ("tempfile", "symtool.formats.dwarf_symbols", "symtool.formats.dwarf_line",
+                              "symtool.demangle"))
     # dataclasses' import of inspect is deferred (symtool.main._DeferredInspect): not loaded unless used.
     assert not _loaded(warm, ("ast", "dis", "tokenize"))
 

@@ -176,7 +176,7 @@ def test_stack_and_dumps_names_are_unchanged_display_forms(rust_unpacked):
     display form it was: LLVM's name without its `` (.llvm.N)`` suffix (it changes from build to
     build), cut to MAX_DEMANGLED characters with an ellipsis: the same bucket keys as before
     symbolize printed whole names.  Checked against llvm-symbolizer's own names."""
-    from symtool.commands.symbolize import frame_function
+    from symtool.formats.symbols import llvm_function
     from symtool.formats.dwarf_symbols import DwarfSymbolizer
 
     addrs = random_text(rust_unpacked, 1500, 5)
@@ -188,7 +188,7 @@ def test_stack_and_dumps_names_are_unchanged_display_forms(rust_unpacked):
         for address, expected in zip(addrs, blocks(oracle)):
             result = reader.symbolize(address - reader.load_bias)
             frames = result.frames if result is not None else []
-            assert [frame_function(f) for f in frames] == expected[0::2] or (not frames and expected[0] == "??")
+            assert [llvm_function(f) for f in frames] == expected[0::2] or (not frames and expected[0] == "??")
             for f, name in zip(frames, expected[0::2]):
                 shown = re.sub(r" \(\.llvm\.\d+\)$", "", name)
                 suffixed += shown != name

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 from symtool.commands.common import apply_symbol_cache_option, terminal_safe
+from symtool.formats.symbols import llvm_function
 
 # An address from a log is often a whole run: this module imports neither typer nor the
 # settings, store and dump machinery at import time.  `symtool symbolize ARGS` is parsed by
@@ -93,31 +94,13 @@ def parse_address(text: str) -> int:
     return value
 
 
-def frame_function(frame) -> str:
-    """A frame's function as llvm-symbolizer prints it: LLVM's demangling of the mangled name it
-    came from, whole (a Rust legacy name as Itanium C++ with its ``::h<hash>``, LLVM's
-    `` (.llvm.N)`` suffix), where ``stack`` shows the readable, shortened form."""
-    if frame.mangled:
-        from symtool.demangle import demangle_llvm
-
-        readable = demangle_llvm(frame.mangled)
-        if readable != frame.mangled or not frame.function or not frame.mangled.startswith(_MANGLED_PREFIXES):
-            return readable  # demangled, or a plain (C, #[no_mangle]) name: printed as it is
-        # A C++ or MSVC (``?name@@...``) name, which symtool does not demangle: the debug info's own.
-    return frame.function or "??"
-
-
-# Itanium C++ (and Rust legacy), Rust v0 (with Mach-O's extra underscore), MSVC C++.
-_MANGLED_PREFIXES = ("_Z", "__Z", "_R", "__R", "?")
-
-
 def frame_lines(result) -> list[str]:
     """llvm-symbolizer's lines for one address: function, then file:line:column, per frame."""
     if result is None or not result.frames:
         return ["??", "??:0:0"]
     out = []
     for f in result.frames:
-        out.append(frame_function(f))
+        out.append(llvm_function(f))
         out.append(f"{f.file or '??'}:{f.line or 0}:{f.column or 0}")
     return out
 
@@ -162,7 +145,7 @@ class TextBlocks:
 
 
 def address_json(address: int, rva: int, result) -> dict:
-    frames = [] if result is None else [{"function": frame_function(f), "file": f.file, "line": f.line,
+    frames = [] if result is None else [{"function": llvm_function(f), "file": f.file, "line": f.line,
                                          "column": f.column} for f in result.frames]
     return {"address": f"{address:#x}", "rva": f"{rva:#x}", "frames": frames,
             "symbol": result.symbol if result is not None else None,
@@ -392,5 +375,5 @@ def _open(obj, module, dwp, store, build_dir, offline, manifest_path, package, p
     return found, resolver, locator, fetcher
 
 
-__all__ = ["OPTIONS", "register", "run_symbolize", "fast_main", "parse_fast", "frame_function", "frame_lines",
+__all__ = ["OPTIONS", "register", "run_symbolize", "fast_main", "parse_fast", "frame_lines",
            "address_json", "parse_address"]

@@ -46,6 +46,33 @@ class Frame:
     # procedure's start.  ``function`` is the display form (symtool.demangle.demangle, or the
     # PDB's procedure name); ``symtool symbolize`` prints LLVM's whole demangling of this.
     mangled: str | None = None
+    # What llvm-symbolizer prints for the function (:func:`llvm_function`), once worked out: a
+    # symbol cache keeps it, so a warm run demangles nothing.  Derived, so not compared.
+    printed: str | None = field(default=None, compare=False, repr=False)
+
+
+# Itanium C++ (and Rust legacy), Rust v0 (with Mach-O's extra underscore), MSVC C++.
+_MANGLED_PREFIXES = ("_Z", "__Z", "_R", "__R", "?")
+
+
+def llvm_function(frame: Frame) -> str:
+    """The frame's function as llvm-symbolizer prints it: LLVM's demangling of the linkage name
+    it came from, whole (a Rust legacy name as Itanium C++ with its ``::h<hash>``, LLVM's
+    `` (.llvm.N)`` suffix), where ``stack`` shows the readable, shortened ``function``.  Worked
+    out once per Frame (kept in ``printed``)."""
+    if frame.printed is not None:
+        return frame.printed
+    printed = frame.function or "??"
+    if frame.mangled:
+        from symtool.demangle import demangle_llvm  # only symbolize's output needs it: start-up
+
+        readable = demangle_llvm(frame.mangled)
+        if readable != frame.mangled or not frame.function or not frame.mangled.startswith(_MANGLED_PREFIXES):
+            printed = readable  # demangled, or a plain (C, #[no_mangle]) name: printed as it is
+        # else a C++ or MSVC (``?name@@...``) name, which symtool does not demangle: the debug
+        # info's own name.
+    frame.printed = printed
+    return printed
 
 
 @dataclass
@@ -105,4 +132,4 @@ class Extent:
             self.clip(ends[k] if k >= 0 else 0, starts[k + 1] if k + 1 < len(starts) else ADDRESS_END)
 
 
-__all__ = ["ADDRESS_END", "Extent", "Frame", "Symbolized"]
+__all__ = ["ADDRESS_END", "Extent", "Frame", "Symbolized", "llvm_function"]

@@ -15,7 +15,8 @@ A record is what the symbolizer said about every RVA of its range (``None``: not
 ``RECORD`` (flags, section, the section's start and the function's start as RVAs so that
 ``offset`` and ``symbol_offset`` follow the address, frame count, the strings ``symbol``,
 ``module``, ``short_name``), then per frame, innermost first, ``FRAME`` (flags, line,
-column, function, file, and the function's linkage (mangled) name).  A string in a
+column, function, file, the function's linkage (mangled) name, and the name llvm-symbolizer
+prints for it when that differs from ``function``).  A string in a
 record is a u32 offset into the string area, where names and paths shared by many addresses
 are kept once (``NO_STRING``: none).
 
@@ -35,10 +36,10 @@ import struct
 import sys
 import zlib
 
-from symtool.formats.symbols import Frame, Symbolized
+from symtool.formats.symbols import Frame, Symbolized, llvm_function
 
 MAGIC = b"SYMTSYMC"
-VERSION = 5  # 5: frames keep their mangled name (symbolize prints LLVM's demangling of it)
+VERSION = 6  # 5: frames keep their mangled name; 6: and what symbolize prints (LLVM's demangling of it)
 IDENTITY_SIZE = 96
 # magic, version, identity, entry count, record area size, string area size, index CRC, header CRC.
 HEADER = struct.Struct(f"<8sI{IDENTITY_SIZE}sIQQII")
@@ -47,9 +48,10 @@ ENTRY = struct.Struct("<QQQII")
 # flags, section, section start (RVA), function/symbol start (RVA), frame count, then the
 # strings symbol, module and short name (offsets in the string area; NO_STRING: none).
 RECORD = struct.Struct("<BIqqHIII")
-# flags, line, column, function, file, mangled name (offsets in the string area): fixed size,
-# so a record's frames are decoded by one iter_unpack.
-FRAME = struct.Struct("<BIIIII")
+# flags, line, column, function, file, mangled name, printed name (offsets in the string area;
+# printed: NO_STRING when it is the function's): fixed size, so a record's frames are decoded by
+# one iter_unpack.
+FRAME = struct.Struct("<BIIIIII")
 NO_STRING = 0xFFFFFFFF
 ADDRESS_END = (1 << 64) - 1  # the largest end an ENTRY holds
 # A string in the string area: length, CRC-32 of the length (u32) and the bytes; then the UTF-8
@@ -117,9 +119,12 @@ def encode_record(result: Symbolized | None, strings: StringTable) -> bytes:
                          for v in (result.symbol, result.module, result.short_name)))]
     for frame in frames:
         fflags = (F_LINE if frame.line is not None else 0) | (F_COLUMN if frame.column is not None else 0)
+        # (Kept so that a warm symbolize demangles nothing: demangling was most of its time.)
+        printed = llvm_function(frame)
         out.append(FRAME.pack(fflags, frame.line or 0, frame.column or 0, strings.ref(frame.function),
                               NO_STRING if frame.file is None else strings.ref(frame.file),
-                              NO_STRING if frame.mangled is None else strings.ref(frame.mangled)))
+                              NO_STRING if frame.mangled is None else strings.ref(frame.mangled),
+                              NO_STRING if printed == frame.function else strings.ref(printed)))
     return b"".join(out)
 
 
@@ -143,10 +148,12 @@ def decode_record(data, start: int, length: int, rva: int, strings, frames: dict
     for raw in FRAME.iter_unpack(data[at:at + count * FRAME.size]):
         frame = memo(raw)
         if frame is None:
-            fflags, line, column, function, file, mangled = raw
-            frame = Frame(strings[function], None if file == NO_STRING else strings[file],
+            fflags, line, column, function, file, mangled, printed = raw
+            name = strings[function]
+            frame = Frame(name, None if file == NO_STRING else strings[file],
                           line if fflags & F_LINE else None, column if fflags & F_COLUMN else None,
-                          None if mangled == NO_STRING else strings[mangled])
+                          None if mangled == NO_STRING else strings[mangled],
+                          name if printed == NO_STRING else strings[printed])
             if len(frames) >= MAX_MEMO:
                 frames.clear()
             frames[raw] = frame
