@@ -73,7 +73,7 @@ from symtool.formats import dwarf
 from symtool.formats.binio import BoundedReader
 from symtool.formats.dwarf import Cursor, SectionView, Unit
 from symtool.formats.dwarf_line import LineTable, Strings, read_line_table
-from symtool.formats.elf import SHF_ALLOC, SHT_NOBITS, ElfFile, Symbol
+from symtool.formats.elf import SHF_ALLOC, SHT_NOBITS, ElfFile, Symbol, SymbolTable
 from symtool.formats.macho import MAGICS as MACHO_MAGICS, open_macho_image
 from symtool.formats.symbols import ADDRESS_END, Extent, Frame, Symbolized, malformed_is_format_error
 
@@ -278,7 +278,6 @@ class _ParsedUnit:
     starts: list[int] = field(default_factory=list)
     ends: list[int] = field(default_factory=list)
     owners: list[int] = field(default_factory=list)
-    plans: dict[int, list] = field(default_factory=dict)  # abbreviation code -> decoding plan
     light: bool = False  # not walked: DIEs decoded where references point (see _light)
     child_maps: dict[int, tuple[list[int], list[int], list[int]]] = field(default_factory=dict)
     abbrevs: dict = field(default_factory=dict)
@@ -291,8 +290,18 @@ def _disjoint(ranges: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
     first in .debug_info wins (LLVM's DWARFDebugAranges keeps the lowest unit offset)."""
     if not ranges:
         return []
-    points = sorted({p for lo, hi, _ in ranges for p in (lo, hi)})
     by_start = sorted(ranges)
+    if all(a[1] <= b[0] for a, b in zip(by_start, by_start[1:])) and all(lo < hi for lo, hi, _ in by_start):
+        # No two overlap (the usual .debug_aranges): each is its own cell, touching ones of a
+        # unit merged, as below.
+        out: list[tuple[int, int, int]] = []
+        for lo, hi, off in by_start:
+            if out and out[-1][2] == off and out[-1][1] == lo:
+                out[-1] = (out[-1][0], hi, off)
+            else:
+                out.append((lo, hi, off))
+        return out
+    points = sorted({p for lo, hi, _ in ranges for p in (lo, hi)})
     heap: list[tuple[int, int]] = []  # (unit offset, end)
     out: list[tuple[int, int, int]] = []
     k = 0
@@ -399,7 +408,7 @@ def _skip_steps(ab: dwarf.Abbrev, unit: Unit) -> list[tuple[int, int]] | None:
     (DW_FORM_indirect, an unknown one) needs the general reader."""
     steps: list[tuple[int, int]] = []
     for at, form, const in ab.attrs:
-        size = dwarf.Abbrev(0, False, [(at, form, const)]).fixed_size(unit)
+        size = dwarf.form_size(form, unit)
         if size is not None:
             if steps and steps[-1][0] == SKIP_BYTES:
                 steps[-1] = (SKIP_BYTES, steps[-1][1] + size)
@@ -425,7 +434,7 @@ def _plan(ab: dwarf.Abbrev, unit: Unit, keep: bool, is_unit_die: bool) -> list[t
         if at in wanted:
             plan.append((1, at, form, const))
             continue
-        size = dwarf.Abbrev(0, False, [(at, form, const)]).fixed_size(unit)
+        size = dwarf.form_size(form, unit)
         if size is None:
             plan.append((2, at, form, const))
         elif size:
@@ -505,9 +514,11 @@ class DwarfSymbolizer:
         self._cache_cost = 0
         self._cache_cap = limit("DWARF_CACHE")
         self._abbrev_tables: dict[tuple[str, int], dict[int, dwarf.Abbrev]] = {}
+        self._abbrev_heads: dict[tuple[str, int], dict[int, dwarf.Abbrev]] = {}  # tables read up to a code
         self._demangled: dict[str, str] = {}
         self._compiled_tables: dict[tuple, dict[int, tuple]] = {}
         self._leaves: dict[int, dict[int, int]] = {}  # id(compiled table) -> {code: size} of leaf DIEs
+        self._plans: dict[int, dict[int, list]] = {}  # id(compiled table) -> {code: decoding plan}
         self._symbols = None
         self._build_unit_map()
 
@@ -615,9 +626,9 @@ class DwarfSymbolizer:
     def _unit_die(self, unit: Unit) -> tuple[_Die, _Ctx]:
         """The unit DIE of a binary's unit, and its context with the bases it declares."""
         ctx = self._binary_ctx(unit)
-        abbrevs = self._abbrevs(self._bin.view(".debug_abbrev"), unit.abbrev_offset, self.path)
         c = Cursor(ctx.info, unit.die_offset, unit.end, self.endian)
         code = c.uleb("abbreviation code")
+        abbrevs = self._abbrevs(self._bin.view(".debug_abbrev"), unit.abbrev_offset, self.path, code)
         if code == 0 or code not in abbrevs:
             raise FormatError(f".debug_info: unit at {unit.offset:#x} has no unit DIE", self.path)
         ab = abbrevs[code]
@@ -643,13 +654,21 @@ class DwarfSymbolizer:
             ctx.base_address = self._address(ctx, low) or 0
         return die, ctx
 
-    def _abbrevs(self, view: SectionView | None, offset: int, path: str) -> dict[int, dwarf.Abbrev]:
-        """The abbreviation table at ``offset``, decoded once per run (units share tables)."""
+    def _abbrevs(self, view: SectionView | None, offset: int, path: str,
+                 until: int | None = None) -> dict[int, dwarf.Abbrev]:
+        """The abbreviation table at ``offset``, decoded once per run (units share tables); with
+        ``until``, at least its declarations up to that code (a unit DIE's: mapping the units
+        .debug_aranges leaves out reads hundreds of unit DIEs and nothing else of their tables)."""
         if view is None:
             raise FormatError("no abbreviation section", path)
         key = (path, offset)
         table = self._abbrev_tables.get(key)
         if table is None:
+            if until is not None:
+                head = self._abbrev_heads.get(key)
+                if head is None or until not in head:
+                    head = self._abbrev_heads[key] = dwarf.read_abbrev_table(view, offset, self.endian, until)
+                return head
             table = self._abbrev_tables[key] = dwarf.read_abbrev_table(view, offset, self.endian)
         return table
 
@@ -1068,9 +1087,12 @@ class DwarfSymbolizer:
         if is_unit_die:
             plan = _plan(parsed.abbrevs[code], unit, True, True)
         elif plan is None:
-            plan = parsed.plans.get(code)
+            plans = self._plans.get(id(parsed.compiled))
+            if plans is None:
+                plans = self._plans[id(parsed.compiled)] = {}
+            plan = plans.get(code)
             if plan is None:
-                plan = parsed.plans[code] = _plan(parsed.abbrevs[code], unit, True, False)
+                plan = plans[code] = _plan(parsed.abbrevs[code], unit, True, False)
         data = parsed.data
         order = "little" if ctx.endian == "<" else "big"
         forms = _fast_forms(unit)
@@ -1376,33 +1398,35 @@ class DwarfSymbolizer:
         at or before it (the largest at one address), if its size reaches it or is 0."""
         if self._symbols is None:
             if self._bin.macho is not None:
-                syms = [Symbol(name, value, size) for value, size, name in self._bin.macho.symbols()]
+                self._symbols = SymbolTable.of_symbols([Symbol(name, value, size)
+                                                        for value, size, name in self._bin.macho.symbols()])
             else:
-                syms = sorted(self._bin.elf.symbols(), key=lambda s: (s.value, s.size))
-            self._symbols = ([s.value for s in syms], syms)
-        values, syms = self._symbols
-        k = bisect.bisect_right(values, addr) - 1
+                self._symbols = self._bin.elf.symbol_table()
+        table = self._symbols
+        k = bisect.bisect_right(table.values, addr) - 1
         if k < 0:
             return None
-        s = syms[k]
-        if s.size and s.value + s.size <= addr:
+        value, size = table.values[k], table.size(k)
+        if size and value + size <= addr:
             return None
+        s = table.symbol(k)
         return s.name, s.value, s.file
 
     def _symbol_cell(self, addr: int, extent: Extent) -> None:
         """Narrow ``extent`` to where _symbol_at gives its answer for ``addr`` (after a call)."""
-        values, syms = self._symbols
+        table = self._symbols
+        values = table.values
         k = bisect.bisect_right(values, addr) - 1
         above = values[k + 1] if k + 1 < len(values) else ADDRESS_END
         if k < 0:
             extent.clip(0, above)
             return
-        s = syms[k]
-        end = s.value + s.size if s.size else ADDRESS_END
+        value, size = values[k], table.size(k)
+        end = value + size if size else ADDRESS_END
         if end <= addr:
             extent.clip(end, above)
         else:
-            extent.clip(s.value, min(end, above))
+            extent.clip(value, min(end, above))
 
     def _unit_cell(self, addr: int, extent: Extent) -> None:
         """Narrow ``extent`` to the cell of ``addr`` in the address -> unit map (after _unit_for)."""
