@@ -554,7 +554,7 @@ _REF_SIZES = {DW_FORM_ref1: 1, DW_FORM_ref2: 2, DW_FORM_ref4: 4, DW_FORM_ref8: 8
 class Abbrev:
     tag: int
     has_children: bool
-    attrs: list[tuple[int, int, int]]  # (attribute, form, implicit constant)
+    attrs: tuple[tuple[int, int, int], ...]  # (attribute, form, implicit constant)
     _sizes: dict = field(default_factory=dict)
 
     def fixed_size(self, unit: Unit) -> int | None:
@@ -668,7 +668,7 @@ def _abbrev_table_in(data: bytes, whole: bool, abbrev: SectionView, offset: int,
             attrs.append((at, form, const))
         else:
             raise FormatError(f"{abbrev.name}: abbreviation {code} has too many attributes", abbrev.path)
-        table.setdefault(code, Abbrev(tag, children != 0, attrs))
+        table.setdefault(code, Abbrev(tag, children != 0, tuple(attrs)))  # a tuple: untracked by the collector
         if code == until:
             break
     else:

@@ -226,7 +226,7 @@ class _Die:
         self.parent = parent  # offset of the nearest kept ancestor, -1 for the unit DIE
         self.attrs = attrs
         self.end = 0  # where its attributes end, within the unit's bytes
-        self.ranges: list[tuple[int, int]] | None = None  # non-empty address ranges, once read
+        self.ranges: tuple[tuple[int, int], ...] | None = None  # non-empty address ranges, once read
         self.names: tuple[str, str | None] | None = None  # (readable, linkage) name, once found
 
 
@@ -273,7 +273,8 @@ class _ParsedUnit:
     kept_offsets: list[int] = field(default_factory=list)
     kept_parents: list[int] = field(default_factory=list)
     kept_codes: list[int] = field(default_factory=list)
-    kept_ends: dict[int, int] = field(default_factory=dict)  # kept index -> end of its subtree (with children)
+    first_call: dict[int, int] = field(default_factory=dict)  # DIE offset -> kept index of its first inlined call
+    next_call: dict[int, int] = field(default_factory=dict)  # kept index of an inlined call -> of the next in its parent
     data: bytes = b""  # the unit's bytes, from ctx.unit.offset
     compiled: dict = field(default_factory=dict)
     # The unit's concrete functions: [start, end) -> DW_TAG_subprogram DIE offset (disjoint).
@@ -519,7 +520,7 @@ class DwarfSymbolizer:
         self._abbrev_heads: dict[tuple[str, int], dict[int, dwarf.Abbrev]] = {}  # tables read up to a code
         self._demangled: dict[str, str] = {}
         self._compiled_tables: dict[tuple, dict[int, tuple]] = {}
-        self._leaves: dict[int, dict[int, int]] = {}  # id(compiled table) -> {code: size} of leaf DIEs
+        self._shapes: dict[int, tuple[dict, dict]] = {}  # id(compiled table) -> _read_tree's fast paths
         self._plans: dict[int, dict[int, list]] = {}  # id(compiled table) -> {code: decoding plan}
         self._symbols = None
         self._build_unit_map()
@@ -970,30 +971,51 @@ class DwarfSymbolizer:
     def _read_tree(self, parsed: _ParsedUnit, ctx: _Ctx, abbrevs: dict[int, dwarf.Abbrev], path: str) -> None:
         """One pass over the unit's DIEs, stepping over each by its compiled skip.  Only the DIEs
         naming and nesting code are listed (no types, variables, parameters), each with its
-        nearest listed ancestor; of those only the unit DIE and the functions with code are
-        decoded now."""
+        nearest listed ancestor, and each inlined call under its own; of those only the unit
+        DIE and the functions with code are decoded now."""
         unit = ctx.unit
         base = unit.offset
         data = ctx.info.read(base, unit.end - base, "unit")
         compiled = self._compiled(abbrevs, unit)
-        # The most common DIE by far: not kept, no children, fixed size (members, parameters,
-        # variables, base types...): one dict lookup and an add.
-        leaf = self._leaves.get(id(compiled))
-        if leaf is None:
-            leaf = self._leaves[id(compiled)] = {code: e[2] for code, e in compiled.items()
-                                                 if not e[4] and not e[1] and e[2] >= 0}
         parsed.data, parsed.compiled = data, compiled
         parsed.abbrevs = abbrevs
+        # Per abbreviation code, the two common shapes by far, each with a path of its own: DIEs
+        # not kept, without children, of a fixed size (members, parameters, variables, base
+        # types...): one dict lookup and an add; kept ones of a fixed size (most inlined calls,
+        # namespaces, structures): (size, children, inlined call?).
+        shapes = self._shapes.get(id(compiled))
+        if shapes is None:
+            shapes = self._shapes[id(compiled)] = (
+                {code: e[2] for code, e in compiled.items() if not e[4] and not e[1] and e[2] >= 0},
+                {code: (e[2], e[1], e[0] == DW_TAG_inlined_subroutine) for code, e in compiled.items()
+                 if e[4] and e[5] is None and e[2] >= 0})
+        leaf, kept_fixed = shapes
         offsets, parents, codes = parsed.kept_offsets, parsed.kept_parents, parsed.kept_codes
+        # The inlined calls directly in each kept DIE, as a chain: DIE offset -> its first call's
+        # kept index, and kept index -> the next call's (int-to-int dicts: no object per DIE).
+        first_call, next_call = parsed.first_call, parsed.next_call
+        last_call: dict[int, int] = {}
         order = "little" if ctx.endian == "<" else "big"
-        stack: list[int] = []  # per open level: the nearest kept ancestor's offset
-        opened: list[int] = []  # per open level: the kept index of the DIE that opened it, or -1
         functions: list[tuple[int, int, int, int]] = []  # (start, end, tree order, DIE offset)
-        kept_ends = parsed.kept_ends
         pos, end = unit.die_offset - base, len(data)
+        if pos >= end:
+            raise FormatError(f"{ctx.info.name}: unit at {base:#x} has no unit DIE", path)
+        code, pos = dwarf.leb128_at(data, pos)
+        if code == 0 or code not in compiled:
+            raise FormatError(f"{ctx.info.name}: unit at {base:#x} has no unit DIE", path)
+        die = self._decode(parsed, ctx, unit.die_offset, pos, code, -1, True)
+        pos = die.end
+        offsets.append(unit.die_offset)
+        parents.append(-1)
+        codes.append(code)
+        if compiled[code][0] == DW_TAG_subprogram:
+            for lo, hi in self._ranges_of(die, ctx):
+                functions.append((lo, hi, 0, unit.die_offset))
+        # Per open level, the nearest kept ancestor's offset: the unit DIE's children first.
+        stack: list[int] = [unit.die_offset] if compiled[code][1] else []
         # Every DIE takes a byte at least: the loop is bounded by the unit's size.
-        while pos < end:
-            at_off = base + pos
+        while stack and pos < end:
+            start = pos
             code = data[pos]
             pos += 1
             if code >= 0x80:
@@ -1007,32 +1029,49 @@ class DwarfSymbolizer:
                     if b < 0x80:
                         break
                     if shift > 63:
-                        raise FormatError(f"{ctx.info.name}: abbreviation code at {at_off:#x} is too long", path)
+                        raise FormatError(f"{ctx.info.name}: abbreviation code at {base + start:#x} is too long",
+                                          path)
             size = leaf.get(code)
-            if size is not None and stack:
+            if size is not None:
                 pos += size
                 continue
             if code == 0:
-                if stack:
-                    stack.pop()
-                    k = opened.pop()
-                    if k >= 0:
-                        kept_ends[k] = len(offsets)
-                    if not stack:
-                        break  # the unit DIE's children end: what follows is padding
+                stack.pop()  # the unit DIE's children end when the stack empties: what follows is padding
+                continue
+            found = kept_fixed.get(code)
+            if found is not None:
+                size, children, is_inlined = found
+                at_off = base + start
+                parent = stack[-1]
+                pos += size
+                offsets.append(at_off)
+                parents.append(parent)
+                codes.append(code)
+                if is_inlined:
+                    k = len(offsets) - 1
+                    prev = last_call.get(parent)
+                    if prev is None:
+                        first_call[parent] = k
+                    else:
+                        next_call[prev] = k
+                    last_call[parent] = k
+                if children:
+                    if len(stack) >= MAX_DEPTH:
+                        raise FormatError(f"{ctx.info.name}: DIEs nest deeper than {MAX_DEPTH}", path)
+                    stack.append(at_off)
                 continue
             entry = compiled.get(code)
+            at_off = base + start
             if entry is None:
                 raise FormatError(f"{ctx.info.name}: DIE at {at_off:#x} uses abbreviation {code}, not in its table",
                                   path)
             tag, children, size, steps, kept, plan = entry
-            parent = stack[-1] if stack else -1
-            if not stack or plan is not None:
-                die = self._decode(parsed, ctx, at_off, pos, code, parent, not stack)
+            parent = stack[-1]
+            if plan is not None:
+                die = self._decode(parsed, ctx, at_off, pos, code, parent, False)
                 pos = die.end
-                if tag == DW_TAG_subprogram:
-                    for lo, hi in self._ranges_of(die, ctx):
-                        functions.append((lo, hi, len(functions), at_off))
+                for lo, hi in self._ranges_of(die, ctx):
+                    functions.append((lo, hi, len(functions), at_off))
             elif size >= 0:
                 pos += size
             elif steps is not None:
@@ -1062,17 +1101,22 @@ class DwarfSymbolizer:
                 pos = c.pos - base
             if pos > end:
                 break
-            if kept or not stack:
+            if kept:
                 offsets.append(at_off)
                 parents.append(parent)
                 codes.append(code)
+                if tag == DW_TAG_inlined_subroutine:
+                    k = len(offsets) - 1
+                    prev = last_call.get(parent)
+                    if prev is None:
+                        first_call[parent] = k
+                    else:
+                        next_call[prev] = k
+                    last_call[parent] = k
             if children:
                 if len(stack) >= MAX_DEPTH:
                     raise FormatError(f"{ctx.info.name}: DIEs nest deeper than {MAX_DEPTH}", path)
-                stack.append(at_off if kept or not stack else parent)
-                opened.append(len(offsets) - 1 if kept or len(stack) == 1 else -1)
-            elif not stack:
-                break  # the unit DIE has no children
+                stack.append(at_off if kept else parent)
         if pos > end:
             raise FormatError(f"{ctx.info.name}: a DIE of the unit at {base:#x} runs past its end", path)
         parsed.starts, parsed.ends, parsed.owners = _flatten(functions)
@@ -1162,11 +1206,12 @@ class DwarfSymbolizer:
         self._cache_grow(("unit", parsed.key), DIE_COST)
         return die
 
-    def _ranges_of(self, die: _Die, ctx: _Ctx) -> list[tuple[int, int]]:
+    def _ranges_of(self, die: _Die, ctx: _Ctx) -> tuple[tuple[int, int], ...]:
         """The DIE's non-empty address ranges, read once."""
         if die.ranges is None:
             self._budget = MAX_RANGE_ENTRIES
-            die.ranges = [(lo, hi) for lo, hi in self._die_ranges(die, ctx) if lo < hi]
+            # A tuple (of tuples of ints): the cyclic collector stops tracking it after one look.
+            die.ranges = tuple([(lo, hi) for lo, hi in self._die_ranges(die, ctx) if lo < hi])
         return die.ranges
 
     def _innermost(self, parsed: _ParsedUnit, function: int, addr: int, extent: Extent) -> _Die | None:
@@ -1194,15 +1239,13 @@ class DwarfSymbolizer:
         found = parsed.child_maps.get(k)
         if found is not None:
             return found
-        offsets, codes, ends, compiled = parsed.kept_offsets, parsed.kept_codes, parsed.kept_ends, parsed.compiled
+        offsets = parsed.kept_offsets
         ranges: list[tuple[int, int, int, int]] = []
-        last = ends.get(k, k + 1)
-        child = k + 1
-        while child < last:
-            if compiled[codes[child]][0] == DW_TAG_inlined_subroutine:
-                inner = self._die(parsed, offsets[child])
-                ranges += [(lo, hi, child, child) for lo, hi in self._ranges_of(inner, parsed.ctx)]
-            child = ends.get(child, child + 1)  # past its subtree: the next sibling
+        child = parsed.first_call.get(offsets[k])
+        while child is not None:  # each kept index once, increasing: bounded by the unit's DIEs
+            inner = self._die(parsed, offsets[child])
+            ranges += [(lo, hi, child, child) for lo, hi in self._ranges_of(inner, parsed.ctx)]
+            child = parsed.next_call.get(child)
         found = parsed.child_maps[k] = _flatten(ranges)
         self._cache_grow(("unit", parsed.key), MAP_ENTRY_COST * (len(found[0]) + 1))
         return found
