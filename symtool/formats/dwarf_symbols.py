@@ -290,21 +290,33 @@ class _ParsedUnit:
 
 def _disjoint(ranges: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
     """Disjoint, sorted (start, end, unit offset) from overlapping ones: where units overlap, the
-    first in .debug_info wins (LLVM's DWARFDebugAranges keeps the lowest unit offset)."""
-    if not ranges:
-        return []
-    by_start = sorted(ranges)
-    if all(a[1] <= b[0] for a, b in zip(by_start, by_start[1:])) and all(lo < hi for lo, hi, _ in by_start):
-        # No two overlap (the usual .debug_aranges): each is its own cell, touching ones of a
-        # unit merged, as below.
-        out: list[tuple[int, int, int]] = []
-        for lo, hi, off in by_start:
+    first in .debug_info wins (LLVM's DWARFDebugAranges keeps the lowest unit offset).  Ranges
+    that overlap nothing are taken as they are; only clusters of overlapping ones are swept
+    (a binary's are few: the functions the linker dropped, all at address 0)."""
+    out: list[tuple[int, int, int]] = []
+    by_start = sorted(r for r in ranges if r[0] < r[1])
+    k, n = 0, len(by_start)
+    while k < n:
+        lo, hi, off = by_start[k]
+        j = k + 1
+        reach = hi
+        while j < n and by_start[j][0] < reach:
+            if by_start[j][1] > reach:
+                reach = by_start[j][1]
+            j += 1
+        cells = [(lo, hi, off)] if j == k + 1 else _sweep(by_start[k:j])
+        for lo, hi, off in cells:
             if out and out[-1][2] == off and out[-1][1] == lo:
-                out[-1] = (out[-1][0], hi, off)
+                out[-1] = (out[-1][0], hi, off)  # touching ranges of one unit: one cell
             else:
                 out.append((lo, hi, off))
-        return out
-    points = sorted({p for lo, hi, _ in ranges for p in (lo, hi)})
+        k = j
+    return out
+
+
+def _sweep(by_start: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """_disjoint's cells of a cluster of overlapping ranges, sorted by start."""
+    points = sorted({p for lo, hi, _ in by_start for p in (lo, hi)})
     heap: list[tuple[int, int]] = []  # (unit offset, end)
     out: list[tuple[int, int, int]] = []
     k = 0

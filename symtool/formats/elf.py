@@ -24,6 +24,7 @@ once per reader.  zstd is reported, not read (no stdlib decoder).
 
 from __future__ import annotations
 
+import operator
 import os
 import struct
 import zlib
@@ -432,11 +433,12 @@ class ElfFile:
         rows = []
         file = None
         n_names = len(names)
-        fields = self.lay.symbol_fields
+        entries = self.lay.sym.iter_unpack(data)
+        if not self.lay.is_64:  # into Elf64_Sym's order (symbol_fields), which is read as it is
+            entries = ((name_off, info, 0, shndx, value, size) for name_off, value, size, info, _other, shndx in entries)
         # One pass of iter_unpack over the table (no slice or call per entry to find it); only
         # STT_FILE names are read here.
-        for raw in self.lay.sym.iter_unpack(data):
-            name_off, info, shndx, value, size = fields(raw)
+        for name_off, info, _other, shndx, value, size in entries:
             kind = info & 0xF
             if name_off >= n_names:
                 continue
@@ -446,7 +448,7 @@ class ElfFile:
             if (kind != STT_FUNC and kind != STT_OBJECT) or shndx == SHN_UNDEF:
                 continue
             rows.append((value, size, name_off, file if info >> 4 == STB_LOCAL else None))
-        rows.sort(key=lambda r: (r[0], r[1]))
+        rows.sort(key=operator.itemgetter(0, 1))
         return SymbolTable(rows, names)
 
     def has_function_symbol(self, max_bytes: int = 4 << 20) -> bool:
