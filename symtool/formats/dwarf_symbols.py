@@ -146,6 +146,9 @@ DW_SECT_V5_RNGLISTS = 8
 # .debug_aranges set header after unit_length: version, debug_info offset (4 or 8 bytes),
 # address size, segment selector size.
 ARANGES_TUPLE = {(e, n): struct.Struct(e + 2 * {1: "B", 2: "H", 4: "I", 8: "Q"}[n]) for e in "<>" for n in (1, 2, 4, 8)}
+# A .debug_ranges entry (DWARF 2-4): start and end, address-sized, as an aranges tuple.
+ADDRESS_PAIR = ARANGES_TUPLE
+RANGES_WINDOW = 512  # bytes of .debug_ranges read at a time
 ARANGES_HEADER = {(e, n): struct.Struct(e + ("HIBB" if n == 4 else "HQBB")) for e in "<>" for n in (4, 8)}
 # A DWARF 5 .debug_str_offsets / .debug_rnglists contribution header after unit_length:
 # version (u16) and padding (u16) / address size, segment size, offset entry count (u32).
@@ -750,13 +753,25 @@ class DwarfSymbolizer:
             raise FormatError("DW_AT_ranges without .debug_ranges", self.path)
         size = ctx.unit.address_size
         top = (1 << (8 * size)) - 1
-        c = Cursor(ctx.ranges, offset, None, ctx.endian)
+        view = ctx.ranges
+        pair = ADDRESS_PAIR[(ctx.endian, size)]
+        step = pair.size
+        # Entries unpacked from a window of the section read at a time (a list is a few entries;
+        # a unit's inlined calls read thousands of lists).
+        window, window_start = b"", offset
+        pos = offset
         base = ctx.base_address
         out = []
         for _ in range(MAX_RANGES):
             self._spend(ctx)
-            lo = c.uint(size, "range start")
-            hi = c.uint(size, "range end")
+            rel = pos - window_start
+            if rel + step > len(window):
+                if pos + step > view.size:
+                    raise FormatError(f"{view.name}: range list entry at {pos:#x} runs past its end ({view.size:#x})",
+                                      view.path)
+                window, window_start, rel = view.read(pos, min(RANGES_WINDOW, view.size - pos), "range list"), pos, 0
+            lo, hi = pair.unpack_from(window, rel)
+            pos += step
             if lo == 0 and hi == 0:
                 return out
             if lo == top:
