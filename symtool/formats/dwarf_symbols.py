@@ -149,6 +149,7 @@ ARANGES_TUPLE = {(e, n): struct.Struct(e + 2 * {1: "B", 2: "H", 4: "I", 8: "Q"}[
 # A .debug_ranges entry (DWARF 2-4): start and end, address-sized, as an aranges tuple.
 ADDRESS_PAIR = ARANGES_TUPLE
 RANGES_WINDOW = 512  # bytes of .debug_ranges read at a time
+STRING_WINDOW = 512  # bytes of a string section read first for one string
 ARANGES_HEADER = {(e, n): struct.Struct(e + ("HIBB" if n == 4 else "HQBB")) for e in "<>" for n in (4, 8)}
 # A DWARF 5 .debug_str_offsets / .debug_rnglists contribution header after unit_length:
 # version (u16) and padding (u16) / address size, segment size, offset entry count (u32).
@@ -344,15 +345,38 @@ def _sweep(by_start: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
 def _flatten(subroutines: list[tuple[int, int, int, int]]) -> tuple[list[int], list[int], list[int]]:
     """Disjoint [start, end) -> DIE from (start, end, tree order, DIE) ranges: where ranges
     overlap, the later DIE in the tree (a nested function or inlined call) wins, as in LLVM's
-    DWARFUnit::updateAddressDieMap.  Returns (starts, ends, owners)."""
+    DWARFUnit::updateAddressDieMap.  Returns (starts, ends, owners).  As in _disjoint, a range
+    that overlaps nothing (most) is its own cell; clusters of overlapping ones are swept."""
     starts: list[int] = []
     ends: list[int] = []
     owners: list[int] = []
-    if not subroutines:
-        return starts, ends, owners
-    points = sorted({p for lo, hi, _, _ in subroutines for p in (lo, hi)})
-    by_start = sorted(subroutines)
+    by_start = sorted(r for r in subroutines if r[0] < r[1])
+    k, n = 0, len(by_start)
+    while k < n:
+        lo, hi, _order, die = by_start[k]
+        j = k + 1
+        reach = hi
+        while j < n and by_start[j][0] < reach:
+            if by_start[j][1] > reach:
+                reach = by_start[j][1]
+            j += 1
+        cells = [(lo, hi, die)] if j == k + 1 else _sweep_latest(by_start[k:j])
+        for lo, hi, die in cells:
+            if owners and owners[-1] == die and ends[-1] == lo:
+                ends[-1] = hi
+            else:
+                starts.append(lo)
+                ends.append(hi)
+                owners.append(die)
+        k = j
+    return starts, ends, owners
+
+
+def _sweep_latest(by_start: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int]]:
+    """_flatten's cells (start, end, DIE) of a cluster of overlapping ranges, sorted by start."""
+    points = sorted({p for lo, hi, _, _ in by_start for p in (lo, hi)})
     heap: list[tuple[int, int, int]] = []  # (-order, end, DIE)
+    out: list[tuple[int, int, int]] = []
     k = 0
     for i in range(len(points) - 1):
         p, q = points[i], points[i + 1]
@@ -365,13 +389,11 @@ def _flatten(subroutines: list[tuple[int, int, int, int]]) -> tuple[list[int], l
         if not heap:
             continue
         die = heap[0][2]
-        if owners and owners[-1] == die and ends[-1] == p:
-            ends[-1] = q
+        if out and out[-1][2] == die and out[-1][1] == p:
+            out[-1] = (out[-1][0], q, die)
         else:
-            starts.append(p)
-            ends.append(q)
-            owners.append(die)
-    return starts, ends, owners
+            out.append((p, q, die))
+    return out
 
 
 # Forms decoded without the general reader: (value kind, byte count); 0 bytes: the value is
@@ -410,6 +432,10 @@ def _fast_forms(unit: Unit) -> dict[int, tuple[str, int]]:
         _FAST_FORMS_BY_SHAPE[key] = forms
     return forms
 
+
+# DW_AT_high_pc forms _range_fields reads in place: an address, or a length from DW_AT_low_pc.
+_HIGH_PC_FORMS = {dwarf.DW_FORM_addr, dwarf.DW_FORM_data1, dwarf.DW_FORM_data2, dwarf.DW_FORM_data4,
+                  dwarf.DW_FORM_data8}
 
 # Steps of a compiled skip: how to step over one attribute value without decoding it.
 SKIP_BYTES, SKIP_LEB, SKIP_CSTRING, SKIP_BLOCK_LEB, SKIP_BLOCK1, SKIP_BLOCK2, SKIP_BLOCK4 = range(7)
@@ -537,6 +563,7 @@ class DwarfSymbolizer:
         self._compiled_tables: dict[tuple, dict[int, tuple]] = {}
         self._shapes: dict[int, tuple[dict, dict]] = {}  # id(compiled table) -> _read_tree's fast paths
         self._plans: dict[int, dict[int, list]] = {}  # id(compiled table) -> {code: decoding plan}
+        self._range_tables: dict[int, dict] = {}  # id(compiled table) -> _range_fields
         self._symbols = None
         self._build_unit_map()
 
@@ -708,6 +735,11 @@ class DwarfSymbolizer:
             return None
         if view is None:
             raise FormatError("string attribute without a string section", ctx.info.path)
+        if 0 <= v < view.size:  # most names end within a small window: one read, no Cursor
+            window = view.read(v, min(STRING_WINDOW, view.size - v), "string")
+            nul = window.find(b"\0")
+            if nul >= 0:
+                return window[:min(nul, MAX_NAME)].decode("utf-8", "replace")
         return Cursor(view, v, None, ctx.endian).cstring("string")[:MAX_NAME].decode("utf-8", "replace")
 
     def _address(self, ctx: _Ctx, value: tuple[str, object]) -> int | None:
@@ -1266,15 +1298,75 @@ class DwarfSymbolizer:
         found = parsed.child_maps.get(k)
         if found is not None:
             return found
-        offsets = parsed.kept_offsets
+        offsets, codes, data, ctx = parsed.kept_offsets, parsed.kept_codes, parsed.data, parsed.ctx
+        base = ctx.unit.offset
+        where = self._range_fields(parsed)
+        order = "little" if ctx.endian == "<" else "big"
         ranges: list[tuple[int, int, int, int]] = []
         child = parsed.first_call.get(offsets[k])
         while child is not None:  # each kept index once, increasing: bounded by the unit's DIEs
-            inner = self._die(parsed, offsets[child])
-            ranges += [(lo, hi, child, child) for lo, hi in self._ranges_of(inner, parsed.ctx)]
+            fields = where.get(codes[child])
+            if fields is None:
+                inner = self._die(parsed, offsets[child])
+                ranges += [(lo, hi, child, child) for lo, hi in self._ranges_of(inner, ctx)]
+            else:
+                # Only the call's ranges, read where its abbreviation puts them: the calls not on
+                # the address's chain (most) are not decoded.
+                pos = offsets[child] - base
+                while data[pos] >= 0x80:  # past the abbreviation code
+                    pos += 1
+                pos += 1
+                low_at, high_at, high_size, high_const, ranges_at = fields
+                if ranges_at >= 0:
+                    self._budget = MAX_RANGE_ENTRIES
+                    v = int.from_bytes(data[pos + ranges_at:pos + ranges_at + ctx.unit.offset_size], order)
+                    found = self._rnglist(ctx, ctx.rnglists_offset_base + v) if ctx.unit.version >= 5 \
+                        else self._ranges(ctx, ctx.ranges_base + v)
+                    ranges += [(lo, hi, child, child) for lo, hi in found if lo < hi]
+                elif low_at >= 0:
+                    lo = int.from_bytes(data[pos + low_at:pos + low_at + ctx.unit.address_size], order)
+                    hi = int.from_bytes(data[pos + high_at:pos + high_at + high_size], order)
+                    if high_const:
+                        hi += lo
+                    if lo < hi:
+                        ranges.append((lo, hi, child, child))
             child = parsed.next_call.get(child)
         found = parsed.child_maps[k] = _flatten(ranges)
         self._cache_grow(("unit", parsed.key), MAP_ENTRY_COST * (len(found[0]) + 1))
+        return found
+
+    def _range_fields(self, parsed: _ParsedUnit) -> dict[int, tuple[int, int, int, bool, int]]:
+        """Per abbreviation code of the unit's table whose address attributes lie at fixed
+        offsets in the DIE (every form before them of a fixed size) in the forms _die_ranges
+        reads directly: (DW_AT_low_pc offset, DW_AT_high_pc offset, its size, whether it is a
+        length, DW_AT_ranges offset), -1 for an absent one.  Codes left out are decoded."""
+        found = self._range_tables.get(id(parsed.compiled))
+        if found is not None:
+            return found
+        unit = parsed.ctx.unit
+        found = {}
+        for code, ab in parsed.abbrevs.items():
+            if ab.tag != DW_TAG_inlined_subroutine:
+                continue
+            at_offset = {}
+            pos = 0
+            for at, form, _const in ab.attrs:
+                at_offset[at] = (pos, form)
+                size = dwarf.form_size(form, unit)
+                if size is None:
+                    break
+                pos += size
+            else:
+                low, high, rng = (at_offset.get(at) for at in (DW_AT_low_pc, DW_AT_high_pc, DW_AT_ranges))
+                if rng is not None:
+                    if rng[1] == dwarf.DW_FORM_sec_offset:
+                        found[code] = (-1, -1, 0, False, rng[0])
+                elif low is None or high is None:
+                    if not any(at in at_offset for at in (DW_AT_low_pc, DW_AT_high_pc)):
+                        found[code] = (-1, -1, 0, False, -1)  # no ranges at all
+                elif low[1] == dwarf.DW_FORM_addr and high[1] in _HIGH_PC_FORMS:
+                    found[code] = (low[0], high[0], dwarf.form_size(high[1], unit), high[1] != dwarf.DW_FORM_addr, -1)
+        self._range_tables[id(parsed.compiled)] = found
         return found
 
     # -- the run's cache of parsed units and line tables --------------------------------------
