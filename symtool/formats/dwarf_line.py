@@ -4,8 +4,10 @@ One program is read at a time, when the symbolizer first needs the line table of
 a unit (``DW_AT_stmt_list``).  The header's directory and file tables (DWARF 5
 entry formats included: ``DW_FORM_string``, ``line_strp``, ``strp``, ``udata``,
 ``data1``-``data16``, blocks) and the opcodes of the state machine are checked
-against the unit's length; the rows are kept per sequence, sorted as LLVM sorts
-them, so a lookup is two binary searches.
+against the unit's length.  The whole program is run once for each sequence's
+bounds only (malformed opcodes are found then); a sequence's rows are made the
+first time an address falls in it.  Sequences are sorted as LLVM sorts them, so a
+lookup is two binary searches.
 
 File names are joined the way ``llvm-symbolizer`` prints them
 (``DWARFDebugLine::LineTable::getFileNameByIndex`` with an absolute path): an
@@ -102,6 +104,7 @@ class LineTable:
     _program: bytes = b""
     _machine: tuple = ()  # the rest of _run_bytes' arguments
     program_size: int = 0
+    _names: dict = field(default_factory=dict)  # (file index, comp_dir) -> file_name()
 
     def decoded(self, seq: Sequence) -> Sequence:
         """``seq`` with its rows."""
@@ -149,7 +152,14 @@ class LineTable:
         return max(seq.addrs[i], below), min(end, seq.high)
 
     def file_name(self, index: int, comp_dir: str | None) -> str | None:
-        """The path of file ``index`` as llvm-symbolizer prints it; None for a bad index."""
+        """The path of file ``index`` as llvm-symbolizer prints it; None for a bad index (joined
+        once per index and directory: every frame of every address asks)."""
+        key = (index, comp_dir)
+        if key not in self._names:
+            self._names[key] = self._file_name(index, comp_dir)
+        return self._names[key]
+
+    def _file_name(self, index: int, comp_dir: str | None) -> str | None:
         if self.version >= 5:
             if not 0 <= index < len(self.files):
                 return None

@@ -222,7 +222,7 @@ class _File:
 
 
 class _Die:
-    __slots__ = ("offset", "tag", "parent", "attrs", "end", "ranges", "names")
+    __slots__ = ("offset", "tag", "parent", "attrs", "end", "ranges", "names", "call", "outer", "chain")
 
     def __init__(self, offset: int, tag: int, parent: int, attrs: dict):
         self.offset = offset
@@ -232,6 +232,11 @@ class _Die:
         self.end = 0  # where its attributes end, within the unit's bytes
         self.ranges: tuple[tuple[int, int], ...] | None = None  # non-empty address ranges, once read
         self.names: tuple[str, str | None] | None = None  # (readable, linkage) name, once found
+        # Once found, for the answers of every address in it: (call_file, call_line, call_column);
+        # an outer frame's (DW_AT_name, start); the chain of frames from it out to its function.
+        self.call: tuple[int | None, int, int] | None = None
+        self.outer: tuple[str | None, int | None] | None = None
+        self.chain: tuple | None = None
 
 
 @dataclass
@@ -1500,7 +1505,7 @@ class DwarfSymbolizer:
             parent = self._die(where, parent.parent)
         return "::".join(reversed(parts)), None
 
-    def _start(self, parsed: _ParsedUnit, die: _Die, addr: int) -> int | None:
+    def _start(self, parsed: _ParsedUnit, die: _Die) -> int | None:
         self._budget = MAX_RANGE_ENTRIES
         for at in (DW_AT_low_pc, DW_AT_entry_pc):
             if at in die.attrs:
@@ -1691,39 +1696,49 @@ class DwarfSymbolizer:
             if i == len(chain) - 1 and sym is not None:
                 name = self._demangle(sym[0])  # llvm-symbolizer names the outer frame from the symbol table
             result.frames.append(Frame(name, file, line, column))
-            cf, cl, cc = (die.attrs.get(at) for at in (DW_AT_call_file, DW_AT_call_line, DW_AT_call_column))
-            call_file = cf[1] if cf is not None and cf[0] == dwarf.V_CONST else None
-            call_line = cl[1] if cl is not None and cl[0] == dwarf.V_CONST else 0
-            call_column = cc[1] if cc is not None and cc[0] == dwarf.V_CONST else 0
+            if die.call is None:
+                cf, cl, cc = (die.attrs.get(at) for at in (DW_AT_call_file, DW_AT_call_line, DW_AT_call_column))
+                die.call = (cf[1] if cf is not None and cf[0] == dwarf.V_CONST else None,
+                            cl[1] if cl is not None and cl[0] == dwarf.V_CONST else 0,
+                            cc[1] if cc is not None and cc[0] == dwarf.V_CONST else 0)
+            call_file, call_line, call_column = die.call
             if i == len(chain) - 1:
-                own = self._find(parsed, die, (DW_AT_name,))
-                if own is not None:
-                    result.short_name = self._string(own[0].ctx, own[2])
-                start = self._start(parsed, die, addr)
+                if die.outer is None:  # the function's own name and start, once per function
+                    own = self._find(parsed, die, (DW_AT_name,))
+                    die.outer = (self._string(own[0].ctx, own[2]) if own is not None else None,
+                                 self._start(parsed, die))
+                short_name, start = die.outer
+                if short_name is not None:
+                    result.short_name = short_name
                 if linkage is not None:
                     result.symbol = linkage
                 if start is not None:
                     result.symbol_offset = addr - start
         return result
 
-    def _chain(self, parsed: _ParsedUnit, addr: int, extent: Extent) -> list[_Die]:
+    def _chain(self, parsed: _ParsedUnit, addr: int, extent: Extent) -> tuple[_Die, ...]:
         """The inlined subroutines holding ``addr``, innermost first, then their subprogram."""
         k = bisect.bisect_right(parsed.starts, addr) - 1
         extent.clip_cell(parsed.starts, parsed.ends, k, addr)
         if k < 0 or addr >= parsed.ends[k]:
             return []
-        die = self._innermost(parsed, parsed.owners[k], addr, extent)
-        chain = []
-        for _ in range(MAX_DEPTH):
-            if die is None:
-                break
-            if die.tag == DW_TAG_subprogram:
-                chain.append(die)
-                break
-            if die.tag == DW_TAG_inlined_subroutine:
-                chain.append(die)
-            die = self._die(parsed, die.parent)
-        return chain
+        innermost = self._innermost(parsed, parsed.owners[k], addr, extent)
+        if innermost is None:
+            return ()
+        if innermost.chain is None:  # the same for every address whose innermost frame it is
+            chain = []
+            die = innermost
+            for _ in range(MAX_DEPTH):
+                if die is None:
+                    break
+                if die.tag == DW_TAG_subprogram:
+                    chain.append(die)
+                    break
+                if die.tag == DW_TAG_inlined_subroutine:
+                    chain.append(die)
+                die = self._die(parsed, die.parent)
+            innermost.chain = tuple(chain)
+        return innermost.chain
 
 
 __all__ = ["DwarfSymbolizer", "Frame", "Symbolized"]
