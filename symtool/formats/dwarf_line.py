@@ -313,7 +313,8 @@ def _scan_bytes(data: bytes, files: list[FileEntry], view: SectionView, endian: 
                 std_lengths: list[int]) -> list[Sequence]:
     """The program's sequences with their bounds and spans, rows not made: _run_bytes'
     state machine for the address alone (no line, column, file or row lists), about a third
-    of its cost.  DW_LNE_define_file entries are added to ``files`` here."""
+    of its cost.  DW_LNE_define_file entries are added to ``files`` here.  Its address opcodes
+    repeat _run_bytes' on purpose: a helper shared by both would be a call per opcode."""
     sequences: list[Sequence] = []
     mask = (1 << (8 * address_size)) - 1 if address_size < 8 else (1 << 64) - 1
     address, low, start = 0, -1, 0
@@ -335,36 +336,19 @@ def _scan_bytes(data: bytes, files: list[FileEntry], view: SectionView, endian: 
             if low < 0:
                 low = address
         elif op == 0:
-            size = data[pos]
-            if size < 0x80:
-                pos += 1
-            else:
-                size, pos = leb128_at(data, pos)
+            at, size = _extended(data, pos, end, view, base)
+            pos = at
             if size == 0:
                 continue
-            at = pos
-            if size > end - at:
-                raise FormatError(f"{view.name}: extended opcode at {base + at:#x} runs past its line table",
-                                  view.path)
-            sub = data[pos]
-            pos += 1
+            sub = data[at]
             if sub == DW_LNE_end_sequence:
                 if 0 <= low < address:  # as _run_bytes keeps them
                     sequences.append(Sequence(low, address, span=(start, at + size)))
                 address, low, start = 0, -1, at + size
-            elif sub == DW_LNE_set_address:
-                n = size - 1
-                if n in (1, 2, 4, 8):
-                    address = int.from_bytes(data[pos:pos + n], order) & mask
+            elif sub == DW_LNE_set_address and size - 1 in (1, 2, 4, 8):
+                address = int.from_bytes(data[at + 1:at + size], order) & mask
             elif sub == DW_LNE_define_file and version <= 4:
-                nul = data.index(b"\0", pos, at + size)
-                name = data[pos:nul]
-                pos = nul + 1
-                dir_index, pos = leb128_at(data, pos)
-                _mtime, pos = leb128_at(data, pos)
-                _length, pos = leb128_at(data, pos)
-                if len(files) < MAX_ENTRIES:
-                    files.append(FileEntry(name[:MAX_PATH].decode("utf-8", "replace"), dir_index))
+                _define_file(data, at + 1, at + size, files)
             pos = at + size
         elif op == DW_LNS_copy:
             if low < 0:
@@ -397,6 +381,26 @@ def _scan_bytes(data: bytes, files: list[FileEntry], view: SectionView, endian: 
     if pos > end:
         raise IndexError
     return sequences
+
+
+def _extended(data: bytes, pos: int, end: int, view: SectionView, base: int) -> tuple[int, int]:
+    """(where its sub-opcode is, its length) of the extended opcode whose ULEB128 length is at
+    ``pos``, checked against the program's end."""
+    size, at = dwarf.leb128_at(data, pos)
+    if size > end - at:
+        raise FormatError(f"{view.name}: extended opcode at {base + at:#x} runs past its line table", view.path)
+    return at, size
+
+
+def _define_file(data: bytes, pos: int, stop: int, files: list[FileEntry]) -> None:
+    """Add the entry of the DW_LNE_define_file whose operands are data[pos:stop] (DWARF 2-4)."""
+    nul = data.index(b"\0", pos, stop)
+    name = data[pos:nul]
+    dir_index, pos = dwarf.leb128_at(data, nul + 1)
+    _mtime, pos = dwarf.leb128_at(data, pos)
+    _length, pos = dwarf.leb128_at(data, pos)
+    if len(files) < MAX_ENTRIES:
+        files.append(FileEntry(name[:MAX_PATH].decode("utf-8", "replace"), dir_index))
 
 
 def _run_bytes(data: bytes, view: SectionView, endian: str, base: int, version: int, address_size: int, min_inst: int,
@@ -445,15 +449,11 @@ def _run_bytes(data: bytes, view: SectionView, endian: str, base: int, version: 
             addrs.append(address)
             rows.append(file_column | line)
         elif op == 0:
-            size = uleb()
+            at, size = _extended(data, pos, end, view, base)
+            pos = at
             if size == 0:
                 continue
-            at = pos
-            if size > end - at:
-                raise FormatError(f"{view.name}: extended opcode at {base + at:#x} runs past its line table",
-                                  view.path)
-            sub = data[pos]
-            pos += 1
+            sub = data[at]
             if sub == DW_LNE_end_sequence:
                 # LLVM keeps sequences with rows and a non-empty range only.
                 if addrs and addrs[0] < address:
@@ -461,19 +461,10 @@ def _run_bytes(data: bytes, view: SectionView, endian: str, base: int, version: 
                 addrs, rows = [], []
                 address, file, line, column = 0, 1, 1, 0
                 file_column = (file << 96) | (column << 32)
-            elif sub == DW_LNE_set_address:
-                n = size - 1
-                if n in (1, 2, 4, 8):
-                    address = int.from_bytes(data[pos:pos + n], order) & mask
-            elif sub == DW_LNE_define_file and version <= 4:
-                nul = data.index(b"\0", pos, at + size)
-                name = data[pos:nul]
-                pos = nul + 1
-                dir_index = uleb()
-                uleb()
-                uleb()
-                if files is not None and len(files) < MAX_ENTRIES:
-                    files.append(FileEntry(name[:MAX_PATH].decode("utf-8", "replace"), dir_index))
+            elif sub == DW_LNE_set_address and size - 1 in (1, 2, 4, 8):
+                address = int.from_bytes(data[at + 1:at + size], order) & mask
+            elif sub == DW_LNE_define_file and version <= 4 and files is not None:
+                _define_file(data, at + 1, at + size, files)
             pos = at + size
         elif op == DW_LNS_copy:
             addrs.append(address)

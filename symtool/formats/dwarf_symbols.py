@@ -65,6 +65,7 @@ import os
 import stat
 import struct
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from symtool.budgets import limit
@@ -304,23 +305,29 @@ def _disjoint(ranges: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
     (a binary's are few: the functions the linker dropped, all at address 0)."""
     out: list[tuple[int, int, int]] = []
     by_start = sorted(r for r in ranges if r[0] < r[1])
-    k, n = 0, len(by_start)
-    while k < n:
-        lo, hi, off = by_start[k]
-        j = k + 1
-        reach = hi
-        while j < n and by_start[j][0] < reach:
-            if by_start[j][1] > reach:
-                reach = by_start[j][1]
-            j += 1
-        cells = [(lo, hi, off)] if j == k + 1 else _sweep(by_start[k:j])
+    for k, j in _clusters(by_start):
+        cells = [by_start[k]] if j == k + 1 else _sweep(by_start[k:j])
         for lo, hi, off in cells:
             if out and out[-1][2] == off and out[-1][1] == lo:
                 out[-1] = (out[-1][0], hi, off)  # touching ranges of one unit: one cell
             else:
                 out.append((lo, hi, off))
-        k = j
     return out
+
+
+def _clusters(by_start: list[tuple]) -> Iterator[tuple[int, int]]:
+    """[first, past the last) indices of each run of ranges (sorted by start) that overlap one
+    another: a range overlapping no other is a run of one."""
+    k, n = 0, len(by_start)
+    while k < n:
+        j = k + 1
+        reach = by_start[k][1]
+        while j < n and by_start[j][0] < reach:
+            if by_start[j][1] > reach:
+                reach = by_start[j][1]
+            j += 1
+        yield k, j
+        k = j
 
 
 def _sweep(by_start: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
@@ -356,16 +363,12 @@ def _flatten(subroutines: list[tuple[int, int, int, int]]) -> tuple[list[int], l
     ends: list[int] = []
     owners: list[int] = []
     by_start = sorted(r for r in subroutines if r[0] < r[1])
-    k, n = 0, len(by_start)
-    while k < n:
-        lo, hi, _order, die = by_start[k]
-        j = k + 1
-        reach = hi
-        while j < n and by_start[j][0] < reach:
-            if by_start[j][1] > reach:
-                reach = by_start[j][1]
-            j += 1
-        cells = [(lo, hi, die)] if j == k + 1 else _sweep_latest(by_start[k:j])
+    for k, j in _clusters(by_start):
+        if j == k + 1:
+            lo, hi, _order, die = by_start[k]
+            cells = [(lo, hi, die)]
+        else:
+            cells = _sweep_latest(by_start[k:j])
         for lo, hi, die in cells:
             if owners and owners[-1] == die and ends[-1] == lo:
                 ends[-1] = hi
@@ -373,7 +376,6 @@ def _flatten(subroutines: list[tuple[int, int, int, int]]) -> tuple[list[int], l
                 starts.append(lo)
                 ends.append(hi)
                 owners.append(die)
-        k = j
     return starts, ends, owners
 
 
@@ -1102,74 +1104,59 @@ class DwarfSymbolizer:
             if code == 0:
                 stack.pop()  # the unit DIE's children end when the stack empties: what follows is padding
                 continue
-            found = kept_fixed.get(code)
-            if found is not None:
-                size, children, is_inlined = found
-                at_off = base + start
-                parent = stack[-1]
-                pos += size
-                offsets.append(at_off)
-                parents.append(parent)
-                codes.append(code)
-                if is_inlined:
-                    k = len(offsets) - 1
-                    prev = last_call.get(parent)
-                    if prev is None:
-                        first_call[parent] = k
-                    else:
-                        next_call[prev] = k
-                    last_call[parent] = k
-                if children:
-                    if len(stack) >= MAX_DEPTH:
-                        raise FormatError(f"{ctx.info.name}: DIEs nest deeper than {MAX_DEPTH}", path)
-                    stack.append(at_off)
-                continue
-            entry = compiled.get(code)
             at_off = base + start
-            if entry is None:
-                raise FormatError(f"{ctx.info.name}: DIE at {at_off:#x} uses abbreviation {code}, not in its table",
-                                  path)
-            tag, children, size, steps, kept, plan = entry
             parent = stack[-1]
-            if plan is not None:
-                die = self._decode(parsed, ctx, at_off, pos, code, parent, False)
-                pos = die.end
-                for lo, hi in self._ranges_of(die, ctx):
-                    functions.append((lo, hi, len(functions), at_off))
-            elif size >= 0:
+            found = kept_fixed.get(code)
+            if found is not None:  # kept, of a fixed size: no decoding
+                size, children, is_inlined = found
                 pos += size
-            elif steps is not None:
-                for kind, n in steps:
-                    if kind == SKIP_BYTES:
-                        pos += n
-                    elif kind == SKIP_LEB:
-                        while data[pos] >= 0x80:
-                            pos += 1
-                        pos += 1
-                    elif kind == SKIP_CSTRING:
-                        pos = data.index(b"\0", pos) + 1
-                    elif kind == SKIP_BLOCK_LEB:
-                        length, pos = dwarf.leb128_at(data, pos)
-                        pos += length
-                    elif kind == SKIP_BLOCK1:
-                        pos += 1 + data[pos]
-                    elif kind == SKIP_BLOCK2:
-                        pos += 2 + int.from_bytes(data[pos:pos + 2], order)
-                    else:
-                        pos += 4 + int.from_bytes(data[pos:pos + 4], order)
+                kept = True
             else:
-                c = Cursor(ctx.info, base + pos, unit.end, ctx.endian)
-                c.preload(data, base)
-                for _at, form, _const in abbrevs[code].attrs:
-                    dwarf.read_form(c, form, unit)
-                pos = c.pos - base
-            if pos > end:
-                break
+                entry = compiled.get(code)
+                if entry is None:
+                    raise FormatError(f"{ctx.info.name}: DIE at {at_off:#x} uses abbreviation {code}, "
+                                      f"not in its table", path)
+                tag, children, size, steps, kept, plan = entry
+                is_inlined = tag == DW_TAG_inlined_subroutine
+                if plan is not None:
+                    die = self._decode(parsed, ctx, at_off, pos, code, parent, False)
+                    pos = die.end
+                    for lo, hi in self._ranges_of(die, ctx):
+                        functions.append((lo, hi, len(functions), at_off))
+                elif size >= 0:
+                    pos += size
+                elif steps is not None:
+                    for kind, n in steps:
+                        if kind == SKIP_BYTES:
+                            pos += n
+                        elif kind == SKIP_LEB:
+                            while data[pos] >= 0x80:
+                                pos += 1
+                            pos += 1
+                        elif kind == SKIP_CSTRING:
+                            pos = data.index(b"\0", pos) + 1
+                        elif kind == SKIP_BLOCK_LEB:
+                            length, pos = dwarf.leb128_at(data, pos)
+                            pos += length
+                        elif kind == SKIP_BLOCK1:
+                            pos += 1 + data[pos]
+                        elif kind == SKIP_BLOCK2:
+                            pos += 2 + int.from_bytes(data[pos:pos + 2], order)
+                        else:
+                            pos += 4 + int.from_bytes(data[pos:pos + 4], order)
+                else:
+                    c = Cursor(ctx.info, base + pos, unit.end, ctx.endian)
+                    c.preload(data, base)
+                    for _at, form, _const in abbrevs[code].attrs:
+                        dwarf.read_form(c, form, unit)
+                    pos = c.pos - base
+                if pos > end:
+                    break
             if kept:
                 offsets.append(at_off)
                 parents.append(parent)
                 codes.append(code)
-                if tag == DW_TAG_inlined_subroutine:
+                if is_inlined:
                     k = len(offsets) - 1
                     prev = last_call.get(parent)
                     if prev is None:
