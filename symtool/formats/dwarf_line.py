@@ -412,7 +412,7 @@ def _run_bytes(data: bytes, view: SectionView, endian: str, base: int, version: 
     sequences: list[Sequence] = []
     mask = (1 << (8 * address_size)) - 1 if address_size < 8 else (1 << 64) - 1
     address, file, line, column = 0, 1, 1, 0
-    file_column = (file << 96) | (column << 32)  # the row's file and column as pack_row packs them (the line is or-ed in)
+    file_column = pack_row(file, column, 0)  # the row's file and column, packed (its line is or-ed in)
     addrs: list[int] = []
     rows: list[int] = []  # packed rows (pack_row): ints, not tuples -- nothing for the cyclic collector
     const_add = ((255 - opcode_base) // line_range) * min_inst if line_range else 0
@@ -460,7 +460,7 @@ def _run_bytes(data: bytes, view: SectionView, endian: str, base: int, version: 
                     sequences.append(Sequence(addrs[0], address, addrs, rows))
                 addrs, rows = [], []
                 address, file, line, column = 0, 1, 1, 0
-                file_column = (file << 96) | (column << 32)
+                file_column = pack_row(file, column, 0)
             elif sub == DW_LNE_set_address and size - 1 in (1, 2, 4, 8):
                 address = int.from_bytes(data[at + 1:at + size], order) & mask
             elif sub == DW_LNE_define_file and version <= 4 and files is not None:
@@ -491,7 +491,7 @@ def _run_bytes(data: bytes, view: SectionView, endian: str, base: int, version: 
                 column = b
             else:
                 column, pos = leb128_at(data, pos)
-            file_column = (file << 96) | (column << 32)
+            file_column = (file << 96) | (column << 32)  # pack_row, inline: set_column comes with most rows
         elif op == DW_LNS_set_file:
             file = uleb()
             file_column = (file << 96) | (column << 32)

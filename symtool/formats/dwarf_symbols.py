@@ -164,7 +164,8 @@ DIE_COST = 600
 KEPT_COST = 100
 MAP_ENTRY_COST = 120
 ROW_COST = 150
-PROGRAM_BYTES_PER_ROW = 2  # rows a line program of this many bytes is reckoned to make (real ones: 3-7 bytes a row; the estimate errs high)
+# Bytes of line program reckoned to make one row (real ones: 3-7 bytes a row; the estimate errs high).
+PROGRAM_BYTES_PER_ROW = 2
 # Range list entries in one list; parent walks.
 MAX_RANGES = 1 << 20
 # Range list entries read while mapping one unit (many DIEs may share one long list).
@@ -284,7 +285,7 @@ class _ParsedUnit:
     kept_parents: list[int] = field(default_factory=list)
     kept_codes: list[int] = field(default_factory=list)
     first_call: dict[int, int] = field(default_factory=dict)  # DIE offset -> kept index of its first inlined call
-    next_call: dict[int, int] = field(default_factory=dict)  # kept index of an inlined call -> of the next in its parent
+    next_call: dict[int, int] = field(default_factory=dict)  # kept index of an inlined call -> the next's
     data: bytes = b""  # the unit's bytes, from ctx.unit.offset
     compiled: dict = field(default_factory=dict)
     # The unit's concrete functions: [start, end) -> DW_TAG_subprogram DIE offset (disjoint).

@@ -435,7 +435,8 @@ class ElfFile:
         n_names = len(names)
         entries = self.lay.sym.iter_unpack(data)
         if not self.lay.is_64:  # into Elf64_Sym's order (symbol_fields), which is read as it is
-            entries = ((name_off, info, 0, shndx, value, size) for name_off, value, size, info, _other, shndx in entries)
+            entries = ((name_off, info, 0, shndx, value, size)
+                       for name_off, value, size, info, _other, shndx in entries)
         # One pass of iter_unpack over the table (no slice or call per entry to find it); only
         # STT_FILE names are read here.
         for name_off, info, _other, shndx, value, size in entries:
