@@ -235,10 +235,10 @@ class _Die:
         self.ranges: tuple[tuple[int, int], ...] | None = None  # non-empty address ranges, once read
         self.names: tuple[str, str | None] | None = None  # (readable, linkage) name, once found
         # Once found, for the answers of every address in it: (call_file, call_line, call_column);
-        # an outer frame's (DW_AT_name, start); the chain of frames from it out to its function.
+        # an outer frame's (DW_AT_name, start); the offsets of its frames out to its function.
         self.call: tuple[int | None, int, int] | None = None
         self.outer: tuple[str | None, int | None] | None = None
-        self.chain: tuple | None = None
+        self.chain: tuple[int, ...] | None = None
 
 
 @dataclass
@@ -1725,8 +1725,9 @@ class DwarfSymbolizer:
                 if die.tag == DW_TAG_inlined_subroutine:
                     chain.append(die)
                 die = self._die(parsed, die.parent)
-            innermost.chain = tuple(chain)
-        return innermost.chain
+            innermost.chain = tuple(die.offset for die in chain)  # offsets: no reference cycle
+        dies = parsed.dies
+        return tuple(dies[offset] for offset in innermost.chain)
 
 
 __all__ = ["DwarfSymbolizer", "Frame", "Symbolized"]
