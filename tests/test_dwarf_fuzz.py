@@ -23,7 +23,7 @@ from symtool.errors import FormatError
 from symtool.formats.binio import BoundedReader
 from symtool.formats.dwarf import SectionView
 from symtool.formats.dwarf_line import read_line_table
-from symtool.formats.dwarf_symbols import DwarfSymbolizer
+from symtool.formats.dwarf_symbols import DwarfSymbolizer, _disjoint, _flatten
 from symtool.formats.elf import ElfFile
 from symtool.formats.symbols import Frame, Symbolized
 
@@ -316,3 +316,25 @@ def test_mutated_dwo_symbolizes_or_raises_format_error(version, flips, cut):
     finally:
         dwo.write_bytes(original)
     assert time.monotonic() - started < MAX_SECONDS
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 64), st.integers(-4, 24), st.integers(0, 6)), max_size=12))
+def test_address_maps_pick_llvms_winner_at_every_address(spec):
+    """The unit map (_disjoint: where units overlap, the lowest unit offset, as LLVM's
+    DWARFDebugAranges) and the function/call maps (_flatten: the later DIE in the tree, as
+    DWARFUnit::updateAddressDieMap) checked against that rule at every address, including the
+    clusters of overlapping ranges they sweep and the lone ones they take as they are."""
+    units = [(lo, lo + n, off * 16) for lo, n, off in spec]
+    cells = _disjoint(units)
+    for p in range(96):
+        covering = [off for lo, hi, off in units if lo <= p < hi]
+        assert [off for lo, hi, off in cells if lo <= p < hi] == ([min(covering)] if covering else [])
+    for a, b in zip(cells, cells[1:]):  # sorted, disjoint, touching cells of one unit merged
+        assert a[1] <= b[0] and not (a[1] == b[0] and a[2] == b[2])
+    calls = [(lo, lo + n, order, 0x100 + order) for order, (lo, n, _off) in enumerate(spec)]
+    starts, ends, owners = _flatten(calls)
+    for p in range(96):
+        covering = [(order, die) for lo, hi, order, die in calls if lo <= p < hi]
+        got = [die for lo, hi, die in zip(starts, ends, owners) if lo <= p < hi]
+        assert got == ([max(covering)[1]] if covering else [])

@@ -554,7 +554,7 @@ _REF_SIZES = {DW_FORM_ref1: 1, DW_FORM_ref2: 2, DW_FORM_ref4: 4, DW_FORM_ref8: 8
 class Abbrev:
     tag: int
     has_children: bool
-    attrs: list[tuple[int, int, int]]  # (attribute, form, implicit constant)
+    attrs: tuple[tuple[int, int, int], ...]  # (attribute, form, implicit constant)
     _sizes: dict = field(default_factory=dict)
 
     def fixed_size(self, unit: Unit) -> int | None:
@@ -563,26 +563,36 @@ class Abbrev:
         if key not in self._sizes:
             total = 0
             for _at, form, _const in self.attrs:
-                if form in _FIXED:
-                    total += _FIXED[form]
-                elif form in _OFFSET:
-                    total += unit.offset_size
-                elif form == DW_FORM_addr:
-                    total += unit.address_size
-                elif form == DW_FORM_ref_addr:
-                    total += unit.address_size if unit.version == 2 else unit.offset_size
-                else:
+                size = form_size(form, unit)
+                if size is None:
                     total = None
                     break
+                total += size
             self._sizes[key] = total
         return self._sizes[key]
 
 
+def form_size(form: int, unit: Unit) -> int | None:
+    """Bytes of a value of ``form`` in ``unit`` when fixed (0: implicit), else None."""
+    if form in _FIXED:
+        return _FIXED[form]
+    if form in _OFFSET:
+        return unit.offset_size
+    if form == DW_FORM_addr:
+        return unit.address_size
+    if form == DW_FORM_ref_addr:
+        return unit.address_size if unit.version == 2 else unit.offset_size
+    return None
+
+
 ABBREV_WINDOW = 1 << 16  # bytes of .debug_abbrev read at first for one table (grown 4x while short)
+UNIT_ABBREV_WINDOW = 1 << 10  # the same, when only the declarations up to one code are wanted
 
 
-def read_abbrev_table(abbrev: SectionView, offset: int, endian: str) -> dict[int, Abbrev]:
-    """Every declaration of the abbreviation table at ``offset``: code -> Abbrev.
+def read_abbrev_table(abbrev: SectionView, offset: int, endian: str, until: int | None = None) -> dict[int, Abbrev]:
+    """Every declaration of the abbreviation table at ``offset``: code -> Abbrev; with ``until``,
+    only those up to the first declaring that code (a unit DIE's, usually the first: reading
+    one unit DIE needs no more).
 
     The table's bytes are read in one window and decoded with local variables (a unit's
     table has hundreds of declarations, each a few one-byte LEB128s); a table longer than the
@@ -590,13 +600,13 @@ def read_abbrev_table(abbrev: SectionView, offset: int, endian: str) -> dict[int
     the table's size (or the section's)."""
     if offset >= abbrev.size:
         return {}  # as a table that ends with the section
-    window = ABBREV_WINDOW
+    window = ABBREV_WINDOW if until is None else UNIT_ABBREV_WINDOW
     while True:
         length = min(window, abbrev.size - offset)
         data = abbrev.read(offset, length, "abbreviation table")
         whole = offset + length == abbrev.size
         try:
-            return _abbrev_table_in(data, whole, abbrev, offset)
+            return _abbrev_table_in(data, whole, abbrev, offset, until)
         except IndexError:
             if whole:
                 raise FormatError(f"{abbrev.name}: abbreviation table at {offset:#x} runs past its end "
@@ -604,7 +614,8 @@ def read_abbrev_table(abbrev: SectionView, offset: int, endian: str) -> dict[int
             window *= 4
 
 
-def _abbrev_table_in(data: bytes, whole: bool, abbrev: SectionView, offset: int) -> dict[int, Abbrev]:
+def _abbrev_table_in(data: bytes, whole: bool, abbrev: SectionView, offset: int,
+                     until: int | None = None) -> dict[int, Abbrev]:
     """The table at the start of ``data``; IndexError when it runs past ``data`` (past the
     section when ``whole``)."""
     table: dict[int, Abbrev] = {}
@@ -657,7 +668,9 @@ def _abbrev_table_in(data: bytes, whole: bool, abbrev: SectionView, offset: int)
             attrs.append((at, form, const))
         else:
             raise FormatError(f"{abbrev.name}: abbreviation {code} has too many attributes", abbrev.path)
-        table.setdefault(code, Abbrev(tag, children != 0, attrs))
+        table.setdefault(code, Abbrev(tag, children != 0, tuple(attrs)))  # a tuple: untracked by the collector
+        if code == until:
+            break
     else:
         raise FormatError(f"{abbrev.name}: more than {MAX_ABBREVS} abbreviations at {offset:#x}", abbrev.path)
     return table

@@ -4,8 +4,10 @@ One program is read at a time, when the symbolizer first needs the line table of
 a unit (``DW_AT_stmt_list``).  The header's directory and file tables (DWARF 5
 entry formats included: ``DW_FORM_string``, ``line_strp``, ``strp``, ``udata``,
 ``data1``-``data16``, blocks) and the opcodes of the state machine are checked
-against the unit's length; the rows are kept per sequence, sorted as LLVM sorts
-them, so a lookup is two binary searches.
+against the unit's length.  The whole program is run once for each sequence's
+bounds only (malformed opcodes are found then); a sequence's rows are made the
+first time an address falls in it.  Sequences are sorted as LLVM sorts them, so a
+lookup is two binary searches.
 
 File names are joined the way ``llvm-symbolizer`` prints them
 (``DWARFDebugLine::LineTable::getFileNameByIndex`` with an absolute path): an
@@ -67,21 +69,56 @@ class FileEntry:
     dir_index: int
 
 
+def pack_row(file: int, column: int, line: int) -> int:
+    """A row's file index, column and line as one int (a line is 32-bit, as LLVM's; a file index
+    or column, a ULEB128 of at most 64 bits)."""
+    return (file << 96) | (column << 32) | line
+
+
+def unpack_row(row: int) -> tuple[int, int, int]:
+    """(file index, line, column) of a packed row."""
+    return row >> 96, row & 0xFFFFFFFF, (row >> 32) & 0xFFFFFFFFFFFFFFFF
+
+
 @dataclass
 class Sequence:
     low: int
     high: int  # first address after the sequence
-    addrs: list[int] = field(default_factory=list)  # row addresses (the end row excluded)
-    rows: list[tuple[int, int, int]] = field(default_factory=list)  # (file index, line, column) per address
+    addrs: list[int] | None = None  # row addresses (the end row excluded); None: not decoded yet
+    rows: list[int] | None = None  # (file index, line, column) per address, packed (pack_row)
+    span: tuple[int, int] = (0, 0)  # its opcodes within the program's bytes
 
 
 @dataclass
 class LineTable:
+    """A unit's line table.  The program is run once without making rows (each sequence's
+    bounds, which a lookup needs to pick the sequence); a sequence's rows are made the first
+    time an address falls in it: a lookup of a few addresses decodes a few of a unit's
+    hundreds of sequences (one per function, for LLVM's code)."""
+
     version: int
     include_dirs: list[str]
     files: list[FileEntry]
     sequences: list[Sequence]  # sorted by high (LLVM's orderByHighPC)
     _highs: list[int] = field(default_factory=list)
+    _program: bytes = b""
+    _machine: tuple = ()  # the rest of _run_bytes' arguments
+    program_size: int = 0
+    _names: dict = field(default_factory=dict)  # (file index, comp_dir) -> file_name()
+
+    def decoded(self, seq: Sequence) -> Sequence:
+        """``seq`` with its rows."""
+        if seq.addrs is None:
+            start, end = seq.span
+            # A sequence starts in the machine's initial state: its bytes run alone give its rows.
+            try:
+                found = _run_bytes(self._program[start:end], *self._machine)
+            except (IndexError, ValueError):
+                found = []
+            if len(found) != 1 or (found[0].low, found[0].high) != (seq.low, seq.high):
+                raise FormatError("line program: a sequence decodes differently alone", self._machine[0].path)
+            seq.addrs, seq.rows = found[0].addrs, found[0].rows
+        return seq
 
     def lookup(self, address: int) -> tuple[int, int, int] | None:
         """(file index, line, column) of the row covering ``address``, as LLVM's lookupAddress picks it."""
@@ -91,10 +128,11 @@ class LineTable:
         seq = self.sequences[k]
         if not seq.low <= address < seq.high:
             return None
+        seq = self.decoded(seq)
         i = bisect.bisect_right(seq.addrs, address) - 1
         if i < 0:
             return None
-        return seq.rows[i]
+        return unpack_row(seq.rows[i])
 
     def extent(self, address: int) -> tuple[int, int]:
         """[lo, hi) around ``address`` over which lookup() gives the same answer (the row's
@@ -106,6 +144,7 @@ class LineTable:
         seq = self.sequences[k]
         if address < seq.low:
             return below, seq.low
+        seq = self.decoded(seq)
         i = bisect.bisect_right(seq.addrs, address) - 1
         if i < 0:
             return address, address + 1
@@ -113,7 +152,14 @@ class LineTable:
         return max(seq.addrs[i], below), min(end, seq.high)
 
     def file_name(self, index: int, comp_dir: str | None) -> str | None:
-        """The path of file ``index`` as llvm-symbolizer prints it; None for a bad index."""
+        """The path of file ``index`` as llvm-symbolizer prints it; None for a bad index (joined
+        once per index and directory: every frame of every address asks)."""
+        key = (index, comp_dir)
+        if key not in self._names:
+            self._names[key] = self._file_name(index, comp_dir)
+        return self._names[key]
+
+    def _file_name(self, index: int, comp_dir: str | None) -> str | None:
         if self.version >= 5:
             if not 0 <= index < len(self.files):
                 return None
@@ -251,36 +297,124 @@ def read_line_table(view: SectionView, offset: int, endian: str, address_size: i
             c.uleb("modification time")
             c.uleb("file length")
             files.append(FileEntry(name[:MAX_PATH].decode("utf-8", "replace"), dir_index))
-    c = Cursor(view, program, end, endian)
-    sequences = _run(c, version, address_size, min_inst, line_base, line_range, opcode_base, std_lengths, files)
-    sequences.sort(key=lambda s: s.high)
-    return LineTable(version, dirs, files, sequences, [s.high for s in sequences])
-
-
-def _run(c: Cursor, version: int, address_size: int, min_inst: int, line_base: int, line_range: int,
-         opcode_base: int, std_lengths: list[int], files: list[FileEntry]) -> list[Sequence]:
-    """The rows of the program between the cursor and its end, per sequence.
-
-    The program's bytes are read once and decoded here with local variables (no call per
-    byte): a line table is the bulk of what one address costs the first time its unit is
-    asked, and this loop runs once per row."""
-    start, end = c.pos, c.end
-    data = c.view.read(start, end - start, "line program")
+    data = view.read(program, end - program, "line program")
+    machine = (view, endian, program, version, address_size, min_inst, line_base, line_range, opcode_base,
+               std_lengths, None)
     try:
-        return _run_bytes(data, c.view, c.endian, start, version, address_size, min_inst, line_base, line_range,
-                          opcode_base, std_lengths, files)
+        sequences = _scan_bytes(data, files, *machine[:-1])
     except (IndexError, ValueError):
-        raise FormatError(f"{c.view.name}: line program at {start:#x} ends inside an opcode", c.view.path) from None
+        raise FormatError(f"{view.name}: line program at {program:#x} ends inside an opcode", view.path) from None
+    sequences.sort(key=lambda s: s.high)
+    return LineTable(version, dirs, files, sequences, [s.high for s in sequences], data, machine, len(data))
+
+
+def _scan_bytes(data: bytes, files: list[FileEntry], view: SectionView, endian: str, base: int, version: int,
+                address_size: int, min_inst: int, line_base: int, line_range: int, opcode_base: int,
+                std_lengths: list[int]) -> list[Sequence]:
+    """The program's sequences with their bounds and spans, rows not made: _run_bytes'
+    state machine for the address alone (no line, column, file or row lists), about a third
+    of its cost.  DW_LNE_define_file entries are added to ``files`` here.  Its address opcodes
+    repeat _run_bytes' on purpose: a helper shared by both would be a call per opcode."""
+    sequences: list[Sequence] = []
+    mask = (1 << (8 * address_size)) - 1 if address_size < 8 else (1 << 64) - 1
+    address, low, start = 0, -1, 0
+    const_add = ((255 - opcode_base) // line_range) * min_inst if line_range else 0
+    order = "little" if endian == "<" else "big"
+    pos, end = 0, len(data)
+    special_address = [0] * 256
+    if line_range:
+        for op in range(opcode_base, 256):
+            special_address[op] = ((op - opcode_base) // line_range) * min_inst
+    leb128_at = dwarf.leb128_at
+    while pos < end:
+        op = data[pos]
+        pos += 1
+        if op >= opcode_base:
+            if line_range == 0:
+                raise FormatError(f"{view.name}: special opcode with line_range 0", view.path)
+            address = (address + special_address[op]) & mask
+            if low < 0:
+                low = address
+        elif op == 0:
+            at, size = _extended(data, pos, end, view, base)
+            pos = at
+            if size == 0:
+                continue
+            sub = data[at]
+            if sub == DW_LNE_end_sequence:
+                if 0 <= low < address:  # as _run_bytes keeps them
+                    sequences.append(Sequence(low, address, span=(start, at + size)))
+                address, low, start = 0, -1, at + size
+            elif sub == DW_LNE_set_address and size - 1 in (1, 2, 4, 8):
+                address = int.from_bytes(data[at + 1:at + size], order) & mask
+            elif sub == DW_LNE_define_file and version <= 4:
+                _define_file(data, at + 1, at + size, files)
+            pos = at + size
+        elif op == DW_LNS_copy:
+            if low < 0:
+                low = address
+        elif op == DW_LNS_advance_pc:
+            b = data[pos]
+            if b < 0x80:
+                pos += 1
+            else:
+                b, pos = leb128_at(data, pos)
+            address = (address + b * min_inst) & mask
+        elif op == DW_LNS_const_add_pc:
+            address = (address + const_add) & mask
+        elif op == DW_LNS_fixed_advance_pc:
+            if pos + 2 > end:
+                raise IndexError
+            address = (address + int.from_bytes(data[pos:pos + 2], order)) & mask
+            pos += 2
+        elif op in (DW_LNS_negate_stmt, DW_LNS_set_basic_block, DW_LNS_set_prologue_end, DW_LNS_set_epilogue_begin):
+            pass
+        elif op in (DW_LNS_advance_line, DW_LNS_set_file, DW_LNS_set_column):
+            while data[pos] >= 0x80:
+                pos += 1
+            pos += 1
+        else:  # set_isa and unknown standard opcodes: skip their ULEB operands
+            for _ in range(std_lengths[op - 1] if op - 1 < len(std_lengths) else 0):
+                while data[pos] >= 0x80:
+                    pos += 1
+                pos += 1
+    if pos > end:
+        raise IndexError
+    return sequences
+
+
+def _extended(data: bytes, pos: int, end: int, view: SectionView, base: int) -> tuple[int, int]:
+    """(where its sub-opcode is, its length) of the extended opcode whose ULEB128 length is at
+    ``pos``, checked against the program's end."""
+    size, at = dwarf.leb128_at(data, pos)
+    if size > end - at:
+        raise FormatError(f"{view.name}: extended opcode at {base + at:#x} runs past its line table", view.path)
+    return at, size
+
+
+def _define_file(data: bytes, pos: int, stop: int, files: list[FileEntry]) -> None:
+    """Add the entry of the DW_LNE_define_file whose operands are data[pos:stop] (DWARF 2-4)."""
+    nul = data.index(b"\0", pos, stop)
+    name = data[pos:nul]
+    dir_index, pos = dwarf.leb128_at(data, nul + 1)
+    _mtime, pos = dwarf.leb128_at(data, pos)
+    _length, pos = dwarf.leb128_at(data, pos)
+    if len(files) < MAX_ENTRIES:
+        files.append(FileEntry(name[:MAX_PATH].decode("utf-8", "replace"), dir_index))
 
 
 def _run_bytes(data: bytes, view: SectionView, endian: str, base: int, version: int, address_size: int, min_inst: int,
                line_base: int, line_range: int, opcode_base: int, std_lengths: list[int],
-               files: list[FileEntry]) -> list[Sequence]:
+               files: list[FileEntry] | None) -> list[Sequence]:
+    """The rows of the opcodes in ``data``, per sequence, decoded with local variables (no call
+    per byte): it runs once per row.  ``files``: where DW_LNE_define_file adds entries (None:
+    _scan_bytes has added them)."""
     sequences: list[Sequence] = []
     mask = (1 << (8 * address_size)) - 1 if address_size < 8 else (1 << 64) - 1
     address, file, line, column = 0, 1, 1, 0
+    file_column = pack_row(file, column, 0)  # the row's file and column, packed (its line is or-ed in)
     addrs: list[int] = []
-    rows: list[tuple[int, int, int]] = []
+    rows: list[int] = []  # packed rows (pack_row): ints, not tuples -- nothing for the cyclic collector
     const_add = ((255 - opcode_base) // line_range) * min_inst if line_range else 0
     order = "little" if endian == "<" else "big"
     pos, end = 0, len(data)
@@ -313,40 +447,28 @@ def _run_bytes(data: bytes, view: SectionView, endian: str, base: int, version: 
             address = (address + special_address[op]) & mask
             line = (line + special_line[op]) & 0xFFFFFFFF  # LLVM's row line is 32-bit unsigned
             addrs.append(address)
-            rows.append((file, line, column))
+            rows.append(file_column | line)
         elif op == 0:
-            size = uleb()
+            at, size = _extended(data, pos, end, view, base)
+            pos = at
             if size == 0:
                 continue
-            at = pos
-            if size > end - at:
-                raise FormatError(f"{view.name}: extended opcode at {base + at:#x} runs past its line table",
-                                  view.path)
-            sub = data[pos]
-            pos += 1
+            sub = data[at]
             if sub == DW_LNE_end_sequence:
                 # LLVM keeps sequences with rows and a non-empty range only.
                 if addrs and addrs[0] < address:
                     sequences.append(Sequence(addrs[0], address, addrs, rows))
                 addrs, rows = [], []
                 address, file, line, column = 0, 1, 1, 0
-            elif sub == DW_LNE_set_address:
-                n = size - 1
-                if n in (1, 2, 4, 8):
-                    address = int.from_bytes(data[pos:pos + n], order) & mask
-            elif sub == DW_LNE_define_file and version <= 4:
-                nul = data.index(b"\0", pos, at + size)
-                name = data[pos:nul]
-                pos = nul + 1
-                dir_index = uleb()
-                uleb()
-                uleb()
-                if len(files) < MAX_ENTRIES:
-                    files.append(FileEntry(name[:MAX_PATH].decode("utf-8", "replace"), dir_index))
+                file_column = pack_row(file, column, 0)
+            elif sub == DW_LNE_set_address and size - 1 in (1, 2, 4, 8):
+                address = int.from_bytes(data[at + 1:at + size], order) & mask
+            elif sub == DW_LNE_define_file and version <= 4 and files is not None:
+                _define_file(data, at + 1, at + size, files)
             pos = at + size
         elif op == DW_LNS_copy:
             addrs.append(address)
-            rows.append((file, line, column))
+            rows.append(file_column | line)
         elif op == DW_LNS_advance_pc:
             b = data[pos]
             if b < 0x80:
@@ -369,8 +491,10 @@ def _run_bytes(data: bytes, view: SectionView, endian: str, base: int, version: 
                 column = b
             else:
                 column, pos = leb128_at(data, pos)
+            file_column = (file << 96) | (column << 32)  # pack_row, inline: set_column comes with most rows
         elif op == DW_LNS_set_file:
             file = uleb()
+            file_column = (file << 96) | (column << 32)
         elif op == DW_LNS_const_add_pc:
             address = (address + const_add) & mask
         elif op == DW_LNS_fixed_advance_pc:

@@ -59,11 +59,13 @@ malformed input raises :class:`~symtool.errors.FormatError` naming the file.
 from __future__ import annotations
 
 import bisect
+import gc
 import heapq
 import os
 import stat
 import struct
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from symtool.budgets import limit
@@ -73,7 +75,7 @@ from symtool.formats import dwarf
 from symtool.formats.binio import BoundedReader
 from symtool.formats.dwarf import Cursor, SectionView, Unit
 from symtool.formats.dwarf_line import LineTable, Strings, read_line_table
-from symtool.formats.elf import SHF_ALLOC, SHT_NOBITS, ElfFile, Symbol
+from symtool.formats.elf import SHF_ALLOC, SHT_NOBITS, ElfFile, Symbol, SymbolTable
 from symtool.formats.macho import MAGICS as MACHO_MAGICS, open_macho_image
 from symtool.formats.symbols import ADDRESS_END, Extent, Frame, Symbolized, malformed_is_format_error
 
@@ -145,6 +147,10 @@ DW_SECT_V5_RNGLISTS = 8
 # .debug_aranges set header after unit_length: version, debug_info offset (4 or 8 bytes),
 # address size, segment selector size.
 ARANGES_TUPLE = {(e, n): struct.Struct(e + 2 * {1: "B", 2: "H", 4: "I", 8: "Q"}[n]) for e in "<>" for n in (1, 2, 4, 8)}
+# A .debug_ranges entry (DWARF 2-4): start and end, address-sized, as an aranges tuple.
+ADDRESS_PAIR = ARANGES_TUPLE
+RANGES_WINDOW = 512  # bytes of .debug_ranges read at a time
+STRING_WINDOW = 512  # bytes of a string section read first for one string
 ARANGES_HEADER = {(e, n): struct.Struct(e + ("HIBB" if n == 4 else "HQBB")) for e in "<>" for n in (4, 8)}
 # A DWARF 5 .debug_str_offsets / .debug_rnglists contribution header after unit_length:
 # version (u16) and padding (u16) / address size, segment size, offset entry count (u32).
@@ -158,6 +164,8 @@ DIE_COST = 600
 KEPT_COST = 100
 MAP_ENTRY_COST = 120
 ROW_COST = 150
+# Bytes of line program reckoned to make one row (real ones: 3-7 bytes a row; the estimate errs high).
+PROGRAM_BYTES_PER_ROW = 2
 # Range list entries in one list; parent walks.
 MAX_RANGES = 1 << 20
 # Range list entries read while mapping one unit (many DIEs may share one long list).
@@ -216,7 +224,7 @@ class _File:
 
 
 class _Die:
-    __slots__ = ("offset", "tag", "parent", "attrs", "end", "ranges", "names")
+    __slots__ = ("offset", "tag", "parent", "attrs", "end", "ranges", "names", "call", "outer", "chain")
 
     def __init__(self, offset: int, tag: int, parent: int, attrs: dict):
         self.offset = offset
@@ -224,8 +232,13 @@ class _Die:
         self.parent = parent  # offset of the nearest kept ancestor, -1 for the unit DIE
         self.attrs = attrs
         self.end = 0  # where its attributes end, within the unit's bytes
-        self.ranges: list[tuple[int, int]] | None = None  # non-empty address ranges, once read
+        self.ranges: tuple[tuple[int, int], ...] | None = None  # non-empty address ranges, once read
         self.names: tuple[str, str | None] | None = None  # (readable, linkage) name, once found
+        # Once found, for the answers of every address in it: (call_file, call_line, call_column);
+        # an outer frame's (DW_AT_name, start); the offsets of its frames out to its function.
+        self.call: tuple[int | None, int, int] | None = None
+        self.outer: tuple[str | None, int | None] | None = None
+        self.chain: tuple[int, ...] | None = None
 
 
 @dataclass
@@ -271,14 +284,14 @@ class _ParsedUnit:
     kept_offsets: list[int] = field(default_factory=list)
     kept_parents: list[int] = field(default_factory=list)
     kept_codes: list[int] = field(default_factory=list)
-    kept_ends: dict[int, int] = field(default_factory=dict)  # kept index -> end of its subtree (with children)
+    first_call: dict[int, int] = field(default_factory=dict)  # DIE offset -> kept index of its first inlined call
+    next_call: dict[int, int] = field(default_factory=dict)  # kept index of an inlined call -> the next's
     data: bytes = b""  # the unit's bytes, from ctx.unit.offset
     compiled: dict = field(default_factory=dict)
     # The unit's concrete functions: [start, end) -> DW_TAG_subprogram DIE offset (disjoint).
     starts: list[int] = field(default_factory=list)
     ends: list[int] = field(default_factory=list)
     owners: list[int] = field(default_factory=list)
-    plans: dict[int, list] = field(default_factory=dict)  # abbreviation code -> decoding plan
     light: bool = False  # not walked: DIEs decoded where references point (see _light)
     child_maps: dict[int, tuple[list[int], list[int], list[int]]] = field(default_factory=dict)
     abbrevs: dict = field(default_factory=dict)
@@ -288,11 +301,39 @@ class _ParsedUnit:
 
 def _disjoint(ranges: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
     """Disjoint, sorted (start, end, unit offset) from overlapping ones: where units overlap, the
-    first in .debug_info wins (LLVM's DWARFDebugAranges keeps the lowest unit offset)."""
-    if not ranges:
-        return []
-    points = sorted({p for lo, hi, _ in ranges for p in (lo, hi)})
-    by_start = sorted(ranges)
+    first in .debug_info wins (LLVM's DWARFDebugAranges keeps the lowest unit offset).  Ranges
+    that overlap nothing are taken as they are; only clusters of overlapping ones are swept
+    (a binary's are few: the functions the linker dropped, all at address 0)."""
+    out: list[tuple[int, int, int]] = []
+    by_start = sorted(r for r in ranges if r[0] < r[1])
+    for k, j in _clusters(by_start):
+        cells = [by_start[k]] if j == k + 1 else _sweep(by_start[k:j])
+        for lo, hi, off in cells:
+            if out and out[-1][2] == off and out[-1][1] == lo:
+                out[-1] = (out[-1][0], hi, off)  # touching ranges of one unit: one cell
+            else:
+                out.append((lo, hi, off))
+    return out
+
+
+def _clusters(by_start: list[tuple]) -> Iterator[tuple[int, int]]:
+    """[first, past the last) indices of each run of ranges (sorted by start) that overlap one
+    another: a range overlapping no other is a run of one."""
+    k, n = 0, len(by_start)
+    while k < n:
+        j = k + 1
+        reach = by_start[k][1]
+        while j < n and by_start[j][0] < reach:
+            if by_start[j][1] > reach:
+                reach = by_start[j][1]
+            j += 1
+        yield k, j
+        k = j
+
+
+def _sweep(by_start: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """_disjoint's cells of a cluster of overlapping ranges, sorted by start."""
+    points = sorted({p for lo, hi, _ in by_start for p in (lo, hi)})
     heap: list[tuple[int, int]] = []  # (unit offset, end)
     out: list[tuple[int, int, int]] = []
     k = 0
@@ -317,15 +358,33 @@ def _disjoint(ranges: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
 def _flatten(subroutines: list[tuple[int, int, int, int]]) -> tuple[list[int], list[int], list[int]]:
     """Disjoint [start, end) -> DIE from (start, end, tree order, DIE) ranges: where ranges
     overlap, the later DIE in the tree (a nested function or inlined call) wins, as in LLVM's
-    DWARFUnit::updateAddressDieMap.  Returns (starts, ends, owners)."""
+    DWARFUnit::updateAddressDieMap.  Returns (starts, ends, owners).  As in _disjoint, a range
+    that overlaps nothing (most) is its own cell; clusters of overlapping ones are swept."""
     starts: list[int] = []
     ends: list[int] = []
     owners: list[int] = []
-    if not subroutines:
-        return starts, ends, owners
-    points = sorted({p for lo, hi, _, _ in subroutines for p in (lo, hi)})
-    by_start = sorted(subroutines)
+    by_start = sorted(r for r in subroutines if r[0] < r[1])
+    for k, j in _clusters(by_start):
+        if j == k + 1:
+            lo, hi, _order, die = by_start[k]
+            cells = [(lo, hi, die)]
+        else:
+            cells = _sweep_latest(by_start[k:j])
+        for lo, hi, die in cells:
+            if owners and owners[-1] == die and ends[-1] == lo:
+                ends[-1] = hi
+            else:
+                starts.append(lo)
+                ends.append(hi)
+                owners.append(die)
+    return starts, ends, owners
+
+
+def _sweep_latest(by_start: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int]]:
+    """_flatten's cells (start, end, DIE) of a cluster of overlapping ranges, sorted by start."""
+    points = sorted({p for lo, hi, _, _ in by_start for p in (lo, hi)})
     heap: list[tuple[int, int, int]] = []  # (-order, end, DIE)
+    out: list[tuple[int, int, int]] = []
     k = 0
     for i in range(len(points) - 1):
         p, q = points[i], points[i + 1]
@@ -338,13 +397,11 @@ def _flatten(subroutines: list[tuple[int, int, int, int]]) -> tuple[list[int], l
         if not heap:
             continue
         die = heap[0][2]
-        if owners and owners[-1] == die and ends[-1] == p:
-            ends[-1] = q
+        if out and out[-1][2] == die and out[-1][1] == p:
+            out[-1] = (out[-1][0], q, die)
         else:
-            starts.append(p)
-            ends.append(q)
-            owners.append(die)
-    return starts, ends, owners
+            out.append((p, q, die))
+    return out
 
 
 # Forms decoded without the general reader: (value kind, byte count); 0 bytes: the value is
@@ -384,6 +441,10 @@ def _fast_forms(unit: Unit) -> dict[int, tuple[str, int]]:
     return forms
 
 
+# DW_AT_high_pc forms _range_fields reads in place: an address, or a length from DW_AT_low_pc.
+_HIGH_PC_FORMS = {dwarf.DW_FORM_addr, dwarf.DW_FORM_data1, dwarf.DW_FORM_data2, dwarf.DW_FORM_data4,
+                  dwarf.DW_FORM_data8}
+
 # Steps of a compiled skip: how to step over one attribute value without decoding it.
 SKIP_BYTES, SKIP_LEB, SKIP_CSTRING, SKIP_BLOCK_LEB, SKIP_BLOCK1, SKIP_BLOCK2, SKIP_BLOCK4 = range(7)
 _LEB_FORMS = {dwarf.DW_FORM_udata, dwarf.DW_FORM_sdata, dwarf.DW_FORM_ref_udata, dwarf.DW_FORM_strx,
@@ -399,7 +460,7 @@ def _skip_steps(ab: dwarf.Abbrev, unit: Unit) -> list[tuple[int, int]] | None:
     (DW_FORM_indirect, an unknown one) needs the general reader."""
     steps: list[tuple[int, int]] = []
     for at, form, const in ab.attrs:
-        size = dwarf.Abbrev(0, False, [(at, form, const)]).fixed_size(unit)
+        size = dwarf.form_size(form, unit)
         if size is not None:
             if steps and steps[-1][0] == SKIP_BYTES:
                 steps[-1] = (SKIP_BYTES, steps[-1][1] + size)
@@ -425,7 +486,7 @@ def _plan(ab: dwarf.Abbrev, unit: Unit, keep: bool, is_unit_die: bool) -> list[t
         if at in wanted:
             plan.append((1, at, form, const))
             continue
-        size = dwarf.Abbrev(0, False, [(at, form, const)]).fixed_size(unit)
+        size = dwarf.form_size(form, unit)
         if size is None:
             plan.append((2, at, form, const))
         elif size:
@@ -505,9 +566,12 @@ class DwarfSymbolizer:
         self._cache_cost = 0
         self._cache_cap = limit("DWARF_CACHE")
         self._abbrev_tables: dict[tuple[str, int], dict[int, dwarf.Abbrev]] = {}
+        self._abbrev_heads: dict[tuple[str, int], dict[int, dwarf.Abbrev]] = {}  # tables read up to a code
         self._demangled: dict[str, str] = {}
         self._compiled_tables: dict[tuple, dict[int, tuple]] = {}
-        self._leaves: dict[int, dict[int, int]] = {}  # id(compiled table) -> {code: size} of leaf DIEs
+        self._shapes: dict[int, tuple[dict, dict]] = {}  # id(compiled table) -> _read_tree's fast paths
+        self._plans: dict[int, dict[int, list]] = {}  # id(compiled table) -> {code: decoding plan}
+        self._range_tables: dict[int, dict] = {}  # id(compiled table) -> _range_fields
         self._symbols = None
         self._build_unit_map()
 
@@ -615,9 +679,9 @@ class DwarfSymbolizer:
     def _unit_die(self, unit: Unit) -> tuple[_Die, _Ctx]:
         """The unit DIE of a binary's unit, and its context with the bases it declares."""
         ctx = self._binary_ctx(unit)
-        abbrevs = self._abbrevs(self._bin.view(".debug_abbrev"), unit.abbrev_offset, self.path)
         c = Cursor(ctx.info, unit.die_offset, unit.end, self.endian)
         code = c.uleb("abbreviation code")
+        abbrevs = self._abbrevs(self._bin.view(".debug_abbrev"), unit.abbrev_offset, self.path, code)
         if code == 0 or code not in abbrevs:
             raise FormatError(f".debug_info: unit at {unit.offset:#x} has no unit DIE", self.path)
         ab = abbrevs[code]
@@ -643,13 +707,21 @@ class DwarfSymbolizer:
             ctx.base_address = self._address(ctx, low) or 0
         return die, ctx
 
-    def _abbrevs(self, view: SectionView | None, offset: int, path: str) -> dict[int, dwarf.Abbrev]:
-        """The abbreviation table at ``offset``, decoded once per run (units share tables)."""
+    def _abbrevs(self, view: SectionView | None, offset: int, path: str,
+                 until: int | None = None) -> dict[int, dwarf.Abbrev]:
+        """The abbreviation table at ``offset``, decoded once per run (units share tables); with
+        ``until``, at least its declarations up to that code (a unit DIE's: mapping the units
+        .debug_aranges leaves out reads hundreds of unit DIEs and nothing else of their tables)."""
         if view is None:
             raise FormatError("no abbreviation section", path)
         key = (path, offset)
         table = self._abbrev_tables.get(key)
         if table is None:
+            if until is not None:
+                head = self._abbrev_heads.get(key)
+                if head is None or until not in head:
+                    head = self._abbrev_heads[key] = dwarf.read_abbrev_table(view, offset, self.endian, until)
+                return head
             table = self._abbrev_tables[key] = dwarf.read_abbrev_table(view, offset, self.endian)
         return table
 
@@ -671,6 +743,11 @@ class DwarfSymbolizer:
             return None
         if view is None:
             raise FormatError("string attribute without a string section", ctx.info.path)
+        if 0 <= v < view.size:  # most names end within a small window: one read, no Cursor
+            window = view.read(v, min(STRING_WINDOW, view.size - v), "string")
+            nul = window.find(b"\0")
+            if nul >= 0:
+                return window[:min(nul, MAX_NAME)].decode("utf-8", "replace")
         return Cursor(view, v, None, ctx.endian).cstring("string")[:MAX_NAME].decode("utf-8", "replace")
 
     def _address(self, ctx: _Ctx, value: tuple[str, object]) -> int | None:
@@ -716,13 +793,25 @@ class DwarfSymbolizer:
             raise FormatError("DW_AT_ranges without .debug_ranges", self.path)
         size = ctx.unit.address_size
         top = (1 << (8 * size)) - 1
-        c = Cursor(ctx.ranges, offset, None, ctx.endian)
+        view = ctx.ranges
+        pair = ADDRESS_PAIR[(ctx.endian, size)]
+        step = pair.size
+        # Entries unpacked from a window of the section read at a time (a list is a few entries;
+        # a unit's inlined calls read thousands of lists).
+        window, window_start = b"", offset
+        pos = offset
         base = ctx.base_address
         out = []
         for _ in range(MAX_RANGES):
             self._spend(ctx)
-            lo = c.uint(size, "range start")
-            hi = c.uint(size, "range end")
+            rel = pos - window_start
+            if rel + step > len(window):
+                if pos + step > view.size:
+                    raise FormatError(f"{view.name}: range list entry at {pos:#x} runs past its end ({view.size:#x})",
+                                      view.path)
+                window, window_start, rel = view.read(pos, min(RANGES_WINDOW, view.size - pos), "range list"), pos, 0
+            lo, hi = pair.unpack_from(window, rel)
+            pos += step
             if lo == 0 and hi == 0:
                 return out
             if lo == top:
@@ -949,30 +1038,51 @@ class DwarfSymbolizer:
     def _read_tree(self, parsed: _ParsedUnit, ctx: _Ctx, abbrevs: dict[int, dwarf.Abbrev], path: str) -> None:
         """One pass over the unit's DIEs, stepping over each by its compiled skip.  Only the DIEs
         naming and nesting code are listed (no types, variables, parameters), each with its
-        nearest listed ancestor; of those only the unit DIE and the functions with code are
-        decoded now."""
+        nearest listed ancestor, and each inlined call under its own; of those only the unit
+        DIE and the functions with code are decoded now."""
         unit = ctx.unit
         base = unit.offset
         data = ctx.info.read(base, unit.end - base, "unit")
         compiled = self._compiled(abbrevs, unit)
-        # The most common DIE by far: not kept, no children, fixed size (members, parameters,
-        # variables, base types...): one dict lookup and an add.
-        leaf = self._leaves.get(id(compiled))
-        if leaf is None:
-            leaf = self._leaves[id(compiled)] = {code: e[2] for code, e in compiled.items()
-                                                 if not e[4] and not e[1] and e[2] >= 0}
         parsed.data, parsed.compiled = data, compiled
         parsed.abbrevs = abbrevs
+        # Per abbreviation code, the two common shapes by far, each with a path of its own: DIEs
+        # not kept, without children, of a fixed size (members, parameters, variables, base
+        # types...): one dict lookup and an add; kept ones of a fixed size (most inlined calls,
+        # namespaces, structures): (size, children, inlined call?).
+        shapes = self._shapes.get(id(compiled))
+        if shapes is None:
+            shapes = self._shapes[id(compiled)] = (
+                {code: e[2] for code, e in compiled.items() if not e[4] and not e[1] and e[2] >= 0},
+                {code: (e[2], e[1], e[0] == DW_TAG_inlined_subroutine) for code, e in compiled.items()
+                 if e[4] and e[5] is None and e[2] >= 0})
+        leaf, kept_fixed = shapes
         offsets, parents, codes = parsed.kept_offsets, parsed.kept_parents, parsed.kept_codes
+        # The inlined calls directly in each kept DIE, as a chain: DIE offset -> its first call's
+        # kept index, and kept index -> the next call's (int-to-int dicts: no object per DIE).
+        first_call, next_call = parsed.first_call, parsed.next_call
+        last_call: dict[int, int] = {}
         order = "little" if ctx.endian == "<" else "big"
-        stack: list[int] = []  # per open level: the nearest kept ancestor's offset
-        opened: list[int] = []  # per open level: the kept index of the DIE that opened it, or -1
         functions: list[tuple[int, int, int, int]] = []  # (start, end, tree order, DIE offset)
-        kept_ends = parsed.kept_ends
         pos, end = unit.die_offset - base, len(data)
+        if pos >= end:
+            raise FormatError(f"{ctx.info.name}: unit at {base:#x} has no unit DIE", path)
+        code, pos = dwarf.leb128_at(data, pos)
+        if code == 0 or code not in compiled:
+            raise FormatError(f"{ctx.info.name}: unit at {base:#x} has no unit DIE", path)
+        die = self._decode(parsed, ctx, unit.die_offset, pos, code, -1, True)
+        pos = die.end
+        offsets.append(unit.die_offset)
+        parents.append(-1)
+        codes.append(code)
+        if compiled[code][0] == DW_TAG_subprogram:
+            for lo, hi in self._ranges_of(die, ctx):
+                functions.append((lo, hi, 0, unit.die_offset))
+        # Per open level, the nearest kept ancestor's offset: the unit DIE's children first.
+        stack: list[int] = [unit.die_offset] if compiled[code][1] else []
         # Every DIE takes a byte at least: the loop is bounded by the unit's size.
-        while pos < end:
-            at_off = base + pos
+        while stack and pos < end:
+            start = pos
             code = data[pos]
             pos += 1
             if code >= 0x80:
@@ -986,72 +1096,79 @@ class DwarfSymbolizer:
                     if b < 0x80:
                         break
                     if shift > 63:
-                        raise FormatError(f"{ctx.info.name}: abbreviation code at {at_off:#x} is too long", path)
+                        raise FormatError(f"{ctx.info.name}: abbreviation code at {base + start:#x} is too long",
+                                          path)
             size = leaf.get(code)
-            if size is not None and stack:
+            if size is not None:
                 pos += size
                 continue
             if code == 0:
-                if stack:
-                    stack.pop()
-                    k = opened.pop()
-                    if k >= 0:
-                        kept_ends[k] = len(offsets)
-                    if not stack:
-                        break  # the unit DIE's children end: what follows is padding
+                stack.pop()  # the unit DIE's children end when the stack empties: what follows is padding
                 continue
-            entry = compiled.get(code)
-            if entry is None:
-                raise FormatError(f"{ctx.info.name}: DIE at {at_off:#x} uses abbreviation {code}, not in its table",
-                                  path)
-            tag, children, size, steps, kept, plan = entry
-            parent = stack[-1] if stack else -1
-            if not stack or plan is not None:
-                die = self._decode(parsed, ctx, at_off, pos, code, parent, not stack)
-                pos = die.end
-                if tag == DW_TAG_subprogram:
+            at_off = base + start
+            parent = stack[-1]
+            found = kept_fixed.get(code)
+            if found is not None:  # kept, of a fixed size: no decoding
+                size, children, is_inlined = found
+                pos += size
+                kept = True
+            else:
+                entry = compiled.get(code)
+                if entry is None:
+                    raise FormatError(f"{ctx.info.name}: DIE at {at_off:#x} uses abbreviation {code}, "
+                                      f"not in its table", path)
+                tag, children, size, steps, kept, plan = entry
+                is_inlined = tag == DW_TAG_inlined_subroutine
+                if plan is not None:
+                    die = self._decode(parsed, ctx, at_off, pos, code, parent, False)
+                    pos = die.end
                     for lo, hi in self._ranges_of(die, ctx):
                         functions.append((lo, hi, len(functions), at_off))
-            elif size >= 0:
-                pos += size
-            elif steps is not None:
-                for kind, n in steps:
-                    if kind == SKIP_BYTES:
-                        pos += n
-                    elif kind == SKIP_LEB:
-                        while data[pos] >= 0x80:
+                elif size >= 0:
+                    pos += size
+                elif steps is not None:
+                    for kind, n in steps:
+                        if kind == SKIP_BYTES:
+                            pos += n
+                        elif kind == SKIP_LEB:
+                            while data[pos] >= 0x80:
+                                pos += 1
                             pos += 1
-                        pos += 1
-                    elif kind == SKIP_CSTRING:
-                        pos = data.index(b"\0", pos) + 1
-                    elif kind == SKIP_BLOCK_LEB:
-                        length, pos = dwarf.leb128_at(data, pos)
-                        pos += length
-                    elif kind == SKIP_BLOCK1:
-                        pos += 1 + data[pos]
-                    elif kind == SKIP_BLOCK2:
-                        pos += 2 + int.from_bytes(data[pos:pos + 2], order)
-                    else:
-                        pos += 4 + int.from_bytes(data[pos:pos + 4], order)
-            else:
-                c = Cursor(ctx.info, base + pos, unit.end, ctx.endian)
-                c.preload(data, base)
-                for _at, form, _const in abbrevs[code].attrs:
-                    dwarf.read_form(c, form, unit)
-                pos = c.pos - base
-            if pos > end:
-                break
-            if kept or not stack:
+                        elif kind == SKIP_CSTRING:
+                            pos = data.index(b"\0", pos) + 1
+                        elif kind == SKIP_BLOCK_LEB:
+                            length, pos = dwarf.leb128_at(data, pos)
+                            pos += length
+                        elif kind == SKIP_BLOCK1:
+                            pos += 1 + data[pos]
+                        elif kind == SKIP_BLOCK2:
+                            pos += 2 + int.from_bytes(data[pos:pos + 2], order)
+                        else:
+                            pos += 4 + int.from_bytes(data[pos:pos + 4], order)
+                else:
+                    c = Cursor(ctx.info, base + pos, unit.end, ctx.endian)
+                    c.preload(data, base)
+                    for _at, form, _const in abbrevs[code].attrs:
+                        dwarf.read_form(c, form, unit)
+                    pos = c.pos - base
+                if pos > end:
+                    break
+            if kept:
                 offsets.append(at_off)
                 parents.append(parent)
                 codes.append(code)
+                if is_inlined:
+                    k = len(offsets) - 1
+                    prev = last_call.get(parent)
+                    if prev is None:
+                        first_call[parent] = k
+                    else:
+                        next_call[prev] = k
+                    last_call[parent] = k
             if children:
                 if len(stack) >= MAX_DEPTH:
                     raise FormatError(f"{ctx.info.name}: DIEs nest deeper than {MAX_DEPTH}", path)
-                stack.append(at_off if kept or not stack else parent)
-                opened.append(len(offsets) - 1 if kept or len(stack) == 1 else -1)
-            elif not stack:
-                break  # the unit DIE has no children
+                stack.append(at_off if kept else parent)
         if pos > end:
             raise FormatError(f"{ctx.info.name}: a DIE of the unit at {base:#x} runs past its end", path)
         parsed.starts, parsed.ends, parsed.owners = _flatten(functions)
@@ -1068,9 +1185,12 @@ class DwarfSymbolizer:
         if is_unit_die:
             plan = _plan(parsed.abbrevs[code], unit, True, True)
         elif plan is None:
-            plan = parsed.plans.get(code)
+            plans = self._plans.get(id(parsed.compiled))
+            if plans is None:
+                plans = self._plans[id(parsed.compiled)] = {}
+            plan = plans.get(code)
             if plan is None:
-                plan = parsed.plans[code] = _plan(parsed.abbrevs[code], unit, True, False)
+                plan = plans[code] = _plan(parsed.abbrevs[code], unit, True, False)
         data = parsed.data
         order = "little" if ctx.endian == "<" else "big"
         forms = _fast_forms(unit)
@@ -1138,11 +1258,12 @@ class DwarfSymbolizer:
         self._cache_grow(("unit", parsed.key), DIE_COST)
         return die
 
-    def _ranges_of(self, die: _Die, ctx: _Ctx) -> list[tuple[int, int]]:
+    def _ranges_of(self, die: _Die, ctx: _Ctx) -> tuple[tuple[int, int], ...]:
         """The DIE's non-empty address ranges, read once."""
         if die.ranges is None:
             self._budget = MAX_RANGE_ENTRIES
-            die.ranges = [(lo, hi) for lo, hi in self._die_ranges(die, ctx) if lo < hi]
+            # A tuple (of tuples of ints): the cyclic collector stops tracking it after one look.
+            die.ranges = tuple([(lo, hi) for lo, hi in self._die_ranges(die, ctx) if lo < hi])
         return die.ranges
 
     def _innermost(self, parsed: _ParsedUnit, function: int, addr: int, extent: Extent) -> _Die | None:
@@ -1170,17 +1291,75 @@ class DwarfSymbolizer:
         found = parsed.child_maps.get(k)
         if found is not None:
             return found
-        offsets, codes, ends, compiled = parsed.kept_offsets, parsed.kept_codes, parsed.kept_ends, parsed.compiled
+        offsets, codes, data, ctx = parsed.kept_offsets, parsed.kept_codes, parsed.data, parsed.ctx
+        base = ctx.unit.offset
+        where = self._range_fields(parsed)
+        order = "little" if ctx.endian == "<" else "big"
         ranges: list[tuple[int, int, int, int]] = []
-        last = ends.get(k, k + 1)
-        child = k + 1
-        while child < last:
-            if compiled[codes[child]][0] == DW_TAG_inlined_subroutine:
+        child = parsed.first_call.get(offsets[k])
+        while child is not None:  # each kept index once, increasing: bounded by the unit's DIEs
+            fields = where.get(codes[child])
+            if fields is None:
                 inner = self._die(parsed, offsets[child])
-                ranges += [(lo, hi, child, child) for lo, hi in self._ranges_of(inner, parsed.ctx)]
-            child = ends.get(child, child + 1)  # past its subtree: the next sibling
+                ranges += [(lo, hi, child, child) for lo, hi in self._ranges_of(inner, ctx)]
+            else:
+                # Only the call's ranges, read where its abbreviation puts them: the calls not on
+                # the address's chain (most) are not decoded.
+                pos = offsets[child] - base
+                while data[pos] >= 0x80:  # past the abbreviation code
+                    pos += 1
+                pos += 1
+                low_at, high_at, high_size, high_const, ranges_at = fields
+                if ranges_at >= 0:
+                    self._budget = MAX_RANGE_ENTRIES
+                    v = int.from_bytes(data[pos + ranges_at:pos + ranges_at + ctx.unit.offset_size], order)
+                    found = self._rnglist(ctx, ctx.rnglists_offset_base + v) if ctx.unit.version >= 5 \
+                        else self._ranges(ctx, ctx.ranges_base + v)
+                    ranges += [(lo, hi, child, child) for lo, hi in found if lo < hi]
+                elif low_at >= 0:
+                    lo = int.from_bytes(data[pos + low_at:pos + low_at + ctx.unit.address_size], order)
+                    hi = int.from_bytes(data[pos + high_at:pos + high_at + high_size], order)
+                    if high_const:
+                        hi += lo
+                    if lo < hi:
+                        ranges.append((lo, hi, child, child))
+            child = parsed.next_call.get(child)
         found = parsed.child_maps[k] = _flatten(ranges)
         self._cache_grow(("unit", parsed.key), MAP_ENTRY_COST * (len(found[0]) + 1))
+        return found
+
+    def _range_fields(self, parsed: _ParsedUnit) -> dict[int, tuple[int, int, int, bool, int]]:
+        """Per abbreviation code of the unit's table whose address attributes lie at fixed
+        offsets in the DIE (every form before them of a fixed size) in the forms _die_ranges
+        reads directly: (DW_AT_low_pc offset, DW_AT_high_pc offset, its size, whether it is a
+        length, DW_AT_ranges offset), -1 for an absent one.  Codes left out are decoded."""
+        found = self._range_tables.get(id(parsed.compiled))
+        if found is not None:
+            return found
+        unit = parsed.ctx.unit
+        found = {}
+        for code, ab in parsed.abbrevs.items():
+            if ab.tag != DW_TAG_inlined_subroutine:
+                continue
+            at_offset = {}
+            pos = 0
+            for at, form, _const in ab.attrs:
+                at_offset[at] = (pos, form)
+                size = dwarf.form_size(form, unit)
+                if size is None:
+                    break
+                pos += size
+            else:
+                low, high, rng = (at_offset.get(at) for at in (DW_AT_low_pc, DW_AT_high_pc, DW_AT_ranges))
+                if rng is not None:
+                    if rng[1] == dwarf.DW_FORM_sec_offset:
+                        found[code] = (-1, -1, 0, False, rng[0])
+                elif low is None or high is None:
+                    if not any(at in at_offset for at in (DW_AT_low_pc, DW_AT_high_pc)):
+                        found[code] = (-1, -1, 0, False, -1)  # no ranges at all
+                elif low[1] == dwarf.DW_FORM_addr and high[1] in _HIGH_PC_FORMS:
+                    found[code] = (low[0], high[0], dwarf.form_size(high[1], unit), high[1] != dwarf.DW_FORM_addr, -1)
+        self._range_tables[id(parsed.compiled)] = found
         return found
 
     # -- the run's cache of parsed units and line tables --------------------------------------
@@ -1314,7 +1493,7 @@ class DwarfSymbolizer:
             parent = self._die(where, parent.parent)
         return "::".join(reversed(parts)), None
 
-    def _start(self, parsed: _ParsedUnit, die: _Die, addr: int) -> int | None:
+    def _start(self, parsed: _ParsedUnit, die: _Die) -> int | None:
         self._budget = MAX_RANGE_ENTRIES
         for at in (DW_AT_low_pc, DW_AT_entry_pc):
             if at in die.attrs:
@@ -1367,7 +1546,7 @@ class DwarfSymbolizer:
         if table is None:
             strings = Strings(self._bin.view(".debug_str"), self._bin.view(".debug_line_str"))
             table = read_line_table(view, parsed.stmt_list, self.endian, parsed.line_ctx.unit.address_size, strings)
-            self._cache_put(key, table, ROW_COST * sum(len(seq.addrs) for seq in table.sequences))
+            self._cache_put(key, table, ROW_COST * table.program_size // PROGRAM_BYTES_PER_ROW)
         return table
 
     # -- symbols -------------------------------------------------------------------------
@@ -1376,33 +1555,35 @@ class DwarfSymbolizer:
         at or before it (the largest at one address), if its size reaches it or is 0."""
         if self._symbols is None:
             if self._bin.macho is not None:
-                syms = [Symbol(name, value, size) for value, size, name in self._bin.macho.symbols()]
+                self._symbols = SymbolTable.of_symbols([Symbol(name, value, size)
+                                                        for value, size, name in self._bin.macho.symbols()])
             else:
-                syms = sorted(self._bin.elf.symbols(), key=lambda s: (s.value, s.size))
-            self._symbols = ([s.value for s in syms], syms)
-        values, syms = self._symbols
-        k = bisect.bisect_right(values, addr) - 1
+                self._symbols = self._bin.elf.symbol_table()
+        table = self._symbols
+        k = bisect.bisect_right(table.values, addr) - 1
         if k < 0:
             return None
-        s = syms[k]
-        if s.size and s.value + s.size <= addr:
+        value, size = table.values[k], table.size(k)
+        if size and value + size <= addr:
             return None
+        s = table.symbol(k)
         return s.name, s.value, s.file
 
     def _symbol_cell(self, addr: int, extent: Extent) -> None:
         """Narrow ``extent`` to where _symbol_at gives its answer for ``addr`` (after a call)."""
-        values, syms = self._symbols
+        table = self._symbols
+        values = table.values
         k = bisect.bisect_right(values, addr) - 1
         above = values[k + 1] if k + 1 < len(values) else ADDRESS_END
         if k < 0:
             extent.clip(0, above)
             return
-        s = syms[k]
-        end = s.value + s.size if s.size else ADDRESS_END
+        value, size = values[k], table.size(k)
+        end = value + size if size else ADDRESS_END
         if end <= addr:
             extent.clip(end, above)
         else:
-            extent.clip(s.value, min(end, above))
+            extent.clip(value, min(end, above))
 
     def _unit_cell(self, addr: int, extent: Extent) -> None:
         """Narrow ``extent`` to the cell of ``addr`` in the address -> unit map (after _unit_for)."""
@@ -1439,7 +1620,18 @@ class DwarfSymbolizer:
         cells of the section, the symbol, the unit, the subprogram, each inlined call on the
         chain (or the gap between calls) and the line-table row."""
         extent = Extent()
-        result = self._symbolize(rva, extent)
+        # The cyclic collector is paused while an address is answered: parsing a unit makes
+        # hundreds of thousands of objects (DIE lists, line rows) and no cycles, and each pass
+        # of the collector over them cost a quarter of a cold run's time (measured).  Their
+        # memory is freed by reference counting as before; the collector runs again after.
+        paused = gc.isenabled()
+        if paused:
+            gc.disable()
+        try:
+            result = self._symbolize(rva, extent)
+        finally:
+            if paused:
+                gc.enable()
         start, end = extent.lo - self.load_bias, extent.hi - self.load_bias
         if rva >= 0:
             start = max(start, 0)
@@ -1494,39 +1686,50 @@ class DwarfSymbolizer:
                 name = self._demangle(sym[0])  # llvm-symbolizer names the outer frame from the symbol table
                 mangled = sym[0]
             result.frames.append(Frame(name, file, line, column, mangled))
-            cf, cl, cc = (die.attrs.get(at) for at in (DW_AT_call_file, DW_AT_call_line, DW_AT_call_column))
-            call_file = cf[1] if cf is not None and cf[0] == dwarf.V_CONST else None
-            call_line = cl[1] if cl is not None and cl[0] == dwarf.V_CONST else 0
-            call_column = cc[1] if cc is not None and cc[0] == dwarf.V_CONST else 0
+            if die.call is None:
+                cf, cl, cc = (die.attrs.get(at) for at in (DW_AT_call_file, DW_AT_call_line, DW_AT_call_column))
+                die.call = (cf[1] if cf is not None and cf[0] == dwarf.V_CONST else None,
+                            cl[1] if cl is not None and cl[0] == dwarf.V_CONST else 0,
+                            cc[1] if cc is not None and cc[0] == dwarf.V_CONST else 0)
+            call_file, call_line, call_column = die.call
             if i == len(chain) - 1:
-                own = self._find(parsed, die, (DW_AT_name,))
-                if own is not None:
-                    result.short_name = self._string(own[0].ctx, own[2])
-                start = self._start(parsed, die, addr)
+                if die.outer is None:  # the function's own name and start, once per function
+                    own = self._find(parsed, die, (DW_AT_name,))
+                    die.outer = (self._string(own[0].ctx, own[2]) if own is not None else None,
+                                 self._start(parsed, die))
+                short_name, start = die.outer
+                if short_name is not None:
+                    result.short_name = short_name
                 if linkage is not None:
                     result.symbol = linkage
                 if start is not None:
                     result.symbol_offset = addr - start
         return result
 
-    def _chain(self, parsed: _ParsedUnit, addr: int, extent: Extent) -> list[_Die]:
+    def _chain(self, parsed: _ParsedUnit, addr: int, extent: Extent) -> tuple[_Die, ...]:
         """The inlined subroutines holding ``addr``, innermost first, then their subprogram."""
         k = bisect.bisect_right(parsed.starts, addr) - 1
         extent.clip_cell(parsed.starts, parsed.ends, k, addr)
         if k < 0 or addr >= parsed.ends[k]:
             return []
-        die = self._innermost(parsed, parsed.owners[k], addr, extent)
-        chain = []
-        for _ in range(MAX_DEPTH):
-            if die is None:
-                break
-            if die.tag == DW_TAG_subprogram:
-                chain.append(die)
-                break
-            if die.tag == DW_TAG_inlined_subroutine:
-                chain.append(die)
-            die = self._die(parsed, die.parent)
-        return chain
+        innermost = self._innermost(parsed, parsed.owners[k], addr, extent)
+        if innermost is None:
+            return ()
+        if innermost.chain is None:  # the same for every address whose innermost frame it is
+            chain = []
+            die = innermost
+            for _ in range(MAX_DEPTH):
+                if die is None:
+                    break
+                if die.tag == DW_TAG_subprogram:
+                    chain.append(die)
+                    break
+                if die.tag == DW_TAG_inlined_subroutine:
+                    chain.append(die)
+                die = self._die(parsed, die.parent)
+            innermost.chain = tuple(die.offset for die in chain)  # offsets: no reference cycle
+        dies = parsed.dies
+        return tuple(dies[offset] for offset in innermost.chain)
 
 
 __all__ = ["DwarfSymbolizer", "Frame", "Symbolized"]

@@ -24,6 +24,7 @@ once per reader.  zstd is reported, not read (no stdlib decoder).
 
 from __future__ import annotations
 
+import operator
 import os
 import struct
 import zlib
@@ -165,6 +166,37 @@ class Symbol:
     value: int
     size: int
     file: str | None = None  # a local symbol's source file: the STT_FILE symbol before it
+
+
+class SymbolTable:
+    """Defined FUNC and OBJECT symbols sorted by (value, size): ``values`` to bisect, the
+    name of entry ``k`` decoded on first use."""
+
+    def __init__(self, rows: list[tuple[int, int, int, str | None]], names: bytes):
+        self.values = [r[0] for r in rows]
+        self._rows = rows  # (value, size, name offset, STT_FILE of a local symbol)
+        self._strtab = names
+        self._names: dict[int, str] = {}
+
+    @classmethod
+    def of_symbols(cls, symbols: list[Symbol]) -> "SymbolTable":
+        """A table of symbols already read (in their order), names and all."""
+        table = cls([(s.value, s.size, 0, s.file) for s in symbols], b"")
+        table._names = {k: s.name for k, s in enumerate(symbols)}
+        return table
+
+    def size(self, k: int) -> int:
+        return self._rows[k][1]
+
+    def name(self, k: int) -> str:
+        found = self._names.get(k)
+        if found is None:
+            found = self._names[k] = cstring(self._strtab, self._rows[k][2]).decode("utf-8", "replace")
+        return found
+
+    def symbol(self, k: int) -> Symbol:
+        value, size, _name_off, file = self._rows[k]
+        return Symbol(self.name(k), value, size, file)
 
 
 @dataclass
@@ -378,29 +410,39 @@ class ElfFile:
 
     def symbols(self, max_symbols: int = MAX_SYMBOLS) -> list[Symbol]:
         """Defined FUNC and OBJECT symbols of ``.symtab`` (``.dynsym`` without one), sorted by value."""
+        table = self.symbol_table(max_symbols)
+        out = [table.symbol(k) for k in range(len(table.values))]
+        out.sort(key=lambda s: (s.value, -s.size))
+        return out
+
+    def symbol_table(self, max_symbols: int = MAX_SYMBOLS) -> "SymbolTable":
+        """The symbols of :meth:`symbols`, sorted by (value, size), table order among equals;
+        names are decoded when asked (a lookup of a few addresses needs a few of thousands)."""
         sec = self.section(".symtab") or self.section(".dynsym")
         if sec is None or sec.type == SHT_NOBITS or not 0 < sec.size:
-            return []
+            return SymbolTable([], b"")
         entsize = self.lay.sym.size
         count = sec.size // entsize
         if count > max_symbols:
             raise FormatError(f"{sec.name}: {count} symbols (limit {max_symbols})", self.path)
         strtab_index = self._link(sec)
         if not 0 < strtab_index < len(self.sections):
-            return []
+            return SymbolTable([], b"")
         strtab = self.sections[strtab_index]
         if strtab.type == SHT_NOBITS or strtab.size > MAX_SHSTRTAB * 8:
-            return []
+            return SymbolTable([], b"")
         names = self.r.read(strtab.offset, strtab.size, "symbol names")
         data = self.r.read(sec.offset, count * entsize, sec.name)
-        out = []
+        rows = []
         file = None
         n_names = len(names)
-        fields = self.lay.symbol_fields
-        # One pass of iter_unpack over the table (no slice or call per entry to find it); the
-        # name is read only for the symbols kept.
-        for raw in self.lay.sym.iter_unpack(data):
-            name_off, info, shndx, value, size = fields(raw)
+        entries = self.lay.sym.iter_unpack(data)
+        if not self.lay.is_64:  # into Elf64_Sym's order (symbol_fields), which is read as it is
+            entries = ((name_off, info, 0, shndx, value, size)
+                       for name_off, value, size, info, _other, shndx in entries)
+        # One pass of iter_unpack over the table (no slice or call per entry to find it); only
+        # STT_FILE names are read here.
+        for name_off, info, _other, shndx, value, size in entries:
             kind = info & 0xF
             if name_off >= n_names:
                 continue
@@ -409,10 +451,9 @@ class ElfFile:
                 continue
             if (kind != STT_FUNC and kind != STT_OBJECT) or shndx == SHN_UNDEF:
                 continue
-            out.append(Symbol(cstring(names, name_off).decode("utf-8", "replace"), value, size,
-                              file if info >> 4 == STB_LOCAL else None))
-        out.sort(key=lambda s: (s.value, -s.size))
-        return out
+            rows.append((value, size, name_off, file if info >> 4 == STB_LOCAL else None))
+        rows.sort(key=operator.itemgetter(0, 1))
+        return SymbolTable(rows, names)
 
     def has_function_symbol(self, max_bytes: int = 4 << 20) -> bool:
         """Does ``.symtab`` define a function (STT_FUNC, not undefined)?  Only the first
