@@ -79,7 +79,7 @@ def verdict(f: Features | None) -> str:
 
 def _scan_records(data: bytes, kinds: set[int]) -> set[int]:
     """Which of ``kinds`` occur among the CodeView records in ``data`` (a cut last record is ignored)."""
-    from symtool.formats.pdb_symbols import CV_RECORD_PREFIX
+    from symtool.formats.pdb import CV_RECORD_PREFIX
 
     seen: set[int] = set()
     pos = 0
@@ -96,7 +96,7 @@ def _scan_records(data: bytes, kinds: set[int]) -> set[int]:
 def pdb_features(path: str | os.PathLike[str]) -> Features | None:
     """Features of an MSF 7.00 PDB; None for PDBs not judged (MSF 2.00, portable)."""
     from symtool.formats import pdb
-    from symtool.formats.pdb_symbols import PROC_KINDS, S_INLINESITE, S_PUB32, STREAM_TPI
+    from symtool.formats.pdb import PROC_KINDS, S_INLINESITE, S_PUB32, STREAM_TPI
 
     f, msf = pdb.open_msf(path)
     with f:

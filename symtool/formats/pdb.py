@@ -401,6 +401,37 @@ class Msf:
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
+# -- CodeView records (the symbol readers: formats.pdb_symbols, and symtool.usable) --------
+
+# CodeView record prefix (cvinfo.h; symbol, type and id records): RecordLen (bytes after this
+# field), RecordKind.
+CV_RECORD_PREFIX = struct.Struct("<HH")
+
+# Symbol kinds (cvinfo.h SYM_ENUM_e).
+S_END = 0x0006
+S_THUNK32 = 0x1102
+S_BLOCK32 = 0x1103
+S_WITH32 = 0x1104
+S_PUB32 = 0x110E
+S_PROCREF = 0x1125
+S_LPROCREF = 0x1127
+S_LPROC32 = 0x110F
+S_GPROC32 = 0x1110
+S_SEPCODE = 0x1132
+S_LPROC32_ID = 0x1146
+S_GPROC32_ID = 0x1147
+S_COMPILE3 = 0x113C
+S_INLINESITE = 0x114D
+S_INLINESITE_END = 0x114E
+S_PROC_ID_END = 0x114F
+S_LPROC32_DPC = 0x1155
+S_LPROC32_DPC_ID = 0x1156
+S_INLINESITE2 = 0x115D
+PROC_KINDS = {S_LPROC32, S_GPROC32, S_LPROC32_ID, S_GPROC32_ID, S_LPROC32_DPC, S_LPROC32_DPC_ID}
+SCOPE_KINDS = {S_THUNK32, S_BLOCK32, S_WITH32, S_SEPCODE}
+END_KINDS = {S_END, S_INLINESITE_END, S_PROC_ID_END}
+
+
 # -- DBI stream ------------------------------------------------------------
 
 # Substreams after the DBI header, in the order they are stored.

@@ -42,14 +42,13 @@ from symtool.formats.binio import cstring
 from symtool.text import article
 from symtool.formats.symbols import ADDRESS_END, Extent, Frame, Symbolized, malformed_is_format_error
 from symtool.formats.pdb import (
-    C13_FILE_CHECKSUM, C13_SUBSECTION, GSI_BITMAP_WORD, GSI_BITMAP_WORDS, GSI_BUCKET_UNIT, GSI_BUCKETS,
-    GSI_HASH_HEADER, GSI_HASH_RECORD, GSI_HASH_SIGNATURE, GSI_HASH_VERSION, NAMES_HEADER, PUBLICS_ADDR_ENTRY,
-    PUBLICS_HEADER, STREAM_DBI, TPI_STREAM_HEADER, ModuleInfo, Msf, iter_modules, open_msf, read_dbi_header,
-    read_pdb,
+    C13_FILE_CHECKSUM, C13_SUBSECTION, CV_RECORD_PREFIX, DEBUG_S_FILECHKSMS, DEBUG_S_INLINEELINES, DEBUG_S_LINES,
+    END_KINDS, GSI_BITMAP_WORD, GSI_BITMAP_WORDS, GSI_BUCKET_UNIT, GSI_BUCKETS, GSI_HASH_HEADER, GSI_HASH_RECORD,
+    GSI_HASH_SIGNATURE, GSI_HASH_VERSION, NAMES_HEADER, PROC_KINDS, PUBLICS_ADDR_ENTRY, PUBLICS_HEADER, S_COMPILE3,
+    S_END, S_INLINESITE, S_INLINESITE2, S_LPROCREF, S_PROCREF, S_PUB32, SCOPE_KINDS, STREAM_DBI, STREAM_IPI,
+    STREAM_TPI, TPI_STREAM_HEADER, ModuleInfo, Msf, iter_modules, open_msf, read_dbi_header, read_pdb,
 )
 
-STREAM_TPI = 2
-STREAM_IPI = 4
 NIL16 = 0xFFFF
 
 SC_V60 = 0xEFFE0000 + 19970605
@@ -67,36 +66,8 @@ IMAGE_SECTION_HEADER = struct.Struct("<8sIII20s")
 DEBUG_HEADER_SLOT = struct.Struct("<H")
 DBG_SECTION_HDR = 5  # optional debug header slot of the section header stream
 
-# Symbol kinds (cvinfo.h SYM_ENUM_e).
-S_END = 0x0006
-S_THUNK32 = 0x1102
-S_BLOCK32 = 0x1103
-S_WITH32 = 0x1104
-S_PUB32 = 0x110E
-S_PROCREF = 0x1125
-S_LPROCREF = 0x1127
-S_LPROC32 = 0x110F
-S_GPROC32 = 0x1110
-S_SEPCODE = 0x1132
-S_LPROC32_ID = 0x1146
-S_GPROC32_ID = 0x1147
-S_COMPILE3 = 0x113C
-S_INLINESITE = 0x114D
-S_INLINESITE_END = 0x114E
-S_PROC_ID_END = 0x114F
-S_LPROC32_DPC = 0x1155
-S_LPROC32_DPC_ID = 0x1156
-S_INLINESITE2 = 0x115D
-PROC_KINDS = {S_LPROC32, S_GPROC32, S_LPROC32_ID, S_GPROC32_ID, S_LPROC32_DPC, S_LPROC32_DPC_ID}
-SCOPE_KINDS = {S_THUNK32, S_BLOCK32, S_WITH32, S_SEPCODE}
-END_KINDS = {S_END, S_INLINESITE_END, S_PROC_ID_END}
-
-# C13 debug subsections.
-DEBUG_S_IGNORE = 0x80000000
-DEBUG_S_LINES = 0xF2
-DEBUG_S_FILECHKSMS = 0xF4
+# C13 debug subsections (DEBUG_S_LINES, DEBUG_S_FILECHKSMS and DEBUG_S_INLINEELINES: formats.pdb).
 DEBUG_S_CROSSSCOPEEXPORTS = 0xF8
-DEBUG_S_INLINEELINES = 0xF6
 DEBUG_S_CROSSSCOPEIMPORTS = 0xF7
 CROSS_MODULE_ID = 0x80000000
 # Subsections a module index records where they lie (decoded on first use).
@@ -135,9 +106,6 @@ MAX_REFERENCE_HOPS = 16  # top-level records walked from a referenced procedure 
 # about as much as this many reference lookups, and then makes each later lookup there cheaper.
 REFERENCE_LOOKUPS_BEFORE_SKIM = 24
 
-# CodeView record prefix (cvinfo.h; symbol, type and id records): RecordLen (bytes after this
-# field), RecordKind.
-CV_RECORD_PREFIX = struct.Struct("<HH")
 # S_PUB32: PubSymFlags, Offset, Segment (then the name).
 PUBSYM32 = struct.Struct("<IIH")
 # S_PROCREF / S_LPROCREF (REFSYM2): SumName, ibSym (offset of the procedure record in its module's
