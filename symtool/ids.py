@@ -17,49 +17,110 @@ Keys are compared case-insensitively everywhere else.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import struct
 
 from symtool.errors import FormatError, UnsafeNameError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    import uuid
 
 PDB70 = "pdb70"
 NB10 = "nb10"
 PORTABLE = "portable"
 
+# A GUID as stored on disk (and as uuid.UUID's bytes_le): Data1 (u32), Data2, Data3 (u16),
+# little-endian, then Data4 (8 bytes as they are).
+GUID_LE = struct.Struct("<IHH8s")
 
-@dataclass(frozen=True)
-class DebugId:
-    """Identity of a PDB: GUID (or NB10 signature) and age."""
 
-    kind: str  # PDB70, NB10 or PORTABLE
-    guid: uuid.UUID | None = None
-    signature: int | None = None  # NB10 only
-    age: int | None = None  # None: PDB without DBI stream (keyed by GUID alone)
+class _Value:
+    """Value semantics for the identity types (equal and hashed by their fields, immutable): what
+    ``@dataclass(frozen=True)`` gives, without importing dataclasses (inspect, ast, dis, tokenize:
+    a third of what `symtool id` adds to Python's start) and compiling methods for each class."""
+
+    __slots__ = ()
+
+    def __init__(self, *values) -> None:
+        for name, value in zip(self.__slots__, values, strict=True):
+            object.__setattr__(self, name, value)
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return other.__class__ is self.__class__ and self._values() == other._values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((self.__class__, self._values()))
+
+    def __setattr__(self, name: str, value) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __reduce__(self):  # copy, deepcopy and pickle go through __init__ (__setattr__ refuses)
+        return self.__class__, self._values()
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+
+class DebugId(_Value):
+    """Identity of a PDB: GUID (or NB10 signature) and age.
+
+    ``kind``: PDB70, NB10 or PORTABLE; ``guid_le``: the GUID's 16 bytes as stored on disk (None
+    for NB10); ``signature``: NB10 only; ``age``: None for a PDB without a DBI stream (keyed by
+    GUID alone)."""
+
+    __slots__ = ("kind", "guid_le", "signature", "age")
+    kind: str
+    guid_le: bytes | None
+    signature: int | None
+    age: int | None
+
+    def __init__(self, kind: str, guid_le: bytes | None = None, signature: int | None = None,
+                 age: int | None = None) -> None:
+        if guid_le is not None and len(guid_le) != GUID_LE.size:
+            raise ValueError("a GUID is 16 bytes")
+        super().__init__(kind, None if guid_le is None else bytes(guid_le), signature, age)
 
     @classmethod
     def from_guid_bytes(cls, raw: bytes, age: int | None) -> "DebugId":
         """GUID as stored on disk (little-endian Data1..Data3, then Data4)."""
-        import uuid  # (it imports the platform module: only PDB and PE identities pay for it)
-
-        if len(raw) != 16:
-            raise ValueError("a GUID is 16 bytes")
-        return cls(PDB70, guid=uuid.UUID(bytes_le=bytes(raw)), age=age)
+        return cls(PDB70, guid_le=raw, age=age)
 
     @classmethod
     def nb10(cls, signature: int, age: int) -> "DebugId":
         return cls(NB10, signature=signature, age=age)
 
     @property
+    def guid(self) -> uuid.UUID | None:
+        """The GUID as a :class:`uuid.UUID` (imported here: it imports the platform module)."""
+        if self.guid_le is None:
+            return None
+        import uuid
+
+        return uuid.UUID(bytes_le=self.guid_le)
+
+    @property
     def guid_str(self) -> str | None:
         """GUID in registry format, upper case: ``3249D99D-0C40-4931-8610-F4E4FB0B6936``."""
-        return str(self.guid).upper() if self.guid is not None else None
+        if self.guid_le is None:
+            return None
+        d1, d2, d3, d4 = GUID_LE.unpack(self.guid_le)
+        return f"{d1:08X}-{d2:04X}-{d3:04X}-{d4[:2].hex().upper()}-{d4[2:].hex().upper()}"
 
     def index(self) -> str:
         """The store directory name (the INDEX in ``name/INDEX/name``)."""
         if self.kind == NB10:
             assert self.signature is not None and self.age is not None
             return f"{self.signature:08X}{self.age:x}"
-        assert self.guid is not None
-        head = self.guid.hex.upper()
+        assert self.guid_le is not None
+        d1, d2, d3, d4 = GUID_LE.unpack(self.guid_le)
+        head = f"{d1:08X}{d2:04X}{d3:04X}{d4.hex().upper()}"
         if self.kind == PORTABLE:
             return head + "FFFFFFFF"
         if self.age is None:
@@ -74,12 +135,15 @@ class DebugId:
         return self.index()
 
 
-@dataclass(frozen=True)
-class CodeId:
+class CodeId(_Value):
     """Identity of a PE image: TimeDateStamp and SizeOfImage."""
 
+    __slots__ = ("timestamp", "size_of_image")
     timestamp: int
     size_of_image: int
+
+    def __init__(self, timestamp: int, size_of_image: int) -> None:
+        super().__init__(timestamp, size_of_image)
 
     def index(self) -> str:
         return f"{self.timestamp:08X}{self.size_of_image:x}"
@@ -88,15 +152,18 @@ class CodeId:
         return self.index()
 
 
-@dataclass(frozen=True)
-class BuildId:
+class BuildId(_Value):
     """Identity of an ELF file: the bytes of its GNU build-id note.
 
     Key: the bytes in lower-case hex, two digits each, in note order
     (debuginfod's ``buildid/<id>/...``, SSQP's ``elf-buildid-<id>``).
     """
 
+    __slots__ = ("raw",)
     raw: bytes
+
+    def __init__(self, raw: bytes) -> None:
+        super().__init__(raw)
 
     def index(self) -> str:
         return self.raw.hex()
@@ -105,24 +172,26 @@ class BuildId:
         return self.index()
 
 
-@dataclass(frozen=True)
-class MachUuid:
+class MachUuid(_Value):
     """Identity of a Mach-O slice: its ``LC_UUID``.
 
     Key: the 16 bytes in lower-case hex without dashes (SSQP's
     ``mach-uuid-<uuid>``); shown with dashes in upper case as Apple's tools do.
     """
 
+    __slots__ = ("raw",)
     raw: bytes
+
+    def __init__(self, raw: bytes) -> None:
+        super().__init__(raw)
 
     def index(self) -> str:
         return self.raw.hex()
 
     @property
     def uuid_str(self) -> str:
-        import uuid
-
-        return str(uuid.UUID(bytes=bytes(self.raw))).upper()
+        h = bytes(self.raw).hex().upper()
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def __str__(self) -> str:
         return self.index()

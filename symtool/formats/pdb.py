@@ -965,7 +965,7 @@ def _read_portable_pdb(reader: BoundedReader) -> PdbInfo:
             if size < 20:
                 raise FormatError("portable PDB #Pdb stream is too small", path)
             pdb_id = reader.read(offset, 20, "#Pdb stream")
-            did = DebugId(PORTABLE, guid=DebugId.from_guid_bytes(pdb_id[:16], None).guid)
+            did = DebugId(PORTABLE, guid_le=pdb_id[:16])
             return PdbInfo(path=path, kind="portable-pdb", debug_id=did, info_age=None, age=None,
                            signature=PORTABLE_PDB_ID.unpack(pdb_id)[1], bytes_read=reader.bytes_read)
     raise FormatError("portable PDB has no #Pdb stream", path)
