@@ -29,7 +29,6 @@ invented.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
 
 USABLE = "usable"
 NO_LINE_TABLES = "no line tables"
@@ -43,21 +42,32 @@ SYMBOL_SCAN = 4 << 20  # bytes of PDB symbol records read to find publics and pr
 MODULE_SCAN = 64 << 10  # of them, at most this much from the head of one module's symbols
 
 
-@dataclass
 class Features:
-    """What a debug file holds, in the words of this module's docstring."""
+    """What a debug file holds, in the words of this module's docstring.
 
-    functions: bool = False
-    line_tables: bool = False
-    inline_info: bool = False
-    unwind_info: bool = False
-    types: bool = False
+    (A plain class: `symtool id` judges every file, and a dataclass would import dataclasses.)"""
+
+    __slots__ = ("functions", "line_tables", "inline_info", "unwind_info", "types")
+
+    def __init__(self, functions: bool = False, line_tables: bool = False, inline_info: bool = False,
+                 unwind_info: bool = False, types: bool = False) -> None:
+        self.functions = functions
+        self.line_tables = line_tables
+        self.inline_info = inline_info
+        self.unwind_info = unwind_info
+        self.types = types
 
     def __or__(self, other: "Features") -> "Features":
-        return Features(*(a or b for a, b in zip(asdict(self).values(), asdict(other).values())))
+        return Features(*(getattr(self, k) or getattr(other, k) for k in self.__slots__))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Features) and self.to_json() == other.to_json()
+
+    def __repr__(self) -> str:
+        return f"Features({', '.join(f'{k}={v!r}' for k, v in self.to_json().items())})"
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return {k: getattr(self, k) for k in self.__slots__}
 
 
 def verdict(f: Features | None) -> str:

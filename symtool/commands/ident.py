@@ -206,7 +206,7 @@ def _source_index(info) -> dict | None:
     """Entries of the srcsrv and sourcelink streams (None: not source-indexed)."""
     if info.kind != "pdb":
         return None
-    from symtool.srcindex.streams import STREAM_SOURCELINK, STREAM_SRCSRV
+    from symtool.formats.pdb import STREAM_SOURCELINK, STREAM_SRCSRV
 
     if STREAM_SRCSRV not in info.named_streams and STREAM_SOURCELINK not in info.named_streams:
         return None  # (the source indexer's modules are not loaded for a PDB it never touched)

@@ -106,7 +106,6 @@ def _words(bits: set[int]) -> bytes:
     return NAMED_MAP_U32.pack(n) + struct.pack(f"<{n}I", *vals)
 
 
-@dataclass
 class NamedStreamTable(NamedStreamMap):
     """The named-stream map of a PDB info stream, editable with Microsoft's rules."""
 

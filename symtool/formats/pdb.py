@@ -33,7 +33,7 @@ import os
 import struct
 import sys
 from array import array
-from dataclasses import dataclass, field
+from collections import namedtuple
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (3 ms of `symtool id`)
 if TYPE_CHECKING:  # names of annotations only
@@ -63,6 +63,10 @@ STREAM_PDB_INFO = 1
 STREAM_TPI = 2
 STREAM_DBI = 3
 STREAM_IPI = 4
+# Named streams of source-indexed PDBs (symtool.srcindex writes and reads them): srcsrv's text
+# (pdbstr's name) and Source Link's JSON.
+STREAM_SRCSRV = "srcsrv"
+STREAM_SOURCELINK = "sourcelink"
 
 # MSF 7.00 SuperBlock after the 32-byte magic: BlockSize, FreeBlockMapBlock, NumBlocks,
 # NumDirectoryBytes, Unknown; BlockMapAddr[] (u32 block numbers) follows at offset 52.
@@ -439,17 +443,21 @@ DBI_SUBSTREAMS = ("module_info", "section_contributions", "section_map", "source
                   "ec", "optional_debug_header")
 
 
-@dataclass(frozen=True)
-class DbiHeader:
-    """The fields of a (VC 4.1 and later) DBI header that symtool uses."""
+# The record types of this module are namedtuples and plain classes, not dataclasses: `symtool id`
+# reads a PDB through them, and the dataclasses module (with what it imports) and the methods it
+# compiles for each class were a third of what that command added to Python's start.
 
-    age: int
-    sym_record_stream: int  # S_PUB32 and other global symbol records
-    flags: int
-    machine: int
-    sizes: dict[str, int]  # DBI_SUBSTREAMS name -> size in bytes, checked against the stream
-    publics_stream: int = NIL_STREAM16  # the publics (PSGSI) stream: its address map sorts S_PUB32s
-    globals_stream: int = NIL_STREAM16  # the globals (GSI) stream: a name hash of S_PROCREF and other globals
+
+class DbiHeader(namedtuple("DbiHeader", "age sym_record_stream flags machine sizes publics_stream globals_stream",
+                           defaults=(NIL_STREAM16, NIL_STREAM16))):
+    """The fields of a (VC 4.1 and later) DBI header that symtool uses.
+
+    ``sym_record_stream``: S_PUB32 and other global symbol records; ``sizes``: DBI_SUBSTREAMS
+    name -> size in bytes, checked against the stream; ``publics_stream``: the publics (PSGSI)
+    stream, whose address map sorts S_PUB32s; ``globals_stream``: the globals (GSI) stream, a name
+    hash of S_PROCREF and other globals."""
+
+    __slots__ = ()
 
     @property
     def stripped(self) -> bool:
@@ -492,17 +500,14 @@ def read_dbi_header(msf: Msf) -> DbiHeader | None:
     return DbiHeader(age, sym_records, flags, machine, sizes, publics, globals_stream)
 
 
-@dataclass(frozen=True)
-class ModuleInfo:
-    """One module (compiland) of the DBI module-info substream."""
+class ModuleInfo(namedtuple("ModuleInfo", "index stream sym_bytes c11_bytes c13_bytes name obj_name")):
+    """One module (compiland) of the DBI module-info substream.
 
-    index: int
-    stream: int  # its symbol and line stream; NIL_STREAM16 when it has none
-    sym_bytes: int  # size of the symbol records (after a 4-byte signature)
-    c11_bytes: int  # size of the old (C11) line information
-    c13_bytes: int  # size of the C13 debug subsections
-    name: str
-    obj_name: str
+    ``stream``: its symbol and line stream, NIL_STREAM16 when it has none; ``sym_bytes``: size
+    of the symbol records (after a 4-byte signature); ``c11_bytes``: of the old (C11) line
+    information; ``c13_bytes``: of the C13 debug subsections."""
+
+    __slots__ = ()
 
     @property
     def has_stream(self) -> bool:
@@ -591,14 +596,12 @@ CHECKSUM_KINDS = {1: "md5", 2: "sha1", 3: "sha256"}
 CHECKSUM_SIZES = {"md5": 16, "sha1": 20, "sha256": 32}
 
 
-@dataclass(frozen=True)
-class SourceFile:
-    """A source file as the PDB records it."""
+class SourceFile(namedtuple("SourceFile", "path algorithm digest conflict", defaults=(None, None, False))):
+    """A source file as the PDB records it: ``path`` exactly as written (either separator, any
+    case); ``algorithm`` md5, sha1 or sha256, None when the PDB has no checksum; ``digest`` in
+    lower-case hex; ``conflict``: modules record different checksums for this path."""
 
-    path: str  # exactly as written (either separator, any case)
-    algorithm: str | None = None  # md5, sha1, sha256; None when the PDB has no checksum
-    digest: str | None = None  # lower-case hex
-    conflict: bool = False  # modules record different checksums for this path
+    __slots__ = ()
 
 
 def _names_buffer(msf: Msf, stream: int | None) -> bytes:
@@ -734,21 +737,30 @@ def iter_source_files(msf: Msf, named_streams: dict[str, int] | None = None) -> 
     return list(found.values())
 
 
-@dataclass
 class PdbInfo:
     """What identifies a PDB, plus what later work needs from stream 1."""
 
-    path: str
-    kind: str  # "pdb" (MSF 7.00), "pdb2" (MSF 2.00), "portable-pdb"
-    debug_id: DebugId
-    info_age: int | None  # PDB info stream age (pdbstr bumps it)
-    age: int | None  # DBI age: what debuggers and symstore match; None without DBI
-    signature: int | None = None  # info stream signature (a timestamp)
-    version: int | None = None  # info stream version
-    block_size: int | None = None
-    num_streams: int | None = None
-    named_streams: dict[str, int] = field(default_factory=dict)
-    bytes_read: int = 0
+    __slots__ = ("path", "kind", "debug_id", "info_age", "age", "signature", "version", "block_size",
+                 "num_streams", "named_streams", "bytes_read")
+
+    def __init__(self, path: str, kind: str, debug_id: DebugId, info_age: int | None, age: int | None,
+                 signature: int | None = None, version: int | None = None, block_size: int | None = None,
+                 num_streams: int | None = None, named_streams: dict[str, int] | None = None,
+                 bytes_read: int = 0) -> None:
+        self.path = path
+        self.kind = kind  # "pdb" (MSF 7.00), "pdb2" (MSF 2.00), "portable-pdb"
+        self.debug_id = debug_id
+        self.info_age = info_age  # PDB info stream age (pdbstr bumps it)
+        self.age = age  # DBI age: what debuggers and symstore match; None without DBI
+        self.signature = signature  # info stream signature (a timestamp)
+        self.version = version  # info stream version
+        self.block_size = block_size
+        self.num_streams = num_streams
+        self.named_streams = {} if named_streams is None else named_streams
+        self.bytes_read = bytes_read
+
+    def __repr__(self) -> str:
+        return f"PdbInfo({self.path!r}, {self.kind!r}, {self.index})"
 
     @property
     def guid(self) -> str | None:
@@ -774,15 +786,16 @@ def bit_set(words: bytes) -> set[int]:
     return out
 
 
-@dataclass
 class NamedStreamMap:
     """The named-stream map of a PDB info stream, as stored: the one reader of it
     (identity reading uses :meth:`items`; the writer edits a copy)."""
 
-    names: bytearray
-    capacity: int
-    buckets: dict[int, tuple[int, int]]  # bucket -> (name offset, stream)
-    deleted: set[int] = field(default_factory=set)
+    def __init__(self, names: bytearray, capacity: int, buckets: dict[int, tuple[int, int]],
+                 deleted: set[int] | None = None) -> None:
+        self.names = names
+        self.capacity = capacity
+        self.buckets = buckets  # bucket -> (name offset, stream)
+        self.deleted = set() if deleted is None else deleted
 
     def name_at(self, offset: int) -> bytes:
         return bytes(self.names[offset:self.names.index(b"\0", offset)])

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Mapping
 
 from symtool.errors import UsageError
-from symtool.formats.pdb import iter_source_files, open_msf, read_pdb_file
+from symtool.formats.pdb import STREAM_SOURCELINK, STREAM_SRCSRV, iter_source_files, open_msf, read_pdb_file
 from symtool.srcindex.roots import SourceRoots
 from symtool.srcindex.rules import RULES, IndexConfig, Resolution, config_from_metadata, parse_map, resolve
-from symtool.srcindex.streams import STREAM_SOURCELINK, STREAM_SRCSRV, representable, sourcelink_text, srcsrv_text
+from symtool.srcindex.streams import representable, sourcelink_text, srcsrv_text
 
 
 @dataclass

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from symtool.errors import FormatError
-from symtool.formats.pdb import open_msf, read_pdb_file
-from symtool.srcindex.streams import (MAX_STREAM_TEXT, STREAM_SOURCELINK, STREAM_SRCSRV, SourceLink, SrcsrvIndex,
-                                      decode_stream_text, read_sourcelink, read_srcsrv)
+from symtool.formats.pdb import STREAM_SOURCELINK, STREAM_SRCSRV, open_msf, read_pdb_file
+from symtool.srcindex.streams import (MAX_STREAM_TEXT, SourceLink, SrcsrvIndex, decode_stream_text, read_sourcelink,
+                                      read_srcsrv)
 
 
 @dataclass

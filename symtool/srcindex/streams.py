@@ -21,8 +21,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-STREAM_SRCSRV = "srcsrv"
-STREAM_SOURCELINK = "sourcelink"
 MAX_STREAM_TEXT = 32 << 20  # bytes of a srcsrv or sourcelink stream read (real ones: a few MB)
 MAX_FIELDS = 10  # var1..var10
 MAX_EXPANSION = 8192  # characters of one expanded target
@@ -55,7 +53,7 @@ def srcsrv_text(entries: list[tuple[str, str]], tool: str = "symtool") -> str:
 
 def sourcelink_text(entries: list[tuple[str, str]]) -> str:
     docs = {path: url for path, url in entries if url.startswith(("http://", "https://"))}
-    import json  # (`symtool id` imports this module for the stream names above, reading no JSON)
+    import json  # (only writing Source Link needs it: readers of this module load no JSON encoder)
 
     return json.dumps({"documents": docs}, indent=2, ensure_ascii=False)
 
