@@ -86,6 +86,17 @@ def test_id_of_a_pdb_without_source_index_loads_no_indexer(fixtures_dir, tmp_pat
     assert not _loaded(modules, NEVER_AT_START + ("typer", "symtool.srcindex.index", "symtool.srcindex.rules"))
 
 
+def test_id_of_a_pdb_loads_neither_dataclasses_nor_the_symbolizer(fixtures_dir, tmp_path):
+    """The PDB identity path (the 1 GiB PDB benchmark's) is read through namedtuples and plain
+    classes: no dataclasses (nor inspect through it), no uuid, no PDB symbolizer, no source-index
+    text module (the stream names are the PDB reader's)."""
+    modules, proc = imported_by("id", str(fixtures_dir / "pe-pdb" / "crash.pdb"), tmp_path=tmp_path)
+    assert proc.returncode == 0 and ": pdb " in proc.stdout, proc.stderr
+    assert not _loaded(modules, NOT_ON_FAST_PATHS + ("dataclasses", "uuid", "platform", "ast", "dis", "tokenize",
+                                                     "symtool.formats.pdb_symbols", "symtool.srcindex",
+                                                     "symtool.formats.elf", "symtool.formats.pe"))
+
+
 def test_a_named_command_still_gets_its_own_help_and_errors(tmp_path):
     """Only the named command is registered, which must not change what the user sees."""
     _modules, proc = imported_by("id", "--help", tmp_path=tmp_path)

@@ -422,6 +422,8 @@ class UnitIndex:
 
 @dataclass
 class IndexRow:
+    """One unit of a .debug_cu_index: its DWO id, its slot and its contributions."""
+
     signature: int
     slot: int
     offsets: dict[int, tuple[int, int]]  # DW_SECT_* -> (offset, size)
@@ -552,6 +554,8 @@ _REF_SIZES = {DW_FORM_ref1: 1, DW_FORM_ref2: 2, DW_FORM_ref4: 4, DW_FORM_ref8: 8
 
 @dataclass
 class Abbrev:
+    """One abbreviation declaration: tag, children flag, attribute specs."""
+
     tag: int
     has_children: bool
     attrs: tuple[tuple[int, int, int], ...]  # (attribute, form, implicit constant)

@@ -97,6 +97,8 @@ def arch_name(cputype: int, cpusubtype: int) -> str:
 
 @dataclass
 class MachSlice:
+    """One architecture's image in a Mach-O file (the whole file when it is thin)."""
+
     arch: str
     cputype: int
     cpusubtype: int
@@ -139,6 +141,8 @@ class MachSlice:
 
 @dataclass
 class MachoInfo:
+    """A Mach-O file, thin or universal: its slices."""
+
     path: str
     fat: bool = False
     fat64: bool = False

@@ -48,6 +48,8 @@ MACHINES = {
 
 @dataclass
 class PeInfo:
+    """What identifies a PE image and the PDB it asks for."""
+
     path: str
     machine: int
     is_64: bool
