@@ -197,7 +197,7 @@ def _timed(cmd: list[str]) -> tuple[float, float]:
     return time.perf_counter() - t0, usage.ru_utime + usage.ru_stime
 
 
-def _interleaved(cmds: dict[str, list[str]], runs: int = 9) -> dict[str, tuple[float, float]]:
+def _interleaved(cmds: dict[str, list[str]], runs: int = 21) -> dict[str, tuple[float, float]]:
     """Median (wall ms, CPU ms) of each command, the commands taking turns run after run."""
     import statistics
 
@@ -298,12 +298,15 @@ def run(ctx) -> list[dict]:
             f"({big_id[0]:.0f} ms against {big_llvm[0]:.0f} ms; `python -c pass` alone {timing['floor'][0]:.0f} ms, "
             f"so 2x leaves symtool {2 * big_llvm[0] - timing['floor'][0]:.0f} ms above Python's own start "
             f"and it takes {big_id[0] - timing['floor'][0]:.0f} ms).  Where that goes (`python -X importtime`, "
-            "2026-12-06): the dataclasses module (~8 ms: it imports inspect, ast, dis and tokenize) and the "
-            "~18 record classes of the PDB reader, the PDB symbol reader (whose record kinds the usable verdict "
-            "reads), ids and usable (~0.4 ms each: every dataclass compiles its methods), uuid (~2 ms: it imports "
-            "platform), the readers' own modules; typer, typing, json, tempfile, threading and the Mach-O "
-            "reader are no longer imported (tests/test_startup_imports.py); before that work (2026-12-06, same "
-            "machine) `symtool id` took 77-83 ms here, 3.8-4.0x.")
+            "2026-12-06, after issue 25's start-up work): symtool's own modules, a few tenths of a ms each -- the "
+            "PDB reader (its record types are namedtuples and plain classes), ids, the store layout, the "
+            "identity dispatch, errors and budgets -- plus signal, struct and array; the work itself (superblock, "
+            "directory, info and DBI headers, the usable verdict's bounded scans) is under 1 ms. "
+            "No longer imported on this path (tests/test_startup_imports.py): dataclasses (with copy and "
+            "weakref, and inspect, ast, dis and tokenize when a class has no docstring), uuid (and platform), "
+            "the PDB symbolizer (the usable verdict's record kinds are declared in formats.pdb), the "
+            "source-index text module, typer, typing, json, tempfile, threading and the Mach-O reader.  Before: "
+            "77-83 ms (3.8-4.0x) at the start of 2026-12-06, 54-59 ms (2.7-2.9x) before this round.")
     ctx.notes.append(
         f"1-minute load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores (other jobs ran too). "
         "The small PDB is lld's for a one-function C program (cached under $SYMTOOL_BENCH_DIR/symtool-bench-cache); "
@@ -311,7 +314,7 @@ def run(ctx) -> list[dict]:
         "the directory lists all 262,144 pages, llvm-pdbutil reads it; ~1 MiB on disk, deleted after the run). "
         "SYMTOOL_BENCH_REAL_BIG_PDB=1 generates a real one instead (clang -g -gcodeview + lld-link /debug:ghash "
         "over C files whose structs have ~2,000-character member names). "
-        "Command rows: median wall and CPU time of 9 runs, python -c pass, symtool id and llvm-pdbutil taking "
+        "Command rows: median wall and CPU time of 21 runs, python -c pass, symtool id and llvm-pdbutil taking "
         "turns; `symtool id FILE` is parsed before the CLI framework is imported (symtool.main), so what it "
         "adds to python -c pass is its own imports and reads, the same for both PDB sizes. "
         "`bytes read` counts what symtool's reader asked for; `read() bytes` is what read()/pread() system calls "
