@@ -71,9 +71,9 @@ class _DeferredInspect(type(sys)):
     the real module is imported (and takes its place there) and the attribute is the real one's.
 
     Why: dataclasses imports inspect at its own import (with ast, dis, tokenize and linecache,
-    ~6 ms, a quarter of what `symtool id` or a warm `symtool symbolize` adds to Python's start)
-    but uses it only to write a docstring for a class that has none; the record classes on those
-    paths have theirs.  importlib.util.LazyLoader cannot do this on Python 3.11: the next
+    ~6 ms, a quarter of what a warm `symtool symbolize` or `symtool id` of an ELF or Mach-O file
+    adds to Python's start) but uses it only to write a docstring for a class that has none; the
+    record classes on those paths have theirs.  (`symtool id` of a PDB imports no dataclasses.)  importlib.util.LazyLoader cannot do this on Python 3.11: the next
     ``import inspect`` statement reads ``__spec__`` and that loads the module.  Whatever does use
     inspect (typer, when the fast path hands over) gets the real module's attributes, and later
     imports the real module itself."""

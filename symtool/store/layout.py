@@ -21,7 +21,7 @@ HTTP server matches exactly, so there it matters.  Both walk the same list,
 so a store gives the same found/missing answer to every command.
 
 Stdlib only and cheap to import: :func:`is_url` is used by ``symtool env``,
-which runs in every new shell.  ``symtool.ids`` (uuid, dataclasses) is
+which runs in every new shell.  ``symtool.ids`` (its identity classes and patterns) is
 imported inside the functions that validate keys for that reason.
 """
 
