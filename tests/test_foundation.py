@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 import subprocess
 import sys
+import uuid
 
-from symtool.ids import CodeId, DebugId, check_file_name
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from symtool.ids import PORTABLE, BuildId, CodeId, DebugId, MachUuid, check_file_name
 from symtool.store.layout import key_path
 from symtool.errors import UnsafeNameError
 
@@ -31,6 +37,36 @@ def test_debug_id_index_formats():
     assert DebugId.from_guid_bytes(raw, None).index() == "3249D99D0C4049318610F4E4FB0B6936"
     assert DebugId.nb10(0x1234ABCD, 0x1F).index() == "1234ABCD1f"
     assert CodeId(0x5617D4FE, 0x8000).index() == "5617D4FE8000"
+
+
+@settings(max_examples=200, deadline=None)
+@given(raw=st.binary(min_size=16, max_size=16), age=st.none() | st.integers(0, 2**32 - 1))
+def test_identity_text_matches_the_uuid_module(raw, age):
+    """GUIDs are formatted by symtool.ids itself (uuid is not imported on `symtool id`'s path):
+    Python's uuid module is the oracle for the registry form and the store index."""
+    want = uuid.UUID(bytes_le=raw)
+    did = DebugId.from_guid_bytes(raw, age)
+    assert did.guid == want and did.guid_str == str(want).upper()
+    assert did.index() == want.hex.upper() + ("" if age is None else format(age, "x"))
+    assert DebugId(PORTABLE, guid_le=raw).index() == want.hex.upper() + "FFFFFFFF"
+    assert MachUuid(raw).uuid_str == str(uuid.UUID(bytes=raw)).upper()
+
+
+def test_identities_are_values():
+    """What the frozen dataclasses they replaced gave: equality and hash by fields, immutability,
+    copy and pickle, a readable repr."""
+    raw = bytes(range(16))
+    did = DebugId.from_guid_bytes(raw, 3)
+    assert did == DebugId.from_guid_bytes(raw, 3) and len({did, DebugId.from_guid_bytes(raw, 3)}) == 1
+    assert did != DebugId.from_guid_bytes(raw, 4) and did != DebugId(PORTABLE, guid_le=raw, age=3)
+    assert CodeId(1, 2) != BuildId(b"\x01\x02") and BuildId(b"ab") == BuildId(b"ab")
+    for value in (did, DebugId.nb10(0x1234, 5), CodeId(0x5617D4FE, 0x8000), BuildId(b"\x01\x02"), MachUuid(raw)):
+        assert copy.deepcopy(value) == value and pickle.loads(pickle.dumps(value)) == value
+        assert repr(value).startswith(type(value).__name__ + "(")
+        with pytest.raises(AttributeError):
+            value.kind = "x"  # type: ignore[misc]
+    with pytest.raises(ValueError):
+        DebugId.from_guid_bytes(b"short", 1)
 
 
 @pytest.mark.parametrize("name", ["..", "a/b", "a\\b", "C:x", "CON", "nul.pdb", "x\0y", "", "a.pdb."])
