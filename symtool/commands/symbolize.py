@@ -101,8 +101,12 @@ def frame_lines(result) -> list[str]:
     out = []
     for f in result.frames:
         out.append(llvm_function(f))
-        out.append(f"{f.file or '??'}:{f.line or 0}:{f.column or 0}")
+        out.append(_where(f.file, f.line, f.column))
     return out
+
+
+def _where(file: str | None, line: int | None, column: int | None) -> str:
+    return f"{file or '??'}:{line or 0}:{column or 0}"
 
 
 UNKNOWN_BLOCK = "".join(line + "\n" for line in frame_lines(None)) + "\n"  # an address nothing describes
@@ -113,34 +117,43 @@ class TextBlocks:
     """llvm-symbolizer's text for answers: :func:`frame_lines` made terminal-safe, a blank line
     after each address.  A frame's two lines are made once per Frame object: a symbol cache
     file decodes each distinct frame once and its answers share them (a warm run of 10,000
-    addresses has ~10,000 distinct frames among ~45,000), and formatting was most of that run's
-    time.  Keyed by identity, the Frame kept beside its text so that its id is not reused."""
+    addresses has ~14,000 distinct frames among ~41,000), and formatting was most of that run's
+    time.  Keyed by identity, the Frame kept beside its text so that its id is not reused.
+
+    Also the renderer of ``render_many`` (symtool.formats.symcache.CacheFile): a symbol cache
+    file words what it answers through :meth:`frame`, :attr:`unknown` and :attr:`end` itself,
+    without making the answer objects."""
+
+    unknown = UNKNOWN_BLOCK  # an address nothing describes
+    end = "\n"  # the blank line after an address's frames
 
     def __init__(self):
         self._frames: dict[int, tuple] = {}
+
+    @staticmethod
+    def frame(function: str, file: str | None, line: int | None, column: int | None) -> str:
+        """One frame's two lines (``function``: the name llvm-symbolizer prints), terminal-safe."""
+        where = _where(file, line, column)
+        if not (function.isprintable() and where.isprintable()):
+            function, where = terminal_safe(function), terminal_safe(where)
+        return f"{function}\n{where}\n"
 
     def block(self, result) -> str:
         if result is None or not result.frames:
             return UNKNOWN_BLOCK
         memo = self._frames
         parts = []
-        lines = None
-        for k, f in enumerate(result.frames):
+        for f in result.frames:
             known = memo.get(id(f))
             if known is not None and known[0] is f:
                 parts.append(known[1])
                 continue
-            if lines is None:
-                lines = frame_lines(result)  # (the one place the lines are worded)
-            function, where = lines[2 * k], lines[2 * k + 1]
-            if not (function.isprintable() and where.isprintable()):
-                function, where = terminal_safe(function), terminal_safe(where)
-            text = f"{function}\n{where}\n"
+            text = self.frame(llvm_function(f), f.file, f.line, f.column)
             if len(memo) >= MAX_MEMO:
                 memo.clear()
             memo[id(f)] = (f, text)
             parts.append(text)
-        parts.append("\n")
+        parts.append(self.end)
         return "".join(parts)
 
 
@@ -270,9 +283,9 @@ def run_symbolize(addresses: list[str] | None, obj: str | None, arch: str | None
                                ("notes", list(target_file.notes))])
             return
         out = sys.stdout
-        block = TextBlocks().block
+        renderer = TextBlocks()
         for batch in batches:
-            out.write("".join([block(result) for result in target_file.symbolize_many(batch, relative)]))
+            out.write("".join(target_file.render_many(batch, renderer, relative)))
             out.flush()
         for text in target_file.notes:
             note(text)

@@ -229,8 +229,9 @@ class CacheFile:
         self.count = count
         self.records_size = records_size
         self.strings_size = strings_size
-        self._strings = _Strings(self._string_at)  # offset -> string, each read and checked once
+        self._strings = _Strings(m, self.strings_at, strings_size)  # offset -> string, each read and checked once
         self._frames: dict = {}  # raw FRAME fields -> Frame, each decoded once (decode_record)
+        self._rendered = None  # (renderer, frame memo, entry memo) of render_many
         # The index's start fields as a sequence for bisect, reading only the pages it probes:
         # every ENTRY is four u64 words, its start the first (a strided view of the map where
         # the host is little-endian, as the file is).
@@ -240,22 +241,6 @@ class CacheFile:
         else:
             self._view = None
             self._starts = _Starts(m, count)
-
-    def _string_at(self, offset: int) -> str:
-        """The string at ``offset`` of the string area, its CRC checked."""
-        if offset + STRING.size > self.strings_size:
-            raise CacheFileError("string reference outside the string area")
-        at = self.strings_at + offset
-        n, crc = STRING.unpack_from(self._map, at)
-        if n > MAX_STRING or offset + STRING.size + n > self.strings_size:
-            raise CacheFileError("string runs past the string area")
-        data = self._map[at + STRING.size:at + STRING.size + n]
-        if _string_crc(data) != crc:
-            raise CacheFileError("string checksum mismatch")
-        try:
-            return data.decode("utf-8", "surrogatepass")
-        except UnicodeDecodeError:
-            raise CacheFileError("string is not UTF-8") from None
 
     def _entry(self, k: int) -> tuple[int, int, int, int, int]:
         return ENTRY.unpack_from(self._map, HEADER.size + k * ENTRY.size)
@@ -291,6 +276,82 @@ class CacheFile:
                 out.append(MISS)
         return out
 
+    def render_many(self, rvas, renderer) -> list:
+        """The text ``renderer`` words for each RVA's answer, or MISS as :meth:`lookup_many`
+        (the caller asks the reader, and words its answer with ``renderer.block``).
+
+        ``renderer`` has ``frame(function, file, line, column) -> str`` (the text of one frame:
+        ``function`` is the name llvm-symbolizer prints), ``unknown`` (the text of an address
+        nothing describes, or no frame) and ``end`` (what follows each address's frames).  A
+        warm `symbolize` prints text, not answers: this skips what the text does not use (the
+        answer objects, the offsets, the symbol, module and mangled names) and words each
+        distinct frame once (by its raw fields), each entry once (by its index: a record's CRC
+        is checked, and its strings' the first time each is read, when the entry is first
+        worded; a later address of its range reuses that text).  Bounded: each memo starts
+        again after MAX_MEMO."""
+        memo = self._rendered
+        if memo is None or memo[0] is not renderer:
+            memo = self._rendered = (renderer, {}, {})
+        _renderer, frames, entries = memo
+        starts, bisect_right, get, word = self._starts, bisect.bisect_right, entries.get, self._word
+        out = []
+        append = out.append
+        for rva in rvas:
+            k = bisect_right(starts, rva) - 1
+            known = get(k)
+            if known is None:
+                if k < 0:
+                    append(MISS)
+                    continue
+                try:
+                    known = word(k, renderer, frames)
+                except (CacheFileError, struct.error, ValueError, IndexError):
+                    append(MISS)
+                    continue
+                if len(entries) >= MAX_MEMO:
+                    entries.clear()
+                entries[k] = known
+            start, end, text = known
+            append(text if start <= rva < end else MISS)
+        return out
+
+    def _word(self, k: int, renderer, frames: dict) -> tuple[int, int, str]:
+        """(start, end, text) of entry ``k`` (CacheFileError when its record does not check out)."""
+        m = self._map
+        start, end, offset, length, crc = ENTRY.unpack_from(m, HEADER.size + k * ENTRY.size)
+        if start >= end:
+            return start, end, ""  # answers nothing (start <= rva < end never holds)
+        if offset + length > self.records_size:
+            raise CacheFileError("record outside the record area")
+        at = self.records_at + offset
+        record = m[at:at + length]
+        if zlib.crc32(record) != crc:
+            raise CacheFileError("record checksum mismatch")
+        if length < RECORD.size:
+            raise CacheFileError("record shorter than its header")
+        flags, _section, _section_start, _func_start, count = RECORD.unpack_from(record)[:5]
+        if flags & R_NONE:
+            return start, end, renderer.unknown
+        if length != RECORD.size + count * FRAME.size:
+            raise CacheFileError("record length does not match its frames")
+        if not count:
+            return start, end, renderer.unknown
+        strings = self._strings
+        parts = []
+        for raw in FRAME.iter_unpack(record[RECORD.size:]):
+            fflags, line, column, function, file, _mangled, printed = raw
+            key = (fflags, line, column, function if printed == NO_STRING else printed, file)
+            text = frames.get(key)
+            if text is None:
+                text = renderer.frame(strings[key[3]], None if file == NO_STRING else strings[file],
+                                      line if fflags & F_LINE else None, column if fflags & F_COLUMN else None)
+                if len(frames) >= MAX_MEMO:
+                    frames.clear()
+                frames[key] = text
+            parts.append(text)
+        parts.append(renderer.end)
+        return start, end, "".join(parts)
+
     def _record(self, offset: int, length: int, crc: int, rva: int) -> Symbolized | None:
         if offset + length > self.records_size:
             raise CacheFileError("record outside the record area")
@@ -322,15 +383,30 @@ class CacheFile:
 
 
 class _Strings(dict):
-    """Strings by offset, read on first use (a plain dict lookup after that)."""
+    """Strings by offset in the string area of ``data``, each read and its CRC checked on first
+    use (a plain dict lookup after that: the memo holds only what was read, at most the area)."""
 
-    def __init__(self, read):
+    def __init__(self, data, strings_at: int, strings_size: int):
         super().__init__()
-        self._read = read
+        self._data, self._at, self._size = data, strings_at, strings_size
 
     def __missing__(self, offset: int) -> str:
-        text = self[offset] = self._read(offset)
-        return text
+        if offset + STRING.size > self._size:
+            raise CacheFileError("string reference outside the string area")
+        data = self._data
+        at = self._at + offset
+        n, crc = STRING.unpack_from(data, at)
+        if n > MAX_STRING or offset + STRING.size + n > self._size:
+            raise CacheFileError("string runs past the string area")
+        text = data[at + STRING.size:at + STRING.size + n]
+        # (_string_crc inline, the length's bytes as they are in the file: one call less a string.)
+        if zlib.crc32(text, zlib.crc32(data[at:at + 4])) != crc:
+            raise CacheFileError("string checksum mismatch")
+        try:
+            decoded = self[offset] = text.decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:
+            raise CacheFileError("string is not UTF-8") from None
+        return decoded
 
 
 class _Starts:

@@ -291,6 +291,23 @@ class CachedSymbolizer:
         self.hits += len(found) - sum(answer is miss for answer in found)
         return out
 
+    def render_many(self, rvas, renderer) -> list:
+        """``renderer.block`` of :meth:`symbolize` of each RVA: the text the file words for those
+        it answers (CacheFile.render_many: what a warm `symbolize` prints, without making answer
+        objects), the others' answers worded by ``renderer.block`` as :meth:`symbolize` gives
+        them."""
+        if self._file is None:
+            return [renderer.block(self.symbolize(rva)) for rva in rvas]
+        try:
+            found = self._file.render_many(rvas, renderer)
+        except (fmt.CacheFileError, struct.error, ValueError, IndexError):
+            return [renderer.block(self.symbolize(rva)) for rva in rvas]
+        miss = fmt.MISS
+        block = renderer.block
+        out = [block(self.symbolize(rva)) if text is miss else text for rva, text in zip(rvas, found)]
+        self.hits += len(found) - found.count(miss)
+        return out
+
     def flush(self) -> None:
         """Write the answers found since the last flush, merged with the file as it is now."""
         if not self._pending or self.notes:
