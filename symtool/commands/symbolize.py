@@ -133,10 +133,15 @@ class TextBlocks:
     @staticmethod
     def frame(function: str, file: str | None, line: int | None, column: int | None) -> str:
         """One frame's two lines (``function``: the name llvm-symbolizer prints), terminal-safe."""
-        where = _where(file, line, column)
-        if not (function.isprintable() and where.isprintable()):
-            function, where = terminal_safe(function), terminal_safe(where)
-        return f"{function}\n{where}\n"
+        # (terminal_safe escapes character by character, and the line and column are digits: the
+        # name and the path are made safe each alone, as the whole lines would be.)
+        if not function.isprintable():
+            function = terminal_safe(function)
+        if not file:
+            file = "??"
+        elif not file.isprintable():
+            file = terminal_safe(file)
+        return f"{function}\n{file}:{line or 0}:{column or 0}\n"
 
     def block(self, result) -> str:
         if result is None or not result.frames:
