@@ -48,6 +48,7 @@ ENTRY = struct.Struct("<QQQII")
 # flags, section, section start (RVA), function/symbol start (RVA), frame count, then the
 # strings symbol, module and short name (offsets in the string area; NO_STRING: none).
 RECORD = struct.Struct("<BIqqHIII")
+RECORD_HEAD = struct.Struct("<B20xH")  # RECORD's flags and frame count alone (render_many needs no more)
 # flags, line, column, function, file, mangled name, printed name (offsets in the string area;
 # printed: NO_STRING when it is the function's): fixed size, so a record's frames are decoded by
 # one iter_unpack.
@@ -293,7 +294,13 @@ class CacheFile:
         if memo is None or memo[0] is not renderer:
             memo = self._rendered = (renderer, {}, {})
         _renderer, frames, entries = memo
-        starts, bisect_right, get, word = self._starts, bisect.bisect_right, entries.get, self._word
+        # One loop, its names local: at 10,000 addresses this loop is most of a warm run, and
+        # a call or a global lookup per record shows.
+        m, strings, starts, bisect_right, get = self._map, self._strings, self._starts, bisect.bisect_right, entries.get
+        index_at, entry_size, entry_at = HEADER.size, ENTRY.size, ENTRY.unpack_from
+        records_at, records_size, crc32 = self.records_at, self.records_size, zlib.crc32
+        head_size, head_at, frame_size, frame_at = RECORD.size, RECORD_HEAD.unpack_from, FRAME.size, FRAME.unpack
+        word, unknown, end_text = renderer.frame, renderer.unknown, renderer.end
         out = []
         append = out.append
         for rva in rvas:
@@ -303,8 +310,47 @@ class CacheFile:
                 if k < 0:
                     append(MISS)
                     continue
+                # Entry k worded: its record's CRC checked, each new string's too (CacheFileError,
+                # as decode_record checks them: the caller asks the reader instead).
                 try:
-                    known = word(k, renderer, frames)
+                    start, end, offset, length, crc = entry_at(m, index_at + k * entry_size)
+                    if start >= end:
+                        known = (start, end, None)  # answers nothing: start <= rva < end never holds
+                    else:
+                        if offset + length > records_size:
+                            raise CacheFileError("record outside the record area")
+                        at = records_at + offset
+                        record = m[at:at + length]
+                        if crc32(record) != crc:
+                            raise CacheFileError("record checksum mismatch")
+                        if length < head_size:
+                            raise CacheFileError("record shorter than its header")
+                        flags, count = head_at(record)
+                        if flags & R_NONE:
+                            known = (start, end, unknown)
+                        elif length != head_size + count * frame_size:
+                            raise CacheFileError("record length does not match its frames")
+                        elif not count:
+                            known = (start, end, unknown)
+                        else:
+                            parts = []
+                            # Each frame's bytes are its memo key (slicing and hashing 29 bytes
+                            # costs half of unpacking them): frames with the same fields, one text.
+                            for at in range(head_size, length, frame_size):
+                                raw = record[at:at + frame_size]
+                                text = frames.get(raw)
+                                if text is None:
+                                    fflags, line, column, function, file, _mangled, printed = frame_at(raw)
+                                    text = word(strings[function if printed == NO_STRING else printed],
+                                                None if file == NO_STRING else strings[file],
+                                                line if fflags & F_LINE else None,
+                                                column if fflags & F_COLUMN else None)
+                                    if len(frames) >= MAX_MEMO:
+                                        frames.clear()
+                                    frames[raw] = text
+                                parts.append(text)
+                            parts.append(end_text)
+                            known = (start, end, "".join(parts))
                 except (CacheFileError, struct.error, ValueError, IndexError):
                     append(MISS)
                     continue
@@ -314,47 +360,6 @@ class CacheFile:
             start, end, text = known
             append(text if start <= rva < end else MISS)
         return out
-
-    def _word(self, k: int, renderer, frames: dict) -> tuple[int, int, str]:
-        """(start, end, text) of entry ``k`` (CacheFileError when its record does not check out)."""
-        m = self._map
-        start, end, offset, length, crc = ENTRY.unpack_from(m, HEADER.size + k * ENTRY.size)
-        if start >= end:
-            return start, end, ""  # answers nothing (start <= rva < end never holds)
-        if offset + length > self.records_size:
-            raise CacheFileError("record outside the record area")
-        at = self.records_at + offset
-        record = m[at:at + length]
-        if zlib.crc32(record) != crc:
-            raise CacheFileError("record checksum mismatch")
-        if length < RECORD.size:
-            raise CacheFileError("record shorter than its header")
-        flags, _section, _section_start, _func_start, count = RECORD.unpack_from(record)[:5]
-        if flags & R_NONE:
-            return start, end, renderer.unknown
-        if length != RECORD.size + count * FRAME.size:
-            raise CacheFileError("record length does not match its frames")
-        if not count:
-            return start, end, renderer.unknown
-        strings = self._strings
-        parts = []
-        size = FRAME.size
-        # Each frame's bytes are its memo key (slicing and hashing 29 bytes costs half of
-        # unpacking them): two frames with the same fields are one text.
-        for at in range(RECORD.size, length, size):
-            raw = record[at:at + size]
-            text = frames.get(raw)
-            if text is None:
-                fflags, line, column, function, file, _mangled, printed = FRAME.unpack(raw)
-                text = renderer.frame(strings[function if printed == NO_STRING else printed],
-                                      None if file == NO_STRING else strings[file],
-                                      line if fflags & F_LINE else None, column if fflags & F_COLUMN else None)
-                if len(frames) >= MAX_MEMO:
-                    frames.clear()
-                frames[raw] = text
-            parts.append(text)
-        parts.append(renderer.end)
-        return start, end, "".join(parts)
 
     def _record(self, offset: int, length: int, crc: int, rva: int) -> Symbolized | None:
         if offset + length > self.records_size:
