@@ -387,9 +387,8 @@ def test_text_worded_from_records_is_the_readers_past_the_memo_bounds(filled, c_
         class Upper(TextBlocks):
             unknown = TextBlocks.unknown.upper()
 
-            @staticmethod
-            def frame(function, file, line, column):
-                return TextBlocks.frame(function, file, line, column).upper()
+            def frame(self, function, file, line, column):
+                return super().frame(function, file, line, column).upper()
 
         assert f.render_many(rvas, Upper()) == [t.upper() for t in filled.texts]
         assert f.render_many([max(rvas) + (1 << 40), -1], renderer) == [MISS, MISS]

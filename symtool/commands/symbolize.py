@@ -3,6 +3,7 @@ addresses, printed as llvm-symbolizer prints them."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 from symtool.commands.common import apply_symbol_cache_option, terminal_safe
@@ -121,17 +122,17 @@ class TextBlocks:
     time.  Keyed by identity, the Frame kept beside its text so that its id is not reused.
 
     Also the renderer of ``render_many`` (symtool.formats.symcache.CacheFile): a symbol cache
-    file words what it answers through :meth:`frame`, :attr:`unknown` and :attr:`end` itself,
+    file words what it answers through :meth:`frame`, :attr:`unknown`, :attr:`end` and ``join`` itself,
     without making the answer objects."""
 
     unknown = UNKNOWN_BLOCK  # an address nothing describes
     end = "\n"  # the blank line after an address's frames
+    join = "".join  # of an address's frame texts and end
 
     def __init__(self):
         self._frames: dict[int, tuple] = {}
 
-    @staticmethod
-    def frame(function: str, file: str | None, line: int | None, column: int | None) -> str:
+    def frame(self, function: str, file: str | None, line: int | None, column: int | None) -> str:
         """One frame's two lines (``function``: the name llvm-symbolizer prints), terminal-safe."""
         # (terminal_safe escapes character by character, and the line and column are digits: the
         # name and the path are made safe each alone, as the whole lines would be.)
@@ -145,7 +146,7 @@ class TextBlocks:
 
     def block(self, result) -> str:
         if result is None or not result.frames:
-            return UNKNOWN_BLOCK
+            return self.unknown
         memo = self._frames
         parts = []
         for f in result.frames:
@@ -159,7 +160,26 @@ class TextBlocks:
             memo[id(f)] = (f, text)
             parts.append(text)
         parts.append(self.end)
-        return "".join(parts)
+        return self.join(parts)
+
+
+class EncodedBlocks(TextBlocks):
+    """:class:`TextBlocks`' text as bytes, encoded as the text stream it goes to would encode it
+    (its encoding and error handler; used where that stream translates no newline): each
+    distinct frame is encoded once, and a batch is written to the stream's binary buffer in one
+    piece.  At 10,000 addresses of a Rust program the text is ~8 MB: encoding it whole at each
+    write cost ~1 us an address, a tenth of a warm run."""
+
+    end = b"\n"
+    join = b"".join
+
+    def __init__(self, encoding: str, errors: str):
+        super().__init__()
+        self._codec = (encoding, errors)
+        self.unknown = UNKNOWN_BLOCK.encode(encoding, errors)
+
+    def frame(self, function: str, file: str | None, line: int | None, column: int | None) -> bytes:
+        return super().frame(function, file, line, column).encode(*self._codec)
 
 
 def address_json(address: int, rva: int, result) -> dict:
@@ -288,10 +308,19 @@ def run_symbolize(addresses: list[str] | None, obj: str | None, arch: str | None
                                ("notes", list(target_file.notes))])
             return
         out = sys.stdout
-        renderer = TextBlocks()
-        for batch in batches:
-            out.write("".join(target_file.render_many(batch, renderer, relative)))
+        binary = getattr(out, "buffer", None)
+        if binary is not None and getattr(out, "encoding", None) and os.linesep == "\n":
+            # Bytes the text stream would have written (no newline to translate), made once a frame.
+            renderer = EncodedBlocks(out.encoding, out.errors or "strict")
             out.flush()
+            for batch in batches:
+                binary.write(b"".join(target_file.render_many(batch, renderer, relative)))
+                binary.flush()
+        else:
+            renderer = TextBlocks()
+            for batch in batches:
+                out.write("".join(target_file.render_many(batch, renderer, relative)))
+                out.flush()
         for text in target_file.notes:
             note(text)
     finally:

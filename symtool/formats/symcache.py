@@ -283,7 +283,8 @@ class CacheFile:
 
         ``renderer`` has ``frame(function, file, line, column) -> str`` (the text of one frame:
         ``function`` is the name llvm-symbolizer prints), ``unknown`` (the text of an address
-        nothing describes, or no frame) and ``end`` (what follows each address's frames).  A
+        nothing describes, or no frame), ``end`` (what follows each address's frames) and
+        ``join(texts)`` (str.join or bytes.join: the texts may be either).  A
         warm `symbolize` prints text, not answers: this skips what the text does not use (the
         answer objects, the offsets, the symbol, module and mangled names) and words each
         distinct frame once (by its raw fields), each entry once (by its index: a record's CRC
@@ -300,7 +301,7 @@ class CacheFile:
         index_at, entry_size, entry_at = HEADER.size, ENTRY.size, ENTRY.unpack_from
         records_at, records_size, crc32 = self.records_at, self.records_size, zlib.crc32
         head_size, head_at, frame_size, frame_at = RECORD.size, RECORD_HEAD.unpack_from, FRAME.size, FRAME.unpack
-        word, unknown, end_text = renderer.frame, renderer.unknown, renderer.end
+        word, unknown, end_text, join = renderer.frame, renderer.unknown, renderer.end, renderer.join
         out = []
         append = out.append
         for rva in rvas:
@@ -350,7 +351,7 @@ class CacheFile:
                                     frames[raw] = text
                                 parts.append(text)
                             parts.append(end_text)
-                            known = (start, end, "".join(parts))
+                            known = (start, end, join(parts))
                 except (CacheFileError, struct.error, ValueError, IndexError):
                     append(MISS)
                     continue
