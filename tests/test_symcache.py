@@ -357,7 +357,7 @@ def test_a_damaged_cache_file_is_rebuilt_with_the_same_answers(filled, c_program
     text = tmp_path / "damaged-text.symc"
     text.write_bytes(bad)
     with CachedSymbolizer(lambda: DwarfSymbolizer(c_program), text, "elf:test", 1 << 30) as many:
-        assert many.render_many(rvas, TextBlocks()) == filled.texts
+        assert ["".join(pieces) for pieces in many.render_many(rvas, TextBlocks())] == filled.texts
     rebuilt = CacheFile(damaged, "elf:test", 1 << 30)
     try:
         assert len(rebuilt.entries()) == rebuilt.count  # every record checks out
@@ -369,20 +369,24 @@ def test_a_damaged_cache_file_is_rebuilt_with_the_same_answers(filled, c_program
 def test_text_worded_from_records_is_the_readers_past_the_memo_bounds(filled, c_program, tmp_path, monkeypatch):
     """A warm `symbolize` words its text from the records (CacheFile.render_many), keeping each
     frame's and each entry's text: the same text as the reader's answers, again when the memos
-    start over (bound 3) and for the addresses of one range asked again; the reader is not
-    opened, and a renderer of another kind is not given the first one's text."""
-    from symtool.commands.symbolize import TextBlocks
+    start over (bound 3), for the addresses of one range asked again and encoded; a renderer
+    of another kind is not given the first one's text."""
+    from symtool.commands.symbolize import EncodedBlocks, TextBlocks
     from symtool.formats import symcache as fmt
     from symtool.formats.symcache import MISS, CacheFile
 
     monkeypatch.setattr(fmt, "MAX_MEMO", 3)
     path, _data, rvas, _truth = filled
     f = CacheFile(path, "elf:test", 1 << 30)
+
+    def texts(rvas, renderer):
+        return [pieces if pieces is MISS else renderer.join(pieces) for pieces in f.render_many(rvas, renderer)]
+
     try:
         for _ in range(2):
-            assert f.render_many(rvas, TextBlocks()) == filled.texts
+            assert texts(rvas, TextBlocks()) == filled.texts
         renderer = TextBlocks()
-        assert f.render_many(rvas + rvas[::-1], renderer) == filled.texts + filled.texts[::-1]
+        assert texts(rvas + rvas[::-1], renderer) == filled.texts + filled.texts[::-1]
 
         class Upper(TextBlocks):
             unknown = TextBlocks.unknown.upper()
@@ -390,8 +394,9 @@ def test_text_worded_from_records_is_the_readers_past_the_memo_bounds(filled, c_
             def frame(self, function, file, line, column):
                 return super().frame(function, file, line, column).upper()
 
-        assert f.render_many(rvas, Upper()) == [t.upper() for t in filled.texts]
-        assert f.render_many([max(rvas) + (1 << 40), -1], renderer) == [MISS, MISS]
+        assert texts(rvas, Upper()) == [t.upper() for t in filled.texts]
+        assert texts(rvas, EncodedBlocks("utf-8", "strict")) == [t.encode() for t in filled.texts]
+        assert texts([max(rvas) + (1 << 40), -1], renderer) == [MISS, MISS]
     finally:
         f.close()
 
@@ -585,8 +590,8 @@ def test_a_hostile_file_with_valid_checksums_is_refused_or_read_within_bounds(tm
         except fmt.CacheFileError:
             return
         assert answer is None or isinstance(answer, Symbolized)
-        text = f.render_many([rva], TextBlocks())[0]
-        assert text is fmt.MISS or isinstance(text, str)
+        pieces = f.render_many([rva], TextBlocks())[0]
+        assert pieces is fmt.MISS or isinstance("".join(pieces), str)
         f.entries()
     finally:
         f.close()

@@ -292,19 +292,19 @@ class CachedSymbolizer:
         return out
 
     def render_many(self, rvas, renderer) -> list:
-        """``renderer.block`` of :meth:`symbolize` of each RVA: the text the file words for those
-        it answers (CacheFile.render_many: what a warm `symbolize` prints, without making answer
-        objects), the others' answers worded by ``renderer.block`` as :meth:`symbolize` gives
-        them."""
+        """The text ``renderer`` words for :meth:`symbolize` of each RVA, as a tuple of pieces:
+        those the file answers worded by the file (CacheFile.render_many: what a warm
+        `symbolize` prints, without making answer objects), the others' answers, as
+        :meth:`symbolize` gives them, by ``renderer.block``."""
+        block = renderer.block
         if self._file is None:
-            return [renderer.block(self.symbolize(rva)) for rva in rvas]
+            return [(block(self.symbolize(rva)),) for rva in rvas]
         try:
             found = self._file.render_many(rvas, renderer)
         except (fmt.CacheFileError, struct.error, ValueError, IndexError):
-            return [renderer.block(self.symbolize(rva)) for rva in rvas]
+            return [(block(self.symbolize(rva)),) for rva in rvas]
         miss = fmt.MISS
-        block = renderer.block
-        out = [block(self.symbolize(rva)) if text is miss else text for rva, text in zip(rvas, found)]
+        out = [(block(self.symbolize(rva)),) if pieces is miss else pieces for rva, pieces in zip(rvas, found)]
         self.hits += len(found) - found.count(miss)
         return out
 
