@@ -202,9 +202,11 @@ def _stdin_batches():
     pending = b""
     while True:
         chunk = os.read(fd, 1 << 16)
-        lines = (pending + chunk).split(b"\n")
-        pending = lines.pop() if chunk else b""
-        batch = [parse_address(line.decode("utf-8", "replace")) for line in lines if line.strip()]
+        data = pending + chunk
+        cut = data.rfind(b"\n") + 1 if chunk else len(data)
+        pending = data[cut:]
+        # Decoded whole (a newline is never part of a UTF-8 sequence: the same text as line by line).
+        batch = [parse_address(line) for line in data[:cut].decode("utf-8", "replace").split("\n") if line.strip()]
         if batch or not chunk:
             yield batch
         if not chunk:
