@@ -102,12 +102,8 @@ def frame_lines(result) -> list[str]:
     out = []
     for f in result.frames:
         out.append(llvm_function(f))
-        out.append(_where(f.file, f.line, f.column))
+        out.append(f"{f.file or '??'}:{f.line or 0}:{f.column or 0}")
     return out
-
-
-def _where(file: str | None, line: int | None, column: int | None) -> str:
-    return f"{file or '??'}:{line or 0}:{column or 0}"
 
 
 UNKNOWN_BLOCK = "".join(line + "\n" for line in frame_lines(None)) + "\n"  # an address nothing describes
@@ -134,7 +130,8 @@ class TextBlocks:
         self._frames: dict[int, tuple] = {}
 
     def frame(self, function: str, file: str | None, line: int | None, column: int | None) -> str:
-        """One frame's two lines (``function``: the name llvm-symbolizer prints), terminal-safe."""
+        """One frame's two lines (``function``: the name llvm-symbolizer prints), terminal-safe:
+        :func:`frame_lines`' lines (tests/test_symbolize_fast_path.py compares them)."""
         # (terminal_safe escapes character by character, and the line and column are digits: the
         # name and the path are made safe each alone, as the whole lines would be.)
         if not function.isprintable():
@@ -167,9 +164,9 @@ class TextBlocks:
 class EncodedBlocks(TextBlocks):
     """:class:`TextBlocks`' text as bytes, encoded as the text stream it goes to would encode it
     (its encoding and error handler; used where that stream translates no newline): each
-    distinct frame is encoded once, and a batch is written to the stream's binary buffer in one
-    piece.  At 10,000 addresses of a Rust program the text is ~8 MB: encoding it whole at each
-    write cost ~1 us an address, a tenth of a warm run."""
+    distinct frame is encoded once, and the bytes go to the stream's binary buffer.  At 10,000
+    addresses of a Rust program the text is ~8 MB: encoding it whole at each write cost ~1 us
+    an address, a tenth of a warm run."""
 
     end = b"\n"
     join = b"".join

@@ -287,7 +287,7 @@ class CacheFile:
         address nothing describes, or no frame) and ``end`` (what follows each address's
         frames).  A warm `symbolize` prints text, not answers: this skips what the text does
         not use (the answer objects, the offsets, the symbol, module and mangled names), words
-        each distinct frame once (by its raw fields) and each entry once (by its index: a
+        each distinct frame once (by its bytes) and each entry once (by its index: a
         record's CRC is checked, and its strings' the first time each is read, when the entry
         is first worded; a later address of its range reuses that text).  The pieces are
         shared, not joined: joined per address, a run of 10,000 addresses made ~7 MB more.
