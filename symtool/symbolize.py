@@ -129,6 +129,21 @@ class Target:
         answers = iter(many(asked))
         return [next(answers) if rva >= 0 else None for rva in rvas]
 
+    def render_many(self, addresses, renderer, relative: bool = False) -> list:
+        """The text ``renderer`` words for :meth:`symbolize` of each address, as a tuple of
+        pieces to be joined (CachedSymbolizer.render_many: a symbol cache file words what it
+        answers without making answer objects)."""
+        many = getattr(self.symbolizer, "render_many", None)
+        if many is None:
+            return [(renderer.block(result),) for result in self.symbolize_many(addresses, relative)]
+        base = 0 if relative else self.image_base
+        rvas = [address - base for address in addresses]
+        if min(rvas, default=0) >= 0:
+            return many(rvas, renderer)
+        pieces = iter(many([rva for rva in rvas if rva >= 0], renderer))
+        unknown = (renderer.block(None),)
+        return [next(pieces) if rva >= 0 else unknown for rva in rvas]
+
     def close(self) -> None:
         self.symbolizer.close()
 

@@ -206,7 +206,9 @@ def test_text_blocks_are_frame_lines_made_terminal_safe(monkeypatch):
                Symbolized(4, 1, 3, [Frame("inner\x1b[31m", "/src/a\nb.rs", 3, None), shared])]
     monkeypatch.setattr(cmd, "MAX_MEMO", 2)  # the memo starts again: still the same text
     blocks = cmd.TextBlocks()
+    encoded = cmd.EncodedBlocks("utf-8", "backslashreplace")  # what a redirected stdout is given
     for _ in range(3):
         for result in answers:
             assert blocks.block(result) == expected(result)
+            assert encoded.block(result) == expected(result).encode("utf-8")
     assert "\\x1b[31m" in blocks.block(answers[2]) and "\x1b" not in blocks.block(answers[2])

@@ -294,7 +294,9 @@ def _fields(res):
 
 @pytest.fixture(scope="module")
 def filled(c_program, tmp_path_factory):
-    """(cache directory, its one file's bytes, rvas, the reader's own answers)."""
+    """(cache directory, its one file's bytes, rvas, the reader's own answers); ``texts``: the
+    reader's answers as `symbolize` prints them."""
+    from symtool.commands.symbolize import TextBlocks
     from symtool.formats.dwarf_symbols import DwarfSymbolizer
     from symtool.store.symcache import CachedSymbolizer
 
@@ -303,16 +305,17 @@ def filled(c_program, tmp_path_factory):
         lo, hi = text_range(c_program)
         rvas = [a - sym.load_bias for a in range(lo, hi, 3)]
         truth = _answers(sym, rvas)
+        texts = [TextBlocks().block(sym.symbolize(rva)) for rva in rvas]
     path = cache / "prog.symc"
     cached = CachedSymbolizer(lambda: DwarfSymbolizer(c_program), path, "elf:test", 1 << 30)
     assert _answers(cached, rvas) == truth
     cached.close()
-    return Filled(path, path.read_bytes(), rvas, truth)
+    return Filled(path, path.read_bytes(), rvas, truth, texts)
 
 
 class Filled:
-    def __init__(self, path, data, rvas, truth):
-        self.path, self.data, self.rvas, self.truth = path, data, rvas, truth
+    def __init__(self, path, data, rvas, truth, texts):
+        self.path, self.data, self.rvas, self.truth, self.texts = path, data, rvas, truth, texts
 
     def __iter__(self):
         return iter((self.path, self.data, self.rvas, self.truth))
@@ -325,6 +328,7 @@ class Filled:
 @given(op=st.sampled_from(["truncate", "flip", "append", "zero"]), where=st.floats(0, 1), byte=st.integers(1, 255))
 @example(op="zero", where=0.99, byte=1)  # zeroed strings at the end: CRC-32 of nothing is 0
 def test_a_damaged_cache_file_is_rebuilt_with_the_same_answers(filled, c_program, tmp_path, op, where, byte):
+    from symtool.commands.symbolize import TextBlocks
     from symtool.formats.dwarf_symbols import DwarfSymbolizer
     from symtool.formats.symcache import CacheFile
     from symtool.store.symcache import CachedSymbolizer
@@ -349,12 +353,52 @@ def test_a_damaged_cache_file_is_rebuilt_with_the_same_answers(filled, c_program
     batch.write_bytes(bad)
     with CachedSymbolizer(lambda: DwarfSymbolizer(c_program), batch, "elf:test", 1 << 30) as many:
         assert [_fields(res) for res in many.symbolize_many(rvas)] == truth
+    # And worded straight from the records (a warm `symbolize`'s text): the reader's text.
+    text = tmp_path / "damaged-text.symc"
+    text.write_bytes(bad)
+    with CachedSymbolizer(lambda: DwarfSymbolizer(c_program), text, "elf:test", 1 << 30) as many:
+        assert ["".join(pieces) for pieces in many.render_many(rvas, TextBlocks())] == filled.texts
     rebuilt = CacheFile(damaged, "elf:test", 1 << 30)
     try:
         assert len(rebuilt.entries()) == rebuilt.count  # every record checks out
         assert all(rebuilt.lookup(rva)[0] for rva in rvas)  # and every address asked is covered
     finally:
         rebuilt.close()
+
+
+def test_text_worded_from_records_is_the_readers_past_the_memo_bounds(filled, c_program, tmp_path, monkeypatch):
+    """A warm `symbolize` words its text from the records (CacheFile.render_many), keeping each
+    frame's and each entry's text: the same text as the reader's answers, again when the memos
+    start over (bound 3), for the addresses of one range asked again and encoded; a renderer
+    of another kind is not given the first one's text."""
+    from symtool.commands.symbolize import EncodedBlocks, TextBlocks
+    from symtool.formats import symcache as fmt
+    from symtool.formats.symcache import MISS, CacheFile
+
+    monkeypatch.setattr(fmt, "MAX_MEMO", 3)
+    path, _data, rvas, _truth = filled
+    f = CacheFile(path, "elf:test", 1 << 30)
+
+    def texts(rvas, renderer):
+        return [pieces if pieces is MISS else renderer.join(pieces) for pieces in f.render_many(rvas, renderer)]
+
+    try:
+        for _ in range(2):
+            assert texts(rvas, TextBlocks()) == filled.texts
+        renderer = TextBlocks()
+        assert texts(rvas + rvas[::-1], renderer) == filled.texts + filled.texts[::-1]
+
+        class Upper(TextBlocks):
+            unknown = TextBlocks.unknown.upper()
+
+            def frame(self, function, file, line, column):
+                return super().frame(function, file, line, column).upper()
+
+        assert texts(rvas, Upper()) == [t.upper() for t in filled.texts]
+        assert texts(rvas, EncodedBlocks("utf-8", "strict")) == [t.encode() for t in filled.texts]
+        assert texts([max(rvas) + (1 << 40), -1], renderer) == [MISS, MISS]
+    finally:
+        f.close()
 
 
 def test_a_foreign_or_other_version_file_is_not_trusted(filled, c_program, tmp_path):
@@ -507,6 +551,7 @@ def test_a_hostile_file_with_valid_checksums_is_refused_or_read_within_bounds(tm
     import struct as _struct
     import zlib
 
+    from symtool.commands.symbolize import TextBlocks
     from symtool.formats import symcache as fmt
     from symtool.formats.symbols import Frame, Symbolized
 
@@ -545,6 +590,8 @@ def test_a_hostile_file_with_valid_checksums_is_refused_or_read_within_bounds(tm
         except fmt.CacheFileError:
             return
         assert answer is None or isinstance(answer, Symbolized)
+        pieces = f.render_many([rva], TextBlocks())[0]
+        assert pieces is fmt.MISS or isinstance("".join(pieces), str)
         f.entries()
     finally:
         f.close()

@@ -3,6 +3,7 @@ addresses, printed as llvm-symbolizer prints them."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 from symtool.commands.common import apply_symbol_cache_option, terminal_safe
@@ -107,41 +108,76 @@ def frame_lines(result) -> list[str]:
 
 UNKNOWN_BLOCK = "".join(line + "\n" for line in frame_lines(None)) + "\n"  # an address nothing describes
 MAX_MEMO = 1 << 16  # frames whose lines one run keeps made (then it starts again: bounded memory)
+WRITE_CHUNK = 64  # addresses whose text is written at once (~50 KB for a Rust program's inline chains)
 
 
 class TextBlocks:
     """llvm-symbolizer's text for answers: :func:`frame_lines` made terminal-safe, a blank line
     after each address.  A frame's two lines are made once per Frame object: a symbol cache
     file decodes each distinct frame once and its answers share them (a warm run of 10,000
-    addresses has ~10,000 distinct frames among ~45,000), and formatting was most of that run's
-    time.  Keyed by identity, the Frame kept beside its text so that its id is not reused."""
+    addresses has ~14,000 distinct frames among ~41,000), and formatting was most of that run's
+    time.  Keyed by identity, the Frame kept beside its text so that its id is not reused.
+
+    Also the renderer of ``render_many`` (symtool.formats.symcache.CacheFile): a symbol cache
+    file words what it answers through :meth:`frame`, :attr:`unknown` and :attr:`end` itself,
+    without making the answer objects."""
+
+    unknown = UNKNOWN_BLOCK  # an address nothing describes
+    end = "\n"  # the blank line after an address's frames
+    join = "".join  # of an address's frame texts and end
 
     def __init__(self):
         self._frames: dict[int, tuple] = {}
 
+    def frame(self, function: str, file: str | None, line: int | None, column: int | None) -> str:
+        """One frame's two lines (``function``: the name llvm-symbolizer prints), terminal-safe:
+        :func:`frame_lines`' lines (tests/test_symbolize_fast_path.py compares them)."""
+        # (terminal_safe escapes character by character, and the line and column are digits: the
+        # name and the path are made safe each alone, as the whole lines would be.)
+        if not function.isprintable():
+            function = terminal_safe(function)
+        if not file:
+            file = "??"
+        elif not file.isprintable():
+            file = terminal_safe(file)
+        return f"{function}\n{file}:{line or 0}:{column or 0}\n"
+
     def block(self, result) -> str:
         if result is None or not result.frames:
-            return UNKNOWN_BLOCK
+            return self.unknown
         memo = self._frames
         parts = []
-        lines = None
-        for k, f in enumerate(result.frames):
+        for f in result.frames:
             known = memo.get(id(f))
             if known is not None and known[0] is f:
                 parts.append(known[1])
                 continue
-            if lines is None:
-                lines = frame_lines(result)  # (the one place the lines are worded)
-            function, where = lines[2 * k], lines[2 * k + 1]
-            if not (function.isprintable() and where.isprintable()):
-                function, where = terminal_safe(function), terminal_safe(where)
-            text = f"{function}\n{where}\n"
+            text = self.frame(llvm_function(f), f.file, f.line, f.column)
             if len(memo) >= MAX_MEMO:
                 memo.clear()
             memo[id(f)] = (f, text)
             parts.append(text)
-        parts.append("\n")
-        return "".join(parts)
+        parts.append(self.end)
+        return self.join(parts)
+
+
+class EncodedBlocks(TextBlocks):
+    """:class:`TextBlocks`' text as bytes, encoded as the text stream it goes to would encode it
+    (its encoding and error handler; used where that stream translates no newline): each
+    distinct frame is encoded once, and the bytes go to the stream's binary buffer.  At 10,000
+    addresses of a Rust program the text is ~8 MB: encoding it whole at each write cost ~1 us
+    an address, a tenth of a warm run."""
+
+    end = b"\n"
+    join = b"".join
+
+    def __init__(self, encoding: str, errors: str):
+        super().__init__()
+        self._codec = (encoding, errors)
+        self.unknown = UNKNOWN_BLOCK.encode(encoding, errors)
+
+    def frame(self, function: str, file: str | None, line: int | None, column: int | None) -> bytes:
+        return super().frame(function, file, line, column).encode(*self._codec)
 
 
 def address_json(address: int, rva: int, result) -> dict:
@@ -163,9 +199,11 @@ def _stdin_batches():
     pending = b""
     while True:
         chunk = os.read(fd, 1 << 16)
-        lines = (pending + chunk).split(b"\n")
-        pending = lines.pop() if chunk else b""
-        batch = [parse_address(line.decode("utf-8", "replace")) for line in lines if line.strip()]
+        data = pending + chunk
+        cut = data.rfind(b"\n") + 1 if chunk else len(data)
+        pending = data[cut:]
+        # Decoded whole (a newline is never part of a UTF-8 sequence: the same text as line by line).
+        batch = [parse_address(line) for line in data[:cut].decode("utf-8", "replace").split("\n") if line.strip()]
         if batch or not chunk:
             yield batch
         if not chunk:
@@ -269,11 +307,27 @@ def run_symbolize(addresses: list[str] | None, obj: str | None, arch: str | None
                                ("image_base", f"{target_file.image_base:#x}"), ("addresses", iter(entries)),
                                ("notes", list(target_file.notes))])
             return
+        from itertools import chain
+
         out = sys.stdout
-        block = TextBlocks().block
-        for batch in batches:
-            out.write("".join([block(result) for result in target_file.symbolize_many(batch, relative)]))
+        binary = getattr(out, "buffer", None)
+        if binary is not None and getattr(out, "encoding", None) and os.linesep == "\n":
+            # Bytes the text stream would have written (no newline to translate), made once a frame.
+            renderer = EncodedBlocks(out.encoding, out.errors or "strict")
             out.flush()
+            join = b"".join
+            for batch in batches:
+                pieces = target_file.render_many(batch, renderer, relative)
+                # Written WRITE_CHUNK addresses at a time: the text of 10,000 addresses is ~8 MB, and
+                # joined whole it is fresh memory (page faults) at every batch.
+                for k in range(0, len(pieces), WRITE_CHUNK):
+                    binary.write(join(chain.from_iterable(pieces[k:k + WRITE_CHUNK])))
+                binary.flush()
+        else:
+            renderer = TextBlocks()
+            for batch in batches:
+                out.write("".join(chain.from_iterable(target_file.render_many(batch, renderer, relative))))
+                out.flush()
         for text in target_file.notes:
             note(text)
     finally:

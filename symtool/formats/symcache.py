@@ -48,6 +48,7 @@ ENTRY = struct.Struct("<QQQII")
 # flags, section, section start (RVA), function/symbol start (RVA), frame count, then the
 # strings symbol, module and short name (offsets in the string area; NO_STRING: none).
 RECORD = struct.Struct("<BIqqHIII")
+RECORD_HEAD = struct.Struct("<B20xH")  # RECORD's flags and frame count alone (render_many needs no more)
 # flags, line, column, function, file, mangled name, printed name (offsets in the string area;
 # printed: NO_STRING when it is the function's): fixed size, so a record's frames are decoded by
 # one iter_unpack.
@@ -229,8 +230,9 @@ class CacheFile:
         self.count = count
         self.records_size = records_size
         self.strings_size = strings_size
-        self._strings = _Strings(self._string_at)  # offset -> string, each read and checked once
+        self._strings = _Strings(m, self.strings_at, strings_size)  # offset -> string, each read and checked once
         self._frames: dict = {}  # raw FRAME fields -> Frame, each decoded once (decode_record)
+        self._rendered = None  # (renderer, frame memo, entry memo) of render_many
         # The index's start fields as a sequence for bisect, reading only the pages it probes:
         # every ENTRY is four u64 words, its start the first (a strided view of the map where
         # the host is little-endian, as the file is).
@@ -240,22 +242,6 @@ class CacheFile:
         else:
             self._view = None
             self._starts = _Starts(m, count)
-
-    def _string_at(self, offset: int) -> str:
-        """The string at ``offset`` of the string area, its CRC checked."""
-        if offset + STRING.size > self.strings_size:
-            raise CacheFileError("string reference outside the string area")
-        at = self.strings_at + offset
-        n, crc = STRING.unpack_from(self._map, at)
-        if n > MAX_STRING or offset + STRING.size + n > self.strings_size:
-            raise CacheFileError("string runs past the string area")
-        data = self._map[at + STRING.size:at + STRING.size + n]
-        if _string_crc(data) != crc:
-            raise CacheFileError("string checksum mismatch")
-        try:
-            return data.decode("utf-8", "surrogatepass")
-        except UnicodeDecodeError:
-            raise CacheFileError("string is not UTF-8") from None
 
     def _entry(self, k: int) -> tuple[int, int, int, int, int]:
         return ENTRY.unpack_from(self._map, HEADER.size + k * ENTRY.size)
@@ -291,6 +277,92 @@ class CacheFile:
                 out.append(MISS)
         return out
 
+    def render_many(self, rvas, renderer) -> list:
+        """What ``renderer`` words for each RVA's answer, as the tuple of its pieces (each
+        frame's text, then ``renderer.end``), or MISS as :meth:`lookup_many` (the caller asks
+        the reader, and words its answer with ``renderer.block``).
+
+        ``renderer`` has ``frame(function, file, line, column)`` (the text of one frame, str or
+        bytes: ``function`` is the name llvm-symbolizer prints), ``unknown`` (the text of an
+        address nothing describes, or no frame) and ``end`` (what follows each address's
+        frames).  A warm `symbolize` prints text, not answers: this skips what the text does
+        not use (the answer objects, the offsets, the symbol, module and mangled names), words
+        each distinct frame once (by its bytes) and each entry once (by its index: a
+        record's CRC is checked, and its strings' the first time each is read, when the entry
+        is first worded; a later address of its range reuses that text).  The pieces are
+        shared, not joined: joined per address, a run of 10,000 addresses made ~7 MB more.
+        Bounded: each memo starts again after MAX_MEMO."""
+        memo = self._rendered
+        if memo is None or memo[0] is not renderer:
+            memo = self._rendered = (renderer, {}, {})
+        _renderer, frames, entries = memo
+        # One loop, its names local: at 10,000 addresses this loop is most of a warm run, and
+        # a call or a global lookup per record shows.
+        m, strings, starts, bisect_right, get = self._map, self._strings, self._starts, bisect.bisect_right, entries.get
+        index_at, entry_size, entry_at = HEADER.size, ENTRY.size, ENTRY.unpack_from
+        records_at, records_size, crc32 = self.records_at, self.records_size, zlib.crc32
+        head_size, head_at, frame_size, frame_at = RECORD.size, RECORD_HEAD.unpack_from, FRAME.size, FRAME.unpack
+        word, unknown, end_text = renderer.frame, (renderer.unknown,), renderer.end
+        out = []
+        append = out.append
+        for rva in rvas:
+            k = bisect_right(starts, rva) - 1
+            known = get(k)
+            if known is None:
+                if k < 0:
+                    append(MISS)
+                    continue
+                # Entry k worded: its record's CRC checked, each new string's too (CacheFileError,
+                # as decode_record checks them: the caller asks the reader instead).
+                try:
+                    start, end, offset, length, crc = entry_at(m, index_at + k * entry_size)
+                    if start >= end:
+                        known = (start, end, None)  # answers nothing: start <= rva < end never holds
+                    else:
+                        if offset + length > records_size:
+                            raise CacheFileError("record outside the record area")
+                        at = records_at + offset
+                        record = m[at:at + length]
+                        if crc32(record) != crc:
+                            raise CacheFileError("record checksum mismatch")
+                        if length < head_size:
+                            raise CacheFileError("record shorter than its header")
+                        flags, count = head_at(record)
+                        if flags & R_NONE:
+                            known = (start, end, unknown)
+                        elif length != head_size + count * frame_size:
+                            raise CacheFileError("record length does not match its frames")
+                        elif not count:
+                            known = (start, end, unknown)
+                        else:
+                            parts = []
+                            # Each frame's bytes are its memo key (slicing and hashing 29 bytes
+                            # costs half of unpacking them): frames with the same fields, one text.
+                            for at in range(head_size, length, frame_size):
+                                raw = record[at:at + frame_size]
+                                text = frames.get(raw)
+                                if text is None:
+                                    fflags, line, column, function, file, _mangled, printed = frame_at(raw)
+                                    text = word(strings[function if printed == NO_STRING else printed],
+                                                None if file == NO_STRING else strings[file],
+                                                line if fflags & F_LINE else None,
+                                                column if fflags & F_COLUMN else None)
+                                    if len(frames) >= MAX_MEMO:
+                                        frames.clear()
+                                    frames[raw] = text
+                                parts.append(text)
+                            parts.append(end_text)
+                            known = (start, end, tuple(parts))
+                except (CacheFileError, struct.error, ValueError, IndexError):
+                    append(MISS)
+                    continue
+                if len(entries) >= MAX_MEMO:
+                    entries.clear()
+                entries[k] = known
+            start, end, text = known
+            append(text if start <= rva < end else MISS)
+        return out
+
     def _record(self, offset: int, length: int, crc: int, rva: int) -> Symbolized | None:
         if offset + length > self.records_size:
             raise CacheFileError("record outside the record area")
@@ -322,15 +394,30 @@ class CacheFile:
 
 
 class _Strings(dict):
-    """Strings by offset, read on first use (a plain dict lookup after that)."""
+    """Strings by offset in the string area of ``data``, each read and its CRC checked on first
+    use (a plain dict lookup after that: the memo holds only what was read, at most the area)."""
 
-    def __init__(self, read):
+    def __init__(self, data, strings_at: int, strings_size: int):
         super().__init__()
-        self._read = read
+        self._data, self._at, self._size = data, strings_at, strings_size
 
     def __missing__(self, offset: int) -> str:
-        text = self[offset] = self._read(offset)
-        return text
+        if offset + STRING.size > self._size:
+            raise CacheFileError("string reference outside the string area")
+        data = self._data
+        at = self._at + offset
+        n, crc = STRING.unpack_from(data, at)
+        if n > MAX_STRING or offset + STRING.size + n > self._size:
+            raise CacheFileError("string runs past the string area")
+        text = data[at + STRING.size:at + STRING.size + n]
+        # (_string_crc inline, the length's bytes as they are in the file: one call less a string.)
+        if zlib.crc32(text, zlib.crc32(data[at:at + 4])) != crc:
+            raise CacheFileError("string checksum mismatch")
+        try:
+            decoded = self[offset] = text.decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:
+            raise CacheFileError("string is not UTF-8") from None
+        return decoded
 
 
 class _Starts:

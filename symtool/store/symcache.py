@@ -291,6 +291,23 @@ class CachedSymbolizer:
         self.hits += len(found) - sum(answer is miss for answer in found)
         return out
 
+    def render_many(self, rvas, renderer) -> list:
+        """The text ``renderer`` words for :meth:`symbolize` of each RVA, as a tuple of pieces:
+        those the file answers worded by the file (CacheFile.render_many: what a warm
+        `symbolize` prints, without making answer objects), the others' answers, as
+        :meth:`symbolize` gives them, by ``renderer.block``."""
+        block = renderer.block
+        if self._file is None:
+            return [(block(self.symbolize(rva)),) for rva in rvas]
+        try:
+            found = self._file.render_many(rvas, renderer)
+        except (fmt.CacheFileError, struct.error, ValueError, IndexError):
+            return [(block(self.symbolize(rva)),) for rva in rvas]
+        miss = fmt.MISS
+        out = [(block(self.symbolize(rva)),) if pieces is miss else pieces for rva, pieces in zip(rvas, found)]
+        self.hits += len(found) - found.count(miss)
+        return out
+
     def flush(self) -> None:
         """Write the answers found since the last flush, merged with the file as it is now."""
         if not self._pending or self.notes:
