@@ -85,7 +85,9 @@ CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 from pathlib import Path
-from symtool.dumps import Buckets, collect_dumps, triage
+from symtool.dumps.buckets import Buckets
+from symtool.dumps.files import collect_dumps
+from symtool.dumps.triage import triage
 t0 = time.perf_counter()
 buckets = Buckets()
 files = list(collect_dumps([sys.argv[2]]))
@@ -104,7 +106,8 @@ CHILD_MEMBERS = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
 from pathlib import Path
-from symtool.dumps import collect_dumps, triage
+from symtool.dumps.files import collect_dumps
+from symtool.dumps.triage import triage
 print(json.dumps({Path(r.path).name: r.bucket for r in triage(list(collect_dumps([sys.argv[2]])), [sys.argv[3]])}))
 """
 

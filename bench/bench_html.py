@@ -44,7 +44,8 @@ def _library_seconds(pile: Path, store: Path, report: Path) -> tuple[float, floa
     triage and start-up they share (and the noise those bring on a busy machine)."""
     import json
 
-    from symtool.dumps import collect_dumps, triage
+    from symtool.dumps.files import collect_dumps
+    from symtool.dumps.triage import triage
     from symtool.dumps.report import Report, render_html, write_report
 
     rows = list(triage(list(collect_dumps([str(pile)])), [str(store)]))

@@ -18,16 +18,12 @@ from builders.minidump import build_minidump, codeview_rsds
 from cli_runner import symtool_in_process
 from conftest import need_tool
 from symtool.cli import app
-from symtool.dumps import (
-    Buckets,
-    SymbolLocator,
-    SymbolizerCache,
-    collect_dumps,
-    describe_exception,
-    parse_procdump_name,
-    triage,
-    triage_one,
-)
+from symtool.dumps.buckets import Buckets
+from symtool.dumps.exceptions import describe_exception
+from symtool.dumps.files import collect_dumps, parse_procdump_name
+from symtool.dumps.locate import SymbolLocator
+from symtool.dumps.symbolize import SymbolizerCache
+from symtool.dumps.triage import triage, triage_one
 from symtool.errors import FormatError
 from symtool.formats.minidump import read_minidump
 from symtool.formats.pe import read_pe

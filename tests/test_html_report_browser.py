@@ -236,7 +236,7 @@ def test_a_large_report_opens_without_script_errors(corpus, page, tmp_path):
     path and day (bench/bench_html.py runs the CLI on 1,000 real dump files and times it)."""
     import dataclasses
 
-    from symtool.dumps import triage
+    from symtool.dumps.triage import triage
     from symtool.dumps.report import Report, render_html
 
     rows = list(triage(sorted(corpus["dumps"].glob("*.dmp")), [str(corpus["store"])], [str(corpus["build_dir"])]))

@@ -129,7 +129,7 @@ def test_credentials_never_printed(seaweedfs, fixtures_dir, tmp_path):
 def test_dumps_find_pdbs_on_object_storage(server, fixtures_dir, tmp_path):
     """`symtool dumps` looks modules' PDBs up on s3:// / azblob:// stores (with credentials)."""
     from builders.minidump import codeview_rsds
-    from symtool.dumps import triage
+    from symtool.dumps.triage import triage
     from symtool.store.objstore import ObjectStore
     from test_dumps import _write
 

@@ -148,3 +148,15 @@ def test_symbolize_forms_the_fast_parser_leaves_alone_still_get_typer(tmp_path):
     assert "typer" in modules
     assert type(sys.modules["inspect"]).__name__ == "module"  # (this process's own is the real one)
     assert "ast" in modules  # typer used inspect: the real module was imported behind the stand-in
+
+
+def test_the_dump_modules_symbolize_and_stack_use_load_no_triage_machinery():
+    """symtool.dumps' package imports none of its modules: symbolize on a PE (and stack) use
+    locate, stack and symbolize, not triage, buckets or the report."""
+    probe = ("import json, sys; import symtool.dumps.locate, symtool.dumps.stack, symtool.dumps.symbolize; "
+             "print(json.dumps(sorted(sys.modules)))")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    modules = set(json.loads(proc.stdout))
+    assert "symtool.dumps.stack" in modules
+    assert not _loaded(modules, ("symtool.dumps.triage", "symtool.dumps.buckets", "symtool.dumps.files",
+                                 "symtool.dumps.report", "symtool.dumps.exceptions"))

@@ -143,7 +143,9 @@ def dumps(
     """Triage minidumps: exception, faulting module and function, whether every module's PDB
     and image are in the stores (with the exact keys), and buckets of identical crashes."""
     apply_symbol_cache_option(no_symbol_cache)
-    from symtool.dumps import Buckets, collect_dumps, row_missing, triage
+    from symtool.dumps.buckets import Buckets
+    from symtool.dumps.files import collect_dumps
+    from symtool.dumps.triage import row_missing, triage
     from symtool.dumps.triage import row_failed
     from symtool.errors import UsageError
 

@@ -24,17 +24,8 @@ Modules: ``exceptions`` (code names and details), ``files`` (which files are
 dumps, and their times), ``locate`` (store and build-directory lookups),
 ``symbolize`` (the faulting address with its PDB), ``triage`` (rows),
 ``buckets``.
+
+The package imports none of them itself: ``symtool symbolize`` and ``stack`` use ``locate``,
+``stack`` and ``symbolize`` without the triage machinery (tens of milliseconds of imports), so
+callers import from the module that owns a name (``from symtool.dumps.triage import triage``).
 """
-
-from __future__ import annotations
-
-from symtool.dumps.buckets import Bucket, Buckets
-from symtool.dumps.exceptions import describe_exception
-from symtool.dumps.files import collect_dumps, dump_time, parse_procdump_name
-from symtool.dumps.locate import Hit, SymbolLocator
-from symtool.dumps.symbolize import SymbolizerCache
-from symtool.dumps.triage import ROW_KEYS, FrameRow, ModuleRow, TriageRow, row_missing, triage, triage_one
-
-__all__ = ["triage", "triage_one", "collect_dumps", "describe_exception", "parse_procdump_name", "dump_time",
-           "Buckets", "Bucket", "Hit", "SymbolLocator", "SymbolizerCache", "row_missing", "ROW_KEYS",
-           "TriageRow", "ModuleRow", "FrameRow"]
