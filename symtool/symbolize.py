@@ -232,13 +232,15 @@ def _open_pdb(path: Path, image_base: int, kind: str, obj: Path | None = None, d
 
 
 def _open_pe(path: Path, resolver) -> Target:
-    image = resolver.image(path) if resolver is not None else None
-    if image is None:
-        raise FormatError("not a readable PE image", path)
-    cv = resolver.image_codeview(path)
+    from symtool.formats.pe import read_pe
+
+    # Its headers and debug directory only: symbolizing needs no unwind data (reading a large
+    # image's .pdata was most of a 1-address run, and grew with the program).
+    image = read_pe(path)
+    cv = image.primary_codeview
     if cv is None or not cv.pdb_name or cv.debug_id is None:
         raise UsageError("the image has no CodeView record: no PDB to symbolize with", path)
-    pdb = resolver.pdb_path(cv.pdb_name, cv.debug_id)
+    pdb = resolver.pdb_path(cv.pdb_name, cv.debug_id) if resolver is not None else None
     if pdb is None:
         raise UsageError(f"{cv.pdb_name} ({cv.debug_id.index()}) not found in the stores or build directories "
                          "(--store, --build-dir)", path)

@@ -160,3 +160,17 @@ def test_the_dump_modules_symbolize_and_stack_use_load_no_triage_machinery():
     assert "symtool.dumps.stack" in modules
     assert not _loaded(modules, ("symtool.dumps.triage", "symtool.dumps.buckets", "symtool.dumps.files",
                                  "symtool.dumps.report", "symtool.dumps.exceptions"))
+
+
+def test_symbolize_of_a_pe_reads_no_unwind_data(fixtures_dir, tmp_path):
+    """A PE's headers and debug directory name its PDB; its unwind data (.pdata, which grows with
+    the program) is neither parsed nor its reader imported, nor the triage machinery."""
+    pe_dir = fixtures_dir / "pe-pdb"
+    modules, proc = imported_by("symbolize", "--obj", str(pe_dir / "crash.exe"), "--build-dir", str(pe_dir),
+                                "--offline", "--relative", "0x1000", tmp_path=tmp_path,
+                                environ={"SYMTOOL_SYMBOL_CACHE": "off"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() and not proc.stdout.startswith("??"), proc.stdout
+    assert "symtool.formats.pdb_symbols" in modules
+    assert not _loaded(modules, ("symtool.formats.pe_unwind", "symtool.formats.pe_unwind_arm64",
+                                 "symtool.stackwalk", "symtool.dumps.triage", "typer"))

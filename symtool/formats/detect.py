@@ -55,11 +55,11 @@ def detect(path: str | os.PathLike[str]) -> str | None:
         if kind == PE:
             if len(head) < 64:
                 return None
-            from symtool.formats.pe_unwind import DOS_LFANEW, DOS_LFANEW_OFFSET
+            from symtool.formats.pe import DOS_LFANEW, DOS_LFANEW_OFFSET, PE_SIGNATURE
 
             (e_lfanew,) = DOS_LFANEW.unpack_from(head, DOS_LFANEW_OFFSET)
             f.seek(e_lfanew)
-            if f.read(4) != b"PE\0\0":
+            if f.read(4) != PE_SIGNATURE:
                 return None
     return kind
 

@@ -21,6 +21,11 @@ from symtool.formats.binio import cstring
 from symtool.formats.codeview import KIND_ELF, MAX_CODEVIEW, CodeView, parse_codeview
 from symtool.ids import CodeId
 
+# IMAGE_DOS_HEADER.e_lfanew sits at 0x3C; the PE signature is there.
+DOS_LFANEW = struct.Struct("<I")
+DOS_LFANEW_OFFSET = 0x3C
+PE_SIGNATURE = b"PE\0\0"
+
 IMAGE_DEBUG_TYPE_CODEVIEW = 2
 IMAGE_DEBUG_TYPE_REPRO = 16
 IMAGE_DEBUG_TYPE_PDBCHECKSUM = 19
@@ -61,6 +66,7 @@ class PeInfo:
     pdb_checksum: tuple[str, str] | None = None  # (algorithm, hex digest)
     debug_types: list[int] = field(default_factory=list)
     exception_bytes: int = 0  # size of the exception directory (.pdata: x64/ARM64 unwind info), 0 without
+    image_base: int = 0  # the optional header's preferred load address
 
     @property
     def kind(self) -> str:
@@ -136,6 +142,7 @@ def _parse(pe, data, path: str) -> PeInfo:
         timestamp=fh.TimeDateStamp,
         size_of_image=opt.SizeOfImage,
         is_dll=bool(fh.Characteristics & 0x2000),
+        image_base=opt.ImageBase,
     )
     dirs = getattr(opt, "DATA_DIRECTORY", None) or []
     if len(dirs) > IMAGE_DIRECTORY_ENTRY_EXCEPTION and dirs[IMAGE_DIRECTORY_ENTRY_EXCEPTION].VirtualAddress:

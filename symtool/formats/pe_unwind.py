@@ -18,11 +18,8 @@ import struct
 from dataclasses import dataclass, field
 
 from symtool.errors import FormatError
+from symtool.formats.pe import DOS_LFANEW, DOS_LFANEW_OFFSET, PE_SIGNATURE
 
-# IMAGE_DOS_HEADER.e_lfanew sits at 0x3C.
-DOS_LFANEW = struct.Struct("<I")
-DOS_LFANEW_OFFSET = 0x3C
-PE_SIGNATURE = b"PE\0\0"
 # IMAGE_FILE_HEADER: Machine, NumberOfSections, TimeDateStamp, PointerToSymbolTable, NumberOfSymbols,
 # SizeOfOptionalHeader, Characteristics.
 IMAGE_FILE_HEADER = struct.Struct("<HHIIIHH")
