@@ -106,43 +106,51 @@ def _scan_records(data: bytes, kinds: set[int]) -> set[int]:
 def pdb_features(path: str | os.PathLike[str]) -> Features | None:
     """Features of an MSF 7.00 PDB; None for PDBs not judged (MSF 2.00, portable)."""
     from symtool.formats import pdb
-    from symtool.formats.pdb import PROC_KINDS, S_INLINESITE, S_PUB32, STREAM_TPI
 
     f, msf = pdb.open_msf(path)
     with f:
-        if msf.version != 7:
-            return None
-        out = Features()
-        tpi = msf.read_stream(STREAM_TPI, 0, pdb.TPI_STREAM_HEADER_START.size) if msf.num_streams > STREAM_TPI else b""
-        if len(tpi) == pdb.TPI_STREAM_HEADER_START.size:
-            _ver, _hdr, begin, end, _bytes = pdb.TPI_STREAM_HEADER_START.unpack(tpi)
-            out.types = end > begin
-        dbi = pdb.read_dbi_header(msf) if msf.num_streams > pdb.STREAM_DBI else None
-        if dbi is None:
-            return out  # no DBI stream: a type server (vc140.pdb) or an empty PDB
-        out.unwind_info = pdb.has_frame_data(msf, dbi)
-        budget = SYMBOL_SCAN
-        if dbi.sym_record_stream < msf.num_streams:
-            head = msf.read_stream(dbi.sym_record_stream, 0, min(budget, MODULE_SCAN * 16))
-            budget -= len(head)
-            out.functions = S_PUB32 in _scan_records(head, {S_PUB32})
-        modules = list(pdb.iter_modules(msf, dbi))
-        out.line_tables = any(m.c11_bytes > 0 for m in modules if m.has_stream)
-        kinds = pdb.c13_kinds(msf, modules, {pdb.DEBUG_S_LINES, pdb.DEBUG_S_INLINEELINES})
-        out.line_tables = out.line_tables or pdb.DEBUG_S_LINES in kinds
-        out.inline_info = pdb.DEBUG_S_INLINEELINES in kinds
-        for m in modules:
-            if out.functions and out.inline_info or budget <= 0:
-                break
-            if not m.has_stream or m.sym_bytes <= 4 or m.stream >= msf.num_streams:
-                continue
-            # Symbols start after a 4-byte signature; procedures follow S_OBJNAME and S_COMPILE3.
-            data = msf.read_stream(m.stream, 4, min(m.sym_bytes - 4, MODULE_SCAN, budget))
-            budget -= len(data)
-            seen = _scan_records(data, PROC_KINDS | {S_INLINESITE})
-            out.functions = out.functions or bool(seen & PROC_KINDS)
-            out.inline_info = out.inline_info or S_INLINESITE in seen
-        return out
+        return msf_features(msf)
+
+
+def msf_features(msf) -> Features | None:
+    """:func:`pdb_features` of a PDB already open as ``msf`` (a :class:`symtool.formats.pdb.Msf`:
+    publish judges each PDB through the file and directory pages its identity was read from)."""
+    from symtool.formats import pdb
+    from symtool.formats.pdb import PROC_KINDS, S_INLINESITE, S_PUB32, STREAM_TPI
+
+    if msf.version != 7:
+        return None
+    out = Features()
+    tpi = msf.read_stream(STREAM_TPI, 0, pdb.TPI_STREAM_HEADER_START.size) if msf.num_streams > STREAM_TPI else b""
+    if len(tpi) == pdb.TPI_STREAM_HEADER_START.size:
+        _ver, _hdr, begin, end, _bytes = pdb.TPI_STREAM_HEADER_START.unpack(tpi)
+        out.types = end > begin
+    dbi = pdb.read_dbi_header(msf) if msf.num_streams > pdb.STREAM_DBI else None
+    if dbi is None:
+        return out  # no DBI stream: a type server (vc140.pdb) or an empty PDB
+    out.unwind_info = pdb.has_frame_data(msf, dbi)
+    budget = SYMBOL_SCAN
+    if dbi.sym_record_stream < msf.num_streams:
+        head = msf.read_stream(dbi.sym_record_stream, 0, min(budget, MODULE_SCAN * 16))
+        budget -= len(head)
+        out.functions = S_PUB32 in _scan_records(head, {S_PUB32})
+    modules = list(pdb.iter_modules(msf, dbi))
+    out.line_tables = any(m.c11_bytes > 0 for m in modules if m.has_stream)
+    kinds = pdb.c13_kinds(msf, modules, {pdb.DEBUG_S_LINES, pdb.DEBUG_S_INLINEELINES})
+    out.line_tables = out.line_tables or pdb.DEBUG_S_LINES in kinds
+    out.inline_info = pdb.DEBUG_S_INLINEELINES in kinds
+    for m in modules:
+        if out.functions and out.inline_info or budget <= 0:
+            break
+        if not m.has_stream or m.sym_bytes <= 4 or m.stream >= msf.num_streams:
+            continue
+        # Symbols start after a 4-byte signature; procedures follow S_OBJNAME and S_COMPILE3.
+        data = msf.read_stream(m.stream, 4, min(m.sym_bytes - 4, MODULE_SCAN, budget))
+        budget -= len(data)
+        seen = _scan_records(data, PROC_KINDS | {S_INLINESITE})
+        out.functions = out.functions or bool(seen & PROC_KINDS)
+        out.inline_info = out.inline_info or S_INLINESITE in seen
+    return out
 
 
 # -- PE, ELF, Mach-O ------------------------------------------------------------
@@ -238,4 +246,5 @@ def file_features(path: str | os.PathLike[str], info=None) -> Features | None:
 
 
 __all__ = ["Features", "VERDICTS", "USABLE", "NO_LINE_TABLES", "NO_FUNCTIONS", "TYPES_ONLY", "NO_SYMBOLS",
-           "UNKNOWN", "verdict", "pdb_features", "pe_features", "elf_features", "macho_features", "file_features"]
+           "UNKNOWN", "verdict", "pdb_features", "msf_features", "pe_features", "elf_features", "macho_features",
+           "file_features"]

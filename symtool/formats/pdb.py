@@ -911,7 +911,13 @@ def c13_kinds(msf: Msf, modules: Iterable[ModuleInfo], wanted: set[int],
 
 
 def _read_msf_pdb(reader: BoundedReader) -> PdbInfo:
-    msf = Msf(reader)
+    return msf_pdb_info(Msf(reader))
+
+
+def msf_pdb_info(msf: Msf) -> PdbInfo:
+    """The identity of the MSF PDB opened as ``msf`` (its caller may go on reading other streams
+    through the same ``msf``: publish judges a PDB's symbols from the directory pages read here)."""
+    reader = msf.r
     path = reader.path
     if msf.num_streams <= STREAM_PDB_INFO or msf.stream_size(STREAM_PDB_INFO) < 12:
         raise FormatError("PDB has no PDB info stream", path)

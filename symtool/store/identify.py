@@ -30,13 +30,20 @@ PRIVATE, PUBLIC, TYPES_ONLY = "pri", "pub", "typ"
 
 def pdb_kind(path: str | os.PathLike[str]) -> str:
     """The refs.ptr kind of a PDB: ``typ`` without a DBI stream, else ``pub`` or ``pri``."""
-    from symtool.formats.pdb import STREAM_DBI, open_msf
+    from symtool.formats.pdb import open_msf
 
     f, msf = open_msf(path)
     with f:
-        if msf.version == 7 and msf.stream_size(STREAM_DBI) == 0:  # nil, empty or absent
-            return TYPES_ONLY
-        return PRIVATE if _has_private_symbols(msf) else PUBLIC
+        return msf_pdb_kind(msf)
+
+
+def msf_pdb_kind(msf) -> str:
+    """:func:`pdb_kind` of a PDB already open as ``msf``."""
+    from symtool.formats.pdb import STREAM_DBI
+
+    if msf.version == 7 and msf.stream_size(STREAM_DBI) == 0:  # nil, empty or absent
+        return TYPES_ONLY
+    return PRIVATE if _has_private_symbols(msf) else PUBLIC
 
 
 def pdb_has_private_symbols(path: str | os.PathLike[str]) -> bool:
@@ -103,6 +110,43 @@ def identify_all(path: Path):
     if info.kind in ("dwp", "dwo"):
         return [], info
     return items_for(path, info, os.stat(path).st_size), info
+
+
+# identify_opened's third value for a file it did not judge: the caller judges it itself (usable.file_features).
+NOT_JUDGED = object()
+
+
+def identify_opened(path: Path, f, head: bytes):
+    """:func:`identify_all` of the file open as ``f`` (a regular file, at offset 0 or anywhere: its
+    reads are positional), whose first bytes are ``head``; and a third value, the symbol features
+    (:func:`symtool.usable.msf_features`) of an MSF PDB, or None when they could not be read, or
+    :data:`NOT_JUDGED` for other files.
+
+    An MSF PDB -- the common case of a publish of many files -- is read through ``f`` alone: its
+    identity, refs.ptr kind and features come from one opening and one read of each directory page,
+    where identify_all and file_features would open it three times and read its directory three
+    times.  Other files go through identify_all (which opens them again)."""
+    from symtool.errors import FormatError
+    from symtool.formats.detect import PDB, PDB2, sniff
+    from symtool.formats.pdb import Msf, msf_pdb_info
+    from symtool.formats.binio import BoundedReader
+
+    if sniff(head) not in (PDB, PDB2):
+        return (*identify_all(path), NOT_JUDGED)
+    p = os.fspath(path)
+    reader = BoundedReader(f, p)
+    msf = Msf(reader)
+    info = msf_pdb_info(msf)
+    item = PublishItem(path, path.name, info.index, msf_pdb_kind(msf), reader.size)
+    features = None
+    if info.kind == "pdb":  # file_features judges MSF 2.00 ("pdb2") files not at all
+        from symtool.usable import msf_features
+
+        try:
+            features = msf_features(msf)
+        except (FormatError, OSError):
+            features = None  # unreadable symbols are not the identity's business (publish's without_symbols)
+    return [item], info, features
 
 
 def identify(path: Path) -> PublishItem:

@@ -137,16 +137,8 @@ class PublishReport:
 # -- collecting ----------------------------------------------------------------
 
 
-def _looks_like_pe_or_pdb(path: Path) -> bool:
-    from symtool.errors import NotRegularFileError
-    from symtool.formats.detect import sniff
-
-    try:
-        with open_regular(path) as f:
-            head = f.read(64)
-    except (OSError, NotRegularFileError):
-        return False
-    return sniff(head) in ("pe", "pdb", "pdb2", "portable-pdb", "elf", "macho")
+# What a file found in a directory must be, by its first bytes (formats.detect.sniff), to be published.
+PUBLISHABLE_KINDS = ("pe", "pdb", "pdb2", "portable-pdb", "elf", "macho")
 
 
 def is_cargo_target_dir(d: Path) -> bool:
@@ -206,6 +198,8 @@ class Collected:
     ignored: int = 0
     explicit: set[Path] = field(default_factory=set)  # files named on the command line (not found in a dir)
     bundles: dict[Path, list[Path]] = field(default_factory=dict)  # .dSYM bundles named -> their DWARF files
+    # PDB path -> its symbol features (usable.msf_features; None: unreadable), read with its identity
+    features: dict[Path, object] = field(default_factory=dict)
 
 
 def collect(paths: list[Path], wants: Callable[[Path], bool] | None = None) -> Collected:
@@ -214,7 +208,9 @@ def collect(paths: list[Path], wants: Callable[[Path], bool] | None = None) -> C
     (default: all).  A top-level artifact's ``deps/`` twin (same identity: a
     copied target dir lost cargo's hard link) is left out."""
     from symtool.formats.macho import dsym_dwarf_files, is_dsym_bundle
-    from symtool.store.identify import identify_all
+    from symtool.errors import NotRegularFileError
+    from symtool.formats.detect import sniff
+    from symtool.store.identify import NOT_JUDGED, identify_all, identify_opened
     from symtool.store.native import Unkeyable, dwp_item
 
     out = Collected()
@@ -250,12 +246,30 @@ def collect(paths: list[Path], wants: Callable[[Path], bool] | None = None) -> C
         ino = (st.st_dev, st.st_ino)
         if ino in seen_inodes and st.st_ino:
             continue  # a hard link (cargo's deps/ copy) of a file we already have
-        if not explicit and not _looks_like_pe_or_pdb(f):
-            out.ignored += 1
-            continue
+        # One opening per file: its content is sniffed, and a PDB identified and judged, through it.
+        fh = None
         try:
+            fh = open_regular(f)
+            head = fh.read(64)
+        except (OSError, NotRegularFileError):
+            if fh is not None:
+                fh.close()
+                fh = None
+            if not explicit:
+                out.ignored += 1  # unreadable: not a PE image or PDB as far as a directory's files go
+                continue
+            head = b""  # identify_all reports why
+        try:
+            if not explicit and sniff(head) not in PUBLISHABLE_KINDS:
+                out.ignored += 1
+                continue
             check_file_name(f.name)
-            items, info = identify_all(f)
+            if fh is None:
+                items, info = identify_all(f)
+            else:
+                items, info, features = identify_opened(f, fh, head)
+                if features is not NOT_JUDGED:
+                    out.features[f] = features
         except (UnsafeNameError, Unkeyable) as err:
             out.refused.append(FileResult(str(f), "refused", name=f.name, reason=err.message))
             continue
@@ -266,6 +280,9 @@ def collect(paths: list[Path], wants: Callable[[Path], bool] | None = None) -> C
         except OSError as err:
             out.refused.append(FileResult(str(f), "unreadable", name=f.name, reason=err.strerror or str(err)))
             continue
+        finally:
+            if fh is not None:
+                fh.close()
         seen_inodes.add(ino)
         if info.kind in ("dwp", "dwo"):
             if info.kind == "dwp" and (explicit or info.dwo_ids):
@@ -832,7 +849,7 @@ def _publish_objects(store: str, items: list[PublishItem], opts: PublishOptions,
     return report
 
 
-def without_symbols(items: list[PublishItem], infos: dict | None = None) -> list[str]:
+def without_symbols(items: list[PublishItem], infos: dict | None = None, features: dict | None = None) -> list[str]:
     """Warnings for debug files stored without symbols (symtool.usable's verdict).
 
     PDBs are judged one by one.  ELF and Mach-O files are judged by identity: a
@@ -840,13 +857,14 @@ def without_symbols(items: list[PublishItem], infos: dict | None = None) -> list
     only when no file of that build-id / UUID has function names.  PE images are
     never judged: their symbols are in the PDB.  The warning never changes the
     exit code: a store of such files still serves unwinding and identities.
-    ``infos``: the identities collect() read (path -> info), so no file is read for it again.
+    ``infos``: the identities collect() read (path -> info), so no file is read for it again;
+    ``features``: the features collect() read with them (path -> Features or None), likewise.
     """
     from symtool.usable import NO_SYMBOLS, TYPES_ONLY, file_features, verdict
 
     out: list[str] = []
     native: dict[str, list[PublishItem]] = {}
-    judged: dict[Path, object] = {}
+    judged: dict[Path, object] = dict(features or {})
 
     def features(path: Path):
         if path not in judged:
@@ -897,7 +915,7 @@ def publish(store: str, paths: list[Path], opts: PublishOptions, progress_factor
     report.files.extend(col.refused)
     if not col.items:
         return report  # nothing readable to publish: leave the store untouched
-    report.warnings.extend(without_symbols(col.items, col.infos))
+    report.warnings.extend(without_symbols(col.items, col.infos, col.features))
     total = sum(i.size for i in col.items)
     progress = progress_factory(total) if (progress_factory and col.items) else None
     if is_object_store(store):
