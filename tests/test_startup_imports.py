@@ -174,3 +174,14 @@ def test_symbolize_of_a_pe_reads_no_unwind_data(fixtures_dir, tmp_path):
     assert "symtool.formats.pdb_symbols" in modules
     assert not _loaded(modules, ("symtool.formats.pe_unwind", "symtool.formats.pe_unwind_arm64",
                                  "symtool.stackwalk", "symtool.dumps.triage", "typer"))
+
+
+def test_publish_loads_no_cli_framework(fixtures_dir, tmp_path):
+    """`symtool publish PATH --store S` (a CI step, often of many small files) is parsed without
+    typer (symtool.commands.publish.fast_main), and its progress bar's rich only on a terminal."""
+    modules, proc = imported_by("publish", str(fixtures_dir / "pe-pdb" / "crash.pdb"), "--store",
+                                str(tmp_path / "st"), tmp_path=tmp_path)
+    assert proc.returncode == 0 and "added 1, already present 0" in proc.stdout, proc.stderr
+    assert "symtool.store.publish" in modules
+    assert not _loaded(modules, NEVER_AT_START + ("typer", "click", "rich", "markdown_it", "symtool.cli",
+                                                  "symtool.formats.cab"))

@@ -67,6 +67,54 @@ def take_global_options(argv: list[str]) -> list[str]:
     return rest
 
 
+# Kinds of option in a command's table for :func:`parse_options` (``symtool symbolize``, ``publish``):
+# a flag, an option taking one value (given twice: the last), a repeatable one (a list).
+FLAG, VALUE, MULTIPLE = "flag", "value", "multiple"
+
+
+def parse_options(argv: list[str], options, positional: str) -> dict | None:
+    """The parameters of a command's ARGV as its typer command would pass them, for the commands
+    symtool.main runs before typer is imported; None when ARGV has anything the typer command must
+    see (an option not in ``options``, ``--help``, a flag given a value, an option without its
+    value or with one that looks like an option, a clustered short option): typer then parses it
+    and words the error.
+
+    ``options``: ``(names, parameter, kind)`` for each option, the first name the long one; the
+    arguments that are not options are ``positional``'s list (None when there are none).  Options
+    not given are False (flags) or None."""
+    by_name = {name: (dest, kind) for names, dest, kind in options for name in names}
+    values: dict = {dest: (False if kind == FLAG else None) for _names, dest, kind in options}
+    rest: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg == "--":
+            rest.extend(args)
+            break
+        if arg == "-" or not arg.startswith("-"):
+            rest.append(arg)
+            continue
+        name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        spec = by_name.get(name)
+        if spec is None:
+            return None
+        dest, kind = spec
+        if kind == FLAG:
+            if eq:
+                return None
+            values[dest] = True
+            continue
+        if not eq:
+            value = next(args, None)
+            if value is None or value.startswith("-"):
+                return None
+        if kind == MULTIPLE:
+            values[dest] = (values[dest] or []) + [value]
+        else:
+            values[dest] = value  # given twice: the last one, as click takes it
+    values[positional] = rest or None
+    return values
+
+
 def _use_color(stream) -> bool:
     if OUTPUT.color == "always":
         return True

@@ -3,13 +3,37 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import List, Optional
+from pathlib import Path  # the typer command's annotations name it; the library uses pathlib anyway
 
-import typer
+from symtool.commands.common import FLAG, MULTIPLE, VALUE, error, note, parse_options, warning
 
-from symtool.commands.common import error, note, warning
-from symtool.commands.workspace_opts import manifest_path_option, package_option, profile_option, target_option
+# A publish of many small files is over in well under a second, and typer's import is a tenth
+# of that: `symtool publish ARGS` is parsed by :func:`fast_main` (symtool.main calls it before
+# typer is imported) when every argument is one of OPTIONS in a form it takes whole; anything
+# else (--help, an unknown option, a missing value) goes to the typer command of
+# :func:`register`, whose options are declared from the same table and which runs the same
+# :func:`run_publish`.  (tests/test_symbolize_fast_path.py runs both parsers on each form.)
+OPTIONS = (
+    (("--manifest-path",), "manifest_path", VALUE),
+    (("--package", "-p"), "package", MULTIPLE),
+    (("--profile",), "profile", VALUE),
+    (("--target",), "triples", MULTIPLE),
+    (("--store", "-s"), "store", VALUE),
+    (("--product", "-t"), "product", VALUE),
+    (("--version",), "version", VALUE),
+    (("--comment", "-c"), "comment", VALUE),
+    (("--compress",), "compress", FLAG),
+    (("--pointer",), "pointer", FLAG),
+    (("--dry-run",), "dry_run", FLAG),
+    (("--source-index",), "source_index", FLAG),
+    (("--sources",), "sources", FLAG),
+    (("--sources-root",), "sources_root", MULTIPLE),
+    (("--force",), "force", FLAG),
+    (("--key-case",), "key_case", VALUE),
+    (("--skip-published",), "skip_published", FLAG),
+    (("--json",), "as_json", FLAG),
+)
+_NAMES = {dest: names for names, dest, _kind in OPTIONS}
 
 EXAMPLES = """Examples:
 
@@ -59,47 +83,42 @@ def _progress_factory():
     return make
 
 
-def publish_cmd(
-    paths: Optional[List[Path]] = typer.Argument(
-        None, help="Files or directories (default: the workspace's output for --profile, --target and -p)."),
-    manifest_path: Optional[str] = manifest_path_option(),
-    package: Optional[List[str]] = package_option(),
-    profile: Optional[str] = profile_option(),
-    triples: Optional[List[str]] = target_option(),
-    store: Optional[str] = typer.Option(None, "--store", "-s",
-                                        help="Store directory, share, http(s) URL, s3://bucket/prefix or azblob://container/prefix."),
-    product: str = typer.Option("", "--product", "-t", help="Product name recorded in the transaction."),
-    version: str = typer.Option("", "--version", help="Version recorded in the transaction."),
-    comment: str = typer.Option("", "--comment", "-c", help="Comment recorded in the transaction."),
-    compress: bool = typer.Option(False, "--compress", help="Store CAB-compressed files (foo.pd_), as symstore /compress."),
-    pointer: bool = typer.Option(False, "--pointer", help="Store file.ptr pointing at the source instead of a copy (symstore /p)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be published; write nothing."),
-    source_index: bool = typer.Option(False, "--source-index", help="Source-index the PDBs first (as symtool srcindex)."),
-    sources: bool = typer.Option(False, "--sources", help="Archive sources in the store: with --source-index the "
-                                 "PDBs' unmapped files; for ELF binaries every local file their DWARF names, "
-                                 "under debuginfod/buildid/<id>/source/ (debuginfod-find source)."),
-    sources_root: List[Path] = typer.Option([], "--sources-root", metavar="DIR",
-                                            help="Another directory --sources may copy files from (repeatable). "
-                                                 "Without it only files under the workspace root, cargo's "
-                                                 "registry and git checkouts and the toolchain's rust-src are "
-                                                 "archived; /proc, /sys and /dev never."),
-    force: bool = typer.Option(False, "--force", help="Replace a stored file of the same key whose bytes differ "
-                               "(refused otherwise: e.g. a PDB republished after source indexing)."),
-    key_case: str = typer.Option("exact", "--key-case", metavar="exact|lower",
-                                 help="Object storage: keys as symstore.exe writes them (exact) or lower-cased for case-sensitive front ends."),
-    skip_published: bool = typer.Option(False, "--skip-published",
-                                        help="Add no transaction when the newest one with this product, version "
-                                             "and comment already holds exactly these files, byte for byte "
-                                             "(re-run CI jobs). Without it, every publish is a transaction, "
-                                             "as with symstore.exe."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable result (transaction id, per-file status)."),
-) -> None:
+def parse_fast(argv: list[str]) -> dict | None:
+    """The parameters of ``symtool publish ARGV`` as typer would pass them, or None when typer must
+    see ARGV (:func:`symtool.commands.common.parse_options`)."""
+    return parse_options(argv, OPTIONS, "paths")
+
+
+def fast_main(argv: list[str]) -> int | None:
+    """``symtool publish ARGV`` without the CLI framework; None when typer must take over."""
+    values = parse_fast(argv)
+    if values is None:
+        return None
+    from symtool.commands.common import report_error
+    from symtool.errors import HANDLED
+
+    try:
+        return run_publish(**values)
+    except HANDLED as err:
+        return report_error(err, values["as_json"])
+
+
+def run_publish(paths: list | None, manifest_path: str | None, package: list[str] | None, profile: str | None,
+                triples: list[str] | None, store: str | None, product: str | None, version: str | None,
+                comment: str | None, compress: bool, pointer: bool, dry_run: bool, source_index: bool,
+                sources: bool, sources_root: list | None, force: bool, key_case: str | None,
+                skip_published: bool, as_json: bool) -> int:
+    """The command, for both parsers (paths and roots as strings or Paths; None for what was not
+    given); its exit code."""
     from symtool.commands.common import print_json
     from symtool.commands.workspace_opts import given, select
     from symtool.errors import UsageError
     from symtool.settings import resolve_store
     from symtool.store.publish import PublishOptions, publish
 
+    product, version, comment, key_case = product or "", version or "", comment or "", key_case or "exact"
+    paths = [Path(p) for p in paths] if paths else None
+    sources_root = [Path(p) for p in sources_root or ()]
     if compress and pointer:
         raise UsageError("--compress and --pointer exclude each other")
     target = resolve_store(store)
@@ -152,11 +171,61 @@ def publish_cmd(
         if selection is not None:
             raise selection.no_output()
         raise UsageError("nothing to publish (no PE images or PDBs found)")
-    raise typer.Exit(report.exit_code())
+    return report.exit_code()
 
 
-def register(app: typer.Typer) -> None:
+def register(app) -> None:
+    import typer
+
     from symtool.commands.common import handle_errors
+    from symtool.commands.workspace_opts import manifest_path_option, package_option, profile_option, target_option
+
+    def publish_cmd(
+        paths: list[Path] | None = typer.Argument(
+            None, help="Files or directories (default: the workspace's output for --profile, --target and -p)."),
+        manifest_path: str | None = manifest_path_option(),
+        package: list[str] | None = package_option(),
+        profile: str | None = profile_option(),
+        triples: list[str] | None = target_option(),
+        store: str | None = typer.Option(None, *_NAMES["store"],
+                                            help="Store directory, share, http(s) URL, s3://bucket/prefix or "
+                                                 "azblob://container/prefix."),
+        product: str = typer.Option("", *_NAMES["product"], help="Product name recorded in the transaction."),
+        version: str = typer.Option("", *_NAMES["version"], help="Version recorded in the transaction."),
+        comment: str = typer.Option("", *_NAMES["comment"], help="Comment recorded in the transaction."),
+        compress: bool = typer.Option(False, *_NAMES["compress"],
+                                      help="Store CAB-compressed files (foo.pd_), as symstore /compress."),
+        pointer: bool = typer.Option(False, *_NAMES["pointer"],
+                                     help="Store file.ptr pointing at the source instead of a copy (symstore /p)."),
+        dry_run: bool = typer.Option(False, *_NAMES["dry_run"], help="Show what would be published; write nothing."),
+        source_index: bool = typer.Option(False, *_NAMES["source_index"],
+                                          help="Source-index the PDBs first (as symtool srcindex)."),
+        sources: bool = typer.Option(False, *_NAMES["sources"],
+                                     help="Archive sources in the store: with --source-index the "
+                                     "PDBs' unmapped files; for ELF binaries every local file their DWARF names, "
+                                     "under debuginfod/buildid/<id>/source/ (debuginfod-find source)."),
+        sources_root: list[Path] = typer.Option([], *_NAMES["sources_root"], metavar="DIR",
+                                                help="Another directory --sources may copy files from (repeatable). "
+                                                     "Without it only files under the workspace root, cargo's "
+                                                     "registry and git checkouts and the toolchain's rust-src are "
+                                                     "archived; /proc, /sys and /dev never."),
+        force: bool = typer.Option(False, *_NAMES["force"],
+                                   help="Replace a stored file of the same key whose bytes differ "
+                                   "(refused otherwise: e.g. a PDB republished after source indexing)."),
+        key_case: str = typer.Option("exact", *_NAMES["key_case"], metavar="exact|lower",
+                                     help="Object storage: keys as symstore.exe writes them (exact) or lower-cased "
+                                          "for case-sensitive front ends."),
+        skip_published: bool = typer.Option(False, *_NAMES["skip_published"],
+                                            help="Add no transaction when the newest one with this product, version "
+                                                 "and comment already holds exactly these files, byte for byte "
+                                                 "(re-run CI jobs). Without it, every publish is a transaction, "
+                                                 "as with symstore.exe."),
+        as_json: bool = typer.Option(False, *_NAMES["as_json"],
+                                     help="Machine-readable result (transaction id, per-file status)."),
+    ) -> None:
+        raise typer.Exit(run_publish(paths, manifest_path, package, profile, triples, store, product, version,
+                                     comment, compress, pointer, dry_run, source_index, sources, sources_root,
+                                     force, key_case, skip_published, as_json))
 
     app.command(name="publish", help="Publish PDBs and binaries into a symbol store (symstore.exe layout).",
                 epilog=EXAMPLES)(handle_errors(publish_cmd))

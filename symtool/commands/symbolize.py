@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-from symtool.commands.common import apply_symbol_cache_option, terminal_safe
+from symtool.commands.common import FLAG, MULTIPLE, VALUE, apply_symbol_cache_option, parse_options, terminal_safe
 from symtool.formats.symbols import llvm_function
 
 # An address from a log is often a whole run: this module imports neither typer nor the
@@ -16,7 +16,6 @@ from symtool.formats.symbols import llvm_function
 # value) goes to the typer command of :func:`register`, whose options are declared from the same
 # table and which runs the same :func:`run_symbolize`.
 
-FLAG, VALUE, MULTIPLE = "flag", "value", "multiple"
 # The command's options: names (the first is the long name), the parameter they set, and their
 # kind.  One table for both parsers (tests/test_symbolize_fast_path.py checks it against the
 # parameters typer builds).
@@ -218,41 +217,9 @@ def _addresses(given: list[str]):
 
 
 def parse_fast(argv: list[str]) -> dict | None:
-    """The parameters of ``symtool symbolize ARGV`` as typer would pass them, or None when ARGV has
-    anything the typer command must see (an option not in OPTIONS, ``--help``, a flag given a
-    value, an option without its value or with one that looks like an option, a clustered short
-    option): typer then parses it and words the error."""
-    by_name = {name: (dest, kind) for names, dest, kind in OPTIONS for name in names}
-    values: dict = {dest: (False if kind == FLAG else None) for _names, dest, kind in OPTIONS}
-    addresses: list[str] = []
-    args = iter(argv)
-    for arg in args:
-        if arg == "--":
-            addresses.extend(args)
-            break
-        if arg == "-" or not arg.startswith("-"):
-            addresses.append(arg)
-            continue
-        name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
-        spec = by_name.get(name)
-        if spec is None:
-            return None
-        dest, kind = spec
-        if kind == FLAG:
-            if eq:
-                return None
-            values[dest] = True
-            continue
-        if not eq:
-            value = next(args, None)
-            if value is None or value.startswith("-"):
-                return None
-        if kind == MULTIPLE:
-            values[dest] = (values[dest] or []) + [value]
-        else:
-            values[dest] = value  # given twice: the last one, as click takes it
-    values["addresses"] = addresses or None
-    return values
+    """The parameters of ``symtool symbolize ARGV`` as typer would pass them, or None when typer
+    must see ARGV (:func:`symtool.commands.common.parse_options`)."""
+    return parse_options(argv, OPTIONS, "addresses")
 
 
 def fast_main(argv: list[str]) -> int | None:
