@@ -119,7 +119,7 @@ def run(prog_name: str = "symtool") -> int:
     if len(sys.argv) == 2 and sys.argv[1].startswith("--show-completion="):
         return _show_completion(sys.argv[1].partition("=")[2], prog_name)
     fast = not os.environ.get(NO_FAST_PATH) and _complete_var(prog_name) not in os.environ
-    if fast and sys.argv[1:2] in (["id"], ["symbolize"]):
+    if fast and sys.argv[1:2] in (["id"], ["symbolize"], ["publish"]):
         _defer_inspect()
     if fast and sys.argv[1:2] == ["env"]:
         from symtool.commands.env import fast_main

@@ -220,6 +220,8 @@ def read_lines(path: Path, max_size: int | None = None) -> list[str]:
 
 @dataclass(frozen=True)
 class TxnEntry:
+    """One line of a transaction file: a stored key and where it came from."""
+
     name: str  # text (a path component)
     index: str
     source: str  # as recorded (latin-1 chars = bytes): written back unchanged; from_record() to show it
@@ -266,6 +268,8 @@ def txn_file_bytes(entries: list[TxnEntry]) -> bytes:
 
 @dataclass(frozen=True)
 class RefLine:
+    """One line of a refs.ptr: a transaction that stored the file, and how."""
+
     id: str
     ref: str  # file / ptr
     source: str

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +11,8 @@ SAME_CHECK = 1 << 20  # bytes compared at each end of a file to call it identica
 
 @dataclass(frozen=True)
 class PublishItem:
+    """A file to publish and its store key (``name/index/name``)."""
+
     path: Path  # the local file
     name: str  # file name in the store (case as on disk)
     index: str  # store INDEX (DebugId / CodeId)
@@ -26,6 +27,8 @@ class PublishItem:
 
 def sample_hash(path: Path, size: int) -> str:
     """sha256 of the first and last MiB: the "same bytes" rule of publish (see _same_plain)."""
+    import hashlib  # only a republish or object storage hashes: not every publish's start-up
+
     h = hashlib.sha256()
     with open(path, "rb") as f:
         h.update(f.read(SAME_CHECK))
@@ -39,6 +42,8 @@ def publish_set_digest(files: list[tuple[str, str, str, int, str]], product: str
                        comment: str) -> str:
     """One digest for a publish: every (name, index, form, size, sample hash), in any order,
     and the transaction's product, version and comment (``publish --skip-published``)."""
+    import hashlib
+
     h = hashlib.sha256()
     for name, index, form, size, sample in sorted((n.lower(), i.upper(), f, z, s) for n, i, f, z, s in files):
         h.update(f"{name}\0{index}\0{form}\0{size}\0{sample}\n".encode("utf-8", "surrogateescape"))

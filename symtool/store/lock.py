@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import secrets
 import socket
 import threading
 import time
@@ -173,7 +172,7 @@ class StoreLock:
             except ValueError:
                 timeout = 600.0
         self.timeout = timeout
-        self.token = secrets.token_hex(8)
+        self.token = os.urandom(8).hex()  # what secrets.token_hex(8) is, without its import
         self.content = ""
         self.broke_stale: list[str] = []
         self._stop = threading.Event()

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import stat
 from pathlib import Path
 
@@ -305,6 +304,8 @@ def unlink_dangling(store: Path) -> list[Path]:
         sources = d / SOURCE_DIR
         if sources.is_dir() and not sources.is_symlink() and \
                 not any(p.is_symlink() or p.is_file() for p in d.iterdir() if p.name != SOURCE_DIR):
+            import shutil  # not at import: every publish loads this module, few remove sources
+
             shutil.rmtree(sources, ignore_errors=True)  # the build-id's last artifact is gone
             removed.append(sources)
         with contextlib.suppress(OSError):

@@ -61,6 +61,8 @@ PLACERS = 6
 
 @dataclass
 class PublishOptions:
+    """What the command line asked of a publish."""
+
     product: str = ""
     version: str = ""
     comment: str = ""
@@ -78,6 +80,8 @@ class PublishOptions:
 
 @dataclass
 class FileResult:
+    """What became of one file: its key, status and form in the store."""
+
     path: str
     status: str  # added | present | refused | unreadable | would-add | uploaded | error
     name: str = ""
@@ -98,6 +102,8 @@ class FileResult:
 
 @dataclass
 class PublishReport:
+    """A publish's outcome: its transaction, every file's result, notes and warnings."""
+
     store: str
     transaction: str | None = None
     dry_run: bool = False
@@ -192,6 +198,8 @@ def _files_of_dir(d: Path) -> list[Path]:
 
 @dataclass
 class Collected:
+    """The files a publish found, their identities and what was refused or ignored on the way."""
+
     items: list[PublishItem] = field(default_factory=list)
     infos: dict[Path, object] = field(default_factory=dict)
     refused: list[FileResult] = field(default_factory=list)
@@ -322,6 +330,23 @@ def check_pairs(col: Collected) -> None:
     PE's directory; for files named on the command line, it is the PDB named there
     the way ``verify`` pairs them (by CodeView file name, or the only PDB with the
     only binary), wherever each lies (``publish R/app.exe D/app.pdb``)."""
+    bad: dict[Path, str] = {}
+    if any(item.kind == "bin" for item in col.items):  # else no PE image to pair (nor their modules to load)
+        bad.update(_pe_mismatches(col))
+    bad.update(_macho_mismatches(col))
+    if bad:
+        keep = []
+        for item in col.items:
+            if item.path in bad:
+                col.refused.append(FileResult(str(item.path), "refused", item.name, item.index, item.kind,
+                                              reason=bad[item.path], size=item.size))
+            else:
+                keep.append(item)
+        col.items = keep
+
+
+def _pe_mismatches(col: Collected) -> dict[Path, str]:
+    """PE images and the PDBs they name that do not match (check_pairs): path -> reason."""
     from symtool.formats.pe import PeInfo
     from symtool.verify import given_pdb
 
@@ -348,26 +373,17 @@ def check_pairs(col: Collected) -> None:
             why = f"{item.name} wants {cv.pdb_name} {cv.debug_id.index()}, {pdb.path} is {pdb.index}"
             bad[item.path] = f"mismatched pair: {why}"
             bad[pdb.path] = f"mismatched pair: {why}"
-    bad.update(_macho_mismatches(col))
-    if bad:
-        keep = []
-        for item in col.items:
-            if item.path in bad:
-                col.refused.append(FileResult(str(item.path), "refused", item.name, item.index, item.kind,
-                                              reason=bad[item.path], size=item.size))
-            else:
-                keep.append(item)
-        col.items = keep
+    return bad
 
 
 def _macho_mismatches(col: Collected) -> dict[Path, str]:
     """Mach-O binaries and .dSYM bundles named together that ``verify`` calls a mismatch (another
     build's UUIDs): path -> reason, for the binary and the bundle's DWARF files."""
+    if not col.bundles:
+        return {}
     from symtool.formats.macho import MachoInfo
     from symtool.verify import MISMATCH, verify_macho
 
-    if not col.bundles:
-        return {}
     binaries = sorted({i.path for i in col.items if i.path in col.explicit and isinstance(col.infos.get(i.path), MachoInfo)
                        and not col.infos[i.path].is_dsym})
     pair_any = len(binaries) == 1 and len(col.bundles) == 1

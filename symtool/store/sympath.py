@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 @dataclass
 class SymPathEntry:
+    """One element of a symbol path: a server with its caches, or a directory."""
+
     kind: str  # "server" (srv*/symsrv* element) or "dir" (plain directory)
     location: str  # URL or directory
     caches: list[str] = field(default_factory=list)  # downstream caches ("" = default cache)
@@ -28,6 +30,8 @@ class SymPathEntry:
 
 @dataclass
 class SymPath:
+    """A parsed symbol path (``_NT_SYMBOL_PATH``): its elements in order."""
+
     entries: list[SymPathEntry] = field(default_factory=list)
 
     @property
