@@ -26,7 +26,7 @@ import _thread  # threading's lock, without threading's import (every run loads 
 
 __all__ = ["NotRegular", "LinksUnsupported", "pread", "open_regular_fd", "open_no_follow", "fsync_dir",
            "pid_alive", "dir_lock", "replace", "unlink", "link", "symlink", "long_path", "windows_long_path",
-           "may_be_program", "console_colors",
+           "real_paths", "may_be_program", "console_colors",
            "use_personality", "personality"]
 
 
@@ -63,6 +63,23 @@ class _Posix:
     @staticmethod
     def pread(fd: int, length: int, offset: int) -> bytes:
         return os.pread(fd, length, offset)
+
+    @staticmethod
+    def real_paths(paths) -> list[str]:
+        # realpath resolves a path component by component (an lstat each); files of one directory
+        # share all but their last one, which is resolved only when it is a link.
+        dirs: dict[str, str] = {}
+        out = []
+        for path in paths:
+            head, name = os.path.split(os.fspath(path))
+            if not name or name in (".", "..") or os.path.islink(path):
+                out.append(os.path.realpath(path))
+                continue
+            real = dirs.get(head)
+            if real is None:
+                real = dirs[head] = os.path.realpath(head or os.curdir)
+            out.append(os.path.join(real, name))
+        return out
 
     @staticmethod
     def open_regular_fd(path, follow: bool) -> int:
@@ -220,6 +237,12 @@ class _Windows:
     no directory descriptors, no fcntl."""
 
     name = "windows"
+
+    @staticmethod
+    def real_paths(paths) -> list[str]:
+        # Each whole: realpath here asks Windows for the final path of the opened file, whose last
+        # component may differ in case (or be a short 8.3 name resolved) from what was given.
+        return [os.path.realpath(path) for path in paths]
 
     @staticmethod
     def pread(fd: int, length: int, offset: int) -> bytes:
@@ -576,6 +599,12 @@ def open_no_follow(path: "str | os.PathLike[str]", flags: int, mode: int = 0o666
     """``os.open(path, flags, mode)`` of a regular file, never through a final symlink
     (:class:`NotRegular` for a link, FIFO, device or directory); the descriptor blocks."""
     return _impl.open_no_follow(path, flags, mode)
+
+
+def real_paths(paths) -> list[str]:
+    """``str(Path(p).resolve())`` of each of ``paths`` (absolute, links resolved), in order: on POSIX
+    each directory they are in is resolved once (a publish records the real path of every file)."""
+    return _impl.real_paths(paths)
 
 
 def fsync_dir(directory: "str | os.PathLike[str]") -> None:

@@ -262,3 +262,28 @@ def test_unreadable_file_beside_good_ones_still_publishes_the_good(sample_build,
     assert proc.returncode == 2, proc.stderr
     statuses = sorted(f["status"] for f in json.loads(proc.stdout)["files"])
     assert statuses == ["added", "added", "unreadable"]
+
+
+def test_the_recorded_source_paths_are_what_path_resolve_gives(tmp_path, monkeypatch):
+    """platform.real_paths (each directory resolved once on POSIX) against Path.resolve, for files
+    through a linked directory, a linked file, a dangling link, '..', and names relative to the
+    working directory -- the source paths transaction files and refs.ptr record."""
+    import os
+
+    from symtool import platform
+
+    real = tmp_path / "real"
+    (real / "sub").mkdir(parents=True)
+    for name in ("a.pdb", "b.pdb", "sub/c.pdb"):
+        (real / name).write_bytes(b"x")
+    (tmp_path / "linked").symlink_to(real, target_is_directory=True)
+    (real / "file-link.pdb").symlink_to(real / "sub" / "c.pdb")
+    (real / "dangling.pdb").symlink_to(tmp_path / "nowhere" / "x.pdb")
+    monkeypatch.chdir(real / "sub")
+    paths = [tmp_path / "linked" / "a.pdb", tmp_path / "linked" / "b.pdb", real / "file-link.pdb",
+             real / "dangling.pdb", tmp_path / "linked" / "sub" / ".." / "a.pdb", Path("c.pdb"),
+             Path("../b.pdb"), Path("missing.pdb"), real / "sub" / "c.pdb"]
+    got = platform.real_paths(paths)
+    assert got == [str(p.resolve()) for p in paths]
+    assert got[0] == str(real / "a.pdb") and got[2] == got[5] == got[-1] == str(real / "sub" / "c.pdb")
+    assert all(os.path.isabs(p) for p in got)

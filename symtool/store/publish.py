@@ -773,7 +773,8 @@ def _place_and_commit(store: Path, items: list[PublishItem], opts: PublishOption
         admin = adm.Admin(store, placer.prefix)
         admin.ensure()
         txn_id = admin.next_id()
-        entries = [adm.TxnEntry(item.name, item.index, adm.to_record(str(item.path.resolve()))) for item, *_ in placed]
+        sources = platform.real_paths([item.path for item, *_ in placed])
+        entries = [adm.TxnEntry(item.name, item.index, adm.to_record(source)) for (item, *_), source in zip(placed, sources)]
         with atomic_writer(admin.txn_path(txn_id), "wb", prefix=placer.prefix) as f:
             f.write(adm.txn_file_bytes(entries))
 
