@@ -159,7 +159,8 @@ def _set_mode(fd: int, mode: int) -> None:
 
 @contextlib.contextmanager
 def _temp_beside(path: Path, replace: bool, prefix: str, mode_like: str | os.PathLike[str] | None,
-                 sync_dir: bool = True, umask: int | None = None) -> Iterator[tuple[int, str]]:
+                 sync_dir: bool = True, umask: int | None = None,
+                 mode: int | None = None) -> Iterator[tuple[int, str]]:
     """A new temp file beside ``path`` (fd and name) with cp's mode; moved into place after the body.
 
     The body must leave the data complete and fsynced.  On any exception the
@@ -172,7 +173,7 @@ def _temp_beside(path: Path, replace: bool, prefix: str, mode_like: str | os.Pat
     except OSError as err:
         raise _naming(err, path) from None
     try:
-        _set_mode(fd, cp_mode(path, mode_like, umask))
+        _set_mode(fd, cp_mode(path, mode_like, umask) if mode is None else mode)
         yield fd, tmp
         _move_into_place(tmp, path, replace, sync_dir)
     except BaseException as err:
@@ -228,15 +229,17 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "wb", *, replace: bo
 @contextlib.contextmanager
 def atomic_fd(path: str | os.PathLike[str], *, replace: bool = True, prefix: str = TMP_PREFIX,
               mode_like: str | os.PathLike[str] | None = None, sync_dir: bool = True,
-              umask: int | None = None) -> Iterator[int]:
+              umask: int | None = None, mode: int | None = None) -> Iterator[int]:
     """:func:`atomic_writer` for a raw descriptor (positioned at 0): no file object, no buffering.
 
     For writers that copy with descriptors (:func:`copy_fd_data`) or write one buffer: a store
     publish of many small files spends no system calls on a file object's set-up.  On success the
-    descriptor is fsynced, closed and the file moved into place; ``umask`` as for :func:`cp_mode`.
+    descriptor is fsynced, closed and the file moved into place; ``umask`` as for :func:`cp_mode`;
+    ``mode``: the permission bits, when the caller knows what cp_mode would say (a file new to a
+    directory it just made: the source's mode less the umask), instead of two stats a file.
     """
     path = Path(path)
-    with _temp_beside(path, replace, prefix, mode_like, sync_dir, umask) as (fd, _tmp):
+    with _temp_beside(path, replace, prefix, mode_like, sync_dir, umask, mode) as (fd, _tmp):
         try:
             yield fd
             os.fsync(fd)

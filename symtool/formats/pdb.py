@@ -179,6 +179,9 @@ class Msf:
         self._block_lists: dict[int, array] = {}
         self._reads: dict[int, int] = {}
         self._block_list_start: list[int] | None = None  # prefix sums of block counts
+        # read_dbi_header's answer, once read: identity, refs.ptr kind and symbol features of one
+        # opening (publish) each ask for it
+        self.dbi_header: "DbiHeader | None | bool" = False
 
     def _set_geometry(self, bs: int, nblocks: int, dir_bytes: int, header: str, unit: str, directory: str) -> None:
         """Check block size, block count and directory size against the file before any use."""
@@ -481,6 +484,12 @@ def read_dbi_header(msf: Msf) -> DbiHeader | None:
     Raises FormatError for a truncated header or substream sizes that do not
     fit the stream.
     """
+    if msf.dbi_header is False:
+        msf.dbi_header = _read_dbi_header(msf)
+    return msf.dbi_header
+
+
+def _read_dbi_header(msf: Msf) -> DbiHeader | None:
     path = msf.r.path
     size = msf.stream_size(STREAM_DBI)
     if size == 0:

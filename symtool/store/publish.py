@@ -437,15 +437,21 @@ def pointer_content(src: Path) -> bytes:
 
 
 def _copy_into(src: Path, dst: Path, prefix: str, progress: Progress | None, sync_dir: bool = True,
-               umask: int | None = None) -> None:
+               umask: int | None = None, new: bool = False) -> None:
     """Stream ``src`` to a temp file beside ``dst``, fsync, rename (in-kernel copy where possible).
 
     Descriptors, not file objects: a publish of many small files spends its time in the system
-    calls that make, fill and fsync them, and a file object adds three more a file."""
+    calls that make, fill and fsync them, and a file object adds three more a file.  ``new``:
+    ``dst`` is in a directory the caller just made, so it gets cp's mode for a new file (the
+    source's less the umask) from the source's fstat, without stats of both names."""
     fin = os.open(src, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
-        size = os.fstat(fin).st_size
-        with atomic_fd(dst, prefix=prefix, mode_like=src, sync_dir=sync_dir, umask=umask) as out:
+        st = os.fstat(fin)
+        size = st.st_size
+        mode = None
+        if new:
+            mode = stat.S_IMODE(st.st_mode) & 0o777 & ~(current_umask() if umask is None else umask)
+        with atomic_fd(dst, prefix=prefix, mode_like=src, sync_dir=sync_dir, umask=umask, mode=mode) as out:
             if size > COPY_CHUNK:
                 with contextlib.suppress(AttributeError, OSError):
                     os.posix_fadvise(fin, 0, 0, os.POSIX_FADV_SEQUENTIAL)
@@ -483,6 +489,22 @@ class _Placer:
     def changed(self, *dirs: Path) -> None:
         with self._unsynced_lock:
             self.unsynced.update(dirs)
+
+    def take_key_dirs(self, idx_dirs: list[Path]) -> list[Path]:
+        """Take ``idx_dirs`` (each fsynced by its caller after its refs.ptr) and the key levels above
+        them (between them and the store: nothing changes those once every file is in place) out of
+        the directories :meth:`sync_dirs` fsyncs; returns the levels that were to be fsynced."""
+        levels = set()
+        for idx in idx_dirs:
+            d = idx.parent
+            while d != self.store and d.parent != d and d not in levels:
+                levels.add(d)
+                d = d.parent
+        with self._unsynced_lock:
+            taken = self.unsynced & levels
+            self.unsynced -= taken
+            self.unsynced.difference_update(idx_dirs)
+        return sorted(taken)
 
     def sync_dirs(self, pool) -> None:
         """fsync every directory changed so far (several at once: the filesystem joins them)."""
@@ -569,7 +591,7 @@ class _Placer:
                 self.unsynced.update(d.parent for d in made)
             if len(made) < len(levels):
                 return None  # a concurrent writer made a level meanwhile: the ones made here hold its key too
-            self._write(item, form, idx / self.target_name(item, form))
+            self._write(item, form, idx / self.target_name(item, form), new=True)
             return idx
         except BaseException:
             # ENOSPC, EFBIG, interrupted...: no empty key directories left behind (rmdir: only if empty).
@@ -580,11 +602,11 @@ class _Placer:
                     break
             raise
 
-    def _write(self, item: PublishItem, form: str, dst: Path) -> None:
+    def _write(self, item: PublishItem, form: str, dst: Path, new: bool = False) -> None:
         """``item`` into ``dst`` in ``form``: a complete, fsynced file under its final name (the
         directory's fsync is :meth:`sync_dirs`')."""
         if form == "plain":
-            _copy_into(item.path, dst, self.prefix, self.progress, sync_dir=False, umask=self.umask)
+            _copy_into(item.path, dst, self.prefix, self.progress, sync_dir=False, umask=self.umask, new=new)
         elif form == "compressed":
             from symtool.formats.cab import compress_to_cab
 
@@ -779,16 +801,22 @@ def _place_and_commit(store: Path, items: list[PublishItem], opts: PublishOption
             f.write(adm.txn_file_bytes(entries))
 
         def add_ref(job) -> None:
+            if isinstance(job, Path):  # a key level above an index directory: changed for the last time
+                fsync_dir(job)
+                return
             (item, idx, form, _res), entry = job
             ref = "ptr" if form == "pointer" else "file"
             line = adm.format_ref_line(txn_id, ref, entry.source, item.kind, form == "compressed")
             adm.append_ref(idx, line, placer.prefix, placer.umask)
-            placer.changed(idx)
+            fsync_dir(idx)  # after its last change before the commit: the file's rename, then this refs.ptr
 
-        # Each refs.ptr is written and fsynced (several at once), then every directory changed by
-        # this publish is fsynced once: the files' renames, the refs.ptr renames and new key
-        # directories are all durable before the commit point below.
-        list(pool.map(add_ref, zip(placed, entries)))
+        # Each refs.ptr is written and fsynced, then its index directory; the key levels above them
+        # (new name directories) are fsynced in the same batch, several at once: the files' renames,
+        # the refs.ptr files and new key directories are all durable before the commit point below,
+        # each directory fsynced once.  What else changed (the store's top level, 000Admin, the
+        # debuginfod view's levels) is fsynced just before the commit (sync_dirs).
+        key_levels = placer.take_key_dirs([idx for _item, idx, *_ in placed])
+        list(pool.map(add_ref, [*key_levels, *zip(placed, entries)]))
         placer.changed(admin.txn_path(txn_id).parent)
         # The debuginfod view before the commit point: whatever fails here (no symlink privilege on
         # Windows, a full disk) fails before the transaction exists.  Links to an entry of a publish
