@@ -326,14 +326,14 @@ def append_ref(index_dir: Path, line: str, prefix: str = TMP_PREFIX, umask: int 
     """
     from symtool.fsutil import atomic_fd, write_all, write_new_file
 
+    try:
+        # Created first, read only when it exists: a new key (most of a publish) has none to read.
+        write_new_file(index_dir / REFS, refs_bytes([line]))
+        return
+    except FileExistsError:
+        pass  # its lines (none, if empty) and this one, rewritten whole below
     lines = read_refs(index_dir)
     lines.append(line)
-    if len(lines) == 1:
-        try:
-            write_new_file(index_dir / REFS, refs_bytes(lines))
-            return
-        except FileExistsError:
-            pass  # an empty refs.ptr (no lines): rewritten whole below
     with atomic_fd(index_dir / REFS, prefix=prefix, sync_dir=False, umask=umask) as fd:
         write_all(fd, refs_bytes(lines))
 
