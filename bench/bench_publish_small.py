@@ -5,8 +5,8 @@ with its GUID changed per copy and pseudo-random MSF blocks appended (bench_publ
 published into an empty store by:
 
 * ``symtool publish DIR`` (a new process, as a user runs it): every file copied to a temp
-  name, fsynced and renamed, then under the store lock a refs.ptr per entry (fsynced), every
-  changed directory fsynced once, and the transaction;
+  name, fsynced and renamed, then under the store lock a refs.ptr per entry (fsynced, then its
+  directory), every other changed directory fsynced once, and the transaction;
 * with ``SYMTOOL_BENCH_BASELINE=DIR`` (a directory holding an older ``symtool`` package, e.g.
   ``git archive <commit> symtool | tar -x -C DIR``), that version too, in the same rounds: a
   before/after pair measured under the same load;
@@ -188,6 +188,7 @@ def run(ctx) -> list[dict]:
         "syncfs flushes the whole filesystem, other processes' writes included: a lower bound, not a "
         "per-store guarantee. What symtool does per new key: mkdir of its two levels, a temp file copied "
         "in-kernel, fsynced and renamed (6 threads), then under the lock a refs.ptr created in place and "
-        "fsynced, and one fsync per changed directory: about 1.3x the fsyncs and twice the file creations "
-        "of PyPI symstore, which writes straight to the final name.")
+        "fsynced and its directory fsynced (the name directories in the same batch), each changed directory "
+        "once: about 1.3x the fsyncs and twice the file creations of PyPI symstore, which writes straight "
+        "to the final name.")
     return rows
