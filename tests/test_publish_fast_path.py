@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 
 from cli_runner import symtool_in_process
+from test_symbolize_fast_path import typer_option_table
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -112,20 +113,8 @@ def test_every_argument_form_says_and_stores_the_same_through_both_parsers(tmp_p
 
 def test_the_option_table_is_the_typer_commands():
     """Names, parameter and kind of every option, as typer built them from the same table."""
-    import typer.main
-
-    from symtool.cli import make_app
-    from symtool.commands.common import FLAG, MULTIPLE, VALUE
     from symtool.commands.publish import OPTIONS
 
-    command = typer.main.get_command(make_app("publish")).commands["publish"]
-    made = set()
-    arguments = []
-    for param in command.params:
-        if param.param_type_name == "argument":
-            arguments.append((param.name, param.nargs))
-            continue
-        kind = FLAG if param.is_flag else MULTIPLE if param.multiple else VALUE
-        made.add((tuple(sorted(param.opts + param.secondary_opts)), param.name, kind))
+    made, arguments = typer_option_table("publish")
     assert made == {(tuple(sorted(names)), dest, kind) for names, dest, kind in OPTIONS}
     assert arguments == [("paths", -1)]

@@ -170,13 +170,22 @@ def test_stdin_forms_are_the_same_through_both_parsers(isolated, order):
 
 def test_the_option_table_is_the_typer_commands(monkeypatch):
     """Names, parameter and kind of every option, as typer built them from the same table."""
+    from symtool.commands.symbolize import OPTIONS
+
+    made, arguments = typer_option_table("symbolize")
+    assert made == {(tuple(sorted(names)), dest, kind) for names, dest, kind in OPTIONS}
+    assert arguments == [("addresses", -1)]
+
+
+def typer_option_table(name: str) -> tuple[set, list]:
+    """The options typer built for command ``name``, as (sorted names, parameter, kind) in the
+    fast parsers' terms, and its arguments as (parameter, nargs)."""
     import typer.main
 
     from symtool.cli import make_app
-    from symtool.commands.symbolize import FLAG, MULTIPLE, OPTIONS, VALUE
+    from symtool.commands.common import FLAG, MULTIPLE, VALUE
 
-    group = typer.main.get_command(make_app("symbolize"))
-    command = group.commands["symbolize"]
+    command = typer.main.get_command(make_app(name)).commands[name]
     made = set()
     arguments = []
     for param in command.params:
@@ -185,8 +194,7 @@ def test_the_option_table_is_the_typer_commands(monkeypatch):
             continue
         kind = FLAG if param.is_flag else MULTIPLE if param.multiple else VALUE
         made.add((tuple(sorted(param.opts + param.secondary_opts)), param.name, kind))
-    assert made == {(tuple(sorted(names)), dest, kind) for names, dest, kind in OPTIONS}
-    assert arguments == [("addresses", -1)]
+    return made, arguments
 
 
 def test_text_blocks_are_frame_lines_made_terminal_safe(monkeypatch):
