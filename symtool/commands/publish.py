@@ -12,7 +12,7 @@ from symtool.commands.common import FLAG, MULTIPLE, VALUE, error, note, parse_op
 # typer is imported) when every argument is one of OPTIONS in a form it takes whole; anything
 # else (--help, an unknown option, a missing value) goes to the typer command of
 # :func:`register`, whose options are declared from the same table and which runs the same
-# :func:`run_publish`.  (tests/test_symbolize_fast_path.py runs both parsers on each form.)
+# :func:`run_publish`.  (tests/test_publish_fast_path.py runs both parsers on each form.)
 OPTIONS = (
     (("--manifest-path",), "manifest_path", VALUE),
     (("--package", "-p"), "package", MULTIPLE),
@@ -188,8 +188,8 @@ def register(app) -> None:
         profile: str | None = profile_option(),
         triples: list[str] | None = target_option(),
         store: str | None = typer.Option(None, *_NAMES["store"],
-                                            help="Store directory, share, http(s) URL, s3://bucket/prefix or "
-                                                 "azblob://container/prefix."),
+                                         help="Store directory, share, http(s) URL, s3://bucket/prefix or "
+                                              "azblob://container/prefix."),
         product: str = typer.Option("", *_NAMES["product"], help="Product name recorded in the transaction."),
         version: str = typer.Option("", *_NAMES["version"], help="Version recorded in the transaction."),
         comment: str = typer.Option("", *_NAMES["comment"], help="Comment recorded in the transaction."),
