@@ -165,6 +165,8 @@ CROSS_MODULE_IMPORT = struct.Struct("<II")
 
 @dataclass
 class _InlineSite:
+    """An S_INLINESITE of a procedure: the inlinee's id, its binary annotations, its parent."""
+
     inlinee: int
     annotations: bytes
     parent: int  # index of the enclosing inline site in the proc's list, -1 for the proc
@@ -173,6 +175,8 @@ class _InlineSite:
 
 @dataclass
 class _Proc:
+    """A procedure record (S_GPROC32...) and the inline sites nested in it, in stream order."""
+
     segment: int
     start: int
     length: int
@@ -182,6 +186,8 @@ class _Proc:
 
 @dataclass
 class _LineBlock:
+    """One file block of a DEBUG_S_LINES fragment: its rows' section offsets and lines."""
+
     segment: int
     start: int
     length: int
