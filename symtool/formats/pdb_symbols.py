@@ -163,25 +163,26 @@ CROSS_MODULE_EXPORT = struct.Struct("<II")
 CROSS_MODULE_IMPORT = struct.Struct("<II")
 
 
-@dataclass
 class _InlineSite:
-    """An S_INLINESITE of a procedure: the inlinee's id, its binary annotations, its parent."""
+    """An S_INLINESITE of a procedure: the inlinee's id, its binary annotations, its parent.
+    (Slotted classes, not dataclasses: one is made per site of every procedure looked up.)"""
 
-    inlinee: int
-    annotations: bytes
-    parent: int  # index of the enclosing inline site in the proc's list, -1 for the proc
-    ranges: list[tuple[int, int, int, int]] | None = None  # inline_ranges(), decoded on first use
+    __slots__ = ("inlinee", "annotations", "parent", "ranges")
+
+    def __init__(self, inlinee: int, annotations: bytes, parent: int):
+        self.inlinee = inlinee
+        self.annotations = annotations
+        self.parent = parent  # index of the enclosing inline site in the proc's list, -1 for the proc
+        self.ranges: list[tuple[int, int, int, int]] | None = None  # inline_ranges(), decoded on first use
 
 
-@dataclass
 class _Proc:
     """A procedure record (S_GPROC32...) and the inline sites nested in it, in stream order."""
 
-    segment: int
-    start: int
-    length: int
-    name: str
-    sites: list[_InlineSite]
+    __slots__ = ("segment", "start", "length", "name", "sites")
+
+    def __init__(self, segment: int, start: int, length: int, name: str, sites: list[_InlineSite]):
+        self.segment, self.start, self.length, self.name, self.sites = segment, start, length, name, sites
 
 
 @dataclass
@@ -283,10 +284,6 @@ def _compressed(data: bytes, pos: int) -> tuple[int, int]:
     raise ValueError("invalid compressed annotation value")
 
 
-def _signed(value: int) -> int:
-    return -(value >> 1) if value & 1 else value >> 1
-
-
 def inline_ranges(annotations: bytes, first_line: int, first_file: int) -> list[tuple[int, int, int, int]]:
     """Code ranges of an inline site: ``(start, end, line, file)`` with offsets
     relative to the start of the enclosing procedure.
@@ -302,60 +299,72 @@ def inline_ranges(annotations: bytes, first_line: int, first_file: int) -> list[
     a range of the given length and leaves the offset at its start (MSVC's
     nested sites line up with their parents' ranges only when read that way).
     """
+    # (Runs for every inline site of every procedure an address falls in: the opcodes and their
+    # operands, nearly all one byte, are read inline; _compressed takes the longer forms.)
     ranges: list[list[int]] = []  # [start, end or -1, line, file]
     offset = 0
     line = first_line
     file = first_file
+    data = annotations
+    n = len(data)
     pos = 0
-
-    def open_range(at: int) -> None:
-        if ranges and ranges[-1][1] < 0:
-            ranges[-1][1] = at
-        ranges.append([at, -1, line, file])
-
     try:
-        while pos < len(annotations):
-            op, pos = _compressed(annotations, pos)
-            if op == 0:
-                break  # padding
-            if op == 1:  # CodeOffset: absolute
-                offset, pos = _compressed(annotations, pos)
-                open_range(offset)
-            elif op == 2:  # ChangeCodeOffsetBase (segment-relative base): nothing to track
-                _v, pos = _compressed(annotations, pos)
-            elif op == 3:
-                delta, pos = _compressed(annotations, pos)
-                offset += delta
-                open_range(offset)
-            elif op == 4:
-                length, pos = _compressed(annotations, pos)
+        while pos < n:
+            op = data[pos]
+            if op < 0x80:
+                pos += 1
+            else:
+                op, pos = _compressed(data, pos)
+            if op == 0 or op > 13:
+                break  # padding, or an unknown opcode: keep what was decoded
+            if pos >= n:
+                break  # the operand runs past the record: keep the ranges decoded so far
+            value = data[pos]
+            if value < 0x80:
+                pos += 1
+            else:
+                value, pos = _compressed(data, pos)
+            if op == 11:  # ChangeCodeOffsetAndLineOffset: opens a range
+                line += -(value >> 5) if value & 0x10 else value >> 5
+                offset += value & 0xF
+            elif op == 4:  # ChangeCodeLength: closes the open range
                 if ranges and ranges[-1][1] < 0:
-                    ranges[-1][1] = ranges[-1][0] + length
+                    ranges[-1][1] = ranges[-1][0] + value
                     offset = ranges[-1][1]
                 else:
-                    offset += length
-            elif op == 5:
-                file, pos = _compressed(annotations, pos)
+                    offset += value
+                continue
             elif op == 6:
-                delta, pos = _compressed(annotations, pos)
-                line += _signed(delta)
-            elif op in (7, 8, 9, 10, 13):
-                _v, pos = _compressed(annotations, pos)
-            elif op == 11:
-                operand, pos = _compressed(annotations, pos)
-                line += _signed(operand >> 4)
-                offset += operand & 0xF
-                open_range(offset)
-            elif op == 12:
-                length, pos = _compressed(annotations, pos)
-                delta, pos = _compressed(annotations, pos)
+                line += -(value >> 1) if value & 1 else value >> 1
+                continue
+            elif op == 5:
+                file = value
+                continue
+            elif op == 3:
+                offset += value
+            elif op == 1:  # CodeOffset: absolute
+                offset = value
+            elif op == 12:  # ChangeCodeLengthAndCodeOffset: a range of that length at the new offset
+                if pos >= n:
+                    break
+                delta = data[pos]
+                if delta < 0x80:
+                    pos += 1
+                else:
+                    delta, pos = _compressed(data, pos)
                 offset += delta
-                open_range(offset)
-                ranges[-1][1] = offset + length  # the offset stays at the range start
-            else:
-                break  # unknown opcode: keep what was decoded
+                if ranges and ranges[-1][1] < 0:
+                    ranges[-1][1] = offset
+                ranges.append([offset, offset + value, line, file])  # the offset stays at its start
+                continue
+            else:  # 2 ChangeCodeOffsetBase, 7-10, 13: nothing to track
+                continue
+            # A code-offset change (1, 3, 11) opens a range at the new offset with the current line.
+            if ranges and ranges[-1][1] < 0:
+                ranges[-1][1] = offset
+            ranges.append([offset, -1, line, file])
     except ValueError:
-        pass  # truncated annotations: keep the ranges decoded so far
+        pass  # a malformed compressed value: keep the ranges decoded so far
     return [(s, e, ln, f) for s, e, ln, f in ranges if e > s]
 
 
