@@ -102,6 +102,8 @@ MAX_CACHED_RECORD_CHUNKS = 4096  # 4 MiB of it at most
 MAX_BUCKET_RECORDS = 1 << 12  # globals sharing a name hash bucket (real PDBs: a few dozen); more: skim
 MAX_NAME_GUESSES = 3  # names a public's procedure is looked up under in the globals
 MAX_REFERENCE_HOPS = 16  # top-level records walked from a referenced procedure to the one covering
+# The records that open or close a scope of a procedure's body (the others are stepped over).
+STRUCTURAL_KINDS = frozenset(PROC_KINDS | SCOPE_KINDS | END_KINDS | {S_INLINESITE, S_INLINESITE2})
 # Lookups answered through the globals in one module before its symbols are skimmed: a skim costs
 # about as much as this many reference lookups, and then makes each later lookup there cheaper.
 REFERENCE_LOOKUPS_BEFORE_SKIM = 24
@@ -386,7 +388,8 @@ class _TypeStream:
         self._data: bytes | None = None
         self._hints: list[tuple[int, int]] = []
         self._cache: dict[int, tuple[int, bytes] | None] = {}
-        self._chunks: dict[int, bytes] = {}  # record offset of a hint -> records up to the next hint
+        # record offset of a hint -> (records up to the next hint, where each of them starts)
+        self._chunks: dict[int, tuple[bytes, list[int]]] = {}
         if not self.ok:
             return
         head = msf.read_stream(stream, 0, 56)
@@ -407,6 +410,19 @@ class _TypeStream:
             self._data = self.msf.read_stream(self.stream, self.header_size, self.rec_bytes)
         return self._data
 
+    @staticmethod
+    def _index_stretch(data: bytes) -> tuple[bytes, list[int]]:
+        """``data`` and the offset of each of its records, up to the first that does not fit."""
+        starts: list[int] = []
+        prefix, at, end = CV_RECORD_PREFIX.unpack_from, 0, len(data)
+        while at + 4 <= end:
+            reclen = prefix(data, at)[0]
+            if reclen < 2 or at + 2 + reclen > end:
+                break
+            starts.append(at)
+            at += 2 + reclen
+        return data, starts
+
     def get(self, ti: int) -> tuple[int, bytes] | None:
         """(kind, body) of the record with type index ``ti``, None if absent or broken."""
         if not self.ok or not (self.begin <= ti < self.end):
@@ -415,6 +431,7 @@ class _TypeStream:
             return self._cache[ti]
         cur_ti, pos = self.begin, 0
         data = None
+        result = None
         if self._hints:
             i = bisect.bisect_right(self._hints, (ti, 1 << 32)) - 1
             if i >= 0:
@@ -422,16 +439,26 @@ class _TypeStream:
                 stop = self._hints[i + 1][1] if i + 1 < len(self._hints) else self.rec_bytes
                 if self._data is None and pos < stop:
                     # Only the stretch between two hints: its records end where the next hint's begins.
-                    data = self._chunks.get(pos)
-                    if data is None:
-                        data = self.msf.read_stream(self.stream, self.header_size + pos, stop - pos)
+                    # Where each of its records starts is found once (the inlinees a module names are
+                    # mostly neighbours there): a later record of the stretch is then one slice.
+                    stretch = self._chunks.get(pos)
+                    if stretch is None:
+                        stretch = self._index_stretch(self.msf.read_stream(self.stream, self.header_size + pos,
+                                                                           stop - pos))
                         if len(self._chunks) >= MAX_CACHED_TYPE_CHUNKS:
                             self._chunks.clear()
-                        self._chunks[pos] = data
-                    pos = 0
+                        self._chunks[pos] = stretch
+                    data, starts = stretch
+                    k = ti - cur_ti
+                    if k < len(starts):
+                        at = starts[k]
+                        reclen, kind = CV_RECORD_PREFIX.unpack_from(data, at)
+                        result = (kind, data[at + 4:at + 2 + reclen])
+                    if len(self._cache) < 65536:
+                        self._cache[ti] = result
+                    return result
         if data is None:
             data = self._records()
-        result = None
         while pos + 4 <= len(data) and cur_ti <= ti:
             reclen, kind = CV_RECORD_PREFIX.unpack_from(data, pos)
             if reclen < 2 or pos + 2 + reclen > len(data):
@@ -1186,8 +1213,17 @@ class PdbSymbolizer:
         (and inline sites) read; ``key`` is its (segment, start, length)."""
         proc = data.procs.get(first)
         if proc is None:
-            stop = self._proc_records_end(mod, first, p_end)
-            raw = self.msf.read_stream(mod.stream, first, stop - first)
+            raw = None
+            if first < p_end and p_end + CV_RECORD_PREFIX.size <= mod.sym_bytes:
+                # The records and the end record pEnd names in one read: when that is a bare end
+                # record (S_END, S_PROC_ID_END: no body), they are the procedure's.
+                raw = self.msf.read_stream(mod.stream, first, p_end + CV_RECORD_PREFIX.size - first)
+                end_len, end_kind = CV_RECORD_PREFIX.unpack_from(raw, p_end - first)
+                if end_len != 2 or end_kind not in END_KINDS:
+                    raw = None
+            if raw is None:
+                stop = self._proc_records_end(mod, first, p_end)
+                raw = self.msf.read_stream(mod.stream, first, stop - first)
             procs = self._parse_module_symbols(raw, 0, len(raw), mod)
             proc = procs[0] if procs else _Proc(*key, "", [])
             if len(data.procs) >= MAX_CACHED_PROCS:
@@ -1289,9 +1325,11 @@ class PdbSymbolizer:
         enclosing: list[int] = []
         current: _Proc | None = None
         # The records walked here rather than by _records: a procedure's records are mostly locals
-        # and def-ranges, skipped by their prefix alone (this runs once per procedure looked up).
+        # and def-ranges (46 of the 65 records of a benchmark procedure), skipped by their prefix
+        # and one set lookup (this runs once per procedure looked up).
         prefix = CV_RECORD_PREFIX.unpack_from
         proc_kinds, site_kinds, scope_kinds, end_kinds = PROC_KINDS, (S_INLINESITE, S_INLINESITE2), SCOPE_KINDS, END_KINDS
+        structural = STRUCTURAL_KINDS
         end = min(end, len(raw))
         pos = start
         while pos + 4 <= end:
@@ -1299,6 +1337,9 @@ class PdbSymbolizer:
             nxt = pos + 2 + reclen
             if reclen < 2 or nxt > end:
                 raise FormatError(f"module {mod.name!r}: symbol record at {pos:#x} has a bad length {reclen}", self.path)
+            if kind not in structural:
+                pos = nxt
+                continue
             if kind in proc_kinds and reclen - 2 >= 35:
                 body = raw[pos + 4:nxt]
                 _parent, _end, _next, length, _ds, _de, _type, offset, segment = PROCSYM32.unpack_from(body, 0)
