@@ -10,6 +10,12 @@ generator, built under ``flock /tmp/heavy.lock``.
 
 For 1, 100, 1,000 and 10,000 addresses (uniform random RVAs in .text, in random order and
 sorted), each tool runs as a new process on the same address list, the two interleaved;
+the same number of random addresses spreads over more functions and modules in the larger
+program, so the larger one is also asked the smaller one's addresses ("in the 10 shared
+modules": its first 10 C files are the smaller program's, linked first, and their code is the
+same bytes at the same RVAs, which the benchmark checks): the same functions touched, only the
+PDB's size differs.  Each row of llvm-symbolizer gives the distinct functions and modules (C
+files) its answers name (the outer frames).
 CPU time (user + sys of the child) and wall time are medians.  symtool runs as
 ``symtool symbolize --obj`` when that command exists, else as a small driver over
 ``symtool.formats.pdb_symbols.PdbSymbolizer`` printing llvm-symbolizer's format.  Agreement:
@@ -120,6 +126,30 @@ def text_section(exe: Path) -> tuple[int, int, int]:
     pe = pefile.PE(str(exe), fast_load=True)
     text = next(s for s in pe.sections if s.Name.rstrip(b"\0") == b".text")
     return pe.OPTIONAL_HEADER.ImageBase, text.VirtualAddress, text.Misc_VirtualSize
+
+
+def shared_text(small_exe: Path, big_exe: Path) -> bool:
+    """Is the smaller program's .text the larger one's first bytes, at the same RVA and base?"""
+    import pefile
+
+    texts = []
+    for exe in (small_exe, big_exe):
+        pe = pefile.PE(str(exe), fast_load=True)
+        text = next(s for s in pe.sections if s.Name.rstrip(b"\0") == b".text")
+        texts.append((pe.OPTIONAL_HEADER.ImageBase, text.VirtualAddress, text.get_data()[:text.Misc_VirtualSize]))
+    (base_s, va_s, code_s), (base_b, va_b, code_b) = texts
+    return base_s == base_b and va_s == va_b and code_b[:len(code_s)] == code_s
+
+
+def touched(llvm_output: bytes) -> tuple[int, int]:
+    """(distinct functions, distinct modules) llvm-symbolizer's answers name: each address's
+    outer frame (the last function of its block); a module is the C file, ``t<N>_`` in the name."""
+    functions = set()
+    for block in llvm_output.decode(errors="replace").split("\n\n"):
+        lines = block.strip().splitlines()
+        if len(lines) >= 2 and lines[-2] != "??":
+            functions.add(lines[-2])
+    return len(functions), len({f.split("_", 1)[0] for f in functions if f.startswith("t")})
 
 
 def addresses(exe: Path, n: int, order: str, seed: int = 25) -> list[int]:
@@ -252,6 +282,7 @@ def run(ctx) -> list[dict]:
     loads = []
     floor = statistics.median(_run_measured([sys.executable, "-c", "pass"], b"")[1] for _ in range(5))
     rows.append({"case": "start-up floor", "tool": "python -c pass", "cpu s": floor})
+    smallest = build(min(sizes.values()))[0]
     for label, n_tus in sizes.items():
         exe, pdb = build(n_tus)
         base, _va, _size = text_section(exe)
@@ -261,11 +292,17 @@ def run(ctx) -> list[dict]:
                      "agree %": 100.0 * same / n})
         for d in diffs:
             ctx.notes.append(f"Difference ({case_pdb}): {d}")
+        # (order, where the addresses are drawn from, the words the case adds)
+        kinds = [("random", exe, ""), ("sorted", exe, "")]
+        if smallest != exe:
+            if not shared_text(smallest, exe):
+                raise RuntimeError(f"{exe}: its first C files are not the smaller program's code")
+            kinds.append(("random", smallest, " in the 10 shared modules"))
         for count in counts:
-            for order in ("random", "sorted"):
-                if count == 1 and order == "sorted":
+            for order, source, shared in kinds:
+                if count == 1 and (order == "sorted" or shared):
                     continue
-                stdin = "".join(f"{a:#x}\n" for a in addresses(exe, count, order)).encode()
+                stdin = "".join(f"{a:#x}\n" for a in addresses(source, count, order)).encode()
                 repeat = 3 if count >= 10000 else 5
                 res = {"symtool": [], "symtool warm cache": [], "llvm-symbolizer": []}
                 cmds = {"symtool": symtool_cmd(exe, pdb, base), "llvm-symbolizer": [llvm, f"--obj={exe}"],
@@ -280,11 +317,14 @@ def run(ctx) -> list[dict]:
                 res["symtool filling the cache (1 run)"] = [fill]
                 med = {tool: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v),
                               max(r[2] for r in v)) for tool, v in res.items()}
+                functions, modules = touched(_run_measured(cmds["llvm-symbolizer"], stdin)[3])
                 for tool in ("llvm-symbolizer", "symtool", "symtool filling the cache (1 run)", "symtool warm cache"):
                     wall, cpu, peak = med[tool]
-                    row = {"case": f"{case_pdb}, {count:,} {order}", "tool": tool, "wall s": wall, "cpu s": cpu,
+                    row = {"case": f"{case_pdb}, {count:,} {order}{shared}", "tool": tool, "wall s": wall, "cpu s": cpu,
                            "peak RSS MiB": peak / 1024}
-                    if tool != "llvm-symbolizer":
+                    if tool == "llvm-symbolizer":
+                        row["functions / modules touched"] = f"{functions:,} / {modules}"
+                    else:
                         row["cpu ratio"] = cpu / med["llvm-symbolizer"][1]
                         row["wall ratio"] = wall / med["llvm-symbolizer"][0]
                     rows.append(row)
