@@ -10,8 +10,9 @@ run in its import alone; the unwind reader, symtool.formats.pe_unwind, still
 uses it.)  Where an image is malformed the reading follows pefile's (and the
 loader's) choices: a short optional header is zero-padded, at most 16 data
 directories and 0x800 section headers are read, the table ends at an all-zero
-header, PointerToRawData is rounded down to 0x200 (tests/test_pe.py compares
-both with llvm-readobj and pefile).
+or implausible header, PointerToRawData is rounded down to 0x200 and a section's
+address to its alignment (tests/test_pe.py compares both with llvm-readobj and
+pefile).
 
 Debug directory types used (winnt.h): 2 CODEVIEW, 16 REPRO, 19 PDBCHECKSUM.
 """
