@@ -342,8 +342,10 @@ def run(ctx) -> list[dict]:
         "large one (the llvm-symbolizer rows count the functions its answers name). Asked the same addresses "
         "(the rows 'in the 10 shared modules': the same functions, the same code at the same RVAs), the large "
         "PDB costs what the small one does, within the machine's noise. What does grow with the PDB itself is "
-        "small: the publics' binary search (77,000 publics against 10,000: ~3 more probes) and the globals' "
-        "name hash buckets (4,096 of them: ~57 records a lookup against ~8). One address costs Python's "
+        "small: the publics' binary search (77,000 publics against 10,000: ~3 more probes a search, on "
+        "records the first searches already read: 9,751 distinct probed for the shared addresses, 9,764 on the "
+        "small PDB). A reference lookup reads a globals hash bucket of ~55-100 records on both PDBs (the "
+        "names t<N>_func<M> collide under the GSI's xor hash). One address costs Python's "
         "start-up and symtool's imports (the `python -c pass` row is the floor) over llvm-symbolizer's start.")
     ctx.notes.append(
         f"1-minute load average during the runs: {min(loads):.2f}-{max(loads):.2f} on {os.cpu_count()} cores "

@@ -614,9 +614,10 @@ class _GlobalsHash:
         cached, chunk_of = records._chunks.get, records.chunk
         name_at = CV_RECORD_PREFIX.size + REFSYM2.size
         name_end = name_at + len(name)
-        # A bucket holds the globals' records of 1/4096 of the name hashes: its length grows with
-        # the PDB (~57 records on the benchmark's 92 MiB PDB, ~8 on its 12 MiB one), so the loop is
-        # kept lean: most records are other names, told apart within their chunk, unparsed.
+        # A bucket holds every global whose name hashes alike: the GSI's xor hash collides on names
+        # that differ in a few characters (the benchmark's t<N>_func<M>: 55-100 records a lookup),
+        # so the loop is kept lean: most records are other names, told apart within their chunk,
+        # unparsed.
         for offset, _cref in GSI_HASH_RECORD.iter_unpack(raw[:len(raw) - len(raw) % GSI_HASH_RECORD.size]):
             at = offset - 1
             if at < 0:
