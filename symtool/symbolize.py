@@ -5,7 +5,8 @@ the ``.dwp`` beside it or given, or from the unpacked ``.dwo`` files of its buil
 binary (one slice: its dSYM beside it, in the build directories or stores by UUID, or its own
 ``__DWARF``) or a dSYM's DWARF file, or a PE
 image, whose PDB is found by its CodeView record through the stores and build directories
-exactly as ``stack`` finds it (:class:`symtool.dumps.stack.StackResolver`, passed in); or, by
+exactly as ``stack`` finds it (:class:`symtool.dumps.locate.DebugFiles`, passed in: what
+``stack``'s StackResolver builds on); or, by
 store key, a PDB or ELF debug file in a store.
 
 Outside :mod:`symtool.dumps` on purpose: an ELF file needs none of the dump machinery, and
@@ -151,7 +152,7 @@ class Target:
 def open_target(obj: Path | None, *, module_key: str | None = None, dwp: Path | None = None,
                 resolver=None, dwo_roots: list[str] = (), arch: str | None = None) -> Target:
     """The object file ``obj`` (or the debug file of store key ``module_key``, ``NAME/INDEX``)
-    opened for symbolizing.  ``resolver`` (a StackResolver over the stores and build
+    opened for symbolizing.  ``resolver`` (a DebugFiles over the stores and build
     directories) finds a PE image's PDB and a store key's file.
 
     ``arch`` picks a Mach-O slice (needed for a universal file of several).

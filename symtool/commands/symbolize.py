@@ -256,8 +256,8 @@ def run_symbolize(addresses: list[str] | None, obj: str | None, arch: str | None
     batches = _addresses(given)
     if given:
         batches = iter(list(batches))  # bad arguments: exit 2 before the files are opened
-    target_file, resolver, locator, fetcher = _open(obj, module, dwp, store, build_dir, offline, manifest_path,
-                                                    package, profile, target, arch)
+    target_file, _files, locator, fetcher = _open(obj, module, dwp, store, build_dir, offline, manifest_path,
+                                                  package, profile, target, arch)
     try:
         relative = relative or target_file.kind == "pdb"
 
@@ -299,8 +299,6 @@ def run_symbolize(addresses: list[str] | None, obj: str | None, arch: str | None
             note(text)
     finally:
         target_file.close()
-        if resolver is not None:
-            resolver.close()
         if locator is not None:
             locator.close()
         if fetcher is not None:
@@ -352,7 +350,7 @@ def register(app) -> None:
 
 
 def _open(obj, module, dwp, store, build_dir, offline, manifest_path, package, profile, target, arch=None):
-    """(Target, resolver, locator, fetcher): the stores and build directories are looked at only
+    """(Target, DebugFiles, locator, fetcher): the stores and build directories are looked at only
     when a PE image's PDB or a store key must be found."""
     from pathlib import Path
 
@@ -366,9 +364,9 @@ def _open(obj, module, dwp, store, build_dir, offline, manifest_path, package, p
                 return open_target(Path(obj), dwp=Path(dwp) if dwp else None, dwo_roots=build_dirs), None, None, None
         except OSError:
             pass
-    from symtool.dumps.locate import SymbolLocator, check_build_dirs, check_stores, make_fetch
-    from symtool.dumps.stack import StackResolver
-    from symtool.dumps.symbolize import SymbolizerCache
+    # (The stores' files, not the stack machinery: symtool.dumps.stack and what it imports are
+    # not needed to find one PDB or dSYM.)
+    from symtool.dumps.locate import DebugFiles, SymbolLocator, check_build_dirs, check_stores, make_fetch
     from symtool.commands.workspace_opts import symbol_dirs
     from symtool.settings import resolve_cache, resolve_stores
 
@@ -383,12 +381,11 @@ def _open(obj, module, dwp, store, build_dir, offline, manifest_path, package, p
     if obj is not None:
         dirs.insert(0, str(Path(obj).resolve().parent))  # the PDB beside the image, as debuggers look first
     locator = SymbolLocator(locals_, dirs)
-    resolver = StackResolver(locator, SymbolizerCache(), fetch=fetch)
+    resolver = DebugFiles(locator, fetch=fetch)
     try:
         found = open_target(Path(obj) if obj else None, module_key=module, dwp=Path(dwp) if dwp else None,
                             resolver=resolver, dwo_roots=dirs, arch=arch)
     except BaseException:
-        resolver.close()
         locator.close()
         if fetcher is not None:
             fetcher.close()

@@ -22,6 +22,8 @@ from symtool.errors import FormatError, NetworkError, SymtoolError
 
 @dataclass
 class Hit:
+    """Where a key was looked up and what was found there."""
+
     found: bool | None  # None: not checked (e.g. the server could not be asked)
     where: str | None = None  # store path / URL / file where it was found
     form: str | None = None  # plain, compressed, pointer, file
@@ -310,6 +312,60 @@ class SymbolLocator:
         return Hit(True, hit.url, hit.form)
 
 
+class DebugFiles:
+    """The local copies of debug files and images by store key: a :class:`SymbolLocator`'s hits,
+    fetched from an HTTP store (``fetch(name, index)``, symtool.store.fetch.Fetcher) when one holds
+    them and ``fetch`` is given (None: --offline).  What ``symbolize`` needs to find a PE image's
+    PDB, a store key's file or a Mach-O slice's dSYM, without the stack machinery
+    (:class:`symtool.dumps.stack.StackResolver` builds on it)."""
+
+    def __init__(self, locator: SymbolLocator, fetch=None):
+        self.locator = locator
+        self.fetch = fetch
+
+    def _local(self, hit: Hit | None, name: str, index: str) -> Path | None:
+        if hit is None or not hit.found:
+            return None
+        if hit.local_file is not None:
+            return hit.local_file
+        if self.fetch is not None:
+            try:
+                return self.fetch(name, index)
+            except SymtoolError:
+                return None
+        return None
+
+    def key_path(self, name: str, index: str) -> Path | None:
+        """The local file of store key ``name``/``index`` (kind told by its index), or None."""
+        kind = "pdb" if name.lower().endswith(".pdb") else "elf"
+        try:
+            hit = self.locator.lookup(name, index, kind)
+        except SymtoolError:
+            hit = None
+        return self._local(hit, name, index)
+
+    def dsym_path(self, name: str, uuid: str) -> Path | None:
+        """The local DWARF file (a dSYM's, fetched if need be) of Mach-O ``name`` with this UUID
+        (``symtool symbolize``), or None."""
+        try:
+            found = self.locator.lookup_macho(name, uuid).get("dsym")
+        except SymtoolError:
+            return None
+        if found is None:
+            return None
+        kname, index, hit = found
+        return self._local(hit, kname, index)
+
+    def pdb_path(self, pdb_name: str, debug_id) -> Path | None:
+        """The local PDB of this CodeView name and identity: from the stores and build
+        directories (fetched from an HTTP store unless offline), or None."""
+        try:
+            hit = self.locator.lookup(pdb_name, debug_id.index(), "pdb")
+        except SymtoolError:
+            hit = None
+        return self._local(hit, pdb_name, debug_id.index())
+
+
 def default_build_dirs(start: Path | None = None) -> list[str]:
     """The workspace's build output directories that exist (every profile, every target
     triple, and their ``deps``), as ``symtool env`` lists them; [] outside a workspace."""
@@ -397,4 +453,4 @@ def _file_index(path: Path, kind: str) -> str | None:
         return None
 
 
-__all__ = ["Hit", "SymbolLocator", "default_build_dirs", "check_build_dirs", "check_stores", "make_fetch"]
+__all__ = ["Hit", "SymbolLocator", "DebugFiles", "default_build_dirs", "check_build_dirs", "check_stores", "make_fetch"]

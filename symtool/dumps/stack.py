@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Iterator
 
 from symtool.demangle import normalize_msvc_name
-from symtool.dumps.locate import SymbolLocator
+from symtool.dumps.locate import DebugFiles, SymbolLocator
 from symtool.dumps.symbolize import SymbolizerCache
 from symtool.errors import FormatError, SymtoolError
 from symtool.formats.minidump import MinidumpFile, Module, Thread
@@ -136,16 +136,16 @@ class _ModuleSymbols:
     macho_path: Path | None = None
 
 
-class StackResolver:
-    """Finds and caches each module's image and PDB for the run."""
+class StackResolver(DebugFiles):
+    """Finds and caches each module's image and PDB for the run (the files themselves through
+    :class:`~symtool.dumps.locate.DebugFiles`)."""
 
     def __init__(self, locator: SymbolLocator, symbolizers: SymbolizerCache, max_images: int = 64,
                  fetch=None, sources: SourceIndexCache | None = None):
-        self.locator = locator
-        self.sources = sources if sources is not None else SourceIndexCache()
         # fetch(name, index) -> local Path | None: brings a file found only on an HTTP store into
         # the verified cache (symtool.store.fetch.Fetcher); None: --offline, nothing downloads.
-        self.fetch = fetch
+        super().__init__(locator, fetch)
+        self.sources = sources if sources is not None else SourceIndexCache()
         self.symbolizers = symbolizers
         self._images: OrderedDict[str, object] = OrderedDict()
         self._failed: dict[str, str] = {}
@@ -405,48 +405,6 @@ class StackResolver:
         if out.pdb_name and out.debug_id is not None:
             out.pdb_path = self.pdb_path(out.pdb_name, out.debug_id)
         return out
-
-    def key_path(self, name: str, index: str) -> Path | None:
-        """The local file of store key ``name``/``index`` (kind told by its index), or None."""
-        kind = "pdb" if name.lower().endswith(".pdb") else "elf"
-        try:
-            hit = self.locator.lookup(name, index, kind)
-        except SymtoolError:
-            hit = None
-        return self._local(hit, name, index)
-
-    def dsym_path(self, name: str, uuid: str) -> Path | None:
-        """The local DWARF file (a dSYM's, fetched if need be) of Mach-O ``name`` with this UUID
-        (``symtool symbolize``), or None."""
-        try:
-            found = self.locator.lookup_macho(name, uuid).get("dsym")
-        except SymtoolError:
-            return None
-        if found is None:
-            return None
-        kname, index, hit = found
-        return self._local(hit, kname, index)
-
-    def pdb_path(self, pdb_name: str, debug_id) -> Path | None:
-        """The local PDB of this CodeView name and identity: from the stores and build
-        directories (fetched from an HTTP store unless offline), or None."""
-        try:
-            hit = self.locator.lookup(pdb_name, debug_id.index(), "pdb")
-        except SymtoolError:
-            hit = None
-        return self._local(hit, pdb_name, debug_id.index())
-
-    def _local(self, hit, name: str, index: str) -> Path | None:
-        if hit is None or not hit.found:
-            return None
-        if hit.local_file is not None:
-            return hit.local_file
-        if self.fetch is not None:
-            try:
-                return self.fetch(name, index)
-            except SymtoolError:
-                return None
-        return None
 
 
 def _build_id_hex(value) -> str:

@@ -102,6 +102,8 @@ MAX_CACHED_RECORD_CHUNKS = 4096  # 4 MiB of it at most
 MAX_BUCKET_RECORDS = 1 << 12  # globals sharing a name hash bucket (real PDBs: a few dozen); more: skim
 MAX_NAME_GUESSES = 3  # names a public's procedure is looked up under in the globals
 MAX_REFERENCE_HOPS = 16  # top-level records walked from a referenced procedure to the one covering
+# The records that open or close a scope of a procedure's body (the others are stepped over).
+STRUCTURAL_KINDS = frozenset(PROC_KINDS | SCOPE_KINDS | END_KINDS | {S_INLINESITE, S_INLINESITE2})
 # Lookups answered through the globals in one module before its symbols are skimmed: a skim costs
 # about as much as this many reference lookups, and then makes each later lookup there cheaper.
 REFERENCE_LOOKUPS_BEFORE_SKIM = 24
@@ -163,25 +165,32 @@ CROSS_MODULE_EXPORT = struct.Struct("<II")
 CROSS_MODULE_IMPORT = struct.Struct("<II")
 
 
-@dataclass
 class _InlineSite:
-    inlinee: int
-    annotations: bytes
-    parent: int  # index of the enclosing inline site in the proc's list, -1 for the proc
-    ranges: list[tuple[int, int, int, int]] | None = None  # inline_ranges(), decoded on first use
+    """An S_INLINESITE of a procedure: the inlinee's id, its binary annotations, its parent.
+    (Slotted classes, not dataclasses: one is made per site of every procedure looked up.)"""
+
+    __slots__ = ("inlinee", "annotations", "parent", "ranges")
+
+    def __init__(self, inlinee: int, annotations: bytes, parent: int):
+        self.inlinee = inlinee
+        self.annotations = annotations
+        self.parent = parent  # index of the enclosing inline site in the proc's list, -1 for the proc
+        self.ranges: list[tuple[int, int, int, int]] | None = None  # inline_ranges(), decoded on first use
 
 
-@dataclass
 class _Proc:
-    segment: int
-    start: int
-    length: int
-    name: str
-    sites: list[_InlineSite]
+    """A procedure record (S_GPROC32...) and the inline sites nested in it, in stream order."""
+
+    __slots__ = ("segment", "start", "length", "name", "sites")
+
+    def __init__(self, segment: int, start: int, length: int, name: str, sites: list[_InlineSite]):
+        self.segment, self.start, self.length, self.name, self.sites = segment, start, length, name, sites
 
 
 @dataclass
 class _LineBlock:
+    """One file block of a DEBUG_S_LINES fragment: its rows' section offsets and lines."""
+
     segment: int
     start: int
     length: int
@@ -277,10 +286,6 @@ def _compressed(data: bytes, pos: int) -> tuple[int, int]:
     raise ValueError("invalid compressed annotation value")
 
 
-def _signed(value: int) -> int:
-    return -(value >> 1) if value & 1 else value >> 1
-
-
 def inline_ranges(annotations: bytes, first_line: int, first_file: int) -> list[tuple[int, int, int, int]]:
     """Code ranges of an inline site: ``(start, end, line, file)`` with offsets
     relative to the start of the enclosing procedure.
@@ -296,60 +301,72 @@ def inline_ranges(annotations: bytes, first_line: int, first_file: int) -> list[
     a range of the given length and leaves the offset at its start (MSVC's
     nested sites line up with their parents' ranges only when read that way).
     """
+    # (Runs for every inline site of every procedure an address falls in: the opcodes and their
+    # operands, nearly all one byte, are read inline; _compressed takes the longer forms.)
     ranges: list[list[int]] = []  # [start, end or -1, line, file]
     offset = 0
     line = first_line
     file = first_file
+    data = annotations
+    n = len(data)
     pos = 0
-
-    def open_range(at: int) -> None:
-        if ranges and ranges[-1][1] < 0:
-            ranges[-1][1] = at
-        ranges.append([at, -1, line, file])
-
     try:
-        while pos < len(annotations):
-            op, pos = _compressed(annotations, pos)
-            if op == 0:
-                break  # padding
-            if op == 1:  # CodeOffset: absolute
-                offset, pos = _compressed(annotations, pos)
-                open_range(offset)
-            elif op == 2:  # ChangeCodeOffsetBase (segment-relative base): nothing to track
-                _v, pos = _compressed(annotations, pos)
-            elif op == 3:
-                delta, pos = _compressed(annotations, pos)
-                offset += delta
-                open_range(offset)
-            elif op == 4:
-                length, pos = _compressed(annotations, pos)
+        while pos < n:
+            op = data[pos]
+            if op < 0x80:
+                pos += 1
+            else:
+                op, pos = _compressed(data, pos)
+            if op == 0 or op > 13:
+                break  # padding, or an unknown opcode: keep what was decoded
+            if pos >= n:
+                break  # the operand runs past the record: keep the ranges decoded so far
+            value = data[pos]
+            if value < 0x80:
+                pos += 1
+            else:
+                value, pos = _compressed(data, pos)
+            if op == 11:  # ChangeCodeOffsetAndLineOffset: opens a range
+                line += -(value >> 5) if value & 0x10 else value >> 5
+                offset += value & 0xF
+            elif op == 4:  # ChangeCodeLength: closes the open range
                 if ranges and ranges[-1][1] < 0:
-                    ranges[-1][1] = ranges[-1][0] + length
+                    ranges[-1][1] = ranges[-1][0] + value
                     offset = ranges[-1][1]
                 else:
-                    offset += length
-            elif op == 5:
-                file, pos = _compressed(annotations, pos)
+                    offset += value
+                continue
             elif op == 6:
-                delta, pos = _compressed(annotations, pos)
-                line += _signed(delta)
-            elif op in (7, 8, 9, 10, 13):
-                _v, pos = _compressed(annotations, pos)
-            elif op == 11:
-                operand, pos = _compressed(annotations, pos)
-                line += _signed(operand >> 4)
-                offset += operand & 0xF
-                open_range(offset)
-            elif op == 12:
-                length, pos = _compressed(annotations, pos)
-                delta, pos = _compressed(annotations, pos)
+                line += -(value >> 1) if value & 1 else value >> 1
+                continue
+            elif op == 5:
+                file = value
+                continue
+            elif op == 3:
+                offset += value
+            elif op == 1:  # CodeOffset: absolute
+                offset = value
+            elif op == 12:  # ChangeCodeLengthAndCodeOffset: a range of that length at the new offset
+                if pos >= n:
+                    break
+                delta = data[pos]
+                if delta < 0x80:
+                    pos += 1
+                else:
+                    delta, pos = _compressed(data, pos)
                 offset += delta
-                open_range(offset)
-                ranges[-1][1] = offset + length  # the offset stays at the range start
-            else:
-                break  # unknown opcode: keep what was decoded
+                if ranges and ranges[-1][1] < 0:
+                    ranges[-1][1] = offset
+                ranges.append([offset, offset + value, line, file])  # the offset stays at its start
+                continue
+            else:  # 2 ChangeCodeOffsetBase, 7-10, 13: nothing to track
+                continue
+            # A code-offset change (1, 3, 11) opens a range at the new offset with the current line.
+            if ranges and ranges[-1][1] < 0:
+                ranges[-1][1] = offset
+            ranges.append([offset, -1, line, file])
     except ValueError:
-        pass  # truncated annotations: keep the ranges decoded so far
+        pass  # a malformed compressed value: keep the ranges decoded so far
     return [(s, e, ln, f) for s, e, ln, f in ranges if e > s]
 
 
@@ -371,7 +388,8 @@ class _TypeStream:
         self._data: bytes | None = None
         self._hints: list[tuple[int, int]] = []
         self._cache: dict[int, tuple[int, bytes] | None] = {}
-        self._chunks: dict[int, bytes] = {}  # record offset of a hint -> records up to the next hint
+        # record offset of a hint -> (records up to the next hint, where each of them starts)
+        self._chunks: dict[int, tuple[bytes, list[int]]] = {}
         if not self.ok:
             return
         head = msf.read_stream(stream, 0, 56)
@@ -392,6 +410,19 @@ class _TypeStream:
             self._data = self.msf.read_stream(self.stream, self.header_size, self.rec_bytes)
         return self._data
 
+    @staticmethod
+    def _index_stretch(data: bytes) -> tuple[bytes, list[int]]:
+        """``data`` and the offset of each of its records, up to the first that does not fit."""
+        starts: list[int] = []
+        prefix, at, end = CV_RECORD_PREFIX.unpack_from, 0, len(data)
+        while at + 4 <= end:
+            reclen = prefix(data, at)[0]
+            if reclen < 2 or at + 2 + reclen > end:
+                break
+            starts.append(at)
+            at += 2 + reclen
+        return data, starts
+
     def get(self, ti: int) -> tuple[int, bytes] | None:
         """(kind, body) of the record with type index ``ti``, None if absent or broken."""
         if not self.ok or not (self.begin <= ti < self.end):
@@ -400,6 +431,7 @@ class _TypeStream:
             return self._cache[ti]
         cur_ti, pos = self.begin, 0
         data = None
+        result = None
         if self._hints:
             i = bisect.bisect_right(self._hints, (ti, 1 << 32)) - 1
             if i >= 0:
@@ -407,16 +439,26 @@ class _TypeStream:
                 stop = self._hints[i + 1][1] if i + 1 < len(self._hints) else self.rec_bytes
                 if self._data is None and pos < stop:
                     # Only the stretch between two hints: its records end where the next hint's begins.
-                    data = self._chunks.get(pos)
-                    if data is None:
-                        data = self.msf.read_stream(self.stream, self.header_size + pos, stop - pos)
+                    # Where each of its records starts is found once (the inlinees a module names are
+                    # mostly neighbours there): a later record of the stretch is then one slice.
+                    stretch = self._chunks.get(pos)
+                    if stretch is None:
+                        stretch = self._index_stretch(self.msf.read_stream(self.stream, self.header_size + pos,
+                                                                           stop - pos))
                         if len(self._chunks) >= MAX_CACHED_TYPE_CHUNKS:
                             self._chunks.clear()
-                        self._chunks[pos] = data
-                    pos = 0
+                        self._chunks[pos] = stretch
+                    data, starts = stretch
+                    k = ti - cur_ti
+                    if k < len(starts):
+                        at = starts[k]
+                        reclen, kind = CV_RECORD_PREFIX.unpack_from(data, at)
+                        result = (kind, data[at + 4:at + 2 + reclen])
+                    if len(self._cache) < 65536:
+                        self._cache[ti] = result
+                    return result
         if data is None:
             data = self._records()
-        result = None
         while pos + 4 <= len(data) and cur_ti <= ti:
             reclen, kind = CV_RECORD_PREFIX.unpack_from(data, pos)
             if reclen < 2 or pos + 2 + reclen > len(data):
@@ -569,14 +611,21 @@ class _GlobalsHash:
                                    GSI_HASH_RECORD.size * (end - start))
         out = []
         records, prefix = self.records, CV_RECORD_PREFIX.unpack_from
+        cached, chunk_of = records._chunks.get, records.chunk
         name_at = CV_RECORD_PREFIX.size + REFSYM2.size
+        name_end = name_at + len(name)
+        # A bucket holds every global whose name hashes alike: the GSI's xor hash collides on names
+        # that differ in a few characters (the benchmark's t<N>_func<M>: 55-100 records a lookup),
+        # so the loop is kept lean: most records are other names, told apart within their chunk,
+        # unparsed.
         for offset, _cref in GSI_HASH_RECORD.iter_unpack(raw[:len(raw) - len(raw) % GSI_HASH_RECORD.size]):
             at = offset - 1
-            # Most records of a bucket are other names: told apart within their chunk, unparsed.
-            within = at % RECORD_CHUNK
-            chunk = records.chunk(at // RECORD_CHUNK) if at >= 0 else b""
-            if within + name_at + len(name) <= len(chunk):
-                if prefix(chunk, within)[1] not in (S_PROCREF, S_LPROCREF) or not chunk.startswith(name, within + name_at):
+            if at < 0:
+                continue
+            k, within = divmod(at, RECORD_CHUNK)
+            chunk = cached(k) or chunk_of(k)
+            if within + name_end <= len(chunk):
+                if not chunk.startswith(name, within + name_at) or prefix(chunk, within)[1] not in (S_PROCREF, S_LPROCREF):
                     continue
             rec = records.record(at)
             if rec is None:
@@ -1171,8 +1220,17 @@ class PdbSymbolizer:
         (and inline sites) read; ``key`` is its (segment, start, length)."""
         proc = data.procs.get(first)
         if proc is None:
-            stop = self._proc_records_end(mod, first, p_end)
-            raw = self.msf.read_stream(mod.stream, first, stop - first)
+            raw = None
+            if first < p_end and p_end + CV_RECORD_PREFIX.size <= mod.sym_bytes:
+                # The records and the end record pEnd names in one read: when that is a bare end
+                # record (S_END, S_PROC_ID_END: no body), they are the procedure's.
+                raw = self.msf.read_stream(mod.stream, first, p_end + CV_RECORD_PREFIX.size - first)
+                end_len, end_kind = CV_RECORD_PREFIX.unpack_from(raw, p_end - first)
+                if end_len != 2 or end_kind not in END_KINDS:
+                    raw = None
+            if raw is None:
+                stop = self._proc_records_end(mod, first, p_end)
+                raw = self.msf.read_stream(mod.stream, first, stop - first)
             procs = self._parse_module_symbols(raw, 0, len(raw), mod)
             proc = procs[0] if procs else _Proc(*key, "", [])
             if len(data.procs) >= MAX_CACHED_PROCS:
@@ -1274,9 +1332,11 @@ class PdbSymbolizer:
         enclosing: list[int] = []
         current: _Proc | None = None
         # The records walked here rather than by _records: a procedure's records are mostly locals
-        # and def-ranges, skipped by their prefix alone (this runs once per procedure looked up).
+        # and def-ranges (46 of the 65 records of a benchmark procedure), skipped by their prefix
+        # and one set lookup (this runs once per procedure looked up).
         prefix = CV_RECORD_PREFIX.unpack_from
         proc_kinds, site_kinds, scope_kinds, end_kinds = PROC_KINDS, (S_INLINESITE, S_INLINESITE2), SCOPE_KINDS, END_KINDS
+        structural = STRUCTURAL_KINDS
         end = min(end, len(raw))
         pos = start
         while pos + 4 <= end:
@@ -1284,6 +1344,9 @@ class PdbSymbolizer:
             nxt = pos + 2 + reclen
             if reclen < 2 or nxt > end:
                 raise FormatError(f"module {mod.name!r}: symbol record at {pos:#x} has a bad length {reclen}", self.path)
+            if kind not in structural:
+                pos = nxt
+                continue
             if kind in proc_kinds and reclen - 2 >= 35:
                 body = raw[pos + 4:nxt]
                 _parent, _end, _next, length, _ds, _de, _type, offset, segment = PROCSYM32.unpack_from(body, 0)
