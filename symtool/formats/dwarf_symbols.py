@@ -47,10 +47,13 @@ the skeleton's; a refused ``.dwo`` is a note in ``notes`` and the unit keeps its
 Not read: type units, GNU ``.zdebug_*`` and zstd-compressed sections, location data
 (no variables are read at all).
 
-Work is in proportion to the addresses asked (docs/symbolize.md): a unit is walked
-once, when an address first falls in it, stepping over the DIEs it does not keep by
-per-abbreviation compiled skips; of the DIEs kept (functions, inlined calls, scopes)
-only those an answer needs are decoded.  Parsed units and line tables stay for the run,
+Work is in proportion to the addresses asked (docs/symbolize.md): the function holding an
+address inside an ELF symbol is found without walking its unit where that can be proved
+(_direct: the symbol's start searched for in the unit's bytes where a function's low_pc lies,
+every place checked), and only its subtree is walked; otherwise a unit is walked once, when
+an address first falls in it, stepping over the DIEs it does not keep by per-abbreviation
+compiled skips.  Of the DIEs kept (functions, inlined calls, scopes) only those an answer
+needs are decoded.  Parsed units and line tables stay for the run,
 bounded by an estimate of their memory (the DWARF_CACHE budget), least recently used
 let go first.  Every size and offset is checked against the section it lies in;
 malformed input raises :class:`~symtool.errors.FormatError` naming the file.
