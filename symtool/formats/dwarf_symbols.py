@@ -312,6 +312,7 @@ class _ParsedUnit:
     kept_index: dict[int, int] = field(default_factory=dict)  # DIE offset -> kept index
     functions: dict[int, tuple[int, int, int] | None] = field(default_factory=dict)  # start -> (DIE, lo, hi)
     spent: int = 0  # what _direct spent in this unit, in bytes walked (FIND_PER_WALK)
+    subtrees: list[tuple[int, int]] = field(default_factory=list)  # the functions' [start, end) in data, sorted
     child_maps: dict[int, tuple[list[int], list[int], list[int]]] = field(default_factory=dict)
     abbrevs: dict = field(default_factory=dict)
     cost: int = 0  # estimated bytes (DIE_COST, MAP_ENTRY_COST)
@@ -1051,12 +1052,19 @@ class DwarfSymbolizer:
         first = unit.die_offset - base + 1  # past the unit DIE's code: not a function (checked)
         needle = start.to_bytes(unit.address_size, "little" if light.ctx.endian == "<" else "big")
         places: list[tuple[int, int]] = []  # (DIE start in data, abbreviation code)
+        subtrees = light.subtrees
         p = data.find(needle, first)
         while p >= 0:
             for gap, codes in where.items():
                 for q, code in _codes_ending_at(data, p - gap, first):
-                    if code in codes:
-                        places.append((q, code))
+                    if code not in codes:
+                        continue
+                    # Inside a subtree walked before (the inlined calls of a function at this
+                    # start, most hits) no function with code starts but at its root.
+                    k = bisect.bisect_right(subtrees, (q, q)) - 1
+                    if k >= 0 and subtrees[k][0] < q < subtrees[k][1]:
+                        continue
+                    places.append((q, code))
             if len(places) > MAX_ALIASES:
                 return None
             p = data.find(needle, p + 1)
@@ -1094,20 +1102,22 @@ class DwarfSymbolizer:
         parents.append(-1)
         codes.append(code)
         stack = [offset] if light.compiled[code][1] else []
+        # The calls' chains apart until the subtree is proved: a walk from a wrong place could
+        # run into a function found before and must not touch its chains.
+        calls: tuple[dict[int, int], dict[int, int]] = ({}, {})
         try:
-            end = self._walk(light, ctx, die.end, stack, None, self.path)
+            end = self._walk(light, ctx, die.end, stack, None, self.path, calls)
         except (FormatError, *MALFORMED):
             end = -1
         if end < 0 or end > len(light.data) or stack:
-            for k in range(n, len(offsets)):
-                light.first_call.pop(offsets[k], None)
-                light.next_call.pop(k, None)
-            if n < len(offsets) and light.first_call.get(offset, n) >= n:
-                light.first_call.pop(offset, None)
             del offsets[n:], parents[n:], codes[n:]
             if not known:
                 del light.dies[offset]
             return None
+        light.first_call.update(calls[0])
+        light.next_call.update(calls[1])
+        k = bisect.bisect_right(light.subtrees, (q, q))
+        light.subtrees.insert(k, (q, end))
         light.spent += end - q
         for k in range(n, len(offsets)):
             light.kept_index[offsets[k]] = k
@@ -1289,12 +1299,14 @@ class DwarfSymbolizer:
             + MAP_ENTRY_COST * len(parsed.starts)
 
     def _walk(self, parsed: _ParsedUnit, ctx: _Ctx, pos: int, stack: list[int],
-              functions: list[tuple[int, int, int, int]] | None, path: str) -> int:
+              functions: list[tuple[int, int, int, int]] | None, path: str,
+              calls: tuple[dict[int, int], dict[int, int]] | None = None) -> int:
         """Step over DIEs from ``pos`` (in the unit's bytes) until the levels open in ``stack``
-        close, appending the kept ones to the unit's lists; returns where it stopped (past the
-        end: a DIE ran past the unit).  The functions with code met are decoded and their ranges
-        added to ``functions``; with ``functions`` None (one function's subtree, _direct), a
-        function with code met ends the walk at once: -1."""
+        close, appending the kept ones to the unit's lists (the inlined calls' chains to
+        ``calls``, else the unit's); returns where it stopped (past the end: a DIE ran past the
+        unit).  The functions with code met are decoded and their ranges added to
+        ``functions``; with ``functions`` None (one function's subtree, _direct), a function
+        with code met ends the walk at once: -1."""
         unit = ctx.unit
         base = unit.offset
         data, compiled, abbrevs = parsed.data, parsed.compiled, parsed.abbrevs
@@ -1312,7 +1324,7 @@ class DwarfSymbolizer:
         offsets, parents, codes = parsed.kept_offsets, parsed.kept_parents, parsed.kept_codes
         # The inlined calls directly in each kept DIE, as a chain: DIE offset -> its first call's
         # kept index, and kept index -> the next call's (int-to-int dicts: no object per DIE).
-        first_call, next_call = parsed.first_call, parsed.next_call
+        first_call, next_call = calls or (parsed.first_call, parsed.next_call)
         last_call: dict[int, int] = {}
         order = "little" if ctx.endian == "<" else "big"
         end = len(data)
