@@ -185,7 +185,7 @@ MAX_ALIASES = 64
 # once it has spent DIRECT_SHARE of the unit's size, the unit is walked whole instead (many of
 # its functions are asked: renting stops where buying would have cost as much).
 FIND_PER_WALK = 32
-DIRECT_SHARE = 0.5
+DIRECT_SHARE = 1.0
 
 _malformed = malformed_is_format_error("DWARF")
 
