@@ -42,7 +42,9 @@ C_PROGRAM = r"""
 #include <stdio.h>
 #include <stdlib.h>
 static inline int square(int x) { return x * x; }
-static inline int sum_squares(const int *v, int n) { int s = 0; for (int i = 0; i < n; i++) s += square(v[i]); return s; }
+static inline int sum_squares(const int *v, int n) {
+    int s = 0; for (int i = 0; i < n; i++) s += square(v[i]); return s;
+}
 /* Identical bodies: lld --icf=all folds them into one (two symbols, two DIEs, one start). */
 __attribute__((noinline)) int twin_a(int x) { return (x * 2654435761u) ^ (x >> 7); }
 __attribute__((noinline)) int twin_b(int x) { return (x * 2654435761u) ^ (x >> 7); }
