@@ -953,18 +953,19 @@ class DwarfSymbolizer:
 
     # -- one function, found without walking its unit ----------------------------------------
     def _unit_at(self, entry: _CuEntry, addr: int) -> tuple[_ParsedUnit, tuple[int, int, int] | None]:
-        """The unit to answer ``addr`` from: walked already, or not walked and the function at
-        ``addr`` found in it directly (_direct: its DIE offset, start and end), or walked now."""
+        """The unit to answer ``addr`` from: the function at ``addr`` found in it directly
+        (_direct: its DIE offset, start and end; a function found so before the unit was walked
+        is still answered from there, its chains and names already made), or the walked unit."""
         off = entry.unit.offset
         parsed = self._cache_get(("unit", off))
-        if parsed is None and entry.direct and self.direct:
-            found = self._direct(entry, addr)
+        if self.direct:
+            found = self._direct(entry, addr, parsed is None and entry.direct)
             if found is not None:
                 self.direct_found += 1
                 return found
         return parsed or self._parse(entry), None
 
-    def _direct(self, entry: _CuEntry, addr: int) -> tuple[_ParsedUnit, tuple[int, int, int]] | None:
+    def _direct(self, entry: _CuEntry, addr: int, search: bool) -> tuple[_ParsedUnit, tuple[int, int, int]] | None:
         """The function holding ``addr`` without walking its unit: the ELF symbol holding the
         address gives the function's start and size; the unit's bytes are searched for that
         start (bytes.find) where a DW_TAG_subprogram's DW_AT_low_pc (DW_FORM_addr, at a fixed
@@ -982,10 +983,16 @@ class DwarfSymbolizer:
         start, size = table.values[k], table.size(k)
         if size == 0 or addr >= start + size:
             return None
-        light = self._light(entry)
+        light = self._cache_get(("light", entry.unit.offset))
+        if light is None:
+            if not search:
+                return None
+            light = self._light(entry)
         if start in light.functions:
             found = light.functions[start]
             return (light, found) if found is not None else None
+        if not search:  # the unit is walked (or _direct gave it up): no more searches
+            return None
         where = self._direct_plan(light)
         # Many functions of one unit asked: the unit is walked once instead.
         if where is None or light.spent >= DIRECT_SHARE * len(light.data):
