@@ -98,18 +98,21 @@ def _build(kind: str, source: str, argv: list[str], tools: tuple[str, ...]) -> P
 
 @pytest.fixture(scope="session")
 def c_dwarf4() -> Path:
+    need_tool("clang"), need_tool("ld.lld")
     return _build("c4", C_PROGRAM, ["clang", "-O2", "-gdwarf-4", "-ffunction-sections", *LLD_ICF, "{src}", "-o",
                                     "{out}"], ("clang", "ld.lld"))
 
 
 @pytest.fixture(scope="session")
 def c_dwarf5() -> Path:
+    need_tool("clang"), need_tool("ld.lld")
     return _build("c5", C_PROGRAM, ["clang", "-O2", "-gdwarf-5", "-ffunction-sections", *LLD_ICF, "{src}", "-o",
                                     "{out}"], ("clang", "ld.lld"))
 
 
 @pytest.fixture(scope="session")
 def rust_program() -> Path:
+    need_tool("rustc"), need_tool("ld.lld")
     return _build("rust", RUST_PROGRAM, ["rustc", "-O", "-g", "-C", "split-debuginfo=off", "-C",
                                          "link-arg=-fuse-ld=lld", "-C", "link-arg=-Wl,--icf=all", "{src}", "-o",
                                          "{out}"], ("rustc", "ld.lld"))
