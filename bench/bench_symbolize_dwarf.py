@@ -31,6 +31,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -132,6 +133,11 @@ def addresses(binary: Path, n: int, order: str, seed: int = 7) -> list[int]:
     return sorted(addrs) if order == "sorted" else addrs
 
 
+# --before DIR: another checkout of symtool run as "symtool before", interleaved with the rest
+# (a change measured against its base in the same rounds).
+BEFORE: Path | None = None
+
+
 def commands(binary: Path) -> dict[str, list[str]]:
     tools = {
         "symtool": [sys.executable, "-m", "symtool", "symbolize", "--obj", str(binary)],
@@ -143,13 +149,16 @@ def commands(binary: Path) -> dict[str, list[str]]:
         # The floor any Python tool pays: the interpreter's own start (stdin unread).
         "python -c pass": [sys.executable, "-c", "pass"],
     }
+    if BEFORE is not None:
+        tools["symtool before"] = tools["symtool"]
     return {name: argv for name, argv in tools.items() if shutil.which(argv[0])}
 
 
 def tool_env(tool: str, cache: Path) -> dict[str, str]:
     """Cold symtool runs without the symbol cache; the warm ones with ``cache`` as theirs.  As
     installed, with compiled bytecode (pip compiles it; the first run writes it, in the cache)."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONPYCACHEPREFIX=str(CACHE / "pycache"))
+    root = BEFORE if tool == "symtool before" and BEFORE is not None else ROOT
+    env = dict(os.environ, PYTHONPATH=str(root), PYTHONPYCACHEPREFIX=str(CACHE / "pycache" / root.name))
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     if tool == "symtool warm cache":
         env.update(SYMTOOL_SYMBOL_CACHE="on", SYMTOOL_CACHE=str(cache))
@@ -163,7 +172,9 @@ def run_once(argv: list[str], stdin: str, env: dict[str, str] | None = None) -> 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     env = env or dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env, timeout=3600)
+    # From a directory without a symtool/ of its own: `python -m` would take that one over PYTHONPATH.
+    proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env, timeout=3600,
+                          cwd=tempfile.gettempdir())
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -185,8 +196,6 @@ CAP_SECONDS = 30.0
 
 
 def measure(binary: Path, sizes: list[int], runs: int, progress=None, only: list[str] | None = None) -> list[dict]:
-    import tempfile
-
     every = commands(binary)
     tools = {name: argv for name, argv in every.items() if not only or name in only}
     rows = []
@@ -239,9 +248,13 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--sizes", default="1,100,1000,10000")
     ap.add_argument("--build-only", action="store_true", help="build (or find) the program and print its path")
+    ap.add_argument("--before", type=Path, help="another symtool checkout, run as 'symtool before' in the same "
+                                                "rounds (e.g. a git worktree of the base of a change)")
     ap.add_argument("--tools", help="comma-separated tools to run (default: all), e.g. "
                                     "'symtool warm cache,llvm-symbolizer'")
     args = ap.parse_args()
+    global BEFORE
+    BEFORE = args.before.resolve() if args.before else None
     binary = build_program()
     if args.build_only:
         print(binary)

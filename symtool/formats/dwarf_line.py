@@ -326,15 +326,22 @@ def _scan_bytes(data: bytes, files: list[FileEntry], view: SectionView, endian: 
         for op in range(opcode_base, 256):
             special_address[op] = ((op - opcode_base) // line_range) * min_inst
     leb128_at = dwarf.leb128_at
+    # The address is masked where it is used (a row's, the sequence's end, set_address), not
+    # at each advance: (a + b) & mask is ((a & mask) + b) & mask.  Branches in the order of how
+    # often the opcodes come (special opcodes, then the ULEB-operand ones: line, column, file).
     while pos < end:
         op = data[pos]
         pos += 1
         if op >= opcode_base:
             if line_range == 0:
                 raise FormatError(f"{view.name}: special opcode with line_range 0", view.path)
-            address = (address + special_address[op]) & mask
+            address += special_address[op]
             if low < 0:
-                low = address
+                low = address & mask
+        elif op in (DW_LNS_advance_line, DW_LNS_set_column, DW_LNS_set_file):
+            while data[pos] >= 0x80:
+                pos += 1
+            pos += 1
         elif op == 0:
             at, size = _extended(data, pos, end, view, base)
             pos = at
@@ -342,6 +349,7 @@ def _scan_bytes(data: bytes, files: list[FileEntry], view: SectionView, endian: 
                 continue
             sub = data[at]
             if sub == DW_LNE_end_sequence:
+                address &= mask
                 if 0 <= low < address:  # as _run_bytes keeps them
                     sequences.append(Sequence(low, address, span=(start, at + size)))
                 address, low, start = 0, -1, at + size
@@ -352,27 +360,23 @@ def _scan_bytes(data: bytes, files: list[FileEntry], view: SectionView, endian: 
             pos = at + size
         elif op == DW_LNS_copy:
             if low < 0:
-                low = address
+                low = address & mask
         elif op == DW_LNS_advance_pc:
             b = data[pos]
             if b < 0x80:
                 pos += 1
             else:
                 b, pos = leb128_at(data, pos)
-            address = (address + b * min_inst) & mask
+            address += b * min_inst
         elif op == DW_LNS_const_add_pc:
-            address = (address + const_add) & mask
+            address += const_add
         elif op == DW_LNS_fixed_advance_pc:
             if pos + 2 > end:
                 raise IndexError
-            address = (address + int.from_bytes(data[pos:pos + 2], order)) & mask
+            address += int.from_bytes(data[pos:pos + 2], order)
             pos += 2
         elif op in (DW_LNS_negate_stmt, DW_LNS_set_basic_block, DW_LNS_set_prologue_end, DW_LNS_set_epilogue_begin):
             pass
-        elif op in (DW_LNS_advance_line, DW_LNS_set_file, DW_LNS_set_column):
-            while data[pos] >= 0x80:
-                pos += 1
-            pos += 1
         else:  # set_isa and unknown standard opcodes: skip their ULEB operands
             for _ in range(std_lengths[op - 1] if op - 1 < len(std_lengths) else 0):
                 while data[pos] >= 0x80:
@@ -448,6 +452,22 @@ def _run_bytes(data: bytes, view: SectionView, endian: str, base: int, version: 
             line = (line + special_line[op]) & 0xFFFFFFFF  # LLVM's row line is 32-bit unsigned
             addrs.append(address)
             rows.append(file_column | line)
+        elif op == DW_LNS_advance_line:
+            b = data[pos]
+            if b < 0x80:  # one byte, the common case: sign bit 0x40, no call
+                pos += 1
+                line = (line + (b - 0x80 if b & 0x40 else b)) & 0xFFFFFFFF
+            else:
+                value, pos = leb128_at(data, pos, True)
+                line = (line + value) & 0xFFFFFFFF
+        elif op == DW_LNS_set_column:
+            b = data[pos]
+            if b < 0x80:
+                pos += 1
+                column = b
+            else:
+                column, pos = leb128_at(data, pos)
+            file_column = (file << 96) | (column << 32)  # pack_row, inline: set_column comes with most rows
         elif op == 0:
             at, size = _extended(data, pos, end, view, base)
             pos = at
@@ -476,22 +496,6 @@ def _run_bytes(data: bytes, view: SectionView, endian: str, base: int, version: 
             else:
                 b, pos = leb128_at(data, pos)
             address = (address + b * min_inst) & mask
-        elif op == DW_LNS_advance_line:
-            b = data[pos]
-            if b < 0x80:  # one byte, the common case: sign bit 0x40, no call
-                pos += 1
-                line = (line + (b - 0x80 if b & 0x40 else b)) & 0xFFFFFFFF
-            else:
-                value, pos = leb128_at(data, pos, True)
-                line = (line + value) & 0xFFFFFFFF
-        elif op == DW_LNS_set_column:
-            b = data[pos]
-            if b < 0x80:
-                pos += 1
-                column = b
-            else:
-                column, pos = leb128_at(data, pos)
-            file_column = (file << 96) | (column << 32)  # pack_row, inline: set_column comes with most rows
         elif op == DW_LNS_set_file:
             file = uleb()
             file_column = (file << 96) | (column << 32)

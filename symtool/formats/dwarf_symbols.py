@@ -47,10 +47,13 @@ the skeleton's; a refused ``.dwo`` is a note in ``notes`` and the unit keeps its
 Not read: type units, GNU ``.zdebug_*`` and zstd-compressed sections, location data
 (no variables are read at all).
 
-Work is in proportion to the addresses asked (docs/symbolize.md): a unit is walked
-once, when an address first falls in it, stepping over the DIEs it does not keep by
-per-abbreviation compiled skips; of the DIEs kept (functions, inlined calls, scopes)
-only those an answer needs are decoded.  Parsed units and line tables stay for the run,
+Work is in proportion to the addresses asked (docs/symbolize.md): the function holding an
+address inside an ELF symbol is found without walking its unit where that can be proved
+(_direct: the symbol's start searched for in the unit's bytes where a function's low_pc lies,
+every place checked), and only its subtree is walked; otherwise a unit is walked once, when
+an address first falls in it, stepping over the DIEs it does not keep by per-abbreviation
+compiled skips.  Of the DIEs kept (functions, inlined calls, scopes) only those an answer
+needs are decoded.  Parsed units and line tables stay for the run,
 bounded by an estimate of their memory (the DWARF_CACHE budget), least recently used
 let go first.  Every size and offset is checked against the section it lies in;
 malformed input raises :class:`~symtool.errors.FormatError` naming the file.
@@ -77,7 +80,8 @@ from symtool.formats.dwarf import Cursor, SectionView, Unit
 from symtool.formats.dwarf_line import LineTable, Strings, read_line_table
 from symtool.formats.elf import SHF_ALLOC, SHT_NOBITS, ElfFile, Symbol, SymbolTable
 from symtool.formats.macho import MAGICS as MACHO_MAGICS, open_macho_image
-from symtool.formats.symbols import ADDRESS_END, Extent, Frame, Symbolized, malformed_is_format_error
+from symtool.formats.symbols import (ADDRESS_END, MALFORMED, Extent, Frame, Symbolized,
+                                    malformed_is_format_error)
 
 # Tags (DWARF 5, 7.5.3).
 DW_TAG_class_type = 0x02
@@ -173,6 +177,15 @@ MAX_RANGE_ENTRIES = 1 << 22
 MAX_DEPTH = 4096
 MAX_CHAIN = 64
 MAX_NAME = 4096
+# _direct: places of a function's start that may be its DIE, and symbols at one start, at most
+# (identical code folded gives a few).
+MAX_ALIASES = 64
+# What _direct spends in a unit, in bytes walked: a search of the unit's bytes (bytes.find, in C)
+# costs about what walking 1/FIND_PER_WALK of them does (measured: 1 ms against 40-50 ms a MiB);
+# once it has spent DIRECT_SHARE of the unit's size, the unit is walked whole instead (many of
+# its functions are asked: renting stops where buying would have cost as much).
+FIND_PER_WALK = 32
+DIRECT_SHARE = 1.0
 
 _malformed = malformed_is_format_error("DWARF")
 
@@ -268,6 +281,7 @@ class _CuEntry:
 
     unit: Unit
     parsed: "_ParsedUnit | None" = None
+    direct: bool = True  # False: _direct cannot read this unit (or gave up): it is walked
 
 
 @dataclass
@@ -293,6 +307,12 @@ class _ParsedUnit:
     ends: list[int] = field(default_factory=list)
     owners: list[int] = field(default_factory=list)
     light: bool = False  # not walked: DIEs decoded where references point (see _light)
+    # In a unit not walked (light), the functions found by _direct: their subtrees' kept DIEs are
+    # in the kept lists (appended per function, not in offset order), found through kept_index.
+    kept_index: dict[int, int] = field(default_factory=dict)  # DIE offset -> kept index
+    functions: dict[int, tuple[int, int, int] | None] = field(default_factory=dict)  # start -> (DIE, lo, hi)
+    spent: int = 0  # what _direct spent in this unit, in bytes walked (FIND_PER_WALK)
+    subtrees: list[tuple[int, int]] = field(default_factory=list)  # the functions' [start, end) in data, sorted
     child_maps: dict[int, tuple[list[int], list[int], list[int]]] = field(default_factory=dict)
     abbrevs: dict = field(default_factory=dict)
     cost: int = 0  # estimated bytes (DIE_COST, MAP_ENTRY_COST)
@@ -353,6 +373,21 @@ def _sweep(by_start: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
         else:
             out.append((p, q, off))
     return out
+
+
+def _codes_ending_at(data: bytes, end: int, first: int) -> Iterator[tuple[int, int]]:
+    """(start, value) of each ULEB128 that could end just before ``end`` in ``data`` (at or
+    after ``first``): the shortest, then longer ones while the bytes before are continuation
+    bytes (an encoding need not be the shortest)."""
+    if end - 1 < first or end > len(data) or data[end - 1] >= 0x80:
+        return
+    value = data[end - 1]
+    yield end - 1, value
+    j = end - 2
+    while j >= first and data[j] >= 0x80 and end - j <= 10:
+        value = (value << 7) | (data[j] & 0x7F)
+        yield j, value
+        j -= 1
 
 
 def _flatten(subroutines: list[tuple[int, int, int, int]]) -> tuple[list[int], list[int], list[int]]:
@@ -572,6 +607,13 @@ class DwarfSymbolizer:
         self._shapes: dict[int, tuple[dict, dict]] = {}  # id(compiled table) -> _read_tree's fast paths
         self._plans: dict[int, dict[int, list]] = {}  # id(compiled table) -> {code: decoding plan}
         self._range_tables: dict[int, dict] = {}  # id(compiled table) -> _range_fields
+        self._direct_plans: dict[tuple, dict[int, set[int]] | None] = {}  # abbreviation table -> _direct_plan
+        # Whether functions are looked for without walking their units (_direct); the tests
+        # compare both ways.  Addresses answered so, and units walked (the tests check which
+        # path was taken).
+        self.direct = True
+        self.direct_found = 0
+        self.units_walked = 0
         self._symbols = None
         self._build_unit_map()
 
@@ -875,6 +917,7 @@ class DwarfSymbolizer:
         if found is not None:
             return found
         unit = entry.unit
+        self.units_walked += 1
         self._budget = MAX_RANGE_ENTRIES
         die, ctx = self._unit_die(unit)
         attrs = die.attrs
@@ -907,6 +950,197 @@ class DwarfSymbolizer:
         parsed.key = off
         self._cache_put(("unit", off), parsed, parsed.cost)
         return parsed
+
+    # -- one function, found without walking its unit ----------------------------------------
+    def _unit_at(self, entry: _CuEntry, addr: int) -> tuple[_ParsedUnit, tuple[int, int, int] | None]:
+        """The unit to answer ``addr`` from: the function at ``addr`` found in it directly
+        (_direct: its DIE offset, start and end; a function found so before the unit was walked
+        is still answered from there, its chains and names already made), or the walked unit."""
+        off = entry.unit.offset
+        parsed = self._cache_get(("unit", off))
+        if self.direct:
+            found = self._direct(entry, addr, parsed is None and entry.direct)
+            if found is not None:
+                self.direct_found += 1
+                return found
+        return parsed or self._parse(entry), None
+
+    def _direct(self, entry: _CuEntry, addr: int, search: bool) -> tuple[_ParsedUnit, tuple[int, int, int]] | None:
+        """The function holding ``addr`` without walking its unit: the ELF symbol holding the
+        address gives the function's start and size; the unit's bytes are searched for that
+        start (bytes.find) where a DW_TAG_subprogram's DW_AT_low_pc (DW_FORM_addr, at a fixed
+        offset in every such abbreviation) would hold it, and each such place is checked to be
+        the function's DIE (_function_at); then only that DIE's subtree is walked.  None when
+        anything is not proved: the caller walks the unit, as before (no symbol, an address
+        past the symbol's size, a unit this cannot read: split, DW_AT_ranges or DW_FORM_addrx
+        in a function's abbreviation; a place that looks like the DIE and fails a check)."""
+        table = self._symbols
+        if table is None or self._bin.elf is None:
+            return None
+        k = bisect.bisect_right(table.values, addr) - 1
+        if k < 0:
+            return None
+        start, size = table.values[k], table.size(k)
+        if size == 0 or addr >= start + size:
+            return None
+        light = self._cache_get(("light", entry.unit.offset))
+        if light is None:
+            if not search:
+                return None
+            light = self._light(entry)
+        if start in light.functions:
+            found = light.functions[start]
+            return (light, found) if found is not None else None
+        if not search:  # the unit is walked (or _direct gave it up): no more searches
+            return None
+        where = self._direct_plan(light)
+        # Many functions of one unit asked: the unit is walked once instead.
+        if where is None or light.spent >= DIRECT_SHARE * len(light.data):
+            entry.direct = False
+            return None
+        light.spent += len(light.data) // FIND_PER_WALK
+        names = set()
+        j = k
+        while j >= 0 and table.values[j] == start and len(names) < MAX_ALIASES:
+            names.add(table.name(j))
+            j -= 1
+        try:
+            found = self._function_at(light, where, start, size, names)
+        except (FormatError, *MALFORMED):  # not proved: the walk reads the unit (and says what is wrong)
+            found = None
+        light.functions[start] = found
+        return (light, found) if found is not None else None
+
+    def _direct_plan(self, light: _ParsedUnit) -> dict[int, set[int]] | None:
+        """Where a function's DW_AT_low_pc lies in its DIE, per abbreviation of the unit's table:
+        {offset after the abbreviation code: codes}; None when the unit cannot be read this way
+        (not a plain compile unit; a function's low_pc not a DW_FORM_addr at a fixed offset; a
+        function with DW_AT_ranges, which a search for its start would not find)."""
+        unit = light.ctx.unit
+        root = self._die(light, unit.die_offset)
+        if unit.unit_type != dwarf.DW_UT_compile or root is None or root.tag != DW_TAG_compile_unit \
+                or DW_AT_GNU_dwo_id in root.attrs or unit.address_size not in (4, 8):
+            return None
+        key = (id(light.abbrevs), unit.offset_size, unit.address_size, unit.version == 2)
+        if key in self._direct_plans:
+            return self._direct_plans[key]
+        where: dict[int, set[int]] | None = {}
+        for code, ab in light.abbrevs.items():
+            if ab.tag != DW_TAG_subprogram:
+                continue
+            pos: int | None = 0
+            for at, form, _const in ab.attrs:
+                if at == DW_AT_ranges or (at == DW_AT_low_pc and (form != dwarf.DW_FORM_addr or pos is None)):
+                    where = None
+                    break
+                if at == DW_AT_low_pc:
+                    where.setdefault(pos, set()).add(code)
+                size = dwarf.form_size(form, unit)
+                pos = None if pos is None or size is None else pos + size
+            if where is None:
+                break
+        self._direct_plans[key] = where
+        return where
+
+    def _function_at(self, light: _ParsedUnit, where: dict[int, set[int]], start: int, size: int,
+                     names: set[str]) -> tuple[int, int, int] | None:
+        """(DIE offset, start, end) of the function at ``start``, its subtree walked into the
+        unit's kept lists; None when not proved.  Every place of the unit's DIE bytes holding
+        the start where a function's low_pc could be (the bytes before it an abbreviation code
+        whose low_pc lies at that distance) must be that function's DIE: its abbreviation a
+        DW_TAG_subprogram's, its range exactly the symbol's [start, start + size), its linkage
+        name (or, without one, its name) a symbol's at that start, and its subtree ending
+        within the unit with no function with code inside (a nested one would own part of the
+        range).  Several (identical code folded into one place): the last in the unit, as
+        _flatten picks it.  No place at all: not found (the unit is walked)."""
+        unit = light.ctx.unit
+        base = unit.offset
+        data = light.data
+        first = unit.die_offset - base + 1  # past the unit DIE's code: not a function (checked)
+        needle = start.to_bytes(unit.address_size, "little" if light.ctx.endian == "<" else "big")
+        places: list[tuple[int, int]] = []  # (DIE start in data, abbreviation code)
+        subtrees = light.subtrees
+        p = data.find(needle, first)
+        while p >= 0:
+            for gap, codes in where.items():
+                for q, code in _codes_ending_at(data, p - gap, first):
+                    if code not in codes:
+                        continue
+                    # Inside a subtree walked before (the inlined calls of a function at this
+                    # start, most hits) no function with code starts but at its root.
+                    k = bisect.bisect_right(subtrees, (q, q)) - 1
+                    if k >= 0 and subtrees[k][0] < q < subtrees[k][1]:
+                        continue
+                    places.append((q, code))
+            if len(places) > MAX_ALIASES:
+                return None
+            p = data.find(needle, p + 1)
+        if not places:
+            return None
+        found = None
+        for q, code in places:
+            owner = self._function_die(light, q, code, start, size, names)
+            if owner is None:
+                return None
+            found = owner if found is None or owner > found else found
+        return found, start, start + size
+
+    def _function_die(self, light: _ParsedUnit, q: int, code: int, start: int, size: int,
+                      names: set[str]) -> int | None:
+        """The DIE offset if the bytes at ``q`` are the function's DIE (see _function_at), its
+        subtree's kept DIEs added to the unit's lists; else None, the lists as they were."""
+        ctx = light.ctx
+        offset = ctx.unit.offset + q
+        offsets, parents, codes = light.kept_offsets, light.kept_parents, light.kept_codes
+        if offset in light.kept_index:
+            return offset  # the same DIE, found by an alias before
+        pos = q
+        while light.data[pos] >= 0x80:
+            pos += 1
+        known = offset in light.dies
+        die = self._decode(light, ctx, offset, pos + 1, code, -1, False)
+        if die.tag != DW_TAG_subprogram or self._ranges_of(die, ctx) != ((start, start + size),) \
+                or not self._named(light, die, names):
+            if not known:
+                del light.dies[offset]
+            return None
+        n = len(offsets)
+        offsets.append(offset)
+        parents.append(-1)
+        codes.append(code)
+        stack = [offset] if light.compiled[code][1] else []
+        # The calls' chains apart until the subtree is proved: a walk from a wrong place could
+        # run into a function found before and must not touch its chains.
+        calls: tuple[dict[int, int], dict[int, int]] = ({}, {})
+        try:
+            end = self._walk(light, ctx, die.end, stack, None, self.path, calls)
+        except (FormatError, *MALFORMED):
+            end = -1
+        if end < 0 or end > len(light.data) or stack:
+            del offsets[n:], parents[n:], codes[n:]
+            if not known:
+                del light.dies[offset]
+            return None
+        light.first_call.update(calls[0])
+        light.next_call.update(calls[1])
+        k = bisect.bisect_right(light.subtrees, (q, q))
+        light.subtrees.insert(k, (q, end))
+        light.spent += end - q
+        for k in range(n, len(offsets)):
+            light.kept_index[offsets[k]] = k
+            decoded = light.dies.get(offsets[k])
+            if decoded is not None:  # decoded before as a reference's target: now with its parent
+                decoded.parent = parents[k]
+        self._cache_grow(("light", light.key), KEPT_COST * (len(offsets) - n))
+        return offset
+
+    def _named(self, light: _ParsedUnit, die: _Die, names: set[str]) -> bool:
+        """Whether the function's linkage name (or, without one, its name) is one of the
+        symbols' ``names`` (or a name LLVM suffixed: ``name.llvm.N``, ``name.cold``)."""
+        found = self._find(light, die, (DW_AT_MIPS_linkage_name, DW_AT_linkage_name)) \
+            or self._find(light, die, (DW_AT_name,))
+        name = self._string(found[0].ctx, found[2]) if found is not None else None
+        return bool(name) and any(n == name or n.startswith(name + ".") for n in names)
 
     def _split_ctx(self, dwo_id: int, skeleton: _Ctx) -> tuple[_Ctx, dict, str] | None:
         """(context, abbreviations, path) of the .dwp unit with this DWO ID, or None when there is none."""
@@ -1046,23 +1280,7 @@ class DwarfSymbolizer:
         compiled = self._compiled(abbrevs, unit)
         parsed.data, parsed.compiled = data, compiled
         parsed.abbrevs = abbrevs
-        # Per abbreviation code, the two common shapes by far, each with a path of its own: DIEs
-        # not kept, without children, of a fixed size (members, parameters, variables, base
-        # types...): one dict lookup and an add; kept ones of a fixed size (most inlined calls,
-        # namespaces, structures): (size, children, inlined call?).
-        shapes = self._shapes.get(id(compiled))
-        if shapes is None:
-            shapes = self._shapes[id(compiled)] = (
-                {code: e[2] for code, e in compiled.items() if not e[4] and not e[1] and e[2] >= 0},
-                {code: (e[2], e[1], e[0] == DW_TAG_inlined_subroutine) for code, e in compiled.items()
-                 if e[4] and e[5] is None and e[2] >= 0})
-        leaf, kept_fixed = shapes
         offsets, parents, codes = parsed.kept_offsets, parsed.kept_parents, parsed.kept_codes
-        # The inlined calls directly in each kept DIE, as a chain: DIE offset -> its first call's
-        # kept index, and kept index -> the next call's (int-to-int dicts: no object per DIE).
-        first_call, next_call = parsed.first_call, parsed.next_call
-        last_call: dict[int, int] = {}
-        order = "little" if ctx.endian == "<" else "big"
         functions: list[tuple[int, int, int, int]] = []  # (start, end, tree order, DIE offset)
         pos, end = unit.die_offset - base, len(data)
         if pos >= end:
@@ -1080,6 +1298,43 @@ class DwarfSymbolizer:
                 functions.append((lo, hi, 0, unit.die_offset))
         # Per open level, the nearest kept ancestor's offset: the unit DIE's children first.
         stack: list[int] = [unit.die_offset] if compiled[code][1] else []
+        pos = self._walk(parsed, ctx, pos, stack, functions, path)
+        if pos > len(data):
+            raise FormatError(f"{ctx.info.name}: a DIE of the unit at {base:#x} runs past its end", path)
+        parsed.starts, parsed.ends, parsed.owners = _flatten(functions)
+        parsed.cost = len(data) + KEPT_COST * len(offsets) + DIE_COST * len(parsed.dies) \
+            + MAP_ENTRY_COST * len(parsed.starts)
+
+    def _walk(self, parsed: _ParsedUnit, ctx: _Ctx, pos: int, stack: list[int],
+              functions: list[tuple[int, int, int, int]] | None, path: str,
+              calls: tuple[dict[int, int], dict[int, int]] | None = None) -> int:
+        """Step over DIEs from ``pos`` (in the unit's bytes) until the levels open in ``stack``
+        close, appending the kept ones to the unit's lists (the inlined calls' chains to
+        ``calls``, else the unit's); returns where it stopped (past the end: a DIE ran past the
+        unit).  The functions with code met are decoded and their ranges added to
+        ``functions``; with ``functions`` None (one function's subtree, _direct), a function
+        with code met ends the walk at once: -1."""
+        unit = ctx.unit
+        base = unit.offset
+        data, compiled, abbrevs = parsed.data, parsed.compiled, parsed.abbrevs
+        # Per abbreviation code, the two common shapes by far, each with a path of its own: DIEs
+        # not kept, without children, of a fixed size (members, parameters, variables, base
+        # types...): one dict lookup and an add; kept ones of a fixed size (most inlined calls,
+        # namespaces, structures): (size, children, inlined call?).
+        shapes = self._shapes.get(id(compiled))
+        if shapes is None:
+            shapes = self._shapes[id(compiled)] = (
+                {code: e[2] for code, e in compiled.items() if not e[4] and not e[1] and e[2] >= 0},
+                {code: (e[2], e[1], e[0] == DW_TAG_inlined_subroutine) for code, e in compiled.items()
+                 if e[4] and e[5] is None and e[2] >= 0})
+        leaf, kept_fixed = shapes
+        offsets, parents, codes = parsed.kept_offsets, parsed.kept_parents, parsed.kept_codes
+        # The inlined calls directly in each kept DIE, as a chain: DIE offset -> its first call's
+        # kept index, and kept index -> the next call's (int-to-int dicts: no object per DIE).
+        first_call, next_call = calls or (parsed.first_call, parsed.next_call)
+        last_call: dict[int, int] = {}
+        order = "little" if ctx.endian == "<" else "big"
+        end = len(data)
         # Every DIE takes a byte at least: the loop is bounded by the unit's size.
         while stack and pos < end:
             start = pos
@@ -1120,6 +1375,8 @@ class DwarfSymbolizer:
                 tag, children, size, steps, kept, plan = entry
                 is_inlined = tag == DW_TAG_inlined_subroutine
                 if plan is not None:
+                    if functions is None:
+                        return -1
                     die = self._decode(parsed, ctx, at_off, pos, code, parent, False)
                     pos = die.end
                     for lo, hi in self._ranges_of(die, ctx):
@@ -1169,11 +1426,7 @@ class DwarfSymbolizer:
                 if len(stack) >= MAX_DEPTH:
                     raise FormatError(f"{ctx.info.name}: DIEs nest deeper than {MAX_DEPTH}", path)
                 stack.append(at_off if kept else parent)
-        if pos > end:
-            raise FormatError(f"{ctx.info.name}: a DIE of the unit at {base:#x} runs past its end", path)
-        parsed.starts, parsed.ends, parsed.owners = _flatten(functions)
-        parsed.cost = len(data) + KEPT_COST * len(offsets) + DIE_COST * len(parsed.dies) \
-            + MAP_ENTRY_COST * len(parsed.starts)
+        return pos
 
     def _decode(self, parsed: _ParsedUnit, ctx: _Ctx, offset: int, pos: int, code: int, parent: int,
                 is_unit_die: bool) -> _Die:
@@ -1238,6 +1491,9 @@ class DwarfSymbolizer:
         if die is not None:
             return die
         if parsed.light:
+            k = parsed.kept_index.get(offset)
+            if k is not None:  # in a function's subtree _direct walked: with its parent
+                return self._decode_kept(parsed, k)
             unit = parsed.ctx.unit
             if not unit.die_offset <= offset < unit.end:
                 return None
@@ -1250,13 +1506,23 @@ class DwarfSymbolizer:
         k = bisect.bisect_left(parsed.kept_offsets, offset)
         if k == len(parsed.kept_offsets) or parsed.kept_offsets[k] != offset:
             return None
+        return self._decode_kept(parsed, k)
+
+    def _decode_kept(self, parsed: _ParsedUnit, k: int) -> _Die:
+        """Kept DIE ``k`` of a unit's lists, decoded and remembered."""
+        offset = parsed.kept_offsets[k]
         data, pos = parsed.data, offset - parsed.ctx.unit.offset
         while data[pos] >= 0x80:  # past the abbreviation code (the walk kept its value)
             pos += 1
         pos += 1
         die = self._decode(parsed, parsed.ctx, offset, pos, parsed.kept_codes[k], parsed.kept_parents[k], False)
-        self._cache_grow(("unit", parsed.key), DIE_COST)
+        self._cache_grow(("light" if parsed.light else "unit", parsed.key), DIE_COST)
         return die
+
+    def _kept_index(self, parsed: _ParsedUnit, offset: int) -> int:
+        if parsed.light:
+            return parsed.kept_index[offset]
+        return bisect.bisect_left(parsed.kept_offsets, offset)
 
     def _ranges_of(self, die: _Die, ctx: _Ctx) -> tuple[tuple[int, int], ...]:
         """The DIE's non-empty address ranges, read once."""
@@ -1274,7 +1540,7 @@ class DwarfSymbolizer:
         die = self._die(parsed, function)
         if die is None:
             return None
-        k = bisect.bisect_left(parsed.kept_offsets, function)
+        k = self._kept_index(parsed, function)
         for _ in range(MAX_DEPTH):
             starts, ends, owners = self._child_map(parsed, k)
             i = bisect.bisect_right(starts, addr) - 1
@@ -1325,7 +1591,7 @@ class DwarfSymbolizer:
                         ranges.append((lo, hi, child, child))
             child = parsed.next_call.get(child)
         found = parsed.child_maps[k] = _flatten(ranges)
-        self._cache_grow(("unit", parsed.key), MAP_ENTRY_COST * (len(found[0]) + 1))
+        self._cache_grow(("light" if parsed.light else "unit", parsed.key), MAP_ENTRY_COST * (len(found[0]) + 1))
         return found
 
     def _range_fields(self, parsed: _ParsedUnit) -> dict[int, tuple[int, int, int, bool, int]]:
@@ -1652,10 +1918,10 @@ class DwarfSymbolizer:
                 return None
             result.frames.append(Frame(self._demangle(sym[0]), sym[2], mangled=sym[0]))  # file: the STT_FILE's name
             return result
-        parsed = self._parse(entry)
+        parsed, function = self._unit_at(entry, addr)
         result.module = parsed.name
         table = self._line_table(parsed)
-        chain = self._chain(parsed, addr, extent)
+        chain = self._chain(parsed, addr, extent, function)
         if table is not None:
             extent.clip(*table.extent(addr))
         if not chain:
@@ -1706,13 +1972,21 @@ class DwarfSymbolizer:
                     result.symbol_offset = addr - start
         return result
 
-    def _chain(self, parsed: _ParsedUnit, addr: int, extent: Extent) -> tuple[_Die, ...]:
-        """The inlined subroutines holding ``addr``, innermost first, then their subprogram."""
-        k = bisect.bisect_right(parsed.starts, addr) - 1
-        extent.clip_cell(parsed.starts, parsed.ends, k, addr)
-        if k < 0 or addr >= parsed.ends[k]:
-            return []
-        innermost = self._innermost(parsed, parsed.owners[k], addr, extent)
+    def _chain(self, parsed: _ParsedUnit, addr: int, extent: Extent,
+               function: tuple[int, int, int] | None = None) -> tuple[_Die, ...]:
+        """The inlined subroutines holding ``addr``, innermost first, then their subprogram:
+        the function of the unit's map, or ``function`` (DIE offset, start, end) when _direct
+        found it."""
+        if function is not None:
+            owner, lo, hi = function
+            extent.clip(lo, hi)
+        else:
+            k = bisect.bisect_right(parsed.starts, addr) - 1
+            extent.clip_cell(parsed.starts, parsed.ends, k, addr)
+            if k < 0 or addr >= parsed.ends[k]:
+                return []
+            owner = parsed.owners[k]
+        innermost = self._innermost(parsed, owner, addr, extent)
         if innermost is None:
             return ()
         if innermost.chain is None:  # the same for every address whose innermost frame it is
