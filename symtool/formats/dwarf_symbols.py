@@ -565,6 +565,8 @@ class DwarfSymbolizer:
         self._costs: dict[tuple, int] = {}
         self._cache_cost = 0
         self._cache_cap = limit("DWARF_CACHE")
+        self._puts = 0  # entries put in the cache (an answer that put one parsed something)
+        self._evicted_cost = 0  # estimated bytes let go since the collector last looked
         self._abbrev_tables: dict[tuple[str, int], dict[int, dwarf.Abbrev]] = {}
         self._abbrev_heads: dict[tuple[str, int], dict[int, dwarf.Abbrev]] = {}  # tables read up to a code
         self._demangled: dict[str, str] = {}
@@ -579,6 +581,9 @@ class DwarfSymbolizer:
         for f in (self._bin, self._dwp, *getattr(self, "_dwos", {}).values()):
             if f is not None:
                 f.close()
+        # What answers froze goes back to the collector (see _after_answer): a long-lived caller
+        # (dumps) keeps no cycle of its own frozen past the reader's life.
+        gc.unfreeze()
 
     def __enter__(self) -> "DwarfSymbolizer":
         return self
@@ -1375,6 +1380,7 @@ class DwarfSymbolizer:
         self._cache[key] = value
         self._costs[key] = cost
         self._cache_cost += cost
+        self._puts += 1
         self._evict()
 
     def _cache_grow(self, key: tuple, cost: int) -> None:
@@ -1386,7 +1392,9 @@ class DwarfSymbolizer:
     def _evict(self) -> None:
         while self._cache_cost > self._cache_cap and len(self._cache) > 1:
             key, _value = self._cache.popitem(last=False)
-            self._cache_cost -= self._costs.pop(key)
+            cost = self._costs.pop(key)
+            self._cache_cost -= cost
+            self._evicted_cost += cost
 
     # -- names ---------------------------------------------------------------------------
     def _die_at(self, parsed: _ParsedUnit, offset: int) -> tuple[_ParsedUnit, _Die] | None:
@@ -1620,22 +1628,42 @@ class DwarfSymbolizer:
         cells of the section, the symbol, the unit, the subprogram, each inlined call on the
         chain (or the gap between calls) and the line-table row."""
         extent = Extent()
-        # The cyclic collector is paused while an address is answered: parsing a unit makes
-        # hundreds of thousands of objects (DIE lists, line rows) and no cycles, and each pass
-        # of the collector over them cost a quarter of a cold run's time (measured).  Their
-        # memory is freed by reference counting as before; the collector runs again after.
+        # The collector policy (docs/symbolize.md): paused while an address is answered, and what
+        # an answer parsed (a unit, a line table) frozen after it, never scanned again.
         paused = gc.isenabled()
         if paused:
             gc.disable()
+        puts = self._puts
         try:
             result = self._symbolize(rva, extent)
         finally:
             if paused:
+                self._after_answer(puts)
                 gc.enable()
         start, end = extent.lo - self.load_bias, extent.hi - self.load_bias
         if rva >= 0:
             start = max(start, 0)
         return result, start, min(end, ADDRESS_END)
+
+    def _after_answer(self, puts: int) -> None:
+        """The collector's side of an answer (called with it paused).  Parsing a unit makes
+        hundreds of thousands of objects, none in a cycle (tests/test_dwarf_gc.py: an evicted
+        unit is freed by reference counting alone), and every pass of the collector over them
+        was wasted: a quarter of a cold run's time.  So after an answer that parsed something
+        (``_cache_put``), everything alive is moved to the permanent generation
+        (``gc.freeze()``, a constant-time list splice), where no pass looks; what the reader
+        lets go is still freed by reference counting, frozen or not.  Other code's objects
+        frozen along with it would have their cycles left uncollected, so after the cache has
+        let go of a quarter of its budget (and when the reader is closed) they are unfrozen,
+        collected once and the survivors frozen again: the memory kept is bounded by the
+        cache's budget, and that collection is paid once per quarter budget parsed."""
+        if self._evicted_cost > self._cache_cap // 4:
+            self._evicted_cost = 0
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
+        elif self._puts != puts:
+            gc.freeze()
 
     def _symbolize(self, rva: int, extent: Extent) -> Symbolized | None:
         addr = rva + self.load_bias
