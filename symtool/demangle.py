@@ -109,6 +109,7 @@ def _unprefixed(name: str) -> str:
     return name[1:] if name.startswith(("__ZN", "__R")) else name
 
 
+@functools.lru_cache(maxsize=8192)
 def demangle(name: str) -> str:
     """Readable form of a Rust legacy-mangled name (``_ZN..17h<hash>E``) or v0 name (``_R...``,
     as LLVM's Rust demangler prints it: no crate disambiguators), without LLVM's ``.llvm.N``

@@ -69,7 +69,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from symtool.budgets import limit
-from symtool.demangle import demangle
 from symtool.errors import FormatError, NotRegularFileError
 from symtool.formats import dwarf
 from symtool.formats.binio import BoundedReader
@@ -233,7 +232,7 @@ class _Die:
         self.attrs = attrs
         self.end = 0  # where its attributes end, within the unit's bytes
         self.ranges: tuple[tuple[int, int], ...] | None = None  # non-empty address ranges, once read
-        self.names: tuple[str, str | None] | None = None  # (readable, linkage) name, once found
+        self.names: tuple[str | None, str | None] | None = None  # (readable, linkage) name, once found
         # Once found, for the answers of every address in it: (call_file, call_line, call_column);
         # an outer frame's (DW_AT_name, start); the offsets of its frames out to its function.
         self.call: tuple[int | None, int, int] | None = None
@@ -569,7 +568,6 @@ class DwarfSymbolizer:
         self._evicted_cost = 0  # estimated bytes let go since the collector last looked
         self._abbrev_tables: dict[tuple[str, int], dict[int, dwarf.Abbrev]] = {}
         self._abbrev_heads: dict[tuple[str, int], dict[int, dwarf.Abbrev]] = {}  # tables read up to a code
-        self._demangled: dict[str, str] = {}
         self._compiled_tables: dict[tuple, dict[int, tuple]] = {}
         self._shapes: dict[int, tuple[dict, dict]] = {}  # id(compiled table) -> _read_tree's fast paths
         self._plans: dict[int, dict[int, list]] = {}  # id(compiled table) -> {code: decoding plan}
@@ -1464,23 +1462,18 @@ class DwarfSymbolizer:
         found = self._find(parsed, die, (DW_AT_MIPS_linkage_name, DW_AT_linkage_name))
         return self._string(found[0].ctx, found[2]) if found else None
 
-    def _demangle(self, name: str) -> str:
-        """demangle(), once per name per run (the same functions recur in many chains)."""
-        out = self._demangled.get(name)
-        if out is None:
-            out = self._demangled[name] = demangle(name)
-        return out
-
-    def _function_name(self, parsed: _ParsedUnit, die: _Die) -> tuple[str, str | None]:
-        """(readable name, linkage name) of a subprogram or inlined subroutine."""
+    def _function_name(self, parsed: _ParsedUnit, die: _Die) -> tuple[str | None, str | None]:
+        """(readable name, linkage name) of a subprogram or inlined subroutine; the readable name
+        None where it is the linkage name's demangling, which a Frame works out when it is read
+        (``symbolize`` prints LLVM's demangling of the linkage name, not that one)."""
         if die.names is None:
             die.names = self._find_function_name(parsed, die)
         return die.names
 
-    def _find_function_name(self, parsed: _ParsedUnit, die: _Die) -> tuple[str, str | None]:
+    def _find_function_name(self, parsed: _ParsedUnit, die: _Die) -> tuple[str | None, str | None]:
         linkage = self._linkage_name(parsed, die)
         if linkage:
-            return self._demangle(linkage), linkage
+            return None, linkage
         found = self._find(parsed, die, (DW_AT_name,))
         if found is None:
             return "??", None
@@ -1678,7 +1671,7 @@ class DwarfSymbolizer:
         if entry is None:
             if sym is None:
                 return None
-            result.frames.append(Frame(self._demangle(sym[0]), sym[2], mangled=sym[0]))  # file: the STT_FILE's name
+            result.frames.append(Frame(None, sym[2], mangled=sym[0]))  # file: the STT_FILE's name
             return result
         parsed = self._parse(entry)
         result.module = parsed.name
@@ -1690,7 +1683,7 @@ class DwarfSymbolizer:
             row = table.lookup(addr) if table is not None else None
             if row is None and sym is None:
                 return None
-            name = self._demangle(sym[0]) if sym is not None else "??"
+            name = None if sym is not None else "??"  # (None: demangled from sym[0] when read)
             file = table.file_name(row[0], parsed.comp_dir) if row is not None else None
             if file is None and sym is not None:
                 file = sym[2]
@@ -1711,7 +1704,7 @@ class DwarfSymbolizer:
                 line, column = call_line, call_column
             mangled = linkage
             if i == len(chain) - 1 and sym is not None:
-                name = self._demangle(sym[0])  # llvm-symbolizer names the outer frame from the symbol table
+                name = None  # llvm-symbolizer names the outer frame from the symbol table (sym[0])
                 mangled = sym[0]
             result.frames.append(Frame(name, file, line, column, mangled))
             if die.call is None:
