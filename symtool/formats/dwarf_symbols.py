@@ -163,6 +163,7 @@ DIE_COST = 600
 KEPT_COST = 100
 MAP_ENTRY_COST = 120
 ROW_COST = 150
+FRAME_COST = 300  # a Frame an answer shares, with its place in the DIE's memo
 # Bytes of line program reckoned to make one row (real ones: 3-7 bytes a row; the estimate errs high).
 PROGRAM_BYTES_PER_ROW = 2
 # Range list entries in one list; parent walks.
@@ -223,7 +224,8 @@ class _File:
 
 
 class _Die:
-    __slots__ = ("offset", "tag", "parent", "attrs", "end", "ranges", "names", "call", "outer", "chain")
+    __slots__ = ("offset", "tag", "parent", "attrs", "end", "ranges", "names", "call", "outer", "chain", "answers",
+                 "outers")
 
     def __init__(self, offset: int, tag: int, parent: int, attrs: dict):
         self.offset = offset
@@ -238,6 +240,10 @@ class _Die:
         self.call: tuple[int | None, int, int] | None = None
         self.outer: tuple[str | None, int | None] | None = None
         self.chain: tuple[int, ...] | None = None
+        # An innermost call's frames, shared by the answers that have them (see _frames):
+        # (row, symbol) -> all frames; symbol -> the outer frames.
+        self.answers: dict | None = None
+        self.outers: dict | None = None
 
 
 @dataclass
@@ -1690,42 +1696,67 @@ class DwarfSymbolizer:
             result.frames.append(Frame(name, file, row[1] if row is not None else None,
                                        row[2] if row is not None else None, sym[0] if sym is not None else None))
             return result
-        call_file = call_line = call_column = None
-        for i, die in enumerate(chain):
-            name, linkage = self._function_name(parsed, die)
-            if i == 0:
-                row = table.lookup(addr) if table is not None else None
-                file = table.file_name(row[0], parsed.comp_dir) if row is not None else None
-                line = row[1] if row is not None else None
-                column = row[2] if row is not None else None
-            else:
+        row = table.lookup(addr) if table is not None else None
+        result.frames = list(self._frames(parsed, chain, table, row, sym[0] if sym is not None else None))
+        function = chain[-1]
+        linkage = self._function_name(parsed, function)[1]
+        if function.outer is None:  # the function's own name and start, once per function
+            own = self._find(parsed, function, (DW_AT_name,))
+            function.outer = (self._string(own[0].ctx, own[2]) if own is not None else None,
+                              self._start(parsed, function))
+        short_name, start = function.outer
+        if short_name is not None:
+            result.short_name = short_name
+        if linkage is not None:
+            result.symbol = linkage
+        if start is not None:
+            result.symbol_offset = addr - start
+        return result
+
+    def _frames(self, parsed: _ParsedUnit, chain: tuple[_Die, ...], table: LineTable | None,
+                row: tuple[int, int, int] | None, symbol: str | None) -> tuple[Frame, ...]:
+        """The frames of an address whose inline chain is ``chain``, line-table row ``row`` and
+        symbol-table name ``symbol``: made once per (innermost call, row, symbol), the outer ones
+        once per (innermost call, symbol), and shared by the answers of every address that has
+        them (45,000 frames of 10,000 random addresses of the benchmark program are 14,000
+        distinct; ``symbolize`` words a Frame object once).  Kept with the innermost call's DIE,
+        so let go with its unit."""
+        innermost = chain[0]
+        if innermost.answers is None:
+            innermost.answers, innermost.outers = {}, {}
+        frames = innermost.answers.get((row, symbol))
+        if frames is not None:
+            return frames
+        name, linkage = self._function_name(parsed, innermost)
+        if len(chain) == 1 and symbol is not None:
+            name, linkage = None, symbol  # llvm-symbolizer names the outer frame from the symbol table
+        file = table.file_name(row[0], parsed.comp_dir) if row is not None else None
+        first = Frame(name, file, row[1] if row is not None else None, row[2] if row is not None else None, linkage)
+        outer = innermost.outers.get(symbol)
+        if outer is None:
+            made = []
+            for i in range(1, len(chain)):
+                call_file, call_line, call_column = self._call(chain[i - 1])
+                name, linkage = self._function_name(parsed, chain[i])
+                if i == len(chain) - 1 and symbol is not None:
+                    name, linkage = None, symbol  # (demangled from the symbol when read)
                 file = table.file_name(call_file, parsed.comp_dir) if table is not None and call_file is not None \
                     else None
-                line, column = call_line, call_column
-            mangled = linkage
-            if i == len(chain) - 1 and sym is not None:
-                name = None  # llvm-symbolizer names the outer frame from the symbol table (sym[0])
-                mangled = sym[0]
-            result.frames.append(Frame(name, file, line, column, mangled))
-            if die.call is None:
-                cf, cl, cc = (die.attrs.get(at) for at in (DW_AT_call_file, DW_AT_call_line, DW_AT_call_column))
-                die.call = (cf[1] if cf is not None and cf[0] == dwarf.V_CONST else None,
-                            cl[1] if cl is not None and cl[0] == dwarf.V_CONST else 0,
-                            cc[1] if cc is not None and cc[0] == dwarf.V_CONST else 0)
-            call_file, call_line, call_column = die.call
-            if i == len(chain) - 1:
-                if die.outer is None:  # the function's own name and start, once per function
-                    own = self._find(parsed, die, (DW_AT_name,))
-                    die.outer = (self._string(own[0].ctx, own[2]) if own is not None else None,
-                                 self._start(parsed, die))
-                short_name, start = die.outer
-                if short_name is not None:
-                    result.short_name = short_name
-                if linkage is not None:
-                    result.symbol = linkage
-                if start is not None:
-                    result.symbol_offset = addr - start
-        return result
+                made.append(Frame(name, file, call_line, call_column, linkage))
+            outer = innermost.outers[symbol] = tuple(made)
+        frames = innermost.answers[(row, symbol)] = (first, *outer)
+        self._cache_grow(("unit", parsed.key), FRAME_COST * len(frames))
+        return frames
+
+    @staticmethod
+    def _call(die: _Die) -> tuple[int | None, int, int]:
+        """(DW_AT_call_file, call_line, call_column) of an inlined call, read once."""
+        if die.call is None:
+            cf, cl, cc = (die.attrs.get(at) for at in (DW_AT_call_file, DW_AT_call_line, DW_AT_call_column))
+            die.call = (cf[1] if cf is not None and cf[0] == dwarf.V_CONST else None,
+                        cl[1] if cl is not None and cl[0] == dwarf.V_CONST else 0,
+                        cc[1] if cc is not None and cc[0] == dwarf.V_CONST else 0)
+        return die.call
 
     def _chain(self, parsed: _ParsedUnit, addr: int, extent: Extent) -> tuple[_Die, ...]:
         """The inlined subroutines holding ``addr``, innermost first, then their subprogram."""
