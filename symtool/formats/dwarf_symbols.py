@@ -570,7 +570,7 @@ class DwarfSymbolizer:
         self._costs: dict[tuple, int] = {}
         self._cache_cost = 0
         self._cache_cap = limit("DWARF_CACHE")
-        self._puts = 0  # entries put in the cache (an answer that put one parsed something)
+        self._growth = 0  # times the cache grew (an answer that made it grow parsed something)
         self._evicted_cost = 0  # estimated bytes let go since the collector last looked
         self._abbrev_tables: dict[tuple[str, int], dict[int, dwarf.Abbrev]] = {}
         self._abbrev_heads: dict[tuple[str, int], dict[int, dwarf.Abbrev]] = {}  # tables read up to a code
@@ -1384,13 +1384,14 @@ class DwarfSymbolizer:
         self._cache[key] = value
         self._costs[key] = cost
         self._cache_cost += cost
-        self._puts += 1
+        self._growth += 1
         self._evict()
 
     def _cache_grow(self, key: tuple, cost: int) -> None:
         if key in self._costs:
             self._costs[key] += cost
             self._cache_cost += cost
+            self._growth += 1
             self._evict()
 
     def _evict(self) -> None:
@@ -1632,36 +1633,38 @@ class DwarfSymbolizer:
         paused = gc.isenabled()
         if paused:
             gc.disable()
-        puts = self._puts
+        growth = self._growth
         try:
             result = self._symbolize(rva, extent)
         finally:
             if paused:
-                self._after_answer(puts)
+                self._after_answer(growth)
                 gc.enable()
         start, end = extent.lo - self.load_bias, extent.hi - self.load_bias
         if rva >= 0:
             start = max(start, 0)
         return result, start, min(end, ADDRESS_END)
 
-    def _after_answer(self, puts: int) -> None:
+    def _after_answer(self, growth: int) -> None:
         """The collector's side of an answer (called with it paused).  Parsing a unit makes
         hundreds of thousands of objects, none in a cycle (tests/test_dwarf_gc.py: an evicted
         unit is freed by reference counting alone), and every pass of the collector over them
-        was wasted: a quarter of a cold run's time.  So after an answer that parsed something
-        (``_cache_put``), everything alive is moved to the permanent generation
-        (``gc.freeze()``, a constant-time list splice), where no pass looks; what the reader
-        lets go is still freed by reference counting, frozen or not.  Other code's objects
-        frozen along with it would have their cycles left uncollected, so after the cache has
-        let go of a quarter of its budget (and when the reader is closed) they are unfrozen,
-        collected once and the survivors frozen again: the memory kept is bounded by the
-        cache's budget, and that collection is paid once per quarter budget parsed."""
+        was wasted: a quarter of a cold run's time.  So after an answer that made the cache
+        grow (a unit walked, a line table read, DIEs decoded, child maps or frames made),
+        everything alive is moved to the permanent generation (``gc.freeze()``, a constant-time
+        list splice), where no pass looks; what the reader lets go is still freed by reference
+        counting, frozen or not.  Other code's objects frozen along with it would have their
+        cycles left uncollected, so after the cache has let go of a quarter of its budget (and
+        when the reader is closed) they are unfrozen, collected once and the survivors frozen
+        again: a run that evicts nothing freezes only while it still finds new things to parse
+        (at most once per answer), and one that does pays one full collection per quarter
+        budget let go."""
         if self._evicted_cost > self._cache_cap // 4:
             self._evicted_cost = 0
             gc.unfreeze()
             gc.collect()
             gc.freeze()
-        elif self._puts != puts:
+        elif self._growth != growth:
             gc.freeze()
 
     def _symbolize(self, rva: int, extent: Extent) -> Symbolized | None:
