@@ -225,7 +225,7 @@ class _File:
 
 class _Die:
     __slots__ = ("offset", "tag", "parent", "attrs", "end", "ranges", "names", "call", "outer", "chain", "answers",
-                 "outers")
+                 "outers", "frames")
 
     def __init__(self, offset: int, tag: int, parent: int, attrs: dict):
         self.offset = offset
@@ -244,6 +244,7 @@ class _Die:
         # (row, symbol) -> all frames; symbol -> the outer frames.
         self.answers: dict | None = None
         self.outers: dict | None = None
+        self.frames: dict | None = None  # a function's frames, each once: (its fields) -> Frame
 
 
 @dataclass
@@ -1722,19 +1723,32 @@ class DwarfSymbolizer:
         symbol-table name ``symbol``: made once per (innermost call, row, symbol), the outer ones
         once per (innermost call, symbol), and shared by the answers of every address that has
         them (45,000 frames of 10,000 random addresses of the benchmark program are 14,000
-        distinct; ``symbolize`` words a Frame object once).  Kept with the innermost call's DIE,
-        so let go with its unit."""
+        distinct; ``symbolize`` words a Frame object once, so equal frames of one function are one
+        object).  Kept with the DIEs, so let go with their unit."""
         innermost = chain[0]
         if innermost.answers is None:
             innermost.answers, innermost.outers = {}, {}
         frames = innermost.answers.get((row, symbol))
         if frames is not None:
             return frames
+        function = chain[-1]
+        if function.frames is None:
+            function.frames = {}
+        interned = function.frames  # equal frames of the function's chains are one object
+
+        def frame(name: str | None, file: str | None, line: int | None, column: int | None,
+                  linkage: str | None) -> Frame:
+            key = (name, file, line, column, linkage)
+            found = interned.get(key)
+            if found is None:
+                found = interned[key] = Frame(name, file, line, column, linkage)
+            return found
+
         name, linkage = self._function_name(parsed, innermost)
         if len(chain) == 1 and symbol is not None:
             name, linkage = None, symbol  # llvm-symbolizer names the outer frame from the symbol table
         file = table.file_name(row[0], parsed.comp_dir) if row is not None else None
-        first = Frame(name, file, row[1] if row is not None else None, row[2] if row is not None else None, linkage)
+        first = frame(name, file, row[1] if row is not None else None, row[2] if row is not None else None, linkage)
         outer = innermost.outers.get(symbol)
         if outer is None:
             made = []
@@ -1745,7 +1759,7 @@ class DwarfSymbolizer:
                     name, linkage = None, symbol  # (demangled from the symbol when read)
                 file = table.file_name(call_file, parsed.comp_dir) if table is not None and call_file is not None \
                     else None
-                made.append(Frame(name, file, call_line, call_column, linkage))
+                made.append(frame(name, file, call_line, call_column, linkage))
             outer = innermost.outers[symbol] = tuple(made)
         frames = innermost.answers[(row, symbol)] = (first, *outer)
         self._cache_grow(("unit", parsed.key), FRAME_COST * len(frames))
