@@ -173,6 +173,7 @@ MAX_RANGE_ENTRIES = 1 << 22
 MAX_DEPTH = 4096
 MAX_CHAIN = 64
 MAX_NAME = 4096
+MAX_STRINGS = 1 << 16  # strings read kept for the run (then it starts again: bounded memory)
 
 _malformed = malformed_is_format_error("DWARF")
 
@@ -571,6 +572,7 @@ class DwarfSymbolizer:
         self._costs: dict[tuple, int] = {}
         self._cache_cost = 0
         self._cache_cap = limit("DWARF_CACHE")
+        self._strings: dict[tuple[int, int], str] = {}  # (id of a string section's view, offset) -> string
         self._growth = 0  # times the cache grew (an answer that made it grow parsed something)
         self._evicted_cost = 0  # estimated bytes let go since the collector last looked
         self._abbrev_tables: dict[tuple[str, int], dict[int, dwarf.Abbrev]] = {}
@@ -753,12 +755,21 @@ class DwarfSymbolizer:
             return None
         if view is None:
             raise FormatError("string attribute without a string section", ctx.info.path)
+        key = (id(view), v)  # (the views live as long as the reader: their ids are not reused)
+        found = self._strings.get(key)
+        if found is not None:  # the inlined calls of one function all name it by one string
+            return found
         if 0 <= v < view.size:  # most names end within a small window: one read, no Cursor
             window = view.read(v, min(STRING_WINDOW, view.size - v), "string")
             nul = window.find(b"\0")
             if nul >= 0:
-                return window[:min(nul, MAX_NAME)].decode("utf-8", "replace")
-        return Cursor(view, v, None, ctx.endian).cstring("string")[:MAX_NAME].decode("utf-8", "replace")
+                found = window[:min(nul, MAX_NAME)].decode("utf-8", "replace")
+        if found is None:
+            found = Cursor(view, v, None, ctx.endian).cstring("string")[:MAX_NAME].decode("utf-8", "replace")
+        if len(self._strings) >= MAX_STRINGS:
+            self._strings.clear()
+        self._strings[key] = found
+        return found
 
     def _address(self, ctx: _Ctx, value: tuple[str, object]) -> int | None:
         kind, v = value
