@@ -366,17 +366,25 @@ def _flatten(subroutines: list[tuple[int, int, int, int]]) -> tuple[list[int], l
     """Disjoint [start, end) -> DIE from (start, end, tree order, DIE) ranges: where ranges
     overlap, the later DIE in the tree (a nested function or inlined call) wins, as in LLVM's
     DWARFUnit::updateAddressDieMap.  Returns (starts, ends, owners).  As in _disjoint, a range
-    that overlaps nothing (most) is its own cell; clusters of overlapping ones are swept."""
+    that overlaps nothing (most) is its own cell; clusters of overlapping ones are swept.
+    (_clusters written out: a child map is made for each inlined call an address falls in.)"""
     starts: list[int] = []
     ends: list[int] = []
     owners: list[int] = []
     by_start = sorted(r for r in subroutines if r[0] < r[1])
-    for k, j in _clusters(by_start):
-        if j == k + 1:
-            lo, hi, _order, die = by_start[k]
-            cells = [(lo, hi, die)]
-        else:
+    k, n = 0, len(by_start)
+    while k < n:
+        lo, hi, _order, die = by_start[k]
+        j = k + 1
+        if j < n and by_start[j][0] < hi:  # a cluster of overlapping ranges
+            reach = hi
+            while j < n and by_start[j][0] < reach:
+                if by_start[j][1] > reach:
+                    reach = by_start[j][1]
+                j += 1
             cells = _sweep_latest(by_start[k:j])
+        else:
+            cells = ((lo, hi, die),)
         for lo, hi, die in cells:
             if owners and owners[-1] == die and ends[-1] == lo:
                 ends[-1] = hi
@@ -384,6 +392,7 @@ def _flatten(subroutines: list[tuple[int, int, int, int]]) -> tuple[list[int], l
                 starts.append(lo)
                 ends.append(hi)
                 owners.append(die)
+        k = j
     return starts, ends, owners
 
 
