@@ -144,3 +144,18 @@ def test_what_answers_freeze_goes_back_to_the_collector(many_units, monkeypatch)
     assert gc.get_freeze_count() == 0
     gc.collect()
     assert ref() is None
+
+
+def test_a_reader_that_froze_nothing_leaves_the_frozen_alone(many_units):
+    """Objects another part of the program froze stay frozen when a reader that answered nothing
+    is closed: the reader only gives back what its answers froze."""
+    binary, _addrs = many_units
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        with DwarfSymbolizer(binary):
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()

@@ -582,6 +582,7 @@ class DwarfSymbolizer:
         self._cache_cost = 0
         self._cache_cap = limit("DWARF_CACHE")
         self._strings: dict[tuple[int, int], str] = {}  # (id of a string section's view, offset) -> string
+        self._froze = False  # whether an answer froze (close() then unfreezes)
         self._growth = 0  # times the cache grew (an answer that made it grow parsed something)
         self._evicted_cost = 0  # estimated bytes let go since the collector last looked
         self._abbrev_tables: dict[tuple[str, int], dict[int, dwarf.Abbrev]] = {}
@@ -599,7 +600,8 @@ class DwarfSymbolizer:
                 f.close()
         # What answers froze goes back to the collector (see _after_answer): a long-lived caller
         # (dumps) keeps no cycle of its own frozen past the reader's life.
-        gc.unfreeze()
+        if getattr(self, "_froze", False):
+            gc.unfreeze()
 
     def __enter__(self) -> "DwarfSymbolizer":
         return self
@@ -1684,9 +1686,10 @@ class DwarfSymbolizer:
             self._evicted_cost = 0
             gc.unfreeze()
             gc.collect()
-            gc.freeze()
-        elif self._growth != growth:
-            gc.freeze()
+        elif self._growth == growth:
+            return
+        gc.freeze()
+        self._froze = True
 
     def _symbolize(self, rva: int, extent: Extent) -> Symbolized | None:
         addr = rva + self.load_bias
