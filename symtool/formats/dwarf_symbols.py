@@ -581,7 +581,7 @@ class DwarfSymbolizer:
         self._costs: dict[tuple, int] = {}
         self._cache_cost = 0
         self._cache_cap = limit("DWARF_CACHE")
-        self._strings: dict[tuple[int, int], str] = {}  # (id of a string section's view, offset) -> string
+        self._strings: dict[tuple[SectionView, int], str] = {}  # (a string section's view, offset) -> string
         self._froze = False  # whether an answer froze (close() then unfreezes)
         self._growth = 0  # times the cache grew (an answer that made it grow parsed something)
         self._evicted_cost = 0  # estimated bytes let go since the collector last looked
@@ -766,7 +766,7 @@ class DwarfSymbolizer:
             return None
         if view is None:
             raise FormatError("string attribute without a string section", ctx.info.path)
-        key = (id(view), v)  # (the views live as long as the reader: their ids are not reused)
+        key = (view, v)  # (a view is a key by identity)
         found = self._strings.get(key)
         if found is not None:  # the inlined calls of one function all name it by one string
             return found
@@ -1651,8 +1651,8 @@ class DwarfSymbolizer:
         cells of the section, the symbol, the unit, the subprogram, each inlined call on the
         chain (or the gap between calls) and the line-table row."""
         extent = Extent()
-        # The collector policy (docs/symbolize.md): paused while an address is answered, and what
-        # an answer parsed (a unit, a line table) frozen after it, never scanned again.
+        # The collector policy (docs/symbolize.md, _after_answer): paused while an address is
+        # answered, and what the answer added to the cache frozen after it, never scanned again.
         paused = gc.isenabled()
         if paused:
             gc.disable()
