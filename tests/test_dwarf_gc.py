@@ -117,7 +117,8 @@ class _Cycle:
 
 def test_what_answers_freeze_goes_back_to_the_collector(many_units, monkeypatch):
     """Other code's cyclic garbage frozen along with a parsed unit is collected once the cache has
-    let go of a quarter of its budget, and the reader's close unfreezes whatever is left."""
+    let go of EVICTED_PER_COLLECTION times its budget, and the reader's close unfreezes whatever
+    is left."""
     binary, addrs = many_units
     assert gc.isenabled()
     monkeypatch.setenv("SYMTOOL_MAX_DWARF_CACHE", "1")
