@@ -109,6 +109,7 @@ def _unprefixed(name: str) -> str:
     return name[1:] if name.startswith(("__ZN", "__R")) else name
 
 
+@functools.lru_cache(maxsize=8192)
 def demangle(name: str) -> str:
     """Readable form of a Rust legacy-mangled name (``_ZN..17h<hash>E``) or v0 name (``_R...``,
     as LLVM's Rust demangler prints it: no crate disambiguators), without LLVM's ``.llvm.N``
@@ -177,6 +178,9 @@ _BASIC = {"a": "i8", "b": "bool", "c": "char", "d": "f64", "e": "str", "f": "f32
           "v": "...", "x": "i64", "y": "u64", "z": "!", "p": "_"}
 
 
+_BASE62 = {ch: value for value, ch in enumerate("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")}
+
+
 class _V0Error(Exception):
     pass
 
@@ -225,49 +229,59 @@ class _V0:
         return False
 
     def base62(self) -> int:
-        if self.eat("_"):
+        """``_`` is 0, else up to 16 base-62 digits and ``_``: their value plus one."""
+        s, pos = self.s, self.pos
+        if s.startswith("_", pos):
+            self.pos = pos + 1
             return 0
+        end = s.find("_", pos, pos + 17)
+        digits = s[pos:end]
+        if end < 0 or not (digits.isalnum() and digits.isascii()):
+            raise _V0Error
+        self.pos = end + 1
         value = 0
-        for _ in range(16):
-            ch = self.next()
-            if ch == "_":
-                return value + 1
-            if "0" <= ch <= "9":
-                d = ord(ch) - 48
-            elif "a" <= ch <= "z":
-                d = ord(ch) - 87
-            elif "A" <= ch <= "Z":
-                d = ord(ch) - 29
-            else:
-                raise _V0Error
-            value = value * 62 + d
-        raise _V0Error
+        for ch in digits:
+            value = value * 62 + _BASE62[ch]
+        return value + 1
 
     def opt_base62(self, tag: str) -> int:
-        return self.base62() + 1 if self.eat(tag) else 0
+        if self.s.startswith(tag, self.pos):
+            self.pos += 1
+            return self.base62() + 1
+        return 0
 
     def decimal(self) -> int:
-        start = self.pos
-        if self.peek() == "0":  # "0" is a number of its own: "00" is two
-            self.pos += 1
+        s, start = self.s, self.pos
+        if s.startswith("0", start):  # "0" is a number of its own: "00" is two
+            self.pos = start + 1
             return 0
-        while "0" <= self.peek() <= "9" and self.pos - start < 7:
-            self.pos += 1
-        if self.pos == start:
+        pos, stop = start, min(len(s), start + 7)
+        while pos < stop and "0" <= s[pos] <= "9":
+            pos += 1
+        if pos == start:
             raise _V0Error
-        return int(self.s[start:self.pos])
+        self.pos = pos
+        return int(s[start:pos])
 
     def ident(self) -> str:
         """An undisambiguated identifier (``u`` first: Punycode, for non-ASCII ones)."""
-        punycode = self.eat("u")
+        s, pos = self.s, self.pos
+        punycode = s.startswith("u", pos)
+        if punycode:
+            pos += 1
+        self.pos = pos
         length = self.decimal()
-        self.eat("_")
-        if self.pos + length > len(self.s):
+        pos = self.pos
+        if s.startswith("_", pos):
+            pos += 1
+        if pos + length > len(s):
             raise _V0Error
-        self.spend(length)
-        self.ident_start = self.pos
-        out = self.s[self.pos:self.pos + length]
-        self.pos += length
+        self.budget -= length
+        if self.budget < 0:
+            raise _V0Error
+        self.ident_start = pos
+        self.pos = pos + length
+        out = s[pos:pos + length]
         return _punycode(out) if punycode else out
 
     def enter(self) -> None:
@@ -299,12 +313,17 @@ class _V0:
             self.printing = saved
 
     def path(self, in_type: bool, leave_open: bool = False) -> str:
-        self.enter()
+        # (enter() and next() written out: this is the demangler's busiest method.)
+        self.depth += 1
+        self.budget -= 1
+        if self.depth > _MAX_V0_DEPTH or self.budget < 0:
+            raise _V0Error
         try:
-            tag = self.next()
-            if tag == "C":
-                self.opt_base62("s")
-                return self.ident()
+            pos = self.pos
+            if pos >= len(self.s):
+                raise _V0Error
+            tag = self.s[pos]
+            self.pos = pos + 1
             if tag == "N":
                 ns = self.next()
                 if not ns.isalpha():
@@ -337,6 +356,9 @@ class _V0:
                 sep = "" if in_type else "::"
                 self.opened = leave_open
                 return f"{base}{sep}<{', '.join(args)}" + ("" if leave_open else ">")
+            if tag == "C":
+                self.opt_base62("s")
+                return self.ident()
             if tag == "B":
                 return self.backref(lambda: self.path(in_type, leave_open))
             raise _V0Error
@@ -373,13 +395,18 @@ class _V0:
         return self.type()
 
     def type(self) -> str:
-        self.enter()
+        self.depth += 1
+        self.budget -= 1
+        if self.depth > _MAX_V0_DEPTH or self.budget < 0:
+            raise _V0Error
         try:
-            ch = self.peek()
-            if ch in _BASIC:
-                self.pos += 1
-                return _BASIC[ch]
-            self.pos += 1
+            pos = self.pos
+            ch = self.s[pos] if pos < len(self.s) else ""
+            basic = _BASIC.get(ch)
+            if basic is not None:
+                self.pos = pos + 1
+                return basic
+            self.pos = pos + 1
             if ch == "A":
                 ty = self.type()
                 return f"[{ty}; {self.const()}]"

@@ -188,6 +188,27 @@ def test_demangle_llvm_prints_what_llvm_cxxfilt_prints():
     assert [demangle_llvm(n) for n in names] == theirs
 
 
+def test_a_frame_named_by_its_linkage_name_demangles_it_when_read(monkeypatch):
+    """A Frame given only its linkage name (the DWARF reader's) reads as demangle() of it, equal to
+    one given the readable name, and llvm_function (what symbolize prints) never works it out."""
+    import dataclasses
+
+    import symtool.demangle
+    from symtool.formats.symbols import Frame, llvm_function
+
+    name = RUST_LEGACY_NAMES[2]
+    calls = []
+    real = symtool.demangle.demangle
+    monkeypatch.setattr(symtool.demangle, "demangle", lambda n: calls.append(n) or real(n))
+    lazy = Frame(None, "a.rs", 3, 9, mangled=name)
+    assert llvm_function(lazy) == demangle_llvm(name) and not calls
+    assert lazy.function == real(name) and calls == [name]
+    assert lazy.function == real(name) and calls == [name]  # worked out once
+    eager = Frame(real(name), "a.rs", 3, 9, mangled=name)
+    assert lazy == eager and repr(lazy) == repr(eager) and dataclasses.asdict(lazy)["function"] == real(name)
+    assert Frame(None, "a.rs").function is None and llvm_function(Frame(None, "a.rs")) == "??"
+
+
 # --- the shared MSVC fixture ------------------------------------------------------------------------
 
 def test_fault_address_of_the_windows_dump(fixtures_dir, tmp_path):

@@ -35,7 +35,12 @@ def malformed_is_format_error(what: str):
 
 @dataclass
 class Frame:
-    """One function of an address's inline chain, and the file, line and column it is at."""
+    """One function of an address's inline chain, and the file, line and column it is at.
+
+    ``function`` may be given as None with ``mangled``: it is then ``demangle(mangled)``, worked
+    out when first read.  ``symbolize`` prints LLVM's spelling (:func:`llvm_function`) and never
+    reads it: a second demangling of every legacy name was 0.1 s of a cold run of 10,000
+    addresses (the DWARF reader's frames are made this way)."""
 
     function: str
     file: str | None = None
@@ -51,6 +56,23 @@ class Frame:
     printed: str | None = field(default=None, compare=False, repr=False)
 
 
+def _frame_function(frame: Frame) -> str:
+    function = frame._function
+    if function is None and frame.mangled:
+        from symtool.demangle import demangle  # (not on symbolize's way: start-up)
+
+        function = frame._function = demangle(frame.mangled)
+    return function
+
+
+def _set_frame_function(frame: Frame, function: str | None) -> None:
+    frame._function = function
+
+
+# The dataclass's field, read through the property (its __init__, __eq__ and __repr__ included).
+Frame.function = property(_frame_function, _set_frame_function)
+
+
 # Itanium C++ (and Rust legacy), Rust v0 (with Mach-O's extra underscore), MSVC C++.
 _MANGLED_PREFIXES = ("_Z", "__Z", "_R", "__R", "?")
 
@@ -62,15 +84,19 @@ def llvm_function(frame: Frame) -> str:
     out once per Frame (kept in ``printed``)."""
     if frame.printed is not None:
         return frame.printed
-    printed = frame.function or "??"
-    if frame.mangled:
+    mangled = frame.mangled
+    if mangled:
         from symtool.demangle import demangle_llvm  # only symbolize's output needs it: start-up
 
-        readable = demangle_llvm(frame.mangled)
-        if readable != frame.mangled or not frame.function or not frame.mangled.startswith(_MANGLED_PREFIXES):
-            printed = readable  # demangled, or a plain (C, #[no_mangle]) name: printed as it is
-        # else a C++ or MSVC (``?name@@...``) name, which symtool does not demangle: the debug
-        # info's own name.
+        printed = demangle_llvm(mangled)
+        if printed == mangled and mangled.startswith(_MANGLED_PREFIXES):
+            # A C++ or MSVC (``?name@@...``) name, which symtool does not demangle: the debug
+            # info's own name where there is one.
+            printed = frame.function or printed
+        # else demangled, or a plain (C, #[no_mangle]) name: printed as it is (the readable
+        # ``function`` is not needed, nor worked out)
+    else:
+        printed = frame.function or "??"
     frame.printed = printed
     return printed
 
