@@ -216,6 +216,18 @@ def error_object(err: BaseException, code: int, text: str | None) -> dict[str, A
                       "kind": type(err).__name__, "exit_code": code}}
 
 
+def run_parsed(values: dict | None, run, json_key: str) -> int | None:
+    """Run a command the fast parser took (``values``, None when typer must take over) with its
+    parameters; its exit code, or the wording of a handled error (JSON too when ``values[json_key]``)."""
+    if values is None:
+        return None
+    try:
+        code = run(**values)
+    except HANDLED as err:
+        return report_error(err, bool(values.get(json_key)))
+    return 0 if code is None else code
+
+
 def report_error(err: BaseException, as_json: bool = False) -> int:
     """Print the error for ``err`` (a line on stderr, and a JSON object with --json); its exit code."""
     code, text = exit_status(err)

@@ -196,13 +196,9 @@ def fast_main(argv: list) -> Optional[int]:
     opts = parse_fast(argv)
     if opts is None:
         return None
-    from symtool.commands.common import report_error
-    from symtool.errors import HANDLED
+    from symtool.commands.common import run_parsed
 
-    try:
-        return run_env(**opts)
-    except HANDLED as err:
-        return report_error(err, bool(opts.get("as_json")))
+    return run_parsed(opts, run_env, "as_json")
 
 
 # --------------------------------------------------------------------------- typer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path  # the typer command's annotations name it; the library uses pathlib anyway
 
-from symtool.commands.common import FLAG, MULTIPLE, VALUE, error, note, parse_options, warning
+from symtool.commands.common import FLAG, MULTIPLE, VALUE, error, note, parse_options, run_parsed, warning
 
 # A publish of many small files is over in well under a second, and typer's import is a tenth
 # of that: `symtool publish ARGS` is parsed by :func:`fast_main` (symtool.main calls it before
@@ -91,16 +91,7 @@ def parse_fast(argv: list[str]) -> dict | None:
 
 def fast_main(argv: list[str]) -> int | None:
     """``symtool publish ARGV`` without the CLI framework; None when typer must take over."""
-    values = parse_fast(argv)
-    if values is None:
-        return None
-    from symtool.commands.common import report_error
-    from symtool.errors import HANDLED
-
-    try:
-        return run_publish(**values)
-    except HANDLED as err:
-        return report_error(err, values["as_json"])
+    return run_parsed(parse_fast(argv), run_publish, "as_json")
 
 
 def run_publish(paths: list | None, manifest_path: str | None, package: list[str] | None, profile: str | None,

@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 import sys
 
-from symtool.commands.common import FLAG, MULTIPLE, VALUE, apply_symbol_cache_option, parse_options, terminal_safe
+from symtool.commands.common import (FLAG, MULTIPLE, VALUE, apply_symbol_cache_option, parse_options, run_parsed,
+                                     terminal_safe)
 from symtool.formats.symbols import llvm_function
 
 # An address from a log is often a whole run: this module imports neither typer nor the
@@ -224,17 +225,7 @@ def parse_fast(argv: list[str]) -> dict | None:
 
 def fast_main(argv: list[str]) -> int | None:
     """``symtool symbolize ARGV`` without the CLI framework; None when typer must take over."""
-    values = parse_fast(argv)
-    if values is None:
-        return None
-    from symtool.commands.common import report_error
-    from symtool.errors import HANDLED
-
-    try:
-        run_symbolize(**values)
-    except HANDLED as err:
-        return report_error(err, values["json_out"])
-    return 0
+    return run_parsed(parse_fast(argv), run_symbolize, "json_out")
 
 
 def run_symbolize(addresses: list[str] | None, obj: str | None, arch: str | None, dwp: str | None,
