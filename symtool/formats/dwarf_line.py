@@ -65,6 +65,8 @@ MAX_PATH = 4096
 
 @dataclass
 class FileEntry:
+    """One file of a line program's header: its name and the index of its directory."""
+
     name: str
     dir_index: int
 
@@ -82,6 +84,8 @@ def unpack_row(row: int) -> tuple[int, int, int]:
 
 @dataclass
 class Sequence:
+    """One sequence of a line program: its address range, and its rows once decoded."""
+
     low: int
     high: int  # first address after the sequence
     addrs: list[int] | None = None  # row addresses (the end row excluded); None: not decoded yet

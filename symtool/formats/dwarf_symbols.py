@@ -298,6 +298,8 @@ class _CuEntry:
 
 @dataclass
 class _ParsedUnit:
+    """What is read of one unit: its name and directories, its line table's place and its DIEs."""
+
     name: str | None
     comp_dir: str | None
     stmt_list: int | None
